@@ -1,0 +1,39 @@
+/*
+ * event: the manager's PUB/SUB event stream.
+ *
+ * Message = topic text, one NUL byte, encoded ckpt.v1.Event (see
+ * proto/ckpt/v1/events.proto). Subscribers filter by topic prefix.
+ * PUB drops what it sends before a subscriber's connection is up.
+ */
+#ifndef CKPT_EVENT_H
+#define CKPT_EVENT_H
+
+#include <stddef.h>
+
+#include "ckpt/v1/events.pb-c.h"
+
+#define EVENT_TOPIC_MAX 192
+
+struct event_pub;
+struct event_sub;
+
+int event_pub_open(const char *url, struct event_pub **ret_pub);
+/* The URL actually bound (port resolved). */
+const char *event_pub_url(const struct event_pub *p);
+/* Thread-safe. Never blocks: with no subscriber the event is dropped. */
+int event_publish(struct event_pub *p, const char *topic, const Ckpt__V1__Event *ev);
+void event_pub_close(struct event_pub *p);
+
+/* Dials url in the background; prefix "" receives everything. */
+int event_sub_open(const char *url, const char *prefix, struct event_sub **ret_sub);
+/*
+ * Waits up to timeout_ms for the next event. On success *ret_ev must be freed
+ * with ckpt__v1__event__free_unpacked(ev, NULL); topic is copied into
+ * topic_buf (EVENT_TOPIC_MAX). -ETIMEDOUT when nothing came, -EBADMSG for a
+ * malformed message (skipped).
+ */
+int event_sub_recv(struct event_sub *s, unsigned timeout_ms, char *topic_buf,
+    Ckpt__V1__Event **ret_ev);
+void event_sub_close(struct event_sub *s);
+
+#endif

@@ -1,0 +1,614 @@
+#include "rpc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "ckpt/v1/rpc.pb-c.h"
+#include "err.h"
+#include "util.h"
+
+#define RPC_URL_MAX 256
+#define RPC_BODY_TAG 0x1a /* field 3 (body), wire type 2, in Request and Reply */
+
+struct rpc_call {
+	struct rpc_server *rc_srv;
+	struct arena *rc_arena;
+	uint64_t rc_deadline_ms; /* monotonic */
+	nng_pipe rc_pipe;
+	char rc_err[RPC_ERRMSG_MAX];
+};
+
+struct rpc_worker {
+	struct rpc_server *w_srv;
+	nng_ctx w_ctx;
+	nng_aio *w_aio;
+	pthread_t w_thread;
+	struct arena *w_arena;
+	int w_started;
+};
+
+struct rpc_server {
+	struct rpc_server_config s_cfg;
+	nng_socket s_sock;
+	nng_listener s_listener;
+	char s_url[RPC_URL_MAX];
+	struct rpc_worker *s_workers;
+	unsigned s_nworkers;
+	atomic_uint_fast64_t s_requests;
+	atomic_uint_fast64_t s_bad;
+	atomic_uint_fast64_t s_errors;
+};
+
+struct rpc_client {
+	nng_socket c_sock;
+	nng_dialer c_dialer;
+	const ProtobufCServiceDescriptor *c_svc;
+	char c_url[RPC_URL_MAX];
+	atomic_int c_pipes;
+};
+
+static size_t
+rpc_varint_len(size_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static size_t
+rpc_varint_put(uint8_t *p, size_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/*
+ * Packs header (a Request or Reply without its body) followed by body as
+ * field 3, straight into a new nng message: the body is encoded once.
+ */
+static int
+rpc_msg_pack(const ProtobufCMessage *header, const ProtobufCMessage *body, nng_msg **ret_msg)
+{
+	size_t hlen = protobuf_c_message_get_packed_size(header);
+	size_t blen = body != NULL ? protobuf_c_message_get_packed_size(body) : 0;
+	size_t total = hlen + (body != NULL ? 1 + rpc_varint_len(blen) + blen : 0);
+	nng_msg *m;
+	uint8_t *p;
+	int rv;
+
+	rv = nng_msg_alloc(&m, total);
+	if (rv != 0)
+		return err_from_nng(rv);
+	p = nng_msg_body(m);
+	p += protobuf_c_message_pack(header, p);
+	if (body != NULL) {
+		*p++ = RPC_BODY_TAG;
+		p += rpc_varint_put(p, blen);
+		protobuf_c_message_pack(body, p);
+	}
+	*ret_msg = m;
+	return 0;
+}
+
+/* ---- server ---- */
+
+struct arena *
+rpc_call_arena(struct rpc_call *call)
+{
+	return call->rc_arena;
+}
+
+unsigned
+rpc_call_remaining_ms(const struct rpc_call *call)
+{
+	uint64_t now = util_now_mono_ms();
+	if (now >= call->rc_deadline_ms)
+		return 0;
+	return (unsigned)(call->rc_deadline_ms - now);
+}
+
+nng_pipe
+rpc_call_pipe(const struct rpc_call *call)
+{
+	return call->rc_pipe;
+}
+
+void
+rpc_call_errorf(struct rpc_call *call, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(call->rc_err, sizeof(call->rc_err), fmt, ap);
+	va_end(ap);
+}
+
+static void
+rpc_server_bad(struct rpc_server *s, struct rpc_call *call, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+rpc_server_bad(struct rpc_server *s, struct rpc_call *call, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(call->rc_err, sizeof(call->rc_err), fmt, ap);
+	va_end(ap);
+	atomic_fetch_add(&s->s_bad, 1);
+	if (s->s_cfg.rs_on_bad != NULL)
+		s->s_cfg.rs_on_bad(s->s_cfg.rs_arg, call->rc_err);
+}
+
+/* Decodes, dispatches and encodes one request. Returns the reply message. */
+static int
+rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *data, size_t len,
+    int *ret_method, int *ret_code, nng_msg **ret_reply)
+{
+	const ProtobufCServiceDescriptor *svc = s->s_cfg.rs_service;
+	ProtobufCAllocator *pa = arena_protobuf(call->rc_arena);
+	Ckpt__V1__Reply hdr = CKPT__V1__REPLY__INIT;
+	Ckpt__V1__Request *env;
+	ProtobufCMessage *req, *reply = NULL;
+	const ProtobufCMethodDescriptor *md;
+	unsigned timeout;
+	int rv;
+
+	*ret_method = -1;
+	env = ckpt__v1__request__unpack(pa, len, data);
+	if (env == NULL) {
+		rpc_server_bad(s, call, "undecodable request envelope (%zu bytes)", len);
+		rv = -EINVAL;
+		goto out_reply;
+	}
+	if (env->service[0] != '\0' && strcmp(env->service, svc->name) != 0) {
+		rpc_server_bad(s, call, "request for service '%.64s' sent to %s", env->service,
+		    svc->name);
+		rv = -EINVAL;
+		goto out_reply;
+	}
+	if (env->method >= svc->n_methods) {
+		rpc_server_bad(s, call, "unknown method %u of %s", env->method, svc->name);
+		rv = -ENOSYS;
+		goto out_reply;
+	}
+	*ret_method = (int)env->method;
+	md = &svc->methods[env->method];
+	if (s->s_cfg.rs_handlers[env->method] == NULL) {
+		rpc_call_errorf(call, "%s.%s is not implemented", svc->short_name, md->name);
+		rv = -ENOSYS;
+		goto out_reply;
+	}
+	req = protobuf_c_message_unpack(md->input, pa, env->body.len, env->body.data);
+	if (req == NULL) {
+		rpc_server_bad(s, call, "undecodable %s.%s request (%zu bytes)", svc->short_name,
+		    md->name, env->body.len);
+		rv = -EINVAL;
+		goto out_reply;
+	}
+	timeout = env->timeout_ms != 0 ? env->timeout_ms : s->s_cfg.rs_default_timeout_ms;
+	call->rc_deadline_ms = util_now_mono_ms() + timeout;
+	reply = arena_alloc(call->rc_arena, md->output->sizeof_message);
+	if (reply == NULL) {
+		rv = -ENOMEM;
+		goto out_reply;
+	}
+	protobuf_c_message_init(md->output, reply);
+	rv = s->s_cfg.rs_handlers[env->method](s->s_cfg.rs_arg, call, req, reply);
+
+out_reply:
+	hdr.code = err_to_code(rv);
+	if (rv != 0) {
+		atomic_fetch_add(&s->s_errors, 1);
+		hdr.message = call->rc_err[0] != '\0' ? call->rc_err : (char *)err_str(rv);
+		reply = NULL;
+	}
+	*ret_code = (int)hdr.code;
+	return rpc_msg_pack(&hdr.base, reply, ret_reply);
+}
+
+static void *
+rpc_worker_main(void *arg)
+{
+	struct rpc_worker *w = arg;
+	struct rpc_server *s = w->w_srv;
+
+	for (;;) {
+		struct rpc_call call = { .rc_srv = s, .rc_arena = w->w_arena };
+		nng_msg *msg, *reply = NULL;
+		uint64_t t0;
+		int rv, method, code;
+
+		nng_ctx_recv(w->w_ctx, w->w_aio);
+		nng_aio_wait(w->w_aio);
+		rv = nng_aio_result(w->w_aio);
+		if (rv == NNG_ECLOSED)
+			break;
+		if (rv != 0)
+			continue;
+		t0 = util_now_mono_ms();
+		msg = nng_aio_get_msg(w->w_aio);
+		atomic_fetch_add(&s->s_requests, 1);
+		call.rc_pipe = nng_msg_get_pipe(msg);
+		call.rc_deadline_ms = t0 + s->s_cfg.rs_default_timeout_ms;
+		rv = rpc_server_handle(s, &call, nng_msg_body(msg), nng_msg_len(msg), &method, &code,
+		    &reply);
+		nng_msg_free(msg);
+		if (rv == 0) {
+			nng_aio_set_msg(w->w_aio, reply);
+			nng_ctx_send(w->w_ctx, w->w_aio);
+			nng_aio_wait(w->w_aio);
+			if (nng_aio_result(w->w_aio) != 0)
+				nng_msg_free(reply);
+		}
+		if (s->s_cfg.rs_on_done != NULL)
+			s->s_cfg.rs_on_done(s->s_cfg.rs_arg, method, code,
+			    (util_now_mono_ms() - t0) * 1000u);
+		arena_reset(w->w_arena);
+	}
+	return NULL;
+}
+
+static void
+rpc_url_with_port(const char *url, int port, char *out, size_t outlen)
+{
+	const char *colon = strrchr(url, ':');
+	const char *scheme_end = strstr(url, "://");
+	if (port > 0 && colon != NULL && scheme_end != NULL && colon > scheme_end + 2)
+		snprintf(out, outlen, "%.*s:%d", (int)(colon - url), url, port);
+	else
+		snprintf(out, outlen, "%s", url);
+}
+
+int
+rpc_server_start(const struct rpc_server_config *cfg, const char *url,
+    struct rpc_server **ret_server)
+{
+	struct rpc_server *s;
+	int rv, port = 0;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->s_cfg = *cfg;
+	if (s->s_cfg.rs_recv_max == 0)
+		s->s_cfg.rs_recv_max = RPC_RECV_MAX_DEFAULT;
+	if (s->s_cfg.rs_workers == 0)
+		s->s_cfg.rs_workers = 4;
+	if (s->s_cfg.rs_default_timeout_ms == 0)
+		s->s_cfg.rs_default_timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
+
+	rv = err_from_nng(nng_rep0_open(&s->s_sock));
+	if (rv != 0) {
+		free(s);
+		return rv;
+	}
+	rv = err_from_nng(nng_socket_set_size(s->s_sock, NNG_OPT_RECVMAXSZ, s->s_cfg.rs_recv_max));
+	if (rv == 0)
+		rv = err_from_nng(nng_listener_create(&s->s_listener, s->s_sock, url));
+	if (rv == 0)
+		rv = err_from_nng(nng_listener_start(s->s_listener, 0));
+	if (rv != 0)
+		goto out_close;
+	if (strncmp(url, "tcp", 3) == 0 &&
+	    nng_listener_get_int(s->s_listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+		port = 0;
+	rpc_url_with_port(url, port, s->s_url, sizeof(s->s_url));
+
+	s->s_workers = calloc(s->s_cfg.rs_workers, sizeof(*s->s_workers));
+	if (s->s_workers == NULL) {
+		rv = -ENOMEM;
+		goto out_close;
+	}
+	for (unsigned i = 0; i < s->s_cfg.rs_workers; i++) {
+		struct rpc_worker *w = &s->s_workers[i];
+		w->w_srv = s;
+		rv = err_from_nng(nng_ctx_open(&w->w_ctx, s->s_sock));
+		if (rv == 0)
+			rv = err_from_nng(nng_aio_alloc(&w->w_aio, NULL, NULL));
+		if (rv == 0)
+			rv = arena_new(&w->w_arena);
+		if (rv == 0)
+			rv = -pthread_create(&w->w_thread, NULL, rpc_worker_main, w);
+		s->s_nworkers = i + 1;
+		if (rv != 0)
+			goto out_close;
+		w->w_started = 1;
+	}
+	*ret_server = s;
+	return 0;
+
+out_close:
+	rpc_server_stop(s);
+	return rv;
+}
+
+const char *
+rpc_server_url(const struct rpc_server *s)
+{
+	return s->s_url;
+}
+
+void
+rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats)
+{
+	ret_stats->rss_requests = atomic_load(&s->s_requests);
+	ret_stats->rss_bad = atomic_load(&s->s_bad);
+	ret_stats->rss_errors = atomic_load(&s->s_errors);
+}
+
+void
+rpc_server_stop(struct rpc_server *s)
+{
+	if (s == NULL)
+		return;
+	/* Closing the socket completes every pending aio with NNG_ECLOSED. */
+	nng_close(s->s_sock);
+	for (unsigned i = 0; i < s->s_nworkers; i++) {
+		struct rpc_worker *w = &s->s_workers[i];
+		if (w->w_started)
+			pthread_join(w->w_thread, NULL);
+		if (w->w_aio != NULL)
+			nng_aio_free(w->w_aio);
+		arena_free(w->w_arena);
+	}
+	free(s->s_workers);
+	free(s);
+}
+
+/* ---- client ---- */
+
+static void
+rpc_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct rpc_client *c = arg;
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&c->c_pipes, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_fetch_sub(&c->c_pipes, 1);
+}
+
+int
+rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsigned flags,
+    size_t recv_max, struct rpc_client **ret_client, struct rpc_error *ret_err)
+{
+	struct rpc_client *c;
+	int rv;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->c_svc = service;
+	snprintf(c->c_url, sizeof(c->c_url), "%s", url);
+	rv = err_from_nng(nng_req0_open(&c->c_sock));
+	if (rv != 0) {
+		free(c);
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s", url, err_str(rv));
+		ret_err->re_code = err_to_code(rv);
+		return rv;
+	}
+	nng_pipe_notify(c->c_sock, NNG_PIPE_EV_ADD_POST, rpc_client_pipe_cb, c);
+	nng_pipe_notify(c->c_sock, NNG_PIPE_EV_REM_POST, rpc_client_pipe_cb, c);
+	nng_socket_set_size(c->c_sock, NNG_OPT_RECVMAXSZ,
+	    recv_max != 0 ? recv_max : RPC_RECV_MAX_DEFAULT);
+	nng_socket_set_ms(c->c_sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(c->c_sock, NNG_OPT_RECONNMAXT, 2000);
+	/* Never resend on a timer: a slow peer must not execute a call twice. */
+	nng_socket_set_ms(c->c_sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+
+	rv = err_from_nng(nng_dialer_create(&c->c_dialer, c->c_sock, url));
+	if (rv != 0) {
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "invalid address '%s': %s", url,
+		    err_str(rv));
+		rv = -EINVAL;
+		goto out_close;
+	}
+	rv = err_from_nng(nng_dialer_start(c->c_dialer,
+	    (flags & RPC_CLIENT_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
+	if (rv != 0) {
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "cannot connect to %s: %s", url,
+		    err_str(rv));
+		goto out_close;
+	}
+	*ret_client = c;
+	return 0;
+
+out_close:
+	ret_err->re_code = err_to_code(rv);
+	nng_close(c->c_sock);
+	free(c);
+	return rv;
+}
+
+const char *
+rpc_client_url(const struct rpc_client *c)
+{
+	return c->c_url;
+}
+
+/* Sends msg (taken) and waits for the answer within timeout_ms. */
+static int
+rpc_client_roundtrip(struct rpc_client *c, nng_msg *msg, unsigned timeout_ms, nng_msg **ret_msg)
+{
+	uint64_t t0 = util_now_mono_ms(), spent;
+	nng_ctx ctx;
+	nng_aio *aio;
+	int rv;
+
+	rv = err_from_nng(nng_ctx_open(&ctx, c->c_sock));
+	if (rv != 0) {
+		nng_msg_free(msg);
+		return rv;
+	}
+	rv = err_from_nng(nng_aio_alloc(&aio, NULL, NULL));
+	if (rv != 0) {
+		nng_msg_free(msg);
+		goto out_ctx;
+	}
+	nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
+	nng_aio_set_msg(aio, msg);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	rv = err_from_nng(nng_aio_result(aio));
+	if (rv != 0) {
+		nng_msg_free(msg);
+		goto out_aio;
+	}
+	spent = util_now_mono_ms() - t0;
+	nng_aio_set_timeout(aio, spent >= timeout_ms ? 1 : (nng_duration)(timeout_ms - spent));
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	rv = err_from_nng(nng_aio_result(aio));
+	if (rv == 0)
+		*ret_msg = nng_aio_get_msg(aio);
+out_aio:
+	nng_aio_free(aio);
+out_ctx:
+	nng_ctx_close(ctx);
+	return rv;
+}
+
+static int
+rpc_client_fail(struct rpc_client *c, const char *what, int rv, unsigned timeout_ms,
+    struct rpc_error *err)
+{
+	if (rv == -ETIMEDOUT && atomic_load(&c->c_pipes) == 0) {
+		rv = -ECONNREFUSED;
+		snprintf(err->re_msg, sizeof(err->re_msg),
+		    "%s: %s: UNAVAILABLE: not connected within %u ms (peer down or unreachable)",
+		    c->c_url, what, timeout_ms);
+	} else if (rv == -ETIMEDOUT) {
+		snprintf(err->re_msg, sizeof(err->re_msg),
+		    "%s: %s: DEADLINE_EXCEEDED: no reply within %u ms", c->c_url, what, timeout_ms);
+	} else {
+		snprintf(err->re_msg, sizeof(err->re_msg), "%s: %s: %s", c->c_url, what, err_str(rv));
+	}
+	err->re_code = err_to_code(rv);
+	return rv;
+}
+
+int
+rpc_client_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
+    unsigned timeout_ms, ProtobufCMessage **ret_reply, struct rpc_error *ret_err)
+{
+	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
+	const ProtobufCMethodDescriptor *md;
+	Ckpt__V1__Reply *rep = NULL;
+	ProtobufCMessage *out;
+	nng_msg *msg, *rmsg = NULL;
+	char what[128];
+	int rv;
+
+	ret_err->re_code = CKPT__V1__CODE__OK;
+	ret_err->re_msg[0] = '\0';
+	if (method >= c->c_svc->n_methods || req->descriptor != c->c_svc->methods[method].input) {
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "bad method %u for %s", method,
+		    c->c_svc->name);
+		ret_err->re_code = CKPT__V1__CODE__INVALID_ARGUMENT;
+		return -EINVAL;
+	}
+	md = &c->c_svc->methods[method];
+	snprintf(what, sizeof(what), "%s.%s", c->c_svc->short_name, md->name);
+	if (timeout_ms == 0)
+		timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
+	env.method = method;
+	env.timeout_ms = timeout_ms;
+	env.service = (char *)c->c_svc->name;
+	rv = rpc_msg_pack(&env.base, req, &msg);
+	if (rv != 0)
+		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
+	rv = rpc_client_roundtrip(c, msg, timeout_ms, &rmsg);
+	if (rv != 0)
+		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
+	rep = ckpt__v1__reply__unpack(NULL, nng_msg_len(rmsg), nng_msg_body(rmsg));
+	if (rep == NULL) {
+		rv = rpc_client_fail(c, what, -EPROTO, timeout_ms, ret_err);
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: undecodable reply",
+		    c->c_url, what);
+		goto out;
+	}
+	if (rep->code != CKPT__V1__CODE__OK) {
+		rv = err_from_code(rep->code);
+		ret_err->re_code = (int)rep->code;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: %s: %s", c->c_url, what,
+		    err_code_name(rep->code), rep->message);
+		goto out;
+	}
+	out = protobuf_c_message_unpack(md->output, NULL, rep->body.len, rep->body.data);
+	if (out == NULL) {
+		rv = -EPROTO;
+		ret_err->re_code = CKPT__V1__CODE__INTERNAL;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: undecodable reply body",
+		    c->c_url, what);
+		goto out;
+	}
+	*ret_reply = out;
+out:
+	if (rep != NULL)
+		ckpt__v1__reply__free_unpacked(rep, NULL);
+	nng_msg_free(rmsg);
+	return rv;
+}
+
+int
+rpc_client_call_raw(struct rpc_client *c, const void *data, size_t len, unsigned timeout_ms,
+    void **ret_reply, size_t *ret_len, struct rpc_error *ret_err)
+{
+	nng_msg *msg, *rmsg = NULL;
+	void *copy;
+	int rv;
+
+	ret_err->re_code = CKPT__V1__CODE__OK;
+	ret_err->re_msg[0] = '\0';
+	if (timeout_ms == 0)
+		timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
+	rv = err_from_nng(nng_msg_alloc(&msg, 0));
+	if (rv == 0)
+		rv = err_from_nng(nng_msg_append(msg, data, len));
+	if (rv != 0)
+		return rpc_client_fail(c, "raw", rv, timeout_ms, ret_err);
+	rv = rpc_client_roundtrip(c, msg, timeout_ms, &rmsg);
+	if (rv != 0)
+		return rpc_client_fail(c, "raw", rv, timeout_ms, ret_err);
+	copy = malloc(nng_msg_len(rmsg) + 1);
+	if (copy == NULL) {
+		nng_msg_free(rmsg);
+		return -ENOMEM;
+	}
+	memcpy(copy, nng_msg_body(rmsg), nng_msg_len(rmsg));
+	*ret_len = nng_msg_len(rmsg);
+	*ret_reply = copy;
+	nng_msg_free(rmsg);
+	return 0;
+}
+
+void
+rpc_reply_free(ProtobufCMessage *reply)
+{
+	if (reply != NULL)
+		protobuf_c_message_free_unpacked(reply, NULL);
+}
+
+void
+rpc_client_close(struct rpc_client *c)
+{
+	if (c == NULL)
+		return;
+	nng_close(c->c_sock);
+	free(c);
+}

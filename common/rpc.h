@@ -1,0 +1,107 @@
+/*
+ * rpc: request/reply calls over nng, driven by protobuf-c service descriptors.
+ *
+ * Wire format: see proto/ckpt/v1/rpc.proto. A server is a REP socket with a
+ * pool of worker threads, each owning one nng context, so slow requests do
+ * not serialise the others. A service is a ProtobufCServiceDescriptor plus an
+ * array of handlers indexed like its methods: adding a method is one proto
+ * line and one handler.
+ *
+ * Handlers receive the unpacked request and an initialised reply message.
+ * Everything they put into the reply must come from rpc_call_arena(); the
+ * layer packs the reply and frees the arena afterwards. A handler returns 0
+ * or a negative errno (see err.h); rpc_call_errorf() sets the message that
+ * goes with the error.
+ *
+ * Bad input (an undecodable envelope, unknown method, undecodable body) is
+ * answered with an error reply, counted, and reported through the server's
+ * on_bad callback; the server goes on serving.
+ */
+#ifndef CKPT_RPC_H
+#define CKPT_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "arena.h"
+
+#define RPC_RECV_MAX_DEFAULT (16u << 20)
+#define RPC_TIMEOUT_DEFAULT_MS 5000u
+#define RPC_ERRMSG_MAX 256
+
+struct rpc_call;
+struct rpc_server;
+struct rpc_client;
+
+typedef int (*rpc_handler_fn)(void *arg, struct rpc_call *call, const ProtobufCMessage *req,
+    ProtobufCMessage *reply);
+
+struct rpc_server_config {
+	const ProtobufCServiceDescriptor *rs_service;
+	const rpc_handler_fn *rs_handlers; /* rs_service->n_methods entries; NULL: UNIMPLEMENTED */
+	void *rs_arg;                      /* passed to every handler */
+	size_t rs_recv_max;                /* bytes; 0: RPC_RECV_MAX_DEFAULT */
+	unsigned rs_workers;               /* concurrent requests; 0: 4 */
+	unsigned rs_default_timeout_ms;    /* when a request has none; 0: RPC_TIMEOUT_DEFAULT_MS */
+	/* Called (from a worker) once per rejected request with a one-line reason. */
+	void (*rs_on_bad)(void *arg, const char *reason);
+	/* Called after every request: method index (-1 if unknown), code, duration. */
+	void (*rs_on_done)(void *arg, int method, int code, uint64_t usec);
+};
+
+struct rpc_server_stats {
+	uint64_t rss_requests;
+	uint64_t rss_bad;
+	uint64_t rss_errors;
+};
+
+/* Listens on url and starts the workers. */
+int rpc_server_start(const struct rpc_server_config *cfg, const char *url,
+    struct rpc_server **ret_server);
+/* The URL actually bound (port resolved when url asked for port 0). */
+const char *rpc_server_url(const struct rpc_server *s);
+void rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats);
+/* Closes the socket, waits for the workers, frees. Accepts NULL. */
+void rpc_server_stop(struct rpc_server *s);
+
+struct arena *rpc_call_arena(struct rpc_call *call);
+/* Milliseconds left before the caller's deadline (0 when past). */
+unsigned rpc_call_remaining_ms(const struct rpc_call *call);
+/* The pipe (connection) the request came on, for peer identity. */
+nng_pipe rpc_call_pipe(const struct rpc_call *call);
+void rpc_call_errorf(struct rpc_call *call, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Client. */
+#define RPC_CLIENT_DIAL_NOW 0x1u /* fail at open when the peer cannot be reached */
+
+struct rpc_error {
+	int re_code;                  /* wire code (ckpt.v1.Code), OK when none */
+	char re_msg[RPC_ERRMSG_MAX];  /* one line, includes the peer's URL */
+};
+
+/*
+ * Opens a REQ socket towards url. Without RPC_CLIENT_DIAL_NOW the dial goes
+ * on in the background (and reconnects with back-off), so open succeeds for
+ * a peer that is not up yet. Safe to call from several threads at once.
+ */
+int rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsigned flags,
+    size_t recv_max, struct rpc_client **ret_client, struct rpc_error *ret_err);
+const char *rpc_client_url(const struct rpc_client *c);
+/*
+ * Calls method with req and waits at most timeout_ms (0: default). On success
+ * *ret_reply is the unpacked reply (free with rpc_reply_free()). On failure
+ * returns a negative errno and describes it in *ret_err; *ret_reply is untouched.
+ */
+int rpc_client_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
+    unsigned timeout_ms, ProtobufCMessage **ret_reply, struct rpc_error *ret_err);
+/* Sends raw bytes as the request message body (tests of bad input). */
+int rpc_client_call_raw(struct rpc_client *c, const void *msg, size_t len, unsigned timeout_ms,
+    void **ret_reply, size_t *ret_len, struct rpc_error *ret_err);
+void rpc_reply_free(ProtobufCMessage *reply);
+void rpc_client_close(struct rpc_client *c);
+
+#endif

@@ -1,0 +1,98 @@
+#include "sha.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+struct sha_ctx {
+	EVP_MD_CTX *md;
+};
+
+int
+sha_new(struct sha_ctx **ret_ctx)
+{
+	struct sha_ctx *c = malloc(sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->md = EVP_MD_CTX_new();
+	if (c->md == NULL || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c->md);
+		free(c);
+		return -ENOMEM;
+	}
+	*ret_ctx = c;
+	return 0;
+}
+
+void
+sha_update(struct sha_ctx *c, const void *data, size_t len)
+{
+	if (len > 0)
+		EVP_DigestUpdate(c->md, data, len);
+}
+
+void
+sha_final(struct sha_ctx *c, uint8_t out[SHA_LEN])
+{
+	unsigned int n = SHA_LEN;
+	EVP_DigestFinal_ex(c->md, out, &n);
+	EVP_DigestInit_ex(c->md, EVP_sha256(), NULL);
+}
+
+void
+sha_free(struct sha_ctx *c)
+{
+	if (c == NULL)
+		return;
+	EVP_MD_CTX_free(c->md);
+	free(c);
+}
+
+void
+sha256(const void *data, size_t len, uint8_t out[SHA_LEN])
+{
+	unsigned int n = SHA_LEN;
+	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+void
+sha_hex(const uint8_t *d, size_t len, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = hx[d[i] >> 4];
+		out[2 * i + 1] = hx[d[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int
+sha_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+sha_parse_hex(const char *hex, uint8_t out[SHA_LEN])
+{
+	uint8_t tmp[SHA_LEN];
+
+	if (strlen(hex) != SHA_HEX_LEN)
+		return -EINVAL;
+	for (int i = 0; i < SHA_LEN; i++) {
+		int hi = sha_nibble(hex[2 * i]), lo = sha_nibble(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		tmp[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(out, tmp, SHA_LEN);
+	return 0;
+}
