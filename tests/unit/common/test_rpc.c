@@ -1,0 +1,344 @@
+/* RPC framing and dispatch over real nng sockets (tcp on 127.0.0.1, port 0). */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/v1/agent.pb-c.h"
+#include "ckpt/v1/rpc.pb-c.h"
+#include "err.h"
+#include "rpc.h"
+#include "util.h"
+
+enum { M_RESTORE = 0, M_STOP = 1, M_CHECKPOINT_NOW = 2, M_STATUS = 3 };
+
+static pthread_mutex_t gate_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_open;
+static atomic_int bad_seen;
+
+static int
+h_status(void *arg, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
+{
+	Ckpt__V1__StatusReply *r = (Ckpt__V1__StatusReply *)reply;
+	(void)arg;
+	(void)req;
+	r->node = arena_strdup(rpc_call_arena(call), "node-under-test");
+	/* Opens the gate a blocked Stop waits on: proves requests run concurrently. */
+	pthread_mutex_lock(&gate_mtx);
+	gate_open = 1;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mtx);
+	return 0;
+}
+
+static int
+h_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
+{
+	const Ckpt__V1__RestoreRequest *r = (const Ckpt__V1__RestoreRequest *)req;
+	(void)arg;
+	(void)reply;
+	rpc_call_errorf(call, "component %s is not here", r->component);
+	return -ENOENT;
+}
+
+static int
+h_stop(void *arg, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
+{
+	struct timespec until;
+	int rv = 0;
+	(void)arg;
+	(void)req;
+	(void)reply;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&gate_mtx);
+	while (!gate_open && rv == 0)
+		rv = pthread_cond_timedwait(&gate_cv, &gate_mtx, &until);
+	pthread_mutex_unlock(&gate_mtx);
+	(void)call;
+	return rv == 0 ? 0 : -ETIMEDOUT;
+}
+
+static void
+on_bad(void *arg, const char *reason)
+{
+	(void)arg;
+	(void)reason;
+	atomic_fetch_add(&bad_seen, 1);
+}
+
+static const rpc_handler_fn handlers[] = { h_restore, h_stop, NULL, h_status };
+
+static struct rpc_server *srv;
+static struct rpc_client *cli;
+
+static void
+setup(void)
+{
+	struct rpc_server_config cfg = {
+		.rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = handlers,
+		.rs_recv_max = 64 * 1024,
+		.rs_workers = 4,
+		.rs_on_bad = on_bad,
+	};
+	struct rpc_error err;
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &srv), 0);
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(srv), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &cli, &err),
+	    0);
+	gate_open = 0;
+	atomic_store(&bad_seen, 0);
+}
+
+static void
+teardown(void)
+{
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+}
+
+static int
+status_ok(void)
+{
+	Ckpt__V1__StatusRequest req = CKPT__V1__STATUS_REQUEST__INIT;
+	Ckpt__V1__StatusReply *rep = NULL;
+	struct rpc_error err;
+	int rv = rpc_client_call(cli, M_STATUS, &req.base, 3000, (ProtobufCMessage **)&rep, &err);
+	if (rv == 0) {
+		ck_assert_str_eq(rep->node, "node-under-test");
+		rpc_reply_free(&rep->base);
+	}
+	return rv;
+}
+
+/* Sends raw bytes, returns the decoded Reply (caller frees). */
+static Ckpt__V1__Reply *
+raw_call(const void *data, size_t len)
+{
+	struct rpc_error err;
+	void *buf = NULL;
+	size_t blen = 0;
+	Ckpt__V1__Reply *r;
+	ck_assert_int_eq(rpc_client_call_raw(cli, data, len, 3000, &buf, &blen, &err), 0);
+	r = ckpt__v1__reply__unpack(NULL, blen, buf);
+	free(buf);
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+static Ckpt__V1__Reply *
+envelope_call(uint32_t method, const char *service, const void *body, size_t blen)
+{
+	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
+	uint8_t buf[1024];
+	size_t n;
+	env.method = method;
+	env.service = (char *)service;
+	env.body.data = (uint8_t *)body;
+	env.body.len = blen;
+	n = ckpt__v1__request__pack(&env, buf);
+	return raw_call(buf, n);
+}
+
+START_TEST(rpc_round_trip_succeeds)
+{
+	ck_assert_int_eq(status_ok(), 0);
+}
+END_TEST
+
+START_TEST(rpc_handler_error_reaches_client_with_address)
+{
+	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err;
+	req.component = "demo_9";
+	ck_assert_int_eq(rpc_client_call(cli, M_RESTORE, &req.base, 2000, &rep, &err), -ENOENT);
+	ck_assert_ptr_null(rep);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__NOT_FOUND);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "component demo_9 is not here"));
+	ck_assert_ptr_nonnull(strstr(err.re_msg, rpc_server_url(srv)));
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "Agent.Restore"));
+}
+END_TEST
+
+START_TEST(rpc_unimplemented_method_answers_unimplemented)
+{
+	Ckpt__V1__CheckpointNowRequest req = CKPT__V1__CHECKPOINT_NOW_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err;
+	ck_assert_int_eq(rpc_client_call(cli, M_CHECKPOINT_NOW, &req.base, 2000, &rep, &err), -ENOSYS);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__UNIMPLEMENTED);
+}
+END_TEST
+
+START_TEST(rpc_bad_inputs_get_error_replies_and_server_goes_on)
+{
+	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0x01 };
+	static const uint8_t wrong_type[] = { 0x08, 0x05 };        /* component (string) as varint */
+	static const uint8_t truncated[] = { 0x0a, 0x10, 'd', 'e' }; /* string of 16, 2 present */
+	static const struct {
+		const char *what;
+		int kind; /* 0 raw bytes, 1 envelope */
+		uint32_t method;
+		const char *service;
+		const uint8_t *data;
+		size_t len;
+		err_code code;
+	} cases[] = {
+		{ "garbage envelope", 0, 0, "", garbage, sizeof(garbage), CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "empty message", 0, 0, "", NULL, 0, CKPT__V1__CODE__OK /* empty Request = Restore{} */ },
+		{ "unknown method", 1, 99, "", NULL, 0, CKPT__V1__CODE__UNIMPLEMENTED },
+		{ "wrong service", 1, 3, "ckpt.v1.Nas", NULL, 0, CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "wrong field type", 1, M_RESTORE, "", wrong_type, sizeof(wrong_type),
+		    CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "truncated body", 1, M_RESTORE, "", truncated, sizeof(truncated),
+		    CKPT__V1__CODE__INVALID_ARGUMENT },
+	};
+	int bad_expected = 0;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		Ckpt__V1__Reply *r = cases[i].kind == 0 ?
+		    raw_call(cases[i].data, cases[i].len) :
+		    envelope_call(cases[i].method, cases[i].service, cases[i].data, cases[i].len);
+		/* An empty Request decodes as Restore{} whose handler says NOT_FOUND. */
+		err_code want = i == 1 ? CKPT__V1__CODE__NOT_FOUND : cases[i].code;
+		ck_assert_msg(r->code == want, "%s: got %s", cases[i].what, err_code_name(r->code));
+		ck_assert_msg(r->code == CKPT__V1__CODE__OK || r->message[0] != '\0', "%s: no message",
+		    cases[i].what);
+		ck_assert_uint_eq(r->body.len, 0);
+		ckpt__v1__reply__free_unpacked(r, NULL);
+		if (i != 1)
+			bad_expected++;
+		ck_assert_int_eq(status_ok(), 0);
+	}
+	ck_assert_int_eq(atomic_load(&bad_seen), bad_expected);
+	struct rpc_server_stats st;
+	rpc_server_get_stats(srv, &st);
+	ck_assert_uint_eq(st.rss_bad, (uint64_t)bad_expected);
+}
+END_TEST
+
+START_TEST(rpc_oversized_message_is_dropped_and_server_goes_on)
+{
+	size_t len = 256 * 1024;
+	uint8_t *big = calloc(1, len);
+	struct rpc_error err;
+	void *buf = NULL;
+	size_t blen;
+	ck_assert_int_eq(rpc_client_call_raw(cli, big, len, 500, &buf, &blen, &err) < 0, 1);
+	free(big);
+	ck_assert_int_eq(status_ok(), 0);
+}
+END_TEST
+
+static void *
+stop_caller(void *arg)
+{
+	Ckpt__V1__StopRequest req = CKPT__V1__STOP_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err;
+	int *rv = arg;
+	*rv = rpc_client_call(cli, M_STOP, &req.base, 8000, &rep, &err);
+	rpc_reply_free(rep);
+	return NULL;
+}
+
+START_TEST(rpc_requests_are_served_concurrently)
+{
+	pthread_t t;
+	int stop_rv = 1;
+	ck_assert_int_eq(pthread_create(&t, NULL, stop_caller, &stop_rv), 0);
+	util_sleep_ms(100); /* let Stop block in its handler */
+	ck_assert_int_eq(status_ok(), 0); /* served while Stop waits; opens the gate */
+	pthread_join(t, NULL);
+	ck_assert_int_eq(stop_rv, 0);
+}
+END_TEST
+
+START_TEST(rpc_deadline_is_enforced)
+{
+	Ckpt__V1__StopRequest req = CKPT__V1__STOP_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err;
+	ck_assert_int_eq(rpc_client_call(cli, M_STOP, &req.base, 200, &rep, &err), -ETIMEDOUT);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__DEADLINE_EXCEEDED);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "no reply within 200 ms"));
+	ck_assert_int_eq(status_ok(), 0); /* opens the gate for the blocked handler */
+}
+END_TEST
+
+START_TEST(rpc_unreachable_peer_is_a_clear_error)
+{
+	struct rpc_client *c = NULL;
+	struct rpc_error err;
+	Ckpt__V1__StatusRequest req = CKPT__V1__STATUS_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	char url[64];
+
+	/* A port nobody listens on: take a free one and close it again. */
+	struct rpc_server *tmp;
+	struct rpc_server_config cfg = { .rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = handlers };
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &tmp), 0);
+	snprintf(url, sizeof(url), "%s", rpc_server_url(tmp));
+	rpc_server_stop(tmp);
+
+	ck_assert_int_eq(rpc_client_open(url, &ckpt__v1__agent__descriptor, RPC_CLIENT_DIAL_NOW, 0,
+	                     &c, &err),
+	    -ECONNREFUSED);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, url));
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__UNAVAILABLE);
+
+	ck_assert_int_eq(rpc_client_open(url, &ckpt__v1__agent__descriptor, 0, 0, &c, &err), 0);
+	ck_assert_int_eq(rpc_client_call(c, M_STATUS, &req.base, 300, &rep, &err), -ECONNREFUSED);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, url));
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "UNAVAILABLE"));
+	rpc_client_close(c);
+
+	ck_assert_int_eq(rpc_client_open("bogus://x", &ckpt__v1__agent__descriptor, 0, 0, &c, &err),
+	    -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "bogus://x"));
+}
+END_TEST
+
+START_TEST(rpc_client_refuses_mismatched_request_type)
+{
+	Ckpt__V1__StopRequest req = CKPT__V1__STOP_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err;
+	ck_assert_int_eq(rpc_client_call(cli, M_STATUS, &req.base, 200, &rep, &err), -EINVAL);
+	ck_assert_int_eq(rpc_client_call(cli, 42, &req.base, 200, &rep, &err), -EINVAL);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("rpc");
+	TCase *tc = tcase_create("rpc");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, rpc_round_trip_succeeds);
+	tcase_add_test(tc, rpc_handler_error_reaches_client_with_address);
+	tcase_add_test(tc, rpc_unimplemented_method_answers_unimplemented);
+	tcase_add_test(tc, rpc_bad_inputs_get_error_replies_and_server_goes_on);
+	tcase_add_test(tc, rpc_oversized_message_is_dropped_and_server_goes_on);
+	tcase_add_test(tc, rpc_requests_are_served_concurrently);
+	tcase_add_test(tc, rpc_deadline_is_enforced);
+	tcase_add_test(tc, rpc_unreachable_peer_is_a_clear_error);
+	tcase_add_test(tc, rpc_client_refuses_mismatched_request_type);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,140 @@
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "sha.h"
+#include "util.h"
+
+#include <lmdb.h>
+#include <nng/nng.h>
+
+START_TEST(durations_parse)
+{
+	static const struct {
+		const char *s;
+		int rv;
+		uint64_t ms;
+	} cases[] = {
+		{ "3s", 0, 3000 }, { "3", 0, 3000 }, { "250ms", 0, 250 }, { "1.5s", 0, 1500 },
+		{ "2m", 0, 120000 }, { "1h", 0, 3600000 }, { "0", 0, 0 }, { "", -EINVAL, 0 },
+		{ "-1s", -EINVAL, 0 }, { "3x", -EINVAL, 0 }, { "s", -EINVAL, 0 }, { "nan", -EINVAL, 0 },
+		{ "1e30h", -ERANGE, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t ms = 12345;
+		int rv = util_parse_duration_ms(cases[i].s, &ms);
+		ck_assert_msg(rv == cases[i].rv, "'%s': rv %d", cases[i].s, rv);
+		if (rv == 0)
+			ck_assert_uint_eq(ms, cases[i].ms);
+		else
+			ck_assert_uint_eq(ms, 12345); /* untouched on failure */
+	}
+}
+END_TEST
+
+START_TEST(sizes_parse)
+{
+	static const struct {
+		const char *s;
+		int rv;
+		uint64_t v;
+	} cases[] = {
+		{ "4096", 0, 4096 }, { "64K", 0, 65536 }, { "64KiB", 0, 65536 }, { "16M", 0, 16u << 20 },
+		{ "1G", 0, 1u << 30 }, { "0", 0, 0 }, { "", -EINVAL, 0 }, { "-1", -EINVAL, 0 },
+		{ "1Q", -EINVAL, 0 }, { "99999999999T", -ERANGE, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t v = 7;
+		int rv = util_parse_size(cases[i].s, &v);
+		ck_assert_msg(rv == cases[i].rv, "'%s': rv %d", cases[i].s, rv);
+		if (rv == 0)
+			ck_assert_uint_eq(v, cases[i].v);
+	}
+}
+END_TEST
+
+START_TEST(errors_map_to_wire_codes_and_back)
+{
+	static const struct {
+		int e;
+		err_code code;
+	} cases[] = {
+		{ 0, CKPT__V1__CODE__OK }, { -EINVAL, CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ -ENOENT, CKPT__V1__CODE__NOT_FOUND }, { -EEXIST, CKPT__V1__CODE__ALREADY_EXISTS },
+		{ -EACCES, CKPT__V1__CODE__PERMISSION_DENIED },
+		{ -ENOSPC, CKPT__V1__CODE__RESOURCE_EXHAUSTED },
+		{ -ESTALE, CKPT__V1__CODE__FAILED_PRECONDITION },
+		{ -ECONNREFUSED, CKPT__V1__CODE__UNAVAILABLE },
+		{ -ETIMEDOUT, CKPT__V1__CODE__DEADLINE_EXCEEDED }, { -EBADMSG, CKPT__V1__CODE__DATA_LOSS },
+		{ -ENOSYS, CKPT__V1__CODE__UNIMPLEMENTED }, { -EPERM, CKPT__V1__CODE__UNAUTHENTICATED },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(err_to_code(cases[i].e), cases[i].code);
+		ck_assert_int_eq(err_from_code(cases[i].code), cases[i].e);
+	}
+	ck_assert_int_eq(err_to_code(-EXDEV), CKPT__V1__CODE__INTERNAL);
+	ck_assert_str_eq(err_code_name(CKPT__V1__CODE__DATA_LOSS), "DATA_LOSS");
+	ck_assert_str_eq(err_code_name((err_code)999), "UNKNOWN_CODE");
+}
+END_TEST
+
+START_TEST(foreign_codes_translate)
+{
+	ck_assert_int_eq(err_from_nng(NNG_ETIMEDOUT), -ETIMEDOUT);
+	ck_assert_int_eq(err_from_nng(NNG_ECONNREFUSED), -ECONNREFUSED);
+	ck_assert_int_eq(err_from_nng(0), 0);
+	ck_assert_int_eq(err_from_mdb(MDB_MAP_FULL), -ENOSPC);
+	ck_assert_int_eq(err_from_mdb(MDB_NOTFOUND), -ENOENT);
+	ck_assert_int_eq(err_from_mdb(MDB_CORRUPTED), -EBADMSG);
+	ck_assert_int_eq(err_from_mdb(EACCES), -EACCES);
+}
+END_TEST
+
+START_TEST(sha_matches_known_vectors)
+{
+	uint8_t d[SHA_LEN], e[SHA_LEN];
+	char hex[SHA_HEX_LEN + 1];
+	struct sha_ctx *c;
+
+	sha256("", 0, d);
+	sha_hex(d, SHA_LEN, hex);
+	ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	sha256("abc", 3, d);
+	sha_hex(d, SHA_LEN, hex);
+	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	ck_assert_int_eq(sha_parse_hex(hex, e), 0);
+	ck_assert_mem_eq(d, e, SHA_LEN);
+	ck_assert_int_eq(sha_new(&c), 0);
+	sha_update(c, "a", 1);
+	sha_update(c, "bc", 2);
+	sha_final(c, e);
+	ck_assert_mem_eq(d, e, SHA_LEN);
+	sha_free(c);
+	ck_assert_int_eq(sha_parse_hex("xyz", e), -EINVAL);
+	hex[5] = 'g';
+	ck_assert_int_eq(sha_parse_hex(hex, e), -EINVAL);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("util");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, durations_parse);
+	tcase_add_test(tc, sizes_parse);
+	tcase_add_test(tc, errors_map_to_wire_codes_and_back);
+	tcase_add_test(tc, foreign_codes_translate);
+	tcase_add_test(tc, sha_matches_known_vectors);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
