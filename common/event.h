@@ -35,5 +35,12 @@ int event_sub_open(const char *url, const char *prefix, struct event_sub **ret_s
 int event_sub_recv(struct event_sub *s, unsigned timeout_ms, char *topic_buf,
     Ckpt__V1__Event **ret_ev);
 void event_sub_close(struct event_sub *s);
+/*
+ * Like event_sub_open(), but dials at once: fails (-ECONNREFUSED...) when url
+ * cannot be reached now. On success the connection is up (the publisher
+ * adds it within moments), so a subscriber does not miss events because it
+ * is still dialling. Redials in the background after a disconnect.
+ */
+int event_sub_open_now(const char *url, const char *prefix, struct event_sub **ret_sub);
 
 #endif

@@ -65,6 +65,15 @@ nasc_close(struct nasc *n)
 	free(n);
 }
 
+void
+nasc_abort(struct nasc *n)
+{
+	if (n == NULL)
+		return;
+	for (size_t i = 0; i < n->n_count; i++)
+		rpc_client_abort(n->n_clients[i]);
+}
+
 int
 nasc_call(struct nasc *n, unsigned method, const ProtobufCMessage *req, unsigned timeout_ms,
     ProtobufCMessage **ret_reply, struct rpc_error *ret_err)
@@ -183,7 +192,8 @@ nasc_store_batch(struct nasc *n, const uint8_t *buf, size_t len, const struct na
 		preq.n_chunks = hrep->n_missing;
 		preq.chunks = cptr;
 		rv = nasc_call(n, NAS_PUT_CHUNKS, &preq.base, timeout_ms, (ProtobufCMessage **)&prep, err);
-		rpc_reply_free(&prep->base);
+		if (prep != NULL)
+			rpc_reply_free(&prep->base);
 	}
 out:
 	rpc_reply_free(&hrep->base);

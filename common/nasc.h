@@ -58,6 +58,8 @@ typedef int (*nasc_write_fn)(void *arg, const void *buf, size_t len);
 int nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
     struct rpc_error *ret_err);
 void nasc_close(struct nasc *n);
+/* rpc_client_abort() on every NAS: pending calls return at once. Accepts NULL. */
+void nasc_abort(struct nasc *n);
 
 int nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);

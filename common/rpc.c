@@ -45,6 +45,7 @@ struct rpc_server {
 	atomic_uint_fast64_t s_requests;
 	atomic_uint_fast64_t s_bad;
 	atomic_uint_fast64_t s_errors;
+	atomic_int s_stopping;
 };
 
 struct rpc_client {
@@ -53,6 +54,15 @@ struct rpc_client {
 	const ProtobufCServiceDescriptor *c_svc;
 	char c_url[RPC_URL_MAX];
 	atomic_int c_pipes;
+	/* Calls in progress, so that rpc_client_abort() can cancel them. */
+	pthread_mutex_t c_mu;
+	int c_aborted;
+	struct rpc_inflight *c_inflight;
+};
+
+struct rpc_inflight {
+	nng_aio *if_aio;
+	struct rpc_inflight *if_next;
 };
 
 static size_t
@@ -236,8 +246,11 @@ rpc_worker_main(void *arg)
 		nng_ctx_recv(w->w_ctx, w->w_aio);
 		nng_aio_wait(w->w_aio);
 		rv = nng_aio_result(w->w_aio);
-		if (rv == NNG_ECLOSED)
+		if (rv == NNG_ECLOSED || atomic_load(&s->s_stopping)) {
+			if (rv == 0)
+				nng_msg_free(nng_aio_get_msg(w->w_aio));
 			break;
+		}
 		if (rv != 0)
 			continue;
 		t0 = util_now_mono_ms();
@@ -356,12 +369,23 @@ rpc_server_stop(struct rpc_server *s)
 {
 	if (s == NULL)
 		return;
-	/* Closing the socket completes every pending aio with NNG_ECLOSED. */
+	/*
+	 * Stop the workers before closing the socket: nng 1.5 may touch a freed
+	 * socket when nng_close() races with a worker inside nng_ctx_send().
+	 * A stopped aio cancels the pending operation and refuses new ones.
+	 */
+	atomic_store(&s->s_stopping, 1);
+	for (unsigned i = 0; i < s->s_nworkers; i++) {
+		if (s->s_workers[i].w_aio != NULL)
+			nng_aio_stop(s->s_workers[i].w_aio);
+	}
+	for (unsigned i = 0; i < s->s_nworkers; i++) {
+		if (s->s_workers[i].w_started)
+			pthread_join(s->s_workers[i].w_thread, NULL);
+	}
 	nng_close(s->s_sock);
 	for (unsigned i = 0; i < s->s_nworkers; i++) {
 		struct rpc_worker *w = &s->s_workers[i];
-		if (w->w_started)
-			pthread_join(w->w_thread, NULL);
 		if (w->w_aio != NULL)
 			nng_aio_free(w->w_aio);
 		arena_free(w->w_arena);
@@ -393,6 +417,7 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsi
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
+	pthread_mutex_init(&c->c_mu, NULL);
 	c->c_svc = service;
 	snprintf(c->c_url, sizeof(c->c_url), "%s", url);
 	rv = err_from_nng(nng_req0_open(&c->c_sock));
@@ -441,11 +466,45 @@ rpc_client_url(const struct rpc_client *c)
 	return c->c_url;
 }
 
+/*
+ * Starts a send or receive of aio unless c was aborted. Under c_mu, so an
+ * abort either comes before (and the operation never starts) or after (and
+ * cancels it).
+ */
+static int
+rpc_client_start(struct rpc_client *c, nng_ctx ctx, nng_aio *aio, int send)
+{
+	int rv = 0;
+	pthread_mutex_lock(&c->c_mu);
+	if (c->c_aborted)
+		rv = -ECANCELED;
+	else if (send)
+		nng_ctx_send(ctx, aio);
+	else
+		nng_ctx_recv(ctx, aio);
+	pthread_mutex_unlock(&c->c_mu);
+	return rv;
+}
+
+static void
+rpc_client_unlink(struct rpc_client *c, struct rpc_inflight *me)
+{
+	pthread_mutex_lock(&c->c_mu);
+	for (struct rpc_inflight **p = &c->c_inflight; *p != NULL; p = &(*p)->if_next) {
+		if (*p == me) {
+			*p = me->if_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->c_mu);
+}
+
 /* Sends msg (taken) and waits for the answer within timeout_ms. */
 static int
 rpc_client_roundtrip(struct rpc_client *c, nng_msg *msg, unsigned timeout_ms, nng_msg **ret_msg)
 {
 	uint64_t t0 = util_now_mono_ms(), spent;
+	struct rpc_inflight me = { NULL, NULL };
 	nng_ctx ctx;
 	nng_aio *aio;
 	int rv;
@@ -460,23 +519,33 @@ rpc_client_roundtrip(struct rpc_client *c, nng_msg *msg, unsigned timeout_ms, nn
 		nng_msg_free(msg);
 		goto out_ctx;
 	}
+	me.if_aio = aio;
+	pthread_mutex_lock(&c->c_mu);
+	me.if_next = c->c_inflight;
+	c->c_inflight = &me;
+	pthread_mutex_unlock(&c->c_mu);
 	nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
 	nng_aio_set_msg(aio, msg);
-	nng_ctx_send(ctx, aio);
-	nng_aio_wait(aio);
-	rv = err_from_nng(nng_aio_result(aio));
+	rv = rpc_client_start(c, ctx, aio, 1);
+	if (rv == 0) {
+		nng_aio_wait(aio);
+		rv = err_from_nng(nng_aio_result(aio));
+	}
 	if (rv != 0) {
 		nng_msg_free(msg);
 		goto out_aio;
 	}
 	spent = util_now_mono_ms() - t0;
 	nng_aio_set_timeout(aio, spent >= timeout_ms ? 1 : (nng_duration)(timeout_ms - spent));
-	nng_ctx_recv(ctx, aio);
-	nng_aio_wait(aio);
-	rv = err_from_nng(nng_aio_result(aio));
+	rv = rpc_client_start(c, ctx, aio, 0);
+	if (rv == 0) {
+		nng_aio_wait(aio);
+		rv = err_from_nng(nng_aio_result(aio));
+	}
 	if (rv == 0)
 		*ret_msg = nng_aio_get_msg(aio);
 out_aio:
+	rpc_client_unlink(c, &me);
 	nng_aio_free(aio);
 out_ctx:
 	nng_ctx_close(ctx);
@@ -610,5 +679,18 @@ rpc_client_close(struct rpc_client *c)
 	if (c == NULL)
 		return;
 	nng_close(c->c_sock);
+	pthread_mutex_destroy(&c->c_mu);
 	free(c);
+}
+
+void
+rpc_client_abort(struct rpc_client *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->c_mu);
+	c->c_aborted = 1;
+	for (struct rpc_inflight *f = c->c_inflight; f != NULL; f = f->if_next)
+		nng_aio_abort(f->if_aio, NNG_ECANCELED);
+	pthread_mutex_unlock(&c->c_mu);
 }

@@ -103,5 +103,12 @@ int rpc_client_call_raw(struct rpc_client *c, const void *msg, size_t len, unsig
     void **ret_reply, size_t *ret_len, struct rpc_error *ret_err);
 void rpc_reply_free(ProtobufCMessage *reply);
 void rpc_client_close(struct rpc_client *c);
+/*
+ * Cancels the calls in progress on c (other threads' calls return at once
+ * with -ECANCELED, ABORTED) and makes every later call fail the same way.
+ * For shutting down while a thread waits in a long call; rpc_client_close()
+ * still frees c once no thread uses it. Thread-safe. Accepts NULL.
+ */
+void rpc_client_abort(struct rpc_client *c);
 
 #endif

@@ -1,0 +1,192 @@
+#include "cmd_ckpt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "ckpt/v1/manager.pb-c.h"
+#include "ckpt/v1/nas.pb-c.h"
+#include "err.h"
+#include "jout.h"
+#include "key.h"
+#include "sha.h"
+#include "tab.h"
+
+/* A list of checkpoints as a table or a JSON array. */
+static int
+ckpt_print_list(struct ctl *c, Ckpt__V1__CheckpointInfo *const *list, size_t n)
+{
+	static const char *const head[] = { "NODE", "COMPONENT", "SEQ", "SIZE", "SHA256",
+		"CREATED" };
+	struct tab *t = NULL;
+	int rv;
+
+	if (c->c_conf.cf_json) {
+		json_t *arr = jout_array();
+		for (size_t i = 0; i < n; i++)
+			jout_append(arr, jout_checkpoint(list[i]));
+		return jout_print(c, arr, false);
+	}
+	rv = tab_new(6, head, &t);
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		const Ckpt__V1__CheckpointInfo *ci = list[i];
+		char seq[24], size[24], hex[SHA_HEX_LEN + 1], created[40];
+		const char *cells[6] = { ci->node, ci->component, seq, size,
+			ctl_hex(ci->sha256.data, ci->sha256.len, hex),
+			ctl_time_iso(ci->created_unix_ms, created, sizeof(created)) };
+
+		snprintf(seq, sizeof(seq), "%" PRIu64, ci->seq);
+		snprintf(size, sizeof(size), "%" PRIu64, ci->size);
+		rv = tab_add(t, cells);
+	}
+	if (rv == 0)
+		rv = tab_print(t, stdout);
+	tab_free(t);
+	if (rv != 0)
+		return ctl_fail(c, rv, "printing checkpoints: %s", err_str(rv));
+	return ctl_flush_stdout(c);
+}
+
+int
+cmd_ls(struct ctl *c, int argc, char **argv)
+{
+	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *rep = NULL;
+	char node[KEY_NAME_MAX + 1] = "", comp[KEY_NAME_MAX + 1] = "";
+	bool latest = false;
+	const struct ctl_flag flags[] = {
+		{ NULL, "--latest", CTL_FLAG_BOOL, &latest, NULL },
+	};
+	char *pos[1];
+	size_t npos;
+	int rv;
+
+	rv = ctl_args(c, argc, argv, flags, 1, pos, 0, 1, &npos);
+	if (rv == 0 && npos == 1)
+		rv = ctl_parse_scope(c, pos[0], node, comp);
+	if (rv != 0)
+		return rv;
+	req.node = node;
+	req.component = comp;
+	req.latest_only = latest;
+	rv = ctl_nas_call(c, NAS_LIST, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
+	if (rv != 0)
+		return rv;
+	rv = ckpt_print_list(c, rep->checkpoints, rep->n_checkpoints);
+	rpc_reply_free(&rep->base);
+	return rv;
+}
+
+int
+cmd_catalog(struct ctl *c, int argc, char **argv)
+{
+	Ckpt__V1__ListCheckpointsRequest req = CKPT__V1__LIST_CHECKPOINTS_REQUEST__INIT;
+	Ckpt__V1__ListCheckpointsReply *rep = NULL;
+	char node[KEY_NAME_MAX + 1] = "", comp[KEY_NAME_MAX + 1] = "";
+	char *pos[1];
+	size_t npos;
+	int rv;
+
+	rv = ctl_args(c, argc, argv, NULL, 0, pos, 0, 1, &npos);
+	if (rv == 0 && npos == 1)
+		rv = ctl_parse_scope(c, pos[0], node, comp);
+	if (rv != 0)
+		return rv;
+	req.node = node;
+	req.component = comp;
+	rv = ctl_mgr_call(c, MGR_LIST_CHECKPOINTS, &req.base, ctl_timeout(c),
+	    (ProtobufCMessage **)&rep);
+	if (rv != 0)
+		return rv;
+	rv = ckpt_print_list(c, rep->checkpoints, rep->n_checkpoints);
+	rpc_reply_free(&rep->base);
+	return rv;
+}
+
+int
+cmd_stat(struct ctl *c, int argc, char **argv)
+{
+	Ckpt__V1__StatRequest req = CKPT__V1__STAT_REQUEST__INIT;
+	Ckpt__V1__StatReply *rep = NULL;
+	size_t npos;
+	int rv;
+
+	rv = ctl_args(c, argc, argv, NULL, 0, NULL, 0, 0, &npos);
+	if (rv != 0)
+		return rv;
+	rv = ctl_nas_call(c, NAS_STAT, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
+	if (rv != 0)
+		return rv;
+	{
+		const struct {
+			const char *name;
+			uint64_t value;
+		} rows[] = {
+			{ "checkpoints", rep->checkpoints },
+			{ "chunks", rep->chunks },
+			{ "chunk_bytes", rep->chunk_bytes },
+			{ "map_size", rep->map_size },
+			{ "map_used", rep->map_used },
+			{ "requests", rep->requests },
+			{ "bad_requests", rep->bad_requests },
+		};
+		size_t n = sizeof(rows) / sizeof(rows[0]);
+
+		if (c->c_conf.cf_json) {
+			json_t *o = jout_object();
+			jout_set(o, "nas", jout_str(c->c_nas_url));
+			for (size_t i = 0; i < n; i++)
+				jout_set(o, rows[i].name, jout_u64(rows[i].value));
+			rv = jout_print(c, o, false);
+		} else {
+			printf("%-13s %s\n", "nas", c->c_nas_url);
+			for (size_t i = 0; i < n; i++)
+				printf("%-13s %" PRIu64 "\n", rows[i].name, rows[i].value);
+			rv = ctl_flush_stdout(c);
+		}
+	}
+	rpc_reply_free(&rep->base);
+	return rv;
+}
+
+int
+cmd_rm(struct ctl *c, int argc, char **argv)
+{
+	Ckpt__V1__DeleteRequest req = CKPT__V1__DELETE_REQUEST__INIT;
+	Ckpt__V1__DeleteReply *rep = NULL;
+	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1];
+	uint64_t seq = 0;
+	char *pos[1];
+	size_t npos;
+	int rv;
+
+	rv = ctl_args(c, argc, argv, NULL, 0, pos, 1, 1, &npos);
+	if (rv == 0)
+		rv = ctl_parse_ref(c, pos[0], node, comp, &seq);
+	if (rv != 0)
+		return rv;
+	req.node = node;
+	req.component = comp;
+	req.seq = seq;
+	rv = ctl_nas_call(c, NAS_DELETE, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
+	if (rv != 0)
+		return rv;
+	if (c->c_conf.cf_json) {
+		json_t *o = jout_object();
+		jout_set(o, "node", jout_str(node));
+		jout_set(o, "component", jout_str(comp));
+		jout_set(o, "seq", jout_u64(seq));
+		jout_set(o, "deleted", jout_u64(rep->deleted));
+		rv = jout_print(c, o, false);
+	} else {
+		if (seq != 0)
+			printf("deleted %s/%s@%" PRIu64 " (%u checkpoint%s)\n", node, comp, seq,
+			    rep->deleted, rep->deleted == 1 ? "" : "s");
+		else
+			printf("deleted %s/%s (%u checkpoint%s)\n", node, comp, rep->deleted,
+			    rep->deleted == 1 ? "" : "s");
+		rv = ctl_flush_stdout(c);
+	}
+	rpc_reply_free(&rep->base);
+	return rv;
+}

@@ -1,0 +1,358 @@
+#include "cmd_data.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt/v1/manager.pb-c.h"
+#include "err.h"
+#include "jout.h"
+#include "key.h"
+#include "sha.h"
+#include "util.h"
+
+#define DATA_KIND_DEFAULT "raw"
+#define DATA_KIND_MAX 31
+
+/* ---- get ---- */
+
+/*
+ * The temporary file of `get -o FILE`, removed by the signal handler if the
+ * user interrupts the transfer: a FILE.tmp.XXXXXX must not be left behind.
+ */
+static char data_tmp_path[PATH_MAX];
+static volatile sig_atomic_t data_tmp_live;
+
+static void
+data_on_signal(int sig)
+{
+	if (data_tmp_live)
+		unlink(data_tmp_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+struct data_sink {
+	int ds_fd;
+	const char *ds_name;   /* for messages: the temporary file or "stdout" */
+	int ds_err;            /* write error, 0 if none */
+};
+
+static int
+data_sink_write(void *arg, const void *buf, size_t len)
+{
+	struct data_sink *s = arg;
+	int rv = ctl_write_all(s->ds_fd, buf, len);
+	if (rv != 0)
+		s->ds_err = rv;
+	return rv;
+}
+
+/* Creates FILE.tmp.XXXXXX next to path, with the mode a new file would get. */
+static int
+data_tmp_create(struct ctl *c, const char *path, int *ret_fd)
+{
+	struct sigaction sa;
+	mode_t mask;
+	int fd;
+
+	if (strlen(path) + sizeof(".tmp.XXXXXX") > sizeof(data_tmp_path))
+		return ctl_fail(c, -ENAMETOOLONG, "%s: %s", path, err_str(-ENAMETOOLONG));
+	snprintf(data_tmp_path, sizeof(data_tmp_path), "%s.tmp.XXXXXX", path);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = data_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	fd = mkstemp(data_tmp_path);
+	if (fd < 0) {
+		int rv = -errno;
+		return ctl_fail(c, rv, "cannot create a temporary file next to %s: %s", path,
+		    err_str(rv));
+	}
+	data_tmp_live = 1;
+	mask = umask(0);
+	umask(mask);
+	fchmod(fd, 0666 & ~mask);
+	*ret_fd = fd;
+	return 0;
+}
+
+static void
+data_tmp_discard(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	if (data_tmp_live) {
+		unlink(data_tmp_path);
+		data_tmp_live = 0;
+	}
+}
+
+/* fsync, close, rename over path, fsync the directory: the file is whole or absent. */
+static int
+data_tmp_commit(struct ctl *c, int fd, const char *path)
+{
+	char dir[PATH_MAX];
+	int rv = 0, dfd;
+
+	if (fsync(fd) != 0) {
+		rv = -errno;
+		ctl_fail(c, rv, "syncing %s: %s", data_tmp_path, err_str(rv));
+		data_tmp_discard(fd);
+		return rv;
+	}
+	if (close(fd) != 0) {
+		rv = -errno;
+		ctl_fail(c, rv, "closing %s: %s", data_tmp_path, err_str(rv));
+		data_tmp_discard(-1);
+		return rv;
+	}
+	if (rename(data_tmp_path, path) != 0) {
+		rv = -errno;
+		ctl_fail(c, rv, "renaming %s to %s: %s", data_tmp_path, path, err_str(rv));
+		data_tmp_discard(-1);
+		return rv;
+	}
+	data_tmp_live = 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+int
+cmd_get(struct ctl *c, int argc, char **argv)
+{
+	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], hex[SHA_HEX_LEN + 1];
+	const char *out = NULL;
+	const struct ctl_flag flags[] = {
+		{ "-o", "--output", CTL_FLAG_STR, &out, NULL },
+	};
+	struct data_sink sink = { STDOUT_FILENO, "stdout", 0 };
+	struct rpc_error err = { 0 };
+	struct nasc_info info;
+	struct nasc *nas;
+	uint64_t seq = 0;
+	bool to_file;
+	char *pos[1];
+	size_t npos;
+	int rv, fd = -1;
+
+	rv = ctl_args(c, argc, argv, flags, 1, pos, 1, 1, &npos);
+	if (rv == 0)
+		rv = ctl_parse_ref(c, pos[0], node, comp, &seq);
+	if (rv == 0 && out != NULL && out[0] == '\0')
+		rv = ctl_usage(c, "get: -o needs a file name (or - for stdout)");
+	if (rv != 0)
+		return rv;
+	to_file = out != NULL && strcmp(out, "-") != 0;
+	if (to_file) {
+		struct stat st;
+		if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+			return ctl_fail(c, -EISDIR, "cannot write %s: %s", out, err_str(-EISDIR));
+	}
+	rv = ctl_nas(c, &nas);
+	if (rv != 0)
+		return rv;
+	if (to_file) {
+		rv = data_tmp_create(c, out, &fd);
+		if (rv != 0)
+			return rv;
+		sink.ds_fd = fd;
+		sink.ds_name = data_tmp_path;
+	}
+	rv = nasc_retrieve(nas, node, comp, seq, data_sink_write, &sink,
+	    ctl_timeout_at_least(c, CTL_DATA_TIMEOUT_MS), &info, &err);
+	if (rv != 0) {
+		if (sink.ds_err != 0)
+			ctl_fail(c, rv, "writing to %s: %s", sink.ds_name, err_str(sink.ds_err));
+		else
+			ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+		if (to_file)
+			data_tmp_discard(fd);
+		return rv;
+	}
+	if (to_file) {
+		rv = data_tmp_commit(c, fd, out);
+		if (rv != 0)
+			return rv;
+	}
+	if (to_file && c->c_conf.cf_json) {
+		json_t *o = jout_object();
+		ctl_hex(info.ni_sha256, SHA_LEN, hex);
+		jout_set(o, "node", jout_str(info.ni_node));
+		jout_set(o, "component", jout_str(info.ni_component));
+		jout_set(o, "seq", jout_u64(info.ni_seq));
+		jout_set(o, "size", jout_u64(info.ni_size));
+		jout_set(o, "sha256", jout_str(hex));
+		jout_set(o, "file", jout_str(out));
+		return jout_print(c, o, false);
+	}
+	/* Otherwise nothing: stdout holds the bytes, or FILE does and silence is success. */
+	return 0;
+}
+
+/* ---- put ---- */
+
+struct data_source {
+	int dsr_fd;
+	const char *dsr_name;
+	int dsr_err;
+};
+
+static ssize_t
+data_source_read(void *arg, void *buf, size_t len)
+{
+	struct data_source *s = arg;
+	for (;;) {
+		ssize_t k = read(s->dsr_fd, buf, len);
+		if (k >= 0)
+			return k;
+		if (errno != EINTR) {
+			s->dsr_err = -errno;
+			return s->dsr_err;
+		}
+	}
+}
+
+/* Tells the manager's catalogue about the stored checkpoint; failure is a warning. */
+static void
+data_notify(struct ctl *c, const struct nasc_info *info)
+{
+	Ckpt__V1__NotifyRequest req = CKPT__V1__NOTIFY_REQUEST__INIT;
+	Ckpt__V1__CheckpointInfo ci = CKPT__V1__CHECKPOINT_INFO__INIT;
+	Ckpt__V1__NotifyReply *rep = NULL;
+	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], kind[sizeof(info->ni_kind)];
+	uint8_t sha[SHA_LEN];
+
+	if (c->c_conf.cf_manager == NULL || c->c_conf.cf_manager[0] == '\0')
+		return; /* NAS given with --nas and no manager: nobody to tell */
+	memcpy(node, info->ni_node, sizeof(node));
+	memcpy(comp, info->ni_component, sizeof(comp));
+	memcpy(kind, info->ni_kind, sizeof(kind));
+	memcpy(sha, info->ni_sha256, SHA_LEN);
+	ci.node = node;
+	ci.component = comp;
+	ci.kind = kind;
+	ci.seq = info->ni_seq;
+	ci.epoch = info->ni_epoch;
+	ci.size = info->ni_size;
+	ci.sha256.data = sha;
+	ci.sha256.len = SHA_LEN;
+	ci.created_unix_ms = info->ni_created_unix_ms;
+	ci.chunk_count = (uint32_t)((info->ni_size + NASC_CHUNK - 1) / NASC_CHUNK);
+	req.checkpoint = &ci;
+	if (ctl_mgr_call(c, MGR_NOTIFY, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep) != 0) {
+		ctl_warn("stored, but the manager was not notified: %s", c->c_err);
+		c->c_err[0] = '\0';
+		c->c_usage = false;
+		return;
+	}
+	rpc_reply_free(&rep->base);
+}
+
+int
+cmd_put(struct ctl *c, int argc, char **argv)
+{
+	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], hex[SHA_HEX_LEN + 1];
+	const char *in = NULL, *kind = DATA_KIND_DEFAULT;
+	uint64_t seq = 0, ref_seq = 0, epoch = 0;
+	bool seq_seen = false;
+	const struct ctl_flag flags[] = {
+		{ "-i", "--input", CTL_FLAG_STR, &in, NULL },
+		{ NULL, "--seq", CTL_FLAG_U64, &seq, &seq_seen },
+		{ NULL, "--epoch", CTL_FLAG_U64, &epoch, NULL },
+		{ NULL, "--kind", CTL_FLAG_STR, &kind, NULL },
+	};
+	struct data_source src = { STDIN_FILENO, "stdin", 0 };
+	struct rpc_error err = { 0 };
+	struct nasc_put put = { 0 };
+	struct nasc_info info;
+	struct nasc *nas;
+	char *pos[1];
+	size_t npos;
+	int rv, fd = -1;
+
+	rv = ctl_args(c, argc, argv, flags, sizeof(flags) / sizeof(flags[0]), pos, 1, 1, &npos);
+	if (rv == 0)
+		rv = ctl_parse_ref(c, pos[0], node, comp, &ref_seq);
+	if (rv == 0 && ref_seq != 0 && seq_seen && seq != ref_seq)
+		rv = ctl_usage(c, "put: %s and --seq %" PRIu64 " disagree", pos[0], seq);
+	if (rv == 0 && (strlen(kind) > DATA_KIND_MAX || key_name_check(kind) != 0))
+		rv = ctl_usage(c, "put: bad --kind '%s': 1 to %d characters of [A-Za-z0-9._-]", kind,
+		    DATA_KIND_MAX);
+	if (rv == 0 && in != NULL && in[0] == '\0')
+		rv = ctl_usage(c, "put: -i needs a file name (or - for stdin)");
+	if (rv != 0)
+		return rv;
+	if (ref_seq != 0)
+		seq = ref_seq;
+	if (in != NULL && strcmp(in, "-") != 0) {
+		fd = open(in, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			rv = -errno;
+			return ctl_fail(c, rv, "cannot open %s: %s", in, err_str(rv));
+		}
+		src.dsr_fd = fd;
+		src.dsr_name = in;
+	}
+	rv = ctl_nas(c, &nas);
+	if (rv != 0)
+		goto out;
+	put.np_node = node;
+	put.np_component = comp;
+	put.np_kind = kind;
+	put.np_seq = seq;
+	put.np_epoch = epoch;
+	rv = nasc_store(nas, &put, data_source_read, &src,
+	    ctl_timeout_at_least(c, CTL_DATA_TIMEOUT_MS), &info, &err);
+	if (rv != 0) {
+		if (src.dsr_err != 0)
+			ctl_fail(c, rv, "reading %s: %s", src.dsr_name, err_str(src.dsr_err));
+		else
+			ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+		goto out;
+	}
+	if (info.ni_seq == 0 || info.ni_node[0] == '\0') {
+		rv = ctl_fail(c, -EPROTO, "%s: Nas.Store: the reply holds no checkpoint record",
+		    c->c_nas_url);
+		goto out;
+	}
+	data_notify(c, &info);
+	ctl_hex(info.ni_sha256, SHA_LEN, hex);
+	if (c->c_conf.cf_json) {
+		json_t *o = jout_object();
+		jout_set(o, "node", jout_str(info.ni_node));
+		jout_set(o, "component", jout_str(info.ni_component));
+		jout_set(o, "seq", jout_u64(info.ni_seq));
+		jout_set(o, "size", jout_u64(info.ni_size));
+		jout_set(o, "sha256", jout_str(hex));
+		jout_set(o, "epoch", jout_u64(info.ni_epoch));
+		jout_set(o, "kind", jout_str(info.ni_kind));
+		jout_set(o, "created_unix_ms", jout_u64(info.ni_created_unix_ms));
+		rv = jout_print(c, o, false);
+	} else {
+		char n[KEY_NAME_MAX + 1], m[KEY_NAME_MAX + 1];
+		printf("stored %s/%s@%" PRIu64 " size=%" PRIu64 " sha256=%s\n",
+		    ctl_clean(info.ni_node, n, sizeof(n)), ctl_clean(info.ni_component, m, sizeof(m)),
+		    info.ni_seq, info.ni_size, hex);
+		rv = ctl_flush_stdout(c);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return rv;
+}

@@ -1,0 +1,161 @@
+#include "cmd_nodes.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ckpt/v1/manager.pb-c.h"
+#include "err.h"
+#include "jout.h"
+#include "tab.h"
+
+static json_t *
+nodes_component_json(const Ckpt__V1__ComponentStatus *cs)
+{
+	json_t *o = jout_object();
+	jout_set(o, "name", jout_str(cs->name));
+	jout_set(o, "state", jout_str(cs->state));
+	jout_set(o, "kind", jout_str(cs->kind));
+	jout_set(o, "last_seq", jout_u64(cs->last_seq));
+	jout_set(o, "epoch", jout_u64(cs->epoch));
+	jout_set(o, "state_bytes", jout_u64(cs->state_bytes));
+	jout_set(o, "restored_from", jout_ref(cs->restored_from));
+	jout_set(o, "state_sha256", jout_sha(cs->state_sha256.data, cs->state_sha256.len));
+	return o;
+}
+
+static json_t *
+nodes_node_json(const Ckpt__V1__NodeInfo *ni)
+{
+	json_t *o = jout_object(), *comps = jout_array(), *labels = jout_object(), *cap;
+
+	jout_set(o, "id", jout_str(ni->id));
+	jout_set(o, "state", jout_str(ni->state));
+	jout_set(o, "address", jout_str(ni->address));
+	for (size_t i = 0; i < ni->n_components; i++)
+		jout_append(comps, nodes_component_json(ni->components[i]));
+	jout_set(o, "components", comps);
+	for (size_t i = 0; i < ni->n_labels; i++)
+		jout_set_wire(labels, ni->labels[i]->key, jout_str(ni->labels[i]->value));
+	jout_set(o, "labels", labels);
+	if (ni->capacity != NULL) {
+		cap = jout_object();
+		jout_set(cap, "mem_free_bytes", jout_u64(ni->capacity->mem_free_bytes));
+		jout_set(cap, "mem_total_bytes", jout_u64(ni->capacity->mem_total_bytes));
+		jout_set(cap, "cpu_count", jout_u64(ni->capacity->cpu_count));
+		jout_set(cap, "cpu_load_milli", jout_u64(ni->capacity->cpu_load_milli));
+	} else {
+		cap = json_null();
+	}
+	jout_set(o, "capacity", cap);
+	jout_set(o, "last_seen_ms_ago", jout_u64(ni->last_seen_ms_ago));
+	jout_set(o, "attached_unix_ms", jout_u64(ni->attached_unix_ms));
+	return o;
+}
+
+/* "name(state),name(state)" into a malloc'ed string. */
+static char *
+nodes_components_text(const Ckpt__V1__NodeInfo *ni)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		return NULL;
+	for (size_t i = 0; i < ni->n_components; i++)
+		fprintf(f, "%s%s(%s)", i > 0 ? "," : "", ni->components[i]->name,
+		    ni->components[i]->state);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int
+nodes_print_text(struct ctl *c, const Ckpt__V1__ListNodesReply *rep)
+{
+	static const char *const head[] = { "ID", "STATE", "ADDRESS", "COMPONENTS", "LAST-SEEN" };
+	struct tab *t = NULL;
+	int rv;
+
+	rv = tab_new(5, head, &t);
+	for (size_t i = 0; i < rep->n_nodes && rv == 0; i++) {
+		const Ckpt__V1__NodeInfo *ni = rep->nodes[i];
+		char seen[32], *comps = nodes_components_text(ni);
+		const char *cells[5] = { ni->id, ni->state, ni->address, comps, seen };
+
+		snprintf(seen, sizeof(seen), "%.1fs ago", (double)ni->last_seen_ms_ago / 1000.0);
+		rv = comps != NULL ? tab_add(t, cells) : -ENOMEM;
+		free(comps);
+	}
+	if (rv == 0)
+		rv = tab_print(t, stdout);
+	tab_free(t);
+	if (rv != 0)
+		return ctl_fail(c, rv, "printing nodes: %s", err_str(rv));
+	return ctl_flush_stdout(c);
+}
+
+int
+cmd_nodes(struct ctl *c, int argc, char **argv)
+{
+	Ckpt__V1__ListNodesRequest req = CKPT__V1__LIST_NODES_REQUEST__INIT;
+	Ckpt__V1__ListNodesReply *rep = NULL;
+	size_t npos;
+	int rv;
+
+	rv = ctl_args(c, argc, argv, NULL, 0, NULL, 0, 0, &npos);
+	if (rv != 0)
+		return rv;
+	rv = ctl_mgr_call(c, MGR_LIST_NODES, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
+	if (rv != 0)
+		return rv;
+	if (c->c_conf.cf_json) {
+		json_t *arr = jout_array();
+		for (size_t i = 0; i < rep->n_nodes; i++)
+			jout_append(arr, nodes_node_json(rep->nodes[i]));
+		rv = jout_print(c, arr, false);
+	} else {
+		rv = nodes_print_text(c, rep);
+	}
+	rpc_reply_free(&rep->base);
+	return rv;
+}
+
+int
+cmd_info(struct ctl *c, int argc, char **argv)
+{
+	Ckpt__V1__InfoRequest req = CKPT__V1__INFO_REQUEST__INIT;
+	Ckpt__V1__InfoReply *rep = NULL;
+	char buf[CTL_URL_MAX];
+	size_t npos;
+	int rv;
+
+	rv = ctl_args(c, argc, argv, NULL, 0, NULL, 0, 0, &npos);
+	if (rv != 0)
+		return rv;
+	rv = ctl_mgr_call(c, MGR_INFO, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
+	if (rv != 0)
+		return rv;
+	if (c->c_conf.cf_json) {
+		json_t *o = jout_object(), *nas = jout_array();
+		jout_set(o, "manager", jout_str(c->c_conf.cf_manager));
+		jout_set(o, "version", jout_str(rep->version));
+		jout_set(o, "events", jout_str(rep->events));
+		for (size_t i = 0; i < rep->n_nas; i++)
+			jout_append(nas, jout_str(rep->nas[i]));
+		jout_set(o, "nas", nas);
+		rv = jout_print(c, o, false);
+	} else {
+		printf("manager  %s\n", ctl_clean(c->c_conf.cf_manager, buf, sizeof(buf)));
+		printf("version  %s\n", ctl_clean(rep->version, buf, sizeof(buf)));
+		printf("events   %s\n", ctl_clean(rep->events, buf, sizeof(buf)));
+		for (size_t i = 0; i < rep->n_nas; i++)
+			printf("nas      %s\n", ctl_clean(rep->nas[i], buf, sizeof(buf)));
+		rv = ctl_flush_stdout(c);
+	}
+	rpc_reply_free(&rep->base);
+	return rv;
+}

@@ -1,0 +1,205 @@
+/*
+ * ckptctl: the command-line client of ckpt.
+ *
+ *   ckptctl --manager URL [--json] [--timeout DURATION] COMMAND [ARGS...]
+ *
+ * One table of commands drives dispatch and help. Exit status: 0 on success;
+ * 1 on a failure, with one line "ckptctl: <message>" on stderr; 2 on a usage
+ * error, with that line and a "usage: ..." hint.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "cmd_ckpt.h"
+#include "cmd_data.h"
+#include "cmd_migrate.h"
+#include "cmd_nodes.h"
+#include "cmd_watch.h"
+#include "ctl.h"
+#include "err.h"
+
+#define CTL_SYNOPSIS "[OPTIONS] COMMAND [ARGS...]"
+
+static const struct cfg_opt ctl_opts[] = {
+	{ "manager", CFG_STR, offsetof(struct ctl_conf, cf_manager), NULL, 0, 0, 0, "URL",
+	    "manager address (tcp://host:port, ipc:///path)" },
+	{ "nas", CFG_LIST, offsetof(struct ctl_conf, cf_nas), NULL, 0, 0, 0, "URL",
+	    "NAS address(es) to use instead of asking the manager (Manager.Info)" },
+	{ "json", CFG_BOOL, offsetof(struct ctl_conf, cf_json), "false", 0, 0, 0, NULL,
+	    "print JSON instead of text" },
+	{ "timeout", CFG_DURATION, offsetof(struct ctl_conf, cf_timeout_ms), "5s", 1, 86400000, 0,
+	    "DURATION",
+	    "deadline of each call (get/put NAS requests: at least 30s; migrate: at least 60s)" },
+};
+
+static int cmd_help(struct ctl *c, int argc, char **argv);
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "nodes", cmd_nodes, "", "list the nodes, their state and components (Manager.ListNodes)",
+	    NULL },
+	{ "ls", cmd_ls, "[NODE[/COMPONENT]] [--latest]",
+	    "list stored checkpoints, every sequence (Nas.List)",
+	    "  --latest             only the newest checkpoint of each component\n" },
+	{ "get", cmd_get, "NODE/COMPONENT[@SEQ] [-o FILE]",
+	    "retrieve a checkpoint (the latest without @SEQ), verified against its SHA-256",
+	    "  -o, --output FILE    write FILE.tmp.XXXXXX, renamed to FILE only once the\n"
+	    "                       whole checkpoint is verified (FILE is never left bad);\n"
+	    "                       without -o, or with -o -, the bytes go to stdout as\n"
+	    "                       they are verified chunk by chunk: on a DATA_LOSS error\n"
+	    "                       (exit 1) discard what was written\n" },
+	{ "put", cmd_put, "NODE/COMPONENT [-i FILE] [--seq N] [--epoch N] [--kind KIND]",
+	    "store a checkpoint from FILE or stdin, then notify the manager",
+	    "  -i, --input FILE     read FILE (default, or -: stdin)\n"
+	    "  --seq N              sequence number (default 0: the NAS assigns the next)\n"
+	    "  --epoch N            ownership epoch (default 0)\n"
+	    "  --kind KIND          kind recorded with the checkpoint (default raw)\n" },
+	{ "migrate", cmd_migrate, "COMPONENT [--to NODE]",
+	    "move a component to another node and restore it there (Manager.Migrate)",
+	    "  --to NODE            target node (default: the manager places it)\n" },
+	{ "watch", cmd_watch, "[PREFIX] [--count N] [--for DURATION]",
+	    "print the manager's events whose topic starts with PREFIX (default ckpt.)",
+	    "  --count N            exit after N events\n"
+	    "  --for DURATION       exit after DURATION (250ms, 3s, 2m)\n"
+	    "                       otherwise until SIGINT or SIGTERM (exit 0)\n" },
+	{ "catalog", cmd_catalog, "[NODE[/COMPONENT]]",
+	    "the manager's catalogue: latest checkpoint of each component (Manager.ListCheckpoints)",
+	    NULL },
+	{ "stat", cmd_stat, "", "NAS statistics (Nas.Stat)", NULL },
+	{ "rm", cmd_rm, "NODE/COMPONENT[@SEQ]",
+	    "delete one checkpoint, or every sequence without @SEQ (Nas.Delete)", NULL },
+	{ "info", cmd_info, "", "manager version, NAS and events addresses (Manager.Info)", NULL },
+	{ "help", cmd_help, "[COMMAND]", "print this help, or one command's", NULL },
+};
+
+#define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+#define CTL_NOPTS (sizeof(ctl_opts) / sizeof(ctl_opts[0]))
+
+static const struct ctl_cmd *
+ctl_cmd_find(const char *name)
+{
+	for (size_t i = 0; i < CTL_NCMDS; i++)
+		if (strcmp(ctl_cmds[i].cmd_name, name) == 0)
+			return &ctl_cmds[i];
+	return NULL;
+}
+
+static void
+ctl_cmd_usage(FILE *out, const struct ctl_cmd *cmd)
+{
+	fprintf(out, "usage: %s [OPTIONS] %s%s%s\n", CTL_PROG, cmd->cmd_name,
+	    cmd->cmd_args[0] != '\0' ? " " : "", cmd->cmd_args);
+}
+
+static void
+ctl_cmd_help(FILE *out, const struct ctl_cmd *cmd)
+{
+	ctl_cmd_usage(out, cmd);
+	fprintf(out, "%s\n", cmd->cmd_help);
+	if (cmd->cmd_flags != NULL)
+		fprintf(out, "\n%s", cmd->cmd_flags);
+	fprintf(out, "\n--json, --timeout DURATION and --manager URL may also follow the command.\n");
+}
+
+static void
+ctl_help(FILE *out)
+{
+	cfg_usage(out, CTL_PROG, CTL_SYNOPSIS, ctl_opts, CTL_NOPTS);
+	fprintf(out, "\ncommands:\n");
+	for (size_t i = 0; i < CTL_NCMDS; i++) {
+		const struct ctl_cmd *cmd = &ctl_cmds[i];
+		fprintf(out, "  %s%s%s\n      %s\n", cmd->cmd_name, cmd->cmd_args[0] != '\0' ? " " : "",
+		    cmd->cmd_args, cmd->cmd_help);
+	}
+	fprintf(out,
+	    "\n--json, --timeout and --manager may also follow the command; `%s help COMMAND`\n"
+	    "or `%s COMMAND --help` describes a command's own options.\n"
+	    "Exit status: 0 success; 1 failure (one line on stderr); 2 usage error.\n",
+	    CTL_PROG, CTL_PROG);
+}
+
+static int
+cmd_help(struct ctl *c, int argc, char **argv)
+{
+	const struct ctl_cmd *cmd;
+	char *pos[1];
+	size_t npos;
+	int rv;
+
+	rv = ctl_args(c, argc, argv, NULL, 0, pos, 0, 1, &npos);
+	if (rv != 0)
+		return rv;
+	if (npos == 0) {
+		ctl_help(stdout);
+		return ctl_flush_stdout(c);
+	}
+	cmd = ctl_cmd_find(pos[0]);
+	if (cmd == NULL)
+		return ctl_usage(c, "help: unknown command '%s'", pos[0]);
+	ctl_cmd_help(stdout, cmd);
+	return ctl_flush_stdout(c);
+}
+
+static void
+ctl_usage_hint(void)
+{
+	fprintf(stderr, "usage: %s %s  (%s --help lists the commands)\n", CTL_PROG, CTL_SYNOPSIS,
+	    CTL_PROG);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl c;
+	char err[CTL_ERR_MAX];
+	int argi = argc, rv, status = 0;
+
+	memset(&c, 0, sizeof(c));
+	/* A closed stdout (ckptctl ... | head) is a write error, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+	rv = cfg_parse(ctl_opts, CTL_NOPTS, &c.c_conf, argc, argv, &argi, err, sizeof(err));
+	if (rv == -ECANCELED) {
+		ctl_help(stdout);
+		goto out;
+	}
+	if (rv != 0) {
+		fprintf(stderr, "%s: %s\n", CTL_PROG, rv == -EINVAL ? err : err_str(rv));
+		ctl_usage_hint();
+		status = rv == -EINVAL ? 2 : 1;
+		goto out;
+	}
+	if (argi >= argc) {
+		fprintf(stderr, "%s: missing command\n", CTL_PROG);
+		ctl_usage_hint();
+		status = 2;
+		goto out;
+	}
+	c.c_cmd = ctl_cmd_find(argv[argi]);
+	if (c.c_cmd == NULL) {
+		fprintf(stderr, "%s: unknown %s '%s'\n", CTL_PROG,
+		    argv[argi][0] == '-' ? "option" : "command", argv[argi]);
+		ctl_usage_hint();
+		status = 2;
+		goto out;
+	}
+	rv = c.c_cmd->cmd_run(&c, argc - argi, argv + argi);
+	if (rv == -ECANCELED && c.c_help) {
+		ctl_cmd_help(stdout, c.c_cmd);
+	} else if (rv != 0) {
+		fprintf(stderr, "%s: %s\n", CTL_PROG, c.c_err[0] != '\0' ? c.c_err : err_str(rv));
+		if (c.c_usage)
+			ctl_cmd_usage(stderr, c.c_cmd);
+		status = c.c_usage ? 2 : 1;
+	}
+out:
+	ctl_close(&c);
+	cfg_free(ctl_opts, CTL_NOPTS, &c.c_conf);
+	if (fflush(stdout) != 0 && status == 0) {
+		fprintf(stderr, "%s: writing to stdout: %s\n", CTL_PROG, err_str(-errno));
+		status = 1;
+	}
+	return status;
+}

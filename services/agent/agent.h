@@ -1,0 +1,69 @@
+/*
+ * agent: one node agent (ckpt-agent).
+ *
+ * Serves the Agent service (Restore, Stop, CheckpointNow, Status) on its
+ * listen URL, attaches to the manager (announcing the URL it bound) and
+ * heartbeats, ticks its demo components, checkpoints each of them to the NAS
+ * every interval and notifies the manager, and with migrate-after calls for
+ * the migration of the components it was started with, as the seed's
+ * rtcr_dummy did.
+ *
+ * Threads: the rpc server's workers, a ticker, the manager link (attach and
+ * heartbeats), the checkpoint loop, the notifier (sends Notify in the
+ * background, so a slow manager does not hold checkpoints up) and, with
+ * migrate-after, the migration caller. No lock is held across a network
+ * call, so the server keeps answering the manager while this agent's own
+ * calls are pending.
+ */
+#ifndef CKPT_AGENT_AGENT_H
+#define CKPT_AGENT_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGENT_LABELS_MAX 32
+#define AGENT_LABEL_VALUE_MAX 255
+#define AGENT_URL_MAX 256
+#define AGENT_INTERVAL_MIN_MS 10u
+
+struct agent;
+
+struct agent_label {
+	const char *al_key;   /* a valid key name (key.h) */
+	const char *al_value; /* at most AGENT_LABEL_VALUE_MAX bytes */
+};
+
+struct agent_config {
+	const char *ac_node;                /* node id, a valid key name */
+	const char *ac_manager;             /* manager URL */
+	const char *ac_listen;              /* URL of the Agent service; tcp port 0: any */
+	const struct agent_label *ac_labels;
+	size_t ac_nlabels;
+	unsigned ac_interval_ms;            /* checkpoint period, >= AGENT_INTERVAL_MIN_MS */
+	uint64_t ac_migrate_after_ms;       /* 0: never call for migration */
+	unsigned ac_workers;                /* rpc server workers; 0: 4 */
+};
+
+/* Copies cfg. -EINVAL with a reason in err for a bad setting. */
+int agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, size_t errlen);
+/*
+ * Adds a demo component of bytes bytes that this agent starts with (and
+ * calls for the migration of, with migrate-after). Before agent_start() only.
+ */
+int agent_add_demo(struct agent *a, const char *name, uint64_t bytes, char *err, size_t errlen);
+/*
+ * Listens, then starts the threads (attaching goes on in the background).
+ * On failure returns -errno with a one-line cause in err.
+ */
+int agent_start(struct agent *a, char *err, size_t errlen);
+/* The URL the Agent service is bound to (after agent_start()). */
+const char *agent_url(const struct agent *a);
+/* True once attached to the manager; waits at most timeout_ms for it. */
+bool agent_wait_attached(struct agent *a, unsigned timeout_ms);
+/* Stops threads and server, closes the clients. Idempotent. */
+void agent_stop(struct agent *a);
+/* Stops and frees. Accepts NULL. */
+void agent_free(struct agent *a);
+
+#endif

@@ -1,0 +1,398 @@
+#include "comp.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+struct comp {
+	comp_name c_name;
+	enum comp_state c_state;
+	struct demo *c_demo; /* NULL while RESTORING */
+	struct comp_seq c_seq;
+	uint64_t c_last_seq; /* last checkpoint stored (or restored from), 0: none */
+	bool c_busy;         /* a checkpoint is in progress */
+	bool c_restored;
+	struct comp_ref c_from;
+	uint8_t c_state_sha256[SHA_LEN];
+};
+
+struct comp_table {
+	pthread_mutex_t t_mu;
+	pthread_cond_t t_idle; /* a component stopped being busy or was removed */
+	struct comp *t_comps[COMP_MAX];
+	size_t t_count;
+};
+
+static const char *const comp_state_names[] = {
+	[COMP_RESTORING] = "restoring",
+	[COMP_RUNNING] = "running",
+	[COMP_STOPPED] = "stopped",
+};
+
+const char *
+comp_state_name(enum comp_state s)
+{
+	return comp_state_names[s];
+}
+
+int
+comp_table_new(struct comp_table **ret_table)
+{
+	struct comp_table *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&t->t_mu, NULL);
+	pthread_cond_init(&t->t_idle, NULL);
+	*ret_table = t;
+	return 0;
+}
+
+void
+comp_table_free(struct comp_table *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->t_count; i++) {
+		demo_free(t->t_comps[i]->c_demo);
+		free(t->t_comps[i]);
+	}
+	pthread_cond_destroy(&t->t_idle);
+	pthread_mutex_destroy(&t->t_mu);
+	free(t);
+}
+
+/* Index of name, or -1. Called with t_mu held. */
+static ssize_t
+comp_find(const struct comp_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->t_count; i++)
+		if (strcmp(t->t_comps[i]->c_name, name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Inserts a new entry for name. Called with t_mu held. */
+static int
+comp_insert(struct comp_table *t, const char *name, struct comp **ret_comp)
+{
+	struct comp *c;
+
+	if (key_name_check(name) != 0)
+		return -EINVAL;
+	if (comp_find(t, name) >= 0)
+		return -EEXIST;
+	if (t->t_count == COMP_MAX)
+		return -ENOSPC;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	strcpy(c->c_name, name);
+	t->t_comps[t->t_count++] = c;
+	*ret_comp = c;
+	return 0;
+}
+
+int
+comp_add(struct comp_table *t, struct demo *d, uint64_t epoch)
+{
+	struct comp *c;
+	int rv;
+
+	pthread_mutex_lock(&t->t_mu);
+	rv = comp_insert(t, demo_name(d), &c);
+	if (rv == 0) {
+		c->c_state = COMP_RUNNING;
+		c->c_demo = d;
+		c->c_seq.cs_next = 1;
+		c->c_seq.cs_epoch = epoch;
+		c->c_seq.cs_known = false;
+	}
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+int
+comp_reserve(struct comp_table *t, const char *name)
+{
+	struct comp *c;
+	int rv;
+
+	pthread_mutex_lock(&t->t_mu);
+	rv = comp_insert(t, name, &c);
+	if (rv == 0)
+		c->c_state = COMP_RESTORING;
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+int
+comp_restored(struct comp_table *t, struct demo *d, uint64_t epoch,
+    const struct comp_ref *from, const uint8_t state_sha256[SHA_LEN])
+{
+	struct comp *c;
+	ssize_t i;
+	int rv = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, demo_name(d));
+	if (i < 0 || t->t_comps[i]->c_state != COMP_RESTORING) {
+		rv = -ENOENT;
+		goto out;
+	}
+	c = t->t_comps[i];
+	c->c_demo = d;
+	c->c_state = COMP_RUNNING;
+	c->c_seq.cs_next = from->cr_seq + 1;
+	c->c_seq.cs_epoch = epoch;
+	c->c_seq.cs_known = true;
+	c->c_last_seq = from->cr_seq;
+	c->c_restored = true;
+	c->c_from = *from;
+	memcpy(c->c_state_sha256, state_sha256, SHA_LEN);
+out:
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+int
+comp_remove(struct comp_table *t, const char *name)
+{
+	struct comp *c = NULL;
+	ssize_t i;
+
+	pthread_mutex_lock(&t->t_mu);
+	while ((i = comp_find(t, name)) >= 0 && t->t_comps[i]->c_busy)
+		pthread_cond_wait(&t->t_idle, &t->t_mu);
+	if (i >= 0) {
+		c = t->t_comps[i];
+		t->t_comps[i] = t->t_comps[--t->t_count];
+		t->t_comps[t->t_count] = NULL;
+		pthread_cond_broadcast(&t->t_idle);
+	}
+	pthread_mutex_unlock(&t->t_mu);
+	if (c == NULL)
+		return -ENOENT;
+	demo_free(c->c_demo);
+	free(c);
+	return 0;
+}
+
+/* from -> to for name; -ENOENT unless name is in state from. */
+static int
+comp_transition(struct comp_table *t, const char *name, enum comp_state from, enum comp_state to)
+{
+	ssize_t i;
+	int rv = -ENOENT;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i >= 0 && t->t_comps[i]->c_state == from) {
+		t->t_comps[i]->c_state = to;
+		rv = 0;
+	}
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+int
+comp_stop(struct comp_table *t, const char *name)
+{
+	return comp_transition(t, name, COMP_RUNNING, COMP_STOPPED);
+}
+
+int
+comp_resume(struct comp_table *t, const char *name)
+{
+	return comp_transition(t, name, COMP_STOPPED, COMP_RUNNING);
+}
+
+bool
+comp_is_running(struct comp_table *t, const char *name)
+{
+	ssize_t i;
+	bool running;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	running = i >= 0 && t->t_comps[i]->c_state == COMP_RUNNING;
+	pthread_mutex_unlock(&t->t_mu);
+	return running;
+}
+
+void
+comp_tick_all(struct comp_table *t)
+{
+	pthread_mutex_lock(&t->t_mu);
+	for (size_t i = 0; i < t->t_count; i++)
+		if (t->t_comps[i]->c_state == COMP_RUNNING)
+			demo_tick(t->t_comps[i]->c_demo);
+	pthread_mutex_unlock(&t->t_mu);
+}
+
+int
+comp_running_names(struct comp_table *t, comp_name **ret_names, size_t *ret_count)
+{
+	comp_name *names;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	names = malloc((t->t_count > 0 ? t->t_count : 1) * sizeof(*names));
+	if (names != NULL) {
+		for (size_t i = 0; i < t->t_count; i++)
+			if (t->t_comps[i]->c_state == COMP_RUNNING)
+				strcpy(names[n++], t->t_comps[i]->c_name);
+	}
+	pthread_mutex_unlock(&t->t_mu);
+	if (names == NULL)
+		return -ENOMEM;
+	*ret_names = names;
+	*ret_count = n;
+	return 0;
+}
+
+int
+comp_ckpt_begin(struct comp_table *t, const char *name, bool final, struct comp_snap *ret_snap)
+{
+	struct comp_snap snap;
+	struct comp *c;
+	ssize_t i;
+	int rv;
+
+	pthread_mutex_lock(&t->t_mu);
+	while ((i = comp_find(t, name)) >= 0 && t->t_comps[i]->c_busy)
+		pthread_cond_wait(&t->t_idle, &t->t_mu);
+	if (i < 0) {
+		rv = -ENOENT;
+		goto out;
+	}
+	c = t->t_comps[i];
+	if (c->c_state != COMP_RUNNING && !(final && c->c_state == COMP_STOPPED)) {
+		rv = -ENOENT;
+		goto out;
+	}
+	rv = demo_serialize(c->c_demo, &snap.cp_buf, &snap.cp_len);
+	if (rv != 0)
+		goto out;
+	snap.cp_seq = c->c_seq;
+	c->c_busy = true;
+	*ret_snap = snap;
+out:
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+void
+comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq,
+    uint64_t stored_seq)
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i >= 0) {
+		struct comp *c = t->t_comps[i];
+		c->c_seq = *seq;
+		if (stored_seq != 0)
+			c->c_last_seq = stored_seq;
+		c->c_busy = false;
+		pthread_cond_broadcast(&t->t_idle);
+	}
+	pthread_mutex_unlock(&t->t_mu);
+}
+
+/* One status in arena. Called with t_mu held. */
+static Ckpt__V1__ComponentStatus *
+comp_status_make(const struct comp *c, struct arena *arena)
+{
+	Ckpt__V1__ComponentStatus *s = arena_alloc(arena, sizeof(*s));
+	Ckpt__V1__CheckpointRef *r;
+
+	if (s == NULL)
+		return NULL;
+	ckpt__v1__component_status__init(s);
+	s->name = arena_strdup(arena, c->c_name);
+	s->state = (char *)comp_state_name(c->c_state);
+	s->kind = (char *)COMP_KIND;
+	s->last_seq = c->c_last_seq;
+	s->epoch = c->c_seq.cs_epoch;
+	s->state_bytes = c->c_demo != NULL ? demo_state_size(c->c_demo) : 0;
+	if (s->name == NULL)
+		return NULL;
+	if (c->c_restored) {
+		r = arena_alloc(arena, sizeof(*r));
+		if (r == NULL)
+			return NULL;
+		ckpt__v1__checkpoint_ref__init(r);
+		r->node = arena_strdup(arena, c->c_from.cr_node);
+		r->component = arena_strdup(arena, c->c_from.cr_component);
+		r->seq = c->c_from.cr_seq;
+		r->sha256.data = arena_memdup(arena, c->c_from.cr_sha256, SHA_LEN);
+		r->sha256.len = SHA_LEN;
+		s->restored_from = r;
+		s->state_sha256.data = arena_memdup(arena, c->c_state_sha256, SHA_LEN);
+		s->state_sha256.len = SHA_LEN;
+		if (r->node == NULL || r->component == NULL || r->sha256.data == NULL ||
+		    s->state_sha256.data == NULL)
+			return NULL;
+	}
+	return s;
+}
+
+int
+comp_status_all(struct comp_table *t, struct arena *arena, bool running_only,
+    Ckpt__V1__ComponentStatus ***ret_list, size_t *ret_count)
+{
+	Ckpt__V1__ComponentStatus **list;
+	size_t n = 0;
+	int rv = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	list = arena_alloc(arena, (t->t_count > 0 ? t->t_count : 1) * sizeof(*list));
+	if (list == NULL) {
+		rv = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < t->t_count; i++) {
+		const struct comp *c = t->t_comps[i];
+		if (running_only && c->c_state != COMP_RUNNING)
+			continue;
+		list[n] = comp_status_make(c, arena);
+		if (list[n] == NULL) {
+			rv = -ENOMEM;
+			goto out;
+		}
+		n++;
+	}
+	*ret_list = list;
+	*ret_count = n;
+out:
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+int
+comp_status_one(struct comp_table *t, struct arena *arena, const char *name,
+    Ckpt__V1__ComponentStatus **ret_status)
+{
+	Ckpt__V1__ComponentStatus *s;
+	ssize_t i;
+	int rv = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i < 0) {
+		rv = -ENOENT;
+		goto out;
+	}
+	s = comp_status_make(t->t_comps[i], arena);
+	if (s == NULL) {
+		rv = -ENOMEM;
+		goto out;
+	}
+	*ret_status = s;
+out:
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}

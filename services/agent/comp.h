@@ -1,0 +1,107 @@
+/*
+ * comp: the table of components one agent runs.
+ *
+ * One mutex guards the table and every demo in it; nothing in here blocks on
+ * the network, so a caller never holds the lock across a call. A component
+ * is RESTORING (a name reserved while its checkpoint is fetched), RUNNING
+ * (ticked and checkpointed) or STOPPED (being stopped: no longer ticked,
+ * waiting for its final checkpoint and removal).
+ *
+ * Checkpoints of one component never overlap: comp_ckpt_begin() waits until
+ * the previous one ended, marks the component busy and copies its state out;
+ * comp_ckpt_end() writes the sequence bookkeeping back and releases it.
+ */
+#ifndef CKPT_AGENT_COMP_H
+#define CKPT_AGENT_COMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "ckpt/v1/common.pb-c.h"
+#include "demo.h"
+#include "key.h"
+#include "sha.h"
+
+#define COMP_MAX 256
+#define COMP_KIND "demo"
+
+enum comp_state { COMP_RESTORING, COMP_RUNNING, COMP_STOPPED };
+
+typedef char comp_name[KEY_NAME_MAX + 1];
+
+/* The checkpoint a component was restored from. */
+struct comp_ref {
+	comp_name cr_node;
+	comp_name cr_component;
+	uint64_t cr_seq;
+	uint8_t cr_sha256[SHA_LEN];
+};
+
+/* Where a component's sequence stands. */
+struct comp_seq {
+	uint64_t cs_next;  /* seq of its next checkpoint */
+	uint64_t cs_epoch; /* ownership epoch it stores with */
+	bool cs_known;     /* cs_next is known (learnt from the NAS or a restore) */
+};
+
+/* A copy of a component's state taken by comp_ckpt_begin(). */
+struct comp_snap {
+	void *cp_buf; /* serialised state (demo.h), malloc'ed: free() it */
+	size_t cp_len;
+	struct comp_seq cp_seq;
+};
+
+struct comp_table;
+
+int comp_table_new(struct comp_table **ret_table);
+/* Frees the table and every demo in it. Accepts NULL. */
+void comp_table_free(struct comp_table *t);
+
+/* Adds a RUNNING component and takes d (on success only). -EEXIST, -ENOSPC. */
+int comp_add(struct comp_table *t, struct demo *d, uint64_t epoch);
+/* Reserves name as RESTORING. -EEXIST when the name is in the table in any state. */
+int comp_reserve(struct comp_table *t, const char *name);
+/*
+ * Turns the reservation of demo_name(d) into a RUNNING component restored
+ * from *from, taking d (on success only). Its next checkpoint is from->cr_seq
+ * + 1 with epoch; state_sha256 is the digest of the state restored.
+ */
+int comp_restored(struct comp_table *t, struct demo *d, uint64_t epoch,
+    const struct comp_ref *from, const uint8_t state_sha256[SHA_LEN]);
+/* Removes name in any state (waits for a checkpoint in progress). -ENOENT. */
+int comp_remove(struct comp_table *t, const char *name);
+/* RUNNING -> STOPPED (no longer ticked nor checkpointed). -ENOENT when not running. */
+int comp_stop(struct comp_table *t, const char *name);
+/* STOPPED -> RUNNING, after a failed stop. -ENOENT when not stopped. */
+int comp_resume(struct comp_table *t, const char *name);
+
+bool comp_is_running(struct comp_table *t, const char *name);
+/* Ticks every RUNNING component once. */
+void comp_tick_all(struct comp_table *t);
+/* Names of the RUNNING components, in a malloc'ed array (free() it). */
+int comp_running_names(struct comp_table *t, comp_name **ret_names, size_t *ret_count);
+
+/*
+ * Starts a checkpoint of name: waits for one in progress to end, then copies
+ * the state out. -ENOENT unless RUNNING (or STOPPED when final is true).
+ * Every successful begin must be followed by comp_ckpt_end().
+ */
+int comp_ckpt_begin(struct comp_table *t, const char *name, bool final, struct comp_snap *ret_snap);
+/* Writes seq back; stored_seq != 0 records the checkpoint just stored. */
+void comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq,
+    uint64_t stored_seq);
+
+/*
+ * Statuses built in arena (for a reply or a request). running_only leaves
+ * out components that are being restored or stopped.
+ */
+int comp_status_all(struct comp_table *t, struct arena *arena, bool running_only,
+    Ckpt__V1__ComponentStatus ***ret_list, size_t *ret_count);
+int comp_status_one(struct comp_table *t, struct arena *arena, const char *name,
+    Ckpt__V1__ComponentStatus **ret_status);
+
+const char *comp_state_name(enum comp_state s);
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * ckpt-agent: the node agent. See agent.h.
+ *
+ *   ckpt-agent --node ID --manager URL --listen URL --demo NAME[:BYTES] [--demo ...]
+ *              [--interval-ms N] [--migrate-after DURATION]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "cfg.h"
+#include "demo.h"
+#include "err.h"
+#include "key.h"
+#include "log.h"
+#include "util.h"
+
+#define PROG "ckpt-agent"
+
+struct agent_conf {
+	char *node;
+	char *manager;
+	char *listen;
+	struct cfg_list demo;
+	struct cfg_list label;
+	int64_t interval_ms;
+	uint64_t migrate_after_ms;
+	int64_t workers;
+	char *log_level;
+};
+
+#define OPT(name, type, field, def, min, max, flags, meta, help)                               \
+	{ name, type, offsetof(struct agent_conf, field), def, min, max, flags, meta, help }
+
+static const struct cfg_opt agent_opts[] = {
+	OPT("node", CFG_STR, node, NULL, 0, 0, CFG_REQUIRED, "ID",
+	    "node id, 1-63 of [A-Za-z0-9._-]"),
+	OPT("manager", CFG_STR, manager, NULL, 0, 0, CFG_REQUIRED, "URL", "manager address"),
+	OPT("listen", CFG_STR, listen, NULL, 0, 0, CFG_REQUIRED, "URL",
+	    "address of this agent's Agent service (tcp port 0: any free port)"),
+	OPT("demo", CFG_LIST, demo, NULL, 0, 0, 0, "NAME[:BYTES]",
+	    "run a demo component with a state buffer of BYTES (64K, 16M, 1G; default 64K, "
+	    "at most 1G)"),
+	OPT("interval-ms", CFG_INT, interval_ms, "1000", AGENT_INTERVAL_MIN_MS, 86400000, 0, "N",
+	    "checkpoint every component every N ms"),
+	OPT("migrate-after", CFG_DURATION, migrate_after_ms, NULL, 0, 86400000, 0, "DURATION",
+	    "this long after attaching, call for the migration of the --demo components "
+	    "(3s, 500ms; 0: never)"),
+	OPT("label", CFG_LIST, label, NULL, 0, 0, 0, "KEY=VALUE", "label announced to the manager"),
+	OPT("workers", CFG_INT, workers, "4", 1, 64, 0, "N", "requests served at once"),
+	OPT("log-level", CFG_STR, log_level, "info", 0, 0, 0, "LEVEL", "debug, info, warn or error"),
+};
+#define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
+
+#define SYNOPSIS                                                                                \
+	"--node ID --manager URL --listen URL --demo NAME[:BYTES] [--demo ...] "                   \
+	"[--interval-ms N] [--migrate-after DURATION]"
+
+static int
+usage_error(const char *msg)
+{
+	fprintf(stderr, "%s: %s (see --help)\n", PROG, msg);
+	return 2;
+}
+
+/* "NAME[:BYTES]" -> name (KEY_NAME_MAX + 1 bytes) and bytes. */
+static int
+parse_demo(const char *item, char *ret_name, uint64_t *ret_bytes, char *err, size_t errlen)
+{
+	const char *colon = strchr(item, ':');
+	size_t n = colon != NULL ? (size_t)(colon - item) : strlen(item);
+	char name[KEY_NAME_MAX + 1];
+	uint64_t bytes = DEMO_BYTES_DEFAULT;
+
+	if (n == 0 || n > KEY_NAME_MAX) {
+		snprintf(err, errlen, "--demo '%s': the name must have 1 to %d characters", item,
+		    KEY_NAME_MAX);
+		return -EINVAL;
+	}
+	memcpy(name, item, n);
+	name[n] = '\0';
+	if (key_name_check(name) != 0) {
+		snprintf(err, errlen, "--demo '%s': the name may only hold [A-Za-z0-9._-]", item);
+		return -EINVAL;
+	}
+	if (colon != NULL && util_parse_size(colon + 1, &bytes) != 0) {
+		snprintf(err, errlen, "--demo '%s': invalid size '%s' (e.g. 4096, 64K, 16M, 1G)", item,
+		    colon + 1);
+		return -EINVAL;
+	}
+	if (bytes > DEMO_BYTES_MAX) {
+		snprintf(err, errlen, "--demo '%s': size is out of range [0, 1G]", item);
+		return -EINVAL;
+	}
+	memcpy(ret_name, name, n + 1);
+	*ret_bytes = bytes;
+	return 0;
+}
+
+/* "KEY=VALUE" split in place into l (pointing into item). */
+static int
+parse_label(char *item, struct agent_label *l, char *err, size_t errlen)
+{
+	char *eq = strchr(item, '=');
+
+	if (eq == NULL) {
+		snprintf(err, errlen, "--label '%s': want KEY=VALUE", item);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	if (key_name_check(item) != 0 || strlen(eq + 1) > AGENT_LABEL_VALUE_MAX) {
+		snprintf(err, errlen,
+		    "--label '%s=%s': KEY of 1-63 [A-Za-z0-9._-], VALUE of at most %d bytes", item,
+		    eq + 1, AGENT_LABEL_VALUE_MAX);
+		return -EINVAL;
+	}
+	l->al_key = item;
+	l->al_value = eq + 1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct agent_conf conf = { 0 };
+	struct agent_label labels[AGENT_LABELS_MAX];
+	struct agent_config acfg;
+	struct agent *a = NULL;
+	enum log_level level;
+	char err[512];
+	sigset_t sigs;
+	int argi, sig, rv, status = 0;
+
+	rv = cfg_parse(agent_opts, AGENT_NOPTS, &conf, argc, argv, &argi, err, sizeof(err));
+	if (rv == -ECANCELED) {
+		cfg_usage(stdout, PROG, SYNOPSIS, agent_opts, AGENT_NOPTS);
+		goto out_conf;
+	}
+	if (rv != 0) {
+		status = usage_error(rv == -EINVAL ? err : err_str(rv));
+		goto out_conf;
+	}
+	if (argi < argc) {
+		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[argi]);
+		status = usage_error(err);
+		goto out_conf;
+	}
+	if (log_level_parse(conf.log_level, &level) != 0) {
+		snprintf(err, sizeof(err), "--log-level: invalid value '%s' (debug|info|warn|error)",
+		    conf.log_level);
+		status = usage_error(err);
+		goto out_conf;
+	}
+	if (key_name_check(conf.node) != 0) {
+		snprintf(err, sizeof(err), "--node '%s': want 1 to %d of [A-Za-z0-9._-]", conf.node,
+		    KEY_NAME_MAX);
+		status = usage_error(err);
+		goto out_conf;
+	}
+	if (conf.label.cl_count > AGENT_LABELS_MAX) {
+		snprintf(err, sizeof(err), "--label given %zu times: at most %d", conf.label.cl_count,
+		    AGENT_LABELS_MAX);
+		status = usage_error(err);
+		goto out_conf;
+	}
+	for (size_t i = 0; i < conf.label.cl_count; i++) {
+		if (parse_label(conf.label.cl_items[i], &labels[i], err, sizeof(err)) != 0) {
+			status = usage_error(err);
+			goto out_conf;
+		}
+	}
+
+	memset(&acfg, 0, sizeof(acfg));
+	acfg.ac_node = conf.node;
+	acfg.ac_manager = conf.manager;
+	acfg.ac_listen = conf.listen;
+	acfg.ac_labels = labels;
+	acfg.ac_nlabels = conf.label.cl_count;
+	acfg.ac_interval_ms = (unsigned)conf.interval_ms;
+	acfg.ac_migrate_after_ms = conf.migrate_after_ms;
+	acfg.ac_workers = (unsigned)conf.workers;
+	rv = agent_new(&acfg, &a, err, sizeof(err));
+	if (rv != 0) {
+		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);
+		goto out_conf;
+	}
+	for (size_t i = 0; i < conf.demo.cl_count; i++) {
+		char name[KEY_NAME_MAX + 1];
+		uint64_t bytes;
+
+		rv = parse_demo(conf.demo.cl_items[i], name, &bytes, err, sizeof(err));
+		if (rv == 0)
+			rv = agent_add_demo(a, name, bytes, err, sizeof(err));
+		if (rv != 0) {
+			status = rv == -EINVAL || rv == -EEXIST
+			    ? usage_error(err)
+			    : (fprintf(stderr, "%s: %s\n", PROG, err), 1);
+			goto out_agent;
+		}
+	}
+
+	log_init("agent", conf.node, level);
+	/* Before any thread starts, so that only sigwait() below sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	rv = agent_start(a, err, sizeof(err));
+	if (rv != 0) {
+		LOG_ERROR("%s", err);
+		status = 1;
+		goto out_agent;
+	}
+	LOG_INFO("listening on %s; manager %s; %zu demo component(s); checkpoint every %" PRId64
+	         " ms%s",
+	    agent_url(a), conf.manager, conf.demo.cl_count, conf.interval_ms,
+	    conf.migrate_after_ms > 0 ? "; will call for migration" : "");
+	for (;;) {
+		if (sigwait(&sigs, &sig) == 0 && (sig == SIGINT || sig == SIGTERM))
+			break;
+	}
+	LOG_INFO("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	agent_stop(a);
+	LOG_INFO("stopped");
+
+out_agent:
+	agent_free(a);
+out_conf:
+	cfg_free(agent_opts, AGENT_NOPTS, &conf);
+	return status;
+}

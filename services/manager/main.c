@@ -1,0 +1,145 @@
+/*
+ * ckpt-manager: node registry, checkpoint catalogue, placement, migration,
+ * events.
+ *
+ *   ckpt-manager --listen URL --events URL --nas URL[,URL...]
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "mgr.h"
+#include "nasc.h"
+
+#define MAIN_SEED_TIMEOUT_MS 1000u
+
+struct main_conf {
+	char *listen;
+	char *events;
+	struct cfg_list nas;
+	int64_t heartbeat_ms;
+	uint64_t down_after_ms;
+	int64_t workers;
+	char *log_level;
+};
+
+static const struct cfg_opt main_opts[] = {
+	{ "listen", CFG_STR, offsetof(struct main_conf, listen), NULL, 0, 0, CFG_REQUIRED, "URL",
+	    "address of the Manager service (tcp://host:port, ipc:///path)" },
+	{ "events", CFG_STR, offsetof(struct main_conf, events), NULL, 0, 0, CFG_REQUIRED, "URL",
+	    "address the event stream (PUB) is published on" },
+	{ "nas", CFG_LIST, offsetof(struct main_conf, nas), NULL, 0, 0, CFG_REQUIRED, "URL[,URL...]",
+	    "NAS addresses, told to agents and clients" },
+	{ "heartbeat-ms", CFG_INT, offsetof(struct main_conf, heartbeat_ms), "200", 10, 60000, 0, "N",
+	    "heartbeat interval told to agents, in ms" },
+	{ "down-after", CFG_DURATION, offsetof(struct main_conf, down_after_ms), "1s", 20, 3600000,
+	    0, "DURATION", "a node silent this long is marked down" },
+	{ "workers", CFG_INT, offsetof(struct main_conf, workers), "8", 2, 256, 0, "N",
+	    "requests served at once (> 1: migrations wait on agents)" },
+	{ "log-level", CFG_STR, offsetof(struct main_conf, log_level), "info", 0, 0, 0, "LEVEL",
+	    "debug, info, warn or error" },
+};
+#define MAIN_NOPTS (sizeof(main_opts) / sizeof(main_opts[0]))
+
+static void
+main_join(const struct cfg_list *l, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->cl_count && off < len; i++) {
+		int n = snprintf(buf + off, len - off, "%s%s", i > 0 ? "," : "", l->cl_items[i]);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct main_conf conf;
+	struct mgr_config mc;
+	struct mgr *m = NULL;
+	enum log_level level;
+	sigset_t sigs;
+	char err[512], nas[1024];
+	int rv, argi, sig;
+
+	memset(&conf, 0, sizeof(conf));
+	rv = cfg_parse(main_opts, MAIN_NOPTS, &conf, argc, argv, &argi, err, sizeof(err));
+	if (rv == -ECANCELED) {
+		cfg_usage(stdout, "ckpt-manager", "--listen URL --events URL --nas URL[,URL...]",
+		    main_opts, MAIN_NOPTS);
+		cfg_free(main_opts, MAIN_NOPTS, &conf);
+		return 0;
+	}
+	if (rv == 0 && argi < argc) {
+		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[argi]);
+		rv = -EINVAL;
+	}
+	if (rv == 0 && log_level_parse(conf.log_level, &level) != 0) {
+		snprintf(err, sizeof(err), "--log-level: invalid value '%s' (debug|info|warn|error)",
+		    conf.log_level);
+		rv = -EINVAL;
+	}
+	if (rv == 0 && conf.nas.cl_count > NASC_URLS_MAX) {
+		snprintf(err, sizeof(err), "--nas: at most %d addresses, got %zu", NASC_URLS_MAX,
+		    conf.nas.cl_count);
+		rv = -EINVAL;
+	}
+	if (rv == 0 && conf.down_after_ms <= (uint64_t)conf.heartbeat_ms) {
+		snprintf(err, sizeof(err), "--down-after (%llu ms) must be longer than --heartbeat-ms "
+					   "(%lld ms)",
+		    (unsigned long long)conf.down_after_ms, (long long)conf.heartbeat_ms);
+		rv = -EINVAL;
+	}
+	if (rv != 0) {
+		fprintf(stderr, "ckpt-manager: %s\n", rv == -ENOMEM ? "out of memory" : err);
+		cfg_free(main_opts, MAIN_NOPTS, &conf);
+		return 2;
+	}
+	log_init("ckpt-manager", NULL, level);
+
+	/* Before any thread starts, so that only sigwait() below sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	mc = (struct mgr_config){
+		.mc_listen = conf.listen,
+		.mc_events = conf.events,
+		.mc_nas = conf.nas.cl_items,
+		.mc_nnas = conf.nas.cl_count,
+		.mc_heartbeat_ms = (unsigned)conf.heartbeat_ms,
+		.mc_down_after_ms = (unsigned)conf.down_after_ms,
+		.mc_workers = (unsigned)conf.workers,
+		.mc_seed_timeout_ms = MAIN_SEED_TIMEOUT_MS,
+	};
+	rv = mgr_start(&mc, &m, err, sizeof(err));
+	if (rv != 0) {
+		LOG_ERROR("%s", err);
+		cfg_free(main_opts, MAIN_NOPTS, &conf);
+		return 1;
+	}
+	main_join(&conf.nas, nas, sizeof(nas));
+	LOG_INFO("listening on %s, events on %s, NAS %s", mgr_url(m), mgr_events_url(m), nas);
+
+	do {
+		rv = sigwait(&sigs, &sig);
+	} while (rv != 0);
+	LOG_INFO("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	mgr_stop(m);
+	cfg_free(main_opts, MAIN_NOPTS, &conf);
+	LOG_INFO("stopped");
+	return 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * mevent: the manager's events, built and published in one place.
+ *
+ * Topic from the kind (see proto/ckpt/v1/events.proto):
+ *   node.up, node.down                 -> ckpt.<kind>/<node>
+ *   stored                             -> ckpt.stored/<node>/<component>
+ *   migration.started/done/failed      -> ckpt.<kind>/<component>
+ */
+#ifndef CKPT_MGR_MEVENT_H
+#define CKPT_MGR_MEVENT_H
+
+#include <stdint.h>
+
+#include "event.h"
+
+#define MEV_NODE_UP "node.up"
+#define MEV_NODE_DOWN "node.down"
+#define MEV_STORED "stored"
+#define MEV_MIG_STARTED "migration.started"
+#define MEV_MIG_DONE "migration.done"
+#define MEV_MIG_FAILED "migration.failed"
+
+struct mev {
+	const char *me_kind;      /* MEV_* */
+	const char *me_node;      /* NULL: "" */
+	const char *me_component;
+	uint64_t me_seq;
+	const uint8_t *me_sha256; /* SHA_LEN bytes or NULL */
+	const char *me_target;
+	const char *me_message;
+};
+
+/* Writes the topic of e into buf (EVENT_TOPIC_MAX bytes). -EINVAL for an unknown kind. */
+int mev_topic(const struct mev *e, char *buf);
+/* Publishes e (time stamped now); logs a warning when it cannot. pub may be NULL. */
+void mev_publish(struct event_pub *pub, const struct mev *e);
+
+#endif

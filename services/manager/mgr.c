@@ -1,0 +1,709 @@
+#include "mgr.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ckpt/v1/agent.pb-c.h"
+#include "ckpt/v1/manager.pb-c.h"
+#include "ckpt/v1/nas.pb-c.h"
+#include "err.h"
+#include "event.h"
+#include "log.h"
+#include "mevent.h"
+#include "migrate.h"
+#include "nasc.h"
+#include "registry.h"
+#include "rpc.h"
+#include "util.h"
+#include "wire.h"
+
+#ifndef CKPT_VERSION
+#define CKPT_VERSION MGR_VERSION_DEFAULT
+#endif
+
+enum {
+	MGR_ATTACH = 0,
+	MGR_NOTIFY = 1,
+	MGR_MIGRATE = 2,
+	MGR_HEARTBEAT = 3,
+	MGR_LIST_NODES = 4,
+	MGR_LIST_CHECKPOINTS = 5,
+	MGR_INFO = 6,
+	MGR_METHODS
+};
+
+enum { NAS_LIST = 2 };
+
+#define MGR_DOWN_BATCH 32
+
+struct mgr {
+	struct mgr_config m_cfg;
+	char **m_nas;              /* copies of the NAS URLs */
+	struct reg *m_reg;
+	struct nasc *m_nasc;
+	struct event_pub *m_pub;
+	struct rpc_server *m_server;
+	pthread_t m_monitor;
+	bool m_monitor_started;
+	pthread_mutex_t m_lock;    /* m_stopping */
+	pthread_cond_t m_cond;
+	bool m_stopping;
+};
+
+/* ---- checks ---- */
+
+static int
+mgr_check_name(struct rpc_call *call, const char *what, const char *s)
+{
+	if (key_name_check(s) == 0)
+		return 0;
+	rpc_call_errorf(call, "invalid %s '%.64s' (1 to %d of [A-Za-z0-9._-])", what, s,
+	    KEY_NAME_MAX);
+	return -EINVAL;
+}
+
+/* Empty is allowed (no filter / no target). */
+static int
+mgr_check_opt_name(struct rpc_call *call, const char *what, const char *s)
+{
+	return s[0] == '\0' ? 0 : mgr_check_name(call, what, s);
+}
+
+static int
+mgr_check_address(struct rpc_call *call, const char *s)
+{
+	if (s[0] == '\0' || wire_text_check(s, REG_ADDR_MAX - 1) != 0 || strstr(s, "://") == NULL) {
+		rpc_call_errorf(call, "invalid address '%.64s' (a URL such as tcp://host:port, "
+				      "shorter than %d characters)",
+		    s, REG_ADDR_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Converts a node's component list; names must be unique within it. */
+static int
+mgr_comps_from_pb(struct rpc_call *call, const char *node, Ckpt__V1__ComponentStatus *const *pb,
+    size_t n, struct reg_comp **ret_comps)
+{
+	struct reg_comp *comps = NULL;
+	char why[WIRE_ERR_MAX];
+
+	if (n > REG_NODE_COMPONENTS_MAX) {
+		rpc_call_errorf(call, "node %s reports %zu components, at most %d", node, n,
+		    REG_NODE_COMPONENTS_MAX);
+		return -EINVAL;
+	}
+	if (n > 0) {
+		comps = arena_alloc(rpc_call_arena(call), n * sizeof(*comps));
+		if (comps == NULL)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (pb[i] == NULL || wire_comp_from_pb(pb[i], &comps[i], why, sizeof(why)) != 0) {
+			rpc_call_errorf(call, "node %s: %s", node,
+			    pb[i] == NULL ? "empty component entry" : why);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(comps[j].rc_name, comps[i].rc_name) == 0) {
+				rpc_call_errorf(call, "node %s: component %s listed twice", node,
+				    comps[i].rc_name);
+				return -EINVAL;
+			}
+		}
+	}
+	*ret_comps = comps;
+	return 0;
+}
+
+/* ---- handlers ---- */
+
+static int
+mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	const Ckpt__V1__AttachRequest *req = (const Ckpt__V1__AttachRequest *)reqm;
+	Ckpt__V1__AttachReply *rep = (Ckpt__V1__AttachReply *)replym;
+	struct arena *a = rpc_call_arena(call);
+	struct reg_attach at = { 0 };
+	struct reg_label *labels = NULL;
+	struct reg_comp *comps = NULL;
+	struct rpc_client *client = NULL, *to_close = NULL;
+	struct rpc_error rerr;
+	char old_addr[REG_ADDR_MAX], why[WIRE_ERR_MAX];
+	int rv;
+
+	rv = mgr_check_name(call, "node id", req->node);
+	if (rv == 0)
+		rv = mgr_check_address(call, req->address);
+	if (rv != 0)
+		return rv;
+	if (req->n_labels > REG_LABELS_MAX) {
+		rpc_call_errorf(call, "node %s has %zu labels, at most %d", req->node, req->n_labels,
+		    REG_LABELS_MAX);
+		return -EINVAL;
+	}
+	if (req->n_labels > 0) {
+		labels = arena_alloc(a, req->n_labels * sizeof(*labels));
+		if (labels == NULL)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < req->n_labels; i++) {
+		if (req->labels[i] == NULL ||
+		    wire_label_from_pb(req->labels[i], &labels[i], why, sizeof(why)) != 0) {
+			rpc_call_errorf(call, "node %s: %s", req->node,
+			    req->labels[i] == NULL ? "empty label" : why);
+			return -EINVAL;
+		}
+	}
+	rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
+	if (rv != 0)
+		return rv;
+
+	/* A client towards the agent, unless the one we have already goes there. */
+	if (reg_node_address(m->m_reg, req->node, old_addr) != 0 ||
+	    strcmp(old_addr, req->address) != 0) {
+		rv = rpc_client_open(req->address, &ckpt__v1__agent__descriptor, 0, 0, &client, &rerr);
+		if (rv != 0) {
+			rpc_call_errorf(call, "node %s: %s", req->node, rerr.re_msg);
+			return -EINVAL;
+		}
+	}
+	at.ra_node = req->node;
+	at.ra_address = req->address;
+	wire_cap_from_pb(req->capacity, &at.ra_cap);
+	at.ra_labels = labels;
+	at.ra_nlabels = req->n_labels;
+	at.ra_comps = comps;
+	at.ra_ncomps = req->n_components;
+	at.ra_unix_ms = util_now_unix_ms();
+	rv = reg_attach(m->m_reg, &at, client, &to_close);
+	rpc_client_close(to_close);
+	if (rv != 0) {
+		rpc_call_errorf(call, "cannot register node %s: %s", req->node,
+		    rv == -ENOSPC ? "the registry is full" : err_str(rv));
+		return rv;
+	}
+
+	rep->nas = arena_alloc(a, m->m_cfg.mc_nnas * sizeof(*rep->nas));
+	if (rep->nas == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->m_cfg.mc_nnas; i++) {
+		rep->nas[i] = arena_strdup(a, m->m_nas[i]);
+		if (rep->nas[i] == NULL)
+			return -ENOMEM;
+	}
+	rep->n_nas = m->m_cfg.mc_nnas;
+	rep->heartbeat_ms = m->m_cfg.mc_heartbeat_ms;
+	rep->down_after_ms = m->m_cfg.mc_down_after_ms;
+	rep->events = arena_strdup(a, event_pub_url(m->m_pub));
+	if (rep->events == NULL)
+		return -ENOMEM;
+
+	LOG_INFO("node %s attached from %s (%zu components)", req->node, req->address,
+	    req->n_components);
+	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
+				  .me_message = req->address });
+	return 0;
+}
+
+static int
+mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	const Ckpt__V1__NotifyRequest *req = (const Ckpt__V1__NotifyRequest *)reqm;
+	struct reg_ckpt c;
+	char why[WIRE_ERR_MAX], hex[SHA_HEX_LEN + 1];
+	int rv;
+
+	(void)replym;
+	if (req->checkpoint == NULL) {
+		rpc_call_errorf(call, "notify without a checkpoint");
+		return -EINVAL;
+	}
+	rv = wire_ckpt_from_pb(req->checkpoint, &c, why, sizeof(why));
+	if (rv != 0) {
+		rpc_call_errorf(call, "%s", why);
+		return rv;
+	}
+	rv = reg_checkpoint(m->m_reg, &c, NULL);
+	if (rv != 0) {
+		rpc_call_errorf(call, "cannot record checkpoint %s/%s@%llu: %s", c.rk_node,
+		    c.rk_component, (unsigned long long)c.rk_seq,
+		    rv == -ENOSPC ? "the catalogue is full" : err_str(rv));
+		return rv;
+	}
+	sha_hex(c.rk_sha256, SHA_LEN, hex);
+	LOG_INFO("checkpoint stored on NAS: %s/%s@%llu size=%llu sha256=%s", c.rk_node,
+	    c.rk_component, (unsigned long long)c.rk_seq, (unsigned long long)c.rk_size, hex);
+	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_STORED, .me_node = c.rk_node,
+				  .me_component = c.rk_component, .me_seq = c.rk_seq,
+				  .me_sha256 = c.rk_sha256 });
+	return 0;
+}
+
+static int
+mgr_migrate(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	const Ckpt__V1__MigrateRequest *req = (const Ckpt__V1__MigrateRequest *)reqm;
+	Ckpt__V1__MigrateReply *rep = (Ckpt__V1__MigrateReply *)replym;
+	struct arena *a = rpc_call_arena(call);
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
+	struct mig_result res;
+	char err[MIG_ERR_MAX];
+	int rv;
+
+	rv = mgr_check_name(call, "component name", req->component);
+	if (rv == 0)
+		rv = mgr_check_opt_name(call, "target node", req->target);
+	if (rv != 0)
+		return rv;
+	err[0] = '\0';
+	rv = mig_run(&env, req->component, req->target, rpc_call_remaining_ms(call), &res, err,
+	    sizeof(err));
+	if (rv != 0) {
+		if (err[0] != '\0')
+			rpc_call_errorf(call, "%s", err);
+		return rv;
+	}
+	rep->source = arena_strdup(a, res.mr_source);
+	rep->target = arena_strdup(a, res.mr_target);
+	rep->restored_from = wire_ref_to_pb(a, &res.mr_from);
+	rep->epoch = res.mr_epoch;
+	if (res.mr_has_state_sha) {
+		rep->state_sha256.data = arena_memdup(a, res.mr_state_sha256, SHA_LEN);
+		if (rep->state_sha256.data == NULL)
+			return -ENOMEM;
+		rep->state_sha256.len = SHA_LEN;
+	}
+	if (rep->source == NULL || rep->target == NULL || rep->restored_from == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+static int
+mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	const Ckpt__V1__HeartbeatRequest *req = (const Ckpt__V1__HeartbeatRequest *)reqm;
+	Ckpt__V1__HeartbeatReply *rep = (Ckpt__V1__HeartbeatReply *)replym;
+	struct reg_capacity cap;
+	struct reg_comp *comps = NULL;
+	int rv;
+
+	rv = mgr_check_name(call, "node id", req->node);
+	if (rv == 0)
+		rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
+	if (rv != 0)
+		return rv;
+	wire_cap_from_pb(req->capacity, &cap);
+	rv = reg_heartbeat(m->m_reg, req->node, &cap, comps, req->n_components);
+	if (rv == -ENOENT || rv == -ESTALE) {
+		LOG_INFO("heartbeat from %s node %s: asked it to attach again",
+		    rv == -ENOENT ? "unknown" : "down", req->node);
+		rep->reattach = 1;
+		return 0;
+	}
+	if (rv != 0)
+		rpc_call_errorf(call, "heartbeat of node %s: %s", req->node,
+		    rv == -ENOSPC ? "too many components in the cluster" : err_str(rv));
+	return rv;
+}
+
+static Ckpt__V1__NodeInfo *
+mgr_node_to_pb(struct arena *a, const struct reg_node_view *v)
+{
+	Ckpt__V1__NodeInfo *pb = arena_alloc(a, sizeof(*pb));
+
+	if (pb == NULL)
+		return NULL;
+	ckpt__v1__node_info__init(pb);
+	pb->id = arena_strdup(a, v->rn_id);
+	pb->state = arena_strdup(a, v->rn_up ? "up" : "down");
+	pb->address = arena_strdup(a, v->rn_address);
+	pb->capacity = wire_cap_to_pb(a, &v->rn_cap);
+	pb->last_seen_ms_ago = v->rn_last_seen_ms_ago;
+	pb->attached_unix_ms = v->rn_attached_unix_ms;
+	if (pb->id == NULL || pb->state == NULL || pb->address == NULL || pb->capacity == NULL)
+		return NULL;
+	if (v->rn_nlabels > 0) {
+		pb->labels = arena_alloc(a, v->rn_nlabels * sizeof(*pb->labels));
+		if (pb->labels == NULL)
+			return NULL;
+		for (size_t i = 0; i < v->rn_nlabels; i++) {
+			pb->labels[i] = wire_label_to_pb(a, &v->rn_labels[i]);
+			if (pb->labels[i] == NULL)
+				return NULL;
+		}
+		pb->n_labels = v->rn_nlabels;
+	}
+	if (v->rn_ncomps > 0) {
+		pb->components = arena_alloc(a, v->rn_ncomps * sizeof(*pb->components));
+		if (pb->components == NULL)
+			return NULL;
+		for (size_t i = 0; i < v->rn_ncomps; i++) {
+			pb->components[i] = wire_comp_to_pb(a, &v->rn_comps[i]);
+			if (pb->components[i] == NULL)
+				return NULL;
+		}
+		pb->n_components = v->rn_ncomps;
+	}
+	return pb;
+}
+
+static int
+mgr_list_nodes(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	Ckpt__V1__ListNodesReply *rep = (Ckpt__V1__ListNodesReply *)replym;
+	struct arena *a = rpc_call_arena(call);
+	struct reg_node_view *nodes = NULL;
+	size_t n = 0;
+	int rv;
+
+	(void)reqm;
+	rv = reg_nodes(m->m_reg, &nodes, &n);
+	if (rv != 0)
+		return rv;
+	if (n > 0) {
+		rep->nodes = arena_alloc(a, n * sizeof(*rep->nodes));
+		if (rep->nodes == NULL)
+			rv = -ENOMEM;
+	}
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		rep->nodes[i] = mgr_node_to_pb(a, &nodes[i]);
+		if (rep->nodes[i] == NULL)
+			rv = -ENOMEM;
+	}
+	if (rv == 0)
+		rep->n_nodes = n;
+	reg_nodes_free(nodes, n);
+	return rv;
+}
+
+static int
+mgr_list_checkpoints(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	const Ckpt__V1__ListCheckpointsRequest *req = (const Ckpt__V1__ListCheckpointsRequest *)reqm;
+	Ckpt__V1__ListCheckpointsReply *rep = (Ckpt__V1__ListCheckpointsReply *)replym;
+	struct arena *a = rpc_call_arena(call);
+	struct reg_ckpt *ck = NULL;
+	size_t n = 0;
+	int rv;
+
+	rv = mgr_check_opt_name(call, "node", req->node);
+	if (rv == 0)
+		rv = mgr_check_opt_name(call, "component", req->component);
+	if (rv != 0)
+		return rv;
+	rv = reg_checkpoints(m->m_reg, req->node, req->component, &ck, &n);
+	if (rv != 0)
+		return rv;
+	if (n > 0) {
+		rep->checkpoints = arena_alloc(a, n * sizeof(*rep->checkpoints));
+		if (rep->checkpoints == NULL)
+			rv = -ENOMEM;
+	}
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		rep->checkpoints[i] = wire_ckpt_to_pb(a, &ck[i]);
+		if (rep->checkpoints[i] == NULL)
+			rv = -ENOMEM;
+	}
+	if (rv == 0)
+		rep->n_checkpoints = n;
+	free(ck);
+	return rv;
+}
+
+static int
+mgr_info(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	Ckpt__V1__InfoReply *rep = (Ckpt__V1__InfoReply *)replym;
+	struct arena *a = rpc_call_arena(call);
+
+	(void)reqm;
+	rep->nas = arena_alloc(a, m->m_cfg.mc_nnas * sizeof(*rep->nas));
+	if (rep->nas == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->m_cfg.mc_nnas; i++) {
+		rep->nas[i] = arena_strdup(a, m->m_nas[i]);
+		if (rep->nas[i] == NULL)
+			return -ENOMEM;
+	}
+	rep->n_nas = m->m_cfg.mc_nnas;
+	rep->events = arena_strdup(a, event_pub_url(m->m_pub));
+	rep->version = arena_strdup(a, CKPT_VERSION);
+	return rep->events != NULL && rep->version != NULL ? 0 : -ENOMEM;
+}
+
+static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
+	[MGR_ATTACH] = mgr_attach,
+	[MGR_NOTIFY] = mgr_notify,
+	[MGR_MIGRATE] = mgr_migrate,
+	[MGR_HEARTBEAT] = mgr_heartbeat,
+	[MGR_LIST_NODES] = mgr_list_nodes,
+	[MGR_LIST_CHECKPOINTS] = mgr_list_checkpoints,
+	[MGR_INFO] = mgr_info,
+};
+
+static void
+mgr_on_bad(void *arg, const char *reason)
+{
+	(void)arg;
+	LOG_WARN("bad request: %s", reason);
+}
+
+/* ---- node monitor ---- */
+
+static void
+mgr_sweep(struct mgr *m)
+{
+	struct reg_down down[MGR_DOWN_BATCH];
+	size_t n;
+
+	do {
+		n = reg_sweep(m->m_reg, down, MGR_DOWN_BATCH);
+		for (size_t i = 0; i < n; i++) {
+			char msg[64];
+			LOG_WARN("node %s is down (silent for %llu ms)", down[i].rd_node,
+			    (unsigned long long)down[i].rd_silent_ms);
+			snprintf(msg, sizeof(msg), "silent for %llu ms",
+			    (unsigned long long)down[i].rd_silent_ms);
+			mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_DOWN,
+						  .me_node = down[i].rd_node, .me_message = msg });
+			/* Failover (a later issue) starts here: place and restore the
+			 * components the node owned, as mig_run() does on request. */
+		}
+	} while (n == MGR_DOWN_BATCH);
+}
+
+static void *
+mgr_monitor_main(void *arg)
+{
+	struct mgr *m = arg;
+	unsigned period = m->m_cfg.mc_heartbeat_ms / 2;
+
+	if (period < 10)
+		period = 10;
+	pthread_mutex_lock(&m->m_lock);
+	while (!m->m_stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += period / 1000;
+		ts.tv_nsec += (long)(period % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&m->m_cond, &m->m_lock, &ts);
+		if (m->m_stopping)
+			break;
+		pthread_mutex_unlock(&m->m_lock);
+		mgr_sweep(m);
+		pthread_mutex_lock(&m->m_lock);
+	}
+	pthread_mutex_unlock(&m->m_lock);
+	return NULL;
+}
+
+/* ---- life cycle ---- */
+
+/* The catalogue from the NAS, if it answers in time; never fatal. */
+static void
+mgr_seed(struct mgr *m)
+{
+	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *rep = NULL;
+	struct rpc_error rerr;
+	size_t added = 0, bad = 0;
+	int rv;
+
+	req.latest_only = 1;
+	rv = nasc_call(m->m_nasc, NAS_LIST, &req.base, m->m_cfg.mc_seed_timeout_ms,
+	    (ProtobufCMessage **)&rep, &rerr);
+	if (rv != 0) {
+		LOG_WARN("catalogue not seeded from the NAS: %s", rerr.re_msg);
+		return;
+	}
+	for (size_t i = 0; i < rep->n_checkpoints; i++) {
+		struct reg_ckpt c;
+		char why[WIRE_ERR_MAX];
+		if (rep->checkpoints[i] == NULL ||
+		    wire_ckpt_from_pb(rep->checkpoints[i], &c, why, sizeof(why)) != 0 ||
+		    reg_checkpoint(m->m_reg, &c, NULL) != 0)
+			bad++;
+		else
+			added++;
+	}
+	rpc_reply_free(&rep->base);
+	if (bad > 0)
+		LOG_WARN("catalogue seeded from the NAS: %zu checkpoints, %zu unusable ones skipped",
+		    added, bad);
+	else
+		LOG_INFO("catalogue seeded from the NAS: %zu checkpoints", added);
+}
+
+static int
+mgr_copy_nas(struct mgr *m, const struct mgr_config *cfg)
+{
+	m->m_nas = calloc(cfg->mc_nnas, sizeof(*m->m_nas));
+	if (m->m_nas == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->mc_nnas; i++) {
+		m->m_nas[i] = strdup(cfg->mc_nas[i]);
+		if (m->m_nas[i] == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int
+mgr_sync_init(struct mgr *m)
+{
+	pthread_condattr_t ca;
+	int rv;
+
+	rv = -pthread_mutex_init(&m->m_lock, NULL);
+	if (rv != 0)
+		return rv;
+	rv = -pthread_condattr_init(&ca);
+	if (rv == 0) {
+		rv = -pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		if (rv == 0)
+			rv = -pthread_cond_init(&m->m_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (rv != 0)
+		pthread_mutex_destroy(&m->m_lock);
+	return rv;
+}
+
+int
+mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t errlen)
+{
+	struct reg_config rc = { .rc_down_after_ms = cfg->mc_down_after_ms };
+	struct rpc_server_config sc = { 0 };
+	struct rpc_error rerr;
+	struct mgr *m;
+	int rv;
+
+	if (cfg->mc_nnas == 0 || cfg->mc_nnas > NASC_URLS_MAX) {
+		snprintf(err, errlen, "need 1 to %d NAS URLs, got %zu", NASC_URLS_MAX, cfg->mc_nnas);
+		return -EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	m->m_cfg = *cfg;
+	rv = mgr_sync_init(m);
+	if (rv != 0) {
+		free(m);
+		snprintf(err, errlen, "cannot create the monitor's lock: %s", err_str(rv));
+		return rv;
+	}
+	m->m_cfg.mc_nas = NULL;
+	rv = mgr_copy_nas(m, cfg);
+	if (rv == 0)
+		rv = reg_new(&rc, &m->m_reg);
+	if (rv != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out_stop;
+	}
+	rv = nasc_open(m->m_nas, cfg->mc_nnas, 0, &m->m_nasc, &rerr);
+	if (rv != 0) {
+		snprintf(err, errlen, "invalid NAS address: %s", rerr.re_msg);
+		goto out_stop;
+	}
+	rv = event_pub_open(cfg->mc_events, &m->m_pub);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot publish events on %s: %s", cfg->mc_events, err_str(rv));
+		goto out_stop;
+	}
+
+	sc.rs_service = &ckpt__v1__manager__descriptor;
+	sc.rs_handlers = mgr_handlers;
+	sc.rs_arg = m;
+	sc.rs_workers = cfg->mc_workers;
+	sc.rs_on_bad = mgr_on_bad;
+	rv = rpc_server_start(&sc, cfg->mc_listen, &m->m_server);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->mc_listen, err_str(rv));
+		goto out_stop;
+	}
+	/* After the listen, so a bad address fails at once; agents that attach
+	 * meanwhile are fine: the catalogue keeps the highest seq whatever the order. */
+	if (cfg->mc_seed_timeout_ms > 0)
+		mgr_seed(m);
+	rv = -pthread_create(&m->m_monitor, NULL, mgr_monitor_main, m);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot start the node monitor: %s", err_str(rv));
+		goto out_stop;
+	}
+	m->m_monitor_started = true;
+	*ret_mgr = m;
+	return 0;
+
+out_stop:
+	mgr_stop(m);
+	return rv;
+}
+
+const char *
+mgr_url(const struct mgr *m)
+{
+	return rpc_server_url(m->m_server);
+}
+
+const char *
+mgr_events_url(const struct mgr *m)
+{
+	return event_pub_url(m->m_pub);
+}
+
+void
+mgr_stop(struct mgr *m)
+{
+	if (m == NULL)
+		return;
+	if (m->m_monitor_started) {
+		pthread_mutex_lock(&m->m_lock);
+		m->m_stopping = true;
+		pthread_cond_signal(&m->m_cond);
+		pthread_mutex_unlock(&m->m_lock);
+		pthread_join(m->m_monitor, NULL);
+	}
+	/* Handlers waiting on an agent or the NAS return at once... */
+	if (m->m_reg != NULL)
+		reg_abort(m->m_reg);
+	nasc_abort(m->m_nasc);
+	/* ...so the server stops promptly; no handler runs once the rest is gone. */
+	rpc_server_stop(m->m_server);
+	event_pub_close(m->m_pub);
+	nasc_close(m->m_nasc);
+	reg_free(m->m_reg);
+	if (m->m_nas != NULL) {
+		for (size_t i = 0; i < m->m_cfg.mc_nnas; i++)
+			free(m->m_nas[i]);
+		free(m->m_nas);
+	}
+	pthread_cond_destroy(&m->m_cond);
+	pthread_mutex_destroy(&m->m_lock);
+	free(m);
+}

@@ -1,0 +1,448 @@
+#include "migrate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/v1/agent.pb-c.h"
+#include "err.h"
+#include "log.h"
+#include "mevent.h"
+#include "placement.h"
+#include "util.h"
+#include "wire.h"
+
+enum { AGENT_RESTORE = 0, AGENT_STOP = 1, AGENT_STATUS = 3 };
+enum { NAS_LIST = 2 };
+
+/* One migration in progress. */
+struct mig {
+	const struct mig_env *m_env;
+	const char *m_comp;
+	uint64_t m_t0;       /* monotonic ms */
+	unsigned m_budget;   /* caller's deadline, ms after m_t0 */
+	struct reg_mig_plan m_plan;
+	struct reg_peer *m_target_peer;
+	char m_target[KEY_NAME_MAX + 1];
+	char m_source[KEY_NAME_MAX + 16]; /* for messages: node or "(nowhere)" */
+	struct reg_ckpt m_ckpt;           /* what gets restored */
+	bool m_have_ckpt;
+	bool m_stopped;                   /* Stop succeeded on the source */
+	uint64_t m_epoch;                 /* highest epoch handed out */
+};
+
+static unsigned
+mig_left(const struct mig *m)
+{
+	uint64_t spent = util_now_mono_ms() - m->m_t0;
+	return spent >= m->m_budget ? 0 : (unsigned)(m->m_budget - spent);
+}
+
+static unsigned
+mig_clamp(unsigned v, unsigned lo, unsigned hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void
+mig_hex(const uint8_t *sha, char *out)
+{
+	sha_hex(sha, SHA_LEN, out);
+}
+
+int
+mig_nas_latest(struct nasc *nasc, const char *component, unsigned timeout_ms,
+    struct reg_ckpt *ret_ckpt, char *err, size_t errlen)
+{
+	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *rep = NULL;
+	struct rpc_error rerr;
+	struct reg_ckpt best;
+	bool found = false;
+	int rv;
+
+	if (nasc == NULL) {
+		snprintf(err, errlen, "no NAS configured");
+		return -ENOTCONN;
+	}
+	req.component = (char *)component;
+	req.latest_only = 1;
+	rv = nasc_call(nasc, NAS_LIST, &req.base, timeout_ms, (ProtobufCMessage **)&rep, &rerr);
+	if (rv != 0) {
+		snprintf(err, errlen, "%s", rerr.re_msg);
+		return rv;
+	}
+	for (size_t i = 0; i < rep->n_checkpoints; i++) {
+		struct reg_ckpt c;
+		char why[WIRE_ERR_MAX];
+		if (rep->checkpoints[i] == NULL ||
+		    wire_ckpt_from_pb(rep->checkpoints[i], &c, why, sizeof(why)) != 0 ||
+		    strcmp(c.rk_component, component) != 0)
+			continue;
+		if (!found || c.rk_seq > best.rk_seq) {
+			best = c;
+			found = true;
+		}
+	}
+	rpc_reply_free(&rep->base);
+	if (!found) {
+		snprintf(err, errlen, "the NAS has no checkpoint of %s", component);
+		return -ENOENT;
+	}
+	*ret_ckpt = best;
+	return 0;
+}
+
+/* Step 1: the plan; a component only the NAS knows is added to the catalogue first. */
+static int
+mig_begin(struct mig *m, char *err, size_t errlen)
+{
+	struct reg *reg = m->m_env->me_reg;
+	struct reg_ckpt c;
+	char why[MIG_ERR_MAX];
+	int rv;
+
+	rv = reg_migrate_begin(reg, m->m_comp, &m->m_plan);
+	if (rv == -ENOENT) {
+		unsigned to = mig_clamp(mig_left(m), 500, MIG_NAS_MAX_MS);
+		int nrv = mig_nas_latest(m->m_env->me_nasc, m->m_comp, to, &c, why, sizeof(why));
+		if (nrv == 0) {
+			rv = reg_checkpoint(reg, &c, NULL);
+			if (rv == 0)
+				rv = reg_migrate_begin(reg, m->m_comp, &m->m_plan);
+		} else if (nrv != -ENOENT)
+			snprintf(err, errlen,
+			    "unknown component %s: no node runs it, the catalogue has no checkpoint "
+			    "of it, and the NAS could not be asked: %s",
+			    m->m_comp, why);
+		else
+			snprintf(err, errlen,
+			    "unknown component %s: no node runs it and no checkpoint of it exists",
+			    m->m_comp);
+	}
+	if (rv == -EBUSY) {
+		snprintf(err, errlen, "migration of %s already in progress", m->m_comp);
+		return -ECANCELED;
+	}
+	if (rv == -ENOENT)
+		return rv;
+	if (rv != 0) {
+		snprintf(err, errlen, "migration of %s: %s", m->m_comp, err_str(rv));
+		return rv;
+	}
+	snprintf(m->m_source, sizeof(m->m_source), "%s",
+	    m->m_plan.rm_owner[0] != '\0' ? m->m_plan.rm_owner : "(nowhere)");
+	m->m_epoch = m->m_plan.rm_epoch;
+	return 0;
+}
+
+/* Step 2: the target and a reference to its agent client. */
+static int
+mig_place(struct mig *m, const char *target, char *err, size_t errlen)
+{
+	struct place_req req = {
+		.pr_component = m->m_comp,
+		.pr_source = m->m_plan.rm_owner,
+		.pr_target = target,
+		.pr_need_bytes = m->m_plan.rm_need_bytes,
+	};
+	struct reg_cand *rc = NULL;
+	struct place_cand *pc = NULL;
+	size_t n = 0, idx;
+	int rv;
+
+	rv = reg_candidates(m->m_env->me_reg, &rc, &n);
+	if (rv == 0 && n > 0) {
+		pc = calloc(n, sizeof(*pc));
+		if (pc == NULL)
+			rv = -ENOMEM;
+	}
+	if (rv != 0) {
+		snprintf(err, errlen, "migration of %s: %s", m->m_comp, err_str(rv));
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++) {
+		pc[i].pc_node = rc[i].rca_node;
+		pc[i].pc_up = rc[i].rca_up;
+		pc[i].pc_mem_free_bytes = rc[i].rca_cap.rcap_mem_free;
+		pc[i].pc_mem_total_bytes = rc[i].rca_cap.rcap_mem_total;
+		pc[i].pc_cpu_count = rc[i].rca_cap.rcap_cpu_count;
+		pc[i].pc_cpu_load_milli = rc[i].rca_cap.rcap_cpu_load_milli;
+		pc[i].pc_components = rc[i].rca_components;
+	}
+	rv = place_choose(pc, n, &req, &idx, err, errlen);
+	if (rv != 0)
+		goto out_free;
+	snprintf(m->m_target, sizeof(m->m_target), "%s", rc[idx].rca_node);
+	rv = reg_peer_get(m->m_env->me_reg, m->m_target, &m->m_target_peer);
+	if (rv != 0) {
+		snprintf(err, errlen, "target node %s has no control connection", m->m_target);
+		rv = -ECONNREFUSED;
+	}
+out_free:
+	free(pc);
+	free(rc);
+	return rv;
+}
+
+/*
+ * Whether an agent answers at all: a request to a peer that is not connected
+ * waits in the REQ queue until its deadline, so a dead node would cost the
+ * whole Stop or Restore time. Any reply, even an error, means it is there.
+ */
+static int
+mig_probe(struct reg_peer *peer, struct rpc_error *ret_err)
+{
+	Ckpt__V1__StatusRequest req = CKPT__V1__STATUS_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	int rv;
+
+	rv = rpc_client_call(reg_peer_client(peer), AGENT_STATUS, &req.base, MIG_PROBE_MS, &rep,
+	    ret_err);
+	if (rv == 0) {
+		rpc_reply_free(rep);
+		return 0;
+	}
+	switch (ret_err->re_code) {
+	case CKPT__V1__CODE__UNAVAILABLE:
+	case CKPT__V1__CODE__DEADLINE_EXCEEDED:
+	case CKPT__V1__CODE__CANCELLED:
+	case CKPT__V1__CODE__ABORTED:
+		return rv;
+	default:
+		return 0;
+	}
+}
+
+/* Step 3a: the final checkpoint from the source. Failures are logged, not returned. */
+static void
+mig_stop_source(struct mig *m)
+{
+	Ckpt__V1__StopRequest req = CKPT__V1__STOP_REQUEST__INIT;
+	Ckpt__V1__StopReply *rep = NULL;
+	struct rpc_client *c = reg_peer_client(m->m_plan.rm_owner_peer);
+	unsigned to = mig_clamp(mig_left(m) / 2, MIG_STOP_MIN_MS, MIG_STOP_MAX_MS);
+	struct rpc_error rerr;
+	char why[WIRE_ERR_MAX];
+	int rv;
+
+	req.component = (char *)m->m_comp;
+	req.checkpoint = 1;
+	rv = mig_probe(m->m_plan.rm_owner_peer, &rerr);
+	if (rv == 0)
+		rv = rpc_client_call(c, AGENT_STOP, &req.base, to, (ProtobufCMessage **)&rep, &rerr);
+	if (rv != 0) {
+		LOG_WARN("migration of %s: cannot stop it on %s: %s; restoring its latest known "
+			 "checkpoint instead",
+		    m->m_comp, m->m_source, rerr.re_msg);
+		return;
+	}
+	m->m_stopped = true;
+	if (rep->checkpoint == NULL) {
+		LOG_WARN("migration of %s: %s stopped it without a final checkpoint; restoring its "
+			 "latest known checkpoint instead",
+		    m->m_comp, m->m_source);
+	} else if (wire_ckpt_from_pb(rep->checkpoint, &m->m_ckpt, why, sizeof(why)) != 0 ||
+	    strcmp(m->m_ckpt.rk_component, m->m_comp) != 0) {
+		LOG_WARN("migration of %s: %s returned an unusable final checkpoint (%s); restoring "
+			 "its latest known checkpoint instead",
+		    m->m_comp, m->m_source, why);
+	} else {
+		m->m_have_ckpt = true;
+		reg_checkpoint(m->m_env->me_reg, &m->m_ckpt, NULL);
+	}
+	rpc_reply_free(&rep->base);
+}
+
+/* Step 3b: the latest checkpoint known, from the catalogue or the NAS. */
+static int
+mig_latest(struct mig *m, char *err, size_t errlen)
+{
+	char why[MIG_ERR_MAX];
+	int rv;
+
+	if (reg_checkpoint_latest(m->m_env->me_reg, m->m_comp, &m->m_ckpt) == 0) {
+		m->m_have_ckpt = true;
+		return 0;
+	}
+	rv = mig_nas_latest(m->m_env->me_nasc, m->m_comp,
+	    mig_clamp(mig_left(m), 500, MIG_NAS_MAX_MS), &m->m_ckpt, why, sizeof(why));
+	if (rv == 0) {
+		m->m_have_ckpt = true;
+		return 0;
+	}
+	snprintf(err, errlen, "migration of %s: no checkpoint of it to restore (%s)", m->m_comp,
+	    why);
+	return rv == -ENOENT ? -ENOENT : rv;
+}
+
+/* Agent.Restore of m_ckpt on a node with the given epoch. */
+static int
+mig_restore_on(struct mig *m, struct reg_peer *peer, uint64_t epoch, unsigned timeout_ms,
+    struct reg_comp *ret_status, struct rpc_error *ret_err)
+{
+	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
+	Ckpt__V1__RestoreReply *rep = NULL;
+	struct reg_comp st;
+	char why[WIRE_ERR_MAX];
+	int rv;
+
+	req.component = (char *)m->m_comp;
+	req.node = m->m_ckpt.rk_node;
+	req.seq = m->m_ckpt.rk_seq;
+	req.sha256.data = m->m_ckpt.rk_sha256;
+	req.sha256.len = SHA_LEN;
+	req.epoch = epoch;
+	rv = mig_probe(peer, ret_err);
+	if (rv == 0)
+		rv = rpc_client_call(reg_peer_client(peer), AGENT_RESTORE, &req.base, timeout_ms,
+		    (ProtobufCMessage **)&rep, ret_err);
+	if (rv != 0)
+		return rv;
+	if (rep->status == NULL || wire_comp_from_pb(rep->status, &st, why, sizeof(why)) != 0) {
+		/* Restored, but the report is unusable: describe it from what was asked. */
+		memset(&st, 0, sizeof(st));
+		snprintf(st.rc_state, sizeof(st.rc_state), "running");
+	}
+	snprintf(st.rc_name, sizeof(st.rc_name), "%s", m->m_comp);
+	if (st.rc_epoch < epoch)
+		st.rc_epoch = epoch;
+	if (!st.rc_has_restored) {
+		st.rc_has_restored = true;
+		snprintf(st.rc_restored_from.rr_node, sizeof(st.rc_restored_from.rr_node), "%s",
+		    m->m_ckpt.rk_node);
+		snprintf(st.rc_restored_from.rr_component,
+		    sizeof(st.rc_restored_from.rr_component), "%s", m->m_comp);
+		st.rc_restored_from.rr_seq = m->m_ckpt.rk_seq;
+		st.rc_restored_from.rr_has_sha = true;
+		memcpy(st.rc_restored_from.rr_sha256, m->m_ckpt.rk_sha256, SHA_LEN);
+	}
+	rpc_reply_free(&rep->base);
+	*ret_status = st;
+	return 0;
+}
+
+/* Step 5, failure: give the component back to the source it was stopped on. */
+static void
+mig_rollback(struct mig *m, char *err, size_t errlen)
+{
+	struct reg_comp st;
+	struct rpc_error rerr;
+	char first[MIG_ERR_MAX];
+	uint64_t epoch = m->m_epoch + 1;
+	int rv;
+
+	snprintf(first, sizeof(first), "%s", err);
+	m->m_epoch = epoch;
+	rv = mig_restore_on(m, m->m_plan.rm_owner_peer, epoch, MIG_ROLLBACK_MS, &st, &rerr);
+	if (rv == 0) {
+		reg_migrate_end(m->m_env->me_reg, m->m_comp, m->m_plan.rm_owner, epoch, &st);
+		LOG_INFO("migration of %s: restored back on %s from %s/%s@%llu", m->m_comp,
+		    m->m_source, m->m_ckpt.rk_node, m->m_comp, (unsigned long long)m->m_ckpt.rk_seq);
+		snprintf(err, errlen, "%s; %s restored back on %s", first, m->m_comp, m->m_source);
+		return;
+	}
+	reg_migrate_end(m->m_env->me_reg, m->m_comp, NULL, epoch, NULL);
+	LOG_ERROR("migration of %s: cannot restore it back on %s: %s; it is stopped, its latest "
+		  "checkpoint is %s/%s@%llu",
+	    m->m_comp, m->m_source, rerr.re_msg, m->m_ckpt.rk_node, m->m_comp,
+	    (unsigned long long)m->m_ckpt.rk_seq);
+	snprintf(err, errlen, "%s; restoring it back on %s failed too: %s", first, m->m_source,
+	    rerr.re_msg);
+}
+
+static void
+mig_publish(const struct mig *m, const char *kind, const char *msg)
+{
+	struct mev e = {
+		.me_kind = kind,
+		.me_node = m->m_plan.rm_owner,
+		.me_component = m->m_comp,
+		.me_seq = m->m_have_ckpt ? m->m_ckpt.rk_seq : 0,
+		.me_sha256 = m->m_have_ckpt ? m->m_ckpt.rk_sha256 : NULL,
+		.me_target = m->m_target,
+		.me_message = msg,
+	};
+	mev_publish(m->m_env->me_pub, &e);
+}
+
+int
+mig_run(const struct mig_env *env, const char *component, const char *target,
+    unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen)
+{
+	struct mig m = { .m_env = env, .m_comp = component, .m_budget = budget_ms };
+	struct mig_result res;
+	struct reg_comp st;
+	struct rpc_error rerr;
+	char hex[SHA_HEX_LEN + 1];
+	const uint8_t *digest;
+	int rv;
+
+	m.m_t0 = util_now_mono_ms();
+	rv = mig_begin(&m, err, errlen);
+	if (rv != 0)
+		return rv;
+	rv = mig_place(&m, target, err, errlen);
+	if (rv != 0) {
+		reg_migrate_end(env->me_reg, component, NULL, 0, NULL);
+		goto out_put;
+	}
+	LOG_INFO("migration of %s from %s to %s started", component, m.m_source, m.m_target);
+	mig_publish(&m, MEV_MIG_STARTED, NULL);
+
+	if (m.m_plan.rm_owner_peer != NULL)
+		mig_stop_source(&m);
+	else if (m.m_plan.rm_owner[0] != '\0')
+		LOG_WARN("migration of %s: source %s is down; restoring its latest known checkpoint",
+		    component, m.m_source);
+	if (!m.m_have_ckpt) {
+		rv = mig_latest(&m, err, errlen);
+		if (rv != 0)
+			goto out_failed;
+	}
+
+	m.m_epoch = (m.m_plan.rm_epoch > m.m_ckpt.rk_epoch ? m.m_plan.rm_epoch : m.m_ckpt.rk_epoch) + 1;
+	rv = mig_restore_on(&m, m.m_target_peer, m.m_epoch,
+	    mig_clamp(mig_left(&m), MIG_RESTORE_MIN_MS, MIG_RESTORE_MAX_MS), &st, &rerr);
+	if (rv != 0) {
+		snprintf(err, errlen, "migration of %s to %s failed: %s", component, m.m_target,
+		    rerr.re_msg);
+		goto out_failed;
+	}
+	reg_migrate_end(env->me_reg, component, m.m_target, m.m_epoch, &st);
+
+	memset(&res, 0, sizeof(res));
+	snprintf(res.mr_source, sizeof(res.mr_source), "%s", m.m_plan.rm_owner);
+	snprintf(res.mr_target, sizeof(res.mr_target), "%s", m.m_target);
+	res.mr_from = st.rc_restored_from;
+	res.mr_has_state_sha = st.rc_has_state_sha;
+	memcpy(res.mr_state_sha256, st.rc_state_sha256, SHA_LEN);
+	res.mr_epoch = m.m_epoch;
+	digest = st.rc_has_state_sha ? st.rc_state_sha256 : m.m_ckpt.rk_sha256;
+	mig_hex(digest, hex);
+	LOG_INFO("migration of %s from %s to %s done: restored %s/%s@%llu sha256=%s", component,
+	    m.m_source, m.m_target, res.mr_from.rr_node, component,
+	    (unsigned long long)res.mr_from.rr_seq, hex);
+	if (st.rc_has_state_sha && memcmp(st.rc_state_sha256, m.m_ckpt.rk_sha256, SHA_LEN) != 0) {
+		char want[SHA_HEX_LEN + 1];
+		mig_hex(m.m_ckpt.rk_sha256, want);
+		LOG_WARN("migration of %s: %s reports restored state sha256=%s, checkpoint has %s",
+		    component, m.m_target, hex, want);
+	}
+	mig_publish(&m, MEV_MIG_DONE, NULL);
+	*ret_res = res;
+	goto out_put;
+
+out_failed:
+	LOG_WARN("%s", err);
+	mig_publish(&m, MEV_MIG_FAILED, err);
+	if (m.m_stopped && m.m_have_ckpt && m.m_plan.rm_owner_peer != NULL)
+		mig_rollback(&m, err, errlen);
+	else
+		reg_migrate_end(env->me_reg, component, NULL, m.m_epoch, NULL);
+out_put:
+	reg_peer_put(m.m_target_peer);
+	reg_peer_put(m.m_plan.rm_owner_peer);
+	return rv;
+}

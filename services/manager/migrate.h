@@ -1,0 +1,80 @@
+/*
+ * migrate: moving a component from its node (the source) to another (the
+ * target), with outgoing calls to the agents and the NAS.
+ *
+ *  1. reg_migrate_begin(): the source and its epoch; a second migration of
+ *     the same component is refused (-ECANCELED, ABORTED). A component no node
+ *     runs and the catalogue does not know is looked up on the NAS (List,
+ *     latest_only) before answering -ENOENT.
+ *  2. placement (placement.h) or the explicit target; publish
+ *     migration.started.
+ *  3. source up: Agent.Stop{component, checkpoint: true} (the final
+ *     checkpoint); source down, not answering or Stop failed: the latest
+ *     checkpoint of the catalogue, else of the NAS. Before Stop and Restore a
+ *     short Agent.Status probe (MIG_PROBE_MS) tells a dead agent from a slow
+ *     one, so a node that just died costs one second, not the Stop time.
+ *  4. epoch + 1, Agent.Restore{component, node, seq, sha256, epoch} on the
+ *     target (it fetches from the NAS and verifies the digest).
+ *  5. success: registry updated (component on the target), migration.done.
+ *     failure: migration.failed, and when step 3 stopped the component on a
+ *     source that is up, Restore back on the source (epoch + 2) so nothing is
+ *     lost.
+ *
+ * No lock is held during a call. Time: the caller's remaining deadline
+ * (budget_ms) is split: Stop gets half of it (1 s to MIG_STOP_MAX_MS), Restore
+ * what is left (MIG_RESTORE_MIN_MS to MIG_RESTORE_MAX_MS). Once a component is
+ * stopped it gets restored somewhere even if the caller stops waiting: the
+ * minimum restore time and the rollback (MIG_ROLLBACK_MS) may outlive the
+ * caller's deadline, by design.
+ */
+#ifndef CKPT_MGR_MIGRATE_H
+#define CKPT_MGR_MIGRATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "nasc.h"
+#include "registry.h"
+
+#define MIG_STOP_MIN_MS 1000u
+#define MIG_STOP_MAX_MS 10000u
+#define MIG_RESTORE_MIN_MS 2000u
+#define MIG_RESTORE_MAX_MS 30000u
+#define MIG_ROLLBACK_MS 10000u
+#define MIG_NAS_MAX_MS 2000u
+#define MIG_PROBE_MS 1000u   /* Agent.Status before Stop and Restore: is it there? */
+#define MIG_ERR_MAX 256
+
+struct mig_env {
+	struct reg *me_reg;
+	struct nasc *me_nasc;     /* NULL: no NAS look-ups */
+	struct event_pub *me_pub; /* NULL: no events */
+};
+
+struct mig_result {
+	char mr_source[KEY_NAME_MAX + 1];  /* "" when no node ran it */
+	char mr_target[KEY_NAME_MAX + 1];
+	struct reg_ref mr_from;            /* the checkpoint restored */
+	bool mr_has_state_sha;
+	uint8_t mr_state_sha256[SHA_LEN];  /* as the target reported it */
+	uint64_t mr_epoch;
+};
+
+/*
+ * Migrates component to target (NULL or "": placement chooses). On failure
+ * returns a negative errno with a one-line message in err (MIG_ERR_MAX).
+ */
+int mig_run(const struct mig_env *env, const char *component, const char *target,
+    unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen);
+
+/*
+ * The latest checkpoint of component the NAS holds (List, latest_only; the
+ * highest seq over every node). -ENOENT when none; other errors with the
+ * cause in err.
+ */
+int mig_nas_latest(struct nasc *nasc, const char *component, unsigned timeout_ms,
+    struct reg_ckpt *ret_ckpt, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * placement: which node takes a component that moves.
+ *
+ * A pure function of its inputs (no registry, no clock, no locks), so it is
+ * tested on plain arrays.
+ *
+ * Rule (the seed's, fixed): among the candidates that are up, are not the
+ * source, and have at least the component's size free (when both are known),
+ * the best free-capacity score wins:
+ *
+ *     score = mem_free_MiB * 1000 / (1000 + load_per_cpu_milli)
+ *     load_per_cpu_milli = cpu_load_milli / max(cpu_count, 1)
+ *
+ * An idle node scores its free memory in MiB; a node whose CPUs are all busy
+ * (one runnable task per CPU) scores half of it, two per CPU a third, and so
+ * on. Ties go to the node running the fewest components, then to the smaller
+ * node id (strcmp), so the choice is deterministic.
+ *
+ * A node that reports no memory figures at all (mem_total_bytes == 0) has an
+ * unknown capacity: it is not excluded for size and scores 0, so any node
+ * that reported room wins over it.
+ */
+#ifndef CKPT_MGR_PLACEMENT_H
+#define CKPT_MGR_PLACEMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PLACE_ERR_MAX 256
+
+struct place_cand {
+	const char *pc_node;
+	bool pc_up;
+	uint64_t pc_mem_free_bytes;
+	uint64_t pc_mem_total_bytes; /* 0: the node reported no capacity */
+	uint32_t pc_cpu_count;
+	uint32_t pc_cpu_load_milli;  /* 1-minute load average * 1000 */
+	uint32_t pc_components;      /* components the node runs */
+};
+
+struct place_req {
+	const char *pr_component;
+	const char *pr_source;   /* node that runs it now; NULL or "": none */
+	const char *pr_target;   /* explicit target; NULL or "": choose */
+	uint64_t pr_need_bytes;  /* state size of the component; 0: unknown */
+};
+
+uint64_t place_score(const struct place_cand *c);
+
+/*
+ * Picks a candidate and stores its index in *ret_index. Errors, with a
+ * one-line message in err:
+ *   -EINVAL  explicit target unknown, or it is the source
+ *   -ESTALE  explicit target down or too small; no candidate can take it
+ *            (FAILED_PRECONDITION on the wire)
+ */
+int place_choose(const struct place_cand *cands, size_t n, const struct place_req *req,
+    size_t *ret_index, char *err, size_t errlen);
+
+#endif

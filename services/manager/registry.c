@@ -1,0 +1,757 @@
+#include "registry.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct reg_peer {
+	atomic_uint rp_refs;
+	struct rpc_client *rp_client;
+};
+
+struct reg_node {
+	char n_id[KEY_NAME_MAX + 1];
+	bool n_up;
+	char n_address[REG_ADDR_MAX];
+	struct reg_capacity n_cap;
+	struct reg_label *n_labels;
+	size_t n_nlabels;
+	struct reg_comp *n_comps;
+	size_t n_ncomps;
+	uint64_t n_last_seen_ms; /* rc_clock */
+	uint64_t n_attached_unix_ms;
+	struct reg_peer *n_peer;
+};
+
+/* One per component: owner, epoch, migration flag, catalogue entry. */
+struct reg_owner {
+	char o_component[KEY_NAME_MAX + 1];
+	char o_node[KEY_NAME_MAX + 1]; /* "" when no node runs it */
+	uint64_t o_epoch;
+	bool o_migrating;
+	bool o_has_ckpt;
+	struct reg_ckpt o_ckpt;
+};
+
+struct reg {
+	struct reg_config r_cfg;
+	pthread_mutex_t r_lock;
+	struct reg_node **r_nodes; /* sorted by id */
+	size_t r_nnodes, r_capnodes;
+	struct reg_owner *r_owners; /* sorted by component */
+	size_t r_nowners, r_capowners;
+};
+
+static uint64_t
+reg_now(const struct reg *r)
+{
+	return r->r_cfg.rc_clock != NULL ? r->r_cfg.rc_clock(r->r_cfg.rc_clock_arg)
+					 : util_now_mono_ms();
+}
+
+static void
+reg_copy(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src != NULL ? src : "");
+}
+
+/* ---- peers ---- */
+
+static struct reg_peer *
+reg_peer_new(struct rpc_client *c)
+{
+	struct reg_peer *p = malloc(sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	atomic_init(&p->rp_refs, 1);
+	p->rp_client = c;
+	return p;
+}
+
+/* Drops a reference; returns the client to close when it was the last. */
+static struct rpc_client *
+reg_peer_unref(struct reg_peer *p)
+{
+	struct rpc_client *c;
+
+	if (p == NULL || atomic_fetch_sub(&p->rp_refs, 1) != 1)
+		return NULL;
+	c = p->rp_client;
+	free(p);
+	return c;
+}
+
+struct rpc_client *
+reg_peer_client(const struct reg_peer *p)
+{
+	return p->rp_client;
+}
+
+void
+reg_peer_put(struct reg_peer *p)
+{
+	rpc_client_close(reg_peer_unref(p));
+}
+
+/* ---- lookup (locked) ---- */
+
+/* Binary search; *ret_at is where the id is or would be inserted. */
+static struct reg_node *
+reg_node_find(const struct reg *r, const char *id, size_t *ret_at)
+{
+	size_t lo = 0, hi = r->r_nnodes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(r->r_nodes[mid]->n_id, id);
+		if (c == 0) {
+			if (ret_at != NULL)
+				*ret_at = mid;
+			return r->r_nodes[mid];
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (ret_at != NULL)
+		*ret_at = lo;
+	return NULL;
+}
+
+static struct reg_owner *
+reg_owner_find(const struct reg *r, const char *component, size_t *ret_at)
+{
+	size_t lo = 0, hi = r->r_nowners;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(r->r_owners[mid].o_component, component);
+		if (c == 0) {
+			if (ret_at != NULL)
+				*ret_at = mid;
+			return &r->r_owners[mid];
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (ret_at != NULL)
+		*ret_at = lo;
+	return NULL;
+}
+
+/* Finds or adds the entry of a component. Pointers into r_owners die here. */
+static int
+reg_owner_get(struct reg *r, const char *component, struct reg_owner **ret_owner)
+{
+	struct reg_owner *o;
+	size_t at;
+
+	o = reg_owner_find(r, component, &at);
+	if (o != NULL) {
+		*ret_owner = o;
+		return 0;
+	}
+	if (r->r_nowners >= REG_COMPONENTS_MAX)
+		return -ENOSPC;
+	if (r->r_nowners == r->r_capowners) {
+		size_t cap = r->r_capowners != 0 ? 2 * r->r_capowners : 16;
+		struct reg_owner *a = realloc(r->r_owners, cap * sizeof(*a));
+		if (a == NULL)
+			return -ENOMEM;
+		r->r_owners = a;
+		r->r_capowners = cap;
+	}
+	memmove(&r->r_owners[at + 1], &r->r_owners[at], (r->r_nowners - at) * sizeof(*o));
+	r->r_nowners++;
+	o = &r->r_owners[at];
+	memset(o, 0, sizeof(*o));
+	reg_copy(o->o_component, sizeof(o->o_component), component);
+	*ret_owner = o;
+	return 0;
+}
+
+static struct reg_comp *
+reg_node_comp(struct reg_node *n, const char *component)
+{
+	for (size_t i = 0; i < n->n_ncomps; i++) {
+		if (strcmp(n->n_comps[i].rc_name, component) == 0)
+			return &n->n_comps[i];
+	}
+	return NULL;
+}
+
+static void
+reg_node_drop_comp(struct reg_node *n, const char *component)
+{
+	struct reg_comp *c = reg_node_comp(n, component);
+	size_t i;
+
+	if (c == NULL)
+		return;
+	i = (size_t)(c - n->n_comps);
+	memmove(c, c + 1, (n->n_ncomps - i - 1) * sizeof(*c));
+	n->n_ncomps--;
+}
+
+/*
+ * Replaces the node's component list with what it reports and applies the
+ * ownership rules (see registry.h). -ENOSPC when a component could not be
+ * tracked (the rest is applied).
+ */
+static int
+reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *comps,
+    size_t ncomps)
+{
+	struct reg_comp *list = NULL;
+	size_t k = 0;
+	int rv = 0;
+
+	if (ncomps > 0) {
+		list = malloc(ncomps * sizeof(*list));
+		if (list == NULL)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < ncomps; i++) {
+		const struct reg_comp *c = &comps[i];
+		struct reg_owner *o = reg_owner_find(r, c->rc_name, NULL);
+		int orv;
+
+		if (o != NULL && o->o_node[0] != '\0' && strcmp(o->o_node, n->n_id) != 0 &&
+		    c->rc_epoch < o->o_epoch)
+			continue; /* stale: the component moved on */
+		list[k++] = *c;
+		orv = reg_owner_get(r, c->rc_name, &o);
+		if (orv != 0) {
+			rv = orv;
+			continue;
+		}
+		if (!o->o_migrating)
+			reg_copy(o->o_node, sizeof(o->o_node), n->n_id);
+		if (c->rc_epoch > o->o_epoch)
+			o->o_epoch = c->rc_epoch;
+	}
+	free(n->n_comps);
+	n->n_comps = list;
+	n->n_ncomps = k;
+	return rv;
+}
+
+/* ---- life cycle ---- */
+
+int
+reg_new(const struct reg_config *cfg, struct reg **ret_reg)
+{
+	struct reg *r = calloc(1, sizeof(*r));
+	int rv;
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->r_cfg = *cfg;
+	rv = -pthread_mutex_init(&r->r_lock, NULL);
+	if (rv != 0) {
+		free(r);
+		return rv;
+	}
+	*ret_reg = r;
+	return 0;
+}
+
+static void
+reg_node_free(struct reg_node *n)
+{
+	if (n == NULL)
+		return;
+	rpc_client_close(reg_peer_unref(n->n_peer));
+	free(n->n_labels);
+	free(n->n_comps);
+	free(n);
+}
+
+void
+reg_free(struct reg *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->r_nnodes; i++)
+		reg_node_free(r->r_nodes[i]);
+	free(r->r_nodes);
+	free(r->r_owners);
+	pthread_mutex_destroy(&r->r_lock);
+	free(r);
+}
+
+void
+reg_abort(struct reg *r)
+{
+	pthread_mutex_lock(&r->r_lock);
+	for (size_t i = 0; i < r->r_nnodes; i++) {
+		if (r->r_nodes[i]->n_peer != NULL)
+			rpc_client_abort(r->r_nodes[i]->n_peer->rp_client);
+	}
+	pthread_mutex_unlock(&r->r_lock);
+}
+
+/* ---- nodes ---- */
+
+static int
+reg_node_add(struct reg *r, const char *id, size_t at, struct reg_node **ret_node)
+{
+	struct reg_node *n;
+
+	if (r->r_nnodes >= REG_NODES_MAX)
+		return -ENOSPC;
+	if (r->r_nnodes == r->r_capnodes) {
+		size_t cap = r->r_capnodes != 0 ? 2 * r->r_capnodes : 8;
+		struct reg_node **a = realloc(r->r_nodes, cap * sizeof(*a));
+		if (a == NULL)
+			return -ENOMEM;
+		r->r_nodes = a;
+		r->r_capnodes = cap;
+	}
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	reg_copy(n->n_id, sizeof(n->n_id), id);
+	memmove(&r->r_nodes[at + 1], &r->r_nodes[at], (r->r_nnodes - at) * sizeof(*r->r_nodes));
+	r->r_nodes[at] = n;
+	r->r_nnodes++;
+	*ret_node = n;
+	return 0;
+}
+
+int
+reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
+    struct rpc_client **ret_close)
+{
+	struct reg_label *labels = NULL;
+	struct reg_peer *peer = NULL;
+	struct reg_node *n;
+	size_t at;
+	int rv = 0;
+
+	*ret_close = NULL;
+	if (a->ra_nlabels > REG_LABELS_MAX || a->ra_ncomps > REG_NODE_COMPONENTS_MAX) {
+		*ret_close = client;
+		return -EINVAL;
+	}
+	if (a->ra_nlabels > 0) {
+		labels = malloc(a->ra_nlabels * sizeof(*labels));
+		if (labels == NULL) {
+			*ret_close = client;
+			return -ENOMEM;
+		}
+		memcpy(labels, a->ra_labels, a->ra_nlabels * sizeof(*labels));
+	}
+	if (client != NULL) {
+		peer = reg_peer_new(client);
+		if (peer == NULL) {
+			free(labels);
+			*ret_close = client;
+			return -ENOMEM;
+		}
+	}
+
+	pthread_mutex_lock(&r->r_lock);
+	n = reg_node_find(r, a->ra_node, &at);
+	if (n == NULL)
+		rv = reg_node_add(r, a->ra_node, at, &n);
+	if (rv != 0) {
+		pthread_mutex_unlock(&r->r_lock);
+		free(labels);
+		free(peer);
+		*ret_close = client;
+		return rv;
+	}
+	if (n->n_peer != NULL && strcmp(n->n_address, a->ra_address) == 0) {
+		/* Same address: keep the client that is (or gets) connected. */
+		if (peer != NULL) {
+			free(peer);
+			*ret_close = client;
+		}
+	} else {
+		*ret_close = reg_peer_unref(n->n_peer);
+		n->n_peer = peer;
+	}
+	reg_copy(n->n_address, sizeof(n->n_address), a->ra_address);
+	n->n_cap = a->ra_cap;
+	free(n->n_labels);
+	n->n_labels = labels;
+	n->n_nlabels = a->ra_nlabels;
+	n->n_up = true;
+	n->n_last_seen_ms = reg_now(r);
+	n->n_attached_unix_ms = a->ra_unix_ms;
+	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps);
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
+}
+
+int
+reg_node_address(struct reg *r, const char *node, char *ret_address)
+{
+	struct reg_node *n;
+	int rv = -ENOENT;
+
+	pthread_mutex_lock(&r->r_lock);
+	n = reg_node_find(r, node, NULL);
+	if (n != NULL) {
+		memcpy(ret_address, n->n_address, REG_ADDR_MAX);
+		rv = 0;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
+}
+
+int
+reg_heartbeat(struct reg *r, const char *node, const struct reg_capacity *cap,
+    const struct reg_comp *comps, size_t ncomps)
+{
+	struct reg_node *n;
+	int rv;
+
+	if (ncomps > REG_NODE_COMPONENTS_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&r->r_lock);
+	n = reg_node_find(r, node, NULL);
+	if (n == NULL) {
+		rv = -ENOENT;
+	} else if (!n->n_up) {
+		rv = -ESTALE;
+	} else {
+		n->n_last_seen_ms = reg_now(r);
+		n->n_cap = *cap;
+		rv = reg_node_set_comps(r, n, comps, ncomps);
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
+}
+
+size_t
+reg_sweep(struct reg *r, struct reg_down *ret_down, size_t max)
+{
+	size_t k = 0;
+	uint64_t now;
+
+	pthread_mutex_lock(&r->r_lock);
+	now = reg_now(r);
+	for (size_t i = 0; i < r->r_nnodes && k < max; i++) {
+		struct reg_node *n = r->r_nodes[i];
+		uint64_t silent = now > n->n_last_seen_ms ? now - n->n_last_seen_ms : 0;
+		if (!n->n_up || silent <= r->r_cfg.rc_down_after_ms)
+			continue;
+		n->n_up = false;
+		reg_copy(ret_down[k].rd_node, sizeof(ret_down[k].rd_node), n->n_id);
+		ret_down[k].rd_silent_ms = silent;
+		k++;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return k;
+}
+
+void
+reg_nodes_free(struct reg_node_view *nodes, size_t n)
+{
+	if (nodes == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(nodes[i].rn_labels);
+		free(nodes[i].rn_comps);
+	}
+	free(nodes);
+}
+
+static int
+reg_node_copy(const struct reg_node *n, uint64_t now, struct reg_node_view *v)
+{
+	reg_copy(v->rn_id, sizeof(v->rn_id), n->n_id);
+	v->rn_up = n->n_up;
+	memcpy(v->rn_address, n->n_address, sizeof(v->rn_address));
+	v->rn_cap = n->n_cap;
+	v->rn_last_seen_ms_ago = now > n->n_last_seen_ms ? now - n->n_last_seen_ms : 0;
+	v->rn_attached_unix_ms = n->n_attached_unix_ms;
+	if (n->n_nlabels > 0) {
+		v->rn_labels = malloc(n->n_nlabels * sizeof(*v->rn_labels));
+		if (v->rn_labels == NULL)
+			return -ENOMEM;
+		memcpy(v->rn_labels, n->n_labels, n->n_nlabels * sizeof(*v->rn_labels));
+		v->rn_nlabels = n->n_nlabels;
+	}
+	if (n->n_ncomps > 0) {
+		v->rn_comps = malloc(n->n_ncomps * sizeof(*v->rn_comps));
+		if (v->rn_comps == NULL)
+			return -ENOMEM;
+		memcpy(v->rn_comps, n->n_comps, n->n_ncomps * sizeof(*v->rn_comps));
+		v->rn_ncomps = n->n_ncomps;
+	}
+	return 0;
+}
+
+int
+reg_nodes(struct reg *r, struct reg_node_view **ret_nodes, size_t *ret_n)
+{
+	struct reg_node_view *v = NULL;
+	size_t count;
+	uint64_t now;
+	int rv = 0;
+
+	pthread_mutex_lock(&r->r_lock);
+	count = r->r_nnodes;
+	now = reg_now(r);
+	if (count > 0) {
+		v = calloc(count, sizeof(*v));
+		if (v == NULL)
+			rv = -ENOMEM;
+	}
+	for (size_t i = 0; i < count && rv == 0; i++)
+		rv = reg_node_copy(r->r_nodes[i], now, &v[i]);
+	pthread_mutex_unlock(&r->r_lock);
+	if (rv != 0) {
+		reg_nodes_free(v, count);
+		return rv;
+	}
+	*ret_nodes = v;
+	*ret_n = count;
+	return 0;
+}
+
+int
+reg_candidates(struct reg *r, struct reg_cand **ret_cands, size_t *ret_n)
+{
+	struct reg_cand *c = NULL;
+	size_t count;
+	int rv = 0;
+
+	pthread_mutex_lock(&r->r_lock);
+	count = r->r_nnodes;
+	if (count > 0) {
+		c = calloc(count, sizeof(*c));
+		if (c == NULL)
+			rv = -ENOMEM;
+	}
+	for (size_t i = 0; i < count && rv == 0; i++) {
+		const struct reg_node *n = r->r_nodes[i];
+		reg_copy(c[i].rca_node, sizeof(c[i].rca_node), n->n_id);
+		c[i].rca_up = n->n_up;
+		c[i].rca_cap = n->n_cap;
+		c[i].rca_components = (uint32_t)n->n_ncomps;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	if (rv != 0)
+		return rv;
+	*ret_cands = c;
+	*ret_n = count;
+	return 0;
+}
+
+int
+reg_peer_get(struct reg *r, const char *node, struct reg_peer **ret_peer)
+{
+	struct reg_node *n;
+	int rv = 0;
+
+	pthread_mutex_lock(&r->r_lock);
+	n = reg_node_find(r, node, NULL);
+	if (n == NULL) {
+		rv = -ENOENT;
+	} else if (n->n_peer == NULL) {
+		rv = -ENOTCONN;
+	} else {
+		atomic_fetch_add(&n->n_peer->rp_refs, 1);
+		*ret_peer = n->n_peer;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
+}
+
+/* ---- catalogue ---- */
+
+int
+reg_checkpoint(struct reg *r, const struct reg_ckpt *c, bool *ret_latest)
+{
+	struct reg_owner *o;
+	struct reg_node *n;
+	bool latest = false;
+	int rv;
+
+	pthread_mutex_lock(&r->r_lock);
+	rv = reg_owner_get(r, c->rk_component, &o);
+	if (rv == 0) {
+		if (!o->o_has_ckpt || c->rk_seq >= o->o_ckpt.rk_seq) {
+			o->o_ckpt = *c;
+			o->o_has_ckpt = true;
+			latest = true;
+		}
+		if (c->rk_epoch > o->o_epoch)
+			o->o_epoch = c->rk_epoch;
+		n = reg_node_find(r, c->rk_node, NULL);
+		if (n != NULL) {
+			struct reg_comp *nc = reg_node_comp(n, c->rk_component);
+			if (nc != NULL && c->rk_seq > nc->rc_last_seq)
+				nc->rc_last_seq = c->rk_seq;
+		}
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	if (rv == 0 && ret_latest != NULL)
+		*ret_latest = latest;
+	return rv;
+}
+
+int
+reg_checkpoint_latest(struct reg *r, const char *component, struct reg_ckpt *ret_ckpt)
+{
+	struct reg_owner *o;
+	int rv = -ENOENT;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, component, NULL);
+	if (o != NULL && o->o_has_ckpt) {
+		*ret_ckpt = o->o_ckpt;
+		rv = 0;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
+}
+
+static int
+reg_ckpt_cmp(const void *pa, const void *pb)
+{
+	const struct reg_ckpt *a = pa, *b = pb;
+	int c = strcmp(a->rk_node, b->rk_node);
+	return c != 0 ? c : strcmp(a->rk_component, b->rk_component);
+}
+
+static bool
+reg_match(const char *filter, const char *value)
+{
+	return filter == NULL || filter[0] == '\0' || strcmp(filter, value) == 0;
+}
+
+int
+reg_checkpoints(struct reg *r, const char *node, const char *component,
+    struct reg_ckpt **ret_ckpts, size_t *ret_n)
+{
+	struct reg_ckpt *out = NULL;
+	size_t k = 0;
+	int rv = 0;
+
+	pthread_mutex_lock(&r->r_lock);
+	if (r->r_nowners > 0) {
+		out = malloc(r->r_nowners * sizeof(*out));
+		if (out == NULL)
+			rv = -ENOMEM;
+	}
+	for (size_t i = 0; i < r->r_nowners && rv == 0; i++) {
+		const struct reg_owner *o = &r->r_owners[i];
+		if (o->o_has_ckpt && reg_match(node, o->o_ckpt.rk_node) &&
+		    reg_match(component, o->o_ckpt.rk_component))
+			out[k++] = o->o_ckpt;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	if (rv != 0)
+		return rv;
+	if (k == 0) {
+		free(out);
+		out = NULL;
+	} else {
+		qsort(out, k, sizeof(*out), reg_ckpt_cmp);
+	}
+	*ret_ckpts = out;
+	*ret_n = k;
+	return 0;
+}
+
+/* ---- migration ---- */
+
+int
+reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan)
+{
+	struct reg_mig_plan plan;
+	struct reg_owner *o;
+	int rv = 0;
+
+	memset(&plan, 0, sizeof(plan));
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, component, NULL);
+	if (o == NULL || (o->o_node[0] == '\0' && !o->o_has_ckpt)) {
+		rv = -ENOENT;
+	} else if (o->o_migrating) {
+		rv = -EBUSY;
+	} else {
+		struct reg_node *n = o->o_node[0] != '\0' ? reg_node_find(r, o->o_node, NULL) : NULL;
+
+		reg_copy(plan.rm_owner, sizeof(plan.rm_owner), o->o_node);
+		plan.rm_epoch = o->o_epoch;
+		plan.rm_has_ckpt = o->o_has_ckpt;
+		if (o->o_has_ckpt) {
+			plan.rm_ckpt = o->o_ckpt;
+			plan.rm_need_bytes = o->o_ckpt.rk_size;
+		}
+		if (n != NULL) {
+			const struct reg_comp *c = reg_node_comp(n, component);
+			plan.rm_owner_up = n->n_up;
+			if (c != NULL && c->rc_state_bytes > plan.rm_need_bytes)
+				plan.rm_need_bytes = c->rc_state_bytes;
+			if (n->n_up && n->n_peer != NULL) {
+				atomic_fetch_add(&n->n_peer->rp_refs, 1);
+				plan.rm_owner_peer = n->n_peer;
+			}
+		}
+		o->o_migrating = true;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	if (rv == 0)
+		*ret_plan = plan;
+	return rv;
+}
+
+void
+reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_t epoch,
+    const struct reg_comp *status)
+{
+	struct reg_owner *o;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, component, NULL);
+	if (o == NULL)
+		goto out_unlock;
+	o->o_migrating = false;
+	if (epoch > o->o_epoch)
+		o->o_epoch = epoch;
+	if (owner == NULL)
+		goto out_unlock;
+	reg_copy(o->o_node, sizeof(o->o_node), owner);
+	for (size_t i = 0; i < r->r_nnodes; i++) {
+		struct reg_node *n = r->r_nodes[i];
+		struct reg_comp *c;
+
+		if (strcmp(n->n_id, owner) != 0) {
+			reg_node_drop_comp(n, component);
+			continue;
+		}
+		if (status == NULL)
+			continue;
+		c = reg_node_comp(n, component);
+		if (c == NULL && n->n_ncomps < REG_NODE_COMPONENTS_MAX) {
+			struct reg_comp *a = realloc(n->n_comps, (n->n_ncomps + 1) * sizeof(*a));
+			if (a != NULL) {
+				n->n_comps = a;
+				c = &a[n->n_ncomps++];
+			}
+		}
+		if (c != NULL) {
+			*c = *status;
+			reg_copy(c->rc_name, sizeof(c->rc_name), component);
+			if (c->rc_epoch < o->o_epoch)
+				c->rc_epoch = o->o_epoch;
+		}
+	}
+out_unlock:
+	pthread_mutex_unlock(&r->r_lock);
+}

@@ -1,0 +1,226 @@
+/*
+ * registry: what the manager knows about the cluster.
+ *
+ *  - nodes: id, control address, capacity, labels, the components they
+ *    report, liveness (up/down) and the rpc_client towards their Agent service;
+ *  - components: current owner node, ownership epoch (fencing), whether a
+ *    migration is under way, and the latest checkpoint notified (the
+ *    catalogue: highest seq per component).
+ *
+ * One mutex guards everything. Nothing inside is handed out: readers get
+ * copies (reg_nodes(), reg_checkpoints(), ...) and the agent clients are
+ * reference-counted (reg_peer_get()/reg_peer_put()), so no caller uses the
+ * registry's memory unlocked and no outgoing call is ever made under the lock.
+ *
+ * Ownership rules. A node that attaches or heartbeats with a component becomes
+ * its owner unless another node owns it with a newer epoch (the reporter is
+ * then stale: it is left out of the reporter's component list too, so a
+ * node cut off by a migration does not show a component it no longer owns).
+ * While a component migrates, reports do not change its owner; the migration
+ * sets the owner when it ends (reg_migrate_end()). The epoch only grows.
+ *
+ * Time comes from cfg->rc_clock (monotonic ms), which tests replace.
+ */
+#ifndef CKPT_MGR_REGISTRY_H
+#define CKPT_MGR_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "key.h"
+#include "rpc.h"
+#include "sha.h"
+
+#define REG_NODES_MAX 1024
+#define REG_NODE_COMPONENTS_MAX 256
+#define REG_COMPONENTS_MAX 65536   /* owner/catalogue entries */
+#define REG_LABELS_MAX 32
+#define REG_LABEL_KEY_MAX 63
+#define REG_LABEL_VALUE_MAX 255
+#define REG_ADDR_MAX 256           /* addresses are shorter than this */
+#define REG_STATE_MAX 15
+#define REG_KIND_MAX 31
+
+struct reg;
+struct reg_peer;
+
+typedef uint64_t (*reg_clock_fn)(void *arg);
+
+struct reg_config {
+	uint64_t rc_down_after_ms;  /* silent longer than this: down */
+	reg_clock_fn rc_clock;      /* NULL: util_now_mono_ms() */
+	void *rc_clock_arg;
+};
+
+struct reg_capacity {
+	uint64_t rcap_mem_free;
+	uint64_t rcap_mem_total;
+	uint32_t rcap_cpu_count;
+	uint32_t rcap_cpu_load_milli;
+};
+
+struct reg_label {
+	char rl_key[REG_LABEL_KEY_MAX + 1];
+	char rl_value[REG_LABEL_VALUE_MAX + 1];
+};
+
+/* A checkpoint reference (where a restored component came from). */
+struct reg_ref {
+	char rr_node[KEY_NAME_MAX + 1];
+	char rr_component[KEY_NAME_MAX + 1];
+	uint64_t rr_seq;
+	bool rr_has_sha;
+	uint8_t rr_sha256[SHA_LEN];
+};
+
+/* A component as a node reports it (ComponentStatus). */
+struct reg_comp {
+	char rc_name[KEY_NAME_MAX + 1];
+	char rc_state[REG_STATE_MAX + 1];
+	char rc_kind[REG_KIND_MAX + 1];
+	uint64_t rc_last_seq;
+	uint64_t rc_epoch;
+	uint64_t rc_state_bytes;
+	bool rc_has_restored;
+	struct reg_ref rc_restored_from;
+	bool rc_has_state_sha;
+	uint8_t rc_state_sha256[SHA_LEN];
+};
+
+/* One catalogue entry (CheckpointInfo). */
+struct reg_ckpt {
+	char rk_node[KEY_NAME_MAX + 1];
+	char rk_component[KEY_NAME_MAX + 1];
+	char rk_kind[REG_KIND_MAX + 1];
+	uint64_t rk_seq;
+	uint64_t rk_epoch;
+	uint64_t rk_size;
+	uint64_t rk_created_unix_ms;
+	uint32_t rk_chunk_count;
+	uint8_t rk_sha256[SHA_LEN];
+};
+
+/* A copy of one node, from reg_nodes(). */
+struct reg_node_view {
+	char rn_id[KEY_NAME_MAX + 1];
+	bool rn_up;
+	char rn_address[REG_ADDR_MAX];
+	struct reg_capacity rn_cap;
+	struct reg_label *rn_labels;
+	size_t rn_nlabels;
+	struct reg_comp *rn_comps;
+	size_t rn_ncomps;
+	uint64_t rn_last_seen_ms_ago;
+	uint64_t rn_attached_unix_ms;
+};
+
+struct reg_attach {
+	const char *ra_node;        /* valid name */
+	const char *ra_address;     /* 1..REG_ADDR_MAX-1 bytes */
+	struct reg_capacity ra_cap;
+	const struct reg_label *ra_labels;
+	size_t ra_nlabels;          /* <= REG_LABELS_MAX */
+	const struct reg_comp *ra_comps;
+	size_t ra_ncomps;           /* <= REG_NODE_COMPONENTS_MAX */
+	uint64_t ra_unix_ms;        /* wall clock of the attach */
+};
+
+struct reg_down {
+	char rd_node[KEY_NAME_MAX + 1];
+	uint64_t rd_silent_ms;
+};
+
+/* What a migration starts from, copied out by reg_migrate_begin(). */
+struct reg_mig_plan {
+	char rm_owner[KEY_NAME_MAX + 1]; /* node that runs it; "" when none */
+	bool rm_owner_up;
+	struct reg_peer *rm_owner_peer;  /* reference, NULL when none; reg_peer_put() it */
+	uint64_t rm_epoch;               /* current ownership epoch */
+	uint64_t rm_need_bytes;          /* state size when known, else 0 */
+	bool rm_has_ckpt;
+	struct reg_ckpt rm_ckpt;         /* latest in the catalogue */
+};
+
+int reg_new(const struct reg_config *cfg, struct reg **ret_reg);
+/* Closes every agent client still referenced only by the registry. Accepts NULL. */
+void reg_free(struct reg *r);
+/* rpc_client_abort() on every agent client: calls in progress return at once (shutdown). */
+void reg_abort(struct reg *r);
+
+/*
+ * Registers a node or replaces what is known of it (re-attach is normal):
+ * address, capacity, labels and components are replaced, state is up.
+ * client (may be NULL) is an rpc_client towards a->ra_address; the registry
+ * takes it. Whatever client the caller must close afterwards (outside any
+ * lock) is stored in *ret_close (NULL when none): the new one when the node
+ * already has a client for the same address, or the old one when the address
+ * changed and nobody else holds it. -ENOSPC when REG_NODES_MAX is reached.
+ */
+int reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
+    struct rpc_client **ret_close);
+/* Copies the address the node attached from (REG_ADDR_MAX bytes); -ENOENT. */
+int reg_node_address(struct reg *r, const char *node, char *ret_address);
+/*
+ * Records a heartbeat: last-seen, capacity and the component list (replaced).
+ * -ENOENT unknown node, -ESTALE node marked down: both mean "attach again".
+ */
+int reg_heartbeat(struct reg *r, const char *node, const struct reg_capacity *cap,
+    const struct reg_comp *comps, size_t ncomps);
+/*
+ * Marks the up nodes silent longer than the down-after time as down and
+ * copies up to max of them into ret_down. Returns how many were copied.
+ */
+size_t reg_sweep(struct reg *r, struct reg_down *ret_down, size_t max);
+
+/* Every node, sorted by id. Free with reg_nodes_free(). */
+int reg_nodes(struct reg *r, struct reg_node_view **ret_nodes, size_t *ret_n);
+void reg_nodes_free(struct reg_node_view *nodes, size_t n);
+
+/*
+ * Records a stored checkpoint. The catalogue keeps the highest seq per
+ * component (*ret_latest tells whether this one is it; may be NULL); the
+ * node's component last_seq and the component's epoch follow.
+ * -ENOSPC when REG_COMPONENTS_MAX is reached.
+ */
+int reg_checkpoint(struct reg *r, const struct reg_ckpt *c, bool *ret_latest);
+/* Latest checkpoint of a component; -ENOENT. */
+int reg_checkpoint_latest(struct reg *r, const char *component, struct reg_ckpt *ret_ckpt);
+/*
+ * The catalogue filtered by node and component (NULL or "": any), sorted by
+ * node then component. *ret_ckpts is malloc'ed (free()), NULL when empty.
+ */
+int reg_checkpoints(struct reg *r, const char *node, const char *component,
+    struct reg_ckpt **ret_ckpts, size_t *ret_n);
+
+/*
+ * Starts a migration of component: -ENOENT when no node runs it and the
+ * catalogue has no checkpoint of it; -EBUSY when one is already under way.
+ * On success the component is marked migrating until reg_migrate_end().
+ */
+int reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan);
+/*
+ * Ends a migration. owner NULL: ownership unchanged. Otherwise owner becomes
+ * the owner, status (if not NULL) its entry in owner's component list, and
+ * the component leaves every other node's list. The epoch becomes
+ * max(current, epoch): pass the highest epoch handed out, even on failure.
+ */
+void reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_t epoch,
+    const struct reg_comp *status);
+
+/* Placement input: every node, copied. Free with free(). */
+struct reg_cand {
+	char rca_node[KEY_NAME_MAX + 1];
+	bool rca_up;
+	struct reg_capacity rca_cap;
+	uint32_t rca_components;
+};
+int reg_candidates(struct reg *r, struct reg_cand **ret_cands, size_t *ret_n);
+
+/* A reference to a node's agent client: -ENOENT unknown node, -ENOTCONN no client. */
+int reg_peer_get(struct reg *r, const char *node, struct reg_peer **ret_peer);
+struct rpc_client *reg_peer_client(const struct reg_peer *p);
+/* Drops a reference; the last one closes the client. Accepts NULL. */
+void reg_peer_put(struct reg_peer *p);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * ckpt-nas: durable checkpoint storage (LMDB) served over nng.
+ *
+ *   ckpt-nas --listen URL --data DIR [--workers N] [--recv-max SIZE]
+ *            [--map-size SIZE] [--map-max SIZE] [--log-level LEVEL]
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "err.h"
+#include "log.h"
+#include "nas.h"
+#include "store.h"
+
+#define PROG "ckpt-nas"
+
+struct nas_conf {
+	char *nc_listen;
+	char *nc_data;
+	int64_t nc_workers;
+	uint64_t nc_recv_max;
+	uint64_t nc_map_size;
+	uint64_t nc_map_max;
+	char *nc_log_level;
+};
+
+#define OPT(name, type, field, def, min, max, flags, metavar, help)                              \
+	{ name, type, offsetof(struct nas_conf, field), def, min, max, flags, metavar, help }
+
+static const struct cfg_opt nas_opts[] = {
+	OPT("listen", CFG_STR, nc_listen, NULL, 0, 0, CFG_REQUIRED, "URL",
+	    "address to serve on (tcp://HOST:PORT, ipc:///PATH)"),
+	OPT("data", CFG_STR, nc_data, NULL, 0, 0, CFG_REQUIRED, "DIR",
+	    "folder of the LMDB environment (created if missing)"),
+	OPT("workers", CFG_INT, nc_workers, "4", 1, 256, 0, "N", "requests served at once"),
+	OPT("recv-max", CFG_SIZE, nc_recv_max, "16M", 5 << 20, 1 << 30, 0, "SIZE",
+	    "largest request accepted (clients send 4 MiB batches); memory is bounded by "
+	    "workers x recv-max"),
+	OPT("map-size", CFG_SIZE, nc_map_size, "256M", 1 << 20, (int64_t)1 << 50, 0, "SIZE",
+	    "initial LMDB map size"),
+	OPT("map-max", CFG_SIZE, nc_map_max, "64G", 1 << 20, (int64_t)1 << 50, 0, "SIZE",
+	    "the map grows on demand up to this size; beyond it stores fail with "
+	    "RESOURCE_EXHAUSTED"),
+	OPT("log-level", CFG_STR, nc_log_level, "info", 0, 0, 0, "LEVEL",
+	    "debug, info, warn or error"),
+};
+
+#define NAS_NOPTS (sizeof(nas_opts) / sizeof(nas_opts[0]))
+
+static void
+nas_usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, PROG ": %s%s (see --help)\n", msg, arg != NULL ? arg : "");
+}
+
+/* 0, or the exit status (0 for --help, 2 for a usage error). */
+static int
+nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_level)
+{
+	char err[256];
+	int argi, rv;
+
+	rv = cfg_parse(nas_opts, NAS_NOPTS, conf, argc, argv, &argi, err, sizeof(err));
+	if (rv == -ECANCELED) {
+		cfg_usage(stdout, PROG, "--listen URL --data DIR [options]", nas_opts, NAS_NOPTS);
+		return 0;
+	}
+	if (rv != 0) {
+		nas_usage_error(rv == -EINVAL ? err : err_str(rv), NULL);
+		return 2;
+	}
+	if (argi < argc) {
+		nas_usage_error("unexpected argument: ", argv[argi]);
+		return 2;
+	}
+	if (log_level_parse(conf->nc_log_level, ret_level) != 0) {
+		nas_usage_error("--log-level: want debug, info, warn or error, got ", conf->nc_log_level);
+		return 2;
+	}
+	if (conf->nc_map_size > conf->nc_map_max) {
+		nas_usage_error("--map-size is larger than --map-max", NULL);
+		return 2;
+	}
+	return -1;
+}
+
+static int
+nas_run(const struct nas_conf *conf, const sigset_t *sigs)
+{
+	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max };
+	struct nas_config nc = { conf->nc_listen, (unsigned)conf->nc_workers,
+		(size_t)conf->nc_recv_max };
+	struct store_error err;
+	struct store *st;
+	struct nas *n;
+	size_t orphans;
+	int rv, sig;
+
+	rv = store_open(&sc, &st, &orphans, &err);
+	if (rv != 0) {
+		LOG_ERROR("cannot open LMDB in %s: %s", conf->nc_data,
+		    err.se_msg[0] != '\0' ? err.se_msg : err_str(rv));
+		return 1;
+	}
+	if (orphans != 0)
+		LOG_INFO("deleted %zu orphan chunks (uploaded, never referenced by a checkpoint)",
+		    orphans);
+	rv = nas_start(&nc, st, &n);
+	if (rv != 0) {
+		LOG_ERROR("cannot listen on %s: %s", conf->nc_listen, err_str(rv));
+		store_close(st);
+		return 1;
+	}
+	LOG_INFO("listening on %s, data in %s", nas_url(n), conf->nc_data);
+	while (sigwait(sigs, &sig) != 0) {
+	}
+	LOG_INFO("received SIG%s, stopping", sigabbrev_np(sig));
+	nas_stop(n);
+	store_close(st);
+	LOG_INFO("stopped");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct nas_conf conf = { 0 };
+	enum log_level level = LOG_LEVEL_INFO;
+	sigset_t sigs;
+	int rv;
+
+	rv = nas_conf_read(argc, argv, &conf, &level);
+	if (rv >= 0) {
+		cfg_free(nas_opts, NAS_NOPTS, &conf);
+		return rv;
+	}
+	log_init(PROG, NULL, level);
+	/* Before any thread starts, so that every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	rv = nas_run(&conf, &sigs);
+	cfg_free(nas_opts, NAS_NOPTS, &conf);
+	return rv;
+}

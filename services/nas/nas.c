@@ -1,0 +1,312 @@
+#include "nas.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "err.h"
+#include "key.h"
+#include "log.h"
+#include "rpc.h"
+#include "sha.h"
+
+enum {
+	NAS_STORE = 0,
+	NAS_RETRIEVE = 1,
+	NAS_LIST = 2,
+	NAS_DELETE = 3,
+	NAS_STAT = 4,
+	NAS_HAVE_CHUNKS = 5,
+	NAS_PUT_CHUNKS = 6,
+	NAS_GET_CHUNKS = 7,
+	NAS_METHODS
+};
+
+/* Room for the reply envelope and chunk headers around GetChunks data. */
+#define NAS_REPLY_OVERHEAD (64u << 10)
+
+struct nas {
+	struct store *n_store;
+	_Atomic(struct rpc_server *) n_server; /* NULL until rpc_server_start returned */
+	size_t n_get_budget;                   /* GetChunks bytes when the caller sets none */
+};
+
+/* Passes the store's message on with the error. */
+static int
+nas_fail(struct rpc_call *call, int rv, const struct store_error *err)
+{
+	if (err->se_msg[0] != '\0')
+		rpc_call_errorf(call, "%s", err->se_msg);
+	return rv;
+}
+
+static const char *
+nas_cause(int rv, const struct store_error *err)
+{
+	return err->se_msg[0] != '\0' ? err->se_msg : err_str(rv);
+}
+
+/* A name from the wire, fit for a log line. */
+static const char *
+nas_name(const char *s)
+{
+	return key_name_check(s) == 0 ? s : "(invalid)";
+}
+
+static void
+nas_log_stored(const Ckpt__V1__CheckpointInfo *info, bool existed)
+{
+	char hex[SHA_HEX_LEN + 1];
+
+	sha_hex(info->sha256.data, info->sha256.len < SHA_LEN ? info->sha256.len : SHA_LEN, hex);
+	if (existed)
+		LOG_INFO("checkpoint already stored: %s/%s@%llu size=%llu sha256=%s", info->node,
+		    info->component, (unsigned long long)info->seq, (unsigned long long)info->size, hex);
+	else
+		LOG_INFO("checkpoint stored: %s/%s@%llu size=%llu sha256=%s chunks=%u", info->node,
+		    info->component, (unsigned long long)info->seq, (unsigned long long)info->size, hex,
+		    info->chunk_count);
+}
+
+static int
+nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__StoreRequest *req = (const Ckpt__V1__StoreRequest *)req_;
+	Ckpt__V1__StoreReply *reply = (Ckpt__V1__StoreReply *)reply_;
+	struct store_error err;
+	Ckpt__V1__CheckpointInfo *info;
+	bool existed;
+	int rv;
+
+	rv = store_commit(n->n_store, req, rpc_call_arena(call), &info, &existed, &err);
+	if (rv != 0) {
+		LOG_WARN("store of %s/%s refused: %s", nas_name(req->node), nas_name(req->component),
+		    nas_cause(rv, &err));
+		return nas_fail(call, rv, &err);
+	}
+	reply->info = info;
+	nas_log_stored(info, existed);
+	return 0;
+}
+
+static int
+nas_retrieve(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__RetrieveRequest *req = (const Ckpt__V1__RetrieveRequest *)req_;
+	Ckpt__V1__RetrieveReply *reply = (Ckpt__V1__RetrieveReply *)reply_;
+	Ckpt__V1__CheckpointRecord *rec;
+	struct store_error err;
+	int rv;
+
+	rv = store_retrieve(n->n_store, req->node, req->component, req->seq, rpc_call_arena(call),
+	    &rec, &err);
+	if (rv != 0) {
+		if (rv == -EBADMSG)
+			LOG_ERROR("%s", nas_cause(rv, &err));
+		return nas_fail(call, rv, &err);
+	}
+	reply->info = rec->info;
+	reply->n_chunks = rec->n_chunks;
+	reply->chunks = rec->chunks;
+	LOG_INFO("checkpoint retrieved: %s/%s@%llu size=%llu", rec->info->node, rec->info->component,
+	    (unsigned long long)rec->info->seq, (unsigned long long)rec->info->size);
+	return 0;
+}
+
+static int
+nas_list(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__ListRequest *req = (const Ckpt__V1__ListRequest *)req_;
+	Ckpt__V1__ListReply *reply = (Ckpt__V1__ListReply *)reply_;
+	struct store_error err;
+	int rv;
+
+	rv = store_list(n->n_store, req->node, req->component, req->latest_only,
+	    rpc_call_arena(call), &reply->checkpoints, &reply->n_checkpoints, &err);
+	if (rv == -EBADMSG)
+		LOG_ERROR("List: %s", nas_cause(rv, &err));
+	return rv != 0 ? nas_fail(call, rv, &err) : 0;
+}
+
+static int
+nas_delete(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__DeleteRequest *req = (const Ckpt__V1__DeleteRequest *)req_;
+	Ckpt__V1__DeleteReply *reply = (Ckpt__V1__DeleteReply *)reply_;
+	struct store_error err;
+	uint64_t freed;
+	char seq[24];
+	int rv;
+
+	rv = store_delete(n->n_store, req->node, req->component, req->seq, &reply->deleted, &freed,
+	    &err);
+	if (rv != 0) {
+		if (rv != -ENOENT && rv != -EINVAL)
+			LOG_WARN("delete of %s/%s failed: %s", nas_name(req->node), nas_name(req->component),
+			    nas_cause(rv, &err));
+		return nas_fail(call, rv, &err);
+	}
+	if (req->seq != 0)
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)req->seq);
+	else
+		snprintf(seq, sizeof(seq), "all");
+	LOG_INFO("checkpoints deleted: %s/%s@%s count=%u chunks_freed=%llu", req->node, req->component,
+	    seq, reply->deleted, (unsigned long long)freed);
+	return 0;
+}
+
+static int
+nas_stat(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	Ckpt__V1__StatReply *reply = (Ckpt__V1__StatReply *)reply_;
+	struct rpc_server *srv = atomic_load(&n->n_server);
+	struct store_stats st;
+	struct store_error err;
+	int rv;
+
+	(void)req_;
+	rv = store_stat(n->n_store, &st, &err);
+	if (rv != 0)
+		return nas_fail(call, rv, &err);
+	reply->checkpoints = st.ss_checkpoints;
+	reply->chunks = st.ss_chunks;
+	reply->chunk_bytes = st.ss_chunk_bytes;
+	reply->map_size = st.ss_map_size;
+	reply->map_used = st.ss_map_used;
+	if (srv != NULL) {
+		struct rpc_server_stats rs;
+		rpc_server_get_stats(srv, &rs);
+		reply->requests = rs.rss_requests;
+		reply->bad_requests = rs.rss_bad;
+	}
+	return 0;
+}
+
+static int
+nas_have_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__HaveChunksRequest *req = (const Ckpt__V1__HaveChunksRequest *)req_;
+	Ckpt__V1__HaveChunksReply *reply = (Ckpt__V1__HaveChunksReply *)reply_;
+	struct store_error err;
+	int rv;
+
+	rv = store_have_chunks(n->n_store, req->sha256, req->n_sha256, rpc_call_arena(call),
+	    &reply->missing, &reply->n_missing, &err);
+	return rv != 0 ? nas_fail(call, rv, &err) : 0;
+}
+
+static int
+nas_put_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__PutChunksRequest *req = (const Ckpt__V1__PutChunksRequest *)req_;
+	Ckpt__V1__PutChunksReply *reply = (Ckpt__V1__PutChunksReply *)reply_;
+	struct store_error err;
+	int rv;
+
+	rv = store_put_chunks(n->n_store, req->chunks, req->n_chunks, &reply->stored, &err);
+	if (rv == -ENOSPC)
+		LOG_WARN("PutChunks refused: %s", nas_cause(rv, &err));
+	if (rv != 0)
+		return nas_fail(call, rv, &err);
+	LOG_DEBUG("PutChunks: %u of %zu chunks new", reply->stored, req->n_chunks);
+	return 0;
+}
+
+static int
+nas_get_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__GetChunksRequest *req = (const Ckpt__V1__GetChunksRequest *)req_;
+	Ckpt__V1__GetChunksReply *reply = (Ckpt__V1__GetChunksReply *)reply_;
+	size_t budget = req->max_bytes != 0 ? req->max_bytes : n->n_get_budget;
+	struct store_error err;
+	int rv;
+
+	rv = store_get_chunks(n->n_store, req->sha256, req->n_sha256, budget, rpc_call_arena(call),
+	    &reply->chunks, &reply->n_chunks, &err);
+	if (rv == -EBADMSG)
+		LOG_ERROR("%s", nas_cause(rv, &err));
+	return rv != 0 ? nas_fail(call, rv, &err) : 0;
+}
+
+static const rpc_handler_fn nas_handlers[NAS_METHODS] = {
+	[NAS_STORE] = nas_store,
+	[NAS_RETRIEVE] = nas_retrieve,
+	[NAS_LIST] = nas_list,
+	[NAS_DELETE] = nas_delete,
+	[NAS_STAT] = nas_stat,
+	[NAS_HAVE_CHUNKS] = nas_have_chunks,
+	[NAS_PUT_CHUNKS] = nas_put_chunks,
+	[NAS_GET_CHUNKS] = nas_get_chunks,
+};
+
+static void
+nas_on_bad(void *arg, const char *reason)
+{
+	(void)arg;
+	LOG_WARN("bad request: %s", reason);
+}
+
+int
+nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
+{
+	struct rpc_server_config rc = {
+		.rs_service = &ckpt__v1__nas__descriptor,
+		.rs_handlers = nas_handlers,
+		.rs_recv_max = cfg->nc_recv_max,
+		.rs_workers = cfg->nc_workers,
+		.rs_on_bad = nas_on_bad,
+	};
+	size_t recv_max = cfg->nc_recv_max != 0 ? cfg->nc_recv_max : RPC_RECV_MAX_DEFAULT;
+	struct rpc_server *srv;
+	struct nas *n;
+	int rv;
+
+	_Static_assert(sizeof(nas_handlers) / sizeof(nas_handlers[0]) == NAS_METHODS,
+	    "one handler per Nas method");
+	if (ckpt__v1__nas__descriptor.n_methods != NAS_METHODS)
+		return -EPROTO;
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	n->n_store = st;
+	/* A peer configured like this server accepts what it would accept. */
+	n->n_get_budget = recv_max > 2 * NAS_REPLY_OVERHEAD ? recv_max - NAS_REPLY_OVERHEAD
+	                                                    : NAS_REPLY_OVERHEAD;
+	rc.rs_arg = n;
+	rv = rpc_server_start(&rc, cfg->nc_listen, &srv);
+	if (rv != 0) {
+		free(n);
+		return rv;
+	}
+	atomic_store(&n->n_server, srv);
+	*ret_nas = n;
+	return 0;
+}
+
+const char *
+nas_url(const struct nas *n)
+{
+	return rpc_server_url(atomic_load(&((struct nas *)n)->n_server));
+}
+
+void
+nas_stop(struct nas *n)
+{
+	if (n == NULL)
+		return;
+	rpc_server_stop(atomic_load(&n->n_server));
+	free(n);
+}

@@ -1,0 +1,38 @@
+/*
+ * nas: the Nas service (proto/ckpt/v1/nas.proto) over the store.
+ *
+ * Each handler checks its request, calls one store function and turns the
+ * result into the reply; the store owns validation of names, sizes and
+ * hashes, and the messages that explain a refusal. One log line per event:
+ *
+ *   INFO  checkpoint stored: NODE/COMP@SEQ size=N sha256=HEX chunks=K
+ *   INFO  checkpoint already stored: NODE/COMP@SEQ size=N sha256=HEX
+ *   INFO  checkpoint retrieved: NODE/COMP@SEQ size=N
+ *   INFO  checkpoints deleted: NODE/COMP@SEQ|all count=N chunks_freed=K
+ *   WARN  store of NODE/COMP refused: CAUSE
+ *   WARN  bad request: REASON                  (from the RPC layer)
+ *   ERROR chunk HEX is corrupt: ...            (GetChunks found a bad chunk)
+ */
+#ifndef CKPT_NAS_NAS_H
+#define CKPT_NAS_NAS_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+struct nas;
+
+struct nas_config {
+	const char *nc_listen;  /* URL; port 0 picks a free port */
+	unsigned nc_workers;    /* requests served at once; 0: 4 */
+	size_t nc_recv_max;     /* largest request, bytes; 0: RPC_RECV_MAX_DEFAULT */
+};
+
+/* Serves st (which must outlive the service) on cfg->nc_listen. */
+int nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas);
+/* The URL actually bound. */
+const char *nas_url(const struct nas *n);
+/* Stops serving and waits for the requests in progress. Accepts NULL. */
+void nas_stop(struct nas *n);
+
+#endif

@@ -1,0 +1,1749 @@
+#include "store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "err.h"
+#include "key.h"
+#include "log.h"
+#include "sha.h"
+#include "util.h"
+
+/*
+ * Internal result of a transaction function: the map is full, grow it and
+ * run the operation again. LMDB's code lies outside the errno range; it never
+ * leaves this file (store_write() turns it into -ENOSPC).
+ */
+#define STORE_MAP_FULL MDB_MAP_FULL
+#define STORE_MAXDBS 8
+#define STORE_MAXREADERS 1024
+#define STORE_CIDX_MAX (KEY_NAME_MAX + 1 + 8)
+#define STORE_SEQ_LEN 8
+
+enum store_db { DB_CKPT, DB_CIDX, DB_COMP, DB_CHUNK, DB_REF, DB_COUNT };
+
+static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "chunk", "ref" };
+
+struct store {
+	MDB_env *s_env;
+	MDB_dbi s_dbi[DB_COUNT];
+	/* Read side: held by every transaction. Write side: resizing the map. */
+	pthread_rwlock_t s_lock;
+	bool s_lock_ready;
+	uint64_t s_map_size; /* written under the write side of s_lock */
+	uint64_t s_map_max;
+	/* Bytes of chunk data held: counted at open, then kept up to date. */
+	atomic_uint_fast64_t s_chunk_bytes;
+};
+
+typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
+
+/* ---- small helpers ---- */
+
+static void store_errorf(struct store_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+store_errorf(struct store_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->se_msg, sizeof(err->se_msg), fmt, ap);
+	va_end(ap);
+}
+
+static int
+store_rc(int mdb_rc)
+{
+	return mdb_rc == MDB_MAP_FULL ? STORE_MAP_FULL : err_from_mdb(mdb_rc);
+}
+
+static void
+store_be64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < STORE_SEQ_LEN; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t
+store_be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < STORE_SEQ_LEN; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* "64G", "256M", "12K" or bytes: the way sizes are written on the command line. */
+static void
+store_size_str(uint64_t v, char *buf, size_t len)
+{
+	if (v != 0 && v % (1u << 30) == 0)
+		snprintf(buf, len, "%lluG", (unsigned long long)(v >> 30));
+	else if (v != 0 && v % (1u << 20) == 0)
+		snprintf(buf, len, "%lluM", (unsigned long long)(v >> 20));
+	else if (v != 0 && v % (1u << 10) == 0)
+		snprintf(buf, len, "%lluK", (unsigned long long)(v >> 10));
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+/* Copy of untrusted text fit for a one-line message. */
+static const char *
+store_printable(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+	for (; s[i] != '\0' && i + 1 < len; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+static int
+store_check_name(const char *what, const char *name, struct store_error *err)
+{
+	char safe[KEY_NAME_MAX + 2];
+
+	if (key_name_check(name) == 0)
+		return 0;
+	store_errorf(err, "invalid %s name '%s': want 1 to %d characters of [A-Za-z0-9._-]", what,
+	    store_printable(name, safe, sizeof(safe)), KEY_NAME_MAX);
+	return -EINVAL;
+}
+
+/* name may be "" (any). */
+static int
+store_check_filter(const char *what, const char *name, struct store_error *err)
+{
+	return name[0] == '\0' ? 0 : store_check_name(what, name, err);
+}
+
+static int
+store_check_hashes(const ProtobufCBinaryData *hashes, size_t n, struct store_error *err)
+{
+	if (n > STORE_HASHES_MAX) {
+		store_errorf(err, "too many hashes: %zu (at most %u)", n, STORE_HASHES_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (hashes[i].len != SHA_LEN) {
+			store_errorf(err, "hash %zu: %zu bytes, want %d", i, hashes[i].len, SHA_LEN);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* "node/component@seq", "*" for any node, "latest" for seq 0. */
+static void
+store_ref_str(const char *node, const char *component, uint64_t seq, char *buf, size_t len)
+{
+	if (seq != 0)
+		snprintf(buf, len, "%s/%s@%llu", node[0] != '\0' ? node : "*", component,
+		    (unsigned long long)seq);
+	else
+		snprintf(buf, len, "%s/%s@latest", node[0] != '\0' ? node : "*", component);
+}
+
+static size_t
+store_cidx_key(const char *component, uint64_t seq, uint8_t *buf)
+{
+	size_t n = strlen(component);
+	memcpy(buf, component, n + 1);
+	store_be64_put(buf + n + 1, seq);
+	return n + 1 + STORE_SEQ_LEN;
+}
+
+static int
+store_mkdir_p(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+	struct stat st;
+
+	if (len == 0 || len >= sizeof(path))
+		return len == 0 ? -EINVAL : -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		if (c == '\0')
+			break;
+		*p = c;
+	}
+	if (stat(dir, &st) != 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/* ---- transactions and map growth ---- */
+
+/* Another process grew the map: adopt its size. */
+static void
+store_adopt_resize(struct store *s)
+{
+	MDB_envinfo info;
+
+	pthread_rwlock_wrlock(&s->s_lock);
+	if (mdb_env_set_mapsize(s->s_env, 0) == 0 && mdb_env_info(s->s_env, &info) == 0)
+		s->s_map_size = info.me_mapsize;
+	pthread_rwlock_unlock(&s->s_lock);
+}
+
+/*
+ * Begins a transaction and returns with the read side of s_lock held;
+ * *ret_map_size is the map size the transaction sees.
+ */
+static int
+store_txn_begin(struct store *s, unsigned flags, MDB_txn **ret_txn, uint64_t *ret_map_size)
+{
+	bool adopted = false;
+
+	for (;;) {
+		MDB_txn *txn;
+		int rc;
+
+		pthread_rwlock_rdlock(&s->s_lock);
+		rc = mdb_txn_begin(s->s_env, NULL, flags, &txn);
+		if (rc == 0) {
+			*ret_txn = txn;
+			*ret_map_size = s->s_map_size;
+			return 0;
+		}
+		pthread_rwlock_unlock(&s->s_lock);
+		if (rc != MDB_MAP_RESIZED || adopted)
+			return err_from_mdb(rc);
+		store_adopt_resize(s);
+		adopted = true;
+	}
+}
+
+/* Runs fn in one transaction; a write transaction is committed when fn returns 0. */
+static int
+store_run(struct store *s, bool write, store_txn_fn fn, void *arg, uint64_t *ret_map_size)
+{
+	MDB_txn *txn = NULL;
+	int rv;
+
+	rv = store_txn_begin(s, write ? 0 : MDB_RDONLY, &txn, ret_map_size);
+	if (rv != 0)
+		return rv;
+	rv = fn(s, txn, arg);
+	if (rv == 0 && write)
+		rv = store_rc(mdb_txn_commit(txn)); /* frees txn on failure too */
+	else
+		mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->s_lock);
+	return rv;
+}
+
+static int
+store_read(struct store *s, store_txn_fn fn, void *arg)
+{
+	uint64_t map_size;
+	return store_run(s, false, fn, arg, &map_size);
+}
+
+/* Doubles the map (up to s_map_max) unless another thread grew it past seen. */
+static int
+store_grow(struct store *s, uint64_t seen)
+{
+	uint64_t before, after = 0, want;
+	MDB_envinfo info;
+	int rv = 0;
+
+	pthread_rwlock_wrlock(&s->s_lock);
+	before = s->s_map_size;
+	if (before > seen)
+		goto out_unlock;
+	if (before >= s->s_map_max) {
+		rv = -ENOSPC;
+		goto out_unlock;
+	}
+	want = before > s->s_map_max / 2 ? s->s_map_max : 2 * before;
+	rv = err_from_mdb(mdb_env_set_mapsize(s->s_env, want));
+	if (rv == 0)
+		rv = err_from_mdb(mdb_env_info(s->s_env, &info));
+	if (rv == 0 && info.me_mapsize <= before)
+		rv = -ENOSPC;
+	if (rv == 0)
+		after = s->s_map_size = info.me_mapsize;
+out_unlock:
+	pthread_rwlock_unlock(&s->s_lock);
+	if (after != 0) {
+		char b[32], a[32];
+		store_size_str(before, b, sizeof(b));
+		store_size_str(after, a, sizeof(a));
+		LOG_INFO("LMDB map grown from %s to %s", b, a);
+	}
+	return rv;
+}
+
+/*
+ * Runs fn in a write transaction; when the map is full, grows it and runs fn
+ * again (fn must reset its outputs). At the maximum: -ENOSPC, nothing written.
+ */
+static int
+store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
+{
+	for (;;) {
+		uint64_t seen;
+		int rv = store_run(s, true, fn, arg, &seen);
+
+		if (rv != STORE_MAP_FULL)
+			return rv;
+		rv = store_grow(s, seen);
+		if (rv != 0) {
+			char max[32];
+			store_size_str(s->s_map_max, max, sizeof(max));
+			store_errorf(err, "NAS storage full (map-max %s reached)", max);
+			return -ENOSPC;
+		}
+	}
+}
+
+/* ---- cursors and records ---- */
+
+/*
+ * Finds the last key made of prefix plus an 8-byte big-endian seq (the
+ * largest such key is prefix + ff..ff). -ENOENT when there is none.
+ */
+static int
+store_last_in_prefix(MDB_cursor *c, const uint8_t *prefix, size_t plen, MDB_val *ret_key,
+    MDB_val *ret_val)
+{
+	uint8_t seek[KEY_MAX];
+	MDB_val k = { plen + STORE_SEQ_LEN, seek }, v;
+	int rc;
+
+	memcpy(seek, prefix, plen);
+	memset(seek + plen, 0xff, STORE_SEQ_LEN);
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == plen + STORE_SEQ_LEN && memcmp(k.mv_data, seek, k.mv_size) == 0)
+		goto out_found;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_rc(rc);
+	rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+	if (rc != 0)
+		return store_rc(rc);
+	if (k.mv_size != plen + STORE_SEQ_LEN || memcmp(k.mv_data, prefix, plen) != 0)
+		return -ENOENT;
+out_found:
+	*ret_key = k;
+	*ret_val = v;
+	return 0;
+}
+
+/* Same on a database, opening a cursor for the search. */
+static int
+store_db_last(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t *prefix, size_t plen,
+    MDB_val *ret_key, MDB_val *ret_val)
+{
+	MDB_cursor *c;
+	int rv;
+
+	rv = store_rc(mdb_cursor_open(txn, s->s_dbi[db], &c));
+	if (rv != 0)
+		return rv;
+	rv = store_last_in_prefix(c, prefix, plen, ret_key, ret_val);
+	mdb_cursor_close(c);
+	return rv;
+}
+
+/* Copies out the first key that starts with prefix. -ENOENT when there is none. */
+static int
+store_db_first(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t *prefix,
+    size_t plen, uint8_t *ret_key, size_t *ret_len)
+{
+	MDB_val k = { plen, (void *)prefix }, v;
+	MDB_cursor *c;
+	int rv;
+
+	rv = store_rc(mdb_cursor_open(txn, s->s_dbi[db], &c));
+	if (rv != 0)
+		return rv;
+	rv = store_rc(mdb_cursor_get(c, &k, &v, MDB_SET_RANGE));
+	if (rv == 0 && (k.mv_size < plen || k.mv_size > KEY_MAX ||
+	                   memcmp(k.mv_data, prefix, plen) != 0))
+		rv = -ENOENT;
+	if (rv == 0) {
+		memcpy(ret_key, k.mv_data, k.mv_size);
+		*ret_len = k.mv_size;
+	}
+	mdb_cursor_close(c);
+	return rv;
+}
+
+static int
+store_pb_varint(const uint8_t **pp, const uint8_t *end, uint64_t *ret_v)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; shift < 64 && *pp < end; shift += 7) {
+		uint8_t b = *(*pp)++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*ret_v = v;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}
+
+/*
+ * Unpacks only field 1 (info) of a packed CheckpointRecord, skipping the
+ * chunk list that List does not need.
+ */
+static int
+store_record_info(const MDB_val *v, struct arena *a, Ckpt__V1__CheckpointInfo **ret_info)
+{
+	const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+
+	while (p < end) {
+		uint64_t tag, len;
+
+		if (store_pb_varint(&p, end, &tag) != 0)
+			return -EBADMSG;
+		switch (tag & 7) {
+		case 0:
+			if (store_pb_varint(&p, end, &len) != 0)
+				return -EBADMSG;
+			break;
+		case 1:
+		case 5:
+			len = (tag & 7) == 1 ? 8 : 4;
+			if ((size_t)(end - p) < len)
+				return -EBADMSG;
+			p += len;
+			break;
+		case 2:
+			if (store_pb_varint(&p, end, &len) != 0 || len > (size_t)(end - p))
+				return -EBADMSG;
+			if ((tag >> 3) == 1) {
+				*ret_info = ckpt__v1__checkpoint_info__unpack(arena_protobuf(a), len, p);
+				return *ret_info != NULL ? 0 : -EBADMSG;
+			}
+			p += len;
+			break;
+		default:
+			return -EBADMSG;
+		}
+	}
+	return -EBADMSG;
+}
+
+/* The whole record at key, unpacked into a. -ENOENT, -EBADMSG. */
+static int
+store_record_get(struct store *s, MDB_txn *txn, const uint8_t *key, size_t klen, struct arena *a,
+    Ckpt__V1__CheckpointRecord **ret_rec)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	Ckpt__V1__CheckpointRecord *rec;
+	int rv;
+
+	rv = store_rc(mdb_get(txn, s->s_dbi[DB_CKPT], &k, &v));
+	if (rv != 0)
+		return rv;
+	rec = ckpt__v1__checkpoint_record__unpack(arena_protobuf(a), v.mv_size, v.mv_data);
+	if (rec == NULL || rec->info == NULL)
+		return -EBADMSG;
+	*ret_rec = rec;
+	return 0;
+}
+
+/* ---- component records ---- */
+
+struct store_comp {
+	bool sc_found;
+	char sc_node[KEY_NAME_MAX + 1]; /* "" when it has no checkpoint left */
+	uint64_t sc_seq;
+	uint64_t sc_epoch;
+};
+
+static int
+store_comp_get(struct store *s, MDB_txn *txn, const char *component, struct store_comp *ret_comp)
+{
+	MDB_val k = { strlen(component), (void *)component }, v;
+	Ckpt__V1__ComponentRecord *rec;
+	struct store_comp c = { 0 };
+	int rc;
+
+	rc = mdb_get(txn, s->s_dbi[DB_COMP], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		*ret_comp = c;
+		return 0;
+	}
+	if (rc != 0)
+		return store_rc(rc);
+	rec = ckpt__v1__component_record__unpack(NULL, v.mv_size, v.mv_data);
+	if (rec == NULL)
+		return -EBADMSG;
+	c.sc_found = true;
+	snprintf(c.sc_node, sizeof(c.sc_node), "%s", rec->node);
+	c.sc_seq = rec->seq;
+	c.sc_epoch = rec->epoch;
+	ckpt__v1__component_record__free_unpacked(rec, NULL);
+	*ret_comp = c;
+	return 0;
+}
+
+static int
+store_comp_put(struct store *s, MDB_txn *txn, const char *component, const struct store_comp *c)
+{
+	Ckpt__V1__ComponentRecord rec = CKPT__V1__COMPONENT_RECORD__INIT;
+	MDB_val k = { strlen(component), (void *)component }, v;
+	int rv;
+
+	rec.node = (char *)c->sc_node;
+	rec.seq = c->sc_seq;
+	rec.epoch = c->sc_epoch;
+	v.mv_size = ckpt__v1__component_record__get_packed_size(&rec);
+	v.mv_data = NULL;
+	rv = store_rc(mdb_put(txn, s->s_dbi[DB_COMP], &k, &v, MDB_RESERVE));
+	if (rv == 0)
+		ckpt__v1__component_record__pack(&rec, v.mv_data);
+	return rv;
+}
+
+/* Points the component's "latest" at its newest remaining checkpoint; keeps the epoch. */
+static int
+store_comp_refresh(struct store *s, MDB_txn *txn, const char *component)
+{
+	uint8_t prefix[STORE_CIDX_MAX];
+	size_t plen = strlen(component) + 1;
+	struct store_comp c;
+	MDB_val k, v;
+	int rv;
+
+	rv = store_comp_get(s, txn, component, &c);
+	if (rv != 0 || !c.sc_found)
+		return rv;
+	memcpy(prefix, component, plen);
+	rv = store_db_last(s, txn, DB_CIDX, prefix, plen, &k, &v);
+	if (rv == -ENOENT) {
+		c.sc_node[0] = '\0';
+		c.sc_seq = 0;
+		rv = 0;
+	} else if (rv == 0) {
+		if (v.mv_size == 0 || v.mv_size > KEY_NAME_MAX)
+			return -EBADMSG;
+		memcpy(c.sc_node, v.mv_data, v.mv_size);
+		c.sc_node[v.mv_size] = '\0';
+		c.sc_seq = store_be64_get((const uint8_t *)k.mv_data + plen);
+	}
+	return rv == 0 ? store_comp_put(s, txn, component, &c) : rv;
+}
+
+/* ---- reference counts ---- */
+
+static int
+store_ref_get(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *ret_count)
+{
+	MDB_val k = { SHA_LEN, (void *)sha }, v;
+	int rc;
+
+	rc = mdb_get(txn, s->s_dbi[DB_REF], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		*ret_count = 0;
+		return 0;
+	}
+	if (rc != 0)
+		return store_rc(rc);
+	if (v.mv_size != sizeof(uint64_t))
+		return -EBADMSG;
+	memcpy(ret_count, v.mv_data, sizeof(uint64_t));
+	return 0;
+}
+
+static int
+store_ref_take(struct store *s, MDB_txn *txn, const uint8_t *sha)
+{
+	MDB_val k = { SHA_LEN, (void *)sha }, v;
+	uint64_t n;
+	int rv;
+
+	rv = store_ref_get(s, txn, sha, &n);
+	if (rv != 0)
+		return rv;
+	n++;
+	v.mv_size = sizeof(n);
+	v.mv_data = &n;
+	return store_rc(mdb_put(txn, s->s_dbi[DB_REF], &k, &v, 0));
+}
+
+/*
+ * Drops one reference; the last one deletes the chunk and its count and adds
+ * its size to *freed_bytes and 1 to *freed_chunks. A chunk without a count is
+ * left for the collection at open.
+ */
+static int
+store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *freed_chunks,
+    uint64_t *freed_bytes)
+{
+	MDB_val k = { SHA_LEN, (void *)sha }, v;
+	uint64_t n;
+	int rv, rc;
+
+	rv = store_ref_get(s, txn, sha, &n);
+	if (rv != 0 || n == 0)
+		return rv;
+	if (n > 1) {
+		n--;
+		v.mv_size = sizeof(n);
+		v.mv_data = &n;
+		return store_rc(mdb_put(txn, s->s_dbi[DB_REF], &k, &v, 0));
+	}
+	rv = store_rc(mdb_del(txn, s->s_dbi[DB_REF], &k, NULL));
+	if (rv != 0)
+		return rv;
+	rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0) {
+		*freed_bytes += v.mv_size;
+		(*freed_chunks)++;
+		rc = mdb_del(txn, s->s_dbi[DB_CHUNK], &k, NULL);
+	}
+	return store_rc(rc);
+}
+
+/* ---- open, close ---- */
+
+static int
+store_dbs_open_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < DB_COUNT; i++) {
+		int rc = mdb_dbi_open(txn, store_db_names[i], MDB_CREATE, &s->s_dbi[i]);
+		if (rc != 0)
+			return store_rc(rc);
+	}
+	return 0;
+}
+
+struct store_gc_op {
+	size_t g_orphans;
+	uint64_t g_bytes;
+};
+
+/* Deletes chunks that no record references (uploads never committed). */
+static int
+store_gc_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_gc_op *op = arg;
+	MDB_cursor *c;
+	MDB_val k, v, rv_;
+	int rc;
+
+	op->g_orphans = 0;
+	op->g_bytes = 0;
+	rc = mdb_cursor_open(txn, s->s_dbi[DB_CHUNK], &c);
+	if (rc != 0)
+		return store_rc(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		MDB_val rk = k;
+		rc = mdb_get(txn, s->s_dbi[DB_REF], &rk, &rv_);
+		if (rc == MDB_NOTFOUND) {
+			rc = mdb_cursor_del(c, 0);
+			op->g_orphans++;
+		} else if (rc == 0) {
+			op->g_bytes += v.mv_size;
+		}
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
+}
+
+static int
+store_env_open(struct store *s, const struct store_config *cfg, struct store_error *err)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t size = (cfg->sc_map_size + page - 1) / page * page;
+	MDB_envinfo info;
+	int rc, dead;
+
+	rc = mdb_env_create(&s->s_env);
+	if (rc != 0) {
+		s->s_env = NULL;
+		goto out_fail;
+	}
+	rc = mdb_env_set_maxdbs(s->s_env, STORE_MAXDBS);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(s->s_env, STORE_MAXREADERS);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(s->s_env, size > page ? size : page);
+	/* Default sync flags: a commit is on disk when it returns. */
+	if (rc == 0)
+		rc = mdb_env_open(s->s_env, cfg->sc_dir, MDB_NOTLS, 0640);
+	if (rc == 0)
+		rc = mdb_env_info(s->s_env, &info);
+	if (rc != 0)
+		goto out_fail;
+	/* Reader slots left by a process that died would pin old pages. */
+	mdb_reader_check(s->s_env, &dead);
+	s->s_map_size = info.me_mapsize;
+	s->s_map_max = cfg->sc_map_max / page * page;
+	if (s->s_map_max < s->s_map_size)
+		s->s_map_max = s->s_map_size;
+	return 0;
+
+out_fail:
+	store_errorf(err, "%s", mdb_strerror(rc));
+	return err_from_mdb(rc);
+}
+
+int
+store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret_orphans,
+    struct store_error *ret_err)
+{
+	struct store_gc_op gc;
+	pthread_rwlockattr_t attr;
+	struct store *s;
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	rv = store_mkdir_p(cfg->sc_dir);
+	if (rv != 0) {
+		store_errorf(ret_err, "cannot create the folder: %s", err_str(rv));
+		goto out_close;
+	}
+	/* Writer preference: a resize must not starve behind a stream of readers. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rv = -pthread_rwlock_init(&s->s_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (rv != 0)
+		goto out_close;
+	s->s_lock_ready = true;
+	rv = store_env_open(s, cfg, ret_err);
+	if (rv == 0)
+		rv = store_write(s, store_dbs_open_txn, NULL, ret_err);
+	if (rv == 0)
+		rv = store_write(s, store_gc_txn, &gc, ret_err);
+	if (rv != 0) {
+		if (ret_err->se_msg[0] == '\0')
+			store_errorf(ret_err, "%s", err_str(rv));
+		goto out_close;
+	}
+	atomic_store(&s->s_chunk_bytes, gc.g_bytes);
+	if (ret_orphans != NULL)
+		*ret_orphans = gc.g_orphans;
+	*ret_store = s;
+	return 0;
+
+out_close:
+	store_close(s);
+	return rv;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->s_env != NULL)
+		mdb_env_close(s->s_env);
+	if (s->s_lock_ready)
+		pthread_rwlock_destroy(&s->s_lock);
+	free(s);
+}
+
+/* ---- chunks ---- */
+
+struct store_have_op {
+	const ProtobufCBinaryData *h_hashes;
+	size_t h_n;
+	uint32_t *h_missing;
+	size_t h_n_missing;
+};
+
+static int
+store_have_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_have_op *op = arg;
+
+	op->h_n_missing = 0;
+	for (size_t i = 0; i < op->h_n; i++) {
+		MDB_val k = { SHA_LEN, op->h_hashes[i].data }, v;
+		int rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
+		if (rc == MDB_NOTFOUND)
+			op->h_missing[op->h_n_missing++] = (uint32_t)i;
+		else if (rc != 0)
+			return store_rc(rc);
+	}
+	return 0;
+}
+
+int
+store_have_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n, struct arena *a,
+    uint32_t **ret_missing, size_t *ret_n_missing, struct store_error *ret_err)
+{
+	struct store_have_op op = { hashes, n, NULL, 0 };
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	rv = store_check_hashes(hashes, n, ret_err);
+	if (rv != 0)
+		return rv;
+	op.h_missing = arena_alloc(a, (n != 0 ? n : 1) * sizeof(uint32_t));
+	if (op.h_missing == NULL)
+		return -ENOMEM;
+	rv = store_read(s, store_have_txn, &op);
+	if (rv != 0)
+		return rv;
+	*ret_missing = op.h_missing;
+	*ret_n_missing = op.h_n_missing;
+	return 0;
+}
+
+static int
+store_check_chunk(const Ckpt__V1__Chunk *c, size_t i, struct store_error *err)
+{
+	uint8_t h[SHA_LEN];
+
+	if (c->sha256.len != SHA_LEN) {
+		store_errorf(err, "chunk %zu: sha256 has %zu bytes, want %d", i, c->sha256.len, SHA_LEN);
+		return -EINVAL;
+	}
+	if (c->data.len == 0 || c->data.len > STORE_CHUNK_MAX) {
+		store_errorf(err, "chunk %zu: %zu bytes, want 1 to %u", i, c->data.len, STORE_CHUNK_MAX);
+		return -EINVAL;
+	}
+	sha256(c->data.data, c->data.len, h);
+	if (memcmp(h, c->sha256.data, SHA_LEN) != 0) {
+		store_errorf(err, "chunk %zu: data does not match its SHA-256", i);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct store_put_op {
+	Ckpt__V1__Chunk *const *p_chunks;
+	size_t p_n;
+	uint32_t p_stored;
+	uint64_t p_bytes;
+};
+
+static int
+store_put_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_put_op *op = arg;
+
+	op->p_stored = 0;
+	op->p_bytes = 0;
+	for (size_t i = 0; i < op->p_n; i++) {
+		const Ckpt__V1__Chunk *c = op->p_chunks[i];
+		MDB_val k = { SHA_LEN, c->sha256.data }, v = { c->data.len, c->data.data };
+		int rc = mdb_put(txn, s->s_dbi[DB_CHUNK], &k, &v, MDB_NOOVERWRITE);
+		if (rc == MDB_KEYEXIST)
+			continue;
+		if (rc != 0)
+			return store_rc(rc);
+		op->p_stored++;
+		op->p_bytes += c->data.len;
+	}
+	return 0;
+}
+
+int
+store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint32_t *ret_stored,
+    struct store_error *ret_err)
+{
+	struct store_put_op op = { chunks, n, 0, 0 };
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	if (n > STORE_PUT_MAX) {
+		store_errorf(ret_err, "too many chunks: %zu (at most %u)", n, STORE_PUT_MAX);
+		return -EINVAL;
+	}
+	/* Hash outside the transaction: the single writer is not held by CPU work. */
+	for (size_t i = 0; i < n; i++) {
+		rv = store_check_chunk(chunks[i], i, ret_err);
+		if (rv != 0)
+			return rv;
+	}
+	if (n == 0) {
+		*ret_stored = 0;
+		return 0;
+	}
+	rv = store_write(s, store_put_txn, &op, ret_err);
+	if (rv != 0)
+		return rv;
+	atomic_fetch_add(&s->s_chunk_bytes, op.p_bytes);
+	*ret_stored = op.p_stored;
+	return 0;
+}
+
+struct store_get_op {
+	const ProtobufCBinaryData *g_hashes;
+	size_t g_n;
+	size_t g_budget;
+	struct arena *g_arena;
+	struct store_error *g_err;
+	Ckpt__V1__Chunk **g_chunks;
+	size_t g_n_out;
+};
+
+/* Verifies one chunk straight from the map and copies it (once) into the reply. */
+static int
+store_get_one(struct store_get_op *op, const ProtobufCBinaryData *hash, const MDB_val *v)
+{
+	char hex[SHA_HEX_LEN + 1];
+	Ckpt__V1__Chunk *c;
+	uint8_t h[SHA_LEN];
+
+	sha256(v->mv_data, v->mv_size, h);
+	if (memcmp(h, hash->data, SHA_LEN) != 0) {
+		sha_hex(hash->data, SHA_LEN, hex);
+		store_errorf(op->g_err, "chunk %s is corrupt: its bytes no longer match their SHA-256",
+		    hex);
+		return -EBADMSG;
+	}
+	c = arena_alloc(op->g_arena, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	ckpt__v1__chunk__init(c);
+	c->sha256 = *hash;
+	c->data.data = arena_memdup(op->g_arena, v->mv_data, v->mv_size);
+	if (c->data.data == NULL)
+		return -ENOMEM;
+	c->data.len = v->mv_size;
+	op->g_chunks[op->g_n_out++] = c;
+	return 0;
+}
+
+static int
+store_get_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_get_op *op = arg;
+	size_t total = 0;
+
+	op->g_n_out = 0;
+	for (size_t i = 0; i < op->g_n; i++) {
+		MDB_val k = { SHA_LEN, op->g_hashes[i].data }, v;
+		int rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
+		int rv;
+
+		if (rc == MDB_NOTFOUND) {
+			char hex[SHA_HEX_LEN + 1];
+			sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
+			store_errorf(op->g_err, "chunk %s not found", hex);
+			return -ENOENT;
+		}
+		if (rc != 0)
+			return store_rc(rc);
+		if (i > 0 && total + v.mv_size > op->g_budget)
+			break;
+		rv = store_get_one(op, &op->g_hashes[i], &v);
+		if (rv != 0)
+			return rv;
+		total += v.mv_size;
+	}
+	return 0;
+}
+
+int
+store_get_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n, size_t max_bytes,
+    struct arena *a, Ckpt__V1__Chunk ***ret_chunks, size_t *ret_n, struct store_error *ret_err)
+{
+	struct store_get_op op = { hashes, n, max_bytes, a, ret_err, NULL, 0 };
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	rv = store_check_hashes(hashes, n, ret_err);
+	if (rv != 0)
+		return rv;
+	if (op.g_budget == 0 || op.g_budget > STORE_GET_BYTES_MAX)
+		op.g_budget = STORE_GET_BYTES_MAX;
+	op.g_chunks = arena_alloc(a, (n != 0 ? n : 1) * sizeof(*op.g_chunks));
+	if (op.g_chunks == NULL)
+		return -ENOMEM;
+	rv = store_read(s, store_get_txn, &op);
+	if (rv != 0)
+		return rv;
+	*ret_chunks = op.g_chunks;
+	*ret_n = op.g_n_out;
+	return 0;
+}
+
+/* ---- commit ---- */
+
+struct store_commit_op {
+	const Ckpt__V1__StoreRequest *co_req;
+	struct arena *co_arena;
+	struct store_error *co_err;
+	Ckpt__V1__CheckpointInfo *co_info; /* the new record's, or the existing one's */
+	bool co_existed;
+};
+
+static int
+store_check_kind(const char *kind, struct store_error *err)
+{
+	char safe[STORE_KIND_MAX + 2];
+
+	if (kind[0] == '\0' || (strlen(kind) <= STORE_KIND_MAX && key_name_check(kind) == 0))
+		return 0;
+	store_errorf(err, "invalid kind '%s': want at most %d characters of [A-Za-z0-9._-]",
+	    store_printable(kind, safe, sizeof(safe)), STORE_KIND_MAX);
+	return -EINVAL;
+}
+
+static int
+store_commit_check(const Ckpt__V1__StoreRequest *req, struct store_error *err)
+{
+	uint64_t sum = 0;
+	int rv;
+
+	rv = store_check_name("node", req->node, err);
+	if (rv == 0)
+		rv = store_check_name("component", req->component, err);
+	if (rv == 0)
+		rv = store_check_kind(req->kind, err);
+	if (rv != 0)
+		return rv;
+	if (req->sha256.len != SHA_LEN) {
+		store_errorf(err, "sha256 has %zu bytes, want %d", req->sha256.len, SHA_LEN);
+		return -EINVAL;
+	}
+	if (req->n_chunks > STORE_REFS_MAX) {
+		store_errorf(err, "too many chunks: %zu (at most %u)", req->n_chunks, STORE_REFS_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < req->n_chunks; i++) {
+		const Ckpt__V1__ChunkRef *c = req->chunks[i];
+		if (c->sha256.len != SHA_LEN || c->size == 0 || c->size > STORE_CHUNK_MAX) {
+			store_errorf(err, "chunk %zu: want a %d-byte sha256 and 1 to %u bytes", i, SHA_LEN,
+			    STORE_CHUNK_MAX);
+			return -EINVAL;
+		}
+		sum += c->size;
+	}
+	if (sum != req->size) {
+		store_errorf(err, "size %llu does not match the sum of the chunk sizes (%llu)",
+		    (unsigned long long)req->size, (unsigned long long)sum);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+store_commit_fence(const struct store_comp *c, const Ckpt__V1__StoreRequest *req,
+    struct store_error *err)
+{
+	if (!c->sc_found || req->epoch >= c->sc_epoch)
+		return 0;
+	store_errorf(err, "stale epoch %llu < %llu for component %s", (unsigned long long)req->epoch,
+	    (unsigned long long)c->sc_epoch, req->component);
+	return -ESTALE;
+}
+
+/*
+ * With an explicit seq: the same checkpoint already there is a success
+ * (co_existed), another one under the key or under the component's seq is
+ * -EEXIST.
+ */
+static int
+store_commit_existing(struct store *s, MDB_txn *txn, struct store_commit_op *op)
+{
+	const Ckpt__V1__StoreRequest *req = op->co_req;
+	uint8_t key[KEY_MAX], ck[STORE_CIDX_MAX];
+	Ckpt__V1__CheckpointInfo *info;
+	char ref[KEY_MAX + 24];
+	MDB_val k, v;
+	size_t klen;
+	int rc, rv;
+
+	rv = key_encode(req->node, req->component, req->seq, key, &klen);
+	if (rv != 0)
+		return rv;
+	store_ref_str(req->node, req->component, req->seq, ref, sizeof(ref));
+	k.mv_size = klen;
+	k.mv_data = key;
+	rc = mdb_get(txn, s->s_dbi[DB_CKPT], &k, &v);
+	if (rc == 0) {
+		rv = store_record_info(&v, op->co_arena, &info);
+		if (rv != 0)
+			return rv;
+		if (info->sha256.len == SHA_LEN && memcmp(info->sha256.data, req->sha256.data, SHA_LEN) == 0) {
+			op->co_info = info;
+			op->co_existed = true;
+			return 0;
+		}
+		store_errorf(op->co_err, "%s already exists with a different SHA-256", ref);
+		return -EEXIST;
+	}
+	if (rc != MDB_NOTFOUND)
+		return store_rc(rc);
+	k.mv_size = store_cidx_key(req->component, req->seq, ck);
+	k.mv_data = ck;
+	rc = mdb_get(txn, s->s_dbi[DB_CIDX], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0) {
+		store_errorf(op->co_err, "%s@%llu already exists, stored by node %.*s", req->component,
+		    (unsigned long long)req->seq, (int)(v.mv_size < KEY_NAME_MAX ? v.mv_size : KEY_NAME_MAX),
+		    (const char *)v.mv_data);
+		return -EEXIST;
+	}
+	return store_rc(rc);
+}
+
+static int
+store_missing_error(size_t missing, size_t total, size_t first, struct store_error *err)
+{
+	store_errorf(err, "%zu of %zu chunks missing (first: index %zu); send them with PutChunks",
+	    missing, total, first);
+	return -ESTALE;
+}
+
+/* Every chunk present with the size the record gives it. */
+static int
+store_commit_chunks_present(struct store *s, MDB_txn *txn, struct store_commit_op *op)
+{
+	const Ckpt__V1__StoreRequest *req = op->co_req;
+	size_t missing = 0, first = 0;
+
+	for (size_t i = 0; i < req->n_chunks; i++) {
+		MDB_val k = { SHA_LEN, req->chunks[i]->sha256.data }, v;
+		int rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
+		if (rc == MDB_NOTFOUND) {
+			if (missing++ == 0)
+				first = i;
+			continue;
+		}
+		if (rc != 0)
+			return store_rc(rc);
+		if (v.mv_size != req->chunks[i]->size) {
+			store_errorf(op->co_err, "chunk %zu: size %u does not match the stored chunk (%zu bytes)",
+			    i, req->chunks[i]->size, v.mv_size);
+			return -EINVAL;
+		}
+	}
+	return missing != 0 ? store_missing_error(missing, req->n_chunks, first, op->co_err) : 0;
+}
+
+/* The whole checkpoint's SHA-256, hashed from the chunks in the map, in order. */
+static int
+store_commit_digest(struct store *s, MDB_txn *txn, struct store_commit_op *op)
+{
+	const Ckpt__V1__StoreRequest *req = op->co_req;
+	struct sha_ctx *ctx;
+	uint8_t digest[SHA_LEN];
+	int rv = 0;
+
+	rv = sha_new(&ctx);
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < req->n_chunks && rv == 0; i++) {
+		MDB_val k = { SHA_LEN, req->chunks[i]->sha256.data }, v;
+		rv = store_rc(mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v));
+		if (rv == 0)
+			sha_update(ctx, v.mv_data, v.mv_size);
+	}
+	sha_final(ctx, digest);
+	sha_free(ctx);
+	if (rv == 0 && memcmp(digest, req->sha256.data, SHA_LEN) != 0) {
+		store_errorf(op->co_err, "sha256 does not match the chunks");
+		rv = -EINVAL;
+	}
+	return rv;
+}
+
+/*
+ * Read phase: everything that can be refused before taking the single
+ * writer, including hashing the whole checkpoint. The write phase checks
+ * again what another writer could have changed meanwhile.
+ */
+static int
+store_commit_verify_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_commit_op *op = arg;
+	struct store_comp comp;
+	int rv;
+
+	op->co_existed = false;
+	rv = op->co_req->seq != 0 ? store_commit_existing(s, txn, op) : 0;
+	if (rv != 0 || op->co_existed)
+		return rv;
+	rv = store_comp_get(s, txn, op->co_req->component, &comp);
+	if (rv == 0)
+		rv = store_commit_fence(&comp, op->co_req, op->co_err);
+	if (rv == 0)
+		rv = store_commit_chunks_present(s, txn, op);
+	if (rv == 0)
+		rv = store_commit_digest(s, txn, op);
+	return rv;
+}
+
+/* seq 0: one past the component's latest on any node; the first is 1. */
+static int
+store_next_seq(struct store *s, MDB_txn *txn, const char *component, uint64_t *ret_seq)
+{
+	uint8_t prefix[STORE_CIDX_MAX];
+	size_t plen = strlen(component) + 1;
+	uint64_t last;
+	MDB_val k, v;
+	int rv;
+
+	memcpy(prefix, component, plen);
+	rv = store_db_last(s, txn, DB_CIDX, prefix, plen, &k, &v);
+	if (rv == -ENOENT) {
+		*ret_seq = 1;
+		return 0;
+	}
+	if (rv != 0)
+		return rv;
+	last = store_be64_get((const uint8_t *)k.mv_data + plen);
+	if (last == UINT64_MAX)
+		return -ERANGE;
+	*ret_seq = last + 1;
+	return 0;
+}
+
+/* Takes a reference on every chunk (per occurrence); all must still be there. */
+static int
+store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
+{
+	const Ckpt__V1__StoreRequest *req = op->co_req;
+	size_t missing = 0, first = 0;
+
+	for (size_t i = 0; i < req->n_chunks; i++) {
+		MDB_val k = { SHA_LEN, req->chunks[i]->sha256.data }, v;
+		int rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
+		int rv;
+
+		if (rc == MDB_NOTFOUND) {
+			if (missing++ == 0)
+				first = i;
+			continue;
+		}
+		if (rc != 0)
+			return store_rc(rc);
+		if (missing != 0)
+			continue;
+		rv = store_ref_take(s, txn, req->chunks[i]->sha256.data);
+		if (rv != 0)
+			return rv;
+	}
+	return missing != 0 ? store_missing_error(missing, req->n_chunks, first, op->co_err) : 0;
+}
+
+static Ckpt__V1__CheckpointInfo *
+store_info_new(struct arena *a, const Ckpt__V1__StoreRequest *req, uint64_t seq)
+{
+	Ckpt__V1__CheckpointInfo *info = arena_alloc(a, sizeof(*info));
+
+	if (info == NULL)
+		return NULL;
+	ckpt__v1__checkpoint_info__init(info);
+	info->node = arena_strdup(a, req->node);
+	info->component = arena_strdup(a, req->component);
+	info->kind = arena_strdup(a, req->kind);
+	info->sha256.data = arena_memdup(a, req->sha256.data, SHA_LEN);
+	info->sha256.len = SHA_LEN;
+	info->seq = seq;
+	info->epoch = req->epoch;
+	info->size = req->size;
+	info->chunk_count = (uint32_t)req->n_chunks;
+	info->created_unix_ms = util_now_unix_ms();
+	if (info->node == NULL || info->component == NULL || info->kind == NULL ||
+	    info->sha256.data == NULL)
+		return NULL;
+	return info;
+}
+
+/* Writes the record straight into the map (MDB_RESERVE), then its index entries. */
+static int
+store_commit_put(struct store *s, MDB_txn *txn, struct store_commit_op *op,
+    Ckpt__V1__CheckpointInfo *info, struct store_comp *comp)
+{
+	const Ckpt__V1__StoreRequest *req = op->co_req;
+	Ckpt__V1__CheckpointRecord rec = CKPT__V1__CHECKPOINT_RECORD__INIT;
+	uint8_t key[KEY_MAX], ck[STORE_CIDX_MAX];
+	MDB_val k, v;
+	size_t klen;
+	int rv;
+
+	rv = key_encode(req->node, req->component, info->seq, key, &klen);
+	if (rv != 0)
+		return rv;
+	rec.info = info;
+	rec.n_chunks = req->n_chunks;
+	rec.chunks = req->chunks;
+	k.mv_size = klen;
+	k.mv_data = key;
+	v.mv_size = ckpt__v1__checkpoint_record__get_packed_size(&rec);
+	v.mv_data = NULL;
+	rv = store_rc(mdb_put(txn, s->s_dbi[DB_CKPT], &k, &v, MDB_NOOVERWRITE | MDB_RESERVE));
+	if (rv != 0)
+		return rv;
+	ckpt__v1__checkpoint_record__pack(&rec, v.mv_data);
+	k.mv_size = store_cidx_key(req->component, info->seq, ck);
+	k.mv_data = ck;
+	v.mv_size = strlen(req->node);
+	v.mv_data = req->node;
+	rv = store_rc(mdb_put(txn, s->s_dbi[DB_CIDX], &k, &v, MDB_NOOVERWRITE));
+	if (rv != 0)
+		return rv;
+	if (!comp->sc_found || comp->sc_node[0] == '\0' || info->seq > comp->sc_seq) {
+		snprintf(comp->sc_node, sizeof(comp->sc_node), "%s", req->node);
+		comp->sc_seq = info->seq;
+	}
+	if (req->epoch > comp->sc_epoch)
+		comp->sc_epoch = req->epoch;
+	return store_comp_put(s, txn, req->component, comp);
+}
+
+static int
+store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_commit_op *op = arg;
+	const Ckpt__V1__StoreRequest *req = op->co_req;
+	Ckpt__V1__CheckpointInfo *info;
+	struct store_comp comp;
+	uint64_t seq = req->seq;
+	int rv;
+
+	op->co_existed = false;
+	rv = seq != 0 ? store_commit_existing(s, txn, op) : 0;
+	if (rv != 0 || op->co_existed)
+		return rv;
+	rv = store_comp_get(s, txn, req->component, &comp);
+	if (rv == 0)
+		rv = store_commit_fence(&comp, req, op->co_err);
+	if (rv == 0 && seq == 0)
+		rv = store_next_seq(s, txn, req->component, &seq);
+	if (rv == 0)
+		rv = store_commit_refs(s, txn, op);
+	if (rv != 0)
+		return rv;
+	info = store_info_new(op->co_arena, req, seq);
+	if (info == NULL)
+		return -ENOMEM;
+	rv = store_commit_put(s, txn, op, info, &comp);
+	if (rv == 0)
+		op->co_info = info;
+	return rv;
+}
+
+int
+store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a,
+    Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, struct store_error *ret_err)
+{
+	struct store_commit_op op = { req, a, ret_err, NULL, false };
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	rv = store_commit_check(req, ret_err);
+	if (rv == 0)
+		rv = store_read(s, store_commit_verify_txn, &op);
+	if (rv == 0 && !op.co_existed)
+		rv = store_write(s, store_commit_write_txn, &op, ret_err);
+	if (rv == -ERANGE)
+		store_errorf(ret_err, "sequence numbers of component %s are exhausted", req->component);
+	if (rv != 0)
+		return rv;
+	*ret_info = op.co_info;
+	*ret_existed = op.co_existed;
+	return 0;
+}
+
+/* ---- retrieve ---- */
+
+/* node "" and/or seq 0 -> the "ckpt" key they designate, through "cidx". */
+static int
+store_cidx_resolve(struct store *s, MDB_txn *txn, const char *component, uint64_t seq,
+    uint8_t *key, size_t *ret_len)
+{
+	uint8_t ck[STORE_CIDX_MAX];
+	char node[KEY_NAME_MAX + 1];
+	size_t plen = strlen(component) + 1;
+	MDB_val k = { store_cidx_key(component, seq, ck), ck }, v;
+	int rv;
+
+	if (seq == 0)
+		rv = store_db_last(s, txn, DB_CIDX, ck, plen, &k, &v);
+	else
+		rv = store_rc(mdb_get(txn, s->s_dbi[DB_CIDX], &k, &v));
+	if (rv != 0)
+		return rv;
+	if (v.mv_size == 0 || v.mv_size > KEY_NAME_MAX)
+		return -EBADMSG;
+	memcpy(node, v.mv_data, v.mv_size);
+	node[v.mv_size] = '\0';
+	seq = store_be64_get((const uint8_t *)k.mv_data + plen);
+	return key_encode(node, component, seq, key, ret_len) == 0 ? 0 : -EBADMSG;
+}
+
+static int
+store_resolve(struct store *s, MDB_txn *txn, const char *node, const char *component,
+    uint64_t seq, uint8_t *key, size_t *ret_len)
+{
+	uint8_t prefix[KEY_MAX];
+	size_t plen;
+	MDB_val k, v;
+	int rv;
+
+	if (node[0] == '\0')
+		return store_cidx_resolve(s, txn, component, seq, key, ret_len);
+	if (seq != 0)
+		return key_encode(node, component, seq, key, ret_len);
+	rv = key_prefix(node, component, prefix, &plen);
+	if (rv == 0)
+		rv = store_db_last(s, txn, DB_CKPT, prefix, plen, &k, &v);
+	if (rv != 0)
+		return rv;
+	memcpy(key, k.mv_data, k.mv_size);
+	*ret_len = k.mv_size;
+	return 0;
+}
+
+struct store_retrieve_op {
+	const char *r_node;
+	const char *r_component;
+	uint64_t r_seq;
+	struct arena *r_arena;
+	Ckpt__V1__CheckpointRecord *r_rec;
+};
+
+static int
+store_retrieve_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_retrieve_op *op = arg;
+	uint8_t key[KEY_MAX];
+	size_t klen;
+	int rv;
+
+	rv = store_resolve(s, txn, op->r_node, op->r_component, op->r_seq, key, &klen);
+	if (rv == 0)
+		rv = store_record_get(s, txn, key, klen, op->r_arena, &op->r_rec);
+	return rv;
+}
+
+int
+store_retrieve(struct store *s, const char *node, const char *component, uint64_t seq,
+    struct arena *a, Ckpt__V1__CheckpointRecord **ret_rec, struct store_error *ret_err)
+{
+	struct store_retrieve_op op = { node, component, seq, a, NULL };
+	char ref[KEY_MAX + 24];
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	rv = store_check_filter("node", node, ret_err);
+	if (rv == 0)
+		rv = store_check_name("component", component, ret_err);
+	if (rv != 0)
+		return rv;
+	rv = store_read(s, store_retrieve_txn, &op);
+	store_ref_str(node, component, seq, ref, sizeof(ref));
+	if (rv == -ENOENT)
+		store_errorf(ret_err, "no checkpoint %s", ref);
+	else if (rv == -EBADMSG)
+		store_errorf(ret_err, "the record of %s is corrupt", ref);
+	if (rv != 0)
+		return rv;
+	*ret_rec = op.r_rec;
+	return 0;
+}
+
+/* ---- list ---- */
+
+struct store_list_op {
+	const char *l_node;
+	const char *l_component;
+	bool l_latest;
+	struct arena *l_arena;
+	Ckpt__V1__CheckpointInfo **l_infos;
+	size_t l_n, l_cap;
+};
+
+static int
+store_list_push(struct store_list_op *op, const MDB_val *v)
+{
+	Ckpt__V1__CheckpointInfo *info;
+	int rv;
+
+	if (op->l_n == op->l_cap) {
+		size_t cap = op->l_cap != 0 ? 2 * op->l_cap : 64;
+		void *p = arena_alloc(op->l_arena, cap * sizeof(*op->l_infos));
+		if (p == NULL)
+			return -ENOMEM;
+		if (op->l_n != 0)
+			memcpy(p, op->l_infos, op->l_n * sizeof(*op->l_infos));
+		op->l_infos = p;
+		op->l_cap = cap;
+	}
+	rv = store_record_info(v, op->l_arena, &info);
+	if (rv == 0)
+		op->l_infos[op->l_n++] = info;
+	return rv;
+}
+
+/* A "ckpt" key whose component is op->l_component (when that filter is set alone). */
+static bool
+store_list_match(const struct store_list_op *op, const MDB_val *k)
+{
+	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1];
+	uint64_t seq;
+
+	if (op->l_component[0] == '\0' || op->l_node[0] != '\0')
+		return true;
+	return key_decode(k->mv_data, k->mv_size, node, comp, &seq) == 0 &&
+	    strcmp(comp, op->l_component) == 0;
+}
+
+static bool
+store_same_group(const MDB_val *a, const MDB_val *b)
+{
+	return a->mv_size == b->mv_size &&
+	    memcmp(a->mv_data, b->mv_data, a->mv_size - STORE_SEQ_LEN) == 0;
+}
+
+/* Walks "ckpt" in key order; with latest_only, emits the last key of each group. */
+static int
+store_list_walk(MDB_cursor *c, struct store_list_op *op, const uint8_t *prefix, size_t plen)
+{
+	MDB_val k = { plen, (void *)prefix }, v, pk = { 0, NULL }, pv = { 0, NULL };
+	int rc, rv = 0;
+
+	for (rc = mdb_cursor_get(c, &k, &v, plen != 0 ? MDB_SET_RANGE : MDB_FIRST);
+	     rc == 0 && rv == 0 && op->l_n < STORE_LIST_MAX;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if (k.mv_size <= STORE_SEQ_LEN || !store_list_match(op, &k))
+			continue;
+		if (!op->l_latest) {
+			rv = store_list_push(op, &v);
+			continue;
+		}
+		if (pk.mv_size != 0 && !store_same_group(&pk, &k))
+			rv = store_list_push(op, &pv);
+		pk = k;
+		pv = v;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_rc(rc);
+	if (rv == 0 && pk.mv_size != 0 && op->l_n < STORE_LIST_MAX)
+		rv = store_list_push(op, &pv);
+	return rv;
+}
+
+static int
+store_list_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_list_op *op = arg;
+	uint8_t prefix[KEY_MAX];
+	size_t plen = 0;
+	MDB_cursor *c;
+	int rv = 0;
+
+	op->l_n = 0;
+	if (op->l_node[0] != '\0')
+		rv = key_prefix(op->l_node, op->l_component[0] != '\0' ? op->l_component : NULL, prefix,
+		    &plen);
+	if (rv != 0)
+		return rv;
+	rv = store_rc(mdb_cursor_open(txn, s->s_dbi[DB_CKPT], &c));
+	if (rv != 0)
+		return rv;
+	rv = store_list_walk(c, op, prefix, plen);
+	mdb_cursor_close(c);
+	return rv;
+}
+
+int
+store_list(struct store *s, const char *node, const char *component, bool latest_only,
+    struct arena *a, Ckpt__V1__CheckpointInfo ***ret_infos, size_t *ret_n,
+    struct store_error *ret_err)
+{
+	struct store_list_op op = { node, component, latest_only, a, NULL, 0, 0 };
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	rv = store_check_filter("node", node, ret_err);
+	if (rv == 0)
+		rv = store_check_filter("component", component, ret_err);
+	if (rv == 0)
+		rv = store_read(s, store_list_txn, &op);
+	if (rv == -EBADMSG)
+		store_errorf(ret_err, "a checkpoint record is corrupt");
+	if (rv != 0)
+		return rv;
+	*ret_infos = op.l_infos;
+	*ret_n = op.l_n;
+	return 0;
+}
+
+/* ---- delete ---- */
+
+struct store_delete_op {
+	const char *d_node;
+	const char *d_component;
+	uint64_t d_seq;
+	uint32_t d_deleted;
+	uint64_t d_chunks_freed;
+	uint64_t d_bytes_freed;
+};
+
+/* Deletes one record, its "cidx" entry, and releases its chunks. */
+static int
+store_delete_one(struct store *s, MDB_txn *txn, struct store_delete_op *op, const uint8_t *key,
+    size_t klen)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	Ckpt__V1__CheckpointRecord *rec;
+	uint8_t ck[STORE_CIDX_MAX];
+	int rv;
+
+	rv = store_rc(mdb_get(txn, s->s_dbi[DB_CKPT], &k, &v));
+	if (rv != 0)
+		return rv;
+	rec = ckpt__v1__checkpoint_record__unpack(NULL, v.mv_size, v.mv_data);
+	if (rec == NULL)
+		return -EBADMSG;
+	for (size_t i = 0; i < rec->n_chunks && rv == 0; i++) {
+		if (rec->chunks[i]->sha256.len == SHA_LEN)
+			rv = store_ref_release(s, txn, rec->chunks[i]->sha256.data, &op->d_chunks_freed,
+			    &op->d_bytes_freed);
+	}
+	ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
+	if (rv == 0)
+		rv = store_rc(mdb_del(txn, s->s_dbi[DB_CKPT], &k, NULL));
+	if (rv != 0)
+		return rv;
+	k.mv_size = store_cidx_key(op->d_component, store_be64_get(key + klen - STORE_SEQ_LEN), ck);
+	k.mv_data = ck;
+	rv = store_rc(mdb_get(txn, s->s_dbi[DB_CIDX], &k, &v));
+	if (rv == 0 && v.mv_size == strlen(op->d_node) && memcmp(v.mv_data, op->d_node, v.mv_size) == 0)
+		rv = store_rc(mdb_del(txn, s->s_dbi[DB_CIDX], &k, NULL));
+	if (rv == -ENOENT)
+		rv = 0;
+	if (rv == 0)
+		op->d_deleted++;
+	return rv;
+}
+
+static int
+store_delete_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_delete_op *op = arg;
+	uint8_t key[KEY_MAX], prefix[KEY_MAX];
+	size_t klen, plen;
+	int rv;
+
+	op->d_deleted = 0;
+	op->d_chunks_freed = 0;
+	op->d_bytes_freed = 0;
+	if (op->d_seq != 0) {
+		rv = key_encode(op->d_node, op->d_component, op->d_seq, key, &klen);
+		if (rv == 0)
+			rv = store_delete_one(s, txn, op, key, klen);
+	} else {
+		rv = key_prefix(op->d_node, op->d_component, prefix, &plen);
+		while (rv == 0) {
+			rv = store_db_first(s, txn, DB_CKPT, prefix, plen, key, &klen);
+			if (rv == 0)
+				rv = store_delete_one(s, txn, op, key, klen);
+		}
+		if (rv == -ENOENT && op->d_deleted != 0)
+			rv = 0;
+	}
+	if (rv == 0)
+		rv = store_comp_refresh(s, txn, op->d_component);
+	return rv;
+}
+
+int
+store_delete(struct store *s, const char *node, const char *component, uint64_t seq,
+    uint32_t *ret_deleted, uint64_t *ret_chunks_freed, struct store_error *ret_err)
+{
+	struct store_delete_op op = { node, component, seq, 0, 0, 0 };
+	char ref[KEY_MAX + 24];
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	rv = store_check_name("node", node, ret_err);
+	if (rv == 0)
+		rv = store_check_name("component", component, ret_err);
+	if (rv != 0)
+		return rv;
+	rv = store_write(s, store_delete_txn, &op, ret_err);
+	store_ref_str(node, component, seq, ref, sizeof(ref));
+	if (rv == -ENOENT && seq != 0)
+		store_errorf(ret_err, "no checkpoint %s", ref);
+	else if (rv == -ENOENT)
+		store_errorf(ret_err, "no checkpoint of %s/%s", node, component);
+	else if (rv == -EBADMSG)
+		store_errorf(ret_err, "a record of %s/%s is corrupt", node, component);
+	if (rv != 0)
+		return rv;
+	atomic_fetch_sub(&s->s_chunk_bytes, op.d_bytes_freed);
+	*ret_deleted = op.d_deleted;
+	*ret_chunks_freed = op.d_chunks_freed;
+	return 0;
+}
+
+/* ---- stat ---- */
+
+static int
+store_stat_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_stats *st = arg;
+	MDB_stat ms;
+	MDB_envinfo info;
+	int rc;
+
+	rc = mdb_stat(txn, s->s_dbi[DB_CKPT], &ms);
+	if (rc == 0)
+		st->ss_checkpoints = ms.ms_entries;
+	if (rc == 0)
+		rc = mdb_stat(txn, s->s_dbi[DB_CHUNK], &ms);
+	if (rc == 0)
+		st->ss_chunks = ms.ms_entries;
+	if (rc == 0)
+		rc = mdb_env_stat(s->s_env, &ms);
+	if (rc == 0)
+		rc = mdb_env_info(s->s_env, &info);
+	if (rc != 0)
+		return store_rc(rc);
+	st->ss_map_size = info.me_mapsize;
+	st->ss_map_used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	return 0;
+}
+
+int
+store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *ret_err)
+{
+	struct store_stats st = { 0 };
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	rv = store_read(s, store_stat_txn, &st);
+	if (rv != 0)
+		return rv;
+	st.ss_chunk_bytes = atomic_load(&s->s_chunk_bytes);
+	*ret_stats = st;
+	return 0;
+}

@@ -1,0 +1,134 @@
+/*
+ * store: the NAS's LMDB layer (no networking; unit-tested on its own).
+ *
+ * One LMDB environment in a directory, opened with MDB_NOTLS and LMDB's
+ * default sync flags, so every commit is on disk before it returns. Named
+ * databases:
+ *
+ *   "ckpt"   node \0 component \0 seq (uint64 BE)  -> packed ckpt.v1.CheckpointRecord
+ *   "cidx"   component \0 seq (uint64 BE)          -> node name (no NUL)
+ *   "comp"   component                             -> packed ckpt.v1.ComponentRecord
+ *   "chunk"  SHA-256 (32 bytes)                    -> the chunk's bytes
+ *   "ref"    SHA-256 (32 bytes)                    -> reference count, uint64 in host
+ *                                                     byte order (LMDB files are not
+ *                                                     portable across byte orders anyway)
+ *
+ * A component's seq is unique across nodes ("cidx" has one entry per seq), so
+ * the latest checkpoint of a component is the last "cidx" key of its prefix.
+ * Chunks are content-addressed and counted once per occurrence in a record;
+ * a chunk whose count drops to zero is deleted with its "ref" entry. Chunks
+ * uploaded but never referenced (the client died before Store) have no "ref"
+ * entry and are collected by store_open().
+ *
+ * The map grows on demand: when a write transaction finds the map full it is
+ * aborted, the map doubled (up to the configured maximum) and the operation
+ * run again. Resizing needs every transaction of the process closed, so every
+ * transaction runs under the read side of a rwlock and a resize takes the
+ * write side. At the maximum, writes fail with -ENOSPC and the store stays as
+ * it was: reads go on working.
+ *
+ * Every function returns 0 or a negative errno (err.h). Functions that take a
+ * struct store_error fill it with a one-line message on failure. Output that
+ * points into memory comes from the caller's arena and lives as long as it;
+ * nothing returned points into the LMDB map. All functions are thread-safe.
+ */
+#ifndef CKPT_NAS_STORE_H
+#define CKPT_NAS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "ckpt/v1/nas.pb-c.h"
+#include "ckpt/v1/store.pb-c.h"
+
+#define STORE_CHUNK_MAX (8u << 20)     /* bytes in one chunk */
+#define STORE_HASHES_MAX 65536u        /* hashes in one HaveChunks/GetChunks */
+#define STORE_PUT_MAX 4096u            /* chunks in one PutChunks */
+#define STORE_REFS_MAX 262144u         /* chunks in one checkpoint */
+#define STORE_LIST_MAX 10000u          /* entries in one List answer */
+#define STORE_GET_BYTES_MAX (8u << 20) /* chunk bytes in one GetChunks answer */
+#define STORE_KIND_MAX 31              /* bytes of a checkpoint's kind */
+#define STORE_ERRMSG_MAX 256
+
+struct store;
+
+struct store_config {
+	const char *sc_dir;    /* created if missing */
+	uint64_t sc_map_size;  /* initial map size, bytes */
+	uint64_t sc_map_max;   /* the map grows up to this, bytes */
+};
+
+struct store_error {
+	char se_msg[STORE_ERRMSG_MAX];
+};
+
+struct store_stats {
+	uint64_t ss_checkpoints;
+	uint64_t ss_chunks;
+	uint64_t ss_chunk_bytes;
+	uint64_t ss_map_size;
+	uint64_t ss_map_used;
+};
+
+/*
+ * Opens (creating if needed) the environment in cfg->sc_dir and deletes
+ * orphan chunks; *ret_orphans tells how many (may be NULL).
+ */
+int store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret_orphans,
+    struct store_error *ret_err);
+/* No call may be running. Accepts NULL. */
+void store_close(struct store *s);
+
+/* Indexes (into hashes) of the chunks the store lacks. */
+int store_have_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n,
+    struct arena *a, uint32_t **ret_missing, size_t *ret_n_missing, struct store_error *ret_err);
+/*
+ * Verifies each chunk against its SHA-256 and writes the new ones in one
+ * synced transaction. *ret_stored: how many were new.
+ */
+int store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n,
+    uint32_t *ret_stored, struct store_error *ret_err);
+/*
+ * A prefix of the requested chunks, at least one, whose data stays within
+ * max_bytes (capped at STORE_GET_BYTES_MAX). Each chunk is verified against
+ * its hash on the way out: -EBADMSG when it does not match, -ENOENT when it is
+ * absent. The returned chunks' sha256 fields point into hashes.
+ */
+int store_get_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n,
+    size_t max_bytes, struct arena *a, Ckpt__V1__Chunk ***ret_chunks, size_t *ret_n,
+    struct store_error *ret_err);
+
+/*
+ * Commits a checkpoint record (see nas.proto, StoreRequest), durably, all or
+ * nothing. -ESTALE for an epoch older than the component's newest or for
+ * absent chunks, -EEXIST when the key holds a different checkpoint (the same
+ * one again is a success: *ret_existed is set), -EINVAL for bad input or a
+ * whole-checkpoint digest that does not match the chunks, -ENOSPC when full.
+ */
+int store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a,
+    Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, struct store_error *ret_err);
+/*
+ * node "" : whichever node stored it; seq 0: the latest. -ENOENT when absent.
+ */
+int store_retrieve(struct store *s, const char *node, const char *component, uint64_t seq,
+    struct arena *a, Ckpt__V1__CheckpointRecord **ret_rec, struct store_error *ret_err);
+/*
+ * Checkpoints in key order (node, component, seq), filtered by node and/or
+ * component ("" : any), only the newest of each node/component with
+ * latest_only. At most STORE_LIST_MAX entries: the first ones in key order.
+ */
+int store_list(struct store *s, const char *node, const char *component, bool latest_only,
+    struct arena *a, Ckpt__V1__CheckpointInfo ***ret_infos, size_t *ret_n,
+    struct store_error *ret_err);
+/*
+ * Deletes node/component@seq (seq 0: every seq of node/component), releases
+ * its chunks and frees those no longer referenced. -ENOENT when nothing
+ * matched.
+ */
+int store_delete(struct store *s, const char *node, const char *component, uint64_t seq,
+    uint32_t *ret_deleted, uint64_t *ret_chunks_freed, struct store_error *ret_err);
+int store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *ret_err);
+
+#endif

@@ -1,0 +1,99 @@
+# Shared helpers of the integration tests: start the real binaries on
+# 127.0.0.1 with free ports and a temporary folder, always stop them, count
+# checks and print the closing "N passed, N failed" line.
+# Sourced by test_*.sh; CKPT_BUILD points at the meson build directory.
+set -u
+
+: "${CKPT_BUILD:?CKPT_BUILD must point at the build directory}"
+NAS_BIN="$CKPT_BUILD/services/nas/ckpt-nas"
+MGR_BIN="$CKPT_BUILD/services/manager/ckpt-manager"
+AGENT_BIN="$CKPT_BUILD/services/agent/ckpt-agent"
+CTL_BIN="$CKPT_BUILD/clients/ckptctl/ckptctl"
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-it.XXXXXX")
+T_PIDS=()
+T_PASS=0
+T_FAIL=0
+
+t_cleanup() {
+	local pid
+	for pid in "${T_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	for pid in "${T_PIDS[@]}"; do
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	if [ "$T_FAIL" -gt 0 ] || [ -n "${CKPT_KEEP:-}" ]; then
+		echo "# logs kept in $T_DIR"
+		for f in "$T_DIR"/*.log; do [ -f "$f" ] && { echo "# --- $f (tail)"; tail -n 40 "$f"; }; done
+	else
+		rm -rf "$T_DIR"
+	fi
+}
+trap t_cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# check DESCRIPTION COMMAND...: runs the command, counts pass or fail.
+check() {
+	local what=$1; shift
+	if "$@"; then
+		T_PASS=$((T_PASS + 1)); echo "ok - $what"
+	else
+		T_FAIL=$((T_FAIL + 1)); echo "not ok - $what"
+	fi
+}
+
+# wait_for SECONDS COMMAND...: polls every 0.1 s until the command succeeds.
+wait_for() {
+	local deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 )); shift
+	until "$@" >/dev/null 2>&1; do
+		[ $(( $(date +%s%N) / 1000000 )) -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+
+# start NAME COMMAND...: runs a service in the background, log in $T_DIR/NAME.log
+start() {
+	local name=$1; shift
+	"$@" >"$T_DIR/$name.log" 2>&1 &
+	local pid=$!
+	T_PIDS+=("$pid")
+	eval "PID_$name=$pid"
+}
+
+# stop NAME [SIGNAL]: signals it and waits; returns its exit status.
+stop() {
+	local name=$1 sig=${2:-TERM} pid rc
+	eval "pid=\${PID_$name}"
+	kill -"$sig" "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rc=$?
+	return $rc
+}
+
+log_has() { grep -q -- "$2" "$T_DIR/$1.log"; }
+
+# start_nas NAME PORT [ARGS...]
+start_nas() {
+	local name=$1 port=$2; shift 2
+	start "$name" "$NAS_BIN" --listen "tcp://127.0.0.1:$port" --data "$T_DIR/$name-data" "$@"
+	wait_for 10 log_has "$name" "listening"
+}
+
+# start_manager NAME PORT EVENTS_PORT NAS_URLS [ARGS...]
+start_manager() {
+	local name=$1 port=$2 ev=$3 nas=$4; shift 4
+	start "$name" "$MGR_BIN" --listen "tcp://127.0.0.1:$port" --events "tcp://127.0.0.1:$ev" \
+		--nas "$nas" "$@"
+	wait_for 10 log_has "$name" "listening"
+}
+
+ctl() { "$CTL_BIN" --manager "$MGR_URL" "$@"; }
+
+finish() {
+	echo "$T_PASS passed, $T_FAIL failed"
+	[ "$T_FAIL" -eq 0 ]
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Every service answers garbage, truncated protobuf, an unknown method, a wrong
+# field type and an oversized message with an error reply (or drops it), logs
+# it, counts it and goes on serving. Missing peers give a clear error with the
+# address, never a hang. Usage errors exit 2.
+. "$(dirname "$0")/lib.sh"
+BAD_BIN="$CKPT_BUILD/tests/integration/ckpt-badinput"
+
+NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port); A_PORT=$(free_port)
+DEAD_PORT=$(free_port)
+MGR_URL="tcp://127.0.0.1:$MGR_PORT"
+
+# An agent started before its manager: it retries and names the address.
+start agent "$AGENT_BIN" --node n1 --manager "$MGR_URL" --listen "tcp://127.0.0.1:$A_PORT" \
+	--demo c1:4K --interval-ms 200
+check "agent without a manager logs the manager's address" wait_for 10 log_has agent "$MGR_URL"
+
+start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
+start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" ||
+	{ echo "manager did not start"; exit 1; }
+attached() { ctl --json nodes | jq -e 'length == 1 and .[0].state == "up"'; }
+check "agent attaches once the manager is up" wait_for 15 attached
+
+for svc in "nas $NAS_PORT" "manager $MGR_PORT" "agent $A_PORT"; do
+	set -- $svc
+	"$BAD_BIN" "tcp://127.0.0.1:$2" "$1" | tee "$T_DIR/bad-$1.txt"
+	check "$1 survives every bad input" [ "${PIPESTATUS[0]}" -eq 0 ]
+	check "$1 logged the bad requests" log_has "$1" "bad request"
+done
+check "NAS counts bad requests" sh -c "[ \$($CTL_BIN --manager $MGR_URL --json stat | jq .bad_requests) -ge 5 ]"
+
+# Peers that are not there.
+t0=$(date +%s)
+"$CTL_BIN" --manager "tcp://127.0.0.1:$DEAD_PORT" nodes 2>"$T_DIR/dead.err"
+rc=$?
+t1=$(date +%s)
+check "ckptctl to a dead manager exits 1" [ "$rc" -eq 1 ]
+check "ckptctl to a dead manager names the address" grep -q "127.0.0.1:$DEAD_PORT" "$T_DIR/dead.err"
+check "ckptctl to a dead manager does not hang" [ $((t1 - t0)) -le 5 ]
+check "ckptctl error is one line" [ "$(wc -l <"$T_DIR/dead.err")" -eq 1 ]
+
+stop nas TERM
+"$CTL_BIN" --manager "$MGR_URL" --timeout 1s ls 2>"$T_DIR/nonas.err"
+rc=$?
+check "ls with the NAS down exits 1" [ "$rc" -eq 1 ]
+check "ls with the NAS down names the NAS address" grep -q "127.0.0.1:$NAS_PORT" "$T_DIR/nonas.err"
+
+# Usage errors exit 2.
+for args in "" "bogus" "get" "get nonode" "get a/b@x" "put" "migrate" "--nope nodes"; do
+	"$CTL_BIN" --manager "$MGR_URL" $args >/dev/null 2>&1
+	check "ckptctl '$args' is a usage error (exit 2)" [ $? -eq 2 ]
+done
+"$NAS_BIN" --listen tcp://127.0.0.1:1 >/dev/null 2>"$T_DIR/nas-usage.err"
+check "ckpt-nas without --data exits 2" [ $? -eq 2 ]
+check "ckpt-nas names the missing option" grep -q -- "--data" "$T_DIR/nas-usage.err"
+"$AGENT_BIN" --node "bad/name" --manager "$MGR_URL" --listen tcp://127.0.0.1:0 --demo x >/dev/null 2>&1
+check "ckpt-agent with an invalid node id exits 2" [ $? -eq 2 ]
+"$MGR_BIN" --listen "tcp://127.0.0.1:$MGR_PORT" --events "tcp://127.0.0.1:0" \
+	--nas tcp://127.0.0.1:1 >/dev/null 2>"$T_DIR/mgr-busy.err"
+check "a second manager on a busy port exits 1" [ $? -eq 1 ]
+check "the busy-port error names the address" grep -q "127.0.0.1:$MGR_PORT" "$T_DIR/mgr-busy.err"
+for s in agent manager; do check "$s exits 0 on SIGTERM" stop "$s" TERM; done
+finish

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# put/get round trips of 0 B, 1 B, 1 MiB and 256 MiB compared byte for byte;
+# a NAS restarted (SIGTERM, then SIGKILL) between put and get still returns the data.
+. "$(dirname "$0")/lib.sh"
+
+NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port)
+MGR_URL="tcp://127.0.0.1:$MGR_PORT"
+NAS_URL="tcp://127.0.0.1:$NAS_PORT"
+start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
+start_manager manager "$MGR_PORT" "$EV_PORT" "$NAS_URL" || { echo "manager did not start"; exit 1; }
+
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+for spec in "zero 0" "one 1" "mib 1048576" "big 268435456"; do
+	set -- $spec
+	name=$1 size=$2
+	head -c "$size" /dev/urandom >"$T_DIR/$name.in"
+	t0=$(ms)
+	ctl --json put "node_a/$name" -i "$T_DIR/$name.in" >"$T_DIR/$name.put.json"
+	rc=$?
+	t1=$(ms)
+	check "put of $size bytes succeeds" [ "$rc" -eq 0 ]
+	ctl get "node_a/$name" -o "$T_DIR/$name.out"
+	rc=$?
+	t2=$(ms)
+	check "get of $size bytes succeeds" [ "$rc" -eq 0 ]
+	check "$size bytes come back byte for byte" cmp -s "$T_DIR/$name.in" "$T_DIR/$name.out"
+	want=$(sha256sum "$T_DIR/$name.in" | cut -d' ' -f1)
+	check "put reports the sha256 of $size bytes" \
+		[ "$(jq -r .sha256 "$T_DIR/$name.put.json")" = "$want" ]
+	echo "# $size bytes: put $((t1 - t0)) ms, get $((t2 - t1)) ms"
+	rm -f "$T_DIR/$name.out"
+	[ "$name" = big ] || continue
+	rm -f "$T_DIR/$name.in"
+	echo "$want" >"$T_DIR/big.sha"
+done
+
+# get to stdout, and a specific seq
+printf 'first' | ctl put node_a/seqs >/dev/null
+printf 'second' | ctl put node_a/seqs >/dev/null
+check "get NODE/COMP@1 returns the first version" [ "$(ctl get node_a/seqs@1)" = "first" ]
+check "get NODE/COMP returns the latest" [ "$(ctl get node_a/seqs)" = "second" ]
+check "ls --json lists both sequences" \
+	[ "$(ctl --json ls node_a/seqs | jq -c 'map(.seq)')" = "[1,2]" ]
+
+for sig in TERM KILL; do
+	stop nas "$sig"
+	mv "$T_DIR/nas.log" "$T_DIR/nas-before-sig$sig.log"
+	start_nas nas "$NAS_PORT"
+	check "NAS restarts after SIG$sig" [ $? -eq 0 ]
+	check "1 MiB checkpoint survives the NAS restart (SIG$sig)" sh -c \
+		"$CTL_BIN --manager $MGR_URL get node_a/mib -o $T_DIR/mib.after && cmp -s $T_DIR/mib.in $T_DIR/mib.after"
+	check "256 MiB checkpoint survives the NAS restart (SIG$sig)" sh -c \
+		"[ \"\$($CTL_BIN --manager $MGR_URL get node_a/big | sha256sum | cut -d' ' -f1)\" = \"$(cat "$T_DIR/big.sha")\" ]"
+done
+
+check "missing checkpoint: exit 1" sh -c "! $CTL_BIN --manager $MGR_URL get node_a/nothing -o $T_DIR/x 2>$T_DIR/err.txt"
+check "missing checkpoint: one-line NOT_FOUND error" sh -c \
+	"[ \$(wc -l <$T_DIR/err.txt) -eq 1 ] && grep -q NOT_FOUND $T_DIR/err.txt"
+check "missing checkpoint: no output file left" [ ! -e "$T_DIR/x" ]
+finish

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds, runs `meson test`
+# (unit and integration suites) and prints meson's summary.
+#   bash tests/run.sh               gcc build in build/
+#   bash tests/run.sh --sanitize    ASan+UBSan build in build-asan/
+#   bash tests/run.sh --clang       clang build in build-clang/
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+bash "$top/deploy/local/deps.sh"
+dir=build opts=()
+case "${1:-}" in
+--sanitize) dir=build-asan opts=(-Db_sanitize=address,undefined -Db_lundef=false) ;;
+--clang) dir=build-clang; export CC=clang ;;
+"") ;;
+*) echo "usage: tests/run.sh [--sanitize|--clang]" >&2; exit 2 ;;
+esac
+cd "$top"
+if [ ! -f "$dir/build.ninja" ]; then
+	meson setup "$dir" "${opts[@]}"
+fi
+meson compile -C "$dir"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+meson test -C "$dir" --print-errorlogs --num-processes 2

@@ -1,0 +1,465 @@
+/*
+ * The agent whole: attach, checkpoints, Restore/Stop/CheckpointNow/Status and
+ * migration, against in-memory NAS and manager stand-ins (fakes.c) on real
+ * tcp sockets.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "ckpt/v1/agent.pb-c.h"
+#include "ckpt/v1/rpc.pb-c.h"
+#include "demo.h"
+#include "fakes.h"
+#include "log.h"
+#include "rpc.h"
+#include "sha.h"
+#include "util.h"
+
+enum { A_RESTORE = 0, A_STOP = 1, A_CHECKPOINT_NOW = 2, A_STATUS = 3 };
+
+#define ANY "tcp://127.0.0.1:0"
+
+static struct fnas *nas;
+static struct fmgr *mgr;
+
+static void
+setup(void)
+{
+	log_init("agent-test", NULL, LOG_LEVEL_INFO);
+	ck_assert_int_eq(fnas_start(ANY, &nas), 0);
+	ck_assert_int_eq(fmgr_start(ANY, fnas_url(nas), &mgr), 0);
+}
+
+static void
+teardown(void)
+{
+	fmgr_stop(mgr);
+	fnas_stop(nas);
+}
+
+static struct agent *
+start_agent(const char *node, const char *demo, uint64_t migrate_after_ms)
+{
+	struct agent_label label = { "zone", "test" };
+	struct agent_config cfg = {
+		.ac_node = node,
+		.ac_manager = fmgr_url(mgr),
+		.ac_listen = ANY,
+		.ac_labels = &label,
+		.ac_nlabels = 1,
+		.ac_interval_ms = 50,
+		.ac_migrate_after_ms = migrate_after_ms,
+		.ac_workers = 4,
+	};
+	struct agent *a = NULL;
+	char err[256];
+
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), 0);
+	if (demo != NULL)
+		ck_assert_int_eq(agent_add_demo(a, demo, 4096, err, sizeof(err)), 0);
+	ck_assert_msg(agent_start(a, err, sizeof(err)) == 0, "start: %s", err);
+	return a;
+}
+
+static int
+call(struct agent *a, unsigned method, const ProtobufCMessage *req, ProtobufCMessage **ret_rep,
+    struct rpc_error *err)
+{
+	struct rpc_client *c = NULL;
+	int rv;
+
+	rv = rpc_client_open(agent_url(a), &ckpt__v1__agent__descriptor, 0, 0, &c, err);
+	if (rv == 0)
+		rv = rpc_client_call(c, method, req, 10000, ret_rep, err);
+	rpc_client_close(c);
+	return rv;
+}
+
+static bool
+wait_count(const char *component, unsigned at_least, unsigned timeout_ms)
+{
+	uint64_t until = util_now_mono_ms() + timeout_ms;
+	while (fnas_count(nas, component, NULL) < at_least) {
+		if (util_now_mono_ms() > until)
+			return false;
+		util_sleep_ms(10);
+	}
+	return true;
+}
+
+static Ckpt__V1__StatusReply *
+status(struct agent *a)
+{
+	Ckpt__V1__StatusRequest req = CKPT__V1__STATUS_REQUEST__INIT;
+	Ckpt__V1__StatusReply *rep = NULL;
+	struct rpc_error err;
+
+	ck_assert_msg(call(a, A_STATUS, &req.base, (ProtobufCMessage **)&rep, &err) == 0, "%s",
+	    err.re_msg);
+	return rep;
+}
+
+static const Ckpt__V1__ComponentStatus *
+find_component(const Ckpt__V1__StatusReply *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_components; i++)
+		if (strcmp(s->components[i]->name, name) == 0)
+			return s->components[i];
+	return NULL;
+}
+
+START_TEST(agent_attaches_with_bound_address_and_stores_checkpoints)
+{
+	struct agent *a = start_agent("n1", "c1", 0);
+	struct fmgr_stats st;
+	struct fnas_rec latest;
+
+	ck_assert(agent_wait_attached(a, 5000));
+	fmgr_stats(mgr, &st);
+	ck_assert_uint_ge(st.fs_attaches, 1);
+	ck_assert_str_eq(st.fs_last_address, agent_url(a));
+	ck_assert_ptr_null(strstr(st.fs_last_address, ":0")); /* the port actually bound */
+	ck_assert_uint_eq(st.fs_last_components, 1);
+	ck_assert(wait_count("c1", 3, 5000));
+	ck_assert_uint_ge(fnas_count(nas, "c1", &latest), 3);
+	ck_assert_str_eq(latest.fr_node, "n1");
+	ck_assert_uint_ge(latest.fr_seq, 3);
+	util_sleep_ms(200);
+	fmgr_stats(mgr, &st);
+	ck_assert_uint_ge(st.fs_notifies, 3);
+	ck_assert_uint_ge(st.fs_heartbeats, 1);
+	agent_free(a);
+}
+END_TEST
+
+START_TEST(agent_continues_seq_and_epoch_from_nas)
+{
+	struct fnas_rec old = { .fr_node = "elsewhere", .fr_component = "c1", .fr_seq = 41,
+		.fr_epoch = 2 };
+	struct fnas_rec latest;
+	struct agent *a;
+
+	fnas_put_record(nas, &old);
+	a = start_agent("n1", "c1", 0);
+	ck_assert(wait_count("c1", 2, 5000));
+	agent_free(a);
+	fnas_count(nas, "c1", &latest);
+	ck_assert_uint_gt(latest.fr_seq, 41);
+	ck_assert_str_eq(latest.fr_node, "n1");
+	ck_assert_uint_eq(latest.fr_epoch, 2);
+}
+END_TEST
+
+START_TEST(agent_stop_then_restore_moves_a_component_with_equal_digests)
+{
+	struct agent *a = start_agent("n1", "c1", 0), *b = start_agent("n2", NULL, 0);
+	Ckpt__V1__StopRequest sreq = CKPT__V1__STOP_REQUEST__INIT;
+	Ckpt__V1__StopReply *srep = NULL;
+	Ckpt__V1__RestoreRequest rreq = CKPT__V1__RESTORE_REQUEST__INIT;
+	Ckpt__V1__RestoreReply *rrep = NULL;
+	Ckpt__V1__StatusReply *st;
+	const Ckpt__V1__ComponentStatus *cs;
+	struct fnas_rec latest;
+	struct rpc_error err;
+	uint64_t final_seq;
+
+	ck_assert(agent_wait_attached(a, 5000) && agent_wait_attached(b, 5000));
+	ck_assert(wait_count("c1", 2, 5000));
+	sreq.component = "c1";
+	sreq.checkpoint = true;
+	ck_assert_msg(call(a, A_STOP, &sreq.base, (ProtobufCMessage **)&srep, &err) == 0, "%s",
+	    err.re_msg);
+	ck_assert_ptr_nonnull(srep->checkpoint);
+	ck_assert_str_eq(srep->checkpoint->node, "n1");
+	ck_assert_uint_eq(srep->checkpoint->sha256.len, SHA_LEN);
+	final_seq = srep->checkpoint->seq;
+	fnas_count(nas, "c1", &latest);
+	ck_assert_uint_eq(latest.fr_seq, final_seq); /* the final one is the latest */
+	st = status(a);
+	ck_assert_ptr_null(find_component(st, "c1"));
+	rpc_reply_free(&st->base);
+
+	rreq.component = "c1";
+	rreq.node = "n1";
+	rreq.seq = final_seq;
+	rreq.sha256 = srep->checkpoint->sha256;
+	rreq.epoch = 5;
+	ck_assert_msg(call(b, A_RESTORE, &rreq.base, (ProtobufCMessage **)&rrep, &err) == 0, "%s",
+	    err.re_msg);
+	cs = rrep->status;
+	ck_assert_str_eq(cs->name, "c1");
+	ck_assert_str_eq(cs->state, "running");
+	ck_assert_str_eq(cs->kind, "demo");
+	ck_assert_uint_eq(cs->epoch, 5);
+	ck_assert_ptr_nonnull(cs->restored_from);
+	ck_assert_str_eq(cs->restored_from->node, "n1");
+	ck_assert_uint_eq(cs->restored_from->seq, final_seq);
+	ck_assert_mem_eq(cs->restored_from->sha256.data, srep->checkpoint->sha256.data, SHA_LEN);
+	ck_assert_uint_eq(cs->state_sha256.len, SHA_LEN);
+	ck_assert_mem_eq(cs->state_sha256.data, srep->checkpoint->sha256.data, SHA_LEN);
+
+	/* The restored component goes on: higher seqs, from n2, at the new epoch. */
+	ck_assert(wait_count("c1", (unsigned)fnas_count(nas, "c1", NULL) + 2, 5000));
+	fnas_count(nas, "c1", &latest);
+	ck_assert_str_eq(latest.fr_node, "n2");
+	ck_assert_uint_gt(latest.fr_seq, final_seq);
+	ck_assert_uint_eq(latest.fr_epoch, 5);
+	st = status(b);
+	cs = find_component(st, "c1");
+	ck_assert_ptr_nonnull(cs);
+	ck_assert_ptr_nonnull(cs->restored_from);
+	ck_assert_uint_gt(cs->last_seq, final_seq);
+	rpc_reply_free(&st->base);
+	rpc_reply_free(&rrep->base);
+	rpc_reply_free(&srep->base);
+	agent_free(a);
+	agent_free(b);
+}
+END_TEST
+
+static void
+restore_fails(struct agent *a, const char *component, const char *node, uint64_t seq,
+    const uint8_t *sha, size_t sha_len, int want_code)
+{
+	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	Ckpt__V1__StatusReply *st;
+	struct rpc_error err;
+	int rv;
+
+	req.component = (char *)component;
+	req.node = (char *)node;
+	req.seq = seq;
+	req.sha256.data = (uint8_t *)sha;
+	req.sha256.len = sha_len;
+	rv = call(a, A_RESTORE, &req.base, &rep, &err);
+	ck_assert_msg(rv != 0 && err.re_code == want_code, "restore of '%s': rv %d code %d (%s)",
+	    component, rv, err.re_code, err.re_msg);
+	ck_assert_ptr_null(rep);
+	/* Nothing is left behind by a failed restore. */
+	st = status(a);
+	for (size_t i = 0; i < st->n_components; i++)
+		ck_assert_str_eq(st->components[i]->state, "running");
+	rpc_reply_free(&st->base);
+}
+
+START_TEST(agent_restore_refuses_bad_requests_and_bad_data)
+{
+	struct agent *a = start_agent("n1", "c1", 0), *b = start_agent("n2", NULL, 0);
+	uint8_t wrong[SHA_LEN];
+	struct fnas_rec latest;
+
+	memset(wrong, 0x5a, sizeof(wrong));
+	ck_assert(agent_wait_attached(a, 5000) && agent_wait_attached(b, 5000));
+	ck_assert(wait_count("c1", 1, 5000));
+	fnas_count(nas, "c1", &latest);
+	restore_fails(b, "bad/name", "", 0, NULL, 0, CKPT__V1__CODE__INVALID_ARGUMENT);
+	restore_fails(b, "c1", "bad node", 0, NULL, 0, CKPT__V1__CODE__INVALID_ARGUMENT);
+	restore_fails(b, "c1", "", 0, wrong, 5, CKPT__V1__CODE__INVALID_ARGUMENT);
+	restore_fails(a, "c1", "", 0, NULL, 0, CKPT__V1__CODE__ALREADY_EXISTS);
+	restore_fails(b, "nothing", "", 0, NULL, 0, CKPT__V1__CODE__NOT_FOUND);
+	restore_fails(b, "c1", "n1", latest.fr_seq, wrong, SHA_LEN, CKPT__V1__CODE__DATA_LOSS);
+	fnas_set_corrupt(nas, true);
+	restore_fails(b, "c1", "n1", latest.fr_seq, NULL, 0, CKPT__V1__CODE__DATA_LOSS);
+	fnas_set_corrupt(nas, false);
+	agent_free(a);
+	agent_free(b);
+}
+END_TEST
+
+START_TEST(agent_stop_and_checkpoint_now_know_only_their_components)
+{
+	struct agent *a = start_agent("n1", "c1", 0);
+	Ckpt__V1__StopRequest sreq = CKPT__V1__STOP_REQUEST__INIT;
+	Ckpt__V1__CheckpointNowRequest creq = CKPT__V1__CHECKPOINT_NOW_REQUEST__INIT;
+	Ckpt__V1__CheckpointNowReply *crep = NULL;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err;
+
+	ck_assert(agent_wait_attached(a, 5000));
+	sreq.component = "c2";
+	ck_assert_int_eq(call(a, A_STOP, &sreq.base, &rep, &err), -ENOENT);
+	creq.component = "c2";
+	ck_assert_int_eq(call(a, A_CHECKPOINT_NOW, &creq.base, &rep, &err), -ENOENT);
+	creq.component = "../x";
+	ck_assert_int_eq(call(a, A_CHECKPOINT_NOW, &creq.base, &rep, &err), -EINVAL);
+	creq.component = "";
+	ck_assert_msg(call(a, A_CHECKPOINT_NOW, &creq.base, (ProtobufCMessage **)&crep, &err) == 0,
+	    "%s", err.re_msg);
+	ck_assert_uint_eq(crep->n_checkpoints, 1);
+	ck_assert_str_eq(crep->checkpoints[0]->component, "c1");
+	ck_assert_str_eq(crep->checkpoints[0]->kind, "demo");
+	ck_assert_uint_ge(crep->checkpoints[0]->seq, 1);
+	ck_assert_uint_eq(crep->checkpoints[0]->size, 8 + 8 + 4 + 2 + 8 + 4096);
+	rpc_reply_free(&crep->base);
+	/* Stop without a checkpoint. */
+	sreq.component = "c1";
+	ck_assert_int_eq(call(a, A_STOP, &sreq.base, &rep, &err), 0);
+	rpc_reply_free(rep);
+	ck_assert_int_eq(call(a, A_STOP, &sreq.base, &rep, &err), -ENOENT);
+	agent_free(a);
+}
+END_TEST
+
+START_TEST(agent_calls_for_migration_and_serves_the_manager_meanwhile)
+{
+	struct agent *a = start_agent("n1", "c1", 300), *b = start_agent("n2", NULL, 0);
+	uint64_t until = util_now_mono_ms() + 10000;
+	Ckpt__V1__StatusReply *st;
+	const Ckpt__V1__ComponentStatus *cs;
+	struct fmgr_stats fs;
+
+	fmgr_set_route(mgr, agent_url(a), agent_url(b));
+	do {
+		util_sleep_ms(20);
+		fmgr_stats(mgr, &fs);
+	} while (fs.fs_migrations_ok == 0 && util_now_mono_ms() < until);
+	ck_assert_uint_eq(fs.fs_migrates, 1);
+	ck_assert_uint_eq(fs.fs_migrations_ok, 1);
+	st = status(a);
+	ck_assert_uint_eq(st->n_components, 0);
+	rpc_reply_free(&st->base);
+	st = status(b);
+	cs = find_component(st, "c1");
+	ck_assert_ptr_nonnull(cs);
+	ck_assert_ptr_nonnull(cs->restored_from);
+	ck_assert_str_eq(cs->restored_from->node, "n1");
+	ck_assert_mem_eq(cs->state_sha256.data, cs->restored_from->sha256.data, SHA_LEN);
+	rpc_reply_free(&st->base);
+	/* Called once: b does not migrate what it received. */
+	util_sleep_ms(500);
+	fmgr_stats(mgr, &fs);
+	ck_assert_uint_eq(fs.fs_migrates, 1);
+	agent_free(a);
+	agent_free(b);
+}
+END_TEST
+
+START_TEST(agent_attaches_again_when_the_manager_asks)
+{
+	struct agent *a = start_agent("n1", "c1", 0);
+	uint64_t until = util_now_mono_ms() + 5000;
+	struct fmgr_stats fs;
+
+	ck_assert(agent_wait_attached(a, 5000));
+	fmgr_request_reattach(mgr);
+	do {
+		util_sleep_ms(20);
+		fmgr_stats(mgr, &fs);
+	} while (fs.fs_attaches < 2 && util_now_mono_ms() < until);
+	ck_assert_uint_eq(fs.fs_attaches, 2);
+	agent_free(a);
+}
+END_TEST
+
+START_TEST(agent_stops_promptly_while_the_manager_is_unreachable)
+{
+	struct agent_config cfg = {
+		.ac_node = "n1",
+		.ac_manager = "tcp://127.0.0.1:1",
+		.ac_listen = ANY,
+		.ac_interval_ms = 50,
+		.ac_migrate_after_ms = 100,
+	};
+	struct agent *a = NULL;
+	char err[256];
+	uint64_t t0;
+
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(agent_add_demo(a, "c1", 16, err, sizeof(err)), 0);
+	ck_assert_int_eq(agent_start(a, err, sizeof(err)), 0);
+	ck_assert(!agent_wait_attached(a, 700));
+	t0 = util_now_mono_ms();
+	agent_free(a);
+	ck_assert_uint_lt(util_now_mono_ms() - t0, 1000);
+}
+END_TEST
+
+START_TEST(agent_answers_garbage_and_goes_on_serving)
+{
+	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0x01, 0x02 };
+	struct agent *a = start_agent("n1", "c1", 0);
+	Ckpt__V1__StatusReply *st;
+	Ckpt__V1__Reply *r;
+	struct rpc_client *c = NULL;
+	struct rpc_error err;
+	void *raw = NULL;
+	size_t len = 0;
+
+	ck_assert_int_eq(rpc_client_open(agent_url(a), &ckpt__v1__agent__descriptor, 0, 0, &c, &err),
+	    0);
+	ck_assert_int_eq(rpc_client_call_raw(c, garbage, sizeof(garbage), 5000, &raw, &len, &err), 0);
+	r = ckpt__v1__reply__unpack(NULL, len, raw);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->code, CKPT__V1__CODE__INVALID_ARGUMENT);
+	ckpt__v1__reply__free_unpacked(r, NULL);
+	free(raw);
+	rpc_client_close(c);
+	st = status(a);
+	ck_assert_str_eq(st->node, "n1");
+	ck_assert_ptr_nonnull(find_component(st, "c1"));
+	rpc_reply_free(&st->base);
+	agent_free(a);
+}
+END_TEST
+
+START_TEST(agent_new_rejects_bad_settings)
+{
+	struct agent_label bad_label = { "no spaces", "x" };
+	struct agent_config cfg = { .ac_node = "n1", .ac_manager = "tcp://127.0.0.1:1",
+		.ac_listen = ANY, .ac_interval_ms = 50 };
+	struct agent *a = NULL;
+	char err[256];
+
+	cfg.ac_node = "bad node";
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), -EINVAL);
+	cfg.ac_node = "n1";
+	cfg.ac_interval_ms = 5;
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), -EINVAL);
+	cfg.ac_interval_ms = 50;
+	cfg.ac_labels = &bad_label;
+	cfg.ac_nlabels = 1;
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_null(a);
+	cfg.ac_nlabels = 0;
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(agent_add_demo(a, "c1", 16, err, sizeof(err)), 0);
+	ck_assert_int_eq(agent_add_demo(a, "c1", 16, err, sizeof(err)), -EEXIST);
+	ck_assert_int_eq(agent_add_demo(a, "c/2", 16, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(agent_add_demo(a, "c3", DEMO_BYTES_MAX + 1, err, sizeof(err)), -EINVAL);
+	agent_free(a);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("agent");
+	TCase *tc = tcase_create("agent");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, agent_attaches_with_bound_address_and_stores_checkpoints);
+	tcase_add_test(tc, agent_continues_seq_and_epoch_from_nas);
+	tcase_add_test(tc, agent_stop_then_restore_moves_a_component_with_equal_digests);
+	tcase_add_test(tc, agent_restore_refuses_bad_requests_and_bad_data);
+	tcase_add_test(tc, agent_stop_and_checkpoint_now_know_only_their_components);
+	tcase_add_test(tc, agent_calls_for_migration_and_serves_the_manager_meanwhile);
+	tcase_add_test(tc, agent_attaches_again_when_the_manager_asks);
+	tcase_add_test(tc, agent_stops_promptly_while_the_manager_is_unreachable);
+	tcase_add_test(tc, agent_answers_garbage_and_goes_on_serving);
+	tcase_add_test(tc, agent_new_rejects_bad_settings);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,390 @@
+/* Registry: nodes, liveness with an injected clock, catalogue, ownership. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/v1/agent.pb-c.h"
+#include "registry.h"
+
+static uint64_t fake_now;
+
+static uint64_t
+fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+static struct reg *
+new_reg(uint64_t down_after_ms)
+{
+	struct reg_config cfg = { .rc_down_after_ms = down_after_ms, .rc_clock = fake_clock };
+	struct reg *r = NULL;
+
+	fake_now = 1000000;
+	ck_assert_int_eq(reg_new(&cfg, &r), 0);
+	return r;
+}
+
+static struct reg_comp
+comp(const char *name, uint64_t epoch)
+{
+	struct reg_comp c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.rc_name, sizeof(c.rc_name), "%s", name);
+	snprintf(c.rc_state, sizeof(c.rc_state), "running");
+	snprintf(c.rc_kind, sizeof(c.rc_kind), "demo");
+	c.rc_epoch = epoch;
+	c.rc_state_bytes = 4096;
+	return c;
+}
+
+static void
+attach(struct reg *r, const char *node, const char *addr, const struct reg_comp *comps, size_t n,
+    uint64_t mem_free)
+{
+	struct reg_attach a = {
+		.ra_node = node,
+		.ra_address = addr,
+		.ra_cap = { .rcap_mem_free = mem_free, .rcap_mem_total = 2 * mem_free,
+		    .rcap_cpu_count = 2 },
+		.ra_comps = comps,
+		.ra_ncomps = n,
+		.ra_unix_ms = 42,
+	};
+	struct rpc_client *to_close = (struct rpc_client *)1;
+
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_ptr_null(to_close);
+}
+
+static struct reg_ckpt
+ckpt(const char *node, const char *component, uint64_t seq)
+{
+	struct reg_ckpt c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.rk_node, sizeof(c.rk_node), "%s", node);
+	snprintf(c.rk_component, sizeof(c.rk_component), "%s", component);
+	snprintf(c.rk_kind, sizeof(c.rk_kind), "demo");
+	c.rk_seq = seq;
+	c.rk_size = 100 * seq;
+	c.rk_sha256[0] = (uint8_t)seq;
+	return c;
+}
+
+/* Finds node id in a snapshot. */
+static const struct reg_node_view *
+find_node(const struct reg_node_view *v, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(v[i].rn_id, id) == 0)
+			return &v[i];
+	}
+	return NULL;
+}
+
+static bool
+node_has(const struct reg_node_view *v, const char *component)
+{
+	for (size_t i = 0; i < v->rn_ncomps; i++) {
+		if (strcmp(v->rn_comps[i].rc_name, component) == 0)
+			return true;
+	}
+	return false;
+}
+
+START_TEST(attach_registers_node_up_sorted_by_id)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp c = comp("demo_2", 0);
+	struct reg_node_view *v = NULL;
+	size_t n = 0;
+
+	attach(r, "dummy_2", "tcp://127.0.0.1:7002", &c, 1, 1 << 20);
+	attach(r, "dummy_1", "tcp://127.0.0.1:7001", NULL, 0, 1 << 20);
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(v[0].rn_id, "dummy_1");
+	ck_assert_str_eq(v[1].rn_id, "dummy_2");
+	ck_assert(v[1].rn_up);
+	ck_assert_str_eq(v[1].rn_address, "tcp://127.0.0.1:7002");
+	ck_assert_uint_eq(v[1].rn_ncomps, 1);
+	ck_assert_str_eq(v[1].rn_comps[0].rc_name, "demo_2");
+	ck_assert_uint_eq(v[1].rn_attached_unix_ms, 42);
+	reg_nodes_free(v, n);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(reattach_replaces_address_capacity_and_components)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp c1[] = { comp("a", 0), comp("b", 0) };
+	struct reg_comp c2[] = { comp("c", 0) };
+	struct reg_node_view *v = NULL;
+	size_t n = 0;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", c1, 2, 100);
+	attach(r, "n1", "tcp://127.0.0.1:2", c2, 1, 200);
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(v[0].rn_address, "tcp://127.0.0.1:2");
+	ck_assert_uint_eq(v[0].rn_cap.rcap_mem_free, 200);
+	ck_assert_uint_eq(v[0].rn_ncomps, 1);
+	ck_assert(node_has(&v[0], "c"));
+	reg_nodes_free(v, n);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(reattach_keeps_the_client_of_an_unchanged_address)
+{
+	struct reg *r = new_reg(1000);
+	struct rpc_client *c1, *c2, *c3, *to_close;
+	struct reg_attach a = { .ra_node = "n1", .ra_address = "tcp://127.0.0.1:1" };
+	struct reg_peer *p = NULL;
+	struct rpc_error err;
+
+	ck_assert_int_eq(rpc_client_open("tcp://127.0.0.1:1", &ckpt__v1__agent__descriptor, 0, 0,
+			     &c1, &err), 0);
+	ck_assert_int_eq(rpc_client_open("tcp://127.0.0.1:1", &ckpt__v1__agent__descriptor, 0, 0,
+			     &c2, &err), 0);
+	ck_assert_int_eq(rpc_client_open("tcp://127.0.0.1:2", &ckpt__v1__agent__descriptor, 0, 0,
+			     &c3, &err), 0);
+	ck_assert_int_eq(reg_attach(r, &a, c1, &to_close), 0);
+	ck_assert_ptr_null(to_close);
+	/* Same address: the new client is handed back, the old one stays. */
+	ck_assert_int_eq(reg_attach(r, &a, c2, &to_close), 0);
+	ck_assert_ptr_eq(to_close, c2);
+	rpc_client_close(to_close);
+	ck_assert_int_eq(reg_peer_get(r, "n1", &p), 0);
+	ck_assert_ptr_eq(reg_peer_client(p), c1);
+	/* New address while a reference is held: the holder closes the old one. */
+	a.ra_address = "tcp://127.0.0.1:2";
+	ck_assert_int_eq(reg_attach(r, &a, c3, &to_close), 0);
+	ck_assert_ptr_null(to_close);
+	reg_peer_put(p);
+	ck_assert_int_eq(reg_peer_get(r, "n1", &p), 0);
+	ck_assert_ptr_eq(reg_peer_client(p), c3);
+	reg_peer_put(p);
+	ck_assert_int_eq(reg_peer_get(r, "nope", &p), -ENOENT);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(heartbeat_from_unknown_node_asks_for_reattach)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_capacity cap = { 0 };
+
+	ck_assert_int_eq(reg_heartbeat(r, "ghost", &cap, NULL, 0), -ENOENT);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(silent_node_is_marked_down_once_and_must_reattach)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_capacity cap = { .rcap_mem_free = 7 };
+	struct reg_down down[4];
+	struct reg_node_view *v = NULL;
+	size_t n = 0;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", NULL, 0, 1);
+	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	fake_now += 600;
+	ck_assert_int_eq(reg_heartbeat(r, "n2", &cap, NULL, 0), 0);
+	fake_now += 400; /* n1 silent 1000 ms: not more than down-after yet */
+	ck_assert_uint_eq(reg_sweep(r, down, 4), 0);
+	fake_now += 1;
+	ck_assert_uint_eq(reg_sweep(r, down, 4), 1);
+	ck_assert_str_eq(down[0].rd_node, "n1");
+	ck_assert_uint_eq(down[0].rd_silent_ms, 1001);
+	ck_assert_uint_eq(reg_sweep(r, down, 4), 0); /* reported once */
+	ck_assert_int_eq(reg_heartbeat(r, "n1", &cap, NULL, 0), -ESTALE);
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert(!find_node(v, n, "n1")->rn_up);
+	ck_assert(find_node(v, n, "n2")->rn_up);
+	ck_assert_uint_eq(find_node(v, n, "n1")->rn_last_seen_ms_ago, 1001);
+	reg_nodes_free(v, n);
+	attach(r, "n1", "tcp://127.0.0.1:1", NULL, 0, 1);
+	ck_assert_int_eq(reg_heartbeat(r, "n1", &cap, NULL, 0), 0);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(catalogue_keeps_the_highest_seq_per_component)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_ckpt c, *list = NULL;
+	bool latest = false;
+	size_t n = 0;
+
+	c = ckpt("n1", "a", 5);
+	ck_assert_int_eq(reg_checkpoint(r, &c, &latest), 0);
+	ck_assert(latest);
+	c = ckpt("n1", "a", 3);
+	ck_assert_int_eq(reg_checkpoint(r, &c, &latest), 0);
+	ck_assert(!latest);
+	c = ckpt("n2", "b", 1);
+	ck_assert_int_eq(reg_checkpoint(r, &c, NULL), 0);
+	ck_assert_int_eq(reg_checkpoint_latest(r, "a", &c), 0);
+	ck_assert_uint_eq(c.rk_seq, 5);
+	/* seq counts up across nodes: a newer one from another node replaces it. */
+	c = ckpt("n2", "a", 7);
+	ck_assert_int_eq(reg_checkpoint(r, &c, &latest), 0);
+	ck_assert(latest);
+	ck_assert_int_eq(reg_checkpoints(r, NULL, NULL, &list, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(list[0].rk_component, "a");
+	ck_assert_uint_eq(list[0].rk_seq, 7);
+	ck_assert_str_eq(list[1].rk_component, "b");
+	free(list);
+	ck_assert_int_eq(reg_checkpoints(r, "n2", "b", &list, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(list);
+	ck_assert_int_eq(reg_checkpoints(r, "n1", NULL, &list, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(list);
+	ck_assert_int_eq(reg_checkpoint_latest(r, "zzz", &c), -ENOENT);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(checkpoint_updates_the_node_component_last_seq)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp c = comp("a", 0);
+	struct reg_ckpt k = ckpt("n1", "a", 9);
+	struct reg_node_view *v = NULL;
+	size_t n = 0;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &c, 1, 1);
+	ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert_uint_eq(v[0].rn_comps[0].rc_last_seq, 9);
+	reg_nodes_free(v, n);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(migration_is_exclusive_per_component)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp c = comp("a", 3);
+	struct reg_ckpt k = ckpt("old", "orphan", 2);
+	struct reg_mig_plan p;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &c, 1, 1);
+	ck_assert_int_eq(reg_migrate_begin(r, "nope", &p), -ENOENT);
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), 0);
+	ck_assert_str_eq(p.rm_owner, "n1");
+	ck_assert(p.rm_owner_up);
+	ck_assert_ptr_null(p.rm_owner_peer); /* attached without a client */
+	ck_assert_uint_eq(p.rm_epoch, 3);
+	ck_assert_uint_eq(p.rm_need_bytes, 4096);
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), -EBUSY);
+	reg_migrate_end(r, "a", NULL, 0, NULL);
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), 0);
+	reg_migrate_end(r, "a", NULL, 0, NULL);
+	/* Known only from the catalogue: no owner, but a checkpoint to restore. */
+	ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	ck_assert_int_eq(reg_migrate_begin(r, "orphan", &p), 0);
+	ck_assert_str_eq(p.rm_owner, "");
+	ck_assert(p.rm_has_ckpt);
+	ck_assert_uint_eq(p.rm_ckpt.rk_seq, 2);
+	reg_migrate_end(r, "orphan", NULL, 0, NULL);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(migration_end_moves_the_component_and_fences_the_old_owner)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp a = comp("demo_1", 0), st = comp("demo_1", 0);
+	struct reg_capacity cap = { 0 };
+	struct reg_node_view *v = NULL;
+	struct reg_mig_plan p;
+	size_t n = 0;
+
+	attach(r, "dummy_1", "tcp://127.0.0.1:1", &a, 1, 1);
+	attach(r, "dummy_2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	ck_assert_int_eq(reg_migrate_begin(r, "demo_1", &p), 0);
+	/* While it migrates, reports do not move it. */
+	ck_assert_int_eq(reg_heartbeat(r, "dummy_1", &cap, &a, 1), 0);
+	st.rc_has_restored = true;
+	snprintf(st.rc_restored_from.rr_node, sizeof(st.rc_restored_from.rr_node), "dummy_1");
+	st.rc_restored_from.rr_seq = 4;
+	reg_migrate_end(r, "demo_1", "dummy_2", 1, &st);
+
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert(!node_has(find_node(v, n, "dummy_1"), "demo_1"));
+	ck_assert(node_has(find_node(v, n, "dummy_2"), "demo_1"));
+	ck_assert_uint_eq(find_node(v, n, "dummy_2")->rn_comps[0].rc_epoch, 1);
+	ck_assert(find_node(v, n, "dummy_2")->rn_comps[0].rc_has_restored);
+	reg_nodes_free(v, n);
+
+	/* A late heartbeat of the old owner with the old epoch is stale. */
+	ck_assert_int_eq(reg_heartbeat(r, "dummy_1", &cap, &a, 1), 0);
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert(!node_has(find_node(v, n, "dummy_1"), "demo_1"));
+	reg_nodes_free(v, n);
+	ck_assert_int_eq(reg_migrate_begin(r, "demo_1", &p), 0);
+	ck_assert_str_eq(p.rm_owner, "dummy_2");
+	ck_assert_uint_eq(p.rm_epoch, 1);
+	reg_migrate_end(r, "demo_1", NULL, 0, NULL);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(attach_with_a_newer_epoch_takes_ownership)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp old = comp("a", 1), newer = comp("a", 2);
+	struct reg_mig_plan p;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &old, 1, 1);
+	attach(r, "n2", "tcp://127.0.0.1:2", &newer, 1, 1);
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), 0);
+	ck_assert_str_eq(p.rm_owner, "n2");
+	ck_assert_uint_eq(p.rm_epoch, 2);
+	reg_migrate_end(r, "a", NULL, 0, NULL);
+	reg_free(r);
+}
+END_TEST
+
+static Suite *
+registry_suite(void)
+{
+	Suite *s = suite_create("registry");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, attach_registers_node_up_sorted_by_id);
+	tcase_add_test(tc, reattach_replaces_address_capacity_and_components);
+	tcase_add_test(tc, reattach_keeps_the_client_of_an_unchanged_address);
+	tcase_add_test(tc, heartbeat_from_unknown_node_asks_for_reattach);
+	tcase_add_test(tc, silent_node_is_marked_down_once_and_must_reattach);
+	tcase_add_test(tc, catalogue_keeps_the_highest_seq_per_component);
+	tcase_add_test(tc, checkpoint_updates_the_node_component_last_seq);
+	tcase_add_test(tc, migration_is_exclusive_per_component);
+	tcase_add_test(tc, migration_end_moves_the_component_and_fences_the_old_owner);
+	tcase_add_test(tc, attach_with_a_newer_epoch_takes_ownership);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(registry_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,732 @@
+/*
+ * The Manager service in process, over tcp://127.0.0.1: round trips, bad
+ * input, and migrations between two fake agents (Agent.Stop/Restore servers).
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/v1/agent.pb-c.h"
+#include "ckpt/v1/manager.pb-c.h"
+#include "ckpt/v1/rpc.pb-c.h"
+#include "event.h"
+#include "mgr.h"
+#include "rpc.h"
+#include "sha.h"
+#include "util.h"
+
+enum { M_ATTACH, M_NOTIFY, M_MIGRATE, M_HEARTBEAT, M_LIST_NODES, M_LIST_CHECKPOINTS, M_INFO };
+
+#define CALL_MS 10000u
+#define FAKE_NAS "tcp://127.0.0.1:1"
+#define GIB (1024ull * 1024ull * 1024ull)
+
+/* ---- a fake agent: answers Stop and Restore ---- */
+
+struct fake_agent {
+	const char *fa_node;
+	struct rpc_server *fa_srv;
+	atomic_int fa_stops;
+	atomic_int fa_restores;
+	atomic_int fa_fail_restore;
+	atomic_uint fa_stop_delay_ms;
+};
+
+static void
+fake_sha(const char *component, uint8_t out[SHA_LEN])
+{
+	sha256(component, strlen(component), out);
+}
+
+static int
+fake_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct fake_agent *fa = arg;
+	const Ckpt__V1__RestoreRequest *req = (const Ckpt__V1__RestoreRequest *)reqm;
+	Ckpt__V1__RestoreReply *rep = (Ckpt__V1__RestoreReply *)replym;
+	struct arena *a = rpc_call_arena(call);
+	Ckpt__V1__ComponentStatus *st = arena_alloc(a, sizeof(*st));
+	Ckpt__V1__CheckpointRef *ref = arena_alloc(a, sizeof(*ref));
+
+	atomic_fetch_add(&fa->fa_restores, 1);
+	if (atomic_load(&fa->fa_fail_restore)) {
+		rpc_call_errorf(call, "checkpoint %s/%s@%llu: hash mismatch", req->node,
+		    req->component, (unsigned long long)req->seq);
+		return -EBADMSG;
+	}
+	ckpt__v1__component_status__init(st);
+	ckpt__v1__checkpoint_ref__init(ref);
+	ref->node = arena_strdup(a, req->node);
+	ref->component = arena_strdup(a, req->component);
+	ref->seq = req->seq;
+	ref->sha256.data = arena_memdup(a, req->sha256.data, req->sha256.len);
+	ref->sha256.len = req->sha256.len;
+	st->name = arena_strdup(a, req->component);
+	st->state = arena_strdup(a, "running");
+	st->kind = arena_strdup(a, "demo");
+	st->epoch = req->epoch;
+	st->last_seq = req->seq;
+	st->restored_from = ref;
+	st->state_sha256 = ref->sha256;
+	rep->status = st;
+	return 0;
+}
+
+static int
+fake_stop(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage *replym)
+{
+	struct fake_agent *fa = arg;
+	const Ckpt__V1__StopRequest *req = (const Ckpt__V1__StopRequest *)reqm;
+	Ckpt__V1__StopReply *rep = (Ckpt__V1__StopReply *)replym;
+	struct arena *a = rpc_call_arena(call);
+	Ckpt__V1__CheckpointInfo *ci = arena_alloc(a, sizeof(*ci));
+	int n = atomic_fetch_add(&fa->fa_stops, 1) + 1;
+
+	util_sleep_ms(atomic_load(&fa->fa_stop_delay_ms));
+	ckpt__v1__checkpoint_info__init(ci);
+	ci->node = arena_strdup(a, fa->fa_node);
+	ci->component = arena_strdup(a, req->component);
+	ci->kind = arena_strdup(a, "demo");
+	ci->seq = 10 + (uint64_t)n;
+	ci->size = 64;
+	ci->sha256.data = arena_alloc(a, SHA_LEN);
+	ci->sha256.len = SHA_LEN;
+	fake_sha(req->component, ci->sha256.data);
+	rep->checkpoint = ci;
+	return 0;
+}
+
+static const rpc_handler_fn fake_handlers[4] = { fake_restore, fake_stop, NULL, NULL };
+
+static void
+fake_start(struct fake_agent *fa, const char *node)
+{
+	struct rpc_server_config sc = {
+		.rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = fake_handlers,
+		.rs_arg = fa,
+		.rs_workers = 2,
+	};
+	memset(fa, 0, sizeof(*fa));
+	fa->fa_node = node;
+	ck_assert_int_eq(rpc_server_start(&sc, "tcp://127.0.0.1:0", &fa->fa_srv), 0);
+}
+
+/* ---- fixture: a manager, a client, two fake agents ---- */
+
+static struct {
+	struct mgr *mgr;
+	struct rpc_client *cl;
+	struct fake_agent a1, a2;
+} fx;
+
+static void
+start_manager(unsigned heartbeat_ms, unsigned down_after_ms)
+{
+	char *nas[] = { FAKE_NAS };
+	struct mgr_config cfg = {
+		.mc_listen = "tcp://127.0.0.1:0",
+		.mc_events = "tcp://127.0.0.1:0",
+		.mc_nas = nas,
+		.mc_nnas = 1,
+		.mc_heartbeat_ms = heartbeat_ms,
+		.mc_down_after_ms = down_after_ms,
+		.mc_workers = 4,
+	};
+	struct rpc_error err;
+	char why[256];
+
+	memset(&fx, 0, sizeof(fx));
+	ck_assert_msg(mgr_start(&cfg, &fx.mgr, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_int_eq(rpc_client_open(mgr_url(fx.mgr), &ckpt__v1__manager__descriptor,
+			     RPC_CLIENT_DIAL_NOW, 0, &fx.cl, &err), 0);
+}
+
+static void
+setup(void)
+{
+	start_manager(200, 60000);
+	fake_start(&fx.a1, "dummy_1");
+	fake_start(&fx.a2, "dummy_2");
+}
+
+static void
+setup_fast_down(void)
+{
+	start_manager(50, 200);
+}
+
+static void
+teardown(void)
+{
+	rpc_client_close(fx.cl);
+	mgr_stop(fx.mgr);
+	rpc_server_stop(fx.a1.fa_srv);
+	rpc_server_stop(fx.a2.fa_srv);
+}
+
+static int
+call(unsigned method, const ProtobufCMessage *req, void *ret_reply, struct rpc_error *err)
+{
+	return rpc_client_call(fx.cl, method, req, CALL_MS, (ProtobufCMessage **)ret_reply, err);
+}
+
+/* Attaches node with one component (or none) and lots of room. */
+static void
+attach(const char *node, const char *address, const char *component)
+{
+	Ckpt__V1__AttachRequest req = CKPT__V1__ATTACH_REQUEST__INIT;
+	Ckpt__V1__Capacity cap = CKPT__V1__CAPACITY__INIT;
+	Ckpt__V1__ComponentStatus cs = CKPT__V1__COMPONENT_STATUS__INIT;
+	Ckpt__V1__ComponentStatus *csp = &cs;
+	Ckpt__V1__AttachReply *rep = NULL;
+	struct rpc_error err;
+
+	cap.mem_free_bytes = GIB;
+	cap.mem_total_bytes = 2 * GIB;
+	cap.cpu_count = 2;
+	req.node = (char *)node;
+	req.address = (char *)address;
+	req.capacity = &cap;
+	if (component != NULL) {
+		cs.name = (char *)component;
+		cs.state = "running";
+		cs.kind = "demo";
+		cs.state_bytes = 4096;
+		req.components = &csp;
+		req.n_components = 1;
+	}
+	ck_assert_msg(call(M_ATTACH, &req.base, &rep, &err) == 0, "%s", err.re_msg);
+	ck_assert_uint_eq(rep->n_nas, 1);
+	ck_assert_str_eq(rep->nas[0], FAKE_NAS);
+	ck_assert_str_eq(rep->events, mgr_events_url(fx.mgr));
+	ck_assert_ptr_null(strstr(rep->events, ":0")); /* the bound port */
+	rpc_reply_free(&rep->base);
+}
+
+static Ckpt__V1__ListNodesReply *
+list_nodes(void)
+{
+	Ckpt__V1__ListNodesRequest req = CKPT__V1__LIST_NODES_REQUEST__INIT;
+	Ckpt__V1__ListNodesReply *rep = NULL;
+	struct rpc_error err;
+
+	ck_assert_msg(call(M_LIST_NODES, &req.base, &rep, &err) == 0, "%s", err.re_msg);
+	return rep;
+}
+
+static const Ckpt__V1__NodeInfo *
+node_of(const Ckpt__V1__ListNodesReply *rep, const char *id)
+{
+	for (size_t i = 0; i < rep->n_nodes; i++) {
+		if (strcmp(rep->nodes[i]->id, id) == 0)
+			return rep->nodes[i];
+	}
+	return NULL;
+}
+
+static const Ckpt__V1__ComponentStatus *
+comp_of(const Ckpt__V1__NodeInfo *n, const char *name)
+{
+	for (size_t i = 0; i < n->n_components; i++) {
+		if (strcmp(n->components[i]->name, name) == 0)
+			return n->components[i];
+	}
+	return NULL;
+}
+
+struct migrate_job {
+	const char *mj_component;
+	const char *mj_target;
+	int mj_rv;
+	struct rpc_error mj_err;
+	Ckpt__V1__MigrateReply *mj_rep;
+};
+
+static int
+migrate(struct migrate_job *j)
+{
+	Ckpt__V1__MigrateRequest req = CKPT__V1__MIGRATE_REQUEST__INIT;
+
+	req.component = (char *)j->mj_component;
+	req.target = (char *)(j->mj_target != NULL ? j->mj_target : "");
+	j->mj_rep = NULL;
+	j->mj_rv = call(M_MIGRATE, &req.base, &j->mj_rep, &j->mj_err);
+	return j->mj_rv;
+}
+
+static void *
+migrate_thread(void *arg)
+{
+	migrate(arg);
+	return NULL;
+}
+
+static struct event_sub *
+subscribe(const char *prefix)
+{
+	struct event_sub *s = NULL;
+
+	ck_assert_int_eq(event_sub_open(mgr_events_url(fx.mgr), prefix, &s), 0);
+	util_sleep_ms(300); /* PUB drops what it sends before the connection is up */
+	return s;
+}
+
+/* ---- tests ---- */
+
+START_TEST(attach_then_list_nodes_round_trip)
+{
+	Ckpt__V1__ListNodesReply *rep;
+	const Ckpt__V1__NodeInfo *n;
+
+	attach("dummy_2", rpc_server_url(fx.a2.fa_srv), "demo_2");
+	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "demo_1");
+	rep = list_nodes();
+	ck_assert_uint_eq(rep->n_nodes, 2);
+	ck_assert_str_eq(rep->nodes[0]->id, "dummy_1");
+	n = rep->nodes[1];
+	ck_assert_str_eq(n->id, "dummy_2");
+	ck_assert_str_eq(n->state, "up");
+	ck_assert_str_eq(n->address, rpc_server_url(fx.a2.fa_srv));
+	ck_assert_uint_eq(n->capacity->mem_free_bytes, GIB);
+	ck_assert_uint_eq(n->n_components, 1);
+	ck_assert_str_eq(n->components[0]->name, "demo_2");
+	ck_assert_str_eq(n->components[0]->state, "running");
+	ck_assert_uint_ge(n->attached_unix_ms, util_now_unix_ms() - 60000);
+	rpc_reply_free(&rep->base);
+}
+END_TEST
+
+START_TEST(garbage_request_gets_an_error_reply_and_the_service_goes_on)
+{
+	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0x0f };
+	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
+	Ckpt__V1__InfoRequest ireq = CKPT__V1__INFO_REQUEST__INIT;
+	Ckpt__V1__InfoReply *info = NULL;
+	Ckpt__V1__Reply *r;
+	struct rpc_error err;
+	uint8_t buf[16];
+	void *raw = NULL;
+	size_t len = 0;
+
+	ck_assert_int_eq(rpc_client_call_raw(fx.cl, garbage, sizeof(garbage), CALL_MS, &raw, &len,
+			     &err), 0);
+	r = ckpt__v1__reply__unpack(NULL, len, raw);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->code, CKPT__V1__CODE__INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(r->message, "undecodable"));
+	ckpt__v1__reply__free_unpacked(r, NULL);
+	free(raw);
+
+	/* An unknown method. */
+	env.method = 99;
+	len = ckpt__v1__request__pack(&env, buf);
+	ck_assert_int_eq(rpc_client_call_raw(fx.cl, buf, len, CALL_MS, &raw, &len, &err), 0);
+	r = ckpt__v1__reply__unpack(NULL, len, raw);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->code, CKPT__V1__CODE__UNIMPLEMENTED);
+	ckpt__v1__reply__free_unpacked(r, NULL);
+	free(raw);
+
+	ck_assert_msg(call(M_INFO, &ireq.base, &info, &err) == 0, "%s", err.re_msg);
+	ck_assert_str_eq(info->version, "0.1.0");
+	ck_assert_str_eq(info->events, mgr_events_url(fx.mgr));
+	ck_assert_uint_eq(info->n_nas, 1);
+	ck_assert_str_eq(info->nas[0], FAKE_NAS);
+	rpc_reply_free(&info->base);
+}
+END_TEST
+
+START_TEST(attach_rejects_invalid_names_addresses_and_duplicates)
+{
+	Ckpt__V1__AttachRequest req = CKPT__V1__ATTACH_REQUEST__INIT;
+	Ckpt__V1__ComponentStatus cs = CKPT__V1__COMPONENT_STATUS__INIT;
+	Ckpt__V1__ComponentStatus *two[] = { &cs, &cs };
+	Ckpt__V1__AttachReply *rep = NULL;
+	struct rpc_error err;
+	char longaddr[300];
+
+	req.node = "bad/name";
+	req.address = "tcp://127.0.0.1:5";
+	ck_assert_int_eq(call(M_ATTACH, &req.base, &rep, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "invalid node id"));
+	req.node = "n1";
+	req.address = "";
+	ck_assert_int_eq(call(M_ATTACH, &req.base, &rep, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "invalid address"));
+	memset(longaddr, 'a', sizeof(longaddr) - 1);
+	memcpy(longaddr, "tcp://", 6);
+	longaddr[sizeof(longaddr) - 1] = '\0';
+	req.address = longaddr;
+	ck_assert_int_eq(call(M_ATTACH, &req.base, &rep, &err), -EINVAL);
+	req.address = "tcp://127.0.0.1:5";
+	cs.name = "c1";
+	req.components = two;
+	req.n_components = 2;
+	ck_assert_int_eq(call(M_ATTACH, &req.base, &rep, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "listed twice"));
+	cs.name = "";
+	req.n_components = 1;
+	ck_assert_int_eq(call(M_ATTACH, &req.base, &rep, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "invalid component name"));
+	/* And a valid one still works. */
+	attach("n1", "tcp://127.0.0.1:5", NULL);
+}
+END_TEST
+
+START_TEST(heartbeat_from_an_unknown_node_asks_it_to_reattach)
+{
+	Ckpt__V1__HeartbeatRequest req = CKPT__V1__HEARTBEAT_REQUEST__INIT;
+	Ckpt__V1__HeartbeatReply *rep = NULL;
+	struct rpc_error err;
+
+	req.node = "ghost";
+	ck_assert_int_eq(call(M_HEARTBEAT, &req.base, &rep, &err), 0);
+	ck_assert(rep->reattach);
+	rpc_reply_free(&rep->base);
+	attach("ghost", "tcp://127.0.0.1:5", NULL);
+	ck_assert_int_eq(call(M_HEARTBEAT, &req.base, &rep, &err), 0);
+	ck_assert(!rep->reattach);
+	rpc_reply_free(&rep->base);
+}
+END_TEST
+
+START_TEST(notify_is_catalogued_and_published)
+{
+	Ckpt__V1__NotifyRequest req = CKPT__V1__NOTIFY_REQUEST__INIT;
+	Ckpt__V1__CheckpointInfo ci = CKPT__V1__CHECKPOINT_INFO__INIT;
+	Ckpt__V1__NotifyReply *nrep = NULL;
+	Ckpt__V1__ListCheckpointsRequest lreq = CKPT__V1__LIST_CHECKPOINTS_REQUEST__INIT;
+	Ckpt__V1__ListCheckpointsReply *lrep = NULL;
+	struct event_sub *sub = subscribe("ckpt.stored/");
+	Ckpt__V1__Event *ev = NULL;
+	char topic[EVENT_TOPIC_MAX];
+	uint8_t sha[SHA_LEN];
+	struct rpc_error err;
+
+	fake_sha("x", sha);
+	ci.node = "n1";
+	ci.component = "c1";
+	ci.seq = 7;
+	ci.size = 123;
+	ci.sha256.data = sha;
+	ci.sha256.len = SHA_LEN;
+	req.checkpoint = &ci;
+	ck_assert_msg(call(M_NOTIFY, &req.base, &nrep, &err) == 0, "%s", err.re_msg);
+	rpc_reply_free(&nrep->base);
+	ci.seq = 3; /* older: the catalogue keeps 7 */
+	ck_assert_int_eq(call(M_NOTIFY, &req.base, &nrep, &err), 0);
+	rpc_reply_free(&nrep->base);
+
+	ck_assert_int_eq(event_sub_recv(sub, 3000, topic, &ev), 0);
+	ck_assert_str_eq(topic, "ckpt.stored/n1/c1");
+	ck_assert_str_eq(ev->kind, "stored");
+	ck_assert_uint_eq(ev->seq, 7);
+	ck_assert_uint_eq(ev->sha256.len, SHA_LEN);
+	ck_assert_uint_gt(ev->time_unix_ms, 0);
+	ckpt__v1__event__free_unpacked(ev, NULL);
+	event_sub_close(sub);
+
+	lreq.component = "c1";
+	ck_assert_int_eq(call(M_LIST_CHECKPOINTS, &lreq.base, &lrep, &err), 0);
+	ck_assert_uint_eq(lrep->n_checkpoints, 1);
+	ck_assert_uint_eq(lrep->checkpoints[0]->seq, 7);
+	ck_assert_uint_eq(lrep->checkpoints[0]->size, 123);
+	ck_assert_mem_eq(lrep->checkpoints[0]->sha256.data, sha, SHA_LEN);
+	rpc_reply_free(&lrep->base);
+	lreq.component = "";
+	lreq.node = "other";
+	ck_assert_int_eq(call(M_LIST_CHECKPOINTS, &lreq.base, &lrep, &err), 0);
+	ck_assert_uint_eq(lrep->n_checkpoints, 0);
+	rpc_reply_free(&lrep->base);
+
+	/* A bad digest is refused. */
+	ci.sha256.len = 5;
+	ck_assert_int_eq(call(M_NOTIFY, &req.base, &nrep, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "sha256"));
+}
+END_TEST
+
+START_TEST(two_nodes_swap_their_components_concurrently)
+{
+	struct migrate_job j1 = { .mj_component = "demo_1" }, j2 = { .mj_component = "demo_2" };
+	Ckpt__V1__ListNodesReply *nodes;
+	const Ckpt__V1__ComponentStatus *c;
+	struct event_sub *sub;
+	Ckpt__V1__Event *ev = NULL;
+	char topic[EVENT_TOPIC_MAX];
+	uint8_t sha[SHA_LEN];
+	pthread_t t1, t2;
+	int done = 0;
+
+	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "demo_1");
+	attach("dummy_2", rpc_server_url(fx.a2.fa_srv), "demo_2");
+	sub = subscribe("ckpt.migration.");
+	ck_assert_int_eq(pthread_create(&t1, NULL, migrate_thread, &j1), 0);
+	ck_assert_int_eq(pthread_create(&t2, NULL, migrate_thread, &j2), 0);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	ck_assert_msg(j1.mj_rv == 0, "%s", j1.mj_err.re_msg);
+	ck_assert_msg(j2.mj_rv == 0, "%s", j2.mj_err.re_msg);
+
+	ck_assert_str_eq(j1.mj_rep->source, "dummy_1");
+	ck_assert_str_eq(j1.mj_rep->target, "dummy_2");
+	ck_assert_str_eq(j1.mj_rep->restored_from->node, "dummy_1");
+	ck_assert_str_eq(j1.mj_rep->restored_from->component, "demo_1");
+	ck_assert_uint_eq(j1.mj_rep->restored_from->seq, 11);
+	ck_assert_uint_eq(j1.mj_rep->epoch, 1);
+	fake_sha("demo_1", sha);
+	ck_assert_uint_eq(j1.mj_rep->state_sha256.len, SHA_LEN);
+	ck_assert_mem_eq(j1.mj_rep->state_sha256.data, sha, SHA_LEN);
+	ck_assert_str_eq(j2.mj_rep->source, "dummy_2");
+	ck_assert_str_eq(j2.mj_rep->target, "dummy_1");
+	ck_assert_int_eq(atomic_load(&fx.a1.fa_stops), 1);
+	ck_assert_int_eq(atomic_load(&fx.a1.fa_restores), 1);
+	rpc_reply_free(&j1.mj_rep->base);
+	rpc_reply_free(&j2.mj_rep->base);
+
+	nodes = list_nodes();
+	ck_assert_ptr_null(comp_of(node_of(nodes, "dummy_1"), "demo_1"));
+	c = comp_of(node_of(nodes, "dummy_1"), "demo_2");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(c->restored_from);
+	ck_assert_str_eq(c->restored_from->node, "dummy_2");
+	ck_assert_uint_eq(c->epoch, 1);
+	c = comp_of(node_of(nodes, "dummy_2"), "demo_1");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->restored_from->node, "dummy_1");
+	rpc_reply_free(&nodes->base);
+
+	/* started and done for each: 4 events. */
+	while (event_sub_recv(sub, 2000, topic, &ev) == 0) {
+		if (strcmp(ev->kind, "migration.done") == 0) {
+			done++;
+			ck_assert(strcmp(topic, "ckpt.migration.done/demo_1") == 0 ||
+			    strcmp(topic, "ckpt.migration.done/demo_2") == 0);
+			ck_assert_str_ne(ev->target, "");
+		}
+		ckpt__v1__event__free_unpacked(ev, NULL);
+	}
+	ck_assert_int_eq(done, 2);
+	event_sub_close(sub);
+
+	/* And back: the epoch keeps counting up. */
+	j1.mj_target = "dummy_1";
+	ck_assert_msg(migrate(&j1) == 0, "%s", j1.mj_err.re_msg);
+	ck_assert_str_eq(j1.mj_rep->source, "dummy_2");
+	ck_assert_uint_eq(j1.mj_rep->epoch, 2);
+	rpc_reply_free(&j1.mj_rep->base);
+}
+END_TEST
+
+START_TEST(failed_restore_is_rolled_back_to_the_source)
+{
+	struct migrate_job j = { .mj_component = "demo_1" };
+	Ckpt__V1__ListNodesReply *nodes;
+
+	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "demo_1");
+	attach("dummy_2", rpc_server_url(fx.a2.fa_srv), NULL);
+	atomic_store(&fx.a2.fa_fail_restore, 1);
+	ck_assert_int_eq(migrate(&j), -EBADMSG);
+	ck_assert_int_eq(j.mj_err.re_code, CKPT__V1__CODE__DATA_LOSS);
+	ck_assert_ptr_nonnull(strstr(j.mj_err.re_msg, "hash mismatch"));
+	ck_assert_ptr_nonnull(strstr(j.mj_err.re_msg, "restored back on dummy_1"));
+	ck_assert_int_eq(atomic_load(&fx.a1.fa_restores), 1);
+	nodes = list_nodes();
+	ck_assert_ptr_nonnull(comp_of(node_of(nodes, "dummy_1"), "demo_1"));
+	ck_assert_ptr_null(comp_of(node_of(nodes, "dummy_2"), "demo_1"));
+	rpc_reply_free(&nodes->base);
+	/* The migration is over: another one may start. */
+	atomic_store(&fx.a2.fa_fail_restore, 0);
+	ck_assert_msg(migrate(&j) == 0, "%s", j.mj_err.re_msg);
+	ck_assert_uint_eq(j.mj_rep->epoch, 3); /* 1 to dummy_2 (failed), 2 back, 3 now */
+	rpc_reply_free(&j.mj_rep->base);
+}
+END_TEST
+
+static void
+notify(const char *node, const char *component, uint64_t seq)
+{
+	Ckpt__V1__NotifyRequest req = CKPT__V1__NOTIFY_REQUEST__INIT;
+	Ckpt__V1__CheckpointInfo ci = CKPT__V1__CHECKPOINT_INFO__INIT;
+	Ckpt__V1__NotifyReply *rep = NULL;
+	uint8_t sha[SHA_LEN];
+	struct rpc_error err;
+
+	fake_sha(component, sha);
+	ci.node = (char *)node;
+	ci.component = (char *)component;
+	ci.seq = seq;
+	ci.size = 64;
+	ci.sha256.data = sha;
+	ci.sha256.len = SHA_LEN;
+	req.checkpoint = &ci;
+	ck_assert_msg(call(M_NOTIFY, &req.base, &rep, &err) == 0, "%s", err.re_msg);
+	rpc_reply_free(&rep->base);
+}
+
+START_TEST(dead_source_is_replaced_from_its_latest_catalogued_checkpoint)
+{
+	struct migrate_job j = { .mj_component = "demo_1" };
+	uint64_t t0;
+
+	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "demo_1");
+	attach("dummy_2", rpc_server_url(fx.a2.fa_srv), NULL);
+	notify("dummy_1", "demo_1", 5);
+	rpc_server_stop(fx.a1.fa_srv); /* dies before it is marked down */
+	fx.a1.fa_srv = NULL;
+	t0 = util_now_mono_ms();
+	ck_assert_msg(migrate(&j) == 0, "%s", j.mj_err.re_msg);
+	ck_assert_uint_lt(util_now_mono_ms() - t0, 5000); /* not the whole Stop time */
+	ck_assert_str_eq(j.mj_rep->source, "dummy_1");
+	ck_assert_str_eq(j.mj_rep->target, "dummy_2");
+	ck_assert_str_eq(j.mj_rep->restored_from->node, "dummy_1");
+	ck_assert_uint_eq(j.mj_rep->restored_from->seq, 5);
+	ck_assert_int_eq(atomic_load(&fx.a2.fa_restores), 1);
+	rpc_reply_free(&j.mj_rep->base);
+}
+END_TEST
+
+START_TEST(dead_target_fails_fast_and_the_component_goes_back)
+{
+	struct migrate_job j = { .mj_component = "demo_1", .mj_target = "dummy_2" };
+	uint64_t t0;
+
+	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "demo_1");
+	attach("dummy_2", rpc_server_url(fx.a2.fa_srv), NULL);
+	rpc_server_stop(fx.a2.fa_srv);
+	fx.a2.fa_srv = NULL;
+	t0 = util_now_mono_ms();
+	ck_assert_int_eq(migrate(&j), -ECONNREFUSED);
+	ck_assert_uint_lt(util_now_mono_ms() - t0, 5000);
+	ck_assert_int_eq(j.mj_err.re_code, CKPT__V1__CODE__UNAVAILABLE);
+	ck_assert_ptr_nonnull(strstr(j.mj_err.re_msg, "restored back on dummy_1"));
+	ck_assert_int_eq(atomic_load(&fx.a1.fa_stops), 1);
+	ck_assert_int_eq(atomic_load(&fx.a1.fa_restores), 1);
+}
+END_TEST
+
+START_TEST(second_migration_of_a_component_is_aborted)
+{
+	struct migrate_job j1 = { .mj_component = "demo_1" }, j2 = { .mj_component = "demo_1" };
+	pthread_t t;
+
+	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "demo_1");
+	attach("dummy_2", rpc_server_url(fx.a2.fa_srv), NULL);
+	atomic_store(&fx.a1.fa_stop_delay_ms, 800);
+	ck_assert_int_eq(pthread_create(&t, NULL, migrate_thread, &j1), 0);
+	util_sleep_ms(200);
+	ck_assert_int_eq(migrate(&j2), -ECANCELED);
+	ck_assert_int_eq(j2.mj_err.re_code, CKPT__V1__CODE__ABORTED);
+	ck_assert_ptr_nonnull(strstr(j2.mj_err.re_msg, "migration of demo_1 already in progress"));
+	pthread_join(t, NULL);
+	ck_assert_msg(j1.mj_rv == 0, "%s", j1.mj_err.re_msg);
+	rpc_reply_free(&j1.mj_rep->base);
+}
+END_TEST
+
+START_TEST(migrate_checks_component_and_target)
+{
+	struct migrate_job j = { .mj_component = "nope" };
+
+	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "demo_1");
+	ck_assert_int_eq(migrate(&j), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(j.mj_err.re_msg, "unknown component nope"));
+	j.mj_component = "bad name";
+	ck_assert_int_eq(migrate(&j), -EINVAL);
+	j.mj_component = "demo_1";
+	j.mj_target = "ghost";
+	ck_assert_int_eq(migrate(&j), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(j.mj_err.re_msg, "unknown target node 'ghost'"));
+	j.mj_target = "dummy_1";
+	ck_assert_int_eq(migrate(&j), -EINVAL);
+	j.mj_target = NULL; /* the only node is the source */
+	ck_assert_int_eq(migrate(&j), -ESTALE);
+	ck_assert_int_eq(j.mj_err.re_code, CKPT__V1__CODE__FAILED_PRECONDITION);
+	ck_assert_ptr_nonnull(strstr(j.mj_err.re_msg, "no healthy node can take demo_1"));
+	ck_assert_int_eq(atomic_load(&fx.a1.fa_stops), 0);
+}
+END_TEST
+
+START_TEST(silent_node_is_marked_down_and_told_to_reattach)
+{
+	Ckpt__V1__HeartbeatRequest req = CKPT__V1__HEARTBEAT_REQUEST__INIT;
+	Ckpt__V1__HeartbeatReply *rep = NULL;
+	Ckpt__V1__ListNodesReply *nodes;
+	struct event_sub *sub = subscribe("ckpt.node.");
+	Ckpt__V1__Event *ev = NULL;
+	char topic[EVENT_TOPIC_MAX];
+	struct rpc_error err;
+	bool up = false, down = false;
+
+	attach("n1", "tcp://127.0.0.1:5", NULL);
+	util_sleep_ms(600);
+	nodes = list_nodes();
+	ck_assert_str_eq(nodes->nodes[0]->state, "down");
+	ck_assert_uint_ge(nodes->nodes[0]->last_seen_ms_ago, 200);
+	rpc_reply_free(&nodes->base);
+	while (event_sub_recv(sub, 500, topic, &ev) == 0) {
+		if (strcmp(topic, "ckpt.node.up/n1") == 0)
+			up = true;
+		if (strcmp(topic, "ckpt.node.down/n1") == 0)
+			down = strcmp(ev->kind, "node.down") == 0;
+		ckpt__v1__event__free_unpacked(ev, NULL);
+	}
+	ck_assert(up);
+	ck_assert(down);
+	event_sub_close(sub);
+	req.node = "n1";
+	ck_assert_int_eq(call(M_HEARTBEAT, &req.base, &rep, &err), 0);
+	ck_assert(rep->reattach);
+	rpc_reply_free(&rep->base);
+	attach("n1", "tcp://127.0.0.1:5", NULL);
+	nodes = list_nodes();
+	ck_assert_str_eq(nodes->nodes[0]->state, "up");
+	rpc_reply_free(&nodes->base);
+}
+END_TEST
+
+static Suite *
+service_suite(void)
+{
+	Suite *s = suite_create("manager_service");
+	TCase *tc = tcase_create("rpc");
+	TCase *td = tcase_create("liveness");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, attach_then_list_nodes_round_trip);
+	tcase_add_test(tc, garbage_request_gets_an_error_reply_and_the_service_goes_on);
+	tcase_add_test(tc, attach_rejects_invalid_names_addresses_and_duplicates);
+	tcase_add_test(tc, heartbeat_from_an_unknown_node_asks_it_to_reattach);
+	tcase_add_test(tc, notify_is_catalogued_and_published);
+	tcase_add_test(tc, two_nodes_swap_their_components_concurrently);
+	tcase_add_test(tc, failed_restore_is_rolled_back_to_the_source);
+	tcase_add_test(tc, dead_source_is_replaced_from_its_latest_catalogued_checkpoint);
+	tcase_add_test(tc, dead_target_fails_fast_and_the_component_goes_back);
+	tcase_add_test(tc, second_migration_of_a_component_is_aborted);
+	tcase_add_test(tc, migrate_checks_component_and_target);
+	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(td, setup_fast_down, teardown);
+	tcase_set_timeout(td, 30);
+	tcase_add_test(td, silent_node_is_marked_down_and_told_to_reattach);
+	suite_add_tcase(s, td);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(service_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

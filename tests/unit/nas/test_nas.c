@@ -1,0 +1,268 @@
+/* The Nas service in-process, over tcp on 127.0.0.1 (port 0), driven by nasc and raw bytes. */
+#include <check.h>
+#include <errno.h>
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/v1/nas.pb-c.h"
+#include "ckpt/v1/rpc.pb-c.h"
+#include "log.h"
+#include "nas.h"
+#include "nasc.h"
+#include "rpc.h"
+#include "sha.h"
+#include "store.h"
+
+#define MiB (1u << 20)
+#define TIMEOUT_MS 10000u
+
+enum { NAS_STORE = 0, NAS_RETRIEVE = 1, NAS_LIST = 2, NAS_DELETE = 3, NAS_STAT = 4 };
+
+static char dir[64];
+static struct store *st;
+static struct nas *srv;
+static struct nasc *cli;
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+setup(void)
+{
+	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB };
+	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0 };
+	struct store_error serr;
+	struct rpc_error rerr;
+	char *url;
+
+	log_init("test-nas", NULL, LOG_LEVEL_INFO);
+	snprintf(dir, sizeof(dir), "/tmp/ckpt-nas-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	sc.sc_dir = dir;
+	ck_assert_int_eq(store_open(&sc, &st, NULL, &serr), 0);
+	ck_assert_int_eq(nas_start(&nc, st, &srv), 0);
+	url = (char *)nas_url(srv);
+	ck_assert_ptr_nonnull(strstr(url, "tcp://127.0.0.1:"));
+	ck_assert_int_eq(nasc_open(&url, 1, RPC_CLIENT_DIAL_NOW, &cli, &rerr), 0);
+}
+
+static void
+teardown(void)
+{
+	nasc_close(cli);
+	nas_stop(srv);
+	store_close(st);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static uint8_t *
+make_buf(size_t len, unsigned seed)
+{
+	uint8_t *b = malloc(len ? len : 1);
+	uint32_t x = seed * 2654435761u + 1;
+	ck_assert_ptr_nonnull(b);
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (uint8_t)(x >> 16);
+	}
+	return b;
+}
+
+static int
+put(const char *node, const char *comp, uint64_t epoch, const void *buf, size_t len,
+    struct nasc_info *ret_info, struct rpc_error *err)
+{
+	struct nasc_put p = { node, comp, "raw", 0, epoch };
+	return nasc_store_buf(cli, &p, buf, len, TIMEOUT_MS, ret_info, err);
+}
+
+static void
+round_trip(size_t len, unsigned seed)
+{
+	uint8_t *b = make_buf(len, seed), want[SHA_LEN];
+	struct nasc_info in, out;
+	struct rpc_error err;
+	void *got;
+	size_t got_len;
+	int rv;
+
+	rv = put("n1", "c", 1, b, len, &in, &err);
+	ck_assert_msg(rv == 0, "store: %s", err.re_msg);
+	sha256(b, len, want);
+	ck_assert_mem_eq(in.ni_sha256, want, SHA_LEN);
+	ck_assert_uint_eq(in.ni_size, len);
+	rv = nasc_retrieve_buf(cli, "", "c", 0, len + 1, TIMEOUT_MS, &got, &got_len, &out, &err);
+	ck_assert_msg(rv == 0, "retrieve: %s", err.re_msg);
+	ck_assert_uint_eq(got_len, len);
+	ck_assert_mem_eq(got, b, len);
+	ck_assert_uint_eq(out.ni_seq, in.ni_seq);
+	ck_assert_str_eq(out.ni_node, "n1");
+	free(got);
+	free(b);
+}
+
+START_TEST(nas_round_trips_3mib_over_tcp)
+{
+	round_trip(3 * MiB, 1);
+}
+END_TEST
+
+START_TEST(nas_round_trips_empty_and_odd_sizes)
+{
+	round_trip(0, 2);
+	round_trip(1, 3);
+	round_trip(MiB + 1, 4);
+}
+END_TEST
+
+START_TEST(nas_refusals_reach_the_client_with_their_code)
+{
+	uint8_t b[100] = { 1 };
+	struct nasc_info info;
+	struct rpc_error err;
+	void *got;
+	size_t len;
+
+	ck_assert_int_eq(put("n1", "c", 5, b, sizeof(b), &info, &err), 0);
+	ck_assert_int_eq(put("n2", "c", 4, b, sizeof(b), &info, &err), -ESTALE);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__FAILED_PRECONDITION);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "stale epoch 4 < 5 for component c"));
+	ck_assert_int_eq(put("bad node", "c", 5, b, sizeof(b), &info, &err), -EINVAL);
+	ck_assert_int_eq(nasc_retrieve_buf(cli, "n1", "nope", 0, 10, TIMEOUT_MS, &got, &len, &info,
+	                     &err),
+	    -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "no checkpoint n1/nope@latest"));
+}
+END_TEST
+
+START_TEST(nas_list_delete_and_stat_over_the_wire)
+{
+	Ckpt__V1__ListRequest lreq = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *lrep = NULL;
+	Ckpt__V1__DeleteRequest dreq = CKPT__V1__DELETE_REQUEST__INIT;
+	Ckpt__V1__DeleteReply *drep = NULL;
+	Ckpt__V1__StatRequest sreq = CKPT__V1__STAT_REQUEST__INIT;
+	Ckpt__V1__StatReply *srep = NULL;
+	uint8_t *b = make_buf(2 * MiB, 5);
+	struct nasc_info info;
+	struct rpc_error err;
+
+	ck_assert_int_eq(put("n1", "c", 0, b, MiB, &info, &err), 0);
+	ck_assert_int_eq(put("n1", "c", 0, b, 2 * MiB, &info, &err), 0);
+	ck_assert_uint_eq(info.ni_seq, 2);
+	lreq.latest_only = 1;
+	ck_assert_int_eq(nasc_call(cli, NAS_LIST, &lreq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&lrep, &err),
+	    0);
+	ck_assert_uint_eq(lrep->n_checkpoints, 1);
+	ck_assert_uint_eq(lrep->checkpoints[0]->seq, 2);
+	rpc_reply_free(&lrep->base);
+
+	/* Both share the first MiB: 2 chunks in all, none freed by deleting seq 1. */
+	dreq.node = "n1";
+	dreq.component = "c";
+	dreq.seq = 1;
+	ck_assert_int_eq(nasc_call(cli, NAS_DELETE, &dreq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&drep, &err),
+	    0);
+	ck_assert_uint_eq(drep->deleted, 1);
+	rpc_reply_free(&drep->base);
+	ck_assert_int_eq(nasc_call(cli, NAS_STAT, &sreq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&srep, &err),
+	    0);
+	ck_assert_uint_eq(srep->checkpoints, 1);
+	ck_assert_uint_eq(srep->chunks, 2);
+	ck_assert_uint_eq(srep->chunk_bytes, 2 * MiB);
+	ck_assert_uint_ge(srep->map_size, 64 * MiB);
+	ck_assert_uint_gt(srep->map_used, 2 * MiB);
+	ck_assert_uint_ge(srep->requests, 8);
+	rpc_reply_free(&srep->base);
+	free(b);
+}
+END_TEST
+
+/* Sends raw bytes; returns the reply's code. */
+static int
+raw_call(struct rpc_client *c, const void *msg, size_t len)
+{
+	struct rpc_error err;
+	Ckpt__V1__Reply *rep;
+	void *out;
+	size_t out_len;
+	int code;
+
+	ck_assert_int_eq(rpc_client_call_raw(c, msg, len, TIMEOUT_MS, &out, &out_len, &err), 0);
+	rep = ckpt__v1__reply__unpack(NULL, out_len, out);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_str_ne(rep->message, "");
+	code = (int)rep->code;
+	ckpt__v1__reply__free_unpacked(rep, NULL);
+	free(out);
+	return code;
+}
+
+START_TEST(nas_answers_garbage_and_goes_on_serving)
+{
+	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x42, 0x99 };
+	uint8_t env[64], body[] = { 0x0a, 0x50, 'x' }; /* StoreRequest.node claims 80 bytes */
+	Ckpt__V1__Request req = CKPT__V1__REQUEST__INIT;
+	Ckpt__V1__StatRequest sreq = CKPT__V1__STAT_REQUEST__INIT;
+	Ckpt__V1__StatReply *srep = NULL;
+	struct rpc_client *c;
+	struct rpc_error err;
+	size_t n;
+
+	ck_assert_int_eq(rpc_client_open(nas_url(srv), &ckpt__v1__nas__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &c, &err),
+	    0);
+	ck_assert_int_eq(raw_call(c, garbage, sizeof(garbage)), CKPT__V1__CODE__INVALID_ARGUMENT);
+	req.method = 99;
+	n = ckpt__v1__request__pack(&req, env);
+	ck_assert_int_eq(raw_call(c, env, n), CKPT__V1__CODE__UNIMPLEMENTED);
+	req.method = NAS_STORE;
+	req.body.data = body;
+	req.body.len = sizeof(body);
+	n = ckpt__v1__request__pack(&req, env);
+	ck_assert_int_eq(raw_call(c, env, n), CKPT__V1__CODE__INVALID_ARGUMENT);
+
+	ck_assert_int_eq(rpc_client_call(c, NAS_STAT, &sreq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&srep, &err),
+	    0);
+	ck_assert_uint_eq(srep->bad_requests, 3);
+	ck_assert_uint_eq(srep->requests, 4);
+	rpc_reply_free(&srep->base);
+	rpc_client_close(c);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("nas");
+	TCase *tc = tcase_create("nas");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, nas_round_trips_3mib_over_tcp);
+	tcase_add_test(tc, nas_round_trips_empty_and_odd_sizes);
+	tcase_add_test(tc, nas_refusals_reach_the_client_with_their_code);
+	tcase_add_test(tc, nas_list_delete_and_stat_over_the_wire);
+	tcase_add_test(tc, nas_answers_garbage_and_goes_on_serving);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,871 @@
+/* The NAS store on LMDB in a temporary folder. */
+#include <check.h>
+#include <errno.h>
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <ftw.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "sha.h"
+#include "store.h"
+
+#define MiB (1u << 20)
+
+static char dir[64];
+static struct store *st;
+static struct arena *ar;
+
+/* ---- fixture ---- */
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static struct store *
+open_store(uint64_t map_size, uint64_t map_max, size_t *ret_orphans)
+{
+	struct store_config cfg = { dir, map_size, map_max };
+	struct store_error err;
+	struct store *s = NULL;
+	size_t orphans = 0;
+	int rv = store_open(&cfg, &s, &orphans, &err);
+	ck_assert_msg(rv == 0, "store_open: %d %s", rv, err.se_msg);
+	if (ret_orphans != NULL)
+		*ret_orphans = orphans;
+	return s;
+}
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/ckpt-nas-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* A folder that does not exist yet: the store creates it. */
+	strcat(dir, "/data/lmdb");
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_int_eq(arena_new(&ar), 0);
+}
+
+static void
+teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	arena_free(ar);
+	*strstr(dir, "/data/lmdb") = '\0';
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- helpers ---- */
+
+/* Deterministic bytes that differ with seed. */
+static uint8_t *
+make_buf(size_t len, unsigned seed)
+{
+	uint8_t *b = malloc(len ? len : 1);
+	uint32_t x = seed * 2654435761u + 1;
+	ck_assert_ptr_nonnull(b);
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (uint8_t)(x >> 16);
+	}
+	return b;
+}
+
+struct ckpt {
+	Ckpt__V1__StoreRequest req;
+	Ckpt__V1__ChunkRef refs[64], *rptr[64];
+	uint8_t sha[64][SHA_LEN];
+	uint8_t whole[SHA_LEN];
+};
+
+/* Splits buf into chunk-sized pieces; uploads them when put is set. */
+static void
+ckpt_build(struct ckpt *c, const char *node, const char *comp, uint64_t seq, uint64_t epoch,
+    const uint8_t *buf, size_t len, size_t chunk, bool put)
+{
+	size_t n = 0;
+
+	memset(c, 0, sizeof(*c));
+	ckpt__v1__store_request__init(&c->req);
+	for (size_t off = 0; off < len; off += chunk, n++) {
+		size_t k = len - off < chunk ? len - off : chunk;
+		ck_assert_uint_lt(n, 64);
+		ckpt__v1__chunk_ref__init(&c->refs[n]);
+		sha256(buf + off, k, c->sha[n]);
+		c->refs[n].sha256.data = c->sha[n];
+		c->refs[n].sha256.len = SHA_LEN;
+		c->refs[n].size = (uint32_t)k;
+		c->rptr[n] = &c->refs[n];
+		if (put) {
+			Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+			struct store_error err;
+			uint32_t stored;
+			ch.sha256 = c->refs[n].sha256;
+			ch.data.data = (uint8_t *)buf + off;
+			ch.data.len = k;
+			ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), 0);
+		}
+	}
+	sha256(buf, len, c->whole);
+	c->req.node = (char *)node;
+	c->req.component = (char *)comp;
+	c->req.kind = "raw";
+	c->req.seq = seq;
+	c->req.epoch = epoch;
+	c->req.size = len;
+	c->req.sha256.data = c->whole;
+	c->req.sha256.len = SHA_LEN;
+	c->req.n_chunks = n;
+	c->req.chunks = c->rptr;
+}
+
+static int
+commit(struct ckpt *c, Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed,
+    struct store_error *err)
+{
+	Ckpt__V1__CheckpointInfo *info = NULL;
+	bool existed = false;
+	int rv = store_commit(st, &c->req, ar, &info, &existed, err);
+	if (ret_info != NULL)
+		*ret_info = info;
+	if (ret_existed != NULL)
+		*ret_existed = existed;
+	return rv;
+}
+
+/* Uploads and commits buf; returns the seq it got. */
+static uint64_t
+store_buf(const char *node, const char *comp, uint64_t seq, uint64_t epoch, const uint8_t *buf,
+    size_t len, size_t chunk)
+{
+	struct ckpt c;
+	struct store_error err;
+	Ckpt__V1__CheckpointInfo *info;
+	int rv;
+
+	ckpt_build(&c, node, comp, seq, epoch, buf, len, chunk, true);
+	rv = commit(&c, &info, NULL, &err);
+	ck_assert_msg(rv == 0, "commit %s/%s: %d %s", node, comp, rv, err.se_msg);
+	return info->seq;
+}
+
+/* Retrieves node/comp@seq and reassembles its bytes from its chunks. */
+static uint8_t *
+read_back(const char *node, const char *comp, uint64_t seq, Ckpt__V1__CheckpointInfo **ret_info,
+    size_t *ret_len)
+{
+	Ckpt__V1__CheckpointRecord *rec;
+	struct store_error err;
+	uint8_t *out;
+	size_t off = 0;
+	int rv;
+
+	rv = store_retrieve(st, node, comp, seq, ar, &rec, &err);
+	ck_assert_msg(rv == 0, "retrieve: %d %s", rv, err.se_msg);
+	out = malloc(rec->info->size ? rec->info->size : 1);
+	for (size_t i = 0; i < rec->n_chunks; i++) {
+		Ckpt__V1__Chunk **chunks;
+		size_t n;
+		rv = store_get_chunks(st, &rec->chunks[i]->sha256, 1, 0, ar, &chunks, &n, &err);
+		ck_assert_msg(rv == 0, "get_chunks: %d %s", rv, err.se_msg);
+		ck_assert_uint_eq(n, 1);
+		memcpy(out + off, chunks[0]->data.data, chunks[0]->data.len);
+		off += chunks[0]->data.len;
+	}
+	ck_assert_uint_eq(off, rec->info->size);
+	if (ret_info != NULL)
+		*ret_info = rec->info;
+	*ret_len = off;
+	return out;
+}
+
+static size_t
+count_missing(const uint8_t (*sha)[SHA_LEN], size_t n)
+{
+	ProtobufCBinaryData h[64];
+	struct store_error err;
+	uint32_t *missing;
+	size_t nm;
+
+	for (size_t i = 0; i < n; i++) {
+		h[i].data = (uint8_t *)sha[i];
+		h[i].len = SHA_LEN;
+	}
+	ck_assert_int_eq(store_have_chunks(st, h, n, ar, &missing, &nm, &err), 0);
+	return nm;
+}
+
+static struct store_stats
+stats(void)
+{
+	struct store_stats s;
+	struct store_error err;
+	ck_assert_int_eq(store_stat(st, &s, &err), 0);
+	return s;
+}
+
+/* ---- tests ---- */
+
+START_TEST(store_put_chunks_then_have_reports_only_absent)
+{
+	uint8_t *b = make_buf(3000, 1);
+	Ckpt__V1__Chunk c[2] = { CKPT__V1__CHUNK__INIT, CKPT__V1__CHUNK__INIT }, *cp[2] = { &c[0], &c[1] };
+	uint8_t sha[3][SHA_LEN];
+	ProtobufCBinaryData h[3];
+	struct store_error err;
+	uint32_t stored, *missing;
+	size_t nm;
+
+	for (int i = 0; i < 3; i++) {
+		sha256(b + 1000 * i, 1000, sha[i]);
+		h[i].data = sha[i];
+		h[i].len = SHA_LEN;
+	}
+	for (int i = 0; i < 2; i++) {
+		c[i].sha256 = h[i];
+		c[i].data.data = b + 1000 * i;
+		c[i].data.len = 1000;
+	}
+	ck_assert_int_eq(store_put_chunks(st, cp, 2, &stored, &err), 0);
+	ck_assert_uint_eq(stored, 2);
+	ck_assert_int_eq(store_have_chunks(st, h, 3, ar, &missing, &nm, &err), 0);
+	ck_assert_uint_eq(nm, 1);
+	ck_assert_uint_eq(missing[0], 2);
+	/* Already present: nothing new. */
+	ck_assert_int_eq(store_put_chunks(st, cp, 2, &stored, &err), 0);
+	ck_assert_uint_eq(stored, 0);
+	ck_assert_uint_eq(stats().ss_chunk_bytes, 2000);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_commit_then_retrieve_gives_the_bytes)
+{
+	size_t len = 2 * MiB + 123, got;
+	uint8_t *b = make_buf(len, 2), *out;
+	Ckpt__V1__CheckpointInfo *info;
+	uint8_t want[SHA_LEN];
+
+	ck_assert_uint_eq(store_buf("n1", "c1", 7, 1, b, len, MiB), 7);
+	out = read_back("n1", "c1", 7, &info, &got);
+	ck_assert_uint_eq(got, len);
+	ck_assert_mem_eq(out, b, len);
+	sha256(b, len, want);
+	ck_assert_mem_eq(info->sha256.data, want, SHA_LEN);
+	ck_assert_uint_eq(info->chunk_count, 3);
+	ck_assert_uint_eq(info->epoch, 1);
+	ck_assert_str_eq(info->kind, "raw");
+	ck_assert_uint_gt(info->created_unix_ms, 0);
+	free(out);
+	/* seq 0 and node "" find the same one. */
+	out = read_back("n1", "c1", 0, &info, &got);
+	ck_assert_uint_eq(info->seq, 7);
+	free(out);
+	out = read_back("", "c1", 0, &info, &got);
+	ck_assert_str_eq(info->node, "n1");
+	free(out);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_commits_zero_byte_checkpoint)
+{
+	Ckpt__V1__CheckpointInfo *info;
+	uint8_t *out;
+	size_t got;
+
+	ck_assert_uint_eq(store_buf("n1", "empty", 0, 0, NULL, 0, MiB), 1);
+	out = read_back("n1", "empty", 1, &info, &got);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_uint_eq(info->chunk_count, 0);
+	free(out);
+}
+END_TEST
+
+START_TEST(store_seq_zero_assigns_latest_plus_one_across_nodes)
+{
+	uint8_t *b = make_buf(5000, 3);
+
+	ck_assert_uint_eq(store_buf("n1", "c", 0, 0, b, 1000, 512), 1);
+	ck_assert_uint_eq(store_buf("n1", "c", 0, 0, b, 2000, 512), 2);
+	ck_assert_uint_eq(store_buf("n2", "c", 0, 0, b, 3000, 512), 3);
+	ck_assert_uint_eq(store_buf("n1", "other", 0, 0, b, 3000, 512), 1);
+	ck_assert_uint_eq(store_buf("n1", "c", 10, 0, b, 100, 512), 10);
+	ck_assert_uint_eq(store_buf("n2", "c", 0, 0, b, 200, 512), 11);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_same_checkpoint_again_is_idempotent)
+{
+	uint8_t *b = make_buf(3000, 4);
+	struct ckpt c;
+	struct store_error err;
+	Ckpt__V1__CheckpointInfo *i1, *i2;
+	bool existed;
+	uint32_t deleted;
+	uint64_t freed;
+
+	ckpt_build(&c, "n1", "c", 5, 1, b, 3000, 1000, true);
+	ck_assert_int_eq(commit(&c, &i1, &existed, &err), 0);
+	ck_assert(!existed);
+	ck_assert_int_eq(commit(&c, &i2, &existed, &err), 0);
+	ck_assert(existed);
+	ck_assert_uint_eq(i2->seq, 5);
+	ck_assert_uint_eq(i2->created_unix_ms, i1->created_unix_ms);
+	/* A replay stays a success after the component moved on to a newer epoch. */
+	store_buf("n2", "c", 0, 2, b, 1000, 1000);
+	ck_assert_int_eq(commit(&c, &i2, &existed, &err), 0);
+	ck_assert(existed);
+	ck_assert_int_eq(store_delete(st, "n2", "c", 0, &deleted, &freed, &err), 0);
+	/* The retry took no second reference: one delete frees every chunk. */
+	ck_assert_int_eq(store_delete(st, "n1", "c", 5, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(freed, 3);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])c.sha, 3), 3);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_different_checkpoint_under_same_key_already_exists)
+{
+	uint8_t *b = make_buf(3000, 5);
+	struct ckpt c;
+	struct store_error err;
+
+	store_buf("n1", "c", 5, 1, b, 3000, 1000);
+	ckpt_build(&c, "n1", "c", 5, 1, b, 2000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(err.se_msg, "n1/c@5 already exists"));
+	/* The same seq of the component on another node. */
+	ckpt_build(&c, "n2", "c", 5, 1, b, 2000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(err.se_msg, "stored by node n1"));
+	free(b);
+}
+END_TEST
+
+START_TEST(store_rejects_stale_epoch)
+{
+	uint8_t *b = make_buf(1000, 6);
+	struct ckpt c;
+	struct store_error err;
+	uint32_t deleted;
+	uint64_t freed;
+
+	store_buf("n1", "c", 0, 3, b, 1000, 1000);
+	ckpt_build(&c, "n2", "c", 0, 2, b, 500, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -ESTALE);
+	ck_assert_str_eq(err.se_msg, "stale epoch 2 < 3 for component c");
+	/* Equal and newer epochs pass. */
+	c.req.epoch = 3;
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	/* The epoch outlives the checkpoints. */
+	ck_assert_int_eq(store_delete(st, "n1", "c", 0, &deleted, &freed, &err), 0);
+	ck_assert_int_eq(store_delete(st, "n2", "c", 0, &deleted, &freed, &err), 0);
+	ckpt_build(&c, "n1", "c", 0, 1, b, 700, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -ESTALE);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_rejects_missing_chunks)
+{
+	uint8_t *b = make_buf(3000, 7);
+	struct ckpt c;
+	struct store_error err;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 1000, 1000, true);
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, false);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -ESTALE);
+	ck_assert_str_eq(err.se_msg, "2 of 3 chunks missing (first: index 1); send them with PutChunks");
+	ck_assert_uint_eq(stats().ss_checkpoints, 0);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_rejects_whole_digest_mismatch)
+{
+	uint8_t *b = make_buf(3000, 8);
+	struct ckpt c;
+	struct store_error err;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, true);
+	c.whole[0] ^= 1;
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "sha256 does not match the chunks");
+	/* Chunks in another order hash differently. */
+	c.whole[0] ^= 1;
+	c.rptr[0] = &c.refs[1];
+	c.rptr[1] = &c.refs[0];
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_uint_eq(stats().ss_checkpoints, 0);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_rejects_chunk_data_mismatch)
+{
+	uint8_t *b = make_buf(2000, 9);
+	uint8_t sha[SHA_LEN];
+	Ckpt__V1__Chunk c[2] = { CKPT__V1__CHUNK__INIT, CKPT__V1__CHUNK__INIT }, *cp[2] = { &c[0], &c[1] };
+	struct store_error err;
+	uint32_t stored;
+
+	sha256(b, 1000, sha);
+	c[0].sha256.data = sha;
+	c[0].sha256.len = SHA_LEN;
+	c[0].data.data = b;
+	c[0].data.len = 1000;
+	c[1] = c[0];
+	c[1].data.data = b + 1000;
+	ck_assert_int_eq(store_put_chunks(st, cp, 2, &stored, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "chunk 1: data does not match its SHA-256");
+	/* All or nothing: the good chunk was not written either. */
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])&sha, 1), 1);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_rejects_malformed_input)
+{
+	uint8_t *b = make_buf(1000, 10);
+	uint8_t big[SHA_LEN + 1] = { 0 };
+	struct store_error err;
+	ProtobufCBinaryData h = { SHA_LEN - 1, big };
+	Ckpt__V1__CheckpointRecord *rec;
+	uint32_t *missing;
+	size_t nm;
+	struct ckpt c;
+
+	/* A table of bad commits, each applied to a good one. */
+	for (int k = 0; k < 9; k++) {
+		ckpt_build(&c, "n1", "c", 0, 0, b, 1000, 500, true);
+		switch (k) {
+		case 0: c.req.node = ""; break;
+		case 1: c.req.node = "bad/node"; break;
+		case 2: c.req.component = "x\ny"; break;
+		case 3: c.req.kind = "no spaces"; break;
+		case 4: c.req.sha256.len = 31; break;
+		case 5: c.req.size = 999; break;
+		case 6: c.refs[1].sha256.len = 33; break;
+		case 7: c.refs[0].size = 0; c.req.size = 500; break;
+		case 8: c.refs[0].size = 9 * MiB; c.req.size = 9 * MiB + 500; break;
+		}
+		ck_assert_msg(commit(&c, NULL, NULL, &err) == -EINVAL, "case %d accepted", k);
+		ck_assert_msg(err.se_msg[0] != '\0', "case %d: no message", k);
+	}
+	ck_assert_int_eq(store_have_chunks(st, &h, 1, ar, &missing, &nm, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "hash 0: 31 bytes, want 32");
+	ck_assert_int_eq(store_retrieve(st, "n1", "", 0, ar, &rec, &err), -EINVAL);
+	ck_assert_int_eq(store_retrieve(st, "a b", "c", 0, ar, &rec, &err), -EINVAL);
+	ck_assert_uint_eq(stats().ss_checkpoints, 0);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_delete_releases_refs_and_frees_unshared_chunks)
+{
+	/* A = [x y y], B = [y z]: y is shared, and twice in A. */
+	uint8_t *x = make_buf(1000, 11), *y = make_buf(1000, 12), *z = make_buf(1000, 13);
+	uint8_t a[3000], bb[2000], sha[3][SHA_LEN];
+	struct store_error err;
+	uint32_t deleted;
+	uint64_t freed;
+
+	memcpy(a, x, 1000);
+	memcpy(a + 1000, y, 1000);
+	memcpy(a + 2000, y, 1000);
+	memcpy(bb, y, 1000);
+	memcpy(bb + 1000, z, 1000);
+	sha256(x, 1000, sha[0]);
+	sha256(y, 1000, sha[1]);
+	sha256(z, 1000, sha[2]);
+	store_buf("n1", "a", 1, 0, a, 3000, 1000);
+	store_buf("n1", "b", 1, 0, bb, 2000, 1000);
+	ck_assert_uint_eq(stats().ss_chunks, 3);
+	ck_assert_uint_eq(stats().ss_chunk_bytes, 3000);
+
+	ck_assert_int_eq(store_delete(st, "n1", "a", 1, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(deleted, 1);
+	ck_assert_uint_eq(freed, 1); /* x only */
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])sha, 1), 1);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])&sha[1], 2), 0);
+	ck_assert_uint_eq(stats().ss_chunk_bytes, 2000);
+
+	ck_assert_int_eq(store_delete(st, "n1", "b", 0, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(freed, 2);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])sha, 3), 3);
+	ck_assert_uint_eq(stats().ss_chunks, 0);
+	ck_assert_uint_eq(stats().ss_chunk_bytes, 0);
+	ck_assert_uint_eq(stats().ss_checkpoints, 0);
+
+	ck_assert_int_eq(store_delete(st, "n1", "b", 0, &deleted, &freed, &err), -ENOENT);
+	ck_assert_int_eq(store_delete(st, "n1", "b", 4, &deleted, &freed, &err), -ENOENT);
+	ck_assert_str_eq(err.se_msg, "no checkpoint n1/b@4");
+	free(x);
+	free(y);
+	free(z);
+}
+END_TEST
+
+START_TEST(store_delete_all_seqs_moves_latest_back)
+{
+	uint8_t *b = make_buf(3000, 14);
+	Ckpt__V1__CheckpointRecord *rec;
+	struct store_error err;
+	uint32_t deleted;
+	uint64_t freed;
+
+	store_buf("n1", "c", 0, 0, b, 1000, 1000);
+	store_buf("n2", "c", 0, 0, b + 1000, 1000, 1000);
+	store_buf("n2", "c", 0, 0, b + 2000, 1000, 1000);
+	ck_assert_int_eq(store_delete(st, "n2", "c", 0, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(deleted, 2);
+	ck_assert_int_eq(store_retrieve(st, "", "c", 0, ar, &rec, &err), 0);
+	ck_assert_str_eq(rec->info->node, "n1");
+	ck_assert_uint_eq(rec->info->seq, 1);
+	ck_assert_int_eq(store_retrieve(st, "", "c", 2, ar, &rec, &err), -ENOENT);
+	ck_assert_str_eq(err.se_msg, "no checkpoint */c@2");
+	ck_assert_uint_eq(store_buf("n2", "c", 0, 0, b, 10, 1000), 2);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_reopen_keeps_checkpoints)
+{
+	size_t len = 3 * MiB, got;
+	uint8_t *b = make_buf(len, 15), *out;
+
+	store_buf("n1", "c", 0, 2, b, len, MiB);
+	store_close(st);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	out = read_back("n1", "c", 1, NULL, &got);
+	ck_assert_uint_eq(got, len);
+	ck_assert_mem_eq(out, b, len);
+	ck_assert_uint_eq(stats().ss_chunk_bytes, len);
+	free(out);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_open_collects_orphan_chunks)
+{
+	uint8_t *b = make_buf(4000, 16);
+	struct ckpt c;
+	size_t orphans;
+
+	store_buf("n1", "c", 0, 0, b, 1000, 1000);
+	/* Three uploads whose Store never came. */
+	ckpt_build(&c, "n1", "c", 0, 0, b + 1000, 3000, 1000, true);
+	ck_assert_uint_eq(stats().ss_chunks, 4);
+	store_close(st);
+	st = open_store(1 * MiB, 64 * MiB, &orphans);
+	ck_assert_uint_eq(orphans, 3);
+	ck_assert_uint_eq(stats().ss_chunks, 1);
+	ck_assert_uint_eq(stats().ss_chunk_bytes, 1000);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])c.sha, 3), 3);
+	store_close(st);
+	st = open_store(1 * MiB, 64 * MiB, &orphans);
+	ck_assert_uint_eq(orphans, 0);
+	free(b);
+}
+END_TEST
+
+static void
+expect_list(const char *node, const char *comp, bool latest, const char *const *want, size_t n)
+{
+	Ckpt__V1__CheckpointInfo **infos;
+	struct store_error err;
+	size_t got;
+
+	ck_assert_int_eq(store_list(st, node, comp, latest, ar, &infos, &got, &err), 0);
+	ck_assert_uint_eq(got, n);
+	for (size_t i = 0; i < n; i++) {
+		char ref[160];
+		snprintf(ref, sizeof(ref), "%s/%s@%llu", infos[i]->node, infos[i]->component,
+		    (unsigned long long)infos[i]->seq);
+		ck_assert_str_eq(ref, want[i]);
+		ck_assert_uint_eq(infos[i]->sha256.len, SHA_LEN);
+	}
+}
+
+START_TEST(store_list_walks_in_key_order)
+{
+	uint8_t *b = make_buf(100, 17);
+	static const char *const all[] = { "a/x@1", "a/x@2", "a/x@300", "a/y@4", "a.b/x@5", "b/x@3" };
+	static const char *const latest[] = { "a/x@300", "a/y@4", "a.b/x@5", "b/x@3" };
+	static const char *const node_a[] = { "a/x@1", "a/x@2", "a/x@300", "a/y@4" };
+	static const char *const comp_x[] = { "a/x@1", "a/x@2", "a/x@300", "a.b/x@5", "b/x@3" };
+	static const char *const comp_x_latest[] = { "a/x@300", "a.b/x@5", "b/x@3" };
+	static const char *const a_y[] = { "a/y@4" };
+
+	store_buf("b", "x", 3, 0, b, 10, 100);
+	store_buf("a", "x", 300, 0, b, 11, 100);
+	store_buf("a", "x", 1, 0, b, 12, 100);
+	store_buf("a", "y", 4, 0, b, 13, 100);
+	store_buf("a.b", "x", 5, 0, b, 14, 100);
+	store_buf("a", "x", 2, 0, b, 15, 100);
+	expect_list("", "", false, all, 6);
+	expect_list("", "", true, latest, 4);
+	expect_list("a", "", false, node_a, 4);
+	expect_list("", "x", false, comp_x, 5);
+	expect_list("", "x", true, comp_x_latest, 3);
+	expect_list("a", "y", false, a_y, 1);
+	expect_list("c", "", false, NULL, 0);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_retrieve_latest_across_nodes)
+{
+	uint8_t *b = make_buf(3000, 18);
+	Ckpt__V1__CheckpointRecord *rec;
+	struct store_error err;
+
+	store_buf("n1", "c", 0, 1, b, 1000, 1000);
+	store_buf("n2", "c", 0, 2, b + 1000, 1000, 1000);
+	store_buf("n1", "d", 0, 1, b + 2000, 1000, 1000);
+	ck_assert_int_eq(store_retrieve(st, "", "c", 0, ar, &rec, &err), 0);
+	ck_assert_str_eq(rec->info->node, "n2");
+	ck_assert_uint_eq(rec->info->seq, 2);
+	ck_assert_int_eq(store_retrieve(st, "", "c", 1, ar, &rec, &err), 0);
+	ck_assert_str_eq(rec->info->node, "n1");
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 0, ar, &rec, &err), 0);
+	ck_assert_uint_eq(rec->info->seq, 1);
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 2, ar, &rec, &err), -ENOENT);
+	ck_assert_str_eq(err.se_msg, "no checkpoint n1/c@2");
+	ck_assert_int_eq(store_retrieve(st, "", "e", 0, ar, &rec, &err), -ENOENT);
+	ck_assert_str_eq(err.se_msg, "no checkpoint */e@latest");
+	free(b);
+}
+END_TEST
+
+START_TEST(store_get_chunks_returns_a_prefix_within_budget)
+{
+	size_t len = 9 * MiB;
+	uint8_t *b = make_buf(len, 19);
+	struct ckpt c;
+	struct store_error err;
+	ProtobufCBinaryData h[3];
+	Ckpt__V1__Chunk **chunks;
+	size_t n;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, len, 3 * MiB, true);
+	for (int i = 0; i < 3; i++)
+		h[i] = c.refs[i].sha256;
+	ck_assert_int_eq(store_get_chunks(st, h, 3, 4 * MiB, ar, &chunks, &n, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(store_get_chunks(st, h, 3, 7 * MiB, ar, &chunks, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_mem_eq(chunks[1]->data.data, b + 3 * MiB, 3 * MiB);
+	/* At least one chunk, whatever the budget. */
+	ck_assert_int_eq(store_get_chunks(st, h + 2, 1, 1, ar, &chunks, &n, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	/* Never more than the server's cap (8 MiB). */
+	ck_assert_int_eq(store_get_chunks(st, h, 3, 0, ar, &chunks, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	free(b);
+}
+END_TEST
+
+/* Flips a byte of a stored chunk behind the store's back. */
+static void
+corrupt_chunk(const uint8_t *sha, size_t len)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { SHA_LEN, (void *)sha }, v;
+	uint8_t *bad = make_buf(len, 99);
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "chunk", 0, &dbi), 0);
+	v.mv_size = len;
+	v.mv_data = bad;
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	free(bad);
+}
+
+START_TEST(store_get_chunks_detects_a_corrupt_chunk)
+{
+	uint8_t *b = make_buf(2000, 20);
+	struct ckpt c;
+	struct store_error err;
+	Ckpt__V1__Chunk **chunks;
+	char hex[SHA_HEX_LEN + 1], want[128];
+	size_t n;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 2000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	store_close(st);
+	corrupt_chunk(c.sha[1], 1000);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_int_eq(store_get_chunks(st, &c.refs[0].sha256, 1, 0, ar, &chunks, &n, &err), 0);
+	ck_assert_int_eq(store_get_chunks(st, &c.refs[1].sha256, 1, 0, ar, &chunks, &n, &err),
+	    -EBADMSG);
+	sha_hex(c.sha[1], SHA_LEN, hex);
+	snprintf(want, sizeof(want), "chunk %s is corrupt", hex);
+	ck_assert_ptr_nonnull(strstr(err.se_msg, want));
+	free(b);
+}
+END_TEST
+
+START_TEST(store_map_grows_on_demand)
+{
+	size_t len = 6 * MiB, got;
+	uint8_t *b = make_buf(len, 21), *out;
+	uint64_t before = stats().ss_map_size;
+
+	store_buf("n1", "c", 0, 0, b, len, 2 * MiB);
+	ck_assert_uint_gt(stats().ss_map_size, before);
+	out = read_back("n1", "c", 0, NULL, &got);
+	ck_assert_mem_eq(out, b, len);
+	free(out);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_full_map_answers_enospc_and_keeps_earlier_data)
+{
+	size_t len = 4 * MiB, got;
+	uint8_t *b = make_buf(len, 22), *big = make_buf(8 * MiB, 23), *out;
+	struct ckpt c;
+	struct store_error err;
+	int rv = 0;
+
+	store_close(st);
+	st = open_store(1 * MiB, 8 * MiB, NULL);
+	store_buf("n1", "c", 0, 0, b, 1000, 1000);
+	/* 4 x 2 MiB of new chunks cannot fit in an 8 MiB map next to the rest. */
+	for (int i = 0; i < 4 && rv == 0; i++) {
+		ckpt_build(&c, "n1", "c", 0, 0, big + (size_t)i * 2 * MiB, 2 * MiB, 2 * MiB, false);
+		Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+		uint32_t stored;
+		ch.sha256 = c.refs[0].sha256;
+		ch.data.data = big + (size_t)i * 2 * MiB;
+		ch.data.len = 2 * MiB;
+		rv = store_put_chunks(st, &chp, 1, &stored, &err);
+	}
+	ck_assert_int_eq(rv, -ENOSPC);
+	ck_assert_str_eq(err.se_msg, "NAS storage full (map-max 8M reached)");
+	ck_assert_uint_eq(stats().ss_map_size, 8 * MiB);
+	/* Reads go on; so do small writes that still fit. */
+	out = read_back("n1", "c", 1, NULL, &got);
+	ck_assert_mem_eq(out, b, 1000);
+	free(out);
+	ck_assert_uint_eq(store_buf("n1", "c", 0, 0, b + 1000, 100, 100), 2);
+	free(b);
+	free(big);
+}
+END_TEST
+
+struct worker_arg {
+	int w_id;
+	uint64_t w_seqs[8];
+};
+
+static void *
+commit_worker(void *p)
+{
+	struct worker_arg *w = p;
+	char node[16];
+	uint8_t buf[256];
+
+	snprintf(node, sizeof(node), "n%d", w->w_id);
+	for (int i = 0; i < 8; i++) {
+		Ckpt__V1__CheckpointInfo *info;
+		struct ckpt c;
+		struct store_error err;
+		struct arena *a;
+		memset(buf, w->w_id * 16 + i, sizeof(buf));
+		ckpt_build(&c, node, "shared", 0, 0, buf, sizeof(buf), 100, true);
+		if (arena_new(&a) != 0)
+			return NULL;
+		bool existed;
+		if (store_commit(st, &c.req, a, &info, &existed, &err) == 0)
+			w->w_seqs[i] = info->seq;
+		arena_free(a);
+	}
+	return NULL;
+}
+
+START_TEST(store_concurrent_commits_get_distinct_seqs)
+{
+	pthread_t t[4];
+	struct worker_arg w[4];
+	uint8_t seen[33] = { 0 };
+
+	for (int i = 0; i < 4; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].w_id = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, commit_worker, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 4; i++) {
+		for (int j = 0; j < 8; j++) {
+			ck_assert_uint_ge(w[i].w_seqs[j], 1);
+			ck_assert_uint_le(w[i].w_seqs[j], 32);
+			ck_assert_uint_eq(seen[w[i].w_seqs[j]], 0);
+			seen[w[i].w_seqs[j]] = 1;
+		}
+	}
+	ck_assert_uint_eq(stats().ss_checkpoints, 32);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("nas_store");
+	TCase *tc = tcase_create("store");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, store_put_chunks_then_have_reports_only_absent);
+	tcase_add_test(tc, store_commit_then_retrieve_gives_the_bytes);
+	tcase_add_test(tc, store_commits_zero_byte_checkpoint);
+	tcase_add_test(tc, store_seq_zero_assigns_latest_plus_one_across_nodes);
+	tcase_add_test(tc, store_same_checkpoint_again_is_idempotent);
+	tcase_add_test(tc, store_different_checkpoint_under_same_key_already_exists);
+	tcase_add_test(tc, store_rejects_stale_epoch);
+	tcase_add_test(tc, store_rejects_missing_chunks);
+	tcase_add_test(tc, store_rejects_whole_digest_mismatch);
+	tcase_add_test(tc, store_rejects_chunk_data_mismatch);
+	tcase_add_test(tc, store_rejects_malformed_input);
+	tcase_add_test(tc, store_delete_releases_refs_and_frees_unshared_chunks);
+	tcase_add_test(tc, store_delete_all_seqs_moves_latest_back);
+	tcase_add_test(tc, store_reopen_keeps_checkpoints);
+	tcase_add_test(tc, store_open_collects_orphan_chunks);
+	tcase_add_test(tc, store_list_walks_in_key_order);
+	tcase_add_test(tc, store_retrieve_latest_across_nodes);
+	tcase_add_test(tc, store_get_chunks_returns_a_prefix_within_budget);
+	tcase_add_test(tc, store_get_chunks_detects_a_corrupt_chunk);
+	tcase_add_test(tc, store_map_grows_on_demand);
+	tcase_add_test(tc, store_full_map_answers_enospc_and_keeps_earlier_data);
+	tcase_add_test(tc, store_concurrent_commits_get_distinct_seqs);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
