@@ -94,7 +94,7 @@ event_pub_close(struct event_pub *p)
 }
 
 int
-event_sub_open(const char *url, const char *prefix, struct event_sub **ret_sub)
+event_sub_open(const char *url, const char *prefix, unsigned flags, struct event_sub **ret_sub)
 {
 	struct event_sub *s = calloc(1, sizeof(*s));
 	int rv;
@@ -111,7 +111,8 @@ event_sub_open(const char *url, const char *prefix, struct event_sub **ret_sub)
 	nng_socket_set_ms(s->es_sock, NNG_OPT_RECONNMAXT, 2000);
 	rv = err_from_nng(nng_socket_set(s->es_sock, NNG_OPT_SUB_SUBSCRIBE, prefix, strlen(prefix)));
 	if (rv == 0)
-		rv = err_from_nng(nng_dial(s->es_sock, url, NULL, NNG_FLAG_NONBLOCK));
+		rv = err_from_nng(nng_dial(s->es_sock, url, NULL,
+		    (flags & EVENT_SUB_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
 	if (rv != 0) {
 		nng_close(s->es_sock);
 		free(s);
@@ -161,33 +162,4 @@ event_sub_close(struct event_sub *s)
 		return;
 	nng_close(s->es_sock);
 	free(s);
-}
-
-int
-event_sub_open_now(const char *url, const char *prefix, struct event_sub **ret_sub)
-{
-	struct event_sub *s = calloc(1, sizeof(*s));
-	int rv;
-
-	if (s == NULL)
-		return -ENOMEM;
-	rv = err_from_nng(nng_sub0_open(&s->es_sock));
-	if (rv != 0) {
-		free(s);
-		return rv;
-	}
-	nng_socket_set_size(s->es_sock, NNG_OPT_RECVMAXSZ, EVENT_RECV_MAX);
-	nng_socket_set_ms(s->es_sock, NNG_OPT_RECONNMINT, 50);
-	nng_socket_set_ms(s->es_sock, NNG_OPT_RECONNMAXT, 2000);
-	rv = err_from_nng(nng_socket_set(s->es_sock, NNG_OPT_SUB_SUBSCRIBE, prefix, strlen(prefix)));
-	/* Without NNG_FLAG_NONBLOCK: returns once connected, or with the dial's error. */
-	if (rv == 0)
-		rv = err_from_nng(nng_dial(s->es_sock, url, NULL, 0));
-	if (rv != 0) {
-		nng_close(s->es_sock);
-		free(s);
-		return rv;
-	}
-	*ret_sub = s;
-	return 0;
 }

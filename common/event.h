@@ -24,8 +24,17 @@ const char *event_pub_url(const struct event_pub *p);
 int event_publish(struct event_pub *p, const char *topic, const Ckpt__V1__Event *ev);
 void event_pub_close(struct event_pub *p);
 
-/* Dials url in the background; prefix "" receives everything. */
-int event_sub_open(const char *url, const char *prefix, struct event_sub **ret_sub);
+#define EVENT_SUB_DIAL_NOW 0x1u
+
+/*
+ * Subscribes to url; prefix "" receives everything. Without flags the dial
+ * goes on in the background. With EVENT_SUB_DIAL_NOW it fails at once
+ * (-ECONNREFUSED...) when url cannot be reached, and on success the
+ * connection is up, so events published from then on are not lost to the
+ * slow-joiner window. Either way it redials after a disconnect.
+ */
+int event_sub_open(const char *url, const char *prefix, unsigned flags,
+    struct event_sub **ret_sub);
 /*
  * Waits up to timeout_ms for the next event. On success *ret_ev must be freed
  * with ckpt__v1__event__free_unpacked(ev, NULL); topic is copied into
@@ -35,12 +44,5 @@ int event_sub_open(const char *url, const char *prefix, struct event_sub **ret_s
 int event_sub_recv(struct event_sub *s, unsigned timeout_ms, char *topic_buf,
     Ckpt__V1__Event **ret_ev);
 void event_sub_close(struct event_sub *s);
-/*
- * Like event_sub_open(), but dials at once: fails (-ECONNREFUSED...) when url
- * cannot be reached now. On success the connection is up (the publisher
- * adds it within moments), so a subscriber does not miss events because it
- * is still dialling. Redials in the background after a disconnect.
- */
-int event_sub_open_now(const char *url, const char *prefix, struct event_sub **ret_sub);
 
 #endif

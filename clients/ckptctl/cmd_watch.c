@@ -69,7 +69,7 @@ watch_subscribe(struct ctl *c, const char *prefix, struct event_sub **ret_sub)
 	}
 	ctl_url_dialable(rep->events, c->c_conf.cf_manager, url, sizeof(url));
 	rpc_reply_free(&rep->base);
-	rv = event_sub_open_now(url, prefix, ret_sub);
+	rv = event_sub_open(url, prefix, EVENT_SUB_DIAL_NOW, ret_sub);
 	if (rv != 0)
 		return ctl_fail(c, rv, "cannot subscribe to events at %s: %s", url, err_str(rv));
 	return 0;

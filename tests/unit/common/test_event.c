@@ -17,7 +17,7 @@ START_TEST(events_are_filtered_by_topic_prefix)
 
 	ck_assert_int_eq(event_pub_open("tcp://127.0.0.1:0", &pub), 0);
 	ck_assert_ptr_nonnull(strstr(event_pub_url(pub), "tcp://127.0.0.1:"));
-	ck_assert_int_eq(event_sub_open(event_pub_url(pub), "ckpt.stored/", &sub), 0);
+	ck_assert_int_eq(event_sub_open(event_pub_url(pub), "ckpt.stored/", 0, &sub), 0);
 	ev.kind = "stored";
 	ev.node = "dummy_1";
 	ev.component = "demo_1";

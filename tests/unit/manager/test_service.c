@@ -272,7 +272,7 @@ subscribe(const char *prefix)
 {
 	struct event_sub *s = NULL;
 
-	ck_assert_int_eq(event_sub_open(mgr_events_url(fx.mgr), prefix, &s), 0);
+	ck_assert_int_eq(event_sub_open(mgr_events_url(fx.mgr), prefix, 0, &s), 0);
 	util_sleep_ms(300); /* PUB drops what it sends before the connection is up */
 	return s;
 }
