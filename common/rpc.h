@@ -102,6 +102,10 @@ int rpc_client_call(struct rpc_client *c, unsigned method, const ProtobufCMessag
 int rpc_client_call_raw(struct rpc_client *c, const void *msg, size_t len, unsigned timeout_ms,
     void **ret_reply, size_t *ret_len, struct rpc_error *ret_err);
 void rpc_reply_free(ProtobufCMessage *reply);
+/*
+ * Closes the socket and frees c. Bounded: if nng's close is stuck (a known
+ * nng 1.5 deadlock), it returns after 2 s and leaves c to the closing thread.
+ */
 void rpc_client_close(struct rpc_client *c);
 /*
  * Cancels the calls in progress on c (other threads' calls return at once
