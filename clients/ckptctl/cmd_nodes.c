@@ -27,7 +27,7 @@ nodes_component_json(const Ckpt__V1__ComponentStatus *cs)
 static json_t *
 nodes_node_json(const Ckpt__V1__NodeInfo *ni)
 {
-	json_t *o = jout_object(), *comps = jout_array(), *labels = jout_object(), *cap;
+	json_t *o = jout_object(), *comps = jout_array(), *labels = jout_object(), *cap, *pending;
 
 	jout_set(o, "id", jout_str(ni->id));
 	jout_set(o, "state", jout_str(ni->state));
@@ -50,6 +50,19 @@ nodes_node_json(const Ckpt__V1__NodeInfo *ni)
 	jout_set(o, "capacity", cap);
 	jout_set(o, "last_seen_ms_ago", jout_u64(ni->last_seen_ms_ago));
 	jout_set(o, "attached_unix_ms", jout_u64(ni->attached_unix_ms));
+	jout_set(o, "cordoned", json_boolean(ni->cordoned));
+	jout_set(o, "queued", jout_u64(ni->queued));
+	jout_set(o, "queue_dropped", jout_u64(ni->queue_dropped));
+	pending = jout_array();
+	for (size_t i = 0; i < ni->n_pending; i++) {
+		json_t *p = jout_object();
+		jout_set(p, "component", jout_str(ni->pending[i]->component));
+		jout_set(p, "reason", jout_str(ni->pending[i]->reason));
+		jout_set(p, "since_unix_ms", jout_u64(ni->pending[i]->since_unix_ms));
+		jout_set(p, "attempts", jout_u64(ni->pending[i]->attempts));
+		jout_append(pending, p);
+	}
+	jout_set(o, "pending", pending);
 	return o;
 }
 
@@ -66,6 +79,10 @@ nodes_components_text(const Ckpt__V1__NodeInfo *ni)
 	for (size_t i = 0; i < ni->n_components; i++)
 		fprintf(f, "%s%s(%s)", i > 0 ? "," : "", ni->components[i]->name,
 		    ni->components[i]->state);
+	/* Components waiting for failover, and why. */
+	for (size_t i = 0; i < ni->n_pending; i++)
+		fprintf(f, "%s%s(pending: %s)", i > 0 || ni->n_components > 0 ? "," : "",
+		    ni->pending[i]->component, ni->pending[i]->reason);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
@@ -84,7 +101,9 @@ nodes_print_text(struct ctl *c, const Ckpt__V1__ListNodesReply *rep)
 	for (size_t i = 0; i < rep->n_nodes && rv == 0; i++) {
 		const Ckpt__V1__NodeInfo *ni = rep->nodes[i];
 		char seen[32], *comps = nodes_components_text(ni);
-		const char *cells[5] = { ni->id, ni->state, ni->address, comps, seen };
+		const char *state = ni->cordoned
+		    ? (ni->state[0] == 'u' ? "up,cordoned" : "down,cordoned") : ni->state;
+		const char *cells[5] = { ni->id, state, ni->address, comps, seen };
 
 		snprintf(seen, sizeof(seen), "%.1fs ago", (double)ni->last_seen_ms_ago / 1000.0);
 		rv = comps != NULL ? tab_add(t, cells) : -ENOMEM;

@@ -16,6 +16,7 @@
 #include "cfg.h"
 #include "cmd_ckpt.h"
 #include "cmd_data.h"
+#include "cmd_drain.h"
 #include "cmd_migrate.h"
 #include "cmd_nodes.h"
 #include "cmd_watch.h"
@@ -60,6 +61,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "migrate", cmd_migrate, "COMPONENT [--to NODE]",
 	    "move a component to another node and restore it there (Manager.Migrate)",
 	    "  --to NODE            target node (default: the manager places it)\n" },
+	{ "drain", cmd_drain, "NODE",
+	    "cordon NODE and move every component off it (Manager.Drain)", NULL },
+	{ "cordon", cmd_cordon, "NODE", "place no component on NODE (Manager.Cordon)", NULL },
+	{ "uncordon", cmd_uncordon, "NODE", "place components on NODE again (Manager.Uncordon)",
+	    NULL },
 	{ "watch", cmd_watch, "[PREFIX] [--count N] [--for DURATION]",
 	    "print the manager's events whose topic starts with PREFIX (default ckpt.)",
 	    "  --count N            exit after N events\n"

@@ -18,17 +18,20 @@
 #include "key.h"
 #include "log.h"
 #include "nasc.h"
+#include "queue.h"
 #include "rpc.h"
 #include "sha.h"
 #include "sysinfo.h"
 #include "util.h"
 
 enum { MGR_ATTACH = 0, MGR_NOTIFY = 1, MGR_MIGRATE = 2, MGR_HEARTBEAT = 3 };
-enum { NAS_LIST = 2 };
+enum { NAS_LIST = 2, NAS_STAT = 4 };
 enum { AGENT_RESTORE = 0, AGENT_STOP = 1, AGENT_CHECKPOINT_NOW = 2, AGENT_STATUS = 3 };
 
 #define AGENT_CONTROL_TIMEOUT_MS 3000u  /* Attach, Heartbeat, Notify, NAS List */
-#define AGENT_STORE_TIMEOUT_MS 30000u   /* each NAS call of a periodic checkpoint */
+#define AGENT_STORE_TIMEOUT_MS 10000u   /* each NAS call of a periodic checkpoint */
+#define AGENT_PROBE_MAX_MS 1000u        /* Nas.Stat while the NAS is down */
+#define AGENT_PROBE_MIN_MS 100u
 #define AGENT_MIGRATE_TIMEOUT_MS 60000u /* Manager.Migrate: stop, final checkpoint, restore */
 #define AGENT_CALL_MIN_MS 1000u         /* least time given to a call made for a handler */
 #define AGENT_BACKOFF_MIN_MS 100u
@@ -59,10 +62,13 @@ struct agent {
 	unsigned a_interval_ms;
 	uint64_t a_migrate_after_ms;
 	unsigned a_workers;
+	uint64_t a_queue_max;
 	comp_name *a_own; /* components this agent was started with */
 	size_t a_nown;
 
 	struct comp_table *a_comps;
+	struct queue *a_queue;      /* checkpoints waiting for the NAS */
+	pthread_mutex_t a_flush_mu; /* one queue flush at a time */
 	struct rpc_server *a_server;
 	struct rpc_client *a_mgr;
 	struct arena *a_link_arena; /* the link thread's, for Attach and Heartbeat requests */
@@ -71,6 +77,8 @@ struct agent {
 	pthread_mutex_t a_mu; /* guards what follows */
 	pthread_cond_t a_cv;  /* signalled on stop and on attach */
 	bool a_stopping;
+	bool a_nas_down;            /* the last store failed for want of the NAS */
+	bool a_ckpt_kick;           /* checkpoint now (after a restore) */
 	unsigned a_attaches;        /* successful attaches so far */
 	uint64_t a_first_attach_ms; /* monotonic */
 	unsigned a_heartbeat_ms;
@@ -446,14 +454,158 @@ agent_notifier_main(void *arg)
 	return NULL;
 }
 
+/* Errors after which the checkpoint is kept for later: the NAS is away or overloaded. */
+static bool
+agent_transient(int rv)
+{
+	switch (rv) {
+	case -ECONNREFUSED:
+	case -ETIMEDOUT:
+	case -ENOSPC:
+	case -EIO:
+	case -EPROTO:
+	case -ECONNRESET:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -ENOTCONN:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void
+agent_set_nas_down(struct agent *a, bool down, const char *why)
+{
+	bool was;
+
+	pthread_mutex_lock(&a->a_mu);
+	was = a->a_nas_down;
+	a->a_nas_down = down;
+	pthread_mutex_unlock(&a->a_mu);
+	if (down && !was)
+		LOG_WARN("NAS unavailable (%s): checkpoints wait in the local queue (at most %" PRIu64
+		         " bytes)",
+		    why, a->a_queue_max);
+	else if (!down && was)
+		LOG_INFO("NAS available again: storing the queued checkpoints in order");
+}
+
+static bool
+agent_nas_down(struct agent *a)
+{
+	bool down;
+	pthread_mutex_lock(&a->a_mu);
+	down = a->a_nas_down;
+	pthread_mutex_unlock(&a->a_mu);
+	return down;
+}
+
+/*
+ * Another node owns name now: stop running it, forget its queued
+ * checkpoints, say so once.
+ */
+static void
+agent_lost(struct agent *a, const char *name, const char *why)
+{
+	size_t dropped;
+
+	if (comp_revoke(a->a_comps, name) != 0)
+		return;
+	dropped = queue_drop_component(a->a_queue, name);
+	LOG_WARN("component %s stopped: node %s lost its ownership (%s)%s", name, a->a_node, why,
+	    dropped > 0 ? "; its queued checkpoints are dropped" : "");
+}
+
+/*
+ * A Store refused with FAILED_PRECONDITION: a stale epoch means another node
+ * owns the component (the NAS says so in its message; otherwise its List
+ * tells). True when the component was given up.
+ */
+static bool
+agent_fence_check(struct agent *a, struct nasc *n, const char *name, uint64_t epoch,
+    const struct rpc_error *serr)
+{
+	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *rep = NULL;
+	struct rpc_error err;
+	uint64_t newest = 0;
+	char why[RPC_ERRMSG_MAX + 64];
+
+	if (strstr(serr->re_msg, "stale epoch") != NULL) {
+		snprintf(why, sizeof(why), "the NAS refused its commit with epoch %" PRIu64 ": %s",
+		    epoch, serr->re_msg);
+		agent_lost(a, name, why);
+		return true;
+	}
+	req.component = (char *)name;
+	req.latest_only = true;
+	if (nasc_call(n, NAS_LIST, &req.base, AGENT_CONTROL_TIMEOUT_MS, (ProtobufCMessage **)&rep,
+		&err) != 0)
+		return false;
+	for (size_t i = 0; i < rep->n_checkpoints; i++)
+		if (rep->checkpoints[i] != NULL && strcmp(rep->checkpoints[i]->component, name) == 0 &&
+		    rep->checkpoints[i]->epoch > newest)
+			newest = rep->checkpoints[i]->epoch;
+	rpc_reply_free(&rep->base);
+	if (newest <= epoch)
+		return false;
+	snprintf(why, sizeof(why), "the NAS holds epoch %" PRIu64 ", newer than its %" PRIu64,
+	    newest, epoch);
+	agent_lost(a, name, why);
+	return true;
+}
+
+/* Keeps a snapshot for later; takes snap->cp_buf. */
+static void
+agent_enqueue(struct agent *a, const char *name, struct comp_snap *snap, struct comp_seq *seq)
+{
+	struct queue_item it;
+	struct queue_drop drops[4];
+	size_t ndropped = 0;
+	struct queue_stats st;
+	int rv;
+
+	memset(&it, 0, sizeof(it));
+	snprintf(it.qi_component, sizeof(it.qi_component), "%s", name);
+	it.qi_seq = seq->cs_known ? seq->cs_next : 0;
+	it.qi_epoch = seq->cs_epoch;
+	it.qi_buf = snap->cp_buf;
+	it.qi_len = snap->cp_len;
+	it.qi_queued_ms = util_now_mono_ms();
+	rv = queue_push(a->a_queue, &it, drops, 4, &ndropped);
+	if (rv == -ENOMEM) {
+		free(snap->cp_buf);
+		LOG_WARN("checkpoint of %s dropped: out of memory for the queue", name);
+		snap->cp_buf = NULL;
+		return;
+	}
+	snap->cp_buf = NULL;
+	if (rv == 0 && seq->cs_known)
+		seq->cs_next++;
+	queue_get_stats(a->a_queue, &st);
+	for (size_t i = 0; i < ndropped && i < 4; i++)
+		LOG_WARN("checkpoint queue full (%" PRIu64 " bytes): dropped the oldest, %s@%" PRIu64
+		         " (%zu bytes); %" PRIu64 " dropped so far",
+		    st.qs_max_bytes, drops[i].qd_component, drops[i].qd_seq, drops[i].qd_len,
+		    st.qs_dropped);
+	if (ndropped > 4)
+		LOG_WARN("checkpoint queue full: %zu more dropped", ndropped - 4);
+	if (rv == 0)
+		LOG_DEBUG("checkpoint of %s queued (%u waiting, %" PRIu64 " bytes)", name, st.qs_items,
+		    st.qs_bytes);
+}
+
 /*
  * Checkpoints name now: copies its state out, stores it on the NAS and
  * notifies the manager. final: also a STOPPED component (its last one).
- * Logs the outcome; on failure err says why.
+ * may_queue: when the NAS is down (or checkpoints already wait), keep it in
+ * the queue and return 0 with *ret_queued set. Logs the outcome; on failure
+ * err says why.
  */
 static int
-agent_checkpoint(struct agent *a, const char *name, bool final, unsigned timeout_ms,
-    struct nasc_info *ret_info, struct rpc_error *err)
+agent_checkpoint(struct agent *a, const char *name, bool final, bool may_queue,
+    unsigned timeout_ms, struct nasc_info *ret_info, bool *ret_queued, struct rpc_error *err)
 {
 	struct agent_nas *h = NULL;
 	struct comp_snap snap;
@@ -466,6 +618,8 @@ agent_checkpoint(struct agent *a, const char *name, bool final, unsigned timeout
 
 	err->re_code = 0;
 	err->re_msg[0] = '\0';
+	if (ret_queued != NULL)
+		*ret_queued = false;
 	rv = comp_ckpt_begin(a->a_comps, name, final, &snap);
 	if (rv == -ENOENT) {
 		agent_set_error(err, rv, "component %s does not run on node %s", name, a->a_node);
@@ -476,6 +630,13 @@ agent_checkpoint(struct agent *a, const char *name, bool final, unsigned timeout
 		goto out_log;
 	}
 	seq = snap.cp_seq;
+	if (may_queue && (agent_nas_down(a) || !queue_empty(a->a_queue))) {
+		/* Behind what already waits, in order. */
+		agent_enqueue(a, name, &snap, &seq);
+		if (ret_queued != NULL)
+			*ret_queued = true;
+		goto out_end;
+	}
 	h = agent_nas_get(a);
 	if (h == NULL) {
 		rv = -ECONNREFUSED;
@@ -486,7 +647,7 @@ agent_checkpoint(struct agent *a, const char *name, bool final, unsigned timeout
 	if (!seq.cs_known) {
 		rv = agent_learn_seq(h->an_nasc, name, &seq, err);
 		if (rv != 0)
-			goto out_end;
+			goto out_queue;
 	}
 	put.np_node = a->a_node;
 	put.np_component = name;
@@ -500,8 +661,28 @@ agent_checkpoint(struct agent *a, const char *name, bool final, unsigned timeout
 		seq.cs_next++;
 		goto out_end;
 	}
+	if (rv == -ESTALE) {
+		comp_ckpt_end(a->a_comps, name, &seq, 0);
+		free(snap.cp_buf);
+		if (agent_fence_check(a, h->an_nasc, name, put.np_epoch, err)) {
+			agent_nas_put(a, h);
+			return rv;
+		}
+		agent_nas_put(a, h);
+		goto out_log;
+	}
+out_queue:
+	if (rv != 0 && may_queue && agent_transient(rv) && !agent_stopping(a)) {
+		agent_set_nas_down(a, true, err->re_msg[0] != '\0' ? err->re_msg : err_str(rv));
+		agent_enqueue(a, name, &snap, &seq);
+		if (ret_queued != NULL)
+			*ret_queued = true;
+		rv = 0;
+		goto out_end;
+	}
 	if (rv != 0)
 		goto out_end;
+	agent_set_nas_down(a, false, NULL);
 	/* Fill what a terse NAS reply may leave out. */
 	if (info.ni_seq == 0)
 		info.ni_seq = put.np_seq;
@@ -542,6 +723,98 @@ out_log:
 	return rv;
 }
 
+/*
+ * Stores the queued checkpoints, oldest first, until the queue is empty or
+ * the NAS fails again. Returns how many were stored.
+ */
+static size_t
+agent_queue_flush(struct agent *a, unsigned timeout_ms)
+{
+	struct agent_nas *h;
+	struct queue_item it;
+	size_t stored = 0;
+
+	pthread_mutex_lock(&a->a_flush_mu);
+	h = agent_nas_get(a);
+	while (h != NULL && !agent_stopping(a) && queue_take(a->a_queue, &it)) {
+		struct nasc_put put = { a->a_node, it.qi_component, COMP_KIND, it.qi_seq,
+			it.qi_epoch };
+		struct nasc_info info;
+		struct rpc_error err;
+		char hex[SHA_HEX_LEN + 1];
+		int rv;
+
+		rv = nasc_store_buf(h->an_nasc, &put, it.qi_buf, it.qi_len, timeout_ms, &info, &err);
+		if (rv == -EEXIST && put.np_seq != 0) {
+			/* That seq was taken meanwhile: the next free one keeps the order. */
+			put.np_seq = 0;
+			rv = nasc_store_buf(h->an_nasc, &put, it.qi_buf, it.qi_len, timeout_ms, &info,
+			    &err);
+		}
+		if (rv == -ESTALE) {
+			free(it.qi_buf);
+			if (!agent_fence_check(a, h->an_nasc, it.qi_component, it.qi_epoch, &err))
+				LOG_WARN("queued checkpoint of %s dropped: %s", it.qi_component,
+				    err.re_msg);
+			continue;
+		}
+		if (rv != 0 && agent_transient(rv)) {
+			queue_untake(a->a_queue, &it);
+			agent_set_nas_down(a, true, err.re_msg);
+			break;
+		}
+		if (rv != 0) {
+			LOG_WARN("queued checkpoint of %s dropped: %s", it.qi_component, err.re_msg);
+			free(it.qi_buf);
+			continue;
+		}
+		agent_set_nas_down(a, false, NULL);
+		if (info.ni_seq == 0)
+			info.ni_seq = put.np_seq;
+		if (info.ni_node[0] == '\0')
+			snprintf(info.ni_node, sizeof(info.ni_node), "%s", a->a_node);
+		if (info.ni_component[0] == '\0')
+			snprintf(info.ni_component, sizeof(info.ni_component), "%s", it.qi_component);
+		if (info.ni_kind[0] == '\0')
+			snprintf(info.ni_kind, sizeof(info.ni_kind), "%s", COMP_KIND);
+		if (info.ni_size == 0)
+			info.ni_size = it.qi_len;
+		if (info.ni_epoch == 0)
+			info.ni_epoch = put.np_epoch;
+		sha_hex(info.ni_sha256, SHA_LEN, hex);
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " sha256=%s "
+		         "(from the queue, taken %" PRIu64 " ms ago)",
+		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size, hex,
+		    util_now_mono_ms() - it.qi_queued_ms);
+		comp_note_stored(a->a_comps, it.qi_component, info.ni_seq);
+		queue_count_stored(a->a_queue);
+		agent_notify_later(a, &info);
+		free(it.qi_buf);
+		stored++;
+	}
+	agent_nas_put(a, h);
+	pthread_mutex_unlock(&a->a_flush_mu);
+	return stored;
+}
+
+/* Whether the NAS answers now (a short Nas.Stat). */
+static bool
+agent_nas_probe(struct agent *a, unsigned timeout_ms)
+{
+	Ckpt__V1__StatRequest req = CKPT__V1__STAT_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct agent_nas *h = agent_nas_get(a);
+	struct rpc_error err;
+	int rv = -ENOTCONN;
+
+	if (h != NULL)
+		rv = nasc_call(h->an_nasc, NAS_STAT, &req.base, timeout_ms, &rep, &err);
+	agent_nas_put(a, h);
+	if (rv == 0)
+		rpc_reply_free(rep);
+	return rv == 0;
+}
+
 /* ---- the manager link: attach and heartbeats ---- */
 
 /* Capacity now, or as last read when /proc fails. Link thread only. */
@@ -560,6 +833,17 @@ agent_capacity(struct agent *a, Ckpt__V1__Capacity *cap)
 	cap->mem_total_bytes = a->a_cap.sc_mem_total;
 	cap->cpu_count = a->a_cap.sc_cpus;
 	cap->cpu_load_milli = a->a_cap.sc_load_milli;
+}
+
+/* The manager says another node owns these: stop them. */
+static void
+agent_revoked(struct agent *a, char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n && i < COMP_MAX; i++) {
+		if (key_name_check(names[i]) != 0)
+			continue;
+		agent_lost(a, names[i], "the manager says another node owns it with a newer epoch");
+	}
 }
 
 static int
@@ -633,6 +917,7 @@ agent_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 	pthread_cond_broadcast(&a->a_cv);
 	pthread_mutex_unlock(&a->a_mu);
 	LOG_INFO("attached to manager %s as %s; NAS %s", a->a_manager, a->a_node, nas_list);
+	agent_revoked(a, rep->revoked, rep->n_revoked);
 out:
 	rpc_reply_free(&rep->base);
 	return rv;
@@ -646,9 +931,14 @@ agent_heartbeat(struct agent *a, struct arena *arena, bool *ret_reattach, struct
 	Ckpt__V1__Capacity cap;
 	int rv;
 
+	struct queue_stats qs;
+
 	req.node = a->a_node;
 	agent_capacity(a, &cap);
 	req.capacity = &cap;
+	queue_get_stats(a->a_queue, &qs);
+	req.queued = qs.qs_items;
+	req.queue_dropped = qs.qs_dropped;
 	rv = comp_status_all(a->a_comps, arena, true, &req.components, &req.n_components);
 	if (rv != 0)
 		return rv;
@@ -657,6 +947,8 @@ agent_heartbeat(struct agent *a, struct arena *arena, bool *ret_reattach, struct
 	if (rv != 0)
 		return rv;
 	*ret_reattach = rep->reattach;
+	if (!rep->reattach)
+		agent_revoked(a, rep->revoked, rep->n_revoked);
 	rpc_reply_free(&rep->base);
 	return 0;
 }
@@ -755,12 +1047,44 @@ agent_ticker_main(void *arg)
 	return NULL;
 }
 
+/* Sleeps until deadline_ms, stop or a kick. True when stopping. */
+static bool
+agent_ckpt_sleep(struct agent *a, uint64_t deadline_ms)
+{
+	struct timespec ts;
+	bool stopping;
+
+	agent_deadline(&ts, deadline_ms);
+	pthread_mutex_lock(&a->a_mu);
+	while (!a->a_stopping && !a->a_ckpt_kick &&
+	    pthread_cond_timedwait(&a->a_cv, &a->a_mu, &ts) != ETIMEDOUT) {
+	}
+	a->a_ckpt_kick = false;
+	stopping = a->a_stopping;
+	pthread_mutex_unlock(&a->a_mu);
+	return stopping;
+}
+
+static void
+agent_ckpt_kick(struct agent *a)
+{
+	pthread_mutex_lock(&a->a_mu);
+	a->a_ckpt_kick = true;
+	pthread_cond_broadcast(&a->a_cv);
+	pthread_mutex_unlock(&a->a_mu);
+}
+
 static void *
 agent_ckpt_main(void *arg)
 {
 	struct agent *a = arg;
+	unsigned probe_ms = a->a_interval_ms / 2;
 	uint64_t next;
 
+	if (probe_ms > AGENT_PROBE_MAX_MS)
+		probe_ms = AGENT_PROBE_MAX_MS;
+	if (probe_ms < AGENT_PROBE_MIN_MS)
+		probe_ms = AGENT_PROBE_MIN_MS;
 	if (!agent_wait_first_attach(a, 0, NULL))
 		return NULL;
 	next = util_now_mono_ms();
@@ -770,19 +1094,23 @@ agent_ckpt_main(void *arg)
 		uint64_t now;
 
 		next += a->a_interval_ms;
+		/* What waits goes first, once the NAS answers again. */
+		if (!queue_empty(a->a_queue) &&
+		    (!agent_nas_down(a) || agent_nas_probe(a, probe_ms)))
+			agent_queue_flush(a, AGENT_STORE_TIMEOUT_MS);
 		if (comp_running_names(a->a_comps, &names, &n) == 0) {
 			for (size_t i = 0; i < n && !agent_stopping(a); i++) {
 				struct rpc_error err;
 				/* -ENOENT: stopped or moved meanwhile, nothing to say. */
-				(void)agent_checkpoint(a, names[i], false, AGENT_STORE_TIMEOUT_MS, NULL,
-				    &err);
+				(void)agent_checkpoint(a, names[i], false, true, AGENT_STORE_TIMEOUT_MS,
+				    NULL, NULL, &err);
 			}
 			free(names);
 		}
 		now = util_now_mono_ms();
 		if (next < now)
 			next = now;
-		if (agent_sleep_until(a, next))
+		if (agent_ckpt_sleep(a, next))
 			break;
 	}
 	return NULL;
@@ -899,6 +1227,8 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	char hex_ck[SHA_HEX_LEN + 1], hex_state[SHA_HEX_LEN + 1];
 	char msg[RPC_ERRMSG_MAX];
 	const char *why = NULL;
+	struct comp_req reqs[COMP_REQUIRES_MAX];
+	size_t nreqs = 0;
 	void *buf = NULL;
 	size_t len = 0;
 	int rv;
@@ -911,6 +1241,19 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	if (req->sha256.len != 0 && req->sha256.len != SHA_LEN)
 		return agent_reject(call, "Restore of %s: sha256 has %zu bytes, want 0 or %d",
 		    req->component, req->sha256.len, SHA_LEN);
+	if (req->n_requires > COMP_REQUIRES_MAX)
+		return agent_reject(call, "Restore of %s: %zu required labels, at most %d",
+		    req->component, req->n_requires, COMP_REQUIRES_MAX);
+	for (size_t i = 0; i < req->n_requires; i++) {
+		const Ckpt__V1__Label *l = req->requires[i];
+		if (l == NULL || key_name_check(l->key) != 0 ||
+		    strlen(l->value) > COMP_REQ_VALUE_MAX)
+			return agent_reject(call, "Restore of %s: invalid required label",
+			    req->component);
+		snprintf(reqs[nreqs].cq_key, sizeof(reqs[nreqs].cq_key), "%s", l->key);
+		snprintf(reqs[nreqs].cq_value, sizeof(reqs[nreqs].cq_value), "%s", l->value);
+		nreqs++;
+	}
 	rv = comp_reserve(a->a_comps, req->component);
 	if (rv != 0) {
 		if (rv == -EEXIST)
@@ -989,6 +1332,9 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 		goto out_unreserve;
 	}
 	d = NULL;
+	(void)comp_set_requires(a->a_comps, req->component, reqs, nreqs);
+	/* Store it at once with the new epoch: the NAS then refuses the old owner's commits. */
+	agent_ckpt_kick(a);
 	LOG_INFO("checkpoint %s/%s@%" PRIu64 " received (sha256=%s); restored state sha256=%s; "
 	         "migration successful",
 	    info.ni_node, info.ni_component, info.ni_seq, hex_ck, hex_state);
@@ -1027,7 +1373,11 @@ agent_stop_component(void *arg, struct rpc_call *call, const ProtobufCMessage *r
 		return rv;
 	}
 	if (req->checkpoint) {
-		rv = agent_checkpoint(a, req->component, true, agent_call_budget(call), &info, &err);
+		/* Older checkpoints that wait go first, so the final one is the newest. */
+		if (!queue_empty(a->a_queue))
+			agent_queue_flush(a, agent_call_budget(call));
+		rv = agent_checkpoint(a, req->component, true, false, agent_call_budget(call), &info,
+		    NULL, &err);
 		if (rv != 0) {
 			comp_resume(a->a_comps, req->component);
 			rpc_call_errorf(call, "final checkpoint of %s failed: %s", req->component,
@@ -1042,6 +1392,7 @@ agent_stop_component(void *arg, struct rpc_call *call, const ProtobufCMessage *r
 		}
 	}
 	comp_remove(a->a_comps, req->component);
+	(void)queue_drop_component(a->a_queue, req->component);
 	if (req->checkpoint)
 		LOG_INFO("component %s stopped (final checkpoint %" PRIu64 ")", req->component,
 		    info.ni_seq);
@@ -1090,7 +1441,8 @@ agent_checkpoint_now(void *arg, struct rpc_call *call, const ProtobufCMessage *r
 		struct nasc_info info;
 		struct rpc_error err;
 
-		rv = agent_checkpoint(a, names[i], false, agent_call_budget(call), &info, &err);
+		rv = agent_checkpoint(a, names[i], false, false, agent_call_budget(call), &info, NULL,
+		    &err);
 		if (rv != 0) {
 			rpc_call_errorf(call, "checkpoint of %s failed: %s", names[i], err.re_msg);
 			goto out;
@@ -1115,10 +1467,21 @@ agent_status(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	Ckpt__V1__StatusReply *reply = (Ckpt__V1__StatusReply *)reply_msg;
 	struct arena *arena = rpc_call_arena(call);
 
+	Ckpt__V1__QueueStatus *q = arena_alloc(arena, sizeof(*q));
+	struct queue_stats qs;
+
 	(void)req_msg;
 	reply->node = arena_strdup(arena, a->a_node);
-	if (reply->node == NULL)
+	if (reply->node == NULL || q == NULL)
 		return -ENOMEM;
+	queue_get_stats(a->a_queue, &qs);
+	ckpt__v1__queue_status__init(q);
+	q->checkpoints = qs.qs_items;
+	q->bytes = qs.qs_bytes;
+	q->max_bytes = qs.qs_max_bytes;
+	q->dropped = qs.qs_dropped;
+	q->stored = qs.qs_stored;
+	reply->queue = q;
 	return comp_status_all(a->a_comps, arena, false, &reply->components, &reply->n_components);
 }
 
@@ -1194,6 +1557,8 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_interval_ms = cfg->ac_interval_ms;
 	a->a_migrate_after_ms = cfg->ac_migrate_after_ms;
 	a->a_workers = cfg->ac_workers != 0 ? cfg->ac_workers : 4;
+	a->a_queue_max = cfg->ac_queue_max != 0 ? cfg->ac_queue_max : QUEUE_MAX_DEFAULT;
+	pthread_mutex_init(&a->a_flush_mu, NULL);
 	a->a_heartbeat_ms = AGENT_HEARTBEAT_DEFAULT_MS;
 	a->a_reattach_ms = AGENT_REATTACH_DEFAULT_MS;
 	a->a_node = strdup(cfg->ac_node);
@@ -1215,6 +1580,8 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	}
 	rv = comp_table_new(&a->a_comps);
 	if (rv == 0)
+		rv = queue_new(a->a_queue_max, &a->a_queue);
+	if (rv == 0)
 		rv = arena_new(&a->a_link_arena);
 	if (rv != 0)
 		goto out_free;
@@ -1230,9 +1597,35 @@ out_free:
 int
 agent_add_demo(struct agent *a, const char *name, uint64_t bytes, char *err, size_t errlen)
 {
+	return agent_add_demo_requiring(a, name, bytes, NULL, 0, err, errlen);
+}
+
+int
+agent_add_demo_requiring(struct agent *a, const char *name, uint64_t bytes,
+    const struct agent_req *reqs, size_t nreqs, char *err, size_t errlen)
+{
+	struct comp_req creq[COMP_REQUIRES_MAX];
 	struct demo *d;
 	comp_name *own;
 	int rv;
+
+	if (nreqs > COMP_REQUIRES_MAX) {
+		snprintf(err, errlen, "demo %s: %zu required labels, at most %d", name, nreqs,
+		    COMP_REQUIRES_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < nreqs; i++) {
+		if (key_name_check(reqs[i].ar_key) != 0 || reqs[i].ar_value == NULL ||
+		    strlen(reqs[i].ar_value) > COMP_REQ_VALUE_MAX) {
+			snprintf(err, errlen,
+			    "demo %s: required label '%s': key of [A-Za-z0-9._-], value of at most %d "
+			    "bytes",
+			    name, reqs[i].ar_key != NULL ? reqs[i].ar_key : "", COMP_REQ_VALUE_MAX);
+			return -EINVAL;
+		}
+		snprintf(creq[i].cq_key, sizeof(creq[i].cq_key), "%s", reqs[i].ar_key);
+		snprintf(creq[i].cq_value, sizeof(creq[i].cq_value), "%s", reqs[i].ar_value);
+	}
 
 	if (a->a_started) {
 		snprintf(err, errlen, "demo %s added after start", name);
@@ -1264,6 +1657,7 @@ agent_add_demo(struct agent *a, const char *name, uint64_t bytes, char *err, siz
 		snprintf(err, errlen, "demo %s: %s", name, err_str(rv));
 	if (rv != 0)
 		return rv;
+	(void)comp_set_requires(a->a_comps, name, creq, nreqs);
 	strcpy(a->a_own[a->a_nown++], name);
 	return 0;
 }
@@ -1365,6 +1759,7 @@ agent_free(struct agent *a)
 		return;
 	agent_stop(a);
 	comp_table_free(a->a_comps);
+	queue_free(a->a_queue);
 	arena_free(a->a_link_arena);
 	for (size_t i = 0; i < a->a_nlabels; i++) {
 		free((char *)a->a_labels[i].al_key);
@@ -1376,6 +1771,7 @@ agent_free(struct agent *a)
 	free(a->a_manager);
 	free(a->a_listen);
 	pthread_cond_destroy(&a->a_cv);
+	pthread_mutex_destroy(&a->a_flush_mu);
 	pthread_mutex_destroy(&a->a_mu);
 	free(a);
 }

@@ -14,6 +14,23 @@
  * migrate-after, the migration caller. No lock is held across a network
  * call, so the server keeps answering the manager while this agent's own
  * calls are pending.
+ *
+ * Failure handling:
+ *  - NAS down: checkpoints that cannot be stored wait in a bounded local
+ *    queue (queue.h, ac_queue_max bytes) and are stored in order when the
+ *    NAS answers again (probed with Nas.Stat); while anything waits, new
+ *    checkpoints queue behind it. The oldest are dropped first, counted,
+ *    logged, and reported (Status.queue, Heartbeat.queue_dropped).
+ *  - Fencing: a Store refused with FAILED_PRECONDITION for a stale epoch, or
+ *    a component the manager names in AttachReply/HeartbeatReply.revoked,
+ *    means another node owns it now: the agent stops running it at once,
+ *    drops its queued checkpoints and logs
+ *      WARN component C stopped: node N lost its ownership (...)
+ *  - After a Restore the agent checkpoints at once, so the NAS learns the
+ *    new epoch and refuses the old owner's commits from then on.
+ *  - Manager calls have deadlines; the attach loop retries with exponential
+ *    back-off and jitter; heartbeats failing for down-after lead to attach
+ *    again. nng redials every peer with its own randomised back-off.
  */
 #ifndef CKPT_AGENT_AGENT_H
 #define CKPT_AGENT_AGENT_H
@@ -43,6 +60,13 @@ struct agent_config {
 	unsigned ac_interval_ms;            /* checkpoint period, >= AGENT_INTERVAL_MIN_MS */
 	uint64_t ac_migrate_after_ms;       /* 0: never call for migration */
 	unsigned ac_workers;                /* rpc server workers; 0: 4 */
+	uint64_t ac_queue_max;              /* bytes of checkpoints kept while the NAS is down; 0: 64M */
+};
+
+/* A label a demo component requires of its node (value "": any value). */
+struct agent_req {
+	const char *ar_key;
+	const char *ar_value;
 };
 
 /* Copies cfg. -EINVAL with a reason in err for a bad setting. */
@@ -52,6 +76,9 @@ int agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *er
  * calls for the migration of, with migrate-after). Before agent_start() only.
  */
 int agent_add_demo(struct agent *a, const char *name, uint64_t bytes, char *err, size_t errlen);
+/* The same with labels the component requires (at most 8; keys are names). */
+int agent_add_demo_requiring(struct agent *a, const char *name, uint64_t bytes,
+    const struct agent_req *reqs, size_t nreqs, char *err, size_t errlen);
 /*
  * Listens, then starts the threads (attaching goes on in the background).
  * On failure returns -errno with a one-line cause in err.

@@ -14,8 +14,11 @@ struct comp {
 	uint64_t c_last_seq; /* last checkpoint stored (or restored from), 0: none */
 	bool c_busy;         /* a checkpoint is in progress */
 	bool c_restored;
+	bool c_revoked;      /* leaves the table when its checkpoint ends */
 	struct comp_ref c_from;
 	uint8_t c_state_sha256[SHA_LEN];
+	struct comp_req c_requires[COMP_REQUIRES_MAX];
+	size_t c_nrequires;
 };
 
 struct comp_table {
@@ -179,6 +182,78 @@ comp_remove(struct comp_table *t, const char *name)
 	return 0;
 }
 
+/* Unlinks entry i and frees it. Called with t_mu held. */
+static void
+comp_unlink_free(struct comp_table *t, size_t i)
+{
+	struct comp *c = t->t_comps[i];
+
+	t->t_comps[i] = t->t_comps[--t->t_count];
+	t->t_comps[t->t_count] = NULL;
+	pthread_cond_broadcast(&t->t_idle);
+	demo_free(c->c_demo);
+	free(c);
+}
+
+int
+comp_revoke(struct comp_table *t, const char *name)
+{
+	ssize_t i;
+	int rv = -ENOENT;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i >= 0) {
+		struct comp *c = t->t_comps[i];
+		rv = 0;
+		if (c->c_busy) {
+			c->c_revoked = true;
+			c->c_state = COMP_STOPPED;
+		} else {
+			comp_unlink_free(t, (size_t)i);
+		}
+	}
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+int
+comp_set_requires(struct comp_table *t, const char *name, const struct comp_req *reqs, size_t n)
+{
+	ssize_t i;
+	int rv = -ENOENT;
+
+	if (n > COMP_REQUIRES_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i >= 0) {
+		if (n > 0)
+			memcpy(t->t_comps[i]->c_requires, reqs, n * sizeof(*reqs));
+		t->t_comps[i]->c_nrequires = n;
+		rv = 0;
+	}
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+void
+comp_note_stored(struct comp_table *t, const char *name, uint64_t seq)
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i >= 0) {
+		struct comp *c = t->t_comps[i];
+		if (seq > c->c_last_seq)
+			c->c_last_seq = seq;
+		if (c->c_seq.cs_known && c->c_seq.cs_next <= seq)
+			c->c_seq.cs_next = seq + 1;
+	}
+	pthread_mutex_unlock(&t->t_mu);
+}
+
 /* from -> to for name; -ENOENT unless name is in state from. */
 static int
 comp_transition(struct comp_table *t, const char *name, enum comp_state from, enum comp_state to)
@@ -298,6 +373,8 @@ comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq
 			c->c_last_seq = stored_seq;
 		c->c_busy = false;
 		pthread_cond_broadcast(&t->t_idle);
+		if (c->c_revoked)
+			comp_unlink_free(t, (size_t)i);
 	}
 	pthread_mutex_unlock(&t->t_mu);
 }
@@ -320,6 +397,23 @@ comp_status_make(const struct comp *c, struct arena *arena)
 	s->state_bytes = c->c_demo != NULL ? demo_state_size(c->c_demo) : 0;
 	if (s->name == NULL)
 		return NULL;
+	if (c->c_nrequires > 0) {
+		s->requires = arena_alloc(arena, c->c_nrequires * sizeof(*s->requires));
+		if (s->requires == NULL)
+			return NULL;
+		for (size_t i = 0; i < c->c_nrequires; i++) {
+			Ckpt__V1__Label *l = arena_alloc(arena, sizeof(*l));
+			if (l == NULL)
+				return NULL;
+			ckpt__v1__label__init(l);
+			l->key = arena_strdup(arena, c->c_requires[i].cq_key);
+			l->value = arena_strdup(arena, c->c_requires[i].cq_value);
+			if (l->key == NULL || l->value == NULL)
+				return NULL;
+			s->requires[i] = l;
+		}
+		s->n_requires = c->c_nrequires;
+	}
 	if (c->c_restored) {
 		r = arena_alloc(arena, sizeof(*r));
 		if (r == NULL)

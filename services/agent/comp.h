@@ -26,6 +26,14 @@
 
 #define COMP_MAX 256
 #define COMP_KIND "demo"
+#define COMP_REQUIRES_MAX 8
+#define COMP_REQ_VALUE_MAX 63
+
+/* A label a component requires of the node that runs it (placement). */
+struct comp_req {
+	char cq_key[KEY_NAME_MAX + 1];
+	char cq_value[COMP_REQ_VALUE_MAX + 1]; /* "": any value */
+};
 
 enum comp_state { COMP_RESTORING, COMP_RUNNING, COMP_STOPPED };
 
@@ -72,6 +80,17 @@ int comp_restored(struct comp_table *t, struct demo *d, uint64_t epoch,
     const struct comp_ref *from, const uint8_t state_sha256[SHA_LEN]);
 /* Removes name in any state (waits for a checkpoint in progress). -ENOENT. */
 int comp_remove(struct comp_table *t, const char *name);
+/*
+ * The node lost name to another owner: it stops at once (no longer ticked
+ * nor checkpointed) and leaves the table now, or when the checkpoint in
+ * progress ends. Never waits. -ENOENT.
+ */
+int comp_revoke(struct comp_table *t, const char *name);
+/* Sets the labels name requires (reported in its status). -ENOENT, -EINVAL (n too big). */
+int comp_set_requires(struct comp_table *t, const char *name, const struct comp_req *reqs,
+    size_t n);
+/* A checkpoint of name taken earlier (the queue) is now stored as seq. */
+void comp_note_stored(struct comp_table *t, const char *name, uint64_t seq);
 /* RUNNING -> STOPPED (no longer ticked nor checkpointed). -ENOENT when not running. */
 int comp_stop(struct comp_table *t, const char *name);
 /* STOPPED -> RUNNING, after a failed stop. -ENOENT when not stopped. */

@@ -31,6 +31,7 @@ struct agent_conf {
 	int64_t interval_ms;
 	uint64_t migrate_after_ms;
 	int64_t workers;
+	uint64_t queue_max;
 	char *log_level;
 };
 
@@ -43,9 +44,10 @@ static const struct cfg_opt agent_opts[] = {
 	OPT("manager", CFG_STR, manager, NULL, 0, 0, CFG_REQUIRED, "URL", "manager address"),
 	OPT("listen", CFG_STR, listen, NULL, 0, 0, CFG_REQUIRED, "URL",
 	    "address of this agent's Agent service (tcp port 0: any free port)"),
-	OPT("demo", CFG_LIST, demo, NULL, 0, 0, 0, "NAME[:BYTES]",
+	OPT("demo", CFG_LIST, demo, NULL, 0, 0, 0, "NAME[:BYTES][@KEY[=VALUE]...]",
 	    "run a demo component with a state buffer of BYTES (64K, 16M, 1G; default 64K, "
-	    "at most 1G)"),
+	    "at most 1G); each @KEY=VALUE is a label a node must carry to take it over "
+	    "(@KEY: any value)"),
 	OPT("interval-ms", CFG_INT, interval_ms, "1000", AGENT_INTERVAL_MIN_MS, 86400000, 0, "N",
 	    "checkpoint every component every N ms"),
 	OPT("migrate-after", CFG_DURATION, migrate_after_ms, NULL, 0, 86400000, 0, "DURATION",
@@ -53,6 +55,8 @@ static const struct cfg_opt agent_opts[] = {
 	    "(3s, 500ms; 0: never)"),
 	OPT("label", CFG_LIST, label, NULL, 0, 0, 0, "KEY=VALUE", "label announced to the manager"),
 	OPT("workers", CFG_INT, workers, "4", 1, 64, 0, "N", "requests served at once"),
+	OPT("queue-max", CFG_SIZE, queue_max, "64M", 0, 1ll << 40, 0, "SIZE",
+	    "checkpoints kept in memory while the NAS is down (oldest dropped first; 0: none)"),
 	OPT("log-level", CFG_STR, log_level, "info", 0, 0, 0, "LEVEL", "debug, info, warn or error"),
 };
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
@@ -68,14 +72,48 @@ usage_error(const char *msg)
 	return 2;
 }
 
-/* "NAME[:BYTES]" -> name (KEY_NAME_MAX + 1 bytes) and bytes. */
+#define DEMO_REQS_MAX 8
+
+/*
+ * "NAME[:BYTES][@KEY[=VALUE]...]" -> name (KEY_NAME_MAX + 1 bytes), bytes
+ * and the required labels, which point into item (split in place).
+ */
 static int
-parse_demo(const char *item, char *ret_name, uint64_t *ret_bytes, char *err, size_t errlen)
+parse_demo(char *item, char *ret_name, uint64_t *ret_bytes, struct agent_req *ret_reqs,
+    size_t *ret_nreqs, char *err, size_t errlen)
 {
-	const char *colon = strchr(item, ':');
-	size_t n = colon != NULL ? (size_t)(colon - item) : strlen(item);
+	char *at = strchr(item, '@');
+	const char *colon;
+	size_t n, nreqs = 0;
 	char name[KEY_NAME_MAX + 1];
 	uint64_t bytes = DEMO_BYTES_DEFAULT;
+
+	if (at != NULL) {
+		char *p = at;
+		*at = '\0';
+		while (p != NULL) {
+			char *key = p + 1, *next = strchr(key, '@'), *eq;
+			if (next != NULL)
+				*next = '\0';
+			eq = strchr(key, '=');
+			if (eq != NULL)
+				*eq = '\0';
+			if (nreqs == DEMO_REQS_MAX || key_name_check(key) != 0 ||
+			    (eq != NULL && strlen(eq + 1) > 63)) {
+				snprintf(err, errlen,
+				    "--demo %s: invalid required label '@%s' (at most %d, KEY of "
+				    "[A-Za-z0-9._-], VALUE of at most 63 bytes)",
+				    item, key, DEMO_REQS_MAX);
+				return -EINVAL;
+			}
+			ret_reqs[nreqs].ar_key = key;
+			ret_reqs[nreqs].ar_value = eq != NULL ? eq + 1 : "";
+			nreqs++;
+			p = next;
+		}
+	}
+	colon = strchr(item, ':');
+	n = colon != NULL ? (size_t)(colon - item) : strlen(item);
 
 	if (n == 0 || n > KEY_NAME_MAX) {
 		snprintf(err, errlen, "--demo '%s': the name must have 1 to %d characters", item,
@@ -99,6 +137,7 @@ parse_demo(const char *item, char *ret_name, uint64_t *ret_bytes, char *err, siz
 	}
 	memcpy(ret_name, name, n + 1);
 	*ret_bytes = bytes;
+	*ret_nreqs = nreqs;
 	return 0;
 }
 
@@ -184,6 +223,7 @@ main(int argc, char **argv)
 	acfg.ac_interval_ms = (unsigned)conf.interval_ms;
 	acfg.ac_migrate_after_ms = conf.migrate_after_ms;
 	acfg.ac_workers = (unsigned)conf.workers;
+	acfg.ac_queue_max = conf.queue_max;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);
@@ -191,11 +231,13 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < conf.demo.cl_count; i++) {
 		char name[KEY_NAME_MAX + 1];
+		struct agent_req reqs[DEMO_REQS_MAX];
+		size_t nreqs = 0;
 		uint64_t bytes;
 
-		rv = parse_demo(conf.demo.cl_items[i], name, &bytes, err, sizeof(err));
+		rv = parse_demo(conf.demo.cl_items[i], name, &bytes, reqs, &nreqs, err, sizeof(err));
 		if (rv == 0)
-			rv = agent_add_demo(a, name, bytes, err, sizeof(err));
+			rv = agent_add_demo_requiring(a, name, bytes, reqs, nreqs, err, sizeof(err));
 		if (rv != 0) {
 			status = rv == -EINVAL || rv == -EEXIST
 			    ? usage_error(err)

@@ -21,12 +21,12 @@ mev_topic(const struct mev *e, char *buf)
 	const char *k = e->me_kind;
 	int n;
 
-	if (strcmp(k, MEV_NODE_UP) == 0 || strcmp(k, MEV_NODE_DOWN) == 0)
+	if (strncmp(k, "node.", 5) == 0)
 		n = snprintf(buf, EVENT_TOPIC_MAX, "ckpt.%s/%s", k, mev_str(e->me_node));
 	else if (strcmp(k, MEV_STORED) == 0)
 		n = snprintf(buf, EVENT_TOPIC_MAX, "ckpt.%s/%s/%s", k, mev_str(e->me_node),
 		    mev_str(e->me_component));
-	else if (strncmp(k, "migration.", 10) == 0)
+	else if (strncmp(k, "migration.", 10) == 0 || strncmp(k, "failover.", 9) == 0)
 		n = snprintf(buf, EVENT_TOPIC_MAX, "ckpt.%s/%s", k, mev_str(e->me_component));
 	else
 		return -EINVAL;

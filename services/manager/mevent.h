@@ -2,9 +2,12 @@
  * mevent: the manager's events, built and published in one place.
  *
  * Topic from the kind (see proto/ckpt/v1/events.proto):
- *   node.up, node.down                 -> ckpt.<kind>/<node>
+ *   node.up, node.down, node.cordoned, node.uncordoned, node.drained
+ *                                      -> ckpt.<kind>/<node>
  *   stored                             -> ckpt.stored/<node>/<component>
  *   migration.started/done/failed      -> ckpt.<kind>/<component>
+ *   failover.started/done/failed/pending -> ckpt.<kind>/<component>
+ *                                      (pending: message says why it waits)
  */
 #ifndef CKPT_MGR_MEVENT_H
 #define CKPT_MGR_MEVENT_H
@@ -19,6 +22,13 @@
 #define MEV_MIG_STARTED "migration.started"
 #define MEV_MIG_DONE "migration.done"
 #define MEV_MIG_FAILED "migration.failed"
+#define MEV_NODE_CORDONED "node.cordoned"
+#define MEV_NODE_UNCORDONED "node.uncordoned"
+#define MEV_NODE_DRAINED "node.drained"
+#define MEV_FAILOVER_STARTED "failover.started"
+#define MEV_FAILOVER_DONE "failover.done"
+#define MEV_FAILOVER_FAILED "failover.failed"
+#define MEV_FAILOVER_PENDING "failover.pending"
 
 struct mev {
 	const char *me_kind;      /* MEV_* */

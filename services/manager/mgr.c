@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +35,21 @@ enum {
 	MGR_LIST_NODES = 4,
 	MGR_LIST_CHECKPOINTS = 5,
 	MGR_INFO = 6,
+	MGR_DRAIN = 7,
+	MGR_CORDON = 8,
+	MGR_UNCORDON = 9,
 	MGR_METHODS
 };
 
 enum { NAS_LIST = 2 };
 
 #define MGR_DOWN_BATCH 32
+#define MGR_FAILOVER_BATCH 32
+#define MGR_FAILOVER_BUDGET_MS 30000u  /* one failover: NAS look-up, probe, restore */
+#define MGR_FAILOVER_WAIT_MS 5000u     /* no node can take it: try again this often */
+#define MGR_FAILOVER_BACKOFF_MIN_MS 500u
+#define MGR_FAILOVER_BACKOFF_MAX_MS 30000u
+#define MGR_FAILOVER_IDLE_MS 1000u     /* the worker looks for due work at least this often */
 
 struct mgr {
 	struct mgr_config m_cfg;
@@ -50,10 +60,55 @@ struct mgr {
 	struct rpc_server *m_server;
 	pthread_t m_monitor;
 	bool m_monitor_started;
-	pthread_mutex_t m_lock;    /* m_stopping */
-	pthread_cond_t m_cond;
+	pthread_t m_failover;
+	bool m_failover_started;
+	pthread_mutex_t m_lock;    /* m_stopping, m_fo_kicked */
+	pthread_cond_t m_cond;     /* the monitor's: stop */
+	pthread_cond_t m_fo_cond;  /* the failover worker's: stop or work */
 	bool m_stopping;
+	bool m_fo_kicked;
+	uint64_t m_seed;           /* jitter of failover retries, under m_lock */
 };
+
+static void
+mgr_failover_kick(struct mgr *m)
+{
+	pthread_mutex_lock(&m->m_lock);
+	m->m_fo_kicked = true;
+	pthread_cond_signal(&m->m_fo_cond);
+	pthread_mutex_unlock(&m->m_lock);
+}
+
+/* Copies up to n names into a reply's repeated string field. */
+static int
+mgr_names_to_pb(struct arena *a, char (*names)[KEY_NAME_MAX + 1], size_t n, char ***ret_list,
+    size_t *ret_n)
+{
+	char **list;
+
+	if (n == 0)
+		return 0;
+	list = arena_alloc(a, n * sizeof(*list));
+	if (list == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		list[i] = arena_strdup(a, names[i]);
+		if (list[i] == NULL)
+			return -ENOMEM;
+	}
+	*ret_list = list;
+	*ret_n = n;
+	return 0;
+}
+
+static void
+mgr_log_revoked(const char *node, char (*names)[KEY_NAME_MAX + 1], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		LOG_WARN("node %s runs %s, which another node owns with a newer epoch: told it to "
+			 "stop",
+		    node, names[i]);
+}
 
 /* ---- checks ---- */
 
@@ -138,6 +193,8 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct rpc_client *client = NULL, *to_close = NULL;
 	struct rpc_error rerr;
 	char old_addr[REG_ADDR_MAX], why[WIRE_ERR_MAX];
+	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
+	size_t nrevoked = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -184,6 +241,15 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	at.ra_comps = comps;
 	at.ra_ncomps = req->n_components;
 	at.ra_unix_ms = util_now_unix_ms();
+	if (req->n_components > 0) {
+		revoked = arena_alloc(a, req->n_components * sizeof(*revoked));
+		if (revoked == NULL) {
+			rpc_client_close(client);
+			return -ENOMEM;
+		}
+	}
+	at.ra_revoked = revoked;
+	at.ra_nrevoked = &nrevoked;
 	rv = reg_attach(m->m_reg, &at, client, &to_close);
 	rpc_client_close(to_close);
 	if (rv != 0) {
@@ -206,11 +272,18 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	rep->events = arena_strdup(a, event_pub_url(m->m_pub));
 	if (rep->events == NULL)
 		return -ENOMEM;
+	rv = mgr_names_to_pb(a, revoked, nrevoked, &rep->revoked, &rep->n_revoked);
+	if (rv != 0)
+		return rv;
 
 	LOG_INFO("node %s attached from %s (%zu components)", req->node, req->address,
 	    req->n_components);
+	mgr_log_revoked(req->node, revoked, nrevoked);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
 				  .me_message = req->address });
+	/* Components waiting for a node may fit here. */
+	reg_failover_kick(m->m_reg);
+	mgr_failover_kick(m);
 	return 0;
 }
 
@@ -298,8 +371,10 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct mgr *m = arg;
 	const Ckpt__V1__HeartbeatRequest *req = (const Ckpt__V1__HeartbeatRequest *)reqm;
 	Ckpt__V1__HeartbeatReply *rep = (Ckpt__V1__HeartbeatReply *)replym;
-	struct reg_capacity cap;
+	struct reg_beat b = { 0 };
 	struct reg_comp *comps = NULL;
+	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
+	size_t nrevoked = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -307,18 +382,48 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
 	if (rv != 0)
 		return rv;
-	wire_cap_from_pb(req->capacity, &cap);
-	rv = reg_heartbeat(m->m_reg, req->node, &cap, comps, req->n_components);
+	if (req->n_components > 0) {
+		revoked = arena_alloc(rpc_call_arena(call), req->n_components * sizeof(*revoked));
+		if (revoked == NULL)
+			return -ENOMEM;
+	}
+	wire_cap_from_pb(req->capacity, &b.rb_cap);
+	b.rb_comps = comps;
+	b.rb_ncomps = req->n_components;
+	b.rb_queued = req->queued;
+	b.rb_queue_dropped = req->queue_dropped;
+	b.rb_revoked = revoked;
+	b.rb_nrevoked = &nrevoked;
+	rv = reg_beat(m->m_reg, req->node, &b);
 	if (rv == -ENOENT || rv == -ESTALE) {
 		LOG_INFO("heartbeat from %s node %s: asked it to attach again",
 		    rv == -ENOENT ? "unknown" : "down", req->node);
 		rep->reattach = 1;
 		return 0;
 	}
-	if (rv != 0)
+	if (rv != 0) {
 		rpc_call_errorf(call, "heartbeat of node %s: %s", req->node,
 		    rv == -ENOSPC ? "too many components in the cluster" : err_str(rv));
-	return rv;
+		return rv;
+	}
+	mgr_log_revoked(req->node, revoked, nrevoked);
+	return mgr_names_to_pb(rpc_call_arena(call), revoked, nrevoked, &rep->revoked,
+	    &rep->n_revoked);
+}
+
+static Ckpt__V1__PendingComponent *
+mgr_pending_to_pb(struct arena *a, const struct reg_pending *p)
+{
+	Ckpt__V1__PendingComponent *pb = arena_alloc(a, sizeof(*pb));
+
+	if (pb == NULL)
+		return NULL;
+	ckpt__v1__pending_component__init(pb);
+	pb->component = arena_strdup(a, p->rp_component);
+	pb->reason = arena_strdup(a, p->rp_reason);
+	pb->since_unix_ms = p->rp_since_unix_ms;
+	pb->attempts = p->rp_attempts;
+	return pb->component != NULL && pb->reason != NULL ? pb : NULL;
 }
 
 static Ckpt__V1__NodeInfo *
@@ -335,6 +440,20 @@ mgr_node_to_pb(struct arena *a, const struct reg_node_view *v)
 	pb->capacity = wire_cap_to_pb(a, &v->rn_cap);
 	pb->last_seen_ms_ago = v->rn_last_seen_ms_ago;
 	pb->attached_unix_ms = v->rn_attached_unix_ms;
+	pb->cordoned = v->rn_cordoned;
+	pb->queued = v->rn_queued;
+	pb->queue_dropped = v->rn_queue_dropped;
+	if (v->rn_npending > 0) {
+		pb->pending = arena_alloc(a, v->rn_npending * sizeof(*pb->pending));
+		if (pb->pending == NULL)
+			return NULL;
+		for (size_t i = 0; i < v->rn_npending; i++) {
+			pb->pending[i] = mgr_pending_to_pb(a, &v->rn_pending[i]);
+			if (pb->pending[i] == NULL)
+				return NULL;
+		}
+		pb->n_pending = v->rn_npending;
+	}
 	if (pb->id == NULL || pb->state == NULL || pb->address == NULL || pb->capacity == NULL)
 		return NULL;
 	if (v->rn_nlabels > 0) {
@@ -451,6 +570,160 @@ mgr_info(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm, Protobu
 	return rep->events != NULL && rep->version != NULL ? 0 : -ENOMEM;
 }
 
+static Ckpt__V1__MigrateReply *
+mgr_result_to_pb(struct arena *a, const char *component, const struct mig_result *res)
+{
+	Ckpt__V1__MigrateReply *pb = arena_alloc(a, sizeof(*pb));
+
+	(void)component;
+	if (pb == NULL)
+		return NULL;
+	ckpt__v1__migrate_reply__init(pb);
+	pb->source = arena_strdup(a, res->mr_source);
+	pb->target = arena_strdup(a, res->mr_target);
+	pb->restored_from = wire_ref_to_pb(a, &res->mr_from);
+	pb->epoch = res->mr_epoch;
+	if (res->mr_has_state_sha) {
+		pb->state_sha256.data = arena_memdup(a, res->mr_state_sha256, SHA_LEN);
+		if (pb->state_sha256.data == NULL)
+			return NULL;
+		pb->state_sha256.len = SHA_LEN;
+	}
+	return pb->source != NULL && pb->target != NULL && pb->restored_from != NULL ? pb : NULL;
+}
+
+/*
+ * Drain: cordon the node, then move each of its components with the usual
+ * migration (final checkpoint when the node answers, its latest otherwise).
+ */
+static int
+mgr_drain(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	const Ckpt__V1__DrainRequest *req = (const Ckpt__V1__DrainRequest *)reqm;
+	Ckpt__V1__DrainReply *rep = (Ckpt__V1__DrainReply *)replym;
+	struct arena *a = rpc_call_arena(call);
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
+	char (*names)[KEY_NAME_MAX + 1] = NULL;
+	size_t n = 0;
+	bool was;
+	int rv;
+
+	rv = mgr_check_name(call, "node", req->node);
+	if (rv != 0)
+		return rv;
+	rv = reg_cordon(m->m_reg, req->node, true, &was);
+	if (rv == -ENOENT) {
+		rpc_call_errorf(call, "unknown node %s", req->node);
+		return rv;
+	}
+	if (!was) {
+		LOG_INFO("node %s cordoned (drain)", req->node);
+		mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_CORDONED,
+					  .me_node = req->node, .me_message = "drain" });
+	}
+	rv = reg_node_owned(m->m_reg, req->node, &names, &n);
+	if (rv != 0) {
+		rpc_call_errorf(call, "drain of %s: %s", req->node, err_str(rv));
+		return rv;
+	}
+	LOG_INFO("drain of node %s: moving %zu component(s)", req->node, n);
+	if (n > 0) {
+		rep->moved = arena_alloc(a, n * sizeof(*rep->moved));
+		rep->failed = arena_alloc(a, n * sizeof(*rep->failed));
+		if (rep->moved == NULL || rep->failed == NULL) {
+			rv = -ENOMEM;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct mig_result res;
+		char err[MIG_ERR_MAX] = "";
+		unsigned left = rpc_call_remaining_ms(call);
+		int mrv;
+
+		mrv = mig_run_as(&env, &mig_kind_drain, names[i], NULL,
+		    left > MIG_RESTORE_MIN_MS ? left : MIG_RESTORE_MIN_MS, &res, err, sizeof(err));
+		if (mrv == 0) {
+			rep->moved[rep->n_moved] = mgr_result_to_pb(a, names[i], &res);
+			if (rep->moved[rep->n_moved] == NULL) {
+				rv = -ENOMEM;
+				goto out;
+			}
+			rep->n_moved++;
+		} else {
+			struct reg_pending p = { 0 };
+			snprintf(p.rp_component, sizeof(p.rp_component), "%s", names[i]);
+			snprintf(p.rp_reason, sizeof(p.rp_reason), "%s",
+			    err[0] != '\0' ? err : err_str(mrv));
+			p.rp_since_unix_ms = util_now_unix_ms();
+			p.rp_attempts = 1;
+			rep->failed[rep->n_failed] = mgr_pending_to_pb(a, &p);
+			if (rep->failed[rep->n_failed] == NULL) {
+				rv = -ENOMEM;
+				goto out;
+			}
+			rep->n_failed++;
+		}
+	}
+	if (rep->n_failed == 0) {
+		LOG_INFO("node %s drained: %zu component(s) moved", req->node, rep->n_moved);
+		mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_DRAINED, .me_node = req->node });
+	} else {
+		LOG_WARN("drain of node %s: %zu component(s) moved, %zu not moved (first: %s)",
+		    req->node, rep->n_moved, rep->n_failed, rep->failed[0]->reason);
+	}
+out:
+	free(names);
+	return rv;
+}
+
+static int
+mgr_cordon_set(struct mgr *m, struct rpc_call *call, const Ckpt__V1__CordonRequest *req,
+    Ckpt__V1__CordonReply *rep, bool cordoned)
+{
+	bool was;
+	int rv;
+
+	rv = mgr_check_name(call, "node", req->node);
+	if (rv != 0)
+		return rv;
+	rv = reg_cordon(m->m_reg, req->node, cordoned, &was);
+	if (rv == -ENOENT) {
+		rpc_call_errorf(call, "unknown node %s", req->node);
+		return rv;
+	}
+	rep->was_cordoned = was;
+	if (was != cordoned) {
+		LOG_INFO("node %s %s", req->node, cordoned ? "cordoned" : "uncordoned");
+		mev_publish(m->m_pub, &(struct mev){
+					  .me_kind = cordoned ? MEV_NODE_CORDONED : MEV_NODE_UNCORDONED,
+					  .me_node = req->node });
+	}
+	if (!cordoned) {
+		reg_failover_kick(m->m_reg);
+		mgr_failover_kick(m);
+	}
+	return 0;
+}
+
+static int
+mgr_cordon(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	return mgr_cordon_set(arg, call, (const Ckpt__V1__CordonRequest *)reqm,
+	    (Ckpt__V1__CordonReply *)replym, true);
+}
+
+static int
+mgr_uncordon(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	return mgr_cordon_set(arg, call, (const Ckpt__V1__CordonRequest *)reqm,
+	    (Ckpt__V1__CordonReply *)replym, false);
+}
+
 static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_ATTACH] = mgr_attach,
 	[MGR_NOTIFY] = mgr_notify,
@@ -459,6 +732,9 @@ static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_LIST_NODES] = mgr_list_nodes,
 	[MGR_LIST_CHECKPOINTS] = mgr_list_checkpoints,
 	[MGR_INFO] = mgr_info,
+	[MGR_DRAIN] = mgr_drain,
+	[MGR_CORDON] = mgr_cordon,
+	[MGR_UNCORDON] = mgr_uncordon,
 };
 
 static void
@@ -474,30 +750,135 @@ static void
 mgr_sweep(struct mgr *m)
 {
 	struct reg_down down[MGR_DOWN_BATCH];
-	size_t n;
+	size_t n, marked = 0;
 
 	do {
 		n = reg_sweep(m->m_reg, down, MGR_DOWN_BATCH);
 		for (size_t i = 0; i < n; i++) {
-			char msg[64];
+			char msg[64], reason[REG_REASON_MAX];
+			size_t k;
+
 			LOG_WARN("node %s is down (silent for %llu ms)", down[i].rd_node,
 			    (unsigned long long)down[i].rd_silent_ms);
 			snprintf(msg, sizeof(msg), "silent for %llu ms",
 			    (unsigned long long)down[i].rd_silent_ms);
 			mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_DOWN,
 						  .me_node = down[i].rd_node, .me_message = msg });
-			/* Failover (a later issue) starts here: place and restore the
-			 * components the node owned, as mig_run() does on request. */
+			/* Failover: its components go to the worker. */
+			snprintf(reason, sizeof(reason), "node %s is down (%s)", down[i].rd_node, msg);
+			k = reg_failover_mark(m->m_reg, down[i].rd_node, reason);
+			if (k > 0)
+				LOG_INFO("failover of %zu component(s) of node %s", k, down[i].rd_node);
+			marked += k;
 		}
 	} while (n == MGR_DOWN_BATCH);
+	if (marked > 0)
+		mgr_failover_kick(m);
+}
+
+/* backoff * [0.5, 1.5), under m_lock */
+static uint64_t
+mgr_jitter_locked(struct mgr *m, uint64_t ms)
+{
+	uint64_t x = m->m_seed;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	m->m_seed = x;
+	return ms / 2 + x % (ms + 1);
+}
+
+static void
+mgr_failover_one(struct mgr *m, const char *comp)
+{
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
+	struct reg_node_view *nodes = NULL;
+	struct mig_result res;
+	char err[MIG_ERR_MAX] = "";
+	uint32_t attempts = 0;
+	uint64_t retry;
+	size_t nn = 0;
+	int rv;
+
+	if (!reg_failover_wanted(m->m_reg, comp))
+		return;
+	rv = mig_run_as(&env, &mig_kind_failover, comp, NULL, MGR_FAILOVER_BUDGET_MS, &res, err,
+	    sizeof(err));
+	if (rv == 0 || rv == -EALREADY) {
+		if (rv == -EALREADY)
+			LOG_INFO("%s", err);
+		reg_failover_clear(m->m_reg, comp);
+		return;
+	}
+	if (err[0] == '\0')
+		snprintf(err, sizeof(err), "failover of %s: %s", comp, err_str(rv));
+	/* How many times it was tried, for the back-off. */
+	if (reg_nodes(m->m_reg, &nodes, &nn) == 0) {
+		for (size_t i = 0; i < nn; i++)
+			for (size_t j = 0; j < nodes[i].rn_npending; j++)
+				if (strcmp(nodes[i].rn_pending[j].rp_component, comp) == 0)
+					attempts = nodes[i].rn_pending[j].rp_attempts;
+		reg_nodes_free(nodes, nn);
+	}
+	if (rv == -ESTALE || rv == -ENOENT) {
+		/* No node can take it (or nothing to restore): wait for an attach. */
+		retry = MGR_FAILOVER_WAIT_MS;
+	} else {
+		retry = MGR_FAILOVER_BACKOFF_MIN_MS << (attempts < 6 ? attempts : 6);
+		if (retry > MGR_FAILOVER_BACKOFF_MAX_MS)
+			retry = MGR_FAILOVER_BACKOFF_MAX_MS;
+	}
+	pthread_mutex_lock(&m->m_lock);
+	retry = mgr_jitter_locked(m, retry);
+	pthread_mutex_unlock(&m->m_lock);
+	reg_failover_wait(m->m_reg, comp, err, retry);
+	LOG_WARN("failover of %s waits (attempt %u, next in %llu ms or when a node attaches): %s",
+	    comp, attempts + 1, (unsigned long long)retry, err);
+	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_FAILOVER_PENDING, .me_component = comp,
+				  .me_message = err });
+}
+
+/* The failover worker: moves the components of down nodes, one at a time. */
+static void *
+mgr_failover_main(void *arg)
+{
+	struct mgr *m = arg;
+	char names[MGR_FAILOVER_BATCH][KEY_NAME_MAX + 1];
+
+	pthread_mutex_lock(&m->m_lock);
+	while (!m->m_stopping) {
+		size_t n;
+
+		if (!m->m_fo_kicked) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += MGR_FAILOVER_IDLE_MS / 1000;
+			pthread_cond_timedwait(&m->m_fo_cond, &m->m_lock, &ts);
+		}
+		m->m_fo_kicked = false;
+		if (m->m_stopping)
+			break;
+		pthread_mutex_unlock(&m->m_lock);
+		do {
+			n = reg_failover_due(m->m_reg, util_now_mono_ms(), names, MGR_FAILOVER_BATCH);
+			for (size_t i = 0; i < n; i++)
+				mgr_failover_one(m, names[i]);
+		} while (n == MGR_FAILOVER_BATCH);
+		pthread_mutex_lock(&m->m_lock);
+	}
+	pthread_mutex_unlock(&m->m_lock);
+	return NULL;
 }
 
 static void *
 mgr_monitor_main(void *arg)
 {
 	struct mgr *m = arg;
+	/* Often enough that a silent node is seen within 5% of down-after. */
 	unsigned period = m->m_cfg.mc_heartbeat_ms / 2;
 
+	if (period > m->m_cfg.mc_down_after_ms / 20)
+		period = m->m_cfg.mc_down_after_ms / 20;
 	if (period < 10)
 		period = 10;
 	pthread_mutex_lock(&m->m_lock);
@@ -586,10 +967,16 @@ mgr_sync_init(struct mgr *m)
 		rv = -pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		if (rv == 0)
 			rv = -pthread_cond_init(&m->m_cond, &ca);
+		if (rv == 0) {
+			rv = -pthread_cond_init(&m->m_fo_cond, &ca);
+			if (rv != 0)
+				pthread_cond_destroy(&m->m_cond);
+		}
 		pthread_condattr_destroy(&ca);
 	}
 	if (rv != 0)
 		pthread_mutex_destroy(&m->m_lock);
+	m->m_seed = util_now_mono_ms() ^ (uint64_t)(uintptr_t)m ^ 0x9e3779b97f4a7c15ull;
 	return rv;
 }
 
@@ -657,6 +1044,12 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		goto out_stop;
 	}
 	m->m_monitor_started = true;
+	rv = -pthread_create(&m->m_failover, NULL, mgr_failover_main, m);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot start the failover worker: %s", err_str(rv));
+		goto out_stop;
+	}
+	m->m_failover_started = true;
 	*ret_mgr = m;
 	return 0;
 
@@ -682,17 +1075,19 @@ mgr_stop(struct mgr *m)
 {
 	if (m == NULL)
 		return;
-	if (m->m_monitor_started) {
-		pthread_mutex_lock(&m->m_lock);
-		m->m_stopping = true;
-		pthread_cond_signal(&m->m_cond);
-		pthread_mutex_unlock(&m->m_lock);
+	pthread_mutex_lock(&m->m_lock);
+	m->m_stopping = true;
+	pthread_cond_signal(&m->m_cond);
+	pthread_cond_signal(&m->m_fo_cond);
+	pthread_mutex_unlock(&m->m_lock);
+	if (m->m_monitor_started)
 		pthread_join(m->m_monitor, NULL);
-	}
-	/* Handlers waiting on an agent or the NAS return at once... */
+	/* Handlers and the failover worker waiting on an agent or the NAS return at once... */
 	if (m->m_reg != NULL)
 		reg_abort(m->m_reg);
 	nasc_abort(m->m_nasc);
+	if (m->m_failover_started)
+		pthread_join(m->m_failover, NULL);
 	/* ...so the server stops promptly; no handler runs once the rest is gone. */
 	rpc_server_stop(m->m_server);
 	event_pub_close(m->m_pub);
@@ -703,6 +1098,7 @@ mgr_stop(struct mgr *m)
 			free(m->m_nas[i]);
 		free(m->m_nas);
 	}
+	pthread_cond_destroy(&m->m_fo_cond);
 	pthread_cond_destroy(&m->m_cond);
 	pthread_mutex_destroy(&m->m_lock);
 	free(m);

@@ -16,9 +16,17 @@
 enum { AGENT_RESTORE = 0, AGENT_STOP = 1, AGENT_STATUS = 3 };
 enum { NAS_LIST = 2 };
 
+const struct mig_kind mig_kind_migration = { "migration", MEV_MIG_STARTED, MEV_MIG_DONE,
+	MEV_MIG_FAILED, false };
+const struct mig_kind mig_kind_failover = { "failover", MEV_FAILOVER_STARTED, MEV_FAILOVER_DONE,
+	MEV_FAILOVER_FAILED, true };
+const struct mig_kind mig_kind_drain = { "drain", MEV_MIG_STARTED, MEV_MIG_DONE, MEV_MIG_FAILED,
+	false };
+
 /* One migration in progress. */
 struct mig {
 	const struct mig_env *m_env;
+	const struct mig_kind *m_kind;
 	const char *m_comp;
 	uint64_t m_t0;       /* monotonic ms */
 	unsigned m_budget;   /* caller's deadline, ms after m_t0 */
@@ -128,8 +136,16 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 	if (rv == -ENOENT)
 		return rv;
 	if (rv != 0) {
-		snprintf(err, errlen, "migration of %s: %s", m->m_comp, err_str(rv));
+		snprintf(err, errlen, "%s of %s: %s", m->m_kind->mk_what, m->m_comp, err_str(rv));
 		return rv;
+	}
+	if (m->m_kind->mk_failover && (m->m_plan.rm_owner_up || m->m_plan.rm_owner[0] == '\0')) {
+		snprintf(err, errlen, "failover of %s not needed: %s", m->m_comp,
+		    m->m_plan.rm_owner[0] != '\0' ? "its node is up again" : "no node owns it");
+		reg_peer_put(m->m_plan.rm_owner_peer);
+		m->m_plan.rm_owner_peer = NULL;
+		reg_migrate_end(reg, m->m_comp, NULL, 0, NULL);
+		return -EALREADY;
 	}
 	snprintf(m->m_source, sizeof(m->m_source), "%s",
 	    m->m_plan.rm_owner[0] != '\0' ? m->m_plan.rm_owner : "(nowhere)");
@@ -147,15 +163,26 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 		.pr_target = target,
 		.pr_need_bytes = m->m_plan.rm_need_bytes,
 	};
+	struct place_label reqs[REG_REQUIRES_MAX];
 	struct reg_cand *rc = NULL;
 	struct place_cand *pc = NULL;
-	size_t n = 0, idx;
+	struct place_label *labels = NULL;
+	size_t n = 0, idx, nlabels = 0, used = 0;
 	int rv;
 
+	for (size_t i = 0; i < m->m_plan.rm_nrequires; i++) {
+		reqs[i].pl_key = m->m_plan.rm_requires[i].rq_key;
+		reqs[i].pl_value = m->m_plan.rm_requires[i].rq_value;
+	}
+	req.pr_requires = reqs;
+	req.pr_nrequires = m->m_plan.rm_nrequires;
 	rv = reg_candidates(m->m_env->me_reg, &rc, &n);
+	for (size_t i = 0; rv == 0 && i < n; i++)
+		nlabels += rc[i].rca_nlabels;
 	if (rv == 0 && n > 0) {
 		pc = calloc(n, sizeof(*pc));
-		if (pc == NULL)
+		labels = calloc(nlabels > 0 ? nlabels : 1, sizeof(*labels));
+		if (pc == NULL || labels == NULL)
 			rv = -ENOMEM;
 	}
 	if (rv != 0) {
@@ -170,6 +197,13 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 		pc[i].pc_cpu_count = rc[i].rca_cap.rcap_cpu_count;
 		pc[i].pc_cpu_load_milli = rc[i].rca_cap.rcap_cpu_load_milli;
 		pc[i].pc_components = rc[i].rca_components;
+		pc[i].pc_cordoned = rc[i].rca_cordoned;
+		pc[i].pc_labels = &labels[used];
+		pc[i].pc_nlabels = rc[i].rca_nlabels;
+		for (size_t j = 0; j < rc[i].rca_nlabels; j++, used++) {
+			labels[used].pl_key = rc[i].rca_labels[j].rl_key;
+			labels[used].pl_value = rc[i].rca_labels[j].rl_value;
+		}
 	}
 	rv = place_choose(pc, n, &req, &idx, err, errlen);
 	if (rv != 0)
@@ -181,8 +215,9 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 		rv = -ECONNREFUSED;
 	}
 out_free:
+	free(labels);
 	free(pc);
-	free(rc);
+	reg_candidates_free(rc, n);
 	return rv;
 }
 
@@ -260,15 +295,32 @@ static int
 mig_latest(struct mig *m, char *err, size_t errlen)
 {
 	char why[MIG_ERR_MAX];
+	struct reg_ckpt cat;
+	bool have_cat;
 	int rv;
 
-	if (reg_checkpoint_latest(m->m_env->me_reg, m->m_comp, &m->m_ckpt) == 0) {
+	have_cat = reg_checkpoint_latest(m->m_env->me_reg, m->m_comp, &cat) == 0;
+	if (have_cat && !m->m_kind->mk_failover) {
+		m->m_ckpt = cat;
 		m->m_have_ckpt = true;
 		return 0;
 	}
 	rv = mig_nas_latest(m->m_env->me_nasc, m->m_comp,
 	    mig_clamp(mig_left(m), 500, MIG_NAS_MAX_MS), &m->m_ckpt, why, sizeof(why));
 	if (rv == 0) {
+		/* The NAS knows checkpoints whose Notify never came; newest wins. */
+		if (have_cat && cat.rk_seq > m->m_ckpt.rk_seq)
+			m->m_ckpt = cat;
+		else
+			reg_checkpoint(m->m_env->me_reg, &m->m_ckpt, NULL);
+		m->m_have_ckpt = true;
+		return 0;
+	}
+	if (have_cat) {
+		LOG_WARN("%s of %s: the NAS could not be asked for its latest checkpoint (%s); "
+			 "restoring the catalogue's",
+		    m->m_kind->mk_what, m->m_comp, why);
+		m->m_ckpt = cat;
 		m->m_have_ckpt = true;
 		return 0;
 	}
@@ -284,6 +336,7 @@ mig_restore_on(struct mig *m, struct reg_peer *peer, uint64_t epoch, unsigned ti
 {
 	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
 	Ckpt__V1__RestoreReply *rep = NULL;
+	Ckpt__V1__Label reqs[REG_REQUIRES_MAX], *reqp[REG_REQUIRES_MAX];
 	struct reg_comp st;
 	char why[WIRE_ERR_MAX];
 	int rv;
@@ -294,6 +347,14 @@ mig_restore_on(struct mig *m, struct reg_peer *peer, uint64_t epoch, unsigned ti
 	req.sha256.data = m->m_ckpt.rk_sha256;
 	req.sha256.len = SHA_LEN;
 	req.epoch = epoch;
+	for (size_t i = 0; i < m->m_plan.rm_nrequires && i < REG_REQUIRES_MAX; i++) {
+		ckpt__v1__label__init(&reqs[i]);
+		reqs[i].key = m->m_plan.rm_requires[i].rq_key;
+		reqs[i].value = m->m_plan.rm_requires[i].rq_value;
+		reqp[i] = &reqs[i];
+	}
+	req.requires = reqp;
+	req.n_requires = m->m_plan.rm_nrequires;
 	rv = mig_probe(peer, ret_err);
 	if (rv == 0)
 		rv = rpc_client_call(reg_peer_client(peer), AGENT_RESTORE, &req.base, timeout_ms,
@@ -371,7 +432,16 @@ int
 mig_run(const struct mig_env *env, const char *component, const char *target,
     unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen)
 {
-	struct mig m = { .m_env = env, .m_comp = component, .m_budget = budget_ms };
+	return mig_run_as(env, &mig_kind_migration, component, target, budget_ms, ret_res, err,
+	    errlen);
+}
+
+int
+mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *component,
+    const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,
+    size_t errlen)
+{
+	struct mig m = { .m_env = env, .m_kind = kind, .m_comp = component, .m_budget = budget_ms };
 	struct mig_result res;
 	struct reg_comp st;
 	struct rpc_error rerr;
@@ -388,13 +458,14 @@ mig_run(const struct mig_env *env, const char *component, const char *target,
 		reg_migrate_end(env->me_reg, component, NULL, 0, NULL);
 		goto out_put;
 	}
-	LOG_INFO("migration of %s from %s to %s started", component, m.m_source, m.m_target);
-	mig_publish(&m, MEV_MIG_STARTED, NULL);
+	LOG_INFO("%s of %s from %s to %s started", kind->mk_what, component, m.m_source,
+	    m.m_target);
+	mig_publish(&m, kind->mk_ev_started, NULL);
 
 	if (m.m_plan.rm_owner_peer != NULL)
 		mig_stop_source(&m);
 	else if (m.m_plan.rm_owner[0] != '\0')
-		LOG_WARN("migration of %s: source %s is down; restoring its latest known checkpoint",
+		LOG_WARN("%s of %s: source %s is down; restoring its latest checkpoint", kind->mk_what,
 		    component, m.m_source);
 	if (!m.m_have_ckpt) {
 		rv = mig_latest(&m, err, errlen);
@@ -406,8 +477,8 @@ mig_run(const struct mig_env *env, const char *component, const char *target,
 	rv = mig_restore_on(&m, m.m_target_peer, m.m_epoch,
 	    mig_clamp(mig_left(&m), MIG_RESTORE_MIN_MS, MIG_RESTORE_MAX_MS), &st, &rerr);
 	if (rv != 0) {
-		snprintf(err, errlen, "migration of %s to %s failed: %s", component, m.m_target,
-		    rerr.re_msg);
+		snprintf(err, errlen, "%s of %s to %s failed: %s", kind->mk_what, component,
+		    m.m_target, rerr.re_msg);
 		goto out_failed;
 	}
 	reg_migrate_end(env->me_reg, component, m.m_target, m.m_epoch, &st);
@@ -421,22 +492,22 @@ mig_run(const struct mig_env *env, const char *component, const char *target,
 	res.mr_epoch = m.m_epoch;
 	digest = st.rc_has_state_sha ? st.rc_state_sha256 : m.m_ckpt.rk_sha256;
 	mig_hex(digest, hex);
-	LOG_INFO("migration of %s from %s to %s done: restored %s/%s@%llu sha256=%s", component,
-	    m.m_source, m.m_target, res.mr_from.rr_node, component,
-	    (unsigned long long)res.mr_from.rr_seq, hex);
+	LOG_INFO("%s of %s from %s to %s done: restored %s/%s@%llu sha256=%s epoch %llu",
+	    kind->mk_what, component, m.m_source, m.m_target, res.mr_from.rr_node, component,
+	    (unsigned long long)res.mr_from.rr_seq, hex, (unsigned long long)m.m_epoch);
 	if (st.rc_has_state_sha && memcmp(st.rc_state_sha256, m.m_ckpt.rk_sha256, SHA_LEN) != 0) {
 		char want[SHA_HEX_LEN + 1];
 		mig_hex(m.m_ckpt.rk_sha256, want);
 		LOG_WARN("migration of %s: %s reports restored state sha256=%s, checkpoint has %s",
 		    component, m.m_target, hex, want);
 	}
-	mig_publish(&m, MEV_MIG_DONE, NULL);
+	mig_publish(&m, kind->mk_ev_done, NULL);
 	*ret_res = res;
 	goto out_put;
 
 out_failed:
 	LOG_WARN("%s", err);
-	mig_publish(&m, MEV_MIG_FAILED, err);
+	mig_publish(&m, kind->mk_ev_failed, err);
 	if (m.m_stopped && m.m_have_ckpt && m.m_plan.rm_owner_peer != NULL)
 		mig_rollback(&m, err, errlen);
 	else

@@ -69,6 +69,28 @@ struct mig_result {
 int mig_run(const struct mig_env *env, const char *component, const char *target,
     unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen);
 
+/* What kind of move mig_run_as() makes: words for the logs and event kinds. */
+struct mig_kind {
+	const char *mk_what;        /* "migration", "failover", "drain" */
+	const char *mk_ev_started;  /* MEV_* */
+	const char *mk_ev_done;
+	const char *mk_ev_failed;
+	/*
+	 * Failover: the component's node is down. The latest checkpoint comes
+	 * from the NAS first (the catalogue may lag behind the last Notify), and
+	 * when the node is found up again the move is not made (-EALREADY).
+	 */
+	bool mk_failover;
+};
+
+extern const struct mig_kind mig_kind_migration;
+extern const struct mig_kind mig_kind_failover;
+extern const struct mig_kind mig_kind_drain;
+
+int mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *component,
+    const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,
+    size_t errlen);
+
 /*
  * The latest checkpoint of component the NAS holds (List, latest_only; the
  * highest seq over every node). -ENOENT when none; other errors with the

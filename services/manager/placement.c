@@ -43,6 +43,23 @@ place_better(const struct place_cand *a, const struct place_cand *b)
 	return strcmp(a->pc_node, b->pc_node) < 0;
 }
 
+/* The first label of req that c lacks, or NULL. */
+static const struct place_label *
+place_missing(const struct place_cand *c, const struct place_req *req)
+{
+	for (size_t i = 0; i < req->pr_nrequires; i++) {
+		const struct place_label *want = &req->pr_requires[i];
+		bool ok = false;
+		for (size_t j = 0; j < c->pc_nlabels && !ok; j++)
+			ok = strcmp(c->pc_labels[j].pl_key, want->pl_key) == 0 &&
+			    (want->pl_value[0] == '\0' ||
+				strcmp(c->pc_labels[j].pl_value, want->pl_value) == 0);
+		if (!ok)
+			return want;
+	}
+	return NULL;
+}
+
 static int
 place_explicit(const struct place_cand *cands, size_t n, const struct place_req *req,
     size_t *ret_index, char *err, size_t errlen)
@@ -69,6 +86,17 @@ place_explicit(const struct place_cand *cands, size_t n, const struct place_req 
 		snprintf(err, errlen, "target node %s is down", req->pr_target);
 		return -ESTALE;
 	}
+	if (c->pc_cordoned) {
+		snprintf(err, errlen, "target node %s is cordoned", req->pr_target);
+		return -ESTALE;
+	}
+	if (place_missing(c, req) != NULL) {
+		const struct place_label *l = place_missing(c, req);
+		snprintf(err, errlen, "target node %s lacks label %s%s%s required by %s",
+		    req->pr_target, l->pl_key, l->pl_value[0] != '\0' ? "=" : "", l->pl_value,
+		    req->pr_component);
+		return -ESTALE;
+	}
 	if (!place_fits(c, req->pr_need_bytes)) {
 		snprintf(err, errlen, "target node %s has %llu bytes free, %s needs %llu",
 		    req->pr_target, (unsigned long long)c->pc_mem_free_bytes, req->pr_component,
@@ -84,22 +112,49 @@ place_choose(const struct place_cand *cands, size_t n, const struct place_req *r
     size_t *ret_index, char *err, size_t errlen)
 {
 	const struct place_cand *best = NULL;
-	size_t best_i = 0;
+	const struct place_label *lacked = NULL;
+	size_t best_i = 0, down = 0, cordoned = 0, unlabelled = 0, small = 0;
 
 	if (req->pr_target != NULL && req->pr_target[0] != '\0')
 		return place_explicit(cands, n, req, ret_index, err, errlen);
 	for (size_t i = 0; i < n; i++) {
 		const struct place_cand *c = &cands[i];
-		if (!c->pc_up || place_is(req->pr_source, c->pc_node) ||
-		    !place_fits(c, req->pr_need_bytes))
+		const struct place_label *l;
+		if (place_is(req->pr_source, c->pc_node))
 			continue;
+		if (!c->pc_up) {
+			down++;
+			continue;
+		}
+		if (c->pc_cordoned) {
+			cordoned++;
+			continue;
+		}
+		l = place_missing(c, req);
+		if (l != NULL) {
+			lacked = l;
+			unlabelled++;
+			continue;
+		}
+		if (!place_fits(c, req->pr_need_bytes)) {
+			small++;
+			continue;
+		}
 		if (best == NULL || place_better(c, best)) {
 			best = c;
 			best_i = i;
 		}
 	}
 	if (best == NULL) {
-		snprintf(err, errlen, "no healthy node can take %s", req->pr_component);
+		char lbl[160] = "";
+		if (lacked != NULL)
+			snprintf(lbl, sizeof(lbl), " (%s%s%s)", lacked->pl_key,
+			    lacked->pl_value[0] != '\0' ? "=" : "", lacked->pl_value);
+		snprintf(err, errlen,
+		    "no healthy node can take %s: %zu other node(s): %zu down, %zu cordoned, %zu "
+		    "without a required label%s, %zu without room",
+		    req->pr_component, down + cordoned + unlabelled + small, down, cordoned,
+		    unlabelled, lbl, small);
 		return -ESTALE;
 	}
 	*ret_index = best_i;

@@ -4,9 +4,11 @@
  * A pure function of its inputs (no registry, no clock, no locks), so it is
  * tested on plain arrays.
  *
- * Rule (the seed's, fixed): among the candidates that are up, are not the
- * source, and have at least the component's size free (when both are known),
- * the best free-capacity score wins:
+ * Rule (the seed's, fixed): among the candidates that are up, are not
+ * cordoned, are not the source, carry every label the component requires
+ * (key=value; a required value "" only asks for the key), and have at least
+ * the component's size free (when both are known), the best free-capacity
+ * score wins:
  *
  *     score = mem_free_MiB * 1000 / (1000 + load_per_cpu_milli)
  *     load_per_cpu_milli = cpu_load_milli / max(cpu_count, 1)
@@ -29,6 +31,12 @@
 
 #define PLACE_ERR_MAX 256
 
+/* A label: of a node (what it carries) or of a component (what it requires). */
+struct place_label {
+	const char *pl_key;
+	const char *pl_value;
+};
+
 struct place_cand {
 	const char *pc_node;
 	bool pc_up;
@@ -37,6 +45,9 @@ struct place_cand {
 	uint32_t pc_cpu_count;
 	uint32_t pc_cpu_load_milli;  /* 1-minute load average * 1000 */
 	uint32_t pc_components;      /* components the node runs */
+	bool pc_cordoned;            /* takes no component */
+	const struct place_label *pc_labels;
+	size_t pc_nlabels;
 };
 
 struct place_req {
@@ -44,6 +55,8 @@ struct place_req {
 	const char *pr_source;   /* node that runs it now; NULL or "": none */
 	const char *pr_target;   /* explicit target; NULL or "": choose */
 	uint64_t pr_need_bytes;  /* state size of the component; 0: unknown */
+	const struct place_label *pr_requires;
+	size_t pr_nrequires;
 };
 
 uint64_t place_score(const struct place_cand *c);
@@ -52,8 +65,9 @@ uint64_t place_score(const struct place_cand *c);
  * Picks a candidate and stores its index in *ret_index. Errors, with a
  * one-line message in err:
  *   -EINVAL  explicit target unknown, or it is the source
- *   -ESTALE  explicit target down or too small; no candidate can take it
- *            (FAILED_PRECONDITION on the wire)
+ *   -ESTALE  explicit target down, cordoned, without a required label or
+ *            too small; no candidate can take it (FAILED_PRECONDITION on the
+ *            wire); the message counts why each node was left out
  */
 int place_choose(const struct place_cand *cands, size_t n, const struct place_req *req,
     size_t *ret_index, char *err, size_t errlen);

@@ -26,6 +26,9 @@ struct reg_node {
 	uint64_t n_last_seen_ms; /* rc_clock */
 	uint64_t n_attached_unix_ms;
 	struct reg_peer *n_peer;
+	bool n_cordoned;
+	uint32_t n_queued;
+	uint64_t n_queue_dropped;
 };
 
 /* One per component: owner, epoch, migration flag, catalogue entry. */
@@ -36,6 +39,16 @@ struct reg_owner {
 	bool o_migrating;
 	bool o_has_ckpt;
 	struct reg_ckpt o_ckpt;
+	struct reg_req o_requires[REG_REQUIRES_MAX]; /* as last reported */
+	size_t o_nrequires;
+	/* Failover: pending since its node went down, until placed. */
+	bool o_pending;
+	bool o_pending_parked;      /* waits for an attach or an uncordon */
+	char o_pending_node[KEY_NAME_MAX + 1];
+	char o_pending_reason[REG_REASON_MAX];
+	uint64_t o_pending_since_unix_ms;
+	uint64_t o_pending_due_ms;  /* rc_clock */
+	uint32_t o_pending_attempts;
 };
 
 struct reg {
@@ -206,12 +219,32 @@ reg_node_drop_comp(struct reg_node *n, const char *component)
  * ownership rules (see registry.h). -ENOSPC when a component could not be
  * tracked (the rest is applied).
  */
+/*
+ * Whether a report of c by node n is stale (see the ownership rules in
+ * registry.h). Called with r_lock held.
+ */
+static bool
+reg_report_stale(const struct reg *r, const struct reg_node *n, const struct reg_owner *o,
+    const struct reg_comp *c)
+{
+	const struct reg_node *owner;
+
+	if (o == NULL || o->o_node[0] == '\0' || strcmp(o->o_node, n->n_id) == 0)
+		return false;
+	if (c->rc_epoch < o->o_epoch)
+		return true;
+	if (c->rc_epoch > o->o_epoch || o->o_migrating)
+		return false;
+	owner = reg_node_find(r, o->o_node, NULL);
+	return owner != NULL && owner->n_up && reg_node_comp((struct reg_node *)owner, c->rc_name) != NULL;
+}
+
 static int
 reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *comps,
-    size_t ncomps)
+    size_t ncomps, char (*ret_revoked)[KEY_NAME_MAX + 1], size_t *ret_nrevoked)
 {
 	struct reg_comp *list = NULL;
-	size_t k = 0;
+	size_t k = 0, nrev = 0;
 	int rv = 0;
 
 	if (ncomps > 0) {
@@ -224,23 +257,34 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 		struct reg_owner *o = reg_owner_find(r, c->rc_name, NULL);
 		int orv;
 
-		if (o != NULL && o->o_node[0] != '\0' && strcmp(o->o_node, n->n_id) != 0 &&
-		    c->rc_epoch < o->o_epoch)
-			continue; /* stale: the component moved on */
+		if (reg_report_stale(r, n, o, c)) {
+			/* The component moved on: the reporter must stop it. */
+			if (ret_revoked != NULL)
+				reg_copy(ret_revoked[nrev++], KEY_NAME_MAX + 1, c->rc_name);
+			continue;
+		}
 		list[k++] = *c;
 		orv = reg_owner_get(r, c->rc_name, &o);
 		if (orv != 0) {
 			rv = orv;
 			continue;
 		}
-		if (!o->o_migrating)
+		if (!o->o_migrating) {
 			reg_copy(o->o_node, sizeof(o->o_node), n->n_id);
+			o->o_pending = false; /* it runs on an up node: no failover */
+		}
 		if (c->rc_epoch > o->o_epoch)
 			o->o_epoch = c->rc_epoch;
+		if (c->rc_nrequires > 0 || o->o_nrequires == 0) {
+			memcpy(o->o_requires, c->rc_requires, sizeof(o->o_requires));
+			o->o_nrequires = c->rc_nrequires;
+		}
 	}
 	free(n->n_comps);
 	n->n_comps = list;
 	n->n_ncomps = k;
+	if (ret_nrevoked != NULL)
+		*ret_nrevoked = nrev;
 	return rv;
 }
 
@@ -388,7 +432,7 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	n->n_up = true;
 	n->n_last_seen_ms = reg_now(r);
 	n->n_attached_unix_ms = a->ra_unix_ms;
-	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps);
+	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked);
 	pthread_mutex_unlock(&r->r_lock);
 	return rv;
 }
@@ -410,13 +454,14 @@ reg_node_address(struct reg *r, const char *node, char *ret_address)
 }
 
 int
-reg_heartbeat(struct reg *r, const char *node, const struct reg_capacity *cap,
-    const struct reg_comp *comps, size_t ncomps)
+reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 {
 	struct reg_node *n;
 	int rv;
 
-	if (ncomps > REG_NODE_COMPONENTS_MAX)
+	if (b->rb_nrevoked != NULL)
+		*b->rb_nrevoked = 0;
+	if (b->rb_ncomps > REG_NODE_COMPONENTS_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&r->r_lock);
 	n = reg_node_find(r, node, NULL);
@@ -426,11 +471,22 @@ reg_heartbeat(struct reg *r, const char *node, const struct reg_capacity *cap,
 		rv = -ESTALE;
 	} else {
 		n->n_last_seen_ms = reg_now(r);
-		n->n_cap = *cap;
-		rv = reg_node_set_comps(r, n, comps, ncomps);
+		n->n_cap = b->rb_cap;
+		n->n_queued = b->rb_queued;
+		n->n_queue_dropped = b->rb_queue_dropped;
+		rv = reg_node_set_comps(r, n, b->rb_comps, b->rb_ncomps, b->rb_revoked,
+		    b->rb_nrevoked);
 	}
 	pthread_mutex_unlock(&r->r_lock);
 	return rv;
+}
+
+int
+reg_heartbeat(struct reg *r, const char *node, const struct reg_capacity *cap,
+    const struct reg_comp *comps, size_t ncomps)
+{
+	struct reg_beat b = { .rb_cap = *cap, .rb_comps = comps, .rb_ncomps = ncomps };
+	return reg_beat(r, node, &b);
 }
 
 size_t
@@ -463,13 +519,46 @@ reg_nodes_free(struct reg_node_view *nodes, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(nodes[i].rn_labels);
 		free(nodes[i].rn_comps);
+		free(nodes[i].rn_pending);
 	}
 	free(nodes);
+}
+
+/* The pending components of node n into v. Called with r_lock held. */
+static int
+reg_node_copy_pending(const struct reg *r, const struct reg_node *n, struct reg_node_view *v)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < r->r_nowners; i++)
+		if (r->r_owners[i].o_pending && strcmp(r->r_owners[i].o_pending_node, n->n_id) == 0)
+			count++;
+	if (count == 0)
+		return 0;
+	v->rn_pending = calloc(count, sizeof(*v->rn_pending));
+	if (v->rn_pending == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->r_nowners; i++) {
+		const struct reg_owner *o = &r->r_owners[i];
+		struct reg_pending *p;
+		if (!o->o_pending || strcmp(o->o_pending_node, n->n_id) != 0)
+			continue;
+		p = &v->rn_pending[v->rn_npending++];
+		reg_copy(p->rp_component, sizeof(p->rp_component), o->o_component);
+		reg_copy(p->rp_node, sizeof(p->rp_node), o->o_pending_node);
+		reg_copy(p->rp_reason, sizeof(p->rp_reason), o->o_pending_reason);
+		p->rp_since_unix_ms = o->o_pending_since_unix_ms;
+		p->rp_attempts = o->o_pending_attempts;
+	}
+	return 0;
 }
 
 static int
 reg_node_copy(const struct reg_node *n, uint64_t now, struct reg_node_view *v)
 {
+	v->rn_cordoned = n->n_cordoned;
+	v->rn_queued = n->n_queued;
+	v->rn_queue_dropped = n->n_queue_dropped;
 	reg_copy(v->rn_id, sizeof(v->rn_id), n->n_id);
 	v->rn_up = n->n_up;
 	memcpy(v->rn_address, n->n_address, sizeof(v->rn_address));
@@ -509,8 +598,11 @@ reg_nodes(struct reg *r, struct reg_node_view **ret_nodes, size_t *ret_n)
 		if (v == NULL)
 			rv = -ENOMEM;
 	}
-	for (size_t i = 0; i < count && rv == 0; i++)
+	for (size_t i = 0; i < count && rv == 0; i++) {
 		rv = reg_node_copy(r->r_nodes[i], now, &v[i]);
+		if (rv == 0)
+			rv = reg_node_copy_pending(r, r->r_nodes[i], &v[i]);
+	}
 	pthread_mutex_unlock(&r->r_lock);
 	if (rv != 0) {
 		reg_nodes_free(v, count);
@@ -539,15 +631,37 @@ reg_candidates(struct reg *r, struct reg_cand **ret_cands, size_t *ret_n)
 		const struct reg_node *n = r->r_nodes[i];
 		reg_copy(c[i].rca_node, sizeof(c[i].rca_node), n->n_id);
 		c[i].rca_up = n->n_up;
+		c[i].rca_cordoned = n->n_cordoned;
 		c[i].rca_cap = n->n_cap;
 		c[i].rca_components = (uint32_t)n->n_ncomps;
+		if (n->n_nlabels > 0) {
+			c[i].rca_labels = malloc(n->n_nlabels * sizeof(*c[i].rca_labels));
+			if (c[i].rca_labels == NULL) {
+				rv = -ENOMEM;
+				break;
+			}
+			memcpy(c[i].rca_labels, n->n_labels, n->n_nlabels * sizeof(*c[i].rca_labels));
+			c[i].rca_nlabels = n->n_nlabels;
+		}
 	}
 	pthread_mutex_unlock(&r->r_lock);
-	if (rv != 0)
+	if (rv != 0) {
+		reg_candidates_free(c, count);
 		return rv;
+	}
 	*ret_cands = c;
 	*ret_n = count;
 	return 0;
+}
+
+void
+reg_candidates_free(struct reg_cand *cands, size_t n)
+{
+	if (cands == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(cands[i].rca_labels);
+	free(cands);
 }
 
 int
@@ -703,6 +817,8 @@ reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret
 				plan.rm_owner_peer = n->n_peer;
 			}
 		}
+		memcpy(plan.rm_requires, o->o_requires, sizeof(plan.rm_requires));
+		plan.rm_nrequires = o->o_nrequires;
 		o->o_migrating = true;
 	}
 	pthread_mutex_unlock(&r->r_lock);
@@ -726,6 +842,7 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
 		o->o_epoch = epoch;
 	if (owner == NULL)
 		goto out_unlock;
+	o->o_pending = false;
 	reg_copy(o->o_node, sizeof(o->o_node), owner);
 	for (size_t i = 0; i < r->r_nnodes; i++) {
 		struct reg_node *n = r->r_nodes[i];
@@ -748,10 +865,171 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
 		if (c != NULL) {
 			*c = *status;
 			reg_copy(c->rc_name, sizeof(c->rc_name), component);
+			if (c->rc_nrequires == 0) {
+				memcpy(c->rc_requires, o->o_requires, sizeof(c->rc_requires));
+				c->rc_nrequires = o->o_nrequires;
+			}
 			if (c->rc_epoch < o->o_epoch)
 				c->rc_epoch = o->o_epoch;
 		}
 	}
 out_unlock:
 	pthread_mutex_unlock(&r->r_lock);
+}
+
+/* ---- failover ---- */
+
+size_t
+reg_failover_mark(struct reg *r, const char *node, const char *reason)
+{
+	size_t k = 0;
+	uint64_t now;
+
+	pthread_mutex_lock(&r->r_lock);
+	now = reg_now(r);
+	for (size_t i = 0; i < r->r_nowners; i++) {
+		struct reg_owner *o = &r->r_owners[i];
+		if (o->o_migrating || o->o_pending || strcmp(o->o_node, node) != 0)
+			continue;
+		o->o_pending = true;
+		o->o_pending_parked = false;
+		reg_copy(o->o_pending_node, sizeof(o->o_pending_node), node);
+		reg_copy(o->o_pending_reason, sizeof(o->o_pending_reason), reason);
+		o->o_pending_since_unix_ms = util_now_unix_ms();
+		o->o_pending_due_ms = now;
+		o->o_pending_attempts = 0;
+		k++;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return k;
+}
+
+size_t
+reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NAME_MAX + 1], size_t max)
+{
+	size_t k = 0;
+
+	pthread_mutex_lock(&r->r_lock);
+	for (size_t i = 0; i < r->r_nowners && k < max; i++) {
+		const struct reg_owner *o = &r->r_owners[i];
+		if (o->o_pending && !o->o_migrating && !o->o_pending_parked &&
+		    o->o_pending_due_ms <= now_ms)
+			reg_copy(ret_names[k++], KEY_NAME_MAX + 1, o->o_component);
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return k;
+}
+
+void
+reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms)
+{
+	struct reg_owner *o;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, component, NULL);
+	if (o != NULL && o->o_pending) {
+		reg_copy(o->o_pending_reason, sizeof(o->o_pending_reason), reason);
+		o->o_pending_attempts++;
+		o->o_pending_parked = retry_ms == 0;
+		o->o_pending_due_ms = reg_now(r) + retry_ms;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+}
+
+void
+reg_failover_clear(struct reg *r, const char *component)
+{
+	struct reg_owner *o;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, component, NULL);
+	if (o != NULL)
+		o->o_pending = false;
+	pthread_mutex_unlock(&r->r_lock);
+}
+
+void
+reg_failover_kick(struct reg *r)
+{
+	uint64_t now;
+
+	pthread_mutex_lock(&r->r_lock);
+	now = reg_now(r);
+	for (size_t i = 0; i < r->r_nowners; i++) {
+		struct reg_owner *o = &r->r_owners[i];
+		if (o->o_pending) {
+			o->o_pending_parked = false;
+			o->o_pending_due_ms = now;
+		}
+	}
+	pthread_mutex_unlock(&r->r_lock);
+}
+
+bool
+reg_failover_wanted(struct reg *r, const char *component)
+{
+	struct reg_owner *o;
+	struct reg_node *n;
+	bool wanted = false;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, component, NULL);
+	if (o != NULL && o->o_pending) {
+		n = reg_node_find(r, o->o_node, NULL);
+		wanted = n == NULL || !n->n_up;
+		if (!wanted)
+			o->o_pending = false;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return wanted;
+}
+
+/* ---- cordon and drain ---- */
+
+int
+reg_cordon(struct reg *r, const char *node, bool cordoned, bool *ret_was)
+{
+	struct reg_node *n;
+	int rv = -ENOENT;
+
+	pthread_mutex_lock(&r->r_lock);
+	n = reg_node_find(r, node, NULL);
+	if (n != NULL) {
+		if (ret_was != NULL)
+			*ret_was = n->n_cordoned;
+		n->n_cordoned = cordoned;
+		rv = 0;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
+}
+
+int
+reg_node_owned(struct reg *r, const char *node, char (**ret_names)[KEY_NAME_MAX + 1],
+    size_t *ret_n)
+{
+	char (*names)[KEY_NAME_MAX + 1] = NULL;
+	size_t k = 0;
+	int rv = 0;
+
+	pthread_mutex_lock(&r->r_lock);
+	if (reg_node_find(r, node, NULL) == NULL) {
+		rv = -ENOENT;
+		goto out_unlock;
+	}
+	names = malloc((r->r_nowners > 0 ? r->r_nowners : 1) * sizeof(*names));
+	if (names == NULL) {
+		rv = -ENOMEM;
+		goto out_unlock;
+	}
+	for (size_t i = 0; i < r->r_nowners; i++)
+		if (strcmp(r->r_owners[i].o_node, node) == 0)
+			reg_copy(names[k++], KEY_NAME_MAX + 1, r->r_owners[i].o_component);
+out_unlock:
+	pthread_mutex_unlock(&r->r_lock);
+	if (rv != 0)
+		return rv;
+	*ret_names = names;
+	*ret_n = k;
+	return 0;
 }

@@ -13,11 +13,20 @@
  * registry's memory unlocked and no outgoing call is ever made under the lock.
  *
  * Ownership rules. A node that attaches or heartbeats with a component becomes
- * its owner unless another node owns it with a newer epoch (the reporter is
- * then stale: it is left out of the reporter's component list too, so a
- * node cut off by a migration does not show a component it no longer owns).
- * While a component migrates, reports do not change its owner; the migration
- * sets the owner when it ends (reg_migrate_end()). The epoch only grows.
+ * its owner unless another node owns it with a newer epoch, or with the same
+ * epoch while that node is up (first come). The reporter is then stale: the
+ * component is left out of its list and named in the revoked output, so the
+ * agent stops it (a node cut off by a failover or a migration, an agent
+ * started twice with the same component). While a component migrates,
+ * reports do not change its owner; the migration sets the owner when it ends
+ * (reg_migrate_end()). The epoch only grows.
+ *
+ * Failover: when a node goes down, the components it owns are marked pending
+ * (reg_failover_mark()); the manager's failover worker takes the due ones
+ * (reg_failover_due()), and either moves them (reg_migrate_end() clears the
+ * mark) or records why they wait (reg_failover_wait()). A report of the
+ * component by an up node (its old node back before the failover, or any
+ * owner) clears the mark. A cordoned node takes no component.
  *
  * Time comes from cfg->rc_clock (monotonic ms), which tests replace.
  */
@@ -41,6 +50,9 @@
 #define REG_ADDR_MAX 256           /* addresses are shorter than this */
 #define REG_STATE_MAX 15
 #define REG_KIND_MAX 31
+#define REG_REQUIRES_MAX 8         /* labels one component may require */
+#define REG_REQ_VALUE_MAX 63
+#define REG_REASON_MAX 192
 
 struct reg;
 struct reg_peer;
@@ -74,6 +86,12 @@ struct reg_ref {
 	uint8_t rr_sha256[SHA_LEN];
 };
 
+/* A label a component requires of its node (key=value, value may be ""). */
+struct reg_req {
+	char rq_key[REG_LABEL_KEY_MAX + 1];
+	char rq_value[REG_REQ_VALUE_MAX + 1];
+};
+
 /* A component as a node reports it (ComponentStatus). */
 struct reg_comp {
 	char rc_name[KEY_NAME_MAX + 1];
@@ -86,6 +104,8 @@ struct reg_comp {
 	struct reg_ref rc_restored_from;
 	bool rc_has_state_sha;
 	uint8_t rc_state_sha256[SHA_LEN];
+	struct reg_req rc_requires[REG_REQUIRES_MAX];
+	size_t rc_nrequires;
 };
 
 /* One catalogue entry (CheckpointInfo). */
@@ -113,6 +133,20 @@ struct reg_node_view {
 	size_t rn_ncomps;
 	uint64_t rn_last_seen_ms_ago;
 	uint64_t rn_attached_unix_ms;
+	bool rn_cordoned;
+	uint32_t rn_queued;          /* agent's checkpoint queue, last heartbeat */
+	uint64_t rn_queue_dropped;
+	struct reg_pending *rn_pending; /* components of this node waiting for a node */
+	size_t rn_npending;
+};
+
+/* A component waiting for failover (its node went down; no node took it yet). */
+struct reg_pending {
+	char rp_component[KEY_NAME_MAX + 1];
+	char rp_node[KEY_NAME_MAX + 1];    /* node it ran on */
+	char rp_reason[REG_REASON_MAX];
+	uint64_t rp_since_unix_ms;
+	uint32_t rp_attempts;
 };
 
 struct reg_attach {
@@ -124,6 +158,24 @@ struct reg_attach {
 	const struct reg_comp *ra_comps;
 	size_t ra_ncomps;           /* <= REG_NODE_COMPONENTS_MAX */
 	uint64_t ra_unix_ms;        /* wall clock of the attach */
+	/*
+	 * Optional output: the components of ra_comps another node owns (newer
+	 * epoch, or the same epoch while that node is up): the node must stop
+	 * them. ra_revoked holds ra_ncomps names; NULL: not wanted.
+	 */
+	char (*ra_revoked)[KEY_NAME_MAX + 1];
+	size_t *ra_nrevoked;
+};
+
+/* A heartbeat (reg_beat()). */
+struct reg_beat {
+	struct reg_capacity rb_cap;
+	const struct reg_comp *rb_comps;
+	size_t rb_ncomps;
+	uint32_t rb_queued;
+	uint64_t rb_queue_dropped;
+	char (*rb_revoked)[KEY_NAME_MAX + 1]; /* as ra_revoked; may be NULL */
+	size_t *rb_nrevoked;
 };
 
 struct reg_down {
@@ -140,6 +192,8 @@ struct reg_mig_plan {
 	uint64_t rm_need_bytes;          /* state size when known, else 0 */
 	bool rm_has_ckpt;
 	struct reg_ckpt rm_ckpt;         /* latest in the catalogue */
+	struct reg_req rm_requires[REG_REQUIRES_MAX]; /* as its node last reported */
+	size_t rm_nrequires;
 };
 
 int reg_new(const struct reg_config *cfg, struct reg **ret_reg);
@@ -167,11 +221,46 @@ int reg_node_address(struct reg *r, const char *node, char *ret_address);
  */
 int reg_heartbeat(struct reg *r, const char *node, const struct reg_capacity *cap,
     const struct reg_comp *comps, size_t ncomps);
+/* The same with the queue figures and the revoked components (struct reg_beat). */
+int reg_beat(struct reg *r, const char *node, const struct reg_beat *b);
 /*
  * Marks the up nodes silent longer than the down-after time as down and
  * copies up to max of them into ret_down. Returns how many were copied.
  */
 size_t reg_sweep(struct reg *r, struct reg_down *ret_down, size_t max);
+
+/* ---- failover ---- */
+
+/*
+ * Marks every component node owns (and is not migrating) as pending
+ * failover, with reason. Returns how many were marked.
+ */
+size_t reg_failover_mark(struct reg *r, const char *node, const char *reason);
+/*
+ * Copies up to max pending components whose next try is due (now_ms,
+ * monotonic) into ret_names. Returns how many.
+ */
+size_t reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NAME_MAX + 1],
+    size_t max);
+/*
+ * Records why a failover did not happen and when to try again (retry_ms
+ * from now; 0: at the next attach or uncordon only).
+ */
+void reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms);
+/* Clears the pending mark (failover done, or the node runs it again). */
+void reg_failover_clear(struct reg *r, const char *component);
+/* Every pending component becomes due now (a node attached or was uncordoned). */
+void reg_failover_kick(struct reg *r);
+/* True while component is pending and its owner is down (a failover is still wanted). */
+bool reg_failover_wanted(struct reg *r, const char *component);
+
+/* ---- cordon and drain ---- */
+
+/* Sets or clears node's cordon; *ret_was the previous value (may be NULL). -ENOENT. */
+int reg_cordon(struct reg *r, const char *node, bool cordoned, bool *ret_was);
+/* Names of the components node owns (malloc'ed, free()). -ENOENT unknown node. */
+int reg_node_owned(struct reg *r, const char *node, char (**ret_names)[KEY_NAME_MAX + 1],
+    size_t *ret_n);
 
 /* Every node, sorted by id. Free with reg_nodes_free(). */
 int reg_nodes(struct reg *r, struct reg_node_view **ret_nodes, size_t *ret_n);
@@ -212,10 +301,14 @@ void reg_migrate_end(struct reg *r, const char *component, const char *owner, ui
 struct reg_cand {
 	char rca_node[KEY_NAME_MAX + 1];
 	bool rca_up;
+	bool rca_cordoned;
 	struct reg_capacity rca_cap;
 	uint32_t rca_components;
+	struct reg_label *rca_labels; /* malloc'ed; freed by reg_candidates_free() */
+	size_t rca_nlabels;
 };
 int reg_candidates(struct reg *r, struct reg_cand **ret_cands, size_t *ret_n);
+void reg_candidates_free(struct reg_cand *cands, size_t n);
 
 /* A reference to a node's agent client: -ENOENT unknown node, -ENOTCONN no client. */
 int reg_peer_get(struct reg *r, const char *node, struct reg_peer **ret_peer);

@@ -83,6 +83,31 @@ wire_ref_from_pb(const Ckpt__V1__CheckpointRef *pb, struct reg_ref *ret_ref, cha
 }
 
 int
+wire_requires_from_pb(Ckpt__V1__Label *const *pb, size_t n, struct reg_req *ret_reqs,
+    size_t *ret_n, char *err, size_t errlen)
+{
+	if (n > REG_REQUIRES_MAX) {
+		snprintf(err, errlen, "%zu required labels, at most %d", n, REG_REQUIRES_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (pb[i] == NULL || pb[i]->key[0] == '\0' ||
+		    wire_text_check(pb[i]->key, REG_LABEL_KEY_MAX) != 0 ||
+		    wire_text_check(pb[i]->value, REG_REQ_VALUE_MAX) != 0) {
+			snprintf(err, errlen,
+			    "invalid required label: key of 1 to %d, value of at most %d printable "
+			    "characters",
+			    REG_LABEL_KEY_MAX, REG_REQ_VALUE_MAX);
+			return -EINVAL;
+		}
+		wire_copy(ret_reqs[i].rq_key, sizeof(ret_reqs[i].rq_key), pb[i]->key);
+		wire_copy(ret_reqs[i].rq_value, sizeof(ret_reqs[i].rq_value), pb[i]->value);
+	}
+	*ret_n = n;
+	return 0;
+}
+
+int
 wire_comp_from_pb(const Ckpt__V1__ComponentStatus *pb, struct reg_comp *ret_comp, char *err,
     size_t errlen)
 {
@@ -125,6 +150,10 @@ wire_comp_from_pb(const Ckpt__V1__ComponentStatus *pb, struct reg_comp *ret_comp
 		c.rc_has_state_sha = true;
 		memcpy(c.rc_state_sha256, pb->state_sha256.data, SHA_LEN);
 	}
+	rv = wire_requires_from_pb(pb->requires, pb->n_requires, c.rc_requires, &c.rc_nrequires,
+	    err, errlen);
+	if (rv != 0)
+		return rv;
 	*ret_comp = c;
 	return 0;
 }
@@ -253,6 +282,20 @@ wire_comp_to_pb(struct arena *a, const struct reg_comp *c)
 	}
 	if (c->rc_has_state_sha)
 		pb->state_sha256 = wire_bytes(a, c->rc_state_sha256, SHA_LEN, &ok);
+	if (c->rc_nrequires > 0) {
+		pb->requires = arena_alloc(a, c->rc_nrequires * sizeof(*pb->requires));
+		if (pb->requires == NULL)
+			return NULL;
+		for (size_t i = 0; i < c->rc_nrequires; i++) {
+			struct reg_label l;
+			wire_copy(l.rl_key, sizeof(l.rl_key), c->rc_requires[i].rq_key);
+			wire_copy(l.rl_value, sizeof(l.rl_value), c->rc_requires[i].rq_value);
+			pb->requires[i] = wire_label_to_pb(a, &l);
+			if (pb->requires[i] == NULL)
+				return NULL;
+		}
+		pb->n_requires = c->rc_nrequires;
+	}
 	return ok && pb->name != NULL && pb->state != NULL && pb->kind != NULL ? pb : NULL;
 }
 

@@ -23,6 +23,9 @@ int wire_text_check(const char *s, size_t max);
 void wire_cap_from_pb(const Ckpt__V1__Capacity *pb, struct reg_capacity *ret_cap);
 int wire_label_from_pb(const Ckpt__V1__Label *pb, struct reg_label *ret_label, char *err,
     size_t errlen);
+/* Labels a component requires (ComponentStatus.requires, RestoreRequest.requires). */
+int wire_requires_from_pb(Ckpt__V1__Label *const *pb, size_t n, struct reg_req *ret_reqs,
+    size_t *ret_n, char *err, size_t errlen);
 int wire_comp_from_pb(const Ckpt__V1__ComponentStatus *pb, struct reg_comp *ret_comp, char *err,
     size_t errlen);
 int wire_ckpt_from_pb(const Ckpt__V1__CheckpointInfo *pb, struct reg_ckpt *ret_ckpt, char *err,

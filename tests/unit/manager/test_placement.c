@@ -167,7 +167,8 @@ START_TEST(no_candidate_is_a_failed_precondition)
 	size_t idx = 99;
 
 	ck_assert_int_eq(choose(c, 2, "dummy_1", NULL, 0, &idx, err), -ESTALE);
-	ck_assert_str_eq(err, "no healthy node can take demo_1");
+	ck_assert_ptr_nonnull(strstr(err, "no healthy node can take demo_1"));
+	ck_assert_ptr_nonnull(strstr(err, "1 down"));
 	ck_assert_uint_eq(idx, 99);
 	ck_assert_int_eq(choose(NULL, 0, NULL, NULL, 0, &idx, err), -ESTALE);
 }
@@ -199,6 +200,63 @@ START_TEST(explicit_target_must_exist_be_up_fit_and_not_be_the_source)
 }
 END_TEST
 
+START_TEST(cordoned_nodes_are_excluded_and_refused_as_target)
+{
+	struct place_cand c[] = {
+		cand("big", true, 4000, 1, 0, 0),
+		cand("small", true, 100, 1, 0, 0),
+	};
+	char err[PLACE_ERR_MAX] = "";
+	size_t idx = 99;
+
+	c[0].pc_cordoned = true;
+	ck_assert_int_eq(choose(c, 2, NULL, NULL, 0, &idx, err), 0);
+	ck_assert_uint_eq(idx, 1);
+	c[1].pc_cordoned = true;
+	ck_assert_int_eq(choose(c, 2, NULL, NULL, 0, &idx, err), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(err, "2 cordoned"));
+	ck_assert_int_eq(choose(c, 2, NULL, "big", 0, &idx, err), -ESTALE);
+	ck_assert_str_eq(err, "target node big is cordoned");
+}
+END_TEST
+
+START_TEST(required_labels_must_all_be_carried)
+{
+	const struct place_label gpu[] = { { "gpu", "yes" }, { "zone", "b" } };
+	const struct place_label gpu_only[] = { { "gpu", "yes" } };
+	const struct place_label want[] = { { "gpu", "yes" }, { "zone", "" } };
+	struct place_cand c[] = {
+		cand("plain", true, 4000, 1, 0, 0),
+		cand("half", true, 3000, 1, 0, 0),
+		cand("full", true, 100, 1, 0, 0),
+	};
+	struct place_req req = { .pr_component = "demo_1", .pr_requires = want, .pr_nrequires = 2 };
+	char err[PLACE_ERR_MAX] = "";
+	size_t idx = 99;
+
+	c[1].pc_labels = gpu_only;
+	c[1].pc_nlabels = 1;
+	c[2].pc_labels = gpu;
+	c[2].pc_nlabels = 2;
+	/* Only "full" carries gpu=yes and a zone (any value): it wins despite less room. */
+	ck_assert_int_eq(place_choose(c, 3, &req, &idx, err, sizeof(err)), 0);
+	ck_assert_uint_eq(idx, 2);
+	/* A value that differs does not count. */
+	req.pr_nrequires = 1;
+	req.pr_requires = (const struct place_label[]){ { "gpu", "no" } };
+	ck_assert_int_eq(place_choose(c, 3, &req, &idx, err, sizeof(err)), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(err, "3 without a required label (gpu=no)"));
+	req.pr_target = "half";
+	ck_assert_int_eq(place_choose(c, 3, &req, &idx, err, sizeof(err)), -ESTALE);
+	ck_assert_str_eq(err, "target node half lacks label gpu=no required by demo_1");
+	/* No requirement: the best score, as before. */
+	req.pr_target = NULL;
+	req.pr_nrequires = 0;
+	ck_assert_int_eq(place_choose(c, 3, &req, &idx, err, sizeof(err)), 0);
+	ck_assert_uint_eq(idx, 0);
+}
+END_TEST
+
 static Suite *
 placement_suite(void)
 {
@@ -215,6 +273,8 @@ placement_suite(void)
 	tcase_add_test(tc, ties_go_to_fewest_components_then_smallest_id);
 	tcase_add_test(tc, no_candidate_is_a_failed_precondition);
 	tcase_add_test(tc, explicit_target_must_exist_be_up_fit_and_not_be_the_source);
+	tcase_add_test(tc, cordoned_nodes_are_excluded_and_refused_as_target);
+	tcase_add_test(tc, required_labels_must_all_be_carried);
 	suite_add_tcase(s, tc);
 	return s;
 }

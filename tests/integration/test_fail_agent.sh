@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Failover: SIGKILL an agent; its components run again elsewhere, restored
+# from its last stored checkpoint, on a node that carries the labels they
+# require. A component no node can take waits (ckptctl nodes says why) and is
+# restored when a node that can take it attaches. A node marked down must
+# attach again to come back.
+. "$(dirname "$0")/lib.sh"
+
+NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port)
+MGR_URL="tcp://127.0.0.1:$MGR_PORT"
+DOWN_MS=500
+
+start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
+start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" \
+	--heartbeat-ms 100 --down-after ${DOWN_MS}ms || { echo "manager did not start"; exit 1; }
+start watch "$CTL_BIN" --manager "$MGR_URL" --json watch
+agent() { # NAME ARGS...
+	local name=$1; shift
+	start "$name" "$AGENT_BIN" --node "$name" --manager "$MGR_URL" \
+		--listen "tcp://127.0.0.1:$(free_port)" --interval-ms 200 "$@"
+}
+agent n1 --demo demo_1:1M --demo 'demo_z:64K@zone=b' --demo 'demo_g:64K@gpu=yes'
+agent n2 --label zone=a
+agent n3 --label zone=b
+
+nodes_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length')" -eq "$1" ]; }
+check "three agents attach" wait_for 10 nodes_up 3
+stored_3() { [ "$(ctl --json ls n1/demo_1 | jq length)" -ge 3 ]; }
+check "n1 checkpoints demo_1" wait_for 10 stored_3
+
+kill_ms=$(( $(date +%s%N) / 1000000 ))
+stop n1 KILL
+runs_on() { # COMPONENT: prints the up node that runs it
+	ctl --json nodes | jq -r --arg c "$1" \
+		'.[] | select(.state == "up") | select(any(.components[]; .name == $c)) | .id'
+}
+moved() { [ -n "$(runs_on demo_1)" ] && [ "$(runs_on demo_z)" = n3 ]; }
+check "demo_1 and demo_z run again elsewhere" wait_for 10 moved
+done_ms=$(jq -r 'select(.kind == "failover.done" and .component == "demo_1") | .time_unix_ms' \
+	"$T_DIR/watch.log" | head -n1)
+echo "# failover of demo_1: $(( ${done_ms:-0} - kill_ms )) ms after SIGKILL"
+check "demo_1 failed over within down-after + 2 s" \
+	[ -n "$done_ms" ] && [ $(( done_ms - kill_ms )) -lt $(( DOWN_MS + 2000 )) ]
+check "demo_z went to the node with zone=b" [ "$(runs_on demo_z)" = n3 ]
+check "the manager logged node n1 down" log_has manager "node n1 is down"
+
+# The restored state is n1's last stored checkpoint.
+last=$(ctl --json ls n1/demo_1 | jq -c 'max_by(.seq)')
+target=$(runs_on demo_1)
+comp=$(ctl --json nodes | jq -c --arg n "$target" \
+	'.[] | select(.id == $n) | .components[] | select(.name == "demo_1")')
+check "demo_1 restored from n1's last stored checkpoint" \
+	[ "$(jq -r .restored_from.seq <<<"$comp")" = "$(jq -r .seq <<<"$last")" ]
+check "restored state digest equals that checkpoint's" \
+	[ "$(jq -r .state_sha256 <<<"$comp")" = "$(jq -r .sha256 <<<"$last")" ]
+check "the new owner holds a higher epoch" [ "$(jq -r .epoch <<<"$comp")" -gt "$(jq -r .epoch <<<"$last")" ]
+
+# demo_g needs gpu=yes: nobody has it, it waits and says why.
+pending_why() {
+	ctl --json nodes | jq -e '.[] | select(.id == "n1") | .pending[] |
+		select(.component == "demo_g") | .reason | test("gpu=yes")'
+}
+check "demo_g waits, and nodes says it lacks gpu=yes" wait_for 10 pending_why
+check "ckptctl nodes (text) shows it pending" sh -c "$CTL_BIN --manager $MGR_URL nodes | grep -q 'demo_g(pending: '"
+check "a failover.pending event says why" \
+	sh -c "jq -r 'select(.kind == \"failover.pending\") | .message' $T_DIR/watch.log | grep -q gpu=yes"
+agent n4 --label gpu=yes
+check "demo_g is restored when a node with gpu=yes attaches" wait_for 15 sh -c "[ \"\$($CTL_BIN --manager $MGR_URL --json nodes | jq -r '.[] | select(any(.components[]; .name == \"demo_g\")) | .id')\" = n4 ]"
+
+# Nothing runs twice.
+twice() { ctl --json nodes | jq -e '[.[] | select(.state == "up") | .components[].name] | group_by(.) | all(length == 1)' >/dev/null; }
+check "no component runs on two nodes" twice
+stored_after() { ctl --json ls "$target/demo_1" | jq -e 'length > 0'; }
+check "the new owner stores demo_1 checkpoints" wait_for 10 stored_after
+
+for s in n2 n3 n4 watch manager nas; do
+	check "$s exits 0 on SIGTERM" stop "$s" TERM
+done
+finish
