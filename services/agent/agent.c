@@ -29,7 +29,7 @@ enum { NAS_LIST = 2, NAS_STAT = 4 };
 enum { AGENT_RESTORE = 0, AGENT_STOP = 1, AGENT_CHECKPOINT_NOW = 2, AGENT_STATUS = 3 };
 
 #define AGENT_CONTROL_TIMEOUT_MS 3000u  /* Attach, Heartbeat, Notify, NAS List */
-#define AGENT_STORE_TIMEOUT_MS 10000u   /* each NAS call of a periodic checkpoint */
+#define AGENT_STORE_TIMEOUT_MS 3000u    /* each NAS call (<= 4 MiB) of a periodic checkpoint */
 #define AGENT_PROBE_MAX_MS 1000u        /* Nas.Stat while the NAS is down */
 #define AGENT_PROBE_MIN_MS 100u
 #define AGENT_MIGRATE_TIMEOUT_MS 60000u /* Manager.Migrate: stop, final checkpoint, restore */
