@@ -1,15 +1,22 @@
 #include "nasc.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+#include "zchunk.h"
+
+/* Chunks in one PutChunks and in one GetChunks (the NAS's limits). */
+#define NASC_PUT_MAX 4096u
+#define NASC_GET_MAX 65536u
 
 enum {
 	NAS_STORE = 0,
 	NAS_RETRIEVE = 1,
+	NAS_LIST = 2,
 	NAS_HAVE_CHUNKS = 5,
 	NAS_PUT_CHUNKS = 6,
 	NAS_GET_CHUNKS = 7,
@@ -18,6 +25,8 @@ enum {
 struct nasc {
 	struct rpc_client *n_clients[NASC_URLS_MAX];
 	size_t n_count;
+	struct chunk_params n_chunking;
+	atomic_uint_fast64_t n_store_bytes, n_put_bytes, n_put_chunks, n_dedup_chunks, n_get_bytes;
 };
 
 int
@@ -37,6 +46,12 @@ nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
+	rv = chunk_params_init(CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT,
+	    &c->n_chunking);
+	if (rv != 0) {
+		free(c);
+		return rv;
+	}
 	for (size_t i = 0; i < n; i++) {
 		rv = rpc_client_open(urls[i], &ckpt__v1__nas__descriptor, flags, 0,
 		    &c->n_clients[c->n_count], ret_err);
@@ -75,6 +90,25 @@ nasc_abort(struct nasc *n)
 }
 
 int
+nasc_set_chunking(struct nasc *n, uint32_t min, uint32_t avg, uint32_t max)
+{
+	return chunk_params_init(min, avg, max, &n->n_chunking);
+}
+
+void
+nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats)
+{
+	struct nasc_stats st = {
+		.ns_store_bytes = atomic_load(&n->n_store_bytes),
+		.ns_put_bytes = atomic_load(&n->n_put_bytes),
+		.ns_put_chunks = atomic_load(&n->n_put_chunks),
+		.ns_dedup_chunks = atomic_load(&n->n_dedup_chunks),
+		.ns_get_bytes = atomic_load(&n->n_get_bytes),
+	};
+	*ret_stats = st;
+}
+
+int
 nasc_call(struct nasc *n, unsigned method, const ProtobufCMessage *req, unsigned timeout_ms,
     ProtobufCMessage **ret_reply, struct rpc_error *ret_err)
 {
@@ -100,6 +134,7 @@ nasc_info_from_pb(const Ckpt__V1__CheckpointInfo *pb, struct nasc_info *ret_info
 		i.ni_epoch = pb->epoch;
 		i.ni_size = pb->size;
 		i.ni_created_unix_ms = pb->created_unix_ms;
+		i.ni_chunk_count = pb->chunk_count;
 		if (pb->sha256.len == SHA_LEN)
 			memcpy(i.ni_sha256, pb->sha256.data, SHA_LEN);
 	}
@@ -108,9 +143,9 @@ nasc_info_from_pb(const Ckpt__V1__CheckpointInfo *pb, struct nasc_info *ret_info
 
 /* ---- store ---- */
 
+/* The chunk list of the checkpoint being stored (for Store). */
 struct nasc_refs {
 	Ckpt__V1__ChunkRef *r_refs;
-	Ckpt__V1__ChunkRef **r_ptrs;
 	uint8_t (*r_sha)[SHA_LEN];
 	size_t r_count, r_cap;
 };
@@ -119,7 +154,7 @@ static int
 nasc_refs_add(struct nasc_refs *r, const uint8_t *sha, uint32_t size)
 {
 	if (r->r_count == r->r_cap) {
-		size_t cap = r->r_cap ? 2 * r->r_cap : 64;
+		size_t cap = r->r_cap ? 2 * r->r_cap : 1024;
 		void *a = realloc(r->r_refs, cap * sizeof(*r->r_refs));
 		if (a == NULL)
 			return -ENOMEM;
@@ -141,61 +176,122 @@ static void
 nasc_refs_free(struct nasc_refs *r)
 {
 	free(r->r_refs);
-	free(r->r_ptrs);
 	free(r->r_sha);
 }
 
-/* Sends the chunks of one batch the NAS lacks. */
+/* Work memory of one store, allocated once. */
+struct nasc_up {
+	struct nasc *u_nasc;
+	struct zchunk *u_z;
+	unsigned u_timeout_ms;
+	struct rpc_error *u_err;
+	uint8_t *u_out;                      /* compressed chunks of one PutChunks */
+	size_t u_out_cap, u_out_used;
+	size_t u_wire;                       /* chunk bytes in the pending PutChunks */
+	Ckpt__V1__Chunk *u_chunks;           /* the pending PutChunks */
+	Ckpt__V1__Chunk **u_cptr;
+	size_t u_n, u_cap;
+	size_t *u_offs;                      /* per chunk of the window: offset in it */
+	ProtobufCBinaryData *u_hashes;       /* per chunk of the window */
+};
+
 static int
-nasc_store_batch(struct nasc *n, const uint8_t *buf, size_t len, const struct nasc_refs *r,
-    size_t first, unsigned timeout_ms, struct rpc_error *err)
+nasc_up_flush(struct nasc_up *u)
 {
-	size_t count = r->r_count - first;
-	Ckpt__V1__HaveChunksRequest hreq = CKPT__V1__HAVE_CHUNKS_REQUEST__INIT;
-	Ckpt__V1__HaveChunksReply *hrep = NULL;
 	Ckpt__V1__PutChunksRequest preq = CKPT__V1__PUT_CHUNKS_REQUEST__INIT;
 	Ckpt__V1__PutChunksReply *prep = NULL;
-	ProtobufCBinaryData hashes[NASC_BATCH / 4096 + 1];
-	Ckpt__V1__Chunk chunks[NASC_BATCH / 4096 + 1];
-	Ckpt__V1__Chunk *cptr[NASC_BATCH / 4096 + 1];
-	size_t offs[NASC_BATCH / 4096 + 1], off = 0;
 	int rv;
 
-	(void)len;
+	if (u->u_n == 0)
+		return 0;
+	preq.n_chunks = u->u_n;
+	preq.chunks = u->u_cptr;
+	rv = nasc_call(u->u_nasc, NAS_PUT_CHUNKS, &preq.base, u->u_timeout_ms,
+	    (ProtobufCMessage **)&prep, u->u_err);
+	if (rv == 0) {
+		atomic_fetch_add(&u->u_nasc->n_put_bytes, u->u_wire);
+		atomic_fetch_add(&u->u_nasc->n_put_chunks, u->u_n);
+		rpc_reply_free(&prep->base);
+	}
+	u->u_n = 0;
+	u->u_out_used = 0;
+	u->u_wire = 0;
+	return rv;
+}
+
+/* Compresses one missing chunk into the pending PutChunks (sent when full). */
+static int
+nasc_up_add(struct nasc_up *u, const ProtobufCBinaryData *hash, const uint8_t *raw, size_t len)
+{
+	size_t bound = zchunk_bound(len), clen;
+	Ckpt__V1__Chunk *c;
+	unsigned codec;
+	int rv = 0;
+
+	if (u->u_n == u->u_cap || u->u_out_used + bound > u->u_out_cap ||
+	    u->u_wire + len > NASC_BATCH)
+		rv = nasc_up_flush(u);
+	if (rv != 0)
+		return rv;
+	rv = zchunk_compress(u->u_z, raw, len, u->u_out + u->u_out_used,
+	    u->u_out_cap - u->u_out_used, &clen, &codec);
+	if (rv != 0)
+		return rv;
+	c = &u->u_chunks[u->u_n];
+	ckpt__v1__chunk__init(c);
+	c->sha256 = *hash;
+	c->raw_size = (uint32_t)len;
+	c->codec = codec;
+	if (codec == ZCHUNK_RAW) {
+		c->data.data = (uint8_t *)raw;
+		c->data.len = len;
+	} else {
+		c->data.data = u->u_out + u->u_out_used;
+		c->data.len = clen;
+		u->u_out_used += clen;
+	}
+	u->u_wire += c->data.len;
+	u->u_cptr[u->u_n++] = c;
+	return 0;
+}
+
+/* One HaveChunks for the chunks of a window, then the missing ones. */
+static int
+nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs *r,
+    size_t first)
+{
+	Ckpt__V1__HaveChunksRequest hreq = CKPT__V1__HAVE_CHUNKS_REQUEST__INIT;
+	Ckpt__V1__HaveChunksReply *hrep = NULL;
+	size_t count = r->r_count - first, off = 0;
+	int rv;
+
 	if (count == 0)
 		return 0;
 	for (size_t i = 0; i < count; i++) {
-		hashes[i].data = (uint8_t *)r->r_sha[first + i];
-		hashes[i].len = SHA_LEN;
-		offs[i] = off;
+		u->u_hashes[i].data = (uint8_t *)r->r_sha[first + i];
+		u->u_hashes[i].len = SHA_LEN;
+		u->u_offs[i] = off;
 		off += r->r_refs[first + i].size;
 	}
 	hreq.n_sha256 = count;
-	hreq.sha256 = hashes;
-	rv = nasc_call(n, NAS_HAVE_CHUNKS, &hreq.base, timeout_ms, (ProtobufCMessage **)&hrep, err);
+	hreq.sha256 = u->u_hashes;
+	rv = nasc_call(u->u_nasc, NAS_HAVE_CHUNKS, &hreq.base, u->u_timeout_ms,
+	    (ProtobufCMessage **)&hrep, u->u_err);
 	if (rv != 0)
 		return rv;
-	for (size_t i = 0; i < hrep->n_missing; i++) {
+	atomic_fetch_add(&u->u_nasc->n_dedup_chunks, count - hrep->n_missing);
+	for (size_t i = 0; i < hrep->n_missing && rv == 0; i++) {
 		uint32_t k = hrep->missing[i];
-		if (k >= count) {
+		if (k >= count || (i > 0 && k <= hrep->missing[i - 1])) {
 			rv = -EPROTO;
-			snprintf(err->re_msg, sizeof(err->re_msg), "NAS answered a bad chunk index %u", k);
-			goto out;
+			snprintf(u->u_err->re_msg, sizeof(u->u_err->re_msg),
+			    "NAS answered a bad chunk index %u", k);
+			break;
 		}
-		ckpt__v1__chunk__init(&chunks[i]);
-		chunks[i].sha256 = hashes[k];
-		chunks[i].data.data = (uint8_t *)buf + offs[k];
-		chunks[i].data.len = r->r_refs[first + k].size;
-		cptr[i] = &chunks[i];
+		rv = nasc_up_add(u, &u->u_hashes[k], buf + u->u_offs[k], r->r_refs[first + k].size);
 	}
-	if (hrep->n_missing > 0) {
-		preq.n_chunks = hrep->n_missing;
-		preq.chunks = cptr;
-		rv = nasc_call(n, NAS_PUT_CHUNKS, &preq.base, timeout_ms, (ProtobufCMessage **)&prep, err);
-		if (prep != NULL)
-			rpc_reply_free(&prep->base);
-	}
-out:
+	if (rv == 0)
+		rv = nasc_up_flush(u);
 	rpc_reply_free(&hrep->base);
 	return rv;
 }
@@ -216,14 +312,108 @@ nasc_read_full(nasc_read_fn rd, void *arg, uint8_t *buf, size_t cap, size_t *ret
 	return 0;
 }
 
+static int
+nasc_up_init(struct nasc_up *u, struct nasc *n, unsigned timeout_ms, struct rpc_error *err)
+{
+	/* The most chunks one window can hold. */
+	size_t per_window = NASC_BATCH / n->n_chunking.cp_min + 1;
+
+	memset(u, 0, sizeof(*u));
+	u->u_nasc = n;
+	u->u_timeout_ms = timeout_ms;
+	u->u_err = err;
+	u->u_cap = per_window < NASC_PUT_MAX ? per_window : NASC_PUT_MAX;
+	u->u_out_cap = NASC_BATCH + zchunk_bound(n->n_chunking.cp_max);
+	u->u_out = malloc(u->u_out_cap);
+	u->u_chunks = calloc(u->u_cap, sizeof(*u->u_chunks));
+	u->u_cptr = calloc(u->u_cap, sizeof(*u->u_cptr));
+	u->u_offs = calloc(per_window, sizeof(*u->u_offs));
+	u->u_hashes = calloc(per_window, sizeof(*u->u_hashes));
+	if (u->u_out == NULL || u->u_chunks == NULL || u->u_cptr == NULL || u->u_offs == NULL ||
+	    u->u_hashes == NULL)
+		return -ENOMEM;
+	return zchunk_new(&u->u_z);
+}
+
+static void
+nasc_up_free(struct nasc_up *u)
+{
+	zchunk_free(u->u_z);
+	free(u->u_out);
+	free(u->u_chunks);
+	free(u->u_cptr);
+	free(u->u_offs);
+	free(u->u_hashes);
+}
+
+/*
+ * Reads the checkpoint window by window: the chunks cut in a window are
+ * hashed, checked with the NAS and the missing ones sent before the next
+ * window is read. A window ends at the last cut point; its tail starts the
+ * next one, so chunk boundaries do not depend on the window size.
+ */
+static int
+nasc_store_chunks(struct nasc *n, struct nasc_up *u, nasc_read_fn rd, void *rd_arg,
+    uint8_t *buf, struct nasc_refs *refs, uint8_t *ret_digest, uint64_t *ret_total,
+    struct rpc_error *err)
+{
+	const struct chunk_params *cp = &n->n_chunking;
+	struct sha_ctx *whole = NULL;
+	size_t have = 0;
+	uint64_t total = 0;
+	bool eof = false;
+	int rv;
+
+	rv = sha_new(&whole);
+	while (rv == 0) {
+		size_t got = 0, pos = 0, first = refs->r_count;
+
+		if (!eof) {
+			rv = nasc_read_full(rd, rd_arg, buf + have, NASC_BATCH - have, &got);
+			if (rv != 0) {
+				snprintf(err->re_msg, sizeof(err->re_msg), "reading checkpoint: %s",
+				    err_str(rv));
+				break;
+			}
+			eof = have + got < NASC_BATCH;
+			have += got;
+		}
+		if (have == 0)
+			break;
+		while (rv == 0 && pos < have && (eof || have - pos >= cp->cp_max)) {
+			size_t k = chunk_next(cp, buf + pos, have - pos);
+			uint8_t h[SHA_LEN];
+			sha256(buf + pos, k, h);
+			rv = nasc_refs_add(refs, h, (uint32_t)k);
+			pos += k;
+		}
+		if (rv == 0) {
+			sha_update(whole, buf, pos);
+			total += pos;
+			rv = nasc_store_window(u, buf, refs, first);
+		}
+		memmove(buf, buf + pos, have - pos);
+		have -= pos;
+		if (eof && have == 0)
+			break;
+	}
+	if (rv == 0) {
+		sha_final(whole, ret_digest);
+		*ret_total = total;
+	}
+	sha_free(whole);
+	return rv;
+}
+
 int
 nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
 	Ckpt__V1__StoreRequest sreq = CKPT__V1__STORE_REQUEST__INIT;
 	Ckpt__V1__StoreReply *srep = NULL;
+	Ckpt__V1__ChunkRef **ptrs = NULL;
 	struct nasc_refs refs = { 0 };
-	struct sha_ctx *whole = NULL;
+	struct nasc_up up;
 	uint8_t digest[SHA_LEN];
 	uint8_t *buf;
 	uint64_t total = 0;
@@ -232,48 +422,22 @@ nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_a
 	ret_err->re_code = 0;
 	ret_err->re_msg[0] = '\0';
 	buf = malloc(NASC_BATCH);
-	if (buf == NULL)
-		return -ENOMEM;
-	rv = sha_new(&whole);
+	rv = nasc_up_init(&up, n, timeout_ms, ret_err);
+	if (rv == 0 && buf == NULL)
+		rv = -ENOMEM;
+	if (rv == 0)
+		rv = nasc_store_chunks(n, &up, rd, rd_arg, buf, &refs, digest, &total, ret_err);
 	if (rv != 0)
 		goto out;
-	for (;;) {
-		size_t len = 0, first = refs.r_count;
-		rv = nasc_read_full(rd, rd_arg, buf, NASC_BATCH, &len);
-		if (rv != 0) {
-			snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "reading checkpoint: %s",
-			    err_str(rv));
-			goto out;
-		}
-		if (len == 0)
-			break;
-		sha_update(whole, buf, len);
-		total += len;
-		for (size_t off = 0; off < len; off += NASC_CHUNK) {
-			size_t clen = len - off < NASC_CHUNK ? len - off : NASC_CHUNK;
-			uint8_t h[SHA_LEN];
-			sha256(buf + off, clen, h);
-			rv = nasc_refs_add(&refs, h, (uint32_t)clen);
-			if (rv != 0)
-				goto out;
-		}
-		rv = nasc_store_batch(n, buf, len, &refs, first, timeout_ms, ret_err);
-		if (rv != 0)
-			goto out;
-		if (len < NASC_BATCH)
-			break;
-	}
-	sha_final(whole, digest);
-
-	refs.r_ptrs = malloc((refs.r_count ? refs.r_count : 1) * sizeof(*refs.r_ptrs));
-	if (refs.r_ptrs == NULL) {
+	ptrs = malloc((refs.r_count ? refs.r_count : 1) * sizeof(*ptrs));
+	if (ptrs == NULL) {
 		rv = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < refs.r_count; i++) {
 		refs.r_refs[i].sha256.data = refs.r_sha[i];
 		refs.r_refs[i].sha256.len = SHA_LEN;
-		refs.r_ptrs[i] = &refs.r_refs[i];
+		ptrs[i] = &refs.r_refs[i];
 	}
 	sreq.node = (char *)p->np_node;
 	sreq.component = (char *)p->np_component;
@@ -284,14 +448,16 @@ nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_a
 	sreq.sha256.data = digest;
 	sreq.sha256.len = SHA_LEN;
 	sreq.n_chunks = refs.r_count;
-	sreq.chunks = refs.r_ptrs;
+	sreq.chunks = ptrs;
 	rv = nasc_call(n, NAS_STORE, &sreq.base, timeout_ms, (ProtobufCMessage **)&srep, ret_err);
 	if (rv == 0) {
 		nasc_info_from_pb(srep->info, ret_info);
 		rpc_reply_free(&srep->base);
+		atomic_fetch_add(&n->n_store_bytes, total);
 	}
 out:
-	sha_free(whole);
+	free(ptrs);
+	nasc_up_free(&up);
 	nasc_refs_free(&refs);
 	free(buf);
 	return rv;
@@ -322,18 +488,52 @@ nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t
 
 /* ---- retrieve ---- */
 
-int
-nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t seq,
+/* Decodes and verifies the chunks of one GetChunks reply, hands them to wr. */
+static int
+nasc_retrieve_batch(struct zchunk *z, uint8_t *out, const Ckpt__V1__GetChunksReply *grep,
+    Ckpt__V1__ChunkRef *const *refs, struct sha_ctx *whole, nasc_write_fn wr, void *wr_arg,
+    uint64_t *total, struct rpc_error *err)
+{
+	int rv = 0;
+
+	for (size_t i = 0; i < grep->n_chunks && rv == 0; i++) {
+		const Ckpt__V1__Chunk *ch = grep->chunks[i];
+		size_t raw_size = ch->raw_size != 0 ? ch->raw_size : ch->data.len;
+		const void *raw;
+
+		if (raw_size != refs[i]->size || memcmp(ch->sha256.data, refs[i]->sha256.data,
+		    ch->sha256.len == SHA_LEN ? SHA_LEN : 0) != 0)
+			return -EBADMSG;
+		rv = zchunk_verify(z, ch->codec, ch->data.data, ch->data.len, raw_size, NASC_RAW_MAX,
+		    out, refs[i]->sha256.data, &raw);
+		if (rv == -EINVAL)
+			rv = -EBADMSG;
+		if (rv != 0)
+			return rv;
+		sha_update(whole, raw, raw_size);
+		*total += raw_size;
+		rv = wr(wr_arg, raw, raw_size);
+		if (rv != 0)
+			snprintf(err->re_msg, sizeof(err->re_msg), "writing checkpoint: %s", err_str(rv));
+	}
+	return rv;
+}
+
+/* nasc_retrieve(); *read_seq is the sequence of the record read, even on failure. */
+static int
+nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint64_t seq,
     nasc_write_fn wr, void *wr_arg, unsigned timeout_ms, struct nasc_info *ret_info,
-    struct rpc_error *ret_err)
+    uint64_t *read_seq, struct rpc_error *ret_err)
 {
 	Ckpt__V1__RetrieveRequest rreq = CKPT__V1__RETRIEVE_REQUEST__INIT;
 	Ckpt__V1__RetrieveReply *rrep = NULL;
 	ProtobufCBinaryData *hashes = NULL;
 	struct sha_ctx *whole = NULL;
+	struct zchunk *z = NULL;
 	struct nasc_info info;
 	uint8_t digest[SHA_LEN];
-	size_t next = 0;
+	uint8_t *out = NULL;
+	size_t next = 0, largest = 1;
 	uint64_t total = 0;
 	int rv;
 
@@ -346,7 +546,10 @@ nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t 
 	if (rv != 0)
 		return rv;
 	nasc_info_from_pb(rrep->info, &info);
+	*read_seq = info.ni_seq;
 	rv = sha_new(&whole);
+	if (rv == 0)
+		rv = zchunk_new(&z);
 	if (rv != 0)
 		goto out;
 	hashes = calloc(rrep->n_chunks ? rrep->n_chunks : 1, sizeof(*hashes));
@@ -355,19 +558,26 @@ nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t 
 		goto out;
 	}
 	for (size_t i = 0; i < rrep->n_chunks; i++) {
-		if (rrep->chunks[i]->sha256.len != SHA_LEN) {
+		if (rrep->chunks[i]->sha256.len != SHA_LEN || rrep->chunks[i]->size > NASC_RAW_MAX) {
 			rv = -EBADMSG;
 			goto out_mismatch;
 		}
 		hashes[i] = rrep->chunks[i]->sha256;
+		if (rrep->chunks[i]->size > largest)
+			largest = rrep->chunks[i]->size;
+	}
+	out = malloc(largest);
+	if (out == NULL) {
+		rv = -ENOMEM;
+		goto out;
 	}
 	while (next < rrep->n_chunks) {
 		Ckpt__V1__GetChunksRequest greq = CKPT__V1__GET_CHUNKS_REQUEST__INIT;
 		Ckpt__V1__GetChunksReply *grep = NULL;
 		size_t want = 0, bytes = 0;
 
-		/* Ask for what fits in one bounded reply. */
-		while (next + want < rrep->n_chunks &&
+		/* Ask for what fits in one bounded reply (stored sizes are at most raw). */
+		while (next + want < rrep->n_chunks && want < NASC_GET_MAX &&
 		    (want == 0 || bytes + rrep->chunks[next + want]->size <= NASC_BATCH)) {
 			bytes += rrep->chunks[next + want]->size;
 			want++;
@@ -377,6 +587,8 @@ nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t 
 		greq.max_bytes = NASC_BATCH;
 		rv = nasc_call(n, NAS_GET_CHUNKS, &greq.base, timeout_ms, (ProtobufCMessage **)&grep,
 		    ret_err);
+		if (rv == -EBADMSG)
+			goto out_data_loss;
 		if (rv != 0)
 			goto out;
 		if (grep->n_chunks == 0 || grep->n_chunks > want) {
@@ -386,22 +598,10 @@ nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t 
 			    "NAS answered %zu chunks for %zu asked", grep->n_chunks, want);
 			goto out;
 		}
-		for (size_t i = 0; i < grep->n_chunks && rv == 0; i++) {
-			const Ckpt__V1__Chunk *ch = grep->chunks[i];
-			uint8_t h[SHA_LEN];
-			sha256(ch->data.data, ch->data.len, h);
-			if (ch->data.len != rrep->chunks[next + i]->size ||
-			    memcmp(h, hashes[next + i].data, SHA_LEN) != 0) {
-				rv = -EBADMSG;
-				break;
-			}
-			sha_update(whole, ch->data.data, ch->data.len);
-			total += ch->data.len;
-			rv = wr(wr_arg, ch->data.data, ch->data.len);
-			if (rv != 0)
-				snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
-				    "writing checkpoint: %s", err_str(rv));
-		}
+		for (size_t i = 0; i < grep->n_chunks; i++)
+			atomic_fetch_add(&n->n_get_bytes, grep->chunks[i]->data.len);
+		rv = nasc_retrieve_batch(z, out, grep, &rrep->chunks[next], whole, wr, wr_arg, &total,
+		    ret_err);
 		next += grep->n_chunks;
 		rpc_reply_free(&grep->base);
 		if (rv == -EBADMSG)
@@ -418,15 +618,99 @@ nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t 
 	goto out;
 
 out_mismatch:
-	ret_err->re_code = CKPT__V1__CODE__DATA_LOSS;
 	snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
 	    "%s/%s@%llu: DATA_LOSS: checkpoint bytes do not match their SHA-256", info.ni_node,
 	    info.ni_component, (unsigned long long)info.ni_seq);
+out_data_loss:
+	ret_err->re_code = CKPT__V1__CODE__DATA_LOSS;
 out:
+	free(out);
 	free(hashes);
+	zchunk_free(z);
 	sha_free(whole);
 	rpc_reply_free(&rrep->base);
 	return rv;
+}
+
+int
+nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    nasc_write_fn wr, void *wr_arg, unsigned timeout_ms, struct nasc_info *ret_info,
+    struct rpc_error *ret_err)
+{
+	uint64_t read_seq = 0;
+	return nasc_retrieve_seq(n, node, component, seq, wr, wr_arg, timeout_ms, ret_info,
+	    &read_seq, ret_err);
+}
+
+/* The newest sequence of component older than seq (any node); -ENOENT when none. */
+static int
+nasc_previous(struct nasc *n, const char *component, uint64_t seq, unsigned timeout_ms,
+    char *ret_node, uint64_t *ret_seq, struct rpc_error *err)
+{
+	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *rep = NULL;
+	uint64_t best = 0;
+	int rv;
+
+	req.node = "";
+	req.component = (char *)component;
+	rv = nasc_call(n, NAS_LIST, &req.base, timeout_ms, (ProtobufCMessage **)&rep, err);
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < rep->n_checkpoints; i++) {
+		const Ckpt__V1__CheckpointInfo *ci = rep->checkpoints[i];
+		if (ci == NULL || ci->seq >= seq || ci->seq <= best || key_name_check(ci->node) != 0 ||
+		    strcmp(ci->component, component) != 0)
+			continue;
+		best = ci->seq;
+		snprintf(ret_node, KEY_NAME_MAX + 1, "%s", ci->node);
+	}
+	rpc_reply_free(&rep->base);
+	if (best == 0)
+		return -ENOENT;
+	*ret_seq = best;
+	return 0;
+}
+
+int
+nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    nasc_write_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
+{
+	struct nasc_fallback fb;
+	char prev_node[KEY_NAME_MAX + 1];
+	struct nasc_info info;
+	struct rpc_error perr;
+	uint64_t read_seq = 0;
+	int rv;
+
+	memset(&fb, 0, sizeof(fb));
+	rv = nasc_retrieve_seq(n, node, component, seq, wr, arg, timeout_ms, &info, &read_seq,
+	    ret_err);
+	while (rv == -EBADMSG && reset != NULL && fb.nf_skipped < NASC_FALLBACK_MAX &&
+	    read_seq != 0) {
+		uint64_t prev;
+		if (fb.nf_bad_seq == 0) {
+			fb.nf_bad_seq = read_seq;
+			snprintf(fb.nf_bad_msg, sizeof(fb.nf_bad_msg), "%s", ret_err->re_msg);
+		}
+		fb.nf_skipped++;
+		if (nasc_previous(n, component, read_seq, timeout_ms, prev_node, &prev, &perr) != 0)
+			break;
+		if (reset(arg) != 0)
+			break;
+		read_seq = 0;
+		rv = nasc_retrieve_seq(n, prev_node, component, prev, wr, arg, timeout_ms, &info,
+		    &read_seq, ret_err);
+	}
+	if (rv == -EBADMSG && fb.nf_bad_seq != 0)
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s (and no older sequence of %s "
+		    "could be read)", fb.nf_bad_msg, component);
+	if (rv != 0)
+		return rv;
+	*ret_info = info;
+	*ret_fb = fb;
+	return 0;
 }
 
 struct nasc_growbuf {
@@ -453,6 +737,35 @@ nasc_growbuf_write(void *arg, const void *buf, size_t len)
 	}
 	memcpy(g->gb_data + g->gb_len, buf, len);
 	g->gb_len += len;
+	return 0;
+}
+
+static int
+nasc_growbuf_reset(void *arg)
+{
+	struct nasc_growbuf *g = arg;
+	g->gb_len = 0;
+	return 0;
+}
+
+int
+nasc_retrieve_buf_fallback(struct nasc *n, const char *node, const char *component,
+    uint64_t seq, size_t max_size, unsigned timeout_ms, void **ret_buf, size_t *ret_len,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
+{
+	struct nasc_growbuf g = { NULL, 0, 0, max_size };
+	int rv = nasc_retrieve_fallback(n, node, component, seq, nasc_growbuf_write,
+	    nasc_growbuf_reset, &g, timeout_ms, ret_info, ret_fb, ret_err);
+	if (rv != 0) {
+		free(g.gb_data);
+		return rv;
+	}
+	if (g.gb_data == NULL)
+		g.gb_data = malloc(1);
+	if (g.gb_data == NULL)
+		return -ENOMEM;
+	*ret_buf = g.gb_data;
+	*ret_len = g.gb_len;
 	return 0;
 }
 

@@ -2,13 +2,16 @@
  * nasc: the client side of the NAS data path, shared by the agent, the
  * manager and ckptctl.
  *
- * A checkpoint moves in bounded pieces: the writer splits it into chunks
- * (NASC_CHUNK bytes), hashes each, asks the NAS which it lacks (HaveChunks),
- * sends those in messages of at most NASC_BATCH bytes (PutChunks), then
- * commits the record (Store). The reader gets the record (Retrieve), fetches
- * chunks in bounded batches (GetChunks), verifies every chunk's hash and the
- * whole checkpoint's hash. Memory is bounded by NASC_BATCH, not by the
- * checkpoint size.
+ * A checkpoint moves in bounded pieces: the writer reads it in windows of
+ * NASC_BATCH bytes, splits each window into content-defined chunks
+ * (chunk.h: about 16 KiB, configurable), hashes each chunk (SHA-256 of its
+ * raw bytes), asks the NAS which of the window's chunks it lacks (one
+ * HaveChunks per window), compresses only those (zchunk.h: zstd, or raw
+ * when that does not pay) and sends them in messages of at most NASC_BATCH
+ * bytes (PutChunks), then commits the record (Store). The reader gets the
+ * record (Retrieve), fetches chunks in bounded batches (GetChunks),
+ * decompresses each, verifies every chunk's hash and the whole checkpoint's
+ * hash. Memory is bounded by NASC_BATCH, not by the checkpoint size.
  *
  * With several NAS URLs, a call that finds a NAS unavailable goes to the next.
  */
@@ -19,13 +22,19 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "chunk.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "key.h"
 #include "rpc.h"
 #include "sha.h"
 
+/* Obsolete (chunks are content-defined now): kept for estimates only. */
 #define NASC_CHUNK (1u << 20)
 #define NASC_BATCH (4u << 20)
+/* Largest raw chunk a reader accepts (the NAS's own limit). */
+#define NASC_RAW_MAX (8u << 20)
+/* How many older sequences nasc_retrieve_fallback() tries after a DATA_LOSS. */
+#define NASC_FALLBACK_MAX 8
 #define NASC_URLS_MAX 8
 
 struct nasc;
@@ -39,6 +48,23 @@ struct nasc_info {
 	uint64_t ni_size;
 	uint64_t ni_created_unix_ms;
 	uint8_t ni_sha256[SHA_LEN];
+	uint32_t ni_chunk_count;
+};
+
+/* What this client sent and read (since nasc_open), for benchmarks and logs. */
+struct nasc_stats {
+	uint64_t ns_store_bytes;      /* raw bytes of checkpoints stored */
+	uint64_t ns_put_bytes;        /* chunk bytes sent with PutChunks (after compression) */
+	uint64_t ns_put_chunks;       /* chunks sent */
+	uint64_t ns_dedup_chunks;     /* chunks the NAS already held */
+	uint64_t ns_get_bytes;        /* chunk bytes received with GetChunks */
+};
+
+/* Set by nasc_retrieve_fallback() when it did not read the sequence asked for. */
+struct nasc_fallback {
+	uint64_t nf_bad_seq;          /* first sequence found corrupt (DATA_LOSS); 0: none */
+	unsigned nf_skipped;          /* sequences skipped */
+	char nf_bad_msg[RPC_ERRMSG_MAX]; /* the DATA_LOSS message of nf_bad_seq */
 };
 
 struct nasc_put {
@@ -53,6 +79,8 @@ struct nasc_put {
 typedef ssize_t (*nasc_read_fn)(void *arg, void *buf, size_t len);
 /* Consumes len bytes; returns 0 or a negative errno. */
 typedef int (*nasc_write_fn)(void *arg, const void *buf, size_t len);
+/* Forgets everything written so far (for a fallback); 0 or a negative errno. */
+typedef int (*nasc_reset_fn)(void *arg);
 
 /* flags: RPC_CLIENT_DIAL_NOW to fail at once when no NAS can be reached. */
 int nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
@@ -60,6 +88,13 @@ int nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nas
 void nasc_close(struct nasc *n);
 /* rpc_client_abort() on every NAS: pending calls return at once. Accepts NULL. */
 void nasc_abort(struct nasc *n);
+/*
+ * Chunk size bounds of the writer (chunk.h; defaults CHUNK_*_DEFAULT).
+ * -EINVAL when they are not min < avg < max within the chunker's limits.
+ * Not thread-safe against a store in progress.
+ */
+int nasc_set_chunking(struct nasc *n, uint32_t min, uint32_t avg, uint32_t max);
+void nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats);
 
 int nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
@@ -79,6 +114,22 @@ int nasc_retrieve(struct nasc *n, const char *node, const char *component, uint6
 int nasc_retrieve_buf(struct nasc *n, const char *node, const char *component, uint64_t seq,
     size_t max_size, unsigned timeout_ms, void **ret_buf, size_t *ret_len,
     struct nasc_info *ret_info, struct rpc_error *ret_err);
+
+/*
+ * nasc_retrieve(), and when the checkpoint read turns out corrupt (-EBADMSG,
+ * DATA_LOSS) the previous sequences of the component, newest first, up to
+ * NASC_FALLBACK_MAX of them: reset (which must not be NULL for a fallback to
+ * happen) is called before each new attempt. On success *ret_info is the
+ * checkpoint actually read and *ret_fb says whether and why it is not the one
+ * asked for. Errors other than DATA_LOSS are returned as they are.
+ */
+int nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component,
+    uint64_t seq, nasc_write_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err);
+/* The same into a malloc'ed buffer (free() it), bounded by max_size. */
+int nasc_retrieve_buf_fallback(struct nasc *n, const char *node, const char *component,
+    uint64_t seq, size_t max_size, unsigned timeout_ms, void **ret_buf, size_t *ret_len,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err);
 
 /* Any Nas method (List, Delete, Stat...), with fail-over between NAS URLs. */
 int nasc_call(struct nasc *n, unsigned method, const ProtobufCMessage *req, unsigned timeout_ms,

@@ -129,6 +129,10 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 			{ "map_used", rep->map_used },
 			{ "requests", rep->requests },
 			{ "bad_requests", rep->bad_requests },
+			{ "chunk_raw_bytes", rep->chunk_raw_bytes },
+			{ "put_bytes", rep->put_bytes },
+			{ "put_chunks", rep->put_chunks },
+			{ "keep", rep->keep },
 		};
 		size_t n = sizeof(rows) / sizeof(rows[0]);
 
@@ -139,9 +143,9 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 				jout_set(o, rows[i].name, jout_u64(rows[i].value));
 			rv = jout_print(c, o, false);
 		} else {
-			printf("%-13s %s\n", "nas", c->c_nas_url);
+			printf("%-15s %s\n", "nas", c->c_nas_url);
 			for (size_t i = 0; i < n; i++)
-				printf("%-13s %" PRIu64 "\n", rows[i].name, rows[i].value);
+				printf("%-15s %" PRIu64 "\n", rows[i].name, rows[i].value);
 			rv = ctl_flush_stdout(c);
 		}
 	}

@@ -56,6 +56,16 @@ data_sink_write(void *arg, const void *buf, size_t len)
 	return rv;
 }
 
+/* Starts the output again (fallback after DATA_LOSS): only a seekable file can. */
+static int
+data_sink_reset(void *arg)
+{
+	struct data_sink *s = arg;
+	if (lseek(s->ds_fd, 0, SEEK_SET) != 0 || ftruncate(s->ds_fd, 0) != 0)
+		return -errno;
+	return 0;
+}
+
 /* Creates FILE.tmp.XXXXXX next to path, with the mode a new file would get. */
 static int
 data_tmp_create(struct ctl *c, const char *path, int *ret_fd)
@@ -143,6 +153,7 @@ cmd_get(struct ctl *c, int argc, char **argv)
 	};
 	struct data_sink sink = { STDOUT_FILENO, "stdout", 0 };
 	struct rpc_error err = { 0 };
+	struct nasc_fallback fb = { 0 };
 	struct nasc_info info;
 	struct nasc *nas;
 	uint64_t seq = 0;
@@ -174,8 +185,13 @@ cmd_get(struct ctl *c, int argc, char **argv)
 		sink.ds_fd = fd;
 		sink.ds_name = data_tmp_path;
 	}
-	rv = nasc_retrieve(nas, node, comp, seq, data_sink_write, &sink,
-	    ctl_timeout_at_least(c, CTL_DATA_TIMEOUT_MS), &info, &err);
+	/* Without @SEQ, a corrupt latest falls back to the previous sequence (said on stderr). */
+	rv = nasc_retrieve_fallback(nas, node, comp, seq, data_sink_write,
+	    seq == 0 ? data_sink_reset : NULL, &sink, ctl_timeout_at_least(c, CTL_DATA_TIMEOUT_MS),
+	    &info, &fb, &err);
+	if (rv == 0 && fb.nf_bad_seq != 0)
+		ctl_warn("%s@%" PRIu64 " is corrupt (DATA_LOSS); got %s/%s@%" PRIu64 " instead",
+		    comp, fb.nf_bad_seq, info.ni_node, info.ni_component, info.ni_seq);
 	if (rv != 0) {
 		if (sink.ds_err != 0)
 			ctl_fail(c, rv, "writing to %s: %s", sink.ds_name, err_str(sink.ds_err));
@@ -253,7 +269,7 @@ data_notify(struct ctl *c, const struct nasc_info *info)
 	ci.sha256.data = sha;
 	ci.sha256.len = SHA_LEN;
 	ci.created_unix_ms = info->ni_created_unix_ms;
-	ci.chunk_count = (uint32_t)((info->ni_size + NASC_CHUNK - 1) / NASC_CHUNK);
+	ci.chunk_count = info->ni_chunk_count;
 	req.checkpoint = &ci;
 	if (ctl_mgr_call(c, MGR_NOTIFY, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep) != 0) {
 		ctl_warn("stored, but the manager was not notified: %s", c->c_err);

@@ -1,6 +1,7 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,6 +385,12 @@ ctl_nas(struct ctl *c, struct nasc **ret_nasc)
 	rv = nasc_open(ptrs, n, RPC_CLIENT_DIAL_NOW, &c->c_nas, &err);
 	if (rv != 0)
 		return ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+	rv = nasc_set_chunking(c->c_nas, (uint32_t)c->c_conf.cf_chunk_min,
+	    (uint32_t)c->c_conf.cf_chunk_avg, (uint32_t)c->c_conf.cf_chunk_max);
+	if (rv != 0)
+		return ctl_usage(c, "--chunk-min %" PRIu64 " < --chunk-avg %" PRIu64 " < --chunk-max %"
+		    PRIu64 " is required", c->c_conf.cf_chunk_min, c->c_conf.cf_chunk_avg,
+		    c->c_conf.cf_chunk_max);
 	snprintf(c->c_nas_url, sizeof(c->c_nas_url), "%s", urls[0]);
 	*ret_nasc = c->c_nas;
 	return 0;

@@ -33,6 +33,9 @@ struct ctl_conf {
 	struct cfg_list cf_nas;    /* --nas URL[,URL]: bypass Manager.Info */
 	bool cf_json;              /* --json */
 	uint64_t cf_timeout_ms;    /* --timeout, per control call */
+	uint64_t cf_chunk_min;     /* --chunk-min/avg/max: the writer's chunking (nasc) */
+	uint64_t cf_chunk_avg;
+	uint64_t cf_chunk_max;
 };
 
 struct ctl;

@@ -19,6 +19,7 @@
 #include "cmd_drain.h"
 #include "cmd_migrate.h"
 #include "cmd_nodes.h"
+#include "cmd_store.h"
 #include "cmd_watch.h"
 #include "ctl.h"
 #include "err.h"
@@ -35,6 +36,12 @@ static const struct cfg_opt ctl_opts[] = {
 	{ "timeout", CFG_DURATION, offsetof(struct ctl_conf, cf_timeout_ms), "5s", 1, 86400000, 0,
 	    "DURATION",
 	    "deadline of each call (get/put NAS requests: at least 30s; migrate: at least 60s)" },
+	{ "chunk-min", CFG_SIZE, offsetof(struct ctl_conf, cf_chunk_min), "4K", 64, 4 << 20, 0,
+	    "SIZE", "put: smallest content-defined chunk" },
+	{ "chunk-avg", CFG_SIZE, offsetof(struct ctl_conf, cf_chunk_avg), "16K", 128, 4 << 20, 0,
+	    "SIZE", "put: average chunk (a power of two)" },
+	{ "chunk-max", CFG_SIZE, offsetof(struct ctl_conf, cf_chunk_max), "64K", 256, 4 << 20, 0,
+	    "SIZE", "put: largest chunk" },
 };
 
 static int cmd_help(struct ctl *c, int argc, char **argv);
@@ -78,6 +85,17 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "rm", cmd_rm, "NODE/COMPONENT[@SEQ]",
 	    "delete one checkpoint, or every sequence without @SEQ (Nas.Delete)", NULL },
 	{ "info", cmd_info, "", "manager version, NAS and events addresses (Manager.Info)", NULL },
+	{ "pin", cmd_pin, "NODE/COMPONENT@SEQ",
+	    "keep a checkpoint regardless of retention (Nas.Pin)", NULL },
+	{ "unpin", cmd_unpin, "NODE/COMPONENT@SEQ",
+	    "let retention delete a checkpoint again (Nas.Pin)", NULL },
+	{ "keep", cmd_keep, "COMPONENT N",
+	    "keep the newest N checkpoints of COMPONENT, 0: the NAS default (Nas.SetRetention)",
+	    NULL },
+	{ "scrub", cmd_scrub, "",
+	    "verify every chunk's hash and reference count on the NAS; exit 1 on corruption "
+	    "(Nas.Scrub)",
+	    NULL },
 	{ "help", cmd_help, "[COMMAND]", "print this help, or one command's", NULL },
 };
 

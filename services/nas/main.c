@@ -2,9 +2,12 @@
  * ckpt-nas: durable checkpoint storage (LMDB) served over nng.
  *
  *   ckpt-nas --listen URL --data DIR [--workers N] [--recv-max SIZE]
- *            [--map-size SIZE] [--map-max SIZE] [--log-level LEVEL]
+ *            [--map-size SIZE] [--map-max SIZE] [--keep N] [--log-level LEVEL]
+ *   ckpt-nas --check --data DIR      offline check: every chunk's hash and every
+ *                                     reference count; exit 0 clean, 1 corrupt
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -28,6 +31,8 @@ struct nas_conf {
 	uint64_t nc_recv_max;
 	uint64_t nc_map_size;
 	uint64_t nc_map_max;
+	int64_t nc_keep;
+	bool nc_check;
 	char *nc_log_level;
 };
 
@@ -35,8 +40,8 @@ struct nas_conf {
 	{ name, type, offsetof(struct nas_conf, field), def, min, max, flags, metavar, help }
 
 static const struct cfg_opt nas_opts[] = {
-	OPT("listen", CFG_STR, nc_listen, NULL, 0, 0, CFG_REQUIRED, "URL",
-	    "address to serve on (tcp://HOST:PORT, ipc:///PATH)"),
+	OPT("listen", CFG_STR, nc_listen, NULL, 0, 0, 0, "URL",
+	    "address to serve on (tcp://HOST:PORT, ipc:///PATH); required unless --check"),
 	OPT("data", CFG_STR, nc_data, NULL, 0, 0, CFG_REQUIRED, "DIR",
 	    "folder of the LMDB environment (created if missing)"),
 	OPT("workers", CFG_INT, nc_workers, "4", 1, 256, 0, "N", "requests served at once"),
@@ -48,6 +53,12 @@ static const struct cfg_opt nas_opts[] = {
 	OPT("map-max", CFG_SIZE, nc_map_max, "64G", 1 << 20, (int64_t)1 << 50, 0, "SIZE",
 	    "the map grows on demand up to this size; beyond it stores fail with "
 	    "RESOURCE_EXHAUSTED"),
+	OPT("keep", CFG_INT, nc_keep, "3", 1, 1000000, 0, "N",
+	    "checkpoints kept per component (the newest N, plus pinned ones; a component's "
+	    "own setting wins: Nas.SetRetention)"),
+	OPT("check", CFG_BOOL, nc_check, "false", 0, 0, 0, NULL,
+	    "check the data in --data offline (every chunk's hash, every reference count), "
+	    "print a report, exit 0 if clean and 1 if not; no --listen"),
 	OPT("log-level", CFG_STR, nc_log_level, "info", 0, 0, 0, "LEVEL",
 	    "debug, info, warn or error"),
 };
@@ -84,6 +95,10 @@ nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_
 		nas_usage_error("--log-level: want debug, info, warn or error, got ", conf->nc_log_level);
 		return 2;
 	}
+	if (!conf->nc_check && (conf->nc_listen == NULL || conf->nc_listen[0] == '\0')) {
+		nas_usage_error("--listen is required (or --check)", NULL);
+		return 2;
+	}
 	if (conf->nc_map_size > conf->nc_map_max) {
 		nas_usage_error("--map-size is larger than --map-max", NULL);
 		return 2;
@@ -91,12 +106,54 @@ nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_
 	return -1;
 }
 
+/* --check: a report on stdout, exit 0 when clean, 1 when corrupt or unreadable. */
+static int
+nas_check(const struct nas_conf *conf)
+{
+	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
+		(uint32_t)conf->nc_keep, true };
+	struct store_error err;
+	struct store_check *ck;
+	struct store *st;
+	int rv;
+
+	rv = store_open(&sc, &st, NULL, &err);
+	if (rv != 0) {
+		fprintf(stderr, PROG ": cannot open LMDB in %s: %s\n", conf->nc_data,
+		    err.se_msg[0] != '\0' ? err.se_msg : err_str(rv));
+		return 1;
+	}
+	ck = calloc(1, sizeof(*ck));
+	rv = ck == NULL ? -ENOMEM : store_check(st, ck, &err);
+	store_close(st);
+	if (rv != 0) {
+		fprintf(stderr, PROG ": check of %s: %s\n", conf->nc_data,
+		    err.se_msg[0] != '\0' ? err.se_msg : err_str(rv));
+		free(ck);
+		return 1;
+	}
+	for (size_t i = 0; i < ck->sk_nproblems; i++)
+		printf("problem: %s\n", ck->sk_problems[i]);
+	if (ck->sk_more != 0)
+		printf("problem: ... and %zu more\n", ck->sk_more);
+	printf("checked %s: %llu records, %llu chunks; %llu corrupt chunks, %llu missing chunks, "
+	       "%llu wrong reference counts, %llu bad records, %llu orphan chunks: %s\n",
+	    conf->nc_data, (unsigned long long)ck->sk_records, (unsigned long long)ck->sk_chunks,
+	    (unsigned long long)ck->sk_bad_chunks, (unsigned long long)ck->sk_missing,
+	    (unsigned long long)ck->sk_bad_refcounts, (unsigned long long)ck->sk_bad_records,
+	    (unsigned long long)ck->sk_orphans, store_check_clean(ck) ? "clean" : "CORRUPT");
+	rv = store_check_clean(ck) ? 0 : 1;
+	free(ck);
+	return rv;
+}
+
 static int
 nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 {
-	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max };
+	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
+		(uint32_t)conf->nc_keep, false };
 	struct nas_config nc = { conf->nc_listen, (unsigned)conf->nc_workers,
-		(size_t)conf->nc_recv_max };
+		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep };
 	struct store_error err;
 	struct store *st;
 	struct nas *n;
@@ -118,7 +175,8 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 		store_close(st);
 		return 1;
 	}
-	LOG_INFO("listening on %s, data in %s", nas_url(n), conf->nc_data);
+	LOG_INFO("listening on %s, data in %s, keeping %lld checkpoints per component", nas_url(n),
+	    conf->nc_data, (long long)conf->nc_keep);
 	while (sigwait(sigs, &sig) != 0) {
 	}
 	LOG_INFO("received SIG%s, stopping", sigabbrev_np(sig));
@@ -138,6 +196,11 @@ main(int argc, char **argv)
 
 	rv = nas_conf_read(argc, argv, &conf, &level);
 	if (rv >= 0) {
+		cfg_free(nas_opts, NAS_NOPTS, &conf);
+		return rv;
+	}
+	if (conf.nc_check) {
+		rv = nas_check(&conf);
 		cfg_free(nas_opts, NAS_NOPTS, &conf);
 		return rv;
 	}

@@ -20,6 +20,9 @@ enum {
 	NAS_HAVE_CHUNKS = 5,
 	NAS_PUT_CHUNKS = 6,
 	NAS_GET_CHUNKS = 7,
+	NAS_PIN = 8,
+	NAS_SET_RETENTION = 9,
+	NAS_SCRUB = 10,
 	NAS_METHODS
 };
 
@@ -30,6 +33,9 @@ struct nas {
 	struct store *n_store;
 	_Atomic(struct rpc_server *) n_server; /* NULL until rpc_server_start returned */
 	size_t n_get_budget;                   /* GetChunks bytes when the caller sets none */
+	uint32_t n_keep;                       /* --keep, reported by Stat */
+	atomic_uint_fast64_t n_put_bytes;      /* chunk bytes received by PutChunks */
+	atomic_uint_fast64_t n_put_chunks;
 };
 
 /* Passes the store's message on with the error. */
@@ -77,10 +83,11 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	Ckpt__V1__StoreReply *reply = (Ckpt__V1__StoreReply *)reply_;
 	struct store_error err;
 	Ckpt__V1__CheckpointInfo *info;
+	uint32_t retained = 0;
 	bool existed;
 	int rv;
 
-	rv = store_commit(n->n_store, req, rpc_call_arena(call), &info, &existed, &err);
+	rv = store_commit(n->n_store, req, rpc_call_arena(call), &info, &existed, &retained, &err);
 	if (rv != 0) {
 		LOG_WARN("store of %s/%s refused: %s", nas_name(req->node), nas_name(req->component),
 		    nas_cause(rv, &err));
@@ -88,6 +95,8 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	}
 	reply->info = info;
 	nas_log_stored(info, existed);
+	if (retained != 0)
+		LOG_INFO("retention: deleted %u older checkpoints of %s", retained, info->component);
 	return 0;
 }
 
@@ -180,6 +189,10 @@ nas_stat(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protobu
 	reply->chunk_bytes = st.ss_chunk_bytes;
 	reply->map_size = st.ss_map_size;
 	reply->map_used = st.ss_map_used;
+	reply->chunk_raw_bytes = st.ss_chunk_raw_bytes;
+	reply->put_bytes = atomic_load(&n->n_put_bytes);
+	reply->put_chunks = atomic_load(&n->n_put_chunks);
+	reply->keep = n->n_keep;
 	if (srv != NULL) {
 		struct rpc_server_stats rs;
 		rpc_server_get_stats(srv, &rs);
@@ -214,6 +227,12 @@ nas_put_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 	struct store_error err;
 	int rv;
 
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < req->n_chunks; i++)
+		bytes += req->chunks[i]->data.len;
+	atomic_fetch_add(&n->n_put_bytes, bytes);
+	atomic_fetch_add(&n->n_put_chunks, req->n_chunks);
 	rv = store_put_chunks(n->n_store, req->chunks, req->n_chunks, &reply->stored, &err);
 	if (rv == -ENOSPC)
 		LOG_WARN("PutChunks refused: %s", nas_cause(rv, &err));
@@ -241,6 +260,93 @@ nas_get_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 	return rv != 0 ? nas_fail(call, rv, &err) : 0;
 }
 
+static int
+nas_pin(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__PinRequest *req = (const Ckpt__V1__PinRequest *)req_;
+	Ckpt__V1__PinReply *reply = (Ckpt__V1__PinReply *)reply_;
+	struct store_error err;
+	uint32_t deleted = 0;
+	bool changed = false;
+	int rv;
+
+	rv = store_pin(n->n_store, req->node, req->component, req->seq, req->pinned, &changed,
+	    &deleted, &err);
+	if (rv != 0)
+		return nas_fail(call, rv, &err);
+	reply->changed = changed;
+	LOG_INFO("checkpoint %s: %s/%s@%llu%s", req->pinned ? "pinned" : "unpinned", req->node,
+	    req->component, (unsigned long long)req->seq, changed ? "" : " (already)");
+	if (deleted != 0)
+		LOG_INFO("retention: deleted %u older checkpoints of %s", deleted, req->component);
+	return 0;
+}
+
+static int
+nas_set_retention(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__SetRetentionRequest *req = (const Ckpt__V1__SetRetentionRequest *)req_;
+	Ckpt__V1__SetRetentionReply *reply = (Ckpt__V1__SetRetentionReply *)reply_;
+	struct store_error err;
+	int rv;
+
+	rv = store_set_keep(n->n_store, req->component, req->keep, &reply->keep, &reply->deleted,
+	    &err);
+	if (rv != 0)
+		return nas_fail(call, rv, &err);
+	LOG_INFO("retention of %s: keep %u%s, deleted %u", req->component, reply->keep,
+	    req->keep == 0 ? " (default)" : "", reply->deleted);
+	return 0;
+}
+
+static int
+nas_scrub(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	Ckpt__V1__ScrubReply *reply = (Ckpt__V1__ScrubReply *)reply_;
+	struct arena *a = rpc_call_arena(call);
+	struct store_check *ck;
+	struct store_error err;
+	int rv;
+
+	(void)req_;
+	ck = arena_alloc(a, sizeof(*ck));
+	if (ck == NULL)
+		return -ENOMEM;
+	rv = store_check(n->n_store, ck, &err);
+	if (rv != 0) {
+		LOG_ERROR("scrub: %s", nas_cause(rv, &err));
+		return nas_fail(call, rv, &err);
+	}
+	reply->chunks = ck->sk_chunks;
+	reply->records = ck->sk_records;
+	reply->bad_chunks = ck->sk_bad_chunks;
+	reply->missing_chunks = ck->sk_missing;
+	reply->bad_refcounts = ck->sk_bad_refcounts;
+	reply->orphan_chunks = ck->sk_orphans;
+	reply->bad_records = ck->sk_bad_records;
+	reply->problems = arena_alloc(a, (ck->sk_nproblems + 1) * sizeof(char *));
+	if (reply->problems == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < ck->sk_nproblems; i++) {
+		reply->problems[i] = ck->sk_problems[i];
+		LOG_ERROR("scrub: %s", ck->sk_problems[i]);
+	}
+	reply->n_problems = ck->sk_nproblems;
+	if (store_check_clean(ck))
+		LOG_INFO("scrub: %llu chunks and %llu records verified, no problem",
+		    (unsigned long long)ck->sk_chunks, (unsigned long long)ck->sk_records);
+	else
+		LOG_ERROR("scrub: %llu bad chunks, %llu missing, %llu wrong reference counts, %llu bad "
+		          "records",
+		    (unsigned long long)ck->sk_bad_chunks, (unsigned long long)ck->sk_missing,
+		    (unsigned long long)ck->sk_bad_refcounts, (unsigned long long)ck->sk_bad_records);
+	return 0;
+}
+
 static const rpc_handler_fn nas_handlers[NAS_METHODS] = {
 	[NAS_STORE] = nas_store,
 	[NAS_RETRIEVE] = nas_retrieve,
@@ -250,6 +356,9 @@ static const rpc_handler_fn nas_handlers[NAS_METHODS] = {
 	[NAS_HAVE_CHUNKS] = nas_have_chunks,
 	[NAS_PUT_CHUNKS] = nas_put_chunks,
 	[NAS_GET_CHUNKS] = nas_get_chunks,
+	[NAS_PIN] = nas_pin,
+	[NAS_SET_RETENTION] = nas_set_retention,
+	[NAS_SCRUB] = nas_scrub,
 };
 
 static void
@@ -282,6 +391,7 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 	if (n == NULL)
 		return -ENOMEM;
 	n->n_store = st;
+	n->n_keep = cfg->nc_keep;
 	/* A peer configured like this server accepts what it would accept. */
 	n->n_get_budget = recv_max > 2 * NAS_REPLY_OVERHEAD ? recv_max - NAS_REPLY_OVERHEAD
 	                                                    : NAS_REPLY_OVERHEAD;

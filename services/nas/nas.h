@@ -9,6 +9,11 @@
  *   INFO  checkpoint already stored: NODE/COMP@SEQ size=N sha256=HEX
  *   INFO  checkpoint retrieved: NODE/COMP@SEQ size=N
  *   INFO  checkpoints deleted: NODE/COMP@SEQ|all count=N chunks_freed=K
+ *   INFO  retention: deleted N older checkpoints of COMP
+ *   INFO  checkpoint pinned|unpinned: NODE/COMP@SEQ[ (already)]
+ *   INFO  retention of COMP: keep N[ (default)], deleted N
+ *   INFO  scrub: N chunks and N records verified, no problem
+ *   ERROR scrub: PROBLEM                       (one line per problem, then a summary)
  *   WARN  store of NODE/COMP refused: CAUSE
  *   WARN  bad request: REASON                  (from the RPC layer)
  *   ERROR chunk HEX is corrupt: ...            (GetChunks found a bad chunk)
@@ -17,6 +22,7 @@
 #define CKPT_NAS_NAS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 
@@ -26,6 +32,7 @@ struct nas_config {
 	const char *nc_listen;  /* URL; port 0 picks a free port */
 	unsigned nc_workers;    /* requests served at once; 0: 4 */
 	size_t nc_recv_max;     /* largest request, bytes; 0: RPC_RECV_MAX_DEFAULT */
+	uint32_t nc_keep;       /* the store's --keep, reported by Stat */
 };
 
 /* Serves st (which must outlive the service) on cfg->nc_listen. */

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "sha.h"
 #include "util.h"
+#include "zchunk.h"
 
 /*
  * Internal result of a transaction function: the map is full, grow it and
@@ -25,14 +26,20 @@
  * leaves this file (store_write() turns it into -ENOSPC).
  */
 #define STORE_MAP_FULL MDB_MAP_FULL
-#define STORE_MAXDBS 8
+#define STORE_MAXDBS 12
 #define STORE_MAXREADERS 1024
 #define STORE_CIDX_MAX (KEY_NAME_MAX + 1 + 8)
 #define STORE_SEQ_LEN 8
 
-enum store_db { DB_CKPT, DB_CIDX, DB_COMP, DB_CHUNK, DB_REF, DB_COUNT };
+enum store_db { DB_CKPT, DB_CIDX, DB_COMP, DB_CHUNK, DB_REF, DB_PIN, DB_KEEP, DB_META, DB_COUNT };
 
-static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "chunk", "ref" };
+static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "chunk", "ref",
+	"pin", "keep", "meta" };
+
+/* Chunk values: 8-byte header (codec, 3 zero bytes, raw size LE32), then the data. */
+#define STORE_CHUNK_HDR 8
+#define STORE_FORMAT_KEY "format"
+#define STORE_FORMAT "2" /* 1: raw chunk values without a header (before zstd) */
 
 struct store {
 	MDB_env *s_env;
@@ -42,8 +49,11 @@ struct store {
 	bool s_lock_ready;
 	uint64_t s_map_size; /* written under the write side of s_lock */
 	uint64_t s_map_max;
-	/* Bytes of chunk data held: counted at open, then kept up to date. */
+	uint32_t s_keep;     /* checkpoints kept per component unless overridden */
+	bool s_readonly;
+	/* Bytes of chunk data held (stored, and raw): counted at open, then kept up to date. */
 	atomic_uint_fast64_t s_chunk_bytes;
+	atomic_uint_fast64_t s_chunk_raw_bytes;
 };
 
 typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
@@ -82,6 +92,44 @@ store_be64_get(const uint8_t *p)
 	for (int i = 0; i < STORE_SEQ_LEN; i++)
 		v = v << 8 | p[i];
 	return v;
+}
+
+struct store_chunk_val {
+	unsigned cv_codec;
+	uint32_t cv_raw_size;
+	const uint8_t *cv_data;
+	size_t cv_len;
+};
+
+/* Splits a "chunk" value; -EBADMSG when it is not one. */
+static int
+store_chunk_parse(const MDB_val *v, struct store_chunk_val *ret)
+{
+	const uint8_t *p = v->mv_data;
+
+	if (v->mv_size <= STORE_CHUNK_HDR || p[1] != 0 || p[2] != 0 || p[3] != 0 ||
+	    (p[0] != ZCHUNK_RAW && p[0] != ZCHUNK_ZSTD))
+		return -EBADMSG;
+	ret->cv_codec = p[0];
+	ret->cv_raw_size = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
+	    (uint32_t)p[7] << 24;
+	ret->cv_data = p + STORE_CHUNK_HDR;
+	ret->cv_len = v->mv_size - STORE_CHUNK_HDR;
+	if (ret->cv_raw_size == 0 || ret->cv_raw_size > STORE_CHUNK_MAX ||
+	    (ret->cv_codec == ZCHUNK_RAW && ret->cv_len != ret->cv_raw_size))
+		return -EBADMSG;
+	return 0;
+}
+
+static void
+store_chunk_hdr(uint8_t *p, unsigned codec, uint32_t raw_size)
+{
+	p[0] = (uint8_t)codec;
+	p[1] = p[2] = p[3] = 0;
+	p[4] = (uint8_t)raw_size;
+	p[5] = (uint8_t)(raw_size >> 8);
+	p[6] = (uint8_t)(raw_size >> 16);
+	p[7] = (uint8_t)(raw_size >> 24);
 }
 
 /* "64G", "256M", "12K" or bytes: the way sizes are written on the command line. */
@@ -243,7 +291,8 @@ store_run(struct store *s, bool write, store_txn_fn fn, void *arg, uint64_t *ret
 	if (rv != 0)
 		return rv;
 	rv = fn(s, txn, arg);
-	if (rv == 0 && write)
+	/* A read is committed too: database handles opened in it stay open (--check). */
+	if (rv == 0)
 		rv = store_rc(mdb_txn_commit(txn)); /* frees txn on failure too */
 	else
 		mdb_txn_abort(txn);
@@ -592,8 +641,9 @@ store_ref_take(struct store *s, MDB_txn *txn, const uint8_t *sha)
  */
 static int
 store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *freed_chunks,
-    uint64_t *freed_bytes)
+    uint64_t *freed_bytes, uint64_t *freed_raw)
 {
+	struct store_chunk_val cv;
 	MDB_val k = { SHA_LEN, (void *)sha }, v;
 	uint64_t n;
 	int rv, rc;
@@ -614,7 +664,10 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc == 0) {
-		*freed_bytes += v.mv_size;
+		if (store_chunk_parse(&v, &cv) == 0) {
+			*freed_bytes += cv.cv_len;
+			*freed_raw += cv.cv_raw_size;
+		}
 		(*freed_chunks)++;
 		rc = mdb_del(txn, s->s_dbi[DB_CHUNK], &k, NULL);
 	}
@@ -623,21 +676,45 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
 
 /* ---- open, close ---- */
 
+/*
+ * Opens the databases (creating them unless read-only) and checks the format
+ * of the data: a store written before chunks had a header is refused.
+ */
 static int
 store_dbs_open_txn(struct store *s, MDB_txn *txn, void *arg)
 {
+	MDB_val k = { strlen(STORE_FORMAT_KEY), STORE_FORMAT_KEY }, v;
+	MDB_stat ms;
+	int rc;
+
 	(void)arg;
 	for (int i = 0; i < DB_COUNT; i++) {
-		int rc = mdb_dbi_open(txn, store_db_names[i], MDB_CREATE, &s->s_dbi[i]);
+		rc = mdb_dbi_open(txn, store_db_names[i], s->s_readonly ? 0 : MDB_CREATE, &s->s_dbi[i]);
 		if (rc != 0)
 			return store_rc(rc);
 	}
-	return 0;
+	rc = mdb_get(txn, s->s_dbi[DB_META], &k, &v);
+	if (rc == 0)
+		return v.mv_size == strlen(STORE_FORMAT) && memcmp(v.mv_data, STORE_FORMAT, v.mv_size) == 0
+		    ? 0 : -EPROTO;
+	if (rc != MDB_NOTFOUND)
+		return store_rc(rc);
+	rc = mdb_stat(txn, s->s_dbi[DB_CHUNK], &ms);
+	if (rc != 0)
+		return store_rc(rc);
+	if (ms.ms_entries != 0)
+		return -EPROTO;
+	if (s->s_readonly)
+		return 0;
+	v.mv_size = strlen(STORE_FORMAT);
+	v.mv_data = STORE_FORMAT;
+	return store_rc(mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0));
 }
 
 struct store_gc_op {
 	size_t g_orphans;
 	uint64_t g_bytes;
+	uint64_t g_raw;
 };
 
 /* Deletes chunks that no record references (uploads never committed). */
@@ -651,18 +728,21 @@ store_gc_txn(struct store *s, MDB_txn *txn, void *arg)
 
 	op->g_orphans = 0;
 	op->g_bytes = 0;
+	op->g_raw = 0;
 	rc = mdb_cursor_open(txn, s->s_dbi[DB_CHUNK], &c);
 	if (rc != 0)
 		return store_rc(rc);
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		MDB_val rk = k;
-		rc = mdb_get(txn, s->s_dbi[DB_REF], &rk, &rv_);
+		struct store_chunk_val cv;
+		rc = s->s_readonly ? 0 : mdb_get(txn, s->s_dbi[DB_REF], &rk, &rv_);
 		if (rc == MDB_NOTFOUND) {
 			rc = mdb_cursor_del(c, 0);
 			op->g_orphans++;
-		} else if (rc == 0) {
-			op->g_bytes += v.mv_size;
+		} else if (rc == 0 && store_chunk_parse(&v, &cv) == 0) {
+			op->g_bytes += cv.cv_len;
+			op->g_raw += cv.cv_raw_size;
 		}
 		if (rc != 0)
 			break;
@@ -691,7 +771,8 @@ store_env_open(struct store *s, const struct store_config *cfg, struct store_err
 		rc = mdb_env_set_mapsize(s->s_env, size > page ? size : page);
 	/* Default sync flags: a commit is on disk when it returns. */
 	if (rc == 0)
-		rc = mdb_env_open(s->s_env, cfg->sc_dir, MDB_NOTLS, 0640);
+		rc = mdb_env_open(s->s_env, cfg->sc_dir, MDB_NOTLS | (cfg->sc_readonly ? MDB_RDONLY : 0),
+		    0640);
 	if (rc == 0)
 		rc = mdb_env_info(s->s_env, &info);
 	if (rc != 0)
@@ -722,7 +803,9 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	rv = store_mkdir_p(cfg->sc_dir);
+	s->s_readonly = cfg->sc_readonly;
+	s->s_keep = cfg->sc_keep != 0 ? cfg->sc_keep : STORE_KEEP_DEFAULT;
+	rv = cfg->sc_readonly ? 0 : store_mkdir_p(cfg->sc_dir);
 	if (rv != 0) {
 		store_errorf(ret_err, "cannot create the folder: %s", err_str(rv));
 		goto out_close;
@@ -736,9 +819,16 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		goto out_close;
 	s->s_lock_ready = true;
 	rv = store_env_open(s, cfg, ret_err);
-	if (rv == 0)
+	if (rv == 0 && s->s_readonly)
+		rv = store_read(s, store_dbs_open_txn, NULL);
+	else if (rv == 0)
 		rv = store_write(s, store_dbs_open_txn, NULL, ret_err);
-	if (rv == 0)
+	if (rv == -EPROTO)
+		store_errorf(ret_err, "the data is not in store format %s (written by an older "
+		    "ckpt-nas?)", STORE_FORMAT);
+	if (rv == 0 && s->s_readonly)
+		rv = store_read(s, store_gc_txn, &gc);
+	else if (rv == 0)
 		rv = store_write(s, store_gc_txn, &gc, ret_err);
 	if (rv != 0) {
 		if (ret_err->se_msg[0] == '\0')
@@ -746,6 +836,7 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		goto out_close;
 	}
 	atomic_store(&s->s_chunk_bytes, gc.g_bytes);
+	atomic_store(&s->s_chunk_raw_bytes, gc.g_raw);
 	if (ret_orphans != NULL)
 		*ret_orphans = gc.g_orphans;
 	*ret_store = s;
@@ -816,21 +907,44 @@ store_have_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n, 
 	return 0;
 }
 
+/*
+ * A chunk from the wire: bounded, decodable, and its raw bytes match its
+ * SHA-256. Decompresses into out (STORE_CHUNK_MAX bytes) when it has to.
+ */
 static int
-store_check_chunk(const Ckpt__V1__Chunk *c, size_t i, struct store_error *err)
+store_check_chunk(struct zchunk *z, uint8_t *out, const Ckpt__V1__Chunk *c, size_t i,
+    struct store_error *err)
 {
-	uint8_t h[SHA_LEN];
+	size_t raw_size = c->raw_size != 0 ? c->raw_size : c->data.len;
+	const void *raw;
+	int rv;
 
 	if (c->sha256.len != SHA_LEN) {
 		store_errorf(err, "chunk %zu: sha256 has %zu bytes, want %d", i, c->sha256.len, SHA_LEN);
 		return -EINVAL;
 	}
-	if (c->data.len == 0 || c->data.len > STORE_CHUNK_MAX) {
-		store_errorf(err, "chunk %zu: %zu bytes, want 1 to %u", i, c->data.len, STORE_CHUNK_MAX);
+	if (c->codec != ZCHUNK_RAW && c->codec != ZCHUNK_ZSTD) {
+		store_errorf(err, "chunk %zu: unknown codec %u (0 raw, 1 zstd)", i, c->codec);
 		return -EINVAL;
 	}
-	sha256(c->data.data, c->data.len, h);
-	if (memcmp(h, c->sha256.data, SHA_LEN) != 0) {
+	if (raw_size == 0 || raw_size > STORE_CHUNK_MAX || c->data.len == 0 ||
+	    c->data.len > STORE_CHUNK_MAX) {
+		store_errorf(err, "chunk %zu: %zu bytes (raw %zu), want 1 to %u", i, c->data.len,
+		    raw_size, STORE_CHUNK_MAX);
+		return -EINVAL;
+	}
+	rv = zchunk_verify(z, c->codec, c->data.data, c->data.len, raw_size, STORE_CHUNK_MAX, out,
+	    c->sha256.data, &raw);
+	if (rv == -EBADMSG && c->codec == ZCHUNK_ZSTD) {
+		const void *r2;
+		/* Tell a bad frame from a frame of other bytes. */
+		if (zchunk_decode(z, c->codec, c->data.data, c->data.len, raw_size, STORE_CHUNK_MAX, out,
+		    &r2) != 0) {
+			store_errorf(err, "chunk %zu: not a zstd frame of %zu bytes", i, raw_size);
+			return -EINVAL;
+		}
+	}
+	if (rv != 0) {
 		store_errorf(err, "chunk %zu: data does not match its SHA-256", i);
 		return -EINVAL;
 	}
@@ -842,6 +956,7 @@ struct store_put_op {
 	size_t p_n;
 	uint32_t p_stored;
 	uint64_t p_bytes;
+	uint64_t p_raw;
 };
 
 static int
@@ -851,16 +966,22 @@ store_put_txn(struct store *s, MDB_txn *txn, void *arg)
 
 	op->p_stored = 0;
 	op->p_bytes = 0;
+	op->p_raw = 0;
 	for (size_t i = 0; i < op->p_n; i++) {
 		const Ckpt__V1__Chunk *c = op->p_chunks[i];
-		MDB_val k = { SHA_LEN, c->sha256.data }, v = { c->data.len, c->data.data };
-		int rc = mdb_put(txn, s->s_dbi[DB_CHUNK], &k, &v, MDB_NOOVERWRITE);
+		uint32_t raw_size = c->raw_size != 0 ? c->raw_size : (uint32_t)c->data.len;
+		MDB_val k = { SHA_LEN, c->sha256.data }, v = { STORE_CHUNK_HDR + c->data.len, NULL };
+		/* Two uploads of the same chunk: the first writer wins, the other finds it. */
+		int rc = mdb_put(txn, s->s_dbi[DB_CHUNK], &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
 		if (rc == MDB_KEYEXIST)
 			continue;
 		if (rc != 0)
 			return store_rc(rc);
+		store_chunk_hdr(v.mv_data, c->codec, raw_size);
+		memcpy((uint8_t *)v.mv_data + STORE_CHUNK_HDR, c->data.data, c->data.len);
 		op->p_stored++;
 		op->p_bytes += c->data.len;
+		op->p_raw += raw_size;
 	}
 	return 0;
 }
@@ -869,7 +990,9 @@ int
 store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint32_t *ret_stored,
     struct store_error *ret_err)
 {
-	struct store_put_op op = { chunks, n, 0, 0 };
+	struct store_put_op op = { chunks, n, 0, 0, 0 };
+	struct zchunk *z = NULL;
+	uint8_t *out = NULL;
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
@@ -877,20 +1000,26 @@ store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint
 		store_errorf(ret_err, "too many chunks: %zu (at most %u)", n, STORE_PUT_MAX);
 		return -EINVAL;
 	}
-	/* Hash outside the transaction: the single writer is not held by CPU work. */
-	for (size_t i = 0; i < n; i++) {
-		rv = store_check_chunk(chunks[i], i, ret_err);
-		if (rv != 0)
-			return rv;
-	}
 	if (n == 0) {
 		*ret_stored = 0;
 		return 0;
 	}
-	rv = store_write(s, store_put_txn, &op, ret_err);
+	/* Verify outside the transaction: the single writer is not held by CPU work. */
+	rv = zchunk_new(&z);
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		if (chunks[i]->codec == ZCHUNK_ZSTD && out == NULL && (out = malloc(STORE_CHUNK_MAX)) == NULL)
+			rv = -ENOMEM;
+		if (rv == 0)
+			rv = store_check_chunk(z, out, chunks[i], i, ret_err);
+	}
+	free(out);
+	zchunk_free(z);
+	if (rv == 0)
+		rv = store_write(s, store_put_txn, &op, ret_err);
 	if (rv != 0)
 		return rv;
 	atomic_fetch_add(&s->s_chunk_bytes, op.p_bytes);
+	atomic_fetch_add(&s->s_chunk_raw_bytes, op.p_raw);
 	*ret_stored = op.p_stored;
 	return 0;
 }
@@ -905,19 +1034,21 @@ struct store_get_op {
 	size_t g_n_out;
 };
 
-/* Verifies one chunk straight from the map and copies it (once) into the reply. */
+/*
+ * Copies one chunk, as stored, into the reply. Its bytes are not hashed here:
+ * the reader decompresses and verifies every chunk and the whole digest, and
+ * Scrub / --check verify them at rest.
+ */
 static int
 store_get_one(struct store_get_op *op, const ProtobufCBinaryData *hash, const MDB_val *v)
 {
 	char hex[SHA_HEX_LEN + 1];
+	struct store_chunk_val cv;
 	Ckpt__V1__Chunk *c;
-	uint8_t h[SHA_LEN];
 
-	sha256(v->mv_data, v->mv_size, h);
-	if (memcmp(h, hash->data, SHA_LEN) != 0) {
+	if (store_chunk_parse(v, &cv) != 0) {
 		sha_hex(hash->data, SHA_LEN, hex);
-		store_errorf(op->g_err, "chunk %s is corrupt: its bytes no longer match their SHA-256",
-		    hex);
+		store_errorf(op->g_err, "chunk %s is corrupt: its header is not valid", hex);
 		return -EBADMSG;
 	}
 	c = arena_alloc(op->g_arena, sizeof(*c));
@@ -925,10 +1056,12 @@ store_get_one(struct store_get_op *op, const ProtobufCBinaryData *hash, const MD
 		return -ENOMEM;
 	ckpt__v1__chunk__init(c);
 	c->sha256 = *hash;
-	c->data.data = arena_memdup(op->g_arena, v->mv_data, v->mv_size);
+	c->data.data = arena_memdup(op->g_arena, cv.cv_data, cv.cv_len);
 	if (c->data.data == NULL)
 		return -ENOMEM;
-	c->data.len = v->mv_size;
+	c->data.len = cv.cv_len;
+	c->raw_size = cv.cv_raw_size;
+	c->codec = cv.cv_codec;
 	op->g_chunks[op->g_n_out++] = c;
 	return 0;
 }
@@ -953,12 +1086,12 @@ store_get_txn(struct store *s, MDB_txn *txn, void *arg)
 		}
 		if (rc != 0)
 			return store_rc(rc);
-		if (i > 0 && total + v.mv_size > op->g_budget)
+		if (i > 0 && total + v.mv_size + 16 > op->g_budget)
 			break;
 		rv = store_get_one(op, &op->g_hashes[i], &v);
 		if (rv != 0)
 			return rv;
-		total += v.mv_size;
+		total += v.mv_size + 16;
 	}
 	return 0;
 }
@@ -989,12 +1122,28 @@ store_get_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n, s
 
 /* ---- commit ---- */
 
+/* What a delete (or retention) removed; also the state of store_delete(). */
+struct store_delete_op {
+	const char *d_node;
+	const char *d_component;
+	uint64_t d_seq;
+	uint32_t d_deleted;
+	uint64_t d_chunks_freed;
+	uint64_t d_bytes_freed;
+	uint64_t d_raw_freed;
+};
+
+static int store_retain(struct store *s, MDB_txn *txn, const char *component,
+    struct store_delete_op *op);
+static void store_retain_done(struct store *s, const struct store_delete_op *op);
+
 struct store_commit_op {
 	const Ckpt__V1__StoreRequest *co_req;
 	struct arena *co_arena;
 	struct store_error *co_err;
 	Ckpt__V1__CheckpointInfo *co_info; /* the new record's, or the existing one's */
 	bool co_existed;
+	struct store_delete_op co_retained; /* older checkpoints deleted by retention */
 };
 
 static int
@@ -1122,6 +1271,7 @@ static int
 store_commit_chunks_present(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 {
 	const Ckpt__V1__StoreRequest *req = op->co_req;
+	struct store_chunk_val cv = { 0 };
 	size_t missing = 0, first = 0;
 
 	for (size_t i = 0; i < req->n_chunks; i++) {
@@ -1134,46 +1284,24 @@ store_commit_chunks_present(struct store *s, MDB_txn *txn, struct store_commit_o
 		}
 		if (rc != 0)
 			return store_rc(rc);
-		if (v.mv_size != req->chunks[i]->size) {
-			store_errorf(op->co_err, "chunk %zu: size %u does not match the stored chunk (%zu bytes)",
-			    i, req->chunks[i]->size, v.mv_size);
+		if (store_chunk_parse(&v, &cv) != 0 || cv.cv_raw_size != req->chunks[i]->size) {
+			store_errorf(op->co_err, "chunk %zu: size %u does not match the stored chunk (%u bytes)",
+			    i, req->chunks[i]->size, cv.cv_raw_size);
 			return -EINVAL;
 		}
 	}
 	return missing != 0 ? store_missing_error(missing, req->n_chunks, first, op->co_err) : 0;
 }
 
-/* The whole checkpoint's SHA-256, hashed from the chunks in the map, in order. */
-static int
-store_commit_digest(struct store *s, MDB_txn *txn, struct store_commit_op *op)
-{
-	const Ckpt__V1__StoreRequest *req = op->co_req;
-	struct sha_ctx *ctx;
-	uint8_t digest[SHA_LEN];
-	int rv = 0;
-
-	rv = sha_new(&ctx);
-	if (rv != 0)
-		return rv;
-	for (size_t i = 0; i < req->n_chunks && rv == 0; i++) {
-		MDB_val k = { SHA_LEN, req->chunks[i]->sha256.data }, v;
-		rv = store_rc(mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v));
-		if (rv == 0)
-			sha_update(ctx, v.mv_data, v.mv_size);
-	}
-	sha_final(ctx, digest);
-	sha_free(ctx);
-	if (rv == 0 && memcmp(digest, req->sha256.data, SHA_LEN) != 0) {
-		store_errorf(op->co_err, "sha256 does not match the chunks");
-		rv = -EINVAL;
-	}
-	return rv;
-}
-
 /*
  * Read phase: everything that can be refused before taking the single
- * writer, including hashing the whole checkpoint. The write phase checks
- * again what another writer could have changed meanwhile.
+ * writer. The write phase checks again what another writer could have
+ * changed meanwhile.
+ *
+ * The whole checkpoint's SHA-256 is not recomputed here: every chunk was
+ * verified against its hash when it arrived, so the record names exactly the
+ * bytes the writer hashed, and every reader verifies the whole digest. A
+ * commit costs what the record lists, not what the checkpoint weighs.
  */
 static int
 store_commit_verify_txn(struct store *s, MDB_txn *txn, void *arg)
@@ -1191,8 +1319,6 @@ store_commit_verify_txn(struct store *s, MDB_txn *txn, void *arg)
 		rv = store_commit_fence(&comp, op->co_req, op->co_err);
 	if (rv == 0)
 		rv = store_commit_chunks_present(s, txn, op);
-	if (rv == 0)
-		rv = store_commit_digest(s, txn, op);
 	return rv;
 }
 
@@ -1342,6 +1468,9 @@ store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 	if (info == NULL)
 		return -ENOMEM;
 	rv = store_commit_put(s, txn, op, info, &comp);
+	/* Retention in the same transaction: the new record and the deletions land together. */
+	if (rv == 0)
+		rv = store_retain(s, txn, req->component, &op->co_retained);
 	if (rv == 0)
 		op->co_info = info;
 	return rv;
@@ -1349,9 +1478,10 @@ store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 
 int
 store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a,
-    Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, struct store_error *ret_err)
+    Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, uint32_t *ret_retained,
+    struct store_error *ret_err)
 {
-	struct store_commit_op op = { req, a, ret_err, NULL, false };
+	struct store_commit_op op = { req, a, ret_err, NULL, false, { 0 } };
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
@@ -1364,6 +1494,9 @@ store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a
 		store_errorf(ret_err, "sequence numbers of component %s are exhausted", req->component);
 	if (rv != 0)
 		return rv;
+	store_retain_done(s, &op.co_retained);
+	if (ret_retained != NULL)
+		*ret_retained = op.co_retained.d_deleted;
 	*ret_info = op.co_info;
 	*ret_existed = op.co_existed;
 	return 0;
@@ -1598,14 +1731,6 @@ store_list(struct store *s, const char *node, const char *component, bool latest
 
 /* ---- delete ---- */
 
-struct store_delete_op {
-	const char *d_node;
-	const char *d_component;
-	uint64_t d_seq;
-	uint32_t d_deleted;
-	uint64_t d_chunks_freed;
-	uint64_t d_bytes_freed;
-};
 
 /* Deletes one record, its "cidx" entry, and releases its chunks. */
 static int
@@ -1626,11 +1751,15 @@ store_delete_one(struct store *s, MDB_txn *txn, struct store_delete_op *op, cons
 	for (size_t i = 0; i < rec->n_chunks && rv == 0; i++) {
 		if (rec->chunks[i]->sha256.len == SHA_LEN)
 			rv = store_ref_release(s, txn, rec->chunks[i]->sha256.data, &op->d_chunks_freed,
-			    &op->d_bytes_freed);
+			    &op->d_bytes_freed, &op->d_raw_freed);
 	}
 	ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
 	if (rv == 0)
 		rv = store_rc(mdb_del(txn, s->s_dbi[DB_CKPT], &k, NULL));
+	if (rv == 0)
+		rv = store_rc(mdb_del(txn, s->s_dbi[DB_PIN], &k, NULL));
+	if (rv == -ENOENT)
+		rv = 0;
 	if (rv != 0)
 		return rv;
 	k.mv_size = store_cidx_key(op->d_component, store_be64_get(key + klen - STORE_SEQ_LEN), ck);
@@ -1656,6 +1785,7 @@ store_delete_txn(struct store *s, MDB_txn *txn, void *arg)
 	op->d_deleted = 0;
 	op->d_chunks_freed = 0;
 	op->d_bytes_freed = 0;
+	op->d_raw_freed = 0;
 	if (op->d_seq != 0) {
 		rv = key_encode(op->d_node, op->d_component, op->d_seq, key, &klen);
 		if (rv == 0)
@@ -1679,7 +1809,7 @@ int
 store_delete(struct store *s, const char *node, const char *component, uint64_t seq,
     uint32_t *ret_deleted, uint64_t *ret_chunks_freed, struct store_error *ret_err)
 {
-	struct store_delete_op op = { node, component, seq, 0, 0, 0 };
+	struct store_delete_op op = { node, component, seq, 0, 0, 0, 0 };
 	char ref[KEY_MAX + 24];
 	int rv;
 
@@ -1700,9 +1830,471 @@ store_delete(struct store *s, const char *node, const char *component, uint64_t 
 	if (rv != 0)
 		return rv;
 	atomic_fetch_sub(&s->s_chunk_bytes, op.d_bytes_freed);
+	atomic_fetch_sub(&s->s_chunk_raw_bytes, op.d_raw_freed);
 	*ret_deleted = op.d_deleted;
 	*ret_chunks_freed = op.d_chunks_freed;
 	return 0;
+}
+
+
+/* ---- retention and pins ---- */
+
+/* The number of checkpoints kept for component: its own setting or the default. */
+static int
+store_keep_get(struct store *s, MDB_txn *txn, const char *component, uint32_t *ret_keep,
+    bool *ret_own)
+{
+	MDB_val k = { strlen(component), (void *)component }, v;
+	uint32_t keep;
+	int rc;
+
+	rc = mdb_get(txn, s->s_dbi[DB_KEEP], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		*ret_keep = s->s_keep;
+		*ret_own = false;
+		return 0;
+	}
+	if (rc != 0)
+		return store_rc(rc);
+	if (v.mv_size != sizeof(keep))
+		return -EBADMSG;
+	memcpy(&keep, v.mv_data, sizeof(keep));
+	*ret_keep = keep != 0 ? keep : s->s_keep;
+	*ret_own = keep != 0;
+	return 0;
+}
+
+static bool
+store_pinned(struct store *s, MDB_txn *txn, const uint8_t *key, size_t klen)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	return mdb_get(txn, s->s_dbi[DB_PIN], &k, &v) == 0;
+}
+
+/*
+ * Deletes the checkpoints of component beyond the newest `keep` (any node),
+ * except pinned ones, in the caller's transaction. The newest is never
+ * deleted (keep >= 1).
+ */
+static int
+store_retain(struct store *s, MDB_txn *txn, const char *component, struct store_delete_op *op)
+{
+	uint8_t prefix[STORE_CIDX_MAX], (*keys)[KEY_MAX] = NULL;
+	size_t plen = strlen(component) + 1, *klens = NULL, nkeys = 0, cap = 0;
+	uint32_t keep, seen = 0;
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	bool own;
+	int rc, rv;
+
+	op->d_deleted = 0;
+	op->d_chunks_freed = op->d_bytes_freed = op->d_raw_freed = 0;
+	rv = store_keep_get(s, txn, component, &keep, &own);
+	if (rv != 0)
+		return rv;
+	memcpy(prefix, component, plen);
+	rv = store_db_last(s, txn, DB_CIDX, prefix, plen, &k, &v);
+	if (rv == -ENOENT)
+		return 0;
+	if (rv == 0)
+		rv = store_rc(mdb_cursor_open(txn, s->s_dbi[DB_CIDX], &c));
+	if (rv == 0)
+		rv = store_rc(mdb_cursor_get(c, &k, &v, MDB_SET_KEY));
+	/* Newest first: collect the keys to delete, then delete (no cursor on a changing tree). */
+	for (rc = rv == 0 ? 0 : -1; rc == 0 && rv == 0; rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
+		char node[KEY_NAME_MAX + 1];
+		uint8_t key[KEY_MAX];
+		size_t klen;
+
+		if (k.mv_size != plen + STORE_SEQ_LEN || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if (++seen <= keep)
+			continue;
+		if (v.mv_size == 0 || v.mv_size > KEY_NAME_MAX) {
+			rv = -EBADMSG;
+			break;
+		}
+		memcpy(node, v.mv_data, v.mv_size);
+		node[v.mv_size] = '\0';
+		rv = key_encode(node, component, store_be64_get((const uint8_t *)k.mv_data + plen), key,
+		    &klen);
+		if (rv != 0 || store_pinned(s, txn, key, klen))
+			continue;
+		if (nkeys == cap) {
+			size_t ncap = cap != 0 ? 2 * cap : 16;
+			void *a = realloc(keys, ncap * sizeof(*keys)), *b;
+			if (a != NULL)
+				keys = a;
+			b = a != NULL ? realloc(klens, ncap * sizeof(*klens)) : NULL;
+			if (b == NULL) {
+				rv = -ENOMEM;
+				break;
+			}
+			klens = b;
+			cap = ncap;
+		}
+		memcpy(keys[nkeys], key, klen);
+		klens[nkeys++] = klen;
+	}
+	if (rv == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		rv = store_rc(rc);
+	mdb_cursor_close(c);
+	for (size_t i = 0; i < nkeys && rv == 0; i++) {
+		char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1];
+		uint64_t seq;
+		rv = key_decode(keys[i], klens[i], node, comp, &seq) == 0 ? 0 : -EBADMSG;
+		op->d_node = node;
+		op->d_component = component;
+		if (rv == 0)
+			rv = store_delete_one(s, txn, op, keys[i], klens[i]);
+		op->d_node = NULL;
+	}
+	free(keys);
+	free(klens);
+	return rv;
+}
+
+static void
+store_retain_done(struct store *s, const struct store_delete_op *op)
+{
+	atomic_fetch_sub(&s->s_chunk_bytes, op->d_bytes_freed);
+	atomic_fetch_sub(&s->s_chunk_raw_bytes, op->d_raw_freed);
+}
+
+struct store_pin_op {
+	const char *pn_node, *pn_component;
+	uint64_t pn_seq;
+	bool pn_pinned;
+	bool pn_changed;
+	struct store_delete_op pn_del;
+};
+
+static int
+store_pin_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_pin_op *op = arg;
+	uint8_t key[KEY_MAX];
+	MDB_val k, v;
+	size_t klen;
+	int rv;
+
+	op->pn_changed = false;
+	rv = key_encode(op->pn_node, op->pn_component, op->pn_seq, key, &klen);
+	if (rv != 0)
+		return rv;
+	k.mv_size = klen;
+	k.mv_data = key;
+	rv = store_rc(mdb_get(txn, s->s_dbi[DB_CKPT], &k, &v));
+	if (rv != 0)
+		return rv;
+	if (op->pn_pinned) {
+		v.mv_size = 0;
+		v.mv_data = "";
+		rv = store_rc(mdb_put(txn, s->s_dbi[DB_PIN], &k, &v, MDB_NOOVERWRITE));
+		op->pn_changed = rv == 0;
+		return rv == -EEXIST ? 0 : rv;
+	}
+	rv = store_rc(mdb_del(txn, s->s_dbi[DB_PIN], &k, NULL));
+	if (rv == -ENOENT)
+		return 0;
+	op->pn_changed = rv == 0;
+	/* Unpinned: it may now fall out of the retention window. */
+	return rv == 0 ? store_retain(s, txn, op->pn_component, &op->pn_del) : rv;
+}
+
+int
+store_pin(struct store *s, const char *node, const char *component, uint64_t seq, bool pinned,
+    bool *ret_changed, uint32_t *ret_deleted, struct store_error *ret_err)
+{
+	struct store_pin_op op = { node, component, seq, pinned, false, { 0 } };
+	char ref[KEY_MAX + 24];
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	rv = store_check_name("node", node, ret_err);
+	if (rv == 0)
+		rv = store_check_name("component", component, ret_err);
+	if (rv == 0 && seq == 0) {
+		store_errorf(ret_err, "pin needs a sequence number (NODE/COMPONENT@SEQ)");
+		rv = -EINVAL;
+	}
+	if (rv != 0)
+		return rv;
+	rv = store_write(s, store_pin_txn, &op, ret_err);
+	store_ref_str(node, component, seq, ref, sizeof(ref));
+	if (rv == -ENOENT)
+		store_errorf(ret_err, "no checkpoint %s", ref);
+	if (rv != 0)
+		return rv;
+	store_retain_done(s, &op.pn_del);
+	*ret_changed = op.pn_changed;
+	*ret_deleted = op.pn_del.d_deleted;
+	return 0;
+}
+
+struct store_keep_op {
+	const char *kp_component;
+	uint32_t kp_keep;
+	uint32_t kp_effective;
+	struct store_delete_op kp_del;
+};
+
+static int
+store_keep_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_keep_op *op = arg;
+	MDB_val k = { strlen(op->kp_component), (void *)op->kp_component };
+	MDB_val v = { sizeof(op->kp_keep), &op->kp_keep };
+	bool own;
+	int rv;
+
+	if (op->kp_keep == 0) {
+		rv = store_rc(mdb_del(txn, s->s_dbi[DB_KEEP], &k, NULL));
+		if (rv == -ENOENT)
+			rv = 0;
+	} else {
+		rv = store_rc(mdb_put(txn, s->s_dbi[DB_KEEP], &k, &v, 0));
+	}
+	if (rv == 0)
+		rv = store_keep_get(s, txn, op->kp_component, &op->kp_effective, &own);
+	if (rv == 0)
+		rv = store_retain(s, txn, op->kp_component, &op->kp_del);
+	return rv;
+}
+
+int
+store_set_keep(struct store *s, const char *component, uint32_t keep, uint32_t *ret_keep,
+    uint32_t *ret_deleted, struct store_error *ret_err)
+{
+	struct store_keep_op op = { component, keep, 0, { 0 } };
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	rv = store_check_name("component", component, ret_err);
+	if (rv == 0 && keep > STORE_KEEP_MAX) {
+		store_errorf(ret_err, "keep %u is too large (at most %u)", keep, STORE_KEEP_MAX);
+		rv = -EINVAL;
+	}
+	if (rv == 0)
+		rv = store_write(s, store_keep_txn, &op, ret_err);
+	if (rv != 0)
+		return rv;
+	store_retain_done(s, &op.kp_del);
+	*ret_keep = op.kp_effective;
+	*ret_deleted = op.kp_del.d_deleted;
+	return 0;
+}
+
+/* ---- check (scrub) ---- */
+
+struct store_check_op {
+	struct store_check *ck_out;
+	struct zchunk *ck_z;
+	uint8_t *ck_raw;                 /* STORE_CHUNK_MAX bytes */
+	uint8_t (*ck_refs)[SHA_LEN];     /* every reference of every record, sorted */
+	size_t ck_nrefs, ck_cap;
+};
+
+static void store_problem(struct store_check *ck, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+store_problem(struct store_check *ck, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ck->sk_nproblems >= STORE_PROBLEMS_MAX) {
+		ck->sk_more++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(ck->sk_problems[ck->sk_nproblems++], STORE_PROBLEM_LEN, fmt, ap);
+	va_end(ap);
+}
+
+static int
+store_sha_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, SHA_LEN);
+}
+
+/* Collects the chunk references of every record. */
+static int
+store_check_records(struct store *s, MDB_txn *txn, struct store_check_op *op)
+{
+	struct store_check *ck = op->ck_out;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, rv = 0;
+
+	rc = mdb_cursor_open(txn, s->s_dbi[DB_CKPT], &c);
+	if (rc != 0)
+		return store_rc(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && rv == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1];
+		Ckpt__V1__CheckpointRecord *rec;
+		uint64_t seq;
+
+		ck->sk_records++;
+		rec = ckpt__v1__checkpoint_record__unpack(NULL, v.mv_size, v.mv_data);
+		if (key_decode(k.mv_data, k.mv_size, node, comp, &seq) != 0 || rec == NULL ||
+		    rec->info == NULL) {
+			ck->sk_bad_records++;
+			store_problem(ck, "record %zu of \"ckpt\" is undecodable", (size_t)ck->sk_records);
+			if (rec != NULL)
+				ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
+			continue;
+		}
+		for (size_t i = 0; i < rec->n_chunks && rv == 0; i++) {
+			if (rec->chunks[i]->sha256.len != SHA_LEN) {
+				ck->sk_bad_records++;
+				store_problem(ck, "%s/%s@%llu: chunk %zu has a bad hash", node, comp,
+				    (unsigned long long)seq, i);
+				continue;
+			}
+			if (op->ck_nrefs == op->ck_cap) {
+				size_t cap = op->ck_cap != 0 ? 2 * op->ck_cap : 4096;
+				void *a = realloc(op->ck_refs, cap * SHA_LEN);
+				if (a == NULL) {
+					rv = -ENOMEM;
+					break;
+				}
+				op->ck_refs = a;
+				op->ck_cap = cap;
+			}
+			memcpy(op->ck_refs[op->ck_nrefs++], rec->chunks[i]->sha256.data, SHA_LEN);
+		}
+		ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
+	}
+	mdb_cursor_close(c);
+	if (rv == 0 && rc != MDB_NOTFOUND)
+		rv = store_rc(rc);
+	return rv;
+}
+
+/* One chunk: decodable, hash matches, reference count as the records say. */
+static void
+store_check_chunk_at_rest(struct store *s, MDB_txn *txn, struct store_check_op *op,
+    const MDB_val *k, const MDB_val *v, uint64_t expected)
+{
+	struct store_check *ck = op->ck_out;
+	char hex[SHA_HEX_LEN + 1];
+	struct store_chunk_val cv;
+	MDB_val rk = *k, rv_;
+	const void *raw;
+	uint64_t count = 0;
+	int rc;
+
+	ck->sk_chunks++;
+	sha_hex(k->mv_data, SHA_LEN, hex);
+	if (k->mv_size != SHA_LEN || store_chunk_parse(v, &cv) != 0 ||
+	    zchunk_verify(op->ck_z, cv.cv_codec, cv.cv_data, cv.cv_len, cv.cv_raw_size,
+	        STORE_CHUNK_MAX, op->ck_raw, k->mv_data, &raw) != 0) {
+		ck->sk_bad_chunks++;
+		store_problem(ck, "chunk %s is corrupt: its bytes do not match their SHA-256", hex);
+	}
+	rc = mdb_get(txn, s->s_dbi[DB_REF], &rk, &rv_);
+	if (rc == 0 && rv_.mv_size == sizeof(count))
+		memcpy(&count, rv_.mv_data, sizeof(count));
+	else if (rc == 0)
+		count = UINT64_MAX;
+	if (expected == 0 && count == 0) {
+		ck->sk_orphans++;
+		return;
+	}
+	if (count != expected) {
+		ck->sk_bad_refcounts++;
+		store_problem(ck, "chunk %s: reference count %llu, the records hold %llu", hex,
+		    (unsigned long long)count, (unsigned long long)expected);
+	}
+}
+
+static int
+store_check_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_check_op *op = arg;
+	struct store_check *ck = op->ck_out;
+	size_t r = 0;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, rv;
+
+	rv = store_check_records(s, txn, op);
+	if (rv != 0)
+		return rv;
+	if (op->ck_nrefs > 1)
+		qsort(op->ck_refs, op->ck_nrefs, SHA_LEN, store_sha_cmp);
+	rc = mdb_cursor_open(txn, s->s_dbi[DB_CHUNK], &c);
+	if (rc != 0)
+		return store_rc(rc);
+	/* Both in memcmp order: one merge walk. */
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint64_t expected = 0;
+		while (r < op->ck_nrefs && k.mv_size == SHA_LEN &&
+		    memcmp(op->ck_refs[r], k.mv_data, SHA_LEN) < 0) {
+			char hex[SHA_HEX_LEN + 1];
+			sha_hex(op->ck_refs[r], SHA_LEN, hex);
+			ck->sk_missing++;
+			store_problem(ck, "chunk %s is referenced but missing", hex);
+			while (r + 1 < op->ck_nrefs && memcmp(op->ck_refs[r + 1], op->ck_refs[r], SHA_LEN) == 0)
+				r++;
+			r++;
+		}
+		while (r < op->ck_nrefs && k.mv_size == SHA_LEN &&
+		    memcmp(op->ck_refs[r], k.mv_data, SHA_LEN) == 0) {
+			expected++;
+			r++;
+		}
+		store_check_chunk_at_rest(s, txn, op, &k, &v, expected);
+	}
+	mdb_cursor_close(c);
+	for (; r < op->ck_nrefs; r++) {
+		char hex[SHA_HEX_LEN + 1];
+		if (r > 0 && memcmp(op->ck_refs[r], op->ck_refs[r - 1], SHA_LEN) == 0)
+			continue;
+		sha_hex(op->ck_refs[r], SHA_LEN, hex);
+		ck->sk_missing++;
+		store_problem(ck, "chunk %s is referenced but missing", hex);
+	}
+	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
+}
+
+int
+store_check(struct store *s, struct store_check *ret_check, struct store_error *ret_err)
+{
+	struct store_check_op op = { 0 };
+	struct store_check *ck;
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	ck = calloc(1, sizeof(*ck));
+	if (ck == NULL)
+		return -ENOMEM;
+	op.ck_out = ck;
+	op.ck_raw = malloc(STORE_CHUNK_MAX);
+	rv = op.ck_raw == NULL ? -ENOMEM : zchunk_new(&op.ck_z);
+	if (rv == 0)
+		rv = store_read(s, store_check_txn, &op);
+	free(op.ck_raw);
+	free(op.ck_refs);
+	zchunk_free(op.ck_z);
+	if (rv != 0) {
+		store_errorf(ret_err, "check stopped: %s", err_str(rv));
+		free(ck);
+		return rv;
+	}
+	*ret_check = *ck;
+	free(ck);
+	return 0;
+}
+
+bool
+store_check_clean(const struct store_check *ck)
+{
+	return ck->sk_bad_chunks == 0 && ck->sk_missing == 0 && ck->sk_bad_refcounts == 0 &&
+	    ck->sk_bad_records == 0;
 }
 
 /* ---- stat ---- */
@@ -1744,6 +2336,7 @@ store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *r
 	if (rv != 0)
 		return rv;
 	st.ss_chunk_bytes = atomic_load(&s->s_chunk_bytes);
+	st.ss_chunk_raw_bytes = atomic_load(&s->s_chunk_raw_bytes);
 	*ret_stats = st;
 	return 0;
 }

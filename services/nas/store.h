@@ -54,10 +54,17 @@
 
 struct store;
 
+#define STORE_KEEP_DEFAULT 3u          /* checkpoints kept per component */
+#define STORE_KEEP_MAX 1000000u
+#define STORE_PROBLEMS_MAX 100u        /* problem lines a check reports */
+#define STORE_PROBLEM_LEN 160
+
 struct store_config {
 	const char *sc_dir;    /* created if missing */
 	uint64_t sc_map_size;  /* initial map size, bytes */
 	uint64_t sc_map_max;   /* the map grows up to this, bytes */
+	uint32_t sc_keep;      /* checkpoints kept per component; 0: STORE_KEEP_DEFAULT */
+	bool sc_readonly;      /* for --check: no write, no orphan collection */
 };
 
 struct store_error {
@@ -67,7 +74,8 @@ struct store_error {
 struct store_stats {
 	uint64_t ss_checkpoints;
 	uint64_t ss_chunks;
-	uint64_t ss_chunk_bytes;
+	uint64_t ss_chunk_bytes;      /* as stored (compressed) */
+	uint64_t ss_chunk_raw_bytes;  /* uncompressed */
 	uint64_t ss_map_size;
 	uint64_t ss_map_used;
 };
@@ -85,16 +93,20 @@ void store_close(struct store *s);
 int store_have_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n,
     struct arena *a, uint32_t **ret_missing, size_t *ret_n_missing, struct store_error *ret_err);
 /*
- * Verifies each chunk against its SHA-256 and writes the new ones in one
- * synced transaction. *ret_stored: how many were new.
+ * Verifies each chunk (decodes it, bounded by STORE_CHUNK_MAX, and checks the
+ * SHA-256 of its raw bytes) and writes the new ones, in the form they came,
+ * in one synced transaction. A chunk already present is left alone, so two
+ * writers uploading the same chunk are both served. *ret_stored: how many
+ * were new.
  */
 int store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n,
     uint32_t *ret_stored, struct store_error *ret_err);
 /*
  * A prefix of the requested chunks, at least one, whose data stays within
- * max_bytes (capped at STORE_GET_BYTES_MAX). Each chunk is verified against
- * its hash on the way out: -EBADMSG when it does not match, -ENOENT when it is
- * absent. The returned chunks' sha256 fields point into hashes.
+ * max_bytes (capped at STORE_GET_BYTES_MAX), as stored (codec, raw_size).
+ * Not hashed here (the reader verifies every chunk, Scrub verifies at rest):
+ * -EBADMSG only for a chunk whose header is corrupt, -ENOENT when absent.
+ * The returned chunks' sha256 fields point into hashes.
  */
 int store_get_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n,
     size_t max_bytes, struct arena *a, Ckpt__V1__Chunk ***ret_chunks, size_t *ret_n,
@@ -102,13 +114,19 @@ int store_get_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t 
 
 /*
  * Commits a checkpoint record (see nas.proto, StoreRequest), durably, all or
- * nothing. -ESTALE for an epoch older than the component's newest or for
- * absent chunks, -EEXIST when the key holds a different checkpoint (the same
- * one again is a success: *ret_existed is set), -EINVAL for bad input or a
- * whole-checkpoint digest that does not match the chunks, -ENOSPC when full.
+ * nothing, and applies the component's retention in the same transaction
+ * (*ret_retained: older checkpoints deleted; may be NULL). -ESTALE for an
+ * epoch older than the component's newest or for absent chunks, -EEXIST
+ * when the key holds a different checkpoint (the same one again is a
+ * success: *ret_existed is set), -EINVAL for bad input or a chunk whose
+ * stored size differs from the record's, -ENOSPC when full.
+ *
+ * The whole-checkpoint digest is not recomputed: chunks are verified when
+ * they arrive (store_put_chunks), readers verify the whole digest.
  */
 int store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a,
-    Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, struct store_error *ret_err);
+    Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, uint32_t *ret_retained,
+    struct store_error *ret_err);
 /*
  * node "" : whichever node stored it; seq 0: the latest. -ENOENT when absent.
  */
@@ -130,5 +148,39 @@ int store_list(struct store *s, const char *node, const char *component, bool la
 int store_delete(struct store *s, const char *node, const char *component, uint64_t seq,
     uint32_t *ret_deleted, uint64_t *ret_chunks_freed, struct store_error *ret_err);
 int store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *ret_err);
+
+/*
+ * Pins (keeps regardless of retention) or unpins node/component@seq, which
+ * must exist. Unpinning applies retention at once (*ret_deleted).
+ */
+int store_pin(struct store *s, const char *node, const char *component, uint64_t seq, bool pinned,
+    bool *ret_changed, uint32_t *ret_deleted, struct store_error *ret_err);
+/*
+ * Sets how many checkpoints of component are kept (0: the store's default)
+ * and applies it. *ret_keep: the number now in force.
+ */
+int store_set_keep(struct store *s, const char *component, uint32_t keep, uint32_t *ret_keep,
+    uint32_t *ret_deleted, struct store_error *ret_err);
+
+/* What store_check() found. */
+struct store_check {
+	uint64_t sk_chunks, sk_records;
+	uint64_t sk_bad_chunks;     /* undecodable or not matching their SHA-256 */
+	uint64_t sk_missing;        /* referenced, absent */
+	uint64_t sk_bad_refcounts;  /* count differs from the records' references */
+	uint64_t sk_orphans;        /* held, unreferenced (collected at the next open) */
+	uint64_t sk_bad_records;
+	size_t sk_nproblems, sk_more;
+	char sk_problems[STORE_PROBLEMS_MAX][STORE_PROBLEM_LEN];
+};
+
+/*
+ * Decodes and hashes every chunk, recounts every reference from the records,
+ * in one read transaction. Problems are reported in *ret_check, not as an
+ * error; an error means the check could not run.
+ */
+int store_check(struct store *s, struct store_check *ret_check, struct store_error *ret_err);
+/* No corruption found (orphans are not corruption). */
+bool store_check_clean(const struct store_check *ck);
 
 #endif

@@ -38,8 +38,8 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 static void
 setup(void)
 {
-	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB };
-	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0 };
+	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false };
+	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;
 	char *url;
@@ -154,11 +154,20 @@ START_TEST(nas_list_delete_and_stat_over_the_wire)
 	Ckpt__V1__StatReply *srep = NULL;
 	uint8_t *b = make_buf(2 * MiB, 5);
 	struct nasc_info info;
+	struct nasc_stats before, after;
 	struct rpc_error err;
+	uint32_t first_chunks;
 
 	ck_assert_int_eq(put("n1", "c", 0, b, MiB, &info, &err), 0);
+	first_chunks = info.ni_chunk_count;
+	ck_assert_uint_gt(first_chunks, 16); /* content-defined, about 16 KiB each */
+	nasc_get_stats(cli, &before);
 	ck_assert_int_eq(put("n1", "c", 0, b, 2 * MiB, &info, &err), 0);
+	nasc_get_stats(cli, &after);
 	ck_assert_uint_eq(info.ni_seq, 2);
+	/* Every chunk of the first MiB but its last (cut by the end) was found again. */
+	ck_assert_uint_eq(after.ns_dedup_chunks - before.ns_dedup_chunks, first_chunks - 1);
+	ck_assert_uint_lt(after.ns_put_bytes - before.ns_put_bytes, MiB + 64 * 1024);
 	lreq.latest_only = 1;
 	ck_assert_int_eq(nasc_call(cli, NAS_LIST, &lreq.base, TIMEOUT_MS,
 	                     (ProtobufCMessage **)&lrep, &err),
@@ -167,7 +176,7 @@ START_TEST(nas_list_delete_and_stat_over_the_wire)
 	ck_assert_uint_eq(lrep->checkpoints[0]->seq, 2);
 	rpc_reply_free(&lrep->base);
 
-	/* Both share the first MiB: 2 chunks in all, none freed by deleting seq 1. */
+	/* Both share the first MiB but its last chunk: only that one is freed by deleting seq 1. */
 	dreq.node = "n1";
 	dreq.component = "c";
 	dreq.seq = 1;
@@ -180,8 +189,11 @@ START_TEST(nas_list_delete_and_stat_over_the_wire)
 	                     (ProtobufCMessage **)&srep, &err),
 	    0);
 	ck_assert_uint_eq(srep->checkpoints, 1);
-	ck_assert_uint_eq(srep->chunks, 2);
+	ck_assert_uint_eq(srep->chunks, info.ni_chunk_count);
+	/* Random bytes do not compress: stored raw. */
 	ck_assert_uint_eq(srep->chunk_bytes, 2 * MiB);
+	ck_assert_uint_eq(srep->chunk_raw_bytes, 2 * MiB);
+	ck_assert_uint_ge(srep->put_bytes, 2 * MiB);
 	ck_assert_uint_ge(srep->map_size, 64 * MiB);
 	ck_assert_uint_gt(srep->map_used, 2 * MiB);
 	ck_assert_uint_ge(srep->requests, 8);

@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "sha.h"
 #include "store.h"
+#include "zchunk.h"
 
 #define MiB (1u << 20)
 
@@ -34,7 +35,8 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 static struct store *
 open_store(uint64_t map_size, uint64_t map_max, size_t *ret_orphans)
 {
-	struct store_config cfg = { dir, map_size, map_max };
+	/* Retention out of the way unless a test sets it. */
+	struct store_config cfg = { dir, map_size, map_max, 1000, false };
 	struct store_error err;
 	struct store *s = NULL;
 	size_t orphans = 0;
@@ -136,7 +138,7 @@ commit(struct ckpt *c, Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed,
 {
 	Ckpt__V1__CheckpointInfo *info = NULL;
 	bool existed = false;
-	int rv = store_commit(st, &c->req, ar, &info, &existed, err);
+	int rv = store_commit(st, &c->req, ar, &info, &existed, NULL, err);
 	if (ret_info != NULL)
 		*ret_info = info;
 	if (ret_existed != NULL)
@@ -394,21 +396,18 @@ START_TEST(store_rejects_missing_chunks)
 }
 END_TEST
 
-START_TEST(store_rejects_whole_digest_mismatch)
+START_TEST(store_rejects_chunk_size_mismatch)
 {
 	uint8_t *b = make_buf(3000, 8);
 	struct ckpt c;
 	struct store_error err;
 
 	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, true);
-	c.whole[0] ^= 1;
+	/* The record claims another size for a chunk than the one stored. */
+	c.refs[1].size = 999;
+	c.refs[2].size = 1001;
 	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
-	ck_assert_str_eq(err.se_msg, "sha256 does not match the chunks");
-	/* Chunks in another order hash differently. */
-	c.whole[0] ^= 1;
-	c.rptr[0] = &c.refs[1];
-	c.rptr[1] = &c.refs[0];
-	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "chunk 1: size 999 does not match the stored chunk (1000 bytes)");
 	ck_assert_uint_eq(stats().ss_checkpoints, 0);
 	free(b);
 }
@@ -690,7 +689,7 @@ corrupt_chunk(const uint8_t *sha, size_t len)
 	uint8_t *bad = make_buf(len, 99);
 
 	ck_assert_int_eq(mdb_env_create(&env), 0);
-	ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
 	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
 	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	ck_assert_int_eq(mdb_dbi_open(txn, "chunk", 0, &dbi), 0);
@@ -775,6 +774,240 @@ START_TEST(store_full_map_answers_enospc_and_keeps_earlier_data)
 }
 END_TEST
 
+
+/* Writes a chunk value (header + data) behind the store's back. */
+static void
+poke_value(const char *db, const uint8_t *key, size_t klen, const void *val, size_t vlen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static struct store_check
+check_store(void)
+{
+	struct store_check *ck = calloc(1, sizeof(*ck)), out;
+	struct store_error err;
+	ck_assert_int_eq(store_check(st, ck, &err), 0);
+	out = *ck;
+	free(ck);
+	return out;
+}
+
+START_TEST(store_retention_keeps_newest_k_and_frees_their_chunks)
+{
+	uint8_t *b = make_buf(8000, 30);
+	struct store_error err;
+	uint32_t keep, deleted;
+	Ckpt__V1__CheckpointRecord *rec;
+	struct store_check ck;
+
+	ck_assert_int_eq(store_set_keep(st, "c", 2, &keep, &deleted, &err), 0);
+	ck_assert_uint_eq(keep, 2);
+	/* Each checkpoint shares its first 1000 bytes with the others, the rest is its own. */
+	for (int i = 0; i < 5; i++) {
+		uint8_t *x = make_buf(2000, 40 + (unsigned)i);
+		memcpy(x, b, 1000);
+		store_buf("n1", "c", 0, 0, x, 2000, 1000);
+		free(x);
+	}
+	ck_assert_uint_eq(stats().ss_checkpoints, 2);
+	/* Seq 4 and 5 left: the shared chunk and two own ones. */
+	ck_assert_uint_eq(stats().ss_chunks, 3);
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 3, ar, &rec, &err), -ENOENT);
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 4, ar, &rec, &err), 0);
+	ck = check_store();
+	ck_assert(store_check_clean(&ck));
+	ck_assert_uint_eq(ck.sk_chunks, 3);
+	ck_assert_uint_eq(ck.sk_records, 2);
+	/* Back to the default (1000 here): nothing more deleted; keep 1 leaves the newest only. */
+	ck_assert_int_eq(store_set_keep(st, "c", 0, &keep, &deleted, &err), 0);
+	ck_assert_uint_eq(keep, 1000);
+	ck_assert_uint_eq(deleted, 0);
+	ck_assert_int_eq(store_set_keep(st, "c", 1, &keep, &deleted, &err), 0);
+	ck_assert_uint_eq(deleted, 1);
+	ck_assert_int_eq(store_retrieve(st, "", "c", 0, ar, &rec, &err), 0);
+	ck_assert_uint_eq(rec->info->seq, 5);
+	ck_assert_uint_eq(stats().ss_chunks, 2);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_pinned_checkpoint_outlives_retention)
+{
+	uint8_t *b = make_buf(4000, 31);
+	struct store_error err;
+	uint32_t keep, deleted;
+	Ckpt__V1__CheckpointRecord *rec;
+	bool changed;
+
+	ck_assert_int_eq(store_set_keep(st, "c", 1, &keep, &deleted, &err), 0);
+	store_buf("n1", "c", 0, 0, b, 1000, 1000);
+	ck_assert_int_eq(store_pin(st, "n1", "c", 1, true, &changed, &deleted, &err), 0);
+	ck_assert(changed);
+	ck_assert_int_eq(store_pin(st, "n1", "c", 1, true, &changed, &deleted, &err), 0);
+	ck_assert(!changed);
+	store_buf("n1", "c", 0, 0, b + 1000, 1000, 1000);
+	store_buf("n1", "c", 0, 0, b + 2000, 1000, 1000);
+	/* 1 pinned, 3 the newest; 2 deleted. */
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 1, ar, &rec, &err), 0);
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 2, ar, &rec, &err), -ENOENT);
+	ck_assert_uint_eq(stats().ss_checkpoints, 2);
+	/* Unpinned: retention applies at once. */
+	ck_assert_int_eq(store_pin(st, "n1", "c", 1, false, &changed, &deleted, &err), 0);
+	ck_assert_uint_eq(deleted, 1);
+	ck_assert_uint_eq(stats().ss_checkpoints, 1);
+	ck_assert_int_eq(store_pin(st, "n1", "c", 9, true, &changed, &deleted, &err), -ENOENT);
+	ck_assert_str_eq(err.se_msg, "no checkpoint n1/c@9");
+	ck_assert_int_eq(store_pin(st, "n1", "c", 0, true, &changed, &deleted, &err), -EINVAL);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_check_finds_flipped_bytes_and_wrong_counts)
+{
+	uint8_t *b = make_buf(3000, 32), val[8 + 1000];
+	uint64_t three = 3;
+	struct ckpt c;
+	struct store_error err;
+	struct store_check ck;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	ck = check_store();
+	ck_assert(store_check_clean(&ck));
+	ck_assert_uint_eq(ck.sk_chunks, 3);
+	store_close(st);
+	/* A valid header over bytes that no longer match the hash; a wrong count. */
+	val[0] = 0;
+	val[1] = val[2] = val[3] = 0;
+	val[4] = 1000 & 0xff;
+	val[5] = 1000 >> 8;
+	val[6] = val[7] = 0;
+	memcpy(val + 8, b + 1000, 1000);
+	val[8 + 500] ^= 0x01;
+	poke_value("chunk", c.sha[1], SHA_LEN, val, sizeof(val));
+	poke_value("ref", c.sha[2], SHA_LEN, &three, sizeof(three));
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck = check_store();
+	ck_assert(!store_check_clean(&ck));
+	ck_assert_uint_eq(ck.sk_bad_chunks, 1);
+	ck_assert_uint_eq(ck.sk_bad_refcounts, 1);
+	ck_assert_uint_eq(ck.sk_nproblems, 2);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_accepts_compressed_chunks_and_refuses_bombs)
+{
+	uint8_t *zero = calloc(1, 64 * 1024), sha[SHA_LEN], *out;
+	Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+	Ckpt__V1__Chunk **got;
+	struct store_error err;
+	struct zchunk *z;
+	uint32_t stored;
+	size_t clen, n;
+	unsigned codec;
+	struct ckpt c;
+
+	ck_assert_int_eq(zchunk_new(&z), 0);
+	out = malloc(zchunk_bound(64 * 1024));
+	ck_assert_int_eq(zchunk_compress(z, zero, 64 * 1024, out, zchunk_bound(64 * 1024), &clen,
+	                     &codec),
+	    0);
+	ck_assert_uint_eq(codec, ZCHUNK_ZSTD);
+	sha256(zero, 64 * 1024, sha);
+	ch.sha256.data = sha;
+	ch.sha256.len = SHA_LEN;
+	ch.data.data = out;
+	ch.data.len = clen;
+	ch.codec = ZCHUNK_ZSTD;
+	/* Raw size other than the frame's, over the limit, an unknown codec: refused. */
+	ch.raw_size = 64 * 1024 - 1;
+	ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), -EINVAL);
+	ch.raw_size = STORE_CHUNK_MAX + 1;
+	ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), -EINVAL);
+	ch.raw_size = 64 * 1024;
+	ch.codec = 9;
+	ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), -EINVAL);
+	ch.codec = ZCHUNK_ZSTD;
+	ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), 0);
+	ck_assert_uint_eq(stored, 1);
+	ck_assert_uint_eq(stats().ss_chunk_bytes, clen);
+	ck_assert_uint_eq(stats().ss_chunk_raw_bytes, 64 * 1024);
+	/* Read back as stored. */
+	ck_assert_int_eq(store_get_chunks(st, &ch.sha256, 1, 0, ar, &got, &n, &err), 0);
+	ck_assert_uint_eq(got[0]->codec, ZCHUNK_ZSTD);
+	ck_assert_uint_eq(got[0]->raw_size, 64 * 1024);
+	ck_assert_uint_eq(got[0]->data.len, clen);
+	/* A record of it commits with its raw size. */
+	ckpt_build(&c, "n1", "z", 0, 0, zero, 64 * 1024, 64 * 1024, false);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	{
+		struct store_check ck = check_store();
+		ck_assert(store_check_clean(&ck));
+		ck_assert_uint_eq(ck.sk_chunks, 1);
+	}
+	zchunk_free(z);
+	free(out);
+	free(zero);
+}
+END_TEST
+
+START_TEST(store_commit_refuses_a_chunk_deleted_meanwhile)
+{
+	uint8_t *b = make_buf(2000, 33);
+	struct ckpt c, d;
+	struct store_error err;
+	uint32_t deleted;
+	uint64_t freed;
+
+	/* d's chunks were uploaded for a checkpoint that is then deleted: they are gone. */
+	store_buf("n1", "old", 0, 0, b, 2000, 1000);
+	ckpt_build(&d, "n1", "c", 0, 0, b, 2000, 1000, false);
+	ck_assert_int_eq(store_delete(st, "n1", "old", 0, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(freed, 2);
+	ck_assert_int_eq(commit(&d, NULL, NULL, &err), -ESTALE);
+	ck_assert_str_eq(err.se_msg, "2 of 2 chunks missing (first: index 0); send them with PutChunks");
+	ckpt_build(&c, "n1", "c", 0, 0, b, 2000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_opens_read_only_for_a_check)
+{
+	uint8_t *b = make_buf(2000, 34);
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true };
+	struct store_error err;
+	struct store *ro;
+	struct store_check *ck = calloc(1, sizeof(*ck));
+
+	store_buf("n1", "c", 0, 0, b, 2000, 1000);
+	/* One environment per process at a time (LMDB); ckpt-nas --check is its own process. */
+	store_close(st);
+	ck_assert_msg(store_open(&cfg, &ro, NULL, &err) == 0, "%s", err.se_msg);
+	ck_assert_int_eq(store_check(ro, ck, &err), 0);
+	ck_assert(store_check_clean(ck));
+	ck_assert_uint_eq(ck->sk_records, 1);
+	store_close(ro);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	free(ck);
+	free(b);
+}
+END_TEST
+
 struct worker_arg {
 	int w_id;
 	uint64_t w_seqs[8];
@@ -798,7 +1031,7 @@ commit_worker(void *p)
 		if (arena_new(&a) != 0)
 			return NULL;
 		bool existed;
-		if (store_commit(st, &c.req, a, &info, &existed, &err) == 0)
+		if (store_commit(st, &c.req, a, &info, &existed, NULL, &err) == 0)
 			w->w_seqs[i] = info->seq;
 		arena_free(a);
 	}
@@ -848,7 +1081,7 @@ main(void)
 	tcase_add_test(tc, store_different_checkpoint_under_same_key_already_exists);
 	tcase_add_test(tc, store_rejects_stale_epoch);
 	tcase_add_test(tc, store_rejects_missing_chunks);
-	tcase_add_test(tc, store_rejects_whole_digest_mismatch);
+	tcase_add_test(tc, store_rejects_chunk_size_mismatch);
 	tcase_add_test(tc, store_rejects_chunk_data_mismatch);
 	tcase_add_test(tc, store_rejects_malformed_input);
 	tcase_add_test(tc, store_delete_releases_refs_and_frees_unshared_chunks);
@@ -862,6 +1095,12 @@ main(void)
 	tcase_add_test(tc, store_map_grows_on_demand);
 	tcase_add_test(tc, store_full_map_answers_enospc_and_keeps_earlier_data);
 	tcase_add_test(tc, store_concurrent_commits_get_distinct_seqs);
+	tcase_add_test(tc, store_retention_keeps_newest_k_and_frees_their_chunks);
+	tcase_add_test(tc, store_pinned_checkpoint_outlives_retention);
+	tcase_add_test(tc, store_check_finds_flipped_bytes_and_wrong_counts);
+	tcase_add_test(tc, store_accepts_compressed_chunks_and_refuses_bombs);
+	tcase_add_test(tc, store_commit_refuses_a_chunk_deleted_meanwhile);
+	tcase_add_test(tc, store_opens_read_only_for_a_check);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,83 @@
+#include "chunk.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+/* Any fixed value: changing it moves every chunk boundary (and loses dedup). */
+#define CHUNK_GEAR_SEED 0x636b70742d636463ull /* "ckpt-cdc" */
+
+static uint64_t chunk_gear[256];
+static pthread_once_t chunk_gear_once = PTHREAD_ONCE_INIT;
+
+/* splitmix64: a small PRNG, good enough to spread 256 table entries. */
+static uint64_t
+chunk_splitmix(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static void
+chunk_gear_init(void)
+{
+	uint64_t state = CHUNK_GEAR_SEED;
+	for (int i = 0; i < 256; i++)
+		chunk_gear[i] = chunk_splitmix(&state);
+}
+
+/* The top `bits` bits set: they depend on the last 64 bytes hashed. */
+static uint64_t
+chunk_top_mask(unsigned bits)
+{
+	return bits == 0 ? 0 : ~0ull << (64 - bits);
+}
+
+int
+chunk_params_init(uint32_t min, uint32_t avg, uint32_t max, struct chunk_params *ret_params)
+{
+	struct chunk_params p;
+	unsigned bits = 0;
+
+	if (min < CHUNK_MIN_LIMIT || max > CHUNK_MAX_LIMIT || !(min < avg && avg < max))
+		return -EINVAL;
+	while ((2u << bits) <= avg)
+		bits++;
+	p.cp_min = min;
+	p.cp_avg = 1u << bits;
+	p.cp_max = max;
+	/* Normalised chunking, level 2: two bits more before avg, two fewer after. */
+	p.cp_mask_small = chunk_top_mask(bits + 2);
+	p.cp_mask_large = chunk_top_mask(bits > 2 ? bits - 2 : 1);
+	pthread_once(&chunk_gear_once, chunk_gear_init);
+	*ret_params = p;
+	return 0;
+}
+
+size_t
+chunk_next(const struct chunk_params *p, const uint8_t *buf, size_t len)
+{
+	size_t end = len < p->cp_max ? len : p->cp_max;
+	size_t mid = p->cp_avg < end ? p->cp_avg : end;
+	uint64_t h = 0;
+	size_t i;
+
+	if (end <= p->cp_min)
+		return end;
+	/* The hash restarts at each chunk: warm it on the 64 bytes before min. */
+	i = p->cp_min > 64 ? p->cp_min - 64 : 0;
+	for (; i < p->cp_min; i++)
+		h = (h << 1) + chunk_gear[buf[i]];
+	for (; i < mid; i++) {
+		h = (h << 1) + chunk_gear[buf[i]];
+		if ((h & p->cp_mask_small) == 0)
+			return i + 1;
+	}
+	for (; i < end; i++) {
+		h = (h << 1) + chunk_gear[buf[i]];
+		if ((h & p->cp_mask_large) == 0)
+			return i + 1;
+	}
+	return end;
+}

@@ -1,0 +1,50 @@
+/*
+ * chunk: content-defined chunking (a gear-hash chunker in the manner of
+ * FastCDC, with normalised chunking).
+ *
+ * A rolling "gear" hash h = (h << 1) + G[byte] runs over the data; its top
+ * bits depend on the last 64 bytes only, so a cut point ("the top bits of h
+ * are zero") depends on local content: inserting or deleting bytes moves the
+ * cuts near the edit and no others, and the chunks after it are found again
+ * (deduplicated) by their SHA-256. Before the average size a stricter mask is
+ * used, after it a looser one, which narrows the spread of chunk sizes around
+ * the average. No cut is made before min bytes; one is forced at max.
+ *
+ * The gear table is generated once from a fixed seed, so chunk boundaries
+ * are the same in every process and every version that keeps the seed.
+ */
+#ifndef CKPT_CHUNK_H
+#define CKPT_CHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHUNK_MIN_DEFAULT (4u << 10)
+#define CHUNK_AVG_DEFAULT (16u << 10)
+#define CHUNK_MAX_DEFAULT (64u << 10)
+#define CHUNK_MIN_LIMIT 64u          /* smallest min accepted */
+#define CHUNK_MAX_LIMIT (4u << 20)   /* largest max accepted */
+
+struct chunk_params {
+	uint32_t cp_min;
+	uint32_t cp_avg;                /* rounded down to a power of two */
+	uint32_t cp_max;
+	uint64_t cp_mask_small;         /* before avg: harder to match */
+	uint64_t cp_mask_large;         /* after avg: easier */
+};
+
+/*
+ * Checks min < avg < max within CHUNK_MIN_LIMIT..CHUNK_MAX_LIMIT and fills
+ * *ret_params. -EINVAL otherwise.
+ */
+int chunk_params_init(uint32_t min, uint32_t avg, uint32_t max, struct chunk_params *ret_params);
+
+/*
+ * Length of the chunk that starts at buf: a cut point, at most p->cp_max and
+ * at most len. A cut found before len is final; a length equal to len is
+ * final only when len >= p->cp_max or buf ends the data, so callers keep at
+ * least cp_max bytes ahead until the end of the data. 0 only when len is 0.
+ */
+size_t chunk_next(const struct chunk_params *p, const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,116 @@
+#include "zchunk.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+struct zchunk {
+	ZSTD_CCtx *z_c;
+	ZSTD_DCtx *z_d;
+};
+
+int
+zchunk_new(struct zchunk **ret_z)
+{
+	struct zchunk *z = calloc(1, sizeof(*z));
+
+	if (z == NULL)
+		return -ENOMEM;
+	z->z_c = ZSTD_createCCtx();
+	z->z_d = ZSTD_createDCtx();
+	if (z->z_c == NULL || z->z_d == NULL) {
+		zchunk_free(z);
+		return -ENOMEM;
+	}
+	*ret_z = z;
+	return 0;
+}
+
+void
+zchunk_free(struct zchunk *z)
+{
+	if (z == NULL)
+		return;
+	ZSTD_freeCCtx(z->z_c);
+	ZSTD_freeDCtx(z->z_d);
+	free(z);
+}
+
+size_t
+zchunk_bound(size_t len)
+{
+	return ZSTD_compressBound(len);
+}
+
+int
+zchunk_compress(struct zchunk *z, const void *raw, size_t len, void *out, size_t cap,
+    size_t *ret_len, unsigned *ret_codec)
+{
+	size_t k;
+
+	if (len < 64) {
+		*ret_len = len;
+		*ret_codec = ZCHUNK_RAW;
+		return 0;
+	}
+	k = ZSTD_compressCCtx(z->z_c, out, cap, raw, len, ZCHUNK_LEVEL);
+	if (ZSTD_isError(k))
+		return -EIO;
+	if (k > len - len / 8) {
+		*ret_len = len;
+		*ret_codec = ZCHUNK_RAW;
+		return 0;
+	}
+	*ret_len = k;
+	*ret_codec = ZCHUNK_ZSTD;
+	return 0;
+}
+
+int
+zchunk_decode(struct zchunk *z, unsigned codec, const void *data, size_t len, size_t raw_size,
+    size_t max_raw, void *out, const void **ret_raw)
+{
+	unsigned long long declared;
+	size_t k;
+
+	if (raw_size > max_raw)
+		return -EINVAL;
+	switch (codec) {
+	case ZCHUNK_RAW:
+		if (len != raw_size)
+			return -EBADMSG;
+		*ret_raw = data;
+		return 0;
+	case ZCHUNK_ZSTD:
+		declared = ZSTD_getFrameContentSize(data, len);
+		if (declared != raw_size || ZSTD_findFrameCompressedSize(data, len) != len)
+			return -EBADMSG;
+		k = ZSTD_decompressDCtx(z->z_d, out, raw_size, data, len);
+		if (ZSTD_isError(k) || k != raw_size)
+			return -EBADMSG;
+		*ret_raw = out;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+int
+zchunk_verify(struct zchunk *z, unsigned codec, const void *data, size_t len, size_t raw_size,
+    size_t max_raw, void *out, const uint8_t sha[SHA_LEN], const void **ret_raw)
+{
+	uint8_t h[SHA_LEN];
+	const void *raw;
+	int rv;
+
+	rv = zchunk_decode(z, codec, data, len, raw_size, max_raw, out, &raw);
+	if (rv != 0)
+		return rv;
+	sha256(raw, raw_size, h);
+	if (memcmp(h, sha, SHA_LEN) != 0)
+		return -EBADMSG;
+	*ret_raw = raw;
+	return 0;
+}

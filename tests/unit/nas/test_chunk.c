@@ -1,0 +1,214 @@
+/* The content-defined chunker (common/chunk.c) and the chunk codec (common/zchunk.c). */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+#include "sha.h"
+#include "zchunk.h"
+
+#define KiB 1024u
+#define MAXCUTS 4096
+
+static uint8_t *
+make_buf(size_t len, unsigned seed)
+{
+	uint8_t *b = malloc(len ? len : 1);
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+	ck_assert_ptr_nonnull(b);
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		b[i] = (uint8_t)x;
+	}
+	return b;
+}
+
+/* Chunk lengths of the whole buffer, as a writer would cut them. */
+static size_t
+cut_all(const struct chunk_params *p, const uint8_t *buf, size_t len, size_t *lens)
+{
+	size_t n = 0, off = 0;
+	while (off < len) {
+		size_t k = chunk_next(p, buf + off, len - off);
+		ck_assert_uint_gt(k, 0);
+		ck_assert_uint_lt(n, MAXCUTS);
+		lens[n++] = k;
+		off += k;
+	}
+	return n;
+}
+
+static struct chunk_params
+defaults(void)
+{
+	struct chunk_params p;
+	ck_assert_int_eq(chunk_params_init(CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT,
+	                     &p),
+	    0);
+	return p;
+}
+
+START_TEST(chunk_is_deterministic_and_respects_bounds)
+{
+	struct chunk_params p = defaults();
+	size_t len = 8u << 20, *a = calloc(MAXCUTS, sizeof(*a)), *b = calloc(MAXCUTS, sizeof(*b));
+	uint8_t *buf = make_buf(len, 1);
+	size_t na = cut_all(&p, buf, len, a), nb = cut_all(&p, buf, len, b);
+
+	ck_assert_uint_eq(na, nb);
+	ck_assert_mem_eq(a, b, na * sizeof(*a));
+	for (size_t i = 0; i + 1 < na; i++) {
+		ck_assert_uint_ge(a[i], CHUNK_MIN_DEFAULT);
+		ck_assert_uint_le(a[i], CHUNK_MAX_DEFAULT);
+	}
+	/* About 16 KiB on average (normalised chunking: 12 to 24 KiB). */
+	ck_assert_uint_ge(len / na, 12 * KiB);
+	ck_assert_uint_le(len / na, 24 * KiB);
+	free(a);
+	free(b);
+	free(buf);
+}
+END_TEST
+
+START_TEST(chunk_boundaries_survive_an_insertion_near_the_start)
+{
+	struct chunk_params p = defaults();
+	size_t len = 4u << 20, *a = calloc(MAXCUTS, sizeof(*a)), *b = calloc(MAXCUTS, sizeof(*b));
+	uint8_t *buf = make_buf(len + 1, 2), *ins = malloc(len + 1);
+	size_t na, nb, same = 0, ia, ib, ea = 0, eb = 0;
+
+	/* One byte inserted at offset 100. */
+	memcpy(ins, buf, 100);
+	ins[100] = 0x5a;
+	memcpy(ins + 101, buf + 100, len - 100);
+	na = cut_all(&p, buf, len, a);
+	nb = cut_all(&p, ins, len + 1, b);
+	/* Walk both lists of cut offsets: after the first chunk or two, they agree (shifted by 1). */
+	for (ia = 0, ib = 0; ia < na && ib < nb;) {
+		if (ea + a[ia] + 1 == eb + b[ib]) {
+			if (ia >= 2)
+				same++;
+			ea += a[ia++];
+			eb += b[ib++];
+		} else if (ea + a[ia] + 1 < eb + b[ib]) {
+			ea += a[ia++];
+		} else {
+			eb += b[ib++];
+		}
+	}
+	/* Every chunk but the first two ends where it did before, one byte later. */
+	ck_assert_uint_ge(same, na - 2 - 1);
+	free(a);
+	free(b);
+	free(buf);
+	free(ins);
+}
+END_TEST
+
+START_TEST(chunk_zero_runs_cut_the_same_way_every_time)
+{
+	struct chunk_params p = defaults();
+	size_t len = 1u << 20, *a = calloc(MAXCUTS, sizeof(*a));
+	uint8_t *z = calloc(1, len);
+	size_t n = cut_all(&p, z, len, a);
+
+	/* A run of zeros cuts into equal chunks (the same hash, stored once). */
+	for (size_t i = 0; i + 1 < n; i++) {
+		ck_assert_uint_eq(a[i], a[0]);
+		ck_assert_uint_ge(a[i], CHUNK_MIN_DEFAULT);
+		ck_assert_uint_le(a[i], CHUNK_MAX_DEFAULT);
+	}
+	free(a);
+	free(z);
+}
+END_TEST
+
+START_TEST(chunk_params_refuse_bad_bounds)
+{
+	struct chunk_params p;
+
+	ck_assert_int_eq(chunk_params_init(16 * KiB, 16 * KiB, 64 * KiB, &p), -EINVAL);
+	ck_assert_int_eq(chunk_params_init(4 * KiB, 64 * KiB, 64 * KiB, &p), -EINVAL);
+	ck_assert_int_eq(chunk_params_init(16, 1 * KiB, 4 * KiB, &p), -EINVAL);
+	ck_assert_int_eq(chunk_params_init(4 * KiB, 16 * KiB, 8u << 20, &p), -EINVAL);
+	ck_assert_int_eq(chunk_params_init(1 * KiB, 3 * KiB, 8 * KiB, &p), 0);
+	ck_assert_uint_eq(p.cp_avg, 2 * KiB); /* rounded down to a power of two */
+	/* Short inputs: the whole of them, never more than max. */
+	ck_assert_int_eq(chunk_params_init(1 * KiB, 2 * KiB, 4 * KiB, &p), 0);
+	{
+		uint8_t *b = make_buf(64 * KiB, 3);
+		ck_assert_uint_eq(chunk_next(&p, b, 100), 100);
+		ck_assert_uint_le(chunk_next(&p, b, 64 * KiB), 4 * KiB);
+		ck_assert_uint_eq(chunk_next(&p, b, 0), 0);
+		free(b);
+	}
+}
+END_TEST
+
+START_TEST(zchunk_compresses_when_it_pays_and_verifies)
+{
+	struct zchunk *z;
+	size_t len = 16 * KiB, clen;
+	uint8_t *zero = calloc(1, len), *rnd = make_buf(len, 4), *out, *raw_out = malloc(len);
+	uint8_t sha[SHA_LEN];
+	const void *raw;
+	unsigned codec;
+
+	ck_assert_int_eq(zchunk_new(&z), 0);
+	out = malloc(zchunk_bound(len));
+	ck_assert_int_eq(zchunk_compress(z, zero, len, out, zchunk_bound(len), &clen, &codec), 0);
+	ck_assert_uint_eq(codec, ZCHUNK_ZSTD);
+	ck_assert_uint_lt(clen, len / 8);
+	sha256(zero, len, sha);
+	ck_assert_int_eq(zchunk_verify(z, codec, out, clen, len, len, raw_out, sha, &raw), 0);
+	ck_assert_mem_eq(raw, zero, len);
+	/* Another raw size than the frame declares, a raw size over the limit (zip bomb). */
+	ck_assert_int_eq(zchunk_verify(z, codec, out, clen, len - 1, len, raw_out, sha, &raw),
+	    -EBADMSG);
+	ck_assert_int_eq(zchunk_verify(z, codec, out, clen, len, len - 1, raw_out, sha, &raw),
+	    -EINVAL);
+	/* A flipped bit in the frame is caught. */
+	out[clen / 2] ^= 0x10;
+	ck_assert_int_ne(zchunk_verify(z, codec, out, clen, len, len, raw_out, sha, &raw), 0);
+	/* Random bytes: kept raw. */
+	ck_assert_int_eq(zchunk_compress(z, rnd, len, out, zchunk_bound(len), &clen, &codec), 0);
+	ck_assert_uint_eq(codec, ZCHUNK_RAW);
+	sha256(rnd, len, sha);
+	ck_assert_int_eq(zchunk_verify(z, ZCHUNK_RAW, rnd, len, len, len, NULL, sha, &raw), 0);
+	ck_assert_ptr_eq(raw, rnd);
+	rnd[0] ^= 1;
+	ck_assert_int_eq(zchunk_verify(z, ZCHUNK_RAW, rnd, len, len, len, NULL, sha, &raw), -EBADMSG);
+	ck_assert_int_eq(zchunk_verify(z, 7, rnd, len, len, len, NULL, sha, &raw), -EINVAL);
+	zchunk_free(z);
+	free(zero);
+	free(rnd);
+	free(out);
+	free(raw_out);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("chunk");
+	TCase *tc = tcase_create("chunk");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, chunk_is_deterministic_and_respects_bounds);
+	tcase_add_test(tc, chunk_boundaries_survive_an_insertion_near_the_start);
+	tcase_add_test(tc, chunk_zero_runs_cut_the_same_way_every_time);
+	tcase_add_test(tc, chunk_params_refuse_bad_bounds);
+	tcase_add_test(tc, zchunk_compresses_when_it_pays_and_verifies);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
