@@ -10,6 +10,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "err.h"
+#include "sock.h"
 
 #define EVENT_URL_MAX 256
 #define EVENT_RECV_MAX (64u << 10)
@@ -89,7 +90,7 @@ event_pub_close(struct event_pub *p)
 {
 	if (p == NULL)
 		return;
-	nng_close(p->ep_sock);
+	sock_close(p->ep_sock);
 	free(p);
 }
 
@@ -160,6 +161,6 @@ event_sub_close(struct event_sub *s)
 {
 	if (s == NULL)
 		return;
-	nng_close(s->es_sock);
+	sock_close(s->es_sock);
 	free(s);
 }

@@ -14,6 +14,7 @@
 
 #include "ckpt/v1/rpc.pb-c.h"
 #include "err.h"
+#include "sock.h"
 #include "util.h"
 
 #define RPC_URL_MAX 256
@@ -115,98 +116,6 @@ rpc_msg_pack(const ProtobufCMessage *header, const ProtobufCMessage *body, nng_m
 	}
 	*ret_msg = m;
 	return 0;
-}
-
-/*
- * nng 1.5.2 can deadlock in nng_close() when a REQ socket closes while a late
- * reply for an abandoned context is in flight (nng issues 1543 and 1813; seen
- * here about once in 20 runs of a timed-out call followed by a close). So
- * the close runs in a thread of its own and the caller waits a bounded time.
- * Returns 0 once the socket is closed, -ETIMEDOUT if the close is still stuck:
- * the thread then goes on alone and the caller must keep alive whatever the
- * socket's callbacks may still touch.
- */
-#define RPC_CLOSE_WAIT_MS 2000
-
-struct rpc_closer {
-	nng_socket cl_sock;
-	pthread_mutex_t cl_mu;
-	pthread_cond_t cl_cv;
-	int cl_done;
-	int cl_refs; /* the closing thread and the waiter */
-};
-
-static void
-rpc_closer_put(struct rpc_closer *cl)
-{
-	int last;
-	pthread_mutex_lock(&cl->cl_mu);
-	last = --cl->cl_refs == 0;
-	pthread_mutex_unlock(&cl->cl_mu);
-	if (last) {
-		pthread_mutex_destroy(&cl->cl_mu);
-		pthread_cond_destroy(&cl->cl_cv);
-		free(cl);
-	}
-}
-
-static void *
-rpc_closer_main(void *arg)
-{
-	struct rpc_closer *cl = arg;
-	nng_close(cl->cl_sock);
-	pthread_mutex_lock(&cl->cl_mu);
-	cl->cl_done = 1;
-	pthread_cond_signal(&cl->cl_cv);
-	pthread_mutex_unlock(&cl->cl_mu);
-	rpc_closer_put(cl);
-	return NULL;
-}
-
-static int
-rpc_socket_close(nng_socket sock)
-{
-	struct rpc_closer *cl = calloc(1, sizeof(*cl));
-	struct timespec until;
-	pthread_attr_t attr;
-	pthread_t t;
-	int rv = 0, done;
-
-	if (cl == NULL) {
-		nng_close(sock); /* no memory for the guard: close inline */
-		return 0;
-	}
-	cl->cl_sock = sock;
-	cl->cl_refs = 2;
-	pthread_mutex_init(&cl->cl_mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&cl->cl_cv, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, rpc_closer_main, cl) != 0) {
-		pthread_attr_destroy(&attr);
-		free(cl);
-		nng_close(sock);
-		return 0;
-	}
-	pthread_attr_destroy(&attr);
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += RPC_CLOSE_WAIT_MS / 1000;
-	until.tv_nsec += (long)(RPC_CLOSE_WAIT_MS % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&cl->cl_mu);
-	while (!cl->cl_done && rv == 0)
-		rv = pthread_cond_timedwait(&cl->cl_cv, &cl->cl_mu, &until);
-	done = cl->cl_done;
-	pthread_mutex_unlock(&cl->cl_mu);
-	rpc_closer_put(cl);
-	return done ? 0 : -ETIMEDOUT;
 }
 
 /* ---- server ---- */
@@ -476,7 +385,7 @@ rpc_server_stop(struct rpc_server *s)
 		if (s->s_workers[i].w_started)
 			pthread_join(s->s_workers[i].w_thread, NULL);
 	}
-	rpc_socket_close(s->s_sock);
+	sock_close(s->s_sock);
 	for (unsigned i = 0; i < s->s_nworkers; i++) {
 		struct rpc_worker *w = &s->s_workers[i];
 		if (w->w_aio != NULL)
@@ -772,7 +681,7 @@ rpc_client_close(struct rpc_client *c)
 	if (c == NULL)
 		return;
 	/* A stuck close may still run the pipe callbacks on c: keep c then. */
-	if (rpc_socket_close(c->c_sock) != 0)
+	if (sock_close(c->c_sock) != 0)
 		return;
 	pthread_mutex_destroy(&c->c_mu);
 	free(c);
