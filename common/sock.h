@@ -1,12 +1,19 @@
 /*
  * sock: nng socket helpers shared by rpc and event.
  *
- * sock_close() closes a socket but waits at most SOCK_CLOSE_WAIT_MS: nng
- * 1.5.2 (Debian 12) can deadlock in nng_close() (nng issues 1543, 1813),
- * seen here about once in 20 runs of a test that closes a REQ socket after a
- * timed-out call, and with SUB sockets. The close runs in a detached thread;
- * on -ETIMEDOUT that thread goes on alone, and the caller must keep alive
- * whatever the socket's callbacks (pipe notifications) may still touch.
+ * sock_close() closes a socket but waits at most SOCK_CLOSE_WAIT_MS. In nng
+ * 1.5.2 (Debian 12) every pipe is torn down by one global reaper thread, and
+ * req0_pipe_stop() waits for the pipe's pending send. When both ends of a
+ * connection live in the same process (the unit tests) and one end sends a
+ * message the other refuses (larger than its receive limit), the reaper
+ * waits for a send that only the other end's teardown, queued behind it on
+ * the same reaper, would end: every later nng_close() of that process then
+ * hangs (seen about once in 20 runs; with nng 1.5.2 built with symbols the
+ * reaper is stuck in req0_pipe_stop -> nni_aio_stop(aio_send)). Between
+ * processes the peer's own teardown ends the send. The close runs in a
+ * detached thread; on -ETIMEDOUT that thread goes on alone, and the caller
+ * must keep alive whatever the socket's callbacks (pipe notifications) may
+ * still touch.
  */
 #ifndef CKPT_SOCK_H
 #define CKPT_SOCK_H
