@@ -311,7 +311,7 @@ agent_info_view(const struct nasc_info *info, Ckpt__V1__CheckpointInfo *ret_pb)
 	ret_pb->sha256.data = (uint8_t *)info->ni_sha256;
 	ret_pb->sha256.len = SHA_LEN;
 	ret_pb->created_unix_ms = info->ni_created_unix_ms;
-	ret_pb->chunk_count = info->ni_chunk_count;
+	ret_pb->chunk_count = (uint32_t)((info->ni_size + NASC_CHUNK - 1) / NASC_CHUNK);
 	ret_pb->kind = (char *)info->ni_kind;
 }
 
@@ -371,12 +371,24 @@ agent_learn_seq(struct nasc *n, const char *name, struct comp_seq *seq,
 		agent_set_error(err, -ERANGE, "seq of %s is exhausted on the NAS", name);
 		return -ERANGE;
 	}
+	/*
+	 * A component this node already stored or restored keeps its epoch: a
+	 * newer one on the NAS means another node owns it now (fencing). Only a
+	 * component started here that never stored takes the NAS's epoch up.
+	 */
+	if (seq->cs_owned && epoch > seq->cs_epoch) {
+		agent_set_error(err, -ESTALE, "stale epoch %" PRIu64 " < %" PRIu64
+		    " for component %s: the NAS holds a newer owner's checkpoints",
+		    seq->cs_epoch, epoch, name);
+		return -ESTALE;
+	}
 	if (latest > 0)
 		LOG_INFO("NAS holds %s up to seq %" PRIu64 " (epoch %" PRIu64 "); continuing at %" PRIu64,
 		    name, latest, epoch, latest + 1);
 	seq->cs_next = latest + 1;
 	seq->cs_epoch = epoch;
 	seq->cs_known = true;
+	seq->cs_owned = true;
 	return 0;
 }
 
@@ -646,6 +658,8 @@ agent_checkpoint(struct agent *a, const char *name, bool final, bool may_queue,
 	}
 	if (!seq.cs_known) {
 		rv = agent_learn_seq(h->an_nasc, name, &seq, err);
+		if (rv == -ESTALE)
+			goto out_stale;
 		if (rv != 0)
 			goto out_queue;
 	}
@@ -662,6 +676,7 @@ agent_checkpoint(struct agent *a, const char *name, bool final, bool may_queue,
 		goto out_end;
 	}
 	if (rv == -ESTALE) {
+out_stale:
 		comp_ckpt_end(a->a_comps, name, &seq, 0);
 		free(snap.cp_buf);
 		if (agent_fence_check(a, h->an_nasc, name, put.np_epoch, err)) {
@@ -699,6 +714,7 @@ out_queue:
 	stored = info.ni_seq;
 	seq.cs_next = stored + 1;
 	seq.cs_known = true;
+	seq.cs_owned = true;
 	sha_hex(info.ni_sha256, SHA_LEN, hex);
 	LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " sha256=%s",
 	    info.ni_node, info.ni_component, info.ni_seq, info.ni_size, hex);
@@ -1228,7 +1244,6 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	char msg[RPC_ERRMSG_MAX];
 	const char *why = NULL;
 	struct comp_req reqs[COMP_REQUIRES_MAX];
-	struct nasc_fallback fb = { 0 };
 	size_t nreqs = 0;
 	void *buf = NULL;
 	size_t len = 0;
@@ -1271,15 +1286,9 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 		    a->a_node, a->a_manager);
 		goto out_unreserve;
 	}
-	/* A corrupt checkpoint (DATA_LOSS): the previous sequence instead, said in the log. */
-	rv = nasc_retrieve_buf_fallback(h->an_nasc, req->node, req->component, req->seq,
-	    DEMO_STATE_MAX, agent_call_budget(call), &buf, &len, &info, &fb, &err);
+	rv = nasc_retrieve_buf(h->an_nasc, req->node, req->component, req->seq, DEMO_STATE_MAX,
+	    agent_call_budget(call), &buf, &len, &info, &err);
 	agent_nas_put(a, h);
-	if (rv == 0 && fb.nf_bad_seq != 0)
-		LOG_WARN("restore of %s: checkpoint %s@%" PRIu64 " is corrupt (%s); restoring %s/%s@%"
-		         PRIu64 " instead",
-		    req->component, req->component, fb.nf_bad_seq, fb.nf_bad_msg, info.ni_node,
-		    info.ni_component, info.ni_seq);
 	if (rv != 0) {
 		if (rv == -EFBIG)
 			snprintf(msg, sizeof(msg), "checkpoint of %s is larger than %llu bytes",
@@ -1291,9 +1300,7 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	if (info.ni_component[0] == '\0')
 		snprintf(info.ni_component, sizeof(info.ni_component), "%s", req->component);
 	sha_hex(info.ni_sha256, SHA_LEN, hex_ck);
-	/* The expected digest is the requested checkpoint's, not a fallback's. */
-	if (req->sha256.len == SHA_LEN && fb.nf_bad_seq == 0 &&
-	    memcmp(req->sha256.data, info.ni_sha256, SHA_LEN) != 0) {
+	if (req->sha256.len == SHA_LEN && memcmp(req->sha256.data, info.ni_sha256, SHA_LEN) != 0) {
 		char want[SHA_HEX_LEN + 1];
 		sha_hex(req->sha256.data, SHA_LEN, want);
 		rv = -EBADMSG;

@@ -150,6 +150,7 @@ comp_restored(struct comp_table *t, struct demo *d, uint64_t epoch,
 	c->c_seq.cs_next = from->cr_seq + 1;
 	c->c_seq.cs_epoch = epoch;
 	c->c_seq.cs_known = true;
+	c->c_seq.cs_owned = true;
 	c->c_last_seq = from->cr_seq;
 	c->c_restored = true;
 	c->c_from = *from;

@@ -52,6 +52,7 @@ struct comp_seq {
 	uint64_t cs_next;  /* seq of its next checkpoint */
 	uint64_t cs_epoch; /* ownership epoch it stores with */
 	bool cs_known;     /* cs_next is known (learnt from the NAS or a restore) */
+	bool cs_owned;     /* cs_epoch is this node's own (it stored or restored): kept */
 };
 
 /* A copy of a component's state taken by comp_ckpt_begin(). */

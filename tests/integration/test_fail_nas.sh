@@ -37,12 +37,12 @@ check "a1 stored checkpoints from its queue" log_has a1 "from the queue"
 sleep 0.5
 
 # Every acknowledged checkpoint is on the NAS, with its digest.
-ctl --json ls >"$T_DIR/ls.json"
 acked() {
 	grep -ho 'checkpoint stored on NAS: [^ ]* size=[0-9]* sha256=[0-9a-f]*' "$T_DIR"/a1.log "$T_DIR"/a2.log |
 		sed 's/checkpoint stored on NAS: \([^/]*\)\/\([^@]*\)@\([0-9]*\) size=[0-9]* sha256=\(.*\)/\1 \2 \3 \4/'
 }
-acked >"$T_DIR/acked.txt"
+acked >"$T_DIR/acked.txt"   # first: checkpoints go on meanwhile
+ctl --json ls >"$T_DIR/ls.json"
 missing=0
 while read -r node comp seq sha; do
 	jq -e --arg n "$node" --arg c "$comp" --argjson s "$seq" --arg h "$sha" \

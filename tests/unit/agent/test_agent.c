@@ -436,6 +436,39 @@ START_TEST(agent_new_rejects_bad_settings)
 }
 END_TEST
 
+START_TEST(agent_stops_a_component_whose_commit_is_refused_for_a_stale_epoch)
+{
+	struct agent *a = start_agent("n1", "c1", 0);
+	struct fnas_rec newer = { .fr_node = "n2", .fr_component = "c1", .fr_seq = 1000,
+		.fr_epoch = 7 };
+	Ckpt__V1__StatusReply *st;
+	unsigned before;
+	bool gone = false;
+
+	ck_assert(agent_wait_attached(a, 5000));
+	ck_assert(wait_count("c1", 2, 5000));
+	/* Another node took c1 over with epoch 7: the NAS refuses n1's epoch 0. */
+	fnas_put_record(nas, &newer);
+	for (int i = 0; i < 300 && !gone; i++) {
+		st = status(a);
+		gone = find_component(st, "c1") == NULL;
+		rpc_reply_free(&st->base);
+		if (!gone)
+			util_sleep_ms(10);
+	}
+	ck_assert_msg(gone, "c1 still runs after a stale-epoch refusal");
+	before = fnas_count(nas, "c1", NULL);
+	util_sleep_ms(200);
+	ck_assert_uint_eq(fnas_count(nas, "c1", NULL), before); /* no more commits */
+	st = status(a);
+	ck_assert_ptr_nonnull(st->queue);
+	ck_assert_uint_eq(st->queue->checkpoints, 0);
+	ck_assert_uint_eq(st->queue->max_bytes, 64ull << 20);
+	rpc_reply_free(&st->base);
+	agent_free(a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -456,6 +489,7 @@ main(void)
 	tcase_add_test(tc, agent_stops_promptly_while_the_manager_is_unreachable);
 	tcase_add_test(tc, agent_answers_garbage_and_goes_on_serving);
 	tcase_add_test(tc, agent_new_rejects_bad_settings);
+	tcase_add_test(tc, agent_stops_a_component_whose_commit_is_refused_for_a_stale_epoch);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -203,6 +203,29 @@ START_TEST(comp_remove_wakes_a_waiting_checkpoint)
 }
 END_TEST
 
+START_TEST(comp_revoke_never_waits_and_removes_after_the_checkpoint)
+{
+	struct comp_snap snap;
+	comp_name *names = NULL;
+	size_t n = 9;
+
+	add("c1", 16);
+	add("c2", 16);
+	ck_assert_int_eq(comp_revoke(t, "c2"), 0); /* idle: gone at once */
+	ck_assert(!comp_is_running(t, "c2"));
+	ck_assert_int_eq(comp_ckpt_begin(t, "c1", false, &snap), 0);
+	ck_assert_int_eq(comp_revoke(t, "c1"), 0); /* busy: stops now... */
+	ck_assert(!comp_is_running(t, "c1"));
+	ck_assert_int_eq(comp_running_names(t, &names, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(names);
+	comp_ckpt_end(t, "c1", &snap.cp_seq, 0); /* ...and leaves when it ends */
+	free(snap.cp_buf);
+	ck_assert_int_eq(comp_remove(t, "c1"), -ENOENT);
+	ck_assert_int_eq(comp_revoke(t, "c1"), -ENOENT);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -219,6 +242,7 @@ main(void)
 	tcase_add_test(tc, comp_restored_component_reports_its_origin);
 	tcase_add_test(tc, comp_checkpoints_of_one_component_do_not_overlap);
 	tcase_add_test(tc, comp_remove_wakes_a_waiting_checkpoint);
+	tcase_add_test(tc, comp_revoke_never_waits_and_removes_after_the_checkpoint);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -357,6 +357,144 @@ START_TEST(attach_with_a_newer_epoch_takes_ownership)
 }
 END_TEST
 
+START_TEST(stale_reports_are_revoked_on_heartbeat_and_attach)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp old = comp("demo_1", 1), cur = comp("demo_1", 2);
+	char revoked[4][KEY_NAME_MAX + 1];
+	size_t nrev = 99;
+	struct reg_beat b = { .rb_comps = &old, .rb_ncomps = 1, .rb_revoked = revoked,
+		.rb_nrevoked = &nrev };
+	struct reg_attach a = { .ra_node = "n1", .ra_address = "tcp://127.0.0.1:1",
+		.ra_comps = &old, .ra_ncomps = 1, .ra_revoked = revoked, .ra_nrevoked = &nrev };
+	struct rpc_client *to_close;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &old, 1, 1);
+	attach(r, "n2", "tcp://127.0.0.1:2", &cur, 1, 1); /* newer epoch: n2 owns it */
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	ck_assert_uint_eq(nrev, 1);
+	ck_assert_str_eq(revoked[0], "demo_1");
+	/* The same when n1 attaches again. */
+	nrev = 99;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_uint_eq(nrev, 1);
+	/* The owner itself is never told to stop. */
+	b.rb_comps = &cur;
+	ck_assert_int_eq(reg_beat(r, "n2", &b), 0);
+	ck_assert_uint_eq(nrev, 0);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(same_epoch_on_a_second_node_is_revoked_while_the_owner_is_up)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp c = comp("demo_1", 3);
+	char revoked[2][KEY_NAME_MAX + 1];
+	size_t nrev = 0;
+	struct reg_beat b = { .rb_comps = &c, .rb_ncomps = 1, .rb_revoked = revoked,
+		.rb_nrevoked = &nrev };
+	struct reg_down down[2];
+	struct reg_mig_plan p;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &c, 1, 1);
+	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	ck_assert_int_eq(reg_beat(r, "n2", &b), 0);
+	ck_assert_uint_eq(nrev, 1); /* first come: n1 keeps it */
+	/* n1 goes down: n2's report of the same epoch takes it over. */
+	fake_now += 2000;
+	b.rb_comps = NULL;
+	b.rb_ncomps = 0;
+	ck_assert_int_eq(reg_beat(r, "n2", &b), 0);
+	ck_assert_uint_eq(reg_sweep(r, down, 2), 1);
+	b.rb_comps = &c;
+	b.rb_ncomps = 1;
+	ck_assert_int_eq(reg_beat(r, "n2", &b), 0);
+	ck_assert_uint_eq(nrev, 0);
+	ck_assert_int_eq(reg_migrate_begin(r, "demo_1", &p), 0);
+	ck_assert_str_eq(p.rm_owner, "n2");
+	reg_migrate_end(r, "demo_1", NULL, 0, NULL);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(down_node_components_are_pending_until_placed_or_back)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp cs[] = { comp("a", 1), comp("b", 1) };
+	struct reg_comp req = comp("c", 1);
+	char names[4][KEY_NAME_MAX + 1];
+	struct reg_down down[2];
+	struct reg_node_view *v = NULL;
+	struct reg_mig_plan p;
+	size_t n = 0;
+
+	snprintf(req.rc_requires[0].rq_key, sizeof(req.rc_requires[0].rq_key), "gpu");
+	snprintf(req.rc_requires[0].rq_value, sizeof(req.rc_requires[0].rq_value), "yes");
+	req.rc_nrequires = 1;
+	attach(r, "n1", "tcp://127.0.0.1:1", cs, 2, 1);
+	attach(r, "n3", "tcp://127.0.0.1:3", &req, 1, 1);
+	fake_now += 1001;
+	ck_assert_uint_eq(reg_sweep(r, down, 2), 2);
+	ck_assert_uint_eq(reg_failover_mark(r, "n1", "node n1 is down"), 2);
+	ck_assert_uint_eq(reg_failover_mark(r, "n1", "again"), 0); /* marked once */
+	ck_assert_uint_eq(reg_failover_mark(r, "n3", "node n3 is down"), 1);
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 3);
+	ck_assert(reg_failover_wanted(r, "a"));
+	/* The plan carries the labels the component requires. */
+	ck_assert_int_eq(reg_migrate_begin(r, "c", &p), 0);
+	ck_assert_uint_eq(p.rm_nrequires, 1);
+	ck_assert_str_eq(p.rm_requires[0].rq_key, "gpu");
+	reg_migrate_end(r, "c", NULL, 0, NULL);
+	/* No node can take b: it waits, with the reason, and is not due before its time. */
+	reg_failover_wait(r, "b", "no healthy node can take b", 5000);
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 2);
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert_uint_eq(find_node(v, n, "n1")->rn_npending, 2);
+	for (size_t i = 0; i < 2; i++)
+		if (strcmp(find_node(v, n, "n1")->rn_pending[i].rp_component, "b") == 0)
+			ck_assert_str_eq(find_node(v, n, "n1")->rn_pending[i].rp_reason,
+			    "no healthy node can take b");
+	reg_nodes_free(v, n);
+	reg_failover_kick(r); /* a node attached */
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 3);
+	/* Placed: no longer pending. */
+	reg_failover_clear(r, "c");
+	/* n1 comes back with its components before any failover: nothing to do. */
+	attach(r, "n1", "tcp://127.0.0.1:1", cs, 2, 1);
+	ck_assert(!reg_failover_wanted(r, "a"));
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 0);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(cordon_is_seen_by_placement_and_drain_lists_owned_components)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp cs[] = { comp("a", 0), comp("b", 0) };
+	struct reg_cand *c = NULL;
+	char (*names)[KEY_NAME_MAX + 1] = NULL;
+	size_t n = 0;
+	bool was = true;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", cs, 2, 1);
+	ck_assert_int_eq(reg_cordon(r, "n1", true, &was), 0);
+	ck_assert(!was);
+	ck_assert_int_eq(reg_cordon(r, "ghost", true, &was), -ENOENT);
+	ck_assert_int_eq(reg_candidates(r, &c, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(c[0].rca_cordoned);
+	reg_candidates_free(c, n);
+	ck_assert_int_eq(reg_node_owned(r, "n1", &names, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	free(names);
+	ck_assert_int_eq(reg_cordon(r, "n1", false, &was), 0);
+	ck_assert(was);
+	ck_assert_int_eq(reg_node_owned(r, "ghost", &names, &n), -ENOENT);
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -373,6 +511,10 @@ registry_suite(void)
 	tcase_add_test(tc, migration_is_exclusive_per_component);
 	tcase_add_test(tc, migration_end_moves_the_component_and_fences_the_old_owner);
 	tcase_add_test(tc, attach_with_a_newer_epoch_takes_ownership);
+	tcase_add_test(tc, stale_reports_are_revoked_on_heartbeat_and_attach);
+	tcase_add_test(tc, same_epoch_on_a_second_node_is_revoked_while_the_owner_is_up);
+	tcase_add_test(tc, down_node_components_are_pending_until_placed_or_back);
+	tcase_add_test(tc, cordon_is_seen_by_placement_and_drain_lists_owned_components);
 	suite_add_tcase(s, tc);
 	return s;
 }
