@@ -311,7 +311,7 @@ agent_info_view(const struct nasc_info *info, Ckpt__V1__CheckpointInfo *ret_pb)
 	ret_pb->sha256.data = (uint8_t *)info->ni_sha256;
 	ret_pb->sha256.len = SHA_LEN;
 	ret_pb->created_unix_ms = info->ni_created_unix_ms;
-	ret_pb->chunk_count = (uint32_t)((info->ni_size + NASC_CHUNK - 1) / NASC_CHUNK);
+	ret_pb->chunk_count = info->ni_chunk_count;
 	ret_pb->kind = (char *)info->ni_kind;
 }
 
@@ -1244,6 +1244,7 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	char msg[RPC_ERRMSG_MAX];
 	const char *why = NULL;
 	struct comp_req reqs[COMP_REQUIRES_MAX];
+	struct nasc_fallback fb = { 0 };
 	size_t nreqs = 0;
 	void *buf = NULL;
 	size_t len = 0;
@@ -1286,9 +1287,15 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 		    a->a_node, a->a_manager);
 		goto out_unreserve;
 	}
-	rv = nasc_retrieve_buf(h->an_nasc, req->node, req->component, req->seq, DEMO_STATE_MAX,
-	    agent_call_budget(call), &buf, &len, &info, &err);
+	/* A corrupt checkpoint (DATA_LOSS): the previous sequence instead, said in the log. */
+	rv = nasc_retrieve_buf_fallback(h->an_nasc, req->node, req->component, req->seq,
+	    DEMO_STATE_MAX, agent_call_budget(call), &buf, &len, &info, &fb, &err);
 	agent_nas_put(a, h);
+	if (rv == 0 && fb.nf_bad_seq != 0)
+		LOG_WARN("restore of %s: checkpoint %s@%" PRIu64 " is corrupt (%s); restoring %s/%s@%"
+		         PRIu64 " instead",
+		    req->component, req->component, fb.nf_bad_seq, fb.nf_bad_msg, info.ni_node,
+		    info.ni_component, info.ni_seq);
 	if (rv != 0) {
 		if (rv == -EFBIG)
 			snprintf(msg, sizeof(msg), "checkpoint of %s is larger than %llu bytes",
@@ -1300,7 +1307,9 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	if (info.ni_component[0] == '\0')
 		snprintf(info.ni_component, sizeof(info.ni_component), "%s", req->component);
 	sha_hex(info.ni_sha256, SHA_LEN, hex_ck);
-	if (req->sha256.len == SHA_LEN && memcmp(req->sha256.data, info.ni_sha256, SHA_LEN) != 0) {
+	/* The expected digest is the requested checkpoint's, not a fallback's. */
+	if (req->sha256.len == SHA_LEN && fb.nf_bad_seq == 0 &&
+	    memcmp(req->sha256.data, info.ni_sha256, SHA_LEN) != 0) {
 		char want[SHA_HEX_LEN + 1];
 		sha_hex(req->sha256.data, SHA_LEN, want);
 		rv = -EBADMSG;
