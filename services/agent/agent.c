@@ -925,6 +925,8 @@ agent_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 	reattach = rep->down_after_ms != 0 ? rep->down_after_ms : AGENT_REATTACH_DEFAULT_MS;
 	if (reattach < 3 * hb)
 		reattach = 3 * hb;
+	/* Before the checkpoint loop may start: nothing revoked gets stored. */
+	agent_revoked(a, rep->revoked, rep->n_revoked);
 	pthread_mutex_lock(&a->a_mu);
 	a->a_heartbeat_ms = hb;
 	a->a_reattach_ms = reattach;
@@ -933,7 +935,6 @@ agent_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 	pthread_cond_broadcast(&a->a_cv);
 	pthread_mutex_unlock(&a->a_mu);
 	LOG_INFO("attached to manager %s as %s; NAS %s", a->a_manager, a->a_node, nas_list);
-	agent_revoked(a, rep->revoked, rep->n_revoked);
 out:
 	rpc_reply_free(&rep->base);
 	return rv;
