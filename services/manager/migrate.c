@@ -139,9 +139,10 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 		snprintf(err, errlen, "%s of %s: %s", m->m_kind->mk_what, m->m_comp, err_str(rv));
 		return rv;
 	}
-	if (m->m_kind->mk_failover && (m->m_plan.rm_owner_up || m->m_plan.rm_owner[0] == '\0')) {
+	if (m->m_kind->mk_failover && ((m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs) ||
+					      m->m_plan.rm_owner[0] == '\0')) {
 		snprintf(err, errlen, "failover of %s not needed: %s", m->m_comp,
-		    m->m_plan.rm_owner[0] != '\0' ? "its node is up again" : "no node owns it");
+		    m->m_plan.rm_owner[0] != '\0' ? "its node runs it again" : "no node owns it");
 		reg_peer_put(m->m_plan.rm_owner_peer);
 		m->m_plan.rm_owner_peer = NULL;
 		reg_migrate_end(reg, m->m_comp, NULL, 0, NULL);
@@ -159,7 +160,8 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 {
 	struct place_req req = {
 		.pr_component = m->m_comp,
-		.pr_source = m->m_plan.rm_owner,
+		/* A failover's source is down or lost the component: it may take it back. */
+		.pr_source = m->m_kind->mk_failover ? NULL : m->m_plan.rm_owner,
 		.pr_target = target,
 		.pr_need_bytes = m->m_plan.rm_need_bytes,
 	};

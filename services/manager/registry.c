@@ -371,6 +371,31 @@ reg_node_add(struct reg *r, const char *id, size_t at, struct reg_node **ret_nod
 	return 0;
 }
 
+/*
+ * Components n owns but did not report when it attached (it restarted
+ * before it was marked down): pending failover. Called with r_lock held.
+ */
+static void
+reg_node_mark_lost(struct reg *r, const struct reg_node *n)
+{
+	uint64_t now = reg_now(r);
+
+	for (size_t i = 0; i < r->r_nowners; i++) {
+		struct reg_owner *o = &r->r_owners[i];
+		if (o->o_migrating || o->o_pending || strcmp(o->o_node, n->n_id) != 0 ||
+		    reg_node_comp((struct reg_node *)n, o->o_component) != NULL)
+			continue;
+		o->o_pending = true;
+		o->o_pending_parked = false;
+		reg_copy(o->o_pending_node, sizeof(o->o_pending_node), n->n_id);
+		snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+		    "node %s attached again without it", n->n_id);
+		o->o_pending_since_unix_ms = util_now_unix_ms();
+		o->o_pending_due_ms = now;
+		o->o_pending_attempts = 0;
+	}
+}
+
 int
 reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
     struct rpc_client **ret_close)
@@ -433,6 +458,7 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	n->n_last_seen_ms = reg_now(r);
 	n->n_attached_unix_ms = a->ra_unix_ms;
 	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked);
+	reg_node_mark_lost(r, n);
 	pthread_mutex_unlock(&r->r_lock);
 	return rv;
 }
@@ -810,6 +836,7 @@ reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret
 		if (n != NULL) {
 			const struct reg_comp *c = reg_node_comp(n, component);
 			plan.rm_owner_up = n->n_up;
+			plan.rm_owner_runs = c != NULL;
 			if (c != NULL && c->rc_state_bytes > plan.rm_need_bytes)
 				plan.rm_need_bytes = c->rc_state_bytes;
 			if (n->n_up && n->n_peer != NULL) {
@@ -976,7 +1003,7 @@ reg_failover_wanted(struct reg *r, const char *component)
 	o = reg_owner_find(r, component, NULL);
 	if (o != NULL && o->o_pending) {
 		n = reg_node_find(r, o->o_node, NULL);
-		wanted = n == NULL || !n->n_up;
+		wanted = n == NULL || !n->n_up || reg_node_comp(n, component) == NULL;
 		if (!wanted)
 			o->o_pending = false;
 	}

@@ -22,7 +22,9 @@
  * (reg_migrate_end()). The epoch only grows.
  *
  * Failover: when a node goes down, the components it owns are marked pending
- * (reg_failover_mark()); the manager's failover worker takes the due ones
+ * (reg_failover_mark()), and so are those a node that attaches again no
+ * longer reports (it restarted within down-after and lost them); the
+ * manager's failover worker takes the due ones
  * (reg_failover_due()), and either moves them (reg_migrate_end() clears the
  * mark) or records why they wait (reg_failover_wait()). A report of the
  * component by an up node (its old node back before the failover, or any
@@ -187,6 +189,7 @@ struct reg_down {
 struct reg_mig_plan {
 	char rm_owner[KEY_NAME_MAX + 1]; /* node that runs it; "" when none */
 	bool rm_owner_up;
+	bool rm_owner_runs;              /* the owner lists it among its components */
 	struct reg_peer *rm_owner_peer;  /* reference, NULL when none; reg_peer_put() it */
 	uint64_t rm_epoch;               /* current ownership epoch */
 	uint64_t rm_need_bytes;          /* state size when known, else 0 */
@@ -251,7 +254,10 @@ void reg_failover_wait(struct reg *r, const char *component, const char *reason,
 void reg_failover_clear(struct reg *r, const char *component);
 /* Every pending component becomes due now (a node attached or was uncordoned). */
 void reg_failover_kick(struct reg *r);
-/* True while component is pending and its owner is down (a failover is still wanted). */
+/*
+ * True while component is pending and its owner is down or no longer lists
+ * it (a failover is still wanted); otherwise clears the mark.
+ */
 bool reg_failover_wanted(struct reg *r, const char *component);
 
 /* ---- cordon and drain ---- */

@@ -67,6 +67,14 @@ check "a failover.pending event says why" \
 agent n4 --label gpu=yes
 check "demo_g is restored when a node with gpu=yes attaches" wait_for 15 sh -c "[ \"\$($CTL_BIN --manager $MGR_URL --json nodes | jq -r '.[] | select(any(.components[]; .name == \"demo_g\")) | .id')\" = n4 ]"
 
+# n3 restarts faster than down-after, without demo_z: it is restored again,
+# back on n3 (the only node with zone=b).
+stop n3 KILL
+agent n3 --label zone=b
+back_on_n3() { [ "$(runs_on demo_z)" = n3 ]; }
+check "demo_z, lost by a fast restart of n3, is restored on n3 again" wait_for 10 back_on_n3
+check "the manager logged that failover" log_has manager "failover of demo_z from n3 to n3 done"
+
 # Nothing runs twice.
 twice() { ctl --json nodes | jq -e '[.[] | select(.state == "up") | .components[].name] | group_by(.) | all(length == 1)' >/dev/null; }
 check "no component runs on two nodes" twice

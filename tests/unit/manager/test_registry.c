@@ -495,6 +495,29 @@ START_TEST(cordon_is_seen_by_placement_and_drain_lists_owned_components)
 }
 END_TEST
 
+START_TEST(a_node_that_attaches_again_without_a_component_gives_it_up)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp cs[] = { comp("a", 2), comp("b", 2) };
+	char names[4][KEY_NAME_MAX + 1];
+	struct reg_node_view *v = NULL;
+	size_t n = 0;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", cs, 2, 1);
+	/* n1 restarted before it was marked down and runs only a now. */
+	attach(r, "n1", "tcp://127.0.0.1:1", cs, 1, 1);
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 1);
+	ck_assert_str_eq(names[0], "b");
+	ck_assert(reg_failover_wanted(r, "b"));
+	ck_assert(!reg_failover_wanted(r, "a"));
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert_uint_eq(v[0].rn_npending, 1);
+	ck_assert_str_eq(v[0].rn_pending[0].rp_reason, "node n1 attached again without it");
+	reg_nodes_free(v, n);
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -515,6 +538,7 @@ registry_suite(void)
 	tcase_add_test(tc, same_epoch_on_a_second_node_is_revoked_while_the_owner_is_up);
 	tcase_add_test(tc, down_node_components_are_pending_until_placed_or_back);
 	tcase_add_test(tc, cordon_is_seen_by_placement_and_drain_lists_owned_components);
+	tcase_add_test(tc, a_node_that_attaches_again_without_a_component_gives_it_up);
 	suite_add_tcase(s, tc);
 	return s;
 }
