@@ -35,7 +35,8 @@ host "$NS_CORE" c "$NET.1" && host "$NS_A" a "$NET.11" && host "$NS_B" b "$NET.1
 NAS_URL="tcp://$NET.1:7001" MGR_URL="tcp://$NET.1:7002"
 # (ip netns exec execs the program: its pid is the service's, for stop and kill)
 ctl() { ip netns exec "$NS_CORE" "$CTL_BIN" --manager "$MGR_URL" "$@"; }
-start nas ip netns exec "$NS_CORE" "$NAS_BIN" --listen "$NAS_URL" --data "$T_DIR/nas-data"
+start nas ip netns exec "$NS_CORE" "$NAS_BIN" --listen "$NAS_URL" --data "$T_DIR/nas-data" \
+	--keep 1000000
 check "nas starts in its namespace" wait_for 10 log_has nas "listening"
 start manager ip netns exec "$NS_CORE" "$MGR_BIN" --listen "$MGR_URL" --events "tcp://$NET.1:7003" \
 	--nas "$NAS_URL" --heartbeat-ms 100 --down-after 500ms
