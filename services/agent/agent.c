@@ -1583,7 +1583,7 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_interval_ms = cfg->ac_interval_ms;
 	a->a_migrate_after_ms = cfg->ac_migrate_after_ms;
 	a->a_workers = cfg->ac_workers != 0 ? cfg->ac_workers : 4;
-	a->a_queue_max = cfg->ac_queue_max != 0 ? cfg->ac_queue_max : QUEUE_MAX_DEFAULT;
+	a->a_queue_max = cfg->ac_queue_max_set ? cfg->ac_queue_max : QUEUE_MAX_DEFAULT;
 	pthread_mutex_init(&a->a_flush_mu, NULL);
 	a->a_heartbeat_ms = AGENT_HEARTBEAT_DEFAULT_MS;
 	a->a_reattach_ms = AGENT_REATTACH_DEFAULT_MS;

@@ -60,7 +60,8 @@ struct agent_config {
 	unsigned ac_interval_ms;            /* checkpoint period, >= AGENT_INTERVAL_MIN_MS */
 	uint64_t ac_migrate_after_ms;       /* 0: never call for migration */
 	unsigned ac_workers;                /* rpc server workers; 0: 4 */
-	uint64_t ac_queue_max;              /* bytes of checkpoints kept while the NAS is down; 0: 64M */
+	uint64_t ac_queue_max;              /* bytes of checkpoints kept while the NAS is down */
+	bool ac_queue_max_set;              /* false: QUEUE_MAX_DEFAULT (64M); 0 keeps none */
 };
 
 /* A label a demo component requires of its node (value "": any value). */

@@ -62,7 +62,7 @@ static const struct cfg_opt agent_opts[] = {
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
 
 #define SYNOPSIS                                                                                \
-	"--node ID --manager URL --listen URL --demo NAME[:BYTES] [--demo ...] "                   \
+	"--node ID --manager URL --listen URL --demo NAME[:BYTES][@KEY=VALUE...] [--demo ...] "      \
 	"[--interval-ms N] [--migrate-after DURATION]"
 
 static int
@@ -224,6 +224,7 @@ main(int argc, char **argv)
 	acfg.ac_migrate_after_ms = conf.migrate_after_ms;
 	acfg.ac_workers = (unsigned)conf.workers;
 	acfg.ac_queue_max = conf.queue_max;
+	acfg.ac_queue_max_set = true;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);

@@ -19,7 +19,8 @@
 #include "sha.h"
 #include "util.h"
 
-enum { M_ATTACH, M_NOTIFY, M_MIGRATE, M_HEARTBEAT, M_LIST_NODES, M_LIST_CHECKPOINTS, M_INFO };
+enum { M_ATTACH, M_NOTIFY, M_MIGRATE, M_HEARTBEAT, M_LIST_NODES, M_LIST_CHECKPOINTS, M_INFO,
+	M_DRAIN, M_CORDON, M_UNCORDON };
 
 #define CALL_MS 10000u
 #define FAKE_NAS "tcp://127.0.0.1:1"
@@ -159,6 +160,14 @@ static void
 setup_fast_down(void)
 {
 	start_manager(50, 200);
+}
+
+static void
+setup_failover(void)
+{
+	start_manager(50, 300);
+	fake_start(&fx.a1, "dummy_1");
+	fake_start(&fx.a2, "dummy_2");
 }
 
 static void
@@ -691,12 +700,133 @@ START_TEST(silent_node_is_marked_down_and_told_to_reattach)
 }
 END_TEST
 
+static void
+heartbeat(const char *node)
+{
+	Ckpt__V1__HeartbeatRequest req = CKPT__V1__HEARTBEAT_REQUEST__INIT;
+	Ckpt__V1__HeartbeatReply *rep = NULL;
+	struct rpc_error err;
+
+	req.node = (char *)node;
+	ck_assert_msg(call(M_HEARTBEAT, &req.base, &rep, &err) == 0, "%s", err.re_msg);
+	rpc_reply_free(&rep->base);
+}
+
+static int
+cordon(unsigned method, const char *node, bool *ret_was, struct rpc_error *err)
+{
+	Ckpt__V1__CordonRequest req = CKPT__V1__CORDON_REQUEST__INIT;
+	Ckpt__V1__CordonReply *rep = NULL;
+	int rv;
+
+	req.node = (char *)node;
+	rv = call(method, &req.base, &rep, err);
+	if (rv == 0) {
+		if (ret_was != NULL)
+			*ret_was = rep->was_cordoned;
+		rpc_reply_free(&rep->base);
+	}
+	return rv;
+}
+
+START_TEST(silent_node_fails_over_then_is_revoked_drained_and_cordoned)
+{
+	Ckpt__V1__NotifyRequest nreq = CKPT__V1__NOTIFY_REQUEST__INIT;
+	Ckpt__V1__CheckpointInfo ci = CKPT__V1__CHECKPOINT_INFO__INIT;
+	Ckpt__V1__NotifyReply *nrep = NULL;
+	Ckpt__V1__AttachRequest areq = CKPT__V1__ATTACH_REQUEST__INIT;
+	Ckpt__V1__ComponentStatus cs = CKPT__V1__COMPONENT_STATUS__INIT, *csp = &cs;
+	Ckpt__V1__AttachReply *arep = NULL;
+	Ckpt__V1__DrainRequest dreq = CKPT__V1__DRAIN_REQUEST__INIT;
+	Ckpt__V1__DrainReply *drep = NULL;
+	Ckpt__V1__ListNodesReply *nodes;
+	const Ckpt__V1__ComponentStatus *c;
+	struct rpc_error err;
+	uint8_t sha[SHA_LEN];
+	bool was = true;
+
+	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "demo_1");
+	attach("dummy_2", rpc_server_url(fx.a2.fa_srv), NULL);
+	fake_sha("demo_1", sha);
+	ci.node = "dummy_1";
+	ci.component = "demo_1";
+	ci.seq = 5;
+	ci.size = 64;
+	ci.sha256.data = sha;
+	ci.sha256.len = SHA_LEN;
+	nreq.checkpoint = &ci;
+	ck_assert_int_eq(call(M_NOTIFY, &nreq.base, &nrep, &err), 0);
+	rpc_reply_free(&nrep->base);
+
+	/* dummy_1 falls silent; dummy_2 goes on: demo_1 is restored on dummy_2. */
+	for (int i = 0; i < 200 && atomic_load(&fx.a2.fa_restores) == 0; i++) {
+		heartbeat("dummy_2");
+		util_sleep_ms(50);
+	}
+	ck_assert_int_eq(atomic_load(&fx.a2.fa_restores), 1);
+	ck_assert_int_eq(atomic_load(&fx.a1.fa_stops), 0); /* down: not asked */
+	util_sleep_ms(50);
+	nodes = list_nodes();
+	ck_assert_str_eq(node_of(nodes, "dummy_1")->state, "down");
+	c = comp_of(node_of(nodes, "dummy_2"), "demo_1");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_ge(c->epoch, 1);
+	ck_assert_uint_eq(c->restored_from->seq, 5);
+	rpc_reply_free(&nodes->base);
+
+	/* dummy_1 comes back still running demo_1 with epoch 0: told to stop it. */
+	areq.node = "dummy_1";
+	areq.address = (char *)rpc_server_url(fx.a1.fa_srv);
+	cs.name = "demo_1";
+	cs.state = "running";
+	cs.kind = "demo";
+	areq.components = &csp;
+	areq.n_components = 1;
+	ck_assert_int_eq(call(M_ATTACH, &areq.base, &arep, &err), 0);
+	ck_assert_uint_eq(arep->n_revoked, 1);
+	ck_assert_str_eq(arep->revoked[0], "demo_1");
+	rpc_reply_free(&arep->base);
+
+	/* Cordon: checks, and the flag in ListNodes. */
+	ck_assert_int_eq(cordon(M_CORDON, "ghost", NULL, &err), -ENOENT);
+	ck_assert_int_eq(cordon(M_CORDON, "bad name", NULL, &err), -EINVAL);
+	ck_assert_int_eq(cordon(M_CORDON, "dummy_1", &was, &err), 0);
+	ck_assert(!was);
+	nodes = list_nodes();
+	ck_assert(node_of(nodes, "dummy_1")->cordoned);
+	rpc_reply_free(&nodes->base);
+	/* Draining dummy_2 now has nowhere to go: dummy_1 is cordoned. */
+	heartbeat("dummy_2");
+	dreq.node = "dummy_2";
+	ck_assert_int_eq(call(M_DRAIN, &dreq.base, &drep, &err), 0);
+	ck_assert_uint_eq(drep->n_moved, 0);
+	ck_assert_uint_eq(drep->n_failed, 1);
+	ck_assert_ptr_nonnull(strstr(drep->failed[0]->reason, "cordoned"));
+	rpc_reply_free(&drep->base);
+	/* Uncordon dummy_1, drain dummy_2: demo_1 moves back. */
+	ck_assert_int_eq(cordon(M_UNCORDON, "dummy_1", &was, &err), 0);
+	ck_assert(was);
+	heartbeat("dummy_1");
+	heartbeat("dummy_2");
+	ck_assert_int_eq(call(M_DRAIN, &dreq.base, &drep, &err), 0);
+	ck_assert_uint_eq(drep->n_moved, 1);
+	ck_assert_str_eq(drep->moved[0]->target, "dummy_1");
+	rpc_reply_free(&drep->base);
+	nodes = list_nodes();
+	ck_assert(node_of(nodes, "dummy_2")->cordoned);
+	ck_assert_uint_eq(node_of(nodes, "dummy_2")->n_components, 0);
+	ck_assert_ptr_nonnull(comp_of(node_of(nodes, "dummy_1"), "demo_1"));
+	rpc_reply_free(&nodes->base);
+}
+END_TEST
+
 static Suite *
 service_suite(void)
 {
 	Suite *s = suite_create("manager_service");
 	TCase *tc = tcase_create("rpc");
 	TCase *td = tcase_create("liveness");
+	TCase *tf;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
@@ -716,6 +846,11 @@ service_suite(void)
 	tcase_set_timeout(td, 30);
 	tcase_add_test(td, silent_node_is_marked_down_and_told_to_reattach);
 	suite_add_tcase(s, td);
+	tf = tcase_create("failover");
+	tcase_add_checked_fixture(tf, setup_failover, teardown);
+	tcase_set_timeout(tf, 30);
+	tcase_add_test(tf, silent_node_fails_over_then_is_revoked_drained_and_cordoned);
+	suite_add_tcase(s, tf);
 	return s;
 }
 
