@@ -27,6 +27,7 @@ struct nasc {
 	size_t n_count;
 	struct chunk_params n_chunking;
 	atomic_uint_fast64_t n_store_bytes, n_put_bytes, n_put_chunks, n_dedup_chunks, n_get_bytes;
+	atomic_uint_fast64_t n_sent_bytes;
 };
 
 int
@@ -104,6 +105,7 @@ nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats)
 		.ns_put_chunks = atomic_load(&n->n_put_chunks),
 		.ns_dedup_chunks = atomic_load(&n->n_dedup_chunks),
 		.ns_get_bytes = atomic_load(&n->n_get_bytes),
+		.ns_sent_bytes = atomic_load(&n->n_sent_bytes),
 	};
 	*ret_stats = st;
 }
@@ -206,6 +208,7 @@ nasc_up_flush(struct nasc_up *u)
 		return 0;
 	preq.n_chunks = u->u_n;
 	preq.chunks = u->u_cptr;
+	atomic_fetch_add(&u->u_nasc->n_sent_bytes, ckpt__v1__put_chunks_request__get_packed_size(&preq));
 	rv = nasc_call(u->u_nasc, NAS_PUT_CHUNKS, &preq.base, u->u_timeout_ms,
 	    (ProtobufCMessage **)&prep, u->u_err);
 	if (rv == 0) {
@@ -275,6 +278,7 @@ nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs 
 	}
 	hreq.n_sha256 = count;
 	hreq.sha256 = u->u_hashes;
+	atomic_fetch_add(&u->u_nasc->n_sent_bytes, ckpt__v1__have_chunks_request__get_packed_size(&hreq));
 	rv = nasc_call(u->u_nasc, NAS_HAVE_CHUNKS, &hreq.base, u->u_timeout_ms,
 	    (ProtobufCMessage **)&hrep, u->u_err);
 	if (rv != 0)
@@ -449,6 +453,7 @@ nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_a
 	sreq.sha256.len = SHA_LEN;
 	sreq.n_chunks = refs.r_count;
 	sreq.chunks = ptrs;
+	atomic_fetch_add(&n->n_sent_bytes, ckpt__v1__store_request__get_packed_size(&sreq));
 	rv = nasc_call(n, NAS_STORE, &sreq.base, timeout_ms, (ProtobufCMessage **)&srep, ret_err);
 	if (rv == 0) {
 		nasc_info_from_pb(srep->info, ret_info);

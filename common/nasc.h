@@ -58,6 +58,7 @@ struct nasc_stats {
 	uint64_t ns_put_chunks;       /* chunks sent */
 	uint64_t ns_dedup_chunks;     /* chunks the NAS already held */
 	uint64_t ns_get_bytes;        /* chunk bytes received with GetChunks */
+	uint64_t ns_sent_bytes;       /* encoded HaveChunks, PutChunks and Store requests */
 };
 
 /* Set by nasc_retrieve_fallback() when it did not read the sequence asked for. */

@@ -359,6 +359,15 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		jout_set(o, "epoch", jout_u64(info.ni_epoch));
 		jout_set(o, "kind", jout_str(info.ni_kind));
 		jout_set(o, "created_unix_ms", jout_u64(info.ni_created_unix_ms));
+		jout_set(o, "chunks", jout_u64(info.ni_chunk_count));
+		{
+			/* What this store cost on the wire (after dedup and compression). */
+			struct nasc_stats ns;
+			nasc_get_stats(nas, &ns);
+			jout_set(o, "sent_bytes", jout_u64(ns.ns_sent_bytes));
+			jout_set(o, "sent_chunks", jout_u64(ns.ns_put_chunks));
+			jout_set(o, "sent_chunk_bytes", jout_u64(ns.ns_put_bytes));
+		}
 		rv = jout_print(c, o, false);
 	} else {
 		char n[KEY_NAME_MAX + 1], m[KEY_NAME_MAX + 1];

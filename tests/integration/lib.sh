@@ -79,7 +79,9 @@ log_has() { grep -q -- "$2" "$T_DIR/$1.log"; }
 # start_nas NAME PORT [ARGS...]
 start_nas() {
 	local name=$1 port=$2; shift 2
-	start "$name" "$NAS_BIN" --listen "tcp://127.0.0.1:$port" --data "$T_DIR/$name-data" "$@"
+	# Tests check every acknowledged checkpoint: no retention unless the test passes --keep.
+	start "$name" "$NAS_BIN" --listen "tcp://127.0.0.1:$port" --data "$T_DIR/$name-data" \
+		--keep 1000000 "$@"
 	wait_for 10 log_has "$name" "listening"
 }
 

@@ -1,0 +1,83 @@
+/*
+ * ckpt-corrupt DIR NODE COMPONENT SEQ: the corruption tests' hook. Flips one
+ * byte of the stored data of the middle chunk of NODE/COMPONENT@SEQ in the
+ * NAS's LMDB environment in DIR (a running NAS may keep it open: LMDB
+ * serialises writers across processes). Prints the chunk's SHA-256.
+ * Exit 0 done, 1 failure (one line on stderr), 2 usage.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "ckpt/v1/store.pb-c.h"
+#include "key.h"
+#include "sha.h"
+
+#define HDR 8 /* chunk value header (store.proto) */
+
+static int
+fail(const char *what, int rc)
+{
+	fprintf(stderr, "ckpt-corrupt: %s: %s\n", what, mdb_strerror(rc));
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	uint8_t key[KEY_MAX], sha[SHA_LEN], *copy;
+	char hex[SHA_HEX_LEN + 1];
+	Ckpt__V1__CheckpointRecord *rec;
+	MDB_dbi ckpt, chunk;
+	MDB_val k, v;
+	MDB_env *env;
+	MDB_txn *txn;
+	size_t klen, mid;
+	int rc;
+
+	if (argc != 5 || key_encode(argv[2], argv[3], strtoull(argv[4], NULL, 10), key, &klen) != 0) {
+		fprintf(stderr, "usage: ckpt-corrupt DIR NODE COMPONENT SEQ\n");
+		return 2;
+	}
+	if ((rc = mdb_env_create(&env)) != 0 || (rc = mdb_env_set_maxdbs(env, 16)) != 0 ||
+	    (rc = mdb_env_open(env, argv[1], 0, 0640)) != 0)
+		return fail(argv[1], rc);
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "ckpt", 0, &ckpt)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "chunk", 0, &chunk)) != 0)
+		return fail("open", rc);
+	k.mv_size = klen;
+	k.mv_data = key;
+	if ((rc = mdb_get(txn, ckpt, &k, &v)) != 0)
+		return fail("record", rc);
+	rec = ckpt__v1__checkpoint_record__unpack(NULL, v.mv_size, v.mv_data);
+	if (rec == NULL || rec->n_chunks == 0) {
+		fprintf(stderr, "ckpt-corrupt: the record has no chunk\n");
+		return 1;
+	}
+	mid = rec->n_chunks / 2;
+	memcpy(sha, rec->chunks[mid]->sha256.data, SHA_LEN);
+	ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
+	k.mv_size = SHA_LEN;
+	k.mv_data = sha;
+	if ((rc = mdb_get(txn, chunk, &k, &v)) != 0)
+		return fail("chunk", rc);
+	if (v.mv_size <= HDR) {
+		fprintf(stderr, "ckpt-corrupt: the chunk value is too short\n");
+		return 1;
+	}
+	copy = malloc(v.mv_size);
+	memcpy(copy, v.mv_data, v.mv_size);
+	copy[HDR + (v.mv_size - HDR) / 2] ^= 0x20;
+	v.mv_data = copy;
+	if ((rc = mdb_put(txn, chunk, &k, &v, 0)) != 0 || (rc = mdb_txn_commit(txn)) != 0)
+		return fail("write", rc);
+	mdb_env_close(env);
+	free(copy);
+	sha_hex(sha, SHA_LEN, hex);
+	printf("%s\n", hex);
+	return 0;
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Corruption: a byte flipped inside a stored chunk. Reading that checkpoint is
+# DATA_LOSS; `ckptctl get` without @SEQ falls back to the previous sequence and
+# says so; scrub and `ckpt-nas --check` report it; an agent's restore (a
+# failover here) falls back too and reports the sequence it really used.
+. "$(dirname "$0")/lib.sh"
+CORRUPT_BIN="$CKPT_BUILD/tests/integration/ckpt-corrupt"
+
+NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port)
+MGR_URL="tcp://127.0.0.1:$MGR_PORT"
+NAS_URL="tcp://127.0.0.1:$NAS_PORT"
+NAS_DATA="$T_DIR/nas-data"
+start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
+start_manager manager "$MGR_PORT" "$EV_PORT" "$NAS_URL" --heartbeat-ms 100 --down-after 500ms ||
+	{ echo "manager did not start"; exit 1; }
+nctl() { "$CTL_BIN" --nas "$NAS_URL" "$@"; }
+
+# Two versions of n/c: random (stored raw) and compressible (stored as zstd).
+head -c 300000 /dev/urandom >"$T_DIR/a"
+{ head -c 100000 /dev/urandom; head -c 200000 /dev/zero; } >"$T_DIR/b"
+nctl put n/c -i "$T_DIR/a" >/dev/null
+nctl put n/c -i "$T_DIR/b" >/dev/null
+check "the checkpoints are stored" [ "$(nctl --json ls n/c | jq length)" -eq 2 ]
+check "scrub of an intact store is clean" sh -c "$CTL_BIN --nas $NAS_URL scrub >$T_DIR/scrub0.txt"
+check "the corruption hook flips a byte of n/c@2" sh -c "$CORRUPT_BIN $NAS_DATA n c 2 >/dev/null"
+
+check "get n/c@2: exit 1" sh -c "! $CTL_BIN --nas $NAS_URL get n/c@2 -o $T_DIR/x 2>$T_DIR/err2.txt"
+check "get n/c@2: DATA_LOSS" grep -q DATA_LOSS "$T_DIR/err2.txt"
+check "get n/c@2: no output file" [ ! -e "$T_DIR/x" ]
+nctl get n/c -o "$T_DIR/got" 2>"$T_DIR/warn.txt"
+check "get n/c (latest) falls back: exit 0" [ $? -eq 0 ]
+check "it returns the previous sequence byte for byte" cmp -s "$T_DIR/a" "$T_DIR/got"
+check "one warning line names the corrupt seq and the one used" sh -c \
+	"[ \$(wc -l <$T_DIR/warn.txt) -eq 1 ] && grep -q 'c@2 is corrupt' $T_DIR/warn.txt && grep -q 'n/c@1 instead' $T_DIR/warn.txt"
+nctl get n/c >"$T_DIR/got.stdout" 2>/dev/null
+check "get to a redirected stdout falls back too" cmp -s "$T_DIR/a" "$T_DIR/got.stdout"
+check "scrub reports the corrupt chunk: exit 1" sh -c \
+	"! $CTL_BIN --nas $NAS_URL scrub >$T_DIR/scrub.txt 2>&1"
+check "scrub names it" grep -q "is corrupt" "$T_DIR/scrub.txt"
+check "the NAS logged the scrub's finding" log_has nas "scrub: chunk"
+
+# The agent's restore: a component whose newest checkpoint is corrupt fails over.
+agent() { # NAME ARGS...
+	local name=$1; shift
+	start "$name" "$AGENT_BIN" --node "$name" --manager "$MGR_URL" \
+		--listen "tcp://127.0.0.1:$(free_port)" --interval-ms 200 "$@"
+}
+agent a1 --demo demo_1:256K
+agent a2
+nodes_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length')" -eq 2 ]; }
+check "two agents attach" wait_for 10 nodes_up
+stored_3() { [ "$(ctl --json ls a1/demo_1 | jq length)" -ge 3 ]; }
+check "a1 checkpoints demo_1" wait_for 10 stored_3
+kill -STOP "$PID_a1"
+sleep 0.3
+last=$(ctl --json ls a1/demo_1 | jq -c 'max_by(.seq)')
+prev=$(ctl --json ls a1/demo_1 | jq -c 'sort_by(.seq) | .[-2]')
+check "the newest demo_1 checkpoint is corrupted" sh -c \
+	"$CORRUPT_BIN $NAS_DATA a1 demo_1 $(jq -r .seq <<<"$last") >/dev/null"
+kill -KILL "$PID_a1" 2>/dev/null; kill -CONT "$PID_a1" 2>/dev/null
+restored() {
+	ctl --json nodes | jq -e '.[] | select(.id == "a2") | .components[] |
+		select(.name == "demo_1" and .restored_from != null)' >/dev/null
+}
+check "demo_1 fails over to a2" wait_for 15 restored
+comp=$(ctl --json nodes | jq -c '.[] | select(.id == "a2") | .components[] | select(.name == "demo_1")')
+check "a2 restored the previous sequence (restored_from says which)" \
+	[ "$(jq -r .restored_from.seq <<<"$comp")" = "$(jq -r .seq <<<"$prev")" ]
+check "its state digest is that checkpoint's" \
+	[ "$(jq -r .state_sha256 <<<"$comp")" = "$(jq -r .sha256 <<<"$prev")" ]
+check "a2 logged the fallback" log_has a2 "is corrupt"
+
+stop nas
+check "ckpt-nas --check reports the corruption: exit 1" sh -c \
+	"! $NAS_BIN --check --data $NAS_DATA >$T_DIR/check.txt 2>&1"
+check "--check prints a report" grep -q "CORRUPT" "$T_DIR/check.txt"
+finish

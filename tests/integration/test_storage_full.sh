@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# A full NAS: with a tiny --map-max, a store that does not fit is refused with
+# RESOURCE_EXHAUSTED, the store stays consistent (--check clean) and earlier
+# checkpoints stay readable; smaller stores still go through.
+. "$(dirname "$0")/lib.sh"
+
+NAS_PORT=$(free_port)
+NAS_URL="tcp://127.0.0.1:$NAS_PORT"
+start_nas nas "$NAS_PORT" --map-size 1M --map-max 4M || { echo "nas did not start"; exit 1; }
+nctl() { "$CTL_BIN" --nas "$NAS_URL" "$@"; }
+
+head -c 200000 /dev/urandom >"$T_DIR/small"
+head -c 8388608 /dev/urandom >"$T_DIR/big"
+check "a small checkpoint fits" sh -c "$CTL_BIN --nas $NAS_URL put n/small -i $T_DIR/small >/dev/null"
+check "8 MiB into a 4 MiB map: exit 1" sh -c \
+	"! $CTL_BIN --nas $NAS_URL put n/big -i $T_DIR/big 2>$T_DIR/err.txt"
+check "the error is RESOURCE_EXHAUSTED, one line" sh -c \
+	"[ \$(wc -l <$T_DIR/err.txt) -eq 1 ] && grep -q RESOURCE_EXHAUSTED $T_DIR/err.txt"
+check "the NAS logged why" log_has nas "NAS storage full"
+check "no record of the refused checkpoint" [ "$(nctl --json ls n/big | jq length)" -eq 0 ]
+nctl get n/small -o "$T_DIR/small.out"
+check "the earlier checkpoint still reads back" cmp -s "$T_DIR/small" "$T_DIR/small.out"
+check "a small store still fits" sh -c "head -c 1000 /dev/urandom | $CTL_BIN --nas $NAS_URL put n/small >/dev/null"
+check "scrub finds no corruption" sh -c "$CTL_BIN --nas $NAS_URL scrub >/dev/null"
+stop nas
+mv "$T_DIR/nas.log" "$T_DIR/nas-1.log"
+check "--check is clean after the refusal" sh -c "$NAS_BIN --check --data $T_DIR/nas-data >/dev/null"
+start_nas nas "$NAS_PORT" --map-size 1M --map-max 4M
+check "after a restart the data is there" sh -c \
+	"$CTL_BIN --nas $NAS_URL get n/small@1 -o $T_DIR/small.2 && cmp -s $T_DIR/small $T_DIR/small.2"
+finish
