@@ -11,8 +11,11 @@ ID=$(( $$ % 100000 ))
 NS_BR="ckpt-br-$ID" NS_CORE="ckpt-core-$ID" NS_A="ckpt-a-$ID" NS_B="ckpt-b-$ID"
 NET=10.77.0
 p_cleanup() {
+	local ns pid
 	t_cleanup
 	for ns in "$NS_CORE" "$NS_A" "$NS_B" "$NS_BR"; do
+		# Whatever still runs in a namespace this test made would keep it alive.
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
 		ip netns del "$ns" 2>/dev/null
 	done
 }
