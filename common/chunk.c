@@ -47,9 +47,12 @@ chunk_params_init(uint32_t min, uint32_t avg, uint32_t max, struct chunk_params 
 	p.cp_min = min;
 	p.cp_avg = 1u << bits;
 	p.cp_max = max;
-	/* Normalised chunking, level 2: two bits more before avg, two fewer after. */
-	p.cp_mask_small = chunk_top_mask(bits + 2);
-	p.cp_mask_large = chunk_top_mask(bits > 2 ? bits - 2 : 1);
+	/*
+	 * Normalised chunking: before avg / 2 a mask one bit harder than avg, after
+	 * it one bit easier, so a chunk is about avg / 2 + avg / 2 = avg long.
+	 */
+	p.cp_mask_small = chunk_top_mask(bits + 1);
+	p.cp_mask_large = chunk_top_mask(bits - 1);
 	pthread_once(&chunk_gear_once, chunk_gear_init);
 	*ret_params = p;
 	return 0;
@@ -59,7 +62,7 @@ size_t
 chunk_next(const struct chunk_params *p, const uint8_t *buf, size_t len)
 {
 	size_t end = len < p->cp_max ? len : p->cp_max;
-	size_t mid = p->cp_avg < end ? p->cp_avg : end;
+	size_t mid = p->cp_avg / 2 < end ? p->cp_avg / 2 : end;
 	uint64_t h = 0;
 	size_t i;
 

@@ -6,9 +6,9 @@
  * bits depend on the last 64 bytes only, so a cut point ("the top bits of h
  * are zero") depends on local content: inserting or deleting bytes moves the
  * cuts near the edit and no others, and the chunks after it are found again
- * (deduplicated) by their SHA-256. Before the average size a stricter mask is
- * used, after it a looser one, which narrows the spread of chunk sizes around
- * the average. No cut is made before min bytes; one is forced at max.
+ * (deduplicated) by their SHA-256. Before half the average size a stricter
+ * mask is used, after it a looser one, which narrows the spread of chunk sizes
+ * around the average. No cut is made before min bytes; one is forced at max.
  *
  * The gear table is generated once from a fixed seed, so chunk boundaries
  * are the same in every process and every version that keeps the seed.
@@ -29,8 +29,8 @@ struct chunk_params {
 	uint32_t cp_min;
 	uint32_t cp_avg;                /* rounded down to a power of two */
 	uint32_t cp_max;
-	uint64_t cp_mask_small;         /* before avg: harder to match */
-	uint64_t cp_mask_large;         /* after avg: easier */
+	uint64_t cp_mask_small;         /* before avg / 2: harder to match */
+	uint64_t cp_mask_large;         /* after it: easier */
 };
 
 /*

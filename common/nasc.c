@@ -1,7 +1,9 @@
 #include "nasc.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,8 +192,9 @@ struct nasc_up {
 	uint8_t *u_out;                      /* compressed chunks of one PutChunks */
 	size_t u_out_cap, u_out_used;
 	size_t u_wire;                       /* chunk bytes in the pending PutChunks */
-	Ckpt__V1__Chunk *u_chunks;           /* the pending PutChunks */
+	Ckpt__V1__Chunk *u_chunks;           /* the pending PutChunks, across windows */
 	Ckpt__V1__Chunk **u_cptr;
+	uint8_t (*u_sha)[SHA_LEN];           /* their hashes */
 	size_t u_n, u_cap;
 	size_t *u_offs;                      /* per chunk of the window: offset in it */
 	ProtobufCBinaryData *u_hashes;       /* per chunk of the window */
@@ -242,17 +245,19 @@ nasc_up_add(struct nasc_up *u, const ProtobufCBinaryData *hash, const uint8_t *r
 		return rv;
 	c = &u->u_chunks[u->u_n];
 	ckpt__v1__chunk__init(c);
-	c->sha256 = *hash;
+	/* The window moves on before the batch is sent: keep copies. */
+	memcpy(u->u_sha[u->u_n], hash->data, SHA_LEN);
+	c->sha256.data = u->u_sha[u->u_n];
+	c->sha256.len = SHA_LEN;
 	c->raw_size = (uint32_t)len;
 	c->codec = codec;
 	if (codec == ZCHUNK_RAW) {
-		c->data.data = (uint8_t *)raw;
-		c->data.len = len;
-	} else {
-		c->data.data = u->u_out + u->u_out_used;
-		c->data.len = clen;
-		u->u_out_used += clen;
+		memcpy(u->u_out + u->u_out_used, raw, len);
+		clen = len;
 	}
+	c->data.data = u->u_out + u->u_out_used;
+	c->data.len = clen;
+	u->u_out_used += clen;
 	u->u_wire += c->data.len;
 	u->u_cptr[u->u_n++] = c;
 	return 0;
@@ -294,10 +299,24 @@ nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs 
 		}
 		rv = nasc_up_add(u, &u->u_hashes[k], buf + u->u_offs[k], r->r_refs[first + k].size);
 	}
-	if (rv == 0)
-		rv = nasc_up_flush(u);
+	/* Sent when a batch is full, or before Store: few, full PutChunks (one sync each). */
 	rpc_reply_free(&hrep->base);
 	return rv;
+}
+
+/* The whole checkpoint's digest of one window, on its own thread. */
+struct nasc_whole {
+	struct sha_ctx *w_ctx;
+	const uint8_t *w_buf;
+	size_t w_len;
+};
+
+static void *
+nasc_whole_run(void *arg)
+{
+	struct nasc_whole *w = arg;
+	sha_update(w->w_ctx, w->w_buf, w->w_len);
+	return NULL;
 }
 
 static int
@@ -326,15 +345,16 @@ nasc_up_init(struct nasc_up *u, struct nasc *n, unsigned timeout_ms, struct rpc_
 	u->u_nasc = n;
 	u->u_timeout_ms = timeout_ms;
 	u->u_err = err;
-	u->u_cap = per_window < NASC_PUT_MAX ? per_window : NASC_PUT_MAX;
+	u->u_cap = NASC_PUT_MAX;
 	u->u_out_cap = NASC_BATCH + zchunk_bound(n->n_chunking.cp_max);
 	u->u_out = malloc(u->u_out_cap);
 	u->u_chunks = calloc(u->u_cap, sizeof(*u->u_chunks));
 	u->u_cptr = calloc(u->u_cap, sizeof(*u->u_cptr));
+	u->u_sha = calloc(u->u_cap, sizeof(*u->u_sha));
 	u->u_offs = calloc(per_window, sizeof(*u->u_offs));
 	u->u_hashes = calloc(per_window, sizeof(*u->u_hashes));
 	if (u->u_out == NULL || u->u_chunks == NULL || u->u_cptr == NULL || u->u_offs == NULL ||
-	    u->u_hashes == NULL)
+	    u->u_hashes == NULL || u->u_sha == NULL)
 		return -ENOMEM;
 	return zchunk_new(&u->u_z);
 }
@@ -346,6 +366,7 @@ nasc_up_free(struct nasc_up *u)
 	free(u->u_out);
 	free(u->u_chunks);
 	free(u->u_cptr);
+	free(u->u_sha);
 	free(u->u_offs);
 	free(u->u_hashes);
 }
@@ -384,15 +405,25 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, nasc_read_fn rd, void *rd_a
 		}
 		if (have == 0)
 			break;
+		/* Cut points first; then the chunk digests here and the whole digest in parallel. */
 		while (rv == 0 && pos < have && (eof || have - pos >= cp->cp_max)) {
 			size_t k = chunk_next(cp, buf + pos, have - pos);
-			uint8_t h[SHA_LEN];
-			sha256(buf + pos, k, h);
-			rv = nasc_refs_add(refs, h, (uint32_t)k);
+			rv = nasc_refs_add(refs, (const uint8_t[SHA_LEN]){ 0 }, (uint32_t)k);
 			pos += k;
 		}
 		if (rv == 0) {
-			sha_update(whole, buf, pos);
+			struct nasc_whole wj = { whole, buf, pos };
+			pthread_t t;
+			bool threaded = pthread_create(&t, NULL, nasc_whole_run, &wj) == 0;
+			size_t off = 0;
+			if (!threaded)
+				nasc_whole_run(&wj);
+			for (size_t i = first; i < refs->r_count; i++) {
+				sha256(buf + off, refs->r_refs[i].size, refs->r_sha[i]);
+				off += refs->r_refs[i].size;
+			}
+			if (threaded)
+				pthread_join(t, NULL);
 			total += pos;
 			rv = nasc_store_window(u, buf, refs, first);
 		}
@@ -401,6 +432,8 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, nasc_read_fn rd, void *rd_a
 		if (eof && have == 0)
 			break;
 	}
+	if (rv == 0)
+		rv = nasc_up_flush(u);
 	if (rv == 0) {
 		sha_final(whole, ret_digest);
 		*ret_total = total;

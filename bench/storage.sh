@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Storage benchmark of ckpt-nas, with every comparison measured in the same run
+# on the same disk (not a test: it asserts nothing, it prints a table).
+#
+#   bash bench/storage.sh
+#
+# Workloads from ../shared/bench/workloads.py (override: CKPT_WORKLOADS=PATH):
+#   W1 64 MiB random, W2 64 MiB memory image (4 KiB pages, half zero),
+#   W3 = W2 with 1% of its pages rewritten (the next checkpoint).
+# Measures: full durable store of W1 and W2 (ckptctl put to a NAS on
+# 127.0.0.1) against `dd bs=4M conv=fsync` of the same bytes to the same disk;
+# the incremental store of W3 after W2 (bytes sent, time, disk growth, as
+# fractions of W2's full store); restore throughput from a warm store; and
+# rsync (daemon on 127.0.0.1, delta transfer, --fsync) and restic (local
+# repository) on W2 then W3.
+# Environment: CKPT_BENCH_DIR (work folder on the disk to measure; default a
+# new folder under /var/tmp), CKPT_BUILD (default build-bench, a release
+# build made here), CKPT_BENCH_RUNS (default 3: each timing is the median).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+# ---- install (this script's own needs; not part of CI) ----
+need=()
+for p in rsync restic jq python3; do command -v "$p" >/dev/null || need+=("$p"); done
+if [ ${#need[@]} -gt 0 ]; then
+	sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get install -y "${need[@]}" >/dev/null
+fi
+bash deploy/local/deps.sh >/dev/null
+
+# ---- build ----
+build=${CKPT_BUILD:-build-bench}
+[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
+ninja -C "$build" services/nas/ckpt-nas clients/ckptctl/ckptctl >/dev/null
+NAS_BIN="$build/services/nas/ckpt-nas"
+CTL_BIN="$build/clients/ckptctl/ckptctl"
+
+work=${CKPT_BENCH_DIR:-$(mktemp -d /var/tmp/ckpt-bench.XXXXXX)}
+mkdir -p "$work"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	[ -n "${CKPT_BENCH_DIR:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+runs=${CKPT_BENCH_RUNS:-3}
+wl=${CKPT_WORKLOADS:-$top/../shared/bench/workloads.py}
+python3 "$wl" "$work/w" >/dev/null
+MiB=$((1 << 20))
+size() { stat -c %s "$1"; }
+now() { date +%s%N; }
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mbps() { awk -v b="$1" -v ns="$2" 'BEGIN {printf "%.0f", b / 1048576 / (ns / 1e9)}'; }
+ms() { awk -v ns="$1" 'BEGIN {printf "%.0f", ns / 1e6}'; }
+frac() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f%%", 100 * a / b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# ---- dd conv=fsync of the same bytes to the same disk ----
+dd_ns() { # FILE
+	local t0 t1
+	rm -f "$work/dd.out"; sync
+	t0=$(now); dd if="$1" of="$work/dd.out" bs=4M conv=fsync status=none; t1=$(now)
+	rm -f "$work/dd.out"
+	echo $((t1 - t0))
+}
+
+# ---- ckpt ----
+nas_port=$(free_port)
+NAS_URL="tcp://127.0.0.1:$nas_port"
+start_nas() { # DIR
+	"$NAS_BIN" --listen "$NAS_URL" --data "$1" --map-size 1G --keep 100 --log-level warn \
+		2>>"$work/nas.log" &
+	nas_pid=$!
+	pids+=("$nas_pid")
+	for _ in $(seq 100); do "$CTL_BIN" --nas "$NAS_URL" stat >/dev/null 2>&1 && return; sleep 0.05; done
+	echo "ckpt-nas did not start" >&2; exit 1
+}
+stop_nas() { kill "$nas_pid"; wait "$nas_pid" 2>/dev/null || true; }
+ctl() { "$CTL_BIN" --nas "$NAS_URL" "$@"; }
+map_used() { ctl --json stat | jq .map_used; }
+# Full store of FILE into a fresh NAS: prints ns, sent bytes, disk growth.
+ckpt_full() { # FILE NAME
+	local d="$work/nas-$2-$RANDOM" t0 t1 u0 out
+	start_nas "$d"; sync
+	u0=$(map_used)
+	t0=$(now); out=$(ctl --json put "n/$2" -i "$1"); t1=$(now)
+	echo "$((t1 - t0)) $(jq .sent_bytes <<<"$out") $(( $(map_used) - u0 ))"
+	stop_nas; rm -rf "$d"
+}
+
+declare -A R
+for w in W1 W2; do
+	f="$work/w/$w"
+	R[$w.size]=$(size "$f")
+	R[$w.dd]=$(for _ in $(seq "$runs"); do dd_ns "$f"; done | median)
+	for i in $(seq "$runs"); do ckpt_full "$f" "$(tr A-Z a-z <<<"$w")"; done >"$work/full.$w"
+	R[$w.put]=$(awk '{print $1}' "$work/full.$w" | median)
+	R[$w.put_sent]=$(awk 'NR==1 {print $2}' "$work/full.$w")
+	R[$w.put_disk]=$(awk 'NR==1 {print $3}' "$work/full.$w")
+done
+
+# Incremental: W2 then W3 into the same NAS; then restores from the warm store.
+d="$work/nas-inc"
+start_nas "$d"
+ctl put n/w1 -i "$work/w/W1" >/dev/null
+ctl put n/mem -i "$work/w/W2" >/dev/null
+u0=$(map_used); c0=$(ctl --json stat | jq .chunk_bytes)
+t0=$(now); out=$(ctl --json put n/mem -i "$work/w/W3"); t1=$(now)
+R[W3.put]=$((t1 - t0))
+R[W3.sent]=$(jq .sent_bytes <<<"$out")
+R[W3.disk]=$(( $(map_used) - u0 ))
+R[W3.chunks]=$(( $(ctl --json stat | jq .chunk_bytes) - c0 ))
+restore() { # REF
+	local t0 t1
+	ctl get "$1" >/dev/null # warm
+	for _ in $(seq "$runs"); do
+		t0=$(now); ctl get "$1" >/dev/null; t1=$(now); echo $((t1 - t0))
+	done | median
+}
+R[W1.get]=$(restore n/w1@1)
+R[W2.get]=$(restore n/mem@1)
+R[W3.get]=$(restore n/mem@2)
+stop_nas
+
+# ---- rsync: daemon on 127.0.0.1, delta transfer, durable (--fsync) ----
+rs_port=$(free_port)
+mkdir -p "$work/rsync/dst" "$work/rsync/src"
+cat >"$work/rsync/rsyncd.conf" <<CONF
+use chroot = no
+uid = $(id -un)
+gid = $(id -gn)
+[m]
+path = $work/rsync/dst
+read only = no
+CONF
+rsync --daemon --no-detach --address=127.0.0.1 --port="$rs_port" \
+	--config="$work/rsync/rsyncd.conf" --log-file="$work/rsync/log" &
+pids+=("$!")
+sleep 0.5
+rsync_put() { # FILE: prints ns and bytes sent
+	local t0 t1 out
+	cp "$1" "$work/rsync/src/img"
+	t0=$(now)
+	out=$(rsync --fsync --ignore-times --no-whole-file --inplace --stats "$work/rsync/src/img" \
+		"rsync://127.0.0.1:$rs_port/m/img")
+	t1=$(now)
+	echo "$((t1 - t0)) $(awk -F: '/Total bytes sent/ {gsub(/[ ,]/, "", $2); print $2}' <<<"$out")"
+}
+read -r R[rs.W2] R[rs.W2.sent] < <(rsync_put "$work/w/W2")
+read -r R[rs.W3] R[rs.W3.sent] < <(rsync_put "$work/w/W3")
+t0=$(now); rsync "rsync://127.0.0.1:$rs_port/m/img" "$work/rsync/back"; t1=$(now)
+R[rs.get]=$((t1 - t0))
+
+# ---- restic: local repository ----
+export RESTIC_PASSWORD=bench RESTIC_REPOSITORY="$work/restic/repo"
+mkdir -p "$work/restic/src"
+restic init >/dev/null
+restic_put() { # FILE: prints ns and bytes added
+	local t0 t1 out
+	cp "$1" "$work/restic/src/img"
+	t0=$(now); out=$(restic backup --json "$work/restic/src" | jq -c 'select(.message_type == "summary")'); t1=$(now)
+	echo "$((t1 - t0)) $(jq '.data_added' <<<"$out")"
+}
+read -r R[rc.W2] R[rc.W2.sent] < <(restic_put "$work/w/W2")
+read -r R[rc.W3] R[rc.W3.sent] < <(restic_put "$work/w/W3")
+t0=$(now); restic restore latest --target "$work/restic/back" >/dev/null; t1=$(now)
+R[rc.get]=$((t1 - t0))
+
+# ---- table ----
+S=${R[W2.size]}
+echo
+echo "ckpt storage benchmark ($(date -u +%F), $(nproc) CPUs, work folder $work)"
+echo
+printf '%-42s %12s %12s %10s\n' "measure" "ckpt" "baseline" "ratio"
+printf '%-42s %12s %12s %10s\n' "-------" "----" "--------" "-----"
+for w in W1 W2; do
+	printf '%-42s %9s MB/s %7s MB/s %10s\n' "full durable store $w vs dd conv=fsync" \
+		"$(mbps "${R[$w.size]}" "${R[$w.put]}")" "$(mbps "${R[$w.size]}" "${R[$w.dd]}")" \
+		"$(ratio "${R[$w.dd]}" "${R[$w.put]}")"
+done
+printf '%-42s %12s\n' "  W1 bytes sent / disk growth" "$(frac "${R[W1.put_sent]}" "${R[W1.size]}") / $(frac "${R[W1.put_disk]}" "${R[W1.size]}")"
+printf '%-42s %12s\n' "  W2 bytes sent / disk growth" "$(frac "${R[W2.put_sent]}" "$S") / $(frac "${R[W2.put_disk]}" "$S")"
+printf '%-42s %9s ms %10s ms %10s\n' "incremental W3 after W2: time vs full W2" "$(ms "${R[W3.put]}")" \
+	"$(ms "${R[W2.put]}")" "$(ratio "${R[W3.put]}" "${R[W2.put]}")"
+printf '%-42s %12s %12s %10s\n' "  bytes sent (of the image; vs full W2)" "${R[W3.sent]}" "${R[W2.put_sent]}" \
+	"$(frac "${R[W3.sent]}" "$S")"
+printf '%-42s %12s %12s %10s\n' "  disk growth: LMDB pages (of the image)" "${R[W3.disk]}" "${R[W2.put_disk]}" \
+	"$(frac "${R[W3.disk]}" "$S")"
+printf '%-42s %12s %12s %10s\n' "  disk growth: chunk bytes (of the image)" "${R[W3.chunks]}" "" \
+	"$(frac "${R[W3.chunks]}" "$S")"
+for w in W1 W2 W3; do
+	printf '%-42s %9s MB/s\n' "restore $w (warm store, verified)" "$(mbps "$S" "${R[$w.get]}")"
+done
+echo
+printf '%-42s %12s %12s %12s\n' "W2 then W3 side by side" "ckpt" "rsync" "restic"
+printf '%-42s %12s %12s %12s\n' "-----------------------" "----" "-----" "------"
+printf '%-42s %9s ms %9s ms %9s ms\n' "full W2: time" "$(ms "${R[W2.put]}")" "$(ms "${R[rs.W2]}")" "$(ms "${R[rc.W2]}")"
+printf '%-42s %12s %12s %12s\n' "full W2: bytes sent / added" "${R[W2.put_sent]}" "${R[rs.W2.sent]}" "${R[rc.W2.sent]}"
+printf '%-42s %9s ms %9s ms %9s ms\n' "incremental W3: time" "$(ms "${R[W3.put]}")" "$(ms "${R[rs.W3]}")" "$(ms "${R[rc.W3]}")"
+printf '%-42s %12s %12s %12s\n' "incremental W3: bytes sent / added" "${R[W3.sent]}" "${R[rs.W3.sent]}" "${R[rc.W3.sent]}"
+printf '%-42s %9s ms %9s ms %9s ms\n' "restore of the latest (W3)" "$(ms "${R[W3.get]}")" "$(ms "${R[rs.get]}")" "$(ms "${R[rc.get]}")"
