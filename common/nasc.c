@@ -720,6 +720,7 @@ nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, 
 	struct nasc_info info;
 	struct rpc_error perr;
 	uint64_t read_seq = 0;
+	bool rewound = true;
 	int rv;
 
 	memset(&fb, 0, sizeof(fb));
@@ -735,13 +736,18 @@ nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, 
 		fb.nf_skipped++;
 		if (nasc_previous(n, component, read_seq, timeout_ms, prev_node, &prev, &perr) != 0)
 			break;
-		if (reset(arg) != 0)
+		if (reset(arg) != 0) {
+			rewound = false;
 			break;
+		}
 		read_seq = 0;
 		rv = nasc_retrieve_seq(n, prev_node, component, prev, wr, arg, timeout_ms, &info,
 		    &read_seq, ret_err);
 	}
-	if (rv == -EBADMSG && fb.nf_bad_seq != 0)
+	if (rv == -EBADMSG && fb.nf_bad_seq != 0 && !rewound)
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s (no fallback to an older "
+		    "sequence: the output cannot be rewound)", fb.nf_bad_msg);
+	else if (rv == -EBADMSG && fb.nf_bad_seq != 0)
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s (and no older sequence of %s "
 		    "could be read)", fb.nf_bad_msg, component);
 	if (rv != 0)

@@ -16,7 +16,8 @@
  *   ERROR scrub: PROBLEM                       (one line per problem, then a summary)
  *   WARN  store of NODE/COMP refused: CAUSE
  *   WARN  bad request: REASON                  (from the RPC layer)
- *   ERROR chunk HEX is corrupt: ...            (GetChunks found a bad chunk)
+ *   ERROR chunk HEX is corrupt: ...            (GetChunks found a bad chunk header;
+ *                                              bytes are verified by readers and scrub)
  */
 #ifndef CKPT_NAS_NAS_H
 #define CKPT_NAS_NAS_H

@@ -1,6 +1,8 @@
 /*
  * ckpt-corrupt DIR NODE COMPONENT SEQ: the corruption tests' hook. Flips one
- * byte of the stored data of the middle chunk of NODE/COMPONENT@SEQ in the
+ * byte of the raw bytes of the middle chunk of NODE/COMPONENT@SEQ (a zstd
+ * chunk is rewritten raw, so the flip always changes the content, never only
+ * a field of the frame that does not matter) in the
  * NAS's LMDB environment in DIR (a running NAS may keep it open: LMDB
  * serialises writers across processes). Prints the chunk's SHA-256.
  * Exit 0 done, 1 failure (one line on stderr), 2 usage.
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include <lmdb.h>
+#include <zstd.h>
 
 #include "ckpt/v1/store.pb-c.h"
 #include "key.h"
@@ -69,10 +72,25 @@ main(int argc, char **argv)
 		fprintf(stderr, "ckpt-corrupt: the chunk value is too short\n");
 		return 1;
 	}
-	copy = malloc(v.mv_size);
-	memcpy(copy, v.mv_data, v.mv_size);
-	copy[HDR + (v.mv_size - HDR) / 2] ^= 0x20;
-	v.mv_data = copy;
+	{
+		const uint8_t *p = v.mv_data;
+		size_t raw = (size_t)p[4] | (size_t)p[5] << 8 | (size_t)p[6] << 16 | (size_t)p[7] << 24;
+		copy = malloc(HDR + raw);
+		memcpy(copy, p, HDR);
+		copy[0] = 0; /* raw */
+		if (p[0] == 1) {
+			size_t got = ZSTD_decompress(copy + HDR, raw, p + HDR, v.mv_size - HDR);
+			if (ZSTD_isError(got) || got != raw) {
+				fprintf(stderr, "ckpt-corrupt: the chunk does not decompress\n");
+				return 1;
+			}
+		} else {
+			memcpy(copy + HDR, p + HDR, raw);
+		}
+		copy[HDR + raw / 2] ^= 0x20;
+		v.mv_size = HDR + raw;
+		v.mv_data = copy;
+	}
 	if ((rc = mdb_put(txn, chunk, &k, &v, 0)) != 0 || (rc = mdb_txn_commit(txn)) != 0)
 		return fail("write", rc);
 	mdb_env_close(env);

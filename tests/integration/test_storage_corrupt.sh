@@ -11,7 +11,7 @@ MGR_URL="tcp://127.0.0.1:$MGR_PORT"
 NAS_URL="tcp://127.0.0.1:$NAS_PORT"
 NAS_DATA="$T_DIR/nas-data"
 start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
-start_manager manager "$MGR_PORT" "$EV_PORT" "$NAS_URL" --heartbeat-ms 100 --down-after 500ms ||
+start_manager manager "$MGR_PORT" "$EV_PORT" "$NAS_URL" --heartbeat-ms 100 --down-after 3s ||
 	{ echo "manager did not start"; exit 1; }
 nctl() { "$CTL_BIN" --nas "$NAS_URL" "$@"; }
 
@@ -51,6 +51,8 @@ nodes_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length
 check "two agents attach" wait_for 10 nodes_up
 stored_3() { [ "$(ctl --json ls a1/demo_1 | jq length)" -ge 3 ]; }
 check "a1 checkpoints demo_1" wait_for 10 stored_3
+# Frozen, a1 stores nothing more; it is marked down only after --down-after (3 s),
+# long after the corruption below is in place.
 kill -STOP "$PID_a1"
 sleep 0.3
 last=$(ctl --json ls a1/demo_1 | jq -c 'max_by(.seq)')
@@ -62,7 +64,7 @@ restored() {
 	ctl --json nodes | jq -e '.[] | select(.id == "a2") | .components[] |
 		select(.name == "demo_1" and .restored_from != null)' >/dev/null
 }
-check "demo_1 fails over to a2" wait_for 15 restored
+check "demo_1 fails over to a2" wait_for 30 restored
 comp=$(ctl --json nodes | jq -c '.[] | select(.id == "a2") | .components[] | select(.name == "demo_1")')
 check "a2 restored the previous sequence (restored_from says which)" \
 	[ "$(jq -r .restored_from.seq <<<"$comp")" = "$(jq -r .seq <<<"$prev")" ]
