@@ -18,6 +18,8 @@ head -c 400000 /dev/zero >>"$T_DIR/base"
 client() { # ID: stores until $T_DIR/stop exists; appends "REF SHA256" of every acknowledged store
 	local id=$1 n=0 out
 	while [ ! -e "$T_DIR/stop" ]; do
+		# paused while the acknowledged ones are read back: run time stays bounded
+		while [ -e "$T_DIR/pause" ] && [ ! -e "$T_DIR/stop" ]; do sleep 0.05; done
 		n=$((n + 1))
 		f="$T_DIR/in.$id"
 		{ cat "$T_DIR/base"; head -c $(( (RANDOM % 64 + 1) * 1024 )) /dev/urandom; } >"$f"
@@ -62,7 +64,9 @@ for i in $(seq "$KILLS"); do
 	"$NAS_BIN" --check --data "$NAS_DATA" >"$T_DIR/check.$i.txt" 2>&1 && check_ok=$((check_ok + 1))
 	mv "$T_DIR/nas.log" "$T_DIR/nas-$i.log"
 	start_nas nas "$NAS_PORT" || { echo "# nas did not restart"; break; }
+	touch "$T_DIR/pause"
 	verify_new
+	rm -f "$T_DIR/pause"
 done
 touch "$T_DIR/stop"
 for pid in "${T_PIDS[@]}"; do [ "$pid" = "$PID_nas" ] || wait "$pid" 2>/dev/null; done
