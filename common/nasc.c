@@ -9,20 +9,12 @@
 #include <string.h>
 
 #include "err.h"
+#include "methods.h"
 #include "zchunk.h"
 
 /* Chunks in one PutChunks and in one GetChunks (the NAS's limits). */
 #define NASC_PUT_MAX 4096u
 #define NASC_GET_MAX 65536u
-
-enum {
-	NAS_STORE = 0,
-	NAS_RETRIEVE = 1,
-	NAS_LIST = 2,
-	NAS_HAVE_CHUNKS = 5,
-	NAS_PUT_CHUNKS = 6,
-	NAS_GET_CHUNKS = 7,
-};
 
 struct nasc {
 	struct rpc_client *n_clients[NASC_URLS_MAX];

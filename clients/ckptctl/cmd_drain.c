@@ -10,7 +10,6 @@
 #include "sha.h"
 
 /* Manager methods added after those ctl.h lists (proto/ckpt/v1/manager.proto). */
-enum { MGR_DRAIN = 7, MGR_CORDON = 8, MGR_UNCORDON = 9 };
 
 int
 cmd_drain(struct ctl *c, int argc, char **argv)

@@ -11,7 +11,6 @@
 #include "util.h"
 
 /* Nas methods of the storage engine (see proto/ckpt/v1/nas.proto). */
-enum { NAS_PIN = 8, NAS_SET_RETENTION = 9, NAS_SCRUB = 10 };
 
 /* Scrub reads and hashes every chunk: give it time. */
 #define STORE_SCRUB_TIMEOUT_MS 600000u

@@ -17,6 +17,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "cfg.h"
+#include "methods.h"
 #include "nasc.h"
 #include "rpc.h"
 
@@ -136,24 +137,5 @@ int ctl_write_all(int fd, const void *buf, size_t len);
 int ctl_flush_stdout(struct ctl *c);
 
 void ctl_close(struct ctl *c);
-
-/* Manager and Nas method indexes (see proto/ckpt/v1). */
-enum {
-	MGR_ATTACH = 0,
-	MGR_NOTIFY = 1,
-	MGR_MIGRATE = 2,
-	MGR_HEARTBEAT = 3,
-	MGR_LIST_NODES = 4,
-	MGR_LIST_CHECKPOINTS = 5,
-	MGR_INFO = 6,
-};
-
-enum {
-	NAS_STORE = 0,
-	NAS_RETRIEVE = 1,
-	NAS_LIST = 2,
-	NAS_DELETE = 3,
-	NAS_STAT = 4,
-};
 
 #endif

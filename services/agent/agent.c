@@ -15,6 +15,7 @@
 #include "comp.h"
 #include "demo.h"
 #include "err.h"
+#include "methods.h"
 #include "key.h"
 #include "log.h"
 #include "nasc.h"
@@ -24,9 +25,6 @@
 #include "sysinfo.h"
 #include "util.h"
 
-enum { MGR_ATTACH = 0, MGR_NOTIFY = 1, MGR_MIGRATE = 2, MGR_HEARTBEAT = 3 };
-enum { NAS_LIST = 2, NAS_STAT = 4 };
-enum { AGENT_RESTORE = 0, AGENT_STOP = 1, AGENT_CHECKPOINT_NOW = 2, AGENT_STATUS = 3 };
 
 #define AGENT_CONTROL_TIMEOUT_MS 3000u  /* Attach, Heartbeat, Notify, NAS List */
 #define AGENT_STORE_TIMEOUT_MS 3000u    /* each NAS call (<= 4 MiB) of a periodic checkpoint */

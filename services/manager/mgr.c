@@ -13,6 +13,7 @@
 #include "ckpt/v1/manager.pb-c.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "err.h"
+#include "methods.h"
 #include "event.h"
 #include "log.h"
 #include "mevent.h"
@@ -26,22 +27,6 @@
 #ifndef CKPT_VERSION
 #define CKPT_VERSION MGR_VERSION_DEFAULT
 #endif
-
-enum {
-	MGR_ATTACH = 0,
-	MGR_NOTIFY = 1,
-	MGR_MIGRATE = 2,
-	MGR_HEARTBEAT = 3,
-	MGR_LIST_NODES = 4,
-	MGR_LIST_CHECKPOINTS = 5,
-	MGR_INFO = 6,
-	MGR_DRAIN = 7,
-	MGR_CORDON = 8,
-	MGR_UNCORDON = 9,
-	MGR_METHODS
-};
-
-enum { NAS_LIST = 2 };
 
 #define MGR_DOWN_BATCH 32
 #define MGR_FAILOVER_BATCH 32

@@ -7,14 +7,13 @@
 
 #include "ckpt/v1/agent.pb-c.h"
 #include "err.h"
+#include "methods.h"
 #include "log.h"
 #include "mevent.h"
 #include "placement.h"
 #include "util.h"
 #include "wire.h"
 
-enum { AGENT_RESTORE = 0, AGENT_STOP = 1, AGENT_STATUS = 3 };
-enum { NAS_LIST = 2 };
 
 const struct mig_kind mig_kind_migration = { "migration", MEV_MIG_STARTED, MEV_MIG_DONE,
 	MEV_MIG_FAILED, false };

@@ -6,25 +6,11 @@
 #include <stdlib.h>
 
 #include "err.h"
+#include "methods.h"
 #include "key.h"
 #include "log.h"
 #include "rpc.h"
 #include "sha.h"
-
-enum {
-	NAS_STORE = 0,
-	NAS_RETRIEVE = 1,
-	NAS_LIST = 2,
-	NAS_DELETE = 3,
-	NAS_STAT = 4,
-	NAS_HAVE_CHUNKS = 5,
-	NAS_PUT_CHUNKS = 6,
-	NAS_GET_CHUNKS = 7,
-	NAS_PIN = 8,
-	NAS_SET_RETENTION = 9,
-	NAS_SCRUB = 10,
-	NAS_METHODS
-};
 
 /* Room for the reply envelope and chunk headers around GetChunks data. */
 #define NAS_REPLY_OVERHEAD (64u << 10)
