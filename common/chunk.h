@@ -10,12 +10,21 @@
  * mask is used, after it a looser one, which narrows the spread of chunk sizes
  * around the average. No cut is made before min bytes; one is forced at max.
  *
+ * Runs of zero bytes (half the pages of a typical memory image) get their
+ * own chunks, "holes": a chunk that starts with CHUNK_ZERO_MIN zero bytes runs
+ * to the end of the zeros (at most max), and a data chunk ends where a run of
+ * CHUNK_ZERO_MIN zeros begins (not before min / 4, so sparse data does not
+ * make tiny chunks). The gear hash of 64 zero
+ * bytes is a constant, so this too depends on local content only. A hole is
+ * never hashed, stored or sent: its ChunkRef says "size zero bytes".
+ *
  * The gear table is generated once from a fixed seed, so chunk boundaries
  * are the same in every process and every version that keeps the seed.
  */
 #ifndef CKPT_CHUNK_H
 #define CKPT_CHUNK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,11 +33,13 @@
 #define CHUNK_MAX_DEFAULT (64u << 10)
 #define CHUNK_MIN_LIMIT 64u          /* smallest min accepted */
 #define CHUNK_MAX_LIMIT (4u << 20)   /* largest max accepted */
+#define CHUNK_ZERO_MIN 64u           /* shortest run of zeros that is a hole */
 
 struct chunk_params {
 	uint32_t cp_min;
 	uint32_t cp_avg;                /* rounded down to a power of two */
 	uint32_t cp_max;
+	uint32_t cp_floor;              /* a data chunk ending at zeros: at least this */
 	uint64_t cp_mask_small;         /* before avg / 2: harder to match */
 	uint64_t cp_mask_large;         /* after it: easier */
 };
@@ -44,7 +55,10 @@ int chunk_params_init(uint32_t min, uint32_t avg, uint32_t max, struct chunk_par
  * at most len. A cut found before len is final; a length equal to len is
  * final only when len >= p->cp_max or buf ends the data, so callers keep at
  * least cp_max bytes ahead until the end of the data. 0 only when len is 0.
+ * *ret_zero tells whether the chunk is a hole (all zero bytes, at least
+ * CHUNK_ZERO_MIN of them). Before the data ends, a data chunk is at least
+ * p->cp_floor bytes long and a hole at least CHUNK_ZERO_MIN.
  */
-size_t chunk_next(const struct chunk_params *p, const uint8_t *buf, size_t len);
+size_t chunk_next(const struct chunk_params *p, const uint8_t *buf, size_t len, bool *ret_zero);
 
 #endif

@@ -147,7 +147,7 @@ struct nasc_refs {
 };
 
 static int
-nasc_refs_add(struct nasc_refs *r, const uint8_t *sha, uint32_t size)
+nasc_refs_add(struct nasc_refs *r, uint32_t size, bool zero)
 {
 	if (r->r_count == r->r_cap) {
 		size_t cap = r->r_cap ? 2 * r->r_cap : 1024;
@@ -161,9 +161,9 @@ nasc_refs_add(struct nasc_refs *r, const uint8_t *sha, uint32_t size)
 		r->r_sha = a;
 		r->r_cap = cap;
 	}
-	memcpy(r->r_sha[r->r_count], sha, SHA_LEN);
 	ckpt__v1__chunk_ref__init(&r->r_refs[r->r_count]);
 	r->r_refs[r->r_count].size = size;
+	r->r_refs[r->r_count].zero = zero;
 	r->r_count++;
 	return 0;
 }
@@ -189,6 +189,7 @@ struct nasc_up {
 	uint8_t (*u_sha)[SHA_LEN];           /* their hashes */
 	size_t u_n, u_cap;
 	size_t *u_offs;                      /* per chunk of the window: offset in it */
+	size_t *u_idx;                       /* per chunk of the window: index in refs */
 	ProtobufCBinaryData *u_hashes;       /* per chunk of the window */
 };
 
@@ -262,17 +263,21 @@ nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs 
 {
 	Ckpt__V1__HaveChunksRequest hreq = CKPT__V1__HAVE_CHUNKS_REQUEST__INIT;
 	Ckpt__V1__HaveChunksReply *hrep = NULL;
-	size_t count = r->r_count - first, off = 0;
+	size_t count = 0, off = 0;
 	int rv;
 
+	/* Holes are not asked for: u_idx maps the asked chunks back to refs. */
+	for (size_t i = first; i < r->r_count; i++) {
+		if (!r->r_refs[i].zero) {
+			u->u_hashes[count].data = (uint8_t *)r->r_sha[i];
+			u->u_hashes[count].len = SHA_LEN;
+			u->u_offs[count] = off;
+			u->u_idx[count++] = i;
+		}
+		off += r->r_refs[i].size;
+	}
 	if (count == 0)
 		return 0;
-	for (size_t i = 0; i < count; i++) {
-		u->u_hashes[i].data = (uint8_t *)r->r_sha[first + i];
-		u->u_hashes[i].len = SHA_LEN;
-		u->u_offs[i] = off;
-		off += r->r_refs[first + i].size;
-	}
 	hreq.n_sha256 = count;
 	hreq.sha256 = u->u_hashes;
 	atomic_fetch_add(&u->u_nasc->n_sent_bytes, ckpt__v1__have_chunks_request__get_packed_size(&hreq));
@@ -289,7 +294,7 @@ nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs 
 			    "NAS answered a bad chunk index %u", k);
 			break;
 		}
-		rv = nasc_up_add(u, &u->u_hashes[k], buf + u->u_offs[k], r->r_refs[first + k].size);
+		rv = nasc_up_add(u, &u->u_hashes[k], buf + u->u_offs[k], r->r_refs[u->u_idx[k]].size);
 	}
 	/* Sent when a batch is full, or before Store: few, full PutChunks (one sync each). */
 	rpc_reply_free(&hrep->base);
@@ -330,8 +335,8 @@ nasc_read_full(nasc_read_fn rd, void *arg, uint8_t *buf, size_t cap, size_t *ret
 static int
 nasc_up_init(struct nasc_up *u, struct nasc *n, unsigned timeout_ms, struct rpc_error *err)
 {
-	/* The most chunks one window can hold. */
-	size_t per_window = NASC_BATCH / n->n_chunking.cp_min + 1;
+	/* The most data chunks one window can hold. */
+	size_t per_window = NASC_BATCH / n->n_chunking.cp_floor + 1;
 
 	memset(u, 0, sizeof(*u));
 	u->u_nasc = n;
@@ -344,9 +349,10 @@ nasc_up_init(struct nasc_up *u, struct nasc *n, unsigned timeout_ms, struct rpc_
 	u->u_cptr = calloc(u->u_cap, sizeof(*u->u_cptr));
 	u->u_sha = calloc(u->u_cap, sizeof(*u->u_sha));
 	u->u_offs = calloc(per_window, sizeof(*u->u_offs));
+	u->u_idx = calloc(per_window, sizeof(*u->u_idx));
 	u->u_hashes = calloc(per_window, sizeof(*u->u_hashes));
 	if (u->u_out == NULL || u->u_chunks == NULL || u->u_cptr == NULL || u->u_offs == NULL ||
-	    u->u_hashes == NULL || u->u_sha == NULL)
+	    u->u_idx == NULL || u->u_hashes == NULL || u->u_sha == NULL)
 		return -ENOMEM;
 	return zchunk_new(&u->u_z);
 }
@@ -360,6 +366,7 @@ nasc_up_free(struct nasc_up *u)
 	free(u->u_cptr);
 	free(u->u_sha);
 	free(u->u_offs);
+	free(u->u_idx);
 	free(u->u_hashes);
 }
 
@@ -399,8 +406,9 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, nasc_read_fn rd, void *rd_a
 			break;
 		/* Cut points first; then the chunk digests here and the whole digest in parallel. */
 		while (rv == 0 && pos < have && (eof || have - pos >= cp->cp_max)) {
-			size_t k = chunk_next(cp, buf + pos, have - pos);
-			rv = nasc_refs_add(refs, (const uint8_t[SHA_LEN]){ 0 }, (uint32_t)k);
+			bool zero;
+			size_t k = chunk_next(cp, buf + pos, have - pos, &zero);
+			rv = nasc_refs_add(refs, (uint32_t)k, zero);
 			pos += k;
 		}
 		if (rv == 0) {
@@ -411,7 +419,8 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, nasc_read_fn rd, void *rd_a
 			if (!threaded)
 				nasc_whole_run(&wj);
 			for (size_t i = first; i < refs->r_count; i++) {
-				sha256(buf + off, refs->r_refs[i].size, refs->r_sha[i]);
+				if (!refs->r_refs[i].zero)
+					sha256(buf + off, refs->r_refs[i].size, refs->r_sha[i]);
 				off += refs->r_refs[i].size;
 			}
 			if (threaded)
@@ -464,8 +473,10 @@ nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_a
 		goto out;
 	}
 	for (size_t i = 0; i < refs.r_count; i++) {
-		refs.r_refs[i].sha256.data = refs.r_sha[i];
-		refs.r_refs[i].sha256.len = SHA_LEN;
+		if (!refs.r_refs[i].zero) {
+			refs.r_refs[i].sha256.data = refs.r_sha[i];
+			refs.r_refs[i].sha256.len = SHA_LEN;
+		}
 		ptrs[i] = &refs.r_refs[i];
 	}
 	sreq.node = (char *)p->np_node;
@@ -518,11 +529,35 @@ nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t
 
 /* ---- retrieve ---- */
 
-/* Decodes and verifies the chunks of one GetChunks reply, hands them to wr. */
+static const uint8_t nasc_zeros[64u << 10];
+
+/* A hole: len zero bytes to wr and to the whole digest. */
+static int
+nasc_write_zeros(struct sha_ctx *whole, nasc_write_fn wr, void *wr_arg, uint64_t len,
+    uint64_t *total, struct rpc_error *err)
+{
+	int rv = 0;
+
+	while (len > 0 && rv == 0) {
+		size_t k = len < sizeof(nasc_zeros) ? (size_t)len : sizeof(nasc_zeros);
+		sha_update(whole, nasc_zeros, k);
+		*total += k;
+		len -= k;
+		rv = wr(wr_arg, nasc_zeros, k);
+		if (rv != 0)
+			snprintf(err->re_msg, sizeof(err->re_msg), "writing checkpoint: %s", err_str(rv));
+	}
+	return rv;
+}
+
+/*
+ * Decodes and verifies the chunks of one GetChunks reply, hands them to wr;
+ * pre[i]: bytes of holes before chunk i.
+ */
 static int
 nasc_retrieve_batch(struct zchunk *z, uint8_t *out, const Ckpt__V1__GetChunksReply *grep,
-    Ckpt__V1__ChunkRef *const *refs, struct sha_ctx *whole, nasc_write_fn wr, void *wr_arg,
-    uint64_t *total, struct rpc_error *err)
+    Ckpt__V1__ChunkRef *const *refs, const uint64_t *pre, struct sha_ctx *whole, nasc_write_fn wr,
+    void *wr_arg, uint64_t *total, struct rpc_error *err)
 {
 	int rv = 0;
 
@@ -530,6 +565,10 @@ nasc_retrieve_batch(struct zchunk *z, uint8_t *out, const Ckpt__V1__GetChunksRep
 		const Ckpt__V1__Chunk *ch = grep->chunks[i];
 		size_t raw_size = ch->raw_size != 0 ? ch->raw_size : ch->data.len;
 		const void *raw;
+
+		rv = nasc_write_zeros(whole, wr, wr_arg, pre[i], total, err);
+		if (rv != 0)
+			return rv;
 
 		if (raw_size != refs[i]->size || memcmp(ch->sha256.data, refs[i]->sha256.data,
 		    ch->sha256.len == SHA_LEN ? SHA_LEN : 0) != 0)
@@ -558,6 +597,9 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 	Ckpt__V1__RetrieveRequest rreq = CKPT__V1__RETRIEVE_REQUEST__INIT;
 	Ckpt__V1__RetrieveReply *rrep = NULL;
 	ProtobufCBinaryData *hashes = NULL;
+	Ckpt__V1__ChunkRef **drefs = NULL;   /* the chunks that are not holes */
+	uint64_t *pre = NULL, hole = 0;      /* hole bytes before each of them; after the last */
+	size_t ndata = 0;
 	struct sha_ctx *whole = NULL;
 	struct zchunk *z = NULL;
 	struct nasc_info info;
@@ -583,33 +625,44 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 	if (rv != 0)
 		goto out;
 	hashes = calloc(rrep->n_chunks ? rrep->n_chunks : 1, sizeof(*hashes));
-	if (hashes == NULL) {
+	drefs = calloc(rrep->n_chunks ? rrep->n_chunks : 1, sizeof(*drefs));
+	pre = calloc(rrep->n_chunks ? rrep->n_chunks : 1, sizeof(*pre));
+	if (hashes == NULL || drefs == NULL || pre == NULL) {
 		rv = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < rrep->n_chunks; i++) {
-		if (rrep->chunks[i]->sha256.len != SHA_LEN || rrep->chunks[i]->size > NASC_RAW_MAX) {
+		Ckpt__V1__ChunkRef *r = rrep->chunks[i];
+		if (r->sha256.len != (r->zero ? 0 : SHA_LEN) || r->size == 0 ||
+		    r->size > NASC_RAW_MAX) {
 			rv = -EBADMSG;
 			goto out_mismatch;
 		}
-		hashes[i] = rrep->chunks[i]->sha256;
-		if (rrep->chunks[i]->size > largest)
-			largest = rrep->chunks[i]->size;
+		if (r->zero) {
+			hole += r->size;
+			continue;
+		}
+		pre[ndata] = hole;
+		hole = 0;
+		hashes[ndata] = r->sha256;
+		drefs[ndata++] = r;
+		if (r->size > largest)
+			largest = r->size;
 	}
 	out = malloc(largest);
 	if (out == NULL) {
 		rv = -ENOMEM;
 		goto out;
 	}
-	while (next < rrep->n_chunks) {
+	while (next < ndata) {
 		Ckpt__V1__GetChunksRequest greq = CKPT__V1__GET_CHUNKS_REQUEST__INIT;
 		Ckpt__V1__GetChunksReply *grep = NULL;
 		size_t want = 0, bytes = 0;
 
 		/* Ask for what fits in one bounded reply (stored sizes are at most raw). */
-		while (next + want < rrep->n_chunks && want < NASC_GET_MAX &&
-		    (want == 0 || bytes + rrep->chunks[next + want]->size <= NASC_BATCH)) {
-			bytes += rrep->chunks[next + want]->size;
+		while (next + want < ndata && want < NASC_GET_MAX &&
+		    (want == 0 || bytes + drefs[next + want]->size <= NASC_BATCH)) {
+			bytes += drefs[next + want]->size;
 			want++;
 		}
 		greq.n_sha256 = want;
@@ -630,8 +683,8 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 		}
 		for (size_t i = 0; i < grep->n_chunks; i++)
 			atomic_fetch_add(&n->n_get_bytes, grep->chunks[i]->data.len);
-		rv = nasc_retrieve_batch(z, out, grep, &rrep->chunks[next], whole, wr, wr_arg, &total,
-		    ret_err);
+		rv = nasc_retrieve_batch(z, out, grep, &drefs[next], &pre[next], whole, wr, wr_arg,
+		    &total, ret_err);
 		next += grep->n_chunks;
 		rpc_reply_free(&grep->base);
 		if (rv == -EBADMSG)
@@ -639,6 +692,9 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 		if (rv != 0)
 			goto out;
 	}
+	rv = nasc_write_zeros(whole, wr, wr_arg, hole, &total, ret_err);
+	if (rv != 0)
+		goto out;
 	sha_final(whole, digest);
 	if (total != info.ni_size || memcmp(digest, info.ni_sha256, SHA_LEN) != 0) {
 		rv = -EBADMSG;
@@ -656,6 +712,8 @@ out_data_loss:
 out:
 	free(out);
 	free(hashes);
+	free(drefs);
+	free(pre);
 	zchunk_free(z);
 	sha_free(whole);
 	rpc_reply_free(&rrep->base);

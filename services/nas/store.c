@@ -31,15 +31,29 @@
 #define STORE_CIDX_MAX (KEY_NAME_MAX + 1 + 8)
 #define STORE_SEQ_LEN 8
 
-enum store_db { DB_CKPT, DB_CIDX, DB_COMP, DB_CHUNK, DB_REF, DB_PIN, DB_KEEP, DB_META, DB_COUNT };
+enum store_db { DB_CKPT, DB_CIDX, DB_COMP, DB_CHUNK, DB_TAIL, DB_REF, DB_PIN, DB_KEEP, DB_META,
+	DB_COUNT };
 
-static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "chunk", "ref",
-	"pin", "keep", "meta" };
+static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "chunk", "tail",
+	"ref", "pin", "keep", "meta" };
 
-/* Chunk values: 8-byte header (codec, 3 zero bytes, raw size LE32), then the data. */
+/*
+ * Chunk values: 8-byte header (codec, flags, 2 zero bytes, raw size LE32),
+ * then the data. A value longer than a page lives on overflow pages, the
+ * first of which starts with LMDB's 16-byte page header: a chunk of exactly
+ * 4096 * k bytes (a page-aligned run of a memory image) would take k + 1
+ * pages. When the last page would hold at most STORE_TAIL_MAX bytes, those
+ * bytes are cut off into "tail" (key: the same SHA-256), where small values
+ * share leaf pages, and the header says so (STORE_CHUNK_SPLIT).
+ */
 #define STORE_CHUNK_HDR 8
+#define STORE_CHUNK_SPLIT 0x01u
+#define STORE_PAGE_HDR 16 /* LMDB's PAGEHDRSZ on 64-bit */
+#define STORE_TAIL_MAX 1536u
 #define STORE_FORMAT_KEY "format"
-#define STORE_FORMAT "2" /* 1: raw chunk values without a header (before zstd) */
+/* 1: raw chunk values without a header (before zstd); 2: no tails (read as 3). */
+#define STORE_FORMAT "3"
+#define STORE_FORMAT_NOTAIL "2"
 
 struct store {
 	MDB_env *s_env;
@@ -50,6 +64,7 @@ struct store {
 	uint64_t s_map_size; /* written under the write side of s_lock */
 	uint64_t s_map_max;
 	uint32_t s_keep;     /* checkpoints kept per component unless overridden */
+	size_t s_psize;      /* LMDB's page size */
 	bool s_readonly;
 	/* Bytes of chunk data held (stored, and raw): counted at open, then kept up to date. */
 	atomic_uint_fast64_t s_chunk_bytes;
@@ -97,35 +112,85 @@ store_be64_get(const uint8_t *p)
 struct store_chunk_val {
 	unsigned cv_codec;
 	uint32_t cv_raw_size;
-	const uint8_t *cv_data;
+	bool cv_split;            /* the data goes on in "tail" */
+	const uint8_t *cv_data;   /* in the "chunk" value */
 	size_t cv_len;
+	const uint8_t *cv_tail;   /* store_chunk_read(): the "tail" value, or NULL */
+	size_t cv_tail_len;
 };
 
-/* Splits a "chunk" value; -EBADMSG when it is not one. */
+/* Splits the header off a "chunk" value; -EBADMSG when it is not one. */
 static int
 store_chunk_parse(const MDB_val *v, struct store_chunk_val *ret)
 {
 	const uint8_t *p = v->mv_data;
 
-	if (v->mv_size <= STORE_CHUNK_HDR || p[1] != 0 || p[2] != 0 || p[3] != 0 ||
-	    (p[0] != ZCHUNK_RAW && p[0] != ZCHUNK_ZSTD))
+	if (v->mv_size <= STORE_CHUNK_HDR || (p[1] & ~STORE_CHUNK_SPLIT) != 0 || p[2] != 0 ||
+	    p[3] != 0 || (p[0] != ZCHUNK_RAW && p[0] != ZCHUNK_ZSTD))
 		return -EBADMSG;
 	ret->cv_codec = p[0];
+	ret->cv_split = (p[1] & STORE_CHUNK_SPLIT) != 0;
 	ret->cv_raw_size = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
 	    (uint32_t)p[7] << 24;
 	ret->cv_data = p + STORE_CHUNK_HDR;
 	ret->cv_len = v->mv_size - STORE_CHUNK_HDR;
+	ret->cv_tail = NULL;
+	ret->cv_tail_len = 0;
 	if (ret->cv_raw_size == 0 || ret->cv_raw_size > STORE_CHUNK_MAX ||
-	    (ret->cv_codec == ZCHUNK_RAW && ret->cv_len != ret->cv_raw_size))
+	    (ret->cv_codec == ZCHUNK_RAW && !ret->cv_split && ret->cv_len != ret->cv_raw_size))
 		return -EBADMSG;
 	return 0;
 }
 
+/* store_chunk_parse() and, for a split chunk, its tail. -EBADMSG when inconsistent. */
+static int
+store_chunk_read(struct store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+    struct store_chunk_val *ret)
+{
+	MDB_val tk = *k, tv;
+	int rc, rv;
+
+	rv = store_chunk_parse(v, ret);
+	if (rv != 0 || !ret->cv_split)
+		return rv;
+	rc = mdb_get(txn, s->s_dbi[DB_TAIL], &tk, &tv);
+	if (rc == MDB_NOTFOUND)
+		return -EBADMSG;
+	if (rc != 0)
+		return store_rc(rc);
+	ret->cv_tail = tv.mv_data;
+	ret->cv_tail_len = tv.mv_size;
+	if (ret->cv_codec == ZCHUNK_RAW && ret->cv_len + ret->cv_tail_len != ret->cv_raw_size)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Copies a chunk's stored bytes (head and tail) into out. */
 static void
-store_chunk_hdr(uint8_t *p, unsigned codec, uint32_t raw_size)
+store_chunk_copy(const struct store_chunk_val *cv, uint8_t *out)
+{
+	memcpy(out, cv->cv_data, cv->cv_len);
+	if (cv->cv_tail_len != 0)
+		memcpy(out + cv->cv_len, cv->cv_tail, cv->cv_tail_len);
+}
+
+/* Bytes of a value of len bytes to cut off into "tail" (0: keep it whole). */
+static size_t
+store_tail_len(size_t len, size_t page)
+{
+	size_t last = (len + STORE_PAGE_HDR) % page;
+
+	if (len + STORE_PAGE_HDR <= page || last == 0 || last > STORE_TAIL_MAX)
+		return 0;
+	return last;
+}
+
+static void
+store_chunk_hdr(uint8_t *p, unsigned codec, bool split, uint32_t raw_size)
 {
 	p[0] = (uint8_t)codec;
-	p[1] = p[2] = p[3] = 0;
+	p[1] = split ? STORE_CHUNK_SPLIT : 0;
+	p[2] = p[3] = 0;
 	p[4] = (uint8_t)raw_size;
 	p[5] = (uint8_t)(raw_size >> 8);
 	p[6] = (uint8_t)(raw_size >> 16);
@@ -664,14 +729,16 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc == 0) {
-		if (store_chunk_parse(&v, &cv) == 0) {
-			*freed_bytes += cv.cv_len;
+		if (store_chunk_read(s, txn, &k, &v, &cv) == 0) {
+			*freed_bytes += cv.cv_len + cv.cv_tail_len;
 			*freed_raw += cv.cv_raw_size;
 		}
 		(*freed_chunks)++;
 		rc = mdb_del(txn, s->s_dbi[DB_CHUNK], &k, NULL);
 	}
-	return store_rc(rc);
+	if (rc == 0)
+		rc = mdb_del(txn, s->s_dbi[DB_TAIL], &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
 }
 
 /* ---- open, close ---- */
@@ -694,9 +761,20 @@ store_dbs_open_txn(struct store *s, MDB_txn *txn, void *arg)
 			return store_rc(rc);
 	}
 	rc = mdb_get(txn, s->s_dbi[DB_META], &k, &v);
+	if (rc == 0 && v.mv_size == strlen(STORE_FORMAT) &&
+	    memcmp(v.mv_data, STORE_FORMAT, v.mv_size) == 0)
+		return 0;
+	/* Format 2 is format 3 without tails: take it as it is, and mark it 3. */
+	if (rc == 0 && v.mv_size == strlen(STORE_FORMAT_NOTAIL) &&
+	    memcmp(v.mv_data, STORE_FORMAT_NOTAIL, v.mv_size) == 0) {
+		if (s->s_readonly)
+			return 0;
+		v.mv_size = strlen(STORE_FORMAT);
+		v.mv_data = STORE_FORMAT;
+		return store_rc(mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0));
+	}
 	if (rc == 0)
-		return v.mv_size == strlen(STORE_FORMAT) && memcmp(v.mv_data, STORE_FORMAT, v.mv_size) == 0
-		    ? 0 : -EPROTO;
+		return -EPROTO;
 	if (rc != MDB_NOTFOUND)
 		return store_rc(rc);
 	rc = mdb_stat(txn, s->s_dbi[DB_CHUNK], &ms);
@@ -739,11 +817,33 @@ store_gc_txn(struct store *s, MDB_txn *txn, void *arg)
 		rc = s->s_readonly ? 0 : mdb_get(txn, s->s_dbi[DB_REF], &rk, &rv_);
 		if (rc == MDB_NOTFOUND) {
 			rc = mdb_cursor_del(c, 0);
+			if (rc == 0)
+				rc = mdb_del(txn, s->s_dbi[DB_TAIL], &rk, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
 			op->g_orphans++;
-		} else if (rc == 0 && store_chunk_parse(&v, &cv) == 0) {
-			op->g_bytes += cv.cv_len;
+		} else if (rc == 0 && store_chunk_read(s, txn, &k, &v, &cv) == 0) {
+			op->g_bytes += cv.cv_len + cv.cv_tail_len;
 			op->g_raw += cv.cv_raw_size;
 		}
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		return store_rc(rc);
+	/* Tails whose chunk is gone (never written by this code; cheap to sweep). */
+	rc = mdb_cursor_open(txn, s->s_dbi[DB_TAIL], &c);
+	if (rc != 0)
+		return store_rc(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		MDB_val ck = k, cv_;
+		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &ck, &cv_);
+		if (rc == MDB_NOTFOUND && !s->s_readonly)
+			rc = mdb_cursor_del(c, 0);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
 		if (rc != 0)
 			break;
 	}
@@ -757,6 +857,7 @@ store_env_open(struct store *s, const struct store_config *cfg, struct store_err
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t size = (cfg->sc_map_size + page - 1) / page * page;
 	MDB_envinfo info;
+	MDB_stat st;
 	int rc, dead;
 
 	rc = mdb_env_create(&s->s_env);
@@ -775,8 +876,11 @@ store_env_open(struct store *s, const struct store_config *cfg, struct store_err
 		    0640);
 	if (rc == 0)
 		rc = mdb_env_info(s->s_env, &info);
+	if (rc == 0)
+		rc = mdb_env_stat(s->s_env, &st);
 	if (rc != 0)
 		goto out_fail;
+	s->s_psize = st.ms_psize;
 	/* Reader slots left by a process that died would pin old pages. */
 	mdb_reader_check(s->s_env, &dead);
 	s->s_map_size = info.me_mapsize;
@@ -970,15 +1074,23 @@ store_put_txn(struct store *s, MDB_txn *txn, void *arg)
 	for (size_t i = 0; i < op->p_n; i++) {
 		const Ckpt__V1__Chunk *c = op->p_chunks[i];
 		uint32_t raw_size = c->raw_size != 0 ? c->raw_size : (uint32_t)c->data.len;
-		MDB_val k = { SHA_LEN, c->sha256.data }, v = { STORE_CHUNK_HDR + c->data.len, NULL };
+		size_t tail = store_tail_len(STORE_CHUNK_HDR + c->data.len, s->s_psize);
+		size_t head = c->data.len - tail;
+		MDB_val k = { SHA_LEN, c->sha256.data }, v = { STORE_CHUNK_HDR + head, NULL };
 		/* Two uploads of the same chunk: the first writer wins, the other finds it. */
 		int rc = mdb_put(txn, s->s_dbi[DB_CHUNK], &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
 		if (rc == MDB_KEYEXIST)
 			continue;
 		if (rc != 0)
 			return store_rc(rc);
-		store_chunk_hdr(v.mv_data, c->codec, raw_size);
-		memcpy((uint8_t *)v.mv_data + STORE_CHUNK_HDR, c->data.data, c->data.len);
+		store_chunk_hdr(v.mv_data, c->codec, tail != 0, raw_size);
+		memcpy((uint8_t *)v.mv_data + STORE_CHUNK_HDR, c->data.data, head);
+		if (tail != 0) {
+			MDB_val tv = { tail, c->data.data + head };
+			rc = mdb_put(txn, s->s_dbi[DB_TAIL], &k, &tv, 0);
+			if (rc != 0)
+				return store_rc(rc);
+		}
 		op->p_stored++;
 		op->p_bytes += c->data.len;
 		op->p_raw += raw_size;
@@ -1040,13 +1152,19 @@ struct store_get_op {
  * Scrub / --check verify them at rest.
  */
 static int
-store_get_one(struct store_get_op *op, const ProtobufCBinaryData *hash, const MDB_val *v)
+store_get_one(struct store *s, MDB_txn *txn, struct store_get_op *op,
+    const ProtobufCBinaryData *hash, const MDB_val *k, const MDB_val *v)
 {
 	char hex[SHA_HEX_LEN + 1];
 	struct store_chunk_val cv;
 	Ckpt__V1__Chunk *c;
+	uint8_t *data;
+	int rv;
 
-	if (store_chunk_parse(v, &cv) != 0) {
+	rv = store_chunk_read(s, txn, k, v, &cv);
+	if (rv != 0 && rv != -EBADMSG)
+		return rv;
+	if (rv != 0) {
 		sha_hex(hash->data, SHA_LEN, hex);
 		store_errorf(op->g_err, "chunk %s is corrupt: its header is not valid", hex);
 		return -EBADMSG;
@@ -1056,10 +1174,12 @@ store_get_one(struct store_get_op *op, const ProtobufCBinaryData *hash, const MD
 		return -ENOMEM;
 	ckpt__v1__chunk__init(c);
 	c->sha256 = *hash;
-	c->data.data = arena_memdup(op->g_arena, cv.cv_data, cv.cv_len);
-	if (c->data.data == NULL)
+	data = arena_alloc(op->g_arena, cv.cv_len + cv.cv_tail_len);
+	if (data == NULL)
 		return -ENOMEM;
-	c->data.len = cv.cv_len;
+	store_chunk_copy(&cv, data);
+	c->data.data = data;
+	c->data.len = cv.cv_len + cv.cv_tail_len;
 	c->raw_size = cv.cv_raw_size;
 	c->codec = cv.cv_codec;
 	op->g_chunks[op->g_n_out++] = c;
@@ -1088,7 +1208,7 @@ store_get_txn(struct store *s, MDB_txn *txn, void *arg)
 			return store_rc(rc);
 		if (i > 0 && total + v.mv_size + 16 > op->g_budget)
 			break;
-		rv = store_get_one(op, &op->g_hashes[i], &v);
+		rv = store_get_one(s, txn, op, &op->g_hashes[i], &k, &v);
 		if (rv != 0)
 			return rv;
 		total += v.mv_size + 16;
@@ -1181,9 +1301,10 @@ store_commit_check(const Ckpt__V1__StoreRequest *req, struct store_error *err)
 	}
 	for (size_t i = 0; i < req->n_chunks; i++) {
 		const Ckpt__V1__ChunkRef *c = req->chunks[i];
-		if (c->sha256.len != SHA_LEN || c->size == 0 || c->size > STORE_CHUNK_MAX) {
-			store_errorf(err, "chunk %zu: want a %d-byte sha256 and 1 to %u bytes", i, SHA_LEN,
-			    STORE_CHUNK_MAX);
+		if (c->sha256.len != (c->zero ? 0 : SHA_LEN) || c->size == 0 ||
+		    c->size > STORE_CHUNK_MAX) {
+			store_errorf(err, "chunk %zu: want a %d-byte sha256 (none for a hole) and 1 to %u "
+			    "bytes", i, SHA_LEN, STORE_CHUNK_MAX);
 			return -EINVAL;
 		}
 		sum += c->size;
@@ -1276,7 +1397,11 @@ store_commit_chunks_present(struct store *s, MDB_txn *txn, struct store_commit_o
 
 	for (size_t i = 0; i < req->n_chunks; i++) {
 		MDB_val k = { SHA_LEN, req->chunks[i]->sha256.data }, v;
-		int rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
+		int rc;
+
+		if (req->chunks[i]->zero)
+			continue;
+		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
 		if (rc == MDB_NOTFOUND) {
 			if (missing++ == 0)
 				first = i;
@@ -1356,9 +1481,11 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 
 	for (size_t i = 0; i < req->n_chunks; i++) {
 		MDB_val k = { SHA_LEN, req->chunks[i]->sha256.data }, v;
-		int rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
-		int rv;
+		int rc, rv;
 
+		if (req->chunks[i]->zero)
+			continue;
+		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
 		if (rc == MDB_NOTFOUND) {
 			if (missing++ == 0)
 				first = i;
@@ -2091,6 +2218,7 @@ struct store_check_op {
 	struct store_check *ck_out;
 	struct zchunk *ck_z;
 	uint8_t *ck_raw;                 /* STORE_CHUNK_MAX bytes */
+	uint8_t *ck_whole;               /* STORE_CHUNK_MAX bytes: a split chunk in one piece */
 	uint8_t (*ck_refs)[SHA_LEN];     /* every reference of every record, sorted */
 	size_t ck_nrefs, ck_cap;
 };
@@ -2147,6 +2275,8 @@ store_check_records(struct store *s, MDB_txn *txn, struct store_check_op *op)
 			continue;
 		}
 		for (size_t i = 0; i < rec->n_chunks && rv == 0; i++) {
+			if (rec->chunks[i]->zero && rec->chunks[i]->sha256.len == 0)
+				continue;
 			if (rec->chunks[i]->sha256.len != SHA_LEN) {
 				ck->sk_bad_records++;
 				store_problem(ck, "%s/%s@%llu: chunk %zu has a bad hash", node, comp,
@@ -2184,12 +2314,19 @@ store_check_chunk_at_rest(struct store *s, MDB_txn *txn, struct store_check_op *
 	MDB_val rk = *k, rv_;
 	const void *raw;
 	uint64_t count = 0;
+	bool bad;
 	int rc;
 
 	ck->sk_chunks++;
 	sha_hex(k->mv_data, SHA_LEN, hex);
-	if (k->mv_size != SHA_LEN || store_chunk_parse(v, &cv) != 0 ||
-	    zchunk_verify(op->ck_z, cv.cv_codec, cv.cv_data, cv.cv_len, cv.cv_raw_size,
+	bad = k->mv_size != SHA_LEN || store_chunk_read(s, txn, k, v, &cv) != 0;
+	if (!bad && cv.cv_split) {
+		/* Head and tail in one piece, then verified like any chunk. */
+		store_chunk_copy(&cv, op->ck_whole);
+		cv.cv_data = op->ck_whole;
+		cv.cv_len += cv.cv_tail_len;
+	}
+	if (bad || zchunk_verify(op->ck_z, cv.cv_codec, cv.cv_data, cv.cv_len, cv.cv_raw_size,
 	        STORE_CHUNK_MAX, op->ck_raw, k->mv_data, &raw) != 0) {
 		ck->sk_bad_chunks++;
 		store_problem(ck, "chunk %s is corrupt: its bytes do not match their SHA-256", hex);
@@ -2208,6 +2345,38 @@ store_check_chunk_at_rest(struct store *s, MDB_txn *txn, struct store_check_op *
 		store_problem(ck, "chunk %s: reference count %llu, the records hold %llu", hex,
 		    (unsigned long long)count, (unsigned long long)expected);
 	}
+}
+
+/* Every tail belongs to a split chunk. */
+static int
+store_check_tails(struct store *s, MDB_txn *txn, struct store_check_op *op)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(txn, s->s_dbi[DB_TAIL], &c);
+	if (rc != 0)
+		return store_rc(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct store_chunk_val cv;
+		char hex[SHA_HEX_LEN + 1];
+		MDB_val ck = k, chv;
+		int grc = mdb_get(txn, s->s_dbi[DB_CHUNK], &ck, &chv);
+
+		if (grc != 0 && grc != MDB_NOTFOUND) {
+			rc = grc;
+			break;
+		}
+		if (grc == 0 && store_chunk_parse(&chv, &cv) == 0 && cv.cv_split)
+			continue;
+		op->ck_out->sk_orphans++;
+		sha_hex(k.mv_size == SHA_LEN ? k.mv_data : (const uint8_t[SHA_LEN]){ 0 }, SHA_LEN, hex);
+		store_problem(op->ck_out, "tail %s belongs to no split chunk", hex);
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
 }
 
 static int
@@ -2258,7 +2427,9 @@ store_check_txn(struct store *s, MDB_txn *txn, void *arg)
 		ck->sk_missing++;
 		store_problem(ck, "chunk %s is referenced but missing", hex);
 	}
-	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
+	if (rc != MDB_NOTFOUND)
+		return store_rc(rc);
+	return store_check_tails(s, txn, op);
 }
 
 int
@@ -2274,10 +2445,12 @@ store_check(struct store *s, struct store_check *ret_check, struct store_error *
 		return -ENOMEM;
 	op.ck_out = ck;
 	op.ck_raw = malloc(STORE_CHUNK_MAX);
-	rv = op.ck_raw == NULL ? -ENOMEM : zchunk_new(&op.ck_z);
+	op.ck_whole = malloc(STORE_CHUNK_MAX);
+	rv = op.ck_raw == NULL || op.ck_whole == NULL ? -ENOMEM : zchunk_new(&op.ck_z);
 	if (rv == 0)
 		rv = store_read(s, store_check_txn, &op);
 	free(op.ck_raw);
+	free(op.ck_whole);
 	free(op.ck_refs);
 	zchunk_free(op.ck_z);
 	if (rv != 0) {

@@ -34,7 +34,7 @@ main(int argc, char **argv)
 	uint8_t key[KEY_MAX], sha[SHA_LEN], *copy;
 	char hex[SHA_HEX_LEN + 1];
 	Ckpt__V1__CheckpointRecord *rec;
-	MDB_dbi ckpt, chunk;
+	MDB_dbi ckpt, chunk, tail;
 	MDB_val k, v;
 	MDB_env *env;
 	MDB_txn *txn;
@@ -50,7 +50,8 @@ main(int argc, char **argv)
 		return fail(argv[1], rc);
 	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "ckpt", 0, &ckpt)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "chunk", 0, &chunk)) != 0)
+	    (rc = mdb_dbi_open(txn, "chunk", 0, &chunk)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "tail", 0, &tail)) != 0)
 		return fail("open", rc);
 	k.mv_size = klen;
 	k.mv_data = key;
@@ -61,7 +62,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "ckpt-corrupt: the record has no chunk\n");
 		return 1;
 	}
+	/* The middle chunk that is not a hole. */
 	mid = rec->n_chunks / 2;
+	while (mid < rec->n_chunks && rec->chunks[mid]->zero)
+		mid++;
+	if (mid == rec->n_chunks) {
+		fprintf(stderr, "ckpt-corrupt: the record has only holes after its middle\n");
+		return 1;
+	}
 	memcpy(sha, rec->chunks[mid]->sha256.data, SHA_LEN);
 	ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
 	k.mv_size = SHA_LEN;
@@ -75,18 +83,33 @@ main(int argc, char **argv)
 	{
 		const uint8_t *p = v.mv_data;
 		size_t raw = (size_t)p[4] | (size_t)p[5] << 8 | (size_t)p[6] << 16 | (size_t)p[7] << 24;
+		size_t len = v.mv_size - HDR;
+		uint8_t *whole = malloc(len + 4096), hdr[HDR];
+		memcpy(hdr, p, HDR);
+		memcpy(whole, p + HDR, len);
+		if (hdr[1] & 1) { /* split: the rest of the bytes are in "tail" */
+			MDB_val tv;
+			if ((rc = mdb_get(txn, tail, &k, &tv)) != 0 || tv.mv_size > 4096)
+				return fail("tail", rc != 0 ? rc : MDB_CORRUPTED);
+			memcpy(whole + len, tv.mv_data, tv.mv_size);
+			len += tv.mv_size;
+			if ((rc = mdb_del(txn, tail, &k, NULL)) != 0)
+				return fail("tail", rc);
+		}
 		copy = malloc(HDR + raw);
-		memcpy(copy, p, HDR);
+		memcpy(copy, hdr, HDR);
 		copy[0] = 0; /* raw */
-		if (p[0] == 1) {
-			size_t got = ZSTD_decompress(copy + HDR, raw, p + HDR, v.mv_size - HDR);
+		copy[1] = 0; /* in one piece */
+		if (hdr[0] == 1) {
+			size_t got = ZSTD_decompress(copy + HDR, raw, whole, len);
 			if (ZSTD_isError(got) || got != raw) {
 				fprintf(stderr, "ckpt-corrupt: the chunk does not decompress\n");
 				return 1;
 			}
 		} else {
-			memcpy(copy + HDR, p + HDR, raw);
+			memcpy(copy + HDR, whole, raw);
 		}
+		free(whole);
 		copy[HDR + raw / 2] ^= 0x20;
 		v.mv_size = HDR + raw;
 		v.mv_data = copy;

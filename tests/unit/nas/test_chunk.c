@@ -1,6 +1,7 @@
 /* The content-defined chunker (common/chunk.c) and the chunk codec (common/zchunk.c). */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,17 +30,27 @@ make_buf(size_t len, unsigned seed)
 
 /* Chunk lengths of the whole buffer, as a writer would cut them. */
 static size_t
-cut_all(const struct chunk_params *p, const uint8_t *buf, size_t len, size_t *lens)
+cut_all_holes(const struct chunk_params *p, const uint8_t *buf, size_t len, size_t *lens,
+    bool *holes)
 {
 	size_t n = 0, off = 0;
 	while (off < len) {
-		size_t k = chunk_next(p, buf + off, len - off);
+		bool zero;
+		size_t k = chunk_next(p, buf + off, len - off, &zero);
 		ck_assert_uint_gt(k, 0);
 		ck_assert_uint_lt(n, MAXCUTS);
+		if (holes != NULL)
+			holes[n] = zero;
 		lens[n++] = k;
 		off += k;
 	}
 	return n;
+}
+
+static size_t
+cut_all(const struct chunk_params *p, const uint8_t *buf, size_t len, size_t *lens)
+{
+	return cut_all_holes(p, buf, len, lens, NULL);
 }
 
 static struct chunk_params
@@ -113,17 +124,85 @@ START_TEST(chunk_zero_runs_cut_the_same_way_every_time)
 {
 	struct chunk_params p = defaults();
 	size_t len = 1u << 20, *a = calloc(MAXCUTS, sizeof(*a));
+	bool *holes = calloc(MAXCUTS, sizeof(*holes));
 	uint8_t *z = calloc(1, len);
-	size_t n = cut_all(&p, z, len, a);
+	size_t n = cut_all_holes(&p, z, len, a, holes);
 
-	/* A run of zeros cuts into equal chunks (the same hash, stored once). */
-	for (size_t i = 0; i + 1 < n; i++) {
-		ck_assert_uint_eq(a[i], a[0]);
-		ck_assert_uint_ge(a[i], CHUNK_MIN_DEFAULT);
-		ck_assert_uint_le(a[i], CHUNK_MAX_DEFAULT);
+	/* A run of zeros is cut into holes of max bytes. */
+	ck_assert_uint_eq(n, len / CHUNK_MAX_DEFAULT);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(a[i], CHUNK_MAX_DEFAULT);
+		ck_assert(holes[i]);
 	}
 	free(a);
+	free(holes);
 	free(z);
+}
+END_TEST
+
+/* A memory image: 4 KiB pages, about half of them zero. */
+static uint8_t *
+make_image(size_t pages, unsigned seed)
+{
+	uint8_t *b = make_buf(pages * 4 * KiB, seed);
+	uint64_t x = seed + 0x1234567ull;
+	for (size_t i = 0; i < pages; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (x & 1)
+			memset(b + i * 4 * KiB, 0, 4 * KiB);
+	}
+	return b;
+}
+
+START_TEST(chunk_holes_follow_the_zero_pages_of_an_image)
+{
+	struct chunk_params p = defaults();
+	size_t pages = 1024, len = pages * 4 * KiB, off = 0, zero_bytes = 0, hole_bytes = 0;
+	size_t *a = calloc(MAXCUTS, sizeof(*a)), *b = calloc(MAXCUTS, sizeof(*b));
+	bool *ha = calloc(MAXCUTS, sizeof(*ha)), *hb = calloc(MAXCUTS, sizeof(*hb));
+	uint8_t *img = make_image(pages, 5);
+	size_t na = cut_all_holes(&p, img, len, a, ha), nb, changed = 0;
+
+	for (size_t i = 0; i < pages; i++)
+		if (img[i * 4 * KiB] == 0 && img[i * 4 * KiB + 4 * KiB - 1] == 0)
+			zero_bytes += 4 * KiB;
+	for (size_t i = 0; i < na; i++) {
+		if (ha[i]) {
+			for (size_t k = 0; k < a[i]; k++)
+				ck_assert_uint_eq(img[off + k], 0);
+			hole_bytes += a[i];
+		} else {
+			/* Data chunks are cut at min or later, or at zeros from min / 4. */
+			ck_assert(i + 1 == na || a[i] >= CHUNK_MIN_DEFAULT / 4);
+		}
+		off += a[i];
+	}
+	/* Nearly every zero page is in a hole (a data chunk may end inside one). */
+	ck_assert_uint_ge(hole_bytes, zero_bytes - zero_bytes / 10);
+	ck_assert_uint_le(hole_bytes, zero_bytes);
+	/* One page rewritten: at most two data chunks differ. */
+	memset(img + 300 * 4 * KiB, 0x77, 4 * KiB);
+	img[300 * 4 * KiB + 5] = 1;
+	nb = cut_all_holes(&p, img, len, b, hb);
+	for (size_t i = 0, ea = 0, ia = 0; i < nb; i++) {
+		size_t start = 0;
+		bool same = false;
+		for (size_t k = 0; k < i; k++)
+			start += b[k];
+		for (; ia < na && ea < start; ia++)
+			ea += a[ia];
+		same = ia < na && ea == start && a[ia] == b[i] && ha[ia] == hb[i];
+		if (!same && !hb[i])
+			changed++;
+	}
+	ck_assert_uint_le(changed, 2);
+	free(a);
+	free(b);
+	free(ha);
+	free(hb);
+	free(img);
 }
 END_TEST
 
@@ -141,9 +220,11 @@ START_TEST(chunk_params_refuse_bad_bounds)
 	ck_assert_int_eq(chunk_params_init(1 * KiB, 2 * KiB, 4 * KiB, &p), 0);
 	{
 		uint8_t *b = make_buf(64 * KiB, 3);
-		ck_assert_uint_eq(chunk_next(&p, b, 100), 100);
-		ck_assert_uint_le(chunk_next(&p, b, 64 * KiB), 4 * KiB);
-		ck_assert_uint_eq(chunk_next(&p, b, 0), 0);
+		bool zero;
+		ck_assert_uint_eq(chunk_next(&p, b, 100, &zero), 100);
+		ck_assert(!zero);
+		ck_assert_uint_le(chunk_next(&p, b, 64 * KiB, &zero), 4 * KiB);
+		ck_assert_uint_eq(chunk_next(&p, b, 0, &zero), 0);
 		free(b);
 	}
 }
@@ -203,6 +284,7 @@ main(void)
 	tcase_add_test(tc, chunk_is_deterministic_and_respects_bounds);
 	tcase_add_test(tc, chunk_boundaries_survive_an_insertion_near_the_start);
 	tcase_add_test(tc, chunk_zero_runs_cut_the_same_way_every_time);
+	tcase_add_test(tc, chunk_holes_follow_the_zero_pages_of_an_image);
 	tcase_add_test(tc, chunk_params_refuse_bad_bounds);
 	tcase_add_test(tc, zchunk_compresses_when_it_pays_and_verifies);
 	suite_add_tcase(s, tc);
