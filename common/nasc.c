@@ -175,9 +175,91 @@ nasc_refs_free(struct nasc_refs *r)
 	free(r->r_sha);
 }
 
+/*
+ * The chunks of the component's previous checkpoint (its "base"): the NAS
+ * held them a moment ago, so they are not asked about again. Store checks
+ * every chunk with its full SHA-256, so a base chunk deleted meanwhile makes
+ * the store fail (FAILED_PRECONDITION), never a wrong record. An open
+ * addressing table of indexes into b_rec's chunks.
+ */
+struct nasc_base {
+	Ckpt__V1__RetrieveReply *b_rec;
+	uint32_t *b_slots;           /* index + 1; 0: empty */
+	size_t b_mask;
+};
+
+static uint64_t
+nasc_base_hash(const uint8_t *sha)
+{
+	uint64_t h;
+	memcpy(&h, sha, sizeof(h)); /* SHA-256 bytes are already uniform */
+	return h;
+}
+
+/* Fetches the record of node/component's latest checkpoint; none is not an error. */
+static int
+nasc_base_load(struct nasc *n, const struct nasc_put *p, unsigned timeout_ms,
+    struct nasc_base *b, struct rpc_error *err)
+{
+	Ckpt__V1__RetrieveRequest req = CKPT__V1__RETRIEVE_REQUEST__INIT;
+	size_t cap = 16;
+	int rv;
+
+	memset(b, 0, sizeof(*b));
+	req.node = (char *)p->np_node;
+	req.component = (char *)p->np_component;
+	rv = nasc_call(n, NAS_RETRIEVE, &req.base, timeout_ms, (ProtobufCMessage **)&b->b_rec, err);
+	if (rv != 0) {
+		b->b_rec = NULL;
+		if (rv != -ENOENT)
+			return rv;
+		/* The first checkpoint: every chunk is asked about. */
+		err->re_code = 0;
+		err->re_msg[0] = '\0';
+		return 0;
+	}
+	while (cap < 2 * b->b_rec->n_chunks)
+		cap *= 2;
+	b->b_slots = calloc(cap, sizeof(*b->b_slots));
+	if (b->b_slots == NULL)
+		return -ENOMEM;
+	b->b_mask = cap - 1;
+	for (size_t i = 0; i < b->b_rec->n_chunks && i < UINT32_MAX; i++) {
+		const Ckpt__V1__ChunkRef *r = b->b_rec->chunks[i];
+		size_t j;
+		if (r->zero || r->sha256.len != SHA_LEN)
+			continue;
+		for (j = nasc_base_hash(r->sha256.data) & b->b_mask; b->b_slots[j] != 0;
+		     j = (j + 1) & b->b_mask)
+			;
+		b->b_slots[j] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+static bool
+nasc_base_has(const struct nasc_base *b, const uint8_t *sha)
+{
+	if (b->b_slots == NULL)
+		return false;
+	for (size_t j = nasc_base_hash(sha) & b->b_mask; b->b_slots[j] != 0; j = (j + 1) & b->b_mask)
+		if (memcmp(b->b_rec->chunks[b->b_slots[j] - 1]->sha256.data, sha, SHA_LEN) == 0)
+			return true;
+	return false;
+}
+
+static void
+nasc_base_free(struct nasc_base *b)
+{
+	free(b->b_slots);
+	if (b->b_rec != NULL)
+		rpc_reply_free(&b->b_rec->base);
+}
+
 /* Work memory of one store, allocated once. */
 struct nasc_up {
 	struct nasc *u_nasc;
+	struct nasc_base u_base;
 	struct zchunk *u_z;
 	unsigned u_timeout_ms;
 	struct rpc_error *u_err;
@@ -266,9 +348,11 @@ nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs 
 	size_t count = 0, off = 0;
 	int rv;
 
-	/* Holes are not asked for: u_idx maps the asked chunks back to refs. */
+	/* Holes and base chunks are not asked for: u_idx maps the asked chunks back to refs. */
 	for (size_t i = first; i < r->r_count; i++) {
-		if (!r->r_refs[i].zero) {
+		if (!r->r_refs[i].zero && nasc_base_has(&u->u_base, r->r_sha[i])) {
+			atomic_fetch_add(&u->u_nasc->n_dedup_chunks, 1);
+		} else if (!r->r_refs[i].zero) {
 			u->u_hashes[count].data = (uint8_t *)r->r_sha[i];
 			u->u_hashes[count].len = SHA_LEN;
 			u->u_offs[count] = off;
@@ -360,6 +444,7 @@ nasc_up_init(struct nasc_up *u, struct nasc *n, unsigned timeout_ms, struct rpc_
 static void
 nasc_up_free(struct nasc_up *u)
 {
+	nasc_base_free(&u->u_base);
 	zchunk_free(u->u_z);
 	free(u->u_out);
 	free(u->u_chunks);
@@ -449,7 +534,8 @@ nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_a
 {
 	Ckpt__V1__StoreRequest sreq = CKPT__V1__STORE_REQUEST__INIT;
 	Ckpt__V1__StoreReply *srep = NULL;
-	Ckpt__V1__ChunkRef **ptrs = NULL;
+	uint32_t *sizes = NULL;
+	size_t ndata = 0;
 	struct nasc_refs refs = { 0 };
 	struct nasc_up up;
 	uint8_t digest[SHA_LEN];
@@ -464,20 +550,21 @@ nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_a
 	if (rv == 0 && buf == NULL)
 		rv = -ENOMEM;
 	if (rv == 0)
+		rv = nasc_base_load(n, p, timeout_ms, &up.u_base, ret_err);
+	if (rv == 0)
 		rv = nasc_store_chunks(n, &up, rd, rd_arg, buf, &refs, digest, &total, ret_err);
 	if (rv != 0)
 		goto out;
-	ptrs = malloc((refs.r_count ? refs.r_count : 1) * sizeof(*ptrs));
-	if (ptrs == NULL) {
+	/* The chunk list in compact form: sizes (hole bit), then the data chunks' hashes. */
+	sizes = malloc((refs.r_count ? refs.r_count : 1) * sizeof(*sizes));
+	if (sizes == NULL) {
 		rv = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < refs.r_count; i++) {
-		if (!refs.r_refs[i].zero) {
-			refs.r_refs[i].sha256.data = refs.r_sha[i];
-			refs.r_refs[i].sha256.len = SHA_LEN;
-		}
-		ptrs[i] = &refs.r_refs[i];
+		sizes[i] = refs.r_refs[i].size << 1 | (refs.r_refs[i].zero ? 1u : 0u);
+		if (!refs.r_refs[i].zero)
+			memmove(refs.r_sha[ndata++], refs.r_sha[i], SHA_LEN);
 	}
 	sreq.node = (char *)p->np_node;
 	sreq.component = (char *)p->np_component;
@@ -487,8 +574,10 @@ nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_a
 	sreq.size = total;
 	sreq.sha256.data = digest;
 	sreq.sha256.len = SHA_LEN;
-	sreq.n_chunks = refs.r_count;
-	sreq.chunks = ptrs;
+	sreq.n_chunk_sizes = refs.r_count;
+	sreq.chunk_sizes = sizes;
+	sreq.chunk_sha256.data = (uint8_t *)refs.r_sha;
+	sreq.chunk_sha256.len = ndata * SHA_LEN;
 	atomic_fetch_add(&n->n_sent_bytes, ckpt__v1__store_request__get_packed_size(&sreq));
 	rv = nasc_call(n, NAS_STORE, &sreq.base, timeout_ms, (ProtobufCMessage **)&srep, ret_err);
 	if (rv == 0) {
@@ -497,7 +586,7 @@ nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_a
 		atomic_fetch_add(&n->n_store_bytes, total);
 	}
 out:
-	free(ptrs);
+	free(sizes);
 	nasc_up_free(&up);
 	nasc_refs_free(&refs);
 	free(buf);

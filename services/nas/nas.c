@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "chunklist.h"
 #include "err.h"
 #include "methods.h"
 #include "key.h"
@@ -73,6 +74,14 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	bool existed;
 	int rv;
 
+	err.se_msg[0] = '\0';
+	rv = chunklist_expand(rpc_call_arena(call), req, STORE_REFS_MAX, &req, err.se_msg,
+	    sizeof(err.se_msg));
+	if (rv != 0) {
+		LOG_WARN("store of %s/%s refused: %s", nas_name(req->node), nas_name(req->component),
+		    err.se_msg);
+		return nas_fail(call, rv, &err);
+	}
 	rv = store_commit(n->n_store, req, rpc_call_arena(call), &info, &existed, &retained, &err);
 	if (rv != 0) {
 		LOG_WARN("store of %s/%s refused: %s", nas_name(req->node), nas_name(req->component),

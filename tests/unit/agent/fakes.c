@@ -9,6 +9,7 @@
 #include "ckpt/v1/agent.pb-c.h"
 #include "ckpt/v1/manager.pb-c.h"
 #include "ckpt/v1/nas.pb-c.h"
+#include "chunklist.h"
 #include "rpc.h"
 #include "util.h"
 
@@ -24,8 +25,10 @@ struct frec {
 	struct fnas_rec r;
 	size_t nchunks;
 	uint8_t (*chunk_sha)[SHA_LEN];
-	uint32_t *chunk_size;
+	uint32_t *chunk_size;         /* | FNAS_HOLE for a hole */
 };
+
+#define FNAS_HOLE 0x80000000u
 
 struct fnas {
 	struct rpc_server *srv;
@@ -78,10 +81,26 @@ fnas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Protobu
 	memset(&f, 0, sizeof(f));
 	if (req->sha256.len != SHA_LEN)
 		return -EINVAL;
+	{
+		char err[128];
+		rv = chunklist_expand(rpc_call_arena(call), req, 1u << 20, &req, err, sizeof(err));
+		if (rv != 0) {
+			rpc_call_errorf(call, "%s", err);
+			return rv;
+		}
+	}
 	sha_new(&ctx);
 	pthread_mutex_lock(&n->mu);
 	for (size_t i = 0; i < req->n_chunks; i++) {
-		struct fchunk *c = fnas_chunk(n, req->chunks[i]->sha256.data);
+		struct fchunk *c;
+		if (req->chunks[i]->zero) {
+			uint8_t *z = calloc(1, req->chunks[i]->size + 1u);
+			sha_update(ctx, z, req->chunks[i]->size);
+			size += req->chunks[i]->size;
+			free(z);
+			continue;
+		}
+		c = fnas_chunk(n, req->chunks[i]->sha256.data);
 		if (c == NULL) {
 			rv = -ESTALE;
 			rpc_call_errorf(call, "chunk %zu missing", i);
@@ -124,8 +143,9 @@ fnas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Protobu
 	f.chunk_sha = calloc(f.nchunks + 1, SHA_LEN);
 	f.chunk_size = calloc(f.nchunks + 1, sizeof(uint32_t));
 	for (size_t i = 0; i < f.nchunks; i++) {
-		memcpy(f.chunk_sha[i], req->chunks[i]->sha256.data, SHA_LEN);
-		f.chunk_size[i] = req->chunks[i]->size;
+		if (!req->chunks[i]->zero)
+			memcpy(f.chunk_sha[i], req->chunks[i]->sha256.data, SHA_LEN);
+		f.chunk_size[i] = req->chunks[i]->size | (req->chunks[i]->zero ? FNAS_HOLE : 0);
 	}
 	n->recs = realloc(n->recs, (n->nrecs + 1) * sizeof(*n->recs));
 	n->recs[n->nrecs++] = f;
@@ -175,9 +195,12 @@ fnas_retrieve(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Prot
 	for (size_t i = 0; i < f->nchunks; i++) {
 		Ckpt__V1__ChunkRef *cr = arena_alloc(a, sizeof(*cr));
 		ckpt__v1__chunk_ref__init(cr);
-		cr->sha256.data = arena_memdup(a, f->chunk_sha[i], SHA_LEN);
-		cr->sha256.len = SHA_LEN;
-		cr->size = f->chunk_size[i];
+		cr->size = f->chunk_size[i] & ~FNAS_HOLE;
+		cr->zero = (f->chunk_size[i] & FNAS_HOLE) != 0;
+		if (!cr->zero) {
+			cr->sha256.data = arena_memdup(a, f->chunk_sha[i], SHA_LEN);
+			cr->sha256.len = SHA_LEN;
+		}
 		rep->chunks[i] = cr;
 	}
 	rep->n_chunks = f->nchunks;
