@@ -812,8 +812,13 @@ store_gc_txn(struct store *s, MDB_txn *txn, void *arg)
 		return store_rc(rc);
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		MDB_val rk = k;
+		uint8_t sha[SHA_LEN];
+		MDB_val rk = { SHA_LEN, sha };
 		struct store_chunk_val cv;
+		/* A copy: the key's bytes move when the cursor deletes it. */
+		memcpy(sha, k.mv_data, k.mv_size == SHA_LEN ? SHA_LEN : 0);
+		if (k.mv_size != SHA_LEN)
+			rk = k;
 		rc = s->s_readonly ? 0 : mdb_get(txn, s->s_dbi[DB_REF], &rk, &rv_);
 		if (rc == MDB_NOTFOUND) {
 			rc = mdb_cursor_del(c, 0);
