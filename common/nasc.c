@@ -256,6 +256,27 @@ nasc_base_free(struct nasc_base *b)
 		rpc_reply_free(&b->b_rec->base);
 }
 
+/*
+ * One PutChunks being filled, or being sent. Chunks are compressed into it
+ * as the windows go by; a full batch is sent by a thread of its own while
+ * the next one fills, so hashing, the wire and the NAS's writes overlap.
+ */
+struct nasc_batch {
+	uint8_t *b_out;                      /* compressed chunks */
+	size_t b_out_cap, b_out_used;
+	size_t b_wire;                       /* chunk bytes in it */
+	Ckpt__V1__Chunk *b_chunks;
+	Ckpt__V1__Chunk **b_cptr;
+	uint8_t (*b_sha)[SHA_LEN];           /* their hashes */
+	size_t b_n, b_cap;
+	/* While it is sent: */
+	struct nasc_up *b_up;
+	pthread_t b_thread;
+	bool b_sending;
+	int b_rv;
+	struct rpc_error b_err;
+};
+
 /* Work memory of one store, allocated once. */
 struct nasc_up {
 	struct nasc *u_nasc;
@@ -263,41 +284,92 @@ struct nasc_up {
 	struct zchunk *u_z;
 	unsigned u_timeout_ms;
 	struct rpc_error *u_err;
-	uint8_t *u_out;                      /* compressed chunks of one PutChunks */
-	size_t u_out_cap, u_out_used;
-	size_t u_wire;                       /* chunk bytes in the pending PutChunks */
-	Ckpt__V1__Chunk *u_chunks;           /* the pending PutChunks, across windows */
-	Ckpt__V1__Chunk **u_cptr;
-	uint8_t (*u_sha)[SHA_LEN];           /* their hashes */
-	size_t u_n, u_cap;
+	struct nasc_batch u_batch[2];        /* filling: u_batch[u_cur]; the other may be sending */
+	unsigned u_cur;
 	size_t *u_offs;                      /* per chunk of the window: offset in it */
 	size_t *u_idx;                       /* per chunk of the window: index in refs */
 	ProtobufCBinaryData *u_hashes;       /* per chunk of the window */
 };
 
-static int
-nasc_up_flush(struct nasc_up *u)
+static void *
+nasc_batch_send(void *arg)
 {
 	Ckpt__V1__PutChunksRequest preq = CKPT__V1__PUT_CHUNKS_REQUEST__INIT;
 	Ckpt__V1__PutChunksReply *prep = NULL;
-	int rv;
+	struct nasc_batch *b = arg;
+	struct nasc *n = b->b_up->u_nasc;
 
-	if (u->u_n == 0)
-		return 0;
-	preq.n_chunks = u->u_n;
-	preq.chunks = u->u_cptr;
-	atomic_fetch_add(&u->u_nasc->n_sent_bytes, ckpt__v1__put_chunks_request__get_packed_size(&preq));
-	rv = nasc_call(u->u_nasc, NAS_PUT_CHUNKS, &preq.base, u->u_timeout_ms,
-	    (ProtobufCMessage **)&prep, u->u_err);
-	if (rv == 0) {
-		atomic_fetch_add(&u->u_nasc->n_put_bytes, u->u_wire);
-		atomic_fetch_add(&u->u_nasc->n_put_chunks, u->u_n);
+	preq.n_chunks = b->b_n;
+	preq.chunks = b->b_cptr;
+	atomic_fetch_add(&n->n_sent_bytes, ckpt__v1__put_chunks_request__get_packed_size(&preq));
+	b->b_rv = nasc_call(n, NAS_PUT_CHUNKS, &preq.base, b->b_up->u_timeout_ms,
+	    (ProtobufCMessage **)&prep, &b->b_err);
+	if (b->b_rv == 0) {
+		atomic_fetch_add(&n->n_put_bytes, b->b_wire);
+		atomic_fetch_add(&n->n_put_chunks, b->b_n);
 		rpc_reply_free(&prep->base);
 	}
-	u->u_n = 0;
-	u->u_out_used = 0;
-	u->u_wire = 0;
+	return NULL;
+}
+
+/* Waits for the batch's PutChunks, if one is on its way; empties the batch. */
+static int
+nasc_batch_wait(struct nasc_up *u, struct nasc_batch *b)
+{
+	int rv = 0;
+
+	if (b->b_sending) {
+		pthread_join(b->b_thread, NULL);
+		b->b_sending = false;
+		rv = b->b_rv;
+		if (rv != 0 && u->u_err->re_code == 0 && u->u_err->re_msg[0] == '\0')
+			*u->u_err = b->b_err;
+	}
+	b->b_n = 0;
+	b->b_out_used = 0;
+	b->b_wire = 0;
 	return rv;
+}
+
+/*
+ * Sends the batch being filled (on a thread; inline if none can be made) and
+ * makes the other one current, once its own PutChunks has been answered.
+ */
+static int
+nasc_up_flush(struct nasc_up *u)
+{
+	struct nasc_batch *b = &u->u_batch[u->u_cur], *other = &u->u_batch[u->u_cur ^ 1];
+	int rv;
+
+	if (b->b_n == 0)
+		return 0;
+	b->b_up = u;
+	b->b_err.re_code = 0;
+	b->b_err.re_msg[0] = '\0';
+	if (pthread_create(&b->b_thread, NULL, nasc_batch_send, b) == 0) {
+		b->b_sending = true;
+	} else {
+		nasc_batch_send(b);
+		rv = b->b_rv;
+		b->b_rv = 0;
+		nasc_batch_wait(u, b);
+		if (rv != 0) {
+			*u->u_err = b->b_err;
+			return rv;
+		}
+	}
+	u->u_cur ^= 1;
+	return nasc_batch_wait(u, other);
+}
+
+/* Sends what is left and waits for every PutChunks. */
+static int
+nasc_up_finish(struct nasc_up *u)
+{
+	int rv = nasc_up_flush(u);
+	int rv2 = nasc_batch_wait(u, &u->u_batch[0]);
+	int rv3 = nasc_batch_wait(u, &u->u_batch[1]);
+	return rv != 0 ? rv : rv2 != 0 ? rv2 : rv3;
 }
 
 /* Compresses one missing chunk into the pending PutChunks (sent when full). */
@@ -305,36 +377,39 @@ static int
 nasc_up_add(struct nasc_up *u, const ProtobufCBinaryData *hash, const uint8_t *raw, size_t len)
 {
 	size_t bound = zchunk_bound(len), clen;
+	struct nasc_batch *b = &u->u_batch[u->u_cur];
 	Ckpt__V1__Chunk *c;
 	unsigned codec;
 	int rv = 0;
 
-	if (u->u_n == u->u_cap || u->u_out_used + bound > u->u_out_cap ||
-	    u->u_wire + len > NASC_BATCH)
+	if (b->b_n == b->b_cap || b->b_out_used + bound > b->b_out_cap ||
+	    b->b_wire + len > NASC_BATCH) {
 		rv = nasc_up_flush(u);
+		b = &u->u_batch[u->u_cur];
+	}
 	if (rv != 0)
 		return rv;
-	rv = zchunk_compress(u->u_z, raw, len, u->u_out + u->u_out_used,
-	    u->u_out_cap - u->u_out_used, &clen, &codec);
+	rv = zchunk_compress(u->u_z, raw, len, b->b_out + b->b_out_used,
+	    b->b_out_cap - b->b_out_used, &clen, &codec);
 	if (rv != 0)
 		return rv;
-	c = &u->u_chunks[u->u_n];
+	c = &b->b_chunks[b->b_n];
 	ckpt__v1__chunk__init(c);
 	/* The window moves on before the batch is sent: keep copies. */
-	memcpy(u->u_sha[u->u_n], hash->data, SHA_LEN);
-	c->sha256.data = u->u_sha[u->u_n];
+	memcpy(b->b_sha[b->b_n], hash->data, SHA_LEN);
+	c->sha256.data = b->b_sha[b->b_n];
 	c->sha256.len = SHA_LEN;
 	c->raw_size = (uint32_t)len;
 	c->codec = codec;
 	if (codec == ZCHUNK_RAW) {
-		memcpy(u->u_out + u->u_out_used, raw, len);
+		memcpy(b->b_out + b->b_out_used, raw, len);
 		clen = len;
 	}
-	c->data.data = u->u_out + u->u_out_used;
+	c->data.data = b->b_out + b->b_out_used;
 	c->data.len = clen;
-	u->u_out_used += clen;
-	u->u_wire += c->data.len;
-	u->u_cptr[u->u_n++] = c;
+	b->b_out_used += clen;
+	b->b_wire += c->data.len;
+	b->b_cptr[b->b_n++] = c;
 	return 0;
 }
 
@@ -426,17 +501,21 @@ nasc_up_init(struct nasc_up *u, struct nasc *n, unsigned timeout_ms, struct rpc_
 	u->u_nasc = n;
 	u->u_timeout_ms = timeout_ms;
 	u->u_err = err;
-	u->u_cap = NASC_PUT_MAX;
-	u->u_out_cap = NASC_BATCH + zchunk_bound(n->n_chunking.cp_max);
-	u->u_out = malloc(u->u_out_cap);
-	u->u_chunks = calloc(u->u_cap, sizeof(*u->u_chunks));
-	u->u_cptr = calloc(u->u_cap, sizeof(*u->u_cptr));
-	u->u_sha = calloc(u->u_cap, sizeof(*u->u_sha));
+	for (int i = 0; i < 2; i++) {
+		struct nasc_batch *b = &u->u_batch[i];
+		b->b_cap = NASC_PUT_MAX;
+		b->b_out_cap = NASC_BATCH + zchunk_bound(n->n_chunking.cp_max);
+		b->b_out = malloc(b->b_out_cap);
+		b->b_chunks = calloc(b->b_cap, sizeof(*b->b_chunks));
+		b->b_cptr = calloc(b->b_cap, sizeof(*b->b_cptr));
+		b->b_sha = calloc(b->b_cap, sizeof(*b->b_sha));
+		if (b->b_out == NULL || b->b_chunks == NULL || b->b_cptr == NULL || b->b_sha == NULL)
+			return -ENOMEM;
+	}
 	u->u_offs = calloc(per_window, sizeof(*u->u_offs));
 	u->u_idx = calloc(per_window, sizeof(*u->u_idx));
 	u->u_hashes = calloc(per_window, sizeof(*u->u_hashes));
-	if (u->u_out == NULL || u->u_chunks == NULL || u->u_cptr == NULL || u->u_offs == NULL ||
-	    u->u_idx == NULL || u->u_hashes == NULL || u->u_sha == NULL)
+	if (u->u_offs == NULL || u->u_idx == NULL || u->u_hashes == NULL)
 		return -ENOMEM;
 	return zchunk_new(&u->u_z);
 }
@@ -446,10 +525,14 @@ nasc_up_free(struct nasc_up *u)
 {
 	nasc_base_free(&u->u_base);
 	zchunk_free(u->u_z);
-	free(u->u_out);
-	free(u->u_chunks);
-	free(u->u_cptr);
-	free(u->u_sha);
+	for (int i = 0; i < 2; i++) {
+		struct nasc_batch *b = &u->u_batch[i];
+		nasc_batch_wait(u, b); /* a store that failed early may have one on its way */
+		free(b->b_out);
+		free(b->b_chunks);
+		free(b->b_cptr);
+		free(b->b_sha);
+	}
 	free(u->u_offs);
 	free(u->u_idx);
 	free(u->u_hashes);
@@ -519,7 +602,7 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, nasc_read_fn rd, void *rd_a
 			break;
 	}
 	if (rv == 0)
-		rv = nasc_up_flush(u);
+		rv = nasc_up_finish(u);
 	if (rv == 0) {
 		sha_final(whole, ret_digest);
 		*ret_total = total;
