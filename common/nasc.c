@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "methods.h"
+#include "pbv.h"
 #include "zchunk.h"
 
 /* Chunks in one PutChunks and in one GetChunks (the NAS's limits). */
@@ -701,63 +702,363 @@ nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t
 
 /* ---- retrieve ---- */
 
-static const uint8_t nasc_zeros[64u << 10];
+/*
+ * The reader is a pipeline. The chunk list is cut into batches of at most
+ * NASC_GET_BATCH raw bytes; NASC_GET_WORKERS threads each take the next batch,
+ * fetch its chunks (one GetChunks, more if the NAS answers a prefix),
+ * decode and verify every chunk into the batch's buffer and zero-fill its
+ * holes, while the caller's thread takes the batches in order, feeds the
+ * whole-checkpoint digest and hands each batch to the writer in one call.
+ * NASC_GET_SLOTS batch buffers, reused, bound the memory.
+ */
+#define NASC_GET_WORKERS 2
+#define NASC_GET_SLOTS (NASC_GET_WORKERS + 1)
+/* Raw bytes of a batch: 2 MiB measured faster than 1 and 4 (fewer pages touched, few calls). */
+#define NASC_GET_BATCH (2u << 20)
+/* Allowance per chunk for the NAS's own accounting in GetChunks.max_bytes. */
+#define NASC_GET_SLACK 64u
 
-/* A hole: len zero bytes to wr and to the whole digest. */
+/* Batch b covers refs [rb_ref, next rb_ref) and hashes [rb_hash, next rb_hash). */
+struct nasc_rbatch {
+	size_t rb_ref;
+	size_t rb_hash;
+};
+
+enum nasc_slot_state { NASC_SLOT_FREE, NASC_SLOT_BUSY, NASC_SLOT_DONE };
+
+struct nasc_slot {
+	enum nasc_slot_state sl_state;
+	int sl_rv;
+	bool sl_mismatch;            /* sl_rv is a chunk that failed verification */
+	struct rpc_error sl_err;     /* the call's error, when sl_rv came from a call */
+	uint8_t *sl_buf;             /* the batch's raw bytes */
+	size_t sl_len;
+};
+
+struct nasc_reader {
+	struct nasc *r_nasc;
+	unsigned r_timeout_ms;
+	Ckpt__V1__ChunkRef *const *r_refs;
+	ProtobufCBinaryData *r_hashes;   /* of the refs that are not holes, in order */
+	struct nasc_rbatch *r_batches;    /* r_nbatch + 1 entries, the last one the end */
+	size_t r_nbatch;
+	size_t r_buf_cap;
+	pthread_mutex_t r_mu;
+	pthread_cond_t r_cv;
+	size_t r_next;                   /* the next batch a worker takes */
+	bool r_stop;
+	struct nasc_slot r_slots[NASC_GET_SLOTS];
+	pthread_t r_threads[NASC_GET_WORKERS];
+	unsigned r_nthreads;
+	bool r_sync;                     /* r_mu and r_cv initialised */
+};
+
+/*
+ * Checks the record's chunk list and cuts it into batches. A hole carries
+ * no hash and 1 to NASC_RAW_MAX zero bytes; any other ref a 32-byte hash and
+ * at most NASC_RAW_MAX bytes; the sizes add up to the checkpoint's. -EBADMSG
+ * (DATA_LOSS) otherwise.
+ */
 static int
-nasc_write_zeros(struct sha_ctx *whole, nasc_write_fn wr, void *wr_arg, uint64_t len,
-    uint64_t *total, struct rpc_error *err)
+nasc_reader_plan(struct nasc_reader *r, Ckpt__V1__ChunkRef *const *refs, size_t n,
+    uint64_t size)
 {
-	int rv = 0;
+	size_t nh = 0, nb = 0, bytes = 0, hashes = 0, largest = 1;
+	uint64_t total = 0;
 
-	while (len > 0 && rv == 0) {
-		size_t k = len < sizeof(nasc_zeros) ? (size_t)len : sizeof(nasc_zeros);
-		sha_update(whole, nasc_zeros, k);
-		*total += k;
-		len -= k;
-		rv = wr(wr_arg, nasc_zeros, k);
-		if (rv != 0)
-			snprintf(err->re_msg, sizeof(err->re_msg), "writing checkpoint: %s", err_str(rv));
+	for (size_t i = 0; i < n; i++) {
+		const Ckpt__V1__ChunkRef *c = refs[i];
+		if (c->zero ? c->sha256.len != 0 || c->size == 0 || c->size > NASC_RAW_MAX
+		            : c->sha256.len != SHA_LEN || c->size > NASC_RAW_MAX)
+			return -EBADMSG;
+		total += c->size;
+	}
+	if (total != size)
+		return -EBADMSG;
+	r->r_refs = refs;
+	r->r_hashes = calloc(n ? n : 1, sizeof(*r->r_hashes));
+	r->r_batches = calloc(n + 1, sizeof(*r->r_batches));
+	if (r->r_hashes == NULL || r->r_batches == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const Ckpt__V1__ChunkRef *c = refs[i];
+		/* At most NASC_GET_BATCH bytes (or one bigger chunk), at most NASC_GET_MAX hashes. */
+		if (i == 0 || (bytes + c->size > NASC_GET_BATCH || hashes == NASC_GET_MAX)) {
+			r->r_batches[nb].rb_ref = i;
+			r->r_batches[nb].rb_hash = nh;
+			nb++;
+			bytes = 0;
+			hashes = 0;
+		}
+		bytes += c->size;
+		if (bytes > largest)
+			largest = bytes;
+		if (!c->zero) {
+			r->r_hashes[nh++] = c->sha256;
+			hashes++;
+		}
+	}
+	r->r_batches[nb].rb_ref = n;
+	r->r_batches[nb].rb_hash = nh;
+	r->r_nbatch = nb;
+	r->r_buf_cap = largest;
+	return 0;
+}
+
+/* One Chunk of a GetChunks reply, read in place. */
+struct nasc_chunk_view {
+	ProtobufCBinaryData cv_sha256;
+	ProtobufCBinaryData cv_data;
+	uint64_t cv_raw_size;
+	uint64_t cv_codec;
+};
+
+/* Reads a Chunk message (ckpt.v1.Chunk) in place; -EPROTO when it is not one. */
+static int
+nasc_chunk_parse(const uint8_t *data, size_t len, struct nasc_chunk_view *ret_cv)
+{
+	struct nasc_chunk_view cv = { { 0, NULL }, { 0, NULL }, 0, 0 };
+	struct pbv_field f;
+	struct pbv v;
+	int rv;
+
+	pbv_init(&v, data, len);
+	while ((rv = pbv_next(&v, &f)) == 1) {
+		switch (f.pf_num) {
+		case 1: /* sha256 */
+		case 2: /* data */
+			if (f.pf_wire != PBV_LEN)
+				return -EPROTO;
+			*(f.pf_num == 1 ? &cv.cv_sha256 : &cv.cv_data) =
+			    (ProtobufCBinaryData){ f.pf_len, (uint8_t *)f.pf_data };
+			break;
+		case 3: /* raw_size */
+		case 4: /* codec */
+			if (f.pf_wire != PBV_VARINT || f.pf_u64 > UINT32_MAX)
+				return -EPROTO;
+			*(f.pf_num == 3 ? &cv.cv_raw_size : &cv.cv_codec) = f.pf_u64;
+			break;
+		default:
+			break;
+		}
+	}
+	if (rv != 0)
+		return rv;
+	*ret_cv = cv;
+	return 0;
+}
+
+/* Decodes and verifies one chunk of a reply for ref into out (ref->size bytes). */
+static int
+nasc_reader_chunk(struct zchunk *z, const struct nasc_chunk_view *ch,
+    const Ckpt__V1__ChunkRef *ref, uint8_t *out)
+{
+	size_t raw_size = ch->cv_raw_size != 0 ? ch->cv_raw_size : ch->cv_data.len;
+	const void *raw;
+	int rv;
+
+	if (raw_size != ref->size || (ch->cv_sha256.len == SHA_LEN &&
+	    memcmp(ch->cv_sha256.data, ref->sha256.data, SHA_LEN) != 0))
+		return -EBADMSG;
+	rv = zchunk_verify(z, (unsigned)ch->cv_codec, ch->cv_data.data, ch->cv_data.len, raw_size,
+	    NASC_RAW_MAX, out, ref->sha256.data, &raw);
+	if (rv == -EINVAL)
+		rv = -EBADMSG;
+	/* A raw chunk is verified where it lies (while it is in the cache), then copied. */
+	if (rv == 0 && raw != out)
+		memcpy(out, raw, raw_size);
+	return rv;
+}
+
+/* nasc_call() of GetChunks, the reply left in its message (megabytes: no copies). */
+static int
+nasc_get_chunks(struct nasc *n, const Ckpt__V1__GetChunksRequest *req, unsigned timeout_ms,
+    struct rpc_view *ret_view, struct rpc_error *ret_err)
+{
+	int rv = -ENOENT;
+	for (size_t i = 0; i < n->n_count; i++) {
+		rv = rpc_client_call_view(n->n_clients[i], NAS_GET_CHUNKS, &req->base, timeout_ms,
+		    ret_view, ret_err);
+		if (rv != -ECONNREFUSED)
+			break;
 	}
 	return rv;
 }
 
-/*
- * Decodes and verifies the chunks of one GetChunks reply, hands them to wr;
- * pre[i]: bytes of holes before chunk i.
- */
+/* Fetches, verifies and lays out batch b in s->sl_buf. */
 static int
-nasc_retrieve_batch(struct zchunk *z, uint8_t *out, const Ckpt__V1__GetChunksReply *grep,
-    Ckpt__V1__ChunkRef *const *refs, const uint64_t *pre, struct sha_ctx *whole, nasc_write_fn wr,
-    void *wr_arg, uint64_t *total, struct rpc_error *err)
+nasc_reader_fetch(struct nasc_reader *r, struct zchunk *z, size_t b, struct nasc_slot *s)
 {
+	size_t ref = r->r_batches[b].rb_ref, end = r->r_batches[b + 1].rb_ref;
+	size_t hash = r->r_batches[b].rb_hash, hash_end = r->r_batches[b + 1].rb_hash;
+	size_t off = 0;
 	int rv = 0;
 
-	for (size_t i = 0; i < grep->n_chunks && rv == 0; i++) {
-		const Ckpt__V1__Chunk *ch = grep->chunks[i];
-		size_t raw_size = ch->raw_size != 0 ? ch->raw_size : ch->data.len;
-		const void *raw;
+	s->sl_mismatch = false;
+	while (rv == 0 && ref < end) {
+		Ckpt__V1__GetChunksRequest greq = CKPT__V1__GET_CHUNKS_REQUEST__INIT;
+		struct rpc_view view;
+		struct pbv_field f;
+		struct pbv v;
+		size_t want = hash_end - hash, got = 0;
+		uint64_t budget = 0;
 
-		rv = nasc_write_zeros(whole, wr, wr_arg, pre[i], total, err);
+		/* Holes are never asked for: zero bytes where they lie. */
+		while (ref < end && r->r_refs[ref]->zero) {
+			memset(s->sl_buf + off, 0, r->r_refs[ref]->size);
+			off += r->r_refs[ref++]->size;
+		}
+		if (ref == end)
+			break;
+		for (size_t i = ref; i < end; i++)
+			budget += r->r_refs[i]->zero ? 0 : r->r_refs[i]->size + NASC_GET_SLACK;
+		greq.n_sha256 = want;
+		greq.sha256 = &r->r_hashes[hash];
+		greq.max_bytes = budget > UINT32_MAX ? UINT32_MAX : (uint32_t)budget;
+		rv = nasc_get_chunks(r->r_nasc, &greq, r->r_timeout_ms, &view, &s->sl_err);
 		if (rv != 0)
-			return rv;
-
-		if (raw_size != refs[i]->size || memcmp(ch->sha256.data, refs[i]->sha256.data,
-		    ch->sha256.len == SHA_LEN ? SHA_LEN : 0) != 0)
-			return -EBADMSG;
-		rv = zchunk_verify(z, ch->codec, ch->data.data, ch->data.len, raw_size, NASC_RAW_MAX,
-		    out, refs[i]->sha256.data, &raw);
-		if (rv == -EINVAL)
-			rv = -EBADMSG;
-		if (rv != 0)
-			return rv;
-		sha_update(whole, raw, raw_size);
-		*total += raw_size;
-		rv = wr(wr_arg, raw, raw_size);
-		if (rv != 0)
-			snprintf(err->re_msg, sizeof(err->re_msg), "writing checkpoint: %s", err_str(rv));
+			break;
+		/* A prefix of the chunks asked (field 1), in order; holes between them. */
+		pbv_init(&v, view.rv_body, view.rv_len);
+		while (rv == 0 && (rv = pbv_next(&v, &f)) == 1) {
+			struct nasc_chunk_view cv;
+			rv = 0;
+			if (f.pf_num != 1)
+				continue;
+			if (f.pf_wire != PBV_LEN || got == want ||
+			    nasc_chunk_parse(f.pf_data, f.pf_len, &cv) != 0) {
+				rv = -EPROTO;
+				break;
+			}
+			got++;
+			while (r->r_refs[ref]->zero) {
+				memset(s->sl_buf + off, 0, r->r_refs[ref]->size);
+				off += r->r_refs[ref++]->size;
+			}
+			atomic_fetch_add(&r->r_nasc->n_get_bytes, cv.cv_data.len);
+			rv = nasc_reader_chunk(z, &cv, r->r_refs[ref], s->sl_buf + off);
+			s->sl_mismatch = rv == -EBADMSG;
+			off += r->r_refs[ref++]->size;
+			hash++;
+		}
+		rpc_view_free(&view);
+		if (rv == -EPROTO || (rv == 0 && got == 0)) {
+			rv = -EPROTO;
+			s->sl_err.re_code = CKPT__V1__CODE__INTERNAL;
+			snprintf(s->sl_err.re_msg, sizeof(s->sl_err.re_msg),
+			    "NAS answered an undecodable GetChunks reply, or %zu chunks for %zu asked",
+			    got, want);
+		}
 	}
+	s->sl_len = off;
 	return rv;
+}
+
+static void *
+nasc_reader_worker(void *arg)
+{
+	struct nasc_reader *r = arg;
+	struct zchunk *z = NULL;
+	int zrv = zchunk_new(&z);
+
+	pthread_mutex_lock(&r->r_mu);
+	for (;;) {
+		struct nasc_slot *s;
+		size_t b;
+		int rv;
+
+		while (!r->r_stop && r->r_next < r->r_nbatch &&
+		    r->r_slots[r->r_next % NASC_GET_SLOTS].sl_state != NASC_SLOT_FREE)
+			pthread_cond_wait(&r->r_cv, &r->r_mu);
+		if (r->r_stop || r->r_next >= r->r_nbatch)
+			break;
+		b = r->r_next++;
+		s = &r->r_slots[b % NASC_GET_SLOTS];
+		s->sl_state = NASC_SLOT_BUSY;
+		pthread_mutex_unlock(&r->r_mu);
+		rv = zrv != 0 ? zrv : nasc_reader_fetch(r, z, b, s);
+		pthread_mutex_lock(&r->r_mu);
+		s->sl_rv = rv;
+		s->sl_state = NASC_SLOT_DONE;
+		pthread_cond_broadcast(&r->r_cv);
+	}
+	pthread_mutex_unlock(&r->r_mu);
+	zchunk_free(z);
+	return NULL;
+}
+
+static int
+nasc_reader_start(struct nasc_reader *r)
+{
+	if (pthread_mutex_init(&r->r_mu, NULL) != 0)
+		return -ENOMEM;
+	if (pthread_cond_init(&r->r_cv, NULL) != 0) {
+		pthread_mutex_destroy(&r->r_mu);
+		return -ENOMEM;
+	}
+	r->r_sync = true;
+	for (size_t i = 0; i < NASC_GET_SLOTS && i < r->r_nbatch; i++) {
+		r->r_slots[i].sl_buf = malloc(r->r_buf_cap);
+		if (r->r_slots[i].sl_buf == NULL)
+			return -ENOMEM;
+	}
+	/* Fewer threads than asked (none: the caller fetches) is slower, not wrong. */
+	for (unsigned i = 0; i < NASC_GET_WORKERS && i < r->r_nbatch; i++) {
+		if (pthread_create(&r->r_threads[r->r_nthreads], NULL, nasc_reader_worker, r) != 0)
+			break;
+		r->r_nthreads++;
+	}
+	return 0;
+}
+
+/* Waits for batch b (or fetches it on this thread when there are no workers). */
+static struct nasc_slot *
+nasc_reader_wait(struct nasc_reader *r, struct zchunk *z, size_t b)
+{
+	struct nasc_slot *s = &r->r_slots[b % NASC_GET_SLOTS];
+
+	if (r->r_nthreads == 0) {
+		s->sl_rv = z != NULL ? nasc_reader_fetch(r, z, b, s) : -ENOMEM;
+		return s;
+	}
+	pthread_mutex_lock(&r->r_mu);
+	while (s->sl_state != NASC_SLOT_DONE)
+		pthread_cond_wait(&r->r_cv, &r->r_mu);
+	pthread_mutex_unlock(&r->r_mu);
+	return s;
+}
+
+static void
+nasc_reader_release(struct nasc_reader *r, struct nasc_slot *s)
+{
+	if (r->r_nthreads == 0)
+		return;
+	pthread_mutex_lock(&r->r_mu);
+	s->sl_state = NASC_SLOT_FREE;
+	pthread_cond_broadcast(&r->r_cv);
+	pthread_mutex_unlock(&r->r_mu);
+}
+
+/* Stops the workers (calls in progress end first) and frees. */
+static void
+nasc_reader_stop(struct nasc_reader *r)
+{
+	if (r->r_nthreads > 0) {
+		pthread_mutex_lock(&r->r_mu);
+		r->r_stop = true;
+		pthread_cond_broadcast(&r->r_cv);
+		pthread_mutex_unlock(&r->r_mu);
+		for (unsigned i = 0; i < r->r_nthreads; i++)
+			pthread_join(r->r_threads[i], NULL);
+	}
+	if (r->r_sync) {
+		pthread_mutex_destroy(&r->r_mu);
+		pthread_cond_destroy(&r->r_cv);
+	}
+	for (size_t i = 0; i < NASC_GET_SLOTS; i++)
+		free(r->r_slots[i].sl_buf);
+	free(r->r_hashes);
+	free(r->r_batches);
 }
 
 /* nasc_retrieve(); *read_seq is the sequence of the record read, even on failure. */
@@ -768,21 +1069,19 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 {
 	Ckpt__V1__RetrieveRequest rreq = CKPT__V1__RETRIEVE_REQUEST__INIT;
 	Ckpt__V1__RetrieveReply *rrep = NULL;
-	ProtobufCBinaryData *hashes = NULL;
-	Ckpt__V1__ChunkRef **drefs = NULL;   /* the chunks that are not holes */
-	uint64_t *pre = NULL, hole = 0;      /* hole bytes before each of them; after the last */
-	size_t ndata = 0;
+	struct nasc_reader r;
 	struct sha_ctx *whole = NULL;
 	struct zchunk *z = NULL;
 	struct nasc_info info;
 	uint8_t digest[SHA_LEN];
-	uint8_t *out = NULL;
-	size_t next = 0, largest = 1;
 	uint64_t total = 0;
 	int rv;
 
 	ret_err->re_code = 0;
 	ret_err->re_msg[0] = '\0';
+	memset(&r, 0, sizeof(r));
+	r.r_nasc = n;
+	r.r_timeout_ms = timeout_ms;
 	rreq.node = (char *)(node != NULL ? node : "");
 	rreq.component = (char *)component;
 	rreq.seq = seq;
@@ -792,81 +1091,38 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 	nasc_info_from_pb(rrep->info, &info);
 	*read_seq = info.ni_seq;
 	rv = sha_new(&whole);
+	if (rv != 0)
+		goto out;
+	rv = nasc_reader_plan(&r, rrep->chunks, rrep->n_chunks, info.ni_size);
+	if (rv == -EBADMSG)
+		goto out_mismatch;
 	if (rv == 0)
+		rv = nasc_reader_start(&r);
+	if (rv == 0 && r.r_nthreads == 0)
 		rv = zchunk_new(&z);
 	if (rv != 0)
 		goto out;
-	hashes = calloc(rrep->n_chunks ? rrep->n_chunks : 1, sizeof(*hashes));
-	drefs = calloc(rrep->n_chunks ? rrep->n_chunks : 1, sizeof(*drefs));
-	pre = calloc(rrep->n_chunks ? rrep->n_chunks : 1, sizeof(*pre));
-	if (hashes == NULL || drefs == NULL || pre == NULL) {
-		rv = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < rrep->n_chunks; i++) {
-		Ckpt__V1__ChunkRef *r = rrep->chunks[i];
-		if (r->sha256.len != (r->zero ? 0 : SHA_LEN) || r->size == 0 ||
-		    r->size > NASC_RAW_MAX) {
-			rv = -EBADMSG;
-			goto out_mismatch;
-		}
-		if (r->zero) {
-			hole += r->size;
-			continue;
-		}
-		pre[ndata] = hole;
-		hole = 0;
-		hashes[ndata] = r->sha256;
-		drefs[ndata++] = r;
-		if (r->size > largest)
-			largest = r->size;
-	}
-	out = malloc(largest);
-	if (out == NULL) {
-		rv = -ENOMEM;
-		goto out;
-	}
-	while (next < ndata) {
-		Ckpt__V1__GetChunksRequest greq = CKPT__V1__GET_CHUNKS_REQUEST__INIT;
-		Ckpt__V1__GetChunksReply *grep = NULL;
-		size_t want = 0, bytes = 0;
-
-		/* Ask for what fits in one bounded reply (stored sizes are at most raw). */
-		while (next + want < ndata && want < NASC_GET_MAX &&
-		    (want == 0 || bytes + drefs[next + want]->size <= NASC_BATCH)) {
-			bytes += drefs[next + want]->size;
-			want++;
-		}
-		greq.n_sha256 = want;
-		greq.sha256 = &hashes[next];
-		greq.max_bytes = NASC_BATCH;
-		rv = nasc_call(n, NAS_GET_CHUNKS, &greq.base, timeout_ms, (ProtobufCMessage **)&grep,
-		    ret_err);
-		if (rv == -EBADMSG)
-			goto out_data_loss;
-		if (rv != 0)
-			goto out;
-		if (grep->n_chunks == 0 || grep->n_chunks > want) {
-			rpc_reply_free(&grep->base);
-			rv = -EPROTO;
-			snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
-			    "NAS answered %zu chunks for %zu asked", grep->n_chunks, want);
+	for (size_t b = 0; b < r.r_nbatch; b++) {
+		struct nasc_slot *s = nasc_reader_wait(&r, z, b);
+		if (s->sl_rv != 0) {
+			rv = s->sl_rv;
+			if (rv == -EBADMSG && s->sl_mismatch)
+				goto out_mismatch;
+			*ret_err = s->sl_err;
+			if (rv == -EBADMSG)
+				goto out_data_loss;
 			goto out;
 		}
-		for (size_t i = 0; i < grep->n_chunks; i++)
-			atomic_fetch_add(&n->n_get_bytes, grep->chunks[i]->data.len);
-		rv = nasc_retrieve_batch(z, out, grep, &drefs[next], &pre[next], whole, wr, wr_arg,
-		    &total, ret_err);
-		next += grep->n_chunks;
-		rpc_reply_free(&grep->base);
-		if (rv == -EBADMSG)
-			goto out_mismatch;
-		if (rv != 0)
+		sha_update(whole, s->sl_buf, s->sl_len);
+		total += s->sl_len;
+		rv = wr(wr_arg, s->sl_buf, s->sl_len);
+		if (rv != 0) {
+			snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "writing checkpoint: %s",
+			    err_str(rv));
 			goto out;
+		}
+		nasc_reader_release(&r, s);
 	}
-	rv = nasc_write_zeros(whole, wr, wr_arg, hole, &total, ret_err);
-	if (rv != 0)
-		goto out;
 	sha_final(whole, digest);
 	if (total != info.ni_size || memcmp(digest, info.ni_sha256, SHA_LEN) != 0) {
 		rv = -EBADMSG;
@@ -882,10 +1138,7 @@ out_mismatch:
 out_data_loss:
 	ret_err->re_code = CKPT__V1__CODE__DATA_LOSS;
 out:
-	free(out);
-	free(hashes);
-	free(drefs);
-	free(pre);
+	nasc_reader_stop(&r);
 	zchunk_free(z);
 	sha_free(whole);
 	rpc_reply_free(&rrep->base);

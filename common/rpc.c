@@ -14,6 +14,7 @@
 
 #include "ckpt/v1/rpc.pb-c.h"
 #include "err.h"
+#include "pbv.h"
 #include "sock.h"
 #include "util.h"
 
@@ -573,15 +574,44 @@ rpc_client_fail(struct rpc_client *c, const char *what, int rv, unsigned timeout
 	return rv;
 }
 
+/* Finds code, message and body of an encoded Reply in place; -EPROTO if it is not one. */
+static int
+rpc_reply_parse(const uint8_t *data, size_t len, err_code *ret_code, struct pbv_field *ret_msg,
+    struct pbv_field *ret_body)
+{
+	struct pbv_field f, msg = { 0 }, body = { 0 };
+	uint64_t code = 0;
+	struct pbv v;
+	int rv;
+
+	pbv_init(&v, data, len);
+	while ((rv = pbv_next(&v, &f)) == 1) {
+		if ((f.pf_num == 1 && f.pf_wire != PBV_VARINT) ||
+		    ((f.pf_num == 2 || f.pf_num == 3) && f.pf_wire != PBV_LEN))
+			return -EPROTO;
+		if (f.pf_num == 1)
+			code = f.pf_u64;
+		else if (f.pf_num == 2)
+			msg = f;
+		else if (f.pf_num == 3)
+			body = f;
+	}
+	if (rv != 0)
+		return rv;
+	*ret_code = (err_code)(int32_t)(uint32_t)code; /* an enum is an int32, as protobuf-c reads it */
+	*ret_msg = msg;
+	*ret_body = body;
+	return 0;
+}
+
 int
-rpc_client_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
-    unsigned timeout_ms, ProtobufCMessage **ret_reply, struct rpc_error *ret_err)
+rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
+    unsigned timeout_ms, struct rpc_view *ret_view, struct rpc_error *ret_err)
 {
 	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
-	const ProtobufCMethodDescriptor *md;
-	Ckpt__V1__Reply *rep = NULL;
-	ProtobufCMessage *out;
-	nng_msg *msg, *rmsg = NULL;
+	struct pbv_field msg, body;
+	nng_msg *m, *rmsg = NULL;
+	err_code code;
 	char what[128];
 	int rv;
 
@@ -593,47 +623,75 @@ rpc_client_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *r
 		ret_err->re_code = CKPT__V1__CODE__INVALID_ARGUMENT;
 		return -EINVAL;
 	}
-	md = &c->c_svc->methods[method];
-	snprintf(what, sizeof(what), "%s.%s", c->c_svc->short_name, md->name);
+	snprintf(what, sizeof(what), "%s.%s", c->c_svc->short_name, c->c_svc->methods[method].name);
 	if (timeout_ms == 0)
 		timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
 	env.method = method;
 	env.timeout_ms = timeout_ms;
 	env.service = (char *)c->c_svc->name;
-	rv = rpc_msg_pack(&env.base, req, &msg);
+	rv = rpc_msg_pack(&env.base, req, &m);
 	if (rv != 0)
 		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
-	rv = rpc_client_roundtrip(c, msg, timeout_ms, &rmsg);
+	rv = rpc_client_roundtrip(c, m, timeout_ms, &rmsg);
 	if (rv != 0)
 		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
-	rep = ckpt__v1__reply__unpack(NULL, nng_msg_len(rmsg), nng_msg_body(rmsg));
-	if (rep == NULL) {
-		rv = rpc_client_fail(c, what, -EPROTO, timeout_ms, ret_err);
+	rv = rpc_reply_parse(nng_msg_body(rmsg), nng_msg_len(rmsg), &code, &msg, &body);
+	if (rv != 0) {
+		rpc_client_fail(c, what, rv, timeout_ms, ret_err);
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: undecodable reply",
 		    c->c_url, what);
-		goto out;
+		goto out_free;
 	}
-	if (rep->code != CKPT__V1__CODE__OK) {
-		rv = err_from_code(rep->code);
-		ret_err->re_code = (int)rep->code;
-		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: %s: %s", c->c_url, what,
-		    err_code_name(rep->code), rep->message);
-		goto out;
+	if (code != CKPT__V1__CODE__OK) {
+		rv = err_from_code(code);
+		ret_err->re_code = (int)code;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: %s: %.*s", c->c_url, what,
+		    err_code_name(code), (int)(msg.pf_len < RPC_ERRMSG_MAX ? msg.pf_len : RPC_ERRMSG_MAX),
+		    (const char *)msg.pf_data);
+		goto out_free;
 	}
-	out = protobuf_c_message_unpack(md->output, NULL, rep->body.len, rep->body.data);
-	if (out == NULL) {
-		rv = -EPROTO;
-		ret_err->re_code = CKPT__V1__CODE__INTERNAL;
-		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: undecodable reply body",
-		    c->c_url, what);
-		goto out;
-	}
-	*ret_reply = out;
-out:
-	if (rep != NULL)
-		ckpt__v1__reply__free_unpacked(rep, NULL);
+	ret_view->rv_body = body.pf_data;
+	ret_view->rv_len = body.pf_len;
+	ret_view->rv_msg = rmsg;
+	return 0;
+
+out_free:
 	nng_msg_free(rmsg);
 	return rv;
+}
+
+void
+rpc_view_free(struct rpc_view *v)
+{
+	if (v != NULL && v->rv_msg != NULL) {
+		nng_msg_free(v->rv_msg);
+		v->rv_msg = NULL;
+	}
+}
+
+int
+rpc_client_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
+    unsigned timeout_ms, ProtobufCMessage **ret_reply, struct rpc_error *ret_err)
+{
+	struct rpc_view v;
+	ProtobufCMessage *out;
+	int rv;
+
+	rv = rpc_client_call_view(c, method, req, timeout_ms, &v, ret_err);
+	if (rv != 0)
+		return rv;
+	/* Unpacked straight from the received message. */
+	out = protobuf_c_message_unpack(c->c_svc->methods[method].output, NULL, v.rv_len,
+	    v.rv_body);
+	rpc_view_free(&v);
+	if (out == NULL) {
+		ret_err->re_code = CKPT__V1__CODE__INTERNAL;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s.%s: undecodable reply body",
+		    c->c_url, c->c_svc->short_name, c->c_svc->methods[method].name);
+		return -EPROTO;
+	}
+	*ret_reply = out;
+	return 0;
 }
 
 int

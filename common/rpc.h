@@ -98,6 +98,22 @@ const char *rpc_client_url(const struct rpc_client *c);
  */
 int rpc_client_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
     unsigned timeout_ms, ProtobufCMessage **ret_reply, struct rpc_error *ret_err);
+/*
+ * A reply left where it arrived (no copy): rv_body and rv_len are the
+ * method's reply message, encoded, valid until rpc_view_free(). For replies
+ * too big to unpack (read them with pbv.h).
+ */
+struct rpc_view {
+	const uint8_t *rv_body;
+	size_t rv_len;
+	nng_msg *rv_msg;  /* owns the bytes */
+};
+
+/* rpc_client_call() without the unpack: on success *ret_view holds the reply. */
+int rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
+    unsigned timeout_ms, struct rpc_view *ret_view, struct rpc_error *ret_err);
+/* Frees the message behind v. Accepts NULL and a view already freed. */
+void rpc_view_free(struct rpc_view *v);
 /* Sends raw bytes as the request message body (tests of bad input). */
 int rpc_client_call_raw(struct rpc_client *c, const void *msg, size_t len, unsigned timeout_ms,
     void **ret_reply, size_t *ret_len, struct rpc_error *ret_err);

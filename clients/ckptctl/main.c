@@ -8,6 +8,7 @@
  * error, with that line and a "usage: ..." hint.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -182,6 +183,13 @@ main(int argc, char **argv)
 	int argi = argc, rv, status = 0;
 
 	memset(&c, 0, sizeof(c));
+	/*
+	 * Checkpoint data moves in messages of a few MiB (nng allocates each one
+	 * received): keep such buffers in the heap and the heap's free memory,
+	 * instead of an mmap, page faults on every page and munmap per message.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	/* A closed stdout (ckptctl ... | head) is a write error, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	rv = cfg_parse(ctl_opts, CTL_NOPTS, &c.c_conf, argc, argv, &argi, err, sizeof(err));

@@ -1,0 +1,431 @@
+/*
+ * nasc's reader against a fake Nas over tcp on 127.0.0.1: records with holes
+ * (ChunkRef.zero), many batches, short GetChunks replies, corrupt chunks and
+ * the fallback to an older sequence. The fake serves Retrieve, List and
+ * GetChunks from fixtures built here, and counts what it was asked.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/v1/nas.pb-c.h"
+#include "ckpt/v1/rpc.pb-c.h"
+#include "methods.h"
+#include "nasc.h"
+#include "rpc.h"
+#include "sha.h"
+#include "zchunk.h"
+
+#define TIMEOUT_MS 10000u
+#define FX_PIECES_MAX 4096
+
+enum fx_kind { FX_RAW, FX_ZSTD, FX_HOLE };
+
+struct fx_piece {
+	enum fx_kind p_kind;
+	uint32_t p_size;
+};
+
+/* One checkpoint of component "c" on node "n1", as the fake NAS holds it. */
+struct fx_ckpt {
+	Ckpt__V1__CheckpointInfo f_info;
+	uint8_t f_whole[SHA_LEN];
+	uint8_t *f_bytes; /* the checkpoint */
+	size_t f_len;
+	size_t f_n;
+	Ckpt__V1__ChunkRef f_refs[FX_PIECES_MAX];
+	Ckpt__V1__ChunkRef *f_ptrs[FX_PIECES_MAX];
+	uint8_t f_sha[FX_PIECES_MAX][SHA_LEN];
+	Ckpt__V1__Chunk f_stored[FX_PIECES_MAX]; /* what GetChunks sends (holes: unused) */
+};
+
+static struct fx_ckpt *fx[2];       /* seq 1 and seq 2 */
+static size_t fx_reply_max;         /* chunks per GetChunks reply; 0: all */
+static atomic_int fx_gets, fx_bad_asks;
+static struct rpc_server *srv;
+static struct nasc *cli;
+
+static struct fx_ckpt *
+fx_find(uint64_t seq)
+{
+	if (seq == 0)
+		return fx[1] != NULL ? fx[1] : fx[0];
+	return seq >= 1 && seq <= 2 ? fx[seq - 1] : NULL;
+}
+
+static int
+h_retrieve(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
+{
+	const Ckpt__V1__RetrieveRequest *req = (const Ckpt__V1__RetrieveRequest *)req_;
+	Ckpt__V1__RetrieveReply *reply = (Ckpt__V1__RetrieveReply *)reply_;
+	struct fx_ckpt *f = fx_find(req->seq);
+	(void)arg;
+	if (f == NULL || strcmp(req->component, "c") != 0) {
+		rpc_call_errorf(call, "no such checkpoint");
+		return -ENOENT;
+	}
+	reply->info = &f->f_info;
+	reply->n_chunks = f->f_n;
+	reply->chunks = f->f_ptrs;
+	return 0;
+}
+
+static int
+h_list(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
+{
+	Ckpt__V1__ListReply *reply = (Ckpt__V1__ListReply *)reply_;
+	Ckpt__V1__CheckpointInfo **l = arena_alloc(rpc_call_arena(call), 2 * sizeof(*l));
+	(void)arg;
+	(void)req_;
+	for (size_t i = 0; i < 2; i++) {
+		if (fx[i] != NULL)
+			l[reply->n_checkpoints++] = &fx[i]->f_info;
+	}
+	reply->checkpoints = l;
+	return 0;
+}
+
+static const Ckpt__V1__Chunk *
+fx_chunk(const ProtobufCBinaryData *h)
+{
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t i = 0; fx[k] != NULL && i < fx[k]->f_n; i++) {
+			if (!fx[k]->f_refs[i].zero && memcmp(fx[k]->f_sha[i], h->data, SHA_LEN) == 0)
+				return &fx[k]->f_stored[i];
+		}
+	}
+	return NULL;
+}
+
+static int
+h_get_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	const Ckpt__V1__GetChunksRequest *req = (const Ckpt__V1__GetChunksRequest *)req_;
+	Ckpt__V1__GetChunksReply *reply = (Ckpt__V1__GetChunksReply *)reply_;
+	size_t n = req->n_sha256;
+	(void)arg;
+	atomic_fetch_add(&fx_gets, 1);
+	if (fx_reply_max != 0 && n > fx_reply_max)
+		n = fx_reply_max;
+	reply->chunks = arena_alloc(rpc_call_arena(call), (n ? n : 1) * sizeof(*reply->chunks));
+	for (size_t i = 0; i < req->n_sha256; i++) {
+		const Ckpt__V1__Chunk *c;
+		if (req->sha256[i].len != SHA_LEN || (c = fx_chunk(&req->sha256[i])) == NULL) {
+			atomic_fetch_add(&fx_bad_asks, 1);
+			rpc_call_errorf(call, "asked for a chunk that is not stored");
+			return -ENOENT;
+		}
+		if (i < n)
+			reply->chunks[reply->n_chunks++] = (Ckpt__V1__Chunk *)c;
+	}
+	return 0;
+}
+
+static const rpc_handler_fn fx_handlers[NAS_METHODS] = {
+	[NAS_RETRIEVE] = h_retrieve,
+	[NAS_LIST] = h_list,
+	[NAS_GET_CHUNKS] = h_get_chunks,
+};
+
+/* Deterministic bytes: random for FX_RAW, compressible for FX_ZSTD. */
+static void
+fx_fill(uint8_t *p, size_t len, enum fx_kind kind, uint32_t *x)
+{
+	for (size_t i = 0; i < len; i++) {
+		*x = *x * 1103515245u + 12345u;
+		p[i] = kind == FX_ZSTD ? (uint8_t)("checkpoint "[i % 11] + ((*x >> 28) == 0))
+		                       : (uint8_t)(*x >> 16);
+	}
+}
+
+static struct fx_ckpt *
+fx_build(uint64_t seq, const struct fx_piece *p, size_t n, unsigned seed)
+{
+	struct fx_ckpt *f = calloc(1, sizeof(*f));
+	struct zchunk *z;
+	uint32_t x = seed * 2654435761u + 1;
+	size_t off = 0;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_le(n, FX_PIECES_MAX);
+	ck_assert_int_eq(zchunk_new(&z), 0);
+	for (size_t i = 0; i < n; i++)
+		f->f_len += p[i].p_size;
+	f->f_bytes = calloc(1, f->f_len ? f->f_len : 1);
+	ck_assert_ptr_nonnull(f->f_bytes);
+	for (size_t i = 0; i < n; i++) {
+		Ckpt__V1__ChunkRef *r = &f->f_refs[i];
+		Ckpt__V1__Chunk *c = &f->f_stored[i];
+		ckpt__v1__chunk_ref__init(r);
+		ckpt__v1__chunk__init(c);
+		r->size = p[i].p_size;
+		f->f_ptrs[i] = r;
+		if (p[i].p_kind == FX_HOLE) {
+			r->zero = true;
+		} else {
+			size_t cap = zchunk_bound(r->size), clen = 0;
+			unsigned codec;
+			uint8_t *out = malloc(cap);
+			ck_assert_ptr_nonnull(out);
+			fx_fill(f->f_bytes + off, r->size, p[i].p_kind, &x);
+			sha256(f->f_bytes + off, r->size, f->f_sha[i]);
+			r->sha256.data = f->f_sha[i];
+			r->sha256.len = SHA_LEN;
+			ck_assert_int_eq(zchunk_compress(z, f->f_bytes + off, r->size, out, cap, &clen,
+			                     &codec), 0);
+			if (codec == ZCHUNK_RAW) {
+				memcpy(out, f->f_bytes + off, r->size);
+				clen = r->size;
+			}
+			c->sha256 = r->sha256;
+			c->data.data = out;
+			c->data.len = clen;
+			c->raw_size = r->size;
+			c->codec = codec;
+		}
+		off += r->size;
+	}
+	f->f_n = n;
+	sha256(f->f_bytes, f->f_len, f->f_whole);
+	ckpt__v1__checkpoint_info__init(&f->f_info);
+	f->f_info.node = "n1";
+	f->f_info.component = "c";
+	f->f_info.seq = seq;
+	f->f_info.size = f->f_len;
+	f->f_info.sha256.data = f->f_whole;
+	f->f_info.sha256.len = SHA_LEN;
+	f->f_info.chunk_count = (uint32_t)n;
+	zchunk_free(z);
+	return f;
+}
+
+static void
+fx_free(struct fx_ckpt *f)
+{
+	if (f == NULL)
+		return;
+	for (size_t i = 0; i < f->f_n; i++)
+		free(f->f_stored[i].data.data);
+	free(f->f_bytes);
+	free(f);
+}
+
+static void
+setup(void)
+{
+	struct rpc_server_config cfg = {
+		.rs_service = &ckpt__v1__nas__descriptor,
+		.rs_handlers = fx_handlers,
+		.rs_workers = 4,
+	};
+	struct rpc_error err;
+	char *url;
+
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &srv), 0);
+	url = (char *)rpc_server_url(srv);
+	ck_assert_int_eq(nasc_open(&url, 1, RPC_CLIENT_DIAL_NOW, &cli, &err), 0);
+	fx_reply_max = 0;
+	atomic_store(&fx_gets, 0);
+	atomic_store(&fx_bad_asks, 0);
+}
+
+static void
+teardown(void)
+{
+	nasc_close(cli);
+	rpc_server_stop(srv);
+	for (size_t i = 0; i < 2; i++) {
+		fx_free(fx[i]);
+		fx[i] = NULL;
+	}
+}
+
+/* Retrieves seq into a buffer and checks it is f's bytes. */
+static void
+read_back(uint64_t seq, const struct fx_ckpt *f)
+{
+	struct nasc_info info;
+	struct rpc_error err;
+	void *got = NULL;
+	size_t len = 0;
+	int rv;
+
+	rv = nasc_retrieve_buf(cli, "", "c", seq, f->f_len + 1, TIMEOUT_MS, &got, &len, &info, &err);
+	ck_assert_msg(rv == 0, "retrieve: %d %s", rv, err.re_msg);
+	ck_assert_uint_eq(len, f->f_len);
+	ck_assert_int_eq(memcmp(got, f->f_bytes, len), 0);
+	ck_assert_mem_eq(info.ni_sha256, f->f_whole, SHA_LEN);
+	ck_assert_int_eq(atomic_load(&fx_bad_asks), 0);
+	free(got);
+}
+
+START_TEST(nasc_reads_a_record_with_holes_without_asking_for_them)
+{
+	const struct fx_piece p[] = {
+		{ FX_HOLE, 4096 }, { FX_RAW, 10000 }, { FX_HOLE, 100 }, { FX_ZSTD, 20000 },
+		{ FX_HOLE, 1 }, { FX_HOLE, 8192 }, { FX_RAW, 1 }, { FX_HOLE, 4096 },
+	};
+	fx[0] = fx_build(1, p, sizeof(p) / sizeof(p[0]), 1);
+	ck_assert_int_eq(fx[0]->f_stored[3].codec, ZCHUNK_ZSTD);
+	read_back(1, fx[0]);
+	ck_assert_int_eq(atomic_load(&fx_gets), 1);
+}
+END_TEST
+
+START_TEST(nasc_reads_a_record_of_holes_only_without_get_chunks)
+{
+	const struct fx_piece p[] = { { FX_HOLE, NASC_RAW_MAX }, { FX_HOLE, 3 } };
+	fx[0] = fx_build(1, p, 2, 2);
+	read_back(1, fx[0]);
+	ck_assert_int_eq(atomic_load(&fx_gets), 0);
+}
+END_TEST
+
+/* ~9 MiB in several batches, holes between chunks, replies cut short at 7 chunks. */
+START_TEST(nasc_reads_many_batches_in_order_from_short_replies)
+{
+	static struct fx_piece p[1200];
+	for (size_t i = 0; i < 1200; i++) {
+		p[i].p_kind = i % 3 == 0 ? FX_HOLE : i % 3 == 1 ? FX_RAW : FX_ZSTD;
+		p[i].p_size = 4096 + (uint32_t)(i * 37 % 12000);
+	}
+	p[600].p_kind = FX_RAW;
+	p[600].p_size = NASC_RAW_MAX; /* one chunk bigger than a batch */
+	fx[0] = fx_build(1, p, 1200, 3);
+	fx_reply_max = 7;
+	read_back(1, fx[0]);
+	ck_assert_int_gt(atomic_load(&fx_gets), 1200 * 2 / 3 / 7);
+	fx_reply_max = 0;
+	atomic_store(&fx_gets, 0);
+	read_back(0, fx[0]);
+	ck_assert_int_lt(atomic_load(&fx_gets), 20);
+}
+END_TEST
+
+/* A bad chunk list is DATA_LOSS before any chunk is asked for. */
+START_TEST(nasc_rejects_bad_holes_as_data_loss)
+{
+	const struct fx_piece p[] = { { FX_RAW, 5000 }, { FX_HOLE, 4096 }, { FX_RAW, 7000 } };
+	static uint8_t some_hash[SHA_LEN] = { 1 };
+	struct nasc_info info;
+	struct rpc_error err;
+	void *got = NULL;
+	size_t len = 0;
+
+	for (int bad = 0; bad < 5; bad++) {
+		fx[0] = fx_build(1, p, 3, 4);
+		switch (bad) {
+		case 0: /* a hole with a hash */
+			fx[0]->f_refs[1].sha256.data = some_hash;
+			fx[0]->f_refs[1].sha256.len = SHA_LEN;
+			break;
+		case 1: /* an empty hole */
+			fx[0]->f_refs[1].size = 0;
+			fx[0]->f_info.size -= 4096;
+			break;
+		case 2: /* a hole over the largest chunk */
+			fx[0]->f_refs[1].size = NASC_RAW_MAX + 1;
+			fx[0]->f_info.size += NASC_RAW_MAX + 1 - 4096;
+			break;
+		case 3: /* a chunk without a hash */
+			fx[0]->f_refs[2].sha256.len = 0;
+			break;
+		case 4: /* sizes that do not add up to the checkpoint's */
+			fx[0]->f_info.size += 1;
+			break;
+		}
+		ck_assert_int_eq(nasc_retrieve_buf(cli, "", "c", 1, 1 << 20, TIMEOUT_MS, &got, &len,
+		                     &info, &err), -EBADMSG);
+		ck_assert_int_eq(err.re_code, CKPT__V1__CODE__DATA_LOSS);
+		ck_assert_ptr_nonnull(strstr(err.re_msg, "DATA_LOSS"));
+		ck_assert_int_eq(atomic_load(&fx_gets), 0);
+		fx_free(fx[0]);
+		fx[0] = NULL;
+	}
+}
+END_TEST
+
+/* A chunk corrupt in a later batch: DATA_LOSS, and the fallback reads seq 1. */
+START_TEST(nasc_corrupt_chunk_in_a_later_batch_falls_back)
+{
+	static struct fx_piece p[600];
+	struct nasc_fallback fb;
+	struct nasc_info info;
+	struct rpc_error err;
+	void *got = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < 600; i++) {
+		p[i].p_kind = i % 2 == 0 ? FX_RAW : FX_HOLE;
+		p[i].p_size = 16384;
+	}
+	fx[0] = fx_build(1, p, 600, 5);
+	fx[1] = fx_build(2, p, 600, 6);
+	fx[1]->f_stored[598].data.data[7] ^= 1;
+	ck_assert_int_eq(nasc_retrieve_buf(cli, "", "c", 2, 64 << 20, TIMEOUT_MS, &got, &len, &info,
+	                     &err), -EBADMSG);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__DATA_LOSS);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "n1/c@2: DATA_LOSS"));
+	ck_assert_int_eq(nasc_retrieve_buf_fallback(cli, "", "c", 0, 64 << 20, TIMEOUT_MS, &got, &len,
+	                     &info, &fb, &err), 0);
+	ck_assert_uint_eq(info.ni_seq, 1);
+	ck_assert_uint_eq(fb.nf_bad_seq, 2);
+	ck_assert_uint_eq(len, fx[0]->f_len);
+	ck_assert_int_eq(memcmp(got, fx[0]->f_bytes, len), 0);
+	free(got);
+}
+END_TEST
+
+static int
+write_fails_second_time(void *arg, const void *buf, size_t len)
+{
+	int *calls = arg;
+	(void)buf;
+	(void)len;
+	return ++*calls == 2 ? -EIO : 0;
+}
+
+START_TEST(nasc_writer_error_stops_the_read)
+{
+	static struct fx_piece p[800];
+	struct nasc_info info;
+	struct rpc_error err;
+	int calls = 0;
+
+	for (size_t i = 0; i < 800; i++)
+		p[i] = (struct fx_piece){ FX_RAW, 16384 };
+	fx[0] = fx_build(1, p, 800, 7);
+	ck_assert_int_eq(nasc_retrieve(cli, "", "c", 1, write_fails_second_time, &calls, TIMEOUT_MS,
+	                     &info, &err), -EIO);
+	ck_assert_int_eq(calls, 2);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "writing checkpoint"));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("nasc");
+	TCase *tc = tcase_create("nasc");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, nasc_reads_a_record_with_holes_without_asking_for_them);
+	tcase_add_test(tc, nasc_reads_a_record_of_holes_only_without_get_chunks);
+	tcase_add_test(tc, nasc_reads_many_batches_in_order_from_short_replies);
+	tcase_add_test(tc, nasc_rejects_bad_holes_as_data_loss);
+	tcase_add_test(tc, nasc_corrupt_chunk_in_a_later_batch_falls_back);
+	tcase_add_test(tc, nasc_writer_error_stops_the_read);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
