@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <endian.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Any fixed value: changing it moves every chunk boundary (and loses dedup). */
@@ -81,27 +83,74 @@ chunk_zero_run(const uint8_t *buf, size_t len)
 }
 
 /*
- * The gear hash at position i has seen 64 zero bytes (the hash of 64 zeros is
- * a constant): cut where that run of zeros starts, but not before zfloor.
+ * Looks for a run of CHUNK_ZERO_MIN zero bytes in buf[from, to), 8 bytes at
+ * a time. *zrun carries the zero bytes that ended the previous call's range
+ * (0 at first). Returns where the run starts, or SIZE_MAX. Bytes at the end
+ * of the range that do not fill a word are left for the next call
+ * (*ret_to: where this one stopped).
  */
 static size_t
-chunk_zero_cut(const uint8_t *buf, size_t i, size_t min)
+chunk_zero_find(const uint8_t *buf, size_t from, size_t to, size_t *zrun, size_t *ret_to)
 {
-	while (i > min && buf[i - 1] == 0)
-		i--;
-	return i;
+	size_t o = from, z = *zrun;
+	uint64_t w;
+
+	for (; o + sizeof(w) <= to; o += sizeof(w)) {
+		memcpy(&w, buf + o, sizeof(w));
+		w = le64toh(w); /* byte k of the word in bits 8k..8k+7 */
+		if (w == 0) {
+			z += sizeof(w);
+			if (z >= CHUNK_ZERO_MIN) {
+				*zrun = z;
+				*ret_to = o + sizeof(w);
+				return o + sizeof(w) - z;
+			}
+			continue;
+		}
+		/* Zero bytes at the word's start end the run so far; those at its end start one. */
+		if (z + (size_t)__builtin_ctzll(w) / 8 >= CHUNK_ZERO_MIN) {
+			*zrun = z;
+			*ret_to = o + sizeof(w);
+			return o - z;
+		}
+		z = (size_t)__builtin_clzll(w) / 8;
+	}
+	*zrun = z;
+	*ret_to = o;
+	return SIZE_MAX;
 }
+
+/* Gear-hashes buf[*i, to): a cut point (mask hit), or 0. */
+static inline size_t
+chunk_gear_run(const uint8_t *buf, size_t *i, size_t to, uint64_t mask, uint64_t *h)
+{
+	uint64_t x = *h;
+	size_t k = *i;
+
+	for (; k < to; k++) {
+		x = (x << 1) + chunk_gear[buf[k]];
+		if ((x & mask) == 0) {
+			*h = x;
+			*i = k + 1;
+			return k + 1;
+		}
+	}
+	*h = x;
+	*i = k;
+	return 0;
+}
+
+#define CHUNK_BLOCK 2048u /* bytes scanned for zeros ahead of the gear hash */
 
 size_t
 chunk_next(const struct chunk_params *p, const uint8_t *buf, size_t len, bool *ret_zero)
 {
 	size_t end = len < p->cp_max ? len : p->cp_max;
 	size_t mid = p->cp_avg / 2 < end ? p->cp_avg / 2 : end;
-	const uint64_t zh = 0 - chunk_gear[0]; /* the hash after 64 zero bytes */
 	size_t min = end < p->cp_min ? end : p->cp_min;
 	size_t zfloor = end < p->cp_floor ? end : p->cp_floor;
+	size_t scan = zfloor, zrun = 0, gi;
 	uint64_t h = 0;
-	size_t i;
 
 	*ret_zero = false;
 	if (end >= CHUNK_ZERO_MIN) {
@@ -113,29 +162,29 @@ chunk_next(const struct chunk_params *p, const uint8_t *buf, size_t len, bool *r
 	}
 	if (end <= zfloor)
 		return end;
-	/* The hash restarts at each chunk: warm it on the 64 bytes before zfloor. */
-	i = zfloor - 64;
-	for (; i < zfloor; i++)
-		h = (h << 1) + chunk_gear[buf[i]];
-	/* Before min, only a run of zeros ends the chunk. */
-	for (; i < min; i++) {
-		h = (h << 1) + chunk_gear[buf[i]];
-		if (h == zh)
-			return chunk_zero_cut(buf, i + 1, zfloor);
-	}
-	for (; i < mid; i++) {
-		h = (h << 1) + chunk_gear[buf[i]];
-		if ((h & p->cp_mask_small) == 0)
-			return i + 1;
-		if (h == zh)
-			return chunk_zero_cut(buf, i + 1, zfloor);
-	}
-	for (; i < end; i++) {
-		h = (h << 1) + chunk_gear[buf[i]];
-		if ((h & p->cp_mask_large) == 0)
-			return i + 1;
-		if (h == zh)
-			return chunk_zero_cut(buf, i + 1, zfloor);
+	/* The hash restarts at each chunk: warm it on the 64 bytes before min. */
+	for (gi = min >= 64 ? min - 64 : 0; gi < min; gi++)
+		h = (h << 1) + chunk_gear[buf[gi]];
+	/*
+	 * Block by block: zeros first (a run of them ends the chunk where it
+	 * starts, from zfloor on), then the gear hash up to there (before mid a
+	 * mask one bit harder than avg, after it one bit easier).
+	 */
+	while (scan < end) {
+		size_t bend = end - scan > CHUNK_BLOCK ? scan + CHUNK_BLOCK : end;
+		size_t zs = chunk_zero_find(buf, scan, bend, &zrun, &scan);
+		size_t limit, cut;
+
+		if (zs == SIZE_MAX && scan < bend)
+			scan = bend; /* the data's last bytes, less than a word: no run of zeros ends there */
+		limit = zs != SIZE_MAX ? zs : scan;
+		if (gi < mid && (cut = chunk_gear_run(buf, &gi, limit < mid ? limit : mid,
+		    p->cp_mask_small, &h)) != 0)
+			return cut;
+		if (gi >= mid && (cut = chunk_gear_run(buf, &gi, limit, p->cp_mask_large, &h)) != 0)
+			return cut;
+		if (zs != SIZE_MAX)
+			return zs;
 	}
 	return end;
 }

@@ -545,24 +545,100 @@ nasc_up_free(struct nasc_up *u)
  * window is read. A window ends at the last cut point; its tail starts the
  * next one, so chunk boundaries do not depend on the window size.
  */
+/* The SHA-256 of refs[first, last) (holes excepted), whose bytes start at win. */
+struct nasc_hash_job {
+	struct nasc_refs *h_refs;
+	size_t h_first, h_last;
+	const uint8_t *h_win;
+};
+
+static void *
+nasc_hash_run(void *arg)
+{
+	struct nasc_hash_job *j = arg;
+	const uint8_t *p = j->h_win;
+
+	for (size_t i = j->h_first; i < j->h_last; i++) {
+		if (!j->h_refs->r_refs[i].zero)
+			sha256(p, j->h_refs->r_refs[i].size, j->h_refs->r_sha[i]);
+		p += j->h_refs->r_refs[i].size;
+	}
+	return NULL;
+}
+
+/*
+ * Hashes the chunks cut in a window (len bytes from win, refs from first
+ * on): the second half of its bytes on a thread of its own.
+ */
+static void
+nasc_hash_chunks(struct nasc_refs *refs, size_t first, const uint8_t *win, size_t len)
+{
+	struct nasc_hash_job a = { refs, first, refs->r_count, win }, b = a;
+	size_t off = 0, i = first;
+	pthread_t t;
+
+	for (; i < refs->r_count && off < len / 2; i++)
+		off += refs->r_refs[i].size;
+	a.h_last = i;
+	b.h_first = i;
+	b.h_win = win + off;
+	if (b.h_first == b.h_last || pthread_create(&t, NULL, nasc_hash_run, &b) != 0) {
+		a.h_last = refs->r_count;
+		nasc_hash_run(&a);
+		return;
+	}
+	nasc_hash_run(&a);
+	pthread_join(t, NULL);
+}
+
+/* Where a checkpoint comes from: a reader, or bytes already in memory. */
+struct nasc_src {
+	nasc_read_fn s_rd;
+	void *s_rd_arg;
+	const uint8_t *s_data;   /* non-NULL: s_len bytes in memory, read in place */
+	size_t s_len;
+};
+
+/*
+ * Reads the checkpoint window by window: the chunks cut in a window are
+ * hashed, checked with the NAS and the missing ones sent (a PutChunks on its
+ * way while the next window is hashed). From a reader, a window ends at the
+ * last cut point and its tail starts the next one, so chunk boundaries do
+ * not depend on the window size; the whole digest of each window runs on a
+ * second thread. From memory, windows are read in place and the whole digest
+ * runs on a second thread over all of it at once.
+ */
 static int
-nasc_store_chunks(struct nasc *n, struct nasc_up *u, nasc_read_fn rd, void *rd_arg,
-    uint8_t *buf, struct nasc_refs *refs, uint8_t *ret_digest, uint64_t *ret_total,
-    struct rpc_error *err)
+nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src, uint8_t *buf,
+    struct nasc_refs *refs, uint8_t *ret_digest, uint64_t *ret_total, struct rpc_error *err)
 {
 	const struct chunk_params *cp = &n->n_chunking;
 	struct sha_ctx *whole = NULL;
-	size_t have = 0;
+	struct nasc_whole all = { NULL, src->s_data, src->s_len };
+	pthread_t all_thread;
+	bool all_threaded = false;
+	size_t have = 0, off = 0;
 	uint64_t total = 0;
 	bool eof = false;
 	int rv;
 
 	rv = sha_new(&whole);
+	if (rv == 0 && src->s_data != NULL) {
+		all.w_ctx = whole;
+		all_threaded = pthread_create(&all_thread, NULL, nasc_whole_run, &all) == 0;
+		if (!all_threaded)
+			nasc_whole_run(&all);
+	}
 	while (rv == 0) {
 		size_t got = 0, pos = 0, first = refs->r_count;
+		const uint8_t *win = buf;
 
-		if (!eof) {
-			rv = nasc_read_full(rd, rd_arg, buf + have, NASC_BATCH - have, &got);
+		if (src->s_data != NULL) {
+			win = src->s_data + off;
+			have = src->s_len - off < NASC_BATCH ? src->s_len - off : NASC_BATCH;
+			eof = off + have == src->s_len;
+		} else if (!eof) {
+			rv = nasc_read_full(src->s_rd, src->s_rd_arg, buf + have, NASC_BATCH - have, &got);
 			if (rv != 0) {
 				snprintf(err->re_msg, sizeof(err->re_msg), "reading checkpoint: %s",
 				    err_str(rv));
@@ -573,29 +649,33 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, nasc_read_fn rd, void *rd_a
 		}
 		if (have == 0)
 			break;
-		/* Cut points first; then the chunk digests here and the whole digest in parallel. */
+		/* Cut points first; then the chunk digests (and a window's whole digest in parallel). */
 		while (rv == 0 && pos < have && (eof || have - pos >= cp->cp_max)) {
 			bool zero;
-			size_t k = chunk_next(cp, buf + pos, have - pos, &zero);
+			size_t k = chunk_next(cp, win + pos, have - pos, &zero);
 			rv = nasc_refs_add(refs, (uint32_t)k, zero);
 			pos += k;
 		}
 		if (rv == 0) {
-			struct nasc_whole wj = { whole, buf, pos };
+			struct nasc_whole wj = { whole, win, pos };
 			pthread_t t;
-			bool threaded = pthread_create(&t, NULL, nasc_whole_run, &wj) == 0;
-			size_t off = 0;
-			if (!threaded)
-				nasc_whole_run(&wj);
-			for (size_t i = first; i < refs->r_count; i++) {
-				if (!refs->r_refs[i].zero)
-					sha256(buf + off, refs->r_refs[i].size, refs->r_sha[i]);
-				off += refs->r_refs[i].size;
+			bool threaded = false;
+			if (src->s_data == NULL) {
+				threaded = pthread_create(&t, NULL, nasc_whole_run, &wj) == 0;
+				if (!threaded)
+					nasc_whole_run(&wj);
 			}
+			nasc_hash_chunks(refs, first, win, pos);
 			if (threaded)
 				pthread_join(t, NULL);
 			total += pos;
-			rv = nasc_store_window(u, buf, refs, first);
+			rv = nasc_store_window(u, win, refs, first);
+		}
+		if (src->s_data != NULL) {
+			off += pos;
+			if (eof && pos == have)
+				break;
+			continue;
 		}
 		memmove(buf, buf + pos, have - pos);
 		have -= pos;
@@ -604,6 +684,8 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, nasc_read_fn rd, void *rd_a
 	}
 	if (rv == 0)
 		rv = nasc_up_finish(u);
+	if (all_threaded)
+		pthread_join(all_thread, NULL);
 	if (rv == 0) {
 		sha_final(whole, ret_digest);
 		*ret_total = total;
@@ -612,8 +694,9 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, nasc_read_fn rd, void *rd_a
 	return rv;
 }
 
-int
-nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
+/* nasc_store() from either source. */
+static int
+nasc_store_src(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
 	Ckpt__V1__StoreRequest sreq = CKPT__V1__STORE_REQUEST__INIT;
@@ -629,14 +712,14 @@ nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_a
 
 	ret_err->re_code = 0;
 	ret_err->re_msg[0] = '\0';
-	buf = malloc(NASC_BATCH);
+	buf = src->s_data != NULL ? NULL : malloc(NASC_BATCH);
 	rv = nasc_up_init(&up, n, timeout_ms, ret_err);
-	if (rv == 0 && buf == NULL)
+	if (rv == 0 && buf == NULL && src->s_data == NULL)
 		rv = -ENOMEM;
 	if (rv == 0)
 		rv = nasc_base_load(n, p, timeout_ms, &up.u_base, ret_err);
 	if (rv == 0)
-		rv = nasc_store_chunks(n, &up, rd, rd_arg, buf, &refs, digest, &total, ret_err);
+		rv = nasc_store_chunks(n, &up, src, buf, &refs, digest, &total, ret_err);
 	if (rv != 0)
 		goto out;
 	/* The chunk list in compact form: sizes (hole bit), then the data chunks' hashes. */
@@ -677,27 +760,21 @@ out:
 	return rv;
 }
 
-struct nasc_membuf {
-	const uint8_t *mb_data;
-	size_t mb_len, mb_off;
-};
-
-static ssize_t
-nasc_membuf_read(void *arg, void *buf, size_t len)
+int
+nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
-	struct nasc_membuf *m = arg;
-	size_t k = m->mb_len - m->mb_off < len ? m->mb_len - m->mb_off : len;
-	memcpy(buf, m->mb_data + m->mb_off, k);
-	m->mb_off += k;
-	return (ssize_t)k;
+	struct nasc_src src = { rd, rd_arg, NULL, 0 };
+	return nasc_store_src(n, p, &src, timeout_ms, ret_info, ret_err);
 }
 
 int
 nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t len,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
-	struct nasc_membuf m = { buf, len, 0 };
-	return nasc_store(n, p, nasc_membuf_read, &m, timeout_ms, ret_info, ret_err);
+	static const uint8_t empty[1];
+	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len };
+	return nasc_store_src(n, p, &src, timeout_ms, ret_info, ret_err);
 }
 
 /* ---- retrieve ---- */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -280,6 +281,36 @@ data_notify(struct ctl *c, const struct nasc_info *info)
 	rpc_reply_free(&rep->base);
 }
 
+/*
+ * Stores what src reads. A regular file is read in place (mmap): chunking,
+ * the chunk digests and the whole digest then run over it at once, on two
+ * threads. -EAGAIN when its size or mtime changed meanwhile (*ret_info holds
+ * what was stored).
+ */
+static int
+data_put(struct nasc *nas, const struct nasc_put *put, struct data_source *src,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *err)
+{
+	struct stat before, after;
+	void *map;
+	int rv;
+
+	if (fstat(src->dsr_fd, &before) != 0 || !S_ISREG(before.st_mode) || before.st_size <= 0 ||
+	    (uint64_t)before.st_size > SIZE_MAX)
+		return nasc_store(nas, put, data_source_read, src, timeout_ms, ret_info, err);
+	map = mmap(NULL, (size_t)before.st_size, PROT_READ, MAP_PRIVATE, src->dsr_fd, 0);
+	if (map == MAP_FAILED)
+		return nasc_store(nas, put, data_source_read, src, timeout_ms, ret_info, err);
+	(void)madvise(map, (size_t)before.st_size, MADV_SEQUENTIAL | MADV_WILLNEED);
+	rv = nasc_store_buf(nas, put, map, (size_t)before.st_size, timeout_ms, ret_info, err);
+	munmap(map, (size_t)before.st_size);
+	if (rv == 0 && (fstat(src->dsr_fd, &after) != 0 || after.st_size != before.st_size ||
+	    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+	    after.st_mtim.tv_nsec != before.st_mtim.tv_nsec))
+		rv = -EAGAIN;
+	return rv;
+}
+
 int
 cmd_put(struct ctl *c, int argc, char **argv)
 {
@@ -333,8 +364,13 @@ cmd_put(struct ctl *c, int argc, char **argv)
 	put.np_kind = kind;
 	put.np_seq = seq;
 	put.np_epoch = epoch;
-	rv = nasc_store(nas, &put, data_source_read, &src,
-	    ctl_timeout_at_least(c, CTL_DATA_TIMEOUT_MS), &info, &err);
+	rv = data_put(nas, &put, &src, ctl_timeout_at_least(c, CTL_DATA_TIMEOUT_MS), &info, &err);
+	if (rv == -EAGAIN) {
+		rv = ctl_fail(c, -EIO, "%s changed while it was stored: put it again once it is "
+		    "complete (the checkpoint stored, %s/%s@%" PRIu64 ", may not read back)",
+		    src.dsr_name, info.ni_node, info.ni_component, info.ni_seq);
+		goto out;
+	}
 	if (rv != 0) {
 		if (src.dsr_err != 0)
 			ctl_fail(c, rv, "reading %s: %s", src.dsr_name, err_str(src.dsr_err));
