@@ -683,22 +683,6 @@ store_ref_get(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *ret_c
 	return 0;
 }
 
-static int
-store_ref_take(struct store *s, MDB_txn *txn, const uint8_t *sha)
-{
-	MDB_val k = { SHA_LEN, (void *)sha }, v;
-	uint64_t n;
-	int rv;
-
-	rv = store_ref_get(s, txn, sha, &n);
-	if (rv != 0)
-		return rv;
-	n++;
-	v.mv_size = sizeof(n);
-	v.mv_data = &n;
-	return store_rc(mdb_put(txn, s->s_dbi[DB_REF], &k, &v, 0));
-}
-
 /*
  * Drops one reference; the last one deletes the chunk and its count and adds
  * its size to *freed_bytes and 1 to *freed_chunks. A chunk without a count is
@@ -1392,37 +1376,6 @@ store_missing_error(size_t missing, size_t total, size_t first, struct store_err
 	return -ESTALE;
 }
 
-/* Every chunk present with the size the record gives it. */
-static int
-store_commit_chunks_present(struct store *s, MDB_txn *txn, struct store_commit_op *op)
-{
-	const Ckpt__V1__StoreRequest *req = op->co_req;
-	struct store_chunk_val cv = { 0 };
-	size_t missing = 0, first = 0;
-
-	for (size_t i = 0; i < req->n_chunks; i++) {
-		MDB_val k = { SHA_LEN, req->chunks[i]->sha256.data }, v;
-		int rc;
-
-		if (req->chunks[i]->zero)
-			continue;
-		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
-		if (rc == MDB_NOTFOUND) {
-			if (missing++ == 0)
-				first = i;
-			continue;
-		}
-		if (rc != 0)
-			return store_rc(rc);
-		if (store_chunk_parse(&v, &cv) != 0 || cv.cv_raw_size != req->chunks[i]->size) {
-			store_errorf(op->co_err, "chunk %zu: size %u does not match the stored chunk (%u bytes)",
-			    i, req->chunks[i]->size, cv.cv_raw_size);
-			return -EINVAL;
-		}
-	}
-	return missing != 0 ? store_missing_error(missing, req->n_chunks, first, op->co_err) : 0;
-}
-
 /*
  * Read phase: everything that can be refused before taking the single
  * writer. The write phase checks again what another writer could have
@@ -1447,8 +1400,6 @@ store_commit_verify_txn(struct store *s, MDB_txn *txn, void *arg)
 	rv = store_comp_get(s, txn, op->co_req->component, &comp);
 	if (rv == 0)
 		rv = store_commit_fence(&comp, op->co_req, op->co_err);
-	if (rv == 0)
-		rv = store_commit_chunks_present(s, txn, op);
 	return rv;
 }
 
@@ -1477,34 +1428,118 @@ store_next_seq(struct store *s, MDB_txn *txn, const char *component, uint64_t *r
 	return 0;
 }
 
-/* Takes a reference on every chunk (per occurrence); all must still be there. */
+/* A chunk of the record being committed, for the walk in hash order. */
+struct store_ref_item {
+	const uint8_t *ri_sha;
+	uint32_t ri_size;
+	uint32_t ri_index;  /* in the record */
+};
+
+static int
+store_ref_item_cmp(const void *a_, const void *b_)
+{
+	const struct store_ref_item *a = a_, *b = b_;
+	int c = memcmp(a->ri_sha, b->ri_sha, SHA_LEN);
+	return c != 0 ? c : (a->ri_index > b->ri_index) - (a->ri_index < b->ri_index);
+}
+
+/*
+ * Every chunk must be there with the size the record gives it; then one more
+ * reference on each (per occurrence). In hash order, with one cursor per
+ * database: neighbouring keys share pages, and each count is rewritten in
+ * place once however often the record holds its chunk.
+ */
 static int
 store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 {
 	const Ckpt__V1__StoreRequest *req = op->co_req;
-	size_t missing = 0, first = 0;
+	struct store_ref_item *items, *bad = NULL;
+	MDB_cursor *cc = NULL, *rc = NULL;
+	uint32_t bad_size = 0;
+	size_t n = 0, missing = 0, first = SIZE_MAX;
+	int mrc, rv = 0;
 
+	items = arena_alloc(op->co_arena, (req->n_chunks != 0 ? req->n_chunks : 1) * sizeof(*items));
+	if (items == NULL)
+		return -ENOMEM;
 	for (size_t i = 0; i < req->n_chunks; i++) {
-		MDB_val k = { SHA_LEN, req->chunks[i]->sha256.data }, v;
-		int rc, rv;
-
 		if (req->chunks[i]->zero)
 			continue;
-		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
-		if (rc == MDB_NOTFOUND) {
-			if (missing++ == 0)
-				first = i;
-			continue;
-		}
-		if (rc != 0)
-			return store_rc(rc);
-		if (missing != 0)
-			continue;
-		rv = store_ref_take(s, txn, req->chunks[i]->sha256.data);
-		if (rv != 0)
-			return rv;
+		items[n].ri_sha = req->chunks[i]->sha256.data;
+		items[n].ri_size = req->chunks[i]->size;
+		items[n++].ri_index = (uint32_t)i;
 	}
-	return missing != 0 ? store_missing_error(missing, req->n_chunks, first, op->co_err) : 0;
+	qsort(items, n, sizeof(*items), store_ref_item_cmp);
+	mrc = mdb_cursor_open(txn, s->s_dbi[DB_CHUNK], &cc);
+	if (mrc == 0)
+		mrc = mdb_cursor_open(txn, s->s_dbi[DB_REF], &rc);
+	if (mrc != 0) {
+		rv = store_rc(mrc);
+		goto out;
+	}
+	/* Present, with the right size. */
+	for (size_t i = 0; i < n && rv == 0;) {
+		MDB_val k = { SHA_LEN, (void *)items[i].ri_sha }, v;
+		struct store_chunk_val cv = { 0 };
+		size_t j = i;
+
+		mrc = mdb_cursor_get(cc, &k, &v, MDB_SET_KEY);
+		if (mrc != 0 && mrc != MDB_NOTFOUND) {
+			rv = store_rc(mrc);
+			break;
+		}
+		for (; j < n && memcmp(items[j].ri_sha, items[i].ri_sha, SHA_LEN) == 0; j++) {
+			if (mrc == MDB_NOTFOUND) {
+				missing++;
+				first = items[j].ri_index < first ? items[j].ri_index : first;
+			} else if ((store_chunk_parse(&v, &cv) != 0 || cv.cv_raw_size != items[j].ri_size) &&
+			    (bad == NULL || items[j].ri_index < bad->ri_index)) {
+				bad = &items[j];
+				bad_size = cv.cv_raw_size;
+			}
+		}
+		i = j;
+	}
+	if (rv == 0 && bad != NULL) {
+		/* The first one in the record. */
+		store_errorf(op->co_err, "chunk %u: size %u does not match the stored chunk (%u bytes)",
+		    bad->ri_index, bad->ri_size, bad_size);
+		rv = -EINVAL;
+	}
+	if (rv == 0 && missing != 0)
+		rv = store_missing_error(missing, req->n_chunks, first, op->co_err);
+	/* One more reference per occurrence. */
+	for (size_t i = 0; i < n && rv == 0;) {
+		MDB_val k = { SHA_LEN, (void *)items[i].ri_sha }, v;
+		uint64_t count = 0, m = 0;
+		size_t j = i;
+
+		for (; j < n && memcmp(items[j].ri_sha, items[i].ri_sha, SHA_LEN) == 0; j++)
+			m++;
+		mrc = mdb_cursor_get(rc, &k, &v, MDB_SET_KEY);
+		if (mrc != 0 && mrc != MDB_NOTFOUND) {
+			rv = store_rc(mrc);
+			break;
+		}
+		if (mrc == 0 && v.mv_size != sizeof(count)) {
+			rv = -EBADMSG;
+			break;
+		}
+		if (mrc == 0)
+			memcpy(&count, v.mv_data, sizeof(count));
+		count += m;
+		v.mv_size = sizeof(count);
+		v.mv_data = &count;
+		mrc = mdb_cursor_put(rc, &k, &v, mrc == 0 ? MDB_CURRENT : 0);
+		rv = store_rc(mrc);
+		i = j;
+	}
+out:
+	if (cc != NULL)
+		mdb_cursor_close(cc);
+	if (rc != NULL)
+		mdb_cursor_close(rc);
+	return rv;
 }
 
 static Ckpt__V1__CheckpointInfo *
