@@ -18,6 +18,11 @@
 enum zchunk_codec { ZCHUNK_RAW = 0, ZCHUNK_ZSTD = 1 };
 
 #define ZCHUNK_LEVEL 1 /* zstd level: fast; memory images compress well anyway */
+/*
+ * A chunk of 8 samples or more is compressed only when its middle sample
+ * compresses (zstd level 1 runs at about 600 MB/s on incompressible bytes).
+ */
+#define ZCHUNK_SAMPLE 2048u
 
 struct zchunk;
 
@@ -29,8 +34,8 @@ void zchunk_free(struct zchunk *z);
 size_t zchunk_bound(size_t len);
 /*
  * Compresses raw into out (zchunk_bound(len) bytes). *ret_codec is
- * ZCHUNK_RAW (and nothing is written to out) when compression saves less
- * than len / 8.
+ * ZCHUNK_RAW (out is scratch then) when compression saves less than len / 8,
+ * or when the sample in the middle of a long chunk does not compress.
  */
 int zchunk_compress(struct zchunk *z, const void *raw, size_t len, void *out, size_t cap,
     size_t *ret_len, unsigned *ret_codec);
