@@ -116,7 +116,7 @@ nas_retrieve(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 	reply->info = rec->info;
 	reply->n_chunks = rec->n_chunks;
 	reply->chunks = rec->chunks;
-	LOG_INFO("checkpoint retrieved: %s/%s@%llu size=%llu", rec->info->node, rec->info->component,
+	LOG_DEBUG("checkpoint record read: %s/%s@%llu size=%llu", rec->info->node, rec->info->component,
 	    (unsigned long long)rec->info->seq, (unsigned long long)rec->info->size);
 	return 0;
 }

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "chunk.h"
+#include "chunklist.h"
 #include "sha.h"
 #include "zchunk.h"
 
@@ -272,6 +274,55 @@ START_TEST(zchunk_compresses_when_it_pays_and_verifies)
 }
 END_TEST
 
+START_TEST(chunklist_expands_the_compact_form_and_refuses_bad_ones)
+{
+	Ckpt__V1__StoreRequest req = CKPT__V1__STORE_REQUEST__INIT;
+	const Ckpt__V1__StoreRequest *x;
+	Ckpt__V1__ChunkRef ref = CKPT__V1__CHUNK_REF__INIT, *rptr = &ref;
+	uint32_t sizes[3] = { 4096u << 1, 100u << 1 | 1u, 8u << 1 };
+	uint8_t hashes[2 * SHA_LEN];
+	struct arena *a;
+	char err[128];
+
+	for (size_t i = 0; i < sizeof(hashes); i++)
+		hashes[i] = (uint8_t)i;
+	ck_assert_int_eq(arena_new(&a), 0);
+	/* No compact list: the request itself. */
+	ck_assert_int_eq(chunklist_expand(a, &req, 10, &x, err, sizeof(err)), 0);
+	ck_assert_ptr_eq(x, &req);
+	req.n_chunk_sizes = 3;
+	req.chunk_sizes = sizes;
+	req.chunk_sha256.data = hashes;
+	req.chunk_sha256.len = sizeof(hashes);
+	ck_assert_int_eq(chunklist_expand(a, &req, 10, &x, err, sizeof(err)), 0);
+	ck_assert_uint_eq(x->n_chunks, 3);
+	ck_assert_uint_eq(x->n_chunk_sizes, 0);
+	ck_assert_uint_eq(x->chunks[0]->size, 4096);
+	ck_assert(!x->chunks[0]->zero);
+	ck_assert_mem_eq(x->chunks[0]->sha256.data, hashes, SHA_LEN);
+	ck_assert(x->chunks[1]->zero);
+	ck_assert_uint_eq(x->chunks[1]->size, 100);
+	ck_assert_uint_eq(x->chunks[1]->sha256.len, 0);
+	ck_assert_uint_eq(x->chunks[2]->size, 8);
+	ck_assert_mem_eq(x->chunks[2]->sha256.data, hashes + SHA_LEN, SHA_LEN);
+	/* Hashes that do not match the sizes, too many chunks, both forms at once. */
+	req.chunk_sha256.len = SHA_LEN;
+	ck_assert_int_eq(chunklist_expand(a, &req, 10, &x, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "chunk_sha256"));
+	req.chunk_sha256.len = sizeof(hashes);
+	ck_assert_int_eq(chunklist_expand(a, &req, 2, &x, err, sizeof(err)), -EINVAL);
+	req.n_chunks = 1;
+	req.chunks = &rptr;
+	ck_assert_int_eq(chunklist_expand(a, &req, 10, &x, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "both"));
+	/* Hashes without sizes. */
+	req.n_chunks = 0;
+	req.n_chunk_sizes = 0;
+	ck_assert_int_eq(chunklist_expand(a, &req, 10, &x, err, sizeof(err)), -EINVAL);
+	arena_free(a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -287,6 +338,7 @@ main(void)
 	tcase_add_test(tc, chunk_holes_follow_the_zero_pages_of_an_image);
 	tcase_add_test(tc, chunk_params_refuse_bad_bounds);
 	tcase_add_test(tc, zchunk_compresses_when_it_pays_and_verifies);
+	tcase_add_test(tc, chunklist_expands_the_compact_form_and_refuses_bad_ones);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -909,6 +909,167 @@ START_TEST(store_check_finds_flipped_bytes_and_wrong_counts)
 }
 END_TEST
 
+/* Reads one value of a database of the store (closed meanwhile), or fails. */
+static size_t
+peek_value(const char *db, const uint8_t *key, size_t klen, void *out, size_t cap)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { klen, (void *)key }, v;
+	size_t n = 0;
+	int rc;
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, MDB_RDONLY, 0640), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == 0) {
+		n = v.mv_size < cap ? v.mv_size : cap;
+		memcpy(out, v.mv_data, n);
+	}
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc == 0 ? n : 0;
+}
+
+START_TEST(store_holes_and_page_tails_round_trip)
+{
+	/* A page of data, two zero pages (a hole), two pages of data. */
+	size_t len = 5 * 4096;
+	uint8_t *b = make_buf(len, 40), tail[64];
+	Ckpt__V1__ChunkRef refs[3], *rptr[3];
+	Ckpt__V1__CheckpointRecord *rec;
+	Ckpt__V1__StoreRequest req = CKPT__V1__STORE_REQUEST__INIT;
+	Ckpt__V1__CheckpointInfo *info;
+	uint8_t sha[2][SHA_LEN], whole[SHA_LEN];
+	struct store_error err;
+	struct store_check ck;
+	uint32_t deleted;
+	uint64_t freed;
+	bool existed;
+
+	memset(b + 4096, 0, 2 * 4096);
+	sha256(b, 4096, sha[0]);
+	sha256(b + 3 * 4096, 2 * 4096, sha[1]);
+	sha256(b, len, whole);
+	for (int i = 0; i < 3; i++) {
+		ckpt__v1__chunk_ref__init(&refs[i]);
+		rptr[i] = &refs[i];
+	}
+	refs[0].sha256 = (ProtobufCBinaryData){ SHA_LEN, sha[0] };
+	refs[0].size = 4096;
+	refs[1].zero = true;
+	refs[1].size = 2 * 4096;
+	refs[2].sha256 = (ProtobufCBinaryData){ SHA_LEN, sha[1] };
+	refs[2].size = 2 * 4096;
+	for (int i = 0; i < 2; i++) {
+		Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+		uint32_t stored;
+		ch.sha256 = (ProtobufCBinaryData){ SHA_LEN, sha[i] };
+		ch.data.data = i == 0 ? b : b + 3 * 4096;
+		ch.data.len = i == 0 ? 4096 : 2 * 4096;
+		ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), 0);
+		ck_assert_uint_eq(stored, 1);
+	}
+	req.node = "n1";
+	req.component = "holes";
+	req.kind = "raw";
+	req.size = len;
+	req.sha256 = (ProtobufCBinaryData){ SHA_LEN, whole };
+	req.n_chunks = 3;
+	req.chunks = rptr;
+	ck_assert_msg(store_commit(st, &req, ar, &info, &existed, NULL, &err) == 0, "%s", err.se_msg);
+	/* The record keeps the hole; the data reads back whole. */
+	ck_assert_int_eq(store_retrieve(st, "n1", "holes", 0, ar, &rec, &err), 0);
+	ck_assert_uint_eq(rec->n_chunks, 3);
+	ck_assert(rec->chunks[1]->zero);
+	ck_assert_uint_eq(rec->chunks[1]->size, 2 * 4096);
+	ck_assert_uint_eq(rec->chunks[1]->sha256.len, 0);
+	for (int i = 0; i < 2; i++) {
+		Ckpt__V1__Chunk **chunks;
+		size_t n;
+		ck_assert_int_eq(store_get_chunks(st, &refs[2 * i].sha256, 1, 0, ar, &chunks, &n, &err), 0);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_uint_eq(chunks[0]->data.len, refs[2 * i].size);
+		ck_assert_mem_eq(chunks[0]->data.data, i == 0 ? b : b + 3 * 4096, refs[2 * i].size);
+	}
+	ck = check_store();
+	ck_assert(store_check_clean(&ck));
+	ck_assert_uint_eq(ck.sk_chunks, 2);
+	/* Page-sized data does not take a page more for 24 bytes: its end is in "tail". */
+	store_close(st);
+	ck_assert_uint_eq(peek_value("tail", sha[0], SHA_LEN, tail, sizeof(tail)), 24);
+	ck_assert_mem_eq(tail, b + 4096 - 24, 24);
+	/* A changed tail is a corrupt chunk. */
+	tail[3] ^= 0x40;
+	poke_value("tail", sha[0], SHA_LEN, tail, 24);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck = check_store();
+	ck_assert_uint_eq(ck.sk_bad_chunks, 1);
+	/* Deleting the checkpoint frees both chunks and their tails. */
+	ck_assert_int_eq(store_delete(st, "n1", "holes", 0, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(freed, 2);
+	ck = check_store();
+	ck_assert(store_check_clean(&ck));
+	ck_assert_uint_eq(ck.sk_chunks, 0);
+	store_close(st);
+	ck_assert_uint_eq(peek_value("tail", sha[1], SHA_LEN, tail, sizeof(tail)), 0);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_refuses_bad_holes)
+{
+	uint8_t sha[SHA_LEN] = { 1 }, whole[SHA_LEN] = { 2 };
+	Ckpt__V1__ChunkRef ref = CKPT__V1__CHUNK_REF__INIT, *rptr = &ref;
+	Ckpt__V1__StoreRequest req = CKPT__V1__STORE_REQUEST__INIT;
+	Ckpt__V1__CheckpointInfo *info;
+	struct store_error err;
+	bool existed;
+
+	req.node = "n1";
+	req.component = "c";
+	req.size = 100;
+	req.sha256 = (ProtobufCBinaryData){ SHA_LEN, whole };
+	req.n_chunks = 1;
+	req.chunks = &rptr;
+	ref.zero = true;
+	ref.size = 100;
+	ref.sha256 = (ProtobufCBinaryData){ SHA_LEN, sha }; /* a hole has no hash */
+	ck_assert_int_eq(store_commit(st, &req, ar, &info, &existed, NULL, &err), -EINVAL);
+	ref.sha256.len = 0;
+	ref.size = 0;
+	req.size = 0;
+	ck_assert_int_eq(store_commit(st, &req, ar, &info, &existed, NULL, &err), -EINVAL);
+}
+END_TEST
+
+START_TEST(store_opens_a_format_2_store_and_marks_it_3)
+{
+	char v[8] = { 0 };
+
+	store_buf("n1", "c", 0, 0, (const uint8_t *)"abc", 3, 16);
+	store_close(st);
+	poke_value("meta", (const uint8_t *)"format", 6, "2", 1);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	store_close(st);
+	ck_assert_uint_eq(peek_value("meta", (const uint8_t *)"format", 6, v, sizeof(v)), 1);
+	ck_assert_str_eq(v, "3");
+	poke_value("meta", (const uint8_t *)"format", 6, "9", 1);
+	{
+		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false };
+		struct store_error err;
+		ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), -EPROTO);
+	}
+	poke_value("meta", (const uint8_t *)"format", 6, "3", 1);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+}
+END_TEST
+
 START_TEST(store_accepts_compressed_chunks_and_refuses_bombs)
 {
 	uint8_t *zero = calloc(1, 64 * 1024), sha[SHA_LEN], *out;
@@ -1101,6 +1262,9 @@ main(void)
 	tcase_add_test(tc, store_accepts_compressed_chunks_and_refuses_bombs);
 	tcase_add_test(tc, store_commit_refuses_a_chunk_deleted_meanwhile);
 	tcase_add_test(tc, store_opens_read_only_for_a_check);
+	tcase_add_test(tc, store_holes_and_page_tails_round_trip);
+	tcase_add_test(tc, store_refuses_bad_holes);
+	tcase_add_test(tc, store_opens_a_format_2_store_and_marks_it_3);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
