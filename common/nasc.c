@@ -209,6 +209,7 @@ nasc_base_load(struct nasc *n, const struct nasc_put *p, unsigned timeout_ms,
 	memset(b, 0, sizeof(*b));
 	req.node = (char *)p->np_node;
 	req.component = (char *)p->np_component;
+	req.as_base = true;
 	rv = nasc_call(n, NAS_RETRIEVE, &req.base, timeout_ms, (ProtobufCMessage **)&b->b_rec, err);
 	if (rv != 0) {
 		b->b_rec = NULL;

@@ -116,8 +116,13 @@ nas_retrieve(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 	reply->info = rec->info;
 	reply->n_chunks = rec->n_chunks;
 	reply->chunks = rec->chunks;
-	LOG_DEBUG("checkpoint record read: %s/%s@%llu size=%llu", rec->info->node, rec->info->component,
-	    (unsigned long long)rec->info->seq, (unsigned long long)rec->info->size);
+	if (req->as_base)
+		LOG_DEBUG("checkpoint record read as a base: %s/%s@%llu", rec->info->node,
+		    rec->info->component, (unsigned long long)rec->info->seq);
+	else
+		LOG_INFO("checkpoint retrieved: %s/%s@%llu size=%llu", rec->info->node,
+		    rec->info->component, (unsigned long long)rec->info->seq,
+		    (unsigned long long)rec->info->size);
 	return 0;
 }
 
