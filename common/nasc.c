@@ -592,6 +592,104 @@ nasc_hash_chunks(struct nasc_refs *refs, size_t first, const uint8_t *win, size_
 	pthread_join(t, NULL);
 }
 
+/* Cuts of buf[from, have) as if a chunk started at from (the second half of a window). */
+struct nasc_cuts {
+	const struct chunk_params *c_cp;
+	const uint8_t *c_buf;
+	size_t c_from, c_have;
+	bool c_eof;
+	size_t *c_end;       /* offset where each chunk ends */
+	bool *c_zero;
+	size_t c_n, c_cap;
+	bool c_failed;
+};
+
+static void *
+nasc_cuts_run(void *arg)
+{
+	struct nasc_cuts *c = arg;
+	size_t pos = c->c_from;
+
+	while (pos < c->c_have && (c->c_eof || c->c_have - pos >= c->c_cp->cp_max)) {
+		bool zero;
+		size_t k = chunk_next(c->c_cp, c->c_buf + pos, c->c_have - pos, &zero);
+		if (c->c_n == c->c_cap) {
+			size_t cap = c->c_cap != 0 ? 2 * c->c_cap : 1024;
+			size_t *e = realloc(c->c_end, cap * sizeof(*e));
+			bool *z = e != NULL ? realloc(c->c_zero, cap * sizeof(*z)) : NULL;
+			if (e != NULL)
+				c->c_end = e;
+			if (z == NULL) {
+				c->c_failed = true;
+				break;
+			}
+			c->c_zero = z;
+			c->c_cap = cap;
+		}
+		pos += k;
+		c->c_end[c->c_n] = pos;
+		c->c_zero[c->c_n++] = zero;
+	}
+	return NULL;
+}
+
+/*
+ * The chunks of a window (have bytes; the data ends with it when eof), added
+ * to refs; *ret_pos: where the last final one ends. Cutting is sequential by
+ * nature, but it finds its way back: a second thread cuts the second half as
+ * if a chunk began in its middle, and once the first thread ends a chunk
+ * where the second ended one, every later cut is the second's. The cuts are
+ * exactly those of one thread (chunk boundaries must not depend on how the
+ * bytes were read, or nothing would deduplicate).
+ */
+static int
+nasc_cut_window(const struct chunk_params *cp, const uint8_t *win, size_t have, bool eof,
+    struct nasc_refs *refs, size_t *ret_pos)
+{
+	struct nasc_cuts b = { cp, win, have / 2, have, eof, NULL, NULL, 0, 0, false };
+	size_t pos = 0, j = 0;
+	bool threaded = false, joined = false;
+	pthread_t t;
+	int rv = 0;
+
+	if (have >= 4 * (size_t)cp->cp_max)
+		threaded = pthread_create(&t, NULL, nasc_cuts_run, &b) == 0;
+	while (rv == 0 && pos < have && (eof || have - pos >= cp->cp_max)) {
+		bool zero;
+		size_t k;
+
+		if (threaded && pos >= b.c_from) {
+			if (!joined) {
+				pthread_join(t, NULL);
+				joined = true;
+				if (b.c_failed) {
+					rv = -ENOMEM;
+					break;
+				}
+			}
+			while (j < b.c_n && b.c_end[j] <= pos)
+				j++;
+			if (j > 0 && b.c_end[j - 1] == pos) {
+				/* In step: the rest are the second thread's cuts. */
+				for (; j < b.c_n && rv == 0; j++) {
+					rv = nasc_refs_add(refs, (uint32_t)(b.c_end[j] - pos), b.c_zero[j]);
+					pos = b.c_end[j];
+				}
+				break;
+			}
+		}
+		k = chunk_next(cp, win + pos, have - pos, &zero);
+		rv = nasc_refs_add(refs, (uint32_t)k, zero);
+		pos += k;
+	}
+	if (threaded && !joined)
+		pthread_join(t, NULL);
+	free(b.c_end);
+	free(b.c_zero);
+	*ret_pos = pos;
+	return rv;
+}
+
 /* Where a checkpoint comes from: a reader, or bytes already in memory. */
 struct nasc_src {
 	nasc_read_fn s_rd;
@@ -651,12 +749,7 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 		if (have == 0)
 			break;
 		/* Cut points first; then the chunk digests (and a window's whole digest in parallel). */
-		while (rv == 0 && pos < have && (eof || have - pos >= cp->cp_max)) {
-			bool zero;
-			size_t k = chunk_next(cp, win + pos, have - pos, &zero);
-			rv = nasc_refs_add(refs, (uint32_t)k, zero);
-			pos += k;
-		}
+		rv = nasc_cut_window(cp, win, have, eof, refs, &pos);
 		if (rv == 0) {
 			struct nasc_whole wj = { whole, win, pos };
 			pthread_t t;

@@ -9,6 +9,7 @@
 
 #include "ckpt/v1/nas.pb-c.h"
 #include "ckpt/v1/rpc.pb-c.h"
+#include "chunk.h"
 #include "log.h"
 #include "nas.h"
 #include "nasc.h"
@@ -109,6 +110,89 @@ round_trip(size_t len, unsigned seed)
 	free(got);
 	free(b);
 }
+
+/* A memory image: pages of bytes from make_buf, every other run of pages zero. */
+static uint8_t *
+make_image(size_t len, unsigned seed)
+{
+	uint8_t *b = make_buf(len, seed);
+	uint32_t x = seed;
+	for (size_t off = 0; off + 4096 <= len; off += 4096) {
+		x = x * 1103515245u + 12345u;
+		if ((x >> 16) & 1)
+			memset(b + off, 0, 4096);
+	}
+	return b;
+}
+
+struct membuf {
+	const uint8_t *m_data;
+	size_t m_len, m_off, m_step;
+};
+
+/* Hands out odd-sized pieces, as a pipe would. */
+static ssize_t
+membuf_read(void *arg, void *buf, size_t len)
+{
+	struct membuf *m = arg;
+	size_t k = m->m_len - m->m_off;
+	if (k > len)
+		k = len;
+	if (k > m->m_step)
+		k = m->m_step;
+	memcpy(buf, m->m_data + m->m_off, k);
+	m->m_off += k;
+	return (ssize_t)k;
+}
+
+/* The stored record's chunk list equals one thread's pass of chunk_next. */
+static void
+expect_sequential_cuts(const uint8_t *b, size_t len, uint64_t seq)
+{
+	Ckpt__V1__RetrieveRequest req = CKPT__V1__RETRIEVE_REQUEST__INIT;
+	Ckpt__V1__RetrieveReply *rep = NULL;
+	struct chunk_params cp;
+	struct rpc_error err;
+	size_t off = 0, i = 0;
+
+	req.node = "n1";
+	req.component = "img";
+	req.seq = seq;
+	ck_assert_int_eq(nasc_call(cli, NAS_RETRIEVE, &req.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&rep, &err),
+	    0);
+	ck_assert_int_eq(chunk_params_init(CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT,
+	                     &cp),
+	    0);
+	for (; off < len; i++) {
+		bool zero;
+		size_t k = chunk_next(&cp, b + off, len - off, &zero);
+		ck_assert_uint_lt(i, rep->n_chunks);
+		ck_assert_uint_eq(rep->chunks[i]->size, k);
+		ck_assert(rep->chunks[i]->zero == zero);
+		off += k;
+	}
+	ck_assert_uint_eq(i, rep->n_chunks);
+	rpc_reply_free(&rep->base);
+}
+
+START_TEST(nas_writer_cuts_like_one_thread_in_place_and_from_a_reader)
+{
+	size_t len = 24 * MiB + 4321;
+	uint8_t *b = make_image(len, 9);
+	struct nasc_put p = { "n1", "img", "raw", 0, 1 };
+	struct membuf m = { b, len, 0, 100000 };
+	struct nasc_info info;
+	struct rpc_error err;
+
+	ck_assert_msg(put("n1", "img", 1, b, len, &info, &err) == 0, "%s", err.re_msg);
+	expect_sequential_cuts(b, len, info.ni_seq);
+	ck_assert_msg(nasc_store(cli, &p, membuf_read, &m, TIMEOUT_MS, &info, &err) == 0, "%s",
+	    err.re_msg);
+	expect_sequential_cuts(b, len, info.ni_seq);
+	free(b);
+}
+END_TEST
 
 START_TEST(nas_round_trips_3mib_over_tcp)
 {
@@ -271,6 +355,7 @@ main(void)
 	tcase_add_test(tc, nas_refusals_reach_the_client_with_their_code);
 	tcase_add_test(tc, nas_list_delete_and_stat_over_the_wire);
 	tcase_add_test(tc, nas_answers_garbage_and_goes_on_serving);
+	tcase_add_test(tc, nas_writer_cuts_like_one_thread_in_place_and_from_a_reader);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
