@@ -275,6 +275,7 @@ struct nasc_batch {
 	struct nasc_up *b_up;
 	pthread_t b_thread;
 	bool b_sending;
+	atomic_bool b_done;                  /* the sending thread is finished */
 	int b_rv;
 	struct rpc_error b_err;
 };
@@ -311,6 +312,7 @@ nasc_batch_send(void *arg)
 		atomic_fetch_add(&n->n_put_chunks, b->b_n);
 		rpc_reply_free(&prep->base);
 	}
+	atomic_store(&b->b_done, true);
 	return NULL;
 }
 
@@ -346,6 +348,7 @@ nasc_up_flush(struct nasc_up *u)
 	if (b->b_n == 0)
 		return 0;
 	b->b_up = u;
+	atomic_store(&b->b_done, false);
 	b->b_err.re_code = 0;
 	b->b_err.re_msg[0] = '\0';
 	if (pthread_create(&b->b_thread, NULL, nasc_batch_send, b) == 0) {
@@ -457,8 +460,15 @@ nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs 
 		}
 		rv = nasc_up_add(u, &u->u_hashes[k], buf + u->u_offs[k], r->r_refs[u->u_idx[k]].size);
 	}
-	/* Sent when a batch is full, or before Store: few, full PutChunks (one sync each). */
 	rpc_reply_free(&hrep->base);
+	/*
+	 * A batch goes out when full, and at the end of a window if the one
+	 * before it has been answered: the NAS writes while the next window is
+	 * hashed, and little is left to send after the last one.
+	 */
+	if (rv == 0 && u->u_batch[u->u_cur].b_n != 0 && (!u->u_batch[u->u_cur ^ 1].b_sending ||
+	    atomic_load(&u->u_batch[u->u_cur ^ 1].b_done)))
+		rv = nasc_up_flush(u);
 	return rv;
 }
 
