@@ -12,6 +12,7 @@
 #include "ckpt/v1/agent.pb-c.h"
 #include "ckpt/v1/manager.pb-c.h"
 #include "ckpt/v1/nas.pb-c.h"
+#include "chunk.h"
 #include "comp.h"
 #include "demo.h"
 #include "err.h"
@@ -61,6 +62,7 @@ struct agent {
 	uint64_t a_migrate_after_ms;
 	unsigned a_workers;
 	uint64_t a_queue_max;
+	uint32_t a_chunk_min, a_chunk_avg, a_chunk_max; /* all 0: nasc's defaults */
 	comp_name *a_own; /* components this agent was started with */
 	size_t a_nown;
 
@@ -278,6 +280,12 @@ agent_nas_update(struct agent *a, char *const *urls, size_t n, struct rpc_error 
 	rv = nasc_open(h->an_urls, h->an_count, 0, &h->an_nasc, err);
 	if (rv != 0)
 		goto out_free;
+	if (a->a_chunk_max != 0 &&
+	    nasc_set_chunking(h->an_nasc, a->a_chunk_min, a->a_chunk_avg, a->a_chunk_max) != 0) {
+		nasc_close(h->an_nasc); /* checked by agent_new(): not reached */
+		rv = -EINVAL;
+		goto out_free;
+	}
 	h->an_refs = 1; /* the agent's own reference */
 	pthread_mutex_lock(&a->a_mu);
 	old = a->a_nas;
@@ -1559,6 +1567,15 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 		snprintf(err, errlen, "%zu labels: at most %d", cfg->ac_nlabels, AGENT_LABELS_MAX);
 		return -EINVAL;
 	}
+	if (cfg->ac_chunk_min != 0 || cfg->ac_chunk_avg != 0 || cfg->ac_chunk_max != 0) {
+		struct chunk_params cp;
+		if (chunk_params_init(cfg->ac_chunk_min, cfg->ac_chunk_avg, cfg->ac_chunk_max, &cp) != 0) {
+			snprintf(err, errlen, "chunk sizes %u/%u/%u: want min < avg < max, %u B to %u B",
+			    cfg->ac_chunk_min, cfg->ac_chunk_avg, cfg->ac_chunk_max, CHUNK_MIN_LIMIT,
+			    CHUNK_MAX_LIMIT);
+			return -EINVAL;
+		}
+	}
 	for (size_t i = 0; i < cfg->ac_nlabels; i++) {
 		const struct agent_label *l = &cfg->ac_labels[i];
 		if (key_name_check(l->al_key) != 0 || l->al_value == NULL ||
@@ -1582,6 +1599,9 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_migrate_after_ms = cfg->ac_migrate_after_ms;
 	a->a_workers = cfg->ac_workers != 0 ? cfg->ac_workers : 4;
 	a->a_queue_max = cfg->ac_queue_max_set ? cfg->ac_queue_max : QUEUE_MAX_DEFAULT;
+	a->a_chunk_min = cfg->ac_chunk_min;
+	a->a_chunk_avg = cfg->ac_chunk_avg;
+	a->a_chunk_max = cfg->ac_chunk_max;
 	pthread_mutex_init(&a->a_flush_mu, NULL);
 	a->a_heartbeat_ms = AGENT_HEARTBEAT_DEFAULT_MS;
 	a->a_reattach_ms = AGENT_REATTACH_DEFAULT_MS;

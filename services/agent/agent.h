@@ -62,6 +62,8 @@ struct agent_config {
 	unsigned ac_workers;                /* rpc server workers; 0: 4 */
 	uint64_t ac_queue_max;              /* bytes of checkpoints kept while the NAS is down */
 	bool ac_queue_max_set;              /* false: QUEUE_MAX_DEFAULT (64M); 0 keeps none */
+	/* Content-defined chunking of checkpoints (chunk.h); all 0: the defaults. */
+	uint32_t ac_chunk_min, ac_chunk_avg, ac_chunk_max;
 };
 
 /* A label a demo component requires of its node (value "": any value). */

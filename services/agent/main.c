@@ -33,6 +33,7 @@ struct agent_conf {
 	uint64_t migrate_after_ms;
 	int64_t workers;
 	uint64_t queue_max;
+	uint64_t chunk_min, chunk_avg, chunk_max;
 	char *log_level;
 };
 
@@ -58,6 +59,11 @@ static const struct cfg_opt agent_opts[] = {
 	OPT("workers", CFG_INT, workers, "4", 1, 64, 0, "N", "requests served at once"),
 	OPT("queue-max", CFG_SIZE, queue_max, "64M", 0, 1ll << 40, 0, "SIZE",
 	    "checkpoints kept in memory while the NAS is down (oldest dropped first; 0: none)"),
+	OPT("chunk-min", CFG_SIZE, chunk_min, "4K", 64, 4 << 20, 0, "SIZE",
+	    "smallest content-defined chunk of a checkpoint"),
+	OPT("chunk-avg", CFG_SIZE, chunk_avg, "16K", 128, 4 << 20, 0, "SIZE",
+	    "average chunk (rounded down to a power of two)"),
+	OPT("chunk-max", CFG_SIZE, chunk_max, "64K", 256, 4 << 20, 0, "SIZE", "largest chunk"),
 	OPT("log-level", CFG_STR, log_level, "info", 0, 0, 0, "LEVEL", "debug, info, warn or error"),
 };
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
@@ -233,6 +239,9 @@ main(int argc, char **argv)
 	acfg.ac_workers = (unsigned)conf.workers;
 	acfg.ac_queue_max = conf.queue_max;
 	acfg.ac_queue_max_set = true;
+	acfg.ac_chunk_min = (uint32_t)conf.chunk_min;
+	acfg.ac_chunk_avg = (uint32_t)conf.chunk_avg;
+	acfg.ac_chunk_max = (uint32_t)conf.chunk_max;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);

@@ -427,6 +427,16 @@ START_TEST(agent_new_rejects_bad_settings)
 	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_null(a);
 	cfg.ac_nlabels = 0;
+	cfg.ac_chunk_min = 64 * 1024; /* not below avg */
+	cfg.ac_chunk_avg = 16 * 1024;
+	cfg.ac_chunk_max = 128 * 1024;
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "chunk sizes"));
+	cfg.ac_chunk_min = 2 * 1024;
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), 0);
+	agent_free(a);
+	a = NULL;
+	cfg.ac_chunk_min = cfg.ac_chunk_avg = cfg.ac_chunk_max = 0;
 	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), 0);
 	ck_assert_int_eq(agent_add_demo(a, "c1", 16, err, sizeof(err)), 0);
 	ck_assert_int_eq(agent_add_demo(a, "c1", 16, err, sizeof(err)), -EEXIST);
