@@ -496,7 +496,14 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	LOG_INFO("%s of %s from %s to %s done: restored %s/%s@%llu sha256=%s epoch %llu",
 	    kind->mk_what, component, m.m_source, m.m_target, res.mr_from.rr_node, component,
 	    (unsigned long long)res.mr_from.rr_seq, hex, (unsigned long long)m.m_epoch);
-	if (st.rc_has_state_sha && memcmp(st.rc_state_sha256, m.m_ckpt.rk_sha256, SHA_LEN) != 0) {
+	if (res.mr_from.rr_seq != 0 && res.mr_from.rr_seq != m.m_ckpt.rk_seq) {
+		/* The agent fell back to an older sequence (the one asked for was corrupt). */
+		LOG_WARN("%s of %s: %s restored %s/%s@%llu, not @%llu (DATA_LOSS there; an older "
+		    "checkpoint was used)", kind->mk_what, component, m.m_target, res.mr_from.rr_node,
+		    component, (unsigned long long)res.mr_from.rr_seq,
+		    (unsigned long long)m.m_ckpt.rk_seq);
+	} else if (st.rc_has_state_sha &&
+	    memcmp(st.rc_state_sha256, m.m_ckpt.rk_sha256, SHA_LEN) != 0) {
 		char want[SHA_HEX_LEN + 1];
 		mig_hex(m.m_ckpt.rk_sha256, want);
 		LOG_WARN("migration of %s: %s reports restored state sha256=%s, checkpoint has %s",

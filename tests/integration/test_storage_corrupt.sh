@@ -71,6 +71,9 @@ check "a2 restored the previous sequence (restored_from says which)" \
 check "its state digest is that checkpoint's" \
 	[ "$(jq -r .state_sha256 <<<"$comp")" = "$(jq -r .sha256 <<<"$prev")" ]
 check "a2 logged the fallback" log_has a2 "is corrupt"
+check "the manager logged that an older checkpoint was used" \
+	log_has manager "an older checkpoint was used"
+check "and not that the digests differ" sh -c "! grep -q 'reports restored state' $T_DIR/manager.log"
 
 stop nas
 check "ckpt-nas --check reports the corruption: exit 1" sh -c \
