@@ -72,6 +72,9 @@ cmd_ls(struct ctl *c, int argc, char **argv)
 	rv = ctl_nas_call(c, NAS_LIST, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
 	if (rv != 0)
 		return rv;
+	if (rep->truncated)
+		fprintf(stderr, "ckptctl: warning: the NAS lists at most %zu checkpoints at once and "
+		    "holds more; name a node or a component\n", rep->n_checkpoints);
 	rv = ckpt_print_list(c, rep->checkpoints, rep->n_checkpoints);
 	rpc_reply_free(&rep->base);
 	return rv;

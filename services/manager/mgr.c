@@ -906,6 +906,9 @@ mgr_seed(struct mgr *m)
 		LOG_WARN("catalogue not seeded from the NAS: %s", rerr.re_msg);
 		return;
 	}
+	if (rep->truncated)
+		LOG_WARN("catalogue seeded with the first %zu components the NAS lists; it holds more "
+		    "(the others are learned as their agents attach and store)", rep->n_checkpoints);
 	for (size_t i = 0; i < rep->n_checkpoints; i++) {
 		struct reg_ckpt c;
 		char why[WIRE_ERR_MAX];

@@ -133,10 +133,12 @@ nas_list(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protobu
 	const Ckpt__V1__ListRequest *req = (const Ckpt__V1__ListRequest *)req_;
 	Ckpt__V1__ListReply *reply = (Ckpt__V1__ListReply *)reply_;
 	struct store_error err;
+	bool truncated = false;
 	int rv;
 
-	rv = store_list(n->n_store, req->node, req->component, req->latest_only,
+	rv = store_list(n->n_store, req->node, req->component, req->latest_only, &truncated,
 	    rpc_call_arena(call), &reply->checkpoints, &reply->n_checkpoints, &err);
+	reply->truncated = rv == 0 && truncated;
 	if (rv == -EBADMSG)
 		LOG_ERROR("List: %s", nas_cause(rv, &err));
 	return rv != 0 ? nas_fail(call, rv, &err) : 0;

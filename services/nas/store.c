@@ -1776,6 +1776,7 @@ struct store_list_op {
 	struct arena *l_arena;
 	Ckpt__V1__CheckpointInfo **l_infos;
 	size_t l_n, l_cap;
+	bool l_truncated;               /* stopped at STORE_LIST_MAX with keys left */
 };
 
 static int
@@ -1845,6 +1846,10 @@ store_list_walk(MDB_cursor *c, struct store_list_op *op, const uint8_t *prefix, 
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_rc(rc);
+	/* Stopped by the cap on a key of the range: there may be more. */
+	if (rc == 0 && op->l_n >= STORE_LIST_MAX && k.mv_size >= plen &&
+	    memcmp(k.mv_data, prefix, plen) == 0)
+		op->l_truncated = true;
 	if (rv == 0 && pk.mv_size != 0 && op->l_n < STORE_LIST_MAX)
 		rv = store_list_push(op, &pv);
 	return rv;
@@ -1860,6 +1865,7 @@ store_list_txn(struct store *s, MDB_txn *txn, void *arg)
 	int rv = 0;
 
 	op->l_n = 0;
+	op->l_truncated = false;
 	if (op->l_node[0] != '\0')
 		rv = key_prefix(op->l_node, op->l_component[0] != '\0' ? op->l_component : NULL, prefix,
 		    &plen);
@@ -1875,10 +1881,10 @@ store_list_txn(struct store *s, MDB_txn *txn, void *arg)
 
 int
 store_list(struct store *s, const char *node, const char *component, bool latest_only,
-    struct arena *a, Ckpt__V1__CheckpointInfo ***ret_infos, size_t *ret_n,
+    bool *ret_truncated, struct arena *a, Ckpt__V1__CheckpointInfo ***ret_infos, size_t *ret_n,
     struct store_error *ret_err)
 {
-	struct store_list_op op = { node, component, latest_only, a, NULL, 0, 0 };
+	struct store_list_op op = { node, component, latest_only, a, NULL, 0, 0, false };
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
@@ -1893,6 +1899,8 @@ store_list(struct store *s, const char *node, const char *component, bool latest
 		return rv;
 	*ret_infos = op.l_infos;
 	*ret_n = op.l_n;
+	if (ret_truncated != NULL)
+		*ret_truncated = op.l_truncated;
 	return 0;
 }
 

@@ -137,7 +137,7 @@ int store_retrieve(struct store *s, const char *node, const char *component, uin
  * component ("" : any), only the newest of each node/component with
  * latest_only. At most STORE_LIST_MAX entries: the first ones in key order.
  */
-int store_list(struct store *s, const char *node, const char *component, bool latest_only,
+int store_list(struct store *s, const char *node, const char *component, bool latest_only, bool *ret_truncated,
     struct arena *a, Ckpt__V1__CheckpointInfo ***ret_infos, size_t *ret_n,
     struct store_error *ret_err);
 /*

@@ -586,10 +586,12 @@ expect_list(const char *node, const char *comp, bool latest, const char *const *
 {
 	Ckpt__V1__CheckpointInfo **infos;
 	struct store_error err;
+	bool truncated = true;
 	size_t got;
 
-	ck_assert_int_eq(store_list(st, node, comp, latest, ar, &infos, &got, &err), 0);
+	ck_assert_int_eq(store_list(st, node, comp, latest, &truncated, ar, &infos, &got, &err), 0);
 	ck_assert_uint_eq(got, n);
+	ck_assert(!truncated);
 	for (size_t i = 0; i < n; i++) {
 		char ref[160];
 		snprintf(ref, sizeof(ref), "%s/%s@%llu", infos[i]->node, infos[i]->component,
