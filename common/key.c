@@ -80,6 +80,9 @@ key_decode(const uint8_t *key, size_t len, char *ret_node, char *ret_component, 
 		seq = seq << 8 | key[len - 8 + i];
 	memcpy(ret_node, key, n1 + 1);
 	memcpy(ret_component, z1 + 1, n2 + 1);
+	/* A damaged store can hold any bytes: only names that key_encode() writes. */
+	if (key_name_check(ret_node) != 0 || key_name_check(ret_component) != 0)
+		return -EINVAL;
 	*ret_seq = seq;
 	return 0;
 }

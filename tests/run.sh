@@ -4,6 +4,8 @@
 #   bash tests/run.sh               gcc build in build/
 #   bash tests/run.sh --sanitize    ASan+UBSan build in build-asan/
 #   bash tests/run.sh --clang       clang build in build-clang/
+# The default run ends with 5 s of fuzzing per decoder (tests/fuzz/run.sh,
+# clang, in build-fuzz/).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/deploy/local/deps.sh"
@@ -22,3 +24,6 @@ meson compile -C "$dir"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 meson test -C "$dir" --print-errorlogs --num-processes 2
+if [ -z "${1:-}" ]; then
+	bash "$top/tests/fuzz/run.sh" 5
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs one libFuzzer target for CKPT_FUZZ_SECONDS (default 5) from an empty
+# corpus kept in the build folder; libFuzzer exits non-zero on any crash,
+# sanitizer report or failed check.
+set -euo pipefail
+exe=$1
+corpus="$(dirname "$exe")/corpus-$(basename "$exe")"
+mkdir -p "$corpus"
+exec "$exe" -max_total_time="${CKPT_FUZZ_SECONDS:-5}" -max_len=262144 -rss_limit_mb=2048 \
+	-print_final_stats=1 -error_exitcode=1 "$corpus"
