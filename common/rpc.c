@@ -15,6 +15,7 @@
 #include "ckpt/v1/rpc.pb-c.h"
 #include "err.h"
 #include "pbv.h"
+#include "pbw.h"
 #include "sock.h"
 #include "util.h"
 
@@ -26,6 +27,7 @@ struct rpc_call {
 	struct arena *rc_arena;
 	uint64_t rc_deadline_ms; /* monotonic */
 	nng_pipe rc_pipe;
+	nng_msg *rc_reply; /* rpc_call_reply_body(): the reply, envelope written */
 	char rc_err[RPC_ERRMSG_MAX];
 };
 
@@ -68,29 +70,6 @@ struct rpc_inflight {
 	struct rpc_inflight *if_next;
 };
 
-static size_t
-rpc_varint_len(size_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static size_t
-rpc_varint_put(uint8_t *p, size_t v)
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 /*
  * Packs header (a Request or Reply without its body) followed by body as
  * field 3, straight into a new nng message: the body is encoded once.
@@ -100,7 +79,7 @@ rpc_msg_pack(const ProtobufCMessage *header, const ProtobufCMessage *body, nng_m
 {
 	size_t hlen = protobuf_c_message_get_packed_size(header);
 	size_t blen = body != NULL ? protobuf_c_message_get_packed_size(body) : 0;
-	size_t total = hlen + (body != NULL ? 1 + rpc_varint_len(blen) + blen : 0);
+	size_t total = hlen + (body != NULL ? 1 + pbw_varint_len(blen) + blen : 0);
 	nng_msg *m;
 	uint8_t *p;
 	int rv;
@@ -112,7 +91,7 @@ rpc_msg_pack(const ProtobufCMessage *header, const ProtobufCMessage *body, nng_m
 	p += protobuf_c_message_pack(header, p);
 	if (body != NULL) {
 		*p++ = RPC_BODY_TAG;
-		p += rpc_varint_put(p, blen);
+		p = pbw_varint_put(p, blen);
 		protobuf_c_message_pack(body, p);
 	}
 	*ret_msg = m;
@@ -151,6 +130,30 @@ rpc_call_errorf(struct rpc_call *call, const char *fmt, ...)
 	va_end(ap);
 }
 
+int
+rpc_call_reply_body(struct rpc_call *call, size_t len, uint8_t **ret_body)
+{
+	Ckpt__V1__Reply hdr = CKPT__V1__REPLY__INIT;
+	size_t hlen = protobuf_c_message_get_packed_size(&hdr.base);
+	nng_msg *m;
+	uint8_t *p;
+	int rv;
+
+	if (call->rc_reply != NULL)
+		return -EALREADY;
+	/* nng 1.5 zeroes every new message: no way around it without patching nng. */
+	rv = err_from_nng(nng_msg_alloc(&m, hlen + 1 + pbw_varint_len(len) + len));
+	if (rv != 0)
+		return rv;
+	p = nng_msg_body(m);
+	p += protobuf_c_message_pack(&hdr.base, p);
+	*p++ = RPC_BODY_TAG;
+	p = pbw_varint_put(p, len);
+	call->rc_reply = m;
+	*ret_body = p;
+	return 0;
+}
+
 static void
 rpc_server_bad(struct rpc_server *s, struct rpc_call *call, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -178,6 +181,7 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	Ckpt__V1__Request *env;
 	ProtobufCMessage *req, *reply = NULL;
 	const ProtobufCMethodDescriptor *md;
+	rpc_raw_handler_fn raw;
 	unsigned timeout;
 	int rv;
 
@@ -201,7 +205,8 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	}
 	*ret_method = (int)env->method;
 	md = &svc->methods[env->method];
-	if (s->s_cfg.rs_handlers[env->method] == NULL) {
+	raw = s->s_cfg.rs_raw_handlers != NULL ? s->s_cfg.rs_raw_handlers[env->method] : NULL;
+	if (s->s_cfg.rs_handlers[env->method] == NULL && raw == NULL) {
 		rpc_call_errorf(call, "%s.%s is not implemented", svc->short_name, md->name);
 		rv = -ENOSYS;
 		goto out_reply;
@@ -215,6 +220,20 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	}
 	timeout = env->timeout_ms != 0 ? env->timeout_ms : s->s_cfg.rs_default_timeout_ms;
 	call->rc_deadline_ms = util_now_mono_ms() + timeout;
+	if (raw != NULL) {
+		rv = raw(s->s_cfg.rs_arg, call, req);
+		if (rv == 0 && call->rc_reply == NULL) {
+			uint8_t *body;
+			rv = rpc_call_reply_body(call, 0, &body); /* an empty reply message */
+		}
+		if (rv == 0) {
+			*ret_code = CKPT__V1__CODE__OK;
+			*ret_reply = call->rc_reply;
+			call->rc_reply = NULL;
+			return 0;
+		}
+		goto out_reply;
+	}
 	reply = arena_alloc(call->rc_arena, md->output->sizeof_message);
 	if (reply == NULL) {
 		rv = -ENOMEM;
@@ -224,6 +243,10 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	rv = s->s_cfg.rs_handlers[env->method](s->s_cfg.rs_arg, call, req, reply);
 
 out_reply:
+	if (call->rc_reply != NULL) {
+		nng_msg_free(call->rc_reply); /* a raw handler's, when it failed */
+		call->rc_reply = NULL;
+	}
 	hdr.code = err_to_code(rv);
 	if (rv != 0) {
 		atomic_fetch_add(&s->s_errors, 1);

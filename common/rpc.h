@@ -11,7 +11,9 @@
  * Everything they put into the reply must come from rpc_call_arena(); the
  * layer packs the reply and frees the arena afterwards. A handler returns 0
  * or a negative errno (see err.h); rpc_call_errorf() sets the message that
- * goes with the error.
+ * goes with the error. A method may instead have a raw handler, which
+ * writes its encoded reply straight into the outgoing message (see
+ * rpc_raw_handler_fn).
  *
  * Bad input (an undecodable envelope, unknown method, undecodable body) is
  * answered with an error reply, counted, and reported through the server's
@@ -38,10 +40,22 @@ struct rpc_client;
 
 typedef int (*rpc_handler_fn)(void *arg, struct rpc_call *call, const ProtobufCMessage *req,
     ProtobufCMessage *reply);
+/*
+ * A handler that encodes its reply message itself, straight into the
+ * message that goes on the wire (for replies too big to copy twice): it
+ * calls rpc_call_reply_body() once with the exact length of the encoded
+ * reply and writes that many bytes where it is told. The envelope around
+ * them is the layer's, as for other replies. It returns 0 or a negative
+ * errno like any handler; on error the reply body is dropped and the error
+ * answered instead. Returning 0 without a body answers an empty message.
+ */
+typedef int (*rpc_raw_handler_fn)(void *arg, struct rpc_call *call, const ProtobufCMessage *req);
 
 struct rpc_server_config {
 	const ProtobufCServiceDescriptor *rs_service;
 	const rpc_handler_fn *rs_handlers; /* rs_service->n_methods entries; NULL: UNIMPLEMENTED */
+	/* NULL, or rs_service->n_methods entries: where one is set, it serves the method. */
+	const rpc_raw_handler_fn *rs_raw_handlers;
 	void *rs_arg;                      /* passed to every handler */
 	size_t rs_recv_max;                /* bytes; 0: RPC_RECV_MAX_DEFAULT */
 	unsigned rs_workers;               /* concurrent requests; 0: 4 */
@@ -74,6 +88,12 @@ unsigned rpc_call_remaining_ms(const struct rpc_call *call);
 nng_pipe rpc_call_pipe(const struct rpc_call *call);
 void rpc_call_errorf(struct rpc_call *call, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/*
+ * For a raw handler: makes the reply, with room for a body of len bytes,
+ * and points *ret_body at that room, which the handler fills completely
+ * before it returns. The call owns the reply. Once per call (-EALREADY).
+ */
+int rpc_call_reply_body(struct rpc_call *call, size_t len, uint8_t **ret_body);
 
 /* Client. */
 #define RPC_CLIENT_DIAL_NOW 0x1u /* fail at open when the peer cannot be reached */

@@ -244,19 +244,26 @@ nas_put_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 	return 0;
 }
 
+/* Where store_get_chunks_wire() writes the reply: the message that goes on the wire. */
 static int
-nas_get_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
-    ProtobufCMessage *reply_)
+nas_reply_body(void *arg, size_t len, uint8_t **ret_buf)
+{
+	return rpc_call_reply_body(arg, len, ret_buf);
+}
+
+/* Raw: the chunks go from the LMDB map into the reply message, one copy. */
+static int
+nas_get_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_)
 {
 	struct nas *n = arg;
 	const Ckpt__V1__GetChunksRequest *req = (const Ckpt__V1__GetChunksRequest *)req_;
-	Ckpt__V1__GetChunksReply *reply = (Ckpt__V1__GetChunksReply *)reply_;
 	size_t budget = req->max_bytes != 0 ? req->max_bytes : n->n_get_budget;
 	struct store_error err;
+	size_t got;
 	int rv;
 
-	rv = store_get_chunks(n->n_store, req->sha256, req->n_sha256, budget, rpc_call_arena(call),
-	    &reply->chunks, &reply->n_chunks, &err);
+	rv = store_get_chunks_wire(n->n_store, req->sha256, req->n_sha256, budget,
+	    rpc_call_arena(call), nas_reply_body, call, &got, &err);
 	if (rv == -EBADMSG)
 		LOG_ERROR("%s", nas_cause(rv, &err));
 	return rv != 0 ? nas_fail(call, rv, &err) : 0;
@@ -357,10 +364,14 @@ static const rpc_handler_fn nas_handlers[NAS_METHODS] = {
 	[NAS_STAT] = nas_stat,
 	[NAS_HAVE_CHUNKS] = nas_have_chunks,
 	[NAS_PUT_CHUNKS] = nas_put_chunks,
-	[NAS_GET_CHUNKS] = nas_get_chunks,
+	[NAS_GET_CHUNKS] = NULL, /* raw: nas_raw_handlers */
 	[NAS_PIN] = nas_pin,
 	[NAS_SET_RETENTION] = nas_set_retention,
 	[NAS_SCRUB] = nas_scrub,
+};
+
+static const rpc_raw_handler_fn nas_raw_handlers[NAS_METHODS] = {
+	[NAS_GET_CHUNKS] = nas_get_chunks,
 };
 
 static void
@@ -376,6 +387,7 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 	struct rpc_server_config rc = {
 		.rs_service = &ckpt__v1__nas__descriptor,
 		.rs_handlers = nas_handlers,
+		.rs_raw_handlers = nas_raw_handlers,
 		.rs_recv_max = cfg->nc_recv_max,
 		.rs_workers = cfg->nc_workers,
 		.rs_on_bad = nas_on_bad,

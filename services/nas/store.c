@@ -16,6 +16,7 @@
 #include "err.h"
 #include "key.h"
 #include "log.h"
+#include "pbw.h"
 #include "sha.h"
 #include "util.h"
 #include "zchunk.h"
@@ -1131,54 +1132,26 @@ struct store_get_op {
 	size_t g_budget;
 	struct arena *g_arena;
 	struct store_error *g_err;
-	Ckpt__V1__Chunk **g_chunks;
+	struct store_chunk_val *g_cv; /* g_n entries: the chunks found, pointing into the map */
 	size_t g_n_out;
+	/* What is done with the chunks found, inside the transaction. */
+	int (*g_emit)(struct store_get_op *op);
+	Ckpt__V1__Chunk **g_chunks;   /* store_get_chunks() */
+	store_reserve_fn g_reserve;   /* store_get_chunks_wire() */
+	void *g_reserve_arg;
 };
 
 /*
- * Copies one chunk, as stored, into the reply. Its bytes are not hashed here:
- * the reader decompresses and verifies every chunk and the whole digest, and
- * Scrub / --check verify them at rest.
+ * Finds the prefix of the requested chunks that fits the budget and reads
+ * their headers (and tails). Their bytes are not hashed here: the reader
+ * decompresses and verifies every chunk and the whole digest, and Scrub /
+ * --check verify them at rest.
  */
-static int
-store_get_one(struct store *s, MDB_txn *txn, struct store_get_op *op,
-    const ProtobufCBinaryData *hash, const MDB_val *k, const MDB_val *v)
-{
-	char hex[SHA_HEX_LEN + 1];
-	struct store_chunk_val cv;
-	Ckpt__V1__Chunk *c;
-	uint8_t *data;
-	int rv;
-
-	rv = store_chunk_read(s, txn, k, v, &cv);
-	if (rv != 0 && rv != -EBADMSG)
-		return rv;
-	if (rv != 0) {
-		sha_hex(hash->data, SHA_LEN, hex);
-		store_errorf(op->g_err, "chunk %s is corrupt: its header is not valid", hex);
-		return -EBADMSG;
-	}
-	c = arena_alloc(op->g_arena, sizeof(*c));
-	if (c == NULL)
-		return -ENOMEM;
-	ckpt__v1__chunk__init(c);
-	c->sha256 = *hash;
-	data = arena_alloc(op->g_arena, cv.cv_len + cv.cv_tail_len);
-	if (data == NULL)
-		return -ENOMEM;
-	store_chunk_copy(&cv, data);
-	c->data.data = data;
-	c->data.len = cv.cv_len + cv.cv_tail_len;
-	c->raw_size = cv.cv_raw_size;
-	c->codec = cv.cv_codec;
-	op->g_chunks[op->g_n_out++] = c;
-	return 0;
-}
-
 static int
 store_get_txn(struct store *s, MDB_txn *txn, void *arg)
 {
 	struct store_get_op *op = arg;
+	char hex[SHA_HEX_LEN + 1];
 	size_t total = 0;
 
 	op->g_n_out = 0;
@@ -1188,7 +1161,6 @@ store_get_txn(struct store *s, MDB_txn *txn, void *arg)
 		int rv;
 
 		if (rc == MDB_NOTFOUND) {
-			char hex[SHA_HEX_LEN + 1];
 			sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
 			store_errorf(op->g_err, "chunk %s not found", hex);
 			return -ENOENT;
@@ -1197,34 +1169,133 @@ store_get_txn(struct store *s, MDB_txn *txn, void *arg)
 			return store_rc(rc);
 		if (i > 0 && total + v.mv_size + 16 > op->g_budget)
 			break;
-		rv = store_get_one(s, txn, op, &op->g_hashes[i], &k, &v);
+		rv = store_chunk_read(s, txn, &k, &v, &op->g_cv[i]);
+		if (rv == -EBADMSG) {
+			sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
+			store_errorf(op->g_err, "chunk %s is corrupt: its header is not valid", hex);
+		}
 		if (rv != 0)
 			return rv;
+		op->g_n_out = i + 1;
 		total += v.mv_size + 16;
 	}
+	return op->g_emit(op);
+}
+
+/* store_get_chunks(): copies the chunks found into the caller's arena. */
+static int
+store_get_copy(struct store_get_op *op)
+{
+	for (size_t i = 0; i < op->g_n_out; i++) {
+		const struct store_chunk_val *cv = &op->g_cv[i];
+		Ckpt__V1__Chunk *c;
+		uint8_t *data;
+
+		c = arena_alloc(op->g_arena, sizeof(*c));
+		data = arena_alloc(op->g_arena, cv->cv_len + cv->cv_tail_len);
+		if (c == NULL || data == NULL)
+			return -ENOMEM;
+		ckpt__v1__chunk__init(c);
+		c->sha256 = op->g_hashes[i];
+		store_chunk_copy(cv, data);
+		c->data.data = data;
+		c->data.len = cv->cv_len + cv->cv_tail_len;
+		c->raw_size = cv->cv_raw_size;
+		c->codec = cv->cv_codec;
+		op->g_chunks[i] = c;
+	}
 	return 0;
+}
+
+static void
+store_get_pbw(const struct store_get_op *op, size_t i, struct pbw_chunk *ret)
+{
+	const struct store_chunk_val *cv = &op->g_cv[i];
+
+	*ret = (struct pbw_chunk){ .pc_sha256 = op->g_hashes[i].data,
+		.pc_sha256_len = op->g_hashes[i].len,
+		.pc_data = cv->cv_data,
+		.pc_len = cv->cv_len,
+		.pc_tail = cv->cv_tail,
+		.pc_tail_len = cv->cv_tail_len,
+		.pc_raw_size = cv->cv_raw_size,
+		.pc_codec = cv->cv_codec };
+}
+
+/* store_get_chunks_wire(): the encoded reply, written once, from the map. */
+static int
+store_get_encode(struct store_get_op *op)
+{
+	struct pbw_chunk pc;
+	size_t len = 0;
+	uint8_t *p, *end;
+	int rv;
+
+	for (size_t i = 0; i < op->g_n_out; i++) {
+		store_get_pbw(op, i, &pc);
+		len += pbw_reply_chunk_len(&pc);
+	}
+	rv = op->g_reserve(op->g_reserve_arg, len, &p);
+	if (rv != 0)
+		return rv;
+	end = p + len;
+	for (size_t i = 0; i < op->g_n_out; i++) {
+		store_get_pbw(op, i, &pc);
+		p = pbw_reply_chunk_put(p, &pc);
+	}
+	return p == end ? 0 : -EFAULT;
+}
+
+/* Checks the request and runs op. */
+static int
+store_get_run(struct store *s, struct store_get_op *op)
+{
+	int rv;
+
+	op->g_err->se_msg[0] = '\0';
+	rv = store_check_hashes(op->g_hashes, op->g_n, op->g_err);
+	if (rv != 0)
+		return rv;
+	if (op->g_budget == 0 || op->g_budget > STORE_GET_BYTES_MAX)
+		op->g_budget = STORE_GET_BYTES_MAX;
+	op->g_cv = arena_alloc(op->g_arena, (op->g_n != 0 ? op->g_n : 1) * sizeof(*op->g_cv));
+	if (op->g_cv == NULL)
+		return -ENOMEM;
+	return store_read(s, store_get_txn, op);
 }
 
 int
 store_get_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n, size_t max_bytes,
     struct arena *a, Ckpt__V1__Chunk ***ret_chunks, size_t *ret_n, struct store_error *ret_err)
 {
-	struct store_get_op op = { hashes, n, max_bytes, a, ret_err, NULL, 0 };
+	struct store_get_op op = { .g_hashes = hashes, .g_n = n, .g_budget = max_bytes,
+		.g_arena = a, .g_err = ret_err, .g_emit = store_get_copy };
 	int rv;
 
-	ret_err->se_msg[0] = '\0';
-	rv = store_check_hashes(hashes, n, ret_err);
-	if (rv != 0)
-		return rv;
-	if (op.g_budget == 0 || op.g_budget > STORE_GET_BYTES_MAX)
-		op.g_budget = STORE_GET_BYTES_MAX;
 	op.g_chunks = arena_alloc(a, (n != 0 ? n : 1) * sizeof(*op.g_chunks));
 	if (op.g_chunks == NULL)
 		return -ENOMEM;
-	rv = store_read(s, store_get_txn, &op);
+	rv = store_get_run(s, &op);
 	if (rv != 0)
 		return rv;
 	*ret_chunks = op.g_chunks;
+	*ret_n = op.g_n_out;
+	return 0;
+}
+
+int
+store_get_chunks_wire(struct store *s, const ProtobufCBinaryData *hashes, size_t n,
+    size_t max_bytes, struct arena *a, store_reserve_fn reserve, void *reserve_arg,
+    size_t *ret_n, struct store_error *ret_err)
+{
+	struct store_get_op op = { .g_hashes = hashes, .g_n = n, .g_budget = max_bytes,
+		.g_arena = a, .g_err = ret_err, .g_emit = store_get_encode, .g_reserve = reserve,
+		.g_reserve_arg = reserve_arg };
+	int rv;
+
+	rv = store_get_run(s, &op);
+	if (rv != 0)
+		return rv;
 	*ret_n = op.g_n_out;
 	return 0;
 }

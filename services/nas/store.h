@@ -113,6 +113,24 @@ int store_get_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t 
     struct store_error *ret_err);
 
 /*
+ * Room for an encoded reply of len bytes, which the caller fills at once:
+ * returns 0 and points *ret_buf at it, or a negative errno.
+ */
+typedef int (*store_reserve_fn)(void *arg, size_t len, uint8_t **ret_buf);
+/*
+ * store_get_chunks() with the answer encoded as a ckpt.v1.GetChunksReply,
+ * byte for byte what ckpt__v1__get_chunks_reply__pack() would make of
+ * store_get_chunks()' chunks: in the one read transaction, it sizes the
+ * reply, calls reserve once for that many bytes and writes them there,
+ * copying each chunk's bytes once, from the map. reserve is not called when
+ * the request fails before (bad hashes, a chunk absent or corrupt).
+ * *ret_n: how many chunks the reply holds.
+ */
+int store_get_chunks_wire(struct store *s, const ProtobufCBinaryData *hashes, size_t n,
+    size_t max_bytes, struct arena *a, store_reserve_fn reserve, void *reserve_arg,
+    size_t *ret_n, struct store_error *ret_err);
+
+/*
  * Commits a checkpoint record (see nas.proto, StoreRequest), durably, all or
  * nothing, and applies the component's retention in the same transaction
  * (*ret_retained: older checkpoints deleted; may be NULL). -ESTALE for an

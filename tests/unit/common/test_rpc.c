@@ -316,6 +316,93 @@ START_TEST(rpc_client_refuses_mismatched_request_type)
 }
 END_TEST
 
+/* Raw handlers: Status encodes its reply by hand, Restore fails after taking room, Stop answers nothing. */
+static int
+raw_status(void *arg, struct rpc_call *call, const ProtobufCMessage *req)
+{
+	static const char node[] = "raw-node";
+	uint8_t *p;
+	int rv;
+	(void)arg;
+	(void)req;
+	rv = rpc_call_reply_body(call, 2 + sizeof(node) - 1, &p);
+	if (rv != 0)
+		return rv;
+	ck_assert_int_eq(rpc_call_reply_body(call, 1, &p), -EALREADY);
+	p[0] = 0x0a; /* StatusReply.node = 1 */
+	p[1] = sizeof(node) - 1;
+	memcpy(p + 2, node, sizeof(node) - 1);
+	return 0;
+}
+
+static int
+raw_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req)
+{
+	uint8_t *p;
+	(void)arg;
+	(void)req;
+	ck_assert_int_eq(rpc_call_reply_body(call, 1 << 20, &p), 0);
+	rpc_call_errorf(call, "gave up after taking room");
+	return -EIO;
+}
+
+static int
+raw_stop(void *arg, struct rpc_call *call, const ProtobufCMessage *req)
+{
+	(void)arg;
+	(void)call;
+	(void)req;
+	return 0;
+}
+
+START_TEST(rpc_raw_handler_writes_the_reply_body)
+{
+	static const rpc_handler_fn none[4] = { NULL };
+	static const rpc_raw_handler_fn raw[4] = { raw_restore, raw_stop, NULL, raw_status };
+	struct rpc_server_config cfg = {
+		.rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = none,
+		.rs_raw_handlers = raw,
+		.rs_workers = 1,
+	};
+	Ckpt__V1__StatusRequest sreq = CKPT__V1__STATUS_REQUEST__INIT;
+	Ckpt__V1__RestoreRequest rreq = CKPT__V1__RESTORE_REQUEST__INIT;
+	Ckpt__V1__StopRequest stop = CKPT__V1__STOP_REQUEST__INIT;
+	Ckpt__V1__CheckpointNowRequest now = CKPT__V1__CHECKPOINT_NOW_REQUEST__INIT;
+	Ckpt__V1__StatusReply *rep = NULL;
+	ProtobufCMessage *any = NULL;
+	struct rpc_server *rs;
+	struct rpc_client *rc;
+	struct rpc_server_stats st;
+	struct rpc_error err;
+
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &rs), 0);
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(rs), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &rc, &err),
+	    0);
+	ck_assert_int_eq(rpc_client_call(rc, M_STATUS, &sreq.base, 3000, (ProtobufCMessage **)&rep,
+	                     &err),
+	    0);
+	ck_assert_str_eq(rep->node, "raw-node");
+	rpc_reply_free(&rep->base);
+	/* An error after the body was made: the error is answered, the body dropped. */
+	rreq.component = "c";
+	ck_assert_int_eq(rpc_client_call(rc, M_RESTORE, &rreq.base, 3000, &any, &err), -EIO);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "gave up after taking room"));
+	/* No body: an empty reply message. */
+	ck_assert_int_eq(rpc_client_call(rc, M_STOP, &stop.base, 3000, &any, &err), 0);
+	rpc_reply_free(any);
+	/* Neither kind of handler: unimplemented. */
+	ck_assert_int_eq(rpc_client_call(rc, M_CHECKPOINT_NOW, &now.base, 3000, &any, &err),
+	    -ENOSYS);
+	rpc_server_get_stats(rs, &st);
+	ck_assert_uint_eq(st.rss_requests, 4);
+	ck_assert_uint_eq(st.rss_errors, 2);
+	rpc_client_close(rc);
+	rpc_server_stop(rs);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -335,6 +422,7 @@ main(void)
 	tcase_add_test(tc, rpc_deadline_is_enforced);
 	tcase_add_test(tc, rpc_unreachable_peer_is_a_clear_error);
 	tcase_add_test(tc, rpc_client_refuses_mismatched_request_type);
+	tcase_add_test(tc, rpc_raw_handler_writes_the_reply_body);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

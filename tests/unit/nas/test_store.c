@@ -680,6 +680,152 @@ START_TEST(store_get_chunks_returns_a_prefix_within_budget)
 }
 END_TEST
 
+/* A store_reserve_fn into malloc'd memory; counts its calls. */
+struct wire {
+	uint8_t *w_buf;
+	size_t w_len;
+	int w_calls;
+	int w_fail; /* answer this instead of room */
+};
+
+static int
+wire_reserve(void *arg, size_t len, uint8_t **ret_buf)
+{
+	struct wire *w = arg;
+
+	w->w_calls++;
+	if (w->w_fail != 0)
+		return w->w_fail;
+	free(w->w_buf);
+	w->w_buf = malloc(len + 1);
+	ck_assert_ptr_nonnull(w->w_buf);
+	memset(w->w_buf, 0xee, len + 1);
+	w->w_len = len;
+	*ret_buf = w->w_buf;
+	return 0;
+}
+
+/* store_get_chunks_wire() gives what protobuf-c packs of store_get_chunks()' answer. */
+static size_t
+wire_matches_pack(const ProtobufCBinaryData *h, size_t n, size_t budget)
+{
+	Ckpt__V1__GetChunksReply r = CKPT__V1__GET_CHUNKS_REPLY__INIT;
+	struct wire w = { 0 };
+	struct store_error err;
+	uint8_t *want;
+	size_t len, got;
+
+	ck_assert_int_eq(store_get_chunks(st, h, n, budget, ar, &r.chunks, &r.n_chunks, &err), 0);
+	ck_assert_int_eq(store_get_chunks_wire(st, h, n, budget, ar, wire_reserve, &w, &got, &err),
+	    0);
+	ck_assert_int_eq(w.w_calls, 1);
+	ck_assert_uint_eq(got, r.n_chunks);
+	len = ckpt__v1__get_chunks_reply__get_packed_size(&r);
+	want = malloc(len + 1);
+	ck_assert_uint_eq(ckpt__v1__get_chunks_reply__pack(&r, want), len);
+	ck_assert_uint_eq(w.w_len, len);
+	ck_assert(memcmp(w.w_buf, want, len) == 0);
+	ck_assert_uint_eq(w.w_buf[len], 0xee); /* nothing written past the room */
+	free(want);
+	free(w.w_buf);
+	return got;
+}
+
+START_TEST(store_get_chunks_wire_is_what_protobuf_c_packs)
+{
+	/* Whole, split (a short last page cut off into "tail"), page-aligned, compressed. */
+	static const size_t sizes[] = { 3000, 4096 + 100, 3 * 4096, 1, 64 * 1024, 2 * MiB + 5,
+		4096 - 24 + 1536, 128 };
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) + 1 };
+	uint8_t sha[N][SHA_LEN], *bufs[N], *zout;
+	ProtobufCBinaryData h[N];
+	struct store_error err;
+	struct zchunk *z;
+	size_t total = 0, clen;
+	unsigned codec;
+	uint32_t stored;
+
+	for (size_t i = 0; i < N; i++) {
+		Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+		size_t len = i + 1 < N ? sizes[i] : 256 * 1024;
+
+		bufs[i] = make_buf(len, 40 + (unsigned)i);
+		ch.data = (ProtobufCBinaryData){ len, bufs[i] };
+		if (i + 1 == N) {
+			/* The last one compressible, stored compressed. */
+			memset(bufs[i], 'z', len);
+			ck_assert_int_eq(zchunk_new(&z), 0);
+			zout = malloc(zchunk_bound(len));
+			ck_assert_int_eq(zchunk_compress(z, bufs[i], len, zout, zchunk_bound(len), &clen,
+			                     &codec),
+			    0);
+			ck_assert_uint_eq(codec, ZCHUNK_ZSTD);
+			ch.data = (ProtobufCBinaryData){ clen, zout };
+			ch.codec = codec;
+			ch.raw_size = (uint32_t)len;
+			zchunk_free(z);
+		}
+		sha256(bufs[i], len, sha[i]);
+		h[i] = (ProtobufCBinaryData){ SHA_LEN, sha[i] };
+		ch.sha256 = h[i];
+		ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), 0);
+		total += ch.data.len + 8 + 16;
+		if (i + 1 == N)
+			free(zout);
+	}
+	/* Every chunk, one at a time and all at once; none. */
+	for (size_t i = 0; i < N; i++)
+		ck_assert_uint_eq(wire_matches_pack(&h[i], 1, 0), 1);
+	ck_assert_uint_eq(wire_matches_pack(h, N, 0), N);
+	ck_assert_uint_eq(wire_matches_pack(h, 0, 0), 0);
+	/* The byte budget: a prefix, at least one chunk, the same as store_get_chunks(). */
+	ck_assert_uint_eq(wire_matches_pack(h, N, 1), 1);
+	for (size_t budget = 1000; budget < total + 4096; budget += 1531)
+		wire_matches_pack(h, N, budget);
+	ck_assert_uint_eq(wire_matches_pack(h, N, total), N);
+	/* The same chunk asked twice is answered twice. */
+	h[1] = h[0];
+	ck_assert_uint_eq(wire_matches_pack(h, 2, 0), 2);
+	for (size_t i = 0; i < N; i++)
+		free(bufs[i]);
+}
+END_TEST
+
+START_TEST(store_get_chunks_wire_fails_without_asking_for_room)
+{
+	uint8_t *b = make_buf(100, 50), absent[SHA_LEN] = { 1 };
+	ProtobufCBinaryData h[2];
+	struct wire w = { 0 };
+	struct store_error err;
+	char hex[SHA_HEX_LEN + 1], want[128];
+	struct ckpt c;
+	size_t got;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 100, 100, true);
+	h[0] = c.refs[0].sha256;
+	h[1] = (ProtobufCBinaryData){ SHA_LEN, absent };
+	/* An absent chunk fails the whole request, as in store_get_chunks(). */
+	ck_assert_int_eq(store_get_chunks_wire(st, h, 2, 0, ar, wire_reserve, &w, &got, &err),
+	    -ENOENT);
+	sha_hex(absent, SHA_LEN, hex);
+	snprintf(want, sizeof(want), "chunk %s not found", hex);
+	ck_assert_str_eq(err.se_msg, want);
+	ck_assert_int_eq(w.w_calls, 0);
+	/* A malformed hash. */
+	h[1].len = 31;
+	ck_assert_int_eq(store_get_chunks_wire(st, h, 2, 0, ar, wire_reserve, &w, &got, &err),
+	    -EINVAL);
+	ck_assert_str_eq(err.se_msg, "hash 1: 31 bytes, want 32");
+	ck_assert_int_eq(w.w_calls, 0);
+	/* No room: the reserve's error comes back. */
+	w.w_fail = -ENOMEM;
+	ck_assert_int_eq(store_get_chunks_wire(st, h, 1, 0, ar, wire_reserve, &w, &got, &err),
+	    -ENOMEM);
+	ck_assert_int_eq(w.w_calls, 1);
+	free(b);
+}
+END_TEST
+
 /* Flips a byte of a stored chunk behind the store's back. */
 static void
 corrupt_chunk(const uint8_t *sha, size_t len)
@@ -723,6 +869,22 @@ START_TEST(store_get_chunks_detects_a_corrupt_chunk)
 	sha_hex(c.sha[1], SHA_LEN, hex);
 	snprintf(want, sizeof(want), "chunk %s is corrupt", hex);
 	ck_assert_ptr_nonnull(strstr(err.se_msg, want));
+	/* The same answer when the reply is written from the map; no room asked for. */
+	{
+		struct wire w = { 0 };
+		ck_assert_int_eq(store_get_chunks_wire(st, &c.refs[0].sha256, 0, 0, ar, wire_reserve, &w, &n,
+		                     &err),
+		    0);
+		ck_assert_int_eq(w.w_calls, 1);
+		w.w_calls = 0;
+		err.se_msg[0] = '\0';
+		ck_assert_int_eq(store_get_chunks_wire(st, &c.refs[1].sha256, 1, 0, ar, wire_reserve,
+		                     &w, &n, &err),
+		    -EBADMSG);
+		ck_assert_ptr_nonnull(strstr(err.se_msg, want));
+		ck_assert_int_eq(w.w_calls, 0);
+		free(w.w_buf);
+	}
 	free(b);
 }
 END_TEST
@@ -1255,6 +1417,8 @@ main(void)
 	tcase_add_test(tc, store_retrieve_latest_across_nodes);
 	tcase_add_test(tc, store_get_chunks_returns_a_prefix_within_budget);
 	tcase_add_test(tc, store_get_chunks_detects_a_corrupt_chunk);
+	tcase_add_test(tc, store_get_chunks_wire_is_what_protobuf_c_packs);
+	tcase_add_test(tc, store_get_chunks_wire_fails_without_asking_for_room);
 	tcase_add_test(tc, store_map_grows_on_demand);
 	tcase_add_test(tc, store_full_map_answers_enospc_and_keeps_earlier_data);
 	tcase_add_test(tc, store_concurrent_commits_get_distinct_seqs);
