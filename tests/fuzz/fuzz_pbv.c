@@ -1,0 +1,83 @@
+/*
+ * pbv, the in-place protobuf reader the client uses for GetChunks replies:
+ * on any bytes it stays inside the buffer (ASan), every field it returns
+ * lies within it, and a reply both it and protobuf-c accept holds the same
+ * chunks (pbv refuses some framing protobuf-c lets through, field 0 say).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/v1/nas.pb-c.h"
+#include "pbv.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Walks buf; 0 at its end, -EPROTO on bad framing. Counts top-level fields numbered 1. */
+static int
+walk(const uint8_t *buf, size_t len, size_t *ret_ones, const uint8_t **ret_last_data,
+    size_t *ret_last_len)
+{
+	struct pbv v;
+	struct pbv_field f;
+	int rv;
+
+	*ret_ones = 0;
+	pbv_init(&v, buf, len);
+	while ((rv = pbv_next(&v, &f)) == 1) {
+		if (f.pf_num == 0)
+			abort();
+		if (f.pf_wire == PBV_LEN &&
+		    (f.pf_data < buf || f.pf_len > len || f.pf_data + f.pf_len > buf + len))
+			abort();
+		if (f.pf_num == 1 && f.pf_wire == PBV_LEN) {
+			(*ret_ones)++;
+			if (ret_last_data != NULL) {
+				*ret_last_data = f.pf_data;
+				*ret_last_len = f.pf_len;
+			}
+		}
+	}
+	return rv;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	Ckpt__V1__GetChunksReply *rep;
+	size_t ones;
+	int rv;
+
+	rv = walk(data, size, &ones, NULL, NULL);
+	rep = ckpt__v1__get_chunks_reply__unpack(NULL, size, data);
+	if (rep == NULL)
+		return 0;
+	/* pbv is stricter than protobuf-c (field number 0, say): agree when both accept. */
+	if (rv != 0) {
+		ckpt__v1__get_chunks_reply__free_unpacked(rep, NULL);
+		return 0;
+	}
+	if (ones != rep->n_chunks)
+		abort();
+	/* Each chunk as pbv reads it: its sha256 (field 1) is protobuf-c's. */
+	{
+		struct pbv v;
+		struct pbv_field f;
+		size_t i = 0;
+		pbv_init(&v, data, size);
+		while (pbv_next(&v, &f) == 1) {
+			const uint8_t *sha = NULL;
+			size_t sha_len = 0, n;
+			if (f.pf_num != 1 || f.pf_wire != PBV_LEN)
+				continue;
+			if (walk(f.pf_data, f.pf_len, &n, &sha, &sha_len) != 0)
+				break; /* pbv refuses the chunk: the client answers DATA_LOSS */
+			if (sha_len != rep->chunks[i]->sha256.len ||
+			    (sha_len != 0 && memcmp(sha, rep->chunks[i]->sha256.data, sha_len) != 0))
+				abort();
+			i++;
+		}
+	}
+	ckpt__v1__get_chunks_reply__free_unpacked(rep, NULL);
+	return 0;
+}
