@@ -382,6 +382,22 @@ rpc_server_url(const struct rpc_server *s)
 	return s->s_url;
 }
 
+int
+rpc_server_dispatch(struct rpc_server *s, const void *data, size_t len, nng_msg **ret_reply)
+{
+	struct rpc_call call = { .rc_srv = s };
+	int rv, method, code;
+
+	rv = arena_new(&call.rc_arena);
+	if (rv != 0)
+		return rv;
+	atomic_fetch_add(&s->s_requests, 1);
+	call.rc_deadline_ms = util_now_mono_ms() + s->s_cfg.rs_default_timeout_ms;
+	rv = rpc_server_handle(s, &call, data, len, &method, &code, ret_reply);
+	arena_free(call.rc_arena);
+	return rv;
+}
+
 void
 rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats)
 {

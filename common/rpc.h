@@ -78,6 +78,12 @@ int rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 /* The URL actually bound (port resolved when url asked for port 0). */
 const char *rpc_server_url(const struct rpc_server *s);
 void rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats);
+/*
+ * Handles the bytes of one request as a worker would, on the caller's thread
+ * and without the socket (fuzzing, tests); *ret_reply is the encoded reply
+ * (nng_msg_free() it).
+ */
+int rpc_server_dispatch(struct rpc_server *s, const void *data, size_t len, nng_msg **ret_reply);
 /* Closes the socket, waits for the workers, frees. Accepts NULL. */
 void rpc_server_stop(struct rpc_server *s);
 

@@ -420,6 +420,12 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 	return 0;
 }
 
+struct rpc_server *
+nas_rpc_server(struct nas *n)
+{
+	return atomic_load(&n->n_server);
+}
+
 const char *
 nas_url(const struct nas *n)
 {

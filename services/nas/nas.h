@@ -28,6 +28,7 @@
 #include "store.h"
 
 struct nas;
+struct rpc_server;
 
 struct nas_config {
 	const char *nc_listen;  /* URL; port 0 picks a free port */
@@ -42,5 +43,7 @@ int nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_n
 const char *nas_url(const struct nas *n);
 /* Stops serving and waits for the requests in progress. Accepts NULL. */
 void nas_stop(struct nas *n);
+/* The service's rpc server (rpc_server_dispatch() for fuzzing). */
+struct rpc_server *nas_rpc_server(struct nas *n);
 
 #endif
