@@ -7,6 +7,7 @@
  *                                     reference count; exit 0 clean, 1 corrupt
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
@@ -194,6 +195,13 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int rv;
 
+	/*
+	 * Every PutChunks and GetChunks moves megabytes through nng messages and
+	 * protobuf-c buffers: keep such buffers in the heap once freed, instead of
+	 * an mmap with page faults on every page and an munmap per message.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	rv = nas_conf_read(argc, argv, &conf, &level);
 	if (rv >= 0) {
 		cfg_free(nas_opts, NAS_NOPTS, &conf);
