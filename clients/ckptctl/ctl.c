@@ -293,7 +293,7 @@ ctl_mgr_call(struct ctl *c, unsigned method, const ProtobufCMessage *req, unsign
     ProtobufCMessage **ret_reply)
 {
 	struct rpc_error err = { 0 };
-	struct rpc_client *mgr;
+	struct rpc_client *mgr = NULL;
 	int rv;
 
 	rv = ctl_manager(c, &mgr);

@@ -2127,7 +2127,7 @@ store_retain(struct store *s, MDB_txn *txn, const char *component, struct store_
 {
 	uint8_t prefix[STORE_CIDX_MAX], (*keys)[KEY_MAX] = NULL;
 	size_t plen = strlen(component) + 1, *klens = NULL, nkeys = 0, cap = 0;
-	uint32_t keep, seen = 0;
+	uint32_t keep = 0, seen = 0;
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
 	bool own;
