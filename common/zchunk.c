@@ -1,6 +1,7 @@
 #include "zchunk.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,24 @@ zchunk_bound(size_t len)
 	return ZSTD_compressBound(len);
 }
 
+/* Shannon entropy of the bytes of p, in bits per byte (0 to 8). */
+static double
+zchunk_entropy(const uint8_t *p, size_t n)
+{
+	uint32_t count[256] = { 0 };
+	double h = 0;
+
+	for (size_t i = 0; i < n; i++)
+		count[p[i]]++;
+	for (int b = 0; b < 256; b++) {
+		if (count[b] != 0) {
+			double f = (double)count[b] / (double)n;
+			h -= f * log2(f);
+		}
+	}
+	return h;
+}
+
 int
 zchunk_compress(struct zchunk *z, const void *raw, size_t len, void *out, size_t cap,
     size_t *ret_len, unsigned *ret_codec)
@@ -56,15 +75,13 @@ zchunk_compress(struct zchunk *z, const void *raw, size_t len, void *out, size_t
 		*ret_codec = ZCHUNK_RAW;
 		return 0;
 	}
-	/* A sample from the middle first: incompressible data costs 1/8 of a try. */
-	if (len >= 8 * ZCHUNK_SAMPLE && cap >= zchunk_bound(ZCHUNK_SAMPLE)) {
-		k = ZSTD_compressCCtx(z->z_c, out, cap, (const uint8_t *)raw + (len - ZCHUNK_SAMPLE) / 2,
-		    ZCHUNK_SAMPLE, ZCHUNK_LEVEL);
-		if (!ZSTD_isError(k) && k > ZCHUNK_SAMPLE - ZCHUNK_SAMPLE / 8) {
-			*ret_len = len;
-			*ret_codec = ZCHUNK_RAW;
-			return 0;
-		}
+	/* A sample from the middle first: incompressible bytes cost a histogram, not a try. */
+	if (len >= ZCHUNK_SAMPLE / 2 &&
+	    zchunk_entropy((const uint8_t *)raw + (len - (len < ZCHUNK_SAMPLE ? len : ZCHUNK_SAMPLE)) / 2,
+	        len < ZCHUNK_SAMPLE ? len : ZCHUNK_SAMPLE) > ZCHUNK_ENTROPY_MAX) {
+		*ret_len = len;
+		*ret_codec = ZCHUNK_RAW;
+		return 0;
 	}
 	k = ZSTD_compressCCtx(z->z_c, out, cap, raw, len, ZCHUNK_LEVEL);
 	if (ZSTD_isError(k))

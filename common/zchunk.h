@@ -19,9 +19,13 @@ enum zchunk_codec { ZCHUNK_RAW = 0, ZCHUNK_ZSTD = 1 };
 
 #define ZCHUNK_LEVEL 1 /* zstd level: fast; memory images compress well anyway */
 /*
- * A chunk of 8 samples or more is compressed only when its middle sample
- * compresses (zstd level 1 runs at about 600 MB/s on incompressible bytes).
+ * A chunk of half a sample or more is compressed only when the bytes of its
+ * middle sample (at most ZCHUNK_SAMPLE bytes) carry at most ZCHUNK_ENTROPY_MAX bits each (zstd cannot save
+ * 1/8 of bytes above 7 bits; trying costs more than the histogram). Repeats
+ * of high-entropy bytes inside one chunk are missed that way; repeats across
+ * chunks are deduplicated anyway.
  */
+#define ZCHUNK_ENTROPY_MAX 7.0
 #define ZCHUNK_SAMPLE 2048u
 
 struct zchunk;
