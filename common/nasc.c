@@ -9,13 +9,29 @@
 #include <string.h>
 
 #include "err.h"
+#include "key.h"
 #include "methods.h"
 #include "pbv.h"
 #include "zchunk.h"
 
 /* Chunks in one PutChunks and in one GetChunks (the NAS's limits). */
 #define NASC_PUT_MAX 4096u
+/* Components whose last stored chunk list a client remembers (an agent's). */
+#define NASC_CACHE_MAX 32u
 #define NASC_GET_MAX 65536u
+
+/*
+ * The hashes of the last checkpoint this client stored for a node/component,
+ * kept so that the next store of it needs no Retrieve (an agent stores its
+ * components every few seconds). Dropped when a store of it fails.
+ */
+struct nasc_cached {
+	char c_node[KEY_NAME_MAX + 1];
+	char c_component[KEY_NAME_MAX + 1];
+	uint8_t (*c_sha)[SHA_LEN];
+	size_t c_n;
+	uint64_t c_used;             /* for the least recently used */
+};
 
 struct nasc {
 	struct rpc_client *n_clients[NASC_URLS_MAX];
@@ -23,6 +39,9 @@ struct nasc {
 	struct chunk_params n_chunking;
 	atomic_uint_fast64_t n_store_bytes, n_put_bytes, n_put_chunks, n_dedup_chunks, n_get_bytes;
 	atomic_uint_fast64_t n_sent_bytes;
+	pthread_mutex_t n_cache_mu;
+	struct nasc_cached *n_cache;          /* NASC_CACHE_MAX entries */
+	uint64_t n_cache_clock;
 };
 
 int
@@ -42,10 +61,16 @@ nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
+	c->n_cache = calloc(NASC_CACHE_MAX, sizeof(*c->n_cache));
+	if (c->n_cache == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&c->n_cache_mu, NULL);
 	rv = chunk_params_init(CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT,
 	    &c->n_chunking);
 	if (rv != 0) {
-		free(c);
+		nasc_close(c);
 		return rv;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -59,7 +84,7 @@ nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
 		}
 	}
 	if (ok == 0) {
-		free(c);
+		nasc_close(c);
 		return last;
 	}
 	*ret_nasc = c;
@@ -73,6 +98,10 @@ nasc_close(struct nasc *n)
 		return;
 	for (size_t i = 0; i < n->n_count; i++)
 		rpc_client_close(n->n_clients[i]);
+	for (size_t i = 0; i < NASC_CACHE_MAX; i++)
+		free(n->n_cache[i].c_sha);
+	free(n->n_cache);
+	pthread_mutex_destroy(&n->n_cache_mu);
 	free(n);
 }
 
@@ -181,13 +210,16 @@ nasc_refs_free(struct nasc_refs *r)
  * held them a moment ago, so they are not asked about again. Store checks
  * every chunk with its full SHA-256, so a base chunk deleted meanwhile makes
  * the store fail (FAILED_PRECONDITION), never a wrong record. An open
- * addressing table of indexes into b_rec's chunks.
+ * addressing table of indexes into b_sha.
  */
 struct nasc_base {
-	Ckpt__V1__RetrieveReply *b_rec;
+	uint8_t (*b_sha)[SHA_LEN];   /* the base's chunks that are not holes */
+	size_t b_n;
 	uint32_t *b_slots;           /* index + 1; 0: empty */
 	size_t b_mask;
+	bool b_cached;               /* from n_cache, not from the NAS */
 };
+
 
 static uint64_t
 nasc_base_hash(const uint8_t *sha)
@@ -197,22 +229,120 @@ nasc_base_hash(const uint8_t *sha)
 	return h;
 }
 
-/* Fetches the record of node/component's latest checkpoint; none is not an error. */
+/* Takes sha (n hashes, malloc'ed) and indexes it. */
+static int
+nasc_base_index(struct nasc_base *b, uint8_t (*sha)[SHA_LEN], size_t n)
+{
+	size_t cap = 16;
+
+	b->b_sha = sha;
+	b->b_n = n;
+	while (cap < 2 * n)
+		cap *= 2;
+	b->b_slots = calloc(cap, sizeof(*b->b_slots));
+	if (b->b_slots == NULL)
+		return -ENOMEM;
+	b->b_mask = cap - 1;
+	for (size_t i = 0; i < n && i < UINT32_MAX; i++) {
+		size_t j;
+		for (j = nasc_base_hash(sha[i]) & b->b_mask; b->b_slots[j] != 0; j = (j + 1) & b->b_mask)
+			;
+		b->b_slots[j] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+/* The cache entry of node/component, or NULL. Under n_cache_mu. */
+static struct nasc_cached *
+nasc_cache_find(struct nasc *n, const char *node, const char *component)
+{
+	for (size_t i = 0; i < NASC_CACHE_MAX; i++) {
+		struct nasc_cached *c = &n->n_cache[i];
+		if (c->c_sha != NULL && strcmp(c->c_node, node) == 0 &&
+		    strcmp(c->c_component, component) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* Remembers the data chunks of what was just stored for node/component (sha: n hashes). */
+static void
+nasc_cache_put(struct nasc *n, const char *node, const char *component,
+    const uint8_t (*sha)[SHA_LEN], size_t count)
+{
+	uint8_t (*copy)[SHA_LEN] = malloc((count != 0 ? count : 1) * SHA_LEN);
+	struct nasc_cached *c;
+
+	pthread_mutex_lock(&n->n_cache_mu);
+	c = nasc_cache_find(n, node, component);
+	if (c == NULL) {
+		c = &n->n_cache[0];
+		for (size_t i = 1; i < NASC_CACHE_MAX && c->c_sha != NULL; i++)
+			if (n->n_cache[i].c_sha == NULL || n->n_cache[i].c_used < c->c_used)
+				c = &n->n_cache[i];
+	}
+	free(c->c_sha);
+	c->c_sha = NULL;
+	if (copy != NULL && strlen(node) <= KEY_NAME_MAX && strlen(component) <= KEY_NAME_MAX) {
+		memcpy(copy, sha, count * SHA_LEN);
+		snprintf(c->c_node, sizeof(c->c_node), "%s", node);
+		snprintf(c->c_component, sizeof(c->c_component), "%s", component);
+		c->c_sha = copy;
+		c->c_n = count;
+		c->c_used = ++n->n_cache_clock;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&n->n_cache_mu);
+	free(copy);
+}
+
+static void
+nasc_cache_drop(struct nasc *n, const char *node, const char *component)
+{
+	struct nasc_cached *c;
+
+	pthread_mutex_lock(&n->n_cache_mu);
+	c = nasc_cache_find(n, node, component);
+	if (c != NULL) {
+		free(c->c_sha);
+		c->c_sha = NULL;
+	}
+	pthread_mutex_unlock(&n->n_cache_mu);
+}
+
+/*
+ * The base of node/component: what this client stored last, or the record of
+ * the latest checkpoint the NAS holds; none (first checkpoint) is not an error.
+ */
 static int
 nasc_base_load(struct nasc *n, const struct nasc_put *p, unsigned timeout_ms,
     struct nasc_base *b, struct rpc_error *err)
 {
 	Ckpt__V1__RetrieveRequest req = CKPT__V1__RETRIEVE_REQUEST__INIT;
-	size_t cap = 16;
+	Ckpt__V1__RetrieveReply *rep = NULL;
+	uint8_t (*sha)[SHA_LEN] = NULL;
+	struct nasc_cached *c;
+	size_t count = 0;
 	int rv;
 
 	memset(b, 0, sizeof(*b));
+	pthread_mutex_lock(&n->n_cache_mu);
+	c = nasc_cache_find(n, p->np_node, p->np_component);
+	if (c != NULL && (sha = malloc((c->c_n != 0 ? c->c_n : 1) * SHA_LEN)) != NULL) {
+		memcpy(sha, c->c_sha, c->c_n * SHA_LEN);
+		count = c->c_n;
+		c->c_used = ++n->n_cache_clock;
+		b->b_cached = true;
+	}
+	pthread_mutex_unlock(&n->n_cache_mu);
+	if (sha != NULL)
+		return nasc_base_index(b, sha, count);
+
 	req.node = (char *)p->np_node;
 	req.component = (char *)p->np_component;
 	req.as_base = true;
-	rv = nasc_call(n, NAS_RETRIEVE, &req.base, timeout_ms, (ProtobufCMessage **)&b->b_rec, err);
+	rv = nasc_call(n, NAS_RETRIEVE, &req.base, timeout_ms, (ProtobufCMessage **)&rep, err);
 	if (rv != 0) {
-		b->b_rec = NULL;
 		if (rv != -ENOENT)
 			return rv;
 		/* The first checkpoint: every chunk is asked about. */
@@ -220,23 +350,18 @@ nasc_base_load(struct nasc *n, const struct nasc_put *p, unsigned timeout_ms,
 		err->re_msg[0] = '\0';
 		return 0;
 	}
-	while (cap < 2 * b->b_rec->n_chunks)
-		cap *= 2;
-	b->b_slots = calloc(cap, sizeof(*b->b_slots));
-	if (b->b_slots == NULL)
+	sha = malloc((rep->n_chunks != 0 ? rep->n_chunks : 1) * SHA_LEN);
+	if (sha == NULL) {
+		rpc_reply_free(&rep->base);
 		return -ENOMEM;
-	b->b_mask = cap - 1;
-	for (size_t i = 0; i < b->b_rec->n_chunks && i < UINT32_MAX; i++) {
-		const Ckpt__V1__ChunkRef *r = b->b_rec->chunks[i];
-		size_t j;
-		if (r->zero || r->sha256.len != SHA_LEN)
-			continue;
-		for (j = nasc_base_hash(r->sha256.data) & b->b_mask; b->b_slots[j] != 0;
-		     j = (j + 1) & b->b_mask)
-			;
-		b->b_slots[j] = (uint32_t)i + 1;
 	}
-	return 0;
+	for (size_t i = 0; i < rep->n_chunks; i++) {
+		const Ckpt__V1__ChunkRef *r = rep->chunks[i];
+		if (!r->zero && r->sha256.len == SHA_LEN)
+			memcpy(sha[count++], r->sha256.data, SHA_LEN);
+	}
+	rpc_reply_free(&rep->base);
+	return nasc_base_index(b, sha, count);
 }
 
 static bool
@@ -245,7 +370,7 @@ nasc_base_has(const struct nasc_base *b, const uint8_t *sha)
 	if (b->b_slots == NULL)
 		return false;
 	for (size_t j = nasc_base_hash(sha) & b->b_mask; b->b_slots[j] != 0; j = (j + 1) & b->b_mask)
-		if (memcmp(b->b_rec->chunks[b->b_slots[j] - 1]->sha256.data, sha, SHA_LEN) == 0)
+		if (memcmp(b->b_sha[b->b_slots[j] - 1], sha, SHA_LEN) == 0)
 			return true;
 	return false;
 }
@@ -254,8 +379,7 @@ static void
 nasc_base_free(struct nasc_base *b)
 {
 	free(b->b_slots);
-	if (b->b_rec != NULL)
-		rpc_reply_free(&b->b_rec->base);
+	free(b->b_sha);
 }
 
 /*
@@ -798,10 +922,10 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 	return rv;
 }
 
-/* nasc_store() from either source. */
+/* One attempt of nasc_store_src(); *ret_cached: its base came from n_cache. */
 static int
-nasc_store_src(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
-    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
+nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
+    unsigned timeout_ms, struct nasc_info *ret_info, bool *ret_cached, struct rpc_error *ret_err)
 {
 	Ckpt__V1__StoreRequest sreq = CKPT__V1__STORE_REQUEST__INIT;
 	Ckpt__V1__StoreReply *srep = NULL;
@@ -822,6 +946,7 @@ nasc_store_src(struct nasc *n, const struct nasc_put *p, const struct nasc_src *
 		rv = -ENOMEM;
 	if (rv == 0)
 		rv = nasc_base_load(n, p, timeout_ms, &up.u_base, ret_err);
+	*ret_cached = up.u_base.b_cached;
 	if (rv == 0)
 		rv = nasc_store_chunks(n, &up, src, buf, &refs, digest, &total, ret_err);
 	if (rv != 0)
@@ -855,12 +980,39 @@ nasc_store_src(struct nasc *n, const struct nasc_put *p, const struct nasc_src *
 		nasc_info_from_pb(srep->info, ret_info);
 		rpc_reply_free(&srep->base);
 		atomic_fetch_add(&n->n_store_bytes, total);
+		/* The next store of this component asks about what is new since this one. */
+		if (p->np_node != NULL && p->np_component != NULL)
+			nasc_cache_put(n, p->np_node, p->np_component,
+			    (const uint8_t(*)[SHA_LEN])refs.r_sha, ndata);
 	}
 out:
+	/* A failed store may have lost its base (chunks deleted): the next one asks the NAS. */
+	if (rv != 0 && p->np_node != NULL && p->np_component != NULL)
+		nasc_cache_drop(n, p->np_node, p->np_component);
 	free(sizes);
 	nasc_up_free(&up);
 	nasc_refs_free(&refs);
 	free(buf);
+	return rv;
+}
+
+/*
+ * nasc_store() from either source. A base remembered from this client's last
+ * store may have lost chunks since (deleted): the NAS refuses the commit
+ * (FAILED_PRECONDITION), and bytes in memory are stored once more against
+ * the NAS's own record.
+ */
+static int
+nasc_store_src(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
+{
+	bool cached = false;
+	int rv;
+
+	rv = nasc_store_once(n, p, src, timeout_ms, ret_info, &cached, ret_err);
+	if (rv != 0 && cached && src->s_data != NULL &&
+	    ret_err->re_code == CKPT__V1__CODE__FAILED_PRECONDITION)
+		rv = nasc_store_once(n, p, src, timeout_ms, ret_info, &cached, ret_err);
 	return rv;
 }
 

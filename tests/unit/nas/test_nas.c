@@ -194,6 +194,38 @@ START_TEST(nas_writer_cuts_like_one_thread_in_place_and_from_a_reader)
 }
 END_TEST
 
+START_TEST(nas_writer_recovers_from_a_remembered_base_that_was_deleted)
+{
+	size_t len = 3 * MiB + 17;
+	uint8_t *b = make_image(len, 11);
+	Ckpt__V1__DeleteRequest dreq = CKPT__V1__DELETE_REQUEST__INIT;
+	Ckpt__V1__DeleteReply *drep = NULL;
+	struct nasc_info info;
+	struct rpc_error err;
+	void *got;
+	size_t got_len;
+
+	/* Stored, then deleted behind the writer's back: its remembered base is gone. */
+	ck_assert_msg(put("n1", "gone", 1, b, len, &info, &err) == 0, "%s", err.re_msg);
+	dreq.node = "n1";
+	dreq.component = "gone";
+	ck_assert_int_eq(nasc_call(cli, NAS_DELETE, &dreq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&drep, &err),
+	    0);
+	ck_assert_uint_eq(drep->deleted, 1);
+	rpc_reply_free(&drep->base);
+	/* The next store finds out at commit and stores again against the NAS's record. */
+	ck_assert_msg(put("n1", "gone", 1, b, len, &info, &err) == 0, "%s", err.re_msg);
+	ck_assert_int_eq(nasc_retrieve_buf(cli, "n1", "gone", 0, len + 1, TIMEOUT_MS, &got, &got_len,
+	                     &info, &err),
+	    0);
+	ck_assert_uint_eq(got_len, len);
+	ck_assert_mem_eq(got, b, len);
+	free(got);
+	free(b);
+}
+END_TEST
+
 START_TEST(nas_round_trips_3mib_over_tcp)
 {
 	round_trip(3 * MiB, 1);
@@ -356,6 +388,7 @@ main(void)
 	tcase_add_test(tc, nas_list_delete_and_stat_over_the_wire);
 	tcase_add_test(tc, nas_answers_garbage_and_goes_on_serving);
 	tcase_add_test(tc, nas_writer_cuts_like_one_thread_in_place_and_from_a_reader);
+	tcase_add_test(tc, nas_writer_recovers_from_a_remembered_base_that_was_deleted);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
