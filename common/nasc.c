@@ -284,7 +284,8 @@ nasc_cache_put(struct nasc *n, const char *node, const char *component,
 	free(c->c_sha);
 	c->c_sha = NULL;
 	if (copy != NULL && strlen(node) <= KEY_NAME_MAX && strlen(component) <= KEY_NAME_MAX) {
-		memcpy(copy, sha, count * SHA_LEN);
+		if (count != 0)
+			memcpy(copy, sha, count * SHA_LEN);
 		snprintf(c->c_node, sizeof(c->c_node), "%s", node);
 		snprintf(c->c_component, sizeof(c->c_component), "%s", component);
 		c->c_sha = copy;

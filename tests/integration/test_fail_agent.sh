@@ -73,7 +73,7 @@ stop n3 KILL
 agent n3 --label zone=b
 back_on_n3() { [ "$(runs_on demo_z)" = n3 ]; }
 check "demo_z, lost by a fast restart of n3, is restored on n3 again" wait_for 10 back_on_n3
-check "the manager logged that failover" log_has manager "failover of demo_z from n3 to n3 done"
+check "the manager logged that failover" wait_for 5 log_has manager "failover of demo_z from n3 to n3 done"
 
 # Nothing runs twice.
 twice() { ctl --json nodes | jq -e '[.[] | select(.state == "up") | .components[].name] | group_by(.) | all(length == 1)' >/dev/null; }
