@@ -696,6 +696,7 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
 	struct store_chunk_val cv;
 	MDB_val k = { SHA_LEN, (void *)sha }, v;
 	uint64_t n;
+	bool split = false;
 	int rv, rc;
 
 	rv = store_ref_get(s, txn, sha, &n);
@@ -714,6 +715,8 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc == 0) {
+		/* A header that cannot be read leaves a tail for the sweep at open. */
+		split = store_chunk_parse(&v, &cv) == 0 && cv.cv_split;
 		if (store_chunk_read(s, txn, &k, &v, &cv) == 0) {
 			*freed_bytes += cv.cv_len + cv.cv_tail_len;
 			*freed_raw += cv.cv_raw_size;
@@ -721,7 +724,7 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
 		(*freed_chunks)++;
 		rc = mdb_del(txn, s->s_dbi[DB_CHUNK], &k, NULL);
 	}
-	if (rc == 0)
+	if (rc == 0 && split)
 		rc = mdb_del(txn, s->s_dbi[DB_TAIL], &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
 }
@@ -806,8 +809,9 @@ store_gc_txn(struct store *s, MDB_txn *txn, void *arg)
 			rk = k;
 		rc = s->s_readonly ? 0 : mdb_get(txn, s->s_dbi[DB_REF], &rk, &rv_);
 		if (rc == MDB_NOTFOUND) {
+			bool split = store_chunk_parse(&v, &cv) == 0 && cv.cv_split;
 			rc = mdb_cursor_del(c, 0);
-			if (rc == 0)
+			if (rc == 0 && split)
 				rc = mdb_del(txn, s->s_dbi[DB_TAIL], &rk, NULL);
 			if (rc == MDB_NOTFOUND)
 				rc = 0;
