@@ -11,6 +11,8 @@
 #include "ckpt/v1/nas.pb-c.h"
 #include "pbw.h"
 
+#include "../testbuf.h"
+
 #define MAXC 16
 
 /* A reply of n chunks, described twice: for protobuf-c and for pbw. */
@@ -21,27 +23,14 @@ struct reply {
 	uint8_t *joined[MAXC]; /* head + tail, for protobuf-c */
 };
 
-static uint8_t *
-make_buf(size_t len, unsigned seed)
-{
-	uint8_t *b = malloc(len != 0 ? len : 1);
-	uint32_t x = seed * 2654435761u + 1;
-	ck_assert_ptr_nonnull(b);
-	for (size_t i = 0; i < len; i++) {
-		x = x * 1103515245u + 12345u;
-		b[i] = (uint8_t)(x >> 16);
-	}
-	return b;
-}
-
 /* Adds a chunk whose data is head bytes, then tail bytes (tail 0: not split). */
 static void
 reply_add(struct reply *r, size_t sha_len, size_t head, size_t tail, uint32_t raw_size,
     uint32_t codec)
 {
 	size_t i = r->n++;
-	uint8_t *sha = make_buf(sha_len, (unsigned)i + 100);
-	uint8_t *data = make_buf(head + tail, (unsigned)i);
+	uint8_t *sha = testbuf_bytes(sha_len, (unsigned)i + 100);
+	uint8_t *data = testbuf_bytes(head + tail, (unsigned)i);
 
 	ck_assert_uint_lt(i, MAXC);
 	r->joined[i] = data;

@@ -12,23 +12,10 @@
 #include "sha.h"
 #include "zchunk.h"
 
+#include "../testbuf.h"
+
 #define KiB 1024u
 #define MAXCUTS 4096
-
-static uint8_t *
-make_buf(size_t len, unsigned seed)
-{
-	uint8_t *b = malloc(len ? len : 1);
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-	ck_assert_ptr_nonnull(b);
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		b[i] = (uint8_t)x;
-	}
-	return b;
-}
 
 /* Chunk lengths of the whole buffer, as a writer would cut them. */
 static size_t
@@ -69,7 +56,7 @@ START_TEST(chunk_is_deterministic_and_respects_bounds)
 {
 	struct chunk_params p = defaults();
 	size_t len = 8u << 20, *a = calloc(MAXCUTS, sizeof(*a)), *b = calloc(MAXCUTS, sizeof(*b));
-	uint8_t *buf = make_buf(len, 1);
+	uint8_t *buf = testbuf_bytes(len, 1);
 	size_t na = cut_all(&p, buf, len, a), nb = cut_all(&p, buf, len, b);
 
 	ck_assert_uint_eq(na, nb);
@@ -91,7 +78,7 @@ START_TEST(chunk_boundaries_survive_an_insertion_near_the_start)
 {
 	struct chunk_params p = defaults();
 	size_t len = 4u << 20, *a = calloc(MAXCUTS, sizeof(*a)), *b = calloc(MAXCUTS, sizeof(*b));
-	uint8_t *buf = make_buf(len + 1, 2), *ins = malloc(len + 1);
+	uint8_t *buf = testbuf_bytes(len + 1, 2), *ins = malloc(len + 1);
 	size_t na, nb, same = 0, ia, ib, ea = 0, eb = 0;
 
 	/* One byte inserted at offset 100. */
@@ -142,29 +129,13 @@ START_TEST(chunk_zero_runs_cut_the_same_way_every_time)
 }
 END_TEST
 
-/* A memory image: 4 KiB pages, about half of them zero. */
-static uint8_t *
-make_image(size_t pages, unsigned seed)
-{
-	uint8_t *b = make_buf(pages * 4 * KiB, seed);
-	uint64_t x = seed + 0x1234567ull;
-	for (size_t i = 0; i < pages; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		if (x & 1)
-			memset(b + i * 4 * KiB, 0, 4 * KiB);
-	}
-	return b;
-}
-
 START_TEST(chunk_holes_follow_the_zero_pages_of_an_image)
 {
 	struct chunk_params p = defaults();
 	size_t pages = 1024, len = pages * 4 * KiB, off = 0, zero_bytes = 0, hole_bytes = 0;
 	size_t *a = calloc(MAXCUTS, sizeof(*a)), *b = calloc(MAXCUTS, sizeof(*b));
 	bool *ha = calloc(MAXCUTS, sizeof(*ha)), *hb = calloc(MAXCUTS, sizeof(*hb));
-	uint8_t *img = make_image(pages, 5);
+	uint8_t *img = testbuf_image(pages * 4 * KiB, 5);
 	size_t na = cut_all_holes(&p, img, len, a, ha), nb, changed = 0;
 
 	for (size_t i = 0; i < pages; i++)
@@ -221,7 +192,7 @@ START_TEST(chunk_params_refuse_bad_bounds)
 	/* Short inputs: the whole of them, never more than max. */
 	ck_assert_int_eq(chunk_params_init(1 * KiB, 2 * KiB, 4 * KiB, &p), 0);
 	{
-		uint8_t *b = make_buf(64 * KiB, 3);
+		uint8_t *b = testbuf_bytes(64 * KiB, 3);
 		bool zero;
 		ck_assert_uint_eq(chunk_next(&p, b, 100, &zero), 100);
 		ck_assert(!zero);
@@ -236,7 +207,7 @@ START_TEST(zchunk_compresses_when_it_pays_and_verifies)
 {
 	struct zchunk *z;
 	size_t len = 16 * KiB, clen;
-	uint8_t *zero = calloc(1, len), *rnd = make_buf(len, 4), *out, *raw_out = malloc(len);
+	uint8_t *zero = calloc(1, len), *rnd = testbuf_bytes(len, 4), *out, *raw_out = malloc(len);
 	uint8_t sha[SHA_LEN];
 	const void *raw;
 	unsigned codec;

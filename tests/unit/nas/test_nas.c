@@ -17,6 +17,8 @@
 #include "sha.h"
 #include "store.h"
 
+#include "../testbuf.h"
+
 #define MiB (1u << 20)
 #define TIMEOUT_MS 10000u
 
@@ -65,19 +67,6 @@ teardown(void)
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static uint8_t *
-make_buf(size_t len, unsigned seed)
-{
-	uint8_t *b = malloc(len ? len : 1);
-	uint32_t x = seed * 2654435761u + 1;
-	ck_assert_ptr_nonnull(b);
-	for (size_t i = 0; i < len; i++) {
-		x = x * 1103515245u + 12345u;
-		b[i] = (uint8_t)(x >> 16);
-	}
-	return b;
-}
-
 static int
 put(const char *node, const char *comp, uint64_t epoch, const void *buf, size_t len,
     struct nasc_info *ret_info, struct rpc_error *err)
@@ -89,7 +78,7 @@ put(const char *node, const char *comp, uint64_t epoch, const void *buf, size_t 
 static void
 round_trip(size_t len, unsigned seed)
 {
-	uint8_t *b = make_buf(len, seed), want[SHA_LEN];
+	uint8_t *b = testbuf_bytes(len, seed), want[SHA_LEN];
 	struct nasc_info in, out;
 	struct rpc_error err;
 	void *got;
@@ -109,20 +98,6 @@ round_trip(size_t len, unsigned seed)
 	ck_assert_str_eq(out.ni_node, "n1");
 	free(got);
 	free(b);
-}
-
-/* A memory image: pages of bytes from make_buf, every other run of pages zero. */
-static uint8_t *
-make_image(size_t len, unsigned seed)
-{
-	uint8_t *b = make_buf(len, seed);
-	uint32_t x = seed;
-	for (size_t off = 0; off + 4096 <= len; off += 4096) {
-		x = x * 1103515245u + 12345u;
-		if ((x >> 16) & 1)
-			memset(b + off, 0, 4096);
-	}
-	return b;
 }
 
 struct membuf {
@@ -179,7 +154,7 @@ expect_sequential_cuts(const uint8_t *b, size_t len, uint64_t seq)
 START_TEST(nas_writer_cuts_like_one_thread_in_place_and_from_a_reader)
 {
 	size_t len = 24 * MiB + 4321;
-	uint8_t *b = make_image(len, 9);
+	uint8_t *b = testbuf_image(len, 9);
 	struct nasc_put p = { "n1", "img", "raw", 0, 1 };
 	struct membuf m = { b, len, 0, 100000 };
 	struct nasc_info info;
@@ -197,7 +172,7 @@ END_TEST
 START_TEST(nas_writer_recovers_from_a_remembered_base_that_was_deleted)
 {
 	size_t len = 3 * MiB + 17;
-	uint8_t *b = make_image(len, 11);
+	uint8_t *b = testbuf_image(len, 11);
 	Ckpt__V1__DeleteRequest dreq = CKPT__V1__DELETE_REQUEST__INIT;
 	Ckpt__V1__DeleteReply *drep = NULL;
 	struct nasc_info info;
@@ -268,7 +243,7 @@ START_TEST(nas_list_delete_and_stat_over_the_wire)
 	Ckpt__V1__DeleteReply *drep = NULL;
 	Ckpt__V1__StatRequest sreq = CKPT__V1__STAT_REQUEST__INIT;
 	Ckpt__V1__StatReply *srep = NULL;
-	uint8_t *b = make_buf(2 * MiB, 5);
+	uint8_t *b = testbuf_bytes(2 * MiB, 5);
 	struct nasc_info info;
 	struct nasc_stats before, after;
 	struct rpc_error err;

@@ -15,6 +15,8 @@
 #include "store.h"
 #include "zchunk.h"
 
+#include "../testbuf.h"
+
 #define MiB (1u << 20)
 
 static char dir[64];
@@ -69,20 +71,6 @@ teardown(void)
 }
 
 /* ---- helpers ---- */
-
-/* Deterministic bytes that differ with seed. */
-static uint8_t *
-make_buf(size_t len, unsigned seed)
-{
-	uint8_t *b = malloc(len ? len : 1);
-	uint32_t x = seed * 2654435761u + 1;
-	ck_assert_ptr_nonnull(b);
-	for (size_t i = 0; i < len; i++) {
-		x = x * 1103515245u + 12345u;
-		b[i] = (uint8_t)(x >> 16);
-	}
-	return b;
-}
 
 struct ckpt {
 	Ckpt__V1__StoreRequest req;
@@ -221,7 +209,7 @@ stats(void)
 
 START_TEST(store_put_chunks_then_have_reports_only_absent)
 {
-	uint8_t *b = make_buf(3000, 1);
+	uint8_t *b = testbuf_bytes(3000, 1);
 	Ckpt__V1__Chunk c[2] = { CKPT__V1__CHUNK__INIT, CKPT__V1__CHUNK__INIT }, *cp[2] = { &c[0], &c[1] };
 	uint8_t sha[3][SHA_LEN];
 	ProtobufCBinaryData h[3];
@@ -255,7 +243,7 @@ END_TEST
 START_TEST(store_commit_then_retrieve_gives_the_bytes)
 {
 	size_t len = 2 * MiB + 123, got;
-	uint8_t *b = make_buf(len, 2), *out;
+	uint8_t *b = testbuf_bytes(len, 2), *out;
 	Ckpt__V1__CheckpointInfo *info;
 	uint8_t want[SHA_LEN];
 
@@ -297,7 +285,7 @@ END_TEST
 
 START_TEST(store_seq_zero_assigns_latest_plus_one_across_nodes)
 {
-	uint8_t *b = make_buf(5000, 3);
+	uint8_t *b = testbuf_bytes(5000, 3);
 
 	ck_assert_uint_eq(store_buf("n1", "c", 0, 0, b, 1000, 512), 1);
 	ck_assert_uint_eq(store_buf("n1", "c", 0, 0, b, 2000, 512), 2);
@@ -311,7 +299,7 @@ END_TEST
 
 START_TEST(store_same_checkpoint_again_is_idempotent)
 {
-	uint8_t *b = make_buf(3000, 4);
+	uint8_t *b = testbuf_bytes(3000, 4);
 	struct ckpt c;
 	struct store_error err;
 	Ckpt__V1__CheckpointInfo *i1, *i2;
@@ -341,7 +329,7 @@ END_TEST
 
 START_TEST(store_different_checkpoint_under_same_key_already_exists)
 {
-	uint8_t *b = make_buf(3000, 5);
+	uint8_t *b = testbuf_bytes(3000, 5);
 	struct ckpt c;
 	struct store_error err;
 
@@ -359,7 +347,7 @@ END_TEST
 
 START_TEST(store_rejects_stale_epoch)
 {
-	uint8_t *b = make_buf(1000, 6);
+	uint8_t *b = testbuf_bytes(1000, 6);
 	struct ckpt c;
 	struct store_error err;
 	uint32_t deleted;
@@ -383,7 +371,7 @@ END_TEST
 
 START_TEST(store_rejects_missing_chunks)
 {
-	uint8_t *b = make_buf(3000, 7);
+	uint8_t *b = testbuf_bytes(3000, 7);
 	struct ckpt c;
 	struct store_error err;
 
@@ -398,7 +386,7 @@ END_TEST
 
 START_TEST(store_rejects_chunk_size_mismatch)
 {
-	uint8_t *b = make_buf(3000, 8);
+	uint8_t *b = testbuf_bytes(3000, 8);
 	struct ckpt c;
 	struct store_error err;
 
@@ -415,7 +403,7 @@ END_TEST
 
 START_TEST(store_rejects_chunk_data_mismatch)
 {
-	uint8_t *b = make_buf(2000, 9);
+	uint8_t *b = testbuf_bytes(2000, 9);
 	uint8_t sha[SHA_LEN];
 	Ckpt__V1__Chunk c[2] = { CKPT__V1__CHUNK__INIT, CKPT__V1__CHUNK__INIT }, *cp[2] = { &c[0], &c[1] };
 	struct store_error err;
@@ -438,7 +426,7 @@ END_TEST
 
 START_TEST(store_rejects_malformed_input)
 {
-	uint8_t *b = make_buf(1000, 10);
+	uint8_t *b = testbuf_bytes(1000, 10);
 	uint8_t big[SHA_LEN + 1] = { 0 };
 	struct store_error err;
 	ProtobufCBinaryData h = { SHA_LEN - 1, big };
@@ -476,7 +464,7 @@ END_TEST
 START_TEST(store_delete_releases_refs_and_frees_unshared_chunks)
 {
 	/* A = [x y y], B = [y z]: y is shared, and twice in A. */
-	uint8_t *x = make_buf(1000, 11), *y = make_buf(1000, 12), *z = make_buf(1000, 13);
+	uint8_t *x = testbuf_bytes(1000, 11), *y = testbuf_bytes(1000, 12), *z = testbuf_bytes(1000, 13);
 	uint8_t a[3000], bb[2000], sha[3][SHA_LEN];
 	struct store_error err;
 	uint32_t deleted;
@@ -520,7 +508,7 @@ END_TEST
 
 START_TEST(store_delete_all_seqs_moves_latest_back)
 {
-	uint8_t *b = make_buf(3000, 14);
+	uint8_t *b = testbuf_bytes(3000, 14);
 	Ckpt__V1__CheckpointRecord *rec;
 	struct store_error err;
 	uint32_t deleted;
@@ -544,7 +532,7 @@ END_TEST
 START_TEST(store_reopen_keeps_checkpoints)
 {
 	size_t len = 3 * MiB, got;
-	uint8_t *b = make_buf(len, 15), *out;
+	uint8_t *b = testbuf_bytes(len, 15), *out;
 
 	store_buf("n1", "c", 0, 2, b, len, MiB);
 	store_close(st);
@@ -560,7 +548,7 @@ END_TEST
 
 START_TEST(store_open_collects_orphan_chunks)
 {
-	uint8_t *b = make_buf(4000, 16);
+	uint8_t *b = testbuf_bytes(4000, 16);
 	struct ckpt c;
 	size_t orphans;
 
@@ -603,7 +591,7 @@ expect_list(const char *node, const char *comp, bool latest, const char *const *
 
 START_TEST(store_list_walks_in_key_order)
 {
-	uint8_t *b = make_buf(100, 17);
+	uint8_t *b = testbuf_bytes(100, 17);
 	static const char *const all[] = { "a/x@1", "a/x@2", "a/x@300", "a/y@4", "a.b/x@5", "b/x@3" };
 	static const char *const latest[] = { "a/x@300", "a/y@4", "a.b/x@5", "b/x@3" };
 	static const char *const node_a[] = { "a/x@1", "a/x@2", "a/x@300", "a/y@4" };
@@ -630,7 +618,7 @@ END_TEST
 
 START_TEST(store_retrieve_latest_across_nodes)
 {
-	uint8_t *b = make_buf(3000, 18);
+	uint8_t *b = testbuf_bytes(3000, 18);
 	Ckpt__V1__CheckpointRecord *rec;
 	struct store_error err;
 
@@ -655,7 +643,7 @@ END_TEST
 START_TEST(store_get_chunks_returns_a_prefix_within_budget)
 {
 	size_t len = 9 * MiB;
-	uint8_t *b = make_buf(len, 19);
+	uint8_t *b = testbuf_bytes(len, 19);
 	struct ckpt c;
 	struct store_error err;
 	ProtobufCBinaryData h[3];
@@ -749,7 +737,7 @@ START_TEST(store_get_chunks_wire_is_what_protobuf_c_packs)
 		Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
 		size_t len = i + 1 < N ? sizes[i] : 256 * 1024;
 
-		bufs[i] = make_buf(len, 40 + (unsigned)i);
+		bufs[i] = testbuf_bytes(len, 40 + (unsigned)i);
 		ch.data = (ProtobufCBinaryData){ len, bufs[i] };
 		if (i + 1 == N) {
 			/* The last one compressible, stored compressed. */
@@ -793,7 +781,7 @@ END_TEST
 
 START_TEST(store_get_chunks_wire_fails_without_asking_for_room)
 {
-	uint8_t *b = make_buf(100, 50), absent[SHA_LEN] = { 1 };
+	uint8_t *b = testbuf_bytes(100, 50), absent[SHA_LEN] = { 1 };
 	ProtobufCBinaryData h[2];
 	struct wire w = { 0 };
 	struct store_error err;
@@ -834,7 +822,7 @@ corrupt_chunk(const uint8_t *sha, size_t len)
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	MDB_val k = { SHA_LEN, (void *)sha }, v;
-	uint8_t *bad = make_buf(len, 99);
+	uint8_t *bad = testbuf_bytes(len, 99);
 
 	ck_assert_int_eq(mdb_env_create(&env), 0);
 	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
@@ -851,7 +839,7 @@ corrupt_chunk(const uint8_t *sha, size_t len)
 
 START_TEST(store_get_chunks_detects_a_corrupt_chunk)
 {
-	uint8_t *b = make_buf(2000, 20);
+	uint8_t *b = testbuf_bytes(2000, 20);
 	struct ckpt c;
 	struct store_error err;
 	Ckpt__V1__Chunk **chunks;
@@ -892,7 +880,7 @@ END_TEST
 START_TEST(store_map_grows_on_demand)
 {
 	size_t len = 6 * MiB, got;
-	uint8_t *b = make_buf(len, 21), *out;
+	uint8_t *b = testbuf_bytes(len, 21), *out;
 	uint64_t before = stats().ss_map_size;
 
 	store_buf("n1", "c", 0, 0, b, len, 2 * MiB);
@@ -907,7 +895,7 @@ END_TEST
 START_TEST(store_full_map_answers_enospc_and_keeps_earlier_data)
 {
 	size_t len = 4 * MiB, got;
-	uint8_t *b = make_buf(len, 22), *big = make_buf(8 * MiB, 23), *out;
+	uint8_t *b = testbuf_bytes(len, 22), *big = testbuf_bytes(8 * MiB, 23), *out;
 	struct ckpt c;
 	struct store_error err;
 	int rv = 0;
@@ -971,7 +959,7 @@ check_store(void)
 
 START_TEST(store_retention_keeps_newest_k_and_frees_their_chunks)
 {
-	uint8_t *b = make_buf(8000, 30);
+	uint8_t *b = testbuf_bytes(8000, 30);
 	struct store_error err;
 	uint32_t keep, deleted;
 	Ckpt__V1__CheckpointRecord *rec;
@@ -981,7 +969,7 @@ START_TEST(store_retention_keeps_newest_k_and_frees_their_chunks)
 	ck_assert_uint_eq(keep, 2);
 	/* Each checkpoint shares its first 1000 bytes with the others, the rest is its own. */
 	for (int i = 0; i < 5; i++) {
-		uint8_t *x = make_buf(2000, 40 + (unsigned)i);
+		uint8_t *x = testbuf_bytes(2000, 40 + (unsigned)i);
 		memcpy(x, b, 1000);
 		store_buf("n1", "c", 0, 0, x, 2000, 1000);
 		free(x);
@@ -1010,7 +998,7 @@ END_TEST
 
 START_TEST(store_pinned_checkpoint_outlives_retention)
 {
-	uint8_t *b = make_buf(4000, 31);
+	uint8_t *b = testbuf_bytes(4000, 31);
 	struct store_error err;
 	uint32_t keep, deleted;
 	Ckpt__V1__CheckpointRecord *rec;
@@ -1041,7 +1029,7 @@ END_TEST
 
 START_TEST(store_check_finds_flipped_bytes_and_wrong_counts)
 {
-	uint8_t *b = make_buf(3000, 32), val[8 + 1000];
+	uint8_t *b = testbuf_bytes(3000, 32), val[8 + 1000];
 	uint64_t three = 3;
 	struct ckpt c;
 	struct store_error err;
@@ -1103,7 +1091,7 @@ START_TEST(store_holes_and_page_tails_round_trip)
 {
 	/* A page of data, two zero pages (a hole), two pages of data. */
 	size_t len = 5 * 4096;
-	uint8_t *b = make_buf(len, 40), tail[64];
+	uint8_t *b = testbuf_bytes(len, 40), tail[64];
 	Ckpt__V1__ChunkRef refs[3], *rptr[3];
 	Ckpt__V1__CheckpointRecord *rec;
 	Ckpt__V1__StoreRequest req = CKPT__V1__STORE_REQUEST__INIT;
@@ -1292,7 +1280,7 @@ END_TEST
 
 START_TEST(store_commit_refuses_a_chunk_deleted_meanwhile)
 {
-	uint8_t *b = make_buf(2000, 33);
+	uint8_t *b = testbuf_bytes(2000, 33);
 	struct ckpt c, d;
 	struct store_error err;
 	uint32_t deleted;
@@ -1313,7 +1301,7 @@ END_TEST
 
 START_TEST(store_opens_read_only_for_a_check)
 {
-	uint8_t *b = make_buf(2000, 34);
+	uint8_t *b = testbuf_bytes(2000, 34);
 	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true };
 	struct store_error err;
 	struct store *ro;

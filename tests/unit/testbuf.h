@@ -1,0 +1,43 @@
+/*
+ * testbuf: deterministic bytes for the unit tests (header only, included by
+ * the test programs that need it).
+ */
+#ifndef CKPT_TESTBUF_H
+#define CKPT_TESTBUF_H
+
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* len bytes that differ with seed (malloc'ed; at least 1 byte is allocated). */
+static inline uint8_t *
+testbuf_bytes(size_t len, unsigned seed)
+{
+	uint8_t *b = malloc(len != 0 ? len : 1);
+	uint32_t x = seed * 2654435761u + 1;
+
+	ck_assert_ptr_nonnull(b);
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (uint8_t)(x >> 16);
+	}
+	return b;
+}
+
+/* A memory image: testbuf_bytes() in 4 KiB pages, about half of them zero. */
+static inline uint8_t *
+testbuf_image(size_t len, unsigned seed)
+{
+	uint8_t *b = testbuf_bytes(len, seed);
+	uint32_t x = seed;
+
+	for (size_t off = 0; off + 4096 <= len; off += 4096) {
+		x = x * 1103515245u + 12345u;
+		if ((x >> 16) & 1)
+			memset(b + off, 0, 4096);
+	}
+	return b;
+}
+
+#endif
