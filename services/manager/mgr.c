@@ -162,6 +162,23 @@ mgr_comps_from_pb(struct rpc_call *call, const char *node, Ckpt__V1__ComponentSt
 	return 0;
 }
 
+/* A migration's result in a MigrateReply (Migrate's own, or one of Drain's). */
+static int
+mgr_result_fill(struct arena *a, const struct mig_result *res, Ckpt__V1__MigrateReply *pb)
+{
+	pb->source = arena_strdup(a, res->mr_source);
+	pb->target = arena_strdup(a, res->mr_target);
+	pb->restored_from = wire_ref_to_pb(a, &res->mr_from);
+	pb->epoch = res->mr_epoch;
+	if (res->mr_has_state_sha) {
+		pb->state_sha256.data = arena_memdup(a, res->mr_state_sha256, SHA_LEN);
+		if (pb->state_sha256.data == NULL)
+			return -ENOMEM;
+		pb->state_sha256.len = SHA_LEN;
+	}
+	return pb->source != NULL && pb->target != NULL && pb->restored_from != NULL ? 0 : -ENOMEM;
+}
+
 /* ---- handlers ---- */
 
 static int
@@ -334,19 +351,7 @@ mgr_migrate(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 			rpc_call_errorf(call, "%s", err);
 		return rv;
 	}
-	rep->source = arena_strdup(a, res.mr_source);
-	rep->target = arena_strdup(a, res.mr_target);
-	rep->restored_from = wire_ref_to_pb(a, &res.mr_from);
-	rep->epoch = res.mr_epoch;
-	if (res.mr_has_state_sha) {
-		rep->state_sha256.data = arena_memdup(a, res.mr_state_sha256, SHA_LEN);
-		if (rep->state_sha256.data == NULL)
-			return -ENOMEM;
-		rep->state_sha256.len = SHA_LEN;
-	}
-	if (rep->source == NULL || rep->target == NULL || rep->restored_from == NULL)
-		return -ENOMEM;
-	return 0;
+	return mgr_result_fill(a, &res, rep);
 }
 
 static int
@@ -556,25 +561,14 @@ mgr_info(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm, Protobu
 }
 
 static Ckpt__V1__MigrateReply *
-mgr_result_to_pb(struct arena *a, const char *component, const struct mig_result *res)
+mgr_result_to_pb(struct arena *a, const struct mig_result *res)
 {
 	Ckpt__V1__MigrateReply *pb = arena_alloc(a, sizeof(*pb));
 
-	(void)component;
 	if (pb == NULL)
 		return NULL;
 	ckpt__v1__migrate_reply__init(pb);
-	pb->source = arena_strdup(a, res->mr_source);
-	pb->target = arena_strdup(a, res->mr_target);
-	pb->restored_from = wire_ref_to_pb(a, &res->mr_from);
-	pb->epoch = res->mr_epoch;
-	if (res->mr_has_state_sha) {
-		pb->state_sha256.data = arena_memdup(a, res->mr_state_sha256, SHA_LEN);
-		if (pb->state_sha256.data == NULL)
-			return NULL;
-		pb->state_sha256.len = SHA_LEN;
-	}
-	return pb->source != NULL && pb->target != NULL && pb->restored_from != NULL ? pb : NULL;
+	return mgr_result_fill(a, res, pb) == 0 ? pb : NULL;
 }
 
 /*
@@ -631,7 +625,7 @@ mgr_drain(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		mrv = mig_run_as(&env, &mig_kind_drain, names[i], NULL,
 		    left > MIG_RESTORE_MIN_MS ? left : MIG_RESTORE_MIN_MS, &res, err, sizeof(err));
 		if (mrv == 0) {
-			rep->moved[rep->n_moved] = mgr_result_to_pb(a, names[i], &res);
+			rep->moved[rep->n_moved] = mgr_result_to_pb(a, &res);
 			if (rep->moved[rep->n_moved] == NULL) {
 				rv = -ENOMEM;
 				goto out;
