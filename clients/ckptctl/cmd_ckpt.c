@@ -179,10 +179,7 @@ cmd_rm(struct ctl *c, int argc, char **argv)
 	if (rv != 0)
 		return rv;
 	if (c->c_conf.cf_json) {
-		json_t *o = jout_object();
-		jout_set(o, "node", jout_str(node));
-		jout_set(o, "component", jout_str(comp));
-		jout_set(o, "seq", jout_u64(seq));
+		json_t *o = jout_key(node, comp, seq);
 		jout_set(o, "deleted", jout_u64(rep->deleted));
 		rv = jout_print(c, o, false);
 	} else {

@@ -208,11 +208,8 @@ cmd_get(struct ctl *c, int argc, char **argv)
 			return rv;
 	}
 	if (to_file && c->c_conf.cf_json) {
-		json_t *o = jout_object();
+		json_t *o = jout_key(info.ni_node, info.ni_component, info.ni_seq);
 		ctl_hex(info.ni_sha256, SHA_LEN, hex);
-		jout_set(o, "node", jout_str(info.ni_node));
-		jout_set(o, "component", jout_str(info.ni_component));
-		jout_set(o, "seq", jout_u64(info.ni_seq));
 		jout_set(o, "size", jout_u64(info.ni_size));
 		jout_set(o, "sha256", jout_str(hex));
 		jout_set(o, "file", jout_str(out));
@@ -386,10 +383,7 @@ cmd_put(struct ctl *c, int argc, char **argv)
 	data_notify(c, &info);
 	ctl_hex(info.ni_sha256, SHA_LEN, hex);
 	if (c->c_conf.cf_json) {
-		json_t *o = jout_object();
-		jout_set(o, "node", jout_str(info.ni_node));
-		jout_set(o, "component", jout_str(info.ni_component));
-		jout_set(o, "seq", jout_u64(info.ni_seq));
+		json_t *o = jout_key(info.ni_node, info.ni_component, info.ni_seq);
 		jout_set(o, "size", jout_u64(info.ni_size));
 		jout_set(o, "sha256", jout_str(hex));
 		jout_set(o, "epoch", jout_u64(info.ni_epoch));

@@ -42,10 +42,7 @@ store_pin_cmd(struct ctl *c, int argc, char **argv, bool pinned)
 	if (rv != 0)
 		return rv;
 	if (c->c_conf.cf_json) {
-		json_t *o = jout_object();
-		jout_set(o, "node", jout_str(node));
-		jout_set(o, "component", jout_str(comp));
-		jout_set(o, "seq", jout_u64(seq));
+		json_t *o = jout_key(node, comp, seq);
 		jout_set(o, "pinned", json_boolean(pinned));
 		jout_set(o, "changed", json_boolean(rep->changed));
 		rv = jout_print(c, o, false);

@@ -118,12 +118,19 @@ jout_append(json_t *arr, json_t *v)
 }
 
 json_t *
-jout_checkpoint(const Ckpt__V1__CheckpointInfo *ci)
+jout_key(const char *node, const char *component, uint64_t seq)
 {
 	json_t *o = jout_object();
-	jout_set(o, "node", jout_str(ci->node));
-	jout_set(o, "component", jout_str(ci->component));
-	jout_set(o, "seq", jout_u64(ci->seq));
+	jout_set(o, "node", jout_str(node));
+	jout_set(o, "component", jout_str(component));
+	jout_set(o, "seq", jout_u64(seq));
+	return o;
+}
+
+json_t *
+jout_checkpoint(const Ckpt__V1__CheckpointInfo *ci)
+{
+	json_t *o = jout_key(ci->node, ci->component, ci->seq);
 	jout_set(o, "size", jout_u64(ci->size));
 	jout_set(o, "sha256", jout_sha(ci->sha256.data, ci->sha256.len));
 	jout_set(o, "epoch", jout_u64(ci->epoch));
@@ -139,10 +146,7 @@ jout_ref(const Ckpt__V1__CheckpointRef *r)
 	json_t *o;
 	if (r == NULL)
 		return json_null();
-	o = jout_object();
-	jout_set(o, "node", jout_str(r->node));
-	jout_set(o, "component", jout_str(r->component));
-	jout_set(o, "seq", jout_u64(r->seq));
+	o = jout_key(r->node, r->component, r->seq);
 	jout_set(o, "sha256", jout_sha(r->sha256.data, r->sha256.len));
 	return o;
 }

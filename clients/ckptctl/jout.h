@@ -31,6 +31,8 @@ void jout_set_wire(json_t *obj, const char *key, json_t *v);
 void jout_append(json_t *arr, json_t *v);
 
 /* {node, component, seq, size, sha256, epoch, kind, created_unix_ms, chunk_count} */
+/* An object that starts {"node", "component", "seq"}: one checkpoint named. */
+json_t *jout_key(const char *node, const char *component, uint64_t seq);
 json_t *jout_checkpoint(const Ckpt__V1__CheckpointInfo *ci);
 /* {node, component, seq, sha256}, or null when r is NULL. */
 json_t *jout_ref(const Ckpt__V1__CheckpointRef *r);
