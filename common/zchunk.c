@@ -11,6 +11,7 @@
 struct zchunk {
 	ZSTD_CCtx *z_c;
 	ZSTD_DCtx *z_d;
+	float z_clog[ZCHUNK_SAMPLE + 1]; /* c * log2(c): the entropy test without a log per byte value */
 };
 
 int
@@ -26,6 +27,8 @@ zchunk_new(struct zchunk **ret_z)
 		zchunk_free(z);
 		return -ENOMEM;
 	}
+	for (unsigned c = 2; c <= ZCHUNK_SAMPLE; c++)
+		z->z_clog[c] = (float)((double)c * log2((double)c));
 	*ret_z = z;
 	return 0;
 }
@@ -46,22 +49,31 @@ zchunk_bound(size_t len)
 	return ZSTD_compressBound(len);
 }
 
-/* Shannon entropy of the bytes of p, in bits per byte (0 to 8). */
+/*
+ * Shannon entropy of the bytes of p (n <= ZCHUNK_SAMPLE), in bits per byte
+ * (0 to 8): log2(n) - sum(c * log2(c)) / n over the byte counts c, the
+ * products from a table. Four histograms, so that a run of one byte value
+ * does not wait on its own increments.
+ */
 static double
-zchunk_entropy(const uint8_t *p, size_t n)
+zchunk_entropy(const struct zchunk *z, const uint8_t *p, size_t n)
 {
-	uint32_t count[256] = { 0 };
-	double h = 0;
+	uint16_t count[4][256];
+	double s = 0;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++)
-		count[p[i]]++;
-	for (int b = 0; b < 256; b++) {
-		if (count[b] != 0) {
-			double f = (double)count[b] / (double)n;
-			h -= f * log2(f);
-		}
+	memset(count, 0, sizeof(count));
+	for (; i + 4 <= n; i += 4) {
+		count[0][p[i]]++;
+		count[1][p[i + 1]]++;
+		count[2][p[i + 2]]++;
+		count[3][p[i + 3]]++;
 	}
-	return h;
+	for (; i < n; i++)
+		count[0][p[i]]++;
+	for (int b = 0; b < 256; b++)
+		s += z->z_clog[count[0][b] + count[1][b] + count[2][b] + count[3][b]];
+	return n == 0 ? 0 : log2((double)n) - s / (double)n;
 }
 
 int
@@ -77,7 +89,7 @@ zchunk_compress(struct zchunk *z, const void *raw, size_t len, void *out, size_t
 	}
 	/* A sample from the middle first: incompressible bytes cost a histogram, not a try. */
 	if (len >= ZCHUNK_SAMPLE / 2 &&
-	    zchunk_entropy((const uint8_t *)raw + (len - (len < ZCHUNK_SAMPLE ? len : ZCHUNK_SAMPLE)) / 2,
+	    zchunk_entropy(z, (const uint8_t *)raw + (len - (len < ZCHUNK_SAMPLE ? len : ZCHUNK_SAMPLE)) / 2,
 	        len < ZCHUNK_SAMPLE ? len : ZCHUNK_SAMPLE) > ZCHUNK_ENTROPY_MAX) {
 		*ret_len = len;
 		*ret_codec = ZCHUNK_RAW;
