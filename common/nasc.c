@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunkv.h"
 #include "err.h"
 #include "key.h"
 #include "methods.h"
@@ -1139,62 +1140,19 @@ nasc_reader_plan(struct nasc_reader *r, Ckpt__V1__ChunkRef *const *refs, size_t 
 	return 0;
 }
 
-/* One Chunk of a GetChunks reply, read in place. */
-struct nasc_chunk_view {
-	ProtobufCBinaryData cv_sha256;
-	ProtobufCBinaryData cv_data;
-	uint64_t cv_raw_size;
-	uint64_t cv_codec;
-};
-
-/* Reads a Chunk message (ckpt.v1.Chunk) in place; -EPROTO when it is not one. */
-static int
-nasc_chunk_parse(const uint8_t *data, size_t len, struct nasc_chunk_view *ret_cv)
-{
-	struct nasc_chunk_view cv = { { 0, NULL }, { 0, NULL }, 0, 0 };
-	struct pbv_field f;
-	struct pbv v;
-	int rv;
-
-	pbv_init(&v, data, len);
-	while ((rv = pbv_next(&v, &f)) == 1) {
-		switch (f.pf_num) {
-		case 1: /* sha256 */
-		case 2: /* data */
-			if (f.pf_wire != PBV_LEN)
-				return -EPROTO;
-			*(f.pf_num == 1 ? &cv.cv_sha256 : &cv.cv_data) =
-			    (ProtobufCBinaryData){ f.pf_len, (uint8_t *)f.pf_data };
-			break;
-		case 3: /* raw_size */
-		case 4: /* codec */
-			if (f.pf_wire != PBV_VARINT || f.pf_u64 > UINT32_MAX)
-				return -EPROTO;
-			*(f.pf_num == 3 ? &cv.cv_raw_size : &cv.cv_codec) = f.pf_u64;
-			break;
-		default:
-			break;
-		}
-	}
-	if (rv != 0)
-		return rv;
-	*ret_cv = cv;
-	return 0;
-}
-
 /* Decodes and verifies one chunk of a reply for ref into out (ref->size bytes). */
 static int
-nasc_reader_chunk(struct zchunk *z, const struct nasc_chunk_view *ch,
+nasc_reader_chunk(struct zchunk *z, const Ckpt__V1__Chunk *ch,
     const Ckpt__V1__ChunkRef *ref, uint8_t *out)
 {
-	size_t raw_size = ch->cv_raw_size != 0 ? ch->cv_raw_size : ch->cv_data.len;
+	size_t raw_size = ch->raw_size != 0 ? ch->raw_size : ch->data.len;
 	const void *raw;
 	int rv;
 
-	if (raw_size != ref->size || (ch->cv_sha256.len == SHA_LEN &&
-	    memcmp(ch->cv_sha256.data, ref->sha256.data, SHA_LEN) != 0))
+	if (raw_size != ref->size || (ch->sha256.len == SHA_LEN &&
+	    memcmp(ch->sha256.data, ref->sha256.data, SHA_LEN) != 0))
 		return -EBADMSG;
-	rv = zchunk_verify(z, (unsigned)ch->cv_codec, ch->cv_data.data, ch->cv_data.len, raw_size,
+	rv = zchunk_verify(z, (unsigned)ch->codec, ch->data.data, ch->data.len, raw_size,
 	    NASC_RAW_MAX, out, ref->sha256.data, &raw);
 	if (rv == -EINVAL)
 		rv = -EBADMSG;
@@ -1255,12 +1213,12 @@ nasc_reader_fetch(struct nasc_reader *r, struct zchunk *z, size_t b, struct nasc
 		/* A prefix of the chunks asked (field 1), in order; holes between them. */
 		pbv_init(&v, view.rv_body, view.rv_len);
 		while (rv == 0 && (rv = pbv_next(&v, &f)) == 1) {
-			struct nasc_chunk_view cv;
+			Ckpt__V1__Chunk cv;
 			rv = 0;
 			if (f.pf_num != 1)
 				continue;
 			if (f.pf_wire != PBV_LEN || got == want ||
-			    nasc_chunk_parse(f.pf_data, f.pf_len, &cv) != 0) {
+			    chunkv_parse(f.pf_data, f.pf_len, &cv) != 0) {
 				rv = -EPROTO;
 				break;
 			}
@@ -1269,7 +1227,7 @@ nasc_reader_fetch(struct nasc_reader *r, struct zchunk *z, size_t b, struct nasc
 				memset(s->sl_buf + off, 0, r->r_refs[ref]->size);
 				off += r->r_refs[ref++]->size;
 			}
-			atomic_fetch_add(&r->r_nasc->n_get_bytes, cv.cv_data.len);
+			atomic_fetch_add(&r->r_nasc->n_get_bytes, cv.data.len);
 			rv = nasc_reader_chunk(z, &cv, r->r_refs[ref], s->sl_buf + off);
 			s->sl_mismatch = rv == -EBADMSG;
 			off += r->r_refs[ref++]->size;

@@ -50,12 +50,23 @@ typedef int (*rpc_handler_fn)(void *arg, struct rpc_call *call, const ProtobufCM
  * answered instead. Returning 0 without a body answers an empty message.
  */
 typedef int (*rpc_raw_handler_fn)(void *arg, struct rpc_call *call, const ProtobufCMessage *req);
+/*
+ * Reads a method's request in place instead of protobuf-c's unpack (for
+ * requests that carry megabytes: protobuf-c copies every bytes field): the
+ * message and what it holds come from a, its bytes fields may point into
+ * data, which stays valid until the reply is made. Returns 0, -EPROTO when
+ * data is not the message (answered as an undecodable request), -ENOMEM.
+ */
+typedef int (*rpc_decode_fn)(struct arena *a, const uint8_t *data, size_t len,
+    ProtobufCMessage **ret_req);
 
 struct rpc_server_config {
 	const ProtobufCServiceDescriptor *rs_service;
 	const rpc_handler_fn *rs_handlers; /* rs_service->n_methods entries; NULL: UNIMPLEMENTED */
 	/* NULL, or rs_service->n_methods entries: where one is set, it serves the method. */
 	const rpc_raw_handler_fn *rs_raw_handlers;
+	/* NULL, or rs_service->n_methods entries: where one is set, it reads the request. */
+	const rpc_decode_fn *rs_decoders;
 	void *rs_arg;                      /* passed to every handler */
 	size_t rs_recv_max;                /* bytes; 0: RPC_RECV_MAX_DEFAULT */
 	unsigned rs_workers;               /* concurrent requests; 0: 4 */

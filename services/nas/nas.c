@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "chunklist.h"
+#include "chunkv.h"
 #include "err.h"
 #include "methods.h"
 #include "key.h"
@@ -374,6 +375,21 @@ static const rpc_raw_handler_fn nas_raw_handlers[NAS_METHODS] = {
 	[NAS_GET_CHUNKS] = nas_get_chunks,
 };
 
+/* PutChunks bodies are megabytes of chunk bytes: read in place, not copied twice. */
+static int
+nas_decode_put_chunks(struct arena *a, const uint8_t *data, size_t len, ProtobufCMessage **ret_req)
+{
+	Ckpt__V1__PutChunksRequest *req;
+	int rv = chunkv_put_request(a, data, len, &req);
+	if (rv == 0)
+		*ret_req = &req->base;
+	return rv;
+}
+
+static const rpc_decode_fn nas_decoders[NAS_METHODS] = {
+	[NAS_PUT_CHUNKS] = nas_decode_put_chunks,
+};
+
 static void
 nas_on_bad(void *arg, const char *reason)
 {
@@ -388,6 +404,7 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 		.rs_service = &ckpt__v1__nas__descriptor,
 		.rs_handlers = nas_handlers,
 		.rs_raw_handlers = nas_raw_handlers,
+		.rs_decoders = nas_decoders,
 		.rs_recv_max = cfg->nc_recv_max,
 		.rs_workers = cfg->nc_workers,
 		.rs_on_bad = nas_on_bad,

@@ -3,11 +3,16 @@
  * on any bytes it stays inside the buffer (ASan), every field it returns
  * lies within it, and a reply both it and protobuf-c accept holds the same
  * chunks (pbv refuses some framing protobuf-c lets through, field 0 say).
+ * The same bytes read as a PutChunksRequest by chunkv (the NAS's in-place
+ * reader): whatever it accepts, protobuf-c accepts with the same chunks,
+ * field for field, and every byte field points into the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
+#include "chunkv.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "pbv.h"
 
@@ -41,6 +46,37 @@ walk(const uint8_t *buf, size_t len, size_t *ret_ones, const uint8_t **ret_last_
 	return rv;
 }
 
+static int
+same_bytes(const ProtobufCBinaryData *a, const ProtobufCBinaryData *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+static void
+check_chunkv(const uint8_t *data, size_t size)
+{
+	Ckpt__V1__PutChunksRequest *mine, *pc;
+	struct arena *a = NULL;
+
+	if (arena_new(&a) != 0)
+		abort();
+	if (chunkv_put_request(a, data, size, &mine) == 0) {
+		pc = ckpt__v1__put_chunks_request__unpack(NULL, size, data);
+		if (pc == NULL || pc->n_chunks != mine->n_chunks)
+			abort();
+		for (size_t i = 0; i < pc->n_chunks; i++) {
+			const Ckpt__V1__Chunk *x = mine->chunks[i], *y = pc->chunks[i];
+			if (!same_bytes(&x->sha256, &y->sha256) || !same_bytes(&x->data, &y->data) ||
+			    x->raw_size != y->raw_size || x->codec != y->codec)
+				abort();
+			if (x->data.len != 0 && (x->data.data < data || x->data.data + x->data.len > data + size))
+				abort();
+		}
+		ckpt__v1__put_chunks_request__free_unpacked(pc, NULL);
+	}
+	arena_free(a);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -48,6 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t ones;
 	int rv;
 
+	check_chunkv(data, size);
 	rv = walk(data, size, &ones, NULL, NULL);
 	rep = ckpt__v1__get_chunks_reply__unpack(NULL, size, data);
 	if (rep == NULL)

@@ -1,9 +1,14 @@
-/* pbv reads what protobuf-c writes, and refuses a table of malformed inputs. */
+/*
+ * pbv reads what protobuf-c writes, and refuses a table of malformed inputs;
+ * chunkv reads a PutChunksRequest in place, as protobuf-c unpacks it.
+ */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
+#include "chunkv.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "pbv.h"
 
@@ -108,6 +113,90 @@ START_TEST(pbv_refuses_malformed_input)
 }
 END_TEST
 
+START_TEST(chunkv_reads_a_put_chunks_request_in_place)
+{
+	uint8_t sha[32], data[5000], buf[16384];
+	Ckpt__V1__Chunk c[3] = { CKPT__V1__CHUNK__INIT, CKPT__V1__CHUNK__INIT, CKPT__V1__CHUNK__INIT };
+	Ckpt__V1__Chunk *cs[3] = { &c[0], &c[1], &c[2] };
+	Ckpt__V1__PutChunksRequest r = CKPT__V1__PUT_CHUNKS_REQUEST__INIT, *got;
+	/* Unknown fields: 7 (varint) at the top, 9 (bytes) in a chunk; both skipped. */
+	const uint8_t unknown_top[] = { 0x38, 0x05 };
+	const uint8_t chunk_unknown[] = { 0x0a, 6, 0x4a, 2, 'x', 'y', 0x18, 9 };
+	struct arena *a;
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(sha); i++)
+		sha[i] = (uint8_t)i;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	c[0].sha256 = (ProtobufCBinaryData){ sizeof(sha), sha };
+	c[0].data = (ProtobufCBinaryData){ sizeof(data), data };
+	c[0].raw_size = 70000;
+	c[0].codec = 1;
+	c[1].sha256 = (ProtobufCBinaryData){ sizeof(sha), sha };
+	c[1].data = (ProtobufCBinaryData){ 1, data + 3 };
+	/* c[2]: every field empty */
+	r.n_chunks = 3;
+	r.chunks = cs;
+	n = ckpt__v1__put_chunks_request__pack(&r, buf);
+	memcpy(buf + n, unknown_top, sizeof(unknown_top));
+	n += sizeof(unknown_top);
+	memcpy(buf + n, chunk_unknown, sizeof(chunk_unknown));
+	n += sizeof(chunk_unknown);
+
+	ck_assert_int_eq(arena_new(&a), 0);
+	ck_assert_int_eq(chunkv_put_request(a, buf, n, &got), 0);
+	ck_assert_uint_eq(got->n_chunks, 4);
+	ck_assert_uint_eq(got->chunks[0]->sha256.len, 32);
+	ck_assert_mem_eq(got->chunks[0]->sha256.data, sha, 32);
+	ck_assert_uint_eq(got->chunks[0]->data.len, sizeof(data));
+	ck_assert_mem_eq(got->chunks[0]->data.data, data, sizeof(data));
+	/* In place: the bytes are the buffer's, not a copy. */
+	ck_assert(got->chunks[0]->data.data > buf && got->chunks[0]->data.data < buf + n);
+	ck_assert_uint_eq(got->chunks[0]->raw_size, 70000);
+	ck_assert_uint_eq(got->chunks[0]->codec, 1);
+	ck_assert_uint_eq(got->chunks[1]->data.len, 1);
+	ck_assert_uint_eq(got->chunks[1]->data.data[0], data[3]);
+	ck_assert_uint_eq(got->chunks[1]->raw_size, 0);
+	ck_assert_uint_eq(got->chunks[2]->sha256.len, 0);
+	ck_assert_uint_eq(got->chunks[2]->data.len, 0);
+	ck_assert_uint_eq(got->chunks[3]->data.len, 0);
+	ck_assert_uint_eq(got->chunks[3]->raw_size, 9);
+
+	/* No chunks at all is a request too. */
+	ck_assert_int_eq(chunkv_put_request(a, buf, 0, &got), 0);
+	ck_assert_uint_eq(got->n_chunks, 0);
+	arena_free(a);
+}
+END_TEST
+
+/* Each refused: chunks of the wrong wire type, a raw_size past 32 bits, cut short. */
+static const struct {
+	uint8_t b[16];
+	size_t len;
+} chunkv_bad[] = {
+	{ { 0x08, 0x01 }, 2 },                                   /* chunks as a varint */
+	{ { 0x0a, 2, 0x08, 0x01 }, 4 },                          /* sha256 as a varint */
+	{ { 0x0a, 2, 0x10, 0x01 }, 4 },                          /* data as a varint */
+	{ { 0x0a, 3, 0x1a, 1, 0 }, 5 },                          /* raw_size as bytes */
+	{ { 0x0a, 6, 0x18, 0x80, 0x80, 0x80, 0x80, 0x10 }, 8 },  /* raw_size 2^32 */
+	{ { 0x0a, 6, 0x20, 0xff, 0xff, 0xff, 0xff, 0x1f }, 8 },  /* codec past 32 bits */
+	{ { 0x0a, 5, 0x0a, 1 }, 4 },                             /* chunk longer than the buffer */
+	{ { 0x0a, 2, 0x0a, 5 }, 4 },                             /* sha256 longer than its chunk */
+};
+
+START_TEST(chunkv_refuses_malformed_requests)
+{
+	Ckpt__V1__PutChunksRequest *got = NULL;
+	struct arena *a;
+
+	ck_assert_int_eq(arena_new(&a), 0);
+	ck_assert_int_eq(chunkv_put_request(a, chunkv_bad[_i].b, chunkv_bad[_i].len, &got), -EPROTO);
+	ck_assert_ptr_null(got);
+	arena_free(a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -118,6 +207,9 @@ main(void)
 
 	tcase_add_test(tc, pbv_reads_a_packed_get_chunks_reply);
 	tcase_add_test(tc, pbv_reads_every_wire_type);
+	tcase_add_test(tc, chunkv_reads_a_put_chunks_request_in_place);
+	tcase_add_loop_test(tc, chunkv_refuses_malformed_requests, 0,
+	    (int)(sizeof(chunkv_bad) / sizeof(chunkv_bad[0])));
 	tcase_add_loop_test(tc, pbv_refuses_malformed_input, 0,
 	    (int)(sizeof(malformed) / sizeof(malformed[0])));
 	suite_add_tcase(s, tc);
