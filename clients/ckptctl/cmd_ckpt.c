@@ -136,6 +136,8 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 			{ "put_bytes", rep->put_bytes },
 			{ "put_chunks", rep->put_chunks },
 			{ "keep", rep->keep },
+			{ "writes", rep->writes },
+			{ "write_commits", rep->write_commits },
 		};
 		size_t n = sizeof(rows) / sizeof(rows[0]);
 

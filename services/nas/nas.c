@@ -196,6 +196,8 @@ nas_stat(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protobu
 	reply->put_bytes = atomic_load(&n->n_put_bytes);
 	reply->put_chunks = atomic_load(&n->n_put_chunks);
 	reply->keep = n->n_keep;
+	reply->writes = st.ss_writes;
+	reply->write_commits = st.ss_write_commits;
 	if (srv != NULL) {
 		struct rpc_server_stats rs;
 		rpc_server_get_stats(srv, &rs);

@@ -70,6 +70,19 @@ struct store {
 	/* Bytes of chunk data held (stored, and raw): counted at open, then kept up to date. */
 	atomic_uint_fast64_t s_chunk_bytes;
 	atomic_uint_fast64_t s_chunk_raw_bytes;
+	/*
+	 * Group commit: writers queue here; one of them (the leader) runs every
+	 * write queued in one LMDB transaction, so one fsync makes them all
+	 * durable, while the next group queues up behind it.
+	 */
+	pthread_mutex_t s_wq_mu;
+	pthread_cond_t s_wq_cv;
+	bool s_wq_ready;
+	bool s_wq_busy;                    /* a leader is running a group */
+	struct store_wreq *s_wq_head;
+	struct store_wreq **s_wq_tail;
+	atomic_uint_fast64_t s_writes;     /* write calls run */
+	atomic_uint_fast64_t s_commits;    /* write transactions committed for them */
 };
 
 typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
@@ -346,31 +359,25 @@ store_txn_begin(struct store *s, unsigned flags, MDB_txn **ret_txn, uint64_t *re
 	}
 }
 
-/* Runs fn in one transaction; a write transaction is committed when fn returns 0. */
+/* Runs fn in a read transaction. */
 static int
-store_run(struct store *s, bool write, store_txn_fn fn, void *arg, uint64_t *ret_map_size)
+store_read(struct store *s, store_txn_fn fn, void *arg)
 {
+	uint64_t map_size;
 	MDB_txn *txn = NULL;
 	int rv;
 
-	rv = store_txn_begin(s, write ? 0 : MDB_RDONLY, &txn, ret_map_size);
+	rv = store_txn_begin(s, MDB_RDONLY, &txn, &map_size);
 	if (rv != 0)
 		return rv;
 	rv = fn(s, txn, arg);
-	/* A read is committed too: database handles opened in it stay open (--check). */
+	/* Committed, not aborted: database handles opened in it stay open (--check). */
 	if (rv == 0)
 		rv = store_rc(mdb_txn_commit(txn)); /* frees txn on failure too */
 	else
 		mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&s->s_lock);
 	return rv;
-}
-
-static int
-store_read(struct store *s, store_txn_fn fn, void *arg)
-{
-	uint64_t map_size;
-	return store_run(s, false, fn, arg, &map_size);
 }
 
 /* Doubles the map (up to s_map_max) unless another thread grew it past seen. */
@@ -408,16 +415,125 @@ out_unlock:
 	return rv;
 }
 
+/* A write waiting for its group (store_write_group). */
+struct store_wreq {
+	store_txn_fn w_fn;
+	void *w_arg;
+	int w_rv;
+	uint64_t w_map_size;          /* the map size its transaction saw */
+	bool w_done;
+	struct store_wreq *w_next;
+};
+
 /*
- * Runs fn in a write transaction; when the map is full, grows it and runs fn
- * again (fn must reset its outputs). At the maximum: -ENOSPC, nothing written.
+ * Runs a group of writes in one transaction and commits it once. Alone, a
+ * write runs in the transaction itself; in a group, each runs in a nested
+ * transaction, so one that fails (a refused commit, a full map) leaves no
+ * trace and does not fail the others. Sets every w_rv and w_map_size.
+ */
+static void
+store_run_group(struct store *s, struct store_wreq *g)
+{
+	struct store_wreq *w;
+	uint64_t map_size = 0;
+	MDB_txn *txn = NULL;
+	size_t ok = 0, n = 0;
+	int rv;
+
+	rv = store_txn_begin(s, 0, &txn, &map_size);
+	if (rv == 0 && g->w_next == NULL) {
+		rv = g->w_fn(s, txn, g->w_arg);
+		if (rv == 0)
+			rv = store_rc(mdb_txn_commit(txn)); /* frees txn on failure too */
+		else
+			mdb_txn_abort(txn);
+		g->w_rv = rv;
+		n = ok = 1;
+	} else if (rv == 0) {
+		for (w = g; w != NULL; w = w->w_next, n++) {
+			MDB_txn *child;
+			w->w_rv = store_rc(mdb_txn_begin(s->s_env, txn, 0, &child));
+			if (w->w_rv != 0)
+				continue;
+			w->w_rv = w->w_fn(s, child, w->w_arg);
+			if (w->w_rv == 0)
+				w->w_rv = store_rc(mdb_txn_commit(child));
+			else
+				mdb_txn_abort(child);
+			ok += w->w_rv == 0;
+		}
+		if (ok == 0) {
+			mdb_txn_abort(txn);
+		} else if ((rv = store_rc(mdb_txn_commit(txn))) != 0) {
+			for (w = g; w != NULL; w = w->w_next)
+				if (w->w_rv == 0)
+					w->w_rv = rv; /* nothing of the group was written */
+		}
+	}
+	if (txn != NULL)
+		pthread_rwlock_unlock(&s->s_lock); /* held since the transaction began */
+	for (w = g; w != NULL; w = w->w_next) {
+		if (txn == NULL)
+			w->w_rv = rv; /* the transaction did not begin */
+		w->w_map_size = map_size;
+	}
+	ok = 0;
+	for (w = g; w != NULL; w = w->w_next)
+		ok += w->w_rv == 0;
+	if (ok != 0) {
+		atomic_fetch_add(&s->s_writes, ok);
+		atomic_fetch_add(&s->s_commits, 1);
+	}
+}
+
+/*
+ * Queues fn and waits for the group it joins to be committed, leading that
+ * group when no other writer is. Returns fn's result (or the commit's);
+ * *ret_map_size: the map size the transaction saw.
+ */
+static int
+store_write_group(struct store *s, store_txn_fn fn, void *arg, uint64_t *ret_map_size)
+{
+	struct store_wreq me = { fn, arg, 0, 0, false, NULL };
+
+	pthread_mutex_lock(&s->s_wq_mu);
+	*s->s_wq_tail = &me;
+	s->s_wq_tail = &me.w_next;
+	while (!me.w_done && s->s_wq_busy)
+		pthread_cond_wait(&s->s_wq_cv, &s->s_wq_mu);
+	if (!me.w_done) {
+		struct store_wreq *g = s->s_wq_head, *w, *next;
+
+		/* The leader: everything queued so far, itself among it. */
+		s->s_wq_head = NULL;
+		s->s_wq_tail = &s->s_wq_head;
+		s->s_wq_busy = true;
+		pthread_mutex_unlock(&s->s_wq_mu);
+		store_run_group(s, g);
+		pthread_mutex_lock(&s->s_wq_mu);
+		for (w = g; w != NULL; w = next) {
+			next = w->w_next; /* a waiter's entry is gone once it sees w_done */
+			w->w_done = true;
+		}
+		s->s_wq_busy = false;
+		pthread_cond_broadcast(&s->s_wq_cv);
+	}
+	pthread_mutex_unlock(&s->s_wq_mu);
+	*ret_map_size = me.w_map_size;
+	return me.w_rv;
+}
+
+/*
+ * Runs fn in a write transaction (grouped with concurrent writes: see
+ * store_write_group); when the map is full, grows it and runs fn again (fn
+ * must reset its outputs). At the maximum: -ENOSPC, nothing written.
  */
 static int
 store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
 {
 	for (;;) {
 		uint64_t seen;
-		int rv = store_run(s, true, fn, arg, &seen);
+		int rv = store_write_group(s, fn, arg, &seen);
 
 		if (rv != STORE_MAP_FULL)
 			return rv;
@@ -916,6 +1032,16 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 	if (rv != 0)
 		goto out_close;
 	s->s_lock_ready = true;
+	rv = -pthread_mutex_init(&s->s_wq_mu, NULL);
+	if (rv == 0) {
+		rv = -pthread_cond_init(&s->s_wq_cv, NULL);
+		if (rv != 0)
+			pthread_mutex_destroy(&s->s_wq_mu);
+	}
+	if (rv != 0)
+		goto out_close;
+	s->s_wq_ready = true;
+	s->s_wq_tail = &s->s_wq_head;
 	rv = store_env_open(s, cfg, ret_err);
 	if (rv == 0 && s->s_readonly)
 		rv = store_read(s, store_dbs_open_txn, NULL);
@@ -954,6 +1080,10 @@ store_close(struct store *s)
 		mdb_env_close(s->s_env);
 	if (s->s_lock_ready)
 		pthread_rwlock_destroy(&s->s_lock);
+	if (s->s_wq_ready) {
+		pthread_cond_destroy(&s->s_wq_cv);
+		pthread_mutex_destroy(&s->s_wq_mu);
+	}
 	free(s);
 }
 
@@ -2633,6 +2763,8 @@ store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *r
 		return rv;
 	st.ss_chunk_bytes = atomic_load(&s->s_chunk_bytes);
 	st.ss_chunk_raw_bytes = atomic_load(&s->s_chunk_raw_bytes);
+	st.ss_writes = atomic_load(&s->s_writes);
+	st.ss_write_commits = atomic_load(&s->s_commits);
 	*ret_stats = st;
 	return 0;
 }

@@ -78,6 +78,9 @@ struct store_stats {
 	uint64_t ss_chunk_raw_bytes;  /* uncompressed */
 	uint64_t ss_map_size;
 	uint64_t ss_map_used;
+	/* Since open: writes run, and the transactions that committed them (group commit). */
+	uint64_t ss_writes;
+	uint64_t ss_write_commits;
 };
 
 /*

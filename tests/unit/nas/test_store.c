@@ -725,7 +725,7 @@ START_TEST(store_get_chunks_wire_is_what_protobuf_c_packs)
 	static const size_t sizes[] = { 3000, 4096 + 100, 3 * 4096, 1, 64 * 1024, 2 * MiB + 5,
 		4096 - 24 + 1536, 128 };
 	enum { N = sizeof(sizes) / sizeof(sizes[0]) + 1 };
-	uint8_t sha[N][SHA_LEN], *bufs[N], *zout;
+	uint8_t sha[N][SHA_LEN], *bufs[N], *zout = NULL;
 	ProtobufCBinaryData h[N];
 	struct store_error err;
 	struct zchunk *z;
@@ -1376,6 +1376,106 @@ START_TEST(store_concurrent_commits_get_distinct_seqs)
 }
 END_TEST
 
+/* A writer of the group-commit test: its own component, and (odd ids) stale commits. */
+struct group_arg {
+	int g_id;
+	int g_round;
+	int g_ok;        /* commits that succeeded */
+	int g_stale;     /* stale commits refused as they should be */
+	int g_writes;    /* successful write calls (chunk uploads and commits) */
+	int g_failed;    /* anything else */
+};
+
+static void *
+group_worker(void *p)
+{
+	struct group_arg *g = p;
+	char node[16], comp[16];
+	uint8_t buf[300];
+
+	snprintf(node, sizeof(node), "g%d", g->g_id);
+	snprintf(comp, sizeof(comp), "c%d", g->g_id);
+	for (int r = 0; r < 4; r++) {
+		Ckpt__V1__CheckpointInfo *info;
+		struct store_error err;
+		struct arena *a;
+		struct ckpt c;
+		bool existed;
+		int rv;
+
+		for (size_t k = 0; k < sizeof(buf); k++)
+			buf[k] = (uint8_t)(k * 31 + g->g_id * 7 + (g->g_round * 4 + r) * 131);
+		if (arena_new(&a) != 0) {
+			g->g_failed++;
+			return NULL;
+		}
+		ckpt_build(&c, node, comp, 0, 0, buf, sizeof(buf), 100, true);
+		g->g_writes += 3;
+		rv = store_commit(st, &c.req, a, &info, &existed, NULL, &err);
+		g->g_ok += rv == 0;
+		g->g_writes += rv == 0;
+		g->g_failed += rv != 0;
+		if (g->g_id % 2 == 1) {
+			/* Refused inside the write transaction (the fence), beside the others. */
+			buf[0] ^= 0xff;
+			ckpt_build(&c, node, "fenced", 0, 1, buf, sizeof(buf), 100, true);
+			g->g_writes += 3;
+			rv = store_commit(st, &c.req, a, &info, &existed, NULL, &err);
+			g->g_stale += rv == -ESTALE;
+			g->g_failed += rv != -ESTALE;
+		}
+		arena_free(a);
+	}
+	return NULL;
+}
+
+START_TEST(store_groups_concurrent_writes_into_one_commit)
+{
+	enum { WORKERS = 6 };
+	uint8_t *b = testbuf_bytes(1000, 41);
+	struct group_arg g[WORKERS];
+	struct store_stats before, after;
+	struct store_check *ck = calloc(1, sizeof(*ck));
+	struct store_error err;
+	int ok = 0, stale = 0, writes = 0, failed = 0, round;
+	bool grouped = false;
+
+	store_buf("n0", "fenced", 0, 5, b, 1000, 500);
+	before = stats();
+	/* Grouping needs writers to meet: rounds until they have (the first, nearly always). */
+	for (round = 0; round < 50 && !grouped; round++) {
+		pthread_t t[WORKERS];
+		for (int i = 0; i < WORKERS; i++) {
+			memset(&g[i], 0, sizeof(g[i]));
+			g[i].g_id = i;
+			g[i].g_round = round;
+			ck_assert_int_eq(pthread_create(&t[i], NULL, group_worker, &g[i]), 0);
+		}
+		for (int i = 0; i < WORKERS; i++) {
+			pthread_join(t[i], NULL);
+			ok += g[i].g_ok;
+			stale += g[i].g_stale;
+			writes += g[i].g_writes;
+			failed += g[i].g_failed;
+		}
+		after = stats();
+		grouped = after.ss_write_commits - before.ss_write_commits <
+		    after.ss_writes - before.ss_writes;
+	}
+	ck_assert_int_eq(failed, 0);
+	ck_assert_msg(grouped, "no two writes shared a commit in %d rounds", round);
+	ck_assert_int_eq(ok, round * WORKERS * 4);
+	ck_assert_int_eq(stale, round * (WORKERS / 2) * 4);
+	/* Every successful write counted once; a refused one left nothing behind. */
+	ck_assert_uint_eq(after.ss_writes - before.ss_writes, (uint64_t)writes);
+	ck_assert_uint_eq(after.ss_checkpoints, 1 + (uint64_t)ok);
+	ck_assert_int_eq(store_check(st, ck, &err), 0);
+	ck_assert(store_check_clean(ck));
+	free(ck);
+	free(b);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1410,6 +1510,7 @@ main(void)
 	tcase_add_test(tc, store_map_grows_on_demand);
 	tcase_add_test(tc, store_full_map_answers_enospc_and_keeps_earlier_data);
 	tcase_add_test(tc, store_concurrent_commits_get_distinct_seqs);
+	tcase_add_test(tc, store_groups_concurrent_writes_into_one_commit);
 	tcase_add_test(tc, store_retention_keeps_newest_k_and_frees_their_chunks);
 	tcase_add_test(tc, store_pinned_checkpoint_outlives_retention);
 	tcase_add_test(tc, store_check_finds_flipped_bytes_and_wrong_counts);
