@@ -418,6 +418,7 @@ struct nasc_up {
 	size_t *u_offs;                      /* per chunk of the window: offset in it */
 	size_t *u_idx;                       /* per chunk of the window: index in refs */
 	ProtobufCBinaryData *u_hashes;       /* per chunk of the window */
+	bool u_in_place;                     /* the source's bytes stay put until the end */
 };
 
 static void *
@@ -526,19 +527,25 @@ nasc_up_add(struct nasc_up *u, const ProtobufCBinaryData *hash, const uint8_t *r
 		return rv;
 	c = &b->b_chunks[b->b_n];
 	ckpt__v1__chunk__init(c);
-	/* The window moves on before the batch is sent: keep copies. */
+	/* The window moves on before the batch is sent: keep copies (of the bytes too, from a reader). */
 	memcpy(b->b_sha[b->b_n], hash->data, SHA_LEN);
 	c->sha256.data = b->b_sha[b->b_n];
 	c->sha256.len = SHA_LEN;
 	c->raw_size = (uint32_t)len;
 	c->codec = codec;
-	if (codec == ZCHUNK_RAW) {
-		memcpy(b->b_out + b->b_out_used, raw, len);
-		clen = len;
+	if (codec == ZCHUNK_RAW && u->u_in_place) {
+		/* Sent from where it lies: the store waits for every PutChunks before it returns. */
+		c->data.data = (uint8_t *)raw;
+		c->data.len = len;
+	} else {
+		if (codec == ZCHUNK_RAW) {
+			memcpy(b->b_out + b->b_out_used, raw, len);
+			clen = len;
+		}
+		c->data.data = b->b_out + b->b_out_used;
+		c->data.len = clen;
+		b->b_out_used += clen;
 	}
-	c->data.data = b->b_out + b->b_out_used;
-	c->data.len = clen;
-	b->b_out_used += clen;
 	b->b_wire += c->data.len;
 	b->b_cptr[b->b_n++] = c;
 	return 0;
@@ -944,6 +951,7 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 	ret_err->re_msg[0] = '\0';
 	buf = src->s_data != NULL ? NULL : malloc(NASC_BATCH);
 	rv = nasc_up_init(&up, n, timeout_ms, ret_err);
+	up.u_in_place = src->s_data != NULL;
 	if (rv == 0 && buf == NULL && src->s_data == NULL)
 		rv = -ENOMEM;
 	if (rv == 0)
