@@ -137,7 +137,7 @@ nas_list(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protobu
 	bool truncated = false;
 	int rv;
 
-	rv = store_list(n->n_store, req->node, req->component, req->latest_only, &truncated,
+	rv = store_list(n->n_store, req->node, req->component, req->latest_only, 0, &truncated,
 	    rpc_call_arena(call), &reply->checkpoints, &reply->n_checkpoints, &err);
 	reply->truncated = rv == 0 && truncated;
 	if (rv == -EBADMSG)

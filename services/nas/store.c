@@ -1981,7 +1981,8 @@ struct store_list_op {
 	struct arena *l_arena;
 	Ckpt__V1__CheckpointInfo **l_infos;
 	size_t l_n, l_cap;
-	bool l_truncated;               /* stopped at STORE_LIST_MAX with keys left */
+	size_t l_max;                   /* entries at most */
+	bool l_truncated;               /* stopped at l_max with keys left */
 };
 
 static int
@@ -2034,7 +2035,7 @@ store_list_walk(MDB_cursor *c, struct store_list_op *op, const uint8_t *prefix, 
 	int rc, rv = 0;
 
 	for (rc = mdb_cursor_get(c, &k, &v, plen != 0 ? MDB_SET_RANGE : MDB_FIRST);
-	     rc == 0 && rv == 0 && op->l_n < STORE_LIST_MAX;
+	     rc == 0 && rv == 0 && op->l_n < op->l_max;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
 			break;
@@ -2052,11 +2053,14 @@ store_list_walk(MDB_cursor *c, struct store_list_op *op, const uint8_t *prefix, 
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_rc(rc);
 	/* Stopped by the cap on a key of the range: there may be more. */
-	if (rc == 0 && op->l_n >= STORE_LIST_MAX && k.mv_size >= plen &&
+	if (rc == 0 && op->l_n >= op->l_max && k.mv_size >= plen &&
 	    memcmp(k.mv_data, prefix, plen) == 0)
 		op->l_truncated = true;
-	if (rv == 0 && pk.mv_size != 0 && op->l_n < STORE_LIST_MAX)
+	/* The last group (latest_only) is emitted here, or left out by the cap. */
+	if (rv == 0 && pk.mv_size != 0 && op->l_n < op->l_max)
 		rv = store_list_push(op, &pv);
+	else if (rv == 0 && pk.mv_size != 0)
+		op->l_truncated = true;
 	return rv;
 }
 
@@ -2086,10 +2090,11 @@ store_list_txn(struct store *s, MDB_txn *txn, void *arg)
 
 int
 store_list(struct store *s, const char *node, const char *component, bool latest_only,
-    bool *ret_truncated, struct arena *a, Ckpt__V1__CheckpointInfo ***ret_infos, size_t *ret_n,
-    struct store_error *ret_err)
+    size_t max, bool *ret_truncated, struct arena *a, Ckpt__V1__CheckpointInfo ***ret_infos,
+    size_t *ret_n, struct store_error *ret_err)
 {
-	struct store_list_op op = { node, component, latest_only, a, NULL, 0, 0, false };
+	struct store_list_op op = { node, component, latest_only, a, NULL, 0, 0,
+		max != 0 && max < STORE_LIST_MAX ? max : STORE_LIST_MAX, false };
 	int rv;
 
 	ret_err->se_msg[0] = '\0';

@@ -156,11 +156,13 @@ int store_retrieve(struct store *s, const char *node, const char *component, uin
 /*
  * Checkpoints in key order (node, component, seq), filtered by node and/or
  * component ("" : any), only the newest of each node/component with
- * latest_only. At most STORE_LIST_MAX entries: the first ones in key order.
+ * latest_only. At most max entries (0 or more than STORE_LIST_MAX:
+ * STORE_LIST_MAX), the first ones in key order; *ret_truncated tells
+ * whether there may be more.
  */
-int store_list(struct store *s, const char *node, const char *component, bool latest_only, bool *ret_truncated,
-    struct arena *a, Ckpt__V1__CheckpointInfo ***ret_infos, size_t *ret_n,
-    struct store_error *ret_err);
+int store_list(struct store *s, const char *node, const char *component, bool latest_only,
+    size_t max, bool *ret_truncated, struct arena *a, Ckpt__V1__CheckpointInfo ***ret_infos,
+    size_t *ret_n, struct store_error *ret_err);
 /*
  * Deletes node/component@seq (seq 0: every seq of node/component), releases
  * its chunks and frees those no longer referenced. -ENOENT when nothing

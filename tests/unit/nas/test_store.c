@@ -577,7 +577,7 @@ expect_list(const char *node, const char *comp, bool latest, const char *const *
 	bool truncated = true;
 	size_t got;
 
-	ck_assert_int_eq(store_list(st, node, comp, latest, &truncated, ar, &infos, &got, &err), 0);
+	ck_assert_int_eq(store_list(st, node, comp, latest, 0, &truncated, ar, &infos, &got, &err), 0);
 	ck_assert_uint_eq(got, n);
 	ck_assert(!truncated);
 	for (size_t i = 0; i < n; i++) {
@@ -612,6 +612,50 @@ START_TEST(store_list_walks_in_key_order)
 	expect_list("", "x", true, comp_x_latest, 3);
 	expect_list("a", "y", false, a_y, 1);
 	expect_list("c", "", false, NULL, 0);
+	free(b);
+}
+END_TEST
+
+/* The first max entries, and whether more were left out. */
+static void
+expect_capped(const char *comp, bool latest, size_t max, size_t want_n, const char *want_last,
+    bool want_truncated)
+{
+	Ckpt__V1__CheckpointInfo **infos;
+	struct store_error err;
+	bool truncated = !want_truncated;
+	size_t got;
+	char ref[160];
+
+	ck_assert_int_eq(store_list(st, "", comp, latest, max, &truncated, ar, &infos, &got, &err), 0);
+	ck_assert_uint_eq(got, want_n);
+	ck_assert_msg(truncated == want_truncated, "max %zu latest %d: truncated %d", max, latest,
+	    truncated);
+	snprintf(ref, sizeof(ref), "%s/%s@%llu", infos[got - 1]->node, infos[got - 1]->component,
+	    (unsigned long long)infos[got - 1]->seq);
+	ck_assert_str_eq(ref, want_last);
+}
+
+START_TEST(store_list_says_when_it_stopped_at_its_cap)
+{
+	uint8_t *b = testbuf_bytes(100, 19);
+
+	/* Keys in order: a/x@1 a/x@2 a/y@1 b/x@3 (b/x@3 is the last key of "ckpt"). */
+	store_buf("a", "x", 1, 0, b, 10, 100);
+	store_buf("a", "x", 2, 0, b, 11, 100);
+	store_buf("a", "y", 1, 0, b, 12, 100);
+	store_buf("b", "x", 3, 0, b, 13, 100);
+	expect_capped("", false, 4, 4, "b/x@3", false);
+	expect_capped("", false, 5, 4, "b/x@3", false);
+	expect_capped("", false, 3, 3, "a/y@1", true);
+	expect_capped("", false, 1, 1, "a/x@1", true);
+	/* Latest only: 3 groups; the last one is pending when the walk ends. */
+	expect_capped("", true, 3, 3, "b/x@3", false);
+	expect_capped("", true, 2, 2, "a/y@1", true);
+	expect_capped("", true, 1, 1, "a/x@2", true);
+	/* A component filter: b/x@3 matches after a/y@1, which does not. */
+	expect_capped("x", false, 2, 2, "a/x@2", true);
+	expect_capped("x", true, 2, 2, "b/x@3", false);
 	free(b);
 }
 END_TEST
@@ -1502,6 +1546,7 @@ main(void)
 	tcase_add_test(tc, store_reopen_keeps_checkpoints);
 	tcase_add_test(tc, store_open_collects_orphan_chunks);
 	tcase_add_test(tc, store_list_walks_in_key_order);
+	tcase_add_test(tc, store_list_says_when_it_stopped_at_its_cap);
 	tcase_add_test(tc, store_retrieve_latest_across_nodes);
 	tcase_add_test(tc, store_get_chunks_returns_a_prefix_within_budget);
 	tcase_add_test(tc, store_get_chunks_detects_a_corrupt_chunk);
