@@ -1361,11 +1361,20 @@ nasc_reader_stop(struct nasc_reader *r)
 	free(r->r_batches);
 }
 
-/* nasc_retrieve(); *read_seq is the sequence of the record read, even on failure. */
+/*
+ * Told the size of the checkpoint about to be written, before its first
+ * byte (buffers sized once); a non-zero return stops the read with it.
+ */
+typedef int (*nasc_expect_fn)(void *arg, uint64_t size);
+
+/*
+ * nasc_retrieve(); *read_seq is the sequence of the record read, even on
+ * failure. expect (may be NULL) is called with the record's size.
+ */
 static int
 nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint64_t seq,
-    nasc_write_fn wr, void *wr_arg, unsigned timeout_ms, struct nasc_info *ret_info,
-    uint64_t *read_seq, struct rpc_error *ret_err)
+    nasc_write_fn wr, nasc_expect_fn expect, void *wr_arg, unsigned timeout_ms,
+    struct nasc_info *ret_info, uint64_t *read_seq, struct rpc_error *ret_err)
 {
 	Ckpt__V1__RetrieveRequest rreq = CKPT__V1__RETRIEVE_REQUEST__INIT;
 	Ckpt__V1__RetrieveReply *rrep = NULL;
@@ -1396,6 +1405,13 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 	rv = nasc_reader_plan(&r, rrep->chunks, rrep->n_chunks, info.ni_size);
 	if (rv == -EBADMSG)
 		goto out_mismatch;
+	/* The record is consistent: its size is the checkpoint's. */
+	if (rv == 0 && expect != NULL && (rv = expect(wr_arg, info.ni_size)) != 0) {
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s/%s@%llu (%llu bytes): %s",
+		    info.ni_node, info.ni_component, (unsigned long long)info.ni_seq,
+		    (unsigned long long)info.ni_size, err_str(rv));
+		goto out;
+	}
 	if (rv == 0)
 		rv = nasc_reader_start(&r);
 	if (rv == 0 && r.r_nthreads == 0)
@@ -1451,7 +1467,7 @@ nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t 
     struct rpc_error *ret_err)
 {
 	uint64_t read_seq = 0;
-	return nasc_retrieve_seq(n, node, component, seq, wr, wr_arg, timeout_ms, ret_info,
+	return nasc_retrieve_seq(n, node, component, seq, wr, NULL, wr_arg, timeout_ms, ret_info,
 	    &read_seq, ret_err);
 }
 
@@ -1485,9 +1501,24 @@ nasc_previous(struct nasc *n, const char *component, uint64_t seq, unsigned time
 	return 0;
 }
 
+static int
+nasc_retrieve_fallback_x(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    nasc_write_fn wr, nasc_expect_fn expect, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err);
+
 int
 nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, uint64_t seq,
     nasc_write_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
+{
+	return nasc_retrieve_fallback_x(n, node, component, seq, wr, NULL, reset, arg, timeout_ms,
+	    ret_info, ret_fb, ret_err);
+}
+
+/* nasc_retrieve_fallback(), expect called before each checkpoint it reads. */
+static int
+nasc_retrieve_fallback_x(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    nasc_write_fn wr, nasc_expect_fn expect, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
     struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
 {
 	struct nasc_fallback fb;
@@ -1499,8 +1530,8 @@ nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, 
 	int rv;
 
 	memset(&fb, 0, sizeof(fb));
-	rv = nasc_retrieve_seq(n, node, component, seq, wr, arg, timeout_ms, &info, &read_seq,
-	    ret_err);
+	rv = nasc_retrieve_seq(n, node, component, seq, wr, expect, arg, timeout_ms, &info,
+	    &read_seq, ret_err);
 	while (rv == -EBADMSG && reset != NULL && fb.nf_skipped < NASC_FALLBACK_MAX &&
 	    read_seq != 0) {
 		uint64_t prev;
@@ -1516,8 +1547,8 @@ nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, 
 			break;
 		}
 		read_seq = 0;
-		rv = nasc_retrieve_seq(n, prev_node, component, prev, wr, arg, timeout_ms, &info,
-		    &read_seq, ret_err);
+		rv = nasc_retrieve_seq(n, prev_node, component, prev, wr, expect, arg, timeout_ms,
+		    &info, &read_seq, ret_err);
 	}
 	if (rv == -EBADMSG && fb.nf_bad_seq != 0 && !rewound)
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s (no fallback to an older "
@@ -1559,6 +1590,27 @@ nasc_growbuf_write(void *arg, const void *buf, size_t len)
 	return 0;
 }
 
+/* The size is known before the bytes come: one allocation of it, no doubling. */
+static int
+nasc_growbuf_expect(void *arg, uint64_t size)
+{
+	struct nasc_growbuf *g = arg;
+	uint8_t *d;
+
+	if (size > g->gb_max)
+		return -EFBIG;
+	if (size <= g->gb_cap)
+		return 0;
+	d = malloc(size); /* not realloc: nothing written yet need be kept */
+	if (d == NULL)
+		return -ENOMEM;
+	free(g->gb_data);
+	g->gb_data = d;
+	g->gb_cap = size;
+	g->gb_len = 0;
+	return 0;
+}
+
 static int
 nasc_growbuf_reset(void *arg)
 {
@@ -1573,8 +1625,8 @@ nasc_retrieve_buf_fallback(struct nasc *n, const char *node, const char *compone
     struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
 {
 	struct nasc_growbuf g = { NULL, 0, 0, max_size };
-	int rv = nasc_retrieve_fallback(n, node, component, seq, nasc_growbuf_write,
-	    nasc_growbuf_reset, &g, timeout_ms, ret_info, ret_fb, ret_err);
+	int rv = nasc_retrieve_fallback_x(n, node, component, seq, nasc_growbuf_write,
+	    nasc_growbuf_expect, nasc_growbuf_reset, &g, timeout_ms, ret_info, ret_fb, ret_err);
 	if (rv != 0) {
 		free(g.gb_data);
 		return rv;
@@ -1594,8 +1646,9 @@ nasc_retrieve_buf(struct nasc *n, const char *node, const char *component, uint6
     struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
 	struct nasc_growbuf g = { NULL, 0, 0, max_size };
-	int rv = nasc_retrieve(n, node, component, seq, nasc_growbuf_write, &g, timeout_ms,
-	    ret_info, ret_err);
+	uint64_t read_seq = 0;
+	int rv = nasc_retrieve_seq(n, node, component, seq, nasc_growbuf_write, nasc_growbuf_expect,
+	    &g, timeout_ms, ret_info, &read_seq, ret_err);
 	if (rv != 0) {
 		free(g.gb_data);
 		return rv;

@@ -1324,7 +1324,10 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 		    info.ni_node, info.ni_component, info.ni_seq, hex_ck, want);
 		goto out_unreserve;
 	}
-	rv = demo_restore(buf, len, &d, &why);
+	/* The demo takes the buffer over: the state is in memory once, not twice. */
+	rv = demo_restore_take(buf, len, &d, &why);
+	if (rv == 0)
+		buf = NULL;
 	free(buf);
 	buf = NULL;
 	if (rv == 0 && strcmp(demo_name(d), req->component) != 0) {

@@ -10,6 +10,7 @@ struct demo {
 	uint64_t d_counter;
 	uint8_t *d_buf;
 	uint64_t d_len;
+	void *d_mem;   /* what d_buf lies in when it was taken over (demo_restore_take), or NULL */
 };
 
 #define DEMO_FNV_OFFSET 0xcbf29ce484222325ull
@@ -129,7 +130,7 @@ demo_free(struct demo *d)
 {
 	if (d == NULL)
 		return;
-	free(d->d_buf);
+	free(d->d_mem != NULL ? d->d_mem : d->d_buf);
 	free(d);
 }
 
@@ -225,17 +226,18 @@ demo_sha256(const struct demo *d, uint8_t ret_digest[SHA_LEN])
 	return 0;
 }
 
-int
-demo_restore(const void *buf, size_t len, struct demo **ret_demo, const char **why)
+/*
+ * Checks serialised state: on success the buffer's bytes are at p + *ret_off,
+ * *ret_blen of them, and name holds the component's name.
+ */
+static int
+demo_parse(const uint8_t *p, size_t len, char name[KEY_NAME_MAX + 1], size_t *ret_off,
+    uint64_t *ret_blen, const char **why)
 {
-	const uint8_t *p = buf;
 	const char *reason;
-	char name[KEY_NAME_MAX + 1];
-	struct demo *d;
 	uint32_t nlen;
 	uint64_t blen;
 	size_t off;
-	int rv;
 
 	if (len < DEMO_MAGIC_LEN + 8 + 4) {
 		reason = "truncated header";
@@ -272,7 +274,29 @@ demo_restore(const void *buf, size_t len, struct demo **ret_demo, const char **w
 		reason = len - off < blen ? "truncated buffer" : "bytes after the buffer";
 		goto out_bad;
 	}
-	rv = demo_alloc(name, nlen, blen, &d);
+	*ret_off = off;
+	*ret_blen = blen;
+	return 0;
+
+out_bad:
+	if (why != NULL)
+		*why = reason;
+	return -EBADMSG;
+}
+
+int
+demo_restore(const void *buf, size_t len, struct demo **ret_demo, const char **why)
+{
+	const uint8_t *p = buf;
+	char name[KEY_NAME_MAX + 1];
+	struct demo *d;
+	uint64_t blen;
+	size_t off;
+	int rv;
+
+	rv = demo_parse(p, len, name, &off, &blen, why);
+	if (rv == 0)
+		rv = demo_alloc(name, strlen(name), blen, &d);
 	if (rv != 0)
 		return rv;
 	d->d_counter = demo_get_u64(p + DEMO_MAGIC_LEN);
@@ -280,9 +304,30 @@ demo_restore(const void *buf, size_t len, struct demo **ret_demo, const char **w
 		memcpy(d->d_buf, p + off, (size_t)blen);
 	*ret_demo = d;
 	return 0;
+}
 
-out_bad:
-	if (why != NULL)
-		*why = reason;
-	return -EBADMSG;
+int
+demo_restore_take(void *buf, size_t len, struct demo **ret_demo, const char **why)
+{
+	uint8_t *p = buf;
+	char name[KEY_NAME_MAX + 1];
+	struct demo *d;
+	uint64_t blen;
+	size_t off;
+	int rv;
+
+	rv = demo_parse(p, len, name, &off, &blen, why);
+	if (rv != 0)
+		return rv;
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	memcpy(d->d_name, name, strlen(name) + 1);
+	d->d_name_len = (uint32_t)strlen(name);
+	d->d_counter = demo_get_u64(p + DEMO_MAGIC_LEN);
+	d->d_len = blen;
+	d->d_buf = p + off;
+	d->d_mem = buf;
+	*ret_demo = d;
+	return 0;
 }

@@ -69,5 +69,11 @@ int demo_sha256(const struct demo *d, uint8_t ret_digest[SHA_LEN]);
  * len); then *why, if not NULL, points to a static one-line reason.
  */
 int demo_restore(const void *buf, size_t len, struct demo **ret_demo, const char **why);
+/*
+ * The same, taking over buf (malloc'ed) instead of copying it: a restored
+ * state costs its size once, not twice. On success the demo owns buf; on
+ * failure the caller still does.
+ */
+int demo_restore_take(void *buf, size_t len, struct demo **ret_demo, const char **why);
 
 #endif

@@ -107,8 +107,21 @@ START_TEST(demo_restore_round_trip_gives_identical_bytes_and_digest)
 		ck_assert_int_eq(demo_sha256(d, h2), 0);
 		ck_assert_int_eq(demo_sha256(r, h3), 0);
 		ck_assert_mem_eq(h2, h3, SHA_LEN);
-		free(b1);
+		/* Taken over instead of copied: the same state; demo_free() frees the buffer. */
+		demo_free(r);
+		r = NULL;
 		free(b2);
+		serialize(d, &b2, &l2);
+		ck_assert_int_eq(demo_restore_take(b2, l2, &r, NULL), 0);
+		ck_assert_uint_eq(demo_bytes(r), sizes[k]);
+		ck_assert_int_eq(demo_sha256(r, h3), 0);
+		ck_assert_mem_eq(h2, h3, SHA_LEN);
+		demo_tick(d);
+		demo_tick(r);
+		ck_assert_int_eq(demo_sha256(d, h2), 0);
+		ck_assert_int_eq(demo_sha256(r, h3), 0);
+		ck_assert_mem_eq(h2, h3, SHA_LEN);
+		free(b1);
 		demo_free(d);
 		demo_free(r);
 	}
@@ -205,6 +218,17 @@ START_TEST(demo_restore_rejects_malformed_state)
 	ck_assert_msg(demo_restore(buf, len, &d, &why) == -EBADMSG, "accepted: %s", m->what);
 	ck_assert_ptr_null(d);
 	ck_assert_ptr_nonnull(why);
+	/* Refused, a buffer handed over stays the caller's (ASan: no double free, no leak). */
+	{
+		uint8_t *copy = malloc(sizeof(buf));
+		ck_assert_ptr_nonnull(copy);
+		memcpy(copy, buf, sizeof(buf));
+		why = NULL;
+		ck_assert_int_eq(demo_restore_take(copy, len, &d, &why), -EBADMSG);
+		ck_assert_ptr_null(d);
+		ck_assert_ptr_nonnull(why);
+		free(copy);
+	}
 }
 END_TEST
 

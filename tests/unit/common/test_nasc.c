@@ -406,6 +406,33 @@ START_TEST(nasc_writer_error_stops_the_read)
 }
 END_TEST
 
+/* Into a buffer: the record's size is checked against the bound before any chunk is asked for. */
+START_TEST(nasc_too_big_for_the_buffer_fails_before_reading)
+{
+	const struct fx_piece p[] = { { FX_RAW, 10000 }, { FX_HOLE, 4096 }, { FX_ZSTD, 20000 } };
+	struct nasc_fallback fb;
+	struct nasc_info info;
+	struct rpc_error err;
+	void *got = NULL;
+	size_t len = 0;
+
+	fx[0] = fx_build(1, p, 3, 4);
+	ck_assert_int_eq(nasc_retrieve_buf(cli, "", "c", 1, fx[0]->f_len - 1, TIMEOUT_MS, &got, &len,
+	                     &info, &err), -EFBIG);
+	ck_assert_ptr_null(got);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "34096 bytes"));
+	ck_assert_int_eq(nasc_retrieve_buf_fallback(cli, "", "c", 1, fx[0]->f_len - 1, TIMEOUT_MS,
+	                     &got, &len, &info, &fb, &err), -EFBIG);
+	ck_assert_int_eq(atomic_load(&fx_gets), 0);
+	/* Exactly the bound is fine. */
+	ck_assert_int_eq(nasc_retrieve_buf_fallback(cli, "", "c", 1, fx[0]->f_len, TIMEOUT_MS, &got,
+	                     &len, &info, &fb, &err), 0);
+	ck_assert_uint_eq(len, fx[0]->f_len);
+	ck_assert_int_eq(memcmp(got, fx[0]->f_bytes, len), 0);
+	free(got);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -417,6 +444,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, nasc_reads_a_record_with_holes_without_asking_for_them);
+	tcase_add_test(tc, nasc_too_big_for_the_buffer_fails_before_reading);
 	tcase_add_test(tc, nasc_reads_a_record_of_holes_only_without_get_chunks);
 	tcase_add_test(tc, nasc_reads_many_batches_in_order_from_short_replies);
 	tcase_add_test(tc, nasc_rejects_bad_holes_as_data_loss);
