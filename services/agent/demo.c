@@ -284,34 +284,31 @@ out_bad:
 	return -EBADMSG;
 }
 
-int
-demo_restore(const void *buf, size_t len, struct demo **ret_demo, const char **why)
+/* A demo whose buffer is data (blen bytes), inside mem when mem is not NULL. */
+static int
+demo_adopt(const char *name, const uint8_t *state, uint8_t *data, uint64_t blen, void *mem,
+    struct demo **ret_demo)
 {
-	const uint8_t *p = buf;
-	char name[KEY_NAME_MAX + 1];
-	struct demo *d;
-	uint64_t blen;
-	size_t off;
-	int rv;
+	struct demo *d = calloc(1, sizeof(*d));
 
-	rv = demo_parse(p, len, name, &off, &blen, why);
-	if (rv == 0)
-		rv = demo_alloc(name, strlen(name), blen, &d);
-	if (rv != 0)
-		return rv;
-	d->d_counter = demo_get_u64(p + DEMO_MAGIC_LEN);
-	if (blen > 0)
-		memcpy(d->d_buf, p + off, (size_t)blen);
+	if (d == NULL)
+		return -ENOMEM;
+	d->d_name_len = (uint32_t)strlen(name);
+	memcpy(d->d_name, name, d->d_name_len + 1);
+	d->d_counter = demo_get_u64(state + DEMO_MAGIC_LEN);
+	d->d_buf = data;
+	d->d_len = blen;
+	d->d_mem = mem;
 	*ret_demo = d;
 	return 0;
 }
 
 int
-demo_restore_take(void *buf, size_t len, struct demo **ret_demo, const char **why)
+demo_restore(const void *buf, size_t len, struct demo **ret_demo, const char **why)
 {
-	uint8_t *p = buf;
+	const uint8_t *p = buf;
 	char name[KEY_NAME_MAX + 1];
-	struct demo *d;
+	uint8_t *data;
 	uint64_t blen;
 	size_t off;
 	int rv;
@@ -319,15 +316,27 @@ demo_restore_take(void *buf, size_t len, struct demo **ret_demo, const char **wh
 	rv = demo_parse(p, len, name, &off, &blen, why);
 	if (rv != 0)
 		return rv;
-	d = calloc(1, sizeof(*d));
-	if (d == NULL)
+	data = malloc(blen > 0 ? (size_t)blen : 1);
+	if (data == NULL)
 		return -ENOMEM;
-	memcpy(d->d_name, name, strlen(name) + 1);
-	d->d_name_len = (uint32_t)strlen(name);
-	d->d_counter = demo_get_u64(p + DEMO_MAGIC_LEN);
-	d->d_len = blen;
-	d->d_buf = p + off;
-	d->d_mem = buf;
-	*ret_demo = d;
-	return 0;
+	if (blen > 0)
+		memcpy(data, p + off, (size_t)blen);
+	rv = demo_adopt(name, p, data, blen, NULL, ret_demo);
+	if (rv != 0)
+		free(data);
+	return rv;
+}
+
+int
+demo_restore_take(void *buf, size_t len, struct demo **ret_demo, const char **why)
+{
+	char name[KEY_NAME_MAX + 1];
+	uint64_t blen;
+	size_t off;
+	int rv;
+
+	rv = demo_parse(buf, len, name, &off, &blen, why);
+	if (rv != 0)
+		return rv;
+	return demo_adopt(name, buf, (uint8_t *)buf + off, blen, buf, ret_demo);
 }
