@@ -120,13 +120,34 @@ chunk_zero_find(const uint8_t *buf, size_t from, size_t to, size_t *zrun, size_t
 	return SIZE_MAX;
 }
 
-/* Gear-hashes buf[*i, to): a cut point (mask hit), or 0. */
+/*
+ * Gear-hashes buf[*i, to): a cut point (mask hit), or 0.
+ *
+ * Four bytes a step: h4 = (h << 4) + s with s = 8 G[b0] + 4 G[b1] + 2 G[b2] +
+ * G[b3], which does not depend on h, so the chain from one step to the next
+ * is one shift and one add instead of four of each; h1..h3, needed for their
+ * masks only, come off it. A step with a hit is left to the byte-at-a-time
+ * loop after it, which finds the exact byte (the first hit of the four).
+ */
 static inline size_t
 chunk_gear_run(const uint8_t *buf, size_t *i, size_t to, uint64_t mask, uint64_t *h)
 {
 	uint64_t x = *h;
 	size_t k = *i;
 
+	for (; k + 4 <= to; k += 4) {
+		uint64_t g0 = chunk_gear[buf[k]], g1 = chunk_gear[buf[k + 1]];
+		uint64_t g2 = chunk_gear[buf[k + 2]], g3 = chunk_gear[buf[k + 3]];
+		uint64_t x1 = (x << 1) + g0, x2 = (x1 << 1) + g1, x3 = (x2 << 1) + g2;
+		uint64_t s = (((((g0 << 1) + g1) << 1) + g2) << 1) + g3;
+
+		/* Else the compilers fold s back into (x << 4) + ... and the chain is long again. */
+		__asm__("" : "+r"(s));
+		if ((x1 & mask) == 0 || (x2 & mask) == 0 || (x3 & mask) == 0 ||
+		    (((x << 4) + s) & mask) == 0)
+			break;
+		x = (x << 4) + s;
+	}
 	for (; k < to; k++) {
 		x = (x << 1) + chunk_gear[buf[k]];
 		if ((x & mask) == 0) {
