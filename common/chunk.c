@@ -82,12 +82,33 @@ chunk_zero_run(const uint8_t *buf, size_t len)
 	return i;
 }
 
+/* The 8 bytes at buf + o, byte k in bits 8k..8k+7. */
+static inline uint64_t
+chunk_word(const uint8_t *buf, size_t o)
+{
+	uint64_t w;
+
+	memcpy(&w, buf + o, sizeof(w));
+	return le64toh(w);
+}
+
+/*
+ * A word that is not zero ends a run of CHUNK_ZERO_MIN zeros only when the
+ * word before it is zero: after a word that is not zero the run so far is at
+ * most 7 bytes, and this one starts with at most 7 more.
+ */
+_Static_assert(CHUNK_ZERO_MIN > 2 * 7, "chunk_zero_find skips words that are not zero");
+
 /*
  * Looks for a run of CHUNK_ZERO_MIN zero bytes in buf[from, to), 8 bytes at
  * a time. *zrun carries the zero bytes that ended the previous call's range
  * (0 at first). Returns where the run starts, or SIZE_MAX. Bytes at the end
  * of the range that do not fill a word are left for the next call
  * (*ret_to: where this one stopped).
+ *
+ * Words that are not zero and follow one that is not zero are only tested
+ * for zero, four at a time (random data is all such words); the zeros that
+ * end the last of them are counted when a zero word comes.
  */
 static size_t
 chunk_zero_find(const uint8_t *buf, size_t from, size_t to, size_t *zrun, size_t *ret_to)
@@ -95,15 +116,15 @@ chunk_zero_find(const uint8_t *buf, size_t from, size_t to, size_t *zrun, size_t
 	size_t o = from, z = *zrun;
 	uint64_t w;
 
-	for (; o + sizeof(w) <= to; o += sizeof(w)) {
-		memcpy(&w, buf + o, sizeof(w));
-		w = le64toh(w); /* byte k of the word in bits 8k..8k+7 */
+	while (o + sizeof(w) <= to) {
+		w = chunk_word(buf, o);
 		if (w == 0) {
 			z += sizeof(w);
+			o += sizeof(w);
 			if (z >= CHUNK_ZERO_MIN) {
 				*zrun = z;
-				*ret_to = o + sizeof(w);
-				return o + sizeof(w) - z;
+				*ret_to = o;
+				return o - z;
 			}
 			continue;
 		}
@@ -113,7 +134,13 @@ chunk_zero_find(const uint8_t *buf, size_t from, size_t to, size_t *zrun, size_t
 			*ret_to = o + sizeof(w);
 			return o - z;
 		}
-		z = (size_t)__builtin_clzll(w) / 8;
+		for (o += sizeof(w); to - o >= 4 * sizeof(w); o += 4 * sizeof(w))
+			if (chunk_word(buf, o) == 0 || chunk_word(buf, o + 8) == 0 ||
+			    chunk_word(buf, o + 16) == 0 || chunk_word(buf, o + 24) == 0)
+				break;
+		while (o + sizeof(w) <= to && chunk_word(buf, o) != 0)
+			o += sizeof(w);
+		z = (size_t)__builtin_clzll(chunk_word(buf, o - sizeof(w))) / 8;
 	}
 	*zrun = z;
 	*ret_to = o;
