@@ -82,12 +82,33 @@ chunk_zero_run(const uint8_t *buf, size_t len)
 	return i;
 }
 
+/* The 8 bytes at buf + o, byte k in bits 8k..8k+7. */
+static inline uint64_t
+chunk_word(const uint8_t *buf, size_t o)
+{
+	uint64_t w;
+
+	memcpy(&w, buf + o, sizeof(w));
+	return le64toh(w);
+}
+
+/*
+ * A word that is not zero ends a run of CHUNK_ZERO_MIN zeros only when the
+ * word before it is zero: after a word that is not zero the run so far is at
+ * most 7 bytes, and this one starts with at most 7 more.
+ */
+_Static_assert(CHUNK_ZERO_MIN > 2 * 7, "chunk_zero_find skips words that are not zero");
+
 /*
  * Looks for a run of CHUNK_ZERO_MIN zero bytes in buf[from, to), 8 bytes at
  * a time. *zrun carries the zero bytes that ended the previous call's range
  * (0 at first). Returns where the run starts, or SIZE_MAX. Bytes at the end
  * of the range that do not fill a word are left for the next call
  * (*ret_to: where this one stopped).
+ *
+ * Words that are not zero and follow one that is not zero are only tested
+ * for zero, four at a time (random data is all such words); the zeros that
+ * end the last of them are counted when a zero word comes.
  */
 static size_t
 chunk_zero_find(const uint8_t *buf, size_t from, size_t to, size_t *zrun, size_t *ret_to)
@@ -95,15 +116,15 @@ chunk_zero_find(const uint8_t *buf, size_t from, size_t to, size_t *zrun, size_t
 	size_t o = from, z = *zrun;
 	uint64_t w;
 
-	for (; o + sizeof(w) <= to; o += sizeof(w)) {
-		memcpy(&w, buf + o, sizeof(w));
-		w = le64toh(w); /* byte k of the word in bits 8k..8k+7 */
+	while (o + sizeof(w) <= to) {
+		w = chunk_word(buf, o);
 		if (w == 0) {
 			z += sizeof(w);
+			o += sizeof(w);
 			if (z >= CHUNK_ZERO_MIN) {
 				*zrun = z;
-				*ret_to = o + sizeof(w);
-				return o + sizeof(w) - z;
+				*ret_to = o;
+				return o - z;
 			}
 			continue;
 		}
@@ -113,20 +134,47 @@ chunk_zero_find(const uint8_t *buf, size_t from, size_t to, size_t *zrun, size_t
 			*ret_to = o + sizeof(w);
 			return o - z;
 		}
-		z = (size_t)__builtin_clzll(w) / 8;
+		for (o += sizeof(w); to - o >= 4 * sizeof(w); o += 4 * sizeof(w))
+			if (chunk_word(buf, o) == 0 || chunk_word(buf, o + 8) == 0 ||
+			    chunk_word(buf, o + 16) == 0 || chunk_word(buf, o + 24) == 0)
+				break;
+		while (o + sizeof(w) <= to && chunk_word(buf, o) != 0)
+			o += sizeof(w);
+		z = (size_t)__builtin_clzll(chunk_word(buf, o - sizeof(w))) / 8;
 	}
 	*zrun = z;
 	*ret_to = o;
 	return SIZE_MAX;
 }
 
-/* Gear-hashes buf[*i, to): a cut point (mask hit), or 0. */
+/*
+ * Gear-hashes buf[*i, to): a cut point (mask hit), or 0.
+ *
+ * Four bytes a step: h4 = (h << 4) + s with s = 8 G[b0] + 4 G[b1] + 2 G[b2] +
+ * G[b3], which does not depend on h, so the chain from one step to the next
+ * is one shift and one add instead of four of each; h1..h3, needed for their
+ * masks only, come off it. A step with a hit is left to the byte-at-a-time
+ * loop after it, which finds the exact byte (the first hit of the four).
+ */
 static inline size_t
 chunk_gear_run(const uint8_t *buf, size_t *i, size_t to, uint64_t mask, uint64_t *h)
 {
 	uint64_t x = *h;
 	size_t k = *i;
 
+	for (; k + 4 <= to; k += 4) {
+		uint64_t g0 = chunk_gear[buf[k]], g1 = chunk_gear[buf[k + 1]];
+		uint64_t g2 = chunk_gear[buf[k + 2]], g3 = chunk_gear[buf[k + 3]];
+		uint64_t x1 = (x << 1) + g0, x2 = (x1 << 1) + g1, x3 = (x2 << 1) + g2;
+		uint64_t s = (((((g0 << 1) + g1) << 1) + g2) << 1) + g3;
+
+		/* Else the compilers fold s back into (x << 4) + ... and the chain is long again. */
+		__asm__("" : "+r"(s));
+		if ((x1 & mask) == 0 || (x2 & mask) == 0 || (x3 & mask) == 0 ||
+		    (((x << 4) + s) & mask) == 0)
+			break;
+		x = (x << 4) + s;
+	}
 	for (; k < to; k++) {
 		x = (x << 1) + chunk_gear[buf[k]];
 		if ((x & mask) == 0) {

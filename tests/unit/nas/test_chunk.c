@@ -12,6 +12,7 @@
 #include "sha.h"
 #include "zchunk.h"
 
+#include "../../chunkref.h"
 #include "../testbuf.h"
 
 #define KiB 1024u
@@ -179,6 +180,112 @@ START_TEST(chunk_holes_follow_the_zero_pages_of_an_image)
 }
 END_TEST
 
+/* chunk_next() and the byte-at-a-time reference agree on buf[0, n). */
+static void
+matches_reference(const struct chunk_params *p, const uint8_t *buf, size_t n, const char *what,
+    size_t off)
+{
+	bool zf = true, zr = false;
+	size_t kf = chunk_next(p, buf, n, &zf), kr = chunkref_next(p, buf, n, &zr);
+
+	ck_assert_msg(kf == kr && zf == zr,
+	    "%s, bounds %u/%u/%u, offset %zu, length %zu: chunk_next %zu%s, reference %zu%s", what,
+	    p->cp_min, p->cp_avg, p->cp_max, off, n, kf, zf ? " (hole)" : "", kr,
+	    zr ? " (hole)" : "");
+}
+
+/*
+ * Every chunk of buf, chunk by chunk as a writer cuts it; every length
+ * 0..300 at the start of buf and at its end; every length near floor, min,
+ * avg / 2 and max; and pieces at pseudo-random offsets and lengths.
+ */
+static void
+matches_reference_everywhere(const struct chunk_params *p, const uint8_t *buf, size_t len,
+    const char *what)
+{
+	size_t marks[] = { p->cp_floor, p->cp_min, p->cp_avg / 2, p->cp_max };
+	uint32_t x = 12345;
+
+	for (size_t off = 0; off < len;) {
+		bool zero;
+		size_t k = chunkref_next(p, buf + off, len - off, &zero);
+		matches_reference(p, buf + off, len - off, what, off);
+		off += k;
+	}
+	for (size_t n = 0; n <= 300 && n <= len; n++) {
+		matches_reference(p, buf, n, what, 0);
+		matches_reference(p, buf + len - n, n, what, len - n);
+	}
+	for (size_t m = 0; m < sizeof(marks) / sizeof(marks[0]); m++)
+		for (size_t n = marks[m] > 20 ? marks[m] - 20 : 0; n <= marks[m] + 20 && n <= len; n++)
+			matches_reference(p, buf, n, what, 0);
+	for (int i = 0; i < 200; i++) {
+		size_t off, n;
+		x = x * 1103515245u + 12345u;
+		off = (x >> 4) % len;
+		x = x * 1103515245u + 12345u;
+		n = (x >> 4) % (p->cp_max + p->cp_max / 4 + 1);
+		matches_reference(p, buf + off, n <= len - off ? n : len - off, what, off);
+	}
+}
+
+/* Random bytes with runs of 60..70 zeros, 0..299 bytes apart: around CHUNK_ZERO_MIN. */
+static uint8_t *
+short_zero_runs(size_t len, unsigned seed)
+{
+	uint8_t *b = testbuf_bytes(len, seed);
+	uint32_t x = seed;
+
+	for (size_t off = 0; off < len;) {
+		size_t run;
+		x = x * 1103515245u + 12345u;
+		off += (x >> 8) % 300;
+		run = 60 + (x >> 20) % 11;
+		if (off >= len)
+			break;
+		memset(b + off, 0, run < len - off ? run : len - off);
+		off += run;
+	}
+	return b;
+}
+
+START_TEST(chunk_cuts_where_the_byte_at_a_time_reference_cuts)
+{
+	/* Defaults, tiny, odd, min above avg / 2, avg rounded down to min. */
+	static const uint32_t bounds[][3] = {
+		{ CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT },
+		{ 64, 256, 1024 },
+		{ 100, 300, 1000 },
+		{ 3000, 4096, 9001 },
+		{ 64, 65, 66 },
+		{ 129, 1000, 70001 },
+	};
+
+	for (size_t b = 0; b < sizeof(bounds) / sizeof(bounds[0]); b++) {
+		struct chunk_params p;
+		/* A few max-sized chunks' worth, and an odd length. */
+		size_t len = (bounds[b][2] < 4096 ? 64 * 4096 : 12 * (size_t)bounds[b][2]) + 13;
+		uint8_t *buf;
+
+		ck_assert_int_eq(chunk_params_init(bounds[b][0], bounds[b][1], bounds[b][2], &p), 0);
+		buf = testbuf_bytes(len, 11);
+		matches_reference_everywhere(&p, buf, len, "random");
+		free(buf);
+		buf = testbuf_image(len, 12);
+		matches_reference_everywhere(&p, buf, len, "memory image");
+		free(buf);
+		buf = short_zero_runs(len, 13);
+		matches_reference_everywhere(&p, buf, len, "short zero runs");
+		free(buf);
+		buf = calloc(1, len);
+		matches_reference_everywhere(&p, buf, len, "all zero");
+		memset(buf, 0xff, len);
+		matches_reference_everywhere(&p, buf, len, "all 0xff");
+		free(buf);
+	}
+}
+END_TEST
+
 START_TEST(chunk_params_refuse_bad_bounds)
 {
 	struct chunk_params p;
@@ -307,6 +414,7 @@ main(void)
 	tcase_add_test(tc, chunk_boundaries_survive_an_insertion_near_the_start);
 	tcase_add_test(tc, chunk_zero_runs_cut_the_same_way_every_time);
 	tcase_add_test(tc, chunk_holes_follow_the_zero_pages_of_an_image);
+	tcase_add_test(tc, chunk_cuts_where_the_byte_at_a_time_reference_cuts);
 	tcase_add_test(tc, chunk_params_refuse_bad_bounds);
 	tcase_add_test(tc, zchunk_compresses_when_it_pays_and_verifies);
 	tcase_add_test(tc, chunklist_expands_the_compact_form_and_refuses_bad_ones);
