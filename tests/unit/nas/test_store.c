@@ -1520,6 +1520,78 @@ START_TEST(store_groups_concurrent_writes_into_one_commit)
 }
 END_TEST
 
+/* Writers whose chunks do not fit the map: groups meet a full map, grow it, go on. */
+struct grow_arg {
+	int gr_id;
+	uint8_t *gr_buf;
+	int gr_rv;
+	char gr_msg[256];
+};
+
+#define GROW_LEN (3 * MiB)
+
+static void *
+grow_worker(void *p)
+{
+	struct grow_arg *g = p;
+	char comp[16];
+	struct store_error err;
+	struct arena *a;
+	struct ckpt c;
+	bool existed;
+	Ckpt__V1__CheckpointInfo *info;
+
+	snprintf(comp, sizeof(comp), "grow%d", g->gr_id);
+	/* 48 chunks of 64 KiB, each its own PutChunks: many small writes to group. */
+	ckpt_build(&c, "n1", comp, 0, 0, g->gr_buf, GROW_LEN, 64 * 1024, true);
+	if (arena_new(&a) != 0) {
+		g->gr_rv = -ENOMEM;
+		return NULL;
+	}
+	g->gr_rv = store_commit(st, &c.req, a, &info, &existed, NULL, &err);
+	snprintf(g->gr_msg, sizeof(g->gr_msg), "%s", err.se_msg);
+	arena_free(a);
+	return NULL;
+}
+
+START_TEST(store_grouped_writes_grow_a_full_map)
+{
+	enum { WORKERS = 4 };
+	struct grow_arg g[WORKERS];
+	pthread_t t[WORKERS];
+	struct store_check *ck = calloc(1, sizeof(*ck));
+	struct store_error err;
+	struct store_stats s;
+
+	for (int i = 0; i < WORKERS; i++) {
+		memset(&g[i], 0, sizeof(g[i]));
+		g[i].gr_id = i;
+		g[i].gr_buf = testbuf_bytes(GROW_LEN, 50 + (unsigned)i);
+		ck_assert_int_eq(pthread_create(&t[i], NULL, grow_worker, &g[i]), 0);
+	}
+	for (int i = 0; i < WORKERS; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < WORKERS; i++) {
+		char comp[16];
+		uint8_t *out;
+		size_t got;
+		ck_assert_msg(g[i].gr_rv == 0, "writer %d: %d %s", i, g[i].gr_rv, g[i].gr_msg);
+		snprintf(comp, sizeof(comp), "grow%d", i);
+		out = read_back("n1", comp, 0, NULL, &got);
+		ck_assert_uint_eq(got, GROW_LEN);
+		ck_assert_mem_eq(out, g[i].gr_buf, GROW_LEN);
+		free(out);
+		free(g[i].gr_buf);
+	}
+	s = stats();
+	ck_assert_uint_ge(s.ss_map_size, 16 * MiB); /* from 1 MiB: grown several times */
+	ck_assert_uint_eq(s.ss_checkpoints, WORKERS);
+	ck_assert_int_eq(store_check(st, ck, &err), 0);
+	ck_assert(store_check_clean(ck));
+	free(ck);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1556,6 +1628,7 @@ main(void)
 	tcase_add_test(tc, store_full_map_answers_enospc_and_keeps_earlier_data);
 	tcase_add_test(tc, store_concurrent_commits_get_distinct_seqs);
 	tcase_add_test(tc, store_groups_concurrent_writes_into_one_commit);
+	tcase_add_test(tc, store_grouped_writes_grow_a_full_map);
 	tcase_add_test(tc, store_retention_keeps_newest_k_and_frees_their_chunks);
 	tcase_add_test(tc, store_pinned_checkpoint_outlives_retention);
 	tcase_add_test(tc, store_check_finds_flipped_bytes_and_wrong_counts);
