@@ -11,12 +11,16 @@ pbv_init(struct pbv *v, const void *data, size_t len)
 	v->pv_end = v->pv_p + len;
 }
 
+/*
+ * A varint of at most max bytes: 10 for a value, 5 for a tag or a length
+ * (32 bits, as protobuf-c reads them: it refuses longer ones, so must we).
+ */
 static int
-pbv_varint(struct pbv *v, uint64_t *ret_u)
+pbv_varint(struct pbv *v, unsigned max, uint64_t *ret_u)
 {
 	uint64_t u = 0;
 
-	for (unsigned i = 0; i < 10; i++) {
+	for (unsigned i = 0; i < max; i++) {
 		uint8_t b;
 		if (v->pv_p == v->pv_end)
 			return -EPROTO;
@@ -55,7 +59,7 @@ pbv_next(struct pbv *v, struct pbv_field *ret_f)
 
 	if (v->pv_p == v->pv_end)
 		return 0;
-	rv = pbv_varint(v, &tag);
+	rv = pbv_varint(v, 5, &tag);
 	if (rv != 0)
 		return rv;
 	if ((tag >> 3) == 0 || (tag >> 3) > PBV_FIELD_MAX)
@@ -64,7 +68,7 @@ pbv_next(struct pbv *v, struct pbv_field *ret_f)
 	switch (tag & 7) {
 	case PBV_VARINT:
 		f.pf_wire = PBV_VARINT;
-		rv = pbv_varint(v, &f.pf_u64);
+		rv = pbv_varint(v, 10, &f.pf_u64);
 		break;
 	case PBV_I64:
 		f.pf_wire = PBV_I64;
@@ -76,7 +80,7 @@ pbv_next(struct pbv *v, struct pbv_field *ret_f)
 		break;
 	case PBV_LEN:
 		f.pf_wire = PBV_LEN;
-		rv = pbv_varint(v, &len);
+		rv = pbv_varint(v, 5, &len);
 		if (rv == 0 && len > (uint64_t)(v->pv_end - v->pv_p))
 			rv = -EPROTO;
 		if (rv == 0) {

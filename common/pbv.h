@@ -31,9 +31,10 @@ struct pbv_field {
 void pbv_init(struct pbv *v, const void *data, size_t len);
 /*
  * Reads the next field into *ret_f: returns 1, or 0 at the end of the
- * buffer, or -EPROTO when the buffer is not protobuf (a varint over 10 bytes
- * or cut short, a length past the end, field number 0, a group or an
- * unknown wire type).
+ * buffer, or -EPROTO when the buffer is not protobuf (a varint over 10
+ * bytes, a tag or a length over 5 as protobuf-c refuses them too, a varint
+ * cut short, a length past the end, field number 0, a group or an unknown
+ * wire type).
  */
 int pbv_next(struct pbv *v, struct pbv_field *ret_f);
 

@@ -91,6 +91,9 @@ static const struct {
 	    0x02 }, 11 },
 	{ "length past the end", { 0x0a, 0x05, 'a', 'b' }, 4 },
 	{ "huge length", { 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f }, 6 },
+	/* Over-long encodings of small numbers, which protobuf-c refuses (found by fuzz_pbv). */
+	{ "tag of 6 bytes", { 0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01 }, 7 },
+	{ "length of 6 bytes", { 0x0a, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 'a' }, 8 },
 	{ "fixed64 cut short", { 0x09, 1, 2, 3 }, 4 },
 	{ "fixed32 cut short", { 0x0d, 1, 2 }, 3 },
 	{ "start group", { 0x0b }, 1 },
