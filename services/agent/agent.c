@@ -56,6 +56,7 @@ struct agent {
 	char *a_node;
 	char *a_manager;
 	char *a_listen;
+	char *a_advertise;                 /* NULL: announce the listen URL */
 	struct agent_label *a_labels;
 	size_t a_nlabels;
 	unsigned a_interval_ms;
@@ -881,7 +882,7 @@ agent_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 	int rv;
 
 	req.node = a->a_node;
-	req.address = (char *)rpc_server_url(a->a_server);
+	req.address = (char *)(a->a_advertise != NULL ? a->a_advertise : rpc_server_url(a->a_server));
 	agent_capacity(a, &cap);
 	req.capacity = &cap;
 	labels = arena_alloc(arena, (a->a_nlabels + 1) * sizeof(*labels));
@@ -1561,6 +1562,12 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 		    AGENT_URL_MAX - 1);
 		return -EINVAL;
 	}
+	if (cfg->ac_advertise != NULL && (cfg->ac_advertise[0] == '\0' ||
+	    strlen(cfg->ac_advertise) >= AGENT_URL_MAX || strstr(cfg->ac_advertise, "://") == NULL)) {
+		snprintf(err, errlen, "advertised address '%.64s': want a URL such as tcp://host:port, "
+		    "shorter than %d bytes", cfg->ac_advertise, AGENT_URL_MAX);
+		return -EINVAL;
+	}
 	if (cfg->ac_interval_ms < AGENT_INTERVAL_MIN_MS) {
 		snprintf(err, errlen, "checkpoint interval %u ms is below %u ms", cfg->ac_interval_ms,
 		    AGENT_INTERVAL_MIN_MS);
@@ -1611,9 +1618,11 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_node = strdup(cfg->ac_node);
 	a->a_manager = strdup(cfg->ac_manager);
 	a->a_listen = strdup(cfg->ac_listen);
+	a->a_advertise = cfg->ac_advertise != NULL ? strdup(cfg->ac_advertise) : NULL;
 	a->a_labels = calloc(cfg->ac_nlabels + 1, sizeof(*a->a_labels));
 	rv = -ENOMEM;
-	if (a->a_node == NULL || a->a_manager == NULL || a->a_listen == NULL || a->a_labels == NULL)
+	if (a->a_node == NULL || a->a_manager == NULL || a->a_listen == NULL || a->a_labels == NULL ||
+	    (cfg->ac_advertise != NULL && a->a_advertise == NULL))
 		goto out_free;
 	for (; a->a_nlabels < cfg->ac_nlabels; a->a_nlabels++) {
 		struct agent_label *l = &a->a_labels[a->a_nlabels];
@@ -1817,6 +1826,7 @@ agent_free(struct agent *a)
 	free(a->a_node);
 	free(a->a_manager);
 	free(a->a_listen);
+	free(a->a_advertise);
 	pthread_cond_destroy(&a->a_cv);
 	pthread_mutex_destroy(&a->a_flush_mu);
 	pthread_mutex_destroy(&a->a_mu);

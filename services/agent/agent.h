@@ -55,6 +55,12 @@ struct agent_config {
 	const char *ac_node;                /* node id, a valid key name */
 	const char *ac_manager;             /* manager URL */
 	const char *ac_listen;              /* URL of the Agent service; tcp port 0: any */
+	/*
+	 * URL announced to the manager instead (NULL: the listen URL, its port
+	 * resolved; a wildcard host there is replaced by the manager with the
+	 * address the agent's connection comes from).
+	 */
+	const char *ac_advertise;
 	const struct agent_label *ac_labels;
 	size_t ac_nlabels;
 	unsigned ac_interval_ms;            /* checkpoint period, >= AGENT_INTERVAL_MIN_MS */

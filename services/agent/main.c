@@ -27,6 +27,7 @@ struct agent_conf {
 	char *node;
 	char *manager;
 	char *listen;
+	char *advertise;
 	struct cfg_list demo;
 	struct cfg_list label;
 	int64_t interval_ms;
@@ -46,6 +47,10 @@ static const struct cfg_opt agent_opts[] = {
 	OPT("manager", CFG_STR, manager, NULL, 0, 0, CFG_REQUIRED, "URL", "manager address"),
 	OPT("listen", CFG_STR, listen, NULL, 0, 0, CFG_REQUIRED, "URL",
 	    "address of this agent's Agent service (tcp port 0: any free port)"),
+	OPT("advertise", CFG_STR, advertise, NULL, 0, 0, 0, "URL",
+	    "address announced to the manager instead of the --listen one (behind NAT, a "
+	    "Kubernetes Service); a --listen on every interface (tcp://0.0.0.0:PORT) needs none: "
+	    "the manager uses the address the agent connects from"),
 	OPT("demo", CFG_LIST, demo, NULL, 0, 0, 0, "NAME[:BYTES][@KEY[=VALUE]...]",
 	    "run a demo component with a state buffer of BYTES (64K, 16M, 1G; default 64K, "
 	    "at most 1G); each @KEY=VALUE is a label a node must carry to take it over "
@@ -232,6 +237,7 @@ main(int argc, char **argv)
 	acfg.ac_node = conf.node;
 	acfg.ac_manager = conf.manager;
 	acfg.ac_listen = conf.listen;
+	acfg.ac_advertise = conf.advertise;
 	acfg.ac_labels = labels;
 	acfg.ac_nlabels = conf.label.cl_count;
 	acfg.ac_interval_ms = (unsigned)conf.interval_ms;

@@ -21,6 +21,7 @@
 #include "nasc.h"
 #include "registry.h"
 #include "rpc.h"
+#include "url.h"
 #include "util.h"
 #include "wire.h"
 
@@ -126,6 +127,38 @@ mgr_check_address(struct rpc_call *call, const char *s)
 	return 0;
 }
 
+/*
+ * The address to dial the agent at: the one it announced, or, when that
+ * says "every interface" (tcp://0.0.0.0:7431), the same with the address
+ * its connection came from. *ret_addr is from the call's arena.
+ */
+static int
+mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
+    const char **ret_addr)
+{
+	char host[64], addr[REG_ADDR_MAX];
+	nng_sockaddr sa;
+	int rv;
+
+	if (!url_host_is_wildcard(announced)) {
+		*ret_addr = announced;
+		return 0;
+	}
+	rv = err_from_nng(nng_pipe_get_addr(rpc_call_pipe(call), NNG_OPT_REMADDR, &sa));
+	if (rv == 0)
+		rv = url_sockaddr_host(&sa, host, sizeof(host));
+	if (rv == 0)
+		rv = url_with_host(announced, host, addr, sizeof(addr));
+	if (rv != 0) {
+		rpc_call_errorf(call, "node %s announces %.64s, which names no host, and its "
+				      "connection gives none (%s): start the agent with --advertise URL",
+		    node, announced, err_str(rv));
+		return -EINVAL;
+	}
+	*ret_addr = arena_strdup(rpc_call_arena(call), addr);
+	return *ret_addr != NULL ? 0 : -ENOMEM;
+}
+
 /* Converts a node's component list; names must be unique within it. */
 static int
 mgr_comps_from_pb(struct rpc_call *call, const char *node, Ckpt__V1__ComponentStatus *const *pb,
@@ -196,12 +229,15 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct rpc_error rerr;
 	char old_addr[REG_ADDR_MAX], why[WIRE_ERR_MAX];
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
+	const char *addr = NULL;
 	size_t nrevoked = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
 	if (rv == 0)
 		rv = mgr_check_address(call, req->address);
+	if (rv == 0)
+		rv = mgr_dial_address(call, req->node, req->address, &addr);
 	if (rv != 0)
 		return rv;
 	if (req->n_labels > REG_LABELS_MAX) {
@@ -228,15 +264,15 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 
 	/* A client towards the agent, unless the one we have already goes there. */
 	if (reg_node_address(m->m_reg, req->node, old_addr) != 0 ||
-	    strcmp(old_addr, req->address) != 0) {
-		rv = rpc_client_open(req->address, &ckpt__v1__agent__descriptor, 0, 0, &client, &rerr);
+	    strcmp(old_addr, addr) != 0) {
+		rv = rpc_client_open(addr, &ckpt__v1__agent__descriptor, 0, 0, &client, &rerr);
 		if (rv != 0) {
 			rpc_call_errorf(call, "node %s: %s", req->node, rerr.re_msg);
 			return -EINVAL;
 		}
 	}
 	at.ra_node = req->node;
-	at.ra_address = req->address;
+	at.ra_address = addr;
 	wire_cap_from_pb(req->capacity, &at.ra_cap);
 	at.ra_labels = labels;
 	at.ra_nlabels = req->n_labels;
@@ -278,11 +314,15 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (rv != 0)
 		return rv;
 
-	LOG_INFO("node %s attached from %s (%zu components)", req->node, req->address,
-	    req->n_components);
+	if (addr != req->address)
+		LOG_INFO("node %s attached from %s, announced as %s (%zu components)", req->node,
+		    addr, req->address, req->n_components);
+	else
+		LOG_INFO("node %s attached from %s (%zu components)", req->node, addr,
+		    req->n_components);
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
-				  .me_message = req->address });
+				  .me_message = addr });
 	/* Components waiting for a node may fit here. */
 	reg_failover_kick(m->m_reg);
 	mgr_failover_kick(m);

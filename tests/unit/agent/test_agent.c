@@ -137,6 +137,24 @@ START_TEST(agent_attaches_with_bound_address_and_stores_checkpoints)
 }
 END_TEST
 
+/* --advertise: the manager is told that address, not the one listened on. */
+START_TEST(agent_announces_its_advertised_address)
+{
+	struct agent_config cfg = { .ac_node = "n1", .ac_manager = fmgr_url(mgr), .ac_listen = ANY,
+		.ac_advertise = "tcp://agent-1.ckpt.svc:7431", .ac_interval_ms = 50 };
+	struct fmgr_stats st;
+	struct agent *a = NULL;
+	char err[256];
+
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), 0);
+	ck_assert_msg(agent_start(a, err, sizeof(err)) == 0, "start: %s", err);
+	ck_assert(agent_wait_attached(a, 5000));
+	fmgr_stats(mgr, &st);
+	ck_assert_str_eq(st.fs_last_address, "tcp://agent-1.ckpt.svc:7431");
+	agent_free(a);
+}
+END_TEST
+
 START_TEST(agent_continues_seq_and_epoch_from_nas)
 {
 	struct fnas_rec old = { .fr_node = "elsewhere", .fr_component = "c1", .fr_seq = 41,
@@ -419,6 +437,12 @@ START_TEST(agent_new_rejects_bad_settings)
 	cfg.ac_node = "bad node";
 	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), -EINVAL);
 	cfg.ac_node = "n1";
+	cfg.ac_advertise = "agent-1:7431"; /* not a URL */
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "advertised address"));
+	cfg.ac_advertise = "";
+	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), -EINVAL);
+	cfg.ac_advertise = NULL;
 	cfg.ac_interval_ms = 5;
 	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), -EINVAL);
 	cfg.ac_interval_ms = 50;
@@ -490,6 +514,7 @@ main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, agent_attaches_with_bound_address_and_stores_checkpoints);
+	tcase_add_test(tc, agent_announces_its_advertised_address);
 	tcase_add_test(tc, agent_continues_seq_and_epoch_from_nas);
 	tcase_add_test(tc, agent_stop_then_restore_moves_a_component_with_equal_digests);
 	tcase_add_test(tc, agent_restore_refuses_bad_requests_and_bad_data);

@@ -17,6 +17,7 @@
 #include "mgr.h"
 #include "rpc.h"
 #include "sha.h"
+#include "url.h"
 #include "util.h"
 
 enum { M_ATTACH, M_NOTIFY, M_MIGRATE, M_HEARTBEAT, M_LIST_NODES, M_LIST_CHECKPOINTS, M_INFO,
@@ -348,6 +349,35 @@ START_TEST(garbage_request_gets_an_error_reply_and_the_service_goes_on)
 	ck_assert_uint_eq(info->n_nas, 1);
 	ck_assert_str_eq(info->nas[0], FAKE_NAS);
 	rpc_reply_free(&info->base);
+}
+END_TEST
+
+/*
+ * Agents listening on every interface announce tcp://0.0.0.0:PORT (or
+ * [::]); the manager dials the address their connection came from, and a
+ * migration between them goes through.
+ */
+START_TEST(wildcard_address_becomes_the_connection_s_address)
+{
+	Ckpt__V1__ListNodesReply *rep;
+	struct migrate_job j = { .mj_component = "demo_1" };
+	char any1[128], any2[128];
+
+	ck_assert_int_eq(url_with_host(rpc_server_url(fx.a1.fa_srv), "0.0.0.0", any1, sizeof(any1)), 0);
+	ck_assert_int_eq(url_with_host(rpc_server_url(fx.a2.fa_srv), "::", any2, sizeof(any2)), 0);
+	ck_assert_ptr_nonnull(strstr(any2, "tcp://[::]:"));
+	attach("dummy_1", any1, "demo_1");
+	attach("dummy_2", any2, "demo_2");
+	rep = list_nodes();
+	ck_assert_uint_eq(rep->n_nodes, 2);
+	ck_assert_str_eq(rep->nodes[0]->address, rpc_server_url(fx.a1.fa_srv));
+	ck_assert_str_eq(rep->nodes[1]->address, rpc_server_url(fx.a2.fa_srv));
+	rpc_reply_free(&rep->base);
+	/* The same announcement again keeps the node as it is. */
+	attach("dummy_1", any1, "demo_1");
+	ck_assert_msg(migrate(&j) == 0, "%s", j.mj_err.re_msg);
+	ck_assert_str_eq(j.mj_rep->target, "dummy_2");
+	rpc_reply_free(&j.mj_rep->base);
 }
 END_TEST
 
@@ -836,6 +866,7 @@ service_suite(void)
 	tcase_add_test(tc, heartbeat_from_an_unknown_node_asks_it_to_reattach);
 	tcase_add_test(tc, notify_is_catalogued_and_published);
 	tcase_add_test(tc, two_nodes_swap_their_components_concurrently);
+	tcase_add_test(tc, wildcard_address_becomes_the_connection_s_address);
 	tcase_add_test(tc, failed_restore_is_rolled_back_to_the_source);
 	tcase_add_test(tc, dead_source_is_replaced_from_its_latest_catalogued_checkpoint);
 	tcase_add_test(tc, dead_target_fails_fast_and_the_component_goes_back);

@@ -1,0 +1,95 @@
+#include "url.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Schemes whose URL is scheme://host:port[/path]. */
+static const char *const url_tcp_schemes[] = {
+	"tcp", "tcp4", "tcp6", "tls+tcp", "tls+tcp4", "tls+tcp6", "ws", "ws4", "ws6", "wss",
+	"wss4", "wss6",
+};
+
+/*
+ * Finds the host of a TCP-based url: [*ret_host, *ret_host + *ret_len),
+ * without brackets; *ret_rest is what follows it (":port..."), *ret_start
+ * where the host part begins (a bracket included). -EINVAL otherwise.
+ */
+static int
+url_host(const char *url, const char **ret_start, const char **ret_host, size_t *ret_len,
+    const char **ret_rest)
+{
+	const char *sep = strstr(url, "://"), *h, *e;
+	bool tcp = false;
+
+	if (sep == NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(url_tcp_schemes) / sizeof(url_tcp_schemes[0]); i++)
+		tcp = tcp || (strlen(url_tcp_schemes[i]) == (size_t)(sep - url) &&
+		    strncmp(url, url_tcp_schemes[i], (size_t)(sep - url)) == 0);
+	if (!tcp)
+		return -EINVAL;
+	h = sep + 3;
+	*ret_start = h;
+	if (*h == '[') {
+		e = strchr(h, ']');
+		if (e == NULL || e[1] != ':')
+			return -EINVAL;
+		*ret_host = h + 1;
+		*ret_len = (size_t)(e - h - 1);
+		*ret_rest = e + 1;
+		return 0;
+	}
+	e = strchr(h, ':');
+	if (e == NULL || memchr(h, '/', (size_t)(e - h)) != NULL)
+		return -EINVAL; /* no port, or a path before it */
+	*ret_host = h;
+	*ret_len = (size_t)(e - h);
+	*ret_rest = e;
+	return 0;
+}
+
+bool
+url_host_is_wildcard(const char *url)
+{
+	static const char *const any[] = { "", "*", "0.0.0.0", "::" };
+	const char *start, *host, *rest;
+	size_t len;
+
+	if (url_host(url, &start, &host, &len, &rest) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof(any) / sizeof(any[0]); i++)
+		if (strlen(any[i]) == len && strncmp(host, any[i], len) == 0)
+			return true;
+	return false;
+}
+
+int
+url_with_host(const char *url, const char *host, char *out, size_t outlen)
+{
+	const char *start, *old, *rest;
+	bool v6 = strchr(host, ':') != NULL;
+	size_t len;
+	int n;
+
+	if (url_host(url, &start, &old, &len, &rest) != 0 || host[0] == '\0')
+		return -EINVAL;
+	n = snprintf(out, outlen, "%.*s%s%s%s%s", (int)(start - url), url, v6 ? "[" : "", host,
+	    v6 ? "]" : "", rest);
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+int
+url_sockaddr_host(const nng_sockaddr *sa, char *out, size_t outlen)
+{
+	const char *p = NULL;
+
+	if (sa->s_family == NNG_AF_INET)
+		p = inet_ntop(AF_INET, &sa->s_in.sa_addr, out, (socklen_t)outlen);
+	else if (sa->s_family == NNG_AF_INET6)
+		p = inet_ntop(AF_INET6, sa->s_in6.sa_addr, out, (socklen_t)outlen);
+	else
+		return -EAFNOSUPPORT;
+	return p != NULL ? 0 : -ENAMETOOLONG;
+}

@@ -1,0 +1,34 @@
+/*
+ * url: the host part of nng URLs (tcp://host:port and its kin), for address
+ * discovery. An agent that listens on every interface (tcp://0.0.0.0:7431)
+ * cannot announce that address: nobody can dial it. The manager puts the
+ * address the agent's connection came from in its place.
+ */
+#ifndef CKPT_URL_H
+#define CKPT_URL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <nng/nng.h>
+
+/*
+ * Whether url is a TCP-based one (tcp, tcp4, tcp6, tls+tcp..., ws, wss)
+ * whose host means "every interface": empty, "*", 0.0.0.0, :: or [::].
+ */
+bool url_host_is_wildcard(const char *url);
+
+/*
+ * url with its host replaced by host (an IPv6 address is bracketed); the
+ * scheme, port and path stay. -EINVAL when url has no host part that can
+ * be replaced, -ENAMETOOLONG when out is too small.
+ */
+int url_with_host(const char *url, const char *host, char *out, size_t outlen);
+
+/*
+ * The IP address of sa as text (IPv6 without brackets) into out, which has
+ * room for at least 46 bytes. -EAFNOSUPPORT for anything but IPv4 and IPv6.
+ */
+int url_sockaddr_host(const nng_sockaddr *sa, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,104 @@
+/* url: wildcard hosts are recognised, hosts replaced, peer addresses formatted. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "url.h"
+
+static const struct {
+	const char *url;
+	bool wildcard;
+} url_cases[] = {
+	{ "tcp://0.0.0.0:7431", true },
+	{ "tcp://:7431", true },
+	{ "tcp://*:7431", true },
+	{ "tcp://[::]:7431", true },
+	{ "tcp4://0.0.0.0:1", true },
+	{ "tcp6://[::]:1", true },
+	{ "tls+tcp://0.0.0.0:443", true },
+	{ "ws://0.0.0.0:80/ckpt", true },
+	{ "tcp://127.0.0.1:7431", false },
+	{ "tcp://node-1.example:7431", false },
+	{ "tcp://[::1]:7431", false },
+	{ "tcp://0.0.0.1:7431", false },
+	{ "ipc:///tmp/agent.sock", false },
+	{ "inproc://x", false },
+	{ "tcp://0.0.0.0", false },       /* no port */
+	{ "tcp://[::]", false },
+	{ "nonsense", false },
+	{ "", false },
+};
+
+START_TEST(url_knows_wildcard_hosts)
+{
+	ck_assert_msg(url_host_is_wildcard(url_cases[_i].url) == url_cases[_i].wildcard, "%s",
+	    url_cases[_i].url);
+}
+END_TEST
+
+START_TEST(url_replaces_the_host_and_keeps_the_rest)
+{
+	char out[128];
+
+	ck_assert_int_eq(url_with_host("tcp://0.0.0.0:7431", "10.1.2.3", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "tcp://10.1.2.3:7431");
+	ck_assert_int_eq(url_with_host("tcp://[::]:7431", "fd00::5", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "tcp://[fd00::5]:7431");
+	ck_assert_int_eq(url_with_host("tcp://:7431", "::ffff:10.0.0.1", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "tcp://[::ffff:10.0.0.1]:7431");
+	ck_assert_int_eq(url_with_host("ws://*:80/ckpt/v1", "10.1.2.3", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "ws://10.1.2.3:80/ckpt/v1");
+	ck_assert_int_eq(url_with_host("tls+tcp6://[::]:1", "::1", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "tls+tcp6://[::1]:1");
+	/* Nothing to replace, nothing to replace it with, no room. */
+	ck_assert_int_eq(url_with_host("ipc:///tmp/a", "10.1.2.3", out, sizeof(out)), -EINVAL);
+	ck_assert_int_eq(url_with_host("tcp://0.0.0.0", "10.1.2.3", out, sizeof(out)), -EINVAL);
+	ck_assert_int_eq(url_with_host("tcp://[::1:7431", "10.1.2.3", out, sizeof(out)), -EINVAL);
+	ck_assert_int_eq(url_with_host("tcp://0.0.0.0:1", "", out, sizeof(out)), -EINVAL);
+	ck_assert_int_eq(url_with_host("tcp://0.0.0.0:7431", "10.1.2.3", out, 19), -ENAMETOOLONG);
+	ck_assert_int_eq(url_with_host("tcp://0.0.0.0:7431", "10.1.2.3", out, 20), 0);
+}
+END_TEST
+
+START_TEST(url_formats_peer_addresses)
+{
+	nng_sockaddr sa;
+	char out[64];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.s_in.sa_family = NNG_AF_INET;
+	sa.s_in.sa_addr = htonl(0x7f000001);
+	ck_assert_int_eq(url_sockaddr_host(&sa, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "127.0.0.1");
+	memset(&sa, 0, sizeof(sa));
+	sa.s_in6.sa_family = NNG_AF_INET6;
+	sa.s_in6.sa_addr[15] = 1;
+	ck_assert_int_eq(url_sockaddr_host(&sa, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "::1");
+	memset(&sa, 0, sizeof(sa));
+	sa.s_ipc.sa_family = NNG_AF_IPC;
+	ck_assert_int_eq(url_sockaddr_host(&sa, out, sizeof(out)), -EAFNOSUPPORT);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("url");
+	TCase *tc = tcase_create("url");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_loop_test(tc, url_knows_wildcard_hosts, 0,
+	    (int)(sizeof(url_cases) / sizeof(url_cases[0])));
+	tcase_add_test(tc, url_replaces_the_host_and_keeps_the_rest);
+	tcase_add_test(tc, url_formats_peer_addresses);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
