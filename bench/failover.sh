@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Failover time: SIGKILL of an agent -> its component restored on another node.
 #
-#   CKPT_BUILD=build bash bench/failover.sh [TRIALS]      (default 20)
+#   bash bench/failover.sh [TRIALS]      (default 20)
+#
+# CKPT_BUILD: the build to measure (default build-bench, a release build made
+# and brought up to date here, as bench/storage.sh does).
 #
 # A NAS, a manager (heartbeat 100 ms, down-after 500 ms) and a standby agent
 # run on 127.0.0.1. Each trial starts a victim agent with one demo component
@@ -14,7 +17,11 @@
 set -u
 TRIALS=${1:-20}
 HB_MS=100 DOWN_MS=500
-: "${CKPT_BUILD:=build}"
+cd "$(dirname "$0")/.."
+: "${CKPT_BUILD:=build-bench}"
+[ -f "$CKPT_BUILD/build.ninja" ] || meson setup "$CKPT_BUILD" --buildtype=release >/dev/null
+ninja -C "$CKPT_BUILD" services/nas/ckpt-nas services/manager/ckpt-manager \
+	services/agent/ckpt-agent clients/ckptctl/ckptctl >/dev/null || exit 2
 NAS_BIN="$CKPT_BUILD/services/nas/ckpt-nas"
 MGR_BIN="$CKPT_BUILD/services/manager/ckpt-manager"
 AGENT_BIN="$CKPT_BUILD/services/agent/ckpt-agent"
