@@ -39,7 +39,7 @@ chunkv_parse(const uint8_t *data, size_t len, Ckpt__V1__Chunk *ret_chunk)
 }
 
 int
-chunkv_put_request(struct arena *a, const uint8_t *data, size_t len,
+chunkv_put_request(struct arena *a, const uint8_t *data, size_t len, size_t max,
     Ckpt__V1__PutChunksRequest **ret_req)
 {
 	Ckpt__V1__PutChunksRequest *req;
@@ -60,6 +60,8 @@ chunkv_put_request(struct arena *a, const uint8_t *data, size_t len,
 	}
 	if (rv != 0)
 		return rv;
+	if (n > max)
+		return -E2BIG;
 	req = arena_alloc(a, sizeof(*req));
 	chunks = arena_alloc(a, (n ? n : 1) * sizeof(*chunks));
 	if (req == NULL || chunks == NULL)

@@ -22,10 +22,13 @@
 int chunkv_parse(const uint8_t *data, size_t len, Ckpt__V1__Chunk *ret_chunk);
 
 /*
- * Reads a PutChunksRequest: the message, its chunk array and chunks come
- * from a; their bytes point into data. -EPROTO when it is not one, -ENOMEM.
+ * Reads a PutChunksRequest of at most max chunks: the message, its chunk
+ * array and chunks come from a; their bytes point into data. -EPROTO when
+ * it is not one, -E2BIG when it has more chunks (nothing allocated: a body
+ * of empty chunks would otherwise cost 40 bytes of memory per 2 bytes
+ * received), -ENOMEM.
  */
-int chunkv_put_request(struct arena *a, const uint8_t *data, size_t len,
+int chunkv_put_request(struct arena *a, const uint8_t *data, size_t len, size_t max,
     Ckpt__V1__PutChunksRequest **ret_req);
 
 #endif

@@ -1599,9 +1599,10 @@ nasc_growbuf_expect(void *arg, uint64_t size)
 
 	if (size > g->gb_max)
 		return -EFBIG;
-	if (size <= g->gb_cap)
+	if (size == g->gb_cap || size == 0)
 		return 0;
-	d = malloc(size); /* not realloc: nothing written yet need be kept */
+	/* Exactly size (a fallback to a smaller checkpoint shrinks it); nothing written is kept. */
+	d = malloc(size);
 	if (d == NULL)
 		return -ENOMEM;
 	free(g->gb_data);

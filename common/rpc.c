@@ -181,9 +181,10 @@ struct rpc_env {
 };
 
 /*
- * Reads the envelope without copying its body (megabytes for PutChunks):
- * what protobuf-c would accept (the last of a repeated singular field wins,
- * unknown fields are skipped, varints are cut to 32 bits), -EPROTO otherwise.
+ * Reads the envelope without copying its body (megabytes for PutChunks),
+ * as protobuf-c would (the last of a repeated singular field wins, unknown
+ * fields are skipped, varints are cut to 32 bits), a little stricter in
+ * framing (pbv.h: a 10-byte varint past 64 bits); -EPROTO otherwise.
  */
 static int
 rpc_env_read(const uint8_t *data, size_t len, struct rpc_env *ret_env)
@@ -269,7 +270,7 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	}
 	decode = s->s_cfg.rs_decoders != NULL ? s->s_cfg.rs_decoders[env.e_method] : NULL;
 	if (decode != NULL) {
-		rv = decode(call->rc_arena, env.e_body, env.e_body_len, &req);
+		rv = decode(call, env.e_body, env.e_body_len, &req);
 		if (rv != 0 && rv != -EPROTO)
 			goto out_reply;
 	} else {

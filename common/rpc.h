@@ -53,11 +53,13 @@ typedef int (*rpc_raw_handler_fn)(void *arg, struct rpc_call *call, const Protob
 /*
  * Reads a method's request in place instead of protobuf-c's unpack (for
  * requests that carry megabytes: protobuf-c copies every bytes field): the
- * message and what it holds come from a, its bytes fields may point into
- * data, which stays valid until the reply is made. Returns 0, -EPROTO when
- * data is not the message (answered as an undecodable request), -ENOMEM.
+ * message and what it holds come from rpc_call_arena(call), its bytes
+ * fields may point into data, which stays valid until the reply is made.
+ * Returns 0, -EPROTO when data is not the message (answered as an
+ * undecodable request), or another error answered as such (with
+ * rpc_call_errorf()'s message when it set one).
  */
-typedef int (*rpc_decode_fn)(struct arena *a, const uint8_t *data, size_t len,
+typedef int (*rpc_decode_fn)(struct rpc_call *call, const uint8_t *data, size_t len,
     ProtobufCMessage **ret_req);
 
 struct rpc_server_config {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@ url_host(const char *url, const char **ret_start, const char **ret_host, size_t 
     const char **ret_rest)
 {
 	const char *sep = strstr(url, "://"), *h, *e;
+	bool port_optional = strncmp(url, "ws", 2) == 0; /* ws and wss have a default port */
 	bool tcp = false;
 
 	if (sep == NULL)
@@ -34,16 +36,16 @@ url_host(const char *url, const char **ret_start, const char **ret_host, size_t 
 	*ret_start = h;
 	if (*h == '[') {
 		e = strchr(h, ']');
-		if (e == NULL || e[1] != ':')
+		if (e == NULL || (e[1] != ':' && !(port_optional && (e[1] == '/' || e[1] == '\0'))))
 			return -EINVAL;
 		*ret_host = h + 1;
 		*ret_len = (size_t)(e - h - 1);
 		*ret_rest = e + 1;
 		return 0;
 	}
-	e = strchr(h, ':');
-	if (e == NULL || memchr(h, '/', (size_t)(e - h)) != NULL)
-		return -EINVAL; /* no port, or a path before it */
+	e = h + strcspn(h, ":/");
+	if (*e != ':' && !port_optional)
+		return -EINVAL; /* no port */
 	*ret_host = h;
 	*ret_len = (size_t)(e - h);
 	*ret_rest = e;
@@ -80,6 +82,13 @@ url_with_host(const char *url, const char *host, char *out, size_t outlen)
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
+static bool
+url_v4_mapped(const nng_sockaddr *sa)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return sa->s_family == NNG_AF_INET6 && memcmp(sa->s_in6.sa_addr, prefix, 12) == 0;
+}
+
 int
 url_sockaddr_host(const nng_sockaddr *sa, char *out, size_t outlen)
 {
@@ -87,9 +96,30 @@ url_sockaddr_host(const nng_sockaddr *sa, char *out, size_t outlen)
 
 	if (sa->s_family == NNG_AF_INET)
 		p = inet_ntop(AF_INET, &sa->s_in.sa_addr, out, (socklen_t)outlen);
+	else if (url_v4_mapped(sa))
+		p = inet_ntop(AF_INET, sa->s_in6.sa_addr + 12, out, (socklen_t)outlen);
 	else if (sa->s_family == NNG_AF_INET6)
 		p = inet_ntop(AF_INET6, sa->s_in6.sa_addr, out, (socklen_t)outlen);
 	else
 		return -EAFNOSUPPORT;
 	return p != NULL ? 0 : -ENAMETOOLONG;
+}
+
+int
+url_with_peer(const char *url, const nng_sockaddr *peer, char *out, size_t outlen)
+{
+	const char *sep = strstr(url, "://");
+	char family = sep != NULL && sep > url ? sep[-1] : '\0'; /* tcp4, ws6... */
+	bool v6 = peer->s_family == NNG_AF_INET6 && !url_v4_mapped(peer);
+	char host[64];
+	int rv;
+
+	if (peer->s_family != NNG_AF_INET && peer->s_family != NNG_AF_INET6)
+		return -EAFNOSUPPORT;
+	if ((family == '4' && v6) || (family == '6' && !v6))
+		return -EAFNOSUPPORT;
+	if (v6 && peer->s_in6.sa_addr[0] == 0xfe && (peer->s_in6.sa_addr[1] & 0xc0) == 0x80)
+		return -EADDRNOTAVAIL; /* fe80::/10 */
+	rv = url_sockaddr_host(peer, host, sizeof(host));
+	return rv != 0 ? rv : url_with_host(url, host, out, outlen);
 }

@@ -26,9 +26,18 @@ bool url_host_is_wildcard(const char *url);
 int url_with_host(const char *url, const char *host, char *out, size_t outlen);
 
 /*
- * The IP address of sa as text (IPv6 without brackets) into out, which has
+ * The IP address of sa as text (IPv6 without brackets; an IPv4-mapped one,
+ * as a dual-stack listener sees IPv4 peers, as IPv4) into out, which has
  * room for at least 46 bytes. -EAFNOSUPPORT for anything but IPv4 and IPv6.
  */
 int url_sockaddr_host(const nng_sockaddr *sa, char *out, size_t outlen);
+
+/*
+ * url_with_host() with the address of peer, when it can be dialed back with
+ * url's scheme: -EAFNOSUPPORT when peer is not IP or its family is not the
+ * scheme's (tcp4 and an IPv6 peer, say), -EADDRNOTAVAIL for an IPv6
+ * link-local peer (its scope does not travel in a URL).
+ */
+int url_with_peer(const char *url, const nng_sockaddr *peer, char *out, size_t outlen);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,18 @@
 struct zchunk {
 	ZSTD_CCtx *z_c;
 	ZSTD_DCtx *z_d;
-	float z_clog[ZCHUNK_SAMPLE + 1]; /* c * log2(c): the entropy test without a log per byte value */
 };
+
+/* c * log2(c) for every count of the sample: the entropy test without a log per byte value. */
+static float zchunk_clog[ZCHUNK_SAMPLE + 1];
+static pthread_once_t zchunk_clog_once = PTHREAD_ONCE_INIT;
+
+static void
+zchunk_clog_init(void)
+{
+	for (unsigned c = 2; c <= ZCHUNK_SAMPLE; c++)
+		zchunk_clog[c] = (float)((double)c * log2((double)c));
+}
 
 int
 zchunk_new(struct zchunk **ret_z)
@@ -27,8 +38,7 @@ zchunk_new(struct zchunk **ret_z)
 		zchunk_free(z);
 		return -ENOMEM;
 	}
-	for (unsigned c = 2; c <= ZCHUNK_SAMPLE; c++)
-		z->z_clog[c] = (float)((double)c * log2((double)c));
+	pthread_once(&zchunk_clog_once, zchunk_clog_init);
 	*ret_z = z;
 	return 0;
 }
@@ -56,7 +66,7 @@ zchunk_bound(size_t len)
  * does not wait on its own increments.
  */
 static double
-zchunk_entropy(const struct zchunk *z, const uint8_t *p, size_t n)
+zchunk_entropy(const uint8_t *p, size_t n)
 {
 	uint16_t count[4][256];
 	double s = 0;
@@ -72,7 +82,7 @@ zchunk_entropy(const struct zchunk *z, const uint8_t *p, size_t n)
 	for (; i < n; i++)
 		count[0][p[i]]++;
 	for (int b = 0; b < 256; b++)
-		s += z->z_clog[count[0][b] + count[1][b] + count[2][b] + count[3][b]];
+		s += zchunk_clog[count[0][b] + count[1][b] + count[2][b] + count[3][b]];
 	return n == 0 ? 0 : log2((double)n) - s / (double)n;
 }
 
@@ -89,7 +99,7 @@ zchunk_compress(struct zchunk *z, const void *raw, size_t len, void *out, size_t
 	}
 	/* A sample from the middle first: incompressible bytes cost a histogram, not a try. */
 	if (len >= ZCHUNK_SAMPLE / 2 &&
-	    zchunk_entropy(z, (const uint8_t *)raw + (len - (len < ZCHUNK_SAMPLE ? len : ZCHUNK_SAMPLE)) / 2,
+	    zchunk_entropy((const uint8_t *)raw + (len - (len < ZCHUNK_SAMPLE ? len : ZCHUNK_SAMPLE)) / 2,
 	        len < ZCHUNK_SAMPLE ? len : ZCHUNK_SAMPLE) > ZCHUNK_ENTROPY_MAX) {
 		*ret_len = len;
 		*ret_codec = ZCHUNK_RAW;

@@ -136,7 +136,7 @@ static int
 mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
     const char **ret_addr)
 {
-	char host[64], addr[REG_ADDR_MAX];
+	char addr[REG_ADDR_MAX];
 	nng_sockaddr sa;
 	int rv;
 
@@ -146,12 +146,11 @@ mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
 	}
 	rv = err_from_nng(nng_pipe_get_addr(rpc_call_pipe(call), NNG_OPT_REMADDR, &sa));
 	if (rv == 0)
-		rv = url_sockaddr_host(&sa, host, sizeof(host));
-	if (rv == 0)
-		rv = url_with_host(announced, host, addr, sizeof(addr));
+		rv = url_with_peer(announced, &sa, addr, sizeof(addr));
 	if (rv != 0) {
-		rpc_call_errorf(call, "node %s announces %.64s, which names no host, and its "
-				      "connection gives none (%s): start the agent with --advertise URL",
+		rpc_call_errorf(call, "node %s announces %.64s, which names no host, and the address "
+				      "its connection comes from cannot stand in for it (%s): start the "
+				      "agent with --advertise URL",
 		    node, announced, err_str(rv));
 		return -EINVAL;
 	}

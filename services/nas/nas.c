@@ -379,10 +379,16 @@ static const rpc_raw_handler_fn nas_raw_handlers[NAS_METHODS] = {
 
 /* PutChunks bodies are megabytes of chunk bytes: read in place, not copied twice. */
 static int
-nas_decode_put_chunks(struct arena *a, const uint8_t *data, size_t len, ProtobufCMessage **ret_req)
+nas_decode_put_chunks(struct rpc_call *call, const uint8_t *data, size_t len,
+    ProtobufCMessage **ret_req)
 {
 	Ckpt__V1__PutChunksRequest *req;
-	int rv = chunkv_put_request(a, data, len, &req);
+	int rv = chunkv_put_request(rpc_call_arena(call), data, len, STORE_PUT_MAX, &req);
+
+	if (rv == -E2BIG) {
+		rpc_call_errorf(call, "too many chunks in one PutChunks (at most %u)", STORE_PUT_MAX);
+		return -EINVAL;
+	}
 	if (rv == 0)
 		*ret_req = &req->base;
 	return rv;

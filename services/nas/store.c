@@ -421,6 +421,7 @@ struct store_wreq {
 	void *w_arg;
 	int w_rv;
 	uint64_t w_map_size;          /* the map size its transaction saw */
+	bool w_grouped;               /* it ran beside others, in a nested transaction */
 	bool w_done;
 	struct store_wreq *w_next;
 };
@@ -429,7 +430,10 @@ struct store_wreq {
  * Runs a group of writes in one transaction and commits it once. Alone, a
  * write runs in the transaction itself; in a group, each runs in a nested
  * transaction, so one that fails (a refused commit, a full map) leaves no
- * trace and does not fail the others. Sets every w_rv and w_map_size.
+ * trace and does not fail the others. Sets every w_rv, w_map_size and
+ * w_grouped. A write function that returns 0 must leave its transaction
+ * usable: an LMDB error it swallowed (one that marks the transaction
+ * failed, unlike MDB_NOTFOUND or MDB_KEYEXIST) would fail the whole group.
  */
 static void
 store_run_group(struct store *s, struct store_wreq *g)
@@ -437,7 +441,7 @@ store_run_group(struct store *s, struct store_wreq *g)
 	struct store_wreq *w;
 	uint64_t map_size = 0;
 	MDB_txn *txn = NULL;
-	size_t ok = 0, n = 0;
+	size_t ok = 0;
 	int rv;
 
 	rv = store_txn_begin(s, 0, &txn, &map_size);
@@ -448,10 +452,10 @@ store_run_group(struct store *s, struct store_wreq *g)
 		else
 			mdb_txn_abort(txn);
 		g->w_rv = rv;
-		n = ok = 1;
 	} else if (rv == 0) {
-		for (w = g; w != NULL; w = w->w_next, n++) {
+		for (w = g; w != NULL; w = w->w_next) {
 			MDB_txn *child;
+			w->w_grouped = true;
 			w->w_rv = store_rc(mdb_txn_begin(s->s_env, txn, 0, &child));
 			if (w->w_rv != 0)
 				continue;
@@ -492,21 +496,28 @@ store_run_group(struct store *s, struct store_wreq *g)
  * *ret_map_size: the map size the transaction saw.
  */
 static int
-store_write_group(struct store *s, store_txn_fn fn, void *arg, uint64_t *ret_map_size)
+store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64_t *ret_map_size,
+    bool *ret_grouped)
 {
-	struct store_wreq me = { fn, arg, 0, 0, false, NULL };
+	struct store_wreq me = { fn, arg, 0, 0, false, false, NULL };
 
 	pthread_mutex_lock(&s->s_wq_mu);
-	*s->s_wq_tail = &me;
-	s->s_wq_tail = &me.w_next;
+	if (!solo) {
+		*s->s_wq_tail = &me;
+		s->s_wq_tail = &me.w_next;
+	}
 	while (!me.w_done && s->s_wq_busy)
 		pthread_cond_wait(&s->s_wq_cv, &s->s_wq_mu);
 	if (!me.w_done) {
 		struct store_wreq *g = s->s_wq_head, *w, *next;
 
-		/* The leader: everything queued so far, itself among it. */
-		s->s_wq_head = NULL;
-		s->s_wq_tail = &s->s_wq_head;
+		/* The leader: everything queued so far, itself among it (alone when solo). */
+		if (solo) {
+			g = &me;
+		} else {
+			s->s_wq_head = NULL;
+			s->s_wq_tail = &s->s_wq_head;
+		}
 		s->s_wq_busy = true;
 		pthread_mutex_unlock(&s->s_wq_mu);
 		store_run_group(s, g);
@@ -520,24 +531,35 @@ store_write_group(struct store *s, store_txn_fn fn, void *arg, uint64_t *ret_map
 	}
 	pthread_mutex_unlock(&s->s_wq_mu);
 	*ret_map_size = me.w_map_size;
+	*ret_grouped = me.w_grouped;
 	return me.w_rv;
 }
 
 /*
  * Runs fn in a write transaction (grouped with concurrent writes: see
  * store_write_group); when the map is full, grows it and runs fn again (fn
- * must reset its outputs). At the maximum: -ENOSPC, nothing written.
+ * must reset its outputs). At the maximum: -ENOSPC, nothing written. A
+ * write that found the map full in a group is run alone before it is
+ * refused: beside others it could not use the pages they free (deletions,
+ * retention) until their transaction commits.
  */
 static int
 store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
 {
+	bool solo = false;
+
 	for (;;) {
 		uint64_t seen;
-		int rv = store_write_group(s, fn, arg, &seen);
+		bool grouped;
+		int rv = store_write_group(s, fn, arg, solo, &seen, &grouped);
 
 		if (rv != STORE_MAP_FULL)
 			return rv;
 		rv = store_grow(s, seen);
+		if (rv != 0 && grouped) {
+			solo = true;
+			continue;
+		}
 		if (rv != 0) {
 			char max[32];
 			store_size_str(s->s_map_max, max, sizeof(max));

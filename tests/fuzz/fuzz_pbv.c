@@ -60,7 +60,7 @@ check_chunkv(const uint8_t *data, size_t size)
 
 	if (arena_new(&a) != 0)
 		abort();
-	if (chunkv_put_request(a, data, size, &mine) == 0) {
+	if (chunkv_put_request(a, data, size, SIZE_MAX, &mine) == 0) {
 		pc = ckpt__v1__put_chunks_request__unpack(NULL, size, data);
 		if (pc == NULL || pc->n_chunks != mine->n_chunks)
 			abort();

@@ -148,7 +148,7 @@ START_TEST(chunkv_reads_a_put_chunks_request_in_place)
 	n += sizeof(chunk_unknown);
 
 	ck_assert_int_eq(arena_new(&a), 0);
-	ck_assert_int_eq(chunkv_put_request(a, buf, n, &got), 0);
+	ck_assert_int_eq(chunkv_put_request(a, buf, n, 4, &got), 0);
 	ck_assert_uint_eq(got->n_chunks, 4);
 	ck_assert_uint_eq(got->chunks[0]->sha256.len, 32);
 	ck_assert_mem_eq(got->chunks[0]->sha256.data, sha, 32);
@@ -166,8 +166,10 @@ START_TEST(chunkv_reads_a_put_chunks_request_in_place)
 	ck_assert_uint_eq(got->chunks[3]->data.len, 0);
 	ck_assert_uint_eq(got->chunks[3]->raw_size, 9);
 
+	/* One chunk more than max: refused before anything is allocated. */
+	ck_assert_int_eq(chunkv_put_request(a, buf, n, 3, &got), -E2BIG);
 	/* No chunks at all is a request too. */
-	ck_assert_int_eq(chunkv_put_request(a, buf, 0, &got), 0);
+	ck_assert_int_eq(chunkv_put_request(a, buf, 0, 4, &got), 0);
 	ck_assert_uint_eq(got->n_chunks, 0);
 	arena_free(a);
 }
@@ -194,7 +196,7 @@ START_TEST(chunkv_refuses_malformed_requests)
 	struct arena *a;
 
 	ck_assert_int_eq(arena_new(&a), 0);
-	ck_assert_int_eq(chunkv_put_request(a, chunkv_bad[_i].b, chunkv_bad[_i].len, &got), -EPROTO);
+	ck_assert_int_eq(chunkv_put_request(a, chunkv_bad[_i].b, chunkv_bad[_i].len, 8, &got), -EPROTO);
 	ck_assert_ptr_null(got);
 	arena_free(a);
 }

@@ -11,6 +11,7 @@
 #include "ckpt/v1/rpc.pb-c.h"
 #include "chunk.h"
 #include "log.h"
+#include "methods.h"
 #include "nas.h"
 #include "nasc.h"
 #include "rpc.h"
@@ -21,8 +22,6 @@
 
 #define MiB (1u << 20)
 #define TIMEOUT_MS 10000u
-
-enum { NAS_STORE = 0, NAS_RETRIEVE = 1, NAS_LIST = 2, NAS_DELETE = 3, NAS_STAT = 4 };
 
 static char dir[64];
 static struct store *st;
@@ -232,6 +231,22 @@ START_TEST(nas_refusals_reach_the_client_with_their_code)
 	                     &err),
 	    -ENOENT);
 	ck_assert_ptr_nonnull(strstr(err.re_msg, "no checkpoint n1/nope@latest"));
+	/* PutChunks over its chunk limit: refused as it is read, with the limit. */
+	{
+		static Ckpt__V1__Chunk *many[STORE_PUT_MAX + 1];
+		Ckpt__V1__Chunk empty = CKPT__V1__CHUNK__INIT;
+		Ckpt__V1__PutChunksRequest preq = CKPT__V1__PUT_CHUNKS_REQUEST__INIT;
+		Ckpt__V1__PutChunksReply *prep = NULL;
+		for (size_t i = 0; i <= STORE_PUT_MAX; i++)
+			many[i] = &empty;
+		preq.chunks = many;
+		preq.n_chunks = STORE_PUT_MAX + 1;
+		ck_assert_int_eq(nasc_call(cli, NAS_PUT_CHUNKS, &preq.base, TIMEOUT_MS,
+		                     (ProtobufCMessage **)&prep, &err),
+		    -EINVAL);
+		ck_assert_int_eq(err.re_code, CKPT__V1__CODE__INVALID_ARGUMENT);
+		ck_assert_ptr_nonnull(strstr(err.re_msg, "too many chunks in one PutChunks (at most 4096)"));
+	}
 }
 END_TEST
 
