@@ -1592,6 +1592,78 @@ START_TEST(store_grouped_writes_grow_a_full_map)
 }
 END_TEST
 
+/* At map-max: a write too big for what is left, beside small ones that fit. */
+struct full_arg {
+	int fa_id;
+	const uint8_t *fa_data;
+	size_t fa_len;
+	int fa_rv;
+	char fa_msg[256];
+};
+
+static void *
+full_worker(void *p)
+{
+	struct full_arg *f = p;
+	Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+	uint8_t sha[SHA_LEN];
+	struct store_error err;
+	uint32_t stored;
+
+	sha256(f->fa_data, f->fa_len, sha);
+	ch.sha256 = (ProtobufCBinaryData){ SHA_LEN, sha };
+	ch.data = (ProtobufCBinaryData){ f->fa_len, (uint8_t *)f->fa_data };
+	err.se_msg[0] = '\0';
+	f->fa_rv = store_put_chunks(st, &chp, 1, &stored, &err);
+	snprintf(f->fa_msg, sizeof(f->fa_msg), "%s", err.se_msg);
+	return NULL;
+}
+
+START_TEST(store_full_map_refuses_only_the_write_that_does_not_fit_in_a_group)
+{
+	enum { SMALL = 6, ROUNDS = 10 };
+	uint8_t *big = testbuf_bytes(8 * MiB, 60);
+	struct store_check *ck = calloc(1, sizeof(*ck));
+	struct store_error err;
+
+	store_close(st);
+	st = open_store(8 * MiB, 8 * MiB, NULL);
+	for (int r = 0; r < ROUNDS; r++) {
+		struct full_arg f[SMALL + 1];
+		pthread_t t[SMALL + 1];
+		uint8_t *small[SMALL];
+
+		/* The small ones first: the big one queues behind a leader and joins a group. */
+		for (int i = SMALL; i >= 0; i--) {
+			memset(&f[i], 0, sizeof(f[i]));
+			f[i].fa_id = i;
+			if (i == 0) {
+				f[i].fa_data = big;
+				f[i].fa_len = 8 * MiB;
+			} else {
+				small[i - 1] = testbuf_bytes(4096, 1000 + (unsigned)(r * SMALL + i));
+				f[i].fa_data = small[i - 1];
+				f[i].fa_len = 4096;
+			}
+			ck_assert_int_eq(pthread_create(&t[i], NULL, full_worker, &f[i]), 0);
+		}
+		for (int i = 0; i <= SMALL; i++)
+			pthread_join(t[i], NULL);
+		ck_assert_int_eq(f[0].fa_rv, -ENOSPC);
+		ck_assert_str_eq(f[0].fa_msg, "NAS storage full (map-max 8M reached)");
+		for (int i = 1; i <= SMALL; i++) {
+			ck_assert_msg(f[i].fa_rv == 0, "small write %d: %d %s", i, f[i].fa_rv, f[i].fa_msg);
+			free(small[i - 1]);
+		}
+	}
+	ck_assert_uint_eq(stats().ss_chunks, (uint64_t)ROUNDS * SMALL);
+	ck_assert_int_eq(store_check(st, ck, &err), 0);
+	ck_assert(store_check_clean(ck));
+	free(ck);
+	free(big);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1629,6 +1701,7 @@ main(void)
 	tcase_add_test(tc, store_concurrent_commits_get_distinct_seqs);
 	tcase_add_test(tc, store_groups_concurrent_writes_into_one_commit);
 	tcase_add_test(tc, store_grouped_writes_grow_a_full_map);
+	tcase_add_test(tc, store_full_map_refuses_only_the_write_that_does_not_fit_in_a_group);
 	tcase_add_test(tc, store_retention_keeps_newest_k_and_frees_their_chunks);
 	tcase_add_test(tc, store_pinned_checkpoint_outlives_retention);
 	tcase_add_test(tc, store_check_finds_flipped_bytes_and_wrong_counts);
