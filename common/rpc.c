@@ -170,26 +170,10 @@ rpc_server_bad(struct rpc_server *s, struct rpc_call *call, const char *fmt, ...
 		s->s_cfg.rs_on_bad(s->s_cfg.rs_arg, call->rc_err);
 }
 
-/* The request envelope (rpc.proto Request), read in place. */
-struct rpc_env {
-	uint32_t e_method;
-	uint32_t e_timeout_ms;
-	const uint8_t *e_body;       /* the method's request, inside the message */
-	size_t e_body_len;
-	const uint8_t *e_service;    /* not NUL-terminated; e_service_len 0: not given */
-	size_t e_service_len;
-};
-
-/*
- * Reads the envelope without copying its body (megabytes for PutChunks),
- * as protobuf-c would (the last of a repeated singular field wins, unknown
- * fields are skipped, varints are cut to 32 bits), a little stricter in
- * framing (pbv.h: a 10-byte varint past 64 bits); -EPROTO otherwise.
- */
-static int
-rpc_env_read(const uint8_t *data, size_t len, struct rpc_env *ret_env)
+int
+rpc_envelope_read(const void *data, size_t len, struct rpc_envelope *ret_env)
 {
-	struct rpc_env e = { 0, 0, (const uint8_t *)"", 0, NULL, 0 };
+	struct rpc_envelope e = { 0, 0, (const uint8_t *)"", 0, NULL, 0 };
 	struct pbv_field f;
 	struct pbv v;
 	int rv;
@@ -201,19 +185,19 @@ rpc_env_read(const uint8_t *data, size_t len, struct rpc_env *ret_env)
 		case 2: /* timeout_ms */
 			if (f.pf_wire != PBV_VARINT)
 				return -EPROTO;
-			*(f.pf_num == 1 ? &e.e_method : &e.e_timeout_ms) = (uint32_t)f.pf_u64;
+			*(f.pf_num == 1 ? &e.en_method : &e.en_timeout_ms) = (uint32_t)f.pf_u64;
 			break;
 		case 3: /* body */
 			if (f.pf_wire != PBV_LEN)
 				return -EPROTO;
-			e.e_body = f.pf_data;
-			e.e_body_len = f.pf_len;
+			e.en_body = f.pf_data;
+			e.en_body_len = f.pf_len;
 			break;
 		case 4: /* service */
 			if (f.pf_wire != PBV_LEN)
 				return -EPROTO;
-			e.e_service = f.pf_data;
-			e.e_service_len = f.pf_len;
+			e.en_service = f.pf_data;
+			e.en_service_len = f.pf_len;
 			break;
 		default:
 			break;
@@ -233,7 +217,7 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	const ProtobufCServiceDescriptor *svc = s->s_cfg.rs_service;
 	ProtobufCAllocator *pa = arena_protobuf(call->rc_arena);
 	Ckpt__V1__Reply hdr = CKPT__V1__REPLY__INIT;
-	struct rpc_env env;
+	struct rpc_envelope env;
 	ProtobufCMessage *req = NULL, *reply = NULL;
 	const ProtobufCMethodDescriptor *md;
 	rpc_raw_handler_fn raw;
@@ -242,47 +226,47 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	int rv;
 
 	*ret_method = -1;
-	if (rpc_env_read(data, len, &env) != 0) {
+	if (rpc_envelope_read(data, len, &env) != 0) {
 		rpc_server_bad(s, call, "undecodable request envelope (%zu bytes)", len);
 		rv = -EINVAL;
 		goto out_reply;
 	}
-	if (env.e_service_len != 0 && (env.e_service_len != strlen(svc->name) ||
-	    memcmp(env.e_service, svc->name, env.e_service_len) != 0)) {
+	if (env.en_service_len != 0 && (env.en_service_len != strlen(svc->name) ||
+	    memcmp(env.en_service, svc->name, env.en_service_len) != 0)) {
 		rpc_server_bad(s, call, "request for service '%.*s' sent to %s",
-		    (int)(env.e_service_len < 64 ? env.e_service_len : 64), (const char *)env.e_service,
+		    (int)(env.en_service_len < 64 ? env.en_service_len : 64), (const char *)env.en_service,
 		    svc->name);
 		rv = -EINVAL;
 		goto out_reply;
 	}
-	if (env.e_method >= svc->n_methods) {
-		rpc_server_bad(s, call, "unknown method %u of %s", env.e_method, svc->name);
+	if (env.en_method >= svc->n_methods) {
+		rpc_server_bad(s, call, "unknown method %u of %s", env.en_method, svc->name);
 		rv = -ENOSYS;
 		goto out_reply;
 	}
-	*ret_method = (int)env.e_method;
-	md = &svc->methods[env.e_method];
-	raw = s->s_cfg.rs_raw_handlers != NULL ? s->s_cfg.rs_raw_handlers[env.e_method] : NULL;
-	if (s->s_cfg.rs_handlers[env.e_method] == NULL && raw == NULL) {
+	*ret_method = (int)env.en_method;
+	md = &svc->methods[env.en_method];
+	raw = s->s_cfg.rs_raw_handlers != NULL ? s->s_cfg.rs_raw_handlers[env.en_method] : NULL;
+	if (s->s_cfg.rs_handlers[env.en_method] == NULL && raw == NULL) {
 		rpc_call_errorf(call, "%s.%s is not implemented", svc->short_name, md->name);
 		rv = -ENOSYS;
 		goto out_reply;
 	}
-	decode = s->s_cfg.rs_decoders != NULL ? s->s_cfg.rs_decoders[env.e_method] : NULL;
+	decode = s->s_cfg.rs_decoders != NULL ? s->s_cfg.rs_decoders[env.en_method] : NULL;
 	if (decode != NULL) {
-		rv = decode(call, env.e_body, env.e_body_len, &req);
+		rv = decode(call, env.en_body, env.en_body_len, &req);
 		if (rv != 0 && rv != -EPROTO)
 			goto out_reply;
 	} else {
-		req = protobuf_c_message_unpack(md->input, pa, env.e_body_len, env.e_body);
+		req = protobuf_c_message_unpack(md->input, pa, env.en_body_len, env.en_body);
 	}
 	if (req == NULL || (decode != NULL && rv != 0)) {
 		rpc_server_bad(s, call, "undecodable %s.%s request (%zu bytes)", svc->short_name,
-		    md->name, env.e_body_len);
+		    md->name, env.en_body_len);
 		rv = -EINVAL;
 		goto out_reply;
 	}
-	timeout = env.e_timeout_ms != 0 ? env.e_timeout_ms : s->s_cfg.rs_default_timeout_ms;
+	timeout = env.en_timeout_ms != 0 ? env.en_timeout_ms : s->s_cfg.rs_default_timeout_ms;
 	call->rc_deadline_ms = util_now_mono_ms() + timeout;
 	if (raw != NULL) {
 		rv = raw(s->s_cfg.rs_arg, call, req);
@@ -304,7 +288,7 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 		goto out_reply;
 	}
 	protobuf_c_message_init(md->output, reply);
-	rv = s->s_cfg.rs_handlers[env.e_method](s->s_cfg.rs_arg, call, req, reply);
+	rv = s->s_cfg.rs_handlers[env.en_method](s->s_cfg.rs_arg, call, req, reply);
 
 out_reply:
 	if (call->rc_reply != NULL) {

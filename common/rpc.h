@@ -100,6 +100,25 @@ int rpc_server_dispatch(struct rpc_server *s, const void *data, size_t len, nng_
 /* Closes the socket, waits for the workers, frees. Accepts NULL. */
 void rpc_server_stop(struct rpc_server *s);
 
+/* A request envelope (rpc.proto Request), read in place. */
+struct rpc_envelope {
+	uint32_t en_method;
+	uint32_t en_timeout_ms;
+	const uint8_t *en_body;       /* the method's request, inside the bytes read */
+	size_t en_body_len;
+	const uint8_t *en_service;    /* not NUL-terminated; en_service_len 0: not given */
+	size_t en_service_len;
+};
+
+/*
+ * Reads an envelope without copying its body (megabytes for PutChunks), as
+ * protobuf-c would (the last of a repeated singular field wins, unknown
+ * fields are skipped, varints are cut to 32 bits), a little stricter in
+ * framing (pbv.h: a 10-byte varint past 64 bits); -EPROTO otherwise. The
+ * server reads every request with it.
+ */
+int rpc_envelope_read(const void *data, size_t len, struct rpc_envelope *ret_env);
+
 struct arena *rpc_call_arena(struct rpc_call *call);
 /* Milliseconds left before the caller's deadline (0 when past). */
 unsigned rpc_call_remaining_ms(const struct rpc_call *call);

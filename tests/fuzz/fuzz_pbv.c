@@ -5,7 +5,9 @@
  * chunks (pbv refuses some framing protobuf-c lets through, field 0 say).
  * The same bytes read as a PutChunksRequest by chunkv (the NAS's in-place
  * reader): whatever it accepts, protobuf-c accepts with the same chunks,
- * field for field, and every byte field points into the input.
+ * field for field, and every byte field points into the input. And as a
+ * request envelope: what rpc_envelope_read accepts, protobuf-c unpacks to
+ * the same method, deadline, body and service.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +17,8 @@
 #include "chunkv.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "pbv.h"
+#include "rpc.h"
+#include "ckpt/v1/rpc.pb-c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -77,6 +81,28 @@ check_chunkv(const uint8_t *data, size_t size)
 	arena_free(a);
 }
 
+static void
+check_envelope(const uint8_t *data, size_t size)
+{
+	struct rpc_envelope e;
+	Ckpt__V1__Request *pc;
+
+	if (rpc_envelope_read(data, size, &e) != 0)
+		return;
+	pc = ckpt__v1__request__unpack(NULL, size, data);
+	if (pc == NULL || pc->method != e.en_method || pc->timeout_ms != e.en_timeout_ms ||
+	    pc->body.len != e.en_body_len ||
+	    (e.en_body_len != 0 && memcmp(pc->body.data, e.en_body, e.en_body_len) != 0) ||
+	    (e.en_body_len != 0 && (e.en_body < data || e.en_body + e.en_body_len > data + size)))
+		abort();
+	/* protobuf-c's string ends at its first NUL, ours is the bytes sent. */
+	if (strlen(pc->service) > e.en_service_len ||
+	    memcmp(pc->service, e.en_service != NULL ? (const char *)e.en_service : "",
+	        strlen(pc->service)) != 0)
+		abort();
+	ckpt__v1__request__free_unpacked(pc, NULL);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -85,6 +111,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rv;
 
 	check_chunkv(data, size);
+	check_envelope(data, size);
 	rv = walk(data, size, &ones, NULL, NULL);
 	rep = ckpt__v1__get_chunks_reply__unpack(NULL, size, data);
 	if (rep == NULL)
