@@ -1501,20 +1501,6 @@ nasc_previous(struct nasc *n, const char *component, uint64_t seq, unsigned time
 	return 0;
 }
 
-static int
-nasc_retrieve_fallback_x(struct nasc *n, const char *node, const char *component, uint64_t seq,
-    nasc_write_fn wr, nasc_expect_fn expect, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
-    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err);
-
-int
-nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, uint64_t seq,
-    nasc_write_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
-    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
-{
-	return nasc_retrieve_fallback_x(n, node, component, seq, wr, NULL, reset, arg, timeout_ms,
-	    ret_info, ret_fb, ret_err);
-}
-
 /* nasc_retrieve_fallback(), expect called before each checkpoint it reads. */
 static int
 nasc_retrieve_fallback_x(struct nasc *n, const char *node, const char *component, uint64_t seq,
@@ -1561,6 +1547,15 @@ nasc_retrieve_fallback_x(struct nasc *n, const char *node, const char *component
 	*ret_info = info;
 	*ret_fb = fb;
 	return 0;
+}
+
+int
+nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    nasc_write_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
+{
+	return nasc_retrieve_fallback_x(n, node, component, seq, wr, NULL, reset, arg, timeout_ms,
+	    ret_info, ret_fb, ret_err);
 }
 
 struct nasc_growbuf {

@@ -253,19 +253,18 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 		goto out_reply;
 	}
 	decode = s->s_cfg.rs_decoders != NULL ? s->s_cfg.rs_decoders[env.en_method] : NULL;
-	if (decode != NULL) {
+	rv = 0;
+	if (decode != NULL)
 		rv = decode(call, env.en_body, env.en_body_len, &req);
-		if (rv != 0 && rv != -EPROTO)
-			goto out_reply;
-	} else {
-		req = protobuf_c_message_unpack(md->input, pa, env.en_body_len, env.en_body);
-	}
-	if (req == NULL || (decode != NULL && rv != 0)) {
+	else if ((req = protobuf_c_message_unpack(md->input, pa, env.en_body_len, env.en_body)) == NULL)
+		rv = -EPROTO;
+	if (rv == -EPROTO) {
 		rpc_server_bad(s, call, "undecodable %s.%s request (%zu bytes)", svc->short_name,
 		    md->name, env.en_body_len);
 		rv = -EINVAL;
-		goto out_reply;
 	}
+	if (rv != 0)
+		goto out_reply;
 	timeout = env.en_timeout_ms != 0 ? env.en_timeout_ms : s->s_cfg.rs_default_timeout_ms;
 	call->rc_deadline_ms = util_now_mono_ms() + timeout;
 	if (raw != NULL) {
