@@ -19,6 +19,7 @@
 #include "rpc.h"
 #include "sha.h"
 #include "util.h"
+#include "../testrun.h"
 
 enum { A_RESTORE = 0, A_STOP = 1, A_CHECKPOINT_NOW = 2, A_STATUS = 3 };
 
@@ -508,8 +509,6 @@ main(void)
 {
 	Suite *s = suite_create("agent");
 	TCase *tc = tcase_create("agent");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -526,9 +525,5 @@ main(void)
 	tcase_add_test(tc, agent_new_rejects_bad_settings);
 	tcase_add_test(tc, agent_stops_a_component_whose_commit_is_refused_for_a_stale_epoch);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

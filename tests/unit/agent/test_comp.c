@@ -8,6 +8,7 @@
 
 #include "comp.h"
 #include "util.h"
+#include "../testrun.h"
 
 static struct comp_table *t;
 
@@ -231,8 +232,6 @@ main(void)
 {
 	Suite *s = suite_create("comp");
 	TCase *tc = tcase_create("comp");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, comp_add_rejects_duplicate_names);
@@ -244,9 +243,5 @@ main(void)
 	tcase_add_test(tc, comp_remove_wakes_a_waiting_checkpoint);
 	tcase_add_test(tc, comp_revoke_never_waits_and_removes_after_the_checkpoint);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

@@ -7,6 +7,7 @@
 
 #include "demo.h"
 #include "sha.h"
+#include "../testrun.h"
 
 static struct demo *
 make(const char *name, uint64_t bytes, unsigned ticks)
@@ -251,8 +252,6 @@ main(void)
 {
 	Suite *s = suite_create("demo");
 	TCase *tc = tcase_create("demo");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, demo_state_is_deterministic_from_name);
 	tcase_add_test(tc, demo_states_of_different_names_differ);
@@ -264,9 +263,5 @@ main(void)
 	tcase_add_loop_test(tc, demo_restore_rejects_malformed_state, 0,
 	    (int)(sizeof(malformed) / sizeof(malformed[0])));
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "queue.h"
+#include "../testrun.h"
 
 static struct queue_item
 item(const char *comp, uint64_t seq, size_t len)
@@ -185,8 +186,6 @@ main(void)
 {
 	Suite *s = suite_create("queue");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, queue_gives_checkpoints_back_oldest_first);
 	tcase_add_test(tc, queue_full_drops_the_oldest_first_and_counts);
@@ -194,9 +193,5 @@ main(void)
 	tcase_add_test(tc, queue_untake_puts_it_back_at_the_front);
 	tcase_add_test(tc, queue_drop_component_forgets_only_that_component);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

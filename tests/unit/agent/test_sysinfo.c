@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "sysinfo.h"
+#include "../testrun.h"
 
 START_TEST(sysinfo_parses_meminfo)
 {
@@ -75,8 +76,6 @@ main(void)
 {
 	Suite *s = suite_create("sysinfo");
 	TCase *tc = tcase_create("sysinfo");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, sysinfo_parses_meminfo);
 	tcase_add_test(tc, sysinfo_falls_back_to_memfree_without_memavailable);
@@ -84,9 +83,5 @@ main(void)
 	tcase_add_test(tc, sysinfo_parses_loadavg);
 	tcase_add_test(tc, sysinfo_reads_sane_values_of_this_machine);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "../testrun.h"
 
 struct conf {
 	char *listen;
@@ -150,8 +151,6 @@ main(void)
 {
 	Suite *s = suite_create("cfg");
 	TCase *tc = tcase_create("cfg");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, cfg_defaults_then_flags);
 	tcase_add_test(tc, cfg_environment_is_below_flags);
@@ -159,9 +158,5 @@ main(void)
 	tcase_add_test(tc, cfg_required_and_help);
 	tcase_add_test(tc, cfg_usage_lists_every_option);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

@@ -6,6 +6,7 @@
 
 #include "event.h"
 #include "util.h"
+#include "../testrun.h"
 
 START_TEST(events_are_filtered_by_topic_prefix)
 {
@@ -51,15 +52,9 @@ main(void)
 {
 	Suite *s = suite_create("event");
 	TCase *tc = tcase_create("event");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, events_are_filtered_by_topic_prefix);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "key.h"
+#include "../testrun.h"
 
 START_TEST(key_names_are_checked)
 {
@@ -117,8 +118,6 @@ main(void)
 {
 	Suite *s = suite_create("key");
 	TCase *tc = tcase_create("key");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, key_names_are_checked);
 	tcase_add_test(tc, key_round_trips);
@@ -127,9 +126,5 @@ main(void)
 	tcase_add_test(tc, key_prefix_matches_encoded_keys);
 	tcase_add_test(tc, key_refs_parse);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

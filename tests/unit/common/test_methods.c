@@ -7,6 +7,7 @@
 #include "ckpt/v1/manager.pb-c.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "methods.h"
+#include "../testrun.h"
 
 struct opcode {
 	unsigned index;
@@ -61,16 +62,10 @@ main(void)
 {
 	Suite *s = suite_create("methods");
 	TCase *tc = tcase_create("methods");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, manager_opcodes_follow_the_proto);
 	tcase_add_test(tc, nas_opcodes_follow_the_proto);
 	tcase_add_test(tc, agent_opcodes_follow_the_proto);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

@@ -18,6 +18,7 @@
 #include "rpc.h"
 #include "sha.h"
 #include "zchunk.h"
+#include "../testrun.h"
 
 #define TIMEOUT_MS 10000u
 #define FX_PIECES_MAX 4096
@@ -438,8 +439,6 @@ main(void)
 {
 	Suite *s = suite_create("nasc");
 	TCase *tc = tcase_create("nasc");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -451,9 +450,5 @@ main(void)
 	tcase_add_test(tc, nasc_corrupt_chunk_in_a_later_batch_falls_back);
 	tcase_add_test(tc, nasc_writer_error_stops_the_read);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

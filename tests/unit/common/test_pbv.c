@@ -11,6 +11,7 @@
 #include "chunkv.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "pbv.h"
+#include "../testrun.h"
 
 START_TEST(pbv_reads_a_packed_get_chunks_reply)
 {
@@ -207,8 +208,6 @@ main(void)
 {
 	Suite *s = suite_create("pbv");
 	TCase *tc = tcase_create("pbv");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, pbv_reads_a_packed_get_chunks_reply);
 	tcase_add_test(tc, pbv_reads_every_wire_type);
@@ -218,9 +217,5 @@ main(void)
 	tcase_add_loop_test(tc, pbv_refuses_malformed_input, 0,
 	    (int)(sizeof(malformed) / sizeof(malformed[0])));
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

@@ -12,6 +12,7 @@
 #include "pbw.h"
 
 #include "../testbuf.h"
+#include "../testrun.h"
 
 #define MAXC 16
 
@@ -191,8 +192,6 @@ main(void)
 {
 	Suite *s = suite_create("pbw");
 	TCase *tc = tcase_create("pbw");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, pbw_empty_reply_is_no_bytes);
 	tcase_add_test(tc, pbw_one_chunk_matches_protobuf_c);
@@ -201,9 +200,5 @@ main(void)
 	tcase_add_test(tc, pbw_sizes_at_varint_boundaries_match_protobuf_c);
 	tcase_add_test(tc, pbw_varints_match_protobuf_c);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

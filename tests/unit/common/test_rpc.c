@@ -12,6 +12,7 @@
 #include "err.h"
 #include "rpc.h"
 #include "util.h"
+#include "../testrun.h"
 
 enum { M_RESTORE = 0, M_STOP = 1, M_CHECKPOINT_NOW = 2, M_STATUS = 3 };
 
@@ -408,8 +409,6 @@ main(void)
 {
 	Suite *s = suite_create("rpc");
 	TCase *tc = tcase_create("rpc");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
@@ -424,9 +423,5 @@ main(void)
 	tcase_add_test(tc, rpc_client_refuses_mismatched_request_type);
 	tcase_add_test(tc, rpc_raw_handler_writes_the_reply_body);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "url.h"
+#include "../testrun.h"
 
 static const struct {
 	const char *url;
@@ -133,8 +134,6 @@ main(void)
 {
 	Suite *s = suite_create("url");
 	TCase *tc = tcase_create("url");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, url_knows_wildcard_hosts, 0,
 	    (int)(sizeof(url_cases) / sizeof(url_cases[0])));
@@ -142,9 +141,5 @@ main(void)
 	tcase_add_test(tc, url_formats_peer_addresses);
 	tcase_add_test(tc, url_puts_the_peer_where_it_can_be_dialed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

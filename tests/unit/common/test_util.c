@@ -6,6 +6,7 @@
 #include "err.h"
 #include "sha.h"
 #include "util.h"
+#include "../testrun.h"
 
 #include <lmdb.h>
 #include <nng/nng.h>
@@ -123,8 +124,6 @@ main(void)
 {
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("util");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, durations_parse);
 	tcase_add_test(tc, sizes_parse);
@@ -132,9 +131,5 @@ main(void)
 	tcase_add_test(tc, foreign_codes_translate);
 	tcase_add_test(tc, sha_matches_known_vectors);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "placement.h"
+#include "../testrun.h"
 
 #define MIB (1024ull * 1024ull)
 
@@ -282,11 +283,5 @@ placement_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(placement_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(placement_suite());
 }

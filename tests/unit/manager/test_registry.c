@@ -7,6 +7,7 @@
 
 #include "ckpt/v1/agent.pb-c.h"
 #include "registry.h"
+#include "../testrun.h"
 
 static uint64_t fake_now;
 
@@ -546,11 +547,5 @@ registry_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(registry_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(registry_suite());
 }

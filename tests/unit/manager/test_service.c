@@ -19,6 +19,7 @@
 #include "sha.h"
 #include "url.h"
 #include "util.h"
+#include "../testrun.h"
 
 enum { M_ATTACH, M_NOTIFY, M_MIGRATE, M_HEARTBEAT, M_LIST_NODES, M_LIST_CHECKPOINTS, M_INFO,
 	M_DRAIN, M_CORDON, M_UNCORDON };
@@ -888,11 +889,5 @@ service_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(service_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(service_suite());
 }

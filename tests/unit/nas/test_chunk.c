@@ -14,6 +14,7 @@
 
 #include "../../chunkref.h"
 #include "../testbuf.h"
+#include "../testrun.h"
 
 #define KiB 1024u
 #define MAXCUTS 4096
@@ -406,8 +407,6 @@ main(void)
 {
 	Suite *s = suite_create("chunk");
 	TCase *tc = tcase_create("chunk");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, chunk_is_deterministic_and_respects_bounds);
@@ -419,9 +418,5 @@ main(void)
 	tcase_add_test(tc, zchunk_compresses_when_it_pays_and_verifies);
 	tcase_add_test(tc, chunklist_expands_the_compact_form_and_refuses_bad_ones);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

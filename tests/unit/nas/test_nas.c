@@ -19,6 +19,7 @@
 #include "store.h"
 
 #include "../testbuf.h"
+#include "../testrun.h"
 
 #define MiB (1u << 20)
 #define TIMEOUT_MS 10000u
@@ -367,8 +368,6 @@ main(void)
 {
 	Suite *s = suite_create("nas");
 	TCase *tc = tcase_create("nas");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
@@ -380,9 +379,5 @@ main(void)
 	tcase_add_test(tc, nas_writer_cuts_like_one_thread_in_place_and_from_a_reader);
 	tcase_add_test(tc, nas_writer_recovers_from_a_remembered_base_that_was_deleted);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }

@@ -16,6 +16,7 @@
 #include "zchunk.h"
 
 #include "../testbuf.h"
+#include "../testrun.h"
 
 #define MiB (1u << 20)
 
@@ -1669,8 +1670,6 @@ main(void)
 {
 	Suite *s = suite_create("nas_store");
 	TCase *tc = tcase_create("store");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
@@ -1712,9 +1711,5 @@ main(void)
 	tcase_add_test(tc, store_refuses_bad_holes);
 	tcase_add_test(tc, store_opens_a_format_2_store_and_marks_it_3);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run(s);
 }
