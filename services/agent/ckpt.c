@@ -453,6 +453,13 @@ ckpt_main(void *arg)
 		if (!queue_empty(a->a_queue) &&
 		    (!ckpt_nas_down(a) || ckpt_nas_probe(a, probe_ms)))
 			ckpt_queue_flush(a, AGENT_STORE_TIMEOUT_MS);
+		/*
+		 * Nothing waits (a checkpoint larger than the whole queue is
+		 * dropped at once) but the NAS was down: probe it too, or every
+		 * later checkpoint would be queued, and dropped, for ever.
+		 */
+		else if (queue_empty(a->a_queue) && ckpt_nas_down(a) && ckpt_nas_probe(a, probe_ms))
+			ckpt_set_nas_down(a, false, NULL);
 		if (comp_running_names(a->a_comps, &names, &n) == 0) {
 			for (size_t i = 0; i < n && !agent_stopping(a); i++) {
 				struct rpc_error err;
