@@ -22,7 +22,7 @@ start n2 "$AGENT_BIN" --node n2 --manager "$MGR_URL" --listen "tcp://127.0.0.1:$
 	--interval-ms 100
 
 nodes_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length')" -eq 2 ]; }
-check "two agents attach" wait_for 60 nodes_up
+check "two agents attach" wait_for 300 nodes_up
 stored() { [ "$(ctl --json ls "n1/$1" | jq length)" -ge "$2" ]; }
 check "n1 stores a first checkpoint of huge (1 GiB)" wait_for 300 stored huge 1
 
