@@ -119,6 +119,10 @@ nas_check(const struct nas_conf *conf)
 	int rv;
 
 	rv = store_open(&sc, &st, NULL, &err);
+	if (rv == -EBUSY) {
+		fprintf(stderr, PROG ": %s\n", err.se_msg);
+		return 1;
+	}
 	if (rv != 0) {
 		fprintf(stderr, PROG ": cannot open LMDB in %s: %s\n", conf->nc_data,
 		    err.se_msg[0] != '\0' ? err.se_msg : err_str(rv));
@@ -162,6 +166,10 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 	int rv, sig;
 
 	rv = store_open(&sc, &st, &orphans, &err);
+	if (rv == -EBUSY) {
+		LOG_ERROR("%s: refusing to start", err.se_msg);
+		return 1;
+	}
 	if (rv != 0) {
 		LOG_ERROR("cannot open LMDB in %s: %s", conf->nc_data,
 		    err.se_msg[0] != '\0' ? err.se_msg : err_str(rv));

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +57,8 @@ static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "c
 /* 1: raw chunk values without a header (before zstd); 2: no tails (read as 3). */
 #define STORE_FORMAT "3"
 #define STORE_FORMAT_NOTAIL "2"
+/* In the data folder, beside LMDB's files: held by the process that has it open. */
+#define STORE_LOCK_FILE "lock"
 
 struct store {
 	MDB_env *s_env;
@@ -67,6 +71,7 @@ struct store {
 	uint32_t s_keep;     /* checkpoints kept per component unless overridden */
 	size_t s_psize;      /* LMDB's page size */
 	bool s_readonly;
+	int s_lock_fd;       /* STORE_LOCK_FILE, flock()ed until store_close(); -1: none */
 	/* Bytes of chunk data held (stored, and raw): counted at open, then kept up to date. */
 	atomic_uint_fast64_t s_chunk_bytes;
 	atomic_uint_fast64_t s_chunk_raw_bytes;
@@ -315,6 +320,58 @@ store_mkdir_p(const char *dir)
 	if (stat(dir, &st) != 0)
 		return -errno;
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/*
+ * One process per data folder: an exclusive flock() on DIR/lock, held until
+ * store_close(). A second NAS would collect the first one's uploaded,
+ * not yet committed chunks as orphans. The kernel drops the lock when its
+ * process dies, so the file a killed NAS leaves behind blocks nobody; the
+ * pid written in it only names the holder in the refusal.
+ */
+static int
+store_lock_dir(struct store *s, const char *dir, struct store_error *err)
+{
+	char path[PATH_MAX], pid[24];
+	bool writable = true;
+	ssize_t len;
+	int fd, rv;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, STORE_LOCK_FILE) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 && s->s_readonly && (errno == EROFS || errno == EACCES)) {
+		fd = open(path, O_RDONLY | O_CLOEXEC); /* a check of read-only media */
+		writable = false;
+	}
+	if (fd < 0) {
+		rv = -errno;
+		store_errorf(err, "cannot open the lock file %s: %s", path, err_str(rv));
+		return rv;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		rv = -errno;
+		if (rv == -EWOULDBLOCK) {
+			len = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[len > 0 ? len : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			store_errorf(err, "data folder %s is in use by another process (pid %s, holding %s)",
+			    dir, pid[0] != '\0' ? pid : "unknown", path);
+			rv = -EBUSY;
+		} else {
+			store_errorf(err, "cannot lock %s: %s", path, err_str(rv));
+		}
+		close(fd);
+		return rv;
+	}
+	if (writable) {
+		len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+		if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+			/* The pid only names the holder: a full disk must not stop the open. */
+		}
+	}
+	s->s_lock_fd = fd;
+	return 0;
 }
 
 /* ---- transactions and map growth ---- */
@@ -1040,12 +1097,16 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 	if (s == NULL)
 		return -ENOMEM;
 	s->s_readonly = cfg->sc_readonly;
+	s->s_lock_fd = -1;
 	s->s_keep = cfg->sc_keep != 0 ? cfg->sc_keep : STORE_KEEP_DEFAULT;
 	rv = cfg->sc_readonly ? 0 : store_mkdir_p(cfg->sc_dir);
 	if (rv != 0) {
 		store_errorf(ret_err, "cannot create the folder: %s", err_str(rv));
 		goto out_close;
 	}
+	rv = store_lock_dir(s, cfg->sc_dir, ret_err);
+	if (rv != 0)
+		goto out_close;
 	/* Writer preference: a resize must not starve behind a stream of readers. */
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -1106,6 +1167,8 @@ store_close(struct store *s)
 		pthread_cond_destroy(&s->s_wq_cv);
 		pthread_mutex_destroy(&s->s_wq_mu);
 	}
+	if (s->s_lock_fd >= 0)
+		close(s->s_lock_fd); /* after the environment: releases the folder */
 	free(s);
 }
 

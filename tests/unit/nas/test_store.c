@@ -1366,6 +1366,27 @@ START_TEST(store_opens_read_only_for_a_check)
 }
 END_TEST
 
+START_TEST(store_refuses_a_folder_in_use)
+{
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false };
+	struct store_error err;
+	struct store *other = NULL;
+	char pid[32];
+
+	/* flock() locks belong to the open file: a second open in one process conflicts too. */
+	snprintf(pid, sizeof(pid), "(pid %ld,", (long)getpid());
+	ck_assert_int_eq(store_open(&cfg, &other, NULL, &err), -EBUSY);
+	ck_assert_msg(strstr(err.se_msg, dir) != NULL && strstr(err.se_msg, pid) != NULL, "%s",
+	    err.se_msg);
+	cfg.sc_readonly = true;
+	ck_assert_int_eq(store_open(&cfg, &other, NULL, &err), -EBUSY);
+	store_close(st);
+	ck_assert_msg(store_open(&cfg, &other, NULL, &err) == 0, "%s", err.se_msg);
+	store_close(other);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+}
+END_TEST
+
 struct worker_arg {
 	int w_id;
 	uint64_t w_seqs[8];
@@ -1707,6 +1728,7 @@ main(void)
 	tcase_add_test(tc, store_accepts_compressed_chunks_and_refuses_bombs);
 	tcase_add_test(tc, store_commit_refuses_a_chunk_deleted_meanwhile);
 	tcase_add_test(tc, store_opens_read_only_for_a_check);
+	tcase_add_test(tc, store_refuses_a_folder_in_use);
 	tcase_add_test(tc, store_holes_and_page_tails_round_trip);
 	tcase_add_test(tc, store_refuses_bad_holes);
 	tcase_add_test(tc, store_opens_a_format_2_store_and_marks_it_3);
