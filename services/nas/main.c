@@ -184,8 +184,8 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 		store_close(st);
 		return 1;
 	}
-	LOG_INFO("listening on %s, data in %s, keeping %lld checkpoints per component", nas_url(n),
-	    conf->nc_data, (long long)conf->nc_keep);
+	LOG_INFO("listening on %s, data in %s (store %s), keeping %lld checkpoints per component",
+	    nas_url(n), conf->nc_data, store_id(st), (long long)conf->nc_keep);
 	while (sigwait(sigs, &sig) != 0) {
 	}
 	LOG_INFO("received SIG%s, stopping", sigabbrev_np(sig));

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +58,7 @@ static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "c
 /* 1: raw chunk values without a header (before zstd); 2: no tails (read as 3). */
 #define STORE_FORMAT "3"
 #define STORE_FORMAT_NOTAIL "2"
+#define STORE_ID_KEY "store_id"
 /* In the data folder, beside LMDB's files: held by the process that has it open. */
 #define STORE_LOCK_FILE "lock"
 
@@ -71,6 +73,7 @@ struct store {
 	uint32_t s_keep;     /* checkpoints kept per component unless overridden */
 	size_t s_psize;      /* LMDB's page size */
 	bool s_readonly;
+	char s_id[STORE_ID_LEN + 1]; /* set at open, then constant */
 	int s_lock_fd;       /* STORE_LOCK_FILE, flock()ed until store_close(); -1: none */
 	/* Bytes of chunk data held (stored, and raw): counted at open, then kept up to date. */
 	atomic_uint_fast64_t s_chunk_bytes;
@@ -931,13 +934,12 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
  * of the data: a store written before chunks had a header is refused.
  */
 static int
-store_dbs_open_txn(struct store *s, MDB_txn *txn, void *arg)
+store_format_txn(struct store *s, MDB_txn *txn)
 {
 	MDB_val k = { strlen(STORE_FORMAT_KEY), STORE_FORMAT_KEY }, v;
 	MDB_stat ms;
 	int rc;
 
-	(void)arg;
 	for (int i = 0; i < DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, store_db_names[i], s->s_readonly ? 0 : MDB_CREATE, &s->s_dbi[i]);
 		if (rc != 0)
@@ -970,6 +972,60 @@ store_dbs_open_txn(struct store *s, MDB_txn *txn, void *arg)
 	v.mv_size = strlen(STORE_FORMAT);
 	v.mv_data = STORE_FORMAT;
 	return store_rc(mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0));
+}
+
+/*
+ * Reads the store id into s->s_id, or writes fresh_id (STORE_ID_LEN hex
+ * digits) as the id of a store that has none: a new one, or one made before
+ * stores had ids.
+ */
+static int
+store_id_txn(struct store *s, MDB_txn *txn, const char *fresh_id)
+{
+	MDB_val k = { strlen(STORE_ID_KEY), STORE_ID_KEY }, v;
+	int rc;
+
+	rc = mdb_get(txn, s->s_dbi[DB_META], &k, &v);
+	if (rc == 0 && v.mv_size == STORE_ID_LEN) {
+		memcpy(s->s_id, v.mv_data, STORE_ID_LEN);
+		s->s_id[STORE_ID_LEN] = '\0';
+		return 0;
+	}
+	if (rc == 0)
+		return -EBADMSG; /* not written by this code */
+	if (rc != MDB_NOTFOUND || s->s_readonly)
+		return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
+	v.mv_size = STORE_ID_LEN;
+	v.mv_data = (void *)fresh_id;
+	rc = mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0);
+	if (rc == 0)
+		memcpy(s->s_id, fresh_id, STORE_ID_LEN + 1);
+	return store_rc(rc);
+}
+
+/* arg: a fresh store id, in case the store has none (store_id_txn). */
+static int
+store_dbs_open_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	int rv = store_format_txn(s, txn);
+
+	if (rv == 0)
+		rv = store_id_txn(s, txn, arg);
+	return rv;
+}
+
+/* A new store id: STORE_ID_LEN hex digits of random bytes. */
+static int
+store_id_new(char *ret_id)
+{
+	uint8_t raw[STORE_ID_LEN / 2];
+	ssize_t got = getrandom(raw, sizeof(raw), 0);
+
+	if (got != (ssize_t)sizeof(raw))
+		return got < 0 ? -errno : -EIO;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(ret_id + 2 * i, 3, "%02x", raw[i]);
+	return 0;
 }
 
 struct store_gc_op {
@@ -1087,6 +1143,7 @@ int
 store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret_orphans,
     struct store_error *ret_err)
 {
+	char fresh_id[STORE_ID_LEN + 1];
 	struct store_gc_op gc;
 	pthread_rwlockattr_t attr;
 	struct store *s;
@@ -1125,14 +1182,18 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		goto out_close;
 	s->s_wq_ready = true;
 	s->s_wq_tail = &s->s_wq_head;
-	rv = store_env_open(s, cfg, ret_err);
+	rv = store_id_new(fresh_id);
+	if (rv == 0)
+		rv = store_env_open(s, cfg, ret_err);
 	if (rv == 0 && s->s_readonly)
-		rv = store_read(s, store_dbs_open_txn, NULL);
+		rv = store_read(s, store_dbs_open_txn, fresh_id);
 	else if (rv == 0)
-		rv = store_write(s, store_dbs_open_txn, NULL, ret_err);
+		rv = store_write(s, store_dbs_open_txn, fresh_id, ret_err);
 	if (rv == -EPROTO)
 		store_errorf(ret_err, "the data is not in store format %s (written by an older "
 		    "ckpt-nas?)", STORE_FORMAT);
+	if (rv == -EBADMSG)
+		store_errorf(ret_err, "the store id in the data is malformed");
 	if (rv == 0 && s->s_readonly)
 		rv = store_read(s, store_gc_txn, &gc);
 	else if (rv == 0)
@@ -1152,6 +1213,12 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 out_close:
 	store_close(s);
 	return rv;
+}
+
+const char *
+store_id(const struct store *s)
+{
+	return s->s_id;
 }
 
 void
@@ -2855,6 +2922,7 @@ store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *r
 	st.ss_chunk_raw_bytes = atomic_load(&s->s_chunk_raw_bytes);
 	st.ss_writes = atomic_load(&s->s_writes);
 	st.ss_write_commits = atomic_load(&s->s_commits);
+	memcpy(st.ss_store_id, s->s_id, sizeof(st.ss_store_id));
 	*ret_stats = st;
 	return 0;
 }

@@ -1267,6 +1267,54 @@ START_TEST(store_opens_a_format_2_store_and_marks_it_3)
 }
 END_TEST
 
+/* Deletes one value of a database of the store (closed meanwhile). */
+static void
+drop_value(const char *db, const uint8_t *key, size_t klen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { klen, (void *)key };
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	ck_assert_int_eq(mdb_del(txn, dbi, &k, NULL), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+START_TEST(store_keeps_its_id_and_gives_one_to_a_store_without)
+{
+	char id[STORE_ID_LEN + 1], v[STORE_ID_LEN + 1] = { 0 };
+	struct store_stats ss;
+	struct store_error err;
+
+	snprintf(id, sizeof(id), "%s", store_id(st));
+	ck_assert_uint_eq(strspn(id, "0123456789abcdef"), STORE_ID_LEN);
+	ck_assert_int_eq(store_stat(st, &ss, &err), 0);
+	ck_assert_str_eq(ss.ss_store_id, id);
+	store_close(st);
+	ck_assert_uint_eq(peek_value("meta", (const uint8_t *)"store_id", 8, v, STORE_ID_LEN),
+	    STORE_ID_LEN);
+	ck_assert_str_eq(v, id);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_str_eq(store_id(st), id);
+	/* A store made before ids: it gets a new one, kept from then on. */
+	store_close(st);
+	drop_value("meta", (const uint8_t *)"store_id", 8);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_uint_eq(strlen(store_id(st)), STORE_ID_LEN);
+	ck_assert_str_ne(store_id(st), id);
+	snprintf(id, sizeof(id), "%s", store_id(st));
+	store_close(st);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_str_eq(store_id(st), id);
+}
+END_TEST
+
 START_TEST(store_accepts_compressed_chunks_and_refuses_bombs)
 {
 	uint8_t *zero = calloc(1, 64 * 1024), sha[SHA_LEN], *out;
@@ -1729,6 +1777,7 @@ main(void)
 	tcase_add_test(tc, store_commit_refuses_a_chunk_deleted_meanwhile);
 	tcase_add_test(tc, store_opens_read_only_for_a_check);
 	tcase_add_test(tc, store_refuses_a_folder_in_use);
+	tcase_add_test(tc, store_keeps_its_id_and_gives_one_to_a_store_without);
 	tcase_add_test(tc, store_holes_and_page_tails_round_trip);
 	tcase_add_test(tc, store_refuses_bad_holes);
 	tcase_add_test(tc, store_opens_a_format_2_store_and_marks_it_3);
