@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -59,6 +60,12 @@ static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "c
 #define STORE_FORMAT "3"
 #define STORE_FORMAT_NOTAIL "2"
 #define STORE_ID_KEY "store_id"
+/*
+ * Free space under which a failed write is taken for a full disk: a write
+ * that did not fit leaves less than the group it tried to write (chunks of
+ * up to STORE_CHUNK_MAX, requests of --recv-max, 16 MiB by default).
+ */
+#define STORE_DISK_LOW (16u << 20)
 /* In the data folder, beside LMDB's files: held by the process that has it open. */
 #define STORE_LOCK_FILE "lock"
 
@@ -73,6 +80,7 @@ struct store {
 	uint32_t s_keep;     /* checkpoints kept per component unless overridden */
 	size_t s_psize;      /* LMDB's page size */
 	bool s_readonly;
+	char *s_dir;         /* the data folder (statvfs of a failed write) */
 	char s_id[STORE_ID_LEN + 1]; /* set at open, then constant */
 	int s_lock_fd;       /* STORE_LOCK_FILE, flock()ed until store_close(); -1: none */
 	/* Bytes of chunk data held (stored, and raw): counted at open, then kept up to date. */
@@ -595,6 +603,52 @@ store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64
 	return me.w_rv;
 }
 
+/* 1.5 MiB, 12.0 KiB: a byte count for people. */
+static void
+store_human(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	size_t u = 0;
+
+	if (v < 1024) {
+		snprintf(buf, len, "%llu bytes", (unsigned long long)v);
+		return;
+	}
+	for (d /= 1024; d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0]); d /= 1024)
+		u++;
+	snprintf(buf, len, "%.1f %s", d, units[u]);
+}
+
+/*
+ * A write the file system refused. LMDB reports a short write as EIO
+ * ("short write, filesystem full?"), a failed one with its errno; either,
+ * on a file system left with (almost) no room, is the disk being full:
+ * -ENOSPC (RESOURCE_EXHAUSTED) and a message saying so, not "Input/output
+ * error". Any other error is returned as it is.
+ */
+static int
+store_write_error(struct store *s, int rv, struct store_error *err)
+{
+	char avail_s[32], total_s[32];
+	uint64_t avail, total;
+	struct statvfs vfs;
+
+	if (rv != -EIO && rv != -ENOSPC && rv != -EDQUOT && rv != -EFBIG)
+		return rv;
+	if (statvfs(s->s_dir, &vfs) != 0)
+		return rv;
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	if (rv == -EIO && avail >= STORE_DISK_LOW)
+		return rv;
+	store_human(avail, avail_s, sizeof(avail_s));
+	store_human(total, total_s, sizeof(total_s));
+	store_errorf(err, "the disk holding the NAS data (%s) is full: %s free of %s%s", s->s_dir,
+	    avail_s, total_s, rv == -EDQUOT ? " (quota)" : "");
+	return -ENOSPC;
+}
+
 /*
  * Runs fn in a write transaction (grouped with concurrent writes: see
  * store_write_group); when the map is full, grows it and runs fn again (fn
@@ -614,7 +668,7 @@ store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err
 		int rv = store_write_group(s, fn, arg, solo, &seen, &grouped);
 
 		if (rv != STORE_MAP_FULL)
-			return rv;
+			return rv != 0 ? store_write_error(s, rv, err) : 0;
 		rv = store_grow(s, seen);
 		if (rv != 0 && grouped) {
 			solo = true;
@@ -1155,6 +1209,11 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		return -ENOMEM;
 	s->s_readonly = cfg->sc_readonly;
 	s->s_lock_fd = -1;
+	s->s_dir = strdup(cfg->sc_dir);
+	if (s->s_dir == NULL) {
+		rv = -ENOMEM;
+		goto out_close;
+	}
 	s->s_keep = cfg->sc_keep != 0 ? cfg->sc_keep : STORE_KEEP_DEFAULT;
 	rv = cfg->sc_readonly ? 0 : store_mkdir_p(cfg->sc_dir);
 	if (rv != 0) {
@@ -1236,6 +1295,7 @@ store_close(struct store *s)
 	}
 	if (s->s_lock_fd >= 0)
 		close(s->s_lock_fd); /* after the environment: releases the folder */
+	free(s->s_dir);
 	free(s);
 }
 
