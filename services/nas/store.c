@@ -2642,9 +2642,19 @@ store_keep_txn(struct store *s, MDB_txn *txn, void *arg)
 	struct store_keep_op *op = arg;
 	MDB_val k = { strlen(op->kp_component), (void *)op->kp_component };
 	MDB_val v = { sizeof(op->kp_keep), &op->kp_keep };
+	uint8_t prefix[STORE_CIDX_MAX];
+	size_t plen = strlen(op->kp_component) + 1;
+	MDB_val lk, lv;
 	bool own;
 	int rv;
 
+	/* Retention is per component: one the NAS knows nothing of is a mistake (a typo). */
+	memcpy(prefix, op->kp_component, plen);
+	rv = store_keep_get(s, txn, op->kp_component, &op->kp_effective, &own);
+	if (rv == 0 && !own)
+		rv = store_db_last(s, txn, DB_CIDX, prefix, plen, &lk, &lv);
+	if (rv != 0)
+		return rv;
 	if (op->kp_keep == 0) {
 		rv = store_rc(mdb_del(txn, s->s_dbi[DB_KEEP], &k, NULL));
 		if (rv == -ENOENT)
@@ -2674,6 +2684,9 @@ store_set_keep(struct store *s, const char *component, uint32_t keep, uint32_t *
 	}
 	if (rv == 0)
 		rv = store_write(s, store_keep_txn, &op, ret_err);
+	if (rv == -ENOENT)
+		store_errorf(ret_err, "component %s has no checkpoint on this NAS (retention is set "
+		    "per component once it has one; see ckptctl ls)", component);
 	if (rv != 0)
 		return rv;
 	store_retain_done(s, &op.kp_del);

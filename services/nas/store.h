@@ -189,7 +189,9 @@ int store_pin(struct store *s, const char *node, const char *component, uint64_t
     bool *ret_changed, uint32_t *ret_deleted, struct store_error *ret_err);
 /*
  * Sets how many checkpoints of component are kept (0: the store's default)
- * and applies it. *ret_keep: the number now in force.
+ * and applies it. *ret_keep: the number now in force. -ENOENT for a
+ * component with no checkpoint and no setting of its own (a typo, most
+ * likely): nothing is set.
  */
 int store_set_keep(struct store *s, const char *component, uint32_t keep, uint32_t *ret_keep,
     uint32_t *ret_deleted, struct store_error *ret_err);

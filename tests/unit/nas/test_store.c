@@ -1010,14 +1010,19 @@ START_TEST(store_retention_keeps_newest_k_and_frees_their_chunks)
 	Ckpt__V1__CheckpointRecord *rec;
 	struct store_check ck;
 
-	ck_assert_int_eq(store_set_keep(st, "c", 2, &keep, &deleted, &err), 0);
-	ck_assert_uint_eq(keep, 2);
+	/* Retention is per component: refused for one without a checkpoint (a typo). */
+	ck_assert_int_eq(store_set_keep(st, "c", 2, &keep, &deleted, &err), -ENOENT);
+	ck_assert_msg(strstr(err.se_msg, "c has no checkpoint") != NULL, "%s", err.se_msg);
 	/* Each checkpoint shares its first 1000 bytes with the others, the rest is its own. */
 	for (int i = 0; i < 5; i++) {
 		uint8_t *x = testbuf_bytes(2000, 40 + (unsigned)i);
 		memcpy(x, b, 1000);
 		store_buf("n1", "c", 0, 0, x, 2000, 1000);
 		free(x);
+		if (i == 0) {
+			ck_assert_int_eq(store_set_keep(st, "c", 2, &keep, &deleted, &err), 0);
+			ck_assert_uint_eq(keep, 2);
+		}
 	}
 	ck_assert_uint_eq(stats().ss_checkpoints, 2);
 	/* Seq 4 and 5 left: the shared chunk and two own ones. */
@@ -1049,8 +1054,8 @@ START_TEST(store_pinned_checkpoint_outlives_retention)
 	Ckpt__V1__CheckpointRecord *rec;
 	bool changed;
 
-	ck_assert_int_eq(store_set_keep(st, "c", 1, &keep, &deleted, &err), 0);
 	store_buf("n1", "c", 0, 0, b, 1000, 1000);
+	ck_assert_int_eq(store_set_keep(st, "c", 1, &keep, &deleted, &err), 0);
 	ck_assert_int_eq(store_pin(st, "n1", "c", 1, true, &changed, &deleted, &err), 0);
 	ck_assert(changed);
 	ck_assert_int_eq(store_pin(st, "n1", "c", 1, true, &changed, &deleted, &err), 0);
