@@ -512,6 +512,7 @@ agent_transient(int rv)
 	case -EHOSTUNREACH:
 	case -ENETUNREACH:
 	case -ENOTCONN:
+	case -EXDEV: /* a NAS list of different stores: kept until the manager gives a good one */
 		return true;
 	default:
 		return false;
