@@ -44,7 +44,8 @@ static const struct cfg_opt nas_opts[] = {
 	OPT("listen", CFG_STR, nc_listen, NULL, 0, 0, 0, "URL",
 	    "address to serve on (tcp://HOST:PORT, ipc:///PATH); required unless --check"),
 	OPT("data", CFG_STR, nc_data, NULL, 0, 0, CFG_REQUIRED, "DIR",
-	    "folder of the LMDB environment (created if missing)"),
+	    "folder of the LMDB environment (created if missing); one process at a time "
+	    "(DIR/lock): a second NAS or --check on a folder in use exits 1 naming the holder's pid"),
 	OPT("workers", CFG_INT, nc_workers, "4", 1, 256, 0, "N", "requests served at once"),
 	OPT("recv-max", CFG_SIZE, nc_recv_max, "16M", 5 << 20, 1 << 30, 0, "SIZE",
 	    "largest request accepted (clients send 4 MiB batches); memory is bounded by "
