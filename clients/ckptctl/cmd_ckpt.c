@@ -144,11 +144,13 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 		if (c->c_conf.cf_json) {
 			json_t *o = jout_object();
 			jout_set(o, "nas", jout_str(c->c_nas_url));
+			jout_set(o, "store_id", jout_str(rep->store_id));
 			for (size_t i = 0; i < n; i++)
 				jout_set(o, rows[i].name, jout_u64(rows[i].value));
 			rv = jout_print(c, o, false);
 		} else {
 			printf("%-15s %s\n", "nas", c->c_nas_url);
+			printf("%-15s %s\n", "store_id", rep->store_id);
 			for (size_t i = 0; i < n; i++)
 				printf("%-15s %" PRIu64 "\n", rows[i].name, rows[i].value);
 			rv = ctl_flush_stdout(c);

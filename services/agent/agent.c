@@ -28,6 +28,7 @@
 
 
 #define AGENT_CONTROL_TIMEOUT_MS 3000u  /* Attach, Heartbeat, Notify, NAS List */
+#define AGENT_STORE_CHECK_MS 2000u      /* a new NAS list: each NAS's Stat (its store id) */
 #define AGENT_STORE_TIMEOUT_MS 3000u    /* each NAS call (<= 4 MiB) of a periodic checkpoint */
 #define AGENT_PROBE_MAX_MS 1000u        /* Nas.Stat while the NAS is down */
 #define AGENT_PROBE_MIN_MS 100u
@@ -250,7 +251,21 @@ agent_nas_same(const struct agent_nas *h, char *const *urls, size_t n)
 	return true;
 }
 
-/* Makes urls the NAS addresses in use, unless they already are. */
+/* The background check of a NAS list (nasc_check_store), said once. */
+static void
+agent_on_store_check(void *arg, int rv, const char *msg)
+{
+	(void)arg;
+	if (rv == 0)
+		LOG_INFO("the NAS addresses answered: they are one store");
+	else
+		LOG_ERROR("NAS list refused: %s", msg);
+}
+
+/*
+ * Makes urls the NAS addresses in use, unless they already are. A list of
+ * different stores is refused (-EXDEV): the old one stays.
+ */
 static int
 agent_nas_update(struct agent *a, char *const *urls, size_t n, struct rpc_error *err)
 {
@@ -281,6 +296,16 @@ agent_nas_update(struct agent *a, char *const *urls, size_t n, struct rpc_error 
 	rv = nasc_open(h->an_urls, h->an_count, 0, &h->an_nasc, err);
 	if (rv != 0)
 		goto out_free;
+	rv = nasc_check_store(h->an_nasc, AGENT_STORE_CHECK_MS, agent_on_store_check, NULL, err);
+	if (rv == -EXDEV) {
+		nasc_close(h->an_nasc);
+		goto out_free;
+	}
+	if (rv == -EAGAIN)
+		LOG_WARN("cannot check yet that the NAS addresses are one store (%s); checking again "
+		         "until they answer",
+		    err->re_msg);
+	rv = 0;
 	if (a->a_chunk_max != 0 &&
 	    nasc_set_chunking(h->an_nasc, a->a_chunk_min, a->a_chunk_avg, a->a_chunk_max) != 0) {
 		nasc_close(h->an_nasc); /* checked by agent_new(): not reached */
@@ -487,6 +512,7 @@ agent_transient(int rv)
 	case -EHOSTUNREACH:
 	case -ENETUNREACH:
 	case -ENOTCONN:
+	case -EXDEV: /* a NAS list of different stores: kept until the manager gives a good one */
 		return true;
 	default:
 		return false;

@@ -36,7 +36,8 @@ static const struct cfg_opt main_opts[] = {
 	{ "events", CFG_STR, offsetof(struct main_conf, events), NULL, 0, 0, CFG_REQUIRED, "URL",
 	    "address the event stream (PUB) is published on" },
 	{ "nas", CFG_LIST, offsetof(struct main_conf, nas), NULL, 0, 0, CFG_REQUIRED, "URL[,URL...]",
-	    "NAS addresses, told to agents and clients" },
+	    "NAS addresses, told to agents and clients: addresses of one store (replicas or "
+	    "front-ends of the same data); different stores are refused" },
 	{ "heartbeat-ms", CFG_INT, offsetof(struct main_conf, heartbeat_ms), "200", 10, 60000, 0, "N",
 	    "heartbeat interval told to agents, in ms" },
 	{ "down-after", CFG_DURATION, offsetof(struct main_conf, down_after_ms), "1s", 20, 3600000,

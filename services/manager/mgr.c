@@ -35,6 +35,7 @@
 #define MGR_FAILOVER_WAIT_MS 5000u     /* no node can take it: try again this often */
 #define MGR_FAILOVER_BACKOFF_MIN_MS 500u
 #define MGR_FAILOVER_BACKOFF_MAX_MS 30000u
+#define MGR_STORE_CHECK_MS 2000u       /* at start: each NAS's Stat (its store id) */
 #define MGR_FAILOVER_IDLE_MS 1000u     /* the worker looks for due work at least this often */
 
 struct mgr {
@@ -1001,6 +1002,20 @@ mgr_sync_init(struct mgr *m)
 	return rv;
 }
 
+/*
+ * The NAS list names one store: nasc refuses it from now on if not (every
+ * NAS call fails with the message); said once, here.
+ */
+static void
+mgr_on_store_check(void *arg, int rv, const char *msg)
+{
+	(void)arg;
+	if (rv == 0)
+		LOG_INFO("the NAS addresses answered: they are one store");
+	else
+		LOG_ERROR("--nas refused: %s", msg);
+}
+
 int
 mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t errlen)
 {
@@ -1039,6 +1054,16 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		snprintf(err, errlen, "invalid NAS address: %s", rerr.re_msg);
 		goto out_stop;
 	}
+	rv = nasc_check_store(m->m_nasc, MGR_STORE_CHECK_MS, mgr_on_store_check, m, &rerr);
+	if (rv == -EXDEV) {
+		snprintf(err, errlen, "--nas: %s", rerr.re_msg);
+		goto out_stop;
+	}
+	if (rv == -EAGAIN)
+		LOG_WARN("cannot check yet that the NAS addresses are one store (%s); checking again "
+		         "until they answer",
+		    rerr.re_msg);
+	rv = 0;
 	rv = event_pub_open(cfg->mc_events, &m->m_pub);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot publish events on %s: %s", cfg->mc_events, err_str(rv));

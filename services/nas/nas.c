@@ -198,6 +198,9 @@ nas_stat(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protobu
 	reply->keep = n->n_keep;
 	reply->writes = st.ss_writes;
 	reply->write_commits = st.ss_write_commits;
+	reply->store_id = arena_strdup(rpc_call_arena(call), st.ss_store_id);
+	if (reply->store_id == NULL)
+		return -ENOMEM;
 	if (srv != NULL) {
 		struct rpc_server_stats rs;
 		rpc_server_get_stats(srv, &rs);

@@ -75,7 +75,9 @@ START_TEST(errors_map_to_wire_codes_and_back)
 		ck_assert_int_eq(err_to_code(cases[i].e), cases[i].code);
 		ck_assert_int_eq(err_from_code(cases[i].code), cases[i].e);
 	}
-	ck_assert_int_eq(err_to_code(-EXDEV), CKPT__V1__CODE__INTERNAL);
+	ck_assert_int_eq(err_to_code(-ENOTTY), CKPT__V1__CODE__INTERNAL);
+	/* nasc's refusal of a NAS list naming different stores. */
+	ck_assert_int_eq(err_to_code(-EXDEV), CKPT__V1__CODE__FAILED_PRECONDITION);
 	ck_assert_str_eq(err_code_name(CKPT__V1__CODE__DATA_LOSS), "DATA_LOSS");
 	ck_assert_str_eq(err_code_name((err_code)999), "UNKNOWN_CODE");
 }
