@@ -28,9 +28,9 @@
 #define CTL_SYNOPSIS "[OPTIONS] COMMAND [ARGS...]"
 
 static const struct cfg_opt ctl_opts[] = {
-	{ "manager", CFG_STR, offsetof(struct ctl_conf, cf_manager), NULL, 0, 0, 0, "URL",
+	{ "manager", CFG_STR, offsetof(struct ctl_conf, cf_manager), NULL, 0, 0, CFG_URL, "URL",
 	    "manager address (tcp://host:port, ipc:///path)" },
-	{ "nas", CFG_LIST, offsetof(struct ctl_conf, cf_nas), NULL, 0, 0, 0, "URL",
+	{ "nas", CFG_LIST, offsetof(struct ctl_conf, cf_nas), NULL, 0, 0, CFG_URL, "URL",
 	    "NAS address(es) to use instead of asking the manager (Manager.Info)" },
 	{ "json", CFG_BOOL, offsetof(struct ctl_conf, cf_json), "false", 0, 0, 0, NULL,
 	    "print JSON instead of text" },

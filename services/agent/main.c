@@ -44,10 +44,11 @@ struct agent_conf {
 static const struct cfg_opt agent_opts[] = {
 	OPT("node", CFG_STR, node, NULL, 0, 0, CFG_REQUIRED, "ID",
 	    "node id, 1-63 of [A-Za-z0-9._-]"),
-	OPT("manager", CFG_STR, manager, NULL, 0, 0, CFG_REQUIRED, "URL", "manager address"),
-	OPT("listen", CFG_STR, listen, NULL, 0, 0, CFG_REQUIRED, "URL",
+	OPT("manager", CFG_STR, manager, NULL, 0, 0, CFG_REQUIRED | CFG_URL, "URL",
+	    "manager address"),
+	OPT("listen", CFG_STR, listen, NULL, 0, 0, CFG_REQUIRED | CFG_URL, "URL",
 	    "address of this agent's Agent service (tcp port 0: any free port)"),
-	OPT("advertise", CFG_STR, advertise, NULL, 0, 0, 0, "URL",
+	OPT("advertise", CFG_STR, advertise, NULL, 0, 0, CFG_URL, "URL",
 	    "address announced to the manager instead of the --listen one (behind NAT, a "
 	    "Kubernetes Service); a --listen on every interface (tcp://0.0.0.0:PORT) needs none: "
 	    "the manager uses the address the agent connects from"),
