@@ -406,6 +406,13 @@ cmd_put(struct ctl *c, int argc, char **argv)
 	if (rv != 0) {
 		if (src.dsr_err != 0)
 			ctl_fail(c, rv, "reading %s: %s", src.dsr_name, err_str(src.dsr_err));
+		else if (err.re_code == CKPT__V1__CODE__FAILED_PRECONDITION &&
+		    strstr(err.re_msg, "chunks missing") != NULL)
+			/* The protocol step ("send them with PutChunks") is ours, not the user's. */
+			ctl_fail(c, rv, "%s/%s: chunks this checkpoint shares with an older one were "
+					"deleted on the NAS while it was stored (rm or retention): nothing "
+					"was stored; run the same put again",
+			    node, comp);
 		else
 			ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
 		goto out;
