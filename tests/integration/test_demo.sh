@@ -37,6 +37,13 @@ check "the demo says what it uses instead of building" log_has demo1 "using the 
 check "the demo tells how to watch the cluster" log_has demo1 "ckptctl --manager $MGR_URL watch"
 check "the demo tells how to stop the cluster" log_has demo1 "run-demo.sh --stop"
 
+# Logs speak human (issue 14, defect 12): sizes with units, singulars.
+check "the NAS logs sizes with units" log_has demo1 "checkpoint stored: dummy_1/demo_1@1 size=262178 (256.0 KiB)"
+check "the agents log sizes with units" log_has demo1 "checkpoint stored on NAS: .* size=262178 (256.0 KiB)"
+check "retention logs one checkpoint in the singular" log_has demo1 "retention: deleted 1 older checkpoint of"
+check "no log says '1 ... checkpoints'" sh -c "! grep -E ' 1 (older )?checkpoints' '$T_DIR/demo1.log'"
+check "the manager logs an attach of 1 component" log_has demo1 "node dummy_1 attached from .* (1 component)"
+
 ctl --json ls >"$T_DIR/ls-before.json"
 ctl --json nodes >"$T_DIR/nodes-before.json"
 nas_pid=$(awk '$1 == "ckpt-nas" {print $2}' "$RUN/cluster")
