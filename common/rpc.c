@@ -496,6 +496,31 @@ rpc_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		atomic_fetch_sub(&c->c_pipes, 1);
 }
 
+/* What a failed dial means to a user: nng's codes name the layer, not the cause. */
+static const char *
+rpc_dial_cause(int rv)
+{
+	switch (rv) {
+	case -ECONNREFUSED:
+		return "connection refused (nothing listens on that port)";
+	case -EHOSTUNREACH:
+		return "address unreachable (no route to that host)";
+	case -EDESTADDRREQ:
+		return "address invalid (the host name does not resolve?)";
+	case -ETIMEDOUT:
+		return "no answer (the host is down, or a firewall drops the connection)";
+	case -EPROTO:
+	case -ECONNABORTED:
+	case -ECONNRESET:
+	case -ESHUTDOWN:
+	case -EPIPE:
+		return "the connection was closed before the handshake completed "
+		       "(no ckpt service on that port, or the address is not reachable)";
+	default:
+		return err_str(rv);
+	}
+}
+
 int
 rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsigned flags,
     size_t recv_max, struct rpc_client **ret_client, struct rpc_error *ret_err)
@@ -536,7 +561,7 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsi
 	    (flags & RPC_CLIENT_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
 	if (rv != 0) {
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "cannot connect to %s: %s", url,
-		    err_str(rv));
+		    rpc_dial_cause(rv));
 		goto out_close;
 	}
 	*ret_client = c;

@@ -28,7 +28,19 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # about three times slower again. CKPT_TIMEOUT_MULTIPLIER overrides.
 mult=${CKPT_TIMEOUT_MULTIPLIER:-$mult}
 export CK_TIMEOUT_MULTIPLIER=$mult
-meson test -C "$dir" --print-errorlogs --num-processes 2 --timeout-multiplier "$mult"
+rc=0 frc=0
+meson test -C "$dir" --print-errorlogs --num-processes 2 --timeout-multiplier "$mult" || rc=$?
 if [ -z "${1:-}" ]; then
-	bash "$top/tests/fuzz/run.sh" 5
+	bash "$top/tests/fuzz/run.sh" 5 || frc=$?
 fi
+# Where to look: the last lines of every run.
+echo
+echo "== tests ($dir): $([ $rc -eq 0 ] && echo passed || echo "FAILED (meson test exit $rc)")"
+echo "   summary and every test's output: $top/$dir/meson-logs/testlog.txt"
+echo "   an integration test that fails prints its services' logs (and keeps them in /tmp/ckpt-it.*)"
+if [ -z "${1:-}" ]; then
+	echo "== fuzzing (build-fuzz): $([ $frc -eq 0 ] && echo passed || echo "FAILED (exit $frc)")"
+	echo "   summary and fuzzers' output: $top/build-fuzz/meson-logs/testlog.txt"
+	echo "   corpora: $top/build-fuzz/tests/fuzz/corpus-*; a crashing input is saved as $top/build-fuzz/crash-*"
+fi
+[ $rc -eq 0 ] && [ $frc -eq 0 ]

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ckpt/v1/manager.pb-c.h"
+#include "ckpt/v1/nas.pb-c.h"
 #include "err.h"
 #include "jout.h"
 #include "key.h"
@@ -168,6 +169,10 @@ cmd_get(struct ctl *c, int argc, char **argv)
 		rv = ctl_parse_ref(c, pos[0], node, comp, &seq);
 	if (rv == 0 && out != NULL && out[0] == '\0')
 		rv = ctl_usage(c, "get: -o needs a file name (or - for stdout)");
+	/* As curl does: checkpoint bytes on a terminal garble it and help no one. */
+	if (rv == 0 && out == NULL && isatty(STDOUT_FILENO))
+		rv = ctl_usage(c, "get: refusing to write a binary checkpoint to a terminal: "
+				  "give -o FILE, redirect stdout, or -o - to write it anyway");
 	if (rv != 0)
 		return rv;
 	to_file = out != NULL && strcmp(out, "-") != 0;
@@ -308,6 +313,36 @@ data_put(struct nasc *nas, const struct nasc_put *put, struct data_source *src,
 	return rv;
 }
 
+/*
+ * A --seq below the component's newest is stored (a backfill is a deliberate
+ * operator action and loses nothing), but it is not the checkpoint that get
+ * and restores take: say so on stderr. Best effort: a failed listing is silent.
+ */
+static void
+data_warn_if_older(struct ctl *c, const struct nasc_info *info)
+{
+	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *rep = NULL;
+	const Ckpt__V1__CheckpointInfo *newest = NULL;
+
+	req.node = "";
+	req.component = (char *)info->ni_component;
+	req.latest_only = true;
+	if (ctl_nas_call(c, NAS_LIST, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep) != 0) {
+		c->c_err[0] = '\0';
+		return;
+	}
+	for (size_t i = 0; i < rep->n_checkpoints; i++)
+		if (newest == NULL || rep->checkpoints[i]->seq > newest->seq)
+			newest = rep->checkpoints[i];
+	if (newest != NULL && newest->seq > info->ni_seq)
+		ctl_warn("%s/%s@%" PRIu64 " is older than the newest checkpoint of %s, %s/%s@%" PRIu64
+			 ": get without @SEQ and restores take that one (omit --seq to store after it)",
+		    info->ni_node, info->ni_component, info->ni_seq, info->ni_component, newest->node,
+		    newest->component, newest->seq);
+	rpc_reply_free(&rep->base);
+}
+
 int
 cmd_put(struct ctl *c, int argc, char **argv)
 {
@@ -371,6 +406,13 @@ cmd_put(struct ctl *c, int argc, char **argv)
 	if (rv != 0) {
 		if (src.dsr_err != 0)
 			ctl_fail(c, rv, "reading %s: %s", src.dsr_name, err_str(src.dsr_err));
+		else if (err.re_code == CKPT__V1__CODE__FAILED_PRECONDITION &&
+		    strstr(err.re_msg, "chunks missing") != NULL)
+			/* The protocol step ("send them with PutChunks") is ours, not the user's. */
+			ctl_fail(c, rv, "%s/%s: chunks this checkpoint shares with an older one were "
+					"deleted on the NAS while it was stored (rm or retention): nothing "
+					"was stored; run the same put again",
+			    node, comp);
 		else
 			ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
 		goto out;
@@ -381,6 +423,8 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	data_notify(c, &info);
+	if (seq != 0)
+		data_warn_if_older(c, &info);
 	ctl_hex(info.ni_sha256, SHA_LEN, hex);
 	if (c->c_conf.cf_json) {
 		json_t *o = jout_key(info.ni_node, info.ni_component, info.ni_seq);

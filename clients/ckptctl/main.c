@@ -28,15 +28,16 @@
 #define CTL_SYNOPSIS "[OPTIONS] COMMAND [ARGS...]"
 
 static const struct cfg_opt ctl_opts[] = {
-	{ "manager", CFG_STR, offsetof(struct ctl_conf, cf_manager), NULL, 0, 0, 0, "URL",
+	{ "manager", CFG_STR, offsetof(struct ctl_conf, cf_manager), NULL, 0, 0, CFG_URL, "URL",
 	    "manager address (tcp://host:port, ipc:///path)" },
-	{ "nas", CFG_LIST, offsetof(struct ctl_conf, cf_nas), NULL, 0, 0, 0, "URL",
+	{ "nas", CFG_LIST, offsetof(struct ctl_conf, cf_nas), NULL, 0, 0, CFG_URL, "URL",
 	    "NAS address(es) to use instead of asking the manager (Manager.Info)" },
 	{ "json", CFG_BOOL, offsetof(struct ctl_conf, cf_json), "false", 0, 0, 0, NULL,
 	    "print JSON instead of text" },
 	{ "timeout", CFG_DURATION, offsetof(struct ctl_conf, cf_timeout_ms), "5s", 1, 86400000, 0,
 	    "DURATION",
-	    "deadline of each call (get/put NAS requests: at least 30s; migrate: at least 60s)" },
+	    "deadline of each call (get/put NAS requests: at least 30s; migrate and drain: at "
+	    "least 60s; scrub: at least 600s)" },
 	{ "chunk-min", CFG_SIZE, offsetof(struct ctl_conf, cf_chunk_min), "4K", 64, 4 << 20, 0,
 	    "SIZE", "put: smallest content-defined chunk" },
 	{ "chunk-avg", CFG_SIZE, offsetof(struct ctl_conf, cf_chunk_avg), "16K", 128, 4 << 20, 0,
@@ -95,7 +96,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    NULL },
 	{ "scrub", cmd_scrub, "",
 	    "verify every chunk's hash and reference count on the NAS; exit 1 on corruption "
-	    "(Nas.Scrub)",
+	    "(Nas.Scrub; its deadline is at least 600s)",
 	    NULL },
 	{ "help", cmd_help, "[COMMAND]", "print this help, or one command's", NULL },
 };

@@ -315,11 +315,11 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 
 	if (addr != req->address)
-		LOG_INFO("node %s attached from %s, announced as %s (%zu components)", req->node,
-		    addr, req->address, req->n_components);
+		LOG_INFO("node %s attached from %s, announced as %s (%zu component%s)", req->node,
+		    addr, req->address, req->n_components, req->n_components == 1 ? "" : "s");
 	else
-		LOG_INFO("node %s attached from %s (%zu components)", req->node, addr,
-		    req->n_components);
+		LOG_INFO("node %s attached from %s (%zu component%s)", req->node, addr,
+		    req->n_components, req->n_components == 1 ? "" : "s");
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
 				  .me_message = addr });
@@ -336,7 +336,7 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct mgr *m = arg;
 	const Ckpt__V1__NotifyRequest *req = (const Ckpt__V1__NotifyRequest *)reqm;
 	struct reg_ckpt c;
-	char why[WIRE_ERR_MAX], hex[SHA_HEX_LEN + 1];
+	char why[WIRE_ERR_MAX], hex[SHA_HEX_LEN + 1], human[UTIL_SIZE_STR_MAX];
 	int rv;
 
 	(void)replym;
@@ -357,8 +357,9 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 	}
 	sha_hex(c.rk_sha256, SHA_LEN, hex);
-	LOG_INFO("checkpoint stored on NAS: %s/%s@%llu size=%llu sha256=%s", c.rk_node,
-	    c.rk_component, (unsigned long long)c.rk_seq, (unsigned long long)c.rk_size, hex);
+	LOG_INFO("checkpoint stored on NAS: %s/%s@%llu size=%llu (%s) sha256=%s", c.rk_node,
+	    c.rk_component, (unsigned long long)c.rk_seq, (unsigned long long)c.rk_size,
+	    util_fmt_size(c.rk_size, human), hex);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_STORED, .me_node = c.rk_node,
 				  .me_component = c.rk_component, .me_seq = c.rk_seq,
 				  .me_sha256 = c.rk_sha256 });

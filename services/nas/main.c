@@ -41,7 +41,7 @@ struct nas_conf {
 	{ name, type, offsetof(struct nas_conf, field), def, min, max, flags, metavar, help }
 
 static const struct cfg_opt nas_opts[] = {
-	OPT("listen", CFG_STR, nc_listen, NULL, 0, 0, 0, "URL",
+	OPT("listen", CFG_STR, nc_listen, NULL, 0, 0, CFG_URL, "URL",
 	    "address to serve on (tcp://HOST:PORT, ipc:///PATH); required unless --check"),
 	OPT("data", CFG_STR, nc_data, NULL, 0, 0, CFG_REQUIRED, "DIR",
 	    "folder of the LMDB environment (created if missing); one process at a time "

@@ -3,7 +3,7 @@
 #   bash tests/fuzz/run.sh            5 s per target (tests/run.sh runs this)
 #   bash tests/fuzz/run.sh 600        10 minutes per target
 # Corpora grow in build-fuzz/tests/fuzz/corpus-*; a crash leaves its input
-# (crash-*) in the current folder and fails the run.
+# (crash-*) in build-fuzz/ (meson runs tests there) and fails the run.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"

@@ -65,7 +65,8 @@ pending_why() {
 		select(.component == "demo_g") | .reason | test("gpu=yes")'
 }
 check "demo_g waits, and nodes says it lacks gpu=yes" wait_for 30 pending_why
-check "ckptctl nodes (text) shows it pending" sh -c "$CTL_BIN --manager $MGR_URL nodes | grep -q 'demo_g(pending: '"
+check "ckptctl nodes (text) shows it pending" sh -c "$CTL_BIN --manager $MGR_URL nodes | grep -q 'demo_g(pending)' \
+	&& $CTL_BIN --manager $MGR_URL nodes | grep -q '^n1/demo_g pending (.*gpu=yes'"
 check "a failover.pending event says why" wait_for 10 \
 	sh -c "jq -r 'select(.kind == \"failover.pending\") | .message' $T_DIR/watch.log | grep -q gpu=yes"
 agent n4 --label gpu=yes

@@ -56,6 +56,21 @@ START_TEST(sizes_parse)
 }
 END_TEST
 
+START_TEST(sizes_format_for_people)
+{
+	static const struct {
+		uint64_t bytes;
+		const char *text;
+	} cases[] = { { 0, "0 B" }, { 1023, "1023 B" }, { 1024, "1 KiB" }, { 1536, "1.5 KiB" },
+		{ 262178, "256.0 KiB" }, { 1572864, "1.5 MiB" }, { 256u << 20, "256 MiB" },
+		{ (uint64_t)1 << 30, "1 GiB" }, { UINT64_MAX, "16.0 EiB" } };
+	char buf[UTIL_SIZE_STR_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_str_eq(util_fmt_size(cases[i].bytes, buf), cases[i].text);
+}
+END_TEST
+
 START_TEST(errors_map_to_wire_codes_and_back)
 {
 	static const struct {
@@ -129,6 +144,7 @@ main(void)
 
 	tcase_add_test(tc, durations_parse);
 	tcase_add_test(tc, sizes_parse);
+	tcase_add_test(tc, sizes_format_for_people);
 	tcase_add_test(tc, errors_map_to_wire_codes_and_back);
 	tcase_add_test(tc, foreign_codes_translate);
 	tcase_add_test(tc, sha_matches_known_vectors);
