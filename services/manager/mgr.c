@@ -36,6 +36,9 @@
 #define MGR_FAILOVER_BACKOFF_MIN_MS 500u
 #define MGR_FAILOVER_BACKOFF_MAX_MS 30000u
 #define MGR_FAILOVER_IDLE_MS 1000u     /* the worker looks for due work at least this often */
+#define MGR_SEED_RETRY_MIN_MS 100u     /* the NAS did not list at start: ask again after */
+#define MGR_SEED_RETRY_MAX_MS 5000u
+#define MGR_SEED_WARN_EVERY_MS 30000u
 
 struct mgr {
 	struct mgr_config m_cfg;
@@ -51,6 +54,9 @@ struct mgr {
 	pthread_mutex_t m_lock;    /* m_stopping, m_fo_kicked */
 	pthread_cond_t m_cond;     /* the monitor's: stop */
 	pthread_cond_t m_fo_cond;  /* the failover worker's: stop or work */
+	pthread_cond_t m_seed_cond; /* the seeder's: stop */
+	pthread_t m_seeder;
+	bool m_seeder_started;
 	bool m_stopping;
 	bool m_fo_kicked;
 	uint64_t m_seed;           /* jitter of failover retries, under m_lock */
@@ -922,25 +928,30 @@ mgr_monitor_main(void *arg)
 
 /* ---- life cycle ---- */
 
-/* The catalogue from the NAS, if it answers in time; never fatal. */
-static void
-mgr_seed(struct mgr *m)
+/*
+ * One attempt at the catalogue from the NAS (List, latest_only). On success
+ * *ret_n is the number of components the catalogue then holds; on failure
+ * the cause is in err.
+ */
+static int
+mgr_seed_once(struct mgr *m, size_t *ret_n, char *err, size_t errlen)
 {
 	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
 	Ckpt__V1__ListReply *rep = NULL;
+	struct reg_ckpt *all = NULL;
 	struct rpc_error rerr;
-	size_t added = 0, bad = 0;
+	size_t bad = 0, n = 0;
 	int rv;
 
 	req.latest_only = 1;
 	rv = nasc_call(m->m_nasc, NAS_LIST, &req.base, m->m_cfg.mc_seed_timeout_ms,
 	    (ProtobufCMessage **)&rep, &rerr);
 	if (rv != 0) {
-		LOG_WARN("catalogue not seeded from the NAS: %s", rerr.re_msg);
-		return;
+		snprintf(err, errlen, "%s", rerr.re_msg);
+		return rv;
 	}
 	if (rep->truncated)
-		LOG_WARN("catalogue seeded with the first %zu components the NAS lists; it holds more "
+		LOG_WARN("catalogue seeded with the first %zu checkpoints the NAS lists; it holds more "
 		    "(the others are learned as their agents attach and store)", rep->n_checkpoints);
 	for (size_t i = 0; i < rep->n_checkpoints; i++) {
 		struct reg_ckpt c;
@@ -949,15 +960,102 @@ mgr_seed(struct mgr *m)
 		    wire_ckpt_from_pb(rep->checkpoints[i], &c, why, sizeof(why)) != 0 ||
 		    reg_checkpoint(m->m_reg, &c, NULL) != 0)
 			bad++;
-		else
-			added++;
 	}
 	rpc_reply_free(&rep->base);
 	if (bad > 0)
-		LOG_WARN("catalogue seeded from the NAS: %zu checkpoints, %zu unusable ones skipped",
-		    added, bad);
-	else
-		LOG_INFO("catalogue seeded from the NAS: %zu checkpoints", added);
+		LOG_WARN("catalogue seeding skipped %zu unusable checkpoint record(s) of the NAS", bad);
+	if (reg_checkpoints(m->m_reg, NULL, NULL, &all, &n) != 0)
+		n = 0;
+	free(all);
+	*ret_n = n;
+	return 0;
+}
+
+static bool
+mgr_stopping(struct mgr *m)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&m->m_lock);
+	stopping = m->m_stopping;
+	pthread_mutex_unlock(&m->m_lock);
+	return stopping;
+}
+
+/*
+ * The seeder: a manager started while the NAS was down asks it again, with
+ * back-off (MGR_SEED_RETRY_MIN_MS doubling to MGR_SEED_RETRY_MAX_MS, with
+ * jitter), until it answers. Meanwhile the catalogue fills from Notify, and
+ * failovers and migrations ask the NAS themselves (migrate.h), so nothing
+ * decides on an empty catalogue alone.
+ */
+static void *
+mgr_seed_main(void *arg)
+{
+	struct mgr *m = arg;
+	uint64_t backoff = MGR_SEED_RETRY_MIN_MS, t0 = util_now_mono_ms(), last_warn = t0;
+	unsigned attempts = 1;
+	char err[RPC_ERRMSG_MAX];
+	size_t n;
+	int rv;
+
+	pthread_mutex_lock(&m->m_lock);
+	for (;;) {
+		struct timespec ts;
+		uint64_t wait = mgr_jitter_locked(m, backoff);
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!m->m_stopping &&
+		    pthread_cond_timedwait(&m->m_seed_cond, &m->m_lock, &ts) != ETIMEDOUT)
+			;
+		if (m->m_stopping)
+			break;
+		pthread_mutex_unlock(&m->m_lock);
+		attempts++;
+		rv = mgr_seed_once(m, &n, err, sizeof(err));
+		if (rv == 0) {
+			LOG_INFO("catalogue seeded from the NAS: %zu components (attempt %u, %llu ms "
+				 "after start)",
+			    n, attempts, (unsigned long long)(util_now_mono_ms() - t0));
+			pthread_mutex_lock(&m->m_lock);
+			break;
+		}
+		if (util_now_mono_ms() - last_warn >= MGR_SEED_WARN_EVERY_MS && !mgr_stopping(m)) {
+			LOG_WARN("catalogue still not seeded from the NAS (attempt %u): %s; retrying",
+			    attempts, err);
+			last_warn = util_now_mono_ms();
+		}
+		backoff = backoff * 2 < MGR_SEED_RETRY_MAX_MS ? backoff * 2 : MGR_SEED_RETRY_MAX_MS;
+		pthread_mutex_lock(&m->m_lock);
+	}
+	pthread_mutex_unlock(&m->m_lock);
+	return NULL;
+}
+
+/* The catalogue from the NAS: one attempt now, then the seeder until it answers. */
+static int
+mgr_seed(struct mgr *m)
+{
+	char err[RPC_ERRMSG_MAX];
+	size_t n;
+	int rv;
+
+	rv = mgr_seed_once(m, &n, err, sizeof(err));
+	if (rv == 0) {
+		LOG_INFO("catalogue seeded from the NAS: %zu components", n);
+		return 0;
+	}
+	LOG_WARN("catalogue not seeded from the NAS: %s; retrying in the background", err);
+	rv = -pthread_create(&m->m_seeder, NULL, mgr_seed_main, m);
+	if (rv == 0)
+		m->m_seeder_started = true;
+	return rv;
 }
 
 static int
@@ -992,6 +1090,13 @@ mgr_sync_init(struct mgr *m)
 			rv = -pthread_cond_init(&m->m_fo_cond, &ca);
 			if (rv != 0)
 				pthread_cond_destroy(&m->m_cond);
+		}
+		if (rv == 0) {
+			rv = -pthread_cond_init(&m->m_seed_cond, &ca);
+			if (rv != 0) {
+				pthread_cond_destroy(&m->m_fo_cond);
+				pthread_cond_destroy(&m->m_cond);
+			}
 		}
 		pthread_condattr_destroy(&ca);
 	}
@@ -1057,8 +1162,13 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	}
 	/* After the listen, so a bad address fails at once; agents that attach
 	 * meanwhile are fine: the catalogue keeps the highest seq whatever the order. */
-	if (cfg->mc_seed_timeout_ms > 0)
-		mgr_seed(m);
+	if (cfg->mc_seed_timeout_ms > 0) {
+		rv = mgr_seed(m);
+		if (rv != 0) {
+			snprintf(err, errlen, "cannot start the catalogue seeder: %s", err_str(rv));
+			goto out_stop;
+		}
+	}
 	rv = -pthread_create(&m->m_monitor, NULL, mgr_monitor_main, m);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot start the node monitor: %s", err_str(rv));
@@ -1100,6 +1210,7 @@ mgr_stop(struct mgr *m)
 	m->m_stopping = true;
 	pthread_cond_signal(&m->m_cond);
 	pthread_cond_signal(&m->m_fo_cond);
+	pthread_cond_signal(&m->m_seed_cond);
 	pthread_mutex_unlock(&m->m_lock);
 	if (m->m_monitor_started)
 		pthread_join(m->m_monitor, NULL);
@@ -1109,6 +1220,8 @@ mgr_stop(struct mgr *m)
 	nasc_abort(m->m_nasc);
 	if (m->m_failover_started)
 		pthread_join(m->m_failover, NULL);
+	if (m->m_seeder_started)
+		pthread_join(m->m_seeder, NULL);
 	/* ...so the server stops promptly; no handler runs once the rest is gone. */
 	rpc_server_stop(m->m_server);
 	event_pub_close(m->m_pub);
@@ -1119,6 +1232,7 @@ mgr_stop(struct mgr *m)
 			free(m->m_nas[i]);
 		free(m->m_nas);
 	}
+	pthread_cond_destroy(&m->m_seed_cond);
 	pthread_cond_destroy(&m->m_fo_cond);
 	pthread_cond_destroy(&m->m_cond);
 	pthread_mutex_destroy(&m->m_lock);

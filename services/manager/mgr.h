@@ -9,6 +9,9 @@
  *   INFO  checkpoint stored on NAS: NODE/COMP@SEQ size=N sha256=HEX
  *   INFO  migration of COMP from SRC to DST started / done: restored ...
  *   WARN  bad request: REASON
+ *   INFO  catalogue seeded from the NAS: N components
+ *   WARN  catalogue not seeded from the NAS: CAUSE; retrying in the background
+ *         (then retried with back-off, 100 ms doubling to 5 s, until it answers)
  */
 #ifndef CKPT_MGR_MGR_H
 #define CKPT_MGR_MGR_H
