@@ -1,6 +1,7 @@
 #include "mgr.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,6 +37,7 @@
 #define MGR_FAILOVER_BACKOFF_MIN_MS 500u
 #define MGR_FAILOVER_BACKOFF_MAX_MS 30000u
 #define MGR_FAILOVER_IDLE_MS 1000u     /* the worker looks for due work at least this often */
+#define MGR_ATTACH_PROBE_MS 500u       /* is the agent holding a claimed node id there? */
 #define MGR_SEED_RETRY_MIN_MS 100u     /* the NAS did not list at start: ask again after */
 #define MGR_SEED_RETRY_MAX_MS 5000u
 #define MGR_SEED_WARN_EVERY_MS 30000u
@@ -217,6 +219,68 @@ mgr_result_fill(struct arena *a, const struct mig_result *res, Ckpt__V1__Migrate
 	return pb->source != NULL && pb->target != NULL && pb->restored_from != NULL ? 0 : -ENOMEM;
 }
 
+/*
+ * Whether an attach of node by instance may take the node from the agent
+ * that holds it (see mgr.h, "Node identity"). 0 with *ret_replaces the
+ * holder's instance when it may (0: nothing to replace), -EEXIST with the
+ * reason set on call when a live agent holds it.
+ */
+static int
+mgr_attach_claim(struct mgr *m, struct rpc_call *call, const char *node, uint64_t instance,
+    const char *addr, uint64_t *ret_replaces)
+{
+	Ckpt__V1__StatusRequest sreq = CKPT__V1__STATUS_REQUEST__INIT;
+	Ckpt__V1__StatusReply *srep = NULL;
+	struct reg_holder h;
+	struct reg_peer *peer = NULL;
+	struct rpc_error rerr = { 0 };
+	char why[RPC_ERRMSG_MAX];
+	int rv;
+
+	*ret_replaces = 0;
+	if (reg_holder(m->m_reg, node, &h) != 0 || !h.rh_up || h.rh_instance == 0 ||
+	    h.rh_instance == instance)
+		return 0;
+	/* Another process claims an up node: is the holder still there, as itself? */
+	rv = reg_peer_get(m->m_reg, node, &peer);
+	if (rv == 0)
+		rv = rpc_client_call(reg_peer_client(peer), AGENT_STATUS, &sreq.base,
+		    MGR_ATTACH_PROBE_MS, (ProtobufCMessage **)&srep, &rerr);
+	reg_peer_put(peer);
+	if (rv == 0 && srep->instance == h.rh_instance) {
+		rpc_reply_free(&srep->base);
+		rpc_call_errorf(call, "node %s is held by a live agent at %s (instance %016" PRIx64
+				      ", answering): stop it first, or give this agent another --node",
+		    node, h.rh_address, h.rh_instance);
+		LOG_WARN("attach of node %s from %s (instance %016" PRIx64 ") refused: the agent at "
+			 "%s (instance %016" PRIx64 ") holds it and answers",
+		    node, addr, instance, h.rh_address, h.rh_instance);
+		return -EEXIST;
+	}
+	if (rv == 0) {
+		snprintf(why, sizeof(why), "instance %016" PRIx64 " answers there", srep->instance);
+		rpc_reply_free(&srep->base);
+	} else if (rerr.re_code == CKPT__V1__CODE__UNAVAILABLE ||
+	    rerr.re_code == CKPT__V1__CODE__DEADLINE_EXCEEDED || rv == -ENOTCONN) {
+		snprintf(why, sizeof(why), "it does not answer: %s",
+		    rerr.re_msg[0] != '\0' ? rerr.re_msg : err_str(rv));
+	} else {
+		/* It answered, but not as an agent we can identify: do not take the node. */
+		rpc_call_errorf(call, "node %s is held by the agent at %s (instance %016" PRIx64
+				      "), which answers: %s",
+		    node, h.rh_address, h.rh_instance, rerr.re_msg);
+		LOG_WARN("attach of node %s from %s (instance %016" PRIx64 ") refused: the agent at "
+			 "%s answers: %s",
+		    node, addr, instance, h.rh_address, rerr.re_msg);
+		return -EEXIST;
+	}
+	LOG_INFO("instance %016" PRIx64 " from %s takes over node %s: instance %016" PRIx64
+		 " at %s is gone (%s)",
+	    instance, addr, node, h.rh_instance, h.rh_address, why);
+	*ret_replaces = h.rh_instance;
+	return 0;
+}
+
 /* ---- handlers ---- */
 
 static int
@@ -264,6 +328,8 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		}
 	}
 	rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
+	if (rv == 0)
+		rv = mgr_attach_claim(m, call, req->node, req->instance, addr, &at.ra_replaces);
 	if (rv != 0)
 		return rv;
 
@@ -284,6 +350,7 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	at.ra_comps = comps;
 	at.ra_ncomps = req->n_components;
 	at.ra_unix_ms = util_now_unix_ms();
+	at.ra_instance = req->instance;
 	if (req->n_components > 0) {
 		revoked = arena_alloc(a, req->n_components * sizeof(*revoked));
 		if (revoked == NULL) {
@@ -295,6 +362,14 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	at.ra_nrevoked = &nrevoked;
 	rv = reg_attach(m->m_reg, &at, client, &to_close);
 	rpc_client_close(to_close);
+	if (rv == -EEXIST) {
+		/* Another instance took the node between the probe and now. */
+		rpc_call_errorf(call, "node %s is held by a live agent (another instance attached "
+				      "meanwhile)", req->node);
+		LOG_WARN("attach of node %s from %s (instance %016" PRIx64 ") refused: another "
+			 "instance attached meanwhile", req->node, addr, req->instance);
+		return rv;
+	}
 	if (rv != 0) {
 		rpc_call_errorf(call, "cannot register node %s: %s", req->node,
 		    rv == -ENOSPC ? "the registry is full" : err_str(rv));
@@ -427,9 +502,16 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	b.rb_ncomps = req->n_components;
 	b.rb_queued = req->queued;
 	b.rb_queue_dropped = req->queue_dropped;
+	b.rb_instance = req->instance;
 	b.rb_revoked = revoked;
 	b.rb_nrevoked = &nrevoked;
 	rv = reg_beat(m->m_reg, req->node, &b);
+	if (rv == -EXDEV) {
+		LOG_WARN("heartbeat of node %s from instance %016" PRIx64 ", which no longer holds it: "
+			 "asked it to attach again", req->node, req->instance);
+		rep->reattach = 1;
+		return 0;
+	}
 	if (rv == -ENOENT || rv == -ESTALE) {
 		LOG_INFO("heartbeat from %s node %s: asked it to attach again",
 		    rv == -ENOENT ? "unknown" : "down", req->node);

@@ -26,6 +26,7 @@ struct reg_node {
 	uint64_t n_last_seen_ms; /* rc_clock */
 	uint64_t n_attached_unix_ms;
 	struct reg_peer *n_peer;
+	uint64_t n_instance;     /* the agent process holding it; 0: unknown */
 	bool n_cordoned;
 	uint32_t n_queued;
 	uint64_t n_queue_dropped;
@@ -439,6 +440,15 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 		*ret_close = client;
 		return rv;
 	}
+	if (n->n_up && n->n_instance != 0 && n->n_instance != a->ra_instance &&
+	    n->n_instance != a->ra_replaces) {
+		pthread_mutex_unlock(&r->r_lock);
+		free(labels);
+		free(peer);
+		*ret_close = client;
+		return -EEXIST;
+	}
+	n->n_instance = a->ra_instance;
 	if (n->n_peer != NULL && strcmp(n->n_address, a->ra_address) == 0) {
 		/* Same address: keep the client that is (or gets) connected. */
 		if (peer != NULL) {
@@ -459,6 +469,24 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	n->n_attached_unix_ms = a->ra_unix_ms;
 	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked);
 	reg_node_mark_lost(r, n);
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
+}
+
+int
+reg_holder(struct reg *r, const char *node, struct reg_holder *ret_holder)
+{
+	struct reg_node *n;
+	int rv = -ENOENT;
+
+	pthread_mutex_lock(&r->r_lock);
+	n = reg_node_find(r, node, NULL);
+	if (n != NULL) {
+		ret_holder->rh_up = n->n_up;
+		ret_holder->rh_instance = n->n_instance;
+		memcpy(ret_holder->rh_address, n->n_address, REG_ADDR_MAX);
+		rv = 0;
+	}
 	pthread_mutex_unlock(&r->r_lock);
 	return rv;
 }
@@ -495,6 +523,8 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		rv = -ENOENT;
 	} else if (!n->n_up) {
 		rv = -ESTALE;
+	} else if (n->n_instance != 0 && b->rb_instance != 0 && b->rb_instance != n->n_instance) {
+		rv = -EXDEV;
 	} else {
 		n->n_last_seen_ms = reg_now(r);
 		n->n_cap = b->rb_cap;
