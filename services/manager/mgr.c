@@ -843,6 +843,16 @@ static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_UNCORDON] = mgr_uncordon,
 };
 
+/*
+ * Long work, off the request workers (rpc.h, "Long work"): a migration or a
+ * drain waits on agents and the NAS for seconds; heartbeats must not wait
+ * behind it, or nodes would be declared down by the monitor.
+ */
+static const bool mgr_slow[MGR_METHODS] = {
+	[MGR_MIGRATE] = true,
+	[MGR_DRAIN] = true,
+};
+
 static void
 mgr_on_bad(void *arg, const char *reason)
 {
@@ -1236,6 +1246,8 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	sc.rs_handlers = mgr_handlers;
 	sc.rs_arg = m;
 	sc.rs_workers = cfg->mc_workers;
+	sc.rs_slow = mgr_slow;
+	sc.rs_slow_workers = cfg->mc_workers; /* as many migrations at once; more wait in turn */
 	sc.rs_on_bad = mgr_on_bad;
 	rv = rpc_server_start(&sc, cfg->mc_listen, &m->m_server);
 	if (rv != 0) {

@@ -22,6 +22,12 @@
  * A frozen holder that does not answer the probe loses the node: down-after
  * would have declared it down as well.
  *
+ * Workers. Requests are served by mc_workers threads; Migrate and Drain,
+ * which wait on agents and the NAS for seconds, are handed to another
+ * mc_workers threads (rpc.h, "Long work") and answered from there, so
+ * heartbeats are never queued behind them; failovers run on their own
+ * thread. More migrations than that wait in turn (their deadline running).
+ *
  * Log lines (one per event):
  *   INFO  node NODE attached from ADDRESS (N components)
  *   WARN  attach of node NODE from ADDRESS (instance I) refused: ...
