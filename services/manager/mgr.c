@@ -416,7 +416,9 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct mgr *m = arg;
 	const Ckpt__V1__NotifyRequest *req = (const Ckpt__V1__NotifyRequest *)reqm;
 	struct reg_ckpt c;
-	char why[WIRE_ERR_MAX], hex[SHA_HEX_LEN + 1];
+	char why[WIRE_ERR_MAX], hex[SHA_HEX_LEN + 1], owner[KEY_NAME_MAX + 1];
+	uint64_t owner_epoch = 0;
+	bool fenced;
 	int rv;
 
 	(void)replym;
@@ -429,6 +431,8 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		rpc_call_errorf(call, "%s", why);
 		return rv;
 	}
+	/* Before the catalogue takes its epoch: does it fence the component's live owner? */
+	fenced = reg_fence_mark(m->m_reg, &c, owner, &owner_epoch);
 	rv = reg_checkpoint(m->m_reg, &c, NULL);
 	if (rv != 0) {
 		rpc_call_errorf(call, "cannot record checkpoint %s/%s@%llu: %s", c.rk_node,
@@ -442,6 +446,20 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_STORED, .me_node = c.rk_node,
 				  .me_component = c.rk_component, .me_seq = c.rk_seq,
 				  .me_sha256 = c.rk_sha256 });
+	if (fenced) {
+		char msg[REG_REASON_MAX];
+
+		snprintf(msg, sizeof(msg), "%s on %s (epoch %llu) was fenced by %s/%s@%llu at epoch "
+		    "%llu: restoring it from that checkpoint", c.rk_component, owner,
+		    (unsigned long long)owner_epoch, c.rk_node, c.rk_component,
+		    (unsigned long long)c.rk_seq, (unsigned long long)c.rk_epoch);
+		LOG_WARN("%s", msg);
+		mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_FAILOVER_PENDING,
+					  .me_node = owner, .me_component = c.rk_component,
+					  .me_seq = c.rk_seq, .me_sha256 = c.rk_sha256,
+					  .me_message = msg });
+		mgr_failover_kick(m);
+	}
 	return 0;
 }
 

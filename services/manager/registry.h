@@ -211,6 +211,9 @@ struct reg_mig_plan {
 	struct reg_ckpt rm_ckpt;         /* latest in the catalogue */
 	struct reg_req rm_requires[REG_REQUIRES_MAX]; /* as its node last reported */
 	size_t rm_nrequires;
+	bool rm_owner_fenced;            /* the owner runs it at an epoch below rm_epoch */
+	bool rm_has_from;                /* fenced (reg_fence_mark()): restore rm_from */
+	struct reg_ckpt rm_from;
 };
 
 int reg_new(const struct reg_config *cfg, struct reg **ret_reg);
@@ -274,6 +277,17 @@ size_t reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NA
  * from now; 0: at the next attach or uncordon only).
  */
 void reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms);
+/*
+ * A checkpoint c about to be recorded (reg_checkpoint()) whose epoch is above
+ * the one its live owner runs the component at (an operator's put with
+ * --epoch): that owner is fenced (the NAS refuses its next store) and nothing
+ * would run the component. Marks it pending failover from c (the failover
+ * restores c, even though the fenced owner still lists the component) and
+ * returns true with the owner and its epoch; false when c fences nobody
+ * (no owner, owner down or not running it, a migration under way).
+ */
+bool reg_fence_mark(struct reg *r, const struct reg_ckpt *c, char *ret_owner,
+    uint64_t *ret_epoch);
 /* Clears the pending mark (failover done, or the node runs it again). */
 void reg_failover_clear(struct reg *r, const char *component);
 /* Every pending component becomes due now (a node attached or was uncordoned). */
