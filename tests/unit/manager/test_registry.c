@@ -565,6 +565,42 @@ START_TEST(an_up_node_is_not_taken_by_another_instance)
 }
 END_TEST
 
+START_TEST(a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp a1 = comp("a1", 2);
+	struct reg_ckpt c = ckpt("n1", "a1", 9);
+	struct reg_mig_plan plan;
+	char owner[KEY_NAME_MAX + 1];
+	uint64_t epoch = 0;
+
+	attach(r, "n1", "tcp://h:1", &a1, 1, 1 << 20);
+	/* The owner's own epoch fences nobody. */
+	c.rk_epoch = 2;
+	ck_assert(!reg_fence_mark(r, &c, owner, &epoch));
+	ck_assert(!reg_fence_mark(r, &(struct reg_ckpt){ .rk_component = "zz", .rk_epoch = 9 },
+	    owner, &epoch));
+	c.rk_epoch = 7;
+	ck_assert(reg_fence_mark(r, &c, owner, &epoch));
+	ck_assert_str_eq(owner, "n1");
+	ck_assert_uint_eq(epoch, 2);
+	ck_assert_int_eq(reg_checkpoint(r, &c, NULL), 0);
+	/* n1 still lists a1 at epoch 2: its heartbeat does not clear the mark. */
+	ck_assert_int_eq(reg_heartbeat(r, "n1", &(struct reg_capacity){ 0 }, &a1, 1), 0);
+	ck_assert(reg_failover_wanted(r, "a1"));
+	ck_assert_int_eq(reg_migrate_begin(r, "a1", &plan), 0);
+	ck_assert(plan.rm_has_from);
+	ck_assert(plan.rm_owner_fenced);
+	ck_assert_uint_eq(plan.rm_from.rk_seq, 9);
+	ck_assert_uint_eq(plan.rm_from.rk_epoch, 7);
+	reg_peer_put(plan.rm_owner_peer);
+	a1.rc_epoch = 8;
+	reg_migrate_end(r, "a1", "n1", 8, &a1);
+	ck_assert(!reg_failover_wanted(r, "a1"));
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -587,6 +623,7 @@ registry_suite(void)
 	tcase_add_test(tc, cordon_is_seen_by_placement_and_drain_lists_owned_components);
 	tcase_add_test(tc, a_node_that_attaches_again_without_a_component_gives_it_up);
 	tcase_add_test(tc, an_up_node_is_not_taken_by_another_instance);
+	tcase_add_test(tc, a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
