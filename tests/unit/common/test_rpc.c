@@ -20,6 +20,7 @@ static pthread_mutex_t gate_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
 static int gate_open;
 static atomic_int bad_seen;
+static atomic_int stops_in; /* Stop handlers entered */
 
 static int
 h_status(void *arg, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
@@ -54,6 +55,7 @@ h_stop(void *arg, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCM
 	(void)arg;
 	(void)req;
 	(void)reply;
+	atomic_fetch_add(&stops_in, 1);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 5;
 	pthread_mutex_lock(&gate_mtx);
@@ -445,19 +447,22 @@ START_TEST(rpc_slow_methods_leave_the_request_workers_free)
 	uint64_t until;
 
 	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &rs), 0);
+	atomic_store(&stops_in, 0);
 	for (int i = 0; i < 3; i++) {
 		so[i].so_rv = 1;
 		ck_assert_int_eq(rpc_client_open(rpc_server_url(rs), &ckpt__v1__agent__descriptor,
 		                     RPC_CLIENT_DIAL_NOW, 0, &so[i].so_cli, &err),
 		    0);
 		ck_assert_int_eq(pthread_create(&t[i], NULL, stop_caller_on, &so[i]), 0);
+		/* Two Stops block in the slow workers, then the third waits in the queue. */
+		until = util_now_mono_ms() + 5000;
+		do {
+			util_sleep_ms(10);
+			rpc_server_get_stats(rs, &st);
+		} while ((i < 2 ? (unsigned)atomic_load(&stops_in) : st.rss_requests) < (unsigned)i + 1 &&
+		    util_now_mono_ms() < until);
 	}
-	/* Two Stops block in the slow workers, the third waits in the queue. */
-	until = util_now_mono_ms() + 5000;
-	do {
-		util_sleep_ms(10);
-		rpc_server_get_stats(rs, &st);
-	} while (st.rss_requests < 3 && util_now_mono_ms() < until);
+	ck_assert_int_eq(atomic_load(&stops_in), 2);
 	ck_assert_uint_eq(st.rss_requests, 3);
 	/* The queue is full: a fourth is refused at once, by the one request worker. */
 	ck_assert_int_eq(rpc_client_open(rpc_server_url(rs), &ckpt__v1__agent__descriptor,
