@@ -13,7 +13,7 @@ COMPS="c1 c2 c3 c4 c5 c6"
 
 start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
 start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" \
-	--workers 2 --heartbeat-ms 100 --down-after 1500ms || { echo "manager did not start"; exit 1; }
+	--workers 2 --heartbeat-ms 100 --down-after 2s || { echo "manager did not start"; exit 1; }
 agent() { # NAME ARGS...
 	local name=$1; shift
 	start "$name" "$AGENT_BIN" --node "$name" --manager "$MGR_URL" \
@@ -40,7 +40,7 @@ for c in $COMPS; do
 done
 check "the migrations are under way" wait_for 10 log_has manager "migration of c. from s1 to t1 started"
 # Watch for three times down-after while they hang (a wait, not an assertion on time).
-for _ in $(seq 45); do
+for _ in $(seq 60); do
 	grep -q "is down" "$T_DIR/manager.log" && break
 	sleep 0.1
 done

@@ -12,7 +12,7 @@ MGR_URL="tcp://127.0.0.1:$MGR_PORT"
 
 start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
 start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" \
-	--heartbeat-ms 100 --down-after 1s || { echo "manager did not start"; exit 1; }
+	--heartbeat-ms 100 --down-after 2s || { echo "manager did not start"; exit 1; }
 start watch "$CTL_BIN" --manager "$MGR_URL" --json watch
 agent() { # NAME ARGS...
 	local name=$1; shift
