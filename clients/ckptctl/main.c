@@ -61,11 +61,15 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "                       without -o, or with -o -, the bytes go to stdout as\n"
 	    "                       they are verified chunk by chunk: on a DATA_LOSS error\n"
 	    "                       (exit 1) discard what was written\n" },
-	{ "put", cmd_put, "NODE/COMPONENT [-i FILE] [--seq N] [--epoch N] [--kind KIND]",
+	{ "put", cmd_put, "NODE/COMPONENT [-i FILE] [--seq N] [--epoch N [--force]] [--kind KIND]",
 	    "store a checkpoint from FILE or stdin, then notify the manager",
 	    "  -i, --input FILE     read FILE (default, or -: stdin)\n"
 	    "  --seq N              sequence number (default 0: the NAS assigns the next)\n"
-	    "  --epoch N            ownership epoch (default 0)\n"
+	    "  --epoch N            ownership epoch (default 0); above the epoch the\n"
+	    "                       component runs at, the write fences its node: refused\n"
+	    "                       unless --force, then the manager restores it from this\n"
+	    "                       checkpoint (its node when healthy, else placement)\n"
+	    "  --force              store even when it fences the component's live owner\n"
 	    "  --kind KIND          kind recorded with the checkpoint (default raw)\n" },
 	{ "migrate", cmd_migrate, "COMPONENT [--to NODE]",
 	    "move a component to another node and restore it there (Manager.Migrate)",

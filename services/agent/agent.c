@@ -3,11 +3,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include "ckpt/v1/agent.pb-c.h"
 #include "ckpt/v1/manager.pb-c.h"
@@ -75,11 +78,13 @@ struct agent {
 	struct rpc_client *a_mgr;
 	struct arena *a_link_arena; /* the link thread's, for Attach and Heartbeat requests */
 	struct sysinfo_cap a_cap;   /* the link thread's, last capacity read */
+	uint64_t a_instance;        /* this process, random at agent_new(), never 0 */
 
 	pthread_mutex_t a_mu; /* guards what follows */
 	pthread_cond_t a_cv;  /* signalled on stop and on attach */
 	bool a_stopping;
 	bool a_nas_down;            /* the last store failed for want of the NAS */
+	char a_fatal[AGENT_FATAL_MAX]; /* why the agent must exit ("": it need not) */
 	bool a_ckpt_kick;           /* checkpoint now (after a restore) */
 	unsigned a_attaches;        /* successful attaches so far */
 	uint64_t a_first_attach_ms; /* monotonic */
@@ -870,6 +875,41 @@ agent_nas_probe(struct agent *a, unsigned timeout_ms)
 
 /* ---- the manager link: attach and heartbeats ---- */
 
+/*
+ * The agent cannot go on (its node id is held by another live agent): logs
+ * why, keeps it for agent_failed() and asks the process to stop (SIGTERM,
+ * which main() waits for).
+ */
+static void
+agent_fail(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+agent_fail(struct agent *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&a->a_mu);
+	va_start(ap, fmt);
+	vsnprintf(a->a_fatal, sizeof(a->a_fatal), fmt, ap);
+	va_end(ap);
+	LOG_ERROR("%s", a->a_fatal);
+	pthread_mutex_unlock(&a->a_mu);
+	kill(getpid(), SIGTERM);
+}
+
+bool
+agent_failed(struct agent *a, char *ret_why, size_t len)
+{
+	bool failed;
+
+	pthread_mutex_lock(&a->a_mu);
+	failed = a->a_fatal[0] != '\0';
+	if (failed)
+		snprintf(ret_why, len, "%s", a->a_fatal);
+	pthread_mutex_unlock(&a->a_mu);
+	return failed;
+}
+
 /* Capacity now, or as last read when /proc fails. Link thread only. */
 static void
 agent_capacity(struct agent *a, Ckpt__V1__Capacity *cap)
@@ -912,6 +952,7 @@ agent_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 	int rv;
 
 	req.node = a->a_node;
+	req.instance = a->a_instance;
 	req.address = (char *)(a->a_advertise != NULL ? a->a_advertise : rpc_server_url(a->a_server));
 	agent_capacity(a, &cap);
 	req.capacity = &cap;
@@ -971,7 +1012,8 @@ agent_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 		a->a_first_attach_ms = util_now_mono_ms();
 	pthread_cond_broadcast(&a->a_cv);
 	pthread_mutex_unlock(&a->a_mu);
-	LOG_INFO("attached to manager %s as %s; NAS %s", a->a_manager, a->a_node, nas_list);
+	LOG_INFO("attached to manager %s as %s (instance %016" PRIx64 "); NAS %s", a->a_manager,
+	    a->a_node, a->a_instance, nas_list);
 out:
 	rpc_reply_free(&rep->base);
 	return rv;
@@ -988,6 +1030,7 @@ agent_heartbeat(struct agent *a, struct arena *arena, bool *ret_reattach, struct
 	struct queue_stats qs;
 
 	req.node = a->a_node;
+	req.instance = a->a_instance;
 	agent_capacity(a, &cap);
 	req.capacity = &cap;
 	queue_get_stats(a->a_queue, &qs);
@@ -1038,6 +1081,12 @@ agent_link_main(void *arg)
 			}
 			if (agent_stopping(a))
 				break;
+			if (rv == -EEXIST) {
+				/* Another live agent holds this node id: retrying cannot help. */
+				agent_fail(a, "cannot attach: %s",
+				    err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+				break;
+			}
 			if (last_warn == 0 || now - last_warn >= AGENT_WARN_EVERY_MS) {
 				LOG_WARN("cannot attach to manager %s: %s; retrying", a->a_manager,
 				    err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
@@ -1538,6 +1587,7 @@ agent_status(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 
 	(void)req_msg;
 	reply->node = arena_strdup(arena, a->a_node);
+	reply->instance = a->a_instance;
 	if (reply->node == NULL || q == NULL)
 		return -ENOMEM;
 	queue_get_stats(a->a_queue, &qs);
@@ -1635,6 +1685,11 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->a_cv, &ca);
 	pthread_condattr_destroy(&ca);
+	/* Random per process: a restarted agent is told from the one it replaces. */
+	if (getrandom(&a->a_instance, sizeof(a->a_instance), 0) != sizeof(a->a_instance))
+		a->a_instance = util_now_unix_ms() ^ ((uint64_t)getpid() << 32) ^ util_now_mono_ms();
+	if (a->a_instance == 0)
+		a->a_instance = 1;
 	a->a_interval_ms = cfg->ac_interval_ms;
 	a->a_migrate_after_ms = cfg->ac_migrate_after_ms;
 	a->a_workers = cfg->ac_workers != 0 ? cfg->ac_workers : 4;

@@ -43,6 +43,7 @@
 #define AGENT_LABEL_VALUE_MAX 255
 #define AGENT_URL_MAX 256
 #define AGENT_INTERVAL_MIN_MS 10u
+#define AGENT_FATAL_MAX 512
 
 struct agent;
 
@@ -97,6 +98,12 @@ int agent_start(struct agent *a, char *err, size_t errlen);
 const char *agent_url(const struct agent *a);
 /* True once attached to the manager; waits at most timeout_ms for it. */
 bool agent_wait_attached(struct agent *a, unsigned timeout_ms);
+/*
+ * True when the agent cannot go on (the manager refused its node id:
+ * another live agent holds it); why in ret_why. The agent then raised
+ * SIGTERM in its own process so that main() stops it and exits non-zero.
+ */
+bool agent_failed(struct agent *a, char *ret_why, size_t len);
 /* Stops threads and server, closes the clients. Idempotent. */
 void agent_stop(struct agent *a);
 /* Stops and frees. Accepts NULL. */

@@ -294,6 +294,12 @@ main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) == 0 && (sig == SIGINT || sig == SIGTERM))
 			break;
 	}
+	if (agent_failed(a, err, sizeof(err))) {
+		agent_stop(a);
+		fprintf(stderr, "%s: %s\n", PROG, err);
+		status = 1;
+		goto out_agent;
+	}
 	LOG_INFO("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	agent_stop(a);
 	LOG_INFO("stopped");

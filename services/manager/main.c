@@ -46,7 +46,7 @@ static const struct cfg_opt main_opts[] = {
 	{ "down-after", CFG_DURATION, offsetof(struct main_conf, down_after_ms), "1s", 20, 3600000,
 	    0, "DURATION", "a node silent this long is marked down" },
 	{ "workers", CFG_INT, offsetof(struct main_conf, workers), "8", 2, 256, 0, "N",
-	    "requests served at once (> 1: migrations wait on agents)" },
+	    "requests served at once; as many migrations and drains run at once besides, on their own workers" },
 	{ "log-level", CFG_STR, offsetof(struct main_conf, log_level), "info", 0, 0, 0, "LEVEL",
 	    "debug, info, warn or error" },
 };

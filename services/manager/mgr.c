@@ -1,6 +1,7 @@
 #include "mgr.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,6 +38,10 @@
 #define MGR_FAILOVER_BACKOFF_MAX_MS 30000u
 #define MGR_STORE_CHECK_MS 2000u       /* at start: each NAS's Stat (its store id) */
 #define MGR_FAILOVER_IDLE_MS 1000u     /* the worker looks for due work at least this often */
+#define MGR_ATTACH_PROBE_MS 500u       /* is the agent holding a claimed node id there? */
+#define MGR_SEED_RETRY_MIN_MS 100u     /* the NAS did not list at start: ask again after */
+#define MGR_SEED_RETRY_MAX_MS 5000u
+#define MGR_SEED_WARN_EVERY_MS 30000u
 
 struct mgr {
 	struct mgr_config m_cfg;
@@ -52,6 +57,9 @@ struct mgr {
 	pthread_mutex_t m_lock;    /* m_stopping, m_fo_kicked */
 	pthread_cond_t m_cond;     /* the monitor's: stop */
 	pthread_cond_t m_fo_cond;  /* the failover worker's: stop or work */
+	pthread_cond_t m_seed_cond; /* the seeder's: stop */
+	pthread_t m_seeder;
+	bool m_seeder_started;
 	bool m_stopping;
 	bool m_fo_kicked;
 	uint64_t m_seed;           /* jitter of failover retries, under m_lock */
@@ -212,6 +220,68 @@ mgr_result_fill(struct arena *a, const struct mig_result *res, Ckpt__V1__Migrate
 	return pb->source != NULL && pb->target != NULL && pb->restored_from != NULL ? 0 : -ENOMEM;
 }
 
+/*
+ * Whether an attach of node by instance may take the node from the agent
+ * that holds it (see mgr.h, "Node identity"). 0 with *ret_replaces the
+ * holder's instance when it may (0: nothing to replace), -EEXIST with the
+ * reason set on call when a live agent holds it.
+ */
+static int
+mgr_attach_claim(struct mgr *m, struct rpc_call *call, const char *node, uint64_t instance,
+    const char *addr, uint64_t *ret_replaces)
+{
+	Ckpt__V1__StatusRequest sreq = CKPT__V1__STATUS_REQUEST__INIT;
+	Ckpt__V1__StatusReply *srep = NULL;
+	struct reg_holder h;
+	struct reg_peer *peer = NULL;
+	struct rpc_error rerr = { 0 };
+	char why[RPC_ERRMSG_MAX];
+	int rv;
+
+	*ret_replaces = 0;
+	if (reg_holder(m->m_reg, node, &h) != 0 || !h.rh_up || h.rh_instance == 0 ||
+	    h.rh_instance == instance)
+		return 0;
+	/* Another process claims an up node: is the holder still there, as itself? */
+	rv = reg_peer_get(m->m_reg, node, &peer);
+	if (rv == 0)
+		rv = rpc_client_call(reg_peer_client(peer), AGENT_STATUS, &sreq.base,
+		    MGR_ATTACH_PROBE_MS, (ProtobufCMessage **)&srep, &rerr);
+	reg_peer_put(peer);
+	if (rv == 0 && srep->instance == h.rh_instance) {
+		rpc_reply_free(&srep->base);
+		rpc_call_errorf(call, "node %s is held by a live agent at %s (instance %016" PRIx64
+				      ", answering): stop it first, or give this agent another --node",
+		    node, h.rh_address, h.rh_instance);
+		LOG_WARN("attach of node %s from %s (instance %016" PRIx64 ") refused: the agent at "
+			 "%s (instance %016" PRIx64 ") holds it and answers",
+		    node, addr, instance, h.rh_address, h.rh_instance);
+		return -EEXIST;
+	}
+	if (rv == 0) {
+		snprintf(why, sizeof(why), "instance %016" PRIx64 " answers there", srep->instance);
+		rpc_reply_free(&srep->base);
+	} else if (rerr.re_code == CKPT__V1__CODE__UNAVAILABLE ||
+	    rerr.re_code == CKPT__V1__CODE__DEADLINE_EXCEEDED || rv == -ENOTCONN) {
+		snprintf(why, sizeof(why), "it does not answer: %s",
+		    rerr.re_msg[0] != '\0' ? rerr.re_msg : err_str(rv));
+	} else {
+		/* It answered, but not as an agent we can identify: do not take the node. */
+		rpc_call_errorf(call, "node %s is held by the agent at %s (instance %016" PRIx64
+				      "), which answers: %s",
+		    node, h.rh_address, h.rh_instance, rerr.re_msg);
+		LOG_WARN("attach of node %s from %s (instance %016" PRIx64 ") refused: the agent at "
+			 "%s answers: %s",
+		    node, addr, instance, h.rh_address, rerr.re_msg);
+		return -EEXIST;
+	}
+	LOG_INFO("instance %016" PRIx64 " from %s takes over node %s: instance %016" PRIx64
+		 " at %s is gone (%s)",
+	    instance, addr, node, h.rh_instance, h.rh_address, why);
+	*ret_replaces = h.rh_instance;
+	return 0;
+}
+
 /* ---- handlers ---- */
 
 static int
@@ -259,6 +329,8 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		}
 	}
 	rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
+	if (rv == 0)
+		rv = mgr_attach_claim(m, call, req->node, req->instance, addr, &at.ra_replaces);
 	if (rv != 0)
 		return rv;
 
@@ -279,6 +351,7 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	at.ra_comps = comps;
 	at.ra_ncomps = req->n_components;
 	at.ra_unix_ms = util_now_unix_ms();
+	at.ra_instance = req->instance;
 	if (req->n_components > 0) {
 		revoked = arena_alloc(a, req->n_components * sizeof(*revoked));
 		if (revoked == NULL) {
@@ -290,6 +363,14 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	at.ra_nrevoked = &nrevoked;
 	rv = reg_attach(m->m_reg, &at, client, &to_close);
 	rpc_client_close(to_close);
+	if (rv == -EEXIST) {
+		/* Another instance took the node between the probe and now. */
+		rpc_call_errorf(call, "node %s is held by a live agent (another instance attached "
+				      "meanwhile)", req->node);
+		LOG_WARN("attach of node %s from %s (instance %016" PRIx64 ") refused: another "
+			 "instance attached meanwhile", req->node, addr, req->instance);
+		return rv;
+	}
 	if (rv != 0) {
 		rpc_call_errorf(call, "cannot register node %s: %s", req->node,
 		    rv == -ENOSPC ? "the registry is full" : err_str(rv));
@@ -337,6 +418,9 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	const Ckpt__V1__NotifyRequest *req = (const Ckpt__V1__NotifyRequest *)reqm;
 	struct reg_ckpt c;
 	char why[WIRE_ERR_MAX], hex[SHA_HEX_LEN + 1], human[UTIL_SIZE_STR_MAX];
+	char owner[KEY_NAME_MAX + 1];
+	uint64_t owner_epoch = 0;
+	bool fenced;
 	int rv;
 
 	(void)replym;
@@ -349,6 +433,8 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		rpc_call_errorf(call, "%s", why);
 		return rv;
 	}
+	/* Before the catalogue takes its epoch: does it fence the component's live owner? */
+	fenced = reg_fence_mark(m->m_reg, &c, owner, &owner_epoch);
 	rv = reg_checkpoint(m->m_reg, &c, NULL);
 	if (rv != 0) {
 		rpc_call_errorf(call, "cannot record checkpoint %s/%s@%llu: %s", c.rk_node,
@@ -363,6 +449,20 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_STORED, .me_node = c.rk_node,
 				  .me_component = c.rk_component, .me_seq = c.rk_seq,
 				  .me_sha256 = c.rk_sha256 });
+	if (fenced) {
+		char msg[REG_REASON_MAX];
+
+		snprintf(msg, sizeof(msg), "%s on %s (epoch %llu) was fenced by %s/%s@%llu at epoch "
+		    "%llu: restoring it from that checkpoint", c.rk_component, owner,
+		    (unsigned long long)owner_epoch, c.rk_node, c.rk_component,
+		    (unsigned long long)c.rk_seq, (unsigned long long)c.rk_epoch);
+		LOG_WARN("%s", msg);
+		mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_FAILOVER_PENDING,
+					  .me_node = owner, .me_component = c.rk_component,
+					  .me_seq = c.rk_seq, .me_sha256 = c.rk_sha256,
+					  .me_message = msg });
+		mgr_failover_kick(m);
+	}
 	return 0;
 }
 
@@ -423,9 +523,16 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	b.rb_ncomps = req->n_components;
 	b.rb_queued = req->queued;
 	b.rb_queue_dropped = req->queue_dropped;
+	b.rb_instance = req->instance;
 	b.rb_revoked = revoked;
 	b.rb_nrevoked = &nrevoked;
 	rv = reg_beat(m->m_reg, req->node, &b);
+	if (rv == -EXDEV) {
+		LOG_WARN("heartbeat of node %s from instance %016" PRIx64 ", which no longer holds it: "
+			 "asked it to attach again", req->node, req->instance);
+		rep->reattach = 1;
+		return 0;
+	}
 	if (rv == -ENOENT || rv == -ESTALE) {
 		LOG_INFO("heartbeat from %s node %s: asked it to attach again",
 		    rv == -ENOENT ? "unknown" : "down", req->node);
@@ -757,6 +864,16 @@ static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_UNCORDON] = mgr_uncordon,
 };
 
+/*
+ * Long work, off the request workers (rpc.h, "Long work"): a migration or a
+ * drain waits on agents and the NAS for seconds; heartbeats must not wait
+ * behind it, or nodes would be declared down by the monitor.
+ */
+static const bool mgr_slow[MGR_METHODS] = {
+	[MGR_MIGRATE] = true,
+	[MGR_DRAIN] = true,
+};
+
 static void
 mgr_on_bad(void *arg, const char *reason)
 {
@@ -924,25 +1041,30 @@ mgr_monitor_main(void *arg)
 
 /* ---- life cycle ---- */
 
-/* The catalogue from the NAS, if it answers in time; never fatal. */
-static void
-mgr_seed(struct mgr *m)
+/*
+ * One attempt at the catalogue from the NAS (List, latest_only). On success
+ * *ret_n is the number of components the catalogue then holds; on failure
+ * the cause is in err.
+ */
+static int
+mgr_seed_once(struct mgr *m, size_t *ret_n, char *err, size_t errlen)
 {
 	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
 	Ckpt__V1__ListReply *rep = NULL;
+	struct reg_ckpt *all = NULL;
 	struct rpc_error rerr;
-	size_t added = 0, bad = 0;
+	size_t bad = 0, n = 0;
 	int rv;
 
 	req.latest_only = 1;
 	rv = nasc_call(m->m_nasc, NAS_LIST, &req.base, m->m_cfg.mc_seed_timeout_ms,
 	    (ProtobufCMessage **)&rep, &rerr);
 	if (rv != 0) {
-		LOG_WARN("catalogue not seeded from the NAS: %s", rerr.re_msg);
-		return;
+		snprintf(err, errlen, "%s", rerr.re_msg);
+		return rv;
 	}
 	if (rep->truncated)
-		LOG_WARN("catalogue seeded with the first %zu components the NAS lists; it holds more "
+		LOG_WARN("catalogue seeded with the first %zu checkpoints the NAS lists; it holds more "
 		    "(the others are learned as their agents attach and store)", rep->n_checkpoints);
 	for (size_t i = 0; i < rep->n_checkpoints; i++) {
 		struct reg_ckpt c;
@@ -951,15 +1073,102 @@ mgr_seed(struct mgr *m)
 		    wire_ckpt_from_pb(rep->checkpoints[i], &c, why, sizeof(why)) != 0 ||
 		    reg_checkpoint(m->m_reg, &c, NULL) != 0)
 			bad++;
-		else
-			added++;
 	}
 	rpc_reply_free(&rep->base);
 	if (bad > 0)
-		LOG_WARN("catalogue seeded from the NAS: %zu checkpoints, %zu unusable ones skipped",
-		    added, bad);
-	else
-		LOG_INFO("catalogue seeded from the NAS: %zu checkpoints", added);
+		LOG_WARN("catalogue seeding skipped %zu unusable checkpoint record(s) of the NAS", bad);
+	if (reg_checkpoints(m->m_reg, NULL, NULL, &all, &n) != 0)
+		n = 0;
+	free(all);
+	*ret_n = n;
+	return 0;
+}
+
+static bool
+mgr_stopping(struct mgr *m)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&m->m_lock);
+	stopping = m->m_stopping;
+	pthread_mutex_unlock(&m->m_lock);
+	return stopping;
+}
+
+/*
+ * The seeder: a manager started while the NAS was down asks it again, with
+ * back-off (MGR_SEED_RETRY_MIN_MS doubling to MGR_SEED_RETRY_MAX_MS, with
+ * jitter), until it answers. Meanwhile the catalogue fills from Notify, and
+ * failovers and migrations ask the NAS themselves (migrate.h), so nothing
+ * decides on an empty catalogue alone.
+ */
+static void *
+mgr_seed_main(void *arg)
+{
+	struct mgr *m = arg;
+	uint64_t backoff = MGR_SEED_RETRY_MIN_MS, t0 = util_now_mono_ms(), last_warn = t0;
+	unsigned attempts = 1;
+	char err[RPC_ERRMSG_MAX];
+	size_t n;
+	int rv;
+
+	pthread_mutex_lock(&m->m_lock);
+	for (;;) {
+		struct timespec ts;
+		uint64_t wait = mgr_jitter_locked(m, backoff);
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!m->m_stopping &&
+		    pthread_cond_timedwait(&m->m_seed_cond, &m->m_lock, &ts) != ETIMEDOUT)
+			;
+		if (m->m_stopping)
+			break;
+		pthread_mutex_unlock(&m->m_lock);
+		attempts++;
+		rv = mgr_seed_once(m, &n, err, sizeof(err));
+		if (rv == 0) {
+			LOG_INFO("catalogue seeded from the NAS: %zu components (attempt %u, %llu ms "
+				 "after start)",
+			    n, attempts, (unsigned long long)(util_now_mono_ms() - t0));
+			pthread_mutex_lock(&m->m_lock);
+			break;
+		}
+		if (util_now_mono_ms() - last_warn >= MGR_SEED_WARN_EVERY_MS && !mgr_stopping(m)) {
+			LOG_WARN("catalogue still not seeded from the NAS (attempt %u): %s; retrying",
+			    attempts, err);
+			last_warn = util_now_mono_ms();
+		}
+		backoff = backoff * 2 < MGR_SEED_RETRY_MAX_MS ? backoff * 2 : MGR_SEED_RETRY_MAX_MS;
+		pthread_mutex_lock(&m->m_lock);
+	}
+	pthread_mutex_unlock(&m->m_lock);
+	return NULL;
+}
+
+/* The catalogue from the NAS: one attempt now, then the seeder until it answers. */
+static int
+mgr_seed(struct mgr *m)
+{
+	char err[RPC_ERRMSG_MAX];
+	size_t n;
+	int rv;
+
+	rv = mgr_seed_once(m, &n, err, sizeof(err));
+	if (rv == 0) {
+		LOG_INFO("catalogue seeded from the NAS: %zu components", n);
+		return 0;
+	}
+	LOG_WARN("catalogue not seeded from the NAS: %s; retrying in the background", err);
+	rv = -pthread_create(&m->m_seeder, NULL, mgr_seed_main, m);
+	if (rv == 0)
+		m->m_seeder_started = true;
+	return rv;
 }
 
 static int
@@ -994,6 +1203,13 @@ mgr_sync_init(struct mgr *m)
 			rv = -pthread_cond_init(&m->m_fo_cond, &ca);
 			if (rv != 0)
 				pthread_cond_destroy(&m->m_cond);
+		}
+		if (rv == 0) {
+			rv = -pthread_cond_init(&m->m_seed_cond, &ca);
+			if (rv != 0) {
+				pthread_cond_destroy(&m->m_fo_cond);
+				pthread_cond_destroy(&m->m_cond);
+			}
 		}
 		pthread_condattr_destroy(&ca);
 	}
@@ -1075,6 +1291,8 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	sc.rs_handlers = mgr_handlers;
 	sc.rs_arg = m;
 	sc.rs_workers = cfg->mc_workers;
+	sc.rs_slow = mgr_slow;
+	sc.rs_slow_workers = cfg->mc_workers; /* as many migrations at once; more wait in turn */
 	sc.rs_on_bad = mgr_on_bad;
 	rv = rpc_server_start(&sc, cfg->mc_listen, &m->m_server);
 	if (rv != 0) {
@@ -1083,8 +1301,13 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	}
 	/* After the listen, so a bad address fails at once; agents that attach
 	 * meanwhile are fine: the catalogue keeps the highest seq whatever the order. */
-	if (cfg->mc_seed_timeout_ms > 0)
-		mgr_seed(m);
+	if (cfg->mc_seed_timeout_ms > 0) {
+		rv = mgr_seed(m);
+		if (rv != 0) {
+			snprintf(err, errlen, "cannot start the catalogue seeder: %s", err_str(rv));
+			goto out_stop;
+		}
+	}
 	rv = -pthread_create(&m->m_monitor, NULL, mgr_monitor_main, m);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot start the node monitor: %s", err_str(rv));
@@ -1126,6 +1349,7 @@ mgr_stop(struct mgr *m)
 	m->m_stopping = true;
 	pthread_cond_signal(&m->m_cond);
 	pthread_cond_signal(&m->m_fo_cond);
+	pthread_cond_signal(&m->m_seed_cond);
 	pthread_mutex_unlock(&m->m_lock);
 	if (m->m_monitor_started)
 		pthread_join(m->m_monitor, NULL);
@@ -1135,6 +1359,8 @@ mgr_stop(struct mgr *m)
 	nasc_abort(m->m_nasc);
 	if (m->m_failover_started)
 		pthread_join(m->m_failover, NULL);
+	if (m->m_seeder_started)
+		pthread_join(m->m_seeder, NULL);
 	/* ...so the server stops promptly; no handler runs once the rest is gone. */
 	rpc_server_stop(m->m_server);
 	event_pub_close(m->m_pub);
@@ -1145,6 +1371,7 @@ mgr_stop(struct mgr *m)
 			free(m->m_nas[i]);
 		free(m->m_nas);
 	}
+	pthread_cond_destroy(&m->m_seed_cond);
 	pthread_cond_destroy(&m->m_fo_cond);
 	pthread_cond_destroy(&m->m_cond);
 	pthread_mutex_destroy(&m->m_lock);

@@ -138,8 +138,9 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 		snprintf(err, errlen, "%s of %s: %s", m->m_kind->mk_what, m->m_comp, err_str(rv));
 		return rv;
 	}
-	if (m->m_kind->mk_failover && ((m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs) ||
-					      m->m_plan.rm_owner[0] == '\0')) {
+	if (m->m_kind->mk_failover &&
+	    ((m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs && !m->m_plan.rm_owner_fenced) ||
+		m->m_plan.rm_owner[0] == '\0')) {
 		snprintf(err, errlen, "failover of %s not needed: %s", m->m_comp,
 		    m->m_plan.rm_owner[0] != '\0' ? "its node runs it again" : "no node owns it");
 		reg_peer_put(m->m_plan.rm_owner_peer);
@@ -248,6 +249,35 @@ mig_probe(struct reg_peer *peer, struct rpc_error *ret_err)
 		return rv;
 	default:
 		return 0;
+	}
+}
+
+/*
+ * A fenced source (reg_fence_mark()): stopped without a checkpoint (the NAS
+ * would refuse it), so that the checkpoint that fenced it can be restored,
+ * on the same node too. A failure is logged: the agent stops it anyway at
+ * its next refused store.
+ */
+static void
+mig_stop_fenced(struct mig *m)
+{
+	Ckpt__V1__StopRequest req = CKPT__V1__STOP_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error rerr;
+	int rv;
+
+	req.component = (char *)m->m_comp;
+	req.checkpoint = 0;
+	rv = mig_probe(m->m_plan.rm_owner_peer, &rerr);
+	if (rv == 0)
+		rv = rpc_client_call(reg_peer_client(m->m_plan.rm_owner_peer), AGENT_STOP, &req.base,
+		    mig_clamp(mig_left(m) / 2, MIG_STOP_MIN_MS, MIG_STOP_MAX_MS), &rep, &rerr);
+	if (rv == 0) {
+		m->m_stopped = true;
+		rpc_reply_free(rep);
+	} else {
+		LOG_WARN("%s of %s: cannot stop its fenced copy on %s: %s", m->m_kind->mk_what,
+		    m->m_comp, m->m_source, rerr.re_msg);
 	}
 }
 
@@ -454,7 +484,18 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	rv = mig_begin(&m, err, errlen);
 	if (rv != 0)
 		return rv;
-	rv = mig_place(&m, target, err, errlen);
+	if (m.m_plan.rm_has_from) {
+		/* Fenced: what fenced it is restored, on its node when that one can take it. */
+		m.m_ckpt = m.m_plan.rm_from;
+		m.m_have_ckpt = true;
+		rv = -ENOENT;
+		if ((target == NULL || target[0] == '\0') && m.m_plan.rm_owner_up)
+			rv = mig_place(&m, m.m_plan.rm_owner, err, errlen);
+		if (rv != 0)
+			rv = mig_place(&m, target, err, errlen);
+	} else {
+		rv = mig_place(&m, target, err, errlen);
+	}
 	if (rv != 0) {
 		reg_migrate_end(env->me_reg, component, NULL, 0, NULL);
 		goto out_put;
@@ -463,7 +504,9 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	    m.m_target);
 	mig_publish(&m, kind->mk_ev_started, NULL);
 
-	if (m.m_plan.rm_owner_peer != NULL)
+	if (m.m_plan.rm_owner_peer != NULL && m.m_plan.rm_has_from)
+		mig_stop_fenced(&m);
+	else if (m.m_plan.rm_owner_peer != NULL)
 		mig_stop_source(&m);
 	else if (m.m_plan.rm_owner[0] != '\0')
 		LOG_WARN("%s of %s: source %s is down; restoring its latest checkpoint", kind->mk_what,

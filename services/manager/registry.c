@@ -26,6 +26,7 @@ struct reg_node {
 	uint64_t n_last_seen_ms; /* rc_clock */
 	uint64_t n_attached_unix_ms;
 	struct reg_peer *n_peer;
+	uint64_t n_instance;     /* the agent process holding it; 0: unknown */
 	bool n_cordoned;
 	uint32_t n_queued;
 	uint64_t n_queue_dropped;
@@ -49,6 +50,13 @@ struct reg_owner {
 	uint64_t o_pending_since_unix_ms;
 	uint64_t o_pending_due_ms;  /* rc_clock */
 	uint32_t o_pending_attempts;
+	/*
+	 * Pending because a checkpoint with a newer epoch fenced its live owner
+	 * (reg_fence_mark()): restore o_pending_from, even though the owner
+	 * still lists the component (at its older epoch).
+	 */
+	bool o_pending_fenced;
+	struct reg_ckpt o_pending_from;
 };
 
 struct reg {
@@ -271,7 +279,9 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 		}
 		if (!o->o_migrating) {
 			reg_copy(o->o_node, sizeof(o->o_node), n->n_id);
-			o->o_pending = false; /* it runs on an up node: no failover */
+			/* It runs on an up node: no failover, unless that copy is fenced. */
+			if (!o->o_pending_fenced || c->rc_epoch >= o->o_epoch)
+				o->o_pending = false;
 		}
 		if (c->rc_epoch > o->o_epoch)
 			o->o_epoch = c->rc_epoch;
@@ -386,6 +396,7 @@ reg_node_mark_lost(struct reg *r, const struct reg_node *n)
 		    reg_node_comp((struct reg_node *)n, o->o_component) != NULL)
 			continue;
 		o->o_pending = true;
+		o->o_pending_fenced = false;
 		o->o_pending_parked = false;
 		reg_copy(o->o_pending_node, sizeof(o->o_pending_node), n->n_id);
 		snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
@@ -439,6 +450,15 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 		*ret_close = client;
 		return rv;
 	}
+	if (n->n_up && n->n_instance != 0 && n->n_instance != a->ra_instance &&
+	    n->n_instance != a->ra_replaces) {
+		pthread_mutex_unlock(&r->r_lock);
+		free(labels);
+		free(peer);
+		*ret_close = client;
+		return -EEXIST;
+	}
+	n->n_instance = a->ra_instance;
 	if (n->n_peer != NULL && strcmp(n->n_address, a->ra_address) == 0) {
 		/* Same address: keep the client that is (or gets) connected. */
 		if (peer != NULL) {
@@ -459,6 +479,24 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	n->n_attached_unix_ms = a->ra_unix_ms;
 	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked);
 	reg_node_mark_lost(r, n);
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
+}
+
+int
+reg_holder(struct reg *r, const char *node, struct reg_holder *ret_holder)
+{
+	struct reg_node *n;
+	int rv = -ENOENT;
+
+	pthread_mutex_lock(&r->r_lock);
+	n = reg_node_find(r, node, NULL);
+	if (n != NULL) {
+		ret_holder->rh_up = n->n_up;
+		ret_holder->rh_instance = n->n_instance;
+		memcpy(ret_holder->rh_address, n->n_address, REG_ADDR_MAX);
+		rv = 0;
+	}
 	pthread_mutex_unlock(&r->r_lock);
 	return rv;
 }
@@ -495,6 +533,8 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		rv = -ENOENT;
 	} else if (!n->n_up) {
 		rv = -ESTALE;
+	} else if (n->n_instance != 0 && b->rb_instance != 0 && b->rb_instance != n->n_instance) {
+		rv = -EXDEV;
 	} else {
 		n->n_last_seen_ms = reg_now(r);
 		n->n_cap = b->rb_cap;
@@ -833,10 +873,14 @@ reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret
 			plan.rm_ckpt = o->o_ckpt;
 			plan.rm_need_bytes = o->o_ckpt.rk_size;
 		}
+		plan.rm_has_from = o->o_pending && o->o_pending_fenced;
+		if (plan.rm_has_from)
+			plan.rm_from = o->o_pending_from;
 		if (n != NULL) {
 			const struct reg_comp *c = reg_node_comp(n, component);
 			plan.rm_owner_up = n->n_up;
 			plan.rm_owner_runs = c != NULL;
+			plan.rm_owner_fenced = c != NULL && c->rc_epoch < o->o_epoch;
 			if (c != NULL && c->rc_state_bytes > plan.rm_need_bytes)
 				plan.rm_need_bytes = c->rc_state_bytes;
 			if (n->n_up && n->n_peer != NULL) {
@@ -919,6 +963,7 @@ reg_failover_mark(struct reg *r, const char *node, const char *reason)
 		if (o->o_migrating || o->o_pending || strcmp(o->o_node, node) != 0)
 			continue;
 		o->o_pending = true;
+		o->o_pending_fenced = false;
 		o->o_pending_parked = false;
 		reg_copy(o->o_pending_node, sizeof(o->o_pending_node), node);
 		reg_copy(o->o_pending_reason, sizeof(o->o_pending_reason), reason);
@@ -993,6 +1038,42 @@ reg_failover_kick(struct reg *r)
 }
 
 bool
+reg_fence_mark(struct reg *r, const struct reg_ckpt *c, char *ret_owner, uint64_t *ret_epoch)
+{
+	const struct reg_comp *rc;
+	struct reg_owner *o;
+	struct reg_node *n;
+	bool fenced = false;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, c->rk_component, NULL);
+	if (o == NULL || o->o_migrating || o->o_node[0] == '\0' || c->rk_epoch <= o->o_epoch)
+		goto out_unlock;
+	n = reg_node_find(r, o->o_node, NULL);
+	rc = n != NULL && n->n_up ? reg_node_comp(n, c->rk_component) : NULL;
+	if (rc == NULL || rc->rc_epoch >= c->rk_epoch)
+		goto out_unlock;
+	fenced = true;
+	reg_copy(ret_owner, KEY_NAME_MAX + 1, o->o_node);
+	*ret_epoch = o->o_epoch;
+	o->o_pending = true;
+	o->o_pending_fenced = true;
+	o->o_pending_from = *c;
+	o->o_pending_parked = false;
+	reg_copy(o->o_pending_node, sizeof(o->o_pending_node), o->o_node);
+	snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+	    "%s on %s (epoch %llu) was fenced by %s/%s@%llu at epoch %llu: restoring it from that "
+	    "checkpoint", c->rk_component, o->o_node, (unsigned long long)o->o_epoch, c->rk_node,
+	    c->rk_component, (unsigned long long)c->rk_seq, (unsigned long long)c->rk_epoch);
+	o->o_pending_since_unix_ms = util_now_unix_ms();
+	o->o_pending_due_ms = reg_now(r);
+	o->o_pending_attempts = 0;
+out_unlock:
+	pthread_mutex_unlock(&r->r_lock);
+	return fenced;
+}
+
+bool
 reg_failover_wanted(struct reg *r, const char *component)
 {
 	struct reg_owner *o;
@@ -1002,8 +1083,11 @@ reg_failover_wanted(struct reg *r, const char *component)
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
 	if (o != NULL && o->o_pending) {
+		const struct reg_comp *c;
 		n = reg_node_find(r, o->o_node, NULL);
-		wanted = n == NULL || !n->n_up || reg_node_comp(n, component) == NULL;
+		c = n != NULL ? reg_node_comp(n, component) : NULL;
+		wanted = n == NULL || !n->n_up || c == NULL ||
+		    (o->o_pending_fenced && c->rc_epoch < o->o_epoch);
 		if (!wanted)
 			o->o_pending = false;
 	}

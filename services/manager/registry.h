@@ -21,6 +21,12 @@
  * reports do not change its owner; the migration sets the owner when it ends
  * (reg_migrate_end()). The epoch only grows.
  *
+ * Identity: a node is held by one agent process, its instance (a random id
+ * the agent sends in Attach and Heartbeat; 0: an agent that sends none).
+ * reg_attach() refuses (-EEXIST) a node that is up under another instance
+ * unless the caller proved that instance gone (ra_replaces, see mgr.h);
+ * reg_beat() answers -EXDEV to a heartbeat of another instance.
+ *
  * Failover: when a node goes down, the components it owns are marked pending
  * (reg_failover_mark()), and so are those a node that attaches again no
  * longer reports (it restarted within down-after and lost them); the
@@ -160,6 +166,13 @@ struct reg_attach {
 	const struct reg_comp *ra_comps;
 	size_t ra_ncomps;           /* <= REG_NODE_COMPONENTS_MAX */
 	uint64_t ra_unix_ms;        /* wall clock of the attach */
+	uint64_t ra_instance;       /* the attaching agent process; 0: not told */
+	/*
+	 * The instance the caller found gone (it does not answer at the node's
+	 * address, or another instance answers there): it may be replaced while
+	 * the node is still up. 0: none.
+	 */
+	uint64_t ra_replaces;
 	/*
 	 * Optional output: the components of ra_comps another node owns (newer
 	 * epoch, or the same epoch while that node is up): the node must stop
@@ -176,6 +189,7 @@ struct reg_beat {
 	size_t rb_ncomps;
 	uint32_t rb_queued;
 	uint64_t rb_queue_dropped;
+	uint64_t rb_instance;       /* 0: not told (never refused) */
 	char (*rb_revoked)[KEY_NAME_MAX + 1]; /* as ra_revoked; may be NULL */
 	size_t *rb_nrevoked;
 };
@@ -197,6 +211,9 @@ struct reg_mig_plan {
 	struct reg_ckpt rm_ckpt;         /* latest in the catalogue */
 	struct reg_req rm_requires[REG_REQUIRES_MAX]; /* as its node last reported */
 	size_t rm_nrequires;
+	bool rm_owner_fenced;            /* the owner runs it at an epoch below rm_epoch */
+	bool rm_has_from;                /* fenced (reg_fence_mark()): restore rm_from */
+	struct reg_ckpt rm_from;
 };
 
 int reg_new(const struct reg_config *cfg, struct reg **ret_reg);
@@ -212,15 +229,25 @@ void reg_abort(struct reg *r);
  * takes it. Whatever client the caller must close afterwards (outside any
  * lock) is stored in *ret_close (NULL when none): the new one when the node
  * already has a client for the same address, or the old one when the address
- * changed and nobody else holds it. -ENOSPC when REG_NODES_MAX is reached.
+ * changed and nobody else holds it. -ENOSPC when REG_NODES_MAX is reached;
+ * -EEXIST when the node is up under another instance (see Identity above).
  */
 int reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
     struct rpc_client **ret_close);
+/* Who holds a node now (reg_holder()). */
+struct reg_holder {
+	bool rh_up;
+	uint64_t rh_instance;
+	char rh_address[REG_ADDR_MAX];
+};
+/* Copies who holds node; -ENOENT when the node is unknown. */
+int reg_holder(struct reg *r, const char *node, struct reg_holder *ret_holder);
 /* Copies the address the node attached from (REG_ADDR_MAX bytes); -ENOENT. */
 int reg_node_address(struct reg *r, const char *node, char *ret_address);
 /*
  * Records a heartbeat: last-seen, capacity and the component list (replaced).
- * -ENOENT unknown node, -ESTALE node marked down: both mean "attach again".
+ * -ENOENT unknown node, -ESTALE node marked down: both mean "attach again";
+ * -EXDEV (reg_beat() only): the node is held by another instance.
  */
 int reg_heartbeat(struct reg *r, const char *node, const struct reg_capacity *cap,
     const struct reg_comp *comps, size_t ncomps);
@@ -250,6 +277,17 @@ size_t reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NA
  * from now; 0: at the next attach or uncordon only).
  */
 void reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms);
+/*
+ * A checkpoint c about to be recorded (reg_checkpoint()) whose epoch is above
+ * the one its live owner runs the component at (an operator's put with
+ * --epoch): that owner is fenced (the NAS refuses its next store) and nothing
+ * would run the component. Marks it pending failover from c (the failover
+ * restores c, even though the fenced owner still lists the component) and
+ * returns true with the owner and its epoch; false when c fences nobody
+ * (no owner, owner down or not running it, a migration under way).
+ */
+bool reg_fence_mark(struct reg *r, const struct reg_ckpt *c, char *ret_owner,
+    uint64_t *ret_epoch);
 /* Clears the pending mark (failover done, or the node runs it again). */
 void reg_failover_clear(struct reg *r, const char *component);
 /* Every pending component becomes due now (a node attached or was uncordoned). */

@@ -77,6 +77,17 @@ ckpt(const char *node, const char *component, uint64_t seq)
 	return c;
 }
 
+static int
+attach_as(struct reg *r, const char *node, const char *addr, uint64_t instance,
+    uint64_t replaces)
+{
+	struct reg_attach a = { .ra_node = node, .ra_address = addr, .ra_unix_ms = 42,
+		.ra_instance = instance, .ra_replaces = replaces };
+	struct rpc_client *to_close = NULL;
+
+	return reg_attach(r, &a, NULL, &to_close);
+}
+
 /* Finds node id in a snapshot. */
 static const struct reg_node_view *
 find_node(const struct reg_node_view *v, size_t n, const char *id)
@@ -519,6 +530,77 @@ START_TEST(a_node_that_attaches_again_without_a_component_gives_it_up)
 }
 END_TEST
 
+START_TEST(an_up_node_is_not_taken_by_another_instance)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_holder h;
+	struct reg_beat b = { .rb_instance = 7 };
+
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:1", 7, 0), 0);
+	/* The same instance attaches again: fine. */
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:1", 7, 0), 0);
+	/* Another instance while n1 is up: refused, n1 unchanged. */
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:2", 8, 0), -EEXIST);
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:2", 8, 6), -EEXIST);
+	ck_assert_int_eq(reg_holder(r, "n1", &h), 0);
+	ck_assert(h.rh_up);
+	ck_assert_uint_eq(h.rh_instance, 7);
+	ck_assert_str_eq(h.rh_address, "tcp://h:1");
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	/* Once the caller proved 7 gone, 8 takes n1; 7's heartbeats are refused. */
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:2", 8, 7), 0);
+	ck_assert_int_eq(reg_holder(r, "n1", &h), 0);
+	ck_assert_uint_eq(h.rh_instance, 8);
+	ck_assert_str_eq(h.rh_address, "tcp://h:2");
+	ck_assert_int_eq(reg_beat(r, "n1", &b), -EXDEV);
+	/* A down node is anyone's. */
+	fake_now += 2000;
+	{
+		struct reg_down d[4];
+		ck_assert_uint_eq(reg_sweep(r, d, 4), 1);
+	}
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:3", 9, 0), 0);
+	ck_assert_int_eq(reg_holder(r, "n2", &h), -ENOENT);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp a1 = comp("a1", 2);
+	struct reg_ckpt c = ckpt("n1", "a1", 9);
+	struct reg_mig_plan plan;
+	char owner[KEY_NAME_MAX + 1];
+	uint64_t epoch = 0;
+
+	attach(r, "n1", "tcp://h:1", &a1, 1, 1 << 20);
+	/* The owner's own epoch fences nobody. */
+	c.rk_epoch = 2;
+	ck_assert(!reg_fence_mark(r, &c, owner, &epoch));
+	ck_assert(!reg_fence_mark(r, &(struct reg_ckpt){ .rk_component = "zz", .rk_epoch = 9 },
+	    owner, &epoch));
+	c.rk_epoch = 7;
+	ck_assert(reg_fence_mark(r, &c, owner, &epoch));
+	ck_assert_str_eq(owner, "n1");
+	ck_assert_uint_eq(epoch, 2);
+	ck_assert_int_eq(reg_checkpoint(r, &c, NULL), 0);
+	/* n1 still lists a1 at epoch 2: its heartbeat does not clear the mark. */
+	ck_assert_int_eq(reg_heartbeat(r, "n1", &(struct reg_capacity){ 0 }, &a1, 1), 0);
+	ck_assert(reg_failover_wanted(r, "a1"));
+	ck_assert_int_eq(reg_migrate_begin(r, "a1", &plan), 0);
+	ck_assert(plan.rm_has_from);
+	ck_assert(plan.rm_owner_fenced);
+	ck_assert_uint_eq(plan.rm_from.rk_seq, 9);
+	ck_assert_uint_eq(plan.rm_from.rk_epoch, 7);
+	reg_peer_put(plan.rm_owner_peer);
+	a1.rc_epoch = 8;
+	reg_migrate_end(r, "a1", "n1", 8, &a1);
+	ck_assert(!reg_failover_wanted(r, "a1"));
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -540,6 +622,8 @@ registry_suite(void)
 	tcase_add_test(tc, down_node_components_are_pending_until_placed_or_back);
 	tcase_add_test(tc, cordon_is_seen_by_placement_and_drain_lists_owned_components);
 	tcase_add_test(tc, a_node_that_attaches_again_without_a_component_gives_it_up);
+	tcase_add_test(tc, an_up_node_is_not_taken_by_another_instance);
+	tcase_add_test(tc, a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
