@@ -118,12 +118,13 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 			rv = reg_checkpoint(reg, &c, NULL);
 			if (rv == 0)
 				rv = reg_migrate_begin(reg, m->m_comp, &m->m_plan);
-		} else if (nrv != -ENOENT)
+		} else if (nrv != -ENOENT) {
 			snprintf(err, errlen,
 			    "unknown component %s: no node runs it, the catalogue has no checkpoint "
 			    "of it, and the NAS could not be asked: %s",
 			    m->m_comp, why);
-		else
+			return nrv; /* not "no checkpoint": nobody may start it fresh on that */
+		} else
 			snprintf(err, errlen,
 			    "unknown component %s: no node runs it and no checkpoint of it exists",
 			    m->m_comp);
@@ -291,6 +292,67 @@ mig_stop_source(struct mig *m)
 	rpc_reply_free(&rep->base);
 }
 
+/*
+ * The catalogue's checkpoint gone is not on the NAS any more (deleted by
+ * ckptctl rm, retention, or after a pin was released): the catalogue takes
+ * newest (NULL: the NAS holds none of the component), said once in the log.
+ */
+static void
+mig_ckpt_gone(struct mig *m, const struct reg_ckpt *gone, const struct reg_ckpt *newest)
+{
+	if (!reg_checkpoint_gone(m->m_env->me_reg, gone, newest))
+		return;
+	if (newest != NULL)
+		LOG_WARN("%s of %s: checkpoint %s/%s@%llu of the catalogue was deleted from the NAS; "
+			 "the newest left is %s/%s@%llu",
+		    m->m_kind->mk_what, m->m_comp, gone->rk_node, m->m_comp,
+		    (unsigned long long)gone->rk_seq, newest->rk_node, m->m_comp,
+		    (unsigned long long)newest->rk_seq);
+	else
+		LOG_WARN("%s of %s: checkpoint %s/%s@%llu of the catalogue was deleted from the NAS, "
+			 "which holds no other checkpoint of %s",
+		    m->m_kind->mk_what, m->m_comp, gone->rk_node, m->m_comp,
+		    (unsigned long long)gone->rk_seq, m->m_comp);
+}
+
+/*
+ * Step 4, the checkpoint to restore was not found: the newest the NAS holds
+ * instead. -ENOENT (err says why) when it holds none, or only the one that
+ * was not found.
+ */
+static int
+mig_refresh(struct mig *m, char *err, size_t errlen)
+{
+	struct reg_ckpt newest, gone = m->m_ckpt;
+	char why[MIG_ERR_MAX];
+	int rv;
+
+	rv = mig_nas_latest(m->m_env->me_nasc, m->m_comp,
+	    mig_clamp(mig_left(m), 500, MIG_NAS_MAX_MS), &newest, why, sizeof(why));
+	if (rv == -ENOENT) {
+		mig_ckpt_gone(m, &gone, NULL);
+		snprintf(err, errlen, "%s of %s: no checkpoint of %s exists on the NAS (%s/%s@%llu "
+		    "was deleted)", m->m_kind->mk_what, m->m_comp, m->m_comp, gone.rk_node,
+		    m->m_comp, (unsigned long long)gone.rk_seq);
+		return rv;
+	}
+	if (rv != 0) {
+		snprintf(err, errlen, "%s of %s: checkpoint %s/%s@%llu is gone and the NAS could not "
+		    "be asked for the newest one: %s", m->m_kind->mk_what, m->m_comp, gone.rk_node,
+		    m->m_comp, (unsigned long long)gone.rk_seq, why);
+		return rv;
+	}
+	if (newest.rk_seq == gone.rk_seq && strcmp(newest.rk_node, gone.rk_node) == 0) {
+		snprintf(err, errlen, "%s of %s: the NAS lists %s/%s@%llu as its newest checkpoint "
+		    "but cannot retrieve it", m->m_kind->mk_what, m->m_comp, gone.rk_node, m->m_comp,
+		    (unsigned long long)gone.rk_seq);
+		return -ENOENT;
+	}
+	mig_ckpt_gone(m, &gone, &newest);
+	m->m_ckpt = newest;
+	return 0;
+}
+
 /* Step 3b: the latest checkpoint known, from the catalogue or the NAS. */
 static int
 mig_latest(struct mig *m, char *err, size_t errlen)
@@ -302,6 +364,7 @@ mig_latest(struct mig *m, char *err, size_t errlen)
 
 	have_cat = reg_checkpoint_latest(m->m_env->me_reg, m->m_comp, &cat) == 0;
 	if (have_cat && !m->m_kind->mk_failover) {
+		/* A deleted one is found out by the restore (mig_refresh()). */
 		m->m_ckpt = cat;
 		m->m_have_ckpt = true;
 		return 0;
@@ -309,13 +372,23 @@ mig_latest(struct mig *m, char *err, size_t errlen)
 	rv = mig_nas_latest(m->m_env->me_nasc, m->m_comp,
 	    mig_clamp(mig_left(m), 500, MIG_NAS_MAX_MS), &m->m_ckpt, why, sizeof(why));
 	if (rv == 0) {
-		/* The NAS knows checkpoints whose Notify never came; newest wins. */
+		/*
+		 * The NAS knows checkpoints whose Notify never came, and it is the
+		 * truth: a newer one in the catalogue was deleted since.
+		 */
 		if (have_cat && cat.rk_seq > m->m_ckpt.rk_seq)
-			m->m_ckpt = cat;
+			mig_ckpt_gone(m, &cat, &m->m_ckpt);
 		else
 			reg_checkpoint(m->m_env->me_reg, &m->m_ckpt, NULL);
 		m->m_have_ckpt = true;
 		return 0;
+	}
+	if (rv == -ENOENT && have_cat) {
+		mig_ckpt_gone(m, &cat, NULL);
+		snprintf(err, errlen, "%s of %s: no checkpoint of %s exists on the NAS (%s/%s@%llu "
+		    "was deleted)", m->m_kind->mk_what, m->m_comp, m->m_comp, cat.rk_node,
+		    m->m_comp, (unsigned long long)cat.rk_seq);
+		return rv;
 	}
 	if (have_cat) {
 		LOG_WARN("%s of %s: the NAS could not be asked for its latest checkpoint (%s); "
@@ -475,8 +548,18 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	}
 
 	m.m_epoch = (m.m_plan.rm_epoch > m.m_ckpt.rk_epoch ? m.m_plan.rm_epoch : m.m_ckpt.rk_epoch) + 1;
-	rv = mig_restore_on(&m, m.m_target_peer, m.m_epoch,
-	    mig_clamp(mig_left(&m), MIG_RESTORE_MIN_MS, MIG_RESTORE_MAX_MS), &st, &rerr);
+	for (unsigned tries = 0;; tries++) {
+		rv = mig_restore_on(&m, m.m_target_peer, m.m_epoch,
+		    mig_clamp(mig_left(&m), MIG_RESTORE_MIN_MS, MIG_RESTORE_MAX_MS), &st, &rerr);
+		if (rv == 0 || rerr.re_code != CKPT__V1__CODE__NOT_FOUND || tries == MIG_GONE_TRIES)
+			break;
+		/* Deleted since the catalogue learnt of it: the newest that exists. */
+		rv = mig_refresh(&m, err, errlen);
+		if (rv != 0)
+			goto out_failed;
+		if (m.m_ckpt.rk_epoch >= m.m_epoch)
+			m.m_epoch = m.m_ckpt.rk_epoch + 1;
+	}
 	if (rv != 0) {
 		snprintf(err, errlen, "%s of %s to %s failed: %s", kind->mk_what, component,
 		    m.m_target, rerr.re_msg);

@@ -743,6 +743,25 @@ reg_checkpoint(struct reg *r, const struct reg_ckpt *c, bool *ret_latest)
 	return rv;
 }
 
+bool
+reg_checkpoint_gone(struct reg *r, const struct reg_ckpt *gone, const struct reg_ckpt *newest)
+{
+	struct reg_owner *o;
+	bool changed = false;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, gone->rk_component, NULL);
+	if (o != NULL && o->o_has_ckpt && o->o_ckpt.rk_seq == gone->rk_seq &&
+	    strcmp(o->o_ckpt.rk_node, gone->rk_node) == 0) {
+		if (newest != NULL)
+			o->o_ckpt = *newest;
+		o->o_has_ckpt = newest != NULL;
+		changed = true;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return changed;
+}
+
 int
 reg_checkpoint_latest(struct reg *r, const char *component, struct reg_ckpt *ret_ckpt)
 {

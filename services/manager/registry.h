@@ -279,6 +279,14 @@ void reg_nodes_free(struct reg_node_view *nodes, size_t n);
  * -ENOSPC when REG_COMPONENTS_MAX is reached.
  */
 int reg_checkpoint(struct reg *r, const struct reg_ckpt *c, bool *ret_latest);
+/*
+ * The catalogue's checkpoint gone turned out deleted from the NAS (ckptctl
+ * rm, retention, a pin released): the entry of its component becomes newest,
+ * the newest the NAS still holds (NULL: none, the entry is dropped). Nothing
+ * changes when the entry is no longer gone (a newer checkpoint was recorded
+ * meanwhile). True when the entry changed.
+ */
+bool reg_checkpoint_gone(struct reg *r, const struct reg_ckpt *gone, const struct reg_ckpt *newest);
 /* Latest checkpoint of a component; -ENOENT. */
 int reg_checkpoint_latest(struct reg *r, const char *component, struct reg_ckpt *ret_ckpt);
 /*

@@ -256,6 +256,28 @@ START_TEST(catalogue_keeps_the_highest_seq_per_component)
 }
 END_TEST
 
+START_TEST(a_deleted_catalogue_entry_gives_way_to_the_newest_left)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_ckpt gone = ckpt("n1", "a", 9), left = ckpt("n1", "a", 7), c;
+
+	ck_assert_int_eq(reg_checkpoint(r, &gone, NULL), 0);
+	ck_assert(reg_checkpoint_gone(r, &gone, &left));
+	ck_assert_int_eq(reg_checkpoint_latest(r, "a", &c), 0);
+	ck_assert_uint_eq(c.rk_seq, 7);
+	/* Not the entry any more (a newer one was recorded meanwhile): kept. */
+	c = ckpt("n2", "a", 12);
+	ck_assert_int_eq(reg_checkpoint(r, &c, NULL), 0);
+	ck_assert(!reg_checkpoint_gone(r, &left, NULL));
+	ck_assert_int_eq(reg_checkpoint_latest(r, "a", &c), 0);
+	ck_assert_uint_eq(c.rk_seq, 12);
+	/* Nothing left on the NAS: the entry goes. */
+	ck_assert(reg_checkpoint_gone(r, &c, NULL));
+	ck_assert_int_eq(reg_checkpoint_latest(r, "a", &c), -ENOENT);
+	reg_free(r);
+}
+END_TEST
+
 START_TEST(checkpoint_updates_the_node_component_last_seq)
 {
 	struct reg *r = new_reg(1000);
@@ -531,6 +553,7 @@ registry_suite(void)
 	tcase_add_test(tc, heartbeat_from_unknown_node_asks_for_reattach);
 	tcase_add_test(tc, silent_node_is_marked_down_once_and_must_reattach);
 	tcase_add_test(tc, catalogue_keeps_the_highest_seq_per_component);
+	tcase_add_test(tc, a_deleted_catalogue_entry_gives_way_to_the_newest_left);
 	tcase_add_test(tc, checkpoint_updates_the_node_component_last_seq);
 	tcase_add_test(tc, migration_is_exclusive_per_component);
 	tcase_add_test(tc, migration_end_moves_the_component_and_fences_the_old_owner);
