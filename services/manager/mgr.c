@@ -223,13 +223,13 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct arena *a = rpc_call_arena(call);
 	struct reg_attach at = { 0 };
 	struct reg_label *labels = NULL;
-	struct reg_comp *comps = NULL;
+	struct reg_comp *comps = NULL, *declared = NULL;
 	struct rpc_client *client = NULL, *to_close = NULL;
 	struct rpc_error rerr;
 	char old_addr[REG_ADDR_MAX], why[WIRE_ERR_MAX];
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
 	const char *addr = NULL;
-	size_t nrevoked = 0;
+	size_t nrevoked = 0, nresumed = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -258,6 +258,8 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		}
 	}
 	rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
+	if (rv == 0)
+		rv = mgr_comps_from_pb(call, req->node, req->declared, req->n_declared, &declared);
 	if (rv != 0)
 		return rv;
 
@@ -287,6 +289,9 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	}
 	at.ra_revoked = revoked;
 	at.ra_nrevoked = &nrevoked;
+	at.ra_declared = declared;
+	at.ra_ndeclared = req->n_declared;
+	at.ra_nresumed = &nresumed;
 	rv = reg_attach(m->m_reg, &at, client, &to_close);
 	rpc_client_close(to_close);
 	if (rv != 0) {
@@ -319,6 +324,10 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	else
 		LOG_INFO("node %s attached from %s (%zu components)", req->node, addr,
 		    req->n_components);
+	if (req->n_declared > 0)
+		LOG_INFO("node %s declares %zu component(s) it does not run yet: %zu to resume from "
+			 "their latest checkpoint or start fresh, the others run elsewhere",
+		    req->node, req->n_declared, nresumed);
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
 				  .me_message = addr });
@@ -403,7 +412,9 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct reg_beat b = { 0 };
 	struct reg_comp *comps = NULL;
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
-	size_t nrevoked = 0;
+	char fresh[REG_BEAT_NOTES_MAX][KEY_NAME_MAX + 1];
+	char elsewhere[REG_BEAT_NOTES_MAX][KEY_NAME_MAX + 1];
+	size_t nrevoked = 0, nfresh = 0, nelsewhere = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -423,6 +434,10 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	b.rb_queue_dropped = req->queue_dropped;
 	b.rb_revoked = revoked;
 	b.rb_nrevoked = &nrevoked;
+	b.rb_fresh = fresh;
+	b.rb_nfresh = &nfresh;
+	b.rb_elsewhere = elsewhere;
+	b.rb_nelsewhere = &nelsewhere;
 	rv = reg_beat(m->m_reg, req->node, &b);
 	if (rv == -ENOENT || rv == -ESTALE) {
 		LOG_INFO("heartbeat from %s node %s: asked it to attach again",
@@ -436,8 +451,18 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 	}
 	mgr_log_revoked(req->node, revoked, nrevoked);
-	return mgr_names_to_pb(rpc_call_arena(call), revoked, nrevoked, &rep->revoked,
+	for (size_t i = 0; i < nelsewhere; i++)
+		LOG_INFO("node %s declares %s, which another node runs: told it not to start it",
+		    req->node, elsewhere[i]);
+	rv = mgr_names_to_pb(rpc_call_arena(call), revoked, nrevoked, &rep->revoked,
 	    &rep->n_revoked);
+	if (rv == 0)
+		rv = mgr_names_to_pb(rpc_call_arena(call), fresh, nfresh, &rep->start_fresh,
+		    &rep->n_start_fresh);
+	if (rv == 0)
+		rv = mgr_names_to_pb(rpc_call_arena(call), elsewhere, nelsewhere,
+		    &rep->running_elsewhere, &rep->n_running_elsewhere);
+	return rv;
 }
 
 static Ckpt__V1__PendingComponent *
@@ -812,20 +837,29 @@ mgr_failover_one(struct mgr *m, const char *comp)
 	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
 	struct reg_node_view *nodes = NULL;
 	struct mig_result res;
-	char err[MIG_ERR_MAX] = "";
+	char err[MIG_ERR_MAX] = "", target[KEY_NAME_MAX + 1];
 	uint32_t attempts = 0;
 	uint64_t retry;
 	size_t nn = 0;
+	bool resume;
 	int rv;
 
 	if (!reg_failover_wanted(m->m_reg, comp))
 		return;
-	rv = mig_run_as(&env, &mig_kind_failover, comp, NULL, MGR_FAILOVER_BUDGET_MS, &res, err,
-	    sizeof(err));
+	/* A node that started again and declares it takes it back. */
+	resume = reg_resume_target(m->m_reg, comp, target) == 0;
+	rv = mig_run_as(&env, resume ? &mig_kind_resume : &mig_kind_failover, comp,
+	    resume ? target : NULL, MGR_FAILOVER_BUDGET_MS, &res, err, sizeof(err));
 	if (rv == 0 || rv == -EALREADY) {
 		if (rv == -EALREADY)
 			LOG_INFO("%s", err);
 		reg_failover_clear(m->m_reg, comp);
+		return;
+	}
+	if (resume && rv == -ENOENT && reg_resume_fresh(m->m_reg, comp) == 0) {
+		/* The NAS answered and holds none: a new component, not a lost one. */
+		LOG_INFO("resume of %s: no checkpoint of it exists; node %s starts it fresh", comp,
+		    target);
 		return;
 	}
 	if (err[0] == '\0')

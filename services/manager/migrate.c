@@ -16,11 +16,13 @@
 
 
 const struct mig_kind mig_kind_migration = { "migration", MEV_MIG_STARTED, MEV_MIG_DONE,
-	MEV_MIG_FAILED, false };
+	MEV_MIG_FAILED, false, false };
 const struct mig_kind mig_kind_failover = { "failover", MEV_FAILOVER_STARTED, MEV_FAILOVER_DONE,
-	MEV_FAILOVER_FAILED, true };
+	MEV_FAILOVER_FAILED, true, false };
 const struct mig_kind mig_kind_drain = { "drain", MEV_MIG_STARTED, MEV_MIG_DONE, MEV_MIG_FAILED,
-	false };
+	false, false };
+const struct mig_kind mig_kind_resume = { "resume", MEV_RESUME_STARTED, MEV_RESUME_DONE,
+	MEV_RESUME_FAILED, true, true };
 
 /* One migration in progress. */
 struct mig {
@@ -140,9 +142,10 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 		return rv;
 	}
 	if (m->m_kind->mk_failover && ((m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs) ||
-					      m->m_plan.rm_owner[0] == '\0')) {
-		snprintf(err, errlen, "failover of %s not needed: %s", m->m_comp,
-		    m->m_plan.rm_owner[0] != '\0' ? "its node runs it again" : "no node owns it");
+					      (m->m_plan.rm_owner[0] == '\0' && !m->m_kind->mk_resume))) {
+		snprintf(err, errlen, "%s of %s not needed: %s", m->m_kind->mk_what, m->m_comp,
+		    m->m_plan.rm_owner[0] == '\0' ? "no node owns it"
+		    : m->m_kind->mk_resume ? "a node runs it" : "its node runs it again");
 		reg_peer_put(m->m_plan.rm_owner_peer);
 		m->m_plan.rm_owner_peer = NULL;
 		reg_migrate_end(reg, m->m_comp, NULL, 0, NULL);
@@ -172,6 +175,17 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 	size_t n = 0, idx, nlabels = 0, used = 0;
 	int rv;
 
+	if (m->m_kind->mk_resume) {
+		/* The node that declared it takes it back, whatever placement would say. */
+		snprintf(m->m_target, sizeof(m->m_target), "%s", target);
+		rv = reg_peer_get(m->m_env->me_reg, m->m_target, &m->m_target_peer);
+		if (rv != 0) {
+			snprintf(err, errlen, "node %s that resumes %s has no control connection",
+			    m->m_target, m->m_comp);
+			rv = -ECONNREFUSED;
+		}
+		return rv;
+	}
 	for (size_t i = 0; i < m->m_plan.rm_nrequires; i++) {
 		reqs[i].pl_key = m->m_plan.rm_requires[i].rq_key;
 		reqs[i].pl_value = m->m_plan.rm_requires[i].rq_value;
@@ -346,7 +360,7 @@ mig_refresh(struct mig *m, char *err, size_t errlen)
 		snprintf(err, errlen, "%s of %s: the NAS lists %s/%s@%llu as its newest checkpoint "
 		    "but cannot retrieve it", m->m_kind->mk_what, m->m_comp, gone.rk_node, m->m_comp,
 		    (unsigned long long)gone.rk_seq);
-		return -ENOENT;
+		return -EIO; /* not "none exists": nobody may start it fresh on that */
 	}
 	mig_ckpt_gone(m, &gone, &newest);
 	m->m_ckpt = newest;
@@ -536,7 +550,8 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	    m.m_target);
 	mig_publish(&m, kind->mk_ev_started, NULL);
 
-	if (m.m_plan.rm_owner_peer != NULL)
+	/* A failover's owner is down or no longer runs it: nothing to stop. */
+	if (m.m_plan.rm_owner_peer != NULL && !kind->mk_failover)
 		mig_stop_source(&m);
 	else if (m.m_plan.rm_owner[0] != '\0')
 		LOG_WARN("%s of %s: source %s is down; restoring its latest checkpoint", kind->mk_what,
@@ -563,6 +578,8 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	if (rv != 0) {
 		snprintf(err, errlen, "%s of %s to %s failed: %s", kind->mk_what, component,
 		    m.m_target, rerr.re_msg);
+		if (rv == -ENOENT)
+			rv = -EAGAIN; /* deleted again and again: not "none exists" */
 		goto out_failed;
 	}
 	reg_migrate_end(env->me_reg, component, m.m_target, m.m_epoch, &st);

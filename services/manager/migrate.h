@@ -86,11 +86,20 @@ struct mig_kind {
 	 * when the node is found up again the move is not made (-EALREADY).
 	 */
 	bool mk_failover;
+	/*
+	 * Resume (with mk_failover): the target is the node that declared the
+	 * component when it started again; it takes it whatever placement says
+	 * (labels, cordon, room), and a component no node owns is no reason to
+	 * give up. -ENOENT: no checkpoint of it exists (the node may start it
+	 * fresh).
+	 */
+	bool mk_resume;
 };
 
 extern const struct mig_kind mig_kind_migration;
 extern const struct mig_kind mig_kind_failover;
 extern const struct mig_kind mig_kind_drain;
+extern const struct mig_kind mig_kind_resume;
 
 int mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *component,
     const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,
