@@ -36,6 +36,7 @@
 #define MGR_FAILOVER_BACKOFF_MIN_MS 500u
 #define MGR_FAILOVER_BACKOFF_MAX_MS 30000u
 #define MGR_FAILOVER_IDLE_MS 1000u     /* the worker looks for due work at least this often */
+#define MGR_REATTACH_GRACE_MS 3000u    /* after a start, beyond down-after, for nodes to re-attach */
 
 struct mgr {
 	struct mgr_config m_cfg;
@@ -54,6 +55,7 @@ struct mgr {
 	bool m_stopping;
 	bool m_fo_kicked;
 	uint64_t m_seed;           /* jitter of failover retries, under m_lock */
+	uint64_t m_started_ms;     /* monotonic */
 };
 
 static void
@@ -831,6 +833,30 @@ mgr_jitter_locked(struct mgr *m, uint64_t ms)
 	return ms / 2 + x % (ms + 1);
 }
 
+/*
+ * Whether resuming comp on target must wait: the manager started a moment
+ * ago, and the node that stored comp's newest checkpoint, which may still
+ * run it, has perhaps not attached again yet. If so, err says so and
+ * *ret_wait_ms how long.
+ */
+static bool
+mgr_resume_too_early(struct mgr *m, const char *comp, const char *target, char *err,
+    size_t errlen, uint64_t *ret_wait_ms)
+{
+	uint64_t age = util_now_mono_ms() - m->m_started_ms;
+	uint64_t grace = (uint64_t)m->m_cfg.mc_down_after_ms + MGR_REATTACH_GRACE_MS;
+	struct reg_ckpt c;
+
+	if (age >= grace || reg_checkpoint_latest(m->m_reg, comp, &c) != 0 ||
+	    strcmp(c.rk_node, target) == 0)
+		return false;
+	snprintf(err, errlen, "resume of %s on %s waits %llu ms: the manager just started and "
+	    "node %s, which stored its newest checkpoint, may still run it and attach again",
+	    comp, target, (unsigned long long)(grace - age), c.rk_node);
+	*ret_wait_ms = grace - age;
+	return true;
+}
+
 static void
 mgr_failover_one(struct mgr *m, const char *comp)
 {
@@ -848,6 +874,11 @@ mgr_failover_one(struct mgr *m, const char *comp)
 		return;
 	/* A node that started again and declares it takes it back. */
 	resume = reg_resume_target(m->m_reg, comp, target) == 0;
+	if (resume && mgr_resume_too_early(m, comp, target, err, sizeof(err), &retry)) {
+		reg_failover_wait(m->m_reg, comp, err, retry);
+		LOG_INFO("%s", err);
+		return;
+	}
 	rv = mig_run_as(&env, resume ? &mig_kind_resume : &mig_kind_failover, comp,
 	    resume ? target : NULL, MGR_FAILOVER_BUDGET_MS, &res, err, sizeof(err));
 	if (rv == 0 || rv == -EALREADY) {
@@ -1032,6 +1063,7 @@ mgr_sync_init(struct mgr *m)
 	if (rv != 0)
 		pthread_mutex_destroy(&m->m_lock);
 	m->m_seed = util_now_mono_ms() ^ (uint64_t)(uintptr_t)m ^ 0x9e3779b97f4a7c15ull;
+	m->m_started_ms = util_now_mono_ms();
 	return rv;
 }
 

@@ -109,15 +109,23 @@ fresh_stored() {
 check "with --fresh, b1 runs on n3 not restored and stores a new state" wait_for 15 fresh_stored
 check "... n3 logged the fresh start" log_has n3 "start fresh (--fresh)"
 
-# (d) The manager starts again (catalogue from the NAS), n3 restarts at the
-# same time: b1 resumes from its newest checkpoint; n2 keeps a1.
+# (d) The manager starts again (catalogue from the NAS), n3 and n1 restart
+# at the same time: b1 resumes from its newest checkpoint on n3; n2, which
+# runs a1 and attaches again after n1 (its heartbeats must fail first),
+# keeps a1 and n1 does not start it.
 stop n3 KILL
+stop n1 KILL
 last_b=$(newest b1)
+epoch_n2=$(comp_on n2 a1 | jq .epoch)
 stop manager KILL
 manager || { echo "manager did not start again"; exit 1; }
+agent n1 "$N1_PORT" --demo a1:256K
 agent n3 "$N3_PORT" --demo b1:64K
 check "after a manager restart, b1 resumes on n3 from its newest checkpoint" wait_for 20 resumed n3 b1 "$last_b"
+check "n1 is told again that another node runs a1" wait_for 20 log_has n1 "component a1 not started on node n1: another node runs it"
 check "a1 still runs on n2 only" wait_for 10 sh -c "[ \"\$($CTL_BIN --manager $MGR_URL --json nodes | jq -r '[.[] | select(.state == \"up\") | select(any(.components[]; .name == \"a1\")) | .id] | join(\" \")')\" = n2 ]"
+check "... with the same epoch" [ "$(comp_on n2 a1 | jq .epoch)" = "$epoch_n2" ]
+check "n2 never lost a1" sh -c "! grep -q 'component a1 stopped' $T_DIR/n2.log"
 twice() { ctl --json nodes | jq -e '[.[] | select(.state == "up") | .components[].name] | group_by(.) | all(length == 1)' >/dev/null; }
 check "no component runs on two nodes" twice
 
