@@ -769,6 +769,59 @@ mgr_uncordon(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	    (Ckpt__V1__CordonReply *)replym, false);
 }
 
+/*
+ * Checkpoints of node/component were deleted from the NAS (ckptctl rm): when
+ * the catalogue's entry is one of them, it becomes the newest the NAS holds
+ * (or goes). One short NAS call.
+ */
+static int
+mgr_forget(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	const Ckpt__V1__ForgetRequest *req = (const Ckpt__V1__ForgetRequest *)reqm;
+	Ckpt__V1__ForgetReply *rep = (Ckpt__V1__ForgetReply *)replym;
+	struct reg_ckpt cat, newest;
+	char why[MIG_ERR_MAX];
+	bool has_newest = false;
+	int rv;
+
+	rv = mgr_check_name(call, "node", req->node);
+	if (rv == 0)
+		rv = mgr_check_name(call, "component", req->component);
+	if (rv != 0)
+		return rv;
+	if (reg_checkpoint_latest(m->m_reg, req->component, &cat) != 0 ||
+	    strcmp(cat.rk_node, req->node) != 0 || (req->seq != 0 && req->seq != cat.rk_seq))
+		goto out_reply; /* the catalogue does not point at what was deleted */
+	rv = mig_nas_latest(m->m_nasc, req->component, MIG_NAS_MAX_MS, &newest, why, sizeof(why));
+	if (rv != 0 && rv != -ENOENT) {
+		rpc_call_errorf(call, "catalogue entry %s/%s@%llu not checked: %s", cat.rk_node,
+		    cat.rk_component, (unsigned long long)cat.rk_seq, why);
+		return rv;
+	}
+	has_newest = rv == 0;
+	if (has_newest && newest.rk_seq == cat.rk_seq && strcmp(newest.rk_node, cat.rk_node) == 0)
+		goto out_reply; /* still there */
+	rep->changed = reg_checkpoint_gone(m->m_reg, &cat, has_newest ? &newest : NULL);
+	if (rep->changed && has_newest)
+		LOG_INFO("catalogue: %s/%s@%llu was deleted from the NAS; the newest left is "
+			 "%s/%s@%llu",
+		    cat.rk_node, cat.rk_component, (unsigned long long)cat.rk_seq, newest.rk_node,
+		    newest.rk_component, (unsigned long long)newest.rk_seq);
+	else if (rep->changed)
+		LOG_INFO("catalogue: %s/%s@%llu was deleted from the NAS, which holds no other "
+			 "checkpoint of %s",
+		    cat.rk_node, cat.rk_component, (unsigned long long)cat.rk_seq, cat.rk_component);
+out_reply:
+	if (reg_checkpoint_latest(m->m_reg, req->component, &cat) == 0) {
+		rep->latest = wire_ckpt_to_pb(rpc_call_arena(call), &cat);
+		if (rep->latest == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_ATTACH] = mgr_attach,
 	[MGR_NOTIFY] = mgr_notify,
@@ -780,6 +833,7 @@ static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_DRAIN] = mgr_drain,
 	[MGR_CORDON] = mgr_cordon,
 	[MGR_UNCORDON] = mgr_uncordon,
+	[MGR_FORGET] = mgr_forget,
 };
 
 static void

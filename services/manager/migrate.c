@@ -412,9 +412,13 @@ mig_latest(struct mig *m, char *err, size_t errlen)
 		m->m_have_ckpt = true;
 		return 0;
 	}
-	snprintf(err, errlen, "migration of %s: no checkpoint of it to restore (%s)", m->m_comp,
-	    why);
-	return rv == -ENOENT ? -ENOENT : rv;
+	if (rv == -ENOENT)
+		snprintf(err, errlen, "%s of %s: no checkpoint of %s exists on the NAS",
+		    m->m_kind->mk_what, m->m_comp, m->m_comp);
+	else
+		snprintf(err, errlen, "%s of %s: no checkpoint of it to restore (%s)",
+		    m->m_kind->mk_what, m->m_comp, why);
+	return rv;
 }
 
 /* Agent.Restore of m_ckpt on a node with the given epoch. */

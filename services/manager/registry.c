@@ -1150,7 +1150,7 @@ reg_resume_target(struct reg *r, const char *component, char ret_node[KEY_NAME_M
 
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
-	if (o != NULL && o->o_resume_node[0] != '\0' && !o->o_resume_fresh) {
+	if (o != NULL && o->o_pending && o->o_resume_node[0] != '\0' && !o->o_resume_fresh) {
 		n = reg_node_find(r, o->o_resume_node, NULL);
 		if (n != NULL && n->n_up) {
 			memcpy(ret_node, o->o_resume_node, KEY_NAME_MAX + 1);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Checkpoints deleted behind the manager's back (ckptctl rm on the NAS) must
-# not wedge a restore: a failover, a drain and a migrate whose catalogue entry
-# points at a deleted sequence restore the newest one that exists, and the
-# catalogue follows.
+# Checkpoints deleted behind the manager's back (ckptctl --nas URL rm, as
+# retention or any other deletion the manager is not told of) must not wedge
+# a restore: a failover, a drain and a migrate whose catalogue entry points at
+# a deleted sequence restore the newest one that exists, and the catalogue
+# follows. ckptctl rm through the manager updates the catalogue at once.
 . "$(dirname "$0")/lib.sh"
 
 NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port)
 MGR_URL="tcp://127.0.0.1:$MGR_PORT"
+nas_rm() { CKPT_MANAGER= "$CTL_BIN" --nas "tcp://127.0.0.1:$NAS_PORT" rm "$@"; } # the manager is not told
 
 start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
 # A long down-after: a killed node stays "up" long enough to drain or migrate
@@ -28,7 +30,7 @@ stored() { [ "$(ctl --json ls "$1/a1" | jq length)" -ge "$2" ]; }
 rm_newest() {
 	local seqs
 	seqs=$(ctl --json ls "$1/a1" | jq -r '[.[].seq] | sort | reverse | .[0:2][]')
-	for s in $seqs; do ctl rm "$1/a1@$s" >/dev/null || return 1; done
+	for s in $seqs; do nas_rm "$1/a1@$s" >/dev/null || return 1; done
 	ctl --json ls "$1/a1" | jq -c 'max_by(.seq)'
 }
 comp_on() { # NODE: a1's entry in NODE's component list
@@ -79,7 +81,15 @@ check "a1 keeps being checkpointed on n4" wait_for 15 stored n4 2
 agent n5 --label zone=b
 check "n5 attaches" wait_for 10 sh -c "$CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | select(.id == \"n5\" and .state == \"up\")' >/dev/null"
 stop n4 KILL
-for n in n1 n2 n3 n4; do ctl rm "$n/a1" >/dev/null 2>&1; done
+cat_seq() { ctl --json catalog | jq -r '.[] | select(.component == "a1") | "\(.node)@\(.seq)"'; }
+before=$(cat_seq)
+ctl rm "n4/a1" >/dev/null
+check "ckptctl rm through the manager: the catalogue leaves the deleted checkpoint" \
+	[ -n "$before" ] && [ "$(cat_seq)" != "$before" ] && [ "${before%@*}" = n4 ]
+check "... and points at the newest one left" \
+	[ "$(cat_seq)" = "$(ctl --json ls | jq -r '[.[] | select(.component == "a1")] | max_by(.seq) | "\(.node)@\(.seq)"')" ]
+for n in n1 n2 n3; do ctl rm "$n/a1" >/dev/null 2>&1; done
+check "with every checkpoint deleted, the catalogue has no entry of a1" [ -z "$(cat_seq)" ]
 check "migrate of a component without any checkpoint fails" sh -c "! $CTL_BIN --manager $MGR_URL migrate a1 --to n5 2>$T_DIR/err.txt"
 check "... saying that no checkpoint of it exists" grep -q "no checkpoint of a1 exists" "$T_DIR/err.txt"
 
