@@ -21,6 +21,7 @@ enum mgr_method {
 	MGR_DRAIN = 7,
 	MGR_CORDON = 8,
 	MGR_UNCORDON = 9,
+	MGR_FORGET = 10,
 	MGR_METHODS
 };
 

@@ -160,6 +160,39 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 	return rv;
 }
 
+/*
+ * Tells the manager (when one is configured) what was deleted, so that its
+ * catalogue does not point at it. A manager that cannot be told is not an
+ * error: the deletion happened, and its next restore finds out.
+ */
+static void
+rm_tell_manager(struct ctl *c, const char *node, const char *comp, uint64_t seq)
+{
+	Ckpt__V1__ForgetRequest req = CKPT__V1__FORGET_REQUEST__INIT;
+	const char *url = c->c_conf.cf_manager;
+	struct rpc_client *mgr = NULL;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err = { 0 };
+	int rv;
+
+	if (url == NULL || url[0] == '\0')
+		return;
+	req.node = (char *)node;
+	req.component = (char *)comp;
+	req.seq = seq;
+	rv = rpc_client_open(url, &ckpt__v1__manager__descriptor, RPC_CLIENT_DIAL_NOW, 0, &mgr,
+	    &err);
+	if (rv == 0)
+		rv = rpc_client_call(mgr, MGR_FORGET, &req.base, ctl_timeout(c), &rep, &err);
+	if (rv == 0)
+		rpc_reply_free(rep);
+	else
+		fprintf(stderr, "%s: warning: the manager's catalogue was not updated (%s); its next "
+		    "restore of %s finds the newest checkpoint left\n", CTL_PROG,
+		    err.re_msg[0] != '\0' ? err.re_msg : err_str(rv), comp);
+	rpc_client_close(mgr);
+}
+
 int
 cmd_rm(struct ctl *c, int argc, char **argv)
 {
@@ -182,6 +215,8 @@ cmd_rm(struct ctl *c, int argc, char **argv)
 	rv = ctl_nas_call(c, NAS_DELETE, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
 	if (rv != 0)
 		return rv;
+	if (rep->deleted > 0)
+		rm_tell_manager(c, node, comp, seq);
 	if (c->c_conf.cf_json) {
 		json_t *o = jout_key(node, comp, seq);
 		jout_set(o, "deleted", jout_u64(rep->deleted));

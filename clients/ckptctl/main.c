@@ -89,7 +89,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    NULL },
 	{ "stat", cmd_stat, "", "NAS statistics (Nas.Stat)", NULL },
 	{ "rm", cmd_rm, "NODE/COMPONENT[@SEQ]",
-	    "delete one checkpoint, or every sequence without @SEQ (Nas.Delete)", NULL },
+	    "delete one checkpoint, or every sequence without @SEQ (Nas.Delete); the manager's "
+	    "catalogue follows (Manager.Forget)", NULL },
 	{ "info", cmd_info, "", "manager version, NAS and events addresses (Manager.Info)", NULL },
 	{ "pin", cmd_pin, "NODE/COMPONENT@SEQ",
 	    "keep a checkpoint regardless of retention (Nas.Pin)", NULL },

@@ -47,6 +47,25 @@
 #define AGENT_THREADS_MAX 5
 #define AGENT_NOTES_MAX COMP_MAX        /* notifications waiting: one per component */
 
+/*
+ * A component this agent was started with, without --fresh: declared to the
+ * manager until it runs here (restored or started fresh) or another node is
+ * found to run it.
+ */
+enum agent_decl_state {
+	AGENT_DECL_WAITING, /* declared at each attach; nothing runs here yet */
+	AGENT_DECL_FRESH,   /* no checkpoint exists: the checkpoint loop starts it */
+	AGENT_DECL_DONE,    /* runs here, or elsewhere */
+};
+
+struct agent_decl {
+	comp_name ad_name;
+	uint64_t ad_bytes;
+	struct comp_req ad_reqs[COMP_REQUIRES_MAX];
+	size_t ad_nreqs;
+	enum agent_decl_state ad_state; /* under a_mu */
+};
+
 /* A NAS client with the addresses it was opened for; shared, reference-counted. */
 struct agent_nas {
 	struct nasc *an_nasc;
@@ -70,6 +89,9 @@ struct agent {
 	uint32_t a_chunk_min, a_chunk_avg, a_chunk_max; /* all 0: nasc's defaults */
 	comp_name *a_own; /* components this agent was started with */
 	size_t a_nown;
+	bool a_fresh;                 /* start them fresh instead of resuming them */
+	struct agent_decl *a_decl;    /* without a_fresh: the same, to resume */
+	size_t a_ndecl;
 
 	struct comp_table *a_comps;
 	struct queue *a_queue;      /* checkpoints waiting for the NAS */
@@ -873,6 +895,159 @@ agent_nas_probe(struct agent *a, unsigned timeout_ms)
 	return rv == 0;
 }
 
+/* ---- resume: the components this agent was started with ---- */
+
+/*
+ * The declared components still waiting, as ComponentStatus entries in arena
+ * (AttachRequest.declared). One that runs here already is settled.
+ */
+static int
+agent_decl_status(struct agent *a, struct arena *arena, Ckpt__V1__ComponentStatus ***ret_list,
+    size_t *ret_count)
+{
+	Ckpt__V1__ComponentStatus **list;
+	size_t n = 0;
+	int rv = 0;
+
+	if (a->a_ndecl == 0)
+		return 0;
+	list = arena_alloc(arena, a->a_ndecl * sizeof(*list));
+	if (list == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&a->a_mu);
+	for (size_t i = 0; i < a->a_ndecl && rv == 0; i++) {
+		struct agent_decl *d = &a->a_decl[i];
+		Ckpt__V1__ComponentStatus *cs;
+		Ckpt__V1__Label *labels, **lptrs;
+
+		if (d->ad_state != AGENT_DECL_WAITING)
+			continue;
+		if (comp_is_running(a->a_comps, d->ad_name)) {
+			d->ad_state = AGENT_DECL_DONE;
+			continue;
+		}
+		cs = arena_alloc(arena, sizeof(*cs));
+		labels = arena_alloc(arena, (d->ad_nreqs + 1) * sizeof(*labels));
+		lptrs = arena_alloc(arena, (d->ad_nreqs + 1) * sizeof(*lptrs));
+		if (cs == NULL || labels == NULL || lptrs == NULL) {
+			rv = -ENOMEM;
+			break;
+		}
+		ckpt__v1__component_status__init(cs);
+		cs->requires = d->ad_nreqs > 0 ? lptrs : NULL;
+		cs->name = d->ad_name;
+		cs->state = (char *)"declared";
+		cs->kind = (char *)COMP_KIND;
+		cs->state_bytes = d->ad_bytes;
+		for (size_t j = 0; j < d->ad_nreqs; j++) {
+			ckpt__v1__label__init(&labels[j]);
+			labels[j].key = d->ad_reqs[j].cq_key;
+			labels[j].value = d->ad_reqs[j].cq_value;
+			cs->requires[j] = &labels[j];
+		}
+		cs->n_requires = d->ad_nreqs;
+		list[n++] = cs;
+	}
+	pthread_mutex_unlock(&a->a_mu);
+	if (rv == 0 && n > 0) {
+		*ret_list = list;
+		*ret_count = n;
+	}
+	return rv;
+}
+
+/* The decl of name, or NULL. Called with a_mu held. */
+static struct agent_decl *
+agent_decl_find(struct agent *a, const char *name)
+{
+	for (size_t i = 0; i < a->a_ndecl; i++)
+		if (strcmp(a->a_decl[i].ad_name, name) == 0)
+			return &a->a_decl[i];
+	return NULL;
+}
+
+/* The manager's word on declared components (HeartbeatReply). */
+static void
+agent_decl_notes(struct agent *a, char *const *fresh, size_t nfresh, char *const *elsewhere,
+    size_t nelsewhere)
+{
+	bool kick = false;
+
+	if (nfresh == 0 && nelsewhere == 0)
+		return;
+	pthread_mutex_lock(&a->a_mu);
+	for (size_t i = 0; i < nfresh; i++) {
+		struct agent_decl *d = agent_decl_find(a, fresh[i]);
+		if (d != NULL && d->ad_state == AGENT_DECL_WAITING) {
+			d->ad_state = AGENT_DECL_FRESH;
+			kick = true;
+		}
+	}
+	for (size_t i = 0; i < nelsewhere; i++) {
+		struct agent_decl *d = agent_decl_find(a, elsewhere[i]);
+		if (d != NULL && d->ad_state == AGENT_DECL_WAITING) {
+			d->ad_state = AGENT_DECL_DONE;
+			LOG_WARN("component %s not started on node %s: another node runs it (the "
+				 "manager says so); it stays there",
+			    d->ad_name, a->a_node);
+		}
+	}
+	if (kick) {
+		/* The checkpoint loop starts them (a large state takes a while to fill). */
+		a->a_ckpt_kick = true;
+		pthread_cond_broadcast(&a->a_cv);
+	}
+	pthread_mutex_unlock(&a->a_mu);
+}
+
+/* name was restored here (Agent.Restore): no longer waiting. */
+static void
+agent_decl_done(struct agent *a, const char *name)
+{
+	struct agent_decl *d;
+
+	pthread_mutex_lock(&a->a_mu);
+	d = agent_decl_find(a, name);
+	if (d != NULL)
+		d->ad_state = AGENT_DECL_DONE;
+	pthread_mutex_unlock(&a->a_mu);
+}
+
+/* Starts the declared components the manager found no checkpoint of. Checkpoint loop only. */
+static void
+agent_decl_start_fresh(struct agent *a)
+{
+	for (size_t i = 0; i < a->a_ndecl; i++) {
+		struct agent_decl d;
+		struct demo *demo = NULL;
+		int rv;
+
+		pthread_mutex_lock(&a->a_mu);
+		d = a->a_decl[i];
+		pthread_mutex_unlock(&a->a_mu);
+		if (d.ad_state != AGENT_DECL_FRESH)
+			continue;
+		rv = demo_new(d.ad_name, d.ad_bytes, &demo);
+		if (rv == 0) {
+			rv = comp_add(a->a_comps, demo, 0);
+			if (rv != 0)
+				demo_free(demo);
+		}
+		if (rv == 0)
+			(void)comp_set_requires(a->a_comps, d.ad_name, d.ad_reqs, d.ad_nreqs);
+		pthread_mutex_lock(&a->a_mu);
+		/* -EEXIST: restored meanwhile, which is as good. */
+		if (rv == 0 || rv == -EEXIST)
+			a->a_decl[i].ad_state = AGENT_DECL_DONE;
+		pthread_mutex_unlock(&a->a_mu);
+		if (rv == 0)
+			LOG_INFO("component %s started fresh: no checkpoint of it exists (the manager "
+				 "found none)", d.ad_name);
+		else if (rv != -EEXIST)
+			LOG_ERROR("component %s cannot start: %s", d.ad_name, err_str(rv));
+	}
+}
+
 /* ---- the manager link: attach and heartbeats ---- */
 
 /*
@@ -969,6 +1144,8 @@ agent_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 	req.labels = lptrs;
 	req.n_labels = a->a_nlabels;
 	rv = comp_status_all(a->a_comps, arena, true, &req.components, &req.n_components);
+	if (rv == 0)
+		rv = agent_decl_status(a, arena, &req.declared, &req.n_declared);
 	if (rv != 0)
 		return rv;
 	rv = rpc_client_call(a->a_mgr, MGR_ATTACH, &req.base, AGENT_CONTROL_TIMEOUT_MS,
@@ -1044,8 +1221,11 @@ agent_heartbeat(struct agent *a, struct arena *arena, bool *ret_reattach, struct
 	if (rv != 0)
 		return rv;
 	*ret_reattach = rep->reattach;
-	if (!rep->reattach)
+	if (!rep->reattach) {
 		agent_revoked(a, rep->revoked, rep->n_revoked);
+		agent_decl_notes(a, rep->start_fresh, rep->n_start_fresh, rep->running_elsewhere,
+		    rep->n_running_elsewhere);
+	}
 	rpc_reply_free(&rep->base);
 	return 0;
 }
@@ -1197,6 +1377,7 @@ agent_ckpt_main(void *arg)
 		uint64_t now;
 
 		next += a->a_interval_ms;
+		agent_decl_start_fresh(a);
 		/* What waits goes first, once the NAS answers again. */
 		if (!queue_empty(a->a_queue) &&
 		    (!agent_nas_down(a) || agent_nas_probe(a, probe_ms)))
@@ -1448,6 +1629,7 @@ agent_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	}
 	d = NULL;
 	(void)comp_set_requires(a->a_comps, req->component, reqs, nreqs);
+	agent_decl_done(a, req->component);
 	/* Store it at once with the new epoch: the NAS then refuses the old owner's commits. */
 	agent_ckpt_kick(a);
 	LOG_INFO("checkpoint %s/%s@%" PRIu64 " received (sha256=%s); restored state sha256=%s; "
@@ -1697,6 +1879,7 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_chunk_min = cfg->ac_chunk_min;
 	a->a_chunk_avg = cfg->ac_chunk_avg;
 	a->a_chunk_max = cfg->ac_chunk_max;
+	a->a_fresh = cfg->ac_fresh;
 	pthread_mutex_init(&a->a_flush_mu, NULL);
 	a->a_heartbeat_ms = AGENT_HEARTBEAT_DEFAULT_MS;
 	a->a_reattach_ms = AGENT_REATTACH_DEFAULT_MS;
@@ -1733,6 +1916,37 @@ out_free:
 	snprintf(err, errlen, "%s", err_str(rv));
 	agent_free(a);
 	return rv;
+}
+
+/* Declares a component to resume (see Resume in agent.h). Before agent_start() only. */
+static int
+agent_declare(struct agent *a, const char *name, uint64_t bytes, const struct comp_req *reqs,
+    size_t nreqs, char *err, size_t errlen)
+{
+	struct agent_decl *decl, *d;
+
+	for (size_t i = 0; i < a->a_ndecl; i++) {
+		if (strcmp(a->a_decl[i].ad_name, name) == 0) {
+			snprintf(err, errlen, "component %s given twice", name);
+			return -EEXIST;
+		}
+	}
+	if (a->a_ndecl == COMP_MAX) {
+		snprintf(err, errlen, "demo %s: more than %d components", name, COMP_MAX);
+		return -ENOSPC;
+	}
+	decl = realloc(a->a_decl, (a->a_ndecl + 1) * sizeof(*decl));
+	if (decl == NULL)
+		return -ENOMEM;
+	a->a_decl = decl;
+	d = &decl[a->a_ndecl++];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->ad_name, sizeof(d->ad_name), "%s", name);
+	d->ad_bytes = bytes;
+	memcpy(d->ad_reqs, reqs, nreqs * sizeof(*reqs));
+	d->ad_nreqs = nreqs;
+	d->ad_state = AGENT_DECL_WAITING;
+	return 0;
 }
 
 int
@@ -1786,6 +2000,12 @@ agent_add_demo_requiring(struct agent *a, const char *name, uint64_t bytes,
 	if (own == NULL)
 		return -ENOMEM;
 	a->a_own = own;
+	if (!a->a_fresh) {
+		rv = agent_declare(a, name, bytes, creq, nreqs, err, errlen);
+		if (rv == 0)
+			strcpy(a->a_own[a->a_nown++], name);
+		return rv;
+	}
 	rv = demo_new(name, bytes, &d);
 	if (rv == 0) {
 		rv = comp_add(a->a_comps, d, 0);
@@ -1831,6 +2051,12 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	a->a_started = true;
+	if (a->a_fresh && a->a_nown > 0)
+		LOG_INFO("%zu component(s) start fresh (--fresh): checkpoints of them are not restored",
+		    a->a_nown);
+	else if (a->a_ndecl > 0)
+		LOG_INFO("%zu component(s) to resume: each is restored from its latest checkpoint, "
+			 "or started fresh when none exists, once the manager answers", a->a_ndecl);
 	/* Listen first: the manager may call as soon as it knows the address. */
 	rv = rpc_server_start(&sc, a->a_listen, &a->a_server);
 	if (rv != 0) {
@@ -1908,6 +2134,7 @@ agent_free(struct agent *a)
 	}
 	free(a->a_labels);
 	free(a->a_own);
+	free(a->a_decl);
 	free(a->a_node);
 	free(a->a_manager);
 	free(a->a_listen);

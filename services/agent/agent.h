@@ -28,6 +28,13 @@
  *      WARN component C stopped: node N lost its ownership (...)
  *  - After a Restore the agent checkpoints at once, so the NAS learns the
  *    new epoch and refuses the old owner's commits from then on.
+ *  - Resume: a component the agent is started with is not started fresh
+ *    when it may have a checkpoint. The agent declares it when it attaches
+ *    (AttachRequest.declared) and runs it once the manager says how: an
+ *    Agent.Restore from its latest checkpoint (the manager's resume, with a
+ *    new epoch), HeartbeatReply.start_fresh when no checkpoint of it exists,
+ *    or HeartbeatReply.running_elsewhere when another node runs it (then it
+ *    does not run here). ac_fresh starts them fresh at once instead.
  *  - Manager calls have deadlines; the attach loop retries with exponential
  *    back-off and jitter; heartbeats failing for down-after lead to attach
  *    again. nng redials every peer with its own randomised back-off.
@@ -71,6 +78,12 @@ struct agent_config {
 	bool ac_queue_max_set;              /* false: QUEUE_MAX_DEFAULT (64M); 0 keeps none */
 	/* Content-defined chunking of checkpoints (chunk.h); all 0: the defaults. */
 	uint32_t ac_chunk_min, ac_chunk_avg, ac_chunk_max;
+	/*
+	 * true: the demo components start with a fresh state at once, whatever
+	 * checkpoints of them exist. false: each resumes from its latest
+	 * checkpoint (see Resume above), or starts fresh when none exists.
+	 */
+	bool ac_fresh;
 };
 
 /* A label a demo component requires of its node (value "": any value). */
@@ -84,6 +97,7 @@ int agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *er
 /*
  * Adds a demo component of bytes bytes that this agent starts with (and
  * calls for the migration of, with migrate-after). Before agent_start() only.
+ * Unless ac_fresh, it is declared to the manager and resumed (see Resume).
  */
 int agent_add_demo(struct agent *a, const char *name, uint64_t bytes, char *err, size_t errlen);
 /* The same with labels the component requires (at most 8; keys are names). */

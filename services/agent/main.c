@@ -2,7 +2,7 @@
  * ckpt-agent: the node agent. See agent.h.
  *
  *   ckpt-agent --node ID --manager URL --listen URL --demo NAME[:BYTES] [--demo ...]
- *              [--interval-ms N] [--migrate-after DURATION]
+ *              [--fresh] [--interval-ms N] [--migrate-after DURATION]
  */
 #include <errno.h>
 #include <malloc.h>
@@ -35,6 +35,7 @@ struct agent_conf {
 	int64_t workers;
 	uint64_t queue_max;
 	uint64_t chunk_min, chunk_avg, chunk_max;
+	bool fresh;
 	char *log_level;
 };
 
@@ -56,6 +57,10 @@ static const struct cfg_opt agent_opts[] = {
 	    "run a demo component with a state buffer of BYTES (64K, 16M, 1G; default 64K, "
 	    "at most 1G); each @KEY=VALUE is a label a node must carry to take it over "
 	    "(@KEY: any value; at most 8, VALUE at most 63 bytes)"),
+	OPT("fresh", CFG_BOOL, fresh, "false", 0, 0, 0, NULL,
+	    "start the --demo components with a fresh state; without it each resumes from its "
+	    "latest checkpoint on the NAS (restored and verified), starts fresh only when none "
+	    "exists, and does not start here when another node runs it"),
 	OPT("interval-ms", CFG_INT, interval_ms, "1000", AGENT_INTERVAL_MIN_MS, 86400000, 0, "N",
 	    "checkpoint every component every N ms"),
 	OPT("migrate-after", CFG_DURATION, migrate_after_ms, NULL, 0, 86400000, 0, "DURATION",
@@ -78,7 +83,7 @@ static const struct cfg_opt agent_opts[] = {
 
 #define SYNOPSIS                                                                                \
 	"--node ID --manager URL --listen URL [--demo NAME[:BYTES][@KEY=VALUE...]...] "              \
-	"[--interval-ms N] [--migrate-after DURATION] [options]"
+	"[--fresh] [--interval-ms N] [--migrate-after DURATION] [options]"
 
 static int
 usage_error(const char *msg)
@@ -251,6 +256,7 @@ main(int argc, char **argv)
 	acfg.ac_chunk_min = (uint32_t)conf.chunk_min;
 	acfg.ac_chunk_avg = (uint32_t)conf.chunk_avg;
 	acfg.ac_chunk_max = (uint32_t)conf.chunk_max;
+	acfg.ac_fresh = conf.fresh;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);

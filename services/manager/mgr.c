@@ -42,6 +42,7 @@
 #define MGR_SEED_RETRY_MIN_MS 100u     /* the NAS did not list at start: ask again after */
 #define MGR_SEED_RETRY_MAX_MS 5000u
 #define MGR_SEED_WARN_EVERY_MS 30000u
+#define MGR_REATTACH_GRACE_MS 3000u    /* after a start, beyond down-after, for nodes to re-attach */
 
 struct mgr {
 	struct mgr_config m_cfg;
@@ -63,6 +64,7 @@ struct mgr {
 	bool m_stopping;
 	bool m_fo_kicked;
 	uint64_t m_seed;           /* jitter of failover retries, under m_lock */
+	uint64_t m_started_ms;     /* monotonic */
 };
 
 static void
@@ -294,13 +296,13 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct arena *a = rpc_call_arena(call);
 	struct reg_attach at = { 0 };
 	struct reg_label *labels = NULL;
-	struct reg_comp *comps = NULL;
+	struct reg_comp *comps = NULL, *declared = NULL;
 	struct rpc_client *client = NULL, *to_close = NULL;
 	struct rpc_error rerr;
 	char old_addr[REG_ADDR_MAX], why[WIRE_ERR_MAX];
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
 	const char *addr = NULL;
-	size_t nrevoked = 0;
+	size_t nrevoked = 0, nresumed = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -331,6 +333,8 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
 	if (rv == 0)
 		rv = mgr_attach_claim(m, call, req->node, req->instance, addr, &at.ra_replaces);
+	if (rv == 0)
+		rv = mgr_comps_from_pb(call, req->node, req->declared, req->n_declared, &declared);
 	if (rv != 0)
 		return rv;
 
@@ -361,6 +365,9 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	}
 	at.ra_revoked = revoked;
 	at.ra_nrevoked = &nrevoked;
+	at.ra_declared = declared;
+	at.ra_ndeclared = req->n_declared;
+	at.ra_nresumed = &nresumed;
 	rv = reg_attach(m->m_reg, &at, client, &to_close);
 	rpc_client_close(to_close);
 	if (rv == -EEXIST) {
@@ -401,6 +408,10 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	else
 		LOG_INFO("node %s attached from %s (%zu component%s)", req->node, addr,
 		    req->n_components, req->n_components == 1 ? "" : "s");
+	if (req->n_declared > 0)
+		LOG_INFO("node %s declares %zu component(s) it does not run yet: %zu to resume from "
+			 "their latest checkpoint or start fresh, the others run elsewhere",
+		    req->node, req->n_declared, nresumed);
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
 				  .me_message = addr });
@@ -505,7 +516,9 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct reg_beat b = { 0 };
 	struct reg_comp *comps = NULL;
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
-	size_t nrevoked = 0;
+	char fresh[REG_BEAT_NOTES_MAX][KEY_NAME_MAX + 1];
+	char elsewhere[REG_BEAT_NOTES_MAX][KEY_NAME_MAX + 1];
+	size_t nrevoked = 0, nfresh = 0, nelsewhere = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -526,6 +539,10 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	b.rb_instance = req->instance;
 	b.rb_revoked = revoked;
 	b.rb_nrevoked = &nrevoked;
+	b.rb_fresh = fresh;
+	b.rb_nfresh = &nfresh;
+	b.rb_elsewhere = elsewhere;
+	b.rb_nelsewhere = &nelsewhere;
 	rv = reg_beat(m->m_reg, req->node, &b);
 	if (rv == -EXDEV) {
 		LOG_WARN("heartbeat of node %s from instance %016" PRIx64 ", which no longer holds it: "
@@ -545,8 +562,18 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 	}
 	mgr_log_revoked(req->node, revoked, nrevoked);
-	return mgr_names_to_pb(rpc_call_arena(call), revoked, nrevoked, &rep->revoked,
+	for (size_t i = 0; i < nelsewhere; i++)
+		LOG_INFO("node %s declares %s, which another node runs: told it not to start it",
+		    req->node, elsewhere[i]);
+	rv = mgr_names_to_pb(rpc_call_arena(call), revoked, nrevoked, &rep->revoked,
 	    &rep->n_revoked);
+	if (rv == 0)
+		rv = mgr_names_to_pb(rpc_call_arena(call), fresh, nfresh, &rep->start_fresh,
+		    &rep->n_start_fresh);
+	if (rv == 0)
+		rv = mgr_names_to_pb(rpc_call_arena(call), elsewhere, nelsewhere,
+		    &rep->running_elsewhere, &rep->n_running_elsewhere);
+	return rv;
 }
 
 static Ckpt__V1__PendingComponent *
@@ -851,6 +878,59 @@ mgr_uncordon(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	    (Ckpt__V1__CordonReply *)replym, false);
 }
 
+/*
+ * Checkpoints of node/component were deleted from the NAS (ckptctl rm): when
+ * the catalogue's entry is one of them, it becomes the newest the NAS holds
+ * (or goes). One short NAS call.
+ */
+static int
+mgr_forget(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	const Ckpt__V1__ForgetRequest *req = (const Ckpt__V1__ForgetRequest *)reqm;
+	Ckpt__V1__ForgetReply *rep = (Ckpt__V1__ForgetReply *)replym;
+	struct reg_ckpt cat, newest;
+	char why[MIG_ERR_MAX];
+	bool has_newest = false;
+	int rv;
+
+	rv = mgr_check_name(call, "node", req->node);
+	if (rv == 0)
+		rv = mgr_check_name(call, "component", req->component);
+	if (rv != 0)
+		return rv;
+	if (reg_checkpoint_latest(m->m_reg, req->component, &cat) != 0 ||
+	    strcmp(cat.rk_node, req->node) != 0 || (req->seq != 0 && req->seq != cat.rk_seq))
+		goto out_reply; /* the catalogue does not point at what was deleted */
+	rv = mig_nas_latest(m->m_nasc, req->component, MIG_NAS_MAX_MS, &newest, why, sizeof(why));
+	if (rv != 0 && rv != -ENOENT) {
+		rpc_call_errorf(call, "catalogue entry %s/%s@%llu not checked: %s", cat.rk_node,
+		    cat.rk_component, (unsigned long long)cat.rk_seq, why);
+		return rv;
+	}
+	has_newest = rv == 0;
+	if (has_newest && newest.rk_seq == cat.rk_seq && strcmp(newest.rk_node, cat.rk_node) == 0)
+		goto out_reply; /* still there */
+	rep->changed = reg_checkpoint_gone(m->m_reg, &cat, has_newest ? &newest : NULL);
+	if (rep->changed && has_newest)
+		LOG_INFO("catalogue: %s/%s@%llu was deleted from the NAS; the newest left is "
+			 "%s/%s@%llu",
+		    cat.rk_node, cat.rk_component, (unsigned long long)cat.rk_seq, newest.rk_node,
+		    newest.rk_component, (unsigned long long)newest.rk_seq);
+	else if (rep->changed)
+		LOG_INFO("catalogue: %s/%s@%llu was deleted from the NAS, which holds no other "
+			 "checkpoint of %s",
+		    cat.rk_node, cat.rk_component, (unsigned long long)cat.rk_seq, cat.rk_component);
+out_reply:
+	if (reg_checkpoint_latest(m->m_reg, req->component, &cat) == 0) {
+		rep->latest = wire_ckpt_to_pb(rpc_call_arena(call), &cat);
+		if (rep->latest == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_ATTACH] = mgr_attach,
 	[MGR_NOTIFY] = mgr_notify,
@@ -862,6 +942,7 @@ static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_DRAIN] = mgr_drain,
 	[MGR_CORDON] = mgr_cordon,
 	[MGR_UNCORDON] = mgr_uncordon,
+	[MGR_FORGET] = mgr_forget,
 };
 
 /*
@@ -925,26 +1006,64 @@ mgr_jitter_locked(struct mgr *m, uint64_t ms)
 	return ms / 2 + x % (ms + 1);
 }
 
+/*
+ * Whether resuming comp on target must wait: the manager started a moment
+ * ago, and the node that stored comp's newest checkpoint, which may still
+ * run it, has perhaps not attached again yet. If so, err says so and
+ * *ret_wait_ms how long.
+ */
+static bool
+mgr_resume_too_early(struct mgr *m, const char *comp, const char *target, char *err,
+    size_t errlen, uint64_t *ret_wait_ms)
+{
+	uint64_t age = util_now_mono_ms() - m->m_started_ms;
+	uint64_t grace = (uint64_t)m->m_cfg.mc_down_after_ms + MGR_REATTACH_GRACE_MS;
+	struct reg_ckpt c;
+
+	if (age >= grace || reg_checkpoint_latest(m->m_reg, comp, &c) != 0 ||
+	    strcmp(c.rk_node, target) == 0)
+		return false;
+	snprintf(err, errlen, "resume of %s on %s waits %llu ms: the manager just started and "
+	    "node %s, which stored its newest checkpoint, may still run it and attach again",
+	    comp, target, (unsigned long long)(grace - age), c.rk_node);
+	*ret_wait_ms = grace - age;
+	return true;
+}
+
 static void
 mgr_failover_one(struct mgr *m, const char *comp)
 {
 	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
 	struct reg_node_view *nodes = NULL;
 	struct mig_result res;
-	char err[MIG_ERR_MAX] = "";
+	char err[MIG_ERR_MAX] = "", target[KEY_NAME_MAX + 1];
 	uint32_t attempts = 0;
 	uint64_t retry;
 	size_t nn = 0;
+	bool resume;
 	int rv;
 
 	if (!reg_failover_wanted(m->m_reg, comp))
 		return;
-	rv = mig_run_as(&env, &mig_kind_failover, comp, NULL, MGR_FAILOVER_BUDGET_MS, &res, err,
-	    sizeof(err));
+	/* A node that started again and declares it takes it back. */
+	resume = reg_resume_target(m->m_reg, comp, target) == 0;
+	if (resume && mgr_resume_too_early(m, comp, target, err, sizeof(err), &retry)) {
+		reg_failover_wait(m->m_reg, comp, err, retry);
+		LOG_INFO("%s", err);
+		return;
+	}
+	rv = mig_run_as(&env, resume ? &mig_kind_resume : &mig_kind_failover, comp,
+	    resume ? target : NULL, MGR_FAILOVER_BUDGET_MS, &res, err, sizeof(err));
 	if (rv == 0 || rv == -EALREADY) {
 		if (rv == -EALREADY)
 			LOG_INFO("%s", err);
 		reg_failover_clear(m->m_reg, comp);
+		return;
+	}
+	if (resume && rv == -ENOENT && reg_resume_fresh(m->m_reg, comp) == 0) {
+		/* The NAS answered and holds none: a new component, not a lost one. */
+		LOG_INFO("resume of %s: no checkpoint of it exists; node %s starts it fresh", comp,
+		    target);
 		return;
 	}
 	if (err[0] == '\0')
@@ -1216,6 +1335,7 @@ mgr_sync_init(struct mgr *m)
 	if (rv != 0)
 		pthread_mutex_destroy(&m->m_lock);
 	m->m_seed = util_now_mono_ms() ^ (uint64_t)(uintptr_t)m ^ 0x9e3779b97f4a7c15ull;
+	m->m_started_ms = util_now_mono_ms();
 	return rv;
 }
 

@@ -36,6 +36,16 @@
  * component by an up node (its old node back before the failover, or any
  * owner) clears the mark. A cordoned node takes no component.
  *
+ * Resume: a node that starts again declares the components it is configured
+ * to run and does not run yet (reg_attach.ra_declared). Each is marked pending
+ * with the node as its resume target (reg_resume_target()) unless another up
+ * node runs it or a migration of it is under way; the failover worker
+ * restores it there from its latest checkpoint, or, when no checkpoint of it
+ * exists, lets the node start it fresh (reg_resume_fresh()). The node learns
+ * both "start fresh" and "another node runs it" from reg_beat()'s outputs.
+ * The mark ends when the node reports the component, or is told that another
+ * node runs it, or attaches again without declaring it.
+ *
  * Time comes from cfg->rc_clock (monotonic ms), which tests replace.
  */
 #ifndef CKPT_MGR_REGISTRY_H
@@ -61,6 +71,7 @@
 #define REG_REQUIRES_MAX 8         /* labels one component may require */
 #define REG_REQ_VALUE_MAX 63
 #define REG_REASON_MAX 192
+#define REG_BEAT_NOTES_MAX 32      /* start-fresh / elsewhere names per heartbeat */
 
 struct reg;
 struct reg_peer;
@@ -180,6 +191,10 @@ struct reg_attach {
 	 */
 	char (*ra_revoked)[KEY_NAME_MAX + 1];
 	size_t *ra_nrevoked;
+	/* Components the node declares (it started again; see Resume above). */
+	const struct reg_comp *ra_declared;
+	size_t ra_ndeclared;        /* <= REG_NODE_COMPONENTS_MAX */
+	size_t *ra_nresumed;        /* optional output: how many were marked for resume */
 };
 
 /* A heartbeat (reg_beat()). */
@@ -192,6 +207,15 @@ struct reg_beat {
 	uint64_t rb_instance;       /* 0: not told (never refused) */
 	char (*rb_revoked)[KEY_NAME_MAX + 1]; /* as ra_revoked; may be NULL */
 	size_t *rb_nrevoked;
+	/*
+	 * Optional outputs (REG_BEAT_NOTES_MAX names each, NULL: not wanted):
+	 * components the node declared that it must start fresh (no checkpoint
+	 * exists), and those another node runs (told once).
+	 */
+	char (*rb_fresh)[KEY_NAME_MAX + 1];
+	size_t *rb_nfresh;
+	char (*rb_elsewhere)[KEY_NAME_MAX + 1];
+	size_t *rb_nelsewhere;
 };
 
 struct reg_down {
@@ -298,6 +322,17 @@ void reg_failover_kick(struct reg *r);
  */
 bool reg_failover_wanted(struct reg *r, const char *component);
 
+/*
+ * The node a pending component is to be resumed on (it declared it), when
+ * that node is up and no fresh start was decided. -ENOENT otherwise.
+ */
+int reg_resume_target(struct reg *r, const char *component, char ret_node[KEY_NAME_MAX + 1]);
+/*
+ * No checkpoint of component exists: its resume target starts it fresh (told
+ * by reg_beat()); the pending mark is cleared. -ENOENT when it has no target.
+ */
+int reg_resume_fresh(struct reg *r, const char *component);
+
 /* ---- cordon and drain ---- */
 
 /* Sets or clears node's cordon; *ret_was the previous value (may be NULL). -ENOENT. */
@@ -317,6 +352,14 @@ void reg_nodes_free(struct reg_node_view *nodes, size_t n);
  * -ENOSPC when REG_COMPONENTS_MAX is reached.
  */
 int reg_checkpoint(struct reg *r, const struct reg_ckpt *c, bool *ret_latest);
+/*
+ * The catalogue's checkpoint gone turned out deleted from the NAS (ckptctl
+ * rm, retention, a pin released): the entry of its component becomes newest,
+ * the newest the NAS still holds (NULL: none, the entry is dropped). Nothing
+ * changes when the entry is no longer gone (a newer checkpoint was recorded
+ * meanwhile). True when the entry changed.
+ */
+bool reg_checkpoint_gone(struct reg *r, const struct reg_ckpt *gone, const struct reg_ckpt *newest);
 /* Latest checkpoint of a component; -ENOENT. */
 int reg_checkpoint_latest(struct reg *r, const char *component, struct reg_ckpt *ret_ckpt);
 /*

@@ -62,11 +62,11 @@ echo "# $total acknowledged checkpoints, $missing missing"
 check "every acknowledged checkpoint is on the NAS" [ "$missing" -eq 0 ]
 check "a migration still works after the restart" ctl migrate demo_2 --to a1
 
-# A third agent started with a component that already runs: first come keeps it.
+# A third agent started with a component that already runs: it does not start it.
 start a3 "$AGENT_BIN" --node a3 --manager "$MGR_URL" --listen "tcp://127.0.0.1:$(free_port)" \
 	--interval-ms 200 --demo demo_1:128K
-check "a3 is told demo_1 is not its own and stops it" wait_for 10 log_has a3 \
-	"component demo_1 stopped: node a3 lost its ownership"
+check "a3 is told demo_1 runs elsewhere and does not start it" wait_for 10 log_has a3 \
+	"component demo_1 not started on node a3: another node runs it"
 check "a3 stored nothing of demo_1" sh -c "! grep -q 'checkpoint stored on NAS: a3/' $T_DIR/a3.log"
 once() { ctl --json nodes | jq -e '[.[].components[] | select(.name == "demo_1")] | length == 1' >/dev/null; }
 check "demo_1 runs once" once

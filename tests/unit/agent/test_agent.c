@@ -58,6 +58,7 @@ start_agent(const char *node, const char *demo, uint64_t migrate_after_ms)
 		.ac_interval_ms = 50,
 		.ac_migrate_after_ms = migrate_after_ms,
 		.ac_workers = 4,
+		.ac_fresh = true, /* the fake manager does not resume declared components */
 	};
 	struct agent *a = NULL;
 	char err[256];

@@ -32,7 +32,7 @@ START_TEST(manager_opcodes_follow_the_proto)
 		{ MGR_MIGRATE, "Migrate" }, { MGR_HEARTBEAT, "Heartbeat" },
 		{ MGR_LIST_NODES, "ListNodes" }, { MGR_LIST_CHECKPOINTS, "ListCheckpoints" },
 		{ MGR_INFO, "Info" }, { MGR_DRAIN, "Drain" }, { MGR_CORDON, "Cordon" },
-		{ MGR_UNCORDON, "Uncordon" } };
+		{ MGR_UNCORDON, "Uncordon" }, { MGR_FORGET, "Forget" } };
 	check_service(&ckpt__v1__manager__descriptor, ops, sizeof(ops) / sizeof(ops[0]), MGR_METHODS);
 }
 END_TEST
