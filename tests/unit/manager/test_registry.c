@@ -619,6 +619,10 @@ START_TEST(a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it)
 	a1.rc_epoch = 8;
 	reg_migrate_end(r, "a1", "n1", 8, &a1);
 	ck_assert(!reg_failover_wanted(r, "a1"));
+	reg_free(r);
+}
+END_TEST
+
 /* n attaches again, running run[0..nrun) and declaring decl[0..ndecl); returns how many resume. */
 static size_t
 attach_declaring(struct reg *r, const char *node, const struct reg_comp *run, size_t nrun,
