@@ -1,0 +1,562 @@
+/*
+ * libckpt against the agent's Local service (services/agent/local.c), over a
+ * real ipc:// socket in this process (and, for the counter example, with
+ * the example as a child process): init, protect, checkpoint, restart with
+ * the restored regions, hints, a busy agent, misuse, and the stored form.
+ * Each test runs in its own process (Check's fork mode): libckpt has one
+ * instance per process.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "local.h"
+#include "../testrun.h"
+
+extern char **environ;
+
+/* What the test "agent" keeps: the last checkpoint, in stored form. */
+struct store {
+	pthread_mutex_t st_lock;
+	uint8_t *st_state;
+	size_t st_len;
+	uint64_t st_seq;
+	unsigned st_count;
+	struct local_range *st_changed;    /* of the last checkpoint, stored-form offsets */
+	size_t st_n_changed;
+	bool st_hold;                      /* keep checkpoints unreleased in st_held */
+	struct local_ckpt *st_held[4];
+	unsigned st_nheld;
+	int st_refuse;                     /* refuse with this errno */
+};
+
+static struct store store = { .st_lock = PTHREAD_MUTEX_INITIALIZER };
+static char dir[64];
+static char url[128];
+static struct local_server *srv;
+
+static int
+on_checkpoint(void *arg, struct local_ckpt *ck, const char **ret_why)
+{
+	struct store *st = arg;
+	uint64_t size;
+	uint8_t *buf;
+	int rv;
+
+	if (st->st_refuse != 0) {
+		*ret_why = "the test says no";
+		return st->st_refuse;
+	}
+	rv = local_state_size(ck->lc_regions, ck->lc_n_regions, &size);
+	if (rv != 0)
+		return rv;
+	buf = malloc(size);
+	if (buf == NULL)
+		return -ENOMEM;
+	rv = local_state_encode(ck->lc_regions, ck->lc_n_regions, buf, size);
+	if (rv != 0) {
+		free(buf);
+		return rv;
+	}
+	pthread_mutex_lock(&st->st_lock);
+	free(st->st_state);
+	free(st->st_changed);
+	st->st_state = buf;
+	st->st_len = size;
+	st->st_seq = ck->lc_seq;
+	st->st_count++;
+	rv = local_ckpt_changed(ck, &st->st_changed, &st->st_n_changed);
+	if (st->st_hold && st->st_nheld < 4) {
+		st->st_held[st->st_nheld++] = ck;
+		ck = NULL;
+	}
+	pthread_mutex_unlock(&st->st_lock);
+	local_ckpt_release(ck);
+	return rv;
+}
+
+static void
+server_up(void)
+{
+	struct local_config cfg = {
+		.lc_on_checkpoint = on_checkpoint,
+		.lc_arg = &store,
+	};
+
+	snprintf(dir, sizeof(dir), "/tmp/ckpt-local-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(url, sizeof(url), "ipc://%s/local.sock", dir);
+	cfg.lc_url = url;
+	ck_assert_int_eq(local_start(&cfg, &srv), 0);
+}
+
+static void
+server_down(void)
+{
+	local_stop(srv);
+	srv = NULL;
+	rmdir(dir);
+	for (unsigned i = 0; i < store.st_nheld; i++)
+		local_ckpt_release(store.st_held[i]);
+	store.st_nheld = 0;
+	free(store.st_state);
+	free(store.st_changed);
+	store.st_state = NULL;
+	store.st_changed = NULL;
+}
+
+static void
+expect(const char *comp, pid_t pid, uint64_t max_bytes, bool restart)
+{
+	struct local_expect le = {
+		.le_component = comp,
+		.le_pid = pid,
+		.le_max_bytes = max_bytes,
+	};
+
+	if (restart) {
+		le.le_state = store.st_state;
+		le.le_state_len = store.st_len;
+		le.le_seq = store.st_seq;
+	}
+	ck_assert_int_eq(local_expect(srv, &le), 0);
+}
+
+/* Region id's bytes in the stored state. */
+static const struct local_region *
+stored_region(struct local_region *rs, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rs[i].lr_id == id)
+			return &rs[i];
+	return NULL;
+}
+
+static void
+fill(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 31u + seed * 7u + (i >> 12));
+}
+
+START_TEST(local_checkpoint_then_restart_gives_the_regions_back)
+{
+	size_t big = (5u << 20) + 123;   /* over one GetRegion piece */
+	uint8_t *buf = malloc(big), *want = malloc(big);
+	uint64_t counter = 41, seen = 0;
+	struct local_region *rs;
+	size_t n, sz = 0;
+	struct stat st;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_ptr_nonnull(want);
+	server_up();
+	ck_assert_int_eq(stat(url + 6, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	expect("app", getpid(), 0, false);
+	ck_assert_int_eq(ckpt_init("app", url), 0);
+	ck_assert_int_eq(ckpt_restarted(), 0);
+	fill(buf, big, 1);
+	memcpy(want, buf, big);
+	ck_assert_int_eq(ckpt_protect(1, &counter, sizeof(counter)), 0);
+	ck_assert_int_eq(ckpt_protect(2, buf, big), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	/* The copy is the checkpoint: what the program writes after does not count. */
+	counter = 99;
+	fill(buf, big, 2);
+	ck_assert_int_eq(local_state_decode(store.st_state, store.st_len, &rs, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(stored_region(rs, n, 1)->lr_size, sizeof(counter));
+	memcpy(&seen, stored_region(rs, n, 1)->lr_data, sizeof(seen));
+	ck_assert_uint_eq(seen, 41);
+	ck_assert(memcmp(stored_region(rs, n, 2)->lr_data, want, big) == 0);
+	free(rs);
+	ck_assert_int_eq(ckpt_finalize(), 0);
+
+	/* The "next process": the agent restores the stored state. */
+	expect("app", getpid(), 0, true);
+	memset(buf, 0, big);
+	counter = 0;
+	ck_assert_int_eq(ckpt_init("app", url), 0);
+	ck_assert_int_eq(ckpt_restarted(), 1);
+	ck_assert_int_eq(ckpt_restored_size(2, &sz), 0);
+	ck_assert_uint_eq(sz, big);
+	ck_assert_int_eq(ckpt_restored_size(9, &sz), CKPT_ENOREGION);
+	ck_assert_int_eq(ckpt_protect(1, &counter, sizeof(counter)), 0);
+	ck_assert_int_eq(ckpt_protect(2, buf, big), 0);
+	ck_assert_int_eq(ckpt_restore(), 0);
+	ck_assert_uint_eq(counter, 41);
+	ck_assert(memcmp(buf, want, big) == 0);
+	ck_assert_int_eq(ckpt_restarted(), 0);
+	ck_assert_int_eq(ckpt_restore(), CKPT_ENORESTART);
+	/* The sequence goes on from the restored checkpoint. */
+	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	ck_assert_int_eq(ckpt_finalize(), 0);
+	server_down();
+	free(buf);
+	free(want);
+}
+END_TEST
+
+START_TEST(local_misuse_is_refused_with_a_message)
+{
+	uint8_t small[64], big[8192];
+	size_t sz;
+
+	/* Before init. */
+	ck_assert_int_eq(ckpt_checkpoint(), CKPT_ENOTINIT);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "ckpt_init"));
+	ck_assert_int_eq(ckpt_protect(1, small, sizeof(small)), CKPT_ENOTINIT);
+	ck_assert_int_eq(ckpt_restore(), CKPT_ENOTINIT);
+	ck_assert_int_eq(ckpt_finalize(), CKPT_ENOTINIT);
+	/* No agent: nothing in the environment, or nobody at the socket. */
+	unsetenv("CKPT_COMPONENT");
+	unsetenv("CKPT_LOCAL_URL");
+	ck_assert_int_eq(ckpt_init(NULL, NULL), CKPT_ENOAGENT);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "CKPT_COMPONENT"));
+	ck_assert_int_eq(ckpt_init("app", "ipc:///tmp/ckpt-no-such-agent.sock"), CKPT_ENOAGENT);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "cannot reach"));
+	ck_assert_int_eq(ckpt_init("app", "tcp://127.0.0.1:1"), CKPT_EINVAL);
+
+	server_up();
+	/* Not a component of this agent; another process's component. */
+	ck_assert_int_eq(ckpt_init("stranger", url), CKPT_EAGENT);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "not run by this agent"));
+	expect("other", getpid() + 100000, 0, false);
+	ck_assert_int_eq(ckpt_init("other", url), CKPT_EAGENT);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "pid"));
+
+	/* Environment, as the agent sets it. */
+	expect("app", getpid(), 4096, false);
+	setenv("CKPT_COMPONENT", "app", 1);
+	setenv("CKPT_LOCAL_URL", url, 1);
+	ck_assert_int_eq(ckpt_init(NULL, NULL), 0);
+	ck_assert_int_eq(ckpt_init(NULL, NULL), CKPT_EALREADY);
+	ck_assert_int_eq(ckpt_checkpoint(), CKPT_EINVAL);           /* nothing protected */
+	ck_assert_int_eq(ckpt_protect(1, NULL, 10), CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_protect(1, small, 0), CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_protect(1, big, sizeof(big)), CKPT_ETOOBIG);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "limit of 4096"));
+	ck_assert_int_eq(ckpt_protect(1, small, sizeof(small)), 0);
+	ck_assert_int_eq(ckpt_protect(2, big, 4096 - sizeof(small) + 1), CKPT_ETOOBIG);
+	ck_assert_int_eq(ckpt_mark_changed(7, 0, 1), CKPT_ENOREGION);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "region 7"));
+	ck_assert_int_eq(ckpt_mark_changed(1, 60, 5), CKPT_ERANGE);
+	ck_assert_int_eq(ckpt_unprotect(7), CKPT_ENOREGION);
+	ck_assert_int_eq(ckpt_restore(), CKPT_ENORESTART);
+	ck_assert_int_eq(ckpt_restored_size(1, &sz), CKPT_ENORESTART);
+	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	/* The agent refusing a checkpoint: an error with its reason, and the next one works. */
+	store.st_refuse = -EIO;
+	ck_assert_int_eq(ckpt_checkpoint(), CKPT_EAGENT);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "the test says no"));
+	store.st_refuse = 0;
+	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	ck_assert_int_eq(ckpt_finalize(), 0);
+	ck_assert_int_eq(ckpt_finalize(), CKPT_ENOTINIT);
+	server_down();
+
+	/* Every code has its own words. */
+	for (int a = CKPT_ERANGE; a <= 0; a++) {
+		ck_assert_ptr_nonnull(ckpt_strerror(a));
+		for (int b = CKPT_ERANGE; b < a; b++)
+			ck_assert_str_ne(ckpt_strerror(a), ckpt_strerror(b));
+	}
+	ck_assert_str_eq(ckpt_strerror(-999), "unknown libckpt error");
+}
+END_TEST
+
+START_TEST(local_restore_checks_every_region_before_writing)
+{
+	uint8_t a[100], b[200], c[300];
+
+	server_up();
+	expect("app", getpid(), 0, false);
+	ck_assert_int_eq(ckpt_init("app", url), 0);
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	ck_assert_int_eq(ckpt_protect(1, a, sizeof(a)), 0);
+	ck_assert_int_eq(ckpt_protect(2, b, sizeof(b)), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	ck_assert_int_eq(ckpt_finalize(), 0);
+
+	expect("app", getpid(), 0, true);
+	ck_assert_int_eq(ckpt_init("app", url), 0);
+	memset(a, 0, sizeof(a));
+	ck_assert_int_eq(ckpt_protect(1, a, sizeof(a)), 0);
+	ck_assert_int_eq(ckpt_restore(), CKPT_ENOREGION);    /* region 2 not protected */
+	ck_assert_int_eq(a[0], 0);
+	ck_assert_int_eq(ckpt_protect(2, c, sizeof(c)), 0);
+	ck_assert_int_eq(ckpt_restore(), CKPT_ESIZE);        /* 300 bytes, not 200 */
+	ck_assert_int_eq(a[0], 0);
+	ck_assert_int_eq(ckpt_protect(2, b, sizeof(b)), 0);
+	ck_assert_int_eq(ckpt_restore(), 0);
+	ck_assert_int_eq(a[99], 'a');
+	ck_assert_int_eq(b[199], 'b');
+	ck_assert_int_eq(ckpt_finalize(), 0);
+	server_down();
+}
+END_TEST
+
+START_TEST(local_hints_become_changed_ranges_of_the_stored_form)
+{
+	static uint8_t a[10000], b[5000];
+	uint64_t ha = local_state_header_size(2);
+
+	server_up();
+	expect("app", getpid(), 0, false);
+	ck_assert_int_eq(ckpt_init("app", url), 0);
+	ck_assert_int_eq(ckpt_protect(1, a, sizeof(a)), 0);
+	ck_assert_int_eq(ckpt_protect(2, b, sizeof(b)), 0);
+	/* First checkpoint: all of it, hints or not. */
+	ck_assert_int_eq(ckpt_mark_changed(1, 100, 10), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	ck_assert_uint_eq(store.st_n_changed, 1);
+	ck_assert_uint_eq(store.st_changed[0].lg_offset, 0);
+	ck_assert_uint_eq(store.st_changed[0].lg_length, store.st_len);
+	/* Region 1 hinted (two ranges, the second two touching ones), region 2 not: whole. */
+	a[100] = 1;
+	ck_assert_int_eq(ckpt_mark_changed(1, 100, 10), 0);
+	ck_assert_int_eq(ckpt_mark_changed(1, 5000, 10), 0);
+	ck_assert_int_eq(ckpt_mark_changed(1, 5010, 10), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	ck_assert_uint_eq(store.st_n_changed, 4);
+	ck_assert_uint_eq(store.st_changed[0].lg_offset, 0);
+	ck_assert_uint_eq(store.st_changed[0].lg_length, ha);
+	ck_assert_uint_eq(store.st_changed[1].lg_offset, ha + 100);
+	ck_assert_uint_eq(store.st_changed[1].lg_length, 10);
+	ck_assert_uint_eq(store.st_changed[2].lg_offset, ha + 5000);
+	ck_assert_uint_eq(store.st_changed[2].lg_length, 20);
+	ck_assert_uint_eq(store.st_changed[3].lg_offset, ha + sizeof(a));
+	ck_assert_uint_eq(store.st_changed[3].lg_length, sizeof(b));
+	/* Nothing hinted in region 1 this time: only region 2 (never hinted) and the header. */
+	ck_assert_int_eq(ckpt_checkpoint(), 3);
+	ck_assert_uint_eq(store.st_n_changed, 2);
+	ck_assert_uint_eq(store.st_changed[1].lg_offset, ha + sizeof(a));
+	ck_assert_uint_eq(store.st_changed[1].lg_length, sizeof(b));
+	/* Over CKPT_RANGES_MAX ranges: the whole region. */
+	for (unsigned i = 0; i <= CKPT_RANGES_MAX; i++)
+		ck_assert_int_eq(ckpt_mark_changed(1, i * 100, 1), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 4);
+	ck_assert_uint_eq(store.st_n_changed, 1);
+	ck_assert_uint_eq(store.st_changed[0].lg_length, store.st_len);
+	ck_assert_int_eq(ckpt_finalize(), 0);
+	server_down();
+}
+END_TEST
+
+START_TEST(local_checkpoint_waits_for_a_free_segment_then_fails_busy)
+{
+	uint64_t v = 1;
+
+	server_up();
+	setenv("CKPT_TIMEOUT_MS", "300", 1);
+	store.st_hold = true;
+	expect("app", getpid(), 0, false);
+	ck_assert_int_eq(ckpt_init("app", url), 0);
+	ck_assert_int_eq(ckpt_protect(1, &v, sizeof(v)), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	v = 2;
+	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	/* Both segments with the agent: the third waits, then gives up. */
+	v = 3;
+	ck_assert_int_eq(ckpt_checkpoint(), CKPT_EBUSY);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "still stores"));
+	/* The agent finishes the first: the third goes through, with its own bytes. */
+	pthread_mutex_lock(&store.st_lock);
+	local_ckpt_release(store.st_held[0]);
+	store.st_held[0] = store.st_held[--store.st_nheld];
+	store.st_hold = false;
+	pthread_mutex_unlock(&store.st_lock);
+	ck_assert_int_eq(ckpt_checkpoint(), 3);
+	{
+		struct local_region *rs;
+		size_t n;
+		uint64_t got;
+		ck_assert_int_eq(local_state_decode(store.st_state, store.st_len, &rs, &n), 0);
+		memcpy(&got, rs[0].lr_data, sizeof(got));
+		ck_assert_uint_eq(got, 3);
+		free(rs);
+	}
+	ck_assert_int_eq(ckpt_finalize(), 0);
+	server_down();
+	unsetenv("CKPT_TIMEOUT_MS");
+}
+END_TEST
+
+START_TEST(local_state_decode_refuses_what_is_not_the_format)
+{
+	uint8_t one[] = "hello", two[] = "x";
+	struct local_region in[2] = {
+		{ .lr_id = 5, .lr_data = one, .lr_size = 5 },
+		{ .lr_id = 9, .lr_data = two, .lr_size = 1 },
+	};
+	uint8_t good[64], bad[64];
+	struct local_region *out;
+	uint64_t size;
+	size_t n;
+
+	ck_assert_int_eq(local_state_size(in, 2, &size), 0);
+	ck_assert_uint_eq(size, 16 + 32 + 6);
+	ck_assert_int_eq(local_state_encode(in, 2, good, (size_t)size), 0);
+	ck_assert_int_eq(local_state_encode(in, 2, good, (size_t)size + 1), -EINVAL);
+	ck_assert_int_eq(local_state_decode(good, (size_t)size, &out, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(out[0].lr_id, 5);
+	ck_assert(memcmp(out[0].lr_data, "hello", 5) == 0);
+	ck_assert_uint_eq(out[1].lr_id, 9);
+	ck_assert_uint_eq(out[1].lr_size, 1);
+	free(out);
+	/* Zero regions is a valid (empty) state. */
+	ck_assert_int_eq(local_state_encode(NULL, 0, bad, 16), 0);
+	ck_assert_int_eq(local_state_decode(bad, 16, &out, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(out);
+
+	struct { const char *what; size_t at; uint8_t val; size_t len; } cases[] = {
+		{ "bad magic", 0, 'X', 54 },
+		{ "count too high", 8, 3, 54 },
+		{ "count over the limit", 10, 1, 54 },
+		{ "reserved word set", 12, 1, 54 },
+		{ "entry reserved set", 16 + 4, 1, 54 },
+		{ "duplicate id", 32, 5, 54 },
+		{ "size past the end", 16 + 8, 200, 54 },
+		{ "truncated bytes", 0, 'C', 53 },
+		{ "trailing bytes", 0, 'C', 55 },
+		{ "truncated header", 0, 'C', 10 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(bad, good, sizeof(good));
+		bad[cases[i].at] = cases[i].val;
+		ck_assert_msg(local_state_decode(bad, cases[i].len, &out, &n) == -EBADMSG,
+		    "%s accepted", cases[i].what);
+	}
+}
+END_TEST
+
+/* ---- the example, as a child process ---- */
+
+static pid_t
+spawn_counter(const char *out, const char *until)
+{
+	const char *exe = getenv("CKPT_COUNTER");
+	char *argv[] = { (char *)exe, "--until", (char *)until, "--every", "50", "--sleep-ms",
+		"2", "--buffer", "100000", NULL };
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(exe);
+	setenv("CKPT_COMPONENT", "counter", 1);
+	setenv("CKPT_LOCAL_URL", url, 1);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_eq(posix_spawn(&pid, exe, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+static uint64_t
+stored_counter(void)
+{
+	struct local_region *rs;
+	uint64_t c;
+	size_t n;
+
+	pthread_mutex_lock(&store.st_lock);
+	ck_assert_int_eq(local_state_decode(store.st_state, store.st_len, &rs, &n), 0);
+	memcpy(&c, stored_region(rs, n, 1)->lr_data, sizeof(c));
+	free(rs);
+	pthread_mutex_unlock(&store.st_lock);
+	return c;
+}
+
+static bool
+file_has(const char *path, const char *text)
+{
+	char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+START_TEST(local_counter_example_continues_from_its_checkpoint)
+{
+	struct timespec nap = { 0, 10 * 1000000 };
+	char out[128], line[64], until[32];
+	unsigned count;
+	uint64_t c;
+	pid_t pid;
+	int status;
+
+	server_up();
+	snprintf(out, sizeof(out), "%s/counter.out", dir);
+	/* The first run: killed (as its node would be) after three checkpoints. */
+	expect("counter", 0, 0, false);
+	pid = spawn_counter(out, "100000");
+	for (;;) {
+		pthread_mutex_lock(&store.st_lock);
+		count = store.st_count;
+		pthread_mutex_unlock(&store.st_lock);
+		if (count >= 3)
+			break;
+		ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);   /* still running */
+		nanosleep(&nap, NULL);
+	}
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(file_has(out, "start fresh"));
+	c = stored_counter();
+	ck_assert_uint_ge(c, 150);
+	ck_assert_uint_eq(c % 50, 0);
+
+	/* The second run, from the stored checkpoint, counts on to c + 200. */
+	expect("counter", 0, 0, true);
+	snprintf(until, sizeof(until), "%llu", (unsigned long long)(c + 200));
+	pid = spawn_counter(out, until);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "counter exit status %d",
+	    status);
+	snprintf(line, sizeof(line), "restored counter=%llu\n", (unsigned long long)c);
+	ck_assert_msg(file_has(out, line), "no \"%s\" in the output", line);
+	snprintf(line, sizeof(line), "done counter=%llu\n", (unsigned long long)(c + 200));
+	ck_assert(file_has(out, line));
+	ck_assert_uint_eq(stored_counter(), c + 200);
+	unlink(out);
+	server_down();
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("local");
+	TCase *tc = tcase_create("local");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, local_checkpoint_then_restart_gives_the_regions_back);
+	tcase_add_test(tc, local_misuse_is_refused_with_a_message);
+	tcase_add_test(tc, local_restore_checks_every_region_before_writing);
+	tcase_add_test(tc, local_hints_become_changed_ranges_of_the_stored_form);
+	tcase_add_test(tc, local_checkpoint_waits_for_a_free_segment_then_fails_busy);
+	tcase_add_test(tc, local_state_decode_refuses_what_is_not_the_format);
+	tcase_add_test(tc, local_counter_example_continues_from_its_checkpoint);
+	suite_add_tcase(s, tc);
+	return test_run(s);
+}
