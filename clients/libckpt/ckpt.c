@@ -71,6 +71,19 @@ struct restored {
 	uint64_t rs_size;
 };
 
+/* The checkpoint in flight to the agent (lib_settle()). */
+struct handover {
+	pthread_mutex_t ho_lock;
+	pthread_cond_t ho_cond;
+	bool ho_busy;              /* sent or being sent, no answer yet */
+	bool ho_sent;              /* the callback's: waiting for the answer */
+	bool ho_refused;           /* the agent did not keep it (or never saw it) */
+	int ho_rv;                 /* result, until lib_settle() takes it */
+	uint64_t ho_seq;
+	struct seg *ho_seg;
+	char ho_msg[LIB_ERRMSG_MAX];
+};
+
 struct lib {
 	pthread_mutex_t l_lock;
 	bool l_init;
@@ -88,9 +101,15 @@ struct lib {
 	size_t l_nregions;
 	uint64_t l_bytes;          /* sum of the regions' sizes */
 	struct seg l_segs[LIB_SEGMENTS];
+	nng_ctx l_ctx;             /* the handovers' own request context */
+	nng_aio *l_aio;
+	struct handover l_ho;
 };
 
-static struct lib lib = { .l_lock = PTHREAD_MUTEX_INITIALIZER };
+static struct lib lib = {
+	.l_lock = PTHREAD_MUTEX_INITIALIZER,
+	.l_ho = { .ho_lock = PTHREAD_MUTEX_INITIALIZER, .ho_cond = PTHREAD_COND_INITIALIZER },
+};
 static _Thread_local char lib_errmsg[LIB_ERRMSG_MAX];
 
 static const char LIB_SEG_MAGIC[8] = { 'C', 'K', 'P', 'T', 'S', 'E', 'G', '1' };
@@ -149,74 +168,6 @@ lib_nng_fail(int nrv, const char *what)
 	return lib_fail(code, "%s: %s", what, nng_strerror(nrv));
 }
 
-/*
- * One call to the agent: req is the method's request, *ret_reply its reply
- * unpacked with rdesc (free with protobuf_c_message_free_unpacked). Wire
- * errors come back as CKPT_EAGENT with the agent's one-line message.
- */
-static int
-lib_call(unsigned method, const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rdesc,
-    ProtobufCMessage **ret_reply)
-{
-	static const char *const names[] = { "Hello", "GetRegion", "Checkpoint", "Finalize" };
-	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
-	Ckpt__V1__Reply *rep = NULL;
-	ProtobufCMessage *body;
-	nng_msg *msg = NULL;
-	uint8_t *buf;
-	size_t blen = protobuf_c_message_get_packed_size(req);
-	int rv, nrv;
-
-	buf = malloc(blen ? blen : 1);
-	if (buf == NULL)
-		return lib_fail(CKPT_ENOMEM, "out of memory for a %zu-byte request", blen);
-	protobuf_c_message_pack(req, buf);
-	env.method = method;
-	env.timeout_ms = lib.l_timeout_ms;
-	env.body.data = buf;
-	env.body.len = blen;
-	env.service = (char *)"ckpt.v1.Local";
-	nrv = nng_msg_alloc(&msg, protobuf_c_message_get_packed_size(&env.base));
-	if (nrv != 0) {
-		free(buf);
-		return lib_nng_fail(nrv, "message");
-	}
-	protobuf_c_message_pack(&env.base, nng_msg_body(msg));
-	free(buf);
-	nrv = nng_sendmsg(lib.l_sock, msg, 0);
-	if (nrv != 0) {
-		nng_msg_free(msg);
-		return lib_nng_fail(nrv, names[method]);
-	}
-	msg = NULL;
-	nrv = nng_recvmsg(lib.l_sock, &msg, 0);
-	if (nrv != 0)
-		return lib_nng_fail(nrv, names[method]);
-	rep = ckpt__v1__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
-	if (rep == NULL) {
-		rv = lib_fail(CKPT_EAGENT, "%s: undecodable reply from the agent", names[method]);
-		goto out;
-	}
-	if (rep->code != CKPT__V1__CODE__OK) {
-		rv = lib_fail(rep->code == CKPT__V1__CODE__DEADLINE_EXCEEDED ? CKPT_ETIMEDOUT :
-		    rep->code == CKPT__V1__CODE__RESOURCE_EXHAUSTED ? CKPT_ETOOBIG : CKPT_EAGENT,
-		    "%s: agent: %s", names[method], rep->message ? rep->message : "(no message)");
-		goto out;
-	}
-	body = protobuf_c_message_unpack(rdesc, NULL, rep->body.len, rep->body.data);
-	if (body == NULL) {
-		rv = lib_fail(CKPT_EAGENT, "%s: undecodable reply body from the agent", names[method]);
-		goto out;
-	}
-	*ret_reply = body;
-	rv = 0;
-out:
-	if (rep != NULL)
-		ckpt__v1__reply__free_unpacked(rep, NULL);
-	nng_msg_free(msg);
-	return rv;
-}
-
 static void
 lib_seg_drop(struct seg *sg)
 {
@@ -245,6 +196,210 @@ lib_reset(void)
 	lib.l_restart = false;
 	lib.l_seq = 0;
 	lib.l_init = false;
+}
+
+/* Closes the connection (nothing in flight) and forgets everything but the locks. */
+static void
+lib_close(void)
+{
+	if (lib.l_aio != NULL)
+		nng_aio_free(lib.l_aio);
+	lib.l_aio = NULL;
+	nng_close(lib.l_sock);   /* closes l_ctx too */
+	lib_reset();
+}
+
+static const char *const lib_method_names[] = { "Hello", "GetRegion", "Checkpoint", "Finalize" };
+
+/* The request envelope around req, as one nng message. */
+static int
+lib_request(unsigned method, const ProtobufCMessage *req, nng_msg **ret_msg)
+{
+	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
+	size_t blen = protobuf_c_message_get_packed_size(req);
+	nng_msg *msg;
+	uint8_t *buf;
+	int nrv;
+
+	buf = malloc(blen ? blen : 1);
+	if (buf == NULL)
+		return lib_fail(CKPT_ENOMEM, "out of memory for a %zu-byte request", blen);
+	protobuf_c_message_pack(req, buf);
+	env.method = method;
+	env.timeout_ms = lib.l_timeout_ms;
+	env.body.data = buf;
+	env.body.len = blen;
+	env.service = (char *)"ckpt.v1.Local";
+	nrv = nng_msg_alloc(&msg, protobuf_c_message_get_packed_size(&env.base));
+	if (nrv == 0)
+		protobuf_c_message_pack(&env.base, nng_msg_body(msg));
+	free(buf);
+	if (nrv != 0)
+		return lib_nng_fail(nrv, "message");
+	*ret_msg = msg;
+	return 0;
+}
+
+/*
+ * The reply in msg: its body unpacked with rdesc into *ret_reply (NULL rdesc:
+ * only the code is looked at). Writes the error into msgbuf (msglen bytes).
+ */
+static int
+lib_reply(unsigned method, nng_msg *msg, const ProtobufCMessageDescriptor *rdesc,
+    ProtobufCMessage **ret_reply, char *msgbuf, size_t msglen)
+{
+	Ckpt__V1__Reply *rep;
+	ProtobufCMessage *body;
+	int rv = 0;
+
+	rep = ckpt__v1__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+	if (rep == NULL) {
+		snprintf(msgbuf, msglen, "%s: undecodable reply from the agent",
+		    lib_method_names[method]);
+		return CKPT_EAGENT;
+	}
+	if (rep->code != CKPT__V1__CODE__OK) {
+		rv = rep->code == CKPT__V1__CODE__DEADLINE_EXCEEDED ? CKPT_ETIMEDOUT :
+		    rep->code == CKPT__V1__CODE__RESOURCE_EXHAUSTED ? CKPT_ETOOBIG : CKPT_EAGENT;
+		snprintf(msgbuf, msglen, "%s: agent: %s", lib_method_names[method],
+		    rep->message ? rep->message : "(no message)");
+	} else if (rdesc != NULL) {
+		body = protobuf_c_message_unpack(rdesc, NULL, rep->body.len, rep->body.data);
+		if (body == NULL) {
+			snprintf(msgbuf, msglen, "%s: undecodable reply body from the agent",
+			    lib_method_names[method]);
+			rv = CKPT_EAGENT;
+		} else {
+			*ret_reply = body;
+		}
+	}
+	ckpt__v1__reply__free_unpacked(rep, NULL);
+	return rv;
+}
+
+/*
+ * One call to the agent, waiting for its answer: req is the method's
+ * request, *ret_reply its reply unpacked with rdesc (free with
+ * protobuf_c_message_free_unpacked). Wire errors come back as CKPT_EAGENT
+ * (or CKPT_ETOOBIG, CKPT_ETIMEDOUT) with the agent's one-line message.
+ */
+static int
+lib_call(unsigned method, const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rdesc,
+    ProtobufCMessage **ret_reply)
+{
+	nng_msg *msg = NULL;
+	int rv, nrv;
+
+	rv = lib_request(method, req, &msg);
+	if (rv != 0)
+		return rv;
+	nrv = nng_sendmsg(lib.l_sock, msg, 0);
+	if (nrv != 0) {
+		nng_msg_free(msg);
+		return lib_nng_fail(nrv, lib_method_names[method]);
+	}
+	nrv = nng_recvmsg(lib.l_sock, &msg, 0);
+	if (nrv != 0)
+		return lib_nng_fail(nrv, lib_method_names[method]);
+	rv = lib_reply(method, msg, rdesc, ret_reply, lib_errmsg, sizeof(lib_errmsg));
+	nng_msg_free(msg);
+	return rv;
+}
+
+/*
+ * The handover of a checkpoint runs on nng's threads (l_aio on l_ctx):
+ * send, then receive the answer, then ho_busy goes false. Only
+ * lib_settle() (with l_lock held) looks at the result and at the segment.
+ */
+static void
+lib_handover_done(int rv, bool refused, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+lib_handover_done(int rv, bool refused, const char *fmt, ...)
+{
+	struct handover *ho = &lib.l_ho;
+	va_list ap;
+
+	pthread_mutex_lock(&ho->ho_lock);
+	ho->ho_rv = rv;
+	ho->ho_refused = refused;
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(ho->ho_msg, sizeof(ho->ho_msg), fmt, ap);
+		va_end(ap);
+	}
+	ho->ho_busy = false;
+	pthread_cond_broadcast(&ho->ho_cond);
+	pthread_mutex_unlock(&ho->ho_lock);
+}
+
+static void
+lib_handover_cb(void *arg)
+{
+	struct handover *ho = arg;
+	int nrv = nng_aio_result(lib.l_aio), rv;
+	nng_msg *msg = nng_aio_get_msg(lib.l_aio);
+
+	if (!ho->ho_sent) {
+		if (nrv != 0) {
+			nng_msg_free(msg);
+			/* Never sent: the agent has not seen it. */
+			lib_handover_done(nrv == NNG_ETIMEDOUT ? CKPT_ETIMEDOUT : CKPT_ENOAGENT, true,
+			    "checkpoint %" PRIu64 " not handed to the agent: %s", ho->ho_seq,
+			    nng_strerror(nrv));
+			return;
+		}
+		ho->ho_sent = true;
+		nng_ctx_recv(lib.l_ctx, lib.l_aio);
+		return;
+	}
+	if (nrv != 0) {
+		lib_handover_done(nrv == NNG_ETIMEDOUT ? CKPT_ETIMEDOUT : CKPT_ENOAGENT, false,
+		    "checkpoint %" PRIu64 ": no answer from the agent: %s", ho->ho_seq,
+		    nng_strerror(nrv));
+		return;
+	}
+	rv = lib_reply(LOCAL_CHECKPOINT, msg, NULL, NULL, ho->ho_msg, sizeof(ho->ho_msg));
+	nng_msg_free(msg);
+	/* An answer with an error: the agent kept nothing of it. */
+	lib_handover_done(rv, true, NULL);
+}
+
+/*
+ * Waits for the handover in flight, if any, and returns its result once:
+ * 0, or the error (with ckpt_errmsg()). A refused segment is free again;
+ * one the agent may hold (no answer) is left to it and dropped here. After
+ * a failure the next checkpoint declares every region changed.
+ */
+static int
+lib_settle(void)
+{
+	struct handover *ho = &lib.l_ho;
+	int rv;
+
+	pthread_mutex_lock(&ho->ho_lock);
+	while (ho->ho_busy)
+		pthread_cond_wait(&ho->ho_cond, &ho->ho_lock);
+	rv = ho->ho_rv;
+	if (rv != 0) {
+		snprintf(lib_errmsg, sizeof(lib_errmsg), "%s", ho->ho_msg);
+		if (ho->ho_refused) {
+			struct seg_header *h = (struct seg_header *)ho->ho_seg->sg_map;
+			atomic_store(&h->sh_state, LIB_SEG_FREE);
+		} else {
+			lib_seg_drop(ho->ho_seg);
+		}
+		for (size_t i = 0; i < lib.l_nregions; i++) {
+			lib.l_regions[i].rg_whole = true;
+			lib.l_regions[i].rg_nranges = 0;
+		}
+	}
+	ho->ho_rv = 0;
+	ho->ho_msg[0] = '\0';
+	ho->ho_seg = NULL;
+	pthread_mutex_unlock(&ho->ho_lock);
+	return rv;
 }
 
 static int
@@ -364,11 +519,18 @@ ckpt_init(const char *component, const char *url)
 	rv = lib_hello();
 	if (rv != 0)
 		goto out_close;
+	nrv = nng_ctx_open(&lib.l_ctx, lib.l_sock);
+	if (nrv == 0)
+		nrv = nng_aio_alloc(&lib.l_aio, lib_handover_cb, &lib.l_ho);
+	if (nrv != 0) {
+		rv = lib_nng_fail(nrv, "ckpt_init: context");
+		goto out_close;
+	}
+	nng_aio_set_timeout(lib.l_aio, (nng_duration)lib.l_timeout_ms);
 	lib.l_init = true;
 	goto out_unlock;
 out_close:
-	nng_close(lib.l_sock);
-	lib_reset();
+	lib_close();
 out_unlock:
 	pthread_mutex_unlock(&lib.l_lock);
 	return rv;
@@ -608,8 +770,8 @@ int64_t
 ckpt_checkpoint(void)
 {
 	Ckpt__V1__LocalCheckpointRequest req = CKPT__V1__LOCAL_CHECKPOINT_REQUEST__INIT;
-	Ckpt__V1__LocalCheckpointReply *rep = NULL;
 	Ckpt__V1__LocalRegion *regs = NULL, **regp = NULL;
+	nng_msg *msg;
 	Ckpt__V1__LocalRange **rangep = NULL;
 	struct seg_header *h;
 	struct seg *sg = NULL;
@@ -621,6 +783,9 @@ ckpt_checkpoint(void)
 		rv = lib_fail(CKPT_ENOTINIT, "ckpt_checkpoint: call ckpt_init first");
 		goto out;
 	}
+	rv = lib_settle();
+	if (rv != 0)
+		goto out;
 	if (lib.l_nregions == 0) {
 		rv = lib_fail(CKPT_EINVAL, "ckpt_checkpoint: no region protected");
 		goto out;
@@ -673,14 +838,18 @@ ckpt_checkpoint(void)
 	req.seq = lib.l_seq + 1;
 	req.regions = regp;
 	req.n_regions = lib.l_nregions;
-	rv = lib_call(LOCAL_CHECKPOINT, &req.base, &ckpt__v1__local_checkpoint_reply__descriptor,
-	    (ProtobufCMessage **)&rep);
+	rv = lib_request(LOCAL_CHECKPOINT, &req.base, &msg);
 	if (rv != 0) {
-		/* The agent did not take it (or we cannot know): ours again. */
 		atomic_store(&h->sh_state, LIB_SEG_FREE);
 		goto out;
 	}
-	protobuf_c_message_free_unpacked(&rep->base, NULL);
+	/* Handed over without waiting for the answer (lib_settle() takes it). */
+	lib.l_ho.ho_busy = true;
+	lib.l_ho.ho_sent = false;
+	lib.l_ho.ho_seq = req.seq;
+	lib.l_ho.ho_seg = sg;
+	nng_aio_set_msg(lib.l_aio, msg);
+	nng_ctx_send(lib.l_ctx, lib.l_aio);
 	for (size_t i = 0; i < lib.l_nregions; i++) {
 		lib.l_regions[i].rg_whole = false;
 		lib.l_regions[i].rg_nranges = 0;
@@ -690,6 +859,20 @@ out:
 	free(rangep);
 	free(regp);
 	free(regs);
+	pthread_mutex_unlock(&lib.l_lock);
+	return rv;
+}
+
+int
+ckpt_wait(void)
+{
+	int rv;
+
+	pthread_mutex_lock(&lib.l_lock);
+	if (!lib.l_init)
+		rv = lib_fail(CKPT_ENOTINIT, "ckpt_wait: call ckpt_init first");
+	else
+		rv = lib_settle();
 	pthread_mutex_unlock(&lib.l_lock);
 	return rv;
 }
@@ -821,21 +1004,28 @@ ckpt_finalize(void)
 {
 	Ckpt__V1__FinalizeRequest req = CKPT__V1__FINALIZE_REQUEST__INIT;
 	Ckpt__V1__FinalizeReply *rep = NULL;
-	int rv;
+	char why[LIB_ERRMSG_MAX];
+	int rv, settled;
 
 	pthread_mutex_lock(&lib.l_lock);
 	if (!lib.l_init) {
 		rv = lib_fail(CKPT_ENOTINIT, "ckpt_finalize: call ckpt_init first");
 		goto out;
 	}
+	settled = lib_settle();
+	if (settled != 0)
+		snprintf(why, sizeof(why), "%s", lib_errmsg);
 	req.component = lib.l_component;
 	rv = lib_call(LOCAL_FINALIZE, &req.base, &ckpt__v1__finalize_reply__descriptor,
 	    (ProtobufCMessage **)&rep);
 	if (rv == 0)
 		protobuf_c_message_free_unpacked(&rep->base, NULL);
+	if (settled != 0) {
+		rv = settled;
+		lib_fail(rv, "ckpt_finalize: the last checkpoint was not stored: %s", why);
+	}
 	/* Finalised in any case: the agent keeps its own mapping of a handed segment. */
-	nng_close(lib.l_sock);
-	lib_reset();
+	lib_close();
 out:
 	pthread_mutex_unlock(&lib.l_lock);
 	return rv;

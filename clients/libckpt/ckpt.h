@@ -21,7 +21,9 @@
  *   ckpt_finalize();
  *
  * Pause: ckpt_checkpoint() copies the regions into memory shared with the
- * agent and returns; the agent stores them while the program goes on. The
+ * agent, hands that over, and returns without waiting for the agent; the
+ * agent stores them while the program goes on (ckpt_wait() waits for the
+ * agent's answer). The
  * program must not write its regions while ckpt_checkpoint() runs (from
  * another thread); it may as soon as it returns.
  *
@@ -107,13 +109,27 @@ int ckpt_unprotect(uint32_t id);
 int ckpt_mark_changed(uint32_t id, size_t offset, size_t len);
 
 /*
- * Checkpoints every protected region: copies them (the pause) and hands the
- * copy to the agent, which stores it after this returns. Returns the
- * checkpoint's sequence number (1, 2, ...) as a positive value, or an error.
- * CKPT_EBUSY when the agent has not finished storing the previous two
- * checkpoints within the deadline.
+ * Checkpoints every protected region: copies them into memory shared with
+ * the agent (the pause) and hands the copy over without waiting for the
+ * agent's answer; the agent stores it while the program runs on. Returns the
+ * checkpoint's sequence number (1, 2, ...), or an error.
+ *
+ * The agent's answer is taken by the next ckpt_checkpoint(), ckpt_wait() or
+ * ckpt_finalize(): if the agent refused (or never answered) the previous
+ * checkpoint, this call returns that error, takes no checkpoint, and the
+ * next call takes one again (declaring every region changed). Each
+ * checkpoint's failure is so reported exactly once.
+ *
+ * CKPT_EBUSY: the agent still stores the previous two checkpoints after the
+ * deadline (the library keeps two copies, no more).
  */
 int64_t ckpt_checkpoint(void);
+/*
+ * Waits for the agent's answer to the last checkpoint: 0 when it took it
+ * (it stores it from then on), else the error (once). ckpt_checkpoint()
+ * then ckpt_wait() is a checkpoint that knows its outcome.
+ */
+int ckpt_wait(void);
 
 /* 1 if this start is a restart with a checkpoint to restore, 0 if not, or an error. */
 int ckpt_restarted(void);

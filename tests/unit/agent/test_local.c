@@ -172,6 +172,7 @@ START_TEST(local_checkpoint_then_restart_gives_the_regions_back)
 	ck_assert_int_eq(ckpt_protect(1, &counter, sizeof(counter)), 0);
 	ck_assert_int_eq(ckpt_protect(2, buf, big), 0);
 	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	/* The copy is the checkpoint: what the program writes after does not count. */
 	counter = 99;
 	fill(buf, big, 2);
@@ -202,6 +203,7 @@ START_TEST(local_checkpoint_then_restart_gives_the_regions_back)
 	ck_assert_int_eq(ckpt_restore(), CKPT_ENORESTART);
 	/* The sequence goes on from the restored checkpoint. */
 	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	ck_assert_int_eq(ckpt_finalize(), 0);
 	server_down();
 	free(buf);
@@ -257,12 +259,20 @@ START_TEST(local_misuse_is_refused_with_a_message)
 	ck_assert_int_eq(ckpt_restore(), CKPT_ENORESTART);
 	ck_assert_int_eq(ckpt_restored_size(1, &sz), CKPT_ENORESTART);
 	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	/* The agent refusing a checkpoint: an error with its reason, and the next one works. */
 	store.st_refuse = -EIO;
+	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	ck_assert_int_eq(ckpt_wait(), CKPT_EAGENT);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "the test says no"));
+	ck_assert_int_eq(ckpt_wait(), 0);                  /* reported once */
+	/* Without ckpt_wait(): the next ckpt_checkpoint() reports it, then goes on. */
+	ck_assert_int_eq(ckpt_checkpoint(), 3);
 	ck_assert_int_eq(ckpt_checkpoint(), CKPT_EAGENT);
 	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "the test says no"));
-	store.st_refuse = 0;
-	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	store.st_refuse = 0;                               /* nothing in flight now */
+	ck_assert_int_eq(ckpt_checkpoint(), 4);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	ck_assert_int_eq(ckpt_finalize(), 0);
 	ck_assert_int_eq(ckpt_finalize(), CKPT_ENOTINIT);
 	server_down();
@@ -289,6 +299,7 @@ START_TEST(local_restore_checks_every_region_before_writing)
 	ck_assert_int_eq(ckpt_protect(1, a, sizeof(a)), 0);
 	ck_assert_int_eq(ckpt_protect(2, b, sizeof(b)), 0);
 	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	ck_assert_int_eq(ckpt_finalize(), 0);
 
 	expect("app", getpid(), 0, true);
@@ -322,6 +333,7 @@ START_TEST(local_hints_become_changed_ranges_of_the_stored_form)
 	/* First checkpoint: all of it, hints or not. */
 	ck_assert_int_eq(ckpt_mark_changed(1, 100, 10), 0);
 	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	ck_assert_uint_eq(store.st_n_changed, 1);
 	ck_assert_uint_eq(store.st_changed[0].lg_offset, 0);
 	ck_assert_uint_eq(store.st_changed[0].lg_length, store.st_len);
@@ -331,6 +343,7 @@ START_TEST(local_hints_become_changed_ranges_of_the_stored_form)
 	ck_assert_int_eq(ckpt_mark_changed(1, 5000, 10), 0);
 	ck_assert_int_eq(ckpt_mark_changed(1, 5010, 10), 0);
 	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	ck_assert_uint_eq(store.st_n_changed, 4);
 	ck_assert_uint_eq(store.st_changed[0].lg_offset, 0);
 	ck_assert_uint_eq(store.st_changed[0].lg_length, ha);
@@ -342,6 +355,7 @@ START_TEST(local_hints_become_changed_ranges_of_the_stored_form)
 	ck_assert_uint_eq(store.st_changed[3].lg_length, sizeof(b));
 	/* Nothing hinted in region 1 this time: only region 2 (never hinted) and the header. */
 	ck_assert_int_eq(ckpt_checkpoint(), 3);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	ck_assert_uint_eq(store.st_n_changed, 2);
 	ck_assert_uint_eq(store.st_changed[1].lg_offset, ha + sizeof(a));
 	ck_assert_uint_eq(store.st_changed[1].lg_length, sizeof(b));
@@ -349,6 +363,7 @@ START_TEST(local_hints_become_changed_ranges_of_the_stored_form)
 	for (unsigned i = 0; i <= CKPT_RANGES_MAX; i++)
 		ck_assert_int_eq(ckpt_mark_changed(1, i * 100, 1), 0);
 	ck_assert_int_eq(ckpt_checkpoint(), 4);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	ck_assert_uint_eq(store.st_n_changed, 1);
 	ck_assert_uint_eq(store.st_changed[0].lg_length, store.st_len);
 	ck_assert_int_eq(ckpt_finalize(), 0);
@@ -367,8 +382,10 @@ START_TEST(local_checkpoint_waits_for_a_free_segment_then_fails_busy)
 	ck_assert_int_eq(ckpt_init("app", url), 0);
 	ck_assert_int_eq(ckpt_protect(1, &v, sizeof(v)), 0);
 	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	v = 2;
 	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	/* Both segments with the agent: the third waits, then gives up. */
 	v = 3;
 	ck_assert_int_eq(ckpt_checkpoint(), CKPT_EBUSY);
@@ -380,6 +397,7 @@ START_TEST(local_checkpoint_waits_for_a_free_segment_then_fails_busy)
 	store.st_hold = false;
 	pthread_mutex_unlock(&store.st_lock);
 	ck_assert_int_eq(ckpt_checkpoint(), 3);
+	ck_assert_int_eq(ckpt_wait(), 0);
 	{
 		struct local_region *rs;
 		size_t n;
