@@ -20,8 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
 #include "ckpt.h"
+#include "ckpt/v1/local.pb-c.h"
+#include "ckpt/v1/rpc.pb-c.h"
 #include "local.h"
+#include "methods.h"
+#include "rpc.h"
 #include "../testrun.h"
 
 extern char **environ;
@@ -463,6 +469,208 @@ START_TEST(local_state_decode_refuses_what_is_not_the_format)
 }
 END_TEST
 
+
+/* ---- what the server refuses ---- */
+
+enum seg_kind { SEG_GOOD, SEG_PLAIN_FILE, SEG_UNSEALED, SEG_BAD_MAGIC, SEG_FREE_STATE };
+
+/* A segment of 3 pages as libckpt makes it (or spoilt as kind says). */
+static int
+make_segment(enum seg_kind kind)
+{
+	char path[] = "/tmp/ckpt-seg-XXXXXX";
+	uint8_t *m;
+	int fd;
+
+	if (kind == SEG_PLAIN_FILE) {
+		fd = mkstemp(path);
+		ck_assert_int_ge(fd, 0);
+		unlink(path);
+	} else {
+		fd = memfd_create("t", MFD_ALLOW_SEALING);
+		ck_assert_int_ge(fd, 0);
+	}
+	ck_assert_int_eq(ftruncate(fd, 3 * 4096), 0);
+	if (kind != SEG_UNSEALED && kind != SEG_PLAIN_FILE)
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	m = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	memcpy(m, kind == SEG_BAD_MAGIC ? "CKPTSEGX" : "CKPTSEG1", 8);
+	m[8] = kind == SEG_FREE_STATE ? 0 : 1;      /* state, little-endian */
+	munmap(m, 3 * 4096);
+	return fd;
+}
+
+struct bad_case {
+	const char *what;
+	enum seg_kind seg;
+	const char *component;
+	int32_t fd_delta;          /* added to the segment's fd */
+	uint64_t size;             /* announced size; 0: the real one */
+	uint64_t off[2], len[2];   /* regions (len 0: absent) */
+	uint32_t id2;              /* id of the second region */
+	uint64_t rg_off, rg_len;   /* a changed range of the first region (rg_len 0: none) */
+	int code;                  /* expected wire code */
+};
+
+START_TEST(local_server_refuses_bad_checkpoints_and_goes_on)
+{
+	static const struct bad_case cases[] = {
+		{ "a good one", SEG_GOOD, "app", 0, 0, { 4096, 0 }, { 100, 0 }, 2, 0, 0, 0 },
+		{ "not expected", SEG_GOOD, "nobody", 0, 0, { 4096, 0 }, { 100, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__NOT_FOUND },
+		{ "no such fd", SEG_GOOD, "app", 1000, 0, { 4096, 0 }, { 100, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "a plain file", SEG_PLAIN_FILE, "app", 0, 0, { 4096, 0 }, { 100, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "no seals", SEG_UNSEALED, "app", 0, 0, { 4096, 0 }, { 100, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "wrong size", SEG_GOOD, "app", 0, 4 * 4096, { 4096, 0 }, { 100, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "bad magic", SEG_BAD_MAGIC, "app", 0, 0, { 4096, 0 }, { 100, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "not handed", SEG_FREE_STATE, "app", 0, 0, { 4096, 0 }, { 100, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "no regions", SEG_GOOD, "app", 0, 0, { 4096, 0 }, { 0, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "over the header", SEG_GOOD, "app", 0, 0, { 0, 0 }, { 100, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "not aligned", SEG_GOOD, "app", 0, 0, { 4097, 0 }, { 100, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "past the end", SEG_GOOD, "app", 0, 0, { 8192, 0 }, { 4097, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "huge size", SEG_GOOD, "app", 0, 0, { 8192, 0 }, { UINT64_MAX, 0 }, 2, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "same id twice", SEG_GOOD, "app", 0, 0, { 4096, 8192 }, { 10, 10 }, 1, 0, 0,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "range outside", SEG_GOOD, "app", 0, 0, { 4096, 0 }, { 100, 0 }, 2, 90, 11,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "range wraps", SEG_GOOD, "app", 0, 0, { 4096, 0 }, { 100, 0 }, 2, 50, UINT64_MAX,
+		  CKPT__V1__CODE__INVALID_ARGUMENT },
+		{ "over the limit", SEG_GOOD, "app", 0, 0, { 4096, 8192 }, { 4096, 4096 }, 2, 0, 0,
+		  CKPT__V1__CODE__RESOURCE_EXHAUSTED },
+		{ "good again", SEG_GOOD, "app", 0, 0, { 4096, 8192 }, { 100, 200 }, 2, 10, 5, 0 },
+	};
+	struct rpc_client *c;
+	struct rpc_error err;
+	unsigned accepted = 0;
+
+	server_up();
+	expect("app", getpid(), 5000, false);
+	ck_assert_int_eq(rpc_client_open(url, &ckpt__v1__local__descriptor, RPC_CLIENT_DIAL_NOW,
+	    0, &c, &err), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct bad_case *bc = &cases[i];
+		Ckpt__V1__LocalCheckpointRequest req = CKPT__V1__LOCAL_CHECKPOINT_REQUEST__INIT;
+		Ckpt__V1__LocalRegion rg[2], *rgp[2];
+		Ckpt__V1__LocalRange range = CKPT__V1__LOCAL_RANGE__INIT, *rangep = &range;
+		ProtobufCMessage *reply = NULL;
+		int fd = make_segment(bc->seg), rv;
+
+		req.component = (char *)bc->component;
+		req.fd = fd + bc->fd_delta;
+		req.segment_size = bc->size != 0 ? bc->size : 3 * 4096;
+		req.seq = i + 1;
+		for (int k = 0; k < 2; k++) {
+			if (bc->len[k] == 0)
+				continue;
+			ckpt__v1__local_region__init(&rg[k]);
+			rg[k].id = k == 0 ? 1 : bc->id2;
+			rg[k].offset = bc->off[k];
+			rg[k].size = bc->len[k];
+			rg[k].whole = true;
+			rgp[req.n_regions++] = &rg[k];
+		}
+		if (bc->rg_len != 0) {
+			range.offset = bc->rg_off;
+			range.length = bc->rg_len;
+			rg[0].whole = false;
+			rg[0].changed = &rangep;
+			rg[0].n_changed = 1;
+		}
+		req.regions = rgp;
+		rv = rpc_client_call(c, LOCAL_CHECKPOINT, &req.base, 5000, &reply, &err);
+		if (bc->code == 0) {
+			ck_assert_msg(rv == 0, "%s: refused: %s", bc->what, err.re_msg);
+			rpc_reply_free(reply);
+			accepted++;
+		} else {
+			ck_assert_msg(rv != 0 && err.re_code == bc->code, "%s: code %d, want %d (%s)",
+			    bc->what, rv == 0 ? 0 : err.re_code, bc->code, err.re_msg);
+		}
+		ck_assert_uint_eq(store.st_count, accepted);
+		close(fd);
+	}
+	/* The last one, with its hint, in the stored form's offsets. */
+	ck_assert_uint_eq(store.st_n_changed, 3);
+	ck_assert_uint_eq(store.st_changed[1].lg_offset, local_state_header_size(2) + 10);
+	ck_assert_uint_eq(store.st_changed[1].lg_length, 5);
+	rpc_client_close(c);
+	server_down();
+}
+END_TEST
+
+/* ---- hints against the bytes ---- */
+
+START_TEST(local_hinted_ranges_cover_every_changed_byte)
+{
+	enum { NREG = 3, ROUNDS = 40 };
+	static const size_t sizes[NREG] = { 70000, 4096, 123457 };
+	uint8_t *reg[NREG], *prev = NULL;
+	size_t prev_len = 0;
+	unsigned seed = 12345;
+
+	server_up();
+	expect("app", getpid(), 0, false);
+	ck_assert_int_eq(ckpt_init("app", url), 0);
+	for (int i = 0; i < NREG; i++) {
+		reg[i] = calloc(1, sizes[i]);
+		ck_assert_ptr_nonnull(reg[i]);
+		ck_assert_int_eq(ckpt_protect((uint32_t)i + 1, reg[i], sizes[i]), 0);
+	}
+	for (int round = 0; round < ROUNDS; round++) {
+		/* Random edits, each marked (region 3 never: it counts whole). */
+		int edits = (int)(rand_r(&seed) % 20);
+		for (int e = 0; e < edits; e++) {
+			int r = (int)(rand_r(&seed) % NREG);
+			size_t off = (size_t)rand_r(&seed) % sizes[r];
+			size_t len = 1 + (size_t)rand_r(&seed) % 300;
+			if (len > sizes[r] - off)
+				len = sizes[r] - off;
+			for (size_t k = 0; k < len; k++)
+				reg[r][off + k] = (uint8_t)rand_r(&seed);
+			if (r != 2)
+				ck_assert_int_eq(ckpt_mark_changed((uint32_t)r + 1, off, len), 0);
+		}
+		ck_assert_int_eq(ckpt_checkpoint(), round + 1);
+		ck_assert_int_eq(ckpt_wait(), 0);
+		/* Every byte that differs from the previous stored form is in a changed range. */
+		if (prev != NULL) {
+			ck_assert_uint_eq(prev_len, store.st_len);
+			for (size_t b = 0; b < store.st_len; b++) {
+				bool in = false;
+				if (prev[b] == store.st_state[b])
+					continue;
+				for (size_t g = 0; g < store.st_n_changed && !in; g++)
+					in = b >= store.st_changed[g].lg_offset &&
+					    b < store.st_changed[g].lg_offset + store.st_changed[g].lg_length;
+				ck_assert_msg(in, "round %d: byte %zu changed outside the hints", round, b);
+			}
+		}
+		free(prev);
+		prev = malloc(store.st_len);
+		ck_assert_ptr_nonnull(prev);
+		memcpy(prev, store.st_state, store.st_len);
+		prev_len = store.st_len;
+	}
+	ck_assert_int_eq(ckpt_finalize(), 0);
+	free(prev);
+	for (int i = 0; i < NREG; i++)
+		free(reg[i]);
+	server_down();
+}
+END_TEST
+
 /* ---- the example, as a child process ---- */
 
 static pid_t
@@ -574,6 +782,8 @@ main(void)
 	tcase_add_test(tc, local_hints_become_changed_ranges_of_the_stored_form);
 	tcase_add_test(tc, local_checkpoint_waits_for_a_free_segment_then_fails_busy);
 	tcase_add_test(tc, local_state_decode_refuses_what_is_not_the_format);
+	tcase_add_test(tc, local_server_refuses_bad_checkpoints_and_goes_on);
+	tcase_add_test(tc, local_hinted_ranges_cover_every_changed_byte);
 	tcase_add_test(tc, local_counter_example_continues_from_its_checkpoint);
 	suite_add_tcase(s, tc);
 	return test_run(s);
