@@ -844,10 +844,12 @@ ckpt_checkpoint(void)
 		goto out;
 	}
 	/* Handed over without waiting for the answer (lib_settle() takes it). */
+	pthread_mutex_lock(&lib.l_ho.ho_lock);
 	lib.l_ho.ho_busy = true;
 	lib.l_ho.ho_sent = false;
 	lib.l_ho.ho_seq = req.seq;
 	lib.l_ho.ho_seg = sg;
+	pthread_mutex_unlock(&lib.l_ho.ho_lock);
 	nng_aio_set_msg(lib.l_aio, msg);
 	nng_ctx_send(lib.l_ctx, lib.l_aio);
 	for (size_t i = 0; i < lib.l_nregions; i++) {

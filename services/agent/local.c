@@ -33,7 +33,8 @@
 #include "rpc.h"
 
 #define LOCAL_PROTO_VERSION 1u
-#define LOCAL_RECV_MAX (1u << 20)  /* requests are small: 1024 regions * 64 ranges fit */
+/* Checkpoint requests: at most 1024 regions of 64 ranges, about 1.6 MB. */
+#define LOCAL_RECV_MAX (4u << 20)
 #define LOCAL_SEG_FREE 0u
 #define LOCAL_SEG_HANDED 1u
 

@@ -470,6 +470,32 @@ START_TEST(local_state_decode_refuses_what_is_not_the_format)
 END_TEST
 
 
+START_TEST(local_most_regions_with_most_hints_fit_one_request)
+{
+	enum { SIZE = 512 };
+	static uint8_t mem[CKPT_REGIONS_MAX][SIZE];
+	uint8_t extra[8];
+
+	server_up();
+	expect("app", getpid(), 0, false);
+	ck_assert_int_eq(ckpt_init("app", url), 0);
+	for (uint32_t i = 0; i < CKPT_REGIONS_MAX; i++)
+		ck_assert_int_eq(ckpt_protect(0xffff0000u + i, mem[i], SIZE), 0);
+	ck_assert_int_eq(ckpt_protect(7, extra, sizeof(extra)), CKPT_ETOOBIG);
+	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	ck_assert_int_eq(ckpt_wait(), 0);
+	for (uint32_t i = 0; i < CKPT_REGIONS_MAX; i++)
+		for (unsigned k = 0; k < CKPT_RANGES_MAX; k++)
+			ck_assert_int_eq(ckpt_mark_changed(0xffff0000u + i, k * 8, 1), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	ck_assert_int_eq(ckpt_wait(), 0);
+	/* 64 ranges in each region, and the header (which the first range touches) */
+	ck_assert_uint_eq(store.st_n_changed, (size_t)CKPT_REGIONS_MAX * CKPT_RANGES_MAX);
+	ck_assert_int_eq(ckpt_finalize(), 0);
+	server_down();
+}
+END_TEST
+
 /* ---- what the server refuses ---- */
 
 enum seg_kind { SEG_GOOD, SEG_PLAIN_FILE, SEG_UNSEALED, SEG_BAD_MAGIC, SEG_FREE_STATE };
@@ -783,6 +809,7 @@ main(void)
 	tcase_add_test(tc, local_checkpoint_waits_for_a_free_segment_then_fails_busy);
 	tcase_add_test(tc, local_state_decode_refuses_what_is_not_the_format);
 	tcase_add_test(tc, local_server_refuses_bad_checkpoints_and_goes_on);
+	tcase_add_test(tc, local_most_regions_with_most_hints_fit_one_request);
 	tcase_add_test(tc, local_hinted_ranges_cover_every_changed_byte);
 	tcase_add_test(tc, local_counter_example_continues_from_its_checkpoint);
 	suite_add_tcase(s, tc);
