@@ -100,6 +100,11 @@ struct lib {
 	struct region *l_regions;
 	size_t l_nregions;
 	uint64_t l_bytes;          /* sum of the regions' sizes */
+	/*
+	 * The regions' ids, order or sizes changed since the last checkpoint:
+	 * the stored form's layout moved, so every byte of it counts as changed.
+	 */
+	bool l_layout_changed;
 	struct seg l_segs[LIB_SEGMENTS];
 	nng_ctx l_ctx;             /* the handovers' own request context */
 	nng_aio *l_aio;
@@ -588,6 +593,8 @@ ckpt_protect(uint32_t id, void *ptr, size_t size)
 		memset(r, 0, sizeof(*r));
 		r->rg_id = id;
 	}
+	if (r->rg_size != size)
+		lib.l_layout_changed = true;
 	r->rg_ptr = ptr;
 	r->rg_size = size;
 	r->rg_whole = true;        /* new or moved: all of it is news */
@@ -617,6 +624,7 @@ ckpt_unprotect(uint32_t id)
 	}
 	lib.l_bytes -= r->rg_size;
 	*r = lib.l_regions[--lib.l_nregions];
+	lib.l_layout_changed = true;
 out:
 	pthread_mutex_unlock(&lib.l_lock);
 	return rv;
@@ -818,7 +826,7 @@ ckpt_checkpoint(void)
 		lr->id = r->rg_id;
 		lr->offset = off;
 		lr->size = r->rg_size;
-		lr->whole = r->rg_whole || !r->rg_hinted;
+		lr->whole = r->rg_whole || !r->rg_hinted || lib.l_layout_changed;
 		if (!lr->whole) {
 			lr->changed = &rangep[nranges];
 			lr->n_changed = r->rg_nranges;
@@ -856,6 +864,7 @@ ckpt_checkpoint(void)
 		lib.l_regions[i].rg_whole = false;
 		lib.l_regions[i].rg_nranges = 0;
 	}
+	lib.l_layout_changed = false;
 	rv = (int64_t)++lib.l_seq;
 out:
 	free(rangep);

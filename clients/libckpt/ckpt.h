@@ -103,8 +103,10 @@ int ckpt_unprotect(uint32_t id);
  * Hint: bytes [offset, offset + len) of region id changed since the last
  * checkpoint. A region whose program never gave a hint counts as changed
  * everywhere at each checkpoint; once hinted, only its hinted ranges count
- * (over CKPT_RANGES_MAX ranges in one interval, the whole region). Hints
- * only make storing cheaper: the copy is always whole.
+ * (over CKPT_RANGES_MAX ranges in one interval, the whole region). A region
+ * protected anew, and every region after a region was added, resized or
+ * unprotected, counts as changed everywhere once. Hints only make storing
+ * cheaper: the copy is always whole.
  */
 int ckpt_mark_changed(uint32_t id, size_t offset, size_t len);
 

@@ -372,6 +372,21 @@ START_TEST(local_hints_become_changed_ranges_of_the_stored_form)
 	ck_assert_int_eq(ckpt_wait(), 0);
 	ck_assert_uint_eq(store.st_n_changed, 1);
 	ck_assert_uint_eq(store.st_changed[0].lg_length, store.st_len);
+	/* A region gone: the layout moved, all of it counts, hints or not. */
+	ck_assert_int_eq(ckpt_protect(3, b, 100), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 5);
+	ck_assert_int_eq(ckpt_wait(), 0);
+	ck_assert_int_eq(ckpt_unprotect(3), 0);
+	ck_assert_int_eq(ckpt_mark_changed(1, 0, 1), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 6);
+	ck_assert_int_eq(ckpt_wait(), 0);
+	ck_assert_uint_eq(store.st_n_changed, 1);
+	ck_assert_uint_eq(store.st_changed[0].lg_length, store.st_len);
+	/* Same layout again: hints count. */
+	ck_assert_int_eq(ckpt_mark_changed(1, 0, 1), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 7);
+	ck_assert_int_eq(ckpt_wait(), 0);
+	ck_assert_uint_eq(store.st_n_changed, 2);
 	ck_assert_int_eq(ckpt_finalize(), 0);
 	server_down();
 }
