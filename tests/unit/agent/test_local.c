@@ -511,6 +511,51 @@ START_TEST(local_most_regions_with_most_hints_fit_one_request)
 }
 END_TEST
 
+START_TEST(local_agent_gone_gives_errors_not_hangs)
+{
+	uint64_t v = 1;
+	int rv;
+
+	server_up();
+	setenv("CKPT_TIMEOUT_MS", "300", 1);
+	expect("app", getpid(), 0, false);
+	ck_assert_int_eq(ckpt_init("app", url), 0);
+	ck_assert_int_eq(ckpt_protect(1, &v, sizeof(v)), 0);
+	ck_assert_int_eq(ckpt_checkpoint(), 1);
+	ck_assert_int_eq(ckpt_wait(), 0);
+	local_stop(srv);
+	srv = NULL;
+	/* Handed to nobody: the error comes with the answer that never comes. */
+	ck_assert_int_eq(ckpt_checkpoint(), 2);
+	rv = ckpt_wait();
+	ck_assert_msg(rv == CKPT_ETIMEDOUT || rv == CKPT_ENOAGENT, "ckpt_wait: %d", rv);
+	ck_assert_ptr_nonnull(strstr(ckpt_errmsg(), "checkpoint 2"));
+	/* An agent back on the same socket that does not know the program refuses it. */
+	{
+		struct local_config cfg = { .lc_url = url, .lc_on_checkpoint = on_checkpoint,
+			.lc_arg = &store };
+		ck_assert_int_eq(local_start(&cfg, &srv), 0);
+	}
+	ck_assert_int_eq(ckpt_checkpoint(), 3);
+	rv = ckpt_wait();
+	ck_assert_msg(rv == CKPT_EAGENT || rv == CKPT_ETIMEDOUT || rv == CKPT_ENOAGENT,
+	    "ckpt_wait: %d", rv);
+	/* Told about it, the agent takes the next one. */
+	expect("app", getpid(), 0, false);
+	for (int i = 0; i < 100; i++) {       /* the dialer reconnects with back-off */
+		struct timespec nap = { 0, 50 * 1000000 };
+		int64_t seq = ckpt_checkpoint();
+		if (seq > 0 && ckpt_wait() == 0)
+			break;
+		ck_assert_int_lt(i, 99);
+		nanosleep(&nap, NULL);
+	}
+	ck_assert_int_eq(ckpt_finalize(), 0);
+	server_down();
+	unsetenv("CKPT_TIMEOUT_MS");
+}
+END_TEST
+
 /* ---- what the server refuses ---- */
 
 enum seg_kind { SEG_GOOD, SEG_PLAIN_FILE, SEG_UNSEALED, SEG_BAD_MAGIC, SEG_FREE_STATE };
@@ -824,6 +869,7 @@ main(void)
 	tcase_add_test(tc, local_checkpoint_waits_for_a_free_segment_then_fails_busy);
 	tcase_add_test(tc, local_state_decode_refuses_what_is_not_the_format);
 	tcase_add_test(tc, local_server_refuses_bad_checkpoints_and_goes_on);
+	tcase_add_test(tc, local_agent_gone_gives_errors_not_hangs);
 	tcase_add_test(tc, local_most_regions_with_most_hints_fit_one_request);
 	tcase_add_test(tc, local_hinted_ranges_cover_every_changed_byte);
 	tcase_add_test(tc, local_counter_example_continues_from_its_checkpoint);
