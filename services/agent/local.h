@@ -78,7 +78,6 @@ struct local_ckpt {
 
 enum local_event {
 	LOCAL_EV_HELLO,      /* the process introduced itself */
-	LOCAL_EV_RESTORED,   /* it read the last byte of its restored state */
 	LOCAL_EV_FINALIZE,   /* it said it is done */
 };
 
