@@ -45,6 +45,8 @@ struct store {
 	struct local_ckpt *st_held[4];
 	unsigned st_nheld;
 	int st_refuse;                     /* refuse with this errno */
+	unsigned st_hellos, st_finalizes;  /* events */
+	pid_t st_event_pid;
 };
 
 static struct store store = { .st_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -93,10 +95,26 @@ on_checkpoint(void *arg, struct local_ckpt *ck, const char **ret_why)
 }
 
 static void
+on_event(void *arg, const char *component, pid_t pid, enum local_event ev)
+{
+	struct store *st = arg;
+
+	(void)component;
+	pthread_mutex_lock(&st->st_lock);
+	st->st_event_pid = pid;
+	if (ev == LOCAL_EV_HELLO)
+		st->st_hellos++;
+	else if (ev == LOCAL_EV_FINALIZE)
+		st->st_finalizes++;
+	pthread_mutex_unlock(&st->st_lock);
+}
+
+static void
 server_up(void)
 {
 	struct local_config cfg = {
 		.lc_on_checkpoint = on_checkpoint,
+		.lc_on_event = on_event,
 		.lc_arg = &store,
 	};
 
@@ -211,6 +229,9 @@ START_TEST(local_checkpoint_then_restart_gives_the_regions_back)
 	ck_assert_int_eq(ckpt_checkpoint(), 2);
 	ck_assert_int_eq(ckpt_wait(), 0);
 	ck_assert_int_eq(ckpt_finalize(), 0);
+	ck_assert_uint_eq(store.st_hellos, 2);
+	ck_assert_uint_eq(store.st_finalizes, 2);
+	ck_assert_int_eq(store.st_event_pid, getpid());
 	server_down();
 	free(buf);
 	free(want);
