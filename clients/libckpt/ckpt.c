@@ -76,7 +76,8 @@ struct handover {
 	pthread_mutex_t ho_lock;
 	pthread_cond_t ho_cond;
 	bool ho_busy;              /* sent or being sent, no answer yet */
-	bool ho_sent;              /* the callback's: waiting for the answer */
+	enum { HO_QUEUED, HO_SENDING, HO_RECEIVING } ho_phase; /* the callback's */
+	nng_msg *ho_req;           /* the request, until it is sent */
 	bool ho_refused;           /* the agent did not keep it (or never saw it) */
 	int ho_rv;                 /* result, until lib_settle() takes it */
 	uint64_t ho_seq;
@@ -346,16 +347,40 @@ lib_handover_cb(void *arg)
 	int nrv = nng_aio_result(lib.l_aio), rv;
 	nng_msg *msg = nng_aio_get_msg(lib.l_aio);
 
-	if (!ho->ho_sent) {
+	if (ho->ho_phase == HO_QUEUED) {
+		/*
+		 * On nng's thread now: the write to the socket (and the wake-ups
+		 * it makes) costs the application nothing.
+		 */
 		if (nrv != 0) {
+			nng_msg_free(ho->ho_req);
+			lib_handover_done(CKPT_ENOAGENT, true, "checkpoint %" PRIu64 " not handed "
+			    "to the agent: %s", ho->ho_seq, nng_strerror(nrv));
+			return;
+		}
+		ho->ho_phase = HO_SENDING;
+		nng_aio_set_msg(lib.l_aio, ho->ho_req);
+		ho->ho_req = NULL;
+		nng_ctx_send(lib.l_ctx, lib.l_aio);
+		return;
+	}
+	if (ho->ho_phase == HO_SENDING) {
+		/*
+		 * nng 1.5 may end a send with 0 yet hand the message back (its
+		 * pipe closed as it was sent): then it is not sent either.
+		 */
+		if (nrv != 0 || msg != NULL) {
+			nng_aio_set_msg(lib.l_aio, NULL);
 			nng_msg_free(msg);
+			if (nrv == 0)
+				nrv = NNG_ECLOSED;
 			/* Never sent: the agent has not seen it. */
 			lib_handover_done(nrv == NNG_ETIMEDOUT ? CKPT_ETIMEDOUT : CKPT_ENOAGENT, true,
 			    "checkpoint %" PRIu64 " not handed to the agent: %s", ho->ho_seq,
 			    nng_strerror(nrv));
 			return;
 		}
-		ho->ho_sent = true;
+		ho->ho_phase = HO_RECEIVING;
 		nng_ctx_recv(lib.l_ctx, lib.l_aio);
 		return;
 	}
@@ -365,6 +390,7 @@ lib_handover_cb(void *arg)
 		    nng_strerror(nrv));
 		return;
 	}
+	nng_aio_set_msg(lib.l_aio, NULL);   /* ours now; the aio keeps no stale pointer */
 	rv = lib_reply(LOCAL_CHECKPOINT, msg, NULL, NULL, ho->ho_msg, sizeof(ho->ho_msg));
 	nng_msg_free(msg);
 	/* An answer with an error: the agent kept nothing of it. */
@@ -854,12 +880,13 @@ ckpt_checkpoint(void)
 	/* Handed over without waiting for the answer (lib_settle() takes it). */
 	pthread_mutex_lock(&lib.l_ho.ho_lock);
 	lib.l_ho.ho_busy = true;
-	lib.l_ho.ho_sent = false;
+	lib.l_ho.ho_phase = HO_QUEUED;
+	lib.l_ho.ho_req = msg;
 	lib.l_ho.ho_seq = req.seq;
 	lib.l_ho.ho_seg = sg;
 	pthread_mutex_unlock(&lib.l_ho.ho_lock);
-	nng_aio_set_msg(lib.l_aio, msg);
-	nng_ctx_send(lib.l_ctx, lib.l_aio);
+	/* nng's thread sends it (lib_handover_cb): the pause ends here. */
+	nng_sleep_aio(0, lib.l_aio);
 	for (size_t i = 0; i < lib.l_nregions; i++) {
 		lib.l_regions[i].rg_whole = false;
 		lib.l_regions[i].rg_nranges = 0;
