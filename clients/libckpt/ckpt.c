@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,11 @@ struct handover {
 	bool ho_busy;              /* sent or being sent, no answer yet */
 	enum { HO_QUEUED, HO_SENDING, HO_RECEIVING } ho_phase; /* the callback's */
 	nng_msg *ho_req;           /* the request, until it is sent */
+	pthread_cond_t ho_go_cond; /* the sender thread waits on it */
+	bool ho_go;                /* ho_req is there to send */
+	bool ho_stop;              /* the sender thread ends */
+	bool ho_thread;            /* it runs */
+	pthread_t ho_tid;
 	bool ho_refused;           /* the agent did not keep it (or never saw it) */
 	int ho_rv;                 /* result, until lib_settle() takes it */
 	uint64_t ho_seq;
@@ -114,7 +120,8 @@ struct lib {
 
 static struct lib lib = {
 	.l_lock = PTHREAD_MUTEX_INITIALIZER,
-	.l_ho = { .ho_lock = PTHREAD_MUTEX_INITIALIZER, .ho_cond = PTHREAD_COND_INITIALIZER },
+	.l_ho = { .ho_lock = PTHREAD_MUTEX_INITIALIZER, .ho_cond = PTHREAD_COND_INITIALIZER,
+		.ho_go_cond = PTHREAD_COND_INITIALIZER },
 };
 static _Thread_local char lib_errmsg[LIB_ERRMSG_MAX];
 
@@ -208,6 +215,15 @@ lib_reset(void)
 static void
 lib_close(void)
 {
+	if (lib.l_ho.ho_thread) {
+		pthread_mutex_lock(&lib.l_ho.ho_lock);
+		lib.l_ho.ho_stop = true;
+		pthread_cond_signal(&lib.l_ho.ho_go_cond);
+		pthread_mutex_unlock(&lib.l_ho.ho_lock);
+		pthread_join(lib.l_ho.ho_tid, NULL);
+		lib.l_ho.ho_thread = false;
+		lib.l_ho.ho_stop = false;
+	}
 	if (lib.l_aio != NULL)
 		nng_aio_free(lib.l_aio);
 	lib.l_aio = NULL;
@@ -347,23 +363,6 @@ lib_handover_cb(void *arg)
 	int nrv = nng_aio_result(lib.l_aio), rv;
 	nng_msg *msg = nng_aio_get_msg(lib.l_aio);
 
-	if (ho->ho_phase == HO_QUEUED) {
-		/*
-		 * On nng's thread now: the write to the socket (and the wake-ups
-		 * it makes) costs the application nothing.
-		 */
-		if (nrv != 0) {
-			nng_msg_free(ho->ho_req);
-			lib_handover_done(CKPT_ENOAGENT, true, "checkpoint %" PRIu64 " not handed "
-			    "to the agent: %s", ho->ho_seq, nng_strerror(nrv));
-			return;
-		}
-		ho->ho_phase = HO_SENDING;
-		nng_aio_set_msg(lib.l_aio, ho->ho_req);
-		ho->ho_req = NULL;
-		nng_ctx_send(lib.l_ctx, lib.l_aio);
-		return;
-	}
 	if (ho->ho_phase == HO_SENDING) {
 		/*
 		 * nng 1.5 may end a send with 0 yet hand the message back (its
@@ -395,6 +394,39 @@ lib_handover_cb(void *arg)
 	nng_msg_free(msg);
 	/* An answer with an error: the agent kept nothing of it. */
 	lib_handover_done(rv, true, NULL);
+}
+
+/*
+ * The sender: a thread of the library at the lowest priority (nice 19)
+ * that puts the handover on the wire. Waking it does not take the CPU from
+ * the application (a normal-priority thread woken here, nng's or the
+ * agent's, would preempt it at the end of a long copy, on a busy machine
+ * for milliseconds): the application's pause is the copy.
+ */
+static void *
+lib_sender_main(void *arg)
+{
+	struct handover *ho = arg;
+
+	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+	pthread_mutex_lock(&ho->ho_lock);
+	for (;;) {
+		nng_msg *msg;
+		while (!ho->ho_go && !ho->ho_stop)
+			pthread_cond_wait(&ho->ho_go_cond, &ho->ho_lock);
+		if (ho->ho_stop)
+			break;
+		ho->ho_go = false;
+		msg = ho->ho_req;
+		ho->ho_req = NULL;
+		ho->ho_phase = HO_SENDING;
+		pthread_mutex_unlock(&ho->ho_lock);
+		nng_aio_set_msg(lib.l_aio, msg);
+		nng_ctx_send(lib.l_ctx, lib.l_aio);
+		pthread_mutex_lock(&ho->ho_lock);
+	}
+	pthread_mutex_unlock(&ho->ho_lock);
+	return NULL;
 }
 
 /*
@@ -558,6 +590,12 @@ ckpt_init(const char *component, const char *url)
 		goto out_close;
 	}
 	nng_aio_set_timeout(lib.l_aio, (nng_duration)lib.l_timeout_ms);
+	nrv = pthread_create(&lib.l_ho.ho_tid, NULL, lib_sender_main, &lib.l_ho);
+	if (nrv != 0) {
+		rv = lib_fail(CKPT_ESYSTEM, "ckpt_init: thread: %s", strerror(nrv));
+		goto out_close;
+	}
+	lib.l_ho.ho_thread = true;
 	lib.l_init = true;
 	goto out_unlock;
 out_close:
@@ -884,9 +922,10 @@ ckpt_checkpoint(void)
 	lib.l_ho.ho_req = msg;
 	lib.l_ho.ho_seq = req.seq;
 	lib.l_ho.ho_seg = sg;
+	lib.l_ho.ho_go = true;
+	/* The sender sends it (lib_sender_main): the pause ends here. */
+	pthread_cond_signal(&lib.l_ho.ho_go_cond);
 	pthread_mutex_unlock(&lib.l_ho.ho_lock);
-	/* nng's thread sends it (lib_handover_cb): the pause ends here. */
-	nng_sleep_aio(0, lib.l_aio);
 	for (size_t i = 0; i < lib.l_nregions; i++) {
 		lib.l_regions[i].rg_whole = false;
 		lib.l_regions[i].rg_nranges = 0;

@@ -35,7 +35,10 @@
  * Threads: every function is thread-safe: one lock serialises them (the
  * library has one instance per process). ckpt_strerror() and ckpt_errmsg()
  * take no lock. A call waits while another thread's call runs (for
- * ckpt_checkpoint(), the copy of the regions).
+ * ckpt_checkpoint(), the copy of the regions). Between ckpt_init() and
+ * ckpt_finalize() the library runs one thread of its own, at nice 19, that
+ * sends checkpoints to the agent (and nng runs its threads); a child made
+ * with fork() must not call the library (it may ckpt_init() after exec).
  *
  * Environment (set by the agent for the processes it starts):
  *   CKPT_COMPONENT   the component's name
