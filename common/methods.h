@@ -48,4 +48,13 @@ enum agent_method {
 	AGENT_METHODS
 };
 
+/* Local: an application's libckpt and its agent (local.proto). */
+enum local_method {
+	LOCAL_HELLO = 0,
+	LOCAL_GET_REGION = 1,
+	LOCAL_CHECKPOINT = 2,
+	LOCAL_FINALIZE = 3,
+	LOCAL_METHODS
+};
+
 #endif
