@@ -975,11 +975,23 @@ load_component(struct load *l, struct pending *p, struct spec **ret)
 				}
 				continue;
 			}
-			if (spec_words(v, cmdf[i] == F_ENV ? SPEC_ENV_MAX : SPEC_WORDS_MAX, slots[i],
-			    reason, sizeof(reason)) != 0) {
+			/* Continuation lines join with '\n': in words, a blank like any other. */
+			char *flat = strdup(v);
+			if (flat == NULL) {
+				rv = -ENOMEM;
+				goto out;
+			}
+			for (char *q = flat; (q = strchr(q, '\n')) != NULL;)
+				*q = ' ';
+			rv = spec_words(flat, cmdf[i] == F_ENV ? SPEC_ENV_MAX : SPEC_WORDS_MAX,
+			    slots[i], reason, sizeof(reason));
+			free(flat);
+			if (rv != 0) {
+				rv = rv == -ENOMEM ? rv : -EINVAL;
 				load_fail(l, r->r_line[cmdf[i]], fname, "%s", reason);
 				goto out;
 			}
+			rv = -EINVAL;
 			if ((*slots[i])[0] == NULL) {
 				load_fail(l, r->r_line[cmdf[i]], fname, "empty");
 				goto out;

@@ -29,7 +29,8 @@
  * (required), dump-path, restore-path, log-path, dump-timeout,
  * restore-timeout, shell, user.
  *
- * Commands are words, never a shell string: words are separated by blanks;
+ * Commands are words, never a shell string: words are separated by blanks
+ * (a line break between continuation lines is a blank, in quotes too);
  * "double quotes" group words with blanks (and make an empty word ""); a
  * backslash takes the next character literally (\" \\ \ ), in quotes too.
  * With `shell = true` (and [allow] shell = true) a command is the value as

@@ -216,7 +216,8 @@ static const char good[] =
 	"run = /bin/sleep 600\n"
 	"dump = /bin/tar -C data --sort=name\n"
 	"  -cf - .\n"
-	"restore = /bin/sh -c \"mkdir -p data && exec /bin/tar -C data -xf -\"\n"
+	"restore = /bin/sh -c \"mkdir -p data &&\n"
+	"    exec /bin/tar -C data -xf -\"\n"
 	"quiesce = /bin/sh -c \"echo \\\"paused\\\" > q\"\n"
 	"resume = /bin/sh -c \"rm -f q\"\n"
 	"env = A=1 \"B=two words\" EMPTY=\n"
@@ -306,6 +307,7 @@ START_TEST(spec_config_loads_agent_allow_and_components)
 	ck_assert_uint_eq(cfg->sc_nspecs, 2);
 	assert_files_spec(cfg->sc_specs[0]);
 	ck_assert_int_eq(cfg->sc_specs[0]->sp_line, 14);
+	ck_assert_int_eq(cfg->sc_specs[1]->sp_line, 35);
 	ck_assert(cfg->sc_specs[0]->sp_exec.xc_user_set); /* resolved by spec_check */
 	ck_assert_str_eq(cfg->sc_specs[1]->sp_name, "d1");
 	ck_assert_str_eq(cfg->sc_specs[1]->sp_driver, "demo");
