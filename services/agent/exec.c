@@ -245,24 +245,27 @@ spawn(const struct exec_conf *c, char *const *argv, int in, int out, int errfd, 
 		 * on memory prepared before the fork. A close-on-exec pipe carries
 		 * the errno of a failed step back; EOF on it means execve() ran.
 		 */
-		int ep[2], e = 0;
+		int ep[2], e = 0, sigmax = SIGRTMIN;
+		struct sigaction dfl;
+		sigset_t all, none, old;
 		ssize_t n;
 
 		rv = pipe_high(ep);
 		if (rv != 0)
 			goto out;
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigfillset(&all);
+		sigemptyset(&none);
+		/* No handler of the agent's may run in the child before it is reset. */
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		pid = fork();
 		if (pid == 0) {
-			struct sigaction dfl;
-			sigset_t none;
 			int step_errno;
 
-			memset(&dfl, 0, sizeof(dfl));
-			dfl.sa_handler = SIG_DFL;
-			for (int s = 1; s < SIGRTMIN; s++)
+			for (int s = 1; s < sigmax; s++)
 				if (s != SIGKILL && s != SIGSTOP)
 					sigaction(s, &dfl, NULL);
-			sigemptyset(&none);
 			sigprocmask(SIG_SETMASK, &none, NULL);
 			close(ep[0]);
 			if (setpgid(0, 0) != 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
@@ -283,6 +286,7 @@ child_fail:
 		}
 		if (pid < 0)
 			rv = -errno;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		close(ep[1]);
 		if (pid > 0) {
 			setpgid(pid, pid); /* also here: no window where the group is not its own */
@@ -899,22 +903,35 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 	x->x_conf = c;
 	x->x_pidfd = -1;
 	in = fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	if (in < 0) {
+		rv = -errno;
+		snprintf(err, errlen, "run: /dev/null: %s", strerror(-rv));
+		goto out;
+	}
 	if (c->xc_log_path != NULL) {
 		char *lp = in_dir(c->xc_dir, c->xc_log_path);
-		out = lp != NULL ? fd_high(open(lp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640))
-		    : -1;
-		if (out < 0)
-			snprintf(err, errlen, "log: cannot open %s: %s", lp != NULL ? lp : "",
-			    strerror(errno));
+		if (lp == NULL) {
+			rv = -ENOMEM;
+			snprintf(err, errlen, "log: out of memory");
+			goto out;
+		}
+		out = fd_high(open(lp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+		rv = out < 0 ? -errno : 0;
+		if (rv == 0 && c->xc_user_set && fchown(out, c->xc_uid, c->xc_gid) != 0)
+			rv = -errno;
+		if (rv != 0)
+			snprintf(err, errlen, "log: cannot open %s: %s", lp, strerror(-rv));
 		free(lp);
+		if (rv != 0)
+			goto out;
 	} else {
+		/* The agent's stderr, as its own descriptor (fd 2 may be any number here). */
 		out = fd_high(fcntl(2, F_DUPFD_CLOEXEC, 3));
-	}
-	if (in < 0 || out < 0) {
-		rv = -errno;
-		if (c->xc_log_path == NULL)
-			snprintf(err, errlen, "run: %s", strerror(errno));
-		goto out;
+		if (out < 0) {
+			rv = -errno;
+			snprintf(err, errlen, "run: stderr: %s", strerror(-rv));
+			goto out;
+		}
 	}
 	rv = spawn(c, c->xc_run, in, out, out, &x->x_pid, &x->x_pidfd);
 	if (rv != 0) {
