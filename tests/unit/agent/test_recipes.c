@@ -148,7 +148,7 @@ struct recipe {
 	const char *read, *read_want;
 };
 
-/* Commands use P0 and P1 for the ports. */
+/* Commands use P0 and P1 for the ports, DIR for the folder of the node. */
 static const struct recipe recipes[] = {
 	{ "redis.ini", "/usr/bin/redis-server", { "6390", NULL },
 	    "redis-cli -p P0 ping 2>&1", "PONG",
@@ -158,6 +158,13 @@ static const struct recipe recipes[] = {
 	    "redis-cli -p P0 get greeting; redis-cli -p P0 lrange list 0 -1; "
 	    "redis-cli -p P0 strlen big",
 	    "hello\na\nb\nc\n400000\n" },
+	{ "agent.ini", "/usr/bin/python3", { "8580", NULL },
+	    "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:P0/", "200",
+	    "printf 'hello\\n' > DIR/data/greeting.txt && mkdir DIR/data/sub && "
+	    "head -c 100000 /dev/urandom > DIR/data/sub/blob && cp DIR/data/sub/blob DIR/../blob",
+	    "curl -s http://127.0.0.1:P0/greeting.txt && "
+	    "curl -s http://127.0.0.1:P0/sub/blob | cmp - DIR/../blob && echo same",
+	    "hello\nsame\n" },
 	{ "etcd.ini", "/usr/bin/etcd", { "2479", "2480" },
 	    "etcdctl --endpoints 127.0.0.1:P0 endpoint health 2>&1", "is healthy",
 	    "etcdctl --endpoints 127.0.0.1:P0 put greeting hello >/dev/null 2>&1 && "
@@ -172,7 +179,7 @@ START_TEST(recipe_serves_its_data_after_restore_in_a_fresh_folder)
 	char path[512], ini[512], p0[16], p1[16], err[600];
 	const char *from[3], *to[3];
 	char *text, *conf, *cmd;
-	const char *cfrom[2] = { "P0", "P1" }, *cto[2] = { p0, p1 };
+	const char *cfrom[3] = { "P0", "P1", "DIR" }, *cto[3] = { p0, p1, NULL };
 	struct spec_config *cfg = NULL;
 	struct spec *s;
 	struct exec_status st;
@@ -203,14 +210,15 @@ START_TEST(recipe_serves_its_data_after_restore_in_a_fresh_folder)
 	ck_assert_msg(spec_config_load(ini, NULL, 0, &cfg, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(cfg->sc_nspecs, 1);
 	s = cfg->sc_specs[0];
+	cto[2] = s->sp_exec.xc_dir;
 
 	/* The first node. */
 	ck_assert_msg(exec_start(&s->sp_exec, NULL, 0, &live[0], err, sizeof(err)) == 0, "%s",
 	    err);
-	cmd = subst(r->ready, cfrom, cto, 2);
+	cmd = subst(r->ready, cfrom, cto, 3);
 	ck_assert_msg(wait_out(cmd, r->ready_want), "%s never answered", r->program);
 	free(cmd);
-	cmd = subst(r->write, cfrom, cto, 2);
+	cmd = subst(r->write, cfrom, cto, 3);
 	ck_assert_int_eq(system(cmd), 0);
 	free(cmd);
 	ck_assert_msg(exec_checkpoint(live[0], &state, &len, err, sizeof(err)) == 0, "%s", err);
@@ -223,9 +231,10 @@ START_TEST(recipe_serves_its_data_after_restore_in_a_fresh_folder)
 	/* Another node: a fresh folder, from the checkpoint. */
 	free(s->sp_exec.xc_dir);
 	ck_assert_int_ge(asprintf(&s->sp_exec.xc_dir, "%s/node2", tmp), 0);
+	cto[2] = s->sp_exec.xc_dir;
 	ck_assert_msg(exec_start(&s->sp_exec, state, len, &live[1], err, sizeof(err)) == 0, "%s",
 	    err);
-	cmd = subst(r->read, cfrom, cto, 2);
+	cmd = subst(r->read, cfrom, cto, 3);
 	if (!wait_out(cmd, r->read_want)) {
 		char *got = run_out(cmd);
 		ck_abort_msg("%s after restore: got '%s', want '%s'", r->program, got, r->read_want);
