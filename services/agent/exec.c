@@ -3,26 +3,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "exec.h"
-
-#define READ_CHUNK 65536
-#define ENV_BASE 2 /* PATH, HOME */
+#include "child.h"
 
 struct exec {
 	const struct exec_conf *x_conf;
@@ -31,74 +22,6 @@ struct exec {
 	bool x_reaped;
 	struct exec_status x_end; /* valid once x_reaped */
 };
-
-/* What a step's reason quotes of its stderr: the last EXEC_STDERR_TAIL bytes. */
-struct tail {
-	char t_buf[EXEC_STDERR_TAIL];
-	size_t t_len;
-};
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int
-pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static void
-tail_add(struct tail *t, const char *p, size_t n)
-{
-	if (n >= sizeof(t->t_buf)) {
-		memcpy(t->t_buf, p + n - sizeof(t->t_buf), sizeof(t->t_buf));
-		t->t_len = sizeof(t->t_buf);
-		return;
-	}
-	if (t->t_len + n > sizeof(t->t_buf)) {
-		size_t drop = t->t_len + n - sizeof(t->t_buf);
-		memmove(t->t_buf, t->t_buf + drop, t->t_len - drop);
-		t->t_len -= drop;
-	}
-	memcpy(t->t_buf + t->t_len, p, n);
-	t->t_len += n;
-}
-
-/* The tail on one line: control characters become spaces, runs of them one. */
-static void
-tail_line(const struct tail *t, char *out, size_t outlen)
-{
-	size_t j = 0;
-	bool space = true;
-
-	for (size_t i = 0; i < t->t_len && j + 1 < outlen; i++) {
-		unsigned char ch = (unsigned char)t->t_buf[i];
-		if (ch < 0x20 || ch == 0x7f || ch == ' ') {
-			if (!space)
-				out[j++] = ' ';
-			space = true;
-			continue;
-		}
-		out[j++] = (char)ch;
-		space = false;
-	}
-	while (j > 0 && out[j - 1] == ' ')
-		j--;
-	out[j] = '\0';
-}
-
-static const char *
-basename_(const char *path)
-{
-	const char *s = strrchr(path, '/');
-	return s != NULL ? s + 1 : path;
-}
 
 /* "DIR/PATH" unless PATH is absolute; malloc'ed. */
 static char *
@@ -111,471 +34,6 @@ in_dir(const char *dir, const char *path)
 	if (asprintf(&p, "%s/%s", dir, path) < 0)
 		return NULL;
 	return p;
-}
-
-/* Moves fd to 3 or above (the child's 0, 1, 2 are dup2()'ed from these), close-on-exec. */
-static int
-fd_high(int fd)
-{
-	int nfd;
-
-	if (fd < 0 || fd > 2)
-		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	close(fd);
-	return nfd;
-}
-
-static int
-pipe_high(int p[2])
-{
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return -errno;
-	p[0] = fd_high(p[0]);
-	p[1] = fd_high(p[1]);
-	if (p[0] < 0 || p[1] < 0) {
-		int e = errno;
-		if (p[0] >= 0)
-			close(p[0]);
-		if (p[1] >= 0)
-			close(p[1]);
-		return -e;
-	}
-	return 0;
-}
-
-static void
-close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-/*
- * The environment of every command: xc_env first (glibc's getenv() takes the
- * first match, so it overrides), then PATH and HOME unless xc_env set them.
- * One malloc'ed block: the array, then the strings it points to.
- */
-static char **
-env_build(const struct exec_conf *c)
-{
-	size_t n = 0, nuser, bytes;
-	char **env, *p;
-	const char *base[ENV_BASE] = { "PATH=" EXEC_BASE_PATH, NULL };
-	char home[PATH_MAX + 8];
-
-	snprintf(home, sizeof(home), "HOME=%s", c->xc_dir);
-	base[1] = home;
-	for (char **e = c->xc_env; e != NULL && *e != NULL; e++)
-		n++;
-	bytes = (n + ENV_BASE + 1) * sizeof(char *) + sizeof(home) + sizeof("PATH=" EXEC_BASE_PATH);
-	env = malloc(bytes);
-	if (env == NULL)
-		return NULL;
-	p = (char *)(env + n + ENV_BASE + 1);
-	for (size_t i = 0; i < n; i++)
-		env[i] = c->xc_env[i];
-	nuser = n;
-	for (size_t b = 0; b < ENV_BASE; b++) {
-		size_t klen = (size_t)(strchr(base[b], '=') - base[b]) + 1;
-		bool set = false;
-		for (size_t i = 0; i < nuser && !set; i++)
-			set = strncmp(c->xc_env[i], base[b], klen) == 0;
-		if (set)
-			continue;
-		strcpy(p, base[b]);
-		env[n++] = p;
-		p += strlen(p) + 1;
-	}
-	env[n] = NULL;
-	return env;
-}
-
-/*
- * Starts argv with fds in, out, err as its 0, 1, 2 in a new process group.
- * On success *ret_pid and *ret_pidfd (a pidfd, close-on-exec).
- */
-static int
-spawn(const struct exec_conf *c, char *const *argv, int in, int out, int errfd, pid_t *ret_pid,
-    int *ret_pidfd)
-{
-	char *shell_argv[4] = { "/bin/sh", "-c", NULL, NULL };
-	char *const *av = argv;
-	char **env = env_build(c);
-	pid_t pid = -1;
-	int rv = 0, pidfd;
-
-	if (env == NULL)
-		return -ENOMEM;
-	if (c->xc_shell) {
-		shell_argv[2] = argv[0];
-		av = shell_argv;
-	}
-	if (!c->xc_user_set) {
-		posix_spawn_file_actions_t fa;
-		posix_spawnattr_t at;
-		sigset_t none, all;
-
-		sigemptyset(&none);
-		sigemptyset(&all);
-		for (int s = 1; s < SIGRTMIN; s++)
-			if (s != SIGKILL && s != SIGSTOP)
-				sigaddset(&all, s);
-		posix_spawn_file_actions_init(&fa);
-		posix_spawnattr_init(&at);
-		posix_spawn_file_actions_adddup2(&fa, in, 0);
-		posix_spawn_file_actions_adddup2(&fa, out, 1);
-		posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-		posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-		posix_spawn_file_actions_addchdir_np(&fa, c->xc_dir);
-		posix_spawnattr_setflags(&at,
-		    POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-		posix_spawnattr_setpgroup(&at, 0);
-		posix_spawnattr_setsigmask(&at, &none);
-		posix_spawnattr_setsigdefault(&at, &all);
-		rv = -posix_spawn(&pid, av[0], &fa, &at, av, env);
-		posix_spawn_file_actions_destroy(&fa);
-		posix_spawnattr_destroy(&at);
-	} else {
-		/*
-		 * Another user: posix_spawn() cannot change it, fork() can. Between
-		 * fork() and execve() the child (a copy of one thread of a
-		 * multithreaded process) calls only async-signal-safe system calls
-		 * on memory prepared before the fork. A close-on-exec pipe carries
-		 * the errno of a failed step back; EOF on it means execve() ran.
-		 */
-		int ep[2], e = 0, sigmax = SIGRTMIN;
-		struct sigaction dfl;
-		sigset_t all, none, old;
-		ssize_t n;
-
-		rv = pipe_high(ep);
-		if (rv != 0)
-			goto out;
-		memset(&dfl, 0, sizeof(dfl));
-		dfl.sa_handler = SIG_DFL;
-		sigfillset(&all);
-		sigemptyset(&none);
-		/* No handler of the agent's may run in the child before it is reset. */
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		pid = fork();
-		if (pid == 0) {
-			int step_errno;
-
-			for (int s = 1; s < sigmax; s++)
-				if (s != SIGKILL && s != SIGSTOP)
-					sigaction(s, &dfl, NULL);
-			sigprocmask(SIG_SETMASK, &none, NULL);
-			close(ep[0]);
-			if (setpgid(0, 0) != 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
-			    dup2(errfd, 2) < 0)
-				goto child_fail;
-			/* Everything but 0, 1, 2 and the error pipe. */
-			if (ep[1] > 3)
-				syscall(SYS_close_range, 3u, (unsigned)ep[1] - 1, 0u);
-			syscall(SYS_close_range, (unsigned)ep[1] + 1, ~0u, 0u);
-			if (chdir(c->xc_dir) != 0 || setgroups(1, &c->xc_gid) != 0 ||
-			    setgid(c->xc_gid) != 0 || setuid(c->xc_uid) != 0)
-				goto child_fail;
-			execve(av[0], av, env);
-child_fail:
-			step_errno = errno;
-			(void)!write(ep[1], &step_errno, sizeof(step_errno));
-			_exit(127);
-		}
-		if (pid < 0)
-			rv = -errno;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		close(ep[1]);
-		if (pid > 0) {
-			setpgid(pid, pid); /* also here: no window where the group is not its own */
-			do
-				n = read(ep[0], &e, sizeof(e));
-			while (n < 0 && errno == EINTR);
-			if (n == (ssize_t)sizeof(e)) {
-				while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-					;
-				rv = -(e != 0 ? e : EIO);
-			}
-		}
-		close(ep[0]);
-	}
-	if (rv != 0)
-		goto out;
-	pidfd = pidfd_open_(pid);
-	if (pidfd < 0) {
-		rv = -errno;
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		goto out;
-	}
-	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-	*ret_pid = pid;
-	*ret_pidfd = pidfd;
-out:
-	free(env);
-	return rv;
-}
-
-static void
-status_from(int code, int si_code, struct exec_status *st)
-{
-	if (si_code == CLD_EXITED) {
-		st->es_state = EXEC_EXITED;
-		st->es_code = code;
-	} else {
-		st->es_state = EXEC_KILLED;
-		st->es_code = code;
-	}
-}
-
-/*
- * Reaps pid once it has ended: kills what is left of its group first (the
- * leader, not yet reaped, keeps the group id from being reused), then reaps.
- * block: wait for the end; else -EAGAIN while it runs.
- */
-static int
-reap(pid_t pid, bool block, struct exec_status *ret_st)
-{
-	siginfo_t si;
-
-	memset(&si, 0, sizeof(si));
-	while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) != 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
-	if (si.si_pid == 0)
-		return -EAGAIN;
-	kill(-pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
-	ret_st->es_pid = pid;
-	status_from(si.si_status, si.si_code, ret_st);
-	return 0;
-}
-
-static void
-reason_end(const char *what, char *const *argv, const struct exec_status *st,
-    const struct tail *t, char *err, size_t errlen)
-{
-	char line[EXEC_STDERR_TAIL + 1];
-
-	tail_line(t, line, sizeof(line));
-	if (st->es_state == EXEC_EXITED)
-		snprintf(err, errlen, "%s (%s) exited with code %d%s%s", what, basename_(argv[0]),
-		    st->es_code, line[0] != '\0' ? ": " : "", line);
-	else
-		snprintf(err, errlen, "%s (%s) was killed by signal %d (%s)%s%s", what,
-		    basename_(argv[0]), st->es_code, strsignal(st->es_code),
-		    line[0] != '\0' ? ": " : "", line);
-}
-
-/*
- * Writes in[0..len) to fd without raising SIGPIPE in the process: SIGPIPE is
- * blocked in this thread for the write, and one it caused is consumed.
- */
-static ssize_t
-write_nosigpipe(int fd, const void *buf, size_t len)
-{
-	sigset_t pipe_set, old, pending;
-	ssize_t n;
-	int e;
-
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	sigpending(&pending);
-	bool was_pending = sigismember(&pending, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	n = write(fd, buf, len);
-	e = errno;
-	if (n < 0 && e == EPIPE && !was_pending) {
-		struct timespec zero = { 0, 0 };
-		sigtimedwait(&pipe_set, NULL, &zero);
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = e;
-	return n;
-}
-
-/*
- * Runs one step to its end: in (may be NULL: /dev/null) on its stdin; its
- * stdout captured into *ret_out (at most limit bytes) when ret_out != NULL,
- * else sent with its stderr to the tail. Kills its group at the deadline or
- * past the limit. 0 only when it exited with 0.
- */
-static int
-step_run(const struct exec_conf *c, const char *what, char *const *argv, const void *in,
-    size_t in_len, uint64_t limit, uint64_t timeout_ms, void **ret_out, size_t *ret_len,
-    char *err, size_t errlen)
-{
-	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
-	int devnull = -1, pidfd = -1, rv;
-	pid_t pid = -1;
-	struct tail tail = { .t_len = 0 };
-	struct exec_status st = { 0 };
-	uint8_t *out = NULL;
-	size_t out_len = 0, out_cap = 0, in_off = 0;
-	uint64_t deadline = now_ms() + timeout_ms;
-	bool ended = false;
-
-	devnull = fd_high(open("/dev/null", O_RDWR | O_CLOEXEC));
-	if (devnull < 0) {
-		rv = -errno;
-		snprintf(err, errlen, "%s: /dev/null: %s", what, strerror(-rv));
-		goto out;
-	}
-	if ((in != NULL && (rv = pipe_high(pin)) != 0) ||
-	    (ret_out != NULL && (rv = pipe_high(pout)) != 0) || (rv = pipe_high(perr)) != 0) {
-		snprintf(err, errlen, "%s: pipe: %s", what, strerror(-rv));
-		goto out;
-	}
-	rv = spawn(c, argv, in != NULL ? pin[0] : devnull, ret_out != NULL ? pout[1] : perr[1],
-	    perr[1], &pid, &pidfd);
-	if (rv != 0) {
-		snprintf(err, errlen, "%s: cannot run %s: %s", what, argv[0], strerror(-rv));
-		goto out;
-	}
-	close_fd(&pin[0]);
-	close_fd(&pout[1]);
-	close_fd(&perr[1]);
-	if (pin[1] >= 0)
-		fcntl(pin[1], F_SETFL, O_NONBLOCK);
-	if (in != NULL && in_len == 0)
-		close_fd(&pin[1]);
-
-	/* Until it ended and both its outputs reached EOF. */
-	while (!ended || pout[0] >= 0 || perr[0] >= 0) {
-		struct pollfd pf[4];
-		int npf = 0, ip = -1, io = -1, ie = -1, ix = -1;
-		uint64_t now = now_ms();
-
-		if (now >= deadline) {
-			rv = -ETIMEDOUT;
-			break;
-		}
-		if (pin[1] >= 0) {
-			pf[npf] = (struct pollfd){ .fd = pin[1], .events = POLLOUT };
-			ip = npf++;
-		}
-		if (pout[0] >= 0) {
-			pf[npf] = (struct pollfd){ .fd = pout[0], .events = POLLIN };
-			io = npf++;
-		}
-		if (perr[0] >= 0) {
-			pf[npf] = (struct pollfd){ .fd = perr[0], .events = POLLIN };
-			ie = npf++;
-		}
-		if (!ended) {
-			pf[npf] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
-			ix = npf++;
-		}
-		if (poll(pf, (nfds_t)npf, (int)(deadline - now)) < 0) {
-			if (errno == EINTR)
-				continue;
-			rv = -errno;
-			snprintf(err, errlen, "%s: poll: %s", what, strerror(-rv));
-			break;
-		}
-		if (ip >= 0 && pf[ip].revents != 0) {
-			ssize_t n = write_nosigpipe(pin[1], (const uint8_t *)in + in_off,
-			    in_len - in_off);
-			if (n > 0)
-				in_off += (size_t)n;
-			/* EPIPE: it stopped reading; how it ends tells the rest. */
-			if ((n < 0 && errno != EAGAIN && errno != EINTR) || in_off == in_len)
-				close_fd(&pin[1]);
-		}
-		if (io >= 0 && pf[io].revents != 0) {
-			ssize_t n;
-			if (out_cap - out_len < READ_CHUNK) {
-				size_t cap = out_cap == 0 ? READ_CHUNK * 2 : out_cap * 2;
-				uint8_t *nb = realloc(out, cap);
-				if (nb == NULL) {
-					rv = -ENOMEM;
-					snprintf(err, errlen, "%s: out of memory", what);
-					break;
-				}
-				out = nb;
-				out_cap = cap;
-			}
-			n = read(pout[0], out + out_len, READ_CHUNK);
-			if (n > 0)
-				out_len += (size_t)n;
-			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
-				close_fd(&pout[0]);
-			if (out_len > limit) {
-				rv = -EFBIG;
-				snprintf(err, errlen, "%s (%s): the state is larger than the limit of "
-				    "%llu bytes", what, basename_(argv[0]), (unsigned long long)limit);
-				break;
-			}
-		}
-		if (ie >= 0 && pf[ie].revents != 0) {
-			char buf[4096];
-			ssize_t n = read(perr[0], buf, sizeof(buf));
-			if (n > 0)
-				tail_add(&tail, buf, (size_t)n);
-			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
-				close_fd(&perr[0]);
-		}
-		if (ix >= 0 && pf[ix].revents != 0) {
-			/* Its group goes with it; then its pipes reach EOF. */
-			rv = reap(pid, false, &st);
-			if (rv == 0) {
-				ended = true;
-				close_fd(&pin[1]);
-			} else if (rv != -EAGAIN) {
-				snprintf(err, errlen, "%s: waitid: %s", what, strerror(-rv));
-				ended = true;
-				break;
-			}
-			rv = 0;
-		}
-	}
-	if (!ended) {
-		/* Past its deadline, over the limit or an error: the group dies. */
-		kill(-pid, SIGKILL);
-		reap(pid, true, &st);
-	}
-	if (rv == -ETIMEDOUT) {
-		/* Also when it ended but what it left running kept its output open. */
-		char line[EXEC_STDERR_TAIL + 1];
-		tail_line(&tail, line, sizeof(line));
-		snprintf(err, errlen, "%s (%s) ran past its timeout of %llu ms and was killed%s%s",
-		    what, basename_(argv[0]), (unsigned long long)timeout_ms,
-		    line[0] != '\0' ? ": " : "", line);
-	}
-	if (rv != 0)
-		goto out;
-	if (st.es_state != EXEC_EXITED || st.es_code != 0) {
-		reason_end(what, argv, &st, &tail, err, errlen);
-		rv = -EIO;
-		goto out;
-	}
-	if (ret_out != NULL) {
-		if (out == NULL && (out = malloc(1)) == NULL) {
-			rv = -ENOMEM;
-			goto out;
-		}
-		*ret_out = out;
-		*ret_len = out_len;
-		out = NULL;
-	}
-out:
-	free(out);
-	close_fd(&pin[0]);
-	close_fd(&pin[1]);
-	close_fd(&pout[0]);
-	close_fd(&pout[1]);
-	close_fd(&perr[0]);
-	close_fd(&perr[1]);
-	close_fd(&pidfd);
-	close_fd(&devnull);
-	return rv;
 }
 
 static uint64_t
@@ -670,14 +128,14 @@ exec_checkpoint(struct exec *x, void **ret_buf, size_t *ret_len, char *err, size
 		}
 	}
 	if (c->xc_quiesce != NULL)
-		rv = step_run(c, "quiesce", c->xc_quiesce, NULL, 0, 0, dump_timeout(c), NULL, NULL,
+		rv = child_run(c, "quiesce", c->xc_quiesce, NULL, 0, 0, dump_timeout(c), NULL, NULL,
 		    err, errlen);
 	if (rv == 0) {
 		if (path == NULL)
-			rv = step_run(c, "dump", c->xc_dump, NULL, 0, c->xc_limit, dump_timeout(c),
+			rv = child_run(c, "dump", c->xc_dump, NULL, 0, c->xc_limit, dump_timeout(c),
 			    &buf, &len, err, errlen);
 		else {
-			rv = step_run(c, "dump", c->xc_dump, NULL, 0, 0, dump_timeout(c), NULL, NULL,
+			rv = child_run(c, "dump", c->xc_dump, NULL, 0, 0, dump_timeout(c), NULL, NULL,
 			    err, errlen);
 			if (rv == 0)
 				rv = read_bounded(path, c->xc_limit, &buf, &len, err, errlen);
@@ -686,7 +144,7 @@ exec_checkpoint(struct exec *x, void **ret_buf, size_t *ret_len, char *err, size
 	if (c->xc_quiesce != NULL && c->xc_resume != NULL) {
 		/* Always after quiesce; its failure is reported unless one came first. */
 		char rerr[EXEC_STDERR_TAIL + 128];
-		int rrv = step_run(c, "resume", c->xc_resume, NULL, 0, 0, dump_timeout(c), NULL,
+		int rrv = child_run(c, "resume", c->xc_resume, NULL, 0, 0, dump_timeout(c), NULL,
 		    NULL, rerr, sizeof(rerr));
 		if (rrv != 0 && rv == 0) {
 			rv = rrv;
@@ -885,11 +343,11 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 			}
 			rv = write_state(c, rpath, state, len, err, errlen);
 			if (rv == 0 && c->xc_restore != NULL)
-				rv = step_run(c, "restore", c->xc_restore, NULL, 0, 0, tmo, NULL, NULL,
+				rv = child_run(c, "restore", c->xc_restore, NULL, 0, 0, tmo, NULL, NULL,
 				    err, errlen);
 		} else {
 			/* A non-NULL input, even empty: its stdin is a pipe that ends. */
-			rv = step_run(c, "restore", c->xc_restore, len > 0 ? state : "", len, 0, tmo,
+			rv = child_run(c, "restore", c->xc_restore, len > 0 ? state : "", len, 0, tmo,
 			    NULL, NULL, err, errlen);
 		}
 		if (rv != 0)
@@ -902,7 +360,7 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 	}
 	x->x_conf = c;
 	x->x_pidfd = -1;
-	in = fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	in = child_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
 	if (in < 0) {
 		rv = -errno;
 		snprintf(err, errlen, "run: /dev/null: %s", strerror(-rv));
@@ -915,7 +373,7 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 			snprintf(err, errlen, "log: out of memory");
 			goto out;
 		}
-		out = fd_high(open(lp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+		out = child_fd_high(open(lp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
 		rv = out < 0 ? -errno : 0;
 		if (rv == 0 && c->xc_user_set && fchown(out, c->xc_uid, c->xc_gid) != 0)
 			rv = -errno;
@@ -926,14 +384,14 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 			goto out;
 	} else {
 		/* The agent's stderr, as its own descriptor (fd 2 may be any number here). */
-		out = fd_high(fcntl(2, F_DUPFD_CLOEXEC, 3));
+		out = child_fd_high(fcntl(2, F_DUPFD_CLOEXEC, 3));
 		if (out < 0) {
 			rv = -errno;
 			snprintf(err, errlen, "run: stderr: %s", strerror(-rv));
 			goto out;
 		}
 	}
-	rv = spawn(c, c->xc_run, in, out, out, &x->x_pid, &x->x_pidfd);
+	rv = child_start(c, c->xc_run, in, out, out, &x->x_pid, &x->x_pidfd);
 	if (rv != 0) {
 		snprintf(err, errlen, "run: cannot run %s: %s", c->xc_run[0], strerror(-rv));
 		goto out;
@@ -960,7 +418,7 @@ exec_status(struct exec *x, struct exec_status *ret_st)
 		*ret_st = x->x_end;
 		return 0;
 	}
-	rv = reap(x->x_pid, false, &st);
+	rv = child_reap(x->x_pid, false, &st);
 	if (rv == -EAGAIN) {
 		*ret_st = (struct exec_status){ .es_state = EXEC_RUNNING, .es_pid = x->x_pid };
 		return 0;
@@ -969,7 +427,7 @@ exec_status(struct exec *x, struct exec_status *ret_st)
 		return rv;
 	x->x_reaped = true;
 	x->x_end = st;
-	close_fd(&x->x_pidfd);
+	child_close(&x->x_pidfd);
 	*ret_st = st;
 	return 0;
 }
@@ -978,7 +436,7 @@ int
 exec_stop(struct exec *x, uint64_t grace_ms, struct exec_status *ret_st)
 {
 	struct exec_status st;
-	uint64_t deadline = now_ms() + grace_ms;
+	uint64_t deadline = child_now_ms() + grace_ms;
 	int rv;
 
 	rv = exec_status(x, &st);
@@ -987,7 +445,7 @@ exec_stop(struct exec *x, uint64_t grace_ms, struct exec_status *ret_st)
 	kill(-x->x_pid, SIGTERM);
 	for (;;) {
 		struct pollfd pf = { .fd = x->x_pidfd, .events = POLLIN };
-		uint64_t now = now_ms();
+		uint64_t now = child_now_ms();
 		if (now >= deadline)
 			break;
 		if (poll(&pf, 1, (int)(deadline - now)) > 0)
@@ -997,12 +455,12 @@ exec_stop(struct exec *x, uint64_t grace_ms, struct exec_status *ret_st)
 	if (rv != 0 || st.es_state != EXEC_RUNNING)
 		goto out;
 	kill(-x->x_pid, SIGKILL);
-	rv = reap(x->x_pid, true, &st);
+	rv = child_reap(x->x_pid, true, &st);
 	if (rv != 0)
 		goto out;
 	x->x_reaped = true;
 	x->x_end = st;
-	close_fd(&x->x_pidfd);
+	child_close(&x->x_pidfd);
 out:
 	if (rv == 0 && ret_st != NULL)
 		*ret_st = st;
@@ -1021,6 +479,6 @@ exec_free(struct exec *x)
 	if (x == NULL)
 		return;
 	exec_stop(x, 0, NULL);
-	close_fd(&x->x_pidfd);
+	child_close(&x->x_pidfd);
 	free(x);
 }
