@@ -23,7 +23,7 @@
  *   shell    = false                 whether `shell = true` components may run
  *   [component NAME]     one per component (NAME: 1-63 of [A-Za-z0-9._-])
  *
- * Component keys (SPEC_FIELDS in spec.c is the table): driver (required),
+ * Component keys (SPEC_FIELDS in spec_ini.c is the table): driver (required),
  * interval, limit, requires, max-restarts, backoff, fresh; demo: bytes;
  * exec: run, dump (required), restore, quiesce, resume, env, folder
  * (required), dump-path, restore-path, log-path, dump-timeout,
