@@ -337,18 +337,18 @@ child_reap(pid_t pid, bool block, struct exec_status *ret_st)
 }
 
 static void
-reason_end(const char *what, char *const *argv, const struct exec_status *st,
+reason_end(const char *what, const char *prog, const struct exec_status *st,
     const struct tail *t, char *err, size_t errlen)
 {
 	char line[EXEC_STDERR_TAIL + 1];
 
 	tail_line(t, line, sizeof(line));
 	if (st->es_state == EXEC_EXITED)
-		snprintf(err, errlen, "%s (%s) exited with code %d%s%s", what, basename_(argv[0]),
+		snprintf(err, errlen, "%s (%s) exited with code %d%s%s", what, prog,
 		    st->es_code, line[0] != '\0' ? ": " : "", line);
 	else
 		snprintf(err, errlen, "%s (%s) was killed by signal %d (%s)%s%s", what,
-		    basename_(argv[0]), st->es_code, strsignal(st->es_code),
+		    prog, st->es_code, strsignal(st->es_code),
 		    line[0] != '\0' ? ": " : "", line);
 }
 
@@ -399,6 +399,8 @@ child_run(const struct exec_conf *c, const char *what, char *const *argv, const 
 	size_t out_len = 0, out_cap = 0, in_off = 0;
 	uint64_t deadline = child_now_ms() + timeout_ms;
 	bool ended = false;
+	/* Named in reasons: the program, or "sh" for a shell string. */
+	const char *prog = c->xc_shell ? "sh" : basename_(argv[0]);
 
 	devnull = child_fd_high(open("/dev/null", O_RDWR | O_CLOEXEC));
 	if (devnull < 0) {
@@ -488,7 +490,7 @@ child_run(const struct exec_conf *c, const char *what, char *const *argv, const 
 			if (out_len > limit) {
 				rv = -EFBIG;
 				snprintf(err, errlen, "%s (%s): the state is larger than the limit of "
-				    "%llu bytes", what, basename_(argv[0]), (unsigned long long)limit);
+				    "%llu bytes", what, prog, (unsigned long long)limit);
 				break;
 			}
 		}
@@ -524,13 +526,13 @@ child_run(const struct exec_conf *c, const char *what, char *const *argv, const 
 		char line[EXEC_STDERR_TAIL + 1];
 		tail_line(&tail, line, sizeof(line));
 		snprintf(err, errlen, "%s (%s) ran past its timeout of %llu ms and was killed%s%s",
-		    what, basename_(argv[0]), (unsigned long long)timeout_ms,
+		    what, prog, (unsigned long long)timeout_ms,
 		    line[0] != '\0' ? ": " : "", line);
 	}
 	if (rv != 0)
 		goto out;
 	if (st.es_state != EXEC_EXITED || st.es_code != 0) {
-		reason_end(what, argv, &st, &tail, err, errlen);
+		reason_end(what, prog, &st, &tail, err, errlen);
 		rv = -EIO;
 		goto out;
 	}

@@ -234,7 +234,7 @@ END_TEST
 
 START_TEST(exec_status_sees_an_exit_code)
 {
-	char *s = script("crash.sh", "sleep 0.1\nexit 3");
+	char *s = script("crash.sh", "echo 'to the log' >&2\nsleep 0.1\nexit 3"), *log, *text;
 	char *run[2] = { s, NULL };
 	struct exec_conf c;
 	struct exec *x = NULL;
@@ -249,6 +249,12 @@ START_TEST(exec_status_sees_an_exit_code)
 	/* Stable once seen. */
 	ck_assert_int_eq(exec_status(x, &st), 0);
 	ck_assert_int_eq(st.es_code, 3);
+	/* Its stderr went to log-path, in its folder. */
+	ck_assert_int_ge(asprintf(&log, "%s/run.log", c.xc_dir), 0);
+	text = slurp(log, NULL);
+	ck_assert_str_eq(text, "to the log\n");
+	free(text);
+	free(log);
 	exec_free(x);
 	free(s);
 	free(c.xc_dir);
@@ -639,6 +645,10 @@ START_TEST(exec_shell_mode_runs_one_string)
 	ck_assert_uint_eq(len, 2);
 	ck_assert_mem_eq(state, "42", 2);
 	free(state);
+	state = NULL;
+	dump[0] = "echo nope >&2; exit 5";
+	ck_assert_int_eq(exec_checkpoint(x, &state, &len, err, sizeof(err)), -EIO);
+	ck_assert_str_eq(err, "dump (sh) exited with code 5: nope");
 	exec_free(x);
 	free(c.xc_dir);
 }
