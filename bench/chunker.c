@@ -4,7 +4,7 @@
  * against the byte-at-a-time reference of tests/chunkref.h measured in the
  * same run, and a check that both cut every file at the same points.
  *
- *   python3 ../shared/bench/workloads.py /tmp/wl
+ *   python3 bench/workloads.py /tmp/wl
  *   meson compile -C build-rel bench/bench_chunker
  *   build-rel/bench/bench_chunker /tmp/wl/W1 /tmp/wl/W2
  *   build-rel/bench/bench_chunker -p 64,256,1024 /tmp/wl/W1      other bounds

@@ -11,7 +11,7 @@
 #
 # Environment: CKPT_BUILD (default build-bench, a release build made here),
 # CKPT_NAS (another ckpt-nas binary to measure, an older build say),
-# CKPT_WORKLOADS (default ../shared/bench/workloads.py), CKPT_BENCH_DIR (the
+# CKPT_WORKLOADS (default bench/workloads.py), CKPT_BENCH_DIR (the
 # folder whose disk is measured; default a new folder under /var/tmp).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +28,7 @@ cleanup() {
 	[ -n "${CKPT_BENCH_DIR:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
-python3 "${CKPT_WORKLOADS:-$top/../shared/bench/workloads.py}" "$work/w" >/dev/null
+python3 "${CKPT_WORKLOADS:-$top/bench/workloads.py}" "$work/w" >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 url="tcp://127.0.0.1:$port"
 "$nas" --listen "$url" --data "$work/nas" --map-size 1G --log-level warn 2>>"$work/nas.log" &

@@ -7,7 +7,7 @@
 #   bash bench/restore.sh
 #
 # Environment: CKPT_BUILD (default build-bench, a release build made here),
-# CKPT_BENCH_RUNS (default 5), CKPT_WORKLOADS (default ../shared/bench/workloads.py).
+# CKPT_BENCH_RUNS (default 5), CKPT_WORKLOADS (default bench/workloads.py).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -22,7 +22,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-python3 "${CKPT_WORKLOADS:-$top/../shared/bench/workloads.py}" "$work/w" >/dev/null
+python3 "${CKPT_WORKLOADS:-$top/bench/workloads.py}" "$work/w" >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 url="tcp://127.0.0.1:$port"
 "$build/services/nas/ckpt-nas" --listen "$url" --data "$work/nas" --map-size 1G --keep 100 \

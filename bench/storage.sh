@@ -4,7 +4,7 @@
 #
 #   bash bench/storage.sh
 #
-# Workloads from ../shared/bench/workloads.py (override: CKPT_WORKLOADS=PATH):
+# Workloads from bench/workloads.py (override: CKPT_WORKLOADS=PATH):
 #   W1 64 MiB random, W2 64 MiB memory image (4 KiB pages, half zero),
 #   W3 = W2 with 1% of its pages rewritten (the next checkpoint).
 # Measures: full durable store of W1 and W2 (ckptctl put to a NAS on
@@ -46,7 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 runs=${CKPT_BENCH_RUNS:-3}
-wl=${CKPT_WORKLOADS:-$top/../shared/bench/workloads.py}
+wl=${CKPT_WORKLOADS:-$top/bench/workloads.py}
 python3 "$wl" "$work/w" >/dev/null
 MiB=$((1 << 20))
 size() { stat -c %s "$1"; }

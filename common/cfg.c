@@ -45,6 +45,50 @@ cfg_in_bounds(const struct cfg_opt *o, int64_t v)
 	return v >= o->co_min && v <= o->co_max;
 }
 
+/* A value of a CFG_URL option has a scheme; "host:port" gets a hint. */
+static int
+cfg_check_url(const struct cfg_opt *o, const char *v, size_t len, char *err, size_t errlen)
+{
+	const char *sep = memmem(v, len, "://", 3);
+
+	if (sep != NULL && sep > v)
+		return 0;
+	if (memchr(v, '/', len) == NULL && memchr(v, ':', len) != NULL)
+		snprintf(err, errlen, "--%s: '%.*s' is not a URL (did you mean tcp://%.*s?)",
+		    o->co_name, (int)len, v, (int)len, v);
+	else
+		snprintf(err, errlen, "--%s: '%.*s' is not a URL (tcp://host:port or ipc:///path)",
+		    o->co_name, (int)len, v);
+	return -EINVAL;
+}
+
+/* A bound in the unit a user types: 1500 ms -> "1500ms", 600000 -> "10m". */
+static void
+cfg_fmt_bound(const struct cfg_opt *o, int64_t v, char *buf, size_t len)
+{
+	struct cfg_unit {
+		const char *unit;
+		int64_t mul;
+	};
+	static const struct cfg_unit ms_units[] = { { "h", 3600000 }, { "m", 60000 },
+		{ "s", 1000 }, { "ms", 1 } },
+				     size_units[] = { { "G", 1 << 30 }, { "M", 1 << 20 },
+					     { "K", 1 << 10 }, { "", 1 } };
+	const struct cfg_unit *units = o->co_type == CFG_DURATION ? ms_units : size_units;
+
+	if (o->co_type != CFG_DURATION && o->co_type != CFG_SIZE) {
+		snprintf(buf, len, "%lld", (long long)v);
+		return;
+	}
+	for (size_t i = 0; i < 4; i++) {
+		if (v != 0 && v % units[i].mul == 0) {
+			snprintf(buf, len, "%lld%s", (long long)(v / units[i].mul), units[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, len, "%lld%s", (long long)v, o->co_type == CFG_DURATION ? "ms" : "");
+}
+
 /* Applies one textual value. append: lists add instead of replacing. */
 static int
 cfg_set(const struct cfg_opt *o, void *conf, const char *v, bool append, char *err, size_t errlen)
@@ -56,7 +100,10 @@ cfg_set(const struct cfg_opt *o, void *conf, const char *v, bool append, char *e
 
 	switch (o->co_type) {
 	case CFG_STR: {
-		char *s = strdup(v);
+		char *s;
+		if ((o->co_flags & CFG_URL) && cfg_check_url(o, v, strlen(v), err, errlen) != 0)
+			return -EINVAL;
+		s = strdup(v);
 		if (s == NULL)
 			return -ENOMEM;
 		free(*(char **)f);
@@ -104,6 +151,8 @@ cfg_set(const struct cfg_opt *o, void *conf, const char *v, bool append, char *e
 				rv = -EINVAL;
 				break;
 			}
+			if ((o->co_flags & CFG_URL) && cfg_check_url(o, p, len, err, errlen) != 0)
+				return -EINVAL;
 			rv = cfg_list_add(l, p, len);
 			if (rv != 0 || comma == NULL)
 				break;
@@ -112,9 +161,12 @@ cfg_set(const struct cfg_opt *o, void *conf, const char *v, bool append, char *e
 		break;
 	}
 	}
-	if (rv == -ERANGE && (o->co_min != 0 || o->co_max != 0))
-		snprintf(err, errlen, "--%s: '%s' is out of range [%lld, %lld]", o->co_name, v,
-		    (long long)o->co_min, (long long)o->co_max);
+	if (rv == -ERANGE && (o->co_min != 0 || o->co_max != 0)) {
+		char lo[32], hi[32];
+		cfg_fmt_bound(o, o->co_min, lo, sizeof(lo));
+		cfg_fmt_bound(o, o->co_max, hi, sizeof(hi));
+		snprintf(err, errlen, "--%s: '%s' is out of range [%s, %s]", o->co_name, v, lo, hi);
+	}
 	else if (rv != 0 && rv != -ENOMEM)
 		snprintf(err, errlen, "--%s: invalid value '%s'", o->co_name, v);
 	return rv == -ERANGE ? -EINVAL : rv;

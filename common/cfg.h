@@ -29,6 +29,9 @@ struct cfg_list {
 };
 
 #define CFG_REQUIRED 0x1u
+/* STR or LIST of addresses: each value must have a scheme (tcp://, ipc://...);
+ * "host:port" is refused with a hint "did you mean tcp://host:port?". */
+#define CFG_URL 0x2u
 
 struct cfg_opt {
 	const char *co_name;    /* "listen": --listen, CKPT_LISTEN */

@@ -21,6 +21,7 @@ enum mgr_method {
 	MGR_DRAIN = 7,
 	MGR_CORDON = 8,
 	MGR_UNCORDON = 9,
+	MGR_FORGET = 10,
 	MGR_METHODS
 };
 
@@ -45,6 +46,15 @@ enum agent_method {
 	AGENT_CHECKPOINT_NOW = 2,
 	AGENT_STATUS = 3,
 	AGENT_METHODS
+};
+
+/* Local: an application's libckpt and its agent (local.proto). */
+enum local_method {
+	LOCAL_HELLO = 0,
+	LOCAL_GET_REGION = 1,
+	LOCAL_CHECKPOINT = 2,
+	LOCAL_FINALIZE = 3,
+	LOCAL_METHODS
 };
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chunkv.h"
 #include "err.h"
@@ -43,6 +44,21 @@ struct nasc {
 	pthread_mutex_t n_cache_mu;
 	struct nasc_cached *n_cache;          /* NASC_CACHE_MAX entries */
 	uint64_t n_cache_clock;
+	/*
+	 * Store check (nasc_check_store): the id each URL answered ("" not yet).
+	 * Written by one check round at a time: the first, then the thread's.
+	 */
+	char n_ids[NASC_URLS_MAX][NASC_STORE_ID_MAX + 1];
+	unsigned n_id_timeout_ms;
+	nasc_store_fn n_id_done;
+	void *n_id_arg;
+	pthread_mutex_t n_id_mu;              /* n_id_stop, and done() runs under it */
+	pthread_cond_t n_id_cv;
+	bool n_id_stop;
+	bool n_id_started;                    /* n_id_thread runs */
+	pthread_t n_id_thread;
+	char n_refusal[RPC_ERRMSG_MAX];       /* written once, before n_refused */
+	atomic_bool n_refused;
 };
 
 int
@@ -68,6 +84,14 @@ nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&c->n_cache_mu, NULL);
+	pthread_mutex_init(&c->n_id_mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->n_id_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	rv = chunk_params_init(CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT,
 	    &c->n_chunking);
 	if (rv != 0) {
@@ -103,12 +127,23 @@ nasc_close(struct nasc *n)
 {
 	if (n == NULL)
 		return;
+	if (n->n_id_started) {
+		pthread_mutex_lock(&n->n_id_mu);
+		n->n_id_stop = true;
+		pthread_cond_signal(&n->n_id_cv);
+		pthread_mutex_unlock(&n->n_id_mu);
+		for (size_t i = 0; i < n->n_count; i++)
+			rpc_client_abort(n->n_clients[i]); /* a Stat in progress */
+		pthread_join(n->n_id_thread, NULL);
+	}
 	for (size_t i = 0; i < n->n_count; i++)
 		rpc_client_close(n->n_clients[i]);
 	for (size_t i = 0; i < NASC_CACHE_MAX; i++)
 		free(n->n_cache[i].c_sha);
 	free(n->n_cache);
 	pthread_mutex_destroy(&n->n_cache_mu);
+	pthread_cond_destroy(&n->n_id_cv);
+	pthread_mutex_destroy(&n->n_id_mu);
 	free(n);
 }
 
@@ -141,11 +176,127 @@ nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats)
 	*ret_stats = st;
 }
 
+/* -EXDEV once the store check found the URLs naming different stores. */
+static int
+nasc_refused(struct nasc *n, struct rpc_error *ret_err)
+{
+	if (!atomic_load_explicit(&n->n_refused, memory_order_acquire))
+		return 0;
+	ret_err->re_code = CKPT__V1__CODE__FAILED_PRECONDITION;
+	snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s", n->n_refusal);
+	return -EXDEV;
+}
+
+/* ---- store check ---- */
+
+/*
+ * One round: asks every URL whose id is unknown, then compares. 0, -EXDEV
+ * (and the list is refused from now on) or -EAGAIN; *ret_err says why.
+ */
+static int
+nasc_check_round(struct nasc *n, struct rpc_error *ret_err)
+{
+	Ckpt__V1__StatRequest req = CKPT__V1__STAT_REQUEST__INIT;
+	size_t first = n->n_count, unknown = n->n_count;
+	struct rpc_error err;
+
+	for (size_t i = 0; i < n->n_count; i++) {
+		Ckpt__V1__StatReply *rep = NULL;
+		if (n->n_ids[i][0] != '\0')
+			continue;
+		if (rpc_client_call(n->n_clients[i], NAS_STAT, &req.base, n->n_id_timeout_ms,
+		        (ProtobufCMessage **)&rep, &err) != 0) {
+			if (unknown == n->n_count)
+				*ret_err = err;
+			unknown = unknown < i ? unknown : i;
+			continue;
+		}
+		/* A NAS older than store ids answers none: its own, distinct from every id. */
+		snprintf(n->n_ids[i], sizeof(n->n_ids[i]), "%s",
+		    rep->store_id[0] != '\0' ? rep->store_id : "(none: an older ckpt-nas)");
+		rpc_reply_free(&rep->base);
+	}
+	for (size_t i = 0; i < n->n_count; i++) {
+		if (n->n_ids[i][0] == '\0')
+			continue;
+		if (first == n->n_count) {
+			first = i;
+			continue;
+		}
+		if (strcmp(n->n_ids[i], n->n_ids[first]) == 0)
+			continue;
+		snprintf(n->n_refusal, sizeof(n->n_refusal),
+		    "NAS %s is store %s but %s is store %s: a NAS list must be addresses of one "
+		    "store (replicas or front-ends of the same data); different stores are refused",
+		    rpc_client_url(n->n_clients[first]), n->n_ids[first],
+		    rpc_client_url(n->n_clients[i]), n->n_ids[i]);
+		atomic_store_explicit(&n->n_refused, true, memory_order_release);
+		return nasc_refused(n, ret_err);
+	}
+	if (unknown == n->n_count)
+		return 0;
+	return -EAGAIN; /* *ret_err: the first that did not answer */
+}
+
+static void *
+nasc_check_main(void *arg)
+{
+	struct nasc *n = arg;
+	struct rpc_error err;
+	struct timespec ts;
+	int rv = -EAGAIN;
+
+	pthread_mutex_lock(&n->n_id_mu);
+	while (!n->n_id_stop && rv == -EAGAIN) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += NASC_STORE_RETRY_MS / 1000;
+		ts.tv_nsec += (long)(NASC_STORE_RETRY_MS % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!n->n_id_stop && pthread_cond_timedwait(&n->n_id_cv, &n->n_id_mu, &ts) == 0) {
+		}
+		if (n->n_id_stop)
+			break;
+		pthread_mutex_unlock(&n->n_id_mu);
+		rv = nasc_check_round(n, &err);
+		pthread_mutex_lock(&n->n_id_mu);
+	}
+	if (!n->n_id_stop && rv != -EAGAIN && n->n_id_done != NULL)
+		n->n_id_done(n->n_id_arg, rv, rv == 0 ? "" : err.re_msg);
+	pthread_mutex_unlock(&n->n_id_mu);
+	return NULL;
+}
+
+int
+nasc_check_store(struct nasc *n, unsigned timeout_ms, nasc_store_fn done, void *done_arg,
+    struct rpc_error *ret_err)
+{
+	int rv;
+
+	if (n->n_count < 2 || n->n_id_started)
+		return nasc_refused(n, ret_err);
+	n->n_id_timeout_ms = timeout_ms;
+	n->n_id_done = done;
+	n->n_id_arg = done_arg;
+	rv = nasc_check_round(n, ret_err);
+	if (rv != -EAGAIN)
+		return rv;
+	if (pthread_create(&n->n_id_thread, NULL, nasc_check_main, n) == 0)
+		n->n_id_started = true;
+	return rv;
+}
+
 int
 nasc_call(struct nasc *n, unsigned method, const ProtobufCMessage *req, unsigned timeout_ms,
     ProtobufCMessage **ret_reply, struct rpc_error *ret_err)
 {
-	int rv = -ENOENT;
+	int rv = nasc_refused(n, ret_err);
+
+	if (rv != 0)
+		return rv;
+	rv = -ENOENT;
 	for (size_t i = 0; i < n->n_count; i++) {
 		rv = rpc_client_call(n->n_clients[i], method, req, timeout_ms, ret_reply, ret_err);
 		if (rv != -ECONNREFUSED)

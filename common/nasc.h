@@ -14,6 +14,9 @@
  * hash. Memory is bounded by NASC_BATCH, not by the checkpoint size.
  *
  * With several NAS URLs, a call that finds a NAS unavailable goes to the next.
+ * Such a list names addresses of one store (replicas or front-ends of the
+ * same data), never several stores: nasc_check_store() refuses a list whose
+ * NAS answer different store ids (Nas.Stat store_id).
  */
 #ifndef CKPT_NASC_H
 #define CKPT_NASC_H
@@ -135,6 +138,29 @@ int nasc_retrieve_buf_fallback(struct nasc *n, const char *node, const char *com
 /* Any Nas method (List, Delete, Stat...), with fail-over between NAS URLs. */
 int nasc_call(struct nasc *n, unsigned method, const ProtobufCMessage *req, unsigned timeout_ms,
     ProtobufCMessage **ret_reply, struct rpc_error *ret_err);
+
+/* How often the background store check asks the NAS that did not answer yet. */
+#define NASC_STORE_RETRY_MS 1000u
+#define NASC_STORE_ID_MAX 64
+
+/* The outcome of a background store check: rv 0 or -EXDEV, msg one line. */
+typedef void (*nasc_store_fn)(void *arg, int rv, const char *msg);
+
+/*
+ * Checks that every URL of n reaches the same store: each NAS not yet known
+ * is asked for its store id (Nas.Stat, timeout_ms each). Returns
+ *   0        all answered one id (with a single URL: at once, nothing asked);
+ *   -EXDEV   two ids differ: *ret_err says which, and from then on every
+ *            call of n fails with that message (FAILED_PRECONDITION);
+ *   -EAGAIN  some did not answer (*ret_err says which) and those that did
+ *            agree: a thread of n asks again every NASC_STORE_RETRY_MS until
+ *            all have answered, then refuses the list as above on a
+ *            mismatch and calls done(done_arg, 0 or -EXDEV, message) once,
+ *            unless n is closed first. done may be NULL.
+ * Call it at most once per nasc, before the calls it should guard.
+ */
+int nasc_check_store(struct nasc *n, unsigned timeout_ms, nasc_store_fn done, void *done_arg,
+    struct rpc_error *ret_err);
 
 void nasc_info_from_pb(const Ckpt__V1__CheckpointInfo *pb, struct nasc_info *ret_info);
 

@@ -25,6 +25,7 @@
 struct rpc_call {
 	struct rpc_server *rc_srv;
 	struct arena *rc_arena;
+	uint64_t rc_t0;          /* monotonic, when the request was received */
 	uint64_t rc_deadline_ms; /* monotonic */
 	nng_pipe rc_pipe;
 	nng_msg *rc_reply; /* rpc_call_reply_body(): the reply, envelope written */
@@ -40,6 +41,23 @@ struct rpc_worker {
 	int w_started;
 };
 
+/* A slow request handed over by a request worker, with the context it came on. */
+struct rpc_job {
+	nng_ctx j_ctx;
+	nng_msg *j_msg;
+	uint64_t j_t0;
+	struct rpc_job *j_next;
+};
+
+/* A worker of the slow methods. */
+struct rpc_slow {
+	struct rpc_server *sl_srv;
+	nng_aio *sl_aio;
+	pthread_t sl_thread;
+	struct arena *sl_arena;
+	int sl_started;
+};
+
 struct rpc_server {
 	struct rpc_server_config s_cfg;
 	nng_socket s_sock;
@@ -51,6 +69,14 @@ struct rpc_server {
 	atomic_uint_fast64_t s_bad;
 	atomic_uint_fast64_t s_errors;
 	atomic_int s_stopping;
+	/* Slow methods: their workers and the queue of what they have to do. */
+	struct rpc_slow *s_slow;
+	unsigned s_nslow;
+	pthread_mutex_t s_qmu;  /* guards the queue */
+	pthread_cond_t s_qcv;   /* a job queued, or stopping */
+	int s_q_init;
+	struct rpc_job *s_qhead, *s_qtail;
+	unsigned s_qlen;
 };
 
 struct rpc_client {
@@ -266,7 +292,7 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	if (rv != 0)
 		goto out_reply;
 	timeout = env.en_timeout_ms != 0 ? env.en_timeout_ms : s->s_cfg.rs_default_timeout_ms;
-	call->rc_deadline_ms = util_now_mono_ms() + timeout;
+	call->rc_deadline_ms = call->rc_t0 + timeout;
 	if (raw != NULL) {
 		rv = raw(s->s_cfg.rs_arg, call, req);
 		if (rv == 0 && call->rc_reply == NULL) {
@@ -304,6 +330,110 @@ out_reply:
 	return rpc_msg_pack(&hdr.base, reply, ret_reply);
 }
 
+/* Handles one request received at t0 and sends the reply on ctx; frees msg. */
+static void
+rpc_serve_one(struct rpc_server *s, struct arena *arena, nng_ctx ctx, nng_aio *aio, nng_msg *msg,
+    uint64_t t0)
+{
+	struct rpc_call call = { .rc_srv = s, .rc_arena = arena, .rc_t0 = t0 };
+	nng_msg *reply = NULL;
+	int rv, method, code;
+
+	call.rc_pipe = nng_msg_get_pipe(msg);
+	call.rc_deadline_ms = t0 + s->s_cfg.rs_default_timeout_ms;
+	rv = rpc_server_handle(s, &call, nng_msg_body(msg), nng_msg_len(msg), &method, &code,
+	    &reply);
+	nng_msg_free(msg);
+	if (rv == 0) {
+		nng_aio_set_msg(aio, reply);
+		nng_ctx_send(ctx, aio);
+		nng_aio_wait(aio);
+		if (nng_aio_result(aio) != 0)
+			nng_msg_free(reply);
+	}
+	if (s->s_cfg.rs_on_done != NULL)
+		s->s_cfg.rs_on_done(s->s_cfg.rs_arg, method, code, (util_now_mono_ms() - t0) * 1000u);
+	arena_reset(arena);
+}
+
+/* The method of a request when it is a slow one, else -1. */
+static int
+rpc_slow_method(const struct rpc_server *s, nng_msg *msg)
+{
+	struct rpc_envelope env;
+
+	if (s->s_nslow == 0 || rpc_envelope_read(nng_msg_body(msg), nng_msg_len(msg), &env) != 0 ||
+	    env.en_method >= s->s_cfg.rs_service->n_methods || !s->s_cfg.rs_slow[env.en_method])
+		return -1;
+	return (int)env.en_method;
+}
+
+/*
+ * Hands a slow request, with the worker's context, to the slow workers and
+ * gives the worker a fresh context. 0: handed over (or refused with an
+ * UNAVAILABLE reply: the queue is full); otherwise the worker serves it
+ * itself (no context or memory to spare: slower, never lost).
+ */
+static int
+rpc_slow_hand_off(struct rpc_worker *w, int method, nng_msg *msg, uint64_t t0)
+{
+	struct rpc_server *s = w->w_srv;
+	struct rpc_job *job;
+	nng_ctx fresh;
+	bool full;
+	int rv;
+
+	pthread_mutex_lock(&s->s_qmu);
+	full = s->s_qlen >= s->s_cfg.rs_slow_queue;
+	pthread_mutex_unlock(&s->s_qmu);
+	if (full) {
+		Ckpt__V1__Reply hdr = CKPT__V1__REPLY__INIT;
+		char text[RPC_ERRMSG_MAX];
+		nng_msg *reply = NULL;
+
+		snprintf(text, sizeof(text), "%u long requests are waiting already: try again later",
+		    s->s_cfg.rs_slow_queue);
+		hdr.code = CKPT__V1__CODE__UNAVAILABLE;
+		hdr.message = text;
+		atomic_fetch_add(&s->s_errors, 1);
+		nng_msg_free(msg);
+		if (rpc_msg_pack(&hdr.base, NULL, &reply) == 0) {
+			nng_aio_set_msg(w->w_aio, reply);
+			nng_ctx_send(w->w_ctx, w->w_aio);
+			nng_aio_wait(w->w_aio);
+			if (nng_aio_result(w->w_aio) != 0)
+				nng_msg_free(reply);
+		}
+		if (s->s_cfg.rs_on_done != NULL)
+			s->s_cfg.rs_on_done(s->s_cfg.rs_arg, method, (int)hdr.code,
+			    (util_now_mono_ms() - t0) * 1000u);
+		return 0;
+	}
+	job = malloc(sizeof(*job));
+	if (job == NULL)
+		return -ENOMEM;
+	rv = err_from_nng(nng_ctx_open(&fresh, s->s_sock));
+	if (rv != 0) {
+		free(job);
+		return rv;
+	}
+	job->j_ctx = w->w_ctx;
+	job->j_msg = msg;
+	job->j_t0 = t0;
+	job->j_next = NULL;
+	w->w_ctx = fresh;
+	pthread_mutex_lock(&s->s_qmu);
+	if (s->s_qtail != NULL)
+		s->s_qtail->j_next = job;
+	else
+		s->s_qhead = job;
+	s->s_qtail = job;
+	s->s_qlen++;
+	pthread_cond_signal(&s->s_qcv);
+	pthread_mutex_unlock(&s->s_qmu);
+	return 0;
+}
+
 static void *
 rpc_worker_main(void *arg)
 {
@@ -311,10 +441,9 @@ rpc_worker_main(void *arg)
 	struct rpc_server *s = w->w_srv;
 
 	for (;;) {
-		struct rpc_call call = { .rc_srv = s, .rc_arena = w->w_arena };
-		nng_msg *msg, *reply = NULL;
+		nng_msg *msg;
 		uint64_t t0;
-		int rv, method, code;
+		int rv, method;
 
 		nng_ctx_recv(w->w_ctx, w->w_aio);
 		nng_aio_wait(w->w_aio);
@@ -329,24 +458,84 @@ rpc_worker_main(void *arg)
 		t0 = util_now_mono_ms();
 		msg = nng_aio_get_msg(w->w_aio);
 		atomic_fetch_add(&s->s_requests, 1);
-		call.rc_pipe = nng_msg_get_pipe(msg);
-		call.rc_deadline_ms = t0 + s->s_cfg.rs_default_timeout_ms;
-		rv = rpc_server_handle(s, &call, nng_msg_body(msg), nng_msg_len(msg), &method, &code,
-		    &reply);
-		nng_msg_free(msg);
-		if (rv == 0) {
-			nng_aio_set_msg(w->w_aio, reply);
-			nng_ctx_send(w->w_ctx, w->w_aio);
-			nng_aio_wait(w->w_aio);
-			if (nng_aio_result(w->w_aio) != 0)
-				nng_msg_free(reply);
-		}
-		if (s->s_cfg.rs_on_done != NULL)
-			s->s_cfg.rs_on_done(s->s_cfg.rs_arg, method, code,
-			    (util_now_mono_ms() - t0) * 1000u);
-		arena_reset(w->w_arena);
+		method = rpc_slow_method(s, msg);
+		if (method >= 0 && rpc_slow_hand_off(w, method, msg, t0) == 0)
+			continue;
+		rpc_serve_one(s, w->w_arena, w->w_ctx, w->w_aio, msg, t0);
 	}
 	return NULL;
+}
+
+static void *
+rpc_slow_main(void *arg)
+{
+	struct rpc_slow *sl = arg;
+	struct rpc_server *s = sl->sl_srv;
+
+	for (;;) {
+		struct rpc_job *job;
+
+		pthread_mutex_lock(&s->s_qmu);
+		while (!atomic_load(&s->s_stopping) && s->s_qhead == NULL)
+			pthread_cond_wait(&s->s_qcv, &s->s_qmu);
+		if (atomic_load(&s->s_stopping)) {
+			pthread_mutex_unlock(&s->s_qmu);
+			break;
+		}
+		job = s->s_qhead;
+		s->s_qhead = job->j_next;
+		if (s->s_qhead == NULL)
+			s->s_qtail = NULL;
+		s->s_qlen--;
+		pthread_mutex_unlock(&s->s_qmu);
+		rpc_serve_one(s, sl->sl_arena, job->j_ctx, sl->sl_aio, job->j_msg, job->j_t0);
+		nng_ctx_close(job->j_ctx);
+		free(job);
+	}
+	return NULL;
+}
+
+/* The slow workers and their queue (none when no method is slow). */
+static int
+rpc_slow_start(struct rpc_server *s)
+{
+	unsigned n = 0;
+	int rv;
+
+	for (size_t i = 0; s->s_cfg.rs_slow != NULL && i < s->s_cfg.rs_service->n_methods; i++)
+		n += s->s_cfg.rs_slow[i] ? 1u : 0u;
+	if (n == 0)
+		return 0;
+	if (s->s_cfg.rs_slow_workers == 0)
+		s->s_cfg.rs_slow_workers = s->s_cfg.rs_workers;
+	if (s->s_cfg.rs_slow_queue == 0)
+		s->s_cfg.rs_slow_queue = RPC_SLOW_QUEUE_DEFAULT;
+	rv = -pthread_mutex_init(&s->s_qmu, NULL);
+	if (rv != 0)
+		return rv;
+	rv = -pthread_cond_init(&s->s_qcv, NULL);
+	if (rv != 0) {
+		pthread_mutex_destroy(&s->s_qmu);
+		return rv;
+	}
+	s->s_q_init = 1;
+	s->s_slow = calloc(s->s_cfg.rs_slow_workers, sizeof(*s->s_slow));
+	if (s->s_slow == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < s->s_cfg.rs_slow_workers; i++) {
+		struct rpc_slow *sl = &s->s_slow[i];
+		sl->sl_srv = s;
+		rv = err_from_nng(nng_aio_alloc(&sl->sl_aio, NULL, NULL));
+		if (rv == 0)
+			rv = arena_new(&sl->sl_arena);
+		if (rv == 0)
+			rv = -pthread_create(&sl->sl_thread, NULL, rpc_slow_main, sl);
+		s->s_nslow = i + 1;
+		if (rv != 0)
+			return rv;
+		sl->sl_started = 1;
+	}
+	return 0;
 }
 
 static void
@@ -395,6 +584,10 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		port = 0;
 	rpc_url_with_port(url, port, s->s_url, sizeof(s->s_url));
 
+	/* Before the request workers, which hand slow requests to them. */
+	rv = rpc_slow_start(s);
+	if (rv != 0)
+		goto out_close;
 	s->s_workers = calloc(s->s_cfg.rs_workers, sizeof(*s->s_workers));
 	if (s->s_workers == NULL) {
 		rv = -ENOMEM;
@@ -439,7 +632,8 @@ rpc_server_dispatch(struct rpc_server *s, const void *data, size_t len, nng_msg 
 	if (rv != 0)
 		return rv;
 	atomic_fetch_add(&s->s_requests, 1);
-	call.rc_deadline_ms = util_now_mono_ms() + s->s_cfg.rs_default_timeout_ms;
+	call.rc_t0 = util_now_mono_ms();
+	call.rc_deadline_ms = call.rc_t0 + s->s_cfg.rs_default_timeout_ms;
 	rv = rpc_server_handle(s, &call, data, len, &method, &code, ret_reply);
 	arena_free(call.rc_arena);
 	return rv;
@@ -468,9 +662,30 @@ rpc_server_stop(struct rpc_server *s)
 		if (s->s_workers[i].w_aio != NULL)
 			nng_aio_stop(s->s_workers[i].w_aio);
 	}
+	for (unsigned i = 0; i < s->s_nslow; i++) {
+		if (s->s_slow[i].sl_aio != NULL)
+			nng_aio_stop(s->s_slow[i].sl_aio);
+	}
+	if (s->s_q_init) {
+		pthread_mutex_lock(&s->s_qmu);
+		pthread_cond_broadcast(&s->s_qcv);
+		pthread_mutex_unlock(&s->s_qmu);
+	}
 	for (unsigned i = 0; i < s->s_nworkers; i++) {
 		if (s->s_workers[i].w_started)
 			pthread_join(s->s_workers[i].w_thread, NULL);
+	}
+	for (unsigned i = 0; i < s->s_nslow; i++) {
+		if (s->s_slow[i].sl_started)
+			pthread_join(s->s_slow[i].sl_thread, NULL);
+	}
+	/* Slow requests nobody started: dropped (their callers time out). */
+	while (s->s_qhead != NULL) {
+		struct rpc_job *job = s->s_qhead;
+		s->s_qhead = job->j_next;
+		nng_msg_free(job->j_msg);
+		nng_ctx_close(job->j_ctx);
+		free(job);
 	}
 	sock_close(s->s_sock);
 	for (unsigned i = 0; i < s->s_nworkers; i++) {
@@ -480,6 +695,16 @@ rpc_server_stop(struct rpc_server *s)
 		arena_free(w->w_arena);
 	}
 	free(s->s_workers);
+	for (unsigned i = 0; i < s->s_nslow; i++) {
+		if (s->s_slow[i].sl_aio != NULL)
+			nng_aio_free(s->s_slow[i].sl_aio);
+		arena_free(s->s_slow[i].sl_arena);
+	}
+	free(s->s_slow);
+	if (s->s_q_init) {
+		pthread_cond_destroy(&s->s_qcv);
+		pthread_mutex_destroy(&s->s_qmu);
+	}
 	free(s);
 }
 
@@ -494,6 +719,31 @@ rpc_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		atomic_fetch_add(&c->c_pipes, 1);
 	else if (ev == NNG_PIPE_EV_REM_POST)
 		atomic_fetch_sub(&c->c_pipes, 1);
+}
+
+/* What a failed dial means to a user: nng's codes name the layer, not the cause. */
+static const char *
+rpc_dial_cause(int rv)
+{
+	switch (rv) {
+	case -ECONNREFUSED:
+		return "connection refused (nothing listens on that port)";
+	case -EHOSTUNREACH:
+		return "address unreachable (no route to that host)";
+	case -EDESTADDRREQ:
+		return "address invalid (the host name does not resolve?)";
+	case -ETIMEDOUT:
+		return "no answer (the host is down, or a firewall drops the connection)";
+	case -EPROTO:
+	case -ECONNABORTED:
+	case -ECONNRESET:
+	case -ESHUTDOWN:
+	case -EPIPE:
+		return "the connection was closed before the handshake completed "
+		       "(no ckpt service on that port, or the address is not reachable)";
+	default:
+		return err_str(rv);
+	}
 }
 
 int
@@ -541,7 +791,7 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsi
 	}
 	if (rv != 0) {
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "cannot connect to %s: %s", url,
-		    err_str(rv));
+		    rpc_dial_cause(rv));
 		goto out_close;
 	}
 	*ret_client = c;

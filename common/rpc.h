@@ -15,6 +15,16 @@
  * writes its encoded reply straight into the outgoing message (see
  * rpc_raw_handler_fn).
  *
+ * Long work. Methods marked slow (rs_slow) do not run on the request
+ * workers: a request worker that receives one hands it, with its nng context,
+ * to a queue served by a separate pool (rs_slow_workers), opens a fresh
+ * context and goes back to receiving. The slow worker runs the handler and
+ * sends the reply on the handed-over context later. Quick requests (a
+ * manager's heartbeats) are then never stuck behind long ones (its
+ * migrations), however many of those arrive. The caller's deadline counts
+ * from receipt, time spent queued included. Beyond rs_slow_queue waiting
+ * requests the newcomer is answered UNAVAILABLE at once.
+ *
  * Bad input (an undecodable envelope, unknown method, undecodable body) is
  * answered with an error reply, counted, and reported through the server's
  * on_bad callback; the server goes on serving.
@@ -22,6 +32,7 @@
 #ifndef CKPT_RPC_H
 #define CKPT_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +44,7 @@
 #define RPC_RECV_MAX_DEFAULT (16u << 20)
 #define RPC_TIMEOUT_DEFAULT_MS 5000u
 #define RPC_ERRMSG_MAX 256
+#define RPC_SLOW_QUEUE_DEFAULT 256u
 
 struct rpc_call;
 struct rpc_server;
@@ -72,6 +84,10 @@ struct rpc_server_config {
 	void *rs_arg;                      /* passed to every handler */
 	size_t rs_recv_max;                /* bytes; 0: RPC_RECV_MAX_DEFAULT */
 	unsigned rs_workers;               /* concurrent requests; 0: 4 */
+	/* NULL, or rs_service->n_methods entries: true marks a slow method (above). */
+	const bool *rs_slow;
+	unsigned rs_slow_workers;          /* concurrent slow requests; 0: rs_workers */
+	unsigned rs_slow_queue;            /* slow requests waiting at most; 0: RPC_SLOW_QUEUE_DEFAULT */
 	unsigned rs_default_timeout_ms;    /* when a request has none; 0: RPC_TIMEOUT_DEFAULT_MS */
 	/* Called (from a worker) once per rejected request with a one-line reason. */
 	void (*rs_on_bad)(void *arg, const char *reason);

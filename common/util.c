@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -104,4 +105,23 @@ util_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret_val)
 		return -ERANGE;
 	*ret_val = v;
 	return 0;
+}
+
+const char *
+util_fmt_size(uint64_t bytes, char buf[UTIL_SIZE_STR_MAX])
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	size_t u = 0;
+	uint64_t whole = bytes;
+
+	while (whole >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		whole /= 1024;
+		u++;
+	}
+	if (u == 0 || bytes % ((uint64_t)1 << (10 * u)) == 0)
+		snprintf(buf, UTIL_SIZE_STR_MAX, "%llu %s", (unsigned long long)whole, units[u]);
+	else
+		snprintf(buf, UTIL_SIZE_STR_MAX, "%.1f %s",
+		    (double)bytes / (double)((uint64_t)1 << (10 * u)), units[u]);
+	return buf;
 }

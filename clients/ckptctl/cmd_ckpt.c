@@ -144,11 +144,13 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 		if (c->c_conf.cf_json) {
 			json_t *o = jout_object();
 			jout_set(o, "nas", jout_str(c->c_nas_url));
+			jout_set(o, "store_id", jout_str(rep->store_id));
 			for (size_t i = 0; i < n; i++)
 				jout_set(o, rows[i].name, jout_u64(rows[i].value));
 			rv = jout_print(c, o, false);
 		} else {
 			printf("%-15s %s\n", "nas", c->c_nas_url);
+			printf("%-15s %s\n", "store_id", rep->store_id);
 			for (size_t i = 0; i < n; i++)
 				printf("%-15s %" PRIu64 "\n", rows[i].name, rows[i].value);
 			rv = ctl_flush_stdout(c);
@@ -156,6 +158,39 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 	}
 	rpc_reply_free(&rep->base);
 	return rv;
+}
+
+/*
+ * Tells the manager (when one is configured) what was deleted, so that its
+ * catalogue does not point at it. A manager that cannot be told is not an
+ * error: the deletion happened, and its next restore finds out.
+ */
+static void
+rm_tell_manager(struct ctl *c, const char *node, const char *comp, uint64_t seq)
+{
+	Ckpt__V1__ForgetRequest req = CKPT__V1__FORGET_REQUEST__INIT;
+	const char *url = c->c_conf.cf_manager;
+	struct rpc_client *mgr = NULL;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err = { 0 };
+	int rv;
+
+	if (url == NULL || url[0] == '\0')
+		return;
+	req.node = (char *)node;
+	req.component = (char *)comp;
+	req.seq = seq;
+	rv = rpc_client_open(url, &ckpt__v1__manager__descriptor, RPC_CLIENT_DIAL_NOW, 0, &mgr,
+	    &err);
+	if (rv == 0)
+		rv = rpc_client_call(mgr, MGR_FORGET, &req.base, ctl_timeout(c), &rep, &err);
+	if (rv == 0)
+		rpc_reply_free(rep);
+	else
+		fprintf(stderr, "%s: warning: the manager's catalogue was not updated (%s); its next "
+		    "restore of %s finds the newest checkpoint left\n", CTL_PROG,
+		    err.re_msg[0] != '\0' ? err.re_msg : err_str(rv), comp);
+	rpc_client_close(mgr);
 }
 
 int
@@ -180,6 +215,8 @@ cmd_rm(struct ctl *c, int argc, char **argv)
 	rv = ctl_nas_call(c, NAS_DELETE, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
 	if (rv != 0)
 		return rv;
+	if (rep->deleted > 0)
+		rm_tell_manager(c, node, comp, seq);
 	if (c->c_conf.cf_json) {
 		json_t *o = jout_key(node, comp, seq);
 		jout_set(o, "deleted", jout_u64(rep->deleted));

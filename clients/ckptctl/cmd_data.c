@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ckpt/v1/manager.pb-c.h"
+#include "ckpt/v1/nas.pb-c.h"
 #include "err.h"
 #include "jout.h"
 #include "key.h"
@@ -168,6 +169,10 @@ cmd_get(struct ctl *c, int argc, char **argv)
 		rv = ctl_parse_ref(c, pos[0], node, comp, &seq);
 	if (rv == 0 && out != NULL && out[0] == '\0')
 		rv = ctl_usage(c, "get: -o needs a file name (or - for stdout)");
+	/* As curl does: checkpoint bytes on a terminal garble it and help no one. */
+	if (rv == 0 && out == NULL && isatty(STDOUT_FILENO))
+		rv = ctl_usage(c, "get: refusing to write a binary checkpoint to a terminal: "
+				  "give -o FILE, redirect stdout, or -o - to write it anyway");
 	if (rv != 0)
 		return rv;
 	to_file = out != NULL && strcmp(out, "-") != 0;
@@ -308,14 +313,95 @@ data_put(struct nasc *nas, const struct nasc_put *put, struct data_source *src,
 	return rv;
 }
 
+/*
+ * A --seq below the component's newest is stored (a backfill is a deliberate
+ * operator action and loses nothing), but it is not the checkpoint that get
+ * and restores take: say so on stderr. Best effort: a failed listing is silent.
+ */
+static void
+data_warn_if_older(struct ctl *c, const struct nasc_info *info)
+{
+	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *rep = NULL;
+	const Ckpt__V1__CheckpointInfo *newest = NULL;
+
+	req.node = "";
+	req.component = (char *)info->ni_component;
+	req.latest_only = true;
+	if (ctl_nas_call(c, NAS_LIST, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep) != 0) {
+		c->c_err[0] = '\0';
+		return;
+	}
+	for (size_t i = 0; i < rep->n_checkpoints; i++)
+		if (newest == NULL || rep->checkpoints[i]->seq > newest->seq)
+			newest = rep->checkpoints[i];
+	if (newest != NULL && newest->seq > info->ni_seq)
+		ctl_warn("%s/%s@%" PRIu64 " is older than the newest checkpoint of %s, %s/%s@%" PRIu64
+			 ": get without @SEQ and restores take that one (omit --seq to store after it)",
+		    info->ni_node, info->ni_component, info->ni_seq, info->ni_component, newest->node,
+		    newest->component, newest->seq);
+	rpc_reply_free(&rep->base);
+}
+
+/*
+ * A put at epoch above the one comp's live owner runs it at fences that
+ * owner (the NAS refuses its next store, and it stops comp). Without force
+ * that is refused here, naming the owner; with it, the manager restores comp
+ * from the new checkpoint once notified. No manager to ask: nothing checked.
+ */
+static int
+data_check_fence(struct ctl *c, const char *comp, uint64_t epoch, bool force)
+{
+	Ckpt__V1__ListNodesRequest req = CKPT__V1__LIST_NODES_REQUEST__INIT;
+	Ckpt__V1__ListNodesReply *rep = NULL;
+	char n[KEY_NAME_MAX + 1];
+	int rv;
+
+	if (epoch == 0 || c->c_conf.cf_manager == NULL || c->c_conf.cf_manager[0] == '\0')
+		return 0;
+	rv = ctl_mgr_call(c, MGR_LIST_NODES, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
+	if (rv != 0) {
+		if (force) {
+			ctl_warn("cannot ask the manager who runs %s (%s): storing anyway (--force)",
+			    comp, c->c_err);
+			c->c_err[0] = '\0';
+			c->c_usage = false;
+			return 0;
+		}
+		return ctl_fail(c, rv, "put: cannot ask the manager who runs %s, which an epoch of "
+		    "%" PRIu64 " may fence: %s (--force stores anyway)", comp, epoch, c->c_err);
+	}
+	for (size_t i = 0; rv == 0 && i < rep->n_nodes; i++) {
+		const Ckpt__V1__NodeInfo *ni = rep->nodes[i];
+		if (ni == NULL || ni->state == NULL || strcmp(ni->state, "up") != 0)
+			continue;
+		for (size_t j = 0; j < ni->n_components; j++) {
+			const Ckpt__V1__ComponentStatus *cs = ni->components[j];
+			if (cs == NULL || cs->name == NULL || strcmp(cs->name, comp) != 0 ||
+			    cs->epoch >= epoch)
+				continue;
+			if (!force)
+				rv = ctl_fail(c, -EBUSY,
+				    "put: %s runs on %s at epoch %" PRIu64 ": a checkpoint at epoch %" PRIu64
+				    " fences it (its next store is refused and it stops); add --force to "
+				    "store it anyway and have the manager restore %s from it",
+				    comp, ctl_clean(ni->id, n, sizeof(n)), cs->epoch, epoch, comp);
+			break;
+		}
+	}
+	rpc_reply_free(&rep->base);
+	return rv;
+}
+
 int
 cmd_put(struct ctl *c, int argc, char **argv)
 {
 	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], hex[SHA_HEX_LEN + 1];
 	const char *in = NULL, *kind = DATA_KIND_DEFAULT;
 	uint64_t seq = 0, ref_seq = 0, epoch = 0;
-	bool seq_seen = false;
+	bool seq_seen = false, force = false;
 	const struct ctl_flag flags[] = {
+		{ NULL, "--force", CTL_FLAG_BOOL, &force, NULL },
 		{ "-i", "--input", CTL_FLAG_STR, &in, NULL },
 		{ NULL, "--seq", CTL_FLAG_U64, &seq, &seq_seen },
 		{ NULL, "--epoch", CTL_FLAG_U64, &epoch, NULL },
@@ -344,6 +430,9 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		return rv;
 	if (ref_seq != 0)
 		seq = ref_seq;
+	rv = data_check_fence(c, comp, epoch, force);
+	if (rv != 0)
+		return rv;
 	if (in != NULL && strcmp(in, "-") != 0) {
 		fd = open(in, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
@@ -371,6 +460,13 @@ cmd_put(struct ctl *c, int argc, char **argv)
 	if (rv != 0) {
 		if (src.dsr_err != 0)
 			ctl_fail(c, rv, "reading %s: %s", src.dsr_name, err_str(src.dsr_err));
+		else if (err.re_code == CKPT__V1__CODE__FAILED_PRECONDITION &&
+		    strstr(err.re_msg, "chunks missing") != NULL)
+			/* The protocol step ("send them with PutChunks") is ours, not the user's. */
+			ctl_fail(c, rv, "%s/%s: chunks this checkpoint shares with an older one were "
+					"deleted on the NAS while it was stored (rm or retention): nothing "
+					"was stored; run the same put again",
+			    node, comp);
 		else
 			ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
 		goto out;
@@ -381,6 +477,8 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	data_notify(c, &info);
+	if (seq != 0)
+		data_warn_if_older(c, &info);
 	ctl_hex(info.ni_sha256, SHA_LEN, hex);
 	if (c->c_conf.cf_json) {
 		json_t *o = jout_key(info.ni_node, info.ni_component, info.ni_seq);

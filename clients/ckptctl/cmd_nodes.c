@@ -1,8 +1,11 @@
 #include "cmd_nodes.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ckpt/v1/manager.pb-c.h"
 #include "err.h"
@@ -76,18 +79,58 @@ nodes_components_text(const Ckpt__V1__NodeInfo *ni)
 
 	if (f == NULL)
 		return NULL;
-	for (size_t i = 0; i < ni->n_components; i++)
-		fprintf(f, "%s%s(%s)", i > 0 ? "," : "", ni->components[i]->name,
-		    ni->components[i]->state);
-	/* Components waiting for failover, and why. */
-	for (size_t i = 0; i < ni->n_pending; i++)
-		fprintf(f, "%s%s(pending: %s)", i > 0 || ni->n_components > 0 ? "," : "",
-		    ni->pending[i]->component, ni->pending[i]->reason);
+	const char *sep = "";
+
+	/* A component waiting for failover shows once, as pending (why: below the table). */
+	for (size_t i = 0; i < ni->n_components; i++) {
+		bool pending = false;
+		for (size_t k = 0; k < ni->n_pending && !pending; k++)
+			pending = strcmp(ni->pending[k]->component, ni->components[i]->name) == 0;
+		if (pending)
+			continue;
+		fprintf(f, "%s%s(%s)", sep, ni->components[i]->name, ni->components[i]->state);
+		sep = ",";
+	}
+	for (size_t i = 0; i < ni->n_pending; i++) {
+		fprintf(f, "%s%s(pending)", sep, ni->pending[i]->component);
+		sep = ",";
+	}
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
 	}
 	return buf;
+}
+
+/*
+ * "NODE/COMPONENT pending (N attempts): REASON", one line each, at most
+ * NODES_LINE_MAX characters: a longer reason is cut, and --json has it whole.
+ */
+#define NODES_LINE_MAX 200
+
+static void
+nodes_print_pending(const Ckpt__V1__ListNodesReply *rep)
+{
+	static const char cut[] = "... (ckptctl --json nodes: in full)";
+
+	for (size_t i = 0; i < rep->n_nodes; i++) {
+		const Ckpt__V1__NodeInfo *ni = rep->nodes[i];
+		for (size_t k = 0; k < ni->n_pending; k++) {
+			const Ckpt__V1__PendingComponent *p = ni->pending[k];
+			char head[2 * 256 + 64];
+			int hl = snprintf(head, sizeof(head), "%s/%s pending (%u attempt%s): ",
+			    ni->id, p->component, (unsigned)p->attempts, p->attempts == 1 ? "" : "s");
+			int room = NODES_LINE_MAX - hl;
+			int rl = (int)strlen(p->reason);
+
+			if (rl <= room)
+				printf("%s%s\n", head, p->reason);
+			else if (room > (int)sizeof(cut) + 10)
+				printf("%s%.*s%s\n", head, room - (int)(sizeof(cut) - 1), p->reason, cut);
+			else
+				printf("%s%s\n", head, cut + 4);
+		}
+	}
 }
 
 static int
@@ -114,6 +157,7 @@ nodes_print_text(struct ctl *c, const Ckpt__V1__ListNodesReply *rep)
 	tab_free(t);
 	if (rv != 0)
 		return ctl_fail(c, rv, "printing nodes: %s", err_str(rv));
+	nodes_print_pending(rep);
 	return ctl_flush_stdout(c);
 }
 

@@ -129,6 +129,13 @@ ctl_global_flag(struct ctl *c, const char *name, size_t len, const char *val, bo
 		char *s;
 		if (val == NULL)
 			return 0;
+		if (strstr(val, "://") == NULL && strchr(val, '/') == NULL && strchr(val, ':') != NULL)
+			return ctl_usage(c, "--manager: '%s' is not a URL (did you mean tcp://%s?)", val,
+			    val);
+		if (strstr(val, "://") == NULL)
+			return ctl_usage(c, "--manager: '%s' is not a URL (tcp://host:port or "
+					    "ipc:///path)",
+			    val);
 		s = strdup(val);
 		if (s == NULL)
 			return ctl_fail(c, -ENOMEM, "%s", err_str(-ENOMEM));

@@ -28,15 +28,16 @@
 #define CTL_SYNOPSIS "[OPTIONS] COMMAND [ARGS...]"
 
 static const struct cfg_opt ctl_opts[] = {
-	{ "manager", CFG_STR, offsetof(struct ctl_conf, cf_manager), NULL, 0, 0, 0, "URL",
+	{ "manager", CFG_STR, offsetof(struct ctl_conf, cf_manager), NULL, 0, 0, CFG_URL, "URL",
 	    "manager address (tcp://host:port, ipc:///path)" },
-	{ "nas", CFG_LIST, offsetof(struct ctl_conf, cf_nas), NULL, 0, 0, 0, "URL",
+	{ "nas", CFG_LIST, offsetof(struct ctl_conf, cf_nas), NULL, 0, 0, CFG_URL, "URL",
 	    "NAS address(es) to use instead of asking the manager (Manager.Info)" },
 	{ "json", CFG_BOOL, offsetof(struct ctl_conf, cf_json), "false", 0, 0, 0, NULL,
 	    "print JSON instead of text" },
 	{ "timeout", CFG_DURATION, offsetof(struct ctl_conf, cf_timeout_ms), "5s", 1, 86400000, 0,
 	    "DURATION",
-	    "deadline of each call (get/put NAS requests: at least 30s; migrate: at least 60s)" },
+	    "deadline of each call (get/put NAS requests: at least 30s; migrate and drain: at "
+	    "least 60s; scrub: at least 600s)" },
 	{ "chunk-min", CFG_SIZE, offsetof(struct ctl_conf, cf_chunk_min), "4K", 64, 4 << 20, 0,
 	    "SIZE", "put: smallest content-defined chunk" },
 	{ "chunk-avg", CFG_SIZE, offsetof(struct ctl_conf, cf_chunk_avg), "16K", 128, 4 << 20, 0,
@@ -60,11 +61,15 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "                       without -o, or with -o -, the bytes go to stdout as\n"
 	    "                       they are verified chunk by chunk: on a DATA_LOSS error\n"
 	    "                       (exit 1) discard what was written\n" },
-	{ "put", cmd_put, "NODE/COMPONENT [-i FILE] [--seq N] [--epoch N] [--kind KIND]",
+	{ "put", cmd_put, "NODE/COMPONENT [-i FILE] [--seq N] [--epoch N [--force]] [--kind KIND]",
 	    "store a checkpoint from FILE or stdin, then notify the manager",
 	    "  -i, --input FILE     read FILE (default, or -: stdin)\n"
 	    "  --seq N              sequence number (default 0: the NAS assigns the next)\n"
-	    "  --epoch N            ownership epoch (default 0)\n"
+	    "  --epoch N            ownership epoch (default 0); above the epoch the\n"
+	    "                       component runs at, the write fences its node: refused\n"
+	    "                       unless --force, then the manager restores it from this\n"
+	    "                       checkpoint (its node when healthy, else placement)\n"
+	    "  --force              store even when it fences the component's live owner\n"
 	    "  --kind KIND          kind recorded with the checkpoint (default raw)\n" },
 	{ "migrate", cmd_migrate, "COMPONENT [--to NODE]",
 	    "move a component to another node and restore it there (Manager.Migrate)",
@@ -84,7 +89,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    NULL },
 	{ "stat", cmd_stat, "", "NAS statistics (Nas.Stat)", NULL },
 	{ "rm", cmd_rm, "NODE/COMPONENT[@SEQ]",
-	    "delete one checkpoint, or every sequence without @SEQ (Nas.Delete)", NULL },
+	    "delete one checkpoint, or every sequence without @SEQ (Nas.Delete); the manager's "
+	    "catalogue follows (Manager.Forget)", NULL },
 	{ "info", cmd_info, "", "manager version, NAS and events addresses (Manager.Info)", NULL },
 	{ "pin", cmd_pin, "NODE/COMPONENT@SEQ",
 	    "keep a checkpoint regardless of retention (Nas.Pin)", NULL },
@@ -95,7 +101,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    NULL },
 	{ "scrub", cmd_scrub, "",
 	    "verify every chunk's hash and reference count on the NAS; exit 1 on corruption "
-	    "(Nas.Scrub)",
+	    "(Nas.Scrub; its deadline is at least 600s)",
 	    NULL },
 	{ "help", cmd_help, "[COMMAND]", "print this help, or one command's", NULL },
 };

@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include "ckpt/v1/agent.pb-c.h"
 #include "ckpt/v1/manager.pb-c.h"
@@ -124,6 +127,33 @@ agent_set_error(struct rpc_error *err, int rv, const char *fmt, ...)
 	err->re_code = (int)err_to_code(rv);
 }
 
+void
+agent_fail(struct agent *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&a->a_mu);
+	va_start(ap, fmt);
+	vsnprintf(a->a_fatal, sizeof(a->a_fatal), fmt, ap);
+	va_end(ap);
+	LOG_ERROR("%s", a->a_fatal);
+	pthread_mutex_unlock(&a->a_mu);
+	kill(getpid(), SIGTERM);
+}
+
+bool
+agent_failed(struct agent *a, char *ret_why, size_t len)
+{
+	bool failed;
+
+	pthread_mutex_lock(&a->a_mu);
+	failed = a->a_fatal[0] != '\0';
+	if (failed)
+		snprintf(ret_why, len, "%s", a->a_fatal);
+	pthread_mutex_unlock(&a->a_mu);
+	return failed;
+}
+
 static char *
 agent_strdup_bounded(const char *s, size_t max)
 {
@@ -148,6 +178,11 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->a_cv, &ca);
 	pthread_condattr_destroy(&ca);
+	/* Random per process: a restarted agent is told from the one it replaces. */
+	if (getrandom(&a->a_instance, sizeof(a->a_instance), 0) != sizeof(a->a_instance))
+		a->a_instance = util_now_unix_ms() ^ ((uint64_t)getpid() << 32) ^ util_now_mono_ms();
+	if (a->a_instance == 0)
+		a->a_instance = 1;
 	a->a_interval_ms = cfg->ac_interval_ms;
 	a->a_migrate_after_ms = cfg->ac_migrate_after_ms;
 	a->a_workers = cfg->ac_workers != 0 ? cfg->ac_workers : 4;
@@ -155,6 +190,7 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_chunk_min = cfg->ac_chunk_min;
 	a->a_chunk_avg = cfg->ac_chunk_avg;
 	a->a_chunk_max = cfg->ac_chunk_max;
+	a->a_fresh = cfg->ac_fresh;
 	pthread_mutex_init(&a->a_flush_mu, NULL);
 	a->a_heartbeat_ms = AGENT_HEARTBEAT_DEFAULT_MS;
 	a->a_reattach_ms = AGENT_REATTACH_DEFAULT_MS;
@@ -267,6 +303,13 @@ agent_add_component(struct agent *a, const char *kind, const char *name,
 	if (own == NULL)
 		return -ENOMEM;
 	a->a_own = own;
+	if (!a->a_fresh) {
+		/* Resumed once the manager answers: restored, or started fresh (decl.c). */
+		rv = decl_add(a, kind, name, settings, nsettings, creq, nreqs, err, errlen);
+		if (rv == 0)
+			strcpy(a->a_own[a->a_nown++], name);
+		return rv;
+	}
 	rv = ops->d_start(&spec, NULL, 0, &inst, why, sizeof(why));
 	if (rv == 0) {
 		rv = comp_add(a->a_comps, name, ops, inst, 0);
@@ -314,6 +357,13 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	a->a_started = true;
+	if (a->a_fresh && a->a_nown > 0)
+		LOG_INFO("%zu component(s) start fresh (--fresh): checkpoints of them are not restored",
+		    a->a_nown);
+	else if (a->a_ndecl > 0)
+		LOG_INFO("%zu component(s) to resume: each is restored from its latest checkpoint, "
+			 "or started fresh when none exists, once the manager answers",
+		    a->a_ndecl);
 	/* Listen first: the manager may call as soon as it knows the address. */
 	rv = rpc_server_start(&sc, a->a_listen, &a->a_server);
 	if (rv != 0) {
@@ -391,6 +441,7 @@ agent_free(struct agent *a)
 	}
 	free(a->a_labels);
 	free(a->a_own);
+	decl_free(a);
 	free(a->a_node);
 	free(a->a_manager);
 	free(a->a_listen);

@@ -30,6 +30,13 @@
  *      WARN component C stopped: node N lost its ownership (...)
  *  - After a Restore the agent checkpoints at once, so the NAS learns the
  *    new epoch and refuses the old owner's commits from then on.
+ *  - Resume: a component the agent is started with is not started fresh
+ *    when it may have a checkpoint. The agent declares it when it attaches
+ *    (AttachRequest.declared) and runs it once the manager says how: an
+ *    Agent.Restore from its latest checkpoint (the manager's resume, with a
+ *    new epoch), HeartbeatReply.start_fresh when no checkpoint of it exists,
+ *    or HeartbeatReply.running_elsewhere when another node runs it (then it
+ *    does not run here). ac_fresh starts them fresh at once instead.
  *  - Manager calls have deadlines; the attach loop retries with exponential
  *    back-off and jitter; heartbeats failing for down-after lead to attach
  *    again. nng redials every peer with its own randomised back-off.
@@ -47,6 +54,7 @@
 #define AGENT_LABEL_VALUE_MAX 255
 #define AGENT_URL_MAX 256
 #define AGENT_INTERVAL_MIN_MS 10u
+#define AGENT_FATAL_MAX 512
 
 struct agent;
 
@@ -74,6 +82,12 @@ struct agent_config {
 	bool ac_queue_max_set;              /* false: QUEUE_MAX_DEFAULT (64M); 0 keeps none */
 	/* Content-defined chunking of checkpoints (chunk.h); all 0: the defaults. */
 	uint32_t ac_chunk_min, ac_chunk_avg, ac_chunk_max;
+	/*
+	 * true: the demo components start with a fresh state at once, whatever
+	 * checkpoints of them exist. false: each resumes from its latest
+	 * checkpoint (see Resume above), or starts fresh when none exists.
+	 */
+	bool ac_fresh;
 };
 
 /* A label a demo component requires of its node (value "": any value). */
@@ -87,6 +101,7 @@ int agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *er
 /*
  * Adds a demo component of bytes bytes that this agent starts with (and
  * calls for the migration of, with migrate-after). Before agent_start() only.
+ * Unless ac_fresh, it is declared to the manager and resumed (see Resume).
  */
 int agent_add_demo(struct agent *a, const char *name, uint64_t bytes, char *err, size_t errlen);
 /* The same with labels the component requires (at most 8; keys are names). */
@@ -109,6 +124,12 @@ int agent_start(struct agent *a, char *err, size_t errlen);
 const char *agent_url(const struct agent *a);
 /* True once attached to the manager; waits at most timeout_ms for it. */
 bool agent_wait_attached(struct agent *a, unsigned timeout_ms);
+/*
+ * True when the agent cannot go on (the manager refused its node id:
+ * another live agent holds it); why in ret_why. The agent then raised
+ * SIGTERM in its own process so that main() stops it and exits non-zero.
+ */
+bool agent_failed(struct agent *a, char *ret_why, size_t len);
 /* Stops threads and server, closes the clients. Idempotent. */
 void agent_stop(struct agent *a);
 /* Stops and frees. Accepts NULL. */

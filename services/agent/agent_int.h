@@ -27,15 +27,18 @@
 #include <stdint.h>
 
 #include "agent.h"
+#include "ckpt/v1/common.pb-c.h"
 #include "arena.h"
 #include "comp.h"
 #include "nasc.h"
 #include "queue.h"
 #include "rpc.h"
 #include "sha.h"
+#include "drv.h"
 #include "sysinfo.h"
 
 #define AGENT_CONTROL_TIMEOUT_MS 3000u  /* Attach, Heartbeat, Notify, NAS List */
+#define AGENT_STORE_CHECK_MS 2000u      /* a new NAS list: each NAS's Stat (its store id) */
 #define AGENT_STORE_TIMEOUT_MS 3000u    /* each NAS call (<= 4 MiB) of a periodic checkpoint */
 #define AGENT_PROBE_MAX_MS 1000u        /* Nas.Stat while the NAS is down */
 #define AGENT_PROBE_MIN_MS 100u
@@ -51,6 +54,28 @@
 #define AGENT_THREADS_MAX 5
 #define AGENT_NOTES_MAX COMP_MAX        /* notifications waiting: one per component */
 #define AGENT_CKPT_NICE 10              /* the checkpoint thread's nice (ckpt.c) */
+
+/*
+ * A component this agent was started with, without --fresh: declared to the
+ * manager until it runs here (restored or started fresh) or another node is
+ * found to run it.
+ */
+enum agent_decl_state {
+	AGENT_DECL_WAITING, /* declared at each attach; nothing runs here yet */
+	AGENT_DECL_FRESH,   /* no checkpoint exists: the checkpoint loop starts it */
+	AGENT_DECL_DONE,    /* runs here, or elsewhere */
+};
+
+struct agent_decl {
+	comp_name ad_name;
+	char ad_kind[DRV_KIND_MAX + 1];
+	struct drv_setting *ad_sets; /* copies (keys and values too), owned */
+	size_t ad_nsets;
+	uint64_t ad_bytes;
+	struct comp_req ad_reqs[COMP_REQUIRES_MAX];
+	size_t ad_nreqs;
+	enum agent_decl_state ad_state; /* under a_mu */
+};
 
 /* A NAS client with the addresses it was opened for; shared, reference-counted. */
 struct agent_nas {
@@ -75,6 +100,9 @@ struct agent {
 	uint32_t a_chunk_min, a_chunk_avg, a_chunk_max; /* all 0: nasc's defaults */
 	comp_name *a_own; /* components this agent was started with */
 	size_t a_nown;
+	bool a_fresh;              /* start them fresh instead of resuming them */
+	struct agent_decl *a_decl; /* without a_fresh: the same, to resume */
+	size_t a_ndecl;
 
 	struct comp_table *a_comps;
 	struct queue *a_queue;      /* checkpoints waiting for the NAS */
@@ -83,11 +111,13 @@ struct agent {
 	struct rpc_client *a_mgr;
 	struct arena *a_link_arena; /* the link thread's, for Attach and Heartbeat requests */
 	struct sysinfo_cap a_cap;   /* the link thread's, last capacity read */
+	uint64_t a_instance;        /* this process, random at agent_new(), never 0 */
 
 	pthread_mutex_t a_mu; /* guards what follows */
 	pthread_cond_t a_cv;  /* signalled on stop, on attach and on a kick */
 	bool a_stopping;
 	bool a_nas_down;            /* the last store failed for want of the NAS */
+	char a_fatal[AGENT_FATAL_MAX]; /* why the agent must exit ("": it need not) */
 	bool a_ckpt_kick;           /* checkpoint now (after a restore) */
 	unsigned a_attaches;        /* successful attaches so far */
 	uint64_t a_first_attach_ms; /* monotonic */
@@ -118,6 +148,12 @@ unsigned agent_jitter(unsigned ms, uint64_t *seed);
 unsigned agent_call_budget(struct rpc_call *call);
 void agent_set_error(struct rpc_error *err, int rv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * The agent cannot go on (its node id is held by another live agent): logs
+ * why, keeps it for agent_failed() and asks the process to stop (SIGTERM,
+ * which main() waits for).
+ */
+void agent_fail(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* conf.c */
 /* Checks cfg before agent_new() copies it: -EINVAL with the reason in err. */
@@ -128,7 +164,7 @@ int conf_check(const struct agent_config *cfg, char *err, size_t errlen);
 struct agent_nas *nasref_get(struct agent *a);
 /* Drops a reference; the last one closes the client. Accepts NULL. */
 void nasref_put(struct agent *a, struct agent_nas *h);
-/* Makes urls the NAS addresses in use, unless they already are. */
+/* Makes urls the NAS addresses in use, unless they already are (-EXDEV: not one store). */
 int nasref_update(struct agent *a, char *const *urls, size_t n, struct rpc_error *err);
 
 /* ckpt.c */
@@ -169,6 +205,23 @@ void *notify_main(void *arg);
 
 /* link.c */
 void *link_main(void *arg);
+
+/* decl.c: resume the components this agent was started with */
+/* Declares a component to resume. Before agent_start() only. */
+int decl_add(struct agent *a, const char *kind, const char *name,
+    const struct drv_setting *sets, size_t nsets, const struct comp_req *reqs,
+    size_t nreqs, char *err, size_t errlen);
+/* The declared components still waiting, as ComponentStatus entries in arena. */
+int decl_status(struct agent *a, struct arena *arena, Ckpt__V1__ComponentStatus ***ret_list,
+    size_t *ret_count);
+/* The manager's word on declared components (HeartbeatReply). */
+void decl_notes(struct agent *a, char *const *fresh, size_t nfresh, char *const *elsewhere,
+    size_t nelsewhere);
+/* name was restored here (Agent.Restore): no longer waiting. */
+void decl_done(struct agent *a, const char *name);
+/* Starts the declared components the manager found no checkpoint of. Checkpoint loop only. */
+void decl_start_fresh(struct agent *a);
+void decl_free(struct agent *a);
 
 /* tick.c */
 void *tick_main(void *arg);

@@ -96,6 +96,7 @@ ckpt_transient(int rv)
 	case -EHOSTUNREACH:
 	case -ENETUNREACH:
 	case -ENOTCONN:
+	case -EXDEV: /* a NAS list of different stores: kept until the manager gives a good one */
 		return true;
 	default:
 		return false;
@@ -105,6 +106,7 @@ ckpt_transient(int rv)
 static void
 ckpt_set_nas_down(struct agent *a, bool down, const char *why)
 {
+	char max[UTIL_SIZE_STR_MAX];
 	bool was;
 
 	pthread_mutex_lock(&a->a_mu);
@@ -112,9 +114,8 @@ ckpt_set_nas_down(struct agent *a, bool down, const char *why)
 	a->a_nas_down = down;
 	pthread_mutex_unlock(&a->a_mu);
 	if (down && !was)
-		LOG_WARN("NAS unavailable (%s): checkpoints wait in the local queue (at most %" PRIu64
-		         " bytes)",
-		    why, a->a_queue_max);
+		LOG_WARN("NAS unavailable (%s): checkpoints wait in the local queue (at most %s)",
+		    why, util_fmt_size(a->a_queue_max, max));
 	else if (!down && was)
 		LOG_INFO("NAS available again: storing the queued checkpoints in order");
 }
@@ -158,11 +159,13 @@ ckpt_enqueue(struct agent *a, const char *name, struct comp_snap *snap, struct c
 	if (rv == 0 && seq->cs_known)
 		seq->cs_next++;
 	queue_get_stats(a->a_queue, &st);
-	for (size_t i = 0; i < ndropped && i < 4; i++)
-		LOG_WARN("checkpoint queue full (%" PRIu64 " bytes): dropped the oldest, %s@%" PRIu64
-		         " (%zu bytes); %" PRIu64 " dropped so far",
-		    st.qs_max_bytes, drops[i].qd_component, drops[i].qd_seq, drops[i].qd_len,
-		    st.qs_dropped);
+	for (size_t i = 0; i < ndropped && i < 4; i++) {
+		char max[UTIL_SIZE_STR_MAX], len[UTIL_SIZE_STR_MAX];
+		LOG_WARN("checkpoint queue full (%s): dropped the oldest, %s@%" PRIu64
+		         " (%s); %" PRIu64 " dropped so far",
+		    util_fmt_size(st.qs_max_bytes, max), drops[i].qd_component, drops[i].qd_seq,
+		    util_fmt_size(drops[i].qd_len, len), st.qs_dropped);
+	}
 	if (ndropped > 4)
 		LOG_WARN("checkpoint queue full: %zu more dropped", ndropped - 4);
 	if (rv == 0)
@@ -187,7 +190,7 @@ ckpt_take(struct agent *a, const char *name, bool final, bool may_queue,
 	struct nasc_put put;
 	struct nasc_info info;
 	uint64_t stored = 0;
-	char hex[SHA_HEX_LEN + 1];
+	char hex[SHA_HEX_LEN + 1], human[UTIL_SIZE_STR_MAX];
 	char why[RPC_ERRMSG_MAX] = "";
 	int rv;
 
@@ -280,8 +283,9 @@ out_queue:
 	seq.cs_known = true;
 	seq.cs_owned = true;
 	sha_hex(info.ni_sha256, SHA_LEN, hex);
-	LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " sha256=%s",
-	    info.ni_node, info.ni_component, info.ni_seq, info.ni_size, hex);
+	LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s",
+	    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
+	    util_fmt_size(info.ni_size, human), hex);
 	/* A final checkpoint is notified before Stop answers; others in the background. */
 	if (final)
 		notify_send(a, &info);
@@ -321,7 +325,7 @@ ckpt_queue_flush(struct agent *a, unsigned timeout_ms)
 			it.qi_epoch };
 		struct nasc_info info;
 		struct rpc_error err;
-		char hex[SHA_HEX_LEN + 1];
+		char hex[SHA_HEX_LEN + 1], human[UTIL_SIZE_STR_MAX];
 		int rv;
 
 		rv = nasc_store_buf(h->an_nasc, &put, it.qi_buf, it.qi_len, timeout_ms, &info, &err);
@@ -362,9 +366,10 @@ ckpt_queue_flush(struct agent *a, unsigned timeout_ms)
 		if (info.ni_epoch == 0)
 			info.ni_epoch = put.np_epoch;
 		sha_hex(info.ni_sha256, SHA_LEN, hex);
-		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " sha256=%s "
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s "
 		         "(from the queue, taken %" PRIu64 " ms ago)",
-		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size, hex,
+		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
+		    util_fmt_size(info.ni_size, human), hex,
 		    util_now_mono_ms() - it.qi_queued_ms);
 		comp_note_stored(a->a_comps, it.qi_component, info.ni_seq);
 		queue_count_stored(a->a_queue);
@@ -449,6 +454,7 @@ ckpt_main(void *arg)
 		uint64_t now;
 
 		next += a->a_interval_ms;
+		decl_start_fresh(a);
 		/* What waits goes first, once the NAS answers again. */
 		if (!queue_empty(a->a_queue) &&
 		    (!ckpt_nas_down(a) || ckpt_nas_probe(a, probe_ms)))

@@ -52,6 +52,7 @@ link_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 	int rv;
 
 	req.node = a->a_node;
+	req.instance = a->a_instance;
 	req.address = (char *)(a->a_advertise != NULL ? a->a_advertise : rpc_server_url(a->a_server));
 	link_capacity(a, &cap);
 	req.capacity = &cap;
@@ -68,6 +69,8 @@ link_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 	req.labels = lptrs;
 	req.n_labels = a->a_nlabels;
 	rv = comp_status_all(a->a_comps, arena, true, &req.components, &req.n_components);
+	if (rv == 0)
+		rv = decl_status(a, arena, &req.declared, &req.n_declared);
 	if (rv != 0)
 		return rv;
 	rv = rpc_client_call(a->a_mgr, MGR_ATTACH, &req.base, AGENT_CONTROL_TIMEOUT_MS,
@@ -111,7 +114,8 @@ link_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 		a->a_first_attach_ms = util_now_mono_ms();
 	pthread_cond_broadcast(&a->a_cv);
 	pthread_mutex_unlock(&a->a_mu);
-	LOG_INFO("attached to manager %s as %s; NAS %s", a->a_manager, a->a_node, nas_list);
+	LOG_INFO("attached to manager %s as %s (instance %016" PRIx64 "); NAS %s", a->a_manager,
+	    a->a_node, a->a_instance, nas_list);
 out:
 	rpc_reply_free(&rep->base);
 	return rv;
@@ -128,6 +132,7 @@ link_heartbeat(struct agent *a, struct arena *arena, bool *ret_reattach, struct 
 	struct queue_stats qs;
 
 	req.node = a->a_node;
+	req.instance = a->a_instance;
 	link_capacity(a, &cap);
 	req.capacity = &cap;
 	queue_get_stats(a->a_queue, &qs);
@@ -141,8 +146,11 @@ link_heartbeat(struct agent *a, struct arena *arena, bool *ret_reattach, struct 
 	if (rv != 0)
 		return rv;
 	*ret_reattach = rep->reattach;
-	if (!rep->reattach)
+	if (!rep->reattach) {
 		fence_revoked(a, rep->revoked, rep->n_revoked);
+		decl_notes(a, rep->start_fresh, rep->n_start_fresh, rep->running_elsewhere,
+		    rep->n_running_elsewhere);
+	}
 	rpc_reply_free(&rep->base);
 	return 0;
 }
@@ -178,6 +186,12 @@ link_main(void *arg)
 			}
 			if (agent_stopping(a))
 				break;
+			if (rv == -EEXIST) {
+				/* Another live agent holds this node id: retrying cannot help. */
+				agent_fail(a, "cannot attach: %s",
+				    err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+				break;
+			}
 			if (last_warn == 0 || now - last_warn >= AGENT_WARN_EVERY_MS) {
 				LOG_WARN("cannot attach to manager %s: %s; retrying", a->a_manager,
 				    err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));

@@ -2,7 +2,7 @@
  * ckpt-agent: the node agent. See agent.h.
  *
  *   ckpt-agent --node ID --manager URL --listen URL --demo NAME[:BYTES] [--demo ...]
- *              [--interval-ms N] [--migrate-after DURATION]
+ *              [--fresh] [--interval-ms N] [--migrate-after DURATION]
  */
 #include <errno.h>
 #include <malloc.h>
@@ -35,6 +35,7 @@ struct agent_conf {
 	int64_t workers;
 	uint64_t queue_max;
 	uint64_t chunk_min, chunk_avg, chunk_max;
+	bool fresh;
 	char *log_level;
 };
 
@@ -44,28 +45,35 @@ struct agent_conf {
 static const struct cfg_opt agent_opts[] = {
 	OPT("node", CFG_STR, node, NULL, 0, 0, CFG_REQUIRED, "ID",
 	    "node id, 1-63 of [A-Za-z0-9._-]"),
-	OPT("manager", CFG_STR, manager, NULL, 0, 0, CFG_REQUIRED, "URL", "manager address"),
-	OPT("listen", CFG_STR, listen, NULL, 0, 0, CFG_REQUIRED, "URL",
+	OPT("manager", CFG_STR, manager, NULL, 0, 0, CFG_REQUIRED | CFG_URL, "URL",
+	    "manager address"),
+	OPT("listen", CFG_STR, listen, NULL, 0, 0, CFG_REQUIRED | CFG_URL, "URL",
 	    "address of this agent's Agent service (tcp port 0: any free port)"),
-	OPT("advertise", CFG_STR, advertise, NULL, 0, 0, 0, "URL",
+	OPT("advertise", CFG_STR, advertise, NULL, 0, 0, CFG_URL, "URL",
 	    "address announced to the manager instead of the --listen one (behind NAT, a "
 	    "Kubernetes Service); a --listen on every interface (tcp://0.0.0.0:PORT) needs none: "
 	    "the manager uses the address the agent connects from"),
 	OPT("demo", CFG_LIST, demo, NULL, 0, 0, 0, "NAME[:BYTES][@KEY[=VALUE]...]",
 	    "run a demo component with a state buffer of BYTES (64K, 16M, 1G; default 64K, "
 	    "at most 1G); each @KEY=VALUE is a label a node must carry to take it over "
-	    "(@KEY: any value)"),
+	    "(@KEY: any value; at most 8, VALUE at most 63 bytes)"),
+	OPT("fresh", CFG_BOOL, fresh, "false", 0, 0, 0, NULL,
+	    "start the --demo components with a fresh state; without it each resumes from its "
+	    "latest checkpoint on the NAS (restored and verified), starts fresh only when none "
+	    "exists, and does not start here when another node runs it"),
 	OPT("interval-ms", CFG_INT, interval_ms, "1000", AGENT_INTERVAL_MIN_MS, 86400000, 0, "N",
 	    "checkpoint every component every N ms"),
 	OPT("migrate-after", CFG_DURATION, migrate_after_ms, NULL, 0, 86400000, 0, "DURATION",
 	    "this long after attaching, call for the migration of the --demo components "
 	    "(3s, 500ms; 0: never)"),
-	OPT("label", CFG_LIST, label, NULL, 0, 0, 0, "KEY=VALUE", "label announced to the manager"),
+	OPT("label", CFG_LIST, label, NULL, 0, 0, 0, "KEY=VALUE",
+	    "label announced to the manager (at most 32; KEY 1-63 of [A-Za-z0-9._-], VALUE at most "
+	    "255 bytes)"),
 	OPT("workers", CFG_INT, workers, "4", 1, 64, 0, "N", "requests served at once"),
 	OPT("queue-max", CFG_SIZE, queue_max, "64M", 0, 1ll << 40, 0, "SIZE",
 	    "checkpoints kept in memory while the NAS is down (oldest dropped first; 0: none)"),
 	OPT("chunk-min", CFG_SIZE, chunk_min, "4K", 64, 4 << 20, 0, "SIZE",
-	    "smallest content-defined chunk of a checkpoint"),
+	    "smallest content-defined chunk of a checkpoint (min < avg < max, 64 B to 4M)"),
 	OPT("chunk-avg", CFG_SIZE, chunk_avg, "16K", 128, 4 << 20, 0, "SIZE",
 	    "average chunk (rounded down to a power of two)"),
 	OPT("chunk-max", CFG_SIZE, chunk_max, "64K", 256, 4 << 20, 0, "SIZE", "largest chunk"),
@@ -74,8 +82,8 @@ static const struct cfg_opt agent_opts[] = {
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
 
 #define SYNOPSIS                                                                                \
-	"--node ID --manager URL --listen URL --demo NAME[:BYTES][@KEY=VALUE...] [--demo ...] "      \
-	"[--interval-ms N] [--migrate-after DURATION]"
+	"--node ID --manager URL --listen URL [--demo NAME[:BYTES][@KEY=VALUE...]...] "              \
+	"[--fresh] [--interval-ms N] [--migrate-after DURATION] [options]"
 
 static int
 usage_error(const char *msg)
@@ -248,6 +256,7 @@ main(int argc, char **argv)
 	acfg.ac_chunk_min = (uint32_t)conf.chunk_min;
 	acfg.ac_chunk_avg = (uint32_t)conf.chunk_avg;
 	acfg.ac_chunk_max = (uint32_t)conf.chunk_max;
+	acfg.ac_fresh = conf.fresh;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);
@@ -290,6 +299,12 @@ main(int argc, char **argv)
 	for (;;) {
 		if (sigwait(&sigs, &sig) == 0 && (sig == SIGINT || sig == SIGTERM))
 			break;
+	}
+	if (agent_failed(a, err, sizeof(err))) {
+		agent_stop(a);
+		fprintf(stderr, "%s: %s\n", PROG, err);
+		status = 1;
+		goto out_agent;
 	}
 	LOG_INFO("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	agent_stop(a);

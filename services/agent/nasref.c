@@ -53,7 +53,21 @@ nasref_same(const struct agent_nas *h, char *const *urls, size_t n)
 	return true;
 }
 
-/* Makes urls the NAS addresses in use, unless they already are. */
+/* The background check of a NAS list (nasc_check_store), said once. */
+static void
+nasref_on_store_check(void *arg, int rv, const char *msg)
+{
+	(void)arg;
+	if (rv == 0)
+		LOG_INFO("the NAS addresses answered: they are one store");
+	else
+		LOG_ERROR("NAS list refused: %s", msg);
+}
+
+/*
+ * Makes urls the NAS addresses in use, unless they already are. A list of
+ * different stores is refused (-EXDEV): the old one stays.
+ */
 int
 nasref_update(struct agent *a, char *const *urls, size_t n, struct rpc_error *err)
 {
@@ -84,6 +98,16 @@ nasref_update(struct agent *a, char *const *urls, size_t n, struct rpc_error *er
 	rv = nasc_open(h->an_urls, h->an_count, 0, &h->an_nasc, err);
 	if (rv != 0)
 		goto out_free;
+	rv = nasc_check_store(h->an_nasc, AGENT_STORE_CHECK_MS, nasref_on_store_check, NULL, err);
+	if (rv == -EXDEV) {
+		nasc_close(h->an_nasc);
+		goto out_free;
+	}
+	if (rv == -EAGAIN)
+		LOG_WARN("cannot check yet that the NAS addresses are one store (%s); checking again "
+		         "until they answer",
+		    err->re_msg);
+	rv = 0;
 	if (a->a_chunk_max != 0 &&
 	    nasc_set_chunking(h->an_nasc, a->a_chunk_min, a->a_chunk_avg, a->a_chunk_max) != 0) {
 		nasc_close(h->an_nasc); /* checked by agent_new(): not reached */

@@ -235,6 +235,7 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	}
 	inst = NULL;
 	(void)comp_set_requires(a->a_comps, req->component, reqs, nreqs);
+	decl_done(a, req->component);
 	/* Store it at once with the new epoch: the NAS then refuses the old owner's commits. */
 	ckpt_kick(a);
 	LOG_INFO("checkpoint %s/%s@%" PRIu64 " received (sha256=%s); restored state sha256=%s; "
@@ -377,6 +378,7 @@ svc_status(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 
 	(void)req_msg;
 	reply->node = arena_strdup(arena, a->a_node);
+	reply->instance = a->a_instance;
 	if (reply->node == NULL || q == NULL)
 		return -ENOMEM;
 	queue_get_stats(a->a_queue, &qs);

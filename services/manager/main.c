@@ -31,18 +31,22 @@ struct main_conf {
 };
 
 static const struct cfg_opt main_opts[] = {
-	{ "listen", CFG_STR, offsetof(struct main_conf, listen), NULL, 0, 0, CFG_REQUIRED, "URL",
+	{ "listen", CFG_STR, offsetof(struct main_conf, listen), NULL, 0, 0, CFG_REQUIRED | CFG_URL,
+	    "URL",
 	    "address of the Manager service (tcp://host:port, ipc:///path)" },
-	{ "events", CFG_STR, offsetof(struct main_conf, events), NULL, 0, 0, CFG_REQUIRED, "URL",
+	{ "events", CFG_STR, offsetof(struct main_conf, events), NULL, 0, 0, CFG_REQUIRED | CFG_URL,
+	    "URL",
 	    "address the event stream (PUB) is published on" },
-	{ "nas", CFG_LIST, offsetof(struct main_conf, nas), NULL, 0, 0, CFG_REQUIRED, "URL[,URL...]",
-	    "NAS addresses, told to agents and clients" },
+	{ "nas", CFG_LIST, offsetof(struct main_conf, nas), NULL, 0, 0, CFG_REQUIRED | CFG_URL,
+	    "URL[,URL...]",
+	    "NAS addresses, told to agents and clients: addresses of one store (replicas or "
+	    "front-ends of the same data); different stores are refused" },
 	{ "heartbeat-ms", CFG_INT, offsetof(struct main_conf, heartbeat_ms), "200", 10, 60000, 0, "N",
 	    "heartbeat interval told to agents, in ms" },
 	{ "down-after", CFG_DURATION, offsetof(struct main_conf, down_after_ms), "1s", 20, 3600000,
 	    0, "DURATION", "a node silent this long is marked down" },
 	{ "workers", CFG_INT, offsetof(struct main_conf, workers), "8", 2, 256, 0, "N",
-	    "requests served at once (> 1: migrations wait on agents)" },
+	    "requests served at once; as many migrations and drains run at once besides, on their own workers" },
 	{ "log-level", CFG_STR, offsetof(struct main_conf, log_level), "info", 0, 0, 0, "LEVEL",
 	    "debug, info, warn or error" },
 };
@@ -102,7 +106,8 @@ main(int argc, char **argv)
 		rv = -EINVAL;
 	}
 	if (rv != 0) {
-		fprintf(stderr, "ckpt-manager: %s\n", rv == -ENOMEM ? "out of memory" : err);
+		fprintf(stderr, "ckpt-manager: %s (see --help)\n",
+		    rv == -ENOMEM ? "out of memory" : err);
 		cfg_free(main_opts, MAIN_NOPTS, &conf);
 		return 2;
 	}

@@ -8,6 +8,8 @@
  *   migration.started/done/failed      -> ckpt.<kind>/<component>
  *   failover.started/done/failed/pending -> ckpt.<kind>/<component>
  *                                      (pending: message says why it waits)
+ *   resume.started/done/failed         -> ckpt.<kind>/<component>
+ *                                      (a node that started again resumes it)
  */
 #ifndef CKPT_MGR_MEVENT_H
 #define CKPT_MGR_MEVENT_H
@@ -29,6 +31,9 @@
 #define MEV_FAILOVER_DONE "failover.done"
 #define MEV_FAILOVER_FAILED "failover.failed"
 #define MEV_FAILOVER_PENDING "failover.pending"
+#define MEV_RESUME_STARTED "resume.started"
+#define MEV_RESUME_DONE "resume.done"
+#define MEV_RESUME_FAILED "resume.failed"
 
 struct mev {
 	const char *me_kind;      /* MEV_* */

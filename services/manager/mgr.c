@@ -1,6 +1,7 @@
 #include "mgr.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,7 +36,13 @@
 #define MGR_FAILOVER_WAIT_MS 5000u     /* no node can take it: try again this often */
 #define MGR_FAILOVER_BACKOFF_MIN_MS 500u
 #define MGR_FAILOVER_BACKOFF_MAX_MS 30000u
+#define MGR_STORE_CHECK_MS 2000u       /* at start: each NAS's Stat (its store id) */
 #define MGR_FAILOVER_IDLE_MS 1000u     /* the worker looks for due work at least this often */
+#define MGR_ATTACH_PROBE_MS 500u       /* is the agent holding a claimed node id there? */
+#define MGR_SEED_RETRY_MIN_MS 100u     /* the NAS did not list at start: ask again after */
+#define MGR_SEED_RETRY_MAX_MS 5000u
+#define MGR_SEED_WARN_EVERY_MS 30000u
+#define MGR_REATTACH_GRACE_MS 3000u    /* after a start, beyond down-after, for nodes to re-attach */
 
 struct mgr {
 	struct mgr_config m_cfg;
@@ -51,9 +58,13 @@ struct mgr {
 	pthread_mutex_t m_lock;    /* m_stopping, m_fo_kicked */
 	pthread_cond_t m_cond;     /* the monitor's: stop */
 	pthread_cond_t m_fo_cond;  /* the failover worker's: stop or work */
+	pthread_cond_t m_seed_cond; /* the seeder's: stop */
+	pthread_t m_seeder;
+	bool m_seeder_started;
 	bool m_stopping;
 	bool m_fo_kicked;
 	uint64_t m_seed;           /* jitter of failover retries, under m_lock */
+	uint64_t m_started_ms;     /* monotonic */
 };
 
 static void
@@ -211,6 +222,68 @@ mgr_result_fill(struct arena *a, const struct mig_result *res, Ckpt__V1__Migrate
 	return pb->source != NULL && pb->target != NULL && pb->restored_from != NULL ? 0 : -ENOMEM;
 }
 
+/*
+ * Whether an attach of node by instance may take the node from the agent
+ * that holds it (see mgr.h, "Node identity"). 0 with *ret_replaces the
+ * holder's instance when it may (0: nothing to replace), -EEXIST with the
+ * reason set on call when a live agent holds it.
+ */
+static int
+mgr_attach_claim(struct mgr *m, struct rpc_call *call, const char *node, uint64_t instance,
+    const char *addr, uint64_t *ret_replaces)
+{
+	Ckpt__V1__StatusRequest sreq = CKPT__V1__STATUS_REQUEST__INIT;
+	Ckpt__V1__StatusReply *srep = NULL;
+	struct reg_holder h;
+	struct reg_peer *peer = NULL;
+	struct rpc_error rerr = { 0 };
+	char why[RPC_ERRMSG_MAX];
+	int rv;
+
+	*ret_replaces = 0;
+	if (reg_holder(m->m_reg, node, &h) != 0 || !h.rh_up || h.rh_instance == 0 ||
+	    h.rh_instance == instance)
+		return 0;
+	/* Another process claims an up node: is the holder still there, as itself? */
+	rv = reg_peer_get(m->m_reg, node, &peer);
+	if (rv == 0)
+		rv = rpc_client_call(reg_peer_client(peer), AGENT_STATUS, &sreq.base,
+		    MGR_ATTACH_PROBE_MS, (ProtobufCMessage **)&srep, &rerr);
+	reg_peer_put(peer);
+	if (rv == 0 && srep->instance == h.rh_instance) {
+		rpc_reply_free(&srep->base);
+		rpc_call_errorf(call, "node %s is held by a live agent at %s (instance %016" PRIx64
+				      ", answering): stop it first, or give this agent another --node",
+		    node, h.rh_address, h.rh_instance);
+		LOG_WARN("attach of node %s from %s (instance %016" PRIx64 ") refused: the agent at "
+			 "%s (instance %016" PRIx64 ") holds it and answers",
+		    node, addr, instance, h.rh_address, h.rh_instance);
+		return -EEXIST;
+	}
+	if (rv == 0) {
+		snprintf(why, sizeof(why), "instance %016" PRIx64 " answers there", srep->instance);
+		rpc_reply_free(&srep->base);
+	} else if (rerr.re_code == CKPT__V1__CODE__UNAVAILABLE ||
+	    rerr.re_code == CKPT__V1__CODE__DEADLINE_EXCEEDED || rv == -ENOTCONN) {
+		snprintf(why, sizeof(why), "it does not answer: %s",
+		    rerr.re_msg[0] != '\0' ? rerr.re_msg : err_str(rv));
+	} else {
+		/* It answered, but not as an agent we can identify: do not take the node. */
+		rpc_call_errorf(call, "node %s is held by the agent at %s (instance %016" PRIx64
+				      "), which answers: %s",
+		    node, h.rh_address, h.rh_instance, rerr.re_msg);
+		LOG_WARN("attach of node %s from %s (instance %016" PRIx64 ") refused: the agent at "
+			 "%s answers: %s",
+		    node, addr, instance, h.rh_address, rerr.re_msg);
+		return -EEXIST;
+	}
+	LOG_INFO("instance %016" PRIx64 " from %s takes over node %s: instance %016" PRIx64
+		 " at %s is gone (%s)",
+	    instance, addr, node, h.rh_instance, h.rh_address, why);
+	*ret_replaces = h.rh_instance;
+	return 0;
+}
+
 /* ---- handlers ---- */
 
 static int
@@ -223,13 +296,13 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct arena *a = rpc_call_arena(call);
 	struct reg_attach at = { 0 };
 	struct reg_label *labels = NULL;
-	struct reg_comp *comps = NULL;
+	struct reg_comp *comps = NULL, *declared = NULL;
 	struct rpc_client *client = NULL, *to_close = NULL;
 	struct rpc_error rerr;
 	char old_addr[REG_ADDR_MAX], why[WIRE_ERR_MAX];
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
 	const char *addr = NULL;
-	size_t nrevoked = 0;
+	size_t nrevoked = 0, nresumed = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -258,6 +331,10 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		}
 	}
 	rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
+	if (rv == 0)
+		rv = mgr_attach_claim(m, call, req->node, req->instance, addr, &at.ra_replaces);
+	if (rv == 0)
+		rv = mgr_comps_from_pb(call, req->node, req->declared, req->n_declared, &declared);
 	if (rv != 0)
 		return rv;
 
@@ -278,6 +355,7 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	at.ra_comps = comps;
 	at.ra_ncomps = req->n_components;
 	at.ra_unix_ms = util_now_unix_ms();
+	at.ra_instance = req->instance;
 	if (req->n_components > 0) {
 		revoked = arena_alloc(a, req->n_components * sizeof(*revoked));
 		if (revoked == NULL) {
@@ -287,8 +365,19 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	}
 	at.ra_revoked = revoked;
 	at.ra_nrevoked = &nrevoked;
+	at.ra_declared = declared;
+	at.ra_ndeclared = req->n_declared;
+	at.ra_nresumed = &nresumed;
 	rv = reg_attach(m->m_reg, &at, client, &to_close);
 	rpc_client_close(to_close);
+	if (rv == -EEXIST) {
+		/* Another instance took the node between the probe and now. */
+		rpc_call_errorf(call, "node %s is held by a live agent (another instance attached "
+				      "meanwhile)", req->node);
+		LOG_WARN("attach of node %s from %s (instance %016" PRIx64 ") refused: another "
+			 "instance attached meanwhile", req->node, addr, req->instance);
+		return rv;
+	}
 	if (rv != 0) {
 		rpc_call_errorf(call, "cannot register node %s: %s", req->node,
 		    rv == -ENOSPC ? "the registry is full" : err_str(rv));
@@ -314,11 +403,15 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 
 	if (addr != req->address)
-		LOG_INFO("node %s attached from %s, announced as %s (%zu components)", req->node,
-		    addr, req->address, req->n_components);
+		LOG_INFO("node %s attached from %s, announced as %s (%zu component%s)", req->node,
+		    addr, req->address, req->n_components, req->n_components == 1 ? "" : "s");
 	else
-		LOG_INFO("node %s attached from %s (%zu components)", req->node, addr,
-		    req->n_components);
+		LOG_INFO("node %s attached from %s (%zu component%s)", req->node, addr,
+		    req->n_components, req->n_components == 1 ? "" : "s");
+	if (req->n_declared > 0)
+		LOG_INFO("node %s declares %zu component(s) it does not run yet: %zu to resume from "
+			 "their latest checkpoint or start fresh, the others run elsewhere",
+		    req->node, req->n_declared, nresumed);
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
 				  .me_message = addr });
@@ -335,7 +428,10 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct mgr *m = arg;
 	const Ckpt__V1__NotifyRequest *req = (const Ckpt__V1__NotifyRequest *)reqm;
 	struct reg_ckpt c;
-	char why[WIRE_ERR_MAX], hex[SHA_HEX_LEN + 1];
+	char why[WIRE_ERR_MAX], hex[SHA_HEX_LEN + 1], human[UTIL_SIZE_STR_MAX];
+	char owner[KEY_NAME_MAX + 1];
+	uint64_t owner_epoch = 0;
+	bool fenced;
 	int rv;
 
 	(void)replym;
@@ -348,6 +444,8 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		rpc_call_errorf(call, "%s", why);
 		return rv;
 	}
+	/* Before the catalogue takes its epoch: does it fence the component's live owner? */
+	fenced = reg_fence_mark(m->m_reg, &c, owner, &owner_epoch);
 	rv = reg_checkpoint(m->m_reg, &c, NULL);
 	if (rv != 0) {
 		rpc_call_errorf(call, "cannot record checkpoint %s/%s@%llu: %s", c.rk_node,
@@ -356,11 +454,26 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 	}
 	sha_hex(c.rk_sha256, SHA_LEN, hex);
-	LOG_INFO("checkpoint stored on NAS: %s/%s@%llu size=%llu sha256=%s", c.rk_node,
-	    c.rk_component, (unsigned long long)c.rk_seq, (unsigned long long)c.rk_size, hex);
+	LOG_INFO("checkpoint stored on NAS: %s/%s@%llu size=%llu (%s) sha256=%s", c.rk_node,
+	    c.rk_component, (unsigned long long)c.rk_seq, (unsigned long long)c.rk_size,
+	    util_fmt_size(c.rk_size, human), hex);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_STORED, .me_node = c.rk_node,
 				  .me_component = c.rk_component, .me_seq = c.rk_seq,
 				  .me_sha256 = c.rk_sha256 });
+	if (fenced) {
+		char msg[REG_REASON_MAX];
+
+		snprintf(msg, sizeof(msg), "%s on %s (epoch %llu) was fenced by %s/%s@%llu at epoch "
+		    "%llu: restoring it from that checkpoint", c.rk_component, owner,
+		    (unsigned long long)owner_epoch, c.rk_node, c.rk_component,
+		    (unsigned long long)c.rk_seq, (unsigned long long)c.rk_epoch);
+		LOG_WARN("%s", msg);
+		mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_FAILOVER_PENDING,
+					  .me_node = owner, .me_component = c.rk_component,
+					  .me_seq = c.rk_seq, .me_sha256 = c.rk_sha256,
+					  .me_message = msg });
+		mgr_failover_kick(m);
+	}
 	return 0;
 }
 
@@ -403,7 +516,9 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct reg_beat b = { 0 };
 	struct reg_comp *comps = NULL;
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
-	size_t nrevoked = 0;
+	char fresh[REG_BEAT_NOTES_MAX][KEY_NAME_MAX + 1];
+	char elsewhere[REG_BEAT_NOTES_MAX][KEY_NAME_MAX + 1];
+	size_t nrevoked = 0, nfresh = 0, nelsewhere = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -421,9 +536,20 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	b.rb_ncomps = req->n_components;
 	b.rb_queued = req->queued;
 	b.rb_queue_dropped = req->queue_dropped;
+	b.rb_instance = req->instance;
 	b.rb_revoked = revoked;
 	b.rb_nrevoked = &nrevoked;
+	b.rb_fresh = fresh;
+	b.rb_nfresh = &nfresh;
+	b.rb_elsewhere = elsewhere;
+	b.rb_nelsewhere = &nelsewhere;
 	rv = reg_beat(m->m_reg, req->node, &b);
+	if (rv == -EXDEV) {
+		LOG_WARN("heartbeat of node %s from instance %016" PRIx64 ", which no longer holds it: "
+			 "asked it to attach again", req->node, req->instance);
+		rep->reattach = 1;
+		return 0;
+	}
 	if (rv == -ENOENT || rv == -ESTALE) {
 		LOG_INFO("heartbeat from %s node %s: asked it to attach again",
 		    rv == -ENOENT ? "unknown" : "down", req->node);
@@ -436,8 +562,18 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 	}
 	mgr_log_revoked(req->node, revoked, nrevoked);
-	return mgr_names_to_pb(rpc_call_arena(call), revoked, nrevoked, &rep->revoked,
+	for (size_t i = 0; i < nelsewhere; i++)
+		LOG_INFO("node %s declares %s, which another node runs: told it not to start it",
+		    req->node, elsewhere[i]);
+	rv = mgr_names_to_pb(rpc_call_arena(call), revoked, nrevoked, &rep->revoked,
 	    &rep->n_revoked);
+	if (rv == 0)
+		rv = mgr_names_to_pb(rpc_call_arena(call), fresh, nfresh, &rep->start_fresh,
+		    &rep->n_start_fresh);
+	if (rv == 0)
+		rv = mgr_names_to_pb(rpc_call_arena(call), elsewhere, nelsewhere,
+		    &rep->running_elsewhere, &rep->n_running_elsewhere);
+	return rv;
 }
 
 static Ckpt__V1__PendingComponent *
@@ -742,6 +878,59 @@ mgr_uncordon(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	    (Ckpt__V1__CordonReply *)replym, false);
 }
 
+/*
+ * Checkpoints of node/component were deleted from the NAS (ckptctl rm): when
+ * the catalogue's entry is one of them, it becomes the newest the NAS holds
+ * (or goes). One short NAS call.
+ */
+static int
+mgr_forget(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	const Ckpt__V1__ForgetRequest *req = (const Ckpt__V1__ForgetRequest *)reqm;
+	Ckpt__V1__ForgetReply *rep = (Ckpt__V1__ForgetReply *)replym;
+	struct reg_ckpt cat, newest;
+	char why[MIG_ERR_MAX];
+	bool has_newest = false;
+	int rv;
+
+	rv = mgr_check_name(call, "node", req->node);
+	if (rv == 0)
+		rv = mgr_check_name(call, "component", req->component);
+	if (rv != 0)
+		return rv;
+	if (reg_checkpoint_latest(m->m_reg, req->component, &cat) != 0 ||
+	    strcmp(cat.rk_node, req->node) != 0 || (req->seq != 0 && req->seq != cat.rk_seq))
+		goto out_reply; /* the catalogue does not point at what was deleted */
+	rv = mig_nas_latest(m->m_nasc, req->component, MIG_NAS_MAX_MS, &newest, why, sizeof(why));
+	if (rv != 0 && rv != -ENOENT) {
+		rpc_call_errorf(call, "catalogue entry %s/%s@%llu not checked: %s", cat.rk_node,
+		    cat.rk_component, (unsigned long long)cat.rk_seq, why);
+		return rv;
+	}
+	has_newest = rv == 0;
+	if (has_newest && newest.rk_seq == cat.rk_seq && strcmp(newest.rk_node, cat.rk_node) == 0)
+		goto out_reply; /* still there */
+	rep->changed = reg_checkpoint_gone(m->m_reg, &cat, has_newest ? &newest : NULL);
+	if (rep->changed && has_newest)
+		LOG_INFO("catalogue: %s/%s@%llu was deleted from the NAS; the newest left is "
+			 "%s/%s@%llu",
+		    cat.rk_node, cat.rk_component, (unsigned long long)cat.rk_seq, newest.rk_node,
+		    newest.rk_component, (unsigned long long)newest.rk_seq);
+	else if (rep->changed)
+		LOG_INFO("catalogue: %s/%s@%llu was deleted from the NAS, which holds no other "
+			 "checkpoint of %s",
+		    cat.rk_node, cat.rk_component, (unsigned long long)cat.rk_seq, cat.rk_component);
+out_reply:
+	if (reg_checkpoint_latest(m->m_reg, req->component, &cat) == 0) {
+		rep->latest = wire_ckpt_to_pb(rpc_call_arena(call), &cat);
+		if (rep->latest == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_ATTACH] = mgr_attach,
 	[MGR_NOTIFY] = mgr_notify,
@@ -753,6 +942,17 @@ static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_DRAIN] = mgr_drain,
 	[MGR_CORDON] = mgr_cordon,
 	[MGR_UNCORDON] = mgr_uncordon,
+	[MGR_FORGET] = mgr_forget,
+};
+
+/*
+ * Long work, off the request workers (rpc.h, "Long work"): a migration or a
+ * drain waits on agents and the NAS for seconds; heartbeats must not wait
+ * behind it, or nodes would be declared down by the monitor.
+ */
+static const bool mgr_slow[MGR_METHODS] = {
+	[MGR_MIGRATE] = true,
+	[MGR_DRAIN] = true,
 };
 
 static void
@@ -806,26 +1006,64 @@ mgr_jitter_locked(struct mgr *m, uint64_t ms)
 	return ms / 2 + x % (ms + 1);
 }
 
+/*
+ * Whether resuming comp on target must wait: the manager started a moment
+ * ago, and the node that stored comp's newest checkpoint, which may still
+ * run it, has perhaps not attached again yet. If so, err says so and
+ * *ret_wait_ms how long.
+ */
+static bool
+mgr_resume_too_early(struct mgr *m, const char *comp, const char *target, char *err,
+    size_t errlen, uint64_t *ret_wait_ms)
+{
+	uint64_t age = util_now_mono_ms() - m->m_started_ms;
+	uint64_t grace = (uint64_t)m->m_cfg.mc_down_after_ms + MGR_REATTACH_GRACE_MS;
+	struct reg_ckpt c;
+
+	if (age >= grace || reg_checkpoint_latest(m->m_reg, comp, &c) != 0 ||
+	    strcmp(c.rk_node, target) == 0)
+		return false;
+	snprintf(err, errlen, "resume of %s on %s waits %llu ms: the manager just started and "
+	    "node %s, which stored its newest checkpoint, may still run it and attach again",
+	    comp, target, (unsigned long long)(grace - age), c.rk_node);
+	*ret_wait_ms = grace - age;
+	return true;
+}
+
 static void
 mgr_failover_one(struct mgr *m, const char *comp)
 {
 	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
 	struct reg_node_view *nodes = NULL;
 	struct mig_result res;
-	char err[MIG_ERR_MAX] = "";
+	char err[MIG_ERR_MAX] = "", target[KEY_NAME_MAX + 1];
 	uint32_t attempts = 0;
 	uint64_t retry;
 	size_t nn = 0;
+	bool resume;
 	int rv;
 
 	if (!reg_failover_wanted(m->m_reg, comp))
 		return;
-	rv = mig_run_as(&env, &mig_kind_failover, comp, NULL, MGR_FAILOVER_BUDGET_MS, &res, err,
-	    sizeof(err));
+	/* A node that started again and declares it takes it back. */
+	resume = reg_resume_target(m->m_reg, comp, target) == 0;
+	if (resume && mgr_resume_too_early(m, comp, target, err, sizeof(err), &retry)) {
+		reg_failover_wait(m->m_reg, comp, err, retry);
+		LOG_INFO("%s", err);
+		return;
+	}
+	rv = mig_run_as(&env, resume ? &mig_kind_resume : &mig_kind_failover, comp,
+	    resume ? target : NULL, MGR_FAILOVER_BUDGET_MS, &res, err, sizeof(err));
 	if (rv == 0 || rv == -EALREADY) {
 		if (rv == -EALREADY)
 			LOG_INFO("%s", err);
 		reg_failover_clear(m->m_reg, comp);
+		return;
+	}
+	if (resume && rv == -ENOENT && reg_resume_fresh(m->m_reg, comp) == 0) {
+		/* The NAS answered and holds none: a new component, not a lost one. */
+		LOG_INFO("resume of %s: no checkpoint of it exists; node %s starts it fresh", comp,
+		    target);
 		return;
 	}
 	if (err[0] == '\0')
@@ -922,25 +1160,30 @@ mgr_monitor_main(void *arg)
 
 /* ---- life cycle ---- */
 
-/* The catalogue from the NAS, if it answers in time; never fatal. */
-static void
-mgr_seed(struct mgr *m)
+/*
+ * One attempt at the catalogue from the NAS (List, latest_only). On success
+ * *ret_n is the number of components the catalogue then holds; on failure
+ * the cause is in err.
+ */
+static int
+mgr_seed_once(struct mgr *m, size_t *ret_n, char *err, size_t errlen)
 {
 	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
 	Ckpt__V1__ListReply *rep = NULL;
+	struct reg_ckpt *all = NULL;
 	struct rpc_error rerr;
-	size_t added = 0, bad = 0;
+	size_t bad = 0, n = 0;
 	int rv;
 
 	req.latest_only = 1;
 	rv = nasc_call(m->m_nasc, NAS_LIST, &req.base, m->m_cfg.mc_seed_timeout_ms,
 	    (ProtobufCMessage **)&rep, &rerr);
 	if (rv != 0) {
-		LOG_WARN("catalogue not seeded from the NAS: %s", rerr.re_msg);
-		return;
+		snprintf(err, errlen, "%s", rerr.re_msg);
+		return rv;
 	}
 	if (rep->truncated)
-		LOG_WARN("catalogue seeded with the first %zu components the NAS lists; it holds more "
+		LOG_WARN("catalogue seeded with the first %zu checkpoints the NAS lists; it holds more "
 		    "(the others are learned as their agents attach and store)", rep->n_checkpoints);
 	for (size_t i = 0; i < rep->n_checkpoints; i++) {
 		struct reg_ckpt c;
@@ -949,15 +1192,102 @@ mgr_seed(struct mgr *m)
 		    wire_ckpt_from_pb(rep->checkpoints[i], &c, why, sizeof(why)) != 0 ||
 		    reg_checkpoint(m->m_reg, &c, NULL) != 0)
 			bad++;
-		else
-			added++;
 	}
 	rpc_reply_free(&rep->base);
 	if (bad > 0)
-		LOG_WARN("catalogue seeded from the NAS: %zu checkpoints, %zu unusable ones skipped",
-		    added, bad);
-	else
-		LOG_INFO("catalogue seeded from the NAS: %zu checkpoints", added);
+		LOG_WARN("catalogue seeding skipped %zu unusable checkpoint record(s) of the NAS", bad);
+	if (reg_checkpoints(m->m_reg, NULL, NULL, &all, &n) != 0)
+		n = 0;
+	free(all);
+	*ret_n = n;
+	return 0;
+}
+
+static bool
+mgr_stopping(struct mgr *m)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&m->m_lock);
+	stopping = m->m_stopping;
+	pthread_mutex_unlock(&m->m_lock);
+	return stopping;
+}
+
+/*
+ * The seeder: a manager started while the NAS was down asks it again, with
+ * back-off (MGR_SEED_RETRY_MIN_MS doubling to MGR_SEED_RETRY_MAX_MS, with
+ * jitter), until it answers. Meanwhile the catalogue fills from Notify, and
+ * failovers and migrations ask the NAS themselves (migrate.h), so nothing
+ * decides on an empty catalogue alone.
+ */
+static void *
+mgr_seed_main(void *arg)
+{
+	struct mgr *m = arg;
+	uint64_t backoff = MGR_SEED_RETRY_MIN_MS, t0 = util_now_mono_ms(), last_warn = t0;
+	unsigned attempts = 1;
+	char err[RPC_ERRMSG_MAX];
+	size_t n;
+	int rv;
+
+	pthread_mutex_lock(&m->m_lock);
+	for (;;) {
+		struct timespec ts;
+		uint64_t wait = mgr_jitter_locked(m, backoff);
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!m->m_stopping &&
+		    pthread_cond_timedwait(&m->m_seed_cond, &m->m_lock, &ts) != ETIMEDOUT)
+			;
+		if (m->m_stopping)
+			break;
+		pthread_mutex_unlock(&m->m_lock);
+		attempts++;
+		rv = mgr_seed_once(m, &n, err, sizeof(err));
+		if (rv == 0) {
+			LOG_INFO("catalogue seeded from the NAS: %zu components (attempt %u, %llu ms "
+				 "after start)",
+			    n, attempts, (unsigned long long)(util_now_mono_ms() - t0));
+			pthread_mutex_lock(&m->m_lock);
+			break;
+		}
+		if (util_now_mono_ms() - last_warn >= MGR_SEED_WARN_EVERY_MS && !mgr_stopping(m)) {
+			LOG_WARN("catalogue still not seeded from the NAS (attempt %u): %s; retrying",
+			    attempts, err);
+			last_warn = util_now_mono_ms();
+		}
+		backoff = backoff * 2 < MGR_SEED_RETRY_MAX_MS ? backoff * 2 : MGR_SEED_RETRY_MAX_MS;
+		pthread_mutex_lock(&m->m_lock);
+	}
+	pthread_mutex_unlock(&m->m_lock);
+	return NULL;
+}
+
+/* The catalogue from the NAS: one attempt now, then the seeder until it answers. */
+static int
+mgr_seed(struct mgr *m)
+{
+	char err[RPC_ERRMSG_MAX];
+	size_t n;
+	int rv;
+
+	rv = mgr_seed_once(m, &n, err, sizeof(err));
+	if (rv == 0) {
+		LOG_INFO("catalogue seeded from the NAS: %zu components", n);
+		return 0;
+	}
+	LOG_WARN("catalogue not seeded from the NAS: %s; retrying in the background", err);
+	rv = -pthread_create(&m->m_seeder, NULL, mgr_seed_main, m);
+	if (rv == 0)
+		m->m_seeder_started = true;
+	return rv;
 }
 
 static int
@@ -993,12 +1323,34 @@ mgr_sync_init(struct mgr *m)
 			if (rv != 0)
 				pthread_cond_destroy(&m->m_cond);
 		}
+		if (rv == 0) {
+			rv = -pthread_cond_init(&m->m_seed_cond, &ca);
+			if (rv != 0) {
+				pthread_cond_destroy(&m->m_fo_cond);
+				pthread_cond_destroy(&m->m_cond);
+			}
+		}
 		pthread_condattr_destroy(&ca);
 	}
 	if (rv != 0)
 		pthread_mutex_destroy(&m->m_lock);
 	m->m_seed = util_now_mono_ms() ^ (uint64_t)(uintptr_t)m ^ 0x9e3779b97f4a7c15ull;
+	m->m_started_ms = util_now_mono_ms();
 	return rv;
+}
+
+/*
+ * The NAS list names one store: nasc refuses it from now on if not (every
+ * NAS call fails with the message); said once, here.
+ */
+static void
+mgr_on_store_check(void *arg, int rv, const char *msg)
+{
+	(void)arg;
+	if (rv == 0)
+		LOG_INFO("the NAS addresses answered: they are one store");
+	else
+		LOG_ERROR("--nas refused: %s", msg);
 }
 
 int
@@ -1039,6 +1391,16 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		snprintf(err, errlen, "invalid NAS address: %s", rerr.re_msg);
 		goto out_stop;
 	}
+	rv = nasc_check_store(m->m_nasc, MGR_STORE_CHECK_MS, mgr_on_store_check, m, &rerr);
+	if (rv == -EXDEV) {
+		snprintf(err, errlen, "--nas: %s", rerr.re_msg);
+		goto out_stop;
+	}
+	if (rv == -EAGAIN)
+		LOG_WARN("cannot check yet that the NAS addresses are one store (%s); checking again "
+		         "until they answer",
+		    rerr.re_msg);
+	rv = 0;
 	rv = event_pub_open(cfg->mc_events, &m->m_pub);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot publish events on %s: %s", cfg->mc_events, err_str(rv));
@@ -1049,6 +1411,8 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	sc.rs_handlers = mgr_handlers;
 	sc.rs_arg = m;
 	sc.rs_workers = cfg->mc_workers;
+	sc.rs_slow = mgr_slow;
+	sc.rs_slow_workers = cfg->mc_workers; /* as many migrations at once; more wait in turn */
 	sc.rs_on_bad = mgr_on_bad;
 	rv = rpc_server_start(&sc, cfg->mc_listen, &m->m_server);
 	if (rv != 0) {
@@ -1057,8 +1421,13 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	}
 	/* After the listen, so a bad address fails at once; agents that attach
 	 * meanwhile are fine: the catalogue keeps the highest seq whatever the order. */
-	if (cfg->mc_seed_timeout_ms > 0)
-		mgr_seed(m);
+	if (cfg->mc_seed_timeout_ms > 0) {
+		rv = mgr_seed(m);
+		if (rv != 0) {
+			snprintf(err, errlen, "cannot start the catalogue seeder: %s", err_str(rv));
+			goto out_stop;
+		}
+	}
 	rv = -pthread_create(&m->m_monitor, NULL, mgr_monitor_main, m);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot start the node monitor: %s", err_str(rv));
@@ -1100,6 +1469,7 @@ mgr_stop(struct mgr *m)
 	m->m_stopping = true;
 	pthread_cond_signal(&m->m_cond);
 	pthread_cond_signal(&m->m_fo_cond);
+	pthread_cond_signal(&m->m_seed_cond);
 	pthread_mutex_unlock(&m->m_lock);
 	if (m->m_monitor_started)
 		pthread_join(m->m_monitor, NULL);
@@ -1109,6 +1479,8 @@ mgr_stop(struct mgr *m)
 	nasc_abort(m->m_nasc);
 	if (m->m_failover_started)
 		pthread_join(m->m_failover, NULL);
+	if (m->m_seeder_started)
+		pthread_join(m->m_seeder, NULL);
 	/* ...so the server stops promptly; no handler runs once the rest is gone. */
 	rpc_server_stop(m->m_server);
 	event_pub_close(m->m_pub);
@@ -1119,6 +1491,7 @@ mgr_stop(struct mgr *m)
 			free(m->m_nas[i]);
 		free(m->m_nas);
 	}
+	pthread_cond_destroy(&m->m_seed_cond);
 	pthread_cond_destroy(&m->m_fo_cond);
 	pthread_cond_destroy(&m->m_cond);
 	pthread_mutex_destroy(&m->m_lock);

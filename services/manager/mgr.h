@@ -3,12 +3,42 @@
  * cycle of everything the manager owns (registry, NAS client, event
  * publisher, RPC server).
  *
+ * Node identity. Each agent process has an instance id (random 64 bits at
+ * its start, AttachRequest/HeartbeatRequest.instance, StatusReply.instance).
+ * An Attach for a node id that is up under another instance is a claim:
+ *  - the manager probes the holder at its registered address
+ *    (Agent.Status, MGR_ATTACH_PROBE_MS, on the holder's client);
+ *  - the holder answers with its own instance: it is alive, the attach is
+ *    refused with ALREADY_EXISTS (logged; the newcomer exits saying so);
+ *  - it does not answer (UNAVAILABLE, DEADLINE_EXCEEDED), or another
+ *    instance answers there (an agent restarted on the same port): the
+ *    holder is gone, the newcomer takes the node over at once, without
+ *    waiting for down-after (an agent SIGKILLed and restarted);
+ *  - any other answer: refused, the node is not taken on a guess.
+ * A node that is down, unknown, or held by an agent that sends no instance
+ * (0) is taken by any attach, as before. A heartbeat from an instance that
+ * no longer holds the node is answered "attach again" (reattach): an agent
+ * frozen (SIGSTOP) past a takeover then meets the rule above and exits.
+ * A frozen holder that does not answer the probe loses the node: down-after
+ * would have declared it down as well.
+ *
+ * Workers. Requests are served by mc_workers threads; Migrate and Drain,
+ * which wait on agents and the NAS for seconds, are handed to another
+ * mc_workers threads (rpc.h, "Long work") and answered from there, so
+ * heartbeats are never queued behind them; failovers run on their own
+ * thread. More migrations than that wait in turn (their deadline running).
+ *
  * Log lines (one per event):
  *   INFO  node NODE attached from ADDRESS (N components)
+ *   WARN  attach of node NODE from ADDRESS (instance I) refused: ...
+ *   INFO  instance I from ADDRESS takes over node NODE: instance J at ADDRESS is gone (...)
  *   WARN  node NODE is down (silent for N ms)
  *   INFO  checkpoint stored on NAS: NODE/COMP@SEQ size=N sha256=HEX
  *   INFO  migration of COMP from SRC to DST started / done: restored ...
  *   WARN  bad request: REASON
+ *   INFO  catalogue seeded from the NAS: N components
+ *   WARN  catalogue not seeded from the NAS: CAUSE; retrying in the background
+ *         (then retried with back-off, 100 ms doubling to 5 s, until it answers)
  */
 #ifndef CKPT_MGR_MGR_H
 #define CKPT_MGR_MGR_H

@@ -16,11 +16,13 @@
 
 
 const struct mig_kind mig_kind_migration = { "migration", MEV_MIG_STARTED, MEV_MIG_DONE,
-	MEV_MIG_FAILED, false };
+	MEV_MIG_FAILED, false, false };
 const struct mig_kind mig_kind_failover = { "failover", MEV_FAILOVER_STARTED, MEV_FAILOVER_DONE,
-	MEV_FAILOVER_FAILED, true };
+	MEV_FAILOVER_FAILED, true, false };
 const struct mig_kind mig_kind_drain = { "drain", MEV_MIG_STARTED, MEV_MIG_DONE, MEV_MIG_FAILED,
-	false };
+	false, false };
+const struct mig_kind mig_kind_resume = { "resume", MEV_RESUME_STARTED, MEV_RESUME_DONE,
+	MEV_RESUME_FAILED, true, true };
 
 /* One migration in progress. */
 struct mig {
@@ -118,12 +120,13 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 			rv = reg_checkpoint(reg, &c, NULL);
 			if (rv == 0)
 				rv = reg_migrate_begin(reg, m->m_comp, &m->m_plan);
-		} else if (nrv != -ENOENT)
+		} else if (nrv != -ENOENT) {
 			snprintf(err, errlen,
 			    "unknown component %s: no node runs it, the catalogue has no checkpoint "
 			    "of it, and the NAS could not be asked: %s",
 			    m->m_comp, why);
-		else
+			return nrv; /* not "no checkpoint": nobody may start it fresh on that */
+		} else
 			snprintf(err, errlen,
 			    "unknown component %s: no node runs it and no checkpoint of it exists",
 			    m->m_comp);
@@ -138,10 +141,12 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 		snprintf(err, errlen, "%s of %s: %s", m->m_kind->mk_what, m->m_comp, err_str(rv));
 		return rv;
 	}
-	if (m->m_kind->mk_failover && ((m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs) ||
-					      m->m_plan.rm_owner[0] == '\0')) {
-		snprintf(err, errlen, "failover of %s not needed: %s", m->m_comp,
-		    m->m_plan.rm_owner[0] != '\0' ? "its node runs it again" : "no node owns it");
+	if (m->m_kind->mk_failover &&
+	    ((m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs && !m->m_plan.rm_owner_fenced) ||
+		(m->m_plan.rm_owner[0] == '\0' && !m->m_kind->mk_resume))) {
+		snprintf(err, errlen, "%s of %s not needed: %s", m->m_kind->mk_what, m->m_comp,
+		    m->m_plan.rm_owner[0] == '\0' ? "no node owns it"
+		    : m->m_kind->mk_resume ? "a node runs it" : "its node runs it again");
 		reg_peer_put(m->m_plan.rm_owner_peer);
 		m->m_plan.rm_owner_peer = NULL;
 		reg_migrate_end(reg, m->m_comp, NULL, 0, NULL);
@@ -171,6 +176,17 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 	size_t n = 0, idx, nlabels = 0, used = 0;
 	int rv;
 
+	if (m->m_kind->mk_resume) {
+		/* The node that declared it takes it back, whatever placement would say. */
+		snprintf(m->m_target, sizeof(m->m_target), "%s", target);
+		rv = reg_peer_get(m->m_env->me_reg, m->m_target, &m->m_target_peer);
+		if (rv != 0) {
+			snprintf(err, errlen, "node %s that resumes %s has no control connection",
+			    m->m_target, m->m_comp);
+			rv = -ECONNREFUSED;
+		}
+		return rv;
+	}
 	for (size_t i = 0; i < m->m_plan.rm_nrequires; i++) {
 		reqs[i].pl_key = m->m_plan.rm_requires[i].rq_key;
 		reqs[i].pl_value = m->m_plan.rm_requires[i].rq_value;
@@ -251,6 +267,35 @@ mig_probe(struct reg_peer *peer, struct rpc_error *ret_err)
 	}
 }
 
+/*
+ * A fenced source (reg_fence_mark()): stopped without a checkpoint (the NAS
+ * would refuse it), so that the checkpoint that fenced it can be restored,
+ * on the same node too. A failure is logged: the agent stops it anyway at
+ * its next refused store.
+ */
+static void
+mig_stop_fenced(struct mig *m)
+{
+	Ckpt__V1__StopRequest req = CKPT__V1__STOP_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error rerr;
+	int rv;
+
+	req.component = (char *)m->m_comp;
+	req.checkpoint = 0;
+	rv = mig_probe(m->m_plan.rm_owner_peer, &rerr);
+	if (rv == 0)
+		rv = rpc_client_call(reg_peer_client(m->m_plan.rm_owner_peer), AGENT_STOP, &req.base,
+		    mig_clamp(mig_left(m) / 2, MIG_STOP_MIN_MS, MIG_STOP_MAX_MS), &rep, &rerr);
+	if (rv == 0) {
+		m->m_stopped = true;
+		rpc_reply_free(rep);
+	} else {
+		LOG_WARN("%s of %s: cannot stop its fenced copy on %s: %s", m->m_kind->mk_what,
+		    m->m_comp, m->m_source, rerr.re_msg);
+	}
+}
+
 /* Step 3a: the final checkpoint from the source. Failures are logged, not returned. */
 static void
 mig_stop_source(struct mig *m)
@@ -291,6 +336,67 @@ mig_stop_source(struct mig *m)
 	rpc_reply_free(&rep->base);
 }
 
+/*
+ * The catalogue's checkpoint gone is not on the NAS any more (deleted by
+ * ckptctl rm, retention, or after a pin was released): the catalogue takes
+ * newest (NULL: the NAS holds none of the component), said once in the log.
+ */
+static void
+mig_ckpt_gone(struct mig *m, const struct reg_ckpt *gone, const struct reg_ckpt *newest)
+{
+	if (!reg_checkpoint_gone(m->m_env->me_reg, gone, newest))
+		return;
+	if (newest != NULL)
+		LOG_WARN("%s of %s: checkpoint %s/%s@%llu of the catalogue was deleted from the NAS; "
+			 "the newest left is %s/%s@%llu",
+		    m->m_kind->mk_what, m->m_comp, gone->rk_node, m->m_comp,
+		    (unsigned long long)gone->rk_seq, newest->rk_node, m->m_comp,
+		    (unsigned long long)newest->rk_seq);
+	else
+		LOG_WARN("%s of %s: checkpoint %s/%s@%llu of the catalogue was deleted from the NAS, "
+			 "which holds no other checkpoint of %s",
+		    m->m_kind->mk_what, m->m_comp, gone->rk_node, m->m_comp,
+		    (unsigned long long)gone->rk_seq, m->m_comp);
+}
+
+/*
+ * Step 4, the checkpoint to restore was not found: the newest the NAS holds
+ * instead. -ENOENT (err says why) when it holds none, or only the one that
+ * was not found.
+ */
+static int
+mig_refresh(struct mig *m, char *err, size_t errlen)
+{
+	struct reg_ckpt newest, gone = m->m_ckpt;
+	char why[MIG_ERR_MAX];
+	int rv;
+
+	rv = mig_nas_latest(m->m_env->me_nasc, m->m_comp,
+	    mig_clamp(mig_left(m), 500, MIG_NAS_MAX_MS), &newest, why, sizeof(why));
+	if (rv == -ENOENT) {
+		mig_ckpt_gone(m, &gone, NULL);
+		snprintf(err, errlen, "%s of %s: no checkpoint of %s exists on the NAS (%s/%s@%llu "
+		    "was deleted)", m->m_kind->mk_what, m->m_comp, m->m_comp, gone.rk_node,
+		    m->m_comp, (unsigned long long)gone.rk_seq);
+		return rv;
+	}
+	if (rv != 0) {
+		snprintf(err, errlen, "%s of %s: checkpoint %s/%s@%llu is gone and the NAS could not "
+		    "be asked for the newest one: %s", m->m_kind->mk_what, m->m_comp, gone.rk_node,
+		    m->m_comp, (unsigned long long)gone.rk_seq, why);
+		return rv;
+	}
+	if (newest.rk_seq == gone.rk_seq && strcmp(newest.rk_node, gone.rk_node) == 0) {
+		snprintf(err, errlen, "%s of %s: the NAS lists %s/%s@%llu as its newest checkpoint "
+		    "but cannot retrieve it", m->m_kind->mk_what, m->m_comp, gone.rk_node, m->m_comp,
+		    (unsigned long long)gone.rk_seq);
+		return -EIO; /* not "none exists": nobody may start it fresh on that */
+	}
+	mig_ckpt_gone(m, &gone, &newest);
+	m->m_ckpt = newest;
+	return 0;
+}
+
 /* Step 3b: the latest checkpoint known, from the catalogue or the NAS. */
 static int
 mig_latest(struct mig *m, char *err, size_t errlen)
@@ -302,6 +408,7 @@ mig_latest(struct mig *m, char *err, size_t errlen)
 
 	have_cat = reg_checkpoint_latest(m->m_env->me_reg, m->m_comp, &cat) == 0;
 	if (have_cat && !m->m_kind->mk_failover) {
+		/* A deleted one is found out by the restore (mig_refresh()). */
 		m->m_ckpt = cat;
 		m->m_have_ckpt = true;
 		return 0;
@@ -309,13 +416,23 @@ mig_latest(struct mig *m, char *err, size_t errlen)
 	rv = mig_nas_latest(m->m_env->me_nasc, m->m_comp,
 	    mig_clamp(mig_left(m), 500, MIG_NAS_MAX_MS), &m->m_ckpt, why, sizeof(why));
 	if (rv == 0) {
-		/* The NAS knows checkpoints whose Notify never came; newest wins. */
+		/*
+		 * The NAS knows checkpoints whose Notify never came, and it is the
+		 * truth: a newer one in the catalogue was deleted since.
+		 */
 		if (have_cat && cat.rk_seq > m->m_ckpt.rk_seq)
-			m->m_ckpt = cat;
+			mig_ckpt_gone(m, &cat, &m->m_ckpt);
 		else
 			reg_checkpoint(m->m_env->me_reg, &m->m_ckpt, NULL);
 		m->m_have_ckpt = true;
 		return 0;
+	}
+	if (rv == -ENOENT && have_cat) {
+		mig_ckpt_gone(m, &cat, NULL);
+		snprintf(err, errlen, "%s of %s: no checkpoint of %s exists on the NAS (%s/%s@%llu "
+		    "was deleted)", m->m_kind->mk_what, m->m_comp, m->m_comp, cat.rk_node,
+		    m->m_comp, (unsigned long long)cat.rk_seq);
+		return rv;
 	}
 	if (have_cat) {
 		LOG_WARN("%s of %s: the NAS could not be asked for its latest checkpoint (%s); "
@@ -325,9 +442,13 @@ mig_latest(struct mig *m, char *err, size_t errlen)
 		m->m_have_ckpt = true;
 		return 0;
 	}
-	snprintf(err, errlen, "migration of %s: no checkpoint of it to restore (%s)", m->m_comp,
-	    why);
-	return rv == -ENOENT ? -ENOENT : rv;
+	if (rv == -ENOENT)
+		snprintf(err, errlen, "%s of %s: no checkpoint of %s exists on the NAS",
+		    m->m_kind->mk_what, m->m_comp, m->m_comp);
+	else
+		snprintf(err, errlen, "%s of %s: no checkpoint of it to restore (%s)",
+		    m->m_kind->mk_what, m->m_comp, why);
+	return rv;
 }
 
 /* Agent.Restore of m_ckpt on a node with the given epoch. */
@@ -454,7 +575,18 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	rv = mig_begin(&m, err, errlen);
 	if (rv != 0)
 		return rv;
-	rv = mig_place(&m, target, err, errlen);
+	if (m.m_plan.rm_has_from) {
+		/* Fenced: what fenced it is restored, on its node when that one can take it. */
+		m.m_ckpt = m.m_plan.rm_from;
+		m.m_have_ckpt = true;
+		rv = -ENOENT;
+		if ((target == NULL || target[0] == '\0') && m.m_plan.rm_owner_up)
+			rv = mig_place(&m, m.m_plan.rm_owner, err, errlen);
+		if (rv != 0)
+			rv = mig_place(&m, target, err, errlen);
+	} else {
+		rv = mig_place(&m, target, err, errlen);
+	}
 	if (rv != 0) {
 		reg_migrate_end(env->me_reg, component, NULL, 0, NULL);
 		goto out_put;
@@ -463,7 +595,10 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	    m.m_target);
 	mig_publish(&m, kind->mk_ev_started, NULL);
 
-	if (m.m_plan.rm_owner_peer != NULL)
+	if (m.m_plan.rm_owner_peer != NULL && m.m_plan.rm_has_from)
+		mig_stop_fenced(&m);
+	/* A failover's owner is down or no longer runs it: nothing to stop. */
+	else if (m.m_plan.rm_owner_peer != NULL && !kind->mk_failover)
 		mig_stop_source(&m);
 	else if (m.m_plan.rm_owner[0] != '\0')
 		LOG_WARN("%s of %s: source %s is down; restoring its latest checkpoint", kind->mk_what,
@@ -475,11 +610,23 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	}
 
 	m.m_epoch = (m.m_plan.rm_epoch > m.m_ckpt.rk_epoch ? m.m_plan.rm_epoch : m.m_ckpt.rk_epoch) + 1;
-	rv = mig_restore_on(&m, m.m_target_peer, m.m_epoch,
-	    mig_clamp(mig_left(&m), MIG_RESTORE_MIN_MS, MIG_RESTORE_MAX_MS), &st, &rerr);
+	for (unsigned tries = 0;; tries++) {
+		rv = mig_restore_on(&m, m.m_target_peer, m.m_epoch,
+		    mig_clamp(mig_left(&m), MIG_RESTORE_MIN_MS, MIG_RESTORE_MAX_MS), &st, &rerr);
+		if (rv == 0 || rerr.re_code != CKPT__V1__CODE__NOT_FOUND || tries == MIG_GONE_TRIES)
+			break;
+		/* Deleted since the catalogue learnt of it: the newest that exists. */
+		rv = mig_refresh(&m, err, errlen);
+		if (rv != 0)
+			goto out_failed;
+		if (m.m_ckpt.rk_epoch >= m.m_epoch)
+			m.m_epoch = m.m_ckpt.rk_epoch + 1;
+	}
 	if (rv != 0) {
 		snprintf(err, errlen, "%s of %s to %s failed: %s", kind->mk_what, component,
 		    m.m_target, rerr.re_msg);
+		if (rv == -ENOENT)
+			rv = -EAGAIN; /* deleted again and again: not "none exists" */
 		goto out_failed;
 	}
 	reg_migrate_end(env->me_reg, component, m.m_target, m.m_epoch, &st);

@@ -14,7 +14,11 @@
  *     short Agent.Status probe (MIG_PROBE_MS) tells a dead agent from a slow
  *     one, so a node that just died costs one second, not the Stop time.
  *  4. epoch + 1, Agent.Restore{component, node, seq, sha256, epoch} on the
- *     target (it fetches from the NAS and verifies the digest).
+ *     target (it fetches from the NAS and verifies the digest). NOT_FOUND:
+ *     that checkpoint was deleted (ckptctl rm, retention): the catalogue
+ *     takes the newest the NAS holds and that one is restored instead
+ *     (reg_checkpoint_gone(); up to MIG_GONE_TRIES times). A failover asks
+ *     the NAS first, and a catalogue newer than the NAS means deleted too.
  *  5. success: registry updated (component on the target), migration.done.
  *     failure: migration.failed, and when step 3 stopped the component on a
  *     source that is up, Restore back on the source (epoch + 2) so nothing is
@@ -46,6 +50,7 @@
 #define MIG_NAS_MAX_MS 2000u
 #define MIG_PROBE_MS 1000u   /* Agent.Status before Stop and Restore: is it there? */
 #define MIG_ERR_MAX 256
+#define MIG_GONE_TRIES 3     /* restores retried after the checkpoint asked for was deleted */
 
 struct mig_env {
 	struct reg *me_reg;
@@ -81,11 +86,20 @@ struct mig_kind {
 	 * when the node is found up again the move is not made (-EALREADY).
 	 */
 	bool mk_failover;
+	/*
+	 * Resume (with mk_failover): the target is the node that declared the
+	 * component when it started again; it takes it whatever placement says
+	 * (labels, cordon, room), and a component no node owns is no reason to
+	 * give up. -ENOENT: no checkpoint of it exists (the node may start it
+	 * fresh).
+	 */
+	bool mk_resume;
 };
 
 extern const struct mig_kind mig_kind_migration;
 extern const struct mig_kind mig_kind_failover;
 extern const struct mig_kind mig_kind_drain;
+extern const struct mig_kind mig_kind_resume;
 
 int mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *component,
     const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,

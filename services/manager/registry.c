@@ -26,6 +26,7 @@ struct reg_node {
 	uint64_t n_last_seen_ms; /* rc_clock */
 	uint64_t n_attached_unix_ms;
 	struct reg_peer *n_peer;
+	uint64_t n_instance;     /* the agent process holding it; 0: unknown */
 	bool n_cordoned;
 	uint32_t n_queued;
 	uint64_t n_queue_dropped;
@@ -49,6 +50,16 @@ struct reg_owner {
 	uint64_t o_pending_since_unix_ms;
 	uint64_t o_pending_due_ms;  /* rc_clock */
 	uint32_t o_pending_attempts;
+	/*
+	 * Pending because a checkpoint with a newer epoch fenced its live owner
+	 * (reg_fence_mark()): restore o_pending_from, even though the owner
+	 * still lists the component (at its older epoch).
+	 */
+	bool o_pending_fenced;
+	struct reg_ckpt o_pending_from;
+	/* Resume: the node that declared it and waits for it; "" when none. */
+	char o_resume_node[KEY_NAME_MAX + 1];
+	bool o_resume_fresh;        /* no checkpoint: that node starts it fresh */
 };
 
 struct reg {
@@ -58,6 +69,7 @@ struct reg {
 	size_t r_nnodes, r_capnodes;
 	struct reg_owner *r_owners; /* sorted by component */
 	size_t r_nowners, r_capowners;
+	size_t r_nresume;           /* owners with an o_resume_node */
 };
 
 static uint64_t
@@ -214,11 +226,18 @@ reg_node_drop_comp(struct reg_node *n, const char *component)
 	n->n_ncomps--;
 }
 
-/*
- * Replaces the node's component list with what it reports and applies the
- * ownership rules (see registry.h). -ENOSPC when a component could not be
- * tracked (the rest is applied).
- */
+/* Sets or clears (node NULL) the resume target of o. Called with r_lock held. */
+static void
+reg_resume_set(struct reg *r, struct reg_owner *o, const char *node)
+{
+	if (o->o_resume_node[0] != '\0')
+		r->r_nresume--;
+	reg_copy(o->o_resume_node, sizeof(o->o_resume_node), node);
+	o->o_resume_fresh = false;
+	if (o->o_resume_node[0] != '\0')
+		r->r_nresume++;
+}
+
 /*
  * Whether a report of c by node n is stale (see the ownership rules in
  * registry.h). Called with r_lock held.
@@ -271,8 +290,12 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 		}
 		if (!o->o_migrating) {
 			reg_copy(o->o_node, sizeof(o->o_node), n->n_id);
-			o->o_pending = false; /* it runs on an up node: no failover */
+			/* It runs on an up node: no failover, unless that copy is fenced. */
+			if (!o->o_pending_fenced || c->rc_epoch >= o->o_epoch)
+				o->o_pending = false;
 		}
+		if (strcmp(o->o_resume_node, n->n_id) == 0)
+			reg_resume_set(r, o, NULL); /* resumed, or started fresh, here */
 		if (c->rc_epoch > o->o_epoch)
 			o->o_epoch = c->rc_epoch;
 		if (c->rc_nrequires > 0 || o->o_nrequires == 0) {
@@ -386,6 +409,7 @@ reg_node_mark_lost(struct reg *r, const struct reg_node *n)
 		    reg_node_comp((struct reg_node *)n, o->o_component) != NULL)
 			continue;
 		o->o_pending = true;
+		o->o_pending_fenced = false;
 		o->o_pending_parked = false;
 		reg_copy(o->o_pending_node, sizeof(o->o_pending_node), n->n_id);
 		snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
@@ -396,6 +420,90 @@ reg_node_mark_lost(struct reg *r, const struct reg_node *n)
 	}
 }
 
+/*
+ * The components n declares (see Resume in registry.h): each becomes pending
+ * with n as its resume target, unless n runs it, another up node runs it, or
+ * it is migrating. Returns how many were marked. Called with r_lock held.
+ */
+static size_t
+reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp *decl,
+    size_t ndecl)
+{
+	uint64_t now = reg_now(r);
+	size_t k = 0;
+
+	/* What an earlier attach of n declared is superseded. */
+	for (size_t i = 0; r->r_nresume > 0 && i < r->r_nowners; i++)
+		if (strcmp(r->r_owners[i].o_resume_node, n->n_id) == 0)
+			reg_resume_set(r, &r->r_owners[i], NULL);
+	for (size_t i = 0; i < ndecl; i++) {
+		const struct reg_comp *d = &decl[i];
+		const struct reg_node *owner;
+		struct reg_owner *o;
+
+		if (reg_node_comp((struct reg_node *)n, d->rc_name) != NULL ||
+		    reg_owner_get(r, d->rc_name, &o) != 0)
+			continue;
+		if (o->o_nrequires == 0) {
+			memcpy(o->o_requires, d->rc_requires, sizeof(o->o_requires));
+			o->o_nrequires = d->rc_nrequires;
+		}
+		reg_resume_set(r, o, n->n_id);
+		if (o->o_migrating)
+			continue; /* the move decides; reg_beat() says where it went */
+		owner = o->o_node[0] != '\0' ? reg_node_find(r, o->o_node, NULL) : NULL;
+		if (owner != NULL && owner != n && owner->n_up &&
+		    reg_node_comp((struct reg_node *)owner, d->rc_name) != NULL)
+			continue; /* runs elsewhere: reg_beat() tells n */
+		o->o_pending = true;
+		o->o_pending_parked = false;
+		reg_copy(o->o_pending_node, sizeof(o->o_pending_node), n->n_id);
+		snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+		    "node %s started again and declares it: resuming it there from its latest "
+		    "checkpoint", n->n_id);
+		o->o_pending_since_unix_ms = util_now_unix_ms();
+		o->o_pending_due_ms = now;
+		o->o_pending_attempts = 0;
+		k++;
+	}
+	return k;
+}
+
+/*
+ * What n must learn about the components it declared: start fresh, or
+ * another node runs it (told once). Called with r_lock held.
+ */
+static void
+reg_node_resume_notes(struct reg *r, const struct reg_node *n, const struct reg_beat *b)
+{
+	size_t nf = 0, ne = 0;
+
+	for (size_t i = 0; r->r_nresume > 0 && i < r->r_nowners; i++) {
+		struct reg_owner *o = &r->r_owners[i];
+		const struct reg_node *owner;
+
+		if (strcmp(o->o_resume_node, n->n_id) != 0 || o->o_migrating)
+			continue;
+		if (o->o_resume_fresh) {
+			if (b->rb_fresh != NULL && nf < REG_BEAT_NOTES_MAX)
+				reg_copy(b->rb_fresh[nf++], KEY_NAME_MAX + 1, o->o_component);
+			continue;
+		}
+		owner = o->o_node[0] != '\0' ? reg_node_find(r, o->o_node, NULL) : NULL;
+		if (owner == NULL || owner == n || !owner->n_up ||
+		    reg_node_comp((struct reg_node *)owner, o->o_component) == NULL)
+			continue;
+		if (b->rb_elsewhere == NULL || ne == REG_BEAT_NOTES_MAX)
+			continue;
+		reg_copy(b->rb_elsewhere[ne++], KEY_NAME_MAX + 1, o->o_component);
+		reg_resume_set(r, o, NULL);
+	}
+	if (b->rb_nfresh != NULL)
+		*b->rb_nfresh = nf;
+	if (b->rb_nelsewhere != NULL)
+		*b->rb_nelsewhere = ne;
+}
+
 int
 reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
     struct rpc_client **ret_close)
@@ -403,11 +511,14 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	struct reg_label *labels = NULL;
 	struct reg_peer *peer = NULL;
 	struct reg_node *n;
-	size_t at;
+	size_t at, k;
 	int rv = 0;
 
 	*ret_close = NULL;
-	if (a->ra_nlabels > REG_LABELS_MAX || a->ra_ncomps > REG_NODE_COMPONENTS_MAX) {
+	if (a->ra_nresumed != NULL)
+		*a->ra_nresumed = 0;
+	if (a->ra_nlabels > REG_LABELS_MAX || a->ra_ncomps > REG_NODE_COMPONENTS_MAX ||
+	    a->ra_ndeclared > REG_NODE_COMPONENTS_MAX) {
 		*ret_close = client;
 		return -EINVAL;
 	}
@@ -439,6 +550,15 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 		*ret_close = client;
 		return rv;
 	}
+	if (n->n_up && n->n_instance != 0 && n->n_instance != a->ra_instance &&
+	    n->n_instance != a->ra_replaces) {
+		pthread_mutex_unlock(&r->r_lock);
+		free(labels);
+		free(peer);
+		*ret_close = client;
+		return -EEXIST;
+	}
+	n->n_instance = a->ra_instance;
 	if (n->n_peer != NULL && strcmp(n->n_address, a->ra_address) == 0) {
 		/* Same address: keep the client that is (or gets) connected. */
 		if (peer != NULL) {
@@ -458,7 +578,29 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	n->n_last_seen_ms = reg_now(r);
 	n->n_attached_unix_ms = a->ra_unix_ms;
 	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked);
+	/* Before reg_node_mark_lost(): what n declares it resumes itself. */
+	k = reg_node_declare(r, n, a->ra_declared, a->ra_ndeclared);
+	if (a->ra_nresumed != NULL)
+		*a->ra_nresumed = k;
 	reg_node_mark_lost(r, n);
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
+}
+
+int
+reg_holder(struct reg *r, const char *node, struct reg_holder *ret_holder)
+{
+	struct reg_node *n;
+	int rv = -ENOENT;
+
+	pthread_mutex_lock(&r->r_lock);
+	n = reg_node_find(r, node, NULL);
+	if (n != NULL) {
+		ret_holder->rh_up = n->n_up;
+		ret_holder->rh_instance = n->n_instance;
+		memcpy(ret_holder->rh_address, n->n_address, REG_ADDR_MAX);
+		rv = 0;
+	}
 	pthread_mutex_unlock(&r->r_lock);
 	return rv;
 }
@@ -487,6 +629,10 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 
 	if (b->rb_nrevoked != NULL)
 		*b->rb_nrevoked = 0;
+	if (b->rb_nfresh != NULL)
+		*b->rb_nfresh = 0;
+	if (b->rb_nelsewhere != NULL)
+		*b->rb_nelsewhere = 0;
 	if (b->rb_ncomps > REG_NODE_COMPONENTS_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&r->r_lock);
@@ -495,6 +641,8 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		rv = -ENOENT;
 	} else if (!n->n_up) {
 		rv = -ESTALE;
+	} else if (n->n_instance != 0 && b->rb_instance != 0 && b->rb_instance != n->n_instance) {
+		rv = -EXDEV;
 	} else {
 		n->n_last_seen_ms = reg_now(r);
 		n->n_cap = b->rb_cap;
@@ -502,6 +650,7 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		n->n_queue_dropped = b->rb_queue_dropped;
 		rv = reg_node_set_comps(r, n, b->rb_comps, b->rb_ncomps, b->rb_revoked,
 		    b->rb_nrevoked);
+		reg_node_resume_notes(r, n, b);
 	}
 	pthread_mutex_unlock(&r->r_lock);
 	return rv;
@@ -743,6 +892,25 @@ reg_checkpoint(struct reg *r, const struct reg_ckpt *c, bool *ret_latest)
 	return rv;
 }
 
+bool
+reg_checkpoint_gone(struct reg *r, const struct reg_ckpt *gone, const struct reg_ckpt *newest)
+{
+	struct reg_owner *o;
+	bool changed = false;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, gone->rk_component, NULL);
+	if (o != NULL && o->o_has_ckpt && o->o_ckpt.rk_seq == gone->rk_seq &&
+	    strcmp(o->o_ckpt.rk_node, gone->rk_node) == 0) {
+		if (newest != NULL)
+			o->o_ckpt = *newest;
+		o->o_has_ckpt = newest != NULL;
+		changed = true;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return changed;
+}
+
 int
 reg_checkpoint_latest(struct reg *r, const char *component, struct reg_ckpt *ret_ckpt)
 {
@@ -833,10 +1001,14 @@ reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret
 			plan.rm_ckpt = o->o_ckpt;
 			plan.rm_need_bytes = o->o_ckpt.rk_size;
 		}
+		plan.rm_has_from = o->o_pending && o->o_pending_fenced;
+		if (plan.rm_has_from)
+			plan.rm_from = o->o_pending_from;
 		if (n != NULL) {
 			const struct reg_comp *c = reg_node_comp(n, component);
 			plan.rm_owner_up = n->n_up;
 			plan.rm_owner_runs = c != NULL;
+			plan.rm_owner_fenced = c != NULL && c->rc_epoch < o->o_epoch;
 			if (c != NULL && c->rc_state_bytes > plan.rm_need_bytes)
 				plan.rm_need_bytes = c->rc_state_bytes;
 			if (n->n_up && n->n_peer != NULL) {
@@ -871,6 +1043,8 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
 		goto out_unlock;
 	o->o_pending = false;
 	reg_copy(o->o_node, sizeof(o->o_node), owner);
+	if (strcmp(o->o_resume_node, owner) == 0)
+		reg_resume_set(r, o, NULL); /* resumed there */
 	for (size_t i = 0; i < r->r_nnodes; i++) {
 		struct reg_node *n = r->r_nodes[i];
 		struct reg_comp *c;
@@ -919,6 +1093,7 @@ reg_failover_mark(struct reg *r, const char *node, const char *reason)
 		if (o->o_migrating || o->o_pending || strcmp(o->o_node, node) != 0)
 			continue;
 		o->o_pending = true;
+		o->o_pending_fenced = false;
 		o->o_pending_parked = false;
 		reg_copy(o->o_pending_node, sizeof(o->o_pending_node), node);
 		reg_copy(o->o_pending_reason, sizeof(o->o_pending_reason), reason);
@@ -993,6 +1168,42 @@ reg_failover_kick(struct reg *r)
 }
 
 bool
+reg_fence_mark(struct reg *r, const struct reg_ckpt *c, char *ret_owner, uint64_t *ret_epoch)
+{
+	const struct reg_comp *rc;
+	struct reg_owner *o;
+	struct reg_node *n;
+	bool fenced = false;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, c->rk_component, NULL);
+	if (o == NULL || o->o_migrating || o->o_node[0] == '\0' || c->rk_epoch <= o->o_epoch)
+		goto out_unlock;
+	n = reg_node_find(r, o->o_node, NULL);
+	rc = n != NULL && n->n_up ? reg_node_comp(n, c->rk_component) : NULL;
+	if (rc == NULL || rc->rc_epoch >= c->rk_epoch)
+		goto out_unlock;
+	fenced = true;
+	reg_copy(ret_owner, KEY_NAME_MAX + 1, o->o_node);
+	*ret_epoch = o->o_epoch;
+	o->o_pending = true;
+	o->o_pending_fenced = true;
+	o->o_pending_from = *c;
+	o->o_pending_parked = false;
+	reg_copy(o->o_pending_node, sizeof(o->o_pending_node), o->o_node);
+	snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+	    "%s on %s (epoch %llu) was fenced by %s/%s@%llu at epoch %llu: restoring it from that "
+	    "checkpoint", c->rk_component, o->o_node, (unsigned long long)o->o_epoch, c->rk_node,
+	    c->rk_component, (unsigned long long)c->rk_seq, (unsigned long long)c->rk_epoch);
+	o->o_pending_since_unix_ms = util_now_unix_ms();
+	o->o_pending_due_ms = reg_now(r);
+	o->o_pending_attempts = 0;
+out_unlock:
+	pthread_mutex_unlock(&r->r_lock);
+	return fenced;
+}
+
+bool
 reg_failover_wanted(struct reg *r, const char *component)
 {
 	struct reg_owner *o;
@@ -1002,13 +1213,53 @@ reg_failover_wanted(struct reg *r, const char *component)
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
 	if (o != NULL && o->o_pending) {
+		const struct reg_comp *c;
 		n = reg_node_find(r, o->o_node, NULL);
-		wanted = n == NULL || !n->n_up || reg_node_comp(n, component) == NULL;
+		c = n != NULL ? reg_node_comp(n, component) : NULL;
+		wanted = n == NULL || !n->n_up || c == NULL ||
+		    (o->o_pending_fenced && c->rc_epoch < o->o_epoch);
 		if (!wanted)
 			o->o_pending = false;
 	}
 	pthread_mutex_unlock(&r->r_lock);
 	return wanted;
+}
+
+int
+reg_resume_target(struct reg *r, const char *component, char ret_node[KEY_NAME_MAX + 1])
+{
+	struct reg_owner *o;
+	struct reg_node *n;
+	int rv = -ENOENT;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, component, NULL);
+	if (o != NULL && o->o_pending && o->o_resume_node[0] != '\0' && !o->o_resume_fresh) {
+		n = reg_node_find(r, o->o_resume_node, NULL);
+		if (n != NULL && n->n_up) {
+			memcpy(ret_node, o->o_resume_node, KEY_NAME_MAX + 1);
+			rv = 0;
+		}
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
+}
+
+int
+reg_resume_fresh(struct reg *r, const char *component)
+{
+	struct reg_owner *o;
+	int rv = -ENOENT;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, component, NULL);
+	if (o != NULL && o->o_resume_node[0] != '\0') {
+		o->o_resume_fresh = true;
+		o->o_pending = false;
+		rv = 0;
+	}
+	pthread_mutex_unlock(&r->r_lock);
+	return rv;
 }
 
 /* ---- cordon and drain ---- */

@@ -21,6 +21,12 @@
  * reports do not change its owner; the migration sets the owner when it ends
  * (reg_migrate_end()). The epoch only grows.
  *
+ * Identity: a node is held by one agent process, its instance (a random id
+ * the agent sends in Attach and Heartbeat; 0: an agent that sends none).
+ * reg_attach() refuses (-EEXIST) a node that is up under another instance
+ * unless the caller proved that instance gone (ra_replaces, see mgr.h);
+ * reg_beat() answers -EXDEV to a heartbeat of another instance.
+ *
  * Failover: when a node goes down, the components it owns are marked pending
  * (reg_failover_mark()), and so are those a node that attaches again no
  * longer reports (it restarted within down-after and lost them); the
@@ -29,6 +35,16 @@
  * mark) or records why they wait (reg_failover_wait()). A report of the
  * component by an up node (its old node back before the failover, or any
  * owner) clears the mark. A cordoned node takes no component.
+ *
+ * Resume: a node that starts again declares the components it is configured
+ * to run and does not run yet (reg_attach.ra_declared). Each is marked pending
+ * with the node as its resume target (reg_resume_target()) unless another up
+ * node runs it or a migration of it is under way; the failover worker
+ * restores it there from its latest checkpoint, or, when no checkpoint of it
+ * exists, lets the node start it fresh (reg_resume_fresh()). The node learns
+ * both "start fresh" and "another node runs it" from reg_beat()'s outputs.
+ * The mark ends when the node reports the component, or is told that another
+ * node runs it, or attaches again without declaring it.
  *
  * Time comes from cfg->rc_clock (monotonic ms), which tests replace.
  */
@@ -55,6 +71,7 @@
 #define REG_REQUIRES_MAX 8         /* labels one component may require */
 #define REG_REQ_VALUE_MAX 63
 #define REG_REASON_MAX 192
+#define REG_BEAT_NOTES_MAX 32      /* start-fresh / elsewhere names per heartbeat */
 
 struct reg;
 struct reg_peer;
@@ -160,6 +177,13 @@ struct reg_attach {
 	const struct reg_comp *ra_comps;
 	size_t ra_ncomps;           /* <= REG_NODE_COMPONENTS_MAX */
 	uint64_t ra_unix_ms;        /* wall clock of the attach */
+	uint64_t ra_instance;       /* the attaching agent process; 0: not told */
+	/*
+	 * The instance the caller found gone (it does not answer at the node's
+	 * address, or another instance answers there): it may be replaced while
+	 * the node is still up. 0: none.
+	 */
+	uint64_t ra_replaces;
 	/*
 	 * Optional output: the components of ra_comps another node owns (newer
 	 * epoch, or the same epoch while that node is up): the node must stop
@@ -167,6 +191,10 @@ struct reg_attach {
 	 */
 	char (*ra_revoked)[KEY_NAME_MAX + 1];
 	size_t *ra_nrevoked;
+	/* Components the node declares (it started again; see Resume above). */
+	const struct reg_comp *ra_declared;
+	size_t ra_ndeclared;        /* <= REG_NODE_COMPONENTS_MAX */
+	size_t *ra_nresumed;        /* optional output: how many were marked for resume */
 };
 
 /* A heartbeat (reg_beat()). */
@@ -176,8 +204,18 @@ struct reg_beat {
 	size_t rb_ncomps;
 	uint32_t rb_queued;
 	uint64_t rb_queue_dropped;
+	uint64_t rb_instance;       /* 0: not told (never refused) */
 	char (*rb_revoked)[KEY_NAME_MAX + 1]; /* as ra_revoked; may be NULL */
 	size_t *rb_nrevoked;
+	/*
+	 * Optional outputs (REG_BEAT_NOTES_MAX names each, NULL: not wanted):
+	 * components the node declared that it must start fresh (no checkpoint
+	 * exists), and those another node runs (told once).
+	 */
+	char (*rb_fresh)[KEY_NAME_MAX + 1];
+	size_t *rb_nfresh;
+	char (*rb_elsewhere)[KEY_NAME_MAX + 1];
+	size_t *rb_nelsewhere;
 };
 
 struct reg_down {
@@ -197,6 +235,9 @@ struct reg_mig_plan {
 	struct reg_ckpt rm_ckpt;         /* latest in the catalogue */
 	struct reg_req rm_requires[REG_REQUIRES_MAX]; /* as its node last reported */
 	size_t rm_nrequires;
+	bool rm_owner_fenced;            /* the owner runs it at an epoch below rm_epoch */
+	bool rm_has_from;                /* fenced (reg_fence_mark()): restore rm_from */
+	struct reg_ckpt rm_from;
 };
 
 int reg_new(const struct reg_config *cfg, struct reg **ret_reg);
@@ -212,15 +253,25 @@ void reg_abort(struct reg *r);
  * takes it. Whatever client the caller must close afterwards (outside any
  * lock) is stored in *ret_close (NULL when none): the new one when the node
  * already has a client for the same address, or the old one when the address
- * changed and nobody else holds it. -ENOSPC when REG_NODES_MAX is reached.
+ * changed and nobody else holds it. -ENOSPC when REG_NODES_MAX is reached;
+ * -EEXIST when the node is up under another instance (see Identity above).
  */
 int reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
     struct rpc_client **ret_close);
+/* Who holds a node now (reg_holder()). */
+struct reg_holder {
+	bool rh_up;
+	uint64_t rh_instance;
+	char rh_address[REG_ADDR_MAX];
+};
+/* Copies who holds node; -ENOENT when the node is unknown. */
+int reg_holder(struct reg *r, const char *node, struct reg_holder *ret_holder);
 /* Copies the address the node attached from (REG_ADDR_MAX bytes); -ENOENT. */
 int reg_node_address(struct reg *r, const char *node, char *ret_address);
 /*
  * Records a heartbeat: last-seen, capacity and the component list (replaced).
- * -ENOENT unknown node, -ESTALE node marked down: both mean "attach again".
+ * -ENOENT unknown node, -ESTALE node marked down: both mean "attach again";
+ * -EXDEV (reg_beat() only): the node is held by another instance.
  */
 int reg_heartbeat(struct reg *r, const char *node, const struct reg_capacity *cap,
     const struct reg_comp *comps, size_t ncomps);
@@ -250,6 +301,17 @@ size_t reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NA
  * from now; 0: at the next attach or uncordon only).
  */
 void reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms);
+/*
+ * A checkpoint c about to be recorded (reg_checkpoint()) whose epoch is above
+ * the one its live owner runs the component at (an operator's put with
+ * --epoch): that owner is fenced (the NAS refuses its next store) and nothing
+ * would run the component. Marks it pending failover from c (the failover
+ * restores c, even though the fenced owner still lists the component) and
+ * returns true with the owner and its epoch; false when c fences nobody
+ * (no owner, owner down or not running it, a migration under way).
+ */
+bool reg_fence_mark(struct reg *r, const struct reg_ckpt *c, char *ret_owner,
+    uint64_t *ret_epoch);
 /* Clears the pending mark (failover done, or the node runs it again). */
 void reg_failover_clear(struct reg *r, const char *component);
 /* Every pending component becomes due now (a node attached or was uncordoned). */
@@ -259,6 +321,17 @@ void reg_failover_kick(struct reg *r);
  * it (a failover is still wanted); otherwise clears the mark.
  */
 bool reg_failover_wanted(struct reg *r, const char *component);
+
+/*
+ * The node a pending component is to be resumed on (it declared it), when
+ * that node is up and no fresh start was decided. -ENOENT otherwise.
+ */
+int reg_resume_target(struct reg *r, const char *component, char ret_node[KEY_NAME_MAX + 1]);
+/*
+ * No checkpoint of component exists: its resume target starts it fresh (told
+ * by reg_beat()); the pending mark is cleared. -ENOENT when it has no target.
+ */
+int reg_resume_fresh(struct reg *r, const char *component);
 
 /* ---- cordon and drain ---- */
 
@@ -279,6 +352,14 @@ void reg_nodes_free(struct reg_node_view *nodes, size_t n);
  * -ENOSPC when REG_COMPONENTS_MAX is reached.
  */
 int reg_checkpoint(struct reg *r, const struct reg_ckpt *c, bool *ret_latest);
+/*
+ * The catalogue's checkpoint gone turned out deleted from the NAS (ckptctl
+ * rm, retention, a pin released): the entry of its component becomes newest,
+ * the newest the NAS still holds (NULL: none, the entry is dropped). Nothing
+ * changes when the entry is no longer gone (a newer checkpoint was recorded
+ * meanwhile). True when the entry changed.
+ */
+bool reg_checkpoint_gone(struct reg *r, const struct reg_ckpt *gone, const struct reg_ckpt *newest);
 /* Latest checkpoint of a component; -ENOENT. */
 int reg_checkpoint_latest(struct reg *r, const char *component, struct reg_ckpt *ret_ckpt);
 /*

@@ -41,10 +41,11 @@ struct nas_conf {
 	{ name, type, offsetof(struct nas_conf, field), def, min, max, flags, metavar, help }
 
 static const struct cfg_opt nas_opts[] = {
-	OPT("listen", CFG_STR, nc_listen, NULL, 0, 0, 0, "URL",
+	OPT("listen", CFG_STR, nc_listen, NULL, 0, 0, CFG_URL, "URL",
 	    "address to serve on (tcp://HOST:PORT, ipc:///PATH); required unless --check"),
 	OPT("data", CFG_STR, nc_data, NULL, 0, 0, CFG_REQUIRED, "DIR",
-	    "folder of the LMDB environment (created if missing)"),
+	    "folder of the LMDB environment (created if missing); one process at a time "
+	    "(DIR/lock): a second NAS or --check on a folder in use exits 1 naming the holder's pid"),
 	OPT("workers", CFG_INT, nc_workers, "4", 1, 256, 0, "N", "requests served at once"),
 	OPT("recv-max", CFG_SIZE, nc_recv_max, "16M", 5 << 20, 1 << 30, 0, "SIZE",
 	    "largest request accepted (clients send 4 MiB batches); memory is bounded by "
@@ -119,6 +120,10 @@ nas_check(const struct nas_conf *conf)
 	int rv;
 
 	rv = store_open(&sc, &st, NULL, &err);
+	if (rv == -EBUSY) {
+		fprintf(stderr, PROG ": %s\n", err.se_msg);
+		return 1;
+	}
 	if (rv != 0) {
 		fprintf(stderr, PROG ": cannot open LMDB in %s: %s\n", conf->nc_data,
 		    err.se_msg[0] != '\0' ? err.se_msg : err_str(rv));
@@ -162,6 +167,10 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 	int rv, sig;
 
 	rv = store_open(&sc, &st, &orphans, &err);
+	if (rv == -EBUSY) {
+		LOG_ERROR("%s: refusing to start", err.se_msg);
+		return 1;
+	}
 	if (rv != 0) {
 		LOG_ERROR("cannot open LMDB in %s: %s", conf->nc_data,
 		    err.se_msg[0] != '\0' ? err.se_msg : err_str(rv));
@@ -176,8 +185,8 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 		store_close(st);
 		return 1;
 	}
-	LOG_INFO("listening on %s, data in %s, keeping %lld checkpoints per component", nas_url(n),
-	    conf->nc_data, (long long)conf->nc_keep);
+	LOG_INFO("listening on %s, data in %s (store %s), keeping %lld checkpoints per component",
+	    nas_url(n), conf->nc_data, store_id(st), (long long)conf->nc_keep);
 	while (sigwait(sigs, &sig) != 0) {
 	}
 	LOG_INFO("received SIG%s, stopping", sigabbrev_np(sig));

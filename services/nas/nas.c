@@ -13,6 +13,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "sha.h"
+#include "util.h"
 
 /* Room for the reply envelope and chunk headers around GetChunks data. */
 #define NAS_REPLY_OVERHEAD (64u << 10)
@@ -51,15 +52,17 @@ nas_name(const char *s)
 static void
 nas_log_stored(const Ckpt__V1__CheckpointInfo *info, bool existed)
 {
-	char hex[SHA_HEX_LEN + 1];
+	char hex[SHA_HEX_LEN + 1], human[UTIL_SIZE_STR_MAX];
 
 	sha_hex(info->sha256.data, info->sha256.len < SHA_LEN ? info->sha256.len : SHA_LEN, hex);
 	if (existed)
-		LOG_INFO("checkpoint already stored: %s/%s@%llu size=%llu sha256=%s", info->node,
-		    info->component, (unsigned long long)info->seq, (unsigned long long)info->size, hex);
+		LOG_INFO("checkpoint already stored: %s/%s@%llu size=%llu (%s) sha256=%s", info->node,
+		    info->component, (unsigned long long)info->seq, (unsigned long long)info->size,
+		    util_fmt_size(info->size, human), hex);
 	else
-		LOG_INFO("checkpoint stored: %s/%s@%llu size=%llu sha256=%s chunks=%u", info->node,
-		    info->component, (unsigned long long)info->seq, (unsigned long long)info->size, hex,
+		LOG_INFO("checkpoint stored: %s/%s@%llu size=%llu (%s) sha256=%s chunks=%u",
+		    info->node, info->component, (unsigned long long)info->seq,
+		    (unsigned long long)info->size, util_fmt_size(info->size, human), hex,
 		    info->chunk_count);
 }
 
@@ -92,7 +95,8 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	reply->info = info;
 	nas_log_stored(info, existed);
 	if (retained != 0)
-		LOG_INFO("retention: deleted %u older checkpoints of %s", retained, info->component);
+		LOG_INFO("retention: deleted %u older checkpoint%s of %s", retained,
+		    retained == 1 ? "" : "s", info->component);
 	return 0;
 }
 
@@ -198,6 +202,9 @@ nas_stat(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protobu
 	reply->keep = n->n_keep;
 	reply->writes = st.ss_writes;
 	reply->write_commits = st.ss_write_commits;
+	reply->store_id = arena_strdup(rpc_call_arena(call), st.ss_store_id);
+	if (reply->store_id == NULL)
+		return -ENOMEM;
 	if (srv != NULL) {
 		struct rpc_server_stats rs;
 		rpc_server_get_stats(srv, &rs);
@@ -291,7 +298,8 @@ nas_pin(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protobuf
 	LOG_INFO("checkpoint %s: %s/%s@%llu%s", req->pinned ? "pinned" : "unpinned", req->node,
 	    req->component, (unsigned long long)req->seq, changed ? "" : " (already)");
 	if (deleted != 0)
-		LOG_INFO("retention: deleted %u older checkpoints of %s", deleted, req->component);
+		LOG_INFO("retention: deleted %u older checkpoint%s of %s", deleted,
+		    deleted == 1 ? "" : "s", req->component);
 	return 0;
 }
 

@@ -8,7 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -55,6 +59,15 @@ static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "c
 /* 1: raw chunk values without a header (before zstd); 2: no tails (read as 3). */
 #define STORE_FORMAT "3"
 #define STORE_FORMAT_NOTAIL "2"
+#define STORE_ID_KEY "store_id"
+/*
+ * Free space under which a failed write is taken for a full disk: a write
+ * that did not fit leaves less than the group it tried to write (chunks of
+ * up to STORE_CHUNK_MAX, requests of --recv-max, 16 MiB by default).
+ */
+#define STORE_DISK_LOW (16u << 20)
+/* In the data folder, beside LMDB's files: held by the process that has it open. */
+#define STORE_LOCK_FILE "lock"
 
 struct store {
 	MDB_env *s_env;
@@ -67,6 +80,9 @@ struct store {
 	uint32_t s_keep;     /* checkpoints kept per component unless overridden */
 	size_t s_psize;      /* LMDB's page size */
 	bool s_readonly;
+	char *s_dir;         /* the data folder (statvfs of a failed write) */
+	char s_id[STORE_ID_LEN + 1]; /* set at open, then constant */
+	int s_lock_fd;       /* STORE_LOCK_FILE, flock()ed until store_close(); -1: none */
 	/* Bytes of chunk data held (stored, and raw): counted at open, then kept up to date. */
 	atomic_uint_fast64_t s_chunk_bytes;
 	atomic_uint_fast64_t s_chunk_raw_bytes;
@@ -317,6 +333,58 @@ store_mkdir_p(const char *dir)
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+/*
+ * One process per data folder: an exclusive flock() on DIR/lock, held until
+ * store_close(). A second NAS would collect the first one's uploaded,
+ * not yet committed chunks as orphans. The kernel drops the lock when its
+ * process dies, so the file a killed NAS leaves behind blocks nobody; the
+ * pid written in it only names the holder in the refusal.
+ */
+static int
+store_lock_dir(struct store *s, const char *dir, struct store_error *err)
+{
+	char path[PATH_MAX], pid[24];
+	bool writable = true;
+	ssize_t len;
+	int fd, rv;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, STORE_LOCK_FILE) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 && s->s_readonly && (errno == EROFS || errno == EACCES)) {
+		fd = open(path, O_RDONLY | O_CLOEXEC); /* a check of read-only media */
+		writable = false;
+	}
+	if (fd < 0) {
+		rv = -errno;
+		store_errorf(err, "cannot open the lock file %s: %s", path, err_str(rv));
+		return rv;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		rv = -errno;
+		if (rv == -EWOULDBLOCK) {
+			len = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[len > 0 ? len : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			store_errorf(err, "data folder %s is in use by another process (pid %s, holding %s)",
+			    dir, pid[0] != '\0' ? pid : "unknown", path);
+			rv = -EBUSY;
+		} else {
+			store_errorf(err, "cannot lock %s: %s", path, err_str(rv));
+		}
+		close(fd);
+		return rv;
+	}
+	if (writable) {
+		len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+		if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+			/* The pid only names the holder: a full disk must not stop the open. */
+		}
+	}
+	s->s_lock_fd = fd;
+	return 0;
+}
+
 /* ---- transactions and map growth ---- */
 
 /* Another process grew the map: adopt its size. */
@@ -535,6 +603,52 @@ store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64
 	return me.w_rv;
 }
 
+/* 1.5 MiB, 12.0 KiB: a byte count for people. */
+static void
+store_human(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	size_t u = 0;
+
+	if (v < 1024) {
+		snprintf(buf, len, "%llu bytes", (unsigned long long)v);
+		return;
+	}
+	for (d /= 1024; d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0]); d /= 1024)
+		u++;
+	snprintf(buf, len, "%.1f %s", d, units[u]);
+}
+
+/*
+ * A write the file system refused. LMDB reports a short write as EIO
+ * ("short write, filesystem full?"), a failed one with its errno; either,
+ * on a file system left with (almost) no room, is the disk being full:
+ * -ENOSPC (RESOURCE_EXHAUSTED) and a message saying so, not "Input/output
+ * error". Any other error is returned as it is.
+ */
+static int
+store_write_error(struct store *s, int rv, struct store_error *err)
+{
+	char avail_s[32], total_s[32];
+	uint64_t avail, total;
+	struct statvfs vfs;
+
+	if (rv != -EIO && rv != -ENOSPC && rv != -EDQUOT && rv != -EFBIG)
+		return rv;
+	if (statvfs(s->s_dir, &vfs) != 0)
+		return rv;
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	if (rv == -EIO && avail >= STORE_DISK_LOW)
+		return rv;
+	store_human(avail, avail_s, sizeof(avail_s));
+	store_human(total, total_s, sizeof(total_s));
+	store_errorf(err, "the disk holding the NAS data (%s) is full: %s free of %s%s", s->s_dir,
+	    avail_s, total_s, rv == -EDQUOT ? " (quota)" : "");
+	return -ENOSPC;
+}
+
 /*
  * Runs fn in a write transaction (grouped with concurrent writes: see
  * store_write_group); when the map is full, grows it and runs fn again (fn
@@ -554,7 +668,7 @@ store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err
 		int rv = store_write_group(s, fn, arg, solo, &seen, &grouped);
 
 		if (rv != STORE_MAP_FULL)
-			return rv;
+			return rv != 0 ? store_write_error(s, rv, err) : 0;
 		rv = store_grow(s, seen);
 		if (rv != 0 && grouped) {
 			solo = true;
@@ -874,13 +988,12 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
  * of the data: a store written before chunks had a header is refused.
  */
 static int
-store_dbs_open_txn(struct store *s, MDB_txn *txn, void *arg)
+store_format_txn(struct store *s, MDB_txn *txn)
 {
 	MDB_val k = { strlen(STORE_FORMAT_KEY), STORE_FORMAT_KEY }, v;
 	MDB_stat ms;
 	int rc;
 
-	(void)arg;
 	for (int i = 0; i < DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, store_db_names[i], s->s_readonly ? 0 : MDB_CREATE, &s->s_dbi[i]);
 		if (rc != 0)
@@ -913,6 +1026,60 @@ store_dbs_open_txn(struct store *s, MDB_txn *txn, void *arg)
 	v.mv_size = strlen(STORE_FORMAT);
 	v.mv_data = STORE_FORMAT;
 	return store_rc(mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0));
+}
+
+/*
+ * Reads the store id into s->s_id, or writes fresh_id (STORE_ID_LEN hex
+ * digits) as the id of a store that has none: a new one, or one made before
+ * stores had ids.
+ */
+static int
+store_id_txn(struct store *s, MDB_txn *txn, const char *fresh_id)
+{
+	MDB_val k = { strlen(STORE_ID_KEY), STORE_ID_KEY }, v;
+	int rc;
+
+	rc = mdb_get(txn, s->s_dbi[DB_META], &k, &v);
+	if (rc == 0 && v.mv_size == STORE_ID_LEN) {
+		memcpy(s->s_id, v.mv_data, STORE_ID_LEN);
+		s->s_id[STORE_ID_LEN] = '\0';
+		return 0;
+	}
+	if (rc == 0)
+		return -EBADMSG; /* not written by this code */
+	if (rc != MDB_NOTFOUND || s->s_readonly)
+		return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
+	v.mv_size = STORE_ID_LEN;
+	v.mv_data = (void *)fresh_id;
+	rc = mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0);
+	if (rc == 0)
+		memcpy(s->s_id, fresh_id, STORE_ID_LEN + 1);
+	return store_rc(rc);
+}
+
+/* arg: a fresh store id, in case the store has none (store_id_txn). */
+static int
+store_dbs_open_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	int rv = store_format_txn(s, txn);
+
+	if (rv == 0)
+		rv = store_id_txn(s, txn, arg);
+	return rv;
+}
+
+/* A new store id: STORE_ID_LEN hex digits of random bytes. */
+static int
+store_id_new(char *ret_id)
+{
+	uint8_t raw[STORE_ID_LEN / 2];
+	ssize_t got = getrandom(raw, sizeof(raw), 0);
+
+	if (got != (ssize_t)sizeof(raw))
+		return got < 0 ? -errno : -EIO;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(ret_id + 2 * i, 3, "%02x", raw[i]);
+	return 0;
 }
 
 struct store_gc_op {
@@ -1030,6 +1197,7 @@ int
 store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret_orphans,
     struct store_error *ret_err)
 {
+	char fresh_id[STORE_ID_LEN + 1];
 	struct store_gc_op gc;
 	pthread_rwlockattr_t attr;
 	struct store *s;
@@ -1040,12 +1208,21 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 	if (s == NULL)
 		return -ENOMEM;
 	s->s_readonly = cfg->sc_readonly;
+	s->s_lock_fd = -1;
+	s->s_dir = strdup(cfg->sc_dir);
+	if (s->s_dir == NULL) {
+		rv = -ENOMEM;
+		goto out_close;
+	}
 	s->s_keep = cfg->sc_keep != 0 ? cfg->sc_keep : STORE_KEEP_DEFAULT;
 	rv = cfg->sc_readonly ? 0 : store_mkdir_p(cfg->sc_dir);
 	if (rv != 0) {
 		store_errorf(ret_err, "cannot create the folder: %s", err_str(rv));
 		goto out_close;
 	}
+	rv = store_lock_dir(s, cfg->sc_dir, ret_err);
+	if (rv != 0)
+		goto out_close;
 	/* Writer preference: a resize must not starve behind a stream of readers. */
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -1064,14 +1241,18 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		goto out_close;
 	s->s_wq_ready = true;
 	s->s_wq_tail = &s->s_wq_head;
-	rv = store_env_open(s, cfg, ret_err);
+	rv = store_id_new(fresh_id);
+	if (rv == 0)
+		rv = store_env_open(s, cfg, ret_err);
 	if (rv == 0 && s->s_readonly)
-		rv = store_read(s, store_dbs_open_txn, NULL);
+		rv = store_read(s, store_dbs_open_txn, fresh_id);
 	else if (rv == 0)
-		rv = store_write(s, store_dbs_open_txn, NULL, ret_err);
+		rv = store_write(s, store_dbs_open_txn, fresh_id, ret_err);
 	if (rv == -EPROTO)
 		store_errorf(ret_err, "the data is not in store format %s (written by an older "
 		    "ckpt-nas?)", STORE_FORMAT);
+	if (rv == -EBADMSG)
+		store_errorf(ret_err, "the store id in the data is malformed");
 	if (rv == 0 && s->s_readonly)
 		rv = store_read(s, store_gc_txn, &gc);
 	else if (rv == 0)
@@ -1093,6 +1274,12 @@ out_close:
 	return rv;
 }
 
+const char *
+store_id(const struct store *s)
+{
+	return s->s_id;
+}
+
 void
 store_close(struct store *s)
 {
@@ -1106,6 +1293,9 @@ store_close(struct store *s)
 		pthread_cond_destroy(&s->s_wq_cv);
 		pthread_mutex_destroy(&s->s_wq_mu);
 	}
+	if (s->s_lock_fd >= 0)
+		close(s->s_lock_fd); /* after the environment: releases the folder */
+	free(s->s_dir);
 	free(s);
 }
 
@@ -2452,9 +2642,19 @@ store_keep_txn(struct store *s, MDB_txn *txn, void *arg)
 	struct store_keep_op *op = arg;
 	MDB_val k = { strlen(op->kp_component), (void *)op->kp_component };
 	MDB_val v = { sizeof(op->kp_keep), &op->kp_keep };
+	uint8_t prefix[STORE_CIDX_MAX];
+	size_t plen = strlen(op->kp_component) + 1;
+	MDB_val lk, lv;
 	bool own;
 	int rv;
 
+	/* Retention is per component: one the NAS knows nothing of is a mistake (a typo). */
+	memcpy(prefix, op->kp_component, plen);
+	rv = store_keep_get(s, txn, op->kp_component, &op->kp_effective, &own);
+	if (rv == 0 && !own)
+		rv = store_db_last(s, txn, DB_CIDX, prefix, plen, &lk, &lv);
+	if (rv != 0)
+		return rv;
 	if (op->kp_keep == 0) {
 		rv = store_rc(mdb_del(txn, s->s_dbi[DB_KEEP], &k, NULL));
 		if (rv == -ENOENT)
@@ -2484,6 +2684,9 @@ store_set_keep(struct store *s, const char *component, uint32_t keep, uint32_t *
 	}
 	if (rv == 0)
 		rv = store_write(s, store_keep_txn, &op, ret_err);
+	if (rv == -ENOENT)
+		store_errorf(ret_err, "component %s has no checkpoint on this NAS (retention is set "
+		    "per component once it has one; see ckptctl ls)", component);
 	if (rv != 0)
 		return rv;
 	store_retain_done(s, &op.kp_del);
@@ -2792,6 +2995,7 @@ store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *r
 	st.ss_chunk_raw_bytes = atomic_load(&s->s_chunk_raw_bytes);
 	st.ss_writes = atomic_load(&s->s_writes);
 	st.ss_write_commits = atomic_load(&s->s_commits);
+	memcpy(st.ss_store_id, s->s_id, sizeof(st.ss_store_id));
 	*ret_stats = st;
 	return 0;
 }

@@ -12,6 +12,7 @@
  *   "ref"    SHA-256 (32 bytes)                    -> reference count, uint64 in host
  *                                                     byte order (LMDB files are not
  *                                                     portable across byte orders anyway)
+ *   "meta"   "format" -> "3"; "store_id" -> 32 hex digits (store_id())
  *
  * A component's seq is unique across nodes ("cidx" has one entry per seq), so
  * the latest checkpoint of a component is the last "cidx" key of its prefix.
@@ -51,6 +52,7 @@
 #define STORE_GET_BYTES_MAX (8u << 20) /* chunk bytes in one GetChunks answer */
 #define STORE_KIND_MAX 31              /* bytes of a checkpoint's kind */
 #define STORE_ERRMSG_MAX 256
+#define STORE_ID_LEN 32                /* hex digits of a store id (16 random bytes) */
 
 struct store;
 
@@ -81,6 +83,7 @@ struct store_stats {
 	/* Since open: writes run, and the transactions that committed them (group commit). */
 	uint64_t ss_writes;
 	uint64_t ss_write_commits;
+	char ss_store_id[STORE_ID_LEN + 1]; /* store_id() */
 };
 
 /*
@@ -91,6 +94,12 @@ int store_open(const struct store_config *cfg, struct store **ret_store, size_t 
     struct store_error *ret_err);
 /* No call may be running. Accepts NULL. */
 void store_close(struct store *s);
+/*
+ * The store's id: random, made when the data folder is created (or first
+ * opened by a version that had none) and kept in "meta". "" for a store
+ * opened read-only that has none yet.
+ */
+const char *store_id(const struct store *s);
 
 /* Indexes (into hashes) of the chunks the store lacks. */
 int store_have_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n,
@@ -180,7 +189,9 @@ int store_pin(struct store *s, const char *node, const char *component, uint64_t
     bool *ret_changed, uint32_t *ret_deleted, struct store_error *ret_err);
 /*
  * Sets how many checkpoints of component are kept (0: the store's default)
- * and applies it. *ret_keep: the number now in force.
+ * and applies it. *ret_keep: the number now in force. -ENOENT for a
+ * component with no checkpoint and no setting of its own (a typo, most
+ * likely): nothing is set.
  */
 int store_set_keep(struct store *s, const char *component, uint32_t keep, uint32_t *ret_keep,
     uint32_t *ret_deleted, struct store_error *ret_err);

@@ -3,7 +3,7 @@
 #   bash tests/fuzz/run.sh            5 s per target (tests/run.sh runs this)
 #   bash tests/fuzz/run.sh 600        10 minutes per target
 # Corpora grow in build-fuzz/tests/fuzz/corpus-*; a crash leaves its input
-# (crash-*) in the current folder and fails the run.
+# (crash-*) in build-fuzz/ (meson runs tests there) and fails the run.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -13,7 +13,7 @@ if [ ! -f "$dir/build.ninja" ]; then
 	CC=clang meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 fi
-targets=(chunk chunklist zchunk key pbv nas)
+targets=(chunk chunklist zchunk key pbv nas spec spec_ini)
 ninja -C "$dir" build.ninja >/dev/null # regenerates after a meson.build change
 meson compile -C "$dir" "${targets[@]/#/tests/fuzz/fuzz_}"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

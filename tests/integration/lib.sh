@@ -32,8 +32,25 @@ t_cleanup() {
 trap t_cleanup EXIT
 trap 'exit 130' INT TERM
 
+# free_port: a TCP port of 127.0.0.1 that nothing holds, below the kernel's
+# ephemeral range (net.ipv4.ip_local_port_range): a port from that range is
+# what every outgoing connection on the machine takes as its own, and one did
+# take a NAS's port while the test had the NAS down for a restart.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+	python3 -c '
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(10000, lo) if lo > 11000 else 0))
+        print(s.getsockname()[1])
+        break
+    except OSError:
+        pass
+    finally:
+        s.close()
+'
 }
 
 # check DESCRIPTION COMMAND...: runs the command, counts pass or fail.

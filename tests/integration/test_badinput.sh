@@ -39,6 +39,57 @@ check "ckptctl to a dead manager names the address" grep -q "127.0.0.1:$DEAD_POR
 check "ckptctl to a dead manager does not hang" [ $((t1 - t0)) -le 5 ]
 check "ckptctl error is one line" [ "$(wc -l <"$T_DIR/dead.err")" -eq 1 ]
 
+# Issue 14, defect 12: small mistakes get a clear answer.
+head -c 20000 /dev/urandom >"$T_DIR/blob"
+ctl put n9/old -i "$T_DIR/blob" --seq 100 >/dev/null 2>"$T_DIR/put100.err"
+check "put --seq 100 is stored" [ $? -eq 0 ]
+ctl put n9/old -i "$T_DIR/blob" --seq 50 >/dev/null 2>"$T_DIR/put50.err"
+check "put --seq 50 after 100 is stored (exit 0)" [ $? -eq 0 ]
+check "put --seq 50 after 100 warns that @100 stays the newest" \
+	grep -q "warning: n9/old@50 is older than the newest checkpoint of old, n9/old@100" "$T_DIR/put50.err"
+check "put --seq 100 gave no warning" [ ! -s "$T_DIR/put100.err" ]
+script -qec "$CTL_BIN --manager $MGR_URL get n9/old@100" /dev/null >"$T_DIR/tty.out" 2>&1
+rc=$?
+check "get without -o on a terminal is a usage error (exit 2)" [ "$rc" -eq 2 ]
+check "get without -o on a terminal says how to write the bytes" grep -q "refusing to write a binary checkpoint to a terminal.*-o -" "$T_DIR/tty.out"
+check "get without -o on a terminal wrote no bytes" [ "$(wc -c <"$T_DIR/tty.out")" -lt 400 ]
+script -qec "$CTL_BIN --manager $MGR_URL get n9/old@100 -o - | wc -c" /dev/null >"$T_DIR/tty2.out" 2>&1
+check "get -o - into a pipe still writes the bytes" grep -q "^20000" "$T_DIR/tty2.out"
+for bin in "$CTL_BIN --manager 127.0.0.1:$MGR_PORT nodes" "$CTL_BIN nodes --manager 127.0.0.1:$MGR_PORT" \
+	"$MGR_BIN --listen 127.0.0.1:$MGR_PORT --events tcp://127.0.0.1:0 --nas tcp://127.0.0.1:1" \
+	"$MGR_BIN --listen tcp://127.0.0.1:0 --events tcp://127.0.0.1:0 --nas tcp://127.0.0.1:1,127.0.0.1:$MGR_PORT" \
+	"$NAS_BIN --listen 127.0.0.1:$MGR_PORT --data $T_DIR/nope" \
+	"$AGENT_BIN --node n7 --manager 127.0.0.1:$MGR_PORT --listen tcp://127.0.0.1:0 --demo x"; do
+	$bin >/dev/null 2>"$T_DIR/noscheme.err"
+	rc=$?
+	check "'${bin##*/}': an address without a scheme is a usage error (exit 2)" [ "$rc" -eq 2 ]
+	check "'${bin##*/}': hints at tcp://127.0.0.1:$MGR_PORT" grep -q "did you mean tcp://127.0.0.1:$MGR_PORT?" "$T_DIR/noscheme.err"
+done
+# A port where something accepts and hangs up (what an unroutable address behind a
+# proxy or firewall looks like): the error says what failed, not "Protocol error".
+HUP_PORT=$(free_port)
+python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+while True:
+    c, _ = s.accept(); c.close()' "$HUP_PORT" &
+T_PIDS+=($!)
+wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $HUP_PORT))"
+"$CTL_BIN" --manager "tcp://127.0.0.1:$HUP_PORT" nodes 2>"$T_DIR/hup.err"
+check "ckptctl to a port that hangs up exits 1" [ $? -eq 1 ]
+check "ckptctl to a port that hangs up says the connection was closed" \
+	grep -q "cannot connect to tcp://127.0.0.1:$HUP_PORT: the connection was closed before the handshake" "$T_DIR/hup.err"
+check "ckptctl to a port that hangs up does not say Protocol error" sh -c "! grep -q 'Protocol error' '$T_DIR/hup.err'"
+"$CTL_BIN" --manager "$MGR_URL" --timeout 0 nodes 2>"$T_DIR/t0.err"
+check "--timeout 0 is a usage error (exit 2)" [ $? -eq 2 ]
+check "--timeout 0 names the unit of its bounds" grep -q "out of range \[1ms, 24h\]" "$T_DIR/t0.err"
+for bin in "$NAS_BIN" "$MGR_BIN" "$AGENT_BIN"; do
+	$bin >/dev/null 2>"$T_DIR/missing.err"
+	check "${bin##*/} without options exits 2" [ $? -eq 2 ]
+	check "${bin##*/}'s missing-option error says (see --help)" grep -q "missing required option .*(see --help)" "$T_DIR/missing.err"
+done
+
 stop nas TERM
 "$CTL_BIN" --manager "$MGR_URL" --timeout 1s ls 2>"$T_DIR/nonas.err"
 rc=$?

@@ -9,7 +9,7 @@ MGR_URL="tcp://127.0.0.1:$MGR_PORT"
 
 start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
 start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" \
-	--heartbeat-ms 100 --down-after 500ms || { echo "manager did not start"; exit 1; }
+	--heartbeat-ms 100 --down-after 2s || { echo "manager did not start"; exit 1; }
 agent() {
 	local name=$1; shift
 	start "$name" "$AGENT_BIN" --node "$name" --manager "$MGR_URL" \
@@ -19,7 +19,7 @@ agent a1 --demo demo_1:256K --demo demo_2:64K --demo demo_3:64K
 agent a2
 agent a3 --demo demo_4:64K
 nodes_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length')" -eq "$1" ]; }
-check "three agents attach" wait_for 10 nodes_up 3
+check "three agents attach" wait_for 30 nodes_up 3
 
 ctl --json drain a1 >"$T_DIR/drain.json"
 check "drain exits 0" [ $? -eq 0 ]
@@ -42,13 +42,13 @@ check "cordon a2" ctl cordon a2
 host3=$(ctl --json nodes | jq -r '[.[] | select(.id == "a3") | .components[].name] | length')
 stop a3 KILL
 pending() { ctl --json nodes | jq -e '.[] | select(.id == "a3") | .pending | length > 0' >/dev/null; }
-check "a3's components wait while every other node is cordoned" wait_for 10 pending
+check "a3's components wait while every other node is cordoned" wait_for 30 pending
 check "the reason names the cordon" sh -c \
 	"$CTL_BIN --manager $MGR_URL --json nodes | jq -r '.[] | select(.id == \"a3\") | .pending[0].reason' | grep -q cordoned"
 # ... and go to a1 once it is uncordoned.
 check "uncordon a1" ctl uncordon a1
 on_a1() { [ "$(ctl --json nodes | jq '.[] | select(.id == "a1") | .components | length')" -eq "$host3" ]; }
-check "a3's components fail over to a1 after uncordon" wait_for 10 on_a1
+check "a3's components fail over to a1 after uncordon" wait_for 30 on_a1
 check "a2 (cordoned) took nothing new" [ "$(ctl --json nodes | jq '.[] | select(.id == "a2") | .components | length')" -le 3 ]
 
 for s in a1 a2 manager nas; do

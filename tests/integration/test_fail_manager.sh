@@ -10,7 +10,9 @@ MGR_URL="tcp://127.0.0.1:$MGR_PORT"
 NAS_URL="tcp://127.0.0.1:$NAS_PORT"
 
 start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
-start_manager manager "$MGR_PORT" "$EV_PORT" "$NAS_URL" --heartbeat-ms 100 --down-after 1s ||
+# No step waits for a node to be marked down: a down-after that a busy machine
+# does not miss (heartbeats every 100 ms).
+start_manager manager "$MGR_PORT" "$EV_PORT" "$NAS_URL" --heartbeat-ms 100 --down-after 3s ||
 	{ echo "manager did not start"; exit 1; }
 for i in 1 2; do
 	start "a$i" "$AGENT_BIN" --node "a$i" --manager "$MGR_URL" \
@@ -23,20 +25,20 @@ check "demo_1 migrates to a2" ctl migrate demo_1 --to a2
 stores_before=$(grep -c 'checkpoint stored on NAS' "$T_DIR/a2.log")
 
 stop manager KILL
-sleep 2
-check "a2 keeps storing checkpoints while the manager is away" \
-	[ "$(grep -c 'checkpoint stored on NAS' "$T_DIR/a2.log")" -gt $((stores_before + 5)) ]
+stored_more() { [ "$(grep -c 'checkpoint stored on NAS' "$T_DIR/a2.log")" -gt $((stores_before + 5)) ]; }
+check "a2 keeps storing checkpoints while the manager is away" wait_for 30 stored_more
 mv "$T_DIR/manager.log" "$T_DIR/manager-1.log"
-start_manager manager "$MGR_PORT" "$EV_PORT" "$NAS_URL" --heartbeat-ms 100 --down-after 1s ||
+start_manager manager "$MGR_PORT" "$EV_PORT" "$NAS_URL" --heartbeat-ms 100 --down-after 3s ||
 	{ echo "manager did not restart"; exit 1; }
-check "the new manager seeds its catalogue from the NAS" log_has manager "catalogue seeded from the NAS"
-check "both agents attach again" wait_for 10 nodes_up
+check "the new manager seeds its catalogue from the NAS" \
+	wait_for 30 log_has manager "catalogue seeded from the NAS"
+check "both agents attach again" wait_for 30 nodes_up
 owners() {
 	ctl --json nodes | jq -e '
 		([.[].components[].name] | sort == ["demo_1", "demo_2"]) and
 		(.[] | select(.id == "a2") | [.components[].name] | sort == ["demo_1", "demo_2"])' >/dev/null
 }
-check "ownership rebuilt: a2 runs demo_1 and demo_2, each once" wait_for 5 owners
+check "ownership rebuilt: a2 runs demo_1 and demo_2, each once" wait_for 30 owners
 check "the manager knows demo_1's raised epoch" sh -c \
 	"$CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[].components[] | select(.name == \"demo_1\") | .epoch >= 1' >/dev/null"
 check "no agent lost a component" sh -c "! grep -q 'lost its ownership' $T_DIR/a1.log $T_DIR/a2.log"
@@ -60,11 +62,11 @@ echo "# $total acknowledged checkpoints, $missing missing"
 check "every acknowledged checkpoint is on the NAS" [ "$missing" -eq 0 ]
 check "a migration still works after the restart" ctl migrate demo_2 --to a1
 
-# A third agent started with a component that already runs: first come keeps it.
+# A third agent started with a component that already runs: it does not start it.
 start a3 "$AGENT_BIN" --node a3 --manager "$MGR_URL" --listen "tcp://127.0.0.1:$(free_port)" \
 	--interval-ms 200 --demo demo_1:128K
-check "a3 is told demo_1 is not its own and stops it" wait_for 10 log_has a3 \
-	"component demo_1 stopped: node a3 lost its ownership"
+check "a3 is told demo_1 runs elsewhere and does not start it" wait_for 10 log_has a3 \
+	"component demo_1 not started on node a3: another node runs it"
 check "a3 stored nothing of demo_1" sh -c "! grep -q 'checkpoint stored on NAS: a3/' $T_DIR/a3.log"
 once() { ctl --json nodes | jq -e '[.[].components[] | select(.name == "demo_1")] | length == 1' >/dev/null; }
 check "demo_1 runs once" once

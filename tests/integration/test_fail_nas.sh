@@ -10,7 +10,7 @@ MGR_URL="tcp://127.0.0.1:$MGR_PORT"
 
 start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
 start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" \
-	--heartbeat-ms 100 --down-after 1s || { echo "manager did not start"; exit 1; }
+	--heartbeat-ms 100 --down-after 3s || { echo "manager did not start"; exit 1; }
 start a1 "$AGENT_BIN" --node a1 --manager "$MGR_URL" --listen "tcp://127.0.0.1:$(free_port)" \
 	--interval-ms 200 --demo demo_1:256K --demo demo_2:64K
 start a2 "$AGENT_BIN" --node a2 --manager "$MGR_URL" --listen "tcp://127.0.0.1:$(free_port)" \

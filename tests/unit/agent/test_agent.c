@@ -24,6 +24,8 @@
 enum { A_RESTORE = 0, A_STOP = 1, A_CHECKPOINT_NOW = 2, A_STATUS = 3 };
 
 #define ANY "tcp://127.0.0.1:0"
+/* A wait for a condition gives up here: far beyond what a busy machine takes. */
+#define WAIT_MS 20000u
 
 static struct fnas *nas;
 static struct fmgr *mgr;
@@ -56,6 +58,7 @@ start_agent(const char *node, const char *demo, uint64_t migrate_after_ms)
 		.ac_interval_ms = 50,
 		.ac_migrate_after_ms = migrate_after_ms,
 		.ac_workers = 4,
+		.ac_fresh = true, /* the fake manager does not resume declared components */
 	};
 	struct agent *a = NULL;
 	char err[256];
@@ -120,18 +123,23 @@ START_TEST(agent_attaches_with_bound_address_and_stores_checkpoints)
 	struct fmgr_stats st;
 	struct fnas_rec latest;
 
-	ck_assert(agent_wait_attached(a, 5000));
+	ck_assert(agent_wait_attached(a, WAIT_MS));
 	fmgr_stats(mgr, &st);
 	ck_assert_uint_ge(st.fs_attaches, 1);
 	ck_assert_str_eq(st.fs_last_address, agent_url(a));
 	ck_assert_ptr_null(strstr(st.fs_last_address, ":0")); /* the port actually bound */
 	ck_assert_uint_eq(st.fs_last_components, 1);
-	ck_assert(wait_count("c1", 3, 5000));
+	ck_assert(wait_count("c1", 3, WAIT_MS));
 	ck_assert_uint_ge(fnas_count(nas, "c1", &latest), 3);
 	ck_assert_str_eq(latest.fr_node, "n1");
 	ck_assert_uint_ge(latest.fr_seq, 3);
-	util_sleep_ms(200);
-	fmgr_stats(mgr, &st);
+	/* Each store is notified to the manager after the NAS acknowledged it. */
+	for (uint64_t until = util_now_mono_ms() + WAIT_MS; util_now_mono_ms() < until;) {
+		fmgr_stats(mgr, &st);
+		if (st.fs_notifies >= 3 && st.fs_heartbeats >= 1)
+			break;
+		util_sleep_ms(10);
+	}
 	ck_assert_uint_ge(st.fs_notifies, 3);
 	ck_assert_uint_ge(st.fs_heartbeats, 1);
 	agent_free(a);
@@ -149,7 +157,7 @@ START_TEST(agent_announces_its_advertised_address)
 
 	ck_assert_int_eq(agent_new(&cfg, &a, err, sizeof(err)), 0);
 	ck_assert_msg(agent_start(a, err, sizeof(err)) == 0, "start: %s", err);
-	ck_assert(agent_wait_attached(a, 5000));
+	ck_assert(agent_wait_attached(a, WAIT_MS));
 	fmgr_stats(mgr, &st);
 	ck_assert_str_eq(st.fs_last_address, "tcp://agent-1.ckpt.svc:7431");
 	agent_free(a);
@@ -165,7 +173,7 @@ START_TEST(agent_continues_seq_and_epoch_from_nas)
 
 	fnas_put_record(nas, &old);
 	a = start_agent("n1", "c1", 0);
-	ck_assert(wait_count("c1", 2, 5000));
+	ck_assert(wait_count("c1", 2, WAIT_MS));
 	agent_free(a);
 	fnas_count(nas, "c1", &latest);
 	ck_assert_uint_gt(latest.fr_seq, 41);
@@ -187,8 +195,8 @@ START_TEST(agent_stop_then_restore_moves_a_component_with_equal_digests)
 	struct rpc_error err;
 	uint64_t final_seq;
 
-	ck_assert(agent_wait_attached(a, 5000) && agent_wait_attached(b, 5000));
-	ck_assert(wait_count("c1", 2, 5000));
+	ck_assert(agent_wait_attached(a, WAIT_MS) && agent_wait_attached(b, WAIT_MS));
+	ck_assert(wait_count("c1", 2, WAIT_MS));
 	sreq.component = "c1";
 	sreq.checkpoint = true;
 	ck_assert_msg(call(a, A_STOP, &sreq.base, (ProtobufCMessage **)&srep, &err) == 0, "%s",
@@ -223,7 +231,7 @@ START_TEST(agent_stop_then_restore_moves_a_component_with_equal_digests)
 	ck_assert_mem_eq(cs->state_sha256.data, srep->checkpoint->sha256.data, SHA_LEN);
 
 	/* The restored component goes on: higher seqs, from n2, at the new epoch. */
-	ck_assert(wait_count("c1", (unsigned)fnas_count(nas, "c1", NULL) + 2, 5000));
+	ck_assert(wait_count("c1", (unsigned)fnas_count(nas, "c1", NULL) + 2, WAIT_MS));
 	fnas_count(nas, "c1", &latest);
 	ck_assert_str_eq(latest.fr_node, "n2");
 	ck_assert_uint_gt(latest.fr_seq, final_seq);
@@ -274,8 +282,8 @@ START_TEST(agent_restore_refuses_bad_requests_and_bad_data)
 	struct fnas_rec latest;
 
 	memset(wrong, 0x5a, sizeof(wrong));
-	ck_assert(agent_wait_attached(a, 5000) && agent_wait_attached(b, 5000));
-	ck_assert(wait_count("c1", 1, 5000));
+	ck_assert(agent_wait_attached(a, WAIT_MS) && agent_wait_attached(b, WAIT_MS));
+	ck_assert(wait_count("c1", 1, WAIT_MS));
 	fnas_count(nas, "c1", &latest);
 	restore_fails(b, "bad/name", "", 0, NULL, 0, CKPT__V1__CODE__INVALID_ARGUMENT);
 	restore_fails(b, "c1", "bad node", 0, NULL, 0, CKPT__V1__CODE__INVALID_ARGUMENT);
@@ -351,7 +359,7 @@ START_TEST(agent_stop_and_checkpoint_now_know_only_their_components)
 	ProtobufCMessage *rep = NULL;
 	struct rpc_error err;
 
-	ck_assert(agent_wait_attached(a, 5000));
+	ck_assert(agent_wait_attached(a, WAIT_MS));
 	sreq.component = "c2";
 	ck_assert_int_eq(call(a, A_STOP, &sreq.base, &rep, &err), -ENOENT);
 	creq.component = "c2";
@@ -379,7 +387,7 @@ END_TEST
 START_TEST(agent_calls_for_migration_and_serves_the_manager_meanwhile)
 {
 	struct agent *a = start_agent("n1", "c1", 300), *b = start_agent("n2", NULL, 0);
-	uint64_t until = util_now_mono_ms() + 10000;
+	uint64_t until = util_now_mono_ms() + WAIT_MS;
 	Ckpt__V1__StatusReply *st;
 	const Ckpt__V1__ComponentStatus *cs;
 	struct fmgr_stats fs;
@@ -413,10 +421,10 @@ END_TEST
 START_TEST(agent_attaches_again_when_the_manager_asks)
 {
 	struct agent *a = start_agent("n1", "c1", 0);
-	uint64_t until = util_now_mono_ms() + 5000;
+	uint64_t until = util_now_mono_ms() + WAIT_MS;
 	struct fmgr_stats fs;
 
-	ck_assert(agent_wait_attached(a, 5000));
+	ck_assert(agent_wait_attached(a, WAIT_MS));
 	fmgr_request_reattach(mgr);
 	do {
 		util_sleep_ms(20);
@@ -531,11 +539,11 @@ START_TEST(agent_stops_a_component_whose_commit_is_refused_for_a_stale_epoch)
 	unsigned before;
 	bool gone = false;
 
-	ck_assert(agent_wait_attached(a, 5000));
-	ck_assert(wait_count("c1", 2, 5000));
+	ck_assert(agent_wait_attached(a, WAIT_MS));
+	ck_assert(wait_count("c1", 2, WAIT_MS));
 	/* Another node took c1 over with epoch 7: the NAS refuses n1's epoch 0. */
 	fnas_put_record(nas, &newer);
-	for (int i = 0; i < 300 && !gone; i++) {
+	for (uint64_t until = util_now_mono_ms() + WAIT_MS; !gone && util_now_mono_ms() < until;) {
 		st = status(a);
 		gone = find_component(st, "c1") == NULL;
 		rpc_reply_free(&st->base);

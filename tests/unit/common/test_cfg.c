@@ -111,6 +111,45 @@ START_TEST(cfg_rejects_bad_input)
 }
 END_TEST
 
+START_TEST(cfg_url_options_need_a_scheme_and_ranges_name_units)
+{
+	static const struct cfg_opt urls[] = {
+		{ "listen", CFG_STR, offsetof(struct conf, listen), NULL, 0, 0, CFG_URL, "URL", "u" },
+		{ "nas", CFG_LIST, offsetof(struct conf, nas), NULL, 0, 0, CFG_URL, "URL", "n" },
+		{ "migrate-after", CFG_DURATION, offsetof(struct conf, after_ms), "1s", 1, 600000, 0,
+		    "D", "d" },
+		{ "size", CFG_SIZE, offsetof(struct conf, size), "64K", 64, 4 << 20, 0, "B", "s" },
+	};
+	static const struct {
+		const char *a1, *a2;
+		const char *needle; /* NULL: accepted */
+	} cases[] = {
+		{ "--listen", "tcp://127.0.0.1:7420", NULL },
+		{ "--listen", "ipc:///tmp/x", NULL },
+		{ "--listen", "127.0.0.1:7420",
+		    "'127.0.0.1:7420' is not a URL (did you mean tcp://127.0.0.1:7420?)" },
+		{ "--listen", "/tmp/sock", "is not a URL (tcp://host:port or ipc:///path)" },
+		{ "--nas", "tcp://a:1,b:2", "--nas: 'b:2' is not a URL (did you mean tcp://b:2?)" },
+		{ "--migrate-after", "0", "out of range [1ms, 10m]" },
+		{ "--size", "8M", "out of range [64, 4M]" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = { "p", (char *)cases[i].a1, (char *)cases[i].a2, NULL };
+		struct conf c;
+		char err[256] = "";
+		int argi, rv;
+		memset(&c, 0, sizeof(c));
+		rv = cfg_parse(urls, 4, &c, 3, argv, &argi, err, sizeof(err));
+		if (cases[i].needle == NULL)
+			ck_assert_msg(rv == 0, "case %zu: %d '%s'", i, rv, err);
+		else
+			ck_assert_msg(rv == -EINVAL && strstr(err, cases[i].needle) != NULL,
+			    "case %zu: '%s'", i, err);
+		cfg_free(urls, 4, &c);
+	}
+}
+END_TEST
+
 START_TEST(cfg_required_and_help)
 {
 	char *argv1[] = { "p", NULL };
@@ -156,6 +195,7 @@ main(void)
 	tcase_add_test(tc, cfg_environment_is_below_flags);
 	tcase_add_test(tc, cfg_rejects_bad_input);
 	tcase_add_test(tc, cfg_required_and_help);
+	tcase_add_test(tc, cfg_url_options_need_a_scheme_and_ranges_name_units);
 	tcase_add_test(tc, cfg_usage_lists_every_option);
 	suite_add_tcase(s, tc);
 	return test_run(s);

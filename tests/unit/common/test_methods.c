@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ckpt/v1/agent.pb-c.h"
+#include "ckpt/v1/local.pb-c.h"
 #include "ckpt/v1/manager.pb-c.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "methods.h"
@@ -32,7 +33,7 @@ START_TEST(manager_opcodes_follow_the_proto)
 		{ MGR_MIGRATE, "Migrate" }, { MGR_HEARTBEAT, "Heartbeat" },
 		{ MGR_LIST_NODES, "ListNodes" }, { MGR_LIST_CHECKPOINTS, "ListCheckpoints" },
 		{ MGR_INFO, "Info" }, { MGR_DRAIN, "Drain" }, { MGR_CORDON, "Cordon" },
-		{ MGR_UNCORDON, "Uncordon" } };
+		{ MGR_UNCORDON, "Uncordon" }, { MGR_FORGET, "Forget" } };
 	check_service(&ckpt__v1__manager__descriptor, ops, sizeof(ops) / sizeof(ops[0]), MGR_METHODS);
 }
 END_TEST
@@ -57,6 +58,16 @@ START_TEST(agent_opcodes_follow_the_proto)
 }
 END_TEST
 
+START_TEST(local_opcodes_follow_the_proto)
+{
+	static const struct opcode ops[] = { { LOCAL_HELLO, "Hello" },
+		{ LOCAL_GET_REGION, "GetRegion" }, { LOCAL_CHECKPOINT, "Checkpoint" },
+		{ LOCAL_FINALIZE, "Finalize" } };
+	check_service(&ckpt__v1__local__descriptor, ops, sizeof(ops) / sizeof(ops[0]),
+	    LOCAL_METHODS);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -66,6 +77,7 @@ main(void)
 	tcase_add_test(tc, manager_opcodes_follow_the_proto);
 	tcase_add_test(tc, nas_opcodes_follow_the_proto);
 	tcase_add_test(tc, agent_opcodes_follow_the_proto);
+	tcase_add_test(tc, local_opcodes_follow_the_proto);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckpt/v1/nas.pb-c.h"
 #include "ckpt/v1/rpc.pb-c.h"
@@ -434,6 +435,136 @@ START_TEST(nasc_too_big_for_the_buffer_fails_before_reading)
 }
 END_TEST
 
+/* ---- store check: fake NAS that answer Stat with the store id in their arg ---- */
+
+static int
+h_stat_id(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
+{
+	Ckpt__V1__StatReply *reply = (Ckpt__V1__StatReply *)reply_;
+	(void)call;
+	(void)req_;
+	reply->store_id = arg;
+	return 0;
+}
+
+static const rpc_handler_fn id_handlers[NAS_METHODS] = {
+	[NAS_STAT] = h_stat_id,
+};
+
+static struct rpc_server *
+id_server(const char *url, const char *id)
+{
+	struct rpc_server_config cfg = {
+		.rs_service = &ckpt__v1__nas__descriptor,
+		.rs_handlers = id_handlers,
+		.rs_arg = (void *)id,
+		.rs_workers = 1,
+	};
+	struct rpc_server *s = NULL;
+
+	ck_assert_int_eq(rpc_server_start(&cfg, url, &s), 0);
+	return s;
+}
+
+static atomic_int id_done_rv = 1;
+
+static void
+id_done(void *arg, int rv, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	atomic_store(&id_done_rv, rv);
+}
+
+START_TEST(nasc_check_store_accepts_one_store_under_two_urls)
+{
+	struct rpc_server *a = id_server("tcp://127.0.0.1:0", "aaaa");
+	char other[128], *urls[2] = { (char *)rpc_server_url(a), other };
+	struct rpc_error err;
+	struct nasc *n;
+
+	snprintf(other, sizeof(other), "tcp://localhost:%s", strrchr(urls[0], ':') + 1);
+	ck_assert_int_eq(nasc_open(urls, 2, 0, &n, &err), 0);
+	ck_assert_msg(nasc_check_store(n, TIMEOUT_MS, NULL, NULL, &err) == 0, "%s", err.re_msg);
+	nasc_close(n);
+	rpc_server_stop(a);
+}
+END_TEST
+
+START_TEST(nasc_check_store_refuses_two_stores_and_every_call_after)
+{
+	struct rpc_server *a = id_server("tcp://127.0.0.1:0", "aaaa");
+	struct rpc_server *b = id_server("tcp://127.0.0.1:0", "bbbb");
+	char *urls[2] = { (char *)rpc_server_url(a), (char *)rpc_server_url(b) };
+	Ckpt__V1__StatRequest req = CKPT__V1__STAT_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err;
+	struct nasc *n;
+
+	ck_assert_int_eq(nasc_open(urls, 2, 0, &n, &err), 0);
+	ck_assert_int_eq(nasc_check_store(n, TIMEOUT_MS, NULL, NULL, &err), -EXDEV);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__FAILED_PRECONDITION);
+	ck_assert_msg(strstr(err.re_msg, "is store aaaa but") != NULL &&
+	        strstr(err.re_msg, "is store bbbb: a NAS list must be addresses of one store") != NULL,
+	    "%s", err.re_msg);
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_eq(nasc_call(n, NAS_STAT, &req.base, TIMEOUT_MS, &rep, &err), -EXDEV);
+	ck_assert_ptr_null(rep);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "different stores are refused"));
+	nasc_close(n);
+	rpc_server_stop(a);
+	rpc_server_stop(b);
+}
+END_TEST
+
+START_TEST(nasc_check_store_checks_a_nas_down_at_start_once_it_answers)
+{
+	struct rpc_server *a = id_server("tcp://127.0.0.1:0", "aaaa");
+	struct rpc_server *b = id_server("tcp://127.0.0.1:0", "bbbb");
+	char burl[128], *urls[2] = { (char *)rpc_server_url(a), burl };
+	Ckpt__V1__StatRequest req = CKPT__V1__STAT_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err;
+	struct nasc *n;
+
+	snprintf(burl, sizeof(burl), "%s", rpc_server_url(b));
+	rpc_server_stop(b); /* down at start */
+	atomic_store(&id_done_rv, 1);
+	ck_assert_int_eq(nasc_open(urls, 2, 0, &n, &err), 0);
+	ck_assert_int_eq(nasc_check_store(n, 300, id_done, NULL, &err), -EAGAIN);
+	/* Meanwhile calls go through (to the first NAS). */
+	ck_assert_int_eq(nasc_call(n, NAS_STAT, &req.base, TIMEOUT_MS, &rep, &err), 0);
+	rpc_reply_free(rep);
+	b = id_server(burl, "bbbb");
+	for (int i = 0; i < 300 && atomic_load(&id_done_rv) == 1; i++)
+		usleep(100 * 1000);
+	ck_assert_int_eq(atomic_load(&id_done_rv), -EXDEV);
+	ck_assert_int_eq(nasc_call(n, NAS_STAT, &req.base, TIMEOUT_MS, &rep, &err), -EXDEV);
+	nasc_close(n);
+	rpc_server_stop(a);
+	rpc_server_stop(b);
+}
+END_TEST
+
+START_TEST(nasc_close_stops_a_store_check_in_progress)
+{
+	struct rpc_server *a = id_server("tcp://127.0.0.1:0", "aaaa");
+	struct rpc_server *b = id_server("tcp://127.0.0.1:0", "bbbb");
+	char burl[128], *urls[2] = { (char *)rpc_server_url(a), burl };
+	struct rpc_error err;
+	struct nasc *n;
+
+	snprintf(burl, sizeof(burl), "%s", rpc_server_url(b));
+	rpc_server_stop(b);
+	atomic_store(&id_done_rv, 1);
+	ck_assert_int_eq(nasc_open(urls, 2, 0, &n, &err), 0);
+	ck_assert_int_eq(nasc_check_store(n, 300, id_done, NULL, &err), -EAGAIN);
+	nasc_close(n);
+	ck_assert_int_eq(atomic_load(&id_done_rv), 1); /* never called */
+	rpc_server_stop(a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -449,6 +580,10 @@ main(void)
 	tcase_add_test(tc, nasc_rejects_bad_holes_as_data_loss);
 	tcase_add_test(tc, nasc_corrupt_chunk_in_a_later_batch_falls_back);
 	tcase_add_test(tc, nasc_writer_error_stops_the_read);
+	tcase_add_test(tc, nasc_check_store_accepts_one_store_under_two_urls);
+	tcase_add_test(tc, nasc_check_store_refuses_two_stores_and_every_call_after);
+	tcase_add_test(tc, nasc_check_store_checks_a_nas_down_at_start_once_it_answers);
+	tcase_add_test(tc, nasc_close_stops_a_store_check_in_progress);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -21,6 +21,7 @@ static pthread_mutex_t gate_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
 static int gate_open;
 static atomic_int bad_seen;
+static atomic_int stops_in; /* Stop handlers entered */
 
 static int
 h_status(void *arg, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
@@ -55,6 +56,7 @@ h_stop(void *arg, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCM
 	(void)arg;
 	(void)req;
 	(void)reply;
+	atomic_fetch_add(&stops_in, 1);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 5;
 	pthread_mutex_lock(&gate_mtx);
@@ -446,6 +448,84 @@ START_TEST(rpc_raw_handler_writes_the_reply_body)
 }
 END_TEST
 
+struct stop_on {
+	struct rpc_client *so_cli;
+	int so_rv;
+};
+
+static void *
+stop_caller_on(void *arg)
+{
+	Ckpt__V1__StopRequest req = CKPT__V1__STOP_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct stop_on *so = arg;
+	struct rpc_error err;
+
+	so->so_rv = rpc_client_call(so->so_cli, M_STOP, &req.base, 8000, &rep, &err);
+	rpc_reply_free(rep);
+	return NULL;
+}
+
+START_TEST(rpc_slow_methods_leave_the_request_workers_free)
+{
+	static const bool slow[4] = { [M_STOP] = true };
+	struct rpc_server_config cfg = {
+		.rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = handlers,
+		.rs_workers = 1,
+		.rs_slow = slow,
+		.rs_slow_workers = 2,
+		.rs_slow_queue = 1,
+	};
+	Ckpt__V1__StopRequest req = CKPT__V1__STOP_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	Ckpt__V1__StatusRequest sreq = CKPT__V1__STATUS_REQUEST__INIT;
+	struct rpc_client *other;
+	struct stop_on so[3];
+	pthread_t t[3];
+	struct rpc_server *rs;
+	struct rpc_server_stats st;
+	struct rpc_error err;
+	uint64_t until;
+
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &rs), 0);
+	atomic_store(&stops_in, 0);
+	for (int i = 0; i < 3; i++) {
+		so[i].so_rv = 1;
+		ck_assert_int_eq(rpc_client_open(rpc_server_url(rs), &ckpt__v1__agent__descriptor,
+		                     RPC_CLIENT_DIAL_NOW, 0, &so[i].so_cli, &err),
+		    0);
+		ck_assert_int_eq(pthread_create(&t[i], NULL, stop_caller_on, &so[i]), 0);
+		/* Two Stops block in the slow workers, then the third waits in the queue. */
+		until = util_now_mono_ms() + 5000;
+		do {
+			util_sleep_ms(10);
+			rpc_server_get_stats(rs, &st);
+		} while ((i < 2 ? (unsigned)atomic_load(&stops_in) : st.rss_requests) < (unsigned)i + 1 &&
+		    util_now_mono_ms() < until);
+	}
+	ck_assert_int_eq(atomic_load(&stops_in), 2);
+	ck_assert_uint_eq(st.rss_requests, 3);
+	/* The queue is full: a fourth is refused at once, by the one request worker. */
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(rs), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &other, &err),
+	    0);
+	ck_assert_int_ne(rpc_client_call(other, M_STOP, &req.base, 3000, &rep, &err), 0);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__UNAVAILABLE);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "waiting already"));
+	/* The request worker is free: Status is answered, and opens the gate. */
+	ck_assert_int_eq(rpc_client_call(other, M_STATUS, &sreq.base, 3000, &rep, &err), 0);
+	rpc_reply_free(rep);
+	rpc_client_close(other);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(so[i].so_rv, 0);
+		rpc_client_close(so[i].so_cli);
+	}
+	rpc_server_stop(rs);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -465,6 +545,7 @@ main(void)
 	tcase_add_test(tc, rpc_call_to_a_refusing_peer_fails_at_once_and_reconnects_later);
 	tcase_add_test(tc, rpc_client_refuses_mismatched_request_type);
 	tcase_add_test(tc, rpc_raw_handler_writes_the_reply_body);
+	tcase_add_test(tc, rpc_slow_methods_leave_the_request_workers_free);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -56,6 +56,21 @@ START_TEST(sizes_parse)
 }
 END_TEST
 
+START_TEST(sizes_format_for_people)
+{
+	static const struct {
+		uint64_t bytes;
+		const char *text;
+	} cases[] = { { 0, "0 B" }, { 1023, "1023 B" }, { 1024, "1 KiB" }, { 1536, "1.5 KiB" },
+		{ 262178, "256.0 KiB" }, { 1572864, "1.5 MiB" }, { 256u << 20, "256 MiB" },
+		{ (uint64_t)1 << 30, "1 GiB" }, { UINT64_MAX, "16.0 EiB" } };
+	char buf[UTIL_SIZE_STR_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_str_eq(util_fmt_size(cases[i].bytes, buf), cases[i].text);
+}
+END_TEST
+
 START_TEST(errors_map_to_wire_codes_and_back)
 {
 	static const struct {
@@ -75,7 +90,9 @@ START_TEST(errors_map_to_wire_codes_and_back)
 		ck_assert_int_eq(err_to_code(cases[i].e), cases[i].code);
 		ck_assert_int_eq(err_from_code(cases[i].code), cases[i].e);
 	}
-	ck_assert_int_eq(err_to_code(-EXDEV), CKPT__V1__CODE__INTERNAL);
+	ck_assert_int_eq(err_to_code(-ENOTTY), CKPT__V1__CODE__INTERNAL);
+	/* nasc's refusal of a NAS list naming different stores. */
+	ck_assert_int_eq(err_to_code(-EXDEV), CKPT__V1__CODE__FAILED_PRECONDITION);
 	ck_assert_str_eq(err_code_name(CKPT__V1__CODE__DATA_LOSS), "DATA_LOSS");
 	ck_assert_str_eq(err_code_name((err_code)999), "UNKNOWN_CODE");
 }
@@ -127,6 +144,7 @@ main(void)
 
 	tcase_add_test(tc, durations_parse);
 	tcase_add_test(tc, sizes_parse);
+	tcase_add_test(tc, sizes_format_for_people);
 	tcase_add_test(tc, errors_map_to_wire_codes_and_back);
 	tcase_add_test(tc, foreign_codes_translate);
 	tcase_add_test(tc, sha_matches_known_vectors);

@@ -77,6 +77,17 @@ ckpt(const char *node, const char *component, uint64_t seq)
 	return c;
 }
 
+static int
+attach_as(struct reg *r, const char *node, const char *addr, uint64_t instance,
+    uint64_t replaces)
+{
+	struct reg_attach a = { .ra_node = node, .ra_address = addr, .ra_unix_ms = 42,
+		.ra_instance = instance, .ra_replaces = replaces };
+	struct rpc_client *to_close = NULL;
+
+	return reg_attach(r, &a, NULL, &to_close);
+}
+
 /* Finds node id in a snapshot. */
 static const struct reg_node_view *
 find_node(const struct reg_node_view *v, size_t n, const char *id)
@@ -252,6 +263,28 @@ START_TEST(catalogue_keeps_the_highest_seq_per_component)
 	ck_assert_uint_eq(n, 0);
 	ck_assert_ptr_null(list);
 	ck_assert_int_eq(reg_checkpoint_latest(r, "zzz", &c), -ENOENT);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(a_deleted_catalogue_entry_gives_way_to_the_newest_left)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_ckpt gone = ckpt("n1", "a", 9), left = ckpt("n1", "a", 7), c;
+
+	ck_assert_int_eq(reg_checkpoint(r, &gone, NULL), 0);
+	ck_assert(reg_checkpoint_gone(r, &gone, &left));
+	ck_assert_int_eq(reg_checkpoint_latest(r, "a", &c), 0);
+	ck_assert_uint_eq(c.rk_seq, 7);
+	/* Not the entry any more (a newer one was recorded meanwhile): kept. */
+	c = ckpt("n2", "a", 12);
+	ck_assert_int_eq(reg_checkpoint(r, &c, NULL), 0);
+	ck_assert(!reg_checkpoint_gone(r, &left, NULL));
+	ck_assert_int_eq(reg_checkpoint_latest(r, "a", &c), 0);
+	ck_assert_uint_eq(c.rk_seq, 12);
+	/* Nothing left on the NAS: the entry goes. */
+	ck_assert(reg_checkpoint_gone(r, &c, NULL));
+	ck_assert_int_eq(reg_checkpoint_latest(r, "a", &c), -ENOENT);
 	reg_free(r);
 }
 END_TEST
@@ -519,6 +552,143 @@ START_TEST(a_node_that_attaches_again_without_a_component_gives_it_up)
 }
 END_TEST
 
+START_TEST(an_up_node_is_not_taken_by_another_instance)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_holder h;
+	struct reg_beat b = { .rb_instance = 7 };
+
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:1", 7, 0), 0);
+	/* The same instance attaches again: fine. */
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:1", 7, 0), 0);
+	/* Another instance while n1 is up: refused, n1 unchanged. */
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:2", 8, 0), -EEXIST);
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:2", 8, 6), -EEXIST);
+	ck_assert_int_eq(reg_holder(r, "n1", &h), 0);
+	ck_assert(h.rh_up);
+	ck_assert_uint_eq(h.rh_instance, 7);
+	ck_assert_str_eq(h.rh_address, "tcp://h:1");
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	/* Once the caller proved 7 gone, 8 takes n1; 7's heartbeats are refused. */
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:2", 8, 7), 0);
+	ck_assert_int_eq(reg_holder(r, "n1", &h), 0);
+	ck_assert_uint_eq(h.rh_instance, 8);
+	ck_assert_str_eq(h.rh_address, "tcp://h:2");
+	ck_assert_int_eq(reg_beat(r, "n1", &b), -EXDEV);
+	/* A down node is anyone's. */
+	fake_now += 2000;
+	{
+		struct reg_down d[4];
+		ck_assert_uint_eq(reg_sweep(r, d, 4), 1);
+	}
+	ck_assert_int_eq(attach_as(r, "n1", "tcp://h:3", 9, 0), 0);
+	ck_assert_int_eq(reg_holder(r, "n2", &h), -ENOENT);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp a1 = comp("a1", 2);
+	struct reg_ckpt c = ckpt("n1", "a1", 9);
+	struct reg_mig_plan plan;
+	char owner[KEY_NAME_MAX + 1];
+	uint64_t epoch = 0;
+
+	attach(r, "n1", "tcp://h:1", &a1, 1, 1 << 20);
+	/* The owner's own epoch fences nobody. */
+	c.rk_epoch = 2;
+	ck_assert(!reg_fence_mark(r, &c, owner, &epoch));
+	ck_assert(!reg_fence_mark(r, &(struct reg_ckpt){ .rk_component = "zz", .rk_epoch = 9 },
+	    owner, &epoch));
+	c.rk_epoch = 7;
+	ck_assert(reg_fence_mark(r, &c, owner, &epoch));
+	ck_assert_str_eq(owner, "n1");
+	ck_assert_uint_eq(epoch, 2);
+	ck_assert_int_eq(reg_checkpoint(r, &c, NULL), 0);
+	/* n1 still lists a1 at epoch 2: its heartbeat does not clear the mark. */
+	ck_assert_int_eq(reg_heartbeat(r, "n1", &(struct reg_capacity){ 0 }, &a1, 1), 0);
+	ck_assert(reg_failover_wanted(r, "a1"));
+	ck_assert_int_eq(reg_migrate_begin(r, "a1", &plan), 0);
+	ck_assert(plan.rm_has_from);
+	ck_assert(plan.rm_owner_fenced);
+	ck_assert_uint_eq(plan.rm_from.rk_seq, 9);
+	ck_assert_uint_eq(plan.rm_from.rk_epoch, 7);
+	reg_peer_put(plan.rm_owner_peer);
+	a1.rc_epoch = 8;
+	reg_migrate_end(r, "a1", "n1", 8, &a1);
+	ck_assert(!reg_failover_wanted(r, "a1"));
+	reg_free(r);
+}
+END_TEST
+
+/* n attaches again, running run[0..nrun) and declaring decl[0..ndecl); returns how many resume. */
+static size_t
+attach_declaring(struct reg *r, const char *node, const struct reg_comp *run, size_t nrun,
+    const struct reg_comp *decl, size_t ndecl)
+{
+	struct reg_attach a = { .ra_node = node, .ra_address = "tcp://127.0.0.1:9",
+		.ra_comps = run, .ra_ncomps = nrun, .ra_declared = decl, .ra_ndeclared = ndecl };
+	struct rpc_client *to_close = NULL;
+	size_t k = 99;
+
+	a.ra_nresumed = &k;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	return k;
+}
+
+/* One heartbeat of node with its components; the resume notes it gets back. */
+static void
+beat(struct reg *r, const char *node, const struct reg_comp *comps, size_t n, size_t *ret_nfresh,
+    size_t *ret_nelsewhere)
+{
+	char fresh[REG_BEAT_NOTES_MAX][KEY_NAME_MAX + 1], elsewhere[REG_BEAT_NOTES_MAX][KEY_NAME_MAX + 1];
+	struct reg_beat b = { .rb_comps = comps, .rb_ncomps = n, .rb_fresh = fresh,
+		.rb_nfresh = ret_nfresh, .rb_elsewhere = elsewhere, .rb_nelsewhere = ret_nelsewhere };
+
+	ck_assert_int_eq(reg_beat(r, node, &b), 0);
+}
+
+START_TEST(a_declared_component_resumes_on_its_node_unless_another_runs_it)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp a = comp("a", 3), b = comp("b", 0), c = comp("c", 0);
+	struct reg_comp decl[] = { comp("a", 0), comp("b", 0), comp("c", 0) };
+	struct reg_ckpt k = ckpt("n1", "a", 7);
+	char node[KEY_NAME_MAX + 1], names[4][KEY_NAME_MAX + 1];
+	size_t nf = 9, ne = 9;
+
+	ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	attach(r, "n2", "tcp://127.0.0.1:2", &b, 1, 1); /* b runs on n2 */
+	/* n1 starts again declaring a (it has a checkpoint), b and c (new). */
+	ck_assert_uint_eq(attach_declaring(r, "n1", NULL, 0, decl, 3), 2);
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 2);
+	ck_assert_str_eq(names[0], "a");
+	ck_assert_str_eq(names[1], "c");
+	ck_assert_int_eq(reg_resume_target(r, "a", node), 0);
+	ck_assert_str_eq(node, "n1");
+	ck_assert_int_eq(reg_resume_target(r, "b", node), -ENOENT);
+	/* n1 is told once that b runs elsewhere; nothing to start fresh yet. */
+	beat(r, "n1", NULL, 0, &nf, &ne);
+	ck_assert_uint_eq(nf, 0);
+	ck_assert_uint_eq(ne, 1);
+	beat(r, "n1", NULL, 0, &nf, &ne);
+	ck_assert_uint_eq(ne, 0);
+	/* c has no checkpoint: n1 starts it fresh, told until it reports it. */
+	ck_assert_int_eq(reg_resume_fresh(r, "c"), 0);
+	ck_assert_int_eq(reg_resume_target(r, "c", node), -ENOENT);
+	beat(r, "n1", NULL, 0, &nf, &ne);
+	ck_assert_uint_eq(nf, 1);
+	beat(r, "n1", &c, 1, &nf, &ne);
+	ck_assert_uint_eq(nf, 0);
+	/* a is restored on n1: the mark ends there. */
+	reg_migrate_end(r, "a", "n1", 4, &a);
+	ck_assert_int_eq(reg_resume_target(r, "a", node), -ENOENT);
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -531,6 +701,7 @@ registry_suite(void)
 	tcase_add_test(tc, heartbeat_from_unknown_node_asks_for_reattach);
 	tcase_add_test(tc, silent_node_is_marked_down_once_and_must_reattach);
 	tcase_add_test(tc, catalogue_keeps_the_highest_seq_per_component);
+	tcase_add_test(tc, a_deleted_catalogue_entry_gives_way_to_the_newest_left);
 	tcase_add_test(tc, checkpoint_updates_the_node_component_last_seq);
 	tcase_add_test(tc, migration_is_exclusive_per_component);
 	tcase_add_test(tc, migration_end_moves_the_component_and_fences_the_old_owner);
@@ -540,6 +711,9 @@ registry_suite(void)
 	tcase_add_test(tc, down_node_components_are_pending_until_placed_or_back);
 	tcase_add_test(tc, cordon_is_seen_by_placement_and_drain_lists_owned_components);
 	tcase_add_test(tc, a_node_that_attaches_again_without_a_component_gives_it_up);
+	tcase_add_test(tc, an_up_node_is_not_taken_by_another_instance);
+	tcase_add_test(tc, a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it);
+	tcase_add_test(tc, a_declared_component_resumes_on_its_node_unless_another_runs_it);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1010,14 +1010,19 @@ START_TEST(store_retention_keeps_newest_k_and_frees_their_chunks)
 	Ckpt__V1__CheckpointRecord *rec;
 	struct store_check ck;
 
-	ck_assert_int_eq(store_set_keep(st, "c", 2, &keep, &deleted, &err), 0);
-	ck_assert_uint_eq(keep, 2);
+	/* Retention is per component: refused for one without a checkpoint (a typo). */
+	ck_assert_int_eq(store_set_keep(st, "c", 2, &keep, &deleted, &err), -ENOENT);
+	ck_assert_msg(strstr(err.se_msg, "c has no checkpoint") != NULL, "%s", err.se_msg);
 	/* Each checkpoint shares its first 1000 bytes with the others, the rest is its own. */
 	for (int i = 0; i < 5; i++) {
 		uint8_t *x = testbuf_bytes(2000, 40 + (unsigned)i);
 		memcpy(x, b, 1000);
 		store_buf("n1", "c", 0, 0, x, 2000, 1000);
 		free(x);
+		if (i == 0) {
+			ck_assert_int_eq(store_set_keep(st, "c", 2, &keep, &deleted, &err), 0);
+			ck_assert_uint_eq(keep, 2);
+		}
 	}
 	ck_assert_uint_eq(stats().ss_checkpoints, 2);
 	/* Seq 4 and 5 left: the shared chunk and two own ones. */
@@ -1049,8 +1054,8 @@ START_TEST(store_pinned_checkpoint_outlives_retention)
 	Ckpt__V1__CheckpointRecord *rec;
 	bool changed;
 
-	ck_assert_int_eq(store_set_keep(st, "c", 1, &keep, &deleted, &err), 0);
 	store_buf("n1", "c", 0, 0, b, 1000, 1000);
+	ck_assert_int_eq(store_set_keep(st, "c", 1, &keep, &deleted, &err), 0);
 	ck_assert_int_eq(store_pin(st, "n1", "c", 1, true, &changed, &deleted, &err), 0);
 	ck_assert(changed);
 	ck_assert_int_eq(store_pin(st, "n1", "c", 1, true, &changed, &deleted, &err), 0);
@@ -1267,6 +1272,54 @@ START_TEST(store_opens_a_format_2_store_and_marks_it_3)
 }
 END_TEST
 
+/* Deletes one value of a database of the store (closed meanwhile). */
+static void
+drop_value(const char *db, const uint8_t *key, size_t klen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { klen, (void *)key };
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	ck_assert_int_eq(mdb_del(txn, dbi, &k, NULL), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+START_TEST(store_keeps_its_id_and_gives_one_to_a_store_without)
+{
+	char id[STORE_ID_LEN + 1], v[STORE_ID_LEN + 1] = { 0 };
+	struct store_stats ss;
+	struct store_error err;
+
+	snprintf(id, sizeof(id), "%s", store_id(st));
+	ck_assert_uint_eq(strspn(id, "0123456789abcdef"), STORE_ID_LEN);
+	ck_assert_int_eq(store_stat(st, &ss, &err), 0);
+	ck_assert_str_eq(ss.ss_store_id, id);
+	store_close(st);
+	ck_assert_uint_eq(peek_value("meta", (const uint8_t *)"store_id", 8, v, STORE_ID_LEN),
+	    STORE_ID_LEN);
+	ck_assert_str_eq(v, id);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_str_eq(store_id(st), id);
+	/* A store made before ids: it gets a new one, kept from then on. */
+	store_close(st);
+	drop_value("meta", (const uint8_t *)"store_id", 8);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_uint_eq(strlen(store_id(st)), STORE_ID_LEN);
+	ck_assert_str_ne(store_id(st), id);
+	snprintf(id, sizeof(id), "%s", store_id(st));
+	store_close(st);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_str_eq(store_id(st), id);
+}
+END_TEST
+
 START_TEST(store_accepts_compressed_chunks_and_refuses_bombs)
 {
 	uint8_t *zero = calloc(1, 64 * 1024), sha[SHA_LEN], *out;
@@ -1363,6 +1416,27 @@ START_TEST(store_opens_read_only_for_a_check)
 	st = open_store(1 * MiB, 64 * MiB, NULL);
 	free(ck);
 	free(b);
+}
+END_TEST
+
+START_TEST(store_refuses_a_folder_in_use)
+{
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false };
+	struct store_error err;
+	struct store *other = NULL;
+	char pid[32];
+
+	/* flock() locks belong to the open file: a second open in one process conflicts too. */
+	snprintf(pid, sizeof(pid), "(pid %ld,", (long)getpid());
+	ck_assert_int_eq(store_open(&cfg, &other, NULL, &err), -EBUSY);
+	ck_assert_msg(strstr(err.se_msg, dir) != NULL && strstr(err.se_msg, pid) != NULL, "%s",
+	    err.se_msg);
+	cfg.sc_readonly = true;
+	ck_assert_int_eq(store_open(&cfg, &other, NULL, &err), -EBUSY);
+	store_close(st);
+	ck_assert_msg(store_open(&cfg, &other, NULL, &err) == 0, "%s", err.se_msg);
+	store_close(other);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
 }
 END_TEST
 
@@ -1707,6 +1781,8 @@ main(void)
 	tcase_add_test(tc, store_accepts_compressed_chunks_and_refuses_bombs);
 	tcase_add_test(tc, store_commit_refuses_a_chunk_deleted_meanwhile);
 	tcase_add_test(tc, store_opens_read_only_for_a_check);
+	tcase_add_test(tc, store_refuses_a_folder_in_use);
+	tcase_add_test(tc, store_keeps_its_id_and_gives_one_to_a_store_without);
 	tcase_add_test(tc, store_holes_and_page_tails_round_trip);
 	tcase_add_test(tc, store_refuses_bad_holes);
 	tcase_add_test(tc, store_opens_a_format_2_store_and_marks_it_3);
