@@ -109,8 +109,10 @@ int agent_add_demo_requiring(struct agent *a, const char *name, uint64_t bytes,
     const struct agent_req *reqs, size_t nreqs, char *err, size_t errlen);
 /*
  * Adds a component of driver kind (drv.h) with its settings, which the
- * driver checks and starts now. Before agent_start() only. A reason in err
- * for a bad one.
+ * driver checks now. With ac_fresh it starts now; otherwise it is declared
+ * to the manager and resumed (see Resume): restored, or started fresh
+ * through its driver when no checkpoint exists. Before agent_start() only.
+ * A reason in err for a bad one.
  */
 int agent_add_component(struct agent *a, const char *kind, const char *name,
     const struct drv_setting *settings, size_t nsettings, const struct agent_req *reqs,
