@@ -109,6 +109,12 @@ nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
 		}
 	}
 	if (ok == 0) {
+		/* Say which service the address is (ckptctl get and put print it). */
+		if (strncmp(ret_err->re_msg, "NAS ", 4) != 0) {
+			char msg[sizeof(ret_err->re_msg)];
+			snprintf(msg, sizeof(msg), "NAS %s", ret_err->re_msg);
+			memcpy(ret_err->re_msg, msg, sizeof(msg));
+		}
 		nasc_close(c);
 		return last;
 	}

@@ -784,6 +784,11 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsi
 	}
 	rv = err_from_nng(nng_dialer_start(c->c_dialer,
 	    (flags & RPC_CLIENT_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
+	if (rv == -ECONNREFUSED) {
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
+		    "%s: UNAVAILABLE: connection refused (nothing listens there: down?)", url);
+		goto out_close;
+	}
 	if (rv != 0) {
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "cannot connect to %s: %s", url,
 		    rpc_dial_cause(rv));
@@ -848,6 +853,19 @@ rpc_client_roundtrip(struct rpc_client *c, nng_msg *msg, unsigned timeout_ms, nn
 	nng_aio *aio;
 	int rv;
 
+	/*
+	 * Not connected: the dialer keeps redialing in the background, and a
+	 * send would wait for a connection until the deadline. A peer that
+	 * refuses connections (down, nothing listening) is known in
+	 * milliseconds: fail now. A peer that does not answer at all (a
+	 * partition) or that accepts is waited for as before.
+	 */
+	if (atomic_load(&c->c_pipes) == 0 &&
+	    sock_probe(c->c_url, timeout_ms < RPC_PROBE_MAX_MS ? timeout_ms : RPC_PROBE_MAX_MS) ==
+	        -ECONNREFUSED && atomic_load(&c->c_pipes) == 0) {
+		nng_msg_free(msg);
+		return -ECONNREFUSED;
+	}
 	rv = err_from_nng(nng_ctx_open(&ctx, c->c_sock));
 	if (rv != 0) {
 		nng_msg_free(msg);
@@ -903,6 +921,10 @@ rpc_client_fail(struct rpc_client *c, const char *what, int rv, unsigned timeout
 	} else if (rv == -ETIMEDOUT) {
 		snprintf(err->re_msg, sizeof(err->re_msg),
 		    "%s: %s: DEADLINE_EXCEEDED: no reply within %u ms", c->c_url, what, timeout_ms);
+	} else if (rv == -ECONNREFUSED) {
+		snprintf(err->re_msg, sizeof(err->re_msg),
+		    "%s: %s: UNAVAILABLE: connection refused (nothing listens there: down?)",
+		    c->c_url, what);
 	} else {
 		snprintf(err->re_msg, sizeof(err->re_msg), "%s: %s: %s", c->c_url, what, err_str(rv));
 	}

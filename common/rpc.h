@@ -151,6 +151,12 @@ int rpc_call_reply_body(struct rpc_call *call, size_t len, uint8_t **ret_body);
 
 /* Client. */
 #define RPC_CLIENT_DIAL_NOW 0x1u /* fail at open when the peer cannot be reached */
+/*
+ * A call made while the client has no connection first probes the peer
+ * (sock_probe(), at most this long): one that refuses connections fails the
+ * call at once with -ECONNREFUSED (UNAVAILABLE) instead of at its deadline.
+ */
+#define RPC_PROBE_MAX_MS 1000u
 
 struct rpc_error {
 	int re_code;                  /* wire code (ckpt.v1.Code), OK when none */

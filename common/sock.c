@@ -1,9 +1,20 @@
 #include "sock.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "url.h"
+#include "util.h"
 
 /* The closing thread and the caller share the closer; the last one frees it. */
 struct sock_closer {
@@ -85,4 +96,86 @@ sock_close(nng_socket sock)
 	pthread_mutex_unlock(&cl->cl_mu);
 	sock_closer_put(cl);
 	return done ? 0 : -ETIMEDOUT;
+}
+
+/* connect() of one address, waiting until deadline_ms (monotonic). */
+static int
+sock_probe_addr(int family, const struct sockaddr *sa, socklen_t salen, uint64_t deadline_ms)
+{
+	struct pollfd pfd;
+	socklen_t elen = sizeof(int);
+	int fd, e = 0, rv;
+
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, sa, salen) == 0) {
+		rv = 0;
+		goto out;
+	}
+	if (errno != EINPROGRESS && errno != EAGAIN) {
+		rv = -errno;
+		goto out;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	for (;;) {
+		uint64_t now = util_now_mono_ms();
+		int n;
+
+		if (now >= deadline_ms) {
+			rv = -ETIMEDOUT;
+			goto out;
+		}
+		n = poll(&pfd, 1, (int)(deadline_ms - now));
+		if (n > 0)
+			break;
+		if (n < 0 && errno != EINTR) {
+			rv = -errno;
+			goto out;
+		}
+	}
+	rv = getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0 ? -errno : -e;
+out:
+	close(fd);
+	return rv;
+}
+
+int
+sock_probe(const char *url, unsigned timeout_ms)
+{
+	uint64_t deadline_ms = util_now_mono_ms() + timeout_ms;
+	struct addrinfo hints, *res = NULL;
+	char host[256], port[16];
+	int rv;
+
+	if (strncmp(url, "ipc://", 6) == 0) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		if (strlen(url + 6) >= sizeof(sun.sun_path))
+			return -ENAMETOOLONG;
+		strcpy(sun.sun_path, url + 6);
+		rv = sock_probe_addr(AF_UNIX, (const struct sockaddr *)&sun, sizeof(sun), deadline_ms);
+		return rv == -ENOENT ? -ECONNREFUSED : rv;
+	}
+	if (url_host_port(url, host, sizeof(host), port, sizeof(port)) != 0)
+		return -ENOTSUP;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_family = strstr(url, "4://") != NULL ? AF_INET :
+	    strstr(url, "6://") != NULL ? AF_INET6 : AF_UNSPEC;
+	if (getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res) != 0)
+		return -EHOSTUNREACH;
+	/* Refused only when every address refuses; any other answer is not a "no". */
+	rv = -ECONNREFUSED;
+	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+		int r = sock_probe_addr(ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline_ms);
+		if (r == 0) {
+			rv = 0;
+			break;
+		}
+		if (r != -ECONNREFUSED)
+			rv = r;
+	}
+	freeaddrinfo(res);
+	return rv;
 }

@@ -25,4 +25,15 @@
 /* 0 once closed, -ETIMEDOUT if nng's close is still stuck. */
 int sock_close(nng_socket sock);
 
+/*
+ * Whether anything listens at url, by a plain connect() to its address
+ * (TCP-based schemes and ipc://), waiting at most timeout_ms: 0 when
+ * something accepted, -ECONNREFUSED when every address refused (for ipc://,
+ * also a socket file that is missing), -ETIMEDOUT when no answer came in
+ * time (a partition looks like this), -ENOTSUP for a scheme it cannot probe
+ * (inproc://, ws:// without a port), another -errno for a name that does not
+ * resolve. The connection is closed at once, before any SP handshake.
+ */
+int sock_probe(const char *url, unsigned timeout_ms);
+
 #endif

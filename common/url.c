@@ -123,3 +123,29 @@ url_with_peer(const char *url, const nng_sockaddr *peer, char *out, size_t outle
 	rv = url_sockaddr_host(peer, host, sizeof(host));
 	return rv != 0 ? rv : url_with_host(url, host, out, outlen);
 }
+
+int
+url_host_port(const char *url, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *start, *h, *rest, *pe;
+	size_t len, plen;
+	int rv;
+
+	rv = url_host(url, &start, &h, &len, &rest);
+	if (rv != 0)
+		return rv;
+	if (*rest != ':')
+		return -EINVAL;
+	rest++;
+	pe = rest + strcspn(rest, "/");
+	plen = (size_t)(pe - rest);
+	if (plen == 0 || strspn(rest, "0123456789") != plen)
+		return -EINVAL;
+	if (len >= hostlen || plen >= portlen)
+		return -ENAMETOOLONG;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	memcpy(port, rest, plen);
+	port[plen] = '\0';
+	return 0;
+}

@@ -40,4 +40,11 @@ int url_sockaddr_host(const nng_sockaddr *sa, char *out, size_t outlen);
  */
 int url_with_peer(const char *url, const nng_sockaddr *peer, char *out, size_t outlen);
 
+/*
+ * The host (without brackets) and port of a TCP-based url, as text, for
+ * getaddrinfo(). -EINVAL when url is not TCP-based or has no port (ws and
+ * wss without one), -ENAMETOOLONG when they do not fit.
+ */
+int url_host_port(const char *url, char *host, size_t hostlen, char *port, size_t portlen);
+
 #endif

@@ -3,13 +3,15 @@
  *
  * Serves the Agent service (Restore, Stop, CheckpointNow, Status) on its
  * listen URL, attaches to the manager (announcing the URL it bound) and
- * heartbeats, ticks its demo components, checkpoints each of them to the NAS
+ * heartbeats, runs its components through their drivers (drv.h: the demo
+ * and others), ticks them, checkpoints each of them to the NAS
  * every interval and notifies the manager, and with migrate-after calls for
  * the migration of the components it was started with, as the seed's
  * rtcr_dummy did.
  *
  * Threads: the rpc server's workers, a ticker, the manager link (attach and
- * heartbeats), the checkpoint loop, the notifier (sends Notify in the
+ * heartbeats), the checkpoint loop (at a lower priority, nice +10, so that
+ * copying and hashing large states never starves the link), the notifier (sends Notify in the
  * background, so a slow manager does not hold checkpoints up) and, with
  * migrate-after, the migration caller. No lock is held across a network
  * call, so the server keeps answering the manager while this agent's own
@@ -45,6 +47,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "drv.h"
 
 #define AGENT_LABELS_MAX 32
 #define AGENT_LABEL_VALUE_MAX 255
@@ -103,6 +107,14 @@ int agent_add_demo(struct agent *a, const char *name, uint64_t bytes, char *err,
 /* The same with labels the component requires (at most 8; keys are names). */
 int agent_add_demo_requiring(struct agent *a, const char *name, uint64_t bytes,
     const struct agent_req *reqs, size_t nreqs, char *err, size_t errlen);
+/*
+ * Adds a component of driver kind (drv.h) with its settings, which the
+ * driver checks and starts now. Before agent_start() only. A reason in err
+ * for a bad one.
+ */
+int agent_add_component(struct agent *a, const char *kind, const char *name,
+    const struct drv_setting *settings, size_t nsettings, const struct agent_req *reqs,
+    size_t nreqs, char *err, size_t errlen);
 /*
  * Listens, then starts the threads (attaching goes on in the background).
  * On failure returns -errno with a one-line cause in err.

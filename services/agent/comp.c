@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -9,7 +10,9 @@
 struct comp {
 	comp_name c_name;
 	enum comp_state c_state;
-	struct demo *c_demo; /* NULL while RESTORING */
+	const struct drv_ops *c_ops; /* NULL while RESTORING */
+	struct drv_inst *c_inst;     /* NULL while RESTORING */
+	pthread_mutex_t c_mu;        /* held while the driver works on c_inst */
 	struct comp_seq c_seq;
 	uint64_t c_last_seq; /* last checkpoint stored (or restored from), 0: none */
 	bool c_busy;         /* a checkpoint is in progress */
@@ -53,14 +56,35 @@ comp_table_new(struct comp_table **ret_table)
 }
 
 void
+comp_snap_clear(struct comp_snap *snap)
+{
+	free(snap->cp_buf);
+	free(snap->cp_changed);
+	snap->cp_buf = NULL;
+	snap->cp_changed = NULL;
+}
+
+/* Stops and frees c, which is out of the table. No lock held. */
+static void
+comp_destroy(struct comp *c, unsigned grace_ms)
+{
+	if (c->c_inst != NULL) {
+		pthread_mutex_lock(&c->c_mu);
+		(void)c->c_ops->d_stop(c->c_inst, grace_ms);
+		pthread_mutex_unlock(&c->c_mu);
+		c->c_ops->d_free(c->c_inst);
+	}
+	pthread_mutex_destroy(&c->c_mu);
+	free(c);
+}
+
+void
 comp_table_free(struct comp_table *t)
 {
 	if (t == NULL)
 		return;
-	for (size_t i = 0; i < t->t_count; i++) {
-		demo_free(t->t_comps[i]->c_demo);
-		free(t->t_comps[i]);
-	}
+	for (size_t i = 0; i < t->t_count; i++)
+		comp_destroy(t->t_comps[i], 0);
 	pthread_cond_destroy(&t->t_idle);
 	pthread_mutex_destroy(&t->t_mu);
 	free(t);
@@ -92,22 +116,25 @@ comp_insert(struct comp_table *t, const char *name, struct comp **ret_comp)
 	if (c == NULL)
 		return -ENOMEM;
 	strcpy(c->c_name, name);
+	pthread_mutex_init(&c->c_mu, NULL);
 	t->t_comps[t->t_count++] = c;
 	*ret_comp = c;
 	return 0;
 }
 
 int
-comp_add(struct comp_table *t, struct demo *d, uint64_t epoch)
+comp_add(struct comp_table *t, const char *name, const struct drv_ops *ops,
+    struct drv_inst *inst, uint64_t epoch)
 {
 	struct comp *c;
 	int rv;
 
 	pthread_mutex_lock(&t->t_mu);
-	rv = comp_insert(t, demo_name(d), &c);
+	rv = comp_insert(t, name, &c);
 	if (rv == 0) {
 		c->c_state = COMP_RUNNING;
-		c->c_demo = d;
+		c->c_ops = ops;
+		c->c_inst = inst;
 		c->c_seq.cs_next = 1;
 		c->c_seq.cs_epoch = epoch;
 		c->c_seq.cs_known = false;
@@ -131,21 +158,23 @@ comp_reserve(struct comp_table *t, const char *name)
 }
 
 int
-comp_restored(struct comp_table *t, struct demo *d, uint64_t epoch,
-    const struct comp_ref *from, const uint8_t state_sha256[SHA_LEN])
+comp_restored(struct comp_table *t, const char *name, const struct drv_ops *ops,
+    struct drv_inst *inst, uint64_t epoch, const struct comp_ref *from,
+    const uint8_t state_sha256[SHA_LEN])
 {
 	struct comp *c;
 	ssize_t i;
 	int rv = 0;
 
 	pthread_mutex_lock(&t->t_mu);
-	i = comp_find(t, demo_name(d));
+	i = comp_find(t, name);
 	if (i < 0 || t->t_comps[i]->c_state != COMP_RESTORING) {
 		rv = -ENOENT;
 		goto out;
 	}
 	c = t->t_comps[i];
-	c->c_demo = d;
+	c->c_ops = ops;
+	c->c_inst = inst;
 	c->c_state = COMP_RUNNING;
 	c->c_seq.cs_next = from->cr_seq + 1;
 	c->c_seq.cs_epoch = epoch;
@@ -161,7 +190,7 @@ out:
 }
 
 int
-comp_remove(struct comp_table *t, const char *name)
+comp_remove(struct comp_table *t, const char *name, unsigned grace_ms)
 {
 	struct comp *c = NULL;
 	ssize_t i;
@@ -178,27 +207,26 @@ comp_remove(struct comp_table *t, const char *name)
 	pthread_mutex_unlock(&t->t_mu);
 	if (c == NULL)
 		return -ENOENT;
-	demo_free(c->c_demo);
-	free(c);
+	comp_destroy(c, grace_ms);
 	return 0;
 }
 
-/* Unlinks entry i and frees it. Called with t_mu held. */
-static void
-comp_unlink_free(struct comp_table *t, size_t i)
+/* Unlinks entry i and returns it. Called with t_mu held. */
+static struct comp *
+comp_unlink(struct comp_table *t, size_t i)
 {
 	struct comp *c = t->t_comps[i];
 
 	t->t_comps[i] = t->t_comps[--t->t_count];
 	t->t_comps[t->t_count] = NULL;
 	pthread_cond_broadcast(&t->t_idle);
-	demo_free(c->c_demo);
-	free(c);
+	return c;
 }
 
 int
 comp_revoke(struct comp_table *t, const char *name)
 {
+	struct comp *gone = NULL;
 	ssize_t i;
 	int rv = -ENOENT;
 
@@ -211,10 +239,13 @@ comp_revoke(struct comp_table *t, const char *name)
 			c->c_revoked = true;
 			c->c_state = COMP_STOPPED;
 		} else {
-			comp_unlink_free(t, (size_t)i);
+			gone = comp_unlink(t, (size_t)i);
 		}
 	}
 	pthread_mutex_unlock(&t->t_mu);
+	/* Another node runs it now: no grace. */
+	if (gone != NULL)
+		comp_destroy(gone, 0);
 	return rv;
 }
 
@@ -301,9 +332,16 @@ void
 comp_tick_all(struct comp_table *t)
 {
 	pthread_mutex_lock(&t->t_mu);
-	for (size_t i = 0; i < t->t_count; i++)
-		if (t->t_comps[i]->c_state == COMP_RUNNING)
-			demo_tick(t->t_comps[i]->c_demo);
+	for (size_t i = 0; i < t->t_count; i++) {
+		struct comp *c = t->t_comps[i];
+		if (c->c_state != COMP_RUNNING || c->c_ops->d_tick == NULL)
+			continue;
+		/* Busy (its state is being copied): this tick is skipped, never waited for. */
+		if (pthread_mutex_trylock(&c->c_mu) != 0)
+			continue;
+		c->c_ops->d_tick(c->c_inst);
+		pthread_mutex_unlock(&c->c_mu);
+	}
 	pthread_mutex_unlock(&t->t_mu);
 }
 
@@ -328,56 +366,114 @@ comp_running_names(struct comp_table *t, comp_name **ret_names, size_t *ret_coun
 	return 0;
 }
 
-int
-comp_ckpt_begin(struct comp_table *t, const char *name, bool final, struct comp_snap *ret_snap)
+/* Copies c's state out with its own lock held; c is busy, t_mu not held. */
+static int
+comp_copy_out(struct comp *c, bool final, struct comp_snap *snap, char *err, size_t errlen)
 {
-	struct comp_snap snap;
+	struct drv_ckpt ck = { 0 };
+	int rv;
+
+	pthread_mutex_lock(&c->c_mu);
+	rv = c->c_ops->d_checkpoint(c->c_inst, final, &ck, err, errlen);
+	if (rv == 0) {
+		if (ck.ck_buf == NULL) {
+			rv = drv_flatten(&ck, c->c_ops->d_state_max, &ck.ck_buf, &ck.ck_len);
+			if (rv == -EFBIG)
+				snprintf(err, errlen, "its state is larger than %llu bytes",
+				    (unsigned long long)c->c_ops->d_state_max);
+		}
+		if (c->c_ops->d_ckpt_done != NULL)
+			c->c_ops->d_ckpt_done(c->c_inst);
+	}
+	pthread_mutex_unlock(&c->c_mu);
+	if (rv != 0) {
+		free(ck.ck_buf);
+		free(ck.ck_changed);
+		return rv;
+	}
+	snap->cp_buf = ck.ck_buf;
+	snap->cp_len = ck.ck_len;
+	snap->cp_changed = ck.ck_changed;
+	snap->cp_nchanged = ck.ck_hinted ? ck.ck_nchanged : 0;
+	snap->cp_hinted = ck.ck_hinted;
+	snap->cp_kind = c->c_ops->d_kind;
+	return 0;
+}
+
+/* c is no longer busy (its checkpoint ended); frees it if it was revoked meanwhile. */
+static void
+comp_unbusy(struct comp_table *t, struct comp *c)
+{
+	struct comp *gone = NULL;
+	ssize_t i;
+
+	pthread_mutex_lock(&t->t_mu);
+	c->c_busy = false;
+	pthread_cond_broadcast(&t->t_idle);
+	if (c->c_revoked) {
+		i = comp_find(t, c->c_name);
+		if (i >= 0 && t->t_comps[i] == c)
+			gone = comp_unlink(t, (size_t)i);
+	}
+	pthread_mutex_unlock(&t->t_mu);
+	if (gone != NULL)
+		comp_destroy(gone, 0);
+}
+
+int
+comp_ckpt_begin(struct comp_table *t, const char *name, bool final, struct comp_snap *ret_snap,
+    char *err, size_t errlen)
+{
+	struct comp_snap snap = { 0 };
 	struct comp *c;
 	ssize_t i;
-	int rv;
+	int rv = 0;
 
 	pthread_mutex_lock(&t->t_mu);
 	while ((i = comp_find(t, name)) >= 0 && t->t_comps[i]->c_busy)
 		pthread_cond_wait(&t->t_idle, &t->t_mu);
 	if (i < 0) {
-		rv = -ENOENT;
-		goto out;
+		pthread_mutex_unlock(&t->t_mu);
+		return -ENOENT;
 	}
 	c = t->t_comps[i];
 	if (c->c_state != COMP_RUNNING && !(final && c->c_state == COMP_STOPPED)) {
-		rv = -ENOENT;
-		goto out;
+		pthread_mutex_unlock(&t->t_mu);
+		return -ENOENT;
 	}
-	rv = demo_serialize(c->c_demo, &snap.cp_buf, &snap.cp_len);
-	if (rv != 0)
-		goto out;
-	snap.cp_seq = c->c_seq;
+	/* Busy: c stays in the table and alive until comp_ckpt_end(). */
 	c->c_busy = true;
-	*ret_snap = snap;
-out:
+	snap.cp_seq = c->c_seq;
 	pthread_mutex_unlock(&t->t_mu);
-	return rv;
+
+	/* The copy runs without the table's lock: statuses and heartbeats go on. */
+	rv = comp_copy_out(c, final, &snap, err, errlen);
+	if (rv != 0) {
+		comp_unbusy(t, c);
+		return rv;
+	}
+	*ret_snap = snap;
+	return 0;
 }
 
 void
 comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq,
     uint64_t stored_seq)
 {
+	struct comp *c = NULL;
 	ssize_t i;
 
 	pthread_mutex_lock(&t->t_mu);
 	i = comp_find(t, name);
 	if (i >= 0) {
-		struct comp *c = t->t_comps[i];
+		c = t->t_comps[i];
 		c->c_seq = *seq;
 		if (stored_seq != 0)
 			c->c_last_seq = stored_seq;
-		c->c_busy = false;
-		pthread_cond_broadcast(&t->t_idle);
-		if (c->c_revoked)
-			comp_unlink_free(t, (size_t)i);
 	}
 	pthread_mutex_unlock(&t->t_mu);
+	if (c != NULL)
+		comp_unbusy(t, c);
 }
 
 /* One status in arena. Called with t_mu held. */
@@ -392,10 +488,14 @@ comp_status_make(const struct comp *c, struct arena *arena)
 	ckpt__v1__component_status__init(s);
 	s->name = arena_strdup(arena, c->c_name);
 	s->state = (char *)comp_state_name(c->c_state);
-	s->kind = (char *)COMP_KIND;
+	s->kind = c->c_ops != NULL ? (char *)c->c_ops->d_kind : "";
 	s->last_seq = c->c_last_seq;
 	s->epoch = c->c_seq.cs_epoch;
-	s->state_bytes = c->c_demo != NULL ? demo_state_size(c->c_demo) : 0;
+	if (c->c_inst != NULL) {
+		struct drv_status st;
+		c->c_ops->d_status(c->c_inst, &st); /* never blocks (drv.h) */
+		s->state_bytes = st.ds_state_bytes;
+	}
 	if (s->name == NULL)
 		return NULL;
 	if (c->c_nrequires > 0) {

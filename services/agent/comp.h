@@ -1,15 +1,25 @@
 /*
  * comp: the table of components one agent runs.
  *
- * One mutex guards the table and every demo in it; nothing in here blocks on
- * the network, so a caller never holds the lock across a call. A component
- * is RESTORING (a name reserved while its checkpoint is fetched), RUNNING
- * (ticked and checkpointed) or STOPPED (being stopped: no longer ticked,
- * waiting for its final checkpoint and removal).
+ * Each component is a driver instance (drv.h) and its ops; the table knows
+ * no driver by name. A component is RESTORING (a name reserved while its
+ * checkpoint is fetched), RUNNING (ticked and checkpointed) or STOPPED
+ * (being stopped: no longer ticked, waiting for its final checkpoint and
+ * removal).
+ *
+ * Locks: the table's mutex guards the table and each component's
+ * bookkeeping (state, seq, busy flag) and is only ever held briefly: it is
+ * never held across a driver's work but d_status (which must not block), so
+ * statuses (heartbeats) never wait behind a checkpoint. Each component has a
+ * lock of its own, held while its driver works (copying a state, ticking,
+ * stopping); the ticker skips a component whose lock is busy rather than
+ * wait. Nothing in here blocks on the network.
  *
  * Checkpoints of one component never overlap: comp_ckpt_begin() waits until
- * the previous one ended, marks the component busy and copies its state out;
- * comp_ckpt_end() writes the sequence bookkeeping back and releases it.
+ * the previous one ended, marks the component busy, then copies its state out
+ * without the table's lock; comp_ckpt_end() writes the sequence bookkeeping
+ * back and releases it. A busy component is never freed: removal waits and a
+ * revocation is deferred to comp_ckpt_end().
  */
 #ifndef CKPT_AGENT_COMP_H
 #define CKPT_AGENT_COMP_H
@@ -20,12 +30,11 @@
 
 #include "arena.h"
 #include "ckpt/v1/common.pb-c.h"
-#include "demo.h"
+#include "drv.h"
 #include "key.h"
 #include "sha.h"
 
 #define COMP_MAX 256
-#define COMP_KIND "demo"
 #define COMP_REQUIRES_MAX 8
 #define COMP_REQ_VALUE_MAX 63
 
@@ -57,30 +66,45 @@ struct comp_seq {
 
 /* A copy of a component's state taken by comp_ckpt_begin(). */
 struct comp_snap {
-	void *cp_buf; /* serialised state (demo.h), malloc'ed: free() it */
+	void *cp_buf; /* the state, malloc'ed: free() it */
 	size_t cp_len;
+	struct drv_range *cp_changed; /* hints (drv.h), malloc'ed: free() it; NULL: none */
+	size_t cp_nchanged;
+	bool cp_hinted;
+	const char *cp_kind; /* the driver's kind (static) */
 	struct comp_seq cp_seq;
 };
+
+/* Releases what a snapshot holds (not the struct). Accepts a zeroed one. */
+void comp_snap_clear(struct comp_snap *snap);
 
 struct comp_table;
 
 int comp_table_new(struct comp_table **ret_table);
-/* Frees the table and every demo in it. Accepts NULL. */
+/* Frees the table and every instance in it (stopped first). Accepts NULL. */
 void comp_table_free(struct comp_table *t);
 
-/* Adds a RUNNING component and takes d (on success only). -EEXIST, -ENOSPC. */
-int comp_add(struct comp_table *t, struct demo *d, uint64_t epoch);
+/*
+ * Adds a RUNNING component name, instance inst of ops, and takes inst (on
+ * success only). -EEXIST, -ENOSPC, -EINVAL (name).
+ */
+int comp_add(struct comp_table *t, const char *name, const struct drv_ops *ops,
+    struct drv_inst *inst, uint64_t epoch);
 /* Reserves name as RESTORING. -EEXIST when the name is in the table in any state. */
 int comp_reserve(struct comp_table *t, const char *name);
 /*
- * Turns the reservation of demo_name(d) into a RUNNING component restored
- * from *from, taking d (on success only). Its next checkpoint is from->cr_seq
+ * Turns the reservation of name into a RUNNING component restored from
+ * *from, taking inst (on success only). Its next checkpoint is from->cr_seq
  * + 1 with epoch; state_sha256 is the digest of the state restored.
  */
-int comp_restored(struct comp_table *t, struct demo *d, uint64_t epoch,
-    const struct comp_ref *from, const uint8_t state_sha256[SHA_LEN]);
-/* Removes name in any state (waits for a checkpoint in progress). -ENOENT. */
-int comp_remove(struct comp_table *t, const char *name);
+int comp_restored(struct comp_table *t, const char *name, const struct drv_ops *ops,
+    struct drv_inst *inst, uint64_t epoch, const struct comp_ref *from,
+    const uint8_t state_sha256[SHA_LEN]);
+/*
+ * Removes name in any state (waits for a checkpoint in progress), then
+ * stops its instance (d_stop with grace_ms) and frees it. -ENOENT.
+ */
+int comp_remove(struct comp_table *t, const char *name, unsigned grace_ms);
 /*
  * The node lost name to another owner: it stops at once (no longer ticked
  * nor checkpointed) and leaves the table now, or when the checkpoint in
@@ -98,17 +122,20 @@ int comp_stop(struct comp_table *t, const char *name);
 int comp_resume(struct comp_table *t, const char *name);
 
 bool comp_is_running(struct comp_table *t, const char *name);
-/* Ticks every RUNNING component once. */
+/* Ticks every RUNNING component once (skipping those busy with a checkpoint). */
 void comp_tick_all(struct comp_table *t);
 /* Names of the RUNNING components, in a malloc'ed array (free() it). */
 int comp_running_names(struct comp_table *t, comp_name **ret_names, size_t *ret_count);
 
 /*
  * Starts a checkpoint of name: waits for one in progress to end, then copies
- * the state out. -ENOENT unless RUNNING (or STOPPED when final is true).
- * Every successful begin must be followed by comp_ckpt_end().
+ * the state out (regions are flattened into one buffer, at most the
+ * driver's d_state_max). -ENOENT unless RUNNING (or STOPPED when final is
+ * true); a driver's failure with its reason in err. Every successful begin
+ * must be followed by comp_ckpt_end().
  */
-int comp_ckpt_begin(struct comp_table *t, const char *name, bool final, struct comp_snap *ret_snap);
+int comp_ckpt_begin(struct comp_table *t, const char *name, bool final, struct comp_snap *ret_snap,
+    char *err, size_t errlen);
 /* Writes seq back; stored_seq != 0 records the checkpoint just stored. */
 void comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq,
     uint64_t stored_seq);

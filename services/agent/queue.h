@@ -25,6 +25,7 @@ struct queue;
 /* One waiting checkpoint; the queue owns qi_buf (malloc'ed) while it holds the item. */
 struct queue_item {
 	char qi_component[KEY_NAME_MAX + 1];
+	char qi_kind[32];  /* the driver that made it (drv.h) */
 	uint64_t qi_seq;   /* 0: the NAS assigns the next */
 	uint64_t qi_epoch;
 	void *qi_buf;

@@ -667,6 +667,12 @@ out_failed:
 		mig_rollback(&m, err, errlen);
 	else
 		reg_migrate_end(env->me_reg, component, NULL, m.m_epoch, NULL);
+	if (!m.m_stopped && m.m_plan.rm_owner_peer != NULL) {
+		/* Never stopped on a source that is up: say where it is (issue 14, defect 10). */
+		size_t len = strlen(err);
+		snprintf(err + len, errlen - len, "; %s stays on %s, still running", component,
+		    m.m_source);
+	}
 out_put:
 	reg_peer_put(m.m_target_peer);
 	reg_peer_put(m.m_plan.rm_owner_peer);

@@ -62,7 +62,7 @@ fnas_info(struct arena *a, const struct frec *f)
 	ci->sha256.data = arena_memdup(a, f->r.fr_sha256, SHA_LEN);
 	ci->sha256.len = SHA_LEN;
 	ci->chunk_count = (uint32_t)f->nchunks;
-	ci->kind = arena_strdup(a, "demo");
+	ci->kind = arena_strdup(a, f->r.fr_kind[0] != '\0' ? f->r.fr_kind : "demo");
 	return ci;
 }
 
@@ -373,6 +373,16 @@ fnas_set_corrupt(struct fnas *n, bool on)
 {
 	pthread_mutex_lock(&n->mu);
 	n->corrupt = on;
+	pthread_mutex_unlock(&n->mu);
+}
+
+void
+fnas_set_kind(struct fnas *n, const char *component, const char *kind)
+{
+	pthread_mutex_lock(&n->mu);
+	for (size_t i = 0; i < n->nrecs; i++)
+		if (strcmp(n->recs[i].r.fr_component, component) == 0)
+			snprintf(n->recs[i].r.fr_kind, sizeof(n->recs[i].r.fr_kind), "%s", kind);
 	pthread_mutex_unlock(&n->mu);
 }
 

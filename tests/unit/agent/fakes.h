@@ -21,6 +21,7 @@ struct fnas_rec {
 	uint64_t fr_epoch;
 	uint64_t fr_size;
 	uint8_t fr_sha256[SHA_LEN];
+	char fr_kind[32]; /* "": "demo" */
 };
 
 int fnas_start(const char *url, struct fnas **ret_nas);
@@ -30,6 +31,8 @@ void fnas_stop(struct fnas *n);
 unsigned fnas_count(struct fnas *n, const char *component, struct fnas_rec *ret_latest);
 /* Flips a byte in every chunk GetChunks sends from now on. */
 void fnas_set_corrupt(struct fnas *n, bool on);
+/* Relabels every record of component as made by the driver kind. */
+void fnas_set_kind(struct fnas *n, const char *component, const char *kind);
 /* Stores a record directly (its data are not kept: retrieving it fails). */
 void fnas_put_record(struct fnas *n, const struct fnas_rec *r);
 

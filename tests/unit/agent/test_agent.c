@@ -299,6 +299,57 @@ START_TEST(agent_restore_refuses_bad_requests_and_bad_data)
 }
 END_TEST
 
+/* Restore of c1 with kind; its error code and message. */
+static int
+restore_kind(struct agent *a, const char *kind, struct rpc_error *err)
+{
+	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	int rv;
+
+	req.component = "c1";
+	req.kind = (char *)kind;
+	rv = call(a, A_RESTORE, &req.base, &rep, err);
+	if (rv == 0) {
+		rpc_reply_free(rep);
+		return 0;
+	}
+	return err->re_code;
+}
+
+START_TEST(agent_restore_refuses_a_checkpoint_of_another_kind)
+{
+	struct agent *a = start_agent("n1", "c1", 0), *b = start_agent("n2", NULL, 0);
+	Ckpt__V1__StatusReply *st;
+	struct rpc_error err;
+
+	ck_assert(agent_wait_attached(a, 5000) && agent_wait_attached(b, 5000));
+	ck_assert(wait_count("c1", 1, 5000));
+	agent_free(a);
+	/* A kind this node has no driver for: refused before anything is fetched. */
+	ck_assert_int_eq(restore_kind(b, "nosuchkind", &err), CKPT__V1__CODE__FAILED_PRECONDITION);
+	ck_assert_msg(strstr(err.re_msg, "no driver of kind 'nosuchkind'") != NULL, "%s", err.re_msg);
+	/* A record another driver made: refused, into the kind asked for or into its own. */
+	fnas_set_kind(nas, "c1", "exec");
+	ck_assert_int_eq(restore_kind(b, "demo", &err), CKPT__V1__CODE__FAILED_PRECONDITION);
+	ck_assert_msg(strstr(err.re_msg, "made by the exec driver, not demo") != NULL, "%s",
+	    err.re_msg);
+	ck_assert_int_eq(restore_kind(b, "", &err), CKPT__V1__CODE__FAILED_PRECONDITION);
+	ck_assert_msg(strstr(err.re_msg, "which node n2 does not have") != NULL, "%s", err.re_msg);
+	st = status(b);
+	ck_assert_uint_eq(st->n_components, 0); /* nothing left behind */
+	rpc_reply_free(&st->base);
+	/* Its own kind, asked for or not: restored. */
+	fnas_set_kind(nas, "c1", "demo");
+	ck_assert_msg(restore_kind(b, "demo", &err) == 0, "%s", err.re_msg);
+	st = status(b);
+	ck_assert_uint_eq(st->n_components, 1);
+	ck_assert_str_eq(st->components[0]->kind, "demo");
+	rpc_reply_free(&st->base);
+	agent_free(b);
+}
+END_TEST
+
 START_TEST(agent_stop_and_checkpoint_now_know_only_their_components)
 {
 	struct agent *a = start_agent("n1", "c1", 0);
@@ -525,6 +576,7 @@ main(void)
 	tcase_add_test(tc, agent_continues_seq_and_epoch_from_nas);
 	tcase_add_test(tc, agent_stop_then_restore_moves_a_component_with_equal_digests);
 	tcase_add_test(tc, agent_restore_refuses_bad_requests_and_bad_data);
+	tcase_add_test(tc, agent_restore_refuses_a_checkpoint_of_another_kind);
 	tcase_add_test(tc, agent_stop_and_checkpoint_now_know_only_their_components);
 	tcase_add_test(tc, agent_calls_for_migration_and_serves_the_manager_meanwhile);
 	tcase_add_test(tc, agent_attaches_again_when_the_manager_asks);

@@ -11,6 +11,7 @@
 #include "ckpt/v1/rpc.pb-c.h"
 #include "err.h"
 #include "rpc.h"
+#include "sock.h"
 #include "util.h"
 #include "../testrun.h"
 
@@ -309,6 +310,47 @@ START_TEST(rpc_unreachable_peer_is_a_clear_error)
 }
 END_TEST
 
+START_TEST(rpc_call_to_a_refusing_peer_fails_at_once_and_reconnects_later)
+{
+	struct rpc_server_config cfg = { .rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = handlers };
+	Ckpt__V1__StatusRequest req = CKPT__V1__STATUS_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_server *tmp;
+	struct rpc_client *c = NULL;
+	struct rpc_error err;
+	char url[64];
+	int rv = -1;
+
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &tmp), 0);
+	snprintf(url, sizeof(url), "%s", rpc_server_url(tmp));
+	rpc_server_stop(tmp);
+	ck_assert_int_eq(sock_probe(url, 1000), -ECONNREFUSED);
+	ck_assert_int_eq(sock_probe("ipc:///nonexistent/ckpt.sock", 1000), -ECONNREFUSED);
+	ck_assert_int_eq(sock_probe("inproc://x", 1000), -ENOTSUP);
+
+	/* A long deadline: refused at once (a wait would end in "not connected within"). */
+	ck_assert_int_eq(rpc_client_open(url, &ckpt__v1__agent__descriptor, 0, 0, &c, &err), 0);
+	ck_assert_int_eq(rpc_client_call(c, M_STATUS, &req.base, 60000, &rep, &err), -ECONNREFUSED);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__UNAVAILABLE);
+	ck_assert_msg(strstr(err.re_msg, "connection refused") != NULL, "%s", err.re_msg);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, url));
+
+	/* The peer comes up on that address: the same client reaches it. */
+	ck_assert_int_eq(rpc_server_start(&cfg, url, &tmp), 0);
+	ck_assert_int_eq(sock_probe(url, 1000), 0);
+	for (int i = 0; i < 100 && rv != 0; i++) {
+		rv = rpc_client_call(c, M_STATUS, &req.base, 5000, &rep, &err);
+		if (rv != 0)
+			util_sleep_ms(50);
+	}
+	ck_assert_msg(rv == 0, "%s", err.re_msg);
+	rpc_reply_free(rep);
+	rpc_server_stop(tmp);
+	rpc_client_close(c);
+}
+END_TEST
+
 START_TEST(rpc_client_refuses_mismatched_request_type)
 {
 	Ckpt__V1__StopRequest req = CKPT__V1__STOP_REQUEST__INIT;
@@ -500,6 +542,7 @@ main(void)
 	tcase_add_test(tc, rpc_requests_are_served_concurrently);
 	tcase_add_test(tc, rpc_deadline_is_enforced);
 	tcase_add_test(tc, rpc_unreachable_peer_is_a_clear_error);
+	tcase_add_test(tc, rpc_call_to_a_refusing_peer_fails_at_once_and_reconnects_later);
 	tcase_add_test(tc, rpc_client_refuses_mismatched_request_type);
 	tcase_add_test(tc, rpc_raw_handler_writes_the_reply_body);
 	tcase_add_test(tc, rpc_slow_methods_leave_the_request_workers_free);
