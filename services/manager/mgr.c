@@ -409,9 +409,9 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		LOG_INFO("node %s attached from %s (%zu component%s)", req->node, addr,
 		    req->n_components, req->n_components == 1 ? "" : "s");
 	if (req->n_declared > 0)
-		LOG_INFO("node %s declares %zu component(s) it does not run yet: %zu to resume from "
-			 "their latest checkpoint or start fresh, the others run elsewhere",
-		    req->node, req->n_declared, nresumed);
+		LOG_INFO("node %s declares %zu component%s it does not run yet: %zu to resume from "
+			 "the latest checkpoint or start fresh, the others run elsewhere",
+		    req->node, req->n_declared, req->n_declared == 1 ? "" : "s", nresumed);
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
 				  .me_message = addr });

@@ -1090,8 +1090,15 @@ reg_failover_mark(struct reg *r, const char *node, const char *reason)
 	now = reg_now(r);
 	for (size_t i = 0; i < r->r_nowners; i++) {
 		struct reg_owner *o = &r->r_owners[i];
-		if (o->o_migrating || o->o_pending || strcmp(o->o_node, node) != 0)
+		/*
+		 * Its owner, or the node told to start it fresh that died before a
+		 * heartbeat listed it (it may have run and stored checkpoints).
+		 */
+		bool owned = strcmp(o->o_node, node) == 0 ||
+		    (o->o_node[0] == '\0' && o->o_resume_fresh && strcmp(o->o_resume_node, node) == 0);
+		if (o->o_migrating || o->o_pending || !owned)
 			continue;
+		reg_copy(o->o_node, sizeof(o->o_node), node);
 		o->o_pending = true;
 		o->o_pending_fenced = false;
 		o->o_pending_parked = false;

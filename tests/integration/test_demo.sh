@@ -42,7 +42,7 @@ check "the NAS logs sizes with units" log_has demo1 "checkpoint stored: dummy_1/
 check "the agents log sizes with units" log_has demo1 "checkpoint stored on NAS: .* size=262178 (256.0 KiB)"
 check "retention logs one checkpoint in the singular" log_has demo1 "retention: deleted 1 older checkpoint of"
 check "no log says '1 ... checkpoints'" sh -c "! grep -E ' 1 (older )?checkpoints' '$T_DIR/demo1.log'"
-check "the manager logs an attach of 1 component" log_has demo1 "node dummy_1 attached from .* (1 component)"
+check "the manager logs a declaration of 1 component" log_has demo1 "node dummy_1 declares 1 component it"
 
 ctl --json ls >"$T_DIR/ls-before.json"
 ctl --json nodes >"$T_DIR/nodes-before.json"

@@ -39,7 +39,7 @@ take_state() { # a valid state of a1: its latest checkpoint, as an operator woul
 take_state
 
 # Without --force: refused, naming the owner; nothing stored at that epoch.
-ctl put n1/a1 --epoch "$fence" -i "$T_DIR/blob" >"$T_DIR/put1.out" 2>&1; rc=$?
+ctl put n1/a1 --kind demo --epoch "$fence" -i "$T_DIR/blob" >"$T_DIR/put1.out" 2>&1; rc=$?
 check "put --epoch above the live owner's is refused ($rc)" [ "$rc" -ne 0 ]
 check "the error names the owner and --force" \
 	sh -c "grep -q 'a1 runs on n1' $T_DIR/put1.out && grep -q -- '--force' $T_DIR/put1.out"
@@ -50,7 +50,7 @@ goes_on() { [ "$(ctl --json ls n1/a1 | jq 'map(.seq) | max')" -gt "$seq_before" 
 check "a1 goes on checkpointing on n1" wait_for 10 goes_on
 
 # With --force: stored, and a1 runs again from that checkpoint, on n1.
-ctl --json put n1/a1 --epoch "$fence" --force -i "$T_DIR/blob" >"$T_DIR/put2.json" 2>"$T_DIR/put2.err"; rc=$?
+ctl --json put n1/a1 --kind demo --epoch "$fence" --force -i "$T_DIR/blob" >"$T_DIR/put2.json" 2>"$T_DIR/put2.err"; rc=$?
 check "put --force succeeds ($rc)" [ "$rc" -eq 0 ]
 fseq=$(jq -r .seq "$T_DIR/put2.json")
 restored_from_forced() { # NODE
@@ -74,7 +74,7 @@ ctl cordon n1 >/dev/null
 epoch=$(comp_on a1 | jq -r .epoch)
 fence=$((epoch + 5))
 take_state
-ctl --json put n1/a1 --epoch "$fence" --force -i "$T_DIR/blob" >"$T_DIR/put3.json"
+ctl --json put n1/a1 --kind demo --epoch "$fence" --force -i "$T_DIR/blob" >"$T_DIR/put3.json"
 fseq=$(jq -r .seq "$T_DIR/put3.json")
 check "with n1 cordoned, a1 is restored on n2 from the forced checkpoint" \
 	wait_for 15 restored_from_forced n2
