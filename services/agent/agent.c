@@ -251,7 +251,7 @@ agent_add_component(struct agent *a, const char *kind, const char *name,
     const struct drv_setting *settings, size_t nsettings, const struct agent_req *reqs,
     size_t nreqs, char *err, size_t errlen)
 {
-	struct drv_spec spec = { name, settings, nsettings };
+	struct drv_spec spec = { name, settings, nsettings, NULL };
 	const struct drv_ops *ops = drv_find(kind);
 	struct comp_req creq[COMP_REQUIRES_MAX];
 	struct drv_inst *inst = NULL;

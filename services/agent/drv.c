@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "drv_demo.h"
+#include "drv_exec.h"
 
 /* Every driver this agent can run; the only list of them. */
 static const struct drv_ops *const drv_table[] = {
 	&drv_demo_ops,
+	&drv_exec_ops,
 };
 
 #define DRV_TABLE_LEN (sizeof(drv_table) / sizeof(drv_table[0]))

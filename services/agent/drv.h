@@ -43,6 +43,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "exec.h"
 #include "sha.h"
 
 #define DRV_KIND_MAX 31         /* bytes of a kind name */
@@ -56,11 +57,17 @@ struct drv_setting {
 	const char *st_value;
 };
 
-/* A component as declared: its name and its driver's settings. */
+/*
+ * A component as declared: its name and its driver's settings. Drivers that
+ * run a program (exec, lib) take it as a struct exec_conf that spec.h built
+ * and held against the node's allow list (spec_check()); they copy what they
+ * keep (exec_conf_dup()), so it need not outlive the call.
+ */
 struct drv_spec {
 	const char *sp_name; /* a valid key name (key.h) */
 	const struct drv_setting *sp_settings;
 	size_t sp_nsettings; /* <= DRV_SETTINGS_MAX */
+	const struct exec_conf *sp_exec; /* exec and lib drivers; NULL for the others */
 };
 
 /* A piece of a state kept in the driver's (or its application's) memory. */

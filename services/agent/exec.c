@@ -23,6 +23,91 @@ struct exec {
 	struct exec_status x_end; /* valid once x_reaped */
 };
 
+static void
+strv_free(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* A NULL-terminated copy of v (NULL stays NULL); false when out of memory. */
+static bool
+strv_dup(char *const *v, char ***ret)
+{
+	size_t n = 0;
+	char **out;
+
+	*ret = NULL;
+	if (v == NULL)
+		return true;
+	while (v[n] != NULL)
+		n++;
+	out = calloc(n + 1, sizeof(*out));
+	if (out == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = strdup(v[i]);
+		if (out[i] == NULL) {
+			strv_free(out);
+			return false;
+		}
+	}
+	*ret = out;
+	return true;
+}
+
+/* A copy of s (NULL stays NULL); false when out of memory. */
+static bool
+str_dup(const char *s, char **ret)
+{
+	*ret = s != NULL ? strdup(s) : NULL;
+	return s == NULL || *ret != NULL;
+}
+
+void
+exec_conf_free(struct exec_conf *c)
+{
+	if (c == NULL)
+		return;
+	strv_free(c->xc_run);
+	strv_free(c->xc_dump);
+	strv_free(c->xc_restore);
+	strv_free(c->xc_quiesce);
+	strv_free(c->xc_resume);
+	strv_free(c->xc_env);
+	free(c->xc_dir);
+	free(c->xc_dump_path);
+	free(c->xc_restore_path);
+	free(c->xc_log_path);
+	free(c);
+}
+
+struct exec_conf *
+exec_conf_dup(const struct exec_conf *c)
+{
+	struct exec_conf *d = calloc(1, sizeof(*d));
+	bool ok;
+
+	if (d == NULL)
+		return NULL;
+	/* The scalars first; every pointer is then replaced by its copy. */
+	*d = *c;
+	d->xc_run = d->xc_dump = d->xc_restore = d->xc_quiesce = d->xc_resume = d->xc_env = NULL;
+	d->xc_dir = d->xc_dump_path = d->xc_restore_path = d->xc_log_path = NULL;
+	ok = strv_dup(c->xc_run, &d->xc_run) && strv_dup(c->xc_dump, &d->xc_dump) &&
+	    strv_dup(c->xc_restore, &d->xc_restore) && strv_dup(c->xc_quiesce, &d->xc_quiesce) &&
+	    strv_dup(c->xc_resume, &d->xc_resume) && strv_dup(c->xc_env, &d->xc_env) &&
+	    str_dup(c->xc_dir, &d->xc_dir) && str_dup(c->xc_dump_path, &d->xc_dump_path) &&
+	    str_dup(c->xc_restore_path, &d->xc_restore_path) &&
+	    str_dup(c->xc_log_path, &d->xc_log_path);
+	if (!ok) {
+		exec_conf_free(d);
+		return NULL;
+	}
+	return d;
+}
+
 /* "DIR/PATH" unless PATH is absolute; malloc'ed. */
 static char *
 in_dir(const char *dir, const char *path)

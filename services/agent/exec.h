@@ -131,6 +131,14 @@ int exec_checkpoint(struct exec *x, void **ret_buf, size_t *ret_len, char *err, 
 /* The pid of `run` (also after it ended). */
 pid_t exec_pid(const struct exec *x);
 
+/*
+ * A deep copy of c (every list and string), for an owner that must not
+ * depend on the lifetime of c. NULL when out of memory. Free it with
+ * exec_conf_free(), which accepts NULL and half-built copies.
+ */
+struct exec_conf *exec_conf_dup(const struct exec_conf *c);
+void exec_conf_free(struct exec_conf *c);
+
 /* Kills `run`'s group (SIGKILL) if it still runs, reaps it, frees. Accepts NULL. */
 void exec_free(struct exec *x);
 
