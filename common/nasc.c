@@ -1299,7 +1299,7 @@ nasc_hinted_refs(struct nasc *n, struct nasc_up *u, const uint8_t *buf, uint64_t
 	int rv = 0;
 
 	while (rv == 0 && s < len) {
-		uint64_t reach = len - s < cp->cp_max ? len - s : cp->cp_max;
+		uint64_t reach = 0;
 		bool reuse;
 
 		/* The base's chunk that starts at or after s. */
@@ -1309,6 +1309,11 @@ nasc_hinted_refs(struct nasc *n, struct nasc_up *u, const uint8_t *buf, uint64_t
 		}
 		while (ri < nr && r[ri].nr_off + r[ri].nr_len <= s)
 			ri++;
+		/* What decides the base's chunk at s: its bytes and CHUNK_LOOKAHEAD more. */
+		if (k < b->b_nchunks) {
+			reach = (b->b_sizes[k] >> 1) + (uint64_t)CHUNK_LOOKAHEAD;
+			reach = len - s < reach ? len - s : reach;
+		}
 		reuse = k < b->b_nchunks && boff == s &&
 		    (len == b->b_len || s + cp->cp_max <= same) &&
 		    (ri == nr || r[ri].nr_off >= s + reach);
@@ -1344,7 +1349,7 @@ nasc_hinted_refs(struct nasc *n, struct nasc_up *u, const uint8_t *buf, uint64_t
 static int
 nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
     const struct nasc_range *r, size_t nr, struct nasc_refs *refs, uint8_t *ret_digest,
-    uint64_t *ret_total)
+    uint64_t *ret_total, size_t *ret_reused)
 {
 	struct nasc_whole all = { NULL, src->s_data, src->s_len };
 	struct nasc_fresh fresh = { 0 };
@@ -1403,6 +1408,7 @@ nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_sr
 		atomic_fetch_add(&n->n_hinted_stores, 1);
 		sha_final(all.w_ctx, ret_digest);
 		*ret_total = src->s_len;
+		*ret_reused = refs->r_count - fresh.f_n;
 	}
 	sha_free(all.w_ctx);
 	free(fresh.f_idx);
@@ -1421,7 +1427,7 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 {
 	static const uint8_t no_digest[SHA_LEN];
 	struct nasc_range *ranges = NULL;
-	size_t nranges = 0;
+	size_t nranges = 0, reused = 0;
 	Ckpt__V1__StoreRequest sreq = CKPT__V1__STORE_REQUEST__INIT;
 	Ckpt__V1__StoreReply *srep = NULL;
 	uint32_t *sizes = NULL;
@@ -1447,7 +1453,8 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 	/* Hints that cannot be used (too many, no memory) mean: read it whole. */
 	if (rv == 0 && up.u_base.b_sizes != NULL &&
 	    nasc_ranges_norm(h, src->s_len, &ranges, &nranges) == 0)
-		rv = nasc_store_hinted_chunks(n, &up, src, ranges, nranges, &refs, digest, &total);
+		rv = nasc_store_hinted_chunks(n, &up, src, ranges, nranges, &refs, digest, &total,
+		    &reused);
 	else if (rv == 0)
 		rv = nasc_store_chunks(n, &up, src, buf, &refs, digest, &total, ret_err);
 	if (rv != 0)
@@ -1484,6 +1491,7 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 		/* A terse reply: the digest is the one sent (hints name their base by it). */
 		if (memcmp(ret_info->ni_sha256, no_digest, SHA_LEN) == 0)
 			memcpy(ret_info->ni_sha256, digest, SHA_LEN);
+		ret_info->ni_reused_chunks = (uint32_t)reused;
 		atomic_fetch_add(&n->n_store_bytes, total);
 		/* The next store of this component asks about what is new since this one. */
 		if (p->np_node != NULL && p->np_component != NULL)

@@ -52,6 +52,8 @@ struct nasc_info {
 	uint64_t ni_created_unix_ms;
 	uint8_t ni_sha256[SHA_LEN];
 	uint32_t ni_chunk_count;
+	/* nasc_store_hinted() only: chunk entries taken from the previous list (0: read whole). */
+	uint32_t ni_reused_chunks;
 };
 
 /* What this client sent and read (since nasc_open), for benchmarks and logs. */

@@ -315,9 +315,16 @@ out_queue:
 	seq.cs_known = true;
 	seq.cs_owned = true;
 	sha_hex(info.ni_sha256, SHA_LEN, hex);
-	LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s",
-	    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
-	    util_fmt_size(info.ni_size, human), hex);
+	if (info.ni_reused_chunks != 0)
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s"
+		    " from hints: %" PRIu32 " of %" PRIu32 " chunks reused",
+		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
+		    util_fmt_size(info.ni_size, human), hex, info.ni_reused_chunks,
+		    info.ni_chunk_count);
+	else
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s",
+		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
+		    util_fmt_size(info.ni_size, human), hex);
 	/* A final checkpoint is notified before Stop answers; others in the background. */
 	if (final)
 		notify_send(a, &info);
