@@ -94,7 +94,8 @@ struct drv_ckpt {
 	 * an offset below the previous state's length, equals the previous
 	 * state's byte at that offset (bytes past its end count as changed).
 	 * ck_hinted false: no hints, the state is to be read whole; the first
-	 * checkpoint of an instance may give none. A failed d_checkpoint() must
+	 * checkpoint of an instance gives none (comp.c could not tell a new
+	 * instance's baseline from the old one's). A failed d_checkpoint() must
 	 * keep what it would have reported. Whether the checkpoint gets stored
 	 * is not the driver's concern: comp.c keeps the hints of copies that
 	 * were not stored and adds them to the next (comp.h, comp_snap).
