@@ -55,6 +55,7 @@
 #define AGENT_THREADS_MAX 5
 #define AGENT_NOTES_MAX COMP_MAX        /* notifications waiting: one per component */
 #define AGENT_CKPT_NICE 10              /* the checkpoint thread's nice (ckpt.c) */
+#define AGENT_LOCAL_DIR_MAX 90          /* local-dir: room for "/local.sock" in a socket path */
 
 /*
  * A component this agent was started with, without --fresh: declared to the
@@ -106,6 +107,8 @@ struct agent {
 	struct agent_decl *a_decl; /* without a_fresh: the same, to resume */
 	size_t a_ndecl;
 	struct spec_config *a_config; /* --config: the node's own specs and allow list; or NULL */
+	char *a_local_dir;            /* the lib driver's socket folder */
+	struct drv_lib_host *a_lib;   /* its local server, once a config allows lib; or NULL */
 
 	struct comp_table *a_comps;
 	struct queue *a_queue;      /* checkpoints waiting for the NAS */

@@ -313,6 +313,7 @@ check_exec(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 
 	c->xc_limit = s->sp_limit;
 	c->xc_user_set = false;
+	c->xc_run_only = strcmp(s->sp_driver, DRIVER_LIB) == 0;
 	rv = exec_conf_check(c, err, errlen);
 	if (rv != 0)
 		return rv;
@@ -396,8 +397,9 @@ spec_check(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if (strcmp(s->sp_driver, DRIVER_EXEC) != 0) {
-		snprintf(err, errlen, "driver: unknown driver '%s' (known: demo, exec)", s->sp_driver);
+	if (strcmp(s->sp_driver, DRIVER_EXEC) != 0 && strcmp(s->sp_driver, DRIVER_LIB) != 0) {
+		snprintf(err, errlen, "driver: unknown driver '%s' (known: demo, exec, lib)",
+		    s->sp_driver);
 		return -EINVAL;
 	}
 	if (!in_list(a->sa_drivers, s->sp_driver)) {

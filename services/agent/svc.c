@@ -75,7 +75,7 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	struct agent_nas *h = NULL;
 	const struct drv_ops *ops = NULL;
 	struct drv_inst *inst = NULL;
-	struct drv_spec spec = { req->component, NULL, 0, NULL };
+	struct drv_spec spec = { req->component, NULL, 0, NULL, NULL };
 	const char *kind = req->kind != NULL && req->kind[0] != '\0' ? req->kind : NULL;
 	const char *ckind;
 	char why[RPC_ERRMSG_MAX] = "";
