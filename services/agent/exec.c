@@ -551,6 +551,8 @@ exec_stop(struct exec *x, uint64_t grace_ms, struct exec_status *ret_st)
 	if (rv != 0 || st.es_state != EXEC_RUNNING)
 		goto out;
 	kill(-x->x_pid, SIGTERM);
+	/* A stopped group (SIGSTOP) takes its SIGTERM only once it runs again. */
+	kill(-x->x_pid, SIGCONT);
 	for (;;) {
 		struct pollfd pf = { .fd = x->x_pidfd, .events = POLLIN };
 		uint64_t now = child_now_ms();

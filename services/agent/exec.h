@@ -120,7 +120,8 @@ int exec_start(const struct exec_conf *c, const void *state, size_t len, struct 
 int exec_status(struct exec *x, struct exec_status *ret_st);
 
 /*
- * SIGTERM to the group of `run`, SIGKILL after grace_ms if it has not ended,
+ * SIGTERM (then SIGCONT, for a stopped group) to the group of `run`, SIGKILL
+ * after grace_ms if it has not ended,
  * then reaps it. ret_st (may be NULL) is how it ended. Calling it again
  * after it ended is harmless.
  */
