@@ -60,8 +60,7 @@ check "the counter checkpoints itself" wait_for 20 sh -c \
 	"[ \$(grep -c '^checkpoint seq=' $C/n1/counter.out) -ge 5 ]"
 check "the agent stores its checkpoints on the NAS" wait_for 20 sh -c \
 	"[ \$($CTL_BIN --manager $MGR_URL --json ls n1/counter | jq length) -ge 4 ]"
-check "nodes shows it on n1, kind lib" sh -c \
-	"$CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | select(.id == \"n1\") | .components[] | select(.name == \"counter\" and .kind == \"lib\")'"
+check "nodes shows it on n1, kind lib" wait_for 10 on_node n1
 check "n1's local socket is in its private folder" [ -S "$T_DIR/n1-local/local.sock" ]
 agent n2
 check "n2 attaches (it declares the counter too, which n1 runs)" wait_for 10 sh -c \
