@@ -35,6 +35,11 @@ run     = /bin/sh -c "n=\$(cat state 2>/dev/null || echo 0);while :;do n=\$((n+1
 dump    = /bin/cat state
 restore = /bin/sh -c "cat >state"
 limit   = 1M
+
+[component slow]        # a demo checkpointed every 2 s, not every round
+driver   = demo
+bytes    = 4096
+interval = 2s
 INI
 agent() { start n1 "$AGENT_BIN" --config "$T_DIR/n1.ini" --interval-ms 200; }
 value() { cat "$C/counter/state" 2>/dev/null || echo 0; }
@@ -48,6 +53,10 @@ check "the exec component starts fresh (no checkpoint yet) and counts" wait_for 
 	"[ \$(cat $C/counter/state 2>/dev/null || echo 0) -ge 5 ]"
 check "it is checkpointed every 200 ms (the flag overrides the file's 5000)" wait_for 10 sh -c \
 	"[ \$($CTL_BIN --manager $MGR_URL --json ls n1/counter | jq length) -ge 4 ]"
+count() { ctl --json ls "n1/$1" | jq length; }
+wait_for 20 sh -c "[ \$($CTL_BIN --manager $MGR_URL --json ls n1/counter | jq length) -ge 20 ]"
+check "a component with its own interval (2s) is checkpointed less often (counter $(count counter), slow $(count slow))" \
+	sh -c "[ $(count slow) -ge 1 ] && [ \$(( $(count slow) * 3 )) -lt $(count counter) ]"
 check "nodes shows it as an exec component" [ "$(comp | jq -r .kind)" = exec ]
 check "a checkpoint holds the counter's value" sh -c \
 	"$CTL_BIN --manager $MGR_URL get n1/counter -o $T_DIR/ck && grep -qE '^[0-9]+\$' $T_DIR/ck"
