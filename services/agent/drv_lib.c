@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ int
 drv_lib_host_start(const char *dir, struct drv_lib_host **ret_host, char *err, size_t errlen)
 {
 	struct local_config cfg = { 0 };
+	sigset_t all, old;
 	struct drv_lib_host *h;
 	struct stat st;
 	char url[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
@@ -122,7 +124,15 @@ drv_lib_host_start(const char *dir, struct drv_lib_host **ret_host, char *err, s
 	cfg.lc_url = url;
 	cfg.lc_on_checkpoint = drv_lib_on_checkpoint;
 	cfg.lc_arg = h;
+	/*
+	 * The server's threads (and nng's, which may start here) block every
+	 * signal: the agent may start this before its main thread blocks
+	 * SIGTERM for sigwait(), and a thread that takes SIGTERM would end it.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rv = local_start(&cfg, &h->lh_server);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rv != 0) {
 		snprintf(err, errlen, "local server on %s: %s", url, strerror(-rv));
 		pthread_mutex_destroy(&h->lh_mu);
