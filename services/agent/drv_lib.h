@@ -33,8 +33,8 @@
  * Supervision as drv_exec: the ticker polls `run`; an end nobody asked for
  * is CRASHED (non-zero exit or a signal) or EXITED (0).
  *
- * The local socket is mode 0600: programs must run as the agent's user
- * (a lib component with `user` set cannot reach it; it fails at ckpt_init).
+ * The local socket is mode 0600: programs run as the agent's user (spec.c
+ * refuses `user` for driver lib).
  */
 #ifndef CKPT_AGENT_DRV_LIB_H
 #define CKPT_AGENT_DRV_LIB_H

@@ -348,6 +348,11 @@ check_exec(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 	rv = check_folder(c->xc_dir, err, errlen);
 	if (rv != 0)
 		return rv;
+	if (s->sp_user != NULL && c->xc_run_only) {
+		snprintf(err, errlen, "user: not a setting of driver lib (its program talks to the "
+		    "agent's local socket, which is the agent's user's alone)");
+		return -EINVAL;
+	}
 	if (s->sp_user != NULL) {
 		struct passwd pw, *res = NULL;
 		char buf[4096];

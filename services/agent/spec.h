@@ -28,7 +28,8 @@
  * exec: run, dump (required), restore, quiesce, resume, env, folder
  * (required), dump-path, restore-path, log-path, dump-timeout,
  * restore-timeout, shell, user; lib (a program linked with libckpt that
- * checkpoints itself): run, folder (required), env, log-path, user.
+ * checkpoints itself): run, folder (required), env, log-path (it runs as
+ * the agent's user: its local socket is that user's alone).
  *
  * Commands are words, never a shell string: words are separated by blanks
  * (a line break between continuation lines is a blank, in quotes too);

@@ -80,7 +80,7 @@ static const struct {
 	[F_DUMP_TIMEOUT] = { "dump-timeout", DRIVER_EXEC, false },
 	[F_RESTORE_TIMEOUT] = { "restore-timeout", DRIVER_EXEC, false },
 	[F_SHELL] = { "shell", DRIVER_EXEC, false },
-	[F_USER] = { "user", DRIVER_EXEC, true },
+	[F_USER] = { "user", DRIVER_EXEC, false }, /* lib: the local socket is the agent's user's */
 };
 
 /* Fields whose value may continue on indented lines (joined with '\n'). */

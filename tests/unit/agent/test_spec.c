@@ -153,6 +153,7 @@ static const struct {
 	    "2: driver: driver 'lib' is not allowed on this node ([allow] drivers)" },
 	{ ALLOW_LIB LIB_HEAD "dump = /bin/tar -cf -\n", "9: dump: not a setting of driver lib" },
 	{ ALLOW_LIB LIB_HEAD "bytes = 1K\n", "9: bytes: not a setting of driver lib" },
+	{ ALLOW_LIB LIB_HEAD "user = nobody\n", "9: user: not a setting of driver lib" },
 	{ ALLOW_LIB "[component a]\ndriver = lib\nfolder = TMP\n",
 	    "5: run: missing in [component a] (driver lib)" },
 	{ ALLOW_LIB "[component a]\ndriver = lib\nrun = /bin/sleep 600\n",
@@ -405,6 +406,12 @@ START_TEST(spec_lib_component_loads_run_only_and_travels)
 	ck_assert_str_eq(back->sp_driver, "lib");
 	ck_assert(back->sp_exec.xc_run_only);
 	ck_assert_str_eq(back->sp_exec.xc_run[0], "/bin/sleep");
+	/* A user to run as, from the wire: refused (the local socket is the agent's user's). */
+	back->sp_user = strdup("nobody");
+	ck_assert_int_eq(spec_check(back, &cfg->sc_allow, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "user: not a setting of driver lib"));
+	free(back->sp_user);
+	back->sp_user = NULL;
 	/* A node that allows exec only refuses it. */
 	free(cfg->sc_allow.sa_drivers[0]);
 	cfg->sc_allow.sa_drivers[0] = strdup("exec");
