@@ -195,7 +195,6 @@ agent_lib_start(struct agent *a, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: [allow] drivers = lib: %s", a->a_config->sc_path, why);
 		return rv;
 	}
-	LOG_INFO("local server for lib components on %s", drv_lib_host_url(a->a_lib));
 	return 0;
 }
 
@@ -493,6 +492,8 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	a->a_started = true;
+	if (a->a_lib != NULL)
+		LOG_INFO("lib components talk to %s", drv_lib_host_url(a->a_lib));
 	if (a->a_fresh && a->a_nown > 0)
 		LOG_INFO("%zu component(s) start fresh (--fresh): checkpoints of them are not restored",
 		    a->a_nown);
