@@ -471,7 +471,6 @@ drv_lib_checkpoint(struct drv_inst *in, bool final, struct drv_ckpt *ret_ckpt, c
 	struct local_ckpt *ck;
 	int rv;
 
-	(void)final;
 	drv_lib_tick(in);
 	pthread_mutex_lock(&in->dl_host->lh_mu);
 	ck = in->dl_pending;
@@ -506,9 +505,10 @@ drv_lib_checkpoint(struct drv_inst *in, bool final, struct drv_ckpt *ret_ckpt, c
 		return 0;
 	}
 	if (atomic_load(&in->dl_run) != DRV_RUN_RUNNING) {
-		snprintf(err, errlen, "its process %d is no longer running and left no checkpoint",
+		snprintf(err, errlen, "its process %d is no longer running; nothing new since",
 		    atomic_load(&in->dl_pid));
-		return -ESRCH;
+		/* Its last checkpoint stored is its latest state: a final one moves with it. */
+		return final ? -EAGAIN : -ESRCH;
 	}
 	snprintf(err, errlen, "nothing new: the program has not checkpointed since");
 	return -EAGAIN;

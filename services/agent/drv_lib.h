@@ -28,7 +28,8 @@
  *    final checkpoint answers with the newest one stored (ckpt.c).
  * A pending checkpoint survives the program's end: it is still given (the
  * program made it while it ran); with none, a checkpoint of an ended
- * program is -ESRCH.
+ * program is -ESRCH, or -EAGAIN when final (its newest stored checkpoint is
+ * its latest state, and moves with it).
  *
  * Supervision as drv_exec: the ticker polls `run`; an end nobody asked for
  * is CRASHED (non-zero exit or a signal) or EXITED (0).

@@ -199,6 +199,9 @@ START_TEST(lib_fresh_start_owes_no_regions_then_gives_the_newest_checkpoint)
 	ck_assert(!ck.ck_hinted); /* the first of the program's given: nothing to be relative to */
 	free(ck.ck_changed);
 	ck_assert_int_eq(take(in, &state, &slen, &ck), -ESRCH);
+	/* A final one: nothing new, its newest stored checkpoint stands (ckpt.c). */
+	ck_assert_int_eq(drv_lib_ops.d_checkpoint(in, true, &ck, err, sizeof(err)), -EAGAIN);
+	ck_assert_ptr_nonnull(strstr(err, "nothing new"));
 	ck_assert_int_eq(drv_lib_ops.d_stop(in, 0), 0);
 	drv_lib_ops.d_free(in);
 	in = NULL;
