@@ -1,4 +1,4 @@
-# Helpers of the exec-driver tests (test_exec_*.sh), sourced after lib.sh:
+# Helpers of the exec-driver tests (test_exec_*.sh; it sources lib.sh):
 # two nodes on one machine, each with a config file of its own that declares
 # the same component (the same name, each node's own folder and ports), and a
 # node death that kills the agent and the process groups of its components,
@@ -22,22 +22,6 @@ need() {
 		fi
 	done
 }
-
-# The process groups that run under T_DIR (every component's folder is
-# there): killed when the test ends, whatever happened to their agents.
-exec_reap() {
-	local p cwd pg
-	for p in /proc/[0-9]*; do
-		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
-		case $cwd in "$T_DIR"/*) ;; *) continue ;; esac
-		pg=$(ps -o pgid= -p "${p#/proc/}" 2>/dev/null | tr -d ' ')
-		[ -n "$pg" ] && [ "$pg" -gt 1 ] && kill -KILL -- "-$pg" 2>/dev/null
-	done
-	return 0
-}
-# The agents stop their components on SIGTERM (t_cleanup); what is left (a
-# killed agent's orphans, a restart in flight) is reaped before and after.
-trap 'exec_reap; t_cleanup; exec_reap' EXIT
 
 cluster() {
 	start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
