@@ -53,6 +53,7 @@ holds_data() {
 	got=$(tree "$1" 2>/dev/null) || return 1
 	if [ "$got" != "$(cat "$T_DIR/tree.$2")" ]; then
 		echo "$got" >"$T_DIR/tree.$1.got"
+		cp "$T_DIR/tree.$2" "$T_DIR/tree.$1.want"
 		return 1
 	fi
 	# and the server serves it
@@ -64,6 +65,6 @@ survives files
 # On failure, what differs (holds_data keeps the last tree read).
 for n in n1 n2; do
 	[ -f "$T_DIR/tree.$n.got" ] && [ "$T_FAIL" -gt 0 ] &&
-		diff "$T_DIR/tree.1" "$T_DIR/tree.$n.got" | head -n 20 | sed 's/^/# /'
+		diff "$T_DIR/tree.$n.want" "$T_DIR/tree.$n.got" | head -n 20 | sed 's/^/# /'
 done
 finish
