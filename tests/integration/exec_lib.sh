@@ -61,6 +61,8 @@ stored_after() { [ "$(newest_seq "$1" "$2")" -ge $(( $3 + 2 )) ]; }
 node_death() {
 	local name=$1 pid pg groups
 	eval "pid=\${PID_$name}"
+	# Stopped first, so that it starts no command between the list and the kill.
+	kill -STOP "$pid"
 	groups=$(ps -o pgid= --ppid "$pid" | tr -d ' ' | sort -u)
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null
