@@ -237,17 +237,6 @@ super_step(struct super *s, uint64_t now_ms)
 
 /* ---- the agent's supervisor thread ---- */
 
-/*
- * The spec of name for a restart: its driver settings. Components restored
- * by the manager carry none today (svc_restore), and neither do these.
- */
-static void
-super_agent_spec(struct agent *a, const char *name, struct drv_spec *ret_spec)
-{
-	(void)a;
-	*ret_spec = (struct drv_spec){ name, NULL, 0, NULL };
-}
-
 static int
 super_agent_start(void *arg, const char *name, const struct drv_ops *ops,
     struct super_start *ret, char *err, size_t errlen)
@@ -265,8 +254,6 @@ super_agent_start(void *arg, const char *name, const struct drv_ops *ops,
 	struct super_start ss = { 0 };
 	int rv;
 
-	super_agent_spec(a, name, &spec);
-	lr.lr_spec = &spec;
 	rv = svc_load(a, &lr, &ld, err, errlen);
 	if (rv == 0) {
 		ss.ss_inst = ld.ld_inst;
@@ -276,6 +263,7 @@ super_agent_start(void *arg, const char *name, const struct drv_ops *ops,
 	} else if (rv == -ENOENT) {
 		/* It crashed before its first checkpoint: it starts over. */
 		err[0] = '\0';
+		agent_drv_spec(a, name, ops->d_kind, &spec);
 		rv = ops->d_start(&spec, NULL, 0, &ss.ss_inst, err, errlen);
 	}
 	if (rv == 0)
@@ -283,13 +271,14 @@ super_agent_start(void *arg, const char *name, const struct drv_ops *ops,
 	return rv;
 }
 
+/* The node's own spec's restart policy (--config), else the defaults. */
 static void
 super_agent_policy(void *arg, const char *name, struct super_policy *ret)
 {
-	(void)arg;
-	(void)name;
-	ret->su_max_restarts = SPEC_MAX_RESTARTS_DEFAULT;
-	ret->su_backoff_ms = SPEC_BACKOFF_DEFAULT_MS;
+	const struct spec *sp = agent_spec_find(arg, name);
+
+	ret->su_max_restarts = sp != NULL ? sp->sp_max_restarts : SPEC_MAX_RESTARTS_DEFAULT;
+	ret->su_backoff_ms = sp != NULL ? sp->sp_backoff_ms : SPEC_BACKOFF_DEFAULT_MS;
 }
 
 void *

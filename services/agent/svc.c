@@ -81,6 +81,7 @@ svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
 	char hex_ck[SHA_HEX_LEN + 1], hex_state[SHA_HEX_LEN + 1];
 	struct nasc_fallback fb = { 0 };
 	struct svc_loaded out;
+	struct drv_spec spec;
 	void *buf = NULL;
 	size_t len = 0;
 	int rv;
@@ -151,8 +152,10 @@ svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
 	/* Without a digest of its own, the driver's state is the bytes it is given. */
 	if (ops->d_digest == NULL)
 		sha256(buf, len, state_sha);
+	/* Drivers that run a program start it from the node's own spec of it. */
+	agent_drv_spec(a, lr->lr_component, ckind, &spec);
 	/* The driver may take the buffer over: the state is in memory once, not twice. */
-	rv = ops->d_start(lr->lr_spec, buf, len, &inst, why, sizeof(why));
+	rv = ops->d_start(&spec, buf, len, &inst, why, sizeof(why));
 	if (rv == 0)
 		buf = NULL;
 	if (rv != 0) {
@@ -205,7 +208,6 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	struct agent *a = arg;
 	const Ckpt__V1__RestoreRequest *req = (const Ckpt__V1__RestoreRequest *)req_msg;
 	Ckpt__V1__RestoreReply *reply = (Ckpt__V1__RestoreReply *)reply_msg;
-	struct drv_spec spec = { req->component, NULL, 0, NULL };
 	const char *kind = req->kind != NULL && req->kind[0] != '\0' ? req->kind : NULL;
 	struct svc_load_req lr = {
 		.lr_component = req->component,
@@ -213,7 +215,6 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 		.lr_seq = req->seq,
 		.lr_sha256 = req->sha256.len == SHA_LEN ? req->sha256.data : NULL,
 		.lr_kind = kind,
-		.lr_spec = &spec,
 	};
 	struct svc_loaded ld = { 0 };
 	char hex_ck[SHA_HEX_LEN + 1], hex_state[SHA_HEX_LEN + 1];
