@@ -529,7 +529,7 @@ mgr_super_notes(struct mgr *m, const char *node, const struct reg_super_note *no
 		}
 		LOG_INFO("component %s crashed on node %s and was restarted there (%u restart%s)",
 		    sn->rs_component, node, sn->rs_restarts, sn->rs_restarts == 1 ? "" : "s");
-		snprintf(msg, sizeof(msg), "restarted on node %s from its latest checkpoint "
+		snprintf(msg, sizeof(msg), "crashed and restarted on node %s "
 		    "(%u restart%s there; %u since the last heartbeat)", node, sn->rs_restarts,
 		    sn->rs_restarts == 1 ? "" : "s", sn->rs_new);
 		mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_COMP_CRASHED, .me_node = node,
