@@ -180,6 +180,14 @@ super_restart(struct super *s, struct super_rec *r, uint64_t now_ms)
 	int rv;
 
 	rv = s->s_env.se_start(s->s_env.se_arg, r->sr_name, r->sr_ops, &ss, err, sizeof(err));
+	if (rv == -EAGAIN) {
+		struct super_policy p;
+		super_policy_of(s, r->sr_name, &p);
+		r->sr_due_ms = now_ms + super_backoff(&p, r->sr_failures);
+		LOG_WARN("component %s: its restart waits %" PRIu64 " ms more: %s", r->sr_name,
+		    r->sr_due_ms - now_ms, err[0] != '\0' ? err : err_str(rv));
+		return;
+	}
 	if (rv != 0) {
 		snprintf(why, sizeof(why), "its restart failed: %s", err[0] != '\0' ? err : err_str(rv));
 		super_failed(s, r, now_ms, why);
@@ -255,6 +263,19 @@ super_agent_start(void *arg, const char *name, const struct drv_ops *ops,
 	int rv;
 
 	rv = svc_load(a, &lr, &ld, err, errlen);
+	switch (rv) {
+	case -ECONNREFUSED:
+	case -ETIMEDOUT:
+	case -EHOSTUNREACH:
+	case -ENOTCONN:
+	case -ECONNRESET:
+	case -ECANCELED:
+	case -EAGAIN:
+		/* The NAS does not answer: not the component's failure. */
+		return -EAGAIN;
+	default:
+		break;
+	}
 	if (rv == 0) {
 		ss.ss_inst = ld.ld_inst;
 		ss.ss_restored = true;

@@ -53,6 +53,8 @@ struct super_env {
 	/*
 	 * Starts name again through ops, from its latest checkpoint or fresh.
 	 * 0 with *ret filled, or a negative errno with a one-line reason.
+	 * -EAGAIN: not the component's fault (the NAS cannot be reached): tried
+	 * again after the same back-off, not counted as a failure.
 	 */
 	int (*se_start)(void *arg, const char *name, const struct drv_ops *ops,
 	    struct super_start *ret, char *err, size_t errlen);

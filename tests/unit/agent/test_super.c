@@ -158,6 +158,7 @@ struct store {
 	uint64_t st_seq;     /* latest checkpoint, 0: none */
 	uint64_t st_counter; /* its state */
 	unsigned st_fail;    /* the next restarts that fail */
+	unsigned st_unreachable; /* the next restarts that find the store unreachable */
 	unsigned st_starts;
 	unsigned st_fresh;
 	struct super_policy st_policy;
@@ -179,6 +180,11 @@ st_start(void *arg, const char *name, const struct drv_ops *ops, struct super_st
 	int rv;
 
 	s->st_starts++;
+	if (s->st_unreachable > 0) {
+		s->st_unreachable--;
+		snprintf(err, errlen, "no NAS answers");
+		return -EAGAIN;
+	}
 	if (s->st_fail > 0) {
 		s->st_fail--;
 		snprintf(err, errlen, "the store does not answer");
@@ -439,6 +445,33 @@ START_TEST(super_counts_a_failed_restart_and_tries_again_later)
 }
 END_TEST
 
+START_TEST(super_does_not_count_an_unreachable_store_as_a_failure)
+{
+	uint64_t now = 1000;
+
+	store.st_policy.su_max_restarts = 1;
+	store.st_policy.su_backoff_ms = 100;
+	add("c1", 4);
+	checkpoint("c1", 2);
+	crash("c1");
+	store.st_unreachable = 5;
+	super_step(sup, now);
+	/* Tried every 100 ms (no doubling), never given up on. */
+	for (unsigned i = 1; i <= 5; i++) {
+		super_step(sup, now + 100 * i - 1);
+		ck_assert_uint_eq(store.st_starts, i - 1);
+		super_step(sup, now + 100 * i);
+		ck_assert_uint_eq(store.st_starts, i);
+		ck_assert_str_eq(status("c1")->state, "restoring");
+	}
+	super_step(sup, now + 600);
+	ck_assert_uint_eq(store.st_starts, 6);
+	ck_assert_str_eq(status("c1")->state, "running");
+	ck_assert_uint_eq(status("c1")->restarts, 1);
+	ck_assert_uint_eq(counter("c1"), 4);
+}
+END_TEST
+
 START_TEST(super_forgets_failures_after_a_stable_run)
 {
 	uint64_t now = 1000;
@@ -500,6 +533,7 @@ main(void)
 	tcase_add_test(tc, super_restarts_a_killed_component_from_its_checkpoint_after_its_backoff);
 	tcase_add_test(tc, super_gives_up_after_max_restarts_in_a_row);
 	tcase_add_test(tc, super_counts_a_failed_restart_and_tries_again_later);
+	tcase_add_test(tc, super_does_not_count_an_unreachable_store_as_a_failure);
 	tcase_add_test(tc, super_forgets_failures_after_a_stable_run);
 	tcase_add_test(tc, super_lets_go_of_a_component_removed_while_it_waits);
 	tcase_add_test(tc, super_leaves_stopped_and_running_components_alone);
