@@ -262,6 +262,17 @@ super_agent_start(void *arg, const char *name, const struct drv_ops *ops,
 	struct super_start ss = { 0 };
 	int rv;
 
+	/*
+	 * Checkpoints that wait for the NAS are newer than what it holds: they
+	 * go first, and while they cannot, the restart waits for the NAS.
+	 */
+	if (!queue_empty(a->a_queue)) {
+		(void)ckpt_queue_flush(a, AGENT_STORE_TIMEOUT_MS);
+		if (!queue_empty(a->a_queue)) {
+			snprintf(err, errlen, "checkpoints newer than the NAS holds wait for it");
+			return -EAGAIN;
+		}
+	}
 	rv = svc_load(a, &lr, &ld, err, errlen);
 	switch (rv) {
 	case -ECONNREFUSED:

@@ -3,7 +3,9 @@
 # of the pid `ckptctl nodes --json` shows) is restarted on its node from its
 # latest checkpoint and counts on, its restarts counted; one that keeps
 # crashing is reported FAILED after its max-restarts and moved to another
-# node, where it continues from its checkpoint. Events
+# node, where it continues from its checkpoint. Without a NAS a restart
+# waits (not counted as a failure) and then takes the checkpoints that waited
+# in the agent's queue. Events
 # ckpt.component.crashed|failed/<component> are published; `ckptctl nodes`
 # and --json show kind, state, pid, restarts, last checkpoint seq and age.
 . "$(dirname "$0")/lib.sh"
@@ -126,6 +128,26 @@ check "the crashes before the failure were published as crashed" \
 	grep -q '^ckpt.component.crashed/crasher ' "$T_DIR/events.log"
 check "the counter on n1 was not disturbed (still 1 restart)" [ "$(field n1 counter restarts)" = 1 ]
 grep -v '^ckpt.stored/' "$T_DIR/events.log"
+
+# ---- without a NAS, a restart waits (not counted) and takes the newest checkpoint ----
+stored=$(newest n1 counter)
+stop nas KILL
+sleep 0.6 # a few checkpoints of the counter wait in n1's queue
+pid=$(field n1 counter pid)
+kill -KILL "$pid"
+check "without a NAS the killed counter waits for its restart" wait_for 10 sh -c \
+	"[ \"\$($CTL_BIN --manager $MGR_URL --json nodes | jq -r '.[] | select(.id == \"n1\") | .components[] | select(.name == \"counter\") | .state')\" = restoring ]"
+sleep 3 # 200 + 400 + 800 ms of back-off would have given it up by now
+check "... past its max-restarts, without being given up (no NAS is not its failure)" \
+	[ "$(field n1 counter state)" = restoring ]
+check "... and n1 says why it waits" log_has n1 "component counter: its restart waits"
+start_nas nas "$NAS_PORT" || { echo "nas did not restart"; exit 1; }
+check "once the NAS is back the counter is restarted (2 restarts)" wait_for 30 sh -c \
+	"$CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | select(.id == \"n1\") | .components[]
+	| select(.name == \"counter\") | .restarts == 2 and .state == \"running\"' >/dev/null"
+from=$(field n1 counter restored_from.seq)
+check "... from a checkpoint that waited in its queue (seq $from; the NAS had $stored)" \
+	sh -c "[ '$from' -gt '$stored' ] && grep -q 'component counter restarted from checkpoint n1/counter@$from ' $T_DIR/n1.log"
 
 for s in n1 n2 manager nas; do check "$s exits 0 on SIGTERM" stop "$s" TERM; done
 finish
