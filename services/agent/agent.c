@@ -519,6 +519,8 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		rv = agent_spawn(a, ckpt_main);
 	if (rv == 0)
 		rv = agent_spawn(a, notify_main);
+	if (rv == 0)
+		rv = agent_spawn(a, super_main);
 	if (rv == 0 && a->a_migrate_after_ms > 0 && a->a_nown > 0)
 		rv = agent_spawn(a, migr_main);
 	if (rv != 0)
