@@ -126,6 +126,25 @@ check "... with its newest stored checkpoint as its final one (nothing new)" \
 	log_has n1 "checkpoint of counter: nothing new since"
 check "... and n2 goes on from exactly that count, $held" wait_for 20 sh -c \
 	"grep -qx 'restored counter=$held' $C/n2/counter.out"
+
+# A crash: the program dies (SIGKILL) on n2; supervision restarts it there
+# from its newest checkpoint.
+comp_field() { # NODE FIELD: that field of the counter's entry on NODE
+	"$CTL_BIN" --manager "$MGR_URL" --json nodes |
+		jq -r --arg n "$1" --arg f "$2" '.[] | select(.id == $n) | .components[] | select(.name == "counter") | .[$f]'
+}
+check "nodes shows the counter's pid on n2" wait_for 10 sh -c \
+	"[ \"\$($CTL_BIN --manager $MGR_URL --json nodes | jq -r '.[] | select(.id == \"n2\") | .components[] | select(.name == \"counter\") | .pid')\" -gt 0 ]"
+wait_for 20 counts_past n2 "$((held + 100))"
+cpid=$(comp_field n2 pid)
+kill -KILL "$cpid"
+check "a counter killed on n2 is restarted there by supervision" wait_for 30 sh -c \
+	"[ \$(grep -c '^restored counter=' $C/n2/counter.out) -ge 2 ]"
+crash=$(sed -n 's/^restored counter=\([0-9]*\)$/\1/p' "$C/n2/counter.out" | tail -n 1)
+check "... from a count it checkpointed (${crash:-?} > $held), never from 0" sh -c \
+	"[ ${crash:-0} -gt $held ] && grep -q '^checkpoint seq=[0-9]* counter=${crash:-0}\$' $C/n2/counter.out"
+check "... with a new pid and one restart in nodes" wait_for 10 sh -c \
+	"[ \"\$($CTL_BIN --manager $MGR_URL --json nodes | jq -r '.[] | select(.id == \"n2\") | .components[] | select(.name == \"counter\") | \"\\(.restarts) \\(.pid != $cpid and .pid > 0)\"')\" = '1 true' ]"
 stop n2 TERM
 check "a stopped agent stops its program and removes its socket" sh -c \
 	"a=\$(wc -c <$C/n2/counter.out); sleep 0.5; [ \"\$(wc -c <$C/n2/counter.out)\" = \"\$a\" ] && \
