@@ -14,6 +14,7 @@
 
 #include "exec.h"
 #include "child.h"
+#include "log.h"
 
 struct exec {
 	const struct exec_conf *x_conf;
@@ -108,6 +109,129 @@ exec_conf_dup(const struct exec_conf *c)
 	return d;
 }
 
+/* ---- a `run` process left behind by an agent that died ---- */
+
+/* The pid file of c's `run`: beside its folder ("DIR.run.pid"), never in what a dump reads. */
+static char *
+pid_path(const struct exec_conf *c)
+{
+	size_t n = strlen(c->xc_dir);
+	char *p = NULL;
+
+	while (n > 1 && c->xc_dir[n - 1] == '/')
+		n--;
+	if (asprintf(&p, "%.*s.run.pid", (int)n, c->xc_dir) < 0)
+		return NULL;
+	return p;
+}
+
+/* pid's start time (field 22 of /proc/PID/stat); 0 when it is gone or a zombie. */
+static unsigned long long
+proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* After the command's ")": state (field 3), then fields 4..22. */
+	p = strrchr(buf, ')');
+	if (p == NULL || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return 0;
+	p += 2;
+	for (int field = 3; field < 22 && p != NULL; field++) {
+		p = strchr(p, ' ');
+		if (p != NULL)
+			p++;
+	}
+	if (p != NULL)
+		start = strtoull(p, NULL, 10);
+	return start;
+}
+
+/*
+ * A `run` process of this folder that an earlier agent started and could not
+ * stop (it was killed) still runs: it would run twice, on one folder. Its
+ * group is killed before anything starts. -EBUSY when it does not end.
+ */
+static int
+stop_leftover(const struct exec_conf *c, char *err, size_t errlen)
+{
+	char *path = pid_path(c);
+	unsigned long long start = 0;
+	int pid = 0, rv = 0;
+	FILE *f;
+
+	if (path == NULL)
+		return -ENOMEM;
+	f = fopen(path, "re");
+	if (f == NULL)
+		goto out;
+	if (fscanf(f, "%d %llu", &pid, &start) != 2 || pid <= 1)
+		pid = 0;
+	fclose(f);
+	if (pid != 0 && start != 0 && proc_start_time(pid) == start) {
+		LOG_WARN("folder %s: process %d of an earlier run (its agent died) still runs: "
+			 "killing its process group",
+		    c->xc_dir, pid);
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		for (int i = 0; i < 500 && proc_start_time(pid) == start; i++)
+			usleep(10000);
+		if (proc_start_time(pid) == start) {
+			snprintf(err, errlen, "folder %s is in use by process %d of an earlier run, "
+			                      "which does not end",
+			    c->xc_dir, pid);
+			rv = -EBUSY;
+		}
+	}
+out:
+	if (rv == 0)
+		(void)unlink(path);
+	free(path);
+	return rv;
+}
+
+/* Records the `run` process (best effort: without it, a leftover is not found). */
+static void
+record_run(const struct exec_conf *c, pid_t pid)
+{
+	char *path = pid_path(c);
+	unsigned long long start = proc_start_time(pid);
+	FILE *f;
+
+	if (path == NULL || start == 0) {
+		free(path);
+		return;
+	}
+	f = fopen(path, "we");
+	if (f != NULL) {
+		fprintf(f, "%d %llu\n", (int)pid, start);
+		fclose(f);
+	}
+	free(path);
+}
+
+/* `run` ended and was reaped: nothing is left to find. */
+static void
+forget_run(const struct exec_conf *c)
+{
+	char *path = pid_path(c);
+
+	if (path != NULL)
+		(void)unlink(path);
+	free(path);
+}
+
 /* "DIR/PATH" unless PATH is absolute; malloc'ed. */
 static char *
 in_dir(const char *dir, const char *path)
@@ -197,6 +321,10 @@ exec_checkpoint(struct exec *x, void **ret_buf, size_t *ret_len, char *err, size
 	size_t len = 0;
 	int rv = 0;
 
+	if (c->xc_run_only) {
+		snprintf(err, errlen, "dump: a program that checkpoints itself has no dump command");
+		return -ENOTSUP;
+	}
 	if (c->xc_dump_path != NULL) {
 		path = in_dir(c->xc_dir, c->xc_dump_path);
 		if (path == NULL) {
@@ -365,10 +493,25 @@ exec_conf_check(const struct exec_conf *c, char *err, size_t errlen)
 		{ "restore", c->xc_restore, false }, { "quiesce", c->xc_quiesce, false },
 		{ "resume", c->xc_resume, false },
 	};
+	const char *paths[][2] = { { "dump-path", c->xc_dump_path },
+		{ "restore-path", c->xc_restore_path } };
 	int rv = 0;
 
+	/* Run-only (lib): the program keeps its own state; no command may say otherwise. */
+	for (size_t i = 1; i < sizeof(cmds) / sizeof(cmds[0]) && c->xc_run_only; i++)
+		if (cmds[i].argv != NULL) {
+			snprintf(err, errlen, "%s: not a setting of a program that checkpoints itself "
+			    "(driver lib)", cmds[i].what);
+			return -EINVAL;
+		}
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]) && c->xc_run_only; i++)
+		if (paths[i][1] != NULL) {
+			snprintf(err, errlen, "%s: not a setting of a program that checkpoints itself "
+			    "(driver lib)", paths[i][0]);
+			return -EINVAL;
+		}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]) && rv == 0; i++)
-		if (cmds[i].required || cmds[i].argv != NULL)
+		if ((cmds[i].required && (i == 0 || !c->xc_run_only)) || cmds[i].argv != NULL)
 			rv = check_argv(cmds[i].what, cmds[i].argv, c->xc_shell, err, errlen);
 	if (rv != 0)
 		return rv;
@@ -384,7 +527,7 @@ exec_conf_check(const struct exec_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "limit: must be above 0");
 		return -EINVAL;
 	}
-	if (c->xc_restore == NULL && c->xc_restore_path == NULL) {
+	if (!c->xc_run_only && c->xc_restore == NULL && c->xc_restore_path == NULL) {
 		snprintf(err, errlen, "restore: give a restore command or a restore path");
 		return -EINVAL;
 	}
@@ -414,7 +557,13 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 	rv = exec_conf_check(c, err, errlen);
 	if (rv != 0)
 		return rv;
+	if (state != NULL && c->xc_run_only) {
+		snprintf(err, errlen, "restore: a program that checkpoints itself takes no state here");
+		return -EINVAL;
+	}
 	rv = make_dir(c, err, errlen);
+	if (rv == 0)
+		rv = stop_leftover(c, err, errlen);
 	if (rv != 0)
 		return rv;
 	if (state != NULL) {
@@ -481,6 +630,7 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 		snprintf(err, errlen, "run: cannot run %s: %s", c->xc_run[0], strerror(-rv));
 		goto out;
 	}
+	record_run(c, x->x_pid);
 	*ret_x = x;
 	x = NULL;
 out:
@@ -513,6 +663,7 @@ exec_status(struct exec *x, struct exec_status *ret_st)
 	x->x_reaped = true;
 	x->x_end = st;
 	child_close(&x->x_pidfd);
+	forget_run(x->x_conf);
 	*ret_st = st;
 	return 0;
 }
@@ -528,6 +679,8 @@ exec_stop(struct exec *x, uint64_t grace_ms, struct exec_status *ret_st)
 	if (rv != 0 || st.es_state != EXEC_RUNNING)
 		goto out;
 	kill(-x->x_pid, SIGTERM);
+	/* A stopped group (SIGSTOP) takes its SIGTERM only once it runs again. */
+	kill(-x->x_pid, SIGCONT);
 	for (;;) {
 		struct pollfd pf = { .fd = x->x_pidfd, .events = POLLIN };
 		uint64_t now = child_now_ms();
@@ -546,6 +699,7 @@ exec_stop(struct exec *x, uint64_t grace_ms, struct exec_status *ret_st)
 	x->x_reaped = true;
 	x->x_end = st;
 	child_close(&x->x_pidfd);
+	forget_run(x->x_conf);
 out:
 	if (rv == 0 && ret_st != NULL)
 		*ret_st = st;

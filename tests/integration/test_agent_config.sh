@@ -35,6 +35,11 @@ run     = /bin/sh -c "n=\$(cat state 2>/dev/null || echo 0);while :;do n=\$((n+1
 dump    = /bin/cat state
 restore = /bin/sh -c "cat >state"
 limit   = 1M
+
+[component slow]        # a demo checkpointed every 2 s, not every round
+driver   = demo
+bytes    = 4096
+interval = 2s
 INI
 agent() { start n1 "$AGENT_BIN" --config "$T_DIR/n1.ini" --interval-ms 200; }
 value() { cat "$C/counter/state" 2>/dev/null || echo 0; }
@@ -48,6 +53,10 @@ check "the exec component starts fresh (no checkpoint yet) and counts" wait_for 
 	"[ \$(cat $C/counter/state 2>/dev/null || echo 0) -ge 5 ]"
 check "it is checkpointed every 200 ms (the flag overrides the file's 5000)" wait_for 10 sh -c \
 	"[ \$($CTL_BIN --manager $MGR_URL --json ls n1/counter | jq length) -ge 4 ]"
+count() { ctl --json ls "n1/$1" | jq length; }
+wait_for 20 sh -c "[ \$($CTL_BIN --manager $MGR_URL --json ls n1/counter | jq length) -ge 20 ]"
+check "a component with its own interval (2s) is checkpointed less often (counter $(count counter), slow $(count slow))" \
+	sh -c "[ $(count slow) -ge 1 ] && [ \$(( $(count slow) * 3 )) -lt $(count counter) ]"
 check "nodes shows it as an exec component" [ "$(comp | jq -r .kind)" = exec ]
 check "a checkpoint holds the counter's value" sh -c \
 	"$CTL_BIN --manager $MGR_URL get n1/counter -o $T_DIR/ck && grep -qE '^[0-9]+\$' $T_DIR/ck"
@@ -66,6 +75,27 @@ check "after the node comes back, the counter is restored from its newest checkp
 check "... and counts on from its value ${lastv:-?} (at least 20), not from zero" wait_for 10 sh -c \
 	"[ ${lastv:-0} -ge 20 ] && [ \$(cat $C/counter/state) -gt ${lastv:-0} ]"
 check "... and it did not start fresh" sh -c "! grep -q 'component counter started fresh' $T_DIR/n1.log"
+# Only the agent dies (an OOM kill, say): its program runs on, unsupervised.
+# The agent that starts next stops that leftover before it resumes the
+# component, so it never runs twice on one folder.
+shells() { # the shells running in the counter's folder
+	local p n=0
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/cwd" 2>/dev/null)" = "$C/counter" ] &&
+			grep -q '^/bin/sh' "$p/cmdline" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+}
+check "one program runs" [ "$(shells)" -eq 1 ]
+stop n1 KILL
+check "the agent is dead and its program runs on" sh -c \
+	"v=\$(cat $C/counter/state); sleep 0.5; [ \"\$(cat $C/counter/state)\" != \"\$v\" ]"
+mv "$T_DIR/n1.log" "$T_DIR/n1-first.log"
+agent
+check "the next agent stops the leftover program" wait_for 20 log_has n1 "still runs: killing its process group"
+check "... and resumes the counter" wait_for 20 sh -c "$CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | select(.id == \"n1\" and .state == \"up\") | .components[] | select(.name == \"counter\" and .restored_from != null)'"
+sleep 1
+check "... which runs once" [ "$(shells)" -eq 1 ]
 stop n1 TERM
 check "a stopped agent stops its program too" sh -c \
 	"v=\$(cat $C/counter/state); sleep 0.5; [ \"\$(cat $C/counter/state)\" = \"\$v\" ]"
