@@ -13,6 +13,11 @@
  * decompresses each, verifies every chunk's hash and the whole checkpoint's
  * hash. Memory is bounded by NASC_BATCH, not by the checkpoint size.
  *
+ * A store given changed ranges (nasc_store_hinted) cuts and hashes only
+ * around them when the client remembers the list of the state they are
+ * relative to, and reuses that list elsewhere: the same list, entry for
+ * entry, as reading it whole (docs/data-path.md, "Changed ranges").
+ *
  * With several NAS URLs, a call that finds a NAS unavailable goes to the next.
  * Such a list names addresses of one store (replicas or front-ends of the
  * same data), never several stores: nasc_check_store() refuses a list whose
