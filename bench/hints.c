@@ -100,7 +100,7 @@ hints_store(const char *comp, const uint8_t *buf, size_t len, const uint8_t *bas
 	t0 = hints_now_ms();
 	if (r != NULL) {
 		struct nasc_hints h = { { 0 }, r, nr };
-		memcpy(h.nh_base_sha256, base, SHA_LEN);
+		memcpy(h.nh_base_digest, base, SHA_LEN);
 		rv = nasc_store_hinted(cli, &p, buf, len, &h, TIMEOUT_MS, ret_info, &err);
 	} else {
 		rv = nasc_store_buf(cli, &p, buf, len, TIMEOUT_MS, ret_info, &err);
@@ -144,7 +144,7 @@ hints_same_list(const struct nasc_info *h, const struct nasc_info *w)
 	req.seq = w->ni_seq;
 	if (nasc_call(cli, NAS_RETRIEVE, &req.base, TIMEOUT_MS, (ProtobufCMessage **)&b, &err) != 0)
 		goto out;
-	if (a->n_chunks != b->n_chunks || memcmp(h->ni_sha256, w->ni_sha256, SHA_LEN) != 0)
+	if (a->n_chunks != b->n_chunks || memcmp(h->ni_digest, w->ni_digest, SHA_LEN) != 0)
 		goto out;
 	for (size_t i = 0; i < a->n_chunks; i++)
 		if (a->chunks[i]->size != b->chunks[i]->size || a->chunks[i]->zero != b->chunks[i]->zero ||
@@ -236,7 +236,7 @@ hints_round(const uint8_t *buf, size_t len, const struct nasc_range *r, size_t n
 	uint8_t base[SHA_LEN];
 	int rv = 0;
 
-	memcpy(base, hi->ni_sha256, SHA_LEN);
+	memcpy(base, hi->ni_digest, SHA_LEN);
 	hr->hr_first = h_first;
 	wr->hr_first = !h_first;
 	if (h_first)
@@ -369,7 +369,7 @@ hints_workload(const char *w2path, const char *w3path, const char *dirty)
 int
 main(int argc, char **argv)
 {
-	struct store_config sc = { NULL, 256 * MiB, 8192ull * MiB, 0, false };
+	struct store_config sc = { NULL, 256 * MiB, 8192ull * MiB, 0, false, false };
 	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "chunkv.h"
+#include "digest.h"
 #include "err.h"
 #include "key.h"
 #include "methods.h"
@@ -332,8 +333,15 @@ nasc_info_from_pb(const Ckpt__V1__CheckpointInfo *pb, struct nasc_info *ret_info
 		i.ni_size = pb->size;
 		i.ni_created_unix_ms = pb->created_unix_ms;
 		i.ni_chunk_count = pb->chunk_count;
-		if (pb->sha256.len == SHA_LEN)
+		i.ni_has_sha256 = pb->sha256.len == SHA_LEN;
+		if (i.ni_has_sha256)
 			memcpy(i.ni_sha256, pb->sha256.data, SHA_LEN);
+		i.ni_has_digest = pb->digest.len == SHA_LEN;
+		if (i.ni_has_digest)
+			memcpy(i.ni_digest, pb->digest.data, SHA_LEN);
+		i.ni_chunk_min = pb->chunk_min;
+		i.ni_chunk_avg = pb->chunk_avg;
+		i.ni_chunk_max = pb->chunk_max;
 	}
 	*ret_info = i;
 }
@@ -852,21 +860,6 @@ nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs 
 	return rv;
 }
 
-/* The whole checkpoint's digest of one window, on its own thread. */
-struct nasc_whole {
-	struct sha_ctx *w_ctx;
-	const uint8_t *w_buf;
-	size_t w_len;
-};
-
-static void *
-nasc_whole_run(void *arg)
-{
-	struct nasc_whole *w = arg;
-	sha_update(w->w_ctx, w->w_buf, w->w_len);
-	return NULL;
-}
-
 static int
 nasc_read_full(nasc_read_fn rd, void *arg, uint8_t *buf, size_t cap, size_t *ret_len)
 {
@@ -1093,31 +1086,19 @@ struct nasc_src {
  * hashed, checked with the NAS and the missing ones sent (a PutChunks on its
  * way while the next window is hashed). From a reader, a window ends at the
  * last cut point and its tail starts the next one, so chunk boundaries do
- * not depend on the window size; the whole digest of each window runs on a
- * second thread. From memory, windows are read in place and the whole digest
- * runs on a second thread over all of it at once.
+ * not depend on the window size. From memory, windows are read in place.
+ * The bytes are read once: the record's digest comes from the chunk list.
  */
 static int
 nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src, uint8_t *buf,
-    struct nasc_refs *refs, uint8_t *ret_digest, uint64_t *ret_total, struct rpc_error *err)
+    struct nasc_refs *refs, uint64_t *ret_total, struct rpc_error *err)
 {
 	const struct chunk_params *cp = &n->n_chunking;
-	struct sha_ctx *whole = NULL;
-	struct nasc_whole all = { NULL, src->s_data, src->s_len };
-	pthread_t all_thread;
-	bool all_threaded = false;
 	size_t have = 0, off = 0;
 	uint64_t total = 0;
 	bool eof = false;
-	int rv;
+	int rv = 0;
 
-	rv = sha_new(&whole);
-	if (rv == 0 && src->s_data != NULL) {
-		all.w_ctx = whole;
-		all_threaded = pthread_create(&all_thread, NULL, nasc_whole_run, &all) == 0;
-		if (!all_threaded)
-			nasc_whole_run(&all);
-	}
 	while (rv == 0) {
 		size_t got = 0, pos = 0, first = refs->r_count;
 		const uint8_t *win = buf;
@@ -1138,20 +1119,10 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 		}
 		if (have == 0)
 			break;
-		/* Cut points first; then the chunk digests (and a window's whole digest in parallel). */
+		/* Cut points first; then the chunk digests. */
 		rv = nasc_cut_window(cp, win, have, eof, refs, &pos);
 		if (rv == 0) {
-			struct nasc_whole wj = { whole, win, pos };
-			pthread_t t;
-			bool threaded = false;
-			if (src->s_data == NULL) {
-				threaded = pthread_create(&t, NULL, nasc_whole_run, &wj) == 0;
-				if (!threaded)
-					nasc_whole_run(&wj);
-			}
 			nasc_hash_chunks(refs, first, win, pos);
-			if (threaded)
-				pthread_join(t, NULL);
 			total += pos;
 			rv = nasc_store_window(u, win, refs, first, refs->r_count);
 		}
@@ -1168,18 +1139,14 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 	}
 	if (rv == 0)
 		rv = nasc_up_finish(u);
-	if (all_threaded)
-		pthread_join(all_thread, NULL);
 	if (rv == 0) {
 		uint64_t hashed = 0;
 		for (size_t i = 0; i < refs->r_count; i++)
 			hashed += refs->r_refs[i].zero ? 0 : refs->r_refs[i].size;
 		atomic_fetch_add(&n->n_cut_bytes, total);
 		atomic_fetch_add(&n->n_hashed_bytes, hashed);
-		sha_final(whole, ret_digest);
 		*ret_total = total;
 	}
-	sha_free(whole);
 	return rv;
 }
 
@@ -1341,31 +1308,23 @@ nasc_hinted_refs(struct nasc *n, struct nasc_up *u, const uint8_t *buf, uint64_t
 
 /*
  * nasc_store_chunks() of bytes in memory from the base's list and the
- * changed ranges: the whole digest on a thread of its own while the list is
- * walked and the new chunks hashed (on two threads, split by bytes); then
- * the windows' HaveChunks and PutChunks as usual, which skip the base's
- * chunks without asking.
+ * changed ranges: the list is walked and the new chunks hashed (on two
+ * threads, split by bytes); then the windows' HaveChunks and PutChunks as
+ * usual, which skip the base's chunks without asking. Bytes outside the
+ * re-cut stretches are not read at all.
  */
 static int
 nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
-    const struct nasc_range *r, size_t nr, struct nasc_refs *refs, uint8_t *ret_digest,
-    uint64_t *ret_total, size_t *ret_reused)
+    const struct nasc_range *r, size_t nr, struct nasc_refs *refs, uint64_t *ret_total,
+    size_t *ret_reused)
 {
-	struct nasc_whole all = { NULL, src->s_data, src->s_len };
 	struct nasc_fresh fresh = { 0 };
 	struct nasc_fresh_job ja, jb;
-	pthread_t all_thread, t;
-	bool all_threaded = false;
+	pthread_t t;
 	uint64_t cut = 0, hashed = 0, acc = 0;
 	size_t split = 0;
 	int rv;
 
-	rv = sha_new(&all.w_ctx);
-	if (rv != 0)
-		return rv;
-	all_threaded = pthread_create(&all_thread, NULL, nasc_whole_run, &all) == 0;
-	if (!all_threaded)
-		nasc_whole_run(&all);
 	rv = nasc_hinted_refs(n, u, src->s_data, src->s_len, r, nr, refs, &fresh, &cut);
 	if (rv == 0) {
 		for (size_t i = 0; i < fresh.f_n; i++)
@@ -1399,18 +1358,14 @@ nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_sr
 	}
 	if (rv == 0)
 		rv = nasc_up_finish(u);
-	if (all_threaded)
-		pthread_join(all_thread, NULL);
 	if (rv == 0) {
 		atomic_fetch_add(&n->n_cut_bytes, cut);
 		atomic_fetch_add(&n->n_hashed_bytes, hashed);
 		atomic_fetch_add(&n->n_reused_chunks, refs->r_count - fresh.f_n);
 		atomic_fetch_add(&n->n_hinted_stores, 1);
-		sha_final(all.w_ctx, ret_digest);
 		*ret_total = src->s_len;
 		*ret_reused = refs->r_count - fresh.f_n;
 	}
-	sha_free(all.w_ctx);
 	free(fresh.f_idx);
 	free(fresh.f_off);
 	return rv;
@@ -1425,7 +1380,6 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
     const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info, bool *ret_cached,
     struct rpc_error *ret_err)
 {
-	static const uint8_t no_digest[SHA_LEN];
 	struct nasc_range *ranges = NULL;
 	size_t nranges = 0, reused = 0;
 	Ckpt__V1__StoreRequest sreq = CKPT__V1__STORE_REQUEST__INIT;
@@ -1447,16 +1401,15 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 	if (rv == 0 && buf == NULL && src->s_data == NULL)
 		rv = -ENOMEM;
 	if (rv == 0)
-		rv = nasc_base_load(n, p, h != NULL && src->s_data != NULL ? h->nh_base_sha256 : NULL,
+		rv = nasc_base_load(n, p, h != NULL && src->s_data != NULL ? h->nh_base_digest : NULL,
 		    timeout_ms, &up.u_base, ret_err);
 	*ret_cached = up.u_base.b_cached;
 	/* Hints that cannot be used (too many, no memory) mean: read it whole. */
 	if (rv == 0 && up.u_base.b_sizes != NULL &&
 	    nasc_ranges_norm(h, src->s_len, &ranges, &nranges) == 0)
-		rv = nasc_store_hinted_chunks(n, &up, src, ranges, nranges, &refs, digest, &total,
-		    &reused);
+		rv = nasc_store_hinted_chunks(n, &up, src, ranges, nranges, &refs, &total, &reused);
 	else if (rv == 0)
-		rv = nasc_store_chunks(n, &up, src, buf, &refs, digest, &total, ret_err);
+		rv = nasc_store_chunks(n, &up, src, buf, &refs, &total, ret_err);
 	if (rv != 0)
 		goto out;
 	/* The chunk list in compact form: sizes (hole bit), then the data chunks' hashes. */
@@ -1470,14 +1423,20 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 		if (!refs.r_refs[i].zero)
 			memmove(refs.r_sha[ndata++], refs.r_sha[i], SHA_LEN);
 	}
+	rv = digest_compact(sizes, refs.r_count, (const uint8_t *)refs.r_sha, ndata, digest);
+	if (rv != 0)
+		goto out;
 	sreq.node = (char *)p->np_node;
 	sreq.component = (char *)p->np_component;
 	sreq.kind = (char *)(p->np_kind != NULL ? p->np_kind : "");
 	sreq.seq = p->np_seq;
 	sreq.epoch = p->np_epoch;
 	sreq.size = total;
-	sreq.sha256.data = digest;
-	sreq.sha256.len = SHA_LEN;
+	sreq.digest.data = digest;
+	sreq.digest.len = SHA_LEN;
+	sreq.chunk_min = n->n_chunking.cp_min;
+	sreq.chunk_avg = n->n_chunking.cp_avg;
+	sreq.chunk_max = n->n_chunking.cp_max;
 	sreq.n_chunk_sizes = refs.r_count;
 	sreq.chunk_sizes = sizes;
 	sreq.chunk_sha256.data = (uint8_t *)refs.r_sha;
@@ -1489,8 +1448,10 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 		nasc_info_from_pb(srep->info, ret_info);
 		rpc_reply_free(&srep->base);
 		/* A terse reply: the digest is the one sent (hints name their base by it). */
-		if (memcmp(ret_info->ni_sha256, no_digest, SHA_LEN) == 0)
-			memcpy(ret_info->ni_sha256, digest, SHA_LEN);
+		if (!ret_info->ni_has_digest) {
+			memcpy(ret_info->ni_digest, digest, SHA_LEN);
+			ret_info->ni_has_digest = true;
+		}
 		ret_info->ni_reused_chunks = (uint32_t)reused;
 		atomic_fetch_add(&n->n_store_bytes, total);
 		/* The next store of this component asks about what is new since this one. */
@@ -1915,12 +1876,28 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 		return rv;
 	nasc_info_from_pb(rrep->info, &info);
 	*read_seq = info.ni_seq;
-	rv = sha_new(&whole);
+	rv = 0;
+	/* A plain SHA-256 (records of the older format) costs a pass over the bytes. */
+	if (info.ni_has_sha256)
+		rv = sha_new(&whole);
 	if (rv != 0)
 		goto out;
 	rv = nasc_reader_plan(&r, rrep->chunks, rrep->n_chunks, info.ni_size);
-	if (rv == -EBADMSG)
+	/*
+	 * The digest of the list; every chunk read is verified against the
+	 * list, so the bytes written are those the digest names.
+	 */
+	if (rv == 0)
+		rv = digest_refs(rrep->chunks, rrep->n_chunks, digest);
+	if (rv == -EINVAL || rv == -EBADMSG || (rv == 0 && info.ni_has_digest &&
+	    memcmp(digest, info.ni_digest, SHA_LEN) != 0)) {
+		rv = -EBADMSG;
 		goto out_mismatch;
+	}
+	if (rv == 0 && !info.ni_has_digest) {
+		memcpy(info.ni_digest, digest, SHA_LEN);
+		info.ni_has_digest = true;
+	}
 	/* The record is consistent: its size is the checkpoint's. */
 	if (rv == 0 && expect != NULL && (rv = expect(wr_arg, info.ni_size)) != 0) {
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s/%s@%llu (%llu bytes): %s",
@@ -1945,7 +1922,8 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 				goto out_data_loss;
 			goto out;
 		}
-		sha_update(whole, s->sl_buf, s->sl_len);
+		if (whole != NULL)
+			sha_update(whole, s->sl_buf, s->sl_len);
 		total += s->sl_len;
 		rv = wr(wr_arg, s->sl_buf, s->sl_len);
 		if (rv != 0) {
@@ -1955,8 +1933,10 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 		}
 		nasc_reader_release(&r, s);
 	}
-	sha_final(whole, digest);
-	if (total != info.ni_size || memcmp(digest, info.ni_sha256, SHA_LEN) != 0) {
+	if (whole != NULL)
+		sha_final(whole, digest);
+	if (total != info.ni_size ||
+	    (whole != NULL && memcmp(digest, info.ni_sha256, SHA_LEN) != 0)) {
 		rv = -EBADMSG;
 		goto out_mismatch;
 	}
@@ -1965,7 +1945,7 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 
 out_mismatch:
 	snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
-	    "%s/%s@%llu: DATA_LOSS: checkpoint bytes do not match their SHA-256", info.ni_node,
+	    "%s/%s@%llu: DATA_LOSS: checkpoint bytes do not match their digest", info.ni_node,
 	    info.ni_component, (unsigned long long)info.ni_seq);
 out_data_loss:
 	ret_err->re_code = CKPT__V1__CODE__DATA_LOSS;

@@ -8,10 +8,13 @@
  * raw bytes), asks the NAS which of the window's chunks it lacks (one
  * HaveChunks per window), compresses only those (zchunk.h: zstd, or raw
  * when that does not pay) and sends them in messages of at most NASC_BATCH
- * bytes (PutChunks), then commits the record (Store). The reader gets the
- * record (Retrieve), fetches chunks in bounded batches (GetChunks),
- * decompresses each, verifies every chunk's hash and the whole checkpoint's
- * hash. Memory is bounded by NASC_BATCH, not by the checkpoint size.
+ * bytes (PutChunks), then commits the record (Store) with its digest, the
+ * ckpt-chunks-sha256 of the chunk list (digest.h): the bytes are read once.
+ * The reader gets the record (Retrieve), checks its digest against its chunk
+ * list, fetches chunks in bounded batches (GetChunks), decompresses each and
+ * verifies every chunk's hash; a record of the older format (a plain
+ * SHA-256, no digest) also has its whole SHA-256 checked. Memory is bounded
+ * by NASC_BATCH, not by the checkpoint size.
  *
  * A store given changed ranges (nasc_store_hinted) cuts and hashes only
  * around them when the client remembers the list of the state they are
@@ -26,6 +29,7 @@
 #ifndef CKPT_NASC_H
 #define CKPT_NASC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -55,7 +59,14 @@ struct nasc_info {
 	uint64_t ni_epoch;
 	uint64_t ni_size;
 	uint64_t ni_created_unix_ms;
+	/* The identity digest, ckpt-chunks-sha256 (digest.h): set by every store and read. */
+	uint8_t ni_digest[SHA_LEN];
+	bool ni_has_digest;
+	/* The plain SHA-256 of the bytes, when the record has one (older format). */
 	uint8_t ni_sha256[SHA_LEN];
+	bool ni_has_sha256;
+	/* The writer's chunking (chunk.h); 0: not recorded (older format). */
+	uint32_t ni_chunk_min, ni_chunk_avg, ni_chunk_max;
 	uint32_t ni_chunk_count;
 	/* nasc_store_hinted() only: chunk entries taken from the previous list (0: read whole). */
 	uint32_t ni_reused_chunks;
@@ -130,7 +141,7 @@ struct nasc_range {
  * NASC_RANGES_MAX of them.
  */
 struct nasc_hints {
-	uint8_t nh_base_sha256[SHA_LEN]; /* digest of the whole base state */
+	uint8_t nh_base_digest[SHA_LEN]; /* the base's identity digest (nasc_info ni_digest) */
 	const struct nasc_range *nh_ranges;
 	size_t nh_count;
 };
@@ -147,7 +158,7 @@ struct nasc_hints {
  * the bytes within cp_max of each cut only, so the list is the one
  * nasc_store_buf() makes of the same bytes, chunk for chunk. Otherwise (no
  * remembered list, another base, a retry after a refusal) it is exactly
- * nasc_store_buf(). The whole digest always reads every byte. Wrong hints
+ * nasc_store_buf(). Bytes outside those stretches are not read. Wrong hints
  * (a change outside the ranges) make a wrong chunk list: callers pass only
  * ranges they know cover every change.
  */
@@ -156,8 +167,10 @@ int nasc_store_hinted(struct nasc *n, const struct nasc_put *p, const void *buf,
     struct rpc_error *ret_err);
 
 /*
- * node "" (or NULL): whichever node stored it; seq 0: the latest. Verifies each
- * chunk and the whole digest; a mismatch is -EBADMSG (DATA_LOSS). Bytes are
+ * node "" (or NULL): whichever node stored it; seq 0: the latest. Verifies the
+ * record's digest against its chunk list and each chunk against its hash
+ * (and a plain SHA-256 when the record has one); a mismatch is -EBADMSG
+ * (DATA_LOSS). ret_info->ni_digest is always set. Bytes are
  * handed to wr as they arrive and verified: on -EBADMSG the writer has
  * already seen bytes of a bad checkpoint and must discard them.
  */

@@ -45,7 +45,7 @@ ckpt_store(struct nasc *n, const struct nasc_put *put, const struct comp_snap *s
 		r[i].nr_off = snap->cp_changed[i].rn_off;
 		r[i].nr_len = snap->cp_changed[i].rn_len;
 	}
-	memcpy(hints.nh_base_sha256, snap->cp_base_sha256, SHA_LEN);
+	memcpy(hints.nh_base_digest, snap->cp_base_sha256, SHA_LEN);
 	hints.nh_ranges = r;
 	hints.nh_count = snap->cp_nchanged;
 	rv = nasc_store_hinted(n, put, snap->cp_buf, snap->cp_len, &hints, timeout_ms, ret_info,
@@ -369,11 +369,11 @@ out_queue:
 		info.ni_epoch = put.np_epoch;
 	stored = info.ni_seq;
 	/* The next snapshots' hints are relative to these bytes. */
-	comp_ckpt_stored(a->a_comps, name, info.ni_sha256);
+	comp_ckpt_stored(a->a_comps, name, info.ni_digest);
 	seq.cs_next = stored + 1;
 	seq.cs_known = true;
 	seq.cs_owned = true;
-	sha_hex(info.ni_sha256, SHA_LEN, hex);
+	sha_hex(info.ni_digest, SHA_LEN, hex);
 	if (info.ni_reused_chunks != 0)
 		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s"
 		    " from hints: %" PRIu32 " of %" PRIu32 " chunks reused",
@@ -463,7 +463,7 @@ ckpt_queue_flush(struct agent *a, unsigned timeout_ms)
 			info.ni_size = it.qi_len;
 		if (info.ni_epoch == 0)
 			info.ni_epoch = put.np_epoch;
-		sha_hex(info.ni_sha256, SHA_LEN, hex);
+		sha_hex(info.ni_digest, SHA_LEN, hex);
 		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s "
 		         "(from the queue, taken %" PRIu64 " ms ago)",
 		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,

@@ -241,6 +241,15 @@ demo_sha256(const struct demo *d, uint8_t ret_digest[SHA_LEN])
 	return 0;
 }
 
+int
+demo_digest(const struct demo *d, const struct chunk_params *cp, uint8_t ret_digest[SHA_LEN])
+{
+	uint8_t hdr[DEMO_HEADER_MAX];
+	size_t hlen = demo_header(d, hdr);
+
+	return digest_buf2(cp, hdr, hlen, d->d_buf, (size_t)d->d_len, ret_digest);
+}
+
 /*
  * Checks serialised state: on success the buffer's bytes are at p + *ret_off,
  * *ret_blen of them, and name holds the component's name.

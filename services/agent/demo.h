@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "digest.h"
 #include "key.h"
 #include "sha.h"
 
@@ -69,6 +70,8 @@ size_t demo_state_size(const struct demo *d);
 int demo_serialize(const struct demo *d, void **ret_buf, size_t *ret_len);
 /* SHA-256 of the serialised state, without building it. */
 int demo_sha256(const struct demo *d, uint8_t ret_digest[SHA_LEN]);
+/* The ckpt-chunks-sha256 (digest.h) of the same bytes cut with cp, header and buffer unjoined. */
+int demo_digest(const struct demo *d, const struct chunk_params *cp, uint8_t ret_digest[SHA_LEN]);
 
 /*
  * Rebuilds a demo from serialised state. -EBADMSG for anything malformed

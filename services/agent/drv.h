@@ -43,6 +43,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "chunk.h"
 #include "exec.h"
 #include "sha.h"
 
@@ -140,10 +141,14 @@ struct drv_ops {
 	void (*d_status)(struct drv_inst *inst, struct drv_status *ret_status);
 	void (*d_tick)(struct drv_inst *inst); /* optional */
 	/*
-	 * Optional: SHA-256 of the state d_checkpoint() would give now, without
-	 * copying it. NULL: a restore digests the bytes it hands to d_start().
+	 * Optional: the digest of the state d_checkpoint() would give now,
+	 * without copying it: its ckpt-chunks-sha256 cut with cp (digest.h), or
+	 * with cp NULL its plain SHA-256 (records of the older format). NULL: a
+	 * restore takes the bytes it hands to d_start() for the checkpoint's,
+	 * which were verified chunk by chunk against the record.
 	 */
-	int (*d_digest)(struct drv_inst *inst, uint8_t ret_digest[SHA_LEN]);
+	int (*d_digest)(struct drv_inst *inst, const struct chunk_params *cp,
+	    uint8_t ret_digest[SHA_LEN]);
 	void (*d_free)(struct drv_inst *inst); /* after d_stop(); accepts NULL */
 };
 

@@ -235,9 +235,10 @@ drv_demo_tick(struct drv_inst *in)
 }
 
 static int
-drv_demo_digest(struct drv_inst *in, uint8_t ret_digest[SHA_LEN])
+drv_demo_digest(struct drv_inst *in, const struct chunk_params *cp, uint8_t ret_digest[SHA_LEN])
 {
-	return demo_sha256(in->dd_demo, ret_digest);
+	return cp != NULL ? demo_digest(in->dd_demo, cp, ret_digest) :
+	    demo_sha256(in->dd_demo, ret_digest);
 }
 
 static void

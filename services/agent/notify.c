@@ -28,8 +28,12 @@ notify_info_view(const struct nasc_info *info, Ckpt__V1__CheckpointInfo *ret_pb)
 	ret_pb->seq = info->ni_seq;
 	ret_pb->epoch = info->ni_epoch;
 	ret_pb->size = info->ni_size;
-	ret_pb->sha256.data = (uint8_t *)info->ni_sha256;
-	ret_pb->sha256.len = SHA_LEN;
+	ret_pb->digest.data = (uint8_t *)info->ni_digest;
+	ret_pb->digest.len = SHA_LEN;
+	if (info->ni_has_sha256) {
+		ret_pb->sha256.data = (uint8_t *)info->ni_sha256;
+		ret_pb->sha256.len = SHA_LEN;
+	}
 	ret_pb->created_unix_ms = info->ni_created_unix_ms;
 	ret_pb->chunk_count = info->ni_chunk_count;
 	ret_pb->kind = (char *)info->ni_kind;
@@ -48,8 +52,11 @@ notify_info_copy(struct arena *arena, const struct nasc_info *info)
 	pb->node = arena_strdup(arena, view.node);
 	pb->component = arena_strdup(arena, view.component);
 	pb->kind = arena_strdup(arena, view.kind);
-	pb->sha256.data = arena_memdup(arena, view.sha256.data, SHA_LEN);
-	if (pb->node == NULL || pb->component == NULL || pb->kind == NULL || pb->sha256.data == NULL)
+	pb->digest.data = arena_memdup(arena, view.digest.data, SHA_LEN);
+	if (view.sha256.len == SHA_LEN)
+		pb->sha256.data = arena_memdup(arena, view.sha256.data, SHA_LEN);
+	if (pb->node == NULL || pb->component == NULL || pb->kind == NULL ||
+	    pb->digest.data == NULL || (pb->sha256.len != 0 && pb->sha256.data == NULL))
 		return NULL;
 	return pb;
 }

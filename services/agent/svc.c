@@ -11,6 +11,7 @@
 #include <stdarg.h>
 
 #include "ckpt/v1/agent.pb-c.h"
+#include "digest.h"
 #include "drv.h"
 #include "err.h"
 #include "key.h"
@@ -111,14 +112,14 @@ svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
 	}
 	if (info.ni_component[0] == '\0')
 		snprintf(info.ni_component, sizeof(info.ni_component), "%s", lr->lr_component);
-	sha_hex(info.ni_sha256, SHA_LEN, hex_ck);
+	sha_hex(info.ni_digest, SHA_LEN, hex_ck);
 	/* The expected digest is the requested checkpoint's, not a fallback's. */
 	if (lr->lr_sha256 != NULL && fb.nf_bad_seq == 0 &&
-	    memcmp(lr->lr_sha256, info.ni_sha256, SHA_LEN) != 0) {
+	    memcmp(lr->lr_sha256, info.ni_digest, SHA_LEN) != 0) {
 		char want[SHA_HEX_LEN + 1];
 		sha_hex(lr->lr_sha256, SHA_LEN, want);
 		rv = -EBADMSG;
-		snprintf(msg, msglen, "checkpoint %s/%s@%" PRIu64 " has sha256 %s, expected %s",
+		snprintf(msg, msglen, "checkpoint %s/%s@%" PRIu64 " has digest %s, expected %s",
 		    info.ni_node, info.ni_component, info.ni_seq, hex_ck, want);
 		goto out;
 	}
@@ -149,9 +150,13 @@ svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
 		    lr->lr_component, (unsigned long long)ops->d_state_max);
 		goto out;
 	}
-	/* Without a digest of its own, the driver's state is the bytes it is given. */
+	/*
+	 * Without a digest of its own, the driver's state is the bytes it is
+	 * given: nasc verified each chunk against the record's list and the list
+	 * against the record's digest, so their digest is the record's.
+	 */
 	if (ops->d_digest == NULL)
-		sha256(buf, len, state_sha);
+		memcpy(state_sha, info.ni_digest, SHA_LEN);
 	/* Drivers that run a program start it from the node's own spec of it. */
 	agent_drv_spec(a, lr->lr_component, ckind, &spec);
 	/* The driver may take the buffer over: the state is in memory once, not twice. */
@@ -164,19 +169,34 @@ svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
 		    why[0] != '\0' ? why : err_str(rv));
 		goto out;
 	}
-	/* The digest of the state as restored, before it ticks again. */
-	rv = ops->d_digest != NULL ? ops->d_digest(inst, state_sha) : 0;
+	/*
+	 * The digest of the state as restored, before it ticks again: cut with
+	 * the record's chunking. A record of the older format without its
+	 * chunking is compared by its plain SHA-256; once that matches, the
+	 * state's digest is the record's (the same bytes).
+	 */
+	rv = 0;
+	if (ops->d_digest != NULL && info.ni_chunk_max == 0 && info.ni_has_sha256) {
+		rv = ops->d_digest(inst, NULL, state_sha);
+		if (rv == 0 && memcmp(state_sha, info.ni_sha256, SHA_LEN) == 0)
+			memcpy(state_sha, info.ni_digest, SHA_LEN);
+	} else if (ops->d_digest != NULL) {
+		struct chunk_params cp;
+		rv = digest_params(info.ni_chunk_min, info.ni_chunk_avg, info.ni_chunk_max, &cp);
+		if (rv == 0)
+			rv = ops->d_digest(inst, &cp, state_sha);
+	}
 	if (rv != 0) {
 		snprintf(msg, msglen, "hashing the restored state: %s", err_str(rv));
 		goto out;
 	}
 	sha_hex(state_sha, SHA_LEN, hex_state);
-	if (memcmp(state_sha, info.ni_sha256, SHA_LEN) != 0) {
+	if (memcmp(state_sha, info.ni_digest, SHA_LEN) != 0) {
 		rv = -EBADMSG;
-		LOG_ERROR("checkpoint %s/%s@%" PRIu64 " received (sha256=%s); restored state sha256=%s "
+		LOG_ERROR("checkpoint %s/%s@%" PRIu64 " received (digest=%s); restored state digest=%s "
 		          "differs",
 		    info.ni_node, info.ni_component, info.ni_seq, hex_ck, hex_state);
-		snprintf(msg, msglen, "restored state sha256 %s differs from checkpoint sha256 %s",
+		snprintf(msg, msglen, "restored state digest %s differs from checkpoint digest %s",
 		    hex_state, hex_ck);
 		goto out;
 	}
@@ -189,7 +209,7 @@ svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
 	    info.ni_component);
 	out.ld_from.cr_seq = info.ni_seq;
 	out.ld_from.cr_unix_ms = info.ni_created_unix_ms;
-	memcpy(out.ld_from.cr_sha256, info.ni_sha256, SHA_LEN);
+	memcpy(out.ld_from.cr_sha256, info.ni_digest, SHA_LEN);
 	memcpy(out.ld_state_sha256, state_sha, SHA_LEN);
 	*ret = out;
 out:
@@ -277,7 +297,7 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	ckpt_kick(a);
 	sha_hex(ld.ld_from.cr_sha256, SHA_LEN, hex_ck);
 	sha_hex(ld.ld_state_sha256, SHA_LEN, hex_state);
-	LOG_INFO("checkpoint %s/%s@%" PRIu64 " received (sha256=%s); restored state sha256=%s; "
+	LOG_INFO("checkpoint %s/%s@%" PRIu64 " received (digest=%s); restored state digest=%s; "
 	         "migration successful",
 	    ld.ld_from.cr_node, ld.ld_from.cr_component, ld.ld_from.cr_seq, hex_ck, hex_state);
 	rv = comp_status_one(a->a_comps, rpc_call_arena(call), req->component, &reply->status);

@@ -185,9 +185,11 @@ wire_ckpt_from_pb(const Ckpt__V1__CheckpointInfo *pb, struct reg_ckpt *ret_ckpt,
 		snprintf(err, errlen, "checkpoint %s/%s has seq 0", pb->node, pb->component);
 		return -EINVAL;
 	}
-	if (pb->sha256.len != SHA_LEN) {
-		snprintf(err, errlen, "checkpoint %s/%s@%llu: sha256 has %zu bytes, not %d", pb->node,
-		    pb->component, (unsigned long long)pb->seq, pb->sha256.len, SHA_LEN);
+	/* Its identity: the digest, or the plain SHA-256 of a sender older than digests. */
+	if (pb->digest.len != SHA_LEN && (pb->digest.len != 0 || pb->sha256.len != SHA_LEN)) {
+		snprintf(err, errlen, "checkpoint %s/%s@%llu: digest has %zu bytes and sha256 %zu, "
+		    "want a %d-byte digest (or sha256)", pb->node, pb->component,
+		    (unsigned long long)pb->seq, pb->digest.len, pb->sha256.len, SHA_LEN);
 		return -EINVAL;
 	}
 	if (wire_text_check(pb->kind, REG_KIND_MAX) != 0) {
@@ -203,7 +205,7 @@ wire_ckpt_from_pb(const Ckpt__V1__CheckpointInfo *pb, struct reg_ckpt *ret_ckpt,
 	c.rk_size = pb->size;
 	c.rk_created_unix_ms = pb->created_unix_ms;
 	c.rk_chunk_count = pb->chunk_count;
-	memcpy(c.rk_sha256, pb->sha256.data, SHA_LEN);
+	memcpy(c.rk_sha256, pb->digest.len == SHA_LEN ? pb->digest.data : pb->sha256.data, SHA_LEN);
 	*ret_ckpt = c;
 	return 0;
 }
@@ -330,6 +332,6 @@ wire_ckpt_to_pb(struct arena *a, const struct reg_ckpt *c)
 	pb->size = c->rk_size;
 	pb->created_unix_ms = c->rk_created_unix_ms;
 	pb->chunk_count = c->rk_chunk_count;
-	pb->sha256 = wire_bytes(a, c->rk_sha256, SHA_LEN, &ok);
+	pb->digest = wire_bytes(a, c->rk_sha256, SHA_LEN, &ok);
 	return ok && pb->node != NULL && pb->component != NULL && pb->kind != NULL ? pb : NULL;
 }

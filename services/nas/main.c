@@ -34,6 +34,7 @@ struct nas_conf {
 	uint64_t nc_map_max;
 	int64_t nc_keep;
 	bool nc_check;
+	bool nc_test_format3;
 	char *nc_log_level;
 };
 
@@ -63,6 +64,10 @@ static const struct cfg_opt nas_opts[] = {
 	    "print a report, exit 0 if clean and 1 if not; no --listen"),
 	OPT("log-level", CFG_STR, nc_log_level, "info", 0, 0, 0, "LEVEL",
 	    "debug, info, warn or error"),
+	OPT("test-format3", CFG_BOOL, nc_test_format3, "false", 0, 0, 0, NULL,
+	    "tests only: write the data in store format 3 (records named by a plain SHA-256, "
+	    "no digest), as versions before the chunk-list digest did; a later start without "
+	    "it upgrades the data"),
 };
 
 #define NAS_NOPTS (sizeof(nas_opts) / sizeof(nas_opts[0]))
@@ -113,7 +118,7 @@ static int
 nas_check(const struct nas_conf *conf)
 {
 	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
-		(uint32_t)conf->nc_keep, true };
+		(uint32_t)conf->nc_keep, true, false };
 	struct store_error err;
 	struct store_check *ck;
 	struct store *st;
@@ -157,7 +162,7 @@ static int
 nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 {
 	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
-		(uint32_t)conf->nc_keep, false };
+		(uint32_t)conf->nc_keep, false, conf->nc_test_format3 };
 	struct nas_config nc = { conf->nc_listen, (unsigned)conf->nc_workers,
 		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep };
 	struct store_error err;

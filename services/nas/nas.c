@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "chunklist.h"
+#include "digest.h"
 #include "chunkv.h"
 #include "err.h"
 #include "methods.h"
@@ -52,15 +53,18 @@ nas_name(const char *s)
 static void
 nas_log_stored(const Ckpt__V1__CheckpointInfo *info, bool existed)
 {
-	char hex[SHA_HEX_LEN + 1], human[UTIL_SIZE_STR_MAX];
+	char hex[DIGEST_STR_LEN], human[UTIL_SIZE_STR_MAX];
 
-	sha_hex(info->sha256.data, info->sha256.len < SHA_LEN ? info->sha256.len : SHA_LEN, hex);
+	if (info->digest.len == SHA_LEN)
+		digest_str(info->digest.data, hex);
+	else
+		snprintf(hex, sizeof(hex), "%s", "-");
 	if (existed)
-		LOG_INFO("checkpoint already stored: %s/%s@%llu size=%llu (%s) sha256=%s", info->node,
+		LOG_INFO("checkpoint already stored: %s/%s@%llu size=%llu (%s) digest=%s", info->node,
 		    info->component, (unsigned long long)info->seq, (unsigned long long)info->size,
 		    util_fmt_size(info->size, human), hex);
 	else
-		LOG_INFO("checkpoint stored: %s/%s@%llu size=%llu (%s) sha256=%s chunks=%u",
+		LOG_INFO("checkpoint stored: %s/%s@%llu size=%llu (%s) digest=%s chunks=%u",
 		    info->node, info->component, (unsigned long long)info->seq,
 		    (unsigned long long)info->size, util_fmt_size(info->size, human), hex,
 		    info->chunk_count);

@@ -17,6 +17,7 @@
 
 #include <lmdb.h>
 
+#include "digest.h"
 #include "err.h"
 #include "key.h"
 #include "log.h"
@@ -56,8 +57,13 @@ static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "c
 #define STORE_PAGE_HDR 16 /* LMDB's PAGEHDRSZ on 64-bit */
 #define STORE_TAIL_MAX 1536u
 #define STORE_FORMAT_KEY "format"
-/* 1: raw chunk values without a header (before zstd); 2: no tails (read as 3). */
-#define STORE_FORMAT "3"
+/*
+ * 1: raw chunk values without a header (before zstd); 2: no tails (read as
+ * 3); 3: records named by the plain SHA-256 of the whole checkpoint only
+ * (upgraded to 4 on open: each record gets the digest of its chunk list).
+ */
+#define STORE_FORMAT "4"
+#define STORE_FORMAT_PLAIN "3"
 #define STORE_FORMAT_NOTAIL "2"
 #define STORE_ID_KEY "store_id"
 /*
@@ -80,6 +86,7 @@ struct store {
 	uint32_t s_keep;     /* checkpoints kept per component unless overridden */
 	size_t s_psize;      /* LMDB's page size */
 	bool s_readonly;
+	bool s_format3;      /* sc_format3: tests only */
 	char *s_dir;         /* the data folder (statvfs of a failed write) */
 	char s_id[STORE_ID_LEN + 1]; /* set at open, then constant */
 	int s_lock_fd;       /* STORE_LOCK_FILE, flock()ed until store_close(); -1: none */
@@ -987,12 +994,79 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
  * Opens the databases (creating them unless read-only) and checks the format
  * of the data: a store written before chunks had a header is refused.
  */
+/*
+ * Format 3 to 4: every record without a digest gets the one of its chunk
+ * list (a few dozen bytes per chunk hashed; no chunk is read). Records that
+ * do not decode are left for the checks to report.
+ */
+static int
+store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t count = 0;
+	int mrc, rv = 0;
+
+	mrc = mdb_cursor_open(txn, s->s_dbi[DB_CKPT], &cur);
+	if (mrc != 0)
+		return store_rc(mrc);
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rv == 0;
+	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		Ckpt__V1__CheckpointRecord *rec;
+		uint8_t digest[SHA_LEN];
+		MDB_val nv;
+
+		rec = ckpt__v1__checkpoint_record__unpack(NULL, v.mv_size, v.mv_data);
+		if (rec == NULL || rec->info == NULL || rec->info->digest.len == SHA_LEN ||
+		    digest_refs(rec->chunks, rec->n_chunks, digest) != 0) {
+			ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
+			continue;
+		}
+		rec->info->digest.data = digest; /* not freed: the data is not heap-owned */
+		rec->info->digest.len = SHA_LEN;
+		nv.mv_size = ckpt__v1__checkpoint_record__get_packed_size(rec);
+		nv.mv_data = malloc(nv.mv_size);
+		if (nv.mv_data == NULL) {
+			rv = -ENOMEM;
+		} else {
+			ckpt__v1__checkpoint_record__pack(rec, nv.mv_data);
+			rv = store_rc(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT));
+			free(nv.mv_data);
+			count++;
+		}
+		rec->info->digest.data = NULL;
+		rec->info->digest.len = 0;
+		ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
+	}
+	if (rv == 0 && mrc != MDB_NOTFOUND)
+		rv = store_rc(mrc);
+	mdb_cursor_close(cur);
+	if (rv == 0)
+		*ret_count = count;
+	return rv;
+}
+
+static bool
+store_format_is(const MDB_val *v, const char *format)
+{
+	return v->mv_size == strlen(format) && memcmp(v->mv_data, format, v->mv_size) == 0;
+}
+
+/*
+ * Opens the databases (creating them unless read-only) and checks the format
+ * of the data: a store written before chunks had a header is refused; one of
+ * format 2 or 3 is upgraded to 4 when opened for writing (read-only, its
+ * records are read as they are: readers compute a missing digest from the
+ * chunk list). s_format3 (tests only) keeps or makes format 3 instead.
+ */
 static int
 store_format_txn(struct store *s, MDB_txn *txn)
 {
+	const char *want = s->s_format3 ? STORE_FORMAT_PLAIN : STORE_FORMAT;
 	MDB_val k = { strlen(STORE_FORMAT_KEY), STORE_FORMAT_KEY }, v;
 	MDB_stat ms;
-	int rc;
+	size_t upgraded = 0;
+	int rc, rv;
 
 	for (int i = 0; i < DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, store_db_names[i], s->s_readonly ? 0 : MDB_CREATE, &s->s_dbi[i]);
@@ -1000,16 +1074,22 @@ store_format_txn(struct store *s, MDB_txn *txn)
 			return store_rc(rc);
 	}
 	rc = mdb_get(txn, s->s_dbi[DB_META], &k, &v);
-	if (rc == 0 && v.mv_size == strlen(STORE_FORMAT) &&
-	    memcmp(v.mv_data, STORE_FORMAT, v.mv_size) == 0)
+	if (rc == 0 && store_format_is(&v, want))
 		return 0;
-	/* Format 2 is format 3 without tails: take it as it is, and mark it 3. */
-	if (rc == 0 && v.mv_size == strlen(STORE_FORMAT_NOTAIL) &&
-	    memcmp(v.mv_data, STORE_FORMAT_NOTAIL, v.mv_size) == 0) {
+	/* Format 2 is format 3 without tails; 3 is 4 without digests. */
+	if (rc == 0 && (store_format_is(&v, STORE_FORMAT_NOTAIL) ||
+	    (!s->s_format3 && store_format_is(&v, STORE_FORMAT_PLAIN)))) {
 		if (s->s_readonly)
 			return 0;
-		v.mv_size = strlen(STORE_FORMAT);
-		v.mv_data = STORE_FORMAT;
+		if (!s->s_format3) {
+			rv = store_upgrade_digests(s, txn, &upgraded);
+			if (rv != 0)
+				return rv;
+			LOG_INFO("store format %.*s upgraded to %s: %zu records given their digest",
+			    (int)v.mv_size, (const char *)v.mv_data, want, upgraded);
+		}
+		v.mv_size = strlen(want);
+		v.mv_data = (void *)want;
 		return store_rc(mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0));
 	}
 	if (rc == 0)
@@ -1023,8 +1103,8 @@ store_format_txn(struct store *s, MDB_txn *txn)
 		return -EPROTO;
 	if (s->s_readonly)
 		return 0;
-	v.mv_size = strlen(STORE_FORMAT);
-	v.mv_data = STORE_FORMAT;
+	v.mv_size = strlen(want);
+	v.mv_data = (void *)want;
 	return store_rc(mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0));
 }
 
@@ -1208,6 +1288,7 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 	if (s == NULL)
 		return -ENOMEM;
 	s->s_readonly = cfg->sc_readonly;
+	s->s_format3 = cfg->sc_format3;
 	s->s_lock_fd = -1;
 	s->s_dir = strdup(cfg->sc_dir);
 	if (s->s_dir == NULL) {
@@ -1670,6 +1751,7 @@ struct store_commit_op {
 	Ckpt__V1__CheckpointInfo *co_info; /* the new record's, or the existing one's */
 	bool co_existed;
 	struct store_delete_op co_retained; /* older checkpoints deleted by retention */
+	uint8_t co_digest[SHA_LEN];         /* of the request's chunk list */
 };
 
 static int
@@ -1685,7 +1767,8 @@ store_check_kind(const char *kind, struct store_error *err)
 }
 
 static int
-store_commit_check(const Ckpt__V1__StoreRequest *req, struct store_error *err)
+store_commit_check(const struct store *s, const Ckpt__V1__StoreRequest *req,
+    uint8_t ret_digest[SHA_LEN], struct store_error *err)
 {
 	uint64_t sum = 0;
 	int rv;
@@ -1697,8 +1780,18 @@ store_commit_check(const Ckpt__V1__StoreRequest *req, struct store_error *err)
 		rv = store_check_kind(req->kind, err);
 	if (rv != 0)
 		return rv;
-	if (req->sha256.len != SHA_LEN) {
+	/* A digest, or the plain SHA-256 of an older writer (the only one format 3 takes). */
+	if (req->digest.len != 0 && req->digest.len != SHA_LEN) {
+		store_errorf(err, "digest has %zu bytes, want %d", req->digest.len, SHA_LEN);
+		return -EINVAL;
+	}
+	if (req->sha256.len != 0 && req->sha256.len != SHA_LEN) {
 		store_errorf(err, "sha256 has %zu bytes, want %d", req->sha256.len, SHA_LEN);
+		return -EINVAL;
+	}
+	if (req->sha256.len == 0 && (req->digest.len == 0 || s->s_format3)) {
+		store_errorf(err, "no digest: want the %s of the chunk list (or the sha256 of an "
+		    "older writer)", DIGEST_ALG);
 		return -EINVAL;
 	}
 	if (req->n_chunks > STORE_REFS_MAX) {
@@ -1718,6 +1811,21 @@ store_commit_check(const Ckpt__V1__StoreRequest *req, struct store_error *err)
 	if (sum != req->size) {
 		store_errorf(err, "size %llu does not match the sum of the chunk sizes (%llu)",
 		    (unsigned long long)req->size, (unsigned long long)sum);
+		return -EINVAL;
+	}
+	/*
+	 * The record's identity, from the list as received: every chunk was
+	 * verified against its hash on arrival, so a digest that matches the
+	 * list names exactly the bytes the writer cut.
+	 */
+	rv = digest_refs(req->chunks, req->n_chunks, ret_digest);
+	if (rv != 0)
+		return rv;
+	if (req->digest.len == SHA_LEN && memcmp(req->digest.data, ret_digest, SHA_LEN) != 0) {
+		char hex[SHA_HEX_LEN + 1];
+		sha_hex(ret_digest, SHA_LEN, hex);
+		store_errorf(err, "digest does not match the chunk list (which gives %s:%s)",
+		    DIGEST_ALG, hex);
 		return -EINVAL;
 	}
 	return 0;
@@ -1761,12 +1869,16 @@ store_commit_existing(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 		rv = store_record_info(&v, op->co_arena, &info);
 		if (rv != 0)
 			return rv;
-		if (info->sha256.len == SHA_LEN && memcmp(info->sha256.data, req->sha256.data, SHA_LEN) == 0) {
+		/* The same checkpoint: the same digest, or (format 3) the same plain SHA-256. */
+		if ((info->digest.len == SHA_LEN && !s->s_format3) ?
+		    memcmp(info->digest.data, op->co_digest, SHA_LEN) == 0 :
+		    (info->sha256.len == SHA_LEN && req->sha256.len == SHA_LEN &&
+		     memcmp(info->sha256.data, req->sha256.data, SHA_LEN) == 0)) {
 			op->co_info = info;
 			op->co_existed = true;
 			return 0;
 		}
-		store_errorf(op->co_err, "%s already exists with a different SHA-256", ref);
+		store_errorf(op->co_err, "%s already exists with a different digest", ref);
 		return -EEXIST;
 	}
 	if (rc != MDB_NOTFOUND)
@@ -1798,10 +1910,12 @@ store_missing_error(size_t missing, size_t total, size_t first, struct store_err
  * writer. The write phase checks again what another writer could have
  * changed meanwhile.
  *
- * The whole checkpoint's SHA-256 is not recomputed here: every chunk was
- * verified against its hash when it arrived, so the record names exactly the
- * bytes the writer hashed, and every reader verifies the whole digest. A
- * commit costs what the record lists, not what the checkpoint weighs.
+ * The record's digest is the one of its chunk list (store_commit_check),
+ * and every chunk was verified against its hash when it arrived, so the
+ * record names exactly the bytes the writer hashed without reading them
+ * again. A plain SHA-256 sent by an older writer is recorded unchecked;
+ * readers verify it. A commit costs what the record lists, not what the
+ * checkpoint weighs.
  */
 static int
 store_commit_verify_txn(struct store *s, MDB_txn *txn, void *arg)
@@ -1960,7 +2074,8 @@ out:
 }
 
 static Ckpt__V1__CheckpointInfo *
-store_info_new(struct arena *a, const Ckpt__V1__StoreRequest *req, uint64_t seq)
+store_info_new(const struct store *s, struct arena *a, const Ckpt__V1__StoreRequest *req,
+    const uint8_t digest[SHA_LEN], uint64_t seq)
 {
 	Ckpt__V1__CheckpointInfo *info = arena_alloc(a, sizeof(*info));
 
@@ -1970,15 +2085,26 @@ store_info_new(struct arena *a, const Ckpt__V1__StoreRequest *req, uint64_t seq)
 	info->node = arena_strdup(a, req->node);
 	info->component = arena_strdup(a, req->component);
 	info->kind = arena_strdup(a, req->kind);
-	info->sha256.data = arena_memdup(a, req->sha256.data, SHA_LEN);
-	info->sha256.len = SHA_LEN;
+	if (req->sha256.len == SHA_LEN) {
+		info->sha256.data = arena_memdup(a, req->sha256.data, SHA_LEN);
+		info->sha256.len = SHA_LEN;
+	}
+	/* Format 3 (tests only) writes records as older versions did. */
+	if (!s->s_format3) {
+		info->digest.data = arena_memdup(a, digest, SHA_LEN);
+		info->digest.len = SHA_LEN;
+		info->chunk_min = req->chunk_min;
+		info->chunk_avg = req->chunk_avg;
+		info->chunk_max = req->chunk_max;
+	}
 	info->seq = seq;
 	info->epoch = req->epoch;
 	info->size = req->size;
 	info->chunk_count = (uint32_t)req->n_chunks;
 	info->created_unix_ms = util_now_unix_ms();
 	if (info->node == NULL || info->component == NULL || info->kind == NULL ||
-	    info->sha256.data == NULL)
+	    (info->sha256.len != 0 && info->sha256.data == NULL) ||
+	    (info->digest.len != 0 && info->digest.data == NULL))
 		return NULL;
 	return info;
 }
@@ -2048,7 +2174,7 @@ store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 		rv = store_commit_refs(s, txn, op);
 	if (rv != 0)
 		return rv;
-	info = store_info_new(op->co_arena, req, seq);
+	info = store_info_new(s, op->co_arena, req, op->co_digest, seq);
 	if (info == NULL)
 		return -ENOMEM;
 	rv = store_commit_put(s, txn, op, info, &comp);
@@ -2065,11 +2191,11 @@ store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a
     Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, uint32_t *ret_retained,
     struct store_error *ret_err)
 {
-	struct store_commit_op op = { req, a, ret_err, NULL, false, { 0 } };
+	struct store_commit_op op = { req, a, ret_err, NULL, false, { 0 }, { 0 } };
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
-	rv = store_commit_check(req, ret_err);
+	rv = store_commit_check(s, req, op.co_digest, ret_err);
 	if (rv == 0)
 		rv = store_read(s, store_commit_verify_txn, &op);
 	if (rv == 0 && !op.co_existed)

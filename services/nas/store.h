@@ -67,6 +67,12 @@ struct store_config {
 	uint64_t sc_map_max;   /* the map grows up to this, bytes */
 	uint32_t sc_keep;      /* checkpoints kept per component; 0: STORE_KEEP_DEFAULT */
 	bool sc_readonly;      /* for --check: no write, no orphan collection */
+	/*
+	 * Tests only: keep (or make) the data in format 3, as versions before the
+	 * chunk-list digest wrote it: records keep the sha256 sent and get no
+	 * digest, so that opening it again without the flag tests the upgrade.
+	 */
+	bool sc_format3;
 };
 
 struct store_error {
@@ -151,8 +157,10 @@ int store_get_chunks_wire(struct store *s, const ProtobufCBinaryData *hashes, si
  * success: *ret_existed is set), -EINVAL for bad input or a chunk whose
  * stored size differs from the record's, -ENOSPC when full.
  *
- * The whole-checkpoint digest is not recomputed: chunks are verified when
- * they arrive (store_put_chunks), readers verify the whole digest.
+ * The record's digest is computed from the request's chunk list (nas.proto)
+ * and a request whose digest differs is -EINVAL, nothing committed; the
+ * bytes are not read again: chunks are verified when they arrive
+ * (store_put_chunks). A plain sha256 (older writers) is recorded as sent.
  */
 int store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a,
     Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, uint32_t *ret_retained,

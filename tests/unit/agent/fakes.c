@@ -9,6 +9,7 @@
 #include "ckpt/v1/agent.pb-c.h"
 #include "ckpt/v1/manager.pb-c.h"
 #include "ckpt/v1/nas.pb-c.h"
+#include "digest.h"
 #include "chunklist.h"
 #include "rpc.h"
 #include "util.h"
@@ -59,8 +60,8 @@ fnas_info(struct arena *a, const struct frec *f)
 	ci->seq = f->r.fr_seq;
 	ci->epoch = f->r.fr_epoch;
 	ci->size = f->r.fr_size;
-	ci->sha256.data = arena_memdup(a, f->r.fr_sha256, SHA_LEN);
-	ci->sha256.len = SHA_LEN;
+	ci->digest.data = arena_memdup(a, f->r.fr_sha256, SHA_LEN);
+	ci->digest.len = SHA_LEN;
 	ci->chunk_count = (uint32_t)f->nchunks;
 	ci->kind = arena_strdup(a, f->r.fr_kind[0] != '\0' ? f->r.fr_kind : "demo");
 	return ci;
@@ -79,7 +80,7 @@ fnas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Protobu
 	int rv = 0;
 
 	memset(&f, 0, sizeof(f));
-	if (req->sha256.len != SHA_LEN)
+	if (req->digest.len != SHA_LEN)
 		return -EINVAL;
 	{
 		char err[128];
@@ -109,8 +110,10 @@ fnas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Protobu
 		sha_update(ctx, c->fc_data, c->fc_len);
 		size += c->fc_len;
 	}
+	/* As the NAS does: the digest from the chunk list (the bytes were hashed to check them). */
 	sha_final(ctx, whole);
-	if (size != req->size || memcmp(whole, req->sha256.data, SHA_LEN) != 0) {
+	if (size != req->size || digest_refs(req->chunks, req->n_chunks, whole) != 0 ||
+	    memcmp(whole, req->digest.data, SHA_LEN) != 0) {
 		rv = -EBADMSG;
 		goto out;
 	}
@@ -504,7 +507,7 @@ fmgr_migrate(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Proto
 	rreq.component = req->component;
 	rreq.node = srep->checkpoint->node;
 	rreq.seq = srep->checkpoint->seq;
-	rreq.sha256 = srep->checkpoint->sha256;
+	rreq.sha256 = srep->checkpoint->digest;
 	rreq.epoch = srep->checkpoint->epoch + 1;
 	rv = rpc_client_call(dst, 0, &rreq.base, 10000, (ProtobufCMessage **)&rrep, &err);
 	if (rv != 0)

@@ -203,7 +203,7 @@ START_TEST(agent_stop_then_restore_moves_a_component_with_equal_digests)
 	    err.re_msg);
 	ck_assert_ptr_nonnull(srep->checkpoint);
 	ck_assert_str_eq(srep->checkpoint->node, "n1");
-	ck_assert_uint_eq(srep->checkpoint->sha256.len, SHA_LEN);
+	ck_assert_uint_eq(srep->checkpoint->digest.len, SHA_LEN);
 	final_seq = srep->checkpoint->seq;
 	fnas_count(nas, "c1", &latest);
 	ck_assert_uint_eq(latest.fr_seq, final_seq); /* the final one is the latest */
@@ -214,7 +214,7 @@ START_TEST(agent_stop_then_restore_moves_a_component_with_equal_digests)
 	rreq.component = "c1";
 	rreq.node = "n1";
 	rreq.seq = final_seq;
-	rreq.sha256 = srep->checkpoint->sha256;
+	rreq.sha256 = srep->checkpoint->digest;
 	rreq.epoch = 5;
 	ck_assert_msg(call(b, A_RESTORE, &rreq.base, (ProtobufCMessage **)&rrep, &err) == 0, "%s",
 	    err.re_msg);
@@ -226,9 +226,9 @@ START_TEST(agent_stop_then_restore_moves_a_component_with_equal_digests)
 	ck_assert_ptr_nonnull(cs->restored_from);
 	ck_assert_str_eq(cs->restored_from->node, "n1");
 	ck_assert_uint_eq(cs->restored_from->seq, final_seq);
-	ck_assert_mem_eq(cs->restored_from->sha256.data, srep->checkpoint->sha256.data, SHA_LEN);
+	ck_assert_mem_eq(cs->restored_from->sha256.data, srep->checkpoint->digest.data, SHA_LEN);
 	ck_assert_uint_eq(cs->state_sha256.len, SHA_LEN);
-	ck_assert_mem_eq(cs->state_sha256.data, srep->checkpoint->sha256.data, SHA_LEN);
+	ck_assert_mem_eq(cs->state_sha256.data, srep->checkpoint->digest.data, SHA_LEN);
 
 	/* The restored component goes on: higher seqs, from n2, at the new epoch. */
 	ck_assert(wait_count("c1", (unsigned)fnas_count(nas, "c1", NULL) + 2, WAIT_MS));

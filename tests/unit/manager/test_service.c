@@ -628,7 +628,8 @@ START_TEST(notify_is_catalogued_and_published)
 	ck_assert_uint_eq(lrep->n_checkpoints, 1);
 	ck_assert_uint_eq(lrep->checkpoints[0]->seq, 7);
 	ck_assert_uint_eq(lrep->checkpoints[0]->size, 123);
-	ck_assert_mem_eq(lrep->checkpoints[0]->sha256.data, sha, SHA_LEN);
+	ck_assert_uint_eq(lrep->checkpoints[0]->digest.len, SHA_LEN);
+	ck_assert_mem_eq(lrep->checkpoints[0]->digest.data, sha, SHA_LEN);
 	rpc_reply_free(&lrep->base);
 	lreq.component = "";
 	lreq.node = "other";
@@ -639,7 +640,10 @@ START_TEST(notify_is_catalogued_and_published)
 	/* A bad digest is refused. */
 	ci.sha256.len = 5;
 	ck_assert_int_eq(call(M_NOTIFY, &req.base, &nrep, &err), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err.re_msg, "sha256"));
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "digest"));
+	ci.sha256.len = 0;
+	ci.digest = (ProtobufCBinaryData){ 31, sha };
+	ck_assert_int_eq(call(M_NOTIFY, &req.base, &nrep, &err), -EINVAL);
 }
 END_TEST
 

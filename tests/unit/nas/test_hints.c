@@ -47,7 +47,7 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 static void
 setup(void)
 {
-	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false };
+	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false, false };
 	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;
@@ -101,7 +101,7 @@ store_hinted(const char *comp, const uint8_t *b, size_t len, const uint8_t *base
 	struct rpc_error err;
 	int rv;
 
-	memcpy(h.nh_base_sha256, base, SHA_LEN);
+	memcpy(h.nh_base_digest, base, SHA_LEN);
 	nasc_get_stats(cli, &before);
 	rv = nasc_store_hinted(cli, &p, b, len, &h, TIMEOUT_MS, ret_info, &err);
 	ck_assert_msg(rv == 0, "hinted store %s: %s", comp, err.re_msg);
@@ -136,7 +136,7 @@ expect_same(const struct nasc_info *hi, const struct nasc_info *wi, const uint8_
 	void *got = NULL;
 	size_t got_len = 0;
 
-	ck_assert_mem_eq(hi->ni_sha256, wi->ni_sha256, SHA_LEN);
+	ck_assert_mem_eq(hi->ni_digest, wi->ni_digest, SHA_LEN);
 	ck_assert_msg(h->n_chunks == w->n_chunks, "%s: %zu chunks from hints, %zu whole", what,
 	    h->n_chunks, w->n_chunks);
 	for (size_t i = 0; i < h->n_chunks; i++) {
@@ -253,7 +253,7 @@ edit_rounds(unsigned seed, size_t len, bool small_chunks)
 
 		for (size_t i = 0; i < nr; i++)
 			edit(&cp, b, len, &x, &r[i]);
-		memcpy(base, hi.ni_sha256, SHA_LEN);
+		memcpy(base, hi.ni_digest, SHA_LEN);
 		nasc_get_stats(cli, &before);
 		ck_assert_msg(store_hinted("h", b, len, base, r, nr, &hi), "seed %u round %u: hints "
 		    "not used", seed, round);
@@ -293,7 +293,7 @@ START_TEST(hints_hash_only_around_the_changes)
 	store_whole("h", b, len, &hi);
 	memset(b + r.nr_off, 0xab, r.nr_len);
 	nasc_get_stats(cli, &before);
-	ck_assert(store_hinted("h", b, len, hi.ni_sha256, &r, 1, &hi));
+	ck_assert(store_hinted("h", b, len, hi.ni_digest, &r, 1, &hi));
 	nasc_get_stats(cli, &after);
 	/* A changed range is re-cut from the cut before it to a few chunks after. */
 	ck_assert_uint_gt(after.ns_hashed_bytes - before.ns_hashed_bytes, 0);
@@ -314,7 +314,7 @@ START_TEST(hints_over_another_base_read_the_state_whole)
 	struct nasc_info hi, wi;
 
 	store_whole("h", b, len, &hi);
-	memcpy(other, hi.ni_sha256, SHA_LEN);
+	memcpy(other, hi.ni_digest, SHA_LEN);
 	other[0] ^= 1;
 	/* The change lies outside the range: only a whole read finds it. */
 	b[len / 2] ^= 0x55;
@@ -326,7 +326,7 @@ START_TEST(hints_over_another_base_read_the_state_whole)
 	r.nr_off = 10;
 	r.nr_len = 1;
 	ck_assert_int_eq(nasc_set_chunking(cli, 2048, 8192, 32768), 0);
-	ck_assert(!store_hinted("h", b, len, hi.ni_sha256, &r, 1, &hi));
+	ck_assert(!store_hinted("h", b, len, hi.ni_digest, &r, 1, &hi));
 	free(b);
 }
 END_TEST
@@ -348,7 +348,7 @@ START_TEST(hints_follow_a_state_that_grows_and_shrinks)
 		r[1].nr_off = off;
 		r[1].nr_len = 1;
 		len = next;
-		ck_assert(store_hinted("h", b, len, hi.ni_sha256, r, 2, &hi));
+		ck_assert(store_hinted("h", b, len, hi.ni_digest, r, 2, &hi));
 		store_whole("w", b, len, &wi);
 		expect_same(&hi, &wi, b, len, "length change");
 	}
@@ -370,14 +370,14 @@ START_TEST(hints_after_a_refused_store_read_the_state_whole)
 	b[7] ^= 1;
 	p.np_seq = hi.ni_seq;
 	ck_assert_int_ne(nasc_store_buf(cli, &p, b, len, TIMEOUT_MS, &bad, &err), 0);
-	ck_assert(!store_hinted("h", b, len, hi.ni_sha256, &r, 1, &hi));
+	ck_assert(!store_hinted("h", b, len, hi.ni_digest, &r, 1, &hi));
 	store_whole("w", b, len, &wi);
 	expect_same(&hi, &wi, b, len, "after a refusal");
 	/* ...and the store that read it whole is the base of the next. */
 	b[8] ^= 1;
 	r.nr_off = 8;
 	r.nr_len = 1;
-	ck_assert(store_hinted("h", b, len, hi.ni_sha256, &r, 1, &hi));
+	ck_assert(store_hinted("h", b, len, hi.ni_digest, &r, 1, &hi));
 	store_whole("w", b, len, &wi);
 	expect_same(&hi, &wi, b, len, "after the whole one");
 	free(b);
@@ -390,7 +390,7 @@ START_TEST(hints_of_an_empty_state_and_no_ranges)
 	struct nasc_info hi, wi;
 
 	store_whole("h", one, 0, &hi);
-	ck_assert(store_hinted("h", one, 0, hi.ni_sha256, NULL, 0, &hi));
+	ck_assert(store_hinted("h", one, 0, hi.ni_digest, NULL, 0, &hi));
 	store_whole("w", one, 0, &wi);
 	expect_same(&hi, &wi, one, 0, "empty");
 }

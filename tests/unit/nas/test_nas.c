@@ -13,6 +13,7 @@
 #include "log.h"
 #include "methods.h"
 #include "nas.h"
+#include "digest.h"
 #include "nasc.h"
 #include "rpc.h"
 #include "sha.h"
@@ -41,7 +42,7 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 static void
 setup(void)
 {
-	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false };
+	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false, false };
 	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;
@@ -87,8 +88,13 @@ round_trip(size_t len, unsigned seed)
 
 	rv = put("n1", "c", 1, b, len, &in, &err);
 	ck_assert_msg(rv == 0, "store: %s", err.re_msg);
-	sha256(b, len, want);
-	ck_assert_mem_eq(in.ni_sha256, want, SHA_LEN);
+	{
+		struct chunk_params cp;
+		ck_assert_int_eq(digest_params(0, 0, 0, &cp), 0);
+		ck_assert_int_eq(digest_buf(&cp, b, len, want), 0);
+	}
+	ck_assert_mem_eq(in.ni_digest, want, SHA_LEN);
+	ck_assert(!in.ni_has_sha256);
 	ck_assert_uint_eq(in.ni_size, len);
 	rv = nasc_retrieve_buf(cli, "", "c", 0, len + 1, TIMEOUT_MS, &got, &got_len, &out, &err);
 	ck_assert_msg(rv == 0, "retrieve: %s", err.re_msg);

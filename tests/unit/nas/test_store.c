@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "sha.h"
+#include "digest.h"
 #include "store.h"
 #include "zchunk.h"
 
@@ -39,7 +40,7 @@ static struct store *
 open_store(uint64_t map_size, uint64_t map_max, size_t *ret_orphans)
 {
 	/* Retention out of the way unless a test sets it. */
-	struct store_config cfg = { dir, map_size, map_max, 1000, false };
+	struct store_config cfg = { dir, map_size, map_max, 1000, false, false };
 	struct store_error err;
 	struct store *s = NULL;
 	size_t orphans = 0;
@@ -1250,7 +1251,7 @@ START_TEST(store_refuses_bad_holes)
 }
 END_TEST
 
-START_TEST(store_opens_a_format_2_store_and_marks_it_3)
+START_TEST(store_opens_a_format_2_store_and_upgrades_it)
 {
 	char v[8] = { 0 };
 
@@ -1260,15 +1261,118 @@ START_TEST(store_opens_a_format_2_store_and_marks_it_3)
 	st = open_store(1 * MiB, 64 * MiB, NULL);
 	store_close(st);
 	ck_assert_uint_eq(peek_value("meta", (const uint8_t *)"format", 6, v, sizeof(v)), 1);
-	ck_assert_str_eq(v, "3");
+	ck_assert_str_eq(v, "4");
 	poke_value("meta", (const uint8_t *)"format", 6, "9", 1);
 	{
-		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false };
+		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false };
 		struct store_error err;
 		ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), -EPROTO);
 	}
 	poke_value("meta", (const uint8_t *)"format", 6, "3", 1);
 	st = open_store(1 * MiB, 64 * MiB, NULL);
+}
+END_TEST
+
+START_TEST(store_refuses_a_digest_that_does_not_match_its_chunk_list)
+{
+	uint8_t *b = testbuf_bytes(5000, 3), want[SHA_LEN], bad[SHA_LEN];
+	Ckpt__V1__CheckpointRecord *rec;
+	Ckpt__V1__CheckpointInfo *info;
+	struct store_error err;
+	struct ckpt c;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 5000, 1000, true);
+	ck_assert_int_eq(digest_refs(c.req.chunks, c.req.n_chunks, want), 0);
+	/* A writer that sends a digest sends no plain SHA-256. */
+	c.req.sha256.len = 0;
+	memcpy(bad, want, SHA_LEN);
+	bad[7] ^= 1;
+	c.req.digest = (ProtobufCBinaryData){ SHA_LEN, bad };
+	ck_assert_int_eq(commit(&c, &info, NULL, &err), -EINVAL);
+	ck_assert_msg(strstr(err.se_msg, "digest does not match") != NULL, "%s", err.se_msg);
+	/* Nothing of it is visible. */
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 0, ar, &rec, &err), -ENOENT);
+	ck_assert_int_eq(store_retrieve(st, "", "c", 1, ar, &rec, &err), -ENOENT);
+	/* A digest of the wrong length, or none at all: refused too. */
+	c.req.digest.len = 5;
+	ck_assert_int_eq(commit(&c, &info, NULL, &err), -EINVAL);
+	c.req.digest.len = 0;
+	ck_assert_int_eq(commit(&c, &info, NULL, &err), -EINVAL);
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 0, ar, &rec, &err), -ENOENT);
+	/* The right one: committed with it, its chunking recorded, no sha256. */
+	c.req.digest = (ProtobufCBinaryData){ SHA_LEN, want };
+	c.req.chunk_min = 64;
+	c.req.chunk_avg = 256;
+	c.req.chunk_max = 1024;
+	ck_assert_msg(commit(&c, &info, NULL, &err) == 0, "%s", err.se_msg);
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 0, ar, &rec, &err), 0);
+	ck_assert_uint_eq(rec->info->digest.len, SHA_LEN);
+	ck_assert_mem_eq(rec->info->digest.data, want, SHA_LEN);
+	ck_assert_uint_eq(rec->info->sha256.len, 0);
+	ck_assert_uint_eq(rec->info->chunk_avg, 256);
+	/* The same checkpoint again under its seq is the same one; another digest is not. */
+	c.req.seq = rec->info->seq;
+	{
+		bool existed = false;
+		ck_assert_int_eq(commit(&c, &info, &existed, &err), 0);
+		ck_assert(existed);
+	}
+	free(b);
+}
+END_TEST
+
+/*
+ * A store written in format 3 (records named by a plain SHA-256, the way
+ * versions before the chunk-list digest wrote them, through sc_format3):
+ * opened again, it is upgraded to 4 and every record has the digest of its
+ * chunk list, keeping its sha256; its bytes read back the same.
+ */
+START_TEST(store_upgrades_a_format_3_store_giving_records_their_digest)
+{
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, true };
+	uint8_t *b = testbuf_bytes(7000, 4), want[SHA_LEN], whole[SHA_LEN], *got;
+	Ckpt__V1__CheckpointRecord *rec;
+	Ckpt__V1__CheckpointInfo *info;
+	struct store_error err;
+	struct ckpt c;
+	char v[8] = { 0 };
+	size_t len;
+
+	store_close(st);
+	*strrchr(dir, '/') = '\0';
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	strcat(dir, "/lmdb");
+	ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), 0);
+	ckpt_build(&c, "n1", "c", 0, 0, b, 7000, 1000, true);
+	memcpy(whole, c.whole, SHA_LEN);
+	ck_assert_int_eq(digest_refs(c.req.chunks, c.req.n_chunks, want), 0);
+	ck_assert_msg(commit(&c, &info, NULL, &err) == 0, "%s", err.se_msg);
+	ck_assert_uint_eq(info->digest.len, 0);
+	store_close(st);
+	st = NULL;
+	ck_assert_uint_eq(peek_value("meta", (const uint8_t *)"format", 6, v, sizeof(v)), 1);
+	ck_assert_str_eq(v, "3");
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	store_close(st);
+	st = NULL;
+	ck_assert_uint_eq(peek_value("meta", (const uint8_t *)"format", 6, v, sizeof(v)), 1);
+	ck_assert_str_eq(v, "4");
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 0, ar, &rec, &err), 0);
+	ck_assert_uint_eq(rec->info->digest.len, SHA_LEN);
+	ck_assert_mem_eq(rec->info->digest.data, want, SHA_LEN);
+	ck_assert_uint_eq(rec->info->sha256.len, SHA_LEN);
+	ck_assert_mem_eq(rec->info->sha256.data, whole, SHA_LEN);
+	ck_assert_uint_eq(rec->info->chunk_max, 0);
+	got = read_back("n1", "c", 0, NULL, &len);
+	ck_assert_uint_eq(len, 7000);
+	ck_assert_int_eq(memcmp(got, b, len), 0);
+	store_close(st);
+	/* The test flag keeps format 3 only: a format-4 store is refused by it. */
+	ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), -EPROTO);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	free(got);
+	free(b);
 }
 END_TEST
 
@@ -1400,7 +1504,7 @@ END_TEST
 START_TEST(store_opens_read_only_for_a_check)
 {
 	uint8_t *b = testbuf_bytes(2000, 34);
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false };
 	struct store_error err;
 	struct store *ro;
 	struct store_check *ck = calloc(1, sizeof(*ck));
@@ -1421,7 +1525,7 @@ END_TEST
 
 START_TEST(store_refuses_a_folder_in_use)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false, false };
 	struct store_error err;
 	struct store *other = NULL;
 	char pid[32];
@@ -1785,7 +1889,9 @@ main(void)
 	tcase_add_test(tc, store_keeps_its_id_and_gives_one_to_a_store_without);
 	tcase_add_test(tc, store_holes_and_page_tails_round_trip);
 	tcase_add_test(tc, store_refuses_bad_holes);
-	tcase_add_test(tc, store_opens_a_format_2_store_and_marks_it_3);
+	tcase_add_test(tc, store_opens_a_format_2_store_and_upgrades_it);
+	tcase_add_test(tc, store_refuses_a_digest_that_does_not_match_its_chunk_list);
+	tcase_add_test(tc, store_upgrades_a_format_3_store_giving_records_their_digest);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
