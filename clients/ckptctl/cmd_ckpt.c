@@ -16,7 +16,7 @@
 static int
 ckpt_print_list(struct ctl *c, Ckpt__V1__CheckpointInfo *const *list, size_t n)
 {
-	static const char *const head[] = { "NODE", "COMPONENT", "SEQ", "SIZE", "SHA256",
+	static const char *const head[] = { "NODE", "COMPONENT", "SEQ", "SIZE", "DIGEST",
 		"CREATED" };
 	struct tab *t = NULL;
 	int rv;
@@ -32,7 +32,8 @@ ckpt_print_list(struct ctl *c, Ckpt__V1__CheckpointInfo *const *list, size_t n)
 		const Ckpt__V1__CheckpointInfo *ci = list[i];
 		char seq[24], size[24], hex[SHA_HEX_LEN + 1], created[40];
 		const char *cells[6] = { ci->node, ci->component, seq, size,
-			ctl_hex(ci->sha256.data, ci->sha256.len, hex),
+			ci->digest.len == SHA_LEN ? ctl_hex(ci->digest.data, ci->digest.len, hex) :
+			    ctl_hex(ci->sha256.data, ci->sha256.len, hex),
 			ctl_time_iso(ci->created_unix_ms, created, sizeof(created)) };
 
 		snprintf(seq, sizeof(seq), "%" PRIu64, ci->seq);

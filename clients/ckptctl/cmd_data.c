@@ -15,6 +15,7 @@
 
 #include "ckpt/v1/manager.pb-c.h"
 #include "ckpt/v1/nas.pb-c.h"
+#include "digest.h"
 #include "err.h"
 #include "jout.h"
 #include "key.h"
@@ -46,6 +47,7 @@ struct data_sink {
 	int ds_fd;
 	const char *ds_name;   /* for messages: the temporary file or "stdout" */
 	int ds_err;            /* write error, 0 if none */
+	struct sha_ctx *ds_sha; /* get --sha256: the plain SHA-256 of what is written */
 };
 
 static int
@@ -53,6 +55,8 @@ data_sink_write(void *arg, const void *buf, size_t len)
 {
 	struct data_sink *s = arg;
 	int rv = ctl_write_all(s->ds_fd, buf, len);
+	if (rv == 0 && s->ds_sha != NULL)
+		sha_update(s->ds_sha, buf, len);
 	if (rv != 0)
 		s->ds_err = rv;
 	return rv;
@@ -63,8 +67,11 @@ static int
 data_sink_reset(void *arg)
 {
 	struct data_sink *s = arg;
+	uint8_t discard[SHA_LEN];
 	if (lseek(s->ds_fd, 0, SEEK_SET) != 0 || ftruncate(s->ds_fd, 0) != 0)
 		return -errno;
+	if (s->ds_sha != NULL)
+		sha_final(s->ds_sha, discard); /* starts it again */
 	return 0;
 }
 
@@ -149,11 +156,15 @@ int
 cmd_get(struct ctl *c, int argc, char **argv)
 {
 	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], hex[SHA_HEX_LEN + 1];
+	char dstr[DIGEST_STR_LEN];
 	const char *out = NULL;
+	bool want_sha = false;
 	const struct ctl_flag flags[] = {
 		{ "-o", "--output", CTL_FLAG_STR, &out, NULL },
+		{ NULL, "--sha256", CTL_FLAG_BOOL, &want_sha, NULL },
 	};
-	struct data_sink sink = { STDOUT_FILENO, "stdout", 0 };
+	struct data_sink sink = { STDOUT_FILENO, "stdout", 0, NULL };
+	uint8_t plain[SHA_LEN];
 	struct rpc_error err = { 0 };
 	struct nasc_fallback fb = { 0 };
 	struct nasc_info info;
@@ -164,7 +175,7 @@ cmd_get(struct ctl *c, int argc, char **argv)
 	size_t npos;
 	int rv, fd = -1;
 
-	rv = ctl_args(c, argc, argv, flags, 1, pos, 1, 1, &npos);
+	rv = ctl_args(c, argc, argv, flags, 2, pos, 1, 1, &npos);
 	if (rv == 0)
 		rv = ctl_parse_ref(c, pos[0], node, comp, &seq);
 	if (rv == 0 && out != NULL && out[0] == '\0')
@@ -182,6 +193,8 @@ cmd_get(struct ctl *c, int argc, char **argv)
 			return ctl_fail(c, -EISDIR, "cannot write %s: %s", out, err_str(-EISDIR));
 	}
 	rv = ctl_nas(c, &nas);
+	if (rv == 0 && want_sha && sha_new(&sink.ds_sha) != 0)
+		rv = ctl_fail(c, -ENOMEM, "%s", err_str(-ENOMEM));
 	if (rv != 0)
 		return rv;
 	if (to_file) {
@@ -205,20 +218,35 @@ cmd_get(struct ctl *c, int argc, char **argv)
 			ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
 		if (to_file)
 			data_tmp_discard(fd);
+		sha_free(sink.ds_sha);
 		return rv;
 	}
+	if (sink.ds_sha != NULL)
+		sha_final(sink.ds_sha, plain);
+	sha_free(sink.ds_sha);
 	if (to_file) {
 		rv = data_tmp_commit(c, fd, out);
 		if (rv != 0)
 			return rv;
 	}
+	/* The plain SHA-256: computed with --sha256, else the record's own when it has one. */
+	if (want_sha)
+		ctl_hex(plain, SHA_LEN, hex);
+	else if (info.ni_has_sha256)
+		ctl_hex(info.ni_sha256, SHA_LEN, hex);
+	digest_str(info.ni_digest, dstr);
 	if (to_file && c->c_conf.cf_json) {
 		json_t *o = jout_key(info.ni_node, info.ni_component, info.ni_seq);
-		ctl_hex(info.ni_sha256, SHA_LEN, hex);
 		jout_set(o, "size", jout_u64(info.ni_size));
-		jout_set(o, "sha256", jout_str(hex));
+		jout_set(o, "digest", jout_str(dstr));
+		jout_set(o, "sha256", want_sha || info.ni_has_sha256 ? jout_str(hex) : json_null());
 		jout_set(o, "file", jout_str(out));
 		return jout_print(c, o, false);
+	}
+	/* As sha256sum prints it; on stderr when stdout holds the bytes. */
+	if (want_sha) {
+		fprintf(to_file ? stdout : stderr, "%s  %s\n", hex, to_file ? out : "-");
+		return to_file ? ctl_flush_stdout(c) : 0;
 	}
 	/* Otherwise nothing: stdout holds the bytes, or FILE does and silence is success. */
 	return 0;
@@ -256,6 +284,7 @@ data_notify(struct ctl *c, const struct nasc_info *info)
 	Ckpt__V1__NotifyReply *rep = NULL;
 	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], kind[sizeof(info->ni_kind)];
 	uint8_t sha[SHA_LEN];
+	uint8_t digest[SHA_LEN];
 
 	if (c->c_conf.cf_manager == NULL || c->c_conf.cf_manager[0] == '\0')
 		return; /* NAS given with --nas and no manager: nobody to tell */
@@ -263,14 +292,19 @@ data_notify(struct ctl *c, const struct nasc_info *info)
 	memcpy(comp, info->ni_component, sizeof(comp));
 	memcpy(kind, info->ni_kind, sizeof(kind));
 	memcpy(sha, info->ni_sha256, SHA_LEN);
+	memcpy(digest, info->ni_digest, SHA_LEN);
 	ci.node = node;
 	ci.component = comp;
 	ci.kind = kind;
 	ci.seq = info->ni_seq;
 	ci.epoch = info->ni_epoch;
 	ci.size = info->ni_size;
-	ci.sha256.data = sha;
-	ci.sha256.len = SHA_LEN;
+	if (info->ni_has_sha256) {
+		ci.sha256.data = sha;
+		ci.sha256.len = SHA_LEN;
+	}
+	ci.digest.data = digest;
+	ci.digest.len = SHA_LEN;
 	ci.created_unix_ms = info->ni_created_unix_ms;
 	ci.chunk_count = info->ni_chunk_count;
 	req.checkpoint = &ci;
@@ -396,7 +430,7 @@ data_check_fence(struct ctl *c, const char *comp, uint64_t epoch, bool force)
 int
 cmd_put(struct ctl *c, int argc, char **argv)
 {
-	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], hex[SHA_HEX_LEN + 1];
+	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], hex[DIGEST_STR_LEN];
 	const char *in = NULL, *kind = DATA_KIND_DEFAULT;
 	uint64_t seq = 0, ref_seq = 0, epoch = 0;
 	bool seq_seen = false, force = false;
@@ -479,11 +513,13 @@ cmd_put(struct ctl *c, int argc, char **argv)
 	data_notify(c, &info);
 	if (seq != 0)
 		data_warn_if_older(c, &info);
-	ctl_hex(info.ni_sha256, SHA_LEN, hex);
+	digest_str(info.ni_digest, hex);
 	if (c->c_conf.cf_json) {
 		json_t *o = jout_key(info.ni_node, info.ni_component, info.ni_seq);
 		jout_set(o, "size", jout_u64(info.ni_size));
-		jout_set(o, "sha256", jout_str(hex));
+		jout_set(o, "digest", jout_str(hex));
+		/* The writer no longer reads the bytes twice: no plain SHA-256 is known. */
+		jout_set(o, "sha256", json_null());
 		jout_set(o, "epoch", jout_u64(info.ni_epoch));
 		jout_set(o, "kind", jout_str(info.ni_kind));
 		jout_set(o, "created_unix_ms", jout_u64(info.ni_created_unix_ms));
@@ -499,7 +535,7 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		rv = jout_print(c, o, false);
 	} else {
 		char n[KEY_NAME_MAX + 1], m[KEY_NAME_MAX + 1];
-		printf("stored %s/%s@%" PRIu64 " size=%" PRIu64 " sha256=%s\n",
+		printf("stored %s/%s@%" PRIu64 " size=%" PRIu64 " digest=%s\n",
 		    ctl_clean(info.ni_node, n, sizeof(n)), ctl_clean(info.ni_component, m, sizeof(m)),
 		    info.ni_seq, info.ni_size, hex);
 		rv = ctl_flush_stdout(c);

@@ -42,6 +42,7 @@ cmd_drain(struct ctl *c, int argc, char **argv)
 			jout_set(e, "epoch", jout_u64(m->epoch));
 			jout_set(e, "restored_from", jout_ref(m->restored_from));
 			jout_set(e, "state_sha256", jout_sha(m->state_sha256.data, m->state_sha256.len));
+			jout_set(e, "state_digest", jout_digest(m->state_sha256.data, m->state_sha256.len));
 			jout_append(moved, e);
 		}
 		for (size_t i = 0; i < rep->n_failed; i++) {

@@ -49,6 +49,7 @@ cmd_migrate(struct ctl *c, int argc, char **argv)
 		jout_set(o, "epoch", jout_u64(rep->epoch));
 		jout_set(o, "restored_from", jout_ref(ref));
 		jout_set(o, "state_sha256", jout_sha(rep->state_sha256.data, rep->state_sha256.len));
+		jout_set(o, "state_digest", jout_digest(rep->state_sha256.data, rep->state_sha256.len));
 		jout_set(o, "state_matches", json_boolean(match));
 		rv = jout_print(c, o, false);
 	} else {

@@ -1,5 +1,7 @@
 #include "jout.h"
 
+#include "digest.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,7 @@ jout_checkpoint(const Ckpt__V1__CheckpointInfo *ci)
 {
 	json_t *o = jout_key(ci->node, ci->component, ci->seq);
 	jout_set(o, "size", jout_u64(ci->size));
+	jout_set(o, "digest", jout_digest(ci->digest.data, ci->digest.len));
 	jout_set(o, "sha256", jout_sha(ci->sha256.data, ci->sha256.len));
 	jout_set(o, "epoch", jout_u64(ci->epoch));
 	jout_set(o, "kind", jout_str(ci->kind));
@@ -148,7 +151,19 @@ jout_ref(const Ckpt__V1__CheckpointRef *r)
 		return json_null();
 	o = jout_key(r->node, r->component, r->seq);
 	jout_set(o, "sha256", jout_sha(r->sha256.data, r->sha256.len));
+	jout_set(o, "digest", jout_digest(r->sha256.data, r->sha256.len));
 	return o;
+}
+
+json_t *
+jout_digest(const uint8_t *data, size_t len)
+{
+	char s[DIGEST_STR_LEN];
+
+	if (data == NULL || len != SHA_LEN)
+		return json_null();
+	digest_str(data, s);
+	return jout_str(s);
 }
 
 int

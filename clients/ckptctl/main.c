@@ -17,6 +17,7 @@
 #include "cfg.h"
 #include "cmd_ckpt.h"
 #include "cmd_data.h"
+#include "cmd_digest.h"
 #include "cmd_drain.h"
 #include "cmd_migrate.h"
 #include "cmd_nodes.h"
@@ -54,8 +55,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "ls", cmd_ls, "[NODE[/COMPONENT]] [--latest]",
 	    "list stored checkpoints, every sequence (Nas.List)",
 	    "  --latest             only the newest checkpoint of each component\n" },
-	{ "get", cmd_get, "NODE/COMPONENT[@SEQ] [-o FILE]",
-	    "retrieve a checkpoint (the latest without @SEQ), verified against its SHA-256",
+	{ "get", cmd_get, "NODE/COMPONENT[@SEQ] [-o FILE] [--sha256]",
+	    "retrieve a checkpoint (the latest without @SEQ), every chunk verified against the "
+	    "record's digest",
+	    "  --sha256             also print the plain SHA-256 of what was written, as\n"
+	    "                       sha256sum does (on stderr when the bytes go to stdout)\n"
 	    "  -o, --output FILE    write FILE.tmp.XXXXXX, renamed to FILE only once the\n"
 	    "                       whole checkpoint is verified (FILE is never left bad);\n"
 	    "                       without -o, or with -o -, the bytes go to stdout as\n"
@@ -71,6 +75,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "                       checkpoint (its node when healthy, else placement)\n"
 	    "  --force              store even when it fences the component's live owner\n"
 	    "  --kind KIND          kind recorded with the checkpoint (default raw)\n" },
+	{ "digest", cmd_digest, "FILE [--like NODE/COMPONENT[@SEQ]]",
+	    "print the digest (ckpt-chunks-sha256) of a local file, as put would record it",
+	    "  --like REF           cut FILE with the chunking recorded in that checkpoint\n"
+	    "                       (default: --chunk-min/--chunk-avg/--chunk-max)\n" },
+	{ "verify", cmd_verify, "FILE NODE/COMPONENT[@SEQ]",
+	    "exit 0 when FILE is that checkpoint (the latest without @SEQ), 1 when not", NULL },
 	{ "migrate", cmd_migrate, "COMPONENT [--to NODE]",
 	    "move a component to another node and restore it there (Manager.Migrate)",
 	    "  --to NODE            target node (default: the manager places it)\n" },

@@ -375,13 +375,13 @@ out_queue:
 	seq.cs_owned = true;
 	sha_hex(info.ni_digest, SHA_LEN, hex);
 	if (info.ni_reused_chunks != 0)
-		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s"
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) digest=%s"
 		    " from hints: %" PRIu32 " of %" PRIu32 " chunks reused",
 		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
 		    util_fmt_size(info.ni_size, human), hex, info.ni_reused_chunks,
 		    info.ni_chunk_count);
 	else
-		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s",
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) digest=%s",
 		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
 		    util_fmt_size(info.ni_size, human), hex);
 	/* A final checkpoint is notified before Stop answers; others in the background. */
@@ -464,7 +464,7 @@ ckpt_queue_flush(struct agent *a, unsigned timeout_ms)
 		if (info.ni_epoch == 0)
 			info.ni_epoch = put.np_epoch;
 		sha_hex(info.ni_digest, SHA_LEN, hex);
-		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s "
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) digest=%s "
 		         "(from the queue, taken %" PRIu64 " ms ago)",
 		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
 		    util_fmt_size(info.ni_size, human), hex,
