@@ -182,12 +182,13 @@ for pair in "dummy_1 demo_2" "dummy_2 demo_1"; do
 	c=$(jq -c --arg n "$1" --arg c "$2" 'map(select(.id == $n))[0].components[] | select(.name == $c)' <<<"$nodes")
 	src=$(jq -r .restored_from.node <<<"$c")
 	seq=$(jq -r .restored_from.seq <<<"$c")
-	from=$(jq -r .restored_from.sha256 <<<"$c")
-	restored=$(jq -r .state_sha256 <<<"$c")
+	from=$(jq -r .restored_from.digest <<<"$c")
+	restored=$(jq -r .state_digest <<<"$c")
 	ref="$src/$2@$seq"
 	if ctl pin "$ref" >/dev/null 2>&1; then
 		ctl get "$ref" -o "$RUN/verify.ckpt"
-		stored=$(sha256sum "$RUN/verify.ckpt" | cut -d' ' -f1)
+		# The digest of the bytes read back, cut as the record was (ckpt-chunks-sha256).
+		stored=$(ctl digest "$RUN/verify.ckpt" --like "$ref" | cut -d' ' -f1)
 		ctl unpin "$ref" >/dev/null
 		how="read back from the NAS"
 	else
@@ -195,7 +196,7 @@ for pair in "dummy_1 demo_2" "dummy_2 demo_1"; do
 		how="as the NAS sent it at restore (since deleted by retention)"
 	fi
 	if [ "$restored" = "$stored" ] && [ "$from" = "$stored" ]; then verdict=match; else verdict=MISMATCH; ok=0; fi
-	printf '== %s now runs %s, restored from %s\n   stored checkpoint sha256 %s (%s)\n   restored state    sha256 %s  -> %s\n' \
+	printf '== %s now runs %s, restored from %s\n   stored checkpoint %s (%s)\n   restored state    %s  -> %s\n' \
 		"$1" "$2" "$ref" "$stored" "$how" "$restored" "$verdict"
 done
 ctl nodes

@@ -43,7 +43,7 @@ restored_from() {
 	[ -n "$comp" ] &&
 		[ "$(jq -r .restored_from.node <<<"$comp")" = "$(jq -r .node <<<"$2")" ] &&
 		[ "$(jq -r .restored_from.seq <<<"$comp")" = "$(jq -r .seq <<<"$2")" ] &&
-		[ "$(jq -r .state_sha256 <<<"$comp")" = "$(jq -r .sha256 <<<"$2")" ]
+		[ "$(jq -r .state_digest <<<"$comp")" = "$(jq -r .digest <<<"$2")" ]
 }
 
 # 1. Failover: a1 (needs zone=b) waits for a node after n1 dies; its newest

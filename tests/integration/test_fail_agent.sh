@@ -56,7 +56,7 @@ comp=$(ctl --json nodes | jq -c --arg n "$target" \
 check "demo_1 restored from n1's last stored checkpoint" \
 	[ "$(jq -r .restored_from.seq <<<"$comp")" = "$(jq -r .seq <<<"$last")" ]
 check "restored state digest equals that checkpoint's" \
-	[ "$(jq -r .state_sha256 <<<"$comp")" = "$(jq -r .sha256 <<<"$last")" ]
+	[ "$(jq -r .state_digest <<<"$comp")" = "$(jq -r .digest <<<"$last")" ]
 check "the new owner holds a higher epoch" [ "$(jq -r .epoch <<<"$comp")" -gt "$(jq -r .epoch <<<"$last")" ]
 
 # demo_g needs gpu=yes: nobody has it, it waits and says why.

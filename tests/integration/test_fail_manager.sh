@@ -47,15 +47,15 @@ check "the catalogue has both components" sh -c \
 sleep 0.5
 
 # No checkpoint lost: every acknowledged one is on the NAS.
-grep -ho 'checkpoint stored on NAS: [^ ]* size=[0-9]* sha256=[0-9a-f]*' "$T_DIR"/a1.log "$T_DIR"/a2.log |
-	sed 's/checkpoint stored on NAS: \([^/]*\)\/\([^@]*\)@\([0-9]*\) size=[0-9]* sha256=\(.*\)/\1 \2 \3 \4/' \
+grep -ho 'checkpoint stored on NAS: [^ ]* size=[0-9]* ([^)]*) digest=[0-9a-f]*' "$T_DIR"/a1.log "$T_DIR"/a2.log |
+	sed 's/checkpoint stored on NAS: \([^/]*\)\/\([^@]*\)@\([0-9]*\) size=[0-9]* ([^)]*) digest=\(.*\)/\1 \2 \3 \4/' \
 	>"$T_DIR/acked.txt"   # first: checkpoints go on meanwhile
 ctl --json ls >"$T_DIR/ls.json"
 missing=0 total=0
 while read -r node comp seq sha; do
 	total=$((total + 1))
 	jq -e --arg n "$node" --arg c "$comp" --argjson s "$seq" --arg h "$sha" \
-		'any(.[]; .node == $n and .component == $c and .seq == $s and .sha256 == $h)' \
+		'any(.[]; .node == $n and .component == $c and .seq == $s and .digest == "ckpt-chunks-sha256:" + $h)' \
 		"$T_DIR/ls.json" >/dev/null || missing=$((missing + 1))
 done <"$T_DIR/acked.txt"
 echo "# $total acknowledged checkpoints, $missing missing"

@@ -89,7 +89,7 @@ resumed() {
 	c=$(ctl --json nodes | jq -c '.[] | select(.id == "n1" and .state == "up") |
 		.components[] | select(.name == "h1")')
 	[ -n "$c" ] && [ "$(jq -r .restored_from.seq <<<"$c")" = "$(jq -r .seq <<<"$last")" ] &&
-		[ "$(jq -r .state_sha256 <<<"$c")" = "$(jq -r .sha256 <<<"$last")" ]
+		[ "$(jq -r .state_digest <<<"$c")" = "$(jq -r .digest <<<"$last")" ]
 }
 check "after SIGKILL, h1 resumes from its newest (hinted) record, digest equal" \
 	wait_for 30 resumed

@@ -34,7 +34,7 @@ fence=$((epoch + 5))
 take_state() { # a valid state of a1: its latest checkpoint, as an operator would re-push it
 	local s
 	s=$(ctl --json ls n1/a1 | jq 'map(.seq) | max')
-	ctl get "n1/a1@$s" -o "$T_DIR/blob" && blob_sha=$(sha256sum "$T_DIR/blob" | cut -d' ' -f1)
+	ctl get "n1/a1@$s" -o "$T_DIR/blob" && blob_sha=$(ctl digest "$T_DIR/blob" | cut -d' ' -f1)
 }
 take_state
 
@@ -55,8 +55,8 @@ check "put --force succeeds ($rc)" [ "$rc" -eq 0 ]
 fseq=$(jq -r .seq "$T_DIR/put2.json")
 restored_from_forced() { # NODE
 	comp_on a1 | jq -e --arg n "$1" --argjson s "$fseq" --arg sha "$blob_sha" --argjson e "$fence" \
-		'.node == $n and .state == "running" and .restored_from.seq == $s and .restored_from.sha256 == $sha and
-		 .state_sha256 == $sha and .epoch > $e' >/dev/null
+		'.node == $n and .state == "running" and .restored_from.seq == $s and .restored_from.digest == $sha and
+		 .state_digest == $sha and .epoch > $e' >/dev/null
 }
 check "a1 runs again on n1, restored from the forced checkpoint, at a higher epoch" \
 	wait_for 15 restored_from_forced n1

@@ -25,8 +25,18 @@ for spec in "zero 0" "one 1" "mib 1048576" "big 268435456"; do
 	check "get of $size bytes succeeds" [ "$rc" -eq 0 ]
 	check "$size bytes come back byte for byte" cmp -s "$T_DIR/$name.in" "$T_DIR/$name.out"
 	want=$(sha256sum "$T_DIR/$name.in" | cut -d' ' -f1)
-	check "put reports the sha256 of $size bytes" \
-		[ "$(jq -r .sha256 "$T_DIR/$name.put.json")" = "$want" ]
+	# The record's digest is the one of its chunk list; ckptctl digest computes it locally.
+	check "put reports the digest of $size bytes (ckptctl digest)" \
+		[ "$(jq -r .digest "$T_DIR/$name.put.json")" = \
+		  "$(ctl digest "$T_DIR/$name.in" --like "node_a/$name" | cut -d' ' -f1)" ]
+	check "put reports no plain sha256 (the writer reads the bytes once)" \
+		[ "$(jq -r .sha256 "$T_DIR/$name.put.json")" = null ]
+	check "verify: the input file is node_a/$name" ctl verify "$T_DIR/$name.in" "node_a/$name"
+	check "get --sha256 prints the plain SHA-256 of what it wrote, as sha256sum does" \
+		[ "$(ctl get "node_a/$name" -o "$T_DIR/$name.out2" --sha256)" = "$want  $T_DIR/$name.out2" ]
+	check "get --sha256 --json: the same in its sha256 field" \
+		[ "$(ctl --json get "node_a/$name" -o "$T_DIR/$name.out2" --sha256 | jq -r .sha256)" = "$want" ]
+	rm -f "$T_DIR/$name.out2"
 	echo "# $size bytes: put $((t1 - t0)) ms, get $((t2 - t1)) ms"
 	rm -f "$T_DIR/$name.out"
 	[ "$name" = big ] || continue
@@ -53,8 +63,19 @@ if [ -f "$wl" ] && python3 "$wl" "$T_DIR/wl" --scale 8 >/dev/null; then
 	check "next memory image reads back byte for byte" cmp -s "$T_DIR/wl/W3" "$T_DIR/w3.out"
 	# The same bytes from a pipe (read window by window): the same digest, nothing new sent.
 	ctl --json put node_a/image <"$T_DIR/wl/W3" >"$T_DIR/w3pipe.json"
-	check "memory image from stdin: the same SHA-256 as from the file" \
-		[ "$(jq -r .sha256 "$T_DIR/w3pipe.json")" = "$(jq -r .sha256 "$T_DIR/w3.json")" ]
+	check "memory image from stdin: the same digest as from the file" \
+		[ "$(jq -r .digest "$T_DIR/w3pipe.json")" = "$(jq -r .digest "$T_DIR/w3.json")" ]
+	# A file that differs in one byte is not that checkpoint (exit 1), and says why.
+	cp "$T_DIR/wl/W3" "$T_DIR/w3.bad"
+	printf 'X' | dd of="$T_DIR/w3.bad" bs=1 seek=4096 conv=notrunc 2>/dev/null
+	ctl verify "$T_DIR/w3.bad" node_a/image@2 2>"$T_DIR/verify.err"
+	check "verify: a file one byte off is not node_a/image@2 (exit 1)" [ $? -eq 1 ]
+	check "verify: says it is not" grep -q "is not node_a/image@2" "$T_DIR/verify.err"
+	check "verify: the right file is node_a/image@2 (exit 0)" ctl verify "$T_DIR/wl/W3" node_a/image@2
+	check "digest --like: the record's digest" \
+		[ "$(ctl digest "$T_DIR/wl/W3" --like node_a/image@2 | cut -d' ' -f1)" = \
+		  "$(jq -r .digest "$T_DIR/w3.json")" ]
+	rm -f "$T_DIR/w3.bad"
 	check "memory image from stdin: no chunk sent again" \
 		[ "$(jq .sent_chunks "$T_DIR/w3pipe.json")" = 0 ]
 	rm -rf "$T_DIR/wl" "$T_DIR"/w*.out

@@ -41,7 +41,7 @@ resumed() {
 	[ -n "$c" ] &&
 		[ "$(jq -r .restored_from.node <<<"$c")" = "$(jq -r .node <<<"$3")" ] &&
 		[ "$(jq -r .restored_from.seq <<<"$c")" = "$(jq -r .seq <<<"$3")" ] &&
-		[ "$(jq -r .state_sha256 <<<"$c")" = "$(jq -r .sha256 <<<"$3")" ] &&
+		[ "$(jq -r .state_digest <<<"$c")" = "$(jq -r .digest <<<"$3")" ] &&
 		[ "$(jq -r .epoch <<<"$c")" -gt "$(jq -r .epoch <<<"$3")" ]
 }
 node_state() { ctl --json nodes | jq -r --arg n "$1" '.[] | select(.id == $n) | .state'; }

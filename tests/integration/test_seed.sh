@@ -36,16 +36,19 @@ for pair in "dummy_1 demo_2 dummy_2" "dummy_2 demo_1 dummy_1"; do
 		'map(select(.id == $n))[0].components[] | select(.name == $c)' "$T_DIR/nodes.json")
 	rf_node=$(jq -r '.restored_from.node' <<<"$c")
 	rf_seq=$(jq -r '.restored_from.seq' <<<"$c")
-	rf_sha=$(jq -r '.restored_from.sha256' <<<"$c")
-	st_sha=$(jq -r '.state_sha256' <<<"$c")
+	rf_sha=$(jq -r '.restored_from.digest' <<<"$c")
+	st_sha=$(jq -r '.state_digest' <<<"$c")
 	check "$comp on $node was restored from $src" [ "$rf_node" = "$src" ]
 	check "$comp restored state digest equals the checkpoint's" [ "$st_sha" = "$rf_sha" ]
 	ls_sha=$(jq -r --arg n "$src" --arg c "$comp" --argjson s "$rf_seq" \
-		'map(select(.node == $n and .component == $c and .seq == $s))[0].sha256' "$T_DIR/ls.json")
+		'map(select(.node == $n and .component == $c and .seq == $s))[0].digest' "$T_DIR/ls.json")
 	check "$comp restored from the stored checkpoint $src/$comp@$rf_seq" [ "$ls_sha" = "$rf_sha" ]
 	ctl get "$src/$comp@$rf_seq" -o "$T_DIR/$comp.ckpt"
-	got=$(sha256sum "$T_DIR/$comp.ckpt" | cut -d' ' -f1)
-	check "ckptctl get of $src/$comp@$rf_seq matches sha256sum" [ "$got" = "$rf_sha" ]
+	got=$(ctl digest "$T_DIR/$comp.ckpt" --like "$src/$comp@$rf_seq" | cut -d' ' -f1)
+	check "ckptctl get of $src/$comp@$rf_seq has the restored digest (ckptctl digest)" \
+		[ "$got" = "$rf_sha" ]
+	check "ckptctl verify: the file got is $src/$comp@$rf_seq" \
+		ctl verify "$T_DIR/$comp.ckpt" "$src/$comp@$rf_seq"
 	check "$node logged the successful migration" log_has "$node" "migration successful"
 done
 check "the NAS logged stores and retrievals" sh -c \

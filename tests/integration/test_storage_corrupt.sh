@@ -84,7 +84,7 @@ comp=$(ctl --json nodes | jq -c '.[] | select(.id == "a2") | .components[] | sel
 check "a2 restored the newest intact sequence (restored_from says which)" \
 	[ "$(jq -r .restored_from.seq <<<"$comp")" = "$(jq -r .seq <<<"$prev")" ]
 check "its state digest is that checkpoint's" \
-	[ "$(jq -r .state_sha256 <<<"$comp")" = "$(jq -r .sha256 <<<"$prev")" ]
+	[ "$(jq -r .state_digest <<<"$comp")" = "$(jq -r .digest <<<"$prev")" ]
 check "a2 logged the fallback" wait_for 10 log_has a2 "is corrupt"
 # The manager logs it after it recorded the move, which the check above saw.
 check "the manager logged that an older checkpoint was used" \

@@ -26,7 +26,7 @@ client() { # ID: stores until $T_DIR/stop exists; appends "REF SHA256" of every 
 		# dirty a page of the shared part, so each checkpoint has a few new chunks
 		printf 'client %s put %s' "$id" "$n" | dd of="$f" bs=1 seek=$(( RANDOM * 16 )) conv=notrunc 2>/dev/null
 		if out=$("$CTL_BIN" --nas "$NAS_URL" --timeout 3s --json put "n/c$id" -i "$f" 2>/dev/null); then
-			echo "$(jq -r '"\(.node)/\(.component)@\(.seq) \(.sha256)"' <<<"$out")" >>"$T_DIR/acked.$id"
+			echo "$(jq -r '"\(.node)/\(.component)@\(.seq) \(.digest)"' <<<"$out")" >>"$T_DIR/acked.$id"
 		fi
 		sleep 0.1 # a few stores a second each: the test's run time stays bounded
 	done
@@ -40,7 +40,9 @@ verify_new() { # reads back acknowledged checkpoints not yet checked
 	while read -r ref sha; do
 		[ -n "$ref" ] || continue
 		grep -qx "$ref" "$T_DIR/verified" 2>/dev/null && continue
-		got=$("$CTL_BIN" --nas "$NAS_URL" get "$ref" 2>/dev/null | sha256sum | cut -d' ' -f1)
+		# get checks every chunk and the record's digest; ckptctl digest, what came back
+		got=$("$CTL_BIN" --nas "$NAS_URL" get "$ref" -o "$T_DIR/readback" 2>/dev/null &&
+			"$CTL_BIN" digest "$T_DIR/readback" | cut -d' ' -f1)
 		if [ "$got" = "$sha" ]; then
 			echo "$ref" >>"$T_DIR/verified"; checked=$((checked + 1))
 		else
