@@ -44,6 +44,19 @@ for spec in "zero 0" "one 1" "mib 1048576" "big 268435456"; do
 	echo "$want" >"$T_DIR/big.sha"
 done
 
+# A file one byte off is not the checkpoint: verify exits 1 and says so.
+cp "$T_DIR/mib.in" "$T_DIR/mib.bad"
+printf 'X' | dd of="$T_DIR/mib.bad" bs=1 seek=100000 conv=notrunc 2>/dev/null
+ctl verify "$T_DIR/mib.bad" node_a/mib 2>"$T_DIR/verify.err"
+check "verify: a file one byte off is not node_a/mib (exit 1)" [ $? -eq 1 ]
+check "verify: says it is not" grep -q "is not node_a/mib@1" "$T_DIR/verify.err"
+check "digest: another file has another digest" \
+	[ "$(ctl digest "$T_DIR/mib.bad" | cut -d' ' -f1)" != "$(jq -r .digest "$T_DIR/mib.put.json")" ]
+check "digest --like with smaller chunks than put's: another digest (the cuts differ)" \
+	[ "$(ctl --chunk-min 1K --chunk-avg 2K --chunk-max 8K digest "$T_DIR/mib.in" | cut -d' ' -f1)" != \
+	  "$(jq -r .digest "$T_DIR/mib.put.json")" ]
+rm -f "$T_DIR/mib.bad"
+
 # A memory image (half zero pages: holes) and its next checkpoint (1% of the
 # pages rewritten), from ../shared/bench/workloads.py at 1/8 scale: both read
 # back byte for byte, and the second sends a small part of the image.
