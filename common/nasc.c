@@ -46,6 +46,7 @@ struct nasc {
 	struct rpc_client *n_clients[NASC_URLS_MAX];
 	size_t n_count;
 	struct chunk_params n_chunking;
+	bool n_format3;      /* nasc_set_format3(): tests only */
 	atomic_uint_fast64_t n_store_bytes, n_put_bytes, n_put_chunks, n_dedup_chunks, n_get_bytes;
 	atomic_uint_fast64_t n_sent_bytes;
 	atomic_uint_fast64_t n_cut_bytes, n_hashed_bytes, n_hinted_stores, n_reused_chunks;
@@ -170,6 +171,12 @@ int
 nasc_set_chunking(struct nasc *n, uint32_t min, uint32_t avg, uint32_t max)
 {
 	return chunk_params_init(min, avg, max, &n->n_chunking);
+}
+
+void
+nasc_set_format3(struct nasc *n, bool on)
+{
+	n->n_format3 = on;
 }
 
 void
@@ -1091,7 +1098,7 @@ struct nasc_src {
  */
 static int
 nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src, uint8_t *buf,
-    struct nasc_refs *refs, uint64_t *ret_total, struct rpc_error *err)
+    struct nasc_refs *refs, struct sha_ctx *plain, uint64_t *ret_total, struct rpc_error *err)
 {
 	const struct chunk_params *cp = &n->n_chunking;
 	size_t have = 0, off = 0;
@@ -1123,6 +1130,8 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 		rv = nasc_cut_window(cp, win, have, eof, refs, &pos);
 		if (rv == 0) {
 			nasc_hash_chunks(refs, first, win, pos);
+			if (plain != NULL)
+				sha_update(plain, win, pos);
 			total += pos;
 			rv = nasc_store_window(u, win, refs, first, refs->r_count);
 		}
@@ -1388,7 +1397,8 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 	size_t ndata = 0;
 	struct nasc_refs refs = { 0 };
 	struct nasc_up up;
-	uint8_t digest[SHA_LEN];
+	uint8_t digest[SHA_LEN], whole[SHA_LEN];
+	struct sha_ctx *plain = NULL;
 	uint8_t *buf;
 	uint64_t total = 0;
 	int rv;
@@ -1405,11 +1415,14 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 		    timeout_ms, &up.u_base, ret_err);
 	*ret_cached = up.u_base.b_cached;
 	/* Hints that cannot be used (too many, no memory) mean: read it whole. */
-	if (rv == 0 && up.u_base.b_sizes != NULL &&
+	/* The writer of older versions (tests only): a plain SHA-256 too, no hints. */
+	if (rv == 0 && n->n_format3)
+		rv = sha_new(&plain);
+	if (rv == 0 && !n->n_format3 && up.u_base.b_sizes != NULL &&
 	    nasc_ranges_norm(h, src->s_len, &ranges, &nranges) == 0)
 		rv = nasc_store_hinted_chunks(n, &up, src, ranges, nranges, &refs, &total, &reused);
 	else if (rv == 0)
-		rv = nasc_store_chunks(n, &up, src, buf, &refs, &total, ret_err);
+		rv = nasc_store_chunks(n, &up, src, buf, &refs, plain, &total, ret_err);
 	if (rv != 0)
 		goto out;
 	/* The chunk list in compact form: sizes (hole bit), then the data chunks' hashes. */
@@ -1432,11 +1445,17 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 	sreq.seq = p->np_seq;
 	sreq.epoch = p->np_epoch;
 	sreq.size = total;
-	sreq.digest.data = digest;
-	sreq.digest.len = SHA_LEN;
-	sreq.chunk_min = n->n_chunking.cp_min;
-	sreq.chunk_avg = n->n_chunking.cp_avg;
-	sreq.chunk_max = n->n_chunking.cp_max;
+	if (plain != NULL) {
+		sha_final(plain, whole);
+		sreq.sha256.data = whole;
+		sreq.sha256.len = SHA_LEN;
+	} else {
+		sreq.digest.data = digest;
+		sreq.digest.len = SHA_LEN;
+		sreq.chunk_min = n->n_chunking.cp_min;
+		sreq.chunk_avg = n->n_chunking.cp_avg;
+		sreq.chunk_max = n->n_chunking.cp_max;
+	}
 	sreq.n_chunk_sizes = refs.r_count;
 	sreq.chunk_sizes = sizes;
 	sreq.chunk_sha256.data = (uint8_t *)refs.r_sha;
@@ -1465,6 +1484,7 @@ out:
 		nasc_cache_drop(n, p->np_node, p->np_component);
 	free(sizes);
 	free(ranges);
+	sha_free(plain);
 	nasc_up_free(&up);
 	nasc_refs_free(&refs);
 	free(buf);

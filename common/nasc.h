@@ -121,6 +121,12 @@ void nasc_abort(struct nasc *n);
  */
 int nasc_set_chunking(struct nasc *n, uint32_t min, uint32_t avg, uint32_t max);
 void nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats);
+/*
+ * Tests only: store as versions before the chunk-list digest did, with a
+ * plain SHA-256 of the whole checkpoint (a second pass) and no digest, no
+ * hints; what `ckpt-nas --test-format3` takes, to make a store to upgrade.
+ */
+void nasc_set_format3(struct nasc *n, bool on);
 
 int nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);

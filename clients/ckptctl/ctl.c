@@ -398,6 +398,7 @@ ctl_nas(struct ctl *c, struct nasc **ret_nasc)
 		return ctl_usage(c, "--chunk-min %" PRIu64 " < --chunk-avg %" PRIu64 " < --chunk-max %"
 		    PRIu64 " is required", c->c_conf.cf_chunk_min, c->c_conf.cf_chunk_avg,
 		    c->c_conf.cf_chunk_max);
+	nasc_set_format3(c->c_nas, c->c_conf.cf_test_format3);
 	snprintf(c->c_nas_url, sizeof(c->c_nas_url), "%s", urls[0]);
 	*ret_nasc = c->c_nas;
 	return 0;

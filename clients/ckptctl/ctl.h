@@ -37,6 +37,7 @@ struct ctl_conf {
 	uint64_t cf_chunk_min;     /* --chunk-min/avg/max: the writer's chunking (nasc) */
 	uint64_t cf_chunk_avg;
 	uint64_t cf_chunk_max;
+	bool cf_test_format3;      /* --test-format3: tests only (nasc_set_format3) */
 };
 
 struct ctl;

@@ -45,6 +45,9 @@ static const struct cfg_opt ctl_opts[] = {
 	    "SIZE", "put: average chunk (a power of two)" },
 	{ "chunk-max", CFG_SIZE, offsetof(struct ctl_conf, cf_chunk_max), "64K", 256, 4 << 20, 0,
 	    "SIZE", "put: largest chunk" },
+	{ "test-format3", CFG_BOOL, offsetof(struct ctl_conf, cf_test_format3), "false", 0, 0, 0,
+	    NULL, "tests only: put as versions before the digest did (a plain SHA-256, no "
+	    "digest), for a ckpt-nas --test-format3" },
 };
 
 static int cmd_help(struct ctl *c, int argc, char **argv);

@@ -113,9 +113,14 @@ svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
 	if (info.ni_component[0] == '\0')
 		snprintf(info.ni_component, sizeof(info.ni_component), "%s", lr->lr_component);
 	sha_hex(info.ni_digest, SHA_LEN, hex_ck);
-	/* The expected digest is the requested checkpoint's, not a fallback's. */
+	/*
+	 * The expected digest is the requested checkpoint's, not a fallback's:
+	 * its identity digest, or the plain SHA-256 a catalogue learnt before the
+	 * record had a digest.
+	 */
 	if (lr->lr_sha256 != NULL && fb.nf_bad_seq == 0 &&
-	    memcmp(lr->lr_sha256, info.ni_digest, SHA_LEN) != 0) {
+	    memcmp(lr->lr_sha256, info.ni_digest, SHA_LEN) != 0 &&
+	    !(info.ni_has_sha256 && memcmp(lr->lr_sha256, info.ni_sha256, SHA_LEN) == 0)) {
 		char want[SHA_HEX_LEN + 1];
 		sha_hex(lr->lr_sha256, SHA_LEN, want);
 		rv = -EBADMSG;

@@ -997,14 +997,17 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
 /*
  * Format 3 to 4: every record without a digest gets the one of its chunk
  * list (a few dozen bytes per chunk hashed; no chunk is read). Records that
- * do not decode are left for the checks to report.
+ * do not decode are left for the checks to report. The keys are gathered
+ * first and the records rewritten after: a record that grows may move to
+ * other (overflow) pages, under a cursor that would then walk a changed tree.
  */
 static int
 store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
-	size_t count = 0;
+	uint8_t (*keys)[KEY_MAX] = NULL;
+	size_t *klens = NULL, nkeys = 0, cap = 0, count = 0;
 	int mrc, rv = 0;
 
 	mrc = mdb_cursor_open(txn, s->s_dbi[DB_CKPT], &cur);
@@ -1012,17 +1015,46 @@ store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count)
 		return store_rc(mrc);
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rv == 0;
 	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size > KEY_MAX)
+			continue;
+		if (nkeys == cap) {
+			size_t ncap = cap != 0 ? 2 * cap : 64;
+			void *a = realloc(keys, ncap * sizeof(*keys)), *b;
+			if (a != NULL)
+				keys = a;
+			b = a != NULL ? realloc(klens, ncap * sizeof(*klens)) : NULL;
+			if (b == NULL) {
+				rv = -ENOMEM;
+				break;
+			}
+			klens = b;
+			cap = ncap;
+		}
+		memcpy(keys[nkeys], k.mv_data, k.mv_size);
+		klens[nkeys++] = k.mv_size;
+	}
+	if (rv == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+		rv = store_rc(mrc);
+	mdb_cursor_close(cur);
+	for (size_t i = 0; i < nkeys && rv == 0; i++) {
 		Ckpt__V1__CheckpointRecord *rec;
 		uint8_t digest[SHA_LEN];
 		MDB_val nv;
 
+		k.mv_size = klens[i];
+		k.mv_data = keys[i];
+		mrc = mdb_get(txn, s->s_dbi[DB_CKPT], &k, &v);
+		if (mrc != 0) {
+			rv = store_rc(mrc);
+			break;
+		}
 		rec = ckpt__v1__checkpoint_record__unpack(NULL, v.mv_size, v.mv_data);
 		if (rec == NULL || rec->info == NULL || rec->info->digest.len == SHA_LEN ||
 		    digest_refs(rec->chunks, rec->n_chunks, digest) != 0) {
 			ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
 			continue;
 		}
-		rec->info->digest.data = digest; /* not freed: the data is not heap-owned */
+		rec->info->digest.data = digest; /* not freed: taken back below */
 		rec->info->digest.len = SHA_LEN;
 		nv.mv_size = ckpt__v1__checkpoint_record__get_packed_size(rec);
 		nv.mv_data = malloc(nv.mv_size);
@@ -1030,7 +1062,7 @@ store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count)
 			rv = -ENOMEM;
 		} else {
 			ckpt__v1__checkpoint_record__pack(rec, nv.mv_data);
-			rv = store_rc(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT));
+			rv = store_rc(mdb_put(txn, s->s_dbi[DB_CKPT], &k, &nv, 0));
 			free(nv.mv_data);
 			count++;
 		}
@@ -1038,9 +1070,8 @@ store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count)
 		rec->info->digest.len = 0;
 		ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
 	}
-	if (rv == 0 && mrc != MDB_NOTFOUND)
-		rv = store_rc(mrc);
-	mdb_cursor_close(cur);
+	free(keys);
+	free(klens);
 	if (rv == 0)
 		*ret_count = count;
 	return rv;
