@@ -367,6 +367,128 @@ nas_scrub(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	return 0;
 }
 
+/* ---- component specs: stored as sent, their form checked, never interpreted ---- */
+
+static int
+nas_put_spec(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__PutSpecRequest *req = (const Ckpt__V1__PutSpecRequest *)req_;
+	Ckpt__V1__PutSpecReply *reply = (Ckpt__V1__PutSpecReply *)reply_;
+	const Ckpt__V1__ComponentSpec *sp = req->spec;
+	struct store_error err;
+	uint8_t *buf;
+	size_t len;
+	bool replaced;
+	int rv;
+
+	if (sp == NULL || key_name_check(sp->name) != 0) {
+		rpc_call_errorf(call, "PutSpec: a spec with a component name (1 to %d of "
+		    "[A-Za-z0-9._-]) is required", KEY_NAME_MAX);
+		return -EINVAL;
+	}
+	len = ckpt__v1__component_spec__get_packed_size(sp);
+	if (len == 0 || len > STORE_SPEC_MAX) {
+		rpc_call_errorf(call, "PutSpec: the spec of %s has %zu bytes, at most %u", sp->name,
+		    len, STORE_SPEC_MAX);
+		return -EINVAL;
+	}
+	buf = arena_alloc(rpc_call_arena(call), len);
+	if (buf == NULL)
+		return -ENOMEM;
+	ckpt__v1__component_spec__pack(sp, buf);
+	rv = store_spec_put(n->n_store, sp->name, buf, len, &replaced, &err);
+	if (rv != 0) {
+		LOG_WARN("spec of %s not stored: %s", sp->name, nas_cause(rv, &err));
+		return nas_fail(call, rv, &err);
+	}
+	reply->replaced = replaced;
+	LOG_INFO("spec of %s stored (driver %.32s, %zu bytes%s)", sp->name,
+	    sp->driver != NULL ? sp->driver : "", len, replaced ? ", replacing the previous" : "");
+	return 0;
+}
+
+static Ckpt__V1__ComponentSpec *
+nas_spec_unpack(struct rpc_call *call, const struct store_spec *ss)
+{
+	return ckpt__v1__component_spec__unpack(arena_protobuf(rpc_call_arena(call)), ss->ss_len,
+	    ss->ss_data);
+}
+
+static int
+nas_get_spec(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__GetSpecRequest *req = (const Ckpt__V1__GetSpecRequest *)req_;
+	Ckpt__V1__GetSpecReply *reply = (Ckpt__V1__GetSpecReply *)reply_;
+	struct store_error err;
+	struct store_spec ss;
+	int rv;
+
+	rv = store_spec_get(n->n_store, req->component, rpc_call_arena(call), &ss, &err);
+	if (rv != 0)
+		return nas_fail(call, rv, &err);
+	reply->spec = nas_spec_unpack(call, &ss);
+	if (reply->spec == NULL) {
+		LOG_ERROR("the stored spec of %s does not decode", req->component);
+		rpc_call_errorf(call, "the stored spec of %s does not decode", req->component);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int
+nas_list_specs(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	Ckpt__V1__ListSpecsReply *reply = (Ckpt__V1__ListSpecsReply *)reply_;
+	struct arena *a = rpc_call_arena(call);
+	struct store_error err;
+	struct store_spec *ss;
+	size_t ns;
+	int rv;
+
+	(void)req_;
+	rv = store_spec_list(n->n_store, a, &ss, &ns, &err);
+	if (rv != 0)
+		return nas_fail(call, rv, &err);
+	reply->specs = arena_alloc(a, (ns > 0 ? ns : 1) * sizeof(*reply->specs));
+	if (reply->specs == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < ns; i++) {
+		Ckpt__V1__ComponentSpec *sp = nas_spec_unpack(call, &ss[i]);
+		if (sp == NULL) {
+			LOG_ERROR("a stored spec does not decode (%zu bytes): left out", ss[i].ss_len);
+			continue;
+		}
+		reply->specs[reply->n_specs++] = sp;
+	}
+	return 0;
+}
+
+static int
+nas_delete_spec(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__DeleteSpecRequest *req = (const Ckpt__V1__DeleteSpecRequest *)req_;
+	Ckpt__V1__DeleteSpecReply *reply = (Ckpt__V1__DeleteSpecReply *)reply_;
+	struct store_error err;
+	bool existed;
+	int rv;
+
+	rv = store_spec_delete(n->n_store, req->component, &existed, &err);
+	if (rv != 0)
+		return nas_fail(call, rv, &err);
+	reply->existed = existed;
+	if (existed)
+		LOG_INFO("spec of %s deleted", req->component);
+	return 0;
+}
+
 static const rpc_handler_fn nas_handlers[NAS_METHODS] = {
 	[NAS_STORE] = nas_store,
 	[NAS_RETRIEVE] = nas_retrieve,
@@ -379,6 +501,10 @@ static const rpc_handler_fn nas_handlers[NAS_METHODS] = {
 	[NAS_PIN] = nas_pin,
 	[NAS_SET_RETENTION] = nas_set_retention,
 	[NAS_SCRUB] = nas_scrub,
+	[NAS_PUT_SPEC] = nas_put_spec,
+	[NAS_GET_SPEC] = nas_get_spec,
+	[NAS_LIST_SPECS] = nas_list_specs,
+	[NAS_DELETE_SPEC] = nas_delete_spec,
 };
 
 static const rpc_raw_handler_fn nas_raw_handlers[NAS_METHODS] = {
