@@ -10,6 +10,10 @@
  *                                      (pending: message says why it waits)
  *   resume.started/done/failed         -> ckpt.<kind>/<component>
  *                                      (a node that started again resumes it)
+ *   apply.started/done/failed          -> ckpt.<kind>/<component> (ckptctl apply places it)
+ *   spec.refused                       -> ckpt.<kind>/<component> (node: the node that
+ *                                      refused a spec; message: its reason)
+ *   spec.deleted                       -> ckpt.<kind>/<component> (ckptctl delete)
  */
 #ifndef CKPT_MGR_MEVENT_H
 #define CKPT_MGR_MEVENT_H
@@ -34,6 +38,11 @@
 #define MEV_RESUME_STARTED "resume.started"
 #define MEV_RESUME_DONE "resume.done"
 #define MEV_RESUME_FAILED "resume.failed"
+#define MEV_APPLY_STARTED "apply.started"
+#define MEV_APPLY_DONE "apply.done"
+#define MEV_APPLY_FAILED "apply.failed"
+#define MEV_SPEC_REFUSED "spec.refused"
+#define MEV_SPEC_DELETED "spec.deleted"
 
 struct mev {
 	const char *me_kind;      /* MEV_* */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apply.h"
 #include "ckpt/v1/agent.pb-c.h"
 #include "ckpt/v1/manager.pb-c.h"
 #include "ckpt/v1/nas.pb-c.h"
@@ -931,6 +932,28 @@ out_reply:
 	return 0;
 }
 
+static int
+mgr_apply(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
+
+	return mapply_apply(&env, call, (const Ckpt__V1__ApplyRequest *)reqm,
+	    (Ckpt__V1__ApplyReply *)replym);
+}
+
+static int
+mgr_delete(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
+
+	return mapply_delete(&env, call, (const Ckpt__V1__DeleteComponentRequest *)reqm,
+	    (Ckpt__V1__DeleteComponentReply *)replym);
+}
+
 static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_ATTACH] = mgr_attach,
 	[MGR_NOTIFY] = mgr_notify,
@@ -943,6 +966,8 @@ static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_CORDON] = mgr_cordon,
 	[MGR_UNCORDON] = mgr_uncordon,
 	[MGR_FORGET] = mgr_forget,
+	[MGR_APPLY] = mgr_apply,
+	[MGR_DELETE] = mgr_delete,
 };
 
 /*
@@ -953,6 +978,8 @@ static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 static const bool mgr_slow[MGR_METHODS] = {
 	[MGR_MIGRATE] = true,
 	[MGR_DRAIN] = true,
+	[MGR_APPLY] = true,
+	[MGR_DELETE] = true,
 };
 
 static void
