@@ -373,6 +373,33 @@ check_exec(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 }
 
 int
+spec_check_form(struct spec *s, char *err, size_t errlen)
+{
+	if (key_name_check(s->sp_name) != 0) {
+		snprintf(err, errlen, "name: '%s' is not 1-%d of [A-Za-z0-9._-]", s->sp_name,
+		    KEY_NAME_MAX);
+		return -EINVAL;
+	}
+	if (s->sp_limit == 0 || s->sp_limit > SPEC_LIMIT_MAX) {
+		snprintf(err, errlen, "limit: out of range [1, 1G]");
+		return -EINVAL;
+	}
+	if (strcmp(s->sp_driver, DRIVER_DEMO) == 0) {
+		if (s->sp_demo_bytes > DEMO_BYTES_MAX) {
+			snprintf(err, errlen, "bytes: out of range [0, 1G]");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(s->sp_driver, DRIVER_EXEC) != 0) {
+		snprintf(err, errlen, "driver: unknown driver '%s' (known: demo, exec)", s->sp_driver);
+		return -EINVAL;
+	}
+	s->sp_exec.xc_limit = s->sp_limit;
+	return exec_conf_check(&s->sp_exec, err, errlen);
+}
+
+int
 spec_check(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 {
 	if (key_name_check(s->sp_name) != 0) {

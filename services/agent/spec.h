@@ -127,6 +127,20 @@ int spec_config_load(const char *path, const struct cfg_opt *agent_opts, size_t 
 void spec_config_free(struct spec_config *cfg);
 
 /*
+ * Reads a spec file (ckptctl apply -f): [component NAME] sections only, each
+ * checked for form (spec_check_form), not against any allow list: the nodes
+ * do that. Errors as spec_config_load(); a file without a component is
+ * -EINVAL ("FILE: no [component NAME] section").
+ */
+int spec_file_load(const char *path, struct spec_config **ret_cfg, char *err, size_t errlen);
+
+/*
+ * What can be checked of s on any machine: its name, limit, a known driver
+ * and that driver's settings (exec_conf_check()). -EINVAL with "FIELD: reason".
+ */
+int spec_check_form(struct spec *s, char *err, size_t errlen);
+
+/*
  * Holds s against the allow list: a known driver that is allowed, its
  * settings well formed, every program allowed, installed and executable, the
  * folder allowed and writable, the user allowed (and resolved into

@@ -133,6 +133,7 @@ struct load {
 	const struct cfg_opt *l_opts;
 	size_t l_nopts;
 	struct spec_config *l_cfg;
+	bool l_specs_only;       /* a spec file: components only, checked for form */
 	/* the first error */
 	int l_err_line;
 	char l_err[512];
@@ -166,6 +167,11 @@ load_section(struct load *l)
 	l->l_last_field = -1;
 	if (l->l_sect_long) {
 		load_fail(l, l->l_sect_line, "section", "name longer than %d bytes", SECTION_MAX);
+		return -EINVAL;
+	}
+	if (l->l_specs_only && (strcmp(s, "agent") == 0 || strcmp(s, "allow") == 0)) {
+		load_fail(l, l->l_sect_line, "section", "[%s] belongs in an agent's config file; a "
+		    "spec file holds [component NAME] sections only", s);
 		return -EINVAL;
 	}
 	if (strcmp(s, "agent") == 0) {
@@ -640,7 +646,8 @@ load_component(struct load *l, struct pending *p, struct spec **ret)
 			}
 	}
 	/* Against the file's allow list, at the line of the field it names. */
-	rv = spec_check(s, &l->l_cfg->sc_allow, reason, sizeof(reason));
+	rv = l->l_specs_only ? spec_check_form(s, reason, sizeof(reason))
+	                     : spec_check(s, &l->l_cfg->sc_allow, reason, sizeof(reason));
 	if (rv != 0) {
 		char field[32];
 		const char *colon = strchr(reason, ':');
@@ -694,8 +701,8 @@ spec_config_free(struct spec_config *cfg)
 	free(cfg);
 }
 
-int
-spec_config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopts,
+static int
+config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopts, bool specs_only,
     struct spec_config **ret_cfg, char *err, size_t errlen)
 {
 	struct load l;
@@ -708,6 +715,7 @@ spec_config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopt
 	l.l_nopts = nopts;
 	l.l_cfg = cfg;
 	l.l_last_field = -1;
+	l.l_specs_only = specs_only;
 	if (cfg == NULL || (cfg->sc_path = strdup(path)) == NULL) {
 		rv = -ENOMEM;
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -750,6 +758,11 @@ spec_config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopt
 		snprintf(err, errlen, "%s", l.l_err);
 		goto out;
 	}
+	if (specs_only && cfg->sc_nspecs == 0) {
+		rv = -EINVAL;
+		snprintf(err, errlen, "%s: no [component NAME] section", path);
+		goto out;
+	}
 	rv = 0;
 	*ret_cfg = cfg;
 	cfg = NULL;
@@ -764,4 +777,17 @@ out:
 		free(l.l_allow_raw[k]);
 	spec_config_free(cfg);
 	return rv;
+}
+
+int
+spec_config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopts,
+    struct spec_config **ret_cfg, char *err, size_t errlen)
+{
+	return config_load(path, agent_opts, nopts, false, ret_cfg, err, errlen);
+}
+
+int
+spec_file_load(const char *path, struct spec_config **ret_cfg, char *err, size_t errlen)
+{
+	return config_load(path, NULL, 0, true, ret_cfg, err, errlen);
 }
