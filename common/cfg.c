@@ -189,17 +189,49 @@ int
 cfg_parse(const struct cfg_opt *table, size_t n, void *conf, int argc, char **argv,
     int *ret_argi, char *err, size_t errlen)
 {
+	return cfg_parse_file(table, n, conf, NULL, NULL, 0, argc, argv, ret_argi, err, errlen);
+}
+
+/* The file's settings of table[k], in order: the first replaces the default. */
+static int
+cfg_set_file(const struct cfg_opt *o, void *conf, const char *path,
+    const struct cfg_file_setting *file, size_t nfile, char *err, size_t errlen)
+{
+	bool seen = false;
+	int rv = 0;
+
+	for (size_t j = 0; j < nfile && rv == 0; j++) {
+		if (strcmp(file[j].fs_key, o->co_name) != 0)
+			continue;
+		rv = cfg_set(o, conf, file[j].fs_value, seen, err, errlen);
+		if (rv == -EINVAL) {
+			char why[256];
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errlen, "%s:%d: %s", path, file[j].fs_line, why);
+		}
+		seen = true;
+	}
+	return rv;
+}
+
+int
+cfg_parse_file(const struct cfg_opt *table, size_t n, void *conf, const char *path,
+    const struct cfg_file_setting *file, size_t nfile, int argc, char **argv, int *ret_argi,
+    char *err, size_t errlen)
+{
 	bool *seen_flag = calloc(n > 0 ? n : 1, sizeof(bool));
 	int rv = 0, i;
 
 	if (seen_flag == NULL)
 		return -ENOMEM;
-	/* Defaults, then the environment. */
+	/* Defaults, then the file, then the environment. */
 	for (size_t k = 0; k < n && rv == 0; k++) {
 		char env[96];
 		const char *v;
 		if (table[k].co_default != NULL)
 			rv = cfg_set(&table[k], conf, table[k].co_default, false, err, errlen);
+		if (rv == 0 && nfile > 0)
+			rv = cfg_set_file(&table[k], conf, path, file, nfile, err, errlen);
 		cfg_env_name(table[k].co_name, env, sizeof(env));
 		v = getenv(env);
 		if (rv == 0 && v != NULL && *v != '\0') {

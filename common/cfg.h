@@ -5,7 +5,7 @@
  * (name, type, bounds, default, help). The same table drives defaults,
  * environment variables (CKPT_<NAME>, upper case, '-' -> '_'), command-line
  * flags (--name VALUE or --name=VALUE) and the generated --help text.
- * Precedence: flag > environment > default.
+ * Precedence: flag > environment > (configuration file) > default.
  */
 #ifndef CKPT_CFG_H
 #define CKPT_CFG_H
@@ -52,6 +52,20 @@ struct cfg_opt {
  */
 int cfg_parse(const struct cfg_opt *table, size_t n, void *conf, int argc, char **argv,
     int *ret_argi, char *err, size_t errlen);
+/* One setting read from a configuration file: --KEY VALUE, found on line LINE. */
+struct cfg_file_setting {
+	const char *fs_key;
+	const char *fs_value;
+	int fs_line;
+};
+/*
+ * cfg_parse() with a configuration file's settings (path names it in errors:
+ * "PATH:LINE: KEY: invalid value ..."). Precedence: flag > environment >
+ * file > default. A list given in the file replaces its default.
+ */
+int cfg_parse_file(const struct cfg_opt *table, size_t n, void *conf, const char *path,
+    const struct cfg_file_setting *file, size_t nfile, int argc, char **argv, int *ret_argi,
+    char *err, size_t errlen);
 void cfg_usage(FILE *out, const char *prog, const char *synopsis, const struct cfg_opt *table,
     size_t n);
 /* Frees strings and lists that cfg_parse allocated in conf. */

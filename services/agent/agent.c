@@ -246,12 +246,13 @@ agent_add_demo_requiring(struct agent *a, const char *name, uint64_t bytes,
 	return agent_add_component(a, "demo", name, &set, 1, reqs, nreqs, err, errlen);
 }
 
-int
-agent_add_component(struct agent *a, const char *kind, const char *name,
-    const struct drv_setting *settings, size_t nsettings, const struct agent_req *reqs,
-    size_t nreqs, char *err, size_t errlen)
+/* agent_add_component() with the exec configuration (xc) and fresh of a spec. */
+static int
+agent_add_comp(struct agent *a, const char *kind, const char *name,
+    const struct drv_setting *settings, size_t nsettings, const struct exec_conf *xc,
+    const struct agent_req *reqs, size_t nreqs, bool fresh, char *err, size_t errlen)
 {
-	struct drv_spec spec = { name, settings, nsettings, NULL };
+	struct drv_spec spec = { name, settings, nsettings, xc };
 	const struct drv_ops *ops = drv_find(kind);
 	struct comp_req creq[COMP_REQUIRES_MAX];
 	struct drv_inst *inst = NULL;
@@ -303,9 +304,9 @@ agent_add_component(struct agent *a, const char *kind, const char *name,
 	if (own == NULL)
 		return -ENOMEM;
 	a->a_own = own;
-	if (!a->a_fresh) {
+	if (!a->a_fresh && !fresh) {
 		/* Resumed once the manager answers: restored, or started fresh (decl.c). */
-		rv = decl_add(a, kind, name, settings, nsettings, creq, nreqs, err, errlen);
+		rv = decl_add(a, kind, name, settings, nsettings, xc, creq, nreqs, err, errlen);
 		if (rv == 0)
 			strcpy(a->a_own[a->a_nown++], name);
 		return rv;
@@ -327,6 +328,96 @@ agent_add_component(struct agent *a, const char *kind, const char *name,
 	(void)comp_set_requires(a->a_comps, name, creq, nreqs);
 	strcpy(a->a_own[a->a_nown++], name);
 	return 0;
+}
+
+int
+agent_add_component(struct agent *a, const char *kind, const char *name,
+    const struct drv_setting *settings, size_t nsettings, const struct agent_req *reqs,
+    size_t nreqs, char *err, size_t errlen)
+{
+	return agent_add_comp(a, kind, name, settings, nsettings, NULL, reqs, nreqs, false, err,
+	    errlen);
+}
+
+/* Adds the component of spec s (kept in a->a_config, which outlives it). */
+static int
+agent_add_spec(struct agent *a, const struct spec *s, char *err, size_t errlen)
+{
+	struct agent_req reqs[SPEC_REQUIRES_MAX];
+	struct drv_setting set;
+	char bytes_s[24];
+	size_t nsets = 0;
+	bool exec = strcmp(s->sp_driver, "demo") != 0;
+
+	for (size_t i = 0; i < s->sp_nrequires; i++) {
+		reqs[i].ar_key = s->sp_requires[i].sr_key;
+		reqs[i].ar_value = s->sp_requires[i].sr_value;
+	}
+	if (!exec) {
+		snprintf(bytes_s, sizeof(bytes_s), "%" PRIu64, s->sp_demo_bytes);
+		set.st_key = "bytes";
+		set.st_value = bytes_s;
+		nsets = 1;
+	}
+	return agent_add_comp(a, s->sp_driver, s->sp_name, &set, nsets,
+	    exec ? &s->sp_exec : NULL, reqs, s->sp_nrequires, s->sp_fresh, err, errlen);
+}
+
+int
+agent_use_config(struct agent *a, struct spec_config *cfg, char *err, size_t errlen)
+{
+	char why[512];
+	int rv;
+
+	if (a->a_started || a->a_config != NULL) {
+		snprintf(err, errlen, "%s: a config file is used once, before start", cfg->sc_path);
+		spec_config_free(cfg);
+		return -EINVAL;
+	}
+	a->a_config = cfg;
+	for (size_t i = 0; i < cfg->sc_nspecs; i++) {
+		const struct spec *s = cfg->sc_specs[i];
+		rv = agent_add_spec(a, s, why, sizeof(why));
+		if (rv != 0) {
+			if (s->sp_line > 0)
+				snprintf(err, errlen, "%s:%d: [component %s]: %s", cfg->sc_path, s->sp_line,
+				    s->sp_name, why);
+			else
+				snprintf(err, errlen, "%s: [component %s]: %s", cfg->sc_path, s->sp_name,
+				    why);
+			return rv;
+		}
+	}
+	return 0;
+}
+
+size_t
+agent_component_count(const struct agent *a)
+{
+	return a->a_nown;
+}
+
+const struct spec *
+agent_spec_find(const struct agent *a, const char *name)
+{
+	if (a->a_config == NULL)
+		return NULL;
+	for (size_t i = 0; i < a->a_config->sc_nspecs; i++)
+		if (strcmp(a->a_config->sc_specs[i]->sp_name, name) == 0)
+			return a->a_config->sc_specs[i];
+	return NULL;
+}
+
+void
+agent_drv_spec(const struct agent *a, const char *name, const char *kind,
+    struct drv_spec *ret_spec)
+{
+	const struct spec *s = agent_spec_find(a, name);
+
+	memset(ret_spec, 0, sizeof(*ret_spec));
+	ret_spec->sp_name = name;
+	if (s != NULL && strcmp(s->sp_driver, kind) == 0 && strcmp(kind, "demo") != 0)
+		ret_spec->sp_exec = &s->sp_exec;
 }
 
 static int
@@ -442,6 +533,7 @@ agent_free(struct agent *a)
 	free(a->a_labels);
 	free(a->a_own);
 	decl_free(a);
+	spec_config_free(a->a_config);
 	free(a->a_node);
 	free(a->a_manager);
 	free(a->a_listen);

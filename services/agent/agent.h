@@ -117,6 +117,18 @@ int agent_add_demo_requiring(struct agent *a, const char *name, uint64_t bytes,
 int agent_add_component(struct agent *a, const char *kind, const char *name,
     const struct drv_setting *settings, size_t nsettings, const struct agent_req *reqs,
     size_t nreqs, char *err, size_t errlen);
+struct spec_config;
+/*
+ * Takes cfg over (on success and on failure): a config file read by
+ * spec_config_load() (spec.h), whose components were held against its
+ * [allow] list. Adds each of its components as agent_add_component() does
+ * (one whose spec says fresh starts fresh at once), and keeps the file's
+ * specs and allow list: a restore of one of these components here starts
+ * it from this node's own spec. Before agent_start() only, at most once.
+ */
+int agent_use_config(struct agent *a, struct spec_config *cfg, char *err, size_t errlen);
+/* Components this agent was started with (--demo, agent_add_component, the config file). */
+size_t agent_component_count(const struct agent *a);
 /*
  * Listens, then starts the threads (attaching goes on in the background).
  * On failure returns -errno with a one-line cause in err.

@@ -34,6 +34,7 @@
 #include "queue.h"
 #include "rpc.h"
 #include "sha.h"
+#include "spec.h"
 #include "drv.h"
 #include "sysinfo.h"
 
@@ -72,6 +73,7 @@ struct agent_decl {
 	struct drv_setting *ad_sets; /* copies (keys and values too), owned */
 	size_t ad_nsets;
 	uint64_t ad_bytes;
+	const struct exec_conf *ad_exec; /* exec and lib drivers: in a_config's spec */
 	struct comp_req ad_reqs[COMP_REQUIRES_MAX];
 	size_t ad_nreqs;
 	enum agent_decl_state ad_state; /* under a_mu */
@@ -103,6 +105,7 @@ struct agent {
 	bool a_fresh;              /* start them fresh instead of resuming them */
 	struct agent_decl *a_decl; /* without a_fresh: the same, to resume */
 	size_t a_ndecl;
+	struct spec_config *a_config; /* --config: the node's own specs and allow list; or NULL */
 
 	struct comp_table *a_comps;
 	struct queue *a_queue;      /* checkpoints waiting for the NAS */
@@ -154,6 +157,15 @@ void agent_set_error(struct rpc_error *err, int rv, const char *fmt, ...)
  * which main() waits for).
  */
 void agent_fail(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The node's own spec of name (its config file), or NULL. Fixed after agent_start(). */
+const struct spec *agent_spec_find(const struct agent *a, const char *name);
+/*
+ * A drv_spec for a restore of name by driver kind: the node's own spec's
+ * settings when it has one of that kind, else none (the demo needs none).
+ */
+void agent_drv_spec(const struct agent *a, const char *name, const char *kind,
+    struct drv_spec *ret_spec);
 
 /* conf.c */
 /* Checks cfg before agent_new() copies it: -EINVAL with the reason in err. */
@@ -209,7 +221,8 @@ void *link_main(void *arg);
 /* decl.c: resume the components this agent was started with */
 /* Declares a component to resume. Before agent_start() only. */
 int decl_add(struct agent *a, const char *kind, const char *name,
-    const struct drv_setting *sets, size_t nsets, const struct comp_req *reqs,
+    const struct drv_setting *sets, size_t nsets, const struct exec_conf *xc,
+    const struct comp_req *reqs,
     size_t nreqs, char *err, size_t errlen);
 /* The declared components still waiting, as ComponentStatus entries in arena. */
 int decl_status(struct agent *a, struct arena *arena, Ckpt__V1__ComponentStatus ***ret_list,

@@ -427,11 +427,52 @@ ckpt_kick(struct agent *a)
 	pthread_mutex_unlock(&a->a_mu);
 }
 
+/* When each component was last checkpointed by the loop (its own interval, spec.h). */
+struct ckpt_due {
+	comp_name cd_name;
+	uint64_t cd_last_ms; /* monotonic */
+};
+
+/*
+ * Whether name is due at now: a component whose spec gives an interval is
+ * checkpointed on the first round at least that long after its previous
+ * one; the others on every round. due grows by the names it meets.
+ */
+static bool
+ckpt_is_due(struct agent *a, struct ckpt_due **due, size_t *ndue, const char *name,
+    uint64_t now)
+{
+	const struct spec *s = agent_spec_find(a, name);
+	struct ckpt_due *d = NULL, *nd;
+
+	if (s == NULL || s->sp_interval_ms <= a->a_interval_ms)
+		return true;
+	for (size_t i = 0; i < *ndue && d == NULL; i++)
+		if (strcmp((*due)[i].cd_name, name) == 0)
+			d = &(*due)[i];
+	if (d == NULL) {
+		nd = realloc(*due, (*ndue + 1) * sizeof(*nd));
+		if (nd == NULL)
+			return true;
+		*due = nd;
+		d = &nd[(*ndue)++];
+		snprintf(d->cd_name, sizeof(d->cd_name), "%s", name);
+		d->cd_last_ms = 0;
+	}
+	/* Half a round early is on time: rounds drift by the time they take. */
+	if (d->cd_last_ms != 0 && now + a->a_interval_ms / 2 < d->cd_last_ms + s->sp_interval_ms)
+		return false;
+	d->cd_last_ms = now;
+	return true;
+}
+
 void *
 ckpt_main(void *arg)
 {
 	struct agent *a = arg;
 	unsigned probe_ms = a->a_interval_ms / 2;
+	struct ckpt_due *due = NULL;
+	size_t ndue = 0;
 	uint64_t next;
 
 	if (probe_ms > AGENT_PROBE_MAX_MS)
@@ -469,6 +510,8 @@ ckpt_main(void *arg)
 		if (comp_running_names(a->a_comps, &names, &n) == 0) {
 			for (size_t i = 0; i < n && !agent_stopping(a); i++) {
 				struct rpc_error err;
+				if (!ckpt_is_due(a, &due, &ndue, names[i], util_now_mono_ms()))
+					continue;
 				/* -ENOENT: stopped or moved meanwhile, nothing to say. */
 				(void)ckpt_take(a, names[i], false, true, AGENT_STORE_TIMEOUT_MS,
 				    NULL, NULL, &err);
@@ -481,5 +524,6 @@ ckpt_main(void *arg)
 		if (ckpt_sleep(a, next))
 			break;
 	}
+	free(due);
 	return NULL;
 }

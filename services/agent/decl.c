@@ -26,7 +26,7 @@ decl_clear(struct agent_decl *d)
 
 int
 decl_add(struct agent *a, const char *kind, const char *name, const struct drv_setting *sets,
-    size_t nsets, const struct comp_req *reqs, size_t nreqs, char *err, size_t errlen)
+    size_t nsets, const struct exec_conf *xc, const struct comp_req *reqs, size_t nreqs, char *err, size_t errlen)
 {
 	struct agent_decl *decl, d;
 	int rv = 0;
@@ -44,6 +44,7 @@ decl_add(struct agent *a, const char *kind, const char *name, const struct drv_s
 	memset(&d, 0, sizeof(d));
 	snprintf(d.ad_name, sizeof(d.ad_name), "%s", name);
 	snprintf(d.ad_kind, sizeof(d.ad_kind), "%s", kind);
+	d.ad_exec = xc;
 	if (nsets > 0) {
 		d.ad_sets = calloc(nsets, sizeof(*d.ad_sets));
 		if (d.ad_sets == NULL)
@@ -192,7 +193,7 @@ decl_done(struct agent *a, const char *name)
 static int
 decl_start_one(struct agent *a, const struct agent_decl *d, char *why, size_t whylen)
 {
-	struct drv_spec spec = { d->ad_name, d->ad_sets, d->ad_nsets, NULL };
+	struct drv_spec spec = { d->ad_name, d->ad_sets, d->ad_nsets, d->ad_exec };
 	const struct drv_ops *ops = drv_find(d->ad_kind);
 	struct drv_inst *inst = NULL;
 	int rv;

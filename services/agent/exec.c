@@ -14,6 +14,7 @@
 
 #include "exec.h"
 #include "child.h"
+#include "log.h"
 
 struct exec {
 	const struct exec_conf *x_conf;
@@ -106,6 +107,129 @@ exec_conf_dup(const struct exec_conf *c)
 		return NULL;
 	}
 	return d;
+}
+
+/* ---- a `run` process left behind by an agent that died ---- */
+
+/* The pid file of c's `run`: beside its folder ("DIR.run.pid"), never in what a dump reads. */
+static char *
+pid_path(const struct exec_conf *c)
+{
+	size_t n = strlen(c->xc_dir);
+	char *p = NULL;
+
+	while (n > 1 && c->xc_dir[n - 1] == '/')
+		n--;
+	if (asprintf(&p, "%.*s.run.pid", (int)n, c->xc_dir) < 0)
+		return NULL;
+	return p;
+}
+
+/* pid's start time (field 22 of /proc/PID/stat); 0 when it is gone or a zombie. */
+static unsigned long long
+proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* After the command's ")": state (field 3), then fields 4..22. */
+	p = strrchr(buf, ')');
+	if (p == NULL || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return 0;
+	p += 2;
+	for (int field = 3; field < 22 && p != NULL; field++) {
+		p = strchr(p, ' ');
+		if (p != NULL)
+			p++;
+	}
+	if (p != NULL)
+		start = strtoull(p, NULL, 10);
+	return start;
+}
+
+/*
+ * A `run` process of this folder that an earlier agent started and could not
+ * stop (it was killed) still runs: it would run twice, on one folder. Its
+ * group is killed before anything starts. -EBUSY when it does not end.
+ */
+static int
+stop_leftover(const struct exec_conf *c, char *err, size_t errlen)
+{
+	char *path = pid_path(c);
+	unsigned long long start = 0;
+	int pid = 0, rv = 0;
+	FILE *f;
+
+	if (path == NULL)
+		return -ENOMEM;
+	f = fopen(path, "re");
+	if (f == NULL)
+		goto out;
+	if (fscanf(f, "%d %llu", &pid, &start) != 2 || pid <= 1)
+		pid = 0;
+	fclose(f);
+	if (pid != 0 && start != 0 && proc_start_time(pid) == start) {
+		LOG_WARN("folder %s: process %d of an earlier run (its agent died) still runs: "
+			 "killing its process group",
+		    c->xc_dir, pid);
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		for (int i = 0; i < 500 && proc_start_time(pid) == start; i++)
+			usleep(10000);
+		if (proc_start_time(pid) == start) {
+			snprintf(err, errlen, "folder %s is in use by process %d of an earlier run, "
+			                      "which does not end",
+			    c->xc_dir, pid);
+			rv = -EBUSY;
+		}
+	}
+out:
+	if (rv == 0)
+		(void)unlink(path);
+	free(path);
+	return rv;
+}
+
+/* Records the `run` process (best effort: without it, a leftover is not found). */
+static void
+record_run(const struct exec_conf *c, pid_t pid)
+{
+	char *path = pid_path(c);
+	unsigned long long start = proc_start_time(pid);
+	FILE *f;
+
+	if (path == NULL || start == 0) {
+		free(path);
+		return;
+	}
+	f = fopen(path, "we");
+	if (f != NULL) {
+		fprintf(f, "%d %llu\n", (int)pid, start);
+		fclose(f);
+	}
+	free(path);
+}
+
+/* `run` ended and was reaped: nothing is left to find. */
+static void
+forget_run(const struct exec_conf *c)
+{
+	char *path = pid_path(c);
+
+	if (path != NULL)
+		(void)unlink(path);
+	free(path);
 }
 
 /* "DIR/PATH" unless PATH is absolute; malloc'ed. */
@@ -415,6 +539,8 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 	if (rv != 0)
 		return rv;
 	rv = make_dir(c, err, errlen);
+	if (rv == 0)
+		rv = stop_leftover(c, err, errlen);
 	if (rv != 0)
 		return rv;
 	if (state != NULL) {
@@ -481,6 +607,7 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 		snprintf(err, errlen, "run: cannot run %s: %s", c->xc_run[0], strerror(-rv));
 		goto out;
 	}
+	record_run(c, x->x_pid);
 	*ret_x = x;
 	x = NULL;
 out:
@@ -513,6 +640,7 @@ exec_status(struct exec *x, struct exec_status *ret_st)
 	x->x_reaped = true;
 	x->x_end = st;
 	child_close(&x->x_pidfd);
+	forget_run(x->x_conf);
 	*ret_st = st;
 	return 0;
 }
@@ -546,6 +674,7 @@ exec_stop(struct exec *x, uint64_t grace_ms, struct exec_status *ret_st)
 	x->x_reaped = true;
 	x->x_end = st;
 	child_close(&x->x_pidfd);
+	forget_run(x->x_conf);
 out:
 	if (rv == 0 && ret_st != NULL)
 		*ret_st = st;

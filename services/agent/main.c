@@ -3,6 +3,7 @@
  *
  *   ckpt-agent --node ID --manager URL --listen URL --demo NAME[:BYTES] [--demo ...]
  *              [--fresh] [--interval-ms N] [--migrate-after DURATION]
+ *   ckpt-agent --config FILE [flags that override the file's [agent] section]
  */
 #include <errno.h>
 #include <malloc.h>
@@ -19,11 +20,13 @@
 #include "err.h"
 #include "key.h"
 #include "log.h"
+#include "spec.h"
 #include "util.h"
 
 #define PROG "ckpt-agent"
 
 struct agent_conf {
+	char *config;
 	char *node;
 	char *manager;
 	char *listen;
@@ -43,6 +46,10 @@ struct agent_conf {
 	{ name, type, offsetof(struct agent_conf, field), def, min, max, flags, meta, help }
 
 static const struct cfg_opt agent_opts[] = {
+	OPT("config", CFG_STR, config, NULL, 0, 0, 0, "FILE",
+	    "config file (INI): [agent] holds these settings under the same names (flags and "
+	    "CKPT_* variables override it), [allow] what components may run here, one "
+	    "[component NAME] per component (see README, \"Your own components\")"),
 	OPT("node", CFG_STR, node, NULL, 0, 0, CFG_REQUIRED, "ID",
 	    "node id, 1-63 of [A-Za-z0-9._-]"),
 	OPT("manager", CFG_STR, manager, NULL, 0, 0, CFG_REQUIRED | CFG_URL, "URL",
@@ -82,7 +89,7 @@ static const struct cfg_opt agent_opts[] = {
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
 
 #define SYNOPSIS                                                                                \
-	"--node ID --manager URL --listen URL [--demo NAME[:BYTES][@KEY=VALUE...]...] "              \
+	"[--config FILE] --node ID --manager URL --listen URL [--demo NAME[:BYTES][@KEY=VALUE...]...] "              \
 	"[--fresh] [--interval-ms N] [--migrate-after DURATION] [options]"
 
 static int
@@ -161,6 +168,62 @@ parse_demo(char *item, char *ret_name, uint64_t *ret_bytes, struct agent_req *re
 	return 0;
 }
 
+/* The --config FILE (or CKPT_CONFIG) of argv, before the flags are parsed; NULL: none. */
+static const char *
+config_path(int argc, char **argv)
+{
+	const char *path = getenv("CKPT_CONFIG");
+
+	if (path != NULL && path[0] == '\0')
+		path = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+	}
+	return path;
+}
+
+/*
+ * Reads the config file at path: its [agent] settings into ret_sets (pointing
+ * into *ret_cfg) and its components and allow list into *ret_cfg.
+ */
+static int
+config_load(const char *path, struct spec_config **ret_cfg, struct cfg_file_setting **ret_sets,
+    char *err, size_t errlen)
+{
+	struct spec_config *cfg = NULL;
+	struct cfg_file_setting *sets;
+	int rv;
+
+	rv = spec_config_load(path, agent_opts, AGENT_NOPTS, &cfg, err, errlen);
+	if (rv != 0)
+		return rv;
+	sets = calloc(cfg->sc_nagent + 1, sizeof(*sets));
+	if (sets == NULL) {
+		spec_config_free(cfg);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cfg->sc_nagent; i++) {
+		if (strcmp(cfg->sc_agent[i].ss_key, "config") == 0) {
+			snprintf(err, errlen, "%s:%d: config: a config file cannot name another", path,
+			    cfg->sc_agent[i].ss_line);
+			free(sets);
+			spec_config_free(cfg);
+			return -EINVAL;
+		}
+		sets[i].fs_key = cfg->sc_agent[i].ss_key;
+		sets[i].fs_value = cfg->sc_agent[i].ss_value;
+		sets[i].fs_line = cfg->sc_agent[i].ss_line;
+	}
+	*ret_cfg = cfg;
+	*ret_sets = sets;
+	return 0;
+}
+
 /* "KEY=VALUE" split in place into l (pointing into item). */
 static int
 parse_label(char *item, struct agent_label *l, char *err, size_t errlen)
@@ -190,6 +253,10 @@ main(int argc, char **argv)
 	struct agent_label labels[AGENT_LABELS_MAX];
 	struct agent_config acfg;
 	struct agent *a = NULL;
+	struct spec_config *file = NULL;
+	struct cfg_file_setting *file_sets = NULL;
+	const char *path;
+	size_t ncomps;
 	enum log_level level;
 	char err[512];
 	sigset_t sigs;
@@ -202,7 +269,17 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
-	rv = cfg_parse(agent_opts, AGENT_NOPTS, &conf, argc, argv, &argi, err, sizeof(err));
+	path = config_path(argc, argv);
+	if (path != NULL) {
+		rv = config_load(path, &file, &file_sets, err, sizeof(err));
+		if (rv != 0) {
+			status = rv == -EINVAL ? usage_error(err)
+			                       : (fprintf(stderr, "%s: %s\n", PROG, err), 1);
+			goto out_conf;
+		}
+	}
+	rv = cfg_parse_file(agent_opts, AGENT_NOPTS, &conf, path, file_sets,
+	    file != NULL ? file->sc_nagent : 0, argc, argv, &argi, err, sizeof(err));
 	if (rv == -ECANCELED) {
 		cfg_usage(stdout, PROG, SYNOPSIS, agent_opts, AGENT_NOPTS);
 		goto out_conf;
@@ -279,6 +356,19 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (file != NULL) {
+		/* The agent takes the file over (its specs live as long as it does). */
+		rv = agent_use_config(a, file, err, sizeof(err));
+		file = NULL;
+		if (rv != 0) {
+			status = rv == -EINVAL || rv == -EEXIST
+			    ? usage_error(err)
+			    : (fprintf(stderr, "%s: %s\n", PROG, err), 1);
+			goto out_agent;
+		}
+	}
+	ncomps = agent_component_count(a);
+
 	log_init("agent", conf.node, level);
 	/* Before any thread starts, so that only sigwait() below sees them. */
 	sigemptyset(&sigs);
@@ -292,9 +382,10 @@ main(int argc, char **argv)
 		status = 1;
 		goto out_agent;
 	}
-	LOG_INFO("listening on %s; manager %s; %zu demo component(s); checkpoint every %" PRId64
+	LOG_INFO("listening on %s; manager %s; %zu component(s)%s%s; checkpoint every %" PRId64
 	         " ms%s",
-	    agent_url(a), conf.manager, conf.demo.cl_count, conf.interval_ms,
+	    agent_url(a), conf.manager, ncomps, path != NULL ? "; config " : "",
+	    path != NULL ? path : "", conf.interval_ms,
 	    conf.migrate_after_ms > 0 ? "; will call for migration" : "");
 	for (;;) {
 		if (sigwait(&sigs, &sig) == 0 && (sig == SIGINT || sig == SIGTERM))
@@ -313,6 +404,8 @@ main(int argc, char **argv)
 out_agent:
 	agent_free(a);
 out_conf:
+	spec_config_free(file);
+	free(file_sets);
 	cfg_free(agent_opts, AGENT_NOPTS, &conf);
 	return status;
 }

@@ -195,6 +195,8 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	/* Without a digest of its own, the driver's state is the bytes it is given. */
 	if (ops->d_digest == NULL)
 		sha256(buf, len, state_sha);
+	/* Drivers that run a program start it from the node's own spec of it. */
+	agent_drv_spec(a, req->component, ckind, &spec);
 	/* The driver may take the buffer over: the state is in memory once, not twice. */
 	rv = ops->d_start(&spec, buf, len, &inst, why, sizeof(why));
 	if (rv == 0)

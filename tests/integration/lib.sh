@@ -14,6 +14,19 @@ T_PIDS=()
 T_PASS=0
 T_FAIL=0
 
+# kill_under DIR [SIGNAL]: signals every process whose working folder is in
+# DIR (the programs of exec components run in their folder, in process
+# groups of their own: a SIGKILLed agent leaves them behind, as a dead node's
+# would be gone with it).
+kill_under() {
+	local dir=$1 sig=${2:-KILL} p cwd
+	for p in /proc/[0-9]*; do
+		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+		case "$cwd" in "$dir"|"$dir"/*) kill -"$sig" "${p#/proc/}" 2>/dev/null ;; esac
+	done
+	return 0
+}
+
 t_cleanup() {
 	local pid
 	for pid in "${T_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
@@ -22,6 +35,7 @@ t_cleanup() {
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
+	kill_under "$T_DIR"
 	if [ "$T_FAIL" -gt 0 ] || [ -n "${CKPT_KEEP:-}" ]; then
 		echo "# logs kept in $T_DIR"
 		for f in "$T_DIR"/*.log; do [ -f "$f" ] && { echo "# --- $f (tail)"; tail -n 40 "$f"; }; done

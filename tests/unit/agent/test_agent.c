@@ -334,6 +334,10 @@ START_TEST(agent_restore_refuses_a_checkpoint_of_another_kind)
 	ck_assert_int_eq(restore_kind(b, "demo", &err), CKPT__V1__CODE__FAILED_PRECONDITION);
 	ck_assert_msg(strstr(err.re_msg, "made by the exec driver, not demo") != NULL, "%s",
 	    err.re_msg);
+	/* A driver this node has, but no spec of the component to run it from. */
+	ck_assert_int_ne(restore_kind(b, "", &err), 0);
+	ck_assert_msg(strstr(err.re_msg, "needs its commands") != NULL, "%s", err.re_msg);
+	fnas_set_kind(nas, "c1", "criu");
 	ck_assert_int_eq(restore_kind(b, "", &err), CKPT__V1__CODE__FAILED_PRECONDITION);
 	ck_assert_msg(strstr(err.re_msg, "which node n2 does not have") != NULL, "%s", err.re_msg);
 	st = status(b);
