@@ -43,7 +43,7 @@
 
 #define RPC_RECV_MAX_DEFAULT (16u << 20)
 #define RPC_TIMEOUT_DEFAULT_MS 5000u
-#define RPC_ERRMSG_MAX 256
+#define RPC_ERRMSG_MAX 1024
 #define RPC_SLOW_QUEUE_DEFAULT 256u
 
 struct rpc_call;

@@ -681,8 +681,21 @@ mig_next_target(struct mig *m, const struct rpc_error *rerr, char *err, size_t e
 	size_t len;
 	int rv;
 
+	const char *why = strstr(rerr->re_msg, "Agent.Restore: "), *code;
+	char mention[KEY_NAME_MAX + 8];
+
+	/* The agent's own words, without "URL: Agent.Restore: CODE: " before them. */
+	if (why != NULL && (code = strstr(why, ": ")) != NULL &&
+	    (why = strstr(code + 2, ": ")) != NULL)
+		why += 2;
+	else
+		why = rerr->re_msg;
 	snprintf(f->mf_node, sizeof(f->mf_node), "%s", m->m_target);
-	snprintf(f->mf_reason, sizeof(f->mf_reason), "%s", rerr->re_msg);
+	snprintf(mention, sizeof(mention), "node %s ", m->m_target);
+	if (strstr(why, mention) != NULL)
+		snprintf(f->mf_reason, sizeof(f->mf_reason), "%s", why);
+	else
+		snprintf(f->mf_reason, sizeof(f->mf_reason), "node %s: %s", m->m_target, why);
 	LOG_WARN("%s of %s: node %s refuses its spec: %s", m->m_kind->mk_what, m->m_comp,
 	    f->mf_node, f->mf_reason);
 	mev_publish(m->m_env->me_pub, &(struct mev){ .me_kind = MEV_SPEC_REFUSED,
@@ -697,8 +710,8 @@ mig_next_target(struct mig *m, const struct rpc_error *rerr, char *err, size_t e
 	len = (size_t)snprintf(err, errlen, "%s of %s: no node takes its spec:", m->m_kind->mk_what,
 	    m->m_comp);
 	for (size_t i = 0; i < m->m_nrefused && len < errlen; i++)
-		len += (size_t)snprintf(err + len, errlen - len, "%s node %s: %s", i > 0 ? ";" : "",
-		    m->m_refused[i].mf_node, m->m_refused[i].mf_reason);
+		len += (size_t)snprintf(err + len, errlen - len, "%s %s", i > 0 ? ";" : "",
+		    m->m_refused[i].mf_reason);
 	if (place_err[0] != '\0' && len < errlen)
 		snprintf(err + len, errlen - len, "; %s", place_err);
 	return rv == -ESTALE || rv == -EINVAL ? -ESTALE : rv;

@@ -50,7 +50,7 @@
 #define MIG_ROLLBACK_MS 10000u
 #define MIG_NAS_MAX_MS 2000u
 #define MIG_PROBE_MS 1000u   /* Agent.Status before Stop and Restore: is it there? */
-#define MIG_ERR_MAX 256
+#define MIG_ERR_MAX 1024
 #define MIG_GONE_TRIES 3     /* restores retried after the checkpoint asked for was deleted */
 
 struct mig_env {
