@@ -181,11 +181,13 @@ mig_spec(struct mig *m, char *err, size_t errlen)
 	if (m->m_spec == NULL && !m->m_kind->mk_resume && m->m_env->me_nasc != NULL) {
 		rv = mig_nas_spec(m->m_env->me_nasc, m->m_comp,
 		    mig_clamp(mig_left(m), 500, MIG_NAS_MAX_MS), &m->m_spec_rep, why, sizeof(why));
-		if (rv != 0 && rv != -ENOENT) {
-			snprintf(err, errlen, "%s of %s: its spec could not be read from the NAS: %s",
-			    m->m_kind->mk_what, m->m_comp, why);
-			return rv;
-		}
+		if (rv != 0 && rv != -ENOENT)
+			/*
+			 * As for its latest checkpoint (mig_latest()): a move does not wait
+			 * for the NAS; the target restores with its own config's spec, if any.
+			 */
+			LOG_WARN("%s of %s: its spec could not be read from the NAS (%s); moving it "
+			         "without one", m->m_kind->mk_what, m->m_comp, why);
 		if (rv == 0)
 			m->m_spec = m->m_spec_rep->spec;
 	}

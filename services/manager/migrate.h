@@ -126,7 +126,9 @@ int mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const cha
 /*
  * Specs (ckptctl apply). Every move but a resume reads the component's spec
  * from the NAS (Nas.GetSpec) and hands it to the target with Restore, so the
- * new node runs the same program; the labels it requires are the spec's. A
+ * new node runs the same program; the labels it requires are the spec's (a
+ * NAS that does not answer: logged, and the move goes on without a spec, as
+ * it goes on from the catalogue's checkpoint). A
  * component with a spec and no checkpoint (none yet, or all deleted) is
  * started fresh from it (RestoreRequest.fresh). A target that refuses the
  * spec (FAILED_PRECONDITION or PERMISSION_DENIED: its allow list, a program
