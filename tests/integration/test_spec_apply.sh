@@ -81,8 +81,22 @@ check "nodes shows counter as an exec component on $first" runs_on "$first" coun
 check "it is checkpointed" wait_for 10 sh -c \
 	"[ \$($CTL_BIN --manager $MGR_URL --json ls $first/counter | jq length) -ge 3 ]"
 
-# ---- failover: the node dies with its program; the other exec node takes it with its spec
 other=n1; [ "$first" = n1 ] && other=n2
+
+# ---- applied again while it runs: the new spec is stored, the component stays
+ctl --json apply -f "$T_DIR/counter.ini" >"$T_DIR/again.json"
+check "applying it again while it runs: stored (replaced), not moved" jq -e --arg n "$first" \
+	'.applied[0] | (.placed | not) and .replaced and .node == $n' "$T_DIR/again.json" >/dev/null
+
+# ---- migrate: the spec goes along (n3, if placement offers it, refuses it)
+before=$(value)
+ctl --json migrate counter >"$T_DIR/mig.json" 2>"$T_DIR/mig.err"
+check "ckptctl migrate moves it to $other ($(cat "$T_DIR/mig.err"))" jq -e --arg n "$other" '.target == $n' "$T_DIR/mig.json" >/dev/null
+check "... where it runs as an exec component and counts on from $before" wait_for 10 sh -c \
+	"[ \$(cat $C/counter/state) -gt $before ] && $CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | select(.id == \"$other\") | .components[] | select(.name == \"counter\" and .kind == \"exec\")' >/dev/null"
+first=$other; other=n1; [ "$first" = n1 ] && other=n2
+
+# ---- failover: the node dies with its program; the other exec node takes it with its spec
 stop "$first" KILL
 kill_under "$C"
 before=$(value)
