@@ -50,8 +50,8 @@ apply_text(const char *name, const Ckpt__V1__ApplyReply *rep)
 		printf("applied %s: started fresh on %s (epoch %" PRIu64 ")\n", name, node,
 		    rep->epoch);
 	else
-		printf("applied %s: restored on %s from %s/%s@%" PRIu64 " (epoch %" PRIu64 ")\n", name,
-		    node, ctl_clean(ref->node, rn, sizeof(rn)),
+		printf("applied %s: restored on %s from %s/%s@%" PRIu64 " (epoch %" PRIu64 ")\n",
+		    name, node, ctl_clean(ref->node, rn, sizeof(rn)),
 		    ctl_clean(ref->component, rc, sizeof(rc)), ref->seq, rep->epoch);
 }
 
@@ -146,7 +146,8 @@ cmd_delete(struct ctl *c, int argc, char **argv)
 		const Ckpt__V1__CheckpointInfo *ck = rep->checkpoint;
 
 		ctl_clean(rep->node, node, sizeof(node));
-		printf("deleted %s: %s", pos[0], rep->had_spec ? "spec deleted" : "no spec was stored");
+		printf("deleted %s: %s", pos[0],
+		    rep->had_spec ? "spec deleted" : "no spec was stored");
 		if (node[0] != '\0')
 			printf(", stopped on %s", node);
 		if (ck != NULL)
