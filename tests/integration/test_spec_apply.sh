@@ -9,6 +9,7 @@
 # checkpoints. A spec no node allows fails at apply time naming every node
 # and its reason; a malformed file gives FILE:LINE: field: reason.
 . "$(dirname "$0")/lib.sh"
+jqe() { jq -e "$@" >/dev/null; }
 
 NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port)
 MGR_URL="tcp://127.0.0.1:$MGR_PORT"
@@ -51,7 +52,7 @@ printf '[component d1]\ndriver = demo\nbytes = 4096\n' >"$T_DIR/d1.ini"
 ctl --json apply -f "$T_DIR/d1.ini" >"$T_DIR/d1.json"; rc=$?
 check "apply of a demo spec succeeds" [ "$rc" -eq 0 ]
 d1node=$(jq -r '.applied[0].node' "$T_DIR/d1.json")
-check "... placed, fresh, on a node ($d1node)" jq -e '.applied[0] | .placed and .fresh and (.node | test("^n[123]$"))' "$T_DIR/d1.json" >/dev/null
+check "... placed, fresh, on a node ($d1node)" jqe '.applied[0] | .placed and .fresh and (.node | test("^n[123]$"))' "$T_DIR/d1.json"
 check "... and nodes shows it running there" wait_for 10 sh -c \
 	"$CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | select(.id == \"$d1node\") | .components[] | select(.name == \"d1\" and .kind == \"demo\")'"
 
@@ -69,8 +70,8 @@ ctl --json apply -f "$T_DIR/counter.ini" >"$T_DIR/counter.json" 2>"$T_DIR/counte
 check "apply of an exec spec succeeds ($(cat "$T_DIR/counter.err"))" [ "$rc" -eq 0 ]
 first=$(jq -r '.applied[0].node' "$T_DIR/counter.json")
 check "... on a node that allows it ($first)" sh -c "[ '$first' = n1 ] || [ '$first' = n2 ]"
-check "... a refusal, if any, is n3's, with its reason" jq -e \
-	'.applied[0].refused | all(.node == "n3" and (.reason | test("not allowed")))' "$T_DIR/counter.json" >/dev/null
+check "... a refusal, if any, is n3's, with its reason" jqe \
+	'.applied[0].refused | all(.node == "n3" and (.reason | test("not allowed")))' "$T_DIR/counter.json"
 value() { cat "$C/counter/state" 2>/dev/null || echo 0; }
 check "the counter counts" wait_for 15 sh -c "[ \$(cat $C/counter/state 2>/dev/null || echo 0) -ge 10 ]"
 runs_on() { # NODE COMPONENT KIND
@@ -85,13 +86,13 @@ other=n1; [ "$first" = n1 ] && other=n2
 
 # ---- applied again while it runs: the new spec is stored, the component stays
 ctl --json apply -f "$T_DIR/counter.ini" >"$T_DIR/again.json"
-check "applying it again while it runs: stored (replaced), not moved" jq -e --arg n "$first" \
-	'.applied[0] | (.placed | not) and .replaced and .node == $n' "$T_DIR/again.json" >/dev/null
+check "applying it again while it runs: stored (replaced), not moved" jqe --arg n "$first" \
+	'.applied[0] | (.placed | not) and .replaced and .node == $n' "$T_DIR/again.json"
 
 # ---- migrate: the spec goes along (n3, if placement offers it, refuses it)
 before=$(value)
 ctl --json migrate counter >"$T_DIR/mig.json" 2>"$T_DIR/mig.err"
-check "ckptctl migrate moves it to $other ($(cat "$T_DIR/mig.err"))" jq -e --arg n "$other" '.target == $n' "$T_DIR/mig.json" >/dev/null
+check "ckptctl migrate moves it to $other ($(cat "$T_DIR/mig.err"))" jqe --arg n "$other" '.target == $n' "$T_DIR/mig.json"
 check "... where it runs as an exec component and counts on from $before" wait_for 10 sh -c \
 	"[ \$(cat $C/counter/state) -gt $before ] && $CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | select(.id == \"$other\") | .components[] | select(.name == \"counter\" and .kind == \"exec\")' >/dev/null"
 first=$other; other=n1; [ "$first" = n1 ] && other=n2
@@ -123,8 +124,8 @@ check "the manager read the spec from the NAS (with its spec)" log_has manager "
 # ---- delete: stopped after a final checkpoint, spec gone, checkpoints kept
 ctl --json delete counter >"$T_DIR/del.json"; rc=$?
 check "delete succeeds" [ "$rc" -eq 0 ]
-check "... stopped on $first with a final checkpoint, spec deleted" jq -e \
-	--arg n "$first" '.node == $n and .had_spec and .checkpoint.seq > 0' "$T_DIR/del.json" >/dev/null
+check "... stopped on $first with a final checkpoint, spec deleted" jqe \
+	--arg n "$first" '.node == $n and .had_spec and .checkpoint.seq > 0' "$T_DIR/del.json"
 not() { ! "$@"; }
 check "... nodes no longer lists it" not runs_on "$first" counter exec
 check "... the program stopped" sh -c "v=\$(cat $C/counter/state); sleep 0.5; [ \"\$(cat $C/counter/state)\" = \"\$v\" ]"
