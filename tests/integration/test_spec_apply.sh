@@ -135,6 +135,11 @@ check "a second delete: exit 1, nothing to delete ($(cat "$T_DIR/del2.err"))" sh
 	"[ $rc -eq 1 ] && grep -q 'no spec of counter' $T_DIR/del2.err"
 sleep 1.5
 check "nothing restarts it" sh -c "! $CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | .components[] | select(.name == \"counter\")'"
+ctl --json apply -f "$T_DIR/counter.ini" >"$T_DIR/reapply.json" 2>"$T_DIR/reapply.err"
+check "applied again after the delete, it resumes from its final checkpoint ($(cat "$T_DIR/reapply.err"))" \
+	jqe --argjson s "$(jq .checkpoint.seq "$T_DIR/del.json")" \
+	'.applied[0] | .placed and (.fresh | not) and (.replaced | not) and .restored_from.seq == $s' "$T_DIR/reapply.json"
+ctl delete counter >/dev/null
 
 # ---- refused by every node: the error names each node and why
 agent "$other"
