@@ -23,10 +23,10 @@ mapply_nas_ms(struct rpc_call *call)
 	return left < 500 ? 500 : left > MIG_NAS_MAX_MS ? MIG_NAS_MAX_MS : left;
 }
 
-/* Nas.PutSpec; *ret_replaced may be NULL. */
+/* Nas.PutSpec; *ret_replaced and *ret_epoch may be NULL. */
 static int
 mapply_put(const struct mig_env *env, const Ckpt__V1__ComponentSpec *spec, unsigned timeout_ms,
-    bool *ret_replaced, struct rpc_error *ret_err)
+    bool *ret_replaced, uint64_t *ret_epoch, struct rpc_error *ret_err)
 {
 	Ckpt__V1__PutSpecRequest req = CKPT__V1__PUT_SPEC_REQUEST__INIT;
 	Ckpt__V1__PutSpecReply *rep = NULL;
@@ -39,6 +39,8 @@ mapply_put(const struct mig_env *env, const Ckpt__V1__ComponentSpec *spec, unsig
 		return rv;
 	if (ret_replaced != NULL)
 		*ret_replaced = rep->replaced;
+	if (ret_epoch != NULL)
+		*ret_epoch = rep->epoch;
 	rpc_reply_free(&rep->base);
 	return 0;
 }
@@ -136,6 +138,7 @@ mapply_apply(const struct mig_env *env, struct rpc_call *call,
 	struct rpc_error rerr;
 	char err[MIG_ERR_MAX] = "", why[MIG_ERR_MAX];
 	unsigned left;
+	uint64_t nas_epoch = 0;
 	bool replaced = false;
 	int rv;
 
@@ -148,7 +151,7 @@ mapply_apply(const struct mig_env *env, struct rpc_call *call,
 		    sp->name, why);
 		return rv;
 	}
-	rv = mapply_put(env, sp, mapply_nas_ms(call), &replaced, &rerr);
+	rv = mapply_put(env, sp, mapply_nas_ms(call), &replaced, &nas_epoch, &rerr);
 	if (rv != 0) {
 		rpc_call_errorf(call, "apply of %s: the spec could not be stored on the NAS: %s",
 		    sp->name, rerr.re_msg);
@@ -158,8 +161,8 @@ mapply_apply(const struct mig_env *env, struct rpc_call *call,
 	LOG_INFO("apply of %s: spec stored (driver %.32s%s)", sp->name, sp->driver,
 	    replaced ? ", replacing the previous one" : "");
 	left = rpc_call_remaining_ms(call);
-	rv = mig_apply(env, sp, left > MIG_RESTORE_MIN_MS ? left : MIG_RESTORE_MIN_MS, &res, err,
-	    sizeof(err));
+	rv = mig_apply(env, sp, nas_epoch, left > MIG_RESTORE_MIN_MS ? left : MIG_RESTORE_MIN_MS,
+	    &res, err, sizeof(err));
 	if (rv == -EALREADY) {
 		/* It runs: the new spec is handed over at its next restore. */
 		LOG_INFO("apply of %s: it runs on %s, which keeps it; the new spec travels with its "
@@ -170,7 +173,8 @@ mapply_apply(const struct mig_env *env, struct rpc_call *call,
 	}
 	if (rv != 0) {
 		/* Nothing took it: the store goes back to what it was. */
-		int urv = old != NULL ? mapply_put(env, old->spec, mapply_nas_ms(call), NULL, &rerr)
+		int urv = old != NULL ? mapply_put(env, old->spec, mapply_nas_ms(call), NULL, NULL,
+		                            &rerr)
 		                      : mapply_unput(env, sp->name, mapply_nas_ms(call), NULL, &rerr);
 		if (urv != 0)
 			LOG_WARN("apply of %s failed, and its %s spec could not be put back: %s",

@@ -44,6 +44,7 @@ struct mig {
 	const Ckpt__V1__ComponentSpec *m_spec; /* sent with Restore; NULL: none */
 	Ckpt__V1__GetSpecReply *m_spec_rep;    /* the NAS's answer m_spec points into */
 	bool m_fresh;                     /* no checkpoint: started from m_spec */
+	uint64_t m_nas_epoch;             /* newest epoch the NAS saw of it (spec replies) */
 	size_t m_nrefused;
 	struct mig_refusal m_refused[MIG_REFUSALS_MAX];
 };
@@ -188,8 +189,10 @@ mig_spec(struct mig *m, char *err, size_t errlen)
 			 */
 			LOG_WARN("%s of %s: its spec could not be read from the NAS (%s); moving it "
 			         "without one", m->m_kind->mk_what, m->m_comp, why);
-		if (rv == 0)
+		if (rv == 0) {
 			m->m_spec = m->m_spec_rep->spec;
+			m->m_nas_epoch = m->m_spec_rep->epoch;
+		}
 	}
 	if (m->m_spec == NULL || m->m_spec->n_requires == 0)
 		return 0;
@@ -721,11 +724,11 @@ mig_next_target(struct mig *m, const struct rpc_error *rerr, char *err, size_t e
 
 static int
 mig_run_spec(const struct mig_env *env, const struct mig_kind *kind, const char *component,
-    const char *target, const Ckpt__V1__ComponentSpec *spec, unsigned budget_ms,
-    struct mig_result *ret_res, char *err, size_t errlen)
+    const char *target, const Ckpt__V1__ComponentSpec *spec, uint64_t nas_epoch,
+    unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen)
 {
 	struct mig m = { .m_env = env, .m_kind = kind, .m_comp = component, .m_budget = budget_ms,
-		.m_spec = spec };
+		.m_spec = spec, .m_nas_epoch = nas_epoch };
 	struct mig_result res;
 	struct reg_comp st;
 	struct rpc_error rerr;
@@ -796,6 +799,8 @@ mig_run_spec(const struct mig_env *env, const struct mig_kind *kind, const char 
 	}
 
 	m.m_epoch = (m.m_plan.rm_epoch > m.m_ckpt.rk_epoch ? m.m_plan.rm_epoch : m.m_ckpt.rk_epoch) + 1;
+	if (m.m_fresh && m.m_epoch <= m.m_nas_epoch)
+		m.m_epoch = m.m_nas_epoch + 1; /* checkpoints deleted: the NAS still knows its epoch */
 	for (;;) {
 		rv = mig_restore_on(&m, m.m_target_peer, m.m_epoch,
 		    mig_clamp(mig_left(&m), MIG_RESTORE_MIN_MS, MIG_RESTORE_MAX_MS), &st, &rerr);
@@ -894,13 +899,13 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
     const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,
     size_t errlen)
 {
-	return mig_run_spec(env, kind, component, target, NULL, budget_ms, ret_res, err, errlen);
+	return mig_run_spec(env, kind, component, target, NULL, 0, budget_ms, ret_res, err, errlen);
 }
 
 int
-mig_apply(const struct mig_env *env, const Ckpt__V1__ComponentSpec *spec, unsigned budget_ms,
-    struct mig_result *ret_res, char *err, size_t errlen)
+mig_apply(const struct mig_env *env, const Ckpt__V1__ComponentSpec *spec, uint64_t nas_epoch,
+    unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen)
 {
-	return mig_run_spec(env, &mig_kind_apply, spec->name, NULL, spec, budget_ms, ret_res, err,
-	    errlen);
+	return mig_run_spec(env, &mig_kind_apply, spec->name, NULL, spec, nas_epoch, budget_ms,
+	    ret_res, err, errlen);
 }

@@ -138,10 +138,13 @@ int mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const cha
  * names every node with its reason (-ESTALE).
  *
  * mig_apply(): places spec's component, which no node may run (-EALREADY
- * when an up node runs it), from its latest checkpoint or fresh.
+ * when an up node runs it), from its latest checkpoint or fresh. A fresh
+ * start's epoch is above the catalogue's and above nas_epoch, the newest the
+ * NAS has seen of it (PutSpecReply/GetSpecReply.epoch: it outlives deleted
+ * checkpoints, and the NAS refuses stores below it).
  */
-int mig_apply(const struct mig_env *env, const Ckpt__V1__ComponentSpec *spec, unsigned budget_ms,
-    struct mig_result *ret_res, char *err, size_t errlen);
+int mig_apply(const struct mig_env *env, const Ckpt__V1__ComponentSpec *spec, uint64_t nas_epoch,
+    unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen);
 /*
  * The spec stored for component: *ret_rep (rpc_reply_free() it) holds it.
  * -ENOENT when none; other errors with the cause in err.

@@ -398,7 +398,7 @@ nas_put_spec(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 	if (buf == NULL)
 		return -ENOMEM;
 	ckpt__v1__component_spec__pack(sp, buf);
-	rv = store_spec_put(n->n_store, sp->name, buf, len, &replaced, &err);
+	rv = store_spec_put(n->n_store, sp->name, buf, len, &replaced, &reply->epoch, &err);
 	if (rv != 0) {
 		LOG_WARN("spec of %s not stored: %s", sp->name, nas_cause(rv, &err));
 		return nas_fail(call, rv, &err);
@@ -431,6 +431,7 @@ nas_get_spec(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 	if (rv != 0)
 		return nas_fail(call, rv, &err);
 	reply->spec = nas_spec_unpack(call, &ss);
+	reply->epoch = ss.ss_epoch;
 	if (reply->spec == NULL) {
 		LOG_ERROR("the stored spec of %s does not decode", req->component);
 		rpc_call_errorf(call, "the stored spec of %s does not decode", req->component);

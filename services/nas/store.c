@@ -2708,6 +2708,7 @@ struct store_spec_op {
 	const uint8_t *sp_data;   /* put: the value; NULL: delete */
 	size_t sp_len;
 	bool sp_existed;
+	uint64_t sp_epoch;
 };
 
 static int
@@ -2723,8 +2724,12 @@ store_spec_txn(struct store *s, MDB_txn *txn, void *arg)
 	if (rv != 0 && rv != -ENOENT)
 		return rv;
 	op->sp_existed = rv == 0;
-	if (op->sp_data != NULL)
-		return store_rc(mdb_put(txn, s->s_dbi[DB_SPEC], &k, &v, 0));
+	if (op->sp_data != NULL) {
+		struct store_comp c;
+		rv = store_comp_get(s, txn, op->sp_component, &c);
+		op->sp_epoch = c.sc_epoch;
+		return rv != 0 ? rv : store_rc(mdb_put(txn, s->s_dbi[DB_SPEC], &k, &v, 0));
+	}
 	if (!op->sp_existed)
 		return 0;
 	return store_rc(mdb_del(txn, s->s_dbi[DB_SPEC], &k, NULL));
@@ -2732,9 +2737,9 @@ store_spec_txn(struct store *s, MDB_txn *txn, void *arg)
 
 int
 store_spec_put(struct store *s, const char *component, const uint8_t *data, size_t len,
-    bool *ret_replaced, struct store_error *ret_err)
+    bool *ret_replaced, uint64_t *ret_epoch, struct store_error *ret_err)
 {
-	struct store_spec_op op = { component, data, len, false };
+	struct store_spec_op op = { component, data, len, false, 0 };
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
@@ -2751,6 +2756,8 @@ store_spec_put(struct store *s, const char *component, const uint8_t *data, size
 	if (rv != 0)
 		return rv;
 	*ret_replaced = op.sp_existed;
+	if (ret_epoch != NULL)
+		*ret_epoch = op.sp_epoch;
 	return 0;
 }
 
@@ -2758,7 +2765,7 @@ int
 store_spec_delete(struct store *s, const char *component, bool *ret_existed,
     struct store_error *ret_err)
 {
-	struct store_spec_op op = { component, NULL, 0, false };
+	struct store_spec_op op = { component, NULL, 0, false, 0 };
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
@@ -2807,8 +2814,15 @@ store_spec_read_txn(struct store *s, MDB_txn *txn, void *arg)
 	if (op->sr_component != NULL) {
 		k.mv_size = strlen(op->sr_component);
 		k.mv_data = (void *)op->sr_component;
+		struct store_comp comp;
 		rv = store_rc(mdb_get(txn, s->s_dbi[DB_SPEC], &k, &v));
-		return rv == 0 ? store_spec_copy(op, &v) : rv;
+		if (rv == 0)
+			rv = store_spec_copy(op, &v);
+		if (rv == 0)
+			rv = store_comp_get(s, txn, op->sr_component, &comp);
+		if (rv == 0)
+			op->sr_specs[0].ss_epoch = comp.sc_epoch;
+		return rv;
 	}
 	rv = store_rc(mdb_cursor_open(txn, s->s_dbi[DB_SPEC], &c));
 	if (rv != 0)

@@ -206,16 +206,19 @@ int store_set_keep(struct store *s, const char *component, uint32_t keep, uint32
 struct store_spec {
 	uint8_t *ss_data;
 	size_t ss_len;
+	uint64_t ss_epoch; /* get: the component's newest epoch seen ("comp"), 0: none */
 };
 
 /*
  * Component specs, by component name (the value is opaque bytes, at most
- * STORE_SPEC_MAX). put replaces one of the same name (*ret_replaced);
+ * STORE_SPEC_MAX). put replaces one of the same name (*ret_replaced) and
+ * tells the component's newest epoch the store has seen (*ret_epoch, 0: none;
+ * kept when its checkpoints are deleted, so a fresh start can go above it);
  * get: -ENOENT when none; list: every spec in name order (at most
  * STORE_SPECS_MAX); delete: *ret_existed tells whether there was one.
  */
 int store_spec_put(struct store *s, const char *component, const uint8_t *data, size_t len,
-    bool *ret_replaced, struct store_error *ret_err);
+    bool *ret_replaced, uint64_t *ret_epoch, struct store_error *ret_err);
 int store_spec_get(struct store *s, const char *component, struct arena *a,
     struct store_spec *ret_spec, struct store_error *ret_err);
 int store_spec_list(struct store *s, struct arena *a, struct store_spec **ret_specs, size_t *ret_n,

@@ -79,6 +79,25 @@ ctl apply -f "$T_DIR/gpu.ini" 2>"$T_DIR/gpu.err"; rc=$?
 check "a spec whose labels no node carries is refused at apply ($(cat "$T_DIR/gpu.err"))" sh -c \
 	"[ $rc -eq 1 ] && grep -q 'without a required label (gpu=yes)' $T_DIR/gpu.err"
 check "... and not kept" sh -c "! $CTL_BIN --manager $MGR_URL delete gpu_job 2>/dev/null"
-ctl delete counter >/dev/null
+ctl --json delete counter >"$T_DIR/del.json"
 check "delete stops it" sh -c "[ -z \"\$($(declare -f runs_on ctl); MGR_URL=$MGR_URL CTL_BIN=$CTL_BIN; runs_on counter)\" ]"
+
+# Every checkpoint deleted and the manager started again: nothing remembers
+# the counter's epoch but the NAS. Applied again, it starts fresh above it,
+# so the NAS takes its checkpoints.
+old_epoch=$(jq .checkpoint.epoch "$T_DIR/del.json")
+ctl rm n1/counter >/dev/null 2>&1
+ctl rm n2/counter >/dev/null 2>&1
+check "its checkpoints are gone" sh -c "[ \$($CTL_BIN --manager $MGR_URL --json ls | jq '[.[] | select(.component == \"counter\")] | length') -eq 0 ]"
+stop manager TERM
+mv "$T_DIR/manager.log" "$T_DIR/manager-first.log"
+start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" \
+	--heartbeat-ms 100 --down-after 1500ms || { echo "manager did not start again"; exit 1; }
+check "the nodes attach to the new manager" wait_for 20 nodes_up 2
+ctl --json apply -f "$T_DIR/counter.ini" >"$T_DIR/fresh.json" 2>"$T_DIR/fresh.err"
+check "applied again, it starts fresh above epoch $old_epoch ($(cat "$T_DIR/fresh.err"))" \
+	jqe --argjson e "$old_epoch" '.applied[0] | .fresh and .epoch > $e' "$T_DIR/fresh.json"
+node=$(jq -r '.applied[0].node' "$T_DIR/fresh.json")
+check "... and the NAS takes its checkpoints" wait_for 15 sh -c \
+	"[ \$($CTL_BIN --manager $MGR_URL --json ls $node/counter | jq length) -ge 2 ]"
 finish
