@@ -1,5 +1,6 @@
 /* agent: life cycle of one node agent and the helpers its files share (agent.h, agent_int.h). */
 #include "agent_int.h"
+#include "svc_spec.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -400,6 +401,10 @@ agent_component_count(const struct agent *a)
 const struct spec *
 agent_spec_find(const struct agent *a, const char *name)
 {
+	const struct spec *kept = svc_spec_kept_find(a, name);
+
+	if (kept != NULL)
+		return kept; /* the manager sent it with its restore: it wins */
 	if (a->a_config == NULL)
 		return NULL;
 	for (size_t i = 0; i < a->a_config->sc_nspecs; i++)
@@ -473,6 +478,8 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		rv = agent_spawn(a, ckpt_main);
 	if (rv == 0)
 		rv = agent_spawn(a, notify_main);
+	if (rv == 0)
+		rv = agent_spawn(a, super_main);
 	if (rv == 0 && a->a_migrate_after_ms > 0 && a->a_nown > 0)
 		rv = agent_spawn(a, migr_main);
 	if (rv != 0)
@@ -534,6 +541,7 @@ agent_free(struct agent *a)
 	free(a->a_own);
 	decl_free(a);
 	spec_config_free(a->a_config);
+	svc_spec_kept_free(a);
 	free(a->a_node);
 	free(a->a_manager);
 	free(a->a_listen);

@@ -29,6 +29,19 @@ int svc_spec_take(const struct agent *a, const Ckpt__V1__ComponentSpec *pb, cons
     struct spec **ret_spec, char *msg, size_t msglen);
 
 /*
+ * Keeps s (taken) for the agent's life: agent_spec_find() then finds it
+ * before the node's own file, so the supervisor restarts, and the checkpoint
+ * loop times, the component by the spec it was restored with. Returns NULL,
+ * or s itself (for the caller to free) when the newest kept spec of its name
+ * is the same (a component moved back and forth adds nothing).
+ */
+struct spec *svc_spec_keep(struct agent *a, struct spec *s);
+/* The newest kept spec of name, or NULL. Lock-free; valid while the agent is. */
+const struct spec *svc_spec_kept_find(const struct agent *a, const char *name);
+/* At agent_free(): frees every kept spec. */
+void svc_spec_kept_free(struct agent *a);
+
+/*
  * A drv_spec of s for its driver: the exec settings point into s, a demo's
  * size into set/buf (the caller's, alive as long as the drv_spec).
  */

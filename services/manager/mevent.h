@@ -10,6 +10,11 @@
  *                                      (pending: message says why it waits)
  *   resume.started/done/failed         -> ckpt.<kind>/<component>
  *                                      (a node that started again resumes it)
+ *   component.crashed/failed           -> ckpt.<kind>/<component>
+ *                                      (crashed: its node restarted it, node is
+ *                                      that node, seq its restarts so far;
+ *                                      failed: its node gave up, message says
+ *                                      why; a failover follows)
  *   apply.started/done/failed          -> ckpt.<kind>/<component> (ckptctl apply places it)
  *   spec.refused                       -> ckpt.<kind>/<component> (node: the node that
  *                                      refused a spec; message: its reason)
@@ -38,6 +43,8 @@
 #define MEV_RESUME_STARTED "resume.started"
 #define MEV_RESUME_DONE "resume.done"
 #define MEV_RESUME_FAILED "resume.failed"
+#define MEV_COMP_CRASHED "component.crashed"
+#define MEV_COMP_FAILED "component.failed"
 #define MEV_APPLY_STARTED "apply.started"
 #define MEV_APPLY_DONE "apply.done"
 #define MEV_APPLY_FAILED "apply.failed"
