@@ -84,6 +84,14 @@ check "it is checkpointed" wait_for 10 sh -c \
 
 other=n1; [ "$first" = n1 ] && other=n2
 
+# ---- its process is killed: its node's supervisor restarts it by the spec it came with
+pid=$(ctl --json nodes | jq -r --arg n "$first" '.[] | select(.id == $n) | .components[] | select(.name == "counter") | .pid')
+before=$(value)
+kill -KILL "$pid"
+check "the killed counter is restarted on $first from the applied spec (1 restart)" wait_for 20 sh -c \
+	"$CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | select(.id == \"$first\") | .components[] | select(.name == \"counter\" and .restarts == 1 and .state == \"running\" and .pid != $pid)' >/dev/null"
+check "... and counts on" wait_for 10 sh -c "[ \$(cat $C/counter/state) -gt $before ]"
+
 # ---- applied again while it runs: the new spec is stored, the component stays
 ctl --json apply -f "$T_DIR/counter.ini" >"$T_DIR/again.json"
 check "applying it again while it runs: stored (replaced), not moved" jqe --arg n "$first" \
