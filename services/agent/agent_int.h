@@ -168,7 +168,10 @@ void agent_set_error(struct rpc_error *err, int rv, const char *fmt, ...)
  */
 void agent_fail(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The node's own spec of name (its config file), or NULL. Fixed after agent_start(). */
+/*
+ * The spec of name: the newest a Restore brought (cluster-wide, svc_spec_keep()),
+ * else the node's own (its config file), else NULL. Valid while the agent is.
+ */
 const struct spec *agent_spec_find(const struct agent *a, const char *name);
 /*
  * A drv_spec for a restore of name by driver kind: the node's own spec's
