@@ -57,6 +57,7 @@
 #define AGENT_THREADS_MAX 6
 #define AGENT_NOTES_MAX COMP_MAX        /* notifications waiting: one per component */
 #define AGENT_CKPT_NICE 10              /* the checkpoint thread's nice (ckpt.c) */
+#define AGENT_LOCAL_DIR_MAX 90          /* local-dir: room for "/local.sock" in a socket path */
 
 /*
  * A component this agent was started with, without --fresh: declared to the
@@ -116,6 +117,8 @@ struct agent {
 	 * stays valid while the agent lives.
 	 */
 	_Atomic(struct svc_kept *) a_kept;
+	char *a_local_dir;            /* the lib driver's socket folder */
+	struct drv_lib_host *a_lib;   /* its local server, once a config allows lib; or NULL */
 
 	struct comp_table *a_comps;
 	struct queue *a_queue;      /* checkpoints waiting for the NAS */

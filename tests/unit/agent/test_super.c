@@ -174,7 +174,7 @@ st_start(void *arg, const char *name, const struct drv_ops *ops, struct super_st
     char *err, size_t errlen)
 {
 	struct store *s = arg;
-	struct drv_spec spec = { name, NULL, 0, NULL };
+	struct drv_spec spec = { name, NULL, 0, NULL, NULL };
 	struct super_start ss = { 0 };
 	uint64_t *state = NULL;
 	int rv;
@@ -247,7 +247,7 @@ teardown(void)
 static void
 add(const char *name, uint64_t counter)
 {
-	struct drv_spec spec = { name, NULL, 0, NULL };
+	struct drv_spec spec = { name, NULL, 0, NULL, NULL };
 	struct drv_inst *in = NULL;
 	uint64_t *state = malloc(sizeof(*state));
 	char err[128];
