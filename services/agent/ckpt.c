@@ -82,6 +82,49 @@ ckpt_learn_seq(struct nasc *n, const char *name, struct comp_seq *seq,
 	return 0;
 }
 
+/*
+ * The newest checkpoint of name stored on the NAS, for a driver that has
+ * nothing new to checkpoint (its program made no checkpoint since): that one
+ * is its latest state. -ENOENT when none is stored.
+ */
+static int
+ckpt_latest_stored(struct agent *a, const char *name, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct rpc_error *err)
+{
+	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *rep = NULL;
+	const Ckpt__V1__CheckpointInfo *best = NULL;
+	struct agent_nas *h = nasref_get(a);
+	int rv;
+
+	if (h == NULL) {
+		agent_set_error(err, -ECONNREFUSED, "no NAS address yet: node %s has not attached to "
+		    "%s", a->a_node, a->a_manager);
+		return -ECONNREFUSED;
+	}
+	req.component = (char *)name;
+	req.latest_only = true;
+	rv = nasc_call(h->an_nasc, NAS_LIST, &req.base, timeout_ms, (ProtobufCMessage **)&rep, err);
+	nasref_put(a, h);
+	if (rv == -ENOENT)
+		goto out_none;
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < rep->n_checkpoints; i++) {
+		const Ckpt__V1__CheckpointInfo *ci = rep->checkpoints[i];
+		if (ci != NULL && strcmp(ci->component, name) == 0 && (best == NULL || ci->seq > best->seq))
+			best = ci;
+	}
+	if (best != NULL)
+		nasc_info_from_pb(best, ret_info);
+	rpc_reply_free(&rep->base);
+	if (best != NULL)
+		return 0;
+out_none:
+	agent_set_error(err, -ENOENT, "%s has made no checkpoint yet", name);
+	return -ENOENT;
+}
+
 /* Errors after which the checkpoint is kept for later: the NAS is away or overloaded. */
 static bool
 ckpt_transient(int rv)
@@ -202,6 +245,22 @@ ckpt_take(struct agent *a, const char *name, bool final, bool may_queue,
 	if (rv == -ENOENT) {
 		agent_set_error(err, rv, "component %s does not run on node %s", name, a->a_node);
 		return rv;
+	}
+	if (rv == -EAGAIN) {
+		/*
+		 * Nothing new (a program that checkpoints itself made no checkpoint
+		 * since the last one stored): the loop passes over it quietly; a
+		 * caller that wants a checkpoint (Stop, CheckpointNow) gets the
+		 * newest one stored, which is its latest state.
+		 */
+		agent_set_error(err, rv, "%s: %s", name, why[0] != '\0' ? why : "nothing new");
+		if (ret_info == NULL)
+			return rv;
+		rv = ckpt_latest_stored(a, name, timeout_ms, ret_info, err);
+		if (rv == 0)
+			LOG_INFO("checkpoint of %s: nothing new since %s/%s@%" PRIu64 ", which stands",
+			    name, ret_info->ni_node, ret_info->ni_component, ret_info->ni_seq);
+		goto out_log;
 	}
 	if (rv != 0) {
 		agent_set_error(err, rv, "copying the state of %s: %s", name,
@@ -512,7 +571,7 @@ ckpt_main(void *arg)
 				struct rpc_error err;
 				if (!ckpt_is_due(a, &due, &ndue, names[i], util_now_mono_ms()))
 					continue;
-				/* -ENOENT: stopped or moved meanwhile, nothing to say. */
+				/* -ENOENT: stopped or moved meanwhile; -EAGAIN: nothing new. */
 				(void)ckpt_take(a, names[i], false, true, AGENT_STORE_TIMEOUT_MS,
 				    NULL, NULL, &err);
 			}

@@ -7,14 +7,20 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "util.h"
+
 struct comp {
 	comp_name c_name;
 	enum comp_state c_state;
-	const struct drv_ops *c_ops; /* NULL while RESTORING */
-	struct drv_inst *c_inst;     /* NULL while RESTORING */
+	const struct drv_ops *c_ops; /* NULL while RESTORING (but a restart's) */
+	struct drv_inst *c_inst;     /* NULL while RESTORING or FAILED */
 	pthread_mutex_t c_mu;        /* held while the driver works on c_inst */
 	struct comp_seq c_seq;
 	uint64_t c_last_seq; /* last checkpoint stored (or restored from), 0: none */
+	uint64_t c_last_unix_ms; /* when c_last_seq was stored (made, if restored), 0: unknown */
+	uint32_t c_restarts; /* restarts after a crash (supervision) */
+	bool c_restarting;   /* RESTORING after a crash: reported, waiting for its restart */
+	char c_reason[COMP_REASON_MAX]; /* FAILED: why */
 	bool c_busy;         /* a checkpoint is in progress */
 	bool c_restored;
 	bool c_revoked;      /* leaves the table when its checkpoint ends */
@@ -34,7 +40,8 @@ struct comp_table {
 static const char *const comp_state_names[] = {
 	[COMP_RESTORING] = "restoring",
 	[COMP_RUNNING] = "running",
-	[COMP_STOPPED] = "stopped",
+	[COMP_STOPPED] = "stopping",
+	[COMP_FAILED] = "failed",
 };
 
 const char *
@@ -181,6 +188,7 @@ comp_restored(struct comp_table *t, const char *name, const struct drv_ops *ops,
 	c->c_seq.cs_known = true;
 	c->c_seq.cs_owned = true;
 	c->c_last_seq = from->cr_seq;
+	c->c_last_unix_ms = from->cr_unix_ms;
 	c->c_restored = true;
 	c->c_from = *from;
 	memcpy(c->c_state_sha256, state_sha256, SHA_LEN);
@@ -278,8 +286,10 @@ comp_note_stored(struct comp_table *t, const char *name, uint64_t seq)
 	i = comp_find(t, name);
 	if (i >= 0) {
 		struct comp *c = t->t_comps[i];
-		if (seq > c->c_last_seq)
+		if (seq > c->c_last_seq) {
 			c->c_last_seq = seq;
+			c->c_last_unix_ms = util_now_unix_ms();
+		}
 		if (c->c_seq.cs_known && c->c_seq.cs_next <= seq)
 			c->c_seq.cs_next = seq + 1;
 	}
@@ -468,12 +478,143 @@ comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq
 	if (i >= 0) {
 		c = t->t_comps[i];
 		c->c_seq = *seq;
-		if (stored_seq != 0)
+		if (stored_seq != 0) {
 			c->c_last_seq = stored_seq;
+			c->c_last_unix_ms = util_now_unix_ms();
+		}
 	}
 	pthread_mutex_unlock(&t->t_mu);
 	if (c != NULL)
 		comp_unbusy(t, c);
+}
+
+/* ---- supervision ---- */
+
+/* Whether c runs and its driver says its process crashed. Called with t_mu held. */
+static bool
+comp_has_crashed(const struct comp *c)
+{
+	struct drv_status st;
+
+	if (c->c_state != COMP_RUNNING || c->c_inst == NULL)
+		return false;
+	c->c_ops->d_status(c->c_inst, &st); /* never blocks (drv.h) */
+	return st.ds_run == DRV_RUN_CRASHED;
+}
+
+int
+comp_crashed_names(struct comp_table *t, comp_name **ret_names, size_t *ret_count)
+{
+	comp_name *names;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	names = malloc((t->t_count > 0 ? t->t_count : 1) * sizeof(*names));
+	if (names != NULL) {
+		for (size_t i = 0; i < t->t_count; i++)
+			if (comp_has_crashed(t->t_comps[i]))
+				strcpy(names[n++], t->t_comps[i]->c_name);
+	}
+	pthread_mutex_unlock(&t->t_mu);
+	if (names == NULL)
+		return -ENOMEM;
+	*ret_names = names;
+	*ret_count = n;
+	return 0;
+}
+
+int
+comp_crash_take(struct comp_table *t, const char *name, const struct drv_ops **ret_ops,
+    struct drv_inst **ret_inst, struct drv_status *ret_status)
+{
+	struct drv_status st = { 0 };
+	struct comp *c;
+	ssize_t i;
+	int rv = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i < 0 || !comp_has_crashed(t->t_comps[i])) {
+		rv = -ENOENT;
+		goto out;
+	}
+	c = t->t_comps[i];
+	if (c->c_busy) {
+		rv = -EBUSY;
+		goto out;
+	}
+	c->c_ops->d_status(c->c_inst, &st);
+	/* c_ops stays: the restart is into the same driver. */
+	*ret_ops = c->c_ops;
+	*ret_inst = c->c_inst;
+	*ret_status = st;
+	c->c_inst = NULL;
+	c->c_state = COMP_RESTORING;
+	c->c_restarting = true;
+out:
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+/* The component name waiting for its restart, or NULL. Called with t_mu held. */
+static struct comp *
+comp_waiting(struct comp_table *t, const char *name)
+{
+	ssize_t i = comp_find(t, name);
+
+	if (i < 0 || t->t_comps[i]->c_state != COMP_RESTORING || !t->t_comps[i]->c_restarting)
+		return NULL;
+	return t->t_comps[i];
+}
+
+int
+comp_restarted(struct comp_table *t, const char *name, struct drv_inst *inst,
+    const struct comp_ref *from, const uint8_t state_sha256[SHA_LEN])
+{
+	struct comp *c;
+	int rv = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	c = comp_waiting(t, name);
+	if (c == NULL) {
+		rv = -ENOENT;
+		goto out;
+	}
+	c->c_inst = inst;
+	c->c_state = COMP_RUNNING;
+	c->c_restarting = false;
+	c->c_restarts++;
+	if (from != NULL) {
+		/* Its epoch stays: this node still owns it. */
+		if (c->c_seq.cs_next <= from->cr_seq)
+			c->c_seq.cs_next = from->cr_seq + 1;
+		c->c_restored = true;
+		c->c_from = *from;
+		memcpy(c->c_state_sha256, state_sha256, SHA_LEN);
+	}
+out:
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+int
+comp_fail(struct comp_table *t, const char *name, const char *reason)
+{
+	struct comp *c;
+	int rv = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	c = comp_waiting(t, name);
+	if (c == NULL) {
+		rv = -ENOENT;
+		goto out;
+	}
+	c->c_state = COMP_FAILED;
+	c->c_restarting = false;
+	snprintf(c->c_reason, sizeof(c->c_reason), "%s", reason);
+out:
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
 }
 
 /* One status in arena. Called with t_mu held. */
@@ -491,12 +632,18 @@ comp_status_make(const struct comp *c, struct arena *arena)
 	s->kind = c->c_ops != NULL ? (char *)c->c_ops->d_kind : "";
 	s->last_seq = c->c_last_seq;
 	s->epoch = c->c_seq.cs_epoch;
+	s->restarts = c->c_restarts;
+	s->last_unix_ms = c->c_last_unix_ms;
 	if (c->c_inst != NULL) {
 		struct drv_status st;
 		c->c_ops->d_status(c->c_inst, &st); /* never blocks (drv.h) */
 		s->state_bytes = st.ds_state_bytes;
+		if (st.ds_run == DRV_RUN_STARTING || st.ds_run == DRV_RUN_RUNNING)
+			s->pid = st.ds_pid > 0 ? (uint32_t)st.ds_pid : 0;
 	}
-	if (s->name == NULL)
+	if (c->c_state == COMP_FAILED)
+		s->reason = arena_strdup(arena, c->c_reason);
+	if (s->name == NULL || s->reason == NULL)
 		return NULL;
 	if (c->c_nrequires > 0) {
 		s->requires = arena_alloc(arena, c->c_nrequires * sizeof(*s->requires));
@@ -551,7 +698,8 @@ comp_status_all(struct comp_table *t, struct arena *arena, bool running_only,
 	}
 	for (size_t i = 0; i < t->t_count; i++) {
 		const struct comp *c = t->t_comps[i];
-		if (running_only && c->c_state != COMP_RUNNING)
+		if (running_only && c->c_state != COMP_RUNNING && c->c_state != COMP_FAILED &&
+		    !(c->c_state == COMP_RESTORING && c->c_restarting))
 			continue;
 		list[n] = comp_status_make(c, arena);
 		if (list[n] == NULL) {

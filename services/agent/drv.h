@@ -63,11 +63,14 @@ struct drv_setting {
  * and held against the node's allow list (spec_check()); they copy what they
  * keep (exec_conf_dup()), so it need not outlive the call.
  */
+struct drv_lib_host; /* drv_lib.h: the agent's local server for libckpt programs */
+
 struct drv_spec {
 	const char *sp_name; /* a valid key name (key.h) */
 	const struct drv_setting *sp_settings;
 	size_t sp_nsettings; /* <= DRV_SETTINGS_MAX */
 	const struct exec_conf *sp_exec; /* exec and lib drivers; NULL for the others */
+	struct drv_lib_host *sp_lib;     /* lib driver: the agent's, outlives the instance */
 };
 
 /* A piece of a state kept in the driver's (or its application's) memory. */

@@ -35,7 +35,7 @@ demo_inst(const char *name, uint64_t bytes)
 {
 	char b[24];
 	struct drv_setting set = { "bytes", b };
-	struct drv_spec spec = { name, &set, 1, NULL };
+	struct drv_spec spec = { name, &set, 1, NULL, NULL };
 	struct drv_inst *in = NULL;
 
 	snprintf(b, sizeof(b), "%llu", (unsigned long long)bytes);
@@ -266,7 +266,7 @@ START_TEST(drv_demo_checks_its_settings)
 {
 	struct drv_setting big = { "bytes", "1073741825" }, odd = { "colour", "red" },
 			   nan = { "bytes", "12k" }, ok = { "bytes", "0" };
-	struct drv_spec spec = { "c1", &big, 1, NULL };
+	struct drv_spec spec = { "c1", &big, 1, NULL, NULL };
 
 	ck_assert_int_eq(drv_demo_ops.d_check(&spec, ckerr, sizeof(ckerr)), -EINVAL);
 	ck_assert_msg(strstr(ckerr, "more than") != NULL, "%s", ckerr);
@@ -286,7 +286,7 @@ END_TEST
 
 START_TEST(drv_demo_restore_keeps_ownership_of_a_refused_state)
 {
-	struct drv_spec other = { "c2", NULL, 0, NULL }, same = { "c1", NULL, 0, NULL };
+	struct drv_spec other = { "c2", NULL, 0, NULL, NULL }, same = { "c1", NULL, 0, NULL, NULL };
 	struct drv_inst *in = demo_inst("c1", 100), *back = NULL;
 	struct drv_ckpt ck;
 	uint8_t d1[SHA_LEN], d2[SHA_LEN];
