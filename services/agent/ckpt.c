@@ -25,6 +25,36 @@
 #include "util.h"
 
 /*
+ * Stores a snapshot: with its hints when it has some (nasc re-reads only
+ * around the changed ranges when it remembers their base), else whole.
+ */
+static int
+ckpt_store(struct nasc *n, const struct nasc_put *put, const struct comp_snap *snap,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *err)
+{
+	struct nasc_hints hints;
+	struct nasc_range *r;
+	int rv;
+
+	if (!snap->cp_hinted || snap->cp_nchanged > NASC_RANGES_MAX)
+		return nasc_store_buf(n, put, snap->cp_buf, snap->cp_len, timeout_ms, ret_info, err);
+	r = malloc((snap->cp_nchanged != 0 ? snap->cp_nchanged : 1) * sizeof(*r));
+	if (r == NULL)
+		return nasc_store_buf(n, put, snap->cp_buf, snap->cp_len, timeout_ms, ret_info, err);
+	for (size_t i = 0; i < snap->cp_nchanged; i++) {
+		r[i].nr_off = snap->cp_changed[i].rn_off;
+		r[i].nr_len = snap->cp_changed[i].rn_len;
+	}
+	memcpy(hints.nh_base_sha256, snap->cp_base_sha256, SHA_LEN);
+	hints.nh_ranges = r;
+	hints.nh_count = snap->cp_nchanged;
+	rv = nasc_store_hinted(n, put, snap->cp_buf, snap->cp_len, &hints, timeout_ms, ret_info,
+	    err);
+	free(r);
+	return rv;
+}
+
+/*
  * Where does name's seq stand on the NAS? Its checkpoints go on at the
  * latest seq (of any node) + 1, with an epoch no older than the latest's.
  */
@@ -294,7 +324,7 @@ ckpt_take(struct agent *a, const char *name, bool final, bool may_queue,
 	put.np_kind = snap.cp_kind;
 	put.np_seq = seq.cs_next;
 	put.np_epoch = seq.cs_epoch;
-	rv = nasc_store_buf(h->an_nasc, &put, snap.cp_buf, snap.cp_len, timeout_ms, &info, err);
+	rv = ckpt_store(h->an_nasc, &put, &snap, timeout_ms, &info, err);
 	if (rv == -EEXIST) {
 		/* Someone holds that seq: learn again where it stands. */
 		seq.cs_known = false;
@@ -338,13 +368,22 @@ out_queue:
 	if (info.ni_epoch == 0)
 		info.ni_epoch = put.np_epoch;
 	stored = info.ni_seq;
+	/* The next snapshots' hints are relative to these bytes. */
+	comp_ckpt_stored(a->a_comps, name, info.ni_sha256);
 	seq.cs_next = stored + 1;
 	seq.cs_known = true;
 	seq.cs_owned = true;
 	sha_hex(info.ni_sha256, SHA_LEN, hex);
-	LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s",
-	    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
-	    util_fmt_size(info.ni_size, human), hex);
+	if (info.ni_reused_chunks != 0)
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s"
+		    " from hints: %" PRIu32 " of %" PRIu32 " chunks reused",
+		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
+		    util_fmt_size(info.ni_size, human), hex, info.ni_reused_chunks,
+		    info.ni_chunk_count);
+	else
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s",
+		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
+		    util_fmt_size(info.ni_size, human), hex);
 	/* A final checkpoint is notified before Stop answers; others in the background. */
 	if (final)
 		notify_send(a, &info);

@@ -28,6 +28,16 @@ struct comp {
 	uint8_t c_state_sha256[SHA_LEN];
 	struct comp_req c_requires[COMP_REQUIRES_MAX];
 	size_t c_nrequires;
+	/*
+	 * Hints (drv.h) gathered since the last checkpoint stored from here:
+	 * c_hints covers every byte changed since the state whose digest is
+	 * c_hints_base while c_hints_ok. Owned by whoever has the component busy.
+	 */
+	struct drv_range *c_hints;
+	size_t c_nhints, c_hints_cap;
+	bool c_hints_ok;
+	uint8_t c_hints_base[SHA_LEN];
+	size_t c_hints_len;  /* length of the last state copied out */
 };
 
 struct comp_table {
@@ -82,6 +92,7 @@ comp_destroy(struct comp *c, unsigned grace_ms)
 		c->c_ops->d_free(c->c_inst);
 	}
 	pthread_mutex_destroy(&c->c_mu);
+	free(c->c_hints);
 	free(c);
 }
 
@@ -378,6 +389,91 @@ comp_running_names(struct comp_table *t, comp_name **ret_names, size_t *ret_coun
 
 /* Copies c's state out with its own lock held; c is busy, t_mu not held. */
 static int
+comp_range_cmp(const void *a_, const void *b_)
+{
+	const struct drv_range *a = a_, *b = b_;
+	return a->rn_off < b->rn_off ? -1 : a->rn_off > b->rn_off;
+}
+
+/* Appends a range to c's hints; false when they grow past COMP_HINTS_MAX. */
+static bool
+comp_hints_add(struct comp *c, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return true;
+	if (c->c_nhints == c->c_hints_cap) {
+		size_t m = 0, cap;
+		struct drv_range *a;
+
+		/* Sorted and merged first: ranges touched again cost nothing. */
+		if (c->c_nhints != 0)
+			qsort(c->c_hints, c->c_nhints, sizeof(*c->c_hints), comp_range_cmp);
+		for (size_t i = 0; i < c->c_nhints; i++) {
+			struct drv_range r = c->c_hints[i];
+			if (m > 0 && r.rn_off <= c->c_hints[m - 1].rn_off + c->c_hints[m - 1].rn_len) {
+				struct drv_range *last = &c->c_hints[m - 1];
+				if (r.rn_off + r.rn_len > last->rn_off + last->rn_len)
+					last->rn_len = r.rn_off + r.rn_len - last->rn_off;
+				continue;
+			}
+			c->c_hints[m++] = r;
+		}
+		c->c_nhints = m;
+		if (m >= COMP_HINTS_MAX)
+			return false;
+		cap = c->c_hints_cap != 0 ? c->c_hints_cap : 64;
+		if (2 * m > cap)
+			cap = 2 * cap < COMP_HINTS_MAX ? 2 * cap : COMP_HINTS_MAX;
+		if (cap != c->c_hints_cap) {
+			a = realloc(c->c_hints, cap * sizeof(*a));
+			if (a == NULL)
+				return false;
+			c->c_hints = a;
+			c->c_hints_cap = cap;
+		}
+	}
+	c->c_hints[c->c_nhints].rn_off = off;
+	c->c_hints[c->c_nhints++].rn_len = len;
+	return true;
+}
+
+/*
+ * Adds what the driver said changed (ck) to c's hints and hands a copy to
+ * snap when they are usable: a driver without hints, too many ranges or no
+ * memory leave the state to be read whole until a checkpoint is stored.
+ */
+static void
+comp_hints_take(struct comp *c, const struct drv_ckpt *ck, struct comp_snap *snap)
+{
+	bool ok = c->c_hints_ok && ck->ck_hinted;
+
+	/* Clipped to the state (bytes past it are new in the next one anyway). */
+	for (size_t i = 0; ok && i < ck->ck_nchanged; i++) {
+		const struct drv_range *r = &ck->ck_changed[i];
+		if (r->rn_off < ck->ck_len)
+			ok = comp_hints_add(c, r->rn_off, r->rn_len < ck->ck_len - r->rn_off ? r->rn_len
+			    : ck->ck_len - r->rn_off);
+	}
+	/* Bytes past the end of the previous state are new. */
+	if (ok && ck->ck_len > c->c_hints_len)
+		ok = comp_hints_add(c, c->c_hints_len, ck->ck_len - c->c_hints_len);
+	c->c_hints_len = ck->ck_len;
+	c->c_hints_ok = ok;
+	if (!ok) {
+		c->c_nhints = 0;
+		return;
+	}
+	snap->cp_changed = malloc((c->c_nhints != 0 ? c->c_nhints : 1) * sizeof(*snap->cp_changed));
+	if (snap->cp_changed == NULL)
+		return;
+	if (c->c_nhints != 0)
+		memcpy(snap->cp_changed, c->c_hints, c->c_nhints * sizeof(*c->c_hints));
+	snap->cp_nchanged = c->c_nhints;
+	snap->cp_hinted = true;
+	memcpy(snap->cp_base_sha256, c->c_hints_base, SHA_LEN);
+}
+
+static int
 comp_copy_out(struct comp *c, bool final, struct comp_snap *snap, char *err, size_t errlen)
 {
 	struct drv_ckpt ck = { 0 };
@@ -397,15 +493,17 @@ comp_copy_out(struct comp *c, bool final, struct comp_snap *snap, char *err, siz
 	}
 	pthread_mutex_unlock(&c->c_mu);
 	if (rv != 0) {
+		/* The driver may have moved its baseline past changes now lost. */
+		c->c_hints_ok = false;
+		c->c_nhints = 0;
 		free(ck.ck_buf);
 		free(ck.ck_changed);
 		return rv;
 	}
 	snap->cp_buf = ck.ck_buf;
 	snap->cp_len = ck.ck_len;
-	snap->cp_changed = ck.ck_changed;
-	snap->cp_nchanged = ck.ck_hinted ? ck.ck_nchanged : 0;
-	snap->cp_hinted = ck.ck_hinted;
+	comp_hints_take(c, &ck, snap);
+	free(ck.ck_changed);
 	snap->cp_kind = c->c_ops->d_kind;
 	return 0;
 }
@@ -464,6 +562,22 @@ comp_ckpt_begin(struct comp_table *t, const char *name, bool final, struct comp_
 	}
 	*ret_snap = snap;
 	return 0;
+}
+
+void
+comp_ckpt_stored(struct comp_table *t, const char *name, const uint8_t sha256[SHA_LEN])
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i >= 0 && t->t_comps[i]->c_busy) {
+		struct comp *c = t->t_comps[i];
+		c->c_hints_ok = true;
+		c->c_nhints = 0;
+		memcpy(c->c_hints_base, sha256, SHA_LEN);
+	}
+	pthread_mutex_unlock(&t->t_mu);
 }
 
 void

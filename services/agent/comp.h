@@ -39,6 +39,7 @@
 #define COMP_MAX 256
 #define COMP_REQUIRES_MAX 8
 #define COMP_REQ_VALUE_MAX 63
+#define COMP_HINTS_MAX (1u << 16) /* changed ranges kept between stored checkpoints */
 #define COMP_REASON_MAX 192
 
 /* A label a component requires of the node that runs it (placement). */
@@ -68,13 +69,20 @@ struct comp_seq {
 	bool cs_owned;     /* cs_epoch is this node's own (it stored or restored): kept */
 };
 
-/* A copy of a component's state taken by comp_ckpt_begin(). */
+/*
+ * A copy of a component's state taken by comp_ckpt_begin(). Hints: the
+ * ranges changed since the last checkpoint of it stored from this table
+ * (comp_ckpt_stored()), whose digest is cp_base_sha256; the drivers' hints
+ * of every copy since then, the copies that were not stored included.
+ * cp_hinted is false until one was stored, and after a copy without hints.
+ */
 struct comp_snap {
 	void *cp_buf; /* the state, malloc'ed: free() it */
 	size_t cp_len;
 	struct drv_range *cp_changed; /* hints (drv.h), malloc'ed: free() it; NULL: none */
 	size_t cp_nchanged;
 	bool cp_hinted;
+	uint8_t cp_base_sha256[SHA_LEN]; /* the state the hints are relative to */
 	const char *cp_kind; /* the driver's kind (static) */
 	struct comp_seq cp_seq;
 };
@@ -140,6 +148,12 @@ int comp_running_names(struct comp_table *t, comp_name **ret_names, size_t *ret_
  */
 int comp_ckpt_begin(struct comp_table *t, const char *name, bool final, struct comp_snap *ret_snap,
     char *err, size_t errlen);
+/*
+ * The checkpoint in progress (between begin and end) was stored; sha256 is
+ * the digest of its bytes: the next snapshots' hints are relative to it.
+ * Not called: the hints gathered so far are kept for the next snapshot.
+ */
+void comp_ckpt_stored(struct comp_table *t, const char *name, const uint8_t sha256[SHA_LEN]);
 /* Writes seq back; stored_seq != 0 records the checkpoint just stored. */
 void comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq,
     uint64_t stored_seq);

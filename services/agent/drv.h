@@ -92,9 +92,16 @@ struct drv_ckpt {
 	const struct drv_region *ck_regions; /* the driver's, until d_ckpt_done() */
 	size_t ck_nregions;
 	/*
-	 * Hints: the ranges changed since the previous successful checkpoint of
-	 * this instance (malloc'ed, the caller's). ck_hinted false: no hints,
-	 * the state is to be read whole.
+	 * Hints: the ranges changed since the previous successful d_checkpoint()
+	 * of this instance (malloc'ed, the caller's): every byte outside them, at
+	 * an offset below the previous state's length, equals the previous
+	 * state's byte at that offset (bytes past its end count as changed).
+	 * ck_hinted false: no hints, the state is to be read whole; the first
+	 * checkpoint of an instance gives none (comp.c could not tell a new
+	 * instance's baseline from the old one's). A failed d_checkpoint() must
+	 * keep what it would have reported. Whether the checkpoint gets stored
+	 * is not the driver's concern: comp.c keeps the hints of copies that
+	 * were not stored and adds them to the next (comp.h, comp_snap).
 	 */
 	struct drv_range *ck_changed;
 	size_t ck_nchanged;
