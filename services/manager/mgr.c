@@ -300,7 +300,8 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct reg_comp *comps = NULL, *declared = NULL;
 	struct rpc_client *client = NULL, *to_close = NULL;
 	struct rpc_error rerr;
-	char old_addr[REG_ADDR_MAX], why[WIRE_ERR_MAX];
+	struct reg_holder holder;
+	char why[WIRE_ERR_MAX];
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
 	const char *addr = NULL;
 	size_t nrevoked = 0, nresumed = 0;
@@ -339,9 +340,15 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (rv != 0)
 		return rv;
 
-	/* A client towards the agent, unless the one we have already goes there. */
-	if (reg_node_address(m->m_reg, req->node, old_addr) != 0 ||
-	    strcmp(old_addr, addr) != 0) {
+	/*
+	 * A client towards the agent, unless the one we have already goes there
+	 * and to this process: an agent started again (another instance) at
+	 * the same address gets a new one, which dials at once, where the old
+	 * one may still wait out its redial back-off (up to 2 s).
+	 */
+	if (reg_holder(m->m_reg, req->node, &holder) != 0 ||
+	    strcmp(holder.rh_address, addr) != 0 || holder.rh_instance == 0 ||
+	    holder.rh_instance != req->instance) {
 		rv = rpc_client_open(addr, &ckpt__v1__agent__descriptor, 0, 0, &client, &rerr);
 		if (rv != 0) {
 			rpc_call_errorf(call, "node %s: %s", req->node, rerr.re_msg);
