@@ -143,6 +143,9 @@ metrics_parse_labels(struct metrics_fam *f, const char *labels)
 	}
 }
 
+static struct metrics_series *metrics_series_get(struct metrics_fam *f, const char *const *vals,
+    int *ret_rv);
+
 static bool
 metrics_same_shape(const struct metrics_fam *a, const struct metrics_fam *b)
 {
@@ -194,6 +197,8 @@ metrics_add_family(struct metrics *m, enum metrics_type type, const char *name,
 		rv = metrics_same_shape(old, f) ? 0 : -EEXIST;
 	else if (m->m_nfams == METRICS_FAMILIES_MAX)
 		rv = -ENOSPC;
+	else if (f->mf_nlabels == 0 && metrics_series_get(f, NULL, &rv) == NULL)
+		; /* rv set: a family without labels has its one series from the start, at 0 */
 	else
 		m->m_fams[m->m_nfams++] = f;
 	pthread_mutex_unlock(&m->m_mu);

@@ -6,7 +6,8 @@
  * passes it to whatever counts (the RPC layer, its own handlers) and frees
  * it last; there is no global registry. A family is one metric name with
  * its type, help text and label names, fixed when it is added; its series
- * (one per set of label values) appear on first use. Values are doubles
+ * (one per set of label values) appear on first use; a family without
+ * labels has its one series, at 0, from the start. Values are doubles
  * (counters and byte totals stay exact up to 2^53).
  *
  * Threads: one mutex per registry guards everything; every update holds it
