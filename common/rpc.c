@@ -584,6 +584,8 @@ rpc_server_metrics(struct rpc_server *s)
 		rv = metrics_add_family(m, METRICS_COUNTER, "ckpt_rpc_bad_requests_total",
 		    "RPC requests refused as malformed (envelope, service, method or body)", "service",
 		    NULL, 0, &s->s_m_bad);
+	if (rv == 0) /* at 0 from the start: an alert on its rate needs the series */
+		rv = metrics_inc(s->s_m_bad, 0, METRICS_L(s->s_cfg.rs_service->short_name));
 	return rv;
 }
 

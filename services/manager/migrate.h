@@ -40,6 +40,7 @@
 
 #include "event.h"
 #include "nasc.h"
+#include "mmet.h"
 #include "registry.h"
 
 #define MIG_STOP_MIN_MS 1000u
@@ -56,6 +57,7 @@ struct mig_env {
 	struct reg *me_reg;
 	struct nasc *me_nasc;     /* NULL: no NAS look-ups */
 	struct event_pub *me_pub; /* NULL: no events */
+	struct mmet *me_met;      /* NULL: not counted (mmet.h) */
 };
 
 struct mig_result {
