@@ -40,6 +40,7 @@ struct agent_conf {
 	uint64_t chunk_min, chunk_avg, chunk_max;
 	bool fresh;
 	char *log_level;
+	char *http;
 };
 
 #define OPT(name, type, field, def, min, max, flags, meta, help)                               \
@@ -85,6 +86,9 @@ static const struct cfg_opt agent_opts[] = {
 	    "average chunk (rounded down to a power of two)"),
 	OPT("chunk-max", CFG_SIZE, chunk_max, "64K", 256, 4 << 20, 0, "SIZE", "largest chunk"),
 	OPT("log-level", CFG_STR, log_level, "info", 0, 0, 0, "LEVEL", "debug, info, warn or error"),
+	OPT("http", CFG_STR, http, NULL, 0, 0, CFG_URL, "URL",
+	    "serve /healthz, /readyz (attached and the NAS answers) and /metrics (Prometheus) on "
+	    "http://HOST:PORT; off when not set"),
 };
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
 
@@ -334,6 +338,7 @@ main(int argc, char **argv)
 	acfg.ac_chunk_avg = (uint32_t)conf.chunk_avg;
 	acfg.ac_chunk_max = (uint32_t)conf.chunk_max;
 	acfg.ac_fresh = conf.fresh;
+	acfg.ac_http = conf.http;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);
@@ -387,6 +392,8 @@ main(int argc, char **argv)
 	    agent_url(a), conf.manager, ncomps, path != NULL ? "; config " : "",
 	    path != NULL ? path : "", conf.interval_ms,
 	    conf.migrate_after_ms > 0 ? "; will call for migration" : "");
+	if (agent_http_url(a) != NULL)
+		LOG_INFO("health and metrics on %s (/healthz, /readyz, /metrics)", agent_http_url(a));
 	for (;;) {
 		if (sigwait(&sigs, &sig) == 0 && (sig == SIGINT || sig == SIGTERM))
 			break;
