@@ -6,6 +6,7 @@
 # falls once it answers again; promtool accepts every scrape.
 . "$(dirname "$0")/lib.sh"
 
+command -v curl >/dev/null || { echo "# SKIP: curl is not installed (it scrapes the --http endpoints)"; exit 77; }
 BAD_BIN="$CKPT_BUILD/tests/integration/ckpt-badinput"
 # Nine ports, all different (free_port alone may hand out one twice).
 PORTS=()
