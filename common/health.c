@@ -221,6 +221,25 @@ health_bound_url(struct health *h, const nng_url *u)
 }
 
 int
+health_url_check(const char *url, char *err, size_t errlen)
+{
+	nng_url *u = NULL;
+	int rv;
+
+	if (strncmp(url, "http://", 7) != 0) {
+		snprintf(err, errlen, "--http %s: want http://HOST:PORT", url);
+		return -EINVAL;
+	}
+	rv = nng_url_parse(&u, url);
+	if (rv != 0) {
+		snprintf(err, errlen, "--http %s: %s", url, nng_strerror(rv));
+		return -EINVAL;
+	}
+	nng_url_free(u);
+	return 0;
+}
+
+int
 health_start(const struct health_config *cfg, struct health **ret_health, char *err,
     size_t errlen)
 {
@@ -228,10 +247,9 @@ health_start(const struct health_config *cfg, struct health **ret_health, char *
 	nng_url *u = NULL;
 	int rv;
 
-	if (strncmp(cfg->hc_url, "http://", 7) != 0) {
-		snprintf(err, errlen, "--http %s: want http://HOST:PORT", cfg->hc_url);
-		return -EINVAL;
-	}
+	rv = health_url_check(cfg->hc_url, err, errlen);
+	if (rv != 0)
+		return rv;
 	rv = nng_url_parse(&u, cfg->hc_url);
 	if (rv != 0) {
 		snprintf(err, errlen, "--http %s: %s", cfg->hc_url, nng_strerror(rv));

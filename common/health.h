@@ -44,6 +44,8 @@ struct health_config {
 	void *hc_arg;
 };
 
+/* 0 when url has the form health_start() takes (http://HOST:PORT); else -EINVAL, why in err. */
+int health_url_check(const char *url, char *err, size_t errlen);
 /* Listens on cfg->hc_url. On failure a negative errno and a one-line cause in err. */
 int health_start(const struct health_config *cfg, struct health **ret_health, char *err,
     size_t errlen);

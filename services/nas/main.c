@@ -19,6 +19,7 @@
 
 #include "cfg.h"
 #include "err.h"
+#include "health.h"
 #include "log.h"
 #include "nas.h"
 #include "store.h"
@@ -105,6 +106,10 @@ nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_
 		nas_usage_error("--listen is required (or --check)", NULL);
 		return 2;
 	}
+	if (conf->nc_http != NULL && health_url_check(conf->nc_http, err, sizeof(err)) != 0) {
+		nas_usage_error(err, NULL);
+		return 2;
+	}
 	if (conf->nc_map_size > conf->nc_map_max) {
 		nas_usage_error("--map-size is larger than --map-max", NULL);
 		return 2;
@@ -185,7 +190,9 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 		    orphans);
 	rv = nas_start(&nc, st, &n);
 	if (rv != 0) {
-		LOG_ERROR("cannot listen on %s: %s", conf->nc_listen, err_str(rv));
+		LOG_ERROR("cannot listen on %s%s%s: %s", conf->nc_listen,
+		    conf->nc_http != NULL ? " or " : "", conf->nc_http != NULL ? conf->nc_http : "",
+		    err_str(rv));
 		store_close(st);
 		return 1;
 	}
