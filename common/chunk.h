@@ -34,6 +34,16 @@
 #define CHUNK_MIN_LIMIT 64u          /* smallest min accepted */
 #define CHUNK_MAX_LIMIT (4u << 20)   /* largest max accepted */
 #define CHUNK_ZERO_MIN 64u           /* shortest run of zeros that is a hole */
+/*
+ * How far past its end a chunk's bytes decide it: chunk_next() at s giving
+ * length L (when L < len, or len unchanged) gives L again for any bytes at
+ * s + L + CHUNK_LOOKAHEAD and beyond. A gear cut at L needs no zero run to
+ * start before L, which the bytes up to L + CHUNK_ZERO_MIN decide (read a
+ * word at a time: 8 more); a cut where zeros begin is the same; a hole
+ * ends at its first byte that is not zero; a forced cut at max reads no
+ * further. (nasc re-reads around changed ranges with it.)
+ */
+#define CHUNK_LOOKAHEAD (CHUNK_ZERO_MIN + 16u)
 
 struct chunk_params {
 	uint32_t cp_min;

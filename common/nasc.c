@@ -33,6 +33,12 @@ struct nasc_cached {
 	uint8_t (*c_sha)[SHA_LEN];
 	size_t c_n;
 	uint64_t c_used;             /* for the least recently used */
+	/* The whole list, for nasc_store_hinted(): NULL when it could not be kept. */
+	uint32_t *c_sizes;           /* per chunk: size << 1 | 1 for a hole */
+	size_t c_nchunks;
+	uint64_t c_len;              /* bytes of the checkpoint */
+	uint8_t c_digest[SHA_LEN];   /* its whole digest */
+	struct chunk_params c_chunking; /* what cut it */
 };
 
 struct nasc {
@@ -41,6 +47,7 @@ struct nasc {
 	struct chunk_params n_chunking;
 	atomic_uint_fast64_t n_store_bytes, n_put_bytes, n_put_chunks, n_dedup_chunks, n_get_bytes;
 	atomic_uint_fast64_t n_sent_bytes;
+	atomic_uint_fast64_t n_cut_bytes, n_hashed_bytes, n_hinted_stores, n_reused_chunks;
 	pthread_mutex_t n_cache_mu;
 	struct nasc_cached *n_cache;          /* NASC_CACHE_MAX entries */
 	uint64_t n_cache_clock;
@@ -138,8 +145,10 @@ nasc_close(struct nasc *n)
 	}
 	for (size_t i = 0; i < n->n_count; i++)
 		rpc_client_close(n->n_clients[i]);
-	for (size_t i = 0; i < NASC_CACHE_MAX; i++)
+	for (size_t i = 0; i < NASC_CACHE_MAX; i++) {
 		free(n->n_cache[i].c_sha);
+		free(n->n_cache[i].c_sizes);
+	}
 	free(n->n_cache);
 	pthread_mutex_destroy(&n->n_cache_mu);
 	pthread_cond_destroy(&n->n_id_cv);
@@ -172,6 +181,10 @@ nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats)
 		.ns_dedup_chunks = atomic_load(&n->n_dedup_chunks),
 		.ns_get_bytes = atomic_load(&n->n_get_bytes),
 		.ns_sent_bytes = atomic_load(&n->n_sent_bytes),
+		.ns_cut_bytes = atomic_load(&n->n_cut_bytes),
+		.ns_hashed_bytes = atomic_load(&n->n_hashed_bytes),
+		.ns_hinted_stores = atomic_load(&n->n_hinted_stores),
+		.ns_reused_chunks = atomic_load(&n->n_reused_chunks),
 	};
 	*ret_stats = st;
 }
@@ -376,6 +389,14 @@ struct nasc_base {
 	uint32_t *b_slots;           /* index + 1; 0: empty */
 	size_t b_mask;
 	bool b_cached;               /* from n_cache, not from the NAS */
+	/*
+	 * The base's whole list, when it is the base of the hints given (same
+	 * digest, same chunking): b_sizes[i] is chunk i's size << 1 | hole, and
+	 * the data chunks' hashes are b_sha in order. NULL otherwise.
+	 */
+	uint32_t *b_sizes;
+	size_t b_nchunks;
+	uint64_t b_len;
 };
 
 
@@ -423,12 +444,24 @@ nasc_cache_find(struct nasc *n, const char *node, const char *component)
 	return NULL;
 }
 
-/* Remembers the data chunks of what was just stored for node/component (sha: n hashes). */
+/* The whole chunk list of a checkpoint just stored, for the cache. */
+struct nasc_list {
+	const uint32_t *l_sizes;     /* per chunk: size << 1 | 1 for a hole */
+	size_t l_nchunks;
+	uint64_t l_len;
+	const uint8_t *l_digest;
+};
+
+/*
+ * Remembers the data chunks of what was just stored for node/component (sha:
+ * count hashes), and its whole list l (the list is left out if memory runs short).
+ */
 static void
 nasc_cache_put(struct nasc *n, const char *node, const char *component,
-    const uint8_t (*sha)[SHA_LEN], size_t count)
+    const uint8_t (*sha)[SHA_LEN], size_t count, const struct nasc_list *l)
 {
 	uint8_t (*copy)[SHA_LEN] = malloc((count != 0 ? count : 1) * SHA_LEN);
+	uint32_t *sizes = malloc((l->l_nchunks != 0 ? l->l_nchunks : 1) * sizeof(*sizes));
 	struct nasc_cached *c;
 
 	pthread_mutex_lock(&n->n_cache_mu);
@@ -440,7 +473,9 @@ nasc_cache_put(struct nasc *n, const char *node, const char *component,
 				c = &n->n_cache[i];
 	}
 	free(c->c_sha);
+	free(c->c_sizes);
 	c->c_sha = NULL;
+	c->c_sizes = NULL;
 	if (copy != NULL && strlen(node) <= KEY_NAME_MAX && strlen(component) <= KEY_NAME_MAX) {
 		if (count != 0)
 			memcpy(copy, sha, count * SHA_LEN);
@@ -450,9 +485,20 @@ nasc_cache_put(struct nasc *n, const char *node, const char *component,
 		c->c_n = count;
 		c->c_used = ++n->n_cache_clock;
 		copy = NULL;
+		if (sizes != NULL) {
+			if (l->l_nchunks != 0)
+				memcpy(sizes, l->l_sizes, l->l_nchunks * sizeof(*sizes));
+			c->c_sizes = sizes;
+			c->c_nchunks = l->l_nchunks;
+			c->c_len = l->l_len;
+			memcpy(c->c_digest, l->l_digest, SHA_LEN);
+			c->c_chunking = n->n_chunking;
+			sizes = NULL;
+		}
 	}
 	pthread_mutex_unlock(&n->n_cache_mu);
 	free(copy);
+	free(sizes);
 }
 
 static void
@@ -464,7 +510,9 @@ nasc_cache_drop(struct nasc *n, const char *node, const char *component)
 	c = nasc_cache_find(n, node, component);
 	if (c != NULL) {
 		free(c->c_sha);
+		free(c->c_sizes);
 		c->c_sha = NULL;
+		c->c_sizes = NULL;
 	}
 	pthread_mutex_unlock(&n->n_cache_mu);
 }
@@ -473,9 +521,49 @@ nasc_cache_drop(struct nasc *n, const char *node, const char *component)
  * The base of node/component: what this client stored last, or the record of
  * the latest checkpoint the NAS holds; none (first checkpoint) is not an error.
  */
+static bool
+nasc_chunking_eq(const struct chunk_params *a, const struct chunk_params *b)
+{
+	return a->cp_min == b->cp_min && a->cp_avg == b->cp_avg && a->cp_max == b->cp_max &&
+	    a->cp_floor == b->cp_floor;
+}
+
+/*
+ * The remembered list of c, when it is the state whose digest is base (and
+ * was cut as n cuts now): copied into b. Under n_cache_mu.
+ */
+static void
+nasc_base_list(const struct nasc *n, const struct nasc_cached *c, const uint8_t *base,
+    struct nasc_base *b)
+{
+	uint64_t sum = 0;
+	size_t ndata = 0;
+
+	if (base == NULL || c->c_sizes == NULL || memcmp(c->c_digest, base, SHA_LEN) != 0 ||
+	    !nasc_chunking_eq(&c->c_chunking, &n->n_chunking))
+		return;
+	for (size_t i = 0; i < c->c_nchunks; i++) {
+		sum += c->c_sizes[i] >> 1;
+		ndata += (c->c_sizes[i] & 1u) == 0;
+	}
+	if (sum != c->c_len || ndata != c->c_n)
+		return;
+	b->b_sizes = malloc((c->c_nchunks != 0 ? c->c_nchunks : 1) * sizeof(*b->b_sizes));
+	if (b->b_sizes == NULL)
+		return;
+	if (c->c_nchunks != 0)
+		memcpy(b->b_sizes, c->c_sizes, c->c_nchunks * sizeof(*b->b_sizes));
+	b->b_nchunks = c->c_nchunks;
+	b->b_len = c->c_len;
+}
+
+/*
+ * base: the digest of the state hints are relative to, or NULL; when this
+ * client remembers that state's list, b gets it too (b_sizes).
+ */
 static int
-nasc_base_load(struct nasc *n, const struct nasc_put *p, unsigned timeout_ms,
-    struct nasc_base *b, struct rpc_error *err)
+nasc_base_load(struct nasc *n, const struct nasc_put *p, const uint8_t *base,
+    unsigned timeout_ms, struct nasc_base *b, struct rpc_error *err)
 {
 	Ckpt__V1__RetrieveRequest req = CKPT__V1__RETRIEVE_REQUEST__INIT;
 	Ckpt__V1__RetrieveReply *rep = NULL;
@@ -492,6 +580,7 @@ nasc_base_load(struct nasc *n, const struct nasc_put *p, unsigned timeout_ms,
 		count = c->c_n;
 		c->c_used = ++n->n_cache_clock;
 		b->b_cached = true;
+		nasc_base_list(n, c, base, b);
 	}
 	pthread_mutex_unlock(&n->n_cache_mu);
 	if (sha != NULL)
@@ -539,6 +628,7 @@ nasc_base_free(struct nasc_base *b)
 {
 	free(b->b_slots);
 	free(b->b_sha);
+	free(b->b_sizes);
 }
 
 /*
@@ -708,10 +798,10 @@ nasc_up_add(struct nasc_up *u, const ProtobufCBinaryData *hash, const uint8_t *r
 	return 0;
 }
 
-/* One HaveChunks for the chunks of a window, then the missing ones. */
+/* One HaveChunks for the chunks refs[first, last) of a window, then the missing ones. */
 static int
 nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs *r,
-    size_t first)
+    size_t first, size_t last)
 {
 	Ckpt__V1__HaveChunksRequest hreq = CKPT__V1__HAVE_CHUNKS_REQUEST__INIT;
 	Ckpt__V1__HaveChunksReply *hrep = NULL;
@@ -719,7 +809,7 @@ nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs 
 	int rv;
 
 	/* Holes and base chunks are not asked for: u_idx maps the asked chunks back to refs. */
-	for (size_t i = first; i < r->r_count; i++) {
+	for (size_t i = first; i < last; i++) {
 		if (!r->r_refs[i].zero && nasc_base_has(&u->u_base, r->r_sha[i])) {
 			atomic_fetch_add(&u->u_nasc->n_dedup_chunks, 1);
 		} else if (!r->r_refs[i].zero) {
@@ -1063,7 +1153,7 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 			if (threaded)
 				pthread_join(t, NULL);
 			total += pos;
-			rv = nasc_store_window(u, win, refs, first);
+			rv = nasc_store_window(u, win, refs, first, refs->r_count);
 		}
 		if (src->s_data != NULL) {
 			off += pos;
@@ -1081,6 +1171,11 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 	if (all_threaded)
 		pthread_join(all_thread, NULL);
 	if (rv == 0) {
+		uint64_t hashed = 0;
+		for (size_t i = 0; i < refs->r_count; i++)
+			hashed += refs->r_refs[i].zero ? 0 : refs->r_refs[i].size;
+		atomic_fetch_add(&n->n_cut_bytes, total);
+		atomic_fetch_add(&n->n_hashed_bytes, hashed);
 		sha_final(whole, ret_digest);
 		*ret_total = total;
 	}
@@ -1088,11 +1183,251 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 	return rv;
 }
 
-/* One attempt of nasc_store_src(); *ret_cached: its base came from n_cache. */
+/* ---- store from hints ---- */
+
+static int
+nasc_range_cmp(const void *a_, const void *b_)
+{
+	const struct nasc_range *a = a_, *b = b_;
+	return a->nr_off < b->nr_off ? -1 : a->nr_off > b->nr_off;
+}
+
+/*
+ * The ranges of h clipped to len, sorted and merged (malloc'ed, free() it;
+ * *ret_n may be 0). -E2BIG beyond NASC_RANGES_MAX, -ENOMEM.
+ */
+static int
+nasc_ranges_norm(const struct nasc_hints *h, uint64_t len, struct nasc_range **ret_r,
+    size_t *ret_n)
+{
+	struct nasc_range *r;
+	size_t n = 0, m = 0;
+
+	if (h->nh_count > NASC_RANGES_MAX)
+		return -E2BIG;
+	r = malloc((h->nh_count != 0 ? h->nh_count : 1) * sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->nh_count; i++) {
+		const struct nasc_range *x = &h->nh_ranges[i];
+		if (x->nr_len == 0 || x->nr_off >= len)
+			continue;
+		r[n].nr_off = x->nr_off;
+		r[n++].nr_len = x->nr_len < len - x->nr_off ? x->nr_len : len - x->nr_off;
+	}
+	qsort(r, n, sizeof(*r), nasc_range_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (m > 0 && r[i].nr_off <= r[m - 1].nr_off + r[m - 1].nr_len) {
+			uint64_t end = r[i].nr_off + r[i].nr_len;
+			if (end > r[m - 1].nr_off + r[m - 1].nr_len)
+				r[m - 1].nr_len = end - r[m - 1].nr_off;
+			continue;
+		}
+		r[m++] = r[i];
+	}
+	*ret_r = r;
+	*ret_n = m;
+	return 0;
+}
+
+/* The chunks of a hinted store that are new (cut again): hashed on two threads. */
+struct nasc_fresh {
+	size_t *f_idx;        /* index in refs */
+	uint64_t *f_off;      /* offset in the checkpoint */
+	size_t f_n, f_cap;
+};
+
+struct nasc_fresh_job {
+	struct nasc_refs *fj_refs;
+	const struct nasc_fresh *fj_fresh;
+	const uint8_t *fj_buf;
+	size_t fj_first, fj_last;
+};
+
+static void *
+nasc_fresh_run(void *arg)
+{
+	struct nasc_fresh_job *j = arg;
+
+	for (size_t i = j->fj_first; i < j->fj_last; i++) {
+		size_t k = j->fj_fresh->f_idx[i];
+		if (!j->fj_refs->r_refs[k].zero)
+			sha256(j->fj_buf + j->fj_fresh->f_off[i], j->fj_refs->r_refs[k].size,
+			    j->fj_refs->r_sha[k]);
+	}
+	return NULL;
+}
+
+static int
+nasc_fresh_add(struct nasc_fresh *f, size_t idx, uint64_t off)
+{
+	if (f->f_n == f->f_cap) {
+		size_t cap = f->f_cap != 0 ? 2 * f->f_cap : 256;
+		void *a = realloc(f->f_idx, cap * sizeof(*f->f_idx));
+		if (a == NULL)
+			return -ENOMEM;
+		f->f_idx = a;
+		a = realloc(f->f_off, cap * sizeof(*f->f_off));
+		if (a == NULL)
+			return -ENOMEM;
+		f->f_off = a;
+		f->f_cap = cap;
+	}
+	f->f_idx[f->f_n] = idx;
+	f->f_off[f->f_n++] = off;
+	return 0;
+}
+
+/*
+ * The chunk list of buf (len bytes) from the base's list (u->u_base.b_sizes)
+ * and the changed ranges r (sorted, merged): walks the cut points; a chunk
+ * of the base is taken as it is where the walk stands on one of the base's
+ * cut points and no changed byte lies within the chunker's reach from it
+ * (cp_max bytes, or to the end when the length did not change). Elsewhere it
+ * cuts (chunk_next) and hashes. *ret_cut: bytes cut again.
+ */
+static int
+nasc_hinted_refs(struct nasc *n, struct nasc_up *u, const uint8_t *buf, uint64_t len,
+    const struct nasc_range *r, size_t nr, struct nasc_refs *refs, struct nasc_fresh *fresh,
+    uint64_t *ret_cut)
+{
+	const struct chunk_params *cp = &n->n_chunking;
+	const struct nasc_base *b = &u->u_base;
+	uint64_t s = 0, boff = 0, cut = 0;
+	uint64_t same = b->b_len < len ? b->b_len : len; /* bytes the base may share */
+	size_t k = 0, kd = 0, ri = 0;                     /* base chunk, its data ordinal, range */
+	int rv = 0;
+
+	while (rv == 0 && s < len) {
+		uint64_t reach = 0;
+		bool reuse;
+
+		/* The base's chunk that starts at or after s. */
+		while (k < b->b_nchunks && boff < s) {
+			kd += (b->b_sizes[k] & 1u) == 0;
+			boff += b->b_sizes[k++] >> 1;
+		}
+		while (ri < nr && r[ri].nr_off + r[ri].nr_len <= s)
+			ri++;
+		/* What decides the base's chunk at s: its bytes and CHUNK_LOOKAHEAD more. */
+		if (k < b->b_nchunks) {
+			reach = (b->b_sizes[k] >> 1) + (uint64_t)CHUNK_LOOKAHEAD;
+			reach = len - s < reach ? len - s : reach;
+		}
+		reuse = k < b->b_nchunks && boff == s &&
+		    (len == b->b_len || s + cp->cp_max <= same) &&
+		    (ri == nr || r[ri].nr_off >= s + reach);
+		if (reuse) {
+			uint32_t v = b->b_sizes[k];
+			rv = nasc_refs_add(refs, v >> 1, (v & 1u) != 0);
+			if (rv == 0 && (v & 1u) == 0)
+				memcpy(refs->r_sha[refs->r_count - 1], b->b_sha[kd], SHA_LEN);
+			s += v >> 1;
+			continue;
+		}
+		{
+			bool zero;
+			size_t c = chunk_next(cp, buf + s, (size_t)(len - s), &zero);
+			rv = nasc_refs_add(refs, (uint32_t)c, zero);
+			if (rv == 0)
+				rv = nasc_fresh_add(fresh, refs->r_count - 1, s);
+			s += c;
+			cut += c;
+		}
+	}
+	*ret_cut = cut;
+	return rv;
+}
+
+/*
+ * nasc_store_chunks() of bytes in memory from the base's list and the
+ * changed ranges: the whole digest on a thread of its own while the list is
+ * walked and the new chunks hashed (on two threads, split by bytes); then
+ * the windows' HaveChunks and PutChunks as usual, which skip the base's
+ * chunks without asking.
+ */
+static int
+nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
+    const struct nasc_range *r, size_t nr, struct nasc_refs *refs, uint8_t *ret_digest,
+    uint64_t *ret_total, size_t *ret_reused)
+{
+	struct nasc_whole all = { NULL, src->s_data, src->s_len };
+	struct nasc_fresh fresh = { 0 };
+	struct nasc_fresh_job ja, jb;
+	pthread_t all_thread, t;
+	bool all_threaded = false;
+	uint64_t cut = 0, hashed = 0, acc = 0;
+	size_t split = 0;
+	int rv;
+
+	rv = sha_new(&all.w_ctx);
+	if (rv != 0)
+		return rv;
+	all_threaded = pthread_create(&all_thread, NULL, nasc_whole_run, &all) == 0;
+	if (!all_threaded)
+		nasc_whole_run(&all);
+	rv = nasc_hinted_refs(n, u, src->s_data, src->s_len, r, nr, refs, &fresh, &cut);
+	if (rv == 0) {
+		for (size_t i = 0; i < fresh.f_n; i++)
+			if (!refs->r_refs[fresh.f_idx[i]].zero)
+				hashed += refs->r_refs[fresh.f_idx[i]].size;
+		for (split = 0; split < fresh.f_n && 2 * acc < hashed; split++)
+			if (!refs->r_refs[fresh.f_idx[split]].zero)
+				acc += refs->r_refs[fresh.f_idx[split]].size;
+		ja = (struct nasc_fresh_job){ refs, &fresh, src->s_data, 0, split };
+		jb = (struct nasc_fresh_job){ refs, &fresh, src->s_data, split, fresh.f_n };
+		if (split < fresh.f_n && pthread_create(&t, NULL, nasc_fresh_run, &jb) == 0) {
+			nasc_fresh_run(&ja);
+			pthread_join(t, NULL);
+		} else {
+			ja.fj_last = fresh.f_n;
+			nasc_fresh_run(&ja);
+		}
+	}
+	/* Windows of at most NASC_BATCH bytes, as nasc_store_chunks() sends them. */
+	for (size_t i = 0, first = 0, wlen = 0, off = 0, woff = 0; rv == 0; i++) {
+		if (i == refs->r_count || (i > first && wlen + refs->r_refs[i].size > NASC_BATCH)) {
+			rv = nasc_store_window(u, src->s_data + woff, refs, first, i);
+			first = i;
+			woff = off;
+			wlen = 0;
+			if (i == refs->r_count)
+				break;
+		}
+		wlen += refs->r_refs[i].size;
+		off += refs->r_refs[i].size;
+	}
+	if (rv == 0)
+		rv = nasc_up_finish(u);
+	if (all_threaded)
+		pthread_join(all_thread, NULL);
+	if (rv == 0) {
+		atomic_fetch_add(&n->n_cut_bytes, cut);
+		atomic_fetch_add(&n->n_hashed_bytes, hashed);
+		atomic_fetch_add(&n->n_reused_chunks, refs->r_count - fresh.f_n);
+		atomic_fetch_add(&n->n_hinted_stores, 1);
+		sha_final(all.w_ctx, ret_digest);
+		*ret_total = src->s_len;
+		*ret_reused = refs->r_count - fresh.f_n;
+	}
+	sha_free(all.w_ctx);
+	free(fresh.f_idx);
+	free(fresh.f_off);
+	return rv;
+}
+
+/*
+ * One attempt of nasc_store_src(); *ret_cached: its base came from n_cache.
+ * h (bytes in memory only): hints, used when the base is their base.
+ */
 static int
 nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
-    unsigned timeout_ms, struct nasc_info *ret_info, bool *ret_cached, struct rpc_error *ret_err)
+    const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info, bool *ret_cached,
+    struct rpc_error *ret_err)
 {
+	static const uint8_t no_digest[SHA_LEN];
+	struct nasc_range *ranges = NULL;
+	size_t nranges = 0, reused = 0;
 	Ckpt__V1__StoreRequest sreq = CKPT__V1__STORE_REQUEST__INIT;
 	Ckpt__V1__StoreReply *srep = NULL;
 	uint32_t *sizes = NULL;
@@ -1112,9 +1447,15 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 	if (rv == 0 && buf == NULL && src->s_data == NULL)
 		rv = -ENOMEM;
 	if (rv == 0)
-		rv = nasc_base_load(n, p, timeout_ms, &up.u_base, ret_err);
+		rv = nasc_base_load(n, p, h != NULL && src->s_data != NULL ? h->nh_base_sha256 : NULL,
+		    timeout_ms, &up.u_base, ret_err);
 	*ret_cached = up.u_base.b_cached;
-	if (rv == 0)
+	/* Hints that cannot be used (too many, no memory) mean: read it whole. */
+	if (rv == 0 && up.u_base.b_sizes != NULL &&
+	    nasc_ranges_norm(h, src->s_len, &ranges, &nranges) == 0)
+		rv = nasc_store_hinted_chunks(n, &up, src, ranges, nranges, &refs, digest, &total,
+		    &reused);
+	else if (rv == 0)
 		rv = nasc_store_chunks(n, &up, src, buf, &refs, digest, &total, ret_err);
 	if (rv != 0)
 		goto out;
@@ -1144,19 +1485,25 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 	atomic_fetch_add(&n->n_sent_bytes, ckpt__v1__store_request__get_packed_size(&sreq));
 	rv = nasc_call(n, NAS_STORE, &sreq.base, timeout_ms, (ProtobufCMessage **)&srep, ret_err);
 	if (rv == 0) {
+		struct nasc_list l = { sizes, refs.r_count, total, digest };
 		nasc_info_from_pb(srep->info, ret_info);
 		rpc_reply_free(&srep->base);
+		/* A terse reply: the digest is the one sent (hints name their base by it). */
+		if (memcmp(ret_info->ni_sha256, no_digest, SHA_LEN) == 0)
+			memcpy(ret_info->ni_sha256, digest, SHA_LEN);
+		ret_info->ni_reused_chunks = (uint32_t)reused;
 		atomic_fetch_add(&n->n_store_bytes, total);
 		/* The next store of this component asks about what is new since this one. */
 		if (p->np_node != NULL && p->np_component != NULL)
 			nasc_cache_put(n, p->np_node, p->np_component,
-			    (const uint8_t(*)[SHA_LEN])refs.r_sha, ndata);
+			    (const uint8_t(*)[SHA_LEN])refs.r_sha, ndata, &l);
 	}
 out:
 	/* A failed store may have lost its base (chunks deleted): the next one asks the NAS. */
 	if (rv != 0 && p->np_node != NULL && p->np_component != NULL)
 		nasc_cache_drop(n, p->np_node, p->np_component);
 	free(sizes);
+	free(ranges);
 	nasc_up_free(&up);
 	nasc_refs_free(&refs);
 	free(buf);
@@ -1171,15 +1518,17 @@ out:
  */
 static int
 nasc_store_src(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
-    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
+    const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info,
+    struct rpc_error *ret_err)
 {
 	bool cached = false;
 	int rv;
 
-	rv = nasc_store_once(n, p, src, timeout_ms, ret_info, &cached, ret_err);
+	rv = nasc_store_once(n, p, src, h, timeout_ms, ret_info, &cached, ret_err);
+	/* The failed attempt dropped the remembered list: this one reads it whole. */
 	if (rv != 0 && cached && src->s_data != NULL &&
 	    ret_err->re_code == CKPT__V1__CODE__FAILED_PRECONDITION)
-		rv = nasc_store_once(n, p, src, timeout_ms, ret_info, &cached, ret_err);
+		rv = nasc_store_once(n, p, src, h, timeout_ms, ret_info, &cached, ret_err);
 	return rv;
 }
 
@@ -1188,7 +1537,7 @@ nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_a
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
 	struct nasc_src src = { rd, rd_arg, NULL, 0 };
-	return nasc_store_src(n, p, &src, timeout_ms, ret_info, ret_err);
+	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
 }
 
 int
@@ -1197,7 +1546,17 @@ nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t
 {
 	static const uint8_t empty[1];
 	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len };
-	return nasc_store_src(n, p, &src, timeout_ms, ret_info, ret_err);
+	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
+}
+
+int
+nasc_store_hinted(struct nasc *n, const struct nasc_put *p, const void *buf, size_t len,
+    const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info,
+    struct rpc_error *ret_err)
+{
+	static const uint8_t empty[1];
+	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len };
+	return nasc_store_src(n, p, &src, h, timeout_ms, ret_info, ret_err);
 }
 
 /* ---- retrieve ---- */

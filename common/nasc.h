@@ -13,6 +13,11 @@
  * decompresses each, verifies every chunk's hash and the whole checkpoint's
  * hash. Memory is bounded by NASC_BATCH, not by the checkpoint size.
  *
+ * A store given changed ranges (nasc_store_hinted) cuts and hashes only
+ * around them when the client remembers the list of the state they are
+ * relative to, and reuses that list elsewhere: the same list, entry for
+ * entry, as reading it whole (docs/data-path.md, "Changed ranges").
+ *
  * With several NAS URLs, a call that finds a NAS unavailable goes to the next.
  * Such a list names addresses of one store (replicas or front-ends of the
  * same data), never several stores: nasc_check_store() refuses a list whose
@@ -52,6 +57,8 @@ struct nasc_info {
 	uint64_t ni_created_unix_ms;
 	uint8_t ni_sha256[SHA_LEN];
 	uint32_t ni_chunk_count;
+	/* nasc_store_hinted() only: chunk entries taken from the previous list (0: read whole). */
+	uint32_t ni_reused_chunks;
 };
 
 /* What this client sent and read (since nasc_open), for benchmarks and logs. */
@@ -62,6 +69,10 @@ struct nasc_stats {
 	uint64_t ns_dedup_chunks;     /* chunks the NAS already held */
 	uint64_t ns_get_bytes;        /* chunk bytes received with GetChunks */
 	uint64_t ns_sent_bytes;       /* encoded HaveChunks, PutChunks and Store requests */
+	uint64_t ns_cut_bytes;        /* bytes the chunker scanned for cut points */
+	uint64_t ns_hashed_bytes;     /* bytes of data chunks hashed (holes and reused chunks are not) */
+	uint64_t ns_hinted_stores;    /* nasc_store_hinted() calls that used their hints */
+	uint64_t ns_reused_chunks;    /* chunk entries taken from the previous list unread */
 };
 
 /* Set by nasc_retrieve_fallback() when it did not read the sequence asked for. */
@@ -104,6 +115,45 @@ int nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
 int nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t len,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
+
+/* A byte range of a checkpoint: offset and length. */
+struct nasc_range {
+	uint64_t nr_off;
+	uint64_t nr_len;
+};
+
+/*
+ * What changed since an earlier state of the same component (the "base"):
+ * every byte of the new state outside the ranges, at an offset below the
+ * base's length, equals the base's byte at that offset. Ranges may overlap,
+ * come in any order and reach past the end (they are clipped); at most
+ * NASC_RANGES_MAX of them.
+ */
+struct nasc_hints {
+	uint8_t nh_base_sha256[SHA_LEN]; /* digest of the whole base state */
+	const struct nasc_range *nh_ranges;
+	size_t nh_count;
+};
+
+#define NASC_RANGES_MAX (1u << 20)
+
+/*
+ * nasc_store_buf() helped by hints. When this client's last store of
+ * node/component was the base (same digest, same chunking), only the chunks
+ * around the changed ranges are cut and hashed again: from the last previous
+ * cut point before each range, until a cut point of the previous list is
+ * reached again with no change within the chunker's reach (cp_max bytes);
+ * every other chunk entry is the previous list's. Chunk boundaries depend on
+ * the bytes within cp_max of each cut only, so the list is the one
+ * nasc_store_buf() makes of the same bytes, chunk for chunk. Otherwise (no
+ * remembered list, another base, a retry after a refusal) it is exactly
+ * nasc_store_buf(). The whole digest always reads every byte. Wrong hints
+ * (a change outside the ranges) make a wrong chunk list: callers pass only
+ * ranges they know cover every change.
+ */
+int nasc_store_hinted(struct nasc *n, const struct nasc_put *p, const void *buf, size_t len,
+    const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info,
+    struct rpc_error *ret_err);
 
 /*
  * node "" (or NULL): whichever node stored it; seq 0: the latest. Verifies each

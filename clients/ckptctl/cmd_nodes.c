@@ -11,9 +11,17 @@
 #include "err.h"
 #include "jout.h"
 #include "tab.h"
+#include "util.h"
+
+/* Age of a component's last checkpoint at now_ms (wall clock; 0 when in the future). */
+static uint64_t
+nodes_age_ms(const Ckpt__V1__ComponentStatus *cs, uint64_t now_ms)
+{
+	return now_ms > cs->last_unix_ms ? now_ms - cs->last_unix_ms : 0;
+}
 
 static json_t *
-nodes_component_json(const Ckpt__V1__ComponentStatus *cs)
+nodes_component_json(const Ckpt__V1__ComponentStatus *cs, uint64_t now_ms)
 {
 	json_t *o = jout_object();
 	jout_set(o, "name", jout_str(cs->name));
@@ -24,11 +32,17 @@ nodes_component_json(const Ckpt__V1__ComponentStatus *cs)
 	jout_set(o, "state_bytes", jout_u64(cs->state_bytes));
 	jout_set(o, "restored_from", jout_ref(cs->restored_from));
 	jout_set(o, "state_sha256", jout_sha(cs->state_sha256.data, cs->state_sha256.len));
+	jout_set(o, "pid", jout_u64(cs->pid));
+	jout_set(o, "restarts", jout_u64(cs->restarts));
+	jout_set(o, "last_unix_ms", jout_u64(cs->last_unix_ms));
+	jout_set(o, "last_age_ms", cs->last_unix_ms != 0 ? jout_u64(nodes_age_ms(cs, now_ms))
+	                                                  : json_null());
+	jout_set(o, "reason", jout_str(cs->reason));
 	return o;
 }
 
 static json_t *
-nodes_node_json(const Ckpt__V1__NodeInfo *ni)
+nodes_node_json(const Ckpt__V1__NodeInfo *ni, uint64_t now_ms)
 {
 	json_t *o = jout_object(), *comps = jout_array(), *labels = jout_object(), *cap, *pending;
 
@@ -36,7 +50,7 @@ nodes_node_json(const Ckpt__V1__NodeInfo *ni)
 	jout_set(o, "state", jout_str(ni->state));
 	jout_set(o, "address", jout_str(ni->address));
 	for (size_t i = 0; i < ni->n_components; i++)
-		jout_append(comps, nodes_component_json(ni->components[i]));
+		jout_append(comps, nodes_component_json(ni->components[i], now_ms));
 	jout_set(o, "components", comps);
 	for (size_t i = 0; i < ni->n_labels; i++)
 		jout_set_wire(labels, ni->labels[i]->key, jout_str(ni->labels[i]->value));
@@ -133,6 +147,48 @@ nodes_print_pending(const Ckpt__V1__ListNodesReply *rep)
 	}
 }
 
+/*
+ * One line per component the nodes report, below the nodes: its kind, state,
+ * process, restarts and last checkpoint (seq and age). Nothing when none.
+ */
+static int
+nodes_print_components(const Ckpt__V1__ListNodesReply *rep)
+{
+	static const char *const head[] = { "COMPONENT", "NODE", "KIND", "STATE", "PID",
+		"RESTARTS", "SEQ", "AGE" };
+	uint64_t now = util_now_unix_ms();
+	struct tab *t = NULL;
+	size_t rows = 0;
+	int rv;
+
+	rv = tab_new(8, head, &t);
+	for (size_t i = 0; i < rep->n_nodes && rv == 0; i++) {
+		const Ckpt__V1__NodeInfo *ni = rep->nodes[i];
+		for (size_t k = 0; k < ni->n_components && rv == 0; k++) {
+			const Ckpt__V1__ComponentStatus *cs = ni->components[k];
+			char pid[16] = "", restarts[16], seq[24] = "", age[32] = "";
+			const char *cells[8] = { cs->name, ni->id, cs->kind, cs->state, pid, restarts,
+				seq, age };
+
+			if (cs->pid != 0)
+				snprintf(pid, sizeof(pid), "%u", (unsigned)cs->pid);
+			snprintf(restarts, sizeof(restarts), "%u", (unsigned)cs->restarts);
+			if (cs->last_seq != 0)
+				snprintf(seq, sizeof(seq), "%" PRIu64, cs->last_seq);
+			if (cs->last_unix_ms != 0)
+				snprintf(age, sizeof(age), "%.1fs", (double)nodes_age_ms(cs, now) / 1000.0);
+			rv = tab_add(t, cells);
+			rows++;
+		}
+	}
+	if (rv == 0 && rows > 0) {
+		putchar('\n');
+		rv = tab_print(t, stdout);
+	}
+	tab_free(t);
+	return rv;
+}
+
 static int
 nodes_print_text(struct ctl *c, const Ckpt__V1__ListNodesReply *rep)
 {
@@ -155,6 +211,8 @@ nodes_print_text(struct ctl *c, const Ckpt__V1__ListNodesReply *rep)
 	if (rv == 0)
 		rv = tab_print(t, stdout);
 	tab_free(t);
+	if (rv == 0)
+		rv = nodes_print_components(rep);
 	if (rv != 0)
 		return ctl_fail(c, rv, "printing nodes: %s", err_str(rv));
 	nodes_print_pending(rep);
@@ -178,7 +236,7 @@ cmd_nodes(struct ctl *c, int argc, char **argv)
 	if (c->c_conf.cf_json) {
 		json_t *arr = jout_array();
 		for (size_t i = 0; i < rep->n_nodes; i++)
-			jout_append(arr, nodes_node_json(rep->nodes[i]));
+			jout_append(arr, nodes_node_json(rep->nodes[i], util_now_unix_ms()));
 		rv = jout_print(c, arr, false);
 	} else {
 		rv = nodes_print_text(c, rep);

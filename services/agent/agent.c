@@ -16,6 +16,7 @@
 #include "ckpt/v1/agent.pb-c.h"
 #include "ckpt/v1/manager.pb-c.h"
 #include "drv.h"
+#include "drv_lib.h"
 #include "err.h"
 #include "key.h"
 #include "log.h"
@@ -160,6 +161,43 @@ agent_strdup_bounded(const char *s, size_t max)
 	return s != NULL && strlen(s) <= max ? strdup(s) : NULL;
 }
 
+/* The lib driver's socket folder: cfg's, else $XDG_RUNTIME_DIR/ckpt-agent-NODE, else /tmp/. */
+static char *
+agent_local_dir(const struct agent_config *cfg)
+{
+	const char *run = getenv("XDG_RUNTIME_DIR");
+	char *dir = NULL;
+
+	if (cfg->ac_local_dir != NULL)
+		return strdup(cfg->ac_local_dir);
+	if (run == NULL || run[0] != '/' || strlen(run) > AGENT_LOCAL_DIR_MAX - 12 - KEY_NAME_MAX)
+		run = "/tmp";
+	if (asprintf(&dir, "%s/ckpt-agent-%s", run, cfg->ac_node) < 0)
+		return NULL;
+	return dir;
+}
+
+/* Opens the local server for lib components when the config file allows the driver. */
+static int
+agent_lib_start(struct agent *a, char *err, size_t errlen)
+{
+	char why[512];
+	bool allowed = false;
+	int rv;
+
+	for (char **d = a->a_config->sc_allow.sa_drivers; d != NULL && *d != NULL; d++)
+		if (strcmp(*d, DRV_LIB_KIND) == 0)
+			allowed = true;
+	if (!allowed || a->a_lib != NULL)
+		return 0;
+	rv = drv_lib_host_start(a->a_local_dir, &a->a_lib, why, sizeof(why));
+	if (rv != 0) {
+		snprintf(err, errlen, "%s: [allow] drivers = lib: %s", a->a_config->sc_path, why);
+		return rv;
+	}
+	return 0;
+}
+
 int
 agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, size_t errlen)
 {
@@ -199,9 +237,11 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_listen = strdup(cfg->ac_listen);
 	a->a_advertise = cfg->ac_advertise != NULL ? strdup(cfg->ac_advertise) : NULL;
 	a->a_http = cfg->ac_http != NULL ? strdup(cfg->ac_http) : NULL;
+	a->a_local_dir = agent_local_dir(cfg);
 	a->a_labels = calloc(cfg->ac_nlabels + 1, sizeof(*a->a_labels));
 	rv = -ENOMEM;
 	if (a->a_node == NULL || a->a_manager == NULL || a->a_listen == NULL || a->a_labels == NULL ||
+	    a->a_local_dir == NULL ||
 	    (cfg->ac_advertise != NULL && a->a_advertise == NULL) ||
 	    (cfg->ac_http != NULL && a->a_http == NULL))
 		goto out_free;
@@ -254,7 +294,7 @@ agent_add_comp(struct agent *a, const char *kind, const char *name,
     const struct drv_setting *settings, size_t nsettings, const struct exec_conf *xc,
     const struct agent_req *reqs, size_t nreqs, bool fresh, char *err, size_t errlen)
 {
-	struct drv_spec spec = { name, settings, nsettings, xc };
+	struct drv_spec spec = { name, settings, nsettings, xc, a->a_lib };
 	const struct drv_ops *ops = drv_find(kind);
 	struct comp_req creq[COMP_REQUIRES_MAX];
 	struct drv_inst *inst = NULL;
@@ -377,6 +417,9 @@ agent_use_config(struct agent *a, struct spec_config *cfg, char *err, size_t err
 		return -EINVAL;
 	}
 	a->a_config = cfg;
+	rv = agent_lib_start(a, err, errlen);
+	if (rv != 0)
+		return rv;
 	for (size_t i = 0; i < cfg->sc_nspecs; i++) {
 		const struct spec *s = cfg->sc_specs[i];
 		rv = agent_add_spec(a, s, why, sizeof(why));
@@ -420,6 +463,7 @@ agent_drv_spec(const struct agent *a, const char *name, const char *kind,
 	ret_spec->sp_name = name;
 	if (s != NULL && strcmp(s->sp_driver, kind) == 0 && strcmp(kind, "demo") != 0)
 		ret_spec->sp_exec = &s->sp_exec;
+	ret_spec->sp_lib = a->a_lib;
 }
 
 static int
@@ -450,6 +494,8 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	a->a_started = true;
+	if (a->a_lib != NULL)
+		LOG_INFO("lib components talk to %s", drv_lib_host_url(a->a_lib));
 	if (a->a_fresh && a->a_nown > 0)
 		LOG_INFO("%zu component(s) start fresh (--fresh): checkpoints of them are not restored",
 		    a->a_nown);
@@ -487,6 +533,8 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		rv = agent_spawn(a, ckpt_main);
 	if (rv == 0)
 		rv = agent_spawn(a, notify_main);
+	if (rv == 0)
+		rv = agent_spawn(a, super_main);
 	if (rv == 0 && a->a_migrate_after_ms > 0 && a->a_nown > 0)
 		rv = agent_spawn(a, migr_main);
 	if (rv != 0)
@@ -546,6 +594,8 @@ agent_free(struct agent *a)
 	agent_stop(a);
 	amet_free(a->a_amet); /* after the server and the threads, which count in it */
 	comp_table_free(a->a_comps);
+	/* After the table: its lib instances are gone from the host. */
+	drv_lib_host_stop(a->a_lib);
 	queue_free(a->a_queue);
 	arena_free(a->a_link_arena);
 	for (size_t i = 0; i < a->a_nlabels; i++) {
@@ -561,6 +611,7 @@ agent_free(struct agent *a)
 	free(a->a_listen);
 	free(a->a_advertise);
 	free(a->a_http);
+	free(a->a_local_dir);
 	pthread_cond_destroy(&a->a_cv);
 	pthread_mutex_destroy(&a->a_flush_mu);
 	pthread_mutex_destroy(&a->a_mu);

@@ -88,6 +88,12 @@ struct agent_config {
 	 * checkpoint (see Resume above), or starts fresh when none exists.
 	 */
 	bool ac_fresh;
+	/*
+	 * Folder of the local socket for lib components (drv_lib.h), opened when
+	 * the config file allows driver lib. NULL: $XDG_RUNTIME_DIR/ckpt-agent-NODE,
+	 * else /tmp/ckpt-agent-NODE.
+	 */
+	const char *ac_local_dir;
 	/* NULL, or the URL of the HTTP endpoint: health, readiness and metrics (amet.h). */
 	const char *ac_http;
 };

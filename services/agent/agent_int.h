@@ -10,6 +10,7 @@
  *   notify.c  Notify of stored checkpoints, in the background (notify_)
  *   link.c    the manager link: attach and heartbeats (link_)
  *   tick.c    the ticker (tick_)
+ *   super.c   supervision: restarts of crashed components, FAILED (super_)
  *   migr.c    the migration caller of --migrate-after (migr_)
  *   svc.c     the Agent service's handlers (svc_)
  *   comp.c    the component table; drv.c and drv_*.c the drivers below it
@@ -54,9 +55,10 @@
 #define AGENT_REATTACH_DEFAULT_MS 3000u /* heartbeats failing this long: attach again */
 #define AGENT_WARN_EVERY_MS 5000u       /* repeated attach failures are logged this often */
 #define AGENT_RECV_MAX (1u << 20)       /* Agent requests are small */
-#define AGENT_THREADS_MAX 5
+#define AGENT_THREADS_MAX 6
 #define AGENT_NOTES_MAX COMP_MAX        /* notifications waiting: one per component */
 #define AGENT_CKPT_NICE 10              /* the checkpoint thread's nice (ckpt.c) */
+#define AGENT_LOCAL_DIR_MAX 90          /* local-dir: room for "/local.sock" in a socket path */
 
 /*
  * A component this agent was started with, without --fresh: declared to the
@@ -108,6 +110,8 @@ struct agent {
 	struct agent_decl *a_decl; /* without a_fresh: the same, to resume */
 	size_t a_ndecl;
 	struct spec_config *a_config; /* --config: the node's own specs and allow list; or NULL */
+	char *a_local_dir;            /* the lib driver's socket folder */
+	struct drv_lib_host *a_lib;   /* its local server, once a config allows lib; or NULL */
 	char *a_http;                 /* --http URL, or NULL */
 	struct amet *a_amet;          /* with a_http: metrics and readiness, else NULL */
 
@@ -244,11 +248,37 @@ void decl_free(struct agent *a);
 /* tick.c */
 void *tick_main(void *arg);
 
+/* super.c: the supervisor thread (super.h) */
+void *super_main(void *arg);
+
 /* migr.c */
 void *migr_main(void *arg);
 
 /* svc.c */
 extern const rpc_handler_fn svc_handlers[];
+/* What svc_load() fetches and starts. */
+struct svc_load_req {
+	const char *lr_component;
+	const char *lr_node;          /* "": whichever node stored it */
+	uint64_t lr_seq;              /* 0: the latest */
+	const uint8_t *lr_sha256;     /* SHA_LEN bytes it must have, NULL: any */
+	const char *lr_kind;          /* the driver it must be for, NULL: its record's */
+	unsigned lr_timeout_ms;
+};
+struct svc_loaded {
+	const struct drv_ops *ld_ops;
+	struct drv_inst *ld_inst;     /* started: the caller's */
+	struct comp_ref ld_from;      /* the checkpoint read (a fallback's, if corrupt) */
+	uint8_t ld_state_sha256[SHA_LEN];
+};
+/*
+ * Fetches a checkpoint from the NAS, checks its kind and digest, and starts
+ * it through its driver with the node's own spec of it (agent_drv_spec): the
+ * restore of Agent.Restore and of supervision.
+ * -ENOENT when no such checkpoint exists; the reason in msg on failure.
+ */
+int svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
+    char *msg, size_t msglen);
 void svc_on_bad(void *arg, const char *reason);
 
 #endif

@@ -25,6 +25,36 @@
 #include "util.h"
 
 /*
+ * Stores a snapshot: with its hints when it has some (nasc re-reads only
+ * around the changed ranges when it remembers their base), else whole.
+ */
+static int
+ckpt_store(struct nasc *n, const struct nasc_put *put, const struct comp_snap *snap,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *err)
+{
+	struct nasc_hints hints;
+	struct nasc_range *r;
+	int rv;
+
+	if (!snap->cp_hinted || snap->cp_nchanged > NASC_RANGES_MAX)
+		return nasc_store_buf(n, put, snap->cp_buf, snap->cp_len, timeout_ms, ret_info, err);
+	r = malloc((snap->cp_nchanged != 0 ? snap->cp_nchanged : 1) * sizeof(*r));
+	if (r == NULL)
+		return nasc_store_buf(n, put, snap->cp_buf, snap->cp_len, timeout_ms, ret_info, err);
+	for (size_t i = 0; i < snap->cp_nchanged; i++) {
+		r[i].nr_off = snap->cp_changed[i].rn_off;
+		r[i].nr_len = snap->cp_changed[i].rn_len;
+	}
+	memcpy(hints.nh_base_sha256, snap->cp_base_sha256, SHA_LEN);
+	hints.nh_ranges = r;
+	hints.nh_count = snap->cp_nchanged;
+	rv = nasc_store_hinted(n, put, snap->cp_buf, snap->cp_len, &hints, timeout_ms, ret_info,
+	    err);
+	free(r);
+	return rv;
+}
+
+/*
  * Where does name's seq stand on the NAS? Its checkpoints go on at the
  * latest seq (of any node) + 1, with an epoch no older than the latest's.
  */
@@ -80,6 +110,49 @@ ckpt_learn_seq(struct nasc *n, const char *name, struct comp_seq *seq,
 	seq->cs_known = true;
 	seq->cs_owned = true;
 	return 0;
+}
+
+/*
+ * The newest checkpoint of name stored on the NAS, for a driver that has
+ * nothing new to checkpoint (its program made no checkpoint since): that one
+ * is its latest state. -ENOENT when none is stored.
+ */
+static int
+ckpt_latest_stored(struct agent *a, const char *name, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct rpc_error *err)
+{
+	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *rep = NULL;
+	const Ckpt__V1__CheckpointInfo *best = NULL;
+	struct agent_nas *h = nasref_get(a);
+	int rv;
+
+	if (h == NULL) {
+		agent_set_error(err, -ECONNREFUSED, "no NAS address yet: node %s has not attached to "
+		    "%s", a->a_node, a->a_manager);
+		return -ECONNREFUSED;
+	}
+	req.component = (char *)name;
+	req.latest_only = true;
+	rv = nasc_call(h->an_nasc, NAS_LIST, &req.base, timeout_ms, (ProtobufCMessage **)&rep, err);
+	nasref_put(a, h);
+	if (rv == -ENOENT)
+		goto out_none;
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < rep->n_checkpoints; i++) {
+		const Ckpt__V1__CheckpointInfo *ci = rep->checkpoints[i];
+		if (ci != NULL && strcmp(ci->component, name) == 0 && (best == NULL || ci->seq > best->seq))
+			best = ci;
+	}
+	if (best != NULL)
+		nasc_info_from_pb(best, ret_info);
+	rpc_reply_free(&rep->base);
+	if (best != NULL)
+		return 0;
+out_none:
+	agent_set_error(err, -ENOENT, "%s has made no checkpoint yet", name);
+	return -ENOENT;
 }
 
 /* Errors after which the checkpoint is kept for later: the NAS is away or overloaded. */
@@ -203,6 +276,22 @@ ckpt_take(struct agent *a, const char *name, bool final, bool may_queue,
 		agent_set_error(err, rv, "component %s does not run on node %s", name, a->a_node);
 		return rv;
 	}
+	if (rv == -EAGAIN) {
+		/*
+		 * Nothing new (a program that checkpoints itself made no checkpoint
+		 * since the last one stored): the loop passes over it quietly; a
+		 * caller that wants a checkpoint (Stop, CheckpointNow) gets the
+		 * newest one stored, which is its latest state.
+		 */
+		agent_set_error(err, rv, "%s: %s", name, why[0] != '\0' ? why : "nothing new");
+		if (ret_info == NULL)
+			return rv;
+		rv = ckpt_latest_stored(a, name, timeout_ms, ret_info, err);
+		if (rv == 0)
+			LOG_INFO("checkpoint of %s: nothing new since %s/%s@%" PRIu64 ", which stands",
+			    name, ret_info->ni_node, ret_info->ni_component, ret_info->ni_seq);
+		goto out_log;
+	}
 	if (rv != 0) {
 		agent_set_error(err, rv, "copying the state of %s: %s", name,
 		    why[0] != '\0' ? why : err_str(rv));
@@ -235,7 +324,7 @@ ckpt_take(struct agent *a, const char *name, bool final, bool may_queue,
 	put.np_kind = snap.cp_kind;
 	put.np_seq = seq.cs_next;
 	put.np_epoch = seq.cs_epoch;
-	rv = nasc_store_buf(h->an_nasc, &put, snap.cp_buf, snap.cp_len, timeout_ms, &info, err);
+	rv = ckpt_store(h->an_nasc, &put, &snap, timeout_ms, &info, err);
 	if (rv == -EEXIST) {
 		/* Someone holds that seq: learn again where it stands. */
 		seq.cs_known = false;
@@ -279,13 +368,22 @@ out_queue:
 	if (info.ni_epoch == 0)
 		info.ni_epoch = put.np_epoch;
 	stored = info.ni_seq;
+	/* The next snapshots' hints are relative to these bytes. */
+	comp_ckpt_stored(a->a_comps, name, info.ni_sha256);
 	seq.cs_next = stored + 1;
 	seq.cs_known = true;
 	seq.cs_owned = true;
 	sha_hex(info.ni_sha256, SHA_LEN, hex);
-	LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s",
-	    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
-	    util_fmt_size(info.ni_size, human), hex);
+	if (info.ni_reused_chunks != 0)
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s"
+		    " from hints: %" PRIu32 " of %" PRIu32 " chunks reused",
+		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
+		    util_fmt_size(info.ni_size, human), hex, info.ni_reused_chunks,
+		    info.ni_chunk_count);
+	else
+		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s",
+		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
+		    util_fmt_size(info.ni_size, human), hex);
 	amet_checkpoint(a->a_amet, name, 0);
 	/* A final checkpoint is notified before Stop answers; others in the background. */
 	if (final)
@@ -516,7 +614,7 @@ ckpt_main(void *arg)
 				struct rpc_error err;
 				if (!ckpt_is_due(a, &due, &ndue, names[i], util_now_mono_ms()))
 					continue;
-				/* -ENOENT: stopped or moved meanwhile, nothing to say. */
+				/* -ENOENT: stopped or moved meanwhile; -EAGAIN: nothing new. */
 				(void)ckpt_take(a, names[i], false, true, AGENT_STORE_TIMEOUT_MS,
 				    NULL, NULL, &err);
 			}

@@ -7,14 +7,20 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "util.h"
+
 struct comp {
 	comp_name c_name;
 	enum comp_state c_state;
-	const struct drv_ops *c_ops; /* NULL while RESTORING */
-	struct drv_inst *c_inst;     /* NULL while RESTORING */
+	const struct drv_ops *c_ops; /* NULL while RESTORING (but a restart's) */
+	struct drv_inst *c_inst;     /* NULL while RESTORING or FAILED */
 	pthread_mutex_t c_mu;        /* held while the driver works on c_inst */
 	struct comp_seq c_seq;
 	uint64_t c_last_seq; /* last checkpoint stored (or restored from), 0: none */
+	uint64_t c_last_unix_ms; /* when c_last_seq was stored (made, if restored), 0: unknown */
+	uint32_t c_restarts; /* restarts after a crash (supervision) */
+	bool c_restarting;   /* RESTORING after a crash: reported, waiting for its restart */
+	char c_reason[COMP_REASON_MAX]; /* FAILED: why */
 	bool c_busy;         /* a checkpoint is in progress */
 	bool c_restored;
 	bool c_revoked;      /* leaves the table when its checkpoint ends */
@@ -22,6 +28,16 @@ struct comp {
 	uint8_t c_state_sha256[SHA_LEN];
 	struct comp_req c_requires[COMP_REQUIRES_MAX];
 	size_t c_nrequires;
+	/*
+	 * Hints (drv.h) gathered since the last checkpoint stored from here:
+	 * c_hints covers every byte changed since the state whose digest is
+	 * c_hints_base while c_hints_ok. Owned by whoever has the component busy.
+	 */
+	struct drv_range *c_hints;
+	size_t c_nhints, c_hints_cap;
+	bool c_hints_ok;
+	uint8_t c_hints_base[SHA_LEN];
+	size_t c_hints_len;  /* length of the last state copied out */
 };
 
 struct comp_table {
@@ -34,7 +50,8 @@ struct comp_table {
 static const char *const comp_state_names[] = {
 	[COMP_RESTORING] = "restoring",
 	[COMP_RUNNING] = "running",
-	[COMP_STOPPED] = "stopped",
+	[COMP_STOPPED] = "stopping",
+	[COMP_FAILED] = "failed",
 };
 
 const char *
@@ -75,6 +92,7 @@ comp_destroy(struct comp *c, unsigned grace_ms)
 		c->c_ops->d_free(c->c_inst);
 	}
 	pthread_mutex_destroy(&c->c_mu);
+	free(c->c_hints);
 	free(c);
 }
 
@@ -181,6 +199,7 @@ comp_restored(struct comp_table *t, const char *name, const struct drv_ops *ops,
 	c->c_seq.cs_known = true;
 	c->c_seq.cs_owned = true;
 	c->c_last_seq = from->cr_seq;
+	c->c_last_unix_ms = from->cr_unix_ms;
 	c->c_restored = true;
 	c->c_from = *from;
 	memcpy(c->c_state_sha256, state_sha256, SHA_LEN);
@@ -278,8 +297,10 @@ comp_note_stored(struct comp_table *t, const char *name, uint64_t seq)
 	i = comp_find(t, name);
 	if (i >= 0) {
 		struct comp *c = t->t_comps[i];
-		if (seq > c->c_last_seq)
+		if (seq > c->c_last_seq) {
 			c->c_last_seq = seq;
+			c->c_last_unix_ms = util_now_unix_ms();
+		}
 		if (c->c_seq.cs_known && c->c_seq.cs_next <= seq)
 			c->c_seq.cs_next = seq + 1;
 	}
@@ -368,6 +389,91 @@ comp_running_names(struct comp_table *t, comp_name **ret_names, size_t *ret_coun
 
 /* Copies c's state out with its own lock held; c is busy, t_mu not held. */
 static int
+comp_range_cmp(const void *a_, const void *b_)
+{
+	const struct drv_range *a = a_, *b = b_;
+	return a->rn_off < b->rn_off ? -1 : a->rn_off > b->rn_off;
+}
+
+/* Appends a range to c's hints; false when they grow past COMP_HINTS_MAX. */
+static bool
+comp_hints_add(struct comp *c, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return true;
+	if (c->c_nhints == c->c_hints_cap) {
+		size_t m = 0, cap;
+		struct drv_range *a;
+
+		/* Sorted and merged first: ranges touched again cost nothing. */
+		if (c->c_nhints != 0)
+			qsort(c->c_hints, c->c_nhints, sizeof(*c->c_hints), comp_range_cmp);
+		for (size_t i = 0; i < c->c_nhints; i++) {
+			struct drv_range r = c->c_hints[i];
+			if (m > 0 && r.rn_off <= c->c_hints[m - 1].rn_off + c->c_hints[m - 1].rn_len) {
+				struct drv_range *last = &c->c_hints[m - 1];
+				if (r.rn_off + r.rn_len > last->rn_off + last->rn_len)
+					last->rn_len = r.rn_off + r.rn_len - last->rn_off;
+				continue;
+			}
+			c->c_hints[m++] = r;
+		}
+		c->c_nhints = m;
+		if (m >= COMP_HINTS_MAX)
+			return false;
+		cap = c->c_hints_cap != 0 ? c->c_hints_cap : 64;
+		if (2 * m > cap)
+			cap = 2 * cap < COMP_HINTS_MAX ? 2 * cap : COMP_HINTS_MAX;
+		if (cap != c->c_hints_cap) {
+			a = realloc(c->c_hints, cap * sizeof(*a));
+			if (a == NULL)
+				return false;
+			c->c_hints = a;
+			c->c_hints_cap = cap;
+		}
+	}
+	c->c_hints[c->c_nhints].rn_off = off;
+	c->c_hints[c->c_nhints++].rn_len = len;
+	return true;
+}
+
+/*
+ * Adds what the driver said changed (ck) to c's hints and hands a copy to
+ * snap when they are usable: a driver without hints, too many ranges or no
+ * memory leave the state to be read whole until a checkpoint is stored.
+ */
+static void
+comp_hints_take(struct comp *c, const struct drv_ckpt *ck, struct comp_snap *snap)
+{
+	bool ok = c->c_hints_ok && ck->ck_hinted;
+
+	/* Clipped to the state (bytes past it are new in the next one anyway). */
+	for (size_t i = 0; ok && i < ck->ck_nchanged; i++) {
+		const struct drv_range *r = &ck->ck_changed[i];
+		if (r->rn_off < ck->ck_len)
+			ok = comp_hints_add(c, r->rn_off, r->rn_len < ck->ck_len - r->rn_off ? r->rn_len
+			    : ck->ck_len - r->rn_off);
+	}
+	/* Bytes past the end of the previous state are new. */
+	if (ok && ck->ck_len > c->c_hints_len)
+		ok = comp_hints_add(c, c->c_hints_len, ck->ck_len - c->c_hints_len);
+	c->c_hints_len = ck->ck_len;
+	c->c_hints_ok = ok;
+	if (!ok) {
+		c->c_nhints = 0;
+		return;
+	}
+	snap->cp_changed = malloc((c->c_nhints != 0 ? c->c_nhints : 1) * sizeof(*snap->cp_changed));
+	if (snap->cp_changed == NULL)
+		return;
+	if (c->c_nhints != 0)
+		memcpy(snap->cp_changed, c->c_hints, c->c_nhints * sizeof(*c->c_hints));
+	snap->cp_nchanged = c->c_nhints;
+	snap->cp_hinted = true;
+	memcpy(snap->cp_base_sha256, c->c_hints_base, SHA_LEN);
+}
+
+static int
 comp_copy_out(struct comp *c, bool final, struct comp_snap *snap, char *err, size_t errlen)
 {
 	struct drv_ckpt ck = { 0 };
@@ -387,15 +493,17 @@ comp_copy_out(struct comp *c, bool final, struct comp_snap *snap, char *err, siz
 	}
 	pthread_mutex_unlock(&c->c_mu);
 	if (rv != 0) {
+		/* The driver may have moved its baseline past changes now lost. */
+		c->c_hints_ok = false;
+		c->c_nhints = 0;
 		free(ck.ck_buf);
 		free(ck.ck_changed);
 		return rv;
 	}
 	snap->cp_buf = ck.ck_buf;
 	snap->cp_len = ck.ck_len;
-	snap->cp_changed = ck.ck_changed;
-	snap->cp_nchanged = ck.ck_hinted ? ck.ck_nchanged : 0;
-	snap->cp_hinted = ck.ck_hinted;
+	comp_hints_take(c, &ck, snap);
+	free(ck.ck_changed);
 	snap->cp_kind = c->c_ops->d_kind;
 	return 0;
 }
@@ -457,6 +565,22 @@ comp_ckpt_begin(struct comp_table *t, const char *name, bool final, struct comp_
 }
 
 void
+comp_ckpt_stored(struct comp_table *t, const char *name, const uint8_t sha256[SHA_LEN])
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i >= 0 && t->t_comps[i]->c_busy) {
+		struct comp *c = t->t_comps[i];
+		c->c_hints_ok = true;
+		c->c_nhints = 0;
+		memcpy(c->c_hints_base, sha256, SHA_LEN);
+	}
+	pthread_mutex_unlock(&t->t_mu);
+}
+
+void
 comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq,
     uint64_t stored_seq)
 {
@@ -468,12 +592,143 @@ comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq
 	if (i >= 0) {
 		c = t->t_comps[i];
 		c->c_seq = *seq;
-		if (stored_seq != 0)
+		if (stored_seq != 0) {
 			c->c_last_seq = stored_seq;
+			c->c_last_unix_ms = util_now_unix_ms();
+		}
 	}
 	pthread_mutex_unlock(&t->t_mu);
 	if (c != NULL)
 		comp_unbusy(t, c);
+}
+
+/* ---- supervision ---- */
+
+/* Whether c runs and its driver says its process crashed. Called with t_mu held. */
+static bool
+comp_has_crashed(const struct comp *c)
+{
+	struct drv_status st;
+
+	if (c->c_state != COMP_RUNNING || c->c_inst == NULL)
+		return false;
+	c->c_ops->d_status(c->c_inst, &st); /* never blocks (drv.h) */
+	return st.ds_run == DRV_RUN_CRASHED;
+}
+
+int
+comp_crashed_names(struct comp_table *t, comp_name **ret_names, size_t *ret_count)
+{
+	comp_name *names;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	names = malloc((t->t_count > 0 ? t->t_count : 1) * sizeof(*names));
+	if (names != NULL) {
+		for (size_t i = 0; i < t->t_count; i++)
+			if (comp_has_crashed(t->t_comps[i]))
+				strcpy(names[n++], t->t_comps[i]->c_name);
+	}
+	pthread_mutex_unlock(&t->t_mu);
+	if (names == NULL)
+		return -ENOMEM;
+	*ret_names = names;
+	*ret_count = n;
+	return 0;
+}
+
+int
+comp_crash_take(struct comp_table *t, const char *name, const struct drv_ops **ret_ops,
+    struct drv_inst **ret_inst, struct drv_status *ret_status)
+{
+	struct drv_status st = { 0 };
+	struct comp *c;
+	ssize_t i;
+	int rv = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i < 0 || !comp_has_crashed(t->t_comps[i])) {
+		rv = -ENOENT;
+		goto out;
+	}
+	c = t->t_comps[i];
+	if (c->c_busy) {
+		rv = -EBUSY;
+		goto out;
+	}
+	c->c_ops->d_status(c->c_inst, &st);
+	/* c_ops stays: the restart is into the same driver. */
+	*ret_ops = c->c_ops;
+	*ret_inst = c->c_inst;
+	*ret_status = st;
+	c->c_inst = NULL;
+	c->c_state = COMP_RESTORING;
+	c->c_restarting = true;
+out:
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+/* The component name waiting for its restart, or NULL. Called with t_mu held. */
+static struct comp *
+comp_waiting(struct comp_table *t, const char *name)
+{
+	ssize_t i = comp_find(t, name);
+
+	if (i < 0 || t->t_comps[i]->c_state != COMP_RESTORING || !t->t_comps[i]->c_restarting)
+		return NULL;
+	return t->t_comps[i];
+}
+
+int
+comp_restarted(struct comp_table *t, const char *name, struct drv_inst *inst,
+    const struct comp_ref *from, const uint8_t state_sha256[SHA_LEN])
+{
+	struct comp *c;
+	int rv = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	c = comp_waiting(t, name);
+	if (c == NULL) {
+		rv = -ENOENT;
+		goto out;
+	}
+	c->c_inst = inst;
+	c->c_state = COMP_RUNNING;
+	c->c_restarting = false;
+	c->c_restarts++;
+	if (from != NULL) {
+		/* Its epoch stays: this node still owns it. */
+		if (c->c_seq.cs_next <= from->cr_seq)
+			c->c_seq.cs_next = from->cr_seq + 1;
+		c->c_restored = true;
+		c->c_from = *from;
+		memcpy(c->c_state_sha256, state_sha256, SHA_LEN);
+	}
+out:
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
+}
+
+int
+comp_fail(struct comp_table *t, const char *name, const char *reason)
+{
+	struct comp *c;
+	int rv = 0;
+
+	pthread_mutex_lock(&t->t_mu);
+	c = comp_waiting(t, name);
+	if (c == NULL) {
+		rv = -ENOENT;
+		goto out;
+	}
+	c->c_state = COMP_FAILED;
+	c->c_restarting = false;
+	snprintf(c->c_reason, sizeof(c->c_reason), "%s", reason);
+out:
+	pthread_mutex_unlock(&t->t_mu);
+	return rv;
 }
 
 /* One status in arena. Called with t_mu held. */
@@ -491,12 +746,18 @@ comp_status_make(const struct comp *c, struct arena *arena)
 	s->kind = c->c_ops != NULL ? (char *)c->c_ops->d_kind : "";
 	s->last_seq = c->c_last_seq;
 	s->epoch = c->c_seq.cs_epoch;
+	s->restarts = c->c_restarts;
+	s->last_unix_ms = c->c_last_unix_ms;
 	if (c->c_inst != NULL) {
 		struct drv_status st;
 		c->c_ops->d_status(c->c_inst, &st); /* never blocks (drv.h) */
 		s->state_bytes = st.ds_state_bytes;
+		if (st.ds_run == DRV_RUN_STARTING || st.ds_run == DRV_RUN_RUNNING)
+			s->pid = st.ds_pid > 0 ? (uint32_t)st.ds_pid : 0;
 	}
-	if (s->name == NULL)
+	if (c->c_state == COMP_FAILED)
+		s->reason = arena_strdup(arena, c->c_reason);
+	if (s->name == NULL || s->reason == NULL)
 		return NULL;
 	if (c->c_nrequires > 0) {
 		s->requires = arena_alloc(arena, c->c_nrequires * sizeof(*s->requires));
@@ -551,7 +812,8 @@ comp_status_all(struct comp_table *t, struct arena *arena, bool running_only,
 	}
 	for (size_t i = 0; i < t->t_count; i++) {
 		const struct comp *c = t->t_comps[i];
-		if (running_only && c->c_state != COMP_RUNNING)
+		if (running_only && c->c_state != COMP_RUNNING && c->c_state != COMP_FAILED &&
+		    !(c->c_state == COMP_RESTORING && c->c_restarting))
 			continue;
 		list[n] = comp_status_make(c, arena);
 		if (list[n] == NULL) {

@@ -3,9 +3,11 @@
  *
  * Each component is a driver instance (drv.h) and its ops; the table knows
  * no driver by name. A component is RESTORING (a name reserved while its
- * checkpoint is fetched), RUNNING (ticked and checkpointed) or STOPPED
+ * checkpoint is fetched, or a crashed one waiting to be restarted on this
+ * node: see Supervision below), RUNNING (ticked and checkpointed), STOPPED
  * (being stopped: no longer ticked, waiting for its final checkpoint and
- * removal).
+ * removal; reported as "stopping") or FAILED (supervision gave up on it: its
+ * instance is gone, it stays listed until the manager places it elsewhere).
  *
  * Locks: the table's mutex guards the table and each component's
  * bookkeeping (state, seq, busy flag) and is only ever held briefly: it is
@@ -37,6 +39,8 @@
 #define COMP_MAX 256
 #define COMP_REQUIRES_MAX 8
 #define COMP_REQ_VALUE_MAX 63
+#define COMP_HINTS_MAX (1u << 16) /* changed ranges kept between stored checkpoints */
+#define COMP_REASON_MAX 192
 
 /* A label a component requires of the node that runs it (placement). */
 struct comp_req {
@@ -44,7 +48,7 @@ struct comp_req {
 	char cq_value[COMP_REQ_VALUE_MAX + 1]; /* "": any value */
 };
 
-enum comp_state { COMP_RESTORING, COMP_RUNNING, COMP_STOPPED };
+enum comp_state { COMP_RESTORING, COMP_RUNNING, COMP_STOPPED, COMP_FAILED };
 
 typedef char comp_name[KEY_NAME_MAX + 1];
 
@@ -54,6 +58,7 @@ struct comp_ref {
 	comp_name cr_component;
 	uint64_t cr_seq;
 	uint8_t cr_sha256[SHA_LEN];
+	uint64_t cr_unix_ms; /* when that checkpoint was made, 0: unknown */
 };
 
 /* Where a component's sequence stands. */
@@ -64,13 +69,20 @@ struct comp_seq {
 	bool cs_owned;     /* cs_epoch is this node's own (it stored or restored): kept */
 };
 
-/* A copy of a component's state taken by comp_ckpt_begin(). */
+/*
+ * A copy of a component's state taken by comp_ckpt_begin(). Hints: the
+ * ranges changed since the last checkpoint of it stored from this table
+ * (comp_ckpt_stored()), whose digest is cp_base_sha256; the drivers' hints
+ * of every copy since then, the copies that were not stored included.
+ * cp_hinted is false until one was stored, and after a copy without hints.
+ */
 struct comp_snap {
 	void *cp_buf; /* the state, malloc'ed: free() it */
 	size_t cp_len;
 	struct drv_range *cp_changed; /* hints (drv.h), malloc'ed: free() it; NULL: none */
 	size_t cp_nchanged;
 	bool cp_hinted;
+	uint8_t cp_base_sha256[SHA_LEN]; /* the state the hints are relative to */
 	const char *cp_kind; /* the driver's kind (static) */
 	struct comp_seq cp_seq;
 };
@@ -136,13 +148,41 @@ int comp_running_names(struct comp_table *t, comp_name **ret_names, size_t *ret_
  */
 int comp_ckpt_begin(struct comp_table *t, const char *name, bool final, struct comp_snap *ret_snap,
     char *err, size_t errlen);
+/*
+ * The checkpoint in progress (between begin and end) was stored; sha256 is
+ * the digest of its bytes: the next snapshots' hints are relative to it.
+ * Not called: the hints gathered so far are kept for the next snapshot.
+ */
+void comp_ckpt_stored(struct comp_table *t, const char *name, const uint8_t sha256[SHA_LEN]);
 /* Writes seq back; stored_seq != 0 records the checkpoint just stored. */
 void comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq,
     uint64_t stored_seq);
 
 /*
- * Statuses built in arena (for a reply or a request). running_only leaves
- * out components that are being restored or stopped.
+ * Supervision (super.c), for components whose driver reports its process
+ * CRASHED (drv.h). comp_crashed_names() lists the RUNNING ones that did.
+ * comp_crash_take() turns one (not busy with a checkpoint) into RESTORING,
+ * still reported to the manager and still owned at its epoch, and hands its
+ * instance (and its last status) to the caller, who stops and frees it;
+ * -ENOENT when name is not a crashed RUNNING component (any more), -EBUSY
+ * while a checkpoint holds it. comp_restarted() installs the new instance
+ * (taken on success only), RUNNING again with one restart more; from (NULL:
+ * started fresh) is the checkpoint it was restarted from; -ENOENT when name
+ * is no longer waiting for its restart (removed, revoked). comp_fail()
+ * marks a waiting one FAILED with the reason (-ENOENT likewise).
+ */
+int comp_crashed_names(struct comp_table *t, comp_name **ret_names, size_t *ret_count);
+int comp_crash_take(struct comp_table *t, const char *name, const struct drv_ops **ret_ops,
+    struct drv_inst **ret_inst, struct drv_status *ret_status);
+int comp_restarted(struct comp_table *t, const char *name, struct drv_inst *inst,
+    const struct comp_ref *from, const uint8_t state_sha256[SHA_LEN]);
+int comp_fail(struct comp_table *t, const char *name, const char *reason);
+
+/*
+ * Statuses built in arena (for a reply or a request). running_only (the
+ * heartbeat's list) leaves out components that are being restored by
+ * Agent.Restore or stopped, but keeps those supervision restarts or gave up
+ * on: they are still this node's.
  */
 int comp_status_all(struct comp_table *t, struct arena *arena, bool running_only,
     Ckpt__V1__ComponentStatus ***ret_list, size_t *ret_count);

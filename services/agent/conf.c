@@ -34,6 +34,12 @@ conf_check(const struct agent_config *cfg, char *err, size_t errlen)
 		    AGENT_INTERVAL_MIN_MS);
 		return -EINVAL;
 	}
+	if (cfg->ac_local_dir != NULL &&
+	    (cfg->ac_local_dir[0] != '/' || strlen(cfg->ac_local_dir) > AGENT_LOCAL_DIR_MAX)) {
+		snprintf(err, errlen, "local-dir '%s': want an absolute path of at most %d bytes",
+		    cfg->ac_local_dir, AGENT_LOCAL_DIR_MAX);
+		return -EINVAL;
+	}
 	if (cfg->ac_nlabels > AGENT_LABELS_MAX) {
 		snprintf(err, errlen, "%zu labels: at most %d", cfg->ac_nlabels, AGENT_LABELS_MAX);
 		return -EINVAL;

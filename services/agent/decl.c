@@ -193,7 +193,7 @@ decl_done(struct agent *a, const char *name)
 static int
 decl_start_one(struct agent *a, const struct agent_decl *d, char *why, size_t whylen)
 {
-	struct drv_spec spec = { d->ad_name, d->ad_sets, d->ad_nsets, d->ad_exec };
+	struct drv_spec spec = { d->ad_name, d->ad_sets, d->ad_nsets, d->ad_exec, a->a_lib };
 	const struct drv_ops *ops = drv_find(d->ad_kind);
 	struct drv_inst *inst = NULL;
 	int rv;

@@ -134,20 +134,35 @@ demo_free(struct demo *d)
 	free(d);
 }
 
-void
-demo_tick(struct demo *d)
+unsigned
+demo_tick_at(struct demo *d, uint64_t ret_pos[DEMO_TICK_BYTES])
 {
 	uint64_t h;
 
 	d->d_counter++;
 	if (d->d_len == 0)
-		return;
+		return 0;
 	h = d->d_counter;
 	for (unsigned k = 0; k < DEMO_TICK_BYTES; k++) {
 		h = demo_mix(h);
+		ret_pos[k] = h % d->d_len;
 		/* Or-ing 1 in makes the xor change the byte it touches. */
-		d->d_buf[h % d->d_len] ^= (uint8_t)((h >> 56) | 1u);
+		d->d_buf[ret_pos[k]] ^= (uint8_t)((h >> 56) | 1u);
 	}
+	return DEMO_TICK_BYTES;
+}
+
+void
+demo_tick(struct demo *d)
+{
+	uint64_t pos[DEMO_TICK_BYTES];
+	(void)demo_tick_at(d, pos);
+}
+
+size_t
+demo_buffer_offset(const struct demo *d)
+{
+	return DEMO_MAGIC_LEN + 8 + 4 + d->d_name_len + 8;
 }
 
 const char *

@@ -49,6 +49,13 @@ void demo_free(struct demo *d);
 
 /* One step of the component's life: counter + 1, a few bytes change. */
 void demo_tick(struct demo *d);
+/*
+ * demo_tick(), telling which bytes of the buffer it changed: their offsets
+ * in the buffer, in ret_pos; returns how many (0 for an empty buffer).
+ */
+unsigned demo_tick_at(struct demo *d, uint64_t ret_pos[DEMO_TICK_BYTES]);
+/* Offset of the buffer in the serialised state (the header's length). */
+size_t demo_buffer_offset(const struct demo *d);
 
 /* Valid as long as d. */
 const char *demo_name(const struct demo *d);

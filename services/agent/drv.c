@@ -6,11 +6,13 @@
 
 #include "drv_demo.h"
 #include "drv_exec.h"
+#include "drv_lib.h"
 
 /* Every driver this agent can run; the only list of them. */
 static const struct drv_ops *const drv_table[] = {
 	&drv_demo_ops,
 	&drv_exec_ops,
+	&drv_lib_ops,
 };
 
 #define DRV_TABLE_LEN (sizeof(drv_table) / sizeof(drv_table[0]))

@@ -63,11 +63,14 @@ struct drv_setting {
  * and held against the node's allow list (spec_check()); they copy what they
  * keep (exec_conf_dup()), so it need not outlive the call.
  */
+struct drv_lib_host; /* drv_lib.h: the agent's local server for libckpt programs */
+
 struct drv_spec {
 	const char *sp_name; /* a valid key name (key.h) */
 	const struct drv_setting *sp_settings;
 	size_t sp_nsettings; /* <= DRV_SETTINGS_MAX */
 	const struct exec_conf *sp_exec; /* exec and lib drivers; NULL for the others */
+	struct drv_lib_host *sp_lib;     /* lib driver: the agent's, outlives the instance */
 };
 
 /* A piece of a state kept in the driver's (or its application's) memory. */
@@ -89,9 +92,16 @@ struct drv_ckpt {
 	const struct drv_region *ck_regions; /* the driver's, until d_ckpt_done() */
 	size_t ck_nregions;
 	/*
-	 * Hints: the ranges changed since the previous successful checkpoint of
-	 * this instance (malloc'ed, the caller's). ck_hinted false: no hints,
-	 * the state is to be read whole.
+	 * Hints: the ranges changed since the previous successful d_checkpoint()
+	 * of this instance (malloc'ed, the caller's): every byte outside them, at
+	 * an offset below the previous state's length, equals the previous
+	 * state's byte at that offset (bytes past its end count as changed).
+	 * ck_hinted false: no hints, the state is to be read whole; the first
+	 * checkpoint of an instance gives none (comp.c could not tell a new
+	 * instance's baseline from the old one's). A failed d_checkpoint() must
+	 * keep what it would have reported. Whether the checkpoint gets stored
+	 * is not the driver's concern: comp.c keeps the hints of copies that
+	 * were not stored and adds them to the next (comp.h, comp_snap).
 	 */
 	struct drv_range *ck_changed;
 	size_t ck_nchanged;

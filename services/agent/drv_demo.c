@@ -10,10 +10,21 @@
 #include "demo.h"
 #include "key.h"
 
+/* Granularity of the hints: the chunker re-reads around a change anyway. */
+#define DRV_DEMO_PAGE 4096u
+
 struct drv_inst {
 	struct demo *dd_demo;
 	atomic_bool dd_stopped;
 	uint64_t dd_state_bytes; /* fixed for a demo's life */
+	/*
+	 * Pages of the buffer the ticks changed since the last checkpoint, one
+	 * bit each; NULL: no hints. dd_since: a checkpoint was taken (hints are
+	 * relative to it; the first checkpoint has none).
+	 */
+	uint64_t *dd_dirty;
+	size_t dd_words;
+	bool dd_since;
 };
 
 /* "bytes" of spec in *ret_bytes. */
@@ -112,12 +123,63 @@ drv_demo_start(const struct drv_spec *spec, void *state, size_t len, struct drv_
 		}
 	}
 	in->dd_state_bytes = demo_state_size(in->dd_demo);
+	/* Without the bitmap the demo just gives no hints. */
+	in->dd_words = (size_t)((demo_bytes(in->dd_demo) + 64ull * DRV_DEMO_PAGE - 1) /
+	    (64ull * DRV_DEMO_PAGE));
+	in->dd_dirty = calloc(in->dd_words != 0 ? in->dd_words : 1, sizeof(*in->dd_dirty));
 	*ret_inst = in;
 	return 0;
 
 out_free:
 	free(in);
 	return rv;
+}
+
+/* Is page p of the buffer dirty? */
+static bool
+drv_demo_dirty(const struct drv_inst *in, size_t p)
+{
+	return (in->dd_dirty[p / 64] >> (p % 64) & 1u) != 0;
+}
+
+/*
+ * The hints of a checkpoint: the header (the counter changes every tick)
+ * and each run of dirty pages, as offsets in the serialised state. Leaves
+ * ck unhinted when there is no bitmap, no earlier checkpoint or no memory.
+ */
+static void
+drv_demo_hints(const struct drv_inst *in, struct drv_ckpt *ck)
+{
+	uint64_t len = demo_bytes(in->dd_demo);
+	size_t hdr = demo_buffer_offset(in->dd_demo), pages = (size_t)((len + DRV_DEMO_PAGE - 1) /
+	    DRV_DEMO_PAGE), n = 1;
+	struct drv_range *r;
+
+	if (in->dd_dirty == NULL || !in->dd_since)
+		return;
+	for (size_t p = 0; p < pages; p++)
+		n += drv_demo_dirty(in, p) && (p == 0 || !drv_demo_dirty(in, p - 1));
+	r = malloc(n * sizeof(*r));
+	if (r == NULL)
+		return;
+	r[0].rn_off = 0;
+	r[0].rn_len = hdr;
+	n = 1;
+	for (size_t p = 0; p < pages; p++) {
+		uint64_t end;
+		size_t q;
+		if (!drv_demo_dirty(in, p))
+			continue;
+		for (q = p; q < pages && drv_demo_dirty(in, q); q++)
+			;
+		end = (uint64_t)q * DRV_DEMO_PAGE < len ? (uint64_t)q * DRV_DEMO_PAGE : len;
+		r[n].rn_off = hdr + (uint64_t)p * DRV_DEMO_PAGE;
+		r[n++].rn_len = end - (uint64_t)p * DRV_DEMO_PAGE;
+		p = q;
+	}
+	ck->ck_changed = r;
+	ck->ck_nchanged = n;
+	ck->ck_hinted = true;
 }
 
 static int
@@ -130,9 +192,14 @@ drv_demo_checkpoint(struct drv_inst *in, bool final, struct drv_ckpt *ret_ckpt, 
 	(void)final;
 	rv = demo_serialize(in->dd_demo, &ck.ck_buf, &ck.ck_len);
 	if (rv != 0) {
+		/* The dirty pages stay: the next checkpoint's hints still cover them. */
 		snprintf(err, errlen, "serialising the demo state: %s", strerror(-rv));
 		return rv;
 	}
+	drv_demo_hints(in, &ck);
+	if (in->dd_dirty != NULL)
+		memset(in->dd_dirty, 0, in->dd_words * sizeof(*in->dd_dirty));
+	in->dd_since = true;
 	*ret_ckpt = ck;
 	return 0;
 }
@@ -158,7 +225,13 @@ drv_demo_status(struct drv_inst *in, struct drv_status *ret_status)
 static void
 drv_demo_tick(struct drv_inst *in)
 {
-	demo_tick(in->dd_demo);
+	uint64_t pos[DEMO_TICK_BYTES];
+	unsigned n = demo_tick_at(in->dd_demo, pos);
+
+	for (unsigned k = 0; in->dd_dirty != NULL && k < n; k++) {
+		uint64_t p = pos[k] / DRV_DEMO_PAGE;
+		in->dd_dirty[p / 64] |= 1ull << (p % 64);
+	}
 }
 
 static int
@@ -173,6 +246,7 @@ drv_demo_free(struct drv_inst *in)
 	if (in == NULL)
 		return;
 	demo_free(in->dd_demo);
+	free(in->dd_dirty);
 	free(in);
 }
 

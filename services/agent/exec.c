@@ -321,6 +321,10 @@ exec_checkpoint(struct exec *x, void **ret_buf, size_t *ret_len, char *err, size
 	size_t len = 0;
 	int rv = 0;
 
+	if (c->xc_run_only) {
+		snprintf(err, errlen, "dump: a program that checkpoints itself has no dump command");
+		return -ENOTSUP;
+	}
 	if (c->xc_dump_path != NULL) {
 		path = in_dir(c->xc_dir, c->xc_dump_path);
 		if (path == NULL) {
@@ -489,10 +493,25 @@ exec_conf_check(const struct exec_conf *c, char *err, size_t errlen)
 		{ "restore", c->xc_restore, false }, { "quiesce", c->xc_quiesce, false },
 		{ "resume", c->xc_resume, false },
 	};
+	const char *paths[][2] = { { "dump-path", c->xc_dump_path },
+		{ "restore-path", c->xc_restore_path } };
 	int rv = 0;
 
+	/* Run-only (lib): the program keeps its own state; no command may say otherwise. */
+	for (size_t i = 1; i < sizeof(cmds) / sizeof(cmds[0]) && c->xc_run_only; i++)
+		if (cmds[i].argv != NULL) {
+			snprintf(err, errlen, "%s: not a setting of a program that checkpoints itself "
+			    "(driver lib)", cmds[i].what);
+			return -EINVAL;
+		}
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]) && c->xc_run_only; i++)
+		if (paths[i][1] != NULL) {
+			snprintf(err, errlen, "%s: not a setting of a program that checkpoints itself "
+			    "(driver lib)", paths[i][0]);
+			return -EINVAL;
+		}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]) && rv == 0; i++)
-		if (cmds[i].required || cmds[i].argv != NULL)
+		if ((cmds[i].required && (i == 0 || !c->xc_run_only)) || cmds[i].argv != NULL)
 			rv = check_argv(cmds[i].what, cmds[i].argv, c->xc_shell, err, errlen);
 	if (rv != 0)
 		return rv;
@@ -508,7 +527,7 @@ exec_conf_check(const struct exec_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "limit: must be above 0");
 		return -EINVAL;
 	}
-	if (c->xc_restore == NULL && c->xc_restore_path == NULL) {
+	if (!c->xc_run_only && c->xc_restore == NULL && c->xc_restore_path == NULL) {
 		snprintf(err, errlen, "restore: give a restore command or a restore path");
 		return -EINVAL;
 	}
@@ -538,6 +557,10 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 	rv = exec_conf_check(c, err, errlen);
 	if (rv != 0)
 		return rv;
+	if (state != NULL && c->xc_run_only) {
+		snprintf(err, errlen, "restore: a program that checkpoints itself takes no state here");
+		return -EINVAL;
+	}
 	rv = make_dir(c, err, errlen);
 	if (rv == 0)
 		rv = stop_leftover(c, err, errlen);
@@ -656,6 +679,8 @@ exec_stop(struct exec *x, uint64_t grace_ms, struct exec_status *ret_st)
 	if (rv != 0 || st.es_state != EXEC_RUNNING)
 		goto out;
 	kill(-x->x_pid, SIGTERM);
+	/* A stopped group (SIGSTOP) takes its SIGTERM only once it runs again. */
+	kill(-x->x_pid, SIGCONT);
 	for (;;) {
 		struct pollfd pf = { .fd = x->x_pidfd, .events = POLLIN };
 		uint64_t now = child_now_ms();

@@ -70,6 +70,13 @@ struct exec_conf {
 	uint64_t xc_dump_timeout_ms;   /* each of quiesce, dump, resume (0: default) */
 	uint64_t xc_restore_timeout_ms;/* restore (0: default) */
 	bool xc_shell;      /* each command is {"one shell string", NULL} */
+	/*
+	 * Only `run` (the lib driver: the program saves and loads its state
+	 * itself, through libckpt): dump, restore, quiesce, resume and their
+	 * paths must be unset; exec_start() takes no state, exec_checkpoint()
+	 * refuses (-ENOTSUP).
+	 */
+	bool xc_run_only;
 	bool xc_user_set;   /* run every command as xc_uid:xc_gid */
 	uid_t xc_uid;
 	gid_t xc_gid;
@@ -92,7 +99,8 @@ struct exec;
 /*
  * Checks what can be checked without running anything: commands present and
  * absolute, folder and paths well formed, limit set, a restore step for
- * states. -EINVAL with a one-line reason.
+ * states (with xc_run_only: run alone, no other command nor path). -EINVAL
+ * with a one-line reason.
  */
 int exec_conf_check(const struct exec_conf *c, char *err, size_t errlen);
 
@@ -112,7 +120,8 @@ int exec_start(const struct exec_conf *c, const void *state, size_t len, struct 
 int exec_status(struct exec *x, struct exec_status *ret_st);
 
 /*
- * SIGTERM to the group of `run`, SIGKILL after grace_ms if it has not ended,
+ * SIGTERM (then SIGCONT, for a stopped group) to the group of `run`, SIGKILL
+ * after grace_ms if it has not ended,
  * then reaps it. ret_st (may be NULL) is how it ended. Calling it again
  * after it ended is harmless.
  */

@@ -365,6 +365,25 @@ out_free:
 }
 
 int
+local_bind(struct local_server *s, const char *component, pid_t pid)
+{
+	int slot, rv = -ENOENT;
+
+	if (pid <= 0)
+		return -EINVAL;
+	pthread_mutex_lock(&s->ls_lock);
+	slot = local_comp_slot(s, component);
+	if (slot >= 0) {
+		struct local_comp *c = s->ls_comps[slot];
+		if (c->cm_pid == 0)
+			c->cm_pid = pid;
+		rv = c->cm_pid == pid ? 0 : -EPERM;
+	}
+	pthread_mutex_unlock(&s->ls_lock);
+	return rv;
+}
+
+int
 local_forget(struct local_server *s, const char *component)
 {
 	int slot, rv = -ENOENT;

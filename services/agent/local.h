@@ -121,6 +121,13 @@ void local_stop(struct local_server *s);
  * -EFBIG: over le_max_bytes). -ENOSPC: LOCAL_COMPONENTS_MAX expected already.
  */
 int local_expect(struct local_server *s, const struct local_expect *le);
+/*
+ * Binds component, expected with le_pid 0, to pid once its process is known
+ * (the agent expects it before it starts it, then learns its pid): 0 when
+ * unbound or bound to pid already (its first Hello came first); -EPERM when
+ * another process said Hello as component meanwhile; -ENOENT if unknown.
+ */
+int local_bind(struct local_server *s, const char *component, pid_t pid);
 /* Stops expecting component (its process ended); -ENOENT if unknown. */
 int local_forget(struct local_server *s, const char *component);
 

@@ -40,6 +40,7 @@ struct agent_conf {
 	uint64_t chunk_min, chunk_avg, chunk_max;
 	bool fresh;
 	char *log_level;
+	char *local_dir;
 	char *http;
 };
 
@@ -86,6 +87,10 @@ static const struct cfg_opt agent_opts[] = {
 	    "average chunk (rounded down to a power of two)"),
 	OPT("chunk-max", CFG_SIZE, chunk_max, "64K", 256, 4 << 20, 0, "SIZE", "largest chunk"),
 	OPT("log-level", CFG_STR, log_level, "info", 0, 0, 0, "LEVEL", "debug, info, warn or error"),
+	OPT("local-dir", CFG_STR, local_dir, NULL, 0, 0, 0, "DIR",
+	    "private folder (mode 0700, made if missing) of the local socket that lib components "
+	    "(programs linked with libckpt) talk to; opened only when [allow] drivers has lib "
+	    "(default: $XDG_RUNTIME_DIR/ckpt-agent-NODE, else /tmp/ckpt-agent-NODE)"),
 	OPT("http", CFG_STR, http, NULL, 0, 0, CFG_URL, "URL",
 	    "serve /healthz, /readyz (attached and the NAS answers) and /metrics (Prometheus) on "
 	    "http://HOST:PORT; off when not set"),
@@ -338,6 +343,7 @@ main(int argc, char **argv)
 	acfg.ac_chunk_avg = (uint32_t)conf.chunk_avg;
 	acfg.ac_chunk_max = (uint32_t)conf.chunk_max;
 	acfg.ac_fresh = conf.fresh;
+	acfg.ac_local_dir = conf.local_dir;
 	acfg.ac_http = conf.http;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {

@@ -313,6 +313,7 @@ check_exec(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 
 	c->xc_limit = s->sp_limit;
 	c->xc_user_set = false;
+	c->xc_run_only = strcmp(s->sp_driver, DRIVER_LIB) == 0;
 	rv = exec_conf_check(c, err, errlen);
 	if (rv != 0)
 		return rv;
@@ -347,6 +348,11 @@ check_exec(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 	rv = check_folder(c->xc_dir, err, errlen);
 	if (rv != 0)
 		return rv;
+	if (s->sp_user != NULL && c->xc_run_only) {
+		snprintf(err, errlen, "user: not a setting of driver lib (its program talks to the "
+		    "agent's local socket, which is the agent's user's alone)");
+		return -EINVAL;
+	}
 	if (s->sp_user != NULL) {
 		struct passwd pw, *res = NULL;
 		char buf[4096];
@@ -396,8 +402,9 @@ spec_check(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if (strcmp(s->sp_driver, DRIVER_EXEC) != 0) {
-		snprintf(err, errlen, "driver: unknown driver '%s' (known: demo, exec)", s->sp_driver);
+	if (strcmp(s->sp_driver, DRIVER_EXEC) != 0 && strcmp(s->sp_driver, DRIVER_LIB) != 0) {
+		snprintf(err, errlen, "driver: unknown driver '%s' (known: demo, exec, lib)",
+		    s->sp_driver);
 		return -EINVAL;
 	}
 	if (!in_list(a->sa_drivers, s->sp_driver)) {

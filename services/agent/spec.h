@@ -15,7 +15,7 @@
  *
  *   [agent]              the agent's own settings, under the names of its flags
  *   [allow]              what components may do on this node (default: demo only)
- *   drivers  = exec                  drivers besides demo (always allowed)
+ *   drivers  = exec lib              drivers besides demo (always allowed)
  *   programs = /usr/bin/redis-server /opt/app/   programs (absolute), or every
  *                                    program under a folder (ends with '/')
  *   folders  = /var/lib/ckpt          working folders (and absolute paths) allowed
@@ -27,7 +27,9 @@
  * interval, limit, requires, max-restarts, backoff, fresh; demo: bytes;
  * exec: run, dump (required), restore, quiesce, resume, env, folder
  * (required), dump-path, restore-path, log-path, dump-timeout,
- * restore-timeout, shell, user.
+ * restore-timeout, shell, user; lib (a program linked with libckpt that
+ * checkpoints itself): run, folder (required), env, log-path (it runs as
+ * the agent's user: its local socket is that user's alone).
  *
  * Commands are words, never a shell string: words are separated by blanks
  * (a line break between continuation lines is a blank, in quotes too);

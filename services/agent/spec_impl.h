@@ -11,6 +11,7 @@
 
 #define DRIVER_DEMO "demo"
 #define DRIVER_EXEC "exec"
+#define DRIVER_LIB "lib" /* exec_conf with xc_run_only; its settings travel as ExecSettings */
 
 /* A spec with the defaults (limit, demo bytes, restart policy). NULL: no memory. */
 struct spec *spec_new(void);

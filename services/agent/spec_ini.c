@@ -50,33 +50,37 @@ enum field {
 	F_COUNT,
 };
 
-/* The keys of a [component] section: name, the driver they belong to ("": any). */
+/*
+ * The keys of a [component] section: name, the driver they belong to ("":
+ * any), and whether driver lib (a program that checkpoints itself) has it too.
+ */
 static const struct {
 	const char *f_name;
 	const char *f_driver;
+	bool f_lib;
 } SPEC_FIELDS[F_COUNT] = {
-	[F_DRIVER] = { "driver", "" },
-	[F_INTERVAL] = { "interval", "" },
-	[F_LIMIT] = { "limit", "" },
-	[F_REQUIRES] = { "requires", "" },
-	[F_MAX_RESTARTS] = { "max-restarts", "" },
-	[F_BACKOFF] = { "backoff", "" },
-	[F_FRESH] = { "fresh", "" },
-	[F_BYTES] = { "bytes", DRIVER_DEMO },
-	[F_RUN] = { "run", DRIVER_EXEC },
-	[F_DUMP] = { "dump", DRIVER_EXEC },
-	[F_RESTORE] = { "restore", DRIVER_EXEC },
-	[F_QUIESCE] = { "quiesce", DRIVER_EXEC },
-	[F_RESUME] = { "resume", DRIVER_EXEC },
-	[F_ENV] = { "env", DRIVER_EXEC },
-	[F_FOLDER] = { "folder", DRIVER_EXEC },
-	[F_DUMP_PATH] = { "dump-path", DRIVER_EXEC },
-	[F_RESTORE_PATH] = { "restore-path", DRIVER_EXEC },
-	[F_LOG_PATH] = { "log-path", DRIVER_EXEC },
-	[F_DUMP_TIMEOUT] = { "dump-timeout", DRIVER_EXEC },
-	[F_RESTORE_TIMEOUT] = { "restore-timeout", DRIVER_EXEC },
-	[F_SHELL] = { "shell", DRIVER_EXEC },
-	[F_USER] = { "user", DRIVER_EXEC },
+	[F_DRIVER] = { "driver", "", false },
+	[F_INTERVAL] = { "interval", "", false },
+	[F_LIMIT] = { "limit", "", false },
+	[F_REQUIRES] = { "requires", "", false },
+	[F_MAX_RESTARTS] = { "max-restarts", "", false },
+	[F_BACKOFF] = { "backoff", "", false },
+	[F_FRESH] = { "fresh", "", false },
+	[F_BYTES] = { "bytes", DRIVER_DEMO, false },
+	[F_RUN] = { "run", DRIVER_EXEC, true },
+	[F_DUMP] = { "dump", DRIVER_EXEC, false },
+	[F_RESTORE] = { "restore", DRIVER_EXEC, false },
+	[F_QUIESCE] = { "quiesce", DRIVER_EXEC, false },
+	[F_RESUME] = { "resume", DRIVER_EXEC, false },
+	[F_ENV] = { "env", DRIVER_EXEC, true },
+	[F_FOLDER] = { "folder", DRIVER_EXEC, true },
+	[F_DUMP_PATH] = { "dump-path", DRIVER_EXEC, false },
+	[F_RESTORE_PATH] = { "restore-path", DRIVER_EXEC, false },
+	[F_LOG_PATH] = { "log-path", DRIVER_EXEC, true },
+	[F_DUMP_TIMEOUT] = { "dump-timeout", DRIVER_EXEC, false },
+	[F_RESTORE_TIMEOUT] = { "restore-timeout", DRIVER_EXEC, false },
+	[F_SHELL] = { "shell", DRIVER_EXEC, false },
+	[F_USER] = { "user", DRIVER_EXEC, false }, /* lib: the local socket is the agent's user's */
 };
 
 /* Fields whose value may continue on indented lines (joined with '\n'). */
@@ -432,9 +436,10 @@ load_allow(struct load *l)
 		return rv;
 	for (size_t i = 0; a->sa_drivers != NULL && a->sa_drivers[i] != NULL; i++)
 		if (strcmp(a->sa_drivers[i], DRIVER_DEMO) != 0 &&
-		    strcmp(a->sa_drivers[i], DRIVER_EXEC) != 0) {
+		    strcmp(a->sa_drivers[i], DRIVER_EXEC) != 0 &&
+		    strcmp(a->sa_drivers[i], DRIVER_LIB) != 0) {
 			load_fail(l, l->l_allow_line[A_DRIVERS], "drivers", "unknown driver '%s' "
-			    "(known: demo, exec)", a->sa_drivers[i]);
+			    "(known: demo, exec, lib)", a->sa_drivers[i]);
 			return -EINVAL;
 		}
 	for (int k = A_PROGRAMS; k <= A_FOLDERS; k++) {
@@ -483,8 +488,12 @@ load_component(struct load *l, struct pending *p, struct spec **ret)
 		const char *d = SPEC_FIELDS[f].f_driver;
 		if (r->r_val[f] != NULL && d[0] != '\0' && strcmp(d, s->sp_driver) == 0)
 			continue;
+		if (r->r_val[f] != NULL && SPEC_FIELDS[f].f_lib &&
+		    strcmp(s->sp_driver, DRIVER_LIB) == 0)
+			continue;
 		if (r->r_val[f] != NULL && d[0] != '\0' &&
-		    (strcmp(s->sp_driver, DRIVER_DEMO) == 0 || strcmp(s->sp_driver, DRIVER_EXEC) == 0)) {
+		    (strcmp(s->sp_driver, DRIVER_DEMO) == 0 || strcmp(s->sp_driver, DRIVER_EXEC) == 0 ||
+			strcmp(s->sp_driver, DRIVER_LIB) == 0)) {
 			load_fail(l, r->r_line[f], SPEC_FIELDS[f].f_name, "not a setting of driver %s",
 			    s->sp_driver);
 			goto out;
@@ -629,6 +638,15 @@ load_component(struct load *l, struct pending *p, struct spec **ret)
 		load_fail(l, r->r_line[f], SPEC_FIELDS[f].f_name, "invalid duration '%s'",
 		    r->r_val[f]);
 		goto out;
+	}
+	if (strcmp(s->sp_driver, DRIVER_LIB) == 0) {
+		static const enum field req[] = { F_RUN, F_FOLDER };
+		for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)
+			if (r->r_val[req[i]] == NULL) {
+				load_fail(l, p->p_line, SPEC_FIELDS[req[i]].f_name,
+				    "missing in [component %s] (driver lib)", p->p_name);
+				goto out;
+			}
 	}
 	if (strcmp(s->sp_driver, DRIVER_EXEC) == 0) {
 		static const enum field req[] = { F_RUN, F_DUMP, F_FOLDER };

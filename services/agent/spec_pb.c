@@ -52,7 +52,7 @@ spec_to_pb(const struct spec *s, Ckpt__V1__ComponentSpec **ret_pb)
 	}
 	p->ps_spec.n_requires = s->sp_nrequires;
 	p->ps_spec.requires = p->ps_label_ptrs;
-	if (strcmp(s->sp_driver, DRIVER_EXEC) == 0) {
+	if (strcmp(s->sp_driver, DRIVER_EXEC) == 0 || strcmp(s->sp_driver, DRIVER_LIB) == 0) {
 		p->ps_exec.n_run = spec_strv_len(c->xc_run);
 		p->ps_exec.run = c->xc_run;
 		p->ps_exec.n_dump = spec_strv_len(c->xc_dump);
@@ -173,12 +173,13 @@ spec_from_pb(const Ckpt__V1__ComponentSpec *pb, struct spec **ret_spec, char *er
 			goto out;
 		}
 		s->sp_demo_bytes = pb->demo->bytes;
-	} else if (strcmp(s->sp_driver, DRIVER_EXEC) == 0) {
+	} else if (strcmp(s->sp_driver, DRIVER_EXEC) == 0 || strcmp(s->sp_driver, DRIVER_LIB) == 0) {
+		/* A lib component's settings are exec's, run alone (exec.h: xc_run_only). */
 		const Ckpt__V1__ExecSettings *e = pb->exec;
 		struct exec_conf *c = &s->sp_exec;
 
 		if (pb->settings_case != CKPT__V1__COMPONENT_SPEC__SETTINGS_EXEC || e == NULL) {
-			snprintf(err, errlen, "driver: exec without exec settings");
+			snprintf(err, errlen, "driver: %s without exec settings", s->sp_driver);
 			goto out;
 		}
 		if ((rv = pb_strv("run", e->run, e->n_run, SPEC_WORDS_MAX, &c->xc_run, err,
@@ -207,6 +208,7 @@ spec_from_pb(const Ckpt__V1__ComponentSpec *pb, struct spec **ret_spec, char *er
 		c->xc_restore_timeout_ms = e->restore_timeout_ms;
 		c->xc_shell = e->shell;
 		c->xc_limit = s->sp_limit;
+		c->xc_run_only = strcmp(s->sp_driver, DRIVER_LIB) == 0;
 		rv = exec_conf_check(c, err, errlen);
 		if (rv != 0)
 			goto out;

@@ -65,6 +65,142 @@ svc_state_max(const char *kind)
 	return max;
 }
 
+int
+svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
+    char *msg, size_t msglen)
+{
+	struct agent_nas *h = NULL;
+	const struct drv_ops *ops = NULL;
+	struct drv_inst *inst = NULL;
+	const char *kind = lr->lr_kind;
+	const char *ckind;
+	char why[RPC_ERRMSG_MAX] = "";
+	struct nasc_info info;
+	struct rpc_error err;
+	uint8_t state_sha[SHA_LEN];
+	char hex_ck[SHA_HEX_LEN + 1], hex_state[SHA_HEX_LEN + 1];
+	struct nasc_fallback fb = { 0 };
+	struct svc_loaded out;
+	struct drv_spec spec;
+	void *buf = NULL;
+	size_t len = 0;
+	int rv;
+
+	h = nasref_get(a);
+	if (h == NULL) {
+		snprintf(msg, msglen, "node %s has not attached to %s yet: no NAS address",
+		    a->a_node, a->a_manager);
+		return -ECONNREFUSED;
+	}
+	/* A corrupt checkpoint (DATA_LOSS): the previous sequence instead, said in the log. */
+	rv = nasc_retrieve_buf_fallback(h->an_nasc, lr->lr_node, lr->lr_component, lr->lr_seq,
+	    svc_state_max(kind), lr->lr_timeout_ms, &buf, &len, &info, &fb, &err);
+	nasref_put(a, h);
+	if (rv == 0 && fb.nf_bad_seq != 0)
+		LOG_WARN("restore of %s: checkpoint %s@%" PRIu64 " is corrupt (%s); restoring %s/%s@%"
+		         PRIu64 " instead",
+		    lr->lr_component, lr->lr_component, fb.nf_bad_seq, fb.nf_bad_msg, info.ni_node,
+		    info.ni_component, info.ni_seq);
+	if (rv != 0) {
+		if (rv == -EFBIG)
+			snprintf(msg, msglen, "checkpoint of %s is larger than %llu bytes",
+			    lr->lr_component, (unsigned long long)svc_state_max(kind));
+		else
+			snprintf(msg, msglen, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+		return rv;
+	}
+	if (info.ni_component[0] == '\0')
+		snprintf(info.ni_component, sizeof(info.ni_component), "%s", lr->lr_component);
+	sha_hex(info.ni_sha256, SHA_LEN, hex_ck);
+	/* The expected digest is the requested checkpoint's, not a fallback's. */
+	if (lr->lr_sha256 != NULL && fb.nf_bad_seq == 0 &&
+	    memcmp(lr->lr_sha256, info.ni_sha256, SHA_LEN) != 0) {
+		char want[SHA_HEX_LEN + 1];
+		sha_hex(lr->lr_sha256, SHA_LEN, want);
+		rv = -EBADMSG;
+		snprintf(msg, msglen, "checkpoint %s/%s@%" PRIu64 " has sha256 %s, expected %s",
+		    info.ni_node, info.ni_component, info.ni_seq, hex_ck, want);
+		goto out;
+	}
+	/*
+	 * The record's kind names the driver that made it (records without one
+	 * are the demo's, from before kinds were recorded); a restore into
+	 * another kind is refused.
+	 */
+	ckind = info.ni_kind[0] != '\0' ? info.ni_kind : SVC_KIND_LEGACY;
+	if (kind != NULL && strcmp(ckind, kind) != 0) {
+		rv = -EMEDIUMTYPE;
+		snprintf(msg, msglen, "checkpoint %s/%s@%" PRIu64 " was made by the %.32s "
+		    "driver, not %.32s: a restore into another kind is refused",
+		    info.ni_node, info.ni_component, info.ni_seq, ckind, kind);
+		goto out;
+	}
+	ops = drv_find(ckind);
+	if (ops == NULL) {
+		rv = -EMEDIUMTYPE;
+		snprintf(msg, msglen, "checkpoint %s/%s@%" PRIu64 " was made by the %.32s "
+		    "driver, which node %s does not have",
+		    info.ni_node, info.ni_component, info.ni_seq, ckind, a->a_node);
+		goto out;
+	}
+	if (len > ops->d_state_max) {
+		rv = -EFBIG;
+		snprintf(msg, msglen, "checkpoint of %s is larger than %llu bytes",
+		    lr->lr_component, (unsigned long long)ops->d_state_max);
+		goto out;
+	}
+	/* Without a digest of its own, the driver's state is the bytes it is given. */
+	if (ops->d_digest == NULL)
+		sha256(buf, len, state_sha);
+	/* Drivers that run a program start it from the node's own spec of it. */
+	agent_drv_spec(a, lr->lr_component, ckind, &spec);
+	/* The driver may take the buffer over: the state is in memory once, not twice. */
+	rv = ops->d_start(&spec, buf, len, &inst, why, sizeof(why));
+	if (rv == 0)
+		buf = NULL;
+	if (rv != 0) {
+		snprintf(msg, msglen, "checkpoint %s/%s@%" PRIu64 ": %.32s driver: %s",
+		    info.ni_node, info.ni_component, info.ni_seq, ops->d_kind,
+		    why[0] != '\0' ? why : err_str(rv));
+		goto out;
+	}
+	/* The digest of the state as restored, before it ticks again. */
+	rv = ops->d_digest != NULL ? ops->d_digest(inst, state_sha) : 0;
+	if (rv != 0) {
+		snprintf(msg, msglen, "hashing the restored state: %s", err_str(rv));
+		goto out;
+	}
+	sha_hex(state_sha, SHA_LEN, hex_state);
+	if (memcmp(state_sha, info.ni_sha256, SHA_LEN) != 0) {
+		rv = -EBADMSG;
+		LOG_ERROR("checkpoint %s/%s@%" PRIu64 " received (sha256=%s); restored state sha256=%s "
+		          "differs",
+		    info.ni_node, info.ni_component, info.ni_seq, hex_ck, hex_state);
+		snprintf(msg, msglen, "restored state sha256 %s differs from checkpoint sha256 %s",
+		    hex_state, hex_ck);
+		goto out;
+	}
+	memset(&out, 0, sizeof(out));
+	out.ld_ops = ops;
+	out.ld_inst = inst;
+	inst = NULL;
+	snprintf(out.ld_from.cr_node, sizeof(out.ld_from.cr_node), "%s", info.ni_node);
+	snprintf(out.ld_from.cr_component, sizeof(out.ld_from.cr_component), "%s",
+	    info.ni_component);
+	out.ld_from.cr_seq = info.ni_seq;
+	out.ld_from.cr_unix_ms = info.ni_created_unix_ms;
+	memcpy(out.ld_from.cr_sha256, info.ni_sha256, SHA_LEN);
+	memcpy(out.ld_state_sha256, state_sha, SHA_LEN);
+	*ret = out;
+out:
+	if (inst != NULL) {
+		(void)ops->d_stop(inst, 0);
+		ops->d_free(inst);
+	}
+	free(buf);
+	return rv;
+}
+
 static int
 svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
     ProtobufCMessage *reply_msg)
@@ -72,24 +208,19 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 	struct agent *a = arg;
 	const Ckpt__V1__RestoreRequest *req = (const Ckpt__V1__RestoreRequest *)req_msg;
 	Ckpt__V1__RestoreReply *reply = (Ckpt__V1__RestoreReply *)reply_msg;
-	struct agent_nas *h = NULL;
-	const struct drv_ops *ops = NULL;
-	struct drv_inst *inst = NULL;
-	struct drv_spec spec = { req->component, NULL, 0, NULL };
 	const char *kind = req->kind != NULL && req->kind[0] != '\0' ? req->kind : NULL;
-	const char *ckind;
-	char why[RPC_ERRMSG_MAX] = "";
-	struct nasc_info info;
-	struct comp_ref from;
-	struct rpc_error err;
-	uint8_t state_sha[SHA_LEN];
+	struct svc_load_req lr = {
+		.lr_component = req->component,
+		.lr_node = req->node,
+		.lr_seq = req->seq,
+		.lr_sha256 = req->sha256.len == SHA_LEN ? req->sha256.data : NULL,
+		.lr_kind = kind,
+	};
+	struct svc_loaded ld = { 0 };
 	char hex_ck[SHA_HEX_LEN + 1], hex_state[SHA_HEX_LEN + 1];
 	char msg[RPC_ERRMSG_MAX];
 	struct comp_req reqs[COMP_REQUIRES_MAX];
-	struct nasc_fallback fb = { 0 };
 	size_t nreqs = 0;
-	void *buf = NULL;
-	size_t len = 0;
 	int rv;
 
 	rv = svc_check_name(call, "component", req->component, false);
@@ -128,121 +259,27 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 			rpc_call_errorf(call, "cannot take %s: %s", req->component, err_str(rv));
 		return rv;
 	}
-	h = nasref_get(a);
-	if (h == NULL) {
-		rv = -ECONNREFUSED;
-		snprintf(msg, sizeof(msg), "node %s has not attached to %s yet: no NAS address",
-		    a->a_node, a->a_manager);
+	lr.lr_timeout_ms = agent_call_budget(call);
+	rv = svc_load(a, &lr, &ld, msg, sizeof(msg));
+	if (rv != 0)
 		goto out_unreserve;
-	}
-	/* A corrupt checkpoint (DATA_LOSS): the previous sequence instead, said in the log. */
-	rv = nasc_retrieve_buf_fallback(h->an_nasc, req->node, req->component, req->seq,
-	    svc_state_max(kind), agent_call_budget(call), &buf, &len, &info, &fb, &err);
-	nasref_put(a, h);
-	if (rv == 0 && fb.nf_bad_seq != 0)
-		LOG_WARN("restore of %s: checkpoint %s@%" PRIu64 " is corrupt (%s); restoring %s/%s@%"
-		         PRIu64 " instead",
-		    req->component, req->component, fb.nf_bad_seq, fb.nf_bad_msg, info.ni_node,
-		    info.ni_component, info.ni_seq);
-	if (rv != 0) {
-		if (rv == -EFBIG)
-			snprintf(msg, sizeof(msg), "checkpoint of %s is larger than %llu bytes",
-			    req->component, (unsigned long long)svc_state_max(kind));
-		else
-			snprintf(msg, sizeof(msg), "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
-		goto out_unreserve;
-	}
-	if (info.ni_component[0] == '\0')
-		snprintf(info.ni_component, sizeof(info.ni_component), "%s", req->component);
-	sha_hex(info.ni_sha256, SHA_LEN, hex_ck);
-	/* The expected digest is the requested checkpoint's, not a fallback's. */
-	if (req->sha256.len == SHA_LEN && fb.nf_bad_seq == 0 &&
-	    memcmp(req->sha256.data, info.ni_sha256, SHA_LEN) != 0) {
-		char want[SHA_HEX_LEN + 1];
-		sha_hex(req->sha256.data, SHA_LEN, want);
-		rv = -EBADMSG;
-		snprintf(msg, sizeof(msg), "checkpoint %s/%s@%" PRIu64 " has sha256 %s, expected %s",
-		    info.ni_node, info.ni_component, info.ni_seq, hex_ck, want);
-		goto out_unreserve;
-	}
-	/*
-	 * The record's kind names the driver that made it (records without one
-	 * are the demo's, from before kinds were recorded); a restore into
-	 * another kind is refused.
-	 */
-	ckind = info.ni_kind[0] != '\0' ? info.ni_kind : SVC_KIND_LEGACY;
-	if (kind != NULL && strcmp(ckind, kind) != 0) {
-		rv = -EMEDIUMTYPE;
-		snprintf(msg, sizeof(msg), "checkpoint %s/%s@%" PRIu64 " was made by the %.32s "
-		    "driver, not %.32s: a restore into another kind is refused",
-		    info.ni_node, info.ni_component, info.ni_seq, ckind, kind);
-		goto out_unreserve;
-	}
-	ops = drv_find(ckind);
-	if (ops == NULL) {
-		rv = -EMEDIUMTYPE;
-		snprintf(msg, sizeof(msg), "checkpoint %s/%s@%" PRIu64 " was made by the %.32s "
-		    "driver, which node %s does not have",
-		    info.ni_node, info.ni_component, info.ni_seq, ckind, a->a_node);
-		goto out_unreserve;
-	}
-	if (len > ops->d_state_max) {
-		rv = -EFBIG;
-		snprintf(msg, sizeof(msg), "checkpoint of %s is larger than %llu bytes",
-		    req->component, (unsigned long long)ops->d_state_max);
-		goto out_unreserve;
-	}
-	/* Without a digest of its own, the driver's state is the bytes it is given. */
-	if (ops->d_digest == NULL)
-		sha256(buf, len, state_sha);
-	/* Drivers that run a program start it from the node's own spec of it. */
-	agent_drv_spec(a, req->component, ckind, &spec);
-	/* The driver may take the buffer over: the state is in memory once, not twice. */
-	rv = ops->d_start(&spec, buf, len, &inst, why, sizeof(why));
-	if (rv == 0)
-		buf = NULL;
-	free(buf);
-	buf = NULL;
-	if (rv != 0) {
-		snprintf(msg, sizeof(msg), "checkpoint %s/%s@%" PRIu64 ": %.32s driver: %s",
-		    info.ni_node, info.ni_component, info.ni_seq, ops->d_kind,
-		    why[0] != '\0' ? why : err_str(rv));
-		goto out_unreserve;
-	}
-	/* The digest of the state as restored, before it ticks again. */
-	rv = ops->d_digest != NULL ? ops->d_digest(inst, state_sha) : 0;
-	if (rv != 0) {
-		snprintf(msg, sizeof(msg), "hashing the restored state: %s", err_str(rv));
-		goto out_unreserve;
-	}
-	sha_hex(state_sha, SHA_LEN, hex_state);
-	if (memcmp(state_sha, info.ni_sha256, SHA_LEN) != 0) {
-		rv = -EBADMSG;
-		LOG_ERROR("checkpoint %s/%s@%" PRIu64 " received (sha256=%s); restored state sha256=%s "
-		          "differs",
-		    info.ni_node, info.ni_component, info.ni_seq, hex_ck, hex_state);
-		snprintf(msg, sizeof(msg), "restored state sha256 %s differs from checkpoint sha256 %s",
-		    hex_state, hex_ck);
-		goto out_unreserve;
-	}
-	memset(&from, 0, sizeof(from));
-	snprintf(from.cr_node, sizeof(from.cr_node), "%s", info.ni_node);
-	snprintf(from.cr_component, sizeof(from.cr_component), "%s", info.ni_component);
-	from.cr_seq = info.ni_seq;
-	memcpy(from.cr_sha256, info.ni_sha256, SHA_LEN);
-	rv = comp_restored(a->a_comps, req->component, ops, inst, req->epoch, &from, state_sha);
+	rv = comp_restored(a->a_comps, req->component, ld.ld_ops, ld.ld_inst, req->epoch,
+	    &ld.ld_from, ld.ld_state_sha256);
 	if (rv != 0) {
 		snprintf(msg, sizeof(msg), "component %s vanished during its restore", req->component);
+		(void)ld.ld_ops->d_stop(ld.ld_inst, 0);
+		ld.ld_ops->d_free(ld.ld_inst);
 		goto out_unreserve;
 	}
-	inst = NULL;
 	(void)comp_set_requires(a->a_comps, req->component, reqs, nreqs);
 	decl_done(a, req->component);
 	/* Store it at once with the new epoch: the NAS then refuses the old owner's commits. */
 	ckpt_kick(a);
+	sha_hex(ld.ld_from.cr_sha256, SHA_LEN, hex_ck);
+	sha_hex(ld.ld_state_sha256, SHA_LEN, hex_state);
 	LOG_INFO("checkpoint %s/%s@%" PRIu64 " received (sha256=%s); restored state sha256=%s; "
 	         "migration successful",
-	    info.ni_node, info.ni_component, info.ni_seq, hex_ck, hex_state);
+	    ld.ld_from.cr_node, ld.ld_from.cr_component, ld.ld_from.cr_seq, hex_ck, hex_state);
 	rv = comp_status_one(a->a_comps, rpc_call_arena(call), req->component, &reply->status);
 	if (rv != 0)
 		rpc_call_errorf(call, "status of %s: %s", req->component, err_str(rv));
@@ -251,11 +288,6 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 out_unreserve:
 	LOG_WARN("restore of %s failed: %s", req->component, msg);
 	rpc_call_errorf(call, "%s", msg);
-	if (inst != NULL) {
-		(void)ops->d_stop(inst, 0);
-		ops->d_free(inst);
-	}
-	free(buf);
 	comp_remove(a->a_comps, req->component, 0);
 	return rv;
 }

@@ -10,6 +10,11 @@
  *                                      (pending: message says why it waits)
  *   resume.started/done/failed         -> ckpt.<kind>/<component>
  *                                      (a node that started again resumes it)
+ *   component.crashed/failed           -> ckpt.<kind>/<component>
+ *                                      (crashed: its node restarted it, node is
+ *                                      that node, seq its restarts so far;
+ *                                      failed: its node gave up, message says
+ *                                      why; a failover follows)
  */
 #ifndef CKPT_MGR_MEVENT_H
 #define CKPT_MGR_MEVENT_H
@@ -34,6 +39,8 @@
 #define MEV_RESUME_STARTED "resume.started"
 #define MEV_RESUME_DONE "resume.done"
 #define MEV_RESUME_FAILED "resume.failed"
+#define MEV_COMP_CRASHED "component.crashed"
+#define MEV_COMP_FAILED "component.failed"
 
 struct mev {
 	const char *me_kind;      /* MEV_* */

@@ -510,6 +510,40 @@ mgr_migrate(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	return mgr_result_fill(a, &res, rep);
 }
 
+/* Supervision news of a heartbeat (registry.h): events, and a failover for the failed. */
+static void
+mgr_super_notes(struct mgr *m, const char *node, const struct reg_super_note *notes, size_t n)
+{
+	bool failed = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct reg_super_note *sn = &notes[i];
+		char msg[REG_REASON_MAX + 64];
+
+		if (sn->rs_failed) {
+			LOG_WARN("component %s failed on node %s (%s): placing it on another node",
+			    sn->rs_component, node, sn->rs_reason);
+			snprintf(msg, sizeof(msg), "failed on node %s after %u restart%s: %s", node,
+			    sn->rs_restarts, sn->rs_restarts == 1 ? "" : "s", sn->rs_reason);
+			mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_COMP_FAILED, .me_node = node,
+						  .me_component = sn->rs_component, .me_seq = sn->rs_restarts,
+						  .me_message = msg });
+			failed = true;
+			continue;
+		}
+		LOG_INFO("component %s crashed on node %s and was restarted there (%u restart%s)",
+		    sn->rs_component, node, sn->rs_restarts, sn->rs_restarts == 1 ? "" : "s");
+		snprintf(msg, sizeof(msg), "crashed and restarted on node %s "
+		    "(%u restart%s there; %u since the last heartbeat)", node, sn->rs_restarts,
+		    sn->rs_restarts == 1 ? "" : "s", sn->rs_new);
+		mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_COMP_CRASHED, .me_node = node,
+					  .me_component = sn->rs_component, .me_seq = sn->rs_restarts,
+					  .me_message = msg });
+	}
+	if (failed)
+		mgr_failover_kick(m);
+}
+
 static int
 mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
     ProtobufCMessage *replym)
@@ -522,7 +556,8 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
 	char fresh[REG_BEAT_NOTES_MAX][KEY_NAME_MAX + 1];
 	char elsewhere[REG_BEAT_NOTES_MAX][KEY_NAME_MAX + 1];
-	size_t nrevoked = 0, nfresh = 0, nelsewhere = 0;
+	struct reg_super_note *notes = NULL;
+	size_t nrevoked = 0, nfresh = 0, nelsewhere = 0, nnotes = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -532,7 +567,8 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 	if (req->n_components > 0) {
 		revoked = arena_alloc(rpc_call_arena(call), req->n_components * sizeof(*revoked));
-		if (revoked == NULL)
+		notes = arena_alloc(rpc_call_arena(call), req->n_components * sizeof(*notes));
+		if (revoked == NULL || notes == NULL)
 			return -ENOMEM;
 	}
 	wire_cap_from_pb(req->capacity, &b.rb_cap);
@@ -547,6 +583,8 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	b.rb_nfresh = &nfresh;
 	b.rb_elsewhere = elsewhere;
 	b.rb_nelsewhere = &nelsewhere;
+	b.rb_super = notes;
+	b.rb_nsuper = &nnotes;
 	rv = reg_beat(m->m_reg, req->node, &b);
 	if (rv == -EXDEV) {
 		LOG_WARN("heartbeat of node %s from instance %016" PRIx64 ", which no longer holds it: "
@@ -566,6 +604,7 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 	}
 	mgr_log_revoked(req->node, revoked, nrevoked);
+	mgr_super_notes(m, req->node, notes, nnotes);
 	for (size_t i = 0; i < nelsewhere; i++)
 		LOG_INFO("node %s declares %s, which another node runs: told it not to start it",
 		    req->node, elsewhere[i]);

@@ -164,8 +164,12 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 {
 	struct place_req req = {
 		.pr_component = m->m_comp,
-		/* A failover's source is down or lost the component: it may take it back. */
-		.pr_source = m->m_kind->mk_failover ? NULL : m->m_plan.rm_owner,
+		/*
+		 * A failover's source is down or lost the component: it may take it
+		 * back; but not one it reports failed (supervision gave up there).
+		 */
+		.pr_source = m->m_kind->mk_failover && !m->m_plan.rm_owner_failed ? NULL
+		                                                                   : m->m_plan.rm_owner,
 		.pr_target = target,
 		.pr_need_bytes = m->m_plan.rm_need_bytes,
 	};
@@ -618,8 +622,9 @@ mig_run_kind(const struct mig_env *env, const struct mig_kind *kind, const char 
 	else if (m.m_plan.rm_owner_peer != NULL && !kind->mk_failover)
 		mig_stop_source(&m);
 	else if (m.m_plan.rm_owner[0] != '\0')
-		LOG_WARN("%s of %s: source %s is down; restoring its latest checkpoint", kind->mk_what,
-		    component, m.m_source);
+		LOG_WARN("%s of %s: source %s %s; restoring its latest checkpoint", kind->mk_what,
+		    component, m.m_source,
+		    m.m_plan.rm_owner_failed ? "reports it failed" : "is down");
 	if (!m.m_have_ckpt) {
 		rv = mig_latest(&m, err, errlen);
 		if (rv != 0)

@@ -258,12 +258,61 @@ reg_report_stale(const struct reg *r, const struct reg_node *n, const struct reg
 	return owner != NULL && owner->n_up && reg_node_comp((struct reg_node *)owner, c->rc_name) != NULL;
 }
 
+static bool
+reg_comp_failed(const struct reg_comp *c)
+{
+	return strcmp(c->rc_state, REG_STATE_FAILED) == 0;
+}
+
+/*
+ * Supervision news of c, reported by n (previously *old, NULL: not listed):
+ * a failed component becomes pending failover (away from n); restarts are
+ * noted. Called with r_lock held.
+ */
+static void
+reg_node_super(struct reg *r, const struct reg_node *n, struct reg_owner *o,
+    const struct reg_comp *c, const struct reg_comp *old, struct reg_super_note *ret_notes,
+    size_t *nnotes)
+{
+	struct reg_super_note *note = NULL;
+
+	if (reg_comp_failed(c)) {
+		bool news = old == NULL || !reg_comp_failed(old);
+		if (!o->o_pending && !o->o_migrating) {
+			o->o_pending = true;
+			o->o_pending_fenced = false;
+			o->o_pending_parked = false;
+			reg_copy(o->o_pending_node, sizeof(o->o_pending_node), n->n_id);
+			snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+			    "failed on node %s: %s", n->n_id, c->rc_reason);
+			o->o_pending_since_unix_ms = util_now_unix_ms();
+			o->o_pending_due_ms = reg_now(r);
+			o->o_pending_attempts = 0;
+		}
+		if (news && ret_notes != NULL) {
+			note = &ret_notes[(*nnotes)++];
+			memset(note, 0, sizeof(*note));
+			note->rs_failed = true;
+		}
+	} else if (old != NULL && c->rc_restarts > old->rc_restarts && ret_notes != NULL) {
+		note = &ret_notes[(*nnotes)++];
+		memset(note, 0, sizeof(*note));
+		note->rs_new = c->rc_restarts - old->rc_restarts;
+	}
+	if (note != NULL) {
+		reg_copy(note->rs_component, sizeof(note->rs_component), c->rc_name);
+		note->rs_restarts = c->rc_restarts;
+		reg_copy(note->rs_reason, sizeof(note->rs_reason), c->rc_reason);
+	}
+}
+
 static int
 reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *comps,
-    size_t ncomps, char (*ret_revoked)[KEY_NAME_MAX + 1], size_t *ret_nrevoked)
+    size_t ncomps, char (*ret_revoked)[KEY_NAME_MAX + 1], size_t *ret_nrevoked,
+    struct reg_super_note *ret_notes, size_t *ret_nnotes)
 {
 	struct reg_comp *list = NULL;
-	size_t k = 0, nrev = 0;
+	size_t k = 0, nrev = 0, nnotes = 0;
 	int rv = 0;
 
 	if (ncomps > 0) {
@@ -290,10 +339,11 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 		}
 		if (!o->o_migrating) {
 			reg_copy(o->o_node, sizeof(o->o_node), n->n_id);
-			/* It runs on an up node: no failover, unless that copy is fenced. */
-			if (!o->o_pending_fenced || c->rc_epoch >= o->o_epoch)
+			/* It runs on an up node: no failover, unless that copy is fenced or failed. */
+			if ((!o->o_pending_fenced || c->rc_epoch >= o->o_epoch) && !reg_comp_failed(c))
 				o->o_pending = false;
 		}
+		reg_node_super(r, n, o, c, reg_node_comp(n, c->rc_name), ret_notes, &nnotes);
 		if (strcmp(o->o_resume_node, n->n_id) == 0)
 			reg_resume_set(r, o, NULL); /* resumed, or started fresh, here */
 		if (c->rc_epoch > o->o_epoch)
@@ -308,6 +358,8 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 	n->n_ncomps = k;
 	if (ret_nrevoked != NULL)
 		*ret_nrevoked = nrev;
+	if (ret_nnotes != NULL)
+		*ret_nnotes = nnotes;
 	return rv;
 }
 
@@ -577,7 +629,8 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	n->n_up = true;
 	n->n_last_seen_ms = reg_now(r);
 	n->n_attached_unix_ms = a->ra_unix_ms;
-	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked);
+	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked,
+	    NULL, NULL);
 	/* Before reg_node_mark_lost(): what n declares it resumes itself. */
 	k = reg_node_declare(r, n, a->ra_declared, a->ra_ndeclared);
 	if (a->ra_nresumed != NULL)
@@ -633,6 +686,8 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		*b->rb_nfresh = 0;
 	if (b->rb_nelsewhere != NULL)
 		*b->rb_nelsewhere = 0;
+	if (b->rb_nsuper != NULL)
+		*b->rb_nsuper = 0;
 	if (b->rb_ncomps > REG_NODE_COMPONENTS_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&r->r_lock);
@@ -649,7 +704,7 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		n->n_queued = b->rb_queued;
 		n->n_queue_dropped = b->rb_queue_dropped;
 		rv = reg_node_set_comps(r, n, b->rb_comps, b->rb_ncomps, b->rb_revoked,
-		    b->rb_nrevoked);
+		    b->rb_nrevoked, b->rb_super, b->rb_nsuper);
 		reg_node_resume_notes(r, n, b);
 	}
 	pthread_mutex_unlock(&r->r_lock);
@@ -1007,7 +1062,8 @@ reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret
 		if (n != NULL) {
 			const struct reg_comp *c = reg_node_comp(n, component);
 			plan.rm_owner_up = n->n_up;
-			plan.rm_owner_runs = c != NULL;
+			plan.rm_owner_failed = c != NULL && reg_comp_failed(c);
+			plan.rm_owner_runs = c != NULL && !plan.rm_owner_failed;
 			plan.rm_owner_fenced = c != NULL && c->rc_epoch < o->o_epoch;
 			if (c != NULL && c->rc_state_bytes > plan.rm_need_bytes)
 				plan.rm_need_bytes = c->rc_state_bytes;
@@ -1223,7 +1279,7 @@ reg_failover_wanted(struct reg *r, const char *component)
 		const struct reg_comp *c;
 		n = reg_node_find(r, o->o_node, NULL);
 		c = n != NULL ? reg_node_comp(n, component) : NULL;
-		wanted = n == NULL || !n->n_up || c == NULL ||
+		wanted = n == NULL || !n->n_up || c == NULL || reg_comp_failed(c) ||
 		    (o->o_pending_fenced && c->rc_epoch < o->o_epoch);
 		if (!wanted)
 			o->o_pending = false;

@@ -46,6 +46,13 @@
  * The mark ends when the node reports the component, or is told that another
  * node runs it, or attaches again without declaring it.
  *
+ * Supervision: a node restarts a component whose process crashed (its
+ * restarts count goes up) and, after too many failures, reports it "failed"
+ * (REG_STATE_FAILED). A failed component is marked pending like one of a down
+ * node, its node excluded from placement (reg_mig_plan.rm_owner_failed); once
+ * placed elsewhere, the failed copy's reports are stale and revoked.
+ * reg_beat() names both (rb_super) for the manager's events.
+ *
  * Time comes from cfg->rc_clock (monotonic ms), which tests replace.
  */
 #ifndef CKPT_MGR_REGISTRY_H
@@ -72,6 +79,7 @@
 #define REG_REQ_VALUE_MAX 63
 #define REG_REASON_MAX 192
 #define REG_BEAT_NOTES_MAX 32      /* start-fresh / elsewhere names per heartbeat */
+#define REG_STATE_FAILED "failed"  /* a component its node gave up on (supervision) */
 
 struct reg;
 struct reg_peer;
@@ -125,6 +133,19 @@ struct reg_comp {
 	uint8_t rc_state_sha256[SHA_LEN];
 	struct reg_req rc_requires[REG_REQUIRES_MAX];
 	size_t rc_nrequires;
+	uint32_t rc_pid;          /* its process, 0: none */
+	uint32_t rc_restarts;     /* restarts after a crash on its node */
+	uint64_t rc_last_unix_ms; /* when rc_last_seq was stored, 0: unknown */
+	char rc_reason[REG_REASON_MAX]; /* failed: why */
+};
+
+/* What reg_beat() saw of a node's supervision (rb_super). */
+struct reg_super_note {
+	char rs_component[KEY_NAME_MAX + 1];
+	bool rs_failed;           /* newly reported failed (now pending failover) */
+	uint32_t rs_restarts;     /* else: restarted, this many times so far */
+	uint32_t rs_new;          /* restarts since the previous report */
+	char rs_reason[REG_REASON_MAX];
 };
 
 /* One catalogue entry (CheckpointInfo). */
@@ -216,6 +237,13 @@ struct reg_beat {
 	size_t *rb_nfresh;
 	char (*rb_elsewhere)[KEY_NAME_MAX + 1];
 	size_t *rb_nelsewhere;
+	/*
+	 * Optional output (rb_ncomps entries, NULL: not wanted): the components
+	 * whose restarts went up since the node's previous report, and those it
+	 * newly reports failed (see Supervision above).
+	 */
+	struct reg_super_note *rb_super;
+	size_t *rb_nsuper;
 };
 
 struct reg_down {
@@ -236,6 +264,7 @@ struct reg_mig_plan {
 	struct reg_req rm_requires[REG_REQUIRES_MAX]; /* as its node last reported */
 	size_t rm_nrequires;
 	bool rm_owner_fenced;            /* the owner runs it at an epoch below rm_epoch */
+	bool rm_owner_failed;            /* the owner reports it failed: placed elsewhere */
 	bool rm_has_from;                /* fenced (reg_fence_mark()): restore rm_from */
 	struct reg_ckpt rm_from;
 };

@@ -137,6 +137,14 @@ wire_comp_from_pb(const Ckpt__V1__ComponentStatus *pb, struct reg_comp *ret_comp
 	c.rc_last_seq = pb->last_seq;
 	c.rc_epoch = pb->epoch;
 	c.rc_state_bytes = pb->state_bytes;
+	c.rc_pid = pb->pid;
+	c.rc_restarts = pb->restarts;
+	c.rc_last_unix_ms = pb->last_unix_ms;
+	/* Free text for people: cut and made printable rather than refused. */
+	for (size_t i = 0; pb->reason[i] != '\0' && i + 1 < sizeof(c.rc_reason); i++) {
+		unsigned char ch = (unsigned char)pb->reason[i];
+		c.rc_reason[i] = ch < 0x20 || ch > 0x7e ? '?' : (char)ch;
+	}
 	if (pb->restored_from != NULL && pb->restored_from->node[0] != '\0') {
 		char why[WIRE_ERR_MAX];
 		rv = wire_ref_from_pb(pb->restored_from, &c.rc_restored_from, why, sizeof(why));
@@ -275,6 +283,12 @@ wire_comp_to_pb(struct arena *a, const struct reg_comp *c)
 	pb->last_seq = c->rc_last_seq;
 	pb->epoch = c->rc_epoch;
 	pb->state_bytes = c->rc_state_bytes;
+	pb->pid = c->rc_pid;
+	pb->restarts = c->rc_restarts;
+	pb->last_unix_ms = c->rc_last_unix_ms;
+	pb->reason = arena_strdup(a, c->rc_reason);
+	if (pb->reason == NULL)
+		ok = 0;
 	if (c->rc_has_restored) {
 		pb->restored_from = wire_ref_to_pb(a, &c->rc_restored_from);
 		if (pb->restored_from == NULL)

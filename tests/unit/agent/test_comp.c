@@ -35,7 +35,7 @@ demo_inst(const char *name, uint64_t bytes)
 {
 	char b[24];
 	struct drv_setting set = { "bytes", b };
-	struct drv_spec spec = { name, &set, 1, NULL };
+	struct drv_spec spec = { name, &set, 1, NULL, NULL };
 	struct drv_inst *in = NULL;
 
 	snprintf(b, sizeof(b), "%llu", (unsigned long long)bytes);
@@ -266,7 +266,7 @@ START_TEST(drv_demo_checks_its_settings)
 {
 	struct drv_setting big = { "bytes", "1073741825" }, odd = { "colour", "red" },
 			   nan = { "bytes", "12k" }, ok = { "bytes", "0" };
-	struct drv_spec spec = { "c1", &big, 1, NULL };
+	struct drv_spec spec = { "c1", &big, 1, NULL, NULL };
 
 	ck_assert_int_eq(drv_demo_ops.d_check(&spec, ckerr, sizeof(ckerr)), -EINVAL);
 	ck_assert_msg(strstr(ckerr, "more than") != NULL, "%s", ckerr);
@@ -286,7 +286,7 @@ END_TEST
 
 START_TEST(drv_demo_restore_keeps_ownership_of_a_refused_state)
 {
-	struct drv_spec other = { "c2", NULL, 0, NULL }, same = { "c1", NULL, 0, NULL };
+	struct drv_spec other = { "c2", NULL, 0, NULL, NULL }, same = { "c1", NULL, 0, NULL, NULL };
 	struct drv_inst *in = demo_inst("c1", 100), *back = NULL;
 	struct drv_ckpt ck;
 	uint8_t d1[SHA_LEN], d2[SHA_LEN];
@@ -443,15 +443,88 @@ START_TEST(comp_takes_regions_and_hints_and_reports_the_drivers_kind)
 	ck_assert_str_eq(s.cp_kind, "fake");
 	ck_assert_uint_eq(s.cp_len, 7);
 	ck_assert_mem_eq(s.cp_buf, "abcdefg", 7);
+	/* Hints need a base: the first copy has none, the one after a store has. */
+	ck_assert(!s.cp_hinted);
+	ck_assert_int_eq(fake.fi_done, 1); /* regions released once copied */
+	comp_ckpt_stored(t, "f1", (const uint8_t *)"0123456789abcdef0123456789abcdef");
+	comp_ckpt_end(t, "f1", &s.cp_seq, 1);
+	comp_snap_clear(&s);
+	ck_assert_int_eq(comp_ckpt_begin(t, "f1", false, &s, ckerr, sizeof(ckerr)), 0);
 	ck_assert(s.cp_hinted);
 	ck_assert_uint_eq(s.cp_nchanged, 1);
 	ck_assert_uint_eq(s.cp_changed[0].rn_off, 4);
-	ck_assert_int_eq(fake.fi_done, 1); /* regions released once copied */
-	comp_ckpt_end(t, "f1", &s.cp_seq, 1);
+	ck_assert_mem_eq(s.cp_base_sha256, "0123456789abcdef0123456789abcdef", SHA_LEN);
+	comp_ckpt_end(t, "f1", &s.cp_seq, 2);
 	comp_snap_clear(&s);
 	ck_assert_int_eq(comp_remove(t, "f1", 0), 0);
 	ck_assert_int_eq(fake.fi_stops, 1);
 	arena_free(arena);
+}
+END_TEST
+
+/* Every byte of now outside the hints of s equals base's (same length). */
+static void
+expect_covered(const struct comp_snap *s, const uint8_t *base, size_t len, uint64_t *ret_covered)
+{
+	uint8_t *mark = calloc(len, 1);
+	uint64_t covered = 0;
+
+	ck_assert_ptr_nonnull(mark);
+	ck_assert_uint_eq(s->cp_len, len);
+	for (size_t i = 0; i < s->cp_nchanged; i++)
+		for (uint64_t o = s->cp_changed[i].rn_off;
+		     o < s->cp_changed[i].rn_off + s->cp_changed[i].rn_len && o < len; o++)
+			mark[o] = 1;
+	size_t bad = len;
+	for (size_t o = 0; o < len; o++) {
+		covered += mark[o];
+		if (!mark[o] && ((const uint8_t *)s->cp_buf)[o] != base[o] && bad == len)
+			bad = o;
+	}
+	free(mark);
+	ck_assert_msg(bad == len, "byte %zu changed outside the hints", bad);
+	*ret_covered = covered;
+}
+
+START_TEST(comp_demo_hints_cover_every_change_since_the_last_stored_checkpoint)
+{
+	struct comp_snap s;
+	uint8_t *base, sha[SHA_LEN];
+	size_t len;
+	uint64_t covered;
+
+	add("d1", 4u << 20);
+	ck_assert_int_eq(comp_ckpt_begin(t, "d1", false, &s, ckerr, sizeof(ckerr)), 0);
+	ck_assert(!s.cp_hinted); /* nothing stored yet */
+	len = s.cp_len;
+	base = s.cp_buf;
+	s.cp_buf = NULL;
+	sha256(base, len, sha);
+	comp_ckpt_stored(t, "d1", sha);
+	comp_ckpt_end(t, "d1", &s.cp_seq, 1);
+	comp_snap_clear(&s);
+	for (unsigned round = 0; round < 12; round++) {
+		/* Rounds 2, 5, 8...: the store fails, the next hints still cover its changes. */
+		bool stored = round % 3 != 2;
+
+		for (unsigned k = 0; k <= round % 4; k++)
+			comp_tick_all(t);
+		ck_assert_int_eq(comp_ckpt_begin(t, "d1", false, &s, ckerr, sizeof(ckerr)), 0);
+		ck_assert_msg(s.cp_hinted, "round %u: no hints", round);
+		ck_assert_mem_eq(s.cp_base_sha256, sha, SHA_LEN);
+		expect_covered(&s, base, len, &covered);
+		ck_assert_uint_lt(covered, len / 4); /* a few pages, not the state */
+		if (stored) {
+			free(base);
+			base = s.cp_buf;
+			s.cp_buf = NULL;
+			sha256(base, len, sha);
+			comp_ckpt_stored(t, "d1", sha);
+		}
+		comp_ckpt_end(t, "d1", &s.cp_seq, stored ? round + 2 : 0);
+		comp_snap_clear(&s);
+	}
+	free(base);
 }
 END_TEST
 
@@ -533,6 +606,7 @@ main(void)
 	tcase_add_test(tc, drv_demo_restore_keeps_ownership_of_a_refused_state);
 	tcase_add_test(tc, comp_takes_regions_and_hints_and_reports_the_drivers_kind);
 	tcase_add_test(tc, comp_status_and_ticks_never_wait_for_a_state_copy);
+	tcase_add_test(tc, comp_demo_hints_cover_every_change_since_the_last_stored_checkpoint);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -876,6 +876,25 @@ START_TEST(local_counter_example_continues_from_its_checkpoint)
 }
 END_TEST
 
+START_TEST(local_bind_takes_the_pid_once)
+{
+	server_up();
+	ck_assert_int_eq(local_bind(srv, "nobody", 1234), -ENOENT);
+	expect("c1", 0, 0, false);
+	ck_assert_int_eq(local_bind(srv, "c1", 0), -EINVAL);
+	ck_assert_int_eq(local_bind(srv, "c1", 1234), 0);
+	ck_assert_int_eq(local_bind(srv, "c1", 1234), 0);     /* the same pid again */
+	ck_assert_int_eq(local_bind(srv, "c1", 4321), -EPERM); /* another one */
+	/* A Hello came first: bound to its pid, which bind then confirms. */
+	expect("c2", 0, 0, false);
+	ck_assert_int_eq(ckpt_init("c2", url), 0);
+	ck_assert_int_eq(local_bind(srv, "c2", getpid()), 0);
+	ck_assert_int_eq(local_bind(srv, "c2", getpid() + 1), -EPERM);
+	ck_assert_int_eq(ckpt_finalize(), 0);
+	server_down();
+}
+END_TEST
+
 int
 main(void)
 {
@@ -894,6 +913,7 @@ main(void)
 	tcase_add_test(tc, local_most_regions_with_most_hints_fit_one_request);
 	tcase_add_test(tc, local_hinted_ranges_cover_every_changed_byte);
 	tcase_add_test(tc, local_counter_example_continues_from_its_checkpoint);
+	tcase_add_test(tc, local_bind_takes_the_pid_once);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -75,6 +75,10 @@ static const struct cfg_opt opts[] = {
 /* Lines 1-4 are ALLOW_EXEC; a component starting on line 5. */
 #define EXEC_HEAD "[component a]\ndriver = exec\nrun = /bin/sleep 600\n"
 
+/* Lines 1-4; a lib component on lines 5-8. */
+#define ALLOW_LIB "[allow]\ndrivers = lib\nprograms = /bin/sleep\nfolders = TMP\n"
+#define LIB_HEAD "[component a]\ndriver = lib\nrun = /bin/sleep 600\nfolder = TMP\n"
+
 #define Z10 "0000000000"
 #define Z50 Z10 Z10 Z10 Z10 Z10
 
@@ -93,7 +97,7 @@ static const struct {
 	{ "[component a]\ndriver = demo\ndriver = exec\n", "3: driver: given twice (first on line 2)" },
 	{ "[component a]\ndriver = demo\n\n[component a]\ndriver = demo\n",
 	    "4: component: 'a' is declared twice (first on line 1)" },
-	{ "[component a]\ndriver = docker\n", "2: driver: unknown driver 'docker' (known: demo, exec)" },
+	{ "[component a]\ndriver = docker\n", "2: driver: unknown driver 'docker' (known: demo, exec, lib)" },
 	{ "[component a]\ndriver = demo\nbytes = 2G\n", "3: bytes: invalid size '2G' (0 to 1G)" },
 	{ "[component a]\ndriver = demo\nlimit = 0\n", "3: limit: invalid size '0' (1 to 1G, e.g. 64M)" },
 	{ "[component a]\ndriver = demo\ninterval = soon\n",
@@ -144,7 +148,18 @@ static const struct {
 	  "[component a]\ndriver = exec\nrun = /opt/none/prog\ndump = /opt/none/prog\n"
 	  "restore = /opt/none/prog\nfolder = TMP\n",
 	    "7: run: /opt/none/prog is not installed (No such file or directory)" },
-	{ "[allow]\ndrivers = exec docker\n", "2: drivers: unknown driver 'docker' (known: demo, exec)" },
+	{ "[allow]\ndrivers = exec docker\n", "2: drivers: unknown driver 'docker' (known: demo, exec, lib)" },
+	{ "[component a]\ndriver = lib\nrun = /bin/sleep 1\nfolder = TMP\n",
+	    "2: driver: driver 'lib' is not allowed on this node ([allow] drivers)" },
+	{ ALLOW_LIB LIB_HEAD "dump = /bin/tar -cf -\n", "9: dump: not a setting of driver lib" },
+	{ ALLOW_LIB LIB_HEAD "bytes = 1K\n", "9: bytes: not a setting of driver lib" },
+	{ ALLOW_LIB LIB_HEAD "user = nobody\n", "9: user: not a setting of driver lib" },
+	{ ALLOW_LIB "[component a]\ndriver = lib\nfolder = TMP\n",
+	    "5: run: missing in [component a] (driver lib)" },
+	{ ALLOW_LIB "[component a]\ndriver = lib\nrun = /bin/sleep 600\n",
+	    "5: folder: missing in [component a] (driver lib)" },
+	{ ALLOW_LIB "[component a]\ndriver = lib\nrun = /bin/true\nfolder = TMP\n",
+	    "7: run: /bin/true is not allowed on this node ([allow] programs)" },
 	{ "[allow]\nprograms = tar\n", "2: programs: 'tar' is not an absolute path without '..'" },
 	{ "[allow]\nshell = sometimes\n", "2: shell: want true or false, not 'sometimes'" },
 	{ "[allow]\ncolours = red\n",
@@ -361,6 +376,54 @@ START_TEST(spec_roundtrip_ini_spec_pb_spec)
 }
 END_TEST
 
+START_TEST(spec_lib_component_loads_run_only_and_travels)
+{
+	struct spec_config *cfg = NULL;
+	struct spec *back = NULL;
+	Ckpt__V1__ComponentSpec *pb = NULL, *un = NULL;
+	uint8_t *buf;
+	size_t len;
+	char err[600];
+
+	write_conf(ALLOW_LIB LIB_HEAD "env = A=1\nlog-path = out.log\nlimit = 1M\n");
+	ck_assert_msg(spec_config_load(file, opts, NOPTS, &cfg, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(cfg->sc_nspecs, 1);
+	ck_assert_str_eq(cfg->sc_specs[0]->sp_driver, "lib");
+	ck_assert(cfg->sc_specs[0]->sp_exec.xc_run_only);
+	ck_assert_ptr_null(cfg->sc_specs[0]->sp_exec.xc_dump);
+	ck_assert_str_eq(cfg->sc_specs[0]->sp_exec.xc_env[0], "A=1");
+	ck_assert_uint_eq(cfg->sc_specs[0]->sp_exec.xc_limit, 1 << 20);
+	/* On the wire as exec settings, run alone; back as a lib spec. */
+	ck_assert_int_eq(spec_to_pb(cfg->sc_specs[0], &pb), 0);
+	ck_assert_int_eq(pb->settings_case, CKPT__V1__COMPONENT_SPEC__SETTINGS_EXEC);
+	len = ckpt__v1__component_spec__get_packed_size(pb);
+	buf = malloc(len);
+	ckpt__v1__component_spec__pack(pb, buf);
+	un = ckpt__v1__component_spec__unpack(NULL, len, buf);
+	ck_assert_ptr_nonnull(un);
+	ck_assert_msg(spec_from_pb(un, &back, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(spec_check(back, &cfg->sc_allow, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(back->sp_driver, "lib");
+	ck_assert(back->sp_exec.xc_run_only);
+	ck_assert_str_eq(back->sp_exec.xc_run[0], "/bin/sleep");
+	/* A user to run as, from the wire: refused (the local socket is the agent's user's). */
+	back->sp_user = strdup("nobody");
+	ck_assert_int_eq(spec_check(back, &cfg->sc_allow, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "user: not a setting of driver lib"));
+	free(back->sp_user);
+	back->sp_user = NULL;
+	/* A node that allows exec only refuses it. */
+	free(cfg->sc_allow.sa_drivers[0]);
+	cfg->sc_allow.sa_drivers[0] = strdup("exec");
+	ck_assert_int_eq(spec_check(back, &cfg->sc_allow, err, sizeof(err)), -EACCES);
+	free(buf);
+	spec_pb_free(pb);
+	ckpt__v1__component_spec__free_unpacked(un, NULL);
+	spec_free(back);
+	spec_config_free(cfg);
+}
+END_TEST
+
 /* A well-formed exec spec as a node would receive it. */
 static struct spec *
 wire_spec(char **run, bool shell, const char *user, const char *folder)
@@ -524,6 +587,7 @@ spec_suite(void)
 	tcase_add_test(tc, spec_missing_file_is_named);
 	tcase_add_test(tc, spec_config_loads_agent_allow_and_components);
 	tcase_add_test(tc, spec_roundtrip_ini_spec_pb_spec);
+	tcase_add_test(tc, spec_lib_component_loads_run_only_and_travels);
 	tcase_add_test(tc, spec_from_the_wire_is_held_against_the_allow_list);
 	tcase_add_test(tc, spec_from_pb_refuses_malformed_messages);
 	tcase_add_loop_test(tc, spec_words_split_and_quote, 0,

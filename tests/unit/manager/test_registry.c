@@ -689,6 +689,78 @@ START_TEST(a_declared_component_resumes_on_its_node_unless_another_runs_it)
 }
 END_TEST
 
+/* One heartbeat of n1 with c; the supervision notes it gave. */
+static size_t
+beat_super(struct reg *r, const struct reg_comp *c, struct reg_super_note *notes)
+{
+	char revoked[1][KEY_NAME_MAX + 1];
+	size_t nrevoked = 0, nnotes = 99;
+	struct reg_beat b = { .rb_comps = c, .rb_ncomps = 1, .rb_revoked = revoked,
+		.rb_nrevoked = &nrevoked, .rb_super = notes, .rb_nsuper = &nnotes };
+
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	ck_assert_uint_eq(nrevoked, 0);
+	return nnotes;
+}
+
+START_TEST(a_failed_component_is_pending_failover_away_from_its_live_node)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp c = comp("a", 3);
+	struct reg_super_note notes[1];
+	char names[2][KEY_NAME_MAX + 1];
+	struct reg_node_view *v = NULL;
+	struct reg_mig_plan p;
+	size_t n = 0;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &c, 1, 1);
+	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	ck_assert_uint_eq(beat_super(r, &c, notes), 0);
+	/* Restarted twice since the last report: one note, nothing pending. */
+	c.rc_restarts = 2;
+	ck_assert_uint_eq(beat_super(r, &c, notes), 1);
+	ck_assert_str_eq(notes[0].rs_component, "a");
+	ck_assert(!notes[0].rs_failed);
+	ck_assert_uint_eq(notes[0].rs_restarts, 2);
+	ck_assert_uint_eq(notes[0].rs_new, 2);
+	ck_assert_uint_eq(beat_super(r, &c, notes), 0); /* told once */
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 2), 0);
+	/* Given up: noted once, pending with the reason, wanted although n1 is up. */
+	snprintf(c.rc_state, sizeof(c.rc_state), REG_STATE_FAILED);
+	snprintf(c.rc_reason, sizeof(c.rc_reason), "3 failures in a row");
+	ck_assert_uint_eq(beat_super(r, &c, notes), 1);
+	ck_assert(notes[0].rs_failed);
+	ck_assert_str_eq(notes[0].rs_reason, "3 failures in a row");
+	ck_assert_uint_eq(beat_super(r, &c, notes), 0);
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 2), 1);
+	ck_assert_str_eq(names[0], "a");
+	ck_assert(reg_failover_wanted(r, "a"));
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert_uint_eq(find_node(v, n, "n1")->rn_npending, 1);
+	ck_assert_str_eq(find_node(v, n, "n1")->rn_pending[0].rp_reason,
+	    "failed on node n1: 3 failures in a row");
+	reg_nodes_free(v, n);
+	/* The plan: its owner is up but does not run it, and is no place for it. */
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), 0);
+	ck_assert(p.rm_owner_up && p.rm_owner_failed && !p.rm_owner_runs);
+	ck_assert_str_eq(p.rm_owner, "n1");
+	/* Placed on n2 at a newer epoch: n1's failed copy is stale from then on. */
+	reg_migrate_end(r, "a", "n2", 4, NULL);
+	ck_assert(!reg_failover_wanted(r, "a"));
+	{
+		char revoked[1][KEY_NAME_MAX + 1];
+		size_t nrevoked = 0;
+		struct reg_beat b = { .rb_comps = &c, .rb_ncomps = 1, .rb_revoked = revoked,
+			.rb_nrevoked = &nrevoked };
+		ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+		ck_assert_uint_eq(nrevoked, 1);
+		ck_assert_str_eq(revoked[0], "a");
+	}
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 2), 0);
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -714,6 +786,7 @@ registry_suite(void)
 	tcase_add_test(tc, an_up_node_is_not_taken_by_another_instance);
 	tcase_add_test(tc, a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it);
 	tcase_add_test(tc, a_declared_component_resumes_on_its_node_unless_another_runs_it);
+	tcase_add_test(tc, a_failed_component_is_pending_failover_away_from_its_live_node);
 	suite_add_tcase(s, tc);
 	return s;
 }

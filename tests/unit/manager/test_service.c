@@ -54,6 +54,10 @@ struct fake_agent {
 		char fc_from_node[KEY_NAME_MAX + 1]; /* "": not restored */
 		uint64_t fc_from_seq;
 		uint8_t fc_sha256[SHA_LEN];
+		/* Supervision as the agent reports it ("": running). */
+		char fc_state[16];
+		uint32_t fc_pid, fc_restarts;
+		char fc_reason[64];
 	} fa_comps[FAKE_COMPS_MAX];
 	size_t fa_ncomps;
 };
@@ -915,9 +919,12 @@ fake_heartbeat(struct fake_agent *fa, struct rpc_error *err)
 	for (size_t i = 0; i < fa->fa_ncomps; i++) {
 		ckpt__v1__component_status__init(&cs[i]);
 		cs[i].name = fc[i].fc_name;
-		cs[i].state = "running";
+		cs[i].state = fc[i].fc_state[0] != '\0' ? fc[i].fc_state : "running";
 		cs[i].kind = "demo";
 		cs[i].epoch = fc[i].fc_epoch;
+		cs[i].pid = fc[i].fc_pid;
+		cs[i].restarts = fc[i].fc_restarts;
+		cs[i].reason = fc[i].fc_reason;
 		if (fc[i].fc_from_node[0] != '\0') {
 			ckpt__v1__checkpoint_ref__init(&refs[i]);
 			refs[i].node = fc[i].fc_from_node;
@@ -1088,6 +1095,85 @@ START_TEST(silent_node_fails_over_then_is_revoked_drained_and_cordoned)
 }
 END_TEST
 
+/* Sets what fa's heartbeats report of its component 0. */
+static void
+fake_super(struct fake_agent *fa, const char *state, uint32_t pid, uint32_t restarts,
+    const char *reason)
+{
+	pthread_mutex_lock(&fa->fa_lock);
+	snprintf(fa->fa_comps[0].fc_state, sizeof(fa->fa_comps[0].fc_state), "%s", state);
+	fa->fa_comps[0].fc_pid = pid;
+	fa->fa_comps[0].fc_restarts = restarts;
+	snprintf(fa->fa_comps[0].fc_reason, sizeof(fa->fa_comps[0].fc_reason), "%s", reason);
+	pthread_mutex_unlock(&fa->fa_lock);
+}
+
+START_TEST(restarts_are_published_and_a_failed_component_moves_to_another_node)
+{
+	Ckpt__V1__NotifyRequest nreq = CKPT__V1__NOTIFY_REQUEST__INIT;
+	Ckpt__V1__CheckpointInfo ci = CKPT__V1__CHECKPOINT_INFO__INIT;
+	Ckpt__V1__NotifyReply *nrep = NULL;
+	Ckpt__V1__ListNodesReply *nodes;
+	const Ckpt__V1__ComponentStatus *c;
+	struct sub *sub;
+	Ckpt__V1__Event *ev = NULL;
+	char topic[EVENT_TOPIC_MAX];
+	struct rpc_error err;
+	uint8_t sha[SHA_LEN];
+
+	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "demo_1");
+	fake_run(&fx.a1, "demo_1", 0, NULL);
+	atomic_store(&fx.a1.fa_alive, 1);
+	attach("dummy_2", rpc_server_url(fx.a2.fa_srv), NULL);
+	atomic_store(&fx.a2.fa_alive, 1);
+	fake_sha("demo_1", sha);
+	ci.node = "dummy_1";
+	ci.component = "demo_1";
+	ci.seq = 5;
+	ci.size = 64;
+	ci.sha256.data = sha;
+	ci.sha256.len = SHA_LEN;
+	nreq.checkpoint = &ci;
+	ck_assert_int_eq(call(M_NOTIFY, &nreq.base, &nrep, &err), 0);
+	rpc_reply_free(&nrep->base);
+	sub = subscribe("ckpt.component.");
+
+	/* Its process crashed and dummy_1 restarted it: published once, listed. */
+	fake_super(&fx.a1, "running", 4321, 1, "");
+	ck_assert_int_eq(sub_recv(sub, 10000, topic, &ev), 0);
+	ck_assert_str_eq(topic, "ckpt.component.crashed/demo_1");
+	ck_assert_str_eq(ev->node, "dummy_1");
+	ck_assert_uint_eq(ev->seq, 1);
+	ckpt__v1__event__free_unpacked(ev, NULL);
+	nodes = list_nodes();
+	c = comp_of(node_of(nodes, "dummy_1"), "demo_1");
+	ck_assert_uint_eq(c->pid, 4321);
+	ck_assert_uint_eq(c->restarts, 1);
+	rpc_reply_free(&nodes->base);
+
+	/* dummy_1 gives up: published with the reason (made printable), moved to dummy_2. */
+	fake_super(&fx.a1, "failed", 0, 3, "4 failures\x01 in a row");
+	ck_assert_int_eq(sub_recv(sub, 10000, topic, &ev), 0);
+	ck_assert_str_eq(topic, "ckpt.component.failed/demo_1");
+	ck_assert_msg(strstr(ev->message,
+			  "failed on node dummy_1 after 3 restarts: 4 failures? in a row") != NULL,
+	    "%s", ev->message);
+	ckpt__v1__event__free_unpacked(ev, NULL);
+	sub_close(sub);
+	nodes = wait_comp("dummy_2", "demo_1", true);
+	c = comp_of(node_of(nodes, "dummy_2"), "demo_1");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->restored_from->seq, 5);
+	rpc_reply_free(&nodes->base);
+	ck_assert_int_eq(atomic_load(&fx.a1.fa_restores), 0); /* never back where it failed */
+	ck_assert_int_eq(atomic_load(&fx.a1.fa_stops), 0);
+	/* dummy_1's failed copy, at the older epoch, is no longer its. */
+	nodes = wait_comp("dummy_1", "demo_1", false);
+	ck_assert_ptr_null(comp_of(node_of(nodes, "dummy_1"), "demo_1"));
+	rpc_reply_free(&nodes->base);
+}
+END_TEST
+
 static Suite *
 service_suite(void)
 {
@@ -1119,6 +1205,7 @@ service_suite(void)
 	tcase_add_checked_fixture(tf, setup_failover, teardown);
 	tcase_set_timeout(tf, 30);
 	tcase_add_test(tf, silent_node_fails_over_then_is_revoked_drained_and_cordoned);
+	tcase_add_test(tf, restarts_are_published_and_a_failed_component_moves_to_another_node);
 	suite_add_tcase(s, tf);
 	return s;
 }

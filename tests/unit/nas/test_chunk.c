@@ -287,6 +287,51 @@ START_TEST(chunk_cuts_where_the_byte_at_a_time_reference_cuts)
 }
 END_TEST
 
+/*
+ * Bytes from CHUNK_LOOKAHEAD past a chunk's end on do not move its cut: for
+ * every chunk of images with small chunks (many zero runs), scribbling or
+ * zeroing there leaves chunk_next() at its start as it was.
+ */
+START_TEST(chunk_cut_does_not_look_past_the_lookahead)
+{
+	struct chunk_params cp;
+	size_t len = 1u << 20;
+	uint32_t x = 77;
+
+	ck_assert_int_eq(chunk_params_init(256, 1024, 4096, &cp), 0);
+	for (unsigned seed = 1; seed <= 4; seed++) {
+		uint8_t *b = testbuf_image(len, seed), *m = malloc(len);
+		size_t off = 0;
+
+		ck_assert_ptr_nonnull(m);
+		/* Short zero runs and lone zeros too, around the holes' edges. */
+		for (size_t i = 0; i + 90 < len; i += 97 + (x = x * 1103515245u + 12345u) % 300)
+			memset(b + i, 0, (x >> 8) % 90);
+		while (off < len) {
+			bool zero, zero2;
+			size_t k = chunk_next(&cp, b + off, len - off, &zero), from, k2;
+
+			from = off + k + CHUNK_LOOKAHEAD;
+			if (off + k < len && from < len) {
+				size_t n = len - from < 600 ? len - from : 600;
+				memcpy(m + from, b + from, n);
+				for (size_t i = 0; i < n; i++) {
+					x = x * 1103515245u + 12345u;
+					b[from + i] = seed % 2 ? 0 : (uint8_t)(x >> 16);
+				}
+				k2 = chunk_next(&cp, b + off, len - off, &zero2);
+				ck_assert_msg(k2 == k && zero2 == zero, "seed %u: chunk at %zu: %zu then %zu",
+				    seed, off, k, k2);
+				memcpy(b + from, m + from, n);
+			}
+			off += k;
+		}
+		free(m);
+		free(b);
+	}
+}
+END_TEST
+
 START_TEST(chunk_params_refuse_bad_bounds)
 {
 	struct chunk_params p;
@@ -414,6 +459,7 @@ main(void)
 	tcase_add_test(tc, chunk_zero_runs_cut_the_same_way_every_time);
 	tcase_add_test(tc, chunk_holes_follow_the_zero_pages_of_an_image);
 	tcase_add_test(tc, chunk_cuts_where_the_byte_at_a_time_reference_cuts);
+	tcase_add_test(tc, chunk_cut_does_not_look_past_the_lookahead);
 	tcase_add_test(tc, chunk_params_refuse_bad_bounds);
 	tcase_add_test(tc, zchunk_compresses_when_it_pays_and_verifies);
 	tcase_add_test(tc, chunklist_expands_the_compact_form_and_refuses_bad_ones);
