@@ -21,7 +21,8 @@
  *       (the last three count from the current NAS client: they restart at 0
  *       when the manager hands out another NAS list)
  *
- * Component restarts are not counted: the agent keeps no restart count yet.
+ * Component restarts (supervision) are exported by the manager, which every
+ * node reports them to: ckpt_manager_component_restarts_total.
  *
  * Every function accepts a NULL amet (no --http) and does nothing.
  */

@@ -19,6 +19,8 @@ enum mmet_fam {
 	MMET_AGE,
 	MMET_MIGRATIONS,
 	MMET_MIG_SECONDS,
+	MMET_COMPONENTS,
+	MMET_RESTARTS,
 	MMET_FAMS
 };
 
@@ -55,6 +57,12 @@ static const struct {
 	    "(ok, failed)", "kind,result" },
 	[MMET_MIG_SECONDS] = { METRICS_HISTOGRAM, "ckpt_manager_migration_duration_seconds",
 	    "Duration of the moves of a component, by kind", "kind" },
+	[MMET_COMPONENTS] = { METRICS_GAUGE, "ckpt_manager_components",
+	    "Components the nodes report, by state (running, stopped, restoring, failed...)",
+	    "state" },
+	[MMET_RESTARTS] = { METRICS_COUNTER, "ckpt_manager_component_restarts_total",
+	    "Restarts of a component after a crash on its node (supervision), as the node "
+	    "reports them", "component,node" },
 };
 
 static void
@@ -69,7 +77,18 @@ mmet_collect(void *arg, struct metrics *m)
 	(void)m;
 	if (reg_nodes(o->o_reg, &nodes, &nn) == 0) {
 		metrics_clear(o->o_fam[MMET_QUEUED]);
+		metrics_clear(o->o_fam[MMET_RESTARTS]);
+		metrics_clear(o->o_fam[MMET_COMPONENTS]);
+		metrics_set(o->o_fam[MMET_COMPONENTS], 0, METRICS_L("running"));
+		metrics_set(o->o_fam[MMET_COMPONENTS], 0, METRICS_L(REG_STATE_FAILED));
 		for (size_t i = 0; i < nn; i++) {
+			for (size_t j = 0; j < nodes[i].rn_ncomps; j++) {
+				const struct reg_comp *c = &nodes[i].rn_comps[j];
+
+				metrics_inc(o->o_fam[MMET_COMPONENTS], 1, METRICS_L(c->rc_state));
+				metrics_set(o->o_fam[MMET_RESTARTS], c->rc_restarts,
+				    METRICS_L(c->rc_name, nodes[i].rn_id));
+			}
 			up += nodes[i].rn_up;
 			cordoned += nodes[i].rn_cordoned;
 			pending += nodes[i].rn_npending;

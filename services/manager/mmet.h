@@ -17,6 +17,9 @@
  *   ckpt_manager_migrations_total{kind,result}       kind migration, drain,
  *       failover or resume; result ok or failed
  *   ckpt_manager_migration_duration_seconds{kind}    (histogram)
+ *   ckpt_manager_components{state}                   as the nodes report them ("failed":
+ *                                                    given up by supervision)
+ *   ckpt_manager_component_restarts_total{component,node}  supervision restarts
  *
  * Everything accepts a NULL mmet (no --http): nothing is counted.
  * Threads: any; the registry has its own lock, collectors take the

@@ -27,6 +27,8 @@ status() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1"; }
 body() { curl -s --max-time 5 "$1"; }
 # metric HTTP_URL SAMPLE: the value of one sample ("name{labels}" as rendered), or "".
 metric() { curl -s --max-time 5 "$1/metrics" | awk -v k="$2" '$1 == k { print $2 }'; }
+# metric_is HTTP_URL SAMPLE VALUE: the sample has exactly VALUE.
+metric_is() { [ "$(metric "$1" "$2")" = "$3" ]; }
 # metric_ge HTTP_URL SAMPLE MIN: the sample exists and is >= MIN.
 metric_ge() { local v; v=$(metric "$1" "$2"); [ -n "$v" ] && awk -v v="$v" -v m="$3" 'BEGIN { exit !(v >= m) }'; }
 # age COMPONENT: the manager's checkpoint age of COMPONENT (any node).
@@ -59,7 +61,10 @@ check "agent /readyz answers 200 once attached" wait_for 15 sh -c "[ \$(curl -s 
 check "agent reports ckpt_agent_attached 1" [ "$(metric "$A1_HTTP" ckpt_agent_attached)" = 1 ]
 check "manager /readyz answers 200 (the NAS answers)" wait_for 5 sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $MGR_HTTP/readyz) = 200 ]"
 check "second agent ready" wait_for 15 sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $A2_HTTP/readyz) = 200 ]"
-check "manager counts both nodes up" wait_for 5 sh -c "[ \"\$(curl -s $MGR_HTTP/metrics | awk '\$1 == \"ckpt_manager_nodes{state=\\\"up\\\"}\" { print \$2 }')\" = 2 ]"
+check "manager counts both nodes up" wait_for 5 metric_is "$MGR_HTTP" 'ckpt_manager_nodes{state="up"}' 2
+
+check "manager counts both components running" wait_for 10 metric_is "$MGR_HTTP" 'ckpt_manager_components{state="running"}' 2
+check "manager reports demo_1 without restarts" [ "$(metric "$MGR_HTTP" 'ckpt_manager_component_restarts_total{component="demo_1",node="dummy_1"}')" = 0 ]
 
 # After checkpoints.
 check "nas counts demo_1's checkpoints" wait_for 10 metric_ge "$NAS_HTTP" 'ckpt_nas_checkpoints_stored_total{component="demo_1"}' 2
