@@ -2,8 +2,8 @@
 # Health and metrics (--http) of every service: NAS, manager and two agents,
 # one of them started before the manager. /readyz answers 503 until that
 # agent attaches and 200 after; /metrics counts the checkpoints and the
-# migration; the checkpoint-age gauge grows while the NAS is frozen and
-# falls once it answers again; promtool accepts every scrape.
+# migration and a failover; the checkpoint-age gauge grows while the NAS is
+# frozen and falls once it answers again; promtool accepts every scrape.
 . "$(dirname "$0")/lib.sh"
 
 command -v curl >/dev/null || { echo "# SKIP: curl is not installed (it scrapes the --http endpoints)"; exit 77; }
@@ -126,7 +126,15 @@ for s in "nas $NAS_HTTP" "manager $MGR_HTTP" "dummy_1 $A1_HTTP" "dummy_2 $A2_HTT
 	fi
 done
 
-for s in dummy_1 dummy_2 manager nas; do
+# A failover: dummy_2 (running both components now) killed, dummy_1 takes them.
+stop dummy_2 KILL
+check "manager counts dummy_2 down" wait_for 10 metric_is "$MGR_HTTP" 'ckpt_manager_nodes{state="down"}' 1
+check "manager counts the failovers ok" wait_for 20 metric_ge "$MGR_HTTP" 'ckpt_manager_migrations_total{kind="failover",result="ok"}' 2
+check "manager's failover histogram has them" metric_ge "$MGR_HTTP" 'ckpt_manager_migration_duration_seconds_count{kind="failover"}' 2
+check "no component is left pending" wait_for 10 metric_is "$MGR_HTTP" ckpt_manager_pending_components 0
+check "dummy_1 runs both components" wait_for 10 metric_is "$A1_HTTP" ckpt_agent_components_running 2
+
+for s in dummy_1 manager nas; do
 	check "$s exits 0 on SIGTERM" stop "$s" TERM
 done
 finish
