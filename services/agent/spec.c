@@ -139,6 +139,7 @@ spec_free(struct spec *s)
 	spec_words_free(c->xc_dump);
 	spec_words_free(c->xc_restore);
 	spec_words_free(c->xc_quiesce);
+	spec_words_free(c->xc_ready);
 	spec_words_free(c->xc_resume);
 	spec_words_free(c->xc_env);
 	free(c->xc_dir);
@@ -305,7 +306,7 @@ check_exec(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 		char **argv;
 	} cmds[] = {
 		{ "run", c->xc_run }, { "dump", c->xc_dump }, { "restore", c->xc_restore },
-		{ "quiesce", c->xc_quiesce }, { "resume", c->xc_resume },
+		{ "quiesce", c->xc_quiesce }, { "resume", c->xc_resume }, { "ready", c->xc_ready },
 	};
 	const char *paths[][2] = { { "dump-path", c->xc_dump_path },
 		{ "restore-path", c->xc_restore_path }, { "log-path", c->xc_log_path } };

@@ -25,7 +25,7 @@
  *
  * Component keys (SPEC_FIELDS in spec_ini.c is the table): driver (required),
  * interval, limit, requires, max-restarts, backoff, fresh; demo: bytes;
- * exec: run, dump (required), restore, quiesce, resume, env, folder
+ * exec: run, dump (required), restore, quiesce, resume, ready, env, folder
  * (required), dump-path, restore-path, log-path, dump-timeout,
  * restore-timeout, shell, user; lib (a program linked with libckpt that
  * checkpoints itself): run, folder (required), env, log-path (it runs as

@@ -38,6 +38,7 @@ enum field {
 	F_RESTORE,
 	F_QUIESCE,
 	F_RESUME,
+	F_READY,
 	F_ENV,
 	F_FOLDER,
 	F_DUMP_PATH,
@@ -72,6 +73,7 @@ static const struct {
 	[F_RESTORE] = { "restore", DRIVER_EXEC, false },
 	[F_QUIESCE] = { "quiesce", DRIVER_EXEC, false },
 	[F_RESUME] = { "resume", DRIVER_EXEC, false },
+	[F_READY] = { "ready", DRIVER_EXEC, false },
 	[F_ENV] = { "env", DRIVER_EXEC, true },
 	[F_FOLDER] = { "folder", DRIVER_EXEC, true },
 	[F_DUMP_PATH] = { "dump-path", DRIVER_EXEC, false },
@@ -88,6 +90,7 @@ static bool
 field_multiline(enum field f)
 {
 	return f == F_RUN || f == F_DUMP || f == F_RESTORE || f == F_QUIESCE || f == F_RESUME ||
+	    f == F_READY ||
 	    f == F_ENV || f == F_REQUIRES;
 }
 
@@ -564,9 +567,9 @@ load_component(struct load *l, struct pending *p, struct spec **ret)
 	}
 	{
 		static const enum field cmdf[] = { F_RUN, F_DUMP, F_RESTORE, F_QUIESCE, F_RESUME,
-			F_ENV };
+			F_READY, F_ENV };
 		char ***slots[] = { &c->xc_run, &c->xc_dump, &c->xc_restore, &c->xc_quiesce,
-			&c->xc_resume, &c->xc_env };
+			&c->xc_resume, &c->xc_ready, &c->xc_env };
 		for (size_t i = 0; i < sizeof(cmdf) / sizeof(cmdf[0]); i++) {
 			const char *v = r->r_val[cmdf[i]];
 			const char *fname = SPEC_FIELDS[cmdf[i]].f_name;

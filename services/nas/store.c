@@ -2645,7 +2645,7 @@ store_keep_txn(struct store *s, MDB_txn *txn, void *arg)
 	uint8_t prefix[STORE_CIDX_MAX];
 	size_t plen = strlen(op->kp_component) + 1;
 	MDB_val lk, lv;
-	bool own;
+	bool own = false;
 	int rv;
 
 	/* Retention is per component: one the NAS knows nothing of is a mistake (a typo). */
