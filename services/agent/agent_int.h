@@ -14,6 +14,7 @@
  *   migr.c    the migration caller of --migrate-after (migr_)
  *   svc.c     the Agent service's handlers (svc_)
  *   comp.c    the component table; drv.c and drv_*.c the drivers below it
+ *   amet.c    the HTTP endpoint: readiness and metrics (amet_)
  *
  * Locks: a_mu guards the fields marked below (and a_cv signals stop, attach
  * and kicks); the component table and the queue have their own locks;
@@ -29,6 +30,7 @@
 #include <stdint.h>
 
 #include "agent.h"
+#include "amet.h"
 #include "ckpt/v1/common.pb-c.h"
 #include "arena.h"
 #include "comp.h"
@@ -119,6 +121,8 @@ struct agent {
 	_Atomic(struct svc_kept *) a_kept;
 	char *a_local_dir;            /* the lib driver's socket folder */
 	struct drv_lib_host *a_lib;   /* its local server, once a config allows lib; or NULL */
+	char *a_http;                 /* --http URL, or NULL */
+	struct amet *a_amet;          /* with a_http: metrics and readiness, else NULL */
 
 	struct comp_table *a_comps;
 	struct queue *a_queue;      /* checkpoints waiting for the NAS */
@@ -132,6 +136,7 @@ struct agent {
 	pthread_mutex_t a_mu; /* guards what follows */
 	pthread_cond_t a_cv;  /* signalled on stop, on attach and on a kick */
 	bool a_stopping;
+	bool a_linked;              /* attached, heartbeats answered (link.c) */
 	bool a_nas_down;            /* the last store failed for want of the NAS */
 	char a_fatal[AGENT_FATAL_MAX]; /* why the agent must exit ("": it need not) */
 	bool a_ckpt_kick;           /* checkpoint now (after a restore) */

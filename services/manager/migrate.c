@@ -669,6 +669,23 @@ mig_publish(const struct mig *m, const char *kind, const char *msg)
 	mev_publish(m->m_env->me_pub, &e);
 }
 
+static int mig_run_kind(const struct mig_env *env, const struct mig_kind *kind,
+    const char *component, const char *target, unsigned budget_ms, struct mig_result *ret_res,
+    char *err, size_t errlen);
+
+int
+mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *component,
+    const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,
+    size_t errlen)
+{
+	uint64_t t0 = util_now_mono_ms();
+	int rv;
+
+	rv = mig_run_kind(env, kind, component, target, budget_ms, ret_res, err, errlen);
+	mmet_migration(env->me_met, kind->mk_what, rv, util_now_mono_ms() - t0);
+	return rv;
+}
+
 int
 mig_run(const struct mig_env *env, const char *component, const char *target,
     unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen)
@@ -899,8 +916,8 @@ out_put:
 	return rv;
 }
 
-int
-mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *component,
+static int
+mig_run_kind(const struct mig_env *env, const struct mig_kind *kind, const char *component,
     const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,
     size_t errlen)
 {

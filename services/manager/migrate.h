@@ -41,6 +41,7 @@
 #include "ckpt/v1/nas.pb-c.h"
 #include "event.h"
 #include "nasc.h"
+#include "mmet.h"
 #include "registry.h"
 
 #define MIG_STOP_MIN_MS 1000u
@@ -57,6 +58,7 @@ struct mig_env {
 	struct reg *me_reg;
 	struct nasc *me_nasc;     /* NULL: no NAS look-ups */
 	struct event_pub *me_pub; /* NULL: no events */
+	struct mmet *me_met;      /* NULL: not counted (mmet.h) */
 };
 
 #define MIG_REFUSALS_MAX 8   /* nodes a spec is offered to after the first refusal */
