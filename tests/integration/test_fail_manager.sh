@@ -59,6 +59,7 @@ while read -r node comp seq sha; do
 		"$T_DIR/ls.json" >/dev/null || missing=$((missing + 1))
 done <"$T_DIR/acked.txt"
 echo "# $total acknowledged checkpoints, $missing missing"
+check "the agents' logs list acknowledged checkpoints ($total)" [ "$total" -ge 5 ]
 check "every acknowledged checkpoint is on the NAS" [ "$missing" -eq 0 ]
 check "a migration still works after the restart" ctl migrate demo_2 --to a1
 
