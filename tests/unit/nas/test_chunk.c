@@ -9,6 +9,7 @@
 #include "arena.h"
 #include "chunk.h"
 #include "chunklist.h"
+#include "digest.h"
 #include "sha.h"
 #include "zchunk.h"
 
@@ -447,6 +448,80 @@ START_TEST(chunklist_expands_the_compact_form_and_refuses_bad_ones)
 }
 END_TEST
 
+/*
+ * The definition in proto/ckpt/v1/nas.proto, followed by hand in Python
+ * (hashlib, struct.pack('<I', ...)) for [data "abc", hole of 100, data
+ * 0..69]: the known answer below.
+ */
+START_TEST(digest_matches_its_definition_in_nas_proto)
+{
+	static const char want_hex[] =
+	    "d7cb166d2e359057852cb01614cc5f2fd4c57293c2ae395993609c3dd484ca86";
+	uint8_t b70[70], sha[2][SHA_LEN], got[SHA_LEN], want[SHA_LEN];
+	uint32_t sizes[3] = { 3u << 1, 100u << 1 | 1u, 70u << 1 };
+	Ckpt__V1__ChunkRef r[3], *rp[3] = { &r[0], &r[1], &r[2] };
+	char str[DIGEST_STR_LEN];
+
+	for (int i = 0; i < 70; i++)
+		b70[i] = (uint8_t)i;
+	sha256("abc", 3, sha[0]);
+	sha256(b70, 70, sha[1]);
+	ck_assert_int_eq(sha_parse_hex(want_hex, want), 0);
+	ck_assert_int_eq(digest_compact(sizes, 3, sha[0], 2, got), 0);
+	ck_assert_mem_eq(got, want, SHA_LEN);
+	for (int i = 0; i < 3; i++)
+		ckpt__v1__chunk_ref__init(&r[i]);
+	r[0].size = 3;
+	r[0].sha256 = (ProtobufCBinaryData){ SHA_LEN, sha[0] };
+	r[1].size = 100;
+	r[1].zero = true;
+	r[2].size = 70;
+	r[2].sha256 = (ProtobufCBinaryData){ SHA_LEN, sha[1] };
+	ck_assert_int_eq(digest_refs(rp, 3, got), 0);
+	ck_assert_mem_eq(got, want, SHA_LEN);
+	digest_str(got, str);
+	ck_assert_str_eq(str, "ckpt-chunks-sha256:"
+	    "d7cb166d2e359057852cb01614cc5f2fd4c57293c2ae395993609c3dd484ca86");
+	/* The hash count must match the data chunks; a data ref needs its hash. */
+	ck_assert_int_eq(digest_compact(sizes, 3, sha[0], 1, got), -EINVAL);
+	r[2].sha256.len = 0;
+	ck_assert_int_eq(digest_refs(rp, 3, got), -EINVAL);
+}
+END_TEST
+
+/* digest_buf (ckptctl digest) and digest_buf2 (the demo) against the list chunk_next cuts. */
+START_TEST(digest_of_bytes_is_the_digest_of_their_chunk_list)
+{
+	size_t len = 300000;
+	uint8_t *b = testbuf_bytes(len, 9), *hashes = malloc(len / 64 * SHA_LEN + SHA_LEN);
+	uint32_t *sizes = malloc((len / 64 + 1) * sizeof(*sizes));
+	uint8_t a[SHA_LEN], c[SHA_LEN], d[SHA_LEN];
+	struct chunk_params p;
+	size_t n = 0, nh = 0;
+
+	memset(b + 50000, 0, 40000);  /* a hole */
+	ck_assert_int_eq(chunk_params_init(256, 1024, 4096, &p), 0);
+	for (size_t off = 0; off < len;) {
+		bool zero = false;
+		size_t k = chunk_next(&p, b + off, len - off, &zero);
+		sizes[n++] = (uint32_t)k << 1 | (zero ? 1u : 0u);
+		if (!zero)
+			sha256(b + off, k, hashes + SHA_LEN * nh++);
+		off += k;
+	}
+	ck_assert_int_eq(digest_compact(sizes, n, hashes, nh, a), 0);
+	ck_assert_int_eq(digest_buf(&p, b, len, c), 0);
+	ck_assert_mem_eq(a, c, SHA_LEN);
+	for (size_t head = 0; head < 9000; head += 1777) {
+		ck_assert_int_eq(digest_buf2(&p, b, head, b + head, len - head, d), 0);
+		ck_assert_mem_eq(a, d, SHA_LEN);
+	}
+	free(sizes);
+	free(hashes);
+	free(b);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -454,6 +529,8 @@ main(void)
 	TCase *tc = tcase_create("chunk");
 
 	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, digest_matches_its_definition_in_nas_proto);
+	tcase_add_test(tc, digest_of_bytes_is_the_digest_of_their_chunk_list);
 	tcase_add_test(tc, chunk_is_deterministic_and_respects_bounds);
 	tcase_add_test(tc, chunk_boundaries_survive_an_insertion_near_the_start);
 	tcase_add_test(tc, chunk_zero_runs_cut_the_same_way_every_time);
