@@ -254,6 +254,44 @@ START_TEST(nas_refusals_reach_the_client_with_their_code)
 		ck_assert_int_eq(err.re_code, CKPT__V1__CODE__INVALID_ARGUMENT);
 		ck_assert_ptr_nonnull(strstr(err.re_msg, "too many chunks in one PutChunks (at most 4096)"));
 	}
+	/* A Store whose digest is not its chunk list's: INVALID_ARGUMENT, nothing visible. */
+	{
+		uint32_t sizes[1] = { 100u << 1 | 1u };
+		uint8_t want[SHA_LEN], bad[SHA_LEN];
+		Ckpt__V1__StoreRequest sreq = CKPT__V1__STORE_REQUEST__INIT;
+		Ckpt__V1__StoreReply *srep = NULL;
+
+		ck_assert_int_eq(digest_compact(sizes, 1, NULL, 0, want), 0);
+		memcpy(bad, want, SHA_LEN);
+		bad[0] ^= 0x80;
+		sreq.node = "n1";
+		sreq.component = "holes";
+		sreq.size = 100;
+		sreq.n_chunk_sizes = 1;
+		sreq.chunk_sizes = sizes;
+		sreq.digest = (ProtobufCBinaryData){ SHA_LEN, bad };
+		ck_assert_int_eq(nasc_call(cli, NAS_STORE, &sreq.base, TIMEOUT_MS,
+		                     (ProtobufCMessage **)&srep, &err),
+		    -EINVAL);
+		ck_assert_int_eq(err.re_code, CKPT__V1__CODE__INVALID_ARGUMENT);
+		ck_assert_ptr_nonnull(strstr(err.re_msg, "digest does not match the chunk list"));
+		ck_assert_int_eq(nasc_retrieve_buf(cli, "", "holes", 0, 1000, TIMEOUT_MS, &got, &len,
+		                     &info, &err),
+		    -ENOENT);
+		sreq.digest = (ProtobufCBinaryData){ SHA_LEN, want };
+		ck_assert_int_eq(nasc_call(cli, NAS_STORE, &sreq.base, TIMEOUT_MS,
+		                     (ProtobufCMessage **)&srep, &err),
+		    0);
+		ck_assert_mem_eq(srep->info->digest.data, want, SHA_LEN);
+		rpc_reply_free(&srep->base);
+		ck_assert_int_eq(nasc_retrieve_buf(cli, "", "holes", 0, 1000, TIMEOUT_MS, &got, &len,
+		                     &info, &err),
+		    0);
+		ck_assert_uint_eq(len, 100);
+		ck_assert_mem_eq(info.ni_digest, want, SHA_LEN);
+		ck_assert(!info.ni_has_sha256);
+		free(got);
+	}
 }
 END_TEST
 
