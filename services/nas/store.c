@@ -3117,6 +3117,17 @@ store_check_records(struct store *s, MDB_txn *txn, struct store_check_op *op)
 			}
 			memcpy(op->ck_refs[op->ck_nrefs++], rec->chunks[i]->sha256.data, SHA_LEN);
 		}
+		/* Its digest names its chunk list (records of format 3 may have none yet). */
+		if (rv == 0 && rec->info->digest.len != 0) {
+			uint8_t digest[SHA_LEN];
+			if (rec->info->digest.len != SHA_LEN ||
+			    digest_refs(rec->chunks, rec->n_chunks, digest) != 0 ||
+			    memcmp(digest, rec->info->digest.data, SHA_LEN) != 0) {
+				ck->sk_bad_records++;
+				store_problem(ck, "%s/%s@%llu: its digest does not match its chunk list",
+				    node, comp, (unsigned long long)seq);
+			}
+		}
 		ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
 	}
 	mdb_cursor_close(c);

@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "sha.h"
 #include "digest.h"
+#include "key.h"
 #include "store.h"
 #include "zchunk.h"
 
@@ -1310,12 +1311,29 @@ START_TEST(store_refuses_a_digest_that_does_not_match_its_chunk_list)
 	ck_assert_mem_eq(rec->info->digest.data, want, SHA_LEN);
 	ck_assert_uint_eq(rec->info->sha256.len, 0);
 	ck_assert_uint_eq(rec->info->chunk_avg, 256);
-	/* The same checkpoint again under its seq is the same one; another digest is not. */
+	/* The same checkpoint again under its seq is the same one. */
 	c.req.seq = rec->info->seq;
 	{
 		bool existed = false;
 		ck_assert_int_eq(commit(&c, &info, &existed, &err), 0);
 		ck_assert(existed);
+	}
+	ck_assert_uint_eq(check_store().sk_bad_records, 0);
+	/* A record whose digest was changed at rest: the checks report it. */
+	{
+		uint8_t key[KEY_MAX], val[4096], *at;
+		size_t klen, vlen;
+		ck_assert_int_eq(key_encode("n1", "c", c.req.seq, key, &klen), 0);
+		store_close(st);
+		st = NULL;
+		vlen = peek_value("ckpt", key, klen, val, sizeof(val));
+		ck_assert_uint_gt(vlen, SHA_LEN);
+		at = memmem(val, vlen, want, SHA_LEN);
+		ck_assert_ptr_nonnull(at);
+		at[3] ^= 1;
+		poke_value("ckpt", key, klen, val, vlen);
+		st = open_store(1 * MiB, 64 * MiB, NULL);
+		ck_assert_uint_eq(check_store().sk_bad_records, 1);
 	}
 	free(b);
 }
