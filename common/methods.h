@@ -22,6 +22,8 @@ enum mgr_method {
 	MGR_CORDON = 8,
 	MGR_UNCORDON = 9,
 	MGR_FORGET = 10,
+	MGR_APPLY = 11,
+	MGR_DELETE = 12,
 	MGR_METHODS
 };
 
@@ -37,6 +39,10 @@ enum nas_method {
 	NAS_PIN = 8,
 	NAS_SET_RETENTION = 9,
 	NAS_SCRUB = 10,
+	NAS_PUT_SPEC = 11,
+	NAS_GET_SPEC = 12,
+	NAS_LIST_SPECS = 13,
+	NAS_DELETE_SPEC = 14,
 	NAS_METHODS
 };
 

@@ -77,6 +77,8 @@ struct rpc_server {
 	int s_q_init;
 	struct rpc_job *s_qhead, *s_qtail;
 	unsigned s_qlen;
+	/* rs_metrics' families (NULL without): see rpc_server_config. */
+	struct metrics_fam *s_m_requests, *s_m_duration, *s_m_bad;
 };
 
 struct rpc_client {
@@ -192,6 +194,7 @@ rpc_server_bad(struct rpc_server *s, struct rpc_call *call, const char *fmt, ...
 	vsnprintf(call->rc_err, sizeof(call->rc_err), fmt, ap);
 	va_end(ap);
 	atomic_fetch_add(&s->s_bad, 1);
+	metrics_inc(s->s_m_bad, 1, METRICS_L(s->s_cfg.rs_service->short_name));
 	if (s->s_cfg.rs_on_bad != NULL)
 		s->s_cfg.rs_on_bad(s->s_cfg.rs_arg, call->rc_err);
 }
@@ -330,6 +333,21 @@ out_reply:
 	return rpc_msg_pack(&hdr.base, reply, ret_reply);
 }
 
+/* A request received at t0 was answered with code: callback and metrics. */
+static void
+rpc_server_done(struct rpc_server *s, int method, int code, uint64_t t0)
+{
+	const ProtobufCServiceDescriptor *svc = s->s_cfg.rs_service;
+	uint64_t ms = util_now_mono_ms() - t0;
+	const char *name = method >= 0 ? svc->methods[method].name : "unknown";
+
+	if (s->s_cfg.rs_on_done != NULL)
+		s->s_cfg.rs_on_done(s->s_cfg.rs_arg, method, code, ms * 1000u);
+	metrics_inc(s->s_m_requests, 1,
+	    METRICS_L(svc->short_name, name, err_code_name((err_code)code)));
+	metrics_observe(s->s_m_duration, (double)ms / 1000.0, METRICS_L(svc->short_name, name));
+}
+
 /* Handles one request received at t0 and sends the reply on ctx; frees msg. */
 static void
 rpc_serve_one(struct rpc_server *s, struct arena *arena, nng_ctx ctx, nng_aio *aio, nng_msg *msg,
@@ -351,8 +369,7 @@ rpc_serve_one(struct rpc_server *s, struct arena *arena, nng_ctx ctx, nng_aio *a
 		if (nng_aio_result(aio) != 0)
 			nng_msg_free(reply);
 	}
-	if (s->s_cfg.rs_on_done != NULL)
-		s->s_cfg.rs_on_done(s->s_cfg.rs_arg, method, code, (util_now_mono_ms() - t0) * 1000u);
+	rpc_server_done(s, method, code, t0);
 	arena_reset(arena);
 }
 
@@ -404,9 +421,7 @@ rpc_slow_hand_off(struct rpc_worker *w, int method, nng_msg *msg, uint64_t t0)
 			if (nng_aio_result(w->w_aio) != 0)
 				nng_msg_free(reply);
 		}
-		if (s->s_cfg.rs_on_done != NULL)
-			s->s_cfg.rs_on_done(s->s_cfg.rs_arg, method, (int)hdr.code,
-			    (util_now_mono_ms() - t0) * 1000u);
+		rpc_server_done(s, method, (int)hdr.code, t0);
 		return 0;
 	}
 	job = malloc(sizeof(*job));
@@ -549,6 +564,31 @@ rpc_url_with_port(const char *url, int port, char *out, size_t outlen)
 		snprintf(out, outlen, "%s", url);
 }
 
+/* The families of rs_metrics (none without). Several servers may share them. */
+static int
+rpc_server_metrics(struct rpc_server *s)
+{
+	struct metrics *m = s->s_cfg.rs_metrics;
+	int rv;
+
+	if (m == NULL)
+		return 0;
+	rv = metrics_add_family(m, METRICS_COUNTER, "ckpt_rpc_requests_total",
+	    "RPC requests answered, by service, method and status code", "service,method,code", NULL,
+	    0, &s->s_m_requests);
+	if (rv == 0)
+		rv = metrics_add_family(m, METRICS_HISTOGRAM, "ckpt_rpc_request_duration_seconds",
+		    "Time from receipt of an RPC request to its reply", "service,method",
+		    metrics_latency_buckets, metrics_latency_nbuckets, &s->s_m_duration);
+	if (rv == 0)
+		rv = metrics_add_family(m, METRICS_COUNTER, "ckpt_rpc_bad_requests_total",
+		    "RPC requests refused as malformed (envelope, service, method or body)", "service",
+		    NULL, 0, &s->s_m_bad);
+	if (rv == 0) /* at 0 from the start: an alert on its rate needs the series */
+		rv = metrics_inc(s->s_m_bad, 0, METRICS_L(s->s_cfg.rs_service->short_name));
+	return rv;
+}
+
 int
 rpc_server_start(const struct rpc_server_config *cfg, const char *url,
     struct rpc_server **ret_server)
@@ -566,6 +606,11 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		s->s_cfg.rs_workers = 4;
 	if (s->s_cfg.rs_default_timeout_ms == 0)
 		s->s_cfg.rs_default_timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
+	rv = rpc_server_metrics(s);
+	if (rv != 0) {
+		free(s);
+		return rv;
+	}
 
 	rv = err_from_nng(nng_rep0_open(&s->s_sock));
 	if (rv != 0) {

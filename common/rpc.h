@@ -40,10 +40,11 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "arena.h"
+#include "metrics.h"
 
 #define RPC_RECV_MAX_DEFAULT (16u << 20)
 #define RPC_TIMEOUT_DEFAULT_MS 5000u
-#define RPC_ERRMSG_MAX 256
+#define RPC_ERRMSG_MAX 1024
 #define RPC_SLOW_QUEUE_DEFAULT 256u
 
 struct rpc_call;
@@ -93,6 +94,16 @@ struct rpc_server_config {
 	void (*rs_on_bad)(void *arg, const char *reason);
 	/* Called after every request: method index (-1 if unknown), code, duration. */
 	void (*rs_on_done)(void *arg, int method, int code, uint64_t usec);
+	/*
+	 * NULL, or the service's registry (metrics.h): the server counts there
+	 * every request by service, method and code, its duration, and the
+	 * bad ones:
+	 *   ckpt_rpc_requests_total{service,method,code}
+	 *   ckpt_rpc_request_duration_seconds{service,method} (histogram)
+	 *   ckpt_rpc_bad_requests_total{service}
+	 * Method "unknown" for requests that name none of the service's.
+	 */
+	struct metrics *rs_metrics;
 };
 
 struct rpc_server_stats {

@@ -20,6 +20,7 @@
 #include "cmd_drain.h"
 #include "cmd_migrate.h"
 #include "cmd_nodes.h"
+#include "cmd_spec.h"
 #include "cmd_store.h"
 #include "cmd_watch.h"
 #include "ctl.h"
@@ -102,6 +103,18 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "scrub", cmd_scrub, "",
 	    "verify every chunk's hash and reference count on the NAS; exit 1 on corruption "
 	    "(Nas.Scrub; its deadline is at least 600s)",
+	    NULL },
+	{ "apply", cmd_apply, "-f FILE",
+	    "declare the components of FILE cluster-wide: stored on the NAS, placed by the "
+	    "manager (Manager.Apply)",
+	    "  -f, --file FILE      [component NAME] sections, in the agent's config format;\n"
+	    "                       checked here (FILE:LINE: FIELD: reason), then each node\n"
+	    "                       holds a spec against its own [allow] list; a component\n"
+	    "                       with no checkpoint starts fresh, one that runs keeps\n"
+	    "                       running (the new spec goes with its next move)\n" },
+	{ "delete", cmd_delete, "COMPONENT",
+	    "stop COMPONENT after a final checkpoint and delete its spec; its checkpoints are "
+	    "kept (Manager.Delete)",
 	    NULL },
 	{ "help", cmd_help, "[COMMAND]", "print this help, or one command's", NULL },
 };

@@ -5,8 +5,9 @@ set -euo pipefail
 PKGS=(build-essential clang meson ninja-build pkg-config cmake
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils
 	libssl-dev libjansson-dev libzstd-dev libinih-dev check
-	python3 jq
-	redis-server redis-tools etcd-server etcd-client)
+	python3 jq yamllint
+	redis-server redis-tools etcd-server etcd-client
+	curl prometheus)  # curl, promtool: test_metrics scrapes and checks the --http endpoints
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,6 @@
 /* agent: life cycle of one node agent and the helpers its files share (agent.h, agent_int.h). */
 #include "agent_int.h"
+#include "svc_spec.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -236,12 +237,14 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_manager = strdup(cfg->ac_manager);
 	a->a_listen = strdup(cfg->ac_listen);
 	a->a_advertise = cfg->ac_advertise != NULL ? strdup(cfg->ac_advertise) : NULL;
+	a->a_http = cfg->ac_http != NULL ? strdup(cfg->ac_http) : NULL;
 	a->a_local_dir = agent_local_dir(cfg);
 	a->a_labels = calloc(cfg->ac_nlabels + 1, sizeof(*a->a_labels));
 	rv = -ENOMEM;
 	if (a->a_node == NULL || a->a_manager == NULL || a->a_listen == NULL || a->a_labels == NULL ||
 	    a->a_local_dir == NULL ||
-	    (cfg->ac_advertise != NULL && a->a_advertise == NULL))
+	    (cfg->ac_advertise != NULL && a->a_advertise == NULL) ||
+	    (cfg->ac_http != NULL && a->a_http == NULL))
 		goto out_free;
 	for (; a->a_nlabels < cfg->ac_nlabels; a->a_nlabels++) {
 		struct agent_label *l = &a->a_labels[a->a_nlabels];
@@ -443,6 +446,10 @@ agent_component_count(const struct agent *a)
 const struct spec *
 agent_spec_find(const struct agent *a, const char *name)
 {
+	const struct spec *kept = svc_spec_kept_find(a, name);
+
+	if (kept != NULL)
+		return kept; /* the manager sent it with its restore: it wins */
 	if (a->a_config == NULL)
 		return NULL;
 	for (size_t i = 0; i < a->a_config->sc_nspecs; i++)
@@ -501,6 +508,18 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		LOG_INFO("%zu component(s) to resume: each is restored from its latest checkpoint, "
 			 "or started fresh when none exists, once the manager answers",
 		    a->a_ndecl);
+	if (a->a_http != NULL) {
+		rv = amet_new(a, &a->a_amet);
+		if (rv != 0) {
+			snprintf(err, errlen, "cannot make the metrics: %s", err_str(rv));
+			return rv;
+		}
+		sc.rs_metrics = amet_registry(a->a_amet);
+		/* Before the threads: /readyz answers 503 until the agent attaches. */
+		rv = amet_serve(a->a_amet, a->a_http, err, errlen);
+		if (rv != 0)
+			return rv;
+	}
 	/* Listen first: the manager may call as soon as it knows the address. */
 	rv = rpc_server_start(&sc, a->a_listen, &a->a_server);
 	if (rv != 0) {
@@ -534,6 +553,12 @@ agent_url(const struct agent *a)
 	return a->a_server != NULL ? rpc_server_url(a->a_server) : a->a_listen;
 }
 
+const char *
+agent_http_url(const struct agent *a)
+{
+	return a->a_amet != NULL ? amet_url(a->a_amet) : NULL;
+}
+
 void
 agent_stop(struct agent *a)
 {
@@ -542,6 +567,7 @@ agent_stop(struct agent *a)
 	if (a == NULL || a->a_stopped)
 		return;
 	a->a_stopped = true;
+	amet_halt(a->a_amet); /* its readiness thread calls the NAS */
 	pthread_mutex_lock(&a->a_mu);
 	a->a_stopping = true;
 	pthread_cond_broadcast(&a->a_cv);
@@ -571,6 +597,7 @@ agent_free(struct agent *a)
 	if (a == NULL)
 		return;
 	agent_stop(a);
+	amet_free(a->a_amet); /* after the server and the threads, which count in it */
 	comp_table_free(a->a_comps);
 	/* After the table: its lib instances are gone from the host. */
 	drv_lib_host_stop(a->a_lib);
@@ -584,10 +611,12 @@ agent_free(struct agent *a)
 	free(a->a_own);
 	decl_free(a);
 	spec_config_free(a->a_config);
+	svc_spec_kept_free(a);
 	free(a->a_node);
 	free(a->a_manager);
 	free(a->a_listen);
 	free(a->a_advertise);
+	free(a->a_http);
 	free(a->a_local_dir);
 	pthread_cond_destroy(&a->a_cv);
 	pthread_mutex_destroy(&a->a_flush_mu);

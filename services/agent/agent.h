@@ -94,6 +94,8 @@ struct agent_config {
 	 * else /tmp/ckpt-agent-NODE.
 	 */
 	const char *ac_local_dir;
+	/* NULL, or the URL of the HTTP endpoint: health, readiness and metrics (amet.h). */
+	const char *ac_http;
 };
 
 /* A label a demo component requires of its node (value "": any value). */
@@ -142,6 +144,8 @@ size_t agent_component_count(const struct agent *a);
 int agent_start(struct agent *a, char *err, size_t errlen);
 /* The URL the Agent service is bound to (after agent_start()). */
 const char *agent_url(const struct agent *a);
+/* The URL of the HTTP endpoint (after agent_start()); NULL without ac_http. */
+const char *agent_http_url(const struct agent *a);
 /* True once attached to the manager; waits at most timeout_ms for it. */
 bool agent_wait_attached(struct agent *a, unsigned timeout_ms);
 /*

@@ -14,6 +14,7 @@
  *   migr.c    the migration caller of --migrate-after (migr_)
  *   svc.c     the Agent service's handlers (svc_)
  *   comp.c    the component table; drv.c and drv_*.c the drivers below it
+ *   amet.c    the HTTP endpoint: readiness and metrics (amet_)
  *
  * Locks: a_mu guards the fields marked below (and a_cv signals stop, attach
  * and kicks); the component table and the queue have their own locks;
@@ -23,11 +24,13 @@
 #define CKPT_AGENT_AGENT_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "agent.h"
+#include "amet.h"
 #include "ckpt/v1/common.pb-c.h"
 #include "arena.h"
 #include "comp.h"
@@ -89,6 +92,8 @@ struct agent_nas {
 	unsigned an_refs; /* under a_mu */
 };
 
+struct svc_kept;
+
 struct agent {
 	/* Configuration: fixed once agent_start() ran. */
 	char *a_node;
@@ -108,8 +113,16 @@ struct agent {
 	struct agent_decl *a_decl; /* without a_fresh: the same, to resume */
 	size_t a_ndecl;
 	struct spec_config *a_config; /* --config: the node's own specs and allow list; or NULL */
+	/*
+	 * Specs that came with Restores (cluster-wide, svc_spec.h), newest first;
+	 * pushed with a CAS, freed only by agent_free(), so a pointer into one
+	 * stays valid while the agent lives.
+	 */
+	_Atomic(struct svc_kept *) a_kept;
 	char *a_local_dir;            /* the lib driver's socket folder */
 	struct drv_lib_host *a_lib;   /* its local server, once a config allows lib; or NULL */
+	char *a_http;                 /* --http URL, or NULL */
+	struct amet *a_amet;          /* with a_http: metrics and readiness, else NULL */
 
 	struct comp_table *a_comps;
 	struct queue *a_queue;      /* checkpoints waiting for the NAS */
@@ -123,6 +136,7 @@ struct agent {
 	pthread_mutex_t a_mu; /* guards what follows */
 	pthread_cond_t a_cv;  /* signalled on stop, on attach and on a kick */
 	bool a_stopping;
+	bool a_linked;              /* attached, heartbeats answered (link.c) */
 	bool a_nas_down;            /* the last store failed for want of the NAS */
 	char a_fatal[AGENT_FATAL_MAX]; /* why the agent must exit ("": it need not) */
 	bool a_ckpt_kick;           /* checkpoint now (after a restore) */
@@ -162,7 +176,10 @@ void agent_set_error(struct rpc_error *err, int rv, const char *fmt, ...)
  */
 void agent_fail(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The node's own spec of name (its config file), or NULL. Fixed after agent_start(). */
+/*
+ * The spec of name: the newest a Restore brought (cluster-wide, svc_spec_keep()),
+ * else the node's own (its config file), else NULL. Valid while the agent is.
+ */
 const struct spec *agent_spec_find(const struct agent *a, const char *name);
 /*
  * A drv_spec for a restore of name by driver kind: the node's own spec's
@@ -259,6 +276,7 @@ struct svc_load_req {
 	const uint8_t *lr_sha256;     /* SHA_LEN bytes it must have, NULL: any */
 	const char *lr_kind;          /* the driver it must be for, NULL: its record's */
 	unsigned lr_timeout_ms;
+	const struct spec *lr_spec;   /* sent with the Restore (cluster-wide); NULL: the node's */
 };
 struct svc_loaded {
 	const struct drv_ops *ld_ops;

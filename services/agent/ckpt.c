@@ -384,6 +384,7 @@ out_queue:
 		LOG_INFO("checkpoint stored on NAS: %s/%s@%" PRIu64 " size=%" PRIu64 " (%s) sha256=%s",
 		    info.ni_node, info.ni_component, info.ni_seq, info.ni_size,
 		    util_fmt_size(info.ni_size, human), hex);
+	amet_checkpoint(a->a_amet, name, 0);
 	/* A final checkpoint is notified before Stop answers; others in the background. */
 	if (final)
 		notify_send(a, &info);
@@ -402,6 +403,8 @@ out_log:
 		LOG_DEBUG("checkpoint of %s abandoned (stopping): %s", name, err->re_msg);
 	else if (rv != 0)
 		LOG_WARN("checkpoint of %s failed: %s", name, err->re_msg);
+	if (rv != 0 && !agent_stopping(a))
+		amet_checkpoint(a->a_amet, name, rv);
 	return rv;
 }
 
@@ -470,6 +473,7 @@ ckpt_queue_flush(struct agent *a, unsigned timeout_ms)
 		    util_fmt_size(info.ni_size, human), hex,
 		    util_now_mono_ms() - it.qi_queued_ms);
 		comp_note_stored(a->a_comps, it.qi_component, info.ni_seq);
+		amet_checkpoint(a->a_amet, it.qi_component, 0);
 		queue_count_stored(a->a_queue);
 		notify_later(a, &info);
 		free(it.qi_buf);

@@ -75,6 +75,7 @@ exec_conf_free(struct exec_conf *c)
 	strv_free(c->xc_dump);
 	strv_free(c->xc_restore);
 	strv_free(c->xc_quiesce);
+	strv_free(c->xc_ready);
 	strv_free(c->xc_resume);
 	strv_free(c->xc_env);
 	free(c->xc_dir);
@@ -95,9 +96,11 @@ exec_conf_dup(const struct exec_conf *c)
 	/* The scalars first; every pointer is then replaced by its copy. */
 	*d = *c;
 	d->xc_run = d->xc_dump = d->xc_restore = d->xc_quiesce = d->xc_resume = d->xc_env = NULL;
+	d->xc_ready = NULL;
 	d->xc_dir = d->xc_dump_path = d->xc_restore_path = d->xc_log_path = NULL;
 	ok = strv_dup(c->xc_run, &d->xc_run) && strv_dup(c->xc_dump, &d->xc_dump) &&
 	    strv_dup(c->xc_restore, &d->xc_restore) && strv_dup(c->xc_quiesce, &d->xc_quiesce) &&
+	    strv_dup(c->xc_ready, &d->xc_ready) &&
 	    strv_dup(c->xc_resume, &d->xc_resume) && strv_dup(c->xc_env, &d->xc_env) &&
 	    str_dup(c->xc_dir, &d->xc_dir) && str_dup(c->xc_dump_path, &d->xc_dump_path) &&
 	    str_dup(c->xc_restore_path, &d->xc_restore_path) &&
@@ -491,7 +494,7 @@ exec_conf_check(const struct exec_conf *c, char *err, size_t errlen)
 	} cmds[] = {
 		{ "run", c->xc_run, true }, { "dump", c->xc_dump, true },
 		{ "restore", c->xc_restore, false }, { "quiesce", c->xc_quiesce, false },
-		{ "resume", c->xc_resume, false },
+		{ "resume", c->xc_resume, false }, { "ready", c->xc_ready, false },
 	};
 	const char *paths[][2] = { { "dump-path", c->xc_dump_path },
 		{ "restore-path", c->xc_restore_path } };
@@ -544,6 +547,44 @@ exec_conf_check(const struct exec_conf *c, char *err, size_t errlen)
 		return -EPERM;
 	}
 	return 0;
+}
+
+/*
+ * Runs `ready` until it exits 0 (the program serves), every
+ * EXEC_READY_EVERY_MS, while `run` runs; within the restore timeout.
+ */
+static int
+wait_ready(struct exec *x, char *err, size_t errlen)
+{
+	const struct exec_conf *c = x->x_conf;
+	uint64_t tmo = c->xc_restore_timeout_ms != 0 ? c->xc_restore_timeout_ms :
+	    EXEC_RESTORE_TIMEOUT_MS;
+	uint64_t deadline = child_now_ms() + tmo;
+	char why[256] = "";
+
+	for (;;) {
+		struct exec_status st;
+		uint64_t now = child_now_ms();
+		int rv;
+
+		if (exec_status(x, &st) == 0 && st.es_state != EXEC_RUNNING) {
+			snprintf(err, errlen, "run: %s %s %d before it was ready", c->xc_run[0],
+			    st.es_state == EXEC_EXITED ? "exited with status" : "was killed by signal",
+			    st.es_code);
+			return -EIO;
+		}
+		if (now >= deadline) {
+			snprintf(err, errlen, "ready: not ready after %llu ms%s%s",
+			    (unsigned long long)tmo, why[0] != '\0' ? "; last: " : "", why);
+			return -ETIMEDOUT;
+		}
+		rv = child_run(c, "ready", c->xc_ready, NULL, 0, 0,
+		    deadline - now < dump_timeout(c) ? deadline - now : dump_timeout(c), NULL, NULL,
+		    why, sizeof(why));
+		if (rv == 0)
+			return 0;
+		usleep(EXEC_READY_EVERY_MS * 1000);
+	}
 }
 
 int
@@ -631,6 +672,14 @@ exec_start(const struct exec_conf *c, const void *state, size_t len, struct exec
 		goto out;
 	}
 	record_run(c, x->x_pid);
+	if (c->xc_ready != NULL) {
+		rv = wait_ready(x, err, errlen);
+		if (rv != 0) {
+			exec_stop(x, 0, NULL);
+			child_close(&x->x_pidfd);
+			goto out;
+		}
+	}
 	*ret_x = x;
 	x = NULL;
 out:

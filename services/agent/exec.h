@@ -48,6 +48,7 @@
 /* Timeouts when the configuration gives 0. */
 #define EXEC_DUMP_TIMEOUT_MS 60000u
 #define EXEC_RESTORE_TIMEOUT_MS 300000u
+#define EXEC_READY_EVERY_MS 100u
 
 /*
  * What a component is. Lists are NULL-terminated arrays of strings; a NULL
@@ -60,6 +61,12 @@ struct exec_conf {
 	char **xc_restore;  /* optional: state on stdin, or at xc_restore_path */
 	char **xc_quiesce;  /* optional: before dump */
 	char **xc_resume;   /* optional: after dump, whenever quiesce ran */
+	/*
+	 * optional: run after `run` starts, again every EXEC_READY_EVERY_MS until
+	 * it exits 0 (the program serves): exec_start() returns only then, so
+	 * the first checkpoint finds it ready. Bounded by xc_restore_timeout_ms.
+	 */
+	char **xc_ready;
 	char **xc_env;      /* optional: KEY=VALUE added to the clean environment */
 	char *xc_dir;       /* required: absolute; working folder (made if missing) */
 	char *xc_dump_path;    /* optional: the state is this file after dump exits */

@@ -155,6 +155,15 @@ link_heartbeat(struct agent *a, struct arena *arena, bool *ret_reattach, struct 
 	return 0;
 }
 
+/* What /readyz reads (amet.c): attached, heartbeats answered. */
+static void
+link_set_linked(struct agent *a, bool linked)
+{
+	pthread_mutex_lock(&a->a_mu);
+	a->a_linked = linked;
+	pthread_mutex_unlock(&a->a_mu);
+}
+
 void *
 link_main(void *arg)
 {
@@ -166,6 +175,7 @@ link_main(void *arg)
 	bool attached = false, failing = false;
 
 	while (!agent_stopping(a)) {
+		link_set_linked(a, attached && !failing);
 		struct rpc_error err = { 0 };
 		unsigned hb, reattach_ms;
 		bool reattach = false;
@@ -231,5 +241,6 @@ link_main(void *arg)
 			}
 		}
 	}
+	link_set_linked(a, false);
 	return NULL;
 }

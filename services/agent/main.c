@@ -41,6 +41,7 @@ struct agent_conf {
 	bool fresh;
 	char *log_level;
 	char *local_dir;
+	char *http;
 };
 
 #define OPT(name, type, field, def, min, max, flags, meta, help)                               \
@@ -90,6 +91,9 @@ static const struct cfg_opt agent_opts[] = {
 	    "private folder (mode 0700, made if missing) of the local socket that lib components "
 	    "(programs linked with libckpt) talk to; opened only when [allow] drivers has lib "
 	    "(default: $XDG_RUNTIME_DIR/ckpt-agent-NODE, else /tmp/ckpt-agent-NODE)"),
+	OPT("http", CFG_STR, http, NULL, 0, 0, CFG_URL, "URL",
+	    "serve /healthz, /readyz (attached and the NAS answers) and /metrics (Prometheus) on "
+	    "http://HOST:PORT; off when not set"),
 };
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
 
@@ -340,6 +344,7 @@ main(int argc, char **argv)
 	acfg.ac_chunk_max = (uint32_t)conf.chunk_max;
 	acfg.ac_fresh = conf.fresh;
 	acfg.ac_local_dir = conf.local_dir;
+	acfg.ac_http = conf.http;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);
@@ -393,6 +398,8 @@ main(int argc, char **argv)
 	    agent_url(a), conf.manager, ncomps, path != NULL ? "; config " : "",
 	    path != NULL ? path : "", conf.interval_ms,
 	    conf.migrate_after_ms > 0 ? "; will call for migration" : "");
+	if (agent_http_url(a) != NULL)
+		LOG_INFO("health and metrics on %s (/healthz, /readyz, /metrics)", agent_http_url(a));
 	for (;;) {
 		if (sigwait(&sigs, &sig) == 0 && (sig == SIGINT || sig == SIGTERM))
 			break;

@@ -139,6 +139,7 @@ spec_free(struct spec *s)
 	spec_words_free(c->xc_dump);
 	spec_words_free(c->xc_restore);
 	spec_words_free(c->xc_quiesce);
+	spec_words_free(c->xc_ready);
 	spec_words_free(c->xc_resume);
 	spec_words_free(c->xc_env);
 	free(c->xc_dir);
@@ -305,7 +306,7 @@ check_exec(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 		char **argv;
 	} cmds[] = {
 		{ "run", c->xc_run }, { "dump", c->xc_dump }, { "restore", c->xc_restore },
-		{ "quiesce", c->xc_quiesce }, { "resume", c->xc_resume },
+		{ "quiesce", c->xc_quiesce }, { "resume", c->xc_resume }, { "ready", c->xc_ready },
 	};
 	const char *paths[][2] = { { "dump-path", c->xc_dump_path },
 		{ "restore-path", c->xc_restore_path }, { "log-path", c->xc_log_path } };
@@ -376,6 +377,45 @@ check_exec(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 		c->xc_gid = pw.pw_gid;
 	}
 	return 0;
+}
+
+int
+spec_check_form(struct spec *s, char *err, size_t errlen)
+{
+	if (key_name_check(s->sp_name) != 0) {
+		snprintf(err, errlen, "name: '%s' is not 1-%d of [A-Za-z0-9._-]", s->sp_name,
+		    KEY_NAME_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < s->sp_nrequires; i++)
+		if (key_name_check(s->sp_requires[i].sr_key) != 0) {
+			snprintf(err, errlen, "requires: invalid label '%s'", s->sp_requires[i].sr_key);
+			return -EINVAL;
+		}
+	if (s->sp_limit == 0 || s->sp_limit > SPEC_LIMIT_MAX) {
+		snprintf(err, errlen, "limit: out of range [1, 1G]");
+		return -EINVAL;
+	}
+	if (strcmp(s->sp_driver, DRIVER_DEMO) == 0) {
+		if (s->sp_demo_bytes > DEMO_BYTES_MAX) {
+			snprintf(err, errlen, "bytes: out of range [0, 1G]");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(s->sp_driver, DRIVER_EXEC) != 0 && strcmp(s->sp_driver, DRIVER_LIB) != 0) {
+		snprintf(err, errlen, "driver: unknown driver '%s' (known: demo, exec, lib)",
+		    s->sp_driver);
+		return -EINVAL;
+	}
+	s->sp_exec.xc_limit = s->sp_limit;
+	s->sp_exec.xc_run_only = strcmp(s->sp_driver, DRIVER_LIB) == 0;
+	if (s->sp_user != NULL && s->sp_exec.xc_run_only) {
+		snprintf(err, errlen, "user: not a setting of driver lib (its program talks to the "
+		    "agent's local socket, which is the agent's user's alone)");
+		return -EINVAL;
+	}
+	return exec_conf_check(&s->sp_exec, err, errlen);
 }
 
 int

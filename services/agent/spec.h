@@ -25,7 +25,7 @@
  *
  * Component keys (SPEC_FIELDS in spec_ini.c is the table): driver (required),
  * interval, limit, requires, max-restarts, backoff, fresh; demo: bytes;
- * exec: run, dump (required), restore, quiesce, resume, env, folder
+ * exec: run, dump (required), restore, quiesce, resume, ready, env, folder
  * (required), dump-path, restore-path, log-path, dump-timeout,
  * restore-timeout, shell, user; lib (a program linked with libckpt that
  * checkpoints itself): run, folder (required), env, log-path (it runs as
@@ -127,6 +127,21 @@ struct spec_config {
 int spec_config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopts,
     struct spec_config **ret_cfg, char *err, size_t errlen);
 void spec_config_free(struct spec_config *cfg);
+
+/*
+ * Reads a spec file (ckptctl apply -f): [component NAME] sections only, each
+ * checked for form (spec_check_form), not against any allow list: the nodes
+ * do that. Errors as spec_config_load(); a file without a component is
+ * -EINVAL ("FILE: no [component NAME] section").
+ */
+int spec_file_load(const char *path, struct spec_config **ret_cfg, char *err, size_t errlen);
+
+/*
+ * What can be checked of s on any machine: its name, labels, limit, a known
+ * driver and that driver's settings (exec_conf_check()). -EINVAL with
+ * "FIELD: reason".
+ */
+int spec_check_form(struct spec *s, char *err, size_t errlen);
 
 /*
  * Holds s against the allow list: a known driver that is allowed, its

@@ -38,6 +38,7 @@ enum field {
 	F_RESTORE,
 	F_QUIESCE,
 	F_RESUME,
+	F_READY,
 	F_ENV,
 	F_FOLDER,
 	F_DUMP_PATH,
@@ -72,6 +73,7 @@ static const struct {
 	[F_RESTORE] = { "restore", DRIVER_EXEC, false },
 	[F_QUIESCE] = { "quiesce", DRIVER_EXEC, false },
 	[F_RESUME] = { "resume", DRIVER_EXEC, false },
+	[F_READY] = { "ready", DRIVER_EXEC, false },
 	[F_ENV] = { "env", DRIVER_EXEC, true },
 	[F_FOLDER] = { "folder", DRIVER_EXEC, true },
 	[F_DUMP_PATH] = { "dump-path", DRIVER_EXEC, false },
@@ -88,6 +90,7 @@ static bool
 field_multiline(enum field f)
 {
 	return f == F_RUN || f == F_DUMP || f == F_RESTORE || f == F_QUIESCE || f == F_RESUME ||
+	    f == F_READY ||
 	    f == F_ENV || f == F_REQUIRES;
 }
 
@@ -137,6 +140,7 @@ struct load {
 	const struct cfg_opt *l_opts;
 	size_t l_nopts;
 	struct spec_config *l_cfg;
+	bool l_specs_only;       /* a spec file: components only, checked for form */
 	/* the first error */
 	int l_err_line;
 	char l_err[512];
@@ -170,6 +174,11 @@ load_section(struct load *l)
 	l->l_last_field = -1;
 	if (l->l_sect_long) {
 		load_fail(l, l->l_sect_line, "section", "name longer than %d bytes", SECTION_MAX);
+		return -EINVAL;
+	}
+	if (l->l_specs_only && (strcmp(s, "agent") == 0 || strcmp(s, "allow") == 0)) {
+		load_fail(l, l->l_sect_line, "section", "[%s] belongs in an agent's config file; a "
+		    "spec file holds [component NAME] sections only", s);
 		return -EINVAL;
 	}
 	if (strcmp(s, "agent") == 0) {
@@ -564,9 +573,9 @@ load_component(struct load *l, struct pending *p, struct spec **ret)
 	}
 	{
 		static const enum field cmdf[] = { F_RUN, F_DUMP, F_RESTORE, F_QUIESCE, F_RESUME,
-			F_ENV };
+			F_READY, F_ENV };
 		char ***slots[] = { &c->xc_run, &c->xc_dump, &c->xc_restore, &c->xc_quiesce,
-			&c->xc_resume, &c->xc_env };
+			&c->xc_resume, &c->xc_ready, &c->xc_env };
 		for (size_t i = 0; i < sizeof(cmdf) / sizeof(cmdf[0]); i++) {
 			const char *v = r->r_val[cmdf[i]];
 			const char *fname = SPEC_FIELDS[cmdf[i]].f_name;
@@ -658,7 +667,8 @@ load_component(struct load *l, struct pending *p, struct spec **ret)
 			}
 	}
 	/* Against the file's allow list, at the line of the field it names. */
-	rv = spec_check(s, &l->l_cfg->sc_allow, reason, sizeof(reason));
+	rv = l->l_specs_only ? spec_check_form(s, reason, sizeof(reason))
+	                     : spec_check(s, &l->l_cfg->sc_allow, reason, sizeof(reason));
 	if (rv != 0) {
 		char field[32];
 		const char *colon = strchr(reason, ':');
@@ -712,8 +722,8 @@ spec_config_free(struct spec_config *cfg)
 	free(cfg);
 }
 
-int
-spec_config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopts,
+static int
+config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopts, bool specs_only,
     struct spec_config **ret_cfg, char *err, size_t errlen)
 {
 	struct load l;
@@ -726,6 +736,7 @@ spec_config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopt
 	l.l_nopts = nopts;
 	l.l_cfg = cfg;
 	l.l_last_field = -1;
+	l.l_specs_only = specs_only;
 	if (cfg == NULL || (cfg->sc_path = strdup(path)) == NULL) {
 		rv = -ENOMEM;
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -768,6 +779,11 @@ spec_config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopt
 		snprintf(err, errlen, "%s", l.l_err);
 		goto out;
 	}
+	if (specs_only && cfg->sc_nspecs == 0) {
+		rv = -EINVAL;
+		snprintf(err, errlen, "%s: no [component NAME] section", path);
+		goto out;
+	}
 	rv = 0;
 	*ret_cfg = cfg;
 	cfg = NULL;
@@ -782,4 +798,17 @@ out:
 		free(l.l_allow_raw[k]);
 	spec_config_free(cfg);
 	return rv;
+}
+
+int
+spec_config_load(const char *path, const struct cfg_opt *agent_opts, size_t nopts,
+    struct spec_config **ret_cfg, char *err, size_t errlen)
+{
+	return config_load(path, agent_opts, nopts, false, ret_cfg, err, errlen);
+}
+
+int
+spec_file_load(const char *path, struct spec_config **ret_cfg, char *err, size_t errlen)
+{
+	return config_load(path, NULL, 0, true, ret_cfg, err, errlen);
 }

@@ -63,6 +63,8 @@ spec_to_pb(const struct spec *s, Ckpt__V1__ComponentSpec **ret_pb)
 		p->ps_exec.quiesce = c->xc_quiesce;
 		p->ps_exec.n_resume = spec_strv_len(c->xc_resume);
 		p->ps_exec.resume = c->xc_resume;
+		p->ps_exec.n_ready = spec_strv_len(c->xc_ready);
+		p->ps_exec.ready = c->xc_ready;
 		p->ps_exec.n_env = spec_strv_len(c->xc_env);
 		p->ps_exec.env = c->xc_env;
 		p->ps_exec.folder = str_or_empty(c->xc_dir);
@@ -191,6 +193,8 @@ spec_from_pb(const Ckpt__V1__ComponentSpec *pb, struct spec **ret_spec, char *er
 		    (rv = pb_strv("quiesce", e->quiesce, e->n_quiesce, SPEC_WORDS_MAX,
 			 &c->xc_quiesce, err, errlen)) != 0 ||
 		    (rv = pb_strv("resume", e->resume, e->n_resume, SPEC_WORDS_MAX, &c->xc_resume,
+			 err, errlen)) != 0 ||
+		    (rv = pb_strv("ready", e->ready, e->n_ready, SPEC_WORDS_MAX, &c->xc_ready,
 			 err, errlen)) != 0 ||
 		    (rv = pb_strv("env", e->env, e->n_env, SPEC_ENV_MAX, &c->xc_env, err,
 			 errlen)) != 0 ||

@@ -16,6 +16,7 @@
 #include "key.h"
 #include "log.h"
 #include "methods.h"
+#include "svc_spec.h"
 
 static int
 svc_reject(struct rpc_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -82,6 +83,8 @@ svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
 	struct nasc_fallback fb = { 0 };
 	struct svc_loaded out;
 	struct drv_spec spec;
+	struct drv_setting cset;
+	char cbuf[SVC_SPEC_SETTING_MAX];
 	void *buf = NULL;
 	size_t len = 0;
 	int rv;
@@ -152,8 +155,11 @@ svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
 	/* Without a digest of its own, the driver's state is the bytes it is given. */
 	if (ops->d_digest == NULL)
 		sha256(buf, len, state_sha);
-	/* Drivers that run a program start it from the node's own spec of it. */
-	agent_drv_spec(a, lr->lr_component, ckind, &spec);
+	/* Drivers that run a program start it from its spec: sent along, or the node's own. */
+	if (lr->lr_spec != NULL)
+		svc_spec_drv(lr->lr_spec, lr->lr_component, &cset, cbuf, &spec);
+	else
+		agent_drv_spec(a, lr->lr_component, ckind, &spec);
 	/* The driver may take the buffer over: the state is in memory once, not twice. */
 	rv = ops->d_start(&spec, buf, len, &inst, why, sizeof(why));
 	if (rv == 0)
@@ -201,20 +207,64 @@ out:
 	return rv;
 }
 
+/*
+ * A component with no checkpoint, started from the spec that came with the
+ * Restore; name is reserved (and released here on failure).
+ */
 static int
-svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
-    ProtobufCMessage *reply_msg)
+svc_restore_fresh(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreRequest *req,
+    const struct spec *cspec, const struct comp_req *reqs, size_t nreqs,
+    Ckpt__V1__RestoreReply *reply)
 {
-	struct agent *a = arg;
-	const Ckpt__V1__RestoreRequest *req = (const Ckpt__V1__RestoreRequest *)req_msg;
-	Ckpt__V1__RestoreReply *reply = (Ckpt__V1__RestoreReply *)reply_msg;
-	const char *kind = req->kind != NULL && req->kind[0] != '\0' ? req->kind : NULL;
+	const struct drv_ops *ops = drv_find(cspec->sp_driver);
+	struct drv_inst *inst = NULL;
+	struct drv_setting set;
+	struct drv_spec ds;
+	char buf[SVC_SPEC_SETTING_MAX], why[RPC_ERRMSG_MAX] = "";
+	int rv;
+
+	svc_spec_drv(cspec, req->component, &set, buf, &ds);
+	rv = ops != NULL ? ops->d_start(&ds, NULL, 0, &inst, why, sizeof(why)) : -EMEDIUMTYPE;
+	comp_remove(a->a_comps, req->component, 0);
+	if (rv == 0) {
+		rv = comp_add(a->a_comps, req->component, ops, inst, req->epoch);
+		if (rv != 0) {
+			(void)ops->d_stop(inst, 0);
+			ops->d_free(inst);
+			snprintf(why, sizeof(why), "%s", err_str(rv));
+		}
+	}
+	if (rv != 0) {
+		LOG_WARN("start of %s from its spec failed: %s", req->component, why);
+		rpc_call_errorf(call, "node %s could not start %s from its spec (driver %.32s): %s",
+		    a->a_node, req->component, cspec->sp_driver, why[0] != '\0' ? why : err_str(rv));
+		/* Another node may well start it: not "not found", not "invalid". */
+		return rv == -ENOMEM ? rv : -ESTALE;
+	}
+	(void)comp_set_requires(a->a_comps, req->component, reqs, nreqs);
+	decl_done(a, req->component);
+	ckpt_kick(a);
+	LOG_INFO("component %s started fresh from its spec (driver %s, epoch %" PRIu64 ")",
+	    req->component, cspec->sp_driver, req->epoch);
+	rv = comp_status_one(a->a_comps, rpc_call_arena(call), req->component, &reply->status);
+	if (rv != 0)
+		rpc_call_errorf(call, "status of %s: %s", req->component, err_str(rv));
+	return rv;
+}
+
+static int
+svc_restore_one(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreRequest *req,
+    const struct spec *cspec, Ckpt__V1__RestoreReply *reply)
+{
+	const char *kind = cspec != NULL ? cspec->sp_driver
+	    : req->kind != NULL && req->kind[0] != '\0' ? req->kind : NULL;
 	struct svc_load_req lr = {
 		.lr_component = req->component,
 		.lr_node = req->node,
 		.lr_seq = req->seq,
 		.lr_sha256 = req->sha256.len == SHA_LEN ? req->sha256.data : NULL,
 		.lr_kind = kind,
+		.lr_spec = cspec,
 	};
 	struct svc_loaded ld = { 0 };
 	char hex_ck[SHA_HEX_LEN + 1], hex_state[SHA_HEX_LEN + 1];
@@ -244,6 +294,15 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 		snprintf(reqs[nreqs].cq_value, sizeof(reqs[nreqs].cq_value), "%s", l->value);
 		nreqs++;
 	}
+	if (cspec != NULL && nreqs == 0) {
+		/* The spec's labels (SPEC_REQUIRES_MAX = COMP_REQUIRES_MAX). */
+		for (; nreqs < cspec->sp_nrequires; nreqs++) {
+			snprintf(reqs[nreqs].cq_key, sizeof(reqs[nreqs].cq_key), "%s",
+			    cspec->sp_requires[nreqs].sr_key);
+			snprintf(reqs[nreqs].cq_value, sizeof(reqs[nreqs].cq_value), "%s",
+			    cspec->sp_requires[nreqs].sr_value);
+		}
+	}
 	if (kind != NULL && drv_find(kind) == NULL) {
 		rpc_call_errorf(call, "node %s has no driver of kind '%.32s' to restore %s into",
 		    a->a_node, kind, req->component);
@@ -259,6 +318,8 @@ svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
 			rpc_call_errorf(call, "cannot take %s: %s", req->component, err_str(rv));
 		return rv;
 	}
+	if (req->fresh)
+		return svc_restore_fresh(a, call, req, cspec, reqs, nreqs, reply);
 	lr.lr_timeout_ms = agent_call_budget(call);
 	rv = svc_load(a, &lr, &ld, msg, sizeof(msg));
 	if (rv != 0)
@@ -289,6 +350,42 @@ out_unreserve:
 	LOG_WARN("restore of %s failed: %s", req->component, msg);
 	rpc_call_errorf(call, "%s", msg);
 	comp_remove(a->a_comps, req->component, 0);
+	return rv;
+}
+
+static int
+svc_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req_msg,
+    ProtobufCMessage *reply_msg)
+{
+	struct agent *a = arg;
+	const Ckpt__V1__RestoreRequest *req = (const Ckpt__V1__RestoreRequest *)req_msg;
+	struct spec *cspec = NULL;
+	char msg[RPC_ERRMSG_MAX];
+	int rv;
+
+	if (req->spec == NULL && req->fresh)
+		return svc_reject(call, "Restore of %.64s: fresh without a spec", req->component);
+	if (req->spec != NULL) {
+		/* A cluster-wide spec: held against this node's allow list first. */
+		rv = svc_spec_take(a, req->spec, req->component, &cspec, msg, sizeof(msg));
+		if (rv != 0) {
+			LOG_WARN("restore of %.64s refused: %s", req->component, msg);
+			rpc_call_errorf(call, "%s", msg);
+			return rv;
+		}
+		if (req->kind != NULL && req->kind[0] != '\0' &&
+		    strcmp(req->kind, cspec->sp_driver) != 0) {
+			rv = svc_reject(call, "Restore of %s: kind %.32s, but its spec's driver is "
+			    "%.32s", req->component, req->kind, cspec->sp_driver);
+			spec_free(cspec);
+			return rv;
+		}
+	}
+	rv = svc_restore_one(a, call, req, cspec, (Ckpt__V1__RestoreReply *)reply_msg);
+	/* Kept while the agent lives: its supervisor and checkpoint loop go by it. */
+	if (rv == 0 && cspec != NULL)
+		cspec = svc_spec_keep(a, cspec);
+	spec_free(cspec);
 	return rv;
 }
 

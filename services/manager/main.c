@@ -28,6 +28,7 @@ struct main_conf {
 	uint64_t down_after_ms;
 	int64_t workers;
 	char *log_level;
+	char *http;
 };
 
 static const struct cfg_opt main_opts[] = {
@@ -49,6 +50,9 @@ static const struct cfg_opt main_opts[] = {
 	    "requests served at once; as many migrations and drains run at once besides, on their own workers" },
 	{ "log-level", CFG_STR, offsetof(struct main_conf, log_level), "info", 0, 0, 0, "LEVEL",
 	    "debug, info, warn or error" },
+	{ "http", CFG_STR, offsetof(struct main_conf, http), NULL, 0, 0, CFG_URL, "URL",
+	    "serve /healthz, /readyz (a NAS answers) and /metrics (Prometheus) on "
+	    "http://HOST:PORT; off when not set" },
 };
 #define MAIN_NOPTS (sizeof(main_opts) / sizeof(main_opts[0]))
 
@@ -129,6 +133,7 @@ main(int argc, char **argv)
 		.mc_down_after_ms = (unsigned)conf.down_after_ms,
 		.mc_workers = (unsigned)conf.workers,
 		.mc_seed_timeout_ms = MAIN_SEED_TIMEOUT_MS,
+		.mc_http = conf.http,
 	};
 	rv = mgr_start(&mc, &m, err, sizeof(err));
 	if (rv != 0) {
@@ -137,7 +142,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	main_join(&conf.nas, nas, sizeof(nas));
-	LOG_INFO("listening on %s, events on %s, NAS %s", mgr_url(m), mgr_events_url(m), nas);
+	LOG_INFO("listening on %s, events on %s, NAS %s%s%s", mgr_url(m), mgr_events_url(m), nas,
+	    mgr_http_url(m) != NULL ? ", health and metrics on " : "",
+	    mgr_http_url(m) != NULL ? mgr_http_url(m) : "");
 
 	do {
 		rv = sigwait(&sigs, &sig);

@@ -27,7 +27,8 @@ mev_topic(const struct mev *e, char *buf)
 		n = snprintf(buf, EVENT_TOPIC_MAX, "ckpt.%s/%s/%s", k, mev_str(e->me_node),
 		    mev_str(e->me_component));
 	else if (strncmp(k, "migration.", 10) == 0 || strncmp(k, "failover.", 9) == 0 ||
-	    strncmp(k, "resume.", 7) == 0 || strncmp(k, "component.", 10) == 0)
+	    strncmp(k, "resume.", 7) == 0 || strncmp(k, "component.", 10) == 0 ||
+	    strncmp(k, "apply.", 6) == 0 || strncmp(k, "spec.", 5) == 0)
 		n = snprintf(buf, EVENT_TOPIC_MAX, "ckpt.%s/%s", k, mev_str(e->me_component));
 	else
 		return -EINVAL;

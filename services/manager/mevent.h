@@ -15,6 +15,10 @@
  *                                      that node, seq its restarts so far;
  *                                      failed: its node gave up, message says
  *                                      why; a failover follows)
+ *   apply.started/done/failed          -> ckpt.<kind>/<component> (ckptctl apply places it)
+ *   spec.refused                       -> ckpt.<kind>/<component> (node: the node that
+ *                                      refused a spec; message: its reason)
+ *   spec.deleted                       -> ckpt.<kind>/<component> (ckptctl delete)
  */
 #ifndef CKPT_MGR_MEVENT_H
 #define CKPT_MGR_MEVENT_H
@@ -41,6 +45,11 @@
 #define MEV_RESUME_FAILED "resume.failed"
 #define MEV_COMP_CRASHED "component.crashed"
 #define MEV_COMP_FAILED "component.failed"
+#define MEV_APPLY_STARTED "apply.started"
+#define MEV_APPLY_DONE "apply.done"
+#define MEV_APPLY_FAILED "apply.failed"
+#define MEV_SPEC_REFUSED "spec.refused"
+#define MEV_SPEC_DELETED "spec.deleted"
 
 struct mev {
 	const char *me_kind;      /* MEV_* */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apply.h"
 #include "ckpt/v1/agent.pb-c.h"
 #include "ckpt/v1/manager.pb-c.h"
 #include "ckpt/v1/nas.pb-c.h"
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "mevent.h"
 #include "migrate.h"
+#include "mmet.h"
 #include "nasc.h"
 #include "registry.h"
 #include "rpc.h"
@@ -65,6 +67,7 @@ struct mgr {
 	bool m_fo_kicked;
 	uint64_t m_seed;           /* jitter of failover retries, under m_lock */
 	uint64_t m_started_ms;     /* monotonic */
+	struct mmet *m_mmet;       /* --http: metrics and readiness; NULL without */
 };
 
 static void
@@ -299,7 +302,8 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	struct reg_comp *comps = NULL, *declared = NULL;
 	struct rpc_client *client = NULL, *to_close = NULL;
 	struct rpc_error rerr;
-	char old_addr[REG_ADDR_MAX], why[WIRE_ERR_MAX];
+	struct reg_holder holder;
+	char why[WIRE_ERR_MAX];
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
 	const char *addr = NULL;
 	size_t nrevoked = 0, nresumed = 0;
@@ -338,9 +342,15 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (rv != 0)
 		return rv;
 
-	/* A client towards the agent, unless the one we have already goes there. */
-	if (reg_node_address(m->m_reg, req->node, old_addr) != 0 ||
-	    strcmp(old_addr, addr) != 0) {
+	/*
+	 * A client towards the agent, unless the one we have already goes there
+	 * and to this process: an agent started again (another instance) at
+	 * the same address gets a new one, which dials at once, where the old
+	 * one may still wait out its redial back-off (up to 2 s).
+	 */
+	if (reg_holder(m->m_reg, req->node, &holder) != 0 ||
+	    strcmp(holder.rh_address, addr) != 0 || holder.rh_instance == 0 ||
+	    holder.rh_instance != req->instance) {
 		rv = rpc_client_open(addr, &ckpt__v1__agent__descriptor, 0, 0, &client, &rerr);
 		if (rv != 0) {
 			rpc_call_errorf(call, "node %s: %s", req->node, rerr.re_msg);
@@ -453,6 +463,7 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		    rv == -ENOSPC ? "the catalogue is full" : err_str(rv));
 		return rv;
 	}
+	mmet_notified(m->m_mmet, c.rk_component);
 	sha_hex(c.rk_sha256, SHA_LEN, hex);
 	LOG_INFO("checkpoint stored on NAS: %s/%s@%llu size=%llu (%s) sha256=%s", c.rk_node,
 	    c.rk_component, (unsigned long long)c.rk_seq, (unsigned long long)c.rk_size,
@@ -485,7 +496,8 @@ mgr_migrate(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	const Ckpt__V1__MigrateRequest *req = (const Ckpt__V1__MigrateRequest *)reqm;
 	Ckpt__V1__MigrateReply *rep = (Ckpt__V1__MigrateReply *)replym;
 	struct arena *a = rpc_call_arena(call);
-	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
+		.me_met = m->m_mmet };
 	struct mig_result res;
 	char err[MIG_ERR_MAX];
 	int rv;
@@ -797,7 +809,8 @@ mgr_drain(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	const Ckpt__V1__DrainRequest *req = (const Ckpt__V1__DrainRequest *)reqm;
 	Ckpt__V1__DrainReply *rep = (Ckpt__V1__DrainReply *)replym;
 	struct arena *a = rpc_call_arena(call);
-	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
+		.me_met = m->m_mmet };
 	char (*names)[KEY_NAME_MAX + 1] = NULL;
 	size_t n = 0;
 	bool was;
@@ -970,6 +983,30 @@ out_reply:
 	return 0;
 }
 
+static int
+mgr_apply(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
+		.me_met = m->m_mmet };
+
+	return mapply_apply(&env, call, (const Ckpt__V1__ApplyRequest *)reqm,
+	    (Ckpt__V1__ApplyReply *)replym);
+}
+
+static int
+mgr_delete(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
+    ProtobufCMessage *replym)
+{
+	struct mgr *m = arg;
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
+		.me_met = m->m_mmet };
+
+	return mapply_delete(&env, call, (const Ckpt__V1__DeleteComponentRequest *)reqm,
+	    (Ckpt__V1__DeleteComponentReply *)replym);
+}
+
 static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_ATTACH] = mgr_attach,
 	[MGR_NOTIFY] = mgr_notify,
@@ -982,6 +1019,8 @@ static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 	[MGR_CORDON] = mgr_cordon,
 	[MGR_UNCORDON] = mgr_uncordon,
 	[MGR_FORGET] = mgr_forget,
+	[MGR_APPLY] = mgr_apply,
+	[MGR_DELETE] = mgr_delete,
 };
 
 /*
@@ -992,6 +1031,8 @@ static const rpc_handler_fn mgr_handlers[MGR_METHODS] = {
 static const bool mgr_slow[MGR_METHODS] = {
 	[MGR_MIGRATE] = true,
 	[MGR_DRAIN] = true,
+	[MGR_APPLY] = true,
+	[MGR_DELETE] = true,
 };
 
 static void
@@ -1072,7 +1113,8 @@ mgr_resume_too_early(struct mgr *m, const char *comp, const char *target, char *
 static void
 mgr_failover_one(struct mgr *m, const char *comp)
 {
-	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub };
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
+		.me_met = m->m_mmet };
 	struct reg_node_view *nodes = NULL;
 	struct mig_result res;
 	char err[MIG_ERR_MAX] = "", target[KEY_NAME_MAX + 1];
@@ -1453,6 +1495,14 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	sc.rs_slow = mgr_slow;
 	sc.rs_slow_workers = cfg->mc_workers; /* as many migrations at once; more wait in turn */
 	sc.rs_on_bad = mgr_on_bad;
+	if (cfg->mc_http != NULL) {
+		rv = mmet_new(m->m_reg, m->m_nasc, &m->m_mmet);
+		if (rv != 0) {
+			snprintf(err, errlen, "cannot make the metrics: %s", err_str(rv));
+			goto out_stop;
+		}
+		sc.rs_metrics = mmet_registry(m->m_mmet);
+	}
 	rv = rpc_server_start(&sc, cfg->mc_listen, &m->m_server);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", cfg->mc_listen, err_str(rv));
@@ -1479,6 +1529,11 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		goto out_stop;
 	}
 	m->m_failover_started = true;
+	if (m->m_mmet != NULL) {
+		rv = mmet_serve(m->m_mmet, cfg->mc_http, err, errlen);
+		if (rv != 0)
+			goto out_stop;
+	}
 	*ret_mgr = m;
 	return 0;
 
@@ -1491,6 +1546,12 @@ const char *
 mgr_url(const struct mgr *m)
 {
 	return rpc_server_url(m->m_server);
+}
+
+const char *
+mgr_http_url(const struct mgr *m)
+{
+	return m->m_mmet != NULL ? mmet_url(m->m_mmet) : NULL;
 }
 
 const char *
@@ -1522,6 +1583,7 @@ mgr_stop(struct mgr *m)
 		pthread_join(m->m_seeder, NULL);
 	/* ...so the server stops promptly; no handler runs once the rest is gone. */
 	rpc_server_stop(m->m_server);
+	mmet_free(m->m_mmet); /* after the server, which counts in it; before the NAS client */
 	event_pub_close(m->m_pub);
 	nasc_close(m->m_nasc);
 	reg_free(m->m_reg);

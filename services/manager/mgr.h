@@ -58,6 +58,7 @@ struct mgr_config {
 	unsigned mc_down_after_ms;      /* silent longer: down */
 	unsigned mc_workers;            /* concurrent requests, > 1 */
 	unsigned mc_seed_timeout_ms;    /* catalogue from the NAS at start; 0: skip */
+	const char *mc_http;            /* --http: health and metrics URL (mmet.h); NULL: none */
 };
 
 /*
@@ -65,8 +66,9 @@ struct mgr_config {
  * and a one-line cause in err ("cannot listen on URL: Address in use").
  */
 int mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t errlen);
-/* The URLs actually bound. */
+/* The URLs actually bound (mgr_http_url(): NULL without mc_http). */
 const char *mgr_url(const struct mgr *m);
+const char *mgr_http_url(const struct mgr *m);
 const char *mgr_events_url(const struct mgr *m);
 /* Stops the monitor and the server, closes everything. Accepts NULL. */
 void mgr_stop(struct mgr *m);

@@ -16,13 +16,15 @@
 
 
 const struct mig_kind mig_kind_migration = { "migration", MEV_MIG_STARTED, MEV_MIG_DONE,
-	MEV_MIG_FAILED, false, false };
+	MEV_MIG_FAILED, false, false, false };
 const struct mig_kind mig_kind_failover = { "failover", MEV_FAILOVER_STARTED, MEV_FAILOVER_DONE,
-	MEV_FAILOVER_FAILED, true, false };
+	MEV_FAILOVER_FAILED, true, false, false };
 const struct mig_kind mig_kind_drain = { "drain", MEV_MIG_STARTED, MEV_MIG_DONE, MEV_MIG_FAILED,
-	false, false };
+	false, false, false };
 const struct mig_kind mig_kind_resume = { "resume", MEV_RESUME_STARTED, MEV_RESUME_DONE,
-	MEV_RESUME_FAILED, true, true };
+	MEV_RESUME_FAILED, true, true, false };
+const struct mig_kind mig_kind_apply = { "apply", MEV_APPLY_STARTED, MEV_APPLY_DONE,
+	MEV_APPLY_FAILED, true, false, true };
 
 /* One migration in progress. */
 struct mig {
@@ -39,6 +41,12 @@ struct mig {
 	bool m_have_ckpt;
 	bool m_stopped;                   /* Stop succeeded on the source */
 	uint64_t m_epoch;                 /* highest epoch handed out */
+	const Ckpt__V1__ComponentSpec *m_spec; /* sent with Restore; NULL: none */
+	Ckpt__V1__GetSpecReply *m_spec_rep;    /* the NAS's answer m_spec points into */
+	bool m_fresh;                     /* no checkpoint: started from m_spec */
+	uint64_t m_nas_epoch;             /* newest epoch the NAS saw of it (spec replies) */
+	size_t m_nrefused;
+	struct mig_refusal m_refused[MIG_REFUSALS_MAX];
 };
 
 static unsigned
@@ -100,6 +108,101 @@ mig_nas_latest(struct nasc *nasc, const char *component, unsigned timeout_ms,
 		return -ENOENT;
 	}
 	*ret_ckpt = best;
+	return 0;
+}
+
+int
+mig_nas_spec(struct nasc *nasc, const char *component, unsigned timeout_ms,
+    Ckpt__V1__GetSpecReply **ret_rep, char *err, size_t errlen)
+{
+	Ckpt__V1__GetSpecRequest req = CKPT__V1__GET_SPEC_REQUEST__INIT;
+	Ckpt__V1__GetSpecReply *rep = NULL;
+	struct rpc_error rerr;
+	int rv;
+
+	if (nasc == NULL) {
+		snprintf(err, errlen, "no NAS configured");
+		return -ENOTCONN;
+	}
+	req.component = (char *)component;
+	rv = nasc_call(nasc, NAS_GET_SPEC, &req.base, timeout_ms, (ProtobufCMessage **)&rep, &rerr);
+	if (rv != 0) {
+		snprintf(err, errlen, "%s", rerr.re_msg);
+		return rerr.re_code == CKPT__V1__CODE__NOT_FOUND ? -ENOENT : rv;
+	}
+	if (rep->spec == NULL || rep->spec->name == NULL || strcmp(rep->spec->name, component) != 0) {
+		rpc_reply_free(&rep->base);
+		snprintf(err, errlen, "the NAS answered with another spec than %s's", component);
+		return -EPROTO;
+	}
+	*ret_rep = rep;
+	return 0;
+}
+
+/* Step 1 of an apply: the component may be new; an up node that runs it keeps it. */
+static int
+mig_begin_apply(struct mig *m, char *err, size_t errlen)
+{
+	struct reg *reg = m->m_env->me_reg;
+	int rv;
+
+	rv = reg_place_begin(reg, m->m_comp, &m->m_plan);
+	if (rv == -EBUSY) {
+		snprintf(err, errlen, "a migration of %s is in progress", m->m_comp);
+		return -ECANCELED;
+	}
+	if (rv != 0) {
+		snprintf(err, errlen, "apply of %s: %s", m->m_comp, err_str(rv));
+		return rv;
+	}
+	if (m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs) {
+		snprintf(err, errlen, "%s runs on %s", m->m_comp, m->m_plan.rm_owner);
+		reg_peer_put(m->m_plan.rm_owner_peer);
+		m->m_plan.rm_owner_peer = NULL;
+		reg_migrate_end(reg, m->m_comp, NULL, 0, NULL);
+		return -EALREADY;
+	}
+	snprintf(m->m_source, sizeof(m->m_source), "%s",
+	    m->m_plan.rm_owner[0] != '\0' ? m->m_plan.rm_owner : "(nowhere)");
+	m->m_epoch = m->m_plan.rm_epoch;
+	return 0;
+}
+
+/*
+ * The spec to hand over (read from the NAS unless given), and the labels it
+ * requires in the plan. A resume has none: its node runs its own config.
+ */
+static int
+mig_spec(struct mig *m, char *err, size_t errlen)
+{
+	char why[MIG_ERR_MAX];
+	size_t n = 0;
+	int rv;
+
+	if (m->m_spec == NULL && !m->m_kind->mk_resume && m->m_env->me_nasc != NULL) {
+		rv = mig_nas_spec(m->m_env->me_nasc, m->m_comp,
+		    mig_clamp(mig_left(m), 500, MIG_NAS_MAX_MS), &m->m_spec_rep, why, sizeof(why));
+		if (rv != 0 && rv != -ENOENT)
+			/*
+			 * As for its latest checkpoint (mig_latest()): a move does not wait
+			 * for the NAS; the target restores with its own config's spec, if any.
+			 */
+			LOG_WARN("%s of %s: its spec could not be read from the NAS (%s); moving it "
+			         "without one", m->m_kind->mk_what, m->m_comp, why);
+		if (rv == 0) {
+			m->m_spec = m->m_spec_rep->spec;
+			m->m_nas_epoch = m->m_spec_rep->epoch;
+		}
+	}
+	if (m->m_spec == NULL || m->m_spec->n_requires == 0)
+		return 0;
+	rv = wire_requires_from_pb(m->m_spec->requires, m->m_spec->n_requires,
+	    m->m_plan.rm_requires, &n, why, sizeof(why));
+	if (rv != 0) {
+		snprintf(err, errlen, "%s of %s: its spec: %s", m->m_kind->mk_what, m->m_comp, why);
+		return rv;
+	}
+	m->m_plan.rm_nrequires = n;
 	return 0;
 }
 
@@ -174,6 +277,7 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 		.pr_need_bytes = m->m_plan.rm_need_bytes,
 	};
 	struct place_label reqs[REG_REQUIRES_MAX];
+	const char *excl[MIG_REFUSALS_MAX];
 	struct reg_cand *rc = NULL;
 	struct place_cand *pc = NULL;
 	struct place_label *labels = NULL;
@@ -197,6 +301,10 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 	}
 	req.pr_requires = reqs;
 	req.pr_nrequires = m->m_plan.rm_nrequires;
+	for (size_t i = 0; i < m->m_nrefused; i++)
+		excl[i] = m->m_refused[i].mf_node;
+	req.pr_exclude = excl;
+	req.pr_nexclude = m->m_nrefused;
 	rv = reg_candidates(m->m_env->me_reg, &rc, &n);
 	for (size_t i = 0; rv == 0 && i < n; i++)
 		nlabels += rc[i].rca_nlabels;
@@ -473,6 +581,13 @@ mig_restore_on(struct mig *m, struct reg_peer *peer, uint64_t epoch, unsigned ti
 	req.sha256.data = m->m_ckpt.rk_sha256;
 	req.sha256.len = SHA_LEN;
 	req.epoch = epoch;
+	req.spec = (Ckpt__V1__ComponentSpec *)m->m_spec;
+	if (m->m_fresh) {
+		req.fresh = 1;
+		req.node = "";
+		req.seq = 0;
+		req.sha256.len = 0;
+	}
 	for (size_t i = 0; i < m->m_plan.rm_nrequires && i < REG_REQUIRES_MAX; i++) {
 		ckpt__v1__label__init(&reqs[i]);
 		reqs[i].key = m->m_plan.rm_requires[i].rq_key;
@@ -495,7 +610,7 @@ mig_restore_on(struct mig *m, struct reg_peer *peer, uint64_t epoch, unsigned ti
 	snprintf(st.rc_name, sizeof(st.rc_name), "%s", m->m_comp);
 	if (st.rc_epoch < epoch)
 		st.rc_epoch = epoch;
-	if (!st.rc_has_restored) {
+	if (!st.rc_has_restored && !m->m_fresh) {
 		st.rc_has_restored = true;
 		snprintf(st.rc_restored_from.rr_node, sizeof(st.rc_restored_from.rr_node), "%s",
 		    m->m_ckpt.rk_node);
@@ -554,6 +669,23 @@ mig_publish(const struct mig *m, const char *kind, const char *msg)
 	mev_publish(m->m_env->me_pub, &e);
 }
 
+static int mig_run_kind(const struct mig_env *env, const struct mig_kind *kind,
+    const char *component, const char *target, unsigned budget_ms, struct mig_result *ret_res,
+    char *err, size_t errlen);
+
+int
+mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *component,
+    const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,
+    size_t errlen)
+{
+	uint64_t t0 = util_now_mono_ms();
+	int rv;
+
+	rv = mig_run_kind(env, kind, component, target, budget_ms, ret_res, err, errlen);
+	mmet_migration(env->me_met, kind->mk_what, rv, util_now_mono_ms() - t0);
+	return rv;
+}
+
 int
 mig_run(const struct mig_env *env, const char *component, const char *target,
     unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen)
@@ -562,23 +694,85 @@ mig_run(const struct mig_env *env, const char *component, const char *target,
 	    errlen);
 }
 
-int
-mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *component,
-    const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,
-    size_t errlen)
+/*
+ * The target refused the spec (its allow list, a program it lacks): record
+ * why and place again without it. 0: a new target; otherwise err says why
+ * no node takes it, naming every refusal.
+ */
+static int
+mig_next_target(struct mig *m, const struct rpc_error *rerr, char *err, size_t errlen)
 {
-	struct mig m = { .m_env = env, .m_kind = kind, .m_comp = component, .m_budget = budget_ms };
+	struct mig_refusal *f = &m->m_refused[m->m_nrefused++];
+	char place_err[MIG_ERR_MAX] = "";
+	size_t len;
+	int rv;
+
+	const char *why = strstr(rerr->re_msg, "Agent.Restore: "), *code;
+	char mention[KEY_NAME_MAX + 8];
+
+	/* The agent's own words, without "URL: Agent.Restore: CODE: " before them. */
+	if (why != NULL && (code = strstr(why, ": ")) != NULL &&
+	    (why = strstr(code + 2, ": ")) != NULL)
+		why += 2;
+	else
+		why = rerr->re_msg;
+	snprintf(f->mf_node, sizeof(f->mf_node), "%s", m->m_target);
+	snprintf(mention, sizeof(mention), "node %s ", m->m_target);
+	if (strstr(why, mention) != NULL)
+		snprintf(f->mf_reason, sizeof(f->mf_reason), "%s", why);
+	else
+		snprintf(f->mf_reason, sizeof(f->mf_reason), "node %s: %s", m->m_target, why);
+	LOG_WARN("%s of %s: node %s refuses its spec: %s", m->m_kind->mk_what, m->m_comp,
+	    f->mf_node, f->mf_reason);
+	mev_publish(m->m_env->me_pub, &(struct mev){ .me_kind = MEV_SPEC_REFUSED,
+				  .me_node = f->mf_node, .me_component = m->m_comp,
+				  .me_message = f->mf_reason });
+	reg_peer_put(m->m_target_peer);
+	m->m_target_peer = NULL;
+	rv = m->m_nrefused < MIG_REFUSALS_MAX ? mig_place(m, NULL, place_err, sizeof(place_err))
+	                                      : -ESTALE;
+	if (rv == 0)
+		return 0;
+	len = (size_t)snprintf(err, errlen, "%s of %s: no node takes its spec:", m->m_kind->mk_what,
+	    m->m_comp);
+	for (size_t i = 0; i < m->m_nrefused && len < errlen; i++)
+		len += (size_t)snprintf(err + len, errlen - len, "%s %s", i > 0 ? ";" : "",
+		    m->m_refused[i].mf_reason);
+	if (place_err[0] != '\0' && len < errlen)
+		snprintf(err + len, errlen - len, "; %s", place_err);
+	return rv == -ESTALE || rv == -EINVAL ? -ESTALE : rv;
+}
+
+static int
+mig_run_spec(const struct mig_env *env, const struct mig_kind *kind, const char *component,
+    const char *target, const Ckpt__V1__ComponentSpec *spec, uint64_t nas_epoch,
+    unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen)
+{
+	struct mig m = { .m_env = env, .m_kind = kind, .m_comp = component, .m_budget = budget_ms,
+		.m_spec = spec, .m_nas_epoch = nas_epoch };
 	struct mig_result res;
 	struct reg_comp st;
 	struct rpc_error rerr;
 	char hex[SHA_HEX_LEN + 1];
 	const uint8_t *digest;
+	bool explicit_target = target != NULL && target[0] != '\0';
+	unsigned gone_tries = 0;
 	int rv;
 
 	m.m_t0 = util_now_mono_ms();
-	rv = mig_begin(&m, err, errlen);
+	rv = kind->mk_apply ? mig_begin_apply(&m, err, errlen) : mig_begin(&m, err, errlen);
+	if (rv == -EALREADY && kind->mk_apply) {
+		memset(ret_res, 0, sizeof(*ret_res));
+		snprintf(ret_res->mr_target, sizeof(ret_res->mr_target), "%s", m.m_plan.rm_owner);
+		ret_res->mr_epoch = m.m_plan.rm_epoch;
+	}
 	if (rv != 0)
 		return rv;
+	rv = mig_spec(&m, err, errlen);
+	if (rv != 0) {
+		reg_migrate_end(env->me_reg, component, NULL, 0, NULL);
+		goto out_put;
+	}
 	if (m.m_plan.rm_has_from) {
 		/* Fenced: what fenced it is restored, on its node when that one can take it. */
 		m.m_ckpt = m.m_plan.rm_from;
@@ -593,6 +787,10 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	}
 	if (rv != 0) {
 		reg_migrate_end(env->me_reg, component, NULL, 0, NULL);
+		if (kind->mk_apply) {
+			LOG_WARN("apply of %s: %s", component, err);
+			mig_publish(&m, kind->mk_ev_failed, err);
+		}
 		goto out_put;
 	}
 	LOG_INFO("%s of %s from %s to %s started", kind->mk_what, component, m.m_source,
@@ -610,15 +808,35 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 		    m.m_plan.rm_owner_failed ? "reports it failed" : "is down");
 	if (!m.m_have_ckpt) {
 		rv = mig_latest(&m, err, errlen);
+		if (rv == -ENOENT && m.m_spec != NULL) {
+			/* Nothing to restore, but a spec to start from. */
+			LOG_INFO("%s of %s: no checkpoint of it exists; starting it fresh from its spec",
+			    kind->mk_what, component);
+			m.m_fresh = true;
+			err[0] = '\0';
+			rv = 0;
+		}
 		if (rv != 0)
 			goto out_failed;
 	}
 
 	m.m_epoch = (m.m_plan.rm_epoch > m.m_ckpt.rk_epoch ? m.m_plan.rm_epoch : m.m_ckpt.rk_epoch) + 1;
-	for (unsigned tries = 0;; tries++) {
+	if (m.m_fresh && m.m_epoch <= m.m_nas_epoch)
+		m.m_epoch = m.m_nas_epoch + 1; /* checkpoints deleted: the NAS still knows its epoch */
+	for (;;) {
 		rv = mig_restore_on(&m, m.m_target_peer, m.m_epoch,
 		    mig_clamp(mig_left(&m), MIG_RESTORE_MIN_MS, MIG_RESTORE_MAX_MS), &st, &rerr);
-		if (rv == 0 || rerr.re_code != CKPT__V1__CODE__NOT_FOUND || tries == MIG_GONE_TRIES)
+		if (rv != 0 && m.m_spec != NULL && !explicit_target && !kind->mk_resume &&
+		    (rerr.re_code == CKPT__V1__CODE__FAILED_PRECONDITION ||
+			rerr.re_code == CKPT__V1__CODE__PERMISSION_DENIED)) {
+			rv = mig_next_target(&m, &rerr, err, errlen);
+			if (rv != 0)
+				goto out_failed;
+			LOG_INFO("%s of %s: offering it to %s", kind->mk_what, component, m.m_target);
+			continue;
+		}
+		if (rv == 0 || rerr.re_code != CKPT__V1__CODE__NOT_FOUND || m.m_fresh ||
+		    gone_tries++ == MIG_GONE_TRIES)
 			break;
 		/* Deleted since the catalogue learnt of it: the newest that exists. */
 		rv = mig_refresh(&m, err, errlen);
@@ -643,12 +861,24 @@ mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *c
 	res.mr_has_state_sha = st.rc_has_state_sha;
 	memcpy(res.mr_state_sha256, st.rc_state_sha256, SHA_LEN);
 	res.mr_epoch = m.m_epoch;
+	res.mr_fresh = m.m_fresh;
+	res.mr_nrefused = m.m_nrefused;
+	memcpy(res.mr_refused, m.m_refused, m.m_nrefused * sizeof(m.m_refused[0]));
 	digest = st.rc_has_state_sha ? st.rc_state_sha256 : m.m_ckpt.rk_sha256;
 	mig_hex(digest, hex);
-	LOG_INFO("%s of %s from %s to %s done: restored %s/%s@%llu sha256=%s epoch %llu",
-	    kind->mk_what, component, m.m_source, m.m_target, res.mr_from.rr_node, component,
-	    (unsigned long long)res.mr_from.rr_seq, hex, (unsigned long long)m.m_epoch);
-	if (res.mr_from.rr_seq != 0 && res.mr_from.rr_seq != m.m_ckpt.rk_seq) {
+	if (m.m_fresh)
+		LOG_INFO("%s of %s from %s to %s done: started fresh from its spec (driver %.32s) "
+		         "epoch %llu",
+		    kind->mk_what, component, m.m_source, m.m_target, m.m_spec->driver,
+		    (unsigned long long)m.m_epoch);
+	else
+		LOG_INFO("%s of %s from %s to %s done: restored %s/%s@%llu sha256=%s epoch %llu%s",
+		    kind->mk_what, component, m.m_source, m.m_target, res.mr_from.rr_node,
+		    component, (unsigned long long)res.mr_from.rr_seq, hex,
+		    (unsigned long long)m.m_epoch, m.m_spec != NULL ? " (with its spec)" : "");
+	if (m.m_fresh) {
+		/* nothing restored: no digest to compare */
+	} else if (res.mr_from.rr_seq != 0 && res.mr_from.rr_seq != m.m_ckpt.rk_seq) {
 		/* The agent fell back to an older sequence (the one asked for was corrupt). */
 		LOG_WARN("%s of %s: %s restored %s/%s@%llu, not @%llu (DATA_LOSS there; an older "
 		    "checkpoint was used)", kind->mk_what, component, m.m_target, res.mr_from.rr_node,
@@ -681,5 +911,23 @@ out_failed:
 out_put:
 	reg_peer_put(m.m_target_peer);
 	reg_peer_put(m.m_plan.rm_owner_peer);
+	if (m.m_spec_rep != NULL)
+		rpc_reply_free(&m.m_spec_rep->base);
 	return rv;
+}
+
+static int
+mig_run_kind(const struct mig_env *env, const struct mig_kind *kind, const char *component,
+    const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,
+    size_t errlen)
+{
+	return mig_run_spec(env, kind, component, target, NULL, 0, budget_ms, ret_res, err, errlen);
+}
+
+int
+mig_apply(const struct mig_env *env, const Ckpt__V1__ComponentSpec *spec, uint64_t nas_epoch,
+    unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen)
+{
+	return mig_run_spec(env, &mig_kind_apply, spec->name, NULL, spec, nas_epoch, budget_ms,
+	    ret_res, err, errlen);
 }

@@ -38,8 +38,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckpt/v1/nas.pb-c.h"
 #include "event.h"
 #include "nasc.h"
+#include "mmet.h"
 #include "registry.h"
 
 #define MIG_STOP_MIN_MS 1000u
@@ -49,13 +51,22 @@
 #define MIG_ROLLBACK_MS 10000u
 #define MIG_NAS_MAX_MS 2000u
 #define MIG_PROBE_MS 1000u   /* Agent.Status before Stop and Restore: is it there? */
-#define MIG_ERR_MAX 256
+#define MIG_ERR_MAX 1024
 #define MIG_GONE_TRIES 3     /* restores retried after the checkpoint asked for was deleted */
 
 struct mig_env {
 	struct reg *me_reg;
 	struct nasc *me_nasc;     /* NULL: no NAS look-ups */
 	struct event_pub *me_pub; /* NULL: no events */
+	struct mmet *me_met;      /* NULL: not counted (mmet.h) */
+};
+
+#define MIG_REFUSALS_MAX 8   /* nodes a spec is offered to after the first refusal */
+
+/* A node that refused a component's spec (its allow list), and why. */
+struct mig_refusal {
+	char mf_node[KEY_NAME_MAX + 1];
+	char mf_reason[MIG_ERR_MAX];
 };
 
 struct mig_result {
@@ -65,6 +76,9 @@ struct mig_result {
 	bool mr_has_state_sha;
 	uint8_t mr_state_sha256[SHA_LEN];  /* as the target reported it */
 	uint64_t mr_epoch;
+	bool mr_fresh;                     /* started from its spec: no checkpoint existed */
+	size_t mr_nrefused;                /* nodes that refused its spec before the target */
+	struct mig_refusal mr_refused[MIG_REFUSALS_MAX];
 };
 
 /*
@@ -94,16 +108,51 @@ struct mig_kind {
 	 * fresh).
 	 */
 	bool mk_resume;
+	/*
+	 * Apply (with mk_failover): ckptctl apply places a component that may be
+	 * new, with the spec given (mig_apply()); nothing runs it now.
+	 */
+	bool mk_apply;
 };
 
 extern const struct mig_kind mig_kind_migration;
 extern const struct mig_kind mig_kind_failover;
 extern const struct mig_kind mig_kind_drain;
 extern const struct mig_kind mig_kind_resume;
+extern const struct mig_kind mig_kind_apply;
 
 int mig_run_as(const struct mig_env *env, const struct mig_kind *kind, const char *component,
     const char *target, unsigned budget_ms, struct mig_result *ret_res, char *err,
     size_t errlen);
+
+/*
+ * Specs (ckptctl apply). Every move but a resume reads the component's spec
+ * from the NAS (Nas.GetSpec) and hands it to the target with Restore, so the
+ * new node runs the same program; the labels it requires are the spec's (a
+ * NAS that does not answer: logged, and the move goes on without a spec, as
+ * it goes on from the catalogue's checkpoint). A
+ * component with a spec and no checkpoint (none yet, or all deleted) is
+ * started fresh from it (RestoreRequest.fresh). A target that refuses the
+ * spec (FAILED_PRECONDITION or PERMISSION_DENIED: its allow list, a program
+ * not installed) is left out and placement asked again, up to
+ * MIG_REFUSALS_MAX times unless the target was explicit; each refusal is
+ * logged and published (spec.refused), and when no node takes it the error
+ * names every node with its reason (-ESTALE).
+ *
+ * mig_apply(): places spec's component, which no node may run (-EALREADY
+ * when an up node runs it), from its latest checkpoint or fresh. A fresh
+ * start's epoch is above the catalogue's and above nas_epoch, the newest the
+ * NAS has seen of it (PutSpecReply/GetSpecReply.epoch: it outlives deleted
+ * checkpoints, and the NAS refuses stores below it).
+ */
+int mig_apply(const struct mig_env *env, const Ckpt__V1__ComponentSpec *spec, uint64_t nas_epoch,
+    unsigned budget_ms, struct mig_result *ret_res, char *err, size_t errlen);
+/*
+ * The spec stored for component: *ret_rep (rpc_reply_free() it) holds it.
+ * -ENOENT when none; other errors with the cause in err.
+ */
+int mig_nas_spec(struct nasc *nasc, const char *component, unsigned timeout_ms,
+    Ckpt__V1__GetSpecReply **ret_rep, char *err, size_t errlen);
 
 /*
  * The latest checkpoint of component the NAS holds (List, latest_only; the

@@ -113,15 +113,22 @@ place_choose(const struct place_cand *cands, size_t n, const struct place_req *r
 {
 	const struct place_cand *best = NULL;
 	const struct place_label *lacked = NULL;
-	size_t best_i = 0, down = 0, cordoned = 0, unlabelled = 0, small = 0;
+	size_t best_i = 0, down = 0, cordoned = 0, unlabelled = 0, small = 0, refused = 0;
 
 	if (req->pr_target != NULL && req->pr_target[0] != '\0')
 		return place_explicit(cands, n, req, ret_index, err, errlen);
 	for (size_t i = 0; i < n; i++) {
 		const struct place_cand *c = &cands[i];
 		const struct place_label *l;
+		bool excluded = false;
 		if (place_is(req->pr_source, c->pc_node))
 			continue;
+		for (size_t j = 0; j < req->pr_nexclude && !excluded; j++)
+			excluded = place_is(req->pr_exclude[j], c->pc_node);
+		if (excluded) {
+			refused++;
+			continue;
+		}
 		if (!c->pc_up) {
 			down++;
 			continue;
@@ -150,11 +157,13 @@ place_choose(const struct place_cand *cands, size_t n, const struct place_req *r
 		if (lacked != NULL)
 			snprintf(lbl, sizeof(lbl), " (%s%s%s)", lacked->pl_key,
 			    lacked->pl_value[0] != '\0' ? "=" : "", lacked->pl_value);
-		snprintf(err, errlen,
+		int len = snprintf(err, errlen,
 		    "no healthy node can take %s: %zu other node(s): %zu down, %zu cordoned, %zu "
 		    "without a required label%s, %zu without room",
-		    req->pr_component, down + cordoned + unlabelled + small, down, cordoned,
+		    req->pr_component, down + cordoned + unlabelled + small + refused, down, cordoned,
 		    unlabelled, lbl, small);
+		if (refused > 0 && len > 0 && (size_t)len < errlen)
+			snprintf(err + len, errlen - (size_t)len, ", %zu refused its spec", refused);
 		return -ESTALE;
 	}
 	*ret_index = best_i;

@@ -57,6 +57,9 @@ struct place_req {
 	uint64_t pr_need_bytes;  /* state size of the component; 0: unknown */
 	const struct place_label *pr_requires;
 	size_t pr_nrequires;
+	/* Nodes that refused the component's spec already: not candidates. */
+	const char *const *pr_exclude;
+	size_t pr_nexclude;
 };
 
 uint64_t place_score(const struct place_cand *c);

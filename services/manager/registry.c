@@ -1032,8 +1032,8 @@ reg_checkpoints(struct reg *r, const char *node, const char *component,
 
 /* ---- migration ---- */
 
-int
-reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan)
+static int
+reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan *ret_plan)
 {
 	struct reg_mig_plan plan;
 	struct reg_owner *o;
@@ -1042,7 +1042,14 @@ reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret
 	memset(&plan, 0, sizeof(plan));
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
-	if (o == NULL || (o->o_node[0] == '\0' && !o->o_has_ckpt)) {
+	if (o == NULL && create) {
+		rv = reg_owner_get(r, component, &o);
+		if (rv != 0)
+			o = NULL;
+	}
+	if (rv != 0) {
+		/* no room for the entry */
+	} else if (o == NULL || (o->o_node[0] == '\0' && !o->o_has_ckpt && !create)) {
 		rv = -ENOENT;
 	} else if (o->o_migrating) {
 		rv = -EBUSY;
@@ -1080,6 +1087,37 @@ reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret
 	if (rv == 0)
 		*ret_plan = plan;
 	return rv;
+}
+
+int
+reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan)
+{
+	return reg_begin(r, component, false, ret_plan);
+}
+
+int
+reg_place_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan)
+{
+	return reg_begin(r, component, true, ret_plan);
+}
+
+void
+reg_migrate_release(struct reg *r, const char *component)
+{
+	struct reg_owner *o;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, component, NULL);
+	if (o != NULL) {
+		o->o_migrating = false;
+		o->o_pending = false;
+		o->o_pending_fenced = false;
+		o->o_node[0] = '\0';
+		reg_resume_set(r, o, NULL);
+		for (size_t i = 0; i < r->r_nnodes; i++)
+			reg_node_drop_comp(r->r_nodes[i], component);
+	}
+	pthread_mutex_unlock(&r->r_lock);
 }
 
 void

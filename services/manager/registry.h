@@ -405,6 +405,17 @@ int reg_checkpoints(struct reg *r, const char *node, const char *component,
  */
 int reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan);
 /*
+ * reg_migrate_begin() for a component that may be new (ckptctl apply): an
+ * unknown one gets an entry (no owner, epoch 0) instead of -ENOENT.
+ */
+int reg_place_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan);
+/*
+ * Ends a migration leaving the component owned by no node (ckptctl delete
+ * stopped it): not pending, in no node's list; its epoch and catalogue
+ * entry stay.
+ */
+void reg_migrate_release(struct reg *r, const char *component);
+/*
  * Ends a migration. owner NULL: ownership unchanged. Otherwise owner becomes
  * the owner, status (if not NULL) its entry in owner's component list, and
  * the component leaves every other node's list. The epoch becomes

@@ -20,6 +20,7 @@
 
 #include "cfg.h"
 #include "err.h"
+#include "health.h"
 #include "log.h"
 #include "nas.h"
 #include "store.h"
@@ -36,6 +37,7 @@ struct nas_conf {
 	int64_t nc_keep;
 	bool nc_check;
 	char *nc_log_level;
+	char *nc_http;
 };
 
 /*
@@ -75,6 +77,9 @@ static const struct cfg_opt nas_opts[] = {
 	    "print a report, exit 0 if clean and 1 if not; no --listen"),
 	OPT("log-level", CFG_STR, nc_log_level, "info", 0, 0, 0, "LEVEL",
 	    "debug, info, warn or error"),
+	OPT("http", CFG_STR, nc_http, NULL, 0, 0, CFG_URL, "URL",
+	    "serve /healthz, /readyz (store answers and is not full) and /metrics (Prometheus) "
+	    "on http://HOST:PORT; off when not set"),
 };
 
 #define NAS_NOPTS (sizeof(nas_opts) / sizeof(nas_opts[0]))
@@ -111,6 +116,10 @@ nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_
 	}
 	if (!conf->nc_check && (conf->nc_listen == NULL || conf->nc_listen[0] == '\0')) {
 		nas_usage_error("--listen is required (or --check)", NULL);
+		return 2;
+	}
+	if (conf->nc_http != NULL && health_url_check(conf->nc_http, err, sizeof(err)) != 0) {
+		nas_usage_error(err, NULL);
 		return 2;
 	}
 	if (conf->nc_map_max > STORE_MAP_LIMIT) {
@@ -178,7 +187,7 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
 		(uint32_t)conf->nc_keep, false };
 	struct nas_config nc = { conf->nc_listen, (unsigned)conf->nc_workers,
-		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep };
+		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep, conf->nc_http, conf->nc_map_max };
 	struct store_error err;
 	struct store *st;
 	struct nas *n;
@@ -200,7 +209,9 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 		    orphans);
 	rv = nas_start(&nc, st, &n);
 	if (rv != 0) {
-		LOG_ERROR("cannot listen on %s: %s", conf->nc_listen, err_str(rv));
+		LOG_ERROR("cannot listen on %s%s%s: %s", conf->nc_listen,
+		    conf->nc_http != NULL ? " or " : "", conf->nc_http != NULL ? conf->nc_http : "",
+		    err_str(rv));
 		store_close(st);
 		return 1;
 	}

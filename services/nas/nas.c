@@ -8,12 +8,28 @@
 #include "chunklist.h"
 #include "chunkv.h"
 #include "err.h"
+#include "health.h"
 #include "methods.h"
 #include "key.h"
 #include "log.h"
 #include "rpc.h"
 #include "sha.h"
 #include "util.h"
+
+/* The store's figures, read at every scrape (nas_collect()). */
+enum nas_gauge {
+	NAS_G_STORE_BYTES,
+	NAS_G_STORE_RAW_BYTES,
+	NAS_G_CHECKPOINTS,
+	NAS_G_CHUNKS,
+	NAS_G_MAP_SIZE,
+	NAS_G_MAP_USED,
+	NAS_G_MAP_MAX,
+	NAS_G_WRITES,
+	NAS_G_WRITE_COMMITS,
+	NAS_G_DEDUP_RATIO,
+	NAS_GAUGES
+};
 
 /* Room for the reply envelope and chunk headers around GetChunks data. */
 #define NAS_REPLY_OVERHEAD (64u << 10)
@@ -25,6 +41,13 @@ struct nas {
 	uint32_t n_keep;                       /* --keep, reported by Stat */
 	atomic_uint_fast64_t n_put_bytes;      /* chunk bytes received by PutChunks */
 	atomic_uint_fast64_t n_put_chunks;
+	/* --http: the registry, the endpoint and the families counted by handlers. */
+	struct metrics *n_metrics;
+	struct health *n_health;
+	uint64_t n_map_max;
+	atomic_uint_fast64_t n_ckpt_bytes;     /* logical size of checkpoints committed */
+	struct metrics_fam *n_m_received, *n_m_sent, *n_m_stored, *n_m_ckpt_bytes;
+	struct metrics_fam *n_m_store[NAS_GAUGES];
 };
 
 /* Passes the store's message on with the error. */
@@ -94,6 +117,11 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	}
 	reply->info = info;
 	nas_log_stored(info, existed);
+	if (!existed) {
+		atomic_fetch_add(&n->n_ckpt_bytes, info->size);
+		metrics_inc(n->n_m_stored, 1, METRICS_L(info->component));
+		metrics_inc(n->n_m_ckpt_bytes, (double)info->size, NULL, 0);
+	}
 	if (retained != 0)
 		LOG_INFO("retention: deleted %u older checkpoint%s of %s", retained,
 		    retained == 1 ? "" : "s", info->component);
@@ -245,6 +273,7 @@ nas_put_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 		bytes += req->chunks[i]->data.len;
 	atomic_fetch_add(&n->n_put_bytes, bytes);
 	atomic_fetch_add(&n->n_put_chunks, req->n_chunks);
+	metrics_inc(n->n_m_received, (double)bytes, NULL, 0);
 	rv = store_put_chunks(n->n_store, req->chunks, req->n_chunks, &reply->stored, &err);
 	if (rv == -ENOSPC)
 		LOG_WARN("PutChunks refused: %s", nas_cause(rv, &err));
@@ -254,11 +283,21 @@ nas_put_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 	return 0;
 }
 
+struct nas_reply {
+	struct rpc_call *nr_call;
+	size_t nr_len;
+};
+
 /* Where store_get_chunks_wire() writes the reply: the message that goes on the wire. */
 static int
 nas_reply_body(void *arg, size_t len, uint8_t **ret_buf)
 {
-	return rpc_call_reply_body(arg, len, ret_buf);
+	struct nas_reply *r = arg;
+	int rv = rpc_call_reply_body(r->nr_call, len, ret_buf);
+
+	if (rv == 0)
+		r->nr_len = len;
+	return rv;
 }
 
 /* Raw: the chunks go from the LMDB map into the reply message, one copy. */
@@ -268,14 +307,17 @@ nas_get_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_)
 	struct nas *n = arg;
 	const Ckpt__V1__GetChunksRequest *req = (const Ckpt__V1__GetChunksRequest *)req_;
 	size_t budget = req->max_bytes != 0 ? req->max_bytes : n->n_get_budget;
+	struct nas_reply r = { call, 0 };
 	struct store_error err;
 	size_t got;
 	int rv;
 
 	rv = store_get_chunks_wire(n->n_store, req->sha256, req->n_sha256, budget,
-	    rpc_call_arena(call), nas_reply_body, call, &got, &err);
+	    rpc_call_arena(call), nas_reply_body, &r, &got, &err);
 	if (rv == -EBADMSG)
 		LOG_ERROR("%s", nas_cause(rv, &err));
+	if (rv == 0)
+		metrics_inc(n->n_m_sent, (double)r.nr_len, NULL, 0);
 	return rv != 0 ? nas_fail(call, rv, &err) : 0;
 }
 
@@ -367,6 +409,129 @@ nas_scrub(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	return 0;
 }
 
+/* ---- component specs: stored as sent, their form checked, never interpreted ---- */
+
+static int
+nas_put_spec(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__PutSpecRequest *req = (const Ckpt__V1__PutSpecRequest *)req_;
+	Ckpt__V1__PutSpecReply *reply = (Ckpt__V1__PutSpecReply *)reply_;
+	const Ckpt__V1__ComponentSpec *sp = req->spec;
+	struct store_error err;
+	uint8_t *buf;
+	size_t len;
+	bool replaced;
+	int rv;
+
+	if (sp == NULL || key_name_check(sp->name) != 0) {
+		rpc_call_errorf(call, "PutSpec: a spec with a component name (1 to %d of "
+		    "[A-Za-z0-9._-]) is required", KEY_NAME_MAX);
+		return -EINVAL;
+	}
+	len = ckpt__v1__component_spec__get_packed_size(sp);
+	if (len == 0 || len > STORE_SPEC_MAX) {
+		rpc_call_errorf(call, "PutSpec: the spec of %s has %zu bytes, at most %u", sp->name,
+		    len, STORE_SPEC_MAX);
+		return -EINVAL;
+	}
+	buf = arena_alloc(rpc_call_arena(call), len);
+	if (buf == NULL)
+		return -ENOMEM;
+	ckpt__v1__component_spec__pack(sp, buf);
+	rv = store_spec_put(n->n_store, sp->name, buf, len, &replaced, &reply->epoch, &err);
+	if (rv != 0) {
+		LOG_WARN("spec of %s not stored: %s", sp->name, nas_cause(rv, &err));
+		return nas_fail(call, rv, &err);
+	}
+	reply->replaced = replaced;
+	LOG_INFO("spec of %s stored (driver %.32s, %zu bytes%s)", sp->name,
+	    sp->driver != NULL ? sp->driver : "", len, replaced ? ", replacing the previous" : "");
+	return 0;
+}
+
+static Ckpt__V1__ComponentSpec *
+nas_spec_unpack(struct rpc_call *call, const struct store_spec *ss)
+{
+	return ckpt__v1__component_spec__unpack(arena_protobuf(rpc_call_arena(call)), ss->ss_len,
+	    ss->ss_data);
+}
+
+static int
+nas_get_spec(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__GetSpecRequest *req = (const Ckpt__V1__GetSpecRequest *)req_;
+	Ckpt__V1__GetSpecReply *reply = (Ckpt__V1__GetSpecReply *)reply_;
+	struct store_error err;
+	struct store_spec ss;
+	int rv;
+
+	rv = store_spec_get(n->n_store, req->component, rpc_call_arena(call), &ss, &err);
+	if (rv != 0)
+		return nas_fail(call, rv, &err);
+	reply->spec = nas_spec_unpack(call, &ss);
+	reply->epoch = ss.ss_epoch;
+	if (reply->spec == NULL) {
+		LOG_ERROR("the stored spec of %s does not decode", req->component);
+		rpc_call_errorf(call, "the stored spec of %s does not decode", req->component);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int
+nas_list_specs(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	Ckpt__V1__ListSpecsReply *reply = (Ckpt__V1__ListSpecsReply *)reply_;
+	struct arena *a = rpc_call_arena(call);
+	struct store_error err;
+	struct store_spec *ss;
+	size_t ns;
+	int rv;
+
+	(void)req_;
+	rv = store_spec_list(n->n_store, a, &ss, &ns, &err);
+	if (rv != 0)
+		return nas_fail(call, rv, &err);
+	reply->specs = arena_alloc(a, (ns > 0 ? ns : 1) * sizeof(*reply->specs));
+	if (reply->specs == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < ns; i++) {
+		Ckpt__V1__ComponentSpec *sp = nas_spec_unpack(call, &ss[i]);
+		if (sp == NULL) {
+			LOG_ERROR("a stored spec does not decode (%zu bytes): left out", ss[i].ss_len);
+			continue;
+		}
+		reply->specs[reply->n_specs++] = sp;
+	}
+	return 0;
+}
+
+static int
+nas_delete_spec(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
+    ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__DeleteSpecRequest *req = (const Ckpt__V1__DeleteSpecRequest *)req_;
+	Ckpt__V1__DeleteSpecReply *reply = (Ckpt__V1__DeleteSpecReply *)reply_;
+	struct store_error err;
+	bool existed;
+	int rv;
+
+	rv = store_spec_delete(n->n_store, req->component, &existed, &err);
+	if (rv != 0)
+		return nas_fail(call, rv, &err);
+	reply->existed = existed;
+	if (existed)
+		LOG_INFO("spec of %s deleted", req->component);
+	return 0;
+}
+
 static const rpc_handler_fn nas_handlers[NAS_METHODS] = {
 	[NAS_STORE] = nas_store,
 	[NAS_RETRIEVE] = nas_retrieve,
@@ -379,6 +544,10 @@ static const rpc_handler_fn nas_handlers[NAS_METHODS] = {
 	[NAS_PIN] = nas_pin,
 	[NAS_SET_RETENTION] = nas_set_retention,
 	[NAS_SCRUB] = nas_scrub,
+	[NAS_PUT_SPEC] = nas_put_spec,
+	[NAS_GET_SPEC] = nas_get_spec,
+	[NAS_LIST_SPECS] = nas_list_specs,
+	[NAS_DELETE_SPEC] = nas_delete_spec,
 };
 
 static const rpc_raw_handler_fn nas_raw_handlers[NAS_METHODS] = {
@@ -413,6 +582,109 @@ nas_on_bad(void *arg, const char *reason)
 	LOG_WARN("bad request: %s", reason);
 }
 
+static void
+nas_collect(void *arg, struct metrics *m)
+{
+	struct nas *n = arg;
+	struct store_error err;
+	struct store_stats st;
+	uint64_t put = atomic_load(&n->n_put_bytes), logical = atomic_load(&n->n_ckpt_bytes);
+	double v[NAS_GAUGES];
+
+	(void)m;
+	if (store_stat(n->n_store, &st, &err) != 0)
+		return; /* the gauges keep their last values; /readyz says why */
+	v[NAS_G_STORE_BYTES] = (double)st.ss_chunk_bytes;
+	v[NAS_G_STORE_RAW_BYTES] = (double)st.ss_chunk_raw_bytes;
+	v[NAS_G_CHECKPOINTS] = (double)st.ss_checkpoints;
+	v[NAS_G_CHUNKS] = (double)st.ss_chunks;
+	v[NAS_G_MAP_SIZE] = (double)st.ss_map_size;
+	v[NAS_G_MAP_USED] = (double)st.ss_map_used;
+	v[NAS_G_MAP_MAX] = (double)n->n_map_max;
+	v[NAS_G_WRITES] = (double)st.ss_writes;
+	v[NAS_G_WRITE_COMMITS] = (double)st.ss_write_commits;
+	v[NAS_G_DEDUP_RATIO] = put != 0 ? (double)logical / (double)put : 0;
+	for (size_t i = 0; i < NAS_GAUGES; i++)
+		metrics_set(n->n_m_store[i], v[i], NULL, 0);
+}
+
+/* /readyz: the store answers and can take writes (its map is not at --map-max). */
+static int
+nas_ready(void *arg, char *why, size_t len)
+{
+	struct nas *n = arg;
+	struct store_error err;
+	struct store_stats st;
+	int rv;
+
+	rv = store_stat(n->n_store, &st, &err);
+	if (rv != 0) {
+		snprintf(why, len, "store does not answer: %s", nas_cause(rv, &err));
+		return rv;
+	}
+	if (n->n_map_max != 0 && st.ss_map_used >= n->n_map_max) {
+		snprintf(why, len, "store full: %llu bytes used of map-max %llu",
+		    (unsigned long long)st.ss_map_used, (unsigned long long)n->n_map_max);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+static int
+nas_metrics_new(struct nas *n)
+{
+	static const struct {
+		enum metrics_type type;
+		const char *name, *help;
+	} gauges[NAS_GAUGES] = {
+		[NAS_G_STORE_BYTES] = { METRICS_GAUGE, "ckpt_nas_store_bytes",
+		    "Bytes of the unique chunks stored, as stored (compressed)" },
+		[NAS_G_STORE_RAW_BYTES] = { METRICS_GAUGE, "ckpt_nas_store_raw_bytes",
+		    "Bytes of the unique chunks stored, uncompressed" },
+		[NAS_G_CHECKPOINTS] = { METRICS_GAUGE, "ckpt_nas_checkpoints",
+		    "Checkpoints held by the store" },
+		[NAS_G_CHUNKS] = { METRICS_GAUGE, "ckpt_nas_chunks", "Unique chunks held by the store" },
+		[NAS_G_MAP_SIZE] = { METRICS_GAUGE, "ckpt_nas_map_size_bytes",
+		    "Current LMDB map size (grows on demand up to --map-max)" },
+		[NAS_G_MAP_USED] = { METRICS_GAUGE, "ckpt_nas_map_used_bytes",
+		    "Bytes of the LMDB map in use; stores fail when it reaches --map-max" },
+		[NAS_G_MAP_MAX] = { METRICS_GAUGE, "ckpt_nas_map_max_bytes",
+		    "The --map-max setting: the most the map may grow to" },
+		[NAS_G_WRITES] = { METRICS_COUNTER, "ckpt_nas_writes_total",
+		    "Store writes run since start" },
+		[NAS_G_WRITE_COMMITS] = { METRICS_COUNTER, "ckpt_nas_write_commits_total",
+		    "LMDB transactions committed since start (group commit joins writes)" },
+		[NAS_G_DEDUP_RATIO] = { METRICS_GAUGE, "ckpt_nas_dedup_ratio",
+		    "Logical checkpoint bytes committed per chunk byte received since start "
+		    "(deduplication and compression together; 0 before any)" },
+	};
+	int rv;
+
+	rv = metrics_new(&n->n_metrics);
+	if (rv == 0)
+		rv = metrics_add_family(n->n_metrics, METRICS_COUNTER, "ckpt_nas_received_bytes_total",
+		    "Chunk bytes received with PutChunks (as sent: compressed)", NULL, NULL, 0,
+		    &n->n_m_received);
+	if (rv == 0)
+		rv = metrics_add_family(n->n_metrics, METRICS_COUNTER, "ckpt_nas_sent_bytes_total",
+		    "Chunk bytes sent with GetChunks (reply bytes)", NULL, NULL, 0, &n->n_m_sent);
+	if (rv == 0)
+		rv = metrics_add_family(n->n_metrics, METRICS_COUNTER,
+		    "ckpt_nas_checkpoints_stored_total", "New checkpoints committed, by component",
+		    "component", NULL, 0, &n->n_m_stored);
+	if (rv == 0)
+		rv = metrics_add_family(n->n_metrics, METRICS_COUNTER,
+		    "ckpt_nas_checkpoint_bytes_total",
+		    "Logical (whole, uncompressed) size of the new checkpoints committed", NULL, NULL,
+		    0, &n->n_m_ckpt_bytes);
+	for (size_t i = 0; rv == 0 && i < NAS_GAUGES; i++)
+		rv = metrics_add_family(n->n_metrics, gauges[i].type, gauges[i].name, gauges[i].help,
+		    NULL, NULL, 0, &n->n_m_store[i]);
+	if (rv == 0)
+		rv = metrics_add_collector(n->n_metrics, nas_collect, n);
+	return rv;
+}
+
 int
 nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 {
@@ -442,15 +714,38 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 	/* A peer configured like this server accepts what it would accept. */
 	n->n_get_budget = recv_max > 2 * NAS_REPLY_OVERHEAD ? recv_max - NAS_REPLY_OVERHEAD
 	                                                    : NAS_REPLY_OVERHEAD;
+	n->n_map_max = cfg->nc_map_max;
 	rc.rs_arg = n;
-	rv = rpc_server_start(&rc, cfg->nc_listen, &srv);
-	if (rv != 0) {
-		free(n);
-		return rv;
+	if (cfg->nc_http != NULL) {
+		rv = nas_metrics_new(n);
+		if (rv != 0)
+			goto out_free;
+		rc.rs_metrics = n->n_metrics;
 	}
+	rv = rpc_server_start(&rc, cfg->nc_listen, &srv);
+	if (rv != 0)
+		goto out_free;
 	atomic_store(&n->n_server, srv);
+	if (cfg->nc_http != NULL) {
+		struct health_config hc = { cfg->nc_http, n->n_metrics, nas_ready, n };
+		char err[HEALTH_REASON_MAX];
+
+		rv = health_start(&hc, &n->n_health, err, sizeof(err));
+		if (rv != 0) {
+			LOG_ERROR("%s", err);
+			nas_stop(n);
+			return rv;
+		}
+		LOG_INFO("health and metrics on %s (/healthz, /readyz, /metrics)",
+		    health_url(n->n_health));
+	}
 	*ret_nas = n;
 	return 0;
+
+out_free:
+	metrics_free(n->n_metrics);
+	free(n);
+	return rv;
 }
 
 struct rpc_server *
@@ -470,6 +765,8 @@ nas_stop(struct nas *n)
 {
 	if (n == NULL)
 		return;
+	health_stop(n->n_health);
 	rpc_server_stop(atomic_load(&n->n_server));
+	metrics_free(n->n_metrics);
 	free(n);
 }

@@ -18,6 +18,17 @@
  *   WARN  bad request: REASON                  (from the RPC layer)
  *   ERROR chunk HEX is corrupt: ...            (GetChunks found a bad chunk header;
  *                                              bytes are verified by readers and scrub)
+ *
+ * Metrics (with nc_http), besides the RPC layer's ckpt_rpc_*:
+ *   ckpt_nas_received_bytes_total      chunk bytes received (PutChunks, as sent: compressed)
+ *   ckpt_nas_sent_bytes_total          chunk bytes sent (GetChunks)
+ *   ckpt_nas_checkpoints_stored_total{component}  new checkpoints committed
+ *   ckpt_nas_checkpoint_bytes_total    their logical (uncompressed, whole) size
+ *   ckpt_nas_dedup_ratio               checkpoint bytes / received bytes since start
+ *                                      (dedup and compression together; 0 before any)
+ *   ckpt_nas_store_bytes, ckpt_nas_store_raw_bytes, ckpt_nas_checkpoints, ckpt_nas_chunks
+ *   ckpt_nas_map_size_bytes, ckpt_nas_map_used_bytes, ckpt_nas_map_max_bytes
+ *   ckpt_nas_writes_total, ckpt_nas_write_commits_total  (group commit)
  */
 #ifndef CKPT_NAS_NAS_H
 #define CKPT_NAS_NAS_H
@@ -35,6 +46,13 @@ struct nas_config {
 	unsigned nc_workers;    /* requests served at once; 0: 4 */
 	size_t nc_recv_max;     /* largest request, bytes; 0: RPC_RECV_MAX_DEFAULT */
 	uint32_t nc_keep;       /* the store's --keep, reported by Stat */
+	/*
+	 * --http: NULL, or the URL of the HTTP endpoint (health.h) the service
+	 * opens with its metrics; /readyz answers 200 while the store answers
+	 * and its map is below nc_map_max.
+	 */
+	const char *nc_http;
+	uint64_t nc_map_max;    /* the store's --map-max, for the metrics and /readyz */
 };
 
 /* Serves st (which must outlive the service) on cfg->nc_listen. */

@@ -13,6 +13,10 @@
  *                                                     byte order (LMDB files are not
  *                                                     portable across byte orders anyway)
  *   "meta"   "format" -> "3"; "store_id" -> 32 hex digits (store_id())
+ *   "spec"   component                             -> packed ckpt.v1.ComponentSpec (ckptctl
+ *                                                     apply; opaque here). Added in format 3:
+ *                                                     made at the first open for writing; a
+ *                                                     read-only open of an older store has none
  *
  * A component's seq is unique across nodes ("cidx" has one entry per seq), so
  * the latest checkpoint of a component is the last "cidx" key of its prefix.
@@ -52,6 +56,8 @@
 #define STORE_GET_BYTES_MAX (8u << 20) /* chunk bytes in one GetChunks answer */
 #define STORE_KIND_MAX 31              /* bytes of a checkpoint's kind */
 #define STORE_ERRMSG_MAX 256
+#define STORE_SPEC_MAX (256u << 10)   /* bytes of one packed spec */
+#define STORE_SPECS_MAX 4096u          /* specs one store holds in one ListSpecs answer */
 #define STORE_ID_LEN 32                /* hex digits of a store id (16 random bytes) */
 
 struct store;
@@ -208,6 +214,30 @@ int store_pin(struct store *s, const char *node, const char *component, uint64_t
  */
 int store_set_keep(struct store *s, const char *component, uint32_t keep, uint32_t *ret_keep,
     uint32_t *ret_deleted, struct store_error *ret_err);
+
+/* A stored spec: its packed bytes, in the caller's arena. */
+struct store_spec {
+	uint8_t *ss_data;
+	size_t ss_len;
+	uint64_t ss_epoch; /* get: the component's newest epoch seen ("comp"), 0: none */
+};
+
+/*
+ * Component specs, by component name (the value is opaque bytes, at most
+ * STORE_SPEC_MAX). put replaces one of the same name (*ret_replaced) and
+ * tells the component's newest epoch the store has seen (*ret_epoch, 0: none;
+ * kept when its checkpoints are deleted, so a fresh start can go above it);
+ * get: -ENOENT when none; list: every spec in name order (at most
+ * STORE_SPECS_MAX); delete: *ret_existed tells whether there was one.
+ */
+int store_spec_put(struct store *s, const char *component, const uint8_t *data, size_t len,
+    bool *ret_replaced, uint64_t *ret_epoch, struct store_error *ret_err);
+int store_spec_get(struct store *s, const char *component, struct arena *a,
+    struct store_spec *ret_spec, struct store_error *ret_err);
+int store_spec_list(struct store *s, struct arena *a, struct store_spec **ret_specs, size_t *ret_n,
+    struct store_error *ret_err);
+int store_spec_delete(struct store *s, const char *component, bool *ret_existed,
+    struct store_error *ret_err);
 
 /* What store_check() found. */
 struct store_check {

@@ -47,8 +47,8 @@ check "the catalogue has both components" sh -c \
 sleep 0.5
 
 # No checkpoint lost: every acknowledged one is on the NAS.
-grep -ho 'checkpoint stored on NAS: [^ ]* size=[0-9]* sha256=[0-9a-f]*' "$T_DIR"/a1.log "$T_DIR"/a2.log |
-	sed 's/checkpoint stored on NAS: \([^/]*\)\/\([^@]*\)@\([0-9]*\) size=[0-9]* sha256=\(.*\)/\1 \2 \3 \4/' \
+grep -ho 'checkpoint stored on NAS: [^ ]* size=[0-9]* ([^)]*) sha256=[0-9a-f]*' "$T_DIR"/a1.log "$T_DIR"/a2.log |
+	sed 's/checkpoint stored on NAS: \([^/]*\)\/\([^@]*\)@\([0-9]*\) size=[0-9]* ([^)]*) sha256=\(.*\)/\1 \2 \3 \4/' \
 	>"$T_DIR/acked.txt"   # first: checkpoints go on meanwhile
 ctl --json ls >"$T_DIR/ls.json"
 missing=0 total=0
@@ -59,6 +59,7 @@ while read -r node comp seq sha; do
 		"$T_DIR/ls.json" >/dev/null || missing=$((missing + 1))
 done <"$T_DIR/acked.txt"
 echo "# $total acknowledged checkpoints, $missing missing"
+check "the agents' logs list acknowledged checkpoints ($total)" [ "$total" -ge 5 ]
 check "every acknowledged checkpoint is on the NAS" [ "$missing" -eq 0 ]
 check "a migration still works after the restart" ctl migrate demo_2 --to a1
 

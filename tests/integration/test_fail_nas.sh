@@ -38,8 +38,8 @@ sleep 0.5
 
 # Every acknowledged checkpoint is on the NAS, with its digest.
 acked() {
-	grep -ho 'checkpoint stored on NAS: [^ ]* size=[0-9]* sha256=[0-9a-f]*' "$T_DIR"/a1.log "$T_DIR"/a2.log |
-		sed 's/checkpoint stored on NAS: \([^/]*\)\/\([^@]*\)@\([0-9]*\) size=[0-9]* sha256=\(.*\)/\1 \2 \3 \4/'
+	grep -ho 'checkpoint stored on NAS: [^ ]* size=[0-9]* ([^)]*) sha256=[0-9a-f]*' "$T_DIR"/a1.log "$T_DIR"/a2.log |
+		sed 's/checkpoint stored on NAS: \([^/]*\)\/\([^@]*\)@\([0-9]*\) size=[0-9]* ([^)]*) sha256=\(.*\)/\1 \2 \3 \4/'
 }
 acked >"$T_DIR/acked.txt"   # first: checkpoints go on meanwhile
 ctl --json ls >"$T_DIR/ls.json"
@@ -50,6 +50,7 @@ while read -r node comp seq sha; do
 		"$T_DIR/ls.json" >/dev/null || { missing=$((missing + 1)); echo "# missing: $node/$comp@$seq"; }
 done <"$T_DIR/acked.txt"
 echo "# $(wc -l <"$T_DIR/acked.txt") acknowledged checkpoints"
+check "the agents' logs list acknowledged checkpoints" [ "$(wc -l <"$T_DIR/acked.txt")" -ge 5 ]
 check "every acknowledged checkpoint is on the NAS" [ "$missing" -eq 0 ]
 check "checkpoints acknowledged after the restart too" [ "$(grep -c 'from the queue' "$T_DIR/a1.log")" -ge 1 ]
 order() { # seqs of demo_1 on the NAS count up without going back in time

@@ -581,6 +581,52 @@ START_TEST(exec_failed_restore_starts_nothing)
 }
 END_TEST
 
+/* `ready`: exec_start() returns once it exits 0, fails when run ends first or it never does. */
+START_TEST(exec_start_waits_until_ready)
+{
+	char *up = path("dir/up"), *body, *s;
+	char *run[2] = { NULL, NULL };
+	char *ready[] = { "/bin/test", "-f", "up", NULL };
+	char *never[] = { "/bin/false", NULL };
+	char *quit[] = { "/bin/sh", "-c", "exit 3", NULL };
+	struct exec_conf c;
+	struct exec *x = NULL;
+	struct exec_status st;
+	char err[512] = "";
+
+	/* Serves (writes up) only after a while: start returns after that. */
+	ck_assert_int_ge(asprintf(&body, "sleep 0.3\necho > %s\nexec sleep 600", up), 0);
+	s = script("run.sh", body);
+	run[0] = s;
+	conf_base(&c, run, true_argv);
+	c.xc_ready = ready;
+	ck_assert_msg(exec_start(&c, NULL, 0, &x, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(exists(up), "exec_start returned before ready said so");
+	ck_assert_int_eq(exec_status(x, &st), 0);
+	ck_assert_int_eq(st.es_state, EXEC_RUNNING);
+	exec_free(x);
+	x = NULL;
+
+	/* Never ready: the run process is stopped and the reason names ready. */
+	c.xc_ready = never;
+	c.xc_restore_timeout_ms = 400;
+	ck_assert_int_eq(exec_start(&c, NULL, 0, &x, err, sizeof(err)), -ETIMEDOUT);
+	ck_assert_ptr_null(x);
+	ck_assert_msg(strstr(err, "ready: not ready after 400 ms") != NULL, "%s", err);
+
+	/* Run ends before it is ready: said so, not a timeout. */
+	run[0] = quit[0];
+	c.xc_run = quit;
+	c.xc_restore_timeout_ms = 60000;
+	ck_assert_int_eq(exec_start(&c, NULL, 0, &x, err, sizeof(err)), -EIO);
+	ck_assert_msg(strstr(err, "exited with status 3 before it was ready") != NULL, "%s", err);
+	free(s);
+	free(body);
+	free(up);
+	free(c.xc_dir);
+}
+END_TEST
+
 START_TEST(exec_restore_that_ignores_stdin_does_not_kill_the_agent)
 {
 	/* A large state into a command that exits at once: EPIPE, not SIGPIPE. */
@@ -713,6 +759,7 @@ exec_suite(void)
 	tcase_add_test(tc, exec_quiesce_dump_resume_in_order);
 	tcase_add_test(tc, exec_dump_path_and_restore_path);
 	tcase_add_test(tc, exec_failed_restore_starts_nothing);
+	tcase_add_test(tc, exec_start_waits_until_ready);
 	tcase_add_test(tc, exec_restore_that_ignores_stdin_does_not_kill_the_agent);
 	tcase_add_test(tc, exec_env_is_clean_and_extended);
 	tcase_add_test(tc, exec_shell_mode_runs_one_string);

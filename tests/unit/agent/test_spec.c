@@ -212,6 +212,50 @@ START_TEST(spec_missing_file_is_named)
 }
 END_TEST
 
+/* ckptctl apply -f: components only, checked for form and nothing else. */
+START_TEST(spec_file_holds_components_checked_for_form_only)
+{
+	struct spec_config *cfg = NULL;
+	char err[600], want[700];
+
+	/* Not installed, not allowed anywhere here: each node judges that, not the file. */
+	write_conf("[component a]\ndriver = exec\nfolder = /nonexistent/a\n"
+		   "run = /nonexistent/prog --serve\ndump = /bin/cat state\n"
+		   "restore = /bin/sh -c \"cat >state\"\n[component b]\ndriver = demo\n");
+	ck_assert_int_eq(spec_file_load(file, &cfg, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg->sc_nspecs, 2);
+	ck_assert_str_eq(cfg->sc_specs[0]->sp_exec.xc_run[0], "/nonexistent/prog");
+	spec_config_free(cfg);
+	cfg = NULL;
+
+	write_conf("[component a]\ndriver = exec\nfolder = /x\nrun = prog\ndump = /bin/cat s\n");
+	ck_assert_int_eq(spec_file_load(file, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:4: run: ", file);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+
+	write_conf("[component l]\ndriver = lib\nfolder = /nonexistent/l\nrun = /nonexistent/app\n");
+	ck_assert_msg(spec_file_load(file, &cfg, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(cfg->sc_specs[0]->sp_exec.xc_run_only);
+	spec_config_free(cfg);
+	cfg = NULL;
+
+	write_conf("[component a]\ndriver = rocket\n");
+	ck_assert_int_eq(spec_file_load(file, &cfg, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "unknown driver 'rocket'"));
+
+	write_conf("[agent]\nnode = n1\n");
+	ck_assert_int_eq(spec_file_load(file, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:1: section: [agent] belongs in an agent's config file", file);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+
+	write_conf("# nothing\n");
+	ck_assert_int_eq(spec_file_load(file, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s: no [component NAME] section", file);
+	ck_assert_str_eq(err, want);
+	ck_assert_ptr_null(cfg);
+}
+END_TEST
+
 static const char good[] =
 	"# An agent's config\n"
 	"[agent]\n"
@@ -590,6 +634,7 @@ spec_suite(void)
 	tcase_add_test(tc, spec_lib_component_loads_run_only_and_travels);
 	tcase_add_test(tc, spec_from_the_wire_is_held_against_the_allow_list);
 	tcase_add_test(tc, spec_from_pb_refuses_malformed_messages);
+	tcase_add_test(tc, spec_file_holds_components_checked_for_form_only);
 	tcase_add_loop_test(tc, spec_words_split_and_quote, 0,
 	    sizeof(words_table) / sizeof(words_table[0]));
 	suite_add_tcase(s, tc);

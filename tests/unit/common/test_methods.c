@@ -33,7 +33,8 @@ START_TEST(manager_opcodes_follow_the_proto)
 		{ MGR_MIGRATE, "Migrate" }, { MGR_HEARTBEAT, "Heartbeat" },
 		{ MGR_LIST_NODES, "ListNodes" }, { MGR_LIST_CHECKPOINTS, "ListCheckpoints" },
 		{ MGR_INFO, "Info" }, { MGR_DRAIN, "Drain" }, { MGR_CORDON, "Cordon" },
-		{ MGR_UNCORDON, "Uncordon" }, { MGR_FORGET, "Forget" } };
+		{ MGR_UNCORDON, "Uncordon" }, { MGR_FORGET, "Forget" }, { MGR_APPLY, "Apply" },
+		{ MGR_DELETE, "Delete" } };
 	check_service(&ckpt__v1__manager__descriptor, ops, sizeof(ops) / sizeof(ops[0]), MGR_METHODS);
 }
 END_TEST
@@ -44,7 +45,9 @@ START_TEST(nas_opcodes_follow_the_proto)
 		{ NAS_LIST, "List" }, { NAS_DELETE, "Delete" }, { NAS_STAT, "Stat" },
 		{ NAS_HAVE_CHUNKS, "HaveChunks" }, { NAS_PUT_CHUNKS, "PutChunks" },
 		{ NAS_GET_CHUNKS, "GetChunks" }, { NAS_PIN, "Pin" },
-		{ NAS_SET_RETENTION, "SetRetention" }, { NAS_SCRUB, "Scrub" } };
+		{ NAS_SET_RETENTION, "SetRetention" }, { NAS_SCRUB, "Scrub" },
+		{ NAS_PUT_SPEC, "PutSpec" }, { NAS_GET_SPEC, "GetSpec" }, { NAS_LIST_SPECS, "ListSpecs" },
+		{ NAS_DELETE_SPEC, "DeleteSpec" } };
 	check_service(&ckpt__v1__nas__descriptor, ops, sizeof(ops) / sizeof(ops[0]), NAS_METHODS);
 }
 END_TEST

@@ -175,6 +175,30 @@ START_TEST(no_candidate_is_a_failed_precondition)
 }
 END_TEST
 
+START_TEST(nodes_that_refused_the_spec_are_excluded_and_counted)
+{
+	struct place_cand c[] = {
+		cand("dummy_1", true, 8000, 1, 0, 0),
+		cand("dummy_2", true, 1000, 1, 0, 0),
+	};
+	const char *refused[] = { "dummy_1" };
+	struct place_req req = { .pr_component = "demo_1", .pr_exclude = refused, .pr_nexclude = 1 };
+	char err[PLACE_ERR_MAX] = "";
+	size_t idx = 99;
+
+	ck_assert_int_eq(place_choose(c, 2, &req, &idx, err, sizeof(err)), 0);
+	ck_assert_uint_eq(idx, 1);
+	req.pr_nexclude = 2;
+	{
+		const char *both[] = { "dummy_1", "dummy_2" };
+		req.pr_exclude = both;
+		ck_assert_int_eq(place_choose(c, 2, &req, &idx, err, sizeof(err)), -ESTALE);
+	}
+	ck_assert_ptr_nonnull(strstr(err, "2 other node(s)"));
+	ck_assert_ptr_nonnull(strstr(err, "2 refused its spec"));
+}
+END_TEST
+
 START_TEST(explicit_target_must_exist_be_up_fit_and_not_be_the_source)
 {
 	struct place_cand c[] = {
@@ -276,6 +300,7 @@ placement_suite(void)
 	tcase_add_test(tc, explicit_target_must_exist_be_up_fit_and_not_be_the_source);
 	tcase_add_test(tc, cordoned_nodes_are_excluded_and_refused_as_target);
 	tcase_add_test(tc, required_labels_must_all_be_carried);
+	tcase_add_test(tc, nodes_that_refused_the_spec_are_excluded_and_counted);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -42,7 +42,7 @@ static void
 setup(void)
 {
 	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false };
-	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0 };
+	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;
 	char *url;
@@ -251,6 +251,61 @@ START_TEST(nas_refusals_reach_the_client_with_their_code)
 }
 END_TEST
 
+START_TEST(nas_keeps_specs_over_the_wire_and_checks_their_form)
+{
+	Ckpt__V1__ComponentSpec spec = CKPT__V1__COMPONENT_SPEC__INIT;
+	Ckpt__V1__DemoSettings demo = CKPT__V1__DEMO_SETTINGS__INIT;
+	Ckpt__V1__PutSpecRequest preq = CKPT__V1__PUT_SPEC_REQUEST__INIT;
+	Ckpt__V1__PutSpecReply *prep = NULL;
+	Ckpt__V1__GetSpecRequest greq = CKPT__V1__GET_SPEC_REQUEST__INIT;
+	Ckpt__V1__GetSpecReply *grep = NULL;
+	Ckpt__V1__ListSpecsRequest lreq = CKPT__V1__LIST_SPECS_REQUEST__INIT;
+	Ckpt__V1__ListSpecsReply *lrep = NULL;
+	Ckpt__V1__DeleteSpecRequest dreq = CKPT__V1__DELETE_SPEC_REQUEST__INIT;
+	Ckpt__V1__DeleteSpecReply *drep = NULL;
+	struct rpc_error err;
+
+	spec.name = "web";
+	spec.driver = "demo";
+	spec.settings_case = CKPT__V1__COMPONENT_SPEC__SETTINGS_DEMO;
+	demo.bytes = 4096;
+	spec.demo = &demo;
+	preq.spec = &spec;
+	ck_assert_int_eq(nasc_call(cli, NAS_PUT_SPEC, &preq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&prep, &err),
+	    0);
+	ck_assert(!prep->replaced);
+	rpc_reply_free(&prep->base);
+	greq.component = "web";
+	ck_assert_int_eq(nasc_call(cli, NAS_GET_SPEC, &greq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&grep, &err),
+	    0);
+	ck_assert_str_eq(grep->spec->driver, "demo");
+	ck_assert_uint_eq(grep->spec->demo->bytes, 4096);
+	rpc_reply_free(&grep->base);
+	ck_assert_int_eq(nasc_call(cli, NAS_LIST_SPECS, &lreq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&lrep, &err),
+	    0);
+	ck_assert_uint_eq(lrep->n_specs, 1);
+	rpc_reply_free(&lrep->base);
+	spec.name = "no/name";
+	ck_assert_int_eq(nasc_call(cli, NAS_PUT_SPEC, &preq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&prep, &err),
+	    -EINVAL);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__INVALID_ARGUMENT);
+	dreq.component = "web";
+	ck_assert_int_eq(nasc_call(cli, NAS_DELETE_SPEC, &dreq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&drep, &err),
+	    0);
+	ck_assert(drep->existed);
+	rpc_reply_free(&drep->base);
+	ck_assert_int_eq(nasc_call(cli, NAS_GET_SPEC, &greq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&grep, &err),
+	    -ENOENT);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__NOT_FOUND);
+}
+END_TEST
+
 START_TEST(nas_list_delete_and_stat_over_the_wire)
 {
 	Ckpt__V1__ListRequest lreq = CKPT__V1__LIST_REQUEST__INIT;
@@ -378,6 +433,7 @@ main(void)
 	tcase_add_test(tc, nas_answers_garbage_and_goes_on_serving);
 	tcase_add_test(tc, nas_writer_cuts_like_one_thread_in_place_and_from_a_reader);
 	tcase_add_test(tc, nas_writer_recovers_from_a_remembered_base_that_was_deleted);
+	tcase_add_test(tc, nas_keeps_specs_over_the_wire_and_checks_their_form);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -1436,6 +1436,101 @@ START_TEST(store_opens_read_only_for_a_check)
 }
 END_TEST
 
+START_TEST(store_keeps_specs_by_name)
+{
+	struct store_error err;
+	struct store_spec sp, *all = NULL;
+	size_t n = 0;
+	bool flag = true;
+
+	ck_assert_int_eq(store_spec_put(st, "web", (const uint8_t *)"one", 3, &flag, NULL, &err), 0);
+	ck_assert(!flag);
+	ck_assert_int_eq(store_spec_put(st, "db", (const uint8_t *)"dbspec", 6, &flag, NULL, &err), 0);
+	ck_assert_int_eq(store_spec_put(st, "web", (const uint8_t *)"two!", 4, &flag, NULL, &err), 0);
+	ck_assert(flag);
+	ck_assert_int_eq(store_spec_get(st, "web", ar, &sp, &err), 0);
+	ck_assert_uint_eq(sp.ss_len, 4);
+	ck_assert_mem_eq(sp.ss_data, "two!", 4);
+	ck_assert_int_eq(store_spec_list(st, ar, &all, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_mem_eq(all[0].ss_data, "dbspec", 6); /* in name order */
+	ck_assert_int_eq(store_spec_put(st, "bad/name", (const uint8_t *)"x", 1, &flag, NULL, &err),
+	    -EINVAL);
+	ck_assert_int_eq(store_spec_put(st, "web", (const uint8_t *)"x", 0, &flag, NULL, &err),
+	    -EINVAL);
+	ck_assert_int_eq(store_spec_delete(st, "web", &flag, &err), 0);
+	ck_assert(flag);
+	ck_assert_int_eq(store_spec_delete(st, "web", &flag, &err), 0);
+	ck_assert(!flag);
+	ck_assert_int_eq(store_spec_get(st, "web", ar, &sp, &err), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err.se_msg, "no spec of web"));
+	store_close(st);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_int_eq(store_spec_get(st, "db", ar, &sp, &err), 0);
+	ck_assert_uint_eq(sp.ss_len, 6);
+}
+END_TEST
+
+START_TEST(store_spec_tells_the_epoch_the_store_has_seen_after_a_delete)
+{
+	struct store_error err;
+	struct store_spec sp;
+	uint64_t epoch = 99, freed;
+	uint32_t deleted;
+	bool flag;
+
+	ck_assert_int_eq(store_spec_put(st, "w", (const uint8_t *)"s", 1, &flag, &epoch, &err), 0);
+	ck_assert_uint_eq(epoch, 0);
+	store_buf("n1", "w", 0, 7, (const uint8_t *)"abc", 3, 16);
+	ck_assert_int_eq(store_delete(st, "n1", "w", 0, &deleted, &freed, &err), 0);
+	ck_assert_int_eq(store_spec_put(st, "w", (const uint8_t *)"t", 1, &flag, &epoch, &err), 0);
+	ck_assert_uint_eq(epoch, 7);
+	ck_assert_int_eq(store_spec_get(st, "w", ar, &sp, &err), 0);
+	ck_assert_uint_eq(sp.ss_epoch, 7);
+}
+END_TEST
+
+/* A store from before specs: no "spec" database. */
+static void
+drop_db(const char *db)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+START_TEST(store_from_before_specs_opens_read_only_and_gains_them_when_written)
+{
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true };
+	struct store_error err;
+	struct store_spec sp, *all = NULL;
+	struct store *ro;
+	size_t n = 9;
+	bool flag;
+
+	store_buf("n1", "c", 0, 0, (const uint8_t *)"abc", 3, 16);
+	store_close(st);
+	drop_db("spec");
+	ck_assert_msg(store_open(&cfg, &ro, NULL, &err) == 0, "%s", err.se_msg);
+	ck_assert_int_eq(store_spec_list(ro, ar, &all, &n, &err), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(store_spec_get(ro, "c", ar, &sp, &err), -ENOENT);
+	store_close(ro);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_int_eq(store_spec_put(st, "c", (const uint8_t *)"s", 1, &flag, NULL, &err), 0);
+	ck_assert_int_eq(store_spec_get(st, "c", ar, &sp, &err), 0);
+}
+END_TEST
+
 START_TEST(store_refuses_a_folder_in_use)
 {
 	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false };
@@ -1799,6 +1894,9 @@ main(void)
 	tcase_add_test(tc, store_accepts_compressed_chunks_and_refuses_bombs);
 	tcase_add_test(tc, store_commit_refuses_a_chunk_deleted_meanwhile);
 	tcase_add_test(tc, store_opens_read_only_for_a_check);
+	tcase_add_test(tc, store_keeps_specs_by_name);
+	tcase_add_test(tc, store_spec_tells_the_epoch_the_store_has_seen_after_a_delete);
+	tcase_add_test(tc, store_from_before_specs_opens_read_only_and_gains_them_when_written);
 	tcase_add_test(tc, store_refuses_a_folder_in_use);
 	tcase_add_test(tc, store_keeps_its_id_and_gives_one_to_a_store_without);
 	tcase_add_test(tc, store_holes_and_page_tails_round_trip);

@@ -1,0 +1,511 @@
+#include "metrics.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const double metrics_latency_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+	0.5, 1, 2.5, 5, 10, 30, 60 };
+const size_t metrics_latency_nbuckets =
+    sizeof(metrics_latency_buckets) / sizeof(metrics_latency_buckets[0]);
+
+struct metrics_series {
+	char *ms_vals[METRICS_LABELS_MAX];
+	double ms_value;      /* counter, gauge; a histogram's sum */
+	uint64_t ms_count;    /* histogram: observations */
+	uint64_t *ms_buckets; /* histogram: per bucket, not cumulative (+Inf is ms_count) */
+};
+
+struct metrics_fam {
+	struct metrics *mf_reg;
+	enum metrics_type mf_type;
+	char mf_name[METRICS_NAME_MAX + 1];
+	char *mf_help;
+	char mf_labels[METRICS_LABELS_MAX][METRICS_NAME_MAX + 1];
+	size_t mf_nlabels;
+	double mf_bounds[METRICS_BUCKETS_MAX];
+	size_t mf_nbounds;
+	struct metrics_series *mf_series;
+	size_t mf_nseries, mf_cap;
+};
+
+struct metrics_collector {
+	metrics_collect_fn mc_fn;
+	void *mc_arg;
+};
+
+struct metrics {
+	pthread_mutex_t m_mu; /* guards everything below and in the families */
+	struct metrics_fam *m_fams[METRICS_FAMILIES_MAX];
+	size_t m_nfams;
+	struct metrics_collector m_coll[METRICS_COLLECTORS_MAX];
+	size_t m_ncoll;
+};
+
+/* A growing text buffer; mb_err sticks at the first failure. */
+struct metrics_buf {
+	char *mb_p;
+	size_t mb_len, mb_cap;
+	int mb_err;
+};
+
+int
+metrics_new(struct metrics **ret_metrics)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+	int rv;
+
+	if (m == NULL)
+		return -ENOMEM;
+	rv = -pthread_mutex_init(&m->m_mu, NULL);
+	if (rv != 0) {
+		free(m);
+		return rv;
+	}
+	*ret_metrics = m;
+	return 0;
+}
+
+static void
+metrics_series_free(struct metrics_series *s)
+{
+	for (size_t i = 0; i < METRICS_LABELS_MAX; i++)
+		free(s->ms_vals[i]);
+	free(s->ms_buckets);
+}
+
+static void
+metrics_fam_free(struct metrics_fam *f)
+{
+	for (size_t i = 0; i < f->mf_nseries; i++)
+		metrics_series_free(&f->mf_series[i]);
+	free(f->mf_series);
+	free(f->mf_help);
+	free(f);
+}
+
+void
+metrics_free(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->m_nfams; i++)
+		metrics_fam_free(m->m_fams[i]);
+	pthread_mutex_destroy(&m->m_mu);
+	free(m);
+}
+
+/* [a-zA-Z_:][a-zA-Z0-9_:]* (label names: no ':'), at most METRICS_NAME_MAX bytes. */
+static bool
+metrics_name_ok(const char *s, size_t len, bool label)
+{
+	if (len == 0 || len > METRICS_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+		    (c == ':' && !label) || (i > 0 && c >= '0' && c <= '9');
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Splits "a,b,c" into f's label names. */
+static int
+metrics_parse_labels(struct metrics_fam *f, const char *labels)
+{
+	const char *p = labels;
+
+	f->mf_nlabels = 0;
+	if (labels == NULL || labels[0] == '\0')
+		return 0;
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+		if (f->mf_nlabels == METRICS_LABELS_MAX || !metrics_name_ok(p, len, true))
+			return -EINVAL;
+		if (f->mf_type == METRICS_HISTOGRAM && len == 2 && memcmp(p, "le", 2) == 0)
+			return -EINVAL;
+		memcpy(f->mf_labels[f->mf_nlabels], p, len);
+		f->mf_labels[f->mf_nlabels][len] = '\0';
+		f->mf_nlabels++;
+		if (end == NULL)
+			return 0;
+		p = end + 1;
+	}
+}
+
+static struct metrics_series *metrics_series_get(struct metrics_fam *f, const char *const *vals,
+    int *ret_rv);
+
+static bool
+metrics_same_shape(const struct metrics_fam *a, const struct metrics_fam *b)
+{
+	if (a->mf_type != b->mf_type || a->mf_nlabels != b->mf_nlabels)
+		return false;
+	for (size_t i = 0; i < a->mf_nlabels; i++)
+		if (strcmp(a->mf_labels[i], b->mf_labels[i]) != 0)
+			return false;
+	return true;
+}
+
+int
+metrics_add_family(struct metrics *m, enum metrics_type type, const char *name,
+    const char *help, const char *labels, const double *buckets, size_t nbuckets,
+    struct metrics_fam **ret_fam)
+{
+	struct metrics_fam *f, *old = NULL;
+	int rv;
+
+	if (name == NULL || !metrics_name_ok(name, strlen(name), false) ||
+	    (type == METRICS_HISTOGRAM && (nbuckets == 0 || nbuckets > METRICS_BUCKETS_MAX)))
+		return -EINVAL;
+	for (size_t i = 1; type == METRICS_HISTOGRAM && i < nbuckets; i++)
+		if (!(buckets[i] > buckets[i - 1]))
+			return -EINVAL;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -ENOMEM;
+	f->mf_reg = m;
+	f->mf_type = type;
+	snprintf(f->mf_name, sizeof(f->mf_name), "%s", name);
+	rv = metrics_parse_labels(f, labels);
+	if (rv != 0)
+		goto out_free;
+	if (type == METRICS_HISTOGRAM) {
+		memcpy(f->mf_bounds, buckets, nbuckets * sizeof(*buckets));
+		f->mf_nbounds = nbuckets;
+	}
+	f->mf_help = strdup(help != NULL ? help : "");
+	if (f->mf_help == NULL) {
+		rv = -ENOMEM;
+		goto out_free;
+	}
+	pthread_mutex_lock(&m->m_mu);
+	for (size_t i = 0; i < m->m_nfams; i++)
+		if (strcmp(m->m_fams[i]->mf_name, name) == 0)
+			old = m->m_fams[i];
+	if (old != NULL)
+		rv = metrics_same_shape(old, f) ? 0 : -EEXIST;
+	else if (m->m_nfams == METRICS_FAMILIES_MAX)
+		rv = -ENOSPC;
+	else if (f->mf_nlabels == 0 && metrics_series_get(f, NULL, &rv) == NULL)
+		; /* rv set: a family without labels has its one series from the start, at 0 */
+	else
+		m->m_fams[m->m_nfams++] = f;
+	pthread_mutex_unlock(&m->m_mu);
+	if (rv != 0 || old != NULL)
+		goto out_free;
+	*ret_fam = f;
+	return 0;
+
+out_free:
+	if (rv == 0)
+		*ret_fam = old;
+	metrics_fam_free(f);
+	return rv;
+}
+
+/* The series of f with vals, made if missing; NULL with *ret_rv set. Under m_mu. */
+static struct metrics_series *
+metrics_series_get(struct metrics_fam *f, const char *const *vals, int *ret_rv)
+{
+	struct metrics_series *s;
+
+	for (size_t i = 0; i < f->mf_nseries; i++) {
+		size_t j;
+
+		s = &f->mf_series[i];
+		for (j = 0; j < f->mf_nlabels; j++)
+			if (strncmp(s->ms_vals[j], vals[j] != NULL ? vals[j] : "", METRICS_VALUE_MAX) != 0)
+				break;
+		if (j == f->mf_nlabels)
+			return s;
+	}
+	if (f->mf_nseries == METRICS_SERIES_MAX) {
+		*ret_rv = -ENOSPC;
+		return NULL;
+	}
+	if (f->mf_nseries == f->mf_cap) {
+		size_t cap = f->mf_cap == 0 ? 8 : 2 * f->mf_cap;
+		struct metrics_series *n = realloc(f->mf_series, cap * sizeof(*n));
+
+		if (n == NULL) {
+			*ret_rv = -ENOMEM;
+			return NULL;
+		}
+		f->mf_series = n;
+		f->mf_cap = cap;
+	}
+	s = &f->mf_series[f->mf_nseries];
+	memset(s, 0, sizeof(*s));
+	*ret_rv = -ENOMEM;
+	for (size_t j = 0; j < f->mf_nlabels; j++)
+		if ((s->ms_vals[j] = strndup(vals[j] != NULL ? vals[j] : "", METRICS_VALUE_MAX)) == NULL)
+			goto out_free;
+	if (f->mf_type == METRICS_HISTOGRAM &&
+	    (s->ms_buckets = calloc(f->mf_nbounds, sizeof(*s->ms_buckets))) == NULL)
+		goto out_free;
+	f->mf_nseries++;
+	*ret_rv = 0;
+	return s;
+
+out_free:
+	metrics_series_free(s);
+	return NULL;
+}
+
+enum metrics_op { METRICS_OP_INC, METRICS_OP_SET, METRICS_OP_OBSERVE };
+
+static int
+metrics_update(struct metrics_fam *f, enum metrics_op op, double v, const char *const *vals,
+    size_t nvals)
+{
+	struct metrics_series *s;
+	int rv = 0;
+
+	if (f == NULL)
+		return 0;
+	if (nvals != f->mf_nlabels || (op == METRICS_OP_OBSERVE) != (f->mf_type == METRICS_HISTOGRAM) ||
+	    (op == METRICS_OP_INC && f->mf_type == METRICS_COUNTER && !(v >= 0)))
+		return -EINVAL;
+	pthread_mutex_lock(&f->mf_reg->m_mu);
+	s = metrics_series_get(f, vals, &rv);
+	if (s != NULL) {
+		switch (op) {
+		case METRICS_OP_INC:
+			s->ms_value += v;
+			break;
+		case METRICS_OP_SET:
+			s->ms_value = v;
+			break;
+		case METRICS_OP_OBSERVE:
+			s->ms_value += v;
+			s->ms_count++;
+			for (size_t i = 0; i < f->mf_nbounds; i++) {
+				if (v <= f->mf_bounds[i]) {
+					s->ms_buckets[i]++;
+					break;
+				}
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->mf_reg->m_mu);
+	return rv;
+}
+
+int
+metrics_inc(struct metrics_fam *f, double v, const char *const *vals, size_t nvals)
+{
+	return metrics_update(f, METRICS_OP_INC, v, vals, nvals);
+}
+
+int
+metrics_set(struct metrics_fam *f, double v, const char *const *vals, size_t nvals)
+{
+	return metrics_update(f, METRICS_OP_SET, v, vals, nvals);
+}
+
+int
+metrics_observe(struct metrics_fam *f, double v, const char *const *vals, size_t nvals)
+{
+	return metrics_update(f, METRICS_OP_OBSERVE, v, vals, nvals);
+}
+
+void
+metrics_clear(struct metrics_fam *f)
+{
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&f->mf_reg->m_mu);
+	for (size_t i = 0; i < f->mf_nseries; i++)
+		metrics_series_free(&f->mf_series[i]);
+	f->mf_nseries = 0;
+	pthread_mutex_unlock(&f->mf_reg->m_mu);
+}
+
+int
+metrics_add_collector(struct metrics *m, metrics_collect_fn fn, void *arg)
+{
+	int rv = 0;
+
+	pthread_mutex_lock(&m->m_mu);
+	if (m->m_ncoll == METRICS_COLLECTORS_MAX)
+		rv = -ENOSPC;
+	else
+		m->m_coll[m->m_ncoll++] = (struct metrics_collector){ fn, arg };
+	pthread_mutex_unlock(&m->m_mu);
+	return rv;
+}
+
+static void
+metrics_buf_put(struct metrics_buf *b, const char *s, size_t len)
+{
+	if (b->mb_err != 0)
+		return;
+	if (b->mb_len + len + 1 > b->mb_cap) {
+		size_t cap = b->mb_cap == 0 ? 4096 : b->mb_cap;
+		char *p;
+
+		while (b->mb_len + len + 1 > cap)
+			cap *= 2;
+		p = realloc(b->mb_p, cap);
+		if (p == NULL) {
+			b->mb_err = -ENOMEM;
+			return;
+		}
+		b->mb_p = p;
+		b->mb_cap = cap;
+	}
+	memcpy(b->mb_p + b->mb_len, s, len);
+	b->mb_len += len;
+	b->mb_p[b->mb_len] = '\0';
+}
+
+static void
+metrics_buf_str(struct metrics_buf *b, const char *s)
+{
+	metrics_buf_put(b, s, strlen(s));
+}
+
+/*
+ * s escaped as the format wants: backslash and newline always, the double
+ * quote too inside a label value (not in HELP text).
+ */
+static void
+metrics_buf_escaped(struct metrics_buf *b, const char *s, bool quote)
+{
+	const char *run = s;
+
+	for (; *s != '\0'; s++) {
+		const char *esc = *s == '\\' ? "\\\\" : *s == '\n' ? "\\n" :
+		    (*s == '"' && quote) ? "\\\"" : NULL;
+		if (esc == NULL)
+			continue;
+		metrics_buf_put(b, run, (size_t)(s - run));
+		metrics_buf_str(b, esc);
+		run = s + 1;
+	}
+	metrics_buf_put(b, run, (size_t)(s - run));
+}
+
+/* A value as Go's ParseFloat reads it back: shortest exact form, NaN, +Inf, -Inf. */
+static void
+metrics_fmt_value(double v, char out[32])
+{
+	if (isnan(v)) {
+		strcpy(out, "NaN");
+	} else if (isinf(v)) {
+		strcpy(out, v > 0 ? "+Inf" : "-Inf");
+	} else if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(out, 32, "%.0f", v);
+	} else {
+		snprintf(out, 32, "%.15g", v);
+		if (strtod(out, NULL) != v)
+			snprintf(out, 32, "%.17g", v);
+	}
+}
+
+/* name{labels[,le="bound"]} value\n */
+static void
+metrics_render_line(struct metrics_buf *b, const struct metrics_fam *f, const char *suffix,
+    const struct metrics_series *s, const char *le, double v)
+{
+	char num[32];
+	bool any = f->mf_nlabels > 0 || le != NULL;
+
+	metrics_buf_str(b, f->mf_name);
+	metrics_buf_str(b, suffix);
+	if (any)
+		metrics_buf_str(b, "{");
+	for (size_t i = 0; i < f->mf_nlabels; i++) {
+		if (i > 0)
+			metrics_buf_str(b, ",");
+		metrics_buf_str(b, f->mf_labels[i]);
+		metrics_buf_str(b, "=\"");
+		metrics_buf_escaped(b, s->ms_vals[i], true);
+		metrics_buf_str(b, "\"");
+	}
+	if (le != NULL) {
+		metrics_buf_str(b, f->mf_nlabels > 0 ? ",le=\"" : "le=\"");
+		metrics_buf_str(b, le);
+		metrics_buf_str(b, "\"");
+	}
+	if (any)
+		metrics_buf_str(b, "}");
+	metrics_fmt_value(v, num);
+	metrics_buf_str(b, " ");
+	metrics_buf_str(b, num);
+	metrics_buf_str(b, "\n");
+}
+
+static void
+metrics_render_fam(struct metrics_buf *b, const struct metrics_fam *f)
+{
+	static const char *const types[] = { "counter", "gauge", "histogram" };
+
+	metrics_buf_str(b, "# HELP ");
+	metrics_buf_str(b, f->mf_name);
+	metrics_buf_str(b, " ");
+	metrics_buf_escaped(b, f->mf_help, false);
+	metrics_buf_str(b, "\n# TYPE ");
+	metrics_buf_str(b, f->mf_name);
+	metrics_buf_str(b, " ");
+	metrics_buf_str(b, types[f->mf_type]);
+	metrics_buf_str(b, "\n");
+	for (size_t i = 0; i < f->mf_nseries; i++) {
+		const struct metrics_series *s = &f->mf_series[i];
+		uint64_t cum = 0;
+		char le[32];
+
+		if (f->mf_type != METRICS_HISTOGRAM) {
+			metrics_render_line(b, f, "", s, NULL, s->ms_value);
+			continue;
+		}
+		for (size_t j = 0; j < f->mf_nbounds; j++) {
+			cum += s->ms_buckets[j];
+			metrics_fmt_value(f->mf_bounds[j], le);
+			metrics_render_line(b, f, "_bucket", s, le, (double)cum);
+		}
+		metrics_render_line(b, f, "_bucket", s, "+Inf", (double)s->ms_count);
+		metrics_render_line(b, f, "_sum", s, NULL, s->ms_value);
+		metrics_render_line(b, f, "_count", s, NULL, (double)s->ms_count);
+	}
+}
+
+int
+metrics_render(struct metrics *m, char **ret_text, size_t *ret_len)
+{
+	struct metrics_collector coll[METRICS_COLLECTORS_MAX];
+	struct metrics_buf b = { 0 };
+	size_t ncoll;
+
+	pthread_mutex_lock(&m->m_mu);
+	ncoll = m->m_ncoll;
+	memcpy(coll, m->m_coll, ncoll * sizeof(coll[0]));
+	pthread_mutex_unlock(&m->m_mu);
+	for (size_t i = 0; i < ncoll; i++)
+		coll[i].mc_fn(coll[i].mc_arg, m);
+
+	pthread_mutex_lock(&m->m_mu);
+	metrics_buf_put(&b, "", 0); /* "" for a registry without families */
+	for (size_t i = 0; i < m->m_nfams; i++)
+		metrics_render_fam(&b, m->m_fams[i]);
+	pthread_mutex_unlock(&m->m_mu);
+	if (b.mb_err != 0) {
+		free(b.mb_p);
+		return b.mb_err;
+	}
+	*ret_text = b.mb_p;
+	*ret_len = b.mb_len;
+	return 0;
+}
