@@ -30,12 +30,21 @@ cleanup() {
 }
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-run() { local log=$1; shift; "$@" >"$dir/$log.log" 2>&1 & pids+=($!); echo $!; }
+# run VAR LOG COMMAND...: starts it in the background (in this shell, so the
+# trap stops it), its pid in VAR.
+run() {
+	local var=$1 log=$2; shift 2
+	"$@" >"$dir/$log.log" 2>&1 &
+	pids+=($!)
+	printf -v "$var" '%s' $!
+}
 wait_log() {
 	for _ in $(seq 100); do grep -q "$2" "$dir/$1.log" 2>/dev/null && return 0; sleep 0.1; done
 	echo "footprint: $1 did not log '$2'" >&2; tail -5 "$dir/$1.log" >&2; exit 1
 }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# What the RSS is: anonymous (heap, stacks) and file-backed (code, libraries).
+split() { awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "anon %.1f, file %.1f", a / 1024, f / 1024 }' "/proc/$1/status"; }
 threads() { ls "/proc/$1/task" | wc -l; }
 names() { cat /proc/"$1"/task/*/comm | sort | uniq -c | awk '{ printf "%s%s x%s", s, $2, $1; s = ", " }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
@@ -43,22 +52,23 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 line() {
 	local ok="meets"
 	[ "$(awk -v k="$2" -v t="$3" 'BEGIN { print (k < t * 1024) }')" = 1 ] || ok="OVER"
-	printf '%-44s %10s   target < %s MiB (%s)   threads %s\n' "$1" "$(mib "$2")" "$3" "$ok" "$(threads "$4")"
+	printf '%-42s %9s   target < %s MiB (%s)   %s   threads %s\n' "$1" "$(mib "$2")" "$3" "$ok" \
+		"$(split "$4")" "$(threads "$4")"
 }
 
 nas_port=$(port) mgr_port=$(port) ev_port=$(port)
 mgr_url="tcp://127.0.0.1:$mgr_port"
-nas=$(run nas "$NAS" --listen "tcp://127.0.0.1:$nas_port" --data "$dir/nas")
+run nas nas "$NAS" --listen "tcp://127.0.0.1:$nas_port" --data "$dir/nas"
 wait_log nas listening
-mgr=$(run mgr "$MGR" --listen "$mgr_url" --events "tcp://127.0.0.1:$ev_port" \
-	--nas "tcp://127.0.0.1:$nas_port")
+run mgr mgr "$MGR" --listen "$mgr_url" --events "tcp://127.0.0.1:$ev_port" \
+	--nas "tcp://127.0.0.1:$nas_port"
 wait_log mgr listening
-a0=$(run a0 "$AGENT" --node idle --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
-	--interval-ms 3600000)
+run a0 a0 "$AGENT" --node idle --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
+	--interval-ms 3600000
 demos=()
 for i in $(seq 10); do demos+=(--demo "d$i:64K"); done
-a10=$(run a10 "$AGENT" --node ten --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
-	--interval-ms 1000 --fresh "${demos[@]}")
+run a10 a10 "$AGENT" --node ten --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
+	--interval-ms 1000 --fresh "${demos[@]}"
 sleep "$settle"
 nas_idle=$(rss_kib "$nas") mgr_idle=$(rss_kib "$mgr")
 a0_rss=$(rss_kib "$a0") a10_rss=$(rss_kib "$a10")
@@ -67,8 +77,8 @@ a0_threads=$(threads "$a0") a10_threads=$(threads "$a10")
 
 # The manager with NODES attached agents (two are already up).
 for i in $(seq 3 "$nodes"); do
-	run "n$i" "$AGENT" --node "n$i" --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
-		--interval-ms 3600000 >/dev/null
+	run pid "n$i" "$AGENT" --node "n$i" --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
+		--interval-ms 3600000
 done
 attached=0
 for _ in $(seq 300); do
@@ -83,12 +93,12 @@ mosq=""
 if command -v mosquitto >/dev/null; then
 	mq_port=$(port)
 	printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$mq_port" >"$dir/mosquitto.conf"
-	mq=$(run mosquitto mosquitto -c "$dir/mosquitto.conf")
+	run mq mosquitto mosquitto -c "$dir/mosquitto.conf"
 	sleep "$settle"
 	mosq=$(rss_kib "$mq")
 fi
 
-echo "== idle RSS (VmRSS after ${settle}s idle; build $build)"
+echo "== idle RSS (VmRSS after ${settle}s idle; anon/file MiB and threads read at the end; build $build)"
 line "ckpt-agent, no component" "$a0_rss" 4 "$a0"
 line "ckpt-agent, 10 demo components of 64 KiB" "$a10_rss" 8 "$a10"
 line "ckpt-nas, map untouched" "$nas_idle" 8 "$nas"
