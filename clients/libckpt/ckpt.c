@@ -618,7 +618,7 @@ int
 ckpt_protect(uint32_t id, void *ptr, size_t size)
 {
 	struct region *r;
-	uint64_t total;
+	uint64_t total, size64 = size; /* a 32-bit size_t is never over the limit */
 	int rv = 0;
 
 	pthread_mutex_lock(&lib.l_lock);
@@ -633,7 +633,7 @@ ckpt_protect(uint32_t id, void *ptr, size_t size)
 	}
 	r = lib_region(id);
 	total = lib.l_bytes - (r != NULL ? r->rg_size : 0) + size;
-	if ((uint64_t)size > CKPT_REGION_MAX ||
+	if (size64 > CKPT_REGION_MAX ||
 	    (lib.l_max_bytes != 0 && total > lib.l_max_bytes)) {
 		rv = lib_fail(CKPT_ETOOBIG, "ckpt_protect: region %" PRIu32 " of %zu bytes makes "
 		    "%" PRIu64 " bytes, over the limit of %" PRIu64, id, size, total,

@@ -7,6 +7,7 @@
  *                                     reference count; exit 0 clean, 1 corrupt
  */
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <pthread.h>
@@ -40,6 +41,17 @@ struct nas_conf {
 	char *nc_http;
 };
 
+/*
+ * How far the map may grow by default: all a 64-bit process wants; on a 32-bit
+ * build (armhf) half of STORE_MAP_LIMIT, room left in the address space for
+ * the heap (workers x recv-max), the libraries and the stacks.
+ */
+#if SIZE_MAX > UINT32_MAX
+#define NAS_MAP_MAX_DEFAULT "64G"
+#else
+#define NAS_MAP_MAX_DEFAULT "1G"
+#endif
+
 #define OPT(name, type, field, def, min, max, flags, metavar, help)                              \
 	{ name, type, offsetof(struct nas_conf, field), def, min, max, flags, metavar, help }
 
@@ -55,7 +67,7 @@ static const struct cfg_opt nas_opts[] = {
 	    "workers x recv-max"),
 	OPT("map-size", CFG_SIZE, nc_map_size, "256M", 1 << 20, (int64_t)1 << 50, 0, "SIZE",
 	    "initial LMDB map size"),
-	OPT("map-max", CFG_SIZE, nc_map_max, "64G", 1 << 20, (int64_t)1 << 50, 0, "SIZE",
+	OPT("map-max", CFG_SIZE, nc_map_max, NAS_MAP_MAX_DEFAULT, 1 << 20, (int64_t)1 << 50, 0, "SIZE",
 	    "the map grows on demand up to this size; beyond it stores fail with "
 	    "RESOURCE_EXHAUSTED"),
 	OPT("keep", CFG_INT, nc_keep, "3", 1, 1000000, 0, "N",
@@ -113,6 +125,13 @@ nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_
 	}
 	if (conf->nc_http != NULL && health_url_check(conf->nc_http, err, sizeof(err)) != 0) {
 		nas_usage_error(err, NULL);
+		return 2;
+	}
+	if (conf->nc_map_max > STORE_MAP_LIMIT) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "--map-max: a %zu-bit build maps %llu MiB at most",
+		    sizeof(size_t) * CHAR_BIT, (unsigned long long)(STORE_MAP_LIMIT >> 20));
+		nas_usage_error(msg, NULL);
 		return 2;
 	}
 	if (conf->nc_map_size > conf->nc_map_max) {

@@ -473,7 +473,8 @@ store_grow(struct store *s, uint64_t seen)
 		goto out_unlock;
 	}
 	want = before > s->s_map_max / 2 ? s->s_map_max : 2 * before;
-	rv = err_from_mdb(mdb_env_set_mapsize(s->s_env, want));
+	/* want <= s_map_max <= STORE_MAP_LIMIT: the size_t holds it on 32-bit too. */
+	rv = err_from_mdb(mdb_env_set_mapsize(s->s_env, (size_t)want));
 	if (rv == 0)
 		rv = err_from_mdb(mdb_env_info(s->s_env, &info));
 	if (rv == 0 && info.me_mapsize <= before)
@@ -1278,6 +1279,15 @@ store_env_open(struct store *s, const struct store_config *cfg, struct store_err
 	MDB_stat st;
 	int rc, dead;
 
+	if (size > STORE_MAP_LIMIT) {
+		char want[32], lim[32];
+		store_size_str(size, want, sizeof(want));
+		store_size_str(STORE_MAP_LIMIT, lim, sizeof(lim));
+		store_errorf(err, "a map of %s is more than this %zu-bit process can map (%s at most)",
+		    want, sizeof(size_t) * CHAR_BIT, lim);
+		s->s_env = NULL;
+		return -EFBIG;
+	}
 	rc = mdb_env_create(&s->s_env);
 	if (rc != 0) {
 		s->s_env = NULL;
@@ -1287,7 +1297,7 @@ store_env_open(struct store *s, const struct store_config *cfg, struct store_err
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(s->s_env, STORE_MAXREADERS);
 	if (rc == 0)
-		rc = mdb_env_set_mapsize(s->s_env, size > page ? size : page);
+		rc = mdb_env_set_mapsize(s->s_env, (size_t)(size > page ? size : page));
 	/* Default sync flags: a commit is on disk when it returns. */
 	if (rc == 0)
 		rc = mdb_env_open(s->s_env, cfg->sc_dir, MDB_NOTLS | (cfg->sc_readonly ? MDB_RDONLY : 0),
@@ -1302,7 +1312,8 @@ store_env_open(struct store *s, const struct store_config *cfg, struct store_err
 	/* Reader slots left by a process that died would pin old pages. */
 	mdb_reader_check(s->s_env, &dead);
 	s->s_map_size = info.me_mapsize;
-	s->s_map_max = cfg->sc_map_max / page * page;
+	s->s_map_max = (cfg->sc_map_max < STORE_MAP_LIMIT ? cfg->sc_map_max : STORE_MAP_LIMIT) /
+	    page * page;
 	if (s->s_map_max < s->s_map_size)
 		s->s_map_max = s->s_map_size;
 	return 0;

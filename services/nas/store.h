@@ -67,10 +67,23 @@ struct store;
 #define STORE_PROBLEMS_MAX 100u        /* problem lines a check reports */
 #define STORE_PROBLEM_LEN 160
 
+/*
+ * The largest LMDB map a process of this build can ask for. LMDB maps the whole
+ * file at once and mdb_env_set_mapsize() takes a size_t: a 32-bit target
+ * (armhf) has 3 to 4 GiB of address space, shared with the heap, the libraries
+ * and the stacks, where 4 GiB would wrap to 0. store_open() refuses a larger
+ * initial size and caps sc_map_max here.
+ */
+#if SIZE_MAX > UINT32_MAX
+#define STORE_MAP_LIMIT ((uint64_t)1 << 50)
+#else
+#define STORE_MAP_LIMIT ((uint64_t)2 << 30)
+#endif
+
 struct store_config {
 	const char *sc_dir;    /* created if missing */
 	uint64_t sc_map_size;  /* initial map size, bytes */
-	uint64_t sc_map_max;   /* the map grows up to this, bytes */
+	uint64_t sc_map_max;   /* the map grows up to this, bytes (capped at STORE_MAP_LIMIT) */
 	uint32_t sc_keep;      /* checkpoints kept per component; 0: STORE_KEEP_DEFAULT */
 	bool sc_readonly;      /* for --check: no write, no orphan collection */
 	/*

@@ -5,11 +5,30 @@
 set -u
 
 : "${CKPT_BUILD:?CKPT_BUILD must point at the build directory}"
-NAS_BIN="$CKPT_BUILD/services/nas/ckpt-nas"
-MGR_BIN="$CKPT_BUILD/services/manager/ckpt-manager"
-AGENT_BIN="$CKPT_BUILD/services/agent/ckpt-agent"
-CTL_BIN="$CKPT_BUILD/clients/ckptctl/ckptctl"
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-it.XXXXXX")
+
+# A cross build (deploy/cross) runs under an emulator: CKPT_EXEC_WRAPPER
+# ("qemu-aarch64"), which meson test sets from the cross file's property
+# ckpt_exec_wrapper. Where binfmt_misc runs foreign binaries by itself no
+# wrapper is needed, and one does no harm.
+T_WRAP=${CKPT_EXEC_WRAPPER-}
+
+# t_bin PATH: what to run PATH as; under a wrapper a script in $T_DIR/bin that
+# execs it, so the pid a test signals is the emulator's, which passes signals
+# on to the program.
+t_bin() {
+	local w
+	if [ -z "$T_WRAP" ]; then echo "$1"; return; fi
+	mkdir -p "$T_DIR/bin"
+	w="$T_DIR/bin/${1##*/}"
+	printf '#!/bin/sh\nexec %s %s "$@"\n' "$T_WRAP" "$1" >"$w"
+	chmod +x "$w"
+	echo "$w"
+}
+NAS_BIN=$(t_bin "$CKPT_BUILD/services/nas/ckpt-nas")
+MGR_BIN=$(t_bin "$CKPT_BUILD/services/manager/ckpt-manager")
+AGENT_BIN=$(t_bin "$CKPT_BUILD/services/agent/ckpt-agent")
+CTL_BIN=$(t_bin "$CKPT_BUILD/clients/ckptctl/ckptctl")
 T_PIDS=()
 T_PASS=0
 T_FAIL=0

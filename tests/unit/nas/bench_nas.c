@@ -44,13 +44,14 @@ bench(const char *dir, size_t len)
 	void *got = NULL;
 	size_t got_len = 0;
 	uint64_t t0, t1, t2;
+	uint64_t x = 88172645463325252u; /* xorshift64: 64 bits on a 32-bit target too */
 	char *url;
 	int rv = 1;
 
 	if (buf == NULL)
 		return 1;
 	/* xorshift64: no two chunks alike, so nothing is deduplicated. */
-	for (size_t i = 0, x = 88172645463325252u; i < len; i++) {
+	for (size_t i = 0; i < len; i++) {
 		if ((i & 7) == 0) {
 			x ^= x << 13;
 			x ^= x >> 7;

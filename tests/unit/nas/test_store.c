@@ -549,6 +549,23 @@ START_TEST(store_reopen_keeps_checkpoints)
 }
 END_TEST
 
+START_TEST(store_refuses_a_map_over_what_the_process_can_map)
+{
+	/* 2 GiB on a 32-bit build, where a larger size_t would wrap. */
+	struct store_config cfg = { dir, STORE_MAP_LIMIT + MiB, UINT64_MAX, 1000, false };
+	struct store_error err = { "" };
+	struct store *s = NULL;
+
+	store_close(st);
+	st = NULL;
+	ck_assert_int_eq(store_open(&cfg, &s, NULL, &err), -EFBIG);
+	ck_assert_ptr_null(s);
+	ck_assert_msg(strstr(err.se_msg, "at most") != NULL, "%s", err.se_msg);
+	/* A larger limit of growth is capped, not refused. */
+	st = open_store(1 * MiB, UINT64_MAX, NULL);
+}
+END_TEST
+
 START_TEST(store_open_collects_orphan_chunks)
 {
 	uint8_t *b = testbuf_bytes(4000, 16);
@@ -1978,6 +1995,7 @@ main(void)
 	tcase_add_test(tc, store_delete_releases_refs_and_frees_unshared_chunks);
 	tcase_add_test(tc, store_delete_all_seqs_moves_latest_back);
 	tcase_add_test(tc, store_reopen_keeps_checkpoints);
+	tcase_add_test(tc, store_refuses_a_map_over_what_the_process_can_map);
 	tcase_add_test(tc, store_open_collects_orphan_chunks);
 	tcase_add_test(tc, store_list_walks_in_key_order);
 	tcase_add_test(tc, store_list_says_when_it_stopped_at_its_cap);
