@@ -379,9 +379,14 @@ check_exec(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 	return 0;
 }
 
-int
-spec_check_form(struct spec *s, char *err, size_t errlen)
+/*
+ * What every spec must be, wherever it comes from: a name, labels, a limit, a
+ * known driver. *ret_demo: a demo spec, which needs nothing more.
+ */
+static int
+spec_check_base(const struct spec *s, bool *ret_demo, char *err, size_t errlen)
 {
+	*ret_demo = false;
 	if (key_name_check(s->sp_name) != 0) {
 		snprintf(err, errlen, "name: '%s' is not 1-%d of [A-Za-z0-9._-]", s->sp_name,
 		    KEY_NAME_MAX);
@@ -401,6 +406,7 @@ spec_check_form(struct spec *s, char *err, size_t errlen)
 			snprintf(err, errlen, "bytes: out of range [0, 1G]");
 			return -EINVAL;
 		}
+		*ret_demo = true;
 		return 0;
 	}
 	if (strcmp(s->sp_driver, DRIVER_EXEC) != 0 && strcmp(s->sp_driver, DRIVER_LIB) != 0) {
@@ -408,6 +414,17 @@ spec_check_form(struct spec *s, char *err, size_t errlen)
 		    s->sp_driver);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int
+spec_check_form(struct spec *s, char *err, size_t errlen)
+{
+	bool demo;
+	int rv = spec_check_base(s, &demo, err, errlen);
+
+	if (rv != 0 || demo)
+		return rv;
 	s->sp_exec.xc_limit = s->sp_limit;
 	s->sp_exec.xc_run_only = strcmp(s->sp_driver, DRIVER_LIB) == 0;
 	if (s->sp_user != NULL && s->sp_exec.xc_run_only) {
@@ -421,32 +438,11 @@ spec_check_form(struct spec *s, char *err, size_t errlen)
 int
 spec_check(struct spec *s, const struct spec_allow *a, char *err, size_t errlen)
 {
-	if (key_name_check(s->sp_name) != 0) {
-		snprintf(err, errlen, "name: '%s' is not 1-%d of [A-Za-z0-9._-]", s->sp_name,
-		    KEY_NAME_MAX);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < s->sp_nrequires; i++)
-		if (key_name_check(s->sp_requires[i].sr_key) != 0) {
-			snprintf(err, errlen, "requires: invalid label '%s'", s->sp_requires[i].sr_key);
-			return -EINVAL;
-		}
-	if (s->sp_limit == 0 || s->sp_limit > SPEC_LIMIT_MAX) {
-		snprintf(err, errlen, "limit: out of range [1, 1G]");
-		return -EINVAL;
-	}
-	if (strcmp(s->sp_driver, DRIVER_DEMO) == 0) {
-		if (s->sp_demo_bytes > DEMO_BYTES_MAX) {
-			snprintf(err, errlen, "bytes: out of range [0, 1G]");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(s->sp_driver, DRIVER_EXEC) != 0 && strcmp(s->sp_driver, DRIVER_LIB) != 0) {
-		snprintf(err, errlen, "driver: unknown driver '%s' (known: demo, exec, lib)",
-		    s->sp_driver);
-		return -EINVAL;
-	}
+	bool demo;
+	int rv = spec_check_base(s, &demo, err, errlen);
+
+	if (rv != 0 || demo)
+		return rv;
 	if (!in_list(a->sa_drivers, s->sp_driver)) {
 		snprintf(err, errlen, "driver: driver '%s' is not allowed on this node ([allow] "
 		    "drivers)", s->sp_driver);
