@@ -15,6 +15,7 @@
 #include "key.h"
 #include "methods.h"
 #include "pbv.h"
+#include "rate.h"
 #include "zchunk.h"
 
 /* Chunks in one PutChunks and in one GetChunks (the NAS's limits). */
@@ -47,6 +48,8 @@ struct nasc {
 	size_t n_count;
 	struct chunk_params n_chunking;
 	bool n_format3;      /* nasc_set_format3(): tests only */
+	struct rate *n_rate; /* nasc_set_rate(): caps PutChunks, or NULL */
+	atomic_bool n_aborted; /* nasc_abort() was called */
 	atomic_uint_fast64_t n_store_bytes, n_put_bytes, n_put_chunks, n_dedup_chunks, n_get_bytes;
 	atomic_uint_fast64_t n_sent_bytes;
 	atomic_uint_fast64_t n_cut_bytes, n_hashed_bytes, n_hinted_stores, n_reused_chunks;
@@ -163,8 +166,22 @@ nasc_abort(struct nasc *n)
 {
 	if (n == NULL)
 		return;
+	atomic_store(&n->n_aborted, true);
 	for (size_t i = 0; i < n->n_count; i++)
 		rpc_client_abort(n->n_clients[i]);
+}
+
+void
+nasc_set_rate(struct nasc *n, struct rate *r)
+{
+	n->n_rate = r;
+}
+
+static bool
+nasc_is_aborted(void *arg)
+{
+	struct nasc *n = arg;
+	return atomic_load(&n->n_aborted);
 }
 
 int
@@ -691,11 +708,22 @@ nasc_batch_send(void *arg)
 	struct nasc_batch *b = arg;
 	struct nasc *n = b->b_up->u_nasc;
 
+	size_t size;
+
 	preq.n_chunks = b->b_n;
 	preq.chunks = b->b_cptr;
-	atomic_fetch_add(&n->n_sent_bytes, ckpt__v1__put_chunks_request__get_packed_size(&preq));
-	b->b_rv = nasc_call(n, NAS_PUT_CHUNKS, &preq.base, b->b_up->u_timeout_ms,
-	    (ProtobufCMessage **)&prep, &b->b_err);
+	size = ckpt__v1__put_chunks_request__get_packed_size(&preq);
+	atomic_fetch_add(&n->n_sent_bytes, size);
+	/* The wait is not counted in the call's deadline: it is the cap's, not the NAS's. */
+	b->b_rv = n->n_rate != NULL ? rate_wait(n->n_rate, size, nasc_is_aborted, n) : 0;
+	if (b->b_rv == -ECANCELED) {
+		b->b_err.re_code = CKPT__V1__CODE__ABORTED;
+		snprintf(b->b_err.re_msg, sizeof(b->b_err.re_msg),
+		    "aborted while waiting for the upload rate cap");
+	}
+	if (b->b_rv == 0)
+		b->b_rv = nasc_call(n, NAS_PUT_CHUNKS, &preq.base, b->b_up->u_timeout_ms,
+		    (ProtobufCMessage **)&prep, &b->b_err);
 	if (b->b_rv == 0) {
 		atomic_fetch_add(&n->n_put_bytes, b->b_wire);
 		atomic_fetch_add(&n->n_put_chunks, b->b_n);

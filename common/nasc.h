@@ -120,6 +120,14 @@ void nasc_abort(struct nasc *n);
  * Not thread-safe against a store in progress.
  */
 int nasc_set_chunking(struct nasc *n, uint32_t min, uint32_t avg, uint32_t max);
+/*
+ * Caps the bytes of PutChunks requests (rate.h): each waits for its bytes
+ * before it is sent; nothing else (reads, HaveChunks, Store) is capped.
+ * r may be shared by several clients and must outlive n; NULL: no cap.
+ * nasc_abort() ends a wait within RATE_STEP_MS. Set before storing.
+ */
+struct rate;
+void nasc_set_rate(struct nasc *n, struct rate *r);
 void nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats);
 /*
  * Tests only: store as versions before the chunk-list digest did, with a

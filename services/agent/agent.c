@@ -21,6 +21,7 @@
 #include "err.h"
 #include "key.h"
 #include "log.h"
+#include "rate.h"
 #include "util.h"
 
 void
@@ -230,6 +231,7 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_chunk_avg = cfg->ac_chunk_avg;
 	a->a_chunk_max = cfg->ac_chunk_max;
 	a->a_fresh = cfg->ac_fresh;
+	a->a_ckpt_sched = cfg->ac_ckpt_sched;
 	pthread_mutex_init(&a->a_flush_mu, NULL);
 	a->a_heartbeat_ms = AGENT_HEARTBEAT_DEFAULT_MS;
 	a->a_reattach_ms = AGENT_REATTACH_DEFAULT_MS;
@@ -257,6 +259,8 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 		}
 	}
 	rv = comp_table_new(&a->a_comps);
+	if (rv == 0 && cfg->ac_upload_rate != 0)
+		rv = rate_new(cfg->ac_upload_rate, 0, NULL, NULL, &a->a_rate);
 	if (rv == 0)
 		rv = queue_new(a->a_queue_max, &a->a_queue);
 	if (rv == 0)
@@ -602,6 +606,7 @@ agent_free(struct agent *a)
 	/* After the table: its lib instances are gone from the host. */
 	drv_lib_host_stop(a->a_lib);
 	queue_free(a->a_queue);
+	rate_free(a->a_rate); /* after agent_stop(): no NAS client is left to use it */
 	arena_free(a->a_link_arena);
 	for (size_t i = 0; i < a->a_nlabels; i++) {
 		free((char *)a->a_labels[i].al_key);

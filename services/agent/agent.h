@@ -63,6 +63,16 @@ struct agent_label {
 	const char *al_value; /* at most AGENT_LABEL_VALUE_MAX bytes */
 };
 
+/*
+ * How the checkpoint thread (copying, hashing, compressing, sending) yields
+ * the CPU to the node's real work. Each applies to that thread only.
+ */
+enum agent_sched {
+	AGENT_SCHED_NICE = 0, /* SCHED_OTHER at nice +AGENT_CKPT_NICE (the default) */
+	AGENT_SCHED_BATCH,    /* SCHED_BATCH at that nice: never preempts on wake-up */
+	AGENT_SCHED_IDLE,     /* SCHED_IDLE: runs only when nothing else wants the CPU */
+};
+
 struct agent_config {
 	const char *ac_node;                /* node id, a valid key name */
 	const char *ac_manager;             /* manager URL */
@@ -96,6 +106,14 @@ struct agent_config {
 	const char *ac_local_dir;
 	/* NULL, or the URL of the HTTP endpoint: health, readiness and metrics (amet.h). */
 	const char *ac_http;
+	/*
+	 * Cap on the bytes per second of checkpoint uploads (PutChunks), one
+	 * token bucket for all the components (rate.h); 0: none. Restores are
+	 * never capped. At most RATE_MAX.
+	 */
+	uint64_t ac_upload_rate;
+	/* CPU policy of the checkpoint thread (ckpt.c); 0 is AGENT_SCHED_NICE. */
+	enum agent_sched ac_ckpt_sched;
 };
 
 /* A label a demo component requires of its node (value "": any value). */

@@ -107,6 +107,8 @@ struct agent {
 	unsigned a_workers;
 	uint64_t a_queue_max;
 	uint32_t a_chunk_min, a_chunk_avg, a_chunk_max; /* all 0: nasc's defaults */
+	struct rate *a_rate;       /* --upload-rate: every NAS client's PutChunks; or NULL */
+	enum agent_sched a_ckpt_sched; /* the checkpoint thread's CPU policy */
 	comp_name *a_own; /* components this agent was started with */
 	size_t a_nown;
 	bool a_fresh;              /* start them fresh instead of resuming them */

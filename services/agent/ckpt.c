@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -568,6 +569,29 @@ ckpt_is_due(struct agent *a, struct ckpt_due **due, size_t *ndue, const char *na
 	return true;
 }
 
+/*
+ * Lowers this thread's CPU claim as a->a_ckpt_sched says. Linux gives each
+ * thread its own policy and nice value, so the link, the service workers
+ * and the components keep theirs. Failures only cost the niceness: logged.
+ */
+static void
+ckpt_set_sched(struct agent *a)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	struct sched_param sp = { .sched_priority = 0 };
+	int policy = a->a_ckpt_sched == AGENT_SCHED_IDLE    ? SCHED_IDLE
+	    : a->a_ckpt_sched == AGENT_SCHED_BATCH          ? SCHED_BATCH
+	                                                    : SCHED_OTHER;
+
+	if (policy != SCHED_OTHER && sched_setscheduler(tid, policy, &sp) != 0)
+		LOG_WARN("cannot set the checkpoint thread's CPU policy to %s: %s",
+		    policy == SCHED_IDLE ? "SCHED_IDLE" : "SCHED_BATCH", err_str(-errno));
+	/* SCHED_IDLE ignores nice; the others run below the agent's other threads. */
+	if (policy != SCHED_IDLE &&
+	    setpriority(PRIO_PROCESS, (id_t)tid, AGENT_CKPT_NICE) != 0)
+		LOG_DEBUG("cannot lower the checkpoint thread's priority: %s", err_str(-errno));
+}
+
 void *
 ckpt_main(void *arg)
 {
@@ -583,11 +607,9 @@ ckpt_main(void *arg)
 		probe_ms = AGENT_PROBE_MIN_MS;
 	/*
 	 * Copying and hashing large states runs below the other threads'
-	 * priority, so the manager link is never starved of CPU by it (Linux
-	 * gives each thread its own nice value).
+	 * priority, so the manager link is never starved of CPU by it.
 	 */
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), AGENT_CKPT_NICE) != 0)
-		LOG_DEBUG("cannot lower the checkpoint thread's priority: %s", err_str(-errno));
+	ckpt_set_sched(a);
 	if (!agent_wait_first_attach(a, 0, NULL))
 		return NULL;
 	next = util_now_mono_ms();

@@ -2,11 +2,13 @@
 #include "agent_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "chunk.h"
 #include "key.h"
+#include "rate.h"
 
 int
 conf_check(const struct agent_config *cfg, char *err, size_t errlen)
@@ -38,6 +40,17 @@ conf_check(const struct agent_config *cfg, char *err, size_t errlen)
 	    (cfg->ac_local_dir[0] != '/' || strlen(cfg->ac_local_dir) > AGENT_LOCAL_DIR_MAX)) {
 		snprintf(err, errlen, "local-dir '%s': want an absolute path of at most %d bytes",
 		    cfg->ac_local_dir, AGENT_LOCAL_DIR_MAX);
+		return -EINVAL;
+	}
+	if (cfg->ac_upload_rate > RATE_MAX) {
+		snprintf(err, errlen, "upload rate %" PRIu64 " B/s: at most %llu (0: no cap)",
+		    cfg->ac_upload_rate, RATE_MAX);
+		return -EINVAL;
+	}
+	if (cfg->ac_ckpt_sched != AGENT_SCHED_NICE && cfg->ac_ckpt_sched != AGENT_SCHED_BATCH &&
+	    cfg->ac_ckpt_sched != AGENT_SCHED_IDLE) {
+		snprintf(err, errlen, "checkpoint CPU policy %d: want nice, batch or idle",
+		    (int)cfg->ac_ckpt_sched);
 		return -EINVAL;
 	}
 	if (cfg->ac_nlabels > AGENT_LABELS_MAX) {

@@ -20,6 +20,7 @@
 #include "err.h"
 #include "key.h"
 #include "log.h"
+#include "rate.h"
 #include "spec.h"
 #include "util.h"
 
@@ -42,6 +43,8 @@ struct agent_conf {
 	char *log_level;
 	char *local_dir;
 	char *http;
+	uint64_t upload_rate;
+	char *ckpt_sched;
 };
 
 #define OPT(name, type, field, def, min, max, flags, meta, help)                               \
@@ -94,6 +97,12 @@ static const struct cfg_opt agent_opts[] = {
 	OPT("http", CFG_STR, http, NULL, 0, 0, CFG_URL, "URL",
 	    "serve /healthz, /readyz (attached and the NAS answers) and /metrics (Prometheus) on "
 	    "http://HOST:PORT; off when not set"),
+	OPT("upload-rate", CFG_SIZE, upload_rate, "0", 0, RATE_MAX, 0, "BYTES",
+	    "cap checkpoint uploads to BYTES per second (1M, 256K), one token bucket shared by "
+	    "all components; restores are not capped (0: no cap)"),
+	OPT("ckpt-sched", CFG_STR, ckpt_sched, "nice", 0, 0, 0, "POLICY",
+	    "CPU policy of the checkpoint thread: nice (nice +10), batch (SCHED_BATCH at nice "
+	    "+10) or idle (SCHED_IDLE: only CPU time nothing else wants)"),
 };
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
 
@@ -328,6 +337,18 @@ main(int argc, char **argv)
 	}
 
 	memset(&acfg, 0, sizeof(acfg));
+	if (strcmp(conf.ckpt_sched, "nice") == 0) {
+		acfg.ac_ckpt_sched = AGENT_SCHED_NICE;
+	} else if (strcmp(conf.ckpt_sched, "batch") == 0) {
+		acfg.ac_ckpt_sched = AGENT_SCHED_BATCH;
+	} else if (strcmp(conf.ckpt_sched, "idle") == 0) {
+		acfg.ac_ckpt_sched = AGENT_SCHED_IDLE;
+	} else {
+		snprintf(err, sizeof(err), "--ckpt-sched: invalid value '%s' (nice|batch|idle)",
+		    conf.ckpt_sched);
+		status = usage_error(err);
+		goto out_conf;
+	}
 	acfg.ac_node = conf.node;
 	acfg.ac_manager = conf.manager;
 	acfg.ac_listen = conf.listen;
@@ -345,6 +366,7 @@ main(int argc, char **argv)
 	acfg.ac_fresh = conf.fresh;
 	acfg.ac_local_dir = conf.local_dir;
 	acfg.ac_http = conf.http;
+	acfg.ac_upload_rate = conf.upload_rate;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);
@@ -398,6 +420,10 @@ main(int argc, char **argv)
 	    agent_url(a), conf.manager, ncomps, path != NULL ? "; config " : "",
 	    path != NULL ? path : "", conf.interval_ms,
 	    conf.migrate_after_ms > 0 ? "; will call for migration" : "");
+	if (conf.upload_rate != 0 || acfg.ac_ckpt_sched != AGENT_SCHED_NICE)
+		LOG_INFO("uploads capped at %" PRIu64 " B/s (0: no cap); checkpoint thread CPU "
+		         "policy %s",
+		    conf.upload_rate, conf.ckpt_sched);
 	if (agent_http_url(a) != NULL)
 		LOG_INFO("health and metrics on %s (/healthz, /readyz, /metrics)", agent_http_url(a));
 	for (;;) {

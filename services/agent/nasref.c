@@ -114,6 +114,7 @@ nasref_update(struct agent *a, char *const *urls, size_t n, struct rpc_error *er
 		rv = -EINVAL;
 		goto out_free;
 	}
+	nasc_set_rate(h->an_nasc, a->a_rate);
 	h->an_refs = 1; /* the agent's own reference */
 	pthread_mutex_lock(&a->a_mu);
 	old = a->a_nas;
