@@ -707,7 +707,6 @@ nasc_batch_send(void *arg)
 	Ckpt__V1__PutChunksReply *prep = NULL;
 	struct nasc_batch *b = arg;
 	struct nasc *n = b->b_up->u_nasc;
-
 	size_t size;
 
 	preq.n_chunks = b->b_n;
