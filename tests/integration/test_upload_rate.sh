@@ -57,6 +57,19 @@ check "the agent capped at 64 KiB/s stores its 256 KiB component (2 checkpoints)
 check "one thread of it runs under SCHED_BATCH" sh -c "ps -L -o cls= -p $PID_a2 | grep -q B"
 check "it stops on SIGTERM with status 0" stop a2
 
+# A stop is not held up by the cap: at 1 KiB/s the first 1 MiB checkpoint owes
+# about 17 minutes, and SIGTERM still ends the agent (the wait is cut short).
+A3_PORT=$(free_port)
+start a3 "$AGENT_BIN" --node a3 --manager "$MGR_URL" --listen "tcp://127.0.0.1:$A3_PORT" \
+	--demo slow:1M --fresh --upload-rate 1K --log-level debug
+check "the agent capped at 1 KiB/s attaches" wait_for 10 log_has a3 "uploads capped at 1024 B/s"
+check "its first checkpoint is not stored yet (it waits for the cap)" sh -c \
+	"sleep 2; [ \"\$($CTL_BIN --manager $MGR_URL --json ls a3/slow 2>/dev/null | jq length)\" = 0 ]"
+kill -TERM "$PID_a3"
+a3_gone() { ! kill -0 "$PID_a3" 2>/dev/null; }
+check "SIGTERM ends it while it waits for the cap (not after the debt is paid)" wait_for 60 a3_gone
+check "it logs that it stopped" wait_for 5 log_has a3 "stopped"
+
 # Bad values: refused before anything starts (exit 2, the flag named).
 bad() {
 	"$AGENT_BIN" --node b --manager "$MGR_URL" --listen tcp://127.0.0.1:1 "$@" \
