@@ -17,6 +17,7 @@ struct rate {
 	pthread_mutex_t r_mu;      /* guards r_tat */
 	uint64_t r_tat;            /* when the debt taken so far is paid (ns) */
 	bool r_tat_set;            /* r_tat holds a time (false until the first take) */
+	uint64_t r_waited;         /* sum of the waits returned (ns) */
 };
 
 static uint64_t
@@ -100,8 +101,20 @@ rate_take(struct rate *r, uint64_t n)
 	r->r_tat = cost < RATE_TAT_MAX - r->r_tat ? r->r_tat + cost : RATE_TAT_MAX;
 	if (r->r_tat > now)
 		wait = r->r_tat - now;
+	r->r_waited += wait < UINT64_MAX - r->r_waited ? wait : 0;
 	pthread_mutex_unlock(&r->r_mu);
 	return wait;
+}
+
+uint64_t
+rate_waited_ns(struct rate *r)
+{
+	uint64_t w;
+
+	pthread_mutex_lock(&r->r_mu);
+	w = r->r_waited;
+	pthread_mutex_unlock(&r->r_mu);
+	return w;
 }
 
 int

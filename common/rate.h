@@ -43,6 +43,8 @@ int rate_new(uint64_t bytes_per_s, uint64_t burst, rate_clock_fn clock, void *cl
 /* Accepts NULL. No taker may be inside rate_take() or rate_wait(). */
 void rate_free(struct rate *r);
 uint64_t rate_bytes_per_s(const struct rate *r);
+/* The sum of the waits rate_take() returned so far (ns): how much the cap held senders back. */
+uint64_t rate_waited_ns(struct rate *r);
 
 /*
  * Takes n bytes from the bucket at once (the debt is recorded even when the

@@ -9,6 +9,7 @@
 #include "agent_int.h"
 #include "health.h"
 #include "methods.h"
+#include "rate.h"
 #include "util.h"
 
 enum amet_fam {
@@ -26,6 +27,7 @@ enum amet_fam {
 	AMET_CKPT_BYTES,
 	AMET_SENT,
 	AMET_RECEIVED,
+	AMET_RATE_WAIT,
 	AMET_FAMS
 };
 
@@ -62,6 +64,8 @@ static const struct {
 	    "Chunk bytes sent to the NAS (after dedup and compression), current NAS client", NULL },
 	[AMET_RECEIVED] = { METRICS_COUNTER, "ckpt_agent_received_bytes_total",
 	    "Chunk bytes read from the NAS (restores), current NAS client", NULL },
+	[AMET_RATE_WAIT] = { METRICS_COUNTER, "ckpt_agent_upload_rate_wait_seconds_total",
+	    "Time uploads waited for the --upload-rate cap (0 without a cap)", NULL },
 };
 
 struct amet_last {
@@ -126,6 +130,8 @@ amet_collect(void *arg, struct metrics *m)
 	metrics_set(o->o_fam[AMET_QUEUE_BYTES], (double)qs.qs_bytes, NULL, 0);
 	metrics_set(o->o_fam[AMET_QUEUE_MAX], (double)qs.qs_max_bytes, NULL, 0);
 	metrics_set(o->o_fam[AMET_QUEUE_DROPPED], (double)qs.qs_dropped, NULL, 0);
+	metrics_set(o->o_fam[AMET_RATE_WAIT],
+	    a->a_rate != NULL ? (double)rate_waited_ns(a->a_rate) / 1e9 : 0, NULL, 0);
 	h = nasref_get(a);
 	if (h != NULL) {
 		struct nasc_stats ns;

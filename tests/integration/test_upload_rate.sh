@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port)
-A1_PORT=$(free_port); A2_PORT=$(free_port)
+A1_PORT=$(free_port); A2_PORT=$(free_port); A1_HTTP=http://127.0.0.1:$(free_port)
 MGR_URL="tcp://127.0.0.1:$MGR_PORT"
 start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
 start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" \
@@ -17,13 +17,19 @@ start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" \
 # Two components of 1 MiB and 512 KiB through one bucket of 256 KiB/s.
 start a1 "$AGENT_BIN" --node a1 --manager "$MGR_URL" --listen "tcp://127.0.0.1:$A1_PORT" \
 	--demo big:1M --demo small:512K --fresh --interval-ms 300 --upload-rate 256K \
-	--ckpt-sched idle
+	--ckpt-sched idle --http "$A1_HTTP"
 check "the agent says its cap and policy" wait_for 10 log_has a1 "uploads capped at 262144 B/s.*policy idle"
 count() { ctl --json ls "a1/$1" 2>/dev/null | jq length; }
 check "the capped agent stores the 1 MiB component (3 checkpoints)" wait_for 90 sh -c \
 	"[ \"\$($CTL_BIN --manager $MGR_URL --json ls a1/big | jq length)\" -ge 3 ]"
 check "and the 512 KiB one, through the same bucket (3 checkpoints)" wait_for 90 sh -c \
 	"[ \"\$($CTL_BIN --manager $MGR_URL --json ls a1/small | jq length)\" -ge 3 ]"
+# The cap held the uploads back: 1.5 MiB at 256 KiB/s cannot go without waiting.
+waited() { curl -s --max-time 5 "$A1_HTTP/metrics" |
+	awk '$1 == "ckpt_agent_upload_rate_wait_seconds_total" && $2 > 0 { ok = 1 } END { exit !ok }'; }
+if command -v curl >/dev/null; then
+	check "/metrics counts the time uploads waited for the cap" waited
+fi
 a1_pid=$PID_a1
 # ps -L: one line per thread, CLS IDL for SCHED_IDLE.
 check "one thread of the agent runs under SCHED_IDLE" sh -c \

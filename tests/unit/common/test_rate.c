@@ -44,6 +44,7 @@ START_TEST(rate_burst_goes_at_once_then_pays)
 	ck_assert_uint_eq(rate_take(r, 500), 501 * MS); /* queued behind the first */
 	t += 501 * MS;                                  /* it waited and sent */
 	ck_assert_uint_eq(rate_take(r, 10), 10 * MS);
+	ck_assert_uint_eq(rate_waited_ns(r), (1 + 501 + 10) * MS);
 	rate_free(r);
 }
 END_TEST
