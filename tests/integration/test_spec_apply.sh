@@ -157,7 +157,6 @@ ctl delete counter >/dev/null
 # ---- refused by every node: the error names each node and why
 agent "$other"
 check "$other comes back" wait_for 10 up "$other"
-sleep 1 # the manager's connection to it is made in the background (a busy machine is slow)
 cat >"$T_DIR/env.ini" <<INI
 [component e1]
 driver = exec
