@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "ckpt/v1/manager.pb-c.h"
+#include "ckpt/v1/nas.pb-c.h"
+#include "methods.h"
+#include "tab.h"
 #include "jout.h"
 #include "key.h"
 #include "spec.h"
@@ -154,6 +157,107 @@ cmd_delete(struct ctl *c, int argc, char **argv)
 			printf(" (final checkpoint @%" PRIu64 ")", ck->seq);
 		printf("; its checkpoints are kept (ckptctl rm deletes them)\n");
 		rv = ctl_flush_stdout(c);
+	}
+	rpc_reply_free(&rep->base);
+	return rv;
+}
+
+/* The words of a command, space-separated (argv as stored, not re-quoted). */
+static void
+specs_words(char *const *w, size_t n, char *out, size_t outlen)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && len < outlen; i++)
+		len += (size_t)snprintf(out + len, outlen - len, "%s%s", i > 0 ? " " : "", w[i]);
+}
+
+static json_t *
+specs_json_one(const Ckpt__V1__ComponentSpec *s)
+{
+	json_t *o = jout_object(), *reqs = jout_array(), *run = jout_array();
+
+	jout_set(o, "component", jout_str(s->name));
+	jout_set(o, "driver", jout_str(s->driver));
+	jout_set(o, "interval_ms", jout_u64(s->interval_ms));
+	jout_set(o, "limit_bytes", jout_u64(s->limit_bytes));
+	for (size_t i = 0; i < s->n_requires; i++) {
+		json_t *l = jout_object();
+		jout_set_wire(l, "key", jout_str(s->requires[i]->key));
+		jout_set_wire(l, "value", jout_str(s->requires[i]->value));
+		jout_append(reqs, l);
+	}
+	jout_set(o, "requires", reqs);
+	if (s->settings_case == CKPT__V1__COMPONENT_SPEC__SETTINGS_EXEC && s->exec != NULL)
+		for (size_t i = 0; i < s->exec->n_run; i++)
+			jout_append(run, jout_str(s->exec->run[i]));
+	jout_set(o, "run", run);
+	jout_set(o, "folder", jout_str(s->settings_case == CKPT__V1__COMPONENT_SPEC__SETTINGS_EXEC &&
+	                                       s->exec != NULL ? s->exec->folder : ""));
+	jout_set(o, "max_restarts",
+	    s->restart != NULL ? jout_u64(s->restart->max_restarts) : json_null());
+	jout_set(o, "backoff_ms", s->restart != NULL ? jout_u64(s->restart->backoff_ms) : json_null());
+	return o;
+}
+
+int
+cmd_specs(struct ctl *c, int argc, char **argv)
+{
+	Ckpt__V1__ListSpecsRequest req = CKPT__V1__LIST_SPECS_REQUEST__INIT;
+	Ckpt__V1__ListSpecsReply *rep = NULL;
+	size_t npos;
+	int rv;
+
+	rv = ctl_args(c, argc, argv, NULL, 0, NULL, 0, 0, &npos);
+	if (rv != 0)
+		return rv;
+	rv = ctl_nas_call(c, NAS_LIST_SPECS, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
+	if (rv != 0)
+		return rv;
+	if (c->c_conf.cf_json) {
+		json_t *arr = jout_array();
+		for (size_t i = 0; i < rep->n_specs; i++)
+			jout_append(arr, specs_json_one(rep->specs[i]));
+		rv = jout_print(c, arr, false);
+	} else {
+		static const char *const head[] = { "COMPONENT", "DRIVER", "INTERVAL", "LIMIT",
+			"REQUIRES", "RUN" };
+		struct tab *t = NULL;
+
+		rv = tab_new(6, head, &t);
+		for (size_t i = 0; i < rep->n_specs && rv == 0; i++) {
+			const Ckpt__V1__ComponentSpec *s = rep->specs[i];
+			char name[KEY_NAME_MAX + 1], drv[KEY_NAME_MAX + 1], iv[32], lim[32];
+			char req_s[512] = "", run[512] = "", clean[512];
+			size_t len = 0;
+			const char *cells[6];
+
+			for (size_t j = 0; j < s->n_requires && len < sizeof(req_s); j++)
+				len += (size_t)snprintf(req_s + len, sizeof(req_s) - len, "%s%s%s%s",
+				    j > 0 ? "," : "", s->requires[j]->key,
+				    s->requires[j]->value[0] != '\0' ? "=" : "", s->requires[j]->value);
+			if (s->settings_case == CKPT__V1__COMPONENT_SPEC__SETTINGS_EXEC &&
+			    s->exec != NULL)
+				specs_words(s->exec->run, s->exec->n_run, run, sizeof(run));
+			if (s->interval_ms > 0)
+				snprintf(iv, sizeof(iv), "%" PRIu64 "ms", s->interval_ms);
+			else
+				snprintf(iv, sizeof(iv), "agent's");
+			snprintf(lim, sizeof(lim), "%" PRIu64, s->limit_bytes);
+			cells[0] = ctl_clean(s->name, name, sizeof(name));
+			cells[1] = ctl_clean(s->driver, drv, sizeof(drv));
+			cells[2] = iv;
+			cells[3] = lim;
+			cells[4] = req_s[0] != '\0' ? req_s : "-";
+			cells[5] = run[0] != '\0' ? ctl_clean(run, clean, sizeof(clean)) : "-";
+			rv = tab_add(t, cells);
+		}
+		if (rv == 0)
+			rv = tab_print(t, stdout);
+		tab_free(t);
+		if (rv == 0)
+			rv = ctl_flush_stdout(c);
 	}
 	rpc_reply_free(&rep->base);
 	return rv;

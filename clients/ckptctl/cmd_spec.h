@@ -7,6 +7,7 @@
  *                        by one in file order (Manager.Apply); stops at the
  *                        first the manager refuses
  *   delete COMPONENT     Manager.Delete
+ *   specs                the specs stored on the NAS (Nas.ListSpecs)
  */
 #ifndef CKPTCTL_CMD_SPEC_H
 #define CKPTCTL_CMD_SPEC_H
@@ -15,5 +16,6 @@
 
 int cmd_apply(struct ctl *c, int argc, char **argv);
 int cmd_delete(struct ctl *c, int argc, char **argv);
+int cmd_specs(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -129,6 +129,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "stop COMPONENT after a final checkpoint and delete its spec; its checkpoints are "
 	    "kept (Manager.Delete)",
 	    NULL },
+	{ "specs", cmd_specs, "",
+	    "the component specs stored cluster-wide by apply (Nas.ListSpecs)", NULL },
 	{ "help", cmd_help, "[COMMAND]", "print this help, or one command's", NULL },
 };
 

@@ -416,7 +416,7 @@ main(int argc, char **argv)
 		goto out_agent;
 	}
 	LOG_INFO("listening on %s; manager %s; %zu component(s)%s%s; checkpoint every %" PRId64
-	         " ms%s",
+	         " ms (a component's own interval, if longer, in its place)%s",
 	    agent_url(a), conf.manager, ncomps, path != NULL ? "; config " : "",
 	    path != NULL ? path : "", conf.interval_ms,
 	    conf.migrate_after_ms > 0 ? "; will call for migration" : "");

@@ -828,7 +828,9 @@ mig_run_spec(const struct mig_env *env, const struct mig_kind *kind, const char 
 		    mig_clamp(mig_left(&m), MIG_RESTORE_MIN_MS, MIG_RESTORE_MAX_MS), &st, &rerr);
 		if (rv != 0 && m.m_spec != NULL && !explicit_target && !kind->mk_resume &&
 		    (rerr.re_code == CKPT__V1__CODE__FAILED_PRECONDITION ||
-			rerr.re_code == CKPT__V1__CODE__PERMISSION_DENIED)) {
+			rerr.re_code == CKPT__V1__CODE__PERMISSION_DENIED ||
+			rerr.re_code == CKPT__V1__CODE__UNAVAILABLE)) {
+			/* Refused, or not reachable now: the next node may take it. */
 			rv = mig_next_target(&m, &rerr, err, errlen);
 			if (rv != 0)
 				goto out_failed;

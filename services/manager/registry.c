@@ -562,6 +562,7 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 {
 	struct reg_label *labels = NULL;
 	struct reg_peer *peer = NULL;
+	bool same;
 	struct reg_node *n;
 	size_t at, k;
 	int rv = 0;
@@ -610,9 +611,16 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 		*ret_close = client;
 		return -EEXIST;
 	}
+	/*
+	 * Same address and the same process: keep the client that is (or gets)
+	 * connected. Another process there (started again): the new client,
+	 * which dials at once, where the old one may still wait out its redial
+	 * back-off.
+	 */
+	same = n->n_peer != NULL && strcmp(n->n_address, a->ra_address) == 0 &&
+	    (peer == NULL || n->n_instance == a->ra_instance);
 	n->n_instance = a->ra_instance;
-	if (n->n_peer != NULL && strcmp(n->n_address, a->ra_address) == 0) {
-		/* Same address: keep the client that is (or gets) connected. */
+	if (same) {
 		if (peer != NULL) {
 			free(peer);
 			*ret_close = client;

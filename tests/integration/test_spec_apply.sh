@@ -73,6 +73,10 @@ check "... on a node that allows it ($first)" sh -c "[ '$first' = n1 ] || [ '$fi
 check "... a refusal, if any, is n3's, with its reason" jqe \
 	'.applied[0].refused | all(.node == "n3" and (.reason | test("not allowed")))' "$T_DIR/counter.json"
 value() { cat "$C/counter/state" 2>/dev/null || echo 0; }
+ctl --json specs >"$T_DIR/specs.json"
+check "specs lists the stored exec spec with its program" jqe \
+	'any(.[]; .component == "counter" and .driver == "exec" and (.run | length) > 0 and (.folder | length) > 0)' "$T_DIR/specs.json"
+check "... and as a table" sh -c "$CTL_BIN --manager $MGR_URL specs | grep -q '^counter *exec'"
 check "the counter counts" wait_for 15 sh -c "[ \$(cat $C/counter/state 2>/dev/null || echo 0) -ge 10 ]"
 runs_on() { # NODE COMPONENT KIND
 	"$CTL_BIN" --manager "$MGR_URL" --json nodes | jq -e --arg n "$1" --arg c "$2" --arg k "$3" \
@@ -137,6 +141,7 @@ check "... stopped on $first with a final checkpoint, spec deleted" jqe \
 not() { ! "$@"; }
 check "... nodes no longer lists it" not runs_on "$first" counter exec
 check "... the program stopped" sh -c "v=\$(cat $C/counter/state); sleep 0.5; [ \"\$(cat $C/counter/state)\" = \"\$v\" ]"
+check "... specs no longer lists it" sh -c "! $CTL_BIN --manager $MGR_URL --json specs | jq -e 'any(.[]; .component == \"counter\")'"
 check "... its checkpoints are kept" sh -c "[ \$($CTL_BIN --manager $MGR_URL --json ls --latest | jq '[.[] | select(.component == \"counter\")] | length') -ge 1 ]"
 ctl delete counter 2>"$T_DIR/del2.err"; rc=$?
 check "a second delete: exit 1, nothing to delete ($(cat "$T_DIR/del2.err"))" sh -c \

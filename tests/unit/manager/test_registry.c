@@ -183,6 +183,19 @@ START_TEST(reattach_keeps_the_client_of_an_unchanged_address)
 	ck_assert_int_eq(reg_peer_get(r, "n1", &p), 0);
 	ck_assert_ptr_eq(reg_peer_client(p), c3);
 	reg_peer_put(p);
+	/*
+	 * Same address, another process (started again): its new client takes
+	 * the place of the old one, which may still wait out a redial back-off.
+	 */
+	ck_assert_int_eq(rpc_client_open("tcp://127.0.0.1:2", &ckpt__v1__agent__descriptor, 0, 0,
+			     &c2, &err), 0);
+	a.ra_instance = 7;
+	ck_assert_int_eq(reg_attach(r, &a, c2, &to_close), 0);
+	ck_assert_ptr_eq(to_close, c3);
+	rpc_client_close(to_close);
+	ck_assert_int_eq(reg_peer_get(r, "n1", &p), 0);
+	ck_assert_ptr_eq(reg_peer_client(p), c2);
+	reg_peer_put(p);
 	ck_assert_int_eq(reg_peer_get(r, "nope", &p), -ENOENT);
 	reg_free(r);
 }
