@@ -1003,6 +1003,34 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
  * first and the records rewritten after: a record that grows may move to
  * other (overflow) pages, under a cursor that would then walk a changed tree.
  */
+
+/*
+ * Appends a key of klen (<= KEY_MAX) bytes to a growing list of keys and
+ * their lengths (both malloc'ed, the caller's to free). -ENOMEM.
+ */
+static int
+store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
+    const void *key, size_t klen)
+{
+	if (*nkeys == *cap) {
+		size_t ncap = *cap != 0 ? 2 * *cap : 64;
+		uint8_t (*a)[KEY_MAX] = realloc(*keys, ncap * sizeof(**keys));
+		size_t *b;
+
+		if (a == NULL)
+			return -ENOMEM;
+		*keys = a;
+		b = realloc(*klens, ncap * sizeof(**klens));
+		if (b == NULL)
+			return -ENOMEM;
+		*klens = b;
+		*cap = ncap;
+	}
+	memcpy((*keys)[*nkeys], key, klen);
+	(*klens)[(*nkeys)++] = klen;
+	return 0;
+}
+
 static int
 store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count)
 {
@@ -1019,21 +1047,9 @@ store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count)
 	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size > KEY_MAX)
 			continue;
-		if (nkeys == cap) {
-			size_t ncap = cap != 0 ? 2 * cap : 64;
-			void *a = realloc(keys, ncap * sizeof(*keys)), *b;
-			if (a != NULL)
-				keys = a;
-			b = a != NULL ? realloc(klens, ncap * sizeof(*klens)) : NULL;
-			if (b == NULL) {
-				rv = -ENOMEM;
-				break;
-			}
-			klens = b;
-			cap = ncap;
-		}
-		memcpy(keys[nkeys], k.mv_data, k.mv_size);
-		klens[nkeys++] = k.mv_size;
+		rv = store_keys_push(&keys, &klens, &nkeys, &cap, k.mv_data, k.mv_size);
+		if (rv != 0)
+			break;
 	}
 	if (rv == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
 		rv = store_rc(mrc);
@@ -2693,21 +2709,9 @@ store_retain(struct store *s, MDB_txn *txn, const char *component, struct store_
 		    &klen);
 		if (rv != 0 || store_pinned(s, txn, key, klen))
 			continue;
-		if (nkeys == cap) {
-			size_t ncap = cap != 0 ? 2 * cap : 16;
-			void *a = realloc(keys, ncap * sizeof(*keys)), *b;
-			if (a != NULL)
-				keys = a;
-			b = a != NULL ? realloc(klens, ncap * sizeof(*klens)) : NULL;
-			if (b == NULL) {
-				rv = -ENOMEM;
-				break;
-			}
-			klens = b;
-			cap = ncap;
-		}
-		memcpy(keys[nkeys], key, klen);
-		klens[nkeys++] = klen;
+		rv = store_keys_push(&keys, &klens, &nkeys, &cap, key, klen);
+		if (rv != 0)
+			break;
 	}
 	if (rv == 0 && rc != 0 && rc != MDB_NOTFOUND)
 		rv = store_rc(rc);
