@@ -40,6 +40,16 @@
 #include "rpc.h"
 #include "sha.h"
 
+/*
+ * Small checkpoints: one of at most this many bytes is stored in one round
+ * trip and one NAS commit, its chunks inline in the Store (nas.proto,
+ * StoreRequest.inline_chunks), instead of HaveChunks, PutChunks and Store.
+ * Well under the NAS's limit on inline data (STORE_INLINE_MAX, 1 MiB) and
+ * its message limit (--recv-max, 16 MiB): 64 KiB is the largest chunk the
+ * default chunking makes, and past it the normal path's dedup and
+ * pipelining pay for their round trips. docs/data-path.md, "Small checkpoints".
+ */
+#define NASC_INLINE_MAX (64u << 10)
 /* Obsolete (chunks are content-defined now): kept for estimates only. */
 #define NASC_CHUNK (1u << 20)
 #define NASC_BATCH (4u << 20)
@@ -84,6 +94,7 @@ struct nasc_stats {
 	uint64_t ns_hashed_bytes;     /* bytes of data chunks hashed (holes and reused chunks are not) */
 	uint64_t ns_hinted_stores;    /* nasc_store_hinted() calls that used their hints */
 	uint64_t ns_reused_chunks;    /* chunk entries taken from the previous list unread */
+	uint64_t ns_inline_stores;    /* small checkpoints stored in one Store, chunks inline */
 };
 
 /* Set by nasc_retrieve_fallback() when it did not read the sequence asked for. */
@@ -136,6 +147,16 @@ void nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats);
  */
 void nasc_set_format3(struct nasc *n, bool on);
 
+/*
+ * A checkpoint of at most NASC_INLINE_MAX bytes (from a reader: one that
+ * ends within that many) goes in one Store with its chunks inline, but for
+ * chunks this client stored in the component's previous checkpoint (its
+ * remembered list; no Retrieve is made for it). Refused for a missing chunk
+ * (one remembered was deleted since), it is sent again with every chunk;
+ * refused so with every chunk inline (a NAS older than inline chunks), it
+ * takes the normal path, and this client keeps to it from then on.
+ * nasc_store_hinted() ignores the hints of such a checkpoint.
+ */
 int nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
 int nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t len,

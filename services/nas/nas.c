@@ -40,7 +40,7 @@ struct nas {
 	_Atomic(struct rpc_server *) n_server; /* NULL until rpc_server_start returned */
 	size_t n_get_budget;                   /* GetChunks bytes when the caller sets none */
 	uint32_t n_keep;                       /* --keep, reported by Stat */
-	atomic_uint_fast64_t n_put_bytes;      /* chunk bytes received by PutChunks */
+	atomic_uint_fast64_t n_put_bytes;      /* chunk bytes received (PutChunks, inline in Store) */
 	atomic_uint_fast64_t n_put_chunks;
 	/* --http: the registry, the endpoint and the families counted by handlers. */
 	struct metrics *n_metrics;
@@ -112,6 +112,15 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 		LOG_WARN("store of %s/%s refused: %s", nas_name(req->node), nas_name(req->component),
 		    err.se_msg);
 		return nas_fail(call, rv, &err);
+	}
+	if (req->n_inline_chunks != 0) {
+		/* A small checkpoint's chunks, received with its record: counted as PutChunks' are. */
+		uint64_t bytes = 0;
+		for (size_t i = 0; i < req->n_inline_chunks; i++)
+			bytes += req->inline_chunks[i]->data.len;
+		atomic_fetch_add(&n->n_put_bytes, bytes);
+		atomic_fetch_add(&n->n_put_chunks, req->n_inline_chunks);
+		metrics_inc(n->n_m_received, (double)bytes, NULL, 0);
 	}
 	rv = store_commit(n->n_store, req, rpc_call_arena(call), &info, &existed, &retained, &err);
 	if (rv != 0) {

@@ -1546,11 +1546,10 @@ struct store_put_op {
 	uint64_t p_raw;
 };
 
+/* Writes the chunks of op the store lacks (PutChunks, or a Store's inline chunks). */
 static int
-store_put_txn(struct store *s, MDB_txn *txn, void *arg)
+store_put_run(struct store *s, MDB_txn *txn, struct store_put_op *op)
 {
-	struct store_put_op *op = arg;
-
 	op->p_stored = 0;
 	op->p_bytes = 0;
 	op->p_raw = 0;
@@ -1581,34 +1580,54 @@ store_put_txn(struct store *s, MDB_txn *txn, void *arg)
 	return 0;
 }
 
-int
-store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint32_t *ret_stored,
-    struct store_error *ret_err)
+static int
+store_put_txn(struct store *s, MDB_txn *txn, void *arg)
 {
-	struct store_put_op op = { chunks, n, 0, 0, 0 };
+	return store_put_run(s, txn, arg);
+}
+
+/*
+ * Every chunk bounded, decodable and matching its SHA-256; done outside any
+ * transaction, so the single writer is not held by CPU work.
+ */
+static int
+store_check_chunks(Ckpt__V1__Chunk *const *chunks, size_t n, struct store_error *err)
+{
 	struct zchunk *z = NULL;
 	uint8_t *out = NULL;
 	int rv;
 
-	ret_err->se_msg[0] = '\0';
 	if (n > STORE_PUT_MAX) {
-		store_errorf(ret_err, "too many chunks: %zu (at most %u)", n, STORE_PUT_MAX);
+		store_errorf(err, "too many chunks: %zu (at most %u)", n, STORE_PUT_MAX);
 		return -EINVAL;
 	}
-	if (n == 0) {
-		*ret_stored = 0;
+	if (n == 0)
 		return 0;
-	}
-	/* Verify outside the transaction: the single writer is not held by CPU work. */
 	rv = zchunk_new(&z);
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		if (chunks[i]->codec == ZCHUNK_ZSTD && out == NULL && (out = malloc(STORE_CHUNK_MAX)) == NULL)
 			rv = -ENOMEM;
 		if (rv == 0)
-			rv = store_check_chunk(z, out, chunks[i], i, ret_err);
+			rv = store_check_chunk(z, out, chunks[i], i, err);
 	}
 	free(out);
 	zchunk_free(z);
+	return rv;
+}
+
+int
+store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint32_t *ret_stored,
+    struct store_error *ret_err)
+{
+	struct store_put_op op = { chunks, n, 0, 0, 0 };
+	int rv;
+
+	ret_err->se_msg[0] = '\0';
+	if (n == 0) {
+		*ret_stored = 0;
+		return 0;
+	}
+	rv = store_check_chunks(chunks, n, ret_err);
 	if (rv == 0)
 		rv = store_write(s, store_put_txn, &op, ret_err);
 	if (rv != 0)
@@ -1818,6 +1837,7 @@ struct store_commit_op {
 	bool co_existed;
 	struct store_delete_op co_retained; /* older checkpoints deleted by retention */
 	uint8_t co_digest[SHA_LEN];         /* of the request's chunk list */
+	struct store_put_op co_put;         /* the request's inline chunks */
 };
 
 static int
@@ -1830,6 +1850,53 @@ store_check_kind(const char *kind, struct store_error *err)
 	store_errorf(err, "invalid kind '%s': want at most %d characters of [A-Za-z0-9._-]",
 	    store_printable(kind, safe, sizeof(safe)), STORE_KIND_MAX);
 	return -EINVAL;
+}
+
+/* A Store's inline chunks: bounded, and each one verified (store_check_chunks). */
+static int
+store_commit_check_inline(const Ckpt__V1__StoreRequest *req, struct store_error *err)
+{
+	uint64_t bytes = 0;
+	int rv;
+
+	for (size_t i = 0; i < req->n_inline_chunks; i++)
+		bytes += req->inline_chunks[i]->data.len;
+	if (bytes > STORE_INLINE_MAX) {
+		store_errorf(err, "%llu bytes of inline chunks (at most %u): send them with PutChunks",
+		    (unsigned long long)bytes, STORE_INLINE_MAX);
+		return -EINVAL;
+	}
+	rv = store_check_chunks(req->inline_chunks, req->n_inline_chunks, err);
+	if (rv != 0 && req->n_inline_chunks <= STORE_PUT_MAX) {
+		char msg[STORE_ERRMSG_MAX];
+		snprintf(msg, sizeof(msg), "inline %s", err->se_msg);
+		memcpy(err->se_msg, msg, sizeof(msg));
+	}
+	return rv;
+}
+
+/*
+ * After store_commit_refs: every inline chunk written anew is one the record
+ * references (it has a count now); anything else would be an orphan.
+ */
+static int
+store_commit_inline_named(struct store *s, MDB_txn *txn, const struct store_commit_op *op)
+{
+	const Ckpt__V1__StoreRequest *req = op->co_req;
+
+	if (op->co_put.p_stored == 0)
+		return 0;
+	for (size_t i = 0; i < req->n_inline_chunks; i++) {
+		MDB_val k = { SHA_LEN, req->inline_chunks[i]->sha256.data }, v;
+		int rc = mdb_get(txn, s->s_dbi[DB_REF], &k, &v);
+		if (rc == MDB_NOTFOUND) {
+			store_errorf(op->co_err, "inline chunk %zu is not in the chunk list", i);
+			return -EINVAL;
+		}
+		if (rc != 0)
+			return store_rc(rc);
+	}
+	return 0;
 }
 
 static int
@@ -1894,7 +1961,7 @@ store_commit_check(const struct store *s, const Ckpt__V1__StoreRequest *req,
 		    DIGEST_ALG, hex);
 		return -EINVAL;
 	}
-	return 0;
+	return store_commit_check_inline(req, err);
 }
 
 static int
@@ -2228,6 +2295,9 @@ store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 	int rv;
 
 	op->co_existed = false;
+	op->co_put.p_stored = 0; /* run again after a full map: nothing written yet */
+	op->co_put.p_bytes = 0;
+	op->co_put.p_raw = 0;
 	rv = seq != 0 ? store_commit_existing(s, txn, op) : 0;
 	if (rv != 0 || op->co_existed)
 		return rv;
@@ -2236,8 +2306,13 @@ store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 		rv = store_commit_fence(&comp, req, op->co_err);
 	if (rv == 0 && seq == 0)
 		rv = store_next_seq(s, txn, req->component, &seq);
+	/* Inline chunks first, in this transaction: then they are looked up like the others. */
+	if (rv == 0)
+		rv = store_put_run(s, txn, &op->co_put);
 	if (rv == 0)
 		rv = store_commit_refs(s, txn, op);
+	if (rv == 0)
+		rv = store_commit_inline_named(s, txn, op);
 	if (rv != 0)
 		return rv;
 	info = store_info_new(s, op->co_arena, req, op->co_digest, seq);
@@ -2257,7 +2332,8 @@ store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a
     Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, uint32_t *ret_retained,
     struct store_error *ret_err)
 {
-	struct store_commit_op op = { req, a, ret_err, NULL, false, { 0 }, { 0 } };
+	struct store_commit_op op = { req, a, ret_err, NULL, false, { 0 }, { 0 },
+		{ req->inline_chunks, req->n_inline_chunks, 0, 0, 0 } };
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
@@ -2270,6 +2346,8 @@ store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a
 		store_errorf(ret_err, "sequence numbers of component %s are exhausted", req->component);
 	if (rv != 0)
 		return rv;
+	atomic_fetch_add(&s->s_chunk_bytes, op.co_put.p_bytes);
+	atomic_fetch_add(&s->s_chunk_raw_bytes, op.co_put.p_raw);
 	store_retain_done(s, &op.co_retained);
 	if (ret_retained != NULL)
 		*ret_retained = op.co_retained.d_deleted;

@@ -51,6 +51,7 @@
 #define STORE_CHUNK_MAX (8u << 20)     /* bytes in one chunk */
 #define STORE_HASHES_MAX 65536u        /* hashes in one HaveChunks/GetChunks */
 #define STORE_PUT_MAX 4096u            /* chunks in one PutChunks */
+#define STORE_INLINE_MAX (1u << 20)    /* chunk data bytes inline in one Store */
 #define STORE_REFS_MAX 262144u         /* chunks in one checkpoint */
 #define STORE_LIST_MAX 10000u          /* entries in one List answer */
 #define STORE_GET_BYTES_MAX (8u << 20) /* chunk bytes in one GetChunks answer */
@@ -180,6 +181,13 @@ int store_get_chunks_wire(struct store *s, const ProtobufCBinaryData *hashes, si
  * and a request whose digest differs is -EINVAL, nothing committed; the
  * bytes are not read again: chunks are verified when they arrive
  * (store_put_chunks). A plain sha256 (older writers) is recorded as sent.
+ *
+ * req->inline_chunks (a small checkpoint in one round trip): verified as
+ * store_put_chunks() verifies, at most STORE_PUT_MAX of them and
+ * STORE_INLINE_MAX bytes of data, and written in the commit's transaction,
+ * before its chunks are looked up: the record and its new chunks become
+ * visible together or not at all. A new inline chunk the list does not name
+ * is -EINVAL; one the store holds already is left alone.
  */
 int store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a,
     Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, uint32_t *ret_retained,
