@@ -207,6 +207,170 @@ START_TEST(nas_writer_recovers_from_a_remembered_base_that_was_deleted)
 }
 END_TEST
 
+static Ckpt__V1__StatReply
+nas_stat(void)
+{
+	Ckpt__V1__StatRequest req = CKPT__V1__STAT_REQUEST__INIT;
+	Ckpt__V1__StatReply *rep = NULL, out;
+	struct rpc_error err;
+
+	ck_assert_int_eq(nasc_call(cli, NAS_STAT, &req.base, TIMEOUT_MS, (ProtobufCMessage **)&rep,
+	                     &err),
+	    0);
+	out = *rep;
+	out.store_id = NULL;
+	rpc_reply_free(&rep->base);
+	return out;
+}
+
+/* Stores b and reads it back byte for byte; returns whether it went inline. */
+static bool
+small_round_trip(const char *comp, const uint8_t *b, size_t len, uint64_t *ret_writes)
+{
+	struct nasc_stats s0, s1;
+	Ckpt__V1__StatReply r0 = nas_stat(), r1;
+	struct nasc_info in, out;
+	struct rpc_error err;
+	uint8_t want[SHA_LEN];
+	struct chunk_params cp;
+	void *got;
+	size_t got_len;
+
+	nasc_get_stats(cli, &s0);
+	ck_assert_msg(put("n1", comp, 1, b, len, &in, &err) == 0, "store %zu: %s", len, err.re_msg);
+	nasc_get_stats(cli, &s1);
+	r1 = nas_stat();
+	*ret_writes = r1.writes - r0.writes;
+	ck_assert_int_eq(digest_params(0, 0, 0, &cp), 0);
+	ck_assert_int_eq(digest_buf(&cp, b, len, want), 0);
+	ck_assert_mem_eq(in.ni_digest, want, SHA_LEN);
+	ck_assert_int_eq(nasc_retrieve_buf(cli, "n1", comp, 0, len + 1, TIMEOUT_MS, &got, &got_len,
+	                     &out, &err),
+	    0);
+	ck_assert_uint_eq(got_len, len);
+	ck_assert_mem_eq(got, b, len);
+	ck_assert_mem_eq(out.ni_digest, want, SHA_LEN);
+	free(got);
+	return s1.ns_inline_stores == s0.ns_inline_stores + 1;
+}
+
+START_TEST(nas_stores_a_small_checkpoint_in_one_round_trip_and_one_commit)
+{
+	uint8_t *b = testbuf_bytes(NASC_INLINE_MAX + 1, 21);
+	uint8_t *img = testbuf_image(48 * 1024, 22);
+	Ckpt__V1__StatReply r0, r1;
+	struct nasc_stats s0, s1;
+	struct nasc_put p = { "n1", "reader", "raw", 0, 1 };
+	struct membuf m = { b, 5000, 0, 999 };
+	struct nasc_info info;
+	struct rpc_error err;
+	uint64_t writes;
+
+	/* One Store (and the Stat that asks): chunks and record in one write. */
+	r0 = nas_stat();
+	ck_assert(small_round_trip("small", b, 4096, &writes));
+	r1 = nas_stat();
+	ck_assert_uint_eq(writes, 1);
+	/* Requests since r0 (a Stat counts itself): Stat, Store, Stat, Retrieve, GetChunks, Stat. */
+	ck_assert_uint_eq(r1.requests - r0.requests, 6);
+	/* Again: the chunk the NAS holds (remembered) is not sent. */
+	nasc_get_stats(cli, &s0);
+	ck_assert(small_round_trip("small", b, 4096, &writes));
+	nasc_get_stats(cli, &s1);
+	ck_assert_uint_eq(writes, 1);
+	ck_assert_uint_eq(s1.ns_put_chunks, s0.ns_put_chunks);
+	ck_assert_uint_eq(s1.ns_dedup_chunks, s0.ns_dedup_chunks + 1);
+	/* Holes and compressible pages, several chunks; the threshold itself. */
+	ck_assert(small_round_trip("image", img, 48 * 1024, &writes));
+	ck_assert_uint_eq(writes, 1);
+	ck_assert(small_round_trip("edge", b, NASC_INLINE_MAX, &writes));
+	ck_assert_uint_eq(writes, 1);
+	ck_assert(small_round_trip("empty", b, 0, &writes));
+	/* One byte more: HaveChunks, PutChunks and Store, two writes. */
+	ck_assert(!small_round_trip("over", b, NASC_INLINE_MAX + 1, &writes));
+	ck_assert_uint_eq(writes, 2);
+	/* From a reader that ends within the threshold: inline too; past it: the normal path. */
+	nasc_get_stats(cli, &s0);
+	ck_assert_msg(nasc_store(cli, &p, membuf_read, &m, TIMEOUT_MS, &info, &err) == 0, "%s",
+	    err.re_msg);
+	m = (struct membuf){ b, NASC_INLINE_MAX + 1, 0, 999 };
+	p.np_component = "reader2";
+	ck_assert_msg(nasc_store(cli, &p, membuf_read, &m, TIMEOUT_MS, &info, &err) == 0, "%s",
+	    err.re_msg);
+	nasc_get_stats(cli, &s1);
+	ck_assert_uint_eq(s1.ns_inline_stores, s0.ns_inline_stores + 1);
+	{
+		void *got;
+		size_t len;
+		ck_assert_int_eq(nasc_retrieve_buf(cli, "n1", "reader", 0, MiB, TIMEOUT_MS, &got, &len,
+		                     &info, &err),
+		    0);
+		ck_assert_uint_eq(len, 5000);
+		ck_assert_mem_eq(got, b, 5000);
+		free(got);
+		ck_assert_int_eq(nasc_retrieve_buf(cli, "n1", "reader2", 0, MiB, TIMEOUT_MS, &got, &len,
+		                     &info, &err),
+		    0);
+		ck_assert_uint_eq(len, NASC_INLINE_MAX + 1);
+		ck_assert_mem_eq(got, b, NASC_INLINE_MAX + 1);
+		free(got);
+	}
+	free(b);
+	free(img);
+}
+END_TEST
+
+START_TEST(nas_small_store_recovers_a_deleted_base_and_refuses_a_stale_epoch)
+{
+	uint8_t *a = testbuf_bytes(6000, 23), *b = testbuf_bytes(6000, 24);
+	Ckpt__V1__DeleteRequest dreq = CKPT__V1__DELETE_REQUEST__INIT;
+	Ckpt__V1__DeleteReply *drep = NULL;
+	struct nasc_stats s0, s1;
+	struct nasc_info info;
+	struct rpc_error err;
+	void *got;
+	size_t len;
+
+	/* Stored, then deleted behind the writer's back: the chunk it remembers is gone. */
+	ck_assert_msg(put("n1", "gone", 1, a, 6000, &info, &err) == 0, "%s", err.re_msg);
+	dreq.node = "n1";
+	dreq.component = "gone";
+	ck_assert_int_eq(nasc_call(cli, NAS_DELETE, &dreq.base, TIMEOUT_MS,
+	                     (ProtobufCMessage **)&drep, &err),
+	    0);
+	rpc_reply_free(&drep->base);
+	nasc_get_stats(cli, &s0);
+	ck_assert_msg(put("n1", "gone", 1, a, 6000, &info, &err) == 0, "%s", err.re_msg);
+	nasc_get_stats(cli, &s1);
+	ck_assert_uint_eq(s1.ns_inline_stores, s0.ns_inline_stores + 1);
+	ck_assert_int_eq(nasc_retrieve_buf(cli, "n1", "gone", 0, MiB, TIMEOUT_MS, &got, &len, &info,
+	                     &err),
+	    0);
+	ck_assert_uint_eq(len, 6000);
+	ck_assert_mem_eq(got, a, 6000);
+	free(got);
+	/* Fenced: a stale epoch is refused with its code and nothing of it is visible. */
+	ck_assert_int_eq(put("n1", "fenced", 5, a, 6000, &info, &err), 0);
+	ck_assert_int_eq(put("n2", "fenced", 4, b, 6000, &info, &err), -ESTALE);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__FAILED_PRECONDITION);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "stale epoch 4 < 5 for component fenced"));
+	ck_assert_int_eq(nasc_retrieve_buf(cli, "", "fenced", 0, MiB, TIMEOUT_MS, &got, &len, &info,
+	                     &err),
+	    0);
+	ck_assert_uint_eq(info.ni_seq, 1);
+	ck_assert_str_eq(info.ni_node, "n1");
+	ck_assert_mem_eq(got, a, 6000);
+	free(got);
+	/* The refusal did not turn the fast path off. */
+	nasc_get_stats(cli, &s0);
+	ck_assert_int_eq(put("n1", "fenced", 5, b, 6000, &info, &err), 0);
+	nasc_get_stats(cli, &s1);
+	ck_assert_uint_eq(s1.ns_inline_stores, s0.ns_inline_stores + 1);
+	free(a);
+	free(b);
+}
+END_TEST
+
 START_TEST(nas_round_trips_3mib_over_tcp)
 {
 	round_trip(3 * MiB, 1);
@@ -471,6 +635,8 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, nas_round_trips_3mib_over_tcp);
+	tcase_add_test(tc, nas_stores_a_small_checkpoint_in_one_round_trip_and_one_commit);
+	tcase_add_test(tc, nas_small_store_recovers_a_deleted_base_and_refuses_a_stale_epoch);
 	tcase_add_test(tc, nas_round_trips_empty_and_odd_sizes);
 	tcase_add_test(tc, nas_refusals_reach_the_client_with_their_code);
 	tcase_add_test(tc, nas_list_delete_and_stat_over_the_wire);

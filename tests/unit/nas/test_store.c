@@ -80,6 +80,7 @@ struct ckpt {
 	Ckpt__V1__ChunkRef refs[64], *rptr[64];
 	uint8_t sha[64][SHA_LEN];
 	uint8_t whole[SHA_LEN];
+	Ckpt__V1__Chunk inl[64], *iptr[64]; /* ckpt_inline() */
 };
 
 /* Splits buf into chunk-sized pieces; uploads them when put is set. */
@@ -135,6 +136,30 @@ commit(struct ckpt *c, Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed,
 	if (ret_existed != NULL)
 		*ret_existed = existed;
 	return rv;
+}
+
+/*
+ * Makes every chunk of c (built from buf without put) ride inline in its
+ * Store, and gives it a digest instead of a plain SHA-256, as nasc does.
+ */
+static void
+ckpt_inline(struct ckpt *c, const uint8_t *buf, uint8_t digest[SHA_LEN])
+{
+	size_t off = 0;
+
+	for (size_t i = 0; i < c->req.n_chunks; i++) {
+		ckpt__v1__chunk__init(&c->inl[i]);
+		c->inl[i].sha256 = c->refs[i].sha256;
+		c->inl[i].data.data = (uint8_t *)buf + off;
+		c->inl[i].data.len = c->refs[i].size;
+		c->iptr[i] = &c->inl[i];
+		off += c->refs[i].size;
+	}
+	c->req.n_inline_chunks = c->req.n_chunks;
+	c->req.inline_chunks = c->iptr;
+	ck_assert_int_eq(digest_refs(c->req.chunks, c->req.n_chunks, digest), 0);
+	c->req.sha256.len = 0;
+	c->req.digest = (ProtobufCBinaryData){ SHA_LEN, digest };
 }
 
 /* Uploads and commits buf; returns the seq it got. */
@@ -1356,6 +1381,187 @@ START_TEST(store_refuses_a_digest_that_does_not_match_its_chunk_list)
 }
 END_TEST
 
+/* How many of c's chunks the store lacks. */
+static size_t
+ckpt_missing(const struct ckpt *c)
+{
+	ProtobufCBinaryData h[64];
+	struct store_error err;
+	uint32_t *missing;
+	size_t n;
+
+	for (size_t i = 0; i < c->req.n_chunks; i++)
+		h[i] = c->refs[i].sha256;
+	ck_assert_int_eq(store_have_chunks(st, h, c->req.n_chunks, ar, &missing, &n, &err), 0);
+	return n;
+}
+
+START_TEST(store_commits_inline_chunks_with_the_record_in_one_write)
+{
+	uint8_t *b = testbuf_bytes(5000, 41), *got, digest[SHA_LEN], d2[SHA_LEN];
+	Ckpt__V1__CheckpointInfo *info;
+	struct store_stats s0, s1;
+	struct store_error err;
+	struct store_check ck;
+	struct ckpt c, c2;
+	uint32_t deleted;
+	uint64_t freed;
+	size_t len;
+
+	ckpt_build(&c, "n1", "c", 0, 1, b, 5000, 1000, false);
+	ckpt_inline(&c, b, digest);
+	ck_assert_uint_eq(ckpt_missing(&c), 5);
+	s0 = stats();
+	ck_assert_msg(commit(&c, &info, NULL, &err) == 0, "%s", err.se_msg);
+	s1 = stats();
+	/* Chunks and record: one write, one commit. */
+	ck_assert_uint_eq(s1.ss_writes - s0.ss_writes, 1);
+	ck_assert_uint_eq(s1.ss_write_commits - s0.ss_write_commits, 1);
+	ck_assert_uint_eq(s1.ss_chunks, 5);
+	ck_assert_uint_eq(s1.ss_chunk_raw_bytes, 5000);
+	ck_assert_mem_eq(info->digest.data, digest, SHA_LEN);
+	got = read_back("n1", "c", info->seq, NULL, &len);
+	ck_assert_uint_eq(len, 5000);
+	ck_assert_mem_eq(got, b, 5000);
+	free(got);
+	/* The same chunks inline again under another component: held once, counted twice. */
+	ckpt_build(&c2, "n1", "c2", 0, 1, b, 5000, 1000, false);
+	ckpt_inline(&c2, b, d2);
+	ck_assert_msg(commit(&c2, NULL, NULL, &err) == 0, "%s", err.se_msg);
+	ck_assert_uint_eq(stats().ss_chunks, 5);
+	ck_assert_uint_eq(stats().ss_chunk_raw_bytes, 5000);
+	ck = check_store();
+	ck_assert_uint_eq(ck.sk_bad_refcounts, 0);
+	ck_assert_uint_eq(ck.sk_orphans, 0);
+	ck_assert_int_eq(store_delete(st, "n1", "c", 0, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(freed, 0);
+	ck_assert_int_eq(store_delete(st, "n1", "c2", 0, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(freed, 5);
+	ck_assert_uint_eq(stats().ss_chunks, 0);
+	/* Some chunks held already (uploaded), the others inline: one record. */
+	ckpt_build(&c, "n1", "c", 0, 1, b, 2000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	ckpt_build(&c, "n1", "c3", 0, 1, b, 5000, 1000, false);
+	ckpt_inline(&c, b, digest);
+	c.req.n_inline_chunks = 3;
+	c.req.inline_chunks = &c.iptr[2];
+	ck_assert_msg(commit(&c, &info, NULL, &err) == 0, "%s", err.se_msg);
+	got = read_back("n1", "c3", info->seq, NULL, &len);
+	ck_assert_mem_eq(got, b, 5000);
+	free(got);
+	ck_assert_uint_eq(check_store().sk_bad_refcounts, 0);
+	free(b);
+}
+END_TEST
+
+/* Nothing of c is visible: no record of "c" beyond seq latest (0: none), none of its chunks. */
+static void
+expect_nothing_of(const struct ckpt *c, uint64_t latest, const char *what)
+{
+	Ckpt__V1__CheckpointRecord *rec;
+	struct store_error err;
+	int rv = store_retrieve(st, "", c->req.component, 0, ar, &rec, &err);
+
+	if (latest == 0)
+		ck_assert_msg(rv == -ENOENT, "%s: a record is visible", what);
+	else
+		ck_assert_msg(rv == 0 && rec->info->seq == latest, "%s: latest is not %llu", what,
+		    (unsigned long long)latest);
+	ck_assert_msg(ckpt_missing(c) == c->req.n_chunks, "%s: inline chunks were kept", what);
+	ck_assert_uint_eq(check_store().sk_orphans, 0);
+}
+
+START_TEST(store_refuses_an_inline_store_and_keeps_none_of_it)
+{
+	uint8_t *b = testbuf_bytes(5000, 42), *bad = malloc(5000), *other = testbuf_bytes(1000, 43);
+	uint8_t digest[SHA_LEN];
+	Ckpt__V1__Chunk extra = CKPT__V1__CHUNK__INIT;
+	uint8_t extra_sha[SHA_LEN];
+	struct store_error err;
+	struct ckpt c;
+	uint64_t seq;
+
+	/* A digest that is not the chunk list's. */
+	ckpt_build(&c, "n1", "c", 0, 1, b, 5000, 1000, false);
+	ckpt_inline(&c, b, digest);
+	digest[0] ^= 1;
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_msg(strstr(err.se_msg, "digest does not match") != NULL, "%s", err.se_msg);
+	expect_nothing_of(&c, 0, "bad digest");
+	/* A chunk whose bytes are not its hash's. */
+	memcpy(bad, b, 5000);
+	bad[2500] ^= 1;
+	ckpt_build(&c, "n1", "c", 0, 1, b, 5000, 1000, false);
+	ckpt_inline(&c, bad, digest);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "inline chunk 2: data does not match its SHA-256");
+	expect_nothing_of(&c, 0, "bad chunk");
+	/* A stale epoch: the component moved on to epoch 3. */
+	seq = store_buf("n2", "c", 0, 3, other, 1000, 1000);
+	ckpt_build(&c, "n1", "c", 0, 2, b, 5000, 1000, false);
+	ckpt_inline(&c, b, digest);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -ESTALE);
+	ck_assert_str_eq(err.se_msg, "stale epoch 2 < 3 for component c");
+	expect_nothing_of(&c, seq, "stale epoch");
+	/* A chunk the record does not name. */
+	ckpt_build(&c, "n1", "c", 0, 3, b, 5000, 1000, false);
+	ckpt_inline(&c, b, digest);
+	sha256(other + 1, 999, extra_sha);
+	extra.sha256 = (ProtobufCBinaryData){ SHA_LEN, extra_sha };
+	extra.data = (ProtobufCBinaryData){ 999, other + 1 };
+	c.iptr[5] = &extra;
+	c.req.n_inline_chunks = 6;
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "inline chunk 5 is not in the chunk list");
+	expect_nothing_of(&c, seq, "unnamed chunk");
+	{
+		ProtobufCBinaryData h = extra.sha256;
+		uint32_t *missing;
+		size_t n;
+		ck_assert_int_eq(store_have_chunks(st, &h, 1, ar, &missing, &n, &err), 0);
+		ck_assert_uint_eq(n, 1);
+	}
+	/* A size in the list that is not the inline chunk's. */
+	ckpt_build(&c, "n1", "c", 0, 3, b, 5000, 1000, false);
+	c.refs[4].size = 999;
+	c.req.size = 4999;
+	ckpt_inline(&c, b, digest);
+	c.inl[4].data.len = 1000;
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "chunk 4: size 999 does not match the stored chunk (1000 bytes)");
+	expect_nothing_of(&c, seq, "size mismatch");
+	/* The same one right: committed. */
+	ckpt_build(&c, "n1", "c", 0, 3, b, 5000, 1000, false);
+	ckpt_inline(&c, b, digest);
+	ck_assert_msg(commit(&c, NULL, NULL, &err) == 0, "%s", err.se_msg);
+	ck_assert_uint_eq(ckpt_missing(&c), 0);
+	free(b);
+	free(bad);
+	free(other);
+}
+END_TEST
+
+START_TEST(store_bounds_the_inline_bytes_of_a_store)
+{
+	size_t len = STORE_INLINE_MAX + 2;
+	uint8_t *b = testbuf_bytes(len, 44), digest[SHA_LEN];
+	struct store_error err;
+	struct ckpt c;
+
+	ckpt_build(&c, "n1", "c", 0, 1, b, len, len / 2, false);
+	ckpt_inline(&c, b, digest);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_msg(strstr(err.se_msg, "bytes of inline chunks (at most") != NULL, "%s",
+	    err.se_msg);
+	expect_nothing_of(&c, 0, "too many inline bytes");
+	/* Sent ahead with PutChunks instead, the same record is taken. */
+	c.req.n_inline_chunks = 0;
+	ckpt_build(&c, "n1", "c", 0, 1, b, len, len / 2, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	free(b);
+}
+END_TEST
+
 /*
  * A store written in format 3 (records named by a plain SHA-256, the way
  * versions before the chunk-list digest wrote them, through sc_format3):
@@ -1988,6 +2194,9 @@ main(void)
 	tcase_add_test(tc, store_same_checkpoint_again_is_idempotent);
 	tcase_add_test(tc, store_different_checkpoint_under_same_key_already_exists);
 	tcase_add_test(tc, store_rejects_stale_epoch);
+	tcase_add_test(tc, store_commits_inline_chunks_with_the_record_in_one_write);
+	tcase_add_test(tc, store_refuses_an_inline_store_and_keeps_none_of_it);
+	tcase_add_test(tc, store_bounds_the_inline_bytes_of_a_store);
 	tcase_add_test(tc, store_rejects_missing_chunks);
 	tcase_add_test(tc, store_rejects_chunk_size_mismatch);
 	tcase_add_test(tc, store_rejects_chunk_data_mismatch);
