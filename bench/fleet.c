@@ -1,35 +1,48 @@
 /*
  * fleet: many agents checkpointing small components into one NAS at once
- * (workload W4: 1000 checkpoints of 4 KiB). Not a test: it prints a table.
+ * (workload W4: 4 KiB checkpoints). Not a test: it prints a table.
  *
- *   fleet NAS_URL W4_DIR [WRITERS...]     (bench/fleet.sh starts the NAS)
+ *   fleet [-n COUNT] [--normal] NAS_URL W4_DIR [WRITERS...]
+ *                                   (bench/fleet.sh starts the NAS)
  *
  * For each number of writers (default 1 4 16), that many threads, each with
- * its own client connection (as separate agents have), store the 1000
- * checkpoints between them, each as its own component, every one durable
- * when acknowledged. Printed: checkpoints per second, the ratio against one
- * writer measured in the same run, and the NAS's write transactions per
- * checkpoint (from Stat: below 2, concurrent writes shared commits).
+ * its own client connection (as separate agents have), store COUNT
+ * checkpoints (default 1000: W4's, then W4's again) between them, each as
+ * its own component, every one durable when acknowledged. Every round
+ * stores new bytes: the first 8 bytes of each checkpoint are replaced by a
+ * stamp of the process and the round, so nothing is deduplicated against an
+ * earlier round (W4's own bytes would be, from the second round on).
+ * --normal: every store takes HaveChunks, PutChunks and Store, as before
+ * small checkpoints went inline (nasc_set_inline()). Printed: checkpoints
+ * per second, the ratio against the first row measured in the same run, and
+ * the NAS's write transactions per checkpoint (from Stat: 1 for an inline
+ * store, 2 for PutChunks and Store; below that, concurrent writes shared
+ * commits).
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ckpt/v1/nas.pb-c.h"
 #include "methods.h"
 #include "nasc.h"
 
-#define FLEET_CKPTS 1000
+#define FLEET_CKPTS 1000          /* W4's */
 #define FLEET_SIZE 4096
 #define FLEET_WRITERS_MAX 64
+#define FLEET_COUNT_MAX 1000000
 
 struct fleet_run {
 	const char *f_url;
 	unsigned f_round;             /* components are new in every round */
 	uint8_t (*f_data)[FLEET_SIZE];
+	size_t f_count;               /* checkpoints to store */
+	bool f_normal;                /* --normal */
 	size_t f_next;                /* the next checkpoint to store */
 	pthread_mutex_t f_mu;
 	int f_failed;
@@ -58,19 +71,26 @@ fleet_writer(void *arg)
 		pthread_mutex_unlock(&r->f_mu);
 		return NULL;
 	}
+	nasc_set_inline(n, !r->f_normal);
 	for (;;) {
-		char comp[32];
+		char comp[48];
 		struct nasc_put p = { "fleet", comp, "raw", 0, 0 };
 		struct nasc_info info;
+		uint8_t buf[FLEET_SIZE];
+		uint64_t stamp;
 		size_t i;
 
 		pthread_mutex_lock(&r->f_mu);
 		i = r->f_next++;
 		pthread_mutex_unlock(&r->f_mu);
-		if (i >= FLEET_CKPTS)
+		if (i >= r->f_count)
 			break;
-		snprintf(comp, sizeof(comp), "r%u-c%04zu", r->f_round, i);
-		if (nasc_store_buf(n, &p, r->f_data[i], FLEET_SIZE, 0, &info, &err) != 0) {
+		/* New bytes in every round and every process: nothing deduplicates across them. */
+		stamp = (uint64_t)getpid() << 40 ^ (uint64_t)r->f_round << 24 ^ i;
+		memcpy(buf, r->f_data[i % FLEET_CKPTS], FLEET_SIZE);
+		memcpy(buf, &stamp, sizeof(stamp));
+		snprintf(comp, sizeof(comp), "p%ld-r%u-c%06zu", (long)getpid(), r->f_round, i);
+		if (nasc_store_buf(n, &p, buf, FLEET_SIZE, 0, &info, &err) != 0) {
 			fprintf(stderr, "fleet: store %s: %s\n", comp, err.re_msg);
 			pthread_mutex_lock(&r->f_mu);
 			r->f_failed++;
@@ -111,10 +131,30 @@ main(int argc, char **argv)
 {
 	static uint8_t data[FLEET_CKPTS][FLEET_SIZE];
 	unsigned writers[16] = { 1, 4, 16 }, nw = 3;
+	size_t count = FLEET_CKPTS;
+	bool normal = false;
 	double base = 0;
 
+	while (argc > 1 && argv[1][0] == '-') {
+		if (strcmp(argv[1], "--normal") == 0) {
+			normal = true;
+			argv++;
+			argc--;
+		} else if (strcmp(argv[1], "-n") == 0 && argc > 2) {
+			long c = strtol(argv[2], NULL, 10);
+			if (c < 1 || c > FLEET_COUNT_MAX) {
+				fprintf(stderr, "fleet: -n: 1 to %d\n", FLEET_COUNT_MAX);
+				return 2;
+			}
+			count = (size_t)c;
+			argv += 2;
+			argc -= 2;
+		} else {
+			break;
+		}
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: fleet NAS_URL W4_DIR [WRITERS...]\n");
+		fprintf(stderr, "usage: fleet [-n COUNT] [--normal] NAS_URL W4_DIR [WRITERS...]\n");
 		return 2;
 	}
 	for (size_t i = 0; i < FLEET_CKPTS; i++) {
@@ -145,7 +185,7 @@ main(int argc, char **argv)
 		printf("%-10s %12s %10s %22s\n", "writers", "ckpt/s", vs, "NAS commits per ckpt");
 	}
 	for (unsigned k = 0; k < nw; k++) {
-		struct fleet_run r = { argv[1], k, data, 0, PTHREAD_MUTEX_INITIALIZER, 0 };
+		struct fleet_run r = { argv[1], k, data, count, normal, 0, PTHREAD_MUTEX_INITIALIZER, 0 };
 		pthread_t t[FLEET_WRITERS_MAX];
 		uint64_t w0, c0, w1, c1;
 		unsigned started = 0;
@@ -163,14 +203,14 @@ main(int argc, char **argv)
 			fprintf(stderr, "fleet: %d stores failed\n", r.f_failed);
 			return 1;
 		}
-		rate = FLEET_CKPTS / dt;
+		rate = (double)count / dt;
 		if (k == 0)
 			base = rate;
 		if (c1 == c0) /* a NAS older than the writes counters */
 			printf("%-10u %12.0f %10.2f %22s\n", writers[k], rate, rate / base, "-");
 		else
 			printf("%-10u %12.0f %10.2f %22.2f\n", writers[k], rate, rate / base,
-			    (double)(c1 - c0) / FLEET_CKPTS);
+			    (double)(c1 - c0) / (double)count);
 	}
 	return 0;
 }

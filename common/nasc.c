@@ -193,6 +193,12 @@ nasc_set_chunking(struct nasc *n, uint32_t min, uint32_t avg, uint32_t max)
 }
 
 void
+nasc_set_inline(struct nasc *n, bool on)
+{
+	atomic_store(&n->n_no_inline, !on);
+}
+
+void
 nasc_set_format3(struct nasc *n, bool on)
 {
 	n->n_format3 = on;

@@ -141,6 +141,12 @@ struct rate;
 void nasc_set_rate(struct nasc *n, struct rate *r);
 void nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats);
 /*
+ * Whether small checkpoints go inline (NASC_INLINE_MAX; on by default). Off,
+ * every store takes HaveChunks, PutChunks and Store, as before inline chunks
+ * (bench/fleet.sh measures both in one run). Set before storing.
+ */
+void nasc_set_inline(struct nasc *n, bool on);
+/*
  * Tests only: store as versions before the chunk-list digest did, with a
  * plain SHA-256 of the whole checkpoint (a second pass) and no digest, no
  * hints; what `ckpt-nas --test-format3` takes, to make a store to upgrade.

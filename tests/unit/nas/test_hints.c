@@ -389,10 +389,14 @@ START_TEST(hints_of_an_empty_state_and_no_ranges)
 	uint8_t one[1] = { 0 };
 	struct nasc_info hi, wi;
 
+	/* A small state goes inline, hints or not (nasc.h): the hinted path is tested with it off. */
 	store_whole("h", one, 0, &hi);
+	ck_assert(!store_hinted("h", one, 0, hi.ni_digest, NULL, 0, &hi));
+	nasc_set_inline(cli, false);
 	ck_assert(store_hinted("h", one, 0, hi.ni_digest, NULL, 0, &hi));
 	store_whole("w", one, 0, &wi);
 	expect_same(&hi, &wi, one, 0, "empty");
+	nasc_set_inline(cli, true);
 }
 END_TEST
 
