@@ -55,6 +55,9 @@ struct nasc {
 	atomic_uint_fast64_t n_cut_bytes, n_hashed_bytes, n_hinted_stores, n_reused_chunks;
 	atomic_uint_fast64_t n_inline_stores;
 	atomic_bool n_no_inline; /* the NAS ignored inline chunks: the normal path only */
+	/* A compressor for small stores, made once (a zstd context is ~100 KB to set up). */
+	pthread_mutex_t n_small_mu;
+	struct zchunk *n_small_z;
 	pthread_mutex_t n_cache_mu;
 	struct nasc_cached *n_cache;          /* NASC_CACHE_MAX entries */
 	uint64_t n_cache_clock;
@@ -98,6 +101,7 @@ nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&c->n_cache_mu, NULL);
+	pthread_mutex_init(&c->n_small_mu, NULL);
 	pthread_mutex_init(&c->n_id_mu, NULL);
 	{
 		pthread_condattr_t ca;
@@ -158,6 +162,8 @@ nasc_close(struct nasc *n)
 	}
 	free(n->n_cache);
 	pthread_mutex_destroy(&n->n_cache_mu);
+	zchunk_free(n->n_small_z);
+	pthread_mutex_destroy(&n->n_small_mu);
 	pthread_cond_destroy(&n->n_id_cv);
 	pthread_mutex_destroy(&n->n_id_mu);
 	free(n);
@@ -1573,6 +1579,7 @@ nasc_small_build(struct nasc *n, const uint8_t *data, size_t len, const struct n
 {
 	struct zchunk *z = NULL;
 	size_t off = 0, cap = 0, used = 0;
+	bool own = false; /* z is n->n_small_z, locked */
 	int rv = 0;
 
 	while (off < len && rv == 0) {
@@ -1610,8 +1617,15 @@ nasc_small_build(struct nasc *n, const uint8_t *data, size_t len, const struct n
 		if (nasc_base_has(base, sha)) {
 			m->s_known++;
 		} else if (!nasc_small_has(m, sha)) {
-			if (z == NULL)
+			/* The client's compressor, or one of this store's own when another store has it. */
+			if (z == NULL && pthread_mutex_trylock(&n->n_small_mu) == 0) {
+				own = true;
+				if (n->n_small_z == NULL)
+					rv = zchunk_new(&n->n_small_z);
+				z = n->n_small_z;
+			} else if (z == NULL) {
 				rv = zchunk_new(&z);
+			}
 			if (rv == 0)
 				rv = zchunk_compress(z, data + off, r->size, m->s_out + used, cap - used, &clen,
 				    &codec);
@@ -1636,7 +1650,10 @@ nasc_small_build(struct nasc *n, const uint8_t *data, size_t len, const struct n
 		}
 		off += r->size;
 	}
-	zchunk_free(z);
+	if (own)
+		pthread_mutex_unlock(&n->n_small_mu);
+	else
+		zchunk_free(z);
 	return rv;
 }
 
