@@ -99,8 +99,7 @@ struct store {
 	 * write queued in one LMDB transaction, so one fsync makes them all
 	 * durable, while the next group queues up behind it.
 	 */
-	pthread_mutex_t s_wq_mu;
-	pthread_cond_t s_wq_cv;
+	pthread_mutex_t s_wq_mu;              /* the queue; each writer waits on its own cv */
 	bool s_wq_ready;
 	bool s_wq_busy;                    /* a leader is running a group */
 	struct store_wreq *s_wq_head;
@@ -499,7 +498,10 @@ struct store_wreq {
 	int w_rv;
 	uint64_t w_map_size;          /* the map size its transaction saw */
 	bool w_grouped;               /* it ran beside others, in a nested transaction */
+	bool w_solo;                  /* runs in a group of its own */
 	bool w_done;
+	bool w_lead;                  /* handed the lead: runs the next group */
+	pthread_cond_t w_cv;          /* signalled on w_done or w_lead: one wake-up per writer */
 	struct store_wreq *w_next;
 };
 
@@ -570,43 +572,63 @@ store_run_group(struct store *s, struct store_wreq *g)
 /*
  * Queues fn and waits for the group it joins to be committed, leading that
  * group when no other writer is. Returns fn's result (or the commit's);
- * *ret_map_size: the map size the transaction saw.
+ * *ret_map_size: the map size the transaction saw. The leader takes the
+ * queue from its head up to the first solo write (a solo write at the head
+ * goes alone), runs it, wakes each of its writers, and hands the lead to
+ * the next one queued, if any: every writer is woken once, not once per
+ * group committed while it waits.
  */
 static int
 store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64_t *ret_map_size,
     bool *ret_grouped)
 {
-	struct store_wreq me = { fn, arg, 0, 0, false, false, NULL };
+	struct store_wreq me;
+	struct store_wreq *g, *w, *next, **end;
 
+	memset(&me, 0, sizeof(me));
+	me.w_fn = fn;
+	me.w_arg = arg;
+	me.w_solo = solo;
+	pthread_cond_init(&me.w_cv, NULL);
 	pthread_mutex_lock(&s->s_wq_mu);
-	if (!solo) {
-		*s->s_wq_tail = &me;
-		s->s_wq_tail = &me.w_next;
-	}
-	while (!me.w_done && s->s_wq_busy)
-		pthread_cond_wait(&s->s_wq_cv, &s->s_wq_mu);
-	if (!me.w_done) {
-		struct store_wreq *g = s->s_wq_head, *w, *next;
-
-		/* The leader: everything queued so far, itself among it (alone when solo). */
-		if (solo) {
-			g = &me;
-		} else {
-			s->s_wq_head = NULL;
-			s->s_wq_tail = &s->s_wq_head;
-		}
+	*s->s_wq_tail = &me;
+	s->s_wq_tail = &me.w_next;
+	if (s->s_wq_busy) {
+		while (!me.w_done && !me.w_lead)
+			pthread_cond_wait(&me.w_cv, &s->s_wq_mu);
+	} else {
 		s->s_wq_busy = true;
+		me.w_lead = true;
+	}
+	if (me.w_lead) {
+		/* The leader is at the head: take the group off the queue. */
+		g = s->s_wq_head;
+		end = &g->w_next;
+		if (!g->w_solo)
+			while (*end != NULL && !(*end)->w_solo)
+				end = &(*end)->w_next;
+		s->s_wq_head = *end;
+		if (s->s_wq_head == NULL)
+			s->s_wq_tail = &s->s_wq_head;
+		*end = NULL;
 		pthread_mutex_unlock(&s->s_wq_mu);
 		store_run_group(s, g);
 		pthread_mutex_lock(&s->s_wq_mu);
 		for (w = g; w != NULL; w = next) {
 			next = w->w_next; /* a waiter's entry is gone once it sees w_done */
 			w->w_done = true;
+			if (w != &me)
+				pthread_cond_signal(&w->w_cv);
 		}
-		s->s_wq_busy = false;
-		pthread_cond_broadcast(&s->s_wq_cv);
+		if (s->s_wq_head != NULL) {
+			s->s_wq_head->w_lead = true;
+			pthread_cond_signal(&s->s_wq_head->w_cv);
+		} else {
+			s->s_wq_busy = false;
+		}
 	}
 	pthread_mutex_unlock(&s->s_wq_mu);
+	pthread_cond_destroy(&me.w_cv);
 	*ret_map_size = me.w_map_size;
 	*ret_grouped = me.w_grouped;
 	return me.w_rv;
@@ -1379,11 +1401,6 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		goto out_close;
 	s->s_lock_ready = true;
 	rv = -pthread_mutex_init(&s->s_wq_mu, NULL);
-	if (rv == 0) {
-		rv = -pthread_cond_init(&s->s_wq_cv, NULL);
-		if (rv != 0)
-			pthread_mutex_destroy(&s->s_wq_mu);
-	}
 	if (rv != 0)
 		goto out_close;
 	s->s_wq_ready = true;
@@ -1436,10 +1453,8 @@ store_close(struct store *s)
 		mdb_env_close(s->s_env);
 	if (s->s_lock_ready)
 		pthread_rwlock_destroy(&s->s_lock);
-	if (s->s_wq_ready) {
-		pthread_cond_destroy(&s->s_wq_cv);
+	if (s->s_wq_ready)
 		pthread_mutex_destroy(&s->s_wq_mu);
-	}
 	if (s->s_lock_fd >= 0)
 		close(s->s_lock_fd); /* after the environment: releases the folder */
 	free(s->s_dir);
