@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,8 +151,20 @@ tls_config_new(const struct tls_conf *conf, enum tls_mode mode, nng_tls_config *
 		rv = tls_read_file("--tls-key", conf->tc_key, &key, err, errlen);
 	if (rv != 0)
 		goto out_free;
-	rv = err_from_nng(nng_tls_config_alloc(&cfg,
-	    mode == TLS_SERVER ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT));
+	/*
+	 * The first nng call of a process starts nng's threads, which inherit
+	 * the caller's signal mask. Services check their TLS files before they
+	 * block SIGINT and SIGTERM for sigwait(): an nng thread started here
+	 * without them blocked would take a SIGTERM and die of it.
+	 */
+	{
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		rv = err_from_nng(nng_tls_config_alloc(&cfg,
+		    mode == TLS_SERVER ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT));
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	if (rv != 0) {
 		snprintf(err, errlen, "TLS config: %s", err_str(rv));
 		goto out_free;
