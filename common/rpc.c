@@ -1,6 +1,7 @@
 #include "rpc.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -985,7 +986,17 @@ static int
 rpc_client_fail(struct rpc_client *c, const char *what, int rv, unsigned timeout_ms,
     struct rpc_error *err)
 {
-	if (rv == -ETIMEDOUT && atomic_load(&c->c_pipes) == 0) {
+	uint64_t tls_failed;
+
+	if (rv == -ETIMEDOUT && atomic_load(&c->c_pipes) == 0 && tls_url_is_tls(c->c_url) &&
+	    (tls_failed = tls_dialer_failures(c->c_dialer)) > 0) {
+		rv = -ECONNREFUSED;
+		snprintf(err->re_msg, sizeof(err->re_msg),
+		    "%s: %s: UNAVAILABLE: not connected within %u ms: %" PRIu64 " TLS handshake(s) "
+		    "failed (the peer refused our certificate, or its certificate is not signed by "
+		    "our --tls-ca, or one of them expired)",
+		    c->c_url, what, timeout_ms, tls_failed);
+	} else if (rv == -ETIMEDOUT && atomic_load(&c->c_pipes) == 0) {
 		rv = -ECONNREFUSED;
 		snprintf(err->re_msg, sizeof(err->re_msg),
 		    "%s: %s: UNAVAILABLE: not connected within %u ms (peer down or unreachable)",

@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
 #include "err.h"
 #include "url.h"
 
@@ -203,6 +208,76 @@ out_free:
 	return rv;
 }
 
+/* PEM file path's first certificate, or NULL. */
+static X509 *
+tls_x509_load(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	X509 *x;
+
+	if (f == NULL)
+		return NULL;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	return x;
+}
+
+/*
+ * What mbedTLS does not say at start (nng_tls_config_own_cert() takes a key
+ * that is not the certificate's): the pair, the CA, the dates. libcrypto,
+ * which the checkpoint digests link already.
+ */
+static int
+tls_conf_check_pair(const struct tls_conf *conf, char *err, size_t errlen)
+{
+	X509 *cert = tls_x509_load(conf->tc_cert), *ca = tls_x509_load(conf->tc_ca);
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	EVP_PKEY *key = NULL;
+	FILE *f;
+	int rv = -EINVAL;
+
+	f = fopen(conf->tc_key, "re");
+	if (f != NULL) {
+		key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (cert == NULL || ca == NULL || key == NULL) {
+		snprintf(err, errlen, "%s: not a PEM %s", cert == NULL ? conf->tc_cert :
+		    ca == NULL ? conf->tc_ca : conf->tc_key, key == NULL && cert != NULL &&
+		    ca != NULL ? "private key (unencrypted)" : "certificate");
+		goto out;
+	}
+	if (X509_check_private_key(cert, key) != 1) {
+		snprintf(err, errlen, "--tls-key %s is not the key of --tls-cert %s", conf->tc_key,
+		    conf->tc_cert);
+		goto out;
+	}
+	store = X509_STORE_new();
+	ctx = X509_STORE_CTX_new();
+	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, ca) != 1 ||
+	    X509_STORE_CTX_init(ctx, store, cert, NULL) != 1) {
+		rv = -ENOMEM;
+		snprintf(err, errlen, "out of memory checking --tls-cert");
+		goto out;
+	}
+	if (X509_verify_cert(ctx) != 1) {
+		int e = X509_STORE_CTX_get_error(ctx);
+		snprintf(err, errlen, "--tls-cert %s: %s (checked against --tls-ca %s)",
+		    conf->tc_cert, X509_verify_cert_error_string(e), conf->tc_ca);
+		goto out;
+	}
+	rv = 0;
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	X509_free(ca);
+	ERR_clear_error();
+	return rv;
+}
+
 int
 tls_conf_check(const struct tls_conf *conf, char *err, size_t errlen)
 {
@@ -230,7 +305,50 @@ tls_conf_check(const struct tls_conf *conf, char *err, size_t errlen)
 		rv = tls_config_new(conf, TLS_CLIENT, &cfg, err, errlen);
 	if (rv == 0)
 		nng_tls_config_free(cfg);
+	if (rv == 0)
+		rv = tls_conf_check_pair(conf, err, errlen);
 	return rv;
+}
+
+/* The "auth" statistic under the endpoint's (found by find), or 0. */
+static uint64_t
+tls_stat_auth(nng_stat *(*find)(nng_stat *, const void *), const void *ep)
+{
+	nng_stat *all, *mine, *auth;
+	uint64_t n = 0;
+
+	if (nng_stats_get(&all) != 0)
+		return 0;
+	mine = find(all, ep);
+	auth = mine != NULL ? nng_stat_find(mine, "auth") : NULL;
+	if (auth != NULL)
+		n = nng_stat_value(auth);
+	nng_stats_free(all);
+	return n;
+}
+
+static nng_stat *
+tls_find_dialer(nng_stat *all, const void *ep)
+{
+	return nng_stat_find_dialer(all, *(const nng_dialer *)ep);
+}
+
+static nng_stat *
+tls_find_listener(nng_stat *all, const void *ep)
+{
+	return nng_stat_find_listener(all, *(const nng_listener *)ep);
+}
+
+uint64_t
+tls_dialer_failures(nng_dialer d)
+{
+	return tls_stat_auth(tls_find_dialer, &d);
+}
+
+uint64_t
+tls_listener_failures(nng_listener l)
+{
+	return tls_stat_auth(tls_find_listener, &l);
 }
 
 int

@@ -33,6 +33,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
@@ -82,8 +83,10 @@ int tls_url_check(const struct tls_conf *conf, const char *url, char *err, size_
 
 /*
  * Checks the settings at start: the three files all given or none, each
- * readable, and a config of each mode builds from them (the key matches
- * the certificate, the PEM parses). 0, or a negative errno and the reason.
+ * readable, a config of each mode builds from them, the key is the
+ * certificate's, the certificate is signed by the CA and valid now (an
+ * expired one is refused by every peer: better said once at start). 0, or a
+ * negative errno and the reason.
  */
 int tls_conf_check(const struct tls_conf *conf, char *err, size_t errlen);
 
@@ -103,5 +106,14 @@ int tls_dialer_setup(const struct tls_conf *conf, nng_dialer d, const char *url,
     size_t errlen);
 int tls_listener_setup(const struct tls_conf *conf, nng_listener l, const char *url, char *err,
     size_t errlen);
+
+/*
+ * TLS handshakes that failed on the endpoint so far (nng's "auth" statistic
+ * of the dialer or listener: the peer's certificate refused, or ours by the
+ * peer); 0 when nng keeps no statistics. For error messages and metrics:
+ * nng reports no failed handshake otherwise.
+ */
+uint64_t tls_dialer_failures(nng_dialer d);
+uint64_t tls_listener_failures(nng_listener l);
 
 #endif
