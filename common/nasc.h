@@ -10,6 +10,8 @@
  * when that does not pay) and sends them in messages of at most NASC_BATCH
  * bytes (PutChunks), then commits the record (Store) with its digest, the
  * ckpt-chunks-sha256 of the chunk list (digest.h): the bytes are read once.
+ * A small checkpoint (NASC_INLINE_MAX) skips HaveChunks and PutChunks: its
+ * chunks ride in the Store, one round trip and one NAS commit.
  * The reader gets the record (Retrieve), checks its digest against its chunk
  * list, fetches chunks in bounded batches (GetChunks), decompresses each and
  * verifies every chunk's hash; a record of the older format (a plain

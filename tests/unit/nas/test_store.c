@@ -1541,6 +1541,33 @@ START_TEST(store_refuses_an_inline_store_and_keeps_none_of_it)
 }
 END_TEST
 
+/* Retention applies to inline stores as to others: the commit that adds one deletes the oldest. */
+START_TEST(store_inline_stores_follow_retention_and_free_chunks)
+{
+	uint8_t *b = testbuf_bytes(4 * 3000, 45), digest[SHA_LEN];
+	Ckpt__V1__CheckpointRecord *rec;
+	struct store_error err;
+	uint32_t keep, deleted;
+	struct ckpt c;
+
+	for (int i = 0; i < 4; i++) {
+		ckpt_build(&c, "n1", "c", 0, 1, b + 3000 * i, 3000, 1000, false);
+		ckpt_inline(&c, b + 3000 * i, digest);
+		ck_assert_msg(commit(&c, NULL, NULL, &err) == 0, "%s", err.se_msg);
+		if (i == 0)
+			ck_assert_int_eq(store_set_keep(st, "c", 2, &keep, &deleted, &err), 0);
+	}
+	/* Seqs 3 and 4 kept; 1 and 2 deleted with their chunks (3 each, none shared). */
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 2, ar, &rec, &err), -ENOENT);
+	ck_assert_int_eq(store_retrieve(st, "n1", "c", 3, ar, &rec, &err), 0);
+	ck_assert_uint_eq(stats().ss_checkpoints, 2);
+	ck_assert_uint_eq(stats().ss_chunks, 6);
+	ck_assert_uint_eq(check_store().sk_bad_refcounts, 0);
+	ck_assert_uint_eq(check_store().sk_orphans, 0);
+	free(b);
+}
+END_TEST
+
 START_TEST(store_bounds_the_inline_bytes_of_a_store)
 {
 	size_t len = STORE_INLINE_MAX + 2;
@@ -2197,6 +2224,7 @@ main(void)
 	tcase_add_test(tc, store_commits_inline_chunks_with_the_record_in_one_write);
 	tcase_add_test(tc, store_refuses_an_inline_store_and_keeps_none_of_it);
 	tcase_add_test(tc, store_bounds_the_inline_bytes_of_a_store);
+	tcase_add_test(tc, store_inline_stores_follow_retention_and_free_chunks);
 	tcase_add_test(tc, store_rejects_missing_chunks);
 	tcase_add_test(tc, store_rejects_chunk_size_mismatch);
 	tcase_add_test(tc, store_rejects_chunk_data_mismatch);
