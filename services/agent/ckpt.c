@@ -38,10 +38,10 @@ ckpt_store(struct nasc *n, const struct nasc_put *put, const struct comp_snap *s
 	int rv;
 
 	if (!snap->cp_hinted || snap->cp_nchanged > NASC_RANGES_MAX)
-		return nasc_store_buf(n, put, snap->cp_buf, snap->cp_len, timeout_ms, ret_info, err);
+		return nasc_store_buf(n, put, snap->cp_data, snap->cp_len, timeout_ms, ret_info, err);
 	r = malloc((snap->cp_nchanged != 0 ? snap->cp_nchanged : 1) * sizeof(*r));
 	if (r == NULL)
-		return nasc_store_buf(n, put, snap->cp_buf, snap->cp_len, timeout_ms, ret_info, err);
+		return nasc_store_buf(n, put, snap->cp_data, snap->cp_len, timeout_ms, ret_info, err);
 	for (size_t i = 0; i < snap->cp_nchanged; i++) {
 		r[i].nr_off = snap->cp_changed[i].rn_off;
 		r[i].nr_len = snap->cp_changed[i].rn_len;
@@ -49,7 +49,7 @@ ckpt_store(struct nasc *n, const struct nasc_put *put, const struct comp_snap *s
 	memcpy(hints.nh_base_digest, snap->cp_base_sha256, SHA_LEN);
 	hints.nh_ranges = r;
 	hints.nh_count = snap->cp_nchanged;
-	rv = nasc_store_hinted(n, put, snap->cp_buf, snap->cp_len, &hints, timeout_ms, ret_info,
+	rv = nasc_store_hinted(n, put, snap->cp_data, snap->cp_len, &hints, timeout_ms, ret_info,
 	    err);
 	free(r);
 	return rv;
@@ -204,7 +204,7 @@ ckpt_nas_down(struct agent *a)
 	return down;
 }
 
-/* Keeps a snapshot for later; takes snap->cp_buf. */
+/* Keeps a snapshot for later; takes snap->cp_buf (a lent state is copied: the queue keeps it). */
 static void
 ckpt_enqueue(struct agent *a, const char *name, struct comp_snap *snap, struct comp_seq *seq)
 {
@@ -213,6 +213,15 @@ ckpt_enqueue(struct agent *a, const char *name, struct comp_snap *snap, struct c
 	size_t ndropped = 0;
 	struct queue_stats st;
 	int rv;
+
+	if (snap->cp_buf == NULL && snap->cp_data != NULL) {
+		snap->cp_buf = malloc(snap->cp_len != 0 ? snap->cp_len : 1);
+		if (snap->cp_buf == NULL) {
+			LOG_WARN("checkpoint of %s dropped: out of memory for the queue", name);
+			return;
+		}
+		memcpy(snap->cp_buf, snap->cp_data, snap->cp_len);
+	}
 
 	memset(&it, 0, sizeof(it));
 	snprintf(it.qi_component, sizeof(it.qi_component), "%s", name);
