@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "chunkv.h"
 #include "digest.h"
@@ -676,6 +678,7 @@ struct nasc_batch {
 	Ckpt__V1__Chunk **b_cptr;
 	uint8_t (*b_sha)[SHA_LEN];           /* their hashes */
 	size_t b_n, b_cap;
+	const uint8_t *b_lo;                 /* lowest source byte sent in place, or NULL */
 	/* While it is sent: */
 	struct nasc_up *b_up;
 	pthread_t b_thread;
@@ -748,6 +751,7 @@ nasc_batch_wait(struct nasc_up *u, struct nasc_batch *b)
 	b->b_n = 0;
 	b->b_out_used = 0;
 	b->b_wire = 0;
+	b->b_lo = NULL;
 	return rv;
 }
 
@@ -826,6 +830,8 @@ nasc_up_add(struct nasc_up *u, const ProtobufCBinaryData *hash, const uint8_t *r
 		/* Sent from where it lies: the store waits for every PutChunks before it returns. */
 		c->data.data = (uint8_t *)raw;
 		c->data.len = len;
+		if (b->b_lo == NULL || raw < b->b_lo)
+			b->b_lo = raw;
 	} else {
 		if (codec == ZCHUNK_RAW) {
 			memcpy(b->b_out + b->b_out_used, raw, len);
@@ -1113,7 +1119,32 @@ struct nasc_src {
 	void *s_rd_arg;
 	const uint8_t *s_data;   /* non-NULL: s_len bytes in memory, read in place */
 	size_t s_len;
+	bool s_mapped;           /* s_data maps a file: pages read may be dropped */
 };
+
+/*
+ * Drops the pages of a mapped source below off that no PutChunks on its
+ * way still sends from (*released: where the last drop ended). A dropped
+ * page of a file mapping is read again from the file if touched: this only
+ * bounds the resident set, by the windows in flight, not by the file.
+ */
+static void
+nasc_src_release(const struct nasc_src *src, const struct nasc_up *u, size_t off,
+    size_t *released)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), lim = off;
+
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *lo = u->u_batch[i].b_lo;
+		if (u->u_batch[i].b_n != 0 && lo != NULL && (size_t)(lo - src->s_data) < lim)
+			lim = (size_t)(lo - src->s_data);
+	}
+	lim -= lim % page;
+	if (!src->s_mapped || lim <= *released)
+		return;
+	(void)madvise((void *)(src->s_data + *released), lim - *released, MADV_DONTNEED);
+	*released = lim;
+}
 
 /*
  * Reads the checkpoint window by window: the chunks cut in a window are
@@ -1128,7 +1159,7 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
     struct nasc_refs *refs, struct sha_ctx *plain, uint64_t *ret_total, struct rpc_error *err)
 {
 	const struct chunk_params *cp = &n->n_chunking;
-	size_t have = 0, off = 0;
+	size_t have = 0, off = 0, released = 0;
 	uint64_t total = 0;
 	bool eof = false;
 	int rv = 0;
@@ -1164,6 +1195,8 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 		}
 		if (src->s_data != NULL) {
 			off += pos;
+			if (rv == 0)
+				nasc_src_release(src, u, off, &released);
 			if (eof && pos == have)
 				break;
 			continue;
@@ -1544,7 +1577,7 @@ int
 nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
-	struct nasc_src src = { rd, rd_arg, NULL, 0 };
+	struct nasc_src src = { rd, rd_arg, NULL, 0, false };
 	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
 }
 
@@ -1553,7 +1586,15 @@ nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
 	static const uint8_t empty[1];
-	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len };
+	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len, false };
+	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
+}
+
+int
+nasc_store_mapped(struct nasc *n, const struct nasc_put *p, const void *map, size_t len,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
+{
+	struct nasc_src src = { NULL, NULL, map, len, true };
 	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
 }
 
@@ -1563,7 +1604,7 @@ nasc_store_hinted(struct nasc *n, const struct nasc_put *p, const void *buf, siz
     struct rpc_error *ret_err)
 {
 	static const uint8_t empty[1];
-	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len };
+	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len, false };
 	return nasc_store_src(n, p, &src, h, timeout_ms, ret_info, ret_err);
 }
 

@@ -141,6 +141,16 @@ int nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *
 int nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t len,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
 
+/*
+ * nasc_store_buf() of a read-only mapping of a regular file (mmap, from its
+ * first byte, len > 0): the pages of the windows already sent are dropped
+ * (MADV_DONTNEED), so the resident set is a few windows, not the file; a
+ * page read again comes back from the file. Never for anonymous memory,
+ * which MADV_DONTNEED zeroes.
+ */
+int nasc_store_mapped(struct nasc *n, const struct nasc_put *p, const void *map, size_t len,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
+
 /* A byte range of a checkpoint: offset and length. */
 struct nasc_range {
 	uint64_t nr_off;
