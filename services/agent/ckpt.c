@@ -214,7 +214,9 @@ ckpt_enqueue(struct agent *a, const char *name, struct comp_snap *snap, struct c
 	struct queue_stats st;
 	int rv;
 
-	if (snap->cp_buf == NULL && snap->cp_data != NULL) {
+	/* One larger than the whole queue is dropped (and counted) by queue_push(): not copied. */
+	queue_get_stats(a->a_queue, &st);
+	if (snap->cp_buf == NULL && snap->cp_data != NULL && snap->cp_len <= st.qs_max_bytes) {
 		snap->cp_buf = malloc(snap->cp_len != 0 ? snap->cp_len : 1);
 		if (snap->cp_buf == NULL) {
 			LOG_WARN("checkpoint of %s dropped: out of memory for the queue", name);
