@@ -21,6 +21,11 @@
  * relative to, and reuses that list elsewhere: the same list, entry for
  * entry, as reading it whole (docs/data-path.md, "Changed ranges").
  *
+ * Threads: each client has one worker pool (pool.h), made on its first
+ * store or retrieve, that cuts and hashes half of each window, sends the
+ * PutChunks and fetches and verifies the GetChunks batches (four in flight;
+ * a retrieve into memory decodes them in place into its buffer).
+ *
  * With several NAS URLs, a call that finds a NAS unavailable goes to the next.
  * Such a list names addresses of one store (replicas or front-ends of the
  * same data), never several stores: nasc_check_store() refuses a list whose
