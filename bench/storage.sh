@@ -26,8 +26,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 # ---- install (this script's own needs; not part of CI) ----
+# CKPT_BENCH_OTHERS=0 leaves rsync and restic out (ckpt's own targets only).
+others=${CKPT_BENCH_OTHERS:-1}
 need=()
-for p in rsync restic jq python3; do command -v "$p" >/dev/null || need+=("$p"); done
+for p in jq python3; do command -v "$p" >/dev/null || need+=("$p"); done
+if [ "$others" = 1 ]; then
+	for p in rsync restic; do command -v "$p" >/dev/null || need+=("$p"); done
+fi
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
 	$sudo apt-get install -y "${need[@]}" >/dev/null
@@ -177,6 +182,7 @@ done
 R[W3.size]=$(size "$work/w/W3")
 stop_nas
 
+if [ "$others" = 1 ]; then
 # ---- rsync: daemon on 127.0.0.1, delta transfer, durable (--fsync) ----
 rs_port=$(free_port)
 mkdir -p "$work/rsync/dst" "$work/rsync/src"
@@ -220,6 +226,8 @@ read -r R[rc.W2] R[rc.W2.sent] < <(restic_put "$work/w/W2")
 read -r R[rc.W3] R[rc.W3.sent] < <(restic_put "$work/w/W3")
 t0=$(now); restic restore latest --target "$work/restic/back" >/dev/null; t1=$(now)
 R[rc.get]=$((t1 - t0))
+
+fi
 
 # ---- table ----
 S=${R[W2.size]}
@@ -273,6 +281,7 @@ for w in W1 W2 W3; do
 	printf '%-44s %13s %13s %5s\n' "restore $w" "$(spg "${R[$w.get_wcpu]}" "${R[$w.size]}")" \
 		"$(spg "${R[$w.get_ncpu]}" "${R[$w.size]}")" "${R[$w.get_load]}"
 done
+[ "$others" = 1 ] || exit 0
 echo
 printf '%-42s %12s %12s %12s\n' "W2 then W3 side by side" "ckpt" "rsync" "restic"
 printf '%-42s %12s %12s %12s\n' "-----------------------" "----" "-----" "------"
