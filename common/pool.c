@@ -96,7 +96,7 @@ pool_submit(struct pool *p, struct pool_job *j, void (*fn)(void *), void *arg)
 		p->p_started = true;
 		while (p->p_n < p->p_want &&
 		    pthread_create(&p->p_threads[p->p_n], NULL, pool_main, p) == 0)
-			p->p_n++;
+			pthread_setname_np(p->p_threads[p->p_n++], "pool:worker");
 	}
 	j->pj_state = POOL_JOB_QUEUED;
 	if (p->p_tail != NULL)
