@@ -23,7 +23,7 @@
  *
  * Threads: each client has one worker pool (pool.h), made on its first
  * store or retrieve, that cuts and hashes half of each window, sends the
- * PutChunks and fetches and verifies the GetChunks batches (four in flight;
+ * PutChunks and fetches and verifies the GetChunks batches (two in flight;
  * a retrieve into memory decodes them in place into its buffer).
  *
  * With several NAS URLs, a call that finds a NAS unavailable goes to the next.
