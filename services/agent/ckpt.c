@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -408,6 +409,13 @@ out_end:
 	comp_ckpt_end(a->a_comps, name, &seq, stored);
 	comp_snap_clear(&snap);
 	nasref_put(a, h);
+	/*
+	 * A store's buffers (batches, messages, the chunk list: tens of MiB for
+	 * a large state) were freed on several threads, whose arenas keep them
+	 * resident: give them back, so the next store's peak starts from the
+	 * components' states alone (docs/data-path.md, "Memory bounds").
+	 */
+	malloc_trim(0);
 out_log:
 	if (rv != 0 && err->re_msg[0] == '\0')
 		agent_set_error(err, rv, "%s", err_str(rv));
