@@ -231,6 +231,13 @@ main(int argc, char **argv)
 	 * reused.
 	 */
 	mallopt(M_TRIM_THRESHOLD, 16 << 20);
+	/*
+	 * One arena: the client's pool workers (pool.h) take turns with the
+	 * messages of a few MiB, and an arena each faulted in fresh pages for
+	 * every one of them (put of 64 MiB: 6,940 page faults, 4,820 with one
+	 * arena; get: 6,740, 3,150 and 40% less CPU).
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	/* A closed stdout (ckptctl ... | head) is a write error, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	rv = cfg_parse(ctl_opts, CTL_NOPTS, &c.c_conf, argc, argv, &argi, err, sizeof(err));
