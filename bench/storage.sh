@@ -13,6 +13,11 @@
 # fractions of W2's full store); restore throughput from a warm store; and
 # rsync (daemon on 127.0.0.1, delta transfer, --fsync) and restic (local
 # repository) on W2 then W3.
+# CPU seconds per GiB of every store and restore, writer (ckptctl) and NAS
+# apart (getrusage of ckptctl; utime + stime of ckpt-nas from /proc), and the
+# 1-minute load average beside each figure: the machine may be shared.
+# Every target of issue 10 is printed beside its baseline and whether it was
+# met in this run.
 # Environment: CKPT_BENCH_DIR (work folder on the disk to measure; default a
 # new folder under /var/tmp), CKPT_BUILD (default build-bench, a release
 # build made here), CKPT_BENCH_RUNS (default 3: each timing is the median).
@@ -21,8 +26,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 # ---- install (this script's own needs; not part of CI) ----
+# CKPT_BENCH_OTHERS=0 leaves rsync and restic out (ckpt's own targets only).
+others=${CKPT_BENCH_OTHERS:-1}
 need=()
-for p in rsync restic jq python3; do command -v "$p" >/dev/null || need+=("$p"); done
+for p in jq python3; do command -v "$p" >/dev/null || need+=("$p"); done
+if [ "$others" = 1 ]; then
+	for p in rsync restic; do command -v "$p" >/dev/null || need+=("$p"); done
+fi
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
 	$sudo apt-get install -y "${need[@]}" >/dev/null
@@ -59,6 +69,26 @@ mbps() { awk -v b="$1" -v ns="$2" 'BEGIN {printf "%.0f", b / 1048576 / (ns / 1e9
 ms() { awk -v ns="$1" 'BEGIN {printf "%.0f", ns / 1e6}'; }
 frac() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f%%", 100 * a / b}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+load() { cut -d' ' -f1 /proc/loadavg; }
+tck=$(getconf CLK_TCK)
+# CPU ns (user + system) a process used so far.
+cpu_ns() { awk -v t="$tck" '{printf "%.0f", ($14 + $15) * 1e9 / t}' "/proc/$1/stat"; }
+# cpu_run FILE COMMAND...: runs it, its stdout as given; its CPU ns to FILE.
+cpu_run() {
+	local f=$1; shift
+	python3 -c '
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, st, ru = os.wait4(pid, 0)
+open(sys.argv[1], "w").write("%d\n" % int((ru.ru_utime + ru.ru_stime) * 1e9))
+sys.exit(os.waitstatus_to_exitcode(st))' "$f" "$@"
+}
+# CPU seconds per GiB: ns of CPU for bytes.
+spg() { awk -v ns="$1" -v b="$2" 'BEGIN {printf "%.2f", ns / 1e9 / (b / 1073741824)}'; }
+# met VALUE OP LIMIT: "yes" or "NO".
+met() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {ok = op == "<=" ? v <= l : v >= l; print ok ? "yes" : "NO"}'; }
 
 # ---- dd conv=fsync of the same bytes to the same disk ----
 dd_ns() { # FILE
@@ -83,13 +113,16 @@ start_nas() { # DIR
 stop_nas() { kill "$nas_pid"; wait "$nas_pid" 2>/dev/null || true; }
 ctl() { "$CTL_BIN" --nas "$NAS_URL" "$@"; }
 map_used() { ctl --json stat | jq .map_used; }
-# Full store of FILE into a fresh NAS: prints ns, sent bytes, disk growth.
+# Full store of FILE into a fresh NAS: prints ns, sent bytes, disk growth,
+# writer CPU ns, NAS CPU ns, load.
 ckpt_full() { # FILE NAME
-	local d="$work/nas-$2-$RANDOM" t0 t1 u0 out
+	local d="$work/nas-$2-$RANDOM" t0 t1 u0 out n0 n1
 	start_nas "$d"; sync
 	u0=$(map_used)
-	t0=$(now); out=$(ctl --json put "n/$2" -i "$1"); t1=$(now)
-	echo "$((t1 - t0)) $(jq .sent_bytes <<<"$out") $(( $(map_used) - u0 ))"
+	n0=$(cpu_ns "$nas_pid")
+	t0=$(now); out=$(cpu_run "$work/cpu" "$CTL_BIN" --nas "$NAS_URL" --json put "n/$2" -i "$1"); t1=$(now)
+	n1=$(cpu_ns "$nas_pid")
+	echo "$((t1 - t0)) $(jq .sent_bytes <<<"$out") $(( $(map_used) - u0 )) $(cat "$work/cpu") $((n1 - n0)) $(load)"
 	stop_nas; rm -rf "$d"
 }
 
@@ -102,6 +135,10 @@ for w in W1 W2; do
 	R[$w.put]=$(awk '{print $1}' "$work/full.$w" | median)
 	R[$w.put_sent]=$(awk 'NR==1 {print $2}' "$work/full.$w")
 	R[$w.put_disk]=$(awk 'NR==1 {print $3}' "$work/full.$w")
+	R[$w.put_wcpu]=$(awk '{print $4}' "$work/full.$w" | median)
+	R[$w.put_ncpu]=$(awk '{print $5}' "$work/full.$w" | median)
+	R[$w.put_load]=$(awk '{print $6}' "$work/full.$w" | median)
+	R[$w.dd_load]=$(load)
 done
 
 # Incremental: W2 then W3 into the same NAS; then restores from the warm store.
@@ -110,23 +147,42 @@ start_nas "$d"
 ctl put n/w1 -i "$work/w/W1" >/dev/null
 ctl put n/mem -i "$work/w/W2" >/dev/null
 u0=$(map_used); c0=$(ctl --json stat | jq .chunk_bytes)
-t0=$(now); out=$(ctl --json put n/mem -i "$work/w/W3"); t1=$(now)
+n0=$(cpu_ns "$nas_pid")
+t0=$(now); out=$(cpu_run "$work/cpu" "$CTL_BIN" --nas "$NAS_URL" --json put n/mem -i "$work/w/W3"); t1=$(now)
+R[W3.put_ncpu]=$(( $(cpu_ns "$nas_pid") - n0 ))
+R[W3.put_wcpu]=$(cat "$work/cpu")
+R[W3.put_load]=$(load)
 R[W3.put]=$((t1 - t0))
 R[W3.sent]=$(jq .sent_bytes <<<"$out")
 R[W3.disk]=$(( $(map_used) - u0 ))
 R[W3.chunks]=$(( $(ctl --json stat | jq .chunk_bytes) - c0 ))
-restore() { # REF
-	local t0 t1
-	ctl get "$1" >/dev/null # warm
+# restore NAME REF: median ns, reader CPU ns and NAS CPU ns of the runs, in R.
+restore() {
+	local t0 t1 n0
+	ctl get "$2" >/dev/null # warm
 	for _ in $(seq "$runs"); do
-		t0=$(now); ctl get "$1" >/dev/null; t1=$(now); echo $((t1 - t0))
-	done | median
+		n0=$(cpu_ns "$nas_pid")
+		t0=$(now); cpu_run "$work/cpu" "$CTL_BIN" --nas "$NAS_URL" get "$2" >/dev/null; t1=$(now)
+		echo "$((t1 - t0)) $(cat "$work/cpu") $(( $(cpu_ns "$nas_pid") - n0 )) $(load)"
+	done >"$work/get.$1"
+	R[$1.get]=$(awk '{print $1}' "$work/get.$1" | median)
+	R[$1.get_wcpu]=$(awk '{print $2}' "$work/get.$1" | median)
+	R[$1.get_ncpu]=$(awk '{print $3}' "$work/get.$1" | median)
+	R[$1.get_load]=$(awk '{print $4}' "$work/get.$1" | median)
 }
-R[W1.get]=$(restore n/w1@1)
-R[W2.get]=$(restore n/mem@1)
-R[W3.get]=$(restore n/mem@2)
+restore W1 n/w1@1
+restore W2 n/mem@1
+restore W3 n/mem@2
+# The restores' baseline: reading the same bytes from the page cache (warm).
+cat_ns() { local t0 t1; t0=$(now); cat "$1" >/dev/null; t1=$(now); echo $((t1 - t0)); }
+for w in W1 W2 W3; do
+	cat "$work/w/$w" >/dev/null
+	R[$w.cat]=$(for _ in $(seq "$runs"); do cat_ns "$work/w/$w"; done | median)
+done
+R[W3.size]=$(size "$work/w/W3")
 stop_nas
 
+if [ "$others" = 1 ]; then
 # ---- rsync: daemon on 127.0.0.1, delta transfer, durable (--fsync) ----
 rs_port=$(free_port)
 mkdir -p "$work/rsync/dst" "$work/rsync/src"
@@ -171,31 +227,61 @@ read -r R[rc.W3] R[rc.W3.sent] < <(restic_put "$work/w/W3")
 t0=$(now); restic restore latest --target "$work/restic/back" >/dev/null; t1=$(now)
 R[rc.get]=$((t1 - t0))
 
+fi
+
 # ---- table ----
 S=${R[W2.size]}
 echo
 echo "ckpt storage benchmark ($(date -u +%F), $(nproc) CPUs, work folder $work)"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (load: the 1-minute average when each figure was taken)"
 echo
-printf '%-42s %12s %12s %10s\n' "measure" "ckpt" "baseline" "ratio"
-printf '%-42s %12s %12s %10s\n' "-------" "----" "--------" "-----"
+row() { printf '%-44s %13s %13s %7s %10s %4s %5s\n' "$@"; }
+row "measure" "ckpt" "baseline" "ratio" "target" "met" "load"
+row "-------" "----" "--------" "-----" "------" "---" "----"
 for w in W1 W2; do
-	printf '%-42s %9s MB/s %7s MB/s %10s\n' "full durable store $w vs dd conv=fsync" \
-		"$(mbps "${R[$w.size]}" "${R[$w.put]}")" "$(mbps "${R[$w.size]}" "${R[$w.dd]}")" \
-		"$(ratio "${R[$w.dd]}" "${R[$w.put]}")"
+	r=$(ratio "${R[$w.dd]}" "${R[$w.put]}")
+	row "full durable store $w vs dd conv=fsync" "$(mbps "${R[$w.size]}" "${R[$w.put]}") MB/s" \
+		"$(mbps "${R[$w.size]}" "${R[$w.dd]}") MB/s" "$r" ">= 0.50" "$(met "$r" ">=" 0.5)" \
+		"${R[$w.put_load]}"
 done
-printf '%-42s %12s\n' "  W1 bytes sent / disk growth" "$(frac "${R[W1.put_sent]}" "${R[W1.size]}") / $(frac "${R[W1.put_disk]}" "${R[W1.size]}")"
-printf '%-42s %12s\n' "  W2 bytes sent / disk growth" "$(frac "${R[W2.put_sent]}" "$S") / $(frac "${R[W2.put_disk]}" "$S")"
-printf '%-42s %9s ms %10s ms %10s\n' "incremental W3 after W2: time vs full W2" "$(ms "${R[W3.put]}")" \
-	"$(ms "${R[W2.put]}")" "$(ratio "${R[W3.put]}" "${R[W2.put]}")"
-printf '%-42s %12s %12s %10s\n' "  bytes sent (of the image; vs full W2)" "${R[W3.sent]}" "${R[W2.put_sent]}" \
-	"$(frac "${R[W3.sent]}" "$S")"
-printf '%-42s %12s %12s %10s\n' "  disk growth: LMDB pages (of the image)" "${R[W3.disk]}" "${R[W2.put_disk]}" \
-	"$(frac "${R[W3.disk]}" "$S")"
-printf '%-42s %12s %12s %10s\n' "  disk growth: chunk bytes (of the image)" "${R[W3.chunks]}" "" \
-	"$(frac "${R[W3.chunks]}" "$S")"
+row "  W1 bytes sent / disk growth" "$(frac "${R[W1.put_sent]}" "${R[W1.size]}") / $(frac "${R[W1.put_disk]}" "${R[W1.size]}")"
+row "  W2 bytes sent / disk growth" "$(frac "${R[W2.put_sent]}" "$S") / $(frac "${R[W2.put_disk]}" "$S")"
+r=$(ratio "${R[W3.put]}" "${R[W2.put]}")
+row "incremental W3 after W2: time vs full W2" "$(ms "${R[W3.put]}") ms" "$(ms "${R[W2.put]}") ms" \
+	"$r" "<= 0.10" "$(met "$r" "<=" 0.1)" "${R[W3.put_load]}"
+c3=$(( R[W3.put_wcpu] + R[W3.put_ncpu] )); c2=$(( R[W2.put_wcpu] + R[W2.put_ncpu] ))
+r=$(ratio "$c3" "$c2")
+row "  CPU, writer + NAS, vs full W2" "$(ms "$c3") ms" "$(ms "$c2") ms" "$r" "<= 0.10" \
+	"$(met "$r" "<=" 0.1)" "${R[W3.put_load]}"
+r=$(awk -v a="${R[W3.sent]}" -v b="$S" 'BEGIN {printf "%.4f", a / b}')
+row "  bytes sent (of the image; baseline full W2)" "${R[W3.sent]}" "${R[W2.put_sent]}" \
+	"$(frac "${R[W3.sent]}" "$S")" "<= 3%" "$(met "$r" "<=" 0.03)"
+r=$(awk -v a="${R[W3.disk]}" -v b="$S" 'BEGIN {printf "%.4f", a / b}')
+row "  disk growth: LMDB pages (of the image)" "${R[W3.disk]}" "${R[W2.put_disk]}" \
+	"$(frac "${R[W3.disk]}" "$S")" "<= 3%" "$(met "$r" "<=" 0.03)"
+row "  disk growth: chunk bytes (of the image)" "${R[W3.chunks]}" "" "$(frac "${R[W3.chunks]}" "$S")"
 for w in W1 W2 W3; do
-	printf '%-42s %9s MB/s\n' "restore $w (warm store, verified)" "$(mbps "$S" "${R[$w.get]}")"
+	z=${R[$w.size]}
+	g=$(awk -v b="$z" -v ns="${R[$w.get]}" 'BEGIN {printf "%.2f", b / ns}')
+	row "restore $w (warm store, verified)" "$(mbps "$z" "${R[$w.get]}") MB/s" \
+		"$(mbps "$z" "${R[$w.cat]}") MB/s" "$(ratio "${R[$w.cat]}" "${R[$w.get]}")" \
+		">= 1 GB/s" "$(met "$g" ">=" 1)" "${R[$w.get_load]}"
 done
+echo "  (restore baseline: cat of the same file from the page cache; MB/s are MiB/s, 1 GB/s = 954 MiB/s)"
+echo
+printf '%-44s %13s %13s %5s\n' "CPU seconds per GiB" "writer" "NAS" "load"
+printf '%-44s %13s %13s %5s\n' "-------------------" "------" "---" "----"
+for w in W1 W2; do
+	printf '%-44s %13s %13s %5s\n' "full store $w" "$(spg "${R[$w.put_wcpu]}" "${R[$w.size]}")" \
+		"$(spg "${R[$w.put_ncpu]}" "${R[$w.size]}")" "${R[$w.put_load]}"
+done
+printf '%-44s %13s %13s %5s\n' "incremental store W3 (per GiB of the image)" \
+	"$(spg "${R[W3.put_wcpu]}" "$S")" "$(spg "${R[W3.put_ncpu]}" "$S")" "${R[W3.put_load]}"
+for w in W1 W2 W3; do
+	printf '%-44s %13s %13s %5s\n' "restore $w" "$(spg "${R[$w.get_wcpu]}" "${R[$w.size]}")" \
+		"$(spg "${R[$w.get_ncpu]}" "${R[$w.size]}")" "${R[$w.get_load]}"
+done
+[ "$others" = 1 ] || exit 0
 echo
 printf '%-42s %12s %12s %12s\n' "W2 then W3 side by side" "ckpt" "rsync" "restic"
 printf '%-42s %12s %12s %12s\n' "-----------------------" "----" "-----" "------"

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "chunkv.h"
 #include "digest.h"
@@ -15,6 +17,7 @@
 #include "key.h"
 #include "methods.h"
 #include "pbv.h"
+#include "pool.h"
 #include "rate.h"
 #include "zchunk.h"
 
@@ -49,6 +52,11 @@ struct nasc {
 	struct chunk_params n_chunking;
 	bool n_format3;      /* nasc_set_format3(): tests only */
 	struct rate *n_rate; /* nasc_set_rate(): caps PutChunks, or NULL */
+	/*
+	 * Workers for the data path, made once: hashing and cutting a window,
+	 * sending a PutChunks, fetching and verifying GetChunks batches.
+	 */
+	struct pool *n_pool;
 	atomic_bool n_aborted; /* nasc_abort() was called */
 	atomic_uint_fast64_t n_store_bytes, n_put_bytes, n_put_chunks, n_dedup_chunks, n_get_bytes;
 	atomic_uint_fast64_t n_sent_bytes;
@@ -119,6 +127,8 @@ nasc_open_tls(char *const *urls, size_t n, unsigned flags, const struct tls_conf
 	}
 	rv = chunk_params_init(CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT,
 	    &c->n_chunking);
+	if (rv == 0)
+		rv = pool_new(0, &c->n_pool);
 	if (rv != 0) {
 		nasc_close(c);
 		return rv;
@@ -163,6 +173,7 @@ nasc_close(struct nasc *n)
 	}
 	for (size_t i = 0; i < n->n_count; i++)
 		rpc_client_close(n->n_clients[i]);
+	pool_free(n->n_pool);
 	for (size_t i = 0; i < NASC_CACHE_MAX; i++) {
 		free(n->n_cache[i].c_sha);
 		free(n->n_cache[i].c_sizes);
@@ -700,11 +711,11 @@ struct nasc_batch {
 	Ckpt__V1__Chunk **b_cptr;
 	uint8_t (*b_sha)[SHA_LEN];           /* their hashes */
 	size_t b_n, b_cap;
+	const uint8_t *b_lo;                 /* lowest source byte sent in place, or NULL */
 	/* While it is sent: */
 	struct nasc_up *b_up;
-	pthread_t b_thread;
-	bool b_sending;
-	atomic_bool b_done;                  /* the sending thread is finished */
+	struct pool_job b_job;
+	bool b_sending;                      /* b_job was submitted */
 	int b_rv;
 	struct rpc_error b_err;
 };
@@ -724,7 +735,7 @@ struct nasc_up {
 	bool u_in_place;                     /* the source's bytes stay put until the end */
 };
 
-static void *
+static void
 nasc_batch_send(void *arg)
 {
 	Ckpt__V1__PutChunksRequest preq = CKPT__V1__PUT_CHUNKS_REQUEST__INIT;
@@ -752,8 +763,6 @@ nasc_batch_send(void *arg)
 		atomic_fetch_add(&n->n_put_chunks, b->b_n);
 		rpc_reply_free(&prep->base);
 	}
-	atomic_store(&b->b_done, true);
-	return NULL;
 }
 
 /* Waits for the batch's PutChunks, if one is on its way; empties the batch. */
@@ -763,7 +772,7 @@ nasc_batch_wait(struct nasc_up *u, struct nasc_batch *b)
 	int rv = 0;
 
 	if (b->b_sending) {
-		pthread_join(b->b_thread, NULL);
+		pool_wait(u->u_nasc->n_pool, &b->b_job, true);
 		b->b_sending = false;
 		rv = b->b_rv;
 		if (rv != 0 && u->u_err->re_code == 0 && u->u_err->re_msg[0] == '\0')
@@ -772,37 +781,27 @@ nasc_batch_wait(struct nasc_up *u, struct nasc_batch *b)
 	b->b_n = 0;
 	b->b_out_used = 0;
 	b->b_wire = 0;
+	b->b_lo = NULL;
 	return rv;
 }
 
 /*
- * Sends the batch being filled (on a thread; inline if none can be made) and
- * makes the other one current, once its own PutChunks has been answered.
+ * Sends the batch being filled (a job of the pool) and makes the other one
+ * current, once its own PutChunks has been answered.
  */
 static int
 nasc_up_flush(struct nasc_up *u)
 {
 	struct nasc_batch *b = &u->u_batch[u->u_cur], *other = &u->u_batch[u->u_cur ^ 1];
-	int rv;
 
 	if (b->b_n == 0)
 		return 0;
 	b->b_up = u;
-	atomic_store(&b->b_done, false);
+	b->b_rv = 0;
 	b->b_err.re_code = 0;
 	b->b_err.re_msg[0] = '\0';
-	if (pthread_create(&b->b_thread, NULL, nasc_batch_send, b) == 0) {
-		b->b_sending = true;
-	} else {
-		nasc_batch_send(b);
-		rv = b->b_rv;
-		b->b_rv = 0;
-		nasc_batch_wait(u, b);
-		if (rv != 0) {
-			*u->u_err = b->b_err;
-			return rv;
-		}
-	}
+	pool_submit(u->u_nasc->n_pool, &b->b_job, nasc_batch_send, b);
+	b->b_sending = true;
 	u->u_cur ^= 1;
 	return nasc_batch_wait(u, other);
 }
@@ -850,6 +849,8 @@ nasc_up_add(struct nasc_up *u, const ProtobufCBinaryData *hash, const uint8_t *r
 		/* Sent from where it lies: the store waits for every PutChunks before it returns. */
 		c->data.data = (uint8_t *)raw;
 		c->data.len = len;
+		if (b->b_lo == NULL || raw < b->b_lo)
+			b->b_lo = raw;
 	} else {
 		if (codec == ZCHUNK_RAW) {
 			memcpy(b->b_out + b->b_out_used, raw, len);
@@ -913,7 +914,7 @@ nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs 
 	 * hashed, and little is left to send after the last one.
 	 */
 	if (rv == 0 && u->u_batch[u->u_cur].b_n != 0 && (!u->u_batch[u->u_cur ^ 1].b_sending ||
-	    atomic_load(&u->u_batch[u->u_cur ^ 1].b_done)))
+	    pool_done(u->u_nasc->n_pool, &u->u_batch[u->u_cur ^ 1].b_job)))
 		rv = nasc_up_flush(u);
 	return rv;
 }
@@ -970,7 +971,10 @@ nasc_up_free(struct nasc_up *u)
 	zchunk_free(u->u_z);
 	for (int i = 0; i < 2; i++) {
 		struct nasc_batch *b = &u->u_batch[i];
-		nasc_batch_wait(u, b); /* a store that failed early may have one on its way */
+		/* A store that failed early may have one on its way: not begun, it is dropped. */
+		if (b->b_sending)
+			pool_wait(u->u_nasc->n_pool, &b->b_job, false);
+		b->b_sending = false;
 		free(b->b_out);
 		free(b->b_chunks);
 		free(b->b_cptr);
@@ -994,7 +998,7 @@ struct nasc_hash_job {
 	const uint8_t *h_win;
 };
 
-static void *
+static void
 nasc_hash_run(void *arg)
 {
 	struct nasc_hash_job *j = arg;
@@ -1005,32 +1009,33 @@ nasc_hash_run(void *arg)
 			sha256(p, j->h_refs->r_refs[i].size, j->h_refs->r_sha[i]);
 		p += j->h_refs->r_refs[i].size;
 	}
-	return NULL;
 }
 
 /*
  * Hashes the chunks cut in a window (len bytes from win, refs from first
- * on): the second half of its bytes on a thread of its own.
+ * on): the second half of its bytes on a worker of the pool.
  */
 static void
-nasc_hash_chunks(struct nasc_refs *refs, size_t first, const uint8_t *win, size_t len)
+nasc_hash_chunks(struct pool *pool, struct nasc_refs *refs, size_t first, const uint8_t *win,
+    size_t len)
 {
 	struct nasc_hash_job a = { refs, first, refs->r_count, win }, b = a;
+	struct pool_job job = { 0 };
 	size_t off = 0, i = first;
-	pthread_t t;
 
 	for (; i < refs->r_count && off < len / 2; i++)
 		off += refs->r_refs[i].size;
 	a.h_last = i;
 	b.h_first = i;
 	b.h_win = win + off;
-	if (b.h_first == b.h_last || pthread_create(&t, NULL, nasc_hash_run, &b) != 0) {
+	if (b.h_first == b.h_last) {
 		a.h_last = refs->r_count;
 		nasc_hash_run(&a);
 		return;
 	}
+	pool_submit(pool, &job, nasc_hash_run, &b);
 	nasc_hash_run(&a);
-	pthread_join(t, NULL);
+	pool_wait(pool, &job, true);
 }
 
 /* Cuts of buf[from, have) as if a chunk started at from (the second half of a window). */
@@ -1045,7 +1050,7 @@ struct nasc_cuts {
 	bool c_failed;
 };
 
-static void *
+static void
 nasc_cuts_run(void *arg)
 {
 	struct nasc_cuts *c = arg;
@@ -1071,7 +1076,6 @@ nasc_cuts_run(void *arg)
 		c->c_end[c->c_n] = pos;
 		c->c_zero[c->c_n++] = zero;
 	}
-	return NULL;
 }
 
 /*
@@ -1084,24 +1088,26 @@ nasc_cuts_run(void *arg)
  * bytes were read, or nothing would deduplicate).
  */
 static int
-nasc_cut_window(const struct chunk_params *cp, const uint8_t *win, size_t have, bool eof,
-    struct nasc_refs *refs, size_t *ret_pos)
+nasc_cut_window(struct pool *pool, const struct chunk_params *cp, const uint8_t *win,
+    size_t have, bool eof, struct nasc_refs *refs, size_t *ret_pos)
 {
 	struct nasc_cuts b = { cp, win, have / 2, have, eof, NULL, NULL, 0, 0, false };
+	struct pool_job job = { 0 };
 	size_t pos = 0, j = 0;
 	bool threaded = false, joined = false;
-	pthread_t t;
 	int rv = 0;
 
-	if (have >= 4 * (size_t)cp->cp_max)
-		threaded = pthread_create(&t, NULL, nasc_cuts_run, &b) == 0;
+	if (have >= 4 * (size_t)cp->cp_max) {
+		pool_submit(pool, &job, nasc_cuts_run, &b);
+		threaded = true;
+	}
 	while (rv == 0 && pos < have && (eof || have - pos >= cp->cp_max)) {
 		bool zero;
 		size_t k;
 
 		if (threaded && pos >= b.c_from) {
 			if (!joined) {
-				pthread_join(t, NULL);
+				pool_wait(pool, &job, true);
 				joined = true;
 				if (b.c_failed) {
 					rv = -ENOMEM;
@@ -1124,7 +1130,7 @@ nasc_cut_window(const struct chunk_params *cp, const uint8_t *win, size_t have, 
 		pos += k;
 	}
 	if (threaded && !joined)
-		pthread_join(t, NULL);
+		pool_wait(pool, &job, false); /* not needed: dropped if not begun */
 	free(b.c_end);
 	free(b.c_zero);
 	*ret_pos = pos;
@@ -1137,7 +1143,32 @@ struct nasc_src {
 	void *s_rd_arg;
 	const uint8_t *s_data;   /* non-NULL: s_len bytes in memory, read in place */
 	size_t s_len;
+	bool s_mapped;           /* s_data maps a file: pages read may be dropped */
 };
+
+/*
+ * Drops the pages of a mapped source below off that no PutChunks on its
+ * way still sends from (*released: where the last drop ended). A dropped
+ * page of a file mapping is read again from the file if touched: this only
+ * bounds the resident set, by the windows in flight, not by the file.
+ */
+static void
+nasc_src_release(const struct nasc_src *src, const struct nasc_up *u, size_t off,
+    size_t *released)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), lim = off;
+
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *lo = u->u_batch[i].b_lo;
+		if (u->u_batch[i].b_n != 0 && lo != NULL && (size_t)(lo - src->s_data) < lim)
+			lim = (size_t)(lo - src->s_data);
+	}
+	lim -= lim % page;
+	if (!src->s_mapped || lim <= *released)
+		return;
+	(void)madvise((void *)(src->s_data + *released), lim - *released, MADV_DONTNEED);
+	*released = lim;
+}
 
 /*
  * Reads the checkpoint window by window: the chunks cut in a window are
@@ -1152,7 +1183,7 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
     struct nasc_refs *refs, struct sha_ctx *plain, uint64_t *ret_total, struct rpc_error *err)
 {
 	const struct chunk_params *cp = &n->n_chunking;
-	size_t have = 0, off = 0;
+	size_t have = 0, off = 0, released = 0;
 	uint64_t total = 0;
 	bool eof = false;
 	int rv = 0;
@@ -1178,9 +1209,9 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 		if (have == 0)
 			break;
 		/* Cut points first; then the chunk digests. */
-		rv = nasc_cut_window(cp, win, have, eof, refs, &pos);
+		rv = nasc_cut_window(n->n_pool, cp, win, have, eof, refs, &pos);
 		if (rv == 0) {
-			nasc_hash_chunks(refs, first, win, pos);
+			nasc_hash_chunks(n->n_pool, refs, first, win, pos);
 			if (plain != NULL)
 				sha_update(plain, win, pos);
 			total += pos;
@@ -1188,6 +1219,8 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 		}
 		if (src->s_data != NULL) {
 			off += pos;
+			if (rv == 0)
+				nasc_src_release(src, u, off, &released);
 			if (eof && pos == have)
 				break;
 			continue;
@@ -1271,7 +1304,7 @@ struct nasc_fresh_job {
 	size_t fj_first, fj_last;
 };
 
-static void *
+static void
 nasc_fresh_run(void *arg)
 {
 	struct nasc_fresh_job *j = arg;
@@ -1282,7 +1315,6 @@ nasc_fresh_run(void *arg)
 			sha256(j->fj_buf + j->fj_fresh->f_off[i], j->fj_refs->r_refs[k].size,
 			    j->fj_refs->r_sha[k]);
 	}
-	return NULL;
 }
 
 static int
@@ -1380,7 +1412,7 @@ nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_sr
 {
 	struct nasc_fresh fresh = { 0 };
 	struct nasc_fresh_job ja, jb;
-	pthread_t t;
+	struct pool_job job = { 0 };
 	uint64_t cut = 0, hashed = 0, acc = 0;
 	size_t split = 0;
 	int rv;
@@ -1395,9 +1427,10 @@ nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_sr
 				acc += refs->r_refs[fresh.f_idx[split]].size;
 		ja = (struct nasc_fresh_job){ refs, &fresh, src->s_data, 0, split };
 		jb = (struct nasc_fresh_job){ refs, &fresh, src->s_data, split, fresh.f_n };
-		if (split < fresh.f_n && pthread_create(&t, NULL, nasc_fresh_run, &jb) == 0) {
+		if (split < fresh.f_n) {
+			pool_submit(n->n_pool, &job, nasc_fresh_run, &jb);
 			nasc_fresh_run(&ja);
-			pthread_join(t, NULL);
+			pool_wait(n->n_pool, &job, true);
 		} else {
 			ja.fj_last = fresh.f_n;
 			nasc_fresh_run(&ja);
@@ -1787,7 +1820,7 @@ static int
 nasc_store_small(struct nasc *n, const struct nasc_put *p, const uint8_t *data, size_t len,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
-	struct nasc_src src = { NULL, NULL, data, len };
+	struct nasc_src src = { NULL, NULL, data, len, false };
 	size_t known = 0;
 	bool cached;
 	int rv;
@@ -1863,7 +1896,7 @@ int
 nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
-	struct nasc_src src = { rd, rd_arg, NULL, 0 };
+	struct nasc_src src = { rd, rd_arg, NULL, 0, false };
 	struct nasc_prefix x = { NULL, 0, 0, rd, rd_arg };
 	uint8_t *head = NULL;
 	int rv;
@@ -1900,7 +1933,15 @@ nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
 	static const uint8_t empty[1];
-	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len };
+	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len, false };
+	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
+}
+
+int
+nasc_store_mapped(struct nasc *n, const struct nasc_put *p, const void *map, size_t len,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
+{
+	struct nasc_src src = { NULL, NULL, map, len, true };
 	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
 }
 
@@ -1910,7 +1951,7 @@ nasc_store_hinted(struct nasc *n, const struct nasc_put *p, const void *buf, siz
     struct rpc_error *ret_err)
 {
 	static const uint8_t empty[1];
-	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len };
+	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len, false };
 	return nasc_store_src(n, p, &src, h, timeout_ms, ret_info, ret_err);
 }
 
@@ -1918,34 +1959,44 @@ nasc_store_hinted(struct nasc *n, const struct nasc_put *p, const void *buf, siz
 
 /*
  * The reader is a pipeline. The chunk list is cut into batches of at most
- * NASC_GET_BATCH raw bytes; NASC_GET_WORKERS threads each take the next batch,
- * fetch its chunks (one GetChunks, more if the NAS answers a prefix),
- * decode and verify every chunk into the batch's buffer and zero-fill its
- * holes, while the caller's thread takes the batches in order, feeds the
- * whole-checkpoint digest and hands each batch to the writer in one call.
- * NASC_GET_SLOTS batch buffers, reused, bound the memory.
+ * NASC_GET_BATCH raw bytes; up to NASC_GET_INFLIGHT of them at a time are
+ * jobs of the client's pool (pool.h), each fetching its chunks (one
+ * GetChunks, more if the NAS answers a prefix), decoding and verifying every
+ * chunk and zero-filling its holes, while the caller's thread takes the
+ * batches in order and hands each to the writer in one call. A reader into
+ * memory (nasc_retrieve_buf) has the batches decoded straight into its
+ * buffer, at their offsets: no copy; otherwise each batch slot has a buffer
+ * of its own, reused, which bounds the memory. The caller waits for a batch
+ * no worker took yet by fetching it itself (pool_wait).
  */
-#define NASC_GET_WORKERS 2
-#define NASC_GET_SLOTS (NASC_GET_WORKERS + 1)
+/* Two: three and four cost a fifth more CPU on 2 cores (more buffers faulted in), no time. */
+#define NASC_GET_INFLIGHT 2
 /* Raw bytes of a batch: 2 MiB measured faster than 1 and 4 (fewer pages touched, few calls). */
 #define NASC_GET_BATCH (2u << 20)
 /* Allowance per chunk for the NAS's own accounting in GetChunks.max_bytes. */
 #define NASC_GET_SLACK 64u
 
-/* Batch b covers refs [rb_ref, next rb_ref) and hashes [rb_hash, next rb_hash). */
+/* Batch b covers refs [rb_ref, next rb_ref), hashes [rb_hash, next rb_hash), bytes from rb_off. */
 struct nasc_rbatch {
 	size_t rb_ref;
 	size_t rb_hash;
+	uint64_t rb_off;
 };
 
-enum nasc_slot_state { NASC_SLOT_FREE, NASC_SLOT_BUSY, NASC_SLOT_DONE };
+struct nasc_reader;
 
+/* One batch in flight: a job of the pool. */
 struct nasc_slot {
-	enum nasc_slot_state sl_state;
+	struct pool_job sl_job;
+	struct nasc_reader *sl_r;
+	size_t sl_batch;
+	bool sl_submitted;           /* sl_job is submitted and not yet waited for */
 	int sl_rv;
 	bool sl_mismatch;            /* sl_rv is a chunk that failed verification */
 	struct rpc_error sl_err;     /* the call's error, when sl_rv came from a call */
-	uint8_t *sl_buf;             /* the batch's raw bytes */
+	struct zchunk *sl_z;         /* its decompression context */
+	uint8_t *sl_own;             /* its own buffer (not writing in place), or NULL */
+	uint8_t *sl_buf;             /* where the batch's raw bytes go */
 	size_t sl_len;
 };
 
@@ -1957,14 +2008,8 @@ struct nasc_reader {
 	struct nasc_rbatch *r_batches;    /* r_nbatch + 1 entries, the last one the end */
 	size_t r_nbatch;
 	size_t r_buf_cap;
-	pthread_mutex_t r_mu;
-	pthread_cond_t r_cv;
-	size_t r_next;                   /* the next batch a worker takes */
-	bool r_stop;
-	struct nasc_slot r_slots[NASC_GET_SLOTS];
-	pthread_t r_threads[NASC_GET_WORKERS];
-	unsigned r_nthreads;
-	bool r_sync;                     /* r_mu and r_cv initialised */
+	uint8_t *r_dest;                 /* non-NULL: batches are decoded into it, in place */
+	struct nasc_slot r_slots[NASC_GET_INFLIGHT];
 };
 
 /*
@@ -1978,7 +2023,7 @@ nasc_reader_plan(struct nasc_reader *r, Ckpt__V1__ChunkRef *const *refs, size_t 
     uint64_t size)
 {
 	size_t nh = 0, nb = 0, bytes = 0, hashes = 0, largest = 1;
-	uint64_t total = 0;
+	uint64_t total = 0, off = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		const Ckpt__V1__ChunkRef *c = refs[i];
@@ -2000,11 +2045,13 @@ nasc_reader_plan(struct nasc_reader *r, Ckpt__V1__ChunkRef *const *refs, size_t 
 		if (i == 0 || (bytes + c->size > NASC_GET_BATCH || hashes == NASC_GET_MAX)) {
 			r->r_batches[nb].rb_ref = i;
 			r->r_batches[nb].rb_hash = nh;
+			r->r_batches[nb].rb_off = off;
 			nb++;
 			bytes = 0;
 			hashes = 0;
 		}
 		bytes += c->size;
+		off += c->size;
 		if (bytes > largest)
 			largest = bytes;
 		if (!c->zero) {
@@ -2014,6 +2061,7 @@ nasc_reader_plan(struct nasc_reader *r, Ckpt__V1__ChunkRef *const *refs, size_t 
 	}
 	r->r_batches[nb].rb_ref = n;
 	r->r_batches[nb].rb_hash = nh;
+	r->r_batches[nb].rb_off = off;
 	r->r_nbatch = nb;
 	r->r_buf_cap = largest;
 	return 0;
@@ -2125,109 +2173,68 @@ nasc_reader_fetch(struct nasc_reader *r, struct zchunk *z, size_t b, struct nasc
 	return rv;
 }
 
-static void *
-nasc_reader_worker(void *arg)
+static void
+nasc_reader_job(void *arg)
 {
-	struct nasc_reader *r = arg;
-	struct zchunk *z = NULL;
-	int zrv = zchunk_new(&z);
-
-	pthread_mutex_lock(&r->r_mu);
-	for (;;) {
-		struct nasc_slot *s;
-		size_t b;
-		int rv;
-
-		while (!r->r_stop && r->r_next < r->r_nbatch &&
-		    r->r_slots[r->r_next % NASC_GET_SLOTS].sl_state != NASC_SLOT_FREE)
-			pthread_cond_wait(&r->r_cv, &r->r_mu);
-		if (r->r_stop || r->r_next >= r->r_nbatch)
-			break;
-		b = r->r_next++;
-		s = &r->r_slots[b % NASC_GET_SLOTS];
-		s->sl_state = NASC_SLOT_BUSY;
-		pthread_mutex_unlock(&r->r_mu);
-		rv = zrv != 0 ? zrv : nasc_reader_fetch(r, z, b, s);
-		pthread_mutex_lock(&r->r_mu);
-		s->sl_rv = rv;
-		s->sl_state = NASC_SLOT_DONE;
-		pthread_cond_broadcast(&r->r_cv);
-	}
-	pthread_mutex_unlock(&r->r_mu);
-	zchunk_free(z);
-	return NULL;
+	struct nasc_slot *s = arg;
+	s->sl_rv = nasc_reader_fetch(s->sl_r, s->sl_z, s->sl_batch, s);
 }
 
+/* Buffers and decompression contexts of the slots; dest: decode in place there, or NULL. */
 static int
-nasc_reader_start(struct nasc_reader *r)
+nasc_reader_start(struct nasc_reader *r, uint8_t *dest)
 {
-	if (pthread_mutex_init(&r->r_mu, NULL) != 0)
-		return -ENOMEM;
-	if (pthread_cond_init(&r->r_cv, NULL) != 0) {
-		pthread_mutex_destroy(&r->r_mu);
-		return -ENOMEM;
-	}
-	r->r_sync = true;
-	for (size_t i = 0; i < NASC_GET_SLOTS && i < r->r_nbatch; i++) {
-		r->r_slots[i].sl_buf = malloc(r->r_buf_cap);
-		if (r->r_slots[i].sl_buf == NULL)
+	r->r_dest = dest;
+	for (size_t i = 0; i < NASC_GET_INFLIGHT && i < r->r_nbatch; i++) {
+		struct nasc_slot *s = &r->r_slots[i];
+		int rv = zchunk_new(&s->sl_z);
+		if (rv != 0)
+			return rv;
+		s->sl_r = r;
+		if (dest == NULL && (s->sl_own = malloc(r->r_buf_cap)) == NULL)
 			return -ENOMEM;
-	}
-	/* Fewer threads than asked (none: the caller fetches) is slower, not wrong. */
-	for (unsigned i = 0; i < NASC_GET_WORKERS && i < r->r_nbatch; i++) {
-		if (pthread_create(&r->r_threads[r->r_nthreads], NULL, nasc_reader_worker, r) != 0)
-			break;
-		r->r_nthreads++;
 	}
 	return 0;
 }
 
-/* Waits for batch b (or fetches it on this thread when there are no workers). */
-static struct nasc_slot *
-nasc_reader_wait(struct nasc_reader *r, struct zchunk *z, size_t b)
+/* Starts fetching batch b (its slot is free). */
+static void
+nasc_reader_submit(struct nasc_reader *r, size_t b)
 {
-	struct nasc_slot *s = &r->r_slots[b % NASC_GET_SLOTS];
+	struct nasc_slot *s = &r->r_slots[b % NASC_GET_INFLIGHT];
 
-	if (r->r_nthreads == 0) {
-		s->sl_rv = z != NULL ? nasc_reader_fetch(r, z, b, s) : -ENOMEM;
-		return s;
-	}
-	pthread_mutex_lock(&r->r_mu);
-	while (s->sl_state != NASC_SLOT_DONE)
-		pthread_cond_wait(&r->r_cv, &r->r_mu);
-	pthread_mutex_unlock(&r->r_mu);
+	s->sl_batch = b;
+	s->sl_rv = 0;
+	s->sl_mismatch = false;
+	s->sl_err.re_code = 0;
+	s->sl_err.re_msg[0] = '\0';
+	s->sl_buf = r->r_dest != NULL ? r->r_dest + r->r_batches[b].rb_off : s->sl_own;
+	s->sl_submitted = true;
+	pool_submit(r->r_nasc->n_pool, &s->sl_job, nasc_reader_job, s);
+}
+
+/* Waits for batch b (fetching it here if no worker took it yet). */
+static struct nasc_slot *
+nasc_reader_wait(struct nasc_reader *r, size_t b)
+{
+	struct nasc_slot *s = &r->r_slots[b % NASC_GET_INFLIGHT];
+
+	pool_wait(r->r_nasc->n_pool, &s->sl_job, true);
+	s->sl_submitted = false;
 	return s;
 }
 
-static void
-nasc_reader_release(struct nasc_reader *r, struct nasc_slot *s)
-{
-	if (r->r_nthreads == 0)
-		return;
-	pthread_mutex_lock(&r->r_mu);
-	s->sl_state = NASC_SLOT_FREE;
-	pthread_cond_broadcast(&r->r_cv);
-	pthread_mutex_unlock(&r->r_mu);
-}
-
-/* Stops the workers (calls in progress end first) and frees. */
+/* Waits for the batches in flight (those not begun are dropped) and frees. */
 static void
 nasc_reader_stop(struct nasc_reader *r)
 {
-	if (r->r_nthreads > 0) {
-		pthread_mutex_lock(&r->r_mu);
-		r->r_stop = true;
-		pthread_cond_broadcast(&r->r_cv);
-		pthread_mutex_unlock(&r->r_mu);
-		for (unsigned i = 0; i < r->r_nthreads; i++)
-			pthread_join(r->r_threads[i], NULL);
+	for (size_t i = 0; i < NASC_GET_INFLIGHT; i++) {
+		struct nasc_slot *s = &r->r_slots[i];
+		if (s->sl_submitted)
+			pool_wait(r->r_nasc->n_pool, &s->sl_job, false);
+		zchunk_free(s->sl_z);
+		free(s->sl_own);
 	}
-	if (r->r_sync) {
-		pthread_mutex_destroy(&r->r_mu);
-		pthread_cond_destroy(&r->r_cv);
-	}
-	for (size_t i = 0; i < NASC_GET_SLOTS; i++)
-		free(r->r_slots[i].sl_buf);
 	free(r->r_hashes);
 	free(r->r_batches);
 }
@@ -2237,6 +2244,19 @@ nasc_reader_stop(struct nasc_reader *r)
  * byte (buffers sized once); a non-zero return stops the read with it.
  */
 typedef int (*nasc_expect_fn)(void *arg, uint64_t size);
+/*
+ * After expect: where to decode the checkpoint's bytes in place (as many as
+ * expect was told), or NULL to have them handed to the write function.
+ */
+typedef uint8_t *(*nasc_dest_fn)(void *arg);
+
+/* Where a reader's bytes go: wr, or in place into dest() (then wr is not called). */
+struct nasc_sink {
+	nasc_write_fn k_wr;
+	nasc_expect_fn k_expect;   /* may be NULL */
+	nasc_dest_fn k_dest;       /* may be NULL */
+	void *k_arg;
+};
 
 /*
  * nasc_retrieve(); *read_seq is the sequence of the record read, even on
@@ -2244,14 +2264,13 @@ typedef int (*nasc_expect_fn)(void *arg, uint64_t size);
  */
 static int
 nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint64_t seq,
-    nasc_write_fn wr, nasc_expect_fn expect, void *wr_arg, unsigned timeout_ms,
-    struct nasc_info *ret_info, uint64_t *read_seq, struct rpc_error *ret_err)
+    const struct nasc_sink *k, unsigned timeout_ms, struct nasc_info *ret_info,
+    uint64_t *read_seq, struct rpc_error *ret_err)
 {
 	Ckpt__V1__RetrieveRequest rreq = CKPT__V1__RETRIEVE_REQUEST__INIT;
 	Ckpt__V1__RetrieveReply *rrep = NULL;
 	struct nasc_reader r;
 	struct sha_ctx *whole = NULL;
-	struct zchunk *z = NULL;
 	struct nasc_info info;
 	uint8_t digest[SHA_LEN];
 	uint64_t total = 0;
@@ -2293,20 +2312,23 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 		info.ni_has_digest = true;
 	}
 	/* The record is consistent: its size is the checkpoint's. */
-	if (rv == 0 && expect != NULL && (rv = expect(wr_arg, info.ni_size)) != 0) {
+	if (rv == 0 && k->k_expect != NULL && (rv = k->k_expect(k->k_arg, info.ni_size)) != 0) {
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s/%s@%llu (%llu bytes): %s",
 		    info.ni_node, info.ni_component, (unsigned long long)info.ni_seq,
 		    (unsigned long long)info.ni_size, err_str(rv));
 		goto out;
 	}
 	if (rv == 0)
-		rv = nasc_reader_start(&r);
-	if (rv == 0 && r.r_nthreads == 0)
-		rv = zchunk_new(&z);
+		rv = nasc_reader_start(&r, k->k_dest != NULL ? k->k_dest(k->k_arg) : NULL);
 	if (rv != 0)
 		goto out;
-	for (size_t b = 0; b < r.r_nbatch; b++) {
-		struct nasc_slot *s = nasc_reader_wait(&r, z, b);
+	for (size_t b = 0, next = 0; b < r.r_nbatch; b++) {
+		struct nasc_slot *s;
+
+		/* Batch next goes in the slot batch next - NASC_GET_INFLIGHT left, done with. */
+		for (; next < r.r_nbatch && next < b + NASC_GET_INFLIGHT; next++)
+			nasc_reader_submit(&r, next);
+		s = nasc_reader_wait(&r, b);
 		if (s->sl_rv != 0) {
 			rv = s->sl_rv;
 			if (rv == -EBADMSG && s->sl_mismatch)
@@ -2319,13 +2341,12 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 		if (whole != NULL)
 			sha_update(whole, s->sl_buf, s->sl_len);
 		total += s->sl_len;
-		rv = wr(wr_arg, s->sl_buf, s->sl_len);
+		rv = r.r_dest != NULL ? 0 : k->k_wr(k->k_arg, s->sl_buf, s->sl_len);
 		if (rv != 0) {
 			snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "writing checkpoint: %s",
 			    err_str(rv));
 			goto out;
 		}
-		nasc_reader_release(&r, s);
 	}
 	if (whole != NULL)
 		sha_final(whole, digest);
@@ -2345,7 +2366,6 @@ out_data_loss:
 	ret_err->re_code = CKPT__V1__CODE__DATA_LOSS;
 out:
 	nasc_reader_stop(&r);
-	zchunk_free(z);
 	sha_free(whole);
 	rpc_reply_free(&rrep->base);
 	return rv;
@@ -2356,9 +2376,10 @@ nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t 
     nasc_write_fn wr, void *wr_arg, unsigned timeout_ms, struct nasc_info *ret_info,
     struct rpc_error *ret_err)
 {
+	struct nasc_sink k = { wr, NULL, NULL, wr_arg };
 	uint64_t read_seq = 0;
-	return nasc_retrieve_seq(n, node, component, seq, wr, NULL, wr_arg, timeout_ms, ret_info,
-	    &read_seq, ret_err);
+	return nasc_retrieve_seq(n, node, component, seq, &k, timeout_ms, ret_info, &read_seq,
+	    ret_err);
 }
 
 /* The newest sequence of component older than seq (any node); -ENOENT when none. */
@@ -2391,10 +2412,10 @@ nasc_previous(struct nasc *n, const char *component, uint64_t seq, unsigned time
 	return 0;
 }
 
-/* nasc_retrieve_fallback(), expect called before each checkpoint it reads. */
+/* nasc_retrieve_fallback() into the sink k; reset before each new attempt. */
 static int
 nasc_retrieve_fallback_x(struct nasc *n, const char *node, const char *component, uint64_t seq,
-    nasc_write_fn wr, nasc_expect_fn expect, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
+    const struct nasc_sink *k, nasc_reset_fn reset, unsigned timeout_ms,
     struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
 {
 	struct nasc_fallback fb;
@@ -2406,8 +2427,7 @@ nasc_retrieve_fallback_x(struct nasc *n, const char *node, const char *component
 	int rv;
 
 	memset(&fb, 0, sizeof(fb));
-	rv = nasc_retrieve_seq(n, node, component, seq, wr, expect, arg, timeout_ms, &info,
-	    &read_seq, ret_err);
+	rv = nasc_retrieve_seq(n, node, component, seq, k, timeout_ms, &info, &read_seq, ret_err);
 	while (rv == -EBADMSG && reset != NULL && fb.nf_skipped < NASC_FALLBACK_MAX &&
 	    read_seq != 0) {
 		uint64_t prev;
@@ -2418,13 +2438,13 @@ nasc_retrieve_fallback_x(struct nasc *n, const char *node, const char *component
 		fb.nf_skipped++;
 		if (nasc_previous(n, component, read_seq, timeout_ms, prev_node, &prev, &perr) != 0)
 			break;
-		if (reset(arg) != 0) {
+		if (reset(k->k_arg) != 0) {
 			rewound = false;
 			break;
 		}
 		read_seq = 0;
-		rv = nasc_retrieve_seq(n, prev_node, component, prev, wr, expect, arg, timeout_ms,
-		    &info, &read_seq, ret_err);
+		rv = nasc_retrieve_seq(n, prev_node, component, prev, k, timeout_ms, &info, &read_seq,
+		    ret_err);
 	}
 	if (rv == -EBADMSG && fb.nf_bad_seq != 0 && !rewound)
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s (no fallback to an older "
@@ -2444,13 +2464,15 @@ nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, 
     nasc_write_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
     struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
 {
-	return nasc_retrieve_fallback_x(n, node, component, seq, wr, NULL, reset, arg, timeout_ms,
-	    ret_info, ret_fb, ret_err);
+	struct nasc_sink k = { wr, NULL, NULL, arg };
+	return nasc_retrieve_fallback_x(n, node, component, seq, &k, reset, timeout_ms, ret_info,
+	    ret_fb, ret_err);
 }
 
 struct nasc_growbuf {
 	uint8_t *gb_data;
 	size_t gb_len, gb_cap, gb_max;
+	size_t gb_want;      /* the size expect was told */
 };
 
 static int
@@ -2484,6 +2506,7 @@ nasc_growbuf_expect(void *arg, uint64_t size)
 
 	if (size > g->gb_max)
 		return -EFBIG;
+	g->gb_want = (size_t)size;
 	if (size == g->gb_cap || size == 0)
 		return 0;
 	/* Exactly size (a fallback to a smaller checkpoint shrinks it); nothing written is kept. */
@@ -2495,6 +2518,18 @@ nasc_growbuf_expect(void *arg, uint64_t size)
 	g->gb_cap = size;
 	g->gb_len = 0;
 	return 0;
+}
+
+/* The bytes are decoded in place: the buffer expect made holds them all on success. */
+static uint8_t *
+nasc_growbuf_dest(void *arg)
+{
+	struct nasc_growbuf *g = arg;
+
+	if (g->gb_want == 0)
+		return NULL; /* empty: nothing to decode */
+	g->gb_len = g->gb_want;
+	return g->gb_data;
 }
 
 static int
@@ -2510,9 +2545,10 @@ nasc_retrieve_buf_fallback(struct nasc *n, const char *node, const char *compone
     uint64_t seq, size_t max_size, unsigned timeout_ms, void **ret_buf, size_t *ret_len,
     struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
 {
-	struct nasc_growbuf g = { NULL, 0, 0, max_size };
-	int rv = nasc_retrieve_fallback_x(n, node, component, seq, nasc_growbuf_write,
-	    nasc_growbuf_expect, nasc_growbuf_reset, &g, timeout_ms, ret_info, ret_fb, ret_err);
+	struct nasc_growbuf g = { NULL, 0, 0, max_size, 0 };
+	struct nasc_sink k = { nasc_growbuf_write, nasc_growbuf_expect, nasc_growbuf_dest, &g };
+	int rv = nasc_retrieve_fallback_x(n, node, component, seq, &k, nasc_growbuf_reset,
+	    timeout_ms, ret_info, ret_fb, ret_err);
 	if (rv != 0) {
 		free(g.gb_data);
 		return rv;
@@ -2531,10 +2567,11 @@ nasc_retrieve_buf(struct nasc *n, const char *node, const char *component, uint6
     size_t max_size, unsigned timeout_ms, void **ret_buf, size_t *ret_len,
     struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
-	struct nasc_growbuf g = { NULL, 0, 0, max_size };
+	struct nasc_growbuf g = { NULL, 0, 0, max_size, 0 };
+	struct nasc_sink k = { nasc_growbuf_write, nasc_growbuf_expect, nasc_growbuf_dest, &g };
 	uint64_t read_seq = 0;
-	int rv = nasc_retrieve_seq(n, node, component, seq, nasc_growbuf_write, nasc_growbuf_expect,
-	    &g, timeout_ms, ret_info, &read_seq, ret_err);
+	int rv = nasc_retrieve_seq(n, node, component, seq, &k, timeout_ms, ret_info, &read_seq,
+	    ret_err);
 	if (rv != 0) {
 		free(g.gb_data);
 		return rv;

@@ -23,6 +23,11 @@
  * relative to, and reuses that list elsewhere: the same list, entry for
  * entry, as reading it whole (docs/data-path.md, "Changed ranges").
  *
+ * Threads: each client has one worker pool (pool.h), made on its first
+ * store or retrieve, that cuts and hashes half of each window, sends the
+ * PutChunks and fetches and verifies the GetChunks batches (two in flight;
+ * a retrieve into memory decodes them in place into its buffer).
+ *
  * With several NAS URLs, a call that finds a NAS unavailable goes to the next.
  * Such a list names addresses of one store (replicas or front-ends of the
  * same data), never several stores: nasc_check_store() refuses a list whose
@@ -171,6 +176,16 @@ void nasc_set_format3(struct nasc *n, bool on);
 int nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
 int nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t len,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
+
+/*
+ * nasc_store_buf() of a read-only mapping of a regular file (mmap, from its
+ * first byte, len > 0): the pages of the windows already sent are dropped
+ * (MADV_DONTNEED), so the resident set is a few windows, not the file; a
+ * page read again comes back from the file. Never for anonymous memory,
+ * which MADV_DONTNEED zeroes.
+ */
+int nasc_store_mapped(struct nasc *n, const struct nasc_put *p, const void *map, size_t len,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
 
 /* A byte range of a checkpoint: offset and length. */

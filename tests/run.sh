@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, runs `meson test`
-# (unit, integration, k8s and systemd suites; not the container suite) and
+# (unit, integration, k8s and systemd suites; not the container and mem suites) and
 # prints meson's summary.
 #   bash tests/run.sh               gcc build in build/
 #   bash tests/run.sh --sanitize    ASan+UBSan build in build-asan/
@@ -31,9 +31,10 @@ mult=${CKPT_TIMEOUT_MULTIPLIER:-$mult}
 export CK_TIMEOUT_MULTIPLIER=$mult
 rc=0 frc=0
 # The container suite (podman builds the image, minutes) runs only when asked:
-# meson test -C build --suite container.
+# meson test -C build --suite container; the 1 GiB memory bounds likewise:
+# meson test -C build --suite mem.
 meson test -C "$dir" --print-errorlogs --num-processes 2 --timeout-multiplier "$mult" \
-	--no-suite container || rc=$?
+	--no-suite container --no-suite mem || rc=$?
 if [ -z "${1:-}" ]; then
 	bash "$top/tests/fuzz/run.sh" 5 || frc=$?
 fi

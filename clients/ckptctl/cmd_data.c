@@ -337,8 +337,11 @@ data_put(struct nasc *nas, const struct nasc_put *put, struct data_source *src,
 	map = mmap(NULL, (size_t)before.st_size, PROT_READ, MAP_PRIVATE, src->dsr_fd, 0);
 	if (map == MAP_FAILED)
 		return nasc_store(nas, put, data_source_read, src, timeout_ms, ret_info, err);
-	(void)madvise(map, (size_t)before.st_size, MADV_SEQUENTIAL | MADV_WILLNEED);
-	rv = nasc_store_buf(nas, put, map, (size_t)before.st_size, timeout_ms, ret_info, err);
+	/* Two calls: advice values are not flags to be or-ed. */
+	(void)madvise(map, (size_t)before.st_size, MADV_SEQUENTIAL);
+	(void)madvise(map, (size_t)before.st_size, MADV_WILLNEED);
+	/* Pages sent are dropped from the mapping: memory stays bounded for any size. */
+	rv = nasc_store_mapped(nas, put, map, (size_t)before.st_size, timeout_ms, ret_info, err);
 	munmap(map, (size_t)before.st_size);
 	if (rv == 0 && (fstat(src->dsr_fd, &after) != 0 || after.st_size != before.st_size ||
 	    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||

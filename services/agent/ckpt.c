@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -38,10 +39,10 @@ ckpt_store(struct nasc *n, const struct nasc_put *put, const struct comp_snap *s
 	int rv;
 
 	if (!snap->cp_hinted || snap->cp_nchanged > NASC_RANGES_MAX)
-		return nasc_store_buf(n, put, snap->cp_buf, snap->cp_len, timeout_ms, ret_info, err);
+		return nasc_store_buf(n, put, snap->cp_data, snap->cp_len, timeout_ms, ret_info, err);
 	r = malloc((snap->cp_nchanged != 0 ? snap->cp_nchanged : 1) * sizeof(*r));
 	if (r == NULL)
-		return nasc_store_buf(n, put, snap->cp_buf, snap->cp_len, timeout_ms, ret_info, err);
+		return nasc_store_buf(n, put, snap->cp_data, snap->cp_len, timeout_ms, ret_info, err);
 	for (size_t i = 0; i < snap->cp_nchanged; i++) {
 		r[i].nr_off = snap->cp_changed[i].rn_off;
 		r[i].nr_len = snap->cp_changed[i].rn_len;
@@ -49,7 +50,7 @@ ckpt_store(struct nasc *n, const struct nasc_put *put, const struct comp_snap *s
 	memcpy(hints.nh_base_digest, snap->cp_base_sha256, SHA_LEN);
 	hints.nh_ranges = r;
 	hints.nh_count = snap->cp_nchanged;
-	rv = nasc_store_hinted(n, put, snap->cp_buf, snap->cp_len, &hints, timeout_ms, ret_info,
+	rv = nasc_store_hinted(n, put, snap->cp_data, snap->cp_len, &hints, timeout_ms, ret_info,
 	    err);
 	free(r);
 	return rv;
@@ -204,7 +205,7 @@ ckpt_nas_down(struct agent *a)
 	return down;
 }
 
-/* Keeps a snapshot for later; takes snap->cp_buf. */
+/* Keeps a snapshot for later; takes snap->cp_buf (a lent state is copied: the queue keeps it). */
 static void
 ckpt_enqueue(struct agent *a, const char *name, struct comp_snap *snap, struct comp_seq *seq)
 {
@@ -213,6 +214,17 @@ ckpt_enqueue(struct agent *a, const char *name, struct comp_snap *snap, struct c
 	size_t ndropped = 0;
 	struct queue_stats st;
 	int rv;
+
+	/* One larger than the whole queue is dropped (and counted) by queue_push(): not copied. */
+	queue_get_stats(a->a_queue, &st);
+	if (snap->cp_buf == NULL && snap->cp_data != NULL && snap->cp_len <= st.qs_max_bytes) {
+		snap->cp_buf = malloc(snap->cp_len != 0 ? snap->cp_len : 1);
+		if (snap->cp_buf == NULL) {
+			LOG_WARN("checkpoint of %s dropped: out of memory for the queue", name);
+			return;
+		}
+		memcpy(snap->cp_buf, snap->cp_data, snap->cp_len);
+	}
 
 	memset(&it, 0, sizeof(it));
 	snprintf(it.qi_component, sizeof(it.qi_component), "%s", name);
@@ -397,6 +409,13 @@ out_end:
 	comp_ckpt_end(a->a_comps, name, &seq, stored);
 	comp_snap_clear(&snap);
 	nasref_put(a, h);
+	/*
+	 * A store's buffers (batches, messages, the chunk list: tens of MiB for
+	 * a large state) were freed on several threads, whose arenas keep them
+	 * resident: give them back, so the next store's peak starts from the
+	 * components' states alone (docs/data-path.md, "Memory bounds").
+	 */
+	malloc_trim(0);
 out_log:
 	if (rv != 0 && err->re_msg[0] == '\0')
 		agent_set_error(err, rv, "%s", err_str(rv));

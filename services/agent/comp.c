@@ -24,6 +24,11 @@ struct comp {
 	bool c_busy;         /* a checkpoint is in progress */
 	bool c_restored;
 	bool c_revoked;      /* leaves the table when its checkpoint ends */
+	/*
+	 * The checkpoint in progress reads the driver's own bytes (one region):
+	 * c_mu stays held, and d_ckpt_done() waits, until comp_ckpt_end().
+	 */
+	bool c_held;
 	struct comp_ref c_from;
 	uint8_t c_state_sha256[SHA_LEN];
 	struct comp_req c_requires[COMP_REQUIRES_MAX];
@@ -78,6 +83,7 @@ comp_snap_clear(struct comp_snap *snap)
 	free(snap->cp_buf);
 	free(snap->cp_changed);
 	snap->cp_buf = NULL;
+	snap->cp_data = NULL;
 	snap->cp_changed = NULL;
 }
 
@@ -473,25 +479,42 @@ comp_hints_take(struct comp *c, const struct drv_ckpt *ck, struct comp_snap *sna
 	memcpy(snap->cp_base_sha256, c->c_hints_base, SHA_LEN);
 }
 
+/*
+ * Copies c's state out, or, when the driver gives it as one region, lends
+ * it: the driver's bytes are read where they lie (a state is not in memory
+ * twice) and c_mu stays held until comp_ckpt_end(), so they do not change
+ * meanwhile (ticks are skipped, as during a copy). Several regions are
+ * flattened into one buffer.
+ */
 static int
 comp_copy_out(struct comp *c, bool final, struct comp_snap *snap, char *err, size_t errlen)
 {
 	struct drv_ckpt ck = { 0 };
+	bool held = false;
 	int rv;
 
 	pthread_mutex_lock(&c->c_mu);
 	rv = c->c_ops->d_checkpoint(c->c_inst, final, &ck, err, errlen);
-	if (rv == 0) {
-		if (ck.ck_buf == NULL) {
-			rv = drv_flatten(&ck, c->c_ops->d_state_max, &ck.ck_buf, &ck.ck_len);
-			if (rv == -EFBIG)
-				snprintf(err, errlen, "its state is larger than %llu bytes",
-				    (unsigned long long)c->c_ops->d_state_max);
-		}
-		if (c->c_ops->d_ckpt_done != NULL)
-			c->c_ops->d_ckpt_done(c->c_inst);
+	if (rv == 0 && ck.ck_buf == NULL && ck.ck_nregions == 1 &&
+	    ck.ck_regions[0].rg_len > c->c_ops->d_state_max) {
+		rv = -EFBIG;
+		snprintf(err, errlen, "its state is larger than %llu bytes",
+		    (unsigned long long)c->c_ops->d_state_max);
+	} else if (rv == 0 && ck.ck_buf == NULL && ck.ck_nregions == 1) {
+		held = true;
+		snap->cp_data = ck.ck_regions[0].rg_base;
+		ck.ck_len = ck.ck_regions[0].rg_len;
+	} else if (rv == 0 && ck.ck_buf == NULL) {
+		rv = drv_flatten(&ck, c->c_ops->d_state_max, &ck.ck_buf, &ck.ck_len);
+		if (rv == -EFBIG)
+			snprintf(err, errlen, "its state is larger than %llu bytes",
+			    (unsigned long long)c->c_ops->d_state_max);
 	}
-	pthread_mutex_unlock(&c->c_mu);
+	if (rv == 0 && !held && c->c_ops->d_ckpt_done != NULL)
+		c->c_ops->d_ckpt_done(c->c_inst);
+	c->c_held = held;
+	if (!held)
+		pthread_mutex_unlock(&c->c_mu);
 	if (rv != 0) {
 		/* The driver may have moved its baseline past changes now lost. */
 		c->c_hints_ok = false;
@@ -500,12 +523,26 @@ comp_copy_out(struct comp *c, bool final, struct comp_snap *snap, char *err, siz
 		free(ck.ck_changed);
 		return rv;
 	}
+	if (!held)
+		snap->cp_data = ck.ck_buf;
 	snap->cp_buf = ck.ck_buf;
 	snap->cp_len = ck.ck_len;
 	comp_hints_take(c, &ck, snap);
 	free(ck.ck_changed);
 	snap->cp_kind = c->c_ops->d_kind;
 	return 0;
+}
+
+/* Ends the loan of comp_copy_out(), if any. */
+static void
+comp_copy_done(struct comp *c)
+{
+	if (!c->c_held)
+		return;
+	c->c_held = false;
+	if (c->c_ops->d_ckpt_done != NULL)
+		c->c_ops->d_ckpt_done(c->c_inst);
+	pthread_mutex_unlock(&c->c_mu);
 }
 
 /* c is no longer busy (its checkpoint ended); frees it if it was revoked meanwhile. */
@@ -598,8 +635,10 @@ comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq *seq
 		}
 	}
 	pthread_mutex_unlock(&t->t_mu);
-	if (c != NULL)
+	if (c != NULL) {
+		comp_copy_done(c);
 		comp_unbusy(t, c);
+	}
 }
 
 /* ---- supervision ---- */

@@ -21,7 +21,10 @@
  * the previous one ended, marks the component busy, then copies its state out
  * without the table's lock; comp_ckpt_end() writes the sequence bookkeeping
  * back and releases it. A busy component is never freed: removal waits and a
- * revocation is deferred to comp_ckpt_end().
+ * revocation is deferred to comp_ckpt_end(). A state the driver gives as one
+ * region is not copied: the component's own lock stays held by the thread
+ * that began the checkpoint until comp_ckpt_end() (same thread), so the
+ * store reads it in place while it stands still; ticks skip it meanwhile.
  */
 #ifndef CKPT_AGENT_COMP_H
 #define CKPT_AGENT_COMP_H
@@ -77,7 +80,13 @@ struct comp_seq {
  * cp_hinted is false until one was stored, and after a copy without hints.
  */
 struct comp_snap {
-	void *cp_buf; /* the state, malloc'ed: free() it */
+	/*
+	 * The state: cp_buf (malloc'ed, free() it), or when that is NULL the
+	 * driver's own bytes, lent until comp_ckpt_end() (the component's lock
+	 * stays held: it does not tick meanwhile).
+	 */
+	const void *cp_data;
+	void *cp_buf;
 	size_t cp_len;
 	struct drv_range *cp_changed; /* hints (drv.h), malloc'ed: free() it; NULL: none */
 	size_t cp_nchanged;
@@ -142,7 +151,8 @@ int comp_running_names(struct comp_table *t, comp_name **ret_names, size_t *ret_
 /*
  * Starts a checkpoint of name: waits for one in progress to end, then copies
  * the state out (regions are flattened into one buffer, at most the
- * driver's d_state_max). -ENOENT unless RUNNING (or STOPPED when final is
+ * driver's d_state_max), or lends a state given as one region: then
+ * snap->cp_data is the driver's own bytes, valid until comp_ckpt_end(). -ENOENT unless RUNNING (or STOPPED when final is
  * true); a driver's failure with its reason in err. Every successful begin
  * must be followed by comp_ckpt_end().
  */

@@ -10,7 +10,11 @@ struct demo {
 	uint64_t d_counter;
 	uint8_t *d_buf;
 	uint64_t d_len;
-	void *d_mem;   /* what d_buf lies in when it was taken over (demo_restore_take), or NULL */
+	/*
+	 * The serialised state, header then buffer (d_buf points into it), so
+	 * that a checkpoint reads it where it lies (demo_state_view()).
+	 */
+	uint8_t *d_mem;
 };
 
 #define DEMO_FNV_OFFSET 0xcbf29ce484222325ull
@@ -80,22 +84,31 @@ demo_get_u64(const uint8_t *p)
 	return v;
 }
 
-/* Allocates a demo with an uninitialised buffer of len bytes. */
+static size_t demo_header(const struct demo *d, uint8_t out[DEMO_HEADER_MAX]);
+
+/*
+ * Allocates a demo with an uninitialised buffer of len bytes, behind its
+ * header in one block (the serialised layout).
+ */
 static int
 demo_alloc(const char *name, size_t name_len, uint64_t len, struct demo **ret_demo)
 {
 	struct demo *d = calloc(1, sizeof(*d));
+	size_t hlen;
+
 	if (d == NULL)
 		return -ENOMEM;
 	memcpy(d->d_name, name, name_len);
 	d->d_name[name_len] = '\0';
 	d->d_name_len = (uint32_t)name_len;
 	d->d_len = len;
-	d->d_buf = malloc(len > 0 ? (size_t)len : 1);
-	if (d->d_buf == NULL) {
+	hlen = demo_buffer_offset(d);
+	d->d_mem = malloc(hlen + (size_t)len);
+	if (d->d_mem == NULL) {
 		free(d);
 		return -ENOMEM;
 	}
+	d->d_buf = d->d_mem + hlen;
 	*ret_demo = d;
 	return 0;
 }
@@ -130,7 +143,7 @@ demo_free(struct demo *d)
 {
 	if (d == NULL)
 		return;
-	free(d->d_mem != NULL ? d->d_mem : d->d_buf);
+	free(d->d_mem);
 	free(d);
 }
 
@@ -223,6 +236,18 @@ demo_serialize(const struct demo *d, void **ret_buf, size_t *ret_len)
 	return 0;
 }
 
+void
+demo_state_view(struct demo *d, const void **ret_state, size_t *ret_len)
+{
+	uint8_t hdr[DEMO_HEADER_MAX];
+	size_t hlen = demo_header(d, hdr);
+
+	/* The header as it stands (its counter moves with every tick). */
+	memcpy(d->d_mem, hdr, hlen);
+	*ret_state = d->d_mem;
+	*ret_len = hlen + (size_t)d->d_len;
+}
+
 int
 demo_sha256(const struct demo *d, uint8_t ret_digest[SHA_LEN])
 {
@@ -308,9 +333,9 @@ out_bad:
 	return -EBADMSG;
 }
 
-/* A demo whose buffer is data (blen bytes), inside mem when mem is not NULL. */
+/* A demo whose state is mem (malloc'ed, taken), its buffer data (blen bytes) in it. */
 static int
-demo_adopt(const char *name, const uint8_t *state, uint8_t *data, uint64_t blen, void *mem,
+demo_adopt(const char *name, const uint8_t *state, uint8_t *data, uint64_t blen, uint8_t *mem,
     struct demo **ret_demo)
 {
 	struct demo *d = calloc(1, sizeof(*d));
@@ -330,24 +355,22 @@ demo_adopt(const char *name, const uint8_t *state, uint8_t *data, uint64_t blen,
 int
 demo_restore(const void *buf, size_t len, struct demo **ret_demo, const char **why)
 {
-	const uint8_t *p = buf;
 	char name[KEY_NAME_MAX + 1];
-	uint8_t *data;
 	uint64_t blen;
 	size_t off;
+	void *copy;
 	int rv;
 
-	rv = demo_parse(p, len, name, &off, &blen, why);
+	rv = demo_parse(buf, len, name, &off, &blen, why);
 	if (rv != 0)
 		return rv;
-	data = malloc(blen > 0 ? (size_t)blen : 1);
-	if (data == NULL)
+	copy = malloc(len);
+	if (copy == NULL)
 		return -ENOMEM;
-	if (blen > 0)
-		memcpy(data, p + off, (size_t)blen);
-	rv = demo_adopt(name, p, data, blen, NULL, ret_demo);
+	memcpy(copy, buf, len);
+	rv = demo_adopt(name, copy, (uint8_t *)copy + off, blen, copy, ret_demo);
 	if (rv != 0)
-		free(data);
+		free(copy);
 	return rv;
 }
 

@@ -68,6 +68,12 @@ size_t demo_state_size(const struct demo *d);
 
 /* The serialised state in a malloc'ed buffer (free() it). */
 int demo_serialize(const struct demo *d, void **ret_buf, size_t *ret_len);
+/*
+ * The serialised state where it lies: a demo keeps it in one block, header
+ * then buffer, and this brings the header up to date. Valid, and the same
+ * bytes, until the next demo_tick() or demo_free().
+ */
+void demo_state_view(struct demo *d, const void **ret_state, size_t *ret_len);
 /* SHA-256 of the serialised state, without building it. */
 int demo_sha256(const struct demo *d, uint8_t ret_digest[SHA_LEN]);
 /* The ckpt-chunks-sha256 (digest.h) of the same bytes cut with cp, header and buffer unjoined. */

@@ -48,8 +48,12 @@ agent() { # NAME ARGS...
 agent a1 --demo demo_1:256K
 a1_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length')" -eq 1 ]; }
 check "a1 attaches" wait_for 30 a1_up
-stored_3() { [ "$(ctl --json ls a1/demo_1 | jq length)" -ge 3 ]; }
-check "a1 checkpoints demo_1" wait_for 30 stored_3
+# Ten checkpoints, two seconds of ticks (4 bytes each 100 ms): the newest then
+# differs from the oldest in its middle chunk, which the corruption below hits
+# (with three, a fast store could leave that chunk shared by every sequence,
+# and no older one would read back).
+stored_10() { [ "$(ctl --json ls a1/demo_1 | jq length)" -ge 10 ]; }
+check "a1 checkpoints demo_1" wait_for 60 stored_10
 # a1 dies alone: its failover waits for a node (no other node is up), so no
 # restore can start before the corruption below is in place, however long a
 # busy machine takes; and once a1 is down and its failover waits, no store of

@@ -102,24 +102,37 @@ START_TEST(comp_reserved_name_is_not_checkpointed_nor_ticked)
 }
 END_TEST
 
+/* A copy of what a snapshot holds (lent bytes are the driver's until comp_ckpt_end()). */
+static uint8_t *
+dup_state(const struct comp_snap *s)
+{
+	uint8_t *p = malloc(s->cp_len != 0 ? s->cp_len : 1);
+	ck_assert_ptr_nonnull(p);
+	memcpy(p, s->cp_data, s->cp_len);
+	return p;
+}
+
 START_TEST(comp_stopped_component_takes_only_a_final_checkpoint)
 {
 	struct comp_snap s1, s2;
+	uint8_t *first;
 
 	add("c1", 64);
 	ck_assert_int_eq(comp_stop(t, "c1"), 0);
 	ck_assert_int_eq(comp_stop(t, "c1"), -ENOENT);
 	ck_assert_int_eq(comp_ckpt_begin(t, "c1", false, &s1, ckerr, sizeof(ckerr)), -ENOENT);
 	ck_assert_int_eq(comp_ckpt_begin(t, "c1", true, &s1, ckerr, sizeof(ckerr)), 0);
+	first = dup_state(&s1);
 	comp_ckpt_end(t, "c1", &s1.cp_seq, 0);
+	comp_snap_clear(&s1);
 	/* Not ticked while stopped: the same state twice. */
 	comp_tick_all(t);
 	ck_assert_int_eq(comp_ckpt_begin(t, "c1", true, &s2, ckerr, sizeof(ckerr)), 0);
-	comp_ckpt_end(t, "c1", &s2.cp_seq, 0);
 	ck_assert_uint_eq(s1.cp_len, s2.cp_len);
-	ck_assert_mem_eq(s1.cp_buf, s2.cp_buf, s1.cp_len);
-	free(s1.cp_buf);
-	free(s2.cp_buf);
+	ck_assert_mem_eq(first, s2.cp_data, s1.cp_len);
+	comp_ckpt_end(t, "c1", &s2.cp_seq, 0);
+	comp_snap_clear(&s2);
+	free(first);
 	ck_assert_int_eq(comp_resume(t, "c1"), 0);
 	ck_assert(comp_is_running(t, "c1"));
 }
@@ -293,7 +306,13 @@ START_TEST(drv_demo_restore_keeps_ownership_of_a_refused_state)
 	uint8_t d1[SHA_LEN], d2[SHA_LEN];
 
 	ck_assert_int_eq(drv_demo_ops.d_checkpoint(in, false, &ck, ckerr, sizeof(ckerr)), 0);
+	/* Lent where it lies (one region), not copied. */
+	ck_assert_ptr_null(ck.ck_buf);
+	ck_assert_uint_eq(ck.ck_nregions, 1);
+	ck.ck_len = ck.ck_regions[0].rg_len;
+	ck.ck_buf = malloc(ck.ck_len);
 	ck_assert_ptr_nonnull(ck.ck_buf);
+	memcpy(ck.ck_buf, ck.ck_regions[0].rg_base, ck.ck_len);
 	ck_assert(!ck.ck_hinted);
 	struct chunk_params cp;
 	uint8_t d0[SHA_LEN];
@@ -449,7 +468,7 @@ START_TEST(comp_takes_regions_and_hints_and_reports_the_drivers_kind)
 	ck_assert_int_eq(comp_ckpt_begin(t, "f1", false, &s, ckerr, sizeof(ckerr)), 0);
 	ck_assert_str_eq(s.cp_kind, "fake");
 	ck_assert_uint_eq(s.cp_len, 7);
-	ck_assert_mem_eq(s.cp_buf, "abcdefg", 7);
+	ck_assert_mem_eq(s.cp_data, "abcdefg", 7);
 	/* Hints need a base: the first copy has none, the one after a store has. */
 	ck_assert(!s.cp_hinted);
 	ck_assert_int_eq(fake.fi_done, 1); /* regions released once copied */
@@ -485,7 +504,7 @@ expect_covered(const struct comp_snap *s, const uint8_t *base, size_t len, uint6
 	size_t bad = len;
 	for (size_t o = 0; o < len; o++) {
 		covered += mark[o];
-		if (!mark[o] && ((const uint8_t *)s->cp_buf)[o] != base[o] && bad == len)
+		if (!mark[o] && ((const uint8_t *)s->cp_data)[o] != base[o] && bad == len)
 			bad = o;
 	}
 	free(mark);
@@ -504,8 +523,7 @@ START_TEST(comp_demo_hints_cover_every_change_since_the_last_stored_checkpoint)
 	ck_assert_int_eq(comp_ckpt_begin(t, "d1", false, &s, ckerr, sizeof(ckerr)), 0);
 	ck_assert(!s.cp_hinted); /* nothing stored yet */
 	len = s.cp_len;
-	base = s.cp_buf;
-	s.cp_buf = NULL;
+	base = dup_state(&s);
 	sha256(base, len, sha);
 	comp_ckpt_stored(t, "d1", sha);
 	comp_ckpt_end(t, "d1", &s.cp_seq, 1);
@@ -523,8 +541,7 @@ START_TEST(comp_demo_hints_cover_every_change_since_the_last_stored_checkpoint)
 		ck_assert_uint_lt(covered, len / 4); /* a few pages, not the state */
 		if (stored) {
 			free(base);
-			base = s.cp_buf;
-			s.cp_buf = NULL;
+			base = dup_state(&s);
 			sha256(base, len, sha);
 			comp_ckpt_stored(t, "d1", sha);
 		}
@@ -532,6 +549,39 @@ START_TEST(comp_demo_hints_cover_every_change_since_the_last_stored_checkpoint)
 		comp_snap_clear(&s);
 	}
 	free(base);
+}
+END_TEST
+
+/*
+ * A demo's state is lent, not copied (a 256 MiB state is not in memory
+ * twice): the snapshot is the demo's own bytes, which stand still until the
+ * checkpoint ends (ticks are skipped meanwhile), and tick again after.
+ */
+START_TEST(comp_demo_state_is_lent_in_place_and_stands_still)
+{
+	struct comp_snap s, s2;
+	uint8_t *before;
+
+	add("d1", 1u << 20);
+	ck_assert_int_eq(comp_ckpt_begin(t, "d1", false, &s, ckerr, sizeof(ckerr)), 0);
+	ck_assert_ptr_null(s.cp_buf);
+	ck_assert_ptr_nonnull(s.cp_data);
+	ck_assert_uint_eq(s.cp_len, 8 + 8 + 4 + 2 + 8 + (1u << 20));
+	before = dup_state(&s);
+	for (int k = 0; k < 5; k++)
+		comp_tick_all(t);
+	ck_assert_mem_eq(s.cp_data, before, s.cp_len);
+	comp_ckpt_end(t, "d1", &s.cp_seq, 1);
+	comp_snap_clear(&s);
+	comp_tick_all(t);
+	ck_assert_int_eq(comp_ckpt_begin(t, "d1", false, &s2, ckerr, sizeof(ckerr)), 0);
+	/* The same block, moved on by the tick (the counter at least). */
+	ck_assert_uint_eq(s2.cp_len, 8 + 8 + 4 + 2 + 8 + (1u << 20));
+	ck_assert(memcmp(s2.cp_data, before, s2.cp_len) != 0);
+	comp_ckpt_end(t, "d1", &s2.cp_seq, 2);
+	comp_snap_clear(&s2);
+	free(before);
+	ck_assert_int_eq(comp_remove(t, "d1", 0), 0);
 }
 END_TEST
 
@@ -614,6 +664,7 @@ main(void)
 	tcase_add_test(tc, comp_takes_regions_and_hints_and_reports_the_drivers_kind);
 	tcase_add_test(tc, comp_status_and_ticks_never_wait_for_a_state_copy);
 	tcase_add_test(tc, comp_demo_hints_cover_every_change_since_the_last_stored_checkpoint);
+	tcase_add_test(tc, comp_demo_state_is_lent_in_place_and_stands_still);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -83,6 +83,42 @@ START_TEST(demo_serialized_layout_is_documented_one)
 }
 END_TEST
 
+/* The state where it lies is the serialised state, before and after ticks and a restore. */
+START_TEST(demo_state_view_is_the_serialised_state_in_place)
+{
+	static const uint64_t sizes[] = { 0, 1, 65536 };
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct demo *d = make("view", sizes[k], 0), *r = NULL;
+		const void *v;
+		uint8_t *buf, *copy;
+		size_t len, vlen;
+
+		for (int round = 0; round < 3; round++) {
+			demo_tick(d);
+			serialize(d, &buf, &len);
+			demo_state_view(d, &v, &vlen);
+			ck_assert_uint_eq(vlen, len);
+			ck_assert_mem_eq(v, buf, len);
+			free(buf);
+		}
+		/* Restored by taking the bytes over: the view is those bytes. */
+		copy = malloc(vlen);
+		ck_assert_ptr_nonnull(copy);
+		memcpy(copy, v, vlen);
+		ck_assert_int_eq(demo_restore_take(copy, vlen, &r, NULL), 0);
+		demo_state_view(r, &v, &len);
+		ck_assert_ptr_eq(v, copy);
+		demo_tick(r);
+		serialize(r, &buf, &len);
+		demo_state_view(r, &v, &vlen);
+		ck_assert_mem_eq(v, buf, len);
+		free(buf);
+		demo_free(r);
+		demo_free(d);
+	}
+}
+END_TEST
+
 START_TEST(demo_restore_round_trip_gives_identical_bytes_and_digest)
 {
 	static const uint64_t sizes[] = { 0, 1, 7, 8, 65536, 1000003 };
@@ -256,6 +292,7 @@ main(void)
 	tcase_add_test(tc, demo_state_is_deterministic_from_name);
 	tcase_add_test(tc, demo_states_of_different_names_differ);
 	tcase_add_test(tc, demo_serialized_layout_is_documented_one);
+	tcase_add_test(tc, demo_state_view_is_the_serialised_state_in_place);
 	tcase_add_test(tc, demo_restore_round_trip_gives_identical_bytes_and_digest);
 	tcase_add_test(tc, demo_tick_changes_counter_and_few_bytes);
 	tcase_add_test(tc, demo_new_rejects_bad_name_and_size);
