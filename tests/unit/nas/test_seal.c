@@ -1,0 +1,337 @@
+/* seal: the crypto of encryption at rest, and the store's use of its keys. */
+#define _GNU_SOURCE 1 /* memmem */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "seal.h"
+#include "sha.h"
+#include "store.h"
+
+#include "../testrun.h"
+
+static char dir[64];
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/ckpt-seal-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void
+key_of(uint8_t fill, struct seal_key *ret)
+{
+	uint8_t raw[SEAL_KEY_LEN];
+	memset(raw, fill, sizeof(raw));
+	seal_key_derive(raw, ret);
+}
+
+/* Writes a key file of len bytes with mode; returns its path (static buffer per call site). */
+static void
+write_file(const char *name, const void *data, size_t len, mode_t mode, char *path, size_t plen)
+{
+	int fd;
+	snprintf(path, plen, "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+START_TEST(seal_roundtrip_gives_the_plaintext)
+{
+	struct seal_key k;
+	const char msg[] = "process memory with a password in it";
+	uint8_t out[sizeof(msg) + SEAL_OVERHEAD], back[sizeof(msg)];
+
+	key_of(1, &k);
+	ck_assert_int_eq(seal_encrypt(&k, "aad", 3, msg, sizeof(msg), out), 0);
+	ck_assert_mem_eq(seal_id_of(out), k.sk_id, SEAL_ID_LEN);
+	ck_assert_ptr_null(memmem(out, sizeof(out), "password", 8));
+	ck_assert_int_eq(seal_decrypt(&k, "aad", 3, out, sizeof(out), NULL, 0, back), 0);
+	ck_assert_mem_eq(back, msg, sizeof(msg));
+}
+END_TEST
+
+START_TEST(seal_two_seals_of_the_same_bytes_differ)
+{
+	struct seal_key k;
+	uint8_t a[16 + SEAL_OVERHEAD], b[16 + SEAL_OVERHEAD], msg[16] = { 0 };
+
+	key_of(2, &k);
+	ck_assert_int_eq(seal_encrypt(&k, NULL, 0, msg, sizeof(msg), a), 0);
+	ck_assert_int_eq(seal_encrypt(&k, NULL, 0, msg, sizeof(msg), b), 0);
+	/* Fresh nonces: neither the nonce nor the ciphertext repeats. */
+	ck_assert_int_ne(memcmp(a + SEAL_ID_LEN, b + SEAL_ID_LEN, SEAL_NONCE_LEN), 0);
+	ck_assert_int_ne(memcmp(a, b, sizeof(a)), 0);
+}
+END_TEST
+
+START_TEST(seal_any_flipped_byte_fails_to_open)
+{
+	struct seal_key k;
+	uint8_t msg[40], out[sizeof(msg) + SEAL_OVERHEAD], back[sizeof(msg)];
+
+	key_of(3, &k);
+	memset(msg, 'x', sizeof(msg));
+	ck_assert_int_eq(seal_encrypt(&k, "n", 1, msg, sizeof(msg), out), 0);
+	/* Key id, nonce, ciphertext and tag: every byte counts. */
+	for (size_t i = 0; i < sizeof(out); i++) {
+		out[i] ^= 0x01;
+		ck_assert_int_eq(seal_decrypt(&k, "n", 1, out, sizeof(out), NULL, 0, back), -EBADMSG);
+		out[i] ^= 0x01;
+	}
+	ck_assert_int_eq(seal_decrypt(&k, "n", 1, out, sizeof(out), NULL, 0, back), 0);
+	/* Shorter than the overhead. */
+	ck_assert_int_eq(seal_decrypt(&k, "n", 1, out, SEAL_OVERHEAD - 1, NULL, 0, back), -EBADMSG);
+}
+END_TEST
+
+START_TEST(seal_other_associated_data_or_key_fails_to_open)
+{
+	struct seal_key k, other;
+	uint8_t name[SEAL_NAME_LEN] = { 7 }, aad[SEAL_CHUNK_AAD_LEN], aad2[SEAL_CHUNK_AAD_LEN];
+	uint8_t msg[100] = { 9 }, out[sizeof(msg) + SEAL_OVERHEAD], back[sizeof(msg)];
+
+	key_of(4, &k);
+	key_of(5, &other);
+	seal_chunk_aad(name, 1, 100, aad);
+	ck_assert_int_eq(seal_encrypt(&k, aad, sizeof(aad), msg, sizeof(msg), out), 0);
+	/* Another name, another codec, another raw size: a chunk moved or relabelled. */
+	name[0] ^= 1;
+	seal_chunk_aad(name, 1, 100, aad2);
+	ck_assert_int_eq(seal_decrypt(&k, aad2, sizeof(aad2), out, sizeof(out), NULL, 0, back),
+	    -EBADMSG);
+	name[0] ^= 1;
+	seal_chunk_aad(name, 0, 100, aad2);
+	ck_assert_int_eq(seal_decrypt(&k, aad2, sizeof(aad2), out, sizeof(out), NULL, 0, back),
+	    -EBADMSG);
+	seal_chunk_aad(name, 1, 101, aad2);
+	ck_assert_int_eq(seal_decrypt(&k, aad2, sizeof(aad2), out, sizeof(out), NULL, 0, back),
+	    -EBADMSG);
+	ck_assert_int_eq(seal_decrypt(&other, aad, sizeof(aad), out, sizeof(out), NULL, 0, back),
+	    -EBADMSG);
+	ck_assert_int_eq(seal_decrypt(&k, aad, sizeof(aad), out, sizeof(out), NULL, 0, back), 0);
+}
+END_TEST
+
+START_TEST(seal_opens_a_value_cut_anywhere_into_head_and_tail)
+{
+	struct seal_key k;
+	uint8_t msg[300], out[sizeof(msg) + SEAL_OVERHEAD], back[sizeof(msg)];
+
+	key_of(6, &k);
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 7);
+	ck_assert_int_eq(seal_encrypt(&k, "r", 1, msg, sizeof(msg), out), 0);
+	for (size_t cut = 0; cut <= sizeof(out); cut++) {
+		memset(back, 0, sizeof(back));
+		ck_assert_int_eq(seal_decrypt(&k, "r", 1, out, cut, out + cut, sizeof(out) - cut, back), 0);
+		ck_assert_mem_eq(back, msg, sizeof(msg));
+	}
+}
+END_TEST
+
+START_TEST(seal_names_are_keyed)
+{
+	struct seal_key a, a2, b;
+	uint8_t sha[32], n1[SEAL_NAME_LEN], n2[SEAL_NAME_LEN], n3[SEAL_NAME_LEN];
+
+	key_of(7, &a);
+	key_of(7, &a2);
+	key_of(8, &b);
+	sha256("chunk", 5, sha);
+	seal_name(&a, sha, n1);
+	seal_name(&a2, sha, n2);
+	seal_name(&b, sha, n3);
+	ck_assert_mem_eq(n1, n2, SEAL_NAME_LEN);          /* dedup inside a deployment */
+	ck_assert_int_ne(memcmp(n1, n3, SEAL_NAME_LEN), 0); /* nothing shared outside it */
+	ck_assert_int_ne(memcmp(n1, sha, SEAL_NAME_LEN), 0);
+	/* Derived values are distinct from each other. */
+	ck_assert_int_ne(memcmp(a.sk_aead, a.sk_name, SEAL_KEY_LEN), 0);
+	ck_assert_int_ne(memcmp(a.sk_id, b.sk_id, SEAL_ID_LEN), 0);
+}
+END_TEST
+
+START_TEST(seal_key_load_reads_raw_and_hex_alike)
+{
+	uint8_t raw[SEAL_KEY_LEN];
+	char hex[2 * SEAL_KEY_LEN + 2], p1[128], p2[128], err[256];
+	struct seal_key k1, k2;
+
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		raw[i] = (uint8_t)(i * 13 + 10); /* holds '\n' (10): raw is raw */
+		snprintf(hex + 2 * i, 3, "%02X", raw[i]);
+	}
+	strcat(hex, "\n");
+	write_file("raw", raw, sizeof(raw), 0600, p1, sizeof(p1));
+	write_file("hex", hex, strlen(hex), 0400, p2, sizeof(p2));
+	ck_assert_int_eq(seal_key_load(p1, &k1, err, sizeof(err)), 0);
+	ck_assert_int_eq(seal_key_load(p2, &k2, err, sizeof(err)), 0);
+	ck_assert_mem_eq(k1.sk_id, k2.sk_id, SEAL_ID_LEN);
+	ck_assert_mem_eq(k1.sk_aead, k2.sk_aead, SEAL_KEY_LEN);
+}
+END_TEST
+
+START_TEST(seal_key_load_refuses_a_file_others_may_read)
+{
+	char p[128], err[256];
+	struct seal_key k;
+	uint8_t raw[SEAL_KEY_LEN] = { 1 };
+
+	write_file("open", raw, sizeof(raw), 0640, p, sizeof(p));
+	ck_assert_int_eq(seal_key_load(p, &k, err, sizeof(err)), -EPERM);
+	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+	write_file("open", raw, sizeof(raw), 0604, p, sizeof(p));
+	ck_assert_int_eq(seal_key_load(p, &k, err, sizeof(err)), -EPERM);
+	snprintf(p, sizeof(p), "%s/absent", dir);
+	ck_assert_int_eq(seal_key_load(p, &k, err, sizeof(err)), -ENOENT);
+}
+END_TEST
+
+START_TEST(seal_key_load_refuses_what_is_not_a_key)
+{
+	static const char *const bad[] = {
+		"",
+		"0123456789abcdef",                                                  /* short hex */
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg\n", /* not hex */
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef00", /* 33 bytes */
+		"a key of thirty-one bytes......",                                   /* 31 raw */
+	};
+	char p[128], err[256];
+	struct seal_key k;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file("bad", bad[i], strlen(bad[i]), 0600, p, sizeof(p));
+		ck_assert_msg(seal_key_load(p, &k, err, sizeof(err)) == -EINVAL, "case %zu", i);
+		ck_assert_ptr_nonnull(strstr(err, "64 hex digits"));
+	}
+}
+END_TEST
+
+START_TEST(seal_ring_takes_the_sealing_key_first_and_a_key_once)
+{
+	uint8_t a[SEAL_KEY_LEN], b[SEAL_KEY_LEN];
+	char pa[128], pb[128], list[300], err[256];
+	struct seal_ring r;
+	struct seal_key ka, kb;
+
+	memset(a, 0xaa, sizeof(a));
+	memset(b, 0xbb, sizeof(b));
+	seal_key_derive(a, &ka);
+	seal_key_derive(b, &kb);
+	write_file("a", a, sizeof(a), 0600, pa, sizeof(pa));
+	write_file("b", b, sizeof(b), 0600, pb, sizeof(pb));
+	snprintf(list, sizeof(list), "%s,%s,,%s", pb, pa, pb);
+	ck_assert_int_eq(seal_ring_load(pa, list, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.sr_n, 2);
+	ck_assert_mem_eq(r.sr_keys[0].sk_id, ka.sk_id, SEAL_ID_LEN);
+	ck_assert_ptr_eq(seal_ring_find(&r, kb.sk_id), &r.sr_keys[1]);
+	seal_ring_wipe(&r);
+	ck_assert_uint_eq(r.sr_n, 0);
+	ck_assert_ptr_null(seal_ring_find(&r, ka.sk_id));
+}
+END_TEST
+
+/* ---- the store's keys ---- */
+
+static int
+open_with(const struct seal_ring *r, bool readonly, struct store **ret, struct store_error *err)
+{
+	char d[96];
+	struct store_config cfg = { d, 1u << 20, 64u << 20, 0, readonly, false, r };
+	snprintf(d, sizeof(d), "%s/data", dir);
+	return store_open(&cfg, ret, NULL, err);
+}
+
+static void
+ring_of(struct seal_ring *r, int n, ...)
+{
+	r->sr_n = 0;
+	va_list ap;
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		key_of((uint8_t)va_arg(ap, int), &r->sr_keys[r->sr_n++]);
+	va_end(ap);
+}
+
+START_TEST(store_with_a_key_refuses_no_key_and_a_wrong_key)
+{
+	struct seal_ring ra, rb, rba, none = { .sr_n = 0 };
+	struct store_error err;
+	struct store *s = NULL;
+
+	ring_of(&ra, 1, 0xa);
+	ring_of(&rb, 1, 0xb);
+	ring_of(&rba, 2, 0xb, 0xa);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	store_close(s);
+	ck_assert_int_eq(open_with(NULL, false, &s, &err), -ENOKEY);
+	ck_assert_ptr_nonnull(strstr(err.se_msg, "--encrypt-key"));
+	ck_assert_int_eq(open_with(&none, true, &s, &err), -ENOKEY);
+	ck_assert_int_eq(open_with(&rb, false, &s, &err), -EKEYREJECTED);
+	ck_assert_ptr_nonnull(strstr(err.se_msg, "wrong key"));
+	ck_assert_int_eq(open_with(&rb, true, &s, &err), -EKEYREJECTED);
+	/* A rotation: the new key with the old one. Then the new key alone is known. */
+	ck_assert_int_eq(open_with(&rba, false, &s, &err), 0);
+	store_close(s);
+	ck_assert_int_eq(open_with(&rb, false, &s, &err), 0);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(store_without_keys_starts_sealing_when_given_one)
+{
+	struct seal_ring ra;
+	struct store_error err;
+	struct store *s = NULL;
+
+	ring_of(&ra, 1, 0xa);
+	ck_assert_int_eq(open_with(NULL, false, &s, &err), 0);
+	store_close(s);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	store_close(s);
+	/* From then on it has a key. */
+	ck_assert_int_eq(open_with(NULL, false, &s, &err), -ENOKEY);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("seal");
+	TCase *tc = tcase_create("seal");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, seal_roundtrip_gives_the_plaintext);
+	tcase_add_test(tc, seal_two_seals_of_the_same_bytes_differ);
+	tcase_add_test(tc, seal_any_flipped_byte_fails_to_open);
+	tcase_add_test(tc, seal_other_associated_data_or_key_fails_to_open);
+	tcase_add_test(tc, seal_opens_a_value_cut_anywhere_into_head_and_tail);
+	tcase_add_test(tc, seal_names_are_keyed);
+	tcase_add_test(tc, seal_key_load_reads_raw_and_hex_alike);
+	tcase_add_test(tc, seal_key_load_refuses_a_file_others_may_read);
+	tcase_add_test(tc, seal_key_load_refuses_what_is_not_a_key);
+	tcase_add_test(tc, seal_ring_takes_the_sealing_key_first_and_a_key_once);
+	tcase_add_test(tc, store_with_a_key_refuses_no_key_and_a_wrong_key);
+	tcase_add_test(tc, store_without_keys_starts_sealing_when_given_one);
+	suite_add_tcase(s, tc);
+	return test_run(s);
+}
