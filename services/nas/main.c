@@ -149,6 +149,11 @@ nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_
 		nas_usage_error("--decrypt-keys needs --encrypt-key", NULL);
 		return 2;
 	}
+	if (conf->nc_test_format3 && conf->nc_encrypt_key != NULL && conf->nc_encrypt_key[0] != '\0') {
+		nas_usage_error("--test-format3 writes the data as older versions did: no --encrypt-key",
+		    NULL);
+		return 2;
+	}
 	if (conf->nc_map_size > conf->nc_map_max) {
 		nas_usage_error("--map-size is larger than --map-max", NULL);
 		return 2;

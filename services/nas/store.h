@@ -12,7 +12,11 @@
  *   "ref"    SHA-256 (32 bytes)                    -> reference count, uint64 in host
  *                                                     byte order (LMDB files are not
  *                                                     portable across byte orders anyway)
- *   "meta"   "format" -> "3"; "store_id" -> 32 hex digits (store_id())
+ *   "meta"   "format" -> "4" ("5": with keys); "store_id" -> 32 hex digits (store_id());
+ *            "key.<16 hex digits>" -> the check value of a key the store sealed under
+ *
+ * With encryption at rest (sc_ring), "chunk", "tail" and "ref" are keyed by
+ * the chunk's name, seal_name() of its SHA-256, instead (docs/storage.md).
  *   "spec"   component                             -> packed ckpt.v1.ComponentSpec (ckptctl
  *                                                     apply; opaque here). Added in format 3:
  *                                                     made at the first open for writing; a
