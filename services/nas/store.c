@@ -1565,11 +1565,9 @@ store_keys_txn(struct store *s, MDB_txn *txn, struct store_error *err)
 			break;
 		}
 		for (size_t i = 0; i < SEAL_ID_LEN; i++) {
-			unsigned b;
 			char two[3] = { ((const char *)k.mv_data)[plen + 2 * i],
 				((const char *)k.mv_data)[plen + 2 * i + 1], '\0' };
-			b = (unsigned)strtoul(two, NULL, 16);
-			id[i] = (uint8_t)b;
+			id[i] = (uint8_t)strtoul(two, NULL, 16);
 		}
 		seal_id_hex(id, hex);
 		key = seal_ring_find(&s->s_ring, id);
@@ -1610,7 +1608,7 @@ store_keys_txn(struct store *s, MDB_txn *txn, struct store_error *err)
 	}
 	if (!s->s_seal || has_own || s->s_readonly)
 		return 0;
-	snprintf(kbuf, sizeof(kbuf), STORE_KEY_PREFIX "%s", "");
+	memcpy(kbuf, STORE_KEY_PREFIX, plen);
 	seal_id_hex(s->s_ring.sr_keys[0].sk_id, kbuf + plen);
 	k.mv_size = plen + SEAL_ID_HEX_LEN;
 	k.mv_data = kbuf;
