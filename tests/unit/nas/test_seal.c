@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "digest.h"
 #include "seal.h"
 #include "sha.h"
 #include "store.h"
@@ -313,6 +314,182 @@ START_TEST(store_without_keys_starts_sealing_when_given_one)
 }
 END_TEST
 
+/* Four 4 KiB chunks of distinct bytes, stored as n/COMP@SEQ (uploaded when put). */
+static void
+store_four(struct store *s, const char *comp, uint64_t seq, bool put, uint8_t (*sha)[SHA_LEN])
+{
+	static uint8_t buf[4][4096];
+	uint8_t digest[SHA_LEN];
+	Ckpt__V1__StoreRequest req = CKPT__V1__STORE_REQUEST__INIT;
+	Ckpt__V1__ChunkRef refs[4], *rp[4];
+	Ckpt__V1__CheckpointInfo *info;
+	struct store_error err;
+	struct arena *a;
+	bool existed;
+	int rv;
+
+	ck_assert_int_eq(arena_new(&a), 0);
+	for (int i = 0; i < 4; i++) {
+		memset(buf[i], 'A' + i, sizeof(buf[i]));
+		sha256(buf[i], sizeof(buf[i]), sha[i]);
+		ckpt__v1__chunk_ref__init(&refs[i]);
+		refs[i].sha256.data = sha[i];
+		refs[i].sha256.len = SHA_LEN;
+		refs[i].size = sizeof(buf[i]);
+		rp[i] = &refs[i];
+		if (put) {
+			Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+			uint32_t stored;
+			ch.sha256 = refs[i].sha256;
+			ch.data.data = buf[i];
+			ch.data.len = sizeof(buf[i]);
+			ck_assert_int_eq(store_put_chunks(s, &chp, 1, &stored, &err), 0);
+		}
+	}
+	req.node = "n";
+	req.component = (char *)comp;
+	req.kind = "raw";
+	req.seq = seq;
+	req.size = sizeof(buf);
+	req.n_chunks = 4;
+	req.chunks = rp;
+	ck_assert_int_eq(digest_refs(rp, 4, digest), 0);
+	req.digest.data = digest;
+	req.digest.len = SHA_LEN;
+	rv = store_commit(s, &req, a, &info, &existed, NULL, &err);
+	ck_assert_msg(rv == 0, "commit: %d %s", rv, err.se_msg);
+	arena_free(a);
+}
+
+static size_t
+missing_of(struct store *s, uint8_t (*sha)[SHA_LEN])
+{
+	ProtobufCBinaryData h[4];
+	struct store_error err;
+	struct arena *a;
+	uint32_t *missing;
+	size_t nm;
+
+	ck_assert_int_eq(arena_new(&a), 0);
+	for (int i = 0; i < 4; i++) {
+		h[i].data = sha[i];
+		h[i].len = SHA_LEN;
+	}
+	ck_assert_int_eq(store_have_chunks(s, h, 4, a, &missing, &nm, &err), 0);
+	arena_free(a);
+	return nm;
+}
+
+static void
+check_clean(struct store *s, const char *what)
+{
+	struct store_check *ck = calloc(1, sizeof(*ck));
+	struct store_error err;
+
+	ck_assert_int_eq(store_check(s, ck, &err), 0);
+	ck_assert_msg(store_check_clean(ck), "%s: %s", what, ck->sk_nproblems ? ck->sk_problems[0] : "");
+	free(ck);
+}
+
+static int
+get_all(struct store *s, uint8_t (*sha)[SHA_LEN], struct store_error *err)
+{
+	ProtobufCBinaryData h[4];
+	Ckpt__V1__Chunk **chunks;
+	struct arena *a;
+	size_t n;
+	int rv;
+
+	ck_assert_int_eq(arena_new(&a), 0);
+	for (int i = 0; i < 4; i++) {
+		h[i].data = sha[i];
+		h[i].len = SHA_LEN;
+	}
+	rv = store_get_chunks(s, h, 4, 0, a, &chunks, &n, err);
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		uint8_t got[SHA_LEN];
+		ck_assert_uint_eq(chunks[i]->codec, 0);
+		sha256(chunks[i]->data.data, chunks[i]->data.len, got);
+		ck_assert_mem_eq(got, sha[i], SHA_LEN);
+	}
+	if (rv == 0)
+		ck_assert_uint_eq(n, 4);
+	arena_free(a);
+	return rv;
+}
+
+START_TEST(store_rotation_seals_shared_chunks_anew_and_frees_the_old_ones)
+{
+	struct seal_ring ra, rba, rb;
+	uint8_t sha[4][SHA_LEN];
+	struct store_stats stt;
+	struct store_error err;
+	struct store *s = NULL;
+	uint32_t deleted;
+	uint64_t freed;
+
+	ring_of(&ra, 1, 0xa);
+	ring_of(&rba, 2, 0xb, 0xa);
+	ring_of(&rb, 1, 0xb);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	store_four(s, "c", 1, true, sha);
+	ck_assert_uint_eq(missing_of(s, sha), 0);
+	check_clean(s, "key A");
+	store_close(s);
+
+	ck_assert_int_eq(open_with(&rba, false, &s, &err), 0);
+	/* Under key B's names the chunks are not there: a writer sends them again... */
+	ck_assert_uint_eq(missing_of(s, sha), 4);
+	/* ...or commits them from its base: sealed anew under B in the commit. */
+	store_four(s, "c", 2, false, sha);
+	ck_assert_uint_eq(missing_of(s, sha), 0);
+	ck_assert_int_eq(store_stat(s, &stt, &err), 0);
+	ck_assert_uint_eq(stt.ss_chunks, 8);
+	check_clean(s, "keys B and A");
+	/* The record under A goes, and its chunks under A with it. */
+	ck_assert_int_eq(store_delete(s, "n", "c", 1, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(freed, 4);
+	ck_assert_int_eq(store_stat(s, &stt, &err), 0);
+	ck_assert_uint_eq(stt.ss_chunks, 4);
+	check_clean(s, "after the delete");
+	store_close(s);
+
+	/* Key A can go: everything left reads with B alone. */
+	ck_assert_int_eq(open_with(&rb, false, &s, &err), 0);
+	ck_assert_int_eq(get_all(s, sha, &err), 0);
+	check_clean(s, "key B alone");
+	store_close(s);
+}
+END_TEST
+
+START_TEST(store_without_the_old_key_says_which_key_is_missing)
+{
+	struct seal_ring ra, rba, rb;
+	uint8_t sha[4][SHA_LEN];
+	Ckpt__V1__CheckpointRecord *rec;
+	struct store_error err;
+	struct store *s = NULL;
+	struct arena *a;
+
+	ring_of(&ra, 1, 0xa);
+	ring_of(&rba, 2, 0xb, 0xa);
+	ring_of(&rb, 1, 0xb);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	store_four(s, "c", 1, true, sha);
+	store_close(s);
+	ck_assert_int_eq(open_with(&rba, false, &s, &err), 0);
+	store_four(s, "d", 1, true, (uint8_t (*)[SHA_LEN])sha);
+	store_close(s);
+	ck_assert_int_eq(open_with(&rb, false, &s, &err), 0);
+	ck_assert_int_eq(arena_new(&a), 0);
+	ck_assert_int_eq(store_retrieve(s, "n", "c", 1, a, &rec, &err), -ENOKEY);
+	ck_assert_msg(strstr(err.se_msg, "sealed under key id") != NULL, "%s", err.se_msg);
+	ck_assert_int_eq(store_retrieve(s, "n", "d", 1, a, &rec, &err), 0);
+	arena_free(a);
+	store_close(s);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -332,6 +509,8 @@ main(void)
 	tcase_add_test(tc, seal_ring_takes_the_sealing_key_first_and_a_key_once);
 	tcase_add_test(tc, store_with_a_key_refuses_no_key_and_a_wrong_key);
 	tcase_add_test(tc, store_without_keys_starts_sealing_when_given_one);
+	tcase_add_test(tc, store_rotation_seals_shared_chunks_anew_and_frees_the_old_ones);
+	tcase_add_test(tc, store_without_the_old_key_says_which_key_is_missing);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
