@@ -2219,6 +2219,12 @@ store_get_txn(struct store *s, MDB_txn *txn, void *arg)
 			sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
 			store_errorf(op->g_err, "chunk %s is corrupt: its header is not valid", hex);
 		}
+		/* Under a keyed name only a sealed value belongs (its header was changed). */
+		if (rv == 0 && !op->g_cv[i].cv_sealed && memcmp(name, op->g_hashes[i].data, SHA_LEN) != 0) {
+			sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
+			store_errorf(op->g_err, "chunk %s is corrupt: it is not sealed", hex);
+			rv = -EBADMSG;
+		}
 		if (rv == 0 && op->g_cv[i].cv_sealed)
 			rv = store_get_open(s, op, i, name);
 		if (rv != 0)
