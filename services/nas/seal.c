@@ -249,32 +249,103 @@ seal_name(const struct seal_key *k, const uint8_t sha[32], uint8_t ret_name[SEAL
 	seal_hmac(k->sk_name, NULL, sha, 32, ret_name);
 }
 
+struct seal_ctx {
+	EVP_CIPHER_CTX *sc_c;
+	const struct seal_key *sc_key; /* keyed with (and for sc_enc), or NULL */
+	uint8_t sc_id[SEAL_ID_LEN];    /* its id: a key copied elsewhere is another key */
+	bool sc_enc;
+};
+
 int
-seal_encrypt(const struct seal_key *k, const void *aad, size_t aadlen, const void *in, size_t len,
-    uint8_t *out)
+seal_ctx_new(struct seal_ctx **ret_ctx)
+{
+	struct seal_ctx *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->sc_c = EVP_CIPHER_CTX_new();
+	if (c->sc_c == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
+	*ret_ctx = c;
+	return 0;
+}
+
+void
+seal_ctx_free(struct seal_ctx *c)
+{
+	if (c == NULL)
+		return;
+	EVP_CIPHER_CTX_free(c->sc_c);
+	free(c);
+}
+
+/*
+ * Starts a value under k with nonce: the key schedule and GHASH tables are
+ * made only when the key or the direction changes; otherwise only the nonce
+ * is set.
+ */
+static int
+seal_ctx_start(struct seal_ctx *c, const struct seal_key *k, bool enc, const uint8_t *nonce)
+{
+	bool same = c->sc_key == k && c->sc_enc == enc &&
+	    memcmp(c->sc_id, k->sk_id, SEAL_ID_LEN) == 0;
+	int ok;
+
+	/* The default IV length of GCM is 96 bits: no EVP_CTRL_GCM_SET_IVLEN. */
+	if (enc)
+		ok = EVP_EncryptInit_ex(c->sc_c, same ? NULL : seal_cipher(), NULL,
+		    same ? NULL : k->sk_aead, nonce);
+	else
+		ok = EVP_DecryptInit_ex(c->sc_c, same ? NULL : seal_cipher(), NULL,
+		    same ? NULL : k->sk_aead, nonce);
+	if (ok != 1) {
+		c->sc_key = NULL;
+		return -EIO;
+	}
+	c->sc_key = k;
+	c->sc_enc = enc;
+	memcpy(c->sc_id, k->sk_id, SEAL_ID_LEN);
+	return 0;
+}
+
+int
+seal_encrypt_ctx(struct seal_ctx *c, const struct seal_key *k, const void *aad, size_t aadlen,
+    const void *in, size_t len, uint8_t *out)
 {
 	uint8_t *nonce = out + SEAL_ID_LEN, *ct = nonce + SEAL_NONCE_LEN;
-	EVP_CIPHER_CTX *c;
-	int n, rv = -EIO;
+	int n, rv;
 
 	if (len > INT_MAX || aadlen > INT_MAX)
 		return -EINVAL;
 	memcpy(out, k->sk_id, SEAL_ID_LEN);
 	if (RAND_bytes(nonce, SEAL_NONCE_LEN) != 1)
 		return -EIO;
-	c = EVP_CIPHER_CTX_new();
-	if (c == NULL)
-		return -ENOMEM;
-	/* The default IV length of GCM is 96 bits: no EVP_CTRL_GCM_SET_IVLEN. */
-	if (EVP_EncryptInit_ex(c, seal_cipher(), NULL, k->sk_aead, nonce) != 1 ||
-	    (aadlen != 0 && EVP_EncryptUpdate(c, NULL, &n, aad, (int)aadlen) != 1) ||
-	    (len != 0 && EVP_EncryptUpdate(c, ct, &n, in, (int)len) != 1) ||
-	    EVP_EncryptFinal_ex(c, ct + len, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, ct + len) != 1)
-		goto out;
-	rv = 0;
-out:
-	EVP_CIPHER_CTX_free(c);
+	rv = seal_ctx_start(c, k, true, nonce);
+	if (rv != 0)
+		return rv;
+	if ((aadlen != 0 && EVP_EncryptUpdate(c->sc_c, NULL, &n, aad, (int)aadlen) != 1) ||
+	    (len != 0 && EVP_EncryptUpdate(c->sc_c, ct, &n, in, (int)len) != 1) ||
+	    EVP_EncryptFinal_ex(c->sc_c, ct + len, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c->sc_c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, ct + len) != 1) {
+		c->sc_key = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+int
+seal_encrypt(const struct seal_key *k, const void *aad, size_t aadlen, const void *in, size_t len,
+    uint8_t *out)
+{
+	struct seal_ctx *c;
+	int rv;
+
+	rv = seal_ctx_new(&c);
+	if (rv == 0)
+		rv = seal_encrypt_ctx(c, k, aad, aadlen, in, len, out);
+	seal_ctx_free(c);
 	return rv;
 }
 
@@ -288,14 +359,13 @@ seal_gather(const uint8_t *head, size_t hlen, const uint8_t *tail, size_t off, s
 }
 
 int
-seal_decrypt(const struct seal_key *k, const void *aad, size_t aadlen, const void *head_,
-    size_t hlen, const void *tail_, size_t tlen, uint8_t *out)
+seal_decrypt_ctx(struct seal_ctx *c, const struct seal_key *k, const void *aad, size_t aadlen,
+    const void *head_, size_t hlen, const void *tail_, size_t tlen, uint8_t *out)
 {
 	const uint8_t *head = head_, *tail = tail_;
 	size_t total = hlen + tlen, ctlen, from_head;
 	uint8_t hdr[SEAL_ID_LEN + SEAL_NONCE_LEN], tag[SEAL_TAG_LEN];
-	EVP_CIPHER_CTX *c;
-	int n, rv = -EBADMSG;
+	int n, rv;
 
 	if (total < SEAL_OVERHEAD || total - SEAL_OVERHEAD > INT_MAX || aadlen > INT_MAX)
 		return -EBADMSG;
@@ -308,23 +378,38 @@ seal_decrypt(const struct seal_key *k, const void *aad, size_t aadlen, const voi
 	from_head = hlen > sizeof(hdr) ? hlen - sizeof(hdr) : 0;
 	if (from_head > ctlen)
 		from_head = ctlen;
-	c = EVP_CIPHER_CTX_new();
-	if (c == NULL)
-		return -ENOMEM;
-	if (EVP_DecryptInit_ex(c, seal_cipher(), NULL, k->sk_aead, hdr + SEAL_ID_LEN) != 1 ||
-	    (aadlen != 0 && EVP_DecryptUpdate(c, NULL, &n, aad, (int)aadlen) != 1) ||
+	rv = seal_ctx_start(c, k, false, hdr + SEAL_ID_LEN);
+	if (rv != 0)
+		return rv;
+	if ((aadlen != 0 && EVP_DecryptUpdate(c->sc_c, NULL, &n, aad, (int)aadlen) != 1) ||
 	    (from_head != 0 &&
-	        EVP_DecryptUpdate(c, out, &n, head + sizeof(hdr), (int)from_head) != 1) ||
+	        EVP_DecryptUpdate(c->sc_c, out, &n, head + sizeof(hdr), (int)from_head) != 1) ||
 	    (ctlen > from_head &&
-	        EVP_DecryptUpdate(c, out + from_head, &n,
+	        EVP_DecryptUpdate(c->sc_c, out + from_head, &n,
 	            tail + (sizeof(hdr) + from_head - hlen), (int)(ctlen - from_head)) != 1) ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, tag) != 1)
-		goto out;
-	if (EVP_DecryptFinal_ex(c, out + ctlen, &n) == 1)
-		rv = 0;
-out:
-	EVP_CIPHER_CTX_free(c);
-	return rv;
+	    EVP_CIPHER_CTX_ctrl(c->sc_c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, tag) != 1) {
+		c->sc_key = NULL;
+		return -EBADMSG;
+	}
+	if (EVP_DecryptFinal_ex(c->sc_c, out + ctlen, &n) != 1) {
+		c->sc_key = NULL; /* keyed afresh next time, whatever state a failure left */
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int
+seal_decrypt(const struct seal_key *k, const void *aad, size_t aadlen, const void *head,
+    size_t hlen, const void *tail, size_t tlen, uint8_t *out)
+{
+	struct seal_ctx *c;
+	int rv;
+
+	rv = seal_ctx_new(&c);
+	if (rv == 0)
+		rv = seal_decrypt_ctx(c, k, aad, aadlen, head, hlen, tail, tlen, out);
+	seal_ctx_free(c);
+	return rv == -ENOMEM ? rv : rv != 0 ? -EBADMSG : 0;
 }
 
 void

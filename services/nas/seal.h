@@ -99,6 +99,20 @@ int seal_encrypt(const struct seal_key *k, const void *aad, size_t aadlen, const
 int seal_decrypt(const struct seal_key *k, const void *aad, size_t aadlen, const void *head,
     size_t hlen, const void *tail, size_t tlen, uint8_t *out);
 /*
+ * One thread's AES-GCM context for many values (a batch of chunks): keyed
+ * again only when the key or the direction changes, so a value costs its
+ * nonce and its bytes. seal_encrypt() and seal_decrypt() make one per call.
+ * Not shared between threads.
+ */
+struct seal_ctx;
+int seal_ctx_new(struct seal_ctx **ret_ctx);
+void seal_ctx_free(struct seal_ctx *c); /* accepts NULL */
+int seal_encrypt_ctx(struct seal_ctx *c, const struct seal_key *k, const void *aad, size_t aadlen,
+    const void *in, size_t len, uint8_t *out);
+int seal_decrypt_ctx(struct seal_ctx *c, const struct seal_key *k, const void *aad, size_t aadlen,
+    const void *head, size_t hlen, const void *tail, size_t tlen, uint8_t *out);
+
+/*
  * What a sealed value authenticates besides its bytes. A chunk: its name,
  * codec and raw size (SEAL_CHUNK_AAD_LEN bytes). A record: a label and the
  * record's key, node \0 component \0 seq (at most SEAL_RECORD_AAD_MAX bytes).

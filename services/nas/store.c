@@ -33,6 +33,8 @@
  * leaves this file (store_write() turns it into -ENOSPC).
  */
 #define STORE_MAP_FULL MDB_MAP_FULL
+/* store_chunk_find(): found, but not under the store's newest key. Not an LMDB code. */
+#define STORE_FOUND_OLD (MDB_LAST_ERRCODE + 1)
 #define STORE_MAXDBS 12
 #define STORE_MAXREADERS 1024
 #define STORE_CIDX_MAX (KEY_NAME_MAX + 1 + 8)
@@ -272,7 +274,8 @@ store_chunk_hdr(uint8_t *p, unsigned codec, bool split, bool sealed, uint32_t ra
  * before a rotation keeps its older name), then under its SHA-256 (written
  * before the store had a key). ret_name (SHA_LEN bytes): the name it was
  * found under, or, when it is nowhere (MDB_NOTFOUND), the name a new chunk
- * gets. Returns an LMDB code.
+ * gets. Returns an LMDB code, or STORE_FOUND_OLD when a store with keys has
+ * it in another form than under its newest key (an older key, or in clear).
  */
 static int
 store_chunk_find(struct store *s, MDB_txn *txn, const uint8_t *sha, uint8_t *ret_name,
@@ -284,14 +287,16 @@ store_chunk_find(struct store *s, MDB_txn *txn, const uint8_t *sha, uint8_t *ret
 	for (size_t i = 0; s->s_seal && i < s->s_ring.sr_n; i++) {
 		seal_name(&s->s_ring.sr_keys[i], sha, ret_name);
 		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, ret_val);
-		if (rc != MDB_NOTFOUND)
-			return rc;
+		if (rc == MDB_NOTFOUND)
+			continue;
+		/* Found under an older key: tell the caller (store_chunk_reseal()). */
+		return rc == 0 && i != 0 ? STORE_FOUND_OLD : rc;
 	}
 	memcpy(ret_name, sha, SHA_LEN);
 	rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, ret_val);
 	if (rc == MDB_NOTFOUND && s->s_seal)
 		seal_name(&s->s_ring.sr_keys[0], sha, ret_name);
-	return rc;
+	return rc == 0 && s->s_seal ? STORE_FOUND_OLD : rc;
 }
 
 /* The name a chunk is written under: its SHA-256, or its name under the store's key. */
@@ -335,13 +340,14 @@ store_nokey_error(struct store_error *err, const char *what, const uint8_t id[SE
 /*
  * Opens a sealed chunk (read by store_chunk_read(), stored under name) into
  * out (cv_len + cv_tail_len - SEAL_OVERHEAD bytes); cv then describes the
- * opened bytes, the stored form the writer sent. *ret_id: the key id.
+ * opened bytes, the stored form the writer sent. *ret_id: the key id. ctx:
+ * the caller's thread's context for a batch, or NULL.
  * -ENOKEY for a key the store was not given, -EBADMSG for bytes that fail
  * their tag (tampered, or moved under another name).
  */
 static int
-store_chunk_open(const struct store *s, const uint8_t *name, struct store_chunk_val *cv,
-    uint8_t *out, uint8_t ret_id[SEAL_ID_LEN])
+store_chunk_open(const struct store *s, struct seal_ctx *ctx, const uint8_t *name,
+    struct store_chunk_val *cv, uint8_t *out, uint8_t ret_id[SEAL_ID_LEN])
 {
 	uint8_t aad[SEAL_CHUNK_AAD_LEN];
 	const struct seal_key *key;
@@ -353,8 +359,9 @@ store_chunk_open(const struct store *s, const uint8_t *name, struct store_chunk_
 	if (key == NULL)
 		return -ENOKEY;
 	seal_chunk_aad(name, cv->cv_codec, cv->cv_raw_size, aad);
-	rv = seal_decrypt(key, aad, sizeof(aad), cv->cv_data, cv->cv_len, cv->cv_tail,
-	    cv->cv_tail_len, out);
+	rv = ctx != NULL ? seal_decrypt_ctx(ctx, key, aad, sizeof(aad), cv->cv_data, cv->cv_len,
+	    cv->cv_tail, cv->cv_tail_len, out) : seal_decrypt(key, aad, sizeof(aad), cv->cv_data,
+	    cv->cv_len, cv->cv_tail, cv->cv_tail_len, out);
 	if (rv != 0)
 		return rv;
 	cv->cv_data = out;
@@ -438,7 +445,7 @@ store_chunk_reseal(struct store *s, MDB_txn *txn, const uint8_t *old_name, const
 	if (plain == NULL)
 		return -ENOMEM;
 	if (cv.cv_sealed) {
-		rv = len > SEAL_OVERHEAD ? store_chunk_open(s, old_name, &cv, plain, id) : -EBADMSG;
+		rv = len > SEAL_OVERHEAD ? store_chunk_open(s, NULL, old_name, &cv, plain, id) : -EBADMSG;
 	} else {
 		store_chunk_copy(&cv, plain);
 		cv.cv_data = plain;
@@ -2003,9 +2010,13 @@ store_check_chunk(struct zchunk *z, uint8_t *out, const Ckpt__V1__Chunk *c, size
 struct store_put_op {
 	Ckpt__V1__Chunk *const *p_chunks;
 	size_t p_n;
-	/* A store with keys: each chunk's data sealed (data.len + SEAL_OVERHEAD bytes), in p_buf. */
+	/*
+	 * A store with keys: each chunk's data sealed (data.len + SEAL_OVERHEAD
+	 * bytes, in p_buf) and its name.
+	 */
 	uint8_t **p_sealed;
 	uint8_t *p_buf;
+	uint8_t (*p_names)[SHA_LEN];
 	uint32_t p_stored;
 	uint64_t p_bytes;
 	uint64_t p_raw;
@@ -2024,13 +2035,11 @@ store_put_txn(struct store *s, MDB_txn *txn, void *arg)
 		uint32_t raw_size = c->raw_size != 0 ? c->raw_size : (uint32_t)c->data.len;
 		const uint8_t *data = c->data.data;
 		size_t len = c->data.len, tail, head;
-		uint8_t name[SHA_LEN];
 		MDB_val k = { SHA_LEN, c->sha256.data }, v;
 		int rc;
 
 		if (s->s_seal) {
-			store_chunk_name(s, c->sha256.data, name);
-			k.mv_data = name;
+			k.mv_data = op->p_names[i];
 			data = op->p_sealed[i];
 			len += SEAL_OVERHEAD;
 		}
@@ -2068,26 +2077,31 @@ static int
 store_put_seal(struct store *s, struct store_put_op *op)
 {
 	const struct seal_key *key = &s->s_ring.sr_keys[0];
+	struct seal_ctx *ctx = NULL;
 	size_t total = 0, off = 0;
-	int rv = 0;
+	int rv;
 
 	for (size_t i = 0; i < op->p_n; i++)
 		total += op->p_chunks[i]->data.len + SEAL_OVERHEAD;
 	op->p_buf = malloc(total);
 	op->p_sealed = malloc(op->p_n * sizeof(*op->p_sealed));
-	if (op->p_buf == NULL || op->p_sealed == NULL)
+	op->p_names = malloc(op->p_n * sizeof(*op->p_names));
+	if (op->p_buf == NULL || op->p_sealed == NULL || op->p_names == NULL)
 		return -ENOMEM;
+	rv = seal_ctx_new(&ctx);
 	for (size_t i = 0; i < op->p_n && rv == 0; i++) {
 		const Ckpt__V1__Chunk *c = op->p_chunks[i];
 		uint32_t raw_size = c->raw_size != 0 ? c->raw_size : (uint32_t)c->data.len;
-		uint8_t name[SEAL_NAME_LEN], aad[SEAL_CHUNK_AAD_LEN];
+		uint8_t aad[SEAL_CHUNK_AAD_LEN];
 
-		seal_name(key, c->sha256.data, name);
-		seal_chunk_aad(name, c->codec, raw_size, aad);
+		seal_name(key, c->sha256.data, op->p_names[i]);
+		seal_chunk_aad(op->p_names[i], c->codec, raw_size, aad);
 		op->p_sealed[i] = op->p_buf + off;
-		rv = seal_encrypt(key, aad, sizeof(aad), c->data.data, c->data.len, op->p_sealed[i]);
+		rv = seal_encrypt_ctx(ctx, key, aad, sizeof(aad), c->data.data, c->data.len,
+		    op->p_sealed[i]);
 		off += c->data.len + SEAL_OVERHEAD;
 	}
+	seal_ctx_free(ctx);
 	return rv;
 }
 
@@ -2125,6 +2139,7 @@ store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint
 		rv = store_write(s, store_put_txn, &op, ret_err);
 	free(op.p_sealed);
 	free(op.p_buf);
+	free(op.p_names);
 	if (rv != 0)
 		return rv;
 	atomic_fetch_add(&s->s_chunk_bytes, op.p_bytes);
@@ -2146,6 +2161,7 @@ struct store_get_op {
 	Ckpt__V1__Chunk **g_chunks;   /* store_get_chunks() */
 	store_reserve_fn g_reserve;   /* store_get_chunks_wire() */
 	void *g_reserve_arg;
+	struct seal_ctx *g_seal;      /* made at the first sealed chunk */
 };
 
 /* A sealed chunk found by store_get_txn(), opened into the caller's arena. */
@@ -2165,7 +2181,9 @@ store_get_open(struct store *s, struct store_get_op *op, size_t i, const uint8_t
 	} else if (out == NULL) {
 		return -ENOMEM;
 	} else {
-		rv = store_chunk_open(s, name, cv, out, id);
+		rv = op->g_seal == NULL ? seal_ctx_new(&op->g_seal) : 0;
+		if (rv == 0)
+			rv = store_chunk_open(s, op->g_seal, name, cv, out, id);
 	}
 	snprintf(what, sizeof(what), "chunk %s", hex);
 	if (rv == -ENOKEY)
@@ -2196,6 +2214,8 @@ store_get_txn(struct store *s, MDB_txn *txn, void *arg)
 		int rc = store_chunk_find(s, txn, op->g_hashes[i].data, name, &v);
 		int rv;
 
+		if (rc == STORE_FOUND_OLD)
+			rc = 0;
 		if (rc == MDB_NOTFOUND && s->s_nmissing != 0) {
 			char id[SEAL_ID_HEX_LEN + 1];
 			sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
@@ -2314,7 +2334,10 @@ store_get_run(struct store *s, struct store_get_op *op)
 	op->g_cv = arena_alloc(op->g_arena, (op->g_n != 0 ? op->g_n : 1) * sizeof(*op->g_cv));
 	if (op->g_cv == NULL)
 		return -ENOMEM;
-	return store_read(s, store_get_txn, op);
+	rv = store_read(s, store_get_txn, op);
+	seal_ctx_free(op->g_seal);
+	op->g_seal = NULL;
+	return rv;
 }
 
 int
@@ -2634,23 +2657,19 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 			if (name == NULL)
 				return -ENOMEM;
 			mrc = store_chunk_find(s, txn, req->chunks[i]->sha256.data, name, &fv);
-			if (mrc != 0 && mrc != MDB_NOTFOUND)
+			if (mrc != 0 && mrc != MDB_NOTFOUND && mrc != STORE_FOUND_OLD)
 				return store_rc(mrc);
 			items[n].ri_name = name;
-			if (mrc == 0) {
+			if (mrc == STORE_FOUND_OLD) {
 				uint8_t now[SHA_LEN];
 				store_chunk_name(s, req->chunks[i]->sha256.data, now);
-				if (memcmp(now, name, SHA_LEN) != 0) {
-					rv = store_chunk_reseal(s, txn, name, &fv, now, &op->co_bytes,
-					    &op->co_raw);
-					if (rv == -EBADMSG) {
-						store_errorf(op->co_err, "chunk %zu is corrupt: it cannot be "
-						    "sealed under the new key", i);
-					}
-					if (rv != 0)
-						return rv;
-					memcpy(name, now, SHA_LEN);
-				}
+				rv = store_chunk_reseal(s, txn, name, &fv, now, &op->co_bytes, &op->co_raw);
+				if (rv == -EBADMSG)
+					store_errorf(op->co_err, "chunk %zu is corrupt: it cannot be sealed under "
+					    "the new key", i);
+				if (rv != 0)
+					return rv;
+				memcpy(name, now, SHA_LEN);
 			}
 		}
 		items[n].ri_size = req->chunks[i]->size;
@@ -3691,6 +3710,7 @@ struct store_check_op {
 	uint8_t *ck_raw;                 /* STORE_CHUNK_MAX bytes */
 	uint8_t *ck_whole;               /* STORE_CHUNK_MAX bytes: a split chunk in one piece */
 	uint8_t (*ck_refs)[SHA_LEN];     /* every reference of every record, sorted */
+	struct seal_ctx *ck_seal;        /* store with keys: opens the chunks */
 	size_t ck_nrefs, ck_cap;
 };
 
@@ -3870,7 +3890,7 @@ store_check_sealed(struct store *s, struct store_check_op *op, const uint8_t *na
 		return true;
 	}
 	rv = cv->cv_len + cv->cv_tail_len > STORE_CHUNK_MAX + SEAL_OVERHEAD ? -EBADMSG :
-	    store_chunk_open(s, name, cv, op->ck_whole, id);
+	    store_chunk_open(s, op->ck_seal, name, cv, op->ck_whole, id);
 	if (rv != 0) {
 		ck->sk_bad_chunks++;
 		store_problem(ck, "chunk %s is corrupt: it fails its authentication tag", hex);
@@ -4058,11 +4078,14 @@ store_check(struct store *s, struct store_check *ret_check, struct store_error *
 	op.ck_whole = malloc(STORE_CHUNK_MAX);
 	rv = op.ck_raw == NULL || op.ck_whole == NULL ? -ENOMEM : zchunk_new(&op.ck_z);
 	if (rv == 0)
+		rv = seal_ctx_new(&op.ck_seal);
+	if (rv == 0)
 		rv = store_read(s, store_check_txn, &op);
 	free(op.ck_raw);
 	free(op.ck_whole);
 	free(op.ck_refs);
 	zchunk_free(op.ck_z);
+	seal_ctx_free(op.ck_seal);
 	if (rv != 0) {
 		store_errorf(ret_err, "check stopped: %s", err_str(rv));
 		free(ck);

@@ -150,6 +150,38 @@ START_TEST(seal_opens_a_value_cut_anywhere_into_head_and_tail)
 }
 END_TEST
 
+START_TEST(seal_one_context_serves_keys_and_directions_in_turn)
+{
+	struct seal_key a, b;
+	struct seal_ctx *c;
+	uint8_t msg[64], sa[sizeof(msg) + SEAL_OVERHEAD], sb[sizeof(msg) + SEAL_OVERHEAD];
+	uint8_t back[sizeof(msg)];
+
+	key_of(9, &a);
+	key_of(10, &b);
+	memset(msg, 'm', sizeof(msg));
+	ck_assert_int_eq(seal_ctx_new(&c), 0);
+	for (int round = 0; round < 3; round++) {
+		ck_assert_int_eq(seal_encrypt_ctx(c, &a, "x", 1, msg, sizeof(msg), sa), 0);
+		ck_assert_int_eq(seal_encrypt_ctx(c, &b, "x", 1, msg, sizeof(msg), sb), 0);
+		/* Each opens alone, with its own key, after the other's work. */
+		ck_assert_int_eq(seal_decrypt(&a, "x", 1, sa, sizeof(sa), NULL, 0, back), 0);
+		ck_assert_int_eq(seal_decrypt_ctx(c, &b, "x", 1, sb, sizeof(sb), NULL, 0, back), 0);
+		ck_assert_mem_eq(back, msg, sizeof(msg));
+		/* A failed open leaves the context fit for the next value. */
+		sa[SEAL_ID_LEN + SEAL_NONCE_LEN] ^= 1;
+		ck_assert_int_eq(seal_decrypt_ctx(c, &a, "x", 1, sa, sizeof(sa), NULL, 0, back), -EBADMSG);
+		sa[SEAL_ID_LEN + SEAL_NONCE_LEN] ^= 1;
+		ck_assert_int_eq(seal_decrypt_ctx(c, &a, "x", 1, sa, sizeof(sa), NULL, 0, back), 0);
+		ck_assert_int_eq(seal_decrypt_ctx(c, &a, "x", 1, sa, sizeof(sa), NULL, 0, back), 0);
+		ck_assert_int_eq(seal_decrypt_ctx(c, &b, "x", 1, sa, sizeof(sa), NULL, 0, back), -EBADMSG);
+		ck_assert_mem_eq(back, msg, sizeof(msg));
+	}
+	seal_ctx_free(c);
+	seal_ctx_free(NULL);
+}
+END_TEST
+
 START_TEST(seal_names_are_keyed)
 {
 	struct seal_key a, a2, b;
@@ -502,6 +534,7 @@ main(void)
 	tcase_add_test(tc, seal_any_flipped_byte_fails_to_open);
 	tcase_add_test(tc, seal_other_associated_data_or_key_fails_to_open);
 	tcase_add_test(tc, seal_opens_a_value_cut_anywhere_into_head_and_tail);
+	tcase_add_test(tc, seal_one_context_serves_keys_and_directions_in_turn);
 	tcase_add_test(tc, seal_names_are_keyed);
 	tcase_add_test(tc, seal_key_load_reads_raw_and_hex_alike);
 	tcase_add_test(tc, seal_key_load_refuses_a_file_others_may_read);
