@@ -249,8 +249,13 @@ seal_name(const struct seal_key *k, const uint8_t sha[32], uint8_t ret_name[SEAL
 	seal_hmac(k->sk_name, NULL, sha, 32, ret_name);
 }
 
+/* Nonces drawn at once: one RAND_bytes call per 64 seals instead of one each. */
+#define SEAL_NONCE_POOL 64
+
 struct seal_ctx {
 	EVP_CIPHER_CTX *sc_c;
+	uint8_t sc_nonces[SEAL_NONCE_POOL][SEAL_NONCE_LEN]; /* random, each used once */
+	size_t sc_nonces_left;
 	const struct seal_key *sc_key; /* keyed with (and for sc_enc), or NULL */
 	uint8_t sc_id[SEAL_ID_LEN];    /* its id: a key copied elsewhere is another key */
 	bool sc_enc;
@@ -278,7 +283,24 @@ seal_ctx_free(struct seal_ctx *c)
 	if (c == NULL)
 		return;
 	EVP_CIPHER_CTX_free(c->sc_c);
+	OPENSSL_cleanse(c->sc_nonces, sizeof(c->sc_nonces));
 	free(c);
+}
+
+/* A fresh random nonce: the next unused one of the pool, refilled when empty. */
+static int
+seal_nonce(struct seal_ctx *c, uint8_t *out)
+{
+	if (c->sc_nonces_left == 0) {
+		if (RAND_bytes(&c->sc_nonces[0][0], (int)sizeof(c->sc_nonces)) != 1)
+			return -EIO;
+		c->sc_nonces_left = SEAL_NONCE_POOL;
+	}
+	c->sc_nonces_left--;
+	memcpy(out, c->sc_nonces[c->sc_nonces_left], SEAL_NONCE_LEN);
+	/* Used: never handed out twice, even if the pool were read again. */
+	memset(c->sc_nonces[c->sc_nonces_left], 0, SEAL_NONCE_LEN);
+	return 0;
 }
 
 /*
@@ -320,9 +342,9 @@ seal_encrypt_ctx(struct seal_ctx *c, const struct seal_key *k, const void *aad, 
 	if (len > INT_MAX || aadlen > INT_MAX)
 		return -EINVAL;
 	memcpy(out, k->sk_id, SEAL_ID_LEN);
-	if (RAND_bytes(nonce, SEAL_NONCE_LEN) != 1)
-		return -EIO;
-	rv = seal_ctx_start(c, k, true, nonce);
+	rv = seal_nonce(c, nonce);
+	if (rv == 0)
+		rv = seal_ctx_start(c, k, true, nonce);
 	if (rv != 0)
 		return rv;
 	if ((aadlen != 0 && EVP_EncryptUpdate(c->sc_c, NULL, &n, aad, (int)aadlen) != 1) ||
