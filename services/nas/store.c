@@ -1636,6 +1636,105 @@ store_keys_txn(struct store *s, MDB_txn *txn, struct store_error *err)
 	return store_rc(rc);
 }
 
+/* Which key ids not given still seal something (store_keys_forget_txn()). */
+struct store_forget_op {
+	uint64_t fo_count[SEAL_KEYS_MAX]; /* values under s_missing[i] */
+};
+
+/* The index in s_missing of the key id a sealed value names, or -1. */
+static int
+store_missing_index(const struct store *s, const uint8_t *id)
+{
+	for (size_t i = 0; i < s->s_nmissing; i++)
+		if (memcmp(s->s_missing[i], id, SEAL_ID_LEN) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Counts the chunks and records sealed under each key id the store was not
+ * given (reading only their first bytes), and deletes the check value of
+ * those that seal nothing any more.
+ */
+static int
+store_keys_forget_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_forget_op *op = arg;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	static const enum store_db dbs[] = { DB_CKPT, DB_CHUNK };
+
+	memset(op->fo_count, 0, sizeof(op->fo_count));
+	for (size_t d = 0; d < sizeof(dbs) / sizeof(dbs[0]); d++) {
+		enum store_db db = dbs[d];
+
+		rc = mdb_cursor_open(txn, s->s_dbi[db], &c);
+		if (rc != 0)
+			return store_rc(rc);
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			struct store_chunk_val cv;
+			const uint8_t *id = NULL;
+			int i;
+
+			if (db == DB_CHUNK && store_chunk_parse(&v, &cv) == 0 && cv.cv_sealed &&
+			    cv.cv_len >= SEAL_ID_LEN)
+				id = cv.cv_data;
+			else if (db == DB_CKPT && v.mv_size >= SEAL_RECORD_MAGIC_LEN + SEAL_OVERHEAD &&
+			    memcmp(v.mv_data, SEAL_RECORD_MAGIC, SEAL_RECORD_MAGIC_LEN) == 0)
+				id = (const uint8_t *)v.mv_data + SEAL_RECORD_MAGIC_LEN;
+			if (id != NULL && (i = store_missing_index(s, id)) >= 0)
+				op->fo_count[i]++;
+		}
+		mdb_cursor_close(c);
+		if (rc != MDB_NOTFOUND)
+			return store_rc(rc);
+	}
+	for (size_t i = 0; i < s->s_nmissing; i++) {
+		char kbuf[sizeof(STORE_KEY_PREFIX) + SEAL_ID_HEX_LEN];
+		MDB_val mk = { strlen(STORE_KEY_PREFIX) + SEAL_ID_HEX_LEN, kbuf };
+
+		if (op->fo_count[i] != 0)
+			continue;
+		memcpy(kbuf, STORE_KEY_PREFIX, strlen(STORE_KEY_PREFIX));
+		seal_id_hex(s->s_missing[i], kbuf + strlen(STORE_KEY_PREFIX));
+		rc = mdb_del(txn, s->s_dbi[DB_META], &mk, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return store_rc(rc);
+	}
+	return 0;
+}
+
+/*
+ * A key that was dropped after a rotation, once nothing sealed under it is
+ * left, is forgotten: the store stops warning about it (and --check stops
+ * listing it). Only when some key known to the store was not given.
+ */
+static int
+store_keys_forget(struct store *s, struct store_error *err)
+{
+	struct store_forget_op op;
+	size_t kept = 0;
+	int rv;
+
+	rv = store_write(s, store_keys_forget_txn, &op, err);
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < s->s_nmissing; i++) {
+		char hex[SEAL_ID_HEX_LEN + 1];
+		if (op.fo_count[i] != 0) {
+			memmove(s->s_missing[kept++], s->s_missing[i], SEAL_ID_LEN);
+			continue;
+		}
+		seal_id_hex(s->s_missing[i], hex);
+		LOG_INFO("store: key id %s seals nothing any more: forgotten", hex);
+	}
+	s->s_nmissing = kept;
+	return 0;
+}
+
 struct store_open_arg {
 	const char *oa_fresh_id;      /* in case the store has none (store_id_txn) */
 	struct store_error *oa_err;
@@ -1861,6 +1960,8 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		rv = store_read(s, store_gc_txn, &gc);
 	else if (rv == 0)
 		rv = store_write(s, store_gc_txn, &gc, ret_err);
+	if (rv == 0 && !s->s_readonly && s->s_nmissing != 0)
+		rv = store_keys_forget(s, ret_err);
 	if (rv != 0) {
 		if (ret_err->se_msg[0] == '\0')
 			store_errorf(ret_err, "%s", err_str(rv));

@@ -486,10 +486,18 @@ START_TEST(store_rotation_seals_shared_chunks_anew_and_frees_the_old_ones)
 	check_clean(s, "after the delete");
 	store_close(s);
 
-	/* Key A can go: everything left reads with B alone. */
+	/* Key A can go: everything left reads with B alone, and the store forgets A. */
 	ck_assert_int_eq(open_with(&rb, false, &s, &err), 0);
 	ck_assert_int_eq(get_all(s, sha, &err), 0);
 	check_clean(s, "key B alone");
+	{
+		struct store_check *ck = calloc(1, sizeof(*ck));
+		ck_assert_int_eq(store_check(s, ck, &err), 0);
+		ck_assert_uint_eq(ck->sk_nkeys, 1);
+		ck_assert_uint_eq(ck->sk_keys[0].kk_chunks, 4);
+		ck_assert(ck->sk_keys[0].kk_loaded);
+		free(ck);
+	}
 	store_close(s);
 }
 END_TEST
@@ -518,6 +526,9 @@ START_TEST(store_without_the_old_key_says_which_key_is_missing)
 	ck_assert_msg(strstr(err.se_msg, "sealed under key id") != NULL, "%s", err.se_msg);
 	ck_assert_int_eq(store_retrieve(s, "n", "d", 1, a, &rec, &err), 0);
 	arena_free(a);
+	store_close(s);
+	/* Key A still seals n/c@1: it is not forgotten, and a rotation back to it still works. */
+	ck_assert_int_eq(open_with(&rba, false, &s, &err), 0);
 	store_close(s);
 }
 END_TEST
