@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lmdb.h>
+
 #include "arena.h"
 #include "digest.h"
 #include "seal.h"
@@ -533,6 +535,92 @@ START_TEST(store_without_the_old_key_says_which_key_is_missing)
 }
 END_TEST
 
+static void
+swap_in(MDB_txn *txn, const char *db, const uint8_t *n1, const uint8_t *n2)
+{
+	MDB_dbi dbi;
+	MDB_val k1 = { SHA_LEN, (void *)n1 }, k2 = { SHA_LEN, (void *)n2 }, v1, v2;
+	uint8_t *c1, *c2;
+
+	ck_assert_int_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	ck_assert_int_eq(mdb_get(txn, dbi, &k1, &v1), 0);
+	ck_assert_int_eq(mdb_get(txn, dbi, &k2, &v2), 0);
+	c1 = malloc(v1.mv_size);
+	c2 = malloc(v2.mv_size);
+	memcpy(c1, v1.mv_data, v1.mv_size);
+	memcpy(c2, v2.mv_data, v2.mv_size);
+	/* Same sizes (both chunks are alike but for their bytes): each name gets the other's value. */
+	ck_assert_uint_eq(v1.mv_size, v2.mv_size);
+	v1.mv_data = c2;
+	v2.mv_data = c1;
+	ck_assert_int_eq(mdb_put(txn, dbi, &k1, &v1, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k2, &v2, 0), 0);
+	free(c1);
+	free(c2);
+}
+
+/*
+ * Swaps two chunks whole ("chunk" values and, 4 KiB chunks being split,
+ * their "tail" values) in the LMDB environment of the closed store: each
+ * name then holds the other's intact sealed bytes.
+ */
+static void
+swap_values(const uint8_t *n1, const uint8_t *n2)
+{
+	char d[96];
+	MDB_env *env;
+	MDB_txn *txn;
+
+	snprintf(d, sizeof(d), "%s/data", dir);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_open(env, d, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	swap_in(txn, "chunk", n1, n2);
+	swap_in(txn, "tail", n1, n2);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+START_TEST(store_chunks_swapped_on_disk_fail_to_open)
+{
+	struct seal_ring ra;
+	uint8_t sha[4][SHA_LEN], n0[SEAL_NAME_LEN], n1[SEAL_NAME_LEN];
+	struct store_error err;
+	struct store *s = NULL;
+	ProtobufCBinaryData h;
+	Ckpt__V1__Chunk **chunks;
+	struct arena *a;
+	size_t n;
+
+	ring_of(&ra, 1, 0xa);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	store_four(s, "c", 1, true, sha);
+	ck_assert_int_eq(get_all(s, sha, &err), 0);
+	store_close(s);
+	/* Both are 4 KiB raw chunks: the same header, so only the name tells them apart. */
+	seal_name(&ra.sr_keys[0], sha[0], n0);
+	seal_name(&ra.sr_keys[0], sha[1], n1);
+	swap_values(n0, n1);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	ck_assert_int_eq(arena_new(&a), 0);
+	h.data = sha[0];
+	h.len = SHA_LEN;
+	ck_assert_int_eq(store_get_chunks(s, &h, 1, 0, a, &chunks, &n, &err), -EBADMSG);
+	ck_assert_msg(strstr(err.se_msg, "authentication tag") != NULL, "%s", err.se_msg);
+	h.data = sha[2];
+	ck_assert_int_eq(store_get_chunks(s, &h, 1, 0, a, &chunks, &n, &err), 0);
+	{
+		struct store_check *ck = calloc(1, sizeof(*ck));
+		ck_assert_int_eq(store_check(s, ck, &err), 0);
+		ck_assert_uint_eq(ck->sk_bad_chunks, 2);
+		free(ck);
+	}
+	arena_free(a);
+	store_close(s);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -555,6 +643,7 @@ main(void)
 	tcase_add_test(tc, store_without_keys_starts_sealing_when_given_one);
 	tcase_add_test(tc, store_rotation_seals_shared_chunks_anew_and_frees_the_old_ones);
 	tcase_add_test(tc, store_without_the_old_key_says_which_key_is_missing);
+	tcase_add_test(tc, store_chunks_swapped_on_disk_fail_to_open);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
