@@ -14,6 +14,7 @@
 
 #include "arena.h"
 #include "digest.h"
+#include "key.h"
 #include "seal.h"
 #include "sha.h"
 #include "store.h"
@@ -535,11 +536,12 @@ START_TEST(store_without_the_old_key_says_which_key_is_missing)
 }
 END_TEST
 
+/* Gives each of two keys (of klen bytes) of db the other's value. */
 static void
-swap_in(MDB_txn *txn, const char *db, const uint8_t *n1, const uint8_t *n2)
+swap_in(MDB_txn *txn, const char *db, const void *n1, const void *n2, size_t klen)
 {
 	MDB_dbi dbi;
-	MDB_val k1 = { SHA_LEN, (void *)n1 }, k2 = { SHA_LEN, (void *)n2 }, v1, v2;
+	MDB_val k1 = { klen, (void *)n1 }, k2 = { klen, (void *)n2 }, v1, v2, w1, w2;
 	uint8_t *c1, *c2;
 
 	ck_assert_int_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
@@ -549,14 +551,27 @@ swap_in(MDB_txn *txn, const char *db, const uint8_t *n1, const uint8_t *n2)
 	c2 = malloc(v2.mv_size);
 	memcpy(c1, v1.mv_data, v1.mv_size);
 	memcpy(c2, v2.mv_data, v2.mv_size);
-	/* Same sizes (both chunks are alike but for their bytes): each name gets the other's value. */
-	ck_assert_uint_eq(v1.mv_size, v2.mv_size);
-	v1.mv_data = c2;
-	v2.mv_data = c1;
-	ck_assert_int_eq(mdb_put(txn, dbi, &k1, &v1, 0), 0);
-	ck_assert_int_eq(mdb_put(txn, dbi, &k2, &v2, 0), 0);
+	w1 = (MDB_val){ v2.mv_size, c2 };
+	w2 = (MDB_val){ v1.mv_size, c1 };
+	ck_assert_int_eq(mdb_put(txn, dbi, &k1, &w1, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k2, &w2, 0), 0);
 	free(c1);
 	free(c2);
+}
+
+/* The LMDB environment of the closed store, for a write transaction. */
+static MDB_env *
+env_open(MDB_txn **ret_txn)
+{
+	char d[96];
+	MDB_env *env;
+
+	snprintf(d, sizeof(d), "%s/data", dir);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_open(env, d, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, ret_txn), 0);
+	return env;
 }
 
 /*
@@ -567,17 +582,11 @@ swap_in(MDB_txn *txn, const char *db, const uint8_t *n1, const uint8_t *n2)
 static void
 swap_values(const uint8_t *n1, const uint8_t *n2)
 {
-	char d[96];
-	MDB_env *env;
 	MDB_txn *txn;
+	MDB_env *env = env_open(&txn);
 
-	snprintf(d, sizeof(d), "%s/data", dir);
-	ck_assert_int_eq(mdb_env_create(&env), 0);
-	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
-	ck_assert_int_eq(mdb_env_open(env, d, 0, 0600), 0);
-	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	swap_in(txn, "chunk", n1, n2);
-	swap_in(txn, "tail", n1, n2);
+	swap_in(txn, "chunk", n1, n2, SHA_LEN);
+	swap_in(txn, "tail", n1, n2, SHA_LEN);
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 }
@@ -621,6 +630,41 @@ START_TEST(store_chunks_swapped_on_disk_fail_to_open)
 }
 END_TEST
 
+START_TEST(store_records_swapped_on_disk_fail_to_open)
+{
+	struct seal_ring ra;
+	uint8_t sha[4][SHA_LEN], k1[KEY_MAX], k2[KEY_MAX];
+	Ckpt__V1__CheckpointRecord *rec;
+	struct store_error err;
+	struct store *s = NULL;
+	struct arena *a;
+	size_t l1, l2;
+	MDB_txn *txn;
+	MDB_env *env;
+
+	ring_of(&ra, 1, 0xa);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	store_four(s, "c", 1, true, sha);
+	store_four(s, "d", 1, false, sha);
+	store_close(s);
+	/* n/c@1 gets n/d@1's sealed record and the other way round. */
+	ck_assert_int_eq(key_encode("n", "c", 1, k1, &l1), 0);
+	ck_assert_int_eq(key_encode("n", "d", 1, k2, &l2), 0);
+	ck_assert_uint_eq(l1, l2);
+	env = env_open(&txn);
+	swap_in(txn, "ckpt", k1, k2, l1);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	ck_assert_int_eq(arena_new(&a), 0);
+	ck_assert_int_eq(store_retrieve(s, "n", "c", 1, a, &rec, &err), -EBADMSG);
+	ck_assert_msg(strstr(err.se_msg, "authentication tag") != NULL, "%s", err.se_msg);
+	ck_assert_int_eq(store_retrieve(s, "n", "d", 1, a, &rec, &err), -EBADMSG);
+	arena_free(a);
+	store_close(s);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -644,6 +688,7 @@ main(void)
 	tcase_add_test(tc, store_rotation_seals_shared_chunks_anew_and_frees_the_old_ones);
 	tcase_add_test(tc, store_without_the_old_key_says_which_key_is_missing);
 	tcase_add_test(tc, store_chunks_swapped_on_disk_fail_to_open);
+	tcase_add_test(tc, store_records_swapped_on_disk_fail_to_open);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
