@@ -4,7 +4,8 @@
 # encryption, the control) nor its digest; restores are byte-exact; equal
 # chunks still deduplicate; a wrong, missing or exposed key fails at start;
 # rotation keeps old checkpoints readable with the old key, --check counts
-# chunks per key, and a missing old key makes those checkpoints fail clearly;
+# chunks per key, a missing old key makes those checkpoints fail clearly, and
+# once they are gone the old key is forgotten;
 # a tampered chunk is DATA_LOSS and `get` falls back; a store without keys
 # given one seals what comes next.
 . "$(dirname "$0")/lib.sh"
@@ -128,5 +129,21 @@ nctl get n/e -o "$T_DIR/e.fallback" 2>"$T_DIR/warn.txt"
 check "get n/e falls back to n/e@1 byte for byte" cmp -s "$T_DIR/f3" "$T_DIR/e.fallback"
 check "and says so" grep -q "n/e@1 instead" "$T_DIR/warn.txt"
 check "scrub reports the tampered chunk" sh -c "! $CTL_BIN --nas $URL scrub >$T_DIR/scrub.txt 2>&1"
+
+# The end of a rotation: once the checkpoints under key A are gone, B alone
+# starts without a warning and the store forgets A.
+nctl rm n/c >/dev/null
+nctl rm n/d >/dev/null
+nctl rm n/e@2 >/dev/null
 stop enc
+start_nas enc "$PORT" --encrypt-key "$T_DIR/kb" || { echo "nas did not start with B alone"; exit 1; }
+check "rotation done: key A is forgotten" log_has enc "key id $KA seals nothing any more: forgotten"
+check "rotation done: no warning about key A" sh -c "! grep -q 'was not given' $T_DIR/enc.log"
+nctl get n/e@1 -o "$T_DIR/e1.end"
+check "rotation done: n/e@1 reads back" cmp -s "$T_DIR/f3" "$T_DIR/e1.end"
+stop enc
+"$NAS_BIN" --check --data "$T_DIR/enc-data" --encrypt-key "$T_DIR/kb" >"$T_DIR/check4.txt" 2>&1
+check "rotation done: --check is clean with key B alone" grep -q ": clean" "$T_DIR/check4.txt"
+check "rotation done: --check lists key B only" sh -c \
+	"[ \$(grep -c '^key [0-9a-f]' $T_DIR/check4.txt) -eq 1 ] && grep -q '^key $KB: ' $T_DIR/check4.txt"
 finish
