@@ -2131,6 +2131,9 @@ store_put_txn(struct store *s, MDB_txn *txn, void *arg)
 	op->p_stored = 0;
 	op->p_bytes = 0;
 	op->p_raw = 0;
+	/* A store with keys writes only what store_put_seal() sealed: never bytes in clear. */
+	if (s->s_seal && op->p_n != 0 && (op->p_sealed == NULL || op->p_names == NULL))
+		return -EINVAL;
 	for (size_t i = 0; i < op->p_n; i++) {
 		const Ckpt__V1__Chunk *c = op->p_chunks[i];
 		uint32_t raw_size = c->raw_size != 0 ? c->raw_size : (uint32_t)c->data.len;
