@@ -145,6 +145,7 @@ err_to_code(int e)
 	case EMFILE:
 		return CKPT__V1__CODE__RESOURCE_EXHAUSTED;
 	case ESTALE:
+	case ENOKEY: /* nas: sealed under a key the NAS was not given */
 	case EMEDIUMTYPE: /* a record of another kind than asked for */
 	case EXDEV: /* nasc: a NAS list naming different stores */
 		return CKPT__V1__CODE__FAILED_PRECONDITION;

@@ -5,6 +5,7 @@
  *            [--map-size SIZE] [--map-max SIZE] [--keep N] [--log-level LEVEL]
  *   ckpt-nas --check --data DIR      offline check: every chunk's hash and every
  *                                     reference count; exit 0 clean, 1 corrupt
+ *   --encrypt-key FILE [--decrypt-keys FILE,...]: encryption at rest (seal.h)
  */
 #include <errno.h>
 #include <limits.h>
@@ -40,6 +41,8 @@ struct nas_conf {
 	bool nc_test_format3;
 	char *nc_log_level;
 	char *nc_http;
+	char *nc_encrypt_key;
+	char *nc_decrypt_keys;
 	struct tls_conf nc_tls;
 };
 
@@ -84,6 +87,13 @@ static const struct cfg_opt nas_opts[] = {
 	    "tests only: write the data in store format 3 (records named by a plain SHA-256, "
 	    "no digest), as versions before the chunk-list digest did; a later start without "
 	    "it upgrades the data"),
+	OPT("encrypt-key", CFG_STR, nc_encrypt_key, NULL, 0, 0, 0, "FILE",
+	    "encryption at rest: seal chunks and records with AES-256-GCM under the key in FILE "
+	    "(32 random bytes, raw or hex: openssl rand -hex 32; mode 0600 or stricter); "
+	    "off when not set; a store that has keys refuses to start without its key"),
+	OPT("decrypt-keys", CFG_STR, nc_decrypt_keys, NULL, 0, 0, 0, "FILE,...",
+	    "older keys (key rotation): what was sealed under them stays readable; new data is "
+	    "sealed under --encrypt-key"),
 	OPT("http", CFG_STR, nc_http, NULL, 0, 0, CFG_URL, "URL",
 	    "serve /healthz, /readyz (store answers and is not full) and /metrics (Prometheus) "
 	    "on http://HOST:PORT; off when not set"),
@@ -142,6 +152,16 @@ nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_
 		nas_usage_error(msg, NULL);
 		return 2;
 	}
+	if (conf->nc_decrypt_keys != NULL && conf->nc_decrypt_keys[0] != '\0' &&
+	    (conf->nc_encrypt_key == NULL || conf->nc_encrypt_key[0] == '\0')) {
+		nas_usage_error("--decrypt-keys needs --encrypt-key", NULL);
+		return 2;
+	}
+	if (conf->nc_test_format3 && conf->nc_encrypt_key != NULL && conf->nc_encrypt_key[0] != '\0') {
+		nas_usage_error("--test-format3 writes the data as older versions did: no --encrypt-key",
+		    NULL);
+		return 2;
+	}
 	if (conf->nc_map_size > conf->nc_map_max) {
 		nas_usage_error("--map-size is larger than --map-max", NULL);
 		return 2;
@@ -149,18 +169,39 @@ nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_
 	return -1;
 }
 
+/* The keys of --encrypt-key and --decrypt-keys into ring (none: sr_n 0). */
+static int
+nas_keys_load(const struct nas_conf *conf, struct seal_ring *ring, char *err, size_t errlen)
+{
+	ring->sr_n = 0;
+	if (conf->nc_encrypt_key == NULL || conf->nc_encrypt_key[0] == '\0')
+		return 0;
+	return seal_ring_load(conf->nc_encrypt_key, conf->nc_decrypt_keys, ring, err, errlen);
+}
+
 /* --check: a report on stdout, exit 0 when clean, 1 when corrupt or unreadable. */
 static int
 nas_check(const struct nas_conf *conf)
 {
+	struct seal_ring *ring = calloc(1, sizeof(*ring));
 	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
-		(uint32_t)conf->nc_keep, true, false };
+		(uint32_t)conf->nc_keep, true, false, ring };
 	struct store_error err;
 	struct store_check *ck;
 	struct store *st;
 	int rv;
 
+	if (ring == NULL)
+		return 1;
+	rv = nas_keys_load(conf, ring, err.se_msg, sizeof(err.se_msg));
+	if (rv != 0) {
+		fprintf(stderr, PROG ": %s\n", err.se_msg);
+		free(ring);
+		return 1;
+	}
 	rv = store_open(&sc, &st, NULL, &err);
+	seal_ring_wipe(ring);
+	free(ring);
 	if (rv == -EBUSY) {
 		fprintf(stderr, PROG ": %s\n", err.se_msg);
 		return 1;
@@ -183,12 +224,27 @@ nas_check(const struct nas_conf *conf)
 		printf("problem: %s\n", ck->sk_problems[i]);
 	if (ck->sk_more != 0)
 		printf("problem: ... and %zu more\n", ck->sk_more);
+	/* Per key: one line each, after the plain ones, when the store has keys. */
+	if (ck->sk_nkeys != 0)
+		printf("key plain: %llu chunks, %llu records (not encrypted)\n",
+		    (unsigned long long)ck->sk_plain_chunks, (unsigned long long)ck->sk_plain_records);
+	for (size_t i = 0; i < ck->sk_nkeys; i++)
+		printf("key %s: %llu chunks, %llu records (%s)\n", ck->sk_keys[i].kk_id,
+		    (unsigned long long)ck->sk_keys[i].kk_chunks,
+		    (unsigned long long)ck->sk_keys[i].kk_records,
+		    ck->sk_keys[i].kk_loaded ? "key given" : "KEY NOT GIVEN: not checked");
+	if (ck->sk_locked != 0)
+		printf("%llu chunks and records are sealed under keys not given: give them with "
+		       "--decrypt-keys FILE\n", (unsigned long long)ck->sk_locked);
 	printf("checked %s: %llu records, %llu chunks; %llu corrupt chunks, %llu missing chunks, "
 	       "%llu wrong reference counts, %llu bad records, %llu orphan chunks: %s\n",
 	    conf->nc_data, (unsigned long long)ck->sk_records, (unsigned long long)ck->sk_chunks,
 	    (unsigned long long)ck->sk_bad_chunks, (unsigned long long)ck->sk_missing,
 	    (unsigned long long)ck->sk_bad_refcounts, (unsigned long long)ck->sk_bad_records,
-	    (unsigned long long)ck->sk_orphans, store_check_clean(ck) ? "clean" : "CORRUPT");
+	    (unsigned long long)ck->sk_orphans,
+	    !store_check_clean(ck) && ck->sk_locked != 0 && ck->sk_bad_chunks == 0 &&
+	        ck->sk_missing == 0 && ck->sk_bad_refcounts == 0 && ck->sk_bad_records == 0 ?
+	        "INCOMPLETE" : store_check_clean(ck) ? "clean" : "CORRUPT");
 	rv = store_check_clean(ck) ? 0 : 1;
 	free(ck);
 	return rv;
@@ -197,8 +253,10 @@ nas_check(const struct nas_conf *conf)
 static int
 nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 {
+	struct seal_ring ring;
+	bool sealed;
 	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
-		(uint32_t)conf->nc_keep, false, conf->nc_test_format3 };
+		(uint32_t)conf->nc_keep, false, conf->nc_test_format3, &ring };
 	struct nas_config nc = { conf->nc_listen, (unsigned)conf->nc_workers,
 		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep, conf->nc_http, conf->nc_map_max, &conf->nc_tls };
 	struct store_error err;
@@ -207,7 +265,15 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 	size_t orphans;
 	int rv, sig;
 
+	rv = nas_keys_load(conf, &ring, err.se_msg, sizeof(err.se_msg));
+	if (rv != 0) {
+		LOG_ERROR("%s: refusing to start", err.se_msg);
+		return 1;
+	}
+	/* The store keeps its own copy of the keys. */
+	sealed = ring.sr_n != 0;
 	rv = store_open(&sc, &st, &orphans, &err);
+	seal_ring_wipe(&ring);
 	if (rv == -EBUSY) {
 		LOG_ERROR("%s: refusing to start", err.se_msg);
 		return 1;
@@ -228,8 +294,9 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 		store_close(st);
 		return 1;
 	}
-	LOG_INFO("listening on %s, data in %s (store %s), keeping %lld checkpoints per component",
-	    nas_url(n), conf->nc_data, store_id(st), (long long)conf->nc_keep);
+	LOG_INFO("listening on %s, data in %s (store %s), keeping %lld checkpoints per component%s",
+	    nas_url(n), conf->nc_data, store_id(st), (long long)conf->nc_keep,
+	    sealed ? ", encrypted at rest" : "");
 	while (sigwait(sigs, &sig) != 0) {
 	}
 	LOG_INFO("received SIG%s, stopping", sigabbrev_np(sig));

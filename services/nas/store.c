@@ -22,6 +22,7 @@
 #include "key.h"
 #include "log.h"
 #include "pbw.h"
+#include "seal.h"
 #include "sha.h"
 #include "util.h"
 #include "zchunk.h"
@@ -32,6 +33,8 @@
  * leaves this file (store_write() turns it into -ENOSPC).
  */
 #define STORE_MAP_FULL MDB_MAP_FULL
+/* store_chunk_find(): found, but not under the store's newest key. Not an LMDB code. */
+#define STORE_FOUND_OLD (MDB_LAST_ERRCODE + 1)
 #define STORE_MAXDBS 12
 #define STORE_MAXREADERS 1024
 #define STORE_CIDX_MAX (KEY_NAME_MAX + 1 + 8)
@@ -54,6 +57,12 @@ static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "c
  */
 #define STORE_CHUNK_HDR 8
 #define STORE_CHUNK_SPLIT 0x01u
+/*
+ * Encryption at rest: the data after the header is the stored form sealed
+ * (seal.h: key id, nonce, ciphertext, tag), authenticated with the chunk's
+ * name, codec and raw size; the key is the chunk's keyed name (seal_name()).
+ */
+#define STORE_CHUNK_SEALED 0x02u
 #define STORE_PAGE_HDR 16 /* LMDB's PAGEHDRSZ on 64-bit */
 #define STORE_TAIL_MAX 1536u
 #define STORE_FORMAT_KEY "format"
@@ -65,6 +74,14 @@ static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "c
 #define STORE_FORMAT "4"
 #define STORE_FORMAT_PLAIN "3"
 #define STORE_FORMAT_NOTAIL "2"
+/*
+ * 5: format 4 with sealed values (STORE_CHUNK_SEALED, records beginning with
+ * SEAL_RECORD_MAGIC) and a check value per key id ("key.<16 hex digits>" in
+ * "meta"); set when a store first gets a key, so that an older ckpt-nas
+ * refuses the data instead of reading sealed records as corrupt ones.
+ */
+#define STORE_FORMAT_SEALED "5"
+#define STORE_KEY_PREFIX "key."
 #define STORE_ID_KEY "store_id"
 /*
  * Free space under which a failed write is taken for a full disk: a write
@@ -90,6 +107,12 @@ struct store {
 	bool s_no_specs;     /* read-only, and a store from before specs: no "spec" yet */
 	char *s_dir;         /* the data folder (statvfs of a failed write) */
 	char s_id[STORE_ID_LEN + 1]; /* set at open, then constant */
+	/* Encryption at rest: set at open, then constant. */
+	struct seal_ring s_ring;
+	bool s_seal;         /* s_ring has a key: new values are sealed */
+	/* Key ids the store holds values of that s_ring lacks (their values fail to read). */
+	uint8_t s_missing[SEAL_KEYS_MAX][SEAL_ID_LEN];
+	size_t s_nmissing;
 	int s_lock_fd;       /* STORE_LOCK_FILE, flock()ed until store_close(); -1: none */
 	/* Bytes of chunk data held (stored, and raw): counted at open, then kept up to date. */
 	atomic_uint_fast64_t s_chunk_bytes;
@@ -150,6 +173,7 @@ struct store_chunk_val {
 	unsigned cv_codec;
 	uint32_t cv_raw_size;
 	bool cv_split;            /* the data goes on in "tail" */
+	bool cv_sealed;           /* the data (and tail) is sealed (STORE_CHUNK_SEALED) */
 	const uint8_t *cv_data;   /* in the "chunk" value */
 	size_t cv_len;
 	const uint8_t *cv_tail;   /* store_chunk_read(): the "tail" value, or NULL */
@@ -162,11 +186,13 @@ store_chunk_parse(const MDB_val *v, struct store_chunk_val *ret)
 {
 	const uint8_t *p = v->mv_data;
 
-	if (v->mv_size <= STORE_CHUNK_HDR || (p[1] & ~STORE_CHUNK_SPLIT) != 0 || p[2] != 0 ||
+	if (v->mv_size <= STORE_CHUNK_HDR || (p[1] & ~(STORE_CHUNK_SPLIT | STORE_CHUNK_SEALED)) != 0 ||
+	    p[2] != 0 ||
 	    p[3] != 0 || (p[0] != ZCHUNK_RAW && p[0] != ZCHUNK_ZSTD))
 		return -EBADMSG;
 	ret->cv_codec = p[0];
 	ret->cv_split = (p[1] & STORE_CHUNK_SPLIT) != 0;
+	ret->cv_sealed = (p[1] & STORE_CHUNK_SEALED) != 0;
 	ret->cv_raw_size = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
 	    (uint32_t)p[7] << 24;
 	ret->cv_data = p + STORE_CHUNK_HDR;
@@ -174,7 +200,9 @@ store_chunk_parse(const MDB_val *v, struct store_chunk_val *ret)
 	ret->cv_tail = NULL;
 	ret->cv_tail_len = 0;
 	if (ret->cv_raw_size == 0 || ret->cv_raw_size > STORE_CHUNK_MAX ||
-	    (ret->cv_codec == ZCHUNK_RAW && !ret->cv_split && ret->cv_len != ret->cv_raw_size))
+	    (ret->cv_codec == ZCHUNK_RAW && !ret->cv_split &&
+	        ret->cv_len != ret->cv_raw_size + (ret->cv_sealed ? SEAL_OVERHEAD : 0)) ||
+	    (ret->cv_sealed && !ret->cv_split && ret->cv_len <= SEAL_OVERHEAD))
 		return -EBADMSG;
 	return 0;
 }
@@ -197,7 +225,10 @@ store_chunk_read(struct store *s, MDB_txn *txn, const MDB_val *k, const MDB_val 
 		return store_rc(rc);
 	ret->cv_tail = tv.mv_data;
 	ret->cv_tail_len = tv.mv_size;
-	if (ret->cv_codec == ZCHUNK_RAW && ret->cv_len + ret->cv_tail_len != ret->cv_raw_size)
+	if (ret->cv_codec == ZCHUNK_RAW && ret->cv_len + ret->cv_tail_len !=
+	    ret->cv_raw_size + (ret->cv_sealed ? SEAL_OVERHEAD : 0))
+		return -EBADMSG;
+	if (ret->cv_sealed && ret->cv_len < SEAL_ID_LEN)
 		return -EBADMSG;
 	return 0;
 }
@@ -223,15 +254,267 @@ store_tail_len(size_t len, size_t page)
 }
 
 static void
-store_chunk_hdr(uint8_t *p, unsigned codec, bool split, uint32_t raw_size)
+store_chunk_hdr(uint8_t *p, unsigned codec, bool split, bool sealed, uint32_t raw_size)
 {
 	p[0] = (uint8_t)codec;
-	p[1] = split ? STORE_CHUNK_SPLIT : 0;
+	p[1] = (uint8_t)((split ? STORE_CHUNK_SPLIT : 0) | (sealed ? STORE_CHUNK_SEALED : 0));
 	p[2] = p[3] = 0;
 	p[4] = (uint8_t)raw_size;
 	p[5] = (uint8_t)(raw_size >> 8);
 	p[6] = (uint8_t)(raw_size >> 16);
 	p[7] = (uint8_t)(raw_size >> 24);
+}
+
+/* ---- encryption at rest (seal.h) ---- */
+
+/*
+ * Finds the chunk of SHA-256 sha: under its SHA-256 in a store without keys;
+ * else under its name for each key of the ring in turn (a chunk written
+ * before a rotation keeps its older name), then under its SHA-256 (written
+ * before the store had a key). ret_name (SHA_LEN bytes): the name it was
+ * found under, or, when it is nowhere (MDB_NOTFOUND), the name a new chunk
+ * gets. Returns an LMDB code, or STORE_FOUND_OLD when a store with keys has
+ * it in another form than under its newest key (an older key, or in clear).
+ */
+static int
+store_chunk_find(struct store *s, MDB_txn *txn, const uint8_t *sha, uint8_t *ret_name,
+    MDB_val *ret_val)
+{
+	MDB_val k = { SHA_LEN, ret_name };
+	int rc;
+
+	for (size_t i = 0; s->s_seal && i < s->s_ring.sr_n; i++) {
+		seal_name(&s->s_ring.sr_keys[i], sha, ret_name);
+		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, ret_val);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		/* Found under an older key: tell the caller (store_chunk_reseal()). */
+		return rc == 0 && i != 0 ? STORE_FOUND_OLD : rc;
+	}
+	memcpy(ret_name, sha, SHA_LEN);
+	rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, ret_val);
+	if (rc == MDB_NOTFOUND && s->s_seal)
+		seal_name(&s->s_ring.sr_keys[0], sha, ret_name);
+	return rc == 0 && s->s_seal ? STORE_FOUND_OLD : rc;
+}
+
+/* The name a chunk is written under: its SHA-256, or its name under the store's key. */
+static void
+store_chunk_name(const struct store *s, const uint8_t *sha, uint8_t *ret_name)
+{
+	if (s->s_seal)
+		seal_name(&s->s_ring.sr_keys[0], sha, ret_name);
+	else
+		memcpy(ret_name, sha, SHA_LEN);
+}
+
+/*
+ * The name of a chunk of a record: a record sealed under key id id (NULL:
+ * one in clear) holds chunks named under that key (store_commit_refs() sees
+ * to it), or in clear.
+ */
+static void
+store_chunk_name_of(const struct store *s, const uint8_t *id, const uint8_t *sha,
+    uint8_t *ret_name)
+{
+	const struct seal_key *key = id != NULL ? seal_ring_find(&s->s_ring, id) : NULL;
+
+	if (key != NULL)
+		seal_name(key, sha, ret_name);
+	else
+		memcpy(ret_name, sha, SHA_LEN);
+}
+
+/* A key id the store holds values of but was not given. */
+static void
+store_nokey_error(struct store_error *err, const char *what, const uint8_t id[SEAL_ID_LEN])
+{
+	char hex[SEAL_ID_HEX_LEN + 1];
+
+	seal_id_hex(id, hex);
+	store_errorf(err, "%s is sealed under key id %s, which this NAS was not given "
+	    "(--decrypt-keys FILE)", what, hex);
+}
+
+/*
+ * Opens a sealed chunk (read by store_chunk_read(), stored under name) into
+ * out (cv_len + cv_tail_len - SEAL_OVERHEAD bytes); cv then describes the
+ * opened bytes, the stored form the writer sent. *ret_id: the key id. ctx:
+ * the caller's thread's context for a batch, or NULL.
+ * -ENOKEY for a key the store was not given, -EBADMSG for bytes that fail
+ * their tag (tampered, or moved under another name).
+ */
+static int
+store_chunk_open(const struct store *s, struct seal_ctx *ctx, const uint8_t *name,
+    struct store_chunk_val *cv, uint8_t *out, uint8_t ret_id[SEAL_ID_LEN])
+{
+	uint8_t aad[SEAL_CHUNK_AAD_LEN];
+	const struct seal_key *key;
+	size_t len = cv->cv_len + cv->cv_tail_len;
+	int rv;
+
+	memcpy(ret_id, seal_id_of(cv->cv_data), SEAL_ID_LEN); /* cv_len >= SEAL_ID_LEN: parsed */
+	key = seal_ring_find(&s->s_ring, ret_id);
+	if (key == NULL)
+		return -ENOKEY;
+	seal_chunk_aad(name, cv->cv_codec, cv->cv_raw_size, aad);
+	rv = ctx != NULL ? seal_decrypt_ctx(ctx, key, aad, sizeof(aad), cv->cv_data, cv->cv_len,
+	    cv->cv_tail, cv->cv_tail_len, out) : seal_decrypt(key, aad, sizeof(aad), cv->cv_data,
+	    cv->cv_len, cv->cv_tail, cv->cv_tail_len, out);
+	if (rv != 0)
+		return rv;
+	cv->cv_data = out;
+	cv->cv_len = len - SEAL_OVERHEAD;
+	cv->cv_tail = NULL;
+	cv->cv_tail_len = 0;
+	cv->cv_split = false;
+	cv->cv_sealed = false;
+	return 0;
+}
+
+/*
+ * A record's packed bytes (*ret_plain): v itself, or a sealed record opened
+ * into a malloc'ed buffer (*ret_buf, the caller's to free; NULL for v).
+ * -ENOKEY (*ret_id set) for a key the store was not given, -EBADMSG for a
+ * record that fails its tag, -ENOMEM.
+ */
+static int
+store_record_open(const struct store *s, const MDB_val *k, const MDB_val *v, MDB_val *ret_plain,
+    uint8_t **ret_buf, uint8_t ret_id[SEAL_ID_LEN])
+{
+	const uint8_t *p = v->mv_data;
+	uint8_t aad[SEAL_RECORD_AAD_MAX], *buf;
+	const struct seal_key *key;
+	size_t len;
+	int rv;
+
+	*ret_buf = NULL;
+	if (v->mv_size < SEAL_RECORD_MAGIC_LEN ||
+	    memcmp(p, SEAL_RECORD_MAGIC, SEAL_RECORD_MAGIC_LEN) != 0) {
+		*ret_plain = *v;
+		return 0;
+	}
+	if (v->mv_size < SEAL_RECORD_MAGIC_LEN + SEAL_OVERHEAD)
+		return -EBADMSG;
+	memcpy(ret_id, seal_id_of(p + SEAL_RECORD_MAGIC_LEN), SEAL_ID_LEN);
+	key = seal_ring_find(&s->s_ring, ret_id);
+	if (key == NULL)
+		return -ENOKEY;
+	len = v->mv_size - SEAL_RECORD_MAGIC_LEN - SEAL_OVERHEAD;
+	buf = malloc(len != 0 ? len : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	rv = seal_decrypt(key, aad, seal_record_aad(k->mv_data, k->mv_size, aad),
+	    p + SEAL_RECORD_MAGIC_LEN, v->mv_size - SEAL_RECORD_MAGIC_LEN, NULL, 0, buf);
+	if (rv != 0) {
+		free(buf);
+		return rv;
+	}
+	ret_plain->mv_data = buf;
+	ret_plain->mv_size = len;
+	*ret_buf = buf;
+	return 0;
+}
+
+/*
+ * A chunk a new record references that was found under an older key or in
+ * clear (old_name, old_val: store_chunk_find()) is sealed anew under the
+ * store's key, as new_name; the old one stays for the records that hold it.
+ * So every record written after a rotation reads with the newest key alone,
+ * and an old key can go once the records written before it are gone.
+ * *bytes and *raw grow by what was added.
+ */
+static int
+store_chunk_reseal(struct store *s, MDB_txn *txn, const uint8_t *old_name, const MDB_val *old_val,
+    const uint8_t *new_name, uint64_t *bytes, uint64_t *raw)
+{
+	const struct seal_key *key = &s->s_ring.sr_keys[0];
+	MDB_val ok = { SHA_LEN, (void *)old_name }, k = { SHA_LEN, (void *)new_name }, v;
+	uint8_t aad[SEAL_CHUNK_AAD_LEN], id[SEAL_ID_LEN], *plain, *sealed = NULL;
+	struct store_chunk_val cv;
+	size_t len, tail, head;
+	int rc, rv;
+
+	rv = store_chunk_read(s, txn, &ok, old_val, &cv);
+	if (rv != 0)
+		return rv;
+	len = cv.cv_len + cv.cv_tail_len;
+	/* Copied out before the first write: old_val points into the map. */
+	plain = malloc(len != 0 ? len : 1);
+	if (plain == NULL)
+		return -ENOMEM;
+	if (cv.cv_sealed) {
+		rv = len > SEAL_OVERHEAD ? store_chunk_open(s, NULL, old_name, &cv, plain, id) : -EBADMSG;
+	} else {
+		store_chunk_copy(&cv, plain);
+		cv.cv_data = plain;
+		cv.cv_len = len;
+	}
+	len = cv.cv_len + SEAL_OVERHEAD;
+	if (rv == 0 && (sealed = malloc(len)) == NULL)
+		rv = -ENOMEM;
+	if (rv == 0) {
+		seal_chunk_aad(new_name, cv.cv_codec, cv.cv_raw_size, aad);
+		rv = seal_encrypt(key, aad, sizeof(aad), cv.cv_data, cv.cv_len, sealed);
+	}
+	if (rv != 0)
+		goto out;
+	tail = store_tail_len(STORE_CHUNK_HDR + len, s->s_psize);
+	head = len - tail;
+	v.mv_size = STORE_CHUNK_HDR + head;
+	v.mv_data = NULL;
+	rc = mdb_put(txn, s->s_dbi[DB_CHUNK], &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+	if (rc == MDB_KEYEXIST)
+		goto out;
+	if (rc == 0) {
+		store_chunk_hdr(v.mv_data, cv.cv_codec, tail != 0, true, cv.cv_raw_size);
+		memcpy((uint8_t *)v.mv_data + STORE_CHUNK_HDR, sealed, head);
+	}
+	if (rc == 0 && tail != 0) {
+		MDB_val tv = { tail, sealed + head };
+		rc = mdb_put(txn, s->s_dbi[DB_TAIL], &k, &tv, 0);
+	}
+	rv = store_rc(rc);
+	if (rv == 0) {
+		*bytes += len;
+		*raw += cv.cv_raw_size;
+	}
+out:
+	free(sealed);
+	free(plain);
+	return rv;
+}
+
+/* Writes a record at k (flags: mdb_put's), packed, and sealed when the store has a key. */
+static int
+store_record_put(struct store *s, MDB_txn *txn, const MDB_val *k,
+    const Ckpt__V1__CheckpointRecord *rec, unsigned flags)
+{
+	size_t len = ckpt__v1__checkpoint_record__get_packed_size(rec);
+	uint8_t aad[SEAL_RECORD_AAD_MAX], *buf;
+	MDB_val kk = *k, v = { len, NULL };
+	int rv;
+
+	if (!s->s_seal) {
+		rv = store_rc(mdb_put(txn, s->s_dbi[DB_CKPT], &kk, &v, flags | MDB_RESERVE));
+		if (rv == 0)
+			ckpt__v1__checkpoint_record__pack(rec, v.mv_data);
+		return rv;
+	}
+	buf = malloc(len != 0 ? len : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	ckpt__v1__checkpoint_record__pack(rec, buf);
+	v.mv_size = SEAL_RECORD_MAGIC_LEN + SEAL_OVERHEAD + len;
+	rv = store_rc(mdb_put(txn, s->s_dbi[DB_CKPT], &kk, &v, flags | MDB_RESERVE));
+	if (rv == 0) {
+		memcpy(v.mv_data, SEAL_RECORD_MAGIC, SEAL_RECORD_MAGIC_LEN);
+		rv = seal_encrypt(&s->s_ring.sr_keys[0], aad,
+		    seal_record_aad(k->mv_data, k->mv_size, aad), buf, len,
+		    (uint8_t *)v.mv_data + SEAL_RECORD_MAGIC_LEN);
+	}
+	free(buf);
+	return rv;
 }
 
 /* "64G", "256M", "12K" or bytes: the way sizes are written on the command line. */
@@ -807,7 +1090,7 @@ store_pb_varint(const uint8_t **pp, const uint8_t *end, uint64_t *ret_v)
  * chunk list that List does not need.
  */
 static int
-store_record_info(const MDB_val *v, struct arena *a, Ckpt__V1__CheckpointInfo **ret_info)
+store_record_info_parse(const MDB_val *v, struct arena *a, Ckpt__V1__CheckpointInfo **ret_info)
 {
 	const uint8_t *p = v->mv_data, *end = p + v->mv_size;
 
@@ -844,19 +1127,53 @@ store_record_info(const MDB_val *v, struct arena *a, Ckpt__V1__CheckpointInfo **
 	return -EBADMSG;
 }
 
-/* The whole record at key, unpacked into a. -ENOENT, -EBADMSG. */
+/* The info of the record v at k, opened if sealed (store_record_open()). */
+static int
+store_record_info(const struct store *s, const MDB_val *k, const MDB_val *v, struct arena *a,
+    Ckpt__V1__CheckpointInfo **ret_info, uint8_t ret_id[SEAL_ID_LEN])
+{
+	MDB_val pv;
+	uint8_t *buf;
+	int rv;
+
+	rv = store_record_open(s, k, v, &pv, &buf, ret_id);
+	if (rv == 0)
+		rv = store_record_info_parse(&pv, a, ret_info);
+	free(buf);
+	return rv;
+}
+
+/*
+ * The whole record at key, unpacked into a. -ENOENT, -EBADMSG, -ENOKEY
+ * (sealed under a key the store was not given: err says which).
+ */
 static int
 store_record_get(struct store *s, MDB_txn *txn, const uint8_t *key, size_t klen, struct arena *a,
-    Ckpt__V1__CheckpointRecord **ret_rec)
+    Ckpt__V1__CheckpointRecord **ret_rec, struct store_error *err)
 {
-	MDB_val k = { klen, (void *)key }, v;
+	MDB_val k = { klen, (void *)key }, v, pv;
 	Ckpt__V1__CheckpointRecord *rec;
+	uint8_t id[SEAL_ID_LEN], *buf;
 	int rv;
 
 	rv = store_rc(mdb_get(txn, s->s_dbi[DB_CKPT], &k, &v));
 	if (rv != 0)
 		return rv;
-	rec = ckpt__v1__checkpoint_record__unpack(arena_protobuf(a), v.mv_size, v.mv_data);
+	rv = store_record_open(s, &k, &v, &pv, &buf, id);
+	if (rv != 0) {
+		char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], what[KEY_MAX + 48];
+		uint64_t seq = 0;
+		if (key_decode(key, klen, node, comp, &seq) != 0)
+			node[0] = comp[0] = '\0';
+		store_ref_str(node, comp, seq, what, sizeof(what));
+		if (rv == -ENOKEY)
+			store_nokey_error(err, what, id);
+		else if (rv == -EBADMSG)
+			store_errorf(err, "%s is corrupt: its record fails its authentication tag", what);
+		return rv;
+	}
+	rec = ckpt__v1__checkpoint_record__unpack(arena_protobuf(a), pv.mv_size, pv.mv_data);
+	free(buf);
 	if (rec == NULL || rec->info == NULL)
 		return -EBADMSG;
 	*ret_rec = rec;
@@ -968,6 +1285,7 @@ store_ref_get(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *ret_c
 }
 
 /*
+ * sha: the chunk's name in "chunk" (store_chunk_name_of()).
  * Drops one reference; the last one deletes the chunk and its count and adds
  * its size to *freed_bytes and 1 to *freed_chunks. A chunk without a count is
  * left for the collection at open.
@@ -1079,7 +1397,6 @@ store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count)
 	for (size_t i = 0; i < nkeys && rv == 0; i++) {
 		Ckpt__V1__CheckpointRecord *rec;
 		uint8_t digest[SHA_LEN];
-		MDB_val nv;
 
 		k.mv_size = klens[i];
 		k.mv_data = keys[i];
@@ -1096,15 +1413,17 @@ store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count)
 		}
 		rec->info->digest.data = digest; /* not freed: taken back below */
 		rec->info->digest.len = SHA_LEN;
-		nv.mv_size = ckpt__v1__checkpoint_record__get_packed_size(rec);
-		nv.mv_data = malloc(nv.mv_size);
-		if (nv.mv_data == NULL) {
-			rv = -ENOMEM;
-		} else {
-			ckpt__v1__checkpoint_record__pack(rec, nv.mv_data);
-			rv = store_rc(mdb_put(txn, s->s_dbi[DB_CKPT], &k, &nv, 0));
-			free(nv.mv_data);
-			count++;
+		/*
+		 * In clear, like the chunks they hold: a record sealed under a key names
+		 * its chunks under that key (store_chunk_name_of()).
+		 */
+		{
+			MDB_val nv = { ckpt__v1__checkpoint_record__get_packed_size(rec), NULL };
+			rv = store_rc(mdb_put(txn, s->s_dbi[DB_CKPT], &k, &nv, MDB_RESERVE));
+			if (rv == 0) {
+				ckpt__v1__checkpoint_record__pack(rec, nv.mv_data);
+				count++;
+			}
 		}
 		rec->info->digest.data = NULL;
 		rec->info->digest.len = 0;
@@ -1151,6 +1470,9 @@ store_format_txn(struct store *s, MDB_txn *txn)
 	}
 	rc = mdb_get(txn, s->s_dbi[DB_META], &k, &v);
 	if (rc == 0 && store_format_is(&v, want))
+		return 0;
+	/* Format 4 with keys (store_keys_txn() checks them). */
+	if (rc == 0 && !s->s_format3 && store_format_is(&v, STORE_FORMAT_SEALED))
 		return 0;
 	/* Format 2 is format 3 without tails; 3 is 4 without digests. */
 	if (rc == 0 && (store_format_is(&v, STORE_FORMAT_NOTAIL) ||
@@ -1215,14 +1537,241 @@ store_id_txn(struct store *s, MDB_txn *txn, const char *fresh_id)
 	return store_rc(rc);
 }
 
-/* arg: a fresh store id, in case the store has none (store_id_txn). */
+/* The ids of a list of key ids, "0123456789abcdef, ...", into buf. */
+static void
+store_ids_str(const uint8_t (*ids)[SEAL_ID_LEN], size_t n, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && at + SEAL_ID_HEX_LEN + 3 < len; i++) {
+		if (i > 0) {
+			memcpy(buf + at, ", ", 3);
+			at += 2;
+		}
+		seal_id_hex(ids[i], buf + at);
+		at += SEAL_ID_HEX_LEN;
+	}
+}
+
+/*
+ * The keys: "meta" holds a check value per key id the store has sealed
+ * with ("key.<id>"). A key given whose id is known must match its check
+ * (-EKEYREJECTED); a store with keys needs a key (-ENOKEY) and at least one
+ * of the keys given must be known to it (-EKEYREJECTED: a wrong key, most
+ * likely; a rotation gives the old key too, with --decrypt-keys). The
+ * sealing key joins the store (and the format becomes 5) when opened for
+ * writing. Key ids of the store that were not given go to s_missing: their
+ * values fail to read.
+ */
+static int
+store_keys_txn(struct store *s, MDB_txn *txn, struct store_error *err)
+{
+	const size_t plen = strlen(STORE_KEY_PREFIX);
+	uint8_t known[SEAL_KEYS_MAX][SEAL_ID_LEN];
+	char kbuf[sizeof(STORE_KEY_PREFIX) + SEAL_ID_HEX_LEN], ids[SEAL_KEYS_MAX * 18 + 1];
+	size_t nknown = 0, matched = 0;
+	bool has_own = false;
+	MDB_cursor *c;
+	MDB_val k = { plen, (void *)STORE_KEY_PREFIX }, v;
+	int rc, rv = 0;
+
+	s->s_nmissing = 0;
+	rc = mdb_cursor_open(txn, s->s_dbi[DB_META], &c);
+	if (rc != 0)
+		return store_rc(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && rv == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint8_t id[SEAL_ID_LEN];
+		const struct seal_key *key;
+		char hex[SEAL_ID_HEX_LEN + 1];
+
+		if (k.mv_size < plen || memcmp(k.mv_data, STORE_KEY_PREFIX, plen) != 0)
+			break;
+		if (k.mv_size != plen + SEAL_ID_HEX_LEN || v.mv_size != SEAL_CHECK_LEN) {
+			store_errorf(err, "the store's key list is malformed");
+			rv = -EBADMSG;
+			break;
+		}
+		for (size_t i = 0; i < SEAL_ID_LEN; i++) {
+			char two[3] = { ((const char *)k.mv_data)[plen + 2 * i],
+				((const char *)k.mv_data)[plen + 2 * i + 1], '\0' };
+			id[i] = (uint8_t)strtoul(two, NULL, 16);
+		}
+		seal_id_hex(id, hex);
+		key = seal_ring_find(&s->s_ring, id);
+		if (key != NULL && !seal_check_equal(key->sk_check, v.mv_data)) {
+			store_errorf(err, "wrong key: key id %s does not match the store's check value "
+			    "for it", hex);
+			rv = -EKEYREJECTED;
+			break;
+		}
+		if (key != NULL)
+			matched++;
+		if (key == &s->s_ring.sr_keys[0])
+			has_own = true;
+		if (key == NULL && s->s_nmissing < SEAL_KEYS_MAX)
+			memcpy(s->s_missing[s->s_nmissing++], id, SEAL_ID_LEN);
+		if (nknown < SEAL_KEYS_MAX)
+			memcpy(known[nknown], id, SEAL_ID_LEN);
+		nknown++;
+	}
+	mdb_cursor_close(c);
+	if (rv != 0)
+		return rv;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_rc(rc);
+	store_ids_str((const uint8_t (*)[SEAL_ID_LEN])known, nknown < SEAL_KEYS_MAX ? nknown :
+	    SEAL_KEYS_MAX, ids, sizeof(ids));
+	if (nknown != 0 && !s->s_seal) {
+		store_errorf(err, "the store is encrypted (key id %s): give its key with "
+		    "--encrypt-key FILE", ids);
+		return -ENOKEY;
+	}
+	if (nknown != 0 && matched == 0) {
+		char mine[SEAL_ID_HEX_LEN + 1];
+		seal_id_hex(s->s_ring.sr_keys[0].sk_id, mine);
+		store_errorf(err, "wrong key: the store is sealed under key id %s, the key given is %s "
+		    "(to rotate keys, give the old one with --decrypt-keys FILE)", ids, mine);
+		return -EKEYREJECTED;
+	}
+	if (!s->s_seal || has_own || s->s_readonly)
+		return 0;
+	memcpy(kbuf, STORE_KEY_PREFIX, plen);
+	seal_id_hex(s->s_ring.sr_keys[0].sk_id, kbuf + plen);
+	k.mv_size = plen + SEAL_ID_HEX_LEN;
+	k.mv_data = kbuf;
+	v.mv_size = SEAL_CHECK_LEN;
+	v.mv_data = (void *)s->s_ring.sr_keys[0].sk_check;
+	rc = mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0);
+	if (rc == 0) {
+		k.mv_size = strlen(STORE_FORMAT_KEY);
+		k.mv_data = STORE_FORMAT_KEY;
+		v.mv_size = strlen(STORE_FORMAT_SEALED);
+		v.mv_data = STORE_FORMAT_SEALED;
+		rc = mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0);
+	}
+	if (rc == 0)
+		LOG_INFO("store: new values are sealed under key id %s%s%s", kbuf + plen,
+		    nknown != 0 ? "; older keys: " : " (the first key of this store)",
+		    nknown != 0 ? ids : "");
+	return store_rc(rc);
+}
+
+/* Which key ids not given still seal something (store_keys_forget_txn()). */
+struct store_forget_op {
+	uint64_t fo_count[SEAL_KEYS_MAX]; /* values under s_missing[i] */
+};
+
+/* The index in s_missing of the key id a sealed value names, or -1. */
+static int
+store_missing_index(const struct store *s, const uint8_t *id)
+{
+	for (size_t i = 0; i < s->s_nmissing; i++)
+		if (memcmp(s->s_missing[i], id, SEAL_ID_LEN) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Counts the chunks and records sealed under each key id the store was not
+ * given (reading only their first bytes), and deletes the check value of
+ * those that seal nothing any more.
+ */
+static int
+store_keys_forget_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_forget_op *op = arg;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	static const enum store_db dbs[] = { DB_CKPT, DB_CHUNK };
+
+	memset(op->fo_count, 0, sizeof(op->fo_count));
+	for (size_t d = 0; d < sizeof(dbs) / sizeof(dbs[0]); d++) {
+		enum store_db db = dbs[d];
+
+		rc = mdb_cursor_open(txn, s->s_dbi[db], &c);
+		if (rc != 0)
+			return store_rc(rc);
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			struct store_chunk_val cv;
+			const uint8_t *id = NULL;
+			int i;
+
+			if (db == DB_CHUNK && store_chunk_parse(&v, &cv) == 0 && cv.cv_sealed &&
+			    cv.cv_len >= SEAL_ID_LEN)
+				id = cv.cv_data;
+			else if (db == DB_CKPT && v.mv_size >= SEAL_RECORD_MAGIC_LEN + SEAL_OVERHEAD &&
+			    memcmp(v.mv_data, SEAL_RECORD_MAGIC, SEAL_RECORD_MAGIC_LEN) == 0)
+				id = (const uint8_t *)v.mv_data + SEAL_RECORD_MAGIC_LEN;
+			if (id != NULL && (i = store_missing_index(s, id)) >= 0)
+				op->fo_count[i]++;
+		}
+		mdb_cursor_close(c);
+		if (rc != MDB_NOTFOUND)
+			return store_rc(rc);
+	}
+	for (size_t i = 0; i < s->s_nmissing; i++) {
+		char kbuf[sizeof(STORE_KEY_PREFIX) + SEAL_ID_HEX_LEN];
+		MDB_val mk = { strlen(STORE_KEY_PREFIX) + SEAL_ID_HEX_LEN, kbuf };
+
+		if (op->fo_count[i] != 0)
+			continue;
+		memcpy(kbuf, STORE_KEY_PREFIX, strlen(STORE_KEY_PREFIX));
+		seal_id_hex(s->s_missing[i], kbuf + strlen(STORE_KEY_PREFIX));
+		rc = mdb_del(txn, s->s_dbi[DB_META], &mk, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return store_rc(rc);
+	}
+	return 0;
+}
+
+/*
+ * A key that was dropped after a rotation, once nothing sealed under it is
+ * left, is forgotten: the store stops warning about it (and --check stops
+ * listing it). Only when some key known to the store was not given.
+ */
+static int
+store_keys_forget(struct store *s, struct store_error *err)
+{
+	struct store_forget_op op;
+	size_t kept = 0;
+	int rv;
+
+	rv = store_write(s, store_keys_forget_txn, &op, err);
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < s->s_nmissing; i++) {
+		char hex[SEAL_ID_HEX_LEN + 1];
+		if (op.fo_count[i] != 0) {
+			memmove(s->s_missing[kept++], s->s_missing[i], SEAL_ID_LEN);
+			continue;
+		}
+		seal_id_hex(s->s_missing[i], hex);
+		LOG_INFO("store: key id %s seals nothing any more: forgotten", hex);
+	}
+	s->s_nmissing = kept;
+	return 0;
+}
+
+struct store_open_arg {
+	const char *oa_fresh_id;      /* in case the store has none (store_id_txn) */
+	struct store_error *oa_err;
+};
+
 static int
 store_dbs_open_txn(struct store *s, MDB_txn *txn, void *arg)
 {
+	struct store_open_arg *oa = arg;
 	int rv = store_format_txn(s, txn);
 
 	if (rv == 0)
-		rv = store_id_txn(s, txn, arg);
+		rv = store_id_txn(s, txn, oa->oa_fresh_id);
+	if (rv == 0)
+		rv = store_keys_txn(s, txn, oa->oa_err);
 	return rv;
 }
 
@@ -1366,6 +1915,7 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
     struct store_error *ret_err)
 {
 	char fresh_id[STORE_ID_LEN + 1];
+	struct store_open_arg oa = { fresh_id, ret_err };
 	struct store_gc_op gc;
 	pthread_rwlockattr_t attr;
 	struct store *s;
@@ -1405,13 +1955,19 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		goto out_close;
 	s->s_wq_ready = true;
 	s->s_wq_tail = &s->s_wq_head;
+	if (cfg->sc_ring != NULL && cfg->sc_ring->sr_n != 0) {
+		s->s_ring = *cfg->sc_ring;
+		s->s_seal = true;
+	}
 	rv = store_id_new(fresh_id);
 	if (rv == 0)
 		rv = store_env_open(s, cfg, ret_err);
 	if (rv == 0 && s->s_readonly)
-		rv = store_read(s, store_dbs_open_txn, fresh_id);
+		rv = store_read(s, store_dbs_open_txn, &oa);
 	else if (rv == 0)
-		rv = store_write(s, store_dbs_open_txn, fresh_id, ret_err);
+		rv = store_write(s, store_dbs_open_txn, &oa, ret_err);
+	if (rv == -ENOKEY || rv == -EKEYREJECTED || (rv == -EBADMSG && ret_err->se_msg[0] != '\0'))
+		goto out_close;
 	if (rv == -EPROTO)
 		store_errorf(ret_err, "the data is not in store format %s (written by an older "
 		    "ckpt-nas?)", STORE_FORMAT);
@@ -1421,10 +1977,18 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		rv = store_read(s, store_gc_txn, &gc);
 	else if (rv == 0)
 		rv = store_write(s, store_gc_txn, &gc, ret_err);
+	if (rv == 0 && !s->s_readonly && s->s_nmissing != 0)
+		rv = store_keys_forget(s, ret_err);
 	if (rv != 0) {
 		if (ret_err->se_msg[0] == '\0')
 			store_errorf(ret_err, "%s", err_str(rv));
 		goto out_close;
+	}
+	for (size_t i = 0; i < s->s_nmissing; i++) {
+		char id[SEAL_ID_HEX_LEN + 1];
+		seal_id_hex(s->s_missing[i], id);
+		LOG_WARN("store: key id %s was not given: what is sealed under it cannot be read "
+		    "(--decrypt-keys FILE)", id);
 	}
 	atomic_store(&s->s_chunk_bytes, gc.g_bytes);
 	atomic_store(&s->s_chunk_raw_bytes, gc.g_raw);
@@ -1457,6 +2021,7 @@ store_close(struct store *s)
 		pthread_mutex_destroy(&s->s_wq_mu);
 	if (s->s_lock_fd >= 0)
 		close(s->s_lock_fd); /* after the environment: releases the folder */
+	seal_ring_wipe(&s->s_ring);
 	free(s->s_dir);
 	free(s);
 }
@@ -1477,8 +2042,13 @@ store_have_txn(struct store *s, MDB_txn *txn, void *arg)
 
 	op->h_n_missing = 0;
 	for (size_t i = 0; i < op->h_n; i++) {
-		MDB_val k = { SHA_LEN, op->h_hashes[i].data }, v;
-		int rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
+		uint8_t name[SHA_LEN];
+		MDB_val k = { SHA_LEN, name }, v;
+		int rc;
+
+		/* Under the newest key only: a writer sends again what older keys sealed. */
+		store_chunk_name(s, op->h_hashes[i].data, name);
+		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
 		if (rc == MDB_NOTFOUND)
 			op->h_missing[op->h_n_missing++] = (uint32_t)i;
 		else if (rc != 0)
@@ -1556,6 +2126,13 @@ store_check_chunk(struct zchunk *z, uint8_t *out, const Ckpt__V1__Chunk *c, size
 struct store_put_op {
 	Ckpt__V1__Chunk *const *p_chunks;
 	size_t p_n;
+	/*
+	 * A store with keys: each chunk's data sealed (data.len + SEAL_OVERHEAD
+	 * bytes, in p_buf) and its name.
+	 */
+	uint8_t **p_sealed;
+	uint8_t *p_buf;
+	uint8_t (*p_names)[SHA_LEN];
 	uint32_t p_stored;
 	uint64_t p_bytes;
 	uint64_t p_raw;
@@ -1568,31 +2145,82 @@ store_put_run(struct store *s, MDB_txn *txn, struct store_put_op *op)
 	op->p_stored = 0;
 	op->p_bytes = 0;
 	op->p_raw = 0;
+	/* A store with keys writes only what store_put_seal() sealed: never bytes in clear. */
+	if (s->s_seal && op->p_n != 0 && (op->p_sealed == NULL || op->p_names == NULL))
+		return -EINVAL;
 	for (size_t i = 0; i < op->p_n; i++) {
 		const Ckpt__V1__Chunk *c = op->p_chunks[i];
 		uint32_t raw_size = c->raw_size != 0 ? c->raw_size : (uint32_t)c->data.len;
-		size_t tail = store_tail_len(STORE_CHUNK_HDR + c->data.len, s->s_psize);
-		size_t head = c->data.len - tail;
-		MDB_val k = { SHA_LEN, c->sha256.data }, v = { STORE_CHUNK_HDR + head, NULL };
+		const uint8_t *data = c->data.data;
+		size_t len = c->data.len, tail, head;
+		MDB_val k = { SHA_LEN, c->sha256.data }, v;
+		int rc;
+
+		if (s->s_seal) {
+			k.mv_data = op->p_names[i];
+			data = op->p_sealed[i];
+			len += SEAL_OVERHEAD;
+		}
+		tail = store_tail_len(STORE_CHUNK_HDR + len, s->s_psize);
+		head = len - tail;
+		v.mv_size = STORE_CHUNK_HDR + head;
+		v.mv_data = NULL;
 		/* Two uploads of the same chunk: the first writer wins, the other finds it. */
-		int rc = mdb_put(txn, s->s_dbi[DB_CHUNK], &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+		rc = mdb_put(txn, s->s_dbi[DB_CHUNK], &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
 		if (rc == MDB_KEYEXIST)
 			continue;
 		if (rc != 0)
 			return store_rc(rc);
-		store_chunk_hdr(v.mv_data, c->codec, tail != 0, raw_size);
-		memcpy((uint8_t *)v.mv_data + STORE_CHUNK_HDR, c->data.data, head);
+		store_chunk_hdr(v.mv_data, c->codec, tail != 0, s->s_seal, raw_size);
+		memcpy((uint8_t *)v.mv_data + STORE_CHUNK_HDR, data, head);
 		if (tail != 0) {
-			MDB_val tv = { tail, c->data.data + head };
+			MDB_val tv = { tail, (void *)(data + head) };
 			rc = mdb_put(txn, s->s_dbi[DB_TAIL], &k, &tv, 0);
 			if (rc != 0)
 				return store_rc(rc);
 		}
 		op->p_stored++;
-		op->p_bytes += c->data.len;
+		op->p_bytes += len;
 		op->p_raw += raw_size;
 	}
 	return 0;
+}
+
+/*
+ * Seals every chunk under the store's key (outside the transaction, like the
+ * verification): the stored form, authenticated with the chunk's name under
+ * that key, its codec and raw size.
+ */
+static int
+store_put_seal(struct store *s, struct store_put_op *op)
+{
+	const struct seal_key *key = &s->s_ring.sr_keys[0];
+	struct seal_ctx *ctx = NULL;
+	size_t total = 0, off = 0;
+	int rv;
+
+	for (size_t i = 0; i < op->p_n; i++)
+		total += op->p_chunks[i]->data.len + SEAL_OVERHEAD;
+	op->p_buf = malloc(total);
+	op->p_sealed = malloc(op->p_n * sizeof(*op->p_sealed));
+	op->p_names = malloc(op->p_n * sizeof(*op->p_names));
+	if (op->p_buf == NULL || op->p_sealed == NULL || op->p_names == NULL)
+		return -ENOMEM;
+	rv = seal_ctx_new(&ctx);
+	for (size_t i = 0; i < op->p_n && rv == 0; i++) {
+		const Ckpt__V1__Chunk *c = op->p_chunks[i];
+		uint32_t raw_size = c->raw_size != 0 ? c->raw_size : (uint32_t)c->data.len;
+		uint8_t aad[SEAL_CHUNK_AAD_LEN];
+
+		seal_name(key, c->sha256.data, op->p_names[i]);
+		seal_chunk_aad(op->p_names[i], c->codec, raw_size, aad);
+		op->p_sealed[i] = op->p_buf + off;
+		rv = seal_encrypt_ctx(ctx, key, aad, sizeof(aad), c->data.data, c->data.len,
+		    op->p_sealed[i]);
+		off += c->data.len + SEAL_OVERHEAD;
+	}
+	seal_ctx_free(ctx);
+	return rv;
 }
 
 static int
@@ -1634,7 +2262,7 @@ int
 store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint32_t *ret_stored,
     struct store_error *ret_err)
 {
-	struct store_put_op op = { chunks, n, 0, 0, 0 };
+	struct store_put_op op = { .p_chunks = chunks, .p_n = n };
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
@@ -1643,8 +2271,13 @@ store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint
 		return 0;
 	}
 	rv = store_check_chunks(chunks, n, ret_err);
+	if (rv == 0 && s->s_seal)
+		rv = store_put_seal(s, &op);
 	if (rv == 0)
 		rv = store_write(s, store_put_txn, &op, ret_err);
+	free(op.p_sealed);
+	free(op.p_buf);
+	free(op.p_names);
 	if (rv != 0)
 		return rv;
 	atomic_fetch_add(&s->s_chunk_bytes, op.p_bytes);
@@ -1666,7 +2299,38 @@ struct store_get_op {
 	Ckpt__V1__Chunk **g_chunks;   /* store_get_chunks() */
 	store_reserve_fn g_reserve;   /* store_get_chunks_wire() */
 	void *g_reserve_arg;
+	struct seal_ctx *g_seal;      /* made at the first sealed chunk */
 };
+
+/* A sealed chunk found by store_get_txn(), opened into the caller's arena. */
+static int
+store_get_open(struct store *s, struct store_get_op *op, size_t i, const uint8_t *name)
+{
+	struct store_chunk_val *cv = &op->g_cv[i];
+	size_t len = cv->cv_len + cv->cv_tail_len;
+	char hex[SHA_HEX_LEN + 1], what[SHA_HEX_LEN + 8];
+	uint8_t id[SEAL_ID_LEN], *out;
+	int rv;
+
+	sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
+	out = len > SEAL_OVERHEAD ? arena_alloc(op->g_arena, len - SEAL_OVERHEAD) : NULL;
+	if (len <= SEAL_OVERHEAD) {
+		rv = -EBADMSG;
+	} else if (out == NULL) {
+		return -ENOMEM;
+	} else {
+		rv = op->g_seal == NULL ? seal_ctx_new(&op->g_seal) : 0;
+		if (rv == 0)
+			rv = store_chunk_open(s, op->g_seal, name, cv, out, id);
+	}
+	snprintf(what, sizeof(what), "chunk %s", hex);
+	if (rv == -ENOKEY)
+		store_nokey_error(op->g_err, what, id);
+	else if (rv == -EBADMSG)
+		store_errorf(op->g_err, "chunk %s is corrupt: it fails its authentication tag "
+		    "(its stored bytes were changed)", hex);
+	return rv;
+}
 
 /*
  * Finds the prefix of the requested chunks that fits the budget and reads
@@ -1683,10 +2347,22 @@ store_get_txn(struct store *s, MDB_txn *txn, void *arg)
 
 	op->g_n_out = 0;
 	for (size_t i = 0; i < op->g_n; i++) {
-		MDB_val k = { SHA_LEN, op->g_hashes[i].data }, v;
-		int rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
+		uint8_t name[SHA_LEN];
+		MDB_val k = { SHA_LEN, name }, v;
+		int rc = store_chunk_find(s, txn, op->g_hashes[i].data, name, &v);
 		int rv;
 
+		if (rc == STORE_FOUND_OLD)
+			rc = 0;
+		if (rc == MDB_NOTFOUND && s->s_nmissing != 0) {
+			char id[SEAL_ID_HEX_LEN + 1];
+			sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
+			seal_id_hex(s->s_missing[0], id);
+			store_errorf(op->g_err, "chunk %s not found under the keys given; the store holds "
+			    "chunks of key id %s%s, which this NAS was not given (--decrypt-keys FILE)", hex,
+			    id, s->s_nmissing > 1 ? " and others" : "");
+			return -ENOKEY;
+		}
 		if (rc == MDB_NOTFOUND) {
 			sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
 			store_errorf(op->g_err, "chunk %s not found", hex);
@@ -1701,6 +2377,14 @@ store_get_txn(struct store *s, MDB_txn *txn, void *arg)
 			sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
 			store_errorf(op->g_err, "chunk %s is corrupt: its header is not valid", hex);
 		}
+		/* Under a keyed name only a sealed value belongs (its header was changed). */
+		if (rv == 0 && !op->g_cv[i].cv_sealed && memcmp(name, op->g_hashes[i].data, SHA_LEN) != 0) {
+			sha_hex(op->g_hashes[i].data, SHA_LEN, hex);
+			store_errorf(op->g_err, "chunk %s is corrupt: it is not sealed", hex);
+			rv = -EBADMSG;
+		}
+		if (rv == 0 && op->g_cv[i].cv_sealed)
+			rv = store_get_open(s, op, i, name);
 		if (rv != 0)
 			return rv;
 		op->g_n_out = i + 1;
@@ -1788,7 +2472,10 @@ store_get_run(struct store *s, struct store_get_op *op)
 	op->g_cv = arena_alloc(op->g_arena, (op->g_n != 0 ? op->g_n : 1) * sizeof(*op->g_cv));
 	if (op->g_cv == NULL)
 		return -ENOMEM;
-	return store_read(s, store_get_txn, op);
+	rv = store_read(s, store_get_txn, op);
+	seal_ctx_free(op->g_seal);
+	op->g_seal = NULL;
+	return rv;
 }
 
 int
@@ -1852,6 +2539,7 @@ struct store_commit_op {
 	bool co_existed;
 	struct store_delete_op co_retained; /* older checkpoints deleted by retention */
 	uint8_t co_digest[SHA_LEN];         /* of the request's chunk list */
+	uint64_t co_bytes, co_raw;          /* chunks sealed anew (store_chunk_reseal()) */
 	struct store_put_op co_put;         /* the request's inline chunks */
 };
 
@@ -1902,7 +2590,9 @@ store_commit_inline_named(struct store *s, MDB_txn *txn, const struct store_comm
 	if (op->co_put.p_stored == 0)
 		return 0;
 	for (size_t i = 0; i < req->n_inline_chunks; i++) {
-		MDB_val k = { SHA_LEN, req->inline_chunks[i]->sha256.data }, v;
+		/* A store with keys counts a chunk under its name (store_put_seal()). */
+		MDB_val k = { SHA_LEN, s->s_seal ? op->co_put.p_names[i] :
+			req->inline_chunks[i]->sha256.data }, v;
 		int rc = mdb_get(txn, s->s_dbi[DB_REF], &k, &v);
 		if (rc == MDB_NOTFOUND) {
 			store_errorf(op->co_err, "inline chunk %zu is not in the chunk list", i);
@@ -2014,7 +2704,10 @@ store_commit_existing(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 	k.mv_data = key;
 	rc = mdb_get(txn, s->s_dbi[DB_CKPT], &k, &v);
 	if (rc == 0) {
-		rv = store_record_info(&v, op->co_arena, &info);
+		uint8_t id[SEAL_ID_LEN];
+		rv = store_record_info(s, &k, &v, op->co_arena, &info, id);
+		if (rv == -ENOKEY)
+			store_nokey_error(op->co_err, ref, id);
 		if (rv != 0)
 			return rv;
 		/* The same checkpoint: the same digest, or (format 3) the same plain SHA-256. */
@@ -2109,7 +2802,7 @@ store_next_seq(struct store *s, MDB_txn *txn, const char *component, uint64_t *r
 
 /* A chunk of the record being committed, for the walk in hash order. */
 struct store_ref_item {
-	const uint8_t *ri_sha;
+	const uint8_t *ri_name;  /* its key in "chunk": its SHA-256, or its keyed name (sealed) */
 	uint32_t ri_size;
 	uint32_t ri_index;  /* in the record */
 };
@@ -2118,7 +2811,7 @@ static int
 store_ref_item_cmp(const void *a_, const void *b_)
 {
 	const struct store_ref_item *a = a_, *b = b_;
-	int c = memcmp(a->ri_sha, b->ri_sha, SHA_LEN);
+	int c = memcmp(a->ri_name, b->ri_name, SHA_LEN);
 	return c != 0 ? c : (a->ri_index > b->ri_index) - (a->ri_index < b->ri_index);
 }
 
@@ -2141,10 +2834,32 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 	items = arena_alloc(op->co_arena, (req->n_chunks != 0 ? req->n_chunks : 1) * sizeof(*items));
 	if (items == NULL)
 		return -ENOMEM;
-	for (size_t i = 0; i < req->n_chunks; i++) {
+	for (size_t i = 0; i < req->n_chunks && rv == 0; i++) {
 		if (req->chunks[i]->zero)
 			continue;
-		items[n].ri_sha = req->chunks[i]->sha256.data;
+		items[n].ri_name = req->chunks[i]->sha256.data;
+		/* A store with keys: the name the chunk is stored under (store_chunk_find()). */
+		if (s->s_seal) {
+			uint8_t *name = arena_alloc(op->co_arena, SHA_LEN);
+			MDB_val fv;
+			if (name == NULL)
+				return -ENOMEM;
+			mrc = store_chunk_find(s, txn, req->chunks[i]->sha256.data, name, &fv);
+			if (mrc != 0 && mrc != MDB_NOTFOUND && mrc != STORE_FOUND_OLD)
+				return store_rc(mrc);
+			items[n].ri_name = name;
+			if (mrc == STORE_FOUND_OLD) {
+				uint8_t now[SHA_LEN];
+				store_chunk_name(s, req->chunks[i]->sha256.data, now);
+				rv = store_chunk_reseal(s, txn, name, &fv, now, &op->co_bytes, &op->co_raw);
+				if (rv == -EBADMSG)
+					store_errorf(op->co_err, "chunk %zu is corrupt: it cannot be sealed under "
+					    "the new key", i);
+				if (rv != 0)
+					return rv;
+				memcpy(name, now, SHA_LEN);
+			}
+		}
 		items[n].ri_size = req->chunks[i]->size;
 		items[n++].ri_index = (uint32_t)i;
 	}
@@ -2158,7 +2873,7 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 	}
 	/* Present, with the right size. */
 	for (size_t i = 0; i < n && rv == 0;) {
-		MDB_val k = { SHA_LEN, (void *)items[i].ri_sha }, v;
+		MDB_val k = { SHA_LEN, (void *)items[i].ri_name }, v;
 		struct store_chunk_val cv = { 0 };
 		size_t j = i;
 
@@ -2167,7 +2882,7 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 			rv = store_rc(mrc);
 			break;
 		}
-		for (; j < n && memcmp(items[j].ri_sha, items[i].ri_sha, SHA_LEN) == 0; j++) {
+		for (; j < n && memcmp(items[j].ri_name, items[i].ri_name, SHA_LEN) == 0; j++) {
 			if (mrc == MDB_NOTFOUND) {
 				missing++;
 				first = items[j].ri_index < first ? items[j].ri_index : first;
@@ -2189,11 +2904,11 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 		rv = store_missing_error(missing, req->n_chunks, first, op->co_err);
 	/* One more reference per occurrence. */
 	for (size_t i = 0; i < n && rv == 0;) {
-		MDB_val k = { SHA_LEN, (void *)items[i].ri_sha }, v;
+		MDB_val k = { SHA_LEN, (void *)items[i].ri_name }, v;
 		uint64_t count = 0, m = 0;
 		size_t j = i;
 
-		for (; j < n && memcmp(items[j].ri_sha, items[i].ri_sha, SHA_LEN) == 0; j++)
+		for (; j < n && memcmp(items[j].ri_name, items[i].ri_name, SHA_LEN) == 0; j++)
 			m++;
 		mrc = mdb_cursor_get(rc, &k, &v, MDB_SET_KEY);
 		if (mrc != 0 && mrc != MDB_NOTFOUND) {
@@ -2277,12 +2992,9 @@ store_commit_put(struct store *s, MDB_txn *txn, struct store_commit_op *op,
 	rec.chunks = req->chunks;
 	k.mv_size = klen;
 	k.mv_data = key;
-	v.mv_size = ckpt__v1__checkpoint_record__get_packed_size(&rec);
-	v.mv_data = NULL;
-	rv = store_rc(mdb_put(txn, s->s_dbi[DB_CKPT], &k, &v, MDB_NOOVERWRITE | MDB_RESERVE));
+	rv = store_record_put(s, txn, &k, &rec, MDB_NOOVERWRITE);
 	if (rv != 0)
 		return rv;
-	ckpt__v1__checkpoint_record__pack(&rec, v.mv_data);
 	k.mv_size = store_cidx_key(req->component, info->seq, ck);
 	k.mv_data = ck;
 	v.mv_size = strlen(req->node);
@@ -2310,6 +3022,7 @@ store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 	int rv;
 
 	op->co_existed = false;
+	op->co_bytes = op->co_raw = 0; /* a full map runs the transaction again */
 	op->co_put.p_stored = 0; /* run again after a full map: nothing written yet */
 	op->co_put.p_bytes = 0;
 	op->co_put.p_raw = 0;
@@ -2347,16 +3060,22 @@ store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a
     Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, uint32_t *ret_retained,
     struct store_error *ret_err)
 {
-	struct store_commit_op op = { req, a, ret_err, NULL, false, { 0 }, { 0 },
-		{ req->inline_chunks, req->n_inline_chunks, 0, 0, 0 } };
+	struct store_commit_op op = { req, a, ret_err, NULL, false, { 0 }, { 0 }, 0, 0,
+		{ .p_chunks = req->inline_chunks, .p_n = req->n_inline_chunks } };
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
 	rv = store_commit_check(s, req, op.co_digest, ret_err);
+	/* Inline chunks are sealed like PutChunks' chunks, outside the transaction. */
+	if (rv == 0 && s->s_seal && op.co_put.p_n != 0)
+		rv = store_put_seal(s, &op.co_put);
 	if (rv == 0)
 		rv = store_read(s, store_commit_verify_txn, &op);
 	if (rv == 0 && !op.co_existed)
 		rv = store_write(s, store_commit_write_txn, &op, ret_err);
+	free(op.co_put.p_sealed);
+	free(op.co_put.p_buf);
+	free(op.co_put.p_names);
 	if (rv == -ERANGE)
 		store_errorf(ret_err, "sequence numbers of component %s are exhausted", req->component);
 	if (rv != 0)
@@ -2364,6 +3083,8 @@ store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a
 	atomic_fetch_add(&s->s_chunk_bytes, op.co_put.p_bytes);
 	atomic_fetch_add(&s->s_chunk_raw_bytes, op.co_put.p_raw);
 	store_retain_done(s, &op.co_retained);
+	atomic_fetch_add(&s->s_chunk_bytes, op.co_bytes);
+	atomic_fetch_add(&s->s_chunk_raw_bytes, op.co_raw);
 	if (ret_retained != NULL)
 		*ret_retained = op.co_retained.d_deleted;
 	*ret_info = op.co_info;
@@ -2427,6 +3148,7 @@ struct store_retrieve_op {
 	uint64_t r_seq;
 	struct arena *r_arena;
 	Ckpt__V1__CheckpointRecord *r_rec;
+	struct store_error *r_err;
 };
 
 static int
@@ -2439,7 +3161,7 @@ store_retrieve_txn(struct store *s, MDB_txn *txn, void *arg)
 
 	rv = store_resolve(s, txn, op->r_node, op->r_component, op->r_seq, key, &klen);
 	if (rv == 0)
-		rv = store_record_get(s, txn, key, klen, op->r_arena, &op->r_rec);
+		rv = store_record_get(s, txn, key, klen, op->r_arena, &op->r_rec, op->r_err);
 	return rv;
 }
 
@@ -2447,7 +3169,7 @@ int
 store_retrieve(struct store *s, const char *node, const char *component, uint64_t seq,
     struct arena *a, Ckpt__V1__CheckpointRecord **ret_rec, struct store_error *ret_err)
 {
-	struct store_retrieve_op op = { node, component, seq, a, NULL };
+	struct store_retrieve_op op = { node, component, seq, a, NULL, ret_err };
 	char ref[KEY_MAX + 24];
 	int rv;
 
@@ -2461,7 +3183,7 @@ store_retrieve(struct store *s, const char *node, const char *component, uint64_
 	store_ref_str(node, component, seq, ref, sizeof(ref));
 	if (rv == -ENOENT)
 		store_errorf(ret_err, "no checkpoint %s", ref);
-	else if (rv == -EBADMSG)
+	else if (rv == -EBADMSG && ret_err->se_msg[0] == '\0')
 		store_errorf(ret_err, "the record of %s is corrupt", ref);
 	if (rv != 0)
 		return rv;
@@ -2476,16 +3198,43 @@ struct store_list_op {
 	const char *l_component;
 	bool l_latest;
 	struct arena *l_arena;
+	const struct store *l_store;
 	Ckpt__V1__CheckpointInfo **l_infos;
 	size_t l_n, l_cap;
 	size_t l_max;                   /* entries at most */
 	bool l_truncated;               /* stopped at l_max with keys left */
 };
 
+/*
+ * A record sealed under a key the store was not given is listed by its key
+ * alone (node, component, seq): List goes on working, Retrieve says why not.
+ */
 static int
-store_list_push(struct store_list_op *op, const MDB_val *v)
+store_list_locked(struct store_list_op *op, const MDB_val *k, Ckpt__V1__CheckpointInfo **ret_info)
+{
+	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1];
+	Ckpt__V1__CheckpointInfo *info = arena_alloc(op->l_arena, sizeof(*info));
+	uint64_t seq;
+
+	if (info == NULL)
+		return -ENOMEM;
+	if (key_decode(k->mv_data, k->mv_size, node, comp, &seq) != 0)
+		return -EBADMSG;
+	ckpt__v1__checkpoint_info__init(info);
+	info->node = arena_strdup(op->l_arena, node);
+	info->component = arena_strdup(op->l_arena, comp);
+	info->seq = seq;
+	if (info->node == NULL || info->component == NULL)
+		return -ENOMEM;
+	*ret_info = info;
+	return 0;
+}
+
+static int
+store_list_push(struct store_list_op *op, const MDB_val *k, const MDB_val *v)
 {
 	Ckpt__V1__CheckpointInfo *info;
+	uint8_t id[SEAL_ID_LEN];
 	int rv;
 
 	if (op->l_n == op->l_cap) {
@@ -2498,7 +3247,9 @@ store_list_push(struct store_list_op *op, const MDB_val *v)
 		op->l_infos = p;
 		op->l_cap = cap;
 	}
-	rv = store_record_info(v, op->l_arena, &info);
+	rv = store_record_info(op->l_store, k, v, op->l_arena, &info, id);
+	if (rv == -ENOKEY)
+		rv = store_list_locked(op, k, &info);
 	if (rv == 0)
 		op->l_infos[op->l_n++] = info;
 	return rv;
@@ -2539,11 +3290,11 @@ store_list_walk(MDB_cursor *c, struct store_list_op *op, const uint8_t *prefix, 
 		if (k.mv_size <= STORE_SEQ_LEN || !store_list_match(op, &k))
 			continue;
 		if (!op->l_latest) {
-			rv = store_list_push(op, &v);
+			rv = store_list_push(op, &k, &v);
 			continue;
 		}
 		if (pk.mv_size != 0 && !store_same_group(&pk, &k))
-			rv = store_list_push(op, &pv);
+			rv = store_list_push(op, &pk, &pv);
 		pk = k;
 		pv = v;
 	}
@@ -2555,7 +3306,7 @@ store_list_walk(MDB_cursor *c, struct store_list_op *op, const uint8_t *prefix, 
 		op->l_truncated = true;
 	/* The last group (latest_only) is emitted here, or left out by the cap. */
 	if (rv == 0 && pk.mv_size != 0 && op->l_n < op->l_max)
-		rv = store_list_push(op, &pv);
+		rv = store_list_push(op, &pk, &pv);
 	else if (rv == 0 && pk.mv_size != 0)
 		op->l_truncated = true;
 	return rv;
@@ -2590,7 +3341,7 @@ store_list(struct store *s, const char *node, const char *component, bool latest
     size_t max, bool *ret_truncated, struct arena *a, Ckpt__V1__CheckpointInfo ***ret_infos,
     size_t *ret_n, struct store_error *ret_err)
 {
-	struct store_list_op op = { node, component, latest_only, a, NULL, 0, 0,
+	struct store_list_op op = { node, component, latest_only, a, s, NULL, 0, 0,
 		max != 0 && max < STORE_LIST_MAX ? max : STORE_LIST_MAX, false };
 	int rv;
 
@@ -2619,21 +3370,29 @@ static int
 store_delete_one(struct store *s, MDB_txn *txn, struct store_delete_op *op, const uint8_t *key,
     size_t klen)
 {
-	MDB_val k = { klen, (void *)key }, v;
+	MDB_val k = { klen, (void *)key }, v, pv;
 	Ckpt__V1__CheckpointRecord *rec;
-	uint8_t ck[STORE_CIDX_MAX];
+	uint8_t ck[STORE_CIDX_MAX], id[SEAL_ID_LEN], *buf;
 	int rv;
 
 	rv = store_rc(mdb_get(txn, s->s_dbi[DB_CKPT], &k, &v));
 	if (rv != 0)
 		return rv;
-	rec = ckpt__v1__checkpoint_record__unpack(NULL, v.mv_size, v.mv_data);
+	/* Sealed under a key not given (-ENOKEY): its chunks cannot be released; it stays. */
+	rv = store_record_open(s, &k, &v, &pv, &buf, id);
+	if (rv != 0)
+		return rv;
+	rec = ckpt__v1__checkpoint_record__unpack(NULL, pv.mv_size, pv.mv_data);
+	free(buf); /* buf != NULL below only tells that the record was sealed */
 	if (rec == NULL)
 		return -EBADMSG;
 	for (size_t i = 0; i < rec->n_chunks && rv == 0; i++) {
-		if (rec->chunks[i]->sha256.len == SHA_LEN)
-			rv = store_ref_release(s, txn, rec->chunks[i]->sha256.data, &op->d_chunks_freed,
-			    &op->d_bytes_freed, &op->d_raw_freed);
+		uint8_t name[SHA_LEN];
+		if (rec->chunks[i]->sha256.len != SHA_LEN)
+			continue;
+		store_chunk_name_of(s, buf != NULL ? id : NULL, rec->chunks[i]->sha256.data, name);
+		rv = store_ref_release(s, txn, name, &op->d_chunks_freed, &op->d_bytes_freed,
+		    &op->d_raw_freed);
 	}
 	ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
 	if (rv == 0)
@@ -2709,6 +3468,9 @@ store_delete(struct store *s, const char *node, const char *component, uint64_t 
 		store_errorf(ret_err, "no checkpoint of %s/%s", node, component);
 	else if (rv == -EBADMSG)
 		store_errorf(ret_err, "a record of %s/%s is corrupt", node, component);
+	else if (rv == -ENOKEY)
+		store_errorf(ret_err, "%s is sealed under a key this NAS was not given "
+		    "(--decrypt-keys FILE); nothing deleted", ref);
 	if (rv != 0)
 		return rv;
 	atomic_fetch_sub(&s->s_chunk_bytes, op.d_bytes_freed);
@@ -2817,6 +3579,9 @@ store_retain(struct store *s, MDB_txn *txn, const char *component, struct store_
 		op->d_component = component;
 		if (rv == 0)
 			rv = store_delete_one(s, txn, op, keys[i], klens[i]);
+		/* Sealed under a key this NAS was not given: kept until it is. */
+		if (rv == -ENOKEY)
+			rv = 0;
 		op->d_node = NULL;
 	}
 	free(keys);
@@ -3150,6 +3915,7 @@ struct store_check_op {
 	uint8_t *ck_raw;                 /* STORE_CHUNK_MAX bytes */
 	uint8_t *ck_whole;               /* STORE_CHUNK_MAX bytes: a split chunk in one piece */
 	uint8_t (*ck_refs)[SHA_LEN];     /* every reference of every record, sorted */
+	struct seal_ctx *ck_seal;        /* store with keys: opens the chunks */
 	size_t ck_nrefs, ck_cap;
 };
 
@@ -3168,6 +3934,25 @@ store_problem(struct store_check *ck, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ck->sk_problems[ck->sk_nproblems++], STORE_PROBLEM_LEN, fmt, ap);
 	va_end(ap);
+}
+
+/* The counts of key id id in ck (NULL when STORE_CHECK_KEYS ids are counted already). */
+static struct store_check_key *
+store_check_key_of(const struct store *s, struct store_check *ck, const uint8_t *id)
+{
+	char hex[SEAL_ID_HEX_LEN + 1];
+	struct store_check_key *kk;
+
+	seal_id_hex(id, hex);
+	for (size_t i = 0; i < ck->sk_nkeys; i++)
+		if (strcmp(ck->sk_keys[i].kk_id, hex) == 0)
+			return &ck->sk_keys[i];
+	if (ck->sk_nkeys == STORE_CHECK_KEYS)
+		return NULL;
+	kk = &ck->sk_keys[ck->sk_nkeys++];
+	memcpy(kk->kk_id, hex, sizeof(kk->kk_id));
+	kk->kk_loaded = seal_ring_find(&s->s_ring, id) != NULL;
+	return kk;
 }
 
 static int
@@ -3191,15 +3976,48 @@ store_check_records(struct store *s, MDB_txn *txn, struct store_check_op *op)
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && rv == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1];
-		Ckpt__V1__CheckpointRecord *rec;
+		Ckpt__V1__CheckpointRecord *rec = NULL;
+		uint8_t id[SEAL_ID_LEN], *buf;
+		struct store_check_key *kk;
+		bool sealed;
+		MDB_val pv;
 		uint64_t seq;
+		int orc;
 
 		ck->sk_records++;
-		rec = ckpt__v1__checkpoint_record__unpack(NULL, v.mv_size, v.mv_data);
-		if (key_decode(k.mv_data, k.mv_size, node, comp, &seq) != 0 || rec == NULL ||
-		    rec->info == NULL) {
+		if (key_decode(k.mv_data, k.mv_size, node, comp, &seq) != 0) {
+			node[0] = comp[0] = '\0';
+			seq = 0;
+		}
+		orc = store_record_open(s, &k, &v, &pv, &buf, id);
+		if (orc == -ENOMEM) {
+			rv = orc;
+			break;
+		}
+		if (orc == 0 && buf == NULL)
+			ck->sk_plain_records++;
+		else if (orc != -EBADMSG && (kk = store_check_key_of(s, ck, id)) != NULL)
+			kk->kk_records++;
+		if (orc == -ENOKEY) {
+			char hex[SEAL_ID_HEX_LEN + 1];
+			seal_id_hex(id, hex);
+			ck->sk_locked++;
+			store_problem(ck, "%s/%s@%llu is sealed under key id %s, which was not given: "
+			    "not checked", node, comp, (unsigned long long)seq, hex);
+			continue;
+		}
+		if (orc == 0)
+			rec = ckpt__v1__checkpoint_record__unpack(NULL, pv.mv_size, pv.mv_data);
+		sealed = buf != NULL;
+		free(buf);
+		if (node[0] == '\0' || rec == NULL || rec->info == NULL) {
 			ck->sk_bad_records++;
-			store_problem(ck, "record %zu of \"ckpt\" is undecodable", (size_t)ck->sk_records);
+			if (orc == -EBADMSG)
+				store_problem(ck, "%s/%s@%llu is corrupt: its record fails its authentication "
+				    "tag", node, comp, (unsigned long long)seq);
+			else
+				store_problem(ck, "record %zu of \"ckpt\" is undecodable",
+				    (size_t)ck->sk_records);
 			if (rec != NULL)
 				ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
 			continue;
@@ -3223,7 +4041,9 @@ store_check_records(struct store *s, MDB_txn *txn, struct store_check_op *op)
 				op->ck_refs = a;
 				op->ck_cap = cap;
 			}
-			memcpy(op->ck_refs[op->ck_nrefs++], rec->chunks[i]->sha256.data, SHA_LEN);
+			/* Under the name the record's key gives it (store_chunk_name_of()). */
+			store_chunk_name_of(s, sealed ? id : NULL, rec->chunks[i]->sha256.data,
+			    op->ck_refs[op->ck_nrefs++]);
 		}
 		/* Its digest names its chunk list (records of format 3 may have none yet). */
 		if (rv == 0 && rec->info->digest.len != 0) {
@@ -3244,6 +4064,56 @@ store_check_records(struct store *s, MDB_txn *txn, struct store_check_op *op)
 	return rv;
 }
 
+/*
+ * A sealed chunk at rest: opened under its key (counted per key id), then
+ * decoded, and its name must be the keyed name of the SHA-256 of its bytes.
+ * true: sealed under a key not given, nothing checked (not even its count:
+ * the records that hold it may be sealed under that key too).
+ */
+static bool
+store_check_sealed(struct store *s, struct store_check_op *op, const uint8_t *name,
+    struct store_chunk_val *cv, const char *hex)
+{
+	struct store_check *ck = op->ck_out;
+	uint8_t id[SEAL_ID_LEN], sha[SHA_LEN], want[SEAL_NAME_LEN];
+	const struct seal_key *key;
+	struct store_check_key *kk;
+	const void *raw;
+	int rv;
+
+	memcpy(id, seal_id_of(cv->cv_data), SEAL_ID_LEN);
+	kk = store_check_key_of(s, ck, id);
+	if (kk != NULL)
+		kk->kk_chunks++;
+	key = seal_ring_find(&s->s_ring, id);
+	if (key == NULL) {
+		char idhex[SEAL_ID_HEX_LEN + 1];
+		seal_id_hex(id, idhex);
+		ck->sk_locked++;
+		store_problem(ck, "chunk %s is sealed under key id %s, which was not given: not checked",
+		    hex, idhex);
+		return true;
+	}
+	rv = cv->cv_len + cv->cv_tail_len > STORE_CHUNK_MAX + SEAL_OVERHEAD ? -EBADMSG :
+	    store_chunk_open(s, op->ck_seal, name, cv, op->ck_whole, id);
+	if (rv != 0) {
+		ck->sk_bad_chunks++;
+		store_problem(ck, "chunk %s is corrupt: it fails its authentication tag", hex);
+		return false;
+	}
+	rv = zchunk_decode(op->ck_z, cv->cv_codec, cv->cv_data, cv->cv_len, cv->cv_raw_size,
+	    STORE_CHUNK_MAX, op->ck_raw, &raw);
+	if (rv == 0) {
+		sha256(raw, cv->cv_raw_size, sha);
+		seal_name(key, sha, want);
+	}
+	if (rv != 0 || memcmp(want, name, SEAL_NAME_LEN) != 0) {
+		ck->sk_bad_chunks++;
+		store_problem(ck, "chunk %s is corrupt: its bytes do not match its name", hex);
+	}
+	return false;
+}
+
 /* One chunk: decodable, hash matches, reference count as the records say. */
 static void
 store_check_chunk_at_rest(struct store *s, MDB_txn *txn, struct store_check_op *op,
@@ -3255,20 +4125,25 @@ store_check_chunk_at_rest(struct store *s, MDB_txn *txn, struct store_check_op *
 	MDB_val rk = *k, rv_;
 	const void *raw;
 	uint64_t count = 0;
-	bool bad;
+	bool bad, sealed;
 	int rc;
 
 	ck->sk_chunks++;
 	sha_hex(k->mv_data, SHA_LEN, hex);
 	bad = k->mv_size != SHA_LEN || store_chunk_read(s, txn, k, v, &cv) != 0;
-	if (!bad && cv.cv_split) {
+	sealed = !bad && cv.cv_sealed;
+	if (sealed && store_check_sealed(s, op, k->mv_data, &cv, hex))
+		return;
+	else if (!bad && cv.cv_split) {
 		/* Head and tail in one piece, then verified like any chunk. */
 		store_chunk_copy(&cv, op->ck_whole);
 		cv.cv_data = op->ck_whole;
 		cv.cv_len += cv.cv_tail_len;
 	}
-	if (bad || zchunk_verify(op->ck_z, cv.cv_codec, cv.cv_data, cv.cv_len, cv.cv_raw_size,
-	        STORE_CHUNK_MAX, op->ck_raw, k->mv_data, &raw) != 0) {
+	if (!bad && !sealed)
+		ck->sk_plain_chunks++;
+	if (bad || (!sealed && zchunk_verify(op->ck_z, cv.cv_codec, cv.cv_data, cv.cv_len,
+	        cv.cv_raw_size, STORE_CHUNK_MAX, op->ck_raw, k->mv_data, &raw) != 0)) {
 		ck->sk_bad_chunks++;
 		store_problem(ck, "chunk %s is corrupt: its bytes do not match their SHA-256", hex);
 	}
@@ -3320,6 +4195,26 @@ store_check_tails(struct store *s, MDB_txn *txn, struct store_check_op *op)
 	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
 }
 
+/*
+ * A chunk a record references that is not there: missing, or, in a store
+ * that holds keys it was not given, maybe sealed under one of them.
+ */
+static void
+store_check_missing(const struct store *s, struct store_check *ck, const uint8_t *name)
+{
+	char hex[SHA_HEX_LEN + 1];
+
+	sha_hex(name, SHA_LEN, hex);
+	if (s->s_nmissing != 0) {
+		ck->sk_locked++;
+		store_problem(ck, "chunk %s is referenced but not found under the keys given: "
+		    "not checked", hex);
+		return;
+	}
+	ck->sk_missing++;
+	store_problem(ck, "chunk %s is referenced but missing", hex);
+}
+
 static int
 store_check_txn(struct store *s, MDB_txn *txn, void *arg)
 {
@@ -3344,10 +4239,7 @@ store_check_txn(struct store *s, MDB_txn *txn, void *arg)
 		uint64_t expected = 0;
 		while (r < op->ck_nrefs && k.mv_size == SHA_LEN &&
 		    memcmp(op->ck_refs[r], k.mv_data, SHA_LEN) < 0) {
-			char hex[SHA_HEX_LEN + 1];
-			sha_hex(op->ck_refs[r], SHA_LEN, hex);
-			ck->sk_missing++;
-			store_problem(ck, "chunk %s is referenced but missing", hex);
+			store_check_missing(s, ck, op->ck_refs[r]);
 			while (r + 1 < op->ck_nrefs && memcmp(op->ck_refs[r + 1], op->ck_refs[r], SHA_LEN) == 0)
 				r++;
 			r++;
@@ -3361,12 +4253,9 @@ store_check_txn(struct store *s, MDB_txn *txn, void *arg)
 	}
 	mdb_cursor_close(c);
 	for (; r < op->ck_nrefs; r++) {
-		char hex[SHA_HEX_LEN + 1];
 		if (r > 0 && memcmp(op->ck_refs[r], op->ck_refs[r - 1], SHA_LEN) == 0)
 			continue;
-		sha_hex(op->ck_refs[r], SHA_LEN, hex);
-		ck->sk_missing++;
-		store_problem(ck, "chunk %s is referenced but missing", hex);
+		store_check_missing(s, ck, op->ck_refs[r]);
 	}
 	if (rc != MDB_NOTFOUND)
 		return store_rc(rc);
@@ -3385,15 +4274,23 @@ store_check(struct store *s, struct store_check *ret_check, struct store_error *
 	if (ck == NULL)
 		return -ENOMEM;
 	op.ck_out = ck;
+	/* Every key known, given or not, is listed, even with nothing sealed under it. */
+	for (size_t i = 0; i < s->s_ring.sr_n; i++)
+		store_check_key_of(s, ck, s->s_ring.sr_keys[i].sk_id);
+	for (size_t i = 0; i < s->s_nmissing; i++)
+		store_check_key_of(s, ck, s->s_missing[i]);
 	op.ck_raw = malloc(STORE_CHUNK_MAX);
 	op.ck_whole = malloc(STORE_CHUNK_MAX);
 	rv = op.ck_raw == NULL || op.ck_whole == NULL ? -ENOMEM : zchunk_new(&op.ck_z);
+	if (rv == 0)
+		rv = seal_ctx_new(&op.ck_seal);
 	if (rv == 0)
 		rv = store_read(s, store_check_txn, &op);
 	free(op.ck_raw);
 	free(op.ck_whole);
 	free(op.ck_refs);
 	zchunk_free(op.ck_z);
+	seal_ctx_free(op.ck_seal);
 	if (rv != 0) {
 		store_errorf(ret_err, "check stopped: %s", err_str(rv));
 		free(ck);
@@ -3408,7 +4305,7 @@ bool
 store_check_clean(const struct store_check *ck)
 {
 	return ck->sk_bad_chunks == 0 && ck->sk_missing == 0 && ck->sk_bad_refcounts == 0 &&
-	    ck->sk_bad_records == 0;
+	    ck->sk_bad_records == 0 && ck->sk_locked == 0;
 }
 
 /* ---- stat ---- */

@@ -12,7 +12,11 @@
  *   "ref"    SHA-256 (32 bytes)                    -> reference count, uint64 in host
  *                                                     byte order (LMDB files are not
  *                                                     portable across byte orders anyway)
- *   "meta"   "format" -> "3"; "store_id" -> 32 hex digits (store_id())
+ *   "meta"   "format" -> "4" ("5": with keys); "store_id" -> 32 hex digits (store_id());
+ *            "key.<16 hex digits>" -> the check value of a key the store sealed under
+ *
+ * With encryption at rest (sc_ring), "chunk", "tail" and "ref" are keyed by
+ * the chunk's name, seal_name() of its SHA-256, instead (docs/storage.md).
  *   "spec"   component                             -> packed ckpt.v1.ComponentSpec (ckptctl
  *                                                     apply; opaque here). Added in format 3:
  *                                                     made at the first open for writing; a
@@ -47,6 +51,7 @@
 #include "arena.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "ckpt/v1/store.pb-c.h"
+#include "seal.h"
 
 #define STORE_CHUNK_MAX (8u << 20)     /* bytes in one chunk */
 #define STORE_HASHES_MAX 65536u        /* hashes in one HaveChunks/GetChunks */
@@ -93,6 +98,19 @@ struct store_config {
 	 * digest, so that opening it again without the flag tests the upgrade.
 	 */
 	bool sc_format3;
+	/*
+	 * Encryption at rest (seal.h; NULL or empty: none). sr_keys[0] seals new
+	 * chunks and records, every key opens. Chunks are then named by
+	 * seal_name() of their SHA-256 and sealed after compression; records are
+	 * sealed whole (their key, node \0 component \0 seq, stays in clear).
+	 * The store keeps a check value per key id in "meta": store_open() refuses
+	 * a key whose check differs, keys of which none is known to a store that
+	 * has keys (a wrong key), and no key for a store that has keys. A store
+	 * without keys opened with one seals what is written from then on; what
+	 * it held stays readable in clear. Values sealed under a key not given
+	 * fail to read with -ENOKEY and a message naming the key id.
+	 */
+	const struct seal_ring *sc_ring;
 };
 
 struct store_error {
@@ -255,6 +273,15 @@ int store_spec_list(struct store *s, struct arena *a, struct store_spec **ret_sp
 int store_spec_delete(struct store *s, const char *component, bool *ret_existed,
     struct store_error *ret_err);
 
+#define STORE_CHECK_KEYS 32u           /* key ids store_check() counts apart */
+
+/* Chunks and records sealed under one key id (store_check()). */
+struct store_check_key {
+	char kk_id[SEAL_ID_HEX_LEN + 1];
+	bool kk_loaded;             /* the store was opened with this key */
+	uint64_t kk_chunks, kk_records;
+};
+
 /* What store_check() found. */
 struct store_check {
 	uint64_t sk_chunks, sk_records;
@@ -263,6 +290,10 @@ struct store_check {
 	uint64_t sk_bad_refcounts;  /* count differs from the records' references */
 	uint64_t sk_orphans;        /* held, unreferenced (collected at the next open) */
 	uint64_t sk_bad_records;
+	uint64_t sk_locked;         /* sealed under a key the store was not given: unchecked */
+	uint64_t sk_plain_chunks, sk_plain_records; /* not sealed */
+	struct store_check_key sk_keys[STORE_CHECK_KEYS];
+	size_t sk_nkeys;
 	size_t sk_nproblems, sk_more;
 	char sk_problems[STORE_PROBLEMS_MAX][STORE_PROBLEM_LEN];
 };
@@ -273,7 +304,7 @@ struct store_check {
  * error; an error means the check could not run.
  */
 int store_check(struct store *s, struct store_check *ret_check, struct store_error *ret_err);
-/* No corruption found (orphans are not corruption). */
+/* No corruption found and nothing left unchecked (orphans are not corruption). */
 bool store_check_clean(const struct store_check *ck);
 
 #endif

@@ -5,6 +5,9 @@
  * a field of the frame that does not matter) in the
  * NAS's LMDB environment in DIR (a running NAS may keep it open: LMDB
  * serialises writers across processes). Prints the chunk's SHA-256.
+ * With KEYFILE (a store encrypted at rest, seal.h): the record is opened with
+ * that key and one byte of the middle chunk's ciphertext is flipped where it
+ * lies, under the chunk's keyed name: its tag no longer matches.
  * Exit 0 done, 1 failure (one line on stderr), 2 usage.
  */
 #include <errno.h>
@@ -17,6 +20,7 @@
 
 #include "ckpt/v1/store.pb-c.h"
 #include "key.h"
+#include "seal.h"
 #include "sha.h"
 
 #define HDR 8 /* chunk value header (store.proto) */
@@ -31,7 +35,9 @@ fail(const char *what, int rc)
 int
 main(int argc, char **argv)
 {
-	uint8_t key[KEY_MAX], sha[SHA_LEN], *copy;
+	uint8_t key[KEY_MAX], sha[SHA_LEN], *copy, *opened = NULL;
+	struct seal_key sk;
+	bool sealed = argc == 6;
 	char hex[SHA_HEX_LEN + 1];
 	Ckpt__V1__CheckpointRecord *rec;
 	MDB_dbi ckpt, chunk, tail;
@@ -41,9 +47,17 @@ main(int argc, char **argv)
 	size_t klen, mid;
 	int rc;
 
-	if (argc != 5 || key_encode(argv[2], argv[3], strtoull(argv[4], NULL, 10), key, &klen) != 0) {
-		fprintf(stderr, "usage: ckpt-corrupt DIR NODE COMPONENT SEQ\n");
+	if ((argc != 5 && argc != 6) ||
+	    key_encode(argv[2], argv[3], strtoull(argv[4], NULL, 10), key, &klen) != 0) {
+		fprintf(stderr, "usage: ckpt-corrupt DIR NODE COMPONENT SEQ [KEYFILE]\n");
 		return 2;
+	}
+	if (sealed) {
+		char err[256];
+		if (seal_key_load(argv[5], &sk, err, sizeof(err)) != 0) {
+			fprintf(stderr, "ckpt-corrupt: %s\n", err);
+			return 1;
+		}
 	}
 	if ((rc = mdb_env_create(&env)) != 0 || (rc = mdb_env_set_maxdbs(env, 16)) != 0 ||
 	    (rc = mdb_env_open(env, argv[1], 0, 0640)) != 0)
@@ -57,7 +71,22 @@ main(int argc, char **argv)
 	k.mv_data = key;
 	if ((rc = mdb_get(txn, ckpt, &k, &v)) != 0)
 		return fail("record", rc);
+	if (sealed) {
+		uint8_t aad[SEAL_RECORD_AAD_MAX];
+		size_t alen = seal_record_aad(key, klen, aad);
+		if (v.mv_size < SEAL_RECORD_MAGIC_LEN + SEAL_OVERHEAD ||
+		    memcmp(v.mv_data, SEAL_RECORD_MAGIC, SEAL_RECORD_MAGIC_LEN) != 0 ||
+		    (opened = malloc(v.mv_size)) == NULL ||
+		    seal_decrypt(&sk, aad, alen, (uint8_t *)v.mv_data + SEAL_RECORD_MAGIC_LEN,
+		        v.mv_size - SEAL_RECORD_MAGIC_LEN, NULL, 0, opened) != 0) {
+			fprintf(stderr, "ckpt-corrupt: the record is not sealed under that key\n");
+			return 1;
+		}
+		v.mv_size -= SEAL_RECORD_MAGIC_LEN + SEAL_OVERHEAD;
+		v.mv_data = opened;
+	}
 	rec = ckpt__v1__checkpoint_record__unpack(NULL, v.mv_size, v.mv_data);
+	free(opened);
 	if (rec == NULL || rec->n_chunks == 0) {
 		fprintf(stderr, "ckpt-corrupt: the record has no chunk\n");
 		return 1;
@@ -74,13 +103,24 @@ main(int argc, char **argv)
 	ckpt__v1__checkpoint_record__free_unpacked(rec, NULL);
 	k.mv_size = SHA_LEN;
 	k.mv_data = sha;
+	if (sealed) {
+		static uint8_t name[SEAL_NAME_LEN];
+		seal_name(&sk, sha, name);
+		k.mv_data = name;
+	}
 	if ((rc = mdb_get(txn, chunk, &k, &v)) != 0)
 		return fail("chunk", rc);
-	if (v.mv_size <= HDR) {
+	if (v.mv_size <= HDR + SEAL_OVERHEAD) {
 		fprintf(stderr, "ckpt-corrupt: the chunk value is too short\n");
 		return 1;
 	}
-	{
+	if (sealed) {
+		/* A byte of ciphertext, in place: the chunk keeps its form, its tag fails. */
+		copy = malloc(v.mv_size);
+		memcpy(copy, v.mv_data, v.mv_size);
+		copy[HDR + SEAL_ID_LEN + SEAL_NONCE_LEN + (v.mv_size - HDR - SEAL_OVERHEAD) / 2] ^= 0x20;
+		v.mv_data = copy;
+	} else {
 		const uint8_t *p = v.mv_data;
 		size_t raw = (size_t)p[4] | (size_t)p[5] << 8 | (size_t)p[6] << 16 | (size_t)p[7] << 24;
 		size_t len = v.mv_size - HDR;

@@ -42,7 +42,7 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 static void
 setup(void)
 {
-	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false, false };
+	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false, false, NULL };
 	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL };
 	struct store_error serr;
 	struct rpc_error rerr;

@@ -41,7 +41,7 @@ static struct store *
 open_store(uint64_t map_size, uint64_t map_max, size_t *ret_orphans)
 {
 	/* Retention out of the way unless a test sets it. */
-	struct store_config cfg = { dir, map_size, map_max, 1000, false, false };
+	struct store_config cfg = { dir, map_size, map_max, 1000, false, false, NULL };
 	struct store_error err;
 	struct store *s = NULL;
 	size_t orphans = 0;
@@ -577,7 +577,7 @@ END_TEST
 START_TEST(store_refuses_a_map_over_what_the_process_can_map)
 {
 	/* 2 GiB on a 32-bit build, where a larger size_t would wrap. */
-	struct store_config cfg = { dir, STORE_MAP_LIMIT + MiB, UINT64_MAX, 1000, false, false };
+	struct store_config cfg = { dir, STORE_MAP_LIMIT + MiB, UINT64_MAX, 1000, false, false, NULL };
 	struct store_error err = { "" };
 	struct store *s = NULL;
 
@@ -1307,7 +1307,7 @@ START_TEST(store_opens_a_format_2_store_and_upgrades_it)
 	ck_assert_str_eq(v, "4");
 	poke_value("meta", (const uint8_t *)"format", 6, "9", 1);
 	{
-		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false };
+		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false, NULL };
 		struct store_error err;
 		ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), -EPROTO);
 	}
@@ -1597,7 +1597,7 @@ END_TEST
  */
 START_TEST(store_upgrades_a_format_3_store_giving_records_their_digest)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, true };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, true, NULL };
 	uint8_t *b = testbuf_bytes(7000, 4), want[SHA_LEN], whole[SHA_LEN], *got;
 	Ckpt__V1__CheckpointRecord *rec;
 	Ckpt__V1__CheckpointInfo *info;
@@ -1772,7 +1772,7 @@ END_TEST
 START_TEST(store_opens_read_only_for_a_check)
 {
 	uint8_t *b = testbuf_bytes(2000, 34);
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL };
 	struct store_error err;
 	struct store *ro;
 	struct store_check *ck = calloc(1, sizeof(*ck));
@@ -1865,7 +1865,7 @@ drop_db(const char *db)
 
 START_TEST(store_from_before_specs_opens_read_only_and_gains_them_when_written)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL };
 	struct store_error err;
 	struct store_spec sp, *all = NULL;
 	struct store *ro;
@@ -1888,7 +1888,7 @@ END_TEST
 
 START_TEST(store_refuses_a_folder_in_use)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false, false };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false, false, NULL };
 	struct store_error err;
 	struct store *other = NULL;
 	char pid[32];
