@@ -75,6 +75,20 @@ auth_id_str(const struct auth_id *id, char *buf, size_t len)
 	snprintf(buf, len, "%s", name);
 }
 
+void
+auth_mask_str(unsigned mask, char *buf, size_t len)
+{
+	static const char *const names[] = { [AUTH_ROLE_NODE] = "node", [AUTH_ROLE_NAS] = "nas",
+		[AUTH_ROLE_MANAGER] = "manager", [AUTH_ROLE_OPERATOR] = "operator" };
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned r = AUTH_ROLE_NODE; r <= AUTH_ROLE_OPERATOR && n < len; r++) {
+		if (mask & (1u << r))
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", n != 0 ? ", " : "", names[r]);
+	}
+}
+
 bool
 auth_id_is_node(const struct auth_id *id, const char *node)
 {

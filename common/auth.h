@@ -45,6 +45,13 @@ enum auth_role {
 	AUTH_ROLE_OPERATOR,
 };
 
+/* Role masks, for tables of who may call what (rpc_server_config.rs_roles). */
+#define AUTH_NODE (1u << AUTH_ROLE_NODE)
+#define AUTH_NAS (1u << AUTH_ROLE_NAS)
+#define AUTH_MANAGER (1u << AUTH_ROLE_MANAGER)
+#define AUTH_OPERATOR (1u << AUTH_ROLE_OPERATOR)
+#define AUTH_ANY (AUTH_NODE | AUTH_NAS | AUTH_MANAGER | AUTH_OPERATOR)
+
 struct auth_id {
 	enum auth_role ai_role;
 	char ai_node[KEY_NAME_MAX + 1]; /* AUTH_ROLE_NODE: its node; otherwise "" */
@@ -59,6 +66,8 @@ struct auth_id {
 int auth_role_parse(const char *uri, size_t len, struct auth_id *ret_id);
 /* "node:n1", "nas", "manager", "operator" into buf (AUTH_ID_MAX bytes). */
 void auth_id_str(const struct auth_id *id, char *buf, size_t len);
+/* "operator, manager" for a mask, into buf. */
+void auth_mask_str(unsigned mask, char *buf, size_t len);
 /* Whether id is node `node`. */
 bool auth_id_is_node(const struct auth_id *id, const char *node);
 

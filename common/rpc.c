@@ -530,6 +530,16 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	}
 	*ret_method = (int)env.en_method;
 	md = &svc->methods[env.en_method];
+	if (call->rc_has_peer && s->s_cfg.rs_roles != NULL &&
+	    !(s->s_cfg.rs_roles[env.en_method] & (1u << call->rc_peer.ai_role))) {
+		char who[AUTH_ID_MAX], roles[64];
+
+		auth_id_str(&call->rc_peer, who, sizeof(who));
+		auth_mask_str(s->s_cfg.rs_roles[env.en_method], roles, sizeof(roles));
+		rv = rpc_call_forbid(call, "%s.%s is not for %s (only %s)", svc->short_name, md->name,
+		    who, roles[0] != '\0' ? roles : "nobody");
+		goto out_reply;
+	}
 	raw = s->s_cfg.rs_raw_handlers != NULL ? s->s_cfg.rs_raw_handlers[env.en_method] : NULL;
 	if (s->s_cfg.rs_handlers[env.en_method] == NULL && raw == NULL) {
 		rpc_call_errorf(call, "%s.%s is not implemented", svc->short_name, md->name);

@@ -129,6 +129,13 @@ struct rpc_server_config {
 	const struct auth_verifier *rs_auth;
 	const struct auth_cred *rs_auth_cred;
 	/*
+	 * NULL, or rs_service->n_methods role masks (AUTH_NODE | ...): with
+	 * authentication on, a method is refused (rpc_call_forbid()) to a
+	 * caller whose role is not in its mask, before its request is decoded.
+	 * Finer rules (a node acting for itself only) are the handlers'.
+	 */
+	const unsigned *rs_roles;
+	/*
 	 * Called (from a worker) on the first refusal on a connection, and on
 	 * the first after its identity changed: one line with the code, the
 	 * method, the peer's identity and address, and why.

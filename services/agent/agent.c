@@ -494,6 +494,8 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		.rs_recv_max = AGENT_RECV_MAX,
 		.rs_workers = a->a_workers,
 		.rs_on_bad = svc_on_bad,
+		.rs_roles = svc_roles,
+		.rs_on_refused = svc_on_refused,
 	};
 	struct rpc_error rerr;
 	int rv;
