@@ -1,6 +1,7 @@
 #include "rpc.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -92,6 +93,9 @@ struct rpc_server {
 	struct metrics_fam *s_m_refused, *s_m_handshakes;
 	/* With rs_auth: what each connection proved (auth.h). */
 	struct auth_pipes *s_pipes;
+	/* Loaded from rs_tls's files when the caller gave no rs_auth: s's to free. */
+	struct auth_verifier *s_own_v;
+	struct auth_cred *s_own_cred;
 };
 
 struct rpc_client {
@@ -103,6 +107,8 @@ struct rpc_client {
 	/* rpc_client_set_auth(): credentials, and the handshakes made with them. */
 	const struct auth_cred *c_cred;
 	const char *c_expect;
+	struct auth_cred *c_own_cred;   /* loaded from the TLS files: c's to free */
+	char c_expect_buf[AUTH_ID_MAX]; /* rpc_client_expect_peer() */
 	pthread_mutex_t c_auth_mu; /* one handshake at a time */
 	atomic_uint c_auth_gen;    /* handshakes that succeeded */
 	/* Calls in progress, so that rpc_client_abort() can cancel them. */
@@ -142,6 +148,14 @@ rpc_msg_pack(const ProtobufCMessage *header, const ProtobufCMessage *body, nng_m
 	}
 	*ret_msg = m;
 	return 0;
+}
+
+/* Whether the TLS settings name all three files: authentication on (auth.proto). */
+static bool
+rpc_tls_has_files(const struct tls_conf *t)
+{
+	return t != NULL && t->tc_ca != NULL && t->tc_ca[0] != '\0' && t->tc_cert != NULL &&
+	    t->tc_cert[0] != '\0' && t->tc_key != NULL && t->tc_key[0] != '\0';
 }
 
 /* ---- server ---- */
@@ -901,17 +915,28 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		s->s_cfg.rs_workers = 4;
 	if (s->s_cfg.rs_default_timeout_ms == 0)
 		s->s_cfg.rs_default_timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
-	rv = rpc_server_metrics(s);
-	if (rv != 0) {
-		free(s);
-		return rv;
+	/*
+	 * TLS files set: authentication on, with the CA and this server's own
+	 * certificate (its audience) from them.
+	 */
+	if (s->s_cfg.rs_auth == NULL && rpc_tls_has_files(s->s_cfg.rs_tls)) {
+		char why[AUTH_ERR_MAX];
+		rv = auth_verifier_new(s->s_cfg.rs_tls->tc_ca, &s->s_own_v, why, sizeof(why));
+		if (rv == 0)
+			rv = auth_cred_load(s->s_cfg.rs_tls->tc_cert, s->s_cfg.rs_tls->tc_key,
+			    &s->s_own_cred, why, sizeof(why));
+		if (rv != 0)
+			goto out_free_auth;
+		s->s_cfg.rs_auth = s->s_own_v;
+		s->s_cfg.rs_auth_cred = s->s_own_cred;
 	}
+	rv = rpc_server_metrics(s);
+	if (rv != 0)
+		goto out_free_auth;
 
 	rv = err_from_nng(nng_rep0_open(&s->s_sock));
-	if (rv != 0) {
-		free(s);
-		return rv;
-	}
+	if (rv != 0)
+		goto out_free_auth;
 	rv = err_from_nng(nng_socket_set_size(s->s_sock, NNG_OPT_RECVMAXSZ, s->s_cfg.rs_recv_max));
 	if (rv == 0 && s->s_cfg.rs_auth != NULL) {
 		/* Before the listener: no connection may start unseen. */
@@ -925,11 +950,16 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 	}
 	if (rv == 0)
 		rv = err_from_nng(nng_listener_create(&s->s_listener, s->s_sock, url));
+	if (rv == 0) {
+		char why[256];
+		rv = tls_listener_setup(s->s_cfg.rs_tls, s->s_listener, url, why, sizeof(why));
+	}
+	s->s_cfg.rs_tls = NULL; /* not kept: read only here */
 	if (rv == 0)
 		rv = err_from_nng(nng_listener_start(s->s_listener, 0));
 	if (rv != 0)
 		goto out_close;
-	if (strncmp(url, "tcp", 3) == 0 &&
+	if ((strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0) &&
 	    nng_listener_get_int(s->s_listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
 		port = 0;
 	rpc_url_with_port(url, port, s->s_url, sizeof(s->s_url));
@@ -963,6 +993,12 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 
 out_close:
 	rpc_server_stop(s);
+	return rv;
+
+out_free_auth:
+	auth_cred_free(s->s_own_cred);
+	auth_verifier_free(s->s_own_v);
+	free(s);
 	return rv;
 }
 
@@ -1060,8 +1096,11 @@ rpc_server_stop(struct rpc_server *s)
 		pthread_cond_destroy(&s->s_qcv);
 		pthread_mutex_destroy(&s->s_qmu);
 	}
-	if (closed || s->s_pipes == NULL)
+	if (closed || s->s_pipes == NULL) {
+		auth_cred_free(s->s_own_cred);
+		auth_verifier_free(s->s_own_v);
 		free(s);
+	}
 }
 
 /* ---- client ---- */
@@ -1079,8 +1118,13 @@ rpc_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 /* What a failed dial means to a user: nng's codes name the layer, not the cause. */
 static const char *
-rpc_dial_cause(int rv)
+rpc_dial_cause(const char *url, int rv)
 {
+	if (tls_url_is_tls(url) && (rv == -EACCES || rv == -EPROTO || rv == -ECONNABORTED ||
+	    rv == -ECONNRESET || rv == -ESHUTDOWN || rv == -EPIPE))
+		return "the TLS handshake failed (the peer refused our certificate, or its "
+		       "certificate is not signed by our --tls-ca, or one of them expired; the "
+		       "peer may not speak TLS there)";
 	switch (rv) {
 	case -ECONNREFUSED:
 		return "connection refused (nothing listens on that port)";
@@ -1106,9 +1150,23 @@ int
 rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsigned flags,
     size_t recv_max, struct rpc_client **ret_client, struct rpc_error *ret_err)
 {
+	return rpc_client_open_tls(url, service, flags, recv_max, NULL, ret_client, ret_err);
+}
+
+int
+rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service, unsigned flags,
+    size_t recv_max, const struct tls_conf *tls, struct rpc_client **ret_client,
+    struct rpc_error *ret_err)
+{
 	struct rpc_client *c;
 	int rv;
 
+	/* Before anything is opened: a refused address is never dialed. */
+	rv = tls_url_check(tls, url, ret_err->re_msg, sizeof(ret_err->re_msg));
+	if (rv != 0) {
+		ret_err->re_code = err_to_code(rv);
+		return rv;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
@@ -1139,6 +1197,19 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsi
 		rv = -EINVAL;
 		goto out_close;
 	}
+	rv = tls_dialer_setup(tls, c->c_dialer, url, ret_err->re_msg, sizeof(ret_err->re_msg));
+	if (rv != 0)
+		goto out_close;
+	/* The TLS certificate also proves who we are to servers that ask (auth.proto). */
+	if (rpc_tls_has_files(tls)) {
+		char why[AUTH_ERR_MAX];
+		rv = auth_cred_load(tls->tc_cert, tls->tc_key, &c->c_own_cred, why, sizeof(why));
+		if (rv != 0) {
+			snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s", why);
+			goto out_close;
+		}
+		c->c_cred = c->c_own_cred;
+	}
 	rv = err_from_nng(nng_dialer_start(c->c_dialer,
 	    (flags & RPC_CLIENT_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
 	if (rv == -ECONNREFUSED) {
@@ -1148,7 +1219,7 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsi
 	}
 	if (rv != 0) {
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "cannot connect to %s: %s", url,
-		    rpc_dial_cause(rv));
+		    rpc_dial_cause(url, rv));
 		goto out_close;
 	}
 	*ret_client = c;
@@ -1157,6 +1228,7 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsi
 out_close:
 	ret_err->re_code = err_to_code(rv);
 	nng_close(c->c_sock);
+	auth_cred_free(c->c_own_cred);
 	free(c);
 	return rv;
 }
@@ -1270,7 +1342,17 @@ static int
 rpc_client_fail(struct rpc_client *c, const char *what, int rv, unsigned timeout_ms,
     struct rpc_error *err)
 {
-	if (rv == -ETIMEDOUT && atomic_load(&c->c_pipes) == 0) {
+	uint64_t tls_failed;
+
+	if (rv == -ETIMEDOUT && atomic_load(&c->c_pipes) == 0 && tls_url_is_tls(c->c_url) &&
+	    (tls_failed = tls_dialer_failures(c->c_dialer)) > 0) {
+		rv = -ECONNREFUSED;
+		snprintf(err->re_msg, sizeof(err->re_msg),
+		    "%s: %s: UNAVAILABLE: not connected within %u ms: %" PRIu64 " TLS handshake(s) "
+		    "failed (the peer refused our certificate, or its certificate is not signed by "
+		    "our --tls-ca, or one of them expired)",
+		    c->c_url, what, timeout_ms, tls_failed);
+	} else if (rv == -ETIMEDOUT && atomic_load(&c->c_pipes) == 0) {
 		rv = -ECONNREFUSED;
 		snprintf(err->re_msg, sizeof(err->re_msg),
 		    "%s: %s: UNAVAILABLE: not connected within %u ms (peer down or unreachable)",
@@ -1490,6 +1572,13 @@ rpc_client_set_auth(struct rpc_client *c, const struct auth_cred *cred, const ch
 	c->c_expect = expect;
 }
 
+void
+rpc_client_expect_peer(struct rpc_client *c, const char *expect)
+{
+	snprintf(c->c_expect_buf, sizeof(c->c_expect_buf), "%s", expect);
+	c->c_expect = c->c_expect_buf;
+}
+
 int
 rpc_client_authenticate(struct rpc_client *c, unsigned timeout_ms, struct rpc_error *ret_err)
 {
@@ -1646,6 +1735,7 @@ rpc_client_close(struct rpc_client *c)
 		return;
 	pthread_mutex_destroy(&c->c_mu);
 	pthread_mutex_destroy(&c->c_auth_mu);
+	auth_cred_free(c->c_own_cred);
 	free(c);
 }
 

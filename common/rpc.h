@@ -53,6 +53,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "metrics.h"
+#include "tls.h"
 
 #define RPC_RECV_MAX_DEFAULT (16u << 20)
 #define RPC_TIMEOUT_DEFAULT_MS 5000u
@@ -117,6 +118,13 @@ struct rpc_server_config {
 	 */
 	struct metrics *rs_metrics;
 	/*
+	 * NULL, or the TLS settings (tls.h) the listener follows: a tls+tcp://
+	 * url needs their files, a plain one beyond loopback their allow_plain
+	 * (else rpc_server_start() fails with -EINVAL or -EPERM). Read during
+	 * rpc_server_start() only.
+	 */
+	const struct tls_conf *rs_tls;
+	/*
 	 * NULL, or authentication on: proofs are checked against this CA
 	 * (auth.h), and a request of rs_service on a connection with no proven
 	 * identity is answered UNAUTHENTICATED. rs_auth_cred (NULL: none) is
@@ -128,6 +136,8 @@ struct rpc_server_config {
 	 */
 	const struct auth_verifier *rs_auth;
 	const struct auth_cred *rs_auth_cred;
+	/* (With rs_auth NULL and rs_tls naming all three files, the server
+	 * loads both from them itself: TLS on means authentication on.) */
 	/*
 	 * NULL, or rs_service->n_methods role masks (AUTH_NODE | ...): with
 	 * authentication on, a method is refused (rpc_call_forbid()) to a
@@ -234,6 +244,15 @@ struct rpc_error {
  */
 int rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsigned flags,
     size_t recv_max, struct rpc_client **ret_client, struct rpc_error *ret_err);
+/*
+ * rpc_client_open() that follows the TLS settings tls (tls.h; NULL: none,
+ * which is what rpc_client_open() passes): a tls+tcp:// url is dialed with
+ * its files, a plain tcp:// one beyond loopback is refused before any dial
+ * (-EPERM, PERMISSION_DENIED) unless it allows plain.
+ */
+int rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service,
+    unsigned flags, size_t recv_max, const struct tls_conf *tls, struct rpc_client **ret_client,
+    struct rpc_error *ret_err);
 const char *rpc_client_url(const struct rpc_client *c);
 /*
  * Calls method with req and waits at most timeout_ms (0: default). On success
@@ -269,6 +288,13 @@ void rpc_view_free(struct rpc_view *v);
  * first call.
  */
 void rpc_client_set_auth(struct rpc_client *c, const struct auth_cred *cred, const char *expect);
+/*
+ * The identity a server must answer as (ChallengeReply.audience: "nas",
+ * "node:n1"), checked before c proves itself to it; copied. A client opened
+ * with TLS files (rpc_client_open_tls()) proves itself with their
+ * certificate and key without rpc_client_set_auth().
+ */
+void rpc_client_expect_peer(struct rpc_client *c, const char *expect);
 /*
  * Runs the handshake now (rpc_client_set_auth() first). For measuring it
  * and for clients that want to fail early; calls do it when needed.

@@ -232,6 +232,7 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_chunk_max = cfg->ac_chunk_max;
 	a->a_fresh = cfg->ac_fresh;
 	a->a_ckpt_sched = cfg->ac_ckpt_sched;
+	a->a_tls = cfg->ac_tls;
 	pthread_mutex_init(&a->a_flush_mu, NULL);
 	a->a_heartbeat_ms = AGENT_HEARTBEAT_DEFAULT_MS;
 	a->a_reattach_ms = AGENT_REATTACH_DEFAULT_MS;
@@ -526,17 +527,25 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		if (rv != 0)
 			return rv;
 	}
+	rv = tls_url_check(a->a_tls, a->a_listen, err, errlen);
+	if (rv == 0)
+		rv = tls_url_check(a->a_tls, a->a_manager, err, errlen);
+	if (rv != 0)
+		return rv;
 	/* Listen first: the manager may call as soon as it knows the address. */
+	sc.rs_tls = a->a_tls;
 	rv = rpc_server_start(&sc, a->a_listen, &a->a_server);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", a->a_listen, err_str(rv));
 		return rv;
 	}
-	rv = rpc_client_open(a->a_manager, &ckpt__v1__manager__descriptor, 0, 0, &a->a_mgr, &rerr);
+	rv = rpc_client_open_tls(a->a_manager, &ckpt__v1__manager__descriptor, 0, 0, a->a_tls,
+	    &a->a_mgr, &rerr);
 	if (rv != 0) {
 		snprintf(err, errlen, "manager %s: %s", a->a_manager, rerr.re_msg);
 		return rv;
 	}
+	rpc_client_expect_peer(a->a_mgr, "manager"); /* with authentication on */
 	rv = agent_spawn(a, tick_main);
 	if (rv == 0)
 		rv = agent_spawn(a, link_main);

@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "drv.h"
+#include "tls.h"
 
 #define AGENT_LABELS_MAX 32
 #define AGENT_LABEL_VALUE_MAX 255
@@ -114,6 +115,12 @@ struct agent_config {
 	uint64_t ac_upload_rate;
 	/* CPU policy of the checkpoint thread (ckpt.c); 0 is AGENT_SCHED_NICE. */
 	enum agent_sched ac_ckpt_sched;
+	/*
+	 * NULL, or the TLS settings (tls.h) of the Agent service's listener and
+	 * of the clients of the manager and the NAS. Not copied: must outlive
+	 * the agent.
+	 */
+	const struct tls_conf *ac_tls;
 };
 
 /* A label a demo component requires of its node (value "": any value). */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "rate.h"
 #include "spec.h"
+#include "tls.h"
 #include "util.h"
 
 #define PROG "ckpt-agent"
@@ -45,6 +46,7 @@ struct agent_conf {
 	char *http;
 	uint64_t upload_rate;
 	char *ckpt_sched;
+	struct tls_conf tls;
 };
 
 #define OPT(name, type, field, def, min, max, flags, meta, help)                               \
@@ -103,6 +105,7 @@ static const struct cfg_opt agent_opts[] = {
 	OPT("ckpt-sched", CFG_STR, ckpt_sched, "nice", 0, 0, 0, "POLICY",
 	    "CPU policy of the checkpoint thread: nice (nice +10), batch (SCHED_BATCH at nice "
 	    "+10) or idle (SCHED_IDLE: only CPU time nothing else wants)"),
+	TLS_CFG_OPTS(struct agent_conf, tls),
 };
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
 
@@ -336,6 +339,13 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (tls_conf_check(&conf.tls, err, sizeof(err)) != 0 ||
+	    tls_url_check(&conf.tls, conf.listen, err, sizeof(err)) != 0 ||
+	    tls_url_check(&conf.tls, conf.manager, err, sizeof(err)) != 0) {
+		status = usage_error(err);
+		goto out_conf;
+	}
+
 	memset(&acfg, 0, sizeof(acfg));
 	if (strcmp(conf.ckpt_sched, "nice") == 0) {
 		acfg.ac_ckpt_sched = AGENT_SCHED_NICE;
@@ -367,6 +377,7 @@ main(int argc, char **argv)
 	acfg.ac_local_dir = conf.local_dir;
 	acfg.ac_http = conf.http;
 	acfg.ac_upload_rate = conf.upload_rate;
+	acfg.ac_tls = &conf.tls;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);

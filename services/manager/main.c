@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mgr.h"
 #include "nasc.h"
+#include "tls.h"
 
 #define MAIN_SEED_TIMEOUT_MS 1000u
 
@@ -29,6 +30,7 @@ struct main_conf {
 	int64_t workers;
 	char *log_level;
 	char *http;
+	struct tls_conf tls;
 };
 
 static const struct cfg_opt main_opts[] = {
@@ -53,6 +55,7 @@ static const struct cfg_opt main_opts[] = {
 	{ "http", CFG_STR, offsetof(struct main_conf, http), NULL, 0, 0, CFG_URL, "URL",
 	    "serve /healthz, /readyz (a NAS answers) and /metrics (Prometheus) on "
 	    "http://HOST:PORT; off when not set" },
+	TLS_CFG_OPTS(struct main_conf, tls),
 };
 #define MAIN_NOPTS (sizeof(main_opts) / sizeof(main_opts[0]))
 
@@ -109,6 +112,14 @@ main(int argc, char **argv)
 		    (unsigned long long)conf.down_after_ms, (long long)conf.heartbeat_ms);
 		rv = -EINVAL;
 	}
+	if (rv == 0)
+		rv = tls_conf_check(&conf.tls, err, sizeof(err));
+	if (rv == 0)
+		rv = tls_url_check(&conf.tls, conf.listen, err, sizeof(err));
+	if (rv == 0)
+		rv = tls_url_check(&conf.tls, conf.events, err, sizeof(err));
+	for (size_t i = 0; rv == 0 && i < conf.nas.cl_count; i++)
+		rv = tls_url_check(&conf.tls, conf.nas.cl_items[i], err, sizeof(err));
 	if (rv != 0) {
 		fprintf(stderr, "ckpt-manager: %s (see --help)\n",
 		    rv == -ENOMEM ? "out of memory" : err);
@@ -134,6 +145,7 @@ main(int argc, char **argv)
 		.mc_workers = (unsigned)conf.workers,
 		.mc_seed_timeout_ms = MAIN_SEED_TIMEOUT_MS,
 		.mc_http = conf.http,
+		.mc_tls = &conf.tls,
 	};
 	rv = mgr_start(&mc, &m, err, sizeof(err));
 	if (rv != 0) {

@@ -343,6 +343,7 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	char why[WIRE_ERR_MAX];
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
 	const char *addr = NULL;
+	char ident[AUTH_ID_MAX];
 	size_t nrevoked = 0, nresumed = 0;
 	int rv;
 
@@ -390,11 +391,15 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (reg_holder(m->m_reg, req->node, &holder) != 0 ||
 	    strcmp(holder.rh_address, addr) != 0 || holder.rh_instance == 0 ||
 	    holder.rh_instance != req->instance) {
-		rv = rpc_client_open(addr, &ckpt__v1__agent__descriptor, 0, 0, &client, &rerr);
+		rv = rpc_client_open_tls(addr, &ckpt__v1__agent__descriptor, 0, 0, m->m_cfg.mc_tls,
+		    &client, &rerr);
 		if (rv != 0) {
 			rpc_call_errorf(call, "node %s: %s", req->node, rerr.re_msg);
 			return -EINVAL;
 		}
+		/* With authentication on, the agent at addr must answer as this node. */
+		snprintf(ident, sizeof(ident), "node:%s", req->node);
+		rpc_client_expect_peer(client, ident);
 	}
 	at.ra_node = req->node;
 	at.ra_address = addr;
@@ -1540,7 +1545,7 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		goto out_stop;
 	}
-	rv = nasc_open(m->m_nas, cfg->mc_nnas, 0, &m->m_nasc, &rerr);
+	rv = nasc_open_tls(m->m_nas, cfg->mc_nnas, 0, cfg->mc_tls, &m->m_nasc, &rerr);
 	if (rv != 0) {
 		snprintf(err, errlen, "invalid NAS address: %s", rerr.re_msg);
 		goto out_stop;
@@ -1555,10 +1560,13 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		         "until they answer",
 		    rerr.re_msg);
 	rv = 0;
-	rv = event_pub_open(cfg->mc_events, &m->m_pub);
-	if (rv != 0) {
-		snprintf(err, errlen, "cannot publish events on %s: %s", cfg->mc_events, err_str(rv));
-		goto out_stop;
+	{
+		char why[512];
+		rv = event_pub_open(cfg->mc_events, cfg->mc_tls, &m->m_pub, why, sizeof(why));
+		if (rv != 0) {
+			snprintf(err, errlen, "cannot publish events on %s: %s", cfg->mc_events, why);
+			goto out_stop;
+		}
 	}
 
 	sc.rs_service = &ckpt__v1__manager__descriptor;
@@ -1578,6 +1586,7 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		}
 		sc.rs_metrics = mmet_registry(m->m_mmet);
 	}
+	sc.rs_tls = cfg->mc_tls;
 	rv = rpc_server_start(&sc, cfg->mc_listen, &m->m_server);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", cfg->mc_listen, err_str(rv));

@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "tls.h"
 
 struct nas;
 struct rpc_server;
@@ -53,6 +54,7 @@ struct nas_config {
 	 */
 	const char *nc_http;
 	uint64_t nc_map_max;    /* the store's --map-max, for the metrics and /readyz */
+	const struct tls_conf *nc_tls; /* NULL, or the TLS settings of nc_listen (tls.h) */
 };
 
 /* Serves st (which must outlive the service) on cfg->nc_listen. */
