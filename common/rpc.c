@@ -39,7 +39,8 @@ struct rpc_call {
 	int rc_method;     /* index in the service, or RPC_M_*, or -1 (not known yet) */
 	bool rc_has_peer;  /* rc_peer is the identity proven on rc_pipe */
 	struct auth_id rc_peer;
-	const char *rc_reason; /* RPC_REASON_* of an error reply, or NULL */
+	/* RPC_REASON_* of a refusal, or NULL (Reply.reason once rpc.proto has it) */
+	const char *rc_refusal;
 	char rc_err[RPC_ERRMSG_MAX];
 };
 
@@ -189,12 +190,6 @@ rpc_call_peer(const struct rpc_call *call)
 	return call->rc_has_peer ? &call->rc_peer : NULL;
 }
 
-const char *
-rpc_call_reason(const struct rpc_call *call)
-{
-	return call->rc_reason;
-}
-
 /* The peer's address, for a log line: "127.0.0.1:4242", "[::1]:4242", "ipc". */
 static void
 rpc_peer_addr(nng_pipe p, char *buf, size_t len)
@@ -245,7 +240,7 @@ rpc_refused(struct rpc_server *s, struct rpc_call *call, const char *code, const
 	const char *method = rpc_method_name(s, call->rc_method);
 	char who[AUTH_ID_MAX], addr[80], line[RPC_ERRMSG_MAX + 256];
 
-	call->rc_reason = reason;
+	call->rc_refusal = reason;
 	metrics_inc(s->s_m_refused, 1,
 	    METRICS_L(s->s_cfg.rs_service->short_name, method, reason));
 	if (s->s_cfg.rs_on_refused == NULL || s->s_pipes == NULL ||
@@ -608,6 +603,8 @@ out_reply:
 	if (rv != 0) {
 		atomic_fetch_add(&s->s_errors, 1);
 		hdr.message = call->rc_err[0] != '\0' ? call->rc_err : (char *)err_str(rv);
+		if (call->rc_refusal != NULL)
+			hdr.reason = (char *)call->rc_refusal;
 		reply = NULL;
 	}
 	*ret_code = (int)hdr.code;

@@ -212,8 +212,7 @@ const struct auth_id *rpc_call_peer(const struct rpc_call *call);
  */
 int rpc_call_forbid(struct rpc_call *call, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* The machine-readable reason of the call's error reply (rpc.proto), or NULL. */
-const char *rpc_call_reason(const struct rpc_call *call);
+
 void rpc_call_errorf(struct rpc_call *call, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /*

@@ -619,12 +619,26 @@ START_TEST(rpc_forbid_is_permission_denied_logged_once_and_counted)
 	ck_assert_ptr_nonnull(strstr(err.re_msg, "only the manager stops components"));
 	ck_assert_int_eq(stop(cl, &err), -EACCES);
 	ck_assert_int_eq(stop(ml, &err), 0);
+	{
+		/* On the wire: the reason beside the code (rpc.proto Reply.reason). */
+		static const uint8_t env[] = { 0x08, 0x01 }; /* Request{method: 1 (Stop)} */
+		Ckpt__V1__Reply *r;
+		void *out;
+		size_t n;
+
+		ck_assert_int_eq(rpc_client_call_raw(cl, env, sizeof(env), 3000, &out, &n, &err), 0);
+		r = ckpt__v1__reply__unpack(NULL, n, out);
+		free(out);
+		ck_assert_int_eq(r->code, CKPT__V1__CODE__PERMISSION_DENIED);
+		ck_assert_str_eq(r->reason, "forbidden");
+		ckpt__v1__reply__free_unpacked(r, NULL);
+	}
 	/* The operator's refusal, once on its connection; nothing of the manager's. */
 	ck_assert_int_eq(atomic_load(&refused_lines), 1);
 	ck_assert_ptr_nonnull(strstr(last_line, "PERMISSION_DENIED Agent.Stop from operator at "
 	                                        "127.0.0.1:"));
 	ck_assert(metrics_has("ckpt_rpc_refused_total{service=\"Agent\",method=\"Stop\","
-	                      "reason=\"forbidden\"} 2"));
+	                      "reason=\"forbidden\"} 3"));
 	rpc_client_close(ml);
 	rpc_client_close(cl);
 	auth_cred_free(m);
@@ -717,6 +731,7 @@ START_TEST(rpc_auth_methods_refuse_a_stale_nonce_and_a_replay)
 		if (i == 0) {
 			ck_assert_int_eq(r->code, CKPT__V1__CODE__UNAUTHENTICATED);
 			ck_assert_ptr_nonnull(strstr(r->message, "no challenge pending"));
+			ck_assert_str_eq(r->reason, "unauthenticated");
 		} else {
 			ck_assert_int_eq(r->code, CKPT__V1__CODE__OK);
 		}
