@@ -329,8 +329,10 @@ nasc_check_store(struct nasc *n, unsigned timeout_ms, nasc_store_fn done, void *
 	rv = nasc_check_round(n, ret_err);
 	if (rv != -EAGAIN)
 		return rv;
-	if (pthread_create(&n->n_id_thread, NULL, nasc_check_main, n) == 0)
+	if (pthread_create(&n->n_id_thread, NULL, nasc_check_main, n) == 0) {
+		pthread_setname_np(n->n_id_thread, "nasc:check");
 		n->n_id_started = true;
+	}
 	return rv;
 }
 

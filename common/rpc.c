@@ -826,6 +826,7 @@ rpc_slow_start(struct rpc_server *s)
 		s->s_nslow = i + 1;
 		if (rv != 0)
 			return rv;
+		pthread_setname_np(sl->sl_thread, "rpc:slow");
 		sl->sl_started = 1;
 	}
 	return 0;
@@ -985,6 +986,7 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		s->s_nworkers = i + 1;
 		if (rv != 0)
 			goto out_close;
+		pthread_setname_np(w->w_thread, "rpc:worker");
 		w->w_started = 1;
 	}
 	*ret_server = s;

@@ -333,23 +333,12 @@ tls_find_dialer(nng_stat *all, const void *ep)
 	return nng_stat_find_dialer(all, *(const nng_dialer *)ep);
 }
 
-static nng_stat *
-tls_find_listener(nng_stat *all, const void *ep)
-{
-	return nng_stat_find_listener(all, *(const nng_listener *)ep);
-}
-
 uint64_t
 tls_dialer_failures(nng_dialer d)
 {
 	return tls_stat_auth(tls_find_dialer, &d);
 }
 
-uint64_t
-tls_listener_failures(nng_listener l)
-{
-	return tls_stat_auth(tls_find_listener, &l);
-}
 
 int
 tls_dialer_setup(const struct tls_conf *conf, nng_dialer d, const char *url, char *err,

@@ -108,12 +108,11 @@ int tls_listener_setup(const struct tls_conf *conf, nng_listener l, const char *
     size_t errlen);
 
 /*
- * TLS handshakes that failed on the endpoint so far (nng's "auth" statistic
- * of the dialer or listener: the peer's certificate refused, or ours by the
- * peer); 0 when nng keeps no statistics. For error messages and metrics:
- * nng reports no failed handshake otherwise.
+ * TLS handshakes that failed on the dialer so far (nng's "auth" statistic
+ * of the endpoint: the peer's certificate refused, or ours by the peer); 0
+ * when nng keeps no statistics. nng reports a failed handshake nowhere
+ * else. (A listener has the same statistic, nng_stat_find_listener().)
  */
 uint64_t tls_dialer_failures(nng_dialer d);
-uint64_t tls_listener_failures(nng_listener l);
 
 #endif

@@ -477,11 +477,11 @@ agent_drv_spec(const struct agent *a, const char *name, const char *kind,
 }
 
 static int
-agent_spawn(struct agent *a, void *(*fn)(void *))
+agent_spawn(struct agent *a, void *(*fn)(void *), const char *name)
 {
 	int rv = -pthread_create(&a->a_threads[a->a_nthreads], NULL, fn, a);
 	if (rv == 0)
-		a->a_nthreads++;
+		pthread_setname_np(a->a_threads[a->a_nthreads++], name);
 	return rv;
 }
 
@@ -546,17 +546,17 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		return rv;
 	}
 	rpc_client_expect_peer(a->a_mgr, "manager"); /* with authentication on */
-	rv = agent_spawn(a, tick_main);
+	rv = agent_spawn(a, tick_main, "agent:tick");
 	if (rv == 0)
-		rv = agent_spawn(a, link_main);
+		rv = agent_spawn(a, link_main, "agent:link");
 	if (rv == 0)
-		rv = agent_spawn(a, ckpt_main);
+		rv = agent_spawn(a, ckpt_main, "agent:ckpt");
 	if (rv == 0)
-		rv = agent_spawn(a, notify_main);
+		rv = agent_spawn(a, notify_main, "agent:notify");
 	if (rv == 0)
-		rv = agent_spawn(a, super_main);
+		rv = agent_spawn(a, super_main, "agent:super");
 	if (rv == 0 && a->a_migrate_after_ms > 0 && a->a_nown > 0)
-		rv = agent_spawn(a, migr_main);
+		rv = agent_spawn(a, migr_main, "agent:migrate");
 	if (rv != 0)
 		snprintf(err, errlen, "cannot start threads: %s", err_str(rv));
 	return rv;

@@ -1444,8 +1444,10 @@ mgr_seed(struct mgr *m)
 	}
 	LOG_WARN("catalogue not seeded from the NAS: %s; retrying in the background", err);
 	rv = -pthread_create(&m->m_seeder, NULL, mgr_seed_main, m);
-	if (rv == 0)
+	if (rv == 0) {
+		pthread_setname_np(m->m_seeder, "mgr:seed");
 		m->m_seeder_started = true;
+	}
 	return rv;
 }
 
@@ -1606,12 +1608,14 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		snprintf(err, errlen, "cannot start the node monitor: %s", err_str(rv));
 		goto out_stop;
 	}
+	pthread_setname_np(m->m_monitor, "mgr:monitor");
 	m->m_monitor_started = true;
 	rv = -pthread_create(&m->m_failover, NULL, mgr_failover_main, m);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot start the failover worker: %s", err_str(rv));
 		goto out_stop;
 	}
+	pthread_setname_np(m->m_failover, "mgr:failover");
 	m->m_failover_started = true;
 	if (m->m_mmet != NULL) {
 		rv = mmet_serve(m->m_mmet, cfg->mc_http, err, errlen);

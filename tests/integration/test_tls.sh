@@ -16,6 +16,7 @@
 
 NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port)
 N1_PORT=$(free_port); N2_PORT=$(free_port); X_PORT=$(free_port); P_PORT=$(free_port)
+N3_PORT=$(free_port)
 T_TCP=tls+tcp
 tls_make nas manager operator n1
 # Another CA with an operator and a node of its own; an expired operator of ours.
@@ -137,6 +138,12 @@ check "an agent with a certificate of another CA cannot attach: TLS handshakes f
 	wait_for 20 grep -q 'cannot attach.*TLS handshake(s) failed' "$T_DIR/n2other.log"
 check "... and the manager never lists it" sh -c \
 	"'$CTL_BIN' $(as ours) --manager '$MGR_URL' --json nodes | jq -e 'map(.id) == [\"n1\"]'"
+# An agent that announces a plain address beyond loopback: the manager refuses
+# its Attach without dialing it (the agent itself listens on loopback).
+start n3 "$AGENT_BIN" --node n3 --manager "$MGR_URL" --listen "tcp://127.0.0.1:$N3_PORT" \
+	--advertise tcp://10.0.0.1:1 $(tls_args node-n3)
+check "the manager refuses an agent that announces plain tcp:// beyond loopback" \
+	wait_for 20 grep -q 'cannot attach.*plain tcp:// beyond loopback is refused' "$T_DIR/n3.log"
 check "ckptctl with an expired certificate stops at start and says so" \
 	starts_not ctlold "certificate has expired" "$CTL_BIN" $(as old) --manager "$MGR_URL" nodes
 check "ckpt-agent with an expired certificate does not start" \
