@@ -5,14 +5,15 @@
 # reading or deleting another node's checkpoint, ckptctl without the operator
 # role migrating. Each refusal is PERMISSION_DENIED, logged once with the
 # peer's identity and counted in /metrics; the operator's own migration works.
-# Certificates: tests/auth/mkcerts.sh (ckpt:node:n1, ckpt:node:n2, ckpt:nas,
-# ckpt:manager, ckpt:operator under one CA).
+# Certificates: deploy/certs.sh (ckpt:node:n1, ckpt:node:n2, ckpt:nas,
+# ckpt:manager, ckpt:operator under one CA), as a deployment makes them.
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || { echo "# SKIP: curl is not installed (it scrapes /metrics)"; exit 77; }
 
 C="$T_DIR/certs"
-bash "$(dirname "$0")/../auth/mkcerts.sh" "$C" || { echo "mkcerts.sh failed"; cat "$C/mkcerts.log"; exit 1; }
-tlsf() { echo "--tls-ca $C/ca.pem --tls-cert $C/$1.pem --tls-key $C/$1.key"; }
+bash "$(dirname "$0")/../../deploy/certs.sh" -o "$C" n1 n2 >"$T_DIR/certs.log" 2>&1 ||
+	{ echo "deploy/certs.sh failed"; cat "$T_DIR/certs.log"; exit 1; }
+tlsf() { echo "--tls-ca $C/ca.crt --tls-cert $C/$1.crt --tls-key $C/$1.key"; }
 
 NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port)
 A1_PORT=$(free_port); A2_PORT=$(free_port); A3_PORT=$(free_port)
