@@ -133,6 +133,8 @@ struct rpc_server_config {
 	 * server. With rs_metrics, refusals are counted in
 	 *   ckpt_rpc_refused_total{service,method,reason}
 	 *   ckpt_rpc_auth_handshakes_total{service,result}   result: ok, refused
+	 * (refused_total has a series of method "any" for each reason at 0 from
+	 * the start, for alerts on its rate.)
 	 */
 	const struct auth_verifier *rs_auth;
 	const struct auth_cred *rs_auth_cred;
