@@ -83,6 +83,15 @@ check "n2's checkpoints are all there" \
 out=$(as node-n1 get n1/demo_1 -o "$T_DIR/own" 2>&1)
 check "node n1 reads its own old checkpoint of demo_1" [ -s "$T_DIR/own" ]
 
+# Stores: the operator anywhere, a node only under its own name.
+echo "notes of the operator" >"$T_DIR/notes"
+check "the operator puts n1/notes" as operator put n1/notes -i "$T_DIR/notes"
+check "and gets it back" sh -c "$CTL_BIN --manager $MGR_URL $(tlsf operator) get n1/notes -o $T_DIR/notes.back && cmp -s $T_DIR/notes $T_DIR/notes.back"
+check "node n1 puts under its own name" as node-n1 put n1/mine -i "$T_DIR/notes"
+out=$(as node-n1 put n2/theirs -i "$T_DIR/notes" 2>&1)
+check "node n1 cannot put under n2's name" grep -q "PERMISSION_DENIED" <<<"$out"
+check "nothing of n2/theirs was stored" 	sh -c "! $CTL_BIN --manager $MGR_URL $(tlsf operator) --json ls n2/theirs | jq -e 'length > 0'"
+
 # ckptctl with a node's certificate, not an operator's: no migration.
 out=$(as node-n2 migrate demo_2 --to n2 2>&1)
 check "ckptctl without the operator role cannot migrate" grep -q "PERMISSION_DENIED" <<<"$out"
