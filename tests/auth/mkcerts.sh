@@ -6,6 +6,7 @@
 #                             node-n2, nas, manager, operator
 #   other-n1                  ckpt:node:n1 signed by ca2
 #   norole                    only a DNS name and an https: URI
+#   nosan                     no subjectAltName at all
 #   tworoles                  ckpt:node:n1 and ckpt:operator
 #   badrole                   ckpt:boss
 #   rsa-operator, ed-operator RSA 2048 and Ed25519 keys
@@ -50,6 +51,7 @@ for r in node:n1 node:n2 nas manager operator; do
 done
 leaf other-n1 ca2 "$bc\nsubjectAltName=URI:ckpt:node:n1"
 leaf norole ca "$bc\nsubjectAltName=DNS:example.org,URI:https://example.org/"
+leaf nosan ca "$bc"
 leaf tworoles ca "$bc\nsubjectAltName=URI:ckpt:node:n1,URI:ckpt:operator"
 leaf badrole ca "$bc\nsubjectAltName=URI:ckpt:boss"
 leaf rsa-operator ca "$bc\nsubjectAltName=URI:ckpt:operator" rsa

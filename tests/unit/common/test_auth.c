@@ -313,6 +313,7 @@ START_TEST(verify_refuses_other_ca_expired_wrong_signature_and_bad_roles)
 		{ "another audience", "ca", "node-n1", "node-n1", nonce_a, "manager", 0, "signature" },
 		{ "another key", "ca", "node-n1", "node-n2", nonce_a, "nas", 0, "signature" },
 		{ "no role", "ca", "norole", "norole", nonce_a, "nas", 0, "no ckpt role" },
+		{ "no SAN", "ca", "nosan", "nosan", nonce_a, "nas", 0, "no ckpt role" },
 		{ "two roles", "ca", "tworoles", "tworoles", nonce_a, "nas", 0, "more than one" },
 		{ "bad role", "ca", "badrole", "badrole", nonce_a, "nas", 0, "malformed role" },
 	};
