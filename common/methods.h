@@ -43,6 +43,7 @@ enum nas_method {
 	NAS_GET_SPEC = 12,
 	NAS_LIST_SPECS = 13,
 	NAS_DELETE_SPEC = 14,
+	NAS_GRANT = 15,
 	NAS_METHODS
 };
 

@@ -137,6 +137,7 @@ nasc_open_tls(char *const *urls, size_t n, unsigned flags, const struct tls_conf
 		rv = rpc_client_open_tls(urls[i], &ckpt__v1__nas__descriptor, flags, 0, tls,
 		    &c->n_clients[c->n_count], ret_err);
 		if (rv == 0) {
+			rpc_client_expect_peer(c->n_clients[c->n_count], "nas"); /* auth.proto roles */
 			c->n_count++;
 			ok++;
 		} else {

@@ -13,6 +13,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "ckpt/v1/auth.pb-c.h"
 #include "ckpt/v1/rpc.pb-c.h"
 #include "err.h"
 #include "pbv.h"
@@ -22,6 +23,11 @@
 
 #define RPC_URL_MAX 256
 #define RPC_BODY_TAG 0x1a /* field 3 (body), wire type 2, in Request and Reply */
+/* The handshake's methods, as rpc_server_done() names them (never a service's index). */
+#define RPC_M_CHALLENGE (-2)
+#define RPC_M_PROVE (-3)
+#define RPC_REASON_UNAUTHENTICATED "unauthenticated"
+#define RPC_REASON_FORBIDDEN "forbidden"
 
 struct rpc_call {
 	struct rpc_server *rc_srv;
@@ -30,6 +36,11 @@ struct rpc_call {
 	uint64_t rc_deadline_ms; /* monotonic */
 	nng_pipe rc_pipe;
 	nng_msg *rc_reply; /* rpc_call_reply_body(): the reply, envelope written */
+	int rc_method;     /* index in the service, or RPC_M_*, or -1 (not known yet) */
+	bool rc_has_peer;  /* rc_peer is the identity proven on rc_pipe */
+	struct auth_id rc_peer;
+	/* RPC_REASON_* of a refusal, or NULL (Reply.reason once rpc.proto has it) */
+	const char *rc_refusal;
 	char rc_err[RPC_ERRMSG_MAX];
 };
 
@@ -80,6 +91,12 @@ struct rpc_server {
 	unsigned s_qlen;
 	/* rs_metrics' families (NULL without): see rpc_server_config. */
 	struct metrics_fam *s_m_requests, *s_m_duration, *s_m_bad;
+	struct metrics_fam *s_m_refused, *s_m_handshakes;
+	/* With rs_auth: what each connection proved (auth.h). */
+	struct auth_pipes *s_pipes;
+	/* Loaded from rs_tls's files when the caller gave no rs_auth: s's to free. */
+	struct auth_verifier *s_own_v;
+	struct auth_cred *s_own_cred;
 };
 
 struct rpc_client {
@@ -88,6 +105,15 @@ struct rpc_client {
 	const ProtobufCServiceDescriptor *c_svc;
 	char c_url[RPC_URL_MAX];
 	atomic_int c_pipes;
+	/* rpc_client_set_auth(): credentials, and the handshakes made with them. */
+	const struct auth_cred *c_cred;
+	const char *c_expect;
+	struct auth_cred *c_own_cred;   /* loaded from the TLS files: c's to free */
+	char c_expect_buf[AUTH_ID_MAX]; /* rpc_client_expect_peer() */
+	pthread_mutex_t c_auth_mu; /* one handshake at a time */
+	atomic_uint c_auth_gen;    /* handshakes that succeeded */
+	atomic_uint c_conns;       /* connections made so far */
+	atomic_uint c_proved;      /* c_conns when the last handshake ended well, or ~0 */
 	/* Calls in progress, so that rpc_client_abort() can cancel them. */
 	pthread_mutex_t c_mu;
 	int c_aborted;
@@ -127,6 +153,14 @@ rpc_msg_pack(const ProtobufCMessage *header, const ProtobufCMessage *body, nng_m
 	return 0;
 }
 
+/* Whether the TLS settings name all three files: authentication on (auth.proto). */
+static bool
+rpc_tls_has_files(const struct tls_conf *t)
+{
+	return t != NULL && t->tc_ca != NULL && t->tc_ca[0] != '\0' && t->tc_cert != NULL &&
+	    t->tc_cert[0] != '\0' && t->tc_key != NULL && t->tc_key[0] != '\0';
+}
+
 /* ---- server ---- */
 
 struct arena *
@@ -148,6 +182,90 @@ nng_pipe
 rpc_call_pipe(const struct rpc_call *call)
 {
 	return call->rc_pipe;
+}
+
+const struct auth_id *
+rpc_call_peer(const struct rpc_call *call)
+{
+	return call->rc_has_peer ? &call->rc_peer : NULL;
+}
+
+/* The peer's address, for a log line: "127.0.0.1:4242", "[::1]:4242", "ipc". */
+static void
+rpc_peer_addr(nng_pipe p, char *buf, size_t len)
+{
+	nng_sockaddr sa;
+
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
+		snprintf(buf, len, "?");
+	} else if (sa.s_family == NNG_AF_INET) {
+		const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
+		const uint8_t *pt = (const uint8_t *)&sa.s_in.sa_port;
+		snprintf(buf, len, "%u.%u.%u.%u:%u", a[0], a[1], a[2], a[3], pt[0] << 8 | pt[1]);
+	} else if (sa.s_family == NNG_AF_INET6) {
+		const uint8_t *a = sa.s_in6.sa_addr;
+		const uint8_t *pt = (const uint8_t *)&sa.s_in6.sa_port;
+		int n = snprintf(buf, len, "[");
+		for (int i = 0; i < 16 && n > 0 && (size_t)n < len; i += 2)
+			n += snprintf(buf + n, len - (size_t)n, "%s%x", i ? ":" : "", a[i] << 8 | a[i + 1]);
+		if (n > 0 && (size_t)n < len)
+			snprintf(buf + n, len - (size_t)n, "]:%u", pt[0] << 8 | pt[1]);
+	} else if (sa.s_family == NNG_AF_IPC) {
+		snprintf(buf, len, "ipc");
+	} else {
+		snprintf(buf, len, "?");
+	}
+}
+
+/* The method's name for logs and metrics ("Store", "Auth.Prove", "unknown"). */
+static const char *
+rpc_method_name(const struct rpc_server *s, int method)
+{
+	if (method == RPC_M_CHALLENGE)
+		return "Auth.Challenge";
+	if (method == RPC_M_PROVE)
+		return "Auth.Prove";
+	if (method >= 0 && (size_t)method < s->s_cfg.rs_service->n_methods)
+		return s->s_cfg.rs_service->methods[method].name;
+	return "unknown";
+}
+
+/*
+ * A refusal (reason RPC_REASON_*, the message already in call->rc_err):
+ * counted, and reported once per connection and identity.
+ */
+static void
+rpc_refused(struct rpc_server *s, struct rpc_call *call, const char *code, const char *reason)
+{
+	const char *method = rpc_method_name(s, call->rc_method);
+	char who[AUTH_ID_MAX], addr[80], line[RPC_ERRMSG_MAX + 256];
+
+	call->rc_refusal = reason;
+	metrics_inc(s->s_m_refused, 1,
+	    METRICS_L(s->s_cfg.rs_service->short_name, method, reason));
+	if (s->s_cfg.rs_on_refused == NULL || s->s_pipes == NULL ||
+	    !auth_pipes_first_refusal(s->s_pipes, nng_pipe_id(call->rc_pipe)))
+		return;
+	if (call->rc_has_peer)
+		auth_id_str(&call->rc_peer, who, sizeof(who));
+	else
+		snprintf(who, sizeof(who), "(no identity)");
+	rpc_peer_addr(call->rc_pipe, addr, sizeof(addr));
+	snprintf(line, sizeof(line), "%s %s.%s from %s at %s: %s (further refusals on this "
+	    "connection are counted, not logged)", code, s->s_cfg.rs_service->short_name, method,
+	    who, addr, call->rc_err);
+	s->s_cfg.rs_on_refused(s->s_cfg.rs_arg, line);
+}
+
+int
+rpc_call_forbid(struct rpc_call *call, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(call->rc_err, sizeof(call->rc_err), fmt, ap);
+	va_end(ap);
+	rpc_refused(call->rc_srv, call, "PERMISSION_DENIED", RPC_REASON_FORBIDDEN);
+	return -EACCES;
 }
 
 void
@@ -239,6 +357,141 @@ rpc_envelope_read(const void *data, size_t len, struct rpc_envelope *ret_env)
 	return 0;
 }
 
+/* Whether a service name of len bytes is name. */
+static bool
+rpc_service_is(const uint8_t *svc, size_t len, const char *name)
+{
+	return len == strlen(name) && memcmp(svc, name, len) == 0;
+}
+
+/* Auth.Challenge: a fresh nonce for the connection. */
+static int
+rpc_auth_challenge(struct rpc_server *s, struct rpc_call *call, ProtobufCMessage **ret_reply)
+{
+	Ckpt__V1__ChallengeReply *rep;
+	uint8_t *nonce;
+	int rv;
+
+	rep = arena_alloc(call->rc_arena, sizeof(*rep));
+	nonce = arena_alloc(call->rc_arena, AUTH_NONCE_LEN);
+	if (rep == NULL || nonce == NULL)
+		return -ENOMEM;
+	ckpt__v1__challenge_reply__init(rep);
+	rv = auth_pipes_challenge(s->s_pipes, nng_pipe_id(call->rc_pipe), nonce);
+	if (rv == -ENOENT) {
+		rpc_call_errorf(call, "connection closing");
+		return -ECONNRESET;
+	}
+	if (rv != 0)
+		return rv;
+	rep->nonce.data = nonce;
+	rep->nonce.len = AUTH_NONCE_LEN;
+	rep->audience = (char *)(s->s_cfg.rs_auth_cred != NULL ?
+	    auth_cred_name(s->s_cfg.rs_auth_cred) : "");
+	*ret_reply = &rep->base;
+	return 0;
+}
+
+/* Auth.Prove: checks the proof against the connection's nonce and binds its identity. */
+static int
+rpc_auth_prove(struct rpc_server *s, struct rpc_call *call, const Ckpt__V1__ProveRequest *req,
+    ProtobufCMessage **ret_reply)
+{
+	const char *aud = s->s_cfg.rs_auth_cred != NULL ? auth_cred_name(s->s_cfg.rs_auth_cred) : "";
+	uint32_t pipe = nng_pipe_id(call->rc_pipe);
+	Ckpt__V1__ProveReply *rep;
+	struct auth_id id;
+	char why[AUTH_ERR_MAX], *name;
+	int rv;
+
+	rep = arena_alloc(call->rc_arena, sizeof(*rep));
+	name = arena_alloc(call->rc_arena, AUTH_ID_MAX);
+	if (rep == NULL || name == NULL)
+		return -ENOMEM;
+	ckpt__v1__prove_reply__init(rep);
+	/* Consumed right or wrong: one guess per challenge. */
+	if (auth_pipes_take_nonce(s->s_pipes, pipe, req->nonce.data, req->nonce.len) != 0) {
+		rpc_call_errorf(call, "no challenge pending with that nonce on this connection "
+		    "(reconnected? ask Auth.Challenge again)");
+		return -EPERM;
+	}
+	rv = auth_verify(s->s_cfg.rs_auth, req->chain, req->n_chain, req->nonce.data, aud,
+	    strlen(aud), req->signature.data, req->signature.len, 0, &id, why, sizeof(why));
+	if (rv == -EPERM)
+		rpc_call_errorf(call, "%s", why);
+	if (rv != 0)
+		return rv;
+	rv = auth_pipes_bind(s->s_pipes, pipe, &id);
+	if (rv != 0) {
+		rpc_call_errorf(call, "connection closing");
+		return -ECONNRESET;
+	}
+	call->rc_peer = id;
+	call->rc_has_peer = true;
+	auth_id_str(&id, name, AUTH_ID_MAX);
+	rep->identity = name;
+	*ret_reply = &rep->base;
+	return 0;
+}
+
+/* A request to the Auth service (auth.proto), answered by the layer itself. */
+static int
+rpc_auth_serve(struct rpc_server *s, struct rpc_call *call, const struct rpc_envelope *env,
+    ProtobufCMessage **ret_reply)
+{
+	ProtobufCAllocator *pa = arena_protobuf(call->rc_arena);
+	const ProtobufCMessageDescriptor *in;
+	ProtobufCMessage *req;
+	int rv;
+
+	if (s->s_pipes == NULL) {
+		rpc_call_errorf(call, "authentication is off on this server (started without TLS files)");
+		return -ENOSYS;
+	}
+	if (env->en_method > 1) {
+		rpc_server_bad(s, call, "unknown method %u of ckpt.v1.Auth", env->en_method);
+		return -ENOSYS;
+	}
+	call->rc_method = env->en_method == 0 ? RPC_M_CHALLENGE : RPC_M_PROVE;
+	in = env->en_method == 0 ? &ckpt__v1__challenge_request__descriptor :
+	    &ckpt__v1__prove_request__descriptor;
+	req = protobuf_c_message_unpack(in, pa, env->en_body_len, env->en_body);
+	if (req == NULL) {
+		rpc_server_bad(s, call, "undecodable %s request (%zu bytes)",
+		    rpc_method_name(s, call->rc_method), env->en_body_len);
+		return -EINVAL;
+	}
+	if (env->en_method == 0) {
+		rv = rpc_auth_challenge(s, call, ret_reply);
+	} else {
+		rv = rpc_auth_prove(s, call, (const Ckpt__V1__ProveRequest *)req, ret_reply);
+		metrics_inc(s->s_m_handshakes, 1,
+		    METRICS_L(s->s_cfg.rs_service->short_name, rv == 0 ? "ok" : "refused"));
+		if (rv == -EPERM)
+			rpc_refused(s, call, "UNAUTHENTICATED", RPC_REASON_UNAUTHENTICATED);
+	}
+	return rv;
+}
+
+/*
+ * With authentication on, the identity proven on the call's connection into
+ * call; -EPERM (UNAUTHENTICATED, counted and reported) when there is none.
+ */
+static int
+rpc_auth_check(struct rpc_server *s, struct rpc_call *call)
+{
+	if (s->s_pipes == NULL)
+		return 0;
+	if (auth_pipes_get(s->s_pipes, nng_pipe_id(call->rc_pipe), &call->rc_peer) == 0) {
+		call->rc_has_peer = true;
+		return 0;
+	}
+	rpc_call_errorf(call, "no identity proven on this connection: authenticate first "
+	    "(proto/ckpt/v1/auth.proto: Auth.Challenge, Auth.Prove)");
+	rpc_refused(s, call, "UNAUTHENTICATED", RPC_REASON_UNAUTHENTICATED);
+	return -EPERM;
+}
+
 /* Decodes, dispatches and encodes one request. Returns the reply message. */
 static int
 rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *data, size_t len,
@@ -256,13 +509,25 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	int rv;
 
 	*ret_method = -1;
+	call->rc_method = -1;
 	if (rpc_envelope_read(data, len, &env) != 0) {
 		rpc_server_bad(s, call, "undecodable request envelope (%zu bytes)", len);
 		rv = -EINVAL;
 		goto out_reply;
 	}
-	if (env.en_service_len != 0 && (env.en_service_len != strlen(svc->name) ||
-	    memcmp(env.en_service, svc->name, env.en_service_len) != 0)) {
+	if (rpc_service_is(env.en_service, env.en_service_len,
+	    ckpt__v1__auth__descriptor.name)) {
+		rv = rpc_auth_serve(s, call, &env, &reply);
+		*ret_method = call->rc_method;
+		goto out_reply;
+	}
+	if (env.en_method < svc->n_methods)
+		call->rc_method = (int)env.en_method; /* named in a refusal, if any */
+	rv = rpc_auth_check(s, call);
+	if (rv != 0)
+		goto out_reply;
+	if (env.en_service_len != 0 && !rpc_service_is(env.en_service, env.en_service_len,
+	    svc->name)) {
 		rpc_server_bad(s, call, "request for service '%.*s' sent to %s",
 		    (int)(env.en_service_len < 64 ? env.en_service_len : 64), (const char *)env.en_service,
 		    svc->name);
@@ -276,6 +541,16 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	}
 	*ret_method = (int)env.en_method;
 	md = &svc->methods[env.en_method];
+	if (call->rc_has_peer && s->s_cfg.rs_roles != NULL &&
+	    !(s->s_cfg.rs_roles[env.en_method] & (1u << call->rc_peer.ai_role))) {
+		char who[AUTH_ID_MAX], roles[64];
+
+		auth_id_str(&call->rc_peer, who, sizeof(who));
+		auth_mask_str(s->s_cfg.rs_roles[env.en_method], roles, sizeof(roles));
+		rv = rpc_call_forbid(call, "%s.%s is not for %s (only %s)", svc->short_name, md->name,
+		    who, roles[0] != '\0' ? roles : "nobody");
+		goto out_reply;
+	}
 	raw = s->s_cfg.rs_raw_handlers != NULL ? s->s_cfg.rs_raw_handlers[env.en_method] : NULL;
 	if (s->s_cfg.rs_handlers[env.en_method] == NULL && raw == NULL) {
 		rpc_call_errorf(call, "%s.%s is not implemented", svc->short_name, md->name);
@@ -328,6 +603,8 @@ out_reply:
 	if (rv != 0) {
 		atomic_fetch_add(&s->s_errors, 1);
 		hdr.message = call->rc_err[0] != '\0' ? call->rc_err : (char *)err_str(rv);
+		if (call->rc_refusal != NULL)
+			hdr.reason = (char *)call->rc_refusal;
 		reply = NULL;
 	}
 	*ret_code = (int)hdr.code;
@@ -340,10 +617,10 @@ rpc_server_done(struct rpc_server *s, int method, int code, uint64_t t0)
 {
 	const ProtobufCServiceDescriptor *svc = s->s_cfg.rs_service;
 	uint64_t ms = util_now_mono_ms() - t0;
-	const char *name = method >= 0 ? svc->methods[method].name : "unknown";
+	const char *name = rpc_method_name(s, method);
 
 	if (s->s_cfg.rs_on_done != NULL)
-		s->s_cfg.rs_on_done(s->s_cfg.rs_arg, method, code, ms * 1000u);
+		s->s_cfg.rs_on_done(s->s_cfg.rs_arg, method >= 0 ? method : -1, code, ms * 1000u);
 	metrics_inc(s->s_m_requests, 1,
 	    METRICS_L(svc->short_name, name, err_code_name((err_code)code)));
 	metrics_observe(s->s_m_duration, (double)ms / 1000.0, METRICS_L(svc->short_name, name));
@@ -381,8 +658,9 @@ rpc_slow_method(const struct rpc_server *s, nng_msg *msg)
 	struct rpc_envelope env;
 
 	if (s->s_nslow == 0 || rpc_envelope_read(nng_msg_body(msg), nng_msg_len(msg), &env) != 0 ||
-	    env.en_method >= s->s_cfg.rs_service->n_methods || !s->s_cfg.rs_slow[env.en_method])
-		return -1;
+	    env.en_method >= s->s_cfg.rs_service->n_methods || !s->s_cfg.rs_slow[env.en_method] ||
+	    rpc_service_is(env.en_service, env.en_service_len, ckpt__v1__auth__descriptor.name))
+		return -1; /* (the handshake's methods are quick, whatever their index) */
 	return (int)env.en_method;
 }
 
@@ -566,6 +844,24 @@ rpc_url_with_port(const char *url, int port, char *out, size_t outlen)
 		snprintf(out, outlen, "%s", url);
 }
 
+/*
+ * A connection starts (before any request on it can arrive) or ends: its
+ * entry in the pipe table, and with it any identity, lives exactly as long.
+ * A connection the table has no room for is closed: it could never prove.
+ */
+static void
+rpc_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct rpc_server *s = arg;
+
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		if (auth_pipes_add(s->s_pipes, nng_pipe_id(p)) != 0)
+			nng_pipe_close(p);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		auth_pipes_drop(s->s_pipes, nng_pipe_id(p));
+	}
+}
+
 /* The families of rs_metrics (none without). Several servers may share them. */
 static int
 rpc_server_metrics(struct rpc_server *s)
@@ -588,6 +884,18 @@ rpc_server_metrics(struct rpc_server *s)
 		    NULL, 0, &s->s_m_bad);
 	if (rv == 0) /* at 0 from the start: an alert on its rate needs the series */
 		rv = metrics_inc(s->s_m_bad, 0, METRICS_L(s->s_cfg.rs_service->short_name));
+	if (rv == 0 && s->s_cfg.rs_auth != NULL)
+		rv = metrics_add_family(m, METRICS_COUNTER, "ckpt_rpc_refused_total",
+		    "Requests refused for who sent them: reason unauthenticated (no identity proven "
+		    "on the connection, or a proof refused) or forbidden (outside the caller's role)",
+		    "service,method,reason", NULL, 0, &s->s_m_refused);
+	if (rv == 0 && s->s_cfg.rs_auth != NULL)
+		rv = metrics_add_family(m, METRICS_COUNTER, "ckpt_rpc_auth_handshakes_total",
+		    "Identity proofs (Auth.Prove) received, by result (ok, refused)", "service,result",
+		    NULL, 0, &s->s_m_handshakes);
+	for (int i = 0; rv == 0 && s->s_cfg.rs_auth != NULL && i < 2; i++)
+		rv = metrics_inc(s->s_m_refused, 0, METRICS_L(s->s_cfg.rs_service->short_name, "any",
+		    i == 0 ? RPC_REASON_UNAUTHENTICATED : RPC_REASON_FORBIDDEN));
 	return rv;
 }
 
@@ -608,18 +916,39 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		s->s_cfg.rs_workers = 4;
 	if (s->s_cfg.rs_default_timeout_ms == 0)
 		s->s_cfg.rs_default_timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
-	rv = rpc_server_metrics(s);
-	if (rv != 0) {
-		free(s);
-		return rv;
+	/*
+	 * TLS files set: authentication on, with the CA and this server's own
+	 * certificate (its audience) from them.
+	 */
+	if (s->s_cfg.rs_auth == NULL && rpc_tls_has_files(s->s_cfg.rs_tls)) {
+		char why[AUTH_ERR_MAX];
+		rv = auth_verifier_new(s->s_cfg.rs_tls->tc_ca, &s->s_own_v, why, sizeof(why));
+		if (rv == 0)
+			rv = auth_cred_load(s->s_cfg.rs_tls->tc_cert, s->s_cfg.rs_tls->tc_key,
+			    &s->s_own_cred, why, sizeof(why));
+		if (rv != 0)
+			goto out_free_auth;
+		s->s_cfg.rs_auth = s->s_own_v;
+		s->s_cfg.rs_auth_cred = s->s_own_cred;
 	}
+	rv = rpc_server_metrics(s);
+	if (rv != 0)
+		goto out_free_auth;
 
 	rv = err_from_nng(nng_rep0_open(&s->s_sock));
-	if (rv != 0) {
-		free(s);
-		return rv;
-	}
+	if (rv != 0)
+		goto out_free_auth;
 	rv = err_from_nng(nng_socket_set_size(s->s_sock, NNG_OPT_RECVMAXSZ, s->s_cfg.rs_recv_max));
+	if (rv == 0 && s->s_cfg.rs_auth != NULL) {
+		/* Before the listener: no connection may start unseen. */
+		rv = auth_pipes_new(&s->s_pipes);
+		if (rv == 0)
+			rv = err_from_nng(nng_pipe_notify(s->s_sock, NNG_PIPE_EV_ADD_PRE,
+			    rpc_server_pipe_cb, s));
+		if (rv == 0)
+			rv = err_from_nng(nng_pipe_notify(s->s_sock, NNG_PIPE_EV_REM_POST,
+			    rpc_server_pipe_cb, s));
+	}
 	if (rv == 0)
 		rv = err_from_nng(nng_listener_create(&s->s_listener, s->s_sock, url));
 	if (rv == 0) {
@@ -667,6 +996,12 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 out_close:
 	rpc_server_stop(s);
 	return rv;
+
+out_free_auth:
+	auth_cred_free(s->s_own_cred);
+	auth_verifier_free(s->s_own_v);
+	free(s);
+	return rv;
 }
 
 const char *
@@ -703,6 +1038,8 @@ rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats)
 void
 rpc_server_stop(struct rpc_server *s)
 {
+	bool closed;
+
 	if (s == NULL)
 		return;
 	/*
@@ -740,7 +1077,10 @@ rpc_server_stop(struct rpc_server *s)
 		nng_ctx_close(job->j_ctx);
 		free(job);
 	}
-	sock_close(s->s_sock);
+	/* A close still stuck in nng may call rpc_server_pipe_cb(): keep s and the table then. */
+	closed = sock_close(s->s_sock) == 0;
+	if (closed)
+		auth_pipes_free(s->s_pipes);
 	for (unsigned i = 0; i < s->s_nworkers; i++) {
 		struct rpc_worker *w = &s->s_workers[i];
 		if (w->w_aio != NULL)
@@ -758,7 +1098,11 @@ rpc_server_stop(struct rpc_server *s)
 		pthread_cond_destroy(&s->s_qcv);
 		pthread_mutex_destroy(&s->s_qmu);
 	}
-	free(s);
+	if (closed || s->s_pipes == NULL) {
+		auth_cred_free(s->s_own_cred);
+		auth_verifier_free(s->s_own_v);
+		free(s);
+	}
 }
 
 /* ---- client ---- */
@@ -768,8 +1112,10 @@ rpc_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct rpc_client *c = arg;
 	(void)p;
-	if (ev == NNG_PIPE_EV_ADD_POST)
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_fetch_add(&c->c_conns, 1);
 		atomic_fetch_add(&c->c_pipes, 1);
+	}
 	else if (ev == NNG_PIPE_EV_REM_POST)
 		atomic_fetch_sub(&c->c_pipes, 1);
 }
@@ -829,6 +1175,8 @@ rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service, 
 	if (c == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&c->c_mu, NULL);
+	pthread_mutex_init(&c->c_auth_mu, NULL);
+	atomic_store(&c->c_proved, ~0u);
 	c->c_svc = service;
 	snprintf(c->c_url, sizeof(c->c_url), "%s", url);
 	rv = err_from_nng(nng_req0_open(&c->c_sock));
@@ -857,6 +1205,16 @@ rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service, 
 	rv = tls_dialer_setup(tls, c->c_dialer, url, ret_err->re_msg, sizeof(ret_err->re_msg));
 	if (rv != 0)
 		goto out_close;
+	/* The TLS certificate also proves who we are to servers that ask (auth.proto). */
+	if (rpc_tls_has_files(tls)) {
+		char why[AUTH_ERR_MAX];
+		rv = auth_cred_load(tls->tc_cert, tls->tc_key, &c->c_own_cred, why, sizeof(why));
+		if (rv != 0) {
+			snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s", why);
+			goto out_close;
+		}
+		c->c_cred = c->c_own_cred;
+	}
 	rv = err_from_nng(nng_dialer_start(c->c_dialer,
 	    (flags & RPC_CLIENT_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
 	if (rv == -ECONNREFUSED) {
@@ -875,6 +1233,7 @@ rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service, 
 out_close:
 	ret_err->re_code = err_to_code(rv);
 	nng_close(c->c_sock);
+	auth_cred_free(c->c_own_cred);
 	free(c);
 	return rv;
 }
@@ -1047,15 +1406,225 @@ rpc_reply_parse(const uint8_t *data, size_t len, err_code *ret_code, struct pbv_
 	return 0;
 }
 
+/*
+ * One exchange: req as method of the service named service, the reply read
+ * in place. 0 with the reply's code (*ret_msg, *ret_body inside *ret_rmsg,
+ * which the caller frees), or a negative errno described in *ret_err.
+ */
+static int
+rpc_client_exchange(struct rpc_client *c, const char *service, unsigned method,
+    const ProtobufCMessage *req, unsigned timeout_ms, const char *what, nng_msg **ret_rmsg,
+    err_code *ret_code, struct pbv_field *ret_msg, struct pbv_field *ret_body,
+    struct rpc_error *ret_err)
+{
+	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
+	nng_msg *m, *rmsg = NULL;
+	int rv;
+
+	env.method = method;
+	env.timeout_ms = timeout_ms;
+	env.service = (char *)service;
+	rv = rpc_msg_pack(&env.base, req, &m);
+	if (rv != 0)
+		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
+	rv = rpc_client_roundtrip(c, m, timeout_ms, &rmsg);
+	if (rv != 0)
+		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
+	rv = rpc_reply_parse(nng_msg_body(rmsg), nng_msg_len(rmsg), ret_code, ret_msg, ret_body);
+	if (rv != 0) {
+		rpc_client_fail(c, what, rv, timeout_ms, ret_err);
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: undecodable reply",
+		    c->c_url, what);
+		nng_msg_free(rmsg);
+		return rv;
+	}
+	*ret_rmsg = rmsg;
+	return 0;
+}
+
+/* A non-OK code of a reply into an errno and *err. */
+static int
+rpc_client_refused(struct rpc_client *c, const char *what, err_code code,
+    const struct pbv_field *msg, struct rpc_error *err)
+{
+	err->re_code = (int)code;
+	snprintf(err->re_msg, sizeof(err->re_msg), "%s: %s: %s: %.*s", c->c_url, what,
+	    err_code_name(code), (int)(msg->pf_len < RPC_ERRMSG_MAX ? msg->pf_len : RPC_ERRMSG_MAX),
+	    (const char *)msg->pf_data);
+	return err_from_code(code);
+}
+
+/* An Auth method (auth.proto) and its reply unpacked (protobuf-c's allocator). */
+static int
+rpc_client_auth_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *out, unsigned timeout_ms, ProtobufCMessage **ret_reply,
+    struct rpc_error *ret_err)
+{
+	const char *what = method == 0 ? "Auth.Challenge" : "Auth.Prove";
+	struct pbv_field msg, body;
+	ProtobufCMessage *rep;
+	nng_msg *rmsg;
+	err_code code;
+	int rv;
+
+	rv = rpc_client_exchange(c, ckpt__v1__auth__descriptor.name, method, req, timeout_ms, what,
+	    &rmsg, &code, &msg, &body, ret_err);
+	if (rv != 0)
+		return rv;
+	if (code != CKPT__V1__CODE__OK) {
+		rv = rpc_client_refused(c, what, code, &msg, ret_err);
+	} else if ((rep = protobuf_c_message_unpack(out, NULL, body.pf_len, body.pf_data)) == NULL) {
+		ret_err->re_code = CKPT__V1__CODE__INTERNAL;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: undecodable reply body",
+		    c->c_url, what);
+		rv = -EPROTO;
+	} else {
+		*ret_reply = rep;
+	}
+	nng_msg_free(rmsg);
+	return rv;
+}
+
+/* Challenge, then Prove: once, on whatever connection both travel. */
+static int
+rpc_client_handshake(struct rpc_client *c, unsigned timeout_ms, struct rpc_error *ret_err)
+{
+	Ckpt__V1__ChallengeRequest creq = CKPT__V1__CHALLENGE_REQUEST__INIT;
+	Ckpt__V1__ProveRequest preq = CKPT__V1__PROVE_REQUEST__INIT;
+	Ckpt__V1__ChallengeReply *ch = NULL;
+	ProtobufCMessage *pr = NULL;
+	uint8_t sig[AUTH_SIG_MAX];
+	uint64_t t0 = util_now_mono_ms(), spent;
+	size_t siglen, n;
+	int rv;
+
+	rv = rpc_client_auth_call(c, 0, &creq.base, &ckpt__v1__challenge_reply__descriptor,
+	    timeout_ms, (ProtobufCMessage **)&ch, ret_err);
+	if (rv != 0)
+		return rv;
+	if (ch->nonce.len != AUTH_NONCE_LEN) {
+		ret_err->re_code = CKPT__V1__CODE__UNAUTHENTICATED;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
+		    "%s: Auth.Challenge: a nonce of %zu bytes, not %d", c->c_url, ch->nonce.len,
+		    AUTH_NONCE_LEN);
+		rv = -EPROTO;
+		goto out;
+	}
+	if (c->c_expect != NULL && strcmp(ch->audience, c->c_expect) != 0) {
+		ret_err->re_code = CKPT__V1__CODE__PERMISSION_DENIED;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
+		    "%s: answers as '%.80s', not as the expected '%s': no proof sent", c->c_url,
+		    ch->audience, c->c_expect);
+		rv = -EACCES;
+		goto out;
+	}
+	rv = auth_sign(c->c_cred, ch->nonce.data, ch->audience, strlen(ch->audience), sig, &siglen);
+	if (rv != 0) {
+		ret_err->re_code = err_to_code(rv);
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: cannot sign the challenge: %s",
+		    c->c_url, err_str(rv));
+		goto out;
+	}
+	preq.chain = (ProtobufCBinaryData *)auth_cred_chain(c->c_cred, &n);
+	preq.n_chain = n;
+	preq.nonce = ch->nonce;
+	preq.signature.data = sig;
+	preq.signature.len = siglen;
+	spent = util_now_mono_ms() - t0;
+	rv = rpc_client_auth_call(c, 1, &preq.base, &ckpt__v1__prove_reply__descriptor,
+	    spent >= timeout_ms ? 1 : (unsigned)(timeout_ms - spent), &pr, ret_err);
+	rpc_reply_free(pr);
+out:
+	rpc_reply_free(&ch->base);
+	return rv;
+}
+
+/*
+ * Proves c's identity on its connection, unless another thread did: since
+ * the caller saw handshake generation gen (after an UNAUTHENTICATED reply),
+ * or, ahead of a call (ahead true), on the current connection. A Prove
+ * refused for its nonce (the connection changed between Challenge and
+ * Prove) is tried again once. Ahead of a call, a server with
+ * authentication off (UNIMPLEMENTED) needs nothing: 0.
+ */
+static int
+rpc_client_auth(struct rpc_client *c, unsigned gen, bool ahead, unsigned timeout_ms,
+    struct rpc_error *ret_err)
+{
+	uint64_t t0 = util_now_mono_ms(), spent;
+	int rv = 0;
+
+	pthread_mutex_lock(&c->c_auth_mu);
+	if (ahead ? atomic_load(&c->c_proved) == atomic_load(&c->c_conns) :
+	            atomic_load(&c->c_auth_gen) != gen)
+		goto out;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		spent = util_now_mono_ms() - t0;
+		if (spent >= timeout_ms) {
+			rv = rpc_client_fail(c, "Auth", -ETIMEDOUT, timeout_ms, ret_err);
+			break;
+		}
+		rv = rpc_client_handshake(c, (unsigned)(timeout_ms - spent), ret_err);
+		if (rv != -EPERM || strstr(ret_err->re_msg, "no challenge pending") == NULL)
+			break;
+	}
+	if (rv == -ENOSYS && ahead) {
+		ret_err->re_code = CKPT__V1__CODE__OK;
+		ret_err->re_msg[0] = '\0';
+		rv = 0;
+	} else if (rv == 0) {
+		atomic_fetch_add(&c->c_auth_gen, 1);
+	}
+	/*
+	 * Read after the handshake: the connection it ran on is up by now. Had
+	 * it been replaced meanwhile, a call is refused once and proves again.
+	 */
+	if (rv == 0)
+		atomic_store(&c->c_proved, atomic_load(&c->c_conns));
+out:
+	pthread_mutex_unlock(&c->c_auth_mu);
+	return rv;
+}
+
+void
+rpc_client_set_auth(struct rpc_client *c, const struct auth_cred *cred, const char *expect)
+{
+	c->c_cred = cred;
+	c->c_expect = expect;
+}
+
+void
+rpc_client_expect_peer(struct rpc_client *c, const char *expect)
+{
+	snprintf(c->c_expect_buf, sizeof(c->c_expect_buf), "%s", expect);
+	c->c_expect = c->c_expect_buf;
+}
+
+int
+rpc_client_authenticate(struct rpc_client *c, unsigned timeout_ms, struct rpc_error *ret_err)
+{
+	ret_err->re_code = CKPT__V1__CODE__OK;
+	ret_err->re_msg[0] = '\0';
+	if (c->c_cred == NULL) {
+		ret_err->re_code = CKPT__V1__CODE__INVALID_ARGUMENT;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: no credentials to prove",
+		    c->c_url);
+		return -EINVAL;
+	}
+	return rpc_client_auth(c, atomic_load(&c->c_auth_gen), false,
+	    timeout_ms != 0 ? timeout_ms : RPC_TIMEOUT_DEFAULT_MS, ret_err);
+}
+
 int
 rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
     unsigned timeout_ms, struct rpc_view *ret_view, struct rpc_error *ret_err)
 {
-	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
 	struct pbv_field msg, body;
-	nng_msg *m, *rmsg = NULL;
+	nng_msg *rmsg = NULL;
+	uint64_t t0 = util_now_mono_ms(), spent;
 	err_code code;
 	char what[128];
+	unsigned gen;
 	int rv;
 
 	ret_err->re_code = CKPT__V1__CODE__OK;
@@ -1069,38 +1638,52 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 	snprintf(what, sizeof(what), "%s.%s", c->c_svc->short_name, c->c_svc->methods[method].name);
 	if (timeout_ms == 0)
 		timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
-	env.method = method;
-	env.timeout_ms = timeout_ms;
-	env.service = (char *)c->c_svc->name;
-	rv = rpc_msg_pack(&env.base, req, &m);
+	/*
+	 * A new connection: prove who we are before the call, so that servers
+	 * see no refused first call from every client (the refusal below stays
+	 * for connections replaced under our feet).
+	 */
+	if (c->c_cred != NULL && atomic_load(&c->c_proved) != atomic_load(&c->c_conns)) {
+		rv = rpc_client_auth(c, 0, true, timeout_ms, ret_err);
+		if (rv != 0)
+			return rv;
+		spent = util_now_mono_ms() - t0; /* the call has what is left */
+		timeout_ms = spent >= timeout_ms ? 1 : (unsigned)(timeout_ms - spent);
+		t0 = util_now_mono_ms();
+	}
+	gen = atomic_load(&c->c_auth_gen);
+	rv = rpc_client_exchange(c, c->c_svc->name, method, req, timeout_ms, what, &rmsg, &code,
+	    &msg, &body, ret_err);
 	if (rv != 0)
-		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
-	rv = rpc_client_roundtrip(c, m, timeout_ms, &rmsg);
-	if (rv != 0)
-		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
-	rv = rpc_reply_parse(nng_msg_body(rmsg), nng_msg_len(rmsg), &code, &msg, &body);
-	if (rv != 0) {
-		rpc_client_fail(c, what, rv, timeout_ms, ret_err);
-		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: undecodable reply",
-		    c->c_url, what);
-		goto out_free;
+		return rv;
+	/*
+	 * Not authenticated on this connection (new, or re-established since):
+	 * prove who we are and send the call again, once. The server ran
+	 * nothing of the refused call, so sending it again is safe.
+	 */
+	if (code == CKPT__V1__CODE__UNAUTHENTICATED && c->c_cred != NULL) {
+		nng_msg_free(rmsg);
+		spent = util_now_mono_ms() - t0;
+		rv = rpc_client_auth(c, gen, false,
+		    spent >= timeout_ms ? 1 : (unsigned)(timeout_ms - spent), ret_err);
+		if (rv != 0)
+			return rv;
+		spent = util_now_mono_ms() - t0;
+		rv = rpc_client_exchange(c, c->c_svc->name, method, req,
+		    spent >= timeout_ms ? 1 : (unsigned)(timeout_ms - spent), what, &rmsg, &code, &msg,
+		    &body, ret_err);
+		if (rv != 0)
+			return rv;
 	}
 	if (code != CKPT__V1__CODE__OK) {
-		rv = err_from_code(code);
-		ret_err->re_code = (int)code;
-		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: %s: %.*s", c->c_url, what,
-		    err_code_name(code), (int)(msg.pf_len < RPC_ERRMSG_MAX ? msg.pf_len : RPC_ERRMSG_MAX),
-		    (const char *)msg.pf_data);
-		goto out_free;
+		rv = rpc_client_refused(c, what, code, &msg, ret_err);
+		nng_msg_free(rmsg);
+		return rv;
 	}
 	ret_view->rv_body = body.pf_data;
 	ret_view->rv_len = body.pf_len;
 	ret_view->rv_msg = rmsg;
 	return 0;
-
-out_free:
-	nng_msg_free(rmsg);
-	return rv;
 }
 
 void
@@ -1185,6 +1768,8 @@ rpc_client_close(struct rpc_client *c)
 	if (sock_close(c->c_sock) != 0)
 		return;
 	pthread_mutex_destroy(&c->c_mu);
+	pthread_mutex_destroy(&c->c_auth_mu);
+	auth_cred_free(c->c_own_cred);
 	free(c);
 }
 

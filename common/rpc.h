@@ -28,6 +28,17 @@
  * Bad input (an undecodable envelope, unknown method, undecodable body) is
  * answered with an error reply, counted, and reported through the server's
  * on_bad callback; the server goes on serving.
+ *
+ * Identity (proto/ckpt/v1/auth.proto). A server given a verifier
+ * (rs_auth) answers the Auth service's Challenge and Prove itself, keeps
+ * the identity proven on each connection (auth.h's pipe table, fed by
+ * nng's pipe notifications) and answers every other request on a
+ * connection without one UNAUTHENTICATED. Handlers read the caller's
+ * identity with rpc_call_peer() and refuse with rpc_call_forbid(). Each
+ * refusal is counted; the first on each connection is reported through
+ * rs_on_refused with the peer's identity and address. A client given
+ * credentials (rpc_client_set_auth()) answers an UNAUTHENTICATED reply by
+ * running the handshake and sending the call again, once.
  */
 #ifndef CKPT_RPC_H
 #define CKPT_RPC_H
@@ -40,6 +51,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "metrics.h"
 #include "tls.h"
 
@@ -112,6 +124,35 @@ struct rpc_server_config {
 	 * rpc_server_start() only.
 	 */
 	const struct tls_conf *rs_tls;
+	/*
+	 * NULL, or authentication on: proofs are checked against this CA
+	 * (auth.h), and a request of rs_service on a connection with no proven
+	 * identity is answered UNAUTHENTICATED. rs_auth_cred (NULL: none) is
+	 * the server's own certificate, whose role is its audience
+	 * (ChallengeReply.audience). Both are the caller's and must outlive the
+	 * server. With rs_metrics, refusals are counted in
+	 *   ckpt_rpc_refused_total{service,method,reason}
+	 *   ckpt_rpc_auth_handshakes_total{service,result}   result: ok, refused
+	 * (refused_total has a series of method "any" for each reason at 0 from
+	 * the start, for alerts on its rate.)
+	 */
+	const struct auth_verifier *rs_auth;
+	const struct auth_cred *rs_auth_cred;
+	/* (With rs_auth NULL and rs_tls naming all three files, the server
+	 * loads both from them itself: TLS on means authentication on.) */
+	/*
+	 * NULL, or rs_service->n_methods role masks (AUTH_NODE | ...): with
+	 * authentication on, a method is refused (rpc_call_forbid()) to a
+	 * caller whose role is not in its mask, before its request is decoded.
+	 * Finer rules (a node acting for itself only) are the handlers'.
+	 */
+	const unsigned *rs_roles;
+	/*
+	 * Called (from a worker) on the first refusal on a connection, and on
+	 * the first after its identity changed: one line with the code, the
+	 * method, the peer's identity and address, and why.
+	 */
+	void (*rs_on_refused)(void *arg, const char *line);
 };
 
 struct rpc_server_stats {
@@ -159,6 +200,21 @@ struct arena *rpc_call_arena(struct rpc_call *call);
 unsigned rpc_call_remaining_ms(const struct rpc_call *call);
 /* The pipe (connection) the request came on, for peer identity. */
 nng_pipe rpc_call_pipe(const struct rpc_call *call);
+/*
+ * The identity proven on the call's connection; NULL when the server has
+ * authentication off (rs_auth NULL): anyone may call then. With it on, a
+ * handler only ever runs for a caller with an identity.
+ */
+const struct auth_id *rpc_call_peer(const struct rpc_call *call);
+/*
+ * Refuses the call as outside the caller's role: sets the message (fmt),
+ * the reason "forbidden", counts and reports it (rs_on_refused, once per
+ * connection). Returns -EACCES (PERMISSION_DENIED) for the handler to
+ * return.
+ */
+int rpc_call_forbid(struct rpc_call *call, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 void rpc_call_errorf(struct rpc_call *call, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /*
@@ -222,6 +278,29 @@ int rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCM
     unsigned timeout_ms, struct rpc_view *ret_view, struct rpc_error *ret_err);
 /* Frees the message behind v. Accepts NULL and a view already freed. */
 void rpc_view_free(struct rpc_view *v);
+/*
+ * Credentials for servers with authentication on (auth.proto): when a
+ * call is answered UNAUTHENTICATED, the client proves cred's certificate
+ * on its connection (Challenge, Prove; one thread at a time, the others
+ * wait and reuse the result) and sends the call again once, within the
+ * call's deadline. expect: NULL, or the identity the server must name as
+ * its own ("nas", "node:n1"): another is refused (-EACCES) before the
+ * client signs anything. cred and expect must outlive c. Call before the
+ * first call.
+ */
+void rpc_client_set_auth(struct rpc_client *c, const struct auth_cred *cred, const char *expect);
+/*
+ * The identity a server must answer as (ChallengeReply.audience: "nas",
+ * "node:n1"), checked before c proves itself to it; copied. A client opened
+ * with TLS files (rpc_client_open_tls()) proves itself with their
+ * certificate and key without rpc_client_set_auth().
+ */
+void rpc_client_expect_peer(struct rpc_client *c, const char *expect);
+/*
+ * Runs the handshake now (rpc_client_set_auth() first). For measuring it
+ * and for clients that want to fail early; calls do it when needed.
+ */
+int rpc_client_authenticate(struct rpc_client *c, unsigned timeout_ms, struct rpc_error *ret_err);
 /* Sends raw bytes as the request message body (tests of bad input). */
 int rpc_client_call_raw(struct rpc_client *c, const void *msg, size_t len, unsigned timeout_ms,
     void **ret_reply, size_t *ret_len, struct rpc_error *ret_err);

@@ -290,6 +290,7 @@ ctl_manager(struct ctl *c, struct rpc_client **ret_client)
 		    &c->c_conf.cf_tls, &c->c_mgr, &err);
 		if (rv != 0)
 			return ctl_fail(c, rv, "%s", err.re_msg);
+		rpc_client_expect_peer(c->c_mgr, "manager"); /* with authentication on */
 	}
 	*ret_client = c->c_mgr;
 	return 0;

@@ -495,6 +495,8 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		.rs_recv_max = AGENT_RECV_MAX,
 		.rs_workers = a->a_workers,
 		.rs_on_bad = svc_on_bad,
+		.rs_roles = svc_roles,
+		.rs_on_refused = svc_on_refused,
 	};
 	struct rpc_error rerr;
 	int rv;
@@ -543,6 +545,7 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		snprintf(err, errlen, "manager %s: %s", a->a_manager, rerr.re_msg);
 		return rv;
 	}
+	rpc_client_expect_peer(a->a_mgr, "manager"); /* with authentication on */
 	rv = agent_spawn(a, tick_main, "agent:tick");
 	if (rv == 0)
 		rv = agent_spawn(a, link_main, "agent:link");

@@ -296,5 +296,8 @@ struct svc_loaded {
 int svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
     char *msg, size_t msglen);
 void svc_on_bad(void *arg, const char *reason);
+/* Refusals of callers (rpc.h rs_on_refused), and who may call what (rs_roles). */
+void svc_on_refused(void *arg, const char *line);
+extern const unsigned svc_roles[];
 
 #endif

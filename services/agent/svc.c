@@ -561,3 +561,18 @@ svc_on_bad(void *arg, const char *reason)
 	(void)arg;
 	LOG_WARN("bad request: %s", reason);
 }
+
+void
+svc_on_refused(void *arg, const char *line)
+{
+	(void)arg;
+	LOG_WARN("refused: %s", line);
+}
+
+/* With authentication on: the manager drives an agent; an operator may look. */
+const unsigned svc_roles[AGENT_METHODS] = {
+	[AGENT_RESTORE] = AUTH_MANAGER,
+	[AGENT_STOP] = AUTH_MANAGER,
+	[AGENT_CHECKPOINT_NOW] = AUTH_MANAGER,
+	[AGENT_STATUS] = AUTH_MANAGER | AUTH_OPERATOR,
+};

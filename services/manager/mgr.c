@@ -289,6 +289,43 @@ mgr_attach_claim(struct mgr *m, struct rpc_call *call, const char *node, uint64_
 
 /* ---- handlers ---- */
 
+/*
+ * With authentication on, a node acts only as itself (auth.proto roles):
+ * 0, or the call refused. Other roles pass (the role table decides).
+ */
+static int
+mgr_act_as(struct rpc_call *call, const char *node, const char *what)
+{
+	const struct auth_id *peer = rpc_call_peer(call);
+
+	if (peer == NULL || peer->ai_role != AUTH_ROLE_NODE || strcmp(peer->ai_node, node) == 0)
+		return 0;
+	return rpc_call_forbid(call, "node %s may %s only as itself, not as %.64s", peer->ai_node,
+	    what, node);
+}
+
+/* A node may ask to move only a component it runs (as in the seed scenario). */
+static int
+mgr_may_move(struct mgr *m, struct rpc_call *call, const char *component)
+{
+	const struct auth_id *peer = rpc_call_peer(call);
+	char (*names)[KEY_NAME_MAX + 1] = NULL;
+	bool owns = false;
+	size_t n = 0;
+
+	if (peer == NULL || peer->ai_role != AUTH_ROLE_NODE)
+		return 0;
+	if (reg_node_owned(m->m_reg, peer->ai_node, &names, &n) == 0) {
+		for (size_t i = 0; i < n && !owns; i++)
+			owns = strcmp(names[i], component) == 0;
+		free(names);
+	}
+	if (owns)
+		return 0;
+	return rpc_call_forbid(call, "node %s may migrate only a component it runs, not %.64s",
+	    peer->ai_node, component);
+}
+
 static int
 mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
     ProtobufCMessage *replym)
@@ -306,10 +343,13 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	char why[WIRE_ERR_MAX];
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
 	const char *addr = NULL;
+	char ident[AUTH_ID_MAX];
 	size_t nrevoked = 0, nresumed = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
+	if (rv == 0)
+		rv = mgr_act_as(call, req->node, "attach");
 	if (rv == 0)
 		rv = mgr_check_address(call, req->address);
 	if (rv == 0)
@@ -357,6 +397,9 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 			rpc_call_errorf(call, "node %s: %s", req->node, rerr.re_msg);
 			return -EINVAL;
 		}
+		/* With authentication on, the agent at addr must answer as this node. */
+		snprintf(ident, sizeof(ident), "node:%s", req->node);
+		rpc_client_expect_peer(client, ident);
 	}
 	at.ra_node = req->node;
 	at.ra_address = addr;
@@ -455,6 +498,9 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		rpc_call_errorf(call, "%s", why);
 		return rv;
 	}
+	rv = mgr_act_as(call, c.rk_node, "notify checkpoints");
+	if (rv != 0)
+		return rv;
 	/* Before the catalogue takes its epoch: does it fence the component's live owner? */
 	fenced = reg_fence_mark(m->m_reg, &c, owner, &owner_epoch);
 	rv = reg_checkpoint(m->m_reg, &c, NULL);
@@ -506,6 +552,8 @@ mgr_migrate(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	rv = mgr_check_name(call, "component name", req->component);
 	if (rv == 0)
 		rv = mgr_check_opt_name(call, "target node", req->target);
+	if (rv == 0)
+		rv = mgr_may_move(m, call, req->component);
 	if (rv != 0)
 		return rv;
 	err[0] = '\0';
@@ -570,6 +618,8 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
+	if (rv == 0)
+		rv = mgr_act_as(call, req->node, "send heartbeats");
 	if (rv == 0)
 		rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
 	if (rv != 0)
@@ -1043,6 +1093,33 @@ mgr_on_bad(void *arg, const char *reason)
 	LOG_WARN("bad request: %s", reason);
 }
 
+/*
+ * Who may call what, with authentication on (auth.proto roles); a node is
+ * held to itself in the handlers (mgr_act_as, mgr_may_move).
+ */
+static const unsigned mgr_roles[MGR_METHODS] = {
+	[MGR_ATTACH] = AUTH_NODE,
+	[MGR_NOTIFY] = AUTH_NODE | AUTH_OPERATOR,     /* ckptctl put notifies too */
+	[MGR_MIGRATE] = AUTH_NODE | AUTH_OPERATOR,    /* a node moves its own (the seed) */
+	[MGR_HEARTBEAT] = AUTH_NODE,
+	[MGR_LIST_NODES] = AUTH_OPERATOR,
+	[MGR_LIST_CHECKPOINTS] = AUTH_OPERATOR,
+	[MGR_INFO] = AUTH_ANY,
+	[MGR_DRAIN] = AUTH_OPERATOR,
+	[MGR_CORDON] = AUTH_OPERATOR,
+	[MGR_UNCORDON] = AUTH_OPERATOR,
+	[MGR_FORGET] = AUTH_OPERATOR,
+	[MGR_APPLY] = AUTH_OPERATOR,
+	[MGR_DELETE] = AUTH_OPERATOR,
+};
+
+static void
+mgr_on_refused(void *arg, const char *line)
+{
+	(void)arg;
+	LOG_WARN("refused: %s", line);
+}
+
 /* ---- node monitor ---- */
 
 static void
@@ -1501,6 +1578,8 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	sc.rs_slow = mgr_slow;
 	sc.rs_slow_workers = cfg->mc_workers; /* as many migrations at once; more wait in turn */
 	sc.rs_on_bad = mgr_on_bad;
+	sc.rs_roles = mgr_roles;
+	sc.rs_on_refused = mgr_on_refused;
 	if (cfg->mc_http != NULL) {
 		rv = mmet_new(m->m_reg, m->m_nasc, &m->m_mmet);
 		if (rv != 0) {

@@ -563,10 +563,37 @@ mig_latest(struct mig *m, char *err, size_t errlen)
 	return rv;
 }
 
-/* Agent.Restore of m_ckpt on a node with the given epoch. */
+/*
+ * Before ordering node to restore m_comp: the NAS lets node read the
+ * component's checkpoints that other nodes stored (nas.proto Grant; with
+ * authentication on, it refuses them otherwise). Best effort: a NAS that
+ * did not take it refuses the restore's reads, and that failure says why.
+ */
+static void
+mig_grant(struct mig *m, const char *node, uint64_t epoch, unsigned timeout_ms)
+{
+	Ckpt__V1__GrantRequest req = CKPT__V1__GRANT_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error rerr;
+	int rv;
+
+	if (m->m_env->me_nasc == NULL)
+		return;
+	req.node = (char *)node;
+	req.component = (char *)m->m_comp;
+	req.epoch = epoch;
+	rv = nasc_call(m->m_env->me_nasc, NAS_GRANT, &req.base, mig_clamp(timeout_ms, 1, MIG_NAS_MAX_MS),
+	    &rep, &rerr);
+	if (rv != 0)
+		LOG_WARN("%s of %s: the NAS did not let %s read its checkpoints: %s",
+		    m->m_kind->mk_what, m->m_comp, node, rerr.re_msg);
+	rpc_reply_free(rep);
+}
+
+/* Agent.Restore of m_ckpt on node (peer) with the given epoch. */
 static int
-mig_restore_on(struct mig *m, struct reg_peer *peer, uint64_t epoch, unsigned timeout_ms,
-    struct reg_comp *ret_status, struct rpc_error *ret_err)
+mig_restore_on(struct mig *m, const char *node, struct reg_peer *peer, uint64_t epoch,
+    unsigned timeout_ms, struct reg_comp *ret_status, struct rpc_error *ret_err)
 {
 	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
 	Ckpt__V1__RestoreReply *rep = NULL;
@@ -597,6 +624,8 @@ mig_restore_on(struct mig *m, struct reg_peer *peer, uint64_t epoch, unsigned ti
 	req.requires = reqp;
 	req.n_requires = m->m_plan.rm_nrequires;
 	rv = mig_probe(peer, ret_err);
+	if (rv == 0)
+		mig_grant(m, node, epoch, timeout_ms);
 	if (rv == 0)
 		rv = rpc_client_call(reg_peer_client(peer), AGENT_RESTORE, &req.base, timeout_ms,
 		    (ProtobufCMessage **)&rep, ret_err);
@@ -637,7 +666,7 @@ mig_rollback(struct mig *m, char *err, size_t errlen)
 
 	snprintf(first, sizeof(first), "%s", err);
 	m->m_epoch = epoch;
-	rv = mig_restore_on(m, m->m_plan.rm_owner_peer, epoch, MIG_ROLLBACK_MS, &st, &rerr);
+	rv = mig_restore_on(m, m->m_plan.rm_owner, m->m_plan.rm_owner_peer, epoch, MIG_ROLLBACK_MS, &st, &rerr);
 	if (rv == 0) {
 		reg_migrate_end(m->m_env->me_reg, m->m_comp, m->m_plan.rm_owner, epoch, &st);
 		LOG_INFO("migration of %s: restored back on %s from %s/%s@%llu", m->m_comp,
@@ -824,7 +853,7 @@ mig_run_spec(const struct mig_env *env, const struct mig_kind *kind, const char 
 	if (m.m_fresh && m.m_epoch <= m.m_nas_epoch)
 		m.m_epoch = m.m_nas_epoch + 1; /* checkpoints deleted: the NAS still knows its epoch */
 	for (;;) {
-		rv = mig_restore_on(&m, m.m_target_peer, m.m_epoch,
+		rv = mig_restore_on(&m, m.m_target, m.m_target_peer, m.m_epoch,
 		    mig_clamp(mig_left(&m), MIG_RESTORE_MIN_MS, MIG_RESTORE_MAX_MS), &st, &rerr);
 		if (rv != 0 && m.m_spec != NULL && !explicit_target && !kind->mk_resume &&
 		    (rerr.re_code == CKPT__V1__CODE__FAILED_PRECONDITION ||

@@ -4,11 +4,14 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "auth.h"
 #include "chunklist.h"
 #include "digest.h"
 #include "chunkv.h"
 #include "err.h"
+#include "grant.h"
 #include "health.h"
 #include "methods.h"
 #include "key.h"
@@ -49,7 +52,32 @@ struct nas {
 	atomic_uint_fast64_t n_ckpt_bytes;     /* logical size of checkpoints committed */
 	struct metrics_fam *n_m_received, *n_m_sent, *n_m_stored, *n_m_ckpt_bytes;
 	struct metrics_fam *n_m_store[NAS_GAUGES];
+	struct grants *n_grants;               /* Nas.Grant: who may read whose checkpoints */
 };
+
+/* The calling node's id, or NULL when the caller is no node (or anyone may call). */
+static const char *
+nas_peer_node(struct rpc_call *call)
+{
+	const struct auth_id *peer = rpc_call_peer(call);
+	return peer != NULL && peer->ai_role == AUTH_ROLE_NODE ? peer->ai_node : NULL;
+}
+
+/*
+ * A node reads its own checkpoints, and any of the component the manager
+ * last ordered it to restore (Nas.Grant); other roles are the rpc layer's
+ * table's business.
+ */
+static int
+nas_check_read(struct nas *n, struct rpc_call *call, const char *node, const char *component)
+{
+	const char *me = nas_peer_node(call);
+
+	if (me == NULL || strcmp(me, node) == 0 || grant_allows(n->n_grants, component, me))
+		return 0;
+	return rpc_call_forbid(call, "node %s may read only its own checkpoints and those of a "
+	    "component the manager ordered it to restore, not %.64s/%.64s", me, node, component);
+}
 
 /* Passes the store's message on with the error. */
 static int
@@ -106,6 +134,9 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	int rv;
 
 	err.se_msg[0] = '\0';
+	if (nas_peer_node(call) != NULL && strcmp(nas_peer_node(call), req->node) != 0)
+		return rpc_call_forbid(call, "node %s may store only its own checkpoints, not %.64s's",
+		    nas_peer_node(call), req->node);
 	rv = chunklist_expand(rpc_call_arena(call), req, STORE_REFS_MAX, &req, err.se_msg,
 	    sizeof(err.se_msg));
 	if (rv != 0) {
@@ -159,6 +190,9 @@ nas_retrieve(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 			LOG_ERROR("%s", nas_cause(rv, &err));
 		return nas_fail(call, rv, &err);
 	}
+	rv = nas_check_read(n, call, rec->info->node, rec->info->component);
+	if (rv != 0)
+		return rv;
 	reply->info = rec->info;
 	reply->n_chunks = rec->n_chunks;
 	reply->chunks = rec->chunks;
@@ -178,12 +212,24 @@ nas_list(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protobu
 	struct nas *n = arg;
 	const Ckpt__V1__ListRequest *req = (const Ckpt__V1__ListRequest *)req_;
 	Ckpt__V1__ListReply *reply = (Ckpt__V1__ListReply *)reply_;
+	const char *me = nas_peer_node(call);
 	struct store_error err;
-	bool truncated = false;
+	bool truncated = false, own_only = false;
 	int rv;
 
-	rv = store_list(n->n_store, req->node, req->component, req->latest_only, 0, &truncated,
-	    rpc_call_arena(call), &reply->checkpoints, &reply->n_checkpoints, &err);
+	/*
+	 * A node lists its own checkpoints, and all of a component granted to
+	 * it; asked for anything else, it gets its own part of the answer
+	 * (the agent lists a component across nodes for its next sequence).
+	 */
+	if (me != NULL && strcmp(req->node, me) != 0 &&
+	    (req->component[0] == '\0' || !grant_allows(n->n_grants, req->component, me))) {
+		if (req->node[0] != '\0')
+			return nas_check_read(n, call, req->node, req->component);
+		own_only = true;
+	}
+	rv = store_list(n->n_store, own_only ? me : req->node, req->component, req->latest_only, 0,
+	    &truncated, rpc_call_arena(call), &reply->checkpoints, &reply->n_checkpoints, &err);
 	reply->truncated = rv == 0 && truncated;
 	if (rv == -EBADMSG)
 		LOG_ERROR("List: %s", nas_cause(rv, &err));
@@ -545,6 +591,56 @@ nas_delete_spec(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 	return 0;
 }
 
+static int
+nas_grant(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
+{
+	struct nas *n = arg;
+	const Ckpt__V1__GrantRequest *req = (const Ckpt__V1__GrantRequest *)req_;
+	Ckpt__V1__GrantReply *reply = (Ckpt__V1__GrantReply *)reply_;
+	bool replaced = false;
+	int rv;
+
+	rv = grant_set(n->n_grants, req->component, req->node, req->epoch, &replaced);
+	if (rv == -EINVAL)
+		rpc_call_errorf(call, "invalid node or component name");
+	else if (rv == -ENOSPC)
+		rpc_call_errorf(call, "more than %u components granted", GRANT_MAX);
+	if (rv != 0)
+		return rv;
+	reply->replaced = replaced;
+	LOG_INFO("read of %s's checkpoints granted to node %s (epoch %llu)", req->component,
+	    req->node, (unsigned long long)req->epoch);
+	return 0;
+}
+
+/* Who may call what (with authentication on); nodes are narrowed further above. */
+static const unsigned nas_roles[NAS_METHODS] = {
+	[NAS_STORE] = AUTH_NODE | AUTH_OPERATOR,
+	[NAS_RETRIEVE] = AUTH_NODE | AUTH_OPERATOR | AUTH_MANAGER,
+	[NAS_LIST] = AUTH_NODE | AUTH_OPERATOR | AUTH_MANAGER,
+	[NAS_DELETE] = AUTH_OPERATOR | AUTH_MANAGER,
+	[NAS_STAT] = AUTH_ANY,
+	[NAS_HAVE_CHUNKS] = AUTH_NODE | AUTH_OPERATOR,
+	[NAS_PUT_CHUNKS] = AUTH_NODE | AUTH_OPERATOR,
+	/* By hash: a node knows the hashes of what it may read (docs/wire.md). */
+	[NAS_GET_CHUNKS] = AUTH_NODE | AUTH_OPERATOR | AUTH_MANAGER,
+	[NAS_PIN] = AUTH_OPERATOR,
+	[NAS_SET_RETENTION] = AUTH_OPERATOR,
+	[NAS_SCRUB] = AUTH_OPERATOR,
+	[NAS_PUT_SPEC] = AUTH_OPERATOR | AUTH_MANAGER,
+	[NAS_GET_SPEC] = AUTH_OPERATOR | AUTH_MANAGER,
+	[NAS_LIST_SPECS] = AUTH_OPERATOR | AUTH_MANAGER,
+	[NAS_DELETE_SPEC] = AUTH_OPERATOR | AUTH_MANAGER,
+	[NAS_GRANT] = AUTH_MANAGER,
+};
+
+static void
+nas_on_refused(void *arg, const char *line)
+{
+	(void)arg;
+	LOG_WARN("refused: %s", line);
+}
+
 static const rpc_handler_fn nas_handlers[NAS_METHODS] = {
 	[NAS_STORE] = nas_store,
 	[NAS_RETRIEVE] = nas_retrieve,
@@ -561,6 +657,7 @@ static const rpc_handler_fn nas_handlers[NAS_METHODS] = {
 	[NAS_GET_SPEC] = nas_get_spec,
 	[NAS_LIST_SPECS] = nas_list_specs,
 	[NAS_DELETE_SPEC] = nas_delete_spec,
+	[NAS_GRANT] = nas_grant,
 };
 
 static const rpc_raw_handler_fn nas_raw_handlers[NAS_METHODS] = {
@@ -709,6 +806,8 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 		.rs_recv_max = cfg->nc_recv_max,
 		.rs_workers = cfg->nc_workers,
 		.rs_on_bad = nas_on_bad,
+		.rs_roles = nas_roles,
+		.rs_on_refused = nas_on_refused,
 	};
 	size_t recv_max = cfg->nc_recv_max != 0 ? cfg->nc_recv_max : RPC_RECV_MAX_DEFAULT;
 	struct rpc_server *srv;
@@ -724,6 +823,9 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 		return -ENOMEM;
 	n->n_store = st;
 	n->n_keep = cfg->nc_keep;
+	rv = grant_new(&n->n_grants);
+	if (rv != 0)
+		goto out_free;
 	/* A peer configured like this server accepts what it would accept. */
 	n->n_get_budget = recv_max > 2 * NAS_REPLY_OVERHEAD ? recv_max - NAS_REPLY_OVERHEAD
 	                                                    : NAS_REPLY_OVERHEAD;
@@ -758,6 +860,7 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 
 out_free:
 	metrics_free(n->n_metrics);
+	grant_free(n->n_grants);
 	free(n);
 	return rv;
 }
@@ -782,5 +885,6 @@ nas_stop(struct nas *n)
 	health_stop(n->n_health);
 	rpc_server_stop(atomic_load(&n->n_server));
 	metrics_free(n->n_metrics);
+	grant_free(n->n_grants);
 	free(n);
 }

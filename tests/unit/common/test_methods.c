@@ -47,7 +47,7 @@ START_TEST(nas_opcodes_follow_the_proto)
 		{ NAS_GET_CHUNKS, "GetChunks" }, { NAS_PIN, "Pin" },
 		{ NAS_SET_RETENTION, "SetRetention" }, { NAS_SCRUB, "Scrub" },
 		{ NAS_PUT_SPEC, "PutSpec" }, { NAS_GET_SPEC, "GetSpec" }, { NAS_LIST_SPECS, "ListSpecs" },
-		{ NAS_DELETE_SPEC, "DeleteSpec" } };
+		{ NAS_DELETE_SPEC, "DeleteSpec" }, { NAS_GRANT, "Grant" } };
 	check_service(&ckpt__v1__nas__descriptor, ops, sizeof(ops) / sizeof(ops[0]), NAS_METHODS);
 }
 END_TEST
