@@ -19,10 +19,10 @@
 #include "zchunk.h"
 
 /* Chunks in one PutChunks and in one GetChunks (the NAS's limits). */
-#define NASC_PUT_MAX 4096u
+#define NASC_PUT_MAX LIMIT_PUT_CHUNKS_MAX
 /* Components whose last stored chunk list a client remembers (an agent's). */
 #define NASC_CACHE_MAX 32u
-#define NASC_GET_MAX 65536u
+#define NASC_GET_MAX LIMIT_HASHES_MAX
 
 /*
  * The hashes of the last checkpoint this client stored for a node/component,

@@ -19,7 +19,6 @@
 #include "sock.h"
 #include "util.h"
 
-#define RPC_URL_MAX 256
 #define RPC_BODY_TAG 0x1a /* field 3 (body), wire type 2, in Request and Reply */
 
 struct rpc_call {
@@ -62,7 +61,7 @@ struct rpc_server {
 	struct rpc_server_config s_cfg;
 	nng_socket s_sock;
 	nng_listener s_listener;
-	char s_url[RPC_URL_MAX];
+	char s_url[LIMIT_URL_MAX];
 	struct rpc_worker *s_workers;
 	unsigned s_nworkers;
 	atomic_uint_fast64_t s_requests;
@@ -85,7 +84,7 @@ struct rpc_client {
 	nng_socket c_sock;
 	nng_dialer c_dialer;
 	const ProtobufCServiceDescriptor *c_svc;
-	char c_url[RPC_URL_MAX];
+	char c_url[LIMIT_URL_MAX];
 	atomic_int c_pipes;
 	/* Calls in progress, so that rpc_client_abort() can cancel them. */
 	pthread_mutex_t c_mu;

@@ -40,9 +40,10 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "arena.h"
+#include "limit.h"
 #include "metrics.h"
 
-#define RPC_RECV_MAX_DEFAULT (16u << 20)
+#define RPC_RECV_MAX_DEFAULT LIMIT_MSG_DEFAULT
 #define RPC_TIMEOUT_DEFAULT_MS 5000u
 #define RPC_ERRMSG_MAX 1024
 #define RPC_SLOW_QUEUE_DEFAULT 256u

@@ -1,4 +1,5 @@
 #include "cmd_data.h"
+#include "limit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +24,6 @@
 #include "util.h"
 
 #define DATA_KIND_DEFAULT "raw"
-#define DATA_KIND_MAX 31
 
 /* ---- get ---- */
 
@@ -455,9 +455,9 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		rv = ctl_parse_ref(c, pos[0], node, comp, &ref_seq);
 	if (rv == 0 && ref_seq != 0 && seq_seen && seq != ref_seq)
 		rv = ctl_usage(c, "put: %s and --seq %" PRIu64 " disagree", pos[0], seq);
-	if (rv == 0 && (strlen(kind) > DATA_KIND_MAX || key_name_check(kind) != 0))
+	if (rv == 0 && (strlen(kind) > LIMIT_KIND_MAX || key_name_check(kind) != 0))
 		rv = ctl_usage(c, "put: bad --kind '%s': 1 to %d characters of [A-Za-z0-9._-]", kind,
-		    DATA_KIND_MAX);
+		    LIMIT_KIND_MAX);
 	if (rv == 0 && in != NULL && in[0] == '\0')
 		rv = ctl_usage(c, "put: -i needs a file name (or - for stdin)");
 	if (rv != 0)

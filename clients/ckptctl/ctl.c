@@ -359,7 +359,7 @@ ctl_nas(struct ctl *c, struct nasc **ret_nasc)
 {
 	Ckpt__V1__InfoRequest ireq = CKPT__V1__INFO_REQUEST__INIT;
 	Ckpt__V1__InfoReply *irep = NULL;
-	char urls[NASC_URLS_MAX][CTL_URL_MAX];
+	char urls[NASC_URLS_MAX][LIMIT_URL_MAX];
 	char *ptrs[NASC_URLS_MAX];
 	struct rpc_error err = { 0 };
 	size_t n = 0;
@@ -371,16 +371,16 @@ ctl_nas(struct ctl *c, struct nasc **ret_nasc)
 	}
 	if (c->c_conf.cf_nas.cl_count > 0) {
 		for (size_t i = 0; i < c->c_conf.cf_nas.cl_count && n < NASC_URLS_MAX; i++)
-			snprintf(urls[n++], CTL_URL_MAX, "%s", c->c_conf.cf_nas.cl_items[i]);
+			snprintf(urls[n++], LIMIT_URL_MAX, "%s", c->c_conf.cf_nas.cl_items[i]);
 	} else {
 		rv = ctl_mgr_call(c, MGR_INFO, &ireq.base, ctl_timeout(c), (ProtobufCMessage **)&irep);
 		if (rv != 0)
 			return rv;
 		for (size_t i = 0; i < irep->n_nas && n < NASC_URLS_MAX; i++) {
 			size_t len = strlen(irep->nas[i]);
-			if (len == 0 || len >= CTL_URL_MAX)
+			if (len == 0 || len >= LIMIT_URL_MAX)
 				continue;
-			ctl_url_dialable(irep->nas[i], c->c_conf.cf_manager, urls[n++], CTL_URL_MAX);
+			ctl_url_dialable(irep->nas[i], c->c_conf.cf_manager, urls[n++], LIMIT_URL_MAX);
 		}
 		rpc_reply_free(&irep->base);
 		if (n == 0)

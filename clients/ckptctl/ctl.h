@@ -17,13 +17,13 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "cfg.h"
+#include "limit.h"
 #include "methods.h"
 #include "nasc.h"
 #include "rpc.h"
 
 #define CTL_PROG "ckptctl"
 #define CTL_ERR_MAX 512
-#define CTL_URL_MAX 256
 /* Calls that move data (per NAS request) and migrations get at least this. */
 #define CTL_DATA_TIMEOUT_MS 30000u
 #define CTL_MIGRATE_TIMEOUT_MS 60000u
@@ -55,7 +55,7 @@ struct ctl {
 	const struct ctl_cmd *c_cmd;   /* the command being run */
 	struct rpc_client *c_mgr;
 	struct nasc *c_nas;
-	char c_nas_url[CTL_URL_MAX];   /* first NAS address in use */
+	char c_nas_url[LIMIT_URL_MAX];   /* first NAS address in use */
 	bool c_usage;                  /* the failure is a usage error (exit 2) */
 	bool c_help;                   /* COMMAND --help was asked (exit 0) */
 	char c_err[CTL_ERR_MAX];

@@ -252,7 +252,7 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 		struct agent_label *l = &a->a_labels[a->a_nlabels];
 		l->al_key = agent_strdup_bounded(cfg->ac_labels[a->a_nlabels].al_key, KEY_NAME_MAX);
 		l->al_value = agent_strdup_bounded(cfg->ac_labels[a->a_nlabels].al_value,
-		    AGENT_LABEL_VALUE_MAX);
+		    LIMIT_LABEL_VALUE_MAX);
 		if (l->al_key == NULL || l->al_value == NULL) {
 			a->a_nlabels++;
 			goto out_free;
@@ -301,7 +301,7 @@ agent_add_comp(struct agent *a, const char *kind, const char *name,
 {
 	struct drv_spec spec = { name, settings, nsettings, xc, a->a_lib };
 	const struct drv_ops *ops = drv_find(kind);
-	struct comp_req creq[COMP_REQUIRES_MAX];
+	struct comp_req creq[LIMIT_REQUIRES_MAX];
 	struct drv_inst *inst = NULL;
 	char why[256] = "";
 	comp_name *own;
@@ -311,18 +311,18 @@ agent_add_comp(struct agent *a, const char *kind, const char *name,
 		snprintf(err, errlen, "component %s: unknown kind '%.32s'", name, kind);
 		return -EINVAL;
 	}
-	if (nreqs > COMP_REQUIRES_MAX) {
+	if (nreqs > LIMIT_REQUIRES_MAX) {
 		snprintf(err, errlen, "%s %s: %zu required labels, at most %d", kind, name, nreqs,
-		    COMP_REQUIRES_MAX);
+		    LIMIT_REQUIRES_MAX);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < nreqs; i++) {
 		if (key_name_check(reqs[i].ar_key) != 0 || reqs[i].ar_value == NULL ||
-		    strlen(reqs[i].ar_value) > COMP_REQ_VALUE_MAX) {
+		    strlen(reqs[i].ar_value) > LIMIT_REQ_VALUE_MAX) {
 			snprintf(err, errlen,
 			    "%s %s: required label '%s': key of [A-Za-z0-9._-], value of at most %d "
 			    "bytes",
-			    kind, name, reqs[i].ar_key != NULL ? reqs[i].ar_key : "", COMP_REQ_VALUE_MAX);
+			    kind, name, reqs[i].ar_key != NULL ? reqs[i].ar_key : "", LIMIT_REQ_VALUE_MAX);
 			return -EINVAL;
 		}
 		snprintf(creq[i].cq_key, sizeof(creq[i].cq_key), "%s", reqs[i].ar_key);
@@ -390,7 +390,7 @@ agent_add_component(struct agent *a, const char *kind, const char *name,
 static int
 agent_add_spec(struct agent *a, const struct spec *s, char *err, size_t errlen)
 {
-	struct agent_req reqs[SPEC_REQUIRES_MAX];
+	struct agent_req reqs[LIMIT_REQUIRES_MAX];
 	struct drv_setting set;
 	char bytes_s[24];
 	size_t nsets = 0;

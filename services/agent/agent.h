@@ -49,10 +49,8 @@
 #include <stdint.h>
 
 #include "drv.h"
+#include "limit.h"
 
-#define AGENT_LABELS_MAX 32
-#define AGENT_LABEL_VALUE_MAX 255
-#define AGENT_URL_MAX 256
 #define AGENT_INTERVAL_MIN_MS 10u
 #define AGENT_FATAL_MAX 512
 
@@ -60,7 +58,7 @@ struct agent;
 
 struct agent_label {
 	const char *al_key;   /* a valid key name (key.h) */
-	const char *al_value; /* at most AGENT_LABEL_VALUE_MAX bytes */
+	const char *al_value; /* at most LIMIT_LABEL_VALUE_MAX bytes */
 };
 
 /*

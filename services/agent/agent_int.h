@@ -74,12 +74,12 @@ enum agent_decl_state {
 
 struct agent_decl {
 	comp_name ad_name;
-	char ad_kind[DRV_KIND_MAX + 1];
+	char ad_kind[LIMIT_KIND_MAX + 1];
 	struct drv_setting *ad_sets; /* copies (keys and values too), owned */
 	size_t ad_nsets;
 	uint64_t ad_bytes;
 	const struct exec_conf *ad_exec; /* exec and lib drivers: in a_config's spec */
-	struct comp_req ad_reqs[COMP_REQUIRES_MAX];
+	struct comp_req ad_reqs[LIMIT_REQUIRES_MAX];
 	size_t ad_nreqs;
 	enum agent_decl_state ad_state; /* under a_mu */
 };

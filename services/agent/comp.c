@@ -20,13 +20,13 @@ struct comp {
 	uint64_t c_last_unix_ms; /* when c_last_seq was stored (made, if restored), 0: unknown */
 	uint32_t c_restarts; /* restarts after a crash (supervision) */
 	bool c_restarting;   /* RESTORING after a crash: reported, waiting for its restart */
-	char c_reason[COMP_REASON_MAX]; /* FAILED: why */
+	char c_reason[LIMIT_REASON_MAX]; /* FAILED: why */
 	bool c_busy;         /* a checkpoint is in progress */
 	bool c_restored;
 	bool c_revoked;      /* leaves the table when its checkpoint ends */
 	struct comp_ref c_from;
 	uint8_t c_state_sha256[SHA_LEN];
-	struct comp_req c_requires[COMP_REQUIRES_MAX];
+	struct comp_req c_requires[LIMIT_REQUIRES_MAX];
 	size_t c_nrequires;
 	/*
 	 * Hints (drv.h) gathered since the last checkpoint stored from here:
@@ -274,7 +274,7 @@ comp_set_requires(struct comp_table *t, const char *name, const struct comp_req 
 	ssize_t i;
 	int rv = -ENOENT;
 
-	if (n > COMP_REQUIRES_MAX)
+	if (n > LIMIT_REQUIRES_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&t->t_mu);
 	i = comp_find(t, name);

@@ -31,21 +31,19 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "limit.h"
 #include "ckpt/v1/common.pb-c.h"
 #include "drv.h"
 #include "key.h"
 #include "sha.h"
 
-#define COMP_MAX 256
-#define COMP_REQUIRES_MAX 8
-#define COMP_REQ_VALUE_MAX 63
+#define COMP_MAX LIMIT_NODE_COMPONENTS_MAX
 #define COMP_HINTS_MAX (1u << 16) /* changed ranges kept between stored checkpoints */
-#define COMP_REASON_MAX 192
 
 /* A label a component requires of the node that runs it (placement). */
 struct comp_req {
 	char cq_key[KEY_NAME_MAX + 1];
-	char cq_value[COMP_REQ_VALUE_MAX + 1]; /* "": any value */
+	char cq_value[LIMIT_REQ_VALUE_MAX + 1]; /* "": any value */
 };
 
 enum comp_state { COMP_RESTORING, COMP_RUNNING, COMP_STOPPED, COMP_FAILED };

@@ -117,7 +117,7 @@ usage_error(const char *msg)
 	return 2;
 }
 
-#define DEMO_REQS_MAX 8
+#define DEMO_REQS_MAX LIMIT_REQUIRES_MAX
 
 /*
  * "NAME[:BYTES][@KEY[=VALUE]...]" -> name (KEY_NAME_MAX + 1 bytes), bytes
@@ -144,11 +144,11 @@ parse_demo(char *item, char *ret_name, uint64_t *ret_bytes, struct agent_req *re
 			if (eq != NULL)
 				*eq = '\0';
 			if (nreqs == DEMO_REQS_MAX || key_name_check(key) != 0 ||
-			    (eq != NULL && strlen(eq + 1) > 63)) {
+			    (eq != NULL && strlen(eq + 1) > LIMIT_REQ_VALUE_MAX)) {
 				snprintf(err, errlen,
 				    "--demo %s: invalid required label '@%s' (at most %d, KEY of "
-				    "[A-Za-z0-9._-], VALUE of at most 63 bytes)",
-				    item, key, DEMO_REQS_MAX);
+				    "[A-Za-z0-9._-], VALUE of at most %d bytes)",
+				    item, key, DEMO_REQS_MAX, LIMIT_REQ_VALUE_MAX);
 				return -EINVAL;
 			}
 			ret_reqs[nreqs].ar_key = key;
@@ -253,10 +253,10 @@ parse_label(char *item, struct agent_label *l, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	*eq = '\0';
-	if (key_name_check(item) != 0 || strlen(eq + 1) > AGENT_LABEL_VALUE_MAX) {
+	if (key_name_check(item) != 0 || strlen(eq + 1) > LIMIT_LABEL_VALUE_MAX) {
 		snprintf(err, errlen,
 		    "--label '%s=%s': KEY of 1-63 [A-Za-z0-9._-], VALUE of at most %d bytes", item,
-		    eq + 1, AGENT_LABEL_VALUE_MAX);
+		    eq + 1, LIMIT_LABEL_VALUE_MAX);
 		return -EINVAL;
 	}
 	l->al_key = item;
@@ -268,7 +268,7 @@ int
 main(int argc, char **argv)
 {
 	struct agent_conf conf = { 0 };
-	struct agent_label labels[AGENT_LABELS_MAX];
+	struct agent_label labels[LIMIT_LABELS_MAX];
 	struct agent_config acfg;
 	struct agent *a = NULL;
 	struct spec_config *file = NULL;
@@ -323,9 +323,9 @@ main(int argc, char **argv)
 		status = usage_error(err);
 		goto out_conf;
 	}
-	if (conf.label.cl_count > AGENT_LABELS_MAX) {
+	if (conf.label.cl_count > LIMIT_LABELS_MAX) {
 		snprintf(err, sizeof(err), "--label given %zu times: at most %d", conf.label.cl_count,
-		    AGENT_LABELS_MAX);
+		    LIMIT_LABELS_MAX);
 		status = usage_error(err);
 		goto out_conf;
 	}

@@ -294,7 +294,7 @@ svc_restore_one(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreR
 	struct svc_loaded ld = { 0 };
 	char hex_ck[SHA_HEX_LEN + 1], hex_state[SHA_HEX_LEN + 1];
 	char msg[RPC_ERRMSG_MAX];
-	struct comp_req reqs[COMP_REQUIRES_MAX];
+	struct comp_req reqs[LIMIT_REQUIRES_MAX];
 	size_t nreqs = 0;
 	int rv;
 
@@ -306,13 +306,13 @@ svc_restore_one(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreR
 	if (req->sha256.len != 0 && req->sha256.len != SHA_LEN)
 		return svc_reject(call, "Restore of %s: sha256 has %zu bytes, want 0 or %d",
 		    req->component, req->sha256.len, SHA_LEN);
-	if (req->n_requires > COMP_REQUIRES_MAX)
+	if (req->n_requires > LIMIT_REQUIRES_MAX)
 		return svc_reject(call, "Restore of %s: %zu required labels, at most %d",
-		    req->component, req->n_requires, COMP_REQUIRES_MAX);
+		    req->component, req->n_requires, LIMIT_REQUIRES_MAX);
 	for (size_t i = 0; i < req->n_requires; i++) {
 		const Ckpt__V1__Label *l = req->requires[i];
 		if (l == NULL || key_name_check(l->key) != 0 ||
-		    strlen(l->value) > COMP_REQ_VALUE_MAX)
+		    strlen(l->value) > LIMIT_REQ_VALUE_MAX)
 			return svc_reject(call, "Restore of %s: invalid required label",
 			    req->component);
 		snprintf(reqs[nreqs].cq_key, sizeof(reqs[nreqs].cq_key), "%s", l->key);
@@ -320,7 +320,7 @@ svc_restore_one(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreR
 		nreqs++;
 	}
 	if (cspec != NULL && nreqs == 0) {
-		/* The spec's labels (SPEC_REQUIRES_MAX = COMP_REQUIRES_MAX). */
+		/* The spec's labels (LIMIT_REQUIRES_MAX = LIMIT_REQUIRES_MAX). */
 		for (; nreqs < cspec->sp_nrequires; nreqs++) {
 			snprintf(reqs[nreqs].cq_key, sizeof(reqs[nreqs].cq_key), "%s",
 			    cspec->sp_requires[nreqs].sr_key);

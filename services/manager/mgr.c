@@ -132,10 +132,10 @@ mgr_check_opt_name(struct rpc_call *call, const char *what, const char *s)
 static int
 mgr_check_address(struct rpc_call *call, const char *s)
 {
-	if (s[0] == '\0' || wire_text_check(s, REG_ADDR_MAX - 1) != 0 || strstr(s, "://") == NULL) {
+	if (s[0] == '\0' || wire_text_check(s, LIMIT_URL_MAX - 1) != 0 || strstr(s, "://") == NULL) {
 		rpc_call_errorf(call, "invalid address '%.64s' (a URL such as tcp://host:port, "
 				      "shorter than %d characters)",
-		    s, REG_ADDR_MAX);
+		    s, LIMIT_URL_MAX);
 		return -EINVAL;
 	}
 	return 0;
@@ -150,7 +150,7 @@ static int
 mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
     const char **ret_addr)
 {
-	char addr[REG_ADDR_MAX];
+	char addr[LIMIT_URL_MAX];
 	nng_sockaddr sa;
 	int rv;
 
@@ -180,9 +180,9 @@ mgr_comps_from_pb(struct rpc_call *call, const char *node, Ckpt__V1__ComponentSt
 	struct reg_comp *comps = NULL;
 	char why[WIRE_ERR_MAX];
 
-	if (n > REG_NODE_COMPONENTS_MAX) {
+	if (n > LIMIT_NODE_COMPONENTS_MAX) {
 		rpc_call_errorf(call, "node %s reports %zu components, at most %d", node, n,
-		    REG_NODE_COMPONENTS_MAX);
+		    LIMIT_NODE_COMPONENTS_MAX);
 		return -EINVAL;
 	}
 	if (n > 0) {
@@ -316,9 +316,9 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		rv = mgr_dial_address(call, req->node, req->address, &addr);
 	if (rv != 0)
 		return rv;
-	if (req->n_labels > REG_LABELS_MAX) {
+	if (req->n_labels > LIMIT_LABELS_MAX) {
 		rpc_call_errorf(call, "node %s has %zu labels, at most %d", req->node, req->n_labels,
-		    REG_LABELS_MAX);
+		    LIMIT_LABELS_MAX);
 		return -EINVAL;
 	}
 	if (req->n_labels > 0) {
@@ -472,7 +472,7 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 				  .me_component = c.rk_component, .me_seq = c.rk_seq,
 				  .me_sha256 = c.rk_sha256 });
 	if (fenced) {
-		char msg[REG_REASON_MAX];
+		char msg[LIMIT_REASON_MAX];
 
 		snprintf(msg, sizeof(msg), "%s on %s (epoch %llu) was fenced by %s/%s@%llu at epoch "
 		    "%llu: restoring it from that checkpoint", c.rk_component, owner,
@@ -526,7 +526,7 @@ mgr_super_notes(struct mgr *m, const char *node, const struct reg_super_note *no
 
 	for (size_t i = 0; i < n; i++) {
 		const struct reg_super_note *sn = &notes[i];
-		char msg[REG_REASON_MAX + 64];
+		char msg[LIMIT_REASON_MAX + 64];
 
 		if (sn->rs_failed) {
 			LOG_WARN("component %s failed on node %s (%s): placing it on another node",
@@ -1053,7 +1053,7 @@ mgr_sweep(struct mgr *m)
 	do {
 		n = reg_sweep(m->m_reg, down, MGR_DOWN_BATCH);
 		for (size_t i = 0; i < n; i++) {
-			char msg[64], reason[REG_REASON_MAX];
+			char msg[64], reason[LIMIT_REASON_MAX];
 			size_t k;
 
 			LOG_WARN("node %s is down (silent for %llu ms)", down[i].rd_node,

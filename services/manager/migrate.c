@@ -276,7 +276,7 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 		.pr_target = target,
 		.pr_need_bytes = m->m_plan.rm_need_bytes,
 	};
-	struct place_label reqs[REG_REQUIRES_MAX];
+	struct place_label reqs[LIMIT_REQUIRES_MAX];
 	const char *excl[MIG_REFUSALS_MAX];
 	struct reg_cand *rc = NULL;
 	struct place_cand *pc = NULL;
@@ -570,7 +570,7 @@ mig_restore_on(struct mig *m, struct reg_peer *peer, uint64_t epoch, unsigned ti
 {
 	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
 	Ckpt__V1__RestoreReply *rep = NULL;
-	Ckpt__V1__Label reqs[REG_REQUIRES_MAX], *reqp[REG_REQUIRES_MAX];
+	Ckpt__V1__Label reqs[LIMIT_REQUIRES_MAX], *reqp[LIMIT_REQUIRES_MAX];
 	struct reg_comp st;
 	char why[WIRE_ERR_MAX];
 	int rv;
@@ -588,7 +588,7 @@ mig_restore_on(struct mig *m, struct reg_peer *peer, uint64_t epoch, unsigned ti
 		req.seq = 0;
 		req.sha256.len = 0;
 	}
-	for (size_t i = 0; i < m->m_plan.rm_nrequires && i < REG_REQUIRES_MAX; i++) {
+	for (size_t i = 0; i < m->m_plan.rm_nrequires && i < LIMIT_REQUIRES_MAX; i++) {
 		ckpt__v1__label__init(&reqs[i]);
 		reqs[i].key = m->m_plan.rm_requires[i].rq_key;
 		reqs[i].value = m->m_plan.rm_requires[i].rq_value;

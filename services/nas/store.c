@@ -1823,12 +1823,12 @@ struct store_commit_op {
 static int
 store_check_kind(const char *kind, struct store_error *err)
 {
-	char safe[STORE_KIND_MAX + 2];
+	char safe[LIMIT_KIND_MAX + 2];
 
-	if (kind[0] == '\0' || (strlen(kind) <= STORE_KIND_MAX && key_name_check(kind) == 0))
+	if (kind[0] == '\0' || (strlen(kind) <= LIMIT_KIND_MAX && key_name_check(kind) == 0))
 		return 0;
 	store_errorf(err, "invalid kind '%s': want at most %d characters of [A-Za-z0-9._-]",
-	    store_printable(kind, safe, sizeof(safe)), STORE_KIND_MAX);
+	    store_printable(kind, safe, sizeof(safe)), LIMIT_KIND_MAX);
 	return -EINVAL;
 }
 

@@ -45,18 +45,18 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "limit.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "ckpt/v1/store.pb-c.h"
 
-#define STORE_CHUNK_MAX (8u << 20)     /* bytes in one chunk */
-#define STORE_HASHES_MAX 65536u        /* hashes in one HaveChunks/GetChunks */
-#define STORE_PUT_MAX 4096u            /* chunks in one PutChunks */
-#define STORE_REFS_MAX 262144u         /* chunks in one checkpoint */
-#define STORE_LIST_MAX 10000u          /* entries in one List answer */
-#define STORE_GET_BYTES_MAX (8u << 20) /* chunk bytes in one GetChunks answer */
-#define STORE_KIND_MAX 31              /* bytes of a checkpoint's kind */
+#define STORE_CHUNK_MAX LIMIT_CHUNK_MAX
+#define STORE_HASHES_MAX LIMIT_HASHES_MAX
+#define STORE_PUT_MAX LIMIT_PUT_CHUNKS_MAX
+#define STORE_REFS_MAX LIMIT_REFS_MAX
+#define STORE_LIST_MAX LIMIT_LIST_MAX
+#define STORE_GET_BYTES_MAX LIMIT_GET_BYTES_MAX
 #define STORE_ERRMSG_MAX 256
-#define STORE_SPEC_MAX (256u << 10)   /* bytes of one packed spec */
+#define STORE_SPEC_MAX LIMIT_SPEC_MAX
 #define STORE_SPECS_MAX 4096u          /* specs one store holds in one ListSpecs answer */
 #define STORE_ID_LEN 32                /* hex digits of a store id (16 random bytes) */
 

@@ -254,7 +254,7 @@ START_TEST(drv_table_lists_every_driver_once_with_its_ops)
 	ck_assert_ptr_null(drv_at(drv_count()));
 	for (size_t i = 0; i < drv_count(); i++) {
 		const struct drv_ops *o = drv_at(i);
-		ck_assert_uint_le(strlen(o->d_kind), DRV_KIND_MAX);
+		ck_assert_uint_le(strlen(o->d_kind), LIMIT_KIND_MAX);
 		ck_assert_ptr_eq(drv_find(o->d_kind), o); /* one driver per kind */
 		ck_assert_uint_gt(o->d_state_max, 0);
 		ck_assert(o->d_check != NULL && o->d_start != NULL && o->d_checkpoint != NULL &&
