@@ -29,6 +29,7 @@ struct rpc_call {
 	nng_pipe rc_pipe;
 	nng_msg *rc_reply; /* rpc_call_reply_body(): the reply, envelope written */
 	char rc_err[RPC_ERRMSG_MAX];
+	char rc_reason[LIMIT_REPLY_REASON_MAX]; /* Reply.reason, "" for none */
 };
 
 struct rpc_worker {
@@ -57,6 +58,19 @@ struct rpc_slow {
 	int sl_started;
 };
 
+/*
+ * A connection of a server (an nng pipe) and what is counted per
+ * connection: its request bucket (limit_bucket_take()). Entries are made
+ * when a pipe is admitted (ADD_PRE) and dropped when it goes (REM_POST).
+ */
+struct rpc_peer {
+	uint32_t p_id;
+	uint64_t p_tat; /* requests: GCRA arrival time, ns */
+	struct rpc_peer *p_next;
+};
+
+#define RPC_PEER_BUCKETS 256u
+
 struct rpc_server {
 	struct rpc_server_config s_cfg;
 	nng_socket s_sock;
@@ -77,7 +91,12 @@ struct rpc_server {
 	struct rpc_job *s_qhead, *s_qtail;
 	unsigned s_qlen;
 	/* rs_metrics' families (NULL without): see rpc_server_config. */
-	struct metrics_fam *s_m_requests, *s_m_duration, *s_m_bad;
+	struct metrics_fam *s_m_requests, *s_m_duration, *s_m_bad, *s_m_limit;
+	/* Connections (rpc_peer), by pipe id; s_pmu guards them and s_npeers. */
+	pthread_mutex_t s_pmu;
+	struct rpc_peer *s_peers[RPC_PEER_BUCKETS];
+	unsigned s_npeers;
+	uint64_t s_rps_ns; /* ns per request token: 1e9 / rs_max_rps */
 };
 
 struct rpc_client {
@@ -155,6 +174,34 @@ rpc_call_errorf(struct rpc_call *call, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(call->rc_err, sizeof(call->rc_err), fmt, ap);
 	va_end(ap);
+}
+
+void
+rpc_call_reason(struct rpc_call *call, const char *reason)
+{
+	snprintf(call->rc_reason, sizeof(call->rc_reason), "%s", reason);
+}
+
+/* A limit hit: counted, and told to the service (which logs). */
+static void
+rpc_server_limit_hit(struct rpc_server *s, const char *name, const char *msg)
+{
+	metrics_inc(s->s_m_limit, 1, METRICS_L(s->s_cfg.rs_service->short_name, name));
+	if (s->s_cfg.rs_on_limit != NULL)
+		s->s_cfg.rs_on_limit(s->s_cfg.rs_arg, name, msg);
+}
+
+int
+rpc_call_limitf(struct rpc_call *call, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(call->rc_err, sizeof(call->rc_err), fmt, ap);
+	va_end(ap);
+	snprintf(call->rc_reason, sizeof(call->rc_reason), LIMIT_REASON_PREFIX "%s", name);
+	if (call->rc_srv != NULL)
+		rpc_server_limit_hit(call->rc_srv, name, call->rc_err);
+	return -ENOSPC;
 }
 
 int
@@ -237,6 +284,105 @@ rpc_envelope_read(const void *data, size_t len, struct rpc_envelope *ret_env)
 	return 0;
 }
 
+static uint64_t
+rpc_now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static struct rpc_peer **
+rpc_peer_slot(struct rpc_server *s, uint32_t id)
+{
+	struct rpc_peer **pp = &s->s_peers[(id * 2654435761u) % RPC_PEER_BUCKETS];
+
+	while (*pp != NULL && (*pp)->p_id != id)
+		pp = &(*pp)->p_next;
+	return pp;
+}
+
+/*
+ * The limits on a request as it comes, before it is decoded: its size
+ * (nng took up to LIMIT_MSG_SLACK more, so that the caller learns why) and
+ * its connection's requests per second. A request that came with no pipe
+ * (rpc_server_dispatch()) has no connection to count.
+ */
+static int
+rpc_server_admit(struct rpc_server *s, struct rpc_call *call, size_t len)
+{
+	struct rpc_peer *p;
+	uint32_t id = nng_pipe_id(call->rc_pipe);
+	bool ok = true;
+
+	if (len > s->s_cfg.rs_recv_max)
+		return rpc_call_limitf(call, LIMIT_N_MESSAGE_SIZE,
+		    "request of %zu bytes is over the limit %s of %zu bytes (the server's "
+		    "--recv-max)", len, LIMIT_N_MESSAGE_SIZE, s->s_cfg.rs_recv_max);
+	if (id == 0 || id == (uint32_t)-1)
+		return 0;
+	pthread_mutex_lock(&s->s_pmu);
+	p = *rpc_peer_slot(s, id);
+	if (p != NULL)
+		ok = limit_bucket_take(&p->p_tat, rpc_now_ns(), s->s_rps_ns,
+		    s->s_cfg.rs_rps_burst);
+	pthread_mutex_unlock(&s->s_pmu);
+	if (ok)
+		return 0;
+	return rpc_call_limitf(call, LIMIT_N_RPS,
+	    "more than %u requests per second on this connection (limit %s): slow down",
+	    s->s_cfg.rs_max_rps, LIMIT_N_RPS);
+}
+
+/*
+ * Every pipe event of the server's socket (nng keeps one callback per
+ * event): ADD_PRE admits a connection or closes it at the cap, REM_POST
+ * forgets it. Runs on nng's threads.
+ */
+static void
+rpc_server_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct rpc_server *s = arg;
+	uint32_t id = nng_pipe_id(pipe);
+	struct rpc_peer **pp, *p = NULL;
+	char msg[160];
+	bool full;
+
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		p = calloc(1, sizeof(*p));
+		pthread_mutex_lock(&s->s_pmu);
+		full = s->s_npeers >= s->s_cfg.rs_max_conns;
+		if (!full && p != NULL) {
+			pp = rpc_peer_slot(s, id);
+			p->p_id = id;
+			p->p_next = *pp;
+			*pp = p;
+			s->s_npeers++;
+			p = NULL;
+		}
+		pthread_mutex_unlock(&s->s_pmu);
+		if (full || p != NULL) {
+			free(p);
+			nng_pipe_close(pipe);
+		}
+		if (full) {
+			snprintf(msg, sizeof(msg), "connection closed as it opened: %u open already "
+			    "(limit %s)", s->s_cfg.rs_max_conns, LIMIT_N_CONNECTIONS);
+			rpc_server_limit_hit(s, LIMIT_N_CONNECTIONS, msg);
+		}
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		pthread_mutex_lock(&s->s_pmu);
+		pp = rpc_peer_slot(s, id);
+		if (*pp != NULL) {
+			p = *pp;
+			*pp = p->p_next;
+			s->s_npeers--;
+		}
+		pthread_mutex_unlock(&s->s_pmu);
+		free(p);
+	}
+}
+
 /* Decodes, dispatches and encodes one request. Returns the reply message. */
 static int
 rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *data, size_t len,
@@ -274,6 +420,9 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	}
 	*ret_method = (int)env.en_method;
 	md = &svc->methods[env.en_method];
+	rv = rpc_server_admit(s, call, len);
+	if (rv != 0)
+		goto out_reply;
 	raw = s->s_cfg.rs_raw_handlers != NULL ? s->s_cfg.rs_raw_handlers[env.en_method] : NULL;
 	if (s->s_cfg.rs_handlers[env.en_method] == NULL && raw == NULL) {
 		rpc_call_errorf(call, "%s.%s is not implemented", svc->short_name, md->name);
@@ -326,6 +475,8 @@ out_reply:
 	if (rv != 0) {
 		atomic_fetch_add(&s->s_errors, 1);
 		hdr.message = call->rc_err[0] != '\0' ? call->rc_err : (char *)err_str(rv);
+		if (call->rc_reason[0] != '\0')
+			hdr.reason = call->rc_reason;
 		reply = NULL;
 	}
 	*ret_code = (int)hdr.code;
@@ -567,6 +718,8 @@ rpc_url_with_port(const char *url, int port, char *out, size_t outlen)
 static int
 rpc_server_metrics(struct rpc_server *s)
 {
+	static const char *const names[] = { LIMIT_N_MESSAGE_SIZE, LIMIT_N_CONNECTIONS,
+		LIMIT_N_RPS };
 	struct metrics *m = s->s_cfg.rs_metrics;
 	int rv;
 
@@ -585,6 +738,12 @@ rpc_server_metrics(struct rpc_server *s)
 		    NULL, 0, &s->s_m_bad);
 	if (rv == 0) /* at 0 from the start: an alert on its rate needs the series */
 		rv = metrics_inc(s->s_m_bad, 0, METRICS_L(s->s_cfg.rs_service->short_name));
+	if (rv == 0)
+		rv = metrics_add_family(m, METRICS_COUNTER, "ckpt_rpc_limit_hits_total",
+		    "Requests and connections refused by a limit on peers (Reply.reason "
+		    "limit:<limit>), by service and limit", "service,limit", NULL, 0, &s->s_m_limit);
+	for (size_t i = 0; rv == 0 && i < sizeof(names) / sizeof(names[0]); i++)
+		rv = metrics_inc(s->s_m_limit, 0, METRICS_L(s->s_cfg.rs_service->short_name, names[i]));
 	return rv;
 }
 
@@ -605,18 +764,34 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		s->s_cfg.rs_workers = 4;
 	if (s->s_cfg.rs_default_timeout_ms == 0)
 		s->s_cfg.rs_default_timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
+	if (s->s_cfg.rs_max_conns == 0)
+		s->s_cfg.rs_max_conns = LIMIT_CONNS_DEFAULT;
+	if (s->s_cfg.rs_max_rps == 0)
+		s->s_cfg.rs_max_rps = LIMIT_RPS_DEFAULT;
+	if (s->s_cfg.rs_rps_burst == 0)
+		s->s_cfg.rs_rps_burst = s->s_cfg.rs_max_rps;
+	s->s_rps_ns = 1000000000ull / s->s_cfg.rs_max_rps;
 	rv = rpc_server_metrics(s);
 	if (rv != 0) {
 		free(s);
 		return rv;
 	}
+	pthread_mutex_init(&s->s_pmu, NULL);
 
 	rv = err_from_nng(nng_rep0_open(&s->s_sock));
 	if (rv != 0) {
+		pthread_mutex_destroy(&s->s_pmu);
 		free(s);
 		return rv;
 	}
-	rv = err_from_nng(nng_socket_set_size(s->s_sock, NNG_OPT_RECVMAXSZ, s->s_cfg.rs_recv_max));
+	rv = err_from_nng(nng_pipe_notify(s->s_sock, NNG_PIPE_EV_ADD_PRE, rpc_server_pipe_cb, s));
+	if (rv == 0)
+		rv = err_from_nng(nng_pipe_notify(s->s_sock, NNG_PIPE_EV_REM_POST, rpc_server_pipe_cb,
+		    s));
+	/* Up to LIMIT_MSG_SLACK over the limit is read, to be answered (rpc_server_admit()). */
+	if (rv == 0)
+		rv = err_from_nng(nng_socket_set_size(s->s_sock, NNG_OPT_RECVMAXSZ,
+		    s->s_cfg.rs_recv_max + LIMIT_MSG_SLACK));
 	if (rv == 0)
 		rv = err_from_nng(nng_listener_create(&s->s_listener, s->s_sock, url));
 	if (rv == 0)
@@ -749,6 +924,14 @@ rpc_server_stop(struct rpc_server *s)
 		pthread_cond_destroy(&s->s_qcv);
 		pthread_mutex_destroy(&s->s_qmu);
 	}
+	for (size_t i = 0; i < RPC_PEER_BUCKETS; i++) {
+		while (s->s_peers[i] != NULL) {
+			struct rpc_peer *p = s->s_peers[i];
+			s->s_peers[i] = p->p_next;
+			free(p);
+		}
+	}
+	pthread_mutex_destroy(&s->s_pmu);
 	free(s);
 }
 
@@ -797,6 +980,7 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsi
 	struct rpc_client *c;
 	int rv;
 
+	ret_err->re_reason[0] = '\0';
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
@@ -973,15 +1157,16 @@ rpc_client_fail(struct rpc_client *c, const char *what, int rv, unsigned timeout
 		snprintf(err->re_msg, sizeof(err->re_msg), "%s: %s: %s", c->c_url, what, err_str(rv));
 	}
 	err->re_code = err_to_code(rv);
+	err->re_reason[0] = '\0';
 	return rv;
 }
 
-/* Finds code, message and body of an encoded Reply in place; -EPROTO if it is not one. */
+/* Finds code, message, body and reason of an encoded Reply in place; -EPROTO if it is not one. */
 static int
 rpc_reply_parse(const uint8_t *data, size_t len, err_code *ret_code, struct pbv_field *ret_msg,
-    struct pbv_field *ret_body)
+    struct pbv_field *ret_body, struct pbv_field *ret_reason)
 {
-	struct pbv_field f, msg = { 0 }, body = { 0 };
+	struct pbv_field f, msg = { 0 }, body = { 0 }, reason = { 0 };
 	uint64_t code = 0;
 	struct pbv v;
 	int rv;
@@ -989,7 +1174,7 @@ rpc_reply_parse(const uint8_t *data, size_t len, err_code *ret_code, struct pbv_
 	pbv_init(&v, data, len);
 	while ((rv = pbv_next(&v, &f)) == 1) {
 		if ((f.pf_num == 1 && f.pf_wire != PBV_VARINT) ||
-		    ((f.pf_num == 2 || f.pf_num == 3) && f.pf_wire != PBV_LEN))
+		    ((f.pf_num >= 2 && f.pf_num <= 4) && f.pf_wire != PBV_LEN))
 			return -EPROTO;
 		if (f.pf_num == 1)
 			code = f.pf_u64;
@@ -997,13 +1182,22 @@ rpc_reply_parse(const uint8_t *data, size_t len, err_code *ret_code, struct pbv_
 			msg = f;
 		else if (f.pf_num == 3)
 			body = f;
+		else if (f.pf_num == 4)
+			reason = f;
 	}
 	if (rv != 0)
 		return rv;
 	*ret_code = (err_code)(int32_t)(uint32_t)code; /* an enum is an int32, as protobuf-c reads it */
 	*ret_msg = msg;
 	*ret_body = body;
+	*ret_reason = reason;
 	return 0;
+}
+
+bool
+rpc_error_is(const struct rpc_error *err, const char *reason)
+{
+	return err->re_code != CKPT__V1__CODE__OK && strcmp(err->re_reason, reason) == 0;
 }
 
 int
@@ -1011,7 +1205,7 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
     unsigned timeout_ms, struct rpc_view *ret_view, struct rpc_error *ret_err)
 {
 	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
-	struct pbv_field msg, body;
+	struct pbv_field msg, body, reason;
 	nng_msg *m, *rmsg = NULL;
 	err_code code;
 	char what[128];
@@ -1019,6 +1213,7 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 
 	ret_err->re_code = CKPT__V1__CODE__OK;
 	ret_err->re_msg[0] = '\0';
+	ret_err->re_reason[0] = '\0';
 	if (method >= c->c_svc->n_methods || req->descriptor != c->c_svc->methods[method].input) {
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "bad method %u for %s", method,
 		    c->c_svc->name);
@@ -1037,7 +1232,7 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 	rv = rpc_client_roundtrip(c, m, timeout_ms, &rmsg);
 	if (rv != 0)
 		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
-	rv = rpc_reply_parse(nng_msg_body(rmsg), nng_msg_len(rmsg), &code, &msg, &body);
+	rv = rpc_reply_parse(nng_msg_body(rmsg), nng_msg_len(rmsg), &code, &msg, &body, &reason);
 	if (rv != 0) {
 		rpc_client_fail(c, what, rv, timeout_ms, ret_err);
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: undecodable reply",
@@ -1050,6 +1245,9 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: %s: %.*s", c->c_url, what,
 		    err_code_name(code), (int)(msg.pf_len < RPC_ERRMSG_MAX ? msg.pf_len : RPC_ERRMSG_MAX),
 		    (const char *)msg.pf_data);
+		snprintf(ret_err->re_reason, sizeof(ret_err->re_reason), "%.*s",
+		    (int)(reason.pf_len < LIMIT_REPLY_REASON_MAX ? reason.pf_len : LIMIT_REPLY_REASON_MAX),
+		    (const char *)reason.pf_data);
 		goto out_free;
 	}
 	ret_view->rv_body = body.pf_data;
@@ -1106,6 +1304,7 @@ rpc_client_call_raw(struct rpc_client *c, const void *data, size_t len, unsigned
 
 	ret_err->re_code = CKPT__V1__CODE__OK;
 	ret_err->re_msg[0] = '\0';
+	ret_err->re_reason[0] = '\0';
 	if (timeout_ms == 0)
 		timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
 	rv = err_from_nng(nng_msg_alloc(&msg, 0));

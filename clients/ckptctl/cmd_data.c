@@ -215,7 +215,7 @@ cmd_get(struct ctl *c, int argc, char **argv)
 		if (sink.ds_err != 0)
 			ctl_fail(c, rv, "writing to %s: %s", sink.ds_name, err_str(sink.ds_err));
 		else
-			ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+			ctl_fail_rpc(c, rv, &err);
 		if (to_file)
 			data_tmp_discard(fd);
 		sha_free(sink.ds_sha);
@@ -492,17 +492,18 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	if (rv != 0) {
-		if (src.dsr_err != 0)
+		if (src.dsr_err != 0) {
 			ctl_fail(c, rv, "reading %s: %s", src.dsr_name, err_str(src.dsr_err));
-		else if (err.re_code == CKPT__V1__CODE__FAILED_PRECONDITION &&
-		    strstr(err.re_msg, "chunks missing") != NULL)
+		} else if (rpc_error_is(&err, ERR_REASON_MISSING_CHUNKS)) {
 			/* The protocol step ("send them with PutChunks") is ours, not the user's. */
 			ctl_fail(c, rv, "%s/%s: chunks this checkpoint shares with an older one were "
 					"deleted on the NAS while it was stored (rm or retention): nothing "
 					"was stored; run the same put again",
 			    node, comp);
-		else
-			ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+			ctl_fail_cause(c, &err);
+		} else {
+			ctl_fail_rpc(c, rv, &err);
+		}
 		goto out;
 	}
 	if (info.ni_seq == 0 || info.ni_node[0] == '\0') {

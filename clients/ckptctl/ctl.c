@@ -33,7 +33,24 @@ ctl_fail(struct ctl *c, int rv, const char *fmt, ...)
 	va_end(ap);
 	ctl_one_line(c->c_err);
 	c->c_usage = false;
+	c->c_err_code = 0;
+	c->c_err_reason[0] = '\0';
 	return rv < 0 ? rv : -EIO;
+}
+
+void
+ctl_fail_cause(struct ctl *c, const struct rpc_error *err)
+{
+	c->c_err_code = err->re_code;
+	snprintf(c->c_err_reason, sizeof(c->c_err_reason), "%s", err->re_reason);
+}
+
+int
+ctl_fail_rpc(struct ctl *c, int rv, const struct rpc_error *err)
+{
+	rv = ctl_fail(c, rv, "%s", err->re_msg[0] != '\0' ? err->re_msg : err_str(rv));
+	ctl_fail_cause(c, err);
+	return rv;
 }
 
 int
@@ -289,7 +306,7 @@ ctl_manager(struct ctl *c, struct rpc_client **ret_client)
 		rv = rpc_client_open(url, &ckpt__v1__manager__descriptor, RPC_CLIENT_DIAL_NOW, 0,
 		    &c->c_mgr, &err);
 		if (rv != 0)
-			return ctl_fail(c, rv, "%s", err.re_msg);
+			return ctl_fail_rpc(c, rv, &err);
 	}
 	*ret_client = c->c_mgr;
 	return 0;
@@ -308,7 +325,7 @@ ctl_mgr_call(struct ctl *c, unsigned method, const ProtobufCMessage *req, unsign
 		return rv;
 	rv = rpc_client_call(mgr, method, req, timeout_ms, ret_reply, &err);
 	if (rv != 0)
-		return ctl_fail(c, rv, "%s", err.re_msg);
+		return ctl_fail_rpc(c, rv, &err);
 	return 0;
 }
 
@@ -391,7 +408,7 @@ ctl_nas(struct ctl *c, struct nasc **ret_nasc)
 		ptrs[i] = urls[i];
 	rv = nasc_open(ptrs, n, RPC_CLIENT_DIAL_NOW, &c->c_nas, &err);
 	if (rv != 0)
-		return ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+		return ctl_fail_rpc(c, rv, &err);
 	rv = nasc_set_chunking(c->c_nas, (uint32_t)c->c_conf.cf_chunk_min,
 	    (uint32_t)c->c_conf.cf_chunk_avg, (uint32_t)c->c_conf.cf_chunk_max);
 	if (rv != 0)
@@ -417,7 +434,7 @@ ctl_nas_call(struct ctl *c, unsigned method, const ProtobufCMessage *req, unsign
 		return rv;
 	rv = nasc_call(nas, method, req, timeout_ms, ret_reply, &err);
 	if (rv != 0)
-		return ctl_fail(c, rv, "%s", err.re_msg);
+		return ctl_fail_rpc(c, rv, &err);
 	return 0;
 }
 

@@ -114,6 +114,8 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 		return nas_fail(call, rv, &err);
 	}
 	rv = store_commit(n->n_store, req, rpc_call_arena(call), &info, &existed, &retained, &err);
+	if (rv != 0 && err.se_reason != NULL)
+		rpc_call_reason(call, err.se_reason);
 	if (rv != 0) {
 		LOG_WARN("store of %s/%s refused: %s", nas_name(req->node), nas_name(req->component),
 		    nas_cause(rv, &err));

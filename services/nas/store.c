@@ -1905,6 +1905,7 @@ store_commit_fence(const struct store_comp *c, const Ckpt__V1__StoreRequest *req
 		return 0;
 	store_errorf(err, "stale epoch %llu < %llu for component %s", (unsigned long long)req->epoch,
 	    (unsigned long long)c->sc_epoch, req->component);
+	err->se_reason = ERR_REASON_STALE_EPOCH;
 	return -ESTALE;
 }
 
@@ -1968,6 +1969,7 @@ store_missing_error(size_t missing, size_t total, size_t first, struct store_err
 {
 	store_errorf(err, "%zu of %zu chunks missing (first: index %zu); send them with PutChunks",
 	    missing, total, first);
+	err->se_reason = ERR_REASON_MISSING_CHUNKS;
 	return -ESTALE;
 }
 
@@ -2261,6 +2263,7 @@ store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
+	ret_err->se_reason = NULL;
 	rv = store_commit_check(s, req, op.co_digest, ret_err);
 	if (rv == 0)
 		rv = store_read(s, store_commit_verify_txn, &op);

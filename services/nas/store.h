@@ -96,6 +96,8 @@ struct store_config {
 
 struct store_error {
 	char se_msg[STORE_ERRMSG_MAX];
+	/* store_commit(): the case of -ESTALE (ERR_REASON_*), NULL for others. */
+	const char *se_reason;
 };
 
 struct store_stats {

@@ -553,7 +553,7 @@ START_TEST(store_refuses_a_map_over_what_the_process_can_map)
 {
 	/* 2 GiB on a 32-bit build, where a larger size_t would wrap. */
 	struct store_config cfg = { dir, STORE_MAP_LIMIT + MiB, UINT64_MAX, 1000, false, false };
-	struct store_error err = { "" };
+	struct store_error err = { "", NULL };
 	struct store *s = NULL;
 
 	store_close(st);
