@@ -1,5 +1,24 @@
 #include "limit.h"
 
+#include <string.h>
+
+const char *const limit_names[LIMIT_NAMES] = {
+	LIMIT_N_MESSAGE_SIZE, LIMIT_N_CONNECTIONS, LIMIT_N_RPS, LIMIT_N_STRING, LIMIT_N_LIST,
+	LIMIT_N_NODES, LIMIT_N_COMPONENTS, LIMIT_N_UPLOADS, LIMIT_N_QUOTA,
+};
+
+_Static_assert(LIMIT_LIST_DEFAULT == LIMIT_REFS_MAX, "a checkpoint's chunk list fits the list limit");
+_Static_assert(LIMIT_COMPONENTS_DEFAULT <= LIMIT_NODE_COMPONENTS_MAX, "within the wire's ceiling");
+
+int
+limit_index(const char *name)
+{
+	for (int i = 0; i < LIMIT_NAMES; i++)
+		if (strcmp(limit_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
 bool
 limit_bucket_take(uint64_t *tat, uint64_t now_ns, uint64_t ns_per_token, uint32_t burst)
 {
@@ -27,4 +46,15 @@ limit_log_ok(uint64_t *last, uint64_t *suppressed, uint64_t now_ms, uint64_t int
 	}
 	__atomic_fetch_add(suppressed, 1, __ATOMIC_RELAXED);
 	return false;
+}
+
+bool
+limit_log_named(struct limit_log *l, const char *name, uint64_t now_ms, uint64_t *ret_suppressed)
+{
+	int i = limit_index(name);
+
+	if (i < 0)
+		i = LIMIT_NAMES;
+	return limit_log_ok(&l->ll_last[i], &l->ll_held[i], now_ms, LIMIT_LOG_INTERVAL_MS,
+	    ret_suppressed);
 }

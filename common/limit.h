@@ -73,13 +73,18 @@
 
 /* ---- limits on peers: defaults of the settings ---- */
 
-#define LIMIT_CONNS_DEFAULT 1024u        /* --max-conns: open connections per server */
-#define LIMIT_RPS_DEFAULT 10000u         /* --max-rps: requests per second per connection */
-#define LIMIT_NODES_DEFAULT 1024u        /* manager --max-nodes */
-#define LIMIT_NODES_MAX 65536u           /* ... its upper bound */
-#define LIMIT_COMPONENTS_DEFAULT 256u    /* manager --max-node-components, agent --max-components */
-#define LIMIT_UPLOADS_DEFAULT 16u        /* NAS --max-uploads: PutChunks at once per peer */
-#define LIMIT_QUOTA_DEFAULT 0u           /* NAS --node-quota: 0 = none */
+/* (Plain numbers where a config table prints them as its default text.) */
+#define LIMIT_CONNS_DEFAULT 1024         /* --max-conns: open connections per server */
+#define LIMIT_RPS_DEFAULT 10000          /* --max-rps: requests per second per connection */
+/* --max-string: bytes of any string field of a request (a spec's command is at most 4096). */
+#define LIMIT_STRING_DEFAULT 8192
+/* --max-list: entries of any repeated field of a request (a checkpoint's chunk list). */
+#define LIMIT_LIST_DEFAULT 262144 /* = LIMIT_REFS_MAX */
+#define LIMIT_NODES_DEFAULT 1024         /* manager --max-nodes */
+#define LIMIT_NODES_MAX 65536            /* ... its upper bound */
+#define LIMIT_COMPONENTS_DEFAULT 256     /* manager --max-node-components, agent --max-components */
+#define LIMIT_UPLOADS_DEFAULT 16         /* NAS --max-uploads: PutChunks at once per peer */
+#define LIMIT_QUOTA_DEFAULT 0            /* NAS --node-quota: 0 = none */
 
 /* ---- names of the limits (Reply.reason "limit:<name>", metrics label) ---- */
 
@@ -93,6 +98,12 @@
 #define LIMIT_N_COMPONENTS "node_components"
 #define LIMIT_N_UPLOADS "uploads"
 #define LIMIT_N_QUOTA "node_bytes"
+#define LIMIT_NAMES 9 /* the names above */
+
+/* The names above, in that order (metrics series, log state). */
+extern const char *const limit_names[LIMIT_NAMES];
+/* Index of name in limit_names, or -1. */
+int limit_index(const char *name);
 
 /*
  * A token bucket as a GCRA "theoretical arrival time" (ns): one request
@@ -109,6 +120,16 @@ bool limit_bucket_take(uint64_t *tat, uint64_t now_ns, uint64_t ns_per_token, ui
  * prints it). Thread-safe on atomics.
  */
 bool limit_log_ok(uint64_t *last, uint64_t *suppressed, uint64_t now_ms, uint64_t interval_ms,
+    uint64_t *ret_suppressed);
+
+/* One rate-limited log line per limit (a flood of one hides no other), for a service to own. */
+#define LIMIT_LOG_INTERVAL_MS 5000u
+struct limit_log {
+	uint64_t ll_last[LIMIT_NAMES + 1];   /* + 1: names not in the table */
+	uint64_t ll_held[LIMIT_NAMES + 1];
+};
+/* limit_log_ok() for name, every LIMIT_LOG_INTERVAL_MS. */
+bool limit_log_named(struct limit_log *l, const char *name, uint64_t now_ms,
     uint64_t *ret_suppressed);
 
 #endif

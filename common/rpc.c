@@ -383,6 +383,57 @@ rpc_server_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	}
 }
 
+/*
+ * The string and list lengths of a decoded request, at every depth, against
+ * the server's limits: 0, or the limit's name with *ret_field and *ret_len
+ * saying where. Bytes fields are bounded by the message size alone.
+ */
+static const char *
+rpc_lengths_check(const struct rpc_server *s, const ProtobufCMessage *m, unsigned depth,
+    const char **ret_field, size_t *ret_len)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *hit = NULL;
+
+	if (depth > 32) /* protobuf-c unpacks no deeper than its own recursion allows */
+		return NULL;
+	for (unsigned i = 0; i < d->n_fields && hit == NULL; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *at = (const char *)m + f->offset;
+		size_t n = 1;
+		const void *items = at;
+
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)((const char *)m + f->quantifier_offset);
+			items = *(void *const *)at;
+			if (n > s->s_cfg.rs_max_list) {
+				*ret_field = f->name;
+				*ret_len = n;
+				return LIMIT_N_LIST;
+			}
+		}
+		if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		for (size_t k = 0; k < n && hit == NULL; k++) {
+			const void *v = ((const void *const *)items)[k];
+			size_t len;
+			if (v == NULL)
+				continue;
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				hit = rpc_lengths_check(s, v, depth + 1, ret_field, ret_len);
+				continue;
+			}
+			len = strnlen(v, s->s_cfg.rs_max_string + 1);
+			if (len > s->s_cfg.rs_max_string) {
+				*ret_field = f->name;
+				*ret_len = len;
+				hit = LIMIT_N_STRING;
+			}
+		}
+	}
+	return hit;
+}
+
 /* Decodes, dispatches and encodes one request. Returns the reply message. */
 static int
 rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *data, size_t len,
@@ -396,6 +447,8 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	const ProtobufCMethodDescriptor *md;
 	rpc_raw_handler_fn raw;
 	rpc_decode_fn decode;
+	const char *limit, *field = NULL;
+	size_t flen = 0;
 	unsigned timeout;
 	int rv;
 
@@ -442,6 +495,14 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	}
 	if (rv != 0)
 		goto out_reply;
+	limit = rpc_lengths_check(s, req, 0, &field, &flen);
+	if (limit != NULL) {
+		bool list = strcmp(limit, LIMIT_N_LIST) == 0;
+		rv = rpc_call_limitf(call, limit, "%s.%s: field %s holds %zu %s, over the limit %s of "
+		    "%zu", svc->short_name, md->name, field, flen, list ? "entries" : "bytes or more",
+		    limit, list ? s->s_cfg.rs_max_list : s->s_cfg.rs_max_string);
+		goto out_reply;
+	}
 	timeout = env.en_timeout_ms != 0 ? env.en_timeout_ms : s->s_cfg.rs_default_timeout_ms;
 	call->rc_deadline_ms = call->rc_t0 + timeout;
 	if (raw != NULL) {
@@ -719,7 +780,7 @@ static int
 rpc_server_metrics(struct rpc_server *s)
 {
 	static const char *const names[] = { LIMIT_N_MESSAGE_SIZE, LIMIT_N_CONNECTIONS,
-		LIMIT_N_RPS };
+		LIMIT_N_RPS, LIMIT_N_STRING, LIMIT_N_LIST };
 	struct metrics *m = s->s_cfg.rs_metrics;
 	int rv;
 
@@ -770,6 +831,10 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		s->s_cfg.rs_max_rps = LIMIT_RPS_DEFAULT;
 	if (s->s_cfg.rs_rps_burst == 0)
 		s->s_cfg.rs_rps_burst = s->s_cfg.rs_max_rps;
+	if (s->s_cfg.rs_max_string == 0)
+		s->s_cfg.rs_max_string = LIMIT_STRING_DEFAULT;
+	if (s->s_cfg.rs_max_list == 0)
+		s->s_cfg.rs_max_list = LIMIT_LIST_DEFAULT;
 	s->s_rps_ns = 1000000000ull / s->s_cfg.rs_max_rps;
 	rv = rpc_server_metrics(s);
 	if (rv != 0) {
@@ -833,6 +898,15 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 out_close:
 	rpc_server_stop(s);
 	return rv;
+}
+
+void
+rpc_limits_apply(const struct rpc_limits_conf *lc, struct rpc_server_config *rc)
+{
+	rc->rs_max_conns = (unsigned)lc->rl_max_conns;
+	rc->rs_max_rps = (unsigned)lc->rl_max_rps;
+	rc->rs_max_string = (size_t)lc->rl_max_string;
+	rc->rs_max_list = (size_t)lc->rl_max_list;
 }
 
 const char *

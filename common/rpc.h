@@ -111,6 +111,14 @@ struct rpc_server_config {
 	 */
 	unsigned rs_max_rps;
 	unsigned rs_rps_burst;
+	/*
+	 * Bytes of any string field and entries of any repeated field of a
+	 * decoded request, at any depth (LIMIT_N_STRING, LIMIT_N_LIST): the
+	 * backstop behind each handler's own checks of names and lists. 0:
+	 * LIMIT_STRING_DEFAULT, LIMIT_LIST_DEFAULT.
+	 */
+	size_t rs_max_string;
+	size_t rs_max_list;
 	/* Called after every request: method index (-1 if unknown), code, duration. */
 	void (*rs_on_done)(void *arg, int method, int code, uint64_t usec);
 	/*
@@ -125,6 +133,38 @@ struct rpc_server_config {
 	 */
 	struct metrics *rs_metrics;
 };
+
+/*
+ * The limits every server applies to its peers, as a service's config table
+ * holds them: RPC_CFG_LIMITS(struct conf, field) expands to its entries
+ * (--max-conns, --max-rps, --max-string, --max-list and their CKPT_*
+ * variables), rpc_limits_apply() copies them into a server's config.
+ */
+struct rpc_limits_conf {
+	int64_t rl_max_conns;
+	int64_t rl_max_rps;
+	uint64_t rl_max_string;
+	int64_t rl_max_list;
+};
+
+#define RPC_LIMIT_STR_(x) #x
+#define RPC_LIMIT_STR(x) RPC_LIMIT_STR_(x)
+#define RPC_CFG_LIMITS(type, f)                                                                  \
+	{ "max-conns", CFG_INT, offsetof(type, f.rl_max_conns), RPC_LIMIT_STR(LIMIT_CONNS_DEFAULT),  \
+	    1, 1000000, 0, "N",                                                                      \
+	    "open connections at most; one more is closed as it opens (limit connections)" },       \
+	{ "max-rps", CFG_INT, offsetof(type, f.rl_max_rps), RPC_LIMIT_STR(LIMIT_RPS_DEFAULT), 1,     \
+	    10000000, 0, "N",                                                                        \
+	    "requests per second on one connection (bursts of one second's worth); more are "       \
+	    "answered RESOURCE_EXHAUSTED (limit requests_per_second)" },                            \
+	{ "max-string", CFG_SIZE, offsetof(type, f.rl_max_string),                                   \
+	    RPC_LIMIT_STR(LIMIT_STRING_DEFAULT), 256, 1 << 20, 0, "SIZE",                             \
+	    "bytes of any string in a request (limit string_length)" },                              \
+	{ "max-list", CFG_INT, offsetof(type, f.rl_max_list), RPC_LIMIT_STR(LIMIT_LIST_DEFAULT),     \
+	    LIMIT_HASHES_MAX, 16777216, 0, "N",                                                      \
+	    "entries of any list in a request (limit list_length)" }
+
+void rpc_limits_apply(const struct rpc_limits_conf *lc, struct rpc_server_config *rc);
 
 struct rpc_server_stats {
 	uint64_t rss_requests;

@@ -279,7 +279,8 @@ on_limit(void *arg, const char *name, const char *msg)
 }
 
 static struct rpc_server *
-limited_server(unsigned conns, unsigned rps, unsigned burst)
+limited_server_lengths(unsigned conns, unsigned rps, unsigned burst, size_t max_string,
+    size_t max_list)
 {
 	struct rpc_server_config cfg = {
 		.rs_service = &ckpt__v1__agent__descriptor,
@@ -289,12 +290,20 @@ limited_server(unsigned conns, unsigned rps, unsigned burst)
 		.rs_max_conns = conns,
 		.rs_max_rps = rps,
 		.rs_rps_burst = burst,
+		.rs_max_string = max_string,
+		.rs_max_list = max_list,
 	};
 	struct rpc_server *s = NULL;
 
 	atomic_store(&limit_hits, 0);
 	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &s), 0);
 	return s;
+}
+
+static struct rpc_server *
+limited_server(unsigned conns, unsigned rps, unsigned burst)
+{
+	return limited_server_lengths(conns, rps, burst, 0, 0);
 }
 
 static int
@@ -332,6 +341,54 @@ START_TEST(rpc_connection_over_the_cap_is_closed_and_counted)
 		rv = status_on(c2, 200, &err);
 	ck_assert_int_eq(rv, 0);
 	rpc_client_close(c2);
+	rpc_server_stop(s);
+}
+END_TEST
+
+START_TEST(rpc_strings_and_lists_over_their_limits_are_refused_at_any_depth)
+{
+	struct rpc_server *s = limited_server_lengths(0, 0, 0, 300, 4);
+	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
+	Ckpt__V1__Label lab[5], *labp[5];
+	ProtobufCMessage *rep = NULL;
+	struct rpc_client *c;
+	struct rpc_error err;
+	char text[400];
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (int i = 0; i < 5; i++) {
+		ckpt__v1__label__init(&lab[i]);
+		lab[i].key = "k";
+		lab[i].value = "v";
+		labp[i] = &lab[i];
+	}
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(s), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &c, &err), 0);
+	/* Within both: the handler answers. */
+	req.component = "c1";
+	req.requires = labp;
+	req.n_requires = 4;
+	ck_assert_int_eq(rpc_client_call(c, M_RESTORE, &req.base, 3000, &rep, &err), -ENOENT);
+	/* A string over 300 bytes at the top... */
+	req.component = text;
+	ck_assert_int_eq(rpc_client_call(c, M_RESTORE, &req.base, 3000, &rep, &err), -ENOSPC);
+	ck_assert_str_eq(err.re_reason, "limit:string_length");
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "component"));
+	/* ... and inside a repeated message. */
+	req.component = "c1";
+	lab[2].value = text;
+	ck_assert_int_eq(rpc_client_call(c, M_RESTORE, &req.base, 3000, &rep, &err), -ENOSPC);
+	ck_assert_str_eq(err.re_reason, "limit:string_length");
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "value"));
+	lab[2].value = "v";
+	/* Five entries where four are allowed. */
+	req.n_requires = 5;
+	ck_assert_int_eq(rpc_client_call(c, M_RESTORE, &req.base, 3000, &rep, &err), -ENOSPC);
+	ck_assert_str_eq(err.re_reason, "limit:list_length");
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "requires"));
+	ck_assert_int_eq(atomic_load(&limit_hits), 3);
+	rpc_client_close(c);
 	rpc_server_stop(s);
 }
 END_TEST
@@ -666,6 +723,7 @@ main(void)
 	tcase_add_test(tc, rpc_message_far_over_the_limit_is_dropped_and_server_goes_on);
 	tcase_add_test(tc, rpc_connection_over_the_cap_is_closed_and_counted);
 	tcase_add_test(tc, rpc_requests_over_the_rate_are_refused_with_their_reason);
+	tcase_add_test(tc, rpc_strings_and_lists_over_their_limits_are_refused_at_any_depth);
 	tcase_add_test(tc, rpc_requests_are_served_concurrently);
 	tcase_add_test(tc, rpc_deadline_is_enforced);
 	tcase_add_test(tc, rpc_unreachable_peer_is_a_clear_error);
