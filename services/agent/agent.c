@@ -226,6 +226,8 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_interval_ms = cfg->ac_interval_ms;
 	a->a_migrate_after_ms = cfg->ac_migrate_after_ms;
 	a->a_workers = cfg->ac_workers != 0 ? cfg->ac_workers : 4;
+	if (cfg->ac_limits != NULL)
+		a->a_limits = *cfg->ac_limits;
 	a->a_queue_max = cfg->ac_queue_max_set ? cfg->ac_queue_max : QUEUE_MAX_DEFAULT;
 	a->a_chunk_min = cfg->ac_chunk_min;
 	a->a_chunk_avg = cfg->ac_chunk_avg;
@@ -259,6 +261,9 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 		}
 	}
 	rv = comp_table_new(&a->a_comps);
+	if (rv == 0)
+		comp_table_set_max(a->a_comps,
+		    cfg->ac_max_comps != 0 ? cfg->ac_max_comps : LIMIT_COMPONENTS_DEFAULT);
 	if (rv == 0 && cfg->ac_upload_rate != 0)
 		rv = rate_new(cfg->ac_upload_rate, 0, NULL, NULL, &a->a_rate);
 	if (rv == 0)
@@ -494,9 +499,12 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		.rs_recv_max = AGENT_RECV_MAX,
 		.rs_workers = a->a_workers,
 		.rs_on_bad = svc_on_bad,
+		.rs_on_limit = svc_on_limit,
 	};
 	struct rpc_error rerr;
 	int rv;
+
+	rpc_limits_apply(&a->a_limits, &sc); /* all 0: the defaults */
 
 	if (a->a_started) {
 		snprintf(err, errlen, "agent already started");

@@ -50,6 +50,7 @@
 
 #include "drv.h"
 #include "limit.h"
+#include "rpc.h"
 
 #define AGENT_INTERVAL_MIN_MS 10u
 #define AGENT_FATAL_MAX 512
@@ -112,6 +113,13 @@ struct agent_config {
 	uint64_t ac_upload_rate;
 	/* CPU policy of the checkpoint thread (ckpt.c); 0 is AGENT_SCHED_NICE. */
 	enum agent_sched ac_ckpt_sched;
+	/* Limits on the Agent service's peers (rpc.h); NULL: the defaults. */
+	const struct rpc_limits_conf *ac_limits;
+	/*
+	 * Components this node runs at most, its own and those restored here
+	 * (limit node_components); 0: LIMIT_COMPONENTS_DEFAULT.
+	 */
+	unsigned ac_max_comps;
 };
 
 /* A label a demo component requires of its node (value "": any value). */

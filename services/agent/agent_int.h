@@ -105,6 +105,8 @@ struct agent {
 	unsigned a_interval_ms;
 	uint64_t a_migrate_after_ms;
 	unsigned a_workers;
+	struct rpc_limits_conf a_limits;    /* ac_limits, or the defaults (all 0) */
+	struct limit_log a_limit_log;       /* svc_on_limit() */
 	uint64_t a_queue_max;
 	uint32_t a_chunk_min, a_chunk_avg, a_chunk_max; /* all 0: nasc's defaults */
 	struct rate *a_rate;       /* --upload-rate: every NAS client's PutChunks; or NULL */
@@ -295,5 +297,7 @@ struct svc_loaded {
 int svc_load(struct agent *a, const struct svc_load_req *lr, struct svc_loaded *ret,
     char *msg, size_t msglen);
 void svc_on_bad(void *arg, const char *reason);
+/* A limit hit on the Agent or local service: one log line per limit per 5 s. */
+void svc_on_limit(void *arg, const char *name, const char *msg);
 
 #endif

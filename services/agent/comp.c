@@ -45,6 +45,7 @@ struct comp_table {
 	pthread_cond_t t_idle; /* a component stopped being busy or was removed */
 	struct comp *t_comps[COMP_MAX];
 	size_t t_count;
+	size_t t_max;          /* comp_table_set_max(), <= COMP_MAX */
 };
 
 static const char *const comp_state_names[] = {
@@ -68,8 +69,28 @@ comp_table_new(struct comp_table **ret_table)
 		return -ENOMEM;
 	pthread_mutex_init(&t->t_mu, NULL);
 	pthread_cond_init(&t->t_idle, NULL);
+	t->t_max = COMP_MAX;
 	*ret_table = t;
 	return 0;
+}
+
+void
+comp_table_set_max(struct comp_table *t, size_t max)
+{
+	pthread_mutex_lock(&t->t_mu);
+	t->t_max = max != 0 && max < COMP_MAX ? max : COMP_MAX;
+	pthread_mutex_unlock(&t->t_mu);
+}
+
+size_t
+comp_table_max(struct comp_table *t)
+{
+	size_t max;
+
+	pthread_mutex_lock(&t->t_mu);
+	max = t->t_max;
+	pthread_mutex_unlock(&t->t_mu);
+	return max;
 }
 
 void
@@ -128,8 +149,8 @@ comp_insert(struct comp_table *t, const char *name, struct comp **ret_comp)
 		return -EINVAL;
 	if (comp_find(t, name) >= 0)
 		return -EEXIST;
-	if (t->t_count == COMP_MAX)
-		return -ENOSPC;
+	if (t->t_count >= t->t_max)
+		return -EUSERS;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;

@@ -100,6 +100,13 @@ void comp_table_free(struct comp_table *t);
  */
 int comp_add(struct comp_table *t, const char *name, const struct drv_ops *ops,
     struct drv_inst *inst, uint64_t epoch);
+/*
+ * Components the table holds at most (the agent's --max-components, limit
+ * node_components): comp_add() and comp_reserve() of one more fail -EUSERS.
+ * 0 or more than COMP_MAX: COMP_MAX.
+ */
+void comp_table_set_max(struct comp_table *t, size_t max);
+size_t comp_table_max(struct comp_table *t);
 /* Reserves name as RESTORING. -EEXIST when the name is in the table in any state. */
 int comp_reserve(struct comp_table *t, const char *name);
 /*

@@ -45,6 +45,8 @@ struct agent_conf {
 	char *http;
 	uint64_t upload_rate;
 	char *ckpt_sched;
+	struct rpc_limits_conf limits;
+	int64_t max_comps;
 };
 
 #define OPT(name, type, field, def, min, max, flags, meta, help)                               \
@@ -103,6 +105,11 @@ static const struct cfg_opt agent_opts[] = {
 	OPT("ckpt-sched", CFG_STR, ckpt_sched, "nice", 0, 0, 0, "POLICY",
 	    "CPU policy of the checkpoint thread: nice (nice +10), batch (SCHED_BATCH at nice "
 	    "+10) or idle (SCHED_IDLE: only CPU time nothing else wants)"),
+	RPC_CFG_LIMITS(struct agent_conf, limits),
+	OPT("max-components", CFG_INT, max_comps, RPC_LIMIT_STR(LIMIT_COMPONENTS_DEFAULT), 1,
+	    LIMIT_NODE_COMPONENTS_MAX, 0, "N",
+	    "components this node runs at most, its own and those restored here; a Restore of one "
+	    "more is refused RESOURCE_EXHAUSTED (limit node_components)"),
 };
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
 
@@ -367,6 +374,8 @@ main(int argc, char **argv)
 	acfg.ac_local_dir = conf.local_dir;
 	acfg.ac_http = conf.http;
 	acfg.ac_upload_rate = conf.upload_rate;
+	acfg.ac_limits = &conf.limits;
+	acfg.ac_max_comps = (unsigned)conf.max_comps;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "key.h"
 #include "log.h"
+#include "util.h"
 #include "methods.h"
 #include "svc_spec.h"
 
@@ -339,6 +340,10 @@ svc_restore_one(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreR
 		if (rv == -EEXIST)
 			rpc_call_errorf(call, "component %s already runs on node %s", req->component,
 			    a->a_node);
+		else if (rv == -EUSERS)
+			return rpc_call_limitf(call, LIMIT_N_COMPONENTS, "node %s cannot take %s: it "
+			    "holds %zu components, its limit %s (--max-components)", a->a_node,
+			    req->component, comp_table_max(a->a_comps), LIMIT_N_COMPONENTS);
 		else
 			rpc_call_errorf(call, "cannot take %s: %s", req->component, err_str(rv));
 		return rv;
@@ -560,4 +565,15 @@ svc_on_bad(void *arg, const char *reason)
 {
 	(void)arg;
 	LOG_WARN("bad request: %s", reason);
+}
+
+void
+svc_on_limit(void *arg, const char *name, const char *msg)
+{
+	struct agent *a = arg;
+	uint64_t held;
+
+	if (limit_log_named(&a->a_limit_log, name, util_now_mono_ms(), &held))
+		LOG_WARN("limit %s hit: %s%s", name, msg,
+		    held != 0 ? " (and more since the last line)" : "");
 }

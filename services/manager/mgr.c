@@ -68,6 +68,7 @@ struct mgr {
 	uint64_t m_seed;           /* jitter of failover retries, under m_lock */
 	uint64_t m_started_ms;     /* monotonic */
 	struct mmet *m_mmet;       /* --http: metrics and readiness; NULL without */
+	struct limit_log m_limit_log;
 };
 
 static void
@@ -174,17 +175,16 @@ mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
 
 /* Converts a node's component list; names must be unique within it. */
 static int
-mgr_comps_from_pb(struct rpc_call *call, const char *node, Ckpt__V1__ComponentStatus *const *pb,
-    size_t n, struct reg_comp **ret_comps)
+mgr_comps_from_pb(struct mgr *m, struct rpc_call *call, const char *node,
+    Ckpt__V1__ComponentStatus *const *pb, size_t n, struct reg_comp **ret_comps)
 {
+	unsigned max = m->m_cfg.mc_max_node_comps;
 	struct reg_comp *comps = NULL;
 	char why[WIRE_ERR_MAX];
 
-	if (n > LIMIT_NODE_COMPONENTS_MAX) {
-		rpc_call_errorf(call, "node %s reports %zu components, at most %d", node, n,
-		    LIMIT_NODE_COMPONENTS_MAX);
-		return -EINVAL;
-	}
+	if (n > max)
+		return rpc_call_limitf(call, LIMIT_N_COMPONENTS, "node %s reports %zu components, "
+		    "over the limit %s of %u per node", node, n, LIMIT_N_COMPONENTS, max);
 	if (n > 0) {
 		comps = arena_alloc(rpc_call_arena(call), n * sizeof(*comps));
 		if (comps == NULL)
@@ -334,11 +334,11 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 			return -EINVAL;
 		}
 	}
-	rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
+	rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, &comps);
 	if (rv == 0)
 		rv = mgr_attach_claim(m, call, req->node, req->instance, addr, &at.ra_replaces);
 	if (rv == 0)
-		rv = mgr_comps_from_pb(call, req->node, req->declared, req->n_declared, &declared);
+		rv = mgr_comps_from_pb(m, call, req->node, req->declared, req->n_declared, &declared);
 	if (rv != 0)
 		return rv;
 
@@ -388,9 +388,12 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 			 "instance attached meanwhile", req->node, addr, req->instance);
 		return rv;
 	}
+	if (rv == -EUSERS)
+		return rpc_call_limitf(call, LIMIT_N_NODES, "cannot register node %s: %u nodes are "
+		    "known already (limit %s)", req->node, m->m_cfg.mc_max_nodes, LIMIT_N_NODES);
 	if (rv != 0) {
 		rpc_call_errorf(call, "cannot register node %s: %s", req->node,
-		    rv == -ENOSPC ? "the registry is full" : err_str(rv));
+		    rv == -ENOSPC ? "the catalogue is full" : err_str(rv));
 		return rv;
 	}
 
@@ -570,7 +573,7 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 
 	rv = mgr_check_name(call, "node id", req->node);
 	if (rv == 0)
-		rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
+		rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, &comps);
 	if (rv != 0)
 		return rv;
 	if (req->n_components > 0) {
@@ -1042,6 +1045,17 @@ mgr_on_bad(void *arg, const char *reason)
 	LOG_WARN("bad request: %s", reason);
 }
 
+static void
+mgr_on_limit(void *arg, const char *name, const char *msg)
+{
+	struct mgr *m = arg;
+	uint64_t held;
+
+	if (limit_log_named(&m->m_limit_log, name, util_now_mono_ms(), &held))
+		LOG_WARN("limit %s hit: %s%s", name, msg,
+		    held != 0 ? " (and more since the last line)" : "");
+}
+
 /* ---- node monitor ---- */
 
 static void
@@ -1437,7 +1451,8 @@ mgr_on_store_check(void *arg, int rv, const char *msg)
 int
 mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t errlen)
 {
-	struct reg_config rc = { .rc_down_after_ms = cfg->mc_down_after_ms };
+	struct reg_config rc = { .rc_down_after_ms = cfg->mc_down_after_ms,
+		.rc_nodes_max = cfg->mc_max_nodes };
 	struct rpc_server_config sc = { 0 };
 	struct rpc_error rerr;
 	struct mgr *m;
@@ -1453,6 +1468,11 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		return -ENOMEM;
 	}
 	m->m_cfg = *cfg;
+	if (m->m_cfg.mc_max_nodes == 0)
+		m->m_cfg.mc_max_nodes = LIMIT_NODES_DEFAULT;
+	if (m->m_cfg.mc_max_node_comps == 0 || m->m_cfg.mc_max_node_comps > LIMIT_NODE_COMPONENTS_MAX)
+		m->m_cfg.mc_max_node_comps = LIMIT_COMPONENTS_DEFAULT;
+	rc.rc_nodes_max = m->m_cfg.mc_max_nodes;
 	rv = mgr_sync_init(m);
 	if (rv != 0) {
 		free(m);
@@ -1495,6 +1515,9 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	sc.rs_slow = mgr_slow;
 	sc.rs_slow_workers = cfg->mc_workers; /* as many migrations at once; more wait in turn */
 	sc.rs_on_bad = mgr_on_bad;
+	sc.rs_on_limit = mgr_on_limit;
+	if (cfg->mc_limits != NULL)
+		rpc_limits_apply(cfg->mc_limits, &sc);
 	if (cfg->mc_http != NULL) {
 		rv = mmet_new(m->m_reg, m->m_nasc, &m->m_mmet);
 		if (rv != 0) {

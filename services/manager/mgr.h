@@ -59,6 +59,10 @@ struct mgr_config {
 	unsigned mc_workers;            /* concurrent requests, > 1 */
 	unsigned mc_seed_timeout_ms;    /* catalogue from the NAS at start; 0: skip */
 	const char *mc_http;            /* --http: health and metrics URL (mmet.h); NULL: none */
+	/* Limits on peers: the RPC layer's (NULL: defaults), nodes, components per node. */
+	const struct rpc_limits_conf *mc_limits;
+	unsigned mc_max_nodes;          /* 0: LIMIT_NODES_DEFAULT */
+	unsigned mc_max_node_comps;     /* 0: LIMIT_COMPONENTS_DEFAULT; at most the wire's 256 */
 };
 
 /*

@@ -374,6 +374,8 @@ reg_new(const struct reg_config *cfg, struct reg **ret_reg)
 	if (r == NULL)
 		return -ENOMEM;
 	r->r_cfg = *cfg;
+	if (r->r_cfg.rc_nodes_max == 0)
+		r->r_cfg.rc_nodes_max = LIMIT_NODES_DEFAULT;
 	rv = -pthread_mutex_init(&r->r_lock, NULL);
 	if (rv != 0) {
 		free(r);
@@ -425,8 +427,8 @@ reg_node_add(struct reg *r, const char *id, size_t at, struct reg_node **ret_nod
 {
 	struct reg_node *n;
 
-	if (r->r_nnodes >= REG_NODES_MAX)
-		return -ENOSPC;
+	if (r->r_nnodes >= r->r_cfg.rc_nodes_max)
+		return -EUSERS;
 	if (r->r_nnodes == r->r_capnodes) {
 		size_t cap = r->r_capnodes != 0 ? 2 * r->r_capnodes : 8;
 		struct reg_node **a = realloc(r->r_nodes, cap * sizeof(*a));

@@ -67,7 +67,6 @@
 #include "rpc.h"
 #include "sha.h"
 
-#define REG_NODES_MAX 1024
 #define REG_COMPONENTS_MAX 65536   /* owner/catalogue entries */
 #define REG_STATE_MAX 15
 #define REG_BEAT_NOTES_MAX 32      /* start-fresh / elsewhere names per heartbeat */
@@ -80,6 +79,7 @@ typedef uint64_t (*reg_clock_fn)(void *arg);
 
 struct reg_config {
 	uint64_t rc_down_after_ms;  /* silent longer than this: down */
+	size_t rc_nodes_max;        /* nodes known at most (limit nodes); 0: LIMIT_NODES_DEFAULT */
 	reg_clock_fn rc_clock;      /* NULL: util_now_mono_ms() */
 	void *rc_clock_arg;
 };
@@ -274,7 +274,8 @@ void reg_abort(struct reg *r);
  * takes it. Whatever client the caller must close afterwards (outside any
  * lock) is stored in *ret_close (NULL when none): the new one when the node
  * already has a client for the same address, or the old one when the address
- * changed and nobody else holds it. -ENOSPC when REG_NODES_MAX is reached;
+ * changed and nobody else holds it. -EUSERS when rc_nodes_max nodes are known
+ * and this is another; -ENOSPC when the catalogue (REG_COMPONENTS_MAX) is full;
  * -EEXIST when the node is up under another instance (see Identity above).
  */
 int reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,

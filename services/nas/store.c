@@ -84,6 +84,7 @@ struct store {
 	uint64_t s_map_size; /* written under the write side of s_lock */
 	uint64_t s_map_max;
 	uint32_t s_keep;     /* checkpoints kept per component unless overridden */
+	atomic_uint_fast64_t s_node_quota; /* store_set_node_quota(); 0: none */
 	size_t s_psize;      /* LMDB's page size */
 	bool s_readonly;
 	bool s_format3;      /* sc_format3: tests only */
@@ -2219,6 +2220,58 @@ store_commit_put(struct store *s, MDB_txn *txn, struct store_commit_op *op,
 	return store_comp_put(s, txn, req->component, comp);
 }
 
+void
+store_set_node_quota(struct store *s, uint64_t bytes)
+{
+	atomic_store(&s->s_node_quota, bytes);
+}
+
+/*
+ * The node's quota (store_set_node_quota()): the logical sizes of its
+ * records, this one included and those retention just deleted left out.
+ * -EDQUOT over it (the nested transaction rolls back alone).
+ */
+static int
+store_quota_check(struct store *s, MDB_txn *txn, struct store_commit_op *op)
+{
+	uint64_t quota = atomic_load(&s->s_node_quota), held = 0;
+	const char *node = op->co_req->node;
+	uint8_t prefix[KEY_MAX];
+	MDB_val k, v;
+	MDB_cursor *c;
+	size_t plen;
+	int rc, rv;
+
+	if (quota == 0)
+		return 0;
+	rv = key_prefix(node, NULL, prefix, &plen);
+	if (rv == 0)
+		rv = store_rc(mdb_cursor_open(txn, s->s_dbi[DB_CKPT], &c));
+	if (rv != 0)
+		return rv;
+	k.mv_size = plen;
+	k.mv_data = prefix;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && rv == 0 && held <= quota && k.mv_size >= plen &&
+	     memcmp(k.mv_data, prefix, plen) == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		Ckpt__V1__CheckpointInfo *info;
+		rv = store_record_info(&v, op->co_arena, &info);
+		if (rv == 0)
+			held += info->size;
+	}
+	mdb_cursor_close(c);
+	if (rv == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		rv = store_rc(rc);
+	if (rv != 0 || held <= quota)
+		return rv;
+	store_errorf(op->co_err, "node %s would hold %llu bytes or more of checkpoints with this "
+	    "one of %s, over its quota of %llu bytes (limit node_bytes): delete or unpin older "
+	    "ones, or raise --node-quota", node, (unsigned long long)held, op->co_req->component,
+	    (unsigned long long)quota);
+	return -EDQUOT;
+}
+
 static int
 store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 {
@@ -2249,6 +2302,9 @@ store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 	/* Retention in the same transaction: the new record and the deletions land together. */
 	if (rv == 0)
 		rv = store_retain(s, txn, req->component, &op->co_retained);
+	/* After retention: what the node holds once this commit is in. */
+	if (rv == 0)
+		rv = store_quota_check(s, txn, op);
 	if (rv == 0)
 		op->co_info = info;
 	return rv;

@@ -128,6 +128,16 @@ void store_close(struct store *s);
  */
 const char *store_id(const struct store *s);
 
+/*
+ * Bytes of checkpoints one node may hold, 0: no quota. What counts is the
+ * logical size of the node's records (CheckpointInfo.size, holes included)
+ * after a commit and its retention: deduplication does not lower it, as a
+ * node pays for what it stored, not for what others share. A Store over it
+ * fails -EDQUOT (RESOURCE_EXHAUSTED, limit node_bytes) and commits nothing.
+ * Thread-safe; applies to the commits that start after it.
+ */
+void store_set_node_quota(struct store *s, uint64_t bytes);
+
 /* Indexes (into hashes) of the chunks the store lacks. */
 int store_have_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n,
     struct arena *a, uint32_t **ret_missing, size_t *ret_n_missing, struct store_error *ret_err);
