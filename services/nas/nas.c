@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "chunklist.h"
 #include "digest.h"
@@ -179,10 +180,10 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 		return nas_fail(call, rv, &err);
 	}
 	rv = store_commit(n->n_store, req, rpc_call_arena(call), &info, &existed, &retained, &err);
+	if (rv == -EDQUOT && err.se_reason != NULL && strcmp(err.se_reason, LIMIT_N_QUOTA) == 0)
+		return rpc_call_limitf(call, LIMIT_N_QUOTA, "%s", err.se_msg); /* logged there */
 	if (rv != 0 && err.se_reason != NULL)
 		rpc_call_reason(call, err.se_reason);
-	if (rv == -EDQUOT) /* logged (rate-limited) with the other limits */
-		return rpc_call_limitf(call, LIMIT_N_QUOTA, "%s", err.se_msg);
 	if (rv != 0) {
 		LOG_WARN("store of %s/%s refused: %s", nas_name(req->node), nas_name(req->component),
 		    nas_cause(rv, &err));

@@ -644,7 +644,8 @@ store_write_error(struct store *s, int rv, struct store_error *err)
 	uint64_t avail, total;
 	struct statvfs vfs;
 
-	if (rv != -EIO && rv != -ENOSPC && rv != -EDQUOT && rv != -EFBIG)
+	/* A refusal that names its case (the node quota's -EDQUOT) is not the disk's. */
+	if ((rv != -EIO && rv != -ENOSPC && rv != -EDQUOT && rv != -EFBIG) || err->se_reason != NULL)
 		return rv;
 	if (statvfs(s->s_dir, &vfs) != 0)
 		return rv;
@@ -672,6 +673,7 @@ store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err
 {
 	bool solo = false;
 
+	err->se_reason = NULL; /* fn may name its refusal's case */
 	for (;;) {
 		uint64_t seen;
 		bool grouped;
@@ -2269,6 +2271,7 @@ store_quota_check(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 	    "one of %s, over its quota of %llu bytes (limit node_bytes): delete or unpin older "
 	    "ones, or raise --node-quota", node, (unsigned long long)held, op->co_req->component,
 	    (unsigned long long)quota);
+	op->co_err->se_reason = LIMIT_N_QUOTA;
 	return -EDQUOT;
 }
 

@@ -96,7 +96,11 @@ struct store_config {
 
 struct store_error {
 	char se_msg[STORE_ERRMSG_MAX];
-	/* store_commit(): the case of -ESTALE (ERR_REASON_*), NULL for others. */
+	/*
+	 * store_commit(): the case of the error, NULL for none named: -ESTALE's
+	 * (ERR_REASON_STALE_EPOCH, ERR_REASON_MISSING_CHUNKS) and -EDQUOT's
+	 * LIMIT_N_QUOTA (the node quota, not the disk's).
+	 */
 	const char *se_reason;
 };
 
@@ -133,7 +137,7 @@ const char *store_id(const struct store *s);
  * logical size of the node's records (CheckpointInfo.size, holes included)
  * after a commit and its retention: deduplication does not lower it, as a
  * node pays for what it stored, not for what others share. A Store over it
- * fails -EDQUOT (RESOURCE_EXHAUSTED, limit node_bytes) and commits nothing.
+ * fails -EDQUOT with se_reason LIMIT_N_QUOTA and commits nothing.
  * Thread-safe; applies to the commits that start after it.
  */
 void store_set_node_quota(struct store *s, uint64_t bytes);
