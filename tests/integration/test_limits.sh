@@ -7,6 +7,27 @@
 . "$(dirname "$0")/lib.sh"
 
 LIM_BIN="$CKPT_BUILD/tests/integration/ckpt-limits"
+# Every port at once: one python start-up instead of one per port (seconds on a busy machine).
+read -r -a PORTS <<<"$(for _ in $(seq 12); do echo; done | python3 -c '
+import random, socket, sys
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+got = set()
+for _ in sys.stdin:
+    while True:
+        s = socket.socket()
+        try:
+            p = random.randrange(10000, lo) if lo > 11000 else 0
+            s.bind(("127.0.0.1", p))
+            p = s.getsockname()[1]
+            if p not in got:
+                got.add(p)
+                break
+        except OSError:
+            pass
+        finally:
+            s.close()
+print(" ".join(map(str, sorted(got, key=lambda x: random.random()))))
+')"
 hits() { # HTTP_PORT SERVICE LIMIT: the counter's value
 	curl -s "http://127.0.0.1:$1/metrics" |
 		awk -v s="service=\"$2\"" -v l="limit=\"$3\"" \
@@ -18,7 +39,7 @@ reason_is() { # FILE REASON: ckpt-limits printed that reason
 }
 
 # NAS a: connections and requests per second.
-A_PORT=$(free_port); A_HTTP=$(free_port)
+A_PORT=${PORTS[0]}; A_HTTP=${PORTS[1]}
 start_nas nasa "$A_PORT" --http "http://127.0.0.1:$A_HTTP" --max-conns 2 --max-rps 5 ||
 	{ echo "nas a did not start"; exit 1; }
 A_URL="tcp://127.0.0.1:$A_PORT"
@@ -39,7 +60,7 @@ sleep 1.2
 check "3 requests after a pause: served" grep -q "^refused=0 " "$T_DIR/rps2.out"
 
 # NAS b: uploads, lengths, message size, quota.
-B_PORT=$(free_port); B_HTTP=$(free_port)
+B_PORT=${PORTS[2]}; B_HTTP=${PORTS[3]}
 start_nas nasb "$B_PORT" --http "http://127.0.0.1:$B_HTTP" --workers 8 --max-uploads 1 \
 	--max-string 4096 --max-list 65536 --recv-max 5M --node-quota 300K ||
 	{ echo "nas b did not start"; exit 1; }
@@ -79,32 +100,32 @@ check "node_bytes hit counted" counted "$B_HTTP" Nas node_bytes
 check "node_bytes hit logged" log_has nasb "limit node_bytes hit"
 
 # Manager: nodes and components per node.
-M_PORT=$(free_port); M_EV=$(free_port); M_HTTP=$(free_port)
+M_PORT=${PORTS[4]}; M_EV=${PORTS[5]}; M_HTTP=${PORTS[6]}
 start_manager mgr "$M_PORT" "$M_EV" "$B_URL" --heartbeat-ms 100 --down-after 2s \
 	--http "http://127.0.0.1:$M_HTTP" --max-nodes 1 --max-node-components 1 ||
 	{ echo "manager did not start"; exit 1; }
 MGR_URL="tcp://127.0.0.1:$M_PORT"
-agent() { # NAME ARGS...
-	local name=$1; shift
+agent() { # NAME PORT ARGS...
+	local name=$1 port=$2; shift 2
 	start "$name" "$AGENT_BIN" --node "$name" --manager "$MGR_URL" \
-		--listen "tcp://127.0.0.1:$(free_port)" --interval-ms 500 "$@"
+		--listen "tcp://127.0.0.1:$port" --interval-ms 500 "$@"
 }
-agent n1 --demo a1:64K --demo a2:64K
+agent n1 "${PORTS[7]}" --demo a1:64K --demo a2:64K
 check "a node with 2 components at --max-node-components 1 is refused" \
 	wait_for 15 log_has n1 "node_components"
 check "node_components hit counted" counted "$M_HTTP" Manager node_components
 stop n1
-agent n2 --demo b1:64K
+agent n2 "${PORTS[8]}" --demo b1:64K
 nodes_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length')" -eq 1 ]; }
 check "a node with 1 component attaches" wait_for 15 nodes_up
-agent n3
+agent n3 "${PORTS[9]}"
 check "a second node at --max-nodes 1 is refused" wait_for 15 log_has n3 "limit nodes"
 check "nodes hit counted" counted "$M_HTTP" Manager nodes
 check "nodes hit logged" log_has mgr "limit nodes hit"
 stop n3
 
 # Agent: its own components.
-"$AGENT_BIN" --node n4 --manager "$MGR_URL" --listen "tcp://127.0.0.1:$(free_port)" \
+"$AGENT_BIN" --node n4 --manager "$MGR_URL" --listen "tcp://127.0.0.1:${PORTS[10]}" \
 	--max-components 1 --demo c1:64K --demo c2:64K >"$T_DIR/n4.out" 2>&1; rc=$?
 check "an agent given 2 components at --max-components 1 refuses to start ($rc)" [ "$rc" -ne 0 ]
 check "it names the limit" grep -q "node_components" "$T_DIR/n4.out"
