@@ -228,6 +228,7 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_workers = cfg->ac_workers != 0 ? cfg->ac_workers : 4;
 	if (cfg->ac_limits != NULL)
 		a->a_limits = *cfg->ac_limits;
+	a->a_recv_max = cfg->ac_recv_max != 0 ? cfg->ac_recv_max : AGENT_RECV_MAX;
 	a->a_queue_max = cfg->ac_queue_max_set ? cfg->ac_queue_max : QUEUE_MAX_DEFAULT;
 	a->a_chunk_min = cfg->ac_chunk_min;
 	a->a_chunk_avg = cfg->ac_chunk_avg;
@@ -496,7 +497,7 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		.rs_service = &ckpt__v1__agent__descriptor,
 		.rs_handlers = svc_handlers,
 		.rs_arg = a,
-		.rs_recv_max = AGENT_RECV_MAX,
+		.rs_recv_max = a->a_recv_max,
 		.rs_workers = a->a_workers,
 		.rs_on_bad = svc_on_bad,
 		.rs_on_limit = svc_on_limit,

@@ -120,6 +120,7 @@ struct agent_config {
 	 * (limit node_components); 0: LIMIT_COMPONENTS_DEFAULT.
 	 */
 	unsigned ac_max_comps;
+	size_t ac_recv_max;                 /* largest Agent request; 0: AGENT_RECV_MAX (1M) */
 };
 
 /* A label a demo component requires of its node (value "": any value). */

@@ -106,6 +106,7 @@ struct agent {
 	uint64_t a_migrate_after_ms;
 	unsigned a_workers;
 	struct rpc_limits_conf a_limits;    /* ac_limits, or the defaults (all 0) */
+	size_t a_recv_max;
 	struct limit_log a_limit_log;       /* svc_on_limit() */
 	uint64_t a_queue_max;
 	uint32_t a_chunk_min, a_chunk_avg, a_chunk_max; /* all 0: nasc's defaults */

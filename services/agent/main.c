@@ -47,6 +47,7 @@ struct agent_conf {
 	char *ckpt_sched;
 	struct rpc_limits_conf limits;
 	int64_t max_comps;
+	uint64_t recv_max;
 };
 
 #define OPT(name, type, field, def, min, max, flags, meta, help)                               \
@@ -105,6 +106,8 @@ static const struct cfg_opt agent_opts[] = {
 	OPT("ckpt-sched", CFG_STR, ckpt_sched, "nice", 0, 0, 0, "POLICY",
 	    "CPU policy of the checkpoint thread: nice (nice +10), batch (SCHED_BATCH at nice "
 	    "+10) or idle (SCHED_IDLE: only CPU time nothing else wants)"),
+	OPT("recv-max", CFG_SIZE, recv_max, "1M", 64 << 10, 1 << 30, 0, "SIZE",
+	    "largest request to the Agent service (limit message_size)"),
 	RPC_CFG_LIMITS(struct agent_conf, limits),
 	OPT("max-components", CFG_INT, max_comps, RPC_LIMIT_STR(LIMIT_COMPONENTS_DEFAULT), 1,
 	    LIMIT_NODE_COMPONENTS_MAX, 0, "N",
@@ -376,6 +379,7 @@ main(int argc, char **argv)
 	acfg.ac_upload_rate = conf.upload_rate;
 	acfg.ac_limits = &conf.limits;
 	acfg.ac_max_comps = (unsigned)conf.max_comps;
+	acfg.ac_recv_max = (size_t)conf.recv_max;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);

@@ -33,6 +33,7 @@ struct main_conf {
 	struct rpc_limits_conf limits;
 	int64_t max_nodes;
 	int64_t max_node_comps;
+	uint64_t recv_max;
 };
 
 static const struct cfg_opt main_opts[] = {
@@ -57,6 +58,8 @@ static const struct cfg_opt main_opts[] = {
 	{ "http", CFG_STR, offsetof(struct main_conf, http), NULL, 0, 0, CFG_URL, "URL",
 	    "serve /healthz, /readyz (a NAS answers) and /metrics (Prometheus) on "
 	    "http://HOST:PORT; off when not set" },
+	{ "recv-max", CFG_SIZE, offsetof(struct main_conf, recv_max), "16M", 64 << 10, 1 << 30, 0,
+	    "SIZE", "largest request to the Manager service (limit message_size)" },
 	RPC_CFG_LIMITS(struct main_conf, limits),
 	{ "max-nodes", CFG_INT, offsetof(struct main_conf, max_nodes),
 	    RPC_LIMIT_STR(LIMIT_NODES_DEFAULT), 1, LIMIT_NODES_MAX, 0, "N",
@@ -150,6 +153,7 @@ main(int argc, char **argv)
 		.mc_limits = &conf.limits,
 		.mc_max_nodes = (unsigned)conf.max_nodes,
 		.mc_max_node_comps = (unsigned)conf.max_node_comps,
+		.mc_recv_max = (size_t)conf.recv_max,
 	};
 	rv = mgr_start(&mc, &m, err, sizeof(err));
 	if (rv != 0) {

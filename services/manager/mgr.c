@@ -1516,6 +1516,7 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	sc.rs_slow_workers = cfg->mc_workers; /* as many migrations at once; more wait in turn */
 	sc.rs_on_bad = mgr_on_bad;
 	sc.rs_on_limit = mgr_on_limit;
+	sc.rs_recv_max = cfg->mc_recv_max;
 	if (cfg->mc_limits != NULL)
 		rpc_limits_apply(cfg->mc_limits, &sc);
 	if (cfg->mc_http != NULL) {

@@ -63,6 +63,7 @@ struct mgr_config {
 	const struct rpc_limits_conf *mc_limits;
 	unsigned mc_max_nodes;          /* 0: LIMIT_NODES_DEFAULT */
 	unsigned mc_max_node_comps;     /* 0: LIMIT_COMPONENTS_DEFAULT; at most the wire's 256 */
+	size_t mc_recv_max;             /* largest request; 0: RPC_RECV_MAX_DEFAULT */
 };
 
 /*
