@@ -2,23 +2,33 @@
 # Footprint (issue 13): idle RSS, threads, stripped sizes and shared libraries
 # of the services, each figure beside its target and, for RSS, beside
 # Mosquitto's idle RSS measured in the same run (when mosquitto is installed).
+# Two builds, one after the other, made here when missing:
+#   build-bench    release, shared libraries (what a Debian package would be)
+#   build-static   -Dstatic=true: minsize, LTO, every program fully static
 #
-#   bash bench/footprint.sh            (about a minute; 100 agents at once)
+#   bash bench/footprint.sh            (about two minutes; 100 agents at once)
 #
-# Environment: CKPT_BUILD (default build-bench, a release build made here),
-# NODES (default 100: agents attached while the manager's RSS is read),
-# SETTLE (seconds to idle before reading, default 3).
+# Environment: CKPT_BUILDS (default "build-bench build-static"; a folder that
+# exists is used as it is), NODES (default 100: agents attached while the
+# manager's RSS is read), SETTLE (seconds to idle before reading, default 3).
 # A benchmark, not a test: it prints figures and asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${CKPT_BUILD:-build-bench}
+builds=${CKPT_BUILDS:-build-bench build-static}
 nodes=${NODES:-100}
 settle=${SETTLE:-3}
-[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
-ninja -C "$build" services/nas/ckpt-nas services/manager/ckpt-manager \
-	services/agent/ckpt-agent clients/ckptctl/ckptctl >/dev/null
-NAS="$build/services/nas/ckpt-nas" MGR="$build/services/manager/ckpt-manager"
-AGENT="$build/services/agent/ckpt-agent" CTL="$build/clients/ckptctl/ckptctl"
+for build in $builds; do
+	if [ ! -f "$build/build.ninja" ]; then
+		case $build in
+		build-static) meson setup "$build" --buildtype=minsize -Db_lto=true \
+			-Dprefer_static=true -Dstatic=true >/dev/null ;;
+		*) meson setup "$build" --buildtype=release >/dev/null ;;
+		esac
+	fi
+	# glibc's warnings about NSS in static programs are expected (meson.build).
+	ninja -C "$build" services/nas/ckpt-nas services/manager/ckpt-manager \
+		services/agent/ckpt-agent clients/ckptctl/ckptctl >/dev/null
+done
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-footprint.XXXXXX")
 pids=()
@@ -47,6 +57,14 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 split() { awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "anon %.1f, file %.1f", a / 1024, f / 1024 }' "/proc/$1/status"; }
 threads() { ls "/proc/$1/task" | wc -l; }
 names() { cat /proc/"$1"/task/*/comm | sort | uniq -c | awk '{ printf "%s%s x%s", s, $2, $1; s = ", " }'; }
+# The shared libraries a program needs ("static" for none).
+libs() {
+	if ldd "$1" >/dev/null 2>&1; then
+		ldd "$1" | awk '$1 !~ /^(linux-vdso|\/)/ { printf "%s%s", s, $1; s = " " }'
+	else
+		echo "static: no shared library"
+	fi
+}
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 # line WHAT KiB TARGET_MIB PID
 line() {
@@ -56,38 +74,17 @@ line() {
 		"$(split "$4")" "$(threads "$4")"
 }
 
-nas_port=$(port) mgr_port=$(port) ev_port=$(port)
-mgr_url="tcp://127.0.0.1:$mgr_port"
-run nas nas "$NAS" --listen "tcp://127.0.0.1:$nas_port" --data "$dir/nas"
-wait_log nas listening
-run mgr mgr "$MGR" --listen "$mgr_url" --events "tcp://127.0.0.1:$ev_port" \
-	--nas "tcp://127.0.0.1:$nas_port"
-wait_log mgr listening
-run a0 a0 "$AGENT" --node idle --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
-	--interval-ms 3600000
-demos=()
-for i in $(seq 10); do demos+=(--demo "d$i:64K"); done
-run a10 a10 "$AGENT" --node ten --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
-	--interval-ms 1000 --fresh "${demos[@]}"
-sleep "$settle"
-nas_idle=$(rss_kib "$nas") mgr_idle=$(rss_kib "$mgr")
-a0_rss=$(rss_kib "$a0") a10_rss=$(rss_kib "$a10")
-a0_names=$(names "$a0") nas_names=$(names "$nas") mgr_names=$(names "$mgr")
-a0_threads=$(threads "$a0") a10_threads=$(threads "$a10")
-
-# The manager with NODES attached agents (two are already up).
-for i in $(seq 3 "$nodes"); do
-	run pid "n$i" "$AGENT" --node "n$i" --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
-		--interval-ms 3600000
-done
-attached=0
-for _ in $(seq 300); do
-	attached=$("$CTL" --manager "$mgr_url" --json nodes 2>/dev/null | jq length) || attached=0
-	[ "$attached" -ge "$nodes" ] && break
-	sleep 0.2
-done
-sleep "$settle"
-mgr_rss=$(rss_kib "$mgr")
+# Stops what measure() started (Mosquitto runs on to the end).
+stop_all() {
+	local p keep=()
+	for p in "${pids[@]}"; do
+		if [ "$p" = "${mq:-}" ]; then keep+=("$p"); continue; fi
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	pids=("${keep[@]}")
+	rm -rf "$dir/nas"
+}
 
 mosq=""
 if command -v mosquitto >/dev/null; then
@@ -98,28 +95,69 @@ if command -v mosquitto >/dev/null; then
 	mosq=$(rss_kib "$mq")
 fi
 
-echo "== idle RSS (VmRSS after ${settle}s idle; anon/file MiB and threads read at the end; build $build)"
-line "ckpt-agent, no component" "$a0_rss" 4 "$a0"
-line "ckpt-agent, 10 demo components of 64 KiB" "$a10_rss" 8 "$a10"
-line "ckpt-nas, map untouched" "$nas_idle" 8 "$nas"
-line "ckpt-manager, 2 nodes" "$mgr_idle" 8 "$mgr"
-line "ckpt-manager, $attached nodes attached" "$mgr_rss" 8 "$mgr"
-if [ -n "$mosq" ]; then
-	printf '%-44s %10s   baseline (mosquitto %s)\n' "mosquitto, idle" "$(mib "$mosq")" \
-		"$(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version //p' | head -1)"
-else
-	echo "mosquitto: not installed (apt-get install mosquitto), no baseline"
-fi
-echo
-echo "== threads at idle (name x count)"
-echo "ckpt-agent ($a0_threads; with 10 components $a10_threads): $a0_names"
-echo "ckpt-nas ($(threads "$nas")): $nas_names"
-echo "ckpt-manager ($(threads "$mgr") with $attached nodes): $mgr_names"
-echo
-echo "== stripped binary sizes (shared build) and the shared libraries each needs"
-for b in "$AGENT" "$NAS" "$MGR" "$CTL"; do
-	strip -o "$dir/stripped" "$b"
-	printf '%-14s %6s KiB stripped (%s KiB as built)   %s\n' "${b##*/}" \
-		$(($(stat -c %s "$dir/stripped") / 1024)) $(($(stat -c %s "$b") / 1024)) \
-		"$(ldd "$b" | awk '$1 !~ /^(linux-vdso|\/)/ { printf "%s%s", s, $1; s = " " }')"
-done
+measure() {
+	local build=$1
+	NAS="$build/services/nas/ckpt-nas" MGR="$build/services/manager/ckpt-manager"
+	AGENT="$build/services/agent/ckpt-agent" CTL="$build/clients/ckptctl/ckptctl"
+	nas_port=$(port) mgr_port=$(port) ev_port=$(port)
+	mgr_url="tcp://127.0.0.1:$mgr_port"
+	run nas nas "$NAS" --listen "tcp://127.0.0.1:$nas_port" --data "$dir/nas"
+	wait_log nas listening
+	run mgr mgr "$MGR" --listen "$mgr_url" --events "tcp://127.0.0.1:$ev_port" \
+		--nas "tcp://127.0.0.1:$nas_port"
+	wait_log mgr listening
+	run a0 a0 "$AGENT" --node idle --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
+		--interval-ms 3600000
+	demos=()
+	for i in $(seq 10); do demos+=(--demo "d$i:64K"); done
+	run a10 a10 "$AGENT" --node ten --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
+		--interval-ms 1000 --fresh "${demos[@]}"
+	sleep "$settle"
+	nas_idle=$(rss_kib "$nas") mgr_idle=$(rss_kib "$mgr")
+	a0_rss=$(rss_kib "$a0") a10_rss=$(rss_kib "$a10")
+	a0_names=$(names "$a0") nas_names=$(names "$nas") mgr_names=$(names "$mgr")
+	a0_threads=$(threads "$a0") a10_threads=$(threads "$a10")
+
+	# The manager with NODES attached agents (two are already up).
+	for i in $(seq 3 "$nodes"); do
+		run pid "n$i" "$AGENT" --node "n$i" --manager "$mgr_url" --listen tcp://127.0.0.1:0 \
+			--interval-ms 3600000
+	done
+	attached=0
+	for _ in $(seq 300); do
+		attached=$("$CTL" --manager "$mgr_url" --json nodes 2>/dev/null | jq length) || attached=0
+		[ "$attached" -ge "$nodes" ] && break
+		sleep 0.2
+	done
+	sleep "$settle"
+	mgr_rss=$(rss_kib "$mgr")
+	echo "== idle RSS (VmRSS after ${settle}s idle; anon/file MiB and threads read at the end; build $build)"
+	line "ckpt-agent, no component" "$a0_rss" 4 "$a0"
+	line "ckpt-agent, 10 demo components of 64 KiB" "$a10_rss" 8 "$a10"
+	line "ckpt-nas, map untouched" "$nas_idle" 8 "$nas"
+	line "ckpt-manager, 2 nodes" "$mgr_idle" 8 "$mgr"
+	line "ckpt-manager, $attached nodes attached" "$mgr_rss" 8 "$mgr"
+	if [ -n "$mosq" ]; then
+		printf '%-44s %10s   baseline (mosquitto %s)\n' "mosquitto, idle" "$(mib "$mosq")" \
+			"$(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version //p' | head -1)"
+	else
+		echo "mosquitto: not installed (apt-get install mosquitto), no baseline"
+	fi
+	echo
+	echo "== threads at idle (name x count)"
+	echo "ckpt-agent ($a0_threads; with 10 components $a10_threads): $a0_names"
+	echo "ckpt-nas ($(threads "$nas")): $nas_names"
+	echo "ckpt-manager ($(threads "$mgr") with $attached nodes): $mgr_names"
+	echo
+	echo "== stripped binary sizes and the shared libraries each needs ($build)"
+	for b in "$AGENT" "$NAS" "$MGR" "$CTL"; do
+		strip -o "$dir/stripped" "$b"
+		printf '%-14s %6s KiB stripped (%s KiB as built)   %s\n' "${b##*/}" \
+			$(($(stat -c %s "$dir/stripped") / 1024)) $(($(stat -c %s "$b") / 1024)) \
+			"$(libs "$b")"
+	done
+	stop_all
+	echo
+}
+
+for build in $builds; do measure "$build"; done

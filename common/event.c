@@ -25,29 +25,43 @@ struct event_sub {
 };
 
 int
-event_pub_open(const char *url, struct event_pub **ret_pub)
+event_pub_open(const char *url, const struct tls_conf *tls, struct event_pub **ret_pub,
+    char *err, size_t errlen)
 {
-	struct event_pub *p = calloc(1, sizeof(*p));
+	struct event_pub *p;
 	nng_listener l;
 	int rv, port = 0;
 
+	rv = tls_url_check(tls, url, err, errlen);
+	if (rv != 0)
+		return rv;
+	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
 	rv = err_from_nng(nng_pub0_open(&p->ep_sock));
 	if (rv != 0) {
 		free(p);
+		snprintf(err, errlen, "%s: %s", url, err_str(rv));
 		return rv;
 	}
 	rv = err_from_nng(nng_listener_create(&l, p->ep_sock, url));
 	if (rv == 0)
+		rv = tls_listener_setup(tls, l, url, err, errlen);
+	else
+		snprintf(err, errlen, "%s: %s", url, err_str(rv));
+	if (rv == 0) {
 		rv = err_from_nng(nng_listener_start(l, 0));
+		if (rv != 0)
+			snprintf(err, errlen, "%s: %s", url, err_str(rv));
+	}
 	if (rv != 0) {
 		nng_close(p->ep_sock);
 		free(p);
 		return rv;
 	}
 	snprintf(p->ep_url, sizeof(p->ep_url), "%s", url);
-	if (strncmp(url, "tcp", 3) == 0 && nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+	if ((strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0) &&
+	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
 		const char *colon = strrchr(url, ':');
 		if (colon != NULL)
 			snprintf(p->ep_url, sizeof(p->ep_url), "%.*s:%d", (int)(colon - url), url, port);
@@ -95,11 +109,17 @@ event_pub_close(struct event_pub *p)
 }
 
 int
-event_sub_open(const char *url, const char *prefix, unsigned flags, struct event_sub **ret_sub)
+event_sub_open(const char *url, const char *prefix, unsigned flags,
+    const struct tls_conf *tls, struct event_sub **ret_sub, char *err, size_t errlen)
 {
-	struct event_sub *s = calloc(1, sizeof(*s));
+	struct event_sub *s;
+	nng_dialer d;
 	int rv;
 
+	rv = tls_url_check(tls, url, err, errlen);
+	if (rv != 0)
+		return rv;
+	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
 	rv = err_from_nng(nng_sub0_open(&s->es_sock));
@@ -112,8 +132,18 @@ event_sub_open(const char *url, const char *prefix, unsigned flags, struct event
 	nng_socket_set_ms(s->es_sock, NNG_OPT_RECONNMAXT, 2000);
 	rv = err_from_nng(nng_socket_set(s->es_sock, NNG_OPT_SUB_SUBSCRIBE, prefix, strlen(prefix)));
 	if (rv == 0)
-		rv = err_from_nng(nng_dial(s->es_sock, url, NULL,
-		    (flags & EVENT_SUB_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
+		rv = err_from_nng(nng_dialer_create(&d, s->es_sock, url));
+	if (rv != 0)
+		snprintf(err, errlen, "%s: %s", url, err_str(rv));
+	if (rv == 0)
+		rv = tls_dialer_setup(tls, d, url, err, errlen);
+	if (rv == 0) {
+		rv = err_from_nng(nng_dialer_start(d, (flags & EVENT_SUB_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
+		if (rv != 0)
+			snprintf(err, errlen, "%s: %s%s", url, err_str(rv),
+			    tls_url_is_tls(url) && rv != -ECONNREFUSED ?
+				" (TLS: is our certificate signed by the peer's CA and valid?)" : "");
+	}
 	if (rv != 0) {
 		nng_close(s->es_sock);
 		free(s);

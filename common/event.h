@@ -11,13 +11,20 @@
 #include <stddef.h>
 
 #include "ckpt/v1/events.pb-c.h"
+#include "tls.h"
 
 #define EVENT_TOPIC_MAX 192
 
 struct event_pub;
 struct event_sub;
 
-int event_pub_open(const char *url, struct event_pub **ret_pub);
+/*
+ * Listens on url following the TLS settings tls (tls.h; NULL: none). On
+ * failure a negative errno and the reason in err (-EPERM: plain tcp://
+ * beyond loopback refused).
+ */
+int event_pub_open(const char *url, const struct tls_conf *tls, struct event_pub **ret_pub,
+    char *err, size_t errlen);
 /* The URL actually bound (port resolved). */
 const char *event_pub_url(const struct event_pub *p);
 /* Thread-safe. Never blocks: with no subscriber the event is dropped. */
@@ -31,10 +38,11 @@ void event_pub_close(struct event_pub *p);
  * goes on in the background. With EVENT_SUB_DIAL_NOW it fails at once
  * (-ECONNREFUSED...) when url cannot be reached, and on success the
  * connection is up, so events published from then on are not lost to the
- * slow-joiner window. Either way it redials after a disconnect.
+ * slow-joiner window. Either way it redials after a disconnect. tls and err
+ * as for event_pub_open(); a refused address is never dialed.
  */
 int event_sub_open(const char *url, const char *prefix, unsigned flags,
-    struct event_sub **ret_sub);
+    const struct tls_conf *tls, struct event_sub **ret_sub, char *err, size_t errlen);
 /*
  * Waits up to timeout_ms for the next event. On success *ret_ev must be freed
  * with ckpt__v1__event__free_unpacked(ev, NULL); topic is copied into

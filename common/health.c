@@ -292,6 +292,7 @@ health_start(const struct health_config *cfg, struct health **ret_health, char *
 		snprintf(err, errlen, "cannot start the readiness thread: %s", err_str(rv));
 		goto out_stop;
 	}
+	pthread_setname_np(h->h_thread, "health");
 	h->h_thread_started = true;
 	nng_url_free(u);
 	*ret_health = h;

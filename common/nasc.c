@@ -77,6 +77,13 @@ int
 nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
     struct rpc_error *ret_err)
 {
+	return nasc_open_tls(urls, n, flags, NULL, ret_nasc, ret_err);
+}
+
+int
+nasc_open_tls(char *const *urls, size_t n, unsigned flags, const struct tls_conf *tls,
+    struct nasc **ret_nasc, struct rpc_error *ret_err)
+{
 	struct nasc *c;
 	size_t ok = 0;
 	int rv = 0, last = 0;
@@ -111,7 +118,7 @@ nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
 		return rv;
 	}
 	for (size_t i = 0; i < n; i++) {
-		rv = rpc_client_open(urls[i], &ckpt__v1__nas__descriptor, flags, 0,
+		rv = rpc_client_open_tls(urls[i], &ckpt__v1__nas__descriptor, flags, 0, tls,
 		    &c->n_clients[c->n_count], ret_err);
 		if (rv == 0) {
 			c->n_count++;
@@ -321,8 +328,10 @@ nasc_check_store(struct nasc *n, unsigned timeout_ms, nasc_store_fn done, void *
 	rv = nasc_check_round(n, ret_err);
 	if (rv != -EAGAIN)
 		return rv;
-	if (pthread_create(&n->n_id_thread, NULL, nasc_check_main, n) == 0)
+	if (pthread_create(&n->n_id_thread, NULL, nasc_check_main, n) == 0) {
+		pthread_setname_np(n->n_id_thread, "nasc:check");
 		n->n_id_started = true;
+	}
 	return rv;
 }
 

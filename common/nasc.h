@@ -111,6 +111,9 @@ typedef int (*nasc_reset_fn)(void *arg);
 /* flags: RPC_CLIENT_DIAL_NOW to fail at once when no NAS can be reached. */
 int nasc_open(char *const *urls, size_t n, unsigned flags, struct nasc **ret_nasc,
     struct rpc_error *ret_err);
+/* nasc_open() following the TLS settings tls (tls.h, rpc_client_open_tls()). */
+int nasc_open_tls(char *const *urls, size_t n, unsigned flags, const struct tls_conf *tls,
+    struct nasc **ret_nasc, struct rpc_error *ret_err);
 void nasc_close(struct nasc *n);
 /* rpc_client_abort() on every NAS: pending calls return at once. Accepts NULL. */
 void nasc_abort(struct nasc *n);

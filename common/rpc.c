@@ -1,6 +1,7 @@
 #include "rpc.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -759,6 +760,7 @@ rpc_slow_start(struct rpc_server *s)
 		s->s_nslow = i + 1;
 		if (rv != 0)
 			return rv;
+		pthread_setname_np(sl->sl_thread, "rpc:slow");
 		sl->sl_started = 1;
 	}
 	return 0;
@@ -859,11 +861,16 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		    s->s_cfg.rs_recv_max + LIMIT_MSG_SLACK));
 	if (rv == 0)
 		rv = err_from_nng(nng_listener_create(&s->s_listener, s->s_sock, url));
+	if (rv == 0) {
+		char why[256];
+		rv = tls_listener_setup(s->s_cfg.rs_tls, s->s_listener, url, why, sizeof(why));
+	}
+	s->s_cfg.rs_tls = NULL; /* not kept: read only here */
 	if (rv == 0)
 		rv = err_from_nng(nng_listener_start(s->s_listener, 0));
 	if (rv != 0)
 		goto out_close;
-	if (strncmp(url, "tcp", 3) == 0 &&
+	if ((strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0) &&
 	    nng_listener_get_int(s->s_listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
 		port = 0;
 	rpc_url_with_port(url, port, s->s_url, sizeof(s->s_url));
@@ -890,6 +897,7 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		s->s_nworkers = i + 1;
 		if (rv != 0)
 			goto out_close;
+		pthread_setname_np(w->w_thread, "rpc:worker");
 		w->w_started = 1;
 	}
 	*ret_server = s;
@@ -1024,8 +1032,13 @@ rpc_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 /* What a failed dial means to a user: nng's codes name the layer, not the cause. */
 static const char *
-rpc_dial_cause(int rv)
+rpc_dial_cause(const char *url, int rv)
 {
+	if (tls_url_is_tls(url) && (rv == -EACCES || rv == -EPROTO || rv == -ECONNABORTED ||
+	    rv == -ECONNRESET || rv == -ESHUTDOWN || rv == -EPIPE))
+		return "the TLS handshake failed (the peer refused our certificate, or its "
+		       "certificate is not signed by our --tls-ca, or one of them expired; the "
+		       "peer may not speak TLS there)";
 	switch (rv) {
 	case -ECONNREFUSED:
 		return "connection refused (nothing listens on that port)";
@@ -1051,10 +1064,24 @@ int
 rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsigned flags,
     size_t recv_max, struct rpc_client **ret_client, struct rpc_error *ret_err)
 {
+	return rpc_client_open_tls(url, service, flags, recv_max, NULL, ret_client, ret_err);
+}
+
+int
+rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service, unsigned flags,
+    size_t recv_max, const struct tls_conf *tls, struct rpc_client **ret_client,
+    struct rpc_error *ret_err)
+{
 	struct rpc_client *c;
 	int rv;
 
 	ret_err->re_reason[0] = '\0';
+	/* Before anything is opened: a refused address is never dialed. */
+	rv = tls_url_check(tls, url, ret_err->re_msg, sizeof(ret_err->re_msg));
+	if (rv != 0) {
+		ret_err->re_code = err_to_code(rv);
+		return rv;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
@@ -1084,6 +1111,9 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsi
 		rv = -EINVAL;
 		goto out_close;
 	}
+	rv = tls_dialer_setup(tls, c->c_dialer, url, ret_err->re_msg, sizeof(ret_err->re_msg));
+	if (rv != 0)
+		goto out_close;
 	rv = err_from_nng(nng_dialer_start(c->c_dialer,
 	    (flags & RPC_CLIENT_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
 	if (rv == -ECONNREFUSED) {
@@ -1093,7 +1123,7 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsi
 	}
 	if (rv != 0) {
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "cannot connect to %s: %s", url,
-		    rpc_dial_cause(rv));
+		    rpc_dial_cause(url, rv));
 		goto out_close;
 	}
 	*ret_client = c;
@@ -1215,7 +1245,17 @@ static int
 rpc_client_fail(struct rpc_client *c, const char *what, int rv, unsigned timeout_ms,
     struct rpc_error *err)
 {
-	if (rv == -ETIMEDOUT && atomic_load(&c->c_pipes) == 0) {
+	uint64_t tls_failed;
+
+	if (rv == -ETIMEDOUT && atomic_load(&c->c_pipes) == 0 && tls_url_is_tls(c->c_url) &&
+	    (tls_failed = tls_dialer_failures(c->c_dialer)) > 0) {
+		rv = -ECONNREFUSED;
+		snprintf(err->re_msg, sizeof(err->re_msg),
+		    "%s: %s: UNAVAILABLE: not connected within %u ms: %" PRIu64 " TLS handshake(s) "
+		    "failed (the peer refused our certificate, or its certificate is not signed by "
+		    "our --tls-ca, or one of them expired)",
+		    c->c_url, what, timeout_ms, tls_failed);
+	} else if (rv == -ETIMEDOUT && atomic_load(&c->c_pipes) == 0) {
 		rv = -ECONNREFUSED;
 		snprintf(err->re_msg, sizeof(err->re_msg),
 		    "%s: %s: UNAVAILABLE: not connected within %u ms (peer down or unreachable)",

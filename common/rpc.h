@@ -42,6 +42,7 @@
 #include "arena.h"
 #include "limit.h"
 #include "metrics.h"
+#include "tls.h"
 
 #define RPC_RECV_MAX_DEFAULT LIMIT_MSG_DEFAULT
 #define RPC_TIMEOUT_DEFAULT_MS 5000u
@@ -132,6 +133,13 @@ struct rpc_server_config {
 	 * Method "unknown" for requests that name none of the service's.
 	 */
 	struct metrics *rs_metrics;
+	/*
+	 * NULL, or the TLS settings (tls.h) the listener follows: a tls+tcp://
+	 * url needs their files, a plain one beyond loopback their allow_plain
+	 * (else rpc_server_start() fails with -EINVAL or -EPERM). Read during
+	 * rpc_server_start() only.
+	 */
+	const struct tls_conf *rs_tls;
 };
 
 /*
@@ -260,6 +268,15 @@ bool rpc_error_is(const struct rpc_error *err, const char *reason);
  */
 int rpc_client_open(const char *url, const ProtobufCServiceDescriptor *service, unsigned flags,
     size_t recv_max, struct rpc_client **ret_client, struct rpc_error *ret_err);
+/*
+ * rpc_client_open() that follows the TLS settings tls (tls.h; NULL: none,
+ * which is what rpc_client_open() passes): a tls+tcp:// url is dialed with
+ * its files, a plain tcp:// one beyond loopback is refused before any dial
+ * (-EPERM, PERMISSION_DENIED) unless it allows plain.
+ */
+int rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service,
+    unsigned flags, size_t recv_max, const struct tls_conf *tls, struct rpc_client **ret_client,
+    struct rpc_error *ret_err);
 const char *rpc_client_url(const struct rpc_client *c);
 /*
  * Calls method with req and waits at most timeout_ms (0: default). On success

@@ -181,8 +181,8 @@ rm_tell_manager(struct ctl *c, const char *node, const char *comp, uint64_t seq)
 	req.node = (char *)node;
 	req.component = (char *)comp;
 	req.seq = seq;
-	rv = rpc_client_open(url, &ckpt__v1__manager__descriptor, RPC_CLIENT_DIAL_NOW, 0, &mgr,
-	    &err);
+	rv = rpc_client_open_tls(url, &ckpt__v1__manager__descriptor, RPC_CLIENT_DIAL_NOW, 0,
+	    &c->c_conf.cf_tls, &mgr, &err);
 	if (rv == 0)
 		rv = rpc_client_call(mgr, MGR_FORGET, &req.base, ctl_timeout(c), &rep, &err);
 	if (rv == 0)

@@ -56,7 +56,7 @@ watch_subscribe(struct ctl *c, const char *prefix, struct event_sub **ret_sub)
 {
 	Ckpt__V1__InfoRequest req = CKPT__V1__INFO_REQUEST__INIT;
 	Ckpt__V1__InfoReply *rep = NULL;
-	char url[LIMIT_URL_MAX];
+	char url[LIMIT_URL_MAX], why[512];
 	int rv;
 
 	rv = ctl_mgr_call(c, MGR_INFO, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);
@@ -69,9 +69,10 @@ watch_subscribe(struct ctl *c, const char *prefix, struct event_sub **ret_sub)
 	}
 	ctl_url_dialable(rep->events, c->c_conf.cf_manager, url, sizeof(url));
 	rpc_reply_free(&rep->base);
-	rv = event_sub_open(url, prefix, EVENT_SUB_DIAL_NOW, ret_sub);
+	rv = event_sub_open(url, prefix, EVENT_SUB_DIAL_NOW, &c->c_conf.cf_tls, ret_sub, why,
+	    sizeof(why));
 	if (rv != 0)
-		return ctl_fail(c, rv, "cannot subscribe to events at %s: %s", url, err_str(rv));
+		return ctl_fail(c, rv, "cannot subscribe to events at %s: %s", url, why);
 	return 0;
 }
 

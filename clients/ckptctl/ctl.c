@@ -303,8 +303,8 @@ ctl_manager(struct ctl *c, struct rpc_client **ret_client)
 	if (c->c_mgr == NULL) {
 		if (url == NULL || url[0] == '\0')
 			return ctl_usage(c, "no manager address: give --manager URL or set CKPT_MANAGER");
-		rv = rpc_client_open(url, &ckpt__v1__manager__descriptor, RPC_CLIENT_DIAL_NOW, 0,
-		    &c->c_mgr, &err);
+		rv = rpc_client_open_tls(url, &ckpt__v1__manager__descriptor, RPC_CLIENT_DIAL_NOW, 0,
+		    &c->c_conf.cf_tls, &c->c_mgr, &err);
 		if (rv != 0)
 			return ctl_fail_rpc(c, rv, &err);
 	}
@@ -406,7 +406,7 @@ ctl_nas(struct ctl *c, struct nasc **ret_nasc)
 	}
 	for (size_t i = 0; i < n; i++)
 		ptrs[i] = urls[i];
-	rv = nasc_open(ptrs, n, RPC_CLIENT_DIAL_NOW, &c->c_nas, &err);
+	rv = nasc_open_tls(ptrs, n, RPC_CLIENT_DIAL_NOW, &c->c_conf.cf_tls, &c->c_nas, &err);
 	if (rv != 0)
 		return ctl_fail_rpc(c, rv, &err);
 	rv = nasc_set_chunking(c->c_nas, (uint32_t)c->c_conf.cf_chunk_min,

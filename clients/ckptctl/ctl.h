@@ -21,6 +21,7 @@
 #include "methods.h"
 #include "nasc.h"
 #include "rpc.h"
+#include "tls.h"
 
 #define CTL_PROG "ckptctl"
 #define CTL_ERR_MAX 512
@@ -38,6 +39,7 @@ struct ctl_conf {
 	uint64_t cf_chunk_avg;
 	uint64_t cf_chunk_max;
 	bool cf_test_format3;      /* --test-format3: tests only (nasc_set_format3) */
+	struct tls_conf cf_tls;    /* --tls-ca/--tls-cert/--tls-key/--allow-plain (tls.h) */
 };
 
 struct ctl;

@@ -50,6 +50,7 @@ static const struct cfg_opt ctl_opts[] = {
 	{ "test-format3", CFG_BOOL, offsetof(struct ctl_conf, cf_test_format3), "false", 0, 0, 0,
 	    NULL, "tests only: put as versions before the digest did (a plain SHA-256, no "
 	    "digest), for a ckpt-nas --test-format3" },
+	TLS_CFG_OPTS(struct ctl_conf, cf_tls),
 };
 
 static int cmd_help(struct ctl *c, int argc, char **argv);
@@ -254,6 +255,12 @@ main(int argc, char **argv)
 	if (rv != 0) {
 		fprintf(stderr, "%s: %s\n", CTL_PROG, rv == -EINVAL ? err : err_str(rv));
 		ctl_usage_hint();
+		status = rv == -EINVAL ? 2 : 1;
+		goto out;
+	}
+	rv = tls_conf_check(&c.c_conf.cf_tls, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "%s: %s\n", CTL_PROG, err);
 		status = rv == -EINVAL ? 2 : 1;
 		goto out;
 	}

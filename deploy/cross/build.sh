@@ -7,18 +7,21 @@
 # registers qemu, so the unit tests that start target binaries (exec, libckpt)
 # run too. Then:
 #   meson test -C build-ARCH --suite unit --suite cross
-# Options: --no-install (packages already there), --release (buildtype release).
+# Options: --no-install (packages already there), --release (buildtype release),
+# --static (build-ARCH-static: every program fully static, minsize, LTO: copy
+# one file to the board, no runtime library needed there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-usage() { echo "usage: $0 aarch64|armhf [--no-install] [--release]" >&2; exit 2; }
+usage() { echo "usage: $0 aarch64|armhf [--no-install] [--release] [--static]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 arch=$1; shift
-install=1 buildtype=debugoptimized
+install=1 buildtype=debugoptimized static=0
 for a in "$@"; do
 	case $a in
 	--no-install) install=0 ;;
 	--release) buildtype=release ;;
+	--static) static=1 ;;
 	*) usage ;;
 	esac
 done
@@ -76,8 +79,13 @@ else
 fi
 
 dir=build-$arch
+extra=()
+if [ "$static" = 1 ]; then
+	dir=build-$arch-static buildtype=minsize
+	extra=(-Db_lto=true -Dprefer_static=true -Dstatic=true)
+fi
 if [ ! -f "$dir/build.ninja" ]; then
-	meson setup "$dir" --cross-file "deploy/cross/$arch.ini" --buildtype "$buildtype"
+	meson setup "$dir" --cross-file "deploy/cross/$arch.ini" --buildtype "$buildtype" "${extra[@]}"
 else
 	meson configure "$dir" --buildtype "$buildtype" >/dev/null
 fi

@@ -7,7 +7,8 @@ PKGS=(build-essential clang meson ninja-build pkg-config cmake
 	libssl-dev libjansson-dev libzstd-dev libinih-dev check
 	python3 jq yamllint
 	redis-server redis-tools etcd-server etcd-client
-	curl prometheus)  # curl, promtool: test_metrics scrapes and checks the --http endpoints
+	curl prometheus  # curl, promtool: test_metrics scrapes and checks the --http endpoints
+	openssl)  # deploy/certs.sh (TLS certificates: run-demo.sh --tls, test_tls, seed_tls)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

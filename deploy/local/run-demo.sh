@@ -6,8 +6,14 @@
 # the two swap. The script then proves it: the digest of each restored state
 # equals the digest of the stored checkpoint it came from.
 #
-#   bash deploy/local/run-demo.sh [--keep-running]   run it (and leave it up)
-#   bash deploy/local/run-demo.sh --stop             stop a cluster left running
+#   bash deploy/local/run-demo.sh [--tls] [--keep-running]   run it (and leave it up)
+#   bash deploy/local/run-demo.sh --stop                     stop a cluster left running
+#
+# --tls: every connection on tls+tcp:// with mutual authentication; the CA and
+# one certificate per process (nas, manager, operator for ckptctl, node-dummy_1,
+# node-dummy_2) are made by deploy/certs.sh in RUN/certs (the CA is kept and
+# reused). Without it the demo speaks plain tcp:// on loopback, which every
+# binary allows (README "Security").
 #
 # Settings (environment): CKPT_RUN_DIR (default ./run), CKPT_BASE_PORT (7400:
 # NAS +10, manager +20, events +21, agents +31 and +32), CKPT_DEMO_BYTES (1M),
@@ -21,22 +27,26 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 me="deploy/local/run-demo.sh"
-mode=run keep=0
-case "${1:-}" in
-"") ;;
---keep-running) keep=1 ;;
---stop) mode=stop ;;
--h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-*) echo "$me: unknown argument '$1'" >&2
-   echo "usage: bash $me [--keep-running | --stop]" >&2; exit 2 ;;
-esac
+mode=run keep=0 tls=0
+for arg in "$@"; do
+	case "$arg" in
+	--keep-running) keep=1 ;;
+	--tls) tls=1 ;;
+	--stop) mode=stop ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "$me: unknown argument '$arg'" >&2
+	   echo "usage: bash $me [--tls] [--keep-running] | --stop" >&2; exit 2 ;;
+	esac
+done
 
 RUN=${CKPT_RUN_DIR:-$top/run}
 base=${CKPT_BASE_PORT:-7400}
 bytes=${CKPT_DEMO_BYTES:-1M}
-NAS_URL="tcp://127.0.0.1:$((base + 10))"
-MGR_URL="tcp://127.0.0.1:$((base + 20))"
-EV_URL="tcp://127.0.0.1:$((base + 21))"
+scheme=tcp
+[ $tls -eq 1 ] && scheme=tls+tcp
+NAS_URL="$scheme://127.0.0.1:$((base + 10))"
+MGR_URL="$scheme://127.0.0.1:$((base + 20))"
+EV_URL="$scheme://127.0.0.1:$((base + 21))"
 B=${CKPT_BUILD:-$top/build}
 CTL="$B/clients/ckptctl/ckptctl"
 
@@ -121,6 +131,19 @@ else
 	meson compile -C "$B" >/dev/null
 fi
 
+# tls_flags NAME: a process's TLS settings (none without --tls).
+tls_flags() {
+	[ $tls -eq 1 ] || return 0
+	echo "--tls-ca $RUN/certs/ca.crt --tls-cert $RUN/certs/$1.crt --tls-key $RUN/certs/$1.key"
+}
+if [ $tls -eq 1 ]; then
+	echo "== TLS: a CA and a certificate per process in $RUN/certs (deploy/certs.sh)"
+	bash "$top/deploy/certs.sh" -o "$RUN/certs" dummy_1 dummy_2 >/dev/null
+	# ckptctl below (and any started from a shell with these) is the operator.
+	export CKPT_TLS_CA="$RUN/certs/ca.crt" CKPT_TLS_CERT="$RUN/certs/operator.crt" \
+		CKPT_TLS_KEY="$RUN/certs/operator.key"
+fi
+
 rm -rf "$RUN/nas"
 pids=()
 cleanup() {
@@ -143,21 +166,25 @@ wait_until() { # SECONDS COMMAND...
 ours_up() { kill -0 "${pids[1]}" && ctl info; }
 
 echo "== NAS on $NAS_URL, data in $RUN/nas"
-"$B/services/nas/ckpt-nas" --listen "$NAS_URL" --data "$RUN/nas" &
+# shellcheck disable=SC2046 # tls_flags: words on purpose
+"$B/services/nas/ckpt-nas" --listen "$NAS_URL" --data "$RUN/nas" $(tls_flags nas) &
 pids+=($!)
 echo "ckpt-nas $! $NAS_URL" >>"$RUN/cluster"
 echo "== manager on $MGR_URL, events on $EV_URL"
-"$B/services/manager/ckpt-manager" --listen "$MGR_URL" --events "$EV_URL" --nas "$NAS_URL" &
+# shellcheck disable=SC2046
+"$B/services/manager/ckpt-manager" --listen "$MGR_URL" --events "$EV_URL" --nas "$NAS_URL" \
+	$(tls_flags manager) &
 pids+=($!)
 echo "ckpt-manager $! $MGR_URL" >>"$RUN/cluster"
 wait_until 10 ours_up || { echo "$me: the manager did not come up" >&2; exit 1; }
 for i in 1 2; do
-	echo "== agent dummy_$i on tcp://127.0.0.1:$((base + 30 + i)), running demo_$i ($bytes)"
+	echo "== agent dummy_$i on $scheme://127.0.0.1:$((base + 30 + i)), running demo_$i ($bytes)"
+	# shellcheck disable=SC2046
 	"$B/services/agent/ckpt-agent" --node "dummy_$i" --manager "$MGR_URL" \
-		--listen "tcp://127.0.0.1:$((base + 30 + i))" --demo "demo_$i:$bytes" \
-		--interval-ms 1000 --migrate-after 3s &
+		--listen "$scheme://127.0.0.1:$((base + 30 + i))" --demo "demo_$i:$bytes" \
+		--interval-ms 1000 --migrate-after 3s $(tls_flags "node-dummy_$i") &
 	pids+=($!)
-	echo "ckpt-agent $! tcp://127.0.0.1:$((base + 30 + i))" >>"$RUN/cluster"
+	echo "ckpt-agent $! $scheme://127.0.0.1:$((base + 30 + i))" >>"$RUN/cluster"
 done
 
 echo "== waiting for the agents to checkpoint and swap their components (about 5 s)"
@@ -201,8 +228,12 @@ for pair in "dummy_1 demo_2" "dummy_2 demo_1"; do
 done
 ctl nodes
 [ $ok -eq 1 ] || { echo "== FAILED: digest mismatch" >&2; exit 1; }
-echo "== seed scenario: migration successful on both nodes, digests match"
+echo "== seed scenario: migration successful on both nodes, digests match$([ $tls -eq 1 ] && echo ', every connection on mutual TLS')"
 if [ $keep -eq 1 ]; then
+	[ $tls -eq 0 ] || cat <<EOF
+== TLS: ckptctl shows the operator's certificate; in that terminal first:
+   export CKPT_TLS_CA=$CKPT_TLS_CA CKPT_TLS_CERT=$CKPT_TLS_CERT CKPT_TLS_KEY=$CKPT_TLS_KEY
+EOF
 	cat <<EOF
 == the cluster keeps running (pids ${pids[*]}, listed in $RUN/cluster). Watch it from another terminal:
    $CTL --manager $MGR_URL nodes      nodes, their components, restores

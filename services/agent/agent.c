@@ -235,6 +235,7 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_chunk_max = cfg->ac_chunk_max;
 	a->a_fresh = cfg->ac_fresh;
 	a->a_ckpt_sched = cfg->ac_ckpt_sched;
+	a->a_tls = cfg->ac_tls;
 	pthread_mutex_init(&a->a_flush_mu, NULL);
 	a->a_heartbeat_ms = AGENT_HEARTBEAT_DEFAULT_MS;
 	a->a_reattach_ms = AGENT_REATTACH_DEFAULT_MS;
@@ -482,11 +483,11 @@ agent_drv_spec(const struct agent *a, const char *name, const char *kind,
 }
 
 static int
-agent_spawn(struct agent *a, void *(*fn)(void *))
+agent_spawn(struct agent *a, void *(*fn)(void *), const char *name)
 {
 	int rv = -pthread_create(&a->a_threads[a->a_nthreads], NULL, fn, a);
 	if (rv == 0)
-		a->a_nthreads++;
+		pthread_setname_np(a->a_threads[a->a_nthreads++], name);
 	return rv;
 }
 
@@ -533,28 +534,35 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		if (rv != 0)
 			return rv;
 	}
+	rv = tls_url_check(a->a_tls, a->a_listen, err, errlen);
+	if (rv == 0)
+		rv = tls_url_check(a->a_tls, a->a_manager, err, errlen);
+	if (rv != 0)
+		return rv;
 	/* Listen first: the manager may call as soon as it knows the address. */
+	sc.rs_tls = a->a_tls;
 	rv = rpc_server_start(&sc, a->a_listen, &a->a_server);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", a->a_listen, err_str(rv));
 		return rv;
 	}
-	rv = rpc_client_open(a->a_manager, &ckpt__v1__manager__descriptor, 0, 0, &a->a_mgr, &rerr);
+	rv = rpc_client_open_tls(a->a_manager, &ckpt__v1__manager__descriptor, 0, 0, a->a_tls,
+	    &a->a_mgr, &rerr);
 	if (rv != 0) {
 		snprintf(err, errlen, "manager %s: %s", a->a_manager, rerr.re_msg);
 		return rv;
 	}
-	rv = agent_spawn(a, tick_main);
+	rv = agent_spawn(a, tick_main, "agent:tick");
 	if (rv == 0)
-		rv = agent_spawn(a, link_main);
+		rv = agent_spawn(a, link_main, "agent:link");
 	if (rv == 0)
-		rv = agent_spawn(a, ckpt_main);
+		rv = agent_spawn(a, ckpt_main, "agent:ckpt");
 	if (rv == 0)
-		rv = agent_spawn(a, notify_main);
+		rv = agent_spawn(a, notify_main, "agent:notify");
 	if (rv == 0)
-		rv = agent_spawn(a, super_main);
+		rv = agent_spawn(a, super_main, "agent:super");
 	if (rv == 0 && a->a_migrate_after_ms > 0 && a->a_nown > 0)
-		rv = agent_spawn(a, migr_main);
+		rv = agent_spawn(a, migr_main, "agent:migrate");
 	if (rv != 0)
 		snprintf(err, errlen, "cannot start threads: %s", err_str(rv));
 	return rv;

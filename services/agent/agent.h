@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "drv.h"
+#include "tls.h"
 #include "limit.h"
 #include "rpc.h"
 
@@ -113,6 +114,12 @@ struct agent_config {
 	uint64_t ac_upload_rate;
 	/* CPU policy of the checkpoint thread (ckpt.c); 0 is AGENT_SCHED_NICE. */
 	enum agent_sched ac_ckpt_sched;
+	/*
+	 * NULL, or the TLS settings (tls.h) of the Agent service's listener and
+	 * of the clients of the manager and the NAS. Not copied: must outlive
+	 * the agent.
+	 */
+	const struct tls_conf *ac_tls;
 	/* Limits on the Agent service's peers (rpc.h); NULL: the defaults. */
 	const struct rpc_limits_conf *ac_limits;
 	/*

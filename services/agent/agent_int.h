@@ -100,6 +100,7 @@ struct agent {
 	char *a_manager;
 	char *a_listen;
 	char *a_advertise; /* NULL: announce the listen URL */
+	const struct tls_conf *a_tls; /* ac_tls: every socket but the local one; or NULL */
 	struct agent_label *a_labels;
 	size_t a_nlabels;
 	unsigned a_interval_ms;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "rate.h"
 #include "spec.h"
+#include "tls.h"
 #include "util.h"
 
 #define PROG "ckpt-agent"
@@ -45,6 +46,7 @@ struct agent_conf {
 	char *http;
 	uint64_t upload_rate;
 	char *ckpt_sched;
+	struct tls_conf tls;
 	struct rpc_limits_conf limits;
 	int64_t max_comps;
 	uint64_t recv_max;
@@ -106,6 +108,7 @@ static const struct cfg_opt agent_opts[] = {
 	OPT("ckpt-sched", CFG_STR, ckpt_sched, "nice", 0, 0, 0, "POLICY",
 	    "CPU policy of the checkpoint thread: nice (nice +10), batch (SCHED_BATCH at nice "
 	    "+10) or idle (SCHED_IDLE: only CPU time nothing else wants)"),
+	TLS_CFG_OPTS(struct agent_conf, tls),
 	OPT("recv-max", CFG_SIZE, recv_max, "1M", 64 << 10, 1 << 30, 0, "SIZE",
 	    "largest request to the Agent service (limit message_size)"),
 	RPC_CFG_LIMITS(struct agent_conf, limits),
@@ -346,6 +349,13 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (tls_conf_check(&conf.tls, err, sizeof(err)) != 0 ||
+	    tls_url_check(&conf.tls, conf.listen, err, sizeof(err)) != 0 ||
+	    tls_url_check(&conf.tls, conf.manager, err, sizeof(err)) != 0) {
+		status = usage_error(err);
+		goto out_conf;
+	}
+
 	memset(&acfg, 0, sizeof(acfg));
 	if (strcmp(conf.ckpt_sched, "nice") == 0) {
 		acfg.ac_ckpt_sched = AGENT_SCHED_NICE;
@@ -377,6 +387,7 @@ main(int argc, char **argv)
 	acfg.ac_local_dir = conf.local_dir;
 	acfg.ac_http = conf.http;
 	acfg.ac_upload_rate = conf.upload_rate;
+	acfg.ac_tls = &conf.tls;
 	acfg.ac_limits = &conf.limits;
 	acfg.ac_max_comps = (unsigned)conf.max_comps;
 	acfg.ac_recv_max = (size_t)conf.recv_max;

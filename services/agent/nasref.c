@@ -95,7 +95,7 @@ nasref_update(struct agent *a, char *const *urls, size_t n, struct rpc_error *er
 			goto out_free;
 		}
 	}
-	rv = nasc_open(h->an_urls, h->an_count, 0, &h->an_nasc, err);
+	rv = nasc_open_tls(h->an_urls, h->an_count, 0, a->a_tls, &h->an_nasc, err);
 	if (rv != 0)
 		goto out_free;
 	rv = nasc_check_store(h->an_nasc, AGENT_STORE_CHECK_MS, nasref_on_store_check, NULL, err);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mgr.h"
 #include "nasc.h"
+#include "tls.h"
 
 #define MAIN_SEED_TIMEOUT_MS 1000u
 
@@ -30,6 +31,7 @@ struct main_conf {
 	int64_t workers;
 	char *log_level;
 	char *http;
+	struct tls_conf tls;
 	struct rpc_limits_conf limits;
 	int64_t max_nodes;
 	int64_t max_node_comps;
@@ -58,6 +60,7 @@ static const struct cfg_opt main_opts[] = {
 	{ "http", CFG_STR, offsetof(struct main_conf, http), NULL, 0, 0, CFG_URL, "URL",
 	    "serve /healthz, /readyz (a NAS answers) and /metrics (Prometheus) on "
 	    "http://HOST:PORT; off when not set" },
+	TLS_CFG_OPTS(struct main_conf, tls),
 	{ "recv-max", CFG_SIZE, offsetof(struct main_conf, recv_max), "16M", 64 << 10, 1 << 30, 0,
 	    "SIZE", "largest request to the Manager service (limit message_size)" },
 	RPC_CFG_LIMITS(struct main_conf, limits),
@@ -125,6 +128,14 @@ main(int argc, char **argv)
 		    (unsigned long long)conf.down_after_ms, (long long)conf.heartbeat_ms);
 		rv = -EINVAL;
 	}
+	if (rv == 0)
+		rv = tls_conf_check(&conf.tls, err, sizeof(err));
+	if (rv == 0)
+		rv = tls_url_check(&conf.tls, conf.listen, err, sizeof(err));
+	if (rv == 0)
+		rv = tls_url_check(&conf.tls, conf.events, err, sizeof(err));
+	for (size_t i = 0; rv == 0 && i < conf.nas.cl_count; i++)
+		rv = tls_url_check(&conf.tls, conf.nas.cl_items[i], err, sizeof(err));
 	if (rv != 0) {
 		fprintf(stderr, "ckpt-manager: %s (see --help)\n",
 		    rv == -ENOMEM ? "out of memory" : err);
@@ -150,6 +161,7 @@ main(int argc, char **argv)
 		.mc_workers = (unsigned)conf.workers,
 		.mc_seed_timeout_ms = MAIN_SEED_TIMEOUT_MS,
 		.mc_http = conf.http,
+		.mc_tls = &conf.tls,
 		.mc_limits = &conf.limits,
 		.mc_max_nodes = (unsigned)conf.max_nodes,
 		.mc_max_node_comps = (unsigned)conf.max_node_comps,

@@ -351,7 +351,8 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (reg_holder(m->m_reg, req->node, &holder) != 0 ||
 	    strcmp(holder.rh_address, addr) != 0 || holder.rh_instance == 0 ||
 	    holder.rh_instance != req->instance) {
-		rv = rpc_client_open(addr, &ckpt__v1__agent__descriptor, 0, 0, &client, &rerr);
+		rv = rpc_client_open_tls(addr, &ckpt__v1__agent__descriptor, 0, 0, m->m_cfg.mc_tls,
+		    &client, &rerr);
 		if (rv != 0) {
 			rpc_call_errorf(call, "node %s: %s", req->node, rerr.re_msg);
 			return -EINVAL;
@@ -1380,8 +1381,10 @@ mgr_seed(struct mgr *m)
 	}
 	LOG_WARN("catalogue not seeded from the NAS: %s; retrying in the background", err);
 	rv = -pthread_create(&m->m_seeder, NULL, mgr_seed_main, m);
-	if (rv == 0)
+	if (rv == 0) {
+		pthread_setname_np(m->m_seeder, "mgr:seed");
 		m->m_seeder_started = true;
+	}
 	return rv;
 }
 
@@ -1487,7 +1490,7 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		goto out_stop;
 	}
-	rv = nasc_open(m->m_nas, cfg->mc_nnas, 0, &m->m_nasc, &rerr);
+	rv = nasc_open_tls(m->m_nas, cfg->mc_nnas, 0, cfg->mc_tls, &m->m_nasc, &rerr);
 	if (rv != 0) {
 		snprintf(err, errlen, "invalid NAS address: %s", rerr.re_msg);
 		goto out_stop;
@@ -1502,10 +1505,13 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		         "until they answer",
 		    rerr.re_msg);
 	rv = 0;
-	rv = event_pub_open(cfg->mc_events, &m->m_pub);
-	if (rv != 0) {
-		snprintf(err, errlen, "cannot publish events on %s: %s", cfg->mc_events, err_str(rv));
-		goto out_stop;
+	{
+		char why[512];
+		rv = event_pub_open(cfg->mc_events, cfg->mc_tls, &m->m_pub, why, sizeof(why));
+		if (rv != 0) {
+			snprintf(err, errlen, "cannot publish events on %s: %s", cfg->mc_events, why);
+			goto out_stop;
+		}
 	}
 
 	sc.rs_service = &ckpt__v1__manager__descriptor;
@@ -1527,6 +1533,7 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		}
 		sc.rs_metrics = mmet_registry(m->m_mmet);
 	}
+	sc.rs_tls = cfg->mc_tls;
 	rv = rpc_server_start(&sc, cfg->mc_listen, &m->m_server);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", cfg->mc_listen, err_str(rv));
@@ -1546,12 +1553,14 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		snprintf(err, errlen, "cannot start the node monitor: %s", err_str(rv));
 		goto out_stop;
 	}
+	pthread_setname_np(m->m_monitor, "mgr:monitor");
 	m->m_monitor_started = true;
 	rv = -pthread_create(&m->m_failover, NULL, mgr_failover_main, m);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot start the failover worker: %s", err_str(rv));
 		goto out_stop;
 	}
+	pthread_setname_np(m->m_failover, "mgr:failover");
 	m->m_failover_started = true;
 	if (m->m_mmet != NULL) {
 		rv = mmet_serve(m->m_mmet, cfg->mc_http, err, errlen);

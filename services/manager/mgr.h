@@ -45,6 +45,8 @@
 
 #include <stddef.h>
 
+#include "tls.h"
+
 #define MGR_VERSION_DEFAULT "0.1.0"
 
 struct mgr;
@@ -59,6 +61,13 @@ struct mgr_config {
 	unsigned mc_workers;            /* concurrent requests, > 1 */
 	unsigned mc_seed_timeout_ms;    /* catalogue from the NAS at start; 0: skip */
 	const char *mc_http;            /* --http: health and metrics URL (mmet.h); NULL: none */
+	/*
+	 * NULL, or the TLS settings (tls.h) of every socket: the listen and
+	 * events ones, the NAS clients and the clients of agents (their
+	 * announced addresses too: plain beyond loopback is refused at Attach).
+	 * Must outlive the manager.
+	 */
+	const struct tls_conf *mc_tls;
 	/* Limits on peers: the RPC layer's (NULL: defaults), nodes, components per node. */
 	const struct rpc_limits_conf *mc_limits;
 	unsigned mc_max_nodes;          /* 0: LIMIT_NODES_DEFAULT */

@@ -25,6 +25,7 @@
 #include "nas.h"
 #include "rpc.h"
 #include "store.h"
+#include "tls.h"
 
 #define PROG "ckpt-nas"
 
@@ -40,6 +41,7 @@ struct nas_conf {
 	bool nc_test_format3;
 	char *nc_log_level;
 	char *nc_http;
+	struct tls_conf nc_tls;
 	struct rpc_limits_conf nc_limits;
 	int64_t nc_max_uploads;
 	uint64_t nc_node_quota;
@@ -89,6 +91,7 @@ static const struct cfg_opt nas_opts[] = {
 	OPT("http", CFG_STR, nc_http, NULL, 0, 0, CFG_URL, "URL",
 	    "serve /healthz, /readyz (store answers and is not full) and /metrics (Prometheus) "
 	    "on http://HOST:PORT; off when not set"),
+	TLS_CFG_OPTS(struct nas_conf, nc_tls),
 	RPC_CFG_LIMITS(struct nas_conf, nc_limits),
 	OPT("max-uploads", CFG_INT, nc_max_uploads, RPC_LIMIT_STR(LIMIT_UPLOADS_DEFAULT), 1, 4096, 0,
 	    "N", "PutChunks one connection may have in progress at once; more are answered "
@@ -112,7 +115,7 @@ nas_usage_error(const char *msg, const char *arg)
 static int
 nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_level)
 {
-	char err[256];
+	char err[512];
 	int argi, rv;
 
 	rv = cfg_parse(nas_opts, NAS_NOPTS, conf, argc, argv, &argi, err, sizeof(err));
@@ -134,6 +137,11 @@ nas_conf_read(int argc, char **argv, struct nas_conf *conf, enum log_level *ret_
 	}
 	if (!conf->nc_check && (conf->nc_listen == NULL || conf->nc_listen[0] == '\0')) {
 		nas_usage_error("--listen is required (or --check)", NULL);
+		return 2;
+	}
+	if (!conf->nc_check && (tls_conf_check(&conf->nc_tls, err, sizeof(err)) != 0 ||
+	    tls_url_check(&conf->nc_tls, conf->nc_listen, err, sizeof(err)) != 0)) {
+		nas_usage_error(err, NULL);
 		return 2;
 	}
 	if (conf->nc_http != NULL && health_url_check(conf->nc_http, err, sizeof(err)) != 0) {
@@ -206,7 +214,7 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 		(uint32_t)conf->nc_keep, false, conf->nc_test_format3 };
 	struct nas_config nc = { conf->nc_listen, (unsigned)conf->nc_workers,
 		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep, conf->nc_http, conf->nc_map_max,
-		&conf->nc_limits, (unsigned)conf->nc_max_uploads };
+		&conf->nc_tls, &conf->nc_limits, (unsigned)conf->nc_max_uploads };
 	struct store_error err;
 	struct store *st;
 	struct nas *n;

@@ -823,6 +823,7 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 			goto out_free;
 		rc.rs_metrics = n->n_metrics;
 	}
+	rc.rs_tls = cfg->nc_tls;
 	rv = rpc_server_start(&rc, cfg->nc_listen, &srv);
 	if (rv != 0)
 		goto out_free;

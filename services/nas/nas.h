@@ -39,6 +39,7 @@
 
 #include "rpc.h"
 #include "store.h"
+#include "tls.h"
 
 struct nas;
 
@@ -54,6 +55,7 @@ struct nas_config {
 	 */
 	const char *nc_http;
 	uint64_t nc_map_max;    /* the store's --map-max, for the metrics and /readyz */
+	const struct tls_conf *nc_tls; /* NULL, or the TLS settings of nc_listen (tls.h) */
 	/* Limits on peers (rpc.h); NULL: the defaults. */
 	const struct rpc_limits_conf *nc_limits;
 	/*

@@ -69,14 +69,17 @@ check "/data is the image's volume" \
 
 # ctl ARGS...: ckptctl of the image, in the manager's container.
 MGR=$P-manager
-ctl() { podman exec "$MGR" ckptctl --manager tcp://127.0.0.1:7420 "$@"; }
+# The containers talk plain tcp:// over podman's private network of this test
+# (CKPT_ALLOW_PLAIN; TLS is covered by tests/integration/test_tls*.sh).
+ctl() { podman exec -e CKPT_ALLOW_PLAIN=1 "$MGR" ckptctl --manager tcp://127.0.0.1:7420 "$@"; }
 
 case "$mode" in
 seed)
 	podman network create "$P" >/dev/null
 	run() { # NAME ARGS...: a detached container on the network, reachable as NAME
 		local name=$1; shift
-		podman run -d --name "$P-$name" --network "$P" --network-alias "$name" "$@" >/dev/null
+		podman run -d --name "$P-$name" --network "$P" --network-alias "$name" \
+			-e CKPT_ALLOW_PLAIN=1 "$@" >/dev/null
 	}
 	roles="nas:$P-nas manager:$P-manager dummy_1:$P-dummy_1 dummy_2:$P-dummy_2"
 	run nas -v "$P-data:/data" "$IMAGE" ckpt-nas --listen tcp://0.0.0.0:7410 --keep 1000000

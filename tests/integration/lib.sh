@@ -30,6 +30,34 @@ MGR_BIN=$(t_bin "$CKPT_BUILD/services/manager/ckpt-manager")
 AGENT_BIN=$(t_bin "$CKPT_BUILD/services/agent/ckpt-agent")
 CTL_BIN=$(t_bin "$CKPT_BUILD/clients/ckptctl/ckptctl")
 T_PIDS=()
+
+# TLS mode (CKPT_TEST_TLS=1, as meson's integration_seed_tls sets it): the
+# services of start_nas and start_manager listen on tls+tcp:// with their
+# certificates (deploy/certs.sh, in $T_DIR/certs), and everything else started
+# from here (ckptctl above all) shows the operator's through CKPT_TLS_*; an
+# agent gets its node's from tls_node ID. T_TCP is the scheme tests dial.
+T_TCP=tcp
+T_CERTS="$T_DIR/certs"
+# tls_make ARGS...: deploy/certs.sh into $T_CERTS (quietly; the CA is made once).
+tls_make() {
+	bash "$(dirname "${BASH_SOURCE[0]}")/../../deploy/certs.sh" -o "$T_CERTS" "$@" >/dev/null
+}
+# tls_args NAME: the flags that make a service show NAME.crt (nas, node-ID...).
+tls_args() {
+	[ "$T_TCP" = tls+tcp ] || return 0
+	[ -s "$T_CERTS/$1.crt" ] || case "$1" in
+		node-*) tls_make --only "node:${1#node-}" ;;
+		*) tls_make --only "$1" ;;
+	esac
+	echo "--tls-ca $T_CERTS/ca.crt --tls-cert $T_CERTS/$1.crt --tls-key $T_CERTS/$1.key"
+}
+tls_node() { tls_args "node-$1"; }
+if [ "${CKPT_TEST_TLS:-0}" = 1 ]; then
+	T_TCP=tls+tcp
+	tls_make nas manager operator
+	export CKPT_TLS_CA="$T_CERTS/ca.crt" CKPT_TLS_CERT="$T_CERTS/operator.crt" \
+		CKPT_TLS_KEY="$T_CERTS/operator.key"
+fi
 T_PASS=0
 T_FAIL=0
 
@@ -130,16 +158,18 @@ log_has() { grep -q -- "$2" "$T_DIR/$1.log"; }
 start_nas() {
 	local name=$1 port=$2; shift 2
 	# Tests check every acknowledged checkpoint: no retention unless the test passes --keep.
-	start "$name" "$NAS_BIN" --listen "tcp://127.0.0.1:$port" --data "$T_DIR/$name-data" \
-		--keep 1000000 "$@"
+	# shellcheck disable=SC2046 # tls_args: words on purpose (paths without spaces)
+	start "$name" "$NAS_BIN" --listen "$T_TCP://127.0.0.1:$port" --data "$T_DIR/$name-data" \
+		--keep 1000000 $(tls_args nas) "$@"
 	wait_for 10 log_has "$name" "listening"
 }
 
 # start_manager NAME PORT EVENTS_PORT NAS_URLS [ARGS...]
 start_manager() {
 	local name=$1 port=$2 ev=$3 nas=$4; shift 4
-	start "$name" "$MGR_BIN" --listen "tcp://127.0.0.1:$port" --events "tcp://127.0.0.1:$ev" \
-		--nas "$nas" "$@"
+	# shellcheck disable=SC2046
+	start "$name" "$MGR_BIN" --listen "$T_TCP://127.0.0.1:$port" \
+		--events "$T_TCP://127.0.0.1:$ev" --nas "$nas" $(tls_args manager) "$@"
 	wait_for 10 log_has "$name" "listening"
 }
 

@@ -4,7 +4,8 @@
 # is refused, says what is running and how to stop it, and leaves the first
 # cluster's data and services alone; a run from another folder on the same
 # ports is refused before it starts anything; --stop stops the kept cluster.
-# The demo uses the binaries of CKPT_BUILD (no install, no build).
+# The demo uses the binaries of CKPT_BUILD (no install, no build). --tls runs
+# the scenario on mutual TLS.
 . "$(dirname "$0")/lib.sh"
 DEMO="$(cd "$(dirname "$0")/../.." && pwd)/deploy/local/run-demo.sh"
 
@@ -96,4 +97,14 @@ check "the lock is free again" flock -n "$RUN/lock" true
 demo "$RUN" --stop >"$T_DIR/stop2.out" 2>&1
 check "--stop with nothing running exits 0 and says so" sh -c \
 	"[ $? -eq 0 ] && grep -q 'no demo cluster is running' '$T_DIR/stop2.out'"
+
+# --tls: the same scenario with every connection on mutual TLS (issue 12).
+demo "$T_DIR/tls" --tls >"$T_DIR/demo-tls.out" 2>&1
+rc=$?
+check "run-demo.sh --tls: the seed scenario passes (exit $rc)" sh -c \
+	"[ $rc -eq 0 ] && grep -q 'digests match, every connection on mutual TLS' '$T_DIR/demo-tls.out'"
+check "run-demo.sh --tls: the services listened on tls+tcp://" \
+	grep -q "NAS on tls+tcp://127.0.0.1:$((BASE + 10))" "$T_DIR/demo-tls.out"
+check "run-demo.sh --tls: the certificates are in RUN/certs" \
+	test -s "$T_DIR/tls/certs/node-dummy_2.crt"
 finish

@@ -2,21 +2,24 @@
 # The seed scenario end to end: NAS, manager, dummy_1 and dummy_2 each running
 # one demo component; after 3 s each calls for its own migration and the two
 # swap. The restored states' digests must equal the stored checkpoints'.
+# With CKPT_TEST_TLS=1 (integration_seed_tls) every connection is tls+tcp://,
+# each process showing its own certificate (lib.sh).
 . "$(dirname "$0")/lib.sh"
 
 NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port)
 A1_PORT=$(free_port); A2_PORT=$(free_port)
-MGR_URL="tcp://127.0.0.1:$MGR_PORT"
+MGR_URL="$T_TCP://127.0.0.1:$MGR_PORT"
 
 start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
-start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" ||
+start_manager manager "$MGR_PORT" "$EV_PORT" "$T_TCP://127.0.0.1:$NAS_PORT" ||
 	{ echo "manager did not start"; exit 1; }
 start watch "$CTL_BIN" --manager "$MGR_URL" --json watch
 for i in 1 2; do
 	eval "port=\$A${i}_PORT"
+	# shellcheck disable=SC2046
 	start "dummy_$i" "$AGENT_BIN" --node "dummy_$i" --manager "$MGR_URL" \
-		--listen "tcp://127.0.0.1:$port" --demo "demo_$i:256K" --interval-ms 500 \
-		--migrate-after 3s
+		--listen "$T_TCP://127.0.0.1:$port" --demo "demo_$i:256K" --interval-ms 500 \
+		--migrate-after 3s $(tls_node "dummy_$i")
 done
 
 swapped() {
@@ -24,6 +27,11 @@ swapped() {
 		(map(select(.id == "dummy_1"))[0].components | map(.name) == ["demo_2"]) and
 		(map(select(.id == "dummy_2"))[0].components | map(.name) == ["demo_1"])'
 }
+if [ "$T_TCP" = tls+tcp ]; then
+	check "every service listens on tls+tcp://" sh -c \
+		"grep -q 'listening on tls+tcp://' $T_DIR/nas.log &&
+		 grep -q 'tls+tcp://' $T_DIR/manager.log && grep -q 'tls+tcp://' $T_DIR/dummy_1.log"
+fi
 check "both agents attach" wait_for 10 sh -c "[ \$($CTL_BIN --manager $MGR_URL --json nodes | jq length) -eq 2 ]"
 check "the two components swap nodes" wait_for 30 swapped
 

@@ -13,12 +13,13 @@ START_TEST(events_are_filtered_by_topic_prefix)
 	struct event_pub *pub;
 	struct event_sub *sub;
 	Ckpt__V1__Event ev = CKPT__V1__EVENT__INIT, *got = NULL;
-	char topic[EVENT_TOPIC_MAX];
+	char topic[EVENT_TOPIC_MAX], err[256];
 	int rv = -ETIMEDOUT;
 
-	ck_assert_int_eq(event_pub_open("tcp://127.0.0.1:0", &pub), 0);
+	ck_assert_int_eq(event_pub_open("tcp://127.0.0.1:0", NULL, &pub, err, sizeof(err)), 0);
 	ck_assert_ptr_nonnull(strstr(event_pub_url(pub), "tcp://127.0.0.1:"));
-	ck_assert_int_eq(event_sub_open(event_pub_url(pub), "ckpt.stored/", 0, &sub), 0);
+	ck_assert_int_eq(event_sub_open(event_pub_url(pub), "ckpt.stored/", 0, NULL, &sub, err,
+			     sizeof(err)), 0);
 	ev.kind = "stored";
 	ev.node = "dummy_1";
 	ev.component = "demo_1";

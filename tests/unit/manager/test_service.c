@@ -393,8 +393,9 @@ subscribe(const char *prefix)
 
 	ck_assert_ptr_nonnull(s);
 	snprintf(s->su_prefix, sizeof(s->su_prefix), "%s", prefix);
-	ck_assert_int_eq(event_sub_open(mgr_events_url(fx.mgr), "ckpt.", EVENT_SUB_DIAL_NOW,
-			     &s->su_sub), 0);
+	char err[256];
+	ck_assert_int_eq(event_sub_open(mgr_events_url(fx.mgr), "ckpt.", EVENT_SUB_DIAL_NOW, NULL,
+			     &s->su_sub, err, sizeof(err)), 0);
 	for (int i = 0; i < 200 && !ready; i++) {
 		notify("probe", "sync", ++fx.probe_seq);
 		while (!ready && event_sub_recv(s->su_sub, 50, topic, &ev) == 0) {

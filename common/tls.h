@@ -1,0 +1,118 @@
+/*
+ * tls: the transport settings every binary shares (--tls-ca, --tls-cert,
+ * --tls-key, --allow-plain) and what they mean for each address it listens
+ * on or dials.
+ *
+ *   tls+tcp://, wss://   need all three files: mutual TLS, each side shows a
+ *                        certificate signed by the CA in --tls-ca and checks
+ *                        the other's (NNG_TLS_AUTH_MODE_REQUIRED both ways)
+ *   tcp://, ws://        plain; allowed to a loopback address (127.0.0.0/8,
+ *                        ::1, localhost) always, elsewhere (a name, a LAN
+ *                        address, 0.0.0.0) only with --allow-plain
+ *   ipc://, inproc://    always allowed (file permissions guard ipc://)
+ *
+ * A host name other than "localhost" counts as not loopback: it is never
+ * resolved to decide, so the refusal happens before any network traffic.
+ *
+ * nng 1.5.2 takes an nng_tls_config per dialer or listener
+ * (NNG_OPT_TLS_CONFIG; it holds its own reference). tls_dialer_setup() and
+ * tls_listener_setup() build one from the files each time (certificates
+ * replaced on disk count from the next endpoint on) and set it. nng's
+ * default client config names the URL's host as the server name; ours sets
+ * none, so the server is checked against the CA only, not against the host
+ * name it was dialed by: agents are dialed at whatever address their pod got,
+ * and the roles in the certificates (ckpt:nas, ckpt:node:ID...) are checked
+ * above TLS, by the identity handshake.
+ *
+ * The struct is owned by each binary's configuration (cfg.h fills it through
+ * TLS_CFG_OPTS) and passed by pointer to every place that opens a socket;
+ * NULL means no TLS files and no --allow-plain.
+ */
+#ifndef CKPT_TLS_H
+#define CKPT_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
+#include "cfg.h"
+
+struct tls_conf {
+	char *tc_ca;         /* PEM file of the CA certificate(s) */
+	char *tc_cert;       /* PEM file of this side's certificate (chain) */
+	char *tc_key;        /* PEM file of its private key (unencrypted) */
+	bool tc_allow_plain; /* plain tcp:// beyond loopback */
+};
+
+/* The four settings, for a service's cfg table; field is its struct tls_conf. */
+#define TLS_CFG_OPTS(type, field)                                                              \
+	{ "tls-ca", CFG_STR, offsetof(type, field.tc_ca), NULL, 0, 0, 0, "FILE",                   \
+	    "CA certificate (PEM) that peers' certificates must be signed by; with --tls-cert "    \
+	    "and --tls-key, needed by every tls+tcp:// address" },                                \
+	{ "tls-cert", CFG_STR, offsetof(type, field.tc_cert), NULL, 0, 0, 0, "FILE",               \
+	    "this side's certificate (PEM, signed by the CA), shown to every peer" },             \
+	{ "tls-key", CFG_STR, offsetof(type, field.tc_key), NULL, 0, 0, 0, "FILE",                 \
+	    "private key (PEM, unencrypted) of --tls-cert" },                                     \
+	{ "allow-plain", CFG_BOOL, offsetof(type, field.tc_allow_plain), "false", 0, 0, 0, NULL, \
+	    "permit plain tcp:// to addresses other than loopback (without it only tls+tcp://, "   \
+	    "loopback tcp:// and ipc:// are accepted)" }
+
+enum tls_mode {
+	TLS_CLIENT,
+	TLS_SERVER,
+};
+
+/* Whether url's scheme is one of nng's TLS ones (tls+tcp, tls+tcp4/6, wss, wss4/6). */
+bool tls_url_is_tls(const char *url);
+
+/*
+ * Whether url's host is loopback: 127.0.0.0/8, ::1 (bracketed or not) or
+ * localhost. false for anything else, names and wildcards included.
+ */
+bool tls_url_is_loopback(const char *url);
+
+/*
+ * Whether conf (NULL: none) permits listening on or dialing url: 0, or
+ * -EPERM for plain tcp:// beyond loopback without tc_allow_plain, -EINVAL
+ * for a TLS address without all three files; the reason in err.
+ */
+int tls_url_check(const struct tls_conf *conf, const char *url, char *err, size_t errlen);
+
+/*
+ * Checks the settings at start: the three files all given or none, each
+ * readable, a config of each mode builds from them, the key is the
+ * certificate's, the certificate is signed by the CA and valid now (an
+ * expired one is refused by every peer: better said once at start). 0, or a
+ * negative errno and the reason.
+ */
+int tls_conf_check(const struct tls_conf *conf, char *err, size_t errlen);
+
+/*
+ * A new nng_tls_config of mode from conf's files (mutual authentication
+ * required, TLS 1.2 as nng 1.5.2 offers it). The caller owns it
+ * (nng_tls_config_free()). -EINVAL when conf lacks a file.
+ */
+int tls_config_new(const struct tls_conf *conf, enum tls_mode mode, nng_tls_config **ret_cfg,
+    char *err, size_t errlen);
+
+/*
+ * tls_url_check(), then for a TLS url sets a new config on the endpoint,
+ * before it is started. 0 or a negative errno with the reason in err.
+ */
+int tls_dialer_setup(const struct tls_conf *conf, nng_dialer d, const char *url, char *err,
+    size_t errlen);
+int tls_listener_setup(const struct tls_conf *conf, nng_listener l, const char *url, char *err,
+    size_t errlen);
+
+/*
+ * TLS handshakes that failed on the dialer so far (nng's "auth" statistic
+ * of the endpoint: the peer's certificate refused, or ours by the peer); 0
+ * when nng keeps no statistics. nng reports a failed handshake nowhere
+ * else. (A listener has the same statistic, nng_stat_find_listener().)
+ */
+uint64_t tls_dialer_failures(nng_dialer d);
+
+#endif
