@@ -170,7 +170,8 @@ struct rpc_limits_conf {
 	    "bytes of any string in a request (limit string_length)" },                              \
 	{ "max-list", CFG_INT, offsetof(type, f.rl_max_list), RPC_LIMIT_STR(LIMIT_LIST_DEFAULT),     \
 	    LIMIT_HASHES_MAX, 16777216, 0, "N",                                                      \
-	    "entries of any list in a request (limit list_length)" }
+	    "entries of any list in a request (limit list_length); a Store lists every chunk of "   \
+	    "its checkpoint, so below 262144 it caps checkpoints at that many chunks" }
 
 void rpc_limits_apply(const struct rpc_limits_conf *lc, struct rpc_server_config *rc);
 
