@@ -336,52 +336,70 @@ rpc_server_admit(struct rpc_server *s, struct rpc_call *call, size_t len)
 }
 
 /*
- * Every pipe event of the server's socket (nng keeps one callback per
- * event): ADD_PRE admits a connection or closes it at the cap, REM_POST
- * forgets it. Runs on nng's threads.
+ * A connection starts: admitted into the peer table, or closed at once when
+ * rs_max_conns are open (or no memory is left for its entry). false: closed.
+ */
+static bool
+rpc_peer_admit(struct rpc_server *s, nng_pipe pipe)
+{
+	struct rpc_peer **pp, *p = calloc(1, sizeof(*p));
+	char msg[160];
+	bool full;
+
+	pthread_mutex_lock(&s->s_pmu);
+	full = s->s_npeers >= s->s_cfg.rs_max_conns;
+	if (!full && p != NULL) {
+		pp = rpc_peer_slot(s, nng_pipe_id(pipe));
+		p->p_id = nng_pipe_id(pipe);
+		p->p_next = *pp;
+		*pp = p;
+		s->s_npeers++;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&s->s_pmu);
+	if (!full && p == NULL)
+		return true;
+	free(p);
+	nng_pipe_close(pipe);
+	if (full) {
+		snprintf(msg, sizeof(msg), "connection closed as it opened: %u open already (limit %s)",
+		    s->s_cfg.rs_max_conns, LIMIT_N_CONNECTIONS);
+		rpc_server_limit_hit(s, LIMIT_N_CONNECTIONS, msg);
+	}
+	return false;
+}
+
+/* A connection ended (or was closed by rpc_peer_admit(), then it has no entry). */
+static void
+rpc_peer_forget(struct rpc_server *s, uint32_t id)
+{
+	struct rpc_peer **pp, *p = NULL;
+
+	pthread_mutex_lock(&s->s_pmu);
+	pp = rpc_peer_slot(s, id);
+	if (*pp != NULL) {
+		p = *pp;
+		*pp = p->p_next;
+		s->s_npeers--;
+	}
+	pthread_mutex_unlock(&s->s_pmu);
+	free(p);
+}
+
+/*
+ * Every pipe event of the server's socket: nng keeps one callback per event
+ * and socket, so whatever else follows a connection's life joins here.
+ * ADD_PRE runs before any request of the pipe can arrive. On nng's threads.
  */
 static void
 rpc_server_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
 	struct rpc_server *s = arg;
-	uint32_t id = nng_pipe_id(pipe);
-	struct rpc_peer **pp, *p = NULL;
-	char msg[160];
-	bool full;
 
-	if (ev == NNG_PIPE_EV_ADD_PRE) {
-		p = calloc(1, sizeof(*p));
-		pthread_mutex_lock(&s->s_pmu);
-		full = s->s_npeers >= s->s_cfg.rs_max_conns;
-		if (!full && p != NULL) {
-			pp = rpc_peer_slot(s, id);
-			p->p_id = id;
-			p->p_next = *pp;
-			*pp = p;
-			s->s_npeers++;
-			p = NULL;
-		}
-		pthread_mutex_unlock(&s->s_pmu);
-		if (full || p != NULL) {
-			free(p);
-			nng_pipe_close(pipe);
-		}
-		if (full) {
-			snprintf(msg, sizeof(msg), "connection closed as it opened: %u open already "
-			    "(limit %s)", s->s_cfg.rs_max_conns, LIMIT_N_CONNECTIONS);
-			rpc_server_limit_hit(s, LIMIT_N_CONNECTIONS, msg);
-		}
-	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		pthread_mutex_lock(&s->s_pmu);
-		pp = rpc_peer_slot(s, id);
-		if (*pp != NULL) {
-			p = *pp;
-			*pp = p->p_next;
-			s->s_npeers--;
-		}
-		pthread_mutex_unlock(&s->s_pmu);
-		free(p);
-	}
+	if (ev == NNG_PIPE_EV_ADD_PRE)
+		(void)rpc_peer_admit(s, pipe);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		rpc_peer_forget(s, nng_pipe_id(pipe));
 }
 
 /*
