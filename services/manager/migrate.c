@@ -829,8 +829,9 @@ mig_run_spec(const struct mig_env *env, const struct mig_kind *kind, const char 
 		if (rv != 0 && m.m_spec != NULL && !explicit_target && !kind->mk_resume &&
 		    (rerr.re_code == CKPT__V1__CODE__FAILED_PRECONDITION ||
 			rerr.re_code == CKPT__V1__CODE__PERMISSION_DENIED ||
-			rerr.re_code == CKPT__V1__CODE__UNAVAILABLE)) {
-			/* Refused, or not reachable now: the next node may take it. */
+			rerr.re_code == CKPT__V1__CODE__UNAVAILABLE ||
+			rpc_error_is(&rerr, LIMIT_REASON_PREFIX LIMIT_N_COMPONENTS))) {
+			/* Refused, full, or not reachable now: the next node may take it. */
 			rv = mig_next_target(&m, &rerr, err, errlen);
 			if (rv != 0)
 				goto out_failed;

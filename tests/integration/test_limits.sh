@@ -8,7 +8,7 @@
 
 LIM_BIN="$CKPT_BUILD/tests/integration/ckpt-limits"
 # Every port at once: one python start-up instead of one per port (seconds on a busy machine).
-read -r -a PORTS <<<"$(for _ in $(seq 12); do echo; done | python3 -c '
+read -r -a PORTS <<<"$(for _ in $(seq 18); do echo; done | python3 -c '
 import random, socket, sys
 lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 got = set()
@@ -124,8 +124,25 @@ check "nodes hit counted" counted "$M_HTTP" Manager nodes
 check "nodes hit logged" log_has mgr "limit nodes hit"
 stop n3
 
-# Agent: its own components.
-"$AGENT_BIN" --node n4 --manager "$MGR_URL" --listen "tcp://127.0.0.1:${PORTS[10]}" \
+# Agent: its own components, restored ones included (a manager without node limits).
+M2_PORT=${PORTS[11]}; M2_EV=${PORTS[12]}; N6_HTTP=${PORTS[13]}
+start_manager mgr2 "$M2_PORT" "$M2_EV" "$B_URL" --heartbeat-ms 100 --down-after 2s ||
+	{ echo "manager 2 did not start"; exit 1; }
+MGR_URL="tcp://127.0.0.1:$M2_PORT"
+agent n5 "${PORTS[14]}" --demo x1:64K
+agent n6 "${PORTS[15]}" --demo y1:64K --max-components 1 --http "http://127.0.0.1:$N6_HTTP"
+both_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length')" -eq 2 ]; }
+check "n5 and n6 attach" wait_for 15 both_up
+x1_stored() { [ "$("$CTL_BIN" --nas "$B_URL" --json ls n5/x1 | jq length)" -ge 1 ]; }
+check "x1 is checkpointed" wait_for 15 x1_stored
+ctl migrate x1 --to n6 >"$T_DIR/mig.out" 2>&1; rc=$?
+check "migrating x1 to n6, full at --max-components 1, fails ($rc)" [ "$rc" -ne 0 ]
+check "the error names the limit" grep -q "node_components" "$T_DIR/mig.out"
+check "n6 counts and logs it" sh -c "$(declare -f hits counted); counted $N6_HTTP Agent node_components &&
+	grep -q 'limit node_components hit' $T_DIR/n6.log"
+
+# Agent: its own components at start.
+"$AGENT_BIN" --node n4 --manager "$MGR_URL" --listen "tcp://127.0.0.1:${PORTS[16]}" \
 	--max-components 1 --demo c1:64K --demo c2:64K >"$T_DIR/n4.out" 2>&1; rc=$?
 check "an agent given 2 components at --max-components 1 refuses to start ($rc)" [ "$rc" -ne 0 ]
 check "it names the limit" grep -q "node_components" "$T_DIR/n4.out"
