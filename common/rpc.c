@@ -969,6 +969,8 @@ rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats)
 void
 rpc_server_stop(struct rpc_server *s)
 {
+	bool stuck;
+
 	if (s == NULL)
 		return;
 	/*
@@ -1006,7 +1008,8 @@ rpc_server_stop(struct rpc_server *s)
 		nng_ctx_close(job->j_ctx);
 		free(job);
 	}
-	sock_close(s->s_sock);
+	/* A stuck close may still run the pipe callbacks on s: keep s and its peers then. */
+	stuck = sock_close(s->s_sock) != 0;
 	for (unsigned i = 0; i < s->s_nworkers; i++) {
 		struct rpc_worker *w = &s->s_workers[i];
 		if (w->w_aio != NULL)
@@ -1024,6 +1027,8 @@ rpc_server_stop(struct rpc_server *s)
 		pthread_cond_destroy(&s->s_qcv);
 		pthread_mutex_destroy(&s->s_qmu);
 	}
+	if (stuck)
+		return;
 	for (size_t i = 0; i < RPC_PEER_BUCKETS; i++) {
 		while (s->s_peers[i] != NULL) {
 			struct rpc_peer *p = s->s_peers[i];
