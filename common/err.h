@@ -28,6 +28,15 @@
 
 typedef Ckpt__V1__Code err_code;
 
+/*
+ * Reply.reason values (rpc.proto) that name the case of a code, for the
+ * errors a program must tell apart; limits use LIMIT_REASON_PREFIX (limit.h).
+ */
+#define ERR_REASON_STALE_EPOCH "stale_epoch"       /* FAILED_PRECONDITION */
+#define ERR_REASON_MISSING_CHUNKS "missing_chunks" /* FAILED_PRECONDITION */
+#define ERR_REASON_UNAUTHENTICATED "unauthenticated"
+#define ERR_REASON_FORBIDDEN "forbidden"
+
 /* nng error (NNG_E*) -> negative errno. 0 stays 0. */
 int err_from_nng(int nng_rv);
 /* LMDB return code (MDB_* or errno) -> negative errno. 0 stays 0. */

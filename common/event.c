@@ -1,4 +1,5 @@
 #include "event.h"
+#include "limit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,12 +13,11 @@
 #include "err.h"
 #include "sock.h"
 
-#define EVENT_URL_MAX 256
 #define EVENT_RECV_MAX (64u << 10)
 
 struct event_pub {
 	nng_socket ep_sock;
-	char ep_url[EVENT_URL_MAX];
+	char ep_url[LIMIT_URL_MAX];
 };
 
 struct event_sub {

@@ -19,7 +19,7 @@
 struct health {
 	nng_http_server *h_srv;
 	bool h_srv_started;
-	char h_url[HEALTH_URL_MAX];
+	char h_url[LIMIT_URL_MAX];
 	struct metrics *h_metrics;
 	health_ready_fn h_ready;
 	void *h_arg;

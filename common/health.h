@@ -24,10 +24,10 @@
 #include <stddef.h>
 
 #include "metrics.h"
+#include "limit.h"
 
 #define HEALTH_READY_EVERY_MS 1000u
 #define HEALTH_REASON_MAX 256
-#define HEALTH_URL_MAX 256
 
 struct health;
 

@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KEY_NAME_MAX 63
+#include "limit.h"
+
+#define KEY_NAME_MAX LIMIT_NAME_MAX
 #define KEY_MAX (2 * (KEY_NAME_MAX + 1) + 8)
 
 /* 0 if s is a valid name, -EINVAL otherwise. */

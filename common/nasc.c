@@ -22,10 +22,10 @@
 #include "zchunk.h"
 
 /* Chunks in one PutChunks and in one GetChunks (the NAS's limits). */
-#define NASC_PUT_MAX 4096u
+#define NASC_PUT_MAX LIMIT_PUT_CHUNKS_MAX
 /* Components whose last stored chunk list a client remembers (an agent's). */
 #define NASC_CACHE_MAX 32u
-#define NASC_GET_MAX 65536u
+#define NASC_GET_MAX LIMIT_HASHES_MAX
 
 /*
  * The hashes of the last checkpoint this client stored for a node/component,
@@ -1490,6 +1490,7 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 
 	ret_err->re_code = 0;
 	ret_err->re_msg[0] = '\0';
+	ret_err->re_reason[0] = '\0';
 	buf = src->s_data != NULL ? NULL : malloc(NASC_BATCH);
 	rv = nasc_up_init(&up, n, timeout_ms, ret_err);
 	up.u_in_place = src->s_data != NULL;
@@ -1849,7 +1850,7 @@ nasc_store_small(struct nasc *n, const struct nasc_put *p, const uint8_t *data, 
 /*
  * nasc_store() from either source. A base remembered from this client's last
  * store may have lost chunks since (deleted): the NAS refuses the commit
- * (FAILED_PRECONDITION), and bytes in memory are stored once more against
+ * (FAILED_PRECONDITION, missing_chunks), and bytes in memory are stored once more against
  * the NAS's own record.
  */
 static int
@@ -1866,7 +1867,7 @@ nasc_store_src(struct nasc *n, const struct nasc_put *p, const struct nasc_src *
 	rv = nasc_store_once(n, p, src, h, timeout_ms, ret_info, &cached, ret_err);
 	/* The failed attempt dropped the remembered list: this one reads it whole. */
 	if (rv != 0 && cached && src->s_data != NULL &&
-	    ret_err->re_code == CKPT__V1__CODE__FAILED_PRECONDITION)
+	    rpc_error_is(ret_err, ERR_REASON_MISSING_CHUNKS))
 		rv = nasc_store_once(n, p, src, h, timeout_ms, ret_info, &cached, ret_err);
 	return rv;
 }
@@ -2279,6 +2280,7 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 
 	ret_err->re_code = 0;
 	ret_err->re_msg[0] = '\0';
+	ret_err->re_reason[0] = '\0';
 	memset(&r, 0, sizeof(r));
 	r.r_nasc = n;
 	r.r_timeout_ms = timeout_ms;

@@ -61,7 +61,7 @@
 #define NASC_CHUNK (1u << 20)
 #define NASC_BATCH (4u << 20)
 /* Largest raw chunk a reader accepts (the NAS's own limit). */
-#define NASC_RAW_MAX (8u << 20)
+#define NASC_RAW_MAX LIMIT_CHUNK_MAX
 /* How many older sequences nasc_retrieve_fallback() tries after a DATA_LOSS. */
 #define NASC_FALLBACK_MAX 8
 #define NASC_URLS_MAX 8

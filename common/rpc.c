@@ -21,7 +21,6 @@
 #include "sock.h"
 #include "util.h"
 
-#define RPC_URL_MAX 256
 #define RPC_BODY_TAG 0x1a /* field 3 (body), wire type 2, in Request and Reply */
 /* The handshake's methods, as rpc_server_done() names them (never a service's index). */
 #define RPC_M_CHALLENGE (-2)
@@ -40,8 +39,8 @@ struct rpc_call {
 	bool rc_has_peer;  /* rc_peer is the identity proven on rc_pipe */
 	struct auth_id rc_peer;
 	/* RPC_REASON_* of a refusal, or NULL (Reply.reason once rpc.proto has it) */
-	const char *rc_refusal;
 	char rc_err[RPC_ERRMSG_MAX];
+	char rc_reason[LIMIT_REPLY_REASON_MAX]; /* Reply.reason, "" for none */
 };
 
 struct rpc_worker {
@@ -70,11 +69,24 @@ struct rpc_slow {
 	int sl_started;
 };
 
+/*
+ * A connection of a server (an nng pipe) and what is counted per
+ * connection: its request bucket (limit_bucket_take()). Entries are made
+ * when a pipe is admitted (ADD_PRE) and dropped when it goes (REM_POST).
+ */
+struct rpc_peer {
+	uint32_t p_id;
+	uint64_t p_tat; /* requests: GCRA arrival time, ns */
+	struct rpc_peer *p_next;
+};
+
+#define RPC_PEER_BUCKETS 256u
+
 struct rpc_server {
 	struct rpc_server_config s_cfg;
 	nng_socket s_sock;
 	nng_listener s_listener;
-	char s_url[RPC_URL_MAX];
+	char s_url[LIMIT_URL_MAX];
 	struct rpc_worker *s_workers;
 	unsigned s_nworkers;
 	atomic_uint_fast64_t s_requests;
@@ -90,7 +102,12 @@ struct rpc_server {
 	struct rpc_job *s_qhead, *s_qtail;
 	unsigned s_qlen;
 	/* rs_metrics' families (NULL without): see rpc_server_config. */
-	struct metrics_fam *s_m_requests, *s_m_duration, *s_m_bad;
+	struct metrics_fam *s_m_requests, *s_m_duration, *s_m_bad, *s_m_limit;
+	/* Connections (rpc_peer), by pipe id; s_pmu guards them and s_npeers. */
+	pthread_mutex_t s_pmu;
+	struct rpc_peer *s_peers[RPC_PEER_BUCKETS];
+	unsigned s_npeers;
+	uint64_t s_rps_ns; /* ns per request token: 1e9 / rs_max_rps */
 	struct metrics_fam *s_m_refused, *s_m_handshakes;
 	/* With rs_auth: what each connection proved (auth.h). */
 	struct auth_pipes *s_pipes;
@@ -103,7 +120,7 @@ struct rpc_client {
 	nng_socket c_sock;
 	nng_dialer c_dialer;
 	const ProtobufCServiceDescriptor *c_svc;
-	char c_url[RPC_URL_MAX];
+	char c_url[LIMIT_URL_MAX];
 	atomic_int c_pipes;
 	/* rpc_client_set_auth(): credentials, and the handshakes made with them. */
 	const struct auth_cred *c_cred;
@@ -240,7 +257,7 @@ rpc_refused(struct rpc_server *s, struct rpc_call *call, const char *code, const
 	const char *method = rpc_method_name(s, call->rc_method);
 	char who[AUTH_ID_MAX], addr[80], line[RPC_ERRMSG_MAX + 256];
 
-	call->rc_refusal = reason;
+	snprintf(call->rc_reason, sizeof(call->rc_reason), "%s", reason);
 	metrics_inc(s->s_m_refused, 1,
 	    METRICS_L(s->s_cfg.rs_service->short_name, method, reason));
 	if (s->s_cfg.rs_on_refused == NULL || s->s_pipes == NULL ||
@@ -275,6 +292,34 @@ rpc_call_errorf(struct rpc_call *call, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(call->rc_err, sizeof(call->rc_err), fmt, ap);
 	va_end(ap);
+}
+
+void
+rpc_call_reason(struct rpc_call *call, const char *reason)
+{
+	snprintf(call->rc_reason, sizeof(call->rc_reason), "%s", reason);
+}
+
+/* A limit hit: counted, and told to the service (which logs). */
+static void
+rpc_server_limit_hit(struct rpc_server *s, const char *name, const char *msg)
+{
+	metrics_inc(s->s_m_limit, 1, METRICS_L(s->s_cfg.rs_service->short_name, name));
+	if (s->s_cfg.rs_on_limit != NULL)
+		s->s_cfg.rs_on_limit(s->s_cfg.rs_arg, name, msg);
+}
+
+int
+rpc_call_limitf(struct rpc_call *call, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(call->rc_err, sizeof(call->rc_err), fmt, ap);
+	va_end(ap);
+	snprintf(call->rc_reason, sizeof(call->rc_reason), LIMIT_REASON_PREFIX "%s", name);
+	if (call->rc_srv != NULL)
+		rpc_server_limit_hit(call->rc_srv, name, call->rc_err);
+	return -ENOSPC;
 }
 
 int
@@ -492,6 +537,184 @@ rpc_auth_check(struct rpc_server *s, struct rpc_call *call)
 	return -EPERM;
 }
 
+static uint64_t
+rpc_now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static struct rpc_peer **
+rpc_peer_slot(struct rpc_server *s, uint32_t id)
+{
+	struct rpc_peer **pp = &s->s_peers[(id * 2654435761u) % RPC_PEER_BUCKETS];
+
+	while (*pp != NULL && (*pp)->p_id != id)
+		pp = &(*pp)->p_next;
+	return pp;
+}
+
+/*
+ * The limits on a request as it comes, before it is decoded: its size
+ * (nng took up to LIMIT_MSG_SLACK more, so that the caller learns why) and
+ * its connection's requests per second. A request that came with no pipe
+ * (rpc_server_dispatch()) has no connection to count.
+ */
+static int
+rpc_server_admit(struct rpc_server *s, struct rpc_call *call, size_t len)
+{
+	struct rpc_peer *p;
+	uint32_t id = nng_pipe_id(call->rc_pipe);
+	bool ok = true;
+
+	if (len > s->s_cfg.rs_recv_max)
+		return rpc_call_limitf(call, LIMIT_N_MESSAGE_SIZE,
+		    "request of %zu bytes is over the limit %s of %zu bytes (the server's "
+		    "--recv-max)", len, LIMIT_N_MESSAGE_SIZE, s->s_cfg.rs_recv_max);
+	if (id == 0 || id == (uint32_t)-1)
+		return 0;
+	pthread_mutex_lock(&s->s_pmu);
+	p = *rpc_peer_slot(s, id);
+	if (p != NULL)
+		ok = limit_bucket_take(&p->p_tat, rpc_now_ns(), s->s_rps_ns,
+		    s->s_cfg.rs_rps_burst);
+	pthread_mutex_unlock(&s->s_pmu);
+	if (ok)
+		return 0;
+	return rpc_call_limitf(call, LIMIT_N_RPS,
+	    "more than %u requests per second on this connection (limit %s): slow down",
+	    s->s_cfg.rs_max_rps, LIMIT_N_RPS);
+}
+
+/*
+ * A connection starts: admitted into the peer table, or closed at once when
+ * rs_max_conns are open (or no memory is left for its entry). false: closed.
+ */
+static bool
+rpc_peer_admit(struct rpc_server *s, nng_pipe pipe)
+{
+	struct rpc_peer **pp, *p = calloc(1, sizeof(*p));
+	char msg[160];
+	bool full;
+
+	pthread_mutex_lock(&s->s_pmu);
+	full = s->s_npeers >= s->s_cfg.rs_max_conns;
+	if (!full && p != NULL) {
+		pp = rpc_peer_slot(s, nng_pipe_id(pipe));
+		p->p_id = nng_pipe_id(pipe);
+		p->p_next = *pp;
+		*pp = p;
+		s->s_npeers++;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&s->s_pmu);
+	if (!full && p == NULL)
+		return true;
+	free(p);
+	nng_pipe_close(pipe);
+	if (full) {
+		snprintf(msg, sizeof(msg), "connection closed as it opened: %u open already (limit %s)",
+		    s->s_cfg.rs_max_conns, LIMIT_N_CONNECTIONS);
+		rpc_server_limit_hit(s, LIMIT_N_CONNECTIONS, msg);
+	}
+	return false;
+}
+
+/* A connection ended (or was closed by rpc_peer_admit(), then it has no entry). */
+static void
+rpc_peer_forget(struct rpc_server *s, uint32_t id)
+{
+	struct rpc_peer **pp, *p = NULL;
+
+	pthread_mutex_lock(&s->s_pmu);
+	pp = rpc_peer_slot(s, id);
+	if (*pp != NULL) {
+		p = *pp;
+		*pp = p->p_next;
+		s->s_npeers--;
+	}
+	pthread_mutex_unlock(&s->s_pmu);
+	free(p);
+}
+
+/*
+ * Every pipe event of the server's socket: nng keeps one callback per event
+ * and socket, so whatever else follows a connection's life joins here.
+ * ADD_PRE runs before any request of the pipe can arrive. On nng's threads.
+ */
+static void
+rpc_server_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct rpc_server *s = arg;
+
+	/*
+	 * With authentication on, the pipe table's entry (and with it any
+	 * identity) lives exactly as long as the connection; one the table has
+	 * no room for is closed: it could never prove.
+	 */
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		if (rpc_peer_admit(s, pipe) && s->s_pipes != NULL &&
+		    auth_pipes_add(s->s_pipes, nng_pipe_id(pipe)) != 0)
+			nng_pipe_close(pipe);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		rpc_peer_forget(s, nng_pipe_id(pipe));
+		if (s->s_pipes != NULL)
+			auth_pipes_drop(s->s_pipes, nng_pipe_id(pipe));
+	}
+}
+
+/*
+ * The string and list lengths of a decoded request, at every depth, against
+ * the server's limits: 0, or the limit's name with *ret_field and *ret_len
+ * saying where. Bytes fields are bounded by the message size alone.
+ */
+static const char *
+rpc_lengths_check(const struct rpc_server *s, const ProtobufCMessage *m, unsigned depth,
+    const char **ret_field, size_t *ret_len)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *hit = NULL;
+
+	if (depth > 32) /* protobuf-c unpacks no deeper than its own recursion allows */
+		return NULL;
+	for (unsigned i = 0; i < d->n_fields && hit == NULL; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *at = (const char *)m + f->offset;
+		size_t n = 1;
+		const void *items = at;
+
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)((const char *)m + f->quantifier_offset);
+			items = *(void *const *)at;
+			if (n > s->s_cfg.rs_max_list) {
+				*ret_field = f->name;
+				*ret_len = n;
+				return LIMIT_N_LIST;
+			}
+		}
+		if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		for (size_t k = 0; k < n && hit == NULL; k++) {
+			const void *v = ((const void *const *)items)[k];
+			size_t len;
+			if (v == NULL)
+				continue;
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				hit = rpc_lengths_check(s, v, depth + 1, ret_field, ret_len);
+				continue;
+			}
+			len = strnlen(v, s->s_cfg.rs_max_string + 1);
+			if (len > s->s_cfg.rs_max_string) {
+				*ret_field = f->name;
+				*ret_len = len;
+				hit = LIMIT_N_STRING;
+			}
+		}
+	}
+	return hit;
+}
+
 /* Decodes, dispatches and encodes one request. Returns the reply message. */
 static int
 rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *data, size_t len,
@@ -505,6 +728,8 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	const ProtobufCMethodDescriptor *md;
 	rpc_raw_handler_fn raw;
 	rpc_decode_fn decode;
+	const char *limit, *field = NULL;
+	size_t flen = 0;
 	unsigned timeout;
 	int rv;
 
@@ -541,6 +766,9 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	}
 	*ret_method = (int)env.en_method;
 	md = &svc->methods[env.en_method];
+	rv = rpc_server_admit(s, call, len);
+	if (rv != 0)
+		goto out_reply;
 	if (call->rc_has_peer && s->s_cfg.rs_roles != NULL &&
 	    !(s->s_cfg.rs_roles[env.en_method] & (1u << call->rc_peer.ai_role))) {
 		char who[AUTH_ID_MAX], roles[64];
@@ -570,6 +798,14 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 	}
 	if (rv != 0)
 		goto out_reply;
+	limit = rpc_lengths_check(s, req, 0, &field, &flen);
+	if (limit != NULL) {
+		bool list = strcmp(limit, LIMIT_N_LIST) == 0;
+		rv = rpc_call_limitf(call, limit, "%s.%s: field %s holds %zu %s, over the limit %s of "
+		    "%zu", svc->short_name, md->name, field, flen, list ? "entries" : "bytes or more",
+		    limit, list ? s->s_cfg.rs_max_list : s->s_cfg.rs_max_string);
+		goto out_reply;
+	}
 	timeout = env.en_timeout_ms != 0 ? env.en_timeout_ms : s->s_cfg.rs_default_timeout_ms;
 	call->rc_deadline_ms = call->rc_t0 + timeout;
 	if (raw != NULL) {
@@ -603,8 +839,8 @@ out_reply:
 	if (rv != 0) {
 		atomic_fetch_add(&s->s_errors, 1);
 		hdr.message = call->rc_err[0] != '\0' ? call->rc_err : (char *)err_str(rv);
-		if (call->rc_refusal != NULL)
-			hdr.reason = (char *)call->rc_refusal;
+		if (call->rc_reason[0] != '\0')
+			hdr.reason = call->rc_reason;
 		reply = NULL;
 	}
 	*ret_code = (int)hdr.code;
@@ -844,28 +1080,12 @@ rpc_url_with_port(const char *url, int port, char *out, size_t outlen)
 		snprintf(out, outlen, "%s", url);
 }
 
-/*
- * A connection starts (before any request on it can arrive) or ends: its
- * entry in the pipe table, and with it any identity, lives exactly as long.
- * A connection the table has no room for is closed: it could never prove.
- */
-static void
-rpc_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	struct rpc_server *s = arg;
-
-	if (ev == NNG_PIPE_EV_ADD_PRE) {
-		if (auth_pipes_add(s->s_pipes, nng_pipe_id(p)) != 0)
-			nng_pipe_close(p);
-	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		auth_pipes_drop(s->s_pipes, nng_pipe_id(p));
-	}
-}
-
 /* The families of rs_metrics (none without). Several servers may share them. */
 static int
 rpc_server_metrics(struct rpc_server *s)
 {
+	static const char *const names[] = { LIMIT_N_MESSAGE_SIZE, LIMIT_N_CONNECTIONS,
+		LIMIT_N_RPS, LIMIT_N_STRING, LIMIT_N_LIST };
 	struct metrics *m = s->s_cfg.rs_metrics;
 	int rv;
 
@@ -896,6 +1116,12 @@ rpc_server_metrics(struct rpc_server *s)
 	for (int i = 0; rv == 0 && s->s_cfg.rs_auth != NULL && i < 2; i++)
 		rv = metrics_inc(s->s_m_refused, 0, METRICS_L(s->s_cfg.rs_service->short_name, "any",
 		    i == 0 ? RPC_REASON_UNAUTHENTICATED : RPC_REASON_FORBIDDEN));
+	if (rv == 0)
+		rv = metrics_add_family(m, METRICS_COUNTER, "ckpt_rpc_limit_hits_total",
+		    "Requests and connections refused by a limit on peers (Reply.reason "
+		    "limit:<limit>), by service and limit", "service,limit", NULL, 0, &s->s_m_limit);
+	for (size_t i = 0; rv == 0 && i < sizeof(names) / sizeof(names[0]); i++)
+		rv = metrics_inc(s->s_m_limit, 0, METRICS_L(s->s_cfg.rs_service->short_name, names[i]));
 	return rv;
 }
 
@@ -916,6 +1142,18 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		s->s_cfg.rs_workers = 4;
 	if (s->s_cfg.rs_default_timeout_ms == 0)
 		s->s_cfg.rs_default_timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
+	if (s->s_cfg.rs_max_conns == 0)
+		s->s_cfg.rs_max_conns = LIMIT_CONNS_DEFAULT;
+	if (s->s_cfg.rs_max_rps == 0)
+		s->s_cfg.rs_max_rps = LIMIT_RPS_DEFAULT;
+	if (s->s_cfg.rs_rps_burst == 0)
+		s->s_cfg.rs_rps_burst = s->s_cfg.rs_max_rps;
+	if (s->s_cfg.rs_max_string == 0)
+		s->s_cfg.rs_max_string = LIMIT_STRING_DEFAULT;
+	if (s->s_cfg.rs_max_list == 0)
+		s->s_cfg.rs_max_list = LIMIT_LIST_DEFAULT;
+	s->s_rps_ns = 1000000000ull / s->s_cfg.rs_max_rps;
+	pthread_mutex_init(&s->s_pmu, NULL);
 	/*
 	 * TLS files set: authentication on, with the CA and this server's own
 	 * certificate (its audience) from them.
@@ -938,17 +1176,18 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 	rv = err_from_nng(nng_rep0_open(&s->s_sock));
 	if (rv != 0)
 		goto out_free_auth;
-	rv = err_from_nng(nng_socket_set_size(s->s_sock, NNG_OPT_RECVMAXSZ, s->s_cfg.rs_recv_max));
-	if (rv == 0 && s->s_cfg.rs_auth != NULL) {
-		/* Before the listener: no connection may start unseen. */
+	/* Before the listener: no connection may start unseen. */
+	if (s->s_cfg.rs_auth != NULL)
 		rv = auth_pipes_new(&s->s_pipes);
-		if (rv == 0)
-			rv = err_from_nng(nng_pipe_notify(s->s_sock, NNG_PIPE_EV_ADD_PRE,
-			    rpc_server_pipe_cb, s));
-		if (rv == 0)
-			rv = err_from_nng(nng_pipe_notify(s->s_sock, NNG_PIPE_EV_REM_POST,
-			    rpc_server_pipe_cb, s));
-	}
+	if (rv == 0)
+		rv = err_from_nng(nng_pipe_notify(s->s_sock, NNG_PIPE_EV_ADD_PRE, rpc_server_pipe_cb, s));
+	if (rv == 0)
+		rv = err_from_nng(nng_pipe_notify(s->s_sock, NNG_PIPE_EV_REM_POST, rpc_server_pipe_cb,
+		    s));
+	/* Up to LIMIT_MSG_SLACK over the limit is read, to be answered (rpc_server_admit()). */
+	if (rv == 0)
+		rv = err_from_nng(nng_socket_set_size(s->s_sock, NNG_OPT_RECVMAXSZ,
+		    s->s_cfg.rs_recv_max + LIMIT_MSG_SLACK));
 	if (rv == 0)
 		rv = err_from_nng(nng_listener_create(&s->s_listener, s->s_sock, url));
 	if (rv == 0) {
@@ -998,10 +1237,20 @@ out_close:
 	return rv;
 
 out_free_auth:
+	pthread_mutex_destroy(&s->s_pmu);
 	auth_cred_free(s->s_own_cred);
 	auth_verifier_free(s->s_own_v);
 	free(s);
 	return rv;
+}
+
+void
+rpc_limits_apply(const struct rpc_limits_conf *lc, struct rpc_server_config *rc)
+{
+	rc->rs_max_conns = (unsigned)lc->rl_max_conns;
+	rc->rs_max_rps = (unsigned)lc->rl_max_rps;
+	rc->rs_max_string = (size_t)lc->rl_max_string;
+	rc->rs_max_list = (size_t)lc->rl_max_list;
 }
 
 const char *
@@ -1077,7 +1326,7 @@ rpc_server_stop(struct rpc_server *s)
 		nng_ctx_close(job->j_ctx);
 		free(job);
 	}
-	/* A close still stuck in nng may call rpc_server_pipe_cb(): keep s and the table then. */
+	/* A stuck close may still run the pipe callbacks on s: keep s, its peers and table then. */
 	closed = sock_close(s->s_sock) == 0;
 	if (closed)
 		auth_pipes_free(s->s_pipes);
@@ -1098,11 +1347,19 @@ rpc_server_stop(struct rpc_server *s)
 		pthread_cond_destroy(&s->s_qcv);
 		pthread_mutex_destroy(&s->s_qmu);
 	}
-	if (closed || s->s_pipes == NULL) {
-		auth_cred_free(s->s_own_cred);
-		auth_verifier_free(s->s_own_v);
-		free(s);
+	if (!closed)
+		return;
+	for (size_t i = 0; i < RPC_PEER_BUCKETS; i++) {
+		while (s->s_peers[i] != NULL) {
+			struct rpc_peer *p = s->s_peers[i];
+			s->s_peers[i] = p->p_next;
+			free(p);
+		}
 	}
+	pthread_mutex_destroy(&s->s_pmu);
+	auth_cred_free(s->s_own_cred);
+	auth_verifier_free(s->s_own_v);
+	free(s);
 }
 
 /* ---- client ---- */
@@ -1165,6 +1422,7 @@ rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service, 
 	struct rpc_client *c;
 	int rv;
 
+	ret_err->re_reason[0] = '\0';
 	/* Before anything is opened: a refused address is never dialed. */
 	rv = tls_url_check(tls, url, ret_err->re_msg, sizeof(ret_err->re_msg));
 	if (rv != 0) {
@@ -1373,15 +1631,16 @@ rpc_client_fail(struct rpc_client *c, const char *what, int rv, unsigned timeout
 		snprintf(err->re_msg, sizeof(err->re_msg), "%s: %s: %s", c->c_url, what, err_str(rv));
 	}
 	err->re_code = err_to_code(rv);
+	err->re_reason[0] = '\0';
 	return rv;
 }
 
-/* Finds code, message and body of an encoded Reply in place; -EPROTO if it is not one. */
+/* Finds code, message, body and reason of an encoded Reply in place; -EPROTO if it is not one. */
 static int
 rpc_reply_parse(const uint8_t *data, size_t len, err_code *ret_code, struct pbv_field *ret_msg,
-    struct pbv_field *ret_body)
+    struct pbv_field *ret_body, struct pbv_field *ret_reason)
 {
-	struct pbv_field f, msg = { 0 }, body = { 0 };
+	struct pbv_field f, msg = { 0 }, body = { 0 }, reason = { 0 };
 	uint64_t code = 0;
 	struct pbv v;
 	int rv;
@@ -1389,7 +1648,7 @@ rpc_reply_parse(const uint8_t *data, size_t len, err_code *ret_code, struct pbv_
 	pbv_init(&v, data, len);
 	while ((rv = pbv_next(&v, &f)) == 1) {
 		if ((f.pf_num == 1 && f.pf_wire != PBV_VARINT) ||
-		    ((f.pf_num == 2 || f.pf_num == 3) && f.pf_wire != PBV_LEN))
+		    ((f.pf_num >= 2 && f.pf_num <= 4) && f.pf_wire != PBV_LEN))
 			return -EPROTO;
 		if (f.pf_num == 1)
 			code = f.pf_u64;
@@ -1397,12 +1656,15 @@ rpc_reply_parse(const uint8_t *data, size_t len, err_code *ret_code, struct pbv_
 			msg = f;
 		else if (f.pf_num == 3)
 			body = f;
+		else if (f.pf_num == 4)
+			reason = f;
 	}
 	if (rv != 0)
 		return rv;
 	*ret_code = (err_code)(int32_t)(uint32_t)code; /* an enum is an int32, as protobuf-c reads it */
 	*ret_msg = msg;
 	*ret_body = body;
+	*ret_reason = reason;
 	return 0;
 }
 
@@ -1415,7 +1677,7 @@ static int
 rpc_client_exchange(struct rpc_client *c, const char *service, unsigned method,
     const ProtobufCMessage *req, unsigned timeout_ms, const char *what, nng_msg **ret_rmsg,
     err_code *ret_code, struct pbv_field *ret_msg, struct pbv_field *ret_body,
-    struct rpc_error *ret_err)
+    struct pbv_field *ret_reason, struct rpc_error *ret_err)
 {
 	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
 	nng_msg *m, *rmsg = NULL;
@@ -1430,7 +1692,8 @@ rpc_client_exchange(struct rpc_client *c, const char *service, unsigned method,
 	rv = rpc_client_roundtrip(c, m, timeout_ms, &rmsg);
 	if (rv != 0)
 		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
-	rv = rpc_reply_parse(nng_msg_body(rmsg), nng_msg_len(rmsg), ret_code, ret_msg, ret_body);
+	rv = rpc_reply_parse(nng_msg_body(rmsg), nng_msg_len(rmsg), ret_code, ret_msg, ret_body,
+	    ret_reason);
 	if (rv != 0) {
 		rpc_client_fail(c, what, rv, timeout_ms, ret_err);
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: undecodable reply",
@@ -1445,12 +1708,15 @@ rpc_client_exchange(struct rpc_client *c, const char *service, unsigned method,
 /* A non-OK code of a reply into an errno and *err. */
 static int
 rpc_client_refused(struct rpc_client *c, const char *what, err_code code,
-    const struct pbv_field *msg, struct rpc_error *err)
+    const struct pbv_field *msg, const struct pbv_field *reason, struct rpc_error *err)
 {
 	err->re_code = (int)code;
 	snprintf(err->re_msg, sizeof(err->re_msg), "%s: %s: %s: %.*s", c->c_url, what,
 	    err_code_name(code), (int)(msg->pf_len < RPC_ERRMSG_MAX ? msg->pf_len : RPC_ERRMSG_MAX),
 	    (const char *)msg->pf_data);
+	snprintf(err->re_reason, sizeof(err->re_reason), "%.*s",
+	    (int)(reason->pf_len < LIMIT_REPLY_REASON_MAX ? reason->pf_len : LIMIT_REPLY_REASON_MAX),
+	    (const char *)reason->pf_data);
 	return err_from_code(code);
 }
 
@@ -1461,18 +1727,18 @@ rpc_client_auth_call(struct rpc_client *c, unsigned method, const ProtobufCMessa
     struct rpc_error *ret_err)
 {
 	const char *what = method == 0 ? "Auth.Challenge" : "Auth.Prove";
-	struct pbv_field msg, body;
+	struct pbv_field msg, body, reason;
 	ProtobufCMessage *rep;
 	nng_msg *rmsg;
 	err_code code;
 	int rv;
 
 	rv = rpc_client_exchange(c, ckpt__v1__auth__descriptor.name, method, req, timeout_ms, what,
-	    &rmsg, &code, &msg, &body, ret_err);
+	    &rmsg, &code, &msg, &body, &reason, ret_err);
 	if (rv != 0)
 		return rv;
 	if (code != CKPT__V1__CODE__OK) {
-		rv = rpc_client_refused(c, what, code, &msg, ret_err);
+		rv = rpc_client_refused(c, what, code, &msg, &reason, ret_err);
 	} else if ((rep = protobuf_c_message_unpack(out, NULL, body.pf_len, body.pf_data)) == NULL) {
 		ret_err->re_code = CKPT__V1__CODE__INTERNAL;
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: %s: undecodable reply body",
@@ -1615,11 +1881,17 @@ rpc_client_authenticate(struct rpc_client *c, unsigned timeout_ms, struct rpc_er
 	    timeout_ms != 0 ? timeout_ms : RPC_TIMEOUT_DEFAULT_MS, ret_err);
 }
 
+bool
+rpc_error_is(const struct rpc_error *err, const char *reason)
+{
+	return err->re_code != CKPT__V1__CODE__OK && strcmp(err->re_reason, reason) == 0;
+}
+
 int
 rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
     unsigned timeout_ms, struct rpc_view *ret_view, struct rpc_error *ret_err)
 {
-	struct pbv_field msg, body;
+	struct pbv_field msg, body, reason;
 	nng_msg *rmsg = NULL;
 	uint64_t t0 = util_now_mono_ms(), spent;
 	err_code code;
@@ -1629,6 +1901,7 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 
 	ret_err->re_code = CKPT__V1__CODE__OK;
 	ret_err->re_msg[0] = '\0';
+	ret_err->re_reason[0] = '\0';
 	if (method >= c->c_svc->n_methods || req->descriptor != c->c_svc->methods[method].input) {
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "bad method %u for %s", method,
 		    c->c_svc->name);
@@ -1653,7 +1926,7 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 	}
 	gen = atomic_load(&c->c_auth_gen);
 	rv = rpc_client_exchange(c, c->c_svc->name, method, req, timeout_ms, what, &rmsg, &code,
-	    &msg, &body, ret_err);
+	    &msg, &body, &reason, ret_err);
 	if (rv != 0)
 		return rv;
 	/*
@@ -1671,12 +1944,12 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 		spent = util_now_mono_ms() - t0;
 		rv = rpc_client_exchange(c, c->c_svc->name, method, req,
 		    spent >= timeout_ms ? 1 : (unsigned)(timeout_ms - spent), what, &rmsg, &code, &msg,
-		    &body, ret_err);
+		    &body, &reason, ret_err);
 		if (rv != 0)
 			return rv;
 	}
 	if (code != CKPT__V1__CODE__OK) {
-		rv = rpc_client_refused(c, what, code, &msg, ret_err);
+		rv = rpc_client_refused(c, what, code, &msg, &reason, ret_err);
 		nng_msg_free(rmsg);
 		return rv;
 	}
@@ -1730,6 +2003,7 @@ rpc_client_call_raw(struct rpc_client *c, const void *data, size_t len, unsigned
 
 	ret_err->re_code = CKPT__V1__CODE__OK;
 	ret_err->re_msg[0] = '\0';
+	ret_err->re_reason[0] = '\0';
 	if (timeout_ms == 0)
 		timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
 	rv = err_from_nng(nng_msg_alloc(&msg, 0));

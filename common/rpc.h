@@ -52,10 +52,11 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "limit.h"
 #include "metrics.h"
 #include "tls.h"
 
-#define RPC_RECV_MAX_DEFAULT (16u << 20)
+#define RPC_RECV_MAX_DEFAULT LIMIT_MSG_DEFAULT
 #define RPC_TIMEOUT_DEFAULT_MS 5000u
 #define RPC_ERRMSG_MAX 1024
 #define RPC_SLOW_QUEUE_DEFAULT 256u
@@ -96,7 +97,11 @@ struct rpc_server_config {
 	/* NULL, or rs_service->n_methods entries: where one is set, it reads the request. */
 	const rpc_decode_fn *rs_decoders;
 	void *rs_arg;                      /* passed to every handler */
-	size_t rs_recv_max;                /* bytes; 0: RPC_RECV_MAX_DEFAULT */
+	/*
+	 * bytes; 0: RPC_RECV_MAX_DEFAULT. Larger requests, up to LIMIT_MSG_SLACK
+	 * more, are answered RESOURCE_EXHAUSTED limit:message_size.
+	 */
+	size_t rs_recv_max;
 	unsigned rs_workers;               /* concurrent requests; 0: 4 */
 	/* NULL, or rs_service->n_methods entries: true marks a slow method (above). */
 	const bool *rs_slow;
@@ -105,6 +110,28 @@ struct rpc_server_config {
 	unsigned rs_default_timeout_ms;    /* when a request has none; 0: RPC_TIMEOUT_DEFAULT_MS */
 	/* Called (from a worker) once per rejected request with a one-line reason. */
 	void (*rs_on_bad)(void *arg, const char *reason);
+	/*
+	 * Called (from a worker or an nng thread) once per limit hit, with the
+	 * limit's name and a one-line message; a service logs it, rate-limited
+	 * (limit_log_ok()). NULL: not told.
+	 */
+	void (*rs_on_limit)(void *arg, const char *name, const char *msg);
+	/* Open connections at most (LIMIT_N_CONNECTIONS); 0: LIMIT_CONNS_DEFAULT. */
+	unsigned rs_max_conns;
+	/*
+	 * Requests per second on one connection, and the burst (requests at once
+	 * after an idle second); 0: LIMIT_RPS_DEFAULT, and a burst of one second's.
+	 */
+	unsigned rs_max_rps;
+	unsigned rs_rps_burst;
+	/*
+	 * Bytes of any string field and entries of any repeated field of a
+	 * decoded request, at any depth (LIMIT_N_STRING, LIMIT_N_LIST): the
+	 * backstop behind each handler's own checks of names and lists. 0:
+	 * LIMIT_STRING_DEFAULT, LIMIT_LIST_DEFAULT.
+	 */
+	size_t rs_max_string;
+	size_t rs_max_list;
 	/* Called after every request: method index (-1 if unknown), code, duration. */
 	void (*rs_on_done)(void *arg, int method, int code, uint64_t usec);
 	/*
@@ -114,6 +141,7 @@ struct rpc_server_config {
 	 *   ckpt_rpc_requests_total{service,method,code}
 	 *   ckpt_rpc_request_duration_seconds{service,method} (histogram)
 	 *   ckpt_rpc_bad_requests_total{service}
+	 *   ckpt_rpc_limit_hits_total{service,limit}
 	 * Method "unknown" for requests that name none of the service's.
 	 */
 	struct metrics *rs_metrics;
@@ -154,6 +182,39 @@ struct rpc_server_config {
 	 */
 	void (*rs_on_refused)(void *arg, const char *line);
 };
+
+/*
+ * The limits every server applies to its peers, as a service's config table
+ * holds them: RPC_CFG_LIMITS(struct conf, field) expands to its entries
+ * (--max-conns, --max-rps, --max-string, --max-list and their CKPT_*
+ * variables), rpc_limits_apply() copies them into a server's config.
+ */
+struct rpc_limits_conf {
+	int64_t rl_max_conns;
+	int64_t rl_max_rps;
+	uint64_t rl_max_string;
+	int64_t rl_max_list;
+};
+
+#define RPC_LIMIT_STR_(x) #x
+#define RPC_LIMIT_STR(x) RPC_LIMIT_STR_(x)
+#define RPC_CFG_LIMITS(type, f)                                                                  \
+	{ "max-conns", CFG_INT, offsetof(type, f.rl_max_conns), RPC_LIMIT_STR(LIMIT_CONNS_DEFAULT),  \
+	    1, 1000000, 0, "N",                                                                      \
+	    "open connections at most; one more is closed as it opens (limit connections)" },       \
+	{ "max-rps", CFG_INT, offsetof(type, f.rl_max_rps), RPC_LIMIT_STR(LIMIT_RPS_DEFAULT), 1,     \
+	    10000000, 0, "N",                                                                        \
+	    "requests per second on one connection (bursts of one second's worth); more are "       \
+	    "answered RESOURCE_EXHAUSTED (limit requests_per_second)" },                            \
+	{ "max-string", CFG_SIZE, offsetof(type, f.rl_max_string),                                   \
+	    RPC_LIMIT_STR(LIMIT_STRING_DEFAULT), 256, 1 << 20, 0, "SIZE",                             \
+	    "bytes of any string in a request (limit string_length)" },                              \
+	{ "max-list", CFG_INT, offsetof(type, f.rl_max_list), RPC_LIMIT_STR(LIMIT_LIST_DEFAULT),     \
+	    LIMIT_HASHES_MAX, 16777216, 0, "N",                                                      \
+	    "entries of any list in a request (limit list_length); a Store lists every chunk of "   \
+	    "its checkpoint, so below 262144 it caps checkpoints at that many chunks" }
+
+void rpc_limits_apply(const struct rpc_limits_conf *lc, struct rpc_server_config *rc);
 
 struct rpc_server_stats {
 	uint64_t rss_requests;
@@ -218,6 +279,20 @@ int rpc_call_forbid(struct rpc_call *call, const char *fmt, ...)
 void rpc_call_errorf(struct rpc_call *call, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /*
+ * Names the case of the error the handler returns (Reply.reason, values in
+ * rpc.proto: "stale_epoch", "missing_chunks", "limit:<name>", ...); cut at
+ * LIMIT_REPLY_REASON_MAX - 1 bytes. Sent only with a non-OK code.
+ */
+void rpc_call_reason(struct rpc_call *call, const char *reason);
+/*
+ * A limit on peers was hit: sets reason "limit:<name>" and the message
+ * (which should name the limit), counts it (ckpt_rpc_limit_hits_total
+ * {service,limit} when the server has metrics), calls rs_on_limit, and
+ * returns -ENOSPC (RESOURCE_EXHAUSTED) for the handler to return.
+ */
+int rpc_call_limitf(struct rpc_call *call, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/*
  * For a raw handler: makes the reply, with room for a body of len bytes,
  * and points *ret_body at that room, which the handler fills completely
  * before it returns. The call owns the reply. Once per call (-EALREADY).
@@ -236,7 +311,12 @@ int rpc_call_reply_body(struct rpc_call *call, size_t len, uint8_t **ret_body);
 struct rpc_error {
 	int re_code;                  /* wire code (ckpt.v1.Code), OK when none */
 	char re_msg[RPC_ERRMSG_MAX];  /* one line, includes the peer's URL */
+	/* The peer's Reply.reason ("" when none, or when the call failed here). */
+	char re_reason[LIMIT_REPLY_REASON_MAX];
 };
+
+/* Whether err carries Reply.reason `reason`. */
+bool rpc_error_is(const struct rpc_error *err, const char *reason);
 
 /*
  * Opens a REQ socket towards url. Without RPC_CLIENT_DIAL_NOW the dial goes

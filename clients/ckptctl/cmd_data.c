@@ -1,4 +1,5 @@
 #include "cmd_data.h"
+#include "limit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +24,6 @@
 #include "util.h"
 
 #define DATA_KIND_DEFAULT "raw"
-#define DATA_KIND_MAX 31
 
 /* ---- get ---- */
 
@@ -215,7 +215,7 @@ cmd_get(struct ctl *c, int argc, char **argv)
 		if (sink.ds_err != 0)
 			ctl_fail(c, rv, "writing to %s: %s", sink.ds_name, err_str(sink.ds_err));
 		else
-			ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+			ctl_fail_rpc(c, rv, &err);
 		if (to_file)
 			data_tmp_discard(fd);
 		sha_free(sink.ds_sha);
@@ -458,9 +458,9 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		rv = ctl_parse_ref(c, pos[0], node, comp, &ref_seq);
 	if (rv == 0 && ref_seq != 0 && seq_seen && seq != ref_seq)
 		rv = ctl_usage(c, "put: %s and --seq %" PRIu64 " disagree", pos[0], seq);
-	if (rv == 0 && (strlen(kind) > DATA_KIND_MAX || key_name_check(kind) != 0))
+	if (rv == 0 && (strlen(kind) > LIMIT_KIND_MAX || key_name_check(kind) != 0))
 		rv = ctl_usage(c, "put: bad --kind '%s': 1 to %d characters of [A-Za-z0-9._-]", kind,
-		    DATA_KIND_MAX);
+		    LIMIT_KIND_MAX);
 	if (rv == 0 && in != NULL && in[0] == '\0')
 		rv = ctl_usage(c, "put: -i needs a file name (or - for stdin)");
 	if (rv != 0)
@@ -495,17 +495,18 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	if (rv != 0) {
-		if (src.dsr_err != 0)
+		if (src.dsr_err != 0) {
 			ctl_fail(c, rv, "reading %s: %s", src.dsr_name, err_str(src.dsr_err));
-		else if (err.re_code == CKPT__V1__CODE__FAILED_PRECONDITION &&
-		    strstr(err.re_msg, "chunks missing") != NULL)
+		} else if (rpc_error_is(&err, ERR_REASON_MISSING_CHUNKS)) {
 			/* The protocol step ("send them with PutChunks") is ours, not the user's. */
 			ctl_fail(c, rv, "%s/%s: chunks this checkpoint shares with an older one were "
 					"deleted on the NAS while it was stored (rm or retention): nothing "
 					"was stored; run the same put again",
 			    node, comp);
-		else
-			ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+			ctl_fail_cause(c, &err);
+		} else {
+			ctl_fail_rpc(c, rv, &err);
+		}
 		goto out;
 	}
 	if (info.ni_seq == 0 || info.ni_node[0] == '\0') {

@@ -76,7 +76,7 @@ dg_record(struct ctl *c, const char *node, const char *comp, uint64_t seq,
 	req.seq = seq;
 	rv = nasc_call(nas, NAS_RETRIEVE, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep, &err);
 	if (rv != 0)
-		return ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+		return ctl_fail_rpc(c, rv, &err);
 	nasc_info_from_pb(rep->info, ret_info);
 	/* A record read by a NAS that did not upgrade it: its digest from its list. */
 	if (!ret_info->ni_has_digest && digest_refs(rep->chunks, rep->n_chunks, digest) == 0) {

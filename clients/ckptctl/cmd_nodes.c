@@ -251,7 +251,7 @@ cmd_info(struct ctl *c, int argc, char **argv)
 {
 	Ckpt__V1__InfoRequest req = CKPT__V1__INFO_REQUEST__INIT;
 	Ckpt__V1__InfoReply *rep = NULL;
-	char buf[CTL_URL_MAX];
+	char buf[LIMIT_URL_MAX];
 	size_t npos;
 	int rv;
 

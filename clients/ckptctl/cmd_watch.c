@@ -56,7 +56,7 @@ watch_subscribe(struct ctl *c, const char *prefix, struct event_sub **ret_sub)
 {
 	Ckpt__V1__InfoRequest req = CKPT__V1__INFO_REQUEST__INIT;
 	Ckpt__V1__InfoReply *rep = NULL;
-	char url[CTL_URL_MAX], why[512];
+	char url[LIMIT_URL_MAX], why[512];
 	int rv;
 
 	rv = ctl_mgr_call(c, MGR_INFO, &req.base, ctl_timeout(c), (ProtobufCMessage **)&rep);

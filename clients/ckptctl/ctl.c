@@ -33,7 +33,24 @@ ctl_fail(struct ctl *c, int rv, const char *fmt, ...)
 	va_end(ap);
 	ctl_one_line(c->c_err);
 	c->c_usage = false;
+	c->c_err_code = 0;
+	c->c_err_reason[0] = '\0';
 	return rv < 0 ? rv : -EIO;
+}
+
+void
+ctl_fail_cause(struct ctl *c, const struct rpc_error *err)
+{
+	c->c_err_code = err->re_code;
+	snprintf(c->c_err_reason, sizeof(c->c_err_reason), "%s", err->re_reason);
+}
+
+int
+ctl_fail_rpc(struct ctl *c, int rv, const struct rpc_error *err)
+{
+	rv = ctl_fail(c, rv, "%s", err->re_msg[0] != '\0' ? err->re_msg : err_str(rv));
+	ctl_fail_cause(c, err);
+	return rv;
 }
 
 int
@@ -289,7 +306,7 @@ ctl_manager(struct ctl *c, struct rpc_client **ret_client)
 		rv = rpc_client_open_tls(url, &ckpt__v1__manager__descriptor, RPC_CLIENT_DIAL_NOW, 0,
 		    &c->c_conf.cf_tls, &c->c_mgr, &err);
 		if (rv != 0)
-			return ctl_fail(c, rv, "%s", err.re_msg);
+			return ctl_fail_rpc(c, rv, &err);
 		rpc_client_expect_peer(c->c_mgr, "manager"); /* with authentication on */
 	}
 	*ret_client = c->c_mgr;
@@ -309,7 +326,7 @@ ctl_mgr_call(struct ctl *c, unsigned method, const ProtobufCMessage *req, unsign
 		return rv;
 	rv = rpc_client_call(mgr, method, req, timeout_ms, ret_reply, &err);
 	if (rv != 0)
-		return ctl_fail(c, rv, "%s", err.re_msg);
+		return ctl_fail_rpc(c, rv, &err);
 	return 0;
 }
 
@@ -360,7 +377,7 @@ ctl_nas(struct ctl *c, struct nasc **ret_nasc)
 {
 	Ckpt__V1__InfoRequest ireq = CKPT__V1__INFO_REQUEST__INIT;
 	Ckpt__V1__InfoReply *irep = NULL;
-	char urls[NASC_URLS_MAX][CTL_URL_MAX];
+	char urls[NASC_URLS_MAX][LIMIT_URL_MAX];
 	char *ptrs[NASC_URLS_MAX];
 	struct rpc_error err = { 0 };
 	size_t n = 0;
@@ -372,16 +389,16 @@ ctl_nas(struct ctl *c, struct nasc **ret_nasc)
 	}
 	if (c->c_conf.cf_nas.cl_count > 0) {
 		for (size_t i = 0; i < c->c_conf.cf_nas.cl_count && n < NASC_URLS_MAX; i++)
-			snprintf(urls[n++], CTL_URL_MAX, "%s", c->c_conf.cf_nas.cl_items[i]);
+			snprintf(urls[n++], LIMIT_URL_MAX, "%s", c->c_conf.cf_nas.cl_items[i]);
 	} else {
 		rv = ctl_mgr_call(c, MGR_INFO, &ireq.base, ctl_timeout(c), (ProtobufCMessage **)&irep);
 		if (rv != 0)
 			return rv;
 		for (size_t i = 0; i < irep->n_nas && n < NASC_URLS_MAX; i++) {
 			size_t len = strlen(irep->nas[i]);
-			if (len == 0 || len >= CTL_URL_MAX)
+			if (len == 0 || len >= LIMIT_URL_MAX)
 				continue;
-			ctl_url_dialable(irep->nas[i], c->c_conf.cf_manager, urls[n++], CTL_URL_MAX);
+			ctl_url_dialable(irep->nas[i], c->c_conf.cf_manager, urls[n++], LIMIT_URL_MAX);
 		}
 		rpc_reply_free(&irep->base);
 		if (n == 0)
@@ -392,7 +409,7 @@ ctl_nas(struct ctl *c, struct nasc **ret_nasc)
 		ptrs[i] = urls[i];
 	rv = nasc_open_tls(ptrs, n, RPC_CLIENT_DIAL_NOW, &c->c_conf.cf_tls, &c->c_nas, &err);
 	if (rv != 0)
-		return ctl_fail(c, rv, "%s", err.re_msg[0] != '\0' ? err.re_msg : err_str(rv));
+		return ctl_fail_rpc(c, rv, &err);
 	rv = nasc_set_chunking(c->c_nas, (uint32_t)c->c_conf.cf_chunk_min,
 	    (uint32_t)c->c_conf.cf_chunk_avg, (uint32_t)c->c_conf.cf_chunk_max);
 	if (rv != 0)
@@ -418,7 +435,7 @@ ctl_nas_call(struct ctl *c, unsigned method, const ProtobufCMessage *req, unsign
 		return rv;
 	rv = nasc_call(nas, method, req, timeout_ms, ret_reply, &err);
 	if (rv != 0)
-		return ctl_fail(c, rv, "%s", err.re_msg);
+		return ctl_fail_rpc(c, rv, &err);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "cfg.h"
+#include "limit.h"
 #include "methods.h"
 #include "nasc.h"
 #include "rpc.h"
@@ -24,7 +25,6 @@
 
 #define CTL_PROG "ckptctl"
 #define CTL_ERR_MAX 512
-#define CTL_URL_MAX 256
 /* Calls that move data (per NAS request) and migrations get at least this. */
 #define CTL_DATA_TIMEOUT_MS 30000u
 #define CTL_MIGRATE_TIMEOUT_MS 60000u
@@ -57,14 +57,25 @@ struct ctl {
 	const struct ctl_cmd *c_cmd;   /* the command being run */
 	struct rpc_client *c_mgr;
 	struct nasc *c_nas;
-	char c_nas_url[CTL_URL_MAX];   /* first NAS address in use */
+	char c_nas_url[LIMIT_URL_MAX];   /* first NAS address in use */
 	bool c_usage;                  /* the failure is a usage error (exit 2) */
 	bool c_help;                   /* COMMAND --help was asked (exit 0) */
+	bool c_printed;                /* jout_print() wrote the command's JSON */
 	char c_err[CTL_ERR_MAX];
+	/* The failure's wire code and Reply.reason when a peer gave them (0, ""). */
+	int c_err_code;
+	char c_err_reason[LIMIT_REPLY_REASON_MAX];
 };
 
 /* Records a failure (exit 1); returns rv so callers can `return ctl_fail(...)`. */
 int ctl_fail(struct ctl *c, int rv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/*
+ * ctl_fail() with a failed call's message, keeping its code and reason for
+ * --json ({"error": {"message", "code", "reason"}} on stdout).
+ */
+int ctl_fail_rpc(struct ctl *c, int rv, const struct rpc_error *err);
+/* Keeps err's code and reason with the failure ctl_fail() recorded. */
+void ctl_fail_cause(struct ctl *c, const struct rpc_error *err);
 /* Records a usage error (exit 2); returns -EINVAL. */
 int ctl_usage(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One line "ckptctl: warning: ..." on stderr; the run goes on. */

@@ -182,6 +182,7 @@ jout_print(struct ctl *c, json_t *root, bool compact)
 		goto out;
 	}
 	rv = ctl_flush_stdout(c);
+	c->c_printed = true;
 out:
 	json_decref(root);
 	return rv;

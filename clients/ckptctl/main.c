@@ -26,6 +26,7 @@
 #include "cmd_watch.h"
 #include "ctl.h"
 #include "err.h"
+#include "jout.h"
 
 #define CTL_SYNOPSIS "[OPTIONS] COMMAND [ARGS...]"
 
@@ -203,6 +204,25 @@ cmd_help(struct ctl *c, int argc, char **argv)
 	return ctl_flush_stdout(c);
 }
 
+/*
+ * --json: a failure that printed no document prints {"error": {"message",
+ * "code", "reason"}} on stdout (code: the wire code's name, the peer's or
+ * the one the failure maps to; reason: Reply.reason, null when none).
+ */
+static void
+ctl_json_error(struct ctl *c, int rv)
+{
+	json_t *o = jout_object(), *e = jout_object();
+	err_code code = c->c_err_code != 0 ? (err_code)c->c_err_code : err_to_code(rv);
+
+	jout_set_wire(e, "message", jout_str(c->c_err[0] != '\0' ? c->c_err : err_str(rv)));
+	jout_set(e, "code", jout_str(err_code_name(code)));
+	jout_set_wire(e, "reason",
+	    c->c_err_reason[0] != '\0' ? jout_str(c->c_err_reason) : json_null());
+	jout_set(o, "error", e);
+	jout_print(c, o, true);
+}
+
 static void
 ctl_usage_hint(void)
 {
@@ -278,6 +298,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", CTL_PROG, c.c_err[0] != '\0' ? c.c_err : err_str(rv));
 		if (c.c_usage)
 			ctl_cmd_usage(stderr, c.c_cmd);
+		else if (c.c_conf.cf_json && !c.c_printed)
+			ctl_json_error(&c, rv);
 		status = c.c_usage ? 2 : 1;
 	}
 out:

@@ -226,6 +226,9 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_interval_ms = cfg->ac_interval_ms;
 	a->a_migrate_after_ms = cfg->ac_migrate_after_ms;
 	a->a_workers = cfg->ac_workers != 0 ? cfg->ac_workers : 4;
+	if (cfg->ac_limits != NULL)
+		a->a_limits = *cfg->ac_limits;
+	a->a_recv_max = cfg->ac_recv_max != 0 ? cfg->ac_recv_max : AGENT_RECV_MAX;
 	a->a_queue_max = cfg->ac_queue_max_set ? cfg->ac_queue_max : QUEUE_MAX_DEFAULT;
 	a->a_chunk_min = cfg->ac_chunk_min;
 	a->a_chunk_avg = cfg->ac_chunk_avg;
@@ -253,13 +256,16 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 		struct agent_label *l = &a->a_labels[a->a_nlabels];
 		l->al_key = agent_strdup_bounded(cfg->ac_labels[a->a_nlabels].al_key, KEY_NAME_MAX);
 		l->al_value = agent_strdup_bounded(cfg->ac_labels[a->a_nlabels].al_value,
-		    AGENT_LABEL_VALUE_MAX);
+		    LIMIT_LABEL_VALUE_MAX);
 		if (l->al_key == NULL || l->al_value == NULL) {
 			a->a_nlabels++;
 			goto out_free;
 		}
 	}
 	rv = comp_table_new(&a->a_comps);
+	if (rv == 0)
+		comp_table_set_max(a->a_comps,
+		    cfg->ac_max_comps != 0 ? cfg->ac_max_comps : LIMIT_COMPONENTS_DEFAULT);
 	if (rv == 0 && cfg->ac_upload_rate != 0)
 		rv = rate_new(cfg->ac_upload_rate, 0, NULL, NULL, &a->a_rate);
 	if (rv == 0)
@@ -302,7 +308,7 @@ agent_add_comp(struct agent *a, const char *kind, const char *name,
 {
 	struct drv_spec spec = { name, settings, nsettings, xc, a->a_lib };
 	const struct drv_ops *ops = drv_find(kind);
-	struct comp_req creq[COMP_REQUIRES_MAX];
+	struct comp_req creq[LIMIT_REQUIRES_MAX];
 	struct drv_inst *inst = NULL;
 	char why[256] = "";
 	comp_name *own;
@@ -312,18 +318,18 @@ agent_add_comp(struct agent *a, const char *kind, const char *name,
 		snprintf(err, errlen, "component %s: unknown kind '%.32s'", name, kind);
 		return -EINVAL;
 	}
-	if (nreqs > COMP_REQUIRES_MAX) {
+	if (nreqs > LIMIT_REQUIRES_MAX) {
 		snprintf(err, errlen, "%s %s: %zu required labels, at most %d", kind, name, nreqs,
-		    COMP_REQUIRES_MAX);
+		    LIMIT_REQUIRES_MAX);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < nreqs; i++) {
 		if (key_name_check(reqs[i].ar_key) != 0 || reqs[i].ar_value == NULL ||
-		    strlen(reqs[i].ar_value) > COMP_REQ_VALUE_MAX) {
+		    strlen(reqs[i].ar_value) > LIMIT_REQ_VALUE_MAX) {
 			snprintf(err, errlen,
 			    "%s %s: required label '%s': key of [A-Za-z0-9._-], value of at most %d "
 			    "bytes",
-			    kind, name, reqs[i].ar_key != NULL ? reqs[i].ar_key : "", COMP_REQ_VALUE_MAX);
+			    kind, name, reqs[i].ar_key != NULL ? reqs[i].ar_key : "", LIMIT_REQ_VALUE_MAX);
 			return -EINVAL;
 		}
 		snprintf(creq[i].cq_key, sizeof(creq[i].cq_key), "%s", reqs[i].ar_key);
@@ -391,7 +397,7 @@ agent_add_component(struct agent *a, const char *kind, const char *name,
 static int
 agent_add_spec(struct agent *a, const struct spec *s, char *err, size_t errlen)
 {
-	struct agent_req reqs[SPEC_REQUIRES_MAX];
+	struct agent_req reqs[LIMIT_REQUIRES_MAX];
 	struct drv_setting set;
 	char bytes_s[24];
 	size_t nsets = 0;
@@ -492,14 +498,17 @@ agent_start(struct agent *a, char *err, size_t errlen)
 		.rs_service = &ckpt__v1__agent__descriptor,
 		.rs_handlers = svc_handlers,
 		.rs_arg = a,
-		.rs_recv_max = AGENT_RECV_MAX,
+		.rs_recv_max = a->a_recv_max,
 		.rs_workers = a->a_workers,
 		.rs_on_bad = svc_on_bad,
 		.rs_roles = svc_roles,
 		.rs_on_refused = svc_on_refused,
+		.rs_on_limit = svc_on_limit,
 	};
 	struct rpc_error rerr;
 	int rv;
+
+	rpc_limits_apply(&a->a_limits, &sc); /* all 0: the defaults */
 
 	if (a->a_started) {
 		snprintf(err, errlen, "agent already started");

@@ -50,10 +50,9 @@
 
 #include "drv.h"
 #include "tls.h"
+#include "limit.h"
+#include "rpc.h"
 
-#define AGENT_LABELS_MAX 32
-#define AGENT_LABEL_VALUE_MAX 255
-#define AGENT_URL_MAX 256
 #define AGENT_INTERVAL_MIN_MS 10u
 #define AGENT_FATAL_MAX 512
 
@@ -61,7 +60,7 @@ struct agent;
 
 struct agent_label {
 	const char *al_key;   /* a valid key name (key.h) */
-	const char *al_value; /* at most AGENT_LABEL_VALUE_MAX bytes */
+	const char *al_value; /* at most LIMIT_LABEL_VALUE_MAX bytes */
 };
 
 /*
@@ -121,6 +120,14 @@ struct agent_config {
 	 * the agent.
 	 */
 	const struct tls_conf *ac_tls;
+	/* Limits on the Agent service's peers (rpc.h); NULL: the defaults. */
+	const struct rpc_limits_conf *ac_limits;
+	/*
+	 * Components this node runs at most, its own and those restored here
+	 * (limit node_components); 0: LIMIT_COMPONENTS_DEFAULT.
+	 */
+	unsigned ac_max_comps;
+	size_t ac_recv_max;                 /* largest Agent request; 0: AGENT_RECV_MAX (1M) */
 };
 
 /* A label a demo component requires of its node (value "": any value). */

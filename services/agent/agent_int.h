@@ -74,12 +74,12 @@ enum agent_decl_state {
 
 struct agent_decl {
 	comp_name ad_name;
-	char ad_kind[DRV_KIND_MAX + 1];
+	char ad_kind[LIMIT_KIND_MAX + 1];
 	struct drv_setting *ad_sets; /* copies (keys and values too), owned */
 	size_t ad_nsets;
 	uint64_t ad_bytes;
 	const struct exec_conf *ad_exec; /* exec and lib drivers: in a_config's spec */
-	struct comp_req ad_reqs[COMP_REQUIRES_MAX];
+	struct comp_req ad_reqs[LIMIT_REQUIRES_MAX];
 	size_t ad_nreqs;
 	enum agent_decl_state ad_state; /* under a_mu */
 };
@@ -106,6 +106,9 @@ struct agent {
 	unsigned a_interval_ms;
 	uint64_t a_migrate_after_ms;
 	unsigned a_workers;
+	struct rpc_limits_conf a_limits;    /* ac_limits, or the defaults (all 0) */
+	size_t a_recv_max;
+	struct limit_log a_limit_log;       /* svc_on_limit() */
 	uint64_t a_queue_max;
 	uint32_t a_chunk_min, a_chunk_avg, a_chunk_max; /* all 0: nasc's defaults */
 	struct rate *a_rate;       /* --upload-rate: every NAS client's PutChunks; or NULL */
@@ -299,5 +302,7 @@ void svc_on_bad(void *arg, const char *reason);
 /* Refusals of callers (rpc.h rs_on_refused), and who may call what (rs_roles). */
 void svc_on_refused(void *arg, const char *line);
 extern const unsigned svc_roles[];
+/* A limit hit on the Agent or local service: one log line per limit per 5 s. */
+void svc_on_limit(void *arg, const char *name, const char *msg);
 
 #endif

@@ -20,7 +20,7 @@ struct comp {
 	uint64_t c_last_unix_ms; /* when c_last_seq was stored (made, if restored), 0: unknown */
 	uint32_t c_restarts; /* restarts after a crash (supervision) */
 	bool c_restarting;   /* RESTORING after a crash: reported, waiting for its restart */
-	char c_reason[COMP_REASON_MAX]; /* FAILED: why */
+	char c_reason[LIMIT_REASON_MAX]; /* FAILED: why */
 	bool c_busy;         /* a checkpoint is in progress */
 	bool c_restored;
 	bool c_revoked;      /* leaves the table when its checkpoint ends */
@@ -31,7 +31,7 @@ struct comp {
 	bool c_held;
 	struct comp_ref c_from;
 	uint8_t c_state_sha256[SHA_LEN];
-	struct comp_req c_requires[COMP_REQUIRES_MAX];
+	struct comp_req c_requires[LIMIT_REQUIRES_MAX];
 	size_t c_nrequires;
 	/*
 	 * Hints (drv.h) gathered since the last checkpoint stored from here:
@@ -50,6 +50,7 @@ struct comp_table {
 	pthread_cond_t t_idle; /* a component stopped being busy or was removed */
 	struct comp *t_comps[COMP_MAX];
 	size_t t_count;
+	size_t t_max;          /* comp_table_set_max(), <= COMP_MAX */
 };
 
 static const char *const comp_state_names[] = {
@@ -73,8 +74,28 @@ comp_table_new(struct comp_table **ret_table)
 		return -ENOMEM;
 	pthread_mutex_init(&t->t_mu, NULL);
 	pthread_cond_init(&t->t_idle, NULL);
+	t->t_max = COMP_MAX;
 	*ret_table = t;
 	return 0;
+}
+
+void
+comp_table_set_max(struct comp_table *t, size_t max)
+{
+	pthread_mutex_lock(&t->t_mu);
+	t->t_max = max != 0 && max < COMP_MAX ? max : COMP_MAX;
+	pthread_mutex_unlock(&t->t_mu);
+}
+
+size_t
+comp_table_max(struct comp_table *t)
+{
+	size_t max;
+
+	pthread_mutex_lock(&t->t_mu);
+	max = t->t_max;
+	pthread_mutex_unlock(&t->t_mu);
+	return max;
 }
 
 void
@@ -134,8 +155,8 @@ comp_insert(struct comp_table *t, const char *name, struct comp **ret_comp)
 		return -EINVAL;
 	if (comp_find(t, name) >= 0)
 		return -EEXIST;
-	if (t->t_count == COMP_MAX)
-		return -ENOSPC;
+	if (t->t_count >= t->t_max)
+		return -EUSERS;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
@@ -280,7 +301,7 @@ comp_set_requires(struct comp_table *t, const char *name, const struct comp_req 
 	ssize_t i;
 	int rv = -ENOENT;
 
-	if (n > COMP_REQUIRES_MAX)
+	if (n > LIMIT_REQUIRES_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&t->t_mu);
 	i = comp_find(t, name);

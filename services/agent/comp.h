@@ -34,21 +34,19 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "limit.h"
 #include "ckpt/v1/common.pb-c.h"
 #include "drv.h"
 #include "key.h"
 #include "sha.h"
 
-#define COMP_MAX 256
-#define COMP_REQUIRES_MAX 8
-#define COMP_REQ_VALUE_MAX 63
+#define COMP_MAX LIMIT_NODE_COMPONENTS_MAX
 #define COMP_HINTS_MAX (1u << 16) /* changed ranges kept between stored checkpoints */
-#define COMP_REASON_MAX 192
 
 /* A label a component requires of the node that runs it (placement). */
 struct comp_req {
 	char cq_key[KEY_NAME_MAX + 1];
-	char cq_value[COMP_REQ_VALUE_MAX + 1]; /* "": any value */
+	char cq_value[LIMIT_REQ_VALUE_MAX + 1]; /* "": any value */
 };
 
 enum comp_state { COMP_RESTORING, COMP_RUNNING, COMP_STOPPED, COMP_FAILED };
@@ -111,6 +109,13 @@ void comp_table_free(struct comp_table *t);
  */
 int comp_add(struct comp_table *t, const char *name, const struct drv_ops *ops,
     struct drv_inst *inst, uint64_t epoch);
+/*
+ * Components the table holds at most (the agent's --max-components, limit
+ * node_components): comp_add() and comp_reserve() of one more fail -EUSERS.
+ * 0 or more than COMP_MAX: COMP_MAX.
+ */
+void comp_table_set_max(struct comp_table *t, size_t max);
+size_t comp_table_max(struct comp_table *t);
 /* Reserves name as RESTORING. -EEXIST when the name is in the table in any state. */
 int comp_reserve(struct comp_table *t, const char *name);
 /*

@@ -19,16 +19,16 @@ conf_check(const struct agent_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (cfg->ac_manager == NULL || cfg->ac_manager[0] == '\0' ||
-	    strlen(cfg->ac_manager) >= AGENT_URL_MAX || cfg->ac_listen == NULL ||
-	    cfg->ac_listen[0] == '\0' || strlen(cfg->ac_listen) >= AGENT_URL_MAX) {
+	    strlen(cfg->ac_manager) >= LIMIT_URL_MAX || cfg->ac_listen == NULL ||
+	    cfg->ac_listen[0] == '\0' || strlen(cfg->ac_listen) >= LIMIT_URL_MAX) {
 		snprintf(err, errlen, "manager and listen URLs must have 1 to %d bytes",
-		    AGENT_URL_MAX - 1);
+		    LIMIT_URL_MAX - 1);
 		return -EINVAL;
 	}
 	if (cfg->ac_advertise != NULL && (cfg->ac_advertise[0] == '\0' ||
-	    strlen(cfg->ac_advertise) >= AGENT_URL_MAX || strstr(cfg->ac_advertise, "://") == NULL)) {
+	    strlen(cfg->ac_advertise) >= LIMIT_URL_MAX || strstr(cfg->ac_advertise, "://") == NULL)) {
 		snprintf(err, errlen, "advertised address '%.64s': want a URL such as tcp://host:port, "
-		    "shorter than %d bytes", cfg->ac_advertise, AGENT_URL_MAX);
+		    "shorter than %d bytes", cfg->ac_advertise, LIMIT_URL_MAX);
 		return -EINVAL;
 	}
 	if (cfg->ac_interval_ms < AGENT_INTERVAL_MIN_MS) {
@@ -53,8 +53,8 @@ conf_check(const struct agent_config *cfg, char *err, size_t errlen)
 		    (int)cfg->ac_ckpt_sched);
 		return -EINVAL;
 	}
-	if (cfg->ac_nlabels > AGENT_LABELS_MAX) {
-		snprintf(err, errlen, "%zu labels: at most %d", cfg->ac_nlabels, AGENT_LABELS_MAX);
+	if (cfg->ac_nlabels > LIMIT_LABELS_MAX) {
+		snprintf(err, errlen, "%zu labels: at most %d", cfg->ac_nlabels, LIMIT_LABELS_MAX);
 		return -EINVAL;
 	}
 	if (cfg->ac_chunk_min != 0 || cfg->ac_chunk_avg != 0 || cfg->ac_chunk_max != 0) {
@@ -69,10 +69,10 @@ conf_check(const struct agent_config *cfg, char *err, size_t errlen)
 	for (size_t i = 0; i < cfg->ac_nlabels; i++) {
 		const struct agent_label *l = &cfg->ac_labels[i];
 		if (key_name_check(l->al_key) != 0 || l->al_value == NULL ||
-		    strlen(l->al_value) > AGENT_LABEL_VALUE_MAX) {
+		    strlen(l->al_value) > LIMIT_LABEL_VALUE_MAX) {
 			snprintf(err, errlen,
 			    "invalid label '%s': key of [A-Za-z0-9._-], value of at most %d bytes",
-			    l->al_key != NULL ? l->al_key : "", AGENT_LABEL_VALUE_MAX);
+			    l->al_key != NULL ? l->al_key : "", LIMIT_LABEL_VALUE_MAX);
 			return -EINVAL;
 		}
 	}

@@ -37,8 +37,9 @@ decl_add(struct agent *a, const char *kind, const char *name, const struct drv_s
 			return -EEXIST;
 		}
 	}
-	if (a->a_ndecl == COMP_MAX) {
-		snprintf(err, errlen, "%s %s: more than %d components", kind, name, COMP_MAX);
+	if (a->a_ndecl >= comp_table_max(a->a_comps)) {
+		snprintf(err, errlen, "%s %s: more than %zu components (limit %s, --max-components)",
+		    kind, name, comp_table_max(a->a_comps), LIMIT_N_COMPONENTS);
 		return -ENOSPC;
 	}
 	memset(&d, 0, sizeof(d));

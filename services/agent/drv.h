@@ -44,10 +44,10 @@
 #include <sys/types.h>
 
 #include "chunk.h"
+#include "limit.h"
 #include "exec.h"
 #include "sha.h"
 
-#define DRV_KIND_MAX 31         /* bytes of a kind name */
 #define DRV_SETTINGS_MAX 64     /* settings of one spec */
 #define DRV_TICK_MS 100u        /* d_tick period */
 #define DRV_STOP_GRACE_MS 5000u /* d_stop grace of a component stopped by request */

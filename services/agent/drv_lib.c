@@ -22,7 +22,7 @@ struct drv_lib_host {
 	struct local_server *lh_server;
 	/* Guards lh_insts and each instance's dl_pending (never held across a call out). */
 	pthread_mutex_t lh_mu;
-	struct drv_inst *lh_insts[LOCAL_COMPONENTS_MAX];
+	struct drv_inst *lh_insts[LIMIT_NODE_COMPONENTS_MAX];
 };
 
 struct drv_inst {
@@ -61,7 +61,7 @@ drv_lib_on_checkpoint(void *arg, struct local_ckpt *ck, const char **ret_why)
 	int rv = -ESRCH;
 
 	pthread_mutex_lock(&h->lh_mu);
-	for (size_t i = 0; i < LOCAL_COMPONENTS_MAX; i++) {
+	for (size_t i = 0; i < LIMIT_NODE_COMPONENTS_MAX; i++) {
 		struct drv_inst *in = h->lh_insts[i];
 		if (in == NULL || strcmp(in->dl_name, ck->lc_component) != 0)
 			continue;
@@ -172,12 +172,12 @@ drv_lib_host_add(struct drv_lib_host *h, struct drv_inst *in)
 	int rv = -ENOSPC;
 
 	pthread_mutex_lock(&h->lh_mu);
-	for (size_t i = 0; i < LOCAL_COMPONENTS_MAX; i++)
+	for (size_t i = 0; i < LIMIT_NODE_COMPONENTS_MAX; i++)
 		if (h->lh_insts[i] != NULL && strcmp(h->lh_insts[i]->dl_name, in->dl_name) == 0) {
 			rv = -EEXIST;
 			goto out;
 		}
-	for (size_t i = 0; i < LOCAL_COMPONENTS_MAX; i++)
+	for (size_t i = 0; i < LIMIT_NODE_COMPONENTS_MAX; i++)
 		if (h->lh_insts[i] == NULL) {
 			h->lh_insts[i] = in;
 			rv = 0;
@@ -195,7 +195,7 @@ drv_lib_host_remove(struct drv_lib_host *h, struct drv_inst *in)
 	struct local_ckpt *ck;
 
 	pthread_mutex_lock(&h->lh_mu);
-	for (size_t i = 0; i < LOCAL_COMPONENTS_MAX; i++)
+	for (size_t i = 0; i < LIMIT_NODE_COMPONENTS_MAX; i++)
 		if (h->lh_insts[i] == in)
 			h->lh_insts[i] = NULL;
 	ck = in->dl_pending;

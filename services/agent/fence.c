@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ckpt/v1/nas.pb-c.h"
+#include "err.h"
 #include "key.h"
 #include "log.h"
 #include "methods.h"
@@ -36,8 +37,9 @@ fence_lost(struct agent *a, const char *name, const char *why)
 
 /*
  * A Store refused with FAILED_PRECONDITION: a stale epoch means another node
- * owns the component (the NAS says so in its message; otherwise its List
- * tells). True when the component was given up.
+ * owns the component (the NAS says so with reason "stale_epoch"; otherwise,
+ * missing chunks for one, its List tells). True when the component was
+ * given up.
  */
 bool
 fence_check(struct agent *a, struct nasc *n, const char *name, uint64_t epoch,
@@ -49,7 +51,7 @@ fence_check(struct agent *a, struct nasc *n, const char *name, uint64_t epoch,
 	uint64_t newest = 0;
 	char why[RPC_ERRMSG_MAX + 64];
 
-	if (strstr(serr->re_msg, "stale epoch") != NULL) {
+	if (rpc_error_is(serr, ERR_REASON_STALE_EPOCH)) {
 		snprintf(why, sizeof(why), "the NAS refused its commit with epoch %" PRIu64 ": %s",
 		    epoch, serr->re_msg);
 		fence_lost(a, name, why);

@@ -46,7 +46,7 @@ link_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 	Ckpt__V1__AttachReply *rep = NULL;
 	Ckpt__V1__Capacity cap;
 	Ckpt__V1__Label *labels, **lptrs;
-	char nas_list[NASC_URLS_MAX * (AGENT_URL_MAX + 1)];
+	char nas_list[NASC_URLS_MAX * (LIMIT_URL_MAX + 1)];
 	unsigned hb, reattach;
 	size_t off = 0;
 	int rv;
@@ -85,7 +85,7 @@ link_attach(struct agent *a, struct arena *arena, struct rpc_error *err)
 	}
 	for (size_t i = 0; i < rep->n_nas; i++) {
 		size_t len = strlen(rep->nas[i]);
-		if (len == 0 || len >= AGENT_URL_MAX) {
+		if (len == 0 || len >= LIMIT_URL_MAX) {
 			rv = -EPROTO;
 			agent_set_error(err, rv, "%s: Attach reply has a NAS address of %zu bytes",
 			    a->a_manager, len);

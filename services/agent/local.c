@@ -64,7 +64,7 @@ struct local_server {
 	char ls_url[1024];
 	struct rpc_server *ls_rpc;
 	pthread_mutex_t ls_lock;       /* guards ls_comps */
-	struct local_comp *ls_comps[LOCAL_COMPONENTS_MAX];
+	struct local_comp *ls_comps[LIMIT_NODE_COMPONENTS_MAX];
 };
 
 /* ---- the stored form ---- */
@@ -304,7 +304,7 @@ local_comp_free(struct local_comp *c)
 static int
 local_comp_slot(struct local_server *s, const char *name)
 {
-	for (int i = 0; i < LOCAL_COMPONENTS_MAX; i++)
+	for (int i = 0; i < LIMIT_NODE_COMPONENTS_MAX; i++)
 		if (s->ls_comps[i] != NULL && strcmp(s->ls_comps[i]->cm_name, name) == 0)
 			return i;
 	return -1;
@@ -346,7 +346,7 @@ local_expect(struct local_server *s, const struct local_expect *le)
 	pthread_mutex_lock(&s->ls_lock);
 	slot = local_comp_slot(s, c->cm_name);
 	if (slot < 0) {
-		for (int i = 0; i < LOCAL_COMPONENTS_MAX && slot < 0; i++)
+		for (int i = 0; i < LIMIT_NODE_COMPONENTS_MAX && slot < 0; i++)
 			if (s->ls_comps[i] == NULL)
 				slot = i;
 	}
@@ -847,7 +847,7 @@ local_stop(struct local_server *s)
 		return;
 	rpc_server_stop(s->ls_rpc);
 	unlink(s->ls_url + 6);
-	for (int i = 0; i < LOCAL_COMPONENTS_MAX; i++)
+	for (int i = 0; i < LIMIT_NODE_COMPONENTS_MAX; i++)
 		local_comp_free(s->ls_comps[i]);
 	pthread_mutex_destroy(&s->ls_lock);
 	free(s);

@@ -37,7 +37,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define LOCAL_COMPONENTS_MAX 256
+#include "limit.h"
+
 #define LOCAL_REGIONS_MAX 1024      /* regions in one checkpoint (libckpt's CKPT_REGIONS_MAX) */
 #define LOCAL_RANGES_MAX 64         /* changed ranges per region (libckpt's CKPT_RANGES_MAX) */
 #define LOCAL_PIECE_MAX (4u << 20)  /* largest GetRegion piece */
@@ -118,7 +119,7 @@ void local_stop(struct local_server *s);
 /*
  * Expects le_pid as le_component (replacing what was expected of it before):
  * copies the restored state after checking it (-EBADMSG: not the stored form;
- * -EFBIG: over le_max_bytes). -ENOSPC: LOCAL_COMPONENTS_MAX expected already.
+ * -EFBIG: over le_max_bytes). -ENOSPC: LIMIT_NODE_COMPONENTS_MAX expected already.
  */
 int local_expect(struct local_server *s, const struct local_expect *le);
 /*

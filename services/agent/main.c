@@ -47,6 +47,9 @@ struct agent_conf {
 	uint64_t upload_rate;
 	char *ckpt_sched;
 	struct tls_conf tls;
+	struct rpc_limits_conf limits;
+	int64_t max_comps;
+	uint64_t recv_max;
 };
 
 #define OPT(name, type, field, def, min, max, flags, meta, help)                               \
@@ -106,6 +109,13 @@ static const struct cfg_opt agent_opts[] = {
 	    "CPU policy of the checkpoint thread: nice (nice +10), batch (SCHED_BATCH at nice "
 	    "+10) or idle (SCHED_IDLE: only CPU time nothing else wants)"),
 	TLS_CFG_OPTS(struct agent_conf, tls),
+	OPT("recv-max", CFG_SIZE, recv_max, "1M", 64 << 10, 1 << 30, 0, "SIZE",
+	    "largest request to the Agent service (limit message_size)"),
+	RPC_CFG_LIMITS(struct agent_conf, limits),
+	OPT("max-components", CFG_INT, max_comps, RPC_LIMIT_STR(LIMIT_COMPONENTS_DEFAULT), 1,
+	    LIMIT_NODE_COMPONENTS_MAX, 0, "N",
+	    "components this node runs at most, its own and those restored here; a Restore of one "
+	    "more is refused RESOURCE_EXHAUSTED (limit node_components)"),
 };
 #define AGENT_NOPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
 
@@ -120,7 +130,7 @@ usage_error(const char *msg)
 	return 2;
 }
 
-#define DEMO_REQS_MAX 8
+#define DEMO_REQS_MAX LIMIT_REQUIRES_MAX
 
 /*
  * "NAME[:BYTES][@KEY[=VALUE]...]" -> name (KEY_NAME_MAX + 1 bytes), bytes
@@ -147,11 +157,11 @@ parse_demo(char *item, char *ret_name, uint64_t *ret_bytes, struct agent_req *re
 			if (eq != NULL)
 				*eq = '\0';
 			if (nreqs == DEMO_REQS_MAX || key_name_check(key) != 0 ||
-			    (eq != NULL && strlen(eq + 1) > 63)) {
+			    (eq != NULL && strlen(eq + 1) > LIMIT_REQ_VALUE_MAX)) {
 				snprintf(err, errlen,
 				    "--demo %s: invalid required label '@%s' (at most %d, KEY of "
-				    "[A-Za-z0-9._-], VALUE of at most 63 bytes)",
-				    item, key, DEMO_REQS_MAX);
+				    "[A-Za-z0-9._-], VALUE of at most %d bytes)",
+				    item, key, DEMO_REQS_MAX, LIMIT_REQ_VALUE_MAX);
 				return -EINVAL;
 			}
 			ret_reqs[nreqs].ar_key = key;
@@ -256,10 +266,10 @@ parse_label(char *item, struct agent_label *l, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	*eq = '\0';
-	if (key_name_check(item) != 0 || strlen(eq + 1) > AGENT_LABEL_VALUE_MAX) {
+	if (key_name_check(item) != 0 || strlen(eq + 1) > LIMIT_LABEL_VALUE_MAX) {
 		snprintf(err, errlen,
 		    "--label '%s=%s': KEY of 1-63 [A-Za-z0-9._-], VALUE of at most %d bytes", item,
-		    eq + 1, AGENT_LABEL_VALUE_MAX);
+		    eq + 1, LIMIT_LABEL_VALUE_MAX);
 		return -EINVAL;
 	}
 	l->al_key = item;
@@ -271,7 +281,7 @@ int
 main(int argc, char **argv)
 {
 	struct agent_conf conf = { 0 };
-	struct agent_label labels[AGENT_LABELS_MAX];
+	struct agent_label labels[LIMIT_LABELS_MAX];
 	struct agent_config acfg;
 	struct agent *a = NULL;
 	struct spec_config *file = NULL;
@@ -338,9 +348,9 @@ main(int argc, char **argv)
 		status = usage_error(err);
 		goto out_conf;
 	}
-	if (conf.label.cl_count > AGENT_LABELS_MAX) {
+	if (conf.label.cl_count > LIMIT_LABELS_MAX) {
 		snprintf(err, sizeof(err), "--label given %zu times: at most %d", conf.label.cl_count,
-		    AGENT_LABELS_MAX);
+		    LIMIT_LABELS_MAX);
 		status = usage_error(err);
 		goto out_conf;
 	}
@@ -390,6 +400,9 @@ main(int argc, char **argv)
 	acfg.ac_http = conf.http;
 	acfg.ac_upload_rate = conf.upload_rate;
 	acfg.ac_tls = &conf.tls;
+	acfg.ac_limits = &conf.limits;
+	acfg.ac_max_comps = (unsigned)conf.max_comps;
+	acfg.ac_recv_max = (size_t)conf.recv_max;
 	rv = agent_new(&acfg, &a, err, sizeof(err));
 	if (rv != 0) {
 		status = rv == -EINVAL ? usage_error(err) : (fprintf(stderr, "%s: %s\n", PROG, err), 1);

@@ -171,7 +171,7 @@ spec_req_parse(const char *word, struct spec_req *r)
 	const char *eq = strchr(word, '=');
 	size_t kl = eq != NULL ? (size_t)(eq - word) : strlen(word);
 
-	if (kl == 0 || kl > KEY_NAME_MAX || (eq != NULL && strlen(eq + 1) > SPEC_REQ_VALUE_MAX))
+	if (kl == 0 || kl > KEY_NAME_MAX || (eq != NULL && strlen(eq + 1) > LIMIT_REQ_VALUE_MAX))
 		return -EINVAL;
 	memcpy(r->sr_key, word, kl);
 	r->sr_key[kl] = '\0';

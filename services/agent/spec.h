@@ -50,17 +50,14 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "limit.h"
 #include "ckpt/v1/spec.pb-c.h"
 #include "exec.h"
 #include "key.h"
 
-#define SPEC_DRIVER_MAX 31
-#define SPEC_REQUIRES_MAX 8   /* = COMP_REQUIRES_MAX */
-#define SPEC_REQ_VALUE_MAX 63 /* = COMP_REQ_VALUE_MAX */
 #define SPEC_WORDS_MAX 128    /* words of one command */
 #define SPEC_ENV_MAX 64
 #define SPEC_STR_MAX 4096     /* one word, path or shell command */
-#define SPEC_COMPONENTS_MAX 256
 #define SPEC_ALLOW_MAX 256    /* entries of one [allow] list */
 #define SPEC_LINE_MAX 198     /* inih's line buffer (200) less "\r\n" */
 #define SPEC_LIMIT_DEFAULT (64ull << 20)
@@ -70,16 +67,16 @@
 
 struct spec_req {
 	char sr_key[KEY_NAME_MAX + 1];
-	char sr_value[SPEC_REQ_VALUE_MAX + 1]; /* "": any value */
+	char sr_value[LIMIT_REQ_VALUE_MAX + 1]; /* "": any value */
 };
 
 struct spec {
 	char sp_name[KEY_NAME_MAX + 1];
-	char sp_driver[SPEC_DRIVER_MAX + 1];
+	char sp_driver[LIMIT_KIND_MAX + 1];
 	uint64_t sp_interval_ms; /* 0: the agent's */
 	uint64_t sp_limit;       /* largest state (also sp_exec.xc_limit) */
 	uint64_t sp_demo_bytes;  /* driver demo: its state size */
-	struct spec_req sp_requires[SPEC_REQUIRES_MAX];
+	struct spec_req sp_requires[LIMIT_REQUIRES_MAX];
 	size_t sp_nrequires;
 	uint32_t sp_max_restarts;
 	uint64_t sp_backoff_ms;

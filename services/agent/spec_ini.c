@@ -206,9 +206,9 @@ load_section(struct load *l)
 				    "(first on line %d)", name, l->l_comps[i].p_line);
 				return -EINVAL;
 			}
-		if (l->l_ncomps == SPEC_COMPONENTS_MAX) {
+		if (l->l_ncomps == LIMIT_NODE_COMPONENTS_MAX) {
 			load_fail(l, l->l_sect_line, "component", "more than %d components",
-			    SPEC_COMPONENTS_MAX);
+			    LIMIT_NODE_COMPONENTS_MAX);
 			return -EINVAL;
 		}
 		np = realloc(l->l_comps, (l->l_ncomps + 1) * sizeof(*np));
@@ -488,8 +488,8 @@ load_component(struct load *l, struct pending *p, struct spec **ret)
 		load_fail(l, p->p_line, "driver", "missing in [component %s]", p->p_name);
 		goto out;
 	}
-	if (strlen(r->r_val[F_DRIVER]) > SPEC_DRIVER_MAX) {
-		load_fail(l, r->r_line[F_DRIVER], "driver", "longer than %d bytes", SPEC_DRIVER_MAX);
+	if (strlen(r->r_val[F_DRIVER]) > LIMIT_KIND_MAX) {
+		load_fail(l, r->r_line[F_DRIVER], "driver", "longer than %d bytes", LIMIT_KIND_MAX);
 		goto out;
 	}
 	snprintf(s->sp_driver, sizeof(s->sp_driver), "%s", r->r_val[F_DRIVER]);
@@ -554,7 +554,7 @@ load_component(struct load *l, struct pending *p, struct spec **ret)
 	}
 	if (r->r_val[F_REQUIRES] != NULL) {
 		char **w = NULL;
-		if (spec_words(r->r_val[F_REQUIRES], SPEC_REQUIRES_MAX, &w, reason,
+		if (spec_words(r->r_val[F_REQUIRES], LIMIT_REQUIRES_MAX, &w, reason,
 		    sizeof(reason)) != 0) {
 			load_fail(l, r->r_line[F_REQUIRES], "requires", "%s", reason);
 			goto out;
@@ -563,7 +563,7 @@ load_component(struct load *l, struct pending *p, struct spec **ret)
 			if (spec_req_parse(w[i], &s->sp_requires[i]) != 0) {
 				load_fail(l, r->r_line[F_REQUIRES], "requires", "invalid label '%s' "
 				    "(KEY[=VALUE], KEY of [A-Za-z0-9._-], VALUE of at most %d bytes)",
-				    w[i], SPEC_REQ_VALUE_MAX);
+				    w[i], LIMIT_REQ_VALUE_MAX);
 				spec_words_free(w);
 				goto out;
 			}

@@ -14,8 +14,8 @@ struct pb_all {
 	Ckpt__V1__ExecSettings ps_exec;
 	Ckpt__V1__DemoSettings ps_demo;
 	Ckpt__V1__RestartPolicy ps_restart;
-	Ckpt__V1__Label ps_labels[SPEC_REQUIRES_MAX];
-	Ckpt__V1__Label *ps_label_ptrs[SPEC_REQUIRES_MAX];
+	Ckpt__V1__Label ps_labels[LIMIT_REQUIRES_MAX];
+	Ckpt__V1__Label *ps_label_ptrs[LIMIT_REQUIRES_MAX];
 };
 
 static char *
@@ -140,8 +140,8 @@ spec_from_pb(const Ckpt__V1__ComponentSpec *pb, struct spec **ret_spec, char *er
 		goto out;
 	}
 	snprintf(s->sp_name, sizeof(s->sp_name), "%s", pb->name);
-	if (pb->driver == NULL || pb->driver[0] == '\0' || strlen(pb->driver) > SPEC_DRIVER_MAX) {
-		snprintf(err, errlen, "driver: missing or longer than %d bytes", SPEC_DRIVER_MAX);
+	if (pb->driver == NULL || pb->driver[0] == '\0' || strlen(pb->driver) > LIMIT_KIND_MAX) {
+		snprintf(err, errlen, "driver: missing or longer than %d bytes", LIMIT_KIND_MAX);
 		goto out;
 	}
 	snprintf(s->sp_driver, sizeof(s->sp_driver), "%s", pb->driver);
@@ -153,15 +153,15 @@ spec_from_pb(const Ckpt__V1__ComponentSpec *pb, struct spec **ret_spec, char *er
 		s->sp_max_restarts = pb->restart->max_restarts;
 		s->sp_backoff_ms = pb->restart->backoff_ms;
 	}
-	if (pb->n_requires > SPEC_REQUIRES_MAX) {
-		snprintf(err, errlen, "requires: more than %d labels", SPEC_REQUIRES_MAX);
+	if (pb->n_requires > LIMIT_REQUIRES_MAX) {
+		snprintf(err, errlen, "requires: more than %d labels", LIMIT_REQUIRES_MAX);
 		goto out;
 	}
 	for (size_t i = 0; i < pb->n_requires; i++) {
 		const Ckpt__V1__Label *lb = pb->requires[i];
 		struct spec_req *r = &s->sp_requires[i];
 		if (lb == NULL || lb->key == NULL || key_name_check(lb->key) != 0 ||
-		    (lb->value != NULL && strlen(lb->value) > SPEC_REQ_VALUE_MAX)) {
+		    (lb->value != NULL && strlen(lb->value) > LIMIT_REQ_VALUE_MAX)) {
 			snprintf(err, errlen, "requires: invalid label");
 			goto out;
 		}

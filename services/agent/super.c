@@ -23,7 +23,7 @@ struct super_rec {
 	uint32_t sr_failures;  /* in a row: crashes and failed restarts */
 	uint64_t sr_due_ms;
 	uint64_t sr_started_ms; /* last restart (not waiting) */
-	char sr_why[COMP_REASON_MAX]; /* the last failure */
+	char sr_why[LIMIT_REASON_MAX]; /* the last failure */
 };
 
 struct super {
@@ -121,7 +121,7 @@ static void
 super_failed(struct super *s, struct super_rec *r, uint64_t now_ms, const char *why)
 {
 	struct super_policy p;
-	char reason[COMP_REASON_MAX];
+	char reason[LIMIT_REASON_MAX];
 
 	super_policy_of(s, r->sr_name, &p);
 	r->sr_failures++;
@@ -149,7 +149,7 @@ super_take(struct super *s, const char *name, uint64_t now_ms)
 	struct drv_inst *inst = NULL;
 	struct drv_status st;
 	struct super_rec *r;
-	char why[COMP_REASON_MAX];
+	char why[LIMIT_REASON_MAX];
 
 	if (comp_crash_take(s->s_env.se_comps, name, &ops, &inst, &st) != 0)
 		return; /* busy with a checkpoint (next round), or gone */
@@ -176,7 +176,7 @@ static void
 super_restart(struct super *s, struct super_rec *r, uint64_t now_ms)
 {
 	struct super_start ss = { 0 };
-	char err[COMP_REASON_MAX] = "", why[COMP_REASON_MAX];
+	char err[LIMIT_REASON_MAX] = "", why[LIMIT_REASON_MAX];
 	int rv;
 
 	rv = s->s_env.se_start(s->s_env.se_arg, r->sr_name, r->sr_ops, &ss, err, sizeof(err));

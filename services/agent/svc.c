@@ -16,6 +16,7 @@
 #include "err.h"
 #include "key.h"
 #include "log.h"
+#include "util.h"
 #include "methods.h"
 #include "svc_spec.h"
 
@@ -294,7 +295,7 @@ svc_restore_one(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreR
 	struct svc_loaded ld = { 0 };
 	char hex_ck[SHA_HEX_LEN + 1], hex_state[SHA_HEX_LEN + 1];
 	char msg[RPC_ERRMSG_MAX];
-	struct comp_req reqs[COMP_REQUIRES_MAX];
+	struct comp_req reqs[LIMIT_REQUIRES_MAX];
 	size_t nreqs = 0;
 	int rv;
 
@@ -306,13 +307,13 @@ svc_restore_one(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreR
 	if (req->sha256.len != 0 && req->sha256.len != SHA_LEN)
 		return svc_reject(call, "Restore of %s: sha256 has %zu bytes, want 0 or %d",
 		    req->component, req->sha256.len, SHA_LEN);
-	if (req->n_requires > COMP_REQUIRES_MAX)
+	if (req->n_requires > LIMIT_REQUIRES_MAX)
 		return svc_reject(call, "Restore of %s: %zu required labels, at most %d",
-		    req->component, req->n_requires, COMP_REQUIRES_MAX);
+		    req->component, req->n_requires, LIMIT_REQUIRES_MAX);
 	for (size_t i = 0; i < req->n_requires; i++) {
 		const Ckpt__V1__Label *l = req->requires[i];
 		if (l == NULL || key_name_check(l->key) != 0 ||
-		    strlen(l->value) > COMP_REQ_VALUE_MAX)
+		    strlen(l->value) > LIMIT_REQ_VALUE_MAX)
 			return svc_reject(call, "Restore of %s: invalid required label",
 			    req->component);
 		snprintf(reqs[nreqs].cq_key, sizeof(reqs[nreqs].cq_key), "%s", l->key);
@@ -320,7 +321,7 @@ svc_restore_one(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreR
 		nreqs++;
 	}
 	if (cspec != NULL && nreqs == 0) {
-		/* The spec's labels (SPEC_REQUIRES_MAX = COMP_REQUIRES_MAX). */
+		/* The spec's labels (LIMIT_REQUIRES_MAX = LIMIT_REQUIRES_MAX). */
 		for (; nreqs < cspec->sp_nrequires; nreqs++) {
 			snprintf(reqs[nreqs].cq_key, sizeof(reqs[nreqs].cq_key), "%s",
 			    cspec->sp_requires[nreqs].sr_key);
@@ -339,6 +340,10 @@ svc_restore_one(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreR
 		if (rv == -EEXIST)
 			rpc_call_errorf(call, "component %s already runs on node %s", req->component,
 			    a->a_node);
+		else if (rv == -EUSERS)
+			return rpc_call_limitf(call, LIMIT_N_COMPONENTS, "node %s cannot take %s: it "
+			    "holds %zu components, its limit %s (--max-components)", a->a_node,
+			    req->component, comp_table_max(a->a_comps), LIMIT_N_COMPONENTS);
 		else
 			rpc_call_errorf(call, "cannot take %s: %s", req->component, err_str(rv));
 		return rv;
@@ -576,3 +581,14 @@ const unsigned svc_roles[AGENT_METHODS] = {
 	[AGENT_CHECKPOINT_NOW] = AUTH_MANAGER,
 	[AGENT_STATUS] = AUTH_MANAGER | AUTH_OPERATOR,
 };
+
+void
+svc_on_limit(void *arg, const char *name, const char *msg)
+{
+	struct agent *a = arg;
+	uint64_t held;
+
+	if (limit_log_named(&a->a_limit_log, name, util_now_mono_ms(), &held))
+		LOG_WARN("limit %s hit: %s%s", name, msg,
+		    held != 0 ? " (and more since the last line)" : "");
+}

@@ -1,4 +1,5 @@
 #include "apply.h"
+#include "limit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +15,6 @@
 #include "util.h"
 #include "wire.h"
 
-#define MAPPLY_DRIVER_MAX 31
 
 static unsigned
 mapply_nas_ms(struct rpc_call *call)
@@ -70,7 +70,7 @@ static int
 mapply_check(struct rpc_call *call, const Ckpt__V1__ComponentSpec *sp)
 {
 	char why[WIRE_ERR_MAX];
-	struct reg_req reqs[REG_REQUIRES_MAX];
+	struct reg_req reqs[LIMIT_REQUIRES_MAX];
 	size_t n;
 
 	if (sp == NULL) {
@@ -82,15 +82,15 @@ mapply_check(struct rpc_call *call, const Ckpt__V1__ComponentSpec *sp)
 		    sp->name, KEY_NAME_MAX);
 		return -EINVAL;
 	}
-	if (sp->driver[0] == '\0' || wire_text_check(sp->driver, MAPPLY_DRIVER_MAX) != 0) {
+	if (sp->driver[0] == '\0' || wire_text_check(sp->driver, LIMIT_KIND_MAX) != 0) {
 		rpc_call_errorf(call, "Apply of %s: driver: want 1 to %d printable characters",
-		    sp->name, MAPPLY_DRIVER_MAX);
+		    sp->name, LIMIT_KIND_MAX);
 		return -EINVAL;
 	}
-	if (sp->n_requires > REG_REQUIRES_MAX ||
+	if (sp->n_requires > LIMIT_REQUIRES_MAX ||
 	    wire_requires_from_pb(sp->requires, sp->n_requires, reqs, &n, why, sizeof(why)) != 0) {
 		rpc_call_errorf(call, "Apply of %s: requires: %s", sp->name,
-		    sp->n_requires > REG_REQUIRES_MAX ? "too many labels" : why);
+		    sp->n_requires > LIMIT_REQUIRES_MAX ? "too many labels" : why);
 		return -EINVAL;
 	}
 	return 0;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "limit.h"
 #include "log.h"
 #include "mgr.h"
 #include "nasc.h"
@@ -31,6 +32,10 @@ struct main_conf {
 	char *log_level;
 	char *http;
 	struct tls_conf tls;
+	struct rpc_limits_conf limits;
+	int64_t max_nodes;
+	int64_t max_node_comps;
+	uint64_t recv_max;
 };
 
 static const struct cfg_opt main_opts[] = {
@@ -56,6 +61,17 @@ static const struct cfg_opt main_opts[] = {
 	    "serve /healthz, /readyz (a NAS answers) and /metrics (Prometheus) on "
 	    "http://HOST:PORT; off when not set" },
 	TLS_CFG_OPTS(struct main_conf, tls),
+	{ "recv-max", CFG_SIZE, offsetof(struct main_conf, recv_max), "16M", 64 << 10, 1 << 30, 0,
+	    "SIZE", "largest request to the Manager service (limit message_size)" },
+	RPC_CFG_LIMITS(struct main_conf, limits),
+	{ "max-nodes", CFG_INT, offsetof(struct main_conf, max_nodes),
+	    RPC_LIMIT_STR(LIMIT_NODES_DEFAULT), 1, LIMIT_NODES_MAX, 0, "N",
+	    "nodes known at most (down ones included); the attach of one more is refused "
+	    "RESOURCE_EXHAUSTED (limit nodes)" },
+	{ "max-node-components", CFG_INT, offsetof(struct main_conf, max_node_comps),
+	    RPC_LIMIT_STR(LIMIT_COMPONENTS_DEFAULT), 1, LIMIT_NODE_COMPONENTS_MAX, 0, "N",
+	    "components one node may report or declare; an attach or heartbeat with more is "
+	    "refused RESOURCE_EXHAUSTED (limit node_components)" },
 };
 #define MAIN_NOPTS (sizeof(main_opts) / sizeof(main_opts[0]))
 
@@ -146,6 +162,10 @@ main(int argc, char **argv)
 		.mc_seed_timeout_ms = MAIN_SEED_TIMEOUT_MS,
 		.mc_http = conf.http,
 		.mc_tls = &conf.tls,
+		.mc_limits = &conf.limits,
+		.mc_max_nodes = (unsigned)conf.max_nodes,
+		.mc_max_node_comps = (unsigned)conf.max_node_comps,
+		.mc_recv_max = (size_t)conf.recv_max,
 	};
 	rv = mgr_start(&mc, &m, err, sizeof(err));
 	if (rv != 0) {

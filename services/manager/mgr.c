@@ -68,6 +68,7 @@ struct mgr {
 	uint64_t m_seed;           /* jitter of failover retries, under m_lock */
 	uint64_t m_started_ms;     /* monotonic */
 	struct mmet *m_mmet;       /* --http: metrics and readiness; NULL without */
+	struct limit_log m_limit_log;
 };
 
 static void
@@ -132,10 +133,10 @@ mgr_check_opt_name(struct rpc_call *call, const char *what, const char *s)
 static int
 mgr_check_address(struct rpc_call *call, const char *s)
 {
-	if (s[0] == '\0' || wire_text_check(s, REG_ADDR_MAX - 1) != 0 || strstr(s, "://") == NULL) {
+	if (s[0] == '\0' || wire_text_check(s, LIMIT_URL_MAX - 1) != 0 || strstr(s, "://") == NULL) {
 		rpc_call_errorf(call, "invalid address '%.64s' (a URL such as tcp://host:port, "
 				      "shorter than %d characters)",
-		    s, REG_ADDR_MAX);
+		    s, LIMIT_URL_MAX);
 		return -EINVAL;
 	}
 	return 0;
@@ -150,7 +151,7 @@ static int
 mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
     const char **ret_addr)
 {
-	char addr[REG_ADDR_MAX];
+	char addr[LIMIT_URL_MAX];
 	nng_sockaddr sa;
 	int rv;
 
@@ -174,17 +175,16 @@ mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
 
 /* Converts a node's component list; names must be unique within it. */
 static int
-mgr_comps_from_pb(struct rpc_call *call, const char *node, Ckpt__V1__ComponentStatus *const *pb,
-    size_t n, struct reg_comp **ret_comps)
+mgr_comps_from_pb(struct mgr *m, struct rpc_call *call, const char *node,
+    Ckpt__V1__ComponentStatus *const *pb, size_t n, struct reg_comp **ret_comps)
 {
+	unsigned max = m->m_cfg.mc_max_node_comps;
 	struct reg_comp *comps = NULL;
 	char why[WIRE_ERR_MAX];
 
-	if (n > REG_NODE_COMPONENTS_MAX) {
-		rpc_call_errorf(call, "node %s reports %zu components, at most %d", node, n,
-		    REG_NODE_COMPONENTS_MAX);
-		return -EINVAL;
-	}
+	if (n > max)
+		return rpc_call_limitf(call, LIMIT_N_COMPONENTS, "node %s reports %zu components, "
+		    "over the limit %s of %u per node", node, n, LIMIT_N_COMPONENTS, max);
 	if (n > 0) {
 		comps = arena_alloc(rpc_call_arena(call), n * sizeof(*comps));
 		if (comps == NULL)
@@ -356,9 +356,9 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		rv = mgr_dial_address(call, req->node, req->address, &addr);
 	if (rv != 0)
 		return rv;
-	if (req->n_labels > REG_LABELS_MAX) {
+	if (req->n_labels > LIMIT_LABELS_MAX) {
 		rpc_call_errorf(call, "node %s has %zu labels, at most %d", req->node, req->n_labels,
-		    REG_LABELS_MAX);
+		    LIMIT_LABELS_MAX);
 		return -EINVAL;
 	}
 	if (req->n_labels > 0) {
@@ -374,11 +374,11 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 			return -EINVAL;
 		}
 	}
-	rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
+	rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, &comps);
 	if (rv == 0)
 		rv = mgr_attach_claim(m, call, req->node, req->instance, addr, &at.ra_replaces);
 	if (rv == 0)
-		rv = mgr_comps_from_pb(call, req->node, req->declared, req->n_declared, &declared);
+		rv = mgr_comps_from_pb(m, call, req->node, req->declared, req->n_declared, &declared);
 	if (rv != 0)
 		return rv;
 
@@ -432,9 +432,12 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 			 "instance attached meanwhile", req->node, addr, req->instance);
 		return rv;
 	}
+	if (rv == -EUSERS)
+		return rpc_call_limitf(call, LIMIT_N_NODES, "cannot register node %s: %u nodes are "
+		    "known already (limit %s)", req->node, m->m_cfg.mc_max_nodes, LIMIT_N_NODES);
 	if (rv != 0) {
 		rpc_call_errorf(call, "cannot register node %s: %s", req->node,
-		    rv == -ENOSPC ? "the registry is full" : err_str(rv));
+		    rv == -ENOSPC ? "the catalogue is full" : err_str(rv));
 		return rv;
 	}
 
@@ -519,7 +522,7 @@ mgr_notify(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 				  .me_component = c.rk_component, .me_seq = c.rk_seq,
 				  .me_sha256 = c.rk_sha256 });
 	if (fenced) {
-		char msg[REG_REASON_MAX];
+		char msg[LIMIT_REASON_MAX];
 
 		snprintf(msg, sizeof(msg), "%s on %s (epoch %llu) was fenced by %s/%s@%llu at epoch "
 		    "%llu: restoring it from that checkpoint", c.rk_component, owner,
@@ -575,7 +578,7 @@ mgr_super_notes(struct mgr *m, const char *node, const struct reg_super_note *no
 
 	for (size_t i = 0; i < n; i++) {
 		const struct reg_super_note *sn = &notes[i];
-		char msg[REG_REASON_MAX + 64];
+		char msg[LIMIT_REASON_MAX + 64];
 
 		if (sn->rs_failed) {
 			LOG_WARN("component %s failed on node %s (%s): placing it on another node",
@@ -621,7 +624,7 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (rv == 0)
 		rv = mgr_act_as(call, req->node, "send heartbeats");
 	if (rv == 0)
-		rv = mgr_comps_from_pb(call, req->node, req->components, req->n_components, &comps);
+		rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, &comps);
 	if (rv != 0)
 		return rv;
 	if (req->n_components > 0) {
@@ -1120,6 +1123,17 @@ mgr_on_refused(void *arg, const char *line)
 	LOG_WARN("refused: %s", line);
 }
 
+static void
+mgr_on_limit(void *arg, const char *name, const char *msg)
+{
+	struct mgr *m = arg;
+	uint64_t held;
+
+	if (limit_log_named(&m->m_limit_log, name, util_now_mono_ms(), &held))
+		LOG_WARN("limit %s hit: %s%s", name, msg,
+		    held != 0 ? " (and more since the last line)" : "");
+}
+
 /* ---- node monitor ---- */
 
 static void
@@ -1131,7 +1145,7 @@ mgr_sweep(struct mgr *m)
 	do {
 		n = reg_sweep(m->m_reg, down, MGR_DOWN_BATCH);
 		for (size_t i = 0; i < n; i++) {
-			char msg[64], reason[REG_REASON_MAX];
+			char msg[64], reason[LIMIT_REASON_MAX];
 			size_t k;
 
 			LOG_WARN("node %s is down (silent for %llu ms)", down[i].rd_node,
@@ -1517,7 +1531,8 @@ mgr_on_store_check(void *arg, int rv, const char *msg)
 int
 mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t errlen)
 {
-	struct reg_config rc = { .rc_down_after_ms = cfg->mc_down_after_ms };
+	struct reg_config rc = { .rc_down_after_ms = cfg->mc_down_after_ms,
+		.rc_nodes_max = cfg->mc_max_nodes };
 	struct rpc_server_config sc = { 0 };
 	struct rpc_error rerr;
 	struct mgr *m;
@@ -1533,6 +1548,11 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		return -ENOMEM;
 	}
 	m->m_cfg = *cfg;
+	if (m->m_cfg.mc_max_nodes == 0)
+		m->m_cfg.mc_max_nodes = LIMIT_NODES_DEFAULT;
+	if (m->m_cfg.mc_max_node_comps == 0 || m->m_cfg.mc_max_node_comps > LIMIT_NODE_COMPONENTS_MAX)
+		m->m_cfg.mc_max_node_comps = LIMIT_COMPONENTS_DEFAULT;
+	rc.rc_nodes_max = m->m_cfg.mc_max_nodes;
 	rv = mgr_sync_init(m);
 	if (rv != 0) {
 		free(m);
@@ -1580,6 +1600,10 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	sc.rs_on_bad = mgr_on_bad;
 	sc.rs_roles = mgr_roles;
 	sc.rs_on_refused = mgr_on_refused;
+	sc.rs_on_limit = mgr_on_limit;
+	sc.rs_recv_max = cfg->mc_recv_max;
+	if (cfg->mc_limits != NULL)
+		rpc_limits_apply(cfg->mc_limits, &sc);
 	if (cfg->mc_http != NULL) {
 		rv = mmet_new(m->m_reg, m->m_nasc, &m->m_mmet);
 		if (rv != 0) {

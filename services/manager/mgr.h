@@ -68,6 +68,11 @@ struct mgr_config {
 	 * Must outlive the manager.
 	 */
 	const struct tls_conf *mc_tls;
+	/* Limits on peers: the RPC layer's (NULL: defaults), nodes, components per node. */
+	const struct rpc_limits_conf *mc_limits;
+	unsigned mc_max_nodes;          /* 0: LIMIT_NODES_DEFAULT */
+	unsigned mc_max_node_comps;     /* 0: LIMIT_COMPONENTS_DEFAULT; at most the wire's 256 */
+	size_t mc_recv_max;             /* largest request; 0: RPC_RECV_MAX_DEFAULT */
 };
 
 /*

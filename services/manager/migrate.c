@@ -276,7 +276,7 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 		.pr_target = target,
 		.pr_need_bytes = m->m_plan.rm_need_bytes,
 	};
-	struct place_label reqs[REG_REQUIRES_MAX];
+	struct place_label reqs[LIMIT_REQUIRES_MAX];
 	const char *excl[MIG_REFUSALS_MAX];
 	struct reg_cand *rc = NULL;
 	struct place_cand *pc = NULL;
@@ -597,7 +597,7 @@ mig_restore_on(struct mig *m, const char *node, struct reg_peer *peer, uint64_t 
 {
 	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
 	Ckpt__V1__RestoreReply *rep = NULL;
-	Ckpt__V1__Label reqs[REG_REQUIRES_MAX], *reqp[REG_REQUIRES_MAX];
+	Ckpt__V1__Label reqs[LIMIT_REQUIRES_MAX], *reqp[LIMIT_REQUIRES_MAX];
 	struct reg_comp st;
 	char why[WIRE_ERR_MAX];
 	int rv;
@@ -615,7 +615,7 @@ mig_restore_on(struct mig *m, const char *node, struct reg_peer *peer, uint64_t 
 		req.seq = 0;
 		req.sha256.len = 0;
 	}
-	for (size_t i = 0; i < m->m_plan.rm_nrequires && i < REG_REQUIRES_MAX; i++) {
+	for (size_t i = 0; i < m->m_plan.rm_nrequires && i < LIMIT_REQUIRES_MAX; i++) {
 		ckpt__v1__label__init(&reqs[i]);
 		reqs[i].key = m->m_plan.rm_requires[i].rq_key;
 		reqs[i].value = m->m_plan.rm_requires[i].rq_value;
@@ -858,8 +858,9 @@ mig_run_spec(const struct mig_env *env, const struct mig_kind *kind, const char 
 		if (rv != 0 && m.m_spec != NULL && !explicit_target && !kind->mk_resume &&
 		    (rerr.re_code == CKPT__V1__CODE__FAILED_PRECONDITION ||
 			rerr.re_code == CKPT__V1__CODE__PERMISSION_DENIED ||
-			rerr.re_code == CKPT__V1__CODE__UNAVAILABLE)) {
-			/* Refused, or not reachable now: the next node may take it. */
+			rerr.re_code == CKPT__V1__CODE__UNAVAILABLE ||
+			rpc_error_is(&rerr, LIMIT_REASON_PREFIX LIMIT_N_COMPONENTS))) {
+			/* Refused, full, or not reachable now: the next node may take it. */
 			rv = mig_next_target(&m, &rerr, err, errlen);
 			if (rv != 0)
 				goto out_failed;

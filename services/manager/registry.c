@@ -17,7 +17,7 @@ struct reg_peer {
 struct reg_node {
 	char n_id[KEY_NAME_MAX + 1];
 	bool n_up;
-	char n_address[REG_ADDR_MAX];
+	char n_address[LIMIT_URL_MAX];
 	struct reg_capacity n_cap;
 	struct reg_label *n_labels;
 	size_t n_nlabels;
@@ -40,13 +40,13 @@ struct reg_owner {
 	bool o_migrating;
 	bool o_has_ckpt;
 	struct reg_ckpt o_ckpt;
-	struct reg_req o_requires[REG_REQUIRES_MAX]; /* as last reported */
+	struct reg_req o_requires[LIMIT_REQUIRES_MAX]; /* as last reported */
 	size_t o_nrequires;
 	/* Failover: pending since its node went down, until placed. */
 	bool o_pending;
 	bool o_pending_parked;      /* waits for an attach or an uncordon */
 	char o_pending_node[KEY_NAME_MAX + 1];
-	char o_pending_reason[REG_REASON_MAX];
+	char o_pending_reason[LIMIT_REASON_MAX];
 	uint64_t o_pending_since_unix_ms;
 	uint64_t o_pending_due_ms;  /* rc_clock */
 	uint32_t o_pending_attempts;
@@ -374,6 +374,8 @@ reg_new(const struct reg_config *cfg, struct reg **ret_reg)
 	if (r == NULL)
 		return -ENOMEM;
 	r->r_cfg = *cfg;
+	if (r->r_cfg.rc_nodes_max == 0)
+		r->r_cfg.rc_nodes_max = LIMIT_NODES_DEFAULT;
 	rv = -pthread_mutex_init(&r->r_lock, NULL);
 	if (rv != 0) {
 		free(r);
@@ -425,8 +427,8 @@ reg_node_add(struct reg *r, const char *id, size_t at, struct reg_node **ret_nod
 {
 	struct reg_node *n;
 
-	if (r->r_nnodes >= REG_NODES_MAX)
-		return -ENOSPC;
+	if (r->r_nnodes >= r->r_cfg.rc_nodes_max)
+		return -EUSERS;
 	if (r->r_nnodes == r->r_capnodes) {
 		size_t cap = r->r_capnodes != 0 ? 2 * r->r_capnodes : 8;
 		struct reg_node **a = realloc(r->r_nodes, cap * sizeof(*a));
@@ -570,8 +572,8 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	*ret_close = NULL;
 	if (a->ra_nresumed != NULL)
 		*a->ra_nresumed = 0;
-	if (a->ra_nlabels > REG_LABELS_MAX || a->ra_ncomps > REG_NODE_COMPONENTS_MAX ||
-	    a->ra_ndeclared > REG_NODE_COMPONENTS_MAX) {
+	if (a->ra_nlabels > LIMIT_LABELS_MAX || a->ra_ncomps > LIMIT_NODE_COMPONENTS_MAX ||
+	    a->ra_ndeclared > LIMIT_NODE_COMPONENTS_MAX) {
 		*ret_close = client;
 		return -EINVAL;
 	}
@@ -659,7 +661,7 @@ reg_holder(struct reg *r, const char *node, struct reg_holder *ret_holder)
 	if (n != NULL) {
 		ret_holder->rh_up = n->n_up;
 		ret_holder->rh_instance = n->n_instance;
-		memcpy(ret_holder->rh_address, n->n_address, REG_ADDR_MAX);
+		memcpy(ret_holder->rh_address, n->n_address, LIMIT_URL_MAX);
 		rv = 0;
 	}
 	pthread_mutex_unlock(&r->r_lock);
@@ -675,7 +677,7 @@ reg_node_address(struct reg *r, const char *node, char *ret_address)
 	pthread_mutex_lock(&r->r_lock);
 	n = reg_node_find(r, node, NULL);
 	if (n != NULL) {
-		memcpy(ret_address, n->n_address, REG_ADDR_MAX);
+		memcpy(ret_address, n->n_address, LIMIT_URL_MAX);
 		rv = 0;
 	}
 	pthread_mutex_unlock(&r->r_lock);
@@ -696,7 +698,7 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		*b->rb_nelsewhere = 0;
 	if (b->rb_nsuper != NULL)
 		*b->rb_nsuper = 0;
-	if (b->rb_ncomps > REG_NODE_COMPONENTS_MAX)
+	if (b->rb_ncomps > LIMIT_NODE_COMPONENTS_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&r->r_lock);
 	n = reg_node_find(r, node, NULL);
@@ -1158,7 +1160,7 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
 		if (status == NULL)
 			continue;
 		c = reg_node_comp(n, component);
-		if (c == NULL && n->n_ncomps < REG_NODE_COMPONENTS_MAX) {
+		if (c == NULL && n->n_ncomps < LIMIT_NODE_COMPONENTS_MAX) {
 			struct reg_comp *a = realloc(n->n_comps, (n->n_ncomps + 1) * sizeof(*a));
 			if (a != NULL) {
 				n->n_comps = a;

@@ -63,21 +63,12 @@
 #include <stdint.h>
 
 #include "key.h"
+#include "limit.h"
 #include "rpc.h"
 #include "sha.h"
 
-#define REG_NODES_MAX 1024
-#define REG_NODE_COMPONENTS_MAX 256
 #define REG_COMPONENTS_MAX 65536   /* owner/catalogue entries */
-#define REG_LABELS_MAX 32
-#define REG_LABEL_KEY_MAX 63
-#define REG_LABEL_VALUE_MAX 255
-#define REG_ADDR_MAX 256           /* addresses are shorter than this */
 #define REG_STATE_MAX 15
-#define REG_KIND_MAX 31
-#define REG_REQUIRES_MAX 8         /* labels one component may require */
-#define REG_REQ_VALUE_MAX 63
-#define REG_REASON_MAX 192
 #define REG_BEAT_NOTES_MAX 32      /* start-fresh / elsewhere names per heartbeat */
 #define REG_STATE_FAILED "failed"  /* a component its node gave up on (supervision) */
 
@@ -88,6 +79,7 @@ typedef uint64_t (*reg_clock_fn)(void *arg);
 
 struct reg_config {
 	uint64_t rc_down_after_ms;  /* silent longer than this: down */
+	size_t rc_nodes_max;        /* nodes known at most (limit nodes); 0: LIMIT_NODES_DEFAULT */
 	reg_clock_fn rc_clock;      /* NULL: util_now_mono_ms() */
 	void *rc_clock_arg;
 };
@@ -100,8 +92,8 @@ struct reg_capacity {
 };
 
 struct reg_label {
-	char rl_key[REG_LABEL_KEY_MAX + 1];
-	char rl_value[REG_LABEL_VALUE_MAX + 1];
+	char rl_key[LIMIT_LABEL_KEY_MAX + 1];
+	char rl_value[LIMIT_LABEL_VALUE_MAX + 1];
 };
 
 /* A checkpoint reference (where a restored component came from). */
@@ -115,15 +107,15 @@ struct reg_ref {
 
 /* A label a component requires of its node (key=value, value may be ""). */
 struct reg_req {
-	char rq_key[REG_LABEL_KEY_MAX + 1];
-	char rq_value[REG_REQ_VALUE_MAX + 1];
+	char rq_key[LIMIT_LABEL_KEY_MAX + 1];
+	char rq_value[LIMIT_REQ_VALUE_MAX + 1];
 };
 
 /* A component as a node reports it (ComponentStatus). */
 struct reg_comp {
 	char rc_name[KEY_NAME_MAX + 1];
 	char rc_state[REG_STATE_MAX + 1];
-	char rc_kind[REG_KIND_MAX + 1];
+	char rc_kind[LIMIT_KIND_MAX + 1];
 	uint64_t rc_last_seq;
 	uint64_t rc_epoch;
 	uint64_t rc_state_bytes;
@@ -131,12 +123,12 @@ struct reg_comp {
 	struct reg_ref rc_restored_from;
 	bool rc_has_state_sha;
 	uint8_t rc_state_sha256[SHA_LEN];
-	struct reg_req rc_requires[REG_REQUIRES_MAX];
+	struct reg_req rc_requires[LIMIT_REQUIRES_MAX];
 	size_t rc_nrequires;
 	uint32_t rc_pid;          /* its process, 0: none */
 	uint32_t rc_restarts;     /* restarts after a crash on its node */
 	uint64_t rc_last_unix_ms; /* when rc_last_seq was stored, 0: unknown */
-	char rc_reason[REG_REASON_MAX]; /* failed: why */
+	char rc_reason[LIMIT_REASON_MAX]; /* failed: why */
 };
 
 /* What reg_beat() saw of a node's supervision (rb_super). */
@@ -145,14 +137,14 @@ struct reg_super_note {
 	bool rs_failed;           /* newly reported failed (now pending failover) */
 	uint32_t rs_restarts;     /* else: restarted, this many times so far */
 	uint32_t rs_new;          /* restarts since the previous report */
-	char rs_reason[REG_REASON_MAX];
+	char rs_reason[LIMIT_REASON_MAX];
 };
 
 /* One catalogue entry (CheckpointInfo). */
 struct reg_ckpt {
 	char rk_node[KEY_NAME_MAX + 1];
 	char rk_component[KEY_NAME_MAX + 1];
-	char rk_kind[REG_KIND_MAX + 1];
+	char rk_kind[LIMIT_KIND_MAX + 1];
 	uint64_t rk_seq;
 	uint64_t rk_epoch;
 	uint64_t rk_size;
@@ -165,7 +157,7 @@ struct reg_ckpt {
 struct reg_node_view {
 	char rn_id[KEY_NAME_MAX + 1];
 	bool rn_up;
-	char rn_address[REG_ADDR_MAX];
+	char rn_address[LIMIT_URL_MAX];
 	struct reg_capacity rn_cap;
 	struct reg_label *rn_labels;
 	size_t rn_nlabels;
@@ -184,19 +176,19 @@ struct reg_node_view {
 struct reg_pending {
 	char rp_component[KEY_NAME_MAX + 1];
 	char rp_node[KEY_NAME_MAX + 1];    /* node it ran on */
-	char rp_reason[REG_REASON_MAX];
+	char rp_reason[LIMIT_REASON_MAX];
 	uint64_t rp_since_unix_ms;
 	uint32_t rp_attempts;
 };
 
 struct reg_attach {
 	const char *ra_node;        /* valid name */
-	const char *ra_address;     /* 1..REG_ADDR_MAX-1 bytes */
+	const char *ra_address;     /* 1..LIMIT_URL_MAX-1 bytes */
 	struct reg_capacity ra_cap;
 	const struct reg_label *ra_labels;
-	size_t ra_nlabels;          /* <= REG_LABELS_MAX */
+	size_t ra_nlabels;          /* <= LIMIT_LABELS_MAX */
 	const struct reg_comp *ra_comps;
-	size_t ra_ncomps;           /* <= REG_NODE_COMPONENTS_MAX */
+	size_t ra_ncomps;           /* <= LIMIT_NODE_COMPONENTS_MAX */
 	uint64_t ra_unix_ms;        /* wall clock of the attach */
 	uint64_t ra_instance;       /* the attaching agent process; 0: not told */
 	/*
@@ -214,7 +206,7 @@ struct reg_attach {
 	size_t *ra_nrevoked;
 	/* Components the node declares (it started again; see Resume above). */
 	const struct reg_comp *ra_declared;
-	size_t ra_ndeclared;        /* <= REG_NODE_COMPONENTS_MAX */
+	size_t ra_ndeclared;        /* <= LIMIT_NODE_COMPONENTS_MAX */
 	size_t *ra_nresumed;        /* optional output: how many were marked for resume */
 };
 
@@ -261,7 +253,7 @@ struct reg_mig_plan {
 	uint64_t rm_need_bytes;          /* state size when known, else 0 */
 	bool rm_has_ckpt;
 	struct reg_ckpt rm_ckpt;         /* latest in the catalogue */
-	struct reg_req rm_requires[REG_REQUIRES_MAX]; /* as its node last reported */
+	struct reg_req rm_requires[LIMIT_REQUIRES_MAX]; /* as its node last reported */
 	size_t rm_nrequires;
 	bool rm_owner_fenced;            /* the owner runs it at an epoch below rm_epoch */
 	bool rm_owner_failed;            /* the owner reports it failed: placed elsewhere */
@@ -282,7 +274,8 @@ void reg_abort(struct reg *r);
  * takes it. Whatever client the caller must close afterwards (outside any
  * lock) is stored in *ret_close (NULL when none): the new one when the node
  * already has a client for the same address, or the old one when the address
- * changed and nobody else holds it. -ENOSPC when REG_NODES_MAX is reached;
+ * changed and nobody else holds it. -EUSERS when rc_nodes_max nodes are known
+ * and this is another; -ENOSPC when the catalogue (REG_COMPONENTS_MAX) is full;
  * -EEXIST when the node is up under another instance (see Identity above).
  */
 int reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
@@ -291,11 +284,11 @@ int reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *cli
 struct reg_holder {
 	bool rh_up;
 	uint64_t rh_instance;
-	char rh_address[REG_ADDR_MAX];
+	char rh_address[LIMIT_URL_MAX];
 };
 /* Copies who holds node; -ENOENT when the node is unknown. */
 int reg_holder(struct reg *r, const char *node, struct reg_holder *ret_holder);
-/* Copies the address the node attached from (REG_ADDR_MAX bytes); -ENOENT. */
+/* Copies the address the node attached from (LIMIT_URL_MAX bytes); -ENOENT. */
 int reg_node_address(struct reg *r, const char *node, char *ret_address);
 /*
  * Records a heartbeat: last-seen, capacity and the component list (replaced).

@@ -40,14 +40,14 @@ int
 wire_label_from_pb(const Ckpt__V1__Label *pb, struct reg_label *ret_label, char *err,
     size_t errlen)
 {
-	if (pb->key[0] == '\0' || wire_text_check(pb->key, REG_LABEL_KEY_MAX) != 0) {
+	if (pb->key[0] == '\0' || wire_text_check(pb->key, LIMIT_LABEL_KEY_MAX) != 0) {
 		snprintf(err, errlen, "invalid label key (1 to %d printable characters)",
-		    REG_LABEL_KEY_MAX);
+		    LIMIT_LABEL_KEY_MAX);
 		return -EINVAL;
 	}
-	if (wire_text_check(pb->value, REG_LABEL_VALUE_MAX) != 0) {
+	if (wire_text_check(pb->value, LIMIT_LABEL_VALUE_MAX) != 0) {
 		snprintf(err, errlen, "invalid value of label '%s' (at most %d printable characters)",
-		    pb->key, REG_LABEL_VALUE_MAX);
+		    pb->key, LIMIT_LABEL_VALUE_MAX);
 		return -EINVAL;
 	}
 	wire_copy(ret_label->rl_key, sizeof(ret_label->rl_key), pb->key);
@@ -86,18 +86,18 @@ int
 wire_requires_from_pb(Ckpt__V1__Label *const *pb, size_t n, struct reg_req *ret_reqs,
     size_t *ret_n, char *err, size_t errlen)
 {
-	if (n > REG_REQUIRES_MAX) {
-		snprintf(err, errlen, "%zu required labels, at most %d", n, REG_REQUIRES_MAX);
+	if (n > LIMIT_REQUIRES_MAX) {
+		snprintf(err, errlen, "%zu required labels, at most %d", n, LIMIT_REQUIRES_MAX);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (pb[i] == NULL || pb[i]->key[0] == '\0' ||
-		    wire_text_check(pb[i]->key, REG_LABEL_KEY_MAX) != 0 ||
-		    wire_text_check(pb[i]->value, REG_REQ_VALUE_MAX) != 0) {
+		    wire_text_check(pb[i]->key, LIMIT_LABEL_KEY_MAX) != 0 ||
+		    wire_text_check(pb[i]->value, LIMIT_REQ_VALUE_MAX) != 0) {
 			snprintf(err, errlen,
 			    "invalid required label: key of 1 to %d, value of at most %d printable "
 			    "characters",
-			    REG_LABEL_KEY_MAX, REG_REQ_VALUE_MAX);
+			    LIMIT_LABEL_KEY_MAX, LIMIT_REQ_VALUE_MAX);
 			return -EINVAL;
 		}
 		wire_copy(ret_reqs[i].rq_key, sizeof(ret_reqs[i].rq_key), pb[i]->key);
@@ -121,7 +121,7 @@ wire_comp_from_pb(const Ckpt__V1__ComponentStatus *pb, struct reg_comp *ret_comp
 		return -EINVAL;
 	}
 	if (wire_text_check(pb->state, REG_STATE_MAX) != 0 ||
-	    wire_text_check(pb->kind, REG_KIND_MAX) != 0) {
+	    wire_text_check(pb->kind, LIMIT_KIND_MAX) != 0) {
 		snprintf(err, errlen, "component %s: state or kind too long or not printable",
 		    pb->name);
 		return -EINVAL;
@@ -192,7 +192,7 @@ wire_ckpt_from_pb(const Ckpt__V1__CheckpointInfo *pb, struct reg_ckpt *ret_ckpt,
 		    (unsigned long long)pb->seq, pb->digest.len, pb->sha256.len, SHA_LEN);
 		return -EINVAL;
 	}
-	if (wire_text_check(pb->kind, REG_KIND_MAX) != 0) {
+	if (wire_text_check(pb->kind, LIMIT_KIND_MAX) != 0) {
 		snprintf(err, errlen, "checkpoint %s/%s: kind too long or not printable", pb->node,
 		    pb->component);
 		return -EINVAL;

@@ -24,6 +24,7 @@
 #include "health.h"
 #include "log.h"
 #include "nas.h"
+#include "rpc.h"
 #include "store.h"
 #include "tls.h"
 
@@ -44,6 +45,9 @@ struct nas_conf {
 	char *nc_encrypt_key;
 	char *nc_decrypt_keys;
 	struct tls_conf nc_tls;
+	struct rpc_limits_conf nc_limits;
+	int64_t nc_max_uploads;
+	uint64_t nc_node_quota;
 };
 
 /*
@@ -98,6 +102,15 @@ static const struct cfg_opt nas_opts[] = {
 	    "serve /healthz, /readyz (store answers and is not full) and /metrics (Prometheus) "
 	    "on http://HOST:PORT; off when not set"),
 	TLS_CFG_OPTS(struct nas_conf, nc_tls),
+	RPC_CFG_LIMITS(struct nas_conf, nc_limits),
+	OPT("max-uploads", CFG_INT, nc_max_uploads, RPC_LIMIT_STR(LIMIT_UPLOADS_DEFAULT), 1, 4096, 0,
+	    "N", "PutChunks one connection may have in progress at once; more are answered "
+	    "RESOURCE_EXHAUSTED (limit uploads)"),
+	OPT("node-quota", CFG_SIZE, nc_node_quota, RPC_LIMIT_STR(LIMIT_QUOTA_DEFAULT), 0,
+	    (int64_t)1 << 50, 0, "SIZE",
+	    "bytes of checkpoints one node may hold: the logical sizes of its records after a "
+	    "commit and its retention (deduplication does not lower it); a Store over it is "
+	    "refused RESOURCE_EXHAUSTED (limit node_bytes); 0: none"),
 };
 
 #define NAS_NOPTS (sizeof(nas_opts) / sizeof(nas_opts[0]))
@@ -258,7 +271,8 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
 		(uint32_t)conf->nc_keep, false, conf->nc_test_format3, &ring };
 	struct nas_config nc = { conf->nc_listen, (unsigned)conf->nc_workers,
-		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep, conf->nc_http, conf->nc_map_max, &conf->nc_tls };
+		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep, conf->nc_http, conf->nc_map_max,
+		&conf->nc_tls, &conf->nc_limits, (unsigned)conf->nc_max_uploads };
 	struct store_error err;
 	struct store *st;
 	struct nas *n;
@@ -286,6 +300,7 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 	if (orphans != 0)
 		LOG_INFO("deleted %zu orphan chunks (uploaded, never referenced by a checkpoint)",
 		    orphans);
+	store_set_node_quota(st, conf->nc_node_quota);
 	rv = nas_start(&nc, st, &n);
 	if (rv != 0) {
 		LOG_ERROR("cannot listen on %s%s%s: %s", conf->nc_listen,

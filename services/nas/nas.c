@@ -1,6 +1,7 @@
 #include "nas.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,12 @@ struct nas {
 	struct health *n_health;
 	uint64_t n_map_max;
 	atomic_uint_fast64_t n_ckpt_bytes;     /* logical size of checkpoints committed */
+	struct limit_log n_limit_log;
+	/* PutChunks in progress per connection (nc_max_uploads), n_up_mu guards them. */
+	pthread_mutex_t n_up_mu;
+	struct nas_uploads *n_up;              /* n_up_cap entries, id 0: free */
+	size_t n_up_cap;
+	unsigned n_max_uploads;
 	struct metrics_fam *n_m_received, *n_m_sent, *n_m_stored, *n_m_ckpt_bytes;
 	struct metrics_fam *n_m_store[NAS_GAUGES];
 	struct grants *n_grants;               /* Nas.Grant: who may read whose checkpoints */
@@ -77,6 +84,64 @@ nas_check_read(struct nas *n, struct rpc_call *call, const char *node, const cha
 		return 0;
 	return rpc_call_forbid(call, "node %s may read only its own checkpoints and those of a "
 	    "component the manager ordered it to restore, not %.64s/%.64s", me, node, component);
+}
+
+/* A connection's PutChunks in progress; at most one entry per worker is in use. */
+struct nas_uploads {
+	uint32_t nu_pipe;
+	unsigned nu_count;
+};
+
+/*
+ * Counts one more PutChunks on the call's connection, or refuses it over
+ * n_max_uploads. A call that came with no connection (fuzzing) is not counted.
+ */
+static int
+nas_upload_begin(struct nas *n, struct rpc_call *call, uint32_t *ret_pipe)
+{
+	uint32_t id = nng_pipe_id(rpc_call_pipe(call));
+	struct nas_uploads *u = NULL, *free_slot = NULL;
+	bool over = false;
+
+	*ret_pipe = 0;
+	if (id == 0 || id == (uint32_t)-1)
+		return 0;
+	pthread_mutex_lock(&n->n_up_mu);
+	for (size_t i = 0; i < n->n_up_cap && u == NULL; i++) {
+		if (n->n_up[i].nu_pipe == id)
+			u = &n->n_up[i];
+		else if (n->n_up[i].nu_pipe == 0 && free_slot == NULL)
+			free_slot = &n->n_up[i];
+	}
+	if (u == NULL && free_slot != NULL) {
+		u = free_slot;
+		u->nu_pipe = id;
+		u->nu_count = 0;
+	}
+	if (u != NULL && u->nu_count >= n->n_max_uploads)
+		over = true;
+	else if (u != NULL)
+		u->nu_count++;
+	pthread_mutex_unlock(&n->n_up_mu);
+	if (over)
+		return rpc_call_limitf(call, LIMIT_N_UPLOADS, "%u PutChunks of this connection are in "
+		    "progress already (limit %s): wait for one to finish", n->n_max_uploads,
+		    LIMIT_N_UPLOADS);
+	*ret_pipe = u != NULL ? id : 0;
+	return 0;
+}
+
+static void
+nas_upload_end(struct nas *n, uint32_t pipe)
+{
+	if (pipe == 0)
+		return;
+	pthread_mutex_lock(&n->n_up_mu);
+	for (size_t i = 0; i < n->n_up_cap; i++) {
+		if (n->n_up[i].nu_pipe == pipe && --n->n_up[i].nu_count == 0)
+			n->n_up[i].nu_pipe = 0;
+	}
+	pthread_mutex_unlock(&n->n_up_mu);
 }
 
 /* Passes the store's message on with the error. */
@@ -154,6 +219,10 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 		metrics_inc(n->n_m_received, (double)bytes, NULL, 0);
 	}
 	rv = store_commit(n->n_store, req, rpc_call_arena(call), &info, &existed, &retained, &err);
+	if (rv == -EDQUOT && err.se_reason != NULL && strcmp(err.se_reason, LIMIT_N_QUOTA) == 0)
+		return rpc_call_limitf(call, LIMIT_N_QUOTA, "%s", err.se_msg); /* logged there */
+	if (rv != 0 && err.se_reason != NULL)
+		rpc_call_reason(call, err.se_reason);
 	if (rv != 0) {
 		LOG_WARN("store of %s/%s refused: %s", nas_name(req->node), nas_name(req->component),
 		    nas_cause(rv, &err));
@@ -324,16 +393,20 @@ nas_put_chunks(void *arg, struct rpc_call *call, const ProtobufCMessage *req_,
 	const Ckpt__V1__PutChunksRequest *req = (const Ckpt__V1__PutChunksRequest *)req_;
 	Ckpt__V1__PutChunksReply *reply = (Ckpt__V1__PutChunksReply *)reply_;
 	struct store_error err;
+	uint64_t bytes = 0;
+	uint32_t pipe;
 	int rv;
 
-	uint64_t bytes = 0;
-
+	rv = nas_upload_begin(n, call, &pipe);
+	if (rv != 0)
+		return rv;
 	for (size_t i = 0; i < req->n_chunks; i++)
 		bytes += req->chunks[i]->data.len;
 	atomic_fetch_add(&n->n_put_bytes, bytes);
 	atomic_fetch_add(&n->n_put_chunks, req->n_chunks);
 	metrics_inc(n->n_m_received, (double)bytes, NULL, 0);
 	rv = store_put_chunks(n->n_store, req->chunks, req->n_chunks, &reply->stored, &err);
+	nas_upload_end(n, pipe);
 	if (rv == -ENOSPC)
 		LOG_WARN("PutChunks refused: %s", nas_cause(rv, &err));
 	if (rv != 0)
@@ -693,6 +766,17 @@ nas_on_bad(void *arg, const char *reason)
 }
 
 static void
+nas_on_limit(void *arg, const char *name, const char *msg)
+{
+	struct nas *n = arg;
+	uint64_t held;
+
+	if (limit_log_named(&n->n_limit_log, name, util_now_mono_ms(), &held))
+		LOG_WARN("limit %s hit: %s%s", name, msg,
+		    held != 0 ? " (and more since the last line)" : "");
+}
+
+static void
 nas_collect(void *arg, struct metrics *m)
 {
 	struct nas *n = arg;
@@ -808,6 +892,7 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 		.rs_on_bad = nas_on_bad,
 		.rs_roles = nas_roles,
 		.rs_on_refused = nas_on_refused,
+		.rs_on_limit = nas_on_limit,
 	};
 	size_t recv_max = cfg->nc_recv_max != 0 ? cfg->nc_recv_max : RPC_RECV_MAX_DEFAULT;
 	struct rpc_server *srv;
@@ -823,6 +908,17 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 		return -ENOMEM;
 	n->n_store = st;
 	n->n_keep = cfg->nc_keep;
+	if (cfg->nc_limits != NULL)
+		rpc_limits_apply(cfg->nc_limits, &rc);
+	n->n_max_uploads = cfg->nc_max_uploads != 0 ? cfg->nc_max_uploads : LIMIT_UPLOADS_DEFAULT;
+	/* Each PutChunks in progress holds a worker: no more connections upload at once. */
+	n->n_up_cap = cfg->nc_workers != 0 ? cfg->nc_workers : 4;
+	n->n_up = calloc(n->n_up_cap, sizeof(*n->n_up));
+	if (n->n_up == NULL) {
+		free(n);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&n->n_up_mu, NULL);
 	rv = grant_new(&n->n_grants);
 	if (rv != 0)
 		goto out_free;
@@ -861,6 +957,8 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 out_free:
 	metrics_free(n->n_metrics);
 	grant_free(n->n_grants);
+	pthread_mutex_destroy(&n->n_up_mu);
+	free(n->n_up);
 	free(n);
 	return rv;
 }
@@ -886,5 +984,7 @@ nas_stop(struct nas *n)
 	rpc_server_stop(atomic_load(&n->n_server));
 	metrics_free(n->n_metrics);
 	grant_free(n->n_grants);
+	pthread_mutex_destroy(&n->n_up_mu);
+	free(n->n_up);
 	free(n);
 }

@@ -16,6 +16,7 @@
  *   ERROR scrub: PROBLEM                       (one line per problem, then a summary)
  *   WARN  store of NODE/COMP refused: CAUSE
  *   WARN  bad request: REASON                  (from the RPC layer)
+ *   WARN  limit NAME hit: MESSAGE              (at most one line per limit per 5 s)
  *   ERROR chunk HEX is corrupt: ...            (GetChunks found a bad chunk header;
  *                                              bytes are verified by readers and scrub)
  *
@@ -36,11 +37,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rpc.h"
 #include "store.h"
 #include "tls.h"
 
 struct nas;
-struct rpc_server;
 
 struct nas_config {
 	const char *nc_listen;  /* URL; port 0 picks a free port */
@@ -55,6 +56,14 @@ struct nas_config {
 	const char *nc_http;
 	uint64_t nc_map_max;    /* the store's --map-max, for the metrics and /readyz */
 	const struct tls_conf *nc_tls; /* NULL, or the TLS settings of nc_listen (tls.h) */
+	/* Limits on peers (rpc.h); NULL: the defaults. */
+	const struct rpc_limits_conf *nc_limits;
+	/*
+	 * PutChunks one connection may have in progress at once (limit
+	 * uploads): per peer, as the connection is all a request says of who
+	 * sent it; 0: LIMIT_UPLOADS_DEFAULT.
+	 */
+	unsigned nc_max_uploads;
 };
 
 /* Serves st (which must outlive the service) on cfg->nc_listen. */

@@ -101,6 +101,7 @@ struct store {
 	uint64_t s_map_size; /* written under the write side of s_lock */
 	uint64_t s_map_max;
 	uint32_t s_keep;     /* checkpoints kept per component unless overridden */
+	atomic_uint_fast64_t s_node_quota; /* store_set_node_quota(); 0: none */
 	size_t s_psize;      /* LMDB's page size */
 	bool s_readonly;
 	bool s_format3;      /* sc_format3: tests only */
@@ -948,7 +949,8 @@ store_write_error(struct store *s, int rv, struct store_error *err)
 	uint64_t avail, total;
 	struct statvfs vfs;
 
-	if (rv != -EIO && rv != -ENOSPC && rv != -EDQUOT && rv != -EFBIG)
+	/* A refusal that names its case (the node quota's -EDQUOT) is not the disk's. */
+	if ((rv != -EIO && rv != -ENOSPC && rv != -EDQUOT && rv != -EFBIG) || err->se_reason != NULL)
 		return rv;
 	if (statvfs(s->s_dir, &vfs) != 0)
 		return rv;
@@ -976,6 +978,7 @@ store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err
 {
 	bool solo = false;
 
+	err->se_reason = NULL; /* fn may name its refusal's case */
 	for (;;) {
 		uint64_t seen;
 		bool grouped;
@@ -2546,12 +2549,12 @@ struct store_commit_op {
 static int
 store_check_kind(const char *kind, struct store_error *err)
 {
-	char safe[STORE_KIND_MAX + 2];
+	char safe[LIMIT_KIND_MAX + 2];
 
-	if (kind[0] == '\0' || (strlen(kind) <= STORE_KIND_MAX && key_name_check(kind) == 0))
+	if (kind[0] == '\0' || (strlen(kind) <= LIMIT_KIND_MAX && key_name_check(kind) == 0))
 		return 0;
 	store_errorf(err, "invalid kind '%s': want at most %d characters of [A-Za-z0-9._-]",
-	    store_printable(kind, safe, sizeof(safe)), STORE_KIND_MAX);
+	    store_printable(kind, safe, sizeof(safe)), LIMIT_KIND_MAX);
 	return -EINVAL;
 }
 
@@ -2677,6 +2680,7 @@ store_commit_fence(const struct store_comp *c, const Ckpt__V1__StoreRequest *req
 		return 0;
 	store_errorf(err, "stale epoch %llu < %llu for component %s", (unsigned long long)req->epoch,
 	    (unsigned long long)c->sc_epoch, req->component);
+	err->se_reason = ERR_REASON_STALE_EPOCH;
 	return -ESTALE;
 }
 
@@ -2743,6 +2747,7 @@ store_missing_error(size_t missing, size_t total, size_t first, struct store_err
 {
 	store_errorf(err, "%zu of %zu chunks missing (first: index %zu); send them with PutChunks",
 	    missing, total, first);
+	err->se_reason = ERR_REASON_MISSING_CHUNKS;
 	return -ESTALE;
 }
 
@@ -3011,6 +3016,62 @@ store_commit_put(struct store *s, MDB_txn *txn, struct store_commit_op *op,
 	return store_comp_put(s, txn, req->component, comp);
 }
 
+void
+store_set_node_quota(struct store *s, uint64_t bytes)
+{
+	atomic_store(&s->s_node_quota, bytes);
+}
+
+/*
+ * The node's quota (store_set_node_quota()): the logical sizes of its
+ * records, this one included and those retention just deleted left out.
+ * -EDQUOT over it (the nested transaction rolls back alone).
+ */
+static int
+store_quota_check(struct store *s, MDB_txn *txn, struct store_commit_op *op)
+{
+	uint64_t quota = atomic_load(&s->s_node_quota), held = 0;
+	const char *node = op->co_req->node;
+	uint8_t prefix[KEY_MAX];
+	MDB_val k, v;
+	MDB_cursor *c;
+	size_t plen;
+	int rc, rv;
+
+	if (quota == 0)
+		return 0;
+	rv = key_prefix(node, NULL, prefix, &plen);
+	if (rv == 0)
+		rv = store_rc(mdb_cursor_open(txn, s->s_dbi[DB_CKPT], &c));
+	if (rv != 0)
+		return rv;
+	k.mv_size = plen;
+	k.mv_data = prefix;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && rv == 0 && held <= quota && k.mv_size >= plen &&
+	     memcmp(k.mv_data, prefix, plen) == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		Ckpt__V1__CheckpointInfo *info;
+		uint8_t id[SEAL_ID_LEN];
+		rv = store_record_info(s, &k, &v, op->co_arena, &info, id);
+		if (rv == -ENOKEY) /* sealed under a key not given: not counted, not refused */
+			rv = 0;
+		else if (rv == 0)
+			held += info->size;
+	}
+	mdb_cursor_close(c);
+	if (rv == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		rv = store_rc(rc);
+	if (rv != 0 || held <= quota)
+		return rv;
+	store_errorf(op->co_err, "node %s would hold %llu bytes or more of checkpoints with this "
+	    "one of %s, over its quota of %llu bytes (limit node_bytes): delete or unpin older "
+	    "ones, or raise --node-quota", node, (unsigned long long)held, op->co_req->component,
+	    (unsigned long long)quota);
+	op->co_err->se_reason = LIMIT_N_QUOTA;
+	return -EDQUOT;
+}
+
 static int
 store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 {
@@ -3050,6 +3111,9 @@ store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 	/* Retention in the same transaction: the new record and the deletions land together. */
 	if (rv == 0)
 		rv = store_retain(s, txn, req->component, &op->co_retained);
+	/* After retention: what the node holds once this commit is in. */
+	if (rv == 0)
+		rv = store_quota_check(s, txn, op);
 	if (rv == 0)
 		op->co_info = info;
 	return rv;
@@ -3065,6 +3129,7 @@ store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
+	ret_err->se_reason = NULL;
 	rv = store_commit_check(s, req, op.co_digest, ret_err);
 	/* Inline chunks are sealed like PutChunks' chunks, outside the transaction. */
 	if (rv == 0 && s->s_seal && op.co_put.p_n != 0)

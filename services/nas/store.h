@@ -49,20 +49,20 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "limit.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "ckpt/v1/store.pb-c.h"
 #include "seal.h"
 
-#define STORE_CHUNK_MAX (8u << 20)     /* bytes in one chunk */
-#define STORE_HASHES_MAX 65536u        /* hashes in one HaveChunks/GetChunks */
-#define STORE_PUT_MAX 4096u            /* chunks in one PutChunks */
+#define STORE_CHUNK_MAX LIMIT_CHUNK_MAX
+#define STORE_HASHES_MAX LIMIT_HASHES_MAX
+#define STORE_PUT_MAX LIMIT_PUT_CHUNKS_MAX
 #define STORE_INLINE_MAX (1u << 20)    /* chunk data bytes inline in one Store */
-#define STORE_REFS_MAX 262144u         /* chunks in one checkpoint */
-#define STORE_LIST_MAX 10000u          /* entries in one List answer */
-#define STORE_GET_BYTES_MAX (8u << 20) /* chunk bytes in one GetChunks answer */
-#define STORE_KIND_MAX 31              /* bytes of a checkpoint's kind */
+#define STORE_REFS_MAX LIMIT_REFS_MAX
+#define STORE_LIST_MAX LIMIT_LIST_MAX
+#define STORE_GET_BYTES_MAX LIMIT_GET_BYTES_MAX
 #define STORE_ERRMSG_MAX 256
-#define STORE_SPEC_MAX (256u << 10)   /* bytes of one packed spec */
+#define STORE_SPEC_MAX LIMIT_SPEC_MAX
 #define STORE_SPECS_MAX 4096u          /* specs one store holds in one ListSpecs answer */
 #define STORE_ID_LEN 32                /* hex digits of a store id (16 random bytes) */
 
@@ -115,6 +115,12 @@ struct store_config {
 
 struct store_error {
 	char se_msg[STORE_ERRMSG_MAX];
+	/*
+	 * store_commit(): the case of the error, NULL for none named: -ESTALE's
+	 * (ERR_REASON_STALE_EPOCH, ERR_REASON_MISSING_CHUNKS) and -EDQUOT's
+	 * LIMIT_N_QUOTA (the node quota, not the disk's).
+	 */
+	const char *se_reason;
 };
 
 struct store_stats {
@@ -144,6 +150,16 @@ void store_close(struct store *s);
  * opened read-only that has none yet.
  */
 const char *store_id(const struct store *s);
+
+/*
+ * Bytes of checkpoints one node may hold, 0: no quota. What counts is the
+ * logical size of the node's records (CheckpointInfo.size, holes included)
+ * after a commit and its retention: deduplication does not lower it, as a
+ * node pays for what it stored, not for what others share. A Store over it
+ * fails -EDQUOT with se_reason LIMIT_N_QUOTA and commits nothing.
+ * Thread-safe; applies to the commits that start after it.
+ */
+void store_set_node_quota(struct store *s, uint64_t bytes);
 
 /* Indexes (into hashes) of the chunks the store lacks. */
 int store_have_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n,

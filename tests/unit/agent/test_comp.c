@@ -63,6 +63,22 @@ START_TEST(comp_add_rejects_duplicate_names)
 }
 END_TEST
 
+START_TEST(comp_table_refuses_components_over_its_max)
+{
+	struct drv_inst *d;
+
+	comp_table_set_max(t, 1);
+	ck_assert_uint_eq(comp_table_max(t), 1);
+	add("c1", 16);
+	d = demo_inst("c2", 16);
+	ck_assert_int_eq(comp_add(t, "c2", &drv_demo_ops, d, 0), -EUSERS);
+	drv_demo_ops.d_free(d);
+	ck_assert_int_eq(comp_reserve(t, "c2"), -EUSERS);
+	comp_table_set_max(t, 0); /* back to COMP_MAX */
+	ck_assert_int_eq(comp_reserve(t, "c2"), 0);
+}
+END_TEST
+
 START_TEST(comp_fresh_component_has_unknown_seq)
 {
 	struct comp_snap s;
@@ -267,7 +283,7 @@ START_TEST(drv_table_lists_every_driver_once_with_its_ops)
 	ck_assert_ptr_null(drv_at(drv_count()));
 	for (size_t i = 0; i < drv_count(); i++) {
 		const struct drv_ops *o = drv_at(i);
-		ck_assert_uint_le(strlen(o->d_kind), DRV_KIND_MAX);
+		ck_assert_uint_le(strlen(o->d_kind), LIMIT_KIND_MAX);
 		ck_assert_ptr_eq(drv_find(o->d_kind), o); /* one driver per kind */
 		ck_assert_uint_gt(o->d_state_max, 0);
 		ck_assert(o->d_check != NULL && o->d_start != NULL && o->d_checkpoint != NULL &&
@@ -651,6 +667,7 @@ main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, comp_add_rejects_duplicate_names);
+	tcase_add_test(tc, comp_table_refuses_components_over_its_max);
 	tcase_add_test(tc, comp_fresh_component_has_unknown_seq);
 	tcase_add_test(tc, comp_reserved_name_is_not_checkpointed_nor_ticked);
 	tcase_add_test(tc, comp_stopped_component_takes_only_a_final_checkpoint);

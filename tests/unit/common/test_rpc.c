@@ -45,6 +45,7 @@ h_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req, Protobu
 	(void)arg;
 	(void)reply;
 	rpc_call_errorf(call, "component %s is not here", r->component);
+	rpc_call_reason(call, "not_here");
 	return -ENOENT;
 }
 
@@ -167,6 +168,11 @@ START_TEST(rpc_handler_error_reaches_client_with_address)
 	ck_assert_ptr_nonnull(strstr(err.re_msg, "component demo_9 is not here"));
 	ck_assert_ptr_nonnull(strstr(err.re_msg, rpc_server_url(srv)));
 	ck_assert_ptr_nonnull(strstr(err.re_msg, "Agent.Restore"));
+	ck_assert_str_eq(err.re_reason, "not_here");
+	ck_assert(rpc_error_is(&err, "not_here"));
+	ck_assert(!rpc_error_is(&err, "stale_epoch"));
+	/* A success leaves no reason behind from an earlier failure. */
+	ck_assert_int_eq(status_ok(), 0);
 }
 END_TEST
 
@@ -227,9 +233,29 @@ START_TEST(rpc_bad_inputs_get_error_replies_and_server_goes_on)
 }
 END_TEST
 
-START_TEST(rpc_oversized_message_is_dropped_and_server_goes_on)
+START_TEST(rpc_message_over_the_limit_is_answered_with_its_reason)
 {
-	size_t len = 256 * 1024;
+	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
+	size_t len = 128 * 1024; /* over recv-max (64 KiB), within the slack */
+	char *big = malloc(len + 1);
+	ProtobufCMessage *rep = NULL;
+	struct rpc_error err;
+
+	memset(big, 'a', len);
+	big[len] = '\0';
+	req.component = big;
+	ck_assert_int_eq(rpc_client_call(cli, M_RESTORE, &req.base, 3000, &rep, &err), -ENOSPC);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__RESOURCE_EXHAUSTED);
+	ck_assert_str_eq(err.re_reason, "limit:message_size");
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "message_size"));
+	free(big);
+	ck_assert_int_eq(status_ok(), 0);
+}
+END_TEST
+
+START_TEST(rpc_message_far_over_the_limit_is_dropped_and_server_goes_on)
+{
+	size_t len = 64 * 1024 + LIMIT_MSG_SLACK + 1024;
 	uint8_t *big = calloc(1, len);
 	struct rpc_error err;
 	void *buf = NULL;
@@ -237,6 +263,161 @@ START_TEST(rpc_oversized_message_is_dropped_and_server_goes_on)
 	ck_assert_int_eq(rpc_client_call_raw(cli, big, len, 500, &buf, &blen, &err) < 0, 1);
 	free(big);
 	ck_assert_int_eq(status_ok(), 0);
+}
+END_TEST
+
+static atomic_int limit_hits;
+static char limit_name[64];
+
+static void
+on_limit(void *arg, const char *name, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	snprintf(limit_name, sizeof(limit_name), "%s", name);
+	atomic_fetch_add(&limit_hits, 1);
+}
+
+static struct rpc_server *
+limited_server_lengths(unsigned conns, unsigned rps, unsigned burst, size_t max_string,
+    size_t max_list)
+{
+	struct rpc_server_config cfg = {
+		.rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = handlers,
+		.rs_workers = 2,
+		.rs_on_limit = on_limit,
+		.rs_max_conns = conns,
+		.rs_max_rps = rps,
+		.rs_rps_burst = burst,
+		.rs_max_string = max_string,
+		.rs_max_list = max_list,
+	};
+	struct rpc_server *s = NULL;
+
+	atomic_store(&limit_hits, 0);
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &s), 0);
+	return s;
+}
+
+static struct rpc_server *
+limited_server(unsigned conns, unsigned rps, unsigned burst)
+{
+	return limited_server_lengths(conns, rps, burst, 0, 0);
+}
+
+static int
+status_on(struct rpc_client *c, unsigned timeout_ms, struct rpc_error *err)
+{
+	Ckpt__V1__StatusRequest req = CKPT__V1__STATUS_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	int rv = rpc_client_call(c, M_STATUS, &req.base, timeout_ms, &rep, err);
+	rpc_reply_free(rep);
+	return rv;
+}
+
+START_TEST(rpc_connection_over_the_cap_is_closed_and_counted)
+{
+	struct rpc_server *s = limited_server(1, 0, 0);
+	struct rpc_client *c1, *c2;
+	struct rpc_error err;
+	int rv = -1;
+
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(s), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &c1, &err), 0);
+	ck_assert_int_eq(status_on(c1, 3000, &err), 0);
+	/* The second connection is closed as it opens: its calls find no peer. */
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(s), &ckpt__v1__agent__descriptor, 0, 0,
+	                     &c2, &err), 0);
+	ck_assert_int_ne(status_on(c2, 300, &err), 0);
+	for (int i = 0; i < 500 && atomic_load(&limit_hits) == 0; i++)
+		util_sleep_ms(10); /* the dialer's first attempt may come later on a busy machine */
+	ck_assert_int_ge(atomic_load(&limit_hits), 1);
+	ck_assert_str_eq(limit_name, "connections");
+	ck_assert_int_eq(status_on(c1, 3000, &err), 0);
+	/* Once the first is gone, the second gets in (it redials). */
+	rpc_client_close(c1);
+	for (int i = 0; i < 50 && rv != 0; i++)
+		rv = status_on(c2, 200, &err);
+	ck_assert_int_eq(rv, 0);
+	rpc_client_close(c2);
+	rpc_server_stop(s);
+}
+END_TEST
+
+START_TEST(rpc_strings_and_lists_over_their_limits_are_refused_at_any_depth)
+{
+	struct rpc_server *s = limited_server_lengths(0, 0, 0, 300, 4);
+	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
+	Ckpt__V1__Label lab[5], *labp[5];
+	ProtobufCMessage *rep = NULL;
+	struct rpc_client *c;
+	struct rpc_error err;
+	char text[400];
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (int i = 0; i < 5; i++) {
+		ckpt__v1__label__init(&lab[i]);
+		lab[i].key = "k";
+		lab[i].value = "v";
+		labp[i] = &lab[i];
+	}
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(s), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &c, &err), 0);
+	/* Within both: the handler answers. */
+	req.component = "c1";
+	req.requires = labp;
+	req.n_requires = 4;
+	ck_assert_int_eq(rpc_client_call(c, M_RESTORE, &req.base, 3000, &rep, &err), -ENOENT);
+	/* A string over 300 bytes at the top... */
+	req.component = text;
+	ck_assert_int_eq(rpc_client_call(c, M_RESTORE, &req.base, 3000, &rep, &err), -ENOSPC);
+	ck_assert_str_eq(err.re_reason, "limit:string_length");
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "component"));
+	/* ... and inside a repeated message. */
+	req.component = "c1";
+	lab[2].value = text;
+	ck_assert_int_eq(rpc_client_call(c, M_RESTORE, &req.base, 3000, &rep, &err), -ENOSPC);
+	ck_assert_str_eq(err.re_reason, "limit:string_length");
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "value"));
+	lab[2].value = "v";
+	/* Five entries where four are allowed. */
+	req.n_requires = 5;
+	ck_assert_int_eq(rpc_client_call(c, M_RESTORE, &req.base, 3000, &rep, &err), -ENOSPC);
+	ck_assert_str_eq(err.re_reason, "limit:list_length");
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "requires"));
+	ck_assert_int_eq(atomic_load(&limit_hits), 3);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+END_TEST
+
+START_TEST(rpc_requests_over_the_rate_are_refused_with_their_reason)
+{
+	struct rpc_server *s = limited_server(0, 1, 1);
+	struct rpc_client *c;
+	struct rpc_error err;
+	int refused = 0, rv;
+
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(s), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &c, &err), 0);
+	/* One request a second, no burst: back-to-back calls are refused. */
+	for (int i = 0; i < 10; i++) {
+		rv = status_on(c, 3000, &err);
+		if (rv != 0) {
+			ck_assert_int_eq(rv, -ENOSPC);
+			ck_assert_int_eq(err.re_code, CKPT__V1__CODE__RESOURCE_EXHAUSTED);
+			ck_assert_str_eq(err.re_reason, "limit:requests_per_second");
+			ck_assert_ptr_nonnull(strstr(err.re_msg, "requests_per_second"));
+			refused++;
+		}
+	}
+	ck_assert_int_ge(refused, 1);
+	ck_assert_int_eq(atomic_load(&limit_hits), refused);
+	ck_assert_str_eq(limit_name, "requests_per_second");
+	rpc_client_close(c);
+	rpc_server_stop(s);
 }
 END_TEST
 
@@ -538,7 +719,11 @@ main(void)
 	tcase_add_test(tc, rpc_handler_error_reaches_client_with_address);
 	tcase_add_test(tc, rpc_unimplemented_method_answers_unimplemented);
 	tcase_add_test(tc, rpc_bad_inputs_get_error_replies_and_server_goes_on);
-	tcase_add_test(tc, rpc_oversized_message_is_dropped_and_server_goes_on);
+	tcase_add_test(tc, rpc_message_over_the_limit_is_answered_with_its_reason);
+	tcase_add_test(tc, rpc_message_far_over_the_limit_is_dropped_and_server_goes_on);
+	tcase_add_test(tc, rpc_connection_over_the_cap_is_closed_and_counted);
+	tcase_add_test(tc, rpc_requests_over_the_rate_are_refused_with_their_reason);
+	tcase_add_test(tc, rpc_strings_and_lists_over_their_limits_are_refused_at_any_depth);
 	tcase_add_test(tc, rpc_requests_are_served_concurrently);
 	tcase_add_test(tc, rpc_deadline_is_enforced);
 	tcase_add_test(tc, rpc_unreachable_peer_is_a_clear_error);

@@ -48,7 +48,7 @@ static void
 setup(void)
 {
 	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false, false, NULL };
-	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL };
+	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;
 	char *url;

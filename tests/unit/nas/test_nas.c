@@ -14,6 +14,7 @@
 #include "methods.h"
 #include "nas.h"
 #include "digest.h"
+#include "err.h"
 #include "nasc.h"
 #include "rpc.h"
 #include "sha.h"
@@ -43,7 +44,7 @@ static void
 setup(void)
 {
 	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false, false, NULL };
-	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL };
+	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;
 	char *url;
@@ -397,7 +398,9 @@ START_TEST(nas_refusals_reach_the_client_with_their_code)
 	ck_assert_int_eq(put("n2", "c", 4, b, sizeof(b), &info, &err), -ESTALE);
 	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__FAILED_PRECONDITION);
 	ck_assert_ptr_nonnull(strstr(err.re_msg, "stale epoch 4 < 5 for component c"));
+	ck_assert_str_eq(err.re_reason, "stale_epoch");
 	ck_assert_int_eq(put("bad node", "c", 5, b, sizeof(b), &info, &err), -EINVAL);
+	ck_assert_str_eq(err.re_reason, "");
 	ck_assert_int_eq(nasc_retrieve_buf(cli, "n1", "nope", 0, 10, TIMEOUT_MS, &got, &len, &info,
 	                     &err),
 	    -ENOENT);
@@ -417,6 +420,29 @@ START_TEST(nas_refusals_reach_the_client_with_their_code)
 		    -EINVAL);
 		ck_assert_int_eq(err.re_code, CKPT__V1__CODE__INVALID_ARGUMENT);
 		ck_assert_ptr_nonnull(strstr(err.re_msg, "too many chunks in one PutChunks (at most 4096)"));
+	}
+	/* A Store naming a chunk the NAS lacks: the same code as a stale epoch, its own reason. */
+	{
+		uint32_t sizes[1] = { 100u << 1 };
+		uint8_t sha[SHA_LEN] = { 0xde, 0xad }, dig[SHA_LEN];
+		Ckpt__V1__StoreRequest sreq = CKPT__V1__STORE_REQUEST__INIT;
+		Ckpt__V1__StoreReply *srep = NULL;
+
+		ck_assert_int_eq(digest_compact(sizes, 1, sha, 1, dig), 0);
+		sreq.node = "n1";
+		sreq.component = "absent";
+		sreq.size = 100;
+		sreq.n_chunk_sizes = 1;
+		sreq.chunk_sizes = sizes;
+		sreq.chunk_sha256 = (ProtobufCBinaryData){ SHA_LEN, sha };
+		sreq.digest = (ProtobufCBinaryData){ SHA_LEN, dig };
+		ck_assert_int_eq(nasc_call(cli, NAS_STORE, &sreq.base, TIMEOUT_MS,
+		                     (ProtobufCMessage **)&srep, &err),
+		    -ESTALE);
+		ck_assert_int_eq(err.re_code, CKPT__V1__CODE__FAILED_PRECONDITION);
+		ck_assert_str_eq(err.re_reason, "missing_chunks");
+		ck_assert(rpc_error_is(&err, ERR_REASON_MISSING_CHUNKS));
+		ck_assert(!rpc_error_is(&err, ERR_REASON_STALE_EPOCH));
 	}
 	/* A Store whose digest is not its chunk list's: INVALID_ARGUMENT, nothing visible. */
 	{

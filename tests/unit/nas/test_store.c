@@ -578,7 +578,7 @@ START_TEST(store_refuses_a_map_over_what_the_process_can_map)
 {
 	/* 2 GiB on a 32-bit build, where a larger size_t would wrap. */
 	struct store_config cfg = { dir, STORE_MAP_LIMIT + MiB, UINT64_MAX, 1000, false, false, NULL };
-	struct store_error err = { "" };
+	struct store_error err = { "", NULL };
 	struct store *s = NULL;
 
 	store_close(st);
@@ -1769,6 +1769,35 @@ START_TEST(store_commit_refuses_a_chunk_deleted_meanwhile)
 }
 END_TEST
 
+START_TEST(store_refuses_a_node_over_its_quota_counting_after_retention)
+{
+	uint8_t *b = testbuf_bytes(3000, 61), *x = testbuf_bytes(3000, 62);
+	struct store_error err;
+	struct ckpt c;
+	uint32_t keep, deleted;
+
+	/* 5000 bytes per node; a checkpoint weighs its logical size, holes included. */
+	store_set_node_quota(st, 5000);
+	store_buf("n1", "q", 0, 0, b, 3000, 1000);
+	ckpt_build(&c, "n1", "q2", 0, 0, x, 3000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EDQUOT);
+	ck_assert_str_eq(err.se_reason, LIMIT_N_QUOTA);
+	ck_assert_msg(strstr(err.se_msg, "node_bytes") != NULL, "%s", err.se_msg);
+	ck_assert_uint_eq(stats().ss_checkpoints, 1); /* nothing of it committed */
+	/* Another node has its own quota, whatever chunks it shares. */
+	store_buf("n2", "q2", 0, 0, b, 3000, 1000);
+	/* Keeping one per component, a second q replaces the first: 3000 held, not 6000. */
+	ck_assert_int_eq(store_set_keep(st, "q", 1, &keep, &deleted, &err), 0);
+	store_buf("n1", "q", 0, 0, x, 3000, 1000);
+	ck_assert_uint_eq(stats().ss_checkpoints, 2);
+	/* No quota: stored. */
+	store_set_node_quota(st, 0);
+	store_buf("n1", "q3", 0, 0, b, 3000, 1000);
+	free(b);
+	free(x);
+}
+END_TEST
+
 START_TEST(store_opens_read_only_for_a_check)
 {
 	uint8_t *b = testbuf_bytes(2000, 34);
@@ -2252,6 +2281,7 @@ main(void)
 	tcase_add_test(tc, store_check_finds_flipped_bytes_and_wrong_counts);
 	tcase_add_test(tc, store_accepts_compressed_chunks_and_refuses_bombs);
 	tcase_add_test(tc, store_commit_refuses_a_chunk_deleted_meanwhile);
+	tcase_add_test(tc, store_refuses_a_node_over_its_quota_counting_after_retention);
 	tcase_add_test(tc, store_opens_read_only_for_a_check);
 	tcase_add_test(tc, store_keeps_specs_by_name);
 	tcase_add_test(tc, store_spec_tells_the_epoch_the_store_has_seen_after_a_delete);
