@@ -135,7 +135,8 @@ if [ "$k8s" = 1 ]; then
 	b64() { base64 -w0 <"$1"; }
 	{
 		echo "# Made by $me: one Secret per identity (kubectl apply -f this file)."
-		echo "# Each pod mounts its own: ca.crt, tls.crt, tls.key (deploy/k8s)."
+		echo "# Keys ca.crt, tls.crt, tls.key: mount one per pod and point --tls-ca,"
+		echo "# --tls-cert and --tls-key (CKPT_TLS_*) at them (README \"Security\")."
 		for n in "${names[@]}"; do
 			echo "---"
 			echo "apiVersion: v1"

@@ -29,6 +29,26 @@ check "deploy/certs.sh: the role is the certificate's SAN URI" sh -c \
 	"openssl x509 -in $T_CERTS/node-n1.crt -noout -ext subjectAltName | grep -q 'URI:ckpt:node:n1'"
 check "deploy/certs.sh: the expired certificate is expired" sh -c \
 	"! openssl x509 -in $T_DIR/old/operator.crt -noout -checkend 0 >/dev/null"
+bash "$(dirname "$0")/../../deploy/certs.sh" -o "$T_DIR/k8s" --k8s --namespace ckpt-test n.1 >/dev/null
+# k8s_ok: four Secrets (nas, manager, operator, node-n-1) whose tls.crt is the file made.
+k8s_ok() {
+	python3 - "$T_DIR/k8s" <<'PY'
+import base64, sys
+d = sys.argv[1]
+docs = [x for x in open(d + "/k8s-secrets.yaml").read().split("\n---\n")[1:]]
+names = []
+for doc in docs:
+    kv = dict(l.strip().split(": ", 1) for l in doc.splitlines() if ": " in l)
+    assert kv["kind"] == "Secret" and kv["type"] == "kubernetes.io/tls", kv
+    assert kv["namespace"] == "ckpt-test", kv
+    names.append(kv["name"])
+    file = {"ckpt-tls-node-n-1": "node-n.1"}.get(kv["name"], kv["name"][len("ckpt-tls-"):])
+    assert base64.b64decode(kv["tls.crt"]) == open(f"{d}/{file}.crt", "rb").read(), file
+    assert base64.b64decode(kv["ca.crt"]) == open(f"{d}/ca.crt", "rb").read()
+assert names == ["ckpt-tls-nas", "ckpt-tls-manager", "ckpt-tls-operator", "ckpt-tls-node-n-1"], names
+PY
+}
+check "deploy/certs.sh --k8s: a kubernetes.io/tls Secret per identity with its files" k8s_ok
 
 MGR_URL="tls+tcp://127.0.0.1:$MGR_PORT"
 NAS_URL="tls+tcp://127.0.0.1:$NAS_PORT"
