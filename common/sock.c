@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,8 +100,50 @@ sock_close(nng_socket sock)
 }
 
 /* connect() of one address, waiting until deadline_ms (monotonic). */
+/*
+ * How a probe that got in leaves. nng 1.5.2 stops a listener for good when
+ * a connection closes during the SP handshake (its read of the header ends
+ * in NNG_ECLOSED, which the listener takes for its own close; nng issue
+ * 1518, fixed in 1.6): a probe that connected and closed at once left a live
+ * server that accepted no new connection again. So a probe of ipc:// or
+ * tcp:// completes the handshake as a REQ client (the only kind that
+ * probes: rpc.c) before it closes, and the server sees a peer that came and
+ * went; one of tls+tcp://, which cannot, resets the connection instead
+ * (ECONNRESET, after which the listener goes on accepting).
+ */
+enum sock_probe_exit { SOCK_PROBE_SP, SOCK_PROBE_RESET };
+
+/* The SP header of a REQ v0 peer: "\0SP\0", protocol 0x0030, two zero bytes. */
+static const uint8_t sock_sp_req0[8] = { 0, 'S', 'P', 0, 0x00, 0x30, 0, 0 };
+
+/* Sends our header and reads the peer's (8 bytes), until deadline_ms at most. */
+static void
+sock_probe_handshake(int fd, uint64_t deadline_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint8_t head[8];
+	size_t got = 0;
+
+	if (send(fd, sock_sp_req0, sizeof(sock_sp_req0), MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(sock_sp_req0))
+		return;
+	while (got < sizeof(head)) {
+		uint64_t now = util_now_mono_ms();
+		ssize_t n;
+
+		if (now >= deadline_ms || poll(&pfd, 1, (int)(deadline_ms - now)) <= 0)
+			return;
+		n = recv(fd, head + got, sizeof(head) - got, 0);
+		if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN)))
+			return;
+		if (n > 0)
+			got += (size_t)n;
+	}
+}
+
 static int
-sock_probe_addr(int family, const struct sockaddr *sa, socklen_t salen, uint64_t deadline_ms)
+sock_probe_addr(int family, const struct sockaddr *sa, socklen_t salen, uint64_t deadline_ms,
+    enum sock_probe_exit how)
 {
 	struct pollfd pfd;
 	socklen_t elen = sizeof(int);
@@ -137,6 +180,12 @@ sock_probe_addr(int family, const struct sockaddr *sa, socklen_t salen, uint64_t
 	}
 	rv = getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0 ? -errno : -e;
 out:
+	if (rv == 0 && how == SOCK_PROBE_SP) {
+		sock_probe_handshake(fd, deadline_ms);
+	} else if (rv == 0) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	close(fd);
 	return rv;
 }
@@ -154,7 +203,8 @@ sock_probe(const char *url, unsigned timeout_ms)
 		if (strlen(url + 6) >= sizeof(sun.sun_path))
 			return -ENAMETOOLONG;
 		strcpy(sun.sun_path, url + 6);
-		rv = sock_probe_addr(AF_UNIX, (const struct sockaddr *)&sun, sizeof(sun), deadline_ms);
+		rv = sock_probe_addr(AF_UNIX, (const struct sockaddr *)&sun, sizeof(sun), deadline_ms,
+		    SOCK_PROBE_SP);
 		return rv == -ENOENT ? -ECONNREFUSED : rv;
 	}
 	if (url_host_port(url, host, sizeof(host), port, sizeof(port)) != 0)
@@ -168,7 +218,8 @@ sock_probe(const char *url, unsigned timeout_ms)
 	/* Refused only when every address refuses; any other answer is not a "no". */
 	rv = -ECONNREFUSED;
 	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-		int r = sock_probe_addr(ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline_ms);
+		int r = sock_probe_addr(ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline_ms,
+		    strncmp(url, "tls+", 4) == 0 ? SOCK_PROBE_RESET : SOCK_PROBE_SP);
 		if (r == 0) {
 			rv = 0;
 			break;

@@ -32,7 +32,9 @@ int sock_close(nng_socket sock);
  * also a socket file that is missing), -ETIMEDOUT when no answer came in
  * time (a partition looks like this), -ENOTSUP for a scheme it cannot probe
  * (inproc://, ws:// without a port), another -errno for a name that does not
- * resolve. The connection is closed at once, before any SP handshake.
+ * resolve. A connection it made is closed once it has done the SP handshake
+ * of a REQ peer (tls+tcp://: reset at once), never during it: nng 1.5.2
+ * listeners stop accepting after a peer that leaves mid-handshake.
  */
 int sock_probe(const char *url, unsigned timeout_ms);
 

@@ -577,6 +577,12 @@ agent_url(const struct agent *a)
 	return a->a_server != NULL ? rpc_server_url(a->a_server) : a->a_listen;
 }
 
+struct rpc_server *
+agent_rpc_server(struct agent *a)
+{
+	return a->a_server;
+}
+
 const char *
 agent_http_url(const struct agent *a)
 {

@@ -176,6 +176,12 @@ size_t agent_component_count(const struct agent *a);
 int agent_start(struct agent *a, char *err, size_t errlen);
 /* The URL the Agent service is bound to (after agent_start()). */
 const char *agent_url(const struct agent *a);
+struct rpc_server;
+/*
+ * The Agent service's rpc server (after agent_start(), until agent_stop()),
+ * for rpc_server_dispatch() in fuzzing and tests.
+ */
+struct rpc_server *agent_rpc_server(struct agent *a);
 /* The URL of the HTTP endpoint (after agent_start()); NULL without ac_http. */
 const char *agent_http_url(const struct agent *a);
 /* True once attached to the manager; waits at most timeout_ms for it. */

@@ -1660,6 +1660,12 @@ mgr_url(const struct mgr *m)
 	return rpc_server_url(m->m_server);
 }
 
+struct rpc_server *
+mgr_rpc_server(struct mgr *m)
+{
+	return m->m_server;
+}
+
 const char *
 mgr_http_url(const struct mgr *m)
 {

@@ -86,5 +86,8 @@ const char *mgr_http_url(const struct mgr *m);
 const char *mgr_events_url(const struct mgr *m);
 /* Stops the monitor and the server, closes everything. Accepts NULL. */
 void mgr_stop(struct mgr *m);
+struct rpc_server;
+/* The service's rpc server (rpc_server_dispatch() for fuzzing and tests). */
+struct rpc_server *mgr_rpc_server(struct mgr *m);
 
 #endif

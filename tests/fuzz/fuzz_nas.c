@@ -50,8 +50,9 @@ fz_init(void)
 {
 	static char url[96];
 	char *dir = fz_dir;
-	struct store_config sc = { fz_dir, 1u << 20, 64u << 20, 3, false };
-	struct nas_config nc = { url, 1, 0, 3 };
+	struct store_config sc = { .sc_dir = fz_dir, .sc_map_size = 1u << 20,
+		.sc_map_max = 64u << 20, .sc_keep = 3 };
+	struct nas_config nc = { .nc_listen = url, .nc_workers = 1, .nc_keep = 3 };
 	struct store_error err;
 
 	snprintf(fz_dir, sizeof(fz_dir), "/tmp/ckpt-fuzz-nas-XXXXXX");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckpt/v1/agent.pb-c.h"
 #include "ckpt/v1/rpc.pb-c.h"
@@ -532,6 +533,51 @@ START_TEST(rpc_call_to_a_refusing_peer_fails_at_once_and_reconnects_later)
 }
 END_TEST
 
+START_TEST(rpc_probe_leaves_the_listener_accepting)
+{
+	/*
+	 * nng 1.5.2 stops a listener for good when a connection closes during
+	 * the SP handshake (nng issue 1518): a probe that connected and closed
+	 * at once left a live server that no new client could reach.
+	 */
+	static const char *const urls[] = { "ipc", "tcp://127.0.0.1:0" };
+	struct rpc_server_config cfg = { .rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = handlers };
+	Ckpt__V1__StatusRequest req = CKPT__V1__STATUS_REQUEST__INIT;
+	char dir[] = "/tmp/ckpt-test-probe-XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	for (size_t u = 0; u < sizeof(urls) / sizeof(urls[0]); u++) {
+		struct rpc_server *live;
+		char url[96];
+
+		if (strcmp(urls[u], "ipc") == 0)
+			snprintf(url, sizeof(url), "ipc://%s/probe.sock", dir);
+		else
+			snprintf(url, sizeof(url), "%s", urls[u]);
+		ck_assert_int_eq(rpc_server_start(&cfg, url, &live), 0);
+		snprintf(url, sizeof(url), "%s", rpc_server_url(live));
+		for (int i = 0; i < 5; i++)
+			ck_assert_int_eq(sock_probe(url, 1000), 0);
+		/* New clients (new connections) still get in and get answers. */
+		for (int i = 0; i < 3; i++) {
+			struct rpc_client *c = NULL;
+			ProtobufCMessage *rep = NULL;
+			struct rpc_error err;
+
+			ck_assert_int_eq(rpc_client_open(url, &ckpt__v1__agent__descriptor, 0, 0, &c,
+					     &err), 0);
+			ck_assert_msg(rpc_client_call(c, M_STATUS, &req.base, 5000, &rep, &err) == 0,
+			    "%s after probes: %s", url, err.re_msg);
+			rpc_reply_free(rep);
+			rpc_client_close(c);
+		}
+		rpc_server_stop(live);
+	}
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(rpc_client_refuses_mismatched_request_type)
 {
 	Ckpt__V1__StopRequest req = CKPT__V1__STOP_REQUEST__INIT;
@@ -728,6 +774,7 @@ main(void)
 	tcase_add_test(tc, rpc_deadline_is_enforced);
 	tcase_add_test(tc, rpc_unreachable_peer_is_a_clear_error);
 	tcase_add_test(tc, rpc_call_to_a_refusing_peer_fails_at_once_and_reconnects_later);
+	tcase_add_test(tc, rpc_probe_leaves_the_listener_accepting);
 	tcase_add_test(tc, rpc_client_refuses_mismatched_request_type);
 	tcase_add_test(tc, rpc_raw_handler_writes_the_reply_body);
 	tcase_add_test(tc, rpc_slow_methods_leave_the_request_workers_free);
