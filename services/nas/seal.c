@@ -1,4 +1,5 @@
 #include "seal.h"
+#include "sha.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,29 +68,22 @@ seal_key_derive(const uint8_t raw[SEAL_KEY_LEN], struct seal_key *ret_key)
 	OPENSSL_cleanse(id, sizeof(id));
 }
 
-static int
-seal_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool
 seal_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* A key is as long as a SHA-256 digest: its hex form is parsed alike. */
+_Static_assert(SEAL_KEY_LEN == SHA_LEN, "seal_key_parse() uses sha_parse_hex()");
+
 /* 32 raw bytes, or 64 hex digits between white space. */
 static int
 seal_key_parse(const char *buf, size_t len, uint8_t raw[SEAL_KEY_LEN])
 {
+	char hex[SHA_HEX_LEN + 1];
 	size_t b = 0, e = len;
+	int rv;
 
 	if (len == SEAL_KEY_LEN) {
 		memcpy(raw, buf, SEAL_KEY_LEN);
@@ -99,15 +93,13 @@ seal_key_parse(const char *buf, size_t len, uint8_t raw[SEAL_KEY_LEN])
 		b++;
 	while (e > b && seal_space(buf[e - 1]))
 		e--;
-	if (e - b != 2 * SEAL_KEY_LEN)
+	if (e - b != SHA_HEX_LEN)
 		return -EINVAL;
-	for (size_t i = 0; i < SEAL_KEY_LEN; i++) {
-		int hi = seal_hexval(buf[b + 2 * i]), lo = seal_hexval(buf[b + 2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		raw[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	memcpy(hex, buf + b, SHA_HEX_LEN);
+	hex[SHA_HEX_LEN] = '\0';
+	rv = sha_parse_hex(hex, raw);
+	OPENSSL_cleanse(hex, sizeof(hex));
+	return rv;
 }
 
 int
