@@ -1334,11 +1334,6 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
 }
 
 /* ---- open, close ---- */
-
-/*
- * Opens the databases (creating them unless read-only) and checks the format
- * of the data: a store written before chunks had a header is refused.
- */
 /*
  * Format 3 to 4: every record without a digest gets the one of its chunk
  * list (a few dozen bytes per chunk hashed; no chunk is read). Records that
