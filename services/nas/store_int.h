@@ -136,4 +136,36 @@ struct store {
 
 typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
 
+struct store_chunk_val {
+	unsigned cv_codec;
+	uint32_t cv_raw_size;
+	bool cv_split;            /* the data goes on in "tail" */
+	bool cv_sealed;           /* the data (and tail) is sealed (STORE_CHUNK_SEALED) */
+	const uint8_t *cv_data;   /* in the "chunk" value */
+	size_t cv_len;
+	const uint8_t *cv_tail;   /* store_chunk_read(): the "tail" value, or NULL */
+	size_t cv_tail_len;
+};
+
+/* store.c: small helpers, transactions and group commit, open and close */
+void store_errorf(struct store_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int store_rc(int mdb_rc);
+int store_chunk_parse(const MDB_val *v, struct store_chunk_val *ret);
+int store_chunk_read(struct store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+    struct store_chunk_val *ret);
+void store_chunk_copy(const struct store_chunk_val *cv, uint8_t *out);
+void store_chunk_name_of(const struct store *s, const uint8_t *id, const uint8_t *sha,
+    uint8_t *ret_name);
+int store_chunk_open(const struct store *s, struct seal_ctx *ctx, const uint8_t *name,
+    struct store_chunk_val *cv, uint8_t *out, uint8_t ret_id[SEAL_ID_LEN]);
+int store_record_open(const struct store *s, const MDB_val *k, const MDB_val *v, MDB_val *ret_plain,
+    uint8_t **ret_buf, uint8_t ret_id[SEAL_ID_LEN]);
+int store_read(struct store *s, store_txn_fn fn, void *arg);
+int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
+    const void *key, size_t klen);
+
+/* store_check.c: the format 3 to 4 upgrade, check (scrub), stat */
+int store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count);
+
 #endif
