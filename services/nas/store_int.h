@@ -147,10 +147,22 @@ struct store_chunk_val {
 	size_t cv_tail_len;
 };
 
+/* What a delete (or retention) removed; also the state of store_delete(). */
+struct store_delete_op {
+	const char *d_node;
+	const char *d_component;
+	uint64_t d_seq;
+	uint32_t d_deleted;
+	uint64_t d_chunks_freed;
+	uint64_t d_bytes_freed;
+	uint64_t d_raw_freed;
+};
+
 /* store.c: small helpers, transactions and group commit, open and close */
 void store_errorf(struct store_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int store_rc(int mdb_rc);
+uint64_t store_be64_get(const uint8_t *p);
 int store_chunk_parse(const MDB_val *v, struct store_chunk_val *ret);
 int store_chunk_read(struct store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
     struct store_chunk_val *ret);
@@ -161,9 +173,23 @@ int store_chunk_open(const struct store *s, struct seal_ctx *ctx, const uint8_t 
     struct store_chunk_val *cv, uint8_t *out, uint8_t ret_id[SEAL_ID_LEN]);
 int store_record_open(const struct store *s, const MDB_val *k, const MDB_val *v, MDB_val *ret_plain,
     uint8_t **ret_buf, uint8_t ret_id[SEAL_ID_LEN]);
+int store_check_name(const char *what, const char *name, struct store_error *err);
+void store_ref_str(const char *node, const char *component, uint64_t seq, char *buf, size_t len);
+size_t store_cidx_key(const char *component, uint64_t seq, uint8_t *buf);
 int store_read(struct store *s, store_txn_fn fn, void *arg);
+int store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err);
+int store_db_last(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t *prefix,
+    size_t plen, MDB_val *ret_key, MDB_val *ret_val);
+int store_db_first(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t *prefix,
+    size_t plen, uint8_t *ret_key, size_t *ret_len);
+int store_comp_refresh(struct store *s, MDB_txn *txn, const char *component);
 int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
     const void *key, size_t klen);
+
+/* store_keep.c: reference counts, delete, retention and pins */
+int store_retain(struct store *s, MDB_txn *txn, const char *component,
+    struct store_delete_op *op);
+void store_retain_done(struct store *s, const struct store_delete_op *op);
 
 /* store_check.c: the format 3 to 4 upgrade, check (scrub), stat */
 int store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count);
