@@ -147,6 +147,13 @@ struct store_chunk_val {
 	size_t cv_tail_len;
 };
 
+struct store_comp {
+	bool sc_found;
+	char sc_node[KEY_NAME_MAX + 1]; /* "" when it has no checkpoint left */
+	uint64_t sc_seq;
+	uint64_t sc_epoch;
+};
+
 /* What a delete (or retention) removed; also the state of store_delete(). */
 struct store_delete_op {
 	const char *d_node;
@@ -182,6 +189,8 @@ int store_db_last(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t
     size_t plen, MDB_val *ret_key, MDB_val *ret_val);
 int store_db_first(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t *prefix,
     size_t plen, uint8_t *ret_key, size_t *ret_len);
+int store_comp_get(struct store *s, MDB_txn *txn, const char *component,
+    struct store_comp *ret_comp);
 int store_comp_refresh(struct store *s, MDB_txn *txn, const char *component);
 int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
     const void *key, size_t klen);
