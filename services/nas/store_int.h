@@ -154,6 +154,21 @@ struct store_comp {
 	uint64_t sc_epoch;
 };
 
+struct store_put_op {
+	Ckpt__V1__Chunk *const *p_chunks;
+	size_t p_n;
+	/*
+	 * A store with keys: each chunk's data sealed (data.len + SEAL_OVERHEAD
+	 * bytes, in p_buf) and its name.
+	 */
+	uint8_t **p_sealed;
+	uint8_t *p_buf;
+	uint8_t (*p_names)[SHA_LEN];
+	uint32_t p_stored;
+	uint64_t p_bytes;
+	uint64_t p_raw;
+};
+
 /* What a delete (or retention) removed; also the state of store_delete(). */
 struct store_delete_op {
 	const char *d_node;
@@ -174,17 +189,32 @@ int store_chunk_parse(const MDB_val *v, struct store_chunk_val *ret);
 int store_chunk_read(struct store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
     struct store_chunk_val *ret);
 void store_chunk_copy(const struct store_chunk_val *cv, uint8_t *out);
+int store_chunk_find(struct store *s, MDB_txn *txn, const uint8_t *sha, uint8_t *ret_name,
+    MDB_val *ret_val);
+void store_chunk_name(const struct store *s, const uint8_t *sha, uint8_t *ret_name);
 void store_chunk_name_of(const struct store *s, const uint8_t *id, const uint8_t *sha,
     uint8_t *ret_name);
+void store_nokey_error(struct store_error *err, const char *what, const uint8_t id[SEAL_ID_LEN]);
 int store_chunk_open(const struct store *s, struct seal_ctx *ctx, const uint8_t *name,
     struct store_chunk_val *cv, uint8_t *out, uint8_t ret_id[SEAL_ID_LEN]);
-int store_record_open(const struct store *s, const MDB_val *k, const MDB_val *v, MDB_val *ret_plain,
-    uint8_t **ret_buf, uint8_t ret_id[SEAL_ID_LEN]);
+int store_chunk_reseal(struct store *s, MDB_txn *txn, const uint8_t *old_name,
+    const MDB_val *old_val, const uint8_t *new_name, uint64_t *bytes, uint64_t *raw);
+const char *store_printable(const char *s, char *buf, size_t len);
 int store_check_name(const char *what, const char *name, struct store_error *err);
+int store_check_filter(const char *what, const char *name, struct store_error *err);
 void store_ref_str(const char *node, const char *component, uint64_t seq, char *buf, size_t len);
 size_t store_cidx_key(const char *component, uint64_t seq, uint8_t *buf);
 int store_read(struct store *s, store_txn_fn fn, void *arg);
 int store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err);
+int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
+    const void *key, size_t klen);
+int store_put_run(struct store *s, MDB_txn *txn, struct store_put_op *op);
+int store_put_seal(struct store *s, struct store_put_op *op);
+int store_check_chunks(Ckpt__V1__Chunk *const *chunks, size_t n, struct store_error *err);
+
+/* store_rec.c: records, component records, commit and fencing, retrieve, list */
+int store_record_open(const struct store *s, const MDB_val *k, const MDB_val *v, MDB_val *ret_plain,
+    uint8_t **ret_buf, uint8_t ret_id[SEAL_ID_LEN]);
 int store_db_last(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t *prefix,
     size_t plen, MDB_val *ret_key, MDB_val *ret_val);
 int store_db_first(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t *prefix,
@@ -192,8 +222,6 @@ int store_db_first(struct store *s, MDB_txn *txn, enum store_db db, const uint8_
 int store_comp_get(struct store *s, MDB_txn *txn, const char *component,
     struct store_comp *ret_comp);
 int store_comp_refresh(struct store *s, MDB_txn *txn, const char *component);
-int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
-    const void *key, size_t klen);
 
 /* store_keep.c: reference counts, delete, retention and pins */
 int store_retain(struct store *s, MDB_txn *txn, const char *component,
