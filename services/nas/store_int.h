@@ -185,6 +185,18 @@ void store_errorf(struct store_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int store_rc(int mdb_rc);
 uint64_t store_be64_get(const uint8_t *p);
+const char *store_printable(const char *s, char *buf, size_t len);
+int store_check_name(const char *what, const char *name, struct store_error *err);
+int store_check_filter(const char *what, const char *name, struct store_error *err);
+int store_check_hashes(const ProtobufCBinaryData *hashes, size_t n, struct store_error *err);
+void store_ref_str(const char *node, const char *component, uint64_t seq, char *buf, size_t len);
+size_t store_cidx_key(const char *component, uint64_t seq, uint8_t *buf);
+int store_read(struct store *s, store_txn_fn fn, void *arg);
+int store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err);
+int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
+    const void *key, size_t klen);
+
+/* store_chunk.c: the chunk format, chunk names under keys, HaveChunks, PutChunks, GetChunks */
 int store_chunk_parse(const MDB_val *v, struct store_chunk_val *ret);
 int store_chunk_read(struct store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
     struct store_chunk_val *ret);
@@ -199,15 +211,6 @@ int store_chunk_open(const struct store *s, struct seal_ctx *ctx, const uint8_t 
     struct store_chunk_val *cv, uint8_t *out, uint8_t ret_id[SEAL_ID_LEN]);
 int store_chunk_reseal(struct store *s, MDB_txn *txn, const uint8_t *old_name,
     const MDB_val *old_val, const uint8_t *new_name, uint64_t *bytes, uint64_t *raw);
-const char *store_printable(const char *s, char *buf, size_t len);
-int store_check_name(const char *what, const char *name, struct store_error *err);
-int store_check_filter(const char *what, const char *name, struct store_error *err);
-void store_ref_str(const char *node, const char *component, uint64_t seq, char *buf, size_t len);
-size_t store_cidx_key(const char *component, uint64_t seq, uint8_t *buf);
-int store_read(struct store *s, store_txn_fn fn, void *arg);
-int store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err);
-int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
-    const void *key, size_t klen);
 int store_put_run(struct store *s, MDB_txn *txn, struct store_put_op *op);
 int store_put_seal(struct store *s, struct store_put_op *op);
 int store_check_chunks(Ckpt__V1__Chunk *const *chunks, size_t n, struct store_error *err);
