@@ -12,6 +12,7 @@
 #include "digest.h"
 #include "err.h"
 #include "key.h"
+#include "pbv.h"
 #include "seal.h"
 #include "sha.h"
 #include "util.h"
@@ -166,62 +167,27 @@ store_db_first(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t *p
 	return rv;
 }
 
-static int
-store_pb_varint(const uint8_t **pp, const uint8_t *end, uint64_t *ret_v)
-{
-	uint64_t v = 0;
-
-	for (unsigned shift = 0; shift < 64 && *pp < end; shift += 7) {
-		uint8_t b = *(*pp)++;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if ((b & 0x80) == 0) {
-			*ret_v = v;
-			return 0;
-		}
-	}
-	return -EBADMSG;
-}
-
 /*
  * Unpacks only field 1 (info) of a packed CheckpointRecord, skipping the
- * chunk list that List does not need.
+ * chunk list that List does not need. -EBADMSG for a record without one or
+ * that is not protobuf: pbv_next() refuses field 0 and tags over 5 bytes, as
+ * unpacking the whole record (Retrieve) does, and varints past 64 bits, which
+ * protobuf-c never writes.
  */
 static int
 store_record_info_parse(const MDB_val *v, struct arena *a, Ckpt__V1__CheckpointInfo **ret_info)
 {
-	const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+	struct pbv r;
+	struct pbv_field f;
+	int rv;
 
-	while (p < end) {
-		uint64_t tag, len;
-
-		if (store_pb_varint(&p, end, &tag) != 0)
-			return -EBADMSG;
-		switch (tag & 7) {
-		case 0:
-			if (store_pb_varint(&p, end, &len) != 0)
-				return -EBADMSG;
-			break;
-		case 1:
-		case 5:
-			len = (tag & 7) == 1 ? 8 : 4;
-			if ((size_t)(end - p) < len)
-				return -EBADMSG;
-			p += len;
-			break;
-		case 2:
-			if (store_pb_varint(&p, end, &len) != 0 || len > (size_t)(end - p))
-				return -EBADMSG;
-			if ((tag >> 3) == 1) {
-				*ret_info = ckpt__v1__checkpoint_info__unpack(arena_protobuf(a), len, p);
-				return *ret_info != NULL ? 0 : -EBADMSG;
-			}
-			p += len;
-			break;
-		default:
-			return -EBADMSG;
-		}
-	}
-	return -EBADMSG;
+	pbv_init(&r, v->mv_data, v->mv_size);
+	while ((rv = pbv_next(&r, &f)) == 1 && !(f.pf_num == 1 && f.pf_wire == PBV_LEN))
+		;
+	if (rv != 1)
+		return -EBADMSG;
+	*ret_info = ckpt__v1__checkpoint_info__unpack(arena_protobuf(a), f.pf_len, f.pf_data);
+	return *ret_info != NULL ? 0 : -EBADMSG;
 }
 
 /* The info of the record v at k, opened if sealed (store_record_open()). */
