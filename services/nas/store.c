@@ -484,12 +484,14 @@ store_write_next(struct store *s, int *rv, uint64_t seen, bool grouped, bool *so
  * held (and returns with it held, the lead handed on or s_wq_busy cleared).
  * Each group is the queue from its head up to the first solo write (a solo
  * write at the head goes alone). After each commit it wakes the group's
- * waiting writers, finishes its queued writes (store_write_async(): their
+ * waiting writers and finishes its queued writes (store_write_async(): their
  * done callbacks run here, on this thread, outside the lock; one whose map
- * was full goes back in the queue after the map grew), and goes on leading
- * while the head of the queue is a queued write; a waiting writer at the
- * head is handed the lead instead. Every writer is woken once, not once per
- * group committed while it waits, and a queued write wakes nobody.
+ * was full goes back in the queue after the map grew). A waiting writer at
+ * the head of the queue is then handed the lead; otherwise the lead is
+ * free while the callbacks run (a writer arriving meanwhile takes it and
+ * the queue with it), and this thread takes the queue up again after them
+ * if nobody did. Every writer is woken once, not once per group committed
+ * while it waits, and a queued write wakes nobody.
  */
 static void
 store_lead(struct store *s, struct store_wreq *me)
@@ -531,12 +533,18 @@ store_lead(struct store *s, struct store_wreq *me)
 					pthread_cond_signal(&w->w_cv);
 			}
 		}
-		again = s->s_wq_head != NULL && s->s_wq_head->w_done_fn != NULL;
-		if (s->s_wq_head != NULL && !again) {
+		if (s->s_wq_head != NULL && s->s_wq_head->w_done_fn == NULL) {
 			s->s_wq_head->w_lead = true;
 			pthread_cond_signal(&s->s_wq_head->w_cv);
-		} else if (s->s_wq_head == NULL) {
-			s->s_wq_busy = false;
+			again = false;
+		} else {
+			again = s->s_wq_head != NULL;
+			/*
+			 * The lead is free while this thread answers its group:
+			 * a write arriving meanwhile leads the next group at once
+			 * (its commit overlaps these replies).
+			 */
+			s->s_wq_busy = done == NULL && again;
 		}
 		if (done == NULL && again)
 			continue;
@@ -547,8 +555,10 @@ store_lead(struct store *s, struct store_wreq *me)
 			free(w);
 		}
 		pthread_mutex_lock(&s->s_wq_mu);
-		if (!again)
+		/* Queued writes nobody took up meanwhile: this thread leads them. */
+		if (!again || s->s_wq_busy || s->s_wq_head == NULL)
 			return;
+		s->s_wq_busy = true;
 	}
 }
 
