@@ -8,6 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+/* XXH3 with AVX2 or AVX-512 when the CPU has them, chosen at run time (in Debian's libxxhash). */
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "digest.h"
 #include "key.h"
@@ -160,26 +164,34 @@ bcache_index_find(const struct bcache_index *x, uint64_t head)
 }
 
 static int
+bcache_walk_grow(struct bcache_walk *w, size_t cap)
+{
+	void *a;
+
+	if ((a = realloc(w->bw_sizes, cap * sizeof(*w->bw_sizes))) == NULL)
+		return -ENOMEM;
+	w->bw_sizes = a;
+	if ((a = realloc(w->bw_from, cap * sizeof(*w->bw_from))) == NULL)
+		return -ENOMEM;
+	w->bw_from = a;
+	if ((a = realloc(w->bw_fp, cap * sizeof(*w->bw_fp))) == NULL)
+		return -ENOMEM;
+	w->bw_fp = a;
+	if ((a = realloc(w->bw_head, cap * sizeof(*w->bw_head))) == NULL)
+		return -ENOMEM;
+	w->bw_head = a;
+	w->bw_cap = cap;
+	return 0;
+}
+
+static int
 bcache_walk_add(struct bcache_walk *w, uint32_t sz, size_t from, const uint8_t *fp,
     uint64_t head)
 {
-	if (w->bw_n == w->bw_cap) {
-		size_t cap = w->bw_cap != 0 ? 2 * w->bw_cap : 1024;
-		void *a;
-		if ((a = realloc(w->bw_sizes, cap * sizeof(*w->bw_sizes))) == NULL)
-			return -ENOMEM;
-		w->bw_sizes = a;
-		if ((a = realloc(w->bw_from, cap * sizeof(*w->bw_from))) == NULL)
-			return -ENOMEM;
-		w->bw_from = a;
-		if ((a = realloc(w->bw_fp, cap * sizeof(*w->bw_fp))) == NULL)
-			return -ENOMEM;
-		w->bw_fp = a;
-		if ((a = realloc(w->bw_head, cap * sizeof(*w->bw_head))) == NULL)
-			return -ENOMEM;
-		w->bw_head = a;
-		w->bw_cap = cap;
-	}
+	int rv;
+
+	if (w->bw_n == w->bw_cap && (rv = bcache_walk_grow(w, 2 * w->bw_cap)) != 0)
+		return rv;
 	w->bw_sizes[w->bw_n] = sz;
 	w->bw_from[w->bw_n] = from;
 	memcpy(w->bw_fp[w->bw_n], fp, BCACHE_FP_LEN);
@@ -213,10 +225,12 @@ bcache_same(const struct chunk_params *cp, const struct bcache_list *b, size_t k
 
 int
 bcache_walk(const struct chunk_params *cp, const struct bcache_list *b, const uint8_t *buf,
-    uint64_t len, struct bcache_walk *w)
+    uint64_t len, const struct bcache_io *io, struct bcache_walk *w)
 {
 	struct bcache_index x = { NULL, NULL, 0 };
 	uint64_t *boff = malloc((b->bl_n != 0 ? b->bl_n : 1) * sizeof(*boff));
+	/* Bytes a step may read past s: a chunk's reach, or a cut's. */
+	uint64_t ahead = (uint64_t)cp->cp_max + 2 * CHUNK_LOOKAHEAD, ready = 0;
 	uint64_t s = 0, o = 0;
 	size_t k = 0;
 	int rv = 0;
@@ -228,7 +242,10 @@ bcache_walk(const struct chunk_params *cp, const struct bcache_list *b, const ui
 		boff[i] = o;
 		o += b->bl_sizes[i] >> 1;
 	}
-	rv = bcache_index_build(b, &x);
+	/* Sized for the base and some more at once: growing a large array faults it in twice. */
+	rv = bcache_walk_grow(w, b->bl_n + b->bl_n / 8 + 1024);
+	if (rv == 0)
+		rv = bcache_index_build(b, &x);
 	while (rv == 0 && s < len) {
 		size_t c = BCACHE_FRESH, h, tried = BCACHE_FRESH;
 		uint8_t fp[BCACHE_FP_LEN];
@@ -236,6 +253,10 @@ bcache_walk(const struct chunk_params *cp, const struct bcache_list *b, const ui
 		bool zero;
 		size_t cut;
 
+		if (io != NULL && s + ahead > ready && ready < len) {
+			ready = s + (io->bi_window > ahead ? io->bi_window : ahead);
+			io->bi_fn(io->bi_arg, s, ready < len ? ready - s : len - s);
+		}
 		while (k < b->bl_n && boff[k] < s)
 			k++;
 		/* The chunk of the base at the same offset (edits in place)... */

@@ -91,11 +91,24 @@ struct bcache_walk {
 };
 
 /*
+ * How the walk reads buf, for a caller whose bytes are a file mapping: before
+ * it reads from off on, bi_fn(bi_arg, off, n) is told that it reads no byte
+ * below off again and the next n bytes (bi_window, or a chunk's reach at
+ * least) next: the mapping's pages may be populated ahead in one call
+ * (cheaper than a page fault each) and dropped behind (bounded memory).
+ */
+struct bcache_io {
+	void (*bi_fn)(void *arg, uint64_t off, uint64_t n);
+	void *bi_arg;
+	uint64_t bi_window;
+};
+
+/*
  * The chunk list of buf (len bytes) cut with cp, from base b (cut with the
- * same cp; the caller checks): see above. -ENOMEM.
+ * same cp; the caller checks): see above. io may be NULL. -ENOMEM.
  */
 int bcache_walk(const struct chunk_params *cp, const struct bcache_list *b, const uint8_t *buf,
-    uint64_t len, struct bcache_walk *w);
+    uint64_t len, const struct bcache_io *io, struct bcache_walk *w);
 void bcache_walk_free(struct bcache_walk *w);
 
 /*

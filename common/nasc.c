@@ -1715,6 +1715,29 @@ nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_sr
 	return rv;
 }
 
+/* A walk over a file mapping: pages mapped a window ahead in one call, dropped behind. */
+struct nasc_walk_io {
+	const struct nasc_src *wi_src;
+	size_t wi_released;
+};
+
+static void
+nasc_walk_window(void *arg, uint64_t off, uint64_t n)
+{
+	struct nasc_walk_io *wi = arg;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), lo = (size_t)off - (size_t)off % page;
+	uint8_t *base = (uint8_t *)wi->wi_src->s_data;
+
+	if (lo > wi->wi_released) {
+		(void)madvise(base + wi->wi_released, lo - wi->wi_released, MADV_DONTNEED);
+		wi->wi_released = lo;
+	}
+#ifdef MADV_POPULATE_READ
+	/* Older kernels refuse it (EINVAL): the pages then come one fault at a time. */
+	(void)madvise(base + lo, (size_t)(off + n) - lo, MADV_POPULATE_READ);
+#endif
+}
+
 /*
  * A store walked against the remembered list's fingerprints (bcache_walk):
  * entries found unchanged are the base's, the rest cut and hashed afresh;
@@ -1746,7 +1769,23 @@ nasc_store_fp_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *s
 		dord[i] = k;
 		k += (b->b_sizes[i] & 1u) == 0;
 	}
-	rv = bcache_walk(&n->n_chunking, &bl, src->s_data, src->s_len, w);
+	{
+		struct nasc_walk_io wi = { src, 0 };
+		struct bcache_io io = { nasc_walk_window, &wi, NASC_BATCH };
+		rv = bcache_walk(&n->n_chunking, &bl, src->s_data, src->s_len,
+		    src->s_mapped ? &io : NULL, w);
+	}
+	/* refs is empty: sized at once. */
+	if (rv == 0 && refs->r_cap < w->bw_n) {
+		void *a = realloc(refs->r_refs, w->bw_n * sizeof(*refs->r_refs));
+		if (a != NULL)
+			refs->r_refs = a;
+		a = a != NULL ? realloc(refs->r_sha, w->bw_n * sizeof(*refs->r_sha)) : NULL;
+		if (a != NULL) {
+			refs->r_sha = a;
+			refs->r_cap = w->bw_n;
+		}
+	}
 	for (size_t i = 0; rv == 0 && i < w->bw_n; i++) {
 		uint32_t v = w->bw_sizes[i];
 		rv = nasc_refs_add(refs, v >> 1, (v & 1u) != 0);
