@@ -207,9 +207,9 @@ bcache_walk_add(struct bcache_walk *w, uint32_t sz, size_t from, const uint8_t *
  */
 static bool
 bcache_same(const struct chunk_params *cp, const struct bcache_list *b, size_t k, uint64_t boff,
-    const uint8_t *buf, uint64_t len, uint64_t s, struct bcache_walk *w)
+    const uint8_t *cur, uint64_t nrem, struct bcache_walk *w)
 {
-	uint64_t brem = b->bl_len - boff, nrem = len - s;
+	uint64_t brem = b->bl_len - boff;
 	uint64_t need = (uint64_t)(b->bl_sizes[k] >> 1) + CHUNK_LOOKAHEAD;
 	XXH128_canonical_t c;
 
@@ -219,7 +219,7 @@ bcache_same(const struct chunk_params *cp, const struct bcache_list *b, size_t k
 	need = (uint64_t)(b->bl_sizes[k] >> 1) + CHUNK_LOOKAHEAD;
 	need = need < nrem ? need : nrem;
 	w->bw_fp_bytes += need;
-	XXH128_canonicalFromHash(&c, XXH3_128bits(buf + s, (size_t)need));
+	XXH128_canonicalFromHash(&c, XXH3_128bits(cur, (size_t)need));
 	return memcmp(c.digest, b->bl_fp[k], BCACHE_FP_LEN) == 0;
 }
 
@@ -230,7 +230,8 @@ bcache_walk(const struct chunk_params *cp, const struct bcache_list *b, const ui
 	struct bcache_index x = { NULL, NULL, 0 };
 	uint64_t *boff = malloc((b->bl_n != 0 ? b->bl_n : 1) * sizeof(*boff));
 	/* Bytes a step may read past s: a chunk's reach, or a cut's. */
-	uint64_t ahead = (uint64_t)cp->cp_max + 2 * CHUNK_LOOKAHEAD, ready = 0;
+	uint64_t ahead = (uint64_t)cp->cp_max + 2 * CHUNK_LOOKAHEAD, wlo = 0, whi = len;
+	const uint8_t *win = buf;                /* bytes [wlo, whi) of the data */
 	uint64_t s = 0, o = 0;
 	size_t k = 0;
 	int rv = 0;
@@ -246,32 +247,42 @@ bcache_walk(const struct chunk_params *cp, const struct bcache_list *b, const ui
 	rv = bcache_walk_grow(w, b->bl_n + b->bl_n / 8 + 1024);
 	if (rv == 0)
 		rv = bcache_index_build(b, &x);
+	if (io != NULL)
+		whi = 0;
 	while (rv == 0 && s < len) {
 		size_t c = BCACHE_FRESH, h, tried = BCACHE_FRESH;
+		uint64_t head, rem = len - s;
 		uint8_t fp[BCACHE_FP_LEN];
-		uint64_t head;
+		const uint8_t *cur;
 		bool zero;
 		size_t cut;
 
-		if (io != NULL && s + ahead > ready && ready < len) {
-			ready = s + (io->bi_window > ahead ? io->bi_window : ahead);
-			io->bi_fn(io->bi_arg, s, ready < len ? ready - s : len - s);
+		if (io != NULL && s + ahead > whi && whi < len) {
+			uint64_t n = io->bi_window > ahead ? io->bi_window : ahead;
+			n = n < rem ? n : rem;
+			win = io->bi_fn(io->bi_arg, s, n);
+			if (win == NULL) {
+				rv = -EIO;
+				break;
+			}
+			wlo = s;
+			whi = s + n;
 		}
+		cur = win + (s - wlo);
 		while (k < b->bl_n && boff[k] < s)
 			k++;
 		/* The chunk of the base at the same offset (edits in place)... */
 		if (k < b->bl_n && boff[k] == s) {
 			tried = k;
-			if (bcache_same(cp, b, k, boff[k], buf, len, s, w))
+			if (bcache_same(cp, b, k, boff[k], cur, rem, w))
 				c = k;
 		}
 		/* ...or one with the same first bytes (bytes moved by an insertion, a deletion). */
 		if (c == BCACHE_FRESH) {
-			uint64_t rem = len - s;
-			h = bcache_index_find(&x, XXH3_64bits(buf + s,
+			h = bcache_index_find(&x, XXH3_64bits(cur,
 			    (size_t)(rem < BCACHE_HEAD ? rem : BCACHE_HEAD)));
 			if (h != BCACHE_FRESH && h != tried &&
-			    bcache_same(cp, b, h, boff[h], buf, len, s, w))
+			    bcache_same(cp, b, h, boff[h], cur, rem, w))
 				c = h;
 		}
 		if (c != BCACHE_FRESH) {
@@ -279,9 +290,10 @@ bcache_walk(const struct chunk_params *cp, const struct bcache_list *b, const ui
 			s += b->bl_sizes[c] >> 1;
 			continue;
 		}
-		cut = chunk_next(cp, buf + s, (size_t)(len - s), &zero);
-		bcache_fp(buf, len, s, (uint32_t)cut, fp, &head);
-		w->bw_fp_bytes += cut + CHUNK_LOOKAHEAD < len - s ? cut + CHUNK_LOOKAHEAD : len - s;
+		/* What it is given past cp_max does not change a cut (only the end within it does). */
+		cut = chunk_next(cp, cur, (size_t)(rem < ahead ? rem : ahead), &zero);
+		bcache_fp(cur, rem, 0, (uint32_t)cut, fp, &head);
+		w->bw_fp_bytes += cut + CHUNK_LOOKAHEAD < rem ? cut + CHUNK_LOOKAHEAD : rem;
 		rv = bcache_walk_add(w, (uint32_t)cut << 1 | (zero ? 1u : 0u), BCACHE_FRESH, fp, head);
 		w->bw_cut_bytes += cut;
 		s += cut;

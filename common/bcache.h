@@ -91,21 +91,25 @@ struct bcache_walk {
 };
 
 /*
- * How the walk reads buf, for a caller whose bytes are a file mapping: before
- * it reads from off on, bi_fn(bi_arg, off, n) is told that it reads no byte
- * below off again and the next n bytes (bi_window, or a chunk's reach at
- * least) next: the mapping's pages may be populated ahead in one call
- * (cheaper than a page fault each) and dropped behind (bounded memory).
+ * How the walk reads the data, window by window, for a caller whose bytes
+ * are in a file: before it reads from off on, it calls bi_fn(bi_arg, off, n)
+ * (n: bi_window, or a chunk's reach at least, or what is left), which
+ * returns where bytes [off, off + n) are, valid until the next call, or NULL
+ * on an error (the walk fails with -EIO). Bytes below off are not read
+ * again: a file mapping's pages may be populated ahead in one call and
+ * dropped behind, or the bytes read with pread() into one buffer (no page
+ * tables at all: about 3 times cheaper in CPU here).
  */
 struct bcache_io {
-	void (*bi_fn)(void *arg, uint64_t off, uint64_t n);
+	const uint8_t *(*bi_fn)(void *arg, uint64_t off, uint64_t n);
 	void *bi_arg;
 	uint64_t bi_window;
 };
 
 /*
  * The chunk list of buf (len bytes) cut with cp, from base b (cut with the
- * same cp; the caller checks): see above. io may be NULL. -ENOMEM.
+ * same cp; the caller checks): see above. io NULL: from buf, else through io
+ * (buf unused). -ENOMEM, -EIO.
  */
 int bcache_walk(const struct chunk_params *cp, const struct bcache_list *b, const uint8_t *buf,
     uint64_t len, const struct bcache_io *io, struct bcache_walk *w);

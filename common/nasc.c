@@ -1306,6 +1306,8 @@ struct nasc_src {
 	const uint8_t *s_data;   /* non-NULL: s_len bytes in memory, read in place */
 	size_t s_len;
 	bool s_mapped;           /* s_data maps a file: pages read may be dropped */
+	bool s_has_fd;           /* s_data maps s_fd (nasc_store_file) */
+	int s_fd;
 };
 
 /*
@@ -1715,19 +1717,38 @@ nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_sr
 	return rv;
 }
 
-/* A walk over a file mapping: pages mapped a window ahead in one call, dropped behind. */
+/*
+ * A walk over a file: read with pread() into one buffer when the file is
+ * known (no page tables: on this 2-CPU VM, 14 ms of CPU for 64 MiB against
+ * 40 ms through the mapping), else through the mapping, its pages mapped a
+ * window ahead in one call and dropped behind.
+ */
 struct nasc_walk_io {
 	const struct nasc_src *wi_src;
 	size_t wi_released;
+	uint8_t *wi_buf;
 };
 
-static void
+static const uint8_t *
 nasc_walk_window(void *arg, uint64_t off, uint64_t n)
 {
 	struct nasc_walk_io *wi = arg;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), lo = (size_t)off - (size_t)off % page;
 	uint8_t *base = (uint8_t *)wi->wi_src->s_data;
 
+	if (wi->wi_buf != NULL) {
+		size_t got = 0;
+		while (got < n) {
+			ssize_t k = pread(wi->wi_src->s_fd, wi->wi_buf + got, (size_t)n - got,
+			    (off_t)(off + got));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				return NULL;
+			got += (size_t)k;
+		}
+		return wi->wi_buf;
+	}
 	if (lo > wi->wi_released) {
 		(void)madvise(base + wi->wi_released, lo - wi->wi_released, MADV_DONTNEED);
 		wi->wi_released = lo;
@@ -1736,6 +1757,7 @@ nasc_walk_window(void *arg, uint64_t off, uint64_t n)
 	/* Older kernels refuse it (EINVAL): the pages then come one fault at a time. */
 	(void)madvise(base + lo, (size_t)(off + n) - lo, MADV_POPULATE_READ);
 #endif
+	return base + off;
 }
 
 /*
@@ -1770,10 +1792,16 @@ nasc_store_fp_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *s
 		k += (b->b_sizes[i] & 1u) == 0;
 	}
 	{
-		struct nasc_walk_io wi = { src, 0 };
-		struct bcache_io io = { nasc_walk_window, &wi, NASC_BATCH };
-		rv = bcache_walk(&n->n_chunking, &bl, src->s_data, src->s_len,
-		    src->s_mapped ? &io : NULL, w);
+		/* Windows of 1 MiB: they stay in the CPU's cache between pread() and XXH3. */
+		struct nasc_walk_io wi = { src, 0, NULL };
+		struct bcache_io io = { nasc_walk_window, &wi, src->s_has_fd ? 1u << 20 : NASC_BATCH };
+		if (src->s_has_fd && (wi.wi_buf = malloc((1u << 20) + 2 * (size_t)n->n_chunking.cp_max +
+		    4 * CHUNK_LOOKAHEAD)) == NULL)
+			rv = -ENOMEM;
+		if (rv == 0)
+			rv = bcache_walk(&n->n_chunking, &bl, src->s_data, src->s_len,
+			    src->s_mapped ? &io : NULL, w);
+		free(wi.wi_buf);
 	}
 	/* refs is empty: sized at once. */
 	if (rv == 0 && refs->r_cap < w->bw_n) {
@@ -2192,7 +2220,7 @@ static int
 nasc_store_small(struct nasc *n, const struct nasc_put *p, const uint8_t *data, size_t len,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
-	struct nasc_src src = { NULL, NULL, data, len, false };
+	struct nasc_src src = { NULL, NULL, data, len, false, false, -1 };
 	size_t known = 0;
 	bool cached;
 	int rv;
@@ -2268,7 +2296,7 @@ int
 nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
-	struct nasc_src src = { rd, rd_arg, NULL, 0, false };
+	struct nasc_src src = { rd, rd_arg, NULL, 0, false, false, -1 };
 	struct nasc_prefix x = { NULL, 0, 0, rd, rd_arg };
 	uint8_t *head = NULL;
 	int rv;
@@ -2305,7 +2333,7 @@ nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, size_t
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
 	static const uint8_t empty[1];
-	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len, false };
+	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len, false, false, -1 };
 	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
 }
 
@@ -2313,7 +2341,15 @@ int
 nasc_store_mapped(struct nasc *n, const struct nasc_put *p, const void *map, size_t len,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
-	struct nasc_src src = { NULL, NULL, map, len, true };
+	struct nasc_src src = { NULL, NULL, map, len, true, false, -1 };
+	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
+}
+
+int
+nasc_store_file(struct nasc *n, const struct nasc_put *p, int fd, const void *map, size_t len,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
+{
+	struct nasc_src src = { NULL, NULL, map, len, true, true, fd };
 	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
 }
 
@@ -2323,7 +2359,7 @@ nasc_store_hinted(struct nasc *n, const struct nasc_put *p, const void *buf, siz
     struct rpc_error *ret_err)
 {
 	static const uint8_t empty[1];
-	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len, false };
+	struct nasc_src src = { NULL, NULL, buf != NULL ? buf : empty, len, false, false, -1 };
 	return nasc_store_src(n, p, &src, h, timeout_ms, ret_info, ret_err);
 }
 

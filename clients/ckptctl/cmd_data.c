@@ -342,7 +342,8 @@ data_put(struct nasc *nas, const struct nasc_put *put, struct data_source *src,
 	(void)madvise(map, (size_t)before.st_size, MADV_SEQUENTIAL);
 	(void)madvise(map, (size_t)before.st_size, MADV_WILLNEED);
 	/* Pages sent are dropped from the mapping: memory stays bounded for any size. */
-	rv = nasc_store_mapped(nas, put, map, (size_t)before.st_size, timeout_ms, ret_info, err);
+	rv = nasc_store_file(nas, put, src->dsr_fd, map, (size_t)before.st_size, timeout_ms, ret_info,
+	    err);
 	munmap(map, (size_t)before.st_size);
 	if (rv == 0 && (fstat(src->dsr_fd, &after) != 0 || after.st_size != before.st_size ||
 	    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||

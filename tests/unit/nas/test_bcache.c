@@ -207,6 +207,33 @@ edit(const struct chunk_params *cp, uint8_t *b, size_t *len, size_t cap, uint64_
 }
 
 /*
+ * Windows as a file reader gives them (bcache_io): a copy of exactly the
+ * bytes asked for, followed by a guard of other bytes, so that a walk that
+ * read past its window would cut or fingerprint something else.
+ */
+struct win_io {
+	const uint8_t *wi_data;
+	uint8_t *wi_buf;
+	unsigned wi_calls;
+};
+
+#define WIN_GUARD (128u << 10)
+
+static const uint8_t *
+win_fn(void *arg, uint64_t off, uint64_t n)
+{
+	struct win_io *w = arg;
+
+	free(w->wi_buf);
+	w->wi_buf = malloc(n + WIN_GUARD);
+	ck_assert_ptr_nonnull(w->wi_buf);
+	memcpy(w->wi_buf, w->wi_data + off, n);
+	memset(w->wi_buf + n, 0xa5, WIN_GUARD);
+	w->wi_calls++;
+	return w->wi_buf;
+}
+
+/*
  * The walk of b against base is the whole read's list; returns the bytes of
  * data chunks cut again (what SHA-256 hashes; holes moved are cut again, at
  * the cost of a scan for zeros).
@@ -250,6 +277,22 @@ expect_walk(const struct chunk_params *cp, const struct bcache_list *base, const
 	ck_assert_int_eq(digest_buf(cp, b, len, digest), 0);
 	ck_assert_mem_eq(digest, ret_new->bl_digest, SHA_LEN);
 	bcache_walk_free(&w);
+	/* The same walk through windows of a reader (a small window: many of them). */
+	{
+		struct win_io wi = { b, NULL, 0 };
+		struct bcache_io io = { win_fn, &wi, 3 * cp->cp_max };
+		struct bcache_walk w2;
+		ck_assert_int_eq(bcache_walk(cp, base, NULL, len, &io, &w2), 0);
+		ck_assert_uint_eq(w2.bw_n, ret_new->bl_n);
+		for (size_t i = 0; i < w2.bw_n; i++) {
+			ck_assert_msg(w2.bw_sizes[i] == ret_new->bl_sizes[i],
+			    "%s: through windows, chunk %zu differs", what, i);
+			ck_assert_mem_eq(w2.bw_fp[i], ret_new->bl_fp[i], BCACHE_FP_LEN);
+		}
+		ck_assert(len == 0 || wi.wi_calls > 0);
+		bcache_walk_free(&w2);
+		free(wi.wi_buf);
+	}
 	free(dord);
 	return cut;
 }
