@@ -469,6 +469,25 @@ bcache_read(const char *path, size_t max, uint8_t **ret_buf, size_t *ret_len, ch
 		close(fd);
 		return -EBADMSG;
 	}
+	/* The size its header gives, before reading (and allocating) the rest. */
+	{
+		uint8_t h[BCACHE_HEADER];
+		const uint8_t *p = h + 8 + 4 * 4 + 8;
+		uint64_t n, ndata;
+		if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+			snprintf(err, errlen, "%s: not a cache file (short)", path);
+			close(fd);
+			return -EBADMSG;
+		}
+		n = bcache_get64(&p);
+		ndata = bcache_get64(&p);
+		if (n > BCACHE_CHUNKS_MAX || ndata > n ||
+		    (uint64_t)sb.st_size != bcache_file_size((size_t)n, (size_t)ndata)) {
+			snprintf(err, errlen, "%s: size does not match its header", path);
+			close(fd);
+			return -EBADMSG;
+		}
+	}
 	buf = malloc((size_t)sb.st_size);
 	if (buf == NULL) {
 		close(fd);
