@@ -1801,6 +1801,9 @@ nasc_store_fp_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *s
 		if (rv == 0)
 			rv = bcache_walk(&n->n_chunking, &bl, src->s_data, src->s_len,
 			    src->s_mapped ? &io : NULL, w);
+		if (rv == -EIO)
+			snprintf(u->u_err->re_msg, sizeof(u->u_err->re_msg),
+			    "reading checkpoint: the file is shorter than when it was opened, or unreadable");
 		free(wi.wi_buf);
 	}
 	/* refs is empty: sized at once. */
