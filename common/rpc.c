@@ -114,7 +114,21 @@ struct rpc_server {
 	/* Loaded from rs_tls's files when the caller gave no rs_auth: s's to free. */
 	struct auth_verifier *s_own_v;
 	struct auth_cred *s_own_cred;
+	/*
+	 * A TLS listener: its failed handshakes (tls_listener_failures()),
+	 * polled every RPC_TLS_POLL_MS by s_tls_thread; s_tmu guards s_tls_stop.
+	 */
+	struct metrics_fam *s_m_tls;
+	pthread_mutex_t s_tmu;
+	pthread_cond_t s_tcv;
+	bool s_tls_init;
+	bool s_tls_stop;
+	bool s_tls_started;
+	pthread_t s_tls_thread;
 };
+
+/* How often a TLS listener's refused handshakes are read (nng tells them no other way). */
+#define RPC_TLS_POLL_MS 1000u
 
 struct rpc_client {
 	nng_socket c_sock;
@@ -1080,6 +1094,122 @@ rpc_url_with_port(const char *url, int port, char *out, size_t outlen)
 		snprintf(out, outlen, "%s", url);
 }
 
+/*
+ * Handshakes refused on a TLS listener: nng 1.5.2 counts them in the
+ * listener's statistics and says nothing else (tls.h), so they are read
+ * every RPC_TLS_POLL_MS, counted (ckpt_tls_refused_total{service}) and
+ * told through rs_on_refused, one line per burst: at most one per
+ * LIMIT_LOG_INTERVAL_MS, with the count since the previous line.
+ */
+static void
+rpc_tls_report(struct rpc_server *s, uint64_t n, time_t since)
+{
+	char line[LIMIT_URL_MAX + 256], when[32];
+	struct tm tm;
+
+	if (s->s_cfg.rs_on_refused == NULL)
+		return;
+	gmtime_r(&since, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(line, sizeof(line), "tls: %" PRIu64 " handshake%s refused on %s since %s (a "
+	    "client without a certificate, with one not signed by --tls-ca, or expired, or no "
+	    "TLS at all; nng names no peer; counted in ckpt_tls_refused_total)", n,
+	    n == 1 ? "" : "s", s->s_url, when);
+	s->s_cfg.rs_on_refused(s->s_cfg.rs_arg, line);
+}
+
+static void *
+rpc_tls_main(void *arg)
+{
+	struct rpc_server *s = arg;
+	uint64_t seen = 0, held = 0, last_log = 0;
+	time_t since = time(NULL);
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->s_tmu);
+	while (!s->s_tls_stop) {
+		uint64_t n, now;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += RPC_TLS_POLL_MS / 1000;
+		ts.tv_nsec += (long)(RPC_TLS_POLL_MS % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!s->s_tls_stop && pthread_cond_timedwait(&s->s_tcv, &s->s_tmu, &ts) == 0)
+			;
+		pthread_mutex_unlock(&s->s_tmu);
+		n = tls_listener_failures(s->s_listener);
+		if (n > seen) {
+			metrics_inc(s->s_m_tls, (double)(n - seen),
+			    METRICS_L(s->s_cfg.rs_service->short_name));
+			held += n - seen;
+			seen = n;
+		}
+		now = util_now_mono_ms();
+		if (held > 0 && (last_log == 0 || now - last_log >= LIMIT_LOG_INTERVAL_MS)) {
+			rpc_tls_report(s, held, since);
+			held = 0;
+			last_log = now;
+			since = time(NULL);
+		}
+		pthread_mutex_lock(&s->s_tmu);
+	}
+	pthread_mutex_unlock(&s->s_tmu);
+	if (held > 0)
+		rpc_tls_report(s, held, since);
+	return NULL;
+}
+
+static int
+rpc_tls_start(struct rpc_server *s)
+{
+	pthread_condattr_t ca;
+	int rv;
+
+	if (s->s_cfg.rs_metrics != NULL) {
+		rv = metrics_add_family(s->s_cfg.rs_metrics, METRICS_COUNTER, "ckpt_tls_refused_total",
+		    "TLS handshakes refused on the service's listener (no client certificate, one "
+		    "not signed by the CA, expired, or no TLS); read from nng's statistics every "
+		    "second", "service", NULL, 0, &s->s_m_tls);
+		if (rv == 0) /* at 0 from the start: an alert on its rate needs the series */
+			rv = metrics_inc(s->s_m_tls, 0, METRICS_L(s->s_cfg.rs_service->short_name));
+		if (rv != 0)
+			return rv;
+	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->s_tcv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&s->s_tmu, NULL);
+	s->s_tls_init = true;
+	rv = -pthread_create(&s->s_tls_thread, NULL, rpc_tls_main, s);
+	if (rv != 0)
+		return rv;
+	pthread_setname_np(s->s_tls_thread, "rpc:tls");
+	s->s_tls_started = true;
+	return 0;
+}
+
+/* Stops the poller (it reports what it held). */
+static void
+rpc_tls_stop(struct rpc_server *s)
+{
+	if (!s->s_tls_init)
+		return;
+	pthread_mutex_lock(&s->s_tmu);
+	s->s_tls_stop = true;
+	pthread_cond_broadcast(&s->s_tcv);
+	pthread_mutex_unlock(&s->s_tmu);
+	if (s->s_tls_started)
+		pthread_join(s->s_tls_thread, NULL);
+	s->s_tls_started = false;
+	pthread_cond_destroy(&s->s_tcv);
+	pthread_mutex_destroy(&s->s_tmu);
+	s->s_tls_init = false;
+}
+
 /* The families of rs_metrics (none without). Several servers may share them. */
 static int
 rpc_server_metrics(struct rpc_server *s)
@@ -1203,6 +1333,11 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 	    nng_listener_get_int(s->s_listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
 		port = 0;
 	rpc_url_with_port(url, port, s->s_url, sizeof(s->s_url));
+	if (tls_url_is_tls(url)) {
+		rv = rpc_tls_start(s);
+		if (rv != 0)
+			goto out_close;
+	}
 
 	/* Before the request workers, which hand slow requests to them. */
 	rv = rpc_slow_start(s);
@@ -1297,6 +1432,7 @@ rpc_server_stop(struct rpc_server *s)
 	 * A stopped aio cancels the pending operation and refuses new ones.
 	 */
 	atomic_store(&s->s_stopping, 1);
+	rpc_tls_stop(s);
 	for (unsigned i = 0; i < s->s_nworkers; i++) {
 		if (s->s_workers[i].w_aio != NULL)
 			nng_aio_stop(s->s_workers[i].w_aio);

@@ -178,7 +178,11 @@ struct rpc_server_config {
 	/*
 	 * Called (from a worker) on the first refusal on a connection, and on
 	 * the first after its identity changed: one line with the code, the
-	 * method, the peer's identity and address, and why.
+	 * method, the peer's identity and address, and why. On a tls+tcp://
+	 * listener also (from the server's "rpc:tls" thread) once per burst of
+	 * refused TLS handshakes ("tls: N handshakes refused on URL since
+	 * ..."), which nng 1.5.2 only counts (tls.h): read every second and
+	 * counted, with rs_metrics, in ckpt_tls_refused_total{service}.
 	 */
 	void (*rs_on_refused)(void *arg, const char *line);
 };

@@ -310,16 +310,43 @@ tls_conf_check(const struct tls_conf *conf, char *err, size_t errlen)
 	return rv;
 }
 
-/* The "auth" statistic under the endpoint's (found by find), or 0. */
+/*
+ * The top-level scope of kind ("listener", "dialer") whose "id" is id.
+ * Not nng_stat_find_listener() / nng_stat_find_dialer(): in nng 1.5.2 they
+ * return the first endpoint of the kind, whatever its id (src/core/stats.c,
+ * nng_stat_find_scope() recurses through nng_stat_find(child, name), which
+ * drops the id), so a process with two listeners read the wrong one.
+ */
+static nng_stat *
+tls_stat_scope(nng_stat *all, const char *kind, uint32_t id)
+{
+	for (nng_stat *c = nng_stat_child(all); c != NULL; c = nng_stat_next(c)) {
+		nng_stat *i;
+		uint64_t v;
+
+		if (nng_stat_type(c) != NNG_STAT_SCOPE || strcmp(nng_stat_name(c), kind) != 0)
+			continue;
+		i = nng_stat_find(c, "id");
+		if (i == NULL || nng_stat_type(i) != NNG_STAT_ID)
+			continue;
+		/* An int in a union with the uint64_t nng_stat_value() reads: either half. */
+		v = nng_stat_value(i);
+		if ((uint32_t)v == id || (uint32_t)(v >> 32) == id)
+			return c;
+	}
+	return NULL;
+}
+
+/* The "auth" statistic of the endpoint kind#id, or 0. */
 static uint64_t
-tls_stat_auth(nng_stat *(*find)(nng_stat *, const void *), const void *ep)
+tls_stat_auth(const char *kind, int id)
 {
 	nng_stat *all, *mine, *auth;
 	uint64_t n = 0;
 
-	if (nng_stats_get(&all) != 0)
+	if (id <= 0 || nng_stats_get(&all) != 0)
 		return 0;
-	mine = find(all, ep);
+	mine = tls_stat_scope(all, kind, (uint32_t)id);
 	auth = mine != NULL ? nng_stat_find(mine, "auth") : NULL;
 	if (auth != NULL)
 		n = nng_stat_value(auth);
@@ -327,18 +354,17 @@ tls_stat_auth(nng_stat *(*find)(nng_stat *, const void *), const void *ep)
 	return n;
 }
 
-static nng_stat *
-tls_find_dialer(nng_stat *all, const void *ep)
-{
-	return nng_stat_find_dialer(all, *(const nng_dialer *)ep);
-}
-
 uint64_t
 tls_dialer_failures(nng_dialer d)
 {
-	return tls_stat_auth(tls_find_dialer, &d);
+	return tls_stat_auth("dialer", nng_dialer_id(d));
 }
 
+uint64_t
+tls_listener_failures(nng_listener l)
+{
+	return tls_stat_auth("listener", nng_listener_id(l));
+}
 
 int
 tls_dialer_setup(const struct tls_conf *conf, nng_dialer d, const char *url, char *err,

@@ -108,11 +108,20 @@ int tls_listener_setup(const struct tls_conf *conf, nng_listener l, const char *
     size_t errlen);
 
 /*
- * TLS handshakes that failed on the dialer so far (nng's "auth" statistic
- * of the endpoint: the peer's certificate refused, or ours by the peer); 0
- * when nng keeps no statistics. nng reports a failed handshake nowhere
- * else. (A listener has the same statistic, nng_stat_find_listener().)
+ * TLS handshakes that failed on the dialer, or the listener, so far: nng's
+ * "auth" statistic of the endpoint, bumped when its TLS layer says
+ * NNG_EPEERAUTH or NNG_ECRYPTO (the peer's certificate refused: none, of
+ * another CA, expired; or ours refused by the peer; or bytes that are no
+ * TLS); 0 when nng keeps no statistics. nng 1.5.2 reports a failed
+ * handshake nowhere else: no callback, no pipe (src/core/listener.c,
+ * nni_listener_bump_error(); src/sp/transport/tls/tls.c,
+ * tlstran_pipe_nego_cb() hands the error to the listener's pending
+ * accept, so a failure that ends while the listener has none pending,
+ * a moment between two accepts, is not counted). Each call snapshots
+ * all of nng's statistics (nng_stats_get()): poll it, do not call it per
+ * request.
  */
 uint64_t tls_dialer_failures(nng_dialer d);
+uint64_t tls_listener_failures(nng_listener l);
 
 #endif
