@@ -104,8 +104,9 @@ static const struct cfg_opt nas_opts[] = {
 	TLS_CFG_OPTS(struct nas_conf, nc_tls),
 	RPC_CFG_LIMITS(struct nas_conf, nc_limits),
 	OPT("max-uploads", CFG_INT, nc_max_uploads, RPC_LIMIT_STR(LIMIT_UPLOADS_DEFAULT), 1, 4096, 0,
-	    "N", "PutChunks one connection may have in progress at once; more are answered "
-	    "RESOURCE_EXHAUSTED (limit uploads)"),
+	    "N", "PutChunks one peer may have in progress at once (its identity over all its "
+	    "connections; without TLS its address, or each loopback connection); more are "
+	    "answered RESOURCE_EXHAUSTED (limit uploads)"),
 	OPT("node-quota", CFG_SIZE, nc_node_quota, RPC_LIMIT_STR(LIMIT_QUOTA_DEFAULT), 0,
 	    (int64_t)1 << 50, 0, "SIZE",
 	    "bytes of checkpoints one node may hold: the logical sizes of its records after a "

@@ -59,6 +59,33 @@ sleep 1.2
 "$LIM_BIN" "$A_URL" rps 3 >"$T_DIR/rps2.out" 2>&1
 check "3 requests after a pause: served" grep -q "^refused=0 " "$T_DIR/rps2.out"
 
+# Loopback: each plain connection is its own peer (local processes share the address).
+"$LIM_BIN" "$A_URL" rps 8 2 >"$T_DIR/rps3.out" 2>&1
+check "8 requests over 2 loopback connections at --max-rps 5: served (per connection)" \
+	grep -q "^refused=0 " "$T_DIR/rps3.out"
+
+# NAS c on TLS: limits count per identity, over all its connections.
+C_PORT=${PORTS[10]}; C_HTTP=${PORTS[17]}
+T_TCP=tls+tcp tls_make nas operator
+T_TCP=tls+tcp start_nas nasc "$C_PORT" --http "http://127.0.0.1:$C_HTTP" --workers 8 \
+	--max-rps 5 --max-uploads 1 || { echo "nas c did not start"; exit 1; }
+C_URL="tls+tcp://127.0.0.1:$C_PORT"
+as_operator() {
+	CKPT_TLS_CA="$T_CERTS/ca.crt" CKPT_TLS_CERT="$T_CERTS/operator.crt" \
+		CKPT_TLS_KEY="$T_CERTS/operator.key" "$@"
+}
+as_operator "$LIM_BIN" "$C_URL" rps 8 2 >"$T_DIR/rpsid.out" 2>&1
+check "8 requests of one identity over 2 connections at --max-rps 5: refused ($(tail -1 "$T_DIR/rpsid.out"))" \
+	reason_is "$T_DIR/rpsid.out" limit:requests_per_second
+check "the message names the identity" grep -q "from operator, all its connections" "$T_DIR/rpsid.out"
+as_operator "$LIM_BIN" "$C_URL" uploads 2 2 >"$T_DIR/upid.out" 2>&1
+check "2 uploaders of one identity on 2 connections at --max-uploads 1: refused ($(tail -1 "$T_DIR/upid.out"))" \
+	reason_is "$T_DIR/upid.out" limit:uploads
+check "the message names the identity" grep -q "PutChunks of operator are in progress" "$T_DIR/upid.out"
+check "both hits counted" sh -c "[ \"\$(curl -s http://127.0.0.1:$C_HTTP/metrics |
+	grep -c '^ckpt_rpc_limit_hits_total{service=\"Nas\",limit=\"\(uploads\|requests_per_second\)\"} [1-9]')\" -eq 2 ]"
+check "nas c exits 0 on SIGTERM" stop nasc TERM
+
 # NAS b: uploads, lengths, message size, quota.
 B_PORT=${PORTS[2]}; B_HTTP=${PORTS[3]}
 start_nas nasb "$B_PORT" --http "http://127.0.0.1:$B_HTTP" --workers 8 --max-uploads 1 \
