@@ -222,6 +222,33 @@ tls_x509_load(const char *path)
 	return x;
 }
 
+/* The certificates after the first in PEM file path (a chain's intermediates), or NULL. */
+static STACK_OF(X509) *
+tls_x509_rest(const char *path)
+{
+	STACK_OF(X509) *rest = sk_X509_new_null();
+	FILE *f = fopen(path, "re");
+	X509 *x;
+
+	if (f == NULL || rest == NULL) {
+		if (f != NULL)
+			fclose(f);
+		sk_X509_free(rest);
+		return NULL;
+	}
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	X509_free(x); /* the certificate itself */
+	while (x != NULL && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_push(rest, x) <= 0) {
+			X509_free(x);
+			break;
+		}
+	}
+	fclose(f);
+	ERR_clear_error();
+	return rest;
+}
+
 /*
  * What mbedTLS does not say at start (nng_tls_config_own_cert() takes a key
  * that is not the certificate's): the pair, the CA, the dates. libcrypto,
@@ -231,6 +258,7 @@ static int
 tls_conf_check_pair(const struct tls_conf *conf, char *err, size_t errlen)
 {
 	X509 *cert = tls_x509_load(conf->tc_cert), *ca = tls_x509_load(conf->tc_ca);
+	STACK_OF(X509) *chain = tls_x509_rest(conf->tc_cert); /* a node CA's, say */
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
 	EVP_PKEY *key = NULL;
@@ -256,7 +284,7 @@ tls_conf_check_pair(const struct tls_conf *conf, char *err, size_t errlen)
 	store = X509_STORE_new();
 	ctx = X509_STORE_CTX_new();
 	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, ca) != 1 ||
-	    X509_STORE_CTX_init(ctx, store, cert, NULL) != 1) {
+	    X509_STORE_CTX_init(ctx, store, cert, chain) != 1) {
 		rv = -ENOMEM;
 		snprintf(err, errlen, "out of memory checking --tls-cert");
 		goto out;
@@ -271,6 +299,7 @@ tls_conf_check_pair(const struct tls_conf *conf, char *err, size_t errlen)
 out:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
+	sk_X509_pop_free(chain, X509_free);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	X509_free(ca);
