@@ -145,7 +145,8 @@ auth_x509_role(X509 *x, struct auth_id *ret_id, char *err, size_t errlen)
 static bool
 auth_x509_is_node_ca(X509 *x)
 {
-	const size_t mlen = sizeof(AUTH_NODE_CA_URI) - 1;
+	static const char mark[] = AUTH_NODE_CA_URI;
+	const size_t plen = sizeof(AUTH_URI_PREFIX) - 1, mlen = sizeof(mark) - 1;
 	GENERAL_NAMES *names;
 	bool found = false;
 
@@ -158,9 +159,8 @@ auth_x509_is_node_ca(X509 *x)
 			continue;
 		uri = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
 		found = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier) == mlen &&
-		    strncasecmp(uri, AUTH_URI_PREFIX, sizeof(AUTH_URI_PREFIX) - 1) == 0 &&
-		    memcmp(uri + sizeof(AUTH_URI_PREFIX) - 1, AUTH_NODE_CA_URI + sizeof(AUTH_URI_PREFIX) - 1,
-		        mlen - (sizeof(AUTH_URI_PREFIX) - 1)) == 0;
+		    strncasecmp(uri, mark, plen) == 0 &&
+		    memcmp(uri + plen, &mark[plen], mlen - plen) == 0;
 	}
 	GENERAL_NAMES_free(names);
 	return found;
