@@ -1221,38 +1221,23 @@ rpc_url_with_port(const char *url, int port, char *out, size_t outlen)
  * Handshakes refused on a TLS listener: nng 1.5.2 counts them in the
  * listener's statistics and says nothing else (tls.h), so they are read
  * every RPC_TLS_POLL_MS, counted (ckpt_tls_refused_total{service}) and
- * told through rs_on_refused, one line per burst: at most one per
- * LIMIT_LOG_INTERVAL_MS, with the count since the previous line.
+ * told through rs_on_refused, one line per burst (tls_watch_poll()).
  */
-static void
-rpc_tls_report(struct rpc_server *s, uint64_t n, time_t since)
-{
-	char line[LIMIT_URL_MAX + 256], when[32];
-	struct tm tm;
-
-	if (s->s_cfg.rs_on_refused == NULL)
-		return;
-	gmtime_r(&since, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(line, sizeof(line), "tls: %" PRIu64 " handshake%s refused on %s since %s (a "
-	    "client without a certificate, with one not signed by --tls-ca, or expired, or no "
-	    "TLS at all; nng names no peer; counted in ckpt_tls_refused_total)", n,
-	    n == 1 ? "" : "s", s->s_url, when);
-	s->s_cfg.rs_on_refused(s->s_cfg.rs_arg, line);
-}
-
 static void *
 rpc_tls_main(void *arg)
 {
 	struct rpc_server *s = arg;
-	uint64_t seen = 0, held = 0, last_log = 0;
-	time_t since = time(NULL);
+	char line[LIMIT_URL_MAX + 256];
+	struct tls_watch w;
 	struct timespec ts;
+	bool stop = false;
 
-	pthread_mutex_lock(&s->s_tmu);
-	while (!s->s_tls_stop) {
-		uint64_t n, now;
+	tls_watch_init(&w);
+	while (!stop) {
+		uint64_t fresh;
+		bool say;
 
+		pthread_mutex_lock(&s->s_tmu);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += RPC_TLS_POLL_MS / 1000;
 		ts.tv_nsec += (long)(RPC_TLS_POLL_MS % 1000) * 1000000L;
@@ -1262,26 +1247,16 @@ rpc_tls_main(void *arg)
 		}
 		while (!s->s_tls_stop && pthread_cond_timedwait(&s->s_tcv, &s->s_tmu, &ts) == 0)
 			;
+		stop = s->s_tls_stop;
 		pthread_mutex_unlock(&s->s_tmu);
-		n = tls_listener_failures(s->s_listener);
-		if (n > seen) {
-			metrics_inc(s->s_m_tls, (double)(n - seen),
-			    METRICS_L(s->s_cfg.rs_service->short_name));
-			held += n - seen;
-			seen = n;
-		}
-		now = util_now_mono_ms();
-		if (held > 0 && (last_log == 0 || now - last_log >= LIMIT_LOG_INTERVAL_MS)) {
-			rpc_tls_report(s, held, since);
-			held = 0;
-			last_log = now;
-			since = time(NULL);
-		}
-		pthread_mutex_lock(&s->s_tmu);
+		/* Stopping: what is held is told now. */
+		fresh = tls_watch_poll(&w, s->s_listener, s->s_url, util_now_mono_ms(), stop, line,
+		    sizeof(line), &say);
+		if (fresh > 0)
+			metrics_inc(s->s_m_tls, (double)fresh, METRICS_L(s->s_cfg.rs_service->short_name));
+		if (say && s->s_cfg.rs_on_refused != NULL)
+			s->s_cfg.rs_on_refused(s->s_cfg.rs_arg, line);
 	}
-	pthread_mutex_unlock(&s->s_tmu);
-	if (held > 0)
-		rpc_tls_report(s, held, since);
 	return NULL;
 }
 

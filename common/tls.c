@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -393,6 +394,43 @@ uint64_t
 tls_listener_failures(nng_listener l)
 {
 	return tls_stat_auth("listener", nng_listener_id(l));
+}
+
+void
+tls_watch_init(struct tls_watch *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->tw_since = time(NULL);
+}
+
+uint64_t
+tls_watch_poll(struct tls_watch *w, nng_listener l, const char *url, uint64_t now_ms, bool flush,
+    char *line, size_t len, bool *ret_line)
+{
+	uint64_t n = tls_listener_failures(l), fresh = 0;
+	char when[32];
+	struct tm tm;
+
+	*ret_line = false;
+	if (n > w->tw_seen) {
+		fresh = n - w->tw_seen;
+		w->tw_held += fresh;
+		w->tw_seen = n;
+	}
+	if (w->tw_held == 0 ||
+	    (!flush && w->tw_last_ms != 0 && now_ms - w->tw_last_ms < TLS_WATCH_LINE_MS))
+		return fresh;
+	gmtime_r(&w->tw_since, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(line, len, "tls: %" PRIu64 " handshake%s refused on %s since %s (a client "
+	    "without a certificate, with one not signed by --tls-ca, or expired, or no TLS at "
+	    "all; nng names no peer; counted in ckpt_tls_refused_total)", w->tw_held,
+	    w->tw_held == 1 ? "" : "s", url, when);
+	*ret_line = true;
+	w->tw_held = 0;
+	w->tw_last_ms = now_ms;
+	w->tw_since = time(NULL);
+	return fresh;
 }
 
 int
