@@ -175,7 +175,7 @@ for p in "nas $NAS_PORT $NAS_HTTP" "manager $MGR_PORT $MGR_HTTP" "manager $EV_PO
 		"n=\$(curl -s http://127.0.0.1:$3/metrics | awk '\$1 ~ /^ckpt_tls_refused_total\\{service=\"$svc\"/ { n += \$2 } END { print n + 0 }');
 		 [ \$n -ge 3 ] && grep -o 'tls: [0-9]* handshakes\{0,1\} refused on tls+tcp://127.0.0.1:$2 ' '$T_DIR/$1.log' |
 		 awk -v want=\$n '{ n += \$2 } END { exit !(n == want) }'"
-	grep "tls: " "$T_DIR/$1.log" | head -3
+	grep "tls: .*127.0.0.1:$2 " "$T_DIR/$1.log" | head -3
 done
 rc=0
 "$CTL_BIN" --manager "tcp://127.0.0.1:$MGR_PORT" --timeout 3s nodes >"$T_DIR/plain.out" 2>&1 || rc=$?
