@@ -170,7 +170,7 @@ for p in "nas $NAS_PORT $NAS_HTTP" "manager $MGR_PORT $MGR_HTTP" "manager $EV_PO
 		"$T_DIR/other/operator.key"
 	# Every refusal counted ends up in a log line (one per burst).
 	svc=Nas
-	case "$1:$2" in manager:$EV_PORT) svc=Events ;; manager:*) svc=Manager ;; n1:*) svc=Agent ;; esac
+	case "$1:$2" in manager:"$EV_PORT") svc=Events ;; manager:*) svc=Manager ;; n1:*) svc=Agent ;; esac
 	check "$1 ($svc): the log's refusal lines on port $2 count what the counter does" wait_for 15 sh -c \
 		"n=\$(curl -s http://127.0.0.1:$3/metrics | awk '\$1 ~ /^ckpt_tls_refused_total\\{service=\"$svc\"/ { n += \$2 } END { print n + 0 }');
 		 [ \$n -ge 3 ] && grep -o 'tls: [0-9]* handshakes\{0,1\} refused on tls+tcp://127.0.0.1:$2 ' '$T_DIR/$1.log' |
