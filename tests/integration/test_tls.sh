@@ -159,20 +159,23 @@ bad() {
 		wait_for 10 rises "$http" "$before"
 }
 # (The manager twice: its RPC port, then its events port, which its monitor watches.)
-for p in "nas $NAS_PORT $NAS_HTTP" "manager $MGR_PORT $MGR_HTTP" "manager $EV_PORT $MGR_HTTP" \
-	"n1 $N1_PORT $N1_HTTP"; do
+LISTENERS=("nas $NAS_PORT $NAS_HTTP Nas" "manager $MGR_PORT $MGR_HTTP Manager"
+	"manager $EV_PORT $MGR_HTTP Events" "n1 $N1_PORT $N1_HTTP Agent")
+for p in "${LISTENERS[@]}"; do
 	set -- $p
-	bad "$@" "without a certificate"
+	bad "$1" "$2" "$3" "without a certificate"
 	# ckptctl refuses to start with these (below): the client is Python's.
-	bad "$@" "with an expired certificate of our CA" "$T_DIR/old/operator.crt" \
+	bad "$1" "$2" "$3" "with an expired certificate of our CA" "$T_DIR/old/operator.crt" \
 		"$T_DIR/old/operator.key"
-	bad "$@" "with a certificate of another CA" "$T_DIR/other/operator.crt" \
+	bad "$1" "$2" "$3" "with a certificate of another CA" "$T_DIR/other/operator.crt" \
 		"$T_DIR/other/operator.key"
-	# Every refusal counted ends up in a log line (one per burst).
-	svc=Nas
-	case "$1:$2" in manager:"$EV_PORT") svc=Events ;; manager:*) svc=Manager ;; n1:*) svc=Agent ;; esac
-	check "$1 ($svc): the log's refusal lines on port $2 count what the counter does" wait_for 15 sh -c \
-		"n=\$(curl -s http://127.0.0.1:$3/metrics | awk '\$1 ~ /^ckpt_tls_refused_total\\{service=\"$svc\"/ { n += \$2 } END { print n + 0 }');
+done
+# Every refusal counted ends up in a log line (one per burst, at most one per
+# 5 s: checked after all of them, so the waits overlap).
+for p in "${LISTENERS[@]}"; do
+	set -- $p
+	check "$1 ($4): the log's refusal lines on port $2 count what the counter does" wait_for 15 sh -c \
+		"n=\$(curl -s http://127.0.0.1:$3/metrics | awk '\$1 ~ /^ckpt_tls_refused_total\\{service=\"$4\"/ { n += \$2 } END { print n + 0 }');
 		 [ \$n -ge 3 ] && grep -o 'tls: [0-9]* handshakes\{0,1\} refused on tls+tcp://127.0.0.1:$2 ' '$T_DIR/$1.log' |
 		 awk -v want=\$n '{ n += \$2 } END { exit !(n == want) }'"
 	grep "tls: .*127.0.0.1:$2 " "$T_DIR/$1.log" | head -3
