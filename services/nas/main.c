@@ -336,6 +336,18 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	/*
+	 * One arena: every thread (nng's receivers, the workers) takes its
+	 * buffers from one heap, so the pages a message freed are the next
+	 * one's, whichever thread takes it. An arena per thread (glibc's
+	 * default, up to 8 per CPU) grew and faulted in a heap of its own for
+	 * each: a fresh NAS took 11,200 page faults and 0.40 s of CPU to store
+	 * 64 MiB of random bytes, with one arena 4,700 and 0.25 s (perf stat,
+	 * docs/benchmarks.md). Pages faulted in stay (M_TRIM_THRESHOLD), so this
+	 * is the first stores' cost; the lock is held for short steps only (the
+	 * NAS never calls malloc_trim, which held the agent's for long).
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	rv = nas_conf_read(argc, argv, &conf, &level);
 	if (rv >= 0) {
 		cfg_free(nas_opts, NAS_NOPTS, &conf);
