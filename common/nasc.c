@@ -1198,6 +1198,9 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 			win = src->s_data + off;
 			have = src->s_len - off < NASC_BATCH ? src->s_len - off : NASC_BATCH;
 			eof = off + have == src->s_len;
+			/* A file's pages mapped in one call, not a fault per 16 of them. */
+			if (src->s_mapped)
+				util_prefault_read(win, have);
 		} else if (!eof) {
 			rv = nasc_read_full(src->s_rd, src->s_rd_arg, buf + have, NASC_BATCH - have, &got);
 			if (rv != 0) {

@@ -128,10 +128,10 @@ util_fmt_size(uint64_t bytes, char buf[UTIL_SIZE_STR_MAX])
 	return buf;
 }
 
-void
-util_prefault(void *p, size_t len)
+/* madvise(advice) on the whole pages of [p, p + len), when len is worth it. */
+static void
+util_populate(const void *p, size_t len, int advice)
 {
-#ifdef MADV_POPULATE_WRITE
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t lo, hi;
 
@@ -140,7 +140,25 @@ util_prefault(void *p, size_t len)
 	lo = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
 	hi = ((uintptr_t)p + len) & ~((uintptr_t)page - 1);
 	if (hi > lo)
-		(void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+		(void)madvise((void *)lo, hi - lo, advice);
+}
+
+void
+util_prefault(void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	util_populate(p, len, MADV_POPULATE_WRITE);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
+void
+util_prefault_read(const void *p, size_t len)
+{
+#ifdef MADV_POPULATE_READ
+	util_populate(p, len, MADV_POPULATE_READ);
 #else
 	(void)p;
 	(void)len;

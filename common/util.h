@@ -34,5 +34,7 @@ int util_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret_val);
  * nothing is done. Contents unchanged; never fails.
  */
 void util_prefault(void *p, size_t len);
+/* The same for reading (MADV_POPULATE_READ): a file mapping's pages mapped in one call. */
+void util_prefault_read(const void *p, size_t len);
 
 #endif
