@@ -654,6 +654,15 @@ mig_restore_on(struct mig *m, const char *node, struct reg_peer *peer, uint64_t 
 	return 0;
 }
 
+/* A node's refusal of a spec sent with Restore (svc_spec_take's codes). */
+static bool
+mig_spec_refusal(const struct rpc_error *e)
+{
+	return e->re_code == CKPT__V1__CODE__INVALID_ARGUMENT ||
+	    e->re_code == CKPT__V1__CODE__PERMISSION_DENIED ||
+	    e->re_code == CKPT__V1__CODE__FAILED_PRECONDITION;
+}
+
 /* Step 5, failure: give the component back to the source it was stopped on. */
 static void
 mig_rollback(struct mig *m, char *err, size_t errlen)
@@ -667,6 +676,19 @@ mig_rollback(struct mig *m, char *err, size_t errlen)
 	snprintf(first, sizeof(first), "%s", err);
 	m->m_epoch = epoch;
 	rv = mig_restore_on(m, m->m_plan.rm_owner, m->m_plan.rm_owner_peer, epoch, MIG_ROLLBACK_MS, &st, &rerr);
+	if (rv != 0 && m->m_spec != NULL && mig_spec_refusal(&rerr)) {
+		/*
+		 * The spec sent along (an Apply changed it while the component
+		 * ran) is refused by the source too: without one, the source
+		 * restores with the spec it ran (kept since its own restore, or
+		 * its config's). The stored spec stays as applied.
+		 */
+		LOG_WARN("migration of %s: %s refuses its stored spec too (%s); restoring it back "
+		         "with the spec it ran", m->m_comp, m->m_source, rerr.re_msg);
+		m->m_spec = NULL;
+		rv = mig_restore_on(m, m->m_plan.rm_owner, m->m_plan.rm_owner_peer, epoch,
+		    MIG_ROLLBACK_MS, &st, &rerr);
+	}
 	if (rv == 0) {
 		reg_migrate_end(m->m_env->me_reg, m->m_comp, m->m_plan.rm_owner, epoch, &st);
 		LOG_INFO("migration of %s: restored back on %s from %s/%s@%llu", m->m_comp,

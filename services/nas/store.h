@@ -2,25 +2,34 @@
  * store: the NAS's LMDB layer (no networking; unit-tested on its own).
  *
  * One LMDB environment in a directory, opened with MDB_NOTLS and LMDB's
- * default sync flags, so every commit is on disk before it returns. Named
- * databases:
+ * default sync flags, so every commit is on disk before it returns. Ten
+ * named databases (enum store_db in store_int.h; docs/storage.md):
  *
  *   "ckpt"   node \0 component \0 seq (uint64 BE)  -> packed ckpt.v1.CheckpointRecord
  *   "cidx"   component \0 seq (uint64 BE)          -> node name (no NUL)
  *   "comp"   component                             -> packed ckpt.v1.ComponentRecord
- *   "chunk"  SHA-256 (32 bytes)                    -> the chunk's bytes
+ *   "chunk"  SHA-256 (32 bytes)                    -> 8-byte header (codec, flags, raw
+ *                                                     size) and the chunk as the writer
+ *                                                     sent it (raw or zstd)
+ *   "tail"   SHA-256 (32 bytes)                    -> the last bytes of a chunk value,
+ *                                                     cut off when its last overflow page
+ *                                                     would hold at most 1536 of them
+ *                                                     (format 3 on; the header says so)
  *   "ref"    SHA-256 (32 bytes)                    -> reference count, uint64 in host
  *                                                     byte order (LMDB files are not
  *                                                     portable across byte orders anyway)
+ *   "pin"    a "ckpt" key                          -> "" (pinned: kept by retention)
+ *   "keep"   component                             -> its own retention, uint32 in host
+ *                                                     byte order (absent: the default)
  *   "meta"   "format" -> "4" ("5": with keys); "store_id" -> 32 hex digits (store_id());
  *            "key.<16 hex digits>" -> the check value of a key the store sealed under
- *
- * With encryption at rest (sc_ring), "chunk", "tail" and "ref" are keyed by
- * the chunk's name, seal_name() of its SHA-256, instead (docs/storage.md).
  *   "spec"   component                             -> packed ckpt.v1.ComponentSpec (ckptctl
  *                                                     apply; opaque here). Added in format 3:
  *                                                     made at the first open for writing; a
  *                                                     read-only open of an older store has none
+ *
+ * With encryption at rest (sc_ring), "chunk", "tail" and "ref" are keyed by
+ * the chunk's name, seal_name() of its SHA-256, instead (docs/storage.md).
  *
  * A component's seq is unique across nodes ("cidx" has one entry per seq), so
  * the latest checkpoint of a component is the last "cidx" key of its prefix.

@@ -178,4 +178,18 @@ check "an allowed program that is not installed: exit 1 ($(cat "$T_DIR/missing.e
 	"[ $rc -eq 1 ] && grep -q 'node n1 refuses the spec of e2: run: /nonexistent/prog is not installed' $T_DIR/missing.err && grep -q 'node n2 refuses the spec of e2: run: /nonexistent/prog is not installed' $T_DIR/missing.err"
 check "d1 still runs (it failed over with its node)" sh -c \
 	"$CTL_BIN --manager $MGR_URL --json nodes | jq -e '[.[] | select(.state == \"up\") | .components[] | select(.name == \"d1\" and .kind == \"demo\")] | length == 1' >/dev/null"
+
+# ---- a running component's spec replaced by one no node takes, then migrated:
+# every target refuses it, and so would the source; the source gets it back
+# with the spec it ran, not stopped
+d1node=$(ctl --json nodes | jq -r '.[] | select(.state == "up") | select(any(.components[]; .name == "d1")) | .id')
+sed -e 's|e1|d1|g' "$T_DIR/env.ini" >"$T_DIR/d1bad.ini"
+ctl --json apply -f "$T_DIR/d1bad.ini" >"$T_DIR/d1bad.json" 2>"$T_DIR/d1bad.err"
+check "a refused spec for running d1 is stored, d1 stays on $d1node ($(cat "$T_DIR/d1bad.err"))" jqe \
+	--arg n "$d1node" '.applied[0] | (.placed | not) and .replaced and .node == $n' "$T_DIR/d1bad.json"
+ctl migrate d1 2>"$T_DIR/d1mig.err"; rc=$?
+check "migrating d1 fails: no node takes its spec ($(cat "$T_DIR/d1mig.err"))" sh -c \
+	"[ $rc -eq 1 ] && grep -q 'restored back on $d1node' $T_DIR/d1mig.err"
+check "... and d1 runs again on $d1node as the demo it was" wait_for 10 runs_on "$d1node" d1 demo
+check "... the manager said why it used the spec d1 ran" log_has manager "restoring it back with the spec it ran"
 finish

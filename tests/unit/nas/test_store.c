@@ -1381,6 +1381,64 @@ START_TEST(store_refuses_a_digest_that_does_not_match_its_chunk_list)
 }
 END_TEST
 
+/*
+ * List reads only a record's info (field 1), past fields before it of every
+ * wire type; a record it cannot read that far is -EBADMSG.
+ */
+START_TEST(store_list_reads_a_record_info_and_refuses_malformed_records)
+{
+	static const uint8_t before[] = { 0x78, 0x96, 0x01,       /* 15: varint */
+		0x71, 1, 2, 3, 4, 5, 6, 7, 8,                         /* 14: fixed64 */
+		0x6d, 1, 2, 3, 4,                                     /* 13: fixed32 */
+		0x62, 0x02, 'x', 'y' };                               /* 12: bytes */
+	static const struct {
+		const char *what;
+		uint8_t val[8];
+		size_t len;
+	} bad[] = {
+		{ "empty", { 0 }, 0 },
+		{ "info as a varint", { 0x08, 0x01 }, 2 },
+		{ "info past the end", { 0x0a, 0x05, 0x01 }, 3 },
+		{ "varint cut short", { 0x78, 0xff }, 2 },
+		{ "a group", { 0x0b, 0x0c }, 2 },
+		{ "field 0", { 0x02, 0x00, 0x0a, 0x00 }, 4 },
+		{ "info not a CheckpointInfo", { 0x0a, 0x02, 0xff, 0xff }, 4 },
+	};
+	uint8_t *b = testbuf_bytes(100, 21);
+	uint8_t key[KEY_MAX], val[4096], odd[4096 + sizeof(before)];
+	Ckpt__V1__CheckpointInfo **infos;
+	struct store_error err;
+	size_t klen, vlen, n;
+	bool truncated;
+	uint64_t seq;
+
+	seq = store_buf("n1", "c", 0, 0, b, 100, 100);
+	ck_assert_int_eq(key_encode("n1", "c", seq, key, &klen), 0);
+	store_close(st);
+	st = NULL;
+	vlen = peek_value("ckpt", key, klen, val, sizeof(val));
+	ck_assert_uint_gt(vlen, 0);
+	ck_assert_uint_lt(vlen, sizeof(val));
+	memcpy(odd, before, sizeof(before));
+	memcpy(odd + sizeof(before), val, vlen);
+	poke_value("ckpt", key, klen, odd, sizeof(before) + vlen);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck_assert_int_eq(store_list(st, "", "", false, 0, &truncated, ar, &infos, &n, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(infos[0]->node, "n1");
+	ck_assert_uint_eq(infos[0]->seq, seq);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		store_close(st);
+		st = NULL;
+		poke_value("ckpt", key, klen, bad[i].val, bad[i].len);
+		st = open_store(1 * MiB, 64 * MiB, NULL);
+		ck_assert_msg(store_list(st, "", "", false, 0, &truncated, ar, &infos, &n, &err) ==
+		    -EBADMSG, "%s: not refused", bad[i].what);
+	}
+	free(b);
+}
+END_TEST
+
 /* How many of c's chunks the store lacks. */
 static size_t
 ckpt_missing(const struct ckpt *c)
@@ -2265,6 +2323,7 @@ main(void)
 	tcase_add_test(tc, store_open_collects_orphan_chunks);
 	tcase_add_test(tc, store_list_walks_in_key_order);
 	tcase_add_test(tc, store_list_says_when_it_stopped_at_its_cap);
+	tcase_add_test(tc, store_list_reads_a_record_info_and_refuses_malformed_records);
 	tcase_add_test(tc, store_retrieve_latest_across_nodes);
 	tcase_add_test(tc, store_get_chunks_returns_a_prefix_within_budget);
 	tcase_add_test(tc, store_get_chunks_detects_a_corrupt_chunk);

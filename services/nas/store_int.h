@@ -1,0 +1,237 @@
+/*
+ * store_int.h: what the files of the store share; not for other modules
+ * (store.h is the interface). One struct store, one transaction engine:
+ *
+ *   store.c        small helpers, transactions, group commit and map growth,
+ *                  open (databases, format, keys, orphans) and close
+ *   store_chunk.c  the chunk format (header, tails), chunk names and sealing
+ *                  under keys, HaveChunks, PutChunks, GetChunks
+ *   store_rec.c    records (sealed or not), component records, commit with its
+ *                  fencing (epochs), quota and reference counting, retrieve, list
+ *   store_keep.c   reference counts, delete, retention and pins
+ *   store_spec.c   component specs
+ *   store_check.c  the format 3 to 4 upgrade, check (scrub) and stat
+ *
+ * Internal functions keep the store_ prefix; those used by one file only stay
+ * static there. Every write runs as a store_txn_fn through store_write()
+ * (group commit, store.c), every read through store_read().
+ */
+#ifndef CKPT_NAS_STORE_INT_H
+#define CKPT_NAS_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "key.h"
+#include "seal.h"
+#include "sha.h"
+#include "store.h"
+
+/*
+ * Internal result of a transaction function: the map is full, grow it and
+ * run the operation again. LMDB's code lies outside the errno range; it never
+ * leaves the store (store_write() turns it into -ENOSPC).
+ */
+#define STORE_MAP_FULL MDB_MAP_FULL
+/* store_chunk_find(): found, but not under the store's newest key. Not an LMDB code. */
+#define STORE_FOUND_OLD (MDB_LAST_ERRCODE + 1)
+#define STORE_MAXDBS 12
+#define STORE_MAXREADERS 1024
+#define STORE_CIDX_MAX (KEY_NAME_MAX + 1 + 8)
+#define STORE_SEQ_LEN 8
+
+enum store_db { DB_CKPT, DB_CIDX, DB_COMP, DB_CHUNK, DB_TAIL, DB_REF, DB_PIN, DB_KEEP, DB_META,
+	DB_SPEC, DB_COUNT };
+
+/*
+ * Chunk values: 8-byte header (codec, flags, 2 zero bytes, raw size LE32),
+ * then the data. A value longer than a page lives on overflow pages, the
+ * first of which starts with LMDB's 16-byte page header: a chunk of exactly
+ * 4096 * k bytes (a page-aligned run of a memory image) would take k + 1
+ * pages. When the last page would hold at most STORE_TAIL_MAX bytes, those
+ * bytes are cut off into "tail" (key: the same SHA-256), where small values
+ * share leaf pages, and the header says so (STORE_CHUNK_SPLIT).
+ */
+#define STORE_CHUNK_HDR 8
+#define STORE_CHUNK_SPLIT 0x01u
+/*
+ * Encryption at rest: the data after the header is the stored form sealed
+ * (seal.h: key id, nonce, ciphertext, tag), authenticated with the chunk's
+ * name, codec and raw size; the key is the chunk's keyed name (seal_name()).
+ */
+#define STORE_CHUNK_SEALED 0x02u
+#define STORE_PAGE_HDR 16 /* LMDB's PAGEHDRSZ on 64-bit */
+#define STORE_TAIL_MAX 1536u
+#define STORE_FORMAT_KEY "format"
+/*
+ * 1: raw chunk values without a header (before zstd); 2: no tails (read as
+ * 3); 3: records named by the plain SHA-256 of the whole checkpoint only
+ * (upgraded to 4 on open: each record gets the digest of its chunk list).
+ */
+#define STORE_FORMAT "4"
+#define STORE_FORMAT_PLAIN "3"
+#define STORE_FORMAT_NOTAIL "2"
+/*
+ * 5: format 4 with sealed values (STORE_CHUNK_SEALED, records beginning with
+ * SEAL_RECORD_MAGIC) and a check value per key id ("key.<16 hex digits>" in
+ * "meta"); set when a store first gets a key, so that an older ckpt-nas
+ * refuses the data instead of reading sealed records as corrupt ones.
+ */
+#define STORE_FORMAT_SEALED "5"
+#define STORE_KEY_PREFIX "key."
+#define STORE_ID_KEY "store_id"
+/*
+ * Free space under which a failed write is taken for a full disk: a write
+ * that did not fit leaves less than the group it tried to write (chunks of
+ * up to STORE_CHUNK_MAX, requests of --recv-max, 16 MiB by default).
+ */
+#define STORE_DISK_LOW (16u << 20)
+/* In the data folder, beside LMDB's files: held by the process that has it open. */
+#define STORE_LOCK_FILE "lock"
+
+struct store {
+	MDB_env *s_env;
+	MDB_dbi s_dbi[DB_COUNT];
+	/* Read side: held by every transaction. Write side: resizing the map. */
+	pthread_rwlock_t s_lock;
+	bool s_lock_ready;
+	uint64_t s_map_size; /* written under the write side of s_lock */
+	uint64_t s_map_max;
+	uint32_t s_keep;     /* checkpoints kept per component unless overridden */
+	atomic_uint_fast64_t s_node_quota; /* store_set_node_quota(); 0: none */
+	size_t s_psize;      /* LMDB's page size */
+	bool s_readonly;
+	bool s_format3;      /* sc_format3: tests only */
+	bool s_no_specs;     /* read-only, and a store from before specs: no "spec" yet */
+	char *s_dir;         /* the data folder (statvfs of a failed write) */
+	char s_id[STORE_ID_LEN + 1]; /* set at open, then constant */
+	/* Encryption at rest: set at open, then constant. */
+	struct seal_ring s_ring;
+	bool s_seal;         /* s_ring has a key: new values are sealed */
+	/* Key ids the store holds values of that s_ring lacks (their values fail to read). */
+	uint8_t s_missing[SEAL_KEYS_MAX][SEAL_ID_LEN];
+	size_t s_nmissing;
+	int s_lock_fd;       /* STORE_LOCK_FILE, flock()ed until store_close(); -1: none */
+	/* Bytes of chunk data held (stored, and raw): counted at open, then kept up to date. */
+	atomic_uint_fast64_t s_chunk_bytes;
+	atomic_uint_fast64_t s_chunk_raw_bytes;
+	/*
+	 * Group commit: writers queue here; one of them (the leader) runs every
+	 * write queued in one LMDB transaction, so one fsync makes them all
+	 * durable, while the next group queues up behind it.
+	 */
+	pthread_mutex_t s_wq_mu;              /* the queue; each writer waits on its own cv */
+	bool s_wq_ready;
+	bool s_wq_busy;                    /* a leader is running a group */
+	struct store_wreq *s_wq_head;
+	struct store_wreq **s_wq_tail;
+	atomic_uint_fast64_t s_writes;     /* write calls run */
+	atomic_uint_fast64_t s_commits;    /* write transactions committed for them */
+};
+
+typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
+
+struct store_chunk_val {
+	unsigned cv_codec;
+	uint32_t cv_raw_size;
+	bool cv_split;            /* the data goes on in "tail" */
+	bool cv_sealed;           /* the data (and tail) is sealed (STORE_CHUNK_SEALED) */
+	const uint8_t *cv_data;   /* in the "chunk" value */
+	size_t cv_len;
+	const uint8_t *cv_tail;   /* store_chunk_read(): the "tail" value, or NULL */
+	size_t cv_tail_len;
+};
+
+struct store_comp {
+	bool sc_found;
+	char sc_node[KEY_NAME_MAX + 1]; /* "" when it has no checkpoint left */
+	uint64_t sc_seq;
+	uint64_t sc_epoch;
+};
+
+struct store_put_op {
+	Ckpt__V1__Chunk *const *p_chunks;
+	size_t p_n;
+	/*
+	 * A store with keys: each chunk's data sealed (data.len + SEAL_OVERHEAD
+	 * bytes, in p_buf) and its name.
+	 */
+	uint8_t **p_sealed;
+	uint8_t *p_buf;
+	uint8_t (*p_names)[SHA_LEN];
+	uint32_t p_stored;
+	uint64_t p_bytes;
+	uint64_t p_raw;
+};
+
+/* What a delete (or retention) removed; also the state of store_delete(). */
+struct store_delete_op {
+	const char *d_node;
+	const char *d_component;
+	uint64_t d_seq;
+	uint32_t d_deleted;
+	uint64_t d_chunks_freed;
+	uint64_t d_bytes_freed;
+	uint64_t d_raw_freed;
+};
+
+/* store.c: small helpers, transactions and group commit, open and close */
+void store_errorf(struct store_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int store_rc(int mdb_rc);
+uint64_t store_be64_get(const uint8_t *p);
+const char *store_printable(const char *s, char *buf, size_t len);
+int store_check_name(const char *what, const char *name, struct store_error *err);
+int store_check_filter(const char *what, const char *name, struct store_error *err);
+int store_check_hashes(const ProtobufCBinaryData *hashes, size_t n, struct store_error *err);
+void store_ref_str(const char *node, const char *component, uint64_t seq, char *buf, size_t len);
+size_t store_cidx_key(const char *component, uint64_t seq, uint8_t *buf);
+int store_read(struct store *s, store_txn_fn fn, void *arg);
+int store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err);
+int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
+    const void *key, size_t klen);
+
+/* store_chunk.c: the chunk format, chunk names under keys, HaveChunks, PutChunks, GetChunks */
+int store_chunk_parse(const MDB_val *v, struct store_chunk_val *ret);
+int store_chunk_read(struct store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+    struct store_chunk_val *ret);
+void store_chunk_copy(const struct store_chunk_val *cv, uint8_t *out);
+int store_chunk_find(struct store *s, MDB_txn *txn, const uint8_t *sha, uint8_t *ret_name,
+    MDB_val *ret_val);
+void store_chunk_name(const struct store *s, const uint8_t *sha, uint8_t *ret_name);
+void store_chunk_name_of(const struct store *s, const uint8_t *id, const uint8_t *sha,
+    uint8_t *ret_name);
+void store_nokey_error(struct store_error *err, const char *what, const uint8_t id[SEAL_ID_LEN]);
+int store_chunk_open(const struct store *s, struct seal_ctx *ctx, const uint8_t *name,
+    struct store_chunk_val *cv, uint8_t *out, uint8_t ret_id[SEAL_ID_LEN]);
+int store_chunk_reseal(struct store *s, MDB_txn *txn, const uint8_t *old_name,
+    const MDB_val *old_val, const uint8_t *new_name, uint64_t *bytes, uint64_t *raw);
+int store_put_run(struct store *s, MDB_txn *txn, struct store_put_op *op);
+int store_put_seal(struct store *s, struct store_put_op *op);
+int store_check_chunks(Ckpt__V1__Chunk *const *chunks, size_t n, struct store_error *err);
+
+/* store_rec.c: records, component records, commit and fencing, retrieve, list */
+int store_record_open(const struct store *s, const MDB_val *k, const MDB_val *v, MDB_val *ret_plain,
+    uint8_t **ret_buf, uint8_t ret_id[SEAL_ID_LEN]);
+int store_db_last(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t *prefix,
+    size_t plen, MDB_val *ret_key, MDB_val *ret_val);
+int store_db_first(struct store *s, MDB_txn *txn, enum store_db db, const uint8_t *prefix,
+    size_t plen, uint8_t *ret_key, size_t *ret_len);
+int store_comp_get(struct store *s, MDB_txn *txn, const char *component,
+    struct store_comp *ret_comp);
+int store_comp_refresh(struct store *s, MDB_txn *txn, const char *component);
+
+/* store_keep.c: reference counts, delete, retention and pins */
+int store_retain(struct store *s, MDB_txn *txn, const char *component,
+    struct store_delete_op *op);
+void store_retain_done(struct store *s, const struct store_delete_op *op);
+
+/* store_check.c: the format 3 to 4 upgrade, check (scrub), stat */
+int store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count);
+
+#endif
