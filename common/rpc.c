@@ -191,6 +191,7 @@ rpc_msg_pack(const ProtobufCMessage *header, const ProtobufCMessage *body, nng_m
 	if (rv != 0)
 		return err_from_nng(rv);
 	p = nng_msg_body(m);
+	util_prefault(p, total); /* a PutChunks or GetChunks reply: megabytes of fresh heap */
 	p += protobuf_c_message_pack(header, p);
 	if (body != NULL) {
 		*p++ = RPC_BODY_TAG;
