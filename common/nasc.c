@@ -20,6 +20,7 @@
 #include "pbv.h"
 #include "pool.h"
 #include "rate.h"
+#include "util.h"
 #include "zchunk.h"
 
 /* Chunks in one PutChunks and in one GetChunks (the NAS's limits). */
@@ -1428,6 +1429,9 @@ nasc_store_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 			win = src->s_data + off;
 			have = src->s_len - off < NASC_BATCH ? src->s_len - off : NASC_BATCH;
 			eof = off + have == src->s_len;
+			/* A file's pages mapped in one call, not a fault per 16 of them. */
+			if (src->s_mapped)
+				util_prefault_read(win, have);
 		} else if (!eof) {
 			rv = nasc_read_full(src->s_rd, src->s_rd_arg, buf + have, NASC_BATCH - have, &got);
 			if (rv != 0) {
@@ -2591,10 +2595,22 @@ nasc_reader_job(void *arg)
 	s->sl_rv = nasc_reader_fetch(s->sl_r, s->sl_z, s->sl_batch, s);
 }
 
-/* Buffers and decompression contexts of the slots; dest: decode in place there, or NULL. */
+/*
+ * Buffers and decompression contexts of the slots; dest: decode in place there, or NULL.
+ *
+ * Their pages are made present in one call each (util_prefault), not one
+ * fault per page as the first batch is laid out. The replies' messages
+ * (nng allocates each as it arrives, from the same heap in a process with
+ * one malloc arena, as ckptctl) get the same: a block as large as the
+ * replies in flight is prefaulted and freed before the first GetChunks,
+ * and its pages are theirs.
+ */
 static int
 nasc_reader_start(struct nasc_reader *r, uint8_t *dest)
 {
+	size_t warm = 0;
+	void *w;
+
 	r->r_dest = dest;
 	for (size_t i = 0; i < NASC_GET_INFLIGHT && i < r->r_nbatch; i++) {
 		struct nasc_slot *s = &r->r_slots[i];
@@ -2604,6 +2620,13 @@ nasc_reader_start(struct nasc_reader *r, uint8_t *dest)
 		s->sl_r = r;
 		if (dest == NULL && (s->sl_own = malloc(r->r_buf_cap)) == NULL)
 			return -ENOMEM;
+		if (dest == NULL)
+			util_prefault(s->sl_own, r->r_buf_cap);
+		warm += r->r_buf_cap + r->r_buf_cap / 16; /* and the chunks' headers */
+	}
+	if (warm >= UTIL_PREFAULT_MIN && (w = malloc(warm)) != NULL) {
+		util_prefault(w, warm);
+		free(w);
 	}
 	return 0;
 }

@@ -52,9 +52,9 @@ struct nas {
 	uint64_t n_map_max;
 	atomic_uint_fast64_t n_ckpt_bytes;     /* logical size of checkpoints committed */
 	struct limit_log n_limit_log;
-	/* PutChunks in progress per connection (nc_max_uploads), n_up_mu guards them. */
+	/* PutChunks in progress per principal (nc_max_uploads), n_up_mu guards them. */
 	pthread_mutex_t n_up_mu;
-	struct nas_uploads *n_up;              /* n_up_cap entries, id 0: free */
+	struct nas_uploads *n_up;              /* n_up_cap entries, who "": free */
 	size_t n_up_cap;
 	unsigned n_max_uploads;
 	struct metrics_fam *n_m_received, *n_m_sent, *n_m_stored, *n_m_ckpt_bytes;
@@ -86,36 +86,40 @@ nas_check_read(struct nas *n, struct rpc_call *call, const char *node, const cha
 	    "component the manager ordered it to restore, not %.64s/%.64s", me, node, component);
 }
 
-/* A connection's PutChunks in progress; at most one entry per worker is in use. */
+/*
+ * A peer's PutChunks in progress, by principal (rpc_call_principal(): its
+ * identity over all its connections); at most one entry per worker is in use.
+ */
 struct nas_uploads {
-	uint32_t nu_pipe;
+	char nu_who[RPC_PRINCIPAL_MAX]; /* "" when free */
 	unsigned nu_count;
 };
 
 /*
- * Counts one more PutChunks on the call's connection, or refuses it over
- * n_max_uploads. A call that came with no connection (fuzzing) is not counted.
+ * Counts one more PutChunks of the call's principal, or refuses it over
+ * n_max_uploads. *ret_token is for nas_upload_end(): 0 when nothing was
+ * counted (a call that came with no connection: fuzzing).
  */
 static int
-nas_upload_begin(struct nas *n, struct rpc_call *call, uint32_t *ret_pipe)
+nas_upload_begin(struct nas *n, struct rpc_call *call, uint32_t *ret_token)
 {
-	uint32_t id = nng_pipe_id(rpc_call_pipe(call));
+	char who[RPC_PRINCIPAL_MAX];
 	struct nas_uploads *u = NULL, *free_slot = NULL;
 	bool over = false;
 
-	*ret_pipe = 0;
-	if (id == 0 || id == (uint32_t)-1)
+	*ret_token = 0;
+	if (rpc_call_principal(call, who, sizeof(who)) != 0)
 		return 0;
 	pthread_mutex_lock(&n->n_up_mu);
 	for (size_t i = 0; i < n->n_up_cap && u == NULL; i++) {
-		if (n->n_up[i].nu_pipe == id)
+		if (strcmp(n->n_up[i].nu_who, who) == 0)
 			u = &n->n_up[i];
-		else if (n->n_up[i].nu_pipe == 0 && free_slot == NULL)
+		else if (n->n_up[i].nu_who[0] == '\0' && free_slot == NULL)
 			free_slot = &n->n_up[i];
 	}
 	if (u == NULL && free_slot != NULL) {
 		u = free_slot;
-		u->nu_pipe = id;
+		snprintf(u->nu_who, sizeof(u->nu_who), "%s", who);
 		u->nu_count = 0;
 	}
 	if (u != NULL && u->nu_count >= n->n_max_uploads)
@@ -124,23 +128,25 @@ nas_upload_begin(struct nas *n, struct rpc_call *call, uint32_t *ret_pipe)
 		u->nu_count++;
 	pthread_mutex_unlock(&n->n_up_mu);
 	if (over)
-		return rpc_call_limitf(call, LIMIT_N_UPLOADS, "%u PutChunks of this connection are in "
-		    "progress already (limit %s): wait for one to finish", n->n_max_uploads,
-		    LIMIT_N_UPLOADS);
-	*ret_pipe = u != NULL ? id : 0;
+		return rpc_call_limitf(call, LIMIT_N_UPLOADS, "%u PutChunks of %s are in progress "
+		    "already, all its connections together (limit %s): wait for one to finish",
+		    n->n_max_uploads, who, LIMIT_N_UPLOADS);
+	/* The entry stays put while its count is above 0: its index is the token. */
+	*ret_token = u != NULL ? (uint32_t)(u - n->n_up) + 1 : 0;
 	return 0;
 }
 
 static void
-nas_upload_end(struct nas *n, uint32_t pipe)
+nas_upload_end(struct nas *n, uint32_t token)
 {
-	if (pipe == 0)
+	struct nas_uploads *u;
+
+	if (token == 0)
 		return;
 	pthread_mutex_lock(&n->n_up_mu);
-	for (size_t i = 0; i < n->n_up_cap; i++) {
-		if (n->n_up[i].nu_pipe == pipe && --n->n_up[i].nu_count == 0)
-			n->n_up[i].nu_pipe = 0;
-	}
+	u = &n->n_up[token - 1];
+	if (--u->nu_count == 0)
+		u->nu_who[0] = '\0';
 	pthread_mutex_unlock(&n->n_up_mu);
 }
 
