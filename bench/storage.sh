@@ -10,7 +10,8 @@
 # Measures: full durable store of W1 and W2 (ckptctl put to a NAS on
 # 127.0.0.1) against `dd bs=4M conv=fsync` of the same bytes to the same disk;
 # the incremental store of W3 after W2 (bytes sent, time, disk growth, as
-# fractions of W2's full store); restore throughput from a warm store; and
+# fractions of W2's full store; both puts with --cache, the base cache);
+# restore throughput from a warm store; and
 # rsync (daemon on 127.0.0.1, delta transfer, --fsync) and restic (local
 # repository) on W2 then W3.
 # CPU seconds per GiB of every store and restore, writer (ckptctl) and NAS
@@ -152,10 +153,16 @@ done
 d="$work/nas-inc"
 start_nas "$d"
 ctl put n/w1 -i "$work/w/W1" >/dev/null
-ctl put n/mem -i "$work/w/W2" >/dev/null
+# W2 then W3 with a base cache (put --cache, a fresh folder): the W3 put
+# fingerprints W2's list and cuts and hashes only around the changed pages.
+# The full-store rows above run without one (a cold, whole store).
+ctl put n/mem -i "$work/w/W2" --cache "$work/bcache" >/dev/null
 u0=$(map_used); c0=$(ctl --json stat | jq .chunk_bytes)
 n0=$(cpu_ns "$nas_pid")
-out=$(cpu_run "$work/cpu" "$CTL_BIN" --nas "$NAS_URL" --json put n/mem -i "$work/w/W3")
+out=$(cpu_run "$work/cpu" "$CTL_BIN" --nas "$NAS_URL" --json put n/mem -i "$work/w/W3" \
+	--cache "$work/bcache")
+R[W3.reused]=$(jq .reused_bytes <<<"$out")
+R[W3.hashed]=$(jq .hashed_bytes <<<"$out")
 R[W3.put_ncpu]=$(( $(cpu_ns "$nas_pid") - n0 ))
 R[W3.put_wcpu]=$(cpu_of "$work/cpu")
 R[W3.put_load]=$(load)
@@ -267,6 +274,7 @@ r=$(awk -v a="${R[W3.disk]}" -v b="$S" 'BEGIN {printf "%.4f", a / b}')
 row "  disk growth: LMDB pages (of the image)" "${R[W3.disk]}" "${R[W2.put_disk]}" \
 	"$(frac "${R[W3.disk]}" "$S")" "<= 3%" "$(met "$r" "<=" 0.03)"
 row "  disk growth: chunk bytes (of the image)" "${R[W3.chunks]}" "" "$(frac "${R[W3.chunks]}" "$S")"
+row "  SHA-256 hashed / reused by fingerprint" "${R[W3.hashed]}" "${R[W3.reused]}" "$(frac "${R[W3.hashed]}" "$S")"
 for w in W1 W2 W3; do
 	z=${R[$w.size]}
 	g=$(awk -v b="$z" -v ns="${R[$w.get]}" 'BEGIN {printf "%.2f", b / ns}')

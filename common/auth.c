@@ -141,6 +141,31 @@ auth_x509_role(X509 *x, struct auth_id *ret_id, char *err, size_t errlen)
 	return rv;
 }
 
+/* Whether x names itself a node CA: a SAN URI AUTH_NODE_CA_URI (any case of "ckpt:"). */
+static bool
+auth_x509_is_node_ca(X509 *x)
+{
+	static const char mark[] = AUTH_NODE_CA_URI;
+	const size_t plen = sizeof(AUTH_URI_PREFIX) - 1, mlen = sizeof(mark) - 1;
+	GENERAL_NAMES *names;
+	bool found = false;
+
+	names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names) && !found; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		const char *uri;
+
+		if (g->type != GEN_URI)
+			continue;
+		uri = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+		found = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier) == mlen &&
+		    strncasecmp(uri, mark, plen) == 0 &&
+		    memcmp(uri + plen, &mark[plen], mlen - plen) == 0;
+	}
+	GENERAL_NAMES_free(names);
+	return found;
+}
+
 /* One DER certificate, all of its len bytes. */
 static X509 *
 auth_x509_der(const uint8_t *der, size_t len)
@@ -468,6 +493,24 @@ auth_verify(const struct auth_verifier *v, const ProtobufCBinaryData *chain, siz
 		snprintf(err, errlen, "%s", why);
 		rv = -EPERM;
 		goto out;
+	}
+	/*
+	 * A node CA (deploy/certs.sh --node-ca) anywhere above the leaf in the
+	 * verified path issues node identities only: its key sits in every
+	 * node's init container, and must not make a manager or an operator.
+	 */
+	if (id.ai_role != AUTH_ROLE_NODE) {
+		STACK_OF(X509) *path = X509_STORE_CTX_get0_chain(sctx);
+		for (int i = 1; path != NULL && i < sk_X509_num(path); i++) {
+			if (auth_x509_is_node_ca(sk_X509_value(path, i))) {
+				char who[AUTH_ID_MAX];
+				auth_id_str(&id, who, sizeof(who));
+				snprintf(err, errlen, "certificate for role %s was issued by a node CA "
+				    "(%s): a node CA issues only ckpt:node:<id>", who, AUTH_NODE_CA_URI);
+				rv = -EPERM;
+				goto out;
+			}
+		}
 	}
 	tbs_len = auth_signed_len(audience_len);
 	tbs = malloc(tbs_len);

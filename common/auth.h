@@ -34,6 +34,11 @@
 #define AUTH_SIG_MAX 1024u          /* bytes of a signature (RSA 8192) */
 #define AUTH_LABEL "ckpt-auth-v1"   /* domain of the signed bytes (auth.proto) */
 #define AUTH_URI_PREFIX "ckpt:"
+/*
+ * The SAN URI that marks an intermediate CA as a node CA: certificates
+ * issued through one prove ckpt:node:<id> roles only (auth_verify()).
+ */
+#define AUTH_NODE_CA_URI "ckpt:node-ca"
 /* "node:" + a node name + NUL: the longest identity string. */
 #define AUTH_ID_MAX (5 + KEY_NAME_MAX + 1)
 #define AUTH_ERR_MAX 256
@@ -125,7 +130,8 @@ void auth_verifier_free(struct auth_verifier *v);
  * Checks a proof: chain (DER, own first, n at most AUTH_CHAIN_MAX) verifies
  * against v's CA at time `at` (0: now), sig verifies with chain[0]'s key
  * over auth_signed_bytes(nonce, audience), and chain[0] has exactly one
- * role, written to *ret_id. -EPERM with the cause in err otherwise
+ * role, written to *ret_id; a role other than node is refused when a CA
+ * of the verified path above chain[0] is a node CA (AUTH_NODE_CA_URI). -EPERM with the cause in err otherwise
  * ("certificate has expired", "signature does not verify"...), -ENOMEM.
  */
 int auth_verify(const struct auth_verifier *v, const ProtobufCBinaryData *chain, size_t n,

@@ -17,6 +17,7 @@
 
 struct event_pub {
 	nng_socket ep_sock;
+	nng_listener ep_listener;
 	char ep_url[LIMIT_URL_MAX];
 };
 
@@ -59,6 +60,7 @@ event_pub_open(const char *url, const struct tls_conf *tls, struct event_pub **r
 		free(p);
 		return rv;
 	}
+	p->ep_listener = l;
 	snprintf(p->ep_url, sizeof(p->ep_url), "%s", url);
 	if ((strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0) &&
 	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
@@ -68,6 +70,12 @@ event_pub_open(const char *url, const struct tls_conf *tls, struct event_pub **r
 	}
 	*ret_pub = p;
 	return 0;
+}
+
+nng_listener
+event_pub_listener(const struct event_pub *p)
+{
+	return p->ep_listener;
 }
 
 const char *

@@ -27,6 +27,8 @@ int event_pub_open(const char *url, const struct tls_conf *tls, struct event_pub
     char *err, size_t errlen);
 /* The URL actually bound (port resolved). */
 const char *event_pub_url(const struct event_pub *p);
+/* The listener behind p, for tls_watch_poll() (refused TLS handshakes on the events address). */
+nng_listener event_pub_listener(const struct event_pub *p);
 /* Thread-safe. Never blocks: with no subscriber the event is dropped. */
 int event_publish(struct event_pub *p, const char *topic, const Ckpt__V1__Event *ev);
 void event_pub_close(struct event_pub *p);

@@ -75,7 +75,7 @@
 
 /* (Plain numbers where a config table prints them as its default text.) */
 #define LIMIT_CONNS_DEFAULT 1024         /* --max-conns: open connections per server */
-#define LIMIT_RPS_DEFAULT 10000          /* --max-rps: requests per second per connection */
+#define LIMIT_RPS_DEFAULT 10000          /* --max-rps: requests per second per peer (rpc_call_principal()) */
 /* --max-string: bytes of any string field of a request (a spec's command is at most 4096). */
 #define LIMIT_STRING_DEFAULT 8192
 /* --max-list: entries of any repeated field of a request (a checkpoint's chunk list). */

@@ -23,6 +23,13 @@
  * relative to, and reuses that list elsewhere: the same list, entry for
  * entry, as reading it whole (docs/data-path.md, "Changed ranges").
  *
+ * A store of bytes in memory without hints walks the remembered list's
+ * fingerprints instead (bcache.h, the base cache): chunks whose bytes did not
+ * change are taken as they are, neither cut nor hashed with SHA-256; the
+ * list is again the one a whole read makes. nasc_cache_export() and
+ * nasc_cache_import() carry a remembered list to and from a file (ckptctl
+ * put --cache), so that separate processes benefit too.
+ *
  * Threads: each client has one worker pool (pool.h), made on its first
  * store or retrieve, that cuts and hashes half of each window, sends the
  * PutChunks and fetches and verifies the GetChunks batches (two in flight;
@@ -41,6 +48,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bcache.h"
 #include "chunk.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "key.h"
@@ -102,6 +110,9 @@ struct nasc_stats {
 	uint64_t ns_hinted_stores;    /* nasc_store_hinted() calls that used their hints */
 	uint64_t ns_reused_chunks;    /* chunk entries taken from the previous list unread */
 	uint64_t ns_inline_stores;    /* small checkpoints stored in one Store, chunks inline */
+	uint64_t ns_fp_stores;        /* stores walked against a remembered list's fingerprints */
+	uint64_t ns_fp_bytes;         /* bytes fingerprinted (XXH3-128) */
+	uint64_t ns_reused_bytes;     /* bytes of chunk entries a walk took unchanged */
 };
 
 /* Set by nasc_retrieve_fallback() when it did not read the sequence asked for. */
@@ -164,6 +175,31 @@ void nasc_set_inline(struct nasc *n, bool on);
 void nasc_set_format3(struct nasc *n, bool on);
 
 /*
+ * Whether stores of bytes in memory fingerprint their chunks for the next
+ * store of the component (on by default: about 1/10 of a whole read's CPU;
+ * off, the base cache is neither filled nor used). Set before storing.
+ */
+void nasc_set_fingerprints(struct nasc *n, bool on);
+/*
+ * The list this client remembers for node/component, with its fingerprints
+ * (from its last store of it, from bytes in memory without hints), as a
+ * bcache_list of the client's chunking: -ENOENT when there is none, -ENOMEM.
+ * bcache_list_free() it.
+ */
+int nasc_cache_export(struct nasc *n, const char *node, const char *component,
+    struct bcache_list *ret_list);
+/*
+ * Remembers l (copied) as the last stored list of node/component, as if this
+ * client had stored it: its chunks are not asked about and, when l has the
+ * client's chunking, the next store walks its fingerprints. -EBADMSG (with a
+ * reason in err) when l is not consistent (bcache_list_check); -ENOMEM. A
+ * list whose chunks the NAS no longer holds costs one refused Store, then a
+ * whole read (as for any remembered list).
+ */
+int nasc_cache_import(struct nasc *n, const char *node, const char *component,
+    const struct bcache_list *l, char *err, size_t errlen);
+
+/*
  * A checkpoint of at most NASC_INLINE_MAX bytes (from a reader: one that
  * ends within that many) goes in one Store with its chunks inline, but for
  * chunks this client stored in the component's previous checkpoint (its
@@ -186,6 +222,15 @@ int nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, si
  * which MADV_DONTNEED zeroes.
  */
 int nasc_store_mapped(struct nasc *n, const struct nasc_put *p, const void *map, size_t len,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
+
+/*
+ * nasc_store_mapped() of map, a mapping of the regular file fd: a store
+ * walked against the base cache (bcache.h) reads the file with pread()
+ * instead of through the mapping, which costs page tables (about 3 times
+ * the CPU here); the rest is nasc_store_mapped().
+ */
+int nasc_store_file(struct nasc *n, const struct nasc_put *p, int fd, const void *map, size_t len,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
 
 /* A byte range of a checkpoint: offset and length. */

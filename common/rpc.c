@@ -1,5 +1,6 @@
 #include "rpc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -38,6 +39,8 @@ struct rpc_call {
 	int rc_method;     /* index in the service, or RPC_M_*, or -1 (not known yet) */
 	bool rc_has_peer;  /* rc_peer is the identity proven on rc_pipe */
 	struct auth_id rc_peer;
+	/* rpc_call_principal(): who the peer limits count against ("" for none) */
+	char rc_principal[RPC_PRINCIPAL_MAX];
 	/* RPC_REASON_* of a refusal, or NULL (Reply.reason once rpc.proto has it) */
 	char rc_err[RPC_ERRMSG_MAX];
 	char rc_reason[LIMIT_REPLY_REASON_MAX]; /* Reply.reason, "" for none */
@@ -92,14 +95,25 @@ struct rpc_slow {
 };
 
 /*
- * A connection of a server (an nng pipe) and what is counted per
- * connection: its request bucket (limit_bucket_take()). Entries are made
- * when a pipe is admitted (ADD_PRE) and dropped when it goes (REM_POST).
+ * A connection of a server (an nng pipe). Entries are made when a pipe is
+ * admitted (ADD_PRE) and dropped when it goes (REM_POST). p_key is who the
+ * connection counts as while it has no proven identity (rpc_call_principal()).
  */
 struct rpc_peer {
 	uint32_t p_id;
-	uint64_t p_tat; /* requests: GCRA arrival time, ns */
+	char p_key[RPC_PRINCIPAL_MAX];
 	struct rpc_peer *p_next;
+};
+
+/*
+ * The requests-per-second bucket (limit_bucket_take()) of one principal,
+ * shared by all its connections. An entry whose tat has passed is a full
+ * bucket, the same as none: such entries are swept when the table grows.
+ */
+struct rpc_budget {
+	char b_key[RPC_PRINCIPAL_MAX];
+	uint64_t b_tat; /* GCRA arrival time, ns */
+	struct rpc_budget *b_next;
 };
 
 #define RPC_PEER_BUCKETS 256u
@@ -129,6 +143,9 @@ struct rpc_server {
 	pthread_mutex_t s_pmu;
 	struct rpc_peer *s_peers[RPC_PEER_BUCKETS];
 	unsigned s_npeers;
+	/* Request buckets by principal; under s_pmu too. */
+	struct rpc_budget *s_budgets[RPC_PEER_BUCKETS];
+	unsigned s_nbudgets;
 	uint64_t s_rps_ns; /* ns per request token: 1e9 / rs_max_rps */
 	struct metrics_fam *s_m_refused, *s_m_handshakes;
 	/* With rs_auth: what each connection proved (auth.h). */
@@ -141,7 +158,21 @@ struct rpc_server {
 	/* Loaded from rs_tls's files when the caller gave no rs_auth: s's to free. */
 	struct auth_verifier *s_own_v;
 	struct auth_cred *s_own_cred;
+	/*
+	 * A TLS listener: its failed handshakes (tls_listener_failures()),
+	 * polled every RPC_TLS_POLL_MS by s_tls_thread; s_tmu guards s_tls_stop.
+	 */
+	struct metrics_fam *s_m_tls;
+	pthread_mutex_t s_tmu;
+	pthread_cond_t s_tcv;
+	bool s_tls_init;
+	bool s_tls_stop;
+	bool s_tls_started;
+	pthread_t s_tls_thread;
 };
+
+/* How often a TLS listener's refused handshakes are read (nng tells them no other way). */
+#define RPC_TLS_POLL_MS 1000u
 
 struct rpc_client {
 	nng_socket c_sock;
@@ -187,6 +218,7 @@ rpc_msg_pack(const ProtobufCMessage *header, const ProtobufCMessage *body, nng_m
 	if (rv != 0)
 		return err_from_nng(rv);
 	p = nng_msg_body(m);
+	util_prefault(p, total); /* a PutChunks or GetChunks reply: megabytes of fresh heap */
 	p += protobuf_c_message_pack(header, p);
 	if (body != NULL) {
 		*p++ = RPC_BODY_TAG;
@@ -582,11 +614,75 @@ rpc_peer_slot(struct rpc_server *s, uint32_t id)
 	return pp;
 }
 
+/* FNV-1a of a principal, for its bucket. */
+static uint32_t
+rpc_key_hash(const char *key)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *key != '\0'; key++)
+		h = (h ^ (uint8_t)*key) * 16777619u;
+	return h;
+}
+
+/*
+ * Drops the budgets whose buckets are full again (tat passed): they hold
+ * nothing a fresh entry would not. Under s_pmu.
+ */
+static void
+rpc_budgets_sweep(struct rpc_server *s, uint64_t now)
+{
+	for (size_t i = 0; i < RPC_PEER_BUCKETS; i++) {
+		struct rpc_budget **bp = &s->s_budgets[i];
+		while (*bp != NULL) {
+			struct rpc_budget *b = *bp;
+			if (b->b_tat <= now) {
+				*bp = b->b_next;
+				free(b);
+				s->s_nbudgets--;
+			} else {
+				bp = &b->b_next;
+			}
+		}
+	}
+}
+
+/*
+ * Takes one request from key's bucket: false when it is empty. A budget
+ * that cannot be made (no memory) lets the request through. Under s_pmu.
+ */
+static bool
+rpc_budget_take(struct rpc_server *s, const char *key, uint64_t now)
+{
+	struct rpc_budget **bp = &s->s_budgets[rpc_key_hash(key) % RPC_PEER_BUCKETS], *b;
+
+	while (*bp != NULL && strcmp((*bp)->b_key, key) != 0)
+		bp = &(*bp)->b_next;
+	b = *bp;
+	if (b == NULL) {
+		/* Bounded by the principals active within the last burst: sweep now and then. */
+		if (s->s_nbudgets >= 2 * s->s_cfg.rs_max_conns + 64) {
+			rpc_budgets_sweep(s, now);
+			bp = &s->s_budgets[rpc_key_hash(key) % RPC_PEER_BUCKETS];
+			while (*bp != NULL)
+				bp = &(*bp)->b_next;
+		}
+		b = calloc(1, sizeof(*b));
+		if (b == NULL)
+			return true;
+		snprintf(b->b_key, sizeof(b->b_key), "%s", key);
+		*bp = b;
+		s->s_nbudgets++;
+	}
+	return limit_bucket_take(&b->b_tat, now, s->s_rps_ns, s->s_cfg.rs_rps_burst);
+}
+
 /*
  * The limits on a request as it comes, before it is decoded: its size
  * (nng took up to LIMIT_MSG_SLACK more, so that the caller learns why) and
- * its connection's requests per second. A request that came with no pipe
- * (rpc_server_dispatch()) has no connection to count.
+ * its principal's requests per second (rpc_call_principal(): the proven
+ * identity, whatever connection it calls on). A request that came with no
+ * pipe (rpc_server_dispatch()) has no principal to count.
  */
 static int
 rpc_server_admit(struct rpc_server *s, struct rpc_call *call, size_t len)
@@ -595,23 +691,63 @@ rpc_server_admit(struct rpc_server *s, struct rpc_call *call, size_t len)
 	uint32_t id = nng_pipe_id(call->rc_pipe);
 	bool ok = true;
 
+	call->rc_principal[0] = '\0';
 	if (len > s->s_cfg.rs_recv_max)
 		return rpc_call_limitf(call, LIMIT_N_MESSAGE_SIZE,
 		    "request of %zu bytes is over the limit %s of %zu bytes (the server's "
 		    "--recv-max)", len, LIMIT_N_MESSAGE_SIZE, s->s_cfg.rs_recv_max);
 	if (id == 0 || id == (uint32_t)-1)
 		return 0;
+	if (call->rc_has_peer)
+		auth_id_str(&call->rc_peer, call->rc_principal, sizeof(call->rc_principal));
 	pthread_mutex_lock(&s->s_pmu);
 	p = *rpc_peer_slot(s, id);
+	if (p != NULL && call->rc_principal[0] == '\0')
+		snprintf(call->rc_principal, sizeof(call->rc_principal), "%s", p->p_key);
 	if (p != NULL)
-		ok = limit_bucket_take(&p->p_tat, rpc_now_ns(), s->s_rps_ns,
-		    s->s_cfg.rs_rps_burst);
+		ok = rpc_budget_take(s, call->rc_principal, rpc_now_ns());
 	pthread_mutex_unlock(&s->s_pmu);
 	if (ok)
 		return 0;
 	return rpc_call_limitf(call, LIMIT_N_RPS,
-	    "more than %u requests per second on this connection (limit %s): slow down",
-	    s->s_cfg.rs_max_rps, LIMIT_N_RPS);
+	    "more than %u requests per second from %s, all its connections together (limit "
+	    "%s): slow down", s->s_cfg.rs_max_rps, call->rc_principal, LIMIT_N_RPS);
+}
+
+int
+rpc_call_principal(const struct rpc_call *call, char *buf, size_t len)
+{
+	if (call->rc_principal[0] == '\0')
+		return -ENOENT;
+	snprintf(buf, len, "%s", call->rc_principal);
+	return 0;
+}
+
+/*
+ * Who an unauthenticated connection counts as: "addr:IP" for TCP from an
+ * address other than loopback, else "conn:ID" (loopback and ipc:// are
+ * shared by every local process: no address names one peer there).
+ */
+static void
+rpc_peer_key(nng_pipe pipe, char *buf, size_t len)
+{
+	nng_sockaddr sa;
+	char ip[64];
+
+	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) == 0 && sa.s_family == NNG_AF_INET &&
+	    (((const uint8_t *)&sa.s_in.sa_addr)[0] != 127) &&
+	    inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip)) != NULL) {
+		snprintf(buf, len, "addr:%s", ip);
+		return;
+	}
+	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) == 0 && sa.s_family == NNG_AF_INET6 &&
+	    !IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)sa.s_in6.sa_addr) &&
+	    !IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)sa.s_in6.sa_addr) &&
+	    inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip)) != NULL) {
+		snprintf(buf, len, "addr:%s", ip);
+		return;
+	}
+	snprintf(buf, len, "conn:%u", nng_pipe_id(pipe));
 }
 
 /*
@@ -625,6 +761,8 @@ rpc_peer_admit(struct rpc_server *s, nng_pipe pipe)
 	char msg[160];
 	bool full;
 
+	if (p != NULL)
+		rpc_peer_key(pipe, p->p_key, sizeof(p->p_key));
 	pthread_mutex_lock(&s->s_pmu);
 	full = s->s_npeers >= s->s_cfg.rs_max_conns;
 	if (!full && p != NULL) {
@@ -1119,6 +1257,97 @@ rpc_url_with_port(const char *url, int port, char *out, size_t outlen)
 		snprintf(out, outlen, "%s", url);
 }
 
+/*
+ * Handshakes refused on a TLS listener: nng 1.5.2 counts them in the
+ * listener's statistics and says nothing else (tls.h), so they are read
+ * every RPC_TLS_POLL_MS, counted (ckpt_tls_refused_total{service}) and
+ * told through rs_on_refused, one line per burst (tls_watch_poll()).
+ */
+static void *
+rpc_tls_main(void *arg)
+{
+	struct rpc_server *s = arg;
+	char line[LIMIT_URL_MAX + 256];
+	struct tls_watch w;
+	struct timespec ts;
+	bool stop = false;
+
+	tls_watch_init(&w);
+	while (!stop) {
+		uint64_t fresh;
+		bool say;
+
+		pthread_mutex_lock(&s->s_tmu);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += RPC_TLS_POLL_MS / 1000;
+		ts.tv_nsec += (long)(RPC_TLS_POLL_MS % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!s->s_tls_stop && pthread_cond_timedwait(&s->s_tcv, &s->s_tmu, &ts) == 0)
+			;
+		stop = s->s_tls_stop;
+		pthread_mutex_unlock(&s->s_tmu);
+		/* Stopping: what is held is told now. */
+		fresh = tls_watch_poll(&w, s->s_listener, s->s_url, util_now_mono_ms(), stop, line,
+		    sizeof(line), &say);
+		if (fresh > 0)
+			metrics_inc(s->s_m_tls, (double)fresh, METRICS_L(s->s_cfg.rs_service->short_name));
+		if (say && s->s_cfg.rs_on_refused != NULL)
+			s->s_cfg.rs_on_refused(s->s_cfg.rs_arg, line);
+	}
+	return NULL;
+}
+
+static int
+rpc_tls_start(struct rpc_server *s)
+{
+	pthread_condattr_t ca;
+	int rv;
+
+	if (s->s_cfg.rs_metrics != NULL) {
+		rv = metrics_add_family(s->s_cfg.rs_metrics, METRICS_COUNTER, "ckpt_tls_refused_total",
+		    "TLS handshakes refused on the service's listener (no client certificate, one "
+		    "not signed by the CA, expired, or no TLS); read from nng's statistics every "
+		    "second", "service", NULL, 0, &s->s_m_tls);
+		if (rv == 0) /* at 0 from the start: an alert on its rate needs the series */
+			rv = metrics_inc(s->s_m_tls, 0, METRICS_L(s->s_cfg.rs_service->short_name));
+		if (rv != 0)
+			return rv;
+	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->s_tcv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&s->s_tmu, NULL);
+	s->s_tls_init = true;
+	rv = -pthread_create(&s->s_tls_thread, NULL, rpc_tls_main, s);
+	if (rv != 0)
+		return rv;
+	pthread_setname_np(s->s_tls_thread, "rpc:tls");
+	s->s_tls_started = true;
+	return 0;
+}
+
+/* Stops the poller (it reports what it held). */
+static void
+rpc_tls_stop(struct rpc_server *s)
+{
+	if (!s->s_tls_init)
+		return;
+	pthread_mutex_lock(&s->s_tmu);
+	s->s_tls_stop = true;
+	pthread_cond_broadcast(&s->s_tcv);
+	pthread_mutex_unlock(&s->s_tmu);
+	if (s->s_tls_started)
+		pthread_join(s->s_tls_thread, NULL);
+	s->s_tls_started = false;
+	pthread_cond_destroy(&s->s_tcv);
+	pthread_mutex_destroy(&s->s_tmu);
+	s->s_tls_init = false;
+}
+
 /* The families of rs_metrics (none without). Several servers may share them. */
 static int
 rpc_server_metrics(struct rpc_server *s)
@@ -1244,6 +1473,11 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 	    nng_listener_get_int(s->s_listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
 		port = 0;
 	rpc_url_with_port(url, port, s->s_url, sizeof(s->s_url));
+	if (tls_url_is_tls(url)) {
+		rv = rpc_tls_start(s);
+		if (rv != 0)
+			goto out_close;
+	}
 
 	/* Before the request workers, which hand slow requests to them. */
 	rv = rpc_slow_start(s);
@@ -1473,6 +1707,7 @@ rpc_server_stop(struct rpc_server *s)
 	 * A stopped aio cancels the pending operation and refuses new ones.
 	 */
 	atomic_store(&s->s_stopping, 1);
+	rpc_tls_stop(s);
 	for (unsigned i = 0; i < s->s_nworkers; i++) {
 		if (s->s_workers[i].w_aio != NULL)
 			nng_aio_stop(s->s_workers[i].w_aio);
@@ -1531,6 +1766,11 @@ rpc_server_stop(struct rpc_server *s)
 			struct rpc_peer *p = s->s_peers[i];
 			s->s_peers[i] = p->p_next;
 			free(p);
+		}
+		while (s->s_budgets[i] != NULL) {
+			struct rpc_budget *b = s->s_budgets[i];
+			s->s_budgets[i] = b->b_next;
+			free(b);
 		}
 	}
 	pthread_mutex_destroy(&s->s_pmu);

@@ -119,7 +119,8 @@ struct rpc_server_config {
 	/* Open connections at most (LIMIT_N_CONNECTIONS); 0: LIMIT_CONNS_DEFAULT. */
 	unsigned rs_max_conns;
 	/*
-	 * Requests per second on one connection, and the burst (requests at once
+	 * Requests per second of one principal (rpc_call_principal(): an
+	 * identity, over all its connections), and the burst (requests at once
 	 * after an idle second); 0: LIMIT_RPS_DEFAULT, and a burst of one second's.
 	 */
 	unsigned rs_max_rps;
@@ -178,7 +179,11 @@ struct rpc_server_config {
 	/*
 	 * Called (from a worker) on the first refusal on a connection, and on
 	 * the first after its identity changed: one line with the code, the
-	 * method, the peer's identity and address, and why.
+	 * method, the peer's identity and address, and why. On a tls+tcp://
+	 * listener also (from the server's "rpc:tls" thread) once per burst of
+	 * refused TLS handshakes ("tls: N handshakes refused on URL since
+	 * ..."), which nng 1.5.2 only counts (tls.h): read every second and
+	 * counted, with rs_metrics, in ckpt_tls_refused_total{service}.
 	 */
 	void (*rs_on_refused)(void *arg, const char *line);
 };
@@ -204,7 +209,8 @@ struct rpc_limits_conf {
 	    "open connections at most; one more is closed as it opens (limit connections)" },       \
 	{ "max-rps", CFG_INT, offsetof(type, f.rl_max_rps), RPC_LIMIT_STR(LIMIT_RPS_DEFAULT), 1,     \
 	    10000000, 0, "N",                                                                        \
-	    "requests per second on one connection (bursts of one second's worth); more are "       \
+	    "requests per second of one peer: its identity over all its connections (without "   \
+	    "TLS: its address, or each loopback connection); bursts of one second's worth; more are "       \
 	    "answered RESOURCE_EXHAUSTED (limit requests_per_second)" },                            \
 	{ "max-string", CFG_SIZE, offsetof(type, f.rl_max_string),                                   \
 	    RPC_LIMIT_STR(LIMIT_STRING_DEFAULT), 256, 1 << 20, 0, "SIZE",                             \
@@ -267,6 +273,18 @@ nng_pipe rpc_call_pipe(const struct rpc_call *call);
  * handler only ever runs for a caller with an identity.
  */
 const struct auth_id *rpc_call_peer(const struct rpc_call *call);
+/*
+ * Who the call counts as for the limits on peers (--max-rps, the NAS's
+ * --max-uploads): its proven identity ("node:n1", "manager": all of its
+ * connections together), or without one the peer's address ("addr:10.0.0.7")
+ * for TCP beyond loopback, or else the connection ("conn:17": loopback and
+ * ipc:// do not tell local processes apart). Into buf (RPC_PRINCIPAL_MAX
+ * bytes); -ENOENT for a call that came on no connection
+ * (rpc_server_dispatch()). Set once the request is admitted, before any
+ * handler runs.
+ */
+#define RPC_PRINCIPAL_MAX 72
+int rpc_call_principal(const struct rpc_call *call, char *buf, size_t len);
 /*
  * Refuses the call as outside the caller's role: sets the message (fmt),
  * the reason "forbidden", counts and reports it (rs_on_refused, once per

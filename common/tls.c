@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -222,6 +223,33 @@ tls_x509_load(const char *path)
 	return x;
 }
 
+/* The certificates after the first in PEM file path (a chain's intermediates), or NULL. */
+static STACK_OF(X509) *
+tls_x509_rest(const char *path)
+{
+	STACK_OF(X509) *rest = sk_X509_new_null();
+	FILE *f = fopen(path, "re");
+	X509 *x;
+
+	if (f == NULL || rest == NULL) {
+		if (f != NULL)
+			fclose(f);
+		sk_X509_free(rest);
+		return NULL;
+	}
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	X509_free(x); /* the certificate itself */
+	while (x != NULL && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_push(rest, x) <= 0) {
+			X509_free(x);
+			break;
+		}
+	}
+	fclose(f);
+	ERR_clear_error();
+	return rest;
+}
+
 /*
  * What mbedTLS does not say at start (nng_tls_config_own_cert() takes a key
  * that is not the certificate's): the pair, the CA, the dates. libcrypto,
@@ -231,6 +259,7 @@ static int
 tls_conf_check_pair(const struct tls_conf *conf, char *err, size_t errlen)
 {
 	X509 *cert = tls_x509_load(conf->tc_cert), *ca = tls_x509_load(conf->tc_ca);
+	STACK_OF(X509) *chain = tls_x509_rest(conf->tc_cert); /* a node CA's, say */
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
 	EVP_PKEY *key = NULL;
@@ -256,7 +285,7 @@ tls_conf_check_pair(const struct tls_conf *conf, char *err, size_t errlen)
 	store = X509_STORE_new();
 	ctx = X509_STORE_CTX_new();
 	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, ca) != 1 ||
-	    X509_STORE_CTX_init(ctx, store, cert, NULL) != 1) {
+	    X509_STORE_CTX_init(ctx, store, cert, chain) != 1) {
 		rv = -ENOMEM;
 		snprintf(err, errlen, "out of memory checking --tls-cert");
 		goto out;
@@ -271,6 +300,7 @@ tls_conf_check_pair(const struct tls_conf *conf, char *err, size_t errlen)
 out:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
+	sk_X509_pop_free(chain, X509_free);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	X509_free(ca);
@@ -310,16 +340,43 @@ tls_conf_check(const struct tls_conf *conf, char *err, size_t errlen)
 	return rv;
 }
 
-/* The "auth" statistic under the endpoint's (found by find), or 0. */
+/*
+ * The top-level scope of kind ("listener", "dialer") whose "id" is id.
+ * Not nng_stat_find_listener() / nng_stat_find_dialer(): in nng 1.5.2 they
+ * return the first endpoint of the kind, whatever its id (src/core/stats.c,
+ * nng_stat_find_scope() recurses through nng_stat_find(child, name), which
+ * drops the id), so a process with two listeners read the wrong one.
+ */
+static nng_stat *
+tls_stat_scope(nng_stat *all, const char *kind, uint32_t id)
+{
+	for (nng_stat *c = nng_stat_child(all); c != NULL; c = nng_stat_next(c)) {
+		nng_stat *i;
+		uint64_t v;
+
+		if (nng_stat_type(c) != NNG_STAT_SCOPE || strcmp(nng_stat_name(c), kind) != 0)
+			continue;
+		i = nng_stat_find(c, "id");
+		if (i == NULL || nng_stat_type(i) != NNG_STAT_ID)
+			continue;
+		/* An int in a union with the uint64_t nng_stat_value() reads: either half. */
+		v = nng_stat_value(i);
+		if ((uint32_t)v == id || (uint32_t)(v >> 32) == id)
+			return c;
+	}
+	return NULL;
+}
+
+/* The "auth" statistic of the endpoint kind#id, or 0. */
 static uint64_t
-tls_stat_auth(nng_stat *(*find)(nng_stat *, const void *), const void *ep)
+tls_stat_auth(const char *kind, int id)
 {
 	nng_stat *all, *mine, *auth;
 	uint64_t n = 0;
 
-	if (nng_stats_get(&all) != 0)
+	if (id <= 0 || nng_stats_get(&all) != 0)
 		return 0;
-	mine = find(all, ep);
+	mine = tls_stat_scope(all, kind, (uint32_t)id);
 	auth = mine != NULL ? nng_stat_find(mine, "auth") : NULL;
 	if (auth != NULL)
 		n = nng_stat_value(auth);
@@ -327,18 +384,54 @@ tls_stat_auth(nng_stat *(*find)(nng_stat *, const void *), const void *ep)
 	return n;
 }
 
-static nng_stat *
-tls_find_dialer(nng_stat *all, const void *ep)
-{
-	return nng_stat_find_dialer(all, *(const nng_dialer *)ep);
-}
-
 uint64_t
 tls_dialer_failures(nng_dialer d)
 {
-	return tls_stat_auth(tls_find_dialer, &d);
+	return tls_stat_auth("dialer", nng_dialer_id(d));
 }
 
+uint64_t
+tls_listener_failures(nng_listener l)
+{
+	return tls_stat_auth("listener", nng_listener_id(l));
+}
+
+void
+tls_watch_init(struct tls_watch *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->tw_since = time(NULL);
+}
+
+uint64_t
+tls_watch_poll(struct tls_watch *w, nng_listener l, const char *url, uint64_t now_ms, bool flush,
+    char *line, size_t len, bool *ret_line)
+{
+	uint64_t n = tls_listener_failures(l), fresh = 0;
+	char when[32];
+	struct tm tm;
+
+	*ret_line = false;
+	if (n > w->tw_seen) {
+		fresh = n - w->tw_seen;
+		w->tw_held += fresh;
+		w->tw_seen = n;
+	}
+	if (w->tw_held == 0 ||
+	    (!flush && w->tw_last_ms != 0 && now_ms - w->tw_last_ms < TLS_WATCH_LINE_MS))
+		return fresh;
+	gmtime_r(&w->tw_since, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(line, len, "tls: %" PRIu64 " handshake%s refused on %s since %s (a client "
+	    "without a certificate, with one not signed by --tls-ca, or expired, or no TLS at "
+	    "all; nng names no peer; counted in ckpt_tls_refused_total)", w->tw_held,
+	    w->tw_held == 1 ? "" : "s", url, when);
+	*ret_line = true;
+	w->tw_held = 0;
+	w->tw_last_ms = now_ms;
+	w->tw_since = time(NULL);
+	return fresh;
+}
 
 int
 tls_dialer_setup(const struct tls_conf *conf, nng_dialer d, const char *url, char *err,

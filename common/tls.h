@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
@@ -108,11 +109,41 @@ int tls_listener_setup(const struct tls_conf *conf, nng_listener l, const char *
     size_t errlen);
 
 /*
- * TLS handshakes that failed on the dialer so far (nng's "auth" statistic
- * of the endpoint: the peer's certificate refused, or ours by the peer); 0
- * when nng keeps no statistics. nng reports a failed handshake nowhere
- * else. (A listener has the same statistic, nng_stat_find_listener().)
+ * TLS handshakes that failed on the dialer, or the listener, so far: nng's
+ * "auth" statistic of the endpoint, bumped when its TLS layer says
+ * NNG_EPEERAUTH or NNG_ECRYPTO (the peer's certificate refused: none, of
+ * another CA, expired; or ours refused by the peer; or bytes that are no
+ * TLS); 0 when nng keeps no statistics. nng 1.5.2 reports a failed
+ * handshake nowhere else: no callback, no pipe (src/core/listener.c,
+ * nni_listener_bump_error(); src/sp/transport/tls/tls.c,
+ * tlstran_pipe_nego_cb() hands the error to the listener's pending
+ * accept, so a failure that ends while the listener has none pending,
+ * a moment between two accepts, is not counted). Each call snapshots
+ * all of nng's statistics (nng_stats_get()): poll it, do not call it per
+ * request.
  */
 uint64_t tls_dialer_failures(nng_dialer d);
+uint64_t tls_listener_failures(nng_listener l);
+
+/*
+ * A listener's refused handshakes as counts and log lines, for whoever
+ * polls it (an rpc server's "rpc:tls" thread, the manager's monitor for its
+ * events listener): tls_watch_poll() every second or so reads
+ * tls_listener_failures() and returns how many are new (for a counter,
+ * ckpt_tls_refused_total); when refusals are held and the last line is at
+ * least TLS_WATCH_LINE_MS old (or flush is set: stopping), it also writes
+ * one line into line ("tls: N handshakes refused on URL since TIME (...)")
+ * and sets *ret_line. One watch per listener, used by one thread.
+ */
+#define TLS_WATCH_LINE_MS 5000u
+struct tls_watch {
+	uint64_t tw_seen;    /* failures read so far */
+	uint64_t tw_held;    /* not yet told in a line */
+	uint64_t tw_last_ms; /* monotonic ms of the last line; 0: none yet */
+	time_t tw_since;     /* wall clock: start of what is held */
+};
+void tls_watch_init(struct tls_watch *w);
+uint64_t tls_watch_poll(struct tls_watch *w, nng_listener l, const char *url, uint64_t now_ms,
+    bool flush, char *line, size_t len, bool *ret_line);
 
 #endif

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t
 util_now_unix_ms(void)
@@ -124,4 +126,41 @@ util_fmt_size(uint64_t bytes, char buf[UTIL_SIZE_STR_MAX])
 		snprintf(buf, UTIL_SIZE_STR_MAX, "%.1f %s",
 		    (double)bytes / (double)((uint64_t)1 << (10 * u)), units[u]);
 	return buf;
+}
+
+/* madvise(advice) on the whole pages of [p, p + len), when len is worth it. */
+static void
+util_populate(const void *p, size_t len, int advice)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t lo, hi;
+
+	if (len < UTIL_PREFAULT_MIN || page <= 0)
+		return;
+	lo = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	hi = ((uintptr_t)p + len) & ~((uintptr_t)page - 1);
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, advice);
+}
+
+void
+util_prefault(void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	util_populate(p, len, MADV_POPULATE_WRITE);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
+void
+util_prefault_read(const void *p, size_t len)
+{
+#ifdef MADV_POPULATE_READ
+	util_populate(p, len, MADV_POPULATE_READ);
+#else
+	(void)p;
+	(void)len;
+#endif
 }

@@ -24,13 +24,24 @@
 #                        ckpt-tls-manager, ckpt-tls-operator, ckpt-tls-node-ID),
 #                        keys ca.crt, tls.crt, tls.key
 #     --namespace NS     the Secrets' namespace (default ckpt)
+#     --node-ca          also make (or reuse) node-ca.crt/.key: an intermediate
+#                        CA (CA:TRUE, pathlen:0, SAN URI ckpt:node-ca) that a
+#                        node's init container uses to issue that node's own
+#                        certificate (deploy/k8s/overlays/tls). Services accept
+#                        what it issues only for ckpt:node:* roles. With --k8s:
+#                        the Secret ckpt-node-ca (ca.crt, tls.crt, tls.key).
+#     --via-node-ca      issue the certificates of this run through node-ca
+#                        (their .crt holds the chain: the certificate, then
+#                        node-ca.crt); for node ids, and for tests (a nas,
+#                        manager or operator issued so is refused by every
+#                        service)
 #
 # Example: bash deploy/certs.sh -o run/certs dummy_1 dummy_2, then
 #   ckpt-nas --listen tls+tcp://127.0.0.1:7410 --tls-ca run/certs/ca.crt \
 #            --tls-cert run/certs/nas.crt --tls-key run/certs/nas.key ...
 set -euo pipefail
 me=deploy/certs.sh
-out=run/certs days=825 ca_days=3650 expired=0 k8s=0 ns=ckpt only=""
+out=run/certs days=825 ca_days=3650 expired=0 k8s=0 ns=ckpt only="" node_ca=0 via=0
 nodes=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -41,6 +52,8 @@ while [ $# -gt 0 ]; do
 	--expired) expired=1; shift ;;
 	--k8s) k8s=1; shift ;;
 	--namespace) ns=$2; shift 2 ;;
+	--node-ca) node_ca=1; shift ;;
+	--via-node-ca) via=1 node_ca=1; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "$me: unknown option '$1' (see --help)" >&2; exit 2 ;;
 	*) nodes+=("$1"); shift ;;
@@ -91,9 +104,28 @@ commonName = supplied
 organizationName = optional
 EOF
 
+# The node CA: signed by the CA, allowed to sign end certificates only.
+if [ "$node_ca" = 1 ] && { [ ! -s "$out/node-ca.key" ] || [ ! -s "$out/node-ca.crt" ]; }; then
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/node-ca.key" 2>/dev/null
+	openssl req -new -key "$out/node-ca.key" -out "$tmp/node-ca.csr" -subj "/O=ckpt/CN=ckpt:node-ca"
+	cat >"$tmp/node-ca.ext" <<EOF
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectAltName = URI:ckpt:node-ca
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+	openssl rand -hex 16 >"$tmp/db/serial"
+	openssl ca -batch -notext -config "$tmp/ca.cnf" -cert "$out/ca.crt" -keyfile "$out/ca.key" \
+	    -in "$tmp/node-ca.csr" -out "$out/node-ca.crt" -days "$ca_days" \
+	    -extfile "$tmp/node-ca.ext" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+	chmod 0644 "$out/node-ca.crt"
+	echo "$me: new node CA $out/node-ca.crt (ckpt:node-ca: issues ckpt:node:* only)"
+fi
+
 # make NAME ROLE: NAME.key and NAME.crt with SAN URI:ckpt:ROLE.
 make() {
-	local name=$1 role=$2 start end
+	local name=$1 role=$2 start end signer=ca
 	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/$name.key" 2>/dev/null
 	openssl req -new -key "$out/$name.key" -out "$tmp/$name.csr" -subj "/O=ckpt/CN=ckpt:$role"
 	cat >"$tmp/$name.ext" <<EOF
@@ -109,12 +141,17 @@ EOF
 	else
 		start=$(date -u -d '-1 hour' +%Y%m%d%H%M%SZ) end=$(date -u -d "+$days days" +%Y%m%d%H%M%SZ)
 	fi
+	[ "$via" = 1 ] && signer=node-ca
 	openssl rand -hex 16 >"$tmp/db/serial"
-	openssl ca -batch -notext -config "$tmp/ca.cnf" -cert "$out/ca.crt" -keyfile "$out/ca.key" \
-	    -in "$tmp/$name.csr" -out "$out/$name.crt" -startdate "$start" -enddate "$end" \
+	openssl ca -batch -notext -config "$tmp/ca.cnf" -cert "$out/$signer.crt" \
+	    -keyfile "$out/$signer.key" -in "$tmp/$name.csr" -out "$out/$name.crt" \
+	    -startdate "$start" -enddate "$end" \
 	    -extfile "$tmp/$name.ext" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+	# Through the node CA: the chain up to the CA goes with the certificate.
+	[ "$signer" = ca ] || cat "$out/$signer.crt" >>"$out/$name.crt"
 	chmod 0644 "$out/$name.crt"
-	echo "$me: $out/$name.crt (ckpt:$role)$([ "$expired" = 1 ] && echo ', expired')"
+	echo "$me: $out/$name.crt (ckpt:$role)$([ "$expired" = 1 ] && echo ', expired')$(
+		[ "$signer" = ca ] || echo ', issued by the node CA')"
 }
 
 names=()
@@ -137,12 +174,18 @@ if [ "$k8s" = 1 ]; then
 		echo "# Made by $me: one Secret per identity (kubectl apply -f this file)."
 		echo "# Keys ca.crt, tls.crt, tls.key: mount one per pod and point --tls-ca,"
 		echo "# --tls-cert and --tls-key (CKPT_TLS_*) at them (README \"Security\")."
+		[ "$node_ca" = 1 ] && names+=(node-ca)
 		for n in "${names[@]}"; do
 			echo "---"
 			echo "apiVersion: v1"
 			echo "kind: Secret"
 			echo "metadata:"
-			echo "  name: ckpt-tls-$(echo "$n" | tr '._' '--' | tr 'A-Z' 'a-z')"
+			if [ "$n" = node-ca ]; then
+				# Mounted only into the agents' init container (overlays/tls).
+				echo "  name: ckpt-node-ca"
+			else
+				echo "  name: ckpt-tls-$(echo "$n" | tr '._' '--' | tr 'A-Z' 'a-z')"
+			fi
 			echo "  namespace: $ns"
 			echo "  labels:"
 			echo "    app.kubernetes.io/part-of: ckpt"

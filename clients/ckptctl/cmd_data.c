@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ckpt/v1/manager.pb-c.h"
+#include "bcache.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "digest.h"
 #include "err.h"
@@ -341,7 +342,8 @@ data_put(struct nasc *nas, const struct nasc_put *put, struct data_source *src,
 	(void)madvise(map, (size_t)before.st_size, MADV_SEQUENTIAL);
 	(void)madvise(map, (size_t)before.st_size, MADV_WILLNEED);
 	/* Pages sent are dropped from the mapping: memory stays bounded for any size. */
-	rv = nasc_store_mapped(nas, put, map, (size_t)before.st_size, timeout_ms, ret_info, err);
+	rv = nasc_store_file(nas, put, src->dsr_fd, map, (size_t)before.st_size, timeout_ms, ret_info,
+	    err);
 	munmap(map, (size_t)before.st_size);
 	if (rv == 0 && (fstat(src->dsr_fd, &after) != 0 || after.st_size != before.st_size ||
 	    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
@@ -430,11 +432,68 @@ data_check_fence(struct ctl *c, const char *comp, uint64_t epoch, bool force)
 	return rv;
 }
 
+/*
+ * Base cache (--cache DIR): before the put, the file of node/comp, when it
+ * is whole and consistent, becomes the client's remembered list (a regular
+ * file only: its bytes are in memory, so a list whose chunks were deleted
+ * since costs a whole put, not a failed one). *ret_state: "used", "missing"
+ * or "ignored" (with why on stderr). Never fails the put.
+ */
+static void
+data_cache_load(struct nasc *nas, const char *dir, const char *node, const char *comp,
+    bool regular, const char **ret_state)
+{
+	char path[PATH_MAX], why[PATH_MAX + 128];
+	struct bcache_list l;
+	int rv;
+
+	*ret_state = "missing";
+	if (!regular || bcache_path(dir, node, comp, path, sizeof(path)) != 0)
+		return;
+	rv = bcache_load(path, node, comp, &l, why, sizeof(why));
+	if (rv == -ENOENT)
+		return;
+	if (rv == 0) {
+		rv = nasc_cache_import(nas, node, comp, &l, why, sizeof(why));
+		bcache_list_free(&l);
+	}
+	if (rv != 0) {
+		ctl_warn("ignoring the base cache file: %s", why);
+		*ret_state = "ignored";
+		return;
+	}
+	*ret_state = "used";
+}
+
+/* After a put: the list stored, with its fingerprints, into DIR (made if missing). */
+static void
+data_cache_save(struct nasc *nas, const char *dir, const char *node, const char *comp)
+{
+	char path[PATH_MAX], why[PATH_MAX + 128];
+	struct bcache_list l;
+	int rv;
+
+	if (nasc_cache_export(nas, node, comp, &l) != 0) {
+		/* Small (inline) or read from a pipe: nothing to remember; an older file would be stale. */
+		if (bcache_path(dir, node, comp, path, sizeof(path)) == 0)
+			(void)unlink(path);
+		return;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		ctl_warn("cannot make the base cache folder %s: %s", dir, strerror(errno));
+	} else if (bcache_path(dir, node, comp, path, sizeof(path)) != 0) {
+		ctl_warn("base cache path too long in %s", dir);
+	} else if ((rv = bcache_save(path, node, comp, &l, why, sizeof(why))) != 0) {
+		ctl_warn("cannot write the base cache: %s", why);
+	}
+	bcache_list_free(&l);
+}
+
 int
 cmd_put(struct ctl *c, int argc, char **argv)
 {
 	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], hex[DIGEST_STR_LEN];
-	const char *in = NULL, *kind = DATA_KIND_DEFAULT;
+	const char *in = NULL, *kind = DATA_KIND_DEFAULT, *cache = NULL, *cache_state = NULL;
 	uint64_t seq = 0, ref_seq = 0, epoch = 0;
 	bool seq_seen = false, force = false;
 	const struct ctl_flag flags[] = {
@@ -443,6 +502,7 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		{ NULL, "--seq", CTL_FLAG_U64, &seq, &seq_seen },
 		{ NULL, "--epoch", CTL_FLAG_U64, &epoch, NULL },
 		{ NULL, "--kind", CTL_FLAG_STR, &kind, NULL },
+		{ NULL, "--cache", CTL_FLAG_STR, &cache, NULL },
 	};
 	struct data_source src = { STDIN_FILENO, "stdin", 0 };
 	struct rpc_error err = { 0 };
@@ -463,6 +523,10 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		    LIMIT_KIND_MAX);
 	if (rv == 0 && in != NULL && in[0] == '\0')
 		rv = ctl_usage(c, "put: -i needs a file name (or - for stdin)");
+	if (rv == 0 && cache == NULL)
+		cache = getenv("CKPT_CACHE_DIR");
+	if (cache != NULL && cache[0] == '\0')
+		cache = NULL;
 	if (rv != 0)
 		return rv;
 	if (ref_seq != 0)
@@ -487,6 +551,14 @@ cmd_put(struct ctl *c, int argc, char **argv)
 	put.np_kind = kind;
 	put.np_seq = seq;
 	put.np_epoch = epoch;
+	if (cache != NULL) {
+		struct stat sb;
+		data_cache_load(nas, cache, node, comp, fstat(src.dsr_fd, &sb) == 0 &&
+		    S_ISREG(sb.st_mode), &cache_state);
+	} else {
+		/* Nothing will remember them: no fingerprints. */
+		nasc_set_fingerprints(nas, false);
+	}
 	rv = data_put(nas, &put, &src, ctl_timeout_at_least(c, CTL_DATA_TIMEOUT_MS), &info, &err);
 	if (rv == -EAGAIN) {
 		rv = ctl_fail(c, -EIO, "%s changed while it was stored: put it again once it is "
@@ -514,6 +586,8 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		    c->c_nas_url);
 		goto out;
 	}
+	if (cache != NULL)
+		data_cache_save(nas, cache, node, comp);
 	data_notify(c, &info);
 	if (seq != 0)
 		data_warn_if_older(c, &info);
@@ -535,6 +609,11 @@ cmd_put(struct ctl *c, int argc, char **argv)
 			jout_set(o, "sent_bytes", jout_u64(ns.ns_sent_bytes));
 			jout_set(o, "sent_chunks", jout_u64(ns.ns_put_chunks));
 			jout_set(o, "sent_chunk_bytes", jout_u64(ns.ns_put_bytes));
+			/* Bytes hashed (SHA-256) and bytes of chunk entries taken from the base cache. */
+			jout_set(o, "hashed_bytes", jout_u64(ns.ns_hashed_bytes));
+			jout_set(o, "reused_bytes", jout_u64(ns.ns_reused_bytes));
+			if (cache_state != NULL)
+				jout_set(o, "cache", jout_str(cache_state));
 		}
 		rv = jout_print(c, o, false);
 	} else {

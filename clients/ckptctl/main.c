@@ -71,7 +71,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "                       without -o, or with -o -, the bytes go to stdout as\n"
 	    "                       they are verified chunk by chunk: on a DATA_LOSS error\n"
 	    "                       (exit 1) discard what was written\n" },
-	{ "put", cmd_put, "NODE/COMPONENT [-i FILE] [--seq N] [--epoch N [--force]] [--kind KIND]",
+	{ "put", cmd_put, "NODE/COMPONENT [-i FILE] [--seq N] [--epoch N [--force]] [--kind KIND] "
+	    "[--cache DIR]",
 	    "store a checkpoint from FILE or stdin, then notify the manager",
 	    "  -i, --input FILE     read FILE (default, or -: stdin)\n"
 	    "  --seq N              sequence number (default 0: the NAS assigns the next)\n"
@@ -80,7 +81,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "                       unless --force, then the manager restores it from this\n"
 	    "                       checkpoint (its node when healthy, else placement)\n"
 	    "  --force              store even when it fences the component's live owner\n"
-	    "  --kind KIND          kind recorded with the checkpoint (default raw)\n" },
+	    "  --kind KIND          kind recorded with the checkpoint (default raw)\n"
+	    "  --cache DIR          base cache (env CKPT_CACHE_DIR): remember this put's\n"
+	    "                       chunk list in DIR, and store only what changed since\n"
+	    "                       the last put of NODE/COMPONENT with the same DIR\n"
+	    "                       (-i FILE; a bad or stale cache file means a whole put)\n" },
 	{ "digest", cmd_digest, "FILE [--like NODE/COMPONENT[@SEQ]]",
 	    "print the digest (ckpt-chunks-sha256) of a local file, as put would record it",
 	    "  --like REF           cut FILE with the chunking recorded in that checkpoint\n"

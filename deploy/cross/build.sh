@@ -35,7 +35,7 @@ esac
 host_pkgs="build-essential meson ninja-build pkg-config protobuf-c-compiler gcc-$triplet
 	qemu-user qemu-user-static binfmt-support jq python3"
 target_pkgs=""
-for p in libnng-dev libprotobuf-c-dev liblmdb-dev libssl-dev libjansson-dev libzstd-dev \
+for p in libnng-dev libprotobuf-c-dev liblmdb-dev libssl-dev libjansson-dev libzstd-dev libxxhash-dev \
 	libinih-dev check; do
 	target_pkgs="$target_pkgs $p:$deb"
 done

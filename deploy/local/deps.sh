@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential clang meson ninja-build pkg-config cmake
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils
-	libssl-dev libjansson-dev libzstd-dev libinih-dev check
+	libssl-dev libjansson-dev libzstd-dev libxxhash-dev libinih-dev check
 	python3 jq yamllint
 	redis-server redis-tools etcd-server etcd-client
 	curl prometheus  # curl, promtool: test_metrics scrapes and checks the --http endpoints

@@ -52,6 +52,10 @@ struct mgr {
 	struct reg *m_reg;
 	struct nasc *m_nasc;
 	struct event_pub *m_pub;
+	/* Refused TLS handshakes on m_pub's listener, read by the monitor (tls.h). */
+	struct tls_watch m_ev_watch;
+	uint64_t m_ev_polled_ms;
+	struct metrics_fam *m_m_ev_tls;
 	struct rpc_server *m_server;
 	pthread_t m_monitor;
 	bool m_monitor_started;
@@ -1299,6 +1303,31 @@ mgr_failover_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Refused TLS handshakes on the events address (subscribers: the rpc layer
+ * watches the manager's own listener), once a second: counted in
+ * ckpt_tls_refused_total{service="Events"} and logged once per burst.
+ * From the monitor only; flush: stopping, tell what is held.
+ */
+static void
+mgr_events_tls(struct mgr *m, bool flush)
+{
+	char line[LIMIT_URL_MAX + 256];
+	uint64_t now = util_now_mono_ms(), fresh;
+	bool say;
+
+	if (m->m_pub == NULL || !tls_url_is_tls(event_pub_url(m->m_pub)) ||
+	    (!flush && now - m->m_ev_polled_ms < 1000))
+		return;
+	m->m_ev_polled_ms = now;
+	fresh = tls_watch_poll(&m->m_ev_watch, event_pub_listener(m->m_pub),
+	    event_pub_url(m->m_pub), now, flush, line, sizeof(line), &say);
+	if (fresh > 0)
+		metrics_inc(m->m_m_ev_tls, (double)fresh, METRICS_L("Events"));
+	if (say)
+		LOG_WARN("refused: %s", line);
+}
+
 static void *
 mgr_monitor_main(void *arg)
 {
@@ -1325,9 +1354,11 @@ mgr_monitor_main(void *arg)
 			break;
 		pthread_mutex_unlock(&m->m_lock);
 		mgr_sweep(m);
+		mgr_events_tls(m, false);
 		pthread_mutex_lock(&m->m_lock);
 	}
 	pthread_mutex_unlock(&m->m_lock);
+	mgr_events_tls(m, true);
 	return NULL;
 }
 
@@ -1611,7 +1642,20 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 			goto out_stop;
 		}
 		sc.rs_metrics = mmet_registry(m->m_mmet);
+		if (tls_url_is_tls(event_pub_url(m->m_pub))) {
+			rv = metrics_add_family(sc.rs_metrics, METRICS_COUNTER, "ckpt_tls_refused_total",
+			    "TLS handshakes refused on the service's listener (no client certificate, one "
+			    "not signed by the CA, expired, or no TLS); read from nng's statistics every "
+			    "second", "service", NULL, 0, &m->m_m_ev_tls);
+			if (rv == 0)
+				rv = metrics_inc(m->m_m_ev_tls, 0, METRICS_L("Events"));
+			if (rv != 0) {
+				snprintf(err, errlen, "cannot make the metrics: %s", err_str(rv));
+				goto out_stop;
+			}
+		}
 	}
+	tls_watch_init(&m->m_ev_watch);
 	sc.rs_tls = cfg->mc_tls;
 	rv = rpc_server_start(&sc, cfg->mc_listen, &m->m_server);
 	if (rv != 0) {

@@ -52,9 +52,9 @@ struct nas {
 	uint64_t n_map_max;
 	atomic_uint_fast64_t n_ckpt_bytes;     /* logical size of checkpoints committed */
 	struct limit_log n_limit_log;
-	/* PutChunks in progress per connection (nc_max_uploads), n_up_mu guards them. */
+	/* PutChunks in progress per principal (nc_max_uploads), n_up_mu guards them. */
 	pthread_mutex_t n_up_mu;
-	struct nas_uploads *n_up;              /* n_up_cap entries, id 0: free */
+	struct nas_uploads *n_up;              /* n_up_cap entries, who "": free */
 	size_t n_up_cap;
 	unsigned n_max_uploads;
 	struct metrics_fam *n_m_received, *n_m_sent, *n_m_stored, *n_m_ckpt_bytes;
@@ -86,36 +86,40 @@ nas_check_read(struct nas *n, struct rpc_call *call, const char *node, const cha
 	    "component the manager ordered it to restore, not %.64s/%.64s", me, node, component);
 }
 
-/* A connection's PutChunks in progress; at most one entry per worker is in use. */
+/*
+ * A peer's PutChunks in progress, by principal (rpc_call_principal(): its
+ * identity over all its connections); at most one entry per worker is in use.
+ */
 struct nas_uploads {
-	uint32_t nu_pipe;
+	char nu_who[RPC_PRINCIPAL_MAX]; /* "" when free */
 	unsigned nu_count;
 };
 
 /*
- * Counts one more PutChunks on the call's connection, or refuses it over
- * n_max_uploads. A call that came with no connection (fuzzing) is not counted.
+ * Counts one more PutChunks of the call's principal, or refuses it over
+ * n_max_uploads. *ret_token is for nas_upload_end(): 0 when nothing was
+ * counted (a call that came with no connection: fuzzing).
  */
 static int
-nas_upload_begin(struct nas *n, struct rpc_call *call, uint32_t *ret_pipe)
+nas_upload_begin(struct nas *n, struct rpc_call *call, uint32_t *ret_token)
 {
-	uint32_t id = nng_pipe_id(rpc_call_pipe(call));
+	char who[RPC_PRINCIPAL_MAX];
 	struct nas_uploads *u = NULL, *free_slot = NULL;
 	bool over = false;
 
-	*ret_pipe = 0;
-	if (id == 0 || id == (uint32_t)-1)
+	*ret_token = 0;
+	if (rpc_call_principal(call, who, sizeof(who)) != 0)
 		return 0;
 	pthread_mutex_lock(&n->n_up_mu);
 	for (size_t i = 0; i < n->n_up_cap && u == NULL; i++) {
-		if (n->n_up[i].nu_pipe == id)
+		if (strcmp(n->n_up[i].nu_who, who) == 0)
 			u = &n->n_up[i];
-		else if (n->n_up[i].nu_pipe == 0 && free_slot == NULL)
+		else if (n->n_up[i].nu_who[0] == '\0' && free_slot == NULL)
 			free_slot = &n->n_up[i];
 	}
 	if (u == NULL && free_slot != NULL) {
 		u = free_slot;
-		u->nu_pipe = id;
+		snprintf(u->nu_who, sizeof(u->nu_who), "%s", who);
 		u->nu_count = 0;
 	}
 	if (u != NULL && u->nu_count >= n->n_max_uploads)
@@ -124,23 +128,25 @@ nas_upload_begin(struct nas *n, struct rpc_call *call, uint32_t *ret_pipe)
 		u->nu_count++;
 	pthread_mutex_unlock(&n->n_up_mu);
 	if (over)
-		return rpc_call_limitf(call, LIMIT_N_UPLOADS, "%u PutChunks of this connection are in "
-		    "progress already (limit %s): wait for one to finish", n->n_max_uploads,
-		    LIMIT_N_UPLOADS);
-	*ret_pipe = u != NULL ? id : 0;
+		return rpc_call_limitf(call, LIMIT_N_UPLOADS, "%u PutChunks of %s are in progress "
+		    "already, all its connections together (limit %s): wait for one to finish",
+		    n->n_max_uploads, who, LIMIT_N_UPLOADS);
+	/* The entry stays put while its count is above 0: its index is the token. */
+	*ret_token = u != NULL ? (uint32_t)(u - n->n_up) + 1 : 0;
 	return 0;
 }
 
 static void
-nas_upload_end(struct nas *n, uint32_t pipe)
+nas_upload_end(struct nas *n, uint32_t token)
 {
-	if (pipe == 0)
+	struct nas_uploads *u;
+
+	if (token == 0)
 		return;
 	pthread_mutex_lock(&n->n_up_mu);
-	for (size_t i = 0; i < n->n_up_cap; i++) {
-		if (n->n_up[i].nu_pipe == pipe && --n->n_up[i].nu_count == 0)
-			n->n_up[i].nu_pipe = 0;
-	}
+	u = &n->n_up[token - 1];
+	if (--u->nu_count == 0)
+		u->nu_who[0] = '\0';
 	pthread_mutex_unlock(&n->n_up_mu);
 }
 
@@ -381,6 +387,9 @@ nas_delete(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Proto
 		snprintf(seq, sizeof(seq), "all");
 	LOG_INFO("checkpoints deleted: %s/%s@%s count=%u chunks_freed=%llu", req->node, req->component,
 	    seq, reply->deleted, (unsigned long long)freed);
+	/* The last checkpoint of the component took its grant along (store_delete()). */
+	if (grant_sync(n->n_grants, req->component, &err) != 0)
+		LOG_WARN("grant of %s: %s", req->component, err.se_msg);
 	return 0;
 }
 
@@ -721,16 +730,13 @@ nas_grant(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	struct nas *n = arg;
 	const Ckpt__V1__GrantRequest *req = (const Ckpt__V1__GrantRequest *)req_;
 	Ckpt__V1__GrantReply *reply = (Ckpt__V1__GrantReply *)reply_;
+	struct store_error err = { "", NULL };
 	bool replaced = false;
 	int rv;
 
-	rv = grant_set(n->n_grants, req->component, req->node, req->epoch, &replaced);
-	if (rv == -EINVAL)
-		rpc_call_errorf(call, "invalid node or component name");
-	else if (rv == -ENOSPC)
-		rpc_call_errorf(call, "more than %u components granted", GRANT_MAX);
+	rv = grant_set(n->n_grants, req->component, req->node, req->epoch, &replaced, &err);
 	if (rv != 0)
-		return rv;
+		return nas_fail(call, rv, &err);
 	reply->replaced = replaced;
 	LOG_INFO("read of %s's checkpoints granted to node %s (epoch %llu)", req->component,
 	    req->node, (unsigned long long)req->epoch);
@@ -946,6 +952,8 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 		.rs_on_limit = nas_on_limit,
 	};
 	size_t recv_max = cfg->nc_recv_max != 0 ? cfg->nc_recv_max : RPC_RECV_MAX_DEFAULT;
+	struct grant_loaded gl;
+	struct store_error serr = { "", NULL };
 	struct rpc_server *srv;
 	struct nas *n;
 	int rv;
@@ -970,9 +978,14 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&n->n_up_mu, NULL);
-	rv = grant_new(&n->n_grants);
-	if (rv != 0)
+	rv = grant_open(st, 0, &n->n_grants, &gl, &serr);
+	if (rv != 0) {
+		LOG_ERROR("grants: %s", serr.se_msg[0] != '\0' ? serr.se_msg : strerror(-rv));
 		goto out_free;
+	}
+	if (gl.gl_loaded + gl.gl_bad + gl.gl_over != 0)
+		LOG_INFO("grants: %zu loaded from the store, %zu corrupt and %zu beyond %u skipped",
+		    gl.gl_loaded, gl.gl_bad, gl.gl_over, GRANT_MAX);
 	/* A peer configured like this server accepts what it would accept. */
 	n->n_get_budget = recv_max > 2 * NAS_REPLY_OVERHEAD ? recv_max - NAS_REPLY_OVERHEAD
 	                                                    : NAS_REPLY_OVERHEAD;

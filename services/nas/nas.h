@@ -59,9 +59,9 @@ struct nas_config {
 	/* Limits on peers (rpc.h); NULL: the defaults. */
 	const struct rpc_limits_conf *nc_limits;
 	/*
-	 * PutChunks one connection may have in progress at once (limit
-	 * uploads): per peer, as the connection is all a request says of who
-	 * sent it; 0: LIMIT_UPLOADS_DEFAULT.
+	 * PutChunks one peer may have in progress at once (limit uploads):
+	 * per principal (rpc_call_principal(): an identity over all its
+	 * connections); 0: LIMIT_UPLOADS_DEFAULT.
 	 */
 	unsigned nc_max_uploads;
 };

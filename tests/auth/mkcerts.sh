@@ -12,6 +12,9 @@
 #   rsa-operator, ed-operator RSA 2048 and Ed25519 keys
 #   int.pem                   an intermediate CA under ca; chain-n3.pem holds
 #                             node-n3 (ckpt:node:n3, signed by int) then int.pem
+#   nodeca.pem                a node CA under ca (SAN URI ckpt:node-ca, pathlen 0);
+#                             chain-nodeca-n4.pem, chain-nodeca-manager.pem and
+#                             chain-nodeca-operator.pem: a leaf it signed, then it
 # Every leaf is valid for 2 days from now (tests check expiry by verifying at
 # a later time).
 # Usage: bash tests/auth/mkcerts.sh DIR
@@ -59,4 +62,9 @@ leaf ed-operator ca "$bc\nsubjectAltName=URI:ckpt:operator" ed
 leaf int ca 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign'
 leaf node-n3 int "$bc\nsubjectAltName=URI:ckpt:node:n3"
 cat node-n3.pem int.pem >chain-n3.pem
+leaf nodeca ca 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectAltName=URI:ckpt:node-ca'
+for r in node:n4 manager operator; do
+	leaf "nodeca-${r/:/-}" nodeca "$bc\nsubjectAltName=URI:ckpt:$r"
+	cat "nodeca-${r/:/-}.pem" nodeca.pem >"chain-nodeca-${r/:/-}.pem"
+done
 exec 2>&3

@@ -13,6 +13,12 @@
  *   list N       a HaveChunks of N hashes
  *   msgsize N    a HaveChunks of N bytes of hashes (a request over recv-max)
  *
+ * A fourth argument K (rps and uploads) spreads the calls over K
+ * connections (round robin; uploaders: thread i on connection i % K), to
+ * show that a limit counts per identity, not per connection. With
+ * CKPT_TLS_CA, CKPT_TLS_CERT and CKPT_TLS_KEY set, every connection is
+ * tls+tcp:// with that certificate (one identity).
+ *
  * Exit 0 when the calls ran (refused or not), 1 when the NAS could not be
  * reached at all, 2 on usage errors.
  */
@@ -103,7 +109,7 @@ uploader_main(void *arg)
 }
 
 static int
-run_uploads(struct rpc_client *c, unsigned n)
+run_uploads(struct rpc_client **c, unsigned k, unsigned n)
 {
 	pthread_t th[16];
 	struct uploader up[16];
@@ -111,7 +117,7 @@ run_uploads(struct rpc_client *c, unsigned n)
 	if (n > 16)
 		n = 16;
 	for (unsigned i = 0; i < n; i++) {
-		up[i] = (struct uploader){ c, 7919u * (i + 1) };
+		up[i] = (struct uploader){ c[i % k], 7919u * (i + 1) };
 		if (pthread_create(&th[i], NULL, uploader_main, &up[i]) != 0)
 			return -errno;
 	}
@@ -144,9 +150,11 @@ int
 main(int argc, char **argv)
 {
 	const char *url, *test;
-	struct rpc_client *c = NULL;
+	struct rpc_client *cs[8] = { NULL }, *c = NULL;
+	struct tls_conf tls = { getenv("CKPT_TLS_CA"), getenv("CKPT_TLS_CERT"),
+		getenv("CKPT_TLS_KEY"), false };
 	struct rpc_error err;
-	unsigned n;
+	unsigned n, k;
 	int rv = 0;
 
 	if (argc < 3) {
@@ -156,8 +164,13 @@ main(int argc, char **argv)
 	url = argv[1];
 	test = argv[2];
 	n = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : 1;
+	k = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 10) : 1;
+	if (k < 1 || k > 8) {
+		fprintf(stderr, "ckpt-limits: 1 to 8 connections\n");
+		return 2;
+	}
 	if (strcmp(test, "conns") == 0) {
-		struct rpc_client *cs[64];
+		struct rpc_client *conns[64];
 		unsigned served = 0;
 
 		if (n > 64)
@@ -169,26 +182,31 @@ main(int argc, char **argv)
 			 * it opens, and its call would wait for nothing.
 			 */
 			unsigned wait_ms = i < 2 ? 10000 : 1000;
-			cs[i] = NULL;
-			if (rpc_client_open(url, &ckpt__v1__nas__descriptor, 0, 0, &cs[i], &err) == 0 &&
-			    stat_call(cs[i], wait_ms) == 0)
+			conns[i] = NULL;
+			if (rpc_client_open(url, &ckpt__v1__nas__descriptor, 0, 0, &conns[i], &err) == 0 &&
+			    stat_call(conns[i], wait_ms) == 0)
 				served++;
 		}
 		for (unsigned i = 0; i < n; i++)
-			rpc_client_close(cs[i]);
+			rpc_client_close(conns[i]);
 		printf("served=%u reason=%s\n", served, first_reason);
 		return 0;
 	}
-	if (rpc_client_open(url, &ckpt__v1__nas__descriptor, RPC_CLIENT_DIAL_NOW, 64u << 20, &c,
-	        &err) != 0) {
-		fprintf(stderr, "ckpt-limits: %s\n", err.re_msg);
-		return 1;
+	for (unsigned i = 0; i < k; i++) {
+		if (rpc_client_open_tls(url, &ckpt__v1__nas__descriptor, RPC_CLIENT_DIAL_NOW, 64u << 20,
+		        &tls, &cs[i], &err) != 0) {
+			fprintf(stderr, "ckpt-limits: %s\n", err.re_msg);
+			for (unsigned j = 0; j < i; j++)
+				rpc_client_close(cs[j]);
+			return 1;
+		}
 	}
+	c = cs[0];
 	if (strcmp(test, "rps") == 0) {
 		for (unsigned i = 0; i < n; i++)
-			(void)stat_call(c, 5000);
+			(void)stat_call(cs[i % k], 5000);
 	} else if (strcmp(test, "uploads") == 0) {
-		rv = run_uploads(c, n);
+		rv = run_uploads(cs, k, n);
 	} else if (strcmp(test, "string") == 0) {
 		Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
 		char *s = malloc(9001);
@@ -205,10 +223,12 @@ main(int argc, char **argv)
 		rv = run_hashes(c, n / (SHA_LEN + 2));
 	} else {
 		fprintf(stderr, "ckpt-limits: unknown test '%s'\n", test);
-		rpc_client_close(c);
-		return 2;
+		rv = 2;
 	}
-	rpc_client_close(c);
+	for (unsigned i = 0; i < k; i++)
+		rpc_client_close(cs[i]);
+	if (rv == 2)
+		return 2;
 	printf("refused=%d reason=%s\n", atomic_load(&refused), first_reason);
 	return rv == 0 ? 0 : 1;
 }

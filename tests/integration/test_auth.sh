@@ -113,6 +113,51 @@ check "manager /metrics counts the refused migration" \
 check "every connection proved itself: handshakes counted ok on the NAS" \
 	[ "$(metric "$NAS_HTTP" 'ckpt_rpc_auth_handshakes_total{service="Nas",result="ok"}')" -ge 3 ]
 
+# A node CA (deploy/certs.sh --node-ca: an intermediate with SAN URI
+# ckpt:node-ca, its key in every agent pod's init container on Kubernetes)
+# issues node identities only: what it issues for ckpt:manager or
+# ckpt:operator is refused by every service, logged and counted; its
+# ckpt:node:n1 and ckpt:node:n4 work (an agent n4 attaches with one).
+N="$T_DIR/nodeca"
+mkdir -p "$N"
+cp "$C/ca.crt" "$C/ca.key" "$N/"
+for who in node:n1 node:n4 manager operator; do
+	bash "$(dirname "$0")/../../deploy/certs.sh" -o "$N" --via-node-ca --only "$who" \
+		>>"$T_DIR/certs.log" 2>&1 || { echo "deploy/certs.sh --via-node-ca failed"; cat "$T_DIR/certs.log"; exit 1; }
+done
+check "the node CA is a CA of path length 0 whose SAN URI is ckpt:node-ca" sh -c \
+	"openssl x509 -in $N/node-ca.crt -noout -ext basicConstraints,subjectAltName |
+	 grep -q 'CA:TRUE, pathlen:0' && openssl x509 -in $N/node-ca.crt -noout -ext subjectAltName |
+	 grep -q 'URI:ckpt:node-ca'"
+nca() { echo "--tls-ca $N/ca.crt --tls-cert $N/$1.crt --tls-key $N/$1.key"; }
+before=$(metric "$MGR_HTTP" 'ckpt_rpc_refused_total{service="Manager",method="Auth.Prove",reason="unauthenticated"}')
+out=$("$CTL_BIN" --manager "$MGR_URL" $(nca manager) nodes 2>&1)
+check "a node-CA certificate claiming ckpt:manager is refused by the manager (UNAUTHENTICATED)" \
+	grep -q "UNAUTHENTICATED" <<<"$out"
+echo "$out" | head -2
+out=$("$CTL_BIN" --manager "$MGR_URL" $(nca operator) migrate demo_2 --to n1 2>&1)
+check "a node-CA certificate claiming ckpt:operator cannot migrate (UNAUTHENTICATED)" \
+	grep -q "UNAUTHENTICATED" <<<"$out"
+out=$("$CTL_BIN" --nas "$NAS_URL" $(nca operator) rm n2/demo_1 2>&1)
+check "... nor delete on the NAS" grep -q "UNAUTHENTICATED" <<<"$out"
+check "n2's checkpoints of demo_1 are still there" \
+	sh -c "$CTL_BIN --manager $MGR_URL $(tlsf operator) --json ls n2/demo_1 | jq -e 'length > 0'"
+check "the manager logged why" log_has manager \
+	"refused: UNAUTHENTICATED Manager.Auth.Prove from (no identity) at 127.0.0.1:.*issued by a node CA"
+check "the NAS logged why" log_has nas "refused: UNAUTHENTICATED Nas.Auth.Prove .*issued by a node CA"
+after=$(metric "$MGR_HTTP" 'ckpt_rpc_refused_total{service="Manager",method="Auth.Prove",reason="unauthenticated"}')
+check "the manager counted the refused proofs (${before:-0} -> ${after:-0})" \
+	[ "${after:-0}" -ge $(( ${before:-0} + 2 )) ]
+check "a node-CA certificate of ckpt:node:n1 reads n1's checkpoints" \
+	sh -c "$CTL_BIN --nas $NAS_URL $(nca node-n1) --json ls n1/demo_1 | jq -e 'length > 0'"
+check "... and not n2's (still a node)" \
+	sh -c "$CTL_BIN --nas $NAS_URL $(nca node-n1) get n2/demo_1 -o $T_DIR/stolen2 2>&1 | grep -q PERMISSION_DENIED"
+start n4 "$AGENT_BIN" --node n4 --manager "$MGR_URL" --listen "tls+tcp://127.0.0.1:$A3_PORT" \
+	--interval-ms 500 $(nca node-n4)
+check "an agent with a node-CA certificate of ckpt:node:n4 attaches as n4" wait_for 20 sh -c \
+	"$CTL_BIN --manager $MGR_URL $(tlsf operator) --json nodes | jq -e 'map(.id) | index(\"n4\")'"
+check "n4 exits 0 on SIGTERM" stop n4 TERM
+
 # The operator may: demo_2 moves back to n2.
 check "the operator migrates demo_2 back to n2" as operator migrate demo_2 --to n2
 check "n2 runs demo_2 again" sh -c "$CTL_BIN --manager $MGR_URL $(tlsf operator) --json nodes | \

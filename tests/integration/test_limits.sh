@@ -8,7 +8,7 @@
 
 LIM_BIN="$CKPT_BUILD/tests/integration/ckpt-limits"
 # Every port at once: one python start-up instead of one per port (seconds on a busy machine).
-read -r -a PORTS <<<"$(for _ in $(seq 18); do echo; done | python3 -c '
+read -r -a PORTS <<<"$(for _ in $(seq 20); do echo; done | python3 -c '
 import random, socket, sys
 lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 got = set()
@@ -58,6 +58,43 @@ check "requests_per_second hit logged" log_has nasa "limit requests_per_second h
 sleep 1.2
 "$LIM_BIN" "$A_URL" rps 3 >"$T_DIR/rps2.out" 2>&1
 check "3 requests after a pause: served" grep -q "^refused=0 " "$T_DIR/rps2.out"
+
+# Loopback: each plain connection is its own peer (local processes share the address).
+"$LIM_BIN" "$A_URL" rps 8 2 >"$T_DIR/rps3.out" 2>&1
+check "8 requests over 2 loopback connections at --max-rps 5: served (per connection)" \
+	grep -q "^refused=0 " "$T_DIR/rps3.out"
+
+# NAS c on TLS: limits count per identity, over all its connections.
+C_PORT=${PORTS[10]}; C_HTTP=${PORTS[17]}
+T_TCP=tls+tcp tls_make nas operator
+T_TCP=tls+tcp start_nas nasc "$C_PORT" --http "http://127.0.0.1:$C_HTTP" --max-rps 5 ||
+	{ echo "nas c did not start"; exit 1; }
+# NAS d: uploads alone (the uploaders' requests must not meet --max-rps first).
+D_PORT=${PORTS[18]}; D_HTTP=${PORTS[19]}
+T_TCP=tls+tcp start_nas nasd "$D_PORT" --http "http://127.0.0.1:$D_HTTP" --workers 8 \
+	--max-uploads 1 || { echo "nas d did not start"; exit 1; }
+C_URL="tls+tcp://127.0.0.1:$C_PORT"
+D_URL="tls+tcp://127.0.0.1:$D_PORT"
+as_operator() {
+	CKPT_TLS_CA="$T_CERTS/ca.crt" CKPT_TLS_CERT="$T_CERTS/operator.crt" \
+		CKPT_TLS_KEY="$T_CERTS/operator.key" "$@"
+}
+# 5 per connection, within each one's burst; 40 together are 35 over the
+# identity's (whatever the refill, unless the 40 took over 7 s).
+as_operator "$LIM_BIN" "$C_URL" rps 40 8 >"$T_DIR/rpsid.out" 2>&1
+check "40 requests of one identity over 8 connections at --max-rps 5: refused ($(tail -1 "$T_DIR/rpsid.out"))" \
+	reason_is "$T_DIR/rpsid.out" limit:requests_per_second
+check "the message names the identity" grep -q "from operator, all its connections" "$T_DIR/rpsid.out"
+as_operator "$LIM_BIN" "$D_URL" uploads 2 2 >"$T_DIR/upid.out" 2>&1
+check "2 uploaders of one identity on 2 connections at --max-uploads 1: refused ($(tail -1 "$T_DIR/upid.out"))" \
+	reason_is "$T_DIR/upid.out" limit:uploads
+check "the message names the identity" grep -q "PutChunks of operator are in progress" "$T_DIR/upid.out"
+check "both hits counted" sh -c "curl -s http://127.0.0.1:$C_HTTP/metrics |
+	grep -q '^ckpt_rpc_limit_hits_total{service=\"Nas\",limit=\"requests_per_second\"} [1-9]' &&
+	curl -s http://127.0.0.1:$D_HTTP/metrics |
+	grep -q '^ckpt_rpc_limit_hits_total{service=\"Nas\",limit=\"uploads\"} [1-9]'"
+check "nas c exits 0 on SIGTERM" stop nasc TERM
+check "nas d exits 0 on SIGTERM" stop nasd TERM
 
 # NAS b: uploads, lengths, message size, quota.
 B_PORT=${PORTS[2]}; B_HTTP=${PORTS[3]}

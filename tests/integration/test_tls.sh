@@ -16,7 +16,7 @@
 
 NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port)
 N1_PORT=$(free_port); N2_PORT=$(free_port); X_PORT=$(free_port); P_PORT=$(free_port)
-N3_PORT=$(free_port)
+N3_PORT=$(free_port); NAS_HTTP=$(free_port); MGR_HTTP=$(free_port); N1_HTTP=$(free_port)
 T_TCP=tls+tcp
 tls_make nas manager operator n1
 # Another CA with an operator and a node of its own; an expired operator of ours.
@@ -52,8 +52,9 @@ check "deploy/certs.sh --k8s: a kubernetes.io/tls Secret per identity with its f
 
 MGR_URL="tls+tcp://127.0.0.1:$MGR_PORT"
 NAS_URL="tls+tcp://127.0.0.1:$NAS_PORT"
-start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
-start_manager manager "$MGR_PORT" "$EV_PORT" "$NAS_URL" --heartbeat-ms 100 --down-after 1s ||
+start_nas nas "$NAS_PORT" --http "http://127.0.0.1:$NAS_HTTP" || { echo "nas did not start"; exit 1; }
+start_manager manager "$MGR_PORT" "$EV_PORT" "$NAS_URL" --heartbeat-ms 100 --down-after 1s \
+	--http "http://127.0.0.1:$MGR_HTTP" ||
 	{ echo "manager did not start"; exit 1; }
 
 # as WHO: ckptctl's TLS flags for WHO (ours, other, old: expired).
@@ -91,6 +92,7 @@ listen   = tls+tcp://127.0.0.1:$N1_PORT
 tls-ca   = $T_CERTS/ca.crt
 tls-cert = $T_CERTS/node-n1.crt
 tls-key  = $T_CERTS/node-n1.key
+http     = http://127.0.0.1:$N1_HTTP
 INI
 start n1 "$AGENT_BIN" --config "$T_DIR/n1.ini" --demo "d1:64K" --interval-ms 500
 # shellcheck disable=SC2046
@@ -134,17 +136,49 @@ PY
 check "NAS: a TLS client with the operator's certificate gets the SP header (control)" \
 	python3 "$T_DIR/tlsclient.py" "$NAS_PORT" "$T_CERTS/ca.crt" "$T_CERTS/operator.crt" \
 	"$T_CERTS/operator.key"
-for p in "NAS $NAS_PORT" "manager $MGR_PORT"; do
+# Refused handshakes are counted (ckpt_tls_refused_total, read from nng's
+# listener statistics every second) and logged in bursts ("refused: tls: N
+# handshakes refused on URL since ...", at most one line per 5 s).
+tls_refused() { # HTTP_PORT: the process's ckpt_tls_refused_total
+	curl -s "http://127.0.0.1:$1/metrics" |
+		awk '$1 ~ /^ckpt_tls_refused_total/ { n += $2 } END { print n + 0 }'
+}
+tls_logged() { # NAME PORT: handshakes counted by NAME's log lines about its listener on PORT
+	grep -o "tls: [0-9]* handshakes\{0,1\} refused on tls+tcp://127.0.0.1:$2 " "$T_DIR/$1.log" |
+		awk '{ n += $2 } END { print n + 0 }'
+}
+rises() { [ "$(tls_refused "$1")" -gt "$2" ]; } # HTTP_PORT BEFORE
+# bad NAME PORT HTTP_PORT WHAT CERT...: python's client WHAT is refused by
+# NAME's listener on PORT, and the counter on HTTP_PORT rises.
+bad() {
+	local name=$1 port=$2 http=$3 what=$4 before; shift 4
+	before=$(tls_refused "$http")
+	check "$name: a TLS client $what is refused" \
+		sh -c "! python3 '$T_DIR/tlsclient.py' '$port' '$T_CERTS/ca.crt' $*"
+	check "$name: ... and counted in ckpt_tls_refused_total (was $before)" \
+		wait_for 10 rises "$http" "$before"
+}
+# (The manager twice: its RPC port, then its events port, which its monitor watches.)
+LISTENERS=("nas $NAS_PORT $NAS_HTTP Nas" "manager $MGR_PORT $MGR_HTTP Manager"
+	"manager $EV_PORT $MGR_HTTP Events" "n1 $N1_PORT $N1_HTTP Agent")
+for p in "${LISTENERS[@]}"; do
 	set -- $p
-	check "$1: a TLS client without a certificate is refused" \
-		sh -c "! python3 '$T_DIR/tlsclient.py' '$2' '$T_CERTS/ca.crt'"
+	bad "$1" "$2" "$3" "without a certificate"
 	# ckptctl refuses to start with these (below): the client is Python's.
-	check "$1: a TLS client with an expired certificate of our CA is refused" \
-		sh -c "! python3 '$T_DIR/tlsclient.py' '$2' '$T_CERTS/ca.crt' '$T_DIR/old/operator.crt' \
-		'$T_DIR/old/operator.key'"
-	check "$1: a TLS client with a certificate of another CA is refused" \
-		sh -c "! python3 '$T_DIR/tlsclient.py' '$2' '$T_CERTS/ca.crt' '$T_DIR/other/operator.crt' \
-		'$T_DIR/other/operator.key'"
+	bad "$1" "$2" "$3" "with an expired certificate of our CA" "$T_DIR/old/operator.crt" \
+		"$T_DIR/old/operator.key"
+	bad "$1" "$2" "$3" "with a certificate of another CA" "$T_DIR/other/operator.crt" \
+		"$T_DIR/other/operator.key"
+done
+# Every refusal counted ends up in a log line (one per burst, at most one per
+# 5 s: checked after all of them, so the waits overlap).
+for p in "${LISTENERS[@]}"; do
+	set -- $p
+	check "$1 ($4): the log's refusal lines on port $2 count what the counter does" wait_for 15 sh -c \
+		"n=\$(curl -s http://127.0.0.1:$3/metrics | awk '\$1 ~ /^ckpt_tls_refused_total\\{service=\"$4\"/ { n += \$2 } END { print n + 0 }');
+		 [ \$n -ge 3 ] && grep -o 'tls: [0-9]* handshakes\{0,1\} refused on tls+tcp://127.0.0.1:$2 ' '$T_DIR/$1.log' |
+		 awk -v want=\$n '{ n += \$2 } END { exit !(n == want) }'"
+	grep "tls: .*127.0.0.1:$2 " "$T_DIR/$1.log" | head -3
 done
 rc=0
 "$CTL_BIN" --manager "tcp://127.0.0.1:$MGR_PORT" --timeout 3s nodes >"$T_DIR/plain.out" 2>&1 || rc=$?

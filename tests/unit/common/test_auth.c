@@ -296,6 +296,31 @@ START_TEST(verify_accepts_a_chain_through_an_intermediate)
 }
 END_TEST
 
+START_TEST(verify_takes_only_node_roles_through_a_node_ca)
+{
+	static const char *const refused[] = { "manager", "operator" };
+	char id[AUTH_ID_MAX], err[AUTH_ERR_MAX], chain[64], key[64];
+
+	ck_assert_int_eq(verify_by_hand("ca", "chain-nodeca-node-n4", "nodeca-node-n4", nonce_a, "",
+	                     nonce_a, "", 0, id, err, sizeof(err)),
+	    0);
+	ck_assert_str_eq(id, "node:n4");
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		snprintf(chain, sizeof(chain), "chain-nodeca-%s", refused[i]);
+		snprintf(key, sizeof(key), "nodeca-%s", refused[i]);
+		ck_assert_int_eq(verify_by_hand("ca", chain, key, nonce_a, "", nonce_a, "", 0, id, err,
+		                     sizeof(err)),
+		    -EPERM);
+		ck_assert_msg(strstr(err, "issued by a node CA") != NULL && strstr(err, refused[i]),
+		    "%s", err);
+	}
+	/* A chain through an unmarked intermediate still verifies. */
+	ck_assert_int_eq(verify_by_hand("ca", "chain-n3", "node-n3", nonce_a, "", nonce_a, "", 0, id,
+	                     err, sizeof(err)),
+	    0);
+}
+END_TEST
+
 START_TEST(verify_refuses_other_ca_expired_wrong_signature_and_bad_roles)
 {
 	static const struct {
@@ -888,6 +913,7 @@ main(void)
 	tcase_add_test(certs, cred_load_refuses_a_foreign_key_two_roles_and_missing_files);
 	tcase_add_test(certs, verify_accepts_a_good_proof_of_each_key_type);
 	tcase_add_test(certs, verify_accepts_a_chain_through_an_intermediate);
+	tcase_add_test(certs, verify_takes_only_node_roles_through_a_node_ca);
 	tcase_add_test(certs, verify_refuses_other_ca_expired_wrong_signature_and_bad_roles);
 	tcase_add_test(certs, verify_refuses_malformed_proofs);
 	tcase_add_test(certs, sign_then_verify_round_trips);
