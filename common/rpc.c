@@ -164,6 +164,7 @@ struct rpc_client {
 	void (*c_on_refused)(void *arg, const char *line, bool first); /* tls_conf's */
 	void *c_refused_arg;
 	atomic_uint c_reported;    /* c_conns when a server refusal was last reported, or ~0 */
+	atomic_uint c_proved_pipe; /* with c_verifier: the connection whose server proved itself */
 	pthread_mutex_t c_auth_mu; /* one handshake at a time */
 	atomic_uint c_auth_gen;    /* handshakes that succeeded */
 	atomic_uint c_conns;       /* connections made so far */
@@ -2022,7 +2023,7 @@ rpc_client_refused(struct rpc_client *c, const char *what, err_code code,
 static int
 rpc_client_auth_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *out, unsigned timeout_ms, ProtobufCMessage **ret_reply,
-    struct rpc_error *ret_err)
+    uint32_t *ret_pipe, struct rpc_error *ret_err)
 {
 	const char *what = method == 0 ? "Auth.Challenge" : "Auth.Prove";
 	struct pbv_field msg, body, reason;
@@ -2044,6 +2045,7 @@ rpc_client_auth_call(struct rpc_client *c, unsigned method, const ProtobufCMessa
 		rv = -EPROTO;
 	} else {
 		*ret_reply = rep;
+		*ret_pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(rmsg));
 	}
 	nng_msg_free(rmsg);
 	return rv;
@@ -2116,6 +2118,7 @@ rpc_client_handshake(struct rpc_client *c, unsigned timeout_ms, struct rpc_error
 	ProtobufCMessage *pr = NULL;
 	uint8_t sig[AUTH_SIG_MAX], cnonce[AUTH_NONCE_LEN];
 	uint64_t t0 = util_now_mono_ms(), spent;
+	uint32_t pipe = 0, prove_pipe = 0;
 	size_t siglen, n;
 	int rv;
 
@@ -2127,7 +2130,7 @@ rpc_client_handshake(struct rpc_client *c, unsigned timeout_ms, struct rpc_error
 		creq.client_nonce.len = sizeof(cnonce);
 	}
 	rv = rpc_client_auth_call(c, 0, &creq.base, &ckpt__v1__challenge_reply__descriptor,
-	    timeout_ms, (ProtobufCMessage **)&ch, ret_err);
+	    timeout_ms, (ProtobufCMessage **)&ch, &pipe, ret_err);
 	if (rv == -ENOSYS && c->c_verifier != NULL)
 		return rpc_client_server_refused(c, ret_err, "server at %s does not authenticate "
 		    "(Auth.Challenge: UNIMPLEMENTED): refused with TLS on (auth.proto 1b)", c->c_url);
@@ -2167,8 +2170,21 @@ rpc_client_handshake(struct rpc_client *c, unsigned timeout_ms, struct rpc_error
 	preq.signature.len = siglen;
 	spent = util_now_mono_ms() - t0;
 	rv = rpc_client_auth_call(c, 1, &preq.base, &ckpt__v1__prove_reply__descriptor,
-	    spent >= timeout_ms ? 1 : (unsigned)(timeout_ms - spent), &pr, ret_err);
+	    spent >= timeout_ms ? 1 : (unsigned)(timeout_ms - spent), &pr, &prove_pipe, ret_err);
 	rpc_reply_free(pr);
+	/*
+	 * Both on the connection whose server proved itself: calls' replies
+	 * must come over it (rpc_client_call_view()). Otherwise the server
+	 * refuses the Prove (no challenge pending there) and we start again.
+	 */
+	if (rv == 0 && pipe != prove_pipe) {
+		ret_err->re_code = CKPT__V1__CODE__UNAVAILABLE;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: Auth: the connection was "
+		    "replaced during the handshake", c->c_url);
+		rv = -EAGAIN;
+	}
+	if (rv == 0)
+		atomic_store(&c->c_proved_pipe, pipe);
 out:
 	rpc_reply_free(&ch->base);
 	return rv;
@@ -2322,6 +2338,19 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 		    &body, &reason, ret_err);
 		if (rv != 0)
 			return rv;
+	}
+	/*
+	 * A reply over another connection than the one whose server proved
+	 * itself (replaced between our check and the send): whoever answered
+	 * there proved nothing, so its answer is not taken. An honest server
+	 * answers such a call UNAUTHENTICATED (handled above).
+	 */
+	if (c->c_verifier != NULL && c->c_cred != NULL &&
+	    (unsigned)nng_pipe_id(nng_msg_get_pipe(rmsg)) != atomic_load(&c->c_proved_pipe)) {
+		nng_msg_free(rmsg);
+		return rpc_client_server_refused(c, ret_err, "server at %s answered %s over a "
+		    "connection on which it has not proven its identity: reply not taken", c->c_url,
+		    what);
 	}
 	if (code != CKPT__V1__CODE__OK) {
 		rv = rpc_client_refused(c, what, code, &msg, &reason, ret_err);
