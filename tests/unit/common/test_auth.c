@@ -978,7 +978,7 @@ START_TEST(rpc_client_with_a_verifier_needs_the_server_proven)
 		.rs_handlers = handlers,
 	};
 	struct auth_verifier *v = verifier("ca"), *v2 = verifier("ca2");
-	struct auth_cred *c = cred("manager");
+	struct auth_cred *c = cred("manager"), *norole;
 	struct rpc_client *good = client(c, "node:n2"), *any = client(c, NULL);
 	struct rpc_client *wrong = client(c, "nas"), *foreign = client(c, "node:n2"), *old = NULL;
 	struct rpc_server *plain;
@@ -1017,6 +1017,26 @@ START_TEST(rpc_client_with_a_verifier_needs_the_server_proven)
 	ck_assert_msg(strstr(err.re_msg, "does not authenticate") != NULL, "%s", err.re_msg);
 	rpc_client_close(old);
 	rpc_server_stop(plain);
+	/* A server with authentication on but no role of its own sends no proof, as an old one. */
+	norole = cred("norole");
+	cfg.rs_auth = srv_v;
+	cfg.rs_auth_cred = norole;
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &plain), 0);
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(plain), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &old, &err),
+	    0);
+	rpc_client_set_auth(old, c, NULL);
+	rpc_client_set_verifier(old, v);
+	ck_assert_int_eq(status(old, who, &err), -EPERM);
+	ck_assert_msg(strstr(err.re_msg, "sent no proof of its identity") != NULL, "%s",
+	    err.re_msg);
+	/* The same server still serves a client that asks no proof (an old client). */
+	rpc_client_set_verifier(old, NULL);
+	ck_assert_msg(status(old, who, &err) == 0, "%s", err.re_msg);
+	ck_assert_str_eq(who, "manager");
+	rpc_client_close(old);
+	rpc_server_stop(plain);
+	auth_cred_free(norole);
 	rpc_client_close(foreign);
 	rpc_client_close(wrong);
 	rpc_client_close(any);
