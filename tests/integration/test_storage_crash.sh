@@ -34,7 +34,7 @@ client() { # ID: stores until $T_DIR/stop exists; appends "REF SHA256" of every 
 }
 # Small checkpoints (4 KiB: one Store, chunks inline), two at once, back to back: their
 # commits share groups, whose replies the group's leader sends once the group is durable.
-small_client() { # ID: as client, without pause between stores
+small_client() { # ID: as client, with a shorter pause between stores
 	local id=$1 out f="$T_DIR/in.$1"
 	while [ ! -e "$T_DIR/stop" ]; do
 		while [ -e "$T_DIR/pause" ] && [ ! -e "$T_DIR/stop" ]; do sleep 0.05; done
@@ -42,6 +42,7 @@ small_client() { # ID: as client, without pause between stores
 		if out=$("$CTL_BIN" --nas "$NAS_URL" --timeout 3s --json put "n/s$id" -i "$f" 2>/dev/null); then
 			echo "$(jq -r '"\(.node)/\(.component)@\(.seq) \(.digest)"' <<<"$out")" >>"$T_DIR/acked.$id"
 		fi
+		sleep 0.03 # each acknowledged store is read back: bounds the test's run time
 	done
 }
 for id in 1 2 3; do client "$id" & T_PIDS+=("$!"); done
