@@ -108,4 +108,53 @@ struct nasc {
 	atomic_bool n_refused;
 };
 
+/*
+ * The chunks of the component's previous checkpoint (its "base"): the NAS
+ * held them a moment ago, so they are not asked about again. Store checks
+ * every chunk with its full SHA-256, so a base chunk deleted meanwhile makes
+ * the store fail (FAILED_PRECONDITION), never a wrong record. An open
+ * addressing table of indexes into b_sha.
+ */
+struct nasc_base {
+	uint8_t (*b_sha)[SHA_LEN];   /* the base's chunks that are not holes */
+	size_t b_n;
+	uint32_t *b_slots;           /* index + 1; 0: empty */
+	size_t b_mask;
+	bool b_cached;               /* from n_cache, not from the NAS */
+	bool b_hints;                /* b_sizes is the base of the hints given */
+	/* Or, with b_sizes, per chunk: fingerprint and head (bcache.h), for a walk. */
+	uint8_t (*b_fp)[BCACHE_FP_LEN];
+	uint64_t *b_head;
+	/*
+	 * The base's whole list, when it is the base of the hints given (same
+	 * digest, same chunking): b_sizes[i] is chunk i's size << 1 | hole, and
+	 * the data chunks' hashes are b_sha in order. NULL otherwise.
+	 */
+	uint32_t *b_sizes;
+	size_t b_nchunks;
+	uint64_t b_len;
+};
+
+/* The whole chunk list of a checkpoint just stored, for the cache. */
+struct nasc_list {
+	const uint32_t *l_sizes;     /* per chunk: size << 1 | 1 for a hole */
+	size_t l_nchunks;
+	uint64_t l_len;
+	const uint8_t *l_digest;
+	/* Per chunk: fingerprint and head (bcache.h), or NULL. */
+	const uint8_t (*l_fp)[BCACHE_FP_LEN];
+	const uint64_t *l_head;
+};
+
+/* nasc_base.c: the remembered lists (the cache) and the base of a store */
+struct nasc_cached *nasc_cache_find(struct nasc *n, const char *node, const char *component);
+void nasc_cache_put(struct nasc *n, const char *node, const char *component,
+    const uint8_t (*sha)[SHA_LEN], size_t count, const struct nasc_list *l);
+void nasc_cache_drop(struct nasc *n, const char *node, const char *component);
+int nasc_base_index(struct nasc_base *b, uint8_t (*sha)[SHA_LEN], size_t n);
+int nasc_base_load(struct nasc *n, const struct nasc_put *p, const uint8_t *base,
+    unsigned timeout_ms, struct nasc_base *b, struct rpc_error *err);
+bool nasc_base_has(const struct nasc_base *b, const uint8_t *sha);
+void nasc_base_free(struct nasc_base *b);
+
 #endif
