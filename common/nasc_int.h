@@ -146,6 +146,24 @@ struct nasc_list {
 	const uint64_t *l_head;
 };
 
+/* The chunk list of the checkpoint being stored (for Store). */
+struct nasc_refs {
+	Ckpt__V1__ChunkRef *r_refs;
+	uint8_t (*r_sha)[SHA_LEN];
+	size_t r_count, r_cap;
+};
+
+/* Where a checkpoint comes from: a reader, or bytes already in memory. */
+struct nasc_src {
+	nasc_read_fn s_rd;
+	void *s_rd_arg;
+	const uint8_t *s_data;   /* non-NULL: s_len bytes in memory, read in place */
+	size_t s_len;
+	bool s_mapped;           /* s_data maps a file: pages read may be dropped */
+	bool s_has_fd;           /* s_data maps s_fd (nasc_store_file) */
+	int s_fd;
+};
+
 /* nasc_base.c: the remembered lists (the cache) and the base of a store */
 struct nasc_cached *nasc_cache_find(struct nasc *n, const char *node, const char *component);
 void nasc_cache_put(struct nasc *n, const char *node, const char *component,
@@ -156,5 +174,16 @@ int nasc_base_load(struct nasc *n, const struct nasc_put *p, const uint8_t *base
     unsigned timeout_ms, struct nasc_base *b, struct rpc_error *err);
 bool nasc_base_has(const struct nasc_base *b, const uint8_t *sha);
 void nasc_base_free(struct nasc_base *b);
+/* nasc.c: open, close and settings */
+bool nasc_is_aborted(void *arg);
+/* the writer, in nasc.c for now */
+int nasc_refs_add(struct nasc_refs *r, uint32_t size, bool zero);
+void nasc_refs_free(struct nasc_refs *r);
+int nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
+    const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info, bool *ret_cached,
+    struct rpc_error *ret_err);
+/* nasc_small.c: small checkpoints, one Store with their chunks inline */
+int nasc_store_small(struct nasc *n, const struct nasc_put *p, const uint8_t *data, size_t len,
+    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
 
 #endif
