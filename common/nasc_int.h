@@ -164,6 +164,8 @@ struct nasc_src {
 	int s_fd;
 };
 
+/* nasc.c: open, close and settings */
+bool nasc_is_aborted(void *arg);
 /* nasc_base.c: the remembered lists (the cache) and the base of a store */
 struct nasc_cached *nasc_cache_find(struct nasc *n, const char *node, const char *component);
 void nasc_cache_put(struct nasc *n, const char *node, const char *component,
@@ -174,9 +176,7 @@ int nasc_base_load(struct nasc *n, const struct nasc_put *p, const uint8_t *base
     unsigned timeout_ms, struct nasc_base *b, struct rpc_error *err);
 bool nasc_base_has(const struct nasc_base *b, const uint8_t *sha);
 void nasc_base_free(struct nasc_base *b);
-/* nasc.c: open, close and settings */
-bool nasc_is_aborted(void *arg);
-/* the writer, in nasc.c for now */
+/* nasc_write.c: the writer */
 int nasc_refs_add(struct nasc_refs *r, uint32_t size, bool zero);
 void nasc_refs_free(struct nasc_refs *r);
 int nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
