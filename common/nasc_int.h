@@ -12,7 +12,7 @@
  *                 fingerprints, and the nasc_store*() entry points
  *   nasc_small.c  small checkpoints: one Store, their chunks inline
  *   nasc_read.c   the reader: plan, GetChunks pipeline, retrieve, fallback
- *                 to older sequences, into a file or a growing buffer
+ *                 to older sequences, into the caller's writer or a growing buffer
  *
  * Internal functions keep the nasc_ prefix; those used by one file only stay
  * static there.
