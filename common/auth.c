@@ -363,32 +363,94 @@ auth_md(const EVP_PKEY *key)
 	return id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448 ? NULL : EVP_sha256();
 }
 
-int
-auth_sign(const struct auth_cred *c, const uint8_t nonce[AUTH_NONCE_LEN], const char *audience,
-    size_t audience_len, uint8_t *sig, size_t *ret_len)
+/* Signs tbs (tbs_len bytes) with c's key into sig (AUTH_SIG_MAX bytes). */
+static int
+auth_sign_tbs(const struct auth_cred *c, const uint8_t *tbs, size_t tbs_len, uint8_t *sig,
+    size_t *ret_len)
 {
-	size_t tbs_len = auth_signed_len(audience_len), len = AUTH_SIG_MAX;
+	size_t len = AUTH_SIG_MAX;
 	EVP_MD_CTX *ctx;
-	uint8_t *tbs;
 	int rv = -EIO;
 
-	tbs = malloc(tbs_len);
 	ctx = EVP_MD_CTX_new();
-	if (tbs == NULL || ctx == NULL) {
-		rv = -ENOMEM;
-		goto out;
-	}
-	auth_signed_bytes(nonce, audience, audience_len, tbs);
+	if (ctx == NULL)
+		return -ENOMEM;
 	if (EVP_DigestSignInit(ctx, NULL, auth_md(c->ac_key), NULL, c->ac_key) == 1 &&
 	    EVP_DigestSign(ctx, sig, &len, tbs, tbs_len) == 1) {
 		*ret_len = len;
 		rv = 0;
 	}
-out:
 	ERR_clear_error();
 	EVP_MD_CTX_free(ctx);
+	return rv;
+}
+
+int
+auth_sign(const struct auth_cred *c, const uint8_t nonce[AUTH_NONCE_LEN], const char *audience,
+    size_t audience_len, uint8_t *sig, size_t *ret_len)
+{
+	size_t tbs_len = auth_signed_len(audience_len);
+	uint8_t *tbs;
+	int rv;
+
+	tbs = malloc(tbs_len);
+	if (tbs == NULL)
+		return -ENOMEM;
+	auth_signed_bytes(nonce, audience, audience_len, tbs);
+	rv = auth_sign_tbs(c, tbs, tbs_len, sig, ret_len);
 	free(tbs);
 	return rv;
+}
+
+size_t
+auth_server_signed_len(size_t audience_len)
+{
+	return sizeof(AUTH_SERVER_LABEL) + 2 * AUTH_NONCE_LEN + audience_len;
+}
+
+void
+auth_server_signed_bytes(const uint8_t client_nonce[AUTH_NONCE_LEN],
+    const uint8_t server_nonce[AUTH_NONCE_LEN], const char *audience, size_t audience_len,
+    uint8_t *buf)
+{
+	uint8_t *p = buf;
+
+	memcpy(p, AUTH_SERVER_LABEL, sizeof(AUTH_SERVER_LABEL)); /* with its NUL: the 0x00 */
+	p += sizeof(AUTH_SERVER_LABEL);
+	memcpy(p, client_nonce, AUTH_NONCE_LEN);
+	p += AUTH_NONCE_LEN;
+	memcpy(p, server_nonce, AUTH_NONCE_LEN);
+	p += AUTH_NONCE_LEN;
+	if (audience_len != 0)
+		memcpy(p, audience, audience_len);
+}
+
+int
+auth_sign_server(const struct auth_cred *c, const uint8_t client_nonce[AUTH_NONCE_LEN],
+    const uint8_t server_nonce[AUTH_NONCE_LEN], const char *audience, size_t audience_len,
+    uint8_t *sig, size_t *ret_len)
+{
+	size_t tbs_len = auth_server_signed_len(audience_len);
+	uint8_t *tbs;
+	int rv;
+
+	tbs = malloc(tbs_len);
+	if (tbs == NULL)
+		return -ENOMEM;
+	auth_server_signed_bytes(client_nonce, server_nonce, audience, audience_len, tbs);
+	rv = auth_sign_tbs(c, tbs, tbs_len, sig, ret_len);
+	free(tbs);
+	return rv;
+}
+
+int
+auth_nonce(uint8_t ret_nonce[AUTH_NONCE_LEN])
+{
+	if (RAND_bytes(ret_nonce, AUTH_NONCE_LEN) != 1) {
+		ERR_clear_error();
+		return -EIO;
+	}
+	return 0;
 }
 
 /* ---- verification ---- */
@@ -430,18 +492,16 @@ auth_verifier_free(struct auth_verifier *v)
 	free(v);
 }
 
-int
-auth_verify(const struct auth_verifier *v, const ProtobufCBinaryData *chain, size_t n,
-    const uint8_t nonce[AUTH_NONCE_LEN], const char *audience, size_t audience_len,
-    const uint8_t *sig, size_t sig_len, time_t at, struct auth_id *ret_id, char *err,
-    size_t errlen)
+/* auth_verify() over the signed bytes tbs, whoever made them. */
+static int
+auth_verify_tbs(const struct auth_verifier *v, const ProtobufCBinaryData *chain, size_t n,
+    const uint8_t *tbs, size_t tbs_len, const uint8_t *sig, size_t sig_len, time_t at,
+    struct auth_id *ret_id, char *err, size_t errlen)
 {
 	STACK_OF(X509) *untrusted = NULL;
 	X509_STORE_CTX *sctx = NULL;
 	EVP_MD_CTX *mctx = NULL;
 	X509 *leaf = NULL;
-	uint8_t *tbs = NULL;
-	size_t tbs_len;
 	struct auth_id id;
 	char why[AUTH_ERR_MAX];
 	int rv = -EPERM;
@@ -512,14 +572,11 @@ auth_verify(const struct auth_verifier *v, const ProtobufCBinaryData *chain, siz
 			}
 		}
 	}
-	tbs_len = auth_signed_len(audience_len);
-	tbs = malloc(tbs_len);
 	mctx = EVP_MD_CTX_new();
-	if (tbs == NULL || mctx == NULL) {
+	if (mctx == NULL) {
 		rv = -ENOMEM;
 		goto out;
 	}
-	auth_signed_bytes(nonce, audience, audience_len, tbs);
 	if (EVP_DigestVerifyInit(mctx, NULL, auth_md(X509_get0_pubkey(leaf)), NULL,
 	        X509_get0_pubkey(leaf)) != 1 ||
 	    EVP_DigestVerify(mctx, sig, sig_len, tbs, tbs_len) != 1) {
@@ -532,11 +589,59 @@ auth_verify(const struct auth_verifier *v, const ProtobufCBinaryData *chain, siz
 out:
 	ERR_clear_error();
 	EVP_MD_CTX_free(mctx);
-	free(tbs);
 	X509_STORE_CTX_free(sctx);
 	sk_X509_pop_free(untrusted, X509_free);
 	X509_free(leaf);
 	return rv;
+}
+
+int
+auth_verify(const struct auth_verifier *v, const ProtobufCBinaryData *chain, size_t n,
+    const uint8_t nonce[AUTH_NONCE_LEN], const char *audience, size_t audience_len,
+    const uint8_t *sig, size_t sig_len, time_t at, struct auth_id *ret_id, char *err,
+    size_t errlen)
+{
+	size_t tbs_len = auth_signed_len(audience_len);
+	uint8_t *tbs;
+	int rv;
+
+	tbs = malloc(tbs_len);
+	if (tbs == NULL)
+		return -ENOMEM;
+	auth_signed_bytes(nonce, audience, audience_len, tbs);
+	rv = auth_verify_tbs(v, chain, n, tbs, tbs_len, sig, sig_len, at, ret_id, err, errlen);
+	free(tbs);
+	return rv;
+}
+
+int
+auth_verify_server(const struct auth_verifier *v, const ProtobufCBinaryData *chain, size_t n,
+    const uint8_t client_nonce[AUTH_NONCE_LEN], const uint8_t server_nonce[AUTH_NONCE_LEN],
+    const char *audience, size_t audience_len, const uint8_t *sig, size_t sig_len, time_t at,
+    struct auth_id *ret_id, char *err, size_t errlen)
+{
+	size_t tbs_len = auth_server_signed_len(audience_len);
+	char name[AUTH_ID_MAX];
+	struct auth_id id;
+	uint8_t *tbs;
+	int rv;
+
+	tbs = malloc(tbs_len);
+	if (tbs == NULL)
+		return -ENOMEM;
+	auth_server_signed_bytes(client_nonce, server_nonce, audience, audience_len, tbs);
+	rv = auth_verify_tbs(v, chain, n, tbs, tbs_len, sig, sig_len, at, &id, err, errlen);
+	free(tbs);
+	if (rv != 0)
+		return rv;
+	auth_id_str(&id, name, sizeof(name));
+	if (audience_len != strlen(name) || memcmp(audience, name, audience_len) != 0) {
+		snprintf(err, errlen, "certificate proves identity %s but the server claims '%.*s'",
+		    name, (int)(audience_len < AUTH_ID_MAX ? audience_len : AUTH_ID_MAX), audience);
+		return -EPERM;
+	}
+	*ret_id = id;
+	return 0;
 }
 
 /* ---- connections ---- */

@@ -33,6 +33,7 @@
 #define AUTH_CERT_MAX (16u << 10)   /* bytes of one DER certificate */
 #define AUTH_SIG_MAX 1024u          /* bytes of a signature (RSA 8192) */
 #define AUTH_LABEL "ckpt-auth-v1"   /* domain of the signed bytes (auth.proto) */
+#define AUTH_SERVER_LABEL "ckpt-auth-v1-server" /* domain of a server's proof (1b) */
 #define AUTH_URI_PREFIX "ckpt:"
 /*
  * The SAN URI that marks an intermediate CA as a node CA: certificates
@@ -117,6 +118,22 @@ void auth_signed_bytes(const uint8_t nonce[AUTH_NONCE_LEN], const char *audience
 int auth_sign(const struct auth_cred *c, const uint8_t nonce[AUTH_NONCE_LEN],
     const char *audience, size_t audience_len, uint8_t *sig, size_t *ret_len);
 
+/*
+ * The server's proof (auth.proto, step 1b): the bytes it signs are
+ * AUTH_SERVER_LABEL, 0x00, the client's nonce, the server's nonce, the
+ * audience (no terminator); buf holds auth_server_signed_len() bytes.
+ */
+size_t auth_server_signed_len(size_t audience_len);
+void auth_server_signed_bytes(const uint8_t client_nonce[AUTH_NONCE_LEN],
+    const uint8_t server_nonce[AUTH_NONCE_LEN], const char *audience, size_t audience_len,
+    uint8_t *buf);
+/* Signs a server's proof, as auth_sign() does a client's. */
+int auth_sign_server(const struct auth_cred *c, const uint8_t client_nonce[AUTH_NONCE_LEN],
+    const uint8_t server_nonce[AUTH_NONCE_LEN], const char *audience, size_t audience_len,
+    uint8_t *sig, size_t *ret_len);
+/* 32 fresh random bytes (a client's nonce): 0 or -EIO. */
+int auth_nonce(uint8_t ret_nonce[AUTH_NONCE_LEN]);
+
 /* ---- checking a peer's proof ---- */
 
 struct auth_verifier;
@@ -138,6 +155,18 @@ int auth_verify(const struct auth_verifier *v, const ProtobufCBinaryData *chain,
     const uint8_t nonce[AUTH_NONCE_LEN], const char *audience, size_t audience_len,
     const uint8_t *sig, size_t sig_len, time_t at, struct auth_id *ret_id, char *err,
     size_t errlen);
+
+/*
+ * Checks a server's proof (auth.proto, step 1b) as auth_verify() checks a
+ * client's: the chain against v's CA at `at`, the role and the node-CA
+ * restriction, sig over auth_server_signed_bytes(), and, in addition, that
+ * the role proven is exactly `audience` (what the server claimed). -EPERM
+ * with the cause in err otherwise, -ENOMEM.
+ */
+int auth_verify_server(const struct auth_verifier *v, const ProtobufCBinaryData *chain, size_t n,
+    const uint8_t client_nonce[AUTH_NONCE_LEN], const uint8_t server_nonce[AUTH_NONCE_LEN],
+    const char *audience, size_t audience_len, const uint8_t *sig, size_t sig_len, time_t at,
+    struct auth_id *ret_id, char *err, size_t errlen);
 
 /* ---- connections ---- */
 

@@ -158,6 +158,13 @@ struct rpc_client {
 	const char *c_expect;
 	struct auth_cred *c_own_cred;   /* loaded from the TLS files: c's to free */
 	char c_expect_buf[AUTH_ID_MAX]; /* rpc_client_expect_peer() */
+	/* Non-NULL: the server must prove its identity against this CA (auth.proto 1b). */
+	const struct auth_verifier *c_verifier;
+	struct auth_verifier *c_own_v;  /* loaded from the TLS CA file: c's to free */
+	void (*c_on_refused)(void *arg, const char *line, bool first); /* tls_conf's */
+	void *c_refused_arg;
+	atomic_uint c_reported;    /* c_conns when a server refusal was last reported, or ~0 */
+	atomic_uint c_proved_pipe; /* with c_verifier: the connection whose server proved itself */
 	pthread_mutex_t c_auth_mu; /* one handshake at a time */
 	atomic_uint c_auth_gen;    /* handshakes that succeeded */
 	atomic_uint c_conns;       /* connections made so far */
@@ -441,9 +448,47 @@ rpc_service_is(const uint8_t *svc, size_t len, const char *name)
 	return len == strlen(name) && memcmp(svc, name, len) == 0;
 }
 
-/* Auth.Challenge: a fresh nonce for the connection. */
+/*
+ * The server's own proof (auth.proto, step 1b) into rep, when the client
+ * sent a nonce and the server has an identity; rep->nonce and
+ * rep->audience are set.
+ */
 static int
-rpc_auth_challenge(struct rpc_server *s, struct rpc_call *call, ProtobufCMessage **ret_reply)
+rpc_auth_server_proof(struct rpc_server *s, struct rpc_call *call,
+    const Ckpt__V1__ChallengeRequest *req, Ckpt__V1__ChallengeReply *rep)
+{
+	const struct auth_cred *cred = s->s_cfg.rs_auth_cred;
+	uint8_t *sig;
+	size_t n, siglen;
+	int rv;
+
+	if (req->client_nonce.len == 0 || cred == NULL || rep->audience[0] == '\0')
+		return 0; /* an old client, or nothing to prove: as before */
+	if (req->client_nonce.len != AUTH_NONCE_LEN) {
+		rpc_call_errorf(call, "a client_nonce of %zu bytes, not %d", req->client_nonce.len,
+		    AUTH_NONCE_LEN);
+		return -EPERM;
+	}
+	sig = arena_alloc(call->rc_arena, AUTH_SIG_MAX);
+	if (sig == NULL)
+		return -ENOMEM;
+	rv = auth_sign_server(cred, req->client_nonce.data, rep->nonce.data, rep->audience,
+	    strlen(rep->audience), sig, &siglen);
+	if (rv != 0) {
+		rpc_call_errorf(call, "cannot sign the server's proof: %s", err_str(rv));
+		return rv == -EPERM ? -EIO : rv;
+	}
+	rep->server_chain = (ProtobufCBinaryData *)auth_cred_chain(cred, &n);
+	rep->n_server_chain = n;
+	rep->server_signature.data = sig;
+	rep->server_signature.len = siglen;
+	return 0;
+}
+
+/* Auth.Challenge: a fresh nonce for the connection, and the server's proof if asked. */
+static int
+rpc_auth_challenge(struct rpc_server *s, struct rpc_call *call,
+    const Ckpt__V1__ChallengeRequest *req, ProtobufCMessage **ret_reply)
 {
 	Ckpt__V1__ChallengeReply *rep;
 	uint8_t *nonce;
@@ -465,6 +510,9 @@ rpc_auth_challenge(struct rpc_server *s, struct rpc_call *call, ProtobufCMessage
 	rep->nonce.len = AUTH_NONCE_LEN;
 	rep->audience = (char *)(s->s_cfg.rs_auth_cred != NULL ?
 	    auth_cred_name(s->s_cfg.rs_auth_cred) : "");
+	rv = rpc_auth_server_proof(s, call, req, rep);
+	if (rv != 0)
+		return rv;
 	*ret_reply = &rep->base;
 	return 0;
 }
@@ -539,7 +587,7 @@ rpc_auth_serve(struct rpc_server *s, struct rpc_call *call, const struct rpc_env
 		return -EINVAL;
 	}
 	if (env->en_method == 0) {
-		rv = rpc_auth_challenge(s, call, ret_reply);
+		rv = rpc_auth_challenge(s, call, (const Ckpt__V1__ChallengeRequest *)req, ret_reply);
 	} else {
 		rv = rpc_auth_prove(s, call, (const Ckpt__V1__ProveRequest *)req, ret_reply);
 		metrics_inc(s->s_m_handshakes, 1,
@@ -1675,6 +1723,7 @@ rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service, 
 	pthread_mutex_init(&c->c_mu, NULL);
 	pthread_mutex_init(&c->c_auth_mu, NULL);
 	atomic_store(&c->c_proved, ~0u);
+	atomic_store(&c->c_reported, ~0u);
 	c->c_svc = service;
 	snprintf(c->c_url, sizeof(c->c_url), "%s", url);
 	rv = err_from_nng(nng_req0_open(&c->c_sock));
@@ -1712,6 +1761,15 @@ rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service, 
 			goto out_close;
 		}
 		c->c_cred = c->c_own_cred;
+		/* ...and with TLS on, the server must prove its own (auth.proto 1b). */
+		rv = auth_verifier_new(tls->tc_ca, &c->c_own_v, why, sizeof(why));
+		if (rv != 0) {
+			snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s", why);
+			goto out_close;
+		}
+		c->c_verifier = c->c_own_v;
+		c->c_on_refused = tls->tc_on_server_refused;
+		c->c_refused_arg = tls->tc_arg;
 	}
 	rv = err_from_nng(nng_dialer_start(c->c_dialer,
 	    (flags & RPC_CLIENT_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
@@ -1732,6 +1790,7 @@ out_close:
 	ret_err->re_code = err_to_code(rv);
 	nng_close(c->c_sock);
 	auth_cred_free(c->c_own_cred);
+	auth_verifier_free(c->c_own_v);
 	free(c);
 	return rv;
 }
@@ -1964,7 +2023,7 @@ rpc_client_refused(struct rpc_client *c, const char *what, err_code code,
 static int
 rpc_client_auth_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *out, unsigned timeout_ms, ProtobufCMessage **ret_reply,
-    struct rpc_error *ret_err)
+    uint32_t *ret_pipe, struct rpc_error *ret_err)
 {
 	const char *what = method == 0 ? "Auth.Challenge" : "Auth.Prove";
 	struct pbv_field msg, body, reason;
@@ -1986,9 +2045,67 @@ rpc_client_auth_call(struct rpc_client *c, unsigned method, const ProtobufCMessa
 		rv = -EPROTO;
 	} else {
 		*ret_reply = rep;
+		*ret_pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(rmsg));
 	}
 	nng_msg_free(rmsg);
 	return rv;
+}
+
+/*
+ * A server that did not prove the identity we need: the call fails
+ * UNAUTHENTICATED with the cause, which is reported to the TLS settings'
+ * hook (every time, first true once per connection).
+ */
+static int
+rpc_client_server_refused(struct rpc_client *c, struct rpc_error *ret_err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+rpc_client_server_refused(struct rpc_client *c, struct rpc_error *ret_err, const char *fmt, ...)
+{
+	unsigned conns = atomic_load(&c->c_conns);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ret_err->re_msg, sizeof(ret_err->re_msg), fmt, ap);
+	va_end(ap);
+	ret_err->re_code = CKPT__V1__CODE__UNAUTHENTICATED;
+	snprintf(ret_err->re_reason, sizeof(ret_err->re_reason), "%s", RPC_REASON_UNAUTHENTICATED);
+	if (c->c_on_refused != NULL)
+		c->c_on_refused(c->c_refused_arg, ret_err->re_msg,
+		    atomic_exchange(&c->c_reported, conns) != conns);
+	return -EPERM;
+}
+
+/*
+ * The server's proof (auth.proto, step 1b) in its Challenge reply, against
+ * c's CA, the nonce we sent, and the identity we expect (if we know it).
+ */
+static int
+rpc_client_check_server(struct rpc_client *c, const Ckpt__V1__ChallengeReply *ch,
+    const uint8_t cnonce[AUTH_NONCE_LEN], struct rpc_error *ret_err)
+{
+	char why[AUTH_ERR_MAX], name[AUTH_ID_MAX];
+	struct auth_id id;
+	int rv;
+
+	if (ch->n_server_chain == 0 || ch->server_signature.len == 0)
+		return rpc_client_server_refused(c, ret_err, "server at %s sent no proof of its "
+		    "identity (claims '%.80s'; an old server, or not a ckpt server): refused with "
+		    "TLS on (auth.proto 1b)", c->c_url, ch->audience);
+	rv = auth_verify_server(c->c_verifier, ch->server_chain, ch->n_server_chain,
+	    cnonce, ch->nonce.data, ch->audience, strlen(ch->audience), ch->server_signature.data,
+	    ch->server_signature.len, 0, &id, why, sizeof(why));
+	if (rv == -ENOMEM)
+		return rv;
+	if (rv != 0)
+		return rpc_client_server_refused(c, ret_err, "server at %s failed to prove identity "
+		    "'%.80s': %s", c->c_url, ch->audience, why);
+	auth_id_str(&id, name, sizeof(name));
+	if (c->c_expect != NULL && strcmp(name, c->c_expect) != 0)
+		return rpc_client_server_refused(c, ret_err, "server at %s proved identity %s, "
+		    "expected %s", c->c_url, name, c->c_expect);
+	return 0;
 }
 
 /* Challenge, then Prove: once, on whatever connection both travel. */
@@ -1999,13 +2116,24 @@ rpc_client_handshake(struct rpc_client *c, unsigned timeout_ms, struct rpc_error
 	Ckpt__V1__ProveRequest preq = CKPT__V1__PROVE_REQUEST__INIT;
 	Ckpt__V1__ChallengeReply *ch = NULL;
 	ProtobufCMessage *pr = NULL;
-	uint8_t sig[AUTH_SIG_MAX];
+	uint8_t sig[AUTH_SIG_MAX], cnonce[AUTH_NONCE_LEN];
 	uint64_t t0 = util_now_mono_ms(), spent;
+	uint32_t pipe = 0, prove_pipe = 0;
 	size_t siglen, n;
 	int rv;
 
+	if (c->c_verifier != NULL) {
+		rv = auth_nonce(cnonce);
+		if (rv != 0)
+			return rpc_client_fail(c, "Auth.Challenge", rv, timeout_ms, ret_err);
+		creq.client_nonce.data = cnonce;
+		creq.client_nonce.len = sizeof(cnonce);
+	}
 	rv = rpc_client_auth_call(c, 0, &creq.base, &ckpt__v1__challenge_reply__descriptor,
-	    timeout_ms, (ProtobufCMessage **)&ch, ret_err);
+	    timeout_ms, (ProtobufCMessage **)&ch, &pipe, ret_err);
+	if (rv == -ENOSYS && c->c_verifier != NULL)
+		return rpc_client_server_refused(c, ret_err, "server at %s does not authenticate "
+		    "(Auth.Challenge: UNIMPLEMENTED): refused with TLS on (auth.proto 1b)", c->c_url);
 	if (rv != 0)
 		return rv;
 	if (ch->nonce.len != AUTH_NONCE_LEN) {
@@ -2016,7 +2144,11 @@ rpc_client_handshake(struct rpc_client *c, unsigned timeout_ms, struct rpc_error
 		rv = -EPROTO;
 		goto out;
 	}
-	if (c->c_expect != NULL && strcmp(ch->audience, c->c_expect) != 0) {
+	if (c->c_verifier != NULL) {
+		rv = rpc_client_check_server(c, ch, cnonce, ret_err);
+		if (rv != 0)
+			goto out;
+	} else if (c->c_expect != NULL && strcmp(ch->audience, c->c_expect) != 0) {
 		ret_err->re_code = CKPT__V1__CODE__PERMISSION_DENIED;
 		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
 		    "%s: answers as '%.80s', not as the expected '%s': no proof sent", c->c_url,
@@ -2038,8 +2170,21 @@ rpc_client_handshake(struct rpc_client *c, unsigned timeout_ms, struct rpc_error
 	preq.signature.len = siglen;
 	spent = util_now_mono_ms() - t0;
 	rv = rpc_client_auth_call(c, 1, &preq.base, &ckpt__v1__prove_reply__descriptor,
-	    spent >= timeout_ms ? 1 : (unsigned)(timeout_ms - spent), &pr, ret_err);
+	    spent >= timeout_ms ? 1 : (unsigned)(timeout_ms - spent), &pr, &prove_pipe, ret_err);
 	rpc_reply_free(pr);
+	/*
+	 * Both on the connection whose server proved itself: calls' replies
+	 * must come over it (rpc_client_call_view()). Otherwise the server
+	 * refuses the Prove (no challenge pending there) and we start again.
+	 */
+	if (rv == 0 && pipe != prove_pipe) {
+		ret_err->re_code = CKPT__V1__CODE__UNAVAILABLE;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s: Auth: the connection was "
+		    "replaced during the handshake", c->c_url);
+		rv = -EAGAIN;
+	}
+	if (rv == 0)
+		atomic_store(&c->c_proved_pipe, pipe);
 out:
 	rpc_reply_free(&ch->base);
 	return rv;
@@ -2097,6 +2242,12 @@ rpc_client_set_auth(struct rpc_client *c, const struct auth_cred *cred, const ch
 {
 	c->c_cred = cred;
 	c->c_expect = expect;
+}
+
+void
+rpc_client_set_verifier(struct rpc_client *c, const struct auth_verifier *v)
+{
+	c->c_verifier = v;
 }
 
 void
@@ -2187,6 +2338,19 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 		    &body, &reason, ret_err);
 		if (rv != 0)
 			return rv;
+	}
+	/*
+	 * A reply over another connection than the one whose server proved
+	 * itself (replaced between our check and the send): whoever answered
+	 * there proved nothing, so its answer is not taken. An honest server
+	 * answers such a call UNAUTHENTICATED (handled above).
+	 */
+	if (c->c_verifier != NULL && c->c_cred != NULL &&
+	    (unsigned)nng_pipe_id(nng_msg_get_pipe(rmsg)) != atomic_load(&c->c_proved_pipe)) {
+		nng_msg_free(rmsg);
+		return rpc_client_server_refused(c, ret_err, "server at %s answered %s over a "
+		    "connection on which it has not proven its identity: reply not taken", c->c_url,
+		    what);
 	}
 	if (code != CKPT__V1__CODE__OK) {
 		rv = rpc_client_refused(c, what, code, &msg, &reason, ret_err);
@@ -2284,6 +2448,7 @@ rpc_client_close(struct rpc_client *c)
 	pthread_mutex_destroy(&c->c_mu);
 	pthread_mutex_destroy(&c->c_auth_mu);
 	auth_cred_free(c->c_own_cred);
+	auth_verifier_free(c->c_own_v);
 	free(c);
 }
 

@@ -395,6 +395,20 @@ void rpc_client_set_auth(struct rpc_client *c, const struct auth_cred *cred, con
  */
 void rpc_client_expect_peer(struct rpc_client *c, const char *expect);
 /*
+ * The server's proof (auth.proto, step 1b). A client with a verifier asks
+ * every server it authenticates to prove its own identity against that CA
+ * before it proves its own: a server that sends no proof, a proof that does
+ * not verify, or (with rpc_client_expect_peer()) another identity than the
+ * expected one fails the call, UNAUTHENTICATED (-EPERM), reason
+ * "unauthenticated", the cause in the message ("server at URL proved
+ * identity node:n3, expected nas"), and is reported to the TLS settings'
+ * tc_on_server_refused. rpc_client_open_tls() with TLS files sets one from
+ * --tls-ca: TLS on means the server must prove who it is. Without one (no
+ * TLS), only the claimed audience is compared with the expected identity.
+ * v must outlive c. Call before the first call.
+ */
+void rpc_client_set_verifier(struct rpc_client *c, const struct auth_verifier *v);
+/*
  * Runs the handshake now (rpc_client_set_auth() first). For measuring it
  * and for clients that want to fail early; calls do it when needed.
  */

@@ -46,6 +46,14 @@ struct tls_conf {
 	char *tc_cert;       /* PEM file of this side's certificate (chain) */
 	char *tc_key;        /* PEM file of its private key (unencrypted) */
 	bool tc_allow_plain; /* plain tcp:// beyond loopback */
+	/*
+	 * Optional, for rpc clients opened with these settings: called when a
+	 * server fails to prove the identity the client needs (auth.proto,
+	 * step 1b): line is the cause, first is true once per connection (log
+	 * it then; count every call). From any thread of the client's callers.
+	 */
+	void (*tc_on_server_refused)(void *arg, const char *line, bool first);
+	void *tc_arg;
 };
 
 /* The four settings, for a service's cfg table; field is its struct tls_conf. */

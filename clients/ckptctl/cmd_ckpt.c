@@ -184,6 +184,8 @@ rm_tell_manager(struct ctl *c, const char *node, const char *comp, uint64_t seq)
 	rv = rpc_client_open_tls(url, &ckpt__v1__manager__descriptor, RPC_CLIENT_DIAL_NOW, 0,
 	    &c->c_conf.cf_tls, &mgr, &err);
 	if (rv == 0)
+		rpc_client_expect_peer(mgr, "manager"); /* proven with TLS on (auth.proto 1b) */
+	if (rv == 0)
 		rv = rpc_client_call(mgr, MGR_FORGET, &req.base, ctl_timeout(c), &rep, &err);
 	if (rv == 0)
 		rpc_reply_free(rep);

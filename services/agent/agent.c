@@ -200,6 +200,23 @@ agent_lib_start(struct agent *a, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A server the agent dialled (the NAS, the manager) did not prove the
+ * identity expected there (auth.proto 1b): counted, logged once per
+ * connection. The call fails; nothing is sent to it.
+ */
+static void
+agent_on_server_refused(void *arg, const char *line, bool first)
+{
+	struct agent *a = arg;
+
+	atomic_fetch_add(&a->a_server_refused, 1);
+	if (first)
+		LOG_WARN("refused server: %s (further refusals on this connection are counted in "
+			 "ckpt_auth_server_refused_total, not logged)",
+		    line);
+}
+
 int
 agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, size_t errlen)
 {
@@ -235,7 +252,12 @@ agent_new(const struct agent_config *cfg, struct agent **ret_agent, char *err, s
 	a->a_chunk_max = cfg->ac_chunk_max;
 	a->a_fresh = cfg->ac_fresh;
 	a->a_ckpt_sched = cfg->ac_ckpt_sched;
-	a->a_tls = cfg->ac_tls;
+	if (cfg->ac_tls != NULL) {
+		a->a_tls_own = *cfg->ac_tls;
+		a->a_tls_own.tc_on_server_refused = agent_on_server_refused;
+		a->a_tls_own.tc_arg = a;
+		a->a_tls = &a->a_tls_own;
+	}
 	pthread_mutex_init(&a->a_flush_mu, NULL);
 	a->a_heartbeat_ms = AGENT_HEARTBEAT_DEFAULT_MS;
 	a->a_reattach_ms = AGENT_REATTACH_DEFAULT_MS;

@@ -100,7 +100,10 @@ struct agent {
 	char *a_manager;
 	char *a_listen;
 	char *a_advertise; /* NULL: announce the listen URL */
-	const struct tls_conf *a_tls; /* ac_tls: every socket but the local one; or NULL */
+	const struct tls_conf *a_tls; /* &a_tls_own, or NULL: every socket but the local one */
+	struct tls_conf a_tls_own;    /* *ac_tls with agent_on_server_refused() as hook */
+	/* Servers that failed to prove the identity we dialled (auth.proto 1b). */
+	atomic_uint_least64_t a_server_refused;
 	struct agent_label *a_labels;
 	size_t a_nlabels;
 	unsigned a_interval_ms;

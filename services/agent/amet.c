@@ -28,6 +28,7 @@ enum amet_fam {
 	AMET_SENT,
 	AMET_RECEIVED,
 	AMET_RATE_WAIT,
+	AMET_SERVER_REFUSED,
 	AMET_FAMS
 };
 
@@ -66,6 +67,9 @@ static const struct {
 	    "Chunk bytes read from the NAS (restores), current NAS client", NULL },
 	[AMET_RATE_WAIT] = { METRICS_COUNTER, "ckpt_agent_upload_rate_wait_seconds_total",
 	    "Time uploads waited for the --upload-rate cap (0 without a cap)", NULL },
+	[AMET_SERVER_REFUSED] = { METRICS_COUNTER, "ckpt_auth_server_refused_total",
+	    "Calls refused because the NAS or manager dialled did not prove the expected identity "
+	    "(auth.proto 1b)", NULL },
 };
 
 struct amet_last {
@@ -130,6 +134,8 @@ amet_collect(void *arg, struct metrics *m)
 	metrics_set(o->o_fam[AMET_QUEUE_BYTES], (double)qs.qs_bytes, NULL, 0);
 	metrics_set(o->o_fam[AMET_QUEUE_MAX], (double)qs.qs_max_bytes, NULL, 0);
 	metrics_set(o->o_fam[AMET_QUEUE_DROPPED], (double)qs.qs_dropped, NULL, 0);
+	metrics_set(o->o_fam[AMET_SERVER_REFUSED], (double)atomic_load(&a->a_server_refused), NULL,
+	    0);
 	metrics_set(o->o_fam[AMET_RATE_WAIT],
 	    a->a_rate != NULL ? (double)rate_waited_ns(a->a_rate) / 1e9 : 0, NULL, 0);
 	h = nasref_get(a);

@@ -48,6 +48,7 @@
 
 struct mgr {
 	struct mgr_config m_cfg;
+	struct tls_conf m_tls;     /* *mc_tls with our hook; m_cfg.mc_tls points here */
 	char **m_nas;              /* copies of the NAS URLs */
 	struct reg *m_reg;
 	struct nasc *m_nasc;
@@ -227,6 +228,19 @@ mgr_result_fill(struct arena *a, const struct mig_result *res, Ckpt__V1__Migrate
 		pb->state_sha256.len = SHA_LEN;
 	}
 	return pb->source != NULL && pb->target != NULL && pb->restored_from != NULL ? 0 : -ENOMEM;
+}
+
+/*
+ * A server we dialled (the NAS, an agent) did not prove the identity we
+ * expect (auth.proto 1b): logged once per connection; the call fails.
+ */
+static void
+mgr_on_server_refused(void *arg, const char *line, bool first)
+{
+	(void)arg;
+	if (first)
+		LOG_WARN("refused server: %s (further refusals on this connection are not logged)",
+		    line);
 }
 
 /*
@@ -1579,6 +1593,12 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		return -ENOMEM;
 	}
 	m->m_cfg = *cfg;
+	if (cfg->mc_tls != NULL) {
+		m->m_tls = *cfg->mc_tls;
+		m->m_tls.tc_on_server_refused = mgr_on_server_refused;
+		m->m_tls.tc_arg = m;
+		m->m_cfg.mc_tls = &m->m_tls;
+	}
 	if (m->m_cfg.mc_max_nodes == 0)
 		m->m_cfg.mc_max_nodes = LIMIT_NODES_DEFAULT;
 	if (m->m_cfg.mc_max_node_comps == 0 || m->m_cfg.mc_max_node_comps > LIMIT_NODE_COMPONENTS_MAX)
@@ -1598,7 +1618,7 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		goto out_stop;
 	}
-	rv = nasc_open_tls(m->m_nas, cfg->mc_nnas, 0, cfg->mc_tls, &m->m_nasc, &rerr);
+	rv = nasc_open_tls(m->m_nas, cfg->mc_nnas, 0, m->m_cfg.mc_tls, &m->m_nasc, &rerr);
 	if (rv != 0) {
 		snprintf(err, errlen, "invalid NAS address: %s", rerr.re_msg);
 		goto out_stop;

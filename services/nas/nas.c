@@ -336,6 +336,9 @@ nas_delete(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Proto
 		snprintf(seq, sizeof(seq), "all");
 	LOG_INFO("checkpoints deleted: %s/%s@%s count=%u chunks_freed=%llu", req->node, req->component,
 	    seq, reply->deleted, (unsigned long long)freed);
+	/* The last checkpoint of the component took its grant along (store_delete()). */
+	if (grant_sync(n->n_grants, req->component, &err) != 0)
+		LOG_WARN("grant of %s: %s", req->component, err.se_msg);
 	return 0;
 }
 
@@ -676,16 +679,13 @@ nas_grant(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	struct nas *n = arg;
 	const Ckpt__V1__GrantRequest *req = (const Ckpt__V1__GrantRequest *)req_;
 	Ckpt__V1__GrantReply *reply = (Ckpt__V1__GrantReply *)reply_;
+	struct store_error err = { "", NULL };
 	bool replaced = false;
 	int rv;
 
-	rv = grant_set(n->n_grants, req->component, req->node, req->epoch, &replaced);
-	if (rv == -EINVAL)
-		rpc_call_errorf(call, "invalid node or component name");
-	else if (rv == -ENOSPC)
-		rpc_call_errorf(call, "more than %u components granted", GRANT_MAX);
+	rv = grant_set(n->n_grants, req->component, req->node, req->epoch, &replaced, &err);
 	if (rv != 0)
-		return rv;
+		return nas_fail(call, rv, &err);
 	reply->replaced = replaced;
 	LOG_INFO("read of %s's checkpoints granted to node %s (epoch %llu)", req->component,
 	    req->node, (unsigned long long)req->epoch);
@@ -901,6 +901,8 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 		.rs_on_limit = nas_on_limit,
 	};
 	size_t recv_max = cfg->nc_recv_max != 0 ? cfg->nc_recv_max : RPC_RECV_MAX_DEFAULT;
+	struct grant_loaded gl;
+	struct store_error serr = { "", NULL };
 	struct rpc_server *srv;
 	struct nas *n;
 	int rv;
@@ -925,9 +927,14 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&n->n_up_mu, NULL);
-	rv = grant_new(&n->n_grants);
-	if (rv != 0)
+	rv = grant_open(st, 0, &n->n_grants, &gl, &serr);
+	if (rv != 0) {
+		LOG_ERROR("grants: %s", serr.se_msg[0] != '\0' ? serr.se_msg : strerror(-rv));
 		goto out_free;
+	}
+	if (gl.gl_loaded + gl.gl_bad + gl.gl_over != 0)
+		LOG_INFO("grants: %zu loaded from the store, %zu corrupt and %zu beyond %u skipped",
+		    gl.gl_loaded, gl.gl_bad, gl.gl_over, GRANT_MAX);
 	/* A peer configured like this server accepts what it would accept. */
 	n->n_get_budget = recv_max > 2 * NAS_REPLY_OVERHEAD ? recv_max - NAS_REPLY_OVERHEAD
 	                                                    : NAS_REPLY_OVERHEAD;

@@ -24,7 +24,7 @@
 #include "sha.h"
 
 static const char *const store_db_names[DB_COUNT] = { "ckpt", "cidx", "comp", "chunk", "tail",
-	"ref", "pin", "keep", "meta", "spec" };
+	"ref", "pin", "keep", "meta", "spec", "grant" };
 
 /* ---- small helpers ---- */
 
@@ -594,9 +594,15 @@ store_format_txn(struct store *s, MDB_txn *txn)
 
 	for (int i = 0; i < DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, store_db_names[i], s->s_readonly ? 0 : MDB_CREATE, &s->s_dbi[i]);
-		/* "spec" came later, in the same format: made at the first open for writing. */
-		if (rc == MDB_NOTFOUND && i == DB_SPEC && s->s_readonly) {
-			s->s_no_specs = true;
+		/*
+		 * "spec" and "grant" came later, in the same format: made at the first
+		 * open for writing (an older ckpt-nas ignores them).
+		 */
+		if (rc == MDB_NOTFOUND && (i == DB_SPEC || i == DB_GRANT) && s->s_readonly) {
+			if (i == DB_SPEC)
+				s->s_no_specs = true;
+			else
+				s->s_no_grants = true;
 			continue;
 		}
 		if (rc != 0)

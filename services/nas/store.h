@@ -2,7 +2,7 @@
  * store: the NAS's LMDB layer (no networking; unit-tested on its own).
  *
  * One LMDB environment in a directory, opened with MDB_NOTLS and LMDB's
- * default sync flags, so every commit is on disk before it returns. Ten
+ * default sync flags, so every commit is on disk before it returns. Eleven
  * named databases (enum store_db in store_int.h; docs/storage.md):
  *
  *   "ckpt"   node \0 component \0 seq (uint64 BE)  -> packed ckpt.v1.CheckpointRecord
@@ -27,6 +27,10 @@
  *                                                     apply; opaque here). Added in format 3:
  *                                                     made at the first open for writing; a
  *                                                     read-only open of an older store has none
+ *   "grant"  component                             -> packed ckpt.v1.GrantRequest (Nas.Grant:
+ *                                                     the node last granted its reading; in
+ *                                                     clear, even with keys). Added in format
+ *                                                     4 like "spec": no format bump
  *
  * With encryption at rest (sc_ring), "chunk", "tail" and "ref" are keyed by
  * the chunk's name, seal_name() of its SHA-256, instead (docs/storage.md).
@@ -58,6 +62,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "key.h"
 #include "limit.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "ckpt/v1/store.pb-c.h"
@@ -253,7 +258,8 @@ int store_list(struct store *s, const char *node, const char *component, bool la
 /*
  * Deletes node/component@seq (seq 0: every seq of node/component), releases
  * its chunks and frees those no longer referenced. -ENOENT when nothing
- * matched.
+ * matched. When the component has no checkpoint left on any node, its grant
+ * goes too (store_grant_get() then answers -ENOENT).
  */
 int store_delete(struct store *s, const char *node, const char *component, uint64_t seq,
     uint32_t *ret_deleted, uint64_t *ret_chunks_freed, struct store_error *ret_err);
@@ -296,6 +302,26 @@ int store_spec_get(struct store *s, const char *component, struct arena *a,
 int store_spec_list(struct store *s, struct arena *a, struct store_spec **ret_specs, size_t *ret_n,
     struct store_error *ret_err);
 int store_spec_delete(struct store *s, const char *component, bool *ret_existed,
+    struct store_error *ret_err);
+
+/*
+ * Grants (Nas.Grant; grant.h keeps them in memory and writes them through):
+ * one per component, the node last granted the reading of its checkpoints.
+ * put replaces the component's grant (*ret_replaced: another node held it;
+ * may be NULL), durably, in clear (names only, like records' keys); get:
+ * -ENOENT when none; each: fn for every grant in component order, in one
+ * read transaction (fn must not call the store; a nonzero return stops the
+ * walk and is returned); *ret_bad: values that do not decode, skipped (may
+ * be NULL). A delete that leaves a component without checkpoints on any node
+ * deletes its grant in the same transaction (store_delete()).
+ */
+typedef int (*store_grant_fn)(void *arg, const char *component, const char *node,
+    uint64_t epoch);
+int store_grant_put(struct store *s, const char *component, const char *node, uint64_t epoch,
+    bool *ret_replaced, struct store_error *ret_err);
+int store_grant_get(struct store *s, const char *component, char ret_node[KEY_NAME_MAX + 1],
+    uint64_t *ret_epoch, struct store_error *ret_err);
+int store_grant_each(struct store *s, store_grant_fn fn, void *arg, size_t *ret_bad,
     struct store_error *ret_err);
 
 #define STORE_CHECK_KEYS 32u           /* key ids store_check() counts apart */

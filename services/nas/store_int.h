@@ -10,6 +10,7 @@
  *                  fencing (epochs), quota and reference counting, retrieve, list
  *   store_keep.c   reference counts, delete, retention and pins
  *   store_spec.c   component specs
+ *   store_grant.c  grants (Nas.Grant), and their end with the component's checkpoints
  *   store_check.c  the format 3 to 4 upgrade, check (scrub) and stat
  *
  * Internal functions keep the store_ prefix; those used by one file only stay
@@ -46,7 +47,7 @@
 #define STORE_SEQ_LEN 8
 
 enum store_db { DB_CKPT, DB_CIDX, DB_COMP, DB_CHUNK, DB_TAIL, DB_REF, DB_PIN, DB_KEEP, DB_META,
-	DB_SPEC, DB_COUNT };
+	DB_SPEC, DB_GRANT, DB_COUNT };
 
 /*
  * Chunk values: 8-byte header (codec, flags, 2 zero bytes, raw size LE32),
@@ -108,6 +109,7 @@ struct store {
 	bool s_readonly;
 	bool s_format3;      /* sc_format3: tests only */
 	bool s_no_specs;     /* read-only, and a store from before specs: no "spec" yet */
+	bool s_no_grants;    /* read-only, and a store from before grants: no "grant" yet */
 	char *s_dir;         /* the data folder (statvfs of a failed write) */
 	char s_id[STORE_ID_LEN + 1]; /* set at open, then constant */
 	/* Encryption at rest: set at open, then constant. */
@@ -230,6 +232,9 @@ int store_comp_refresh(struct store *s, MDB_txn *txn, const char *component);
 int store_retain(struct store *s, MDB_txn *txn, const char *component,
     struct store_delete_op *op);
 void store_retain_done(struct store *s, const struct store_delete_op *op);
+
+/* store_grant.c: grants */
+int store_grant_drop_if_gone(struct store *s, MDB_txn *txn, const char *component);
 
 /* store_check.c: the format 3 to 4 upgrade, check (scrub), stat */
 int store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count);

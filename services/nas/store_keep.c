@@ -158,6 +158,8 @@ store_delete_txn(struct store *s, MDB_txn *txn, void *arg)
 	}
 	if (rv == 0)
 		rv = store_comp_refresh(s, txn, op->d_component);
+	if (rv == 0)
+		rv = store_grant_drop_if_gone(s, txn, op->d_component);
 	return rv;
 }
 

@@ -13,7 +13,8 @@
 #   int.pem                   an intermediate CA under ca; chain-n3.pem holds
 #                             node-n3 (ckpt:node:n3, signed by int) then int.pem
 #   nodeca.pem                a node CA under ca (SAN URI ckpt:node-ca, pathlen 0);
-#                             chain-nodeca-n4.pem, chain-nodeca-manager.pem and
+#                             chain-nodeca-n4.pem, chain-nodeca-nas.pem,
+#                             chain-nodeca-manager.pem and
 #                             chain-nodeca-operator.pem: a leaf it signed, then it
 # Every leaf is valid for 2 days from now (tests check expiry by verifying at
 # a later time).
@@ -63,7 +64,7 @@ leaf int ca 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cR
 leaf node-n3 int "$bc\nsubjectAltName=URI:ckpt:node:n3"
 cat node-n3.pem int.pem >chain-n3.pem
 leaf nodeca ca 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectAltName=URI:ckpt:node-ca'
-for r in node:n4 manager operator; do
+for r in node:n4 nas manager operator; do
 	leaf "nodeca-${r/:/-}" nodeca "$bc\nsubjectAltName=URI:ckpt:$r"
 	cat "nodeca-${r/:/-}.pem" nodeca.pem >"chain-nodeca-${r/:/-}.pem"
 done

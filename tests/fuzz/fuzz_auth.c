@@ -1,18 +1,25 @@
 /*
  * The identity handshake's messages (proto/ckpt/v1/auth.proto) from any
  * bytes. The first byte picks the path:
- *   even: the rest is a ProveRequest, decoded and checked as the rpc layer
- *         does (auth_verify() against a fixed CA at a fixed time, nonce
- *         0x5a * 32, audience "nas"), and each certificate of its chain is
- *         read for its role (auth_cert_role());
+ *   0 mod 4: the rest is a ProveRequest, decoded and checked as the rpc
+ *         layer does (auth_verify() against a fixed CA at a fixed time,
+ *         nonce 0x5a * 32, audience "nas"), and each certificate of its
+ *         chain is read for its role (auth_cert_role());
+ *   2 mod 4: the rest is a ChallengeReply, decoded and its server's proof
+ *         checked as a client with TLS does (auth.proto 1b:
+ *         auth_verify_server() against the same CA and time, client nonce
+ *         0xa5 * 32, the reply's own nonce and audience);
  *   odd:  the rest is a whole request, dispatched by a server with
  *         authentication on (rpc_server_dispatch(): the envelope, the Auth
  *         service's decoding, and the refusal of everything else).
  * Checks: a proof accepted names the role its first certificate carries; a
  * request on the dispatch path (no connection, so never proven) is never
  * answered OK except a Challenge... which fails too without a connection:
- * every reply is an error. The seeds (tests/fuzz/seeds/auth) hold a valid
- * proof by a certificate of the CA below, whose key is gone.
+ * every reply is an error; a server's proof accepted proves exactly the
+ * audience it claims. The seeds (tests/fuzz/seeds/auth) hold a valid proof
+ * by a certificate of the CA below, whose key is gone, and a ChallengeReply
+ * carrying that certificate as the server's (its signature does not verify:
+ * no key is left to make one that does).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -113,6 +120,41 @@ fz_prove(const uint8_t *data, size_t size)
 }
 
 static void
+fz_server_proof(const uint8_t *data, size_t size)
+{
+	static const uint8_t cnonce[AUTH_NONCE_LEN] = { 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5,
+		0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5,
+		0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5 };
+	Ckpt__V1__ChallengeReply *rep = ckpt__v1__challenge_reply__unpack(NULL, size, data);
+	char err[AUTH_ERR_MAX], name[AUTH_ID_MAX];
+	struct auth_id id, leaf;
+	int rv;
+
+	if (rep == NULL)
+		return;
+	/* A client refuses a reply whose nonce is not 32 bytes before anything else. */
+	if (rep->nonce.len == AUTH_NONCE_LEN) {
+		err[0] = '\0';
+		rv = auth_verify_server(fz_v, rep->server_chain, rep->n_server_chain, cnonce,
+		    rep->nonce.data, rep->audience, strlen(rep->audience), rep->server_signature.data,
+		    rep->server_signature.len, FZ_AT, &id, err, sizeof(err));
+		if (rv != 0 && rv != -EPERM && rv != -ENOMEM)
+			abort();
+		if (rv == 0) {
+			auth_id_str(&id, name, sizeof(name));
+			if (strcmp(name, rep->audience) != 0 ||
+			    auth_cert_role(rep->server_chain[0].data, rep->server_chain[0].len, &leaf,
+			        err, sizeof(err)) != 0 ||
+			    leaf.ai_role != id.ai_role || strcmp(leaf.ai_node, id.ai_node) != 0)
+				abort();
+		}
+		if (rv == -EPERM && (err[0] == '\0' || memchr(err, '\n', strlen(err)) != NULL))
+			abort();
+	}
+	ckpt__v1__challenge_reply__free_unpacked(rep, NULL);
+}
+
+static void
 fz_dispatch(const uint8_t *data, size_t size)
 {
 	Ckpt__V1__Reply *r;
@@ -134,8 +176,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_init();
 	if (size == 0)
 		return 0;
-	if ((data[0] & 1) == 0)
+	if ((data[0] & 3) == 0)
 		fz_prove(data + 1, size - 1);
+	else if ((data[0] & 3) == 2)
+		fz_server_proof(data + 1, size - 1);
 	else
 		fz_dispatch(data + 1, size - 1);
 	return 0;

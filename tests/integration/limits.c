@@ -151,8 +151,8 @@ main(int argc, char **argv)
 {
 	const char *url, *test;
 	struct rpc_client *cs[8] = { NULL }, *c = NULL;
-	struct tls_conf tls = { getenv("CKPT_TLS_CA"), getenv("CKPT_TLS_CERT"),
-		getenv("CKPT_TLS_KEY"), false };
+	struct tls_conf tls = { .tc_ca = getenv("CKPT_TLS_CA"), .tc_cert = getenv("CKPT_TLS_CERT"),
+		.tc_key = getenv("CKPT_TLS_KEY") };
 	struct rpc_error err;
 	unsigned n, k;
 	int rv = 0;

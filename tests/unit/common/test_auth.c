@@ -178,13 +178,12 @@ struct proof {
 	size_t p_siglen;
 };
 
+/* p: the chain in certs (PEM) and a signature with keyname's key over tbs. */
 static void
-proof_make(struct proof *p, const char *certs, const char *keyname, const uint8_t *nonce,
-    const char *aud)
+proof_sign(struct proof *p, const char *certs, const char *keyname, const uint8_t *tbs,
+    size_t tbs_len)
 {
 	char file[512];
-	uint8_t tbs[256];
-	size_t tbs_len = 0;
 	EVP_MD_CTX *ctx;
 	EVP_PKEY *key;
 	X509 *x;
@@ -210,11 +209,6 @@ proof_make(struct proof *p, const char *certs, const char *keyname, const uint8_
 	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	ck_assert_ptr_nonnull(key);
-	memcpy(tbs, "ckpt-auth-v1", 12);
-	tbs[12] = 0;
-	memcpy(tbs + 13, nonce, 32);
-	memcpy(tbs + 45, aud, strlen(aud));
-	tbs_len = 45 + strlen(aud);
 	ctx = EVP_MD_CTX_new();
 	p->p_siglen = sizeof(p->p_sig);
 	ck_assert_int_eq(EVP_DigestSignInit(ctx, NULL,
@@ -223,6 +217,39 @@ proof_make(struct proof *p, const char *certs, const char *keyname, const uint8_
 	ck_assert_int_eq(EVP_DigestSign(ctx, p->p_sig, &p->p_siglen, tbs, tbs_len), 1);
 	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(key);
+}
+
+static void
+proof_make(struct proof *p, const char *certs, const char *keyname, const uint8_t *nonce,
+    const char *aud)
+{
+	uint8_t tbs[256];
+
+	memcpy(tbs, "ckpt-auth-v1", 12);
+	tbs[12] = 0;
+	memcpy(tbs + 13, nonce, 32);
+	memcpy(tbs + 45, aud, strlen(aud));
+	proof_sign(p, certs, keyname, tbs, 45 + strlen(aud));
+}
+
+/*
+ * A server's proof (auth.proto 1b) by hand: label (the spec's
+ * "ckpt-auth-v1-server", or another to test), 0x00, the client's nonce,
+ * the server's nonce, the audience.
+ */
+static void
+proof_make_server(struct proof *p, const char *certs, const char *keyname, const char *label,
+    const uint8_t *cnonce, const uint8_t *snonce, const char *aud)
+{
+	size_t l = strlen(label);
+	uint8_t tbs[256];
+
+	memcpy(tbs, label, l);
+	tbs[l] = 0;
+	memcpy(tbs + l + 1, cnonce, 32);
+	memcpy(tbs + l + 33, snonce, 32);
+	memcpy(tbs + l + 65, aud, strlen(aud));
+	proof_sign(p, certs, keyname, tbs, l + 65 + strlen(aud));
 }
 
 static void
@@ -412,6 +439,105 @@ START_TEST(sign_then_verify_round_trips)
 	                     sizeof(err)),
 	    0);
 	ck_assert_int_eq(id.ai_role, AUTH_ROLE_OPERATOR);
+	auth_cred_free(c);
+	auth_verifier_free(v);
+}
+END_TEST
+
+/* auth_verify_server() of a hand-made server proof, claiming `aud`. */
+static int
+verify_server_by_hand(const char *ca, const char *certs, const char *key, const char *label,
+    const uint8_t *sign_cnonce, const uint8_t *check_cnonce, const char *aud, char *ret_id,
+    char *err, size_t errlen)
+{
+	struct auth_verifier *v = verifier(ca);
+	struct auth_id id;
+	struct proof p;
+	int rv;
+
+	proof_make_server(&p, certs, key, label, sign_cnonce, nonce_b, aud);
+	err[0] = '\0';
+	rv = auth_verify_server(v, p.p_chain, p.p_n, check_cnonce, nonce_b, aud, strlen(aud),
+	    p.p_sig, p.p_siglen, 0, &id, err, errlen);
+	if (rv == 0)
+		auth_id_str(&id, ret_id, AUTH_ID_MAX);
+	proof_free(&p);
+	auth_verifier_free(v);
+	return rv;
+}
+
+START_TEST(verify_server_accepts_a_good_proof_and_refuses_the_rest)
+{
+	static const char *const label = "ckpt-auth-v1-server";
+	static const struct {
+		const char *what, *ca, *cert, *key, *label;
+		const uint8_t *check_cnonce;
+		const char *aud, *msg; /* msg NULL: accepted, as aud */
+	} cases[] = {
+		{ "good nas", "ca", "nas", "nas", label, nonce_a, "nas", NULL },
+		{ "good node", "ca", "node-n1", "node-n1", label, nonce_a, "node:n1", NULL },
+		{ "good node through a node CA", "ca", "chain-nodeca-node-n4", "nodeca-node-n4", label,
+		    nonce_a, "node:n4", NULL },
+		{ "the client's label", "ca", "nas", "nas", "ckpt-auth-v1", nonce_a, "nas",
+		    "signature" },
+		{ "another client nonce", "ca", "nas", "nas", label, nonce_b, "nas", "signature" },
+		{ "other CA", "ca", "other-n1", "other-n1", label, nonce_a, "node:n1",
+		    "not trusted" },
+		{ "our nas, other CA trusted", "ca2", "nas", "nas", label, nonce_a, "nas",
+		    "not trusted" },
+		{ "node-CA certificate for nas", "ca", "chain-nodeca-nas", "nodeca-nas", label,
+		    nonce_a, "nas", "issued by a node CA" },
+		{ "node certificate claiming nas", "ca", "node-n1", "node-n1", label, nonce_a, "nas",
+		    "proves identity node:n1 but the server claims 'nas'" },
+		{ "another key", "ca", "nas", "manager", label, nonce_a, "nas", "signature" },
+	};
+	char id[AUTH_ID_MAX], err[AUTH_ERR_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rv = verify_server_by_hand(cases[i].ca, cases[i].cert, cases[i].key, cases[i].label,
+		    nonce_a, cases[i].check_cnonce, cases[i].aud, id, err, sizeof(err));
+		if (cases[i].msg == NULL) {
+			ck_assert_msg(rv == 0, "%s: %s", cases[i].what, err);
+			ck_assert_str_eq(id, cases[i].aud);
+		} else {
+			ck_assert_msg(rv == -EPERM, "%s: %d", cases[i].what, rv);
+			ck_assert_msg(strstr(err, cases[i].msg) != NULL, "%s: '%s'", cases[i].what, err);
+		}
+	}
+}
+END_TEST
+
+START_TEST(sign_server_then_verify_round_trips_and_differs_from_a_client_proof)
+{
+	struct auth_verifier *v = verifier("ca");
+	struct auth_cred *c = cred("nas");
+	const ProtobufCBinaryData *chain;
+	uint8_t sig[AUTH_SIG_MAX], tbs[128], cn[AUTH_NONCE_LEN];
+	char err[AUTH_ERR_MAX];
+	struct auth_id id;
+	size_t n, siglen;
+
+	ck_assert_int_eq(auth_nonce(cn), 0);
+	ck_assert_int_eq(auth_server_signed_len(3), 19 + 1 + 32 + 32 + 3);
+	auth_server_signed_bytes(cn, nonce_b, "nas", 3, tbs);
+	ck_assert_int_eq(memcmp(tbs, "ckpt-auth-v1-server", 20), 0); /* with the 0x00 */
+	ck_assert_int_eq(memcmp(tbs + 20, cn, 32), 0);
+	ck_assert_int_eq(memcmp(tbs + 52, nonce_b, 32), 0);
+	ck_assert_int_eq(memcmp(tbs + 84, "nas", 3), 0);
+	ck_assert_int_eq(auth_sign_server(c, cn, nonce_b, "nas", 3, sig, &siglen), 0);
+	chain = auth_cred_chain(c, &n);
+	ck_assert_int_eq(auth_verify_server(v, chain, n, cn, nonce_b, "nas", 3, sig, siglen, 0, &id,
+	                     err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(id.ai_role, AUTH_ROLE_NAS);
+	/* A server's proof is no client's proof over the same nonce, and back. */
+	ck_assert_int_eq(auth_verify(v, chain, n, nonce_b, "nas", 3, sig, siglen, 0, &id, err,
+	                     sizeof(err)),
+	    -EPERM);
+	ck_assert_int_eq(auth_sign(c, nonce_b, "nas", 3, sig, &siglen), 0);
+	ck_assert_int_eq(auth_verify_server(v, chain, n, cn, nonce_b, "nas", 3, sig, siglen, 0, &id,
+	                     err, sizeof(err)),
+	    -EPERM);
 	auth_cred_free(c);
 	auth_verifier_free(v);
 }
@@ -845,6 +971,82 @@ START_TEST(rpc_client_proves_again_after_the_server_restarts)
 }
 END_TEST
 
+START_TEST(rpc_client_with_a_verifier_needs_the_server_proven)
+{
+	struct rpc_server_config cfg = {
+		.rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = handlers,
+	};
+	struct auth_verifier *v = verifier("ca"), *v2 = verifier("ca2");
+	struct auth_cred *c = cred("manager"), *norole;
+	struct rpc_client *good = client(c, "node:n2"), *any = client(c, NULL);
+	struct rpc_client *wrong = client(c, "nas"), *foreign = client(c, "node:n2"), *old = NULL;
+	struct rpc_server *plain;
+	struct rpc_error err;
+	char who[AUTH_ID_MAX];
+
+	rpc_client_set_verifier(good, v);
+	rpc_client_set_verifier(any, v);
+	rpc_client_set_verifier(wrong, v);
+	rpc_client_set_verifier(foreign, v2);
+	ck_assert_msg(status(good, who, &err) == 0, "%s", err.re_msg);
+	ck_assert_str_eq(who, "manager");
+	ck_assert_msg(status(any, who, &err) == 0, "%s", err.re_msg);
+	/* The server is node n2's agent, proven: not what a client of the NAS wants. */
+	ck_assert_int_eq(status(wrong, who, &err), -EPERM);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__UNAUTHENTICATED);
+	ck_assert_str_eq(err.re_reason, "unauthenticated");
+	ck_assert_msg(strstr(err.re_msg, "proved identity node:n2, expected nas") != NULL, "%s",
+	    err.re_msg);
+	/* A server whose certificate our CA did not sign. */
+	ck_assert_int_eq(status(foreign, who, &err), -EPERM);
+	ck_assert_msg(strstr(err.re_msg, "failed to prove identity 'node:n2'") != NULL &&
+	        strstr(err.re_msg, "not trusted") != NULL,
+	    "%s", err.re_msg);
+	/* Nothing of ours reached the server: no Prove was sent by the refused clients. */
+	ck_assert(metrics_has("ckpt_rpc_auth_handshakes_total{service=\"Agent\",result=\"ok\"} 2"));
+	ck_assert(!metrics_has("result=\"refused\""));
+	/* A server that does not authenticate at all proves nothing: refused too. */
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &plain), 0);
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(plain), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &old, &err),
+	    0);
+	rpc_client_set_auth(old, c, NULL);
+	rpc_client_set_verifier(old, v);
+	ck_assert_int_eq(status(old, who, &err), -EPERM);
+	ck_assert_msg(strstr(err.re_msg, "does not authenticate") != NULL, "%s", err.re_msg);
+	rpc_client_close(old);
+	rpc_server_stop(plain);
+	/* A server with authentication on but no role of its own sends no proof, as an old one. */
+	norole = cred("norole");
+	cfg.rs_auth = srv_v;
+	cfg.rs_auth_cred = norole;
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &plain), 0);
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(plain), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &old, &err),
+	    0);
+	rpc_client_set_auth(old, c, NULL);
+	rpc_client_set_verifier(old, v);
+	ck_assert_int_eq(status(old, who, &err), -EPERM);
+	ck_assert_msg(strstr(err.re_msg, "sent no proof of its identity") != NULL, "%s",
+	    err.re_msg);
+	/* The same server still serves a client that asks no proof (an old client). */
+	rpc_client_set_verifier(old, NULL);
+	ck_assert_msg(status(old, who, &err) == 0, "%s", err.re_msg);
+	ck_assert_str_eq(who, "manager");
+	rpc_client_close(old);
+	rpc_server_stop(plain);
+	auth_cred_free(norole);
+	rpc_client_close(foreign);
+	rpc_client_close(wrong);
+	rpc_client_close(any);
+	rpc_client_close(good);
+	auth_cred_free(c);
+	auth_verifier_free(v2);
+	auth_verifier_free(v);
+}
+END_TEST
+
 START_TEST(rpc_server_without_auth_answers_auth_unimplemented)
 {
 	struct rpc_server_config cfg = {
@@ -917,6 +1119,8 @@ main(void)
 	tcase_add_test(certs, verify_refuses_other_ca_expired_wrong_signature_and_bad_roles);
 	tcase_add_test(certs, verify_refuses_malformed_proofs);
 	tcase_add_test(certs, sign_then_verify_round_trips);
+	tcase_add_test(certs, verify_server_accepts_a_good_proof_and_refuses_the_rest);
+	tcase_add_test(certs, sign_server_then_verify_round_trips_and_differs_from_a_client_proof);
 	suite_add_tcase(s, certs);
 	tcase_add_checked_fixture(net, net_setup, net_teardown);
 	tcase_set_timeout(net, 30);
@@ -929,6 +1133,7 @@ main(void)
 	tcase_add_test(net, rpc_threads_sharing_a_client_prove_once);
 	tcase_add_test(net, rpc_client_proves_again_after_the_server_restarts);
 	tcase_add_test(net, rpc_server_without_auth_answers_auth_unimplemented);
+	tcase_add_test(net, rpc_client_with_a_verifier_needs_the_server_proven);
 	suite_add_tcase(s, net);
 	/* Once for every test (forked by check, they read what the parent made). */
 	if (certs_make() != 0)

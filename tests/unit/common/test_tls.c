@@ -10,9 +10,9 @@
 #include "../testrun.h"
 
 static char ca[] = "ca.pem", cert[] = "cert.pem", key[] = "key.pem";
-static struct tls_conf none = { NULL, NULL, NULL, false };
-static struct tls_conf plain = { NULL, NULL, NULL, true };
-static struct tls_conf files = { ca, cert, key, false };
+static struct tls_conf none = { .tc_allow_plain = false };
+static struct tls_conf plain = { .tc_allow_plain = true };
+static struct tls_conf files = { .tc_ca = ca, .tc_cert = cert, .tc_key = key };
 
 /* url, settings, expected tls_url_check() result */
 static const struct {
@@ -67,9 +67,9 @@ END_TEST
 
 START_TEST(tls_refuses_incomplete_or_unreadable_files)
 {
-	struct tls_conf half = { ca, NULL, NULL, false };
-	struct tls_conf missing = { "/nonexistent/ca.pem", "/nonexistent/c.pem",
-		"/nonexistent/k.pem", false };
+	struct tls_conf half = { .tc_ca = ca };
+	struct tls_conf missing = { .tc_ca = "/nonexistent/ca.pem",
+		.tc_cert = "/nonexistent/c.pem", .tc_key = "/nonexistent/k.pem" };
 	struct tls_conf garbage;
 	char dir[] = "/tmp/ckpt-test-tls-XXXXXX", path[64], err[512] = "";
 	FILE *f;
@@ -87,7 +87,7 @@ START_TEST(tls_refuses_incomplete_or_unreadable_files)
 	ck_assert_ptr_nonnull(f);
 	fputs("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n", f);
 	fclose(f);
-	garbage = (struct tls_conf){ path, path, path, false };
+	garbage = (struct tls_conf){ .tc_ca = path, .tc_cert = path, .tc_key = path };
 	ck_assert_int_lt(tls_conf_check(&garbage, err, sizeof(err)), 0);
 	ck_assert_ptr_nonnull(strstr(err, "--tls-ca"));
 	unlink(path);

@@ -13,14 +13,14 @@ START_TEST(grant_allows_only_the_last_node_granted)
 
 	ck_assert_int_eq(grant_new(&g), 0);
 	ck_assert(!grant_allows(g, "demo_1", "n2"));
-	ck_assert_int_eq(grant_set(g, "demo_1", "n2", 4, &replaced), 0);
+	ck_assert_int_eq(grant_set(g, "demo_1", "n2", 4, &replaced, NULL), 0);
 	ck_assert(!replaced);
 	ck_assert(grant_allows(g, "demo_1", "n2"));
 	ck_assert(!grant_allows(g, "demo_1", "n1"));
 	ck_assert(!grant_allows(g, "demo_2", "n2"));
-	ck_assert_int_eq(grant_set(g, "demo_1", "n2", 5, &replaced), 0);
+	ck_assert_int_eq(grant_set(g, "demo_1", "n2", 5, &replaced, NULL), 0);
 	ck_assert(!replaced); /* the same node again */
-	ck_assert_int_eq(grant_set(g, "demo_1", "n1", 6, &replaced), 0);
+	ck_assert_int_eq(grant_set(g, "demo_1", "n1", 6, &replaced, NULL), 0);
 	ck_assert(replaced);
 	ck_assert(grant_allows(g, "demo_1", "n1"));
 	ck_assert(!grant_allows(g, "demo_1", "n2")); /* moved away: no longer */
@@ -35,16 +35,16 @@ START_TEST(grant_refuses_bad_names_and_a_full_table)
 	bool replaced;
 
 	ck_assert_int_eq(grant_new(&g), 0);
-	ck_assert_int_eq(grant_set(g, "", "n1", 1, &replaced), -EINVAL);
-	ck_assert_int_eq(grant_set(g, "a/b", "n1", 1, &replaced), -EINVAL);
-	ck_assert_int_eq(grant_set(g, "demo", "", 1, &replaced), -EINVAL);
+	ck_assert_int_eq(grant_set(g, "", "n1", 1, &replaced, NULL), -EINVAL);
+	ck_assert_int_eq(grant_set(g, "a/b", "n1", 1, &replaced, NULL), -EINVAL);
+	ck_assert_int_eq(grant_set(g, "demo", "", 1, &replaced, NULL), -EINVAL);
 	ck_assert(!grant_allows(g, "", ""));
 	for (unsigned i = 0; i < GRANT_MAX; i++) {
 		snprintf(name, sizeof(name), "c%u", i);
-		ck_assert_int_eq(grant_set(g, name, "n1", 1, &replaced), 0);
+		ck_assert_int_eq(grant_set(g, name, "n1", 1, &replaced, NULL), 0);
 	}
-	ck_assert_int_eq(grant_set(g, "one_more", "n1", 1, &replaced), -ENOSPC);
-	ck_assert_int_eq(grant_set(g, "c7", "n2", 2, &replaced), 0); /* replacing still works */
+	ck_assert_int_eq(grant_set(g, "one_more", "n1", 1, &replaced, NULL), -ENOSPC);
+	ck_assert_int_eq(grant_set(g, "c7", "n2", 2, &replaced, NULL), 0); /* replacing still works */
 	ck_assert(grant_allows(g, "c7", "n2"));
 	grant_free(g);
 }

@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "sha.h"
 #include "digest.h"
+#include "grant.h"
 #include "key.h"
 #include "store.h"
 #include "zchunk.h"
@@ -2293,6 +2294,168 @@ START_TEST(store_full_map_refuses_only_the_write_that_does_not_fit_in_a_group)
 }
 END_TEST
 
+/* ---- grants ---- */
+
+/* The grant table over the store st, of at most max components. */
+static struct grants *
+open_grants(size_t max, struct grant_loaded *ret_loaded)
+{
+	struct store_error err;
+	struct grants *g = NULL;
+	int rv = grant_open(st, max, &g, ret_loaded, &err);
+
+	ck_assert_msg(rv == 0, "grant_open: %d %s", rv, err.se_msg);
+	return g;
+}
+
+static void
+reopen_store(void)
+{
+	store_close(st);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+}
+
+START_TEST(store_grants_outlive_a_reopen_and_are_replaced_per_component)
+{
+	struct grant_loaded gl;
+	struct store_error err;
+	struct grants *g = open_grants(0, &gl);
+	char node[KEY_NAME_MAX + 1];
+	uint64_t epoch;
+	bool replaced = true;
+
+	ck_assert_uint_eq(gl.gl_loaded, 0);
+	ck_assert_int_eq(grant_set(g, "demo_1", "n2", 4, &replaced, &err), 0);
+	ck_assert(!replaced);
+	ck_assert_int_eq(grant_set(g, "demo_2", "n1", 5, &replaced, &err), 0);
+	grant_free(g);
+	reopen_store();
+
+	g = open_grants(0, &gl);
+	ck_assert_uint_eq(gl.gl_loaded, 2);
+	ck_assert_uint_eq(gl.gl_bad, 0);
+	ck_assert(grant_allows(g, "demo_1", "n2"));
+	ck_assert(grant_allows(g, "demo_2", "n1"));
+	ck_assert(!grant_allows(g, "demo_1", "n1"));
+	ck_assert(!grant_allows(g, "demo_3", "n2"));
+	/* Replaced, not added: one grant per component, after a reopen too. */
+	ck_assert_int_eq(grant_set(g, "demo_1", "n3", 6, &replaced, &err), 0);
+	ck_assert(replaced);
+	ck_assert_uint_eq(grant_count(g), 2);
+	grant_free(g);
+	reopen_store();
+
+	g = open_grants(0, &gl);
+	ck_assert_uint_eq(gl.gl_loaded, 2);
+	ck_assert(grant_allows(g, "demo_1", "n3"));
+	ck_assert(!grant_allows(g, "demo_1", "n2"));
+	ck_assert_int_eq(store_grant_get(st, "demo_1", node, &epoch, &err), 0);
+	ck_assert_str_eq(node, "n3");
+	ck_assert_uint_eq(epoch, 6);
+	ck_assert_int_eq(store_grant_get(st, "demo_3", node, &epoch, &err), -ENOENT);
+	ck_assert_int_eq(grant_set(g, "a/b", "n1", 1, &replaced, &err), -EINVAL);
+	grant_free(g);
+}
+END_TEST
+
+START_TEST(store_grants_are_bounded)
+{
+	struct grant_loaded gl;
+	struct store_error err;
+	struct grants *g = open_grants(3, &gl);
+	char node[KEY_NAME_MAX + 1];
+	uint64_t epoch;
+	bool replaced;
+
+	ck_assert_int_eq(grant_set(g, "c0", "n1", 1, &replaced, &err), 0);
+	ck_assert_int_eq(grant_set(g, "c1", "n1", 1, &replaced, &err), 0);
+	ck_assert_int_eq(grant_set(g, "c2", "n1", 1, &replaced, &err), 0);
+	ck_assert_int_eq(grant_set(g, "c3", "n1", 1, &replaced, &err), -ENOSPC);
+	ck_assert_msg(strstr(err.se_msg, "more than 3") != NULL, "%s", err.se_msg);
+	/* Refused: not stored either. */
+	ck_assert_int_eq(store_grant_get(st, "c3", node, &epoch, &err), -ENOENT);
+	ck_assert_int_eq(grant_set(g, "c1", "n2", 2, &replaced, &err), 0); /* replacing works */
+	ck_assert(replaced);
+	grant_free(g);
+	reopen_store();
+
+	g = open_grants(3, &gl);
+	ck_assert_uint_eq(gl.gl_loaded, 3);
+	ck_assert(grant_allows(g, "c1", "n2"));
+	ck_assert(!grant_allows(g, "c3", "n1"));
+	ck_assert_int_eq(grant_set(g, "c3", "n1", 1, &replaced, &err), -ENOSPC);
+	grant_free(g);
+	/* A smaller bound than the store holds: the rest is skipped, and said so. */
+	g = open_grants(2, &gl);
+	ck_assert_uint_eq(gl.gl_loaded, 2);
+	ck_assert_uint_eq(gl.gl_over, 1);
+	grant_free(g);
+}
+END_TEST
+
+START_TEST(store_grant_goes_with_the_components_last_checkpoint)
+{
+	struct store_error err;
+	struct grants *g = open_grants(0, NULL);
+	char node[KEY_NAME_MAX + 1];
+	uint64_t epoch;
+	uint32_t deleted;
+	uint64_t freed;
+	bool replaced;
+
+	store_buf("n1", "demo_1", 0, 1, (const uint8_t *)"abc", 3, 16);
+	store_buf("n2", "demo_1", 0, 2, (const uint8_t *)"abd", 3, 16);
+	ck_assert_int_eq(grant_set(g, "demo_1", "n2", 2, &replaced, &err), 0);
+	ck_assert_int_eq(grant_set(g, "demo_2", "n2", 2, &replaced, &err), 0);
+	/* n2's own go: n1's are left, and so is the grant to read them. */
+	ck_assert_int_eq(store_delete(st, "n2", "demo_1", 0, &deleted, &freed, &err), 0);
+	ck_assert_int_eq(grant_sync(g, "demo_1", &err), 0);
+	ck_assert(grant_allows(g, "demo_1", "n2"));
+	ck_assert_int_eq(store_grant_get(st, "demo_1", node, &epoch, &err), 0);
+	/* The last one: the grant goes in the same transaction. */
+	ck_assert_int_eq(store_delete(st, "n1", "demo_1", 0, &deleted, &freed, &err), 0);
+	ck_assert_int_eq(store_grant_get(st, "demo_1", node, &epoch, &err), -ENOENT);
+	ck_assert(grant_allows(g, "demo_1", "n2")); /* until synced */
+	ck_assert_int_eq(grant_sync(g, "demo_1", &err), 0);
+	ck_assert(!grant_allows(g, "demo_1", "n2"));
+	ck_assert(grant_allows(g, "demo_2", "n2"));
+	ck_assert_uint_eq(grant_count(g), 1);
+	grant_free(g);
+}
+END_TEST
+
+START_TEST(store_from_before_grants_opens_read_only_and_gains_them_when_written)
+{
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL };
+	struct store_error err;
+	struct grant_loaded gl;
+	struct grants *g;
+	struct store *ro;
+	bool replaced;
+
+	store_buf("n1", "c", 0, 0, (const uint8_t *)"abc", 3, 16);
+	store_close(st);
+	st = NULL;
+	drop_db("grant");
+	ck_assert_msg(store_open(&cfg, &ro, NULL, &err) == 0, "%s", err.se_msg);
+	ck_assert_int_eq(grant_open(ro, 0, &g, &gl, &err), 0);
+	ck_assert_uint_eq(gl.gl_loaded, 0);
+	ck_assert_int_eq(grant_set(g, "c", "n2", 1, &replaced, &err), -EROFS);
+	grant_free(g);
+	store_close(ro);
+	/* Opened for writing: "grant" is made, no upgrade. */
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	g = open_grants(0, NULL);
+	ck_assert_int_eq(grant_set(g, "c", "n2", 1, &replaced, &err), 0);
+	grant_free(g);
+	reopen_store();
+	g = open_grants(0, &gl);
+	ck_assert_uint_eq(gl.gl_loaded, 1);
+	ck_assert(grant_allows(g, "c", "n2"));
+	grant_free(g);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -2345,6 +2508,10 @@ main(void)
 	tcase_add_test(tc, store_keeps_specs_by_name);
 	tcase_add_test(tc, store_spec_tells_the_epoch_the_store_has_seen_after_a_delete);
 	tcase_add_test(tc, store_from_before_specs_opens_read_only_and_gains_them_when_written);
+	tcase_add_test(tc, store_grants_outlive_a_reopen_and_are_replaced_per_component);
+	tcase_add_test(tc, store_grants_are_bounded);
+	tcase_add_test(tc, store_grant_goes_with_the_components_last_checkpoint);
+	tcase_add_test(tc, store_from_before_grants_opens_read_only_and_gains_them_when_written);
 	tcase_add_test(tc, store_refuses_a_folder_in_use);
 	tcase_add_test(tc, store_keeps_its_id_and_gives_one_to_a_store_without);
 	tcase_add_test(tc, store_holes_and_page_tails_round_trip);
