@@ -19,7 +19,8 @@
 # bench/workloads.py), CKPT_BENCH_DIR (the folder whose disk is measured;
 # default a new folder under /var/tmp), CKPT_FLEET_COUNT (checkpoints per
 # row, default 1000 for 1 writer and 4000 for more), CKPT_REDIS=0 to leave
-# Redis out (no redis-server installed), CKPT_NAS_WORKERS (ckpt-nas --workers, default 64).
+# Redis out (no redis-server installed), CKPT_NAS_WORKERS (ckpt-nas --workers, default 4,
+# the NAS's own: a Store no longer holds a worker while its group commits).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -30,7 +31,7 @@ nas=${CKPT_NAS:-$build/services/nas/ckpt-nas}
 work=${CKPT_BENCH_DIR:-$(mktemp -d /var/tmp/ckpt-fleet.XXXXXX)}
 mkdir -p "$work"
 use_redis=${CKPT_REDIS:-1}
-workers=${CKPT_NAS_WORKERS:-64}
+workers=${CKPT_NAS_WORKERS:-4}
 if [ "$use_redis" = 1 ] && ! command -v redis-server >/dev/null; then
 	echo "fleet: redis-server not found (apt-get install redis-server redis-tools, or CKPT_REDIS=0)" >&2
 	exit 1
@@ -51,7 +52,7 @@ sync
 
 port=$(free_port)
 url="tcp://127.0.0.1:$port"
-# As many requests served at once as there are writers, or group commit stops at --workers (4).
+# The NAS as deployed (--workers 4): Stores wait for their group without holding a worker.
 "$nas" --listen "$url" --data "$work/nas" --map-size 1G --workers "$workers" --log-level warn \
 	2>>"$work/nas.log" &
 nas_pid=$!

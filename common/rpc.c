@@ -44,6 +44,28 @@ struct rpc_call {
 	/* RPC_REASON_* of a refusal, or NULL (Reply.reason once rpc.proto has it) */
 	char rc_err[RPC_ERRMSG_MAX];
 	char rc_reason[LIMIT_REPLY_REASON_MAX]; /* Reply.reason, "" for none */
+	/*
+	 * Where the serving thread keeps the request's context and arena, and
+	 * the request's bytes: rpc_call_defer() takes them over (rc_ctx NULL:
+	 * the call cannot be deferred, rpc_server_dispatch()).
+	 */
+	nng_ctx *rc_ctx;
+	struct arena **rc_arena_slot;
+	nng_msg *rc_req;
+	ProtobufCMessage *rc_reply_msg;    /* the handler's reply message */
+	struct rpc_deferred *rc_deferred;  /* set once the handler deferred the call */
+};
+
+/*
+ * A deferred call (rpc_call_defer()). Between calls it sits on the server's
+ * free list with an idle context and an empty arena, which the next
+ * deferral trades for the worker's: no context is opened per call.
+ */
+struct rpc_deferred {
+	struct rpc_call d_call;     /* a copy of the call, owning its arena */
+	nng_ctx d_ctx;              /* the request's context (idle on the free list) */
+	nng_aio *d_aio;
+	struct rpc_deferred *d_next; /* on s_dfree */
 };
 
 struct rpc_worker {
@@ -128,6 +150,11 @@ struct rpc_server {
 	struct metrics_fam *s_m_refused, *s_m_handshakes;
 	/* With rs_auth: what each connection proved (auth.h). */
 	struct auth_pipes *s_pipes;
+	/* Deferred calls: s_dmu guards the free list and the count of those in flight. */
+	pthread_mutex_t s_dmu;
+	pthread_cond_t s_dcv; /* s_ndeferred reached 0 */
+	struct rpc_deferred *s_dfree;
+	unsigned s_ndeferred;
 	/* Loaded from rs_tls's files when the caller gave no rs_auth: s's to free. */
 	struct auth_verifier *s_own_v;
 	struct auth_cred *s_own_cred;
@@ -1014,7 +1041,10 @@ rpc_server_handle(struct rpc_server *s, struct rpc_call *call, const uint8_t *da
 		goto out_reply;
 	}
 	protobuf_c_message_init(md->output, reply);
+	call->rc_reply_msg = reply;
 	rv = s->s_cfg.rs_handlers[env.en_method](s->s_cfg.rs_arg, call, req, reply);
+	if (call->rc_deferred != NULL)
+		return 1; /* rpc_deferred_finish() answers it */
 
 out_reply:
 	if (call->rc_reply != NULL) {
@@ -1048,29 +1078,38 @@ rpc_server_done(struct rpc_server *s, int method, int code, uint64_t t0)
 	metrics_observe(s->s_m_duration, (double)ms / 1000.0, METRICS_L(svc->short_name, name));
 }
 
-/* Handles one request received at t0 and sends the reply on ctx; frees msg. */
+/*
+ * Handles one request received at t0 and sends the reply on *ctx; frees
+ * msg. A handler that deferred the call took msg, *ctx and *arena, and left
+ * an idle context and an empty arena in their place.
+ */
 static void
-rpc_serve_one(struct rpc_server *s, struct arena *arena, nng_ctx ctx, nng_aio *aio, nng_msg *msg,
-    uint64_t t0)
+rpc_serve_one(struct rpc_server *s, struct arena **arena, nng_ctx *ctx, nng_aio *aio,
+    nng_msg *msg, uint64_t t0)
 {
-	struct rpc_call call = { .rc_srv = s, .rc_arena = arena, .rc_t0 = t0 };
+	struct rpc_call call = { .rc_srv = s, .rc_arena = *arena, .rc_t0 = t0 };
 	nng_msg *reply = NULL;
 	int rv, method, code;
 
 	call.rc_pipe = nng_msg_get_pipe(msg);
 	call.rc_deadline_ms = t0 + s->s_cfg.rs_default_timeout_ms;
+	call.rc_ctx = ctx;
+	call.rc_arena_slot = arena;
+	call.rc_req = msg;
 	rv = rpc_server_handle(s, &call, nng_msg_body(msg), nng_msg_len(msg), &method, &code,
 	    &reply);
+	if (rv > 0)
+		return; /* deferred */
 	nng_msg_free(msg);
 	if (rv == 0) {
 		nng_aio_set_msg(aio, reply);
-		nng_ctx_send(ctx, aio);
+		nng_ctx_send(*ctx, aio);
 		nng_aio_wait(aio);
 		if (nng_aio_result(aio) != 0)
 			nng_msg_free(reply);
 	}
 	rpc_server_done(s, method, code, t0);
-	arena_reset(arena);
+	arena_reset(*arena);
 }
 
 /* The method of a request when it is a slow one, else -1. */
@@ -1177,7 +1216,7 @@ rpc_worker_main(void *arg)
 		method = rpc_slow_method(s, msg);
 		if (method >= 0 && rpc_slow_hand_off(w, method, msg, t0) == 0)
 			continue;
-		rpc_serve_one(s, w->w_arena, w->w_ctx, w->w_aio, msg, t0);
+		rpc_serve_one(s, &w->w_arena, &w->w_ctx, w->w_aio, msg, t0);
 	}
 	return NULL;
 }
@@ -1204,7 +1243,7 @@ rpc_slow_main(void *arg)
 			s->s_qtail = NULL;
 		s->s_qlen--;
 		pthread_mutex_unlock(&s->s_qmu);
-		rpc_serve_one(s, sl->sl_arena, job->j_ctx, sl->sl_aio, job->j_msg, job->j_t0);
+		rpc_serve_one(s, &sl->sl_arena, &job->j_ctx, sl->sl_aio, job->j_msg, job->j_t0);
 		nng_ctx_close(job->j_ctx);
 		free(job);
 	}
@@ -1431,6 +1470,8 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		s->s_cfg.rs_max_list = LIMIT_LIST_DEFAULT;
 	s->s_rps_ns = 1000000000ull / s->s_cfg.rs_max_rps;
 	pthread_mutex_init(&s->s_pmu, NULL);
+	pthread_mutex_init(&s->s_dmu, NULL);
+	pthread_cond_init(&s->s_dcv, NULL);
 	/*
 	 * TLS files set: authentication on, with the CA and this server's own
 	 * certificate (its audience) from them.
@@ -1520,6 +1561,8 @@ out_close:
 
 out_free_auth:
 	pthread_mutex_destroy(&s->s_pmu);
+	pthread_cond_destroy(&s->s_dcv);
+	pthread_mutex_destroy(&s->s_dmu);
 	auth_cred_free(s->s_own_cred);
 	auth_verifier_free(s->s_own_v);
 	free(s);
@@ -1566,6 +1609,139 @@ rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats)
 	ret_stats->rss_errors = atomic_load(&s->s_errors);
 }
 
+/* ---- deferred calls ---- */
+
+/* A deferred call to be: an idle context of s's socket, an aio, an empty arena. */
+static int
+rpc_deferred_new(struct rpc_server *s, struct rpc_deferred **ret_d)
+{
+	struct rpc_deferred *d = calloc(1, sizeof(*d));
+	int rv;
+
+	if (d == NULL)
+		return -ENOMEM;
+	rv = arena_new(&d->d_call.rc_arena);
+	if (rv == 0)
+		rv = err_from_nng(nng_aio_alloc(&d->d_aio, NULL, NULL));
+	if (rv == 0)
+		rv = err_from_nng(nng_ctx_open(&d->d_ctx, s->s_sock));
+	if (rv != 0) {
+		if (d->d_aio != NULL)
+			nng_aio_free(d->d_aio);
+		arena_free(d->d_call.rc_arena);
+		free(d);
+		return rv;
+	}
+	*ret_d = d;
+	return 0;
+}
+
+int
+rpc_call_defer(struct rpc_call *call, struct rpc_deferred **ret_d)
+{
+	struct rpc_server *s = call->rc_srv;
+	struct rpc_deferred *d;
+	struct arena *spare;
+	nng_ctx idle;
+	int rv;
+
+	if (call->rc_ctx == NULL || call->rc_reply_msg == NULL || call->rc_deferred != NULL)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&s->s_dmu);
+	d = s->s_dfree;
+	if (d != NULL)
+		s->s_dfree = d->d_next;
+	pthread_mutex_unlock(&s->s_dmu);
+	if (d == NULL) {
+		rv = rpc_deferred_new(s, &d);
+		if (rv != 0)
+			return rv;
+	}
+	/* Trade: the call's context and arena for d's idle ones. */
+	idle = d->d_ctx;
+	spare = d->d_call.rc_arena;
+	d->d_call = *call;
+	d->d_ctx = *call->rc_ctx;
+	*call->rc_ctx = idle;
+	*call->rc_arena_slot = spare;
+	d->d_call.rc_ctx = NULL;
+	d->d_call.rc_arena_slot = NULL;
+	d->d_call.rc_deferred = d;
+	d->d_next = NULL;
+	call->rc_deferred = d;
+	call->rc_req = NULL; /* d's now */
+	pthread_mutex_lock(&s->s_dmu);
+	s->s_ndeferred++;
+	pthread_mutex_unlock(&s->s_dmu);
+	*ret_d = d;
+	return 0;
+}
+
+struct rpc_call *
+rpc_deferred_call(struct rpc_deferred *d)
+{
+	return &d->d_call;
+}
+
+void
+rpc_deferred_finish(struct rpc_deferred *d, int rv)
+{
+	struct rpc_call *call = &d->d_call;
+	struct rpc_server *s = call->rc_srv;
+	Ckpt__V1__Reply hdr = CKPT__V1__REPLY__INIT;
+	ProtobufCMessage *body = call->rc_reply_msg;
+	nng_msg *reply = NULL;
+
+	hdr.code = err_to_code(rv);
+	if (rv != 0) {
+		atomic_fetch_add(&s->s_errors, 1);
+		hdr.message = call->rc_err[0] != '\0' ? call->rc_err : (char *)err_str(rv);
+		if (call->rc_reason[0] != '\0')
+			hdr.reason = call->rc_reason;
+		body = NULL;
+	}
+	/*
+	 * Sent from this thread, as a worker sends: a REP context's send goes
+	 * straight to the connection (no nng thread in between); to a caller
+	 * that went away it is dropped.
+	 */
+	if (rpc_msg_pack(&hdr.base, body, &reply) == 0) {
+		nng_aio_set_msg(d->d_aio, reply);
+		nng_ctx_send(d->d_ctx, d->d_aio);
+		nng_aio_wait(d->d_aio);
+		if (nng_aio_result(d->d_aio) != 0)
+			nng_msg_free(reply);
+	}
+	rpc_server_done(s, call->rc_method, (int)hdr.code, call->rc_t0);
+	nng_msg_free(call->rc_req);
+	call->rc_req = NULL;
+	arena_reset(call->rc_arena);
+	pthread_mutex_lock(&s->s_dmu);
+	d->d_next = s->s_dfree;
+	s->s_dfree = d;
+	if (--s->s_ndeferred == 0)
+		pthread_cond_broadcast(&s->s_dcv);
+	pthread_mutex_unlock(&s->s_dmu);
+}
+
+/* rpc_server_stop(): waits for the deferred calls in flight, frees the idle ones. */
+static void
+rpc_deferred_drain(struct rpc_server *s)
+{
+	pthread_mutex_lock(&s->s_dmu);
+	while (s->s_ndeferred != 0)
+		pthread_cond_wait(&s->s_dcv, &s->s_dmu);
+	while (s->s_dfree != NULL) {
+		struct rpc_deferred *d = s->s_dfree;
+		s->s_dfree = d->d_next;
+		nng_ctx_close(d->d_ctx);
+		nng_aio_free(d->d_aio);
+		arena_free(d->d_call.rc_arena);
+		free(d);
+	}
+	pthread_mutex_unlock(&s->s_dmu);
+}
+
 void
 rpc_server_stop(struct rpc_server *s)
 {
@@ -1601,6 +1777,7 @@ rpc_server_stop(struct rpc_server *s)
 		if (s->s_slow[i].sl_started)
 			pthread_join(s->s_slow[i].sl_thread, NULL);
 	}
+	rpc_deferred_drain(s);
 	/* Slow requests nobody started: dropped (their callers time out). */
 	while (s->s_qhead != NULL) {
 		struct rpc_job *job = s->s_qhead;
@@ -1645,6 +1822,8 @@ rpc_server_stop(struct rpc_server *s)
 		}
 	}
 	pthread_mutex_destroy(&s->s_pmu);
+	pthread_cond_destroy(&s->s_dcv);
+	pthread_mutex_destroy(&s->s_dmu);
 	auth_cred_free(s->s_own_cred);
 	auth_verifier_free(s->s_own_v);
 	free(s);

@@ -317,6 +317,31 @@ int rpc_call_limitf(struct rpc_call *call, const char *name, const char *fmt, ..
  */
 int rpc_call_reply_body(struct rpc_call *call, size_t len, uint8_t **ret_body);
 
+/*
+ * Deferred calls: a handler may answer later, from another thread, without
+ * holding a worker meanwhile (the NAS's Store waits for its group commit
+ * this way). rpc_call_defer() takes the call over: its request, reply
+ * message and arena stay valid, the worker is given a fresh context and
+ * arena and goes back to receiving as soon as the handler returns (it must
+ * return 0 then; what it returns is ignored). Later, exactly once, from any
+ * thread, rpc_deferred_finish(d, rv) answers it as the handler's return
+ * would have (rv 0: the reply message as filled in; else the error with
+ * the message and reason set on rpc_deferred_call(d)), counts it, and
+ * frees d: neither d nor the call may be used after. A caller that went
+ * away meanwhile is not answered. rpc_server_stop() waits for every
+ * deferred call to be finished (their owner must finish them; the socket
+ * is still open until then).
+ *
+ * Returns 0 and *ret_d, or -EOPNOTSUPP (a raw handler's call, one run by
+ * rpc_server_dispatch(), one deferred already) or -ENOMEM: the handler then
+ * answers the call itself as usual.
+ */
+struct rpc_deferred;
+int rpc_call_defer(struct rpc_call *call, struct rpc_deferred **ret_d);
+/* The deferred call, for rpc_call_arena(), rpc_call_errorf(), rpc_call_peer() and the like. */
+struct rpc_call *rpc_deferred_call(struct rpc_deferred *d);
+void rpc_deferred_finish(struct rpc_deferred *d, int rv);
+
 /* Client. */
 #define RPC_CLIENT_DIAL_NOW 0x1u /* fail at open when the peer cannot be reached */
 /*

@@ -192,16 +192,71 @@ nas_log_stored(const Ckpt__V1__CheckpointInfo *info, bool existed)
 		    info->chunk_count);
 }
 
+/* A store's end, however it waited for its commit: the reply, counts, logs. */
+static int
+nas_store_end(struct nas *n, struct rpc_call *call, const Ckpt__V1__StoreRequest *req,
+    Ckpt__V1__StoreReply *reply, int rv, const struct store_commit_result *res,
+    const struct store_error *err)
+{
+	const Ckpt__V1__CheckpointInfo *info = res->cr_info;
+
+	if (rv == -EDQUOT && err->se_reason != NULL && strcmp(err->se_reason, LIMIT_N_QUOTA) == 0)
+		return rpc_call_limitf(call, LIMIT_N_QUOTA, "%s", err->se_msg); /* logged there */
+	if (rv != 0 && err->se_reason != NULL)
+		rpc_call_reason(call, err->se_reason);
+	if (rv != 0) {
+		LOG_WARN("store of %s/%s refused: %s", nas_name(req->node), nas_name(req->component),
+		    nas_cause(rv, err));
+		return nas_fail(call, rv, err);
+	}
+	reply->info = res->cr_info;
+	nas_log_stored(info, res->cr_existed);
+	if (!res->cr_existed) {
+		atomic_fetch_add(&n->n_ckpt_bytes, info->size);
+		metrics_inc(n->n_m_stored, 1, METRICS_L(info->component));
+		metrics_inc(n->n_m_ckpt_bytes, (double)info->size, NULL, 0);
+	}
+	if (res->cr_retained != 0)
+		LOG_INFO("retention: deleted %u older checkpoint%s of %s", res->cr_retained,
+		    res->cr_retained == 1 ? "" : "s", info->component);
+	return 0;
+}
+
+/* A Store waiting for its group commit without a worker (rpc_call_defer()). */
+struct nas_pending {
+	struct nas *np_nas;
+	struct rpc_deferred *np_d;
+	const Ckpt__V1__StoreRequest *np_req;
+	Ckpt__V1__StoreReply *np_reply;
+	struct store_error np_err;
+};
+
+/* Its commit is durable (or refused): answered from the thread that saw it. */
+static void
+nas_store_done(void *arg, int rv, const struct store_commit_result *res)
+{
+	struct nas_pending *p = arg;
+
+	rv = nas_store_end(p->np_nas, rpc_deferred_call(p->np_d), p->np_req, p->np_reply, rv, res,
+	    &p->np_err);
+	rpc_deferred_finish(p->np_d, rv);
+}
+
+/*
+ * The reply of a Store is sent once its commit is durable, by the thread
+ * that led the commit group: the worker that received it defers the call
+ * and goes back to receiving, so as many Stores as arrive join one group
+ * however few workers there are, and no worker is woken to send a reply.
+ */
 static int
 nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, ProtobufCMessage *reply_)
 {
 	struct nas *n = arg;
 	const Ckpt__V1__StoreRequest *req = (const Ckpt__V1__StoreRequest *)req_;
 	Ckpt__V1__StoreReply *reply = (Ckpt__V1__StoreReply *)reply_;
+	struct store_commit_result res = { NULL, false, 0 };
+	struct nas_pending *p;
 	struct store_error err;
-	Ckpt__V1__CheckpointInfo *info;
-	uint32_t retained = 0;
-	bool existed;
 	int rv;
 
 	err.se_msg[0] = '\0';
@@ -224,27 +279,23 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 		atomic_fetch_add(&n->n_put_chunks, req->n_inline_chunks);
 		metrics_inc(n->n_m_received, (double)bytes, NULL, 0);
 	}
-	rv = store_commit(n->n_store, req, rpc_call_arena(call), &info, &existed, &retained, &err);
-	if (rv == -EDQUOT && err.se_reason != NULL && strcmp(err.se_reason, LIMIT_N_QUOTA) == 0)
-		return rpc_call_limitf(call, LIMIT_N_QUOTA, "%s", err.se_msg); /* logged there */
-	if (rv != 0 && err.se_reason != NULL)
-		rpc_call_reason(call, err.se_reason);
-	if (rv != 0) {
-		LOG_WARN("store of %s/%s refused: %s", nas_name(req->node), nas_name(req->component),
-		    nas_cause(rv, &err));
-		return nas_fail(call, rv, &err);
+	p = arena_alloc(rpc_call_arena(call), sizeof(*p));
+	if (p != NULL && rpc_call_defer(call, &p->np_d) == 0) {
+		struct arena *a = rpc_call_arena(rpc_deferred_call(p->np_d));
+		p->np_nas = n;
+		p->np_req = req;
+		p->np_reply = reply;
+		p->np_err.se_msg[0] = '\0';
+		p->np_err.se_reason = NULL;
+		rv = store_commit_async(n->n_store, req, a, &p->np_err, nas_store_done, p);
+		if (rv != 0) /* (nothing done: answered here) */
+			nas_store_done(p, rv, &res);
+		return 0;
 	}
-	reply->info = info;
-	nas_log_stored(info, existed);
-	if (!existed) {
-		atomic_fetch_add(&n->n_ckpt_bytes, info->size);
-		metrics_inc(n->n_m_stored, 1, METRICS_L(info->component));
-		metrics_inc(n->n_m_ckpt_bytes, (double)info->size, NULL, 0);
-	}
-	if (retained != 0)
-		LOG_INFO("retention: deleted %u older checkpoint%s of %s", retained,
-		    retained == 1 ? "" : "s", info->component);
-	return 0;
+	/* Not deferred (rpc_server_dispatch(), no memory): waits for the commit here. */
+	rv = store_commit(n->n_store, req, rpc_call_arena(call), &res.cr_info, &res.cr_existed,
+	    &res.cr_retained, &err);
+	return nas_store_end(n, call, req, reply, rv, &res, &err);
 }
 
 static int

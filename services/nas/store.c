@@ -328,6 +328,11 @@ struct store_wreq {
 	bool w_lead;                  /* handed the lead: runs the next group */
 	pthread_cond_t w_cv;          /* signalled on w_done or w_lead: one wake-up per writer */
 	struct store_wreq *w_next;
+	/* Queued (store_write_async()): malloc'ed, freed by the leader after done. */
+	store_done_fn w_done_fn;
+	void *w_done_arg;
+	struct store_error *w_err;
+	bool w_retry;                 /* runs again (store_write_next()) */
 };
 
 /*
@@ -394,71 +399,6 @@ store_run_group(struct store *s, struct store_wreq *g)
 	}
 }
 
-/*
- * Queues fn and waits for the group it joins to be committed, leading that
- * group when no other writer is. Returns fn's result (or the commit's);
- * *ret_map_size: the map size the transaction saw. The leader takes the
- * queue from its head up to the first solo write (a solo write at the head
- * goes alone), runs it, wakes each of its writers, and hands the lead to
- * the next one queued, if any: every writer is woken once, not once per
- * group committed while it waits.
- */
-static int
-store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64_t *ret_map_size,
-    bool *ret_grouped)
-{
-	struct store_wreq me;
-	struct store_wreq *g, *w, *next, **end;
-
-	memset(&me, 0, sizeof(me));
-	me.w_fn = fn;
-	me.w_arg = arg;
-	me.w_solo = solo;
-	pthread_cond_init(&me.w_cv, NULL);
-	pthread_mutex_lock(&s->s_wq_mu);
-	*s->s_wq_tail = &me;
-	s->s_wq_tail = &me.w_next;
-	if (s->s_wq_busy) {
-		while (!me.w_done && !me.w_lead)
-			pthread_cond_wait(&me.w_cv, &s->s_wq_mu);
-	} else {
-		s->s_wq_busy = true;
-		me.w_lead = true;
-	}
-	if (me.w_lead) {
-		/* The leader is at the head: take the group off the queue. */
-		g = s->s_wq_head;
-		end = &g->w_next;
-		if (!g->w_solo)
-			while (*end != NULL && !(*end)->w_solo)
-				end = &(*end)->w_next;
-		s->s_wq_head = *end;
-		if (s->s_wq_head == NULL)
-			s->s_wq_tail = &s->s_wq_head;
-		*end = NULL;
-		pthread_mutex_unlock(&s->s_wq_mu);
-		store_run_group(s, g);
-		pthread_mutex_lock(&s->s_wq_mu);
-		for (w = g; w != NULL; w = next) {
-			next = w->w_next; /* a waiter's entry is gone once it sees w_done */
-			w->w_done = true;
-			if (w != &me)
-				pthread_cond_signal(&w->w_cv);
-		}
-		if (s->s_wq_head != NULL) {
-			s->s_wq_head->w_lead = true;
-			pthread_cond_signal(&s->s_wq_head->w_cv);
-		} else {
-			s->s_wq_busy = false;
-		}
-	}
-	pthread_mutex_unlock(&s->s_wq_mu);
-	pthread_cond_destroy(&me.w_cv);
-	*ret_map_size = me.w_map_size;
-	*ret_grouped = me.w_grouped;
-	return me.w_rv;
-}
-
 /* 1.5 MiB, 12.0 KiB: a byte count for people. */
 static void
 store_human(uint64_t v, char *buf, size_t len)
@@ -507,12 +447,161 @@ store_write_error(struct store *s, int rv, struct store_error *err)
 }
 
 /*
+ * After a write ran with result *rv: true when it must run again (the map
+ * was full and has grown, or it ran in a group and now runs alone: beside
+ * others it could not use the pages they free, deletions and retention,
+ * until their transaction commits); otherwise *rv is final (a full disk
+ * named as such, or -ENOSPC at the map's maximum).
+ */
+static bool
+store_write_next(struct store *s, int *rv, uint64_t seen, bool grouped, bool *solo,
+    struct store_error *err)
+{
+	int grown;
+
+	if (*rv != STORE_MAP_FULL) {
+		if (*rv != 0)
+			*rv = store_write_error(s, *rv, err);
+		return false;
+	}
+	grown = store_grow(s, seen);
+	if (grown != 0 && grouped) {
+		*solo = true;
+		return true;
+	}
+	if (grown != 0) {
+		char max[32];
+		store_size_str(s->s_map_max, max, sizeof(max));
+		store_errorf(err, "NAS storage full (map-max %s reached)", max);
+		*rv = -ENOSPC;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Runs groups from the head of the queue, called by the leader with s_wq_mu
+ * held (and returns with it held, the lead handed on or s_wq_busy cleared).
+ * Each group is the queue from its head up to the first solo write (a solo
+ * write at the head goes alone). After each commit it wakes the group's
+ * waiting writers and finishes its queued writes (store_write_async(): their
+ * done callbacks run here, on this thread, outside the lock; one whose map
+ * was full goes back in the queue after the map grew). A waiting writer at
+ * the head of the queue is then handed the lead; otherwise the lead is
+ * free while the callbacks run (a writer arriving meanwhile takes it and
+ * the queue with it), and this thread takes the queue up again after them
+ * if nobody did. Every writer is woken once, not once per group committed
+ * while it waits, and a queued write wakes nobody.
+ */
+static void
+store_lead(struct store *s, struct store_wreq *me)
+{
+	for (;;) {
+		struct store_wreq *g, *w, *next, **end, *done = NULL;
+		bool again;
+
+		g = s->s_wq_head;
+		end = &g->w_next;
+		if (!g->w_solo)
+			while (*end != NULL && !(*end)->w_solo)
+				end = &(*end)->w_next;
+		s->s_wq_head = *end;
+		if (s->s_wq_head == NULL)
+			s->s_wq_tail = &s->s_wq_head;
+		*end = NULL;
+		pthread_mutex_unlock(&s->s_wq_mu);
+		store_run_group(s, g);
+		/* Queued writes whose map was full: grown (outside the lock), run again. */
+		for (w = g; w != NULL; w = w->w_next)
+			if (w->w_done_fn != NULL)
+				w->w_retry = store_write_next(s, &w->w_rv, w->w_map_size, w->w_grouped,
+				    &w->w_solo, w->w_err);
+		pthread_mutex_lock(&s->s_wq_mu);
+		for (w = g; w != NULL; w = next) {
+			next = w->w_next; /* a waiter's entry is gone once it sees w_done */
+			if (w->w_done_fn != NULL && w->w_retry) {
+				w->w_next = NULL;
+				w->w_grouped = false;
+				*s->s_wq_tail = w;
+				s->s_wq_tail = &w->w_next;
+			} else if (w->w_done_fn != NULL) {
+				w->w_next = done;
+				done = w;
+			} else {
+				w->w_done = true;
+				if (w != me)
+					pthread_cond_signal(&w->w_cv);
+			}
+		}
+		if (s->s_wq_head != NULL && s->s_wq_head->w_done_fn == NULL) {
+			s->s_wq_head->w_lead = true;
+			pthread_cond_signal(&s->s_wq_head->w_cv);
+			again = false;
+		} else {
+			again = s->s_wq_head != NULL;
+			/*
+			 * The lead is free while this thread answers its group:
+			 * a write arriving meanwhile leads the next group at once
+			 * (its commit overlaps these replies).
+			 */
+			s->s_wq_busy = done == NULL && again;
+		}
+		if (done == NULL && again)
+			continue;
+		pthread_mutex_unlock(&s->s_wq_mu);
+		for (w = done; w != NULL; w = next) {
+			next = w->w_next;
+			w->w_done_fn(w->w_done_arg, w->w_rv);
+			free(w);
+		}
+		pthread_mutex_lock(&s->s_wq_mu);
+		/* Queued writes nobody took up meanwhile: this thread leads them. */
+		if (!again || s->s_wq_busy || s->s_wq_head == NULL)
+			return;
+		s->s_wq_busy = true;
+	}
+}
+
+/*
+ * Queues fn and waits for the group it joins to be committed, leading that
+ * group when no other writer is (store_lead()). Returns fn's result (or the
+ * commit's); *ret_map_size: the map size the transaction saw.
+ */
+static int
+store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64_t *ret_map_size,
+    bool *ret_grouped)
+{
+	struct store_wreq me;
+
+	memset(&me, 0, sizeof(me));
+	me.w_fn = fn;
+	me.w_arg = arg;
+	me.w_solo = solo;
+	pthread_cond_init(&me.w_cv, NULL);
+	pthread_mutex_lock(&s->s_wq_mu);
+	*s->s_wq_tail = &me;
+	s->s_wq_tail = &me.w_next;
+	if (s->s_wq_busy) {
+		while (!me.w_done && !me.w_lead)
+			pthread_cond_wait(&me.w_cv, &s->s_wq_mu);
+	} else {
+		s->s_wq_busy = true;
+		me.w_lead = true;
+	}
+	if (me.w_lead)
+		store_lead(s, &me);
+	pthread_mutex_unlock(&s->s_wq_mu);
+	pthread_cond_destroy(&me.w_cv);
+	*ret_map_size = me.w_map_size;
+	*ret_grouped = me.w_grouped;
+	return me.w_rv;
+}
+
+/*
  * Runs fn in a write transaction (grouped with concurrent writes: see
- * store_write_group); when the map is full, grows it and runs fn again (fn
- * must reset its outputs). At the maximum: -ENOSPC, nothing written. A
- * write that found the map full in a group is run alone before it is
- * refused: beside others it could not use the pages they free (deletions,
- * retention) until their transaction commits.
+ * store_lead()); when the map is full, grows it and runs fn again (fn must
+ * reset its outputs; store_write_next()). At the maximum: -ENOSPC, nothing
+ * written.
  */
 int
 store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
@@ -525,20 +614,34 @@ store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err
 		bool grouped;
 		int rv = store_write_group(s, fn, arg, solo, &seen, &grouped);
 
-		if (rv != STORE_MAP_FULL)
-			return rv != 0 ? store_write_error(s, rv, err) : 0;
-		rv = store_grow(s, seen);
-		if (rv != 0 && grouped) {
-			solo = true;
-			continue;
-		}
-		if (rv != 0) {
-			char max[32];
-			store_size_str(s->s_map_max, max, sizeof(max));
-			store_errorf(err, "NAS storage full (map-max %s reached)", max);
-			return -ENOSPC;
-		}
+		if (!store_write_next(s, &rv, seen, grouped, &solo, err))
+			return rv;
 	}
+}
+
+int
+store_write_async(struct store *s, store_txn_fn fn, void *arg, struct store_error *err,
+    store_done_fn done, void *done_arg)
+{
+	struct store_wreq *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return -ENOMEM;
+	err->se_reason = NULL;
+	w->w_fn = fn;
+	w->w_arg = arg;
+	w->w_err = err;
+	w->w_done_fn = done;
+	w->w_done_arg = done_arg;
+	pthread_mutex_lock(&s->s_wq_mu);
+	*s->s_wq_tail = w;
+	s->s_wq_tail = &w->w_next;
+	if (!s->s_wq_busy) {
+		s->s_wq_busy = true;
+		store_lead(s, NULL);
+	}
+	pthread_mutex_unlock(&s->s_wq_mu);
+	return 0;
 }
 
 /* ---- open, close ---- */

@@ -240,6 +240,26 @@ int store_get_chunks_wire(struct store *s, const ProtobufCBinaryData *hashes, si
 int store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a,
     Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, uint32_t *ret_retained,
     struct store_error *ret_err);
+/* What store_commit() returns through its pointers, for store_commit_async(). */
+struct store_commit_result {
+	Ckpt__V1__CheckpointInfo *cr_info;
+	bool cr_existed;
+	uint32_t cr_retained;
+};
+typedef void (*store_commit_done_fn)(void *arg, int rv, const struct store_commit_result *res);
+/*
+ * store_commit() without waiting for its group: checks, seals and looks on
+ * the caller's thread, then queues its write (the caller goes on, unless it
+ * finds no group running: then it leads, store_write_async()). done(done_arg,
+ * rv, res) is called exactly once, with store_commit()'s result (res's
+ * fields set when rv is 0), after the commit is durable: on the caller's
+ * thread before this returns (a refusal, a checkpoint stored already, or
+ * the caller leading), or on the thread leading the group. a (which holds
+ * the result), req and err must live until done. Returns 0, or -ENOMEM
+ * (done not called, nothing done).
+ */
+int store_commit_async(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a,
+    struct store_error *err, store_commit_done_fn done, void *done_arg);
 /*
  * node "" : whichever node stored it; seq 0: the latest. -ENOENT when absent.
  */

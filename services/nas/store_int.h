@@ -137,6 +137,8 @@ struct store {
 };
 
 typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
+/* A queued write's end (store_write_async()): its result. */
+typedef void (*store_done_fn)(void *arg, int rv);
 
 struct store_chunk_val {
 	unsigned cv_codec;
@@ -195,6 +197,16 @@ void store_ref_str(const char *node, const char *component, uint64_t seq, char *
 size_t store_cidx_key(const char *component, uint64_t seq, uint8_t *buf);
 int store_read(struct store *s, store_txn_fn fn, void *arg);
 int store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err);
+/*
+ * store_write() without waiting: queues fn and returns 0 (or -ENOMEM,
+ * nothing queued); done(done_arg, rv) is called once with store_write()'s
+ * result, after the group's commit is durable (or failed), by the thread
+ * leading the group: possibly the caller's own, before this returns. With
+ * no leader running, the caller leads, and goes on leading while the queue
+ * holds queued writes. err and arg must live until done.
+ */
+int store_write_async(struct store *s, store_txn_fn fn, void *arg, struct store_error *err,
+    store_done_fn done, void *done_arg);
 int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
     const void *key, size_t klen);
 

@@ -331,6 +331,10 @@ struct store_commit_op {
 	uint8_t co_digest[SHA_LEN];         /* of the request's chunk list */
 	uint64_t co_bytes, co_raw;          /* chunks sealed anew (store_chunk_reseal()) */
 	struct store_put_op co_put;         /* the request's inline chunks */
+	/* store_commit_async(): where the result goes. */
+	struct store *co_store;
+	store_commit_done_fn co_done;
+	void *co_done_arg;
 };
 
 static int
@@ -906,41 +910,109 @@ store_commit_write_txn(struct store *s, MDB_txn *txn, void *arg)
 	return rv;
 }
 
+/* The part of a commit before its write: checks, sealing, the read-only look. */
+static int
+store_commit_prepare(struct store *s, struct store_commit_op *op)
+{
+	int rv;
+
+	op->co_err->se_msg[0] = '\0';
+	op->co_err->se_reason = NULL;
+	rv = store_commit_check(s, op->co_req, op->co_digest, op->co_err);
+	/* Inline chunks are sealed like PutChunks' chunks, outside the transaction. */
+	if (rv == 0 && s->s_seal && op->co_put.p_n != 0)
+		rv = store_put_seal(s, &op->co_put);
+	if (rv == 0)
+		rv = store_read(s, store_commit_verify_txn, op);
+	return rv;
+}
+
+/* The part after its write (result rv): frees, counts, and returns rv. */
+static int
+store_commit_end(struct store *s, struct store_commit_op *op, int rv)
+{
+	free(op->co_put.p_sealed);
+	free(op->co_put.p_buf);
+	free(op->co_put.p_names);
+	op->co_put.p_sealed = NULL;
+	op->co_put.p_buf = NULL;
+	op->co_put.p_names = NULL;
+	if (rv == -ERANGE)
+		store_errorf(op->co_err, "sequence numbers of component %s are exhausted",
+		    op->co_req->component);
+	if (rv != 0)
+		return rv;
+	atomic_fetch_add(&s->s_chunk_bytes, op->co_put.p_bytes);
+	atomic_fetch_add(&s->s_chunk_raw_bytes, op->co_put.p_raw);
+	store_retain_done(s, &op->co_retained);
+	atomic_fetch_add(&s->s_chunk_bytes, op->co_bytes);
+	atomic_fetch_add(&s->s_chunk_raw_bytes, op->co_raw);
+	return 0;
+}
+
 int
 store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a,
     Ckpt__V1__CheckpointInfo **ret_info, bool *ret_existed, uint32_t *ret_retained,
     struct store_error *ret_err)
 {
 	struct store_commit_op op = { req, a, ret_err, NULL, false, { 0 }, { 0 }, 0, 0,
-		{ .p_chunks = req->inline_chunks, .p_n = req->n_inline_chunks } };
+		{ .p_chunks = req->inline_chunks, .p_n = req->n_inline_chunks }, NULL, NULL, NULL };
 	int rv;
 
-	ret_err->se_msg[0] = '\0';
-	ret_err->se_reason = NULL;
-	rv = store_commit_check(s, req, op.co_digest, ret_err);
-	/* Inline chunks are sealed like PutChunks' chunks, outside the transaction. */
-	if (rv == 0 && s->s_seal && op.co_put.p_n != 0)
-		rv = store_put_seal(s, &op.co_put);
-	if (rv == 0)
-		rv = store_read(s, store_commit_verify_txn, &op);
+	rv = store_commit_prepare(s, &op);
 	if (rv == 0 && !op.co_existed)
 		rv = store_write(s, store_commit_write_txn, &op, ret_err);
-	free(op.co_put.p_sealed);
-	free(op.co_put.p_buf);
-	free(op.co_put.p_names);
-	if (rv == -ERANGE)
-		store_errorf(ret_err, "sequence numbers of component %s are exhausted", req->component);
+	rv = store_commit_end(s, &op, rv);
 	if (rv != 0)
 		return rv;
-	atomic_fetch_add(&s->s_chunk_bytes, op.co_put.p_bytes);
-	atomic_fetch_add(&s->s_chunk_raw_bytes, op.co_put.p_raw);
-	store_retain_done(s, &op.co_retained);
-	atomic_fetch_add(&s->s_chunk_bytes, op.co_bytes);
-	atomic_fetch_add(&s->s_chunk_raw_bytes, op.co_raw);
 	if (ret_retained != NULL)
 		*ret_retained = op.co_retained.d_deleted;
 	*ret_info = op.co_info;
 	*ret_existed = op.co_existed;
+	return 0;
+}
+
+/* store_write_async()'s end of a commit: the caller's callback. */
+static void
+store_commit_written(void *arg, int rv)
+{
+	struct store_commit_op *op = arg;
+	struct store_commit_result res = { NULL, false, 0 };
+
+	rv = store_commit_end(op->co_store, op, rv);
+	if (rv == 0) {
+		res.cr_info = op->co_info;
+		res.cr_existed = op->co_existed;
+		res.cr_retained = op->co_retained.d_deleted;
+	}
+	op->co_done(op->co_done_arg, rv, &res);
+}
+
+int
+store_commit_async(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a,
+    struct store_error *err, store_commit_done_fn done, void *done_arg)
+{
+	struct store_commit_op *op = arena_alloc(a, sizeof(*op));
+	int rv;
+
+	if (op == NULL)
+		return -ENOMEM;
+	memset(op, 0, sizeof(*op));
+	op->co_req = req;
+	op->co_arena = a;
+	op->co_err = err;
+	op->co_put.p_chunks = req->inline_chunks;
+	op->co_put.p_n = req->n_inline_chunks;
+	op->co_store = s;
+	op->co_done = done;
+	op->co_done_arg = done_arg;
+	rv = store_commit_prepare(s, op);
+	if (rv == 0 && !op->co_existed)
+		rv = store_write_async(s, store_commit_write_txn, op, err, store_commit_written, op);
+	else
+		rv = rv != 0 ? rv : 1; /* refused, or stored already: answered now */
+	if (rv != 0)
+		store_commit_written(op, rv > 0 ? 0 : rv);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Crash consistency: three clients store checkpoints in a loop (sharing most
-# of their chunks, so the same chunk is often uploaded by two at once) while
+# of their chunks, so the same chunk is often uploaded by two at once), and
+# two store small ones back to back (grouped commits), while
 # the NAS is killed with SIGKILL at random moments, 20 times. After each
 # restart every checkpoint whose store was acknowledged reads back byte-exact,
 # every listed checkpoint reads back whole (none half-written), and
@@ -31,7 +32,20 @@ client() { # ID: stores until $T_DIR/stop exists; appends "REF SHA256" of every 
 		sleep 0.1 # a few stores a second each: the test's run time stays bounded
 	done
 }
+# Small checkpoints (4 KiB: one Store, chunks inline), two at once, back to back: their
+# commits share groups, whose replies the group's leader sends once the group is durable.
+small_client() { # ID: as client, without pause between stores
+	local id=$1 out f="$T_DIR/in.$1"
+	while [ ! -e "$T_DIR/stop" ]; do
+		while [ -e "$T_DIR/pause" ] && [ ! -e "$T_DIR/stop" ]; do sleep 0.05; done
+		head -c 4096 /dev/urandom >"$f"
+		if out=$("$CTL_BIN" --nas "$NAS_URL" --timeout 3s --json put "n/s$id" -i "$f" 2>/dev/null); then
+			echo "$(jq -r '"\(.node)/\(.component)@\(.seq) \(.digest)"' <<<"$out")" >>"$T_DIR/acked.$id"
+		fi
+	done
+}
 for id in 1 2 3; do client "$id" & T_PIDS+=("$!"); done
+for id in 4 5; do small_client "$id" & T_PIDS+=("$!"); done
 
 checked=0 bad=0 nlisted=0 badlist=0
 verify_new() { # reads back acknowledged checkpoints not yet checked

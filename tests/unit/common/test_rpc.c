@@ -753,6 +753,251 @@ START_TEST(rpc_slow_methods_leave_the_request_workers_free)
 }
 END_TEST
 
+/* ---- deferred calls ---- */
+
+#define HELD_MAX 8
+static pthread_mutex_t held_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct rpc_deferred *held[HELD_MAX];
+static int held_method[HELD_MAX];
+static ProtobufCMessage *held_reply[HELD_MAX];
+static int nheld;
+
+/* Status and Restore: deferred, held for the test to finish. */
+static int
+h_defer(struct rpc_call *call, int method, ProtobufCMessage *reply)
+{
+	struct rpc_deferred *d;
+	int rv = rpc_call_defer(call, &d);
+
+	if (rv != 0)
+		return rv;
+	pthread_mutex_lock(&held_mtx);
+	held_method[nheld] = method;
+	held_reply[nheld] = reply;
+	held[nheld++] = d;
+	pthread_mutex_unlock(&held_mtx);
+	return 0;
+}
+
+static int
+h_defer_status(void *arg, struct rpc_call *call, const ProtobufCMessage *req,
+    ProtobufCMessage *reply)
+{
+	(void)arg;
+	(void)req;
+	return h_defer(call, M_STATUS, reply);
+}
+
+static int
+h_defer_restore(void *arg, struct rpc_call *call, const ProtobufCMessage *req,
+    ProtobufCMessage *reply)
+{
+	(void)arg;
+	(void)req;
+	return h_defer(call, M_RESTORE, reply);
+}
+
+static const rpc_handler_fn defer_handlers[] = { h_defer_restore, NULL, NULL, h_defer_status };
+
+/* One worker: every call beyond the first is taken only if deferral freed it. */
+static struct rpc_server *
+defer_server(void)
+{
+	struct rpc_server_config cfg = {
+		.rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = defer_handlers,
+		.rs_workers = 1,
+	};
+	struct rpc_server *rs;
+
+	nheld = 0;
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &rs), 0);
+	return rs;
+}
+
+/* Waits until n calls are held (or 5 s). */
+static int
+held_wait(int n)
+{
+	uint64_t until = util_now_mono_ms() + 5000;
+	int got;
+
+	for (;;) {
+		pthread_mutex_lock(&held_mtx);
+		got = nheld;
+		pthread_mutex_unlock(&held_mtx);
+		if (got >= n || util_now_mono_ms() >= until)
+			return got;
+		util_sleep_ms(5);
+	}
+}
+
+/* Answers a held call: Status with a reply, Restore with an error and its reason. */
+static void
+held_finish(int i)
+{
+	struct rpc_call *call = rpc_deferred_call(held[i]);
+
+	if (held_method[i] == M_STATUS) {
+		/* The reply message the handler was given, filled from the call's arena. */
+		Ckpt__V1__StatusReply *r = (Ckpt__V1__StatusReply *)held_reply[i];
+		r->node = arena_strdup(rpc_call_arena(call), "node-later");
+		rpc_deferred_finish(held[i], 0);
+	} else {
+		rpc_call_errorf(call, "component %s is not here (later)", "late_1");
+		rpc_call_reason(call, "not_here");
+		rpc_deferred_finish(held[i], -ENOENT);
+	}
+	held[i] = NULL;
+}
+
+struct defer_caller {
+	struct rpc_client *dc_cli;
+	int dc_method;
+	unsigned dc_timeout_ms;
+	int dc_rv;
+	struct rpc_error dc_err;
+	char dc_node[32]; /* Status's reply */
+};
+
+static void *
+defer_caller_main(void *arg)
+{
+	struct defer_caller *dc = arg;
+	Ckpt__V1__StatusRequest sreq = CKPT__V1__STATUS_REQUEST__INIT;
+	Ckpt__V1__RestoreRequest rreq = CKPT__V1__RESTORE_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+
+	rreq.component = "late_1";
+	dc->dc_rv = rpc_client_call(dc->dc_cli, (unsigned)dc->dc_method,
+	    dc->dc_method == M_STATUS ? &sreq.base : &rreq.base, dc->dc_timeout_ms, &rep, &dc->dc_err);
+	if (dc->dc_rv == 0 && dc->dc_method == M_STATUS)
+		snprintf(dc->dc_node, sizeof(dc->dc_node), "%s",
+		    ((Ckpt__V1__StatusReply *)rep)->node);
+	rpc_reply_free(rep);
+	return NULL;
+}
+
+static void
+defer_caller_start(struct rpc_server *rs, struct defer_caller *dc, int method, unsigned timeout_ms,
+    pthread_t *ret_t)
+{
+	struct rpc_error err;
+
+	memset(dc, 0, sizeof(*dc));
+	dc->dc_method = method;
+	dc->dc_timeout_ms = timeout_ms;
+	dc->dc_rv = 1;
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(rs), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &dc->dc_cli, &err),
+	    0);
+	ck_assert_int_eq(pthread_create(ret_t, NULL, defer_caller_main, dc), 0);
+}
+
+START_TEST(rpc_deferred_calls_are_answered_later_and_free_the_worker)
+{
+	struct rpc_server *rs = defer_server();
+	struct defer_caller dc[3];
+	struct rpc_server_stats st;
+	pthread_t t[3];
+
+	/* Three calls held at once by a server of one worker. */
+	for (int i = 0; i < 3; i++) {
+		defer_caller_start(rs, &dc[i], i == 1 ? M_RESTORE : M_STATUS, 5000, &t[i]);
+		ck_assert_int_eq(held_wait(i + 1), i + 1);
+	}
+	/* Answered in another order than they came, from this thread. */
+	for (int i = 2; i >= 0; i--)
+		held_finish(i);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		rpc_client_close(dc[i].dc_cli);
+	}
+	ck_assert_int_eq(dc[0].dc_rv, 0);
+	ck_assert_int_eq(dc[2].dc_rv, 0);
+	ck_assert_str_eq(dc[0].dc_node, "node-later");
+	ck_assert_str_eq(dc[2].dc_node, "node-later");
+	ck_assert_int_eq(dc[1].dc_rv, -ENOENT);
+	ck_assert_int_eq(dc[1].dc_err.re_code, CKPT__V1__CODE__NOT_FOUND);
+	ck_assert_ptr_nonnull(strstr(dc[1].dc_err.re_msg, "component late_1 is not here (later)"));
+	ck_assert_str_eq(dc[1].dc_err.re_reason, "not_here");
+	rpc_server_get_stats(rs, &st);
+	ck_assert_uint_eq(st.rss_requests, 3);
+	ck_assert_uint_eq(st.rss_errors, 1);
+	/* The traded contexts and arenas serve on: a fourth call, held and answered. */
+	defer_caller_start(rs, &dc[0], M_STATUS, 5000, &t[0]);
+	ck_assert_int_eq(held_wait(4), 4);
+	held_finish(3);
+	pthread_join(t[0], NULL);
+	rpc_client_close(dc[0].dc_cli);
+	ck_assert_int_eq(dc[0].dc_rv, 0);
+	rpc_server_stop(rs);
+}
+END_TEST
+
+START_TEST(rpc_deferred_call_whose_caller_went_away_is_dropped)
+{
+	struct rpc_server *rs = defer_server();
+	struct defer_caller dc;
+	pthread_t t;
+
+	defer_caller_start(rs, &dc, M_STATUS, 200, &t);
+	ck_assert_int_eq(held_wait(1), 1);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(dc.dc_rv, -ETIMEDOUT);
+	rpc_client_close(dc.dc_cli); /* its connection is gone too */
+	held_finish(0);
+	/* The server goes on: the next caller is answered. */
+	defer_caller_start(rs, &dc, M_STATUS, 5000, &t);
+	ck_assert_int_eq(held_wait(2), 2);
+	held_finish(1);
+	pthread_join(t, NULL);
+	rpc_client_close(dc.dc_cli);
+	ck_assert_int_eq(dc.dc_rv, 0);
+	rpc_server_stop(rs);
+}
+END_TEST
+
+static atomic_int late_finished;
+
+/* Finishes every held call after a while (while the server is stopping). */
+static void *
+late_finisher(void *arg)
+{
+	(void)arg;
+	util_sleep_ms(200);
+	for (int i = 0; i < nheld; i++)
+		if (held[i] != NULL)
+			held_finish(i);
+	atomic_store(&late_finished, 1);
+	return NULL;
+}
+
+START_TEST(rpc_server_stop_waits_for_deferred_calls)
+{
+	struct rpc_server *rs = defer_server();
+	struct defer_caller dc[2];
+	pthread_t t[2], fin;
+
+	for (int i = 0; i < 2; i++) {
+		defer_caller_start(rs, &dc[i], i == 0 ? M_STATUS : M_RESTORE, 5000, &t[i]);
+		ck_assert_int_eq(held_wait(i + 1), i + 1);
+	}
+	atomic_store(&late_finished, 0);
+	ck_assert_int_eq(pthread_create(&fin, NULL, late_finisher, NULL), 0);
+	rpc_server_stop(rs); /* returns once both are finished, and frees them */
+	ck_assert_int_eq(atomic_load(&late_finished), 1);
+	pthread_join(fin, NULL);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		rpc_client_close(dc[i].dc_cli);
+		/* Answered before the socket closed, or cut off by its closing: never hung. */
+		ck_assert_int_ne(dc[i].dc_rv, 1);
+	}
+}
+END_TEST
+
+
 int
 main(void)
 {
@@ -778,6 +1023,9 @@ main(void)
 	tcase_add_test(tc, rpc_client_refuses_mismatched_request_type);
 	tcase_add_test(tc, rpc_raw_handler_writes_the_reply_body);
 	tcase_add_test(tc, rpc_slow_methods_leave_the_request_workers_free);
+	tcase_add_test(tc, rpc_deferred_calls_are_answered_later_and_free_the_worker);
+	tcase_add_test(tc, rpc_deferred_call_whose_caller_went_away_is_dropped);
+	tcase_add_test(tc, rpc_server_stop_waits_for_deferred_calls);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

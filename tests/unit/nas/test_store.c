@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2294,6 +2295,100 @@ START_TEST(store_full_map_refuses_only_the_write_that_does_not_fit_in_a_group)
 }
 END_TEST
 
+/* Queued commits (store_commit_async()) from several threads: each answered once, after. */
+enum { AQ_THREADS = 4, AQ_EACH = 6, AQ_LEN = 256 * 1024 };
+
+struct aq_commit {
+	struct ckpt ac_c;
+	uint8_t ac_digest[SHA_LEN];
+	uint8_t *ac_buf;
+	struct arena *ac_arena;
+	struct store_error ac_err;
+	atomic_int ac_calls;
+	int ac_rv;
+	uint64_t ac_seq;
+};
+
+static void
+aq_done(void *arg, int rv, const struct store_commit_result *res)
+{
+	struct aq_commit *q = arg;
+
+	q->ac_rv = rv;
+	if (rv == 0)
+		q->ac_seq = res->cr_info->seq;
+	atomic_fetch_add(&q->ac_calls, 1);
+}
+
+static void *
+aq_thread(void *p)
+{
+	struct aq_commit *q = p;
+
+	for (int i = 0; i < AQ_EACH; i++)
+		ck_assert_int_eq(store_commit_async(st, &q[i].ac_c.req, q[i].ac_arena, &q[i].ac_err,
+		                     aq_done, &q[i]),
+		    0);
+	return NULL;
+}
+
+START_TEST(store_queued_commits_are_answered_once_and_grow_the_map)
+{
+	struct aq_commit *q = calloc(AQ_THREADS * AQ_EACH, sizeof(*q));
+	struct store_check *ck = calloc(1, sizeof(*ck));
+	struct store_error err;
+	pthread_t t[AQ_THREADS];
+	uint64_t before;
+
+	store_close(st);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	before = stats().ss_map_size;
+	for (int i = 0; i < AQ_THREADS * AQ_EACH; i++) {
+		char *comp = malloc(16);
+		snprintf(comp, 16, "q%d", i);
+		q[i].ac_buf = testbuf_bytes(AQ_LEN, 300 + (unsigned)i);
+		ckpt_build(&q[i].ac_c, "n1", comp, 0, 0, q[i].ac_buf, AQ_LEN, 64 * 1024, false);
+		ckpt_inline(&q[i].ac_c, q[i].ac_buf, q[i].ac_digest);
+		ck_assert_int_eq(arena_new(&q[i].ac_arena), 0);
+	}
+	for (int i = 0; i < AQ_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, aq_thread, &q[i * AQ_EACH]), 0);
+	for (int i = 0; i < AQ_THREADS; i++)
+		pthread_join(t[i], NULL);
+	/* Every queued write runs before the last leader lets go: all answered by now. */
+	for (int i = 0; i < AQ_THREADS * AQ_EACH; i++) {
+		uint8_t *out;
+		size_t got;
+		ck_assert_int_eq(atomic_load(&q[i].ac_calls), 1);
+		ck_assert_msg(q[i].ac_rv == 0, "commit %d: %d %s", i, q[i].ac_rv, q[i].ac_err.se_msg);
+		ck_assert_uint_eq(q[i].ac_seq, 1);
+		out = read_back("n1", q[i].ac_c.req.component, 0, NULL, &got);
+		ck_assert_uint_eq(got, AQ_LEN);
+		ck_assert_mem_eq(out, q[i].ac_buf, AQ_LEN);
+		free(out);
+	}
+	ck_assert_uint_gt(stats().ss_map_size, before);
+	ck_assert_uint_eq(stats().ss_checkpoints, AQ_THREADS * AQ_EACH);
+	/* One stored already is answered at once, on the caller's thread. */
+	atomic_store(&q[0].ac_calls, 0);
+	q[0].ac_rv = 1;
+	ck_assert_int_eq(store_commit_async(st, &q[0].ac_c.req, q[0].ac_arena, &q[0].ac_err, aq_done,
+	                     &q[0]),
+	    0);
+	ck_assert_int_eq(atomic_load(&q[0].ac_calls), 1);
+	ck_assert_int_eq(q[0].ac_rv, 0);
+	ck_assert_int_eq(store_check(st, ck, &err), 0);
+	ck_assert(store_check_clean(ck));
+	for (int i = 0; i < AQ_THREADS * AQ_EACH; i++) {
+		free((char *)q[i].ac_c.req.component);
+		free(q[i].ac_buf);
+		arena_free(q[i].ac_arena);
+	}
+	free(q);
+	free(ck);
+}
+END_TEST
+
 /* ---- grants ---- */
 
 /* The grant table over the store st, of at most max components. */
@@ -2497,6 +2592,7 @@ main(void)
 	tcase_add_test(tc, store_concurrent_commits_get_distinct_seqs);
 	tcase_add_test(tc, store_groups_concurrent_writes_into_one_commit);
 	tcase_add_test(tc, store_grouped_writes_grow_a_full_map);
+	tcase_add_test(tc, store_queued_commits_are_answered_once_and_grow_the_map);
 	tcase_add_test(tc, store_full_map_refuses_only_the_write_that_does_not_fit_in_a_group);
 	tcase_add_test(tc, store_retention_keeps_newest_k_and_frees_their_chunks);
 	tcase_add_test(tc, store_pinned_checkpoint_outlives_retention);
