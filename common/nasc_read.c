@@ -1,0 +1,665 @@
+#include "nasc_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunkv.h"
+#include "digest.h"
+#include "err.h"
+#include "methods.h"
+#include "pbv.h"
+#include "pool.h"
+#include "util.h"
+#include "zchunk.h"
+
+/* ---- retrieve ---- */
+
+/*
+ * The reader is a pipeline. The chunk list is cut into batches of at most
+ * NASC_GET_BATCH raw bytes; up to NASC_GET_INFLIGHT of them at a time are
+ * jobs of the client's pool (pool.h), each fetching its chunks (one
+ * GetChunks, more if the NAS answers a prefix), decoding and verifying every
+ * chunk and zero-filling its holes, while the caller's thread takes the
+ * batches in order and hands each to the writer in one call. A reader into
+ * memory (nasc_retrieve_buf) has the batches decoded straight into its
+ * buffer, at their offsets: no copy; otherwise each batch slot has a buffer
+ * of its own, reused, which bounds the memory. The caller waits for a batch
+ * no worker took yet by fetching it itself (pool_wait).
+ */
+/* Two: three and four cost a fifth more CPU on 2 cores (more buffers faulted in), no time. */
+#define NASC_GET_INFLIGHT 2
+/* Raw bytes of a batch: 2 MiB measured faster than 1 and 4 (fewer pages touched, few calls). */
+#define NASC_GET_BATCH (2u << 20)
+/* Allowance per chunk for the NAS's own accounting in GetChunks.max_bytes. */
+#define NASC_GET_SLACK 64u
+
+/* Batch b covers refs [rb_ref, next rb_ref), hashes [rb_hash, next rb_hash), bytes from rb_off. */
+struct nasc_rbatch {
+	size_t rb_ref;
+	size_t rb_hash;
+	uint64_t rb_off;
+};
+
+struct nasc_reader;
+
+/* One batch in flight: a job of the pool. */
+struct nasc_slot {
+	struct pool_job sl_job;
+	struct nasc_reader *sl_r;
+	size_t sl_batch;
+	bool sl_submitted;           /* sl_job is submitted and not yet waited for */
+	int sl_rv;
+	bool sl_mismatch;            /* sl_rv is a chunk that failed verification */
+	struct rpc_error sl_err;     /* the call's error, when sl_rv came from a call */
+	struct zchunk *sl_z;         /* its decompression context */
+	uint8_t *sl_own;             /* its own buffer (not writing in place), or NULL */
+	uint8_t *sl_buf;             /* where the batch's raw bytes go */
+	size_t sl_len;
+};
+
+struct nasc_reader {
+	struct nasc *r_nasc;
+	unsigned r_timeout_ms;
+	Ckpt__V1__ChunkRef *const *r_refs;
+	ProtobufCBinaryData *r_hashes;   /* of the refs that are not holes, in order */
+	struct nasc_rbatch *r_batches;    /* r_nbatch + 1 entries, the last one the end */
+	size_t r_nbatch;
+	size_t r_buf_cap;
+	uint8_t *r_dest;                 /* non-NULL: batches are decoded into it, in place */
+	struct nasc_slot r_slots[NASC_GET_INFLIGHT];
+};
+
+/*
+ * Checks the record's chunk list and cuts it into batches. A hole carries
+ * no hash and 1 to NASC_RAW_MAX zero bytes; any other ref a 32-byte hash and
+ * at most NASC_RAW_MAX bytes; the sizes add up to the checkpoint's. -EBADMSG
+ * (DATA_LOSS) otherwise.
+ */
+static int
+nasc_reader_plan(struct nasc_reader *r, Ckpt__V1__ChunkRef *const *refs, size_t n,
+    uint64_t size)
+{
+	size_t nh = 0, nb = 0, bytes = 0, hashes = 0, largest = 1;
+	uint64_t total = 0, off = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const Ckpt__V1__ChunkRef *c = refs[i];
+		if (c->zero ? c->sha256.len != 0 || c->size == 0 || c->size > NASC_RAW_MAX
+		            : c->sha256.len != SHA_LEN || c->size > NASC_RAW_MAX)
+			return -EBADMSG;
+		total += c->size;
+	}
+	if (total != size)
+		return -EBADMSG;
+	r->r_refs = refs;
+	r->r_hashes = calloc(n ? n : 1, sizeof(*r->r_hashes));
+	r->r_batches = calloc(n + 1, sizeof(*r->r_batches));
+	if (r->r_hashes == NULL || r->r_batches == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const Ckpt__V1__ChunkRef *c = refs[i];
+		/* At most NASC_GET_BATCH bytes (or one bigger chunk), at most NASC_GET_MAX hashes. */
+		if (i == 0 || (bytes + c->size > NASC_GET_BATCH || hashes == NASC_GET_MAX)) {
+			r->r_batches[nb].rb_ref = i;
+			r->r_batches[nb].rb_hash = nh;
+			r->r_batches[nb].rb_off = off;
+			nb++;
+			bytes = 0;
+			hashes = 0;
+		}
+		bytes += c->size;
+		off += c->size;
+		if (bytes > largest)
+			largest = bytes;
+		if (!c->zero) {
+			r->r_hashes[nh++] = c->sha256;
+			hashes++;
+		}
+	}
+	r->r_batches[nb].rb_ref = n;
+	r->r_batches[nb].rb_hash = nh;
+	r->r_batches[nb].rb_off = off;
+	r->r_nbatch = nb;
+	r->r_buf_cap = largest;
+	return 0;
+}
+
+/* Decodes and verifies one chunk of a reply for ref into out (ref->size bytes). */
+static int
+nasc_reader_chunk(struct zchunk *z, const Ckpt__V1__Chunk *ch,
+    const Ckpt__V1__ChunkRef *ref, uint8_t *out)
+{
+	size_t raw_size = ch->raw_size != 0 ? ch->raw_size : ch->data.len;
+	const void *raw;
+	int rv;
+
+	if (raw_size != ref->size || (ch->sha256.len == SHA_LEN &&
+	    memcmp(ch->sha256.data, ref->sha256.data, SHA_LEN) != 0))
+		return -EBADMSG;
+	rv = zchunk_verify(z, (unsigned)ch->codec, ch->data.data, ch->data.len, raw_size,
+	    NASC_RAW_MAX, out, ref->sha256.data, &raw);
+	if (rv == -EINVAL)
+		rv = -EBADMSG;
+	/* A raw chunk is verified where it lies (while it is in the cache), then copied. */
+	if (rv == 0 && raw != out)
+		memcpy(out, raw, raw_size);
+	return rv;
+}
+
+/* nasc_call() of GetChunks, the reply left in its message (megabytes: no copies). */
+static int
+nasc_get_chunks(struct nasc *n, const Ckpt__V1__GetChunksRequest *req, unsigned timeout_ms,
+    struct rpc_view *ret_view, struct rpc_error *ret_err)
+{
+	int rv = -ENOENT;
+	for (size_t i = 0; i < n->n_count; i++) {
+		rv = rpc_client_call_view(n->n_clients[i], NAS_GET_CHUNKS, &req->base, timeout_ms,
+		    ret_view, ret_err);
+		if (rv != -ECONNREFUSED)
+			break;
+	}
+	return rv;
+}
+
+/* Fetches, verifies and lays out batch b in s->sl_buf. */
+static int
+nasc_reader_fetch(struct nasc_reader *r, struct zchunk *z, size_t b, struct nasc_slot *s)
+{
+	size_t ref = r->r_batches[b].rb_ref, end = r->r_batches[b + 1].rb_ref;
+	size_t hash = r->r_batches[b].rb_hash, hash_end = r->r_batches[b + 1].rb_hash;
+	size_t off = 0;
+	int rv = 0;
+
+	s->sl_mismatch = false;
+	while (rv == 0 && ref < end) {
+		Ckpt__V1__GetChunksRequest greq = CKPT__V1__GET_CHUNKS_REQUEST__INIT;
+		struct rpc_view view;
+		struct pbv_field f;
+		struct pbv v;
+		size_t want = hash_end - hash, got = 0;
+		uint64_t budget = 0;
+
+		/* Holes are never asked for: zero bytes where they lie. */
+		while (ref < end && r->r_refs[ref]->zero) {
+			memset(s->sl_buf + off, 0, r->r_refs[ref]->size);
+			off += r->r_refs[ref++]->size;
+		}
+		if (ref == end)
+			break;
+		for (size_t i = ref; i < end; i++)
+			budget += r->r_refs[i]->zero ? 0 : r->r_refs[i]->size + NASC_GET_SLACK;
+		greq.n_sha256 = want;
+		greq.sha256 = &r->r_hashes[hash];
+		greq.max_bytes = budget > UINT32_MAX ? UINT32_MAX : (uint32_t)budget;
+		rv = nasc_get_chunks(r->r_nasc, &greq, r->r_timeout_ms, &view, &s->sl_err);
+		if (rv != 0)
+			break;
+		/* A prefix of the chunks asked (field 1), in order; holes between them. */
+		pbv_init(&v, view.rv_body, view.rv_len);
+		while (rv == 0 && (rv = pbv_next(&v, &f)) == 1) {
+			Ckpt__V1__Chunk cv;
+			rv = 0;
+			if (f.pf_num != 1)
+				continue;
+			if (f.pf_wire != PBV_LEN || got == want ||
+			    chunkv_parse(f.pf_data, f.pf_len, &cv) != 0) {
+				rv = -EPROTO;
+				break;
+			}
+			got++;
+			while (r->r_refs[ref]->zero) {
+				memset(s->sl_buf + off, 0, r->r_refs[ref]->size);
+				off += r->r_refs[ref++]->size;
+			}
+			atomic_fetch_add(&r->r_nasc->n_get_bytes, cv.data.len);
+			rv = nasc_reader_chunk(z, &cv, r->r_refs[ref], s->sl_buf + off);
+			s->sl_mismatch = rv == -EBADMSG;
+			off += r->r_refs[ref++]->size;
+			hash++;
+		}
+		rpc_view_free(&view);
+		if (rv == -EPROTO || (rv == 0 && got == 0)) {
+			rv = -EPROTO;
+			s->sl_err.re_code = CKPT__V1__CODE__INTERNAL;
+			snprintf(s->sl_err.re_msg, sizeof(s->sl_err.re_msg),
+			    "NAS answered an undecodable GetChunks reply, or %zu chunks for %zu asked",
+			    got, want);
+		}
+	}
+	s->sl_len = off;
+	return rv;
+}
+
+static void
+nasc_reader_job(void *arg)
+{
+	struct nasc_slot *s = arg;
+	s->sl_rv = nasc_reader_fetch(s->sl_r, s->sl_z, s->sl_batch, s);
+}
+
+/*
+ * Buffers and decompression contexts of the slots; dest: decode in place there, or NULL.
+ *
+ * Their pages are made present in one call each (util_prefault), not one
+ * fault per page as the first batch is laid out. The replies' messages
+ * (nng allocates each as it arrives, from the same heap in a process with
+ * one malloc arena, as ckptctl) get the same: a block as large as the
+ * replies in flight is prefaulted and freed before the first GetChunks,
+ * and its pages are theirs.
+ */
+static int
+nasc_reader_start(struct nasc_reader *r, uint8_t *dest)
+{
+	size_t warm = 0;
+	void *w;
+
+	r->r_dest = dest;
+	for (size_t i = 0; i < NASC_GET_INFLIGHT && i < r->r_nbatch; i++) {
+		struct nasc_slot *s = &r->r_slots[i];
+		int rv = zchunk_new(&s->sl_z);
+		if (rv != 0)
+			return rv;
+		s->sl_r = r;
+		if (dest == NULL && (s->sl_own = malloc(r->r_buf_cap)) == NULL)
+			return -ENOMEM;
+		if (dest == NULL)
+			util_prefault(s->sl_own, r->r_buf_cap);
+		warm += r->r_buf_cap + r->r_buf_cap / 16; /* and the chunks' headers */
+	}
+	if (warm >= UTIL_PREFAULT_MIN && (w = malloc(warm)) != NULL) {
+		util_prefault(w, warm);
+		free(w);
+	}
+	return 0;
+}
+
+/* Starts fetching batch b (its slot is free). */
+static void
+nasc_reader_submit(struct nasc_reader *r, size_t b)
+{
+	struct nasc_slot *s = &r->r_slots[b % NASC_GET_INFLIGHT];
+
+	s->sl_batch = b;
+	s->sl_rv = 0;
+	s->sl_mismatch = false;
+	s->sl_err.re_code = 0;
+	s->sl_err.re_msg[0] = '\0';
+	s->sl_buf = r->r_dest != NULL ? r->r_dest + r->r_batches[b].rb_off : s->sl_own;
+	s->sl_submitted = true;
+	pool_submit(r->r_nasc->n_pool, &s->sl_job, nasc_reader_job, s);
+}
+
+/* Waits for batch b (fetching it here if no worker took it yet). */
+static struct nasc_slot *
+nasc_reader_wait(struct nasc_reader *r, size_t b)
+{
+	struct nasc_slot *s = &r->r_slots[b % NASC_GET_INFLIGHT];
+
+	pool_wait(r->r_nasc->n_pool, &s->sl_job, true);
+	s->sl_submitted = false;
+	return s;
+}
+
+/* Waits for the batches in flight (those not begun are dropped) and frees. */
+static void
+nasc_reader_stop(struct nasc_reader *r)
+{
+	for (size_t i = 0; i < NASC_GET_INFLIGHT; i++) {
+		struct nasc_slot *s = &r->r_slots[i];
+		if (s->sl_submitted)
+			pool_wait(r->r_nasc->n_pool, &s->sl_job, false);
+		zchunk_free(s->sl_z);
+		free(s->sl_own);
+	}
+	free(r->r_hashes);
+	free(r->r_batches);
+}
+
+/*
+ * Told the size of the checkpoint about to be written, before its first
+ * byte (buffers sized once); a non-zero return stops the read with it.
+ */
+typedef int (*nasc_expect_fn)(void *arg, uint64_t size);
+/*
+ * After expect: where to decode the checkpoint's bytes in place (as many as
+ * expect was told), or NULL to have them handed to the write function.
+ */
+typedef uint8_t *(*nasc_dest_fn)(void *arg);
+
+/* Where a reader's bytes go: wr, or in place into dest() (then wr is not called). */
+struct nasc_sink {
+	nasc_write_fn k_wr;
+	nasc_expect_fn k_expect;   /* may be NULL */
+	nasc_dest_fn k_dest;       /* may be NULL */
+	void *k_arg;
+};
+
+/*
+ * nasc_retrieve(); *read_seq is the sequence of the record read, even on
+ * failure. expect (may be NULL) is called with the record's size.
+ */
+static int
+nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    const struct nasc_sink *k, unsigned timeout_ms, struct nasc_info *ret_info,
+    uint64_t *read_seq, struct rpc_error *ret_err)
+{
+	Ckpt__V1__RetrieveRequest rreq = CKPT__V1__RETRIEVE_REQUEST__INIT;
+	Ckpt__V1__RetrieveReply *rrep = NULL;
+	struct nasc_reader r;
+	struct sha_ctx *whole = NULL;
+	struct nasc_info info;
+	uint8_t digest[SHA_LEN];
+	uint64_t total = 0;
+	int rv;
+
+	ret_err->re_code = 0;
+	ret_err->re_msg[0] = '\0';
+	ret_err->re_reason[0] = '\0';
+	memset(&r, 0, sizeof(r));
+	r.r_nasc = n;
+	r.r_timeout_ms = timeout_ms;
+	rreq.node = (char *)(node != NULL ? node : "");
+	rreq.component = (char *)component;
+	rreq.seq = seq;
+	rv = nasc_call(n, NAS_RETRIEVE, &rreq.base, timeout_ms, (ProtobufCMessage **)&rrep, ret_err);
+	if (rv != 0)
+		return rv;
+	nasc_info_from_pb(rrep->info, &info);
+	*read_seq = info.ni_seq;
+	rv = 0;
+	/* A plain SHA-256 (records of the older format) costs a pass over the bytes. */
+	if (info.ni_has_sha256)
+		rv = sha_new(&whole);
+	if (rv != 0)
+		goto out;
+	rv = nasc_reader_plan(&r, rrep->chunks, rrep->n_chunks, info.ni_size);
+	/*
+	 * The digest of the list; every chunk read is verified against the
+	 * list, so the bytes written are those the digest names.
+	 */
+	if (rv == 0)
+		rv = digest_refs(rrep->chunks, rrep->n_chunks, digest);
+	if (rv == -EINVAL || rv == -EBADMSG || (rv == 0 && info.ni_has_digest &&
+	    memcmp(digest, info.ni_digest, SHA_LEN) != 0)) {
+		rv = -EBADMSG;
+		goto out_mismatch;
+	}
+	if (rv == 0 && !info.ni_has_digest) {
+		memcpy(info.ni_digest, digest, SHA_LEN);
+		info.ni_has_digest = true;
+	}
+	/* The record is consistent: its size is the checkpoint's. */
+	if (rv == 0 && k->k_expect != NULL && (rv = k->k_expect(k->k_arg, info.ni_size)) != 0) {
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s/%s@%llu (%llu bytes): %s",
+		    info.ni_node, info.ni_component, (unsigned long long)info.ni_seq,
+		    (unsigned long long)info.ni_size, err_str(rv));
+		goto out;
+	}
+	if (rv == 0)
+		rv = nasc_reader_start(&r, k->k_dest != NULL ? k->k_dest(k->k_arg) : NULL);
+	if (rv != 0)
+		goto out;
+	for (size_t b = 0, next = 0; b < r.r_nbatch; b++) {
+		struct nasc_slot *s;
+
+		/* Batch next goes in the slot batch next - NASC_GET_INFLIGHT left, done with. */
+		for (; next < r.r_nbatch && next < b + NASC_GET_INFLIGHT; next++)
+			nasc_reader_submit(&r, next);
+		s = nasc_reader_wait(&r, b);
+		if (s->sl_rv != 0) {
+			rv = s->sl_rv;
+			if (rv == -EBADMSG && s->sl_mismatch)
+				goto out_mismatch;
+			*ret_err = s->sl_err;
+			if (rv == -EBADMSG)
+				goto out_data_loss;
+			goto out;
+		}
+		if (whole != NULL)
+			sha_update(whole, s->sl_buf, s->sl_len);
+		total += s->sl_len;
+		rv = r.r_dest != NULL ? 0 : k->k_wr(k->k_arg, s->sl_buf, s->sl_len);
+		if (rv != 0) {
+			snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "writing checkpoint: %s",
+			    err_str(rv));
+			goto out;
+		}
+	}
+	if (whole != NULL)
+		sha_final(whole, digest);
+	if (total != info.ni_size ||
+	    (whole != NULL && memcmp(digest, info.ni_sha256, SHA_LEN) != 0)) {
+		rv = -EBADMSG;
+		goto out_mismatch;
+	}
+	*ret_info = info;
+	goto out;
+
+out_mismatch:
+	snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
+	    "%s/%s@%llu: DATA_LOSS: checkpoint bytes do not match their digest", info.ni_node,
+	    info.ni_component, (unsigned long long)info.ni_seq);
+out_data_loss:
+	ret_err->re_code = CKPT__V1__CODE__DATA_LOSS;
+out:
+	nasc_reader_stop(&r);
+	sha_free(whole);
+	rpc_reply_free(&rrep->base);
+	return rv;
+}
+
+int
+nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    nasc_write_fn wr, void *wr_arg, unsigned timeout_ms, struct nasc_info *ret_info,
+    struct rpc_error *ret_err)
+{
+	struct nasc_sink k = { wr, NULL, NULL, wr_arg };
+	uint64_t read_seq = 0;
+	return nasc_retrieve_seq(n, node, component, seq, &k, timeout_ms, ret_info, &read_seq,
+	    ret_err);
+}
+
+/* The newest sequence of component older than seq (any node); -ENOENT when none. */
+static int
+nasc_previous(struct nasc *n, const char *component, uint64_t seq, unsigned timeout_ms,
+    char *ret_node, uint64_t *ret_seq, struct rpc_error *err)
+{
+	Ckpt__V1__ListRequest req = CKPT__V1__LIST_REQUEST__INIT;
+	Ckpt__V1__ListReply *rep = NULL;
+	uint64_t best = 0;
+	int rv;
+
+	req.node = "";
+	req.component = (char *)component;
+	rv = nasc_call(n, NAS_LIST, &req.base, timeout_ms, (ProtobufCMessage **)&rep, err);
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < rep->n_checkpoints; i++) {
+		const Ckpt__V1__CheckpointInfo *ci = rep->checkpoints[i];
+		if (ci == NULL || ci->seq >= seq || ci->seq <= best || key_name_check(ci->node) != 0 ||
+		    strcmp(ci->component, component) != 0)
+			continue;
+		best = ci->seq;
+		snprintf(ret_node, KEY_NAME_MAX + 1, "%s", ci->node);
+	}
+	rpc_reply_free(&rep->base);
+	if (best == 0)
+		return -ENOENT;
+	*ret_seq = best;
+	return 0;
+}
+
+/* nasc_retrieve_fallback() into the sink k; reset before each new attempt. */
+static int
+nasc_retrieve_fallback_x(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    const struct nasc_sink *k, nasc_reset_fn reset, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
+{
+	struct nasc_fallback fb;
+	char prev_node[KEY_NAME_MAX + 1];
+	struct nasc_info info;
+	struct rpc_error perr;
+	uint64_t read_seq = 0;
+	bool rewound = true;
+	int rv;
+
+	memset(&fb, 0, sizeof(fb));
+	rv = nasc_retrieve_seq(n, node, component, seq, k, timeout_ms, &info, &read_seq, ret_err);
+	while (rv == -EBADMSG && reset != NULL && fb.nf_skipped < NASC_FALLBACK_MAX &&
+	    read_seq != 0) {
+		uint64_t prev;
+		if (fb.nf_bad_seq == 0) {
+			fb.nf_bad_seq = read_seq;
+			snprintf(fb.nf_bad_msg, sizeof(fb.nf_bad_msg), "%s", ret_err->re_msg);
+		}
+		fb.nf_skipped++;
+		if (nasc_previous(n, component, read_seq, timeout_ms, prev_node, &prev, &perr) != 0)
+			break;
+		if (reset(k->k_arg) != 0) {
+			rewound = false;
+			break;
+		}
+		read_seq = 0;
+		rv = nasc_retrieve_seq(n, prev_node, component, prev, k, timeout_ms, &info, &read_seq,
+		    ret_err);
+	}
+	if (rv == -EBADMSG && fb.nf_bad_seq != 0 && !rewound)
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s (no fallback to an older "
+		    "sequence: the output cannot be rewound)", fb.nf_bad_msg);
+	else if (rv == -EBADMSG && fb.nf_bad_seq != 0)
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "%s (and no older sequence of %s "
+		    "could be read)", fb.nf_bad_msg, component);
+	if (rv != 0)
+		return rv;
+	*ret_info = info;
+	*ret_fb = fb;
+	return 0;
+}
+
+int
+nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    nasc_write_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
+{
+	struct nasc_sink k = { wr, NULL, NULL, arg };
+	return nasc_retrieve_fallback_x(n, node, component, seq, &k, reset, timeout_ms, ret_info,
+	    ret_fb, ret_err);
+}
+
+struct nasc_growbuf {
+	uint8_t *gb_data;
+	size_t gb_len, gb_cap, gb_max;
+	size_t gb_want;      /* the size expect was told */
+};
+
+static int
+nasc_growbuf_write(void *arg, const void *buf, size_t len)
+{
+	struct nasc_growbuf *g = arg;
+	if (len > g->gb_max - g->gb_len)
+		return -EFBIG;
+	if (g->gb_len + len > g->gb_cap) {
+		size_t cap = g->gb_cap ? g->gb_cap : 65536;
+		uint8_t *d;
+		while (cap < g->gb_len + len)
+			cap *= 2;
+		d = realloc(g->gb_data, cap);
+		if (d == NULL)
+			return -ENOMEM;
+		g->gb_data = d;
+		g->gb_cap = cap;
+	}
+	memcpy(g->gb_data + g->gb_len, buf, len);
+	g->gb_len += len;
+	return 0;
+}
+
+/* The size is known before the bytes come: one allocation of it, no doubling. */
+static int
+nasc_growbuf_expect(void *arg, uint64_t size)
+{
+	struct nasc_growbuf *g = arg;
+	uint8_t *d;
+
+	if (size > g->gb_max)
+		return -EFBIG;
+	g->gb_want = (size_t)size;
+	if (size == g->gb_cap || size == 0)
+		return 0;
+	/* Exactly size (a fallback to a smaller checkpoint shrinks it); nothing written is kept. */
+	d = malloc(size);
+	if (d == NULL)
+		return -ENOMEM;
+	free(g->gb_data);
+	g->gb_data = d;
+	g->gb_cap = size;
+	g->gb_len = 0;
+	return 0;
+}
+
+/* The bytes are decoded in place: the buffer expect made holds them all on success. */
+static uint8_t *
+nasc_growbuf_dest(void *arg)
+{
+	struct nasc_growbuf *g = arg;
+
+	if (g->gb_want == 0)
+		return NULL; /* empty: nothing to decode */
+	g->gb_len = g->gb_want;
+	return g->gb_data;
+}
+
+static int
+nasc_growbuf_reset(void *arg)
+{
+	struct nasc_growbuf *g = arg;
+	g->gb_len = 0;
+	return 0;
+}
+
+int
+nasc_retrieve_buf_fallback(struct nasc *n, const char *node, const char *component,
+    uint64_t seq, size_t max_size, unsigned timeout_ms, void **ret_buf, size_t *ret_len,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
+{
+	struct nasc_growbuf g = { NULL, 0, 0, max_size, 0 };
+	struct nasc_sink k = { nasc_growbuf_write, nasc_growbuf_expect, nasc_growbuf_dest, &g };
+	int rv = nasc_retrieve_fallback_x(n, node, component, seq, &k, nasc_growbuf_reset,
+	    timeout_ms, ret_info, ret_fb, ret_err);
+	if (rv != 0) {
+		free(g.gb_data);
+		return rv;
+	}
+	if (g.gb_data == NULL)
+		g.gb_data = malloc(1);
+	if (g.gb_data == NULL)
+		return -ENOMEM;
+	*ret_buf = g.gb_data;
+	*ret_len = g.gb_len;
+	return 0;
+}
+
+int
+nasc_retrieve_buf(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    size_t max_size, unsigned timeout_ms, void **ret_buf, size_t *ret_len,
+    struct nasc_info *ret_info, struct rpc_error *ret_err)
+{
+	struct nasc_growbuf g = { NULL, 0, 0, max_size, 0 };
+	struct nasc_sink k = { nasc_growbuf_write, nasc_growbuf_expect, nasc_growbuf_dest, &g };
+	uint64_t read_seq = 0;
+	int rv = nasc_retrieve_seq(n, node, component, seq, &k, timeout_ms, ret_info, &read_seq,
+	    ret_err);
+	if (rv != 0) {
+		free(g.gb_data);
+		return rv;
+	}
+	if (g.gb_data == NULL)
+		g.gb_data = malloc(1);
+	if (g.gb_data == NULL)
+		return -ENOMEM;
+	*ret_buf = g.gb_data;
+	*ret_len = g.gb_len;
+	return 0;
+}
