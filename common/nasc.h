@@ -113,6 +113,8 @@ struct nasc_stats {
 	uint64_t ns_fp_stores;        /* stores walked against a remembered list's fingerprints */
 	uint64_t ns_fp_bytes;         /* bytes fingerprinted (XXH3-128) */
 	uint64_t ns_reused_bytes;     /* bytes of chunk entries a walk took unchanged */
+	uint64_t ns_stale_retries;    /* stores redone whole: their remembered list named
+	                               * chunks the NAS no longer held (missing_chunks) */
 };
 
 /* Set by nasc_retrieve_fallback() when it did not read the sequence asked for. */

@@ -82,7 +82,7 @@ struct nasc {
 	atomic_uint_fast64_t n_sent_bytes;
 	atomic_uint_fast64_t n_cut_bytes, n_hashed_bytes, n_hinted_stores, n_reused_chunks;
 	atomic_uint_fast64_t n_inline_stores;
-	atomic_uint_fast64_t n_fp_stores, n_fp_bytes, n_reused_bytes;
+	atomic_uint_fast64_t n_fp_stores, n_fp_bytes, n_reused_bytes, n_stale_retries;
 	atomic_bool n_no_fp;     /* nasc_set_fingerprints(n, false) */
 	atomic_bool n_no_inline; /* the NAS ignored inline chunks: the normal path only */
 	/* A compressor for small stores, made once (a zstd context is ~100 KB to set up). */

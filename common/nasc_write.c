@@ -1183,8 +1183,10 @@ nasc_store_src(struct nasc *n, const struct nasc_put *p, const struct nasc_src *
 	rv = nasc_store_once(n, p, src, h, timeout_ms, ret_info, &cached, ret_err);
 	/* The failed attempt dropped the remembered list: this one reads it whole. */
 	if (rv != 0 && cached && src->s_data != NULL &&
-	    rpc_error_is(ret_err, ERR_REASON_MISSING_CHUNKS))
+	    rpc_error_is(ret_err, ERR_REASON_MISSING_CHUNKS)) {
+		atomic_fetch_add(&n->n_stale_retries, 1);
 		rv = nasc_store_once(n, p, src, h, timeout_ms, ret_info, &cached, ret_err);
+	}
 	return rv;
 }
 

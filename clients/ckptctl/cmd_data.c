@@ -437,7 +437,8 @@ data_check_fence(struct ctl *c, const char *comp, uint64_t epoch, bool force)
  * is whole and consistent, becomes the client's remembered list (a regular
  * file only: its bytes are in memory, so a list whose chunks were deleted
  * since costs a whole put, not a failed one). *ret_state: "used", "missing"
- * or "ignored" (with why on stderr). Never fails the put.
+ * or "ignored" (with why on stderr); the put's JSON says "stale" for a used
+ * one that cost a whole put. Never fails the put.
  */
 static void
 data_cache_load(struct nasc *nas, const char *dir, const char *node, const char *comp,
@@ -612,6 +613,10 @@ cmd_put(struct ctl *c, int argc, char **argv)
 			/* Bytes hashed (SHA-256) and bytes of chunk entries taken from the base cache. */
 			jout_set(o, "hashed_bytes", jout_u64(ns.ns_hashed_bytes));
 			jout_set(o, "reused_bytes", jout_u64(ns.ns_reused_bytes));
+			/* A cache whose chunks the NAS had lost cost a whole put: say so. */
+			if (cache_state != NULL && ns.ns_stale_retries != 0 &&
+			    strcmp(cache_state, "used") == 0)
+				cache_state = "stale";
 			if (cache_state != NULL)
 				jout_set(o, "cache", jout_str(cache_state));
 		}

@@ -84,6 +84,7 @@ start_nas nas2 "$NAS2_PORT" || { echo "nas2 did not start"; exit 1; }
 	>"$T_DIR/p7.json"
 check "a cache of another store: the put succeeds" [ $? -eq 0 ]
 check "... the digest a whole read gives" [ "$(jq -r .digest "$T_DIR/p7.json")" = "$(whole "$W3")" ]
+check "... JSON cache: stale (it cost a whole put)" [ "$(jq -r .cache "$T_DIR/p7.json")" = stale ]
 "$CTL_BIN" --nas "$T_TCP://127.0.0.1:$NAS2_PORT" get n/img -o "$T_DIR/out"
 check "... reads back byte for byte" cmp -s "$W3" "$T_DIR/out"
 
