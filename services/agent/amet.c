@@ -29,6 +29,8 @@ enum amet_fam {
 	AMET_RECEIVED,
 	AMET_RATE_WAIT,
 	AMET_SERVER_REFUSED,
+	AMET_HASHED,
+	AMET_REUSED,
 	AMET_FAMS
 };
 
@@ -70,6 +72,12 @@ static const struct {
 	[AMET_SERVER_REFUSED] = { METRICS_COUNTER, "ckpt_auth_server_refused_total",
 	    "Calls refused because the NAS or manager dialled did not prove the expected identity "
 	    "(auth.proto 1b)", NULL },
+	[AMET_HASHED] = { METRICS_COUNTER, "ckpt_agent_hashed_bytes_total",
+	    "Bytes of checkpoints hashed with SHA-256 (new or changed chunks), current NAS client",
+	    NULL },
+	[AMET_REUSED] = { METRICS_COUNTER, "ckpt_agent_reused_chunks_total",
+	    "Chunks taken unchanged from the last stored list, by change hints or fingerprints "
+	    "(neither read nor hashed), current NAS client", NULL },
 };
 
 struct amet_last {
@@ -147,6 +155,8 @@ amet_collect(void *arg, struct metrics *m)
 		metrics_set(o->o_fam[AMET_CKPT_BYTES], (double)ns.ns_store_bytes, NULL, 0);
 		metrics_set(o->o_fam[AMET_SENT], (double)ns.ns_put_bytes, NULL, 0);
 		metrics_set(o->o_fam[AMET_RECEIVED], (double)ns.ns_get_bytes, NULL, 0);
+		metrics_set(o->o_fam[AMET_HASHED], (double)ns.ns_hashed_bytes, NULL, 0);
+		metrics_set(o->o_fam[AMET_REUSED], (double)ns.ns_reused_chunks, NULL, 0);
 	}
 }
 
