@@ -72,7 +72,17 @@ first=$(jq -r '.applied[0].node' "$T_DIR/counter.json")
 check "... on a node that allows it ($first)" sh -c "[ '$first' = n1 ] || [ '$first' = n2 ]"
 check "... a refusal, if any, is n3's, with its reason" jqe \
 	'.applied[0].refused | all(.node == "n3" and (.reason | test("not allowed")))' "$T_DIR/counter.json"
-value() { cat "$C/counter/state" 2>/dev/null || echo 0; }
+# The counter's value; a restore in progress (its `cat >state` truncates the
+# file first) reads as empty for a moment: read again then.
+value() {
+	local v
+	for _ in $(seq 100); do
+		v=$(cat "$C/counter/state" 2>/dev/null) || { echo 0; return; }
+		[ -n "$v" ] && { echo "$v"; return; }
+		sleep 0.05
+	done
+	echo 0
+}
 ctl --json specs >"$T_DIR/specs.json"
 check "specs lists the stored exec spec with its program" jqe \
 	'any(.[]; .component == "counter" and .driver == "exec" and (.run | length) > 0 and (.folder | length) > 0)' "$T_DIR/specs.json"
