@@ -316,6 +316,23 @@ nasc_call(struct nasc *n, unsigned method, const ProtobufCMessage *req, unsigned
 	return rv;
 }
 
+int
+nasc_call_view(struct nasc *n, unsigned method, const ProtobufCMessage *req, unsigned timeout_ms,
+    struct rpc_view *ret_view, struct rpc_error *ret_err)
+{
+	int rv = nasc_refused(n, ret_err);
+
+	if (rv != 0)
+		return rv;
+	rv = -ENOENT;
+	for (size_t i = 0; i < n->n_count; i++) {
+		rv = rpc_client_call_view(n->n_clients[i], method, req, timeout_ms, ret_view, ret_err);
+		if (rv != -ECONNREFUSED)
+			break;
+	}
+	return rv;
+}
+
 void
 nasc_info_from_pb(const Ckpt__V1__CheckpointInfo *pb, struct nasc_info *ret_info)
 {

@@ -166,6 +166,9 @@ struct nasc_src {
 
 /* nasc.c: open, close and settings */
 bool nasc_is_aborted(void *arg);
+/* nasc_call() with the reply left in its message (rpc_client_call_view()): rpc_view_free() it. */
+int nasc_call_view(struct nasc *n, unsigned method, const ProtobufCMessage *req,
+    unsigned timeout_ms, struct rpc_view *ret_view, struct rpc_error *ret_err);
 /* nasc_base.c: the remembered lists (the cache) and the base of a store */
 struct nasc_cached *nasc_cache_find(struct nasc *n, const char *node, const char *component);
 void nasc_cache_put(struct nasc *n, const char *node, const char *component,

@@ -69,6 +69,8 @@ struct nasc_reader {
 	size_t r_buf_cap;
 	uint8_t *r_dest;                 /* non-NULL: batches are decoded into it, in place */
 	struct nasc_slot r_slots[NASC_GET_INFLIGHT];
+	struct pool_job r_warm;          /* nasc_reader_warm(), during the Retrieve */
+	bool r_warm_submitted;
 };
 
 /*
@@ -148,17 +150,117 @@ nasc_reader_chunk(struct zchunk *z, const Ckpt__V1__Chunk *ch,
 	return rv;
 }
 
-/* nasc_call() of GetChunks, the reply left in its message (megabytes: no copies). */
+/*
+ * A Retrieve reply read where it lies: its CheckpointInfo unpacked (small),
+ * its chunk list (field 2, thousands of ChunkRefs: protobuf-c made two
+ * allocations of each, 7 ms for 9,000 refs here, with the reader waiting)
+ * as one array whose hashes point into the reply's message.
+ */
+struct nasc_record {
+	struct rpc_view rc_view;               /* owns the bytes the refs point into */
+	Ckpt__V1__CheckpointInfo *rc_info;
+	Ckpt__V1__ChunkRef *rc_refs;           /* rc_n entries */
+	Ckpt__V1__ChunkRef **rc_ptrs;          /* rc_n pointers to them, as protobuf-c lays them out */
+	size_t rc_n;
+};
+
+/* One ChunkRef (common.proto) read in place; -EPROTO when it is not one. */
 static int
-nasc_get_chunks(struct nasc *n, const Ckpt__V1__GetChunksRequest *req, unsigned timeout_ms,
-    struct rpc_view *ret_view, struct rpc_error *ret_err)
+nasc_ref_parse(const uint8_t *data, size_t len, Ckpt__V1__ChunkRef *ret_ref)
 {
-	int rv = -ENOENT;
-	for (size_t i = 0; i < n->n_count; i++) {
-		rv = rpc_client_call_view(n->n_clients[i], NAS_GET_CHUNKS, &req->base, timeout_ms,
-		    ret_view, ret_err);
-		if (rv != -ECONNREFUSED)
-			break;
+	Ckpt__V1__ChunkRef c = CKPT__V1__CHUNK_REF__INIT;
+	struct pbv_field f;
+	struct pbv v;
+	int rv;
+
+	pbv_init(&v, data, len);
+	while ((rv = pbv_next(&v, &f)) == 1) {
+		if (f.pf_num == 1 && f.pf_wire == PBV_LEN)
+			c.sha256 = (ProtobufCBinaryData){ f.pf_len, (uint8_t *)f.pf_data };
+		else if (f.pf_num == 2 && f.pf_wire == PBV_VARINT)
+			c.size = (uint32_t)f.pf_u64; /* as protobuf-c reads a uint32 */
+		else if (f.pf_num == 3 && f.pf_wire == PBV_VARINT)
+			c.zero = f.pf_u64 != 0;
+		else if (f.pf_num >= 1 && f.pf_num <= 3)
+			return -EPROTO;
+	}
+	if (rv != 0)
+		return rv;
+	*ret_ref = c;
+	return 0;
+}
+
+static void
+nasc_record_free(struct nasc_record *rc)
+{
+	if (rc->rc_info != NULL)
+		protobuf_c_message_free_unpacked(&rc->rc_info->base, NULL);
+	free(rc->rc_refs);
+	free(rc->rc_ptrs);
+	rpc_view_free(&rc->rc_view);
+	memset(rc, 0, sizeof(*rc));
+}
+
+/* Reads rc->rc_view's RetrieveReply: -EPROTO when it is not one, -ENOMEM. */
+static int
+nasc_record_parse(struct nasc_record *rc)
+{
+	const uint8_t *info = NULL;
+	size_t info_len = 0, n = 0;
+	struct pbv_field f;
+	struct pbv v;
+	int rv;
+
+	pbv_init(&v, rc->rc_view.rv_body, rc->rc_view.rv_len);
+	while ((rv = pbv_next(&v, &f)) == 1) {
+		if ((f.pf_num == 1 || f.pf_num == 2) && f.pf_wire != PBV_LEN)
+			return -EPROTO;
+		if (f.pf_num == 1) {
+			info = f.pf_data;
+			info_len = f.pf_len;
+		}
+		n += f.pf_num == 2;
+	}
+	if (rv != 0)
+		return -EPROTO;
+	if (info != NULL && (rc->rc_info = ckpt__v1__checkpoint_info__unpack(NULL, info_len,
+	    info)) == NULL)
+		return -EPROTO;
+	rc->rc_refs = malloc((n ? n : 1) * sizeof(*rc->rc_refs));
+	rc->rc_ptrs = malloc((n ? n : 1) * sizeof(*rc->rc_ptrs));
+	if (rc->rc_refs == NULL || rc->rc_ptrs == NULL)
+		return -ENOMEM;
+	pbv_init(&v, rc->rc_view.rv_body, rc->rc_view.rv_len);
+	while (rc->rc_n < n && pbv_next(&v, &f) == 1) {
+		if (f.pf_num != 2)
+			continue;
+		rv = nasc_ref_parse(f.pf_data, f.pf_len, &rc->rc_refs[rc->rc_n]);
+		if (rv != 0)
+			return rv;
+		rc->rc_ptrs[rc->rc_n] = &rc->rc_refs[rc->rc_n];
+		rc->rc_n++;
+	}
+	return 0;
+}
+
+/* Retrieve, its reply read in place (nasc_record_free() it, also on failure). */
+static int
+nasc_record_get(struct nasc *n, const Ckpt__V1__RetrieveRequest *req, unsigned timeout_ms,
+    struct nasc_record *ret_rc, struct rpc_error *ret_err)
+{
+	int rv = nasc_call_view(n, NAS_RETRIEVE, &req->base, timeout_ms, &ret_rc->rc_view, ret_err);
+
+	if (rv != 0)
+		return rv;
+	rv = nasc_record_parse(ret_rc);
+	if (rv == -EPROTO) {
+		ret_err->re_code = CKPT__V1__CODE__INTERNAL;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
+		    "NAS answered an undecodable Retrieve reply");
+	} else if (rv != 0) {
+		ret_err->re_code = CKPT__V1__CODE__RESOURCE_EXHAUSTED;
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "reading a Retrieve reply: %s",
+		    err_str(rv));
 	}
 	return rv;
 }
@@ -193,7 +295,8 @@ nasc_reader_fetch(struct nasc_reader *r, struct zchunk *z, size_t b, struct nasc
 		greq.n_sha256 = want;
 		greq.sha256 = &r->r_hashes[hash];
 		greq.max_bytes = budget > UINT32_MAX ? UINT32_MAX : (uint32_t)budget;
-		rv = nasc_get_chunks(r->r_nasc, &greq, r->r_timeout_ms, &view, &s->sl_err);
+		rv = nasc_call_view(r->r_nasc, NAS_GET_CHUNKS, &greq.base, r->r_timeout_ms, &view,
+		    &s->sl_err);
 		if (rv != 0)
 			break;
 		/* A prefix of the chunks asked (field 1), in order; holes between them. */
@@ -240,21 +343,24 @@ nasc_reader_job(void *arg)
 }
 
 /*
- * Buffers and decompression contexts of the slots; dest: decode in place there, or NULL.
- *
- * Their pages are made present in one call each (util_prefault), not one
- * fault per page as the first batch is laid out. The replies' messages
- * (nng allocates each as it arrives, from the same heap in a process with
- * one malloc arena, as ckptctl) get the same: a block as large as the
- * replies in flight is prefaulted and freed before the first GetChunks,
- * and its pages are theirs.
+ * A job of the pool while the Retrieve is out: the first SHA-256 of a
+ * process loads OpenSSL's configuration and providers (about 3 ms here),
+ * which the digest of the list would otherwise wait for; and the workers
+ * the batches need are started.
  */
+static void
+nasc_reader_warm(void *arg)
+{
+	uint8_t h[SHA_LEN];
+
+	(void)arg;
+	sha256("", 0, h);
+}
+
+/* Buffers and decompression contexts of the slots; dest: decode in place there, or NULL. */
 static int
 nasc_reader_start(struct nasc_reader *r, uint8_t *dest)
 {
-	size_t warm = 0;
-	void *w;
-
 	r->r_dest = dest;
 	for (size_t i = 0; i < NASC_GET_INFLIGHT && i < r->r_nbatch; i++) {
 		struct nasc_slot *s = &r->r_slots[i];
@@ -264,15 +370,34 @@ nasc_reader_start(struct nasc_reader *r, uint8_t *dest)
 		s->sl_r = r;
 		if (dest == NULL && (s->sl_own = malloc(r->r_buf_cap)) == NULL)
 			return -ENOMEM;
-		if (dest == NULL)
-			util_prefault(s->sl_own, r->r_buf_cap);
+	}
+	return 0;
+}
+
+/*
+ * Makes the pages of the slots' buffers present in one call each
+ * (util_prefault), not one fault per page as the first batch is laid out,
+ * while the NAS reads the first batches (it only maps them: a worker may
+ * already write there). The replies' messages (nng allocates each as it
+ * arrives, from the same heap in a process with one malloc arena, as
+ * ckptctl) get the same: a block as large as the replies in flight is
+ * prefaulted and freed, and its pages are theirs.
+ */
+static void
+nasc_reader_prefault(struct nasc_reader *r)
+{
+	size_t warm = 0;
+	void *w;
+
+	for (size_t i = 0; i < NASC_GET_INFLIGHT && i < r->r_nbatch; i++) {
+		if (r->r_slots[i].sl_own != NULL)
+			util_prefault(r->r_slots[i].sl_own, r->r_buf_cap);
 		warm += r->r_buf_cap + r->r_buf_cap / 16; /* and the chunks' headers */
 	}
 	if (warm >= UTIL_PREFAULT_MIN && (w = malloc(warm)) != NULL) {
 		util_prefault(w, warm);
 		free(w);
 	}
-	return 0;
 }
 
 /* Starts fetching batch b (its slot is free). */
@@ -306,6 +431,8 @@ nasc_reader_wait(struct nasc_reader *r, size_t b)
 static void
 nasc_reader_stop(struct nasc_reader *r)
 {
+	if (r->r_warm_submitted)
+		pool_wait(r->r_nasc->n_pool, &r->r_warm, false);
 	for (size_t i = 0; i < NASC_GET_INFLIGHT; i++) {
 		struct nasc_slot *s = &r->r_slots[i];
 		if (s->sl_submitted)
@@ -346,7 +473,7 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
     uint64_t *read_seq, struct rpc_error *ret_err)
 {
 	Ckpt__V1__RetrieveRequest rreq = CKPT__V1__RETRIEVE_REQUEST__INIT;
-	Ckpt__V1__RetrieveReply *rrep = NULL;
+	struct nasc_record rec;
 	struct nasc_reader r;
 	struct sha_ctx *whole = NULL;
 	struct nasc_info info;
@@ -358,15 +485,19 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 	ret_err->re_msg[0] = '\0';
 	ret_err->re_reason[0] = '\0';
 	memset(&r, 0, sizeof(r));
+	memset(&rec, 0, sizeof(rec));
 	r.r_nasc = n;
 	r.r_timeout_ms = timeout_ms;
 	rreq.node = (char *)(node != NULL ? node : "");
 	rreq.component = (char *)component;
 	rreq.seq = seq;
-	rv = nasc_call(n, NAS_RETRIEVE, &rreq.base, timeout_ms, (ProtobufCMessage **)&rrep, ret_err);
+	/* While the NAS looks the record up: the workers start, SHA-256 gets ready. */
+	r.r_warm_submitted = true;
+	pool_submit(n->n_pool, &r.r_warm, nasc_reader_warm, NULL);
+	rv = nasc_record_get(n, &rreq, timeout_ms, &rec, ret_err);
 	if (rv != 0)
-		return rv;
-	nasc_info_from_pb(rrep->info, &info);
+		goto out;
+	nasc_info_from_pb(rec.rc_info, &info);
 	*read_seq = info.ni_seq;
 	rv = 0;
 	/* A plain SHA-256 (records of the older format) costs a pass over the bytes. */
@@ -374,13 +505,13 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 		rv = sha_new(&whole);
 	if (rv != 0)
 		goto out;
-	rv = nasc_reader_plan(&r, rrep->chunks, rrep->n_chunks, info.ni_size);
+	rv = nasc_reader_plan(&r, rec.rc_ptrs, rec.rc_n, info.ni_size);
 	/*
 	 * The digest of the list; every chunk read is verified against the
 	 * list, so the bytes written are those the digest names.
 	 */
 	if (rv == 0)
-		rv = digest_refs(rrep->chunks, rrep->n_chunks, digest);
+		rv = digest_refs(rec.rc_ptrs, rec.rc_n, digest);
 	if (rv == -EINVAL || rv == -EBADMSG || (rv == 0 && info.ni_has_digest &&
 	    memcmp(digest, info.ni_digest, SHA_LEN) != 0)) {
 		rv = -EBADMSG;
@@ -407,6 +538,9 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 		/* Batch next goes in the slot batch next - NASC_GET_INFLIGHT left, done with. */
 		for (; next < r.r_nbatch && next < b + NASC_GET_INFLIGHT; next++)
 			nasc_reader_submit(&r, next);
+		/* The NAS is at the first batches: their buffers' pages meanwhile. */
+		if (b == 0)
+			nasc_reader_prefault(&r);
 		s = nasc_reader_wait(&r, b);
 		if (s->sl_rv != 0) {
 			rv = s->sl_rv;
@@ -446,7 +580,7 @@ out_data_loss:
 out:
 	nasc_reader_stop(&r);
 	sha_free(whole);
-	rpc_reply_free(&rrep->base);
+	nasc_record_free(&rec);
 	return rv;
 }
 

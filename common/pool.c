@@ -39,12 +39,29 @@ pool_new(unsigned threads, struct pool **ret_pool)
 	return 0;
 }
 
+static void *pool_main(void *arg);
+
+/*
+ * Makes the workers still wanted (under p_mu). The first is made by the
+ * first pool_submit(), the others by that worker: the submitting thread
+ * (a reader about to wait for a reply) pays for one pthread_create, not all.
+ */
+static void
+pool_spawn(struct pool *p)
+{
+	while (!p->p_stop && p->p_n < p->p_want &&
+	    pthread_create(&p->p_threads[p->p_n], NULL, pool_main, p) == 0)
+		pthread_setname_np(p->p_threads[p->p_n++], "pool:worker");
+	p->p_want = p->p_n; /* one that failed is not tried again */
+}
+
 static void *
 pool_main(void *arg)
 {
 	struct pool *p = arg;
 
 	pthread_mutex_lock(&p->p_mu);
+	pool_spawn(p);
 	for (;;) {
 		struct pool_job *j;
 
@@ -70,13 +87,16 @@ pool_main(void *arg)
 void
 pool_free(struct pool *p)
 {
+	unsigned n;
+
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->p_mu);
 	p->p_stop = true;
+	n = p->p_n; /* none is made once p_stop is set */
 	pthread_cond_broadcast(&p->p_work);
 	pthread_mutex_unlock(&p->p_mu);
-	for (unsigned i = 0; i < p->p_n; i++)
+	for (unsigned i = 0; i < n; i++)
 		pthread_join(p->p_threads[i], NULL);
 	pthread_cond_destroy(&p->p_work);
 	pthread_cond_destroy(&p->p_done);
@@ -92,11 +112,12 @@ pool_submit(struct pool *p, struct pool_job *j, void (*fn)(void *), void *arg)
 	j->pj_next = NULL;
 	pthread_mutex_lock(&p->p_mu);
 	/* Fewer workers than wanted (none: callers run their jobs) is slower, not wrong. */
-	if (!p->p_started) {
+	if (!p->p_started && p->p_want > 0) {
 		p->p_started = true;
-		while (p->p_n < p->p_want &&
-		    pthread_create(&p->p_threads[p->p_n], NULL, pool_main, p) == 0)
+		if (pthread_create(&p->p_threads[0], NULL, pool_main, p) == 0)
 			pthread_setname_np(p->p_threads[p->p_n++], "pool:worker");
+		else
+			p->p_want = 0;
 	}
 	j->pj_state = POOL_JOB_QUEUED;
 	if (p->p_tail != NULL)
