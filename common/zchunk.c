@@ -160,10 +160,13 @@ zchunk_verify(struct zchunk *z, unsigned codec, const void *data, size_t len, si
 	rv = zchunk_decode(z, codec, data, len, raw_size, max_raw, out, &raw);
 	if (rv != 0)
 		return rv;
-	/* One context for every chunk (sha.c: no lookup per chunk); sha256() without memory. */
-	if (z->z_sha == NULL && sha_new(&z->z_sha) != 0)
+	/*
+	 * One context for every chunk (sha.c: no lookup per chunk); sha256()
+	 * without memory, or without z (a raw chunk needs no decoder).
+	 */
+	if (z != NULL && z->z_sha == NULL && sha_new(&z->z_sha) != 0)
 		z->z_sha = NULL;
-	if (z->z_sha != NULL) {
+	if (z != NULL && z->z_sha != NULL) {
 		sha_update(z->z_sha, raw, raw_size);
 		sha_final(z->z_sha, h);
 	} else {

@@ -51,7 +51,10 @@ int zchunk_compress(struct zchunk *z, const void *raw, size_t len, void *out, si
  */
 int zchunk_decode(struct zchunk *z, unsigned codec, const void *data, size_t len,
     size_t raw_size, size_t max_raw, void *out, const void **ret_raw);
-/* Decodes and checks the SHA-256 of the raw bytes: -EBADMSG on a mismatch. */
+/*
+ * Decodes and checks the SHA-256 of the raw bytes: -EBADMSG on a mismatch.
+ * z may be NULL for a raw chunk. z keeps a SHA-256 context for the next call.
+ */
 int zchunk_verify(struct zchunk *z, unsigned codec, const void *data, size_t len,
     size_t raw_size, size_t max_raw, void *out, const uint8_t sha[SHA_LEN],
     const void **ret_raw);
