@@ -136,6 +136,14 @@ struct nasc_put {
 typedef ssize_t (*nasc_read_fn)(void *arg, void *buf, size_t len);
 /* Consumes len bytes; returns 0 or a negative errno. */
 typedef int (*nasc_write_fn)(void *arg, const void *buf, size_t len);
+/*
+ * Consumes the bytes of iov[0..count) in order (count at most NASC_IOV_MAX,
+ * as writev(2) takes them); may change iov (util_writev_all()). 0 or a
+ * negative errno.
+ */
+struct iovec;
+typedef int (*nasc_writev_fn)(void *arg, struct iovec *iov, int count);
+#define NASC_IOV_MAX 1024
 /* Forgets everything written so far (for a fallback); 0 or a negative errno. */
 typedef int (*nasc_reset_fn)(void *arg);
 
@@ -300,6 +308,16 @@ int nasc_retrieve_buf(struct nasc *n, const char *node, const char *component, u
  */
 int nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component,
     uint64_t seq, nasc_write_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err);
+/*
+ * nasc_retrieve_fallback() handing the bytes to a vectored writer as they
+ * lie: each chunk, once verified, straight from the GetChunks reply it came
+ * in (a compressed one from where it was decoded), each hole as pieces of a
+ * zero buffer; no copy into a batch buffer, no zeroing (ckptctl get writes
+ * them with writev(2)). The pieces are valid during the call only.
+ */
+int nasc_retrieve_fallback_v(struct nasc *n, const char *node, const char *component,
+    uint64_t seq, nasc_writev_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
     struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err);
 /* The same into a malloc'ed buffer (free() it), bounded by max_size. */
 int nasc_retrieve_buf_fallback(struct nasc *n, const char *node, const char *component,

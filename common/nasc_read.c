@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "chunkv.h"
 #include "digest.h"
@@ -55,8 +56,13 @@ struct nasc_slot {
 	struct rpc_error sl_err;     /* the call's error, when sl_rv came from a call */
 	struct zchunk *sl_z;         /* its decompression context */
 	uint8_t *sl_own;             /* its own buffer (not writing in place), or NULL */
-	uint8_t *sl_buf;             /* where the batch's raw bytes go */
+	uint8_t *sl_buf;             /* where the batch's raw bytes go (decoded ones, gathering) */
 	size_t sl_len;
+	/* Gathering (r_gather): the batch as pieces where they lie, and the replies they lie in. */
+	struct iovec *sl_iov;
+	size_t sl_niov, sl_iov_cap;
+	struct rpc_view *sl_views;
+	size_t sl_nviews, sl_views_cap;
 };
 
 struct nasc_reader {
@@ -71,7 +77,18 @@ struct nasc_reader {
 	struct nasc_slot r_slots[NASC_GET_INFLIGHT];
 	struct pool_job r_warm;          /* nasc_reader_warm(), during the Retrieve */
 	bool r_warm_submitted;
+	/*
+	 * Gathering (a vectored writer, nasc_retrieve_fallback_v): a batch is
+	 * handed over as pieces, each verified chunk where it lies in its reply
+	 * (a compressed one where it was decoded, in sl_buf), each hole as runs
+	 * of r_zeros: no copy, no zeroing.
+	 */
+	bool r_gather;
+	uint8_t *r_zeros;                /* NASC_ZEROS zero bytes, never written */
 };
+
+/* Zero bytes a hole's pieces point at (calloc: pages the kernel keeps zero). */
+#define NASC_ZEROS (64u << 10)
 
 /*
  * Checks the record's chunk list and cuts it into batches. A hole carries
@@ -128,10 +145,14 @@ nasc_reader_plan(struct nasc_reader *r, Ckpt__V1__ChunkRef *const *refs, size_t 
 	return 0;
 }
 
-/* Decodes and verifies one chunk of a reply for ref into out (ref->size bytes). */
+/*
+ * Decodes and verifies one chunk of a reply for ref into out (ref->size
+ * bytes); with ret_raw, a raw chunk is not copied: *ret_raw is where its
+ * verified bytes lie (in the reply, or out for a decoded one).
+ */
 static int
 nasc_reader_chunk(struct zchunk *z, const Ckpt__V1__Chunk *ch,
-    const Ckpt__V1__ChunkRef *ref, uint8_t *out)
+    const Ckpt__V1__ChunkRef *ref, uint8_t *out, const void **ret_raw)
 {
 	size_t raw_size = ch->raw_size != 0 ? ch->raw_size : ch->data.len;
 	const void *raw;
@@ -144,8 +165,10 @@ nasc_reader_chunk(struct zchunk *z, const Ckpt__V1__Chunk *ch,
 	    NASC_RAW_MAX, out, ref->sha256.data, &raw);
 	if (rv == -EINVAL)
 		rv = -EBADMSG;
+	if (rv == 0 && ret_raw != NULL)
+		*ret_raw = raw;
 	/* A raw chunk is verified where it lies (while it is in the cache), then copied. */
-	if (rv == 0 && raw != out)
+	else if (rv == 0 && raw != out)
 		memcpy(out, raw, raw_size);
 	return rv;
 }
@@ -265,7 +288,73 @@ nasc_record_get(struct nasc *n, const Ckpt__V1__RetrieveRequest *req, unsigned t
 	return rv;
 }
 
-/* Fetches, verifies and lays out batch b in s->sl_buf. */
+/* Appends len bytes at p to the slot's pieces (joined to the last one when they follow it). */
+static int
+nasc_slot_piece(struct nasc_slot *s, const void *p, size_t len)
+{
+	struct iovec *last = s->sl_niov > 0 ? &s->sl_iov[s->sl_niov - 1] : NULL;
+
+	if (last != NULL && (const uint8_t *)last->iov_base + last->iov_len == p) {
+		last->iov_len += len;
+		return 0;
+	}
+	if (s->sl_niov == s->sl_iov_cap) {
+		size_t cap = s->sl_iov_cap ? 2 * s->sl_iov_cap : 256;
+		struct iovec *v = realloc(s->sl_iov, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		s->sl_iov = v;
+		s->sl_iov_cap = cap;
+	}
+	s->sl_iov[s->sl_niov++] = (struct iovec){ (void *)p, len };
+	return 0;
+}
+
+/* A hole of len bytes: at off in sl_buf, or, gathering, as pieces of r_zeros. */
+static int
+nasc_slot_hole(struct nasc_reader *r, struct nasc_slot *s, size_t off, size_t len)
+{
+	int rv = 0;
+
+	if (!r->r_gather) {
+		memset(s->sl_buf + off, 0, len);
+		return 0;
+	}
+	while (rv == 0 && len > 0) {
+		size_t k = len < NASC_ZEROS ? len : NASC_ZEROS;
+		rv = nasc_slot_piece(s, r->r_zeros, k);
+		len -= k;
+	}
+	return rv;
+}
+
+/* Keeps a reply whose bytes the slot's pieces point into, until they are written. */
+static int
+nasc_slot_keep(struct nasc_slot *s, struct rpc_view *v)
+{
+	if (s->sl_nviews == s->sl_views_cap) {
+		size_t cap = s->sl_views_cap ? 2 * s->sl_views_cap : 4;
+		struct rpc_view *a = realloc(s->sl_views, cap * sizeof(*a));
+		if (a == NULL)
+			return -ENOMEM;
+		s->sl_views = a;
+		s->sl_views_cap = cap;
+	}
+	s->sl_views[s->sl_nviews++] = *v;
+	return 0;
+}
+
+/* Lets go of the slot's pieces and the replies they point into. */
+static void
+nasc_slot_release(struct nasc_slot *s)
+{
+	for (size_t i = 0; i < s->sl_nviews; i++)
+		rpc_view_free(&s->sl_views[i]);
+	s->sl_nviews = 0;
+	s->sl_niov = 0;
+}
+
+/* Fetches, verifies and lays out batch b in s->sl_buf (or, gathering, as s->sl_iov). */
 static int
 nasc_reader_fetch(struct nasc_reader *r, struct zchunk *z, size_t b, struct nasc_slot *s)
 {
@@ -284,11 +373,11 @@ nasc_reader_fetch(struct nasc_reader *r, struct zchunk *z, size_t b, struct nasc
 		uint64_t budget = 0;
 
 		/* Holes are never asked for: zero bytes where they lie. */
-		while (ref < end && r->r_refs[ref]->zero) {
-			memset(s->sl_buf + off, 0, r->r_refs[ref]->size);
+		while (rv == 0 && ref < end && r->r_refs[ref]->zero) {
+			rv = nasc_slot_hole(r, s, off, r->r_refs[ref]->size);
 			off += r->r_refs[ref++]->size;
 		}
-		if (ref == end)
+		if (rv != 0 || ref == end)
 			break;
 		for (size_t i = ref; i < end; i++)
 			budget += r->r_refs[i]->zero ? 0 : r->r_refs[i]->size + NASC_GET_SLACK;
@@ -312,17 +401,31 @@ nasc_reader_fetch(struct nasc_reader *r, struct zchunk *z, size_t b, struct nasc
 				break;
 			}
 			got++;
-			while (r->r_refs[ref]->zero) {
-				memset(s->sl_buf + off, 0, r->r_refs[ref]->size);
+			while (rv == 0 && r->r_refs[ref]->zero) {
+				rv = nasc_slot_hole(r, s, off, r->r_refs[ref]->size);
 				off += r->r_refs[ref++]->size;
 			}
+			if (rv != 0)
+				break;
 			atomic_fetch_add(&r->r_nasc->n_get_bytes, cv.data.len);
-			rv = nasc_reader_chunk(z, &cv, r->r_refs[ref], s->sl_buf + off);
-			s->sl_mismatch = rv == -EBADMSG;
+			if (r->r_gather) {
+				const void *raw = NULL;
+				rv = nasc_reader_chunk(z, &cv, r->r_refs[ref], s->sl_buf + off, &raw);
+				if (rv == 0)
+					rv = nasc_slot_piece(s, raw, r->r_refs[ref]->size);
+				s->sl_mismatch = rv == -EBADMSG;
+			} else {
+				rv = nasc_reader_chunk(z, &cv, r->r_refs[ref], s->sl_buf + off, NULL);
+				s->sl_mismatch = rv == -EBADMSG;
+			}
 			off += r->r_refs[ref++]->size;
 			hash++;
 		}
-		rpc_view_free(&view);
+		/* Gathering, the reply lives on while the pieces in it are written. */
+		if (r->r_gather && rv == 0 && got > 0)
+			rv = nasc_slot_keep(s, &view);
+		if (!r->r_gather || rv != 0 || got == 0)
+			rpc_view_free(&view);
 		if (rv == -EPROTO || (rv == 0 && got == 0)) {
 			rv = -EPROTO;
 			s->sl_err.re_code = CKPT__V1__CODE__INTERNAL;
@@ -330,6 +433,11 @@ nasc_reader_fetch(struct nasc_reader *r, struct zchunk *z, size_t b, struct nasc
 			    "NAS answered an undecodable GetChunks reply, or %zu chunks for %zu asked",
 			    got, want);
 		}
+	}
+	if (rv == -ENOMEM) {
+		s->sl_err.re_code = CKPT__V1__CODE__RESOURCE_EXHAUSTED;
+		snprintf(s->sl_err.re_msg, sizeof(s->sl_err.re_msg), "reading chunks: %s",
+		    err_str(rv));
 	}
 	s->sl_len = off;
 	return rv;
@@ -371,6 +479,8 @@ nasc_reader_start(struct nasc_reader *r, uint8_t *dest)
 		if (dest == NULL && (s->sl_own = malloc(r->r_buf_cap)) == NULL)
 			return -ENOMEM;
 	}
+	if (r->r_gather && (r->r_zeros = calloc(1, NASC_ZEROS)) == NULL)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -390,7 +500,8 @@ nasc_reader_prefault(struct nasc_reader *r)
 	void *w;
 
 	for (size_t i = 0; i < NASC_GET_INFLIGHT && i < r->r_nbatch; i++) {
-		if (r->r_slots[i].sl_own != NULL)
+		/* Gathering, only compressed chunks are decoded there: its pages wait for them. */
+		if (r->r_slots[i].sl_own != NULL && !r->r_gather)
 			util_prefault(r->r_slots[i].sl_own, r->r_buf_cap);
 		warm += r->r_buf_cap + r->r_buf_cap / 16; /* and the chunks' headers */
 	}
@@ -412,6 +523,7 @@ nasc_reader_submit(struct nasc_reader *r, size_t b)
 	s->sl_err.re_code = 0;
 	s->sl_err.re_msg[0] = '\0';
 	s->sl_buf = r->r_dest != NULL ? r->r_dest + r->r_batches[b].rb_off : s->sl_own;
+	nasc_slot_release(s);
 	s->sl_submitted = true;
 	pool_submit(r->r_nasc->n_pool, &s->sl_job, nasc_reader_job, s);
 }
@@ -439,7 +551,11 @@ nasc_reader_stop(struct nasc_reader *r)
 			pool_wait(r->r_nasc->n_pool, &s->sl_job, false);
 		zchunk_free(s->sl_z);
 		free(s->sl_own);
+		nasc_slot_release(s);
+		free(s->sl_iov);
+		free(s->sl_views);
 	}
+	free(r->r_zeros);
 	free(r->r_hashes);
 	free(r->r_batches);
 }
@@ -458,10 +574,27 @@ typedef uint8_t *(*nasc_dest_fn)(void *arg);
 /* Where a reader's bytes go: wr, or in place into dest() (then wr is not called). */
 struct nasc_sink {
 	nasc_write_fn k_wr;
+	nasc_writev_fn k_wrv;      /* instead of k_wr: pieces where they lie (gathering) */
 	nasc_expect_fn k_expect;   /* may be NULL */
 	nasc_dest_fn k_dest;       /* may be NULL */
 	void *k_arg;
 };
+
+/* Hands a gathered batch to k's vectored writer, NASC_IOV_MAX pieces at a time. */
+static int
+nasc_reader_writev(struct nasc_slot *s, const struct nasc_sink *k, struct sha_ctx *whole)
+{
+	int rv = 0;
+
+	if (whole != NULL)
+		for (size_t i = 0; i < s->sl_niov; i++)
+			sha_update(whole, s->sl_iov[i].iov_base, s->sl_iov[i].iov_len);
+	for (size_t i = 0; rv == 0 && i < s->sl_niov; i += NASC_IOV_MAX) {
+		size_t m = s->sl_niov - i < NASC_IOV_MAX ? s->sl_niov - i : NASC_IOV_MAX;
+		rv = k->k_wrv(k->k_arg, s->sl_iov + i, (int)m);
+	}
+	return rv;
+}
 
 /*
  * nasc_retrieve(); *read_seq is the sequence of the record read, even on
@@ -505,6 +638,7 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 		rv = sha_new(&whole);
 	if (rv != 0)
 		goto out;
+	r.r_gather = k->k_wrv != NULL && k->k_dest == NULL;
 	rv = nasc_reader_plan(&r, rec.rc_ptrs, rec.rc_n, info.ni_size);
 	/*
 	 * The digest of the list; every chunk read is verified against the
@@ -551,10 +685,15 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 				goto out_data_loss;
 			goto out;
 		}
-		if (whole != NULL)
-			sha_update(whole, s->sl_buf, s->sl_len);
 		total += s->sl_len;
-		rv = r.r_dest != NULL ? 0 : k->k_wr(k->k_arg, s->sl_buf, s->sl_len);
+		if (r.r_gather) {
+			rv = nasc_reader_writev(s, k, whole);
+			nasc_slot_release(s);
+		} else {
+			if (whole != NULL)
+				sha_update(whole, s->sl_buf, s->sl_len);
+			rv = r.r_dest != NULL ? 0 : k->k_wr(k->k_arg, s->sl_buf, s->sl_len);
+		}
 		if (rv != 0) {
 			snprintf(ret_err->re_msg, sizeof(ret_err->re_msg), "writing checkpoint: %s",
 			    err_str(rv));
@@ -589,7 +728,7 @@ nasc_retrieve(struct nasc *n, const char *node, const char *component, uint64_t 
     nasc_write_fn wr, void *wr_arg, unsigned timeout_ms, struct nasc_info *ret_info,
     struct rpc_error *ret_err)
 {
-	struct nasc_sink k = { wr, NULL, NULL, wr_arg };
+	struct nasc_sink k = { wr, NULL, NULL, NULL, wr_arg };
 	uint64_t read_seq = 0;
 	return nasc_retrieve_seq(n, node, component, seq, &k, timeout_ms, ret_info, &read_seq,
 	    ret_err);
@@ -677,7 +816,17 @@ nasc_retrieve_fallback(struct nasc *n, const char *node, const char *component, 
     nasc_write_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
     struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
 {
-	struct nasc_sink k = { wr, NULL, NULL, arg };
+	struct nasc_sink k = { wr, NULL, NULL, NULL, arg };
+	return nasc_retrieve_fallback_x(n, node, component, seq, &k, reset, timeout_ms, ret_info,
+	    ret_fb, ret_err);
+}
+
+int
+nasc_retrieve_fallback_v(struct nasc *n, const char *node, const char *component, uint64_t seq,
+    nasc_writev_fn wr, nasc_reset_fn reset, void *arg, unsigned timeout_ms,
+    struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
+{
+	struct nasc_sink k = { NULL, wr, NULL, NULL, arg };
 	return nasc_retrieve_fallback_x(n, node, component, seq, &k, reset, timeout_ms, ret_info,
 	    ret_fb, ret_err);
 }
@@ -759,7 +908,7 @@ nasc_retrieve_buf_fallback(struct nasc *n, const char *node, const char *compone
     struct nasc_info *ret_info, struct nasc_fallback *ret_fb, struct rpc_error *ret_err)
 {
 	struct nasc_growbuf g = { NULL, 0, 0, max_size, 0 };
-	struct nasc_sink k = { nasc_growbuf_write, nasc_growbuf_expect, nasc_growbuf_dest, &g };
+	struct nasc_sink k = { nasc_growbuf_write, NULL, nasc_growbuf_expect, nasc_growbuf_dest, &g };
 	int rv = nasc_retrieve_fallback_x(n, node, component, seq, &k, nasc_growbuf_reset,
 	    timeout_ms, ret_info, ret_fb, ret_err);
 	if (rv != 0) {
@@ -781,7 +930,7 @@ nasc_retrieve_buf(struct nasc *n, const char *node, const char *component, uint6
     struct nasc_info *ret_info, struct rpc_error *ret_err)
 {
 	struct nasc_growbuf g = { NULL, 0, 0, max_size, 0 };
-	struct nasc_sink k = { nasc_growbuf_write, nasc_growbuf_expect, nasc_growbuf_dest, &g };
+	struct nasc_sink k = { nasc_growbuf_write, NULL, nasc_growbuf_expect, nasc_growbuf_dest, &g };
 	uint64_t read_seq = 0;
 	int rv = nasc_retrieve_seq(n, node, component, seq, &k, timeout_ms, ret_info, &read_seq,
 	    ret_err);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,4 +164,26 @@ util_prefault_read(const void *p, size_t len)
 	(void)p;
 	(void)len;
 #endif
+}
+
+int
+util_writev_all(int fd, struct iovec *iov, int count)
+{
+	while (count > 0) {
+		ssize_t k = writev(fd, iov, count);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		while (count > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			count--;
+		}
+		if (count > 0) {
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
 }

@@ -37,4 +37,11 @@ void util_prefault(void *p, size_t len);
 /* The same for reading (MADV_POPULATE_READ): a file mapping's pages mapped in one call. */
 void util_prefault_read(const void *p, size_t len);
 
+/*
+ * writev(2) of all of iov[0..count) to fd, again after a short write or
+ * EINTR (iov is advanced past what was written). 0 or a negative errno.
+ */
+struct iovec;
+int util_writev_all(int fd, struct iovec *iov, int count);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ckpt/v1/manager.pb-c.h"
@@ -51,13 +52,17 @@ struct data_sink {
 	struct sha_ctx *ds_sha; /* get --sha256: the plain SHA-256 of what is written */
 };
 
+/* The pieces of a restore as they lie (nasc_retrieve_fallback_v): one writev(2) for many. */
 static int
-data_sink_write(void *arg, const void *buf, size_t len)
+data_sink_writev(void *arg, struct iovec *iov, int count)
 {
 	struct data_sink *s = arg;
-	int rv = ctl_write_all(s->ds_fd, buf, len);
-	if (rv == 0 && s->ds_sha != NULL)
-		sha_update(s->ds_sha, buf, len);
+	int rv;
+
+	if (s->ds_sha != NULL)
+		for (int i = 0; i < count; i++)
+			sha_update(s->ds_sha, iov[i].iov_base, iov[i].iov_len);
+	rv = util_writev_all(s->ds_fd, iov, count);
 	if (rv != 0)
 		s->ds_err = rv;
 	return rv;
@@ -206,7 +211,7 @@ cmd_get(struct ctl *c, int argc, char **argv)
 		sink.ds_name = data_tmp_path;
 	}
 	/* Without @SEQ, a corrupt latest falls back to the previous sequence (said on stderr). */
-	rv = nasc_retrieve_fallback(nas, node, comp, seq, data_sink_write,
+	rv = nasc_retrieve_fallback_v(nas, node, comp, seq, data_sink_writev,
 	    seq == 0 ? data_sink_reset : NULL, &sink, ctl_timeout_at_least(c, CTL_DATA_TIMEOUT_MS),
 	    &info, &fb, &err);
 	if (rv == 0 && fb.nf_bad_seq != 0)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ckpt/v1/nas.pb-c.h"
@@ -408,6 +409,139 @@ START_TEST(nasc_writer_error_stops_the_read)
 }
 END_TEST
 
+/* A vectored writer collecting what it is handed (nasc_retrieve_fallback_v). */
+struct gather {
+	uint8_t *g_buf;
+	size_t g_len, g_cap;
+	int g_calls, g_max_count, g_fail_at;
+};
+
+static int
+gather_writev(void *arg, struct iovec *iov, int count)
+{
+	struct gather *g = arg;
+
+	if (++g->g_calls == g->g_fail_at)
+		return -EIO;
+	ck_assert_int_gt(count, 0);
+	ck_assert_int_le(count, NASC_IOV_MAX);
+	if (count > g->g_max_count)
+		g->g_max_count = count;
+	for (int i = 0; i < count; i++) {
+		ck_assert_uint_le(g->g_len + iov[i].iov_len, g->g_cap);
+		memcpy(g->g_buf + g->g_len, iov[i].iov_base, iov[i].iov_len);
+		g->g_len += iov[i].iov_len;
+	}
+	return 0;
+}
+
+static int
+gather_reset(void *arg)
+{
+	struct gather *g = arg;
+	g->g_len = 0;
+	return 0;
+}
+
+/* Retrieves seq through a vectored writer and checks it is f's bytes. */
+static void
+gather_back(uint64_t seq, const struct fx_ckpt *f, struct gather *g)
+{
+	struct nasc_fallback fb;
+	struct nasc_info info;
+	struct rpc_error err;
+	int rv;
+
+	g->g_cap = f->f_len;
+	g->g_buf = malloc(f->f_len ? f->f_len : 1);
+	ck_assert_ptr_nonnull(g->g_buf);
+	rv = nasc_retrieve_fallback_v(cli, "", "c", seq, gather_writev, gather_reset, g, TIMEOUT_MS,
+	    &info, &fb, &err);
+	ck_assert_msg(rv == 0, "retrieve: %d %s", rv, err.re_msg);
+	ck_assert_uint_eq(g->g_len, f->f_len);
+	ck_assert_int_eq(memcmp(g->g_buf, f->f_bytes, f->f_len), 0);
+	ck_assert_mem_eq(info.ni_sha256, f->f_whole, SHA_LEN);
+	ck_assert_int_eq(atomic_load(&fx_bad_asks), 0);
+	free(g->g_buf);
+	g->g_buf = NULL;
+}
+
+/*
+ * Gathering: raw chunks handed from the replies, compressed ones decoded,
+ * holes (one larger than the zero buffer, 64 KiB) as zeros, over many
+ * batches of short replies (a batch's pieces in several replies) and one
+ * chunk larger than a batch; more pieces than one writev takes.
+ */
+START_TEST(nasc_hands_a_vectored_writer_the_pieces_as_they_lie)
+{
+	static struct fx_piece p[3000];
+	struct gather g = { 0 };
+
+	for (size_t i = 0; i < 3000; i++) {
+		p[i].p_kind = i % 3 == 0 ? FX_HOLE : i % 3 == 1 ? FX_RAW : FX_ZSTD;
+		p[i].p_size = 1 + (uint32_t)(i * 37 % 9000);
+	}
+	p[3].p_size = 300000;        /* a hole of several zero pieces */
+	p[1500].p_kind = FX_RAW;
+	p[1500].p_size = NASC_RAW_MAX; /* one chunk bigger than a batch */
+	fx[0] = fx_build(1, p, 3000, 8);
+	fx_reply_max = 7;
+	gather_back(1, fx[0], &g);
+	ck_assert_int_gt(g.g_calls, 1);
+	fx_reply_max = 0;
+	memset(&g, 0, sizeof(g));
+	gather_back(0, fx[0], &g);
+	fx_free(fx[0]);
+	/* Small raw chunks and holes: a batch of more pieces than one writev takes. */
+	for (size_t i = 0; i < 3000; i++)
+		p[i] = (struct fx_piece){ i % 2 == 0 ? FX_RAW : FX_HOLE, 1 + (uint32_t)(i % 50) };
+	fx[0] = fx_build(1, p, 3000, 12);
+	memset(&g, 0, sizeof(g));
+	gather_back(1, fx[0], &g);
+	ck_assert_int_eq(g.g_max_count, NASC_IOV_MAX);
+}
+END_TEST
+
+/* Gathering, a corrupt chunk is DATA_LOSS; the fallback starts over (reset) and reads seq 1. */
+START_TEST(nasc_vectored_corrupt_chunk_falls_back)
+{
+	static struct fx_piece p[600];
+	struct gather g = { 0 };
+
+	for (size_t i = 0; i < 600; i++) {
+		p[i].p_kind = i % 2 == 0 ? FX_RAW : FX_HOLE;
+		p[i].p_size = 16384;
+	}
+	fx[0] = fx_build(1, p, 600, 9);
+	fx[1] = fx_build(2, p, 600, 10);
+	fx[1]->f_stored[598].data.data[7] ^= 1;
+	gather_back(0, fx[0], &g);
+	ck_assert_int_gt(g.g_calls, 1); /* seq 2's first batches were written, then forgotten */
+}
+END_TEST
+
+START_TEST(nasc_vectored_writer_error_stops_the_read)
+{
+	static struct fx_piece p[800];
+	struct gather g = { 0 };
+	struct nasc_fallback fb;
+	struct nasc_info info;
+	struct rpc_error err;
+
+	for (size_t i = 0; i < 800; i++)
+		p[i] = (struct fx_piece){ FX_RAW, 16384 };
+	fx[0] = fx_build(1, p, 800, 11);
+	g.g_cap = fx[0]->f_len;
+	g.g_buf = malloc(g.g_cap);
+	g.g_fail_at = 2;
+	ck_assert_int_eq(nasc_retrieve_fallback_v(cli, "", "c", 1, gather_writev, gather_reset, &g,
+	                     TIMEOUT_MS, &info, &fb, &err), -EIO);
+	ck_assert_int_eq(g.g_calls, 2);
+	ck_assert_ptr_nonnull(strstr(err.re_msg, "writing checkpoint"));
+	free(g.g_buf);
+}
+END_TEST
+
 /* Into a buffer: the record's size is checked against the bound before any chunk is asked for. */
 START_TEST(nasc_too_big_for_the_buffer_fails_before_reading)
 {
@@ -580,6 +714,9 @@ main(void)
 	tcase_add_test(tc, nasc_rejects_bad_holes_as_data_loss);
 	tcase_add_test(tc, nasc_corrupt_chunk_in_a_later_batch_falls_back);
 	tcase_add_test(tc, nasc_writer_error_stops_the_read);
+	tcase_add_test(tc, nasc_hands_a_vectored_writer_the_pieces_as_they_lie);
+	tcase_add_test(tc, nasc_vectored_corrupt_chunk_falls_back);
+	tcase_add_test(tc, nasc_vectored_writer_error_stops_the_read);
 	tcase_add_test(tc, nasc_check_store_accepts_one_store_under_two_urls);
 	tcase_add_test(tc, nasc_check_store_refuses_two_stores_and_every_call_after);
 	tcase_add_test(tc, nasc_check_store_checks_a_nas_down_at_start_once_it_answers);

@@ -6,6 +6,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -134,6 +139,11 @@ START_TEST(sha_matches_known_vectors)
 	sha_update(c, "bc", 2);
 	sha_final(c, e);
 	ck_assert_mem_eq(d, e, SHA_LEN);
+	/* sha_final() starts the context again: the same digest from it once more. */
+	memset(e, 0, SHA_LEN);
+	sha_update(c, "abc", 3);
+	sha_final(c, e);
+	ck_assert_mem_eq(d, e, SHA_LEN);
 	sha_free(c);
 	ck_assert_int_eq(sha_parse_hex("xyz", e), -EINVAL);
 	hex[5] = 'g';
@@ -206,6 +216,83 @@ file_read_faults(int fd, size_t len, bool prefault, unsigned *ret_sum)
 	return f1 - f0;
 }
 
+struct slow_reader {
+	int sr_fd;
+	uint8_t *sr_buf;
+	size_t sr_len;
+};
+
+/* Reads in small bites with pauses, so that the writer's sends time out half done. */
+static void *
+slow_reader_main(void *arg)
+{
+	struct slow_reader *r = arg;
+	ssize_t k;
+
+	while ((k = read(r->sr_fd, r->sr_buf + r->sr_len, 4096)) > 0) {
+		r->sr_len += (size_t)k;
+		if (r->sr_len % (64 << 10) < 4096)
+			usleep(20000);
+	}
+	return NULL;
+}
+
+static volatile sig_atomic_t ticks;
+
+static void
+on_tick(int sig)
+{
+	(void)sig;
+	ticks++;
+}
+
+/*
+ * Short writes and EINTR (a timer's signal, without SA_RESTART, cuts a
+ * blocked send) go on where they stopped.
+ */
+START_TEST(writev_all_goes_on_after_short_writes)
+{
+	enum { PIECES = 300, PIECE = 1000 };
+	static uint8_t data[PIECES * PIECE], got[PIECES * PIECE];
+	struct iovec iov[PIECES];
+	struct itimerval it = { { 0, 1000 }, { 0, 1000 } }, off = { { 0, 0 }, { 0, 0 } };
+	struct slow_reader r = { -1, got, 0 };
+	struct sigaction sa;
+	int sv[2], sndbuf = 4096;
+	pthread_t t;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_tick;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + i / 251);
+	for (int i = 0; i < PIECES; i++)
+		iov[i] = (struct iovec){ data + (size_t)i * PIECE, PIECE };
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	r.sr_fd = sv[1];
+	ck_assert_int_eq(pthread_create(&t, NULL, slow_reader_main, &r), 0);
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	ck_assert_int_eq(util_writev_all(sv[0], iov, PIECES), 0);
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &off, NULL), 0);
+	ck_assert_int_gt(ticks, 0);
+	close(sv[0]);
+	pthread_join(t, NULL);
+	close(sv[1]);
+	ck_assert_uint_eq(r.sr_len, sizeof(data));
+	ck_assert_int_eq(memcmp(got, data, sizeof(data)), 0);
+	/* A closed reader: the error, not a loop (SIGPIPE ignored, as ckptctl does). */
+	signal(SIGPIPE, SIG_IGN);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	iov[0] = (struct iovec){ data, PIECE };
+	ck_assert_int_eq(util_writev_all(sv[0], iov, 1), -EPIPE);
+	close(sv[0]);
+}
+END_TEST
+
 START_TEST(prefault_keeps_contents_and_spares_the_faults)
 {
 	size_t len = 4u << 20;
@@ -277,6 +364,7 @@ main(void)
 	tcase_add_test(tc, foreign_codes_translate);
 	tcase_add_test(tc, sha_matches_known_vectors);
 	tcase_add_test(tc, prefault_keeps_contents_and_spares_the_faults);
+	tcase_add_test(tc, writev_all_goes_on_after_short_writes);
 	tcase_add_test(tc, prefault_read_maps_a_file);
 	suite_add_tcase(s, tc);
 	return test_run(s);
