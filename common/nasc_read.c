@@ -25,9 +25,12 @@
  * chunk and zero-filling its holes, while the caller's thread takes the
  * batches in order and hands each to the writer in one call. A reader into
  * memory (nasc_retrieve_buf) has the batches decoded straight into its
- * buffer, at their offsets: no copy; otherwise each batch slot has a buffer
- * of its own, reused, which bounds the memory. The caller waits for a batch
- * no worker took yet by fetching it itself (pool_wait).
+ * buffer, at their offsets: no copy; a vectored writer
+ * (nasc_retrieve_fallback_v) gets each batch as pieces where they lie (the
+ * replies, kept until written; holes from a zero buffer): no copy either;
+ * otherwise each batch slot has a buffer of its own, reused, which bounds
+ * the memory. The caller waits for a batch no worker took yet by fetching it
+ * itself (pool_wait).
  */
 /* Two: three and four cost a fifth more CPU on 2 cores (more buffers faulted in), no time. */
 #define NASC_GET_INFLIGHT 2
