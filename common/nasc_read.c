@@ -509,9 +509,16 @@ nasc_reader_prefault(struct nasc_reader *r)
 	size_t warm = 0;
 	void *w;
 
+	/*
+	 * Gathering, only compressed chunks are decoded in the slots' buffers,
+	 * and the heap the replies take grows with the ramping batches: its
+	 * fresh pages need no zeroing by calloc, and populating a block for
+	 * them ahead saved no CPU (W3: 1,570 faults without it, 1,930 with).
+	 */
+	if (r->r_gather)
+		return;
 	for (size_t i = 0; i < NASC_GET_INFLIGHT && i < r->r_nbatch; i++) {
-		/* Gathering, only compressed chunks are decoded there: its pages wait for them. */
-		if (r->r_slots[i].sl_own != NULL && !r->r_gather)
+		if (r->r_slots[i].sl_own != NULL)
 			util_prefault(r->r_slots[i].sl_own, r->r_buf_cap);
 		warm += r->r_buf_cap + r->r_buf_cap / 16; /* and the chunks' headers */
 	}
