@@ -499,6 +499,20 @@ START_TEST(nasc_hands_a_vectored_writer_the_pieces_as_they_lie)
 	memset(&g, 0, sizeof(g));
 	gather_back(1, fx[0], &g);
 	ck_assert_int_eq(g.g_max_count, NASC_IOV_MAX);
+	fx_free(fx[0]);
+	/* Holes only (no GetChunks), and an empty checkpoint (nothing written). */
+	p[0] = (struct fx_piece){ FX_HOLE, NASC_RAW_MAX };
+	p[1] = (struct fx_piece){ FX_HOLE, 3 };
+	fx[0] = fx_build(1, p, 2, 13);
+	atomic_store(&fx_gets, 0);
+	memset(&g, 0, sizeof(g));
+	gather_back(1, fx[0], &g);
+	ck_assert_int_eq(atomic_load(&fx_gets), 0);
+	fx_free(fx[0]);
+	fx[0] = fx_build(1, p, 0, 14);
+	memset(&g, 0, sizeof(g));
+	gather_back(1, fx[0], &g);
+	ck_assert_int_eq(g.g_calls, 0);
 }
 END_TEST
 
