@@ -39,6 +39,26 @@ nasc_refs_add(struct nasc_refs *r, uint32_t size, bool zero)
 	return 0;
 }
 
+/*
+ * Room for n entries in all, when memory allows (else nasc_refs_add() grows
+ * it as it goes): a list whose size is known is not copied while it grows.
+ */
+static void
+nasc_refs_reserve(struct nasc_refs *r, size_t n)
+{
+	void *a;
+
+	if (r->r_cap >= n)
+		return;
+	if ((a = realloc(r->r_refs, n * sizeof(*r->r_refs))) == NULL)
+		return;
+	r->r_refs = a;
+	if ((a = realloc(r->r_sha, n * sizeof(*r->r_sha))) == NULL)
+		return;
+	r->r_sha = a;
+	r->r_cap = n;
+}
+
 void
 nasc_refs_free(struct nasc_refs *r)
 {
@@ -783,6 +803,10 @@ nasc_hinted_refs(struct nasc *n, struct nasc_up *u, const uint8_t *buf, uint64_t
 	size_t k = 0, kd = 0, ri = 0;                     /* base chunk, its data ordinal, range */
 	int rv = 0;
 
+	/* About the base's count, and what grew at the average size: the rest as it comes. */
+	nasc_refs_reserve(refs, b->b_nchunks + 2 * nr + (len > b->b_len ? (len - b->b_len) /
+	    cp->cp_avg : 0) + 16);
+
 	while (rv == 0 && s < len) {
 		uint64_t reach = 0;
 		bool reuse;
@@ -1068,16 +1092,8 @@ nasc_store_fp_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *s
 		free(wi.wi_buf);
 	}
 	/* refs is empty: sized at once. */
-	if (rv == 0 && refs->r_cap < w->bw_n) {
-		void *a = realloc(refs->r_refs, w->bw_n * sizeof(*refs->r_refs));
-		if (a != NULL)
-			refs->r_refs = a;
-		a = a != NULL ? realloc(refs->r_sha, w->bw_n * sizeof(*refs->r_sha)) : NULL;
-		if (a != NULL) {
-			refs->r_sha = a;
-			refs->r_cap = w->bw_n;
-		}
-	}
+	if (rv == 0)
+		nasc_refs_reserve(refs, w->bw_n);
 	for (size_t i = 0; rv == 0 && i < w->bw_n; i++) {
 		uint32_t v = w->bw_sizes[i];
 		rv = nasc_refs_add(refs, v >> 1, (v & 1u) != 0);
