@@ -202,10 +202,7 @@ nasc_cache_import(struct nasc *n, const char *node, const char *component,
 	return rv;
 }
 
-/*
- * The base of node/component: what this client stored last, or the record of
- * the latest checkpoint the NAS holds; none (first checkpoint) is not an error.
- */
+/* Whether two chunkings cut the same bytes the same way. */
 static bool
 nasc_chunking_eq(const struct chunk_params *a, const struct chunk_params *b)
 {
@@ -297,6 +294,8 @@ nasc_base_fps(const struct nasc *n, const struct nasc_cached *c, struct nasc_bas
 }
 
 /*
+ * The base of node/component: what this client stored last, or the record of
+ * the latest checkpoint the NAS holds; none (first checkpoint) is not an error.
  * base: the digest of the state hints are relative to, or NULL; when this
  * client remembers that state's list, b gets it too (b_sizes).
  */
