@@ -57,6 +57,7 @@ struct mgr {
 	struct tls_watch m_ev_watch;
 	uint64_t m_ev_polled_ms;
 	struct metrics_fam *m_m_ev_tls;
+	struct metrics_fam *m_m_srv_refused; /* --http with TLS: ckpt_auth_server_refused_total */
 	struct rpc_server *m_server;
 	pthread_t m_monitor;
 	bool m_monitor_started;
@@ -232,14 +233,21 @@ mgr_result_fill(struct arena *a, const struct mig_result *res, Ckpt__V1__Migrate
 
 /*
  * A server we dialled (the NAS, an agent) did not prove the identity we
- * expect (auth.proto 1b): logged once per connection; the call fails.
+ * expect (auth.proto 1b): counted, logged once per connection; the call
+ * fails. Called on the client's threads, possibly before --http's metrics
+ * exist (none are counted then).
  */
 static void
 mgr_on_server_refused(void *arg, const char *line, bool first)
 {
-	(void)arg;
+	struct mgr *m = arg;
+	struct metrics_fam *f = __atomic_load_n(&m->m_m_srv_refused, __ATOMIC_ACQUIRE);
+
+	if (f != NULL)
+		metrics_inc(f, 1, NULL, 0);
 	if (first)
-		LOG_WARN("refused server: %s (further refusals on this connection are not logged)",
+		LOG_WARN("refused server: %s (further refusals on this connection are counted in "
+			 "ckpt_auth_server_refused_total, not logged)",
 		    line);
 }
 
@@ -1674,6 +1682,19 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 				goto out_stop;
 			}
 		}
+		if (cfg->mc_tls != NULL) {
+			struct metrics_fam *f;
+			rv = metrics_add_family(sc.rs_metrics, METRICS_COUNTER,
+			    "ckpt_auth_server_refused_total", "Calls refused because the server dialled "
+			    "(the NAS, an agent) did not prove the role expected there", NULL, NULL, 0, &f);
+			if (rv == 0)
+				rv = metrics_inc(f, 0, NULL, 0);
+			if (rv != 0) {
+				snprintf(err, errlen, "cannot make the metrics: %s", err_str(rv));
+				goto out_stop;
+			}
+			__atomic_store_n(&m->m_m_srv_refused, f, __ATOMIC_RELEASE);
+		}
 	}
 	tls_watch_init(&m->m_ev_watch);
 	sc.rs_tls = cfg->mc_tls;
@@ -1765,6 +1786,8 @@ mgr_stop(struct mgr *m)
 		pthread_join(m->m_seeder, NULL);
 	/* ...so the server stops promptly; no handler runs once the rest is gone. */
 	rpc_server_stop(m->m_server);
+	/* No call is left to be refused (their threads are joined above); none counts from now. */
+	__atomic_store_n(&m->m_m_srv_refused, NULL, __ATOMIC_RELEASE);
 	mmet_free(m->m_mmet); /* after the server, which counts in it; before the NAS client */
 	event_pub_close(m->m_pub);
 	nasc_close(m->m_nasc);
