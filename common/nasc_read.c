@@ -496,12 +496,11 @@ nasc_reader_start(struct nasc_reader *r, uint8_t *dest)
 
 /*
  * Makes the pages of the slots' buffers present in one call each
- * (util_prefault), not one fault per page as the first batch is laid out,
- * while the NAS reads the first batches (it only maps them: a worker may
- * already write there). The replies' messages (nng allocates each as it
- * arrives, from the same heap in a process with one malloc arena, as
- * ckptctl) get the same: a block as large as the replies in flight is
- * prefaulted and freed, and its pages are theirs.
+ * (util_prefault), not one fault per page as the first batch is laid out.
+ * The replies' messages (nng allocates each as it arrives, from the same
+ * heap in a process with one malloc arena, as ckptctl) get the same: a
+ * block as large as the replies in flight is prefaulted and freed before
+ * the first GetChunks, and its pages are theirs.
  */
 static void
 nasc_reader_prefault(struct nasc_reader *r)
@@ -683,15 +682,14 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 		rv = nasc_reader_start(&r, k->k_dest != NULL ? k->k_dest(k->k_arg) : NULL);
 	if (rv != 0)
 		goto out;
+	/* Before the first reply comes: its message is to take the pages prefaulted. */
+	nasc_reader_prefault(&r);
 	for (size_t b = 0, next = 0; b < r.r_nbatch; b++) {
 		struct nasc_slot *s;
 
 		/* Batch next goes in the slot batch next - NASC_GET_INFLIGHT left, done with. */
 		for (; next < r.r_nbatch && next < b + NASC_GET_INFLIGHT; next++)
 			nasc_reader_submit(&r, next);
-		/* The NAS is at the first batches: their buffers' pages meanwhile. */
-		if (b == 0)
-			nasc_reader_prefault(&r);
 		s = nasc_reader_wait(&r, b);
 		if (s->sl_rv != 0) {
 			rv = s->sl_rv;
