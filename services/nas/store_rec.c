@@ -615,7 +615,13 @@ store_ref_item_cmp(const void *a_, const void *b_)
  * Every chunk must be there with the size the record gives it; then one more
  * reference on each (per occurrence). In hash order, with one cursor per
  * database: neighbouring keys share pages, and each count is rewritten in
- * place once however often the record holds its chunk.
+ * place once however often the record holds its chunk. The size comes from
+ * the chunk's "ref" value (STORE_REF_LEN); the chunk's header is read only
+ * for a chunk without a count yet, or with a count of the older form, which
+ * is rewritten with the size. So a record of chunks the store holds already
+ * (an incremental checkpoint) touches "chunk" and "ref" pages only, never
+ * the chunks' overflow pages. A refusal may leave counts written: the
+ * transaction of a failed write is aborted (store_run_group()).
  */
 static int
 store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
@@ -667,26 +673,57 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 		rv = store_rc(mrc);
 		goto out;
 	}
-	/* Present, with the right size. */
 	for (size_t i = 0; i < n && rv == 0;) {
 		MDB_val k = { SHA_LEN, (void *)items[i].ri_name }, v;
-		struct store_chunk_val cv = { 0 };
+		MDB_val rk = { SHA_LEN, (void *)items[i].ri_name }, rv_;
+		struct store_ref ref = { 0, 0 };
+		struct store_chunk_val cv;
+		uint8_t buf[STORE_REF_LEN];
+		bool present, counted = false;
+		uint32_t size = 0;
 		size_t j = i;
 
+		/* Present: a lookup in the tree (the value's own pages are not read). */
 		mrc = mdb_cursor_get(cc, &k, &v, MDB_SET_KEY);
 		if (mrc != 0 && mrc != MDB_NOTFOUND) {
 			rv = store_rc(mrc);
 			break;
 		}
+		present = mrc == 0;
+		if (present) {
+			mrc = mdb_cursor_get(rc, &rk, &rv_, MDB_SET_KEY);
+			if (mrc != 0 && mrc != MDB_NOTFOUND) {
+				rv = store_rc(mrc);
+				break;
+			}
+			counted = mrc == 0;
+			if (counted && (rv = store_ref_decode(&rv_, &ref)) != 0)
+				break;
+			size = ref.r_raw_size;
+			/* No count yet, or one of the older form: the size from the chunk's header. */
+			if (size == 0 && store_chunk_parse(&v, &cv) == 0)
+				size = cv.cv_raw_size;
+		}
 		for (; j < n && memcmp(items[j].ri_name, items[i].ri_name, SHA_LEN) == 0; j++) {
-			if (mrc == MDB_NOTFOUND) {
+			if (!present) {
 				missing++;
 				first = items[j].ri_index < first ? items[j].ri_index : first;
-			} else if ((store_chunk_parse(&v, &cv) != 0 || cv.cv_raw_size != items[j].ri_size) &&
+			} else if (size != items[j].ri_size &&
 			    (bad == NULL || items[j].ri_index < bad->ri_index)) {
 				bad = &items[j];
-				bad_size = cv.cv_raw_size;
+				bad_size = size;
 			}
+		}
+		/* One more reference per occurrence, with the size (not in format 3). */
+		if (present && bad == NULL && missing == 0) {
+			ref.r_count += j - i;
+			ref.r_raw_size = s->s_format3 ? 0 : size;
+			rv_.mv_size = store_ref_encode(&ref, buf);
+			rv_.mv_data = buf;
+			rk.mv_size = SHA_LEN;
+			rk.mv_data = (void *)items[i].ri_name;
+			/* MDB_CURRENT: in place, or moved when the older form grows. */
+			rv = store_rc(mdb_cursor_put(rc, &rk, &rv_, counted ? MDB_CURRENT : 0));
 		}
 		i = j;
 	}
@@ -698,32 +735,6 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 	}
 	if (rv == 0 && missing != 0)
 		rv = store_missing_error(missing, req->n_chunks, first, op->co_err);
-	/* One more reference per occurrence. */
-	for (size_t i = 0; i < n && rv == 0;) {
-		MDB_val k = { SHA_LEN, (void *)items[i].ri_name }, v;
-		uint64_t count = 0, m = 0;
-		size_t j = i;
-
-		for (; j < n && memcmp(items[j].ri_name, items[i].ri_name, SHA_LEN) == 0; j++)
-			m++;
-		mrc = mdb_cursor_get(rc, &k, &v, MDB_SET_KEY);
-		if (mrc != 0 && mrc != MDB_NOTFOUND) {
-			rv = store_rc(mrc);
-			break;
-		}
-		if (mrc == 0 && v.mv_size != sizeof(count)) {
-			rv = -EBADMSG;
-			break;
-		}
-		if (mrc == 0)
-			memcpy(&count, v.mv_data, sizeof(count));
-		count += m;
-		v.mv_size = sizeof(count);
-		v.mv_data = &count;
-		mrc = mdb_cursor_put(rc, &k, &v, mrc == 0 ? MDB_CURRENT : 0);
-		rv = store_rc(mrc);
-		i = j;
-	}
 out:
 	if (cc != NULL)
 		mdb_cursor_close(cc);
