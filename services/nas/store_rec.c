@@ -598,6 +598,12 @@ store_next_seq(struct store *s, MDB_txn *txn, const char *component, uint64_t *r
 
 /* A chunk of the record being committed, for the walk in hash order. */
 struct store_ref_item {
+	/*
+	 * The name's first 8 bytes, big-endian: the sort compares in the array
+	 * (names are uniformly spread; they tie on equal names only) instead of
+	 * following ri_name into the request for each comparison.
+	 */
+	uint64_t ri_prefix;
 	const uint8_t *ri_name;  /* its key in "chunk": its SHA-256, or its keyed name (sealed) */
 	uint32_t ri_size;
 	uint32_t ri_index;  /* in the record */
@@ -607,8 +613,63 @@ static int
 store_ref_item_cmp(const void *a_, const void *b_)
 {
 	const struct store_ref_item *a = a_, *b = b_;
-	int c = memcmp(a->ri_name, b->ri_name, SHA_LEN);
+	int c;
+
+	if (a->ri_prefix != b->ri_prefix)
+		return a->ri_prefix < b->ri_prefix ? -1 : 1;
+	c = memcmp(a->ri_name, b->ri_name, SHA_LEN);
 	return c != 0 ? c : (a->ri_index > b->ri_index) - (a->ri_index < b->ri_index);
+}
+
+/*
+ * Sorts the items by name (then index) into a new array: a counting pass on
+ * the top bits of ri_prefix (about one bucket per item), then an insertion
+ * pass. Names are SHA-256s or keyed names, evenly spread, so buckets hold
+ * about one item each and the insertion pass moves few: O(n), where qsort
+ * took ~1 ms of a 9,069-chunk commit's ~6 ms CPU here. Names made to share
+ * their top bits (a writer may name any hash) would make the insertion pass
+ * quadratic: past a budget of moves, qsort finishes the job.
+ */
+static int
+store_ref_items_sort(struct arena *a, const struct store_ref_item *items, size_t n,
+    struct store_ref_item **ret_sorted)
+{
+	unsigned bits = 1;
+	size_t nb, moves = 0, budget = 8 * n + 64;
+	struct store_ref_item *out, tmp;
+	uint32_t *start;
+
+	while (((size_t)1 << bits) < n && bits < 18)
+		bits++;
+	nb = (size_t)1 << bits;
+	start = arena_alloc(a, (nb + 1) * sizeof(*start));
+	out = arena_alloc(a, (n != 0 ? n : 1) * sizeof(*out));
+	if (start == NULL || out == NULL)
+		return -ENOMEM;
+	memset(start, 0, (nb + 1) * sizeof(*start));
+	for (size_t i = 0; i < n; i++)
+		start[(items[i].ri_prefix >> (64 - bits)) + 1]++;
+	for (size_t b = 1; b <= nb; b++)
+		start[b] += start[b - 1];
+	/* Stable: equal names stay in index order. */
+	for (size_t i = 0; i < n; i++)
+		out[start[items[i].ri_prefix >> (64 - bits)]++] = items[i];
+	for (size_t i = 1; i < n; i++) {
+		size_t j = i;
+		tmp = out[i];
+		for (; j > 0 && store_ref_item_cmp(&out[j - 1], &tmp) > 0; j--) {
+			out[j] = out[j - 1];
+			if (++moves > budget) {
+				out[j - 1] = tmp; /* a permutation again */
+				qsort(out, n, sizeof(*out), store_ref_item_cmp);
+				goto done;
+			}
+		}
+		out[j] = tmp;
+	}
+done:
+	*ret_sorted = out;
+	return 0;
 }
 
 /*
@@ -662,10 +723,13 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 				memcpy(name, now, SHA_LEN);
 			}
 		}
+		items[n].ri_prefix = store_be64_get(items[n].ri_name);
 		items[n].ri_size = req->chunks[i]->size;
 		items[n++].ri_index = (uint32_t)i;
 	}
-	qsort(items, n, sizeof(*items), store_ref_item_cmp);
+	rv = store_ref_items_sort(op->co_arena, items, n, &items);
+	if (rv != 0)
+		return rv;
 	mrc = mdb_cursor_open(txn, s->s_dbi[DB_CHUNK], &cc);
 	if (mrc == 0)
 		mrc = mdb_cursor_open(txn, s->s_dbi[DB_REF], &rc);

@@ -1906,6 +1906,52 @@ START_TEST(store_check_finds_a_ref_size_that_is_not_the_chunks)
 }
 END_TEST
 
+/*
+ * The commit sorts a record's chunks by name in about one pass for names
+ * spread like hashes; names made to share their leading bytes, in reverse
+ * order, fall back to qsort: the same answer either way.
+ */
+START_TEST(store_commit_sorts_names_that_share_their_leading_bytes)
+{
+	enum { FAKE = 300 };
+	uint8_t *b = testbuf_bytes(3000, 65);
+	static Ckpt__V1__ChunkRef refs[3 + FAKE], *rptr[3 + FAKE];
+	static uint8_t fake[FAKE][SHA_LEN];
+	struct store_error err;
+	struct ckpt c;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, true);
+	for (int i = 0; i < 3; i++) {
+		refs[i] = c.refs[i];
+		rptr[i] = &refs[i];
+	}
+	for (int i = 0; i < FAKE; i++) {
+		memset(fake[i], 0xee, SHA_LEN);
+		fake[i][SHA_LEN - 2] = (uint8_t)((FAKE - i) >> 8);
+		fake[i][SHA_LEN - 1] = (uint8_t)(FAKE - i);
+		ckpt__v1__chunk_ref__init(&refs[3 + i]);
+		refs[3 + i].sha256 = (ProtobufCBinaryData){ SHA_LEN, fake[i] };
+		refs[3 + i].size = 10;
+		rptr[3 + i] = &refs[3 + i];
+	}
+	c.req.chunks = rptr;
+	c.req.n_chunks = 3 + FAKE;
+	c.req.size = 3000 + 10 * FAKE;
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -ESTALE);
+	ck_assert_str_eq(err.se_msg, "300 of 303 chunks missing (first: index 3); send them with "
+	    "PutChunks");
+	/* The same name many times over, and the held chunks between them: counted per occurrence. */
+	for (int i = 0; i < FAKE; i++)
+		refs[3 + i] = c.refs[i % 3];
+	c.req.size = 3000 + 1000 * FAKE;
+	ck_assert_msg(commit(&c, NULL, NULL, &err) == 0, "%s", err.se_msg);
+	expect_ref(c.sha[0], 12, 1 + FAKE / 3, 1000, "chunk 0");
+	expect_ref(c.sha[2], 12, 1 + FAKE / 3, 1000, "chunk 2");
+	expect_clean("after the commit");
+	free(b);
+}
+END_TEST
+
 /* A store of format 4 is read as it is read-only, and marked 6 when opened for writing. */
 START_TEST(store_marks_a_format_4_store_6_on_open_for_writing)
 {
@@ -2858,6 +2904,7 @@ main(void)
 	tcase_add_test(tc, store_deletes_and_retains_with_refs_of_both_forms);
 	tcase_add_test(tc, store_check_finds_a_ref_size_that_is_not_the_chunks);
 	tcase_add_test(tc, store_marks_a_format_4_store_6_on_open_for_writing);
+	tcase_add_test(tc, store_commit_sorts_names_that_share_their_leading_bytes);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
