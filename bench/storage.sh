@@ -10,7 +10,9 @@
 # Measures: full durable store of W1 and W2 (ckptctl put to a NAS on
 # 127.0.0.1) against `dd bs=4M conv=fsync` of the same bytes to the same disk;
 # the incremental store of W3 after W2 (bytes sent, time, disk growth, as
-# fractions of W2's full store; both puts with --cache, the base cache);
+# fractions of W2's full store; both puts with --cache, the base cache; then
+# again, on a NAS of its own, with the W3 put given the workload's dirty pages:
+# --changed W3.dirty);
 # restore throughput from a warm store; and
 # rsync (daemon on 127.0.0.1, delta transfer, --fsync) and restic (local
 # repository) on W2 then W3.
@@ -43,7 +45,7 @@ bash deploy/local/deps.sh >/dev/null
 # ---- build ----
 build=${CKPT_BUILD:-build-bench}
 [ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
-ninja -C "$build" services/nas/ckpt-nas clients/ckptctl/ckptctl >/dev/null
+ninja -C "$build" services/nas/ckpt-nas clients/ckptctl/ckptctl bench/bench_hints >/dev/null
 NAS_BIN="$build/services/nas/ckpt-nas"
 CTL_BIN="$build/clients/ckptctl/ckptctl"
 
@@ -149,6 +151,26 @@ for w in W1 W2; do
 	R[$w.dd_load]=$(load)
 done
 
+# Incremental with change hints: W2 then W3 into a NAS of its own, the W3 put
+# given the pages the workload rewrote (put --cache --changed W3.dirty): only
+# the chunks around them are read, cut and hashed.
+d="$work/nas-hint"
+start_nas "$d"
+ctl put n/mem -i "$work/w/W2" --cache "$work/bcache-hint" >/dev/null
+u0=$(map_used)
+n0=$(cpu_ns "$nas_pid")
+out=$(cpu_run "$work/cpu" "$CTL_BIN" --nas "$NAS_URL" --json put n/mem -i "$work/w/W3" \
+	--cache "$work/bcache-hint" --changed "$work/w/W3.dirty")
+[ "$(jq -r .changed <<<"$out")" = used ] || echo "warning: the hinted put did not use its ranges" >&2
+R[W3h.put_ncpu]=$(( $(cpu_ns "$nas_pid") - n0 ))
+R[W3h.put_wcpu]=$(cpu_of "$work/cpu")
+R[W3h.put_load]=$(load)
+R[W3h.put]=$(wall_of "$work/cpu")
+R[W3h.sent]=$(jq .sent_bytes <<<"$out")
+R[W3h.hashed]=$(jq .hashed_bytes <<<"$out")
+R[W3h.disk]=$(( $(map_used) - u0 ))
+stop_nas; rm -rf "$d"
+
 # Incremental: W2 then W3 into the same NAS; then restores from the warm store.
 d="$work/nas-inc"
 start_nas "$d"
@@ -195,6 +217,14 @@ for w in W1 W2 W3; do
 done
 R[W3.size]=$(size "$work/w/W3")
 stop_nas
+
+# The same incremental in a long-lived writer, the agent's data path (the
+# process is the writer and the NAS; no process start, no cache file): W2 in
+# full, then W3 from W3.dirty's pages and without hints (fingerprints), on
+# this disk. Its W3 section is printed below the table.
+TMPDIR="$work" "$build/bench/bench_hints" "$work/w/W2" "$work/w/W3" "$work/w/W3.dirty" \
+	>"$work/hints.out" 2>&1 || echo "warning: bench_hints failed: $(tail -1 "$work/hints.out")" >&2
+R[hints.load]=$(load)
 
 if [ "$others" = 1 ]; then
 # ---- rsync: daemon on 127.0.0.1, delta transfer, durable (--fsync) ----
@@ -261,7 +291,7 @@ done
 row "  W1 bytes sent / disk growth" "$(frac "${R[W1.put_sent]}" "${R[W1.size]}") / $(frac "${R[W1.put_disk]}" "${R[W1.size]}")"
 row "  W2 bytes sent / disk growth" "$(frac "${R[W2.put_sent]}" "$S") / $(frac "${R[W2.put_disk]}" "$S")"
 r=$(ratio "${R[W3.put]}" "${R[W2.put]}")
-row "incremental W3 after W2: time vs full W2" "$(ms "${R[W3.put]}") ms" "$(ms "${R[W2.put]}") ms" \
+row "incremental W3 (fingerprints): time vs W2" "$(ms "${R[W3.put]}") ms" "$(ms "${R[W2.put]}") ms" \
 	"$r" "<= 0.10" "$(met "$r" "<=" 0.1)" "${R[W3.put_load]}"
 c3=$(( R[W3.put_wcpu] + R[W3.put_ncpu] )); c2=$(( R[W2.put_wcpu] + R[W2.put_ncpu] ))
 r=$(ratio "$c3" "$c2")
@@ -275,6 +305,20 @@ row "  disk growth: LMDB pages (of the image)" "${R[W3.disk]}" "${R[W2.put_disk]
 	"$(frac "${R[W3.disk]}" "$S")" "<= 3%" "$(met "$r" "<=" 0.03)"
 row "  disk growth: chunk bytes (of the image)" "${R[W3.chunks]}" "" "$(frac "${R[W3.chunks]}" "$S")"
 row "  SHA-256 hashed / reused by fingerprint" "${R[W3.hashed]}" "${R[W3.reused]}" "$(frac "${R[W3.hashed]}" "$S")"
+r=$(ratio "${R[W3h.put]}" "${R[W2.put]}")
+row "incremental W3 --changed W3.dirty: time" "$(ms "${R[W3h.put]}") ms" "$(ms "${R[W2.put]}") ms" \
+	"$r" "<= 0.10" "$(met "$r" "<=" 0.1)" "${R[W3h.put_load]}"
+c3=$(( R[W3h.put_wcpu] + R[W3h.put_ncpu] ))
+r=$(ratio "$c3" "$c2")
+row "  CPU, writer + NAS, vs full W2" "$(ms "$c3") ms" "$(ms "$c2") ms" "$r" "<= 0.10" \
+	"$(met "$r" "<=" 0.1)" "${R[W3h.put_load]}"
+r=$(awk -v a="${R[W3h.sent]}" -v b="$S" 'BEGIN {printf "%.4f", a / b}')
+row "  bytes sent (of the image; baseline full W2)" "${R[W3h.sent]}" "${R[W2.put_sent]}" \
+	"$(frac "${R[W3h.sent]}" "$S")" "<= 3%" "$(met "$r" "<=" 0.03)"
+r=$(awk -v a="${R[W3h.disk]}" -v b="$S" 'BEGIN {printf "%.4f", a / b}')
+row "  disk growth: LMDB pages (of the image)" "${R[W3h.disk]}" "${R[W2.put_disk]}" \
+	"$(frac "${R[W3h.disk]}" "$S")" "<= 3%" "$(met "$r" "<=" 0.03)"
+row "  SHA-256 hashed" "${R[W3h.hashed]}" "" "$(frac "${R[W3h.hashed]}" "$S")"
 for w in W1 W2 W3; do
 	z=${R[$w.size]}
 	g=$(awk -v b="$z" -v ns="${R[$w.get]}" 'BEGIN {printf "%.2f", b / ns}')
@@ -292,10 +336,16 @@ for w in W1 W2; do
 done
 printf '%-44s %13s %13s %5s\n' "incremental store W3 (per GiB of the image)" \
 	"$(spg "${R[W3.put_wcpu]}" "$S")" "$(spg "${R[W3.put_ncpu]}" "$S")" "${R[W3.put_load]}"
+printf '%-44s %13s %13s %5s\n' "incremental W3 --changed (per GiB of image)" \
+	"$(spg "${R[W3h.put_wcpu]}" "$S")" "$(spg "${R[W3h.put_ncpu]}" "$S")" "${R[W3h.put_load]}"
 for w in W1 W2 W3; do
 	printf '%-44s %13s %13s %5s\n' "restore $w" "$(spg "${R[$w.get_wcpu]}" "${R[$w.size]}")" \
 		"$(spg "${R[$w.get_ncpu]}" "${R[$w.size]}")" "${R[$w.get_load]}"
 done
+echo
+echo "Incremental W3 after W2 in a long-lived writer (bench/hints.c: the agent's data path, the"
+echo "NAS in the same process, so its CPU is writer + NAS; load ${R[hints.load]}):"
+sed -n '/^W3 after W2/,$p' "$work/hints.out" | sed 's/^/  /'
 [ "$others" = 1 ] || exit 0
 echo
 printf '%-42s %12s %12s %12s\n' "W2 then W3 side by side" "ckpt" "rsync" "restic"

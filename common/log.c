@@ -38,6 +38,12 @@ log_level_parse(const char *s, enum log_level *ret_level)
 	return -EINVAL;
 }
 
+bool
+log_on(enum log_level level)
+{
+	return level >= log_cfg.min;
+}
+
 void
 log_write(enum log_level level, const char *fmt, ...)
 {

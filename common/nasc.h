@@ -112,7 +112,7 @@ struct nasc_stats {
 	uint64_t ns_inline_stores;    /* small checkpoints stored in one Store, chunks inline */
 	uint64_t ns_fp_stores;        /* stores walked against a remembered list's fingerprints */
 	uint64_t ns_fp_bytes;         /* bytes fingerprinted (XXH3-128) */
-	uint64_t ns_reused_bytes;     /* bytes of chunk entries a walk took unchanged */
+	uint64_t ns_reused_bytes;     /* bytes of chunk entries a walk or hints took unchanged */
 	uint64_t ns_stale_retries;    /* stores redone whole: their remembered list named
 	                               * chunks the NAS no longer held (missing_chunks) */
 };
@@ -226,20 +226,24 @@ int nasc_store_buf(struct nasc *n, const struct nasc_put *p, const void *buf, si
 int nasc_store_mapped(struct nasc *n, const struct nasc_put *p, const void *map, size_t len,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
 
-/*
- * nasc_store_mapped() of map, a mapping of the regular file fd: a store
- * walked against the base cache (bcache.h) reads the file with pread()
- * instead of through the mapping, which costs page tables (about 3 times
- * the CPU here); the rest is nasc_store_mapped().
- */
-int nasc_store_file(struct nasc *n, const struct nasc_put *p, int fd, const void *map, size_t len,
-    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);
-
 /* A byte range of a checkpoint: offset and length. */
 struct nasc_range {
 	uint64_t nr_off;
 	uint64_t nr_len;
 };
+struct nasc_hints;
+
+/*
+ * nasc_store_mapped() of map, a mapping of the regular file fd: a store
+ * walked against the base cache (bcache.h) reads the file with pread()
+ * instead of through the mapping, which costs page tables (about 3 times
+ * the CPU here); the rest is nasc_store_mapped(). h, when not NULL, are
+ * changed ranges as for nasc_store_hinted(): only the pages around them are
+ * read (through the mapping).
+ */
+int nasc_store_file(struct nasc *n, const struct nasc_put *p, int fd, const void *map, size_t len,
+    const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info,
+    struct rpc_error *ret_err);
 
 /*
  * What changed since an earlier state of the same component (the "base"):

@@ -202,10 +202,7 @@ nasc_cache_import(struct nasc *n, const char *node, const char *component,
 	return rv;
 }
 
-/*
- * The base of node/component: what this client stored last, or the record of
- * the latest checkpoint the NAS holds; none (first checkpoint) is not an error.
- */
+/* Whether two chunkings cut the same bytes the same way. */
 static bool
 nasc_chunking_eq(const struct chunk_params *a, const struct chunk_params *b)
 {
@@ -241,6 +238,20 @@ nasc_base_list(const struct nasc *n, const struct nasc_cached *c, const uint8_t 
 	b->b_nchunks = c->c_nchunks;
 	b->b_len = c->c_len;
 	b->b_hints = true;
+	/* Its fingerprints too, when known: the hinted store's list then gets them (bcache.h). */
+	if (c->c_fp == NULL || c->c_head == NULL || atomic_load(&n->n_no_fp))
+		return;
+	b->b_fp = malloc((c->c_nchunks != 0 ? c->c_nchunks : 1) * sizeof(*b->b_fp));
+	b->b_head = malloc((c->c_nchunks != 0 ? c->c_nchunks : 1) * sizeof(*b->b_head));
+	if (b->b_fp == NULL || b->b_head == NULL) {
+		free(b->b_fp);
+		free(b->b_head);
+		b->b_fp = NULL;
+		b->b_head = NULL;
+		return;
+	}
+	memcpy(b->b_fp, c->c_fp, c->c_nchunks * sizeof(*b->b_fp));
+	memcpy(b->b_head, c->c_head, c->c_nchunks * sizeof(*b->b_head));
 }
 
 /*
@@ -283,6 +294,8 @@ nasc_base_fps(const struct nasc *n, const struct nasc_cached *c, struct nasc_bas
 }
 
 /*
+ * The base of node/component: what this client stored last, or the record of
+ * the latest checkpoint the NAS holds; none (first checkpoint) is not an error.
  * base: the digest of the state hints are relative to, or NULL; when this
  * client remembers that state's list, b gets it too (b_sizes).
  */

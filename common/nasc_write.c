@@ -39,6 +39,26 @@ nasc_refs_add(struct nasc_refs *r, uint32_t size, bool zero)
 	return 0;
 }
 
+/*
+ * Room for n entries in all, when memory allows (else nasc_refs_add() grows
+ * it as it goes): a list whose size is known is not copied while it grows.
+ */
+static void
+nasc_refs_reserve(struct nasc_refs *r, size_t n)
+{
+	void *a;
+
+	if (r->r_cap >= n)
+		return;
+	if ((a = realloc(r->r_refs, n * sizeof(*r->r_refs))) == NULL)
+		return;
+	r->r_refs = a;
+	if ((a = realloc(r->r_sha, n * sizeof(*r->r_sha))) == NULL)
+		return;
+	r->r_sha = a;
+	r->r_cap = n;
+}
+
 void
 nasc_refs_free(struct nasc_refs *r)
 {
@@ -721,6 +741,9 @@ struct nasc_fresh_job {
 	struct nasc_refs *fj_refs;
 	const struct nasc_fresh *fj_fresh;
 	const uint8_t *fj_buf;
+	uint64_t fj_len;
+	struct nasc_up *fj_up;  /* with fj_fp: fingerprints into u_fp, u_head */
+	bool fj_fp;
 	size_t fj_first, fj_last;
 };
 
@@ -734,6 +757,9 @@ nasc_fresh_run(void *arg)
 		if (!j->fj_refs->r_refs[k].zero)
 			sha256(j->fj_buf + j->fj_fresh->f_off[i], j->fj_refs->r_refs[k].size,
 			    j->fj_refs->r_sha[k]);
+		if (j->fj_fp)
+			bcache_fp(j->fj_buf, j->fj_len, j->fj_fresh->f_off[i],
+			    j->fj_refs->r_refs[k].size, j->fj_up->u_fp[k], &j->fj_up->u_head[k]);
 	}
 }
 
@@ -776,6 +802,10 @@ nasc_hinted_refs(struct nasc *n, struct nasc_up *u, const uint8_t *buf, uint64_t
 	uint64_t same = b->b_len < len ? b->b_len : len; /* bytes the base may share */
 	size_t k = 0, kd = 0, ri = 0;                     /* base chunk, its data ordinal, range */
 	int rv = 0;
+
+	/* About the base's count, and what grew at the average size: the rest as it comes. */
+	nasc_refs_reserve(refs, b->b_nchunks + 2 * nr + (len > b->b_len ? (len - b->b_len) /
+	    cp->cp_avg : 0) + 16);
 
 	while (rv == 0 && s < len) {
 		uint64_t reach = 0;
@@ -820,19 +850,20 @@ nasc_hinted_refs(struct nasc *n, struct nasc_up *u, const uint8_t *buf, uint64_t
 
 /*
  * The rest of a store from a list already made (refs, from a base's list):
- * the new chunks (fresh) hashed on two threads, split by bytes; then the
- * windows' HaveChunks and PutChunks as usual, which skip the base's chunks
- * without asking. *ret_hashed: bytes hashed.
+ * the new chunks (fresh) hashed on two threads, split by bytes (fp: with
+ * their fingerprints, into u_fp and u_head); then the windows' HaveChunks
+ * and PutChunks as usual, which skip the base's chunks without asking.
+ * *ret_hashed: bytes hashed.
  */
 static int
 nasc_store_fresh(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
-    struct nasc_refs *refs, const struct nasc_fresh *f, uint64_t *ret_hashed)
+    struct nasc_refs *refs, const struct nasc_fresh *f, bool fp, uint64_t *ret_hashed)
 {
 	const struct nasc_fresh fresh = *f;
 	struct nasc_fresh_job ja, jb;
 	struct pool_job job = { 0 };
 	uint64_t hashed = 0, acc = 0;
-	size_t split = 0;
+	size_t split = 0, per_window = NASC_BATCH / n->n_chunking.cp_floor + 1;
 	int rv = 0;
 
 	for (size_t i = 0; i < fresh.f_n; i++)
@@ -841,8 +872,8 @@ nasc_store_fresh(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 	for (split = 0; split < fresh.f_n && 2 * acc < hashed; split++)
 		if (!refs->r_refs[fresh.f_idx[split]].zero)
 			acc += refs->r_refs[fresh.f_idx[split]].size;
-	ja = (struct nasc_fresh_job){ refs, &fresh, src->s_data, 0, split };
-	jb = (struct nasc_fresh_job){ refs, &fresh, src->s_data, split, fresh.f_n };
+	ja = (struct nasc_fresh_job){ refs, &fresh, src->s_data, src->s_len, u, fp, 0, split };
+	jb = (struct nasc_fresh_job){ refs, &fresh, src->s_data, src->s_len, u, fp, split, fresh.f_n };
 	if (split < fresh.f_n) {
 		pool_submit(n->n_pool, &job, nasc_fresh_run, &jb);
 		nasc_fresh_run(&ja);
@@ -851,17 +882,30 @@ nasc_store_fresh(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 		ja.fj_last = fresh.f_n;
 		nasc_fresh_run(&ja);
 	}
-	/* Windows of at most NASC_BATCH bytes, as nasc_store_chunks() sends them. */
-	for (size_t i = 0, first = 0, wlen = 0, off = 0, woff = 0; rv == 0; i++) {
-		if (i == refs->r_count || (i > first && wlen + refs->r_refs[i].size > NASC_BATCH)) {
+	/*
+	 * Windows by the chunks they ask about (not holes, not the base's): at
+	 * most NASC_BATCH bytes of them and as many as a window of
+	 * nasc_store_chunks() may hold. The base's chunks cost nothing, so a
+	 * small change to a large state is one HaveChunks, not one per
+	 * NASC_BATCH bytes of the state.
+	 */
+	for (size_t i = 0, first = 0, asked = 0, alen = 0, off = 0, woff = 0; rv == 0; i++) {
+		bool ask = i < refs->r_count && !refs->r_refs[i].zero &&
+		    !nasc_base_has(&u->u_base, refs->r_sha[i]);
+		if (i == refs->r_count || (ask && i > first && (asked == per_window ||
+		    alen + refs->r_refs[i].size > NASC_BATCH))) {
 			rv = nasc_store_window(u, src->s_data + woff, refs, first, i);
 			first = i;
 			woff = off;
-			wlen = 0;
+			asked = 0;
+			alen = 0;
 			if (i == refs->r_count)
 				break;
 		}
-		wlen += refs->r_refs[i].size;
+		if (ask) {
+			asked++;
+			alen += refs->r_refs[i].size;
+		}
 		off += refs->r_refs[i].size;
 	}
 	if (rv == 0)
@@ -871,11 +915,64 @@ nasc_store_fresh(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 }
 
 /*
+ * The fingerprints of a hinted store's list (u_fp, u_head; bcache.h), when
+ * the base's are known: a chunk taken from the base keeps its fingerprint
+ * when the bytes it covers (its reach) are the base's, which the hints
+ * promise below the shorter of the two lengths; the few others are computed
+ * here, the fresh chunks' with their SHA-256 (nasc_fresh_run()). Without the
+ * base's, u_fp_on goes off: fingerprinting every chunk would read the whole
+ * state, which hints exist to avoid.
+ */
+static int
+nasc_hinted_fps(struct nasc_up *u, const struct nasc_src *src, const struct nasc_refs *refs,
+    const struct nasc_fresh *fresh)
+{
+	const struct nasc_base *b = &u->u_base;
+	uint64_t s = 0, boff = 0, same = b->b_len < src->s_len ? b->b_len : src->s_len;
+	size_t k = 0, fi = 0, cap = refs->r_count != 0 ? refs->r_count : 1;
+
+	if (!u->u_fp_on)
+		return 0;
+	if (b->b_fp == NULL || b->b_head == NULL) {
+		u->u_fp_on = false;
+		return 0;
+	}
+	if (cap > u->u_fp_cap) {
+		void *x;
+		if ((x = realloc(u->u_fp, cap * sizeof(*u->u_fp))) == NULL)
+			return -ENOMEM;
+		u->u_fp = x;
+		if ((x = realloc(u->u_head, cap * sizeof(*u->u_head))) == NULL)
+			return -ENOMEM;
+		u->u_head = x;
+		u->u_fp_cap = cap;
+	}
+	for (size_t i = 0; i < refs->r_count; s += refs->r_refs[i++].size) {
+		uint32_t size = refs->r_refs[i].size;
+		if (fi < fresh->f_n && fresh->f_idx[fi] == i) {
+			fi++;
+			continue;
+		}
+		while (k < b->b_nchunks && boff < s)
+			boff += b->b_sizes[k++] >> 1;
+		if (k < b->b_nchunks && boff == s &&
+		    (src->s_len == b->b_len || s + size + CHUNK_LOOKAHEAD <= same)) {
+			memcpy(u->u_fp[i], b->b_fp[k], BCACHE_FP_LEN);
+			u->u_head[i] = b->b_head[k];
+		} else {
+			bcache_fp(src->s_data, src->s_len, s, size, u->u_fp[i], &u->u_head[i]);
+		}
+	}
+	return 0;
+}
+
+/*
  * nasc_store_chunks() of bytes in memory from the base's list and the
  * changed ranges: the list is walked and the new chunks hashed (on two
  * threads, split by bytes); then the windows' HaveChunks and PutChunks as
  * usual, which skip the base's chunks without asking. Bytes outside the
- * re-cut stretches are not read at all.
+ * re-cut stretches are not read at all. The list gets fingerprints when the
+ * base had them (nasc_hinted_fps()).
  */
 static int
 nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
@@ -888,11 +985,14 @@ nasc_store_hinted_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_sr
 
 	rv = nasc_hinted_refs(n, u, src->s_data, src->s_len, r, nr, refs, &fresh, &cut);
 	if (rv == 0)
-		rv = nasc_store_fresh(n, u, src, refs, &fresh, &hashed);
+		rv = nasc_hinted_fps(u, src, refs, &fresh);
+	if (rv == 0)
+		rv = nasc_store_fresh(n, u, src, refs, &fresh, u->u_fp_on, &hashed);
 	if (rv == 0) {
 		atomic_fetch_add(&n->n_cut_bytes, cut);
 		atomic_fetch_add(&n->n_hashed_bytes, hashed);
 		atomic_fetch_add(&n->n_reused_chunks, refs->r_count - fresh.f_n);
+		atomic_fetch_add(&n->n_reused_bytes, src->s_len - cut);
 		atomic_fetch_add(&n->n_hinted_stores, 1);
 		*ret_total = src->s_len;
 		*ret_reused = refs->r_count - fresh.f_n;
@@ -992,16 +1092,8 @@ nasc_store_fp_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *s
 		free(wi.wi_buf);
 	}
 	/* refs is empty: sized at once. */
-	if (rv == 0 && refs->r_cap < w->bw_n) {
-		void *a = realloc(refs->r_refs, w->bw_n * sizeof(*refs->r_refs));
-		if (a != NULL)
-			refs->r_refs = a;
-		a = a != NULL ? realloc(refs->r_sha, w->bw_n * sizeof(*refs->r_sha)) : NULL;
-		if (a != NULL) {
-			refs->r_sha = a;
-			refs->r_cap = w->bw_n;
-		}
-	}
+	if (rv == 0)
+		nasc_refs_reserve(refs, w->bw_n);
 	for (size_t i = 0; rv == 0 && i < w->bw_n; i++) {
 		uint32_t v = w->bw_sizes[i];
 		rv = nasc_refs_add(refs, v >> 1, (v & 1u) != 0);
@@ -1017,7 +1109,7 @@ nasc_store_fp_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *s
 		off += v >> 1;
 	}
 	if (rv == 0)
-		rv = nasc_store_fresh(n, u, src, refs, &fresh, &hashed);
+		rv = nasc_store_fresh(n, u, src, refs, &fresh, false, &hashed);
 	if (rv == 0) {
 		atomic_fetch_add(&n->n_cut_bytes, w->bw_cut_bytes);
 		atomic_fetch_add(&n->n_hashed_bytes, hashed);
@@ -1082,6 +1174,10 @@ nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src 
 	if (rv == 0 && !n->n_format3 && up.u_base.b_hints && h != NULL &&
 	    nasc_ranges_norm(h, src->s_len, &ranges, &nranges) == 0) {
 		rv = nasc_store_hinted_chunks(n, &up, src, ranges, nranges, &refs, &total, &reused);
+		if (up.u_fp_on) {
+			lfp = (const uint8_t(*)[BCACHE_FP_LEN])up.u_fp;
+			lhead = up.u_head;
+		}
 	} else if (rv == 0 && up.u_fp_on && up.u_base.b_fp != NULL) {
 		/* No hints, but the last list's fingerprints: what is unchanged is not cut nor hashed. */
 		rv = nasc_store_fp_chunks(n, &up, src, &refs, &walk, &total, &reused);
@@ -1267,10 +1363,11 @@ nasc_store_mapped(struct nasc *n, const struct nasc_put *p, const void *map, siz
 
 int
 nasc_store_file(struct nasc *n, const struct nasc_put *p, int fd, const void *map, size_t len,
-    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err)
+    const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info,
+    struct rpc_error *ret_err)
 {
 	struct nasc_src src = { NULL, NULL, map, len, true, true, fd };
-	return nasc_store_src(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
+	return nasc_store_src(n, p, &src, h, timeout_ms, ret_info, ret_err);
 }
 
 int

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "jout.h"
 #include "key.h"
+#include "ranges.h"
 #include "sha.h"
 #include "util.h"
 
@@ -326,7 +327,8 @@ data_notify(struct ctl *c, const struct nasc_info *info)
  */
 static int
 data_put(struct nasc *nas, const struct nasc_put *put, struct data_source *src,
-    unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *err)
+    const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info,
+    struct rpc_error *err)
 {
 	struct stat before, after;
 	void *map;
@@ -338,12 +340,14 @@ data_put(struct nasc *nas, const struct nasc_put *put, struct data_source *src,
 	map = mmap(NULL, (size_t)before.st_size, PROT_READ, MAP_PRIVATE, src->dsr_fd, 0);
 	if (map == MAP_FAILED)
 		return nasc_store(nas, put, data_source_read, src, timeout_ms, ret_info, err);
-	/* Two calls: advice values are not flags to be or-ed. */
-	(void)madvise(map, (size_t)before.st_size, MADV_SEQUENTIAL);
-	(void)madvise(map, (size_t)before.st_size, MADV_WILLNEED);
+	/* Two calls: advice values are not flags to be or-ed. With hints, a few pages are read. */
+	if (h == NULL) {
+		(void)madvise(map, (size_t)before.st_size, MADV_SEQUENTIAL);
+		(void)madvise(map, (size_t)before.st_size, MADV_WILLNEED);
+	}
 	/* Pages sent are dropped from the mapping: memory stays bounded for any size. */
-	rv = nasc_store_file(nas, put, src->dsr_fd, map, (size_t)before.st_size, timeout_ms, ret_info,
-	    err);
+	rv = nasc_store_file(nas, put, src->dsr_fd, map, (size_t)before.st_size, h, timeout_ms,
+	    ret_info, err);
 	munmap(map, (size_t)before.st_size);
 	if (rv == 0 && (fstat(src->dsr_fd, &after) != 0 || after.st_size != before.st_size ||
 	    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
@@ -438,11 +442,12 @@ data_check_fence(struct ctl *c, const char *comp, uint64_t epoch, bool force)
  * file only: its bytes are in memory, so a list whose chunks were deleted
  * since costs a whole put, not a failed one). *ret_state: "used", "missing"
  * or "ignored" (with why on stderr); the put's JSON says "stale" for a used
- * one that cost a whole put. Never fails the put.
+ * one that cost a whole put. Never fails the put. ret_digest: the digest of
+ * the state the file lists (used only), the base of --changed.
  */
 static void
 data_cache_load(struct nasc *nas, const char *dir, const char *node, const char *comp,
-    bool regular, const char **ret_state)
+    bool regular, const char **ret_state, uint8_t ret_digest[SHA_LEN])
 {
 	char path[PATH_MAX], why[PATH_MAX + 128];
 	struct bcache_list l;
@@ -456,6 +461,7 @@ data_cache_load(struct nasc *nas, const char *dir, const char *node, const char 
 		return;
 	if (rv == 0) {
 		rv = nasc_cache_import(nas, node, comp, &l, why, sizeof(why));
+		memcpy(ret_digest, l.bl_digest, SHA_LEN);
 		bcache_list_free(&l);
 	}
 	if (rv != 0) {
@@ -495,8 +501,9 @@ cmd_put(struct ctl *c, int argc, char **argv)
 {
 	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1], hex[DIGEST_STR_LEN];
 	const char *in = NULL, *kind = DATA_KIND_DEFAULT, *cache = NULL, *cache_state = NULL;
-	uint64_t seq = 0, ref_seq = 0, epoch = 0;
-	bool seq_seen = false, force = false;
+	const char *changed = NULL;
+	uint64_t seq = 0, ref_seq = 0, epoch = 0, page = 4096;
+	bool seq_seen = false, force = false, page_seen = false;
 	const struct ctl_flag flags[] = {
 		{ NULL, "--force", CTL_FLAG_BOOL, &force, NULL },
 		{ "-i", "--input", CTL_FLAG_STR, &in, NULL },
@@ -504,7 +511,14 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		{ NULL, "--epoch", CTL_FLAG_U64, &epoch, NULL },
 		{ NULL, "--kind", CTL_FLAG_STR, &kind, NULL },
 		{ NULL, "--cache", CTL_FLAG_STR, &cache, NULL },
+		{ NULL, "--changed", CTL_FLAG_STR, &changed, NULL },
+		{ NULL, "--page-size", CTL_FLAG_U64, &page, &page_seen },
 	};
+	struct nasc_range *ranges = NULL;
+	struct nasc_hints hints = { { 0 }, NULL, 0 };
+	const struct nasc_hints *hp = NULL;
+	uint8_t base[SHA_LEN];
+	size_t nranges = 0;
 	struct data_source src = { STDIN_FILENO, "stdin", 0 };
 	struct rpc_error err = { 0 };
 	struct nasc_put put = { 0 };
@@ -528,6 +542,23 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		cache = getenv("CKPT_CACHE_DIR");
 	if (cache != NULL && cache[0] == '\0')
 		cache = NULL;
+	if (rv == 0 && page_seen && changed == NULL)
+		rv = ctl_usage(c, "put: --page-size goes with --changed");
+	if (rv == 0 && changed != NULL && cache == NULL)
+		rv = ctl_usage(c, "put: --changed needs --cache DIR (or CKPT_CACHE_DIR): its ranges "
+		    "are what changed since the put that wrote the cache");
+	if (rv == 0 && changed != NULL && (in == NULL || strcmp(in, "-") == 0))
+		rv = ctl_usage(c, "put: --changed needs -i FILE, a regular file");
+	if (rv == 0 && changed != NULL) {
+		char why[PATH_MAX + 128];
+		int lrv = ranges_load(changed, page, &ranges, &nranges, why, sizeof(why));
+		if (lrv == -EINVAL && strncmp(why, "page size", 9) == 0)
+			rv = ctl_usage(c, "put: bad --page-size: %s", why);
+		else if (lrv == -EINVAL || lrv == -E2BIG)
+			rv = ctl_usage(c, "put: --changed %s: %s", changed, why);
+		else if (lrv != 0)
+			rv = ctl_fail(c, lrv, "put: --changed: %s", why);
+	}
 	if (rv != 0)
 		return rv;
 	if (ref_seq != 0)
@@ -544,6 +575,13 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		src.dsr_fd = fd;
 		src.dsr_name = in;
 	}
+	if (changed != NULL) {
+		struct stat sb;
+		if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+			rv = ctl_usage(c, "put: --changed needs -i FILE, a regular file (%s is not)", in);
+			goto out;
+		}
+	}
 	rv = ctl_nas(c, &nas);
 	if (rv != 0)
 		goto out;
@@ -555,12 +593,21 @@ cmd_put(struct ctl *c, int argc, char **argv)
 	if (cache != NULL) {
 		struct stat sb;
 		data_cache_load(nas, cache, node, comp, fstat(src.dsr_fd, &sb) == 0 &&
-		    S_ISREG(sb.st_mode), &cache_state);
+		    S_ISREG(sb.st_mode), &cache_state, base);
 	} else {
 		/* Nothing will remember them: no fingerprints. */
 		nasc_set_fingerprints(nas, false);
 	}
-	rv = data_put(nas, &put, &src, ctl_timeout_at_least(c, CTL_DATA_TIMEOUT_MS), &info, &err);
+	if (changed != NULL && strcmp(cache_state, "used") == 0) {
+		memcpy(hints.nh_base_digest, base, SHA_LEN);
+		hints.nh_ranges = ranges;
+		hints.nh_count = nranges;
+		hp = &hints;
+	} else if (changed != NULL) {
+		ctl_warn("--changed not used: the base cache of %s/%s in %s is %s: a whole put", node,
+		    comp, cache, cache_state);
+	}
+	rv = data_put(nas, &put, &src, hp, ctl_timeout_at_least(c, CTL_DATA_TIMEOUT_MS), &info, &err);
 	if (rv == -EAGAIN) {
 		rv = ctl_fail(c, -EIO, "%s changed while it was stored: put it again once it is "
 		    "complete (the checkpoint stored, %s/%s@%" PRIu64 ", may not read back)",
@@ -619,6 +666,10 @@ cmd_put(struct ctl *c, int argc, char **argv)
 				cache_state = "stale";
 			if (cache_state != NULL)
 				jout_set(o, "cache", jout_str(cache_state));
+			/* --changed: whether its ranges made the list ("unused": a whole put). */
+			if (changed != NULL)
+				jout_set(o, "changed", jout_str(ns.ns_hinted_stores != 0 ? "used" :
+				    "unused"));
 		}
 		rv = jout_print(c, o, false);
 	} else {
@@ -629,6 +680,7 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		rv = ctl_flush_stdout(c);
 	}
 out:
+	free(ranges);
 	if (fd >= 0)
 		close(fd);
 	return rv;

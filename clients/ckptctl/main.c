@@ -72,7 +72,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "                       they are verified chunk by chunk: on a DATA_LOSS error\n"
 	    "                       (exit 1) discard what was written\n" },
 	{ "put", cmd_put, "NODE/COMPONENT [-i FILE] [--seq N] [--epoch N [--force]] [--kind KIND] "
-	    "[--cache DIR]",
+	    "[--cache DIR [--changed RANGES [--page-size N]]]",
 	    "store a checkpoint from FILE or stdin, then notify the manager",
 	    "  -i, --input FILE     read FILE (default, or -: stdin)\n"
 	    "  --seq N              sequence number (default 0: the NAS assigns the next)\n"
@@ -85,7 +85,13 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "  --cache DIR          base cache (env CKPT_CACHE_DIR): remember this put's\n"
 	    "                       chunk list in DIR, and store only what changed since\n"
 	    "                       the last put of NODE/COMPONENT with the same DIR\n"
-	    "                       (-i FILE; a bad or stale cache file means a whole put)\n" },
+	    "                       (-i FILE; a bad or stale cache file means a whole put)\n"
+	    "  --changed RANGES     with --cache: the file (or -: stdin) listing what changed\n"
+	    "                       in FILE since that last put: page numbers N, page\n"
+	    "                       ranges N-M, byte ranges OFF+LEN; only the chunks around\n"
+	    "                       them are read. A change left out is stored wrong\n"
+	    "                       (ckptctl verify FILE REF checks)\n"
+	    "  --page-size N        bytes per page of RANGES (default 4096)\n" },
 	{ "digest", cmd_digest, "FILE [--like NODE/COMPONENT[@SEQ]]",
 	    "print the digest (ckpt-chunks-sha256) of a local file, as put would record it",
 	    "  --like REF           cut FILE with the chunking recorded in that checkpoint\n"

@@ -177,6 +177,8 @@ nas_log_stored(const Ckpt__V1__CheckpointInfo *info, bool existed)
 {
 	char hex[DIGEST_STR_LEN], human[UTIL_SIZE_STR_MAX];
 
+	if (!log_on(LOG_LEVEL_INFO))
+		return;
 	if (info->digest.len == SHA_LEN)
 		digest_str(info->digest.data, hex);
 	else

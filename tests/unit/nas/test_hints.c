@@ -149,6 +149,23 @@ expect_same(const struct nasc_info *hi, const struct nasc_info *wi, const uint8_
 	}
 	rpc_reply_free(&h->base);
 	rpc_reply_free(&w->base);
+	/*
+	 * The fingerprints remembered for the next store are a whole read's too
+	 * (bcache.h); a small (inline) store remembers none either way.
+	 */
+	if (len > NASC_INLINE_MAX) {
+		struct bcache_list lh, lw;
+		ck_assert_msg(nasc_cache_export(cli, "n1", "h", &lh) == 0, "%s: no fingerprints", what);
+		ck_assert_int_eq(nasc_cache_export(cli, "n1", "w", &lw), 0);
+		ck_assert_uint_eq(lh.bl_n, lw.bl_n);
+		for (size_t i = 0; i < lh.bl_n; i++) {
+			ck_assert_msg(memcmp(lh.bl_fp[i], lw.bl_fp[i], BCACHE_FP_LEN) == 0,
+			    "%s: fingerprint %zu differs", what, i);
+			ck_assert_msg(lh.bl_head[i] == lw.bl_head[i], "%s: head %zu differs", what, i);
+		}
+		bcache_list_free(&lh);
+		bcache_list_free(&lw);
+	}
 	ck_assert_int_eq(nasc_retrieve_buf(cli, "n1", "h", hi->ni_seq, len + 1, TIMEOUT_MS, &got,
 	                     &got_len, &out, &err),
 	    0);
