@@ -761,8 +761,11 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 				break;
 			}
 			counted = mrc == 0;
-			if (counted && (rv = store_ref_decode(&rv_, &ref)) != 0)
+			if (counted && (rv = store_ref_decode(&rv_, &ref)) != 0) {
+				store_errorf(op->co_err, "chunk %u: its reference count is malformed "
+				    "(ckpt-nas --check)", items[i].ri_index);
 				break;
+			}
 			size = ref.r_raw_size;
 			/* No count yet, or one of the older form: the size from the chunk's header. */
 			if (size == 0 && store_chunk_parse(&v, &cv) == 0)

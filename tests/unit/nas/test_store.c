@@ -1902,6 +1902,7 @@ START_TEST(store_check_finds_a_ref_size_that_is_not_the_chunks)
 	ck_assert_uint_eq(ck.sk_bad_refcounts, 1);
 	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, false);
 	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EBADMSG);
+	ck_assert_str_eq(err.se_msg, "chunk 1: its reference count is malformed (ckpt-nas --check)");
 	free(b);
 }
 END_TEST
