@@ -77,6 +77,21 @@ cmd_ls(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "ckptctl: warning: the NAS lists at most %zu checkpoints at once and "
 		    "holds more; name a node or a component\n", rep->n_checkpoints);
 	rv = ckpt_print_list(c, rep->checkpoints, rep->n_checkpoints);
+	/* `ls demo_1` names a node: when none has that name but a component does, say how. */
+	if (rv == 0 && rep->n_checkpoints == 0 && npos == 1 && comp[0] == '\0' && node[0] != '\0') {
+		Ckpt__V1__ListReply *other = NULL;
+		req.node = "";
+		req.component = node;
+		req.latest_only = true;
+		if (ctl_nas_call(c, NAS_LIST, &req.base, ctl_timeout(c),
+		    (ProtobufCMessage **)&other) == 0) {
+			if (other->n_checkpoints != 0)
+				fprintf(stderr, "ckptctl: no node is named %s, but a component is: "
+				    "ckptctl ls '*/%s'\n", node, node);
+			rpc_reply_free(&other->base);
+		}
+		c->c_err[0] = '\0';
+	}
 	rpc_reply_free(&rep->base);
 	return rv;
 }

@@ -249,6 +249,18 @@ ctl_parse_scope(struct ctl *c, const char *arg, char *ret_node, char *ret_compon
 	char node[KEY_NAME_MAX + 1], comp[KEY_NAME_MAX + 1] = "";
 	size_t n = slash != NULL ? (size_t)(slash - arg) : strlen(arg);
 
+	/* The node '*' (no name character): every node, alone or before a component. */
+	if (strcmp(arg, "*") == 0) {
+		ret_node[0] = ret_component[0] = '\0';
+		return 0;
+	}
+	if (strncmp(arg, "*/", 2) == 0) {
+		if (strlen(arg + 2) > KEY_NAME_MAX || key_name_check(arg + 2) != 0)
+			goto out_bad;
+		ret_node[0] = '\0';
+		strcpy(ret_component, arg + 2);
+		return 0;
+	}
 	if (n == 0 || n > KEY_NAME_MAX || (slash != NULL && strlen(slash + 1) > KEY_NAME_MAX))
 		goto out_bad;
 	memcpy(node, arg, n);
@@ -262,8 +274,8 @@ ctl_parse_scope(struct ctl *c, const char *arg, char *ret_node, char *ret_compon
 	return 0;
 
 out_bad:
-	return ctl_usage(c, "bad NODE[/COMPONENT] '%s': names are 1 to %d characters of [A-Za-z0-9._-]",
-	    arg, KEY_NAME_MAX);
+	return ctl_usage(c, "bad NODE[/COMPONENT] '%s' (or */COMPONENT): names are 1 to %d "
+	    "characters of [A-Za-z0-9._-]", arg, KEY_NAME_MAX);
 }
 
 int

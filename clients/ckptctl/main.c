@@ -58,8 +58,8 @@ static int cmd_help(struct ctl *c, int argc, char **argv);
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "nodes", cmd_nodes, "", "list the nodes, their state and components (Manager.ListNodes)",
 	    NULL },
-	{ "ls", cmd_ls, "[NODE[/COMPONENT]] [--latest]",
-	    "list stored checkpoints, every sequence (Nas.List)",
+	{ "ls", cmd_ls, "[NODE[/COMPONENT] | */COMPONENT] [--latest]",
+	    "list stored checkpoints, every sequence (Nas.List); */COMPONENT: on every node",
 	    "  --latest             only the newest checkpoint of each component\n" },
 	{ "get", cmd_get, "NODE/COMPONENT[@SEQ] [-o FILE] [--sha256]",
 	    "retrieve a checkpoint (the latest without @SEQ), every chunk verified against the "
@@ -111,7 +111,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "  --count N            exit after N events\n"
 	    "  --for DURATION       exit after DURATION (250ms, 3s, 2m)\n"
 	    "                       otherwise until SIGINT or SIGTERM (exit 0)\n" },
-	{ "catalog", cmd_catalog, "[NODE[/COMPONENT]]",
+	{ "catalog", cmd_catalog, "[NODE[/COMPONENT] | */COMPONENT]",
 	    "the manager's catalogue: latest checkpoint of each component (Manager.ListCheckpoints)",
 	    NULL },
 	{ "stat", cmd_stat, "", "NAS statistics (Nas.Stat)", NULL },

@@ -70,8 +70,9 @@ static const struct cfg_opt main_opts[] = {
 	    "RESOURCE_EXHAUSTED (limit nodes)" },
 	{ "max-node-components", CFG_INT, offsetof(struct main_conf, max_node_comps),
 	    RPC_LIMIT_STR(LIMIT_COMPONENTS_DEFAULT), 1, LIMIT_NODE_COMPONENTS_MAX, 0, "N",
-	    "components one node may report or declare; an attach or heartbeat with more is "
-	    "refused RESOURCE_EXHAUSTED (limit node_components)" },
+	    "components one node may report or declare when it attaches (more: refused "
+	    "RESOURCE_EXHAUSTED, limit node_components); placement moves nothing onto a node "
+	    "running that many" },
 };
 #define MAIN_NOPTS (sizeof(main_opts) / sizeof(main_opts[0]))
 

@@ -57,6 +57,8 @@ struct mgr {
 	struct tls_watch m_ev_watch;
 	uint64_t m_ev_polled_ms;
 	struct metrics_fam *m_m_ev_tls;
+	struct metrics_fam *m_m_srv_refused; /* --http with TLS: ckpt_auth_server_refused_total */
+	uint64_t m_over_log_last, m_over_log_held; /* heartbeats over the cap (limit_log_ok()) */
 	struct rpc_server *m_server;
 	pthread_t m_monitor;
 	bool m_monitor_started;
@@ -178,18 +180,35 @@ mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
 	return *ret_addr != NULL ? 0 : -ENOMEM;
 }
 
-/* Converts a node's component list; names must be unique within it. */
+/*
+ * Converts a node's component list; names must be unique within it. An
+ * attach (beat false) over --max-node-components is refused. A heartbeat is
+ * refused only past LIMIT_NODE_COMPONENTS_MAX: a node that attached may go
+ * over the cap as components move to it (placement counts what heartbeats
+ * reported, and several moves may land at once), and refusing its
+ * heartbeats would mark a live node down and move everything it runs. It is
+ * logged (at most every LIMIT_LOG_INTERVAL_MS), and placement puts nothing
+ * more there until it is back under.
+ */
 static int
 mgr_comps_from_pb(struct mgr *m, struct rpc_call *call, const char *node,
-    Ckpt__V1__ComponentStatus *const *pb, size_t n, struct reg_comp **ret_comps)
+    Ckpt__V1__ComponentStatus *const *pb, size_t n, bool beat, struct reg_comp **ret_comps)
 {
 	unsigned max = m->m_cfg.mc_max_node_comps;
 	struct reg_comp *comps = NULL;
 	char why[WIRE_ERR_MAX];
+	uint64_t held;
 
-	if (n > max)
+	if (n > (beat ? LIMIT_NODE_COMPONENTS_MAX : max))
 		return rpc_call_limitf(call, LIMIT_N_COMPONENTS, "node %s reports %zu components, "
-		    "over the limit %s of %u per node", node, n, LIMIT_N_COMPONENTS, max);
+		    "over the limit %s of %u per node", node, n, LIMIT_N_COMPONENTS,
+		    beat ? LIMIT_NODE_COMPONENTS_MAX : max);
+	if (n > max && limit_log_ok(&m->m_over_log_last, &m->m_over_log_held, util_now_mono_ms(),
+	    LIMIT_LOG_INTERVAL_MS, &held))
+		LOG_WARN("node %s runs %zu components, over --max-node-components %u: its heartbeats "
+			 "are taken, nothing more is placed there (%" PRIu64 " such heartbeats not "
+			 "logged since the last line)",
+		    node, n, max, held);
 	if (n > 0) {
 		comps = arena_alloc(rpc_call_arena(call), n * sizeof(*comps));
 		if (comps == NULL)
@@ -232,15 +251,31 @@ mgr_result_fill(struct arena *a, const struct mig_result *res, Ckpt__V1__Migrate
 
 /*
  * A server we dialled (the NAS, an agent) did not prove the identity we
- * expect (auth.proto 1b): logged once per connection; the call fails.
+ * expect (auth.proto 1b): counted, logged once per connection; the call
+ * fails. Called on the client's threads, possibly before --http's metrics
+ * exist (none are counted then).
  */
 static void
 mgr_on_server_refused(void *arg, const char *line, bool first)
 {
-	(void)arg;
+	struct mgr *m = arg;
+	struct metrics_fam *f = __atomic_load_n(&m->m_m_srv_refused, __ATOMIC_ACQUIRE);
+
+	if (f != NULL)
+		metrics_inc(f, 1, NULL, 0);
 	if (first)
-		LOG_WARN("refused server: %s (further refusals on this connection are not logged)",
+		LOG_WARN("refused server: %s (further refusals on this connection are counted in "
+			 "ckpt_auth_server_refused_total, not logged)",
 		    line);
+}
+
+/* What a migration works with (migrate.h). */
+static struct mig_env
+mgr_mig_env(struct mgr *m)
+{
+	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
+		.me_met = m->m_mmet, .me_max_node_comps = m->m_cfg.mc_max_node_comps };
+	return env;
 }
 
 /*
@@ -392,11 +427,13 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 			return -EINVAL;
 		}
 	}
-	rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, &comps);
+	rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, false,
+	    &comps);
 	if (rv == 0)
 		rv = mgr_attach_claim(m, call, req->node, req->instance, addr, &at.ra_replaces);
 	if (rv == 0)
-		rv = mgr_comps_from_pb(m, call, req->node, req->declared, req->n_declared, &declared);
+		rv = mgr_comps_from_pb(m, call, req->node, req->declared, req->n_declared, false,
+		    &declared);
 	if (rv != 0)
 		return rv;
 
@@ -564,8 +601,7 @@ mgr_migrate(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	const Ckpt__V1__MigrateRequest *req = (const Ckpt__V1__MigrateRequest *)reqm;
 	Ckpt__V1__MigrateReply *rep = (Ckpt__V1__MigrateReply *)replym;
 	struct arena *a = rpc_call_arena(call);
-	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
-		.me_met = m->m_mmet };
+	struct mig_env env = mgr_mig_env(m);
 	struct mig_result res;
 	char err[MIG_ERR_MAX];
 	int rv;
@@ -642,7 +678,8 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (rv == 0)
 		rv = mgr_act_as(call, req->node, "send heartbeats");
 	if (rv == 0)
-		rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, &comps);
+		rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, true,
+		    &comps);
 	if (rv != 0)
 		return rv;
 	if (req->n_components > 0) {
@@ -881,8 +918,7 @@ mgr_drain(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	const Ckpt__V1__DrainRequest *req = (const Ckpt__V1__DrainRequest *)reqm;
 	Ckpt__V1__DrainReply *rep = (Ckpt__V1__DrainReply *)replym;
 	struct arena *a = rpc_call_arena(call);
-	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
-		.me_met = m->m_mmet };
+	struct mig_env env = mgr_mig_env(m);
 	char (*names)[KEY_NAME_MAX + 1] = NULL;
 	size_t n = 0;
 	bool was;
@@ -1060,8 +1096,7 @@ mgr_apply(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
     ProtobufCMessage *replym)
 {
 	struct mgr *m = arg;
-	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
-		.me_met = m->m_mmet };
+	struct mig_env env = mgr_mig_env(m);
 
 	return mapply_apply(&env, call, (const Ckpt__V1__ApplyRequest *)reqm,
 	    (Ckpt__V1__ApplyReply *)replym);
@@ -1072,8 +1107,7 @@ mgr_delete(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
     ProtobufCMessage *replym)
 {
 	struct mgr *m = arg;
-	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
-		.me_met = m->m_mmet };
+	struct mig_env env = mgr_mig_env(m);
 
 	return mapply_delete(&env, call, (const Ckpt__V1__DeleteComponentRequest *)reqm,
 	    (Ckpt__V1__DeleteComponentReply *)replym);
@@ -1223,8 +1257,7 @@ mgr_resume_too_early(struct mgr *m, const char *comp, const char *target, char *
 static void
 mgr_failover_one(struct mgr *m, const char *comp)
 {
-	struct mig_env env = { .me_reg = m->m_reg, .me_nasc = m->m_nasc, .me_pub = m->m_pub,
-		.me_met = m->m_mmet };
+	struct mig_env env = mgr_mig_env(m);
 	struct reg_node_view *nodes = NULL;
 	struct mig_result res;
 	char err[MIG_ERR_MAX] = "", target[KEY_NAME_MAX + 1];
@@ -1674,6 +1707,19 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 				goto out_stop;
 			}
 		}
+		if (cfg->mc_tls != NULL) {
+			struct metrics_fam *f;
+			rv = metrics_add_family(sc.rs_metrics, METRICS_COUNTER,
+			    "ckpt_auth_server_refused_total", "Calls refused because the server dialled "
+			    "(the NAS, an agent) did not prove the role expected there", NULL, NULL, 0, &f);
+			if (rv == 0)
+				rv = metrics_inc(f, 0, NULL, 0);
+			if (rv != 0) {
+				snprintf(err, errlen, "cannot make the metrics: %s", err_str(rv));
+				goto out_stop;
+			}
+			__atomic_store_n(&m->m_m_srv_refused, f, __ATOMIC_RELEASE);
+		}
 	}
 	tls_watch_init(&m->m_ev_watch);
 	sc.rs_tls = cfg->mc_tls;
@@ -1765,6 +1811,8 @@ mgr_stop(struct mgr *m)
 		pthread_join(m->m_seeder, NULL);
 	/* ...so the server stops promptly; no handler runs once the rest is gone. */
 	rpc_server_stop(m->m_server);
+	/* No call is left to be refused (their threads are joined above); none counts from now. */
+	__atomic_store_n(&m->m_m_srv_refused, NULL, __ATOMIC_RELEASE);
 	mmet_free(m->m_mmet); /* after the server, which counts in it; before the NAS client */
 	event_pub_close(m->m_pub);
 	nasc_close(m->m_nasc);

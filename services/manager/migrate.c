@@ -275,6 +275,7 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 		                                                                   : m->m_plan.rm_owner,
 		.pr_target = target,
 		.pr_need_bytes = m->m_plan.rm_need_bytes,
+		.pr_max_components = m->m_env->me_max_node_comps,
 	};
 	struct place_label reqs[LIMIT_REQUIRES_MAX];
 	const char *excl[MIG_REFUSALS_MAX];

@@ -59,6 +59,7 @@ struct mig_env {
 	struct nasc *me_nasc;     /* NULL: no NAS look-ups */
 	struct event_pub *me_pub; /* NULL: no events */
 	struct mmet *me_met;      /* NULL: not counted (mmet.h) */
+	uint32_t me_max_node_comps; /* placement leaves out nodes running this many; 0: no cap */
 };
 
 #define MIG_REFUSALS_MAX 8   /* nodes a spec is offered to after the first refusal */

@@ -30,6 +30,12 @@ place_fits(const struct place_cand *c, uint64_t need)
 	return need == 0 || c->pc_mem_total_bytes == 0 || c->pc_mem_free_bytes >= need;
 }
 
+static bool
+place_full(const struct place_cand *c, const struct place_req *req)
+{
+	return req->pr_max_components != 0 && c->pc_components >= req->pr_max_components;
+}
+
 /* True when a is a better choice than b. */
 static bool
 place_better(const struct place_cand *a, const struct place_cand *b)
@@ -103,6 +109,12 @@ place_explicit(const struct place_cand *cands, size_t n, const struct place_req 
 		    (unsigned long long)req->pr_need_bytes);
 		return -ESTALE;
 	}
+	if (place_full(c, req)) {
+		snprintf(err, errlen, "target node %s runs %u components, the most a node takes "
+		    "(--max-node-components %u)", req->pr_target, c->pc_components,
+		    req->pr_max_components);
+		return -ESTALE;
+	}
 	*ret_index = i;
 	return 0;
 }
@@ -113,7 +125,7 @@ place_choose(const struct place_cand *cands, size_t n, const struct place_req *r
 {
 	const struct place_cand *best = NULL;
 	const struct place_label *lacked = NULL;
-	size_t best_i = 0, down = 0, cordoned = 0, unlabelled = 0, small = 0, refused = 0;
+	size_t best_i = 0, down = 0, cordoned = 0, unlabelled = 0, small = 0, refused = 0, full = 0;
 
 	if (req->pr_target != NULL && req->pr_target[0] != '\0')
 		return place_explicit(cands, n, req, ret_index, err, errlen);
@@ -147,6 +159,10 @@ place_choose(const struct place_cand *cands, size_t n, const struct place_req *r
 			small++;
 			continue;
 		}
+		if (place_full(c, req)) {
+			full++;
+			continue;
+		}
 		if (best == NULL || place_better(c, best)) {
 			best = c;
 			best_i = i;
@@ -160,8 +176,12 @@ place_choose(const struct place_cand *cands, size_t n, const struct place_req *r
 		int len = snprintf(err, errlen,
 		    "no healthy node can take %s: %zu other node(s): %zu down, %zu cordoned, %zu "
 		    "without a required label%s, %zu without room",
-		    req->pr_component, down + cordoned + unlabelled + small + refused, down, cordoned,
+		    req->pr_component, down + cordoned + unlabelled + small + refused + full, down,
+		    cordoned,
 		    unlabelled, lbl, small);
+		if (full > 0 && len > 0 && (size_t)len < errlen)
+			len += snprintf(err + len, errlen - (size_t)len, ", %zu full (%u components, "
+			    "--max-node-components)", full, req->pr_max_components);
 		if (refused > 0 && len > 0 && (size_t)len < errlen)
 			snprintf(err + len, errlen - (size_t)len, ", %zu refused its spec", refused);
 		return -ESTALE;

@@ -20,7 +20,9 @@
  *
  * A node that reports no memory figures at all (mem_total_bytes == 0) has an
  * unknown capacity: it is not excluded for size and scores 0, so any node
- * that reported room wins over it.
+ * that reported room wins over it. A node already running pr_max_components
+ * components is full: left out, as one without room (its heartbeats would
+ * report more components than the manager takes from a node).
  */
 #ifndef CKPT_MGR_PLACEMENT_H
 #define CKPT_MGR_PLACEMENT_H
@@ -60,6 +62,8 @@ struct place_req {
 	/* Nodes that refused the component's spec already: not candidates. */
 	const char *const *pr_exclude;
 	size_t pr_nexclude;
+	/* A node running this many components takes no more (--max-node-components); 0: no cap. */
+	uint32_t pr_max_components;
 };
 
 uint64_t place_score(const struct place_cand *c);

@@ -70,14 +70,14 @@ check "the node-certificate NAS exits 0 on SIGTERM" stop rogue TERM
 
 # ---- An agent address that proves another node ----
 NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port); A9_PORT=$(free_port)
-A1_PORT=$(free_port)
+A1_PORT=$(free_port); MGR_HTTP=$(free_port)
 NAS_URL="tls+tcp://127.0.0.1:$NAS_PORT"
 MGR_URL="tls+tcp://127.0.0.1:$MGR_PORT"
 A9_URL="tls+tcp://127.0.0.1:$A9_PORT"
 start nas "$NAS_BIN" --listen "$NAS_URL" --data "$T_DIR/nas-data" --keep 1000000 $(tlsf nas)
 wait_for 10 log_has nas "listening" || { echo "nas did not start"; cat "$T_DIR/nas.log"; exit 1; }
 start manager2 "$MGR_BIN" --listen "$MGR_URL" --events "tls+tcp://127.0.0.1:$EV_PORT" \
-	--nas "$NAS_URL" $(tlsf manager)
+	--nas "$NAS_URL" --http "http://127.0.0.1:$MGR_HTTP" $(tlsf manager)
 wait_for 10 log_has manager2 "listening" || { echo "manager did not start"; cat "$T_DIR/manager2.log"; exit 1; }
 start n9 "$AGENT_BIN" --node n9 --manager "$MGR_URL" --listen "$A9_URL" \
 	--demo "demo_9:64K" --interval-ms 300 $(tlsf node-n9)
@@ -93,6 +93,8 @@ echo "$out" | head -2
 check "a migration to n1 fails (exit $rc)" [ "$rc" -ne 0 ]
 check "the manager refused n1's address: it proves node:n9" \
 	wait_for 5 log_has manager2 "refused server: server at $A9_URL proved identity node:n9, expected node:n1"
+check "... and counts it (ckpt_auth_server_refused_total >= 1)" \
+	[ "$(metric "$MGR_HTTP" 'ckpt_auth_server_refused_total')" -ge 1 ]
 check "demo_9 still runs on n9" sh -c "$CTL_BIN --manager $MGR_URL $(tlsf operator) --json nodes | \
 	jq -e 'map(select(.id == \"n9\"))[0].components | map(.name) | index(\"demo_9\")'"
 for s in n1b n9 manager2 nas; do

@@ -48,6 +48,18 @@ check "put --seq 50 after 100 is stored (exit 0)" [ $? -eq 0 ]
 check "put --seq 50 after 100 warns that @100 stays the newest" \
 	grep -q "warning: n9/old@50 is older than the newest checkpoint of old, n9/old@100" "$T_DIR/put50.err"
 check "put --seq 100 gave no warning" [ ! -s "$T_DIR/put100.err" ]
+# `ls old` names a node: none is called so, a component is; it says how to list that.
+ctl ls old >"$T_DIR/lsold.out" 2>"$T_DIR/lsold.err"
+check "ls COMPONENT (taken as a node) exits 0 with nothing listed" [ $? -eq 0 ]
+check "... and says how to list the component on every node" grep -q "ckptctl ls '\*/old'" "$T_DIR/lsold.err"
+check "ls '*/old' lists it on every node" \
+	[ "$(ctl --json ls '*/old' | jq '[.[] | select(.node == "n9" and .component == "old")] | length')" -eq 2 ]
+check "catalog '*/old' names it too" \
+	[ "$(ctl --json catalog '*/old' | jq '[.[] | select(.component == "old")] | length')" -eq 1 ]
+ctl ls nosuch 2>"$T_DIR/lsno.err"
+check "ls of a name that is neither says nothing more" [ ! -s "$T_DIR/lsno.err" ]
+ctl ls '*/bad name' 2>/dev/null
+check "ls '*/bad name' is a usage error (exit 2)" [ $? -eq 2 ]
 script -qec "$CTL_BIN --manager $MGR_URL get n9/old@100" /dev/null >"$T_DIR/tty.out" 2>&1
 rc=$?
 check "get without -o on a terminal is a usage error (exit 2)" [ "$rc" -eq 2 ]

@@ -245,6 +245,35 @@ START_TEST(cordoned_nodes_are_excluded_and_refused_as_target)
 }
 END_TEST
 
+START_TEST(full_nodes_are_excluded_counted_and_refused_as_target)
+{
+	struct place_cand c[] = {
+		cand("big", true, 8000, 1, 0, 2),
+		cand("small", true, 100, 1, 0, 1),
+	};
+	struct place_req req = { .pr_component = "demo_1", .pr_max_components = 2 };
+	char err[PLACE_ERR_MAX] = "";
+	size_t idx = 99;
+
+	/* big scores better but runs the most a node takes. */
+	ck_assert_int_eq(place_choose(c, 2, &req, &idx, err, sizeof(err)), 0);
+	ck_assert_uint_eq(idx, 1);
+	c[1].pc_components = 3; /* over it (moves that landed at once): full too */
+	ck_assert_int_eq(place_choose(c, 2, &req, &idx, err, sizeof(err)), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(err, "2 other node(s)"));
+	ck_assert_ptr_nonnull(strstr(err, "2 full (2 components, --max-node-components)"));
+	req.pr_target = "big";
+	ck_assert_int_eq(place_choose(c, 2, &req, &idx, err, sizeof(err)), -ESTALE);
+	ck_assert_str_eq(err, "target node big runs 2 components, the most a node takes "
+	    "(--max-node-components 2)");
+	/* No cap: both take it. */
+	req.pr_target = NULL;
+	req.pr_max_components = 0;
+	ck_assert_int_eq(place_choose(c, 2, &req, &idx, err, sizeof(err)), 0);
+	ck_assert_uint_eq(idx, 0);
+}
+END_TEST
+
 START_TEST(required_labels_must_all_be_carried)
 {
 	const struct place_label gpu[] = { { "gpu", "yes" }, { "zone", "b" } };
@@ -300,6 +329,7 @@ placement_suite(void)
 	tcase_add_test(tc, explicit_target_must_exist_be_up_fit_and_not_be_the_source);
 	tcase_add_test(tc, cordoned_nodes_are_excluded_and_refused_as_target);
 	tcase_add_test(tc, required_labels_must_all_be_carried);
+	tcase_add_test(tc, full_nodes_are_excluded_counted_and_refused_as_target);
 	tcase_add_test(tc, nodes_that_refused_the_spec_are_excluded_and_counted);
 	suite_add_tcase(s, tc);
 	return s;
