@@ -697,6 +697,20 @@ comp_crashed_names(struct comp_table *t, comp_name **ret_names, size_t *ret_coun
 	return 0;
 }
 
+bool
+comp_crash_pending(struct comp_table *t, const char *name)
+{
+	bool pending = false;
+	ssize_t i;
+
+	pthread_mutex_lock(&t->t_mu);
+	i = comp_find(t, name);
+	if (i >= 0 && comp_has_crashed(t->t_comps[i]) && t->t_comps[i]->c_ops->d_pending != NULL)
+		pending = t->t_comps[i]->c_ops->d_pending(t->t_comps[i]->c_inst);
+	pthread_mutex_unlock(&t->t_mu);
+	return pending;
+}
+
 int
 comp_crash_take(struct comp_table *t, const char *name, const struct drv_ops **ret_ops,
     struct drv_inst **ret_inst, struct drv_status *ret_status)

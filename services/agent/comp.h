@@ -187,6 +187,11 @@ void comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq
  * marks a waiting one FAILED with the reason (-ENOENT likewise).
  */
 int comp_crashed_names(struct comp_table *t, comp_name **ret_names, size_t *ret_count);
+/*
+ * Whether name crashed holding a checkpoint its program handed over and no
+ * checkpoint took yet (drv_ops d_pending): one to store before the restart.
+ */
+bool comp_crash_pending(struct comp_table *t, const char *name);
 int comp_crash_take(struct comp_table *t, const char *name, const struct drv_ops **ret_ops,
     struct drv_inst **ret_inst, struct drv_status *ret_status);
 int comp_restarted(struct comp_table *t, const char *name, struct drv_inst *inst,

@@ -150,6 +150,13 @@ struct drv_ops {
 	int (*d_digest)(struct drv_inst *inst, const struct chunk_params *cp,
 	    uint8_t ret_digest[SHA_LEN]);
 	void (*d_free)(struct drv_inst *inst); /* after d_stop(); accepts NULL */
+	/*
+	 * Optional: whether the program handed over a checkpoint that
+	 * d_checkpoint() has not given yet (lib). Its process crashed, the
+	 * supervisor stores that checkpoint before the restart, which then
+	 * continues from it. Never blocks.
+	 */
+	bool (*d_pending)(struct drv_inst *inst);
 };
 
 /* The driver of kind, or NULL. */

@@ -552,6 +552,17 @@ drv_lib_status(struct drv_inst *in, struct drv_status *ret_status)
 	*ret_status = st;
 }
 
+static bool
+drv_lib_pending(struct drv_inst *in)
+{
+	bool pending;
+
+	pthread_mutex_lock(&in->dl_host->lh_mu);
+	pending = in->dl_pending != NULL;
+	pthread_mutex_unlock(&in->dl_host->lh_mu);
+	return pending;
+}
+
 const struct drv_ops drv_lib_ops = {
 	.d_kind = DRV_LIB_KIND,
 	.d_state_max = DRV_LIB_STATE_MAX,
@@ -564,4 +575,5 @@ const struct drv_ops drv_lib_ops = {
 	.d_tick = drv_lib_tick,
 	.d_digest = NULL,
 	.d_free = drv_lib_free,
+	.d_pending = drv_lib_pending,
 };

@@ -151,6 +151,8 @@ super_take(struct super *s, const char *name, uint64_t now_ms)
 	struct super_rec *r;
 	char why[LIMIT_REASON_MAX];
 
+	if (s->s_env.se_salvage != NULL)
+		s->s_env.se_salvage(s->s_env.se_arg, name);
 	if (comp_crash_take(s->s_env.se_comps, name, &ops, &inst, &st) != 0)
 		return; /* busy with a checkpoint (next round), or gone */
 	/* Reaps what is left of it (the process is gone: no grace). */
@@ -303,6 +305,23 @@ super_agent_start(void *arg, const char *name, const struct drv_ops *ops,
 	return rv;
 }
 
+/* A crashed lib component's handed-over checkpoint: stored (or queued) before its restart. */
+static void
+super_agent_salvage(void *arg, const char *name)
+{
+	struct agent *a = arg;
+	struct rpc_error err = { 0 };
+	bool queued = false;
+
+	if (!comp_crash_pending(a->a_comps, name))
+		return;
+	if (ckpt_take(a, name, true, true, AGENT_STORE_TIMEOUT_MS, NULL, &queued, &err) == 0)
+		LOG_INFO("component %s crashed: the checkpoint its program had handed over is %s; "
+			 "its restart continues from it",
+		    name, queued ? "queued for the NAS" : "stored");
+	/* A failure is logged by ckpt_take(): the restart takes the newest stored one. */
+}
+
 /* The node's own spec's restart policy (--config), else the defaults. */
 static void
 super_agent_policy(void *arg, const char *name, struct super_policy *ret)
@@ -321,6 +340,7 @@ super_main(void *arg)
 		.se_comps = a->a_comps,
 		.se_start = super_agent_start,
 		.se_policy = super_agent_policy,
+		.se_salvage = super_agent_salvage,
 		.se_arg = a,
 	};
 	struct super *s = NULL;

@@ -60,6 +60,14 @@ struct super_env {
 	    struct super_start *ret, char *err, size_t errlen);
 	/* The restart policy of name (NULL: the spec defaults, spec.h). */
 	void (*se_policy)(void *arg, const char *name, struct super_policy *ret);
+	/*
+	 * Optional: before name, which crashed, is taken out of service, store
+	 * what its program handed over and no checkpoint took yet (a lib
+	 * component), so that the restart continues from it. May block on the
+	 * network; when the NAS is down it is queued, and the restart waits for
+	 * the queue (se_start).
+	 */
+	void (*se_salvage)(void *arg, const char *name);
 	void *se_arg;
 };
 

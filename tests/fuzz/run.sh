@@ -13,7 +13,7 @@ if [ ! -f "$dir/build.ninja" ]; then
 	CC=clang meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 fi
-targets=(chunk chunklist zchunk key pbv nas spec spec_ini auth auth_role manager agent)
+targets=(chunk chunklist zchunk key pbv nas spec spec_ini auth ranges auth_role manager agent)
 ninja -C "$dir" build.ninja >/dev/null # regenerates after a meson.build change
 meson compile -C "$dir" "${targets[@]/#/tests/fuzz/fuzz_}"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
