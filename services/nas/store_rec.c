@@ -676,13 +676,12 @@ done:
  * Every chunk must be there with the size the record gives it; then one more
  * reference on each (per occurrence). In hash order, with one cursor per
  * database: neighbouring keys share pages, and each count is rewritten in
- * place once however often the record holds its chunk. A count with the
- * size (STORE_REF_LEN) stands for the chunk and gives its size; "chunk" is
- * looked up, and the chunk's header read, only for a chunk without a count
- * yet or with a count of the older form, which is rewritten with the size.
- * So a record of chunks the store holds already (an incremental checkpoint)
- * reads "ref" pages only, never a chunk's overflow page (a page fault per
- * chunk here) nor "chunk"'s tree. A refusal may leave counts written: the
+ * place once however often the record holds its chunk. The size comes from
+ * the chunk's "ref" value (STORE_REF_LEN); the chunk's header is read only
+ * for a chunk without a count yet, or with a count of the older form, which
+ * is rewritten with the size. So a record of chunks the store holds already
+ * (an incremental checkpoint) touches "chunk" and "ref" pages only, never
+ * the chunks' overflow pages. A refusal may leave counts written: the
  * transaction of a failed write is aborted (store_run_group()).
  */
 static int
@@ -748,34 +747,28 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 		uint32_t size = 0;
 		size_t j = i;
 
-		mrc = mdb_cursor_get(rc, &rk, &rv_, MDB_SET_KEY);
+		/* Present: a lookup in the tree (the value's own pages are not read). */
+		mrc = mdb_cursor_get(cc, &k, &v, MDB_SET_KEY);
 		if (mrc != 0 && mrc != MDB_NOTFOUND) {
 			rv = store_rc(mrc);
 			break;
 		}
-		counted = mrc == 0;
-		if (counted && (rv = store_ref_decode(&rv_, &ref)) != 0) {
-			store_errorf(op->co_err, "chunk %u: its reference count is malformed "
-			    "(ckpt-nas --check)", items[i].ri_index);
-			break;
-		}
-		/*
-		 * A count with the size: the chunk is held (a count goes with its
-		 * chunk: both are deleted together, and the collection at open
-		 * deletes chunks without a count, never the reverse), with that
-		 * size. Otherwise a lookup in "chunk", and the size from the
-		 * chunk's header.
-		 */
-		size = ref.r_raw_size;
-		present = size != 0;
-		if (!present) {
-			mrc = mdb_cursor_get(cc, &k, &v, MDB_SET_KEY);
+		present = mrc == 0;
+		if (present) {
+			mrc = mdb_cursor_get(rc, &rk, &rv_, MDB_SET_KEY);
 			if (mrc != 0 && mrc != MDB_NOTFOUND) {
 				rv = store_rc(mrc);
 				break;
 			}
-			present = mrc == 0;
-			if (present && store_chunk_parse(&v, &cv) == 0)
+			counted = mrc == 0;
+			if (counted && (rv = store_ref_decode(&rv_, &ref)) != 0) {
+				store_errorf(op->co_err, "chunk %u: its reference count is malformed "
+				    "(ckpt-nas --check)", items[i].ri_index);
+				break;
+			}
+			size = ref.r_raw_size;
+			/* No count yet, or one of the older form: the size from the chunk's header. */
+			if (size == 0 && store_chunk_parse(&v, &cv) == 0)
 				size = cv.cv_raw_size;
 		}
 		for (; j < n && memcmp(items[j].ri_name, items[i].ri_name, SHA_LEN) == 0; j++) {

@@ -2008,37 +2008,6 @@ drop_value(const char *db, const uint8_t *key, size_t klen)
 	mdb_env_close(env);
 }
 
-/*
- * A count with its size stands for its chunk: counts and chunks are deleted
- * together, so a commit does not look the chunk up. A chunk gone behind its
- * count (a store damaged from outside) shows in --check; behind a count of
- * the older form, which the commit reads the chunk for, it is refused.
- */
-START_TEST(store_commit_takes_a_sized_count_for_its_chunk)
-{
-	uint8_t *b = testbuf_bytes(3000, 66);
-	struct store_error err;
-	struct store_check ck;
-	struct ckpt c;
-
-	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, true);
-	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
-	ref_make_old(c.sha[2]);
-	store_close(st);
-	st = NULL;
-	drop_value("chunk", c.sha[1], SHA_LEN);
-	drop_value("chunk", c.sha[2], SHA_LEN);
-	st = open_store(1 * MiB, 64 * MiB, NULL);
-	ck = check_store();
-	ck_assert_uint_eq(ck.sk_missing, 2);
-	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, false);
-	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -ESTALE);
-	ck_assert_str_eq(err.se_msg, "1 of 3 chunks missing (first: index 2); send them with "
-	    "PutChunks");
-	free(b);
-}
-END_TEST
-
 START_TEST(store_keeps_its_id_and_gives_one_to_a_store_without)
 {
 	char id[STORE_ID_LEN + 1], v[STORE_ID_LEN + 1] = { 0 };
@@ -2937,7 +2906,6 @@ main(void)
 	tcase_add_test(tc, store_check_finds_a_ref_size_that_is_not_the_chunks);
 	tcase_add_test(tc, store_marks_a_format_4_store_6_on_open_for_writing);
 	tcase_add_test(tc, store_commit_sorts_names_that_share_their_leading_bytes);
-	tcase_add_test(tc, store_commit_takes_a_sized_count_for_its_chunk);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
