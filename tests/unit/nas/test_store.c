@@ -1183,6 +1183,63 @@ peek_value(const char *db, const uint8_t *key, size_t klen, void *out, size_t ca
 	return rc == 0 ? n : 0;
 }
 
+/*
+ * The byte counts an open makes (from the values' lengths and the counts'
+ * sizes, reading a chunk's header only for a count of the older form) are
+ * the ones the store kept while it ran: split chunks with tails, a
+ * compressed chunk, one count of the older form.
+ */
+START_TEST(store_reopen_counts_the_bytes_it_counted_while_running)
+{
+	size_t len = 40 * (4096 + 100) + 777, clen;
+	uint8_t *b = testbuf_bytes(len, 51), *zero = calloc(1, 64 * 1024), sha[SHA_LEN];
+	uint8_t zsha[SHA_LEN], *zout = malloc(zchunk_bound(64 * 1024));
+	Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+	struct store_stats before, after;
+	struct store_error err;
+	struct zchunk *z;
+	struct ckpt c;
+	unsigned codec;
+	uint32_t stored;
+	uint64_t one = 1;
+
+	/* Chunks of a page and 100 bytes: their ends go to "tail". */
+	store_buf("n1", "c", 0, 1, b, len, 4096 + 100);
+	ck_assert_int_eq(zchunk_new(&z), 0);
+	ck_assert_int_eq(zchunk_compress(z, zero, 64 * 1024, zout, zchunk_bound(64 * 1024), &clen,
+	                     &codec),
+	    0);
+	zchunk_free(z);
+	ck_assert_uint_eq(codec, ZCHUNK_ZSTD);
+	sha256(zero, 64 * 1024, zsha);
+	ch.sha256.data = zsha;
+	ch.sha256.len = SHA_LEN;
+	ch.data.data = zout;
+	ch.data.len = clen;
+	ch.codec = ZCHUNK_ZSTD;
+	ch.raw_size = 64 * 1024;
+	ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), 0);
+	ckpt_build(&c, "n1", "z", 0, 0, zero, 64 * 1024, 64 * 1024, false);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	before = stats();
+	ck_assert_uint_lt(before.ss_chunk_bytes, before.ss_chunk_raw_bytes);
+	store_close(st);
+	st = NULL;
+	/* The first chunk's count in the older form: its size comes from its header. */
+	sha256(b, 4096 + 100, sha);
+	poke_value("ref", sha, SHA_LEN, &one, sizeof(one));
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	after = stats();
+	ck_assert_uint_eq(after.ss_chunks, before.ss_chunks);
+	ck_assert_uint_eq(after.ss_chunk_bytes, before.ss_chunk_bytes);
+	ck_assert_uint_eq(after.ss_chunk_raw_bytes, before.ss_chunk_raw_bytes);
+	ck_assert_uint_eq(check_store().sk_bad_refcounts, 0);
+	free(zout);
+	free(zero);
+	free(b);
+}
+END_TEST
+
 START_TEST(store_holes_and_page_tails_round_trip)
 {
 	/* A page of data, two zero pages (a hole), two pages of data. */
@@ -2862,6 +2919,7 @@ main(void)
 	tcase_add_test(tc, store_delete_releases_refs_and_frees_unshared_chunks);
 	tcase_add_test(tc, store_delete_all_seqs_moves_latest_back);
 	tcase_add_test(tc, store_reopen_keeps_checkpoints);
+	tcase_add_test(tc, store_reopen_counts_the_bytes_it_counted_while_running);
 	tcase_add_test(tc, store_refuses_a_map_over_what_the_process_can_map);
 	tcase_add_test(tc, store_open_collects_orphan_chunks);
 	tcase_add_test(tc, store_list_walks_in_key_order);
