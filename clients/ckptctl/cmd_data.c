@@ -671,10 +671,13 @@ cmd_put(struct ctl *c, int argc, char **argv)
 				cache_state = "stale";
 			if (cache_state != NULL)
 				jout_set(o, "cache", jout_str(cache_state));
-			/* --changed: whether its ranges made the list ("unused": a whole put). */
+			/*
+			 * --changed: whether its ranges made the list stored ("unused": a
+			 * whole put, also after a stale cache's refused first attempt).
+			 */
 			if (changed != NULL)
-				jout_set(o, "changed", jout_str(ns.ns_hinted_stores != 0 ? "used" :
-				    "unused"));
+				jout_set(o, "changed", jout_str(ns.ns_hinted_stores != 0 &&
+				    ns.ns_stale_retries == 0 ? "used" : "unused"));
 		}
 		rv = jout_print(c, o, false);
 	} else {

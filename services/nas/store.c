@@ -682,9 +682,10 @@ store_format_is(const MDB_val *v, const char *format)
 /*
  * Opens the databases (creating them unless read-only) and checks the format
  * of the data: a store written before chunks had a header is refused; one of
- * format 2 or 3 is upgraded to 4 when opened for writing (read-only, its
+ * format 2 or 3 is upgraded to 6 when opened for writing (read-only, its
  * records are read as they are: readers compute a missing digest from the
- * chunk list). s_format3 (tests only) keeps or makes format 3 instead.
+ * chunk list), one of 4 or 5 is marked 6 (readers take "ref" values of
+ * either form). s_format3 (tests only) keeps or makes format 3 instead.
  */
 static int
 store_format_txn(struct store *s, MDB_txn *txn)
@@ -714,9 +715,21 @@ store_format_txn(struct store *s, MDB_txn *txn)
 	rc = mdb_get(txn, s->s_dbi[DB_META], &k, &v);
 	if (rc == 0 && store_format_is(&v, want))
 		return 0;
-	/* Format 4 with keys (store_keys_txn() checks them). */
-	if (rc == 0 && !s->s_format3 && store_format_is(&v, STORE_FORMAT_SEALED))
-		return 0;
+	/*
+	 * 4, or 4 with keys (store_keys_txn() checks them): read as they are, and
+	 * marked 6 on the first open for writing, when "ref" values of the new
+	 * form may follow.
+	 */
+	if (rc == 0 && !s->s_format3 && (store_format_is(&v, STORE_FORMAT_DIGEST) ||
+	    store_format_is(&v, STORE_FORMAT_SEALED))) {
+		if (s->s_readonly)
+			return 0;
+		LOG_INFO("store format %c marked %s: reference counts now carry their chunk's size "
+		    "(added as commits rewrite them)", *(const char *)v.mv_data, want);
+		v.mv_size = strlen(want);
+		v.mv_data = (void *)want;
+		return store_rc(mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0));
+	}
 	/* Format 2 is format 3 without tails; 3 is 4 without digests. */
 	if (rc == 0 && (store_format_is(&v, STORE_FORMAT_NOTAIL) ||
 	    (!s->s_format3 && store_format_is(&v, STORE_FORMAT_PLAIN)))) {
@@ -888,10 +901,12 @@ store_keys_txn(struct store *s, MDB_txn *txn, struct store_error *err)
 	v.mv_data = (void *)s->s_ring.sr_keys[0].sk_check;
 	rc = mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0);
 	if (rc == 0) {
+		/* 6 tells sealed stores by their keys; format 3 (tests only) goes to 5 as before. */
+		const char *format = s->s_format3 ? STORE_FORMAT_SEALED : STORE_FORMAT;
 		k.mv_size = strlen(STORE_FORMAT_KEY);
 		k.mv_data = STORE_FORMAT_KEY;
-		v.mv_size = strlen(STORE_FORMAT_SEALED);
-		v.mv_data = STORE_FORMAT_SEALED;
+		v.mv_size = strlen(format);
+		v.mv_data = (void *)format;
 		rc = mdb_put(txn, s->s_dbi[DB_META], &k, &v, 0);
 	}
 	if (rc == 0)
@@ -1212,8 +1227,8 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 	if (rv == -ENOKEY || rv == -EKEYREJECTED || (rv == -EBADMSG && ret_err->se_msg[0] != '\0'))
 		goto out_close;
 	if (rv == -EPROTO)
-		store_errorf(ret_err, "the data is not in store format %s (written by an older "
-		    "ckpt-nas?)", STORE_FORMAT);
+		store_errorf(ret_err, "the data is not in a store format this ckpt-nas reads (2 to "
+		    "%s): written by a much older or a newer ckpt-nas?", STORE_FORMAT);
 	if (rv == -EBADMSG)
 		store_errorf(ret_err, "the store id in the data is malformed");
 	if (rv == 0 && s->s_readonly)

@@ -307,8 +307,9 @@ store_check_chunk_at_rest(struct store *s, MDB_txn *txn, struct store_check_op *
 	char hex[SHA_HEX_LEN + 1];
 	struct store_chunk_val cv;
 	MDB_val rk = *k, rv_;
+	struct store_ref ref = { 0, 0 };
 	const void *raw;
-	uint64_t count = 0;
+	uint64_t count;
 	bool bad, sealed;
 	int rc;
 
@@ -331,11 +332,11 @@ store_check_chunk_at_rest(struct store *s, MDB_txn *txn, struct store_check_op *
 		ck->sk_bad_chunks++;
 		store_problem(ck, "chunk %s is corrupt: its bytes do not match their SHA-256", hex);
 	}
+	/* Either form of "ref" value; one of neither counts as a wrong count. */
 	rc = mdb_get(txn, s->s_dbi[DB_REF], &rk, &rv_);
-	if (rc == 0 && rv_.mv_size == sizeof(count))
-		memcpy(&count, rv_.mv_data, sizeof(count));
-	else if (rc == 0)
-		count = UINT64_MAX;
+	if (rc == 0 && store_ref_decode(&rv_, &ref) != 0)
+		ref.r_count = UINT64_MAX;
+	count = ref.r_count;
 	if (expected == 0 && count == 0) {
 		ck->sk_orphans++;
 		return;
@@ -344,6 +345,11 @@ store_check_chunk_at_rest(struct store *s, MDB_txn *txn, struct store_check_op *
 		ck->sk_bad_refcounts++;
 		store_problem(ck, "chunk %s: reference count %llu, the records hold %llu", hex,
 		    (unsigned long long)count, (unsigned long long)expected);
+	} else if (!bad && ref.r_raw_size != 0 && ref.r_raw_size != cv.cv_raw_size) {
+		/* Commits check the records' sizes against this one. */
+		ck->sk_bad_refcounts++;
+		store_problem(ck, "chunk %s: its reference count gives %u bytes, the chunk holds %u",
+		    hex, ref.r_raw_size, cv.cv_raw_size);
 	}
 }
 

@@ -72,18 +72,28 @@ enum store_db { DB_CKPT, DB_CIDX, DB_COMP, DB_CHUNK, DB_TAIL, DB_REF, DB_PIN, DB
 /*
  * 1: raw chunk values without a header (before zstd); 2: no tails (read as
  * 3); 3: records named by the plain SHA-256 of the whole checkpoint only
- * (upgraded to 4 on open: each record gets the digest of its chunk list).
+ * (upgraded on open: each record gets the digest of its chunk list); 4:
+ * records with digests.
  */
-#define STORE_FORMAT "4"
+#define STORE_FORMAT_DIGEST "4"
 #define STORE_FORMAT_PLAIN "3"
 #define STORE_FORMAT_NOTAIL "2"
 /*
  * 5: format 4 with sealed values (STORE_CHUNK_SEALED, records beginning with
  * SEAL_RECORD_MAGIC) and a check value per key id ("key.<16 hex digits>" in
- * "meta"); set when a store first gets a key, so that an older ckpt-nas
+ * "meta"); set when a store first got a key, so that an older ckpt-nas
  * refuses the data instead of reading sealed records as corrupt ones.
  */
 #define STORE_FORMAT_SEALED "5"
+/*
+ * 6: format 4 or 5 (sealed or not: the "key." entries in "meta" tell) whose
+ * "ref" values may carry the chunk's raw size (STORE_REF_LEN). A 4 or 5 is
+ * marked 6 on the first open for writing, nothing rewritten (values of the
+ * older form are read as they are and upgraded when a commit rewrites
+ * them): a ckpt-nas that knows 4 and 5 only refuses it at open, instead of
+ * failing every commit and delete with a "ref" value it cannot read.
+ */
+#define STORE_FORMAT "6"
 #define STORE_KEY_PREFIX "key."
 #define STORE_ID_KEY "store_id"
 /*
@@ -94,6 +104,22 @@ enum store_db { DB_CKPT, DB_CIDX, DB_COMP, DB_CHUNK, DB_TAIL, DB_REF, DB_PIN, DB
 #define STORE_DISK_LOW (16u << 20)
 /* In the data folder, beside LMDB's files: held by the process that has it open. */
 #define STORE_LOCK_FILE "lock"
+
+/*
+ * "ref" values (key: the chunk's name in "chunk"): the number of references
+ * to the chunk from records, one per occurrence (8 bytes, host order), then
+ * its raw size (LE32): a commit checks the sizes its record gives against
+ * these instead of reading each chunk's header (one overflow page, a page
+ * fault in a process that wrote it with pwrite()). The older form has the
+ * count only (STORE_REF_OLD: format 4 and 5, and --test-format3).
+ */
+#define STORE_REF_OLD 8
+#define STORE_REF_LEN 12
+
+struct store_ref {
+	uint64_t r_count;
+	uint32_t r_raw_size; /* 0: a value of the older form, the size unknown */
+};
 
 struct store {
 	MDB_env *s_env;
@@ -241,6 +267,8 @@ int store_comp_get(struct store *s, MDB_txn *txn, const char *component,
 int store_comp_refresh(struct store *s, MDB_txn *txn, const char *component);
 
 /* store_keep.c: reference counts, delete, retention and pins */
+int store_ref_decode(const MDB_val *v, struct store_ref *ret);
+size_t store_ref_encode(const struct store_ref *r, uint8_t buf[STORE_REF_LEN]);
 int store_retain(struct store *s, MDB_txn *txn, const char *component,
     struct store_delete_op *op);
 void store_retain_done(struct store *s, const struct store_delete_op *op);

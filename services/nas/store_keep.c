@@ -13,48 +13,81 @@
 
 /* ---- reference counts ---- */
 
+/* Either form (STORE_REF_LEN, STORE_REF_OLD); -EBADMSG for anything else. */
+int
+store_ref_decode(const MDB_val *v, struct store_ref *ret)
+{
+	const uint8_t *p = v->mv_data;
+	uint32_t raw = 0;
+
+	if (v->mv_size != STORE_REF_LEN && v->mv_size != STORE_REF_OLD)
+		return -EBADMSG;
+	if (v->mv_size == STORE_REF_LEN) {
+		raw = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 |
+		    (uint32_t)p[11] << 24;
+		if (raw == 0 || raw > STORE_CHUNK_MAX)
+			return -EBADMSG;
+	}
+	memcpy(&ret->r_count, p, sizeof(ret->r_count));
+	ret->r_raw_size = raw;
+	return 0;
+}
+
+/* The value's length: the older form when the size is not known (r_raw_size 0). */
+size_t
+store_ref_encode(const struct store_ref *r, uint8_t buf[STORE_REF_LEN])
+{
+	memcpy(buf, &r->r_count, sizeof(r->r_count));
+	if (r->r_raw_size == 0)
+		return STORE_REF_OLD;
+	buf[8] = (uint8_t)r->r_raw_size;
+	buf[9] = (uint8_t)(r->r_raw_size >> 8);
+	buf[10] = (uint8_t)(r->r_raw_size >> 16);
+	buf[11] = (uint8_t)(r->r_raw_size >> 24);
+	return STORE_REF_LEN;
+}
+
 static int
-store_ref_get(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *ret_count)
+store_ref_get(struct store *s, MDB_txn *txn, const uint8_t *sha, struct store_ref *ret_ref)
 {
 	MDB_val k = { SHA_LEN, (void *)sha }, v;
 	int rc;
 
 	rc = mdb_get(txn, s->s_dbi[DB_REF], &k, &v);
 	if (rc == MDB_NOTFOUND) {
-		*ret_count = 0;
+		ret_ref->r_count = 0;
+		ret_ref->r_raw_size = 0;
 		return 0;
 	}
 	if (rc != 0)
 		return store_rc(rc);
-	if (v.mv_size != sizeof(uint64_t))
-		return -EBADMSG;
-	memcpy(ret_count, v.mv_data, sizeof(uint64_t));
-	return 0;
+	return store_ref_decode(&v, ret_ref);
 }
 
 /*
  * sha: the chunk's name in "chunk" (store_chunk_name_of()).
- * Drops one reference; the last one deletes the chunk and its count and adds
- * its size to *freed_bytes and 1 to *freed_chunks. A chunk without a count is
- * left for the collection at open.
+ * Drops one reference (the value keeps its form); the last one deletes the
+ * chunk and its count and adds its size to *freed_bytes and 1 to
+ * *freed_chunks. A chunk without a count is left for the collection at open.
  */
 static int
 store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *freed_chunks,
     uint64_t *freed_bytes, uint64_t *freed_raw)
 {
 	struct store_chunk_val cv;
+	struct store_ref ref;
+	uint8_t buf[STORE_REF_LEN];
 	MDB_val k = { SHA_LEN, (void *)sha }, v;
-	uint64_t n;
 	bool split = false;
 	int rv, rc;
 
-	rv = store_ref_get(s, txn, sha, &n);
-	if (rv != 0 || n == 0)
+	rv = store_ref_get(s, txn, sha, &ref);
+	if (rv != 0 || ref.r_count == 0)
 		return rv;
-	if (n > 1) {
-		n--;
-		v.mv_size = sizeof(n);
-		v.mv_data = &n;
+	if (ref.r_count > 1) {
+		ref.r_count--;
+		v.mv_size = store_ref_encode(&ref, buf);
+		v.mv_data = buf;
 		return store_rc(mdb_put(txn, s->s_dbi[DB_REF], &k, &v, 0));
 	}
 	rv = store_rc(mdb_del(txn, s->s_dbi[DB_REF], &k, NULL));

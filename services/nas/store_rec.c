@@ -598,6 +598,12 @@ store_next_seq(struct store *s, MDB_txn *txn, const char *component, uint64_t *r
 
 /* A chunk of the record being committed, for the walk in hash order. */
 struct store_ref_item {
+	/*
+	 * The name's first 8 bytes, big-endian: the sort compares in the array
+	 * (names are uniformly spread; they tie on equal names only) instead of
+	 * following ri_name into the request for each comparison.
+	 */
+	uint64_t ri_prefix;
 	const uint8_t *ri_name;  /* its key in "chunk": its SHA-256, or its keyed name (sealed) */
 	uint32_t ri_size;
 	uint32_t ri_index;  /* in the record */
@@ -607,15 +613,76 @@ static int
 store_ref_item_cmp(const void *a_, const void *b_)
 {
 	const struct store_ref_item *a = a_, *b = b_;
-	int c = memcmp(a->ri_name, b->ri_name, SHA_LEN);
+	int c;
+
+	if (a->ri_prefix != b->ri_prefix)
+		return a->ri_prefix < b->ri_prefix ? -1 : 1;
+	c = memcmp(a->ri_name, b->ri_name, SHA_LEN);
 	return c != 0 ? c : (a->ri_index > b->ri_index) - (a->ri_index < b->ri_index);
+}
+
+/*
+ * Sorts the items by name (then index) into a new array: a counting pass on
+ * the top bits of ri_prefix (about one bucket per item), then an insertion
+ * pass. Names are SHA-256s or keyed names, evenly spread, so buckets hold
+ * about one item each and the insertion pass moves few: O(n), where qsort
+ * took ~1 ms of a 9,069-chunk commit's ~6 ms CPU here. Names made to share
+ * their top bits (a writer may name any hash) would make the insertion pass
+ * quadratic: past a budget of moves, qsort finishes the job.
+ */
+static int
+store_ref_items_sort(struct arena *a, const struct store_ref_item *items, size_t n,
+    struct store_ref_item **ret_sorted)
+{
+	unsigned bits = 1;
+	size_t nb, moves = 0, budget = 8 * n + 64;
+	struct store_ref_item *out, tmp;
+	uint32_t *start;
+
+	while (((size_t)1 << bits) < n && bits < 18)
+		bits++;
+	nb = (size_t)1 << bits;
+	start = arena_alloc(a, (nb + 1) * sizeof(*start));
+	out = arena_alloc(a, (n != 0 ? n : 1) * sizeof(*out));
+	if (start == NULL || out == NULL)
+		return -ENOMEM;
+	memset(start, 0, (nb + 1) * sizeof(*start));
+	for (size_t i = 0; i < n; i++)
+		start[(items[i].ri_prefix >> (64 - bits)) + 1]++;
+	for (size_t b = 1; b <= nb; b++)
+		start[b] += start[b - 1];
+	/* Stable: equal names stay in index order. */
+	for (size_t i = 0; i < n; i++)
+		out[start[items[i].ri_prefix >> (64 - bits)]++] = items[i];
+	for (size_t i = 1; i < n; i++) {
+		size_t j = i;
+		tmp = out[i];
+		for (; j > 0 && store_ref_item_cmp(&out[j - 1], &tmp) > 0; j--) {
+			out[j] = out[j - 1];
+			if (++moves > budget) {
+				out[j - 1] = tmp; /* a permutation again */
+				qsort(out, n, sizeof(*out), store_ref_item_cmp);
+				goto done;
+			}
+		}
+		out[j] = tmp;
+	}
+done:
+	*ret_sorted = out;
+	return 0;
 }
 
 /*
  * Every chunk must be there with the size the record gives it; then one more
  * reference on each (per occurrence). In hash order, with one cursor per
  * database: neighbouring keys share pages, and each count is rewritten in
- * place once however often the record holds its chunk.
+ * place once however often the record holds its chunk. The size comes from
+ * the chunk's "ref" value (STORE_REF_LEN); the chunk's header is read only
+ * for a chunk without a count yet, or with a count of the older form, which
+ * is rewritten with the size. So a record of chunks the store holds already
+ * (an incremental checkpoint) touches "chunk" and "ref" pages only, never
+ * the chunks' overflow pages. A refusal may leave counts written: the
+ * transaction of a failed write is aborted (store_run_group()).
  */
 static int
 store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
@@ -656,10 +723,13 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 				memcpy(name, now, SHA_LEN);
 			}
 		}
+		items[n].ri_prefix = store_be64_get(items[n].ri_name);
 		items[n].ri_size = req->chunks[i]->size;
 		items[n++].ri_index = (uint32_t)i;
 	}
-	qsort(items, n, sizeof(*items), store_ref_item_cmp);
+	rv = store_ref_items_sort(op->co_arena, items, n, &items);
+	if (rv != 0)
+		return rv;
 	mrc = mdb_cursor_open(txn, s->s_dbi[DB_CHUNK], &cc);
 	if (mrc == 0)
 		mrc = mdb_cursor_open(txn, s->s_dbi[DB_REF], &rc);
@@ -667,26 +737,60 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 		rv = store_rc(mrc);
 		goto out;
 	}
-	/* Present, with the right size. */
 	for (size_t i = 0; i < n && rv == 0;) {
 		MDB_val k = { SHA_LEN, (void *)items[i].ri_name }, v;
-		struct store_chunk_val cv = { 0 };
+		MDB_val rk = { SHA_LEN, (void *)items[i].ri_name }, rv_;
+		struct store_ref ref = { 0, 0 };
+		struct store_chunk_val cv;
+		uint8_t buf[STORE_REF_LEN];
+		bool present, counted = false;
+		uint32_t size = 0;
 		size_t j = i;
 
+		/* Present: a lookup in the tree (the value's own pages are not read). */
 		mrc = mdb_cursor_get(cc, &k, &v, MDB_SET_KEY);
 		if (mrc != 0 && mrc != MDB_NOTFOUND) {
 			rv = store_rc(mrc);
 			break;
 		}
+		present = mrc == 0;
+		if (present) {
+			mrc = mdb_cursor_get(rc, &rk, &rv_, MDB_SET_KEY);
+			if (mrc != 0 && mrc != MDB_NOTFOUND) {
+				rv = store_rc(mrc);
+				break;
+			}
+			counted = mrc == 0;
+			if (counted && (rv = store_ref_decode(&rv_, &ref)) != 0) {
+				store_errorf(op->co_err, "chunk %u: its reference count is malformed "
+				    "(ckpt-nas --check)", items[i].ri_index);
+				break;
+			}
+			size = ref.r_raw_size;
+			/* No count yet, or one of the older form: the size from the chunk's header. */
+			if (size == 0 && store_chunk_parse(&v, &cv) == 0)
+				size = cv.cv_raw_size;
+		}
 		for (; j < n && memcmp(items[j].ri_name, items[i].ri_name, SHA_LEN) == 0; j++) {
-			if (mrc == MDB_NOTFOUND) {
+			if (!present) {
 				missing++;
 				first = items[j].ri_index < first ? items[j].ri_index : first;
-			} else if ((store_chunk_parse(&v, &cv) != 0 || cv.cv_raw_size != items[j].ri_size) &&
+			} else if (size != items[j].ri_size &&
 			    (bad == NULL || items[j].ri_index < bad->ri_index)) {
 				bad = &items[j];
-				bad_size = cv.cv_raw_size;
+				bad_size = size;
 			}
+		}
+		/* One more reference per occurrence, with the size (not in format 3). */
+		if (present && bad == NULL && missing == 0) {
+			ref.r_count += j - i;
+			ref.r_raw_size = s->s_format3 ? 0 : size;
+			rv_.mv_size = store_ref_encode(&ref, buf);
+			rv_.mv_data = buf;
+			rk.mv_size = SHA_LEN;
+			rk.mv_data = (void *)items[i].ri_name;
+			/* MDB_CURRENT: in place, or moved when the older form grows. */
+			rv = store_rc(mdb_cursor_put(rc, &rk, &rv_, counted ? MDB_CURRENT : 0));
 		}
 		i = j;
 	}
@@ -698,32 +802,6 @@ store_commit_refs(struct store *s, MDB_txn *txn, struct store_commit_op *op)
 	}
 	if (rv == 0 && missing != 0)
 		rv = store_missing_error(missing, req->n_chunks, first, op->co_err);
-	/* One more reference per occurrence. */
-	for (size_t i = 0; i < n && rv == 0;) {
-		MDB_val k = { SHA_LEN, (void *)items[i].ri_name }, v;
-		uint64_t count = 0, m = 0;
-		size_t j = i;
-
-		for (; j < n && memcmp(items[j].ri_name, items[i].ri_name, SHA_LEN) == 0; j++)
-			m++;
-		mrc = mdb_cursor_get(rc, &k, &v, MDB_SET_KEY);
-		if (mrc != 0 && mrc != MDB_NOTFOUND) {
-			rv = store_rc(mrc);
-			break;
-		}
-		if (mrc == 0 && v.mv_size != sizeof(count)) {
-			rv = -EBADMSG;
-			break;
-		}
-		if (mrc == 0)
-			memcpy(&count, v.mv_data, sizeof(count));
-		count += m;
-		v.mv_size = sizeof(count);
-		v.mv_data = &count;
-		mrc = mdb_cursor_put(rc, &k, &v, mrc == 0 ? MDB_CURRENT : 0);
-		rv = store_rc(mrc);
-		i = j;
-	}
 out:
 	if (cc != NULL)
 		mdb_cursor_close(cc);

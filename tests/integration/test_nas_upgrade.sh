@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Store format 3 to 4 (issue 10, the digest): a store written as versions
+# Store format 3 to 6 (issue 10, the digest; 6: counts with sizes): a store written as versions
 # before the chunk-list digest wrote it (ckpt-nas --test-format3, ckptctl
 # --test-format3: records named by a plain SHA-256 only) is upgraded when the
 # NAS opens it: each record gets the digest of its chunk list, keeps its
@@ -29,7 +29,7 @@ mv "$T_DIR/nas.log" "$T_DIR/nas-format3.log"
 start_nas nas "$NAS_PORT"
 check "the NAS starts on the old store" [ $? -eq 0 ]
 check "and says it upgraded it (2 records)" \
-	grep -q "store format 3 upgraded to 4: 2 records given their digest" "$T_DIR/nas.log"
+	grep -q "store format 3 upgraded to 6: 2 records given their digest" "$T_DIR/nas.log"
 nctl --json ls >"$T_DIR/ls4.json"
 for name in old holes; do
 	h=$(sha256sum "$T_DIR/$name.in" | cut -d' ' -f1)
@@ -50,12 +50,19 @@ check "a new store beside the upgraded ones" sh -c "$CTL_BIN --nas $NAS_URL put 
 check "reads back" sh -c "$CTL_BIN --nas $NAS_URL get n/old@2 -o $T_DIR/new.out && cmp -s $T_DIR/holes.in $T_DIR/new.out"
 check "the new record has a digest and no sha256" \
 	sh -c "$CTL_BIN --nas $NAS_URL --json ls n/old | jq -e 'map(select(.seq == 2))[0] | .sha256 == null and (.digest | startswith(\"ckpt-chunks-sha256:\"))' >/dev/null"
+# The old store's counts have the older form (a count only): a put of the
+# same bytes takes its sizes from the chunks and rewrites them with them.
+check "a put of the old bytes again, from the old store's chunks" \
+	sh -c "$CTL_BIN --nas $NAS_URL --json put n/old -i $T_DIR/old.in | jq -e '.sent_chunks == 0' >/dev/null"
+check "reads back" sh -c "$CTL_BIN --nas $NAS_URL get n/old@3 -o $T_DIR/new3.out && cmp -s $T_DIR/old.in $T_DIR/new3.out"
 check "the checks find the upgraded store clean" \
 	sh -c "$CTL_BIN --nas $NAS_URL scrub >$T_DIR/scrub.out"
 stop nas
-mv "$T_DIR/nas.log" "$T_DIR/nas-format4.log"
+mv "$T_DIR/nas.log" "$T_DIR/nas-format6.log"
+check "ckpt-nas --check finds it clean offline" \
+	sh -c "$NAS_BIN --check --data $T_DIR/nas-data >$T_DIR/check.out 2>&1"
 # The test flag keeps format 3 only: it refuses the upgraded store.
 "$NAS_BIN" --listen "tcp://127.0.0.1:$NAS_PORT" --data "$T_DIR/nas-data" --test-format3 \
 	>"$T_DIR/nas-refuse.log" 2>&1
-check "ckpt-nas --test-format3 refuses a format-4 store" [ $? -ne 0 ]
+check "ckpt-nas --test-format3 refuses a format-6 store" [ $? -ne 0 ]
 finish

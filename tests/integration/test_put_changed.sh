@@ -111,6 +111,7 @@ echo 20 >"$T_DIR/r9"
 	--changed "$T_DIR/r9" >"$T_DIR/p8.json"
 check "a stale cache with --changed: the put succeeds" [ $? -eq 0 ]
 check "... JSON cache: stale" [ "$(jq -r .cache "$T_DIR/p8.json")" = stale ]
+check "... JSON changed: unused (the put stored was whole)" [ "$(jq -r .changed "$T_DIR/p8.json")" = unused ]
 check "... the digest a whole read gives" [ "$(jq -r .digest "$T_DIR/p8.json")" = "$(whole "$T_DIR/W9")" ]
 
 # A change left out of the list is stored wrong: the user's promise. verify tells.

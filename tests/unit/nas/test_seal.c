@@ -349,16 +349,19 @@ START_TEST(store_without_keys_starts_sealing_when_given_one)
 }
 END_TEST
 
-/* Four 4 KiB chunks of distinct bytes, stored as n/COMP@SEQ (uploaded when put). */
-static void
-store_four(struct store *s, const char *comp, uint64_t seq, bool put, uint8_t (*sha)[SHA_LEN])
+/*
+ * Four 4 KiB chunks of distinct bytes, committed as n/COMP@SEQ (uploaded when
+ * put); the record says chunk 1 has skew bytes more and chunk 2 skew fewer.
+ */
+static int
+commit_four(struct store *s, const char *comp, uint64_t seq, bool put, uint8_t (*sha)[SHA_LEN],
+    int skew, struct store_error *err)
 {
 	static uint8_t buf[4][4096];
 	uint8_t digest[SHA_LEN];
 	Ckpt__V1__StoreRequest req = CKPT__V1__STORE_REQUEST__INIT;
 	Ckpt__V1__ChunkRef refs[4], *rp[4];
 	Ckpt__V1__CheckpointInfo *info;
-	struct store_error err;
 	struct arena *a;
 	bool existed;
 	int rv;
@@ -378,9 +381,11 @@ store_four(struct store *s, const char *comp, uint64_t seq, bool put, uint8_t (*
 			ch.sha256 = refs[i].sha256;
 			ch.data.data = buf[i];
 			ch.data.len = sizeof(buf[i]);
-			ck_assert_int_eq(store_put_chunks(s, &chp, 1, &stored, &err), 0);
+			ck_assert_int_eq(store_put_chunks(s, &chp, 1, &stored, err), 0);
 		}
 	}
+	refs[1].size += (uint32_t)skew;
+	refs[2].size -= (uint32_t)skew;
 	req.node = "n";
 	req.component = (char *)comp;
 	req.kind = "raw";
@@ -391,9 +396,19 @@ store_four(struct store *s, const char *comp, uint64_t seq, bool put, uint8_t (*
 	ck_assert_int_eq(digest_refs(rp, 4, digest), 0);
 	req.digest.data = digest;
 	req.digest.len = SHA_LEN;
-	rv = store_commit(s, &req, a, &info, &existed, NULL, &err);
-	ck_assert_msg(rv == 0, "commit: %d %s", rv, err.se_msg);
+	rv = store_commit(s, &req, a, &info, &existed, NULL, err);
 	arena_free(a);
+	return rv;
+}
+
+/* Four 4 KiB chunks of distinct bytes, stored as n/COMP@SEQ (uploaded when put). */
+static void
+store_four(struct store *s, const char *comp, uint64_t seq, bool put, uint8_t (*sha)[SHA_LEN])
+{
+	struct store_error err;
+	int rv = commit_four(s, comp, seq, put, sha, 0, &err);
+
+	ck_assert_msg(rv == 0, "commit: %d %s", rv, err.se_msg);
 }
 
 static size_t
@@ -724,6 +739,115 @@ START_TEST(store_seals_a_stores_inline_chunks)
 }
 END_TEST
 
+/*
+ * The "ref" value under name in the closed store: its length (0: none), count
+ * and raw size (0: the older form); make_old rewrites it as a count only.
+ */
+static size_t
+ref_at(const uint8_t *name, bool make_old, uint64_t *ret_count, uint32_t *ret_size)
+{
+	MDB_val k = { SHA_LEN, (void *)name }, v;
+	uint8_t val[12] = { 0 };
+	size_t n = 0;
+	MDB_txn *txn;
+	MDB_env *env = env_open(&txn);
+	MDB_dbi dbi;
+
+	ck_assert_int_eq(mdb_dbi_open(txn, "ref", 0, &dbi), 0);
+	if (mdb_get(txn, dbi, &k, &v) == 0) {
+		n = v.mv_size;
+		memcpy(val, v.mv_data, n < sizeof(val) ? n : sizeof(val));
+	}
+	memcpy(ret_count, val, sizeof(*ret_count));
+	*ret_size = n == 12 ? (uint32_t)val[8] | (uint32_t)val[9] << 8 |
+	    (uint32_t)val[10] << 16 | (uint32_t)val[11] << 24 : 0;
+	if (make_old && n == 12) {
+		v = (MDB_val){ sizeof(*ret_count), val };
+		ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+		ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	} else {
+		mdb_txn_abort(txn);
+	}
+	mdb_env_close(env);
+	return n;
+}
+
+static void
+expect_refs(const uint8_t (*names)[SEAL_NAME_LEN], size_t len, uint64_t count, const char *what)
+{
+	for (int i = 0; i < 4; i++) {
+		uint64_t c = 0;
+		uint32_t size = 0;
+		size_t n = ref_at(names[i], false, &c, &size);
+		ck_assert_msg(n == len && c == count && size == (len == 12 ? 4096 : 0),
+		    "%s: chunk %d: ref of %zu bytes, count %llu, size %u", what, i, n,
+		    (unsigned long long)c, size);
+	}
+}
+
+START_TEST(store_sealed_refs_carry_sizes_through_commits_and_rotation)
+{
+	uint8_t sha[4][SHA_LEN], na[4][SEAL_NAME_LEN], nb[4][SEAL_NAME_LEN];
+	struct seal_ring ra, rba;
+	struct store_error err;
+	struct store *s = NULL;
+	uint64_t count;
+	uint32_t size;
+	char v[8] = { 0 };
+
+	ring_of(&ra, 1, 0xa);
+	ring_of(&rba, 2, 0xb, 0xa);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	store_four(s, "c", 1, true, sha);
+	store_close(s);
+	for (int i = 0; i < 4; i++) {
+		seal_name(&ra.sr_keys[0], sha[i], na[i]);
+		seal_name(&rba.sr_keys[0], sha[i], nb[i]);
+	}
+	/* Counts under the chunks' names, with their sizes; two made of the older form. */
+	expect_refs((const uint8_t (*)[SEAL_NAME_LEN])na, 12, 1, "first commit");
+	ck_assert_uint_eq(ref_at(na[0], true, &count, &size), 12);
+	ck_assert_uint_eq(ref_at(na[2], true, &count, &size), 12);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	check_clean(s, "mixed forms, sealed");
+	/* A size that is not the chunk's, against either form: refused. */
+	ck_assert_int_eq(commit_four(s, "c", 2, false, sha, 1, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "chunk 1: size 4097 does not match the stored chunk (4096 bytes)");
+	ck_assert_int_eq(commit_four(s, "c", 2, false, sha, -1, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "chunk 1: size 4095 does not match the stored chunk (4096 bytes)");
+	/* From the store's chunks: every count rewritten with its size. */
+	store_four(s, "c", 2, false, sha);
+	check_clean(s, "second commit");
+	store_close(s);
+	expect_refs((const uint8_t (*)[SEAL_NAME_LEN])na, 12, 2, "second commit");
+	{
+		MDB_txn *txn;
+		MDB_env *env = env_open(&txn);
+		MDB_dbi dbi;
+		MDB_val k = { 6, "format" }, fv;
+		ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+		ck_assert_int_eq(mdb_get(txn, dbi, &k, &fv), 0);
+		memcpy(v, fv.mv_data, fv.mv_size < sizeof(v) - 1 ? fv.mv_size : sizeof(v) - 1);
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+		ck_assert_str_eq(v, "6");
+	}
+	/*
+	 * A rotation: a commit from the store's chunks seals them anew under B,
+	 * whose names get counts with sizes. A refused one leaves nothing under B.
+	 */
+	ck_assert_int_eq(open_with(&rba, false, &s, &err), 0);
+	ck_assert_int_eq(commit_four(s, "c", 3, false, sha, 1, &err), -EINVAL);
+	ck_assert_uint_eq(missing_of(s, sha), 4);
+	store_four(s, "c", 3, false, sha);
+	ck_assert_uint_eq(missing_of(s, sha), 0);
+	check_clean(s, "rotated");
+	store_close(s);
+	expect_refs((const uint8_t (*)[SEAL_NAME_LEN])nb, 12, 1, "under B");
+	expect_refs((const uint8_t (*)[SEAL_NAME_LEN])na, 12, 2, "under A");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -749,6 +873,7 @@ main(void)
 	tcase_add_test(tc, store_chunks_swapped_on_disk_fail_to_open);
 	tcase_add_test(tc, store_records_swapped_on_disk_fail_to_open);
 	tcase_add_test(tc, store_seals_a_stores_inline_chunks);
+	tcase_add_test(tc, store_sealed_refs_carry_sizes_through_commits_and_rotation);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -1183,6 +1183,63 @@ peek_value(const char *db, const uint8_t *key, size_t klen, void *out, size_t ca
 	return rc == 0 ? n : 0;
 }
 
+/*
+ * The byte counts an open makes (from the values' lengths and the counts'
+ * sizes, reading a chunk's header only for a count of the older form) are
+ * the ones the store kept while it ran: split chunks with tails, a
+ * compressed chunk, one count of the older form.
+ */
+START_TEST(store_reopen_counts_the_bytes_it_counted_while_running)
+{
+	size_t len = 40 * (4096 + 100) + 777, clen;
+	uint8_t *b = testbuf_bytes(len, 51), *zero = calloc(1, 64 * 1024), sha[SHA_LEN];
+	uint8_t zsha[SHA_LEN], *zout = malloc(zchunk_bound(64 * 1024));
+	Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+	struct store_stats before, after;
+	struct store_error err;
+	struct zchunk *z;
+	struct ckpt c;
+	unsigned codec;
+	uint32_t stored;
+	uint64_t one = 1;
+
+	/* Chunks of a page and 100 bytes: their ends go to "tail". */
+	store_buf("n1", "c", 0, 1, b, len, 4096 + 100);
+	ck_assert_int_eq(zchunk_new(&z), 0);
+	ck_assert_int_eq(zchunk_compress(z, zero, 64 * 1024, zout, zchunk_bound(64 * 1024), &clen,
+	                     &codec),
+	    0);
+	zchunk_free(z);
+	ck_assert_uint_eq(codec, ZCHUNK_ZSTD);
+	sha256(zero, 64 * 1024, zsha);
+	ch.sha256.data = zsha;
+	ch.sha256.len = SHA_LEN;
+	ch.data.data = zout;
+	ch.data.len = clen;
+	ch.codec = ZCHUNK_ZSTD;
+	ch.raw_size = 64 * 1024;
+	ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), 0);
+	ckpt_build(&c, "n1", "z", 0, 0, zero, 64 * 1024, 64 * 1024, false);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	before = stats();
+	ck_assert_uint_lt(before.ss_chunk_bytes, before.ss_chunk_raw_bytes);
+	store_close(st);
+	st = NULL;
+	/* The first chunk's count in the older form: its size comes from its header. */
+	sha256(b, 4096 + 100, sha);
+	poke_value("ref", sha, SHA_LEN, &one, sizeof(one));
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	after = stats();
+	ck_assert_uint_eq(after.ss_chunks, before.ss_chunks);
+	ck_assert_uint_eq(after.ss_chunk_bytes, before.ss_chunk_bytes);
+	ck_assert_uint_eq(after.ss_chunk_raw_bytes, before.ss_chunk_raw_bytes);
+	ck_assert_uint_eq(check_store().sk_bad_refcounts, 0);
+	free(zout);
+	free(zero);
+	free(b);
+}
+END_TEST
+
 START_TEST(store_holes_and_page_tails_round_trip)
 {
 	/* A page of data, two zero pages (a hole), two pages of data. */
@@ -1306,7 +1363,7 @@ START_TEST(store_opens_a_format_2_store_and_upgrades_it)
 	st = open_store(1 * MiB, 64 * MiB, NULL);
 	store_close(st);
 	ck_assert_uint_eq(peek_value("meta", (const uint8_t *)"format", 6, v, sizeof(v)), 1);
-	ck_assert_str_eq(v, "4");
+	ck_assert_str_eq(v, "6");
 	poke_value("meta", (const uint8_t *)"format", 6, "9", 1);
 	{
 		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false, NULL };
@@ -1684,7 +1741,7 @@ START_TEST(store_upgrades_a_format_3_store_giving_records_their_digest)
 	store_close(st);
 	st = NULL;
 	ck_assert_uint_eq(peek_value("meta", (const uint8_t *)"format", 6, v, sizeof(v)), 1);
-	ck_assert_str_eq(v, "4");
+	ck_assert_str_eq(v, "6");
 	st = open_store(1 * MiB, 64 * MiB, NULL);
 	ck_assert_int_eq(store_retrieve(st, "n1", "c", 0, ar, &rec, &err), 0);
 	ck_assert_uint_eq(rec->info->digest.len, SHA_LEN);
@@ -1700,6 +1757,291 @@ START_TEST(store_upgrades_a_format_3_store_giving_records_their_digest)
 	ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), -EPROTO);
 	st = open_store(1 * MiB, 64 * MiB, NULL);
 	free(got);
+	free(b);
+}
+END_TEST
+
+/*
+ * The "ref" value of a chunk: its length (0: none), count and raw size (0
+ * for a value of the older form). The store is closed around the read.
+ */
+static size_t
+ref_of(const uint8_t *sha, uint64_t *ret_count, uint32_t *ret_size)
+{
+	uint8_t v[16] = { 0 };
+	size_t n;
+
+	store_close(st);
+	st = NULL;
+	n = peek_value("ref", sha, SHA_LEN, v, sizeof(v));
+	memcpy(ret_count, v, sizeof(*ret_count));
+	*ret_size = n == 12 ? (uint32_t)v[8] | (uint32_t)v[9] << 8 | (uint32_t)v[10] << 16 |
+	    (uint32_t)v[11] << 24 : 0;
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	return n;
+}
+
+/* Rewrites a chunk's "ref" value in the older form (its count only), as formats 4 and 5 did. */
+static void
+ref_make_old(const uint8_t *sha)
+{
+	uint64_t count;
+	uint32_t size;
+
+	ck_assert_uint_eq(ref_of(sha, &count, &size), 12);
+	store_close(st);
+	st = NULL;
+	poke_value("ref", sha, SHA_LEN, &count, sizeof(count));
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+}
+
+static void
+expect_ref(const uint8_t *sha, size_t len, uint64_t count, uint32_t size, const char *what)
+{
+	uint64_t c = 0;
+	uint32_t sz = 0;
+	size_t n = ref_of(sha, &c, &sz);
+
+	ck_assert_msg(n == len && (len == 0 || (c == count && sz == size)),
+	    "%s: ref of %zu bytes, count %llu, size %u; want %zu bytes, %llu, %u", what, n,
+	    (unsigned long long)c, sz, len, (unsigned long long)count, size);
+}
+
+static void
+expect_clean(const char *what)
+{
+	struct store_check ck = check_store();
+	ck_assert_msg(store_check_clean(&ck) && ck.sk_orphans == 0, "%s: %s", what,
+	    ck.sk_nproblems != 0 ? ck.sk_problems[0] : "orphans");
+}
+
+START_TEST(store_refs_carry_sizes_and_commits_upgrade_the_older_form)
+{
+	uint8_t *b = testbuf_bytes(3000, 60);
+	struct store_error err;
+	struct ckpt c;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	expect_ref(c.sha[1], 12, 1, 1000, "a new count");
+	/* Counts of the older form, as formats 4 and 5 wrote them: read as they are. */
+	ref_make_old(c.sha[0]);
+	ref_make_old(c.sha[2]);
+	expect_ref(c.sha[0], 8, 1, 0, "made old");
+	expect_clean("mixed forms");
+	/* An incremental commit of the same chunks: each count rewritten with its size. */
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, false);
+	ck_assert_msg(commit(&c, NULL, NULL, &err) == 0, "%s", err.se_msg);
+	for (int i = 0; i < 3; i++)
+		expect_ref(c.sha[i], 12, 2, 1000, "after the second commit");
+	expect_clean("upgraded");
+	free(b);
+}
+END_TEST
+
+START_TEST(store_refuses_a_size_mismatch_on_either_form_of_ref)
+{
+	uint8_t *b = testbuf_bytes(3000, 61);
+	struct store_error err;
+	struct ckpt c;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	ref_make_old(c.sha[1]);
+	/* Against a count of the older form: the size from the chunk's header. */
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, false);
+	c.refs[1].size = 999;
+	c.req.size = 2999;
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "chunk 1: size 999 does not match the stored chunk (1000 bytes)");
+	/* Against one of the new form: the size from the count. */
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, false);
+	c.refs[2].size = 1001;
+	c.req.size = 3001;
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "chunk 2: size 1001 does not match the stored chunk (1000 bytes)");
+	/* Both, whatever the hash order: the first in the record is named. */
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, false);
+	c.refs[0].size = 1001;
+	c.refs[1].size = 999;
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EINVAL);
+	ck_assert_str_eq(err.se_msg, "chunk 0: size 1001 does not match the stored chunk (1000 bytes)");
+	/* Nothing of them visible: one record, every count as it was, the older form kept. */
+	ck_assert_uint_eq(stats().ss_checkpoints, 1);
+	expect_ref(c.sha[0], 12, 1, 1000, "chunk 0");
+	expect_ref(c.sha[1], 8, 1, 0, "chunk 1");
+	expect_ref(c.sha[2], 12, 1, 1000, "chunk 2");
+	expect_clean("after the refusals");
+	free(b);
+}
+END_TEST
+
+START_TEST(store_deletes_and_retains_with_refs_of_both_forms)
+{
+	uint8_t *b = testbuf_bytes(4000, 62), *b2 = malloc(4000), *got;
+	struct store_error err;
+	struct ckpt c1, c2;
+	uint32_t deleted, keep;
+	uint64_t seq1, seq2, seq3, freed;
+	size_t len;
+
+	memcpy(b2, b, 4000);
+	b2[3500] ^= 0x5a;
+	ckpt_build(&c1, "n1", "c", 0, 0, b, 4000, 1000, false);
+	ckpt_build(&c2, "n1", "c", 0, 0, b2, 4000, 1000, false);
+	/* @1: A B C D, then A and D of the older form. */
+	seq1 = store_buf("n1", "c", 0, 0, b, 4000, 1000);
+	ref_make_old(c1.sha[0]);
+	ref_make_old(c1.sha[3]);
+	/* @2: A B C D'. A is upgraded; D stays of the older form; then B made old. */
+	seq2 = store_buf("n1", "c", 0, 0, b2, 4000, 1000);
+	expect_ref(c1.sha[0], 12, 2, 1000, "A");
+	expect_ref(c1.sha[3], 8, 1, 0, "D");
+	expect_ref(c2.sha[3], 12, 1, 1000, "D'");
+	ref_make_old(c1.sha[1]);
+	expect_clean("mixed forms");
+	/* Deleting @1: D goes with its last reference (older form), B drops in its form. */
+	ck_assert_int_eq(store_delete(st, "n1", "c", seq1, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(deleted, 1);
+	ck_assert_uint_eq(freed, 1);
+	expect_ref(c1.sha[3], 0, 0, 0, "D deleted");
+	expect_ref(c1.sha[1], 8, 1, 0, "B");
+	expect_ref(c1.sha[0], 12, 1, 1000, "A");
+	expect_clean("after the delete");
+	/* @3 (A B C D again, D uploaded anew), then keep 1: retention drops @2 and D'. */
+	seq3 = store_buf("n1", "c", 0, 0, b, 4000, 1000);
+	ck_assert_int_eq(store_set_keep(st, "c", 1, &keep, &deleted, &err), 0);
+	ck_assert_uint_eq(deleted, 1);
+	expect_ref(c2.sha[3], 0, 0, 0, "D' deleted");
+	for (int i = 0; i < 4; i++)
+		expect_ref(c1.sha[i], 12, 1, 1000, "left by @3");
+	expect_clean("after retention");
+	got = read_back("n1", "c", seq3, NULL, &len);
+	ck_assert_uint_eq(len, 4000);
+	ck_assert_mem_eq(got, b, 4000);
+	ck_assert_int_ne(seq2, seq3);
+	free(got);
+	free(b2);
+	free(b);
+}
+END_TEST
+
+START_TEST(store_check_finds_a_ref_size_that_is_not_the_chunks)
+{
+	uint8_t *b = testbuf_bytes(3000, 63), v[12];
+	struct store_error err;
+	struct store_check ck;
+	uint64_t one = 1;
+	struct ckpt c;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	store_close(st);
+	st = NULL;
+	memcpy(v, &one, sizeof(one));
+	v[8] = 999 & 0xff;
+	v[9] = 999 >> 8;
+	v[10] = v[11] = 0;
+	poke_value("ref", c.sha[1], SHA_LEN, v, sizeof(v));
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck = check_store();
+	ck_assert(!store_check_clean(&ck));
+	ck_assert_uint_eq(ck.sk_bad_refcounts, 1);
+	ck_assert_uint_eq(ck.sk_nproblems, 1);
+	ck_assert_msg(strstr(ck.sk_problems[0], "its reference count gives 999 bytes, the chunk "
+	    "holds 1000") != NULL, "%s", ck.sk_problems[0]);
+	/* A value of neither form is a wrong count too, and a commit on it fails. */
+	store_close(st);
+	st = NULL;
+	poke_value("ref", c.sha[1], SHA_LEN, v, 10);
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	ck = check_store();
+	ck_assert_uint_eq(ck.sk_bad_refcounts, 1);
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, false);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -EBADMSG);
+	ck_assert_str_eq(err.se_msg, "chunk 1: its reference count is malformed (ckpt-nas --check)");
+	free(b);
+}
+END_TEST
+
+/*
+ * The commit sorts a record's chunks by name in about one pass for names
+ * spread like hashes; names made to share their leading bytes, in reverse
+ * order, fall back to qsort: the same answer either way.
+ */
+START_TEST(store_commit_sorts_names_that_share_their_leading_bytes)
+{
+	enum { FAKE = 300 };
+	uint8_t *b = testbuf_bytes(3000, 65);
+	static Ckpt__V1__ChunkRef refs[3 + FAKE], *rptr[3 + FAKE];
+	static uint8_t fake[FAKE][SHA_LEN];
+	struct store_error err;
+	struct ckpt c;
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 3000, 1000, true);
+	for (int i = 0; i < 3; i++) {
+		refs[i] = c.refs[i];
+		rptr[i] = &refs[i];
+	}
+	for (int i = 0; i < FAKE; i++) {
+		memset(fake[i], 0xee, SHA_LEN);
+		fake[i][SHA_LEN - 2] = (uint8_t)((FAKE - i) >> 8);
+		fake[i][SHA_LEN - 1] = (uint8_t)(FAKE - i);
+		ckpt__v1__chunk_ref__init(&refs[3 + i]);
+		refs[3 + i].sha256 = (ProtobufCBinaryData){ SHA_LEN, fake[i] };
+		refs[3 + i].size = 10;
+		rptr[3 + i] = &refs[3 + i];
+	}
+	c.req.chunks = rptr;
+	c.req.n_chunks = 3 + FAKE;
+	c.req.size = 3000 + 10 * FAKE;
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), -ESTALE);
+	ck_assert_str_eq(err.se_msg, "300 of 303 chunks missing (first: index 3); send them with "
+	    "PutChunks");
+	/* The same name many times over, and the held chunks between them: counted per occurrence. */
+	for (int i = 0; i < FAKE; i++)
+		refs[3 + i] = c.refs[i % 3];
+	c.req.size = 3000 + 1000 * FAKE;
+	ck_assert_msg(commit(&c, NULL, NULL, &err) == 0, "%s", err.se_msg);
+	expect_ref(c.sha[0], 12, 1 + FAKE / 3, 1000, "chunk 0");
+	expect_ref(c.sha[2], 12, 1 + FAKE / 3, 1000, "chunk 2");
+	expect_clean("after the commit");
+	free(b);
+}
+END_TEST
+
+/* A store of format 4 is read as it is read-only, and marked 6 when opened for writing. */
+START_TEST(store_marks_a_format_4_store_6_on_open_for_writing)
+{
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, true, false, NULL };
+	uint8_t *b = testbuf_bytes(2000, 64);
+	struct store_error err;
+	struct store_check *ck = calloc(1, sizeof(*ck));
+	struct ckpt c;
+	char v[8] = { 0 };
+
+	ckpt_build(&c, "n1", "c", 0, 0, b, 2000, 1000, true);
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	ref_make_old(c.sha[0]);
+	ref_make_old(c.sha[1]);
+	store_close(st);
+	poke_value("meta", (const uint8_t *)"format", 6, "4", 1);
+	ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), 0);
+	ck_assert_int_eq(store_check(st, ck, &err), 0);
+	ck_assert(store_check_clean(ck));
+	store_close(st);
+	ck_assert_uint_eq(peek_value("meta", (const uint8_t *)"format", 6, v, sizeof(v)), 1);
+	ck_assert_str_eq(v, "4");
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	store_close(st);
+	ck_assert_uint_eq(peek_value("meta", (const uint8_t *)"format", 6, v, sizeof(v)), 1);
+	ck_assert_str_eq(v, "6");
+	st = open_store(1 * MiB, 64 * MiB, NULL);
+	/* Nothing rewritten at open: the counts keep their form until a commit takes them. */
+	expect_ref(c.sha[0], 8, 1, 0, "after the open");
+	ck_assert_int_eq(commit(&c, NULL, NULL, &err), 0);
+	expect_ref(c.sha[0], 12, 2, 1000, "after a commit");
+	free(ck);
 	free(b);
 }
 END_TEST
@@ -2577,6 +2919,7 @@ main(void)
 	tcase_add_test(tc, store_delete_releases_refs_and_frees_unshared_chunks);
 	tcase_add_test(tc, store_delete_all_seqs_moves_latest_back);
 	tcase_add_test(tc, store_reopen_keeps_checkpoints);
+	tcase_add_test(tc, store_reopen_counts_the_bytes_it_counted_while_running);
 	tcase_add_test(tc, store_refuses_a_map_over_what_the_process_can_map);
 	tcase_add_test(tc, store_open_collects_orphan_chunks);
 	tcase_add_test(tc, store_list_walks_in_key_order);
@@ -2615,6 +2958,12 @@ main(void)
 	tcase_add_test(tc, store_opens_a_format_2_store_and_upgrades_it);
 	tcase_add_test(tc, store_refuses_a_digest_that_does_not_match_its_chunk_list);
 	tcase_add_test(tc, store_upgrades_a_format_3_store_giving_records_their_digest);
+	tcase_add_test(tc, store_refs_carry_sizes_and_commits_upgrade_the_older_form);
+	tcase_add_test(tc, store_refuses_a_size_mismatch_on_either_form_of_ref);
+	tcase_add_test(tc, store_deletes_and_retains_with_refs_of_both_forms);
+	tcase_add_test(tc, store_check_finds_a_ref_size_that_is_not_the_chunks);
+	tcase_add_test(tc, store_marks_a_format_4_store_6_on_open_for_writing);
+	tcase_add_test(tc, store_commit_sorts_names_that_share_their_leading_bytes);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
