@@ -538,6 +538,22 @@ nasc_src_release(const struct nasc_src *src, const struct nasc_up *u, size_t off
 
 /* ---- base cache: fingerprints (bcache.h) ---- */
 
+/* Room for cap fingerprints and heads in u (u_fp, u_head). -ENOMEM. */
+static int
+nasc_fp_reserve(struct nasc_up *u, size_t cap)
+{
+	void *x;
+
+	if ((x = realloc(u->u_fp, cap * sizeof(*u->u_fp))) == NULL)
+		return -ENOMEM;
+	u->u_fp = x;
+	if ((x = realloc(u->u_head, cap * sizeof(*u->u_head))) == NULL)
+		return -ENOMEM;
+	u->u_head = x;
+	u->u_fp_cap = cap;
+	return 0;
+}
+
 /* Fingerprints of refs[fj_first, fj_last), whose bytes start at offset fj_off of the source. */
 struct nasc_fp_job {
 	struct nasc_up *fj_up;
@@ -577,16 +593,10 @@ nasc_fp_window(struct nasc *n, struct nasc_up *u, const struct nasc_src *src,
 
 	if (refs->r_count > u->u_fp_cap) {
 		size_t cap = u->u_fp_cap != 0 ? u->u_fp_cap : 1024;
-		void *x;
 		while (cap < refs->r_count)
 			cap *= 2;
-		if ((x = realloc(u->u_fp, cap * sizeof(*u->u_fp))) == NULL)
+		if (nasc_fp_reserve(u, cap) != 0)
 			return -ENOMEM;
-		u->u_fp = x;
-		if ((x = realloc(u->u_head, cap * sizeof(*u->u_head))) == NULL)
-			return -ENOMEM;
-		u->u_head = x;
-		u->u_fp_cap = cap;
 	}
 	for (i = first; i < refs->r_count; i++)
 		len += refs->r_refs[i].size;
@@ -937,16 +947,8 @@ nasc_hinted_fps(struct nasc_up *u, const struct nasc_src *src, const struct nasc
 		u->u_fp_on = false;
 		return 0;
 	}
-	if (cap > u->u_fp_cap) {
-		void *x;
-		if ((x = realloc(u->u_fp, cap * sizeof(*u->u_fp))) == NULL)
-			return -ENOMEM;
-		u->u_fp = x;
-		if ((x = realloc(u->u_head, cap * sizeof(*u->u_head))) == NULL)
-			return -ENOMEM;
-		u->u_head = x;
-		u->u_fp_cap = cap;
-	}
+	if (cap > u->u_fp_cap && nasc_fp_reserve(u, cap) != 0)
+		return -ENOMEM;
 	for (size_t i = 0; i < refs->r_count; s += refs->r_refs[i++].size) {
 		uint32_t size = refs->r_refs[i].size;
 		if (fi < fresh->f_n && fresh->f_idx[fi] == i) {

@@ -22,17 +22,10 @@
 #include "sha.h"
 #include "store.h"
 
+#include "nasfix.h"
+
 #define CHUNK 4096u
 #define BATCH 64u
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static size_t
 env_size(const char *name, size_t dflt)
@@ -178,7 +171,7 @@ main(void)
 	rv = 0;
 out:
 	store_close(st);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	nasfix_rmtree(dir);
 	free(sha);
 	free(refs);
 	free(rptr);

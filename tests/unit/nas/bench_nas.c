@@ -17,16 +17,9 @@
 #include "store.h"
 #include "util.h"
 
-#define TIMEOUT_MS 60000u
+#include "nasfix.h"
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
+#define TIMEOUT_MS 60000u
 
 static int
 bench(const char *dir, size_t len)
@@ -107,6 +100,6 @@ main(void)
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	rv = bench(dir, (size_t)len);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	nasfix_rmtree(dir);
 	return rv;
 }

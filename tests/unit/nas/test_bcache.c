@@ -27,65 +27,28 @@
 #include "sha.h"
 #include "store.h"
 
+#include "nasfix.h"
 #include "../testbuf.h"
 #include "../testrun.h"
 
 #define MiB (1u << 20)
 #define TIMEOUT_MS 20000u
 
-static char dir[64];
-static struct store *st;
-static struct nas *srv;
+static struct nasfix fix;
 static struct nasc *cli;
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-service_start(char *d, size_t dlen, struct store **ret_st, struct nas **ret_srv,
-    struct nasc **ret_cli)
-{
-	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false, false, NULL };
-	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0 };
-	struct store_error serr;
-	struct rpc_error rerr;
-	char *url;
-
-	snprintf(d, dlen, "/tmp/ckpt-bcache-test-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(d));
-	sc.sc_dir = d;
-	ck_assert_int_eq(store_open(&sc, ret_st, NULL, &serr), 0);
-	ck_assert_int_eq(nas_start(&nc, *ret_st, ret_srv), 0);
-	url = (char *)nas_url(*ret_srv);
-	ck_assert_int_eq(nasc_open(&url, 1, RPC_CLIENT_DIAL_NOW, ret_cli, &rerr), 0);
-}
-
-static void
-service_stop(const char *d, struct store *s, struct nas *v, struct nasc *c)
-{
-	nasc_close(c);
-	nas_stop(v);
-	store_close(s);
-	nftw(d, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void
 setup(void)
 {
 	log_init("test-bcache", NULL, LOG_LEVEL_WARN);
-	service_start(dir, sizeof(dir), &st, &srv, &cli);
+	ck_assert_int_eq(nasfix_start(&fix, "bcache-test", 64 * MiB, 1024 * MiB), 0);
+	cli = fix.f_cli;
 }
 
 static void
 teardown(void)
 {
-	service_stop(dir, st, srv, cli);
+	nasfix_stop(&fix);
 }
 
 static uint32_t
@@ -471,9 +434,8 @@ END_TEST
 /* A list imported from elsewhere whose chunks this NAS never held: one refusal, then whole. */
 START_TEST(bcache_imported_list_of_chunks_the_nas_lacks_costs_a_whole_store)
 {
-	char d2[64], why[256];
-	struct store *st2;
-	struct nas *srv2;
+	char why[256];
+	struct nasfix fix2;
 	struct nasc *cli2;
 	size_t len = 2 * MiB;
 	uint8_t *b = testbuf_image(len, 31);
@@ -482,7 +444,8 @@ START_TEST(bcache_imported_list_of_chunks_the_nas_lacks_costs_a_whole_store)
 
 	store(cli, "m", b, len, &i1);
 	ck_assert_int_eq(nasc_cache_export(cli, "n1", "m", &l), 0);
-	service_start(d2, sizeof(d2), &st2, &srv2, &cli2);
+	ck_assert_int_eq(nasfix_start(&fix2, "bcache-test", 64 * MiB, 1024 * MiB), 0);
+	cli2 = fix2.f_cli;
 	ck_assert_int_eq(nasc_cache_import(cli2, "n1", "m", &l, why, sizeof(why)), 0);
 	b[len / 2] ^= 1;
 	store(cli2, "m", b, len, &i2);
@@ -491,7 +454,7 @@ START_TEST(bcache_imported_list_of_chunks_the_nas_lacks_costs_a_whole_store)
 	l.bl_sha[0][0] ^= 1;
 	ck_assert_int_eq(nasc_cache_import(cli2, "n1", "m", &l, why, sizeof(why)), -EBADMSG);
 	bcache_list_free(&l);
-	service_stop(d2, st2, srv2, cli2);
+	nasfix_stop(&fix2);
 	free(b);
 }
 END_TEST
@@ -524,7 +487,7 @@ START_TEST(bcache_file_round_trip_and_bad_files_refused)
 	                     &cp),
 	    0);
 	whole_list(&cp, b, len, &l);
-	ck_assert_int_eq(bcache_path(dir, "n1", "c", path, sizeof(path)), 0);
+	ck_assert_int_eq(bcache_path(fix.f_dir, "n1", "c", path, sizeof(path)), 0);
 	ck_assert_int_eq(bcache_load(path, "n1", "c", &r, why, sizeof(why)), -ENOENT);
 	ck_assert_int_eq(bcache_save(path, "n1", "c", &l, why, sizeof(why)), 0);
 	ck_assert_int_eq(bcache_load(path, "n1", "c", &r, why, sizeof(why)), 0);

@@ -23,6 +23,7 @@
 #include "sha.h"
 #include "store.h"
 
+#include "nasfix.h"
 #include "../testbuf.h"
 #include "../testrun.h"
 
@@ -30,46 +31,21 @@
 #define TIMEOUT_MS 20000u
 #define EDITS_MAX 16
 
-static char dir[64];
-static struct store *st;
-static struct nas *srv;
+static struct nasfix fix;
 static struct nasc *cli;
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void
 setup(void)
 {
-	struct store_config sc = { NULL, 64 * MiB, 1024 * MiB, 0, false, false, NULL };
-	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0 };
-	struct store_error serr;
-	struct rpc_error rerr;
-	char *url;
-
 	log_init("test-hints", NULL, LOG_LEVEL_WARN);
-	snprintf(dir, sizeof(dir), "/tmp/ckpt-hints-test-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	sc.sc_dir = dir;
-	ck_assert_int_eq(store_open(&sc, &st, NULL, &serr), 0);
-	ck_assert_int_eq(nas_start(&nc, st, &srv), 0);
-	url = (char *)nas_url(srv);
-	ck_assert_int_eq(nasc_open(&url, 1, RPC_CLIENT_DIAL_NOW, &cli, &rerr), 0);
+	ck_assert_int_eq(nasfix_start(&fix, "hints-test", 64 * MiB, 1024 * MiB), 0);
+	cli = fix.f_cli;
 }
 
 static void
 teardown(void)
 {
-	nasc_close(cli);
-	nas_stop(srv);
-	store_close(st);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	nasfix_stop(&fix);
 }
 
 static uint32_t

@@ -19,6 +19,7 @@
 #include "store.h"
 #include "zchunk.h"
 
+#include "nasfix.h"
 #include "../testbuf.h"
 #include "../testrun.h"
 
@@ -29,15 +30,6 @@ static struct store *st;
 static struct arena *ar;
 
 /* ---- fixture ---- */
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static struct store *
 open_store(uint64_t map_size, uint64_t map_max, size_t *ret_orphans)
@@ -72,7 +64,7 @@ teardown(void)
 	st = NULL;
 	arena_free(ar);
 	*strstr(dir, "/data/lmdb") = '\0';
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	nasfix_rmtree(dir);
 }
 
 /* ---- helpers ---- */
@@ -1725,7 +1717,7 @@ START_TEST(store_upgrades_a_format_3_store_giving_records_their_digest)
 
 	store_close(st);
 	*strrchr(dir, '/') = '\0';
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	nasfix_rmtree(dir);
 	strcat(dir, "/lmdb");
 	ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), 0);
 	ckpt_build(&c, "n1", "c", 0, 0, b, 7000, 1000, true);
