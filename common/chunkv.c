@@ -84,3 +84,28 @@ chunkv_put_request(struct arena *a, const uint8_t *data, size_t len, size_t max,
 	*ret_req = req;
 	return 0;
 }
+
+int
+chunkv_ref_parse(const uint8_t *data, size_t len, Ckpt__V1__ChunkRef *ret_ref)
+{
+	Ckpt__V1__ChunkRef c = CKPT__V1__CHUNK_REF__INIT;
+	struct pbv_field f;
+	struct pbv v;
+	int rv;
+
+	pbv_init(&v, data, len);
+	while ((rv = pbv_next(&v, &f)) == 1) {
+		if (f.pf_num == 1 && f.pf_wire == PBV_LEN)
+			c.sha256 = (ProtobufCBinaryData){ f.pf_len, (uint8_t *)f.pf_data };
+		else if (f.pf_num == 2 && f.pf_wire == PBV_VARINT)
+			c.size = (uint32_t)f.pf_u64; /* as protobuf-c reads a uint32 */
+		else if (f.pf_num == 3 && f.pf_wire == PBV_VARINT)
+			c.zero = f.pf_u64 != 0;
+		else if (f.pf_num >= 1 && f.pf_num <= 3)
+			return -EPROTO;
+	}
+	if (rv != 0)
+		return rv;
+	*ret_ref = c;
+	return 0;
+}

@@ -20,6 +20,11 @@
 
 /* Reads one Chunk into *ret_chunk (initialised here). -EPROTO when it is not one. */
 int chunkv_parse(const uint8_t *data, size_t len, Ckpt__V1__Chunk *ret_chunk);
+/*
+ * Reads one ChunkRef (common.proto: a Retrieve reply's entries) into
+ * *ret_ref, its sha256 pointing into data. -EPROTO when it is not one.
+ */
+int chunkv_ref_parse(const uint8_t *data, size_t len, Ckpt__V1__ChunkRef *ret_ref);
 
 /*
  * Reads a PutChunksRequest of at most max chunks: the message, its chunk

@@ -203,32 +203,6 @@ struct nasc_record {
 	size_t rc_n;
 };
 
-/* One ChunkRef (common.proto) read in place; -EPROTO when it is not one. */
-static int
-nasc_ref_parse(const uint8_t *data, size_t len, Ckpt__V1__ChunkRef *ret_ref)
-{
-	Ckpt__V1__ChunkRef c = CKPT__V1__CHUNK_REF__INIT;
-	struct pbv_field f;
-	struct pbv v;
-	int rv;
-
-	pbv_init(&v, data, len);
-	while ((rv = pbv_next(&v, &f)) == 1) {
-		if (f.pf_num == 1 && f.pf_wire == PBV_LEN)
-			c.sha256 = (ProtobufCBinaryData){ f.pf_len, (uint8_t *)f.pf_data };
-		else if (f.pf_num == 2 && f.pf_wire == PBV_VARINT)
-			c.size = (uint32_t)f.pf_u64; /* as protobuf-c reads a uint32 */
-		else if (f.pf_num == 3 && f.pf_wire == PBV_VARINT)
-			c.zero = f.pf_u64 != 0;
-		else if (f.pf_num >= 1 && f.pf_num <= 3)
-			return -EPROTO;
-	}
-	if (rv != 0)
-		return rv;
-	*ret_ref = c;
-	return 0;
-}
-
 static void
 nasc_record_free(struct nasc_record *rc)
 {
@@ -275,7 +249,7 @@ nasc_record_parse(struct nasc_record *rc, const struct rpc_view *view)
 		Ckpt__V1__ChunkRef *c = &rc->rc_refs[rc->rc_n];
 		if (f.pf_num != 2)
 			continue;
-		rv = nasc_ref_parse(f.pf_data, f.pf_len, c);
+		rv = chunkv_ref_parse(f.pf_data, f.pf_len, c);
 		if (rv != 0)
 			return rv;
 		/* A hash of another length is for the plan to refuse (as DATA_LOSS): one byte kept. */

@@ -5,8 +5,10 @@
  * chunks (pbv refuses some framing protobuf-c lets through, field 0 say).
  * The same bytes read as a PutChunksRequest by chunkv (the NAS's in-place
  * reader): whatever it accepts, protobuf-c accepts with the same chunks,
- * field for field, and every byte field points into the input. And as a
- * request envelope: what rpc_envelope_read accepts, protobuf-c unpacks to
+ * field for field, and every byte field points into the input. As one
+ * ChunkRef (a Retrieve reply's entry, read in place by the client): what
+ * chunkv_ref_parse accepts, protobuf-c reads the same. And as a request
+ * envelope: what rpc_envelope_read accepts, protobuf-c unpacks to
  * the same method, deadline, body and service.
  */
 #include <stdint.h>
@@ -82,6 +84,23 @@ check_chunkv(const uint8_t *data, size_t size)
 }
 
 static void
+check_ref(const uint8_t *data, size_t size)
+{
+	Ckpt__V1__ChunkRef mine, *pc;
+
+	if (chunkv_ref_parse(data, size, &mine) != 0)
+		return;
+	pc = ckpt__v1__chunk_ref__unpack(NULL, size, data);
+	if (pc == NULL || !same_bytes(&mine.sha256, &pc->sha256) || mine.size != pc->size ||
+	    mine.zero != pc->zero)
+		abort();
+	if (mine.sha256.len != 0 &&
+	    (mine.sha256.data < data || mine.sha256.data + mine.sha256.len > data + size))
+		abort();
+	ckpt__v1__chunk_ref__free_unpacked(pc, NULL);
+}
+
+static void
 check_envelope(const uint8_t *data, size_t size)
 {
 	struct rpc_envelope e;
@@ -111,6 +130,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rv;
 
 	check_chunkv(data, size);
+	check_ref(data, size);
 	check_envelope(data, size);
 	rv = walk(data, size, &ones, NULL, NULL);
 	rep = ckpt__v1__get_chunks_reply__unpack(NULL, size, data);
