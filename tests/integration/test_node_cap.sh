@@ -26,6 +26,9 @@ nodes_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length
 check "three agents attach (n2 and n3 at the cap of 2)" wait_for 30 nodes_up 3
 stored() { [ "$(ctl --json ls n2/b2 | jq length)" -ge 2 ] && [ "$(ctl --json ls n2/b1 | jq length)" -ge 2 ]; }
 check "n2 checkpoints b1 and b2" wait_for 30 stored
+# Placement counts the components a node reports running: wait for n3's two.
+runs_two() { [ "$(ctl --json nodes | jq --arg n "$1" '.[] | select(.id == $n) | [.components[] | select(.state == "running")] | length')" -eq 2 ]; }
+check "the manager counts n3's two components" wait_for 30 runs_two n3
 
 out=$(ctl migrate a1 --to n3 2>&1); rc=$?
 check "a migration onto a full node is refused (exit $rc)" [ "$rc" -ne 0 ]
