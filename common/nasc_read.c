@@ -908,6 +908,21 @@ nasc_growbuf_reset(void *arg)
 	return 0;
 }
 
+/* The buffer of a retrieve that returned rv: handed over (never NULL) on success, else freed. */
+static int
+nasc_growbuf_take(struct nasc_growbuf *g, int rv, void **ret_buf, size_t *ret_len)
+{
+	if (rv != 0) {
+		free(g->gb_data);
+		return rv;
+	}
+	if (g->gb_data == NULL && (g->gb_data = malloc(1)) == NULL)
+		return -ENOMEM;
+	*ret_buf = g->gb_data;
+	*ret_len = g->gb_len;
+	return 0;
+}
+
 int
 nasc_retrieve_buf_fallback(struct nasc *n, const char *node, const char *component,
     uint64_t seq, size_t max_size, unsigned timeout_ms, void **ret_buf, size_t *ret_len,
@@ -917,17 +932,7 @@ nasc_retrieve_buf_fallback(struct nasc *n, const char *node, const char *compone
 	struct nasc_sink k = { nasc_growbuf_write, NULL, nasc_growbuf_expect, nasc_growbuf_dest, &g };
 	int rv = nasc_retrieve_fallback_x(n, node, component, seq, &k, nasc_growbuf_reset,
 	    timeout_ms, ret_info, ret_fb, ret_err);
-	if (rv != 0) {
-		free(g.gb_data);
-		return rv;
-	}
-	if (g.gb_data == NULL)
-		g.gb_data = malloc(1);
-	if (g.gb_data == NULL)
-		return -ENOMEM;
-	*ret_buf = g.gb_data;
-	*ret_len = g.gb_len;
-	return 0;
+	return nasc_growbuf_take(&g, rv, ret_buf, ret_len);
 }
 
 int
@@ -940,15 +945,5 @@ nasc_retrieve_buf(struct nasc *n, const char *node, const char *component, uint6
 	uint64_t read_seq = 0;
 	int rv = nasc_retrieve_seq(n, node, component, seq, &k, timeout_ms, ret_info, &read_seq,
 	    ret_err);
-	if (rv != 0) {
-		free(g.gb_data);
-		return rv;
-	}
-	if (g.gb_data == NULL)
-		g.gb_data = malloc(1);
-	if (g.gb_data == NULL)
-		return -ENOMEM;
-	*ret_buf = g.gb_data;
-	*ret_len = g.gb_len;
-	return 0;
+	return nasc_growbuf_take(&g, rv, ret_buf, ret_len);
 }
