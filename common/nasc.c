@@ -100,12 +100,8 @@ nasc_close(struct nasc *n)
 	for (size_t i = 0; i < n->n_count; i++)
 		rpc_client_close(n->n_clients[i]);
 	pool_free(n->n_pool);
-	for (size_t i = 0; i < NASC_CACHE_MAX; i++) {
-		free(n->n_cache[i].c_sha);
-		free(n->n_cache[i].c_sizes);
-		free(n->n_cache[i].c_fp);
-		free(n->n_cache[i].c_head);
-	}
+	for (size_t i = 0; i < NASC_CACHE_MAX; i++)
+		nasc_cached_clear(&n->n_cache[i]);
 	free(n->n_cache);
 	pthread_mutex_destroy(&n->n_cache_mu);
 	zchunk_free(n->n_small_z);

@@ -55,6 +55,20 @@ nasc_cache_find(struct nasc *n, const char *node, const char *component)
  * Remembers the data chunks of what was just stored for node/component (sha:
  * count hashes), and its whole list l (the list is left out if memory runs short).
  */
+/* Forgets c's list (the slot stays, empty). Under n_cache_mu, or at close. */
+void
+nasc_cached_clear(struct nasc_cached *c)
+{
+	free(c->c_sha);
+	free(c->c_sizes);
+	free(c->c_fp);
+	free(c->c_head);
+	c->c_sha = NULL;
+	c->c_sizes = NULL;
+	c->c_fp = NULL;
+	c->c_head = NULL;
+}
+
 void
 nasc_cache_put(struct nasc *n, const char *node, const char *component,
     const uint8_t (*sha)[SHA_LEN], size_t count, const struct nasc_list *l)
@@ -82,14 +96,7 @@ nasc_cache_put(struct nasc *n, const char *node, const char *component,
 			if (n->n_cache[i].c_sha == NULL || n->n_cache[i].c_used < c->c_used)
 				c = &n->n_cache[i];
 	}
-	free(c->c_sha);
-	free(c->c_sizes);
-	free(c->c_fp);
-	free(c->c_head);
-	c->c_sha = NULL;
-	c->c_sizes = NULL;
-	c->c_fp = NULL;
-	c->c_head = NULL;
+	nasc_cached_clear(c);
 	if (copy != NULL && strlen(node) <= KEY_NAME_MAX && strlen(component) <= KEY_NAME_MAX) {
 		if (count != 0)
 			memcpy(copy, sha, count * SHA_LEN);
@@ -130,16 +137,8 @@ nasc_cache_drop(struct nasc *n, const char *node, const char *component)
 
 	pthread_mutex_lock(&n->n_cache_mu);
 	c = nasc_cache_find(n, node, component);
-	if (c != NULL) {
-		free(c->c_sha);
-		free(c->c_sizes);
-		free(c->c_fp);
-		free(c->c_head);
-		c->c_sha = NULL;
-		c->c_sizes = NULL;
-		c->c_fp = NULL;
-		c->c_head = NULL;
-	}
+	if (c != NULL)
+		nasc_cached_clear(c);
 	pthread_mutex_unlock(&n->n_cache_mu);
 }
 
@@ -210,87 +209,66 @@ nasc_chunking_eq(const struct chunk_params *a, const struct chunk_params *b)
 	    a->cp_floor == b->cp_floor;
 }
 
+/* Whether c's whole list is known, consistent and cut as n cuts now. Under n_cache_mu. */
+static bool
+nasc_cached_whole(const struct nasc *n, const struct nasc_cached *c)
+{
+	uint64_t sum = 0;
+	size_t ndata = 0;
+
+	if (c->c_sizes == NULL || !nasc_chunking_eq(&c->c_chunking, &n->n_chunking))
+		return false;
+	for (size_t i = 0; i < c->c_nchunks; i++) {
+		sum += c->c_sizes[i] >> 1;
+		ndata += (c->c_sizes[i] & 1u) == 0;
+	}
+	return sum == c->c_len && ndata == c->c_n;
+}
+
 /*
- * The remembered list of c, when it is the state whose digest is base (and
- * was cut as n cuts now): copied into b. Under n_cache_mu.
+ * The remembered list of c, copied into b (b_sizes) when it is the state
+ * whose digest is base (the base of the hints given: b_hints), or when it
+ * has fingerprints, for a walk (bcache_walk). Its fingerprints come along
+ * when it has them and n takes them; without them (or without the memory)
+ * only the base of hints is copied. Under n_cache_mu.
  */
 static void
 nasc_base_list(const struct nasc *n, const struct nasc_cached *c, const uint8_t *base,
     struct nasc_base *b)
 {
-	uint64_t sum = 0;
-	size_t ndata = 0;
-
-	if (base == NULL || c->c_sizes == NULL || memcmp(c->c_digest, base, SHA_LEN) != 0 ||
-	    !nasc_chunking_eq(&c->c_chunking, &n->n_chunking))
-		return;
-	for (size_t i = 0; i < c->c_nchunks; i++) {
-		sum += c->c_sizes[i] >> 1;
-		ndata += (c->c_sizes[i] & 1u) == 0;
-	}
-	if (sum != c->c_len || ndata != c->c_n)
-		return;
-	b->b_sizes = malloc((c->c_nchunks != 0 ? c->c_nchunks : 1) * sizeof(*b->b_sizes));
-	if (b->b_sizes == NULL)
-		return;
-	if (c->c_nchunks != 0)
-		memcpy(b->b_sizes, c->c_sizes, c->c_nchunks * sizeof(*b->b_sizes));
-	b->b_nchunks = c->c_nchunks;
-	b->b_len = c->c_len;
-	b->b_hints = true;
-	/* Its fingerprints too, when known: the hinted store's list then gets them (bcache.h). */
-	if (c->c_fp == NULL || c->c_head == NULL || atomic_load(&n->n_no_fp))
-		return;
-	b->b_fp = malloc((c->c_nchunks != 0 ? c->c_nchunks : 1) * sizeof(*b->b_fp));
-	b->b_head = malloc((c->c_nchunks != 0 ? c->c_nchunks : 1) * sizeof(*b->b_head));
-	if (b->b_fp == NULL || b->b_head == NULL) {
-		free(b->b_fp);
-		free(b->b_head);
-		b->b_fp = NULL;
-		b->b_head = NULL;
-		return;
-	}
-	memcpy(b->b_fp, c->c_fp, c->c_nchunks * sizeof(*b->b_fp));
-	memcpy(b->b_head, c->c_head, c->c_nchunks * sizeof(*b->b_head));
-}
-
-/*
- * The remembered list of c with its fingerprints, when it has them (and was
- * cut as n cuts now): copied into b for a walk (bcache_walk). Under n_cache_mu.
- */
-static void
-nasc_base_fps(const struct nasc *n, const struct nasc_cached *c, struct nasc_base *b)
-{
 	size_t k = c->c_nchunks != 0 ? c->c_nchunks : 1;
-	uint64_t sum = 0;
-	size_t ndata = 0;
+	bool hints = base != NULL && memcmp(c->c_digest, base, SHA_LEN) == 0;
+	bool fps = c->c_fp != NULL && c->c_head != NULL && !atomic_load(&n->n_no_fp);
 
-	if (c->c_sizes == NULL || c->c_fp == NULL || c->c_head == NULL ||
-	    atomic_load(&n->n_no_fp) || !nasc_chunking_eq(&c->c_chunking, &n->n_chunking))
+	if ((!hints && !fps) || !nasc_cached_whole(n, c))
 		return;
-	for (size_t i = 0; i < c->c_nchunks; i++) {
-		sum += c->c_sizes[i] >> 1;
-		ndata += (c->c_sizes[i] & 1u) == 0;
+	if (fps) {
+		b->b_fp = malloc(k * sizeof(*b->b_fp));
+		b->b_head = malloc(k * sizeof(*b->b_head));
+		if (b->b_fp == NULL || b->b_head == NULL) {
+			free(b->b_fp);
+			free(b->b_head);
+			b->b_fp = NULL;
+			b->b_head = NULL;
+			if (!hints)
+				return;
+		} else {
+			memcpy(b->b_fp, c->c_fp, c->c_nchunks * sizeof(*b->b_fp));
+			memcpy(b->b_head, c->c_head, c->c_nchunks * sizeof(*b->b_head));
+		}
 	}
-	if (sum != c->c_len || ndata != c->c_n)
-		return;
 	b->b_sizes = malloc(k * sizeof(*b->b_sizes));
-	b->b_fp = malloc(k * sizeof(*b->b_fp));
-	b->b_head = malloc(k * sizeof(*b->b_head));
-	if (b->b_sizes == NULL || b->b_fp == NULL || b->b_head == NULL) {
-		free(b->b_sizes);
+	if (b->b_sizes == NULL) {
 		free(b->b_fp);
 		free(b->b_head);
-		b->b_sizes = NULL;
 		b->b_fp = NULL;
 		b->b_head = NULL;
 		return;
 	}
 	memcpy(b->b_sizes, c->c_sizes, c->c_nchunks * sizeof(*b->b_sizes));
-	memcpy(b->b_fp, c->c_fp, c->c_nchunks * sizeof(*b->b_fp));
-	memcpy(b->b_head, c->c_head, c->c_nchunks * sizeof(*b->b_head));
 	b->b_nchunks = c->c_nchunks;
 	b->b_len = c->c_len;
+	b->b_hints = hints;
 }
 
 /*
@@ -319,8 +297,6 @@ nasc_base_load(struct nasc *n, const struct nasc_put *p, const uint8_t *base,
 		c->c_used = ++n->n_cache_clock;
 		b->b_cached = true;
 		nasc_base_list(n, c, base, b);
-		if (b->b_sizes == NULL)
-			nasc_base_fps(n, c, b);
 	}
 	pthread_mutex_unlock(&n->n_cache_mu);
 	if (sha != NULL)

@@ -174,6 +174,7 @@ struct nasc_cached *nasc_cache_find(struct nasc *n, const char *node, const char
 void nasc_cache_put(struct nasc *n, const char *node, const char *component,
     const uint8_t (*sha)[SHA_LEN], size_t count, const struct nasc_list *l);
 void nasc_cache_drop(struct nasc *n, const char *node, const char *component);
+void nasc_cached_clear(struct nasc_cached *c);
 int nasc_base_index(struct nasc_base *b, uint8_t (*sha)[SHA_LEN], size_t n);
 int nasc_base_load(struct nasc *n, const struct nasc_put *p, const uint8_t *base,
     unsigned timeout_ms, struct nasc_base *b, struct rpc_error *err);
