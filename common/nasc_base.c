@@ -271,18 +271,10 @@ nasc_base_list(const struct nasc *n, const struct nasc_cached *c, const uint8_t 
 	b->b_hints = hints;
 }
 
-/*
- * The base of node/component: what this client stored last, or the record of
- * the latest checkpoint the NAS holds; none (first checkpoint) is not an error.
- * base: the digest of the state hints are relative to, or NULL; when this
- * client remembers that state's list, b gets it too (b_sizes).
- */
 int
-nasc_base_load(struct nasc *n, const struct nasc_put *p, const uint8_t *base,
-    unsigned timeout_ms, struct nasc_base *b, struct rpc_error *err)
+nasc_base_cached(struct nasc *n, const struct nasc_put *p, const uint8_t *base, bool list,
+    struct nasc_base *b)
 {
-	Ckpt__V1__RetrieveRequest req = CKPT__V1__RETRIEVE_REQUEST__INIT;
-	Ckpt__V1__RetrieveReply *rep = NULL;
 	uint8_t (*sha)[SHA_LEN] = NULL;
 	struct nasc_cached *c;
 	size_t count = 0;
@@ -296,11 +288,35 @@ nasc_base_load(struct nasc *n, const struct nasc_put *p, const uint8_t *base,
 		count = c->c_n;
 		c->c_used = ++n->n_cache_clock;
 		b->b_cached = true;
-		nasc_base_list(n, c, base, b);
+		if (list)
+			nasc_base_list(n, c, base, b);
 	}
 	pthread_mutex_unlock(&n->n_cache_mu);
-	if (sha != NULL)
-		return nasc_base_index(b, sha, count);
+	if (sha == NULL)
+		return 0;
+	rv = nasc_base_index(b, sha, count);
+	return rv < 0 ? rv : 1;
+}
+
+/*
+ * The base of node/component: what this client stored last, or the record of
+ * the latest checkpoint the NAS holds; none (first checkpoint) is not an error.
+ * base: the digest of the state hints are relative to, or NULL; when this
+ * client remembers that state's list, b gets it too (b_sizes).
+ */
+int
+nasc_base_load(struct nasc *n, const struct nasc_put *p, const uint8_t *base,
+    unsigned timeout_ms, struct nasc_base *b, struct rpc_error *err)
+{
+	Ckpt__V1__RetrieveRequest req = CKPT__V1__RETRIEVE_REQUEST__INIT;
+	Ckpt__V1__RetrieveReply *rep = NULL;
+	uint8_t (*sha)[SHA_LEN] = NULL;
+	size_t count = 0;
+	int rv;
+
+	rv = nasc_base_cached(n, p, base, true, b);
+	if (rv != 0)
+		return rv < 0 ? rv : 0;
 
 	req.node = (char *)p->np_node;
 	req.component = (char *)p->np_component;

@@ -176,6 +176,14 @@ void nasc_cache_put(struct nasc *n, const char *node, const char *component,
 void nasc_cache_drop(struct nasc *n, const char *node, const char *component);
 void nasc_cached_clear(struct nasc_cached *c);
 int nasc_base_index(struct nasc_base *b, uint8_t (*sha)[SHA_LEN], size_t n);
+/*
+ * The base of p's component as this client remembers it (no Retrieve): its
+ * chunks' index in b, and with list its whole list too (for hints relative
+ * to base, or a fingerprint walk). 1 when remembered, 0 when not (b empty),
+ * -ENOMEM.
+ */
+int nasc_base_cached(struct nasc *n, const struct nasc_put *p, const uint8_t *base, bool list,
+    struct nasc_base *b);
 int nasc_base_load(struct nasc *n, const struct nasc_put *p, const uint8_t *base,
     unsigned timeout_ms, struct nasc_base *b, struct rpc_error *err);
 bool nasc_base_has(const struct nasc_base *b, const uint8_t *sha);

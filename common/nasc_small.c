@@ -142,23 +142,13 @@ nasc_small_build(struct nasc *n, const uint8_t *data, size_t len, const struct n
 static int
 nasc_small_base(struct nasc *n, const struct nasc_put *p, struct nasc_base *b)
 {
-	uint8_t (*sha)[SHA_LEN] = NULL;
-	struct nasc_cached *c;
-	size_t count = 0;
+	int rv;
 
 	memset(b, 0, sizeof(*b));
 	if (p->np_node == NULL || p->np_component == NULL)
 		return 0;
-	pthread_mutex_lock(&n->n_cache_mu);
-	c = nasc_cache_find(n, p->np_node, p->np_component);
-	if (c != NULL && (sha = malloc((c->c_n != 0 ? c->c_n : 1) * SHA_LEN)) != NULL) {
-		memcpy(sha, c->c_sha, c->c_n * SHA_LEN);
-		count = c->c_n;
-		c->c_used = ++n->n_cache_clock;
-		b->b_cached = true;
-	}
-	pthread_mutex_unlock(&n->n_cache_mu);
-	return sha != NULL ? nasc_base_index(b, sha, count) : 0;
+	rv = nasc_base_cached(n, p, NULL, false, b);
+	return rv < 0 ? rv : 0;
 }
 
 /*
