@@ -100,6 +100,32 @@ store_chunk_hdr(uint8_t *p, unsigned codec, bool split, bool sealed, uint32_t ra
 	p[7] = (uint8_t)(raw_size >> 24);
 }
 
+/*
+ * Writes a new chunk value under k: its header, then data[0, len) (its stored
+ * bytes), the end cut off into "tail" when that saves a page. An LMDB code:
+ * MDB_KEYEXIST when k is there already (nothing written).
+ */
+static int
+store_chunk_put(struct store *s, MDB_txn *txn, const MDB_val *k, unsigned codec, bool sealed,
+    uint32_t raw_size, const uint8_t *data, size_t len)
+{
+	size_t tail = store_tail_len(STORE_CHUNK_HDR + len, s->s_psize), head = len - tail;
+	MDB_val key = *k, v = { STORE_CHUNK_HDR + head, NULL };
+	int rc;
+
+	rc = mdb_put(txn, s->s_dbi[DB_CHUNK], &key, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+	if (rc != 0)
+		return rc;
+	store_chunk_hdr(v.mv_data, codec, tail != 0, sealed, raw_size);
+	memcpy((uint8_t *)v.mv_data + STORE_CHUNK_HDR, data, head);
+	if (tail != 0) {
+		MDB_val tv = { tail, (void *)(data + head) };
+		key = *k;
+		rc = mdb_put(txn, s->s_dbi[DB_TAIL], &key, &tv, 0);
+	}
+	return rc;
+}
+
 /* ---- encryption at rest (seal.h) ---- */
 
 /*
@@ -220,10 +246,10 @@ store_chunk_reseal(struct store *s, MDB_txn *txn, const uint8_t *old_name, const
     const uint8_t *new_name, uint64_t *bytes, uint64_t *raw)
 {
 	const struct seal_key *key = &s->s_ring.sr_keys[0];
-	MDB_val ok = { SHA_LEN, (void *)old_name }, k = { SHA_LEN, (void *)new_name }, v;
+	MDB_val ok = { SHA_LEN, (void *)old_name }, k = { SHA_LEN, (void *)new_name };
 	uint8_t aad[SEAL_CHUNK_AAD_LEN], id[SEAL_ID_LEN], *plain, *sealed = NULL;
 	struct store_chunk_val cv;
-	size_t len, tail, head;
+	size_t len;
 	int rc, rv;
 
 	rv = store_chunk_read(s, txn, &ok, old_val, &cv);
@@ -250,21 +276,9 @@ store_chunk_reseal(struct store *s, MDB_txn *txn, const uint8_t *old_name, const
 	}
 	if (rv != 0)
 		goto out;
-	tail = store_tail_len(STORE_CHUNK_HDR + len, s->s_psize);
-	head = len - tail;
-	v.mv_size = STORE_CHUNK_HDR + head;
-	v.mv_data = NULL;
-	rc = mdb_put(txn, s->s_dbi[DB_CHUNK], &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+	rc = store_chunk_put(s, txn, &k, cv.cv_codec, true, cv.cv_raw_size, sealed, len);
 	if (rc == MDB_KEYEXIST)
 		goto out;
-	if (rc == 0) {
-		store_chunk_hdr(v.mv_data, cv.cv_codec, tail != 0, true, cv.cv_raw_size);
-		memcpy((uint8_t *)v.mv_data + STORE_CHUNK_HDR, sealed, head);
-	}
-	if (rc == 0 && tail != 0) {
-		MDB_val tv = { tail, sealed + head };
-		rc = mdb_put(txn, s->s_dbi[DB_TAIL], &k, &tv, 0);
-	}
 	rv = store_rc(rc);
 	if (rv == 0) {
 		*bytes += len;
@@ -387,8 +401,8 @@ store_put_run(struct store *s, MDB_txn *txn, struct store_put_op *op)
 		const Ckpt__V1__Chunk *c = op->p_chunks[i];
 		uint32_t raw_size = c->raw_size != 0 ? c->raw_size : (uint32_t)c->data.len;
 		const uint8_t *data = c->data.data;
-		size_t len = c->data.len, tail, head;
-		MDB_val k = { SHA_LEN, c->sha256.data }, v;
+		size_t len = c->data.len;
+		MDB_val k = { SHA_LEN, c->sha256.data };
 		int rc;
 
 		if (s->s_seal) {
@@ -396,24 +410,12 @@ store_put_run(struct store *s, MDB_txn *txn, struct store_put_op *op)
 			data = op->p_sealed[i];
 			len += SEAL_OVERHEAD;
 		}
-		tail = store_tail_len(STORE_CHUNK_HDR + len, s->s_psize);
-		head = len - tail;
-		v.mv_size = STORE_CHUNK_HDR + head;
-		v.mv_data = NULL;
 		/* Two uploads of the same chunk: the first writer wins, the other finds it. */
-		rc = mdb_put(txn, s->s_dbi[DB_CHUNK], &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+		rc = store_chunk_put(s, txn, &k, c->codec, s->s_seal, raw_size, data, len);
 		if (rc == MDB_KEYEXIST)
 			continue;
 		if (rc != 0)
 			return store_rc(rc);
-		store_chunk_hdr(v.mv_data, c->codec, tail != 0, s->s_seal, raw_size);
-		memcpy((uint8_t *)v.mv_data + STORE_CHUNK_HDR, data, head);
-		if (tail != 0) {
-			MDB_val tv = { tail, (void *)(data + head) };
-			rc = mdb_put(txn, s->s_dbi[DB_TAIL], &k, &tv, 0);
-			if (rc != 0)
-				return store_rc(rc);
-		}
 		op->p_stored++;
 		op->p_bytes += len;
 		op->p_raw += raw_size;
