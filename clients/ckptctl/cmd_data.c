@@ -604,10 +604,18 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		nasc_set_fingerprints(nas, false);
 	}
 	if (changed != NULL && strcmp(cache_state, "used") == 0) {
+		char path[PATH_MAX];
 		memcpy(hints.nh_base_digest, base, SHA_LEN);
 		hints.nh_ranges = ranges;
 		hints.nh_count = nranges;
 		hp = &hints;
+		/*
+		 * The file goes until this put succeeds (and writes it again): a put
+		 * that fails or is killed must not leave a base whose next --changed,
+		 * written as if this one had been stored, would leave its ranges out.
+		 */
+		if (bcache_path(cache, node, comp, path, sizeof(path)) == 0)
+			(void)unlink(path);
 	} else if (changed != NULL) {
 		ctl_warn("--changed not used: the base cache of %s/%s in %s is %s: a whole put", node,
 		    comp, cache, cache_state);

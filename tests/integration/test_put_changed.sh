@@ -114,6 +114,28 @@ check "... JSON cache: stale" [ "$(jq -r .cache "$T_DIR/p8.json")" = stale ]
 check "... JSON changed: unused (the put stored was whole)" [ "$(jq -r .changed "$T_DIR/p8.json")" = unused ]
 check "... the digest a whole read gives" [ "$(jq -r .digest "$T_DIR/p8.json")" = "$(whole "$T_DIR/W9")" ]
 
+# A hinted put that fails once under way (here: a NAS whose store is too
+# small for the chunks) leaves no cache file: the next --changed, written as
+# if the failed one had been stored, is a whole put and records the file's
+# own digest, not a base missing the first change.
+NAS3_PORT=$(free_port)
+start_nas nas3 "$NAS3_PORT" --map-size 1M --map-max 1M || { echo "nas3 did not start"; exit 1; }
+cp "$T_DIR/W9" "$T_DIR/W11"
+nasctl put n/img -i "$T_DIR/W11" --cache "$C" >/dev/null
+edit "$T_DIR/W11" 40
+echo 40 >"$T_DIR/r11"
+"$CTL_BIN" --nas "$T_TCP://127.0.0.1:$NAS3_PORT" put n/img -i "$T_DIR/W11" --cache "$C" \
+	--changed "$T_DIR/r11" >/dev/null 2>"$T_DIR/e11"
+check "a hinted put that fails under way (the NAS's store is full) exits 1" [ $? -eq 1 ]
+check "... and leaves no cache file behind" [ ! -e "$C/n@img.bcache" ]
+edit "$T_DIR/W11" 700
+echo 700 >"$T_DIR/r12"
+nasctl --json put n/img -i "$T_DIR/W11" --cache "$C" --changed "$T_DIR/r12" >"$T_DIR/p10.json" \
+	2>/dev/null
+check "... so the next --changed is a whole put" [ "$(jq -r .changed "$T_DIR/p10.json")" = unused ]
+check "... that records the file's digest, both changes in" \
+	[ "$(jq -r .digest "$T_DIR/p10.json")" = "$(whole "$T_DIR/W11")" ]
+
 # A change left out of the list is stored wrong: the user's promise. verify tells.
 cp "$T_DIR/W9" "$T_DIR/W10"
 edit "$T_DIR/W10" 30
