@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,6 +353,13 @@ svc_restore_one(struct agent *a, struct rpc_call *call, const Ckpt__V1__RestoreR
 		return svc_restore_fresh(a, call, req, cspec, reqs, nreqs, reply);
 	lr.lr_timeout_ms = agent_call_budget(call);
 	rv = svc_load(a, &lr, &ld, msg, sizeof(msg));
+	/*
+	 * The restore's buffers (replies, batches, the chunk list) were freed on
+	 * several threads, whose arenas keep them resident: give them back, or
+	 * the first store of the restored state peaks on top of them (as in
+	 * ckpt.c; docs/data-path.md, "Memory bounds").
+	 */
+	malloc_trim(0);
 	if (rv != 0)
 		goto out_unreserve;
 	rv = comp_restored(a->a_comps, req->component, ld.ld_ops, ld.ld_inst, req->epoch,
