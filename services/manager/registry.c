@@ -972,7 +972,7 @@ reg_candidates(struct reg *r, const char *component, struct reg_cand **ret_cands
 		if (c == NULL || arriving == NULL)
 			rv = -ENOMEM;
 	}
-	if (rv == 0)
+	if (rv == 0 && count > 0)
 		reg_arriving(r, component, arriving);
 	for (size_t i = 0; i < count && rv == 0; i++) {
 		struct reg_node *n = r->r_nodes[i];
