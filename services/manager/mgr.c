@@ -183,12 +183,12 @@ mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
 /*
  * Converts a node's component list; names must be unique within it. An
  * attach (beat false) over --max-node-components is refused. A heartbeat is
- * refused only past LIMIT_NODE_COMPONENTS_MAX: a node that attached may go
- * over the cap as components move to it (placement counts what heartbeats
- * reported, and several moves may land at once), and refusing its
- * heartbeats would mark a live node down and move everything it runs. It is
- * logged (at most every LIMIT_LOG_INTERVAL_MS), and placement puts nothing
- * more there until it is back under.
+ * refused only past LIMIT_NODE_COMPONENTS_MAX: a node may still go over
+ * the cap (placement counts the moves on their way there, registry.h
+ * "Placement counts", but a resume or a rollback is not refused for room),
+ * and refusing its heartbeats would mark a live node down and move
+ * everything it runs. It is logged (at most every LIMIT_LOG_INTERVAL_MS),
+ * and placement puts nothing more there until it is back under.
  */
 static int
 mgr_comps_from_pb(struct mgr *m, struct rpc_call *call, const char *node,

@@ -261,9 +261,9 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 	return 0;
 }
 
-/* Step 2: the target and a reference to its agent client. */
+/* Step 2a: the node placement chooses (or the explicit target), into m_target. */
 static int
-mig_place(struct mig *m, const char *target, char *err, size_t errlen)
+mig_choose(struct mig *m, const char *target, char *err, size_t errlen)
 {
 	struct place_req req = {
 		.pr_component = m->m_comp,
@@ -285,17 +285,6 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 	size_t n = 0, idx, nlabels = 0, used = 0;
 	int rv;
 
-	if (m->m_kind->mk_resume) {
-		/* The node that declared it takes it back, whatever placement would say. */
-		snprintf(m->m_target, sizeof(m->m_target), "%s", target);
-		rv = reg_peer_get(m->m_env->me_reg, m->m_target, &m->m_target_peer);
-		if (rv != 0) {
-			snprintf(err, errlen, "node %s that resumes %s has no control connection",
-			    m->m_target, m->m_comp);
-			rv = -ECONNREFUSED;
-		}
-		return rv;
-	}
 	for (size_t i = 0; i < m->m_plan.rm_nrequires; i++) {
 		reqs[i].pl_key = m->m_plan.rm_requires[i].rq_key;
 		reqs[i].pl_value = m->m_plan.rm_requires[i].rq_value;
@@ -306,7 +295,7 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 		excl[i] = m->m_refused[i].mf_node;
 	req.pr_exclude = excl;
 	req.pr_nexclude = m->m_nrefused;
-	rv = reg_candidates(m->m_env->me_reg, &rc, &n);
+	rv = reg_candidates(m->m_env->me_reg, m->m_comp, &rc, &n);
 	for (size_t i = 0; rv == 0 && i < n; i++)
 		nlabels += rc[i].rca_nlabels;
 	if (rv == 0 && n > 0) {
@@ -327,6 +316,7 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 		pc[i].pc_cpu_count = rc[i].rca_cap.rcap_cpu_count;
 		pc[i].pc_cpu_load_milli = rc[i].rca_cap.rcap_cpu_load_milli;
 		pc[i].pc_components = rc[i].rca_components;
+		pc[i].pc_arriving = rc[i].rca_arriving;
 		pc[i].pc_cordoned = rc[i].rca_cordoned;
 		pc[i].pc_labels = &labels[used];
 		pc[i].pc_nlabels = rc[i].rca_nlabels;
@@ -336,18 +326,64 @@ mig_place(struct mig *m, const char *target, char *err, size_t errlen)
 		}
 	}
 	rv = place_choose(pc, n, &req, &idx, err, errlen);
-	if (rv != 0)
-		goto out_free;
-	snprintf(m->m_target, sizeof(m->m_target), "%s", rc[idx].rca_node);
-	rv = reg_peer_get(m->m_env->me_reg, m->m_target, &m->m_target_peer);
-	if (rv != 0) {
-		snprintf(err, errlen, "target node %s has no control connection", m->m_target);
-		rv = -ECONNREFUSED;
-	}
+	if (rv == 0)
+		snprintf(m->m_target, sizeof(m->m_target), "%s", rc[idx].rca_node);
 out_free:
 	free(labels);
 	free(pc);
 	reg_candidates_free(rc, n);
+	return rv;
+}
+
+/*
+ * Step 2: the target, its place there held for the move (reg_migrate_toward():
+ * the next placement counts it), and a reference to its agent client. A place
+ * taken by another move between the choice and the hold: placement again.
+ * On failure the move holds no place.
+ */
+static int
+mig_place(struct mig *m, const char *target, char *err, size_t errlen)
+{
+	struct reg *reg = m->m_env->me_reg;
+	/* A resume's node takes it back, whatever placement would say (it declared it). */
+	uint32_t max = m->m_kind->mk_resume ? 0 : m->m_env->me_max_node_comps;
+	unsigned tries = 0;
+	int rv;
+
+	do {
+		tries++;
+		if (m->m_kind->mk_resume) {
+			snprintf(m->m_target, sizeof(m->m_target), "%s", target);
+			rv = 0;
+		} else {
+			rv = mig_choose(m, target, err, errlen);
+			if (rv != 0)
+				goto out_release;
+		}
+		rv = reg_migrate_toward(reg, m->m_comp, m->m_target, max);
+	} while (rv == -EDQUOT && tries < MIG_PLACE_TRIES);
+	if (rv == -EDQUOT) {
+		snprintf(err, errlen, "%s of %s: other moves took the place on each node chosen "
+		    "(%u times); try again", m->m_kind->mk_what, m->m_comp, tries);
+		rv = -EAGAIN;
+		goto out_release;
+	}
+	if (rv != 0) {
+		snprintf(err, errlen, "%s of %s: no place on node %s: %s", m->m_kind->mk_what,
+		    m->m_comp, m->m_target, err_str(rv));
+		goto out_release;
+	}
+	rv = reg_peer_get(reg, m->m_target, &m->m_target_peer);
+	if (rv == 0)
+		return 0;
+	if (m->m_kind->mk_resume)
+		snprintf(err, errlen, "node %s that resumes %s has no control connection",
+		    m->m_target, m->m_comp);
+	else
+		snprintf(err, errlen, "target node %s has no control connection", m->m_target);
+	rv = -ECONNREFUSED;
+out_release:
+	(void)reg_migrate_toward(reg, m->m_comp, NULL, 0); /* a place held before: given up */
 	return rv;
 }
 
@@ -953,6 +989,8 @@ mig_run_spec(const struct mig_env *env, const struct mig_kind *kind, const char 
 out_failed:
 	LOG_WARN("%s", err);
 	mig_publish(&m, kind->mk_ev_failed, err);
+	/* The target takes nothing: its place is free now, not after the rollback. */
+	(void)reg_migrate_toward(env->me_reg, component, NULL, 0);
 	if (m.m_stopped && m.m_have_ckpt && m.m_plan.rm_owner_peer != NULL)
 		mig_rollback(&m, err, errlen);
 	else

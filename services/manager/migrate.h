@@ -53,6 +53,7 @@
 #define MIG_PROBE_MS 1000u   /* Agent.Status before Stop and Restore: is it there? */
 #define MIG_ERR_MAX 1024
 #define MIG_GONE_TRIES 3     /* restores retried after the checkpoint asked for was deleted */
+#define MIG_PLACE_TRIES 8    /* placements retried when another move took the place meanwhile */
 
 struct mig_env {
 	struct reg *me_reg;

@@ -109,9 +109,17 @@ place_explicit(const struct place_cand *cands, size_t n, const struct place_req 
 		    (unsigned long long)req->pr_need_bytes);
 		return -ESTALE;
 	}
-	if (place_full(c, req)) {
+	if (place_full(c, req) && c->pc_arriving == 0) {
 		snprintf(err, errlen, "target node %s runs %u components, the most a node takes "
 		    "(--max-node-components %u)", req->pr_target, c->pc_components,
+		    req->pr_max_components);
+		return -ESTALE;
+	}
+	if (place_full(c, req)) {
+		snprintf(err, errlen, "target node %s runs %u components and %u more are on their way "
+		    "there: %u, the most a node takes (--max-node-components %u)", req->pr_target,
+		    c->pc_components > c->pc_arriving ? c->pc_components - c->pc_arriving : 0u,
+		    c->pc_arriving, c->pc_components,
 		    req->pr_max_components);
 		return -ESTALE;
 	}

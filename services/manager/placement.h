@@ -20,9 +20,11 @@
  *
  * A node that reports no memory figures at all (mem_total_bytes == 0) has an
  * unknown capacity: it is not excluded for size and scores 0, so any node
- * that reported room wins over it. A node already running pr_max_components
+ * that reported room wins over it. A node that counts pr_max_components
  * components is full: left out, as one without room (its heartbeats would
- * report more components than the manager takes from a node).
+ * report more components than the manager takes from a node). What a node
+ * counts is the caller's (pc_components): the manager counts those it runs
+ * and those on their way to it (registry.h, "Placement counts").
  */
 #ifndef CKPT_MGR_PLACEMENT_H
 #define CKPT_MGR_PLACEMENT_H
@@ -46,7 +48,8 @@ struct place_cand {
 	uint64_t pc_mem_total_bytes; /* 0: the node reported no capacity */
 	uint32_t pc_cpu_count;
 	uint32_t pc_cpu_load_milli;  /* 1-minute load average * 1000 */
-	uint32_t pc_components;      /* components the node runs */
+	uint32_t pc_components;      /* components the node runs or is taking */
+	uint32_t pc_arriving;        /* of those, on their way (for messages) */
 	bool pc_cordoned;            /* takes no component */
 	const struct place_label *pc_labels;
 	size_t pc_nlabels;

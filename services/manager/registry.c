@@ -60,7 +60,22 @@ struct reg_owner {
 	/* Resume: the node that declared it and waits for it; "" when none. */
 	char o_resume_node[KEY_NAME_MAX + 1];
 	bool o_resume_fresh;        /* no checkpoint: that node starts it fresh */
+	/*
+	 * Placement (registry.h): the node a move placed it on, until the move
+	 * ends; then (o_target_settling) the node it landed on, until that
+	 * node's reports list it or REG_SETTLE_BEATS of them did not. "": none.
+	 */
+	char o_target[KEY_NAME_MAX + 1];
+	bool o_target_settling;
+	uint32_t o_target_beats;    /* reports of o_target since it landed there */
 };
+
+/*
+ * Reports of a node after a move landed there that may still leave the
+ * component out: an agent sends one heartbeat at a time, so only the first
+ * one after the move may have been taken before the restore.
+ */
+#define REG_SETTLE_BEATS 2u
 
 struct reg {
 	struct reg_config r_cfg;
@@ -70,6 +85,7 @@ struct reg {
 	struct reg_owner *r_owners; /* sorted by component */
 	size_t r_nowners, r_capowners;
 	size_t r_nresume;           /* owners with an o_resume_node */
+	size_t r_nsettling;         /* owners with o_target_settling */
 };
 
 static uint64_t
@@ -239,6 +255,84 @@ reg_resume_set(struct reg *r, struct reg_owner *o, const char *node)
 }
 
 /*
+ * Sets or clears (node NULL) the node o counts at as on its way (settling
+ * false: a move placed it there) or just landed (true). Called with r_lock held.
+ */
+static void
+reg_target_set(struct reg *r, struct reg_owner *o, const char *node, bool settling)
+{
+	if (o->o_target_settling)
+		r->r_nsettling--;
+	reg_copy(o->o_target, sizeof(o->o_target), node);
+	o->o_target_settling = settling && o->o_target[0] != '\0';
+	o->o_target_beats = 0;
+	if (o->o_target_settling)
+		r->r_nsettling++;
+}
+
+/*
+ * The nodes o counts at besides the reports (see Placement in registry.h),
+ * each once, into ret_nodes; returns how many (at most 3). Called with
+ * r_lock held.
+ */
+static size_t
+reg_owner_places(const struct reg *r, const struct reg_owner *o, const char *ret_nodes[3])
+{
+	const char *cand[3] = { NULL, NULL, NULL };
+	size_t k = 0;
+
+	if (o->o_target[0] != '\0')
+		cand[0] = o->o_target;
+	if (o->o_migrating && o->o_node[0] != '\0')
+		cand[1] = o->o_node; /* the source: it may get it back (rollback) */
+	if (o->o_resume_node[0] != '\0' &&
+	    (!o->o_migrating || o->o_target[0] == '\0' ||
+		strcmp(o->o_target, o->o_resume_node) == 0)) {
+		const struct reg_node *owner =
+		    o->o_node[0] != '\0' ? reg_node_find(r, o->o_node, NULL) : NULL;
+		/* Declared there, unless another up node runs it (the node is told so). */
+		if (owner == NULL || strcmp(owner->n_id, o->o_resume_node) == 0 || !owner->n_up ||
+		    reg_node_comp((struct reg_node *)owner, o->o_component) == NULL)
+			cand[2] = o->o_resume_node;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		bool dup = cand[i] == NULL;
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = strcmp(ret_nodes[j], cand[i]) == 0;
+		if (!dup)
+			ret_nodes[k++] = cand[i];
+	}
+	return k;
+}
+
+/*
+ * Adds to arriving[i] the components that count at r->r_nodes[i] and that
+ * node does not list (arriving has r_nnodes entries); skip (NULL: none) is
+ * counted nowhere. Called with r_lock held.
+ */
+static void
+reg_arriving(const struct reg *r, const char *skip, uint32_t *arriving)
+{
+	for (size_t i = 0; i < r->r_nowners; i++) {
+		const struct reg_owner *o = &r->r_owners[i];
+		const char *nodes[3];
+		size_t k;
+
+		if (o->o_target[0] == '\0' && !o->o_migrating && o->o_resume_node[0] == '\0')
+			continue;
+		if (skip != NULL && strcmp(o->o_component, skip) == 0)
+			continue;
+		k = reg_owner_places(r, o, nodes);
+		for (size_t j = 0; j < k; j++) {
+			size_t at;
+			struct reg_node *n = reg_node_find(r, nodes[j], &at);
+			if (n != NULL && reg_node_comp(n, o->o_component) == NULL)
+				arriving[at]++;
+		}
+	}
+}
+
+/*
  * Whether a report of c by node n is stale (see the ownership rules in
  * registry.h). Called with r_lock held.
  */
@@ -356,6 +450,15 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 	free(n->n_comps);
 	n->n_comps = list;
 	n->n_ncomps = k;
+	/* Moves that landed on n: settled once a report lists them or REG_SETTLE_BEATS did not. */
+	for (size_t i = 0; r->r_nsettling > 0 && i < r->r_nowners; i++) {
+		struct reg_owner *o = &r->r_owners[i];
+		if (!o->o_target_settling || strcmp(o->o_target, n->n_id) != 0)
+			continue;
+		if (reg_node_comp(n, o->o_component) != NULL ||
+		    ++o->o_target_beats >= REG_SETTLE_BEATS)
+			reg_target_set(r, o, NULL, false);
+	}
 	if (ret_nrevoked != NULL)
 		*ret_nrevoked = nrev;
 	if (ret_nnotes != NULL)
@@ -854,9 +957,10 @@ reg_nodes(struct reg *r, struct reg_node_view **ret_nodes, size_t *ret_n)
 }
 
 int
-reg_candidates(struct reg *r, struct reg_cand **ret_cands, size_t *ret_n)
+reg_candidates(struct reg *r, const char *component, struct reg_cand **ret_cands, size_t *ret_n)
 {
 	struct reg_cand *c = NULL;
+	uint32_t *arriving = NULL;
 	size_t count;
 	int rv = 0;
 
@@ -864,16 +968,21 @@ reg_candidates(struct reg *r, struct reg_cand **ret_cands, size_t *ret_n)
 	count = r->r_nnodes;
 	if (count > 0) {
 		c = calloc(count, sizeof(*c));
-		if (c == NULL)
+		arriving = calloc(count, sizeof(*arriving));
+		if (c == NULL || arriving == NULL)
 			rv = -ENOMEM;
 	}
+	if (rv == 0 && count > 0)
+		reg_arriving(r, component, arriving);
 	for (size_t i = 0; i < count && rv == 0; i++) {
-		const struct reg_node *n = r->r_nodes[i];
+		struct reg_node *n = r->r_nodes[i];
+		bool lists = component != NULL && reg_node_comp(n, component) != NULL;
 		reg_copy(c[i].rca_node, sizeof(c[i].rca_node), n->n_id);
 		c[i].rca_up = n->n_up;
 		c[i].rca_cordoned = n->n_cordoned;
 		c[i].rca_cap = n->n_cap;
-		c[i].rca_components = (uint32_t)n->n_ncomps;
+		c[i].rca_arriving = arriving[i];
+		c[i].rca_components = (uint32_t)n->n_ncomps - (lists ? 1u : 0u) + arriving[i];
 		if (n->n_nlabels > 0) {
 			c[i].rca_labels = malloc(n->n_nlabels * sizeof(*c[i].rca_labels));
 			if (c[i].rca_labels == NULL) {
@@ -885,6 +994,7 @@ reg_candidates(struct reg *r, struct reg_cand **ret_cands, size_t *ret_n)
 		}
 	}
 	pthread_mutex_unlock(&r->r_lock);
+	free(arriving);
 	if (rv != 0) {
 		reg_candidates_free(c, count);
 		return rv;
@@ -1111,6 +1221,49 @@ reg_place_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_p
 	return reg_begin(r, component, true, ret_plan);
 }
 
+int
+reg_migrate_toward(struct reg *r, const char *component, const char *node, uint32_t max)
+{
+	struct reg_owner *o;
+	struct reg_node *n = NULL;
+	uint32_t *arriving = NULL;
+	size_t at = 0;
+	int rv = 0;
+
+	pthread_mutex_lock(&r->r_lock);
+	o = reg_owner_find(r, component, NULL);
+	if (node != NULL)
+		n = reg_node_find(r, node, &at);
+	if (o == NULL || !o->o_migrating || (node != NULL && n == NULL)) {
+		rv = -ENOENT;
+		goto out_unlock;
+	}
+	if (node == NULL) {
+		if (!o->o_target_settling)
+			reg_target_set(r, o, NULL, false);
+		goto out_unlock;
+	}
+	if (max > 0) {
+		/* As reg_candidates() counts: the others there (listed or arriving). */
+		arriving = calloc(r->r_nnodes, sizeof(*arriving));
+		if (arriving == NULL) {
+			rv = -ENOMEM;
+			goto out_unlock;
+		}
+		reg_arriving(r, component, arriving);
+		if (n->n_ncomps - (reg_node_comp(n, component) != NULL ? 1u : 0u) + arriving[at] >=
+		    max) {
+			rv = -EDQUOT;
+			goto out_unlock;
+		}
+	}
+	reg_target_set(r, o, node, false);
+out_unlock:
+	pthread_mutex_unlock(&r->r_lock);
+	free(arriving);
+	return rv;
+}
+
 void
 reg_migrate_release(struct reg *r, const char *component)
 {
@@ -1119,6 +1272,7 @@ reg_migrate_release(struct reg *r, const char *component)
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
 	if (o != NULL) {
+		reg_target_set(r, o, NULL, false);
 		o->o_migrating = false;
 		o->o_pending = false;
 		o->o_pending_fenced = false;
@@ -1143,8 +1297,12 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
 	o->o_migrating = false;
 	if (epoch > o->o_epoch)
 		o->o_epoch = epoch;
-	if (owner == NULL)
+	if (owner == NULL) {
+		if (!o->o_target_settling)
+			reg_target_set(r, o, NULL, false); /* a place it held is given up */
 		goto out_unlock;
+	}
+	reg_target_set(r, o, owner, true);
 	o->o_pending = false;
 	reg_copy(o->o_node, sizeof(o->o_node), owner);
 	if (strcmp(o->o_resume_node, owner) == 0)

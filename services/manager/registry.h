@@ -53,6 +53,21 @@
  * placed elsewhere, the failed copy's reports are stale and revoked.
  * reg_beat() names both (rb_super) for the manager's events.
  *
+ * Placement counts (reg_candidates(), --max-node-components): a node counts
+ * the components it lists (its reports, and the moves that ended there) and
+ * those the manager knows are bound for it and it does not list yet, each
+ * component once:
+ *  - a move placed there (reg_migrate_toward()), until it ends; once it
+ *    ended there (reg_migrate_end() with that owner), until a report of the
+ *    node lists it or two reports did not (one heartbeat may have been taken
+ *    before the restore);
+ *  - a move away from it (its owner while o_migrating): it may come back
+ *    (rollback);
+ *  - a component it declared (Resume), unless another up node runs it or a
+ *    move takes it elsewhere.
+ * A move that fails or is given up (reg_migrate_end() without an owner,
+ * reg_migrate_release(), reg_migrate_toward(NULL)) counts nowhere any more.
+ *
  * Time comes from cfg->rc_clock (monotonic ms), which tests replace.
  */
 #ifndef CKPT_MGR_REGISTRY_H
@@ -417,17 +432,31 @@ void reg_migrate_release(struct reg *r, const char *component);
 void reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_t epoch,
     const struct reg_comp *status);
 
+/*
+ * A move of component (reg_migrate_begin()) is placed on node: it counts
+ * there (Placement counts above) until the move ends. max > 0: -EDQUOT,
+ * nothing changed, when node counts max components besides this one
+ * already (a move placed since the candidates were read took the last
+ * place: place again). node NULL: the move holds no place any more.
+ * -ENOENT: the component is not migrating, or node is unknown.
+ */
+int reg_migrate_toward(struct reg *r, const char *component, const char *node, uint32_t max);
+
 /* Placement input: every node, copied. Free with free(). */
 struct reg_cand {
 	char rca_node[KEY_NAME_MAX + 1];
 	bool rca_up;
 	bool rca_cordoned;
 	struct reg_capacity rca_cap;
+	/* What it counts (Placement counts above), the component being placed left out. */
 	uint32_t rca_components;
+	uint32_t rca_arriving;        /* of those, not listed by the node yet */
 	struct reg_label *rca_labels; /* malloc'ed; freed by reg_candidates_free() */
 	size_t rca_nlabels;
 };
-int reg_candidates(struct reg *r, struct reg_cand **ret_cands, size_t *ret_n);
+/* component: the one being placed, counted at no node (NULL: none). */
+int reg_candidates(struct reg *r, const char *component, struct reg_cand **ret_cands,
+    size_t *ret_n);
 void reg_candidates_free(struct reg_cand *cands, size_t n);
 
 /* A reference to a node's agent client: -ENOENT unknown node, -ENOTCONN no client. */

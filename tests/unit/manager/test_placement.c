@@ -266,6 +266,12 @@ START_TEST(full_nodes_are_excluded_counted_and_refused_as_target)
 	ck_assert_int_eq(place_choose(c, 2, &req, &idx, err, sizeof(err)), -ESTALE);
 	ck_assert_str_eq(err, "target node big runs 2 components, the most a node takes "
 	    "(--max-node-components 2)");
+	/* Full with components on their way there (placed, not reported yet): said so. */
+	c[0].pc_components = 2;
+	c[0].pc_arriving = 2;
+	ck_assert_int_eq(place_choose(c, 2, &req, &idx, err, sizeof(err)), -ESTALE);
+	ck_assert_str_eq(err, "target node big runs 0 components and 2 more are on their way "
+	    "there: 2, the most a node takes (--max-node-components 2)");
 	/* No cap: both take it. */
 	req.pr_target = NULL;
 	req.pr_max_components = 0;

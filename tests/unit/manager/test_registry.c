@@ -1,6 +1,7 @@
 /* Registry: nodes, liveness with an injected clock, catalogue, ownership. */
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,7 +529,7 @@ START_TEST(cordon_is_seen_by_placement_and_drain_lists_owned_components)
 	ck_assert_int_eq(reg_cordon(r, "n1", true, &was), 0);
 	ck_assert(!was);
 	ck_assert_int_eq(reg_cordon(r, "ghost", true, &was), -ENOENT);
-	ck_assert_int_eq(reg_candidates(r, &c, &n), 0);
+	ck_assert_int_eq(reg_candidates(r, NULL, &c, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert(c[0].rca_cordoned);
 	reg_candidates_free(c, n);
@@ -774,6 +775,167 @@ START_TEST(a_failed_component_is_pending_failover_away_from_its_live_node)
 }
 END_TEST
 
+/* What node counts for placement (reg_candidates(), skip left out); *ret_arriving: not listed. */
+static uint32_t
+counts(struct reg *r, const char *skip, const char *node, uint32_t *ret_arriving)
+{
+	struct reg_cand *c = NULL;
+	uint32_t k = UINT32_MAX, arriving = UINT32_MAX;
+	size_t n = 0;
+
+	ck_assert_int_eq(reg_candidates(r, skip, &c, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(c[i].rca_node, node) == 0) {
+			k = c[i].rca_components;
+			arriving = c[i].rca_arriving;
+		}
+	}
+	reg_candidates_free(c, n);
+	ck_assert_uint_ne(k, UINT32_MAX);
+	if (ret_arriving != NULL)
+		*ret_arriving = arriving;
+	return k;
+}
+
+static void
+report(struct reg *r, const char *node, const struct reg_comp *comps, size_t n)
+{
+	struct reg_capacity cap = { 0 };
+
+	ck_assert_int_eq(reg_heartbeat(r, node, &cap, comps, n), 0);
+}
+
+START_TEST(a_placed_move_counts_at_its_target_until_a_report_lists_it)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp a = comp("a", 1), b = comp("b", 1), c = comp("c", 1), st = comp("a", 2);
+	struct reg_mig_plan p;
+	uint32_t arriving = 99;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &a, 1, 1);
+	attach(r, "n2", "tcp://127.0.0.1:2", &b, 1, 1);
+	attach(r, "n3", "tcp://127.0.0.1:3", &c, 1, 1);
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a", "n2", 2), 0);
+	ck_assert_uint_eq(counts(r, NULL, "n2", &arriving), 2);
+	ck_assert_uint_eq(arriving, 1);
+	ck_assert_uint_eq(counts(r, NULL, "n1", &arriving), 1); /* its source, until it ends */
+	ck_assert_uint_eq(arriving, 0);
+	/* Placing a itself, n2 is judged without it. */
+	ck_assert_uint_eq(counts(r, "a", "n2", NULL), 1);
+	/* The last place on n2 is a's: another move is refused it, as long as a holds it. */
+	ck_assert_int_eq(reg_migrate_begin(r, "c", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "c", "n2", 2), -EDQUOT);
+	ck_assert_int_eq(reg_migrate_toward(r, "c", "n2", 3), 0);
+	reg_migrate_end(r, "c", NULL, 0, NULL);
+	ck_assert_uint_eq(counts(r, NULL, "n2", NULL), 2);
+	/* a lands on n2: n2 lists it, n1 no longer counts it. */
+	reg_migrate_end(r, "a", "n2", 2, &st);
+	ck_assert_uint_eq(counts(r, NULL, "n2", &arriving), 2);
+	ck_assert_uint_eq(arriving, 0);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 0);
+	/* A heartbeat of n2 taken before the restore leaves it out: still counted there. */
+	report(r, "n2", &b, 1);
+	ck_assert_uint_eq(counts(r, NULL, "n2", &arriving), 2);
+	ck_assert_uint_eq(arriving, 1);
+	ck_assert_int_eq(reg_migrate_begin(r, "c", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "c", "n2", 2), -EDQUOT);
+	reg_migrate_end(r, "c", NULL, 0, NULL);
+	/* The next one cannot have been: a left n2 (it is believed). */
+	report(r, "n2", &b, 1);
+	ck_assert_uint_eq(counts(r, NULL, "n2", &arriving), 1);
+	ck_assert_uint_eq(arriving, 0);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(a_failed_or_given_up_move_releases_its_place)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp a = comp("a", 1), b = comp("b", 1);
+	struct reg_mig_plan p;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &a, 1, 1);
+	attach(r, "n2", "tcp://127.0.0.1:2", &b, 1, 1);
+	/* Failed: it stays on n1; n2 counts only b again. */
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a", "n2", 2), 0);
+	ck_assert_uint_eq(counts(r, NULL, "n2", NULL), 2);
+	reg_migrate_end(r, "a", NULL, 3, NULL);
+	ck_assert_uint_eq(counts(r, NULL, "n2", NULL), 1);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 1);
+	/* The target refused it (its spec): the place is given up while the move goes on. */
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a", "n2", 2), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a", NULL, 0), 0);
+	ck_assert_uint_eq(counts(r, NULL, "n2", NULL), 1);
+	/* Placed elsewhere then: only there. */
+	attach(r, "n3", "tcp://127.0.0.1:3", NULL, 0, 1);
+	ck_assert_int_eq(reg_migrate_toward(r, "a", "n2", 2), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a", "n3", 2), 0);
+	ck_assert_uint_eq(counts(r, NULL, "n2", NULL), 1);
+	ck_assert_uint_eq(counts(r, NULL, "n3", NULL), 1);
+	reg_migrate_end(r, "a", NULL, 3, NULL);
+	ck_assert_uint_eq(counts(r, NULL, "n3", NULL), 0);
+	/* Deleted while it held a place (ckptctl delete): counted nowhere. */
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a", "n2", 2), 0);
+	reg_migrate_release(r, "a");
+	ck_assert_uint_eq(counts(r, NULL, "n2", NULL), 1);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 0);
+	/* No move, no place; no such node. */
+	ck_assert_int_eq(reg_migrate_toward(r, "a", "n2", 2), -ENOENT);
+	ck_assert_int_eq(reg_migrate_begin(r, "b", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "b", "ghost", 2), -ENOENT);
+	reg_migrate_end(r, "b", NULL, 0, NULL);
+	reg_free(r);
+}
+END_TEST
+
+START_TEST(a_component_reported_and_assigned_counts_once)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp a = comp("a", 1), a2 = comp("a", 2), b = comp("b", 1);
+	struct reg_comp both[] = { comp("b", 1), comp("a", 2) };
+	struct reg_comp decl[] = { comp("d", 0), comp("e", 0), comp("b", 0) };
+	struct reg_comp d = comp("d", 0);
+	struct reg_mig_plan p;
+	uint32_t arriving = 99;
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &a, 1, 1);
+	attach(r, "n2", "tcp://127.0.0.1:2", &b, 1, 1);
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a", "n2", 2), 0);
+	/* n2's heartbeat lists a before the move ends: a counts once there. */
+	report(r, "n2", both, 2);
+	ck_assert_uint_eq(counts(r, NULL, "n2", &arriving), 2);
+	ck_assert_uint_eq(arriving, 0);
+	/* n1 stopped it and reports it no more: it keeps its place until the move ends. */
+	report(r, "n1", NULL, 0);
+	ck_assert_uint_eq(counts(r, NULL, "n1", &arriving), 1);
+	ck_assert_uint_eq(arriving, 1);
+	reg_migrate_end(r, "a", "n2", 2, &a2);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 0);
+	ck_assert_uint_eq(counts(r, NULL, "n2", NULL), 2);
+	/* Listed by a report: settled, so a later report without it is believed at once. */
+	report(r, "n2", both, 2);
+	report(r, "n2", &b, 1);
+	ck_assert_uint_eq(counts(r, NULL, "n2", NULL), 1);
+	/* n3 attaches declaring d, e and b (b runs on n2): it counts d and e before it runs them. */
+	attach_declaring(r, "n3", NULL, 0, decl, 3);
+	ck_assert_uint_eq(counts(r, NULL, "n3", &arriving), 2);
+	ck_assert_uint_eq(arriving, 2);
+	ck_assert_int_eq(reg_migrate_begin(r, "a", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a", "n3", 2), -EDQUOT);
+	reg_migrate_end(r, "a", NULL, 0, NULL);
+	/* d runs: reported and declared, once. */
+	report(r, "n3", &d, 1);
+	ck_assert_uint_eq(counts(r, NULL, "n3", &arriving), 2);
+	ck_assert_uint_eq(arriving, 1);
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -800,6 +962,9 @@ registry_suite(void)
 	tcase_add_test(tc, a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it);
 	tcase_add_test(tc, a_declared_component_resumes_on_its_node_unless_another_runs_it);
 	tcase_add_test(tc, a_failed_component_is_pending_failover_away_from_its_live_node);
+	tcase_add_test(tc, a_placed_move_counts_at_its_target_until_a_report_lists_it);
+	tcase_add_test(tc, a_failed_or_given_up_move_releases_its_place);
+	tcase_add_test(tc, a_component_reported_and_assigned_counts_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
