@@ -19,7 +19,7 @@
 
 /*
  * The reader is a pipeline. The chunk list is cut into batches of at most
- * NASC_GET_BATCH raw bytes; up to NASC_GET_INFLIGHT of them at a time are
+ * NASC_GET_BATCH raw bytes; up to r_inflight of them at a time are
  * jobs of the client's pool (pool.h), each fetching its chunks (one
  * GetChunks, more if the NAS answers a prefix), decoding and verifying every
  * chunk and zero-filling its holes, while the caller's thread takes the
@@ -32,8 +32,22 @@
  * the memory. The caller waits for a batch no worker took yet by fetching it
  * itself (pool_wait).
  */
-/* Two: three and four cost a fifth more CPU on 2 cores (more buffers faulted in), no time. */
+/*
+ * Batches in flight into memory or a buffer of each slot's own: two (an
+ * agent's restore into memory has its peak bound; three and four cost a
+ * fifth more CPU on 2 cores, more buffers faulted in, and no time).
+ */
 #define NASC_GET_INFLIGHT 2
+/*
+ * Gathering (ckptctl get), four: a slot's job calls GetChunks and then
+ * verifies the reply, so with two the NAS often had no request while both
+ * slots verified; with four, two requests are out while two replies are
+ * verified. Its memory is the replies kept until written (4 x 2 MiB). W1,
+ * paired runs at load 4.6-8: 2-8% less wall time than two, CPU the same
+ * (docs/benchmarks.md).
+ */
+#define NASC_GET_INFLIGHT_GATHER 4
+#define NASC_GET_INFLIGHT_MAX NASC_GET_INFLIGHT_GATHER
 /* Raw bytes of a batch: 2 MiB measured faster than 1 and 4 (fewer pages touched, few calls). */
 #define NASC_GET_BATCH (2u << 20)
 /*
@@ -86,7 +100,8 @@ struct nasc_reader {
 	size_t r_nbatch;
 	size_t r_buf_cap;
 	uint8_t *r_dest;                 /* non-NULL: batches are decoded into it, in place */
-	struct nasc_slot r_slots[NASC_GET_INFLIGHT];
+	struct nasc_slot r_slots[NASC_GET_INFLIGHT_MAX];
+	size_t r_inflight;               /* slots used: NASC_GET_INFLIGHT(_GATHER) */
 	struct pool_job r_warm;          /* nasc_reader_warm(), during the Retrieve */
 	bool r_warm_submitted;
 	/*
@@ -471,7 +486,7 @@ static int
 nasc_reader_start(struct nasc_reader *r, uint8_t *dest)
 {
 	r->r_dest = dest;
-	for (size_t i = 0; i < NASC_GET_INFLIGHT && i < r->r_nbatch; i++) {
+	for (size_t i = 0; i < r->r_inflight && i < r->r_nbatch; i++) {
 		struct nasc_slot *s = &r->r_slots[i];
 		int rv = zchunk_new(&s->sl_z);
 		if (rv != 0)
@@ -507,7 +522,7 @@ nasc_reader_prefault(struct nasc_reader *r)
 	 */
 	if (r->r_gather)
 		return;
-	for (size_t i = 0; i < NASC_GET_INFLIGHT && i < r->r_nbatch; i++) {
+	for (size_t i = 0; i < r->r_inflight && i < r->r_nbatch; i++) {
 		if (r->r_slots[i].sl_own != NULL)
 			util_prefault(r->r_slots[i].sl_own, r->r_buf_cap);
 		warm += r->r_buf_cap + r->r_buf_cap / 16; /* and the chunks' headers */
@@ -522,7 +537,7 @@ nasc_reader_prefault(struct nasc_reader *r)
 static void
 nasc_reader_submit(struct nasc_reader *r, size_t b)
 {
-	struct nasc_slot *s = &r->r_slots[b % NASC_GET_INFLIGHT];
+	struct nasc_slot *s = &r->r_slots[b % r->r_inflight];
 
 	s->sl_batch = b;
 	s->sl_rv = 0;
@@ -539,7 +554,7 @@ nasc_reader_submit(struct nasc_reader *r, size_t b)
 static struct nasc_slot *
 nasc_reader_wait(struct nasc_reader *r, size_t b)
 {
-	struct nasc_slot *s = &r->r_slots[b % NASC_GET_INFLIGHT];
+	struct nasc_slot *s = &r->r_slots[b % r->r_inflight];
 
 	pool_wait(r->r_nasc->n_pool, &s->sl_job, true);
 	s->sl_submitted = false;
@@ -552,7 +567,7 @@ nasc_reader_stop(struct nasc_reader *r)
 {
 	if (r->r_warm_submitted)
 		pool_wait(r->r_nasc->n_pool, &r->r_warm, false);
-	for (size_t i = 0; i < NASC_GET_INFLIGHT; i++) {
+	for (size_t i = 0; i < NASC_GET_INFLIGHT_MAX; i++) {
 		struct nasc_slot *s = &r->r_slots[i];
 		if (s->sl_submitted)
 			pool_wait(r->r_nasc->n_pool, &s->sl_job, false);
@@ -646,6 +661,7 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 	if (rv != 0)
 		goto out;
 	r.r_gather = k->k_wrv != NULL && k->k_dest == NULL;
+	r.r_inflight = r.r_gather ? NASC_GET_INFLIGHT_GATHER : NASC_GET_INFLIGHT;
 	rv = nasc_reader_plan(&r, rec.rc_ptrs, rec.rc_n, info.ni_size);
 	/*
 	 * The digest of the list; every chunk read is verified against the
@@ -678,8 +694,8 @@ nasc_retrieve_seq(struct nasc *n, const char *node, const char *component, uint6
 	for (size_t b = 0, next = 0; b < r.r_nbatch; b++) {
 		struct nasc_slot *s;
 
-		/* Batch next goes in the slot batch next - NASC_GET_INFLIGHT left, done with. */
-		for (; next < r.r_nbatch && next < b + NASC_GET_INFLIGHT; next++)
+		/* Batch next goes in the slot batch next - r_inflight left, done with. */
+		for (; next < r.r_nbatch && next < b + r.r_inflight; next++)
 			nasc_reader_submit(&r, next);
 		s = nasc_reader_wait(&r, b);
 		if (s->sl_rv != 0) {
