@@ -39,6 +39,21 @@ check "scrub reports the corrupt chunk: exit 1" sh -c \
 check "scrub names it" grep -q "is corrupt" "$T_DIR/scrub.txt"
 check "the NAS logged the scrub's finding" log_has nas "scrub: chunk"
 
+# A checkpoint of many batches (14 MB: 256 KiB, 512 KiB, 1 MiB, then 2 MiB
+# each; `ckptctl get` keeps four in flight): its middle chunk (6.7 MiB in), in the sixth
+# batch, fails while the batches around it are out or verified. No older
+# sequence to fall back to: DATA_LOSS, and the reader stops cleanly.
+head -c 14000000 /dev/urandom >"$T_DIR/big"
+nctl put n/big -i "$T_DIR/big" >/dev/null
+check "get of 14 MB (four batches in flight) reads back byte for byte" sh -c \
+	"$CTL_BIN --nas $NAS_URL get n/big | cmp -s - $T_DIR/big"
+check "the corruption hook flips a byte of n/big@1" sh -c "$CORRUPT_BIN $NAS_DATA n big 1 >/dev/null"
+check "get n/big@1 -o: exit 1" sh -c "! $CTL_BIN --nas $NAS_URL get n/big@1 -o $T_DIR/xbig 2>$T_DIR/errbig.txt"
+check "get n/big@1 -o: DATA_LOSS" grep -q DATA_LOSS "$T_DIR/errbig.txt"
+check "get n/big@1 -o: no output file" [ ! -e "$T_DIR/xbig" ]
+check "get n/big to stdout: exit 1, DATA_LOSS" sh -c \
+	"! $CTL_BIN --nas $NAS_URL get n/big >/dev/null 2>$T_DIR/errbig2.txt && grep -q DATA_LOSS $T_DIR/errbig2.txt"
+
 # The agent's restore: a component whose newest checkpoint is corrupt fails over.
 agent() { # NAME ARGS...
 	local name=$1; shift
