@@ -43,8 +43,9 @@
  * verifies the reply, so with two the NAS often had no request while both
  * slots verified; with four, two requests are out while two replies are
  * verified. Its memory is the replies kept until written (4 x 2 MiB).
- * Paired runs against two at load 6-9: W2 3-7% less wall time in every run,
- * W1 and W3 within the noise (2-5%), CPU the same (docs/benchmarks.md).
+ * Paired runs against two at load 5-9: W2 3-8% less wall time in five runs
+ * of six, W1 about 2%, W3 nothing measurable (the noise: 2-5%), CPU the
+ * same (docs/benchmarks.md).
  */
 #define NASC_GET_INFLIGHT_GATHER 4
 #define NASC_GET_INFLIGHT_MAX NASC_GET_INFLIGHT_GATHER
