@@ -200,12 +200,32 @@ struct rpc_client {
 	pthread_mutex_t c_mu;
 	int c_aborted;
 	struct rpc_inflight *c_inflight;
+	/* Under c_mu: the contexts of calls that ended well, for the next calls. */
+	struct rpc_exch *c_idle;
+	unsigned c_nidle;
 };
 
 struct rpc_inflight {
 	nng_aio *if_aio;
 	struct rpc_inflight *if_next;
 };
+
+/*
+ * A REQ context and its aio, for one call at a time. Kept after a call that
+ * ended with its reply (the context is then back to its first state), so
+ * that a call does not open and close a context and allocate and free an
+ * aio each time: nng takes its global locks for both, which every thread of
+ * a process with many clients contends for. A call that failed (timed out,
+ * aborted) closes its context.
+ */
+struct rpc_exch {
+	nng_ctx x_ctx;
+	nng_aio *x_aio;
+	struct rpc_exch *x_next;
+};
+
+/* Idle contexts a client keeps: about the calls it makes at once (two batches in flight, a pool). */
+#define RPC_IDLE_MAX 8u
 
 /*
  * Packs header (a Request or Reply without its body) followed by body as
@@ -2001,7 +2021,60 @@ rpc_client_start(struct rpc_client *c, nng_ctx ctx, nng_aio *aio, int send)
 }
 
 static void
-rpc_client_unlink(struct rpc_client *c, struct rpc_inflight *me)
+rpc_exch_free(struct rpc_exch *x)
+{
+	nng_aio_free(x->x_aio);
+	nng_ctx_close(x->x_ctx);
+	free(x);
+}
+
+/* An idle context of c, or a new one; me (aio set) then counts among c's calls in progress. */
+static int
+rpc_exch_take(struct rpc_client *c, struct rpc_inflight *me, struct rpc_exch **ret_x)
+{
+	struct rpc_exch *x;
+	int rv;
+
+	pthread_mutex_lock(&c->c_mu);
+	x = c->c_idle;
+	if (x != NULL) {
+		c->c_idle = x->x_next;
+		c->c_nidle--;
+		me->if_aio = x->x_aio;
+		me->if_next = c->c_inflight;
+		c->c_inflight = me;
+	}
+	pthread_mutex_unlock(&c->c_mu);
+	if (x != NULL) {
+		*ret_x = x;
+		return 0;
+	}
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return -ENOMEM;
+	rv = err_from_nng(nng_ctx_open(&x->x_ctx, c->c_sock));
+	if (rv != 0) {
+		free(x);
+		return rv;
+	}
+	rv = err_from_nng(nng_aio_alloc(&x->x_aio, NULL, NULL));
+	if (rv != 0) {
+		nng_ctx_close(x->x_ctx);
+		free(x);
+		return rv;
+	}
+	pthread_mutex_lock(&c->c_mu);
+	me->if_aio = x->x_aio;
+	me->if_next = c->c_inflight;
+	c->c_inflight = me;
+	pthread_mutex_unlock(&c->c_mu);
+	*ret_x = x;
+	return 0;
+}
+
+/* Ends the call me: x goes back to c's idle ones after a reply (keep), else is closed. */
+static void
+rpc_exch_give(struct rpc_client *c, struct rpc_inflight *me, struct rpc_exch *x, bool keep)
 {
 	pthread_mutex_lock(&c->c_mu);
 	for (struct rpc_inflight **p = &c->c_inflight; *p != NULL; p = &(*p)->if_next) {
@@ -2010,7 +2083,15 @@ rpc_client_unlink(struct rpc_client *c, struct rpc_inflight *me)
 			break;
 		}
 	}
+	if (keep && c->c_nidle < RPC_IDLE_MAX) {
+		x->x_next = c->c_idle;
+		c->c_idle = x;
+		c->c_nidle++;
+		x = NULL;
+	}
 	pthread_mutex_unlock(&c->c_mu);
+	if (x != NULL)
+		rpc_exch_free(x);
 }
 
 /* Sends msg (taken) and waits for the answer within timeout_ms. */
@@ -2019,7 +2100,7 @@ rpc_client_roundtrip(struct rpc_client *c, nng_msg *msg, unsigned timeout_ms, nn
 {
 	uint64_t t0 = util_now_mono_ms(), spent;
 	struct rpc_inflight me = { NULL, NULL };
-	nng_ctx ctx;
+	struct rpc_exch *x;
 	nng_aio *aio;
 	int rv;
 
@@ -2036,46 +2117,36 @@ rpc_client_roundtrip(struct rpc_client *c, nng_msg *msg, unsigned timeout_ms, nn
 		nng_msg_free(msg);
 		return -ECONNREFUSED;
 	}
-	rv = err_from_nng(nng_ctx_open(&ctx, c->c_sock));
+	rv = rpc_exch_take(c, &me, &x);
 	if (rv != 0) {
 		nng_msg_free(msg);
 		return rv;
 	}
-	rv = err_from_nng(nng_aio_alloc(&aio, NULL, NULL));
-	if (rv != 0) {
-		nng_msg_free(msg);
-		goto out_ctx;
-	}
-	me.if_aio = aio;
-	pthread_mutex_lock(&c->c_mu);
-	me.if_next = c->c_inflight;
-	c->c_inflight = &me;
-	pthread_mutex_unlock(&c->c_mu);
+	aio = x->x_aio;
 	nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
 	nng_aio_set_msg(aio, msg);
-	rv = rpc_client_start(c, ctx, aio, 1);
+	rv = rpc_client_start(c, x->x_ctx, aio, 1);
 	if (rv == 0) {
 		nng_aio_wait(aio);
 		rv = err_from_nng(nng_aio_result(aio));
 	}
 	if (rv != 0) {
 		nng_msg_free(msg);
-		goto out_aio;
+		goto out;
 	}
 	spent = util_now_mono_ms() - t0;
 	nng_aio_set_timeout(aio, spent >= timeout_ms ? 1 : (nng_duration)(timeout_ms - spent));
-	rv = rpc_client_start(c, ctx, aio, 0);
+	rv = rpc_client_start(c, x->x_ctx, aio, 0);
 	if (rv == 0) {
 		nng_aio_wait(aio);
 		rv = err_from_nng(nng_aio_result(aio));
 	}
-	if (rv == 0)
+	if (rv == 0) {
 		*ret_msg = nng_aio_get_msg(aio);
-out_aio:
-	rpc_client_unlink(c, &me);
-	nng_aio_free(aio);
-out_ctx:
-	nng_ctx_close(ctx);
+		nng_aio_set_msg(aio, NULL);
+	}
+out:
+	rpc_exch_give(c, &me, x, rv == 0);
 	return rv;
 }
 
@@ -2621,6 +2692,11 @@ rpc_client_close(struct rpc_client *c)
 {
 	if (c == NULL)
 		return;
+	while (c->c_idle != NULL) {
+		struct rpc_exch *x = c->c_idle;
+		c->c_idle = x->x_next;
+		rpc_exch_free(x);
+	}
 	/* A stuck close may still run the pipe callbacks on c: keep c then. */
 	if (sock_close(c->c_sock) != 0)
 		return;
