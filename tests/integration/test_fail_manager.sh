@@ -20,7 +20,15 @@ for i in 1 2; do
 done
 nodes_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length')" -eq 2 ]; }
 check "both agents attach" wait_for 10 nodes_up
-# A migration first, so epochs differ from their start.
+# A migration first, so epochs differ from their start. Once the manager
+# counts demo_1 on a1 (a heartbeat reports it): before that it migrates it
+# "from (nowhere)", a1 is not told to stop, and a1's next store of it meets
+# a2's newer epoch ("lost its ownership": seen once under load).
+on_a1() {
+	ctl --json nodes | jq -e '.[] | select(.id == "a1") | [.components[].name] | index("demo_1") != null' \
+		>/dev/null
+}
+check "the manager counts demo_1 on a1" wait_for 10 on_a1
 check "demo_1 migrates to a2" ctl migrate demo_1 --to a2
 stores_before=$(grep -c 'checkpoint stored on NAS' "$T_DIR/a2.log")
 
