@@ -1,6 +1,7 @@
 #include "sha.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,11 +61,30 @@ sha_free(struct sha_ctx *c)
 	free(c);
 }
 
+/*
+ * sha256()'s algorithm, fetched once for the process: EVP_Digest() with
+ * EVP_sha256() looks it up in the provider tables at every call, which cost
+ * as much as hashing the 4 KiB chunk of a small checkpoint (here, loaded:
+ * 6.9 us against 3.7 us per 4 KiB, 0.82 against 0.25 us per 32 bytes), and
+ * the inline store hashes on both sides. Written once, under pthread_once,
+ * then only read: a constant, like the table EVP_sha256() returns.
+ */
+static EVP_MD *sha_md;
+static pthread_once_t sha_md_once = PTHREAD_ONCE_INIT;
+
+static void
+sha_md_fetch(void)
+{
+	sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void
 sha256(const void *data, size_t len, uint8_t out[SHA_LEN])
 {
 	unsigned int n = SHA_LEN;
-	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+
+	pthread_once(&sha_md_once, sha_md_fetch);
+	EVP_Digest(data, len, out, &n, sha_md != NULL ? sha_md : EVP_sha256(), NULL);
 }
 
 void
