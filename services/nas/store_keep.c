@@ -99,7 +99,9 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
 	if (rc == 0) {
 		/* A header that cannot be read leaves a tail for the sweep at open. */
 		split = store_chunk_parse(&v, &cv) == 0 && cv.cv_split;
-		if (store_chunk_read(s, txn, &k, &v, &cv) == 0) {
+		/* One the sweep after open has not counted yet: it never will. */
+		if (store_chunk_read(s, txn, &k, &v, &cv) == 0 &&
+		    store_sweep_passed(s, txn, k.mv_data, k.mv_size)) {
 			*freed_bytes += cv.cv_len + cv.cv_tail_len;
 			*freed_raw += cv.cv_raw_size;
 		}
