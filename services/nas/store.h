@@ -388,7 +388,7 @@ struct store_check {
 	uint64_t sk_bad_chunks;     /* undecodable or not matching their SHA-256 */
 	uint64_t sk_missing;        /* referenced, absent */
 	uint64_t sk_bad_refcounts;  /* count differs from the records' references */
-	uint64_t sk_orphans;        /* held, unreferenced (collected at the next open) */
+	uint64_t sk_orphans;        /* held, unreferenced (collected by the sweep after the next open) */
 	uint64_t sk_bad_records;
 	uint64_t sk_locked;         /* sealed under a key the store was not given: unchecked */
 	uint64_t sk_plain_chunks, sk_plain_records; /* not sealed */

@@ -3,7 +3,7 @@
  * (store.h is the interface). One struct store, one transaction engine:
  *
  *   store.c        small helpers, transactions, group commit and map growth,
- *                  open (databases, format, keys, orphans) and close
+ *                  open (databases, format, keys) and close
  *   store_chunk.c  the chunk format (header, tails), chunk names and sealing
  *                  under keys, HaveChunks, PutChunks, GetChunks
  *   store_rec.c    records (sealed or not), component records, commit with its

@@ -55,7 +55,7 @@
 
 #define STORE_SWEEP_KEY "sweep"
 #define STORE_SWEEP_KEYLEN 511                /* LMDB's largest key (MDB_MAXKEYSIZE) */
-#define STORE_SWEEP_NAMES_MAX (256u * 1024)   /* names kept; 8 MiB of table at most */
+#define STORE_SWEEP_NAMES_MAX (256u * 1024)   /* names kept; a table of 17 MiB at most */
 #define STORE_SWEEP_RETRY_MS 1000             /* after a failed batch, doubling to a minute */
 
 enum store_sweep_name { SW_EMPTY, SW_TOUCHED, SW_DOOMED };
