@@ -163,12 +163,16 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 			jout_set(o, "store_id", jout_str(rep->store_id));
 			for (size_t i = 0; i < n; i++)
 				jout_set(o, rows[i].name, jout_u64(rows[i].value));
+			jout_set(o, "counting", json_boolean(rep->counting));
 			rv = jout_print(c, o, false);
 		} else {
 			printf("%-15s %s\n", "nas", c->c_nas_url);
 			printf("%-15s %s\n", "store_id", rep->store_id);
 			for (size_t i = 0; i < n; i++)
 				printf("%-15s %" PRIu64 "\n", rows[i].name, rows[i].value);
+			/* The byte counts are still growing: the NAS restarted a moment ago. */
+			if (rep->counting)
+				printf("%-15s %s\n", "counting", "yes (chunk_bytes not final)");
 			rv = ctl_flush_stdout(c);
 		}
 	}

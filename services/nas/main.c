@@ -200,7 +200,7 @@ nas_check(const struct nas_conf *conf)
 {
 	struct seal_ring *ring = calloc(1, sizeof(*ring));
 	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
-		(uint32_t)conf->nc_keep, true, false, ring };
+		(uint32_t)conf->nc_keep, true, false, ring, false };
 	struct store_error err;
 	struct store_check *ck;
 	struct store *st;
@@ -291,14 +291,13 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 	struct seal_ring ring;
 	bool sealed;
 	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
-		(uint32_t)conf->nc_keep, false, conf->nc_test_format3, &ring };
+		(uint32_t)conf->nc_keep, false, conf->nc_test_format3, &ring, false };
 	struct nas_config nc = { conf->nc_listen, (unsigned)conf->nc_workers,
 		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep, conf->nc_http, conf->nc_map_max,
 		&conf->nc_tls, &conf->nc_limits, (unsigned)conf->nc_max_uploads };
 	struct store_error err;
 	struct store *st;
 	struct nas *n;
-	size_t orphans;
 	int rv, sig;
 
 	nas_warm_heap((unsigned)conf->nc_workers);
@@ -309,7 +308,7 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 	}
 	/* The store keeps its own copy of the keys. */
 	sealed = ring.sr_n != 0;
-	rv = store_open(&sc, &st, &orphans, &err);
+	rv = store_open(&sc, &st, NULL, &err);
 	seal_ring_wipe(&ring);
 	if (rv == -EBUSY) {
 		LOG_ERROR("%s: refusing to start", err.se_msg);
@@ -320,9 +319,7 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 		    err.se_msg[0] != '\0' ? err.se_msg : err_str(rv));
 		return 1;
 	}
-	if (orphans != 0)
-		LOG_INFO("deleted %zu orphan chunks (uploaded, never referenced by a checkpoint)",
-		    orphans);
+	/* Orphan chunks go in the background, while it serves: the store logs them. */
 	store_set_node_quota(st, conf->nc_node_quota);
 	rv = nas_start(&nc, st, &n);
 	if (rv != 0) {

@@ -33,6 +33,7 @@ enum nas_gauge {
 	NAS_G_WRITES,
 	NAS_G_WRITE_COMMITS,
 	NAS_G_DEDUP_RATIO,
+	NAS_G_COUNTING,
 	NAS_GAUGES
 };
 
@@ -420,6 +421,7 @@ nas_stat(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protobu
 	reply->keep = n->n_keep;
 	reply->writes = st.ss_writes;
 	reply->write_commits = st.ss_write_commits;
+	reply->counting = st.ss_counting;
 	reply->store_id = arena_strdup(rpc_call_arena(call), st.ss_store_id);
 	if (reply->store_id == NULL)
 		return -ENOMEM;
@@ -857,6 +859,7 @@ nas_collect(void *arg, struct metrics *m)
 	v[NAS_G_WRITES] = (double)st.ss_writes;
 	v[NAS_G_WRITE_COMMITS] = (double)st.ss_write_commits;
 	v[NAS_G_DEDUP_RATIO] = put != 0 ? (double)logical / (double)put : 0;
+	v[NAS_G_COUNTING] = st.ss_counting ? 1 : 0;
 	for (size_t i = 0; i < NAS_GAUGES; i++)
 		metrics_set(n->n_m_store[i], v[i], NULL, 0);
 }
@@ -910,6 +913,9 @@ nas_metrics_new(struct nas *n)
 		[NAS_G_DEDUP_RATIO] = { METRICS_GAUGE, "ckpt_nas_dedup_ratio",
 		    "Logical checkpoint bytes committed per chunk byte received since start "
 		    "(deduplication and compression together; 0 before any)" },
+		[NAS_G_COUNTING] = { METRICS_GAUGE, "ckpt_nas_store_counting",
+		    "1 while the sweep after a restart counts the chunk bytes: "
+		    "ckpt_nas_store_bytes and ckpt_nas_store_raw_bytes are below the totals" },
 	};
 	int rv;
 

@@ -1047,86 +1047,6 @@ store_id_new(char *ret_id)
 	return 0;
 }
 
-struct store_gc_op {
-	size_t g_orphans;
-	uint64_t g_bytes;
-	uint64_t g_raw;
-};
-
-/* Deletes chunks that no record references (uploads never committed). */
-static int
-store_gc_txn(struct store *s, MDB_txn *txn, void *arg)
-{
-	struct store_gc_op *op = arg;
-	MDB_cursor *c;
-	MDB_val k, v, rv_;
-	int rc;
-
-	op->g_orphans = 0;
-	op->g_bytes = 0;
-	op->g_raw = 0;
-	rc = mdb_cursor_open(txn, s->s_dbi[DB_CHUNK], &c);
-	if (rc != 0)
-		return store_rc(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		uint8_t sha[SHA_LEN];
-		MDB_val rk = { SHA_LEN, sha };
-		struct store_chunk_val cv;
-		struct store_ref ref;
-		/* A copy: the key's bytes move when the cursor deletes it. */
-		memcpy(sha, k.mv_data, k.mv_size == SHA_LEN ? SHA_LEN : 0);
-		if (k.mv_size != SHA_LEN)
-			rk = k;
-		rc = s->s_readonly ? 0 : mdb_get(txn, s->s_dbi[DB_REF], &rk, &rv_);
-		if (rc == MDB_NOTFOUND) {
-			bool split = store_chunk_parse(&v, &cv) == 0 && cv.cv_split;
-			rc = mdb_cursor_del(c, 0);
-			if (rc == 0 && split)
-				rc = mdb_del(txn, s->s_dbi[DB_TAIL], &rk, NULL);
-			if (rc == MDB_NOTFOUND)
-				rc = 0;
-			op->g_orphans++;
-		} else if (rc == 0 && !s->s_readonly && store_ref_decode(&rv_, &ref) == 0 &&
-		    ref.r_raw_size != 0 && v.mv_size > STORE_CHUNK_HDR) {
-			/*
-			 * Counted from sizes LMDB keeps in its branch and leaf pages:
-			 * the value's bytes are not read (its tail is counted below).
-			 */
-			op->g_bytes += v.mv_size - STORE_CHUNK_HDR;
-			op->g_raw += ref.r_raw_size;
-		} else if (rc == 0 && store_chunk_parse(&v, &cv) == 0) {
-			/* A count of the older form, or no counts read (--check): the header. */
-			op->g_bytes += cv.cv_len;
-			op->g_raw += cv.cv_raw_size;
-		}
-		if (rc != 0)
-			break;
-	}
-	mdb_cursor_close(c);
-	if (rc != MDB_NOTFOUND)
-		return store_rc(rc);
-	/* Tails whose chunk is gone (never written by this code; cheap to sweep). */
-	rc = mdb_cursor_open(txn, s->s_dbi[DB_TAIL], &c);
-	if (rc != 0)
-		return store_rc(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		MDB_val ck = k, cv_;
-		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &ck, &cv_);
-		if (rc == 0)
-			op->g_bytes += v.mv_size;
-		if (rc == MDB_NOTFOUND && !s->s_readonly)
-			rc = mdb_cursor_del(c, 0);
-		if (rc == MDB_NOTFOUND)
-			rc = 0;
-		if (rc != 0)
-			break;
-	}
-	mdb_cursor_close(c);
-	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
-}
-
 static int
 store_env_open(struct store *s, const struct store_config *cfg, struct store_error *err)
 {
@@ -1186,7 +1106,6 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 {
 	char fresh_id[STORE_ID_LEN + 1];
 	struct store_open_arg oa = { fresh_id, ret_err };
-	struct store_gc_op gc;
 	pthread_rwlockattr_t attr;
 	struct store *s;
 	int rv;
@@ -1243,10 +1162,6 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		    "%s): written by a much older or a newer ckpt-nas?", STORE_FORMAT);
 	if (rv == -EBADMSG)
 		store_errorf(ret_err, "the store id in the data is malformed");
-	if (rv == 0 && s->s_readonly)
-		rv = store_read(s, store_gc_txn, &gc);
-	else if (rv == 0)
-		rv = store_write(s, store_gc_txn, &gc, ret_err);
 	if (rv == 0 && !s->s_readonly && s->s_nmissing != 0)
 		rv = store_keys_forget(s, ret_err);
 	if (rv != 0) {
@@ -1260,10 +1175,15 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		LOG_WARN("store: key id %s was not given: what is sealed under it cannot be read "
 		    "(--decrypt-keys FILE)", id);
 	}
-	atomic_store(&s->s_chunk_bytes, gc.g_bytes);
-	atomic_store(&s->s_chunk_raw_bytes, gc.g_raw);
+	/* Last: the sweep's thread starts once the store is whole. */
+	rv = store_sweep_start(s, cfg->sc_sweep_manual, ret_err);
+	if (rv != 0) {
+		if (ret_err->se_msg[0] == '\0')
+			store_errorf(ret_err, "%s", err_str(rv));
+		goto out_close;
+	}
 	if (ret_orphans != NULL)
-		*ret_orphans = gc.g_orphans;
+		*ret_orphans = 0;
 	*ret_store = s;
 	return 0;
 
@@ -1283,6 +1203,7 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	store_sweep_stop(s); /* its thread writes: before the environment goes */
 	if (s->s_env != NULL)
 		mdb_env_close(s->s_env);
 	if (s->s_lock_ready)

@@ -40,7 +40,8 @@
  * Chunks are content-addressed and counted once per occurrence in a record;
  * a chunk whose count drops to zero is deleted with its "ref" entry. Chunks
  * uploaded but never referenced (the client died before Store) have no "ref"
- * entry and are collected by store_open().
+ * entry and are collected by the sweep store_open() starts in the background
+ * (store_sweep.c), which also counts the chunk bytes.
  *
  * The map grows on demand: when a write transaction finds the map full it is
  * aborted, the map doubled (up to the configured maximum) and the operation
@@ -125,6 +126,11 @@ struct store_config {
 	 * fail to read with -ENOKEY and a message naming the key id.
 	 */
 	const struct seal_ring *sc_ring;
+	/*
+	 * Tests only: no thread for the sweep after open; store_sweep_step()
+	 * runs it a batch at a time (store_sweep_wait(): to its end).
+	 */
+	bool sc_sweep_manual;
 };
 
 struct store_error {
@@ -148,13 +154,36 @@ struct store_stats {
 	uint64_t ss_writes;
 	uint64_t ss_write_commits;
 	char ss_store_id[STORE_ID_LEN + 1]; /* store_id() */
+	/*
+	 * The sweep after open is still counting: ss_chunk_bytes and
+	 * ss_chunk_raw_bytes are below the totals, which they reach when it ends.
+	 */
+	bool ss_counting;
 };
 
 /*
- * Opens (creating if needed) the environment in cfg->sc_dir and deletes
- * orphan chunks; *ret_orphans tells how many (may be NULL).
+ * Opens (creating if needed) the environment in cfg->sc_dir, without reading
+ * the chunks: opened for writing, a thread then sweeps them in the
+ * background, in bounded write transactions joining the group commit. It
+ * deletes orphan chunks (no record references them), except any that a
+ * HaveChunks or PutChunks named since the open, and counts the chunk bytes
+ * (store_stats' ss_counting until it ends). *ret_orphans (may be NULL): 0,
+ * kept for callers; store_sweep_wait() tells what the sweep deleted.
  */
 int store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret_orphans,
+    struct store_error *ret_err);
+/*
+ * Waits for the sweep after open to end (with sc_sweep_manual: runs it);
+ * *ret_orphans (may be NULL): the orphan chunks it deleted. 0 at once for a
+ * store opened read-only. Tests, and tools that want the final counts.
+ */
+int store_sweep_wait(struct store *s, size_t *ret_orphans);
+/*
+ * Tests only (sc_sweep_manual): one batch of the sweep, at most max_keys
+ * keys (0: STORE_SWEEP_BATCH), in one write transaction; *ret_done: the
+ * sweep has ended.
+ */
+int store_sweep_step(struct store *s, size_t max_keys, bool *ret_done,
     struct store_error *ret_err);
 /* No call may be running. Accepts NULL. */
 void store_close(struct store *s);
@@ -359,7 +388,7 @@ struct store_check {
 	uint64_t sk_bad_chunks;     /* undecodable or not matching their SHA-256 */
 	uint64_t sk_missing;        /* referenced, absent */
 	uint64_t sk_bad_refcounts;  /* count differs from the records' references */
-	uint64_t sk_orphans;        /* held, unreferenced (collected at the next open) */
+	uint64_t sk_orphans;        /* held, unreferenced (collected by the sweep after the next open) */
 	uint64_t sk_bad_records;
 	uint64_t sk_locked;         /* sealed under a key the store was not given: unchecked */
 	uint64_t sk_plain_chunks, sk_plain_records; /* not sealed */

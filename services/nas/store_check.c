@@ -541,6 +541,7 @@ store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *r
 	st.ss_writes = atomic_load(&s->s_writes);
 	st.ss_write_commits = atomic_load(&s->s_commits);
 	memcpy(st.ss_store_id, s->s_id, sizeof(st.ss_store_id));
+	st.ss_counting = atomic_load(&s->s_sweep_counting);
 	*ret_stats = st;
 	return 0;
 }

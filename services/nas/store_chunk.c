@@ -280,7 +280,7 @@ store_chunk_reseal(struct store *s, MDB_txn *txn, const uint8_t *old_name, const
 	if (rc == MDB_KEYEXIST)
 		goto out;
 	rv = store_rc(rc);
-	if (rv == 0) {
+	if (rv == 0 && store_sweep_passed(s, txn, new_name, SHA_LEN)) {
 		*bytes += len;
 		*raw += cv.cv_raw_size;
 	}
@@ -295,6 +295,8 @@ out:
 struct store_have_op {
 	const ProtobufCBinaryData *h_hashes;
 	size_t h_n;
+	uint8_t (*h_names)[SHA_LEN];  /* NULL: computed here */
+	bool *h_doomed;               /* NULL: none (store_sweep_touch()) */
 	uint32_t *h_missing;
 	size_t h_n_missing;
 };
@@ -311,8 +313,14 @@ store_have_txn(struct store *s, MDB_txn *txn, void *arg)
 		int rc;
 
 		/* Under the newest key only: a writer sends again what older keys sealed. */
-		store_chunk_name(s, op->h_hashes[i].data, name);
+		if (op->h_names != NULL)
+			memcpy(name, op->h_names[i], SHA_LEN);
+		else
+			store_chunk_name(s, op->h_hashes[i].data, name);
 		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &k, &v);
+		/* Doomed: the sweep after open deletes it (or did), whatever this snapshot says. */
+		if (rc == 0 && op->h_doomed != NULL && op->h_doomed[i])
+			rc = MDB_NOTFOUND;
 		if (rc == MDB_NOTFOUND)
 			op->h_missing[op->h_n_missing++] = (uint32_t)i;
 		else if (rc != 0)
@@ -321,11 +329,38 @@ store_have_txn(struct store *s, MDB_txn *txn, void *arg)
 	return 0;
 }
 
+/*
+ * While the sweep after open may delete chunks: the names asked for are
+ * noted before the read (the sweep then keeps them), and those it deletes
+ * are answered missing (store_sweep_touch()). The names are computed
+ * before the lock (an HMAC each with keys).
+ */
+static int
+store_have_touch(struct store *s, struct store_have_op *op, struct arena *a)
+{
+	if (!atomic_load(&s->s_sweep_counting) || op->h_n == 0)
+		return 0;
+	op->h_names = arena_alloc(a, op->h_n * sizeof(*op->h_names));
+	op->h_doomed = arena_alloc(a, op->h_n * sizeof(*op->h_doomed));
+	if (op->h_names == NULL || op->h_doomed == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < op->h_n; i++) {
+		store_chunk_name(s, op->h_hashes[i].data, op->h_names[i]);
+		op->h_doomed[i] = false;
+	}
+	if (!store_sweep_lock(s))
+		return 0;
+	for (size_t i = 0; i < op->h_n; i++)
+		op->h_doomed[i] = store_sweep_touch(s, op->h_names[i]);
+	store_sweep_unlock(s);
+	return 0;
+}
+
 int
 store_have_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n, struct arena *a,
     uint32_t **ret_missing, size_t *ret_n_missing, struct store_error *ret_err)
 {
-	struct store_have_op op = { hashes, n, NULL, 0 };
+	struct store_have_op op = { hashes, n, NULL, NULL, NULL, 0 };
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
@@ -335,7 +370,9 @@ store_have_chunks(struct store *s, const ProtobufCBinaryData *hashes, size_t n, 
 	op.h_missing = arena_alloc(a, (n != 0 ? n : 1) * sizeof(uint32_t));
 	if (op.h_missing == NULL)
 		return -ENOMEM;
-	rv = store_read(s, store_have_txn, &op);
+	rv = store_have_touch(s, &op, a);
+	if (rv == 0)
+		rv = store_read(s, store_have_txn, &op);
 	if (rv != 0)
 		return rv;
 	*ret_missing = op.h_missing;
@@ -417,6 +454,9 @@ store_put_run(struct store *s, MDB_txn *txn, struct store_put_op *op)
 		if (rc != 0)
 			return store_rc(rc);
 		op->p_stored++;
+		/* A chunk after the sweep's frontier: the sweep counts it when it gets there. */
+		if (!store_sweep_passed(s, txn, k.mv_data, k.mv_size))
+			continue;
 		op->p_bytes += len;
 		op->p_raw += raw_size;
 	}
@@ -510,6 +550,12 @@ store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint
 	rv = store_check_chunks(chunks, n, ret_err);
 	if (rv == 0 && s->s_seal)
 		rv = store_put_seal(s, &op);
+	/* The sweep after open keeps these (a Store may follow): noted before the write. */
+	if (rv == 0 && store_sweep_lock(s)) {
+		for (size_t i = 0; i < n; i++)
+			(void)store_sweep_touch(s, s->s_seal ? op.p_names[i] : chunks[i]->sha256.data);
+		store_sweep_unlock(s);
+	}
 	if (rv == 0)
 		rv = store_write(s, store_put_txn, &op, ret_err);
 	free(op.p_sealed);

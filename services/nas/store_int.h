@@ -3,7 +3,7 @@
  * (store.h is the interface). One struct store, one transaction engine:
  *
  *   store.c        small helpers, transactions, group commit and map growth,
- *                  open (databases, format, keys, orphans) and close
+ *                  open (databases, format, keys) and close
  *   store_chunk.c  the chunk format (header, tails), chunk names and sealing
  *                  under keys, HaveChunks, PutChunks, GetChunks
  *   store_rec.c    records (sealed or not), component records, commit with its
@@ -12,6 +12,8 @@
  *   store_spec.c   component specs
  *   store_grant.c  grants (Nas.Grant), and their end with the component's checkpoints
  *   store_check.c  the format 3 to 4 upgrade, check (scrub) and stat
+ *   store_sweep.c  the sweep after open, in the background: orphan chunks
+ *                  deleted, chunk bytes counted (its protocol is told there)
  *
  * Internal functions keep the store_ prefix; those used by one file only stay
  * static there. Every write runs as a store_txn_fn through store_write()
@@ -145,9 +147,15 @@ struct store {
 	uint8_t s_missing[SEAL_KEYS_MAX][SEAL_ID_LEN];
 	size_t s_nmissing;
 	int s_lock_fd;       /* STORE_LOCK_FILE, flock()ed until store_close(); -1: none */
-	/* Bytes of chunk data held (stored, and raw): counted at open, then kept up to date. */
+	/*
+	 * Bytes of chunk data held (stored, and raw): from 0 at open, counted by
+	 * the sweep after open (store_sweep.c) and kept up to date by writes;
+	 * exact once s_sweep_counting is false.
+	 */
 	atomic_uint_fast64_t s_chunk_bytes;
 	atomic_uint_fast64_t s_chunk_raw_bytes;
+	atomic_bool s_sweep_counting;
+	struct store_sweep *s_sweep;       /* NULL: read-only, or not started */
 	/*
 	 * Group commit: writers queue here; one of them (the leader) runs every
 	 * write queued in one LMDB transaction, so one fsync makes them all
@@ -275,6 +283,33 @@ void store_retain_done(struct store *s, const struct store_delete_op *op);
 
 /* store_grant.c: grants */
 int store_grant_drop_if_gone(struct store *s, MDB_txn *txn, const char *component);
+
+/* store_sweep.c: the sweep after open (orphans, byte counts), in the background */
+#define STORE_SWEEP_BATCH 2048u /* chunk keys per write transaction */
+/*
+ * Read-only: counts the bytes now. Otherwise marks the count as running
+ * (s_sweep_counting) and starts the sweep's thread (manual: none, for
+ * store_sweep_step()). store_sweep_stop() undoes it, even after a failure.
+ */
+int store_sweep_start(struct store *s, bool manual, struct store_error *err);
+/* Stops the thread (after its batch) and frees the sweep; accepts none. */
+void store_sweep_stop(struct store *s);
+/*
+ * In a write transaction that adds or frees the chunk of key (in "chunk"):
+ * whether its bytes go into the running totals (true), or the sweep counts
+ * it when it reaches it (false: it has not yet).
+ */
+bool store_sweep_passed(struct store *s, MDB_txn *txn, const void *key, size_t klen);
+/*
+ * Before HaveChunks or PutChunks: store_sweep_lock() (false: nothing to note,
+ * and no lock taken), then store_sweep_touch() for each chunk name the
+ * request gives (its key in "chunk"), then store_sweep_unlock(). The sweep
+ * then deletes none of them; true: the sweep deletes this one (doomed):
+ * HaveChunks answers it missing. Outside any transaction.
+ */
+bool store_sweep_lock(struct store *s);
+bool store_sweep_touch(struct store *s, const uint8_t *name);
+void store_sweep_unlock(struct store *s);
 
 /* store_check.c: the format 3 to 4 upgrade, check (scrub), stat */
 int store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count);

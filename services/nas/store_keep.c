@@ -68,7 +68,7 @@ store_ref_get(struct store *s, MDB_txn *txn, const uint8_t *sha, struct store_re
  * sha: the chunk's name in "chunk" (store_chunk_name_of()).
  * Drops one reference (the value keeps its form); the last one deletes the
  * chunk and its count and adds its size to *freed_bytes and 1 to
- * *freed_chunks. A chunk without a count is left for the collection at open.
+ * *freed_chunks. A chunk without a count is left for the sweep after open.
  */
 static int
 store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *freed_chunks,
@@ -97,9 +97,11 @@ store_ref_release(struct store *s, MDB_txn *txn, const uint8_t *sha, uint64_t *f
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc == 0) {
-		/* A header that cannot be read leaves a tail for the sweep at open. */
+		/* A header that cannot be read leaves a tail for the sweep after open. */
 		split = store_chunk_parse(&v, &cv) == 0 && cv.cv_split;
-		if (store_chunk_read(s, txn, &k, &v, &cv) == 0) {
+		/* One the sweep after open has not counted yet: it never will. */
+		if (store_chunk_read(s, txn, &k, &v, &cv) == 0 &&
+		    store_sweep_passed(s, txn, k.mv_data, k.mv_size)) {
 			*freed_bytes += cv.cv_len + cv.cv_tail_len;
 			*freed_raw += cv.cv_raw_size;
 		}

@@ -292,7 +292,7 @@ static int
 open_with(const struct seal_ring *r, bool readonly, struct store **ret, struct store_error *err)
 {
 	char d[96];
-	struct store_config cfg = { d, 1u << 20, 64u << 20, 0, readonly, false, r };
+	struct store_config cfg = { d, 1u << 20, 64u << 20, 0, readonly, false, r, false };
 	snprintf(d, sizeof(d), "%s/data", dir);
 	return store_open(&cfg, ret, NULL, err);
 }
@@ -785,6 +785,73 @@ expect_refs(const uint8_t (*names)[SEAL_NAME_LEN], size_t len, uint64_t count, c
 	}
 }
 
+/* Uploads 4 KiB of byte b (no Store follows); its SHA-256 into sha. */
+static void
+upload_one(struct store *s, uint8_t b, uint8_t sha[SHA_LEN])
+{
+	static uint8_t buf[4096];
+	Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+	struct store_error err;
+	uint32_t stored;
+
+	memset(buf, b, sizeof(buf));
+	sha256(buf, sizeof(buf), sha);
+	ch.sha256 = (ProtobufCBinaryData){ SHA_LEN, sha };
+	ch.data = (ProtobufCBinaryData){ sizeof(buf), buf };
+	ck_assert_int_eq(store_put_chunks(s, &chp, 1, &stored, &err), 0);
+	ck_assert_uint_eq(stored, 1);
+}
+
+/*
+ * With keys, chunks are named by their keyed name: the sweep after open
+ * keeps an orphan a HaveChunks named by its SHA-256 (the name it notes is
+ * the keyed one the sweep walks), deletes the other one, and counts the
+ * sealed bytes.
+ */
+START_TEST(store_sealed_sweep_keeps_an_orphan_named_by_its_sha)
+{
+	char d[96];
+	struct seal_ring ra;
+	struct store_config cfg = { d, 1u << 20, 64u << 20, 0, false, false, &ra, true };
+	uint8_t sha[2][SHA_LEN];
+	ProtobufCBinaryData h[2] = { { SHA_LEN, sha[0] }, { SHA_LEN, sha[1] } };
+	struct store_stats st;
+	struct store_error err;
+	struct store *s = NULL;
+	struct arena *a;
+	uint32_t *missing;
+	size_t nm, orphans;
+
+	snprintf(d, sizeof(d), "%s/data", dir);
+	ring_of(&ra, 1, 0xa);
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	upload_one(s, 'x', sha[0]);
+	upload_one(s, 'y', sha[1]);
+	store_close(s);
+	ck_assert_int_eq(store_open(&cfg, &s, NULL, &err), 0);
+	ck_assert_int_eq(arena_new(&a), 0);
+	ck_assert_int_eq(store_have_chunks(s, h, 1, a, &missing, &nm, &err), 0);
+	ck_assert_uint_eq(nm, 0);
+	ck_assert_int_eq(store_sweep_wait(s, &orphans), 0);
+	ck_assert_uint_eq(orphans, 1);
+	ck_assert_int_eq(store_have_chunks(s, h, 2, a, &missing, &nm, &err), 0);
+	ck_assert_uint_eq(nm, 1);
+	ck_assert_uint_eq(missing[0], 1);
+	ck_assert_int_eq(store_stat(s, &st, &err), 0);
+	ck_assert(!st.ss_counting);
+	ck_assert_uint_eq(st.ss_chunk_bytes, 4096 + SEAL_OVERHEAD);
+	ck_assert_uint_eq(st.ss_chunk_raw_bytes, 4096);
+	store_close(s);
+	/* Never referenced: the next open's sweep takes it. */
+	ck_assert_int_eq(open_with(&ra, false, &s, &err), 0);
+	ck_assert_int_eq(store_sweep_wait(s, &orphans), 0);
+	ck_assert_uint_eq(orphans, 1);
+	store_close(s);
+	arena_free(a);
+	seal_ring_wipe(&ra);
+}
+END_TEST
+
 START_TEST(store_sealed_refs_carry_sizes_through_commits_and_rotation)
 {
 	uint8_t sha[4][SHA_LEN], na[4][SEAL_NAME_LEN], nb[4][SEAL_NAME_LEN];
@@ -874,6 +941,7 @@ main(void)
 	tcase_add_test(tc, store_records_swapped_on_disk_fail_to_open);
 	tcase_add_test(tc, store_seals_a_stores_inline_chunks);
 	tcase_add_test(tc, store_sealed_refs_carry_sizes_through_commits_and_rotation);
+	tcase_add_test(tc, store_sealed_sweep_keeps_an_orphan_named_by_its_sha);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -35,12 +35,14 @@ static struct store *
 open_store(uint64_t map_size, uint64_t map_max, size_t *ret_orphans)
 {
 	/* Retention out of the way unless a test sets it. */
-	struct store_config cfg = { dir, map_size, map_max, 1000, false, false, NULL };
+	struct store_config cfg = { dir, map_size, map_max, 1000, false, false, NULL, false };
 	struct store_error err;
 	struct store *s = NULL;
 	size_t orphans = 0;
 	int rv = store_open(&cfg, &s, &orphans, &err);
 	ck_assert_msg(rv == 0, "store_open: %d %s", rv, err.se_msg);
+	/* Tests that look at the sweep after open open their store themselves. */
+	ck_assert_int_eq(store_sweep_wait(s, &orphans), 0);
 	if (ret_orphans != NULL)
 		*ret_orphans = orphans;
 	return s;
@@ -571,7 +573,7 @@ END_TEST
 START_TEST(store_refuses_a_map_over_what_the_process_can_map)
 {
 	/* 2 GiB on a 32-bit build, where a larger size_t would wrap. */
-	struct store_config cfg = { dir, STORE_MAP_LIMIT + MiB, UINT64_MAX, 1000, false, false, NULL };
+	struct store_config cfg = { dir, STORE_MAP_LIMIT + MiB, UINT64_MAX, 1000, false, false, NULL, false };
 	struct store_error err = { "", NULL };
 	struct store *s = NULL;
 
@@ -1232,6 +1234,223 @@ START_TEST(store_reopen_counts_the_bytes_it_counted_while_running)
 }
 END_TEST
 
+/* ---- the sweep after open (store_sweep.c), run a batch at a time ---- */
+
+#define SWEEP_CHUNK (4096 + 100) /* a page and 100 bytes: each chunk has a tail */
+
+static struct store *
+open_manual(void)
+{
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false, NULL, true };
+	struct store_error err;
+	struct store *s = NULL;
+	int rv = store_open(&cfg, &s, NULL, &err);
+	ck_assert_msg(rv == 0, "store_open: %d %s", rv, err.se_msg);
+	return s;
+}
+
+/* Runs the sweep to its end, max_keys at a time; returns the batches it took. */
+static unsigned
+sweep_all(size_t max_keys)
+{
+	struct store_error err;
+	unsigned steps = 0;
+	bool done = false;
+
+	while (!done) {
+		ck_assert_msg(store_sweep_step(st, max_keys, &done, &err) == 0, "%s", err.se_msg);
+		ck_assert_uint_lt(++steps, 10000);
+	}
+	return steps;
+}
+
+/* Uploads the chunks of len bytes of seed, SWEEP_CHUNK each, and commits none of them. */
+static void
+upload_only(struct ckpt *c, uint8_t *buf, size_t len)
+{
+	ckpt_build(c, "x", "x", 0, 0, buf, len, SWEEP_CHUNK, true);
+}
+
+/*
+ * Orphans from before a reopen go in the background sweep, not at open:
+ * the store serves at once with the counts at 0 and says it is counting,
+ * and when the sweep ends (several batches) the orphans are gone, and the
+ * counts are those of the chunks left, tails included, and final.
+ */
+START_TEST(store_sweep_deletes_orphans_from_before_a_reopen_and_counts_exactly)
+{
+	size_t len = 20 * SWEEP_CHUNK;
+	uint8_t *kept = testbuf_bytes(len, 71), *lost = testbuf_bytes(len, 72);
+	struct store_stats s0, s1;
+	struct ckpt o;
+	size_t orphans = 99;
+
+	store_buf("n1", "c", 0, 1, kept, len, SWEEP_CHUNK);
+	upload_only(&o, lost, len);
+	ck_assert_uint_eq(stats().ss_chunk_bytes, 2 * len); /* uploads count while they exist */
+	store_close(st);
+	st = open_manual();
+	s0 = stats();
+	ck_assert(s0.ss_counting);
+	ck_assert_uint_eq(s0.ss_chunk_bytes, 0);
+	ck_assert_uint_eq(s0.ss_chunks, 40); /* nothing deleted at open */
+	ck_assert_uint_gt(sweep_all(7), 5);
+	s1 = stats();
+	ck_assert(!s1.ss_counting);
+	ck_assert_uint_eq(s1.ss_chunks, 20);
+	ck_assert_uint_eq(s1.ss_chunk_bytes, len);
+	ck_assert_uint_eq(s1.ss_chunk_raw_bytes, len);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])o.sha, 20), 20);
+	ck_assert_int_eq(store_sweep_wait(st, &orphans), 0);
+	ck_assert_uint_eq(orphans, 20);
+	ck_assert_uint_eq(check_store().sk_orphans, 0);
+	free(lost);
+	free(kept);
+}
+END_TEST
+
+/*
+ * Writes between the sweep's batches, with its frontier part-way: orphans
+ * from before the reopen that a HaveChunks answered "have" or a PutChunks
+ * sent again are kept (and a Store then references them), so is a chunk
+ * uploaded after the open and not yet referenced; the other orphans go.
+ * Chunks added and freed on both sides of the frontier (a delete, new
+ * commits) leave the counts exact: what a fresh count from a reopen finds,
+ * less the chunk uploaded after the open, an orphan by then.
+ */
+static int
+sha_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, SHA_LEN);
+}
+
+START_TEST(store_sweep_keeps_what_clients_named_and_counts_writes_on_both_sides)
+{
+	size_t len = 8 * SWEEP_CHUNK;
+	uint8_t *a = testbuf_bytes(3 * len, 73), *orph = testbuf_bytes(len, 74);
+	uint8_t *fresh = testbuf_bytes(2 * SWEEP_CHUNK, 75), *e = testbuf_bytes(len, 76);
+	uint8_t keys[32][SHA_LEN], named[4][SHA_LEN], unnamed[8][SHA_LEN];
+	uint8_t *reuse = malloc(4 * SWEEP_CHUNK);
+	Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+	ProtobufCBinaryData h[2];
+	struct store_stats end, again;
+	struct store_error err;
+	struct ckpt o, f, d, c;
+	uint32_t *missing, stored, deleted;
+	uint64_t freed, want;
+	size_t nm, orphans, nn = 0, nu = 0;
+	bool done = false;
+
+	store_buf("n1", "c", 0, 1, a, 3 * len, SWEEP_CHUNK);
+	ckpt_build(&c, "n1", "c", 0, 0, a, 3 * len, SWEEP_CHUNK, false);
+	upload_only(&o, orph, len);
+	store_close(st);
+	st = open_manual();
+	/* The first batch: 4 of the 32 keys. Four orphans after them are named below. */
+	ck_assert_int_eq(store_sweep_step(st, 4, &done, &err), 0);
+	ck_assert(!done);
+	ck_assert(stats().ss_counting);
+	memcpy(keys, c.sha, 24 * SHA_LEN);
+	memcpy(keys[24], o.sha, 8 * SHA_LEN);
+	qsort(keys, 32, SHA_LEN, sha_cmp);
+	for (size_t i = 0; i < 8; i++) {
+		if (nn < 4 && memcmp(o.sha[i], keys[3], SHA_LEN) > 0) {
+			memcpy(named[nn], o.sha[i], SHA_LEN);
+			memcpy(reuse + nn++ * SWEEP_CHUNK, orph + i * SWEEP_CHUNK, SWEEP_CHUNK);
+		} else {
+			memcpy(unnamed[nu++], o.sha[i], SHA_LEN);
+		}
+	}
+	ck_assert_uint_eq(nn, 4); /* these seeds put at least 4 after the first batch */
+	/* HaveChunks: two of them are there (and now kept). */
+	for (int i = 0; i < 2; i++)
+		h[i] = (ProtobufCBinaryData){ SHA_LEN, named[i] };
+	ck_assert_int_eq(store_have_chunks(st, h, 2, ar, &missing, &nm, &err), 0);
+	ck_assert_uint_eq(nm, 0);
+	/* PutChunks of the other two again: the store has them (and keeps them). */
+	for (int i = 2; i < 4; i++) {
+		ch.sha256 = (ProtobufCBinaryData){ SHA_LEN, named[i] };
+		ch.data = (ProtobufCBinaryData){ SWEEP_CHUNK, reuse + (size_t)i * SWEEP_CHUNK };
+		ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), 0);
+		ck_assert_uint_eq(stored, 0);
+	}
+	/* Uploaded after the open, its Store yet to come. */
+	ckpt_build(&f, "n9", "f", 0, 0, fresh, 2 * SWEEP_CHUNK, SWEEP_CHUNK, true);
+	ck_assert_int_eq(store_sweep_step(st, 9, &done, &err), 0);
+	/* The Store of the four orphans the client was told of. */
+	ckpt_build(&d, "n2", "d", 0, 1, reuse, 4 * SWEEP_CHUNK, SWEEP_CHUNK, false);
+	ck_assert_msg(commit(&d, NULL, NULL, &err) == 0, "%s", err.se_msg);
+	/* Frees 24 chunks on both sides of the frontier; 8 new ones land on both too. */
+	ck_assert_int_eq(store_delete(st, "n1", "c", 0, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(freed, 24);
+	store_buf("n3", "e", 0, 1, e, len, SWEEP_CHUNK);
+	sweep_all(3);
+	end = stats();
+	ck_assert(!end.ss_counting);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])named, 4), 0);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])unnamed, nu), nu);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])f.sha, 2), 0);
+	/* Held: 4 orphans reused, 2 uploaded after the open, 8 of n3/e. */
+	want = (4 + 2 + 8) * (uint64_t)SWEEP_CHUNK;
+	ck_assert_uint_eq(end.ss_chunks, 14);
+	ck_assert_uint_eq(end.ss_chunk_bytes, want);
+	ck_assert_uint_eq(end.ss_chunk_raw_bytes, want);
+	store_close(st);
+	st = open_store(1 * MiB, 64 * MiB, &orphans);
+	again = stats();
+	ck_assert_uint_eq(orphans, 2); /* the upload whose Store never came */
+	ck_assert_uint_eq(again.ss_chunk_bytes, want - 2 * SWEEP_CHUNK);
+	ck_assert_uint_eq(again.ss_chunk_raw_bytes, want - 2 * SWEEP_CHUNK);
+	ck_assert_uint_eq(check_store().sk_bad_refcounts, 0);
+	free(reuse);
+	free(e);
+	free(fresh);
+	free(orph);
+	free(a);
+}
+END_TEST
+
+/*
+ * A close while the sweep runs (part-way, or its thread at work) leaves a
+ * store the next open sweeps again from the start: the orphans go and the
+ * counts are exact. Under ASan nothing leaks.
+ */
+START_TEST(store_close_during_the_sweep_is_clean_and_the_next_open_sweeps_again)
+{
+	size_t len = 16 * SWEEP_CHUNK;
+	uint8_t *kept = testbuf_bytes(len, 77), *lost = testbuf_bytes(len, 78);
+	struct store_error err;
+	struct ckpt o;
+	size_t orphans;
+	bool done = false;
+
+	store_buf("n1", "c", 0, 1, kept, len, SWEEP_CHUNK);
+	upload_only(&o, lost, len);
+	store_close(st);
+	st = open_manual();
+	ck_assert_int_eq(store_sweep_step(st, 9, &done, &err), 0);
+	ck_assert(!done);
+	store_close(st);
+	/* The thread: stopped at once, or after a batch or two. */
+	for (int i = 0; i < 3; i++) {
+		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false, NULL, false };
+		ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), 0);
+		if (i == 1)
+			(void)stats();
+		store_close(st);
+	}
+	st = open_store(1 * MiB, 64 * MiB, &orphans);
+	ck_assert_uint_le(orphans, 16);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])o.sha, 16), 16);
+	ck_assert(!stats().ss_counting);
+	ck_assert_uint_eq(stats().ss_chunks, 16);
+	ck_assert_uint_eq(stats().ss_chunk_bytes, len);
+	ck_assert_uint_eq(stats().ss_chunk_raw_bytes, len);
+	free(lost);
+	free(kept);
+}
+END_TEST
+
 START_TEST(store_holes_and_page_tails_round_trip)
 {
 	/* A page of data, two zero pages (a hole), two pages of data. */
@@ -1358,7 +1577,7 @@ START_TEST(store_opens_a_format_2_store_and_upgrades_it)
 	ck_assert_str_eq(v, "6");
 	poke_value("meta", (const uint8_t *)"format", 6, "9", 1);
 	{
-		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false, NULL };
+		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false, NULL, false };
 		struct store_error err;
 		ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), -EPROTO);
 	}
@@ -1706,7 +1925,7 @@ END_TEST
  */
 START_TEST(store_upgrades_a_format_3_store_giving_records_their_digest)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, true, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, true, NULL, false };
 	uint8_t *b = testbuf_bytes(7000, 4), want[SHA_LEN], whole[SHA_LEN], *got;
 	Ckpt__V1__CheckpointRecord *rec;
 	Ckpt__V1__CheckpointInfo *info;
@@ -2005,7 +2224,7 @@ END_TEST
 /* A store of format 4 is read as it is read-only, and marked 6 when opened for writing. */
 START_TEST(store_marks_a_format_4_store_6_on_open_for_writing)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, true, false, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, true, false, NULL, false };
 	uint8_t *b = testbuf_bytes(2000, 64);
 	struct store_error err;
 	struct store_check *ck = calloc(1, sizeof(*ck));
@@ -2195,7 +2414,7 @@ END_TEST
 START_TEST(store_opens_read_only_for_a_check)
 {
 	uint8_t *b = testbuf_bytes(2000, 34);
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL, false };
 	struct store_error err;
 	struct store *ro;
 	struct store_check *ck = calloc(1, sizeof(*ck));
@@ -2288,7 +2507,7 @@ drop_db(const char *db)
 
 START_TEST(store_from_before_specs_opens_read_only_and_gains_them_when_written)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL, false };
 	struct store_error err;
 	struct store_spec sp, *all = NULL;
 	struct store *ro;
@@ -2311,7 +2530,7 @@ END_TEST
 
 START_TEST(store_refuses_a_folder_in_use)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false, false, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false, false, NULL, false };
 	struct store_error err;
 	struct store *other = NULL;
 	char pid[32];
@@ -2855,7 +3074,7 @@ END_TEST
 
 START_TEST(store_from_before_grants_opens_read_only_and_gains_them_when_written)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL, false };
 	struct store_error err;
 	struct grant_loaded gl;
 	struct grants *g;
@@ -2912,6 +3131,9 @@ main(void)
 	tcase_add_test(tc, store_delete_all_seqs_moves_latest_back);
 	tcase_add_test(tc, store_reopen_keeps_checkpoints);
 	tcase_add_test(tc, store_reopen_counts_the_bytes_it_counted_while_running);
+	tcase_add_test(tc, store_sweep_deletes_orphans_from_before_a_reopen_and_counts_exactly);
+	tcase_add_test(tc, store_sweep_keeps_what_clients_named_and_counts_writes_on_both_sides);
+	tcase_add_test(tc, store_close_during_the_sweep_is_clean_and_the_next_open_sweeps_again);
 	tcase_add_test(tc, store_refuses_a_map_over_what_the_process_can_map);
 	tcase_add_test(tc, store_open_collects_orphan_chunks);
 	tcase_add_test(tc, store_list_walks_in_key_order);
