@@ -125,6 +125,13 @@ struct store_config {
 	 * fail to read with -ENOKEY and a message naming the key id.
 	 */
 	const struct seal_ring *sc_ring;
+	/*
+	 * Bytes kept allocated past the end of the data for deletes, so that a
+	 * full disk can be emptied (store_room.c, docs/storage.md); 0: none.
+	 * Writes other than deletes are refused -ENOSPC ("the disk holding the
+	 * NAS data ... is full") when they would have to use it.
+	 */
+	uint64_t sc_disk_reserve;
 };
 
 struct store_error {

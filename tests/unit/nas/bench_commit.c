@@ -131,7 +131,7 @@ main(void)
 	size_t n = env_size("CKPT_BENCH_CHUNKS", 9069), fresh = env_size("CKPT_BENCH_NEW", 90);
 	size_t rounds = env_size("CKPT_BENCH_ROUNDS", 20);
 	char dir[64] = "/var/tmp/ckpt-bench-commit-XXXXXX";
-	struct store_config sc = { dir, 1ull << 30, 64ull << 30, 1000, false, false, NULL };
+	struct store_config sc = { dir, 1ull << 30, 64ull << 30, 1000, false, false, NULL, 0 };
 	uint8_t (*sha)[SHA_LEN] = calloc(n, SHA_LEN);
 	Ckpt__V1__ChunkRef *refs = calloc(n, sizeof(*refs)), **rptr = calloc(n, sizeof(*rptr));
 	uint64_t *ids = calloc(n, sizeof(*ids)), *ns = calloc(rounds + 1, sizeof(*ns));

@@ -292,7 +292,7 @@ static int
 open_with(const struct seal_ring *r, bool readonly, struct store **ret, struct store_error *err)
 {
 	char d[96];
-	struct store_config cfg = { d, 1u << 20, 64u << 20, 0, readonly, false, r };
+	struct store_config cfg = { d, 1u << 20, 64u << 20, 0, readonly, false, r, 0 };
 	snprintf(d, sizeof(d), "%s/data", dir);
 	return store_open(&cfg, ret, NULL, err);
 }

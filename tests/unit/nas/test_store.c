@@ -35,7 +35,7 @@ static struct store *
 open_store(uint64_t map_size, uint64_t map_max, size_t *ret_orphans)
 {
 	/* Retention out of the way unless a test sets it. */
-	struct store_config cfg = { dir, map_size, map_max, 1000, false, false, NULL };
+	struct store_config cfg = { dir, map_size, map_max, 1000, false, false, NULL, 0 };
 	struct store_error err;
 	struct store *s = NULL;
 	size_t orphans = 0;
@@ -571,7 +571,7 @@ END_TEST
 START_TEST(store_refuses_a_map_over_what_the_process_can_map)
 {
 	/* 2 GiB on a 32-bit build, where a larger size_t would wrap. */
-	struct store_config cfg = { dir, STORE_MAP_LIMIT + MiB, UINT64_MAX, 1000, false, false, NULL };
+	struct store_config cfg = { dir, STORE_MAP_LIMIT + MiB, UINT64_MAX, 1000, false, false, NULL, 0 };
 	struct store_error err = { "", NULL };
 	struct store *s = NULL;
 
@@ -1358,7 +1358,7 @@ START_TEST(store_opens_a_format_2_store_and_upgrades_it)
 	ck_assert_str_eq(v, "6");
 	poke_value("meta", (const uint8_t *)"format", 6, "9", 1);
 	{
-		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false, NULL };
+		struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false, NULL, 0 };
 		struct store_error err;
 		ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), -EPROTO);
 	}
@@ -1706,7 +1706,7 @@ END_TEST
  */
 START_TEST(store_upgrades_a_format_3_store_giving_records_their_digest)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, true, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, true, NULL, 0 };
 	uint8_t *b = testbuf_bytes(7000, 4), want[SHA_LEN], whole[SHA_LEN], *got;
 	Ckpt__V1__CheckpointRecord *rec;
 	Ckpt__V1__CheckpointInfo *info;
@@ -2005,7 +2005,7 @@ END_TEST
 /* A store of format 4 is read as it is read-only, and marked 6 when opened for writing. */
 START_TEST(store_marks_a_format_4_store_6_on_open_for_writing)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, true, false, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, true, false, NULL, 0 };
 	uint8_t *b = testbuf_bytes(2000, 64);
 	struct store_error err;
 	struct store_check *ck = calloc(1, sizeof(*ck));
@@ -2195,7 +2195,7 @@ END_TEST
 START_TEST(store_opens_read_only_for_a_check)
 {
 	uint8_t *b = testbuf_bytes(2000, 34);
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL, 0 };
 	struct store_error err;
 	struct store *ro;
 	struct store_check *ck = calloc(1, sizeof(*ck));
@@ -2288,7 +2288,7 @@ drop_db(const char *db)
 
 START_TEST(store_from_before_specs_opens_read_only_and_gains_them_when_written)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL, 0 };
 	struct store_error err;
 	struct store_spec sp, *all = NULL;
 	struct store *ro;
@@ -2311,7 +2311,7 @@ END_TEST
 
 START_TEST(store_refuses_a_folder_in_use)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false, false, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, false, false, NULL, 0 };
 	struct store_error err;
 	struct store *other = NULL;
 	char pid[32];
@@ -2855,7 +2855,7 @@ END_TEST
 
 START_TEST(store_from_before_grants_opens_read_only_and_gains_them_when_written)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL };
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 0, true, false, NULL, 0 };
 	struct store_error err;
 	struct grant_loaded gl;
 	struct grants *g;
