@@ -1,6 +1,8 @@
 /* The NAS store on LMDB in a temporary folder. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <ftw.h>
 #include <lmdb.h>
@@ -525,6 +527,59 @@ START_TEST(store_delete_releases_refs_and_frees_unshared_chunks)
 	free(x);
 	free(y);
 	free(z);
+}
+END_TEST
+
+/* Bytes data.mdb holds allocated past its end (fallocate(FALLOC_FL_KEEP_SIZE) blocks). */
+static int64_t
+past_end(void)
+{
+	char path[128];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	return (int64_t)sb.st_blocks * 512 - (int64_t)sb.st_size;
+}
+
+/*
+ * The disk reserve (store_room.c) is allocated past the end of the data at
+ * open and follows the end as the data grows: at least sc_disk_reserve, and
+ * a copy of every index page when that is more. That a delete succeeds in
+ * it on a full disk is integration_storage_diskfull's (a file system of its
+ * own).
+ */
+START_TEST(store_holds_its_disk_reserve_past_the_end_of_the_data)
+{
+	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false, NULL, 2 * MiB };
+	struct store_error err;
+	uint8_t *b = testbuf_bytes(4 * MiB, 21);
+	uint32_t deleted;
+	uint64_t freed;
+	char probe[128];
+	int fd, rc;
+
+	/* A /tmp whose file system cannot allocate ahead (no fallocate): nothing to test. */
+	snprintf(probe, sizeof(probe), "%s/probe", dir);
+	fd = open(probe, O_CREAT | O_RDWR, 0600);
+	ck_assert_int_ge(fd, 0);
+	rc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096);
+	close(fd);
+	unlink(probe);
+	if (rc != 0 && (errno == EOPNOTSUPP || errno == ENOSYS))
+		return;
+	ck_assert_int_eq(rc, 0);
+	store_close(st);
+	st = NULL;
+	ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), 0);
+	ck_assert_int_ge(past_end(), 2 * (int64_t)MiB);
+	for (uint64_t i = 0; i < 4; i++)
+		store_buf("n1", "a", i + 1, 0, b + i * MiB, MiB, 16384);
+	ck_assert_int_ge(past_end(), 2 * (int64_t)MiB);
+	ck_assert_int_eq(store_delete(st, "n1", "a", 0, &deleted, &freed, &err), 0);
+	ck_assert_uint_eq(deleted, 4);
+	ck_assert_int_ge(past_end(), 2 * (int64_t)MiB);
+	free(b);
 }
 END_TEST
 
@@ -2956,6 +3011,7 @@ main(void)
 	tcase_add_test(tc, store_check_finds_a_ref_size_that_is_not_the_chunks);
 	tcase_add_test(tc, store_marks_a_format_4_store_6_on_open_for_writing);
 	tcase_add_test(tc, store_commit_sorts_names_that_share_their_leading_bytes);
+	tcase_add_test(tc, store_holds_its_disk_reserve_past_the_end_of_the_data);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
