@@ -38,15 +38,21 @@
 #include "log.h"
 
 /*
- * Counts the free pages LMDB's next write may take: each record of its
- * free-page database (key: the id of the transaction that freed them) is a
- * list of pages, its length first; the pages the last commit freed wait
- * for the next one (the previous meta page still names them).
+ * Counts LMDB's free pages: each record of its free-page database (key: the
+ * id of the transaction that freed them) is a list of pages, its length
+ * first. Those the last commit freed are counted too, though only the
+ * commit after next may take them (the previous meta page still names
+ * them): were they left out, a write right after a delete on a full disk
+ * would be refused, and again and again, as no commit would come to make
+ * them reusable. So the one write in between may take from the reserve
+ * what it cannot place in them (at most its need); store_room_take() then
+ * finds the reserve short, and later writes must leave the reserve's size
+ * in free pages. A commit that fails takes nothing: the end LMDB uses, and
+ * so the reserve past it, stays where it was.
  */
 static int
 store_room_free_txn(struct store *s, MDB_txn *txn, void *arg)
 {
-	size_t last = mdb_txn_id(txn);
 	uint64_t *pages = arg;
 	MDB_cursor *c;
 	MDB_val k, v;
@@ -59,13 +65,11 @@ store_room_free_txn(struct store *s, MDB_txn *txn, void *arg)
 		return store_rc(rc);
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		size_t id, n;
-		if (k.mv_size != sizeof(id) || v.mv_size < sizeof(n))
+		size_t n;
+		if (v.mv_size < sizeof(n))
 			continue;
-		memcpy(&id, k.mv_data, sizeof(id));
 		memcpy(&n, v.mv_data, sizeof(n));
-		if (id < last)
-			*pages += n;
+		*pages += n;
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
