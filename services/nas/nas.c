@@ -33,6 +33,8 @@ enum nas_gauge {
 	NAS_G_WRITES,
 	NAS_G_WRITE_COMMITS,
 	NAS_G_DEDUP_RATIO,
+	NAS_G_DISK_RESERVE,
+	NAS_G_DISK_RESERVE_SHORT,
 	NAS_GAUGES
 };
 
@@ -857,6 +859,8 @@ nas_collect(void *arg, struct metrics *m)
 	v[NAS_G_WRITES] = (double)st.ss_writes;
 	v[NAS_G_WRITE_COMMITS] = (double)st.ss_write_commits;
 	v[NAS_G_DEDUP_RATIO] = put != 0 ? (double)logical / (double)put : 0;
+	v[NAS_G_DISK_RESERVE] = (double)st.ss_disk_reserve;
+	v[NAS_G_DISK_RESERVE_SHORT] = st.ss_disk_reserve_short ? 1 : 0;
 	for (size_t i = 0; i < NAS_GAUGES; i++)
 		metrics_set(n->n_m_store[i], v[i], NULL, 0);
 }
@@ -910,6 +914,12 @@ nas_metrics_new(struct nas *n)
 		[NAS_G_DEDUP_RATIO] = { METRICS_GAUGE, "ckpt_nas_dedup_ratio",
 		    "Logical checkpoint bytes committed per chunk byte received since start "
 		    "(deduplication and compression together; 0 before any)" },
+		[NAS_G_DISK_RESERVE] = { METRICS_GAUGE, "ckpt_nas_disk_reserve_bytes",
+		    "Bytes kept allocated past the end of the data for deletes on a full disk "
+		    "(--disk-reserve or more; 0: none)" },
+		[NAS_G_DISK_RESERVE_SHORT] = { METRICS_GAUGE, "ckpt_nas_disk_reserve_short",
+		    "1 when the disk could not give the whole reserve: the disk is full, stores are "
+		    "refused unless LMDB's free pages hold them, deletes go on" },
 	};
 	int rv;
 

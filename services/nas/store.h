@@ -155,6 +155,13 @@ struct store_stats {
 	uint64_t ss_writes;
 	uint64_t ss_write_commits;
 	char ss_store_id[STORE_ID_LEN + 1]; /* store_id() */
+	/*
+	 * The disk reserve for deletes (sc_disk_reserve): its size now, 0 when
+	 * there is none; short when the disk could not give all of it, and only
+	 * stores that LMDB's free pages hold beside it are let in.
+	 */
+	uint64_t ss_disk_reserve;
+	bool ss_disk_reserve_short;
 };
 
 /*
