@@ -126,8 +126,9 @@ struct store_config {
 	 */
 	const struct seal_ring *sc_ring;
 	/*
-	 * Bytes kept allocated past the end of the data for deletes, so that a
-	 * full disk can be emptied (store_room.c, docs/storage.md); 0: none.
+	 * The least of the reserve kept allocated past the end of the data for
+	 * deletes, so that a full disk can be emptied: more when a copy of the
+	 * index needs more (store_room.c, docs/storage.md); 0: no reserve.
 	 * Writes other than deletes are refused -ENOSPC ("the disk holding the
 	 * NAS data ... is full") when they would have to use it.
 	 */

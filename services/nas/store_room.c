@@ -11,10 +11,12 @@
  * write) and the delete with it: whether it fits in LMDB's free pages
  * depends on what the last commits freed, so it failed now and then.
  *
- * The reserve: s_reserve bytes allocated past the end LMDB uses with
+ * The reserve: blocks allocated past the end LMDB uses with
  * fallocate(FALLOC_FL_KEEP_SIZE) (the file's size does not change; LMDB's
- * writes past the end land in blocks the file system already gave). It is
- * taken at open and again after every commit (store_room_take()). A write
+ * writes past the end land in blocks the file system already gave), as many
+ * as a delete of anything may write (store_room_size_txn()), and at least
+ * s_reserve bytes. It is taken at open and again after every commit
+ * (store_room_take()). A write
  * that frees room (store_write_frees(): deletes) may use it. Any other write
  * says how much it may need (store_write_need()) and is refused before it
  * runs (store_room_admit()) unless the room outside the reserve holds it:
@@ -145,10 +147,11 @@ store_room_take(struct store *s)
 	s->s_reserve_limit = held ? rs.rs_end + want : 0;
 	atomic_store(&s->s_reserve_held, held);
 	store_human(want, size, sizeof(size));
-	if (rv == -EOPNOTSUPP || rv == -ENOSYS) {
+	if (rv != 0 && rv != -ENOSPC && rv != -EDQUOT && rv != -EINTR) {
+		/* EOPNOTSUPP (no fallocate there), EFBIG...: no reserve rather than no stores. */
 		atomic_store(&s->s_reserve, 0);
-		LOG_WARN("store: the file system of %s cannot allocate blocks ahead (fallocate: %s): "
-		    "no reserve for deletes on a full disk", s->s_dir, err_str(rv));
+		LOG_WARN("store: cannot allocate blocks ahead in %s (fallocate: %s): no reserve for "
+		    "deletes on a full disk", s->s_dir, err_str(rv));
 	} else if (!held && was) {
 		LOG_WARN("store: the disk holding the NAS data (%s) has no room for the %s kept for "
 		    "deletes (%s): stores are refused unless LMDB's free pages hold them and the "
