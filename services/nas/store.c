@@ -60,7 +60,7 @@ store_be64_get(const uint8_t *p)
 }
 
 /* "64G", "256M", "12K" or bytes: the way sizes are written on the command line. */
-static void
+void
 store_size_str(uint64_t v, char *buf, size_t len)
 {
 	if (v != 0 && v % (1u << 30) == 0)

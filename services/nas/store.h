@@ -47,7 +47,9 @@
  * run again. Resizing needs every transaction of the process closed, so every
  * transaction runs under the read side of a rwlock and a resize takes the
  * write side. At the maximum, writes fail with -ENOSPC and the store stays as
- * it was: reads go on working.
+ * it was: reads go on working. With a disk reserve (sc_disk_reserve), what
+ * a delete may write is kept out of the stores' reach, on the disk and in
+ * the map, so deletes go through on a full disk and at the maximum.
  *
  * Every function returns 0 or a negative errno (err.h). Functions that take a
  * struct store_error fill it with a one-line message on failure. Output that

@@ -168,7 +168,8 @@ struct store {
 	 * 0, or a file system without fallocate).
 	 */
 	atomic_uint_fast64_t s_reserve;    /* its least size: sc_disk_reserve */
-	atomic_uint_fast64_t s_reserve_want; /* its size at the last take: what a delete may need */
+	atomic_uint_fast64_t s_reserve_want; /* its size at the last take */
+	atomic_uint_fast64_t s_reserve_bound; /* what a delete may write at the last take: kept in the map too */
 	atomic_bool s_reserve_held;        /* the whole reserve was allocated at the end now used */
 	pthread_mutex_t s_room_mu;         /* one store_room_take() at a time; guards s_reserve_limit */
 	bool s_room_ready;
@@ -264,6 +265,8 @@ int store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_
 int store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
     struct store_error *err, store_done_fn done, void *done_arg);
 void store_human(uint64_t v, char *buf, size_t len);
+/* "64G", "256M", "12K" or bytes: the way sizes are written on the command line. */
+void store_size_str(uint64_t v, char *buf, size_t len);
 int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
     const void *key, size_t klen);
 

@@ -24,7 +24,9 @@
  * reserve is short (a delete used part of it and the disk had nothing to
  * give back, or a write took what the disk lacked for it), the reserve's
  * size more of LMDB's free pages. LMDB's file never shrinks: the pages a
- * delete frees are free pages inside it, not room on the file system.
+ * delete frees are free pages inside it, not room on the file system. The
+ * map is kept the same way: a delete at --map-max would fail on
+ * MDB_MAP_FULL, so stores leave it the bound a delete may write.
  */
 #include "store_int.h"
 
@@ -137,6 +139,7 @@ store_room_take(struct store *s)
 	    store_read(s, store_room_size_txn, &rs) != 0)
 		return;
 	want = rs.rs_want > min ? rs.rs_want : min;
+	atomic_store(&s->s_reserve_bound, rs.rs_want);
 	pthread_mutex_lock(&s->s_room_mu);
 	was = atomic_load(&s->s_reserve_held);
 	atomic_store(&s->s_reserve_want, want);
@@ -188,29 +191,51 @@ store_room_close(struct store *s)
 	s->s_room_ready = false;
 }
 
+/*
+ * Two rooms, each with what a delete needs kept out of it: the disk's (its
+ * free space, less the reserve while the reserve is short) and the map's
+ * (up to --map-max, less the bound a delete may write: at --map-max a
+ * delete would fail on MDB_MAP_FULL as it does on a full disk). LMDB's free
+ * pages count in both; they are counted only when the rest does not do.
+ */
 int
 store_room_admit(struct store *s, uint64_t need, struct store_error *err)
 {
-	uint64_t reserve, avail, want, pages = 0;
-	char avail_s[32], total_s[32], reserve_s[32];
+	uint64_t reserve, bound, avail, end, map_room, disk_want, pages = 0;
+	char avail_s[32], total_s[32], reserve_s[32], max_s[32];
+	bool held, disk_ok, map_ok;
 	struct statvfs vfs;
-	bool held;
+	MDB_envinfo info;
 
-	if (atomic_load(&s->s_reserve) == 0)
+	if (atomic_load(&s->s_reserve) == 0 || mdb_env_info(s->s_env, &info) != 0)
 		return 0;
 	held = atomic_load(&s->s_reserve_held);
 	if (!held) {
 		store_room_take(s); /* the disk may have room again */
 		held = atomic_load(&s->s_reserve_held);
 	}
-	if (statvfs(s->s_dir, &vfs) != 0)
-		return 0; /* cannot tell: LMDB's write will */
 	reserve = atomic_load(&s->s_reserve_want);
-	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-	want = need + (held ? 0 : reserve);
-	if (avail >= want)
-		return 0;
-	if (store_read(s, store_room_free_txn, &pages) == 0 && avail + pages * s->s_psize >= want)
+	bound = atomic_load(&s->s_reserve_bound);
+	end = ((uint64_t)info.me_last_pgno + 1) * s->s_psize;
+	map_room = s->s_map_max > end ? s->s_map_max - end : 0;
+	map_ok = map_room >= need + bound;
+	/* statvfs failing: cannot tell, LMDB's write will. */
+	disk_ok = statvfs(s->s_dir, &vfs) != 0;
+	avail = disk_ok ? 0 : (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	disk_want = need + (held ? 0 : reserve);
+	disk_ok = disk_ok || avail >= disk_want;
+	if ((!disk_ok || !map_ok) && store_read(s, store_room_free_txn, &pages) == 0) {
+		disk_ok = disk_ok || avail + pages * s->s_psize >= disk_want;
+		map_ok = map_ok || map_room + pages * s->s_psize >= need + bound;
+	}
+	if (!map_ok) {
+		store_size_str(s->s_map_max, max_s, sizeof(max_s));
+		store_human(bound, reserve_s, sizeof(reserve_s));
+		store_errorf(err, "NAS storage full (map-max %s reached, %s of it kept for deletes)",
+		    max_s, reserve_s);
+		return -ENOSPC;
+	}
+	if (disk_ok)
 		return 0;
 	store_human(avail, avail_s, sizeof(avail_s));
 	store_human((uint64_t)vfs.f_blocks * vfs.f_frsize, total_s, sizeof(total_s));
