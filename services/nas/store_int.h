@@ -170,6 +170,7 @@ struct store {
 	atomic_uint_fast64_t s_reserve;    /* its least size: sc_disk_reserve */
 	atomic_uint_fast64_t s_reserve_want; /* its size at the last take */
 	atomic_uint_fast64_t s_reserve_bound; /* what a delete may write at the last take: kept in the map too */
+	atomic_uint_fast64_t s_room_end;   /* the end LMDB used at the last take */
 	atomic_bool s_reserve_held;        /* the whole reserve was allocated at the end now used */
 	pthread_mutex_t s_room_mu;         /* one store_room_take() at a time; guards s_reserve_limit */
 	bool s_room_ready;

@@ -140,6 +140,7 @@ store_room_take(struct store *s)
 		return;
 	want = rs.rs_want > min ? rs.rs_want : min;
 	atomic_store(&s->s_reserve_bound, rs.rs_want);
+	atomic_store(&s->s_room_end, rs.rs_end);
 	pthread_mutex_lock(&s->s_room_mu);
 	was = atomic_load(&s->s_reserve_held);
 	atomic_store(&s->s_reserve_want, want);
@@ -205,9 +206,8 @@ store_room_admit(struct store *s, uint64_t need, struct store_error *err)
 	char avail_s[32], total_s[32], reserve_s[32], max_s[32];
 	bool held, disk_ok, map_ok;
 	struct statvfs vfs;
-	MDB_envinfo info;
 
-	if (atomic_load(&s->s_reserve) == 0 || mdb_env_info(s->s_env, &info) != 0)
+	if (atomic_load(&s->s_reserve) == 0)
 		return 0;
 	held = atomic_load(&s->s_reserve_held);
 	if (!held) {
@@ -216,7 +216,12 @@ store_room_admit(struct store *s, uint64_t need, struct store_error *err)
 	}
 	reserve = atomic_load(&s->s_reserve_want);
 	bound = atomic_load(&s->s_reserve_bound);
-	end = ((uint64_t)info.me_last_pgno + 1) * s->s_psize;
+	/*
+	 * The end at the last commit's take, not mdb_env_info() here: that
+	 * reads the meta pages in the map, which a resize (store_grow(), under
+	 * the write side of s_lock) unmaps; this runs outside the lock.
+	 */
+	end = atomic_load(&s->s_room_end);
 	map_room = s->s_map_max > end ? s->s_map_max - end : 0;
 	map_ok = map_room >= need + bound;
 	/* statvfs failing: cannot tell, LMDB's write will. */
