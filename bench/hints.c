@@ -388,7 +388,7 @@ hints_workload(const char *w2path, const char *w3path, const char *dirty)
 int
 main(int argc, char **argv)
 {
-	struct store_config sc = { NULL, 256 * MiB, 8192ull * MiB, 0, false, false, NULL, false };
+	struct store_config sc = { NULL, 256 * MiB, 8192ull * MiB, 0, false, false, NULL, false, 0 };
 	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;

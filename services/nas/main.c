@@ -38,6 +38,7 @@ struct nas_conf {
 	uint64_t nc_recv_max;
 	uint64_t nc_map_size;
 	uint64_t nc_map_max;
+	uint64_t nc_disk_reserve;
 	int64_t nc_keep;
 	bool nc_check;
 	bool nc_test_format3;
@@ -80,6 +81,10 @@ static const struct cfg_opt nas_opts[] = {
 	OPT("map-max", CFG_SIZE, nc_map_max, NAS_MAP_MAX_DEFAULT, 1 << 20, (int64_t)1 << 50, 0, "SIZE",
 	    "the map grows on demand up to this size; beyond it stores fail with "
 	    "RESOURCE_EXHAUSTED"),
+	OPT("disk-reserve", CFG_SIZE, nc_disk_reserve, "16M", 0, (int64_t)1 << 40, 0, "SIZE",
+	    "room kept allocated past the end of the data for deletes, so that checkpoints can "
+	    "be deleted on a full disk; stores that would need it are refused with "
+	    "RESOURCE_EXHAUSTED (the disk is full); 0: none"),
 	OPT("keep", CFG_INT, nc_keep, "3", 1, 1000000, 0, "N",
 	    "checkpoints kept per component (the newest N, plus pinned ones; a component's "
 	    "own setting wins: Nas.SetRetention)"),
@@ -200,7 +205,7 @@ nas_check(const struct nas_conf *conf)
 {
 	struct seal_ring *ring = calloc(1, sizeof(*ring));
 	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
-		(uint32_t)conf->nc_keep, true, false, ring, false };
+		(uint32_t)conf->nc_keep, true, false, ring, false, 0 };
 	struct store_error err;
 	struct store_check *ck;
 	struct store *st;
@@ -291,7 +296,7 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 	struct seal_ring ring;
 	bool sealed;
 	struct store_config sc = { conf->nc_data, conf->nc_map_size, conf->nc_map_max,
-		(uint32_t)conf->nc_keep, false, conf->nc_test_format3, &ring, false };
+		(uint32_t)conf->nc_keep, false, conf->nc_test_format3, &ring, false, conf->nc_disk_reserve };
 	struct nas_config nc = { conf->nc_listen, (unsigned)conf->nc_workers,
 		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep, conf->nc_http, conf->nc_map_max,
 		&conf->nc_tls, &conf->nc_limits, (unsigned)conf->nc_max_uploads };

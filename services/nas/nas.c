@@ -34,6 +34,8 @@ enum nas_gauge {
 	NAS_G_WRITE_COMMITS,
 	NAS_G_DEDUP_RATIO,
 	NAS_G_COUNTING,
+	NAS_G_DISK_RESERVE,
+	NAS_G_DISK_RESERVE_SHORT,
 	NAS_GAUGES
 };
 
@@ -860,6 +862,8 @@ nas_collect(void *arg, struct metrics *m)
 	v[NAS_G_WRITE_COMMITS] = (double)st.ss_write_commits;
 	v[NAS_G_DEDUP_RATIO] = put != 0 ? (double)logical / (double)put : 0;
 	v[NAS_G_COUNTING] = st.ss_counting ? 1 : 0;
+	v[NAS_G_DISK_RESERVE] = (double)st.ss_disk_reserve;
+	v[NAS_G_DISK_RESERVE_SHORT] = st.ss_disk_reserve_short ? 1 : 0;
 	for (size_t i = 0; i < NAS_GAUGES; i++)
 		metrics_set(n->n_m_store[i], v[i], NULL, 0);
 }
@@ -916,6 +920,12 @@ nas_metrics_new(struct nas *n)
 		[NAS_G_COUNTING] = { METRICS_GAUGE, "ckpt_nas_store_counting",
 		    "1 while the sweep after a restart counts the chunk bytes: "
 		    "ckpt_nas_store_bytes and ckpt_nas_store_raw_bytes are below the totals" },
+		[NAS_G_DISK_RESERVE] = { METRICS_GAUGE, "ckpt_nas_disk_reserve_bytes",
+		    "Bytes kept allocated past the end of the data for deletes on a full disk "
+		    "(--disk-reserve or more; 0: none)" },
+		[NAS_G_DISK_RESERVE_SHORT] = { METRICS_GAUGE, "ckpt_nas_disk_reserve_short",
+		    "1 when the disk could not give the whole reserve: the disk is full, stores are "
+		    "refused unless LMDB's free pages hold them, deletes go on" },
 	};
 	int rv;
 

@@ -30,6 +30,7 @@
  *   ckpt_nas_store_bytes, ckpt_nas_store_raw_bytes, ckpt_nas_checkpoints, ckpt_nas_chunks
  *   ckpt_nas_map_size_bytes, ckpt_nas_map_used_bytes, ckpt_nas_map_max_bytes
  *   ckpt_nas_writes_total, ckpt_nas_write_commits_total  (group commit)
+ *   ckpt_nas_disk_reserve_bytes, ckpt_nas_disk_reserve_short  (store_room.c)
  */
 #ifndef CKPT_NAS_NAS_H
 #define CKPT_NAS_NAS_H

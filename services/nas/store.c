@@ -60,7 +60,7 @@ store_be64_get(const uint8_t *p)
 }
 
 /* "64G", "256M", "12K" or bytes: the way sizes are written on the command line. */
-static void
+void
 store_size_str(uint64_t v, char *buf, size_t len)
 {
 	if (v != 0 && v % (1u << 30) == 0)
@@ -396,11 +396,13 @@ store_run_group(struct store *s, struct store_wreq *g)
 	if (ok != 0) {
 		atomic_fetch_add(&s->s_writes, ok);
 		atomic_fetch_add(&s->s_commits, 1);
+		/* Before the writers hear of it: the next write is admitted against it. */
+		store_room_take(s);
 	}
 }
 
 /* 1.5 MiB, 12.0 KiB: a byte count for people. */
-static void
+void
 store_human(uint64_t v, char *buf, size_t len)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
@@ -604,7 +606,7 @@ store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64
  * written.
  */
 int
-store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
+store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
 {
 	bool solo = false;
 
@@ -619,15 +621,38 @@ store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err
 	}
 }
 
+/* store_write_frees() once the disk reserve lets it in (store_room.c). */
 int
-store_write_async(struct store *s, store_txn_fn fn, void *arg, struct store_error *err,
-    store_done_fn done, void *done_arg)
+store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
+    struct store_error *err)
 {
-	struct store_wreq *w = calloc(1, sizeof(*w));
+	int rv;
 
+	err->se_reason = NULL;
+	rv = store_room_admit(s, need, err);
+	return rv != 0 ? rv : store_write_frees(s, fn, arg, err);
+}
+
+int
+store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
+{
+	return store_write_need(s, fn, arg, STORE_NEED_MIN, err);
+}
+
+int
+store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
+    struct store_error *err, store_done_fn done, void *done_arg)
+{
+	struct store_wreq *w;
+	int rv;
+
+	err->se_reason = NULL;
+	rv = store_room_admit(s, need, err);
+	if (rv != 0)
+		return rv;
+	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return -ENOMEM;
-	err->se_reason = NULL;
 	w->w_fn = fn;
 	w->w_arg = arg;
 	w->w_err = err;
@@ -999,7 +1024,7 @@ store_keys_forget(struct store *s, struct store_error *err)
 	size_t kept = 0;
 	int rv;
 
-	rv = store_write(s, store_keys_forget_txn, &op, err);
+	rv = store_write_frees(s, store_keys_forget_txn, &op, err);
 	if (rv != 0)
 		return rv;
 	for (size_t i = 0; i < s->s_nmissing; i++) {
@@ -1151,10 +1176,13 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 	rv = store_id_new(fresh_id);
 	if (rv == 0)
 		rv = store_env_open(s, cfg, ret_err);
+	/* Taken before the open's writes, which may use it: a NAS starts on a full disk. */
+	if (rv == 0)
+		rv = store_room_open(s, cfg->sc_disk_reserve);
 	if (rv == 0 && s->s_readonly)
 		rv = store_read(s, store_dbs_open_txn, &oa);
 	else if (rv == 0)
-		rv = store_write(s, store_dbs_open_txn, &oa, ret_err);
+		rv = store_write_frees(s, store_dbs_open_txn, &oa, ret_err);
 	if (rv == -ENOKEY || rv == -EKEYREJECTED || (rv == -EBADMSG && ret_err->se_msg[0] != '\0'))
 		goto out_close;
 	if (rv == -EPROTO)
@@ -1206,6 +1234,7 @@ store_close(struct store *s)
 	store_sweep_stop(s); /* its thread writes: before the environment goes */
 	if (s->s_env != NULL)
 		mdb_env_close(s->s_env);
+	store_room_close(s);
 	if (s->s_lock_ready)
 		pthread_rwlock_destroy(&s->s_lock);
 	if (s->s_wq_ready)

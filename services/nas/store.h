@@ -48,7 +48,9 @@
  * run again. Resizing needs every transaction of the process closed, so every
  * transaction runs under the read side of a rwlock and a resize takes the
  * write side. At the maximum, writes fail with -ENOSPC and the store stays as
- * it was: reads go on working.
+ * it was: reads go on working. With a disk reserve (sc_disk_reserve), what
+ * a delete may write is kept out of the stores' reach, on the disk and in
+ * the map, so deletes go through on a full disk and at the maximum.
  *
  * Every function returns 0 or a negative errno (err.h). Functions that take a
  * struct store_error fill it with a one-line message on failure. Output that
@@ -131,6 +133,14 @@ struct store_config {
 	 * runs it a batch at a time (store_sweep_wait(): to its end).
 	 */
 	bool sc_sweep_manual;
+	/*
+	 * The least of the reserve kept allocated past the end of the data for
+	 * deletes, so that a full disk can be emptied: more when a copy of the
+	 * index needs more (store_room.c, docs/storage.md); 0: no reserve.
+	 * Writes other than deletes are refused -ENOSPC ("the disk holding the
+	 * NAS data ... is full") when they would have to use it.
+	 */
+	uint64_t sc_disk_reserve;
 };
 
 struct store_error {
@@ -159,6 +169,13 @@ struct store_stats {
 	 * ss_chunk_raw_bytes are below the totals, which they reach when it ends.
 	 */
 	bool ss_counting;
+	/*
+	 * The disk reserve for deletes (sc_disk_reserve): its size now, 0 when
+	 * there is none; short when the disk could not give all of it, and only
+	 * stores that LMDB's free pages hold beside it are let in.
+	 */
+	uint64_t ss_disk_reserve;
+	bool ss_disk_reserve_short;
 };
 
 /*

@@ -542,6 +542,10 @@ store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *r
 	st.ss_write_commits = atomic_load(&s->s_commits);
 	memcpy(st.ss_store_id, s->s_id, sizeof(st.ss_store_id));
 	st.ss_counting = atomic_load(&s->s_sweep_counting);
+	if (atomic_load(&s->s_reserve) != 0) {
+		st.ss_disk_reserve = atomic_load(&s->s_reserve_want);
+		st.ss_disk_reserve_short = !atomic_load(&s->s_reserve_held);
+	}
 	*ret_stats = st;
 	return 0;
 }

@@ -535,6 +535,21 @@ store_check_chunks(Ckpt__V1__Chunk *const *chunks, size_t n, struct store_error 
 	return rv;
 }
 
+/*
+ * What writing op's chunks may take on disk: their bytes, and for each a
+ * part of an overflow page (a value ends in a page of its own, of which at
+ * most STORE_TAIL_MAX bytes go to "tail") and its index entries.
+ */
+uint64_t
+store_put_need(const struct store_put_op *op)
+{
+	uint64_t need = STORE_NEED_MIN;
+
+	for (size_t i = 0; i < op->p_n; i++)
+		need += op->p_chunks[i]->data.len + STORE_CHUNK_HDR + SEAL_OVERHEAD + STORE_NEED_CHUNK;
+	return need;
+}
+
 int
 store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint32_t *ret_stored,
     struct store_error *ret_err)
@@ -557,7 +572,7 @@ store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint
 		store_sweep_unlock(s);
 	}
 	if (rv == 0)
-		rv = store_write(s, store_put_txn, &op, ret_err);
+		rv = store_write_need(s, store_put_txn, &op, store_put_need(&op), ret_err);
 	free(op.p_sealed);
 	free(op.p_buf);
 	free(op.p_names);

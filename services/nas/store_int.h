@@ -14,10 +14,12 @@
  *   store_check.c  the format 3 to 4 upgrade, check (scrub) and stat
  *   store_sweep.c  the sweep after open, in the background: orphan chunks
  *                  deleted, chunk bytes counted (its protocol is told there)
+ *   store_room.c   the disk reserve: room kept past the data's end for deletes
  *
  * Internal functions keep the store_ prefix; those used by one file only stay
- * static there. Every write runs as a store_txn_fn through store_write()
- * (group commit, store.c), every read through store_read().
+ * static there. Every write runs as a store_txn_fn through store_write(),
+ * store_write_need() or store_write_frees() (group commit, store.c; the
+ * disk reserve decides which, store_room.c), every read through store_read().
  */
 #ifndef CKPT_NAS_STORE_INT_H
 #define CKPT_NAS_STORE_INT_H
@@ -168,6 +170,19 @@ struct store {
 	struct store_wreq **s_wq_tail;
 	atomic_uint_fast64_t s_writes;     /* write calls run */
 	atomic_uint_fast64_t s_commits;    /* write transactions committed for them */
+	/*
+	 * The disk reserve (store_room.c): bytes allocated past the end LMDB
+	 * uses, for deletes on a full disk. 0: none (read-only, sc_disk_reserve
+	 * 0, or a file system without fallocate).
+	 */
+	atomic_uint_fast64_t s_reserve;    /* its least size: sc_disk_reserve */
+	atomic_uint_fast64_t s_reserve_want; /* its size at the last take */
+	atomic_uint_fast64_t s_reserve_bound; /* what a delete may write at the last take: kept in the map too */
+	atomic_uint_fast64_t s_room_end;   /* the end LMDB used at the last take */
+	atomic_bool s_reserve_held;        /* the whole reserve was allocated at the end now used */
+	pthread_mutex_t s_room_mu;         /* one store_room_take() at a time; guards s_reserve_limit */
+	bool s_room_ready;
+	uint64_t s_reserve_limit;          /* the end of the blocks taken last (0: none) */
 };
 
 typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
@@ -230,17 +245,37 @@ int store_check_hashes(const ProtobufCBinaryData *hashes, size_t n, struct store
 void store_ref_str(const char *node, const char *component, uint64_t seq, char *buf, size_t len);
 size_t store_cidx_key(const char *component, uint64_t seq, uint8_t *buf);
 int store_read(struct store *s, store_txn_fn fn, void *arg);
+/*
+ * What a write is taken to need on disk when it does not say
+ * (store_write()): a few pages of index, the small writes (specs, grants,
+ * pins, retention settings, the open's).
+ */
+#define STORE_NEED_MIN (64u << 10)
+/* store_write_need() for at most STORE_NEED_MIN bytes. */
 int store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err);
 /*
- * store_write() without waiting: queues fn and returns 0 (or -ENOMEM,
- * nothing queued); done(done_arg, rv) is called once with store_write()'s
+ * A write that may need up to need bytes on disk: refused up front with
+ * -ENOSPC (the disk is full, a reserve kept for deletes) when the room
+ * outside the disk reserve does not hold it (store_room_admit()).
+ */
+int store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
+    struct store_error *err);
+/* A write that frees room (a delete): never refused up front, it may use the disk reserve. */
+int store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_error *err);
+/*
+ * store_write_need() without waiting: queues fn and returns 0 (or -ENOMEM,
+ * or -ENOSPC with err's message when the disk reserve refuses it: nothing
+ * queued); done(done_arg, rv) is called once with store_write()'s
  * result, after the group's commit is durable (or failed), by the thread
  * leading the group: possibly the caller's own, before this returns. With
  * no leader running, the caller leads, and goes on leading while the queue
  * holds queued writes. err and arg must live until done.
  */
-int store_write_async(struct store *s, store_txn_fn fn, void *arg, struct store_error *err,
-    store_done_fn done, void *done_arg);
+int store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
+    struct store_error *err, store_done_fn done, void *done_arg);
+void store_human(uint64_t v, char *buf, size_t len);
+/* "64G", "256M", "12K" or bytes: the way sizes are written on the command line. */
+void store_size_str(uint64_t v, char *buf, size_t len);
 int store_keys_push(uint8_t (**keys)[KEY_MAX], size_t **klens, size_t *nkeys, size_t *cap,
     const void *key, size_t klen);
 
@@ -260,6 +295,14 @@ int store_chunk_open(const struct store *s, struct seal_ctx *ctx, const uint8_t 
 int store_chunk_reseal(struct store *s, MDB_txn *txn, const uint8_t *old_name,
     const MDB_val *old_val, const uint8_t *new_name, uint64_t *bytes, uint64_t *raw);
 int store_put_run(struct store *s, MDB_txn *txn, struct store_put_op *op);
+/*
+ * Disk a new chunk may take beside its bytes: the rest of its last overflow
+ * page (what "tail" does not take) and its "chunk" and "ref" entries.
+ */
+#define STORE_NEED_CHUNK 2048u
+/* Disk a new record may take per chunk it lists: its entry in the list, its "ref" update. */
+#define STORE_NEED_REF 64u
+uint64_t store_put_need(const struct store_put_op *op);
 int store_put_seal(struct store *s, struct store_put_op *op);
 int store_check_chunks(Ckpt__V1__Chunk *const *chunks, size_t n, struct store_error *err);
 
@@ -313,5 +356,20 @@ void store_sweep_unlock(struct store *s);
 
 /* store_check.c: the format 3 to 4 upgrade, check (scrub), stat */
 int store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count);
+
+/* store_room.c: the disk reserve */
+/* Pages the reserve holds beyond the bound it computes (branch splits, the meta database). */
+#define STORE_ROOM_SLACK 16u
+/* Sets up the reserve of reserve bytes (none when read-only) and takes it. */
+int store_room_open(struct store *s, uint64_t reserve);
+/* Accepts a store whose reserve was never set up. */
+void store_room_close(struct store *s);
+/* Allocates the reserve past the end LMDB now uses (after a commit). */
+void store_room_take(struct store *s);
+/*
+ * 0 when a write that may need need bytes fits in the room outside the
+ * reserve; else -ENOSPC and err's message says the disk is full.
+ */
+int store_room_admit(struct store *s, uint64_t need, struct store_error *err);
 
 #endif

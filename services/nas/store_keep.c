@@ -212,7 +212,7 @@ store_delete(struct store *s, const char *node, const char *component, uint64_t 
 		rv = store_check_name("component", component, ret_err);
 	if (rv != 0)
 		return rv;
-	rv = store_write(s, store_delete_txn, &op, ret_err);
+	rv = store_write_frees(s, store_delete_txn, &op, ret_err);
 	store_ref_str(node, component, seq, ref, sizeof(ref));
 	if (rv == -ENOENT && seq != 0)
 		store_errorf(ret_err, "no checkpoint %s", ref);
@@ -472,7 +472,7 @@ store_set_keep(struct store *s, const char *component, uint32_t keep, uint32_t *
 		rv = -EINVAL;
 	}
 	if (rv == 0)
-		rv = store_write(s, store_keep_txn, &op, ret_err);
+		rv = store_write_frees(s, store_keep_txn, &op, ret_err); /* may delete */
 	if (rv == -ENOENT)
 		store_errorf(ret_err, "component %s has no checkpoint on this NAS (retention is set "
 		    "per component once it has one; see ckptctl ls)", component);

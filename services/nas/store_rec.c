@@ -1005,6 +1005,13 @@ store_commit_prepare(struct store *s, struct store_commit_op *op)
 	return rv;
 }
 
+/* What the commit's write may take on disk (store_write_need()): its inline chunks, its record. */
+static uint64_t
+store_commit_need(const struct store_commit_op *op)
+{
+	return store_put_need(&op->co_put) + (uint64_t)op->co_req->n_chunks * STORE_NEED_REF;
+}
+
 /* The part after its write (result rv): frees, counts, and returns rv. */
 static int
 store_commit_end(struct store *s, struct store_commit_op *op, int rv)
@@ -1039,7 +1046,7 @@ store_commit(struct store *s, const Ckpt__V1__StoreRequest *req, struct arena *a
 
 	rv = store_commit_prepare(s, &op);
 	if (rv == 0 && !op.co_existed)
-		rv = store_write(s, store_commit_write_txn, &op, ret_err);
+		rv = store_write_need(s, store_commit_write_txn, &op, store_commit_need(&op), ret_err);
 	rv = store_commit_end(s, &op, rv);
 	if (rv != 0)
 		return rv;
@@ -1086,7 +1093,8 @@ store_commit_async(struct store *s, const Ckpt__V1__StoreRequest *req, struct ar
 	op->co_done_arg = done_arg;
 	rv = store_commit_prepare(s, op);
 	if (rv == 0 && !op->co_existed)
-		rv = store_write_async(s, store_commit_write_txn, op, err, store_commit_written, op);
+		rv = store_write_async(s, store_commit_write_txn, op, store_commit_need(op), err,
+		    store_commit_written, op);
 	else
 		rv = rv != 0 ? rv : 1; /* refused, or stored already: answered now */
 	if (rv != 0)

@@ -467,8 +467,9 @@ store_sweep_step(struct store *s, size_t max_keys, bool *ret_done, struct store_
 	op->so_dry = true;
 	rv = store_read(s, store_sweep_txn, op);
 	op->so_dry = false;
+	/* It frees room (orphans): on a full disk it may use the reserve. */
 	if (rv == 0)
-		rv = store_write(s, store_sweep_txn, op, ret_err);
+		rv = store_write_frees(s, store_sweep_txn, op, ret_err);
 	if (rv != 0) {
 		if (ret_err->se_msg[0] == '\0')
 			store_errorf(ret_err, "%s", err_str(rv));
@@ -631,7 +632,8 @@ store_sweep_start(struct store *s, bool manual, struct store_error *err)
 	s->s_sweep = sw;
 	atomic_store(&s->s_chunk_bytes, 0);
 	atomic_store(&s->s_chunk_raw_bytes, 0);
-	rv = store_write(s, store_sweep_begin_txn, NULL, err);
+	/* The open's own write: a NAS starts on a full disk (store_room.c). */
+	rv = store_write_frees(s, store_sweep_begin_txn, NULL, err);
 	if (rv != 0)
 		return rv; /* store_sweep_stop() frees it */
 	atomic_store(&s->s_sweep_counting, true);

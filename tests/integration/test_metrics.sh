@@ -76,6 +76,9 @@ check "agent counts chunks reused unchanged (the demo's hints)" wait_for 10 metr
 check "nas counts logical checkpoint bytes (>= 2 x 256K)" metric_ge "$NAS_HTTP" ckpt_nas_checkpoint_bytes_total 524288
 check "nas reports a dedup ratio above 1 (unchanged demo states)" sh -c "v=\$(curl -s $NAS_HTTP/metrics | awk '\$1 == \"ckpt_nas_dedup_ratio\" { print \$2 }'); awk -v v=\"\$v\" 'BEGIN { exit !(v > 1) }'"
 check "nas reports map use against map-max" metric_ge "$NAS_HTTP" ckpt_nas_map_max_bytes 1048576
+check "nas reports its disk reserve, 16M by default" \
+	metric_ge "$NAS_HTTP" ckpt_nas_disk_reserve_bytes 16777216
+check "whole: the disk is not full" metric_is "$NAS_HTTP" ckpt_nas_disk_reserve_short 0
 check "nas counts write commits" metric_ge "$NAS_HTTP" ckpt_nas_write_commits_total 1
 check "manager counts notified checkpoints" wait_for 5 metric_ge "$MGR_HTTP" 'ckpt_manager_checkpoints_notified_total{component="demo_1"}' 1
 check "manager counts Heartbeat requests" metric_ge "$MGR_HTTP" 'ckpt_rpc_requests_total{service="Manager",method="Heartbeat",code="OK"}' 1

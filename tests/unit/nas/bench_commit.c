@@ -9,6 +9,7 @@
  *
  *   meson test -C build --benchmark nas_commit
  *   CKPT_BENCH_CHUNKS=9069 CKPT_BENCH_NEW=90 CKPT_BENCH_ROUNDS=20 build/tests/unit/nas/bench_nas_commit
+ *   CKPT_BENCH_RESERVE=16777216 ...: with the NAS's default disk reserve
  */
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <ftw.h>
@@ -131,7 +132,9 @@ main(void)
 	size_t n = env_size("CKPT_BENCH_CHUNKS", 9069), fresh = env_size("CKPT_BENCH_NEW", 90);
 	size_t rounds = env_size("CKPT_BENCH_ROUNDS", 20);
 	char dir[64] = "/var/tmp/ckpt-bench-commit-XXXXXX";
-	struct store_config sc = { dir, 1ull << 30, 64ull << 30, 1000, false, false, NULL, false };
+	/* CKPT_BENCH_RESERVE: the disk reserve's least size (--disk-reserve; 0: none). */
+	struct store_config sc = { dir, 1ull << 30, 64ull << 30, 1000, false, false, NULL, false,
+		env_size("CKPT_BENCH_RESERVE", 0) };
 	uint8_t (*sha)[SHA_LEN] = calloc(n, SHA_LEN);
 	Ckpt__V1__ChunkRef *refs = calloc(n, sizeof(*refs)), **rptr = calloc(n, sizeof(*rptr));
 	uint64_t *ids = calloc(n, sizeof(*ids)), *ns = calloc(rounds + 1, sizeof(*ns));

@@ -292,7 +292,7 @@ static int
 open_with(const struct seal_ring *r, bool readonly, struct store **ret, struct store_error *err)
 {
 	char d[96];
-	struct store_config cfg = { d, 1u << 20, 64u << 20, 0, readonly, false, r, false };
+	struct store_config cfg = { d, 1u << 20, 64u << 20, 0, readonly, false, r, false, 0 };
 	snprintf(d, sizeof(d), "%s/data", dir);
 	return store_open(&cfg, ret, NULL, err);
 }
@@ -812,7 +812,7 @@ START_TEST(store_sealed_sweep_keeps_an_orphan_named_by_its_sha)
 {
 	char d[96];
 	struct seal_ring ra;
-	struct store_config cfg = { d, 1u << 20, 64u << 20, 0, false, false, &ra, true };
+	struct store_config cfg = { d, 1u << 20, 64u << 20, 0, false, false, &ra, true, 0 };
 	uint8_t sha[2][SHA_LEN];
 	ProtobufCBinaryData h[2] = { { SHA_LEN, sha[0] }, { SHA_LEN, sha[1] } };
 	struct store_stats st;

@@ -1,0 +1,251 @@
+/*
+ * store_room.c: the disk reserve, so that a full disk can always be emptied.
+ *
+ * LMDB copies every page a write transaction touches, a delete's too, and
+ * writes the copies it cannot place in its free pages past the data file's
+ * end (pwrite; the file grows, MDB_WRITEMAP is not used). A delete needs
+ * such pages: copies of the tree pages it touches, and one record listing
+ * every page it frees (8 bytes each, contiguous pages that LMDB takes from
+ * the free pages it already holds in memory, else from the end). On a file
+ * system with no room left that write fails (ENOSPC, or EIO for a short
+ * write) and the delete with it: whether it fits in LMDB's free pages
+ * depends on what the last commits freed, so it failed now and then.
+ *
+ * The reserve: blocks allocated past the end LMDB uses with
+ * fallocate(FALLOC_FL_KEEP_SIZE) (the file's size does not change; LMDB's
+ * writes past the end land in blocks the file system already gave), as many
+ * as a delete of anything may write (store_room_size_txn()), and at least
+ * s_reserve bytes. It is taken at open and again after every commit
+ * (store_room_take()). A write
+ * that frees room (store_write_frees(): deletes) may use it. Any other write
+ * says how much it may need (store_write_need()) and is refused before it
+ * runs (store_room_admit()) unless the room outside the reserve holds it:
+ * the file system's free space plus LMDB's free pages, and, while the
+ * reserve is short (a delete used part of it and the disk had nothing to
+ * give back, or a write took what the disk lacked for it), the reserve's
+ * size more of LMDB's free pages. LMDB's file never shrinks: the pages a
+ * delete frees are free pages inside it, not room on the file system. The
+ * map is kept the same way: a delete at --map-max would fail on
+ * MDB_MAP_FULL, so stores leave it the bound a delete may write.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include <lmdb.h>
+
+#include "err.h"
+#include "log.h"
+
+/*
+ * Counts LMDB's free pages: each record of its free-page database (key: the
+ * id of the transaction that freed them) is a list of pages, its length
+ * first. Those the last commit freed are counted too, though only the
+ * commit after next may take them (the previous meta page still names
+ * them): were they left out, a write right after a delete on a full disk
+ * would be refused, and again and again, as no commit would come to make
+ * them reusable. So the one write in between may take from the reserve
+ * what it cannot place in them (at most its need); store_room_take() then
+ * finds the reserve short, and later writes must leave the reserve's size
+ * in free pages. A commit that fails takes nothing: the end LMDB uses, and
+ * so the reserve past it, stays where it was.
+ */
+static int
+store_room_free_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	uint64_t *pages = arg;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	(void)s;
+	*pages = 0;
+	rc = mdb_cursor_open(txn, 0 /* LMDB's FREE_DBI */, &c);
+	if (rc != 0)
+		return store_rc(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		size_t n;
+		if (v.mv_size < sizeof(n))
+			continue;
+		memcpy(&n, v.mv_data, sizeof(n));
+		*pages += n;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
+}
+
+/* What the reserve must hold now: store_room_size_txn()'s answer. */
+struct store_room_size {
+	uint64_t rs_end;  /* the end LMDB uses: its last page's end */
+	uint64_t rs_want; /* bytes */
+};
+
+/*
+ * The most a delete may write past the end, whatever it deletes: a copy of
+ * every branch and leaf page of every database (LMDB copies a page once per
+ * transaction; a delete frees overflow pages without copying them), the
+ * record listing the pages it frees (8 bytes a page, at most every page of
+ * the file, and the free pages LMDB holds in memory saved again likewise),
+ * and STORE_ROOM_SLACK pages.
+ */
+static int
+store_room_size_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+	struct store_room_size *rs = arg;
+	uint64_t tree = 0, pages;
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc;
+
+	rc = mdb_env_info(s->s_env, &info);
+	for (size_t i = 0; rc == 0 && i < DB_COUNT + 2; i++) {
+		/* LMDB's free-page and main databases (0 and 1), then the store's once opened. */
+		MDB_dbi dbi = i < 2 ? (MDB_dbi)i : s->s_dbi[i - 2];
+		if (i >= 2 && dbi < 2)
+			continue;
+		rc = mdb_stat(txn, dbi, &st);
+		if (rc == 0)
+			tree += (uint64_t)st.ms_branch_pages + st.ms_leaf_pages;
+	}
+	if (rc != 0)
+		return store_rc(rc);
+	pages = (uint64_t)info.me_last_pgno + 1;
+	rs->rs_end = pages * s->s_psize;
+	rs->rs_want = (tree + 2 * ((pages + 1) * sizeof(size_t) / s->s_psize + 1) + STORE_ROOM_SLACK) *
+	    s->s_psize;
+	return 0;
+}
+
+/*
+ * Allocates the reserve past the end LMDB uses (its last page), unless the
+ * blocks taken last time cover it still. Logs when it becomes short or
+ * whole again.
+ */
+void
+store_room_take(struct store *s)
+{
+	uint64_t min = atomic_load(&s->s_reserve), want;
+	struct store_room_size rs;
+	bool held, was;
+	char size[32];
+	int fd, rv;
+
+	if (min == 0 || mdb_env_get_fd(s->s_env, &fd) != 0 ||
+	    store_read(s, store_room_size_txn, &rs) != 0)
+		return;
+	want = rs.rs_want > min ? rs.rs_want : min;
+	atomic_store(&s->s_reserve_bound, rs.rs_want);
+	atomic_store(&s->s_room_end, rs.rs_end);
+	pthread_mutex_lock(&s->s_room_mu);
+	was = atomic_load(&s->s_reserve_held);
+	atomic_store(&s->s_reserve_want, want);
+	if (was && rs.rs_end + want <= s->s_reserve_limit)
+		goto out_unlock;
+	rv = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)rs.rs_end, (off_t)want) == 0 ? 0 : -errno;
+	held = rv == 0;
+	s->s_reserve_limit = held ? rs.rs_end + want : 0;
+	atomic_store(&s->s_reserve_held, held);
+	store_human(want, size, sizeof(size));
+	if (rv != 0 && rv != -ENOSPC && rv != -EDQUOT && rv != -EINTR) {
+		/* EOPNOTSUPP (no fallocate there), EFBIG...: no reserve rather than no stores. */
+		atomic_store(&s->s_reserve, 0);
+		LOG_WARN("store: cannot allocate blocks ahead in %s (fallocate: %s): no reserve for "
+		    "deletes on a full disk", s->s_dir, err_str(rv));
+	} else if (!held && was) {
+		LOG_WARN("store: the disk holding the NAS data (%s) has no room for the %s kept for "
+		    "deletes (%s): stores are refused unless LMDB's free pages hold them and the "
+		    "reserve; deletes go on", s->s_dir, size, err_str(rv));
+	} else if (held && !was) {
+		LOG_INFO("store: %s reserved for deletes past the end of the data again", size);
+	}
+out_unlock:
+	pthread_mutex_unlock(&s->s_room_mu);
+}
+
+int
+store_room_open(struct store *s, uint64_t reserve)
+{
+	int rv = -pthread_mutex_init(&s->s_room_mu, NULL);
+
+	if (rv != 0)
+		return rv;
+	s->s_room_ready = true;
+	/* Held until the first take says otherwise: the first take logs only a shortage. */
+	atomic_store(&s->s_reserve_held, true);
+	atomic_store(&s->s_reserve_want, reserve);
+	s->s_reserve_limit = 0;
+	atomic_store(&s->s_reserve, s->s_readonly ? 0 : reserve);
+	store_room_take(s);
+	return 0;
+}
+
+void
+store_room_close(struct store *s)
+{
+	if (s->s_room_ready)
+		pthread_mutex_destroy(&s->s_room_mu);
+	s->s_room_ready = false;
+}
+
+/*
+ * Two rooms, each with what a delete needs kept out of it: the disk's (its
+ * free space, less the reserve while the reserve is short) and the map's
+ * (up to --map-max, less the bound a delete may write: at --map-max a
+ * delete would fail on MDB_MAP_FULL as it does on a full disk). LMDB's free
+ * pages count in both; they are counted only when the rest does not do.
+ */
+int
+store_room_admit(struct store *s, uint64_t need, struct store_error *err)
+{
+	uint64_t reserve, bound, avail, end, map_room, disk_want, pages = 0;
+	char avail_s[32], total_s[32], reserve_s[32], max_s[32];
+	bool held, disk_ok, map_ok;
+	struct statvfs vfs;
+
+	if (atomic_load(&s->s_reserve) == 0)
+		return 0;
+	held = atomic_load(&s->s_reserve_held);
+	if (!held) {
+		store_room_take(s); /* the disk may have room again */
+		held = atomic_load(&s->s_reserve_held);
+	}
+	reserve = atomic_load(&s->s_reserve_want);
+	bound = atomic_load(&s->s_reserve_bound);
+	/*
+	 * The end at the last commit's take, not mdb_env_info() here: that
+	 * reads the meta pages in the map, which a resize (store_grow(), under
+	 * the write side of s_lock) unmaps; this runs outside the lock.
+	 */
+	end = atomic_load(&s->s_room_end);
+	map_room = s->s_map_max > end ? s->s_map_max - end : 0;
+	map_ok = map_room >= need + bound;
+	/* statvfs failing: cannot tell, LMDB's write will. */
+	disk_ok = statvfs(s->s_dir, &vfs) != 0;
+	avail = disk_ok ? 0 : (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	disk_want = need + (held ? 0 : reserve);
+	disk_ok = disk_ok || avail >= disk_want;
+	if ((!disk_ok || !map_ok) && store_read(s, store_room_free_txn, &pages) == 0) {
+		disk_ok = disk_ok || avail + pages * s->s_psize >= disk_want;
+		map_ok = map_ok || map_room + pages * s->s_psize >= need + bound;
+	}
+	if (!map_ok) {
+		store_size_str(s->s_map_max, max_s, sizeof(max_s));
+		store_human(bound, reserve_s, sizeof(reserve_s));
+		store_errorf(err, "NAS storage full (map-max %s reached, %s of it kept for deletes)",
+		    max_s, reserve_s);
+		return -ENOSPC;
+	}
+	if (disk_ok)
+		return 0;
+	store_human(avail, avail_s, sizeof(avail_s));
+	store_human((uint64_t)vfs.f_blocks * vfs.f_frsize, total_s, sizeof(total_s));
+	store_human(reserve, reserve_s, sizeof(reserve_s));
+	store_errorf(err, "the disk holding the NAS data (%s) is full: %s free of %s, %s kept for "
+	    "deletes (ckptctl rm makes room)", s->s_dir, avail_s, total_s, reserve_s);
+	return -ENOSPC;
+}
