@@ -244,6 +244,20 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 		snprintf(err, errlen, "%s of %s: %s", m->m_kind->mk_what, m->m_comp, err_str(rv));
 		return rv;
 	}
+	/*
+	 * Its node is starting it (declared at attach, not listed by a heartbeat
+	 * yet): moved "from nowhere", it would run twice, and the work since its
+	 * last checkpoint would be lost. Failovers and resumes decide on their own.
+	 */
+	if (!m->m_kind->mk_failover && m->m_plan.rm_starting_on[0] != '\0') {
+		snprintf(err, errlen, "%s of %s: node %s is starting it (declared at attach, not "
+		    "reported running yet); try again in a moment", m->m_kind->mk_what, m->m_comp,
+		    m->m_plan.rm_starting_on);
+		reg_peer_put(m->m_plan.rm_owner_peer);
+		m->m_plan.rm_owner_peer = NULL;
+		reg_migrate_end(reg, m->m_comp, NULL, 0, NULL);
+		return -EAGAIN;
+	}
 	if (m->m_kind->mk_failover &&
 	    ((m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs && !m->m_plan.rm_owner_fenced) ||
 		(m->m_plan.rm_owner[0] == '\0' && !m->m_kind->mk_resume))) {

@@ -1183,6 +1183,12 @@ reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan
 			plan.rm_ckpt = o->o_ckpt;
 			plan.rm_need_bytes = o->o_ckpt.rk_size;
 		}
+		if (o->o_node[0] == '\0' && o->o_resume_node[0] != '\0') {
+			struct reg_node *rn = reg_node_find(r, o->o_resume_node, NULL);
+			if (rn != NULL && rn->n_up)
+				reg_copy(plan.rm_starting_on, sizeof(plan.rm_starting_on),
+				    o->o_resume_node);
+		}
 		plan.rm_has_from = o->o_pending && o->o_pending_fenced;
 		if (plan.rm_has_from)
 			plan.rm_from = o->o_pending_from;

@@ -274,6 +274,11 @@ struct reg_mig_plan {
 	bool rm_owner_failed;            /* the owner reports it failed: placed elsewhere */
 	bool rm_has_from;                /* fenced (reg_fence_mark()): restore rm_from */
 	struct reg_ckpt rm_from;
+	/*
+	 * No node lists it, but an up node declared it (Resume) and was told to
+	 * restore it or start it fresh: it is starting there; "" otherwise.
+	 */
+	char rm_starting_on[KEY_NAME_MAX + 1];
 };
 
 int reg_new(const struct reg_config *cfg, struct reg **ret_reg);

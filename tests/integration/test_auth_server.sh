@@ -88,6 +88,9 @@ check "both agents attach" wait_for 20 sh -c \
 	"[ \$($CTL_BIN --manager $MGR_URL $(tlsf operator) --json nodes | jq length) -eq 2 ]"
 check "n9 stores demo_9" wait_for 20 sh -c \
 	"$CTL_BIN --manager $MGR_URL $(tlsf operator) --json ls n9/demo_9 | jq -e 'length > 0'"
+# Migrated only once n9 reports it: before, the manager refuses ("n9 is starting it").
+check "n9 reports demo_9" wait_for 20 sh -c "$CTL_BIN --manager $MGR_URL $(tlsf operator) --json nodes | \
+	jq -e 'map(select(.id == \"n9\"))[0].components | map(.name) | index(\"demo_9\")'"
 out=$("$CTL_BIN" --manager "$MGR_URL" $(tlsf operator) migrate demo_9 --to n1 2>&1); rc=$?
 echo "$out" | head -2
 check "a migration to n1 fails (exit $rc)" [ "$rc" -ne 0 ]

@@ -703,6 +703,40 @@ START_TEST(a_declared_component_resumes_on_its_node_unless_another_runs_it)
 }
 END_TEST
 
+/*
+ * A component its node declared and was told to start fresh, with a
+ * checkpoint stored already but no heartbeat listing it: a migration plan
+ * names that node as starting it (migrate.c refuses to move it "from
+ * nowhere", which would run it twice); once a report lists it, the plan
+ * has its owner instead.
+ */
+START_TEST(a_plan_names_the_node_starting_a_declared_component)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp decl[] = { comp("c", 0) }, c = comp("c", 0);
+	struct reg_ckpt k = ckpt("n1", "c", 1);
+	struct reg_mig_plan plan;
+	size_t nf = 9, ne = 9;
+
+	ck_assert_uint_eq(attach_declaring(r, "n1", NULL, 0, decl, 1), 1);
+	ck_assert_int_eq(reg_resume_fresh(r, "c"), 0);
+	ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	ck_assert_int_eq(reg_migrate_begin(r, "c", &plan), 0);
+	ck_assert_str_eq(plan.rm_owner, "");
+	ck_assert_str_eq(plan.rm_starting_on, "n1");
+	reg_peer_put(plan.rm_owner_peer);
+	reg_migrate_end(r, "c", NULL, 0, NULL);
+	/* n1 reports it: owned, no longer starting. */
+	beat(r, "n1", &c, 1, &nf, &ne);
+	ck_assert_int_eq(reg_migrate_begin(r, "c", &plan), 0);
+	ck_assert_str_eq(plan.rm_owner, "n1");
+	ck_assert_str_eq(plan.rm_starting_on, "");
+	reg_peer_put(plan.rm_owner_peer);
+	reg_migrate_end(r, "c", NULL, 0, NULL);
+	reg_free(r);
+}
+END_TEST
+
 /* One heartbeat of n1 with c; the supervision notes it gave. */
 static size_t
 beat_super(struct reg *r, const struct reg_comp *c, struct reg_super_note *notes)
@@ -961,6 +995,7 @@ registry_suite(void)
 	tcase_add_test(tc, an_up_node_is_not_taken_by_another_instance);
 	tcase_add_test(tc, a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it);
 	tcase_add_test(tc, a_declared_component_resumes_on_its_node_unless_another_runs_it);
+	tcase_add_test(tc, a_plan_names_the_node_starting_a_declared_component);
 	tcase_add_test(tc, a_failed_component_is_pending_failover_away_from_its_live_node);
 	tcase_add_test(tc, a_placed_move_counts_at_its_target_until_a_report_lists_it);
 	tcase_add_test(tc, a_failed_or_given_up_move_releases_its_place);
