@@ -26,6 +26,10 @@ const struct mig_kind mig_kind_resume = { "resume", MEV_RESUME_STARTED, MEV_RESU
 const struct mig_kind mig_kind_apply = { "apply", MEV_APPLY_STARTED, MEV_APPLY_DONE,
 	MEV_APPLY_FAILED, true, false, true };
 
+/* A move of a component its node is still starting: how long to wait for its report. */
+#define MIG_STARTING_WAIT_MS 5000u
+#define MIG_STARTING_POLL_MS 100u
+
 /* One migration in progress. */
 struct mig {
 	const struct mig_env *m_env;
@@ -247,16 +251,34 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 	/*
 	 * Its node is starting it (declared at attach, not listed by a heartbeat
 	 * yet): moved "from nowhere", it would run twice, and the work since its
-	 * last checkpoint would be lost. Failovers and resumes decide on their own.
+	 * last checkpoint would be lost. Wait for the node's report (a heartbeat
+	 * or two), within the caller's time; refused if none comes. Failovers
+	 * and resumes decide on their own.
 	 */
-	if (!m->m_kind->mk_failover && m->m_plan.rm_starting_on[0] != '\0') {
-		snprintf(err, errlen, "%s of %s: node %s is starting it (declared at attach, not "
-		    "reported running yet); try again in a moment", m->m_kind->mk_what, m->m_comp,
-		    m->m_plan.rm_starting_on);
+	for (unsigned waited = 0; !m->m_kind->mk_failover && m->m_plan.rm_starting_on[0] != '\0';
+	     waited += MIG_STARTING_POLL_MS) {
+		bool again = waited < MIG_STARTING_WAIT_MS && mig_left(m) > 2 * MIG_STARTING_POLL_MS;
+
+		if (!again)
+			snprintf(err, errlen, "%s of %s: node %s is starting it (declared at attach, "
+			    "not reported running after %u ms); try again in a moment",
+			    m->m_kind->mk_what, m->m_comp, m->m_plan.rm_starting_on, waited);
 		reg_peer_put(m->m_plan.rm_owner_peer);
 		m->m_plan.rm_owner_peer = NULL;
 		reg_migrate_end(reg, m->m_comp, NULL, 0, NULL);
-		return -EAGAIN;
+		if (!again)
+			return -EAGAIN;
+		util_sleep_ms(MIG_STARTING_POLL_MS);
+		rv = reg_migrate_begin(reg, m->m_comp, &m->m_plan);
+		if (rv == -EBUSY) {
+			snprintf(err, errlen, "migration of %s already in progress", m->m_comp);
+			return -ECANCELED;
+		}
+		if (rv != 0) {
+			snprintf(err, errlen, "%s of %s: %s", m->m_kind->mk_what, m->m_comp,
+			    err_str(rv));
+			return rv;
+		}
 	}
 	if (m->m_kind->mk_failover &&
 	    ((m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs && !m->m_plan.rm_owner_fenced) ||
