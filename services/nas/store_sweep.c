@@ -58,7 +58,12 @@
 #define STORE_SWEEP_NAMES_MAX (256u * 1024)   /* names kept; a table of 17 MiB at most */
 #define STORE_SWEEP_RETRY_MS 1000             /* after a failed batch, doubling to a minute */
 
-enum store_sweep_name { SW_EMPTY, SW_TOUCHED, SW_DOOMED };
+/*
+ * SW_DOOMED_NAMED: doomed, then named by a client. Answered missing like
+ * SW_DOOMED, but a batch that runs again after a failure keeps it: the
+ * failed batch deleted nothing, and a PutChunks in between found it there.
+ */
+enum store_sweep_name { SW_EMPTY, SW_TOUCHED, SW_DOOMED, SW_DOOMED_NAMED };
 
 struct store_sweep_slot {
 	uint8_t ss_name[SHA_LEN];
@@ -212,8 +217,10 @@ store_sweep_touch(struct store *s, const uint8_t *name)
 	if (sw->sw_started && store_sweep_cmp(name, SHA_LEN, sw->sw_last, sw->sw_last_len) <= 0)
 		return false;
 	e = store_sweep_find(sw, name);
-	if (e != NULL && e->ss_state == SW_DOOMED)
+	if (e != NULL && (e->ss_state == SW_DOOMED || e->ss_state == SW_DOOMED_NAMED)) {
+		e->ss_state = SW_DOOMED_NAMED;
 		return true;
+	}
 	if (!store_sweep_mark(sw, name, SW_TOUCHED))
 		sw->sw_keep_all = true; /* safe: the sweep deletes nothing more */
 	return false;
@@ -278,9 +285,11 @@ store_sweep_orphan(struct store *s, MDB_txn *txn, MDB_cursor *c, const MDB_val *
 		doom = true; /* not a name a client can give */
 	} else {
 		struct store_sweep_slot *e = store_sweep_find(sw, k->mv_data);
-		if (e != NULL && e->ss_state == SW_TOUCHED)
-			doom = false; /* named by a client since the open */
-		else if (store_sweep_mark(sw, k->mv_data, SW_DOOMED))
+		if (e != NULL && (e->ss_state == SW_TOUCHED || e->ss_state == SW_DOOMED_NAMED)) {
+			/* Named by a client since the open (or since a batch that failed). */
+			e->ss_state = SW_TOUCHED;
+			doom = false;
+		} else if (store_sweep_mark(sw, k->mv_data, SW_DOOMED))
 			doom = true;
 		else
 			sw->sw_keep_all = true; /* did not fit: keep it, and every other */
