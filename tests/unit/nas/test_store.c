@@ -1611,6 +1611,112 @@ START_TEST(store_sweep_keeps_an_orphan_put_again_after_a_failed_batch)
 }
 END_TEST
 
+/*
+ * The names table full (STORE_SWEEP_NAMES_MAX, 262,144) while a batch has
+ * orphans doomed and not yet committed: a HaveChunks of one of them must
+ * not answer "have" (its client would not upload it, and the batch then
+ * deletes it). Here the table is filled up to ROOM names before the open's
+ * sweep; one batch of ORPHANS orphans dooms them from the lowest name up
+ * while a thread asks for them one at a time from the highest down (each
+ * name it asks for takes a slot too), so the table fills part-way through
+ * the batch. Every orphan answered "have" must be there when the sweep
+ * ends. Before the fix, HaveChunks stopped looking at the table once it was
+ * full and answered "have" from its snapshot for orphans the batch was
+ * about to delete (4 of 5 runs of the binary failed).
+ */
+#define FULL_ORPHANS 1500u
+#define FULL_ROOM 1200u
+#define FULL_NAMES_MAX (256u * 1024)
+
+struct full_asker {
+	uint8_t (*fa_names)[SHA_LEN]; /* sorted */
+	bool *fa_have;                /* answered "have" at least once */
+	atomic_bool fa_stop;
+	struct arena *fa_ar;
+};
+
+static void *
+full_ask(void *arg)
+{
+	struct full_asker *fa = arg;
+
+	while (!atomic_load(&fa->fa_stop)) {
+		for (size_t i = FULL_ORPHANS; i-- > 0;) {
+			ProtobufCBinaryData h = { SHA_LEN, fa->fa_names[i] };
+			struct store_error err;
+			uint32_t *missing;
+			size_t nm;
+			ck_assert_int_eq(store_have_chunks(st, &h, 1, fa->fa_ar, &missing, &nm, &err), 0);
+			if (nm == 0)
+				fa->fa_have[i] = true;
+			arena_reset(fa->fa_ar);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(store_sweep_with_its_names_full_never_answers_have_for_a_doomed_orphan)
+{
+	static uint8_t names[FULL_ORPHANS][SHA_LEN];
+	static uint8_t data[FULL_ORPHANS][64];
+	static Ckpt__V1__Chunk ch[FULL_ORPHANS];
+	static Ckpt__V1__Chunk *chp[FULL_ORPHANS];
+	static bool have[FULL_ORPHANS];
+	ProtobufCBinaryData *h = malloc(STORE_HASHES_MAX * sizeof(*h));
+	uint8_t (*fill)[SHA_LEN] = malloc(STORE_HASHES_MAX * SHA_LEN);
+	struct full_asker fa = { names, have, false, NULL };
+	struct store_error err;
+	pthread_t t;
+	uint32_t stored, *missing;
+	size_t left = FULL_NAMES_MAX - FULL_ROOM, nm, lost = 0;
+	unsigned seed = 1;
+	bool done = false;
+
+	for (size_t i = 0; i < FULL_ORPHANS; i++) {
+		uint8_t *b = testbuf_bytes(64, 90000 + (unsigned)i);
+		memcpy(data[i], b, 64);
+		free(b);
+		ckpt__v1__chunk__init(&ch[i]);
+		sha256(data[i], 64, names[i]);
+		ch[i].sha256 = (ProtobufCBinaryData){ SHA_LEN, names[i] };
+		ch[i].data = (ProtobufCBinaryData){ 64, data[i] };
+		chp[i] = &ch[i];
+	}
+	ck_assert_int_eq(store_put_chunks(st, chp, FULL_ORPHANS, &stored, &err), 0);
+	ck_assert_uint_eq(stored, FULL_ORPHANS);
+	qsort(names, FULL_ORPHANS, SHA_LEN, sha_cmp);
+	store_close(st);
+	st = open_manual();
+	/* Names no chunk has: the table full but for FULL_ROOM slots. */
+	while (left != 0) {
+		size_t n = left < STORE_HASHES_MAX ? left : STORE_HASHES_MAX;
+		for (size_t i = 0; i < n; i++) {
+			uint8_t *b = testbuf_bytes(8, seed++);
+			sha256(b, 8, fill[i]);
+			free(b);
+			h[i] = (ProtobufCBinaryData){ SHA_LEN, fill[i] };
+		}
+		ck_assert_int_eq(store_have_chunks(st, h, n, ar, &missing, &nm, &err), 0);
+		ck_assert_uint_eq(nm, n);
+		arena_reset(ar);
+		left -= n;
+	}
+	ck_assert_int_eq(arena_new(&fa.fa_ar), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, full_ask, &fa), 0);
+	ck_assert_int_eq(store_sweep_step(st, 2 * FULL_ORPHANS, &done, &err), 0);
+	atomic_store(&fa.fa_stop, true);
+	pthread_join(t, NULL);
+	arena_free(fa.fa_ar);
+	sweep_all(0);
+	for (size_t i = 0; i < FULL_ORPHANS; i++)
+		if (have[i] && count_missing((const uint8_t(*)[SHA_LEN])names + i, 1) != 0)
+			lost++;
+	ck_assert_msg(lost == 0, "%zu orphans answered \"have\" were deleted", lost);
+	free(fill);
+	free(h);
+}
+END_TEST
+
 START_TEST(store_holes_and_page_tails_round_trip)
 {
 	/* A page of data, two zero pages (a hole), two pages of data. */
@@ -3306,6 +3412,7 @@ main(void)
 	tcase_add_test(tc, store_sweep_keeps_what_clients_named_and_counts_writes_on_both_sides);
 	tcase_add_test(tc, store_close_during_the_sweep_is_clean_and_the_next_open_sweeps_again);
 	tcase_add_test(tc, store_sweep_keeps_an_orphan_put_again_after_a_failed_batch);
+	tcase_add_test(tc, store_sweep_with_its_names_full_never_answers_have_for_a_doomed_orphan);
 	tcase_add_test(tc, store_refuses_a_map_over_what_the_process_can_map);
 	tcase_add_test(tc, store_open_collects_orphan_chunks);
 	tcase_add_test(tc, store_list_walks_in_key_order);
