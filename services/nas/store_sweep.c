@@ -199,8 +199,12 @@ store_sweep_lock(struct store *s)
 	if (sw == NULL)
 		return false;
 	pthread_mutex_lock(&sw->sw_mu);
-	/* The walk of "chunk" is over (no more deletion) or keeps everything: nothing to note. */
-	if (sw->sw_tails || sw->sw_ended || sw->sw_keep_all) {
+	/*
+	 * The walk of "chunk" is over: nothing to note. Not when it keeps
+	 * everything (sw_keep_all): the batch running may have doomed names
+	 * before the table filled, and it deletes those.
+	 */
+	if (sw->sw_tails || sw->sw_ended) {
 		pthread_mutex_unlock(&sw->sw_mu);
 		return false;
 	}
@@ -221,6 +225,8 @@ store_sweep_touch(struct store *s, const uint8_t *name)
 		e->ss_state = SW_DOOMED_NAMED;
 		return true;
 	}
+	if (sw->sw_keep_all)
+		return false; /* the sweep dooms nothing more */
 	if (!store_sweep_mark(sw, name, SW_TOUCHED))
 		sw->sw_keep_all = true; /* safe: the sweep deletes nothing more */
 	return false;
