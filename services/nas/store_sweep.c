@@ -5,7 +5,7 @@
  * the NAS serves. The protocol:
  *
  * - Walk. "chunk" in key order, STORE_SWEEP_BATCH keys per write transaction
- *   (through store_write(), so a batch joins the group commit like any
+ *   (through store_write_frees(), so a batch joins the group commit like any
  *   write and never holds the writer for long), each batch read once before
  *   in a read transaction so that its write transaction finds the pages in
  *   memory. Then "tail", deleting tails whose chunk is gone (never written
@@ -33,7 +33,10 @@
  *   sweep deletes (a missing answer for a chunk that stays only costs an
  *   upload PutChunks finds there). Names are kept only while the walk of
  *   "chunk" runs, at most STORE_SWEEP_NAMES_MAX: past that the sweep keeps
- *   every orphan (they go at the next open).
+ *   every orphan (they go at the next open), and those it doomed before
+ *   still answer missing. A name given while doomed is kept by a batch that
+ *   runs again after a failure (the failed one deleted nothing, and a
+ *   PutChunks in between found the chunk there and was acknowledged).
  *
  * Locks: sw_mu guards the names, the in-memory frontier and the thread's
  * state; it is taken inside a write transaction (the batch) and outside any
