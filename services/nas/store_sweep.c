@@ -5,7 +5,7 @@
  * the NAS serves. The protocol:
  *
  * - Walk. "chunk" in key order, STORE_SWEEP_BATCH keys per write transaction
- *   (through store_write(), so a batch joins the group commit like any
+ *   (through store_write_frees(), so a batch joins the group commit like any
  *   write and never holds the writer for long), each batch read once before
  *   in a read transaction so that its write transaction finds the pages in
  *   memory. Then "tail", deleting tails whose chunk is gone (never written
@@ -33,7 +33,10 @@
  *   sweep deletes (a missing answer for a chunk that stays only costs an
  *   upload PutChunks finds there). Names are kept only while the walk of
  *   "chunk" runs, at most STORE_SWEEP_NAMES_MAX: past that the sweep keeps
- *   every orphan (they go at the next open).
+ *   every orphan (they go at the next open), and those it doomed before
+ *   still answer missing. A name given while doomed is kept by a batch that
+ *   runs again after a failure (the failed one deleted nothing, and a
+ *   PutChunks in between found the chunk there and was acknowledged).
  *
  * Locks: sw_mu guards the names, the in-memory frontier and the thread's
  * state; it is taken inside a write transaction (the batch) and outside any
@@ -58,7 +61,12 @@
 #define STORE_SWEEP_NAMES_MAX (256u * 1024)   /* names kept; a table of 17 MiB at most */
 #define STORE_SWEEP_RETRY_MS 1000             /* after a failed batch, doubling to a minute */
 
-enum store_sweep_name { SW_EMPTY, SW_TOUCHED, SW_DOOMED };
+/*
+ * SW_DOOMED_NAMED: doomed, then named by a client. Answered missing like
+ * SW_DOOMED, but a batch that runs again after a failure keeps it: the
+ * failed batch deleted nothing, and a PutChunks in between found it there.
+ */
+enum store_sweep_name { SW_EMPTY, SW_TOUCHED, SW_DOOMED, SW_DOOMED_NAMED };
 
 struct store_sweep_slot {
 	uint8_t ss_name[SHA_LEN];
@@ -194,8 +202,12 @@ store_sweep_lock(struct store *s)
 	if (sw == NULL)
 		return false;
 	pthread_mutex_lock(&sw->sw_mu);
-	/* The walk of "chunk" is over (no more deletion) or keeps everything: nothing to note. */
-	if (sw->sw_tails || sw->sw_ended || sw->sw_keep_all) {
+	/*
+	 * The walk of "chunk" is over: nothing to note. Not when it keeps
+	 * everything (sw_keep_all): the batch running may have doomed names
+	 * before the table filled, and it deletes those.
+	 */
+	if (sw->sw_tails || sw->sw_ended) {
 		pthread_mutex_unlock(&sw->sw_mu);
 		return false;
 	}
@@ -212,8 +224,12 @@ store_sweep_touch(struct store *s, const uint8_t *name)
 	if (sw->sw_started && store_sweep_cmp(name, SHA_LEN, sw->sw_last, sw->sw_last_len) <= 0)
 		return false;
 	e = store_sweep_find(sw, name);
-	if (e != NULL && e->ss_state == SW_DOOMED)
+	if (e != NULL && (e->ss_state == SW_DOOMED || e->ss_state == SW_DOOMED_NAMED)) {
+		e->ss_state = SW_DOOMED_NAMED;
 		return true;
+	}
+	if (sw->sw_keep_all)
+		return false; /* the sweep dooms nothing more */
 	if (!store_sweep_mark(sw, name, SW_TOUCHED))
 		sw->sw_keep_all = true; /* safe: the sweep deletes nothing more */
 	return false;
@@ -278,9 +294,11 @@ store_sweep_orphan(struct store *s, MDB_txn *txn, MDB_cursor *c, const MDB_val *
 		doom = true; /* not a name a client can give */
 	} else {
 		struct store_sweep_slot *e = store_sweep_find(sw, k->mv_data);
-		if (e != NULL && e->ss_state == SW_TOUCHED)
-			doom = false; /* named by a client since the open */
-		else if (store_sweep_mark(sw, k->mv_data, SW_DOOMED))
+		if (e != NULL && (e->ss_state == SW_TOUCHED || e->ss_state == SW_DOOMED_NAMED)) {
+			/* Named by a client since the open (or since a batch that failed). */
+			e->ss_state = SW_TOUCHED;
+			doom = false;
+		} else if (store_sweep_mark(sw, k->mv_data, SW_DOOMED))
 			doom = true;
 		else
 			sw->sw_keep_all = true; /* did not fit: keep it, and every other */

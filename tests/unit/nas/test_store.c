@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -1294,14 +1295,20 @@ END_TEST
 #define SWEEP_CHUNK (4096 + 100) /* a page and 100 bytes: each chunk has a tail */
 
 static struct store *
-open_manual(void)
+open_manual_max(uint64_t map_max)
 {
-	struct store_config cfg = { dir, 1 * MiB, 64 * MiB, 1000, false, false, NULL, true, 0 };
+	struct store_config cfg = { dir, 1 * MiB, map_max, 1000, false, false, NULL, true, 0 };
 	struct store_error err;
 	struct store *s = NULL;
 	int rv = store_open(&cfg, &s, NULL, &err);
 	ck_assert_msg(rv == 0, "store_open: %d %s", rv, err.se_msg);
 	return s;
+}
+
+static struct store *
+open_manual(void)
+{
+	return open_manual_max(64 * MiB);
 }
 
 /* Runs the sweep to its end, max_keys at a time; returns the batches it took. */
@@ -1503,6 +1510,210 @@ START_TEST(store_close_during_the_sweep_is_clean_and_the_next_open_sweeps_again)
 	ck_assert_uint_eq(stats().ss_chunk_raw_bytes, len);
 	free(lost);
 	free(kept);
+}
+END_TEST
+
+/* Uploads chunks of len bytes (seeds from *seed on) until the store refuses one. */
+static void
+fill_up(size_t len, unsigned *seed)
+{
+	for (;;) {
+		uint8_t *b = testbuf_bytes(len, (*seed)++);
+		Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+		struct store_error err;
+		uint32_t stored;
+		uint8_t sha[SHA_LEN];
+		int rv;
+
+		sha256(b, len, sha);
+		ch.sha256 = (ProtobufCBinaryData){ SHA_LEN, sha };
+		ch.data = (ProtobufCBinaryData){ len, b };
+		rv = store_put_chunks(st, &chp, 1, &stored, &err);
+		free(b);
+		if (rv != 0) {
+			ck_assert_int_eq(rv, -ENOSPC);
+			return;
+		}
+	}
+}
+
+/*
+ * Room in a map at --map-max, as another process (ckpt-nas --check, an
+ * mdb tool) leaves it: a child grows the map to size with a value past the
+ * end and deletes it; the store adopts the size at its next transaction.
+ */
+static void
+grow_map_elsewhere(size_t size)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		size_t big = size / 2;
+		MDB_val k = { 4, "grow" }, v = { big, calloc(1, big) };
+		MDB_env *env;
+		MDB_txn *t;
+		MDB_dbi d;
+		bool ok = mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 16) == 0 &&
+		    mdb_env_set_mapsize(env, size) == 0 && mdb_env_open(env, dir, MDB_NOTLS, 0640) == 0 &&
+		    mdb_txn_begin(env, NULL, 0, &t) == 0 && mdb_dbi_open(t, "meta", 0, &d) == 0 &&
+		    mdb_put(t, d, &k, &v, 0) == 0 && mdb_txn_commit(t) == 0 &&
+		    mdb_txn_begin(env, NULL, 0, &t) == 0 && mdb_del(t, d, &k, NULL) == 0 &&
+		    mdb_txn_commit(t) == 0;
+		_exit(ok ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/*
+ * A sweep batch that fails (here the map at --map-max) deletes nothing;
+ * a PutChunks of one of the orphans it had marked finds it there (stored
+ * 0: its client is told the store has it, and Stores it next). The sweep's
+ * next batch must keep it. Before the fix the orphan stayed marked
+ * "doomed" from the failed batch and the retry deleted it: the Store that
+ * followed was refused for a missing chunk.
+ */
+START_TEST(store_sweep_keeps_an_orphan_put_again_after_a_failed_batch)
+{
+	size_t len = 4 * SWEEP_CHUNK;
+	uint8_t *orph = testbuf_bytes(len, 81);
+	Ckpt__V1__Chunk ch = CKPT__V1__CHUNK__INIT, *chp = &ch;
+	struct store_error err;
+	struct ckpt o, d;
+	uint32_t stored;
+	unsigned seed = 1000;
+	bool done = false;
+	int rv;
+
+	upload_only(&o, orph, len);
+	store_close(st);
+	st = open_manual_max(1 * MiB);
+	fill_up(64 << 10, &seed);
+	fill_up(4 << 10, &seed);
+	fill_up(100, &seed);
+	rv = store_sweep_step(st, 64, &done, &err);
+	ck_assert_msg(rv == -ENOSPC, "the batch in a full map: %d %s", rv, err.se_msg);
+	/* The client sends one orphan again: the store has it. */
+	ch.sha256 = (ProtobufCBinaryData){ SHA_LEN, o.sha[0] };
+	ch.data = (ProtobufCBinaryData){ SWEEP_CHUNK, orph };
+	ck_assert_int_eq(store_put_chunks(st, &chp, 1, &stored, &err), 0);
+	ck_assert_uint_eq(stored, 0);
+	/* Room again; the sweep goes on to its end. */
+	grow_map_elsewhere(4 * MiB);
+	sweep_all(64);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])o.sha, 1), 0);
+	ckpt_build(&d, "n2", "d", 0, 1, orph, SWEEP_CHUNK, SWEEP_CHUNK, false);
+	ck_assert_msg(commit(&d, NULL, NULL, &err) == 0, "%s", err.se_msg);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])o.sha + 1, 3), 3);
+	free(orph);
+}
+END_TEST
+
+/*
+ * The names table full (STORE_SWEEP_NAMES_MAX, 262,144) while a batch has
+ * orphans doomed and not yet committed: a HaveChunks of one of them must
+ * not answer "have" (its client would not upload it, and the batch then
+ * deletes it). Here the table is filled up to ROOM names before the open's
+ * sweep; one batch of ORPHANS orphans dooms them from the lowest name up
+ * while a thread asks for them one at a time from the highest down (each
+ * name it asks for takes a slot too), so the table fills part-way through
+ * the batch. Every orphan answered "have" must be there when the sweep
+ * ends. Before the fix, HaveChunks stopped looking at the table once it was
+ * full and answered "have" from its snapshot for orphans the batch was
+ * about to delete (4 of 5 runs of the binary failed).
+ */
+#define FULL_ORPHANS 1500u
+#define FULL_ROOM 1200u
+#define FULL_NAMES_MAX (256u * 1024)
+
+struct full_asker {
+	uint8_t (*fa_names)[SHA_LEN]; /* sorted */
+	bool *fa_have;                /* answered "have" at least once */
+	atomic_bool fa_stop;
+	struct arena *fa_ar;
+};
+
+static void *
+full_ask(void *arg)
+{
+	struct full_asker *fa = arg;
+
+	while (!atomic_load(&fa->fa_stop)) {
+		for (size_t i = FULL_ORPHANS; i-- > 0;) {
+			ProtobufCBinaryData h = { SHA_LEN, fa->fa_names[i] };
+			struct store_error err;
+			uint32_t *missing;
+			size_t nm;
+			ck_assert_int_eq(store_have_chunks(st, &h, 1, fa->fa_ar, &missing, &nm, &err), 0);
+			if (nm == 0)
+				fa->fa_have[i] = true;
+			arena_reset(fa->fa_ar);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(store_sweep_with_its_names_full_never_answers_have_for_a_doomed_orphan)
+{
+	static uint8_t names[FULL_ORPHANS][SHA_LEN];
+	static uint8_t data[FULL_ORPHANS][64];
+	static Ckpt__V1__Chunk ch[FULL_ORPHANS];
+	static Ckpt__V1__Chunk *chp[FULL_ORPHANS];
+	static bool have[FULL_ORPHANS];
+	ProtobufCBinaryData *h = malloc(STORE_HASHES_MAX * sizeof(*h));
+	uint8_t (*fill)[SHA_LEN] = malloc(STORE_HASHES_MAX * SHA_LEN);
+	struct full_asker fa = { names, have, false, NULL };
+	struct store_error err;
+	pthread_t t;
+	uint32_t stored, *missing;
+	size_t left = FULL_NAMES_MAX - FULL_ROOM, nm, lost = 0;
+	unsigned seed = 1;
+	bool done = false;
+
+	for (size_t i = 0; i < FULL_ORPHANS; i++) {
+		uint8_t *b = testbuf_bytes(64, 90000 + (unsigned)i);
+		memcpy(data[i], b, 64);
+		free(b);
+		ckpt__v1__chunk__init(&ch[i]);
+		sha256(data[i], 64, names[i]);
+		ch[i].sha256 = (ProtobufCBinaryData){ SHA_LEN, names[i] };
+		ch[i].data = (ProtobufCBinaryData){ 64, data[i] };
+		chp[i] = &ch[i];
+	}
+	ck_assert_int_eq(store_put_chunks(st, chp, FULL_ORPHANS, &stored, &err), 0);
+	ck_assert_uint_eq(stored, FULL_ORPHANS);
+	qsort(names, FULL_ORPHANS, SHA_LEN, sha_cmp);
+	store_close(st);
+	st = open_manual();
+	/* Names no chunk has: the table full but for FULL_ROOM slots. */
+	while (left != 0) {
+		size_t n = left < STORE_HASHES_MAX ? left : STORE_HASHES_MAX;
+		for (size_t i = 0; i < n; i++) {
+			uint8_t *b = testbuf_bytes(8, seed++);
+			sha256(b, 8, fill[i]);
+			free(b);
+			h[i] = (ProtobufCBinaryData){ SHA_LEN, fill[i] };
+		}
+		ck_assert_int_eq(store_have_chunks(st, h, n, ar, &missing, &nm, &err), 0);
+		ck_assert_uint_eq(nm, n);
+		arena_reset(ar);
+		left -= n;
+	}
+	ck_assert_int_eq(arena_new(&fa.fa_ar), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, full_ask, &fa), 0);
+	ck_assert_int_eq(store_sweep_step(st, 2 * FULL_ORPHANS, &done, &err), 0);
+	atomic_store(&fa.fa_stop, true);
+	pthread_join(t, NULL);
+	arena_free(fa.fa_ar);
+	sweep_all(0);
+	for (size_t i = 0; i < FULL_ORPHANS; i++)
+		if (have[i] && count_missing((const uint8_t(*)[SHA_LEN])names + i, 1) != 0)
+			lost++;
+	ck_assert_msg(lost == 0, "%zu orphans answered \"have\" were deleted", lost);
+	free(fill);
+	free(h);
 }
 END_TEST
 
@@ -3200,6 +3411,8 @@ main(void)
 	tcase_add_test(tc, store_sweep_deletes_orphans_from_before_a_reopen_and_counts_exactly);
 	tcase_add_test(tc, store_sweep_keeps_what_clients_named_and_counts_writes_on_both_sides);
 	tcase_add_test(tc, store_close_during_the_sweep_is_clean_and_the_next_open_sweeps_again);
+	tcase_add_test(tc, store_sweep_keeps_an_orphan_put_again_after_a_failed_batch);
+	tcase_add_test(tc, store_sweep_with_its_names_full_never_answers_have_for_a_doomed_orphan);
 	tcase_add_test(tc, store_refuses_a_map_over_what_the_process_can_map);
 	tcase_add_test(tc, store_open_collects_orphan_chunks);
 	tcase_add_test(tc, store_list_walks_in_key_order);
