@@ -135,13 +135,20 @@ store_room_take(struct store *s)
 	char size[32];
 	int fd, rv;
 
-	if (min == 0 || mdb_env_get_fd(s->s_env, &fd) != 0 ||
-	    store_read(s, store_room_size_txn, &rs) != 0)
+	if (min == 0 || mdb_env_get_fd(s->s_env, &fd) != 0)
 		return;
+	/*
+	 * The sizes are read and saved under s_room_mu, so a take that read
+	 * them before a later commit cannot save them after that commit's take
+	 * (admission would count room in the map the later commit used).
+	 * s_room_mu is never taken with s_lock held (store_read() takes it).
+	 */
+	pthread_mutex_lock(&s->s_room_mu);
+	if (store_read(s, store_room_size_txn, &rs) != 0)
+		goto out_unlock;
 	want = rs.rs_want > min ? rs.rs_want : min;
 	atomic_store(&s->s_reserve_bound, rs.rs_want);
 	atomic_store(&s->s_room_end, rs.rs_end);
-	pthread_mutex_lock(&s->s_room_mu);
 	was = atomic_load(&s->s_reserve_held);
 	atomic_store(&s->s_reserve_want, want);
 	if (was && rs.rs_end + want <= s->s_reserve_limit)
