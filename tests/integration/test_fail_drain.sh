@@ -20,6 +20,10 @@ agent a2
 agent a3 --demo demo_4:64K
 nodes_up() { [ "$(ctl --json nodes | jq '[.[] | select(.state == "up")] | length')" -eq "$1" ]; }
 check "three agents attach" wait_for 30 nodes_up 3
+# Drained once every node reports what it started (a component a node is
+# still starting is in no heartbeat yet).
+listed() { [ "$(ctl --json nodes | jq '[.[].components[].name] | length')" -eq 4 ]; }
+check "the nodes report their four components" wait_for 30 listed
 
 ctl --json drain a1 >"$T_DIR/drain.json"
 check "drain exits 0" [ $? -eq 0 ]
@@ -32,7 +36,7 @@ check "a1 is empty" [ "$(jq '.components | length' <<<"$a1")" -eq 0 ]
 check "a1 is cordoned" [ "$(jq .cordoned <<<"$a1")" = true ]
 check "ckptctl nodes shows the cordon" sh -c "$CTL_BIN --manager $MGR_URL nodes | grep a1 | grep -q cordoned"
 check "a1 logged its components stopped" log_has a1 "component demo_3 stopped"
-check "the components run on a2 and a3" sh -c \
+check "the components run on a2 and a3" wait_for 10 sh -c \
 	"$CTL_BIN --manager $MGR_URL --json nodes | jq -e '[.[] | select(.id != \"a1\") | .components[].name] | sort == [\"demo_1\",\"demo_2\",\"demo_3\",\"demo_4\"]' >/dev/null"
 check "migrate --to a cordoned node is refused" sh -c "! $CTL_BIN --manager $MGR_URL migrate demo_1 --to a1 2>$T_DIR/err.txt"
 check "... saying it is cordoned" grep -q "cordoned" "$T_DIR/err.txt"
