@@ -526,6 +526,15 @@ store_stat_txn(struct store *s, MDB_txn *txn, void *arg)
 	return 0;
 }
 
+/* A byte count that moves up and down in racing steps: "below 0" reads 0. */
+static uint64_t
+store_count_read(atomic_uint_fast64_t *v)
+{
+	uint64_t x = atomic_load(v);
+
+	return x > INT64_MAX ? 0 : x;
+}
+
 int
 store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *ret_err)
 {
@@ -536,8 +545,13 @@ store_stat(struct store *s, struct store_stats *ret_stats, struct store_error *r
 	rv = store_read(s, store_stat_txn, &st);
 	if (rv != 0)
 		return rv;
-	st.ss_chunk_bytes = atomic_load(&s->s_chunk_bytes);
-	st.ss_chunk_raw_bytes = atomic_load(&s->s_chunk_raw_bytes);
+	/*
+	 * A delete may subtract a chunk before the thread that counted it adds
+	 * it (the sweep after open, a PutChunks whose commit returned late):
+	 * the counter then wraps for an instant. Reported as 0, not 2^64 - n.
+	 */
+	st.ss_chunk_bytes = store_count_read(&s->s_chunk_bytes);
+	st.ss_chunk_raw_bytes = store_count_read(&s->s_chunk_raw_bytes);
 	st.ss_writes = atomic_load(&s->s_writes);
 	st.ss_write_commits = atomic_load(&s->s_commits);
 	memcpy(st.ss_store_id, s->s_id, sizeof(st.ss_store_id));
