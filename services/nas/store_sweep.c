@@ -316,7 +316,7 @@ store_sweep_orphan(struct store *s, MDB_txn *txn, MDB_cursor *c, const MDB_val *
 /* The bytes of a chunk kept (its value v, its count rv_ or none), its tail's included. */
 static int
 store_sweep_count(struct store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
-    const MDB_val *ref_v, struct store_sweep_op *op)
+    const MDB_val *ref_v, uint64_t *bytes, uint64_t *raw)
 {
 	struct store_chunk_val cv;
 	struct store_ref ref;
@@ -326,17 +326,34 @@ store_sweep_count(struct store *s, MDB_txn *txn, const MDB_val *k, const MDB_val
 	if (ref_v != NULL && store_ref_decode(ref_v, &ref) == 0 && ref.r_raw_size != 0 &&
 	    v->mv_size > STORE_CHUNK_HDR) {
 		/* From sizes LMDB keeps in its pages: the value's bytes are not read. */
-		op->so_bytes += v->mv_size - STORE_CHUNK_HDR;
-		op->so_raw += ref.r_raw_size;
+		*bytes += v->mv_size - STORE_CHUNK_HDR;
+		*raw += ref.r_raw_size;
 	} else if (store_chunk_parse(v, &cv) == 0) {
 		/* A count of the older form, or none (an orphan kept): the header. */
-		op->so_bytes += cv.cv_len;
-		op->so_raw += cv.cv_raw_size;
+		*bytes += cv.cv_len;
+		*raw += cv.cv_raw_size;
 	}
 	rc = mdb_get(txn, s->s_dbi[DB_TAIL], &tk, &tv);
 	if (rc == 0)
-		op->so_bytes += tv.mv_size;
+		*bytes += tv.mv_size;
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * The key the walk is at, copied into op (where the next batch resumes; the
+ * key's bytes in the map move when the cursor deletes it), and counted.
+ */
+static MDB_val
+store_sweep_key(struct store_sweep_op *op, const MDB_val *k)
+{
+	MDB_val copy;
+
+	op->so_last_len = k->mv_size < sizeof(op->so_last) ? k->mv_size : sizeof(op->so_last);
+	memcpy(op->so_last, k->mv_data, op->so_last_len);
+	op->so_keys++;
+	copy.mv_size = op->so_last_len;
+	copy.mv_data = op->so_last;
+	return copy;
 }
 
 static int
@@ -349,11 +366,7 @@ store_sweep_chunks(struct store *s, MDB_txn *txn, MDB_cursor *c, struct store_sw
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		bool deleted = false;
 
-		/* A copy: the key's bytes move when the cursor deletes it. */
-		op->so_last_len = k.mv_size < sizeof(op->so_last) ? k.mv_size : sizeof(op->so_last);
-		memcpy(op->so_last, k.mv_data, op->so_last_len);
-		k.mv_data = op->so_last;
-		op->so_keys++;
+		k = store_sweep_key(op, &k);
 		rk = k;
 		rc = mdb_get(txn, s->s_dbi[DB_REF], &rk, &rv_);
 		if (op->so_dry) {
@@ -365,10 +378,11 @@ store_sweep_chunks(struct store *s, MDB_txn *txn, MDB_cursor *c, struct store_sw
 				op->so_orphans++;
 			else if (rc == 0) {
 				op->so_kept++;
-				rc = store_sweep_count(s, txn, &k, &v, NULL, op);
+				rc = store_sweep_count(s, txn, &k, &v, NULL, &op->so_bytes, &op->so_raw);
 			}
 		} else if (rc == 0) {
-			rc = store_sweep_count(s, txn, &k, &v, &rv_, op);
+			rc = store_sweep_count(s, txn, &k, &v, &rv_, &op->so_bytes,
+			    &op->so_raw);
 		}
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
@@ -392,11 +406,7 @@ store_sweep_tails(struct store *s, MDB_txn *txn, MDB_cursor *c, struct store_swe
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		MDB_val ck, cv;
 
-		op->so_last_len = k.mv_size < sizeof(op->so_last) ? k.mv_size : sizeof(op->so_last);
-		memcpy(op->so_last, k.mv_data, op->so_last_len);
-		ck.mv_size = op->so_last_len;
-		ck.mv_data = op->so_last;
-		op->so_keys++;
+		ck = store_sweep_key(op, &k);
 		rc = mdb_get(txn, s->s_dbi[DB_CHUNK], &ck, &cv);
 		if (rc == MDB_NOTFOUND && !op->so_dry) {
 			rc = mdb_cursor_del(c, 0);
@@ -609,15 +619,9 @@ store_sweep_count_txn(struct store *s, MDB_txn *txn, void *arg)
 		return store_rc(rc);
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		struct store_chunk_val cv;
-		MDB_val tk = k, tv;
-
-		if (store_chunk_parse(&v, &cv) == 0) {
-			op->c_bytes += cv.cv_len;
-			op->c_raw += cv.cv_raw_size;
-		}
-		if (mdb_get(txn, s->s_dbi[DB_TAIL], &tk, &tv) == 0)
-			op->c_bytes += tv.mv_size;
+		rc = store_sweep_count(s, txn, &k, &v, NULL, &op->c_bytes, &op->c_raw);
+		if (rc != 0)
+			break;
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : store_rc(rc);
