@@ -143,6 +143,27 @@ mig_nas_spec(struct nasc *nasc, const char *component, unsigned timeout_ms,
 	return 0;
 }
 
+/* A plan begun and not followed: its owner's reference and the mark on the component go. */
+static void
+mig_plan_drop(struct mig *m)
+{
+	reg_peer_put(m->m_plan.rm_owner_peer);
+	m->m_plan.rm_owner_peer = NULL;
+	reg_migrate_end(m->m_env->me_reg, m->m_comp, NULL, 0, NULL);
+}
+
+/* A reg_migrate_begin() that failed, said in err: another move of it (-ECANCELED), or rv. */
+static int
+mig_begin_failed(struct mig *m, int rv, char *err, size_t errlen)
+{
+	if (rv == -EBUSY) {
+		snprintf(err, errlen, "migration of %s already in progress", m->m_comp);
+		return -ECANCELED;
+	}
+	snprintf(err, errlen, "%s of %s: %s", m->m_kind->mk_what, m->m_comp, err_str(rv));
+	return rv;
+}
+
 /* Step 1 of an apply: the component may be new; an up node that runs it keeps it. */
 static int
 mig_begin_apply(struct mig *m, char *err, size_t errlen)
@@ -161,9 +182,7 @@ mig_begin_apply(struct mig *m, char *err, size_t errlen)
 	}
 	if (m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs) {
 		snprintf(err, errlen, "%s runs on %s", m->m_comp, m->m_plan.rm_owner);
-		reg_peer_put(m->m_plan.rm_owner_peer);
-		m->m_plan.rm_owner_peer = NULL;
-		reg_migrate_end(reg, m->m_comp, NULL, 0, NULL);
+		mig_plan_drop(m);
 		return -EALREADY;
 	}
 	snprintf(m->m_source, sizeof(m->m_source), "%s",
@@ -238,16 +257,10 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 			    "unknown component %s: no node runs it and no checkpoint of it exists",
 			    m->m_comp);
 	}
-	if (rv == -EBUSY) {
-		snprintf(err, errlen, "migration of %s already in progress", m->m_comp);
-		return -ECANCELED;
-	}
 	if (rv == -ENOENT)
 		return rv;
-	if (rv != 0) {
-		snprintf(err, errlen, "%s of %s: %s", m->m_kind->mk_what, m->m_comp, err_str(rv));
-		return rv;
-	}
+	if (rv != 0)
+		return mig_begin_failed(m, rv, err, errlen);
 	/*
 	 * Its node is starting it (declared at attach, not listed by a heartbeat
 	 * yet): moved "from nowhere", it would run twice, and the work since its
@@ -263,22 +276,13 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 			snprintf(err, errlen, "%s of %s: node %s is starting it (declared at attach, "
 			    "not reported running after %u ms); try again in a moment",
 			    m->m_kind->mk_what, m->m_comp, m->m_plan.rm_starting_on, waited);
-		reg_peer_put(m->m_plan.rm_owner_peer);
-		m->m_plan.rm_owner_peer = NULL;
-		reg_migrate_end(reg, m->m_comp, NULL, 0, NULL);
+		mig_plan_drop(m);
 		if (!again)
 			return -EAGAIN;
 		util_sleep_ms(MIG_STARTING_POLL_MS);
 		rv = reg_migrate_begin(reg, m->m_comp, &m->m_plan);
-		if (rv == -EBUSY) {
-			snprintf(err, errlen, "migration of %s already in progress", m->m_comp);
-			return -ECANCELED;
-		}
-		if (rv != 0) {
-			snprintf(err, errlen, "%s of %s: %s", m->m_kind->mk_what, m->m_comp,
-			    err_str(rv));
-			return rv;
-		}
+		if (rv != 0)
+			return mig_begin_failed(m, rv, err, errlen);
 	}
 	if (m->m_kind->mk_failover &&
 	    ((m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs && !m->m_plan.rm_owner_fenced) ||
@@ -286,9 +290,7 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 		snprintf(err, errlen, "%s of %s not needed: %s", m->m_kind->mk_what, m->m_comp,
 		    m->m_plan.rm_owner[0] == '\0' ? "no node owns it"
 		    : m->m_kind->mk_resume ? "a node runs it" : "its node runs it again");
-		reg_peer_put(m->m_plan.rm_owner_peer);
-		m->m_plan.rm_owner_peer = NULL;
-		reg_migrate_end(reg, m->m_comp, NULL, 0, NULL);
+		mig_plan_drop(m);
 		return -EALREADY;
 	}
 	snprintf(m->m_source, sizeof(m->m_source), "%s",
