@@ -406,11 +406,12 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
     struct reg_super_note *ret_notes, size_t *ret_nnotes)
 {
 	struct reg_comp *list = NULL;
-	size_t k = 0, nrev = 0, nnotes = 0;
+	size_t k = 0, nrev = 0, nnotes = 0, nlisted;
 	int rv = 0;
 
-	if (ncomps > 0) {
-		list = malloc(ncomps * sizeof(*list));
+	/* Room for the report and for the moves kept while they settle (below). */
+	if (ncomps + n->n_ncomps > 0) {
+		list = malloc((ncomps + n->n_ncomps) * sizeof(*list));
 		if (list == NULL)
 			return -ENOMEM;
 	}
@@ -447,18 +448,33 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 			o->o_nrequires = c->rc_nrequires;
 		}
 	}
+	/*
+	 * Moves that landed on n: settled once a report lists them or
+	 * REG_SETTLE_BEATS did not. Until then n keeps listing them as
+	 * reg_migrate_end() put them: a report the agent made before the
+	 * restore, read after it, must not hide them (ckptctl nodes).
+	 */
+	nlisted = k;
+	for (size_t i = 0; r->r_nsettling > 0 && i < r->r_nowners; i++) {
+		struct reg_owner *o = &r->r_owners[i];
+		const struct reg_comp *kept;
+		bool listed = false;
+
+		if (!o->o_target_settling || strcmp(o->o_target, n->n_id) != 0)
+			continue;
+		for (size_t j = 0; j < nlisted && !listed; j++)
+			listed = strcmp(list[j].rc_name, o->o_component) == 0;
+		if (listed || ++o->o_target_beats >= REG_SETTLE_BEATS) {
+			reg_target_set(r, o, NULL, false);
+			continue;
+		}
+		kept = reg_node_comp(n, o->o_component);
+		if (kept != NULL && strcmp(o->o_node, n->n_id) == 0 && !o->o_migrating)
+			list[k++] = *kept;
+	}
 	free(n->n_comps);
 	n->n_comps = list;
 	n->n_ncomps = k;
-	/* Moves that landed on n: settled once a report lists them or REG_SETTLE_BEATS did not. */
-	for (size_t i = 0; r->r_nsettling > 0 && i < r->r_nowners; i++) {
-		struct reg_owner *o = &r->r_owners[i];
-		if (!o->o_target_settling || strcmp(o->o_target, n->n_id) != 0)
-			continue;
-		if (reg_node_comp(n, o->o_component) != NULL ||
-		    ++o->o_target_beats >= REG_SETTLE_BEATS)
-			reg_target_set(r, o, NULL, false);
-	}
 	if (ret_nrevoked != NULL)
 		*ret_nrevoked = nrev;
 	if (ret_nnotes != NULL)
