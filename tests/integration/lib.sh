@@ -83,6 +83,7 @@ t_cleanup() {
 		wait "$pid" 2>/dev/null
 	done
 	kill_under "$T_DIR"
+	grep -lx "$$" "$T_PORTS"/* 2>/dev/null | xargs -r rm -f
 	if [ "$T_FAIL" -gt 0 ] || [ -n "${CKPT_KEEP:-}" ]; then
 		echo "# logs kept in $T_DIR"
 		for f in "$T_DIR"/*.log; do [ -f "$f" ] && { echo "# --- $f (tail)"; tail -n 40 "$f"; }; done
@@ -97,21 +98,53 @@ trap 'exit 130' INT TERM
 # ephemeral range (net.ipv4.ip_local_port_range): a port from that range is
 # what every outgoing connection on the machine takes as its own, and one did
 # take a NAS's port while the test had the NAS down for a restart.
+# A port handed out is claimed for this test (a file named after it in
+# $T_PORTS holding this shell's pid, removed at exit; a dead test's claims
+# are taken over): a port is free when asked for and bound only later, so
+# without claims two tests running side by side, or two services of one
+# test, drew the same port in about one CI run of four.
+T_PORTS="${TMPDIR:-/tmp}/ckpt-it-ports"
 free_port() {
+	mkdir -p "$T_PORTS"
 	python3 -c '
-import random, socket
+import os, random, socket, sys
+claims, me = sys.argv[1], sys.argv[2]
 lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for _ in range(200):
+def claim(port):
+    path = os.path.join(claims, str(port))
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = int(open(path).read() or "0")
+                os.kill(owner, 0)
+                return False  # held by a live test (or being written)
+            except (ProcessLookupError, ValueError):
+                try:
+                    os.unlink(path)  # its test is gone
+                except FileNotFoundError:
+                    pass
+                continue
+            except (PermissionError, FileNotFoundError):
+                return False
+        os.write(fd, me.encode())
+        os.close(fd)
+        return True
+    return False
+for _ in range(500):
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", random.randrange(10000, lo) if lo > 11000 else 0))
-        print(s.getsockname()[1])
-        break
+        port = s.getsockname()[1]
     except OSError:
-        pass
+        continue
     finally:
         s.close()
-'
+    if claim(port):
+        print(port)
+        break
+' "$T_PORTS" "$$"
 }
 
 # check DESCRIPTION COMMAND...: runs the command, counts pass or fail.
