@@ -360,6 +360,7 @@ int store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count);
 /* store_room.c: the disk reserve */
 /* Pages the reserve holds beyond the bound it computes (branch splits, the meta database). */
 #define STORE_ROOM_SLACK 16u
+#define STORE_ROOM_AHEAD_MIN (1u << 20) /* taken beyond the reserve (store_room_take()) */
 /* Sets up the reserve of reserve bytes (none when read-only) and takes it. */
 int store_room_open(struct store *s, uint64_t reserve);
 /* Accepts a store whose reserve was never set up. */

@@ -129,7 +129,7 @@ store_room_size_txn(struct store *s, MDB_txn *txn, void *arg)
 void
 store_room_take(struct store *s)
 {
-	uint64_t min = atomic_load(&s->s_reserve), want;
+	uint64_t min = atomic_load(&s->s_reserve), want, taken;
 	struct store_room_size rs;
 	bool held, was;
 	char size[32];
@@ -153,9 +153,20 @@ store_room_take(struct store *s)
 	atomic_store(&s->s_reserve_want, want);
 	if (was && rs.rs_end + want <= s->s_reserve_limit)
 		goto out_unlock;
-	rv = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)rs.rs_end, (off_t)want) == 0 ? 0 : -errno;
+	/*
+	 * A quarter more than the reserve, so the next commits (which move the
+	 * end a few pages each) find it covered: one fallocate() per megabytes
+	 * written, not one per commit. On a disk without that room, the reserve
+	 * alone.
+	 */
+	taken = want + (want / 4 > STORE_ROOM_AHEAD_MIN ? want / 4 : STORE_ROOM_AHEAD_MIN);
+	rv = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)rs.rs_end, (off_t)taken) == 0 ? 0 : -errno;
+	if (rv == -ENOSPC || rv == -EDQUOT) {
+		taken = want;
+		rv = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)rs.rs_end, (off_t)taken) == 0 ? 0 : -errno;
+	}
 	held = rv == 0;
-	s->s_reserve_limit = held ? rs.rs_end + want : 0;
+	s->s_reserve_limit = held ? rs.rs_end + taken : 0;
 	atomic_store(&s->s_reserve_held, held);
 	store_human(want, size, sizeof(size));
 	if (rv != 0 && rv != -ENOSPC && rv != -EDQUOT && rv != -EINTR) {
