@@ -175,6 +175,7 @@ nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats)
 		.ns_inline_stores = atomic_load(&n->n_inline_stores),
 		.ns_fp_stores = atomic_load(&n->n_fp_stores),
 		.ns_stale_retries = atomic_load(&n->n_stale_retries),
+		.ns_race_retries = atomic_load(&n->n_race_retries),
 		.ns_fp_bytes = atomic_load(&n->n_fp_bytes),
 		.ns_reused_bytes = atomic_load(&n->n_reused_bytes),
 	};

@@ -115,6 +115,10 @@ struct nasc_stats {
 	uint64_t ns_reused_bytes;     /* bytes of chunk entries a walk or hints took unchanged */
 	uint64_t ns_stale_retries;    /* stores redone whole: their remembered list named
 	                               * chunks the NAS no longer held (missing_chunks) */
+	uint64_t ns_race_retries;     /* stores redone whole, their base not remembered: chunks
+	                               * the NAS had said it held, or had been sent, were gone
+	                               * at the commit (deleted meanwhile, or swept after a NAS
+	                               * restart; missing_chunks) */
 };
 
 /* Set by nasc_retrieve_fallback() when it did not read the sequence asked for. */
@@ -218,6 +222,13 @@ int nasc_cache_import(struct nasc *n, const char *node, const char *component,
  * refused so with every chunk inline (a NAS older than inline chunks), it
  * takes the normal path, and this client keeps to it from then on.
  * nasc_store_hinted() ignores the hints of such a checkpoint.
+ *
+ * Any other store refused for missing chunks (FAILED_PRECONDITION, reason
+ * missing_chunks: chunks deleted by rm or retention while it ran, or its
+ * uploads swept by a NAS that restarted before its commit) is made once
+ * more, whole, when its bytes can be read again (a buffer or a mapping;
+ * ns_stale_retries or ns_race_retries count it). From a reader it is not:
+ * the refusal is returned, its message saying to store it again.
  */
 int nasc_store(struct nasc *n, const struct nasc_put *p, nasc_read_fn rd, void *rd_arg,
     unsigned timeout_ms, struct nasc_info *ret_info, struct rpc_error *ret_err);

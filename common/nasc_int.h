@@ -83,6 +83,7 @@ struct nasc {
 	atomic_uint_fast64_t n_cut_bytes, n_hashed_bytes, n_hinted_stores, n_reused_chunks;
 	atomic_uint_fast64_t n_inline_stores;
 	atomic_uint_fast64_t n_fp_stores, n_fp_bytes, n_reused_bytes, n_stale_retries;
+	atomic_uint_fast64_t n_race_retries;
 	atomic_bool n_no_fp;     /* nasc_set_fingerprints(n, false) */
 	atomic_bool n_no_inline; /* the NAS ignored inline chunks: the normal path only */
 	/* A compressor for small stores, made once (a zstd context is ~100 KB to set up). */
@@ -191,8 +192,16 @@ void nasc_base_free(struct nasc_base *b);
 /* nasc_write.c: the writer */
 int nasc_refs_add(struct nasc_refs *r, uint32_t size, bool zero);
 void nasc_refs_free(struct nasc_refs *r);
+/* One attempt of the normal path (HaveChunks, PutChunks, Store); *ret_cached: base remembered. */
 int nasc_store_once(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
     const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info, bool *ret_cached,
+    struct rpc_error *ret_err);
+/*
+ * The normal path: nasc_store_once(), redone once when the commit is
+ * refused for missing chunks and the bytes can be read again (src->s_data).
+ */
+int nasc_store_normal(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
+    const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info,
     struct rpc_error *ret_err);
 /* nasc_small.c: small checkpoints, one Store with their chunks inline */
 int nasc_store_small(struct nasc *n, const struct nasc_put *p, const uint8_t *data, size_t len,

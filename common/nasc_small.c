@@ -248,14 +248,19 @@ nasc_store_small(struct nasc *n, const struct nasc_put *p, const uint8_t *data, 
 {
 	struct nasc_src src = { NULL, NULL, data, len, false, false, -1 };
 	size_t known = 0;
-	bool cached;
 	int rv;
 
 	rv = nasc_store_inline(n, p, data, len, true, timeout_ms, ret_info, &known, ret_err);
 	if (rv == 0 || ret_err->re_code != CKPT__V1__CODE__FAILED_PRECONDITION)
 		return rv;
-	/* A chunk remembered as held was deleted since: send every one. */
+	/*
+	 * A chunk remembered as held was deleted since: send every one. The only
+	 * chunks a small store does not send are those (known): with every chunk
+	 * inline, written in the commit's own transaction, a NAS that reads
+	 * inline chunks has none to miss, whatever is deleted or swept meanwhile.
+	 */
 	if (known != 0) {
+		atomic_fetch_add(&n->n_stale_retries, 1);
 		rv = nasc_store_inline(n, p, data, len, false, timeout_ms, ret_info, &known, ret_err);
 		if (rv == 0 || ret_err->re_code != CKPT__V1__CODE__FAILED_PRECONDITION)
 			return rv;
@@ -265,7 +270,7 @@ nasc_store_small(struct nasc *n, const struct nasc_put *p, const uint8_t *data, 
 	 * inline chunks (an older one). Or the epoch is stale, which the normal
 	 * path is refused for as well.
 	 */
-	rv = nasc_store_once(n, p, &src, NULL, timeout_ms, ret_info, &cached, ret_err);
+	rv = nasc_store_normal(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
 	if (rv == 0)
 		atomic_store(&n->n_no_inline, true);
 	return rv;

@@ -1262,30 +1262,56 @@ out:
 }
 
 /*
- * nasc_store() from either source. A base remembered from this client's last
- * store may have lost chunks since (deleted): the NAS refuses the commit
- * (FAILED_PRECONDITION, missing_chunks), and bytes in memory are stored once more against
- * the NAS's own record.
+ * A refusal for missing chunks can come from any store, whatever its base:
+ * a remembered list names chunks deleted since (rm, retention), a chunk
+ * HaveChunks answered "have" to lost its last record before the commit, or
+ * the NAS restarted between PutChunks and Store and its sweep after open
+ * deleted the uploads no record named yet. In every case the chunks were
+ * there when asked about and are gone now, and asking again tells which:
+ * the failed attempt dropped the remembered list, so the second one takes
+ * its base from the NAS's record (Retrieve), asks HaveChunks about every
+ * other chunk, and a chunk gone is answered missing and sent (a name in a
+ * HaveChunks or PutChunks also keeps it from a sweep running now). Once
+ * only: a second refusal (another delete, another restart in between) is
+ * returned. Bytes from a reader are gone by then: that refusal is returned
+ * with a message that says so (the caller may read them again).
  */
-static int
-nasc_store_src(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
+int
+nasc_store_normal(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
     const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info,
     struct rpc_error *ret_err)
 {
 	bool cached = false;
 	int rv;
 
+	rv = nasc_store_once(n, p, src, h, timeout_ms, ret_info, &cached, ret_err);
+	if (rv == 0 || !rpc_error_is(ret_err, ERR_REASON_MISSING_CHUNKS))
+		return rv;
+	if (src->s_data == NULL) {
+		char why[sizeof(ret_err->re_msg)];
+
+		memcpy(why, ret_err->re_msg, sizeof(why));
+		snprintf(ret_err->re_msg, sizeof(ret_err->re_msg),
+		    "chunks the NAS had or was sent were deleted before the commit (rm, retention "
+		    "or the sweep after a NAS restart), and a checkpoint read from a stream cannot "
+		    "be read again to send them: nothing was stored, store it again (NAS: %.700s)",
+		    why);
+		return rv;
+	}
+	atomic_fetch_add(cached ? &n->n_stale_retries : &n->n_race_retries, 1);
+	return nasc_store_once(n, p, src, h, timeout_ms, ret_info, &cached, ret_err);
+}
+
+/* nasc_store() from either source: small ones inline, the others the normal path. */
+static int
+nasc_store_src(struct nasc *n, const struct nasc_put *p, const struct nasc_src *src,
+    const struct nasc_hints *h, unsigned timeout_ms, struct nasc_info *ret_info,
+    struct rpc_error *ret_err)
+{
 	if (src->s_data != NULL && src->s_len <= NASC_INLINE_MAX && !n->n_format3 &&
 	    !atomic_load(&n->n_no_inline))
 		return nasc_store_small(n, p, src->s_data, src->s_len, timeout_ms, ret_info, ret_err);
-	rv = nasc_store_once(n, p, src, h, timeout_ms, ret_info, &cached, ret_err);
-	/* The failed attempt dropped the remembered list: this one reads it whole. */
-	if (rv != 0 && cached && src->s_data != NULL &&
-	    rpc_error_is(ret_err, ERR_REASON_MISSING_CHUNKS)) {
-		atomic_fetch_add(&n->n_stale_retries, 1);
-		rv = nasc_store_once(n, p, src, h, timeout_ms, ret_info, &cached, ret_err);
-	}
-	return rv;
+	return nasc_store_normal(n, p, src, h, timeout_ms, ret_info, ret_err);
 }
 
 /* A reader's first bytes, read to see whether it is small, then the rest of it. */

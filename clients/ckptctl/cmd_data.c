@@ -631,10 +631,14 @@ cmd_put(struct ctl *c, int argc, char **argv)
 		if (src.dsr_err != 0) {
 			ctl_fail(c, rv, "reading %s: %s", src.dsr_name, err_str(src.dsr_err));
 		} else if (rpc_error_is(&err, ERR_REASON_MISSING_CHUNKS)) {
-			/* The protocol step ("send them with PutChunks") is ours, not the user's. */
-			ctl_fail(c, rv, "%s/%s: chunks this checkpoint shares with an older one were "
-					"deleted on the NAS while it was stored (rm or retention): nothing "
-					"was stored; run the same put again",
+			/*
+			 * The protocol step ("send them with PutChunks") is ours, not the
+			 * user's. A file was put twice already (nasc_store_file()); from a
+			 * pipe, nasc cannot read the bytes again.
+			 */
+			ctl_fail(c, rv, "%s/%s: chunks this checkpoint needs were deleted on the NAS "
+					"while it was stored (rm, retention, or the sweep after a NAS "
+					"restart): nothing was stored; run the same put again",
 			    node, comp);
 			ctl_fail_cause(c, &err);
 		} else {
