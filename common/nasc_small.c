@@ -241,6 +241,19 @@ out:
 	return rv;
 }
 
+/*
+ * Whether a refused small store is worth another try: missing chunks (a
+ * FAILED_PRECONDITION without a reason comes from a NAS older than reasons).
+ * A stale epoch is final: every other path is refused it too, and a normal
+ * store would upload every chunk first, orphans until the NAS's next start.
+ */
+static bool
+nasc_small_again(int rv, const struct rpc_error *err)
+{
+	return rv != 0 && err->re_code == CKPT__V1__CODE__FAILED_PRECONDITION &&
+	    !rpc_error_is(err, ERR_REASON_STALE_EPOCH);
+}
+
 /* A checkpoint of at most NASC_INLINE_MAX bytes (nasc.h: what is tried in which order). */
 int
 nasc_store_small(struct nasc *n, const struct nasc_put *p, const uint8_t *data, size_t len,
@@ -251,7 +264,7 @@ nasc_store_small(struct nasc *n, const struct nasc_put *p, const uint8_t *data, 
 	int rv;
 
 	rv = nasc_store_inline(n, p, data, len, true, timeout_ms, ret_info, &known, ret_err);
-	if (rv == 0 || ret_err->re_code != CKPT__V1__CODE__FAILED_PRECONDITION)
+	if (!nasc_small_again(rv, ret_err))
 		return rv;
 	/*
 	 * A chunk remembered as held was deleted since: send every one. The only
@@ -262,14 +275,10 @@ nasc_store_small(struct nasc *n, const struct nasc_put *p, const uint8_t *data, 
 	if (known != 0) {
 		atomic_fetch_add(&n->n_stale_retries, 1);
 		rv = nasc_store_inline(n, p, data, len, false, timeout_ms, ret_info, &known, ret_err);
-		if (rv == 0 || ret_err->re_code != CKPT__V1__CODE__FAILED_PRECONDITION)
+		if (!nasc_small_again(rv, ret_err))
 			return rv;
 	}
-	/*
-	 * Every chunk was inline and the NAS still misses some: it ignores
-	 * inline chunks (an older one). Or the epoch is stale, which the normal
-	 * path is refused for as well.
-	 */
+	/* Every chunk was inline and the NAS still misses some: it ignores inline chunks (an older one). */
 	rv = nasc_store_normal(n, p, &src, NULL, timeout_ms, ret_info, ret_err);
 	if (rv == 0)
 		atomic_store(&n->n_no_inline, true);

@@ -451,6 +451,32 @@ START_TEST(small_store_sends_every_chunk_inline_after_a_refusal)
 }
 END_TEST
 
+/* A stale epoch is final for a small store: no normal store after it, no upload to orphan. */
+START_TEST(small_store_refused_a_stale_epoch_uploads_nothing)
+{
+	size_t len = 6000;
+	uint8_t *b = testbuf_bytes(len, 37);
+	struct nasc_put p = { "n1", "old", "raw", 0, 5 };
+	struct nasc_info info;
+	struct rpc_error err;
+	unsigned stores, puts, haves;
+
+	ck_assert_msg(nasc_store_buf(rc, &p, b, len, TIMEOUT_MS, &info, &err) == 0, "%s",
+	    err.re_msg);
+	stores = count(NAS_STORE);
+	puts = count(NAS_PUT_CHUNKS);
+	haves = count(NAS_HAVE_CHUNKS);
+	p.np_epoch = 4;
+	b[0] ^= 1;
+	ck_assert_int_eq(nasc_store_buf(rc, &p, b, len, TIMEOUT_MS, &info, &err), -ESTALE);
+	ck_assert(rpc_error_is(&err, ERR_REASON_STALE_EPOCH));
+	ck_assert_uint_eq(count(NAS_STORE), stores + 1);
+	ck_assert_uint_eq(count(NAS_PUT_CHUNKS), puts);
+	ck_assert_uint_eq(count(NAS_HAVE_CHUNKS), haves);
+	free(b);
+}
+END_TEST
+
 static Suite *
 race_suite(void)
 {
@@ -465,6 +491,7 @@ race_suite(void)
 	tcase_add_test(tc, store_is_sent_again_once_only);
 	tcase_add_test(tc, store_from_a_stream_is_refused_with_a_message_to_store_it_again);
 	tcase_add_test(tc, small_store_sends_every_chunk_inline_after_a_refusal);
+	tcase_add_test(tc, small_store_refused_a_stale_epoch_uploads_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }
