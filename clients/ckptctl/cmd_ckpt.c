@@ -154,6 +154,7 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 			{ "keep", rep->keep },
 			{ "writes", rep->writes },
 			{ "write_commits", rep->write_commits },
+			{ "disk_reserve", rep->disk_reserve },
 		};
 		size_t n = sizeof(rows) / sizeof(rows[0]);
 
@@ -164,6 +165,7 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 			for (size_t i = 0; i < n; i++)
 				jout_set(o, rows[i].name, jout_u64(rows[i].value));
 			jout_set(o, "counting", json_boolean(rep->counting));
+			jout_set(o, "disk_reserve_short", json_boolean(rep->disk_reserve_short));
 			rv = jout_print(c, o, false);
 		} else {
 			printf("%-15s %s\n", "nas", c->c_nas_url);
@@ -173,6 +175,11 @@ cmd_stat(struct ctl *c, int argc, char **argv)
 			/* The byte counts are still growing: the NAS restarted a moment ago. */
 			if (rep->counting)
 				printf("%-15s %s\n", "counting", "yes (chunk_bytes not final)");
+			/* Ready, on purpose (deletes must reach it), but stores are refused. */
+			if (rep->disk_reserve_short)
+				printf("%-15s %s\n", "disk_reserve_short",
+				    "yes (the disk is full: stores refused, deletes go on; ckptctl rm "
+				    "makes room)");
 			rv = ctl_flush_stdout(c);
 		}
 	}

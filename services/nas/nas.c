@@ -424,6 +424,8 @@ nas_stat(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protobu
 	reply->writes = st.ss_writes;
 	reply->write_commits = st.ss_write_commits;
 	reply->counting = st.ss_counting;
+	reply->disk_reserve = st.ss_disk_reserve;
+	reply->disk_reserve_short = st.ss_disk_reserve_short;
 	reply->store_id = arena_strdup(rpc_call_arena(call), st.ss_store_id);
 	if (reply->store_id == NULL)
 		return -ENOMEM;

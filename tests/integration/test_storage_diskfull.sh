@@ -36,9 +36,18 @@ start nas "$NAS_BIN" --listen "$NAS_URL" --data "$MNT/data" --keep 1000000 --map
 	--map-max 1G --disk-reserve 64K
 wait_for 10 log_has nas "listening" || { echo "nas did not start"; exit 1; }
 nctl() { "$CTL_BIN" --nas "$NAS_URL" "$@"; }
+# stat_has FIELD VALUE: ckptctl --json stat says FIELD is VALUE (jq's form).
+stat_has() { [ "$(nctl --json stat | jq -c ".$1")" = "$2" ]; }
 avail() { stat -f -c '%a' "$MNT"; }            # blocks free on the tmpfs
 blocks() { stat -c '%b' "$MNT/data/data.mdb"; } # blocks the data file holds
 
+nctl --json stat >"$T_DIR/stat0.json"
+echo "# stat at start: $(jq -c '{disk_reserve, disk_reserve_short}' "$T_DIR/stat0.json")"
+check "ckptctl stat shows the disk reserve: at least --disk-reserve" \
+	jq -e '.disk_reserve >= 65536 and .disk_reserve_short == false' "$T_DIR/stat0.json"
+check "and in text: its size, and no shortage line" sh -c \
+	"$CTL_BIN --nas $NAS_URL stat | grep -q '^disk_reserve  *[1-9][0-9]*\$' &&
+	! $CTL_BIN --nas $NAS_URL stat | grep -q '^disk_reserve_short'"
 head -c 300000 /dev/urandom >"$T_DIR/first"
 check "a first checkpoint fits" sh -c "$CTL_BIN --nas $NAS_URL put n/first -i $T_DIR/first >/dev/null"
 refused=0
@@ -106,5 +115,21 @@ nctl get n/big -o "$T_DIR/big.out2"
 check "and serves what was stored" cmp -s "$T_DIR/big" "$T_DIR/big.out2"
 check "and deletes on it" sh -c "$CTL_BIN --nas $NAS_URL rm n/big >/dev/null"
 stop nas2
+# A NAS asked for a reserve larger than the whole disk: ready (deletes must
+# reach it), and ckptctl stat says the reserve is short, in JSON and text.
+start nas3 "$NAS_BIN" --listen "$NAS_URL" --data "$MNT/data" --keep 1000000 --map-size 1M \
+	--map-max 1G --disk-reserve 16M
+check "a NAS whose reserve the disk cannot give starts" wait_for 10 log_has nas3 "listening"
+check "and logs that the disk has no room for it" log_has nas3 "no room for the 16.0 MiB kept for deletes"
+nctl --json stat >"$T_DIR/stat3.json"
+echo "# stat with a short reserve: $(jq -c '{disk_reserve, disk_reserve_short}' "$T_DIR/stat3.json")"
+check "ckptctl --json stat: disk_reserve 16M, disk_reserve_short true" \
+	jq -e '.disk_reserve == 16777216 and .disk_reserve_short == true' "$T_DIR/stat3.json"
+check "ckptctl stat (text) says the reserve is short and the disk full" sh -c \
+	"$CTL_BIN --nas $NAS_URL stat | grep -q '^disk_reserve_short *yes (the disk is full'"
+head -c 1000 /dev/urandom >"$T_DIR/late"
+check "a store is refused on it" sh -c "! $CTL_BIN --nas $NAS_URL put n/late -i $T_DIR/late 2>/dev/null"
+check "a delete goes through" sh -c "$CTL_BIN --nas $NAS_URL rm n/after >/dev/null"
+stop nas3
 check "--check is clean at the end" sh -c "$NAS_BIN --check --data $MNT/data >$T_DIR/check2.txt 2>&1"
 finish
