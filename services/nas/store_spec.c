@@ -76,8 +76,13 @@ store_spec_delete(struct store *s, const char *component, bool *ret_existed,
 	rv = store_check_name("component", component, ret_err);
 	if (rv == 0 && s->s_readonly)
 		rv = -EROFS;
+	/*
+	 * A delete: never refused up front, it may use the disk reserve
+	 * (store_room.c). ckptctl delete and a failed apply's undo delete a
+	 * spec on a full disk as ckptctl rm deletes a checkpoint.
+	 */
 	if (rv == 0)
-		rv = store_write(s, store_spec_txn, &op, ret_err);
+		rv = store_write_frees(s, store_spec_txn, &op, ret_err);
 	if (rv != 0)
 		return rv;
 	*ret_existed = op.sp_existed;
