@@ -280,6 +280,17 @@ store_read(struct store *s, store_txn_fn fn, void *arg)
 	return rv;
 }
 
+bool
+store_map_at_max(struct store *s)
+{
+	bool at;
+
+	pthread_rwlock_rdlock(&s->s_lock);
+	at = s->s_map_size >= s->s_map_max;
+	pthread_rwlock_unlock(&s->s_lock);
+	return at;
+}
+
 /* Doubles the map (up to s_map_max) unless another thread grew it past seen. */
 static int
 store_grow(struct store *s, uint64_t seen)

@@ -192,7 +192,9 @@ int store_open(const struct store_config *cfg, struct store **ret_store, size_t 
 /*
  * Waits for the sweep after open to end (with sc_sweep_manual: runs it);
  * *ret_orphans (may be NULL): the orphan chunks it deleted. 0 at once for a
- * store opened read-only. Tests, and tools that want the final counts.
+ * store opened read-only; -ENOSPC when the sweep stopped on a full map at
+ * --map-max (the counts stay not final: ss_counting). Tests, and tools that
+ * want the final counts.
  */
 int store_sweep_wait(struct store *s, size_t *ret_orphans);
 /*

@@ -273,6 +273,11 @@ int store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_
  */
 int store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
     struct store_error *err, store_done_fn done, void *done_arg);
+/*
+ * The map is at --map-max: it cannot grow, and a write that found it full
+ * (-ENOSPC) fits only once a delete frees pages in it.
+ */
+bool store_map_at_max(struct store *s);
 void store_human(uint64_t v, char *buf, size_t len);
 /* "64G", "256M", "12K" or bytes: the way sizes are written on the command line. */
 void store_size_str(uint64_t v, char *buf, size_t len);

@@ -38,6 +38,15 @@
  *   runs again after a failure (the failed one deleted nothing, and a
  *   PutChunks in between found the chunk there and was acknowledged).
  *
+ * - Failure. A failed batch commits nothing; the thread runs it again after
+ *   1 s, doubling to a minute (a full disk may get room back), except when
+ *   the map is full at --map-max (store_map_at_max()): nothing but a delete
+ *   could free pages there, and with --disk-reserve 0 deletes fail on the
+ *   full map too. The sweep then ends (store_sweep_give_up(): one warning,
+ *   store_sweep_wait() returns -ENOSPC), the frontier stays in "meta" and
+ *   s_sweep_counting true: the counts are not final, the orphans not
+ *   reached stay until the next open.
+ *
  * Locks: sw_mu guards the names, the in-memory frontier and the thread's
  * state; it is taken inside a write transaction (the batch) and outside any
  * (HaveChunks, PutChunks), never the other way round.
@@ -475,7 +484,7 @@ int
 store_sweep_step(struct store *s, size_t max_keys, bool *ret_done, struct store_error *ret_err)
 {
 	struct store_sweep *sw = s->s_sweep;
-	struct store_sweep_op *op;
+	struct store_sweep_op one, *op = &one;
 	int rv;
 
 	ret_err->se_msg[0] = '\0';
@@ -483,9 +492,7 @@ store_sweep_step(struct store *s, size_t max_keys, bool *ret_done, struct store_
 		*ret_done = true;
 		return 0;
 	}
-	op = calloc(1, sizeof(*op));
-	if (op == NULL)
-		return -ENOMEM;
+	memset(op, 0, sizeof(*op));
 	/* Only this function moves the walk on: read without the lock. */
 	op->so_from = sw->sw_last;
 	op->so_from_len = sw->sw_last_len;
@@ -494,14 +501,18 @@ store_sweep_step(struct store *s, size_t max_keys, bool *ret_done, struct store_
 	op->so_max = max_keys != 0 ? max_keys : STORE_SWEEP_BATCH;
 	op->so_dry = true;
 	rv = store_read(s, store_sweep_txn, op);
+	if (rv != 0) {
+		store_errorf(ret_err, "the read before a batch of \"%s\": %s",
+		    op->so_tails ? "tail" : "chunk", err_str(rv));
+		return rv;
+	}
 	op->so_dry = false;
 	/* It frees room (orphans): on a full disk it may use the reserve. */
-	if (rv == 0)
-		rv = store_write_frees(s, store_sweep_txn, op, ret_err);
+	rv = store_write_frees(s, store_sweep_txn, op, ret_err);
 	if (rv != 0) {
 		if (ret_err->se_msg[0] == '\0')
-			store_errorf(ret_err, "%s", err_str(rv));
-		free(op);
+			store_errorf(ret_err, "a batch of \"%s\": %s", op->so_tails ? "tail" : "chunk",
+			    err_str(rv));
 		return rv;
 	}
 	/* Committed: the counts join the running totals, the walk moves on. */
@@ -538,11 +549,46 @@ store_sweep_step(struct store *s, size_t max_keys, bool *ret_done, struct store_
 		    (unsigned long long)sw->sw_keys, (unsigned long long)sw->sw_orphans,
 		    sw->sw_kept != 0 ? ", some kept: named by a client since the open" : "",
 		    sw->sw_tails_deleted != 0 ? ", stray tails deleted" : "");
-	free(op);
 	return 0;
 }
 
 /* ---- the thread ---- */
+
+/*
+ * A batch found the map full at --map-max: no retry can fit until a delete
+ * frees pages in it, and with no room kept for deletes (--disk-reserve 0)
+ * deletes fail there too. The sweep ends (store_sweep_wait() returns rv);
+ * the count stays not final (s_sweep_counting: Stat's counting), the
+ * orphans not reached stay until a start with room. Logged once.
+ */
+static void
+store_sweep_give_up(struct store *s, int rv, const struct store_error *err)
+{
+	struct store_sweep *sw = s->s_sweep;
+	unsigned long long orphans;
+	bool tails;
+
+	pthread_mutex_lock(&sw->sw_mu);
+	tails = sw->sw_tails;
+	orphans = (unsigned long long)sw->sw_orphans;
+	sw->sw_ended = true;
+	sw->sw_rv = rv;
+	/* No batch runs again: HaveChunks and PutChunks note nothing more. */
+	free(sw->sw_slots);
+	sw->sw_slots = NULL;
+	sw->sw_cap = sw->sw_n = 0;
+	pthread_cond_broadcast(&sw->sw_cv);
+	pthread_mutex_unlock(&sw->sw_mu);
+	if (tails)
+		LOG_WARN("store: sweep after open stopped: %s; the map cannot grow: stray tails "
+		    "kept until a start with room (byte counts are final)", err->se_msg);
+	else
+		LOG_WARN("store: sweep after open stopped: %s; the map cannot grow, and deleting "
+		    "orphan chunks needs room in it: %llu deleted, the rest kept, byte counts not final "
+		    "(ckptctl stat: counting) until a start with room in the map (a larger "
+		    "--map-max; --disk-reserve above 0 keeps room in it for deletes)", err->se_msg,
+		    orphans);
+}
 
 static void *
 store_sweep_main(void *arg)
@@ -567,7 +613,11 @@ store_sweep_main(void *arg)
 			wait_ms = STORE_SWEEP_RETRY_MS;
 			continue;
 		}
-		/* A full disk or map, most likely: the NAS serves on; try again later. */
+		if (rv == -ENOSPC && store_map_at_max(s)) {
+			store_sweep_give_up(s, rv, &err);
+			break;
+		}
+		/* A full disk most likely (room may come back): the NAS serves on; try again later. */
 		LOG_WARN("store: sweep after open: %s; again in %u ms (byte counts not final)",
 		    err.se_msg, wait_ms);
 		pthread_mutex_lock(&sw->sw_mu);

@@ -1662,6 +1662,48 @@ START_TEST(store_sweep_keeps_an_orphan_put_again_after_a_failed_batch)
 END_TEST
 
 /*
+ * The sweep's thread at --map-max with no room kept for deletes
+ * (--disk-reserve 0) and the map full: its batches cannot delete the
+ * orphans (map full; nothing can free pages: deletes fail there too). The
+ * sweep must end, not retry for ever (it did, every 1 s to 60 s, so
+ * store_sweep_wait() never returned: this test timed out), with the counts
+ * not final (counting) and the NAS serving; a start with a larger map
+ * sweeps them.
+ */
+START_TEST(store_sweep_stops_when_the_map_cannot_grow)
+{
+	size_t len = 4 * SWEEP_CHUNK;
+	uint8_t *orph = testbuf_bytes(len, 91);
+	struct store_config cfg = { dir, 1 * MiB, 1 * MiB, 1000, false, false, NULL, false, 0 };
+	struct store_error err;
+	struct ckpt o;
+	size_t orphans = 0;
+	unsigned seed = 2000;
+	int rv;
+
+	upload_only(&o, orph, len);
+	store_close(st);
+	st = open_manual_max(1 * MiB);
+	fill_up(64 << 10, &seed);
+	fill_up(4 << 10, &seed);
+	fill_up(100, &seed);
+	store_close(st);
+	rv = store_open(&cfg, &st, NULL, &err);
+	ck_assert_msg(rv == 0, "store_open at map-max: %d %s", rv, err.se_msg);
+	ck_assert_int_eq(store_sweep_wait(st, &orphans), -ENOSPC);
+	ck_assert(stats().ss_counting);
+	/* It serves: the orphans are there, a read of them works. */
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])o.sha, 4), 0);
+	store_close(st);
+	st = open_store(1 * MiB, 4 * MiB, &orphans);
+	ck_assert_uint_gt(orphans, 4); /* fill_up()'s chunks are orphans too */
+	ck_assert(!stats().ss_counting);
+	ck_assert_uint_eq(count_missing((const uint8_t(*)[SHA_LEN])o.sha, 4), 4);
+	free(orph);
+}
+END_TEST
+
+/*
  * The names table full (STORE_SWEEP_NAMES_MAX, 262,144) while a batch has
  * orphans doomed and not yet committed: a HaveChunks of one of them must
  * not answer "have" (its client would not upload it, and the batch then
@@ -3463,6 +3505,7 @@ main(void)
 	tcase_add_test(tc, store_sweep_keeps_what_clients_named_and_counts_writes_on_both_sides);
 	tcase_add_test(tc, store_close_during_the_sweep_is_clean_and_the_next_open_sweeps_again);
 	tcase_add_test(tc, store_sweep_keeps_an_orphan_put_again_after_a_failed_batch);
+	tcase_add_test(tc, store_sweep_stops_when_the_map_cannot_grow);
 	tcase_add_test(tc, store_sweep_with_its_names_full_never_answers_have_for_a_doomed_orphan);
 	tcase_add_test(tc, store_refuses_a_map_over_what_the_process_can_map);
 	tcase_add_test(tc, store_open_collects_orphan_chunks);
