@@ -406,7 +406,14 @@ store_pin(struct store *s, const char *node, const char *component, uint64_t seq
 	}
 	if (rv != 0)
 		return rv;
-	rv = store_write(s, store_pin_txn, &op, ret_err);
+	/*
+	 * An unpin deletes what falls out of retention (it frees room): never
+	 * refused up front, it may use the disk reserve, as ckptctl keep does.
+	 */
+	if (pinned)
+		rv = store_write(s, store_pin_txn, &op, ret_err);
+	else
+		rv = store_write_frees(s, store_pin_txn, &op, ret_err);
 	store_ref_str(node, component, seq, ref, sizeof(ref));
 	if (rv == -ENOENT)
 		store_errorf(ret_err, "no checkpoint %s", ref);
