@@ -534,28 +534,25 @@ START_TEST(store_delete_releases_refs_and_frees_unshared_chunks)
 }
 END_TEST
 
+/* data.mdb's size and blocks. */
+static struct stat
+data_mdb(void)
+{
+	char path[128];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	return sb;
+}
+
 /* Bytes data.mdb holds allocated past its end (fallocate(FALLOC_FL_KEEP_SIZE) blocks). */
 static int64_t
 past_end(void)
 {
-	char path[128];
-	struct stat sb;
+	struct stat sb = data_mdb();
 
-	snprintf(path, sizeof(path), "%s/data.mdb", dir);
-	ck_assert_int_eq(stat(path, &sb), 0);
 	return (int64_t)sb.st_blocks * 512 - (int64_t)sb.st_size;
-}
-
-/* data.mdb's size. */
-static int64_t
-file_size(void)
-{
-	char path[128];
-	struct stat sb;
-
-	snprintf(path, sizeof(path), "%s/data.mdb", dir);
-	ck_assert_int_eq(stat(path, &sb), 0);
-	return (int64_t)sb.st_size;
 }
 
 /*
@@ -572,7 +569,8 @@ START_TEST(store_holds_its_disk_reserve_past_the_end_of_the_data)
 	uint8_t *b = testbuf_bytes(4 * MiB, 21);
 	uint32_t deleted;
 	uint64_t freed;
-	int64_t allocated, size;
+	off_t size;
+	blkcnt_t blocks;
 	char probe[128];
 	int fd, rc;
 
@@ -595,12 +593,12 @@ START_TEST(store_holds_its_disk_reserve_past_the_end_of_the_data)
 	 * and allocate nothing (an fallocate() per commit cost a third of a
 	 * one-writer fleet's checkpoints per second).
 	 */
-	allocated = past_end() + file_size();
-	size = file_size();
+	blocks = data_mdb().st_blocks;
+	size = data_mdb().st_size;
 	for (uint64_t i = 0; i < 8; i++)
 		store_buf("n1", "s", i + 1, 0, b + i * 4096, 4096, 4096);
-	ck_assert_int_gt(file_size(), size);
-	ck_assert_int_eq(past_end() + file_size(), allocated);
+	ck_assert_int_gt(data_mdb().st_size, size);
+	ck_assert_int_eq(data_mdb().st_blocks, blocks);
 	for (uint64_t i = 0; i < 4; i++)
 		store_buf("n1", "a", i + 1, 0, b + i * MiB, MiB, 16384);
 	ck_assert_int_ge(past_end(), 2 * (int64_t)MiB);
