@@ -35,7 +35,7 @@
 #define MGR_DOWN_BATCH 32
 #define MGR_FAILOVER_BATCH 32
 #define MGR_FAILOVER_BUDGET_MS 30000u  /* one failover: NAS look-up, probe, restore */
-#define MGR_FAILOVER_WAIT_MS 5000u     /* no node can take it: try again this often */
+#define MGR_FAILOVER_WAIT_MS 5000u     /* no node can take it: try again this often (default) */
 #define MGR_FAILOVER_BACKOFF_MIN_MS 500u
 #define MGR_FAILOVER_BACKOFF_MAX_MS 30000u
 #define MGR_STORE_CHECK_MS 2000u       /* at start: each NAS's Stat (its store id) */
@@ -85,6 +85,13 @@ mgr_failover_kick(struct mgr *m)
 	m->m_fo_kicked = true;
 	pthread_cond_signal(&m->m_fo_cond);
 	pthread_mutex_unlock(&m->m_lock);
+}
+
+/* A place freed while a failover waited for room (registry.h, Room): try it now. */
+static void
+mgr_on_room(void *arg)
+{
+	mgr_failover_kick(arg);
 }
 
 /* Copies up to n names into a reply's repeated string field. */
@@ -1301,8 +1308,11 @@ mgr_failover_one(struct mgr *m, const char *comp)
 		reg_nodes_free(nodes, nn);
 	}
 	if (rv == -ESTALE || rv == -ENOENT) {
-		/* No node can take it (or nothing to restore): wait for an attach. */
-		retry = MGR_FAILOVER_WAIT_MS;
+		/*
+		 * No node can take it (or nothing to restore): wait for an attach,
+		 * an uncordon, or (no room) a place that frees (registry.h, Room).
+		 */
+		retry = m->m_cfg.mc_failover_retry_ms;
 	} else {
 		retry = MGR_FAILOVER_BACKOFF_MIN_MS << (attempts < 6 ? attempts : 6);
 		if (retry > MGR_FAILOVER_BACKOFF_MAX_MS)
@@ -1311,9 +1321,13 @@ mgr_failover_one(struct mgr *m, const char *comp)
 	pthread_mutex_lock(&m->m_lock);
 	retry = mgr_jitter_locked(m, retry);
 	pthread_mutex_unlock(&m->m_lock);
-	reg_failover_wait(m->m_reg, comp, err, retry);
-	LOG_WARN("failover of %s waits (attempt %u, next in %llu ms or when a node attaches): %s",
-	    comp, attempts + 1, (unsigned long long)retry, err);
+	if (rv == -ESTALE)
+		reg_failover_wait_room(m->m_reg, comp, err, retry);
+	else
+		reg_failover_wait(m->m_reg, comp, err, retry);
+	LOG_WARN("failover of %s waits (attempt %u, next in %llu ms or when a node attaches%s): %s",
+	    comp, attempts + 1, (unsigned long long)retry,
+	    rv == -ESTALE ? " or a place frees" : "", err);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_FAILOVER_PENDING, .me_component = comp,
 				  .me_message = err });
 }
@@ -1610,7 +1624,7 @@ int
 mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t errlen)
 {
 	struct reg_config rc = { .rc_down_after_ms = cfg->mc_down_after_ms,
-		.rc_nodes_max = cfg->mc_max_nodes };
+		.rc_nodes_max = cfg->mc_max_nodes, .rc_on_room = mgr_on_room };
 	struct rpc_server_config sc = { 0 };
 	struct rpc_error rerr;
 	struct mgr *m;
@@ -1637,6 +1651,9 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	if (m->m_cfg.mc_max_node_comps == 0 || m->m_cfg.mc_max_node_comps > LIMIT_NODE_COMPONENTS_MAX)
 		m->m_cfg.mc_max_node_comps = LIMIT_COMPONENTS_DEFAULT;
 	rc.rc_nodes_max = m->m_cfg.mc_max_nodes;
+	rc.rc_on_room_arg = m;
+	if (m->m_cfg.mc_failover_retry_ms == 0)
+		m->m_cfg.mc_failover_retry_ms = MGR_FAILOVER_WAIT_MS;
 	rv = mgr_sync_init(m);
 	if (rv != 0) {
 		free(m);

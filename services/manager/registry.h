@@ -68,6 +68,18 @@
  * A move that fails or is given up (reg_migrate_end() without an owner,
  * reg_migrate_release(), reg_migrate_toward(NULL)) counts nowhere any more.
  *
+ * Room: a failover that found no node to take it (reg_failover_wait_room())
+ * becomes due again at once, and rc_on_room is called, when a place frees on
+ * an up node that is not cordoned: a component deleted (reg_migrate_release()),
+ * a move that ends elsewhere than a node that counted it (its source, a node
+ * that listed it, the node that declared it), a place held by a move given up,
+ * a report that leaves out a component the node counted (it stopped, was
+ * revoked, a move that landed there did not settle), a component a node
+ * declared reported by another node. A place held by a move placed after the
+ * failover was told to wait frees nothing it did not see, so two failovers
+ * offered the same node in turn do not wake each other forever. Nothing is
+ * looked at while no failover waits for room.
+ *
  * Time comes from cfg->rc_clock (monotonic ms), which tests replace.
  */
 #ifndef CKPT_MGR_REGISTRY_H
@@ -97,6 +109,13 @@ struct reg_config {
 	size_t rc_nodes_max;        /* nodes known at most (limit nodes); 0: LIMIT_NODES_DEFAULT */
 	reg_clock_fn rc_clock;      /* NULL: util_now_mono_ms() */
 	void *rc_clock_arg;
+	/*
+	 * Called, without the lock, when a failover that waited for room
+	 * (reg_failover_wait_room()) became due because a place freed (see
+	 * "Room" above); the caller wakes its failover worker. NULL: not told.
+	 */
+	void (*rc_on_room)(void *arg);
+	void *rc_on_room_arg;
 };
 
 struct reg_capacity {
@@ -343,6 +362,12 @@ size_t reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NA
  * from now; 0: at the next attach or uncordon only).
  */
 void reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms);
+/*
+ * The same for a failover no node had room for: also due again as soon as
+ * a place frees (see "Room" above).
+ */
+void reg_failover_wait_room(struct reg *r, const char *component, const char *reason,
+    uint64_t retry_ms);
 /*
  * A checkpoint c about to be recorded (reg_checkpoint()) whose epoch is above
  * the one its live owner runs the component at (an operator's put with

@@ -985,6 +985,118 @@ lists(struct reg *r, const char *node, const char *component)
 	return has;
 }
 
+static unsigned room_told;
+
+static void
+on_room(void *arg)
+{
+	(void)arg;
+	room_told++;
+}
+
+/* Whether the failover of component is due now (and, if so, makes it wait for room again). */
+static bool
+due_again(struct reg *r, const char *component)
+{
+	char names[8][KEY_NAME_MAX + 1];
+	size_t n = reg_failover_due(r, fake_now, names, 8);
+	bool due = false;
+
+	for (size_t i = 0; i < n; i++)
+		due = due || strcmp(names[i], component) == 0;
+	if (due)
+		reg_failover_wait_room(r, component, "no room", 3600000);
+	return due;
+}
+
+/*
+ * A failover that found no room (every node at its cap) is due again, and
+ * rc_on_room told, the moment a place frees on an up node, whatever frees
+ * it; not when nothing frees, nor when a move held a place only after it was
+ * told to wait and gives it up (two failovers offered one node in turn would
+ * wake each other forever). Each "told" below fails without the kicks: the
+ * wait is an hour.
+ */
+START_TEST(a_place_that_frees_wakes_the_failover_waiting_for_room)
+{
+	struct reg_config cfg = { .rc_down_after_ms = 1000, .rc_clock = fake_clock,
+		.rc_on_room = on_room };
+	struct reg *r = NULL;
+	struct reg_comp a[] = { comp("a1", 1), comp("a2", 1) }, b1 = comp("b1", 1),
+			d1 = comp("d1", 1), e1 = comp("e1", 0), st = comp("a2", 2);
+	struct reg_mig_plan p;
+	unsigned told;
+
+	fake_now = 1000000;
+	room_told = 0;
+	ck_assert_int_eq(reg_new(&cfg, &r), 0);
+	attach(r, "na", "tcp://127.0.0.1:1", a, 2, 1);
+	attach(r, "nb", "tcp://127.0.0.1:2", &b1, 1, 1);
+	attach(r, "nd", "tcp://127.0.0.1:4", &d1, 1, 1);
+	/* nd dies: d1 is due, finds no room and waits an hour. */
+	ck_assert_uint_eq(reg_failover_mark(r, "nd", "down"), 1);
+	ck_assert(due_again(r, "d1"));
+	ck_assert(!due_again(r, "d1"));
+
+	/* Nothing frees: a heartbeat listing the same, a move held after the wait and given up. */
+	report(r, "na", a, 2);
+	ck_assert_int_eq(reg_migrate_begin(r, "b1", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "b1", "na", 0), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "b1", NULL, 0), 0);
+	reg_migrate_end(r, "b1", NULL, 0, NULL);
+	ck_assert(!due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 0);
+
+	/* A place held before the wait and given up after it: told. */
+	ck_assert_int_eq(reg_migrate_begin(r, "b1", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "b1", "na", 0), 0);
+	reg_failover_wait_room(r, "d1", "no room", 3600000);
+	ck_assert_int_eq(reg_migrate_toward(r, "b1", NULL, 0), 0);
+	reg_migrate_end(r, "b1", NULL, 0, NULL);
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 1);
+
+	/* A migration away from na ends (a2 to nb): na has room. */
+	ck_assert_int_eq(reg_migrate_begin(r, "a2", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a2", "nb", 0), 0);
+	ck_assert(!due_again(r, "d1"));
+	reg_migrate_end(r, "a2", "nb", 2, &st);
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 2);
+
+	/* A heartbeat lists fewer than before (a1 stopped on na). */
+	report(r, "na", NULL, 0);
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 3);
+
+	/* A component deleted (ckptctl delete: begin, release). */
+	ck_assert_int_eq(reg_migrate_begin(r, "b1", &p), 0);
+	reg_migrate_release(r, "b1");
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 4);
+
+	/* A component ne declared runs on nb (reported there): ne no longer counts it. */
+	ck_assert_uint_eq(attach_declaring(r, "ne", NULL, 0, &e1, 1), 1);
+	reg_failover_kick(r); /* as the manager does after an attach */
+	ck_assert(due_again(r, "d1"));
+	told = room_told;
+	{
+		struct reg_comp nb[] = { st, e1 };
+		report(r, "nb", nb, 2); /* a2 still listed: only ne frees */
+	}
+	ck_assert_uint_eq(counts(r, NULL, "ne", NULL), 0);
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, told + 1);
+
+	/* A place that frees on a cordoned node is no room. */
+	ck_assert_int_eq(reg_cordon(r, "nb", true, NULL), 0);
+	report(r, "nb", NULL, 0);
+	ck_assert(!due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, told + 1);
+	reg_free(r);
+}
+END_TEST
+
 START_TEST(a_report_older_than_the_restore_does_not_hide_the_moved_component)
 {
 	struct reg *r = new_reg(1000);
@@ -1049,6 +1161,7 @@ registry_suite(void)
 	tcase_add_test(tc, a_placed_move_counts_at_its_target_until_a_report_lists_it);
 	tcase_add_test(tc, a_failed_or_given_up_move_releases_its_place);
 	tcase_add_test(tc, a_component_reported_and_assigned_counts_once);
+	tcase_add_test(tc, a_place_that_frees_wakes_the_failover_waiting_for_room);
 	suite_add_tcase(s, tc);
 	return s;
 }
