@@ -404,7 +404,7 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
 	const char *addr = NULL;
 	char ident[AUTH_ID_MAX];
-	size_t nrevoked = 0, nresumed = 0;
+	size_t nrevoked = 0, nresumed = 0, nover = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -484,6 +484,8 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	at.ra_declared = declared;
 	at.ra_ndeclared = req->n_declared;
 	at.ra_nresumed = &nresumed;
+	at.ra_max_components = m->m_cfg.mc_max_node_comps;
+	at.ra_nover = &nover;
 	rv = reg_attach(m->m_reg, &at, client, &to_close);
 	rpc_client_close(to_close);
 	if (rv == -EEXIST) {
@@ -531,6 +533,11 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		LOG_INFO("node %s declares %zu component%s it does not run yet: %zu to resume from "
 			 "the latest checkpoint or start fresh, the others run elsewhere",
 		    req->node, req->n_declared, req->n_declared == 1 ? "" : "s", nresumed);
+	if (nover > 0)
+		LOG_WARN("node %s declares %zu component%s beyond --max-node-components %u (with "
+			 "what it runs): placing %s on other nodes",
+		    req->node, nover, nover == 1 ? "" : "s", m->m_cfg.mc_max_node_comps,
+		    nover == 1 ? "it" : "them");
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
 				  .me_message = addr });

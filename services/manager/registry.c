@@ -62,6 +62,7 @@ struct reg_owner {
 	/* Resume: the node that declared it and waits for it; "" when none. */
 	char o_resume_node[KEY_NAME_MAX + 1];
 	bool o_resume_fresh;        /* no checkpoint: that node starts it fresh */
+	bool o_resume_over;         /* no room there: placed elsewhere, then the node is told */
 	/*
 	 * Placement (registry.h): the node a move placed it on, until the move
 	 * ends; then (o_target_settling) the node it landed on, until that
@@ -256,6 +257,7 @@ reg_resume_set(struct reg *r, struct reg_owner *o, const char *node)
 		r->r_nresume--;
 	reg_copy(o->o_resume_node, sizeof(o->o_resume_node), node);
 	o->o_resume_fresh = false;
+	o->o_resume_over = false;
 	if (o->o_resume_node[0] != '\0')
 		r->r_nresume++;
 }
@@ -292,7 +294,7 @@ reg_owner_places(const struct reg *r, const struct reg_owner *o, const char *ret
 		cand[0] = o->o_target;
 	if (o->o_migrating && o->o_node[0] != '\0')
 		cand[1] = o->o_node; /* the source: it may get it back (rollback) */
-	if (o->o_resume_node[0] != '\0' &&
+	if (o->o_resume_node[0] != '\0' && !o->o_resume_over &&
 	    (!o->o_migrating || o->o_target[0] == '\0' ||
 		strcmp(o->o_target, o->o_resume_node) == 0)) {
 		const struct reg_node *owner =
@@ -756,17 +758,28 @@ reg_node_mark_lost(struct reg *r, const struct reg_node *n)
  * with n as its resume target, unless n runs it, another up node runs it, or
  * it is migrating. Returns how many were marked. Called with r_lock held.
  */
-static size_t
+static int
 reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp *decl,
-    size_t ndecl)
+    size_t ndecl, uint32_t max, size_t *ret_nresumed, size_t *ret_nover)
 {
 	uint64_t now = reg_now(r);
-	size_t k = 0;
+	uint32_t *arriving = NULL, used = 0;
+	size_t k = 0, over = 0, at = 0;
 
 	/* What an earlier attach of n declared is superseded. */
 	for (size_t i = 0; r->r_nresume > 0 && i < r->r_nowners; i++)
 		if (strcmp(r->r_owners[i].o_resume_node, n->n_id) == 0)
 			reg_resume_set(r, &r->r_owners[i], NULL);
+	if (max > 0 && ndecl > 0) {
+		/* What n counts besides: its reports, the moves on their way there. */
+		arriving = calloc(r->r_nnodes, sizeof(*arriving));
+		if (arriving == NULL)
+			return -ENOMEM;
+		reg_arriving(r, NULL, arriving);
+		(void)reg_node_find(r, n->n_id, &at);
+		used = (uint32_t)n->n_ncomps + arriving[at];
+		free(arriving);
+	}
 	for (size_t i = 0; i < ndecl; i++) {
 		const struct reg_comp *d = &decl[i];
 		const struct reg_node *owner;
@@ -780,6 +793,12 @@ reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp 
 			o->o_nrequires = d->rc_nrequires;
 		}
 		reg_resume_set(r, o, n->n_id);
+		if (max > 0 && reg_owner_counts_at(r, o, n->n_id)) {
+			if (used >= max)
+				o->o_resume_over = true; /* no room: counted nowhere, placed elsewhere */
+			else
+				used++;
+		}
 		if (o->o_migrating)
 			continue; /* the move decides; reg_beat() says where it went */
 		owner = o->o_node[0] != '\0' ? reg_node_find(r, o->o_node, NULL) : NULL;
@@ -789,15 +808,26 @@ reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp 
 		o->o_pending = true;
 		o->o_pending_parked = false;
 		reg_copy(o->o_pending_node, sizeof(o->o_pending_node), n->n_id);
-		snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
-		    "node %s started again and declares it: resuming it there from its latest "
-		    "checkpoint", n->n_id);
+		if (o->o_resume_over)
+			snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+			    "node %s declares it with no room left (it counts %u components, "
+			    "--max-node-components %u): placing it on another node", n->n_id, used,
+			    max);
+		else
+			snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+			    "node %s started again and declares it: resuming it there from its "
+			    "latest checkpoint", n->n_id);
 		o->o_pending_since_unix_ms = util_now_unix_ms();
 		o->o_pending_due_ms = now;
 		o->o_pending_attempts = 0;
-		k++;
+		if (o->o_resume_over)
+			over++;
+		else
+			k++;
 	}
-	return k;
+	*ret_nresumed = k;
+	*ret_nover = over;
+	return 0;
 }
 
 /*
@@ -843,12 +873,14 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	struct reg_peer *peer = NULL;
 	bool same, due = false;
 	struct reg_node *n;
-	size_t at, k;
-	int rv = 0;
+	size_t at, k = 0, over = 0;
+	int rv = 0, drv;
 
 	*ret_close = NULL;
 	if (a->ra_nresumed != NULL)
 		*a->ra_nresumed = 0;
+	if (a->ra_nover != NULL)
+		*a->ra_nover = 0;
 	if (a->ra_nlabels > LIMIT_LABELS_MAX || a->ra_ncomps > LIMIT_NODE_COMPONENTS_MAX ||
 	    a->ra_ndeclared > LIMIT_NODE_COMPONENTS_MAX) {
 		*ret_close = client;
@@ -919,9 +951,14 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked,
 	    NULL, NULL, &due);
 	/* Before reg_node_mark_lost(): what n declares it resumes itself. */
-	k = reg_node_declare(r, n, a->ra_declared, a->ra_ndeclared);
+	drv = reg_node_declare(r, n, a->ra_declared, a->ra_ndeclared, a->ra_max_components, &k,
+	    &over);
+	if (rv == 0)
+		rv = drv;
 	if (a->ra_nresumed != NULL)
 		*a->ra_nresumed = k;
+	if (a->ra_nover != NULL)
+		*a->ra_nover = over;
 	reg_node_mark_lost(r, n);
 	pthread_mutex_unlock(&r->r_lock);
 	reg_room_tell(r, due);
@@ -1360,7 +1397,7 @@ reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan
 			plan.rm_ckpt = o->o_ckpt;
 			plan.rm_need_bytes = o->o_ckpt.rk_size;
 		}
-		if (o->o_node[0] == '\0' && o->o_resume_node[0] != '\0') {
+		if (o->o_node[0] == '\0' && o->o_resume_node[0] != '\0' && !o->o_resume_over) {
 			struct reg_node *rn = reg_node_find(r, o->o_resume_node, NULL);
 			if (rn != NULL && rn->n_up)
 				reg_copy(plan.rm_starting_on, sizeof(plan.rm_starting_on),
@@ -1739,7 +1776,8 @@ reg_resume_target(struct reg *r, const char *component, char ret_node[KEY_NAME_M
 
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
-	if (o != NULL && o->o_pending && o->o_resume_node[0] != '\0' && !o->o_resume_fresh) {
+	if (o != NULL && o->o_pending && o->o_resume_node[0] != '\0' && !o->o_resume_fresh &&
+	    !o->o_resume_over) {
 		n = reg_node_find(r, o->o_resume_node, NULL);
 		if (n != NULL && n->n_up) {
 			memcpy(ret_node, o->o_resume_node, KEY_NAME_MAX + 1);
@@ -1758,7 +1796,7 @@ reg_resume_fresh(struct reg *r, const char *component)
 
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
-	if (o != NULL && o->o_resume_node[0] != '\0') {
+	if (o != NULL && o->o_resume_node[0] != '\0' && !o->o_resume_over) {
 		o->o_resume_fresh = true;
 		o->o_pending = false;
 		rv = 0;

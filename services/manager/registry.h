@@ -45,6 +45,15 @@
  * both "start fresh" and "another node runs it" from reg_beat()'s outputs.
  * The mark ends when the node reports the component, or is told that another
  * node runs it, or attaches again without declaring it.
+ * Room (ra_max_components): a node resumes only as many declared components
+ * as fit under the cap beside what it counts already (what it runs, the
+ * moves on their way there), in the order declared; each one beyond is
+ * pending like a lost component instead: placed on another node by the
+ * usual rule (or waiting for room), counted nowhere until then, and the node
+ * is told that another node runs it once one does. The attach is not
+ * refused for it: a declared component may turn out to run elsewhere (the
+ * manager learns it from another node's report), and refusing would keep the
+ * node from attaching at all.
  *
  * Supervision: a node restarts a component whose process crashed (its
  * restarts count goes up) and, after too many failures, reports it "failed"
@@ -242,6 +251,9 @@ struct reg_attach {
 	const struct reg_comp *ra_declared;
 	size_t ra_ndeclared;        /* <= LIMIT_NODE_COMPONENTS_MAX */
 	size_t *ra_nresumed;        /* optional output: how many were marked for resume */
+	/* --max-node-components (see Resume above); 0: no cap. */
+	uint32_t ra_max_components;
+	size_t *ra_nover;           /* optional output: how many had no room (placed elsewhere) */
 };
 
 /* A heartbeat (reg_beat()). */

@@ -1097,6 +1097,68 @@ START_TEST(a_place_that_frees_wakes_the_failover_waiting_for_room)
 }
 END_TEST
 
+/*
+ * --max-node-components 2: n1 attaches running x and declaring d1 and d2
+ * (each list within the cap, 3 together). The attach is taken (d2 may turn
+ * out to run elsewhere); n1 resumes d1 only, and d2 is failed over like a
+ * lost component: not n1's to resume, counted nowhere, and n1 is told that
+ * another node runs it once one does. A declaration that runs elsewhere
+ * already takes no room. Without the check n1 resumed both (3 components).
+ */
+START_TEST(an_attach_resumes_only_the_declared_components_that_fit_under_the_cap)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp x = comp("x", 1), d2st = comp("d2", 2), e = comp("e", 1);
+	struct reg_comp decl[] = { comp("d1", 0), comp("d2", 0) };
+	struct reg_comp decl3[] = { comp("e", 0), comp("d1", 0) };
+	struct reg_ckpt k1 = ckpt("n1", "d1", 3), k2 = ckpt("n1", "d2", 4);
+	struct reg_attach a = { .ra_node = "n1", .ra_address = "tcp://127.0.0.1:9", .ra_comps = &x,
+		.ra_ncomps = 1, .ra_declared = decl, .ra_ndeclared = 2, .ra_max_components = 2 };
+	struct rpc_client *to_close = NULL;
+	char node[KEY_NAME_MAX + 1], names[4][KEY_NAME_MAX + 1];
+	struct reg_mig_plan p;
+	size_t nres = 99, nover = 99, nf = 9, ne = 9;
+
+	ck_assert_int_eq(reg_checkpoint(r, &k1, NULL), 0);
+	ck_assert_int_eq(reg_checkpoint(r, &k2, NULL), 0);
+	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	a.ra_nresumed = &nres;
+	a.ra_nover = &nover;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_uint_eq(nres, 1);
+	ck_assert_uint_eq(nover, 1);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 2);
+	/* Both are due: d1 to resume on n1, d2 to place by the usual rule. */
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 2);
+	ck_assert_int_eq(reg_resume_target(r, "d1", node), 0);
+	ck_assert_str_eq(node, "n1");
+	ck_assert_int_eq(reg_resume_target(r, "d2", node), -ENOENT);
+	ck_assert_int_eq(reg_resume_fresh(r, "d2"), -ENOENT);
+	ck_assert_int_eq(reg_migrate_begin(r, "d2", &p), 0);
+	ck_assert_str_eq(p.rm_starting_on, ""); /* it starts nowhere by itself */
+	/* d2 lands on n2: n1 is told once that another node runs it; n1 still counts 2. */
+	ck_assert_int_eq(reg_migrate_toward(r, "d2", "n2", 2), 0);
+	reg_migrate_end(r, "d2", "n2", 5, &d2st);
+	beat(r, "n1", &x, 1, &nf, &ne);
+	ck_assert_uint_eq(ne, 1);
+	ck_assert_uint_eq(nf, 0);
+	beat(r, "n1", &x, 1, &nf, &ne);
+	ck_assert_uint_eq(ne, 0);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 2);
+	ck_assert_uint_eq(counts(r, NULL, "n2", NULL), 1);
+
+	/* n1 attaches again declaring e, which n2 runs, and d1: e takes no room. */
+	report(r, "n2", (struct reg_comp[]){ d2st, e }, 2);
+	a.ra_declared = decl3;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_uint_eq(nres, 1);
+	ck_assert_uint_eq(nover, 0);
+	ck_assert_int_eq(reg_resume_target(r, "d1", node), 0);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 2);
+	reg_free(r);
+}
+END_TEST
+
 START_TEST(a_report_older_than_the_restore_does_not_hide_the_moved_component)
 {
 	struct reg *r = new_reg(1000);
@@ -1162,6 +1224,7 @@ registry_suite(void)
 	tcase_add_test(tc, a_failed_or_given_up_move_releases_its_place);
 	tcase_add_test(tc, a_component_reported_and_assigned_counts_once);
 	tcase_add_test(tc, a_place_that_frees_wakes_the_failover_waiting_for_room);
+	tcase_add_test(tc, an_attach_resumes_only_the_declared_components_that_fit_under_the_cap);
 	suite_add_tcase(s, tc);
 	return s;
 }
