@@ -72,8 +72,8 @@ static const struct cfg_opt main_opts[] = {
 	{ "max-node-components", CFG_INT, offsetof(struct main_conf, max_node_comps),
 	    RPC_LIMIT_STR(LIMIT_COMPONENTS_DEFAULT), 1, LIMIT_NODE_COMPONENTS_MAX, 0, "N",
 	    "components one node may report or declare when it attaches (more: refused "
-	    "RESOURCE_EXHAUSTED, limit node_components); placement moves nothing onto a node "
-	    "running that many" },
+	    "RESOURCE_EXHAUSTED, limit node_components, unless it was taken with them); "
+	    "placement moves nothing onto a node running that many" },
 	{ "failover-retry", CFG_DURATION, offsetof(struct main_conf, failover_retry_ms), "5s", 100,
 	    3600000, 0, "DURATION",
 	    "a failover no node can take is tried again this often (with jitter), and at once "

@@ -187,35 +187,52 @@ mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
 	return *ret_addr != NULL ? 0 : -ENOMEM;
 }
 
+/* A report over --max-node-components that was taken (see mgr_comps_from_pb()). */
+static void
+mgr_log_over(struct mgr *m, const char *node, size_t n)
+{
+	uint64_t held;
+
+	if (n > m->m_cfg.mc_max_node_comps && limit_log_ok(&m->m_over_log_last,
+	    &m->m_over_log_held, util_now_mono_ms(), LIMIT_LOG_INTERVAL_MS, &held))
+		LOG_WARN("node %s runs %zu components, over --max-node-components %u: its reports "
+			 "are taken, nothing more is placed there (%" PRIu64 " such reports not "
+			 "logged since the last line)",
+		    node, n, m->m_cfg.mc_max_node_comps, held);
+}
+
+/* A node's list over --max-node-components: refused RESOURCE_EXHAUSTED. */
+static int
+mgr_comps_over(struct rpc_call *call, const char *node, size_t n, unsigned limit)
+{
+	return rpc_call_limitf(call, LIMIT_N_COMPONENTS, "node %s reports %zu components, over "
+	    "the limit %s of %u per node", node, n, LIMIT_N_COMPONENTS, limit);
+}
+
 /*
- * Converts a node's component list; names must be unique within it. An
- * attach (beat false) over --max-node-components is refused. A heartbeat is
- * refused only past LIMIT_NODE_COMPONENTS_MAX: a node may still go over
- * the cap (placement counts the moves on their way there, registry.h
- * "Placement counts", but a resume or a rollback is not refused for room),
- * and refusing its heartbeats would mark a live node down and move
- * everything it runs. It is logged (at most every LIMIT_LOG_INTERVAL_MS),
- * and placement puts nothing more there until it is back under.
+ * Converts a node's component list; names must be unique within it. The
+ * components a node declares (declared true) are refused over
+ * --max-node-components; those it runs only past LIMIT_NODE_COMPONENTS_MAX
+ * here. An attach that would take a node over the cap is refused by the
+ * registry (reg_attach() -EDQUOT), which knows the reports that are stale
+ * and what the node was taken with before. A heartbeat is never refused for
+ * it: a node may still go over the cap (placement counts the moves on their
+ * way there, registry.h "Placement counts", but a resume or a rollback is not
+ * refused for room), and refusing its heartbeats would mark a live node down
+ * and move everything it runs. It is logged (at most every
+ * LIMIT_LOG_INTERVAL_MS), and placement puts nothing more there until it is
+ * back under.
  */
 static int
 mgr_comps_from_pb(struct mgr *m, struct rpc_call *call, const char *node,
-    Ckpt__V1__ComponentStatus *const *pb, size_t n, bool beat, struct reg_comp **ret_comps)
+    Ckpt__V1__ComponentStatus *const *pb, size_t n, bool declared, struct reg_comp **ret_comps)
 {
 	unsigned max = m->m_cfg.mc_max_node_comps;
 	struct reg_comp *comps = NULL;
 	char why[WIRE_ERR_MAX];
-	uint64_t held;
 
-	if (n > (beat ? LIMIT_NODE_COMPONENTS_MAX : max))
-		return rpc_call_limitf(call, LIMIT_N_COMPONENTS, "node %s reports %zu components, "
-		    "over the limit %s of %u per node", node, n, LIMIT_N_COMPONENTS,
-		    beat ? LIMIT_NODE_COMPONENTS_MAX : max);
-	if (n > max && limit_log_ok(&m->m_over_log_last, &m->m_over_log_held, util_now_mono_ms(),
-	    LIMIT_LOG_INTERVAL_MS, &held))
-		LOG_WARN("node %s runs %zu components, over --max-node-components %u: its heartbeats "
-			 "are taken, nothing more is placed there (%" PRIu64 " such heartbeats not "
-			 "logged since the last line)",
-		    node, n, max, held);
+	if (n > (declared ? max : LIMIT_NODE_COMPONENTS_MAX))
+		return mgr_comps_over(call, node, n, declared ? max : LIMIT_NODE_COMPONENTS_MAX);
 	if (n > 0) {
 		comps = arena_alloc(rpc_call_arena(call), n * sizeof(*comps));
 		if (comps == NULL)
@@ -439,7 +456,7 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (rv == 0)
 		rv = mgr_attach_claim(m, call, req->node, req->instance, addr, &at.ra_replaces);
 	if (rv == 0)
-		rv = mgr_comps_from_pb(m, call, req->node, req->declared, req->n_declared, false,
+		rv = mgr_comps_from_pb(m, call, req->node, req->declared, req->n_declared, true,
 		    &declared);
 	if (rv != 0)
 		return rv;
@@ -496,6 +513,9 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 			 "instance attached meanwhile", req->node, addr, req->instance);
 		return rv;
 	}
+	if (rv == -EDQUOT)
+		return mgr_comps_over(call, req->node, req->n_components,
+		    m->m_cfg.mc_max_node_comps);
 	if (rv == -EUSERS)
 		return rpc_call_limitf(call, LIMIT_N_NODES, "cannot register node %s: %u nodes are "
 		    "known already (limit %s)", req->node, m->m_cfg.mc_max_nodes, LIMIT_N_NODES);
@@ -538,6 +558,7 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 			 "what it runs): placing %s on other nodes",
 		    req->node, nover, nover == 1 ? "" : "s", m->m_cfg.mc_max_node_comps,
 		    nover == 1 ? "it" : "them");
+	mgr_log_over(m, req->node, req->n_components - nrevoked);
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
 				  .me_message = addr });
@@ -692,7 +713,7 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (rv == 0)
 		rv = mgr_act_as(call, req->node, "send heartbeats");
 	if (rv == 0)
-		rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, true,
+		rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, false,
 		    &comps);
 	if (rv != 0)
 		return rv;
@@ -734,6 +755,7 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		    rv == -ENOSPC ? "too many components in the cluster" : err_str(rv));
 		return rv;
 	}
+	mgr_log_over(m, req->node, req->n_components - nrevoked);
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mgr_super_notes(m, req->node, notes, nnotes);
 	for (size_t i = 0; i < nelsewhere; i++)

@@ -462,12 +462,12 @@ reg_room_after(struct reg *r, const struct reg_owner *o, const struct reg_counte
  * registry.h). Called with r_lock held.
  */
 static bool
-reg_report_stale(const struct reg *r, const struct reg_node *n, const struct reg_owner *o,
+reg_report_stale(const struct reg *r, const char *node, const struct reg_owner *o,
     const struct reg_comp *c)
 {
 	const struct reg_node *owner;
 
-	if (o == NULL || o->o_node[0] == '\0' || strcmp(o->o_node, n->n_id) == 0)
+	if (o == NULL || o->o_node[0] == '\0' || strcmp(o->o_node, node) == 0)
 		return false;
 	if (c->rc_epoch < o->o_epoch)
 		return true;
@@ -576,7 +576,7 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 		struct reg_owner *o = reg_owner_find(r, c->rc_name, NULL);
 		int orv;
 
-		if (reg_report_stale(r, n, o, c)) {
+		if (reg_report_stale(r, n->n_id, o, c)) {
 			/* The component moved on: the reporter must stop it. */
 			if (ret_revoked != NULL)
 				reg_copy(ret_revoked[nrev++], KEY_NAME_MAX + 1, c->rc_name);
@@ -865,6 +865,31 @@ reg_node_resume_notes(struct reg *r, const struct reg_node *n, const struct reg_
 		*b->rb_nelsewhere = ne;
 }
 
+/*
+ * Whether attaching a->ra_node (n: as known, NULL: new) would take it over
+ * a->ra_max_components: more reported components than that which are not
+ * stale (they will be revoked), and one of them n does not list yet. A node
+ * taken over the cap already (its heartbeats are never refused) attaches
+ * again with what it runs. Called with r_lock held.
+ */
+static bool
+reg_attach_over(const struct reg *r, struct reg_node *n, const struct reg_attach *a)
+{
+	size_t live = 0;
+	bool unknown = false;
+
+	if (a->ra_ncomps <= a->ra_max_components)
+		return false;
+	for (size_t i = 0; i < a->ra_ncomps; i++) {
+		const struct reg_comp *c = &a->ra_comps[i];
+		if (reg_report_stale(r, a->ra_node, reg_owner_find(r, c->rc_name, NULL), c))
+			continue;
+		live++;
+		unknown = unknown || n == NULL || reg_node_comp(n, c->rc_name) == NULL;
+	}
+	return live > a->ra_max_components && unknown;
+}
+
 int
 reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
     struct rpc_client **ret_close)
@@ -905,7 +930,9 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 
 	pthread_mutex_lock(&r->r_lock);
 	n = reg_node_find(r, a->ra_node, &at);
-	if (n == NULL)
+	if (a->ra_max_components > 0 && reg_attach_over(r, n, a))
+		rv = -EDQUOT;
+	else if (n == NULL)
 		rv = reg_node_add(r, a->ra_node, at, &n);
 	if (rv != 0) {
 		pthread_mutex_unlock(&r->r_lock);

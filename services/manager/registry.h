@@ -251,7 +251,7 @@ struct reg_attach {
 	const struct reg_comp *ra_declared;
 	size_t ra_ndeclared;        /* <= LIMIT_NODE_COMPONENTS_MAX */
 	size_t *ra_nresumed;        /* optional output: how many were marked for resume */
-	/* --max-node-components (see Resume above); 0: no cap. */
+	/* --max-node-components (-EDQUOT below, and Resume above); 0: no cap. */
 	uint32_t ra_max_components;
 	size_t *ra_nover;           /* optional output: how many had no room (placed elsewhere) */
 };
@@ -327,7 +327,13 @@ void reg_abort(struct reg *r);
  * already has a client for the same address, or the old one when the address
  * changed and nobody else holds it. -EUSERS when rc_nodes_max nodes are known
  * and this is another; -ENOSPC when the catalogue (REG_COMPONENTS_MAX) is full;
- * -EEXIST when the node is up under another instance (see Identity above).
+ * -EEXIST when the node is up under another instance (see Identity above);
+ * -EDQUOT, nothing changed, when the attach would take the node over
+ * ra_max_components: it reports more than that which are not stale (those
+ * are revoked), one of them not listed for it yet. A node taken over the cap
+ * already (a heartbeat is never refused for it, see mgr.c) attaches again
+ * with what it runs: refusing it would move everything it runs, and an agent
+ * refused keeps trying, never told to stop its stale copies.
  */
 int reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
     struct rpc_client **ret_close);
