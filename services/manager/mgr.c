@@ -216,12 +216,12 @@ mgr_comps_over(struct rpc_call *call, const char *node, size_t n, unsigned limit
  * here. An attach that would take a node over the cap is refused by the
  * registry (reg_attach() -EDQUOT), which knows the reports that are stale
  * and what the node was taken with before. A heartbeat is never refused for
- * it: a node may still go over the cap (placement counts the moves on their
- * way there, registry.h "Placement counts", but a resume or a rollback is not
- * refused for room), and refusing its heartbeats would mark a live node down
- * and move everything it runs. It is logged (at most every
- * LIMIT_LOG_INTERVAL_MS), and placement puts nothing more there until it is
- * back under.
+ * it: a node may still report more than the cap (placement counts the moves
+ * on their way there, registry.h "Placement counts", and an attach resumes
+ * only what fits, but what an agent reports is what it runs), and refusing
+ * its heartbeats would mark a live node down and move everything it runs.
+ * It is logged (mgr_log_over(), at most every LIMIT_LOG_INTERVAL_MS), and
+ * placement puts nothing more there until it is back under.
  */
 static int
 mgr_comps_from_pb(struct mgr *m, struct rpc_call *call, const char *node,

@@ -1662,7 +1662,12 @@ reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NAME_MAX 
 
 	pthread_mutex_lock(&r->r_lock);
 	for (size_t i = 0; i < r->r_nowners && k < max; i++) {
-		const struct reg_owner *o = &r->r_owners[i];
+		struct reg_owner *o = &r->r_owners[i];
+		if (o->o_pending_room && !o->o_pending) {
+			/* Placed, or back on its node: it waits for no room (see Room). */
+			o->o_pending_room = false;
+			r->r_nroom--;
+		}
 		if (o->o_pending && !o->o_migrating && !o->o_pending_parked &&
 		    o->o_pending_due_ms <= now_ms)
 			reg_copy(ret_names[k++], KEY_NAME_MAX + 1, o->o_component);

@@ -1246,8 +1246,8 @@ listed_count(const char *node)
 
 /*
  * --max-node-components 2. A node whose heartbeats report more than the cap
- * (as a resume or a rollback could make it before c907759; here its agent
- * just reports a third) has them taken: answered, not asked to attach again,
+ * (as a resume could make it before c907759; here its agent just reports a
+ * third) has them taken: answered, not asked to attach again,
  * listed; nothing more is placed there. When it attaches again with what it
  * runs (a blip past down-after, a manager asking), the attach is taken too:
  * refusing it would move everything it runs, and the agent, refused, would
