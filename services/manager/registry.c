@@ -30,6 +30,7 @@ struct reg_node {
 	bool n_cordoned;
 	uint32_t n_queued;
 	uint64_t n_queue_dropped;
+	uint32_t n_max;          /* ra_max_components of its attach; 0: no cap */
 };
 
 /* One per component: owner, epoch, migration flag, catalogue entry. */
@@ -92,6 +93,7 @@ struct reg {
 	size_t r_nresume;           /* owners with an o_resume_node */
 	size_t r_nsettling;         /* owners with o_target_settling */
 	size_t r_nroom;             /* owners with o_pending_room (some may no longer be pending) */
+	size_t r_nover;             /* owners with o_resume_over */
 	uint64_t r_hold_seq;        /* places held by moves so far (o_target_seq) */
 };
 
@@ -255,6 +257,8 @@ reg_resume_set(struct reg *r, struct reg_owner *o, const char *node)
 {
 	if (o->o_resume_node[0] != '\0')
 		r->r_nresume--;
+	if (o->o_resume_over)
+		r->r_nover--;
 	reg_copy(o->o_resume_node, sizeof(o->o_resume_node), node);
 	o->o_resume_fresh = false;
 	o->o_resume_over = false;
@@ -341,6 +345,53 @@ reg_arriving(const struct reg *r, const char *skip, uint32_t *arriving)
 	}
 }
 
+static void reg_arriving(const struct reg *r, const char *skip, uint32_t *arriving);
+
+/* Whether a place that frees matters to anything (see Room in registry.h). */
+static bool
+reg_room_wanted(const struct reg *r)
+{
+	return r->r_nroom > 0 || r->r_nover > 0;
+}
+
+/*
+ * A place freed on node: the pending components it declared and had no room
+ * for (o_resume_over) are its to resume again, as many as fit now, in order,
+ * due now. Called with r_lock held.
+ */
+static bool
+reg_room_resume(struct reg *r, const struct reg_node *node, uint64_t now)
+{
+	uint32_t *arriving, count;
+	size_t at = 0;
+	bool due = false;
+
+	arriving = calloc(r->r_nnodes, sizeof(*arriving));
+	if (arriving == NULL)
+		return false; /* its failover goes on; the next place that frees tries again */
+	reg_arriving(r, NULL, arriving);
+	(void)reg_node_find(r, node->n_id, &at);
+	count = (uint32_t)node->n_ncomps + arriving[at];
+	free(arriving);
+	for (size_t i = 0; i < r->r_nowners && r->r_nover > 0; i++) {
+		struct reg_owner *o = &r->r_owners[i];
+		if (!o->o_resume_over || strcmp(o->o_resume_node, node->n_id) != 0 ||
+		    !o->o_pending || o->o_migrating)
+			continue;
+		if (node->n_max != 0 && count >= node->n_max)
+			break;
+		o->o_resume_over = false;
+		r->r_nover--;
+		count++;
+		snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+		    "node %s declares it and has room for it now: resuming it there", node->n_id);
+		o->o_pending_parked = false;
+		o->o_pending_due_ms = now;
+		due = true;
+	}
+	return due;
+}
+
 /*
  * A place freed on node (NULL: none): when it is up and not cordoned, the
  * failovers waiting for room become due now (see Room in registry.h).
@@ -355,9 +406,11 @@ reg_room_freed(struct reg *r, const struct reg_node *node, uint64_t hold)
 	bool due = false;
 	uint64_t now;
 
-	if (r->r_nroom == 0 || node == NULL || !node->n_up || node->n_cordoned)
+	if (!reg_room_wanted(r) || node == NULL || !node->n_up || node->n_cordoned)
 		return false;
 	now = reg_now(r);
+	if (r->r_nover > 0)
+		due = reg_room_resume(r, node, now);
 	for (size_t i = 0; i < r->r_nowners && r->r_nroom > 0; i++) {
 		struct reg_owner *o = &r->r_owners[i];
 		if (!o->o_pending_room || (hold != 0 && o->o_pending_room_seq < hold))
@@ -392,7 +445,7 @@ static size_t
 reg_room_before(const struct reg *r, const struct reg_owner *o, struct reg_counted ret[3])
 {
 	const char *places[3];
-	size_t k = r->r_nroom > 0 ? reg_owner_places(r, o, places) : 0;
+	size_t k = reg_room_wanted(r) ? reg_owner_places(r, o, places) : 0;
 
 	for (size_t i = 0; i < k; i++) {
 		reg_copy(ret[i].rcn_node, sizeof(ret[i].rcn_node), places[i]);
@@ -412,7 +465,7 @@ reg_room_before(const struct reg *r, const struct reg_owner *o, struct reg_count
 static bool
 reg_room_freed_at(struct reg *r, const char *node, uint64_t hold)
 {
-	if (r->r_nroom == 0 || node == NULL || node[0] == '\0')
+	if (!reg_room_wanted(r) || node == NULL || node[0] == '\0')
 		return false;
 	return reg_room_freed(r, reg_node_find(r, node, NULL), hold);
 }
@@ -542,7 +595,7 @@ reg_report_frees(struct reg *r, struct reg_node *n, const struct reg_comp *old, 
 		    (o == NULL || !reg_owner_counts_at(r, o, n->n_id)))
 			due = reg_room_freed(r, n, 0);
 	}
-	for (size_t i = 0; i < n->n_ncomps && !due && r->r_nroom > 0; i++) {
+	for (size_t i = 0; i < n->n_ncomps && !due && reg_room_wanted(r); i++) {
 		const struct reg_owner *o = reg_owner_find(r, n->n_comps[i].rc_name, NULL);
 		bool listed = false;
 		for (size_t j = 0; j < nold && !listed; j++)
@@ -632,7 +685,7 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 	nold = n->n_ncomps;
 	n->n_comps = list;
 	n->n_ncomps = k;
-	if (r->r_nroom > 0 && reg_report_frees(r, n, old, nold))
+	if (reg_room_wanted(r) && reg_report_frees(r, n, old, nold))
 		*ret_due = true;
 	free(old);
 	if (ret_nrevoked != NULL)
@@ -794,10 +847,12 @@ reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp 
 		}
 		reg_resume_set(r, o, n->n_id);
 		if (max > 0 && reg_owner_counts_at(r, o, n->n_id)) {
-			if (used >= max)
+			if (used >= max) {
 				o->o_resume_over = true; /* no room: counted nowhere, placed elsewhere */
-			else
+				r->r_nover++;
+			} else {
 				used++;
+			}
 		}
 		if (o->o_migrating)
 			continue; /* the move decides; reg_beat() says where it went */
@@ -975,6 +1030,7 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	n->n_up = true;
 	n->n_last_seen_ms = reg_now(r);
 	n->n_attached_unix_ms = a->ra_unix_ms;
+	n->n_max = a->ra_max_components;
 	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked,
 	    NULL, NULL, &due);
 	/* Before reg_node_mark_lost(): what n declares it resumes itself. */
@@ -1536,18 +1592,19 @@ reg_migrate_release(struct reg *r, const char *component)
 		/* Every node that counted it (its reports, a move, a declaration) has room now. */
 		struct reg_counted was[3];
 		size_t k = reg_room_before(r, o, was);
-		for (size_t i = 0; i < r->r_nnodes && !due; i++)
-			if (reg_node_comp(r->r_nodes[i], component) != NULL)
-				due = reg_room_freed(r, r->r_nodes[i], 0);
 		reg_target_set(r, o, NULL, false);
 		o->o_migrating = false;
 		o->o_pending = false;
 		o->o_pending_fenced = false;
 		o->o_node[0] = '\0';
 		reg_resume_set(r, o, NULL);
-		for (size_t i = 0; i < r->r_nnodes; i++)
+		for (size_t i = 0; i < r->r_nnodes; i++) {
+			bool listed = reg_node_comp(r->r_nodes[i], component) != NULL;
 			reg_node_drop_comp(r->r_nodes[i], component);
-		due = due || reg_room_after(r, o, was, k);
+			if (listed)
+				due = reg_room_freed(r, r->r_nodes[i], 0) || due;
+		}
+		due = reg_room_after(r, o, was, k) || due;
 	}
 	pthread_mutex_unlock(&r->r_lock);
 	reg_room_tell(r, due);
@@ -1588,7 +1645,7 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
 			/* Listed there (its source, a stale copy): that place is free. */
 			bool listed = reg_node_comp(n, component) != NULL;
 			reg_node_drop_comp(n, component);
-			if (listed && r->r_nroom > 0 && !reg_owner_counts_at(r, o, n->n_id))
+			if (listed && reg_room_wanted(r) && !reg_owner_counts_at(r, o, n->n_id))
 				due = reg_room_freed(r, n, 0) || due;
 			continue;
 		}

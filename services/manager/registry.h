@@ -50,7 +50,10 @@
  * moves on their way there), in the order declared; each one beyond is
  * pending like a lost component instead: placed on another node by the
  * usual rule (or waiting for room), counted nowhere until then, and the node
- * is told that another node runs it once one does. The attach is not
+ * is told that another node runs it once one does; while it still waits, a
+ * place that frees on the node makes it the node's to resume again (as many
+ * as fit; one of which no checkpoint exists has nowhere else to go). The
+ * attach is not
  * refused for it: a declared component may turn out to run elsewhere (the
  * manager learns it from another node's report), and refusing would keep the
  * node from attaching at all.

@@ -1103,7 +1103,9 @@ END_TEST
  * out to run elsewhere); n1 resumes d1 only, and d2 is failed over like a
  * lost component: not n1's to resume, counted nowhere, and n1 is told that
  * another node runs it once one does. A declaration that runs elsewhere
- * already takes no room. Without the check n1 resumed both (3 components).
+ * already takes no room, and one beyond the cap is the node's to resume
+ * again once a place frees there. Without the check n1 resumed both (3
+ * components).
  */
 START_TEST(an_attach_resumes_only_the_declared_components_that_fit_under_the_cap)
 {
@@ -1155,6 +1157,30 @@ START_TEST(an_attach_resumes_only_the_declared_components_that_fit_under_the_cap
 	ck_assert_uint_eq(nover, 0);
 	ck_assert_int_eq(reg_resume_target(r, "d1", node), 0);
 	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 2);
+
+	/*
+	 * n3 (cap 1) runs y and declares f, of which no checkpoint exists: no
+	 * room, and nothing to place elsewhere. Once y stops there, f is n3's
+	 * to resume (start fresh) after all.
+	 */
+	{
+		struct reg_comp y = comp("y", 1), f = comp("f", 0);
+		struct reg_attach a3 = { .ra_node = "n3", .ra_address = "tcp://127.0.0.1:3",
+			.ra_comps = &y, .ra_ncomps = 1, .ra_declared = &f, .ra_ndeclared = 1,
+			.ra_max_components = 1, .ra_nresumed = &nres, .ra_nover = &nover };
+		ck_assert_int_eq(reg_attach(r, &a3, NULL, &to_close), 0);
+		ck_assert_uint_eq(nres, 0);
+		ck_assert_uint_eq(nover, 1);
+		ck_assert_int_eq(reg_resume_target(r, "f", node), -ENOENT);
+		ck_assert_uint_eq(counts(r, NULL, "n3", NULL), 1);
+		report(r, "n3", &y, 1);
+		ck_assert_int_eq(reg_resume_target(r, "f", node), -ENOENT);
+		report(r, "n3", NULL, 0);
+		ck_assert_int_eq(reg_resume_target(r, "f", node), 0);
+		ck_assert_str_eq(node, "n3");
+		ck_assert_uint_eq(counts(r, NULL, "n3", NULL), 1);
+		ck_assert_int_eq(reg_resume_fresh(r, "f"), 0);
+	}
 	reg_free(r);
 }
 END_TEST
