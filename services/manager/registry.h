@@ -53,10 +53,9 @@
  * is told that another node runs it once one does; while it still waits, a
  * place that frees on the node makes it the node's to resume again (as many
  * as fit; one of which no checkpoint exists has nowhere else to go). The
- * attach is not
- * refused for it: a declared component may turn out to run elsewhere (the
- * manager learns it from another node's report), and refusing would keep the
- * node from attaching at all.
+ * attach is not refused for it: a declared component may turn out to run
+ * elsewhere (the manager learns it from another node's report), and refusing
+ * would keep the node from attaching at all.
  *
  * Supervision: a node restarts a component whose process crashed (its
  * restarts count goes up) and, after too many failures, reports it "failed"
