@@ -36,6 +36,7 @@ struct main_conf {
 	int64_t max_nodes;
 	int64_t max_node_comps;
 	uint64_t recv_max;
+	uint64_t failover_retry_ms;
 };
 
 static const struct cfg_opt main_opts[] = {
@@ -71,8 +72,12 @@ static const struct cfg_opt main_opts[] = {
 	{ "max-node-components", CFG_INT, offsetof(struct main_conf, max_node_comps),
 	    RPC_LIMIT_STR(LIMIT_COMPONENTS_DEFAULT), 1, LIMIT_NODE_COMPONENTS_MAX, 0, "N",
 	    "components one node may report or declare when it attaches (more: refused "
-	    "RESOURCE_EXHAUSTED, limit node_components); placement moves nothing onto a node "
-	    "running that many" },
+	    "RESOURCE_EXHAUSTED, limit node_components, unless it was taken with them); "
+	    "placement moves nothing onto a node running that many" },
+	{ "failover-retry", CFG_DURATION, offsetof(struct main_conf, failover_retry_ms), "5s", 100,
+	    3600000, 0, "DURATION",
+	    "a failover no node can take is tried again this often (with jitter), and at once "
+	    "when a node attaches or is uncordoned, or a place frees on a node" },
 };
 #define MAIN_NOPTS (sizeof(main_opts) / sizeof(main_opts[0]))
 
@@ -167,6 +172,7 @@ main(int argc, char **argv)
 		.mc_max_nodes = (unsigned)conf.max_nodes,
 		.mc_max_node_comps = (unsigned)conf.max_node_comps,
 		.mc_recv_max = (size_t)conf.recv_max,
+		.mc_failover_retry_ms = (unsigned)conf.failover_retry_ms,
 	};
 	rv = mgr_start(&mc, &m, err, sizeof(err));
 	if (rv != 0) {

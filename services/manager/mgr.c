@@ -35,7 +35,7 @@
 #define MGR_DOWN_BATCH 32
 #define MGR_FAILOVER_BATCH 32
 #define MGR_FAILOVER_BUDGET_MS 30000u  /* one failover: NAS look-up, probe, restore */
-#define MGR_FAILOVER_WAIT_MS 5000u     /* no node can take it: try again this often */
+#define MGR_FAILOVER_WAIT_MS 5000u     /* no node can take it: try again this often (default) */
 #define MGR_FAILOVER_BACKOFF_MIN_MS 500u
 #define MGR_FAILOVER_BACKOFF_MAX_MS 30000u
 #define MGR_STORE_CHECK_MS 2000u       /* at start: each NAS's Stat (its store id) */
@@ -85,6 +85,13 @@ mgr_failover_kick(struct mgr *m)
 	m->m_fo_kicked = true;
 	pthread_cond_signal(&m->m_fo_cond);
 	pthread_mutex_unlock(&m->m_lock);
+}
+
+/* A place freed while a failover waited for room (registry.h, Room): try it now. */
+static void
+mgr_on_room(void *arg)
+{
+	mgr_failover_kick(arg);
 }
 
 /* Copies up to n names into a reply's repeated string field. */
@@ -180,35 +187,52 @@ mgr_dial_address(struct rpc_call *call, const char *node, const char *announced,
 	return *ret_addr != NULL ? 0 : -ENOMEM;
 }
 
+/* A report over --max-node-components that was taken (see mgr_comps_from_pb()). */
+static void
+mgr_log_over(struct mgr *m, const char *node, size_t n)
+{
+	uint64_t held;
+
+	if (n > m->m_cfg.mc_max_node_comps && limit_log_ok(&m->m_over_log_last,
+	    &m->m_over_log_held, util_now_mono_ms(), LIMIT_LOG_INTERVAL_MS, &held))
+		LOG_WARN("node %s runs %zu components, over --max-node-components %u: its reports "
+			 "are taken, nothing more is placed there (%" PRIu64 " such reports not "
+			 "logged since the last line)",
+		    node, n, m->m_cfg.mc_max_node_comps, held);
+}
+
+/* A node's list over --max-node-components: refused RESOURCE_EXHAUSTED. */
+static int
+mgr_comps_over(struct rpc_call *call, const char *node, size_t n, unsigned limit)
+{
+	return rpc_call_limitf(call, LIMIT_N_COMPONENTS, "node %s reports %zu components, over "
+	    "the limit %s of %u per node", node, n, LIMIT_N_COMPONENTS, limit);
+}
+
 /*
- * Converts a node's component list; names must be unique within it. An
- * attach (beat false) over --max-node-components is refused. A heartbeat is
- * refused only past LIMIT_NODE_COMPONENTS_MAX: a node may still go over
- * the cap (placement counts the moves on their way there, registry.h
- * "Placement counts", but a resume or a rollback is not refused for room),
- * and refusing its heartbeats would mark a live node down and move
- * everything it runs. It is logged (at most every LIMIT_LOG_INTERVAL_MS),
- * and placement puts nothing more there until it is back under.
+ * Converts a node's component list; names must be unique within it. The
+ * components a node declares (declared true) are refused over
+ * --max-node-components; those it runs only past LIMIT_NODE_COMPONENTS_MAX
+ * here. An attach that would take a node over the cap is refused by the
+ * registry (reg_attach() -EDQUOT), which knows the reports that are stale
+ * and what the node was taken with before. A heartbeat is never refused for
+ * it: a node may still report more than the cap (placement counts the moves
+ * on their way there, registry.h "Placement counts", and an attach resumes
+ * only what fits, but what an agent reports is what it runs), and refusing
+ * its heartbeats would mark a live node down and move everything it runs.
+ * It is logged (mgr_log_over(), at most every LIMIT_LOG_INTERVAL_MS), and
+ * placement puts nothing more there until it is back under.
  */
 static int
 mgr_comps_from_pb(struct mgr *m, struct rpc_call *call, const char *node,
-    Ckpt__V1__ComponentStatus *const *pb, size_t n, bool beat, struct reg_comp **ret_comps)
+    Ckpt__V1__ComponentStatus *const *pb, size_t n, bool declared, struct reg_comp **ret_comps)
 {
 	unsigned max = m->m_cfg.mc_max_node_comps;
 	struct reg_comp *comps = NULL;
 	char why[WIRE_ERR_MAX];
-	uint64_t held;
 
-	if (n > (beat ? LIMIT_NODE_COMPONENTS_MAX : max))
-		return rpc_call_limitf(call, LIMIT_N_COMPONENTS, "node %s reports %zu components, "
-		    "over the limit %s of %u per node", node, n, LIMIT_N_COMPONENTS,
-		    beat ? LIMIT_NODE_COMPONENTS_MAX : max);
-	if (n > max && limit_log_ok(&m->m_over_log_last, &m->m_over_log_held, util_now_mono_ms(),
-	    LIMIT_LOG_INTERVAL_MS, &held))
-		LOG_WARN("node %s runs %zu components, over --max-node-components %u: its heartbeats "
-			 "are taken, nothing more is placed there (%" PRIu64 " such heartbeats not "
-			 "logged since the last line)",
-		    node, n, max, held);
+	if (n > (declared ? max : LIMIT_NODE_COMPONENTS_MAX))
+		return mgr_comps_over(call, node, n, declared ? max : LIMIT_NODE_COMPONENTS_MAX);
 	if (n > 0) {
 		comps = arena_alloc(rpc_call_arena(call), n * sizeof(*comps));
 		if (comps == NULL)
@@ -397,7 +421,7 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	char (*revoked)[KEY_NAME_MAX + 1] = NULL;
 	const char *addr = NULL;
 	char ident[AUTH_ID_MAX];
-	size_t nrevoked = 0, nresumed = 0;
+	size_t nrevoked = 0, nresumed = 0, nover = 0;
 	int rv;
 
 	rv = mgr_check_name(call, "node id", req->node);
@@ -432,7 +456,7 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (rv == 0)
 		rv = mgr_attach_claim(m, call, req->node, req->instance, addr, &at.ra_replaces);
 	if (rv == 0)
-		rv = mgr_comps_from_pb(m, call, req->node, req->declared, req->n_declared, false,
+		rv = mgr_comps_from_pb(m, call, req->node, req->declared, req->n_declared, true,
 		    &declared);
 	if (rv != 0)
 		return rv;
@@ -477,6 +501,8 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	at.ra_declared = declared;
 	at.ra_ndeclared = req->n_declared;
 	at.ra_nresumed = &nresumed;
+	at.ra_max_components = m->m_cfg.mc_max_node_comps;
+	at.ra_nover = &nover;
 	rv = reg_attach(m->m_reg, &at, client, &to_close);
 	rpc_client_close(to_close);
 	if (rv == -EEXIST) {
@@ -487,6 +513,9 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 			 "instance attached meanwhile", req->node, addr, req->instance);
 		return rv;
 	}
+	if (rv == -EDQUOT)
+		return mgr_comps_over(call, req->node, req->n_components,
+		    m->m_cfg.mc_max_node_comps);
 	if (rv == -EUSERS)
 		return rpc_call_limitf(call, LIMIT_N_NODES, "cannot register node %s: %u nodes are "
 		    "known already (limit %s)", req->node, m->m_cfg.mc_max_nodes, LIMIT_N_NODES);
@@ -524,6 +553,12 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		LOG_INFO("node %s declares %zu component%s it does not run yet: %zu to resume from "
 			 "the latest checkpoint or start fresh, the others run elsewhere",
 		    req->node, req->n_declared, req->n_declared == 1 ? "" : "s", nresumed);
+	if (nover > 0)
+		LOG_WARN("node %s declares %zu component%s beyond --max-node-components %u (with "
+			 "what it runs): placing %s on other nodes",
+		    req->node, nover, nover == 1 ? "" : "s", m->m_cfg.mc_max_node_comps,
+		    nover == 1 ? "it" : "them");
+	mgr_log_over(m, req->node, req->n_components - nrevoked);
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_NODE_UP, .me_node = req->node,
 				  .me_message = addr });
@@ -678,7 +713,7 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	if (rv == 0)
 		rv = mgr_act_as(call, req->node, "send heartbeats");
 	if (rv == 0)
-		rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, true,
+		rv = mgr_comps_from_pb(m, call, req->node, req->components, req->n_components, false,
 		    &comps);
 	if (rv != 0)
 		return rv;
@@ -720,6 +755,7 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		    rv == -ENOSPC ? "too many components in the cluster" : err_str(rv));
 		return rv;
 	}
+	mgr_log_over(m, req->node, req->n_components - nrevoked);
 	mgr_log_revoked(req->node, revoked, nrevoked);
 	mgr_super_notes(m, req->node, notes, nnotes);
 	for (size_t i = 0; i < nelsewhere; i++)
@@ -1301,8 +1337,11 @@ mgr_failover_one(struct mgr *m, const char *comp)
 		reg_nodes_free(nodes, nn);
 	}
 	if (rv == -ESTALE || rv == -ENOENT) {
-		/* No node can take it (or nothing to restore): wait for an attach. */
-		retry = MGR_FAILOVER_WAIT_MS;
+		/*
+		 * No node can take it (or nothing to restore): wait for an attach,
+		 * an uncordon, or (no room) a place that frees (registry.h, Room).
+		 */
+		retry = m->m_cfg.mc_failover_retry_ms;
 	} else {
 		retry = MGR_FAILOVER_BACKOFF_MIN_MS << (attempts < 6 ? attempts : 6);
 		if (retry > MGR_FAILOVER_BACKOFF_MAX_MS)
@@ -1311,9 +1350,13 @@ mgr_failover_one(struct mgr *m, const char *comp)
 	pthread_mutex_lock(&m->m_lock);
 	retry = mgr_jitter_locked(m, retry);
 	pthread_mutex_unlock(&m->m_lock);
-	reg_failover_wait(m->m_reg, comp, err, retry);
-	LOG_WARN("failover of %s waits (attempt %u, next in %llu ms or when a node attaches): %s",
-	    comp, attempts + 1, (unsigned long long)retry, err);
+	if (rv == -ESTALE)
+		reg_failover_wait_room(m->m_reg, comp, err, retry);
+	else
+		reg_failover_wait(m->m_reg, comp, err, retry);
+	LOG_WARN("failover of %s waits (attempt %u, next in %llu ms or when a node attaches%s): %s",
+	    comp, attempts + 1, (unsigned long long)retry,
+	    rv == -ESTALE ? " or a place frees" : "", err);
 	mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_FAILOVER_PENDING, .me_component = comp,
 				  .me_message = err });
 }
@@ -1610,7 +1653,7 @@ int
 mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t errlen)
 {
 	struct reg_config rc = { .rc_down_after_ms = cfg->mc_down_after_ms,
-		.rc_nodes_max = cfg->mc_max_nodes };
+		.rc_nodes_max = cfg->mc_max_nodes, .rc_on_room = mgr_on_room };
 	struct rpc_server_config sc = { 0 };
 	struct rpc_error rerr;
 	struct mgr *m;
@@ -1637,6 +1680,9 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	if (m->m_cfg.mc_max_node_comps == 0 || m->m_cfg.mc_max_node_comps > LIMIT_NODE_COMPONENTS_MAX)
 		m->m_cfg.mc_max_node_comps = LIMIT_COMPONENTS_DEFAULT;
 	rc.rc_nodes_max = m->m_cfg.mc_max_nodes;
+	rc.rc_on_room_arg = m;
+	if (m->m_cfg.mc_failover_retry_ms == 0)
+		m->m_cfg.mc_failover_retry_ms = MGR_FAILOVER_WAIT_MS;
 	rv = mgr_sync_init(m);
 	if (rv != 0) {
 		free(m);

@@ -73,6 +73,12 @@ struct mgr_config {
 	unsigned mc_max_nodes;          /* 0: LIMIT_NODES_DEFAULT */
 	unsigned mc_max_node_comps;     /* 0: LIMIT_COMPONENTS_DEFAULT; at most the wire's 256 */
 	size_t mc_recv_max;             /* largest request; 0: RPC_RECV_MAX_DEFAULT */
+	/*
+	 * A failover no node can take is tried again after this long (with
+	 * jitter), and at once when a node attaches or is uncordoned or, when
+	 * it found no room, a place frees. 0: MGR_FAILOVER_WAIT_MS (mgr.c).
+	 */
+	unsigned mc_failover_retry_ms;
 };
 
 /*

@@ -30,6 +30,7 @@ struct reg_node {
 	bool n_cordoned;
 	uint32_t n_queued;
 	uint64_t n_queue_dropped;
+	uint32_t n_max;          /* ra_max_components of its attach; 0: no cap */
 };
 
 /* One per component: owner, epoch, migration flag, catalogue entry. */
@@ -45,6 +46,8 @@ struct reg_owner {
 	/* Failover: pending since its node went down, until placed. */
 	bool o_pending;
 	bool o_pending_parked;      /* waits for an attach or an uncordon */
+	bool o_pending_room;        /* waits for room (reg_failover_wait_room()) */
+	uint64_t o_pending_room_seq; /* r_hold_seq when it was told to wait */
 	char o_pending_node[KEY_NAME_MAX + 1];
 	char o_pending_reason[LIMIT_REASON_MAX];
 	uint64_t o_pending_since_unix_ms;
@@ -60,6 +63,7 @@ struct reg_owner {
 	/* Resume: the node that declared it and waits for it; "" when none. */
 	char o_resume_node[KEY_NAME_MAX + 1];
 	bool o_resume_fresh;        /* no checkpoint: that node starts it fresh */
+	bool o_resume_over;         /* no room there: placed elsewhere, then the node is told */
 	/*
 	 * Placement (registry.h): the node a move placed it on, until the move
 	 * ends; then (o_target_settling) the node it landed on, until that
@@ -68,6 +72,8 @@ struct reg_owner {
 	char o_target[KEY_NAME_MAX + 1];
 	bool o_target_settling;
 	uint32_t o_target_beats;    /* reports of o_target since it landed there */
+	uint64_t o_target_seq;      /* r_hold_seq of the place a move holds at o_target */
+	uint64_t o_begin_seq;       /* r_hold_seq when the move under way began (its source) */
 };
 
 /*
@@ -86,6 +92,9 @@ struct reg {
 	size_t r_nowners, r_capowners;
 	size_t r_nresume;           /* owners with an o_resume_node */
 	size_t r_nsettling;         /* owners with o_target_settling */
+	size_t r_nroom;             /* owners with o_pending_room (some may no longer be pending) */
+	size_t r_nover;             /* owners with o_resume_over */
+	uint64_t r_hold_seq;        /* places held by moves so far (o_target_seq) */
 };
 
 static uint64_t
@@ -248,8 +257,11 @@ reg_resume_set(struct reg *r, struct reg_owner *o, const char *node)
 {
 	if (o->o_resume_node[0] != '\0')
 		r->r_nresume--;
+	if (o->o_resume_over)
+		r->r_nover--;
 	reg_copy(o->o_resume_node, sizeof(o->o_resume_node), node);
 	o->o_resume_fresh = false;
+	o->o_resume_over = false;
 	if (o->o_resume_node[0] != '\0')
 		r->r_nresume++;
 }
@@ -266,6 +278,7 @@ reg_target_set(struct reg *r, struct reg_owner *o, const char *node, bool settli
 	reg_copy(o->o_target, sizeof(o->o_target), node);
 	o->o_target_settling = settling && o->o_target[0] != '\0';
 	o->o_target_beats = 0;
+	o->o_target_seq = o->o_target[0] != '\0' && !settling ? ++r->r_hold_seq : 0;
 	if (o->o_target_settling)
 		r->r_nsettling++;
 }
@@ -285,7 +298,7 @@ reg_owner_places(const struct reg *r, const struct reg_owner *o, const char *ret
 		cand[0] = o->o_target;
 	if (o->o_migrating && o->o_node[0] != '\0')
 		cand[1] = o->o_node; /* the source: it may get it back (rollback) */
-	if (o->o_resume_node[0] != '\0' &&
+	if (o->o_resume_node[0] != '\0' && !o->o_resume_over &&
 	    (!o->o_migrating || o->o_target[0] == '\0' ||
 		strcmp(o->o_target, o->o_resume_node) == 0)) {
 		const struct reg_node *owner =
@@ -332,17 +345,182 @@ reg_arriving(const struct reg *r, const char *skip, uint32_t *arriving)
 	}
 }
 
+static void reg_arriving(const struct reg *r, const char *skip, uint32_t *arriving);
+
+/* Whether a place that frees matters to anything (see Room in registry.h). */
+static bool
+reg_room_wanted(const struct reg *r)
+{
+	return r->r_nroom > 0 || r->r_nover > 0;
+}
+
+/*
+ * A place freed on node: the pending components it declared and had no room
+ * for (o_resume_over) are its to resume again, as many as fit now, in order,
+ * due now. Called with r_lock held.
+ */
+static bool
+reg_room_resume(struct reg *r, const struct reg_node *node, uint64_t now)
+{
+	uint32_t *arriving, count;
+	size_t at = 0;
+	bool due = false;
+
+	arriving = calloc(r->r_nnodes, sizeof(*arriving));
+	if (arriving == NULL)
+		return false; /* its failover goes on; the next place that frees tries again */
+	reg_arriving(r, NULL, arriving);
+	(void)reg_node_find(r, node->n_id, &at);
+	count = (uint32_t)node->n_ncomps + arriving[at];
+	free(arriving);
+	for (size_t i = 0; i < r->r_nowners && r->r_nover > 0; i++) {
+		struct reg_owner *o = &r->r_owners[i];
+		if (!o->o_resume_over || strcmp(o->o_resume_node, node->n_id) != 0 ||
+		    !o->o_pending || o->o_migrating)
+			continue;
+		if (node->n_max != 0 && count >= node->n_max)
+			break;
+		o->o_resume_over = false;
+		r->r_nover--;
+		count++;
+		snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+		    "node %s declares it and has room for it now: resuming it there", node->n_id);
+		o->o_pending_parked = false;
+		o->o_pending_due_ms = now;
+		due = true;
+	}
+	return due;
+}
+
+/*
+ * A place freed on node (NULL: none): when it is up and not cordoned, the
+ * failovers waiting for room become due now (see Room in registry.h).
+ * hold: the o_target_seq of a place a move held and gave up, which frees
+ * nothing for a failover told to wait before it was held; 0: any other
+ * place. Returns true when one became due (call reg_room_tell() unlocked).
+ * Called with r_lock held.
+ */
+static bool
+reg_room_freed(struct reg *r, const struct reg_node *node, uint64_t hold)
+{
+	bool due = false;
+	uint64_t now;
+
+	if (!reg_room_wanted(r) || node == NULL || !node->n_up || node->n_cordoned)
+		return false;
+	now = reg_now(r);
+	if (r->r_nover > 0)
+		due = reg_room_resume(r, node, now);
+	for (size_t i = 0; i < r->r_nowners && r->r_nroom > 0; i++) {
+		struct reg_owner *o = &r->r_owners[i];
+		if (!o->o_pending_room || (hold != 0 && o->o_pending_room_seq < hold))
+			continue;
+		o->o_pending_room = false;
+		r->r_nroom--;
+		if (!o->o_pending || o->o_migrating)
+			continue;
+		o->o_pending_parked = false;
+		o->o_pending_due_ms = now;
+		due = true;
+	}
+	return due;
+}
+
+/* A node that counted a component before a change, and by what hold (reg_room_freed()). */
+struct reg_counted {
+	char rcn_node[KEY_NAME_MAX + 1];
+	uint64_t rcn_hold;
+};
+
+static size_t reg_owner_places(const struct reg *r, const struct reg_owner *o,
+    const char *ret_nodes[3]);
+
+/*
+ * The nodes o counts at besides reports, before a change (reg_room_after()
+ * tells which of them it freed): a place held by a move (its target, its
+ * source, which counts it only while it moves) with that move's hold, a
+ * declaration with none. Called with r_lock held.
+ */
+static size_t
+reg_room_before(const struct reg *r, const struct reg_owner *o, struct reg_counted ret[3])
+{
+	const char *places[3];
+	size_t k = reg_room_wanted(r) ? reg_owner_places(r, o, places) : 0;
+
+	for (size_t i = 0; i < k; i++) {
+		reg_copy(ret[i].rcn_node, sizeof(ret[i].rcn_node), places[i]);
+		if (strcmp(places[i], o->o_resume_node) == 0)
+			ret[i].rcn_hold = 0;
+		else if (strcmp(places[i], o->o_target) == 0 && !o->o_target_settling)
+			ret[i].rcn_hold = o->o_target_seq;
+		else if (o->o_migrating && strcmp(places[i], o->o_node) == 0)
+			ret[i].rcn_hold = o->o_begin_seq;
+		else
+			ret[i].rcn_hold = 0;
+	}
+	return k;
+}
+
+/* reg_room_freed() by node id. Called with r_lock held. */
+static bool
+reg_room_freed_at(struct reg *r, const char *node, uint64_t hold)
+{
+	if (!reg_room_wanted(r) || node == NULL || node[0] == '\0')
+		return false;
+	return reg_room_freed(r, reg_node_find(r, node, NULL), hold);
+}
+
+/* Tells the caller a failover waiting for room is due (rc_on_room). Without r_lock. */
+static void
+reg_room_tell(const struct reg *r, bool due)
+{
+	if (due && r->r_cfg.rc_on_room != NULL)
+		r->r_cfg.rc_on_room(r->r_cfg.rc_on_room_arg);
+}
+
+/* Whether o counts at node besides node's reports (reg_owner_places()). r_lock held. */
+static bool
+reg_owner_counts_at(const struct reg *r, const struct reg_owner *o, const char *node)
+{
+	const char *nodes[3];
+	size_t k = reg_owner_places(r, o, nodes);
+
+	for (size_t i = 0; i < k; i++)
+		if (strcmp(nodes[i], node) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * After a change of o: the nodes of before (reg_room_before()) that neither
+ * list nor count it any more have a place free. Called with r_lock held.
+ */
+static bool
+reg_room_after(struct reg *r, const struct reg_owner *o, const struct reg_counted *before,
+    size_t k)
+{
+	bool due = false;
+
+	for (size_t i = 0; i < k && !due; i++) {
+		struct reg_node *n = reg_node_find(r, before[i].rcn_node, NULL);
+		if (n != NULL && reg_node_comp(n, o->o_component) == NULL &&
+		    !reg_owner_counts_at(r, o, n->n_id))
+			due = reg_room_freed(r, n, before[i].rcn_hold);
+	}
+	return due;
+}
+
 /*
  * Whether a report of c by node n is stale (see the ownership rules in
  * registry.h). Called with r_lock held.
  */
 static bool
-reg_report_stale(const struct reg *r, const struct reg_node *n, const struct reg_owner *o,
+reg_report_stale(const struct reg *r, const char *node, const struct reg_owner *o,
     const struct reg_comp *c)
 {
 	const struct reg_node *owner;
 
-	if (o == NULL || o->o_node[0] == '\0' || strcmp(o->o_node, n->n_id) == 0)
+	if (o == NULL || o->o_node[0] == '\0' || strcmp(o->o_node, node) == 0)
 		return false;
 	if (c->rc_epoch < o->o_epoch)
 		return true;
@@ -400,13 +578,44 @@ reg_node_super(struct reg *r, const struct reg_node *n, struct reg_owner *o,
 	}
 }
 
+/*
+ * Whether n's new list, which replaced old (nold entries), frees a place
+ * (see Room in registry.h): a component old listed that n neither lists nor
+ * counts any more, or one n lists now that another node declared and no
+ * longer counts. Called with r_lock held, only while a failover waits for room.
+ */
+static bool
+reg_report_frees(struct reg *r, struct reg_node *n, const struct reg_comp *old, size_t nold)
+{
+	bool due = false;
+
+	for (size_t i = 0; i < nold && !due; i++) {
+		const struct reg_owner *o = reg_owner_find(r, old[i].rc_name, NULL);
+		if (reg_node_comp(n, old[i].rc_name) == NULL &&
+		    (o == NULL || !reg_owner_counts_at(r, o, n->n_id)))
+			due = reg_room_freed(r, n, 0);
+	}
+	for (size_t i = 0; i < n->n_ncomps && !due && reg_room_wanted(r); i++) {
+		const struct reg_owner *o = reg_owner_find(r, n->n_comps[i].rc_name, NULL);
+		bool listed = false;
+		for (size_t j = 0; j < nold && !listed; j++)
+			listed = strcmp(old[j].rc_name, n->n_comps[i].rc_name) == 0;
+		if (!listed && o != NULL && o->o_resume_node[0] != '\0' &&
+		    strcmp(o->o_resume_node, n->n_id) != 0 &&
+		    !reg_owner_counts_at(r, o, o->o_resume_node))
+			due = reg_room_freed_at(r, o->o_resume_node, 0);
+	}
+	return due;
+}
+
+/* *ret_due (as reg_room_freed()) is set, never cleared. */
 static int
 reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *comps,
     size_t ncomps, char (*ret_revoked)[KEY_NAME_MAX + 1], size_t *ret_nrevoked,
-    struct reg_super_note *ret_notes, size_t *ret_nnotes)
+    struct reg_super_note *ret_notes, size_t *ret_nnotes, bool *ret_due)
 {
-	struct reg_comp *list = NULL;
-	size_t k = 0, nrev = 0, nnotes = 0, nlisted;
+	struct reg_comp *list = NULL, *old;
+	size_t k = 0, nrev = 0, nnotes = 0, nlisted, nold;
 	int rv = 0;
 
 	/* Room for the report and for the moves kept while they settle (below). */
@@ -420,7 +629,7 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 		struct reg_owner *o = reg_owner_find(r, c->rc_name, NULL);
 		int orv;
 
-		if (reg_report_stale(r, n, o, c)) {
+		if (reg_report_stale(r, n->n_id, o, c)) {
 			/* The component moved on: the reporter must stop it. */
 			if (ret_revoked != NULL)
 				reg_copy(ret_revoked[nrev++], KEY_NAME_MAX + 1, c->rc_name);
@@ -472,9 +681,13 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 		if (kept != NULL && strcmp(o->o_node, n->n_id) == 0 && !o->o_migrating)
 			list[k++] = *kept;
 	}
-	free(n->n_comps);
+	old = n->n_comps;
+	nold = n->n_ncomps;
 	n->n_comps = list;
 	n->n_ncomps = k;
+	if (reg_room_wanted(r) && reg_report_frees(r, n, old, nold))
+		*ret_due = true;
+	free(old);
 	if (ret_nrevoked != NULL)
 		*ret_nrevoked = nrev;
 	if (ret_nnotes != NULL)
@@ -598,17 +811,28 @@ reg_node_mark_lost(struct reg *r, const struct reg_node *n)
  * with n as its resume target, unless n runs it, another up node runs it, or
  * it is migrating. Returns how many were marked. Called with r_lock held.
  */
-static size_t
+static int
 reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp *decl,
-    size_t ndecl)
+    size_t ndecl, uint32_t max, size_t *ret_nresumed, size_t *ret_nover)
 {
 	uint64_t now = reg_now(r);
-	size_t k = 0;
+	uint32_t *arriving = NULL, used = 0;
+	size_t k = 0, over = 0, at = 0;
 
 	/* What an earlier attach of n declared is superseded. */
 	for (size_t i = 0; r->r_nresume > 0 && i < r->r_nowners; i++)
 		if (strcmp(r->r_owners[i].o_resume_node, n->n_id) == 0)
 			reg_resume_set(r, &r->r_owners[i], NULL);
+	if (max > 0 && ndecl > 0) {
+		/* What n counts besides: its reports, the moves on their way there. */
+		arriving = calloc(r->r_nnodes, sizeof(*arriving));
+		if (arriving == NULL)
+			return -ENOMEM;
+		reg_arriving(r, NULL, arriving);
+		(void)reg_node_find(r, n->n_id, &at);
+		used = (uint32_t)n->n_ncomps + arriving[at];
+		free(arriving);
+	}
 	for (size_t i = 0; i < ndecl; i++) {
 		const struct reg_comp *d = &decl[i];
 		const struct reg_node *owner;
@@ -622,6 +846,14 @@ reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp 
 			o->o_nrequires = d->rc_nrequires;
 		}
 		reg_resume_set(r, o, n->n_id);
+		if (max > 0 && reg_owner_counts_at(r, o, n->n_id)) {
+			if (used >= max) {
+				o->o_resume_over = true; /* no room: counted nowhere, placed elsewhere */
+				r->r_nover++;
+			} else {
+				used++;
+			}
+		}
 		if (o->o_migrating)
 			continue; /* the move decides; reg_beat() says where it went */
 		owner = o->o_node[0] != '\0' ? reg_node_find(r, o->o_node, NULL) : NULL;
@@ -631,15 +863,26 @@ reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp 
 		o->o_pending = true;
 		o->o_pending_parked = false;
 		reg_copy(o->o_pending_node, sizeof(o->o_pending_node), n->n_id);
-		snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
-		    "node %s started again and declares it: resuming it there from its latest "
-		    "checkpoint", n->n_id);
+		if (o->o_resume_over)
+			snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+			    "node %s declares it with no room left (it counts %u components, "
+			    "--max-node-components %u): placing it on another node", n->n_id, used,
+			    max);
+		else
+			snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
+			    "node %s started again and declares it: resuming it there from its "
+			    "latest checkpoint", n->n_id);
 		o->o_pending_since_unix_ms = util_now_unix_ms();
 		o->o_pending_due_ms = now;
 		o->o_pending_attempts = 0;
-		k++;
+		if (o->o_resume_over)
+			over++;
+		else
+			k++;
 	}
-	return k;
+	*ret_nresumed = k;
+	*ret_nover = over;
+	return 0;
 }
 
 /*
@@ -677,20 +920,47 @@ reg_node_resume_notes(struct reg *r, const struct reg_node *n, const struct reg_
 		*b->rb_nelsewhere = ne;
 }
 
+/*
+ * Whether attaching a->ra_node (n: as known, NULL: new) would take it over
+ * a->ra_max_components: more reported components than that which are not
+ * stale (they will be revoked), and one of them n does not list yet. A node
+ * taken over the cap already (its heartbeats are never refused) attaches
+ * again with what it runs. Called with r_lock held.
+ */
+static bool
+reg_attach_over(const struct reg *r, struct reg_node *n, const struct reg_attach *a)
+{
+	size_t live = 0;
+	bool unknown = false;
+
+	if (a->ra_ncomps <= a->ra_max_components)
+		return false;
+	for (size_t i = 0; i < a->ra_ncomps; i++) {
+		const struct reg_comp *c = &a->ra_comps[i];
+		if (reg_report_stale(r, a->ra_node, reg_owner_find(r, c->rc_name, NULL), c))
+			continue;
+		live++;
+		unknown = unknown || n == NULL || reg_node_comp(n, c->rc_name) == NULL;
+	}
+	return live > a->ra_max_components && unknown;
+}
+
 int
 reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
     struct rpc_client **ret_close)
 {
 	struct reg_label *labels = NULL;
 	struct reg_peer *peer = NULL;
-	bool same;
+	bool same, due = false;
 	struct reg_node *n;
-	size_t at, k;
-	int rv = 0;
+	size_t at, k = 0, over = 0;
+	int rv = 0, drv;
 
 	*ret_close = NULL;
 	if (a->ra_nresumed != NULL)
 		*a->ra_nresumed = 0;
+	if (a->ra_nover != NULL)
+		*a->ra_nover = 0;
 	if (a->ra_nlabels > LIMIT_LABELS_MAX || a->ra_ncomps > LIMIT_NODE_COMPONENTS_MAX ||
 	    a->ra_ndeclared > LIMIT_NODE_COMPONENTS_MAX) {
 		*ret_close = client;
@@ -715,7 +985,9 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 
 	pthread_mutex_lock(&r->r_lock);
 	n = reg_node_find(r, a->ra_node, &at);
-	if (n == NULL)
+	if (a->ra_max_components > 0 && reg_attach_over(r, n, a))
+		rv = -EDQUOT;
+	else if (n == NULL)
 		rv = reg_node_add(r, a->ra_node, at, &n);
 	if (rv != 0) {
 		pthread_mutex_unlock(&r->r_lock);
@@ -758,14 +1030,21 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	n->n_up = true;
 	n->n_last_seen_ms = reg_now(r);
 	n->n_attached_unix_ms = a->ra_unix_ms;
+	n->n_max = a->ra_max_components;
 	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked,
-	    NULL, NULL);
+	    NULL, NULL, &due);
 	/* Before reg_node_mark_lost(): what n declares it resumes itself. */
-	k = reg_node_declare(r, n, a->ra_declared, a->ra_ndeclared);
+	drv = reg_node_declare(r, n, a->ra_declared, a->ra_ndeclared, a->ra_max_components, &k,
+	    &over);
+	if (rv == 0)
+		rv = drv;
 	if (a->ra_nresumed != NULL)
 		*a->ra_nresumed = k;
+	if (a->ra_nover != NULL)
+		*a->ra_nover = over;
 	reg_node_mark_lost(r, n);
 	pthread_mutex_unlock(&r->r_lock);
+	reg_room_tell(r, due);
 	return rv;
 }
 
@@ -807,6 +1086,7 @@ int
 reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 {
 	struct reg_node *n;
+	bool due = false;
 	int rv;
 
 	if (b->rb_nrevoked != NULL)
@@ -833,10 +1113,11 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		n->n_queued = b->rb_queued;
 		n->n_queue_dropped = b->rb_queue_dropped;
 		rv = reg_node_set_comps(r, n, b->rb_comps, b->rb_ncomps, b->rb_revoked,
-		    b->rb_nrevoked, b->rb_super, b->rb_nsuper);
+		    b->rb_nrevoked, b->rb_super, b->rb_nsuper, &due);
 		reg_node_resume_notes(r, n, b);
 	}
 	pthread_mutex_unlock(&r->r_lock);
+	reg_room_tell(r, due);
 	return rv;
 }
 
@@ -1199,7 +1480,7 @@ reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan
 			plan.rm_ckpt = o->o_ckpt;
 			plan.rm_need_bytes = o->o_ckpt.rk_size;
 		}
-		if (o->o_node[0] == '\0' && o->o_resume_node[0] != '\0') {
+		if (o->o_node[0] == '\0' && o->o_resume_node[0] != '\0' && !o->o_resume_over) {
 			struct reg_node *rn = reg_node_find(r, o->o_resume_node, NULL);
 			if (rn != NULL && rn->n_up)
 				reg_copy(plan.rm_starting_on, sizeof(plan.rm_starting_on),
@@ -1224,6 +1505,7 @@ reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan
 		memcpy(plan.rm_requires, o->o_requires, sizeof(plan.rm_requires));
 		plan.rm_nrequires = o->o_nrequires;
 		o->o_migrating = true;
+		o->o_begin_seq = ++r->r_hold_seq;
 	}
 	pthread_mutex_unlock(&r->r_lock);
 	if (rv == 0)
@@ -1250,6 +1532,7 @@ reg_migrate_toward(struct reg *r, const char *component, const char *node, uint3
 	struct reg_node *n = NULL;
 	uint32_t *arriving = NULL;
 	size_t at = 0;
+	bool due = false;
 	int rv = 0;
 
 	pthread_mutex_lock(&r->r_lock);
@@ -1261,8 +1544,12 @@ reg_migrate_toward(struct reg *r, const char *component, const char *node, uint3
 		goto out_unlock;
 	}
 	if (node == NULL) {
-		if (!o->o_target_settling)
+		if (!o->o_target_settling) {
+			struct reg_counted was[3];
+			size_t k = reg_room_before(r, o, was);
 			reg_target_set(r, o, NULL, false);
+			due = reg_room_after(r, o, was, k);
+		}
 		goto out_unlock;
 	}
 	if (max > 0) {
@@ -1279,10 +1566,17 @@ reg_migrate_toward(struct reg *r, const char *component, const char *node, uint3
 			goto out_unlock;
 		}
 	}
-	reg_target_set(r, o, node, false);
+	{
+		/* Placed again elsewhere: the place held before is given up. */
+		struct reg_counted was[3];
+		size_t k = reg_room_before(r, o, was);
+		reg_target_set(r, o, node, false);
+		due = reg_room_after(r, o, was, k);
+	}
 out_unlock:
 	pthread_mutex_unlock(&r->r_lock);
 	free(arriving);
+	reg_room_tell(r, due);
 	return rv;
 }
 
@@ -1290,20 +1584,30 @@ void
 reg_migrate_release(struct reg *r, const char *component)
 {
 	struct reg_owner *o;
+	bool due = false;
 
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
 	if (o != NULL) {
+		/* Every node that counted it (its reports, a move, a declaration) has room now. */
+		struct reg_counted was[3];
+		size_t k = reg_room_before(r, o, was);
 		reg_target_set(r, o, NULL, false);
 		o->o_migrating = false;
 		o->o_pending = false;
 		o->o_pending_fenced = false;
 		o->o_node[0] = '\0';
 		reg_resume_set(r, o, NULL);
-		for (size_t i = 0; i < r->r_nnodes; i++)
+		for (size_t i = 0; i < r->r_nnodes; i++) {
+			bool listed = reg_node_comp(r->r_nodes[i], component) != NULL;
 			reg_node_drop_comp(r->r_nodes[i], component);
+			if (listed)
+				due = reg_room_freed(r, r->r_nodes[i], 0) || due;
+		}
+		due = reg_room_after(r, o, was, k) || due;
 	}
 	pthread_mutex_unlock(&r->r_lock);
+	reg_room_tell(r, due);
 }
 
 void
@@ -1311,18 +1615,22 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
     const struct reg_comp *status)
 {
 	struct reg_owner *o;
+	struct reg_counted was[3];
+	size_t nwas = 0;
+	bool due = false;
 
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
 	if (o == NULL)
 		goto out_unlock;
+	nwas = reg_room_before(r, o, was);
 	o->o_migrating = false;
 	if (epoch > o->o_epoch)
 		o->o_epoch = epoch;
 	if (owner == NULL) {
 		if (!o->o_target_settling)
 			reg_target_set(r, o, NULL, false); /* a place it held is given up */
-		goto out_unlock;
+		goto out_room;
 	}
 	reg_target_set(r, o, owner, true);
 	o->o_pending = false;
@@ -1334,7 +1642,11 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
 		struct reg_comp *c;
 
 		if (strcmp(n->n_id, owner) != 0) {
+			/* Listed there (its source, a stale copy): that place is free. */
+			bool listed = reg_node_comp(n, component) != NULL;
 			reg_node_drop_comp(n, component);
+			if (listed && reg_room_wanted(r) && !reg_owner_counts_at(r, o, n->n_id))
+				due = reg_room_freed(r, n, 0) || due;
 			continue;
 		}
 		if (status == NULL)
@@ -1358,8 +1670,11 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
 				c->rc_epoch = o->o_epoch;
 		}
 	}
+out_room:
+	due = reg_room_after(r, o, was, nwas) || due;
 out_unlock:
 	pthread_mutex_unlock(&r->r_lock);
+	reg_room_tell(r, due);
 }
 
 /* ---- failover ---- */
@@ -1404,7 +1719,12 @@ reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NAME_MAX 
 
 	pthread_mutex_lock(&r->r_lock);
 	for (size_t i = 0; i < r->r_nowners && k < max; i++) {
-		const struct reg_owner *o = &r->r_owners[i];
+		struct reg_owner *o = &r->r_owners[i];
+		if (o->o_pending_room && !o->o_pending) {
+			/* Placed, or back on its node: it waits for no room (see Room). */
+			o->o_pending_room = false;
+			r->r_nroom--;
+		}
 		if (o->o_pending && !o->o_migrating && !o->o_pending_parked &&
 		    o->o_pending_due_ms <= now_ms)
 			reg_copy(ret_names[k++], KEY_NAME_MAX + 1, o->o_component);
@@ -1413,8 +1733,8 @@ reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NAME_MAX 
 	return k;
 }
 
-void
-reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms)
+static void
+reg_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms, bool room)
 {
 	struct reg_owner *o;
 
@@ -1425,8 +1745,26 @@ reg_failover_wait(struct reg *r, const char *component, const char *reason, uint
 		o->o_pending_attempts++;
 		o->o_pending_parked = retry_ms == 0;
 		o->o_pending_due_ms = reg_now(r) + retry_ms;
+		if (o->o_pending_room != room)
+			r->r_nroom += room ? 1 : (size_t)-1;
+		o->o_pending_room = room;
+		/* The moves held until now were there when it found no room. */
+		o->o_pending_room_seq = r->r_hold_seq;
 	}
 	pthread_mutex_unlock(&r->r_lock);
+}
+
+void
+reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms)
+{
+	reg_wait(r, component, reason, retry_ms, false);
+}
+
+void
+reg_failover_wait_room(struct reg *r, const char *component, const char *reason,
+    uint64_t retry_ms)
+{
+	reg_wait(r, component, reason, retry_ms, true);
 }
 
 void
@@ -1454,7 +1792,9 @@ reg_failover_kick(struct reg *r)
 			o->o_pending_parked = false;
 			o->o_pending_due_ms = now;
 		}
+		o->o_pending_room = false;
 	}
+	r->r_nroom = 0;
 	pthread_mutex_unlock(&r->r_lock);
 }
 
@@ -1525,7 +1865,8 @@ reg_resume_target(struct reg *r, const char *component, char ret_node[KEY_NAME_M
 
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
-	if (o != NULL && o->o_pending && o->o_resume_node[0] != '\0' && !o->o_resume_fresh) {
+	if (o != NULL && o->o_pending && o->o_resume_node[0] != '\0' && !o->o_resume_fresh &&
+	    !o->o_resume_over) {
 		n = reg_node_find(r, o->o_resume_node, NULL);
 		if (n != NULL && n->n_up) {
 			memcpy(ret_node, o->o_resume_node, KEY_NAME_MAX + 1);
@@ -1544,7 +1885,7 @@ reg_resume_fresh(struct reg *r, const char *component)
 
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
-	if (o != NULL && o->o_resume_node[0] != '\0') {
+	if (o != NULL && o->o_resume_node[0] != '\0' && !o->o_resume_over) {
 		o->o_resume_fresh = true;
 		o->o_pending = false;
 		rv = 0;

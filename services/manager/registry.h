@@ -45,6 +45,17 @@
  * both "start fresh" and "another node runs it" from reg_beat()'s outputs.
  * The mark ends when the node reports the component, or is told that another
  * node runs it, or attaches again without declaring it.
+ * Room (ra_max_components): a node resumes only as many declared components
+ * as fit under the cap beside what it counts already (what it runs, the
+ * moves on their way there), in the order declared; each one beyond is
+ * pending like a lost component instead: placed on another node by the
+ * usual rule (or waiting for room), counted nowhere until then, and the node
+ * is told that another node runs it once one does; while it still waits, a
+ * place that frees on the node makes it the node's to resume again (as many
+ * as fit; one of which no checkpoint exists has nowhere else to go). The
+ * attach is not refused for it: a declared component may turn out to run
+ * elsewhere (the manager learns it from another node's report), and refusing
+ * would keep the node from attaching at all.
  *
  * Supervision: a node restarts a component whose process crashed (its
  * restarts count goes up) and, after too many failures, reports it "failed"
@@ -67,6 +78,18 @@
  *    move takes it elsewhere.
  * A move that fails or is given up (reg_migrate_end() without an owner,
  * reg_migrate_release(), reg_migrate_toward(NULL)) counts nowhere any more.
+ *
+ * Room: a failover that found no node to take it (reg_failover_wait_room())
+ * becomes due again at once, and rc_on_room is called, when a place frees on
+ * an up node that is not cordoned: a component deleted (reg_migrate_release()),
+ * a move that ends elsewhere than a node that counted it (its source, a node
+ * that listed it, the node that declared it), a place held by a move given up,
+ * a report that leaves out a component the node counted (it stopped, was
+ * revoked, a move that landed there did not settle), a component a node
+ * declared reported by another node. A place held by a move placed after the
+ * failover was told to wait frees nothing it did not see, so two failovers
+ * offered the same node in turn do not wake each other forever. Nothing is
+ * looked at while no failover waits for room.
  *
  * Time comes from cfg->rc_clock (monotonic ms), which tests replace.
  */
@@ -97,6 +120,13 @@ struct reg_config {
 	size_t rc_nodes_max;        /* nodes known at most (limit nodes); 0: LIMIT_NODES_DEFAULT */
 	reg_clock_fn rc_clock;      /* NULL: util_now_mono_ms() */
 	void *rc_clock_arg;
+	/*
+	 * Called, without the lock, when a failover that waited for room
+	 * (reg_failover_wait_room()) became due because a place freed (see
+	 * "Room" above); the caller wakes its failover worker. NULL: not told.
+	 */
+	void (*rc_on_room)(void *arg);
+	void *rc_on_room_arg;
 };
 
 struct reg_capacity {
@@ -223,6 +253,9 @@ struct reg_attach {
 	const struct reg_comp *ra_declared;
 	size_t ra_ndeclared;        /* <= LIMIT_NODE_COMPONENTS_MAX */
 	size_t *ra_nresumed;        /* optional output: how many were marked for resume */
+	/* --max-node-components (-EDQUOT below, and Resume above); 0: no cap. */
+	uint32_t ra_max_components;
+	size_t *ra_nover;           /* optional output: how many had no room (placed elsewhere) */
 };
 
 /* A heartbeat (reg_beat()). */
@@ -296,7 +329,13 @@ void reg_abort(struct reg *r);
  * already has a client for the same address, or the old one when the address
  * changed and nobody else holds it. -EUSERS when rc_nodes_max nodes are known
  * and this is another; -ENOSPC when the catalogue (REG_COMPONENTS_MAX) is full;
- * -EEXIST when the node is up under another instance (see Identity above).
+ * -EEXIST when the node is up under another instance (see Identity above);
+ * -EDQUOT, nothing changed, when the attach would take the node over
+ * ra_max_components: it reports more than that which are not stale (those
+ * are revoked), one of them not listed for it yet. A node taken over the cap
+ * already (a heartbeat is never refused for it, see mgr.c) attaches again
+ * with what it runs: refusing it would move everything it runs, and an agent
+ * refused keeps trying, never told to stop its stale copies.
  */
 int reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
     struct rpc_client **ret_close);
@@ -343,6 +382,12 @@ size_t reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NA
  * from now; 0: at the next attach or uncordon only).
  */
 void reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms);
+/*
+ * The same for a failover no node had room for: also due again as soon as
+ * a place frees (see "Room" above).
+ */
+void reg_failover_wait_room(struct reg *r, const char *component, const char *reason,
+    uint64_t retry_ms);
 /*
  * A checkpoint c about to be recorded (reg_checkpoint()) whose epoch is above
  * the one its live owner runs the component at (an operator's put with

@@ -153,7 +153,8 @@ all_run_once() { # from one snapshot: the most on one up node, and each runs on 
 			select(.name == $c)] | length' <<<"$nodes")" -eq 1 ] || return 1
 	done
 }
-# A failover that found every place held waits (at most 5 s) and is tried again.
+# A failover that found every place held waits, and is tried again when a place
+# frees (a move it waited behind ends) or after --failover-retry (5 s) at most.
 check "q1, r1, s1, s2, t1 and t2 each run on exactly one node" wait_for 60 all_run_once
 echo "# most components seen on one node: $seen_max"
 check "no node was seen over the cap" [ "$seen_max" -le 2 ]

@@ -985,6 +985,206 @@ lists(struct reg *r, const char *node, const char *component)
 	return has;
 }
 
+static unsigned room_told;
+
+static void
+on_room(void *arg)
+{
+	(void)arg;
+	room_told++;
+}
+
+/* Whether the failover of component is due now (and, if so, makes it wait for room again). */
+static bool
+due_again(struct reg *r, const char *component)
+{
+	char names[8][KEY_NAME_MAX + 1];
+	size_t n = reg_failover_due(r, fake_now, names, 8);
+	bool due = false;
+
+	for (size_t i = 0; i < n; i++)
+		due = due || strcmp(names[i], component) == 0;
+	if (due)
+		reg_failover_wait_room(r, component, "no room", 3600000);
+	return due;
+}
+
+/*
+ * A failover that found no room (every node at its cap) is due again, and
+ * rc_on_room told, the moment a place frees on an up node, whatever frees
+ * it; not when nothing frees, nor when a move held a place only after it was
+ * told to wait and gives it up (two failovers offered one node in turn would
+ * wake each other forever). Each "told" below fails without the kicks: the
+ * wait is an hour.
+ */
+START_TEST(a_place_that_frees_wakes_the_failover_waiting_for_room)
+{
+	struct reg_config cfg = { .rc_down_after_ms = 1000, .rc_clock = fake_clock,
+		.rc_on_room = on_room };
+	struct reg *r = NULL;
+	struct reg_comp a[] = { comp("a1", 1), comp("a2", 1) }, b1 = comp("b1", 1),
+			d1 = comp("d1", 1), e1 = comp("e1", 0), st = comp("a2", 2);
+	struct reg_mig_plan p;
+	unsigned told;
+
+	fake_now = 1000000;
+	room_told = 0;
+	ck_assert_int_eq(reg_new(&cfg, &r), 0);
+	attach(r, "na", "tcp://127.0.0.1:1", a, 2, 1);
+	attach(r, "nb", "tcp://127.0.0.1:2", &b1, 1, 1);
+	attach(r, "nd", "tcp://127.0.0.1:4", &d1, 1, 1);
+	/* nd dies: d1 is due, finds no room and waits an hour. */
+	ck_assert_uint_eq(reg_failover_mark(r, "nd", "down"), 1);
+	ck_assert(due_again(r, "d1"));
+	ck_assert(!due_again(r, "d1"));
+
+	/* Nothing frees: a heartbeat listing the same, a move held after the wait and given up. */
+	report(r, "na", a, 2);
+	ck_assert_int_eq(reg_migrate_begin(r, "b1", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "b1", "na", 0), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "b1", NULL, 0), 0);
+	reg_migrate_end(r, "b1", NULL, 0, NULL);
+	ck_assert(!due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 0);
+
+	/* A place held before the wait and given up after it: told. */
+	ck_assert_int_eq(reg_migrate_begin(r, "b1", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "b1", "na", 0), 0);
+	reg_failover_wait_room(r, "d1", "no room", 3600000);
+	ck_assert_int_eq(reg_migrate_toward(r, "b1", NULL, 0), 0);
+	reg_migrate_end(r, "b1", NULL, 0, NULL);
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 1);
+
+	/* A migration away from na ends (a2 to nb): na has room. */
+	ck_assert_int_eq(reg_migrate_begin(r, "a2", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a2", "nb", 0), 0);
+	ck_assert(!due_again(r, "d1"));
+	reg_migrate_end(r, "a2", "nb", 2, &st);
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 2);
+
+	/* A heartbeat lists fewer than before (a1 stopped on na). */
+	report(r, "na", NULL, 0);
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 3);
+
+	/* A component deleted (ckptctl delete: begin, release). */
+	ck_assert_int_eq(reg_migrate_begin(r, "b1", &p), 0);
+	reg_migrate_release(r, "b1");
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 4);
+
+	/* A component ne declared runs on nb (reported there): ne no longer counts it. */
+	ck_assert_uint_eq(attach_declaring(r, "ne", NULL, 0, &e1, 1), 1);
+	reg_failover_kick(r); /* as the manager does after an attach */
+	ck_assert(due_again(r, "d1"));
+	told = room_told;
+	{
+		struct reg_comp nb[] = { st, e1 };
+		report(r, "nb", nb, 2); /* a2 still listed: only ne frees */
+	}
+	ck_assert_uint_eq(counts(r, NULL, "ne", NULL), 0);
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, told + 1);
+
+	/* A place that frees on a cordoned node is no room. */
+	ck_assert_int_eq(reg_cordon(r, "nb", true, NULL), 0);
+	report(r, "nb", NULL, 0);
+	ck_assert(!due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, told + 1);
+	reg_free(r);
+}
+END_TEST
+
+/*
+ * --max-node-components 2: n1 attaches running x and declaring d1 and d2
+ * (each list within the cap, 3 together). The attach is taken (d2 may turn
+ * out to run elsewhere); n1 resumes d1 only, and d2 is failed over like a
+ * lost component: not n1's to resume, counted nowhere, and n1 is told that
+ * another node runs it once one does. A declaration that runs elsewhere
+ * already takes no room, and one beyond the cap is the node's to resume
+ * again once a place frees there. Without the check n1 resumed both (3
+ * components).
+ */
+START_TEST(an_attach_resumes_only_the_declared_components_that_fit_under_the_cap)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp x = comp("x", 1), d2st = comp("d2", 2), e = comp("e", 1);
+	struct reg_comp decl[] = { comp("d1", 0), comp("d2", 0) };
+	struct reg_comp decl3[] = { comp("e", 0), comp("d1", 0) };
+	struct reg_ckpt k1 = ckpt("n1", "d1", 3), k2 = ckpt("n1", "d2", 4);
+	struct reg_attach a = { .ra_node = "n1", .ra_address = "tcp://127.0.0.1:9", .ra_comps = &x,
+		.ra_ncomps = 1, .ra_declared = decl, .ra_ndeclared = 2, .ra_max_components = 2 };
+	struct rpc_client *to_close = NULL;
+	char node[KEY_NAME_MAX + 1], names[4][KEY_NAME_MAX + 1];
+	struct reg_mig_plan p;
+	size_t nres = 99, nover = 99, nf = 9, ne = 9;
+
+	ck_assert_int_eq(reg_checkpoint(r, &k1, NULL), 0);
+	ck_assert_int_eq(reg_checkpoint(r, &k2, NULL), 0);
+	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	a.ra_nresumed = &nres;
+	a.ra_nover = &nover;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_uint_eq(nres, 1);
+	ck_assert_uint_eq(nover, 1);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 2);
+	/* Both are due: d1 to resume on n1, d2 to place by the usual rule. */
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 2);
+	ck_assert_int_eq(reg_resume_target(r, "d1", node), 0);
+	ck_assert_str_eq(node, "n1");
+	ck_assert_int_eq(reg_resume_target(r, "d2", node), -ENOENT);
+	ck_assert_int_eq(reg_resume_fresh(r, "d2"), -ENOENT);
+	ck_assert_int_eq(reg_migrate_begin(r, "d2", &p), 0);
+	ck_assert_str_eq(p.rm_starting_on, ""); /* it starts nowhere by itself */
+	/* d2 lands on n2: n1 is told once that another node runs it; n1 still counts 2. */
+	ck_assert_int_eq(reg_migrate_toward(r, "d2", "n2", 2), 0);
+	reg_migrate_end(r, "d2", "n2", 5, &d2st);
+	beat(r, "n1", &x, 1, &nf, &ne);
+	ck_assert_uint_eq(ne, 1);
+	ck_assert_uint_eq(nf, 0);
+	beat(r, "n1", &x, 1, &nf, &ne);
+	ck_assert_uint_eq(ne, 0);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 2);
+	ck_assert_uint_eq(counts(r, NULL, "n2", NULL), 1);
+
+	/* n1 attaches again declaring e, which n2 runs, and d1: e takes no room. */
+	report(r, "n2", (struct reg_comp[]){ d2st, e }, 2);
+	a.ra_declared = decl3;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_uint_eq(nres, 1);
+	ck_assert_uint_eq(nover, 0);
+	ck_assert_int_eq(reg_resume_target(r, "d1", node), 0);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 2);
+
+	/*
+	 * n3 (cap 1) runs y and declares f, of which no checkpoint exists: no
+	 * room, and nothing to place elsewhere. Once y stops there, f is n3's
+	 * to resume (start fresh) after all.
+	 */
+	{
+		struct reg_comp y = comp("y", 1), f = comp("f", 0);
+		struct reg_attach a3 = { .ra_node = "n3", .ra_address = "tcp://127.0.0.1:3",
+			.ra_comps = &y, .ra_ncomps = 1, .ra_declared = &f, .ra_ndeclared = 1,
+			.ra_max_components = 1, .ra_nresumed = &nres, .ra_nover = &nover };
+		ck_assert_int_eq(reg_attach(r, &a3, NULL, &to_close), 0);
+		ck_assert_uint_eq(nres, 0);
+		ck_assert_uint_eq(nover, 1);
+		ck_assert_int_eq(reg_resume_target(r, "f", node), -ENOENT);
+		ck_assert_uint_eq(counts(r, NULL, "n3", NULL), 1);
+		report(r, "n3", &y, 1);
+		ck_assert_int_eq(reg_resume_target(r, "f", node), -ENOENT);
+		report(r, "n3", NULL, 0);
+		ck_assert_int_eq(reg_resume_target(r, "f", node), 0);
+		ck_assert_str_eq(node, "n3");
+		ck_assert_uint_eq(counts(r, NULL, "n3", NULL), 1);
+		ck_assert_int_eq(reg_resume_fresh(r, "f"), 0);
+	}
+	reg_free(r);
+}
+END_TEST
+
 START_TEST(a_report_older_than_the_restore_does_not_hide_the_moved_component)
 {
 	struct reg *r = new_reg(1000);
@@ -1049,6 +1249,8 @@ registry_suite(void)
 	tcase_add_test(tc, a_placed_move_counts_at_its_target_until_a_report_lists_it);
 	tcase_add_test(tc, a_failed_or_given_up_move_releases_its_place);
 	tcase_add_test(tc, a_component_reported_and_assigned_counts_once);
+	tcase_add_test(tc, a_place_that_frees_wakes_the_failover_waiting_for_room);
+	tcase_add_test(tc, an_attach_resumes_only_the_declared_components_that_fit_under_the_cap);
 	suite_add_tcase(s, tc);
 	return s;
 }

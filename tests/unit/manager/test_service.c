@@ -201,6 +201,8 @@ static struct {
 	uint64_t probe_seq;      /* subscribe()'s probes: newer each time */
 } fx;
 
+static unsigned cap_cfg; /* --max-node-components of the next manager; 0: default */
+
 static void
 start_manager(unsigned heartbeat_ms, unsigned down_after_ms)
 {
@@ -213,6 +215,7 @@ start_manager(unsigned heartbeat_ms, unsigned down_after_ms)
 		.mc_heartbeat_ms = heartbeat_ms,
 		.mc_down_after_ms = down_after_ms,
 		.mc_workers = 4,
+		.mc_max_node_comps = cap_cfg,
 	};
 	struct rpc_error err;
 	char why[256];
@@ -253,6 +256,15 @@ setup_failover(void)
 	fake_start(&fx.a2, "dummy_2");
 	ck_assert_int_eq(pthread_create(&fx.beater, NULL, beater_main, NULL), 0);
 	fx.beater_started = true;
+}
+
+/* setup_failover() with --max-node-components 2. */
+static void
+setup_cap(void)
+{
+	cap_cfg = 2;
+	setup_failover();
+	cap_cfg = 0;
 }
 
 static void
@@ -908,9 +920,12 @@ START_TEST(silent_node_is_marked_down_and_told_to_reattach)
 }
 END_TEST
 
-/* A heartbeat of fa's node with the components it runs, as an agent sends it. */
+/*
+ * A heartbeat of fa's node with the components it runs, as an agent sends
+ * it; *ret_reattach (may be NULL): the manager asked it to attach again.
+ */
 static int
-fake_heartbeat(struct fake_agent *fa, struct rpc_error *err)
+fake_heartbeat(struct fake_agent *fa, bool *ret_reattach, struct rpc_error *err)
 {
 	Ckpt__V1__HeartbeatRequest req = CKPT__V1__HEARTBEAT_REQUEST__INIT;
 	Ckpt__V1__HeartbeatReply *rep = NULL;
@@ -947,6 +962,8 @@ fake_heartbeat(struct fake_agent *fa, struct rpc_error *err)
 	req.node = (char *)fa->fa_node;
 	req.components = csp;
 	rv = call(M_HEARTBEAT, &req.base, &rep, err);
+	if (rv == 0 && ret_reattach != NULL)
+		*ret_reattach = rep->reattach;
 	if (rv == 0)
 		rpc_reply_free(&rep->base);
 	return rv;
@@ -960,9 +977,9 @@ beater_main(void *arg)
 	(void)arg;
 	while (!atomic_load(&fx.beater_stop)) {
 		if (atomic_load(&fx.a1.fa_alive))
-			fake_heartbeat(&fx.a1, &err);
+			fake_heartbeat(&fx.a1, NULL, &err);
 		if (atomic_load(&fx.a2.fa_alive))
-			fake_heartbeat(&fx.a2, &err);
+			fake_heartbeat(&fx.a2, NULL, &err);
 		util_sleep_ms(50);
 	}
 	return NULL;
@@ -1179,6 +1196,111 @@ START_TEST(restarts_are_published_and_a_failed_component_moves_to_another_node)
 }
 END_TEST
 
+/* Attaches node running the components named (no instance); call()'s result. */
+static int
+attach_running(const char *node, const char *address, const char *const *names, size_t n,
+    size_t *ret_nrevoked, struct rpc_error *err)
+{
+	Ckpt__V1__AttachRequest req = CKPT__V1__ATTACH_REQUEST__INIT;
+	Ckpt__V1__Capacity cap = CKPT__V1__CAPACITY__INIT;
+	Ckpt__V1__ComponentStatus cs[FAKE_COMPS_MAX], *csp[FAKE_COMPS_MAX];
+	Ckpt__V1__AttachReply *rep = NULL;
+	int rv;
+
+	ck_assert_uint_le(n, FAKE_COMPS_MAX);
+	cap.mem_free_bytes = GIB;
+	cap.mem_total_bytes = 2 * GIB;
+	cap.cpu_count = 2;
+	for (size_t i = 0; i < n; i++) {
+		ckpt__v1__component_status__init(&cs[i]);
+		cs[i].name = (char *)names[i];
+		cs[i].state = "running";
+		cs[i].kind = "demo";
+		cs[i].epoch = 1;
+		csp[i] = &cs[i];
+	}
+	req.node = (char *)node;
+	req.address = (char *)address;
+	req.capacity = &cap;
+	req.components = csp;
+	req.n_components = n;
+	rv = call(M_ATTACH, &req.base, &rep, err);
+	if (rv == 0) {
+		*ret_nrevoked = rep->n_revoked;
+		rpc_reply_free(&rep->base);
+	}
+	return rv;
+}
+
+/* The number of components ListNodes shows node with; -1: unknown node, -2: not up. */
+static int
+listed_count(const char *node)
+{
+	Ckpt__V1__ListNodesReply *nodes = list_nodes();
+	const Ckpt__V1__NodeInfo *n = node_of(nodes, node);
+	int k = n == NULL ? -1 : strcmp(n->state, "up") != 0 ? -2 : (int)n->n_components;
+
+	rpc_reply_free(&nodes->base);
+	return k;
+}
+
+/*
+ * --max-node-components 2. A node whose heartbeats report more than the cap
+ * (as a resume could make it before c907759; here its agent just reports a
+ * third) has them taken: answered, not asked to attach again,
+ * listed; nothing more is placed there. When it attaches again with what it
+ * runs (a blip past down-after, a manager asking), the attach is taken too:
+ * refusing it would move everything it runs, and the agent, refused, would
+ * keep trying, never told to stop its copies. An attach that brings a
+ * component it was not taken with, or a new node over the cap, is refused
+ * (limit node_components) and leaves nothing behind. Before the fix the
+ * attach again was refused.
+ */
+START_TEST(a_node_taken_over_the_cap_keeps_its_heartbeats_and_may_attach_again)
+{
+	const char *three[] = { "c1", "c2", "c3" }, *four[] = { "c1", "c2", "c3", "c4" };
+	const char *others[] = { "e1", "e2", "e3" };
+	struct migrate_job j = { .mj_component = "d1", .mj_target = "dummy_1" };
+	Ckpt__V1__ListNodesReply *nodes;
+	struct rpc_error err;
+	bool reattach = true;
+	size_t nrev = 99;
+
+	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "c1");
+	fake_run(&fx.a1, "c1", 1, NULL);
+	attach("dummy_2", rpc_server_url(fx.a2.fa_srv), "d1");
+	fake_run(&fx.a2, "d1", 1, NULL);
+	atomic_store(&fx.a2.fa_alive, 1);
+	fake_run(&fx.a1, "c2", 1, NULL);
+	fake_run(&fx.a1, "c3", 1, NULL);
+	ck_assert_msg(fake_heartbeat(&fx.a1, &reattach, &err) == 0, "%s", err.re_msg);
+	ck_assert(!reattach);
+	ck_assert_int_eq(listed_count("dummy_1"), 3);
+	atomic_store(&fx.a1.fa_alive, 1);
+
+	ck_assert_int_eq(migrate(&j), -ESTALE);
+	ck_assert_msg(strstr(j.mj_err.re_msg, "target node dummy_1 runs 3 components, the most a "
+					      "node takes") != NULL, "%s", j.mj_err.re_msg);
+
+	ck_assert_msg(attach_running("dummy_1", rpc_server_url(fx.a1.fa_srv), three, 3, &nrev,
+			  &err) == 0, "%s", err.re_msg);
+	ck_assert_uint_eq(nrev, 0);
+	ck_assert_int_eq(listed_count("dummy_1"), 3);
+	nodes = wait_comp("dummy_2", "d1", true);
+	rpc_reply_free(&nodes->base);
+
+	ck_assert_int_eq(attach_running("dummy_1", rpc_server_url(fx.a1.fa_srv), four, 4, &nrev,
+			     &err), -ENOSPC);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__RESOURCE_EXHAUSTED);
+	ck_assert_msg(strstr(err.re_msg, "node_components") != NULL, "%s", err.re_msg);
+	ck_assert_int_eq(listed_count("dummy_1"), 3);
+	ck_assert_int_ne(attach_running("dummy_3", rpc_server_url(fx.a2.fa_srv), others, 3, &nrev,
+			     &err), 0);
+	ck_assert_int_eq(err.re_code, CKPT__V1__CODE__RESOURCE_EXHAUSTED);
+	ck_assert_int_eq(listed_count("dummy_3"), -1);
+}
+END_TEST
+
 static Suite *
 service_suite(void)
 {
@@ -1211,6 +1333,11 @@ service_suite(void)
 	tcase_set_timeout(tf, 30);
 	tcase_add_test(tf, silent_node_fails_over_then_is_revoked_drained_and_cordoned);
 	tcase_add_test(tf, restarts_are_published_and_a_failed_component_moves_to_another_node);
+	suite_add_tcase(s, tf);
+	tf = tcase_create("cap");
+	tcase_add_checked_fixture(tf, setup_cap, teardown);
+	tcase_set_timeout(tf, 30);
+	tcase_add_test(tf, a_node_taken_over_the_cap_keeps_its_heartbeats_and_may_attach_again);
 	suite_add_tcase(s, tf);
 	return s;
 }
