@@ -104,12 +104,17 @@ trap 'exit 130' INT TERM
 # without claims two tests running side by side, or two services of one
 # test, drew the same port in about one CI run of four.
 T_PORTS="${TMPDIR:-/tmp}/ckpt-it-ports"
-free_port() {
+# t_ports MODE ARG...: the port picker behind the three below (one python
+# start-up whatever it picks).
+t_ports() {
 	mkdir -p "$T_PORTS"
 	python3 -c '
 import os, random, socket, sys
-claims, me = sys.argv[1], sys.argv[2]
+claims, me, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+offs = [0] if mode == "n" else [int(o) for o in sys.argv[4:]]
+count = int(sys.argv[4]) if mode == "n" else 1
 lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+top = max(offs)
 def claim(port):
     path = os.path.join(claims, str(port))
     for _ in range(2):
@@ -132,20 +137,40 @@ def claim(port):
         os.close(fd)
         return True
     return False
-for _ in range(500):
+def bindable(port):
     s = socket.socket()
     try:
-        s.bind(("127.0.0.1", random.randrange(10000, lo) if lo > 11000 else 0))
-        port = s.getsockname()[1]
+        s.bind(("127.0.0.1", port))
+        return True
     except OSError:
-        continue
+        return False
     finally:
         s.close()
-    if claim(port):
-        print(port)
+bases = []
+for _ in range(500 * count):
+    if len(bases) == count:
         break
-' "$T_PORTS" "$$"
+    base = random.randrange(10000, lo - top) if lo - top > 11000 else random.randrange(20000, 30000)
+    if not all(bindable(base + o) for o in offs):
+        continue
+    got = []
+    for o in offs:
+        if not claim(base + o):
+            break
+        got.append(base + o)
+    if len(got) == len(offs):
+        bases.append(base)
+        continue
+    for p in got:
+        os.unlink(os.path.join(claims, str(p)))
+print(" ".join(map(str, bases)))
+' "$T_PORTS" "$$" "$@"
 }
+# free_ports_at OFFSET...: a base port B whose ports B+OFFSET are all free.
+free_ports_at() { t_ports at "$@"; }
+# free_ports N: N free ports, on one line.
+free_ports() { t_ports n "$1"; }
+free_port() { t_ports n 1; }
 
 # check DESCRIPTION COMMAND...: runs the command, counts pass or fail.
 check() {

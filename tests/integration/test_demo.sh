@@ -9,23 +9,8 @@
 . "$(dirname "$0")/lib.sh"
 DEMO="$(cd "$(dirname "$0")/../.." && pwd)/deploy/local/run-demo.sh"
 
-# A base port whose five demo ports (+10, +20, +21, +31, +32) are all free.
-free_base() {
-	python3 -c '
-import random, socket
-for _ in range(200):
-    base = random.randrange(20000, 60000)
-    socks = []
-    try:
-        for off in (10, 20, 21, 31, 32):
-            s = socket.socket(); s.bind(("127.0.0.1", base + off)); socks.append(s)
-    except OSError:
-        continue
-    finally:
-        for s in socks: s.close()
-    print(base); break'
-}
-BASE=$(free_base)
+# A base port whose five demo ports (+10, +20, +21, +31, +32) are all free (lib.sh).
+BASE=$(free_ports_at 10 20 21 31 32)
 RUN="$T_DIR/run"
 MGR_URL="tcp://127.0.0.1:$((BASE + 20))"
 demo() { CKPT_RUN_DIR="$1" CKPT_BASE_PORT="$BASE" CKPT_DEMO_BYTES=256K bash "$DEMO" "${@:2}"; }

@@ -8,26 +8,7 @@
 
 LIM_BIN="$CKPT_BUILD/tests/integration/ckpt-limits"
 # Every port at once: one python start-up instead of one per port (seconds on a busy machine).
-read -r -a PORTS <<<"$(for _ in $(seq 21); do echo; done | python3 -c '
-import random, socket, sys
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-got = set()
-for _ in sys.stdin:
-    while True:
-        s = socket.socket()
-        try:
-            p = random.randrange(10000, lo) if lo > 11000 else 0
-            s.bind(("127.0.0.1", p))
-            p = s.getsockname()[1]
-            if p not in got:
-                got.add(p)
-                break
-        except OSError:
-            pass
-        finally:
-            s.close()
-print(" ".join(map(str, sorted(got, key=lambda x: random.random()))))
-')"
+read -r -a PORTS <<<"$(free_ports 21)"
 hits() { # HTTP_PORT SERVICE LIMIT: the counter's value
 	curl -s "http://127.0.0.1:$1/metrics" |
 		awk -v s="service=\"$2\"" -v l="limit=\"$3\"" \
