@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 /* len bytes that differ with seed (malloc'ed; at least 1 byte is allocated). */
 static inline uint8_t *
@@ -38,6 +39,26 @@ testbuf_image(size_t len, unsigned seed)
 			memset(b + off, 0, 4096);
 	}
 	return b;
+}
+
+/* Bytes in memory read in pieces of at most m_step, as a pipe hands them out. */
+struct membuf {
+	const uint8_t *m_data;
+	size_t m_len, m_off, m_step;
+};
+
+/* A reader (nasc_read_fn) over a struct membuf. */
+static inline ssize_t
+membuf_read(void *arg, void *buf, size_t len)
+{
+	struct membuf *m = arg;
+	size_t k = m->m_len - m->m_off;
+
+	k = k < len ? k : len;
+	k = k < m->m_step ? k : m->m_step;
+	memcpy(buf, m->m_data + m->m_off, k);
+	m->m_off += k;
+	return (ssize_t)k;
 }
 
 #endif

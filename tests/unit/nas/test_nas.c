@@ -88,26 +88,6 @@ round_trip(size_t len, unsigned seed)
 	free(b);
 }
 
-struct membuf {
-	const uint8_t *m_data;
-	size_t m_len, m_off, m_step;
-};
-
-/* Hands out odd-sized pieces, as a pipe would. */
-static ssize_t
-membuf_read(void *arg, void *buf, size_t len)
-{
-	struct membuf *m = arg;
-	size_t k = m->m_len - m->m_off;
-	if (k > len)
-		k = len;
-	if (k > m->m_step)
-		k = m->m_step;
-	memcpy(buf, m->m_data + m->m_off, k);
-	m->m_off += k;
-	return (ssize_t)k;
-}
-
 /* The stored record's chunk list equals one thread's pass of chunk_next. */
 static void
 expect_sequential_cuts(const uint8_t *b, size_t len, uint64_t seq)

@@ -206,25 +206,6 @@ fired(void)
 	return atomic_load(&relay.nr_fired);
 }
 
-struct membuf {
-	const uint8_t *m_data;
-	size_t m_len, m_off, m_step;
-};
-
-/* Hands out odd-sized pieces, as a pipe would. */
-static ssize_t
-membuf_read(void *arg, void *buf, size_t len)
-{
-	struct membuf *m = arg;
-	size_t k = m->m_len - m->m_off;
-
-	k = k < len ? k : len;
-	k = k < m->m_step ? k : m->m_step;
-	memcpy(buf, m->m_data + m->m_off, k);
-	m->m_off += k;
-	return (ssize_t)k;
-}
-
 /* ---- the cases ---- */
 
 START_TEST(store_sends_again_chunks_deleted_between_have_chunks_and_store)
