@@ -74,6 +74,12 @@ struct reg_owner {
 	uint32_t o_target_beats;    /* reports of o_target since it landed there */
 	uint64_t o_target_seq;      /* r_hold_seq of the place a move holds at o_target */
 	uint64_t o_begin_seq;       /* r_hold_seq when the move under way began (its source) */
+	/*
+	 * Deleted (reg_migrate_release()) while this node owned it: the node's
+	 * reports of it at o_epoch or below are stale, until something brings
+	 * it back (see Delete in registry.h). "": none.
+	 */
+	char o_deleted_on[KEY_NAME_MAX + 1];
 };
 
 /*
@@ -520,6 +526,9 @@ reg_report_stale(const struct reg *r, const char *node, const struct reg_owner *
 {
 	const struct reg_node *owner;
 
+	if (o != NULL && o->o_node[0] == '\0' && !o->o_migrating &&
+	    strcmp(o->o_deleted_on, node) == 0 && c->rc_epoch <= o->o_epoch)
+		return true; /* deleted there: a report made before it stopped */
 	if (o == NULL || o->o_node[0] == '\0' || strcmp(o->o_node, node) == 0)
 		return false;
 	if (c->rc_epoch < o->o_epoch)
@@ -643,6 +652,7 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 		}
 		if (!o->o_migrating) {
 			reg_copy(o->o_node, sizeof(o->o_node), n->n_id);
+			o->o_deleted_on[0] = '\0'; /* taken (a newer epoch, another node): it runs again */
 			/* It runs on an up node: no failover, unless that copy is fenced or failed. */
 			if ((!o->o_pending_fenced || c->rc_epoch >= o->o_epoch) && !reg_comp_failed(c))
 				o->o_pending = false;
@@ -841,6 +851,8 @@ reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp 
 		if (reg_node_comp((struct reg_node *)n, d->rc_name) != NULL ||
 		    reg_owner_get(r, d->rc_name, &o) != 0)
 			continue;
+		if (strcmp(o->o_deleted_on, n->n_id) == 0)
+			o->o_deleted_on[0] = '\0'; /* its agent started again and runs it by config */
 		if (o->o_nrequires == 0) {
 			memcpy(o->o_requires, d->rc_requires, sizeof(o->o_requires));
 			o->o_nrequires = d->rc_nrequires;
@@ -1596,6 +1608,8 @@ reg_migrate_release(struct reg *r, const char *component)
 		o->o_migrating = false;
 		o->o_pending = false;
 		o->o_pending_fenced = false;
+		/* Its node's reports made before it stopped must not bring it back. */
+		memcpy(o->o_deleted_on, o->o_node, sizeof(o->o_deleted_on));
 		o->o_node[0] = '\0';
 		reg_resume_set(r, o, NULL);
 		for (size_t i = 0; i < r->r_nnodes; i++) {
@@ -1635,6 +1649,7 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
 	reg_target_set(r, o, owner, true);
 	o->o_pending = false;
 	reg_copy(o->o_node, sizeof(o->o_node), owner);
+	o->o_deleted_on[0] = '\0'; /* placed again (ckptctl apply), restored */
 	if (strcmp(o->o_resume_node, owner) == 0)
 		reg_resume_set(r, o, NULL); /* resumed there */
 	for (size_t i = 0; i < r->r_nnodes; i++) {

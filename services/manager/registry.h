@@ -21,6 +21,16 @@
  * reports do not change its owner; the migration sets the owner when it ends
  * (reg_migrate_end()). The epoch only grows.
  *
+ * Delete: a component released (reg_migrate_release(), ckptctl delete
+ * stopped it) is owned by no node, its epoch kept. A report of it by the
+ * node that owned it then, at that epoch or below, is stale and revoked: the
+ * agent may have made it before it stopped the component, and taking it
+ * would make that node its owner again (listed, counted, failed over when
+ * the node dies). It is taken again once something brings the component
+ * back: a move that ends with an owner (ckptctl apply placing it, a
+ * restore), a report at a higher epoch or by another node, the node
+ * declaring it (its agent started again with it in its configuration).
+ *
  * Identity: a node is held by one agent process, its instance (a random id
  * the agent sends in Attach and Heartbeat; 0: an agent that sends none).
  * reg_attach() refuses (-EEXIST) a node that is up under another instance
@@ -470,7 +480,8 @@ int reg_place_begin(struct reg *r, const char *component, struct reg_mig_plan *r
 /*
  * Ends a migration leaving the component owned by no node (ckptctl delete
  * stopped it): not pending, in no node's list; its epoch and catalogue
- * entry stay.
+ * entry stay, and the reports of the node that owned it are stale (see
+ * Delete above).
  */
 void reg_migrate_release(struct reg *r, const char *component);
 /*

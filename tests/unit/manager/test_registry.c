@@ -1218,6 +1218,83 @@ START_TEST(a_report_older_than_the_restore_does_not_hide_the_moved_component)
 }
 END_TEST
 
+/*
+ * ckptctl delete stops a on n1 and releases it (no owner, epoch kept). A
+ * heartbeat n1 made before it stopped a, read after the release, lists a:
+ * it is revoked, not taken (without the check n1 owned a again: listed,
+ * counted, failed over when n1 dies). What brings a component back is
+ * taken: a report at a higher epoch, a placement that ends on the node
+ * (ckptctl apply), the node declaring it and starting it fresh at the same
+ * epoch.
+ */
+START_TEST(a_deleted_component_is_not_brought_back_by_a_stale_report)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp run[] = { comp("a", 1), comp("b", 1), comp("c", 1) };
+	struct reg_comp a2 = comp("a", 2), b2 = comp("b", 2), c1 = comp("c", 1);
+	char revoked[4][KEY_NAME_MAX + 1], (*owned)[KEY_NAME_MAX + 1] = NULL;
+	size_t nrev = 99, nowned = 99, nf = 9, ne = 9;
+	struct reg_beat b = { .rb_comps = run, .rb_ncomps = 3, .rb_revoked = revoked,
+		.rb_nrevoked = &nrev };
+	struct reg_attach at = { .ra_node = "n1", .ra_address = "tcp://127.0.0.1:1",
+		.ra_comps = run, .ra_ncomps = 3, .ra_revoked = revoked, .ra_nrevoked = &nrev,
+		.ra_max_components = 2 };
+	struct rpc_client *to_close = NULL;
+	struct reg_down down[2];
+	struct reg_mig_plan p;
+	char node[KEY_NAME_MAX + 1];
+
+	attach(r, "n1", "tcp://127.0.0.1:1", run, 3, 1);
+	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(reg_migrate_begin(r, run[i].rc_name, &p), 0);
+		reg_migrate_release(r, run[i].rc_name);
+	}
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 0);
+	/* The stale heartbeat: all three revoked, none listed, owned or counted. */
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	ck_assert_uint_eq(nrev, 3);
+	ck_assert(!lists(r, "n1", "a"));
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 0);
+	ck_assert_int_eq(reg_node_owned(r, "n1", &owned, &nowned), 0);
+	ck_assert_uint_eq(nowned, 0);
+	free(owned);
+	/* An attach with them too (stale, so not over the cap of 2 either). */
+	nrev = 99;
+	ck_assert_int_eq(reg_attach(r, &at, NULL, &to_close), 0);
+	ck_assert_uint_eq(nrev, 3);
+	ck_assert(!lists(r, "n1", "b"));
+	/* n1 dies: nothing of it to fail over. */
+	fake_now += 2000;
+	report(r, "n2", NULL, 0);
+	ck_assert_uint_eq(reg_sweep(r, down, 2), 1);
+	ck_assert_uint_eq(reg_failover_mark(r, "n1", "down"), 0);
+	attach(r, "n1", "tcp://127.0.0.1:1", NULL, 0, 1);
+
+	/* a at a higher epoch (started again by something the registry did not see). */
+	report(r, "n1", &a2, 1);
+	ck_assert(lists(r, "n1", "a"));
+	/* b applied again, placed on n1; n1's reports of it are taken. */
+	ck_assert_int_eq(reg_place_begin(r, "b", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "b", "n1", 0), 0);
+	reg_migrate_end(r, "b", "n1", 2, &b2);
+	report(r, "n1", (struct reg_comp[]){ a2, b2 }, 2);
+	ck_assert(lists(r, "n1", "b"));
+	/* c declared by n1 (its agent started again), no checkpoint: started fresh at epoch 1. */
+	ck_assert_uint_eq(attach_declaring(r, "n1", (struct reg_comp[]){ a2, b2 }, 2, &c1, 1), 1);
+	ck_assert_int_eq(reg_resume_target(r, "c", node), 0);
+	ck_assert_int_eq(reg_resume_fresh(r, "c"), 0);
+	b.rb_comps = (struct reg_comp[]){ a2, b2, c1 };
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	ck_assert_uint_eq(nrev, 0);
+	ck_assert(lists(r, "n1", "c"));
+	beat(r, "n1", (struct reg_comp[]){ a2, b2, c1 }, 3, &nf, &ne);
+	ck_assert_uint_eq(nf, 0);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 3);
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -1251,6 +1328,7 @@ registry_suite(void)
 	tcase_add_test(tc, a_component_reported_and_assigned_counts_once);
 	tcase_add_test(tc, a_place_that_frees_wakes_the_failover_waiting_for_room);
 	tcase_add_test(tc, an_attach_resumes_only_the_declared_components_that_fit_under_the_cap);
+	tcase_add_test(tc, a_deleted_component_is_not_brought_back_by_a_stale_report);
 	suite_add_tcase(s, tc);
 	return s;
 }
