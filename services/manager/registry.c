@@ -935,9 +935,12 @@ reg_node_resume_notes(struct reg *r, const struct reg_node *n, const struct reg_
 /*
  * Whether attaching a->ra_node (n: as known, NULL: new) would take it over
  * a->ra_max_components: more reported components than that which are not
- * stale (they will be revoked), and one of them n does not list yet. A node
- * taken over the cap already (its heartbeats are never refused) attaches
- * again with what it runs. Called with r_lock held.
+ * stale (they will be revoked), and one of them the node is not known to
+ * have run. Known: n lists it (a node taken over the cap already, whose
+ * heartbeats are never refused, attaches again with what it runs), or the
+ * catalogue's newest checkpoint of it was stored by this node (it ran it
+ * under a manager that has started again since, which knows no node: the
+ * catalogue is seeded from the NAS). Called with r_lock held.
  */
 static bool
 reg_attach_over(const struct reg *r, struct reg_node *n, const struct reg_attach *a)
@@ -949,10 +952,14 @@ reg_attach_over(const struct reg *r, struct reg_node *n, const struct reg_attach
 		return false;
 	for (size_t i = 0; i < a->ra_ncomps; i++) {
 		const struct reg_comp *c = &a->ra_comps[i];
-		if (reg_report_stale(r, a->ra_node, reg_owner_find(r, c->rc_name, NULL), c))
+		const struct reg_owner *o = reg_owner_find(r, c->rc_name, NULL);
+		bool stored;
+
+		if (reg_report_stale(r, a->ra_node, o, c))
 			continue;
 		live++;
-		unknown = unknown || n == NULL || reg_node_comp(n, c->rc_name) == NULL;
+		stored = o != NULL && o->o_has_ckpt && strcmp(o->o_ckpt.rk_node, a->ra_node) == 0;
+		unknown = unknown || (!stored && (n == NULL || reg_node_comp(n, c->rc_name) == NULL));
 	}
 	return live > a->ra_max_components && unknown;
 }

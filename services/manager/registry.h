@@ -342,10 +342,15 @@ void reg_abort(struct reg *r);
  * -EEXIST when the node is up under another instance (see Identity above);
  * -EDQUOT, nothing changed, when the attach would take the node over
  * ra_max_components: it reports more than that which are not stale (those
- * are revoked), one of them not listed for it yet. A node taken over the cap
- * already (a heartbeat is never refused for it, see mgr.c) attaches again
- * with what it runs: refusing it would move everything it runs, and an agent
- * refused keeps trying, never told to stop its stale copies.
+ * are revoked), one of them not known to have run there: neither listed for
+ * it nor last stored by it (the catalogue's newest checkpoint). A node taken
+ * over the cap already (a heartbeat is never refused for it, see mgr.c)
+ * attaches again with what it runs, and so does one that ran over the cap
+ * when the manager started again (which knows no node, but the catalogue
+ * seeded from the NAS): refusing it would move everything it runs, and an
+ * agent refused keeps trying, never told to stop its stale copies. A
+ * component that stored no checkpoint there yet counts as run there once
+ * one is notified (reg_checkpoint()).
  */
 int reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
     struct rpc_client **ret_close);

@@ -1295,6 +1295,64 @@ START_TEST(a_deleted_component_is_not_brought_back_by_a_stale_report)
 }
 END_TEST
 
+/*
+ * A manager started again knows no node; its catalogue (seeded from the
+ * NAS) says which node stored each component's newest checkpoint. Cap 2:
+ * n1 attaches running a, b and c, whose newest checkpoints n1 stored: taken
+ * (it ran them; refusing it would fail everything over, and its agent would
+ * retry for ever). A new node over the cap with components it never stored
+ * is refused, and so is n2 with two components n1 stored, until n2 stores
+ * them itself. Without the catalogue check n1 was refused (-EDQUOT).
+ */
+START_TEST(an_attach_over_the_cap_is_taken_with_what_the_node_last_stored)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp run[] = { comp("a", 1), comp("b", 1), comp("c", 1) };
+	struct reg_comp run2[] = { comp("d", 1), comp("e", 1), comp("f", 1) };
+	struct reg_comp fresh[] = { comp("x", 1), comp("y", 1), comp("z", 1) };
+	const char *mine[] = { "a", "b", "c" }, *n1s[] = { "d", "e" };
+	struct reg_attach a = { .ra_node = "n1", .ra_address = "tcp://127.0.0.1:1",
+		.ra_comps = run, .ra_ncomps = 3, .ra_max_components = 2 };
+	struct rpc_client *to_close = NULL;
+	struct reg_node_view *v = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < 3; i++) {
+		struct reg_ckpt k = ckpt("n1", mine[i], 5);
+		ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		struct reg_ckpt k = ckpt("n1", n1s[i], 5);
+		ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	}
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert(lists(r, "n1", "a") && lists(r, "n1", "b") && lists(r, "n1", "c"));
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 3);
+	/* A new node over the cap: none of its components was stored there. */
+	a.ra_node = "n9";
+	a.ra_comps = fresh;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), -EDQUOT);
+	/* n2 runs d and e, last stored by n1, and f: refused until it stored them. */
+	a.ra_node = "n2";
+	a.ra_comps = run2;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), -EDQUOT);
+	for (size_t i = 0; i < 2; i++) {
+		struct reg_ckpt k = ckpt("n2", n1s[i], 6);
+		ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	}
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), -EDQUOT); /* f still unknown */
+	{
+		struct reg_ckpt k = ckpt("n2", "f", 1);
+		ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	}
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert_uint_eq(n, 2); /* n1 and n2: the refused n9 left nothing behind */
+	reg_nodes_free(v, n);
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -1329,6 +1387,7 @@ registry_suite(void)
 	tcase_add_test(tc, a_place_that_frees_wakes_the_failover_waiting_for_room);
 	tcase_add_test(tc, an_attach_resumes_only_the_declared_components_that_fit_under_the_cap);
 	tcase_add_test(tc, a_deleted_component_is_not_brought_back_by_a_stale_report);
+	tcase_add_test(tc, an_attach_over_the_cap_is_taken_with_what_the_node_last_stored);
 	suite_add_tcase(s, tc);
 	return s;
 }
