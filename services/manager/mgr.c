@@ -120,8 +120,8 @@ static void
 mgr_log_revoked(const char *node, char (*names)[KEY_NAME_MAX + 1], size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		LOG_WARN("node %s runs %s, which another node owns with a newer epoch: told it to "
-			 "stop",
+		LOG_WARN("node %s runs %s, which it does not own (another node owns it with a "
+			 "newer epoch, or it was deleted there): told it to stop",
 		    node, names[i]);
 }
 
