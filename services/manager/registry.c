@@ -1524,7 +1524,14 @@ reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan
 		memcpy(plan.rm_requires, o->o_requires, sizeof(plan.rm_requires));
 		plan.rm_nrequires = o->o_nrequires;
 		o->o_migrating = true;
-		o->o_begin_seq = ++r->r_hold_seq;
+		/*
+		 * Its source's place: one held before the move (the node lists it)
+		 * every failover waiting for room saw, so freeing it wakes them
+		 * (hold 0), even when a report without it comes before the move
+		 * ends; one counted there only while it moves (a lost component)
+		 * is this move's hold.
+		 */
+		o->o_begin_seq = n != NULL && reg_node_comp(n, component) != NULL ? 0 : ++r->r_hold_seq;
 	}
 	pthread_mutex_unlock(&r->r_lock);
 	if (rv == 0)

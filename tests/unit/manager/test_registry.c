@@ -1353,6 +1353,48 @@ START_TEST(an_attach_over_the_cap_is_taken_with_what_the_node_last_stored)
 }
 END_TEST
 
+/*
+ * A migration away from a full node ends after the source's heartbeat that
+ * no longer lists it (it stopped it for the move) was read: the place the
+ * source held before the move frees when the move ends, and wakes the
+ * failover waiting for room. Before the fix the source's place was taken
+ * for a hold of the move (begun after the failover was told to wait) and
+ * woke nothing: integration_node_cap_room failed once in two runs here ("c2 is
+ * restored on n2, in the place b1 left"), whenever n2's heartbeat came
+ * between the Stop and the end of the move.
+ */
+START_TEST(a_move_away_frees_its_source_after_a_report_without_it)
+{
+	struct reg_config cfg = { .rc_down_after_ms = 1000, .rc_clock = fake_clock,
+		.rc_on_room = on_room };
+	struct reg *r = NULL;
+	struct reg_comp a[] = { comp("a1", 1), comp("a2", 1) }, b1 = comp("b1", 1),
+			d1 = comp("d1", 1), st = comp("a2", 2);
+	struct reg_mig_plan p;
+
+	fake_now = 1000000;
+	room_told = 0;
+	ck_assert_int_eq(reg_new(&cfg, &r), 0);
+	attach(r, "na", "tcp://127.0.0.1:1", a, 2, 1);
+	attach(r, "nb", "tcp://127.0.0.1:2", &b1, 1, 1);
+	attach(r, "nd", "tcp://127.0.0.1:4", &d1, 1, 1);
+	ck_assert_uint_eq(reg_failover_mark(r, "nd", "down"), 1);
+	ck_assert(due_again(r, "d1"));
+	/* a2 moves from na to nb; na's report without it comes first: it may still roll back. */
+	ck_assert_int_eq(reg_migrate_begin(r, "a2", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a2", "nb", 0), 0);
+	report(r, "na", a, 1);
+	ck_assert(!due_again(r, "d1"));
+	ck_assert_uint_eq(counts(r, NULL, "na", NULL), 2);
+	/* The move ends on nb: na has room. */
+	reg_migrate_end(r, "a2", "nb", 2, &st);
+	ck_assert_uint_eq(counts(r, NULL, "na", NULL), 1);
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 1);
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -1388,6 +1430,7 @@ registry_suite(void)
 	tcase_add_test(tc, an_attach_resumes_only_the_declared_components_that_fit_under_the_cap);
 	tcase_add_test(tc, a_deleted_component_is_not_brought_back_by_a_stale_report);
 	tcase_add_test(tc, an_attach_over_the_cap_is_taken_with_what_the_node_last_stored);
+	tcase_add_test(tc, a_move_away_frees_its_source_after_a_report_without_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
