@@ -237,11 +237,15 @@ reg_node_super(struct reg *r, const struct reg_node *n, struct reg_owner *o,
 	}
 }
 
-/* *ret_due (as reg_room_freed()) is set, never cleared. */
+/*
+ * restarted: the list comes from another agent process than the one n had
+ * (an attach), which runs nothing moved to the old one. *ret_due (as
+ * reg_room_freed()) is set, never cleared.
+ */
 static int
 reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *comps,
-    size_t ncomps, char (*ret_revoked)[KEY_NAME_MAX + 1], size_t *ret_nrevoked,
-    struct reg_super_note *ret_notes, size_t *ret_nnotes, bool *ret_due)
+    size_t ncomps, bool restarted, char (*ret_revoked)[KEY_NAME_MAX + 1],
+    size_t *ret_nrevoked, struct reg_super_note *ret_notes, size_t *ret_nnotes, bool *ret_due)
 {
 	struct reg_comp *list = NULL, *old;
 	size_t k = 0, nrev = 0, nnotes = 0, nlisted, nold;
@@ -291,7 +295,9 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 	 * Moves that landed on n: settled once a report lists them or
 	 * REG_SETTLE_BEATS did not. Until then n keeps listing them as
 	 * reg_migrate_end() put them: a report the agent made before the
-	 * restore, read after it, must not hide them (ckptctl nodes).
+	 * restore, read after it, must not hide them (ckptctl nodes). A new
+	 * agent process lists what it runs: one restored on the old one is
+	 * not kept (it declares it again, or it is lost, reg_node_mark_lost()).
 	 */
 	nlisted = k;
 	for (size_t i = 0; r->r_nsettling > 0 && i < r->r_nowners; i++) {
@@ -303,7 +309,7 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 			continue;
 		for (size_t j = 0; j < nlisted && !listed; j++)
 			listed = strcmp(list[j].rc_name, o->o_component) == 0;
-		if (listed || ++o->o_target_beats >= REG_SETTLE_BEATS) {
+		if (listed || restarted || ++o->o_target_beats >= REG_SETTLE_BEATS) {
 			reg_target_set(r, o, NULL, false);
 			continue;
 		}
@@ -586,7 +592,7 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 {
 	struct reg_label *labels = NULL;
 	struct reg_peer *peer = NULL;
-	bool same, due = false;
+	bool same, restarted, due = false;
 	struct reg_node *n;
 	size_t at, k = 0, over = 0;
 	int rv = 0, drv;
@@ -647,6 +653,7 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	 */
 	same = n->n_peer != NULL && strcmp(n->n_address, a->ra_address) == 0 &&
 	    (peer == NULL || n->n_instance == a->ra_instance);
+	restarted = n->n_instance != 0 && a->ra_instance != 0 && n->n_instance != a->ra_instance;
 	n->n_instance = a->ra_instance;
 	if (same) {
 		if (peer != NULL) {
@@ -666,8 +673,8 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	n->n_last_seen_ms = reg_now(r);
 	n->n_attached_unix_ms = a->ra_unix_ms;
 	n->n_max = a->ra_max_components;
-	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked,
-	    NULL, NULL, &due);
+	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, restarted, a->ra_revoked,
+	    a->ra_nrevoked, NULL, NULL, &due);
 	/* Before reg_node_mark_lost(): what n declares it resumes itself. */
 	drv = reg_node_declare(r, n, a->ra_declared, a->ra_ndeclared, a->ra_max_components, &k,
 	    &over);
@@ -747,7 +754,7 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		n->n_cap = b->rb_cap;
 		n->n_queued = b->rb_queued;
 		n->n_queue_dropped = b->rb_queue_dropped;
-		rv = reg_node_set_comps(r, n, b->rb_comps, b->rb_ncomps, b->rb_revoked,
+		rv = reg_node_set_comps(r, n, b->rb_comps, b->rb_ncomps, false, b->rb_revoked,
 		    b->rb_nrevoked, b->rb_super, b->rb_nsuper, &due);
 		reg_node_resume_notes(r, n, b);
 	}

@@ -81,7 +81,7 @@
  *  - a move placed there (reg_migrate_toward()), until it ends; once it
  *    ended there (reg_migrate_end() with that owner), until a report of the
  *    node lists it or two reports did not (one heartbeat may have been taken
- *    before the restore);
+ *    before the restore), or another agent process attaches as the node;
  *  - a move away from it (its owner while o_migrating): it may come back
  *    (rollback);
  *  - a component it declared (Resume), unless another up node runs it or a

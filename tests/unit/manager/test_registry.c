@@ -1395,6 +1395,47 @@ START_TEST(a_move_away_frees_its_source_after_a_report_without_it)
 }
 END_TEST
 
+/*
+ * A component restored on n1 (settling: kept listed until a report lists
+ * it) whose agent is killed right after and started again (another
+ * instance) before n1 is marked down: the new process attaches running
+ * nothing and declares it. It is n1's to resume, not kept listed for the
+ * new process (before the fix it was: declared and not resumed, "0 to
+ * resume", and ran nowhere; integration_mgr_identity 'n1 runs a1 again'
+ * failed once here).
+ */
+START_TEST(a_new_agent_instance_does_not_inherit_a_restore_on_the_old_one)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp a1 = comp("a1", 1), decl = comp("a1", 0);
+	struct reg_attach a = { .ra_node = "n1", .ra_address = "tcp://127.0.0.1:1",
+		.ra_instance = 1, .ra_declared = &decl, .ra_ndeclared = 1 };
+	struct rpc_client *to_close = NULL;
+	struct reg_ckpt k = ckpt("n1", "a1", 7);
+	char node[KEY_NAME_MAX + 1];
+	struct reg_mig_plan p;
+	size_t nres = 99;
+
+	a.ra_nresumed = &nres;
+	ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_uint_eq(nres, 1);
+	/* Resumed there: a1 is listed for n1 (settling). */
+	ck_assert_int_eq(reg_migrate_begin(r, "a1", &p), 0);
+	reg_migrate_end(r, "a1", "n1", 1, &a1);
+	ck_assert(lists(r, "n1", "a1"));
+	/* Another process (the first one killed) declares it: n1's to resume again. */
+	a.ra_instance = 2;
+	a.ra_replaces = 1;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_uint_eq(nres, 1);
+	ck_assert(!lists(r, "n1", "a1"));
+	ck_assert_int_eq(reg_resume_target(r, "a1", node), 0);
+	ck_assert_str_eq(node, "n1");
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -1431,6 +1472,7 @@ registry_suite(void)
 	tcase_add_test(tc, a_deleted_component_is_not_brought_back_by_a_stale_report);
 	tcase_add_test(tc, an_attach_over_the_cap_is_taken_with_what_the_node_last_stored);
 	tcase_add_test(tc, a_move_away_frees_its_source_after_a_report_without_it);
+	tcase_add_test(tc, a_new_agent_instance_does_not_inherit_a_restore_on_the_old_one);
 	suite_add_tcase(s, tc);
 	return s;
 }
