@@ -120,8 +120,8 @@ static void
 mgr_log_revoked(const char *node, char (*names)[KEY_NAME_MAX + 1], size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		LOG_WARN("node %s runs %s, which another node owns with a newer epoch: told it to "
-			 "stop",
+		LOG_WARN("node %s runs %s, which it does not own (another node owns it with a "
+			 "newer epoch, or it was deleted there): told it to stop",
 		    node, names[i]);
 }
 
@@ -215,7 +215,8 @@ mgr_comps_over(struct rpc_call *call, const char *node, size_t n, unsigned limit
  * --max-node-components; those it runs only past LIMIT_NODE_COMPONENTS_MAX
  * here. An attach that would take a node over the cap is refused by the
  * registry (reg_attach() -EDQUOT), which knows the reports that are stale
- * and what the node was taken with before. A heartbeat is never refused for
+ * and what the node was taken with before (listed for it, or, for a manager
+ * started again, last stored by it). A heartbeat is never refused for
  * it: a node may still report more than the cap (placement counts the moves
  * on their way there, registry.h "Placement counts", and an attach resumes
  * only what fits, but what an agent reports is what it runs), and refusing

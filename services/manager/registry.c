@@ -1,4 +1,5 @@
 #include "registry.h"
+#include "registry_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -8,107 +9,6 @@
 #include <string.h>
 
 #include "util.h"
-
-struct reg_peer {
-	atomic_uint rp_refs;
-	struct rpc_client *rp_client;
-};
-
-struct reg_node {
-	char n_id[KEY_NAME_MAX + 1];
-	bool n_up;
-	char n_address[LIMIT_URL_MAX];
-	struct reg_capacity n_cap;
-	struct reg_label *n_labels;
-	size_t n_nlabels;
-	struct reg_comp *n_comps;
-	size_t n_ncomps;
-	uint64_t n_last_seen_ms; /* rc_clock */
-	uint64_t n_attached_unix_ms;
-	struct reg_peer *n_peer;
-	uint64_t n_instance;     /* the agent process holding it; 0: unknown */
-	bool n_cordoned;
-	uint32_t n_queued;
-	uint64_t n_queue_dropped;
-	uint32_t n_max;          /* ra_max_components of its attach; 0: no cap */
-};
-
-/* One per component: owner, epoch, migration flag, catalogue entry. */
-struct reg_owner {
-	char o_component[KEY_NAME_MAX + 1];
-	char o_node[KEY_NAME_MAX + 1]; /* "" when no node runs it */
-	uint64_t o_epoch;
-	bool o_migrating;
-	bool o_has_ckpt;
-	struct reg_ckpt o_ckpt;
-	struct reg_req o_requires[LIMIT_REQUIRES_MAX]; /* as last reported */
-	size_t o_nrequires;
-	/* Failover: pending since its node went down, until placed. */
-	bool o_pending;
-	bool o_pending_parked;      /* waits for an attach or an uncordon */
-	bool o_pending_room;        /* waits for room (reg_failover_wait_room()) */
-	uint64_t o_pending_room_seq; /* r_hold_seq when it was told to wait */
-	char o_pending_node[KEY_NAME_MAX + 1];
-	char o_pending_reason[LIMIT_REASON_MAX];
-	uint64_t o_pending_since_unix_ms;
-	uint64_t o_pending_due_ms;  /* rc_clock */
-	uint32_t o_pending_attempts;
-	/*
-	 * Pending because a checkpoint with a newer epoch fenced its live owner
-	 * (reg_fence_mark()): restore o_pending_from, even though the owner
-	 * still lists the component (at its older epoch).
-	 */
-	bool o_pending_fenced;
-	struct reg_ckpt o_pending_from;
-	/* Resume: the node that declared it and waits for it; "" when none. */
-	char o_resume_node[KEY_NAME_MAX + 1];
-	bool o_resume_fresh;        /* no checkpoint: that node starts it fresh */
-	bool o_resume_over;         /* no room there: placed elsewhere, then the node is told */
-	/*
-	 * Placement (registry.h): the node a move placed it on, until the move
-	 * ends; then (o_target_settling) the node it landed on, until that
-	 * node's reports list it or REG_SETTLE_BEATS of them did not. "": none.
-	 */
-	char o_target[KEY_NAME_MAX + 1];
-	bool o_target_settling;
-	uint32_t o_target_beats;    /* reports of o_target since it landed there */
-	uint64_t o_target_seq;      /* r_hold_seq of the place a move holds at o_target */
-	uint64_t o_begin_seq;       /* r_hold_seq when the move under way began (its source) */
-};
-
-/*
- * Reports of a node after a move landed there that may still leave the
- * component out: an agent sends one heartbeat at a time, so only the first
- * one after the move may have been taken before the restore.
- */
-#define REG_SETTLE_BEATS 2u
-
-struct reg {
-	struct reg_config r_cfg;
-	pthread_mutex_t r_lock;
-	struct reg_node **r_nodes; /* sorted by id */
-	size_t r_nnodes, r_capnodes;
-	struct reg_owner *r_owners; /* sorted by component */
-	size_t r_nowners, r_capowners;
-	size_t r_nresume;           /* owners with an o_resume_node */
-	size_t r_nsettling;         /* owners with o_target_settling */
-	size_t r_nroom;             /* owners with o_pending_room (some may no longer be pending) */
-	size_t r_nover;             /* owners with o_resume_over */
-	uint64_t r_hold_seq;        /* places held by moves so far (o_target_seq) */
-};
-
-static uint64_t
-reg_now(const struct reg *r)
-{
-	return r->r_cfg.rc_clock != NULL ? r->r_cfg.rc_clock(r->r_cfg.rc_clock_arg)
-					 : util_now_mono_ms();
-}
-
-static void
-reg_copy(char *dst, size_t len, const char *src)
-{
-	snprintf(dst, len, "%s", src != NULL ? src : "");
-}
 
 /* ---- peers ---- */
 
@@ -151,7 +51,7 @@ reg_peer_put(struct reg_peer *p)
 /* ---- lookup (locked) ---- */
 
 /* Binary search; *ret_at is where the id is or would be inserted. */
-static struct reg_node *
+struct reg_node *
 reg_node_find(const struct reg *r, const char *id, size_t *ret_at)
 {
 	size_t lo = 0, hi = r->r_nnodes;
@@ -174,7 +74,7 @@ reg_node_find(const struct reg *r, const char *id, size_t *ret_at)
 	return NULL;
 }
 
-static struct reg_owner *
+struct reg_owner *
 reg_owner_find(const struct reg *r, const char *component, size_t *ret_at)
 {
 	size_t lo = 0, hi = r->r_nowners;
@@ -228,7 +128,7 @@ reg_owner_get(struct reg *r, const char *component, struct reg_owner **ret_owner
 	return 0;
 }
 
-static struct reg_comp *
+struct reg_comp *
 reg_node_comp(struct reg_node *n, const char *component)
 {
 	for (size_t i = 0; i < n->n_ncomps; i++) {
@@ -267,250 +167,6 @@ reg_resume_set(struct reg *r, struct reg_owner *o, const char *node)
 }
 
 /*
- * Sets or clears (node NULL) the node o counts at as on its way (settling
- * false: a move placed it there) or just landed (true). Called with r_lock held.
- */
-static void
-reg_target_set(struct reg *r, struct reg_owner *o, const char *node, bool settling)
-{
-	if (o->o_target_settling)
-		r->r_nsettling--;
-	reg_copy(o->o_target, sizeof(o->o_target), node);
-	o->o_target_settling = settling && o->o_target[0] != '\0';
-	o->o_target_beats = 0;
-	o->o_target_seq = o->o_target[0] != '\0' && !settling ? ++r->r_hold_seq : 0;
-	if (o->o_target_settling)
-		r->r_nsettling++;
-}
-
-/*
- * The nodes o counts at besides the reports (see Placement in registry.h),
- * each once, into ret_nodes; returns how many (at most 3). Called with
- * r_lock held.
- */
-static size_t
-reg_owner_places(const struct reg *r, const struct reg_owner *o, const char *ret_nodes[3])
-{
-	const char *cand[3] = { NULL, NULL, NULL };
-	size_t k = 0;
-
-	if (o->o_target[0] != '\0')
-		cand[0] = o->o_target;
-	if (o->o_migrating && o->o_node[0] != '\0')
-		cand[1] = o->o_node; /* the source: it may get it back (rollback) */
-	if (o->o_resume_node[0] != '\0' && !o->o_resume_over &&
-	    (!o->o_migrating || o->o_target[0] == '\0' ||
-		strcmp(o->o_target, o->o_resume_node) == 0)) {
-		const struct reg_node *owner =
-		    o->o_node[0] != '\0' ? reg_node_find(r, o->o_node, NULL) : NULL;
-		/* Declared there, unless another up node runs it (the node is told so). */
-		if (owner == NULL || strcmp(owner->n_id, o->o_resume_node) == 0 || !owner->n_up ||
-		    reg_node_comp((struct reg_node *)owner, o->o_component) == NULL)
-			cand[2] = o->o_resume_node;
-	}
-	for (size_t i = 0; i < 3; i++) {
-		bool dup = cand[i] == NULL;
-		for (size_t j = 0; j < k && !dup; j++)
-			dup = strcmp(ret_nodes[j], cand[i]) == 0;
-		if (!dup)
-			ret_nodes[k++] = cand[i];
-	}
-	return k;
-}
-
-/*
- * Adds to arriving[i] the components that count at r->r_nodes[i] and that
- * node does not list (arriving has r_nnodes entries); skip (NULL: none) is
- * counted nowhere. Called with r_lock held.
- */
-static void
-reg_arriving(const struct reg *r, const char *skip, uint32_t *arriving)
-{
-	for (size_t i = 0; i < r->r_nowners; i++) {
-		const struct reg_owner *o = &r->r_owners[i];
-		const char *nodes[3];
-		size_t k;
-
-		if (o->o_target[0] == '\0' && !o->o_migrating && o->o_resume_node[0] == '\0')
-			continue;
-		if (skip != NULL && strcmp(o->o_component, skip) == 0)
-			continue;
-		k = reg_owner_places(r, o, nodes);
-		for (size_t j = 0; j < k; j++) {
-			size_t at;
-			struct reg_node *n = reg_node_find(r, nodes[j], &at);
-			if (n != NULL && reg_node_comp(n, o->o_component) == NULL)
-				arriving[at]++;
-		}
-	}
-}
-
-static void reg_arriving(const struct reg *r, const char *skip, uint32_t *arriving);
-
-/* Whether a place that frees matters to anything (see Room in registry.h). */
-static bool
-reg_room_wanted(const struct reg *r)
-{
-	return r->r_nroom > 0 || r->r_nover > 0;
-}
-
-/*
- * A place freed on node: the pending components it declared and had no room
- * for (o_resume_over) are its to resume again, as many as fit now, in order,
- * due now. Called with r_lock held.
- */
-static bool
-reg_room_resume(struct reg *r, const struct reg_node *node, uint64_t now)
-{
-	uint32_t *arriving, count;
-	size_t at = 0;
-	bool due = false;
-
-	arriving = calloc(r->r_nnodes, sizeof(*arriving));
-	if (arriving == NULL)
-		return false; /* its failover goes on; the next place that frees tries again */
-	reg_arriving(r, NULL, arriving);
-	(void)reg_node_find(r, node->n_id, &at);
-	count = (uint32_t)node->n_ncomps + arriving[at];
-	free(arriving);
-	for (size_t i = 0; i < r->r_nowners && r->r_nover > 0; i++) {
-		struct reg_owner *o = &r->r_owners[i];
-		if (!o->o_resume_over || strcmp(o->o_resume_node, node->n_id) != 0 ||
-		    !o->o_pending || o->o_migrating)
-			continue;
-		if (node->n_max != 0 && count >= node->n_max)
-			break;
-		o->o_resume_over = false;
-		r->r_nover--;
-		count++;
-		snprintf(o->o_pending_reason, sizeof(o->o_pending_reason),
-		    "node %s declares it and has room for it now: resuming it there", node->n_id);
-		o->o_pending_parked = false;
-		o->o_pending_due_ms = now;
-		due = true;
-	}
-	return due;
-}
-
-/*
- * A place freed on node (NULL: none): when it is up and not cordoned, the
- * failovers waiting for room become due now (see Room in registry.h).
- * hold: the o_target_seq of a place a move held and gave up, which frees
- * nothing for a failover told to wait before it was held; 0: any other
- * place. Returns true when one became due (call reg_room_tell() unlocked).
- * Called with r_lock held.
- */
-static bool
-reg_room_freed(struct reg *r, const struct reg_node *node, uint64_t hold)
-{
-	bool due = false;
-	uint64_t now;
-
-	if (!reg_room_wanted(r) || node == NULL || !node->n_up || node->n_cordoned)
-		return false;
-	now = reg_now(r);
-	if (r->r_nover > 0)
-		due = reg_room_resume(r, node, now);
-	for (size_t i = 0; i < r->r_nowners && r->r_nroom > 0; i++) {
-		struct reg_owner *o = &r->r_owners[i];
-		if (!o->o_pending_room || (hold != 0 && o->o_pending_room_seq < hold))
-			continue;
-		o->o_pending_room = false;
-		r->r_nroom--;
-		if (!o->o_pending || o->o_migrating)
-			continue;
-		o->o_pending_parked = false;
-		o->o_pending_due_ms = now;
-		due = true;
-	}
-	return due;
-}
-
-/* A node that counted a component before a change, and by what hold (reg_room_freed()). */
-struct reg_counted {
-	char rcn_node[KEY_NAME_MAX + 1];
-	uint64_t rcn_hold;
-};
-
-static size_t reg_owner_places(const struct reg *r, const struct reg_owner *o,
-    const char *ret_nodes[3]);
-
-/*
- * The nodes o counts at besides reports, before a change (reg_room_after()
- * tells which of them it freed): a place held by a move (its target, its
- * source, which counts it only while it moves) with that move's hold, a
- * declaration with none. Called with r_lock held.
- */
-static size_t
-reg_room_before(const struct reg *r, const struct reg_owner *o, struct reg_counted ret[3])
-{
-	const char *places[3];
-	size_t k = reg_room_wanted(r) ? reg_owner_places(r, o, places) : 0;
-
-	for (size_t i = 0; i < k; i++) {
-		reg_copy(ret[i].rcn_node, sizeof(ret[i].rcn_node), places[i]);
-		if (strcmp(places[i], o->o_resume_node) == 0)
-			ret[i].rcn_hold = 0;
-		else if (strcmp(places[i], o->o_target) == 0 && !o->o_target_settling)
-			ret[i].rcn_hold = o->o_target_seq;
-		else if (o->o_migrating && strcmp(places[i], o->o_node) == 0)
-			ret[i].rcn_hold = o->o_begin_seq;
-		else
-			ret[i].rcn_hold = 0;
-	}
-	return k;
-}
-
-/* reg_room_freed() by node id. Called with r_lock held. */
-static bool
-reg_room_freed_at(struct reg *r, const char *node, uint64_t hold)
-{
-	if (!reg_room_wanted(r) || node == NULL || node[0] == '\0')
-		return false;
-	return reg_room_freed(r, reg_node_find(r, node, NULL), hold);
-}
-
-/* Tells the caller a failover waiting for room is due (rc_on_room). Without r_lock. */
-static void
-reg_room_tell(const struct reg *r, bool due)
-{
-	if (due && r->r_cfg.rc_on_room != NULL)
-		r->r_cfg.rc_on_room(r->r_cfg.rc_on_room_arg);
-}
-
-/* Whether o counts at node besides node's reports (reg_owner_places()). r_lock held. */
-static bool
-reg_owner_counts_at(const struct reg *r, const struct reg_owner *o, const char *node)
-{
-	const char *nodes[3];
-	size_t k = reg_owner_places(r, o, nodes);
-
-	for (size_t i = 0; i < k; i++)
-		if (strcmp(nodes[i], node) == 0)
-			return true;
-	return false;
-}
-
-/*
- * After a change of o: the nodes of before (reg_room_before()) that neither
- * list nor count it any more have a place free. Called with r_lock held.
- */
-static bool
-reg_room_after(struct reg *r, const struct reg_owner *o, const struct reg_counted *before,
-    size_t k)
-{
-	bool due = false;
-
-	for (size_t i = 0; i < k && !due; i++) {
-		struct reg_node *n = reg_node_find(r, before[i].rcn_node, NULL);
-		if (n != NULL && reg_node_comp(n, o->o_component) == NULL &&
-		    !reg_owner_counts_at(r, o, n->n_id))
-			due = reg_room_freed(r, n, before[i].rcn_hold);
-	}
-	return due;
-}
-
-/*
  * Whether a report of c by node n is stale (see the ownership rules in
  * registry.h). Called with r_lock held.
  */
@@ -520,6 +176,9 @@ reg_report_stale(const struct reg *r, const char *node, const struct reg_owner *
 {
 	const struct reg_node *owner;
 
+	if (o != NULL && o->o_node[0] == '\0' && !o->o_migrating &&
+	    strcmp(o->o_deleted_on, node) == 0 && c->rc_epoch <= o->o_epoch)
+		return true; /* deleted there: a report made before it stopped */
 	if (o == NULL || o->o_node[0] == '\0' || strcmp(o->o_node, node) == 0)
 		return false;
 	if (c->rc_epoch < o->o_epoch)
@@ -579,40 +238,14 @@ reg_node_super(struct reg *r, const struct reg_node *n, struct reg_owner *o,
 }
 
 /*
- * Whether n's new list, which replaced old (nold entries), frees a place
- * (see Room in registry.h): a component old listed that n neither lists nor
- * counts any more, or one n lists now that another node declared and no
- * longer counts. Called with r_lock held, only while a failover waits for room.
+ * restarted: the list comes from another agent process than the one n had
+ * (an attach), which runs nothing moved to the old one. *ret_due (as
+ * reg_room_freed()) is set, never cleared.
  */
-static bool
-reg_report_frees(struct reg *r, struct reg_node *n, const struct reg_comp *old, size_t nold)
-{
-	bool due = false;
-
-	for (size_t i = 0; i < nold && !due; i++) {
-		const struct reg_owner *o = reg_owner_find(r, old[i].rc_name, NULL);
-		if (reg_node_comp(n, old[i].rc_name) == NULL &&
-		    (o == NULL || !reg_owner_counts_at(r, o, n->n_id)))
-			due = reg_room_freed(r, n, 0);
-	}
-	for (size_t i = 0; i < n->n_ncomps && !due && reg_room_wanted(r); i++) {
-		const struct reg_owner *o = reg_owner_find(r, n->n_comps[i].rc_name, NULL);
-		bool listed = false;
-		for (size_t j = 0; j < nold && !listed; j++)
-			listed = strcmp(old[j].rc_name, n->n_comps[i].rc_name) == 0;
-		if (!listed && o != NULL && o->o_resume_node[0] != '\0' &&
-		    strcmp(o->o_resume_node, n->n_id) != 0 &&
-		    !reg_owner_counts_at(r, o, o->o_resume_node))
-			due = reg_room_freed_at(r, o->o_resume_node, 0);
-	}
-	return due;
-}
-
-/* *ret_due (as reg_room_freed()) is set, never cleared. */
 static int
 reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *comps,
-    size_t ncomps, char (*ret_revoked)[KEY_NAME_MAX + 1], size_t *ret_nrevoked,
-    struct reg_super_note *ret_notes, size_t *ret_nnotes, bool *ret_due)
+    size_t ncomps, bool restarted, char (*ret_revoked)[KEY_NAME_MAX + 1],
+    size_t *ret_nrevoked, struct reg_super_note *ret_notes, size_t *ret_nnotes, bool *ret_due)
 {
 	struct reg_comp *list = NULL, *old;
 	size_t k = 0, nrev = 0, nnotes = 0, nlisted, nold;
@@ -643,6 +276,7 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 		}
 		if (!o->o_migrating) {
 			reg_copy(o->o_node, sizeof(o->o_node), n->n_id);
+			o->o_deleted_on[0] = '\0'; /* taken (a newer epoch, another node): it runs again */
 			/* It runs on an up node: no failover, unless that copy is fenced or failed. */
 			if ((!o->o_pending_fenced || c->rc_epoch >= o->o_epoch) && !reg_comp_failed(c))
 				o->o_pending = false;
@@ -661,7 +295,9 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 	 * Moves that landed on n: settled once a report lists them or
 	 * REG_SETTLE_BEATS did not. Until then n keeps listing them as
 	 * reg_migrate_end() put them: a report the agent made before the
-	 * restore, read after it, must not hide them (ckptctl nodes).
+	 * restore, read after it, must not hide them (ckptctl nodes). A new
+	 * agent process lists what it runs: one restored on the old one is
+	 * not kept (it declares it again, or it is lost, reg_node_mark_lost()).
 	 */
 	nlisted = k;
 	for (size_t i = 0; r->r_nsettling > 0 && i < r->r_nowners; i++) {
@@ -673,7 +309,7 @@ reg_node_set_comps(struct reg *r, struct reg_node *n, const struct reg_comp *com
 			continue;
 		for (size_t j = 0; j < nlisted && !listed; j++)
 			listed = strcmp(list[j].rc_name, o->o_component) == 0;
-		if (listed || ++o->o_target_beats >= REG_SETTLE_BEATS) {
+		if (listed || restarted || ++o->o_target_beats >= REG_SETTLE_BEATS) {
 			reg_target_set(r, o, NULL, false);
 			continue;
 		}
@@ -816,8 +452,8 @@ reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp 
     size_t ndecl, uint32_t max, size_t *ret_nresumed, size_t *ret_nover)
 {
 	uint64_t now = reg_now(r);
-	uint32_t *arriving = NULL, used = 0;
-	size_t k = 0, over = 0, at = 0;
+	uint32_t used = 0;
+	size_t k = 0, over = 0;
 
 	/* What an earlier attach of n declared is superseded. */
 	for (size_t i = 0; r->r_nresume > 0 && i < r->r_nowners; i++)
@@ -825,13 +461,9 @@ reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp 
 			reg_resume_set(r, &r->r_owners[i], NULL);
 	if (max > 0 && ndecl > 0) {
 		/* What n counts besides: its reports, the moves on their way there. */
-		arriving = calloc(r->r_nnodes, sizeof(*arriving));
-		if (arriving == NULL)
-			return -ENOMEM;
-		reg_arriving(r, NULL, arriving);
-		(void)reg_node_find(r, n->n_id, &at);
-		used = (uint32_t)n->n_ncomps + arriving[at];
-		free(arriving);
+		int rv = reg_node_count(r, n, NULL, &used);
+		if (rv != 0)
+			return rv;
 	}
 	for (size_t i = 0; i < ndecl; i++) {
 		const struct reg_comp *d = &decl[i];
@@ -841,6 +473,8 @@ reg_node_declare(struct reg *r, const struct reg_node *n, const struct reg_comp 
 		if (reg_node_comp((struct reg_node *)n, d->rc_name) != NULL ||
 		    reg_owner_get(r, d->rc_name, &o) != 0)
 			continue;
+		if (strcmp(o->o_deleted_on, n->n_id) == 0)
+			o->o_deleted_on[0] = '\0'; /* its agent started again and runs it by config */
 		if (o->o_nrequires == 0) {
 			memcpy(o->o_requires, d->rc_requires, sizeof(o->o_requires));
 			o->o_nrequires = d->rc_nrequires;
@@ -923,9 +557,12 @@ reg_node_resume_notes(struct reg *r, const struct reg_node *n, const struct reg_
 /*
  * Whether attaching a->ra_node (n: as known, NULL: new) would take it over
  * a->ra_max_components: more reported components than that which are not
- * stale (they will be revoked), and one of them n does not list yet. A node
- * taken over the cap already (its heartbeats are never refused) attaches
- * again with what it runs. Called with r_lock held.
+ * stale (they will be revoked), and one of them the node is not known to
+ * have run. Known: n lists it (a node taken over the cap already, whose
+ * heartbeats are never refused, attaches again with what it runs), or the
+ * catalogue's newest checkpoint of it was stored by this node (it ran it
+ * under a manager that has started again since, which knows no node: the
+ * catalogue is seeded from the NAS). Called with r_lock held.
  */
 static bool
 reg_attach_over(const struct reg *r, struct reg_node *n, const struct reg_attach *a)
@@ -937,10 +574,14 @@ reg_attach_over(const struct reg *r, struct reg_node *n, const struct reg_attach
 		return false;
 	for (size_t i = 0; i < a->ra_ncomps; i++) {
 		const struct reg_comp *c = &a->ra_comps[i];
-		if (reg_report_stale(r, a->ra_node, reg_owner_find(r, c->rc_name, NULL), c))
+		const struct reg_owner *o = reg_owner_find(r, c->rc_name, NULL);
+		bool stored;
+
+		if (reg_report_stale(r, a->ra_node, o, c))
 			continue;
 		live++;
-		unknown = unknown || n == NULL || reg_node_comp(n, c->rc_name) == NULL;
+		stored = o != NULL && o->o_has_ckpt && strcmp(o->o_ckpt.rk_node, a->ra_node) == 0;
+		unknown = unknown || (!stored && (n == NULL || reg_node_comp(n, c->rc_name) == NULL));
 	}
 	return live > a->ra_max_components && unknown;
 }
@@ -951,7 +592,7 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 {
 	struct reg_label *labels = NULL;
 	struct reg_peer *peer = NULL;
-	bool same, due = false;
+	bool same, restarted, due = false;
 	struct reg_node *n;
 	size_t at, k = 0, over = 0;
 	int rv = 0, drv;
@@ -1012,6 +653,7 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	 */
 	same = n->n_peer != NULL && strcmp(n->n_address, a->ra_address) == 0 &&
 	    (peer == NULL || n->n_instance == a->ra_instance);
+	restarted = n->n_instance != 0 && a->ra_instance != 0 && n->n_instance != a->ra_instance;
 	n->n_instance = a->ra_instance;
 	if (same) {
 		if (peer != NULL) {
@@ -1031,8 +673,8 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	n->n_last_seen_ms = reg_now(r);
 	n->n_attached_unix_ms = a->ra_unix_ms;
 	n->n_max = a->ra_max_components;
-	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, a->ra_revoked, a->ra_nrevoked,
-	    NULL, NULL, &due);
+	rv = reg_node_set_comps(r, n, a->ra_comps, a->ra_ncomps, restarted, a->ra_revoked,
+	    a->ra_nrevoked, NULL, NULL, &due);
 	/* Before reg_node_mark_lost(): what n declares it resumes itself. */
 	drv = reg_node_declare(r, n, a->ra_declared, a->ra_ndeclared, a->ra_max_components, &k,
 	    &over);
@@ -1112,7 +754,7 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		n->n_cap = b->rb_cap;
 		n->n_queued = b->rb_queued;
 		n->n_queue_dropped = b->rb_queue_dropped;
-		rv = reg_node_set_comps(r, n, b->rb_comps, b->rb_ncomps, b->rb_revoked,
+		rv = reg_node_set_comps(r, n, b->rb_comps, b->rb_ncomps, false, b->rb_revoked,
 		    b->rb_nrevoked, b->rb_super, b->rb_nsuper, &due);
 		reg_node_resume_notes(r, n, b);
 	}
@@ -1505,7 +1147,14 @@ reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan
 		memcpy(plan.rm_requires, o->o_requires, sizeof(plan.rm_requires));
 		plan.rm_nrequires = o->o_nrequires;
 		o->o_migrating = true;
-		o->o_begin_seq = ++r->r_hold_seq;
+		/*
+		 * Its source's place: one held before the move (the node lists it)
+		 * every failover waiting for room saw, so freeing it wakes them
+		 * (hold 0), even when a report without it comes before the move
+		 * ends; one counted there only while it moves (a lost component)
+		 * is this move's hold.
+		 */
+		o->o_begin_seq = n != NULL && reg_node_comp(n, component) != NULL ? 0 : ++r->r_hold_seq;
 	}
 	pthread_mutex_unlock(&r->r_lock);
 	if (rv == 0)
@@ -1530,15 +1179,14 @@ reg_migrate_toward(struct reg *r, const char *component, const char *node, uint3
 {
 	struct reg_owner *o;
 	struct reg_node *n = NULL;
-	uint32_t *arriving = NULL;
-	size_t at = 0;
+	uint32_t count;
 	bool due = false;
 	int rv = 0;
 
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
 	if (node != NULL)
-		n = reg_node_find(r, node, &at);
+		n = reg_node_find(r, node, NULL);
 	if (o == NULL || !o->o_migrating || (node != NULL && n == NULL)) {
 		rv = -ENOENT;
 		goto out_unlock;
@@ -1554,17 +1202,11 @@ reg_migrate_toward(struct reg *r, const char *component, const char *node, uint3
 	}
 	if (max > 0) {
 		/* As reg_candidates() counts: the others there (listed or arriving). */
-		arriving = calloc(r->r_nnodes, sizeof(*arriving));
-		if (arriving == NULL) {
-			rv = -ENOMEM;
-			goto out_unlock;
-		}
-		reg_arriving(r, component, arriving);
-		if (n->n_ncomps - (reg_node_comp(n, component) != NULL ? 1u : 0u) + arriving[at] >=
-		    max) {
+		rv = reg_node_count(r, n, component, &count);
+		if (rv == 0 && count >= max)
 			rv = -EDQUOT;
+		if (rv != 0)
 			goto out_unlock;
-		}
 	}
 	{
 		/* Placed again elsewhere: the place held before is given up. */
@@ -1575,7 +1217,6 @@ reg_migrate_toward(struct reg *r, const char *component, const char *node, uint3
 	}
 out_unlock:
 	pthread_mutex_unlock(&r->r_lock);
-	free(arriving);
 	reg_room_tell(r, due);
 	return rv;
 }
@@ -1596,6 +1237,8 @@ reg_migrate_release(struct reg *r, const char *component)
 		o->o_migrating = false;
 		o->o_pending = false;
 		o->o_pending_fenced = false;
+		/* Its node's reports made before it stopped must not bring it back. */
+		memcpy(o->o_deleted_on, o->o_node, sizeof(o->o_deleted_on));
 		o->o_node[0] = '\0';
 		reg_resume_set(r, o, NULL);
 		for (size_t i = 0; i < r->r_nnodes; i++) {
@@ -1635,6 +1278,7 @@ reg_migrate_end(struct reg *r, const char *component, const char *owner, uint64_
 	reg_target_set(r, o, owner, true);
 	o->o_pending = false;
 	reg_copy(o->o_node, sizeof(o->o_node), owner);
+	o->o_deleted_on[0] = '\0'; /* placed again (ckptctl apply), restored */
 	if (strcmp(o->o_resume_node, owner) == 0)
 		reg_resume_set(r, o, NULL); /* resumed there */
 	for (size_t i = 0; i < r->r_nnodes; i++) {

@@ -21,6 +21,16 @@
  * reports do not change its owner; the migration sets the owner when it ends
  * (reg_migrate_end()). The epoch only grows.
  *
+ * Delete: a component released (reg_migrate_release(), ckptctl delete
+ * stopped it) is owned by no node, its epoch kept. A report of it by the
+ * node that owned it then, at that epoch or below, is stale and revoked: the
+ * agent may have made it before it stopped the component, and taking it
+ * would make that node its owner again (listed, counted, failed over when
+ * the node dies). It is taken again once something brings the component
+ * back: a move that ends with an owner (ckptctl apply placing it, a
+ * restore), a report at a higher epoch or by another node, the node
+ * declaring it (its agent started again with it in its configuration).
+ *
  * Identity: a node is held by one agent process, its instance (a random id
  * the agent sends in Attach and Heartbeat; 0: an agent that sends none).
  * reg_attach() refuses (-EEXIST) a node that is up under another instance
@@ -71,7 +81,7 @@
  *  - a move placed there (reg_migrate_toward()), until it ends; once it
  *    ended there (reg_migrate_end() with that owner), until a report of the
  *    node lists it or two reports did not (one heartbeat may have been taken
- *    before the restore);
+ *    before the restore), or another agent process attaches as the node;
  *  - a move away from it (its owner while o_migrating): it may come back
  *    (rollback);
  *  - a component it declared (Resume), unless another up node runs it or a
@@ -332,10 +342,15 @@ void reg_abort(struct reg *r);
  * -EEXIST when the node is up under another instance (see Identity above);
  * -EDQUOT, nothing changed, when the attach would take the node over
  * ra_max_components: it reports more than that which are not stale (those
- * are revoked), one of them not listed for it yet. A node taken over the cap
- * already (a heartbeat is never refused for it, see mgr.c) attaches again
- * with what it runs: refusing it would move everything it runs, and an agent
- * refused keeps trying, never told to stop its stale copies.
+ * are revoked), one of them not known to have run there: neither listed for
+ * it nor last stored by it (the catalogue's newest checkpoint). A node taken
+ * over the cap already (a heartbeat is never refused for it, see mgr.c)
+ * attaches again with what it runs, and so does one that ran over the cap
+ * when the manager started again (which knows no node, but the catalogue
+ * seeded from the NAS): refusing it would move everything it runs, and an
+ * agent refused keeps trying, never told to stop its stale copies. A
+ * component that stored no checkpoint there yet counts as run there once
+ * one is notified (reg_checkpoint()).
  */
 int reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
     struct rpc_client **ret_close);
@@ -470,7 +485,8 @@ int reg_place_begin(struct reg *r, const char *component, struct reg_mig_plan *r
 /*
  * Ends a migration leaving the component owned by no node (ckptctl delete
  * stopped it): not pending, in no node's list; its epoch and catalogue
- * entry stay.
+ * entry stay, and the reports of the node that owned it are stale (see
+ * Delete above).
  */
 void reg_migrate_release(struct reg *r, const char *component);
 /*

@@ -1218,6 +1218,224 @@ START_TEST(a_report_older_than_the_restore_does_not_hide_the_moved_component)
 }
 END_TEST
 
+/*
+ * ckptctl delete stops a on n1 and releases it (no owner, epoch kept). A
+ * heartbeat n1 made before it stopped a, read after the release, lists a:
+ * it is revoked, not taken (without the check n1 owned a again: listed,
+ * counted, failed over when n1 dies). What brings a component back is
+ * taken: a report at a higher epoch, a placement that ends on the node
+ * (ckptctl apply), the node declaring it and starting it fresh at the same
+ * epoch.
+ */
+START_TEST(a_deleted_component_is_not_brought_back_by_a_stale_report)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp run[] = { comp("a", 1), comp("b", 1), comp("c", 1) };
+	struct reg_comp a2 = comp("a", 2), b2 = comp("b", 2), c1 = comp("c", 1);
+	char revoked[4][KEY_NAME_MAX + 1], (*owned)[KEY_NAME_MAX + 1] = NULL;
+	size_t nrev = 99, nowned = 99, nf = 9, ne = 9;
+	struct reg_beat b = { .rb_comps = run, .rb_ncomps = 3, .rb_revoked = revoked,
+		.rb_nrevoked = &nrev };
+	struct reg_attach at = { .ra_node = "n1", .ra_address = "tcp://127.0.0.1:1",
+		.ra_comps = run, .ra_ncomps = 3, .ra_revoked = revoked, .ra_nrevoked = &nrev,
+		.ra_max_components = 2 };
+	struct rpc_client *to_close = NULL;
+	struct reg_down down[2];
+	struct reg_mig_plan p;
+	char node[KEY_NAME_MAX + 1];
+
+	attach(r, "n1", "tcp://127.0.0.1:1", run, 3, 1);
+	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(reg_migrate_begin(r, run[i].rc_name, &p), 0);
+		reg_migrate_release(r, run[i].rc_name);
+	}
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 0);
+	/* The stale heartbeat: all three revoked, none listed, owned or counted. */
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	ck_assert_uint_eq(nrev, 3);
+	ck_assert(!lists(r, "n1", "a"));
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 0);
+	ck_assert_int_eq(reg_node_owned(r, "n1", &owned, &nowned), 0);
+	ck_assert_uint_eq(nowned, 0);
+	free(owned);
+	/* An attach with them too (stale, so not over the cap of 2 either). */
+	nrev = 99;
+	ck_assert_int_eq(reg_attach(r, &at, NULL, &to_close), 0);
+	ck_assert_uint_eq(nrev, 3);
+	ck_assert(!lists(r, "n1", "b"));
+	/* n1 dies: nothing of it to fail over. */
+	fake_now += 2000;
+	report(r, "n2", NULL, 0);
+	ck_assert_uint_eq(reg_sweep(r, down, 2), 1);
+	ck_assert_uint_eq(reg_failover_mark(r, "n1", "down"), 0);
+	attach(r, "n1", "tcp://127.0.0.1:1", NULL, 0, 1);
+
+	/* a at a higher epoch (started again by something the registry did not see). */
+	report(r, "n1", &a2, 1);
+	ck_assert(lists(r, "n1", "a"));
+	/* b applied again, placed on n1; n1's reports of it are taken. */
+	ck_assert_int_eq(reg_place_begin(r, "b", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "b", "n1", 0), 0);
+	reg_migrate_end(r, "b", "n1", 2, &b2);
+	report(r, "n1", (struct reg_comp[]){ a2, b2 }, 2);
+	ck_assert(lists(r, "n1", "b"));
+	/* c declared by n1 (its agent started again), no checkpoint: started fresh at epoch 1. */
+	ck_assert_uint_eq(attach_declaring(r, "n1", (struct reg_comp[]){ a2, b2 }, 2, &c1, 1), 1);
+	ck_assert_int_eq(reg_resume_target(r, "c", node), 0);
+	ck_assert_int_eq(reg_resume_fresh(r, "c"), 0);
+	b.rb_comps = (struct reg_comp[]){ a2, b2, c1 };
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	ck_assert_uint_eq(nrev, 0);
+	ck_assert(lists(r, "n1", "c"));
+	beat(r, "n1", (struct reg_comp[]){ a2, b2, c1 }, 3, &nf, &ne);
+	ck_assert_uint_eq(nf, 0);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 3);
+	reg_free(r);
+}
+END_TEST
+
+/*
+ * A manager started again knows no node; its catalogue (seeded from the
+ * NAS) says which node stored each component's newest checkpoint. Cap 2:
+ * n1 attaches running a, b and c, whose newest checkpoints n1 stored: taken
+ * (it ran them; refusing it would fail everything over, and its agent would
+ * retry for ever). A new node over the cap with components it never stored
+ * is refused, and so is n2 with two components n1 stored, until n2 stores
+ * them itself. Without the catalogue check n1 was refused (-EDQUOT).
+ */
+START_TEST(an_attach_over_the_cap_is_taken_with_what_the_node_last_stored)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp run[] = { comp("a", 1), comp("b", 1), comp("c", 1) };
+	struct reg_comp run2[] = { comp("d", 1), comp("e", 1), comp("f", 1) };
+	struct reg_comp fresh[] = { comp("x", 1), comp("y", 1), comp("z", 1) };
+	const char *mine[] = { "a", "b", "c" }, *n1s[] = { "d", "e" };
+	struct reg_attach a = { .ra_node = "n1", .ra_address = "tcp://127.0.0.1:1",
+		.ra_comps = run, .ra_ncomps = 3, .ra_max_components = 2 };
+	struct rpc_client *to_close = NULL;
+	struct reg_node_view *v = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < 3; i++) {
+		struct reg_ckpt k = ckpt("n1", mine[i], 5);
+		ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		struct reg_ckpt k = ckpt("n1", n1s[i], 5);
+		ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	}
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert(lists(r, "n1", "a") && lists(r, "n1", "b") && lists(r, "n1", "c"));
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 3);
+	/* A new node over the cap: none of its components was stored there. */
+	a.ra_node = "n9";
+	a.ra_comps = fresh;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), -EDQUOT);
+	/* n2 runs d and e, last stored by n1, and f: refused until it stored them. */
+	a.ra_node = "n2";
+	a.ra_comps = run2;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), -EDQUOT);
+	for (size_t i = 0; i < 2; i++) {
+		struct reg_ckpt k = ckpt("n2", n1s[i], 6);
+		ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	}
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), -EDQUOT); /* f still unknown */
+	{
+		struct reg_ckpt k = ckpt("n2", "f", 1);
+		ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	}
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_int_eq(reg_nodes(r, &v, &n), 0);
+	ck_assert_uint_eq(n, 2); /* n1 and n2: the refused n9 left nothing behind */
+	reg_nodes_free(v, n);
+	reg_free(r);
+}
+END_TEST
+
+/*
+ * A migration away from a full node ends after the source's heartbeat that
+ * no longer lists it (it stopped it for the move) was read: the place the
+ * source held before the move frees when the move ends, and wakes the
+ * failover waiting for room. Before the fix the source's place was taken
+ * for a hold of the move (begun after the failover was told to wait) and
+ * woke nothing: integration_node_cap_room failed once in two runs here ("c2 is
+ * restored on n2, in the place b1 left"), whenever n2's heartbeat came
+ * between the Stop and the end of the move.
+ */
+START_TEST(a_move_away_frees_its_source_after_a_report_without_it)
+{
+	struct reg_config cfg = { .rc_down_after_ms = 1000, .rc_clock = fake_clock,
+		.rc_on_room = on_room };
+	struct reg *r = NULL;
+	struct reg_comp a[] = { comp("a1", 1), comp("a2", 1) }, b1 = comp("b1", 1),
+			d1 = comp("d1", 1), st = comp("a2", 2);
+	struct reg_mig_plan p;
+
+	fake_now = 1000000;
+	room_told = 0;
+	ck_assert_int_eq(reg_new(&cfg, &r), 0);
+	attach(r, "na", "tcp://127.0.0.1:1", a, 2, 1);
+	attach(r, "nb", "tcp://127.0.0.1:2", &b1, 1, 1);
+	attach(r, "nd", "tcp://127.0.0.1:4", &d1, 1, 1);
+	ck_assert_uint_eq(reg_failover_mark(r, "nd", "down"), 1);
+	ck_assert(due_again(r, "d1"));
+	/* a2 moves from na to nb; na's report without it comes first: it may still roll back. */
+	ck_assert_int_eq(reg_migrate_begin(r, "a2", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "a2", "nb", 0), 0);
+	report(r, "na", a, 1);
+	ck_assert(!due_again(r, "d1"));
+	ck_assert_uint_eq(counts(r, NULL, "na", NULL), 2);
+	/* The move ends on nb: na has room. */
+	reg_migrate_end(r, "a2", "nb", 2, &st);
+	ck_assert_uint_eq(counts(r, NULL, "na", NULL), 1);
+	ck_assert(due_again(r, "d1"));
+	ck_assert_uint_eq(room_told, 1);
+	reg_free(r);
+}
+END_TEST
+
+/*
+ * A component restored on n1 (settling: kept listed until a report lists
+ * it) whose agent is killed right after and started again (another
+ * instance) before n1 is marked down: the new process attaches running
+ * nothing and declares it. It is n1's to resume, not kept listed for the
+ * new process (before the fix it was: declared and not resumed, "0 to
+ * resume", and ran nowhere; integration_mgr_identity 'n1 runs a1 again'
+ * failed once here).
+ */
+START_TEST(a_new_agent_instance_does_not_inherit_a_restore_on_the_old_one)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp a1 = comp("a1", 1), decl = comp("a1", 0);
+	struct reg_attach a = { .ra_node = "n1", .ra_address = "tcp://127.0.0.1:1",
+		.ra_instance = 1, .ra_declared = &decl, .ra_ndeclared = 1 };
+	struct rpc_client *to_close = NULL;
+	struct reg_ckpt k = ckpt("n1", "a1", 7);
+	char node[KEY_NAME_MAX + 1];
+	struct reg_mig_plan p;
+	size_t nres = 99;
+
+	a.ra_nresumed = &nres;
+	ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_uint_eq(nres, 1);
+	/* Resumed there: a1 is listed for n1 (settling). */
+	ck_assert_int_eq(reg_migrate_begin(r, "a1", &p), 0);
+	reg_migrate_end(r, "a1", "n1", 1, &a1);
+	ck_assert(lists(r, "n1", "a1"));
+	/* Another process (the first one killed) declares it: n1's to resume again. */
+	a.ra_instance = 2;
+	a.ra_replaces = 1;
+	ck_assert_int_eq(reg_attach(r, &a, NULL, &to_close), 0);
+	ck_assert_uint_eq(nres, 1);
+	ck_assert(!lists(r, "n1", "a1"));
+	ck_assert_int_eq(reg_resume_target(r, "a1", node), 0);
+	ck_assert_str_eq(node, "n1");
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -1251,6 +1469,10 @@ registry_suite(void)
 	tcase_add_test(tc, a_component_reported_and_assigned_counts_once);
 	tcase_add_test(tc, a_place_that_frees_wakes_the_failover_waiting_for_room);
 	tcase_add_test(tc, an_attach_resumes_only_the_declared_components_that_fit_under_the_cap);
+	tcase_add_test(tc, a_deleted_component_is_not_brought_back_by_a_stale_report);
+	tcase_add_test(tc, an_attach_over_the_cap_is_taken_with_what_the_node_last_stored);
+	tcase_add_test(tc, a_move_away_frees_its_source_after_a_report_without_it);
+	tcase_add_test(tc, a_new_agent_instance_does_not_inherit_a_restore_on_the_old_one);
 	suite_add_tcase(s, tc);
 	return s;
 }
