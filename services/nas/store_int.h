@@ -375,10 +375,12 @@ int store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count);
 /* Pages the reserve holds beyond the bound it computes (branch splits, the meta database). */
 #define STORE_ROOM_SLACK 16u
 #define STORE_ROOM_AHEAD_MIN (1u << 20) /* taken beyond the reserve (store_room_take()) */
-/* Free pages in a run this long hold a chunk of ckptctl's largest (64 KiB) and its header. */
-#define STORE_ROOM_RUN 17u
 /* Pages a settling commit (store_room_settle()) copies, and so frees, at most: meta, main, free pages. */
 #define STORE_ROOM_SETTLE 8u
+/* Free pages in a run this long hold a chunk of ckptctl's largest (64 KiB) and its header. */
+#define STORE_ROOM_RUN 17u
+/* Free pages sorted to find runs (8 MiB of page numbers); beyond, all count as runs. */
+#define STORE_ROOM_SCAN_MAX ((size_t)1 << 20)
 /* Sets up the reserve of reserve bytes (none when read-only) and takes it. */
 int store_room_open(struct store *s, uint64_t reserve);
 /* Accepts a store whose reserve was never set up. */
