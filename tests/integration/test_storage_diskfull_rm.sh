@@ -5,16 +5,16 @@
 # Then, with nothing ever given back by the disk: two small deletes, two
 # large ones back to back (n/a, n/b: stored in turn, their chunks sit in
 # every leaf of the chunk and reference trees, so each delete copies most
-# of the index; the first leaves the reserve short), twenty small
-# checkpoints one by one, then the components left, a 1000-byte put tried
+# of the index; the first leaves the reserve short), the other 18 small
+# checkpoints of s1-s4 one by one, then the components left, a 1000-byte put tried
 # after each (a put that commits lets LMDB reuse what the delete before it
 # freed, so the deletes before run without). Every delete must succeed,
 # the disk stays at 0 bytes free, the store ends empty, a 1 MB put goes
 # through and --check is clean. A delete writes copies of the tree pages it
 # touches past the end of the data file, and LMDB reuses the pages a commit
 # freed only two commits later: with a reserve of one delete's bound the
-# second large delete failed, "the disk ... is full", and every delete
-# after it (6 of 6 runs), until a store came to commit.
+# second large delete failed, "the disk ... is full" (5 of 5 runs; in 2 the
+# first too and every large delete after, none able to commit).
 . "$(dirname "$0")/lib.sh"
 
 MNT=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-diskfull.XXXXXX")
