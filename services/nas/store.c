@@ -616,11 +616,9 @@ store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64
  * reset its outputs; store_write_next()). At the maximum: -ENOSPC, nothing
  * written.
  */
-int
-store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
+static int
+store_write_loop(struct store *s, store_txn_fn fn, void *arg, bool solo, struct store_error *err)
 {
-	bool solo = false;
-
 	err->se_reason = NULL; /* fn may name its refusal's case */
 	for (;;) {
 		uint64_t seen;
@@ -632,6 +630,33 @@ store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_erro
 	}
 }
 
+int
+store_write_run(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
+{
+	return store_write_loop(s, fn, arg, false, err);
+}
+
+/*
+ * A delete that found no room (-ENOSPC, the disk's or the map's: not a
+ * refusal that names its case) may have found it in the pages the last
+ * commit freed, which LMDB hands out only from the commit after next:
+ * after deletes one after another on a full disk, each taking from the
+ * reserve what it cannot place, that is where the room is. One settling
+ * commit, then it runs once more (alone: the write next to it in a group
+ * may have used the room).
+ */
+int
+store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
+{
+	struct store_error settle_err;
+	int rv = store_write_loop(s, fn, arg, false, err);
+
+	if (rv != -ENOSPC || err->se_reason != NULL || store_room_settle(s, &settle_err) != 0)
+		return rv;
+	err->se_msg[0] = '\0';
+	return store_write_loop(s, fn, arg, true, err);
+}
+
 /* store_write_frees() once the disk reserve lets it in (store_room.c). */
 int
 store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
@@ -641,7 +666,7 @@ store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
 
 	err->se_reason = NULL;
 	rv = store_room_admit(s, need, err);
-	return rv != 0 ? rv : store_write_frees(s, fn, arg, err);
+	return rv != 0 ? rv : store_write_run(s, fn, arg, err);
 }
 
 int
@@ -1194,6 +1219,8 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		rv = store_read(s, store_dbs_open_txn, &oa);
 	else if (rv == 0)
 		rv = store_write_frees(s, store_dbs_open_txn, &oa, ret_err);
+	/* The databases open: store_room_settle() may write ("meta"). */
+	s->s_room_settle = rv == 0 && !s->s_readonly;
 	if (rv == -ENOKEY || rv == -EKEYREJECTED || (rv == -EBADMSG && ret_err->se_msg[0] != '\0'))
 		goto out_close;
 	if (rv == -EPROTO)

@@ -177,12 +177,14 @@ struct store {
 	 */
 	atomic_uint_fast64_t s_reserve;    /* its least size: sc_disk_reserve */
 	atomic_uint_fast64_t s_reserve_want; /* its size at the last take */
-	atomic_uint_fast64_t s_reserve_bound; /* what a delete may write at the last take: kept in the map too */
+	atomic_uint_fast64_t s_reserve_bound; /* what two deletes may write at the last take: kept in the map too */
 	atomic_uint_fast64_t s_room_end;   /* the end LMDB used at the last take */
+	atomic_uint_fast64_t s_room_ahead; /* blocks taken past the reserve at the last take (0: short) */
 	atomic_bool s_reserve_held;        /* the whole reserve was allocated at the end now used */
 	pthread_mutex_t s_room_mu;         /* one store_room_take() at a time; guards s_reserve_limit */
 	bool s_room_ready;
 	uint64_t s_reserve_limit;          /* the end of the blocks taken last (0: none) */
+	bool s_room_settle;                /* the databases are open: store_room_settle() may write */
 };
 
 typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
@@ -260,8 +262,15 @@ int store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error 
  */
 int store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
     struct store_error *err);
-/* A write that frees room (a delete): never refused up front, it may use the disk reserve. */
+/*
+ * A write that frees room (a delete): never refused up front, it may use
+ * the disk reserve. One the disk or the map had no room for runs once
+ * more after store_room_settle(): what the last commit freed is then LMDB's
+ * to reuse.
+ */
 int store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_error *err);
+/* store_write_frees() without the second run: the settling write itself. */
+int store_write_run(struct store *s, store_txn_fn fn, void *arg, struct store_error *err);
 /*
  * store_write_need() without waiting: queues fn and returns 0 (or -ENOMEM,
  * or -ENOSPC with err's message when the disk reserve refuses it: nothing
@@ -366,6 +375,12 @@ int store_upgrade_digests(struct store *s, MDB_txn *txn, size_t *ret_count);
 /* Pages the reserve holds beyond the bound it computes (branch splits, the meta database). */
 #define STORE_ROOM_SLACK 16u
 #define STORE_ROOM_AHEAD_MIN (1u << 20) /* taken beyond the reserve (store_room_take()) */
+/* Pages a settling commit (store_room_settle()) copies, and so frees, at most: meta, main, free pages. */
+#define STORE_ROOM_SETTLE 8u
+/* Free pages in a run this long hold a chunk of ckptctl's largest (64 KiB) and its header. */
+#define STORE_ROOM_RUN 17u
+/* Free pages sorted to find runs (8 MiB of page numbers); beyond, all count as runs. */
+#define STORE_ROOM_SCAN_MAX ((size_t)1 << 20)
 /* Sets up the reserve of reserve bytes (none when read-only) and takes it. */
 int store_room_open(struct store *s, uint64_t reserve);
 /* Accepts a store whose reserve was never set up. */
@@ -377,5 +392,12 @@ void store_room_take(struct store *s);
  * reserve; else -ENOSPC and err's message says the disk is full.
  */
 int store_room_admit(struct store *s, uint64_t need, struct store_error *err);
+/*
+ * Commits a write that changes nothing the store reads, so that LMDB may
+ * reuse what the last commit freed (it reuses a commit's freed pages only
+ * two commits later). 0, or the write's error (err says why); -EAGAIN
+ * before the databases are open or without a reserve.
+ */
+int store_room_settle(struct store *s, struct store_error *err);
 
 #endif

@@ -103,10 +103,13 @@ check "ckptctl specs lists none after" sh -c \
 check "n1 no longer runs d1" wait_for 10 sh -c \
 	"$CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | select(.id == \"n1\") | [.components[] | select(.name == \"d1\")] | length == 0' >/dev/null"
 check "still 0 bytes free" [ "$(avail)" -eq 0 ]
-# Not checked: a third delete in a row at 0 bytes free may fail once the
-# reserve is short (each delete takes from it, the disk gives nothing back,
-# and LMDB reuses a commit's freed pages two commits later).
-echo "# then rm n/fill: $(nctl rm n/fill 2>&1)"
+# A third delete in a row at 0 bytes free, six checkpoints: it failed in 2
+# of 8 runs before the reserve covered two deletes and a delete short of
+# room settled (LMDB reuses a commit's freed pages two commits later).
+nctl rm n/fill >"$T_DIR/rm.out" 2>&1
+rc=$?
+echo "# then rm n/fill: exit $rc: $(cat "$T_DIR/rm.out")"
+check "then ckptctl rm n/fill succeeds on the full disk too" [ "$rc" -eq 0 ]
 stop n1
 stop manager
 stop nas

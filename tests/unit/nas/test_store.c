@@ -611,6 +611,76 @@ START_TEST(store_holds_its_disk_reserve_past_the_end_of_the_data)
 }
 END_TEST
 
+/*
+ * At --map-max, as on a full disk (integration_storage_diskfull_rm), a
+ * delete writes copies of the index pages it touches past the end LMDB
+ * uses, and LMDB reuses what a commit freed only two commits later: the
+ * room kept for deletes covers two of them, and a delete that finds none
+ * settles and runs again. The map filled with checkpoints of a and b in
+ * turn (their chunks in every leaf), then m's until refused, two small
+ * deletes, then a, b and m back to back, and every checkpoint left one by
+ * one: each succeeds, the store ends empty, and a store fits again.
+ */
+START_TEST(store_deletes_one_after_another_at_map_max_until_empty)
+{
+	struct store_config cfg = { dir, 1 * MiB, 4 * MiB, 1000, false, false, NULL, false, 64 * 1024 };
+	const size_t len = 256 * 1024;
+	uint8_t *b = testbuf_bytes(32 * MiB, 31), digest[SHA_LEN];
+	static const char *const comps[] = { "s1", "s2", "s3", "a", "b", "m" };
+	struct store_error err;
+	struct ckpt c;
+	uint32_t deleted;
+	uint64_t freed;
+	size_t off = 0, stored = 0;
+	int rv = 0;
+
+	store_close(st);
+	st = NULL;
+	ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), 0);
+	for (size_t i = 0; i < 9; i++, off += 1000)
+		store_buf("n1", comps[i % 3], 0, 0, b + off, 1000, 1000);
+	for (size_t i = 0; rv == 0 && off + len <= 32 * MiB; i++, off += len) {
+		ckpt_build(&c, "n1", i % 2 == 0 ? "a" : "b", 0, 0, b + off, len, 16384, false);
+		ckpt_inline(&c, b + off, digest);
+		rv = commit(&c, NULL, NULL, &err);
+		stored += rv == 0;
+	}
+	ck_assert_int_eq(rv, -ENOSPC);
+	ck_assert_uint_ge(stored, 4);
+	ck_assert_uint_eq(stats().ss_map_size, 4 * MiB);
+	/* Then 16 KB and 1000-byte stores until refused: the room outside the one kept used up. */
+	for (size_t piece = 16384; piece >= 1000; piece = piece == 16384 ? 1000 : 0) {
+		rv = 0;
+		for (size_t i = 0; rv == 0 && off + piece <= 32 * MiB; i++, off += piece) {
+			ckpt_build(&c, "n1", "m", 0, 0, b + off, piece, piece, false);
+			ckpt_inline(&c, b + off, digest);
+			rv = commit(&c, NULL, NULL, &err);
+		}
+		ck_assert_int_eq(rv, -ENOSPC);
+	}
+	ck_assert_int_eq(store_delete(st, "n1", "s1", 1, &deleted, &freed, &err), 0);
+	ck_assert_int_eq(store_delete(st, "n1", "s2", 2, &deleted, &freed, &err), 0);
+	for (size_t i = 3; i < 6; i++) {
+		rv = store_delete(st, "n1", comps[i], 0, &deleted, &freed, &err);
+		ck_assert_msg(rv == 0, "delete n1/%s: %d %s", comps[i], rv, err.se_msg);
+	}
+	for (size_t i = 0; i < 3; i++)
+		for (uint64_t seq = 1; seq <= 3; seq++) {
+			if ((i == 0 && seq == 1) || (i == 1 && seq == 2))
+				continue;
+			rv = store_delete(st, "n1", comps[i], seq, &deleted, &freed, &err);
+			ck_assert_msg(rv == 0, "delete n1/%s@%llu: %d %s", comps[i],
+			    (unsigned long long)seq, rv, err.se_msg);
+		}
+	ck_assert_uint_eq(stats().ss_checkpoints, 0);
+	ckpt_build(&c, "n1", "a", 0, 0, b, len, 16384, false);
+	ckpt_inline(&c, b, digest);
+	rv = commit(&c, NULL, NULL, &err);
+	ck_assert_msg(rv == 0, "store after: %d %s", rv, err.se_msg);
+	free(b);
+}
+END_TEST
+
 START_TEST(store_delete_all_seqs_moves_latest_back)
 {
 	uint8_t *b = testbuf_bytes(3000, 14);
@@ -3552,6 +3622,7 @@ main(void)
 	tcase_add_test(tc, store_marks_a_format_4_store_6_on_open_for_writing);
 	tcase_add_test(tc, store_commit_sorts_names_that_share_their_leading_bytes);
 	tcase_add_test(tc, store_holds_its_disk_reserve_past_the_end_of_the_data);
+	tcase_add_test(tc, store_deletes_one_after_another_at_map_max_until_empty);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
