@@ -1,6 +1,7 @@
 /*
  * ckpt-corrupt DIR NODE COMPONENT SEQ: the corruption tests' hook. Flips one
- * byte of the raw bytes of the middle chunk of NODE/COMPONENT@SEQ (a zstd
+ * byte of the raw bytes of the middle chunk (the data chunk nearest it: holes
+ * hold no bytes) of NODE/COMPONENT@SEQ (a zstd
  * chunk is rewritten raw, so the flip always changes the content, never only
  * a field of the frame that does not matter) in the
  * NAS's LMDB environment in DIR (a running NAS may keep it open: LMDB
@@ -91,12 +92,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "ckpt-corrupt: the record has no chunk\n");
 		return 1;
 	}
-	/* The middle chunk that is not a hole. */
+	/*
+	 * The middle chunk that is not a hole, else the nearest before it (how
+	 * many chunks the data and the holes make depends on the data's cut).
+	 */
 	mid = rec->n_chunks / 2;
 	while (mid < rec->n_chunks && rec->chunks[mid]->zero)
 		mid++;
 	if (mid == rec->n_chunks) {
-		fprintf(stderr, "ckpt-corrupt: the record has only holes after its middle\n");
+		mid = rec->n_chunks / 2;
+		while (mid > 0 && rec->chunks[mid]->zero)
+			mid--;
+	}
+	if (rec->chunks[mid]->zero) {
+		fprintf(stderr, "ckpt-corrupt: the record has only holes\n");
 		return 1;
 	}
 	memcpy(sha, rec->chunks[mid]->sha256.data, SHA_LEN);
