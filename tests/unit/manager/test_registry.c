@@ -1486,6 +1486,11 @@ START_TEST(a_component_deleted_while_its_node_starts_it_stays_deleted)
 	ck_assert_int_eq(reg_resume_target(r, "d", node), -ENOENT);
 	ck_assert_int_eq(reg_resume_target(r, "e", node), -ENOENT);
 	ck_assert_int_eq(reg_resume_fresh(r, "d"), -ENOENT);
+	/* A resume of e begun now (its target read before the delete) sees nothing waits. */
+	ck_assert_int_eq(reg_migrate_begin(r, "e", &p), 0);
+	ck_assert(!p.rm_waiting);
+	ck_assert_str_eq(p.rm_owner, "");
+	reg_migrate_end(r, "e", NULL, 0, NULL);
 	beat(r, "n1", NULL, 0, &nf, &ne);
 	ck_assert_uint_eq(nf, 0);
 	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 0);
