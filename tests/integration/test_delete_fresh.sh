@@ -117,7 +117,7 @@ check "... stopping it on no node (none reported it)" \
 check "the manager drops its fresh start" \
 	wait_for 10 log_has manager "component fz1 deleted: no spec, its failover, resume or fresh start dropped"
 rm -f "$T_DIR/hold"
-check "the held heartbeat reaches the manager" wait_for 10 grep -q released "$T_DIR/proxy.out"
+check "the held messages reach the manager" wait_for 10 grep -q released "$T_DIR/proxy.out"
 check "the manager revokes fz1 from n1's first report" \
 	wait_for 10 log_has manager "node n1 runs fz1"
 check "n1 stops fz1" wait_for 10 log_has n1 "component fz1 stopped: node n1 lost its ownership"
