@@ -246,7 +246,8 @@ mapply_delete(const struct mig_env *env, struct rpc_call *call,
 		return -EINVAL;
 	}
 	memset(&plan, 0, sizeof(plan));
-	rv = reg_migrate_begin(env->me_reg, comp, &plan);
+	/* Also one a node declared and is starting, or is to: nothing restarts it after. */
+	rv = reg_delete_begin(env->me_reg, comp, &plan);
 	if (rv == -EBUSY) {
 		rpc_call_errorf(call, "a migration of %s is in progress: delete it after", comp);
 		return -ECANCELED;
@@ -260,7 +261,7 @@ mapply_delete(const struct mig_env *env, struct rpc_call *call,
 		goto out_end;
 	}
 	rep->had_spec = existed;
-	if (!existed && !runs) {
+	if (!existed && !runs && !(held && plan.rm_waiting)) {
 		rv = -ENOENT;
 		rpc_call_errorf(call, "no spec of %s is stored and no node runs it", comp);
 		goto out_end;
@@ -278,8 +279,9 @@ mapply_delete(const struct mig_env *env, struct rpc_call *call,
 	if (held)
 		reg_migrate_release(env->me_reg, comp);
 	held = false;
-	LOG_INFO("component %s deleted: %s%s%s", comp, existed ? "spec deleted" : "no spec",
-	    runs ? ", stopped on " : "", runs ? plan.rm_owner : "");
+	LOG_INFO("component %s deleted: %s%s%s%s", comp, existed ? "spec deleted" : "no spec",
+	    runs ? ", stopped on " : "", runs ? plan.rm_owner : "",
+	    !runs && plan.rm_waiting ? ", its failover, resume or fresh start dropped" : "");
 	mev_publish(env->me_pub, &(struct mev){ .me_kind = MEV_SPEC_DELETED,
 				  .me_node = runs ? plan.rm_owner : NULL, .me_component = comp });
 out_end:

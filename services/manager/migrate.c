@@ -284,6 +284,17 @@ mig_begin(struct mig *m, char *err, size_t errlen)
 		if (rv != 0)
 			return mig_begin_failed(m, rv, err, errlen);
 	}
+	if (m->m_kind->mk_resume && !m->m_plan.rm_waiting && m->m_plan.rm_owner[0] == '\0') {
+		/*
+		 * Its mark ended after the worker read its target: ckptctl delete
+		 * dropped it (reg_migrate_release()). A restore now would run it
+		 * deleted.
+		 */
+		snprintf(err, errlen, "resume of %s not needed: nothing waits for it any more "
+		    "(deleted)", m->m_comp);
+		mig_plan_drop(m);
+		return -EALREADY;
+	}
 	if (m->m_kind->mk_failover &&
 	    ((m->m_plan.rm_owner_up && m->m_plan.rm_owner_runs && !m->m_plan.rm_owner_fenced) ||
 		(m->m_plan.rm_owner[0] == '\0' && !m->m_kind->mk_resume))) {

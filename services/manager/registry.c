@@ -1091,8 +1091,12 @@ reg_checkpoints(struct reg *r, const char *node, const char *component,
 
 /* ---- migration ---- */
 
+/* What reg_begin() starts: a move, a placement (may be new), a delete. */
+enum reg_begin_kind { REG_BEGIN_MOVE, REG_BEGIN_PLACE, REG_BEGIN_DELETE };
+
 static int
-reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan *ret_plan)
+reg_begin(struct reg *r, const char *component, enum reg_begin_kind kind,
+    struct reg_mig_plan *ret_plan)
 {
 	struct reg_mig_plan plan;
 	struct reg_owner *o;
@@ -1101,14 +1105,16 @@ reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan
 	memset(&plan, 0, sizeof(plan));
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
-	if (o == NULL && create) {
+	if (o == NULL && kind == REG_BEGIN_PLACE) {
 		rv = reg_owner_get(r, component, &o);
 		if (rv != 0)
 			o = NULL;
 	}
 	if (rv != 0) {
 		/* no room for the entry */
-	} else if (o == NULL || (o->o_node[0] == '\0' && !o->o_has_ckpt && !create)) {
+	} else if (o == NULL || (o->o_node[0] == '\0' && !o->o_has_ckpt && kind == REG_BEGIN_MOVE) ||
+	    (o->o_node[0] == '\0' && !o->o_has_ckpt && kind == REG_BEGIN_DELETE &&
+		o->o_resume_node[0] == '\0')) {
 		rv = -ENOENT;
 	} else if (o->o_migrating) {
 		rv = -EBUSY;
@@ -1128,6 +1134,7 @@ reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan
 				reg_copy(plan.rm_starting_on, sizeof(plan.rm_starting_on),
 				    o->o_resume_node);
 		}
+		plan.rm_waiting = o->o_pending || o->o_resume_node[0] != '\0';
 		plan.rm_has_from = o->o_pending && o->o_pending_fenced;
 		if (plan.rm_has_from)
 			plan.rm_from = o->o_pending_from;
@@ -1165,13 +1172,19 @@ reg_begin(struct reg *r, const char *component, bool create, struct reg_mig_plan
 int
 reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan)
 {
-	return reg_begin(r, component, false, ret_plan);
+	return reg_begin(r, component, REG_BEGIN_MOVE, ret_plan);
 }
 
 int
 reg_place_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan)
 {
-	return reg_begin(r, component, true, ret_plan);
+	return reg_begin(r, component, REG_BEGIN_PLACE, ret_plan);
+}
+
+int
+reg_delete_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan)
+{
+	return reg_begin(r, component, REG_BEGIN_DELETE, ret_plan);
 }
 
 int
@@ -1237,13 +1250,21 @@ reg_migrate_release(struct reg *r, const char *component)
 		o->o_migrating = false;
 		o->o_pending = false;
 		o->o_pending_fenced = false;
-		/* Its node's reports made before it stopped must not bring it back. */
-		memcpy(o->o_deleted_on, o->o_node, sizeof(o->o_deleted_on));
+		/*
+		 * Its node's reports made before it stopped must not bring it back;
+		 * owned by none, the node that declared it: told to start it fresh,
+		 * it reports it once it did, whenever the delete came.
+		 */
+		memcpy(o->o_deleted_on, o->o_node[0] != '\0' ? o->o_node : o->o_resume_node,
+		    sizeof(o->o_deleted_on));
 		o->o_node[0] = '\0';
 		reg_resume_set(r, o, NULL);
 		for (size_t i = 0; i < r->r_nnodes; i++) {
 			bool listed = reg_node_comp(r->r_nodes[i], component) != NULL;
 			reg_node_drop_comp(r->r_nodes[i], component);
+			if (listed && o->o_deleted_on[0] == '\0')
+				/* Its first report came during the delete, which kept it unowned. */
+				reg_copy(o->o_deleted_on, sizeof(o->o_deleted_on), r->r_nodes[i]->n_id);
 			if (listed)
 				due = reg_room_freed(r, r->r_nodes[i], 0) || due;
 		}

@@ -22,11 +22,13 @@
  * (reg_migrate_end()). The epoch only grows.
  *
  * Delete: a component released (reg_migrate_release(), ckptctl delete
- * stopped it) is owned by no node, its epoch kept. A report of it by the
- * node that owned it then, at that epoch or below, is stale and revoked: the
- * agent may have made it before it stopped the component, and taking it
- * would make that node its owner again (listed, counted, failed over when
- * the node dies). It is taken again once something brings the component
+ * stopped it) is owned by no node, its epoch kept; a failover or resume of
+ * it that waited is dropped. A report of it by the node that owned it then
+ * (none owned it: the node that declared it, which may have been told to
+ * start it fresh and reports it once it did), at that epoch or below, is
+ * stale and revoked: the agent may have made it before it stopped the
+ * component, and taking it would make that node its owner again (listed,
+ * counted, failed over when the node dies). It is taken again once something brings the component
  * back: a move that ends with an owner (ckptctl apply placing it, a
  * restore), a report at a higher epoch or by another node, the node
  * declaring it (its agent started again with it in its configuration).
@@ -322,6 +324,12 @@ struct reg_mig_plan {
 	 * restore it or start it fresh: it is starting there; "" otherwise.
 	 */
 	char rm_starting_on[KEY_NAME_MAX + 1];
+	/*
+	 * A failover or resume of it waits (pending), or a node declared it
+	 * (Resume) and may be starting it: something would start it, even
+	 * though no node runs it (a delete stops that too).
+	 */
+	bool rm_waiting;
 };
 
 int reg_new(const struct reg_config *cfg, struct reg **ret_reg);
@@ -482,6 +490,12 @@ int reg_migrate_begin(struct reg *r, const char *component, struct reg_mig_plan 
  * unknown one gets an entry (no owner, epoch 0) instead of -ENOENT.
  */
 int reg_place_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan);
+/*
+ * reg_migrate_begin() for ckptctl delete: a component a node declared
+ * (Resume) is known too, also with no owner and no checkpoint (a node is
+ * starting it fresh, or is to): -ENOENT only when nothing would run it.
+ */
+int reg_delete_begin(struct reg *r, const char *component, struct reg_mig_plan *ret_plan);
 /*
  * Ends a migration leaving the component owned by no node (ckptctl delete
  * stopped it): not pending, in no node's list; its epoch and catalogue

@@ -1436,6 +1436,101 @@ START_TEST(a_new_agent_instance_does_not_inherit_a_restore_on_the_old_one)
 }
 END_TEST
 
+/*
+ * n1 starts again declaring c, d, f (no checkpoint of them) and e (one
+ * exists). c's and f's resumes found no checkpoint: n1 is told to start
+ * them fresh, and ckptctl delete c comes before n1 reports it running (f's
+ * first report comes while its delete holds it, and keeps it unowned); d
+ * and e are deleted while their resume waits. Each delete holds the component
+ * (reg_delete_begin(), which reg_migrate_begin() answers -ENOENT for c and
+ * d: no owner, no checkpoint) and drops what waits: nothing is due, nobody
+ * is told to start c fresh any more, and n1's first report of c (it started
+ * it as told), and its next report of f, are revoked, not taken: without that, c ran deleted, counted
+ * on n1 and failed over when n1 died. What brings them back is taken: n1
+ * declaring c again at a new attach, d placed on n2 (ckptctl apply).
+ */
+START_TEST(a_component_deleted_while_its_node_starts_it_stays_deleted)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp decl[] = { comp("c", 0), comp("d", 0), comp("e", 0), comp("f", 0) };
+	struct reg_comp c0 = comp("c", 0), d1 = comp("d", 1), f0 = comp("f", 0);
+	struct reg_ckpt k = ckpt("n1", "e", 3);
+	char revoked[2][KEY_NAME_MAX + 1], names[4][KEY_NAME_MAX + 1], node[KEY_NAME_MAX + 1];
+	size_t nrev = 99, nf = 9, ne = 9;
+	struct reg_beat b = { .rb_comps = &c0, .rb_ncomps = 1, .rb_revoked = revoked,
+		.rb_nrevoked = &nrev };
+	struct reg_down down[2];
+	struct reg_mig_plan p;
+
+	ck_assert_int_eq(reg_checkpoint(r, &k, NULL), 0);
+	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	ck_assert_uint_eq(attach_declaring(r, "n1", NULL, 0, decl, 4), 4);
+	ck_assert_int_eq(reg_resume_target(r, "c", node), 0);
+	ck_assert_int_eq(reg_resume_fresh(r, "c"), 0);
+	ck_assert_int_eq(reg_resume_fresh(r, "f"), 0);
+	beat(r, "n1", NULL, 0, &nf, &ne);
+	ck_assert_uint_eq(nf, 2); /* n1 starts c and f fresh */
+
+	ck_assert_int_eq(reg_migrate_begin(r, "d", &p), -ENOENT); /* not known to move */
+	for (size_t i = 0; i < 4; i++) {
+		memset(&p, 0, sizeof(p));
+		ck_assert_int_eq(reg_delete_begin(r, decl[i].rc_name, &p), 0);
+		ck_assert(p.rm_waiting);
+		ck_assert_str_eq(p.rm_owner, "");
+		if (i == 3)
+			report(r, "n1", &f0, 1); /* f's first report comes during its delete */
+		reg_migrate_release(r, decl[i].rc_name);
+	}
+	/* Nothing waits to be resumed, nobody is told to start c fresh. */
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 0);
+	ck_assert_int_eq(reg_resume_target(r, "d", node), -ENOENT);
+	ck_assert_int_eq(reg_resume_target(r, "e", node), -ENOENT);
+	ck_assert_int_eq(reg_resume_fresh(r, "d"), -ENOENT);
+	/* A resume of e begun now (its target read before the delete) sees nothing waits. */
+	ck_assert_int_eq(reg_migrate_begin(r, "e", &p), 0);
+	ck_assert(!p.rm_waiting);
+	ck_assert_str_eq(p.rm_owner, "");
+	reg_migrate_end(r, "e", NULL, 0, NULL);
+	beat(r, "n1", NULL, 0, &nf, &ne);
+	ck_assert_uint_eq(nf, 0);
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 0);
+	/* n1's first report of c, made after it started c as told: revoked. */
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	ck_assert_uint_eq(nrev, 1);
+	ck_assert_str_eq(revoked[0], "c");
+	ck_assert(!lists(r, "n1", "c"));
+	ck_assert_uint_eq(counts(r, NULL, "n1", NULL), 0);
+	b.rb_comps = &f0;
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	ck_assert_uint_eq(nrev, 1);
+	ck_assert_str_eq(revoked[0], "f");
+	ck_assert(!lists(r, "n1", "f"));
+	b.rb_comps = &c0;
+	/* n1 dies: nothing of it to fail over. */
+	fake_now += 2000;
+	report(r, "n2", NULL, 0);
+	ck_assert_uint_eq(reg_sweep(r, down, 2), 1);
+	ck_assert_uint_eq(reg_failover_mark(r, "n1", "down"), 0);
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 0);
+
+	/* n1's agent starts again with c in its configuration: resumed, fresh, taken. */
+	ck_assert_uint_eq(attach_declaring(r, "n1", NULL, 0, &decl[0], 1), 1);
+	ck_assert_int_eq(reg_resume_target(r, "c", node), 0);
+	ck_assert_int_eq(reg_resume_fresh(r, "c"), 0);
+	nrev = 99;
+	ck_assert_int_eq(reg_beat(r, "n1", &b), 0);
+	ck_assert_uint_eq(nrev, 0);
+	ck_assert(lists(r, "n1", "c"));
+	/* d applied: placed on n2, its reports taken. */
+	ck_assert_int_eq(reg_place_begin(r, "d", &p), 0);
+	ck_assert_int_eq(reg_migrate_toward(r, "d", "n2", 0), 0);
+	reg_migrate_end(r, "d", "n2", 1, &d1);
+	report(r, "n2", &d1, 1);
+	ck_assert(lists(r, "n2", "d"));
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -1473,6 +1568,7 @@ registry_suite(void)
 	tcase_add_test(tc, an_attach_over_the_cap_is_taken_with_what_the_node_last_stored);
 	tcase_add_test(tc, a_move_away_frees_its_source_after_a_report_without_it);
 	tcase_add_test(tc, a_new_agent_instance_does_not_inherit_a_restore_on_the_old_one);
+	tcase_add_test(tc, a_component_deleted_while_its_node_starts_it_stays_deleted);
 	suite_add_tcase(s, tc);
 	return s;
 }
