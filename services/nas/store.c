@@ -343,6 +343,7 @@ struct store_wreq {
 	store_done_fn w_done_fn;
 	void *w_done_arg;
 	struct store_error *w_err;
+	uint64_t w_need;              /* promised at admission (store_room_admit()) */
 	bool w_retry;                 /* runs again (store_write_next()) */
 };
 
@@ -564,6 +565,8 @@ store_lead(struct store *s, struct store_wreq *me)
 		pthread_mutex_unlock(&s->s_wq_mu);
 		for (w = done; w != NULL; w = next) {
 			next = w->w_next;
+			/* Its last run over (committed and taken, or failed): its room is used. */
+			store_room_release(s, w->w_need);
 			w->w_done_fn(w->w_done_arg, w->w_rv);
 			free(w);
 		}
@@ -657,7 +660,11 @@ store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_erro
 	return store_write_loop(s, fn, arg, true, err);
 }
 
-/* store_write_frees() once the disk reserve lets it in (store_room.c). */
+/*
+ * store_write_run() once the disk reserve lets it in (store_room.c); the
+ * room promised it is given back after its last run (a map grown, a solo
+ * run), when the commit's take has moved the end past what it wrote.
+ */
 int
 store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
     struct store_error *err)
@@ -666,7 +673,11 @@ store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
 
 	err->se_reason = NULL;
 	rv = store_room_admit(s, need, err);
-	return rv != 0 ? rv : store_write_run(s, fn, arg, err);
+	if (rv != 0)
+		return rv;
+	rv = store_write_run(s, fn, arg, err);
+	store_room_release(s, need);
+	return rv;
 }
 
 int
@@ -687,8 +698,11 @@ store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
 	if (rv != 0)
 		return rv;
 	w = calloc(1, sizeof(*w));
-	if (w == NULL)
+	if (w == NULL) {
+		store_room_release(s, need);
 		return -ENOMEM;
+	}
+	w->w_need = need;
 	w->w_fn = fn;
 	w->w_arg = arg;
 	w->w_err = err;

@@ -181,6 +181,12 @@ struct store {
 	atomic_uint_fast64_t s_room_end;   /* the end LMDB used at the last take */
 	atomic_uint_fast64_t s_room_ahead; /* blocks taken past the reserve at the last take (0: short) */
 	atomic_bool s_reserve_held;        /* the whole reserve was allocated at the end now used */
+	/*
+	 * What admitted writes not yet finished may need (store_room_admit()
+	 * adds, store_room_release() takes off): room promised, weighed
+	 * against by the next admissions.
+	 */
+	atomic_uint_fast64_t s_room_promised;
 	pthread_mutex_t s_room_mu;         /* one store_room_take() at a time; guards s_reserve_limit */
 	bool s_room_ready;
 	uint64_t s_reserve_limit;          /* the end of the blocks taken last (0: none) */
@@ -389,9 +395,15 @@ void store_room_close(struct store *s);
 void store_room_take(struct store *s);
 /*
  * 0 when a write that may need need bytes fits in the room outside the
- * reserve; else -ENOSPC and err's message says the disk is full.
+ * reserve less what is promised to writes admitted before it and not yet
+ * finished; the write then holds a promise of need bytes until its
+ * writer calls store_room_release(s, need) (once, after the write's last
+ * run: committed, failed, or refused). Else -ENOSPC, nothing promised,
+ * and err's message says the disk is full.
  */
 int store_room_admit(struct store *s, uint64_t need, struct store_error *err);
+/* Gives back a promise store_room_admit() made. */
+void store_room_release(struct store *s, uint64_t need);
 /*
  * Commits a write that changes nothing the store reads, so that LMDB may
  * reuse what the last commit freed (it reuses a commit's freed pages only

@@ -32,6 +32,10 @@
  * reserve what it cannot place in them; a settling commit first when they
  * make the difference), and, while the reserve is short (deletes used part
  * of it and the disk had nothing to give back), the reserve's size more.
+ * Less what is promised: writes admitted and not yet committed (a fleet
+ * storing at once, joined into one group commit) are each weighed against
+ * the room the others left, not all against the same room, which together
+ * they could take more than (s_room_promised).
  * LMDB's file never shrinks: the pages a delete frees are free pages
  * inside it, not room on the file system. The map is kept the same way: a
  * delete at --map-max would fail on MDB_MAP_FULL, so stores leave it the
@@ -42,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -357,18 +362,27 @@ store_room_close(struct store *s)
  * would be refused again and again, no commit coming to make them
  * reusable), and the write is weighed again; not when the last commit
  * freed no more than a settling one does (refused writes one after another
- * would each settle).
+ * would each settle). What earlier admissions promised and their writes
+ * have not yet finished counts as taken from both rooms: it is added to
+ * the need (the room it is weighed against is read before those writes
+ * commit; once they have, and their commit's take has moved the end, they
+ * give it back: store_room_release()). The promise is made first, so two
+ * admissions at the same moment each see the other's; a refused one gives
+ * it back, and one at the same moment may have been refused for it
+ * (refused early on a nearly full disk, never admitted beyond the room).
+ * One atomic add a write when the disk has room, and one to give back.
  */
 int
 store_room_admit(struct store *s, uint64_t need, struct store_error *err)
 {
-	uint64_t reserve, bound, avail, end, map_room, disk_room, disk_want, map_want;
-	char avail_s[32], total_s[32], reserve_s[32], max_s[32];
+	uint64_t reserve, bound, avail, end, map_room, disk_room, disk_want, map_want, promised;
+	char avail_s[32], total_s[32], reserve_s[32], max_s[32], promised_s[64] = "";
 	struct store_room_free rf;
 	bool held, disk_ok, map_ok, settled = false;
 	struct store_error settle_err;
 	struct statvfs vfs;
 
+	promised = atomic_fetch_add(&s->s_room_promised, need);
 	if (atomic_load(&s->s_reserve) == 0)
 		return 0;
 	held = atomic_load(&s->s_reserve_held);
@@ -385,13 +399,13 @@ store_room_admit(struct store *s, uint64_t need, struct store_error *err)
 	 */
 	end = atomic_load(&s->s_room_end);
 	map_room = s->s_map_max > end ? s->s_map_max - end : 0;
-	map_want = need + bound;
+	map_want = need + promised + bound;
 	map_ok = map_room >= map_want;
 	/* statvfs failing: cannot tell, LMDB's write will. */
 	disk_ok = statvfs(s->s_dir, &vfs) != 0;
 	avail = disk_ok ? 0 : (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	disk_room = avail + (held ? atomic_load(&s->s_room_ahead) : 0);
-	disk_want = need + (held ? 0 : reserve);
+	disk_want = need + promised + (held ? 0 : reserve);
 	disk_ok = disk_ok || disk_room >= disk_want;
 	while ((!disk_ok || !map_ok) && store_read(s, store_room_free_txn, &rf) == 0) {
 		uint64_t usable = store_room_usable(s, rf.rf_runs, rf.rf_usable);
@@ -406,6 +420,8 @@ store_room_admit(struct store *s, uint64_t need, struct store_error *err)
 			break;
 		settled = true;
 	}
+	if (!map_ok || !disk_ok)
+		store_room_release(s, need);
 	if (!map_ok) {
 		store_size_str(s->s_map_max, max_s, sizeof(max_s));
 		store_human(bound, reserve_s, sizeof(reserve_s));
@@ -418,7 +434,18 @@ store_room_admit(struct store *s, uint64_t need, struct store_error *err)
 	store_human(avail, avail_s, sizeof(avail_s));
 	store_human((uint64_t)vfs.f_blocks * vfs.f_frsize, total_s, sizeof(total_s));
 	store_human(reserve, reserve_s, sizeof(reserve_s));
+	if (promised != 0) {
+		char p[32];
+		store_human(promised, p, sizeof(p));
+		snprintf(promised_s, sizeof(promised_s), ", %s promised to stores under way", p);
+	}
 	store_errorf(err, "the disk holding the NAS data (%s) is full: %s free of %s, %s kept for "
-	    "deletes (ckptctl rm makes room)", s->s_dir, avail_s, total_s, reserve_s);
+	    "deletes%s (ckptctl rm makes room)", s->s_dir, avail_s, total_s, reserve_s, promised_s);
 	return -ENOSPC;
+}
+
+void
+store_room_release(struct store *s, uint64_t need)
+{
+	atomic_fetch_sub(&s->s_room_promised, need);
 }

@@ -3208,6 +3208,8 @@ START_TEST(store_grouped_writes_grow_a_full_map)
 	}
 	s = stats();
 	ck_assert_uint_ge(s.ss_map_size, 16 * MiB); /* from 1 MiB: grown several times */
+	/* Grouped, grown, run again alone: each write gave back what it was promised. */
+	ck_assert_uint_eq(atomic_load(&st->s_room_promised), 0);
 	ck_assert_uint_eq(s.ss_checkpoints, WORKERS);
 	ck_assert_int_eq(store_check(st, ck, &err), 0);
 	ck_assert(store_check_clean(ck));
@@ -3280,10 +3282,62 @@ START_TEST(store_full_map_refuses_only_the_write_that_does_not_fit_in_a_group)
 		}
 	}
 	ck_assert_uint_eq(stats().ss_chunks, (uint64_t)ROUNDS * SMALL);
+	/* Refused at map-max or stored: every promise given back. */
+	ck_assert_uint_eq(atomic_load(&st->s_room_promised), 0);
 	ck_assert_int_eq(store_check(st, ck, &err), 0);
 	ck_assert(store_check_clean(ck));
 	free(ck);
 	free(big);
+}
+END_TEST
+
+/*
+ * Stores admitted at the same moment (a fleet, joined into one group
+ * commit) are each weighed against the room the ones before them left:
+ * what store_room_admit() promised writes not yet finished counts as
+ * taken. Here the room is the map's (--map-max 4M, 64 KiB kept for
+ * deletes), and the admissions are held as a write's would be until its
+ * group commits: they stop where their promises fill the room (before,
+ * each was weighed against the whole room: all 64 admitted, 16 MiB
+ * promised in a 4 MiB map). Given back, the room is whole again.
+ */
+START_TEST(store_room_admit_weighs_each_store_against_what_others_were_promised)
+{
+	struct store_config cfg = { dir, 1 * MiB, 4 * MiB, 1000, false, false, NULL, false, 64 * 1024 };
+	const uint64_t need = 256 * 1024;
+	struct store_error err;
+	uint64_t room;
+	int admitted = 0, rv = 0;
+
+	store_close(st);
+	st = NULL;
+	ck_assert_int_eq(store_open(&cfg, &st, NULL, &err), 0);
+	if (atomic_load(&st->s_reserve) == 0)
+		return; /* no fallocate where the test runs: no reserve, no admission */
+	room = 4 * MiB - atomic_load(&st->s_room_end) - atomic_load(&st->s_reserve_bound);
+	while (admitted < 64 && (rv = store_room_admit(st, need, &err)) == 0)
+		admitted++;
+	ck_assert_int_eq(rv, -ENOSPC);
+	ck_assert_msg(strstr(err.se_msg, "map-max 4M reached") != NULL, "%s", err.se_msg);
+	/* As many as the room holds (LMDB's free pages may add a few), no more. */
+	ck_assert_uint_le(admitted * need, room + 64 * 1024);
+	ck_assert_uint_gt((admitted + 1) * need, room);
+	ck_assert_uint_eq(atomic_load(&st->s_room_promised), admitted * need);
+	/* A refused admission promised nothing. */
+	ck_assert_int_eq(store_room_admit(st, need, &err), -ENOSPC);
+	ck_assert_uint_eq(atomic_load(&st->s_room_promised), admitted * need);
+	for (int i = 0; i < admitted; i++)
+		store_room_release(st, need);
+	ck_assert_uint_eq(atomic_load(&st->s_room_promised), 0);
+	ck_assert_int_eq(store_room_admit(st, need, &err), 0);
+	store_room_release(st, need);
+	/* A write through the store: its promise held while it runs, given back after. */
+	{
+		uint8_t *b = testbuf_bytes(100000, 41);
+		store_buf("n1", "s", 0, 0, b, 100000, 16384);
+		free(b);
+	}
+	ck_assert_uint_eq(atomic_load(&st->s_room_promised), 0);
 }
 END_TEST
 
@@ -3361,6 +3415,8 @@ START_TEST(store_queued_commits_are_answered_once_and_grow_the_map)
 	}
 	ck_assert_uint_gt(stats().ss_map_size, before);
 	ck_assert_uint_eq(stats().ss_checkpoints, AQ_THREADS * AQ_EACH);
+	/* Queued, re-run after the map grew, answered: each gave back what it was promised. */
+	ck_assert_uint_eq(atomic_load(&st->s_room_promised), 0);
 	/* One stored already is answered at once, on the caller's thread. */
 	atomic_store(&q[0].ac_calls, 0);
 	q[0].ac_rv = 1;
@@ -3594,6 +3650,7 @@ main(void)
 	tcase_add_loop_test(tc, store_grouped_writes_grow_a_full_map, 0, 2);
 	tcase_add_test(tc, store_queued_commits_are_answered_once_and_grow_the_map);
 	tcase_add_test(tc, store_full_map_refuses_only_the_write_that_does_not_fit_in_a_group);
+	tcase_add_test(tc, store_room_admit_weighs_each_store_against_what_others_were_promised);
 	tcase_add_test(tc, store_retention_keeps_newest_k_and_frees_their_chunks);
 	tcase_add_test(tc, store_pinned_checkpoint_outlives_retention);
 	tcase_add_test(tc, store_check_finds_flipped_bytes_and_wrong_counts);
