@@ -677,6 +677,8 @@ cmd_put(struct ctl *c, int argc, char **argv)
 			/* Bytes hashed (SHA-256) and bytes of chunk entries taken from the base cache. */
 			jout_set(o, "hashed_bytes", jout_u64(ns.ns_hashed_bytes));
 			jout_set(o, "reused_bytes", jout_u64(ns.ns_reused_bytes));
+			/* Made again whole because the NAS missed chunks at the commit (0 or 1). */
+			jout_set(o, "retries", jout_u64(ns.ns_stale_retries + ns.ns_race_retries));
 			/* A cache whose chunks the NAS had lost cost a whole put: say so. */
 			if (cache_state != NULL && ns.ns_stale_retries != 0 &&
 			    strcmp(cache_state, "used") == 0)

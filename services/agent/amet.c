@@ -31,6 +31,7 @@ enum amet_fam {
 	AMET_SERVER_REFUSED,
 	AMET_HASHED,
 	AMET_REUSED,
+	AMET_STORE_RETRIES,
 	AMET_FAMS
 };
 
@@ -78,6 +79,9 @@ static const struct {
 	[AMET_REUSED] = { METRICS_COUNTER, "ckpt_agent_reused_chunks_total",
 	    "Chunks taken unchanged from the last stored list, by change hints or fingerprints "
 	    "(neither read nor hashed), current NAS client", NULL },
+	[AMET_STORE_RETRIES] = { METRICS_COUNTER, "ckpt_agent_store_retries_total",
+	    "Stores made again whole once because the NAS missed chunks at the commit (a stale "
+	    "remembered list, a delete or a NAS restart under way), current NAS client", NULL },
 };
 
 struct amet_last {
@@ -157,6 +161,8 @@ amet_collect(void *arg, struct metrics *m)
 		metrics_set(o->o_fam[AMET_RECEIVED], (double)ns.ns_get_bytes, NULL, 0);
 		metrics_set(o->o_fam[AMET_HASHED], (double)ns.ns_hashed_bytes, NULL, 0);
 		metrics_set(o->o_fam[AMET_REUSED], (double)ns.ns_reused_chunks, NULL, 0);
+		metrics_set(o->o_fam[AMET_STORE_RETRIES],
+		    (double)(ns.ns_stale_retries + ns.ns_race_retries), NULL, 0);
 	}
 }
 

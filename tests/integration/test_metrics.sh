@@ -73,6 +73,8 @@ check "nas counts Store latencies" metric_ge "$NAS_HTTP" 'ckpt_rpc_request_durat
 check "nas counts bytes received" metric_ge "$NAS_HTTP" ckpt_nas_received_bytes_total 1
 check "agent counts bytes hashed (the first 256K at least)" metric_ge "$A1_HTTP" ckpt_agent_hashed_bytes_total 262144
 check "agent counts chunks reused unchanged (the demo's hints)" wait_for 10 metric_ge "$A1_HTTP" ckpt_agent_reused_chunks_total 1
+check "agent exports its stores made again (none here)" \
+	metric_is "$A1_HTTP" ckpt_agent_store_retries_total 0
 check "nas counts logical checkpoint bytes (>= 2 x 256K)" metric_ge "$NAS_HTTP" ckpt_nas_checkpoint_bytes_total 524288
 check "nas reports a dedup ratio above 1 (unchanged demo states)" sh -c "v=\$(curl -s $NAS_HTTP/metrics | awk '\$1 == \"ckpt_nas_dedup_ratio\" { print \$2 }'); awk -v v=\"\$v\" 'BEGIN { exit !(v > 1) }'"
 check "nas reports map use against map-max" metric_ge "$NAS_HTTP" ckpt_nas_map_max_bytes 1048576

@@ -25,6 +25,7 @@ check "first put with --cache succeeds" [ $? -eq 0 ]
 check "... finds no cache file" [ "$(jq -r .cache "$T_DIR/p1.json")" = missing ]
 check "... and leaves one" [ -s "$C/n@img.bcache" ]
 check "... hashes its data and reuses nothing" [ "$(jq .reused_bytes "$T_DIR/p1.json")" -eq 0 ]
+check "... was made once (JSON retries: 0)" [ "$(jq .retries "$T_DIR/p1.json")" -eq 0 ]
 
 nasctl --json put n/img -i "$W3" --cache "$C" >"$T_DIR/p2.json"
 check "second put with --cache succeeds" [ $? -eq 0 ]
@@ -85,6 +86,7 @@ start_nas nas2 "$NAS2_PORT" || { echo "nas2 did not start"; exit 1; }
 check "a cache of another store: the put succeeds" [ $? -eq 0 ]
 check "... the digest a whole read gives" [ "$(jq -r .digest "$T_DIR/p7.json")" = "$(whole "$W3")" ]
 check "... JSON cache: stale (it cost a whole put)" [ "$(jq -r .cache "$T_DIR/p7.json")" = stale ]
+check "... JSON retries: 1 (made again whole)" [ "$(jq .retries "$T_DIR/p7.json")" -eq 1 ]
 "$CTL_BIN" --nas "$T_TCP://127.0.0.1:$NAS2_PORT" get n/img -o "$T_DIR/out"
 check "... reads back byte for byte" cmp -s "$W3" "$T_DIR/out"
 
