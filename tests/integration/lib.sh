@@ -172,6 +172,20 @@ free_ports_at() { t_ports at "$@"; }
 free_ports() { t_ports n "$1"; }
 free_port() { t_ports n 1; }
 
+# t_tmpfs SIZE: a tmpfs of SIZE (mount's form: 8m) mounted at $MNT for a
+# test that fills its disk; the test is skipped (exit 77) where it cannot be
+# mounted (not root). At exit: T_ON_EXIT (a command, if set), the processes
+# (t_cleanup), then the file system, whatever happened.
+t_tmpfs() {
+	MNT=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-diskfull.XXXXXX")
+	if ! mount -t tmpfs -o "size=$1" tmpfs "$MNT" 2>"$T_DIR/mount.err"; then
+		echo "# SKIP: cannot mount a tmpfs here ($(cat "$T_DIR/mount.err")): the test needs root"
+		rmdir "$MNT"
+		exit 77
+	fi
+	trap 'rc=$?; eval "${T_ON_EXIT:-}"; t_cleanup; umount "$MNT" || umount -l "$MNT"; rmdir "$MNT"; exit $rc' EXIT
+}
+
 # check DESCRIPTION COMMAND...: runs the command, counts pass or fail.
 check() {
 	local what=$1; shift

@@ -18,14 +18,7 @@
 # pages.
 . "$(dirname "$0")/lib.sh"
 
-MNT=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-diskfull.XXXXXX")
-if ! mount -t tmpfs -o size=8m tmpfs "$MNT" 2>"$T_DIR/mount.err"; then
-	echo "# SKIP: cannot mount a tmpfs here ($(cat "$T_DIR/mount.err")): the test needs root"
-	rmdir "$MNT"
-	exit 77
-fi
-# Processes first (t_cleanup), then the file system, whatever happened.
-trap 'rc=$?; t_cleanup; umount "$MNT" || umount -l "$MNT"; rmdir "$MNT"; exit $rc' EXIT
+t_tmpfs 8m
 
 # --disk-reserve 64K: the least reserve; the one the NAS computes from its
 # index (a copy of every index page, ~450 KiB here) is larger, so this tests

@@ -20,13 +20,9 @@
 # FLEET_N, FLEET_SIZE, FLEET_RESERVE, FLEET_ROUNDS change the numbers.
 . "$(dirname "$0")/lib.sh"
 
-MNT=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-diskfull.XXXXXX")
-if ! mount -t tmpfs -o size=8m tmpfs "$MNT" 2>"$T_DIR/mount.err"; then
-	echo "# SKIP: cannot mount a tmpfs here ($(cat "$T_DIR/mount.err")): the test needs root"
-	rmdir "$MNT"
-	exit 77
-fi
-trap 'rc=$?; [ -z "${PID_nas-}" ] || kill -CONT "$PID_nas" 2>/dev/null; t_cleanup; umount "$MNT" || umount -l "$MNT"; rmdir "$MNT"; exit $rc' EXIT
+# The NAS may be stopped (SIGSTOP) when the test ends: go on first.
+T_ON_EXIT='[ -z "${PID_nas-}" ] || kill -CONT "$PID_nas" 2>/dev/null'
+t_tmpfs 8m
 
 NAS_PORT=$(free_port)
 NAS_URL="tcp://127.0.0.1:$NAS_PORT"

@@ -17,13 +17,7 @@
 # first too and every large delete after, none able to commit).
 . "$(dirname "$0")/lib.sh"
 
-MNT=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-diskfull.XXXXXX")
-if ! mount -t tmpfs -o size=8m tmpfs "$MNT" 2>"$T_DIR/mount.err"; then
-	echo "# SKIP: cannot mount a tmpfs here ($(cat "$T_DIR/mount.err")): the test needs root"
-	rmdir "$MNT"
-	exit 77
-fi
-trap 'rc=$?; t_cleanup; umount "$MNT" || umount -l "$MNT"; rmdir "$MNT"; exit $rc' EXIT
+t_tmpfs 8m
 
 NAS_PORT=$(free_port)
 NAS_URL="tcp://127.0.0.1:$NAS_PORT"
