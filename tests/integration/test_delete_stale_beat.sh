@@ -17,70 +17,10 @@ NAS_PORT=$(free_port); MGR_PORT=$(free_port); EV_PORT=$(free_port); PROXY_PORT=$
 MGR_URL="tcp://127.0.0.1:$MGR_PORT"
 [ "$T_TCP" = tcp ] || { echo "# the proxy reads plain SP over tcp only"; exit 77; }
 
-cat >"$T_DIR/proxy.py" <<'PY'
-import os, socket, sys, threading
-listen, target, hold, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-lock = threading.Lock()
-def say(line):
-    with lock, open(log, "a") as f:
-        f.write(line + "\n")
-def recv_n(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise EOFError
-        b += c
-    return b
-def plain(src, dst):
-    try:
-        while True:
-            c = src.recv(65536)
-            if not c:
-                break
-            dst.sendall(c)
-    except (EOFError, OSError):
-        pass
-def held_send(dst, frame):
-    while os.path.exists(hold):
-        threading.Event().wait(0.02)
-    with lock:
-        dst.sendall(frame)
-    say("released")
-def agent_side(src, dst):  # SP over tcp: 8-byte handshake, then 8-byte length + body
-    try:
-        dst.sendall(recv_n(src, 8))
-        taken = False
-        while True:
-            head = recv_n(src, 8)
-            frame = head + recv_n(src, int.from_bytes(head, "big"))
-            if os.path.exists(hold) and not taken:
-                taken = True
-                say("held")
-                threading.Thread(target=held_send, args=(dst, frame), daemon=True).start()
-                continue
-            if not os.path.exists(hold):
-                taken = False
-            with lock:
-                dst.sendall(frame)
-    except (EOFError, OSError):
-        pass
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", listen))
-srv.listen(8)
-say("listening")
-while True:
-    a, _ = srv.accept()
-    m = socket.create_connection(("127.0.0.1", target))
-    threading.Thread(target=agent_side, args=(a, m), daemon=True).start()
-    threading.Thread(target=plain, args=(m, a), daemon=True).start()
-PY
-
 start_nas nas "$NAS_PORT" || { echo "nas did not start"; exit 1; }
 start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" --heartbeat-ms 100 \
 	--down-after 4s || { echo "manager did not start"; exit 1; }
-start proxy python3 "$T_DIR/proxy.py" "$PROXY_PORT" "$MGR_PORT" "$T_DIR/hold" "$T_DIR/proxy.out"
+start proxy python3 "$(dirname "$0")/spproxy.py" "$PROXY_PORT" "$MGR_PORT" "$T_DIR/hold" "$T_DIR/proxy.out"
 wait_for 10 grep -q listening "$T_DIR/proxy.out" || { echo "proxy did not start"; exit 1; }
 start n1 "$AGENT_BIN" --node n1 --manager "tcp://127.0.0.1:$PROXY_PORT" \
 	--listen "tcp://127.0.0.1:$(free_port)" --interval-ms 600000 --demo c1:64K
