@@ -208,7 +208,11 @@ wait_for() {
 # start NAME COMMAND...: runs a service in the background, log in $T_DIR/NAME.log
 start() {
 	local name=$1; shift
-	"$@" >"$T_DIR/$name.log" 2>&1 &
+	# Emptied here, not by the background job's redirection: that runs when
+	# the job gets to it, and a wait for "listening" right after could read
+	# the line a previous run of NAME wrote (a restart on the same log).
+	: >"$T_DIR/$name.log"
+	"$@" >>"$T_DIR/$name.log" 2>&1 &
 	local pid=$!
 	T_PIDS+=("$pid")
 	eval "PID_$name=$pid"
