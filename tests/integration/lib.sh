@@ -186,6 +186,22 @@ t_tmpfs() {
 	trap 'rc=$?; eval "${T_ON_EXIT:-}"; t_cleanup; umount "$MNT" || umount -l "$MNT"; rmdir "$MNT"; exit $rc' EXIT
 }
 
+# put_until_refused NAS_URL COMPONENT SIZE: puts SIZE random bytes as
+# NODE/COMPONENT ("{i}" in it: the put's number) until one is refused, at most
+# 400; prints the number of the refused put (0: none was), whose error is in
+# $T_DIR/err.txt. To fill a disk or a map.
+put_until_refused() {
+	local url=$1 comp=$2 size=$3 i
+	for i in $(seq 1 400); do
+		if ! head -c "$size" /dev/urandom |
+			"$CTL_BIN" --nas "$url" put "${comp//\{i\}/$i}" >/dev/null 2>"$T_DIR/err.txt"; then
+			echo "$i"
+			return
+		fi
+	done
+	echo 0
+}
+
 # check DESCRIPTION COMMAND...: runs the command, counts pass or fail.
 check() {
 	local what=$1; shift

@@ -69,21 +69,9 @@ check "the disk is at 0 bytes free" [ "$(avail)" -eq 0 ]
 # LMDB's free pages used up: small puts until one is refused. First 16 KB
 # ones: the blocks taken ahead past the reserve (at least 1 MiB) hold some
 # 250 puts of 1000 bytes, each commit moving the end about a page.
-mid=0
-for i in $(seq 1 400); do
-	if ! head -c 16000 /dev/urandom | nctl put "n/mid$i" >/dev/null 2>"$T_DIR/err.txt"; then
-		mid=$i
-		break
-	fi
-done
+mid=$(put_until_refused "$NAS_URL" "n/mid{i}" 16000)
 echo "# 16 KB put $mid refused: $(cat "$T_DIR/err.txt")"
-small=0
-for i in $(seq 1 400); do
-	if ! head -c 1000 /dev/urandom | nctl put "n/small$i" >/dev/null 2>"$T_DIR/err.txt"; then
-		small=$i
-		break
-	fi
-done
+small=$(put_until_refused "$NAS_URL" "n/small{i}" 1000)
 echo "# small put $small refused: $(cat "$T_DIR/err.txt")"
 check "small puts are refused too, the disk full" sh -c \
 	"[ $small -gt 0 ] && grep -q 'RESOURCE_EXHAUSTED.*disk .*full' $T_DIR/err.txt"

@@ -57,16 +57,8 @@ cat /dev/zero >"$MNT/filler" 2>/dev/null
 small_until_refused() {
 	# 16 KB first: the blocks taken ahead past the reserve (at least 1 MiB)
 	# hold some 250 puts of 1000 bytes.
-	for i in $(seq 1 400); do
-		head -c 16000 /dev/urandom | nctl put "n/mid$i${1-}" >/dev/null 2>&1 || break
-	done
-	small=0
-	for i in $(seq 1 400); do
-		if ! head -c 1000 /dev/urandom | nctl put "n/small$i${1-}" >/dev/null 2>"$T_DIR/err.txt"; then
-			small=$i
-			break
-		fi
-	done
+	put_until_refused "$NAS_URL" "n/mid{i}${1-}" 16000 >/dev/null
+	small=$(put_until_refused "$NAS_URL" "n/small{i}${1-}" 1000)
 }
 small_until_refused
 echo "# 1 MB put $refused refused; small put $small refused: $(cat "$T_DIR/err.txt")"

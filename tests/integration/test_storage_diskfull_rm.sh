@@ -41,14 +41,8 @@ for i in $(seq 1 40); do
 done
 check "1 MB checkpoints of n/a and n/b are stored" [ "$fills" -ge 4 ]
 cat /dev/zero >"$MNT/filler" 2>/dev/null
-for i in $(seq 1 400); do head -c 16000 /dev/urandom | nctl put "n/mid$i" >/dev/null 2>&1 || break; done
-small=0
-for i in $(seq 1 400); do
-	if ! head -c 1000 /dev/urandom | nctl put "n/small$i" >/dev/null 2>"$T_DIR/err.txt"; then
-		small=$i
-		break
-	fi
-done
+put_until_refused "$NAS_URL" "n/mid{i}" 16000 >/dev/null
+small=$(put_until_refused "$NAS_URL" "n/small{i}" 1000)
 echo "# $fills 1 MB puts, small put $small refused; the reserve: $(reserve)"
 check "the disk is full: a small store is refused" sh -c \
 	"[ $small -gt 0 ] && grep -q 'RESOURCE_EXHAUSTED.*disk .*full' $T_DIR/err.txt"

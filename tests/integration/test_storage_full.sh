@@ -26,13 +26,7 @@ check "the earlier checkpoint still reads back" cmp -s "$T_DIR/small" "$T_DIR/sm
 check "a small store still fits" sh -c "head -c 1000 /dev/urandom | $CTL_BIN --nas $NAS_URL put n/small >/dev/null"
 # The map filled with 300 KB stores, then 1000-byte ones, each until refused.
 for size in 300000 1000; do
-	tiny=0
-	for i in $(seq 1 400); do
-		if ! head -c $size /dev/urandom | nctl put n/fill >/dev/null 2>"$T_DIR/err.txt"; then
-			tiny=$i
-			break
-		fi
-	done
+	tiny=$(put_until_refused "$NAS_URL" n/fill "$size")
 	echo "# store $tiny of $size bytes refused: $(cat "$T_DIR/err.txt")"
 done
 check "small stores are refused too at map-max" sh -c \

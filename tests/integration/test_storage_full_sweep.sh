@@ -21,13 +21,7 @@ head -c 600000 /dev/urandom >"$T_DIR/orph"
 nctl put n/e --epoch 1 -i "$T_DIR/orph" >/dev/null 2>"$T_DIR/stale.err"
 check "one at epoch 1 is refused after its chunks went up (orphans)" grep -q "stale epoch" "$T_DIR/stale.err"
 for size in 300000 1000; do
-	tiny=0
-	for i in $(seq 1 400); do
-		if ! head -c $size /dev/urandom | nctl put n/fill >/dev/null 2>"$T_DIR/err.txt"; then
-			tiny=$i
-			break
-		fi
-	done
+	tiny=$(put_until_refused "$NAS_URL" n/fill "$size")
 	echo "# store $tiny of $size bytes refused: $(cat "$T_DIR/err.txt")"
 done
 check "the map is full: small stores are refused" sh -c \
