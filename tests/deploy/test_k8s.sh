@@ -98,6 +98,10 @@ render)
 		check "tls: it refuses a node name that is no ckpt node id" sh -c \
 			"! CKPT_NODE='a b' CKPT_NODE_CA_DIR=$I/ca CKPT_TLS_DIR=$I/out TMPDIR=$I \
 			 sh $K8S/overlays/tls/issue-node-cert.sh 2>/dev/null"
+		long=$(printf 'n%.0s' $(seq 64))
+		check "tls: it refuses a node name longer than 63 characters" sh -c \
+			"! CKPT_NODE=$long CKPT_NODE_CA_DIR=$I/ca CKPT_TLS_DIR=$I/out TMPDIR=$I \
+			 sh $K8S/overlays/tls/issue-node-cert.sh 2>$I/long.err && grep -q 'at most 63' $I/long.err"
 		P=$(free_port)
 		start issued "$AGENT_BIN" --node worker-1 --manager "tls+tcp://127.0.0.1:$(free_port)" \
 			--listen "tls+tcp://127.0.0.1:$P" --tls-ca "$I/out/ca.crt" --tls-cert "$I/out/tls.crt" \
