@@ -47,6 +47,12 @@
 #define AGENT_STORE_TIMEOUT_MS 3000u    /* each NAS call (<= 4 MiB) of a periodic checkpoint */
 #define AGENT_PROBE_MAX_MS 1000u        /* Nas.Stat while the NAS is down */
 #define AGENT_PROBE_MIN_MS 100u
+/*
+ * Flush rounds in a row a queued checkpoint may be refused for missing chunks
+ * (each after nasc's own redo) before it is dropped: a NAS that misses them
+ * every time would otherwise hold every checkpoint behind it (ckpt.c).
+ */
+#define AGENT_QUEUE_MISSING_MAX 5u
 #define AGENT_MIGRATE_TIMEOUT_MS 60000u /* Manager.Migrate: stop, final checkpoint, restore */
 #define AGENT_CALL_MIN_MS 1000u         /* least time given to a call made for a handler */
 #define AGENT_BACKOFF_MIN_MS 100u
