@@ -151,7 +151,8 @@ struct agent {
 	pthread_mutex_t a_mu; /* guards what follows */
 	pthread_cond_t a_cv;  /* signalled on stop, on attach and on a kick */
 	bool a_stopping;
-	bool a_linked;              /* attached, heartbeats answered (link.c) */
+	bool a_linked;              /* attached (link.c) */
+	uint64_t a_link_ok_ms;      /* monotonic: the last attach or heartbeat answered */
 	bool a_nas_down;            /* the last store failed for want of the NAS */
 	char a_fatal[AGENT_FATAL_MAX]; /* why the agent must exit ("": it need not) */
 	bool a_ckpt_kick;           /* checkpoint now (after a restore) */
@@ -253,6 +254,13 @@ void *notify_main(void *arg);
 
 /* link.c */
 void *link_main(void *arg);
+/*
+ * Whether the manager link is up, for /readyz and ckpt_agent_attached:
+ * attached, and a heartbeat answered within the lease (a_reattach_ms, the
+ * manager's down-after, at least 3 heartbeats). A heartbeat or two lost or
+ * refused is not a lost link: the manager still counts the node up.
+ */
+bool link_up(struct agent *a);
 
 /* decl.c: resume the components this agent was started with */
 /* Declares a component to resume. Before agent_start() only. */

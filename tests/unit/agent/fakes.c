@@ -485,7 +485,24 @@ struct fmgr {
 	struct fmgr_stats st;
 	bool reattach;
 	char source[256], target[256];
+	bool down;           /* fmgr_set_down() */
+	unsigned refuse_hb;  /* fmgr_refuse_heartbeats(): heartbeats left to refuse */
+	unsigned refused_hb; /* heartbeats refused so */
 };
+
+/* Refuses the call fast (UNAVAILABLE) while down, as a manager that restarts. */
+static bool
+fmgr_down(struct fmgr *m, struct rpc_call *call)
+{
+	bool down;
+
+	pthread_mutex_lock(&m->mu);
+	down = m->down;
+	pthread_mutex_unlock(&m->mu);
+	if (down)
+		rpc_call_errorf(call, "manager down (test)");
+	return down;
+}
 
 static int
 fmgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, ProtobufCMessage *rp)
@@ -495,6 +512,8 @@ fmgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Protob
 	Ckpt__V1__AttachReply *rep = (Ckpt__V1__AttachReply *)rp;
 	struct arena *a = rpc_call_arena(call);
 
+	if (fmgr_down(m, call))
+		return -ECONNREFUSED;
 	rep->nas = arena_alloc(a, sizeof(char *));
 	rep->nas[0] = arena_strdup(a, m->nas_url);
 	rep->n_nas = 1;
@@ -532,9 +551,17 @@ fmgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Pro
 	struct fmgr *m = arg;
 	Ckpt__V1__HeartbeatReply *rep = (Ckpt__V1__HeartbeatReply *)rp;
 
-	(void)call;
 	(void)rq;
+	if (fmgr_down(m, call))
+		return -ECONNREFUSED;
 	pthread_mutex_lock(&m->mu);
+	if (m->refuse_hb > 0) {
+		m->refuse_hb--;
+		m->refused_hb++;
+		pthread_mutex_unlock(&m->mu);
+		rpc_call_errorf(call, "heartbeat refused (test)");
+		return -EBUSY;
+	}
 	m->st.fs_heartbeats++;
 	rep->reattach = m->reattach;
 	m->reattach = false;
@@ -660,6 +687,33 @@ fmgr_stats(struct fmgr *m, struct fmgr_stats *ret_stats)
 	pthread_mutex_lock(&m->mu);
 	*ret_stats = m->st;
 	pthread_mutex_unlock(&m->mu);
+}
+
+void
+fmgr_set_down(struct fmgr *m, bool down)
+{
+	pthread_mutex_lock(&m->mu);
+	m->down = down;
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+fmgr_refuse_heartbeats(struct fmgr *m, unsigned count)
+{
+	pthread_mutex_lock(&m->mu);
+	m->refuse_hb = count;
+	pthread_mutex_unlock(&m->mu);
+}
+
+unsigned
+fmgr_refused_heartbeats(struct fmgr *m)
+{
+	unsigned k;
+
+	pthread_mutex_lock(&m->mu);
+	k = m->refused_hb;
+	pthread_mutex_unlock(&m->mu);
+	return k;
 }
 
 void

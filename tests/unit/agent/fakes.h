@@ -57,6 +57,11 @@ int fmgr_start(const char *url, const char *nas_url, struct fmgr **ret_mgr);
 const char *fmgr_url(const struct fmgr *m);
 void fmgr_stop(struct fmgr *m);
 void fmgr_stats(struct fmgr *m, struct fmgr_stats *ret_stats);
+/* Down: Attach and Heartbeat refused at once (UNAVAILABLE); up: answered. */
+void fmgr_set_down(struct fmgr *m, bool down);
+/* The next count Heartbeats are refused at once (UNAVAILABLE), as lost ones. */
+void fmgr_refuse_heartbeats(struct fmgr *m, unsigned count);
+unsigned fmgr_refused_heartbeats(struct fmgr *m);
 /* The next Heartbeat answers reattach = true. */
 void fmgr_request_reattach(struct fmgr *m);
 /* Migrate moves a component from the agent at source to the one at target. */
