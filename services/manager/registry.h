@@ -100,7 +100,13 @@
  * revoked, a move that landed there did not settle), a component a node
  * declared reported by another node. A place held by a move placed after the
  * failover was told to wait frees nothing it did not see, so two failovers
- * offered the same node in turn do not wake each other forever. Nothing is
+ * offered the same node in turn do not wake each other forever. Memory is
+ * room too: a heartbeat of such a node reporting at least the free memory
+ * a waiting failover needs (its checkpoint's size, or its state's as its
+ * node reported, when known), where that node had less when a failover was
+ * last told to wait (each wait marks every node's free memory), makes that
+ * failover due; memory that hovers about a need wakes it once per wait, and
+ * a failover placed there takes the memory the next wait marks. Nothing is
  * looked at while no failover waits for room.
  *
  * Time comes from cfg->rc_clock (monotonic ms), which tests replace.

@@ -1097,6 +1097,101 @@ START_TEST(a_place_that_frees_wakes_the_failover_waiting_for_room)
 }
 END_TEST
 
+
+/* A heartbeat of node listing comps, with mem_free bytes free of 1 MiB. */
+static void
+report_mem(struct reg *r, const char *node, const struct reg_comp *comps, size_t n,
+    uint64_t mem_free)
+{
+	struct reg_capacity cap = { .rcap_mem_free = mem_free, .rcap_mem_total = 1u << 20,
+		.rcap_cpu_count = 2 };
+
+	ck_assert_int_eq(reg_heartbeat(r, node, &cap, comps, n), 0);
+}
+
+/*
+ * Memory that grows on a node is room too: a failover waiting for room whose
+ * state (4096 bytes, as its lost node reported) the node did not have free
+ * when it was told to wait is due, and rc_on_room told, at the heartbeat
+ * that reports that much free; not for growth short of its need, not again
+ * while memory hovers above it (a wait marks it), not on a cordoned node,
+ * and never for one whose need is not known. Two failovers waking at once,
+ * one placed there (its memory taken): the other waits, and no heartbeat
+ * wakes it until memory frees again. Without memory as a waking event the
+ * first "told" fails: the wait is an hour.
+ */
+START_TEST(memory_that_grows_on_a_node_wakes_the_failover_waiting_for_room)
+{
+	struct reg_config cfg = { .rc_down_after_ms = 1000, .rc_clock = fake_clock,
+		.rc_on_room = on_room };
+	struct reg *r = NULL;
+	struct reg_comp a1 = comp("a1", 1), lost[] = { comp("d1", 1), comp("d2", 1), comp("u", 1) };
+	struct reg_comp d1st = comp("d1", 2), on_na[] = { comp("a1", 1), comp("d1", 2) };
+	struct reg_mig_plan p;
+	struct reg_down down;
+
+	fake_now = 1000000;
+	room_told = 0;
+	lost[2].rc_state_bytes = 0; /* u: no checkpoint, no size: its need is not known */
+	ck_assert_int_eq(reg_new(&cfg, &r), 0);
+	attach(r, "na", "tcp://127.0.0.1:1", &a1, 1, 1000);
+	attach(r, "nd", "tcp://127.0.0.1:4", lost, 3, 1000);
+	/* nd dies (silent past down-after): each finds no node with 4096 bytes free, waits an hour. */
+	fake_now += 1500;
+	report_mem(r, "na", &a1, 1, 1000);
+	ck_assert_uint_eq(reg_sweep(r, &down, 1), 1);
+	ck_assert_str_eq(down.rd_node, "nd");
+	ck_assert_uint_eq(reg_failover_mark(r, "nd", "down"), 3);
+	ck_assert(due_again(r, "d1"));
+	ck_assert(due_again(r, "d2"));
+	ck_assert(due_again(r, "u"));
+	ck_assert(!due_again(r, "d1"));
+
+	/* More free, still short of 4096: nothing. */
+	report_mem(r, "na", &a1, 1, 3000);
+	ck_assert(!due_again(r, "d1"));
+	ck_assert(!due_again(r, "d2"));
+	ck_assert_uint_eq(room_told, 0);
+	/* Enough (a1 shrank): d1 and d2 are due, told once; u (need unknown) is not. */
+	report_mem(r, "na", &a1, 1, 5000);
+	ck_assert_uint_eq(room_told, 1);
+	ck_assert(due_again(r, "d1"));
+	ck_assert(due_again(r, "d2"));
+	ck_assert(!due_again(r, "u"));
+	/* Memory that hovers above the need after the wait is no new room. */
+	report_mem(r, "na", &a1, 1, 4500);
+	report_mem(r, "na", &a1, 1, 5200);
+	ck_assert(!due_again(r, "d1"));
+	ck_assert(!due_again(r, "d2"));
+	ck_assert_uint_eq(room_told, 1);
+
+	/* d1 placed on na takes the memory; d2, tried again, waits. */
+	ck_assert_int_eq(reg_migrate_begin(r, "d1", &p), 0);
+	ck_assert_uint_eq(p.rm_need_bytes, 4096);
+	ck_assert_int_eq(reg_migrate_toward(r, "d1", "na", 0), 0);
+	reg_migrate_end(r, "d1", "na", 2, &d1st);
+	report_mem(r, "na", on_na, 2, 900);
+	reg_failover_wait_room(r, "d2", "no room", 3600000);
+	report_mem(r, "na", on_na, 2, 900);
+	report_mem(r, "na", on_na, 2, 1100);
+	ck_assert(!due_again(r, "d2"));
+	ck_assert_uint_eq(room_told, 1);
+	/* d1 stops there, its memory freed: d2 is due. */
+	report_mem(r, "na", &a1, 1, 5000);
+	ck_assert(due_again(r, "d2"));
+	ck_assert_uint_eq(room_told, 2);
+
+	/* Memory that grows on a cordoned node is no room. */
+	report_mem(r, "na", &a1, 1, 900);
+	reg_failover_wait_room(r, "d2", "no room", 3600000);
+	ck_assert_int_eq(reg_cordon(r, "na", true, NULL), 0);
+	report_mem(r, "na", &a1, 1, 9000);
+	ck_assert(!due_again(r, "d2"));
+	ck_assert_uint_eq(room_told, 2);
+	reg_free(r);
+}
+END_TEST
+
 /*
  * --max-node-components 2: n1 attaches running x and declaring d1 and d2
  * (each list within the cap, 3 together). The attach is taken (d2 may turn
@@ -1563,6 +1658,7 @@ registry_suite(void)
 	tcase_add_test(tc, a_failed_or_given_up_move_releases_its_place);
 	tcase_add_test(tc, a_component_reported_and_assigned_counts_once);
 	tcase_add_test(tc, a_place_that_frees_wakes_the_failover_waiting_for_room);
+	tcase_add_test(tc, memory_that_grows_on_a_node_wakes_the_failover_waiting_for_room);
 	tcase_add_test(tc, an_attach_resumes_only_the_declared_components_that_fit_under_the_cap);
 	tcase_add_test(tc, a_deleted_component_is_not_brought_back_by_a_stale_report);
 	tcase_add_test(tc, an_attach_over_the_cap_is_taken_with_what_the_node_last_stored);
