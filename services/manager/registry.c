@@ -1412,14 +1412,16 @@ reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NAME_MAX 
 	return k;
 }
 
-static void
+static bool
 reg_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms, bool room)
 {
 	struct reg_owner *o;
+	bool waits;
 
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
-	if (o != NULL && o->o_pending) {
+	waits = o != NULL && o->o_pending;
+	if (waits) {
 		reg_copy(o->o_pending_reason, sizeof(o->o_pending_reason), reason);
 		o->o_pending_attempts++;
 		o->o_pending_parked = retry_ms == 0;
@@ -1436,19 +1438,20 @@ reg_wait(struct reg *r, const char *component, const char *reason, uint64_t retr
 		}
 	}
 	pthread_mutex_unlock(&r->r_lock);
+	return waits;
 }
 
-void
+bool
 reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms)
 {
-	reg_wait(r, component, reason, retry_ms, false);
+	return reg_wait(r, component, reason, retry_ms, false);
 }
 
-void
+bool
 reg_failover_wait_room(struct reg *r, const char *component, const char *reason,
     uint64_t retry_ms)
 {
-	reg_wait(r, component, reason, retry_ms, true);
+	return reg_wait(r, component, reason, retry_ms, true);
 }
 
 void

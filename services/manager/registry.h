@@ -408,14 +408,16 @@ size_t reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NA
     size_t max);
 /*
  * Records why a failover did not happen and when to try again (retry_ms
- * from now; 0: at the next attach or uncordon only).
+ * from now; 0: at the next attach or uncordon only). True when it waits;
+ * false when nothing waits for it any more (not pending: deleted, placed,
+ * or back on its node while it was tried), and nothing is recorded.
  */
-void reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms);
+bool reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms);
 /*
  * The same for a failover no node had room for: also due again as soon as
  * a place frees (see "Room" above).
  */
-void reg_failover_wait_room(struct reg *r, const char *component, const char *reason,
+bool reg_failover_wait_room(struct reg *r, const char *component, const char *reason,
     uint64_t retry_ms);
 /*
  * A checkpoint c about to be recorded (reg_checkpoint()) whose epoch is above

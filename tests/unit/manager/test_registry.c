@@ -1626,6 +1626,41 @@ START_TEST(a_component_deleted_while_its_node_starts_it_stays_deleted)
 }
 END_TEST
 
+
+/*
+ * A delete that lands while the failover worker tries a resume (between its
+ * reading of the target and its begin): the begin finds nothing to move
+ * (-ENOENT, d has no checkpoint) and the wait the worker then records says
+ * nothing waits (false), which the manager logs as the end of the resume,
+ * not as "failover of d waits". One still pending (c) does wait (true).
+ * Without it the manager said "failover of d waits (attempt 1, next in ...)"
+ * for a component deleted, and published a pending event for it.
+ */
+START_TEST(a_wait_recorded_after_a_delete_says_nothing_waits)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp decl[] = { comp("c", 0), comp("d", 0) };
+	char node[KEY_NAME_MAX + 1], names[4][KEY_NAME_MAX + 1];
+	struct reg_mig_plan p;
+
+	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	ck_assert_uint_eq(attach_declaring(r, "n1", NULL, 0, decl, 2), 2);
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 2);
+	/* The worker reads d's target, then ckptctl delete d runs to its end. */
+	ck_assert(reg_failover_wanted(r, "d"));
+	ck_assert_int_eq(reg_resume_target(r, "d", node), 0);
+	ck_assert_int_eq(reg_delete_begin(r, "d", &p), 0);
+	reg_migrate_release(r, "d");
+	ck_assert_int_eq(reg_migrate_begin(r, "d", &p), -ENOENT);
+	ck_assert(!reg_failover_wait(r, "d", "failover of d: not found", 5000));
+	ck_assert(!reg_failover_wait_room(r, "d", "no room", 5000));
+	ck_assert(reg_failover_wait(r, "c", "no node", 0));
+	fake_now += 10000;
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 0);
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -1665,6 +1700,7 @@ registry_suite(void)
 	tcase_add_test(tc, a_move_away_frees_its_source_after_a_report_without_it);
 	tcase_add_test(tc, a_new_agent_instance_does_not_inherit_a_restore_on_the_old_one);
 	tcase_add_test(tc, a_component_deleted_while_its_node_starts_it_stays_deleted);
+	tcase_add_test(tc, a_wait_recorded_after_a_delete_says_nothing_waits);
 	suite_add_tcase(s, tc);
 	return s;
 }
