@@ -101,6 +101,12 @@ agent_wait_attached(struct agent *a, unsigned timeout_ms)
 	return agent_wait_first_attach(a, timeout_ms > 0 ? timeout_ms : 1, NULL);
 }
 
+bool
+agent_linked(struct agent *a)
+{
+	return link_up(a);
+}
+
 /* backoff * [0.75, 1.25) */
 unsigned
 agent_jitter(unsigned ms, uint64_t *seed)

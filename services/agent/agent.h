@@ -187,6 +187,11 @@ const char *agent_http_url(const struct agent *a);
 /* True once attached to the manager; waits at most timeout_ms for it. */
 bool agent_wait_attached(struct agent *a, unsigned timeout_ms);
 /*
+ * Whether the manager link is up now, as /readyz and ckpt_agent_attached
+ * say: attached, and a heartbeat answered within the manager's down-after.
+ */
+bool agent_linked(struct agent *a);
+/*
  * True when the agent cannot go on (the manager refused its node id:
  * another live agent holds it); why in ret_why. The agent then raised
  * SIGTERM in its own process so that main() stops it and exits non-zero.

@@ -47,6 +47,12 @@
 #define AGENT_STORE_TIMEOUT_MS 3000u    /* each NAS call (<= 4 MiB) of a periodic checkpoint */
 #define AGENT_PROBE_MAX_MS 1000u        /* Nas.Stat while the NAS is down */
 #define AGENT_PROBE_MIN_MS 100u
+/*
+ * Flush rounds in a row a queued checkpoint may be refused for missing chunks
+ * (each after nasc's own redo) before it is dropped: a NAS that misses them
+ * every time would otherwise hold every checkpoint behind it (ckpt.c).
+ */
+#define AGENT_QUEUE_MISSING_MAX 5u
 #define AGENT_MIGRATE_TIMEOUT_MS 60000u /* Manager.Migrate: stop, final checkpoint, restore */
 #define AGENT_CALL_MIN_MS 1000u         /* least time given to a call made for a handler */
 #define AGENT_BACKOFF_MIN_MS 100u
@@ -145,7 +151,8 @@ struct agent {
 	pthread_mutex_t a_mu; /* guards what follows */
 	pthread_cond_t a_cv;  /* signalled on stop, on attach and on a kick */
 	bool a_stopping;
-	bool a_linked;              /* attached, heartbeats answered (link.c) */
+	bool a_linked;              /* attached (link.c) */
+	uint64_t a_link_ok_ms;      /* monotonic: the last attach or heartbeat answered */
 	bool a_nas_down;            /* the last store failed for want of the NAS */
 	char a_fatal[AGENT_FATAL_MAX]; /* why the agent must exit ("": it need not) */
 	bool a_ckpt_kick;           /* checkpoint now (after a restore) */
@@ -247,6 +254,13 @@ void *notify_main(void *arg);
 
 /* link.c */
 void *link_main(void *arg);
+/*
+ * Whether the manager link is up, for /readyz and ckpt_agent_attached:
+ * attached, and a heartbeat answered within the lease (a_reattach_ms, the
+ * manager's down-after, at least 3 heartbeats). A heartbeat or two lost or
+ * refused is not a lost link: the manager still counts the node up.
+ */
+bool link_up(struct agent *a);
 
 /* decl.c: resume the components this agent was started with */
 /* Declares a component to resume. Before agent_start() only. */

@@ -99,17 +99,6 @@ struct amet {
 	size_t o_nlast;
 };
 
-static bool
-amet_linked(struct agent *a)
-{
-	bool linked;
-
-	pthread_mutex_lock(&a->a_mu);
-	linked = a->a_linked;
-	pthread_mutex_unlock(&a->a_mu);
-	return linked;
-}
-
 static void
 amet_collect(void *arg, struct metrics *m)
 {
@@ -122,7 +111,7 @@ amet_collect(void *arg, struct metrics *m)
 	uint64_t now = util_now_unix_ms();
 
 	(void)m;
-	metrics_set(o->o_fam[AMET_ATTACHED], amet_linked(a) ? 1 : 0, NULL, 0);
+	metrics_set(o->o_fam[AMET_ATTACHED], link_up(a) ? 1 : 0, NULL, 0);
 	if (comp_running_names(a->a_comps, &names, &n) == 0) {
 		metrics_set(o->o_fam[AMET_RUNNING], (double)n, NULL, 0);
 		metrics_clear(o->o_fam[AMET_INTERVAL]);
@@ -178,7 +167,7 @@ amet_ready(void *arg, char *why, size_t len)
 	struct rpc_error err;
 	int rv;
 
-	if (!amet_linked(a)) {
+	if (!link_up(a)) {
 		snprintf(why, len, "not attached to the manager %s (yet)", a->a_manager);
 		return -ENOTCONN;
 	}

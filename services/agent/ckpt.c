@@ -456,11 +456,41 @@ ckpt_queue_flush(struct agent *a, unsigned timeout_ms)
 			rv = nasc_store_buf(h->an_nasc, &put, it.qi_buf, it.qi_len, timeout_ms, &info,
 			    &err);
 		}
+		if (rv == -ESTALE && rpc_error_is(&err, ERR_REASON_MISSING_CHUNKS) &&
+		    !fence_check(a, h->an_nasc, it.qi_component, it.qi_epoch, &err)) {
+			/*
+			 * Chunks were deleted (rm, retention, a NAS restart's sweep)
+			 * while it was stored, twice: nasc redid it once already. The
+			 * checkpoint itself is good: it stays at the head of the queue,
+			 * in order, and the next round sends it again (its remembered
+			 * list dropped, its base taken from the NAS, every other chunk
+			 * asked about). Only a NAS that refuses it round after round
+			 * costs it, or it would hold every later checkpoint back.
+			 */
+			if (++it.qi_missing < AGENT_QUEUE_MISSING_MAX) {
+				LOG_WARN("queued checkpoint of %s kept at the head of the queue, "
+				         "stored again at the next round (%u of %u tries): %s",
+				    it.qi_component, it.qi_missing, AGENT_QUEUE_MISSING_MAX,
+				    err.re_msg);
+				queue_untake(a->a_queue, &it);
+				break;
+			}
+			LOG_WARN("queued checkpoint of %s dropped: refused for missing chunks in "
+			         "%u rounds in a row: %s",
+			    it.qi_component, it.qi_missing, err.re_msg);
+			queue_count_dropped(a->a_queue);
+			free(it.qi_buf);
+			continue;
+		}
 		if (rv == -ESTALE) {
 			free(it.qi_buf);
-			if (!fence_check(a, h->an_nasc, it.qi_component, it.qi_epoch, &err))
+			/* Fenced: fence_lost() dropped the component's others, and said so. */
+			if (!rpc_error_is(&err, ERR_REASON_MISSING_CHUNKS) &&
+			    !fence_check(a, h->an_nasc, it.qi_component, it.qi_epoch, &err)) {
 				LOG_WARN("queued checkpoint of %s dropped: %s", it.qi_component,
 				    err.re_msg);
+				queue_count_dropped(a->a_queue);
+			}
 			continue;
 		}
 		if (rv != 0 && ckpt_transient(rv)) {
@@ -470,6 +500,7 @@ ckpt_queue_flush(struct agent *a, unsigned timeout_ms)
 		}
 		if (rv != 0) {
 			LOG_WARN("queued checkpoint of %s dropped: %s", it.qi_component, err.re_msg);
+			queue_count_dropped(a->a_queue);
 			free(it.qi_buf);
 			continue;
 		}

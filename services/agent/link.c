@@ -155,13 +155,31 @@ link_heartbeat(struct agent *a, struct arena *arena, bool *ret_reattach, struct 
 	return 0;
 }
 
-/* What /readyz reads (amet.c): attached, heartbeats answered. */
+/* What link_up() reads: attached, and when the manager last answered. */
 static void
-link_set_linked(struct agent *a, bool linked)
+link_set_linked(struct agent *a, bool linked, uint64_t last_ok_ms)
 {
 	pthread_mutex_lock(&a->a_mu);
 	a->a_linked = linked;
+	a->a_link_ok_ms = last_ok_ms;
 	pthread_mutex_unlock(&a->a_mu);
+}
+
+/*
+ * Computed when read, not when a heartbeat returns: a manager that stopped
+ * answering (SIGSTOP, a partition) leaves the heartbeat waiting for its
+ * deadline (AGENT_CONTROL_TIMEOUT_MS), longer than the lease.
+ */
+bool
+link_up(struct agent *a)
+{
+	uint64_t now = util_now_mono_ms();
+	bool up;
+
+	pthread_mutex_lock(&a->a_mu);
+	up = a->a_linked && now - a->a_link_ok_ms < a->a_reattach_ms;
+	pthread_mutex_unlock(&a->a_mu);
+	return up;
 }
 
 void *
@@ -175,7 +193,6 @@ link_main(void *arg)
 	bool attached = false, failing = false;
 
 	while (!agent_stopping(a)) {
-		link_set_linked(a, attached && !failing);
 		struct rpc_error err = { 0 };
 		unsigned hb, reattach_ms;
 		bool reattach = false;
@@ -192,6 +209,7 @@ link_main(void *arg)
 				backoff = AGENT_BACKOFF_MIN_MS;
 				last_ok = now;
 				last_warn = 0;
+				link_set_linked(a, true, last_ok);
 				continue;
 			}
 			if (agent_stopping(a))
@@ -226,10 +244,12 @@ link_main(void *arg)
 				LOG_INFO("heartbeats to manager %s answered again", a->a_manager);
 			failing = false;
 			last_ok = now;
+			link_set_linked(a, true, last_ok);
 		} else if (rv == 0 || rv == -ENOENT || rv == -ESTALE) {
 			LOG_INFO("manager %s does not know node %s: attaching again", a->a_manager,
 			    a->a_node);
 			attached = false;
+			link_set_linked(a, false, last_ok);
 		} else if (!agent_stopping(a)) {
 			if (!failing)
 				LOG_WARN("heartbeat to manager failed: %s", err.re_msg);
@@ -238,9 +258,10 @@ link_main(void *arg)
 				LOG_WARN("no heartbeat answered for %" PRIu64 " ms: attaching again",
 				    now - last_ok);
 				attached = false;
+				link_set_linked(a, false, last_ok);
 			}
 		}
 	}
-	link_set_linked(a, false);
+	link_set_linked(a, false, last_ok);
 	return NULL;
 }

@@ -208,6 +208,14 @@ queue_count_stored(struct queue *q)
 }
 
 void
+queue_count_dropped(struct queue *q)
+{
+	pthread_mutex_lock(&q->q_mu);
+	q->q_stats.qs_dropped++;
+	pthread_mutex_unlock(&q->q_mu);
+}
+
+void
 queue_get_stats(struct queue *q, struct queue_stats *ret_stats)
 {
 	pthread_mutex_lock(&q->q_mu);

@@ -31,6 +31,7 @@ struct queue_item {
 	void *qi_buf;
 	size_t qi_len;
 	uint64_t qi_queued_ms; /* monotonic, when it was taken */
+	unsigned qi_missing;   /* flush rounds in a row whose store was refused for missing chunks */
 };
 
 struct queue_stats {
@@ -70,6 +71,8 @@ void queue_untake(struct queue *q, const struct queue_item *item);
 size_t queue_drop_component(struct queue *q, const char *component);
 bool queue_empty(struct queue *q);
 void queue_count_stored(struct queue *q);
+/* An item taken and not put back was dropped (the store refused it for good): counted. */
+void queue_count_dropped(struct queue *q);
 void queue_get_stats(struct queue *q, struct queue_stats *ret_stats);
 
 #endif

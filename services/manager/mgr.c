@@ -1301,7 +1301,7 @@ mgr_failover_one(struct mgr *m, const char *comp)
 	uint32_t attempts = 0;
 	uint64_t retry;
 	size_t nn = 0;
-	bool resume;
+	bool resume, waits;
 	int rv;
 
 	if (!reg_failover_wanted(m->m_reg, comp))
@@ -1309,8 +1309,11 @@ mgr_failover_one(struct mgr *m, const char *comp)
 	/* A node that started again and declares it takes it back. */
 	resume = reg_resume_target(m->m_reg, comp, target) == 0;
 	if (resume && mgr_resume_too_early(m, comp, target, err, sizeof(err), &retry)) {
-		reg_failover_wait(m->m_reg, comp, err, retry);
-		LOG_INFO("%s", err);
+		if (reg_failover_wait(m->m_reg, comp, err, retry))
+			LOG_INFO("%s", err);
+		else
+			LOG_INFO("resume of %s ended: nothing waits for it any more (deleted "
+			         "meanwhile)", comp);
 		return;
 	}
 	rv = mig_run_as(&env, resume ? &mig_kind_resume : &mig_kind_failover, comp,
@@ -1352,9 +1355,21 @@ mgr_failover_one(struct mgr *m, const char *comp)
 	retry = mgr_jitter_locked(m, retry);
 	pthread_mutex_unlock(&m->m_lock);
 	if (rv == -ESTALE)
-		reg_failover_wait_room(m->m_reg, comp, err, retry);
+		waits = reg_failover_wait_room(m->m_reg, comp, err, retry);
 	else
-		reg_failover_wait(m->m_reg, comp, err, retry);
+		waits = reg_failover_wait(m->m_reg, comp, err, retry);
+	if (!waits) {
+		/*
+		 * Nothing waits for it any more: ckptctl delete dropped it while it
+		 * was tried (a resume whose component was deleted finds nothing to
+		 * begin), or it was placed or came back meanwhile. No wait, no
+		 * pending event.
+		 */
+		LOG_INFO("%s of %s ended: nothing waits for it any more (deleted, placed or back "
+		         "on its node while it was tried); the attempt said: %s",
+		    resume ? "resume" : "failover", comp, err);
+		return;
+	}
 	LOG_WARN("failover of %s waits (attempt %u, next in %llu ms or when a node attaches%s): %s",
 	    comp, attempts + 1, (unsigned long long)retry,
 	    rv == -ESTALE ? " or a place frees" : "", err);

@@ -666,6 +666,7 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	}
 	reg_copy(n->n_address, sizeof(n->n_address), a->ra_address);
 	n->n_cap = a->ra_cap;
+	n->n_room_mem = n->n_cap.rcap_mem_free; /* the attach itself wakes every failover */
 	free(n->n_labels);
 	n->n_labels = labels;
 	n->n_nlabels = a->ra_nlabels;
@@ -756,6 +757,7 @@ reg_beat(struct reg *r, const char *node, const struct reg_beat *b)
 		n->n_queue_dropped = b->rb_queue_dropped;
 		rv = reg_node_set_comps(r, n, b->rb_comps, b->rb_ncomps, false, b->rb_revoked,
 		    b->rb_nrevoked, b->rb_super, b->rb_nsuper, &due);
+		due = reg_room_grew(r, n) || due;
 		reg_node_resume_notes(r, n, b);
 	}
 	pthread_mutex_unlock(&r->r_lock);
@@ -1094,6 +1096,21 @@ reg_checkpoints(struct reg *r, const char *node, const char *component,
 /* What reg_begin() starts: a move, a placement (may be new), a delete. */
 enum reg_begin_kind { REG_BEGIN_MOVE, REG_BEGIN_PLACE, REG_BEGIN_DELETE };
 
+/*
+ * The free memory a node needs to take o (placement's pr_need_bytes): its
+ * latest checkpoint's size, or the state its node reports when larger; 0
+ * when neither is known. Called with r_lock held.
+ */
+static uint64_t
+reg_owner_need(const struct reg *r, const struct reg_owner *o)
+{
+	uint64_t need = o->o_has_ckpt ? o->o_ckpt.rk_size : 0;
+	struct reg_node *n = o->o_node[0] != '\0' ? reg_node_find(r, o->o_node, NULL) : NULL;
+	const struct reg_comp *c = n != NULL ? reg_node_comp(n, o->o_component) : NULL;
+
+	return c != NULL && c->rc_state_bytes > need ? c->rc_state_bytes : need;
+}
+
 static int
 reg_begin(struct reg *r, const char *component, enum reg_begin_kind kind,
     struct reg_mig_plan *ret_plan)
@@ -1124,10 +1141,9 @@ reg_begin(struct reg *r, const char *component, enum reg_begin_kind kind,
 		reg_copy(plan.rm_owner, sizeof(plan.rm_owner), o->o_node);
 		plan.rm_epoch = o->o_epoch;
 		plan.rm_has_ckpt = o->o_has_ckpt;
-		if (o->o_has_ckpt) {
+		if (o->o_has_ckpt)
 			plan.rm_ckpt = o->o_ckpt;
-			plan.rm_need_bytes = o->o_ckpt.rk_size;
-		}
+		plan.rm_need_bytes = reg_owner_need(r, o);
 		if (o->o_node[0] == '\0' && o->o_resume_node[0] != '\0' && !o->o_resume_over) {
 			struct reg_node *rn = reg_node_find(r, o->o_resume_node, NULL);
 			if (rn != NULL && rn->n_up)
@@ -1144,8 +1160,6 @@ reg_begin(struct reg *r, const char *component, enum reg_begin_kind kind,
 			plan.rm_owner_failed = c != NULL && reg_comp_failed(c);
 			plan.rm_owner_runs = c != NULL && !plan.rm_owner_failed;
 			plan.rm_owner_fenced = c != NULL && c->rc_epoch < o->o_epoch;
-			if (c != NULL && c->rc_state_bytes > plan.rm_need_bytes)
-				plan.rm_need_bytes = c->rc_state_bytes;
 			if (n->n_up && n->n_peer != NULL) {
 				atomic_fetch_add(&n->n_peer->rp_refs, 1);
 				plan.rm_owner_peer = n->n_peer;
@@ -1398,14 +1412,16 @@ reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NAME_MAX 
 	return k;
 }
 
-static void
+static bool
 reg_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms, bool room)
 {
 	struct reg_owner *o;
+	bool waits;
 
 	pthread_mutex_lock(&r->r_lock);
 	o = reg_owner_find(r, component, NULL);
-	if (o != NULL && o->o_pending) {
+	waits = o != NULL && o->o_pending;
+	if (waits) {
 		reg_copy(o->o_pending_reason, sizeof(o->o_pending_reason), reason);
 		o->o_pending_attempts++;
 		o->o_pending_parked = retry_ms == 0;
@@ -1415,21 +1431,27 @@ reg_wait(struct reg *r, const char *component, const char *reason, uint64_t retr
 		o->o_pending_room = room;
 		/* The moves held until now were there when it found no room. */
 		o->o_pending_room_seq = r->r_hold_seq;
+		/* And the memory free now: more than that wakes it (reg_room_grew()). */
+		if (room) {
+			o->o_pending_room_need = reg_owner_need(r, o);
+			reg_room_mem_mark(r);
+		}
 	}
 	pthread_mutex_unlock(&r->r_lock);
+	return waits;
 }
 
-void
+bool
 reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms)
 {
-	reg_wait(r, component, reason, retry_ms, false);
+	return reg_wait(r, component, reason, retry_ms, false);
 }
 
-void
+bool
 reg_failover_wait_room(struct reg *r, const char *component, const char *reason,
     uint64_t retry_ms)
 {
-	reg_wait(r, component, reason, retry_ms, true);
+	return reg_wait(r, component, reason, retry_ms, true);
 }
 
 void

@@ -100,7 +100,13 @@
  * revoked, a move that landed there did not settle), a component a node
  * declared reported by another node. A place held by a move placed after the
  * failover was told to wait frees nothing it did not see, so two failovers
- * offered the same node in turn do not wake each other forever. Nothing is
+ * offered the same node in turn do not wake each other forever. Memory is
+ * room too: a heartbeat of such a node reporting at least the free memory
+ * a waiting failover needs (its checkpoint's size, or its state's as its
+ * node reported, when known), where that node had less when a failover was
+ * last told to wait (each wait marks every node's free memory), makes that
+ * failover due; memory that hovers about a need wakes it once per wait, and
+ * a failover placed there takes the memory the next wait marks. Nothing is
  * looked at while no failover waits for room.
  *
  * Time comes from cfg->rc_clock (monotonic ms), which tests replace.
@@ -402,14 +408,16 @@ size_t reg_failover_due(struct reg *r, uint64_t now_ms, char (*ret_names)[KEY_NA
     size_t max);
 /*
  * Records why a failover did not happen and when to try again (retry_ms
- * from now; 0: at the next attach or uncordon only).
+ * from now; 0: at the next attach or uncordon only). True when it waits;
+ * false when nothing waits for it any more (not pending: deleted, placed,
+ * or back on its node while it was tried), and nothing is recorded.
  */
-void reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms);
+bool reg_failover_wait(struct reg *r, const char *component, const char *reason, uint64_t retry_ms);
 /*
  * The same for a failover no node had room for: also due again as soon as
  * a place frees (see "Room" above).
  */
-void reg_failover_wait_room(struct reg *r, const char *component, const char *reason,
+bool reg_failover_wait_room(struct reg *r, const char *component, const char *reason,
     uint64_t retry_ms);
 /*
  * A checkpoint c about to be recorded (reg_checkpoint()) whose epoch is above

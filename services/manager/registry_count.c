@@ -208,6 +208,53 @@ reg_room_before(const struct reg *r, const struct reg_owner *o, struct reg_count
 	return k;
 }
 
+/*
+ * Memory that grows is room too (a component that shrank or stopped, memory
+ * freed beside the agent): a failover waiting for room whose need n did not
+ * have free when the last failover was told to wait (n_room_mem, set for
+ * every node then) and has now is due. A node's free memory moves a little
+ * at every heartbeat: measured from that mark, not from the last report,
+ * memory that hovers around a need wakes a failover once per wait, not once
+ * per heartbeat; and a failover placed there, which takes the memory, marks
+ * it again when the next one is told to wait, so two failovers sharing a
+ * node cannot wake each other without memory really freed in between. A
+ * failover whose need is not known (no checkpoint, no size reported) is
+ * never kept by memory (place_fits()): nothing to wake. Called with r_lock
+ * held.
+ */
+bool
+reg_room_grew(struct reg *r, const struct reg_node *n)
+{
+	uint64_t free_now = n->n_cap.rcap_mem_free, now;
+	bool due = false;
+
+	if (r->r_nroom == 0 || !n->n_up || n->n_cordoned || n->n_cap.rcap_mem_total == 0 ||
+	    free_now <= n->n_room_mem)
+		return false;
+	now = reg_now(r);
+	for (size_t i = 0; i < r->r_nowners && r->r_nroom > 0; i++) {
+		struct reg_owner *o = &r->r_owners[i];
+		if (!o->o_pending_room || o->o_pending_room_need == 0 ||
+		    o->o_pending_room_need <= n->n_room_mem || o->o_pending_room_need > free_now)
+			continue;
+		o->o_pending_room = false;
+		r->r_nroom--;
+		if (!o->o_pending || o->o_migrating)
+			continue;
+		o->o_pending_parked = false;
+		o->o_pending_due_ms = now;
+		due = true;
+	}
+	return due;
+}
+
+void
+reg_room_mem_mark(struct reg *r)
+{
+	for (size_t i = 0; i < r->r_nnodes; i++)
+		r->r_nodes[i]->n_room_mem = r->r_nodes[i]->n_cap.rcap_mem_free;
+}
+
 /* reg_room_freed() by node id. Called with r_lock held. */
 bool
 reg_room_freed_at(struct reg *r, const char *node, uint64_t hold)

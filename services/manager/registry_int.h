@@ -36,6 +36,8 @@ struct reg_node {
 	uint32_t n_queued;
 	uint64_t n_queue_dropped;
 	uint32_t n_max;          /* ra_max_components of its attach; 0: no cap */
+	/* Its free memory when a failover last waited for room (reg_room_grew()). */
+	uint64_t n_room_mem;
 };
 
 /* One per component: owner, epoch, migration flag, catalogue entry. */
@@ -53,6 +55,7 @@ struct reg_owner {
 	bool o_pending_parked;      /* waits for an attach or an uncordon */
 	bool o_pending_room;        /* waits for room (reg_failover_wait_room()) */
 	uint64_t o_pending_room_seq; /* r_hold_seq when it was told to wait */
+	uint64_t o_pending_room_need; /* bytes a node needs free to take it; 0: unknown */
 	char o_pending_node[KEY_NAME_MAX + 1];
 	char o_pending_reason[LIMIT_REASON_MAX];
 	uint64_t o_pending_since_unix_ms;
@@ -179,6 +182,14 @@ bool reg_room_after(struct reg *r, const struct reg_owner *o, const struct reg_c
     size_t k);
 /* Whether n's new list, which replaced old (nold entries), frees a place. */
 bool reg_report_frees(struct reg *r, struct reg_node *n, const struct reg_comp *old, size_t nold);
+/*
+ * n reported its free memory (rcap_mem_free) after a heartbeat: the
+ * failovers waiting for room it now has the memory for, and had not when
+ * the last one was told to wait, become due. True when one did.
+ */
+bool reg_room_grew(struct reg *r, const struct reg_node *n);
+/* A failover is told to wait for room: every node's free memory now is what reg_room_grew() compares with. */
+void reg_room_mem_mark(struct reg *r);
 /* Tells the caller a failover waiting for room is due (rc_on_room). Without r_lock. */
 void reg_room_tell(const struct reg *r, bool due);
 

@@ -10,6 +10,7 @@
 #include "ckpt/v1/manager.pb-c.h"
 #include "ckpt/v1/nas.pb-c.h"
 #include "digest.h"
+#include "err.h"
 #include "chunklist.h"
 #include "rpc.h"
 #include "util.h"
@@ -39,6 +40,9 @@ struct fnas {
 	struct frec *recs;
 	size_t nrecs;
 	bool corrupt;
+	bool down;            /* fnas_set_down() */
+	unsigned refuse;      /* fnas_refuse_missing(): Stores left to refuse */
+	unsigned refused;     /* Stores refused so */
 };
 
 static struct fchunk *
@@ -67,6 +71,20 @@ fnas_info(struct arena *a, const struct frec *f)
 	return ci;
 }
 
+/* Whether the NAS plays down (every call refused UNAVAILABLE, as by a NAS that left). */
+static bool
+fnas_down(struct fnas *n, struct rpc_call *call)
+{
+	bool down;
+
+	pthread_mutex_lock(&n->mu);
+	down = n->down;
+	pthread_mutex_unlock(&n->mu);
+	if (down)
+		rpc_call_errorf(call, "NAS down (test)");
+	return down;
+}
+
 static int
 fnas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, ProtobufCMessage *rp)
 {
@@ -80,6 +98,20 @@ fnas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Protobu
 	int rv = 0;
 
 	memset(&f, 0, sizeof(f));
+	if (fnas_down(n, call))
+		return -ECONNREFUSED;
+	pthread_mutex_lock(&n->mu);
+	if (n->refuse > 0) {
+		n->refuse--;
+		n->refused++;
+		pthread_mutex_unlock(&n->mu);
+		/* As the NAS refuses a commit whose chunks were deleted meanwhile. */
+		rpc_call_reason(call, ERR_REASON_MISSING_CHUNKS);
+		rpc_call_errorf(call, "1 of %zu chunks missing (first: index 0); send them with "
+		    "PutChunks", req->n_chunk_sizes);
+		return -ESTALE;
+	}
+	pthread_mutex_unlock(&n->mu);
 	if (req->digest.len != SHA_LEN)
 		return -EINVAL;
 	{
@@ -186,6 +218,8 @@ fnas_retrieve(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Prot
 	const struct frec *f;
 	int rv = 0;
 
+	if (fnas_down(n, call))
+		return -ECONNREFUSED;
 	pthread_mutex_lock(&n->mu);
 	f = fnas_find(n, req->node, req->component, req->seq);
 	if (f == NULL) {
@@ -220,6 +254,8 @@ fnas_list(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Protobuf
 	Ckpt__V1__ListReply *rep = (Ckpt__V1__ListReply *)rp;
 	struct arena *a = rpc_call_arena(call);
 
+	if (fnas_down(n, call))
+		return -ECONNREFUSED;
 	pthread_mutex_lock(&n->mu);
 	rep->checkpoints = arena_alloc(a, (n->nrecs + 1) * sizeof(*rep->checkpoints));
 	for (size_t i = 0; i < n->nrecs; i++) {
@@ -242,6 +278,8 @@ fnas_have(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Protobuf
 	const Ckpt__V1__HaveChunksRequest *req = (const Ckpt__V1__HaveChunksRequest *)rq;
 	Ckpt__V1__HaveChunksReply *rep = (Ckpt__V1__HaveChunksReply *)rp;
 
+	if (fnas_down(n, call))
+		return -ECONNREFUSED;
 	rep->missing = arena_alloc(rpc_call_arena(call), (req->n_sha256 + 1) * sizeof(uint32_t));
 	pthread_mutex_lock(&n->mu);
 	for (size_t i = 0; i < req->n_sha256; i++)
@@ -309,8 +347,17 @@ fnas_get(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, ProtobufC
 	return rv;
 }
 
-static const rpc_handler_fn fnas_handlers[] = { fnas_store, fnas_retrieve, fnas_list, NULL, NULL,
-	fnas_have, fnas_put, fnas_get };
+/* Answers while up (the agent probes a NAS it found down with it); no store id. */
+static int
+fnas_stat(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, ProtobufCMessage *rp)
+{
+	(void)rq;
+	(void)rp;
+	return fnas_down(arg, call) ? -ECONNREFUSED : 0;
+}
+
+static const rpc_handler_fn fnas_handlers[] = { fnas_store, fnas_retrieve, fnas_list, NULL,
+	fnas_stat, fnas_have, fnas_put, fnas_get };
 
 int
 fnas_start(const char *url, struct fnas **ret_nas)
@@ -390,6 +437,33 @@ fnas_set_kind(struct fnas *n, const char *component, const char *kind)
 }
 
 void
+fnas_set_down(struct fnas *n, bool down)
+{
+	pthread_mutex_lock(&n->mu);
+	n->down = down;
+	pthread_mutex_unlock(&n->mu);
+}
+
+void
+fnas_refuse_missing(struct fnas *n, unsigned count)
+{
+	pthread_mutex_lock(&n->mu);
+	n->refuse = count;
+	pthread_mutex_unlock(&n->mu);
+}
+
+unsigned
+fnas_refused(struct fnas *n)
+{
+	unsigned k;
+
+	pthread_mutex_lock(&n->mu);
+	k = n->refused;
+	pthread_mutex_unlock(&n->mu);
+	return k;
+}
+
+void
 fnas_put_record(struct fnas *n, const struct fnas_rec *r)
 {
 	struct frec f;
@@ -411,7 +485,24 @@ struct fmgr {
 	struct fmgr_stats st;
 	bool reattach;
 	char source[256], target[256];
+	bool down;           /* fmgr_set_down() */
+	unsigned refuse_hb;  /* fmgr_refuse_heartbeats(): heartbeats left to refuse */
+	unsigned refused_hb; /* heartbeats refused so */
 };
+
+/* Refuses the call fast (UNAVAILABLE) while down, as a manager that restarts. */
+static bool
+fmgr_down(struct fmgr *m, struct rpc_call *call)
+{
+	bool down;
+
+	pthread_mutex_lock(&m->mu);
+	down = m->down;
+	pthread_mutex_unlock(&m->mu);
+	if (down)
+		rpc_call_errorf(call, "manager down (test)");
+	return down;
+}
 
 static int
 fmgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, ProtobufCMessage *rp)
@@ -421,6 +512,8 @@ fmgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Protob
 	Ckpt__V1__AttachReply *rep = (Ckpt__V1__AttachReply *)rp;
 	struct arena *a = rpc_call_arena(call);
 
+	if (fmgr_down(m, call))
+		return -ECONNREFUSED;
 	rep->nas = arena_alloc(a, sizeof(char *));
 	rep->nas[0] = arena_strdup(a, m->nas_url);
 	rep->n_nas = 1;
@@ -458,9 +551,17 @@ fmgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *rq, Pro
 	struct fmgr *m = arg;
 	Ckpt__V1__HeartbeatReply *rep = (Ckpt__V1__HeartbeatReply *)rp;
 
-	(void)call;
 	(void)rq;
+	if (fmgr_down(m, call))
+		return -ECONNREFUSED;
 	pthread_mutex_lock(&m->mu);
+	if (m->refuse_hb > 0) {
+		m->refuse_hb--;
+		m->refused_hb++;
+		pthread_mutex_unlock(&m->mu);
+		rpc_call_errorf(call, "heartbeat refused (test)");
+		return -EBUSY;
+	}
 	m->st.fs_heartbeats++;
 	rep->reattach = m->reattach;
 	m->reattach = false;
@@ -586,6 +687,33 @@ fmgr_stats(struct fmgr *m, struct fmgr_stats *ret_stats)
 	pthread_mutex_lock(&m->mu);
 	*ret_stats = m->st;
 	pthread_mutex_unlock(&m->mu);
+}
+
+void
+fmgr_set_down(struct fmgr *m, bool down)
+{
+	pthread_mutex_lock(&m->mu);
+	m->down = down;
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+fmgr_refuse_heartbeats(struct fmgr *m, unsigned count)
+{
+	pthread_mutex_lock(&m->mu);
+	m->refuse_hb = count;
+	pthread_mutex_unlock(&m->mu);
+}
+
+unsigned
+fmgr_refused_heartbeats(struct fmgr *m)
+{
+	unsigned k;
+
+	pthread_mutex_lock(&m->mu);
+	k = m->refused_hb;
+	pthread_mutex_unlock(&m->mu);
+	return k;
 }
 
 void

@@ -33,6 +33,12 @@ unsigned fnas_count(struct fnas *n, const char *component, struct fnas_rec *ret_
 void fnas_set_corrupt(struct fnas *n, bool on);
 /* Relabels every record of component as made by the driver kind. */
 void fnas_set_kind(struct fnas *n, const char *component, const char *kind);
+/* Down: every call is refused UNAVAILABLE (a NAS away); up again: answered. */
+void fnas_set_down(struct fnas *n, bool down);
+/* The next count Stores are refused for missing chunks (reason missing_chunks). */
+void fnas_refuse_missing(struct fnas *n, unsigned count);
+/* Stores refused so, in all. */
+unsigned fnas_refused(struct fnas *n);
 /* Stores a record directly (its data are not kept: retrieving it fails). */
 void fnas_put_record(struct fnas *n, const struct fnas_rec *r);
 
@@ -51,6 +57,11 @@ int fmgr_start(const char *url, const char *nas_url, struct fmgr **ret_mgr);
 const char *fmgr_url(const struct fmgr *m);
 void fmgr_stop(struct fmgr *m);
 void fmgr_stats(struct fmgr *m, struct fmgr_stats *ret_stats);
+/* Down: Attach and Heartbeat refused at once (UNAVAILABLE); up: answered. */
+void fmgr_set_down(struct fmgr *m, bool down);
+/* The next count Heartbeats are refused at once (UNAVAILABLE), as lost ones. */
+void fmgr_refuse_heartbeats(struct fmgr *m, unsigned count);
+unsigned fmgr_refused_heartbeats(struct fmgr *m);
 /* The next Heartbeat answers reattach = true. */
 void fmgr_request_reattach(struct fmgr *m);
 /* Migrate moves a component from the agent at source to the one at target. */

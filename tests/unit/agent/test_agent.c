@@ -567,6 +567,121 @@ START_TEST(agent_stops_a_component_whose_commit_is_refused_for_a_stale_epoch)
 }
 END_TEST
 
+
+/* The agent's queue as Status shows it. */
+static void
+queue_status(struct agent *a, Ckpt__V1__QueueStatus *ret_q)
+{
+	Ckpt__V1__StatusReply *st = status(a);
+
+	ck_assert_ptr_nonnull(st->queue);
+	*ret_q = *st->queue;
+	rpc_reply_free(&st->base);
+}
+
+/*
+ * A queued checkpoint whose store is refused for missing chunks, nasc's own
+ * redo refused too (chunks deleted twice, or a NAS restart and a delete), is
+ * not dropped: it stays at the head of the queue and the next round stores
+ * it, so every seq the agent gave a checkpoint is on the NAS, in order.
+ */
+START_TEST(agent_keeps_a_queued_checkpoint_refused_for_missing_chunks)
+{
+	struct agent *a = start_agent("n1", "c1", 0);
+	Ckpt__V1__QueueStatus q;
+	struct fnas_rec latest;
+	uint64_t until;
+	unsigned count, queued;
+
+	ck_assert(agent_wait_attached(a, WAIT_MS));
+	ck_assert(wait_count("c1", 2, WAIT_MS));
+	/* The NAS away: checkpoints wait in the queue, each with its seq. */
+	fnas_set_down(nas, true);
+	until = util_now_mono_ms() + WAIT_MS;
+	do {
+		util_sleep_ms(10);
+		queue_status(a, &q);
+	} while (q.checkpoints < 3 && util_now_mono_ms() < until);
+	ck_assert_uint_ge(q.checkpoints, 3);
+	queued = q.checkpoints;
+	/* Back, but the first Store and nasc's redo of it are refused for missing chunks. */
+	fnas_refuse_missing(nas, 2);
+	fnas_set_down(nas, false);
+	until = util_now_mono_ms() + WAIT_MS;
+	do {
+		util_sleep_ms(10);
+		queue_status(a, &q);
+	} while ((fnas_refused(nas) < 2 || q.checkpoints != 0 || q.stored < queued) &&
+	    util_now_mono_ms() < until);
+	ck_assert_uint_eq(fnas_refused(nas), 2);
+	ck_assert_uint_eq(q.checkpoints, 0);
+	/* Seqs from 1 with none missing: the refused one was stored after all, in its place. */
+	count = fnas_count(nas, "c1", &latest);
+	ck_assert_uint_eq(count, latest.fr_seq);
+	ck_assert_uint_ge(q.stored, queued);
+	ck_assert_uint_eq(q.dropped, 0);
+	agent_free(a);
+}
+END_TEST
+
+
+/* Polls agent_linked() until it is want; false when WAIT_MS pass first. */
+static bool
+wait_linked(struct agent *a, bool want)
+{
+	uint64_t until = util_now_mono_ms() + WAIT_MS;
+
+	while (agent_linked(a) != want) {
+		if (util_now_mono_ms() > until)
+			return false;
+		util_sleep_ms(1);
+	}
+	return true;
+}
+
+/*
+ * /readyz's manager link (agent_linked(): what /readyz and
+ * ckpt_agent_attached read) holds through heartbeats refused now and then
+ * (two in a row, the lease 500 ms, one heartbeat every 50 ms), goes down when
+ * the manager stops answering for the lease, and up again when it answers.
+ */
+START_TEST(agent_link_stays_up_through_lost_heartbeats_not_a_lost_manager)
+{
+	struct agent *a = start_agent("n1", NULL, 0);
+	struct fmgr_stats st;
+	unsigned answered;
+	bool flapped = false;
+	uint64_t until;
+
+	ck_assert(agent_wait_attached(a, WAIT_MS));
+	ck_assert(wait_linked(a, true));
+	fmgr_refuse_heartbeats(mgr, 2);
+	until = util_now_mono_ms() + WAIT_MS;
+	while (fmgr_refused_heartbeats(mgr) < 2 && util_now_mono_ms() < until) {
+		flapped |= !agent_linked(a);
+		util_sleep_ms(1);
+	}
+	ck_assert_uint_eq(fmgr_refused_heartbeats(mgr), 2);
+	/* Until two heartbeats after them are answered. */
+	fmgr_stats(mgr, &st);
+	answered = st.fs_heartbeats;
+	do {
+		flapped |= !agent_linked(a);
+		util_sleep_ms(1);
+		fmgr_stats(mgr, &st);
+	} while (st.fs_heartbeats < answered + 2 && util_now_mono_ms() < until);
+	ck_assert_uint_ge(st.fs_heartbeats, answered + 2);
+	ck_assert_msg(!flapped, "the link went down for two refused heartbeats");
+	/* The manager refuses everything, attaches too: down once the lease passed. */
+	fmgr_set_down(mgr, true);
+	ck_assert_msg(wait_linked(a, false), "the link stays up with the manager gone");
+	ck_assert_uint_eq(fmgr_refused_heartbeats(mgr), 2);
+	fmgr_set_down(mgr, false);
+	ck_assert_msg(wait_linked(a, true), "the link stays down with the manager back");
+	agent_free(a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -588,6 +703,8 @@ main(void)
 	tcase_add_test(tc, agent_answers_garbage_and_goes_on_serving);
 	tcase_add_test(tc, agent_new_rejects_bad_settings);
 	tcase_add_test(tc, agent_stops_a_component_whose_commit_is_refused_for_a_stale_epoch);
+	tcase_add_test(tc, agent_keeps_a_queued_checkpoint_refused_for_missing_chunks);
+	tcase_add_test(tc, agent_link_stays_up_through_lost_heartbeats_not_a_lost_manager);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

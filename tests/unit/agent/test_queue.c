@@ -137,8 +137,12 @@ START_TEST(queue_untake_puts_it_back_at_the_front)
 	push(q, "a", 2, 100, 0);
 	ck_assert(queue_take(q, &it));
 	ck_assert_uint_eq(it.qi_seq, 1);
+	it.qi_missing = 2;    /* what the flush counts of it comes back with it */
 	queue_untake(q, &it); /* the store failed: it goes first next time */
-	ck_assert_uint_eq(take_seq(q), 1);
+	ck_assert(queue_take(q, &it));
+	ck_assert_uint_eq(it.qi_seq, 1);
+	ck_assert_uint_eq(it.qi_missing, 2);
+	free(it.qi_buf);
 	ck_assert_uint_eq(take_seq(q), 2);
 	/* Taken, then the room filled meanwhile: putting it back drops it. */
 	push(q, "a", 3, 100, 0);
@@ -175,8 +179,10 @@ START_TEST(queue_drop_component_forgets_only_that_component)
 	ck_assert_uint_eq(take_seq(q), 5);
 	ck_assert_uint_eq(queue_drop_component(q, "a"), 0);
 	queue_count_stored(q);
+	queue_count_dropped(q); /* one taken and refused for good */
 	queue_get_stats(q, &st);
 	ck_assert_uint_eq(st.qs_stored, 1);
+	ck_assert_uint_eq(st.qs_dropped, 1);
 	queue_free(q);
 }
 END_TEST

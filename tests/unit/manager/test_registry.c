@@ -1097,6 +1097,101 @@ START_TEST(a_place_that_frees_wakes_the_failover_waiting_for_room)
 }
 END_TEST
 
+
+/* A heartbeat of node listing comps, with mem_free bytes free of 1 MiB. */
+static void
+report_mem(struct reg *r, const char *node, const struct reg_comp *comps, size_t n,
+    uint64_t mem_free)
+{
+	struct reg_capacity cap = { .rcap_mem_free = mem_free, .rcap_mem_total = 1u << 20,
+		.rcap_cpu_count = 2 };
+
+	ck_assert_int_eq(reg_heartbeat(r, node, &cap, comps, n), 0);
+}
+
+/*
+ * Memory that grows on a node is room too: a failover waiting for room whose
+ * state (4096 bytes, as its lost node reported) the node did not have free
+ * when it was told to wait is due, and rc_on_room told, at the heartbeat
+ * that reports that much free; not for growth short of its need, not again
+ * while memory hovers above it (a wait marks it), not on a cordoned node,
+ * and never for one whose need is not known. Two failovers waking at once,
+ * one placed there (its memory taken): the other waits, and no heartbeat
+ * wakes it until memory frees again. Without memory as a waking event the
+ * first "told" fails: the wait is an hour.
+ */
+START_TEST(memory_that_grows_on_a_node_wakes_the_failover_waiting_for_room)
+{
+	struct reg_config cfg = { .rc_down_after_ms = 1000, .rc_clock = fake_clock,
+		.rc_on_room = on_room };
+	struct reg *r = NULL;
+	struct reg_comp a1 = comp("a1", 1), lost[] = { comp("d1", 1), comp("d2", 1), comp("u", 1) };
+	struct reg_comp d1st = comp("d1", 2), on_na[] = { comp("a1", 1), comp("d1", 2) };
+	struct reg_mig_plan p;
+	struct reg_down down;
+
+	fake_now = 1000000;
+	room_told = 0;
+	lost[2].rc_state_bytes = 0; /* u: no checkpoint, no size: its need is not known */
+	ck_assert_int_eq(reg_new(&cfg, &r), 0);
+	attach(r, "na", "tcp://127.0.0.1:1", &a1, 1, 1000);
+	attach(r, "nd", "tcp://127.0.0.1:4", lost, 3, 1000);
+	/* nd dies (silent past down-after): each finds no node with 4096 bytes free, waits an hour. */
+	fake_now += 1500;
+	report_mem(r, "na", &a1, 1, 1000);
+	ck_assert_uint_eq(reg_sweep(r, &down, 1), 1);
+	ck_assert_str_eq(down.rd_node, "nd");
+	ck_assert_uint_eq(reg_failover_mark(r, "nd", "down"), 3);
+	ck_assert(due_again(r, "d1"));
+	ck_assert(due_again(r, "d2"));
+	ck_assert(due_again(r, "u"));
+	ck_assert(!due_again(r, "d1"));
+
+	/* More free, still short of 4096: nothing. */
+	report_mem(r, "na", &a1, 1, 3000);
+	ck_assert(!due_again(r, "d1"));
+	ck_assert(!due_again(r, "d2"));
+	ck_assert_uint_eq(room_told, 0);
+	/* Enough (a1 shrank): d1 and d2 are due, told once; u (need unknown) is not. */
+	report_mem(r, "na", &a1, 1, 5000);
+	ck_assert_uint_eq(room_told, 1);
+	ck_assert(due_again(r, "d1"));
+	ck_assert(due_again(r, "d2"));
+	ck_assert(!due_again(r, "u"));
+	/* Memory that hovers above the need after the wait is no new room. */
+	report_mem(r, "na", &a1, 1, 4500);
+	report_mem(r, "na", &a1, 1, 5200);
+	ck_assert(!due_again(r, "d1"));
+	ck_assert(!due_again(r, "d2"));
+	ck_assert_uint_eq(room_told, 1);
+
+	/* d1 placed on na takes the memory; d2, tried again, waits. */
+	ck_assert_int_eq(reg_migrate_begin(r, "d1", &p), 0);
+	ck_assert_uint_eq(p.rm_need_bytes, 4096);
+	ck_assert_int_eq(reg_migrate_toward(r, "d1", "na", 0), 0);
+	reg_migrate_end(r, "d1", "na", 2, &d1st);
+	report_mem(r, "na", on_na, 2, 900);
+	reg_failover_wait_room(r, "d2", "no room", 3600000);
+	report_mem(r, "na", on_na, 2, 900);
+	report_mem(r, "na", on_na, 2, 1100);
+	ck_assert(!due_again(r, "d2"));
+	ck_assert_uint_eq(room_told, 1);
+	/* d1 stops there, its memory freed: d2 is due. */
+	report_mem(r, "na", &a1, 1, 5000);
+	ck_assert(due_again(r, "d2"));
+	ck_assert_uint_eq(room_told, 2);
+
+	/* Memory that grows on a cordoned node is no room. */
+	report_mem(r, "na", &a1, 1, 900);
+	reg_failover_wait_room(r, "d2", "no room", 3600000);
+	ck_assert_int_eq(reg_cordon(r, "na", true, NULL), 0);
+	report_mem(r, "na", &a1, 1, 9000);
+	ck_assert(!due_again(r, "d2"));
+	ck_assert_uint_eq(room_told, 2);
+	reg_free(r);
+}
+END_TEST
+
 /*
  * --max-node-components 2: n1 attaches running x and declaring d1 and d2
  * (each list within the cap, 3 together). The attach is taken (d2 may turn
@@ -1531,6 +1626,41 @@ START_TEST(a_component_deleted_while_its_node_starts_it_stays_deleted)
 }
 END_TEST
 
+
+/*
+ * A delete that lands while the failover worker tries a resume (between its
+ * reading of the target and its begin): the begin finds nothing to move
+ * (-ENOENT, d has no checkpoint) and the wait the worker then records says
+ * nothing waits (false), which the manager logs as the end of the resume,
+ * not as "failover of d waits". One still pending (c) does wait (true).
+ * Without it the manager said "failover of d waits (attempt 1, next in ...)"
+ * for a component deleted, and published a pending event for it.
+ */
+START_TEST(a_wait_recorded_after_a_delete_says_nothing_waits)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp decl[] = { comp("c", 0), comp("d", 0) };
+	char node[KEY_NAME_MAX + 1], names[4][KEY_NAME_MAX + 1];
+	struct reg_mig_plan p;
+
+	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
+	ck_assert_uint_eq(attach_declaring(r, "n1", NULL, 0, decl, 2), 2);
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 2);
+	/* The worker reads d's target, then ckptctl delete d runs to its end. */
+	ck_assert(reg_failover_wanted(r, "d"));
+	ck_assert_int_eq(reg_resume_target(r, "d", node), 0);
+	ck_assert_int_eq(reg_delete_begin(r, "d", &p), 0);
+	reg_migrate_release(r, "d");
+	ck_assert_int_eq(reg_migrate_begin(r, "d", &p), -ENOENT);
+	ck_assert(!reg_failover_wait(r, "d", "failover of d: not found", 5000));
+	ck_assert(!reg_failover_wait_room(r, "d", "no room", 5000));
+	ck_assert(reg_failover_wait(r, "c", "no node", 0));
+	fake_now += 10000;
+	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 4), 0);
+	reg_free(r);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -1563,12 +1693,14 @@ registry_suite(void)
 	tcase_add_test(tc, a_failed_or_given_up_move_releases_its_place);
 	tcase_add_test(tc, a_component_reported_and_assigned_counts_once);
 	tcase_add_test(tc, a_place_that_frees_wakes_the_failover_waiting_for_room);
+	tcase_add_test(tc, memory_that_grows_on_a_node_wakes_the_failover_waiting_for_room);
 	tcase_add_test(tc, an_attach_resumes_only_the_declared_components_that_fit_under_the_cap);
 	tcase_add_test(tc, a_deleted_component_is_not_brought_back_by_a_stale_report);
 	tcase_add_test(tc, an_attach_over_the_cap_is_taken_with_what_the_node_last_stored);
 	tcase_add_test(tc, a_move_away_frees_its_source_after_a_report_without_it);
 	tcase_add_test(tc, a_new_agent_instance_does_not_inherit_a_restore_on_the_old_one);
 	tcase_add_test(tc, a_component_deleted_while_its_node_starts_it_stays_deleted);
+	tcase_add_test(tc, a_wait_recorded_after_a_delete_says_nothing_waits);
 	suite_add_tcase(s, tc);
 	return s;
 }
