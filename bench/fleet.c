@@ -17,7 +17,8 @@
  * per second, the ratio against the first row measured in the same run, and
  * the NAS's write transactions per checkpoint (from Stat: 1 for an inline
  * store, 2 for PutChunks and Store; below that, concurrent writes shared
- * commits).
+ * commits), and the CPU this process spent per checkpoint (getrusage: every
+ * writer thread and their nng threads, connecting included).
  *
  * The clock runs from the moment every writer is connected (each dials its
  * NAS before, as redis-benchmark connects its clients before it starts its
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,6 +119,18 @@ fleet_writer(void *arg)
 	return NULL;
 }
 
+/* CPU seconds of this process so far, every thread's (user and system). */
+static double
+fleet_cpu(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static int
 fleet_stat(const char *url, uint64_t *ret_writes, uint64_t *ret_commits)
 {
@@ -198,7 +212,8 @@ main(int argc, char **argv)
 	{
 		char vs[16];
 		snprintf(vs, sizeof(vs), "vs %u", writers[0]);
-		printf("%-10s %12s %10s %22s\n", "writers", "ckpt/s", vs, "NAS commits per ckpt");
+		printf("%-10s %12s %10s %22s %16s\n", "writers", "ckpt/s", vs, "NAS commits per ckpt",
+		    "writer us/ckpt");
 	}
 	for (unsigned k = 0; k < nw; k++) {
 		struct fleet_run r = { .f_url = argv[1], .f_round = k, .f_data = data, .f_count = count,
@@ -206,10 +221,12 @@ main(int argc, char **argv)
 		pthread_t t[FLEET_WRITERS_MAX];
 		uint64_t w0, c0, w1, c1;
 		unsigned started = 0;
-		double t0, dt, rate;
+		double t0, dt, rate, cpu0, cpu;
 
 		if (fleet_stat(argv[1], &w0, &c0) != 0)
 			return 1;
+		/* From before the writers connect: their connections' setup is theirs too. */
+		cpu0 = fleet_cpu();
 		if (pthread_barrier_init(&r.f_ready, NULL, writers[k] + 1) != 0)
 			return 1;
 		for (unsigned i = 0; i < writers[k]; i++)
@@ -223,6 +240,7 @@ main(int argc, char **argv)
 		for (unsigned i = 0; i < started; i++)
 			pthread_join(t[i], NULL);
 		pthread_barrier_destroy(&r.f_ready);
+		cpu = fleet_cpu() - cpu0;
 		dt = r.f_end - t0;
 		if (r.f_failed != 0 || fleet_stat(argv[1], &w1, &c1) != 0) {
 			fprintf(stderr, "fleet: %d stores failed\n", r.f_failed);
@@ -232,10 +250,11 @@ main(int argc, char **argv)
 		if (k == 0)
 			base = rate;
 		if (c1 == c0) /* a NAS older than the writes counters */
-			printf("%-10u %12.0f %10.2f %22s\n", writers[k], rate, rate / base, "-");
+			printf("%-10u %12.0f %10.2f %22s %16.0f\n", writers[k], rate, rate / base, "-",
+			    cpu * 1e6 / (double)count);
 		else
-			printf("%-10u %12.0f %10.2f %22.2f\n", writers[k], rate, rate / base,
-			    (double)(c1 - c0) / (double)count);
+			printf("%-10u %12.0f %10.2f %22.2f %16.0f\n", writers[k], rate, rate / base,
+			    (double)(c1 - c0) / (double)count, cpu * 1e6 / (double)count);
 	}
 	return 0;
 }

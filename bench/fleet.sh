@@ -8,7 +8,8 @@
 # checkpoints/s with small checkpoints inline (one round trip, one commit),
 # the same on the normal path (HaveChunks, PutChunks, Store: what main did),
 # Redis's SETs/s and the ratio ckpt/Redis, with the NAS's write transactions
-# per checkpoint. First, the sync floor of the disk (bench/syncfloor.c): one
+# per checkpoint and the CPU per inline checkpoint of the NAS (/proc, in 10 ms
+# ticks) and of the writers (their process, getrusage). First, the sync floor of the disk (bench/syncfloor.c): one
 # writer cannot go faster than one LMDB commit, two syncs, where Redis
 # needs one. Not a test.
 #
@@ -83,26 +84,34 @@ redis_rate() {
 	redis-benchmark -h 127.0.0.1 -p "$rport" -t set -d 4096 -c "$k" -n "$n" --csv 2>/dev/null |
 		awk -F'"' '$2 == "SET" { print $4 }'
 }
-# Checkpoints per second and NAS commits per checkpoint from K writers (fleet's row).
+# Checkpoints per second, NAS commits and writer CPU (us) per checkpoint from K writers (fleet's row).
 fleet_row() {
 	local k=$1 n=$2; shift 2
-	"$build/bench/fleet" -n "$n" "$@" "$url" "$work/w/W4" "$k" | awk 'NR == 2 { print $2, $4 }'
+	"$build/bench/fleet" -n "$n" "$@" "$url" "$work/w/W4" "$k" | awk 'NR == 2 { print $2, $4, $5 }'
+}
+# The NAS's CPU so far, in clock ticks (user and system, every thread).
+nas_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$nas_pid/stat"
 }
 
 echo "ckpt fleet benchmark ($(date -u +%F' '%H:%M), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), NAS $nas, work folder $work)"
 "$build/bench/syncfloor" "$work" 1
-printf '%-8s %10s %10s %12s %10s %10s %14s\n' clients "ckpt/s" "normal/s" "redis SET/s" \
-	"ckpt/redis" "ckpt/normal" "commits/ckpt"
+printf '%-8s %10s %10s %12s %10s %10s %14s %12s %14s\n' clients "ckpt/s" "normal/s" \
+	"redis SET/s" "ckpt/redis" "ckpt/normal" "commits/ckpt" "NAS us/ckpt" "writer us/ckpt"
+hz=$(getconf CLK_TCK)
 for k in "${@:-1 16 64}"; do
 	for kk in $k; do
 		n=${CKPT_FLEET_COUNT:-$([ "$kk" -eq 1 ] && echo 1000 || echo 4000)}
-		read -r fast fast_c < <(fleet_row "$kk" "$n")
+		t0=$(nas_ticks)
+		read -r fast fast_c fast_cpu < <(fleet_row "$kk" "$n")
+		t1=$(nas_ticks)
 		read -r normal _ < <(fleet_row "$kk" "$n" --normal)
 		redis="-"
 		[ "$use_redis" = 1 ] && redis=$(redis_rate "$kk" $((n * 4)))
-		awk -v k="$kk" -v f="$fast" -v n="$normal" -v r="$redis" -v c="$fast_c" 'BEGIN {
-			printf "%-8s %10.0f %10.0f %12s %10s %10.2f %14s\n", k, f, n,
+		awk -v k="$kk" -v f="$fast" -v n="$normal" -v r="$redis" -v c="$fast_c" \
+		    -v nas=$(((t1 - t0) * 1000000 / hz / n)) -v w="${fast_cpu:--}" 'BEGIN {
+			printf "%-8s %10.0f %10.0f %12s %10s %10.2f %14s %12s %14s\n", k, f, n,
 			    r == "-" ? "-" : sprintf("%.0f", r), r == "-" ? "-" : sprintf("%.2f", f / r),
-			    f / n, c }'
+			    f / n, c, nas, w }'
 	done
 done

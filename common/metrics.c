@@ -33,6 +33,16 @@ struct metrics_fam {
 	size_t mf_nbounds;
 	struct metrics_series *mf_series;
 	size_t mf_nseries, mf_cap;
+	/*
+	 * The series by their label values (metrics_series_hash()): open
+	 * addressing, mf_index_cap slots (a power of two, at least twice
+	 * mf_nseries), each 0 (free) or a series' index + 1. Without it every
+	 * update compared its values with every series': one per component
+	 * (the NAS's stored_total) made a store pay for thousands of compares,
+	 * under the registry's lock.
+	 */
+	uint32_t *mf_index;
+	size_t mf_index_cap;
 };
 
 struct metrics_collector {
@@ -86,6 +96,7 @@ metrics_fam_free(struct metrics_fam *f)
 	for (size_t i = 0; i < f->mf_nseries; i++)
 		metrics_series_free(&f->mf_series[i]);
 	free(f->mf_series);
+	free(f->mf_index);
 	free(f->mf_help);
 	free(f);
 }
@@ -214,26 +225,88 @@ out_free:
 	return rv;
 }
 
+/* FNV-1a over label values as stored: each cut at METRICS_VALUE_MAX bytes, NULL as "". */
+static uint32_t
+metrics_series_hash(const struct metrics_fam *f, const char *const *vals)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t j = 0; j < f->mf_nlabels; j++) {
+		const char *v = vals[j] != NULL ? vals[j] : "";
+		size_t n = strnlen(v, METRICS_VALUE_MAX);
+		for (size_t k = 0; k < n; k++)
+			h = (h ^ (uint8_t)v[k]) * 16777619u;
+		h = (h ^ 0xffu) * 16777619u; /* ends the value: ("ab","") is not ("a","b") */
+	}
+	return h;
+}
+
+static bool
+metrics_series_is(const struct metrics_fam *f, const struct metrics_series *s,
+    const char *const *vals)
+{
+	for (size_t j = 0; j < f->mf_nlabels; j++)
+		if (strncmp(s->ms_vals[j], vals[j] != NULL ? vals[j] : "", METRICS_VALUE_MAX) != 0)
+			return false;
+	return true;
+}
+
+/* Puts series i into f's index, which has a free slot. */
+static void
+metrics_index_put(struct metrics_fam *f, size_t i)
+{
+	size_t mask = f->mf_index_cap - 1;
+	size_t at = metrics_series_hash(f, (const char *const *)f->mf_series[i].ms_vals) & mask;
+
+	while (f->mf_index[at] != 0)
+		at = (at + 1) & mask;
+	f->mf_index[at] = (uint32_t)i + 1;
+}
+
+/* Makes f's index hold twice its series and one more; -ENOMEM leaves it as it was. */
+static int
+metrics_index_grow(struct metrics_fam *f)
+{
+	size_t cap = f->mf_index_cap == 0 ? 16 : f->mf_index_cap;
+	uint32_t *idx;
+
+	while (cap < 2 * (f->mf_nseries + 1))
+		cap *= 2;
+	if (cap == f->mf_index_cap)
+		return 0;
+	idx = calloc(cap, sizeof(*idx));
+	if (idx == NULL)
+		return -ENOMEM;
+	free(f->mf_index);
+	f->mf_index = idx;
+	f->mf_index_cap = cap;
+	for (size_t i = 0; i < f->mf_nseries; i++)
+		metrics_index_put(f, i);
+	return 0;
+}
+
 /* The series of f with vals, made if missing; NULL with *ret_rv set. Under m_mu. */
 static struct metrics_series *
 metrics_series_get(struct metrics_fam *f, const char *const *vals, int *ret_rv)
 {
 	struct metrics_series *s;
 
-	for (size_t i = 0; i < f->mf_nseries; i++) {
-		size_t j;
+	if (f->mf_index_cap != 0) {
+		size_t mask = f->mf_index_cap - 1;
+		size_t at = metrics_series_hash(f, vals) & mask;
 
-		s = &f->mf_series[i];
-		for (j = 0; j < f->mf_nlabels; j++)
-			if (strncmp(s->ms_vals[j], vals[j] != NULL ? vals[j] : "", METRICS_VALUE_MAX) != 0)
-				break;
-		if (j == f->mf_nlabels)
-			return s;
+		for (; f->mf_index[at] != 0; at = (at + 1) & mask) {
+			s = &f->mf_series[f->mf_index[at] - 1];
+			if (metrics_series_is(f, s, vals))
+				return s;
+		}
 	}
 	if (f->mf_nseries == METRICS_SERIES_MAX) {
 		*ret_rv = -ENOSPC;
 		return NULL;
 	}
+	if ((*ret_rv = metrics_index_grow(f)) != 0)
+		return NULL;
 	if (f->mf_nseries == f->mf_cap) {
 		size_t cap = f->mf_cap == 0 ? 8 : 2 * f->mf_cap;
 		struct metrics_series *n = realloc(f->mf_series, cap * sizeof(*n));
@@ -254,6 +327,7 @@ metrics_series_get(struct metrics_fam *f, const char *const *vals, int *ret_rv)
 	if (f->mf_type == METRICS_HISTOGRAM &&
 	    (s->ms_buckets = calloc(f->mf_nbounds, sizeof(*s->ms_buckets))) == NULL)
 		goto out_free;
+	metrics_index_put(f, f->mf_nseries);
 	f->mf_nseries++;
 	*ret_rv = 0;
 	return s;
@@ -330,6 +404,8 @@ metrics_clear(struct metrics_fam *f)
 	for (size_t i = 0; i < f->mf_nseries; i++)
 		metrics_series_free(&f->mf_series[i]);
 	f->mf_nseries = 0;
+	if (f->mf_index != NULL)
+		memset(f->mf_index, 0, f->mf_index_cap * sizeof(*f->mf_index));
 	pthread_mutex_unlock(&f->mf_reg->m_mu);
 }
 

@@ -68,13 +68,28 @@ struct rpc_deferred {
 	struct rpc_deferred *d_next; /* on s_dfree */
 };
 
+/*
+ * A request worker: a context always receiving, whose requests are served
+ * on the nng thread that completes the receive (rs_direct methods) or
+ * handed to the worker's thread. Whoever serves a request arms the next
+ * receive once the context is free again: only one of them touches w_ctx
+ * and w_arena at a time.
+ */
 struct rpc_worker {
 	struct rpc_server *w_srv;
 	nng_ctx w_ctx;
-	nng_aio *w_aio;
+	nng_aio *w_aio;       /* receives (callback rpc_worker_cb()); sends a direct reply */
+	nng_aio *w_saio;      /* the thread's sends */
+	bool w_sending;       /* w_aio carries a direct reply */
 	pthread_t w_thread;
 	struct arena *w_arena;
 	int w_started;
+	/* A request for the thread (w_msg received at w_t0), or w_quit; under w_mu. */
+	pthread_mutex_t w_mu;
+	pthread_cond_t w_cv;
+	nng_msg *w_msg;
+	uint64_t w_t0;
+	bool w_quit;
 };
 
 /* A slow request handed over by a request worker, with the context it came on. */
@@ -1175,10 +1190,10 @@ rpc_slow_hand_off(struct rpc_worker *w, int method, nng_msg *msg, uint64_t t0)
 		atomic_fetch_add(&s->s_errors, 1);
 		nng_msg_free(msg);
 		if (rpc_msg_pack(&hdr.base, NULL, &reply) == 0) {
-			nng_aio_set_msg(w->w_aio, reply);
-			nng_ctx_send(w->w_ctx, w->w_aio);
-			nng_aio_wait(w->w_aio);
-			if (nng_aio_result(w->w_aio) != 0)
+			nng_aio_set_msg(w->w_saio, reply);
+			nng_ctx_send(w->w_ctx, w->w_saio);
+			nng_aio_wait(w->w_saio);
+			if (nng_aio_result(w->w_saio) != 0)
 				nng_msg_free(reply);
 		}
 		rpc_server_done(s, method, (int)hdr.code, t0);
@@ -1209,6 +1224,116 @@ rpc_slow_hand_off(struct rpc_worker *w, int method, nng_msg *msg, uint64_t t0)
 	return 0;
 }
 
+/* The worker's context receives the next request (rpc_worker_cb() gets it). */
+static void
+rpc_worker_recv(struct rpc_worker *w)
+{
+	w->w_sending = false;
+	nng_ctx_recv(w->w_ctx, w->w_aio);
+}
+
+/* The method of a request to serve on the receiving thread (rs_direct), else -1. */
+static int
+rpc_direct_method(const struct rpc_server *s, nng_msg *msg)
+{
+	const bool *direct = s->s_cfg.rs_direct;
+	struct rpc_envelope env;
+
+	if (direct == NULL || nng_msg_len(msg) > s->s_cfg.rs_direct_max ||
+	    rpc_envelope_read(nng_msg_body(msg), nng_msg_len(msg), &env) != 0 ||
+	    env.en_method >= s->s_cfg.rs_service->n_methods || !direct[env.en_method] ||
+	    rpc_service_is(env.en_service, env.en_service_len, ckpt__v1__auth__descriptor.name))
+		return -1;
+	return (int)env.en_method;
+}
+
+/*
+ * Serves a direct request on the thread that received it. The reply goes
+ * out on w_aio, whose completion arms the next receive; a deferred call
+ * left an idle context in w_ctx, which receives at once.
+ */
+static void
+rpc_worker_direct(struct rpc_worker *w, nng_msg *msg, uint64_t t0)
+{
+	struct rpc_server *s = w->w_srv;
+	struct rpc_call call = { .rc_srv = s, .rc_arena = w->w_arena, .rc_t0 = t0 };
+	nng_msg *reply = NULL;
+	int rv, method, code;
+
+	call.rc_pipe = nng_msg_get_pipe(msg);
+	call.rc_deadline_ms = t0 + s->s_cfg.rs_default_timeout_ms;
+	call.rc_ctx = &w->w_ctx;
+	call.rc_arena_slot = &w->w_arena;
+	call.rc_req = msg;
+	rv = rpc_server_handle(s, &call, nng_msg_body(msg), nng_msg_len(msg), &method, &code,
+	    &reply);
+	if (rv > 0) {
+		rpc_worker_recv(w); /* deferred */
+		return;
+	}
+	nng_msg_free(msg);
+	/* Before the send: its completion may start the next request on w_arena. */
+	rpc_server_done(s, method, code, t0);
+	arena_reset(w->w_arena);
+	if (rv != 0) {
+		rpc_worker_recv(w);
+		return;
+	}
+	if (atomic_load(&s->s_stopping)) {
+		nng_msg_free(reply);
+		return;
+	}
+	w->w_sending = true;
+	nng_aio_set_msg(w->w_aio, reply);
+	nng_ctx_send(w->w_ctx, w->w_aio);
+}
+
+/*
+ * w_aio's callback, on an nng thread: a request received (served here or
+ * handed to the worker's thread), or a direct reply sent (the context
+ * receives again).
+ */
+static void
+rpc_worker_cb(void *arg)
+{
+	struct rpc_worker *w = arg;
+	struct rpc_server *s = w->w_srv;
+	int rv = nng_aio_result(w->w_aio);
+	nng_msg *msg;
+	uint64_t t0;
+
+	if (w->w_sending) {
+		if (rv != 0)
+			nng_msg_free(nng_aio_get_msg(w->w_aio)); /* the caller went away */
+		if (!atomic_load(&s->s_stopping))
+			rpc_worker_recv(w);
+		return;
+	}
+	if (rv == NNG_ECLOSED || atomic_load(&s->s_stopping)) {
+		if (rv == 0)
+			nng_msg_free(nng_aio_get_msg(w->w_aio));
+		return; /* rpc_server_stop() ends the thread */
+	}
+	if (rv != 0) {
+		rpc_worker_recv(w);
+		return;
+	}
+	t0 = util_now_mono_ms();
+	msg = nng_aio_get_msg(w->w_aio);
+	nng_aio_set_msg(w->w_aio, NULL);
+	atomic_fetch_add(&s->s_requests, 1);
+	if (rpc_direct_method(s, msg) >= 0) {
+		rpc_worker_direct(w, msg, t0);
+		return;
+	}
+	pthread_mutex_lock(&w->w_mu);
+	w->w_msg = msg;
+	w->w_t0 = t0;
+	pthread_cond_signal(&w->w_cv);
+	pthread_mutex_unlock(&w->w_mu);
+}
+
+/* A worker's thread: the requests its context received that are not served directly. */
 static void *
 rpc_worker_main(void *arg)
 {
@@ -1218,25 +1343,25 @@ rpc_worker_main(void *arg)
 	for (;;) {
 		nng_msg *msg;
 		uint64_t t0;
-		int rv, method;
+		int method;
 
-		nng_ctx_recv(w->w_ctx, w->w_aio);
-		nng_aio_wait(w->w_aio);
-		rv = nng_aio_result(w->w_aio);
-		if (rv == NNG_ECLOSED || atomic_load(&s->s_stopping)) {
-			if (rv == 0)
-				nng_msg_free(nng_aio_get_msg(w->w_aio));
+		pthread_mutex_lock(&w->w_mu);
+		while (w->w_msg == NULL && !w->w_quit)
+			pthread_cond_wait(&w->w_cv, &w->w_mu);
+		msg = w->w_msg;
+		w->w_msg = NULL;
+		t0 = w->w_t0;
+		pthread_mutex_unlock(&w->w_mu);
+		if (msg == NULL)
+			break;
+		if (atomic_load(&s->s_stopping)) {
+			nng_msg_free(msg);
 			break;
 		}
-		if (rv != 0)
-			continue;
-		t0 = util_now_mono_ms();
-		msg = nng_aio_get_msg(w->w_aio);
-		atomic_fetch_add(&s->s_requests, 1);
 		method = rpc_slow_method(s, msg);
-		if (method >= 0 && rpc_slow_hand_off(w, method, msg, t0) == 0)
-			continue;
-		rpc_serve_one(s, &w->w_arena, &w->w_ctx, w->w_aio, msg, t0);
+		if (method < 0 || rpc_slow_hand_off(w, method, msg, t0) != 0)
+			rpc_serve_one(s, &w->w_arena, &w->w_ctx, w->w_saio, msg, t0);
+		rpc_worker_recv(w);
 	}
 	return NULL;
 }
@@ -1478,6 +1603,8 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 		s->s_cfg.rs_workers = 4;
 	if (s->s_cfg.rs_default_timeout_ms == 0)
 		s->s_cfg.rs_default_timeout_ms = RPC_TIMEOUT_DEFAULT_MS;
+	if (s->s_cfg.rs_direct_max == 0)
+		s->s_cfg.rs_direct_max = RPC_DIRECT_MAX_DEFAULT;
 	if (s->s_cfg.rs_max_conns == 0)
 		s->s_cfg.rs_max_conns = LIMIT_CONNS_DEFAULT;
 	if (s->s_cfg.rs_max_rps == 0)
@@ -1559,18 +1686,23 @@ rpc_server_start(const struct rpc_server_config *cfg, const char *url,
 	for (unsigned i = 0; i < s->s_cfg.rs_workers; i++) {
 		struct rpc_worker *w = &s->s_workers[i];
 		w->w_srv = s;
+		pthread_mutex_init(&w->w_mu, NULL);
+		pthread_cond_init(&w->w_cv, NULL);
+		s->s_nworkers = i + 1;
 		rv = err_from_nng(nng_ctx_open(&w->w_ctx, s->s_sock));
 		if (rv == 0)
-			rv = err_from_nng(nng_aio_alloc(&w->w_aio, NULL, NULL));
+			rv = err_from_nng(nng_aio_alloc(&w->w_aio, rpc_worker_cb, w));
+		if (rv == 0)
+			rv = err_from_nng(nng_aio_alloc(&w->w_saio, NULL, NULL));
 		if (rv == 0)
 			rv = arena_new(&w->w_arena);
 		if (rv == 0)
 			rv = -pthread_create(&w->w_thread, NULL, rpc_worker_main, w);
-		s->s_nworkers = i + 1;
 		if (rv != 0)
 			goto out_close;
 		pthread_setname_np(w->w_thread, "rpc:worker");
 		w->w_started = 1;
+		rpc_worker_recv(w);
 	}
 	*ret_server = s;
 	return 0;
@@ -1631,6 +1763,27 @@ rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats)
 
 /* ---- deferred calls ---- */
 
+/*
+ * d_aio's callback: the reply of a finished call left (or its caller went
+ * away), so d and its context are free for the next deferral.
+ */
+static void
+rpc_deferred_sent(void *arg)
+{
+	struct rpc_deferred *d = arg;
+	struct rpc_server *s = d->d_call.rc_srv;
+
+	if (nng_aio_result(d->d_aio) != 0 && nng_aio_get_msg(d->d_aio) != NULL)
+		nng_msg_free(nng_aio_get_msg(d->d_aio));
+	nng_aio_set_msg(d->d_aio, NULL);
+	pthread_mutex_lock(&s->s_dmu);
+	d->d_next = s->s_dfree;
+	s->s_dfree = d;
+	if (--s->s_ndeferred == 0)
+		pthread_cond_broadcast(&s->s_dcv);
+	pthread_mutex_unlock(&s->s_dmu);
+}
+
 /* A deferred call to be: an idle context of s's socket, an aio, an empty arena. */
 static int
 rpc_deferred_new(struct rpc_server *s, struct rpc_deferred **ret_d)
@@ -1642,7 +1795,7 @@ rpc_deferred_new(struct rpc_server *s, struct rpc_deferred **ret_d)
 		return -ENOMEM;
 	rv = arena_new(&d->d_call.rc_arena);
 	if (rv == 0)
-		rv = err_from_nng(nng_aio_alloc(&d->d_aio, NULL, NULL));
+		rv = err_from_nng(nng_aio_alloc(&d->d_aio, rpc_deferred_sent, d));
 	if (rv == 0)
 		rv = err_from_nng(nng_ctx_open(&d->d_ctx, s->s_sock));
 	if (rv != 0) {
@@ -1720,28 +1873,23 @@ rpc_deferred_finish(struct rpc_deferred *d, int rv)
 			hdr.reason = call->rc_reason;
 		body = NULL;
 	}
-	/*
-	 * Sent from this thread, as a worker sends: a REP context's send goes
-	 * straight to the connection (no nng thread in between); to a caller
-	 * that went away it is dropped.
-	 */
-	if (rpc_msg_pack(&hdr.base, body, &reply) == 0) {
-		nng_aio_set_msg(d->d_aio, reply);
-		nng_ctx_send(d->d_ctx, d->d_aio);
-		nng_aio_wait(d->d_aio);
-		if (nng_aio_result(d->d_aio) != 0)
-			nng_msg_free(reply);
-	}
+	rv = rpc_msg_pack(&hdr.base, body, &reply);
 	rpc_server_done(s, call->rc_method, (int)hdr.code, call->rc_t0);
 	nng_msg_free(call->rc_req);
 	call->rc_req = NULL;
 	arena_reset(call->rc_arena);
-	pthread_mutex_lock(&s->s_dmu);
-	d->d_next = s->s_dfree;
-	s->s_dfree = d;
-	if (--s->s_ndeferred == 0)
-		pthread_cond_broadcast(&s->s_dcv);
-	pthread_mutex_unlock(&s->s_dmu);
+	if (rv != 0) {
+		rpc_deferred_sent(d); /* (d_aio's result is 0: nothing to free) */
+		return;
+	}
+	/*
+	 * Sent from this thread without waiting: a REP context's send goes
+	 * straight to the connection when it is idle, and d_aio's callback
+	 * (rpc_deferred_sent()) frees d once the reply is out; to a caller
+	 * that went away it is dropped.
+	 */
+	nng_aio_set_msg(d->d_aio, reply);
+	nng_ctx_send(d->d_ctx, d->d_aio);
 }
 
 /* rpc_server_stop(): waits for the deferred calls in flight, frees the idle ones. */
@@ -1777,8 +1925,15 @@ rpc_server_stop(struct rpc_server *s)
 	atomic_store(&s->s_stopping, 1);
 	rpc_tls_stop(s);
 	for (unsigned i = 0; i < s->s_nworkers; i++) {
-		if (s->s_workers[i].w_aio != NULL)
-			nng_aio_stop(s->s_workers[i].w_aio);
+		struct rpc_worker *w = &s->s_workers[i];
+		if (w->w_aio != NULL)
+			nng_aio_stop(w->w_aio); /* (waits for its callback) */
+		if (w->w_saio != NULL)
+			nng_aio_stop(w->w_saio);
+		pthread_mutex_lock(&w->w_mu);
+		w->w_quit = true;
+		pthread_cond_signal(&w->w_cv);
+		pthread_mutex_unlock(&w->w_mu);
 	}
 	for (unsigned i = 0; i < s->s_nslow; i++) {
 		if (s->s_slow[i].sl_aio != NULL)
@@ -1814,7 +1969,13 @@ rpc_server_stop(struct rpc_server *s)
 		struct rpc_worker *w = &s->s_workers[i];
 		if (w->w_aio != NULL)
 			nng_aio_free(w->w_aio);
+		if (w->w_saio != NULL)
+			nng_aio_free(w->w_saio);
+		if (w->w_msg != NULL)
+			nng_msg_free(w->w_msg); /* handed over as the server stopped */
 		arena_free(w->w_arena);
+		pthread_cond_destroy(&w->w_cv);
+		pthread_mutex_destroy(&w->w_mu);
 	}
 	free(s->s_workers);
 	for (unsigned i = 0; i < s->s_nslow; i++) {

@@ -60,6 +60,7 @@
 #define RPC_TIMEOUT_DEFAULT_MS 5000u
 #define RPC_ERRMSG_MAX 1024
 #define RPC_SLOW_QUEUE_DEFAULT 256u
+#define RPC_DIRECT_MAX_DEFAULT (64u << 10)
 
 struct rpc_call;
 struct rpc_server;
@@ -107,6 +108,20 @@ struct rpc_server_config {
 	const bool *rs_slow;
 	unsigned rs_slow_workers;          /* concurrent slow requests; 0: rs_workers */
 	unsigned rs_slow_queue;            /* slow requests waiting at most; 0: RPC_SLOW_QUEUE_DEFAULT */
+	/*
+	 * NULL, or rs_service->n_methods entries: true marks a method served
+	 * on the nng thread that received its request, when the request is at
+	 * most rs_direct_max bytes (0: RPC_DIRECT_MAX_DEFAULT), instead of being
+	 * handed to a worker thread (a wake-up and a context switch per
+	 * request). Its handler must answer or defer the call (rpc_call_defer())
+	 * without waiting for another request or for the network; it may do
+	 * its own work there, as the NAS's Store does (checks, and leading its
+	 * group commit). nng runs its callbacks on a few threads (twice the
+	 * CPUs in 1.5), so a method that waits long has no place here.
+	 * Authentication, limits and decoding are as for any request.
+	 */
+	const bool *rs_direct;
+	size_t rs_direct_max;
 	unsigned rs_default_timeout_ms;    /* when a request has none; 0: RPC_TIMEOUT_DEFAULT_MS */
 	/* Called (from a worker) once per rejected request with a one-line reason. */
 	void (*rs_on_bad)(void *arg, const char *reason);
@@ -327,7 +342,8 @@ int rpc_call_reply_body(struct rpc_call *call, size_t len, uint8_t **ret_body);
  * thread, rpc_deferred_finish(d, rv) answers it as the handler's return
  * would have (rv 0: the reply message as filled in; else the error with
  * the message and reason set on rpc_deferred_call(d)), counts it, and
- * frees d: neither d nor the call may be used after. A caller that went
+ * frees d: neither d nor the call may be used after. It does not wait
+ * for the reply to leave (d goes back to the server once it has). A caller that went
  * away meanwhile is not answered. rpc_server_stop() waits for every
  * deferred call to be finished (their owner must finish them; the socket
  * is still open until then).

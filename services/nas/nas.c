@@ -819,6 +819,18 @@ nas_decode_put_chunks(struct rpc_call *call, const uint8_t *data, size_t len,
 	return rv;
 }
 
+/*
+ * Served on the nng thread that received it (rpc.h, rs_direct): a small
+ * Store does its checks there and defers its reply to its group commit,
+ * with no hand-off to a worker thread. Up to NAS_DIRECT_MAX bytes: a small
+ * checkpoint of the clients' (NASC_INLINE_MAX, 64 KiB) and its record;
+ * larger Stores (long chunk lists to check) go to the workers.
+ */
+#define NAS_DIRECT_MAX (128u << 10)
+static const bool nas_direct[NAS_METHODS] = {
+	[NAS_STORE] = true,
+};
+
 static const rpc_decode_fn nas_decoders[NAS_METHODS] = {
 	[NAS_PUT_CHUNKS] = nas_decode_put_chunks,
 };
@@ -966,6 +978,8 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 		.rs_decoders = nas_decoders,
 		.rs_recv_max = cfg->nc_recv_max,
 		.rs_workers = cfg->nc_workers,
+		.rs_direct = nas_direct,
+		.rs_direct_max = NAS_DIRECT_MAX,
 		.rs_on_bad = nas_on_bad,
 		.rs_roles = nas_roles,
 		.rs_on_refused = nas_on_refused,

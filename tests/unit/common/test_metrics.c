@@ -203,6 +203,70 @@ START_TEST(metrics_bounds_series_per_family)
 }
 END_TEST
 
+/* The value of the series a,b of family c in text (render()), or -1. */
+static long
+series_value(const char *text, const char *a, const char *b)
+{
+	char want[512];
+	const char *at;
+
+	snprintf(want, sizeof(want), "c{x=\"%s\",y=\"%s\"} ", a, b);
+	at = strstr(text, want);
+	return at != NULL ? strtol(at + strlen(want), NULL, 10) : -1;
+}
+
+START_TEST(metrics_finds_each_of_many_series)
+{
+	static char longv[METRICS_VALUE_MAX + 40];
+	struct metrics_fam *c;
+	struct metrics *m;
+	char a[16], b[16], *text;
+
+	ck_assert_int_eq(metrics_new(&m), 0);
+	ck_assert_int_eq(metrics_add_family(m, METRICS_COUNTER, "c", "", "x,y", NULL, 0, &c), 0);
+	/* Values whose concatenations are alike: ("ab","") is not ("a","b"). */
+	ck_assert_int_eq(metrics_inc(c, 1, METRICS_L("ab", "")), 0);
+	ck_assert_int_eq(metrics_inc(c, 2, METRICS_L("a", "b")), 0);
+	ck_assert_int_eq(metrics_inc(c, 4, METRICS_L("", "ab")), 0);
+	/* Thousands of series (the index grows many times), each counted i + 1 times, interleaved. */
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 3000; i++) {
+			if (round == 2 && i % 3 != 0)
+				continue;
+			snprintf(a, sizeof(a), "n%d", i % 97);
+			snprintf(b, sizeof(b), "c%d", i);
+			ck_assert_int_eq(metrics_inc(c, 1, METRICS_L(a, b)), 0);
+		}
+	/* A value past METRICS_VALUE_MAX is the series of its first METRICS_VALUE_MAX bytes. */
+	memset(longv, 'v', sizeof(longv) - 1);
+	ck_assert_int_eq(metrics_inc(c, 1, METRICS_L(longv, "l")), 0);
+	longv[METRICS_VALUE_MAX + 5] = 'w';
+	ck_assert_int_eq(metrics_inc(c, 1, METRICS_L(longv, "l")), 0);
+	text = render(m);
+	ck_assert_int_eq(series_value(text, "ab", ""), 1);
+	ck_assert_int_eq(series_value(text, "a", "b"), 2);
+	ck_assert_int_eq(series_value(text, "", "ab"), 4);
+	for (int i = 0; i < 3000; i += 7) {
+		snprintf(a, sizeof(a), "n%d", i % 97);
+		snprintf(b, sizeof(b), "c%d", i);
+		ck_assert_int_eq(series_value(text, a, b), i % 3 == 0 ? 3 : 2);
+	}
+	longv[METRICS_VALUE_MAX] = '\0';
+	ck_assert_int_eq(series_value(text, longv, "l"), 2);
+	free(text);
+	/* Cleared: the same values make new series from 0. */
+	metrics_clear(c);
+	ck_assert_int_eq(metrics_inc(c, 5, METRICS_L("a", "b")), 0);
+	ck_assert_int_eq(metrics_inc(c, 1, METRICS_L("n0", "c0")), 0);
+	ck_assert_int_eq(metrics_inc(c, 1, METRICS_L("n0", "c0")), 0);
+	text = render(m);
+	ck_assert_str_eq(text, "# HELP c \n# TYPE c counter\nc{x=\"a\",y=\"b\"} 5\n"
+	                       "c{x=\"n0\",y=\"c0\"} 2\n");
+	free(text);
+	metrics_free(m);
+}
+END_TEST
+
 static void
 collect(void *arg, struct metrics *m)
 {
@@ -314,6 +378,7 @@ main(void)
 	    (int)(sizeof(family_cases) / sizeof(family_cases[0])));
 	tcase_add_test(tc, metrics_refuses_bad_updates);
 	tcase_add_test(tc, metrics_bounds_series_per_family);
+	tcase_add_test(tc, metrics_finds_each_of_many_series);
 	tcase_add_test(tc, metrics_runs_collectors_at_render);
 	tcase_add_test(tc, metrics_counts_exactly_across_threads);
 	tcase_add_test(tc, rpc_counts_requests_in_the_registry);

@@ -998,6 +998,125 @@ START_TEST(rpc_server_stop_waits_for_deferred_calls)
 END_TEST
 
 
+/* ---- direct methods (rs_direct) ---- */
+
+static char served_on[16]; /* the name of the thread that ran the last Status */
+
+static int
+h_status_where(void *arg, struct rpc_call *call, const ProtobufCMessage *req,
+    ProtobufCMessage *reply)
+{
+	pthread_getname_np(pthread_self(), served_on, sizeof(served_on));
+	return h_status(arg, call, req, reply);
+}
+
+static const rpc_handler_fn where_handlers[] = { h_restore, h_stop, NULL, h_status_where };
+
+/* Calls Status and Restore on a new client of rs, n times each (served_on: where Status ran). */
+static void
+direct_calls(struct rpc_server *rs, int n)
+{
+	Ckpt__V1__StatusRequest sreq = CKPT__V1__STATUS_REQUEST__INIT;
+	Ckpt__V1__RestoreRequest rreq = CKPT__V1__RESTORE_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	struct rpc_client *c;
+	struct rpc_error err;
+
+	ck_assert_int_eq(rpc_client_open(rpc_server_url(rs), &ckpt__v1__agent__descriptor,
+	                     RPC_CLIENT_DIAL_NOW, 0, &c, &err),
+	    0);
+	rreq.component = "c1";
+	for (int i = 0; i < n; i++) {
+		served_on[0] = '\0';
+		ck_assert_int_eq(rpc_client_call(c, M_STATUS, &sreq.base, 3000, &rep, &err), 0);
+		ck_assert_str_eq(((Ckpt__V1__StatusReply *)rep)->node, "node-under-test");
+		rpc_reply_free(rep);
+		rep = NULL;
+		/* An error reply goes out the same way, and the context receives again. */
+		ck_assert_int_eq(rpc_client_call(c, M_RESTORE, &rreq.base, 3000, &rep, &err), -ENOENT);
+		ck_assert_str_eq(err.re_reason, "not_here");
+		ck_assert_ptr_nonnull(strstr(err.re_msg, "component c1 is not here"));
+	}
+	rpc_client_close(c);
+}
+
+START_TEST(rpc_direct_methods_are_served_on_the_thread_that_received_them)
+{
+	static const bool direct[4] = { [M_RESTORE] = true, [M_STATUS] = true };
+	struct rpc_server_config cfg = {
+		.rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = where_handlers,
+		.rs_workers = 1,
+		.rs_direct = direct,
+	};
+	struct rpc_server_stats st;
+	struct rpc_server *rs;
+
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &rs), 0);
+	direct_calls(rs, 3);
+	/* nng's thread ("nng:task" in 1.5), not the worker's. */
+	ck_assert_str_ne(served_on, "");
+	ck_assert_str_ne(served_on, "rpc:worker");
+	rpc_server_get_stats(rs, &st);
+	ck_assert_uint_eq(st.rss_requests, 6);
+	ck_assert_uint_eq(st.rss_errors, 3);
+	rpc_server_stop(rs);
+
+	/* Over rs_direct_max (every request is: 8 bytes), the worker serves them. */
+	cfg.rs_direct_max = 8;
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &rs), 0);
+	direct_calls(rs, 2);
+	ck_assert_str_eq(served_on, "rpc:worker");
+	rpc_server_stop(rs);
+}
+END_TEST
+
+START_TEST(rpc_direct_calls_deferred_are_answered_later)
+{
+	static const bool direct[4] = { [M_RESTORE] = true, [M_STATUS] = true };
+	struct rpc_server_config cfg = {
+		.rs_service = &ckpt__v1__agent__descriptor,
+		.rs_handlers = defer_handlers,
+		.rs_workers = 1,
+		.rs_direct = direct,
+	};
+	struct defer_caller dc[3];
+	struct rpc_server *rs;
+	pthread_t t[3];
+
+	nheld = 0;
+	ck_assert_int_eq(rpc_server_start(&cfg, "tcp://127.0.0.1:0", &rs), 0);
+	/* Held at once on one context: each deferral hands the worker a fresh one. */
+	for (int i = 0; i < 3; i++) {
+		defer_caller_start(rs, &dc[i], i == 1 ? M_RESTORE : M_STATUS, 5000, &t[i]);
+		ck_assert_int_eq(held_wait(i + 1), i + 1);
+	}
+	for (int i = 0; i < 3; i++)
+		held_finish(i);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		rpc_client_close(dc[i].dc_cli);
+	}
+	ck_assert_int_eq(dc[0].dc_rv, 0);
+	ck_assert_str_eq(dc[0].dc_node, "node-later");
+	ck_assert_int_eq(dc[1].dc_rv, -ENOENT);
+	ck_assert_str_eq(dc[1].dc_err.re_reason, "not_here");
+	ck_assert_int_eq(dc[2].dc_rv, 0);
+	/* The contexts the finished calls gave back serve the next ones. */
+	for (int i = 0; i < 3; i++) {
+		defer_caller_start(rs, &dc[i], M_STATUS, 5000, &t[i]);
+		ck_assert_int_eq(held_wait(4 + i), 4 + i);
+	}
+	for (int i = 0; i < 3; i++) {
+		held_finish(3 + i);
+		pthread_join(t[i], NULL);
+		rpc_client_close(dc[i].dc_cli);
+		ck_assert_int_eq(dc[i].dc_rv, 0);
+	}
+	rpc_server_stop(rs);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1026,6 +1145,8 @@ main(void)
 	tcase_add_test(tc, rpc_deferred_calls_are_answered_later_and_free_the_worker);
 	tcase_add_test(tc, rpc_deferred_call_whose_caller_went_away_is_dropped);
 	tcase_add_test(tc, rpc_server_stop_waits_for_deferred_calls);
+	tcase_add_test(tc, rpc_direct_methods_are_served_on_the_thread_that_received_them);
+	tcase_add_test(tc, rpc_direct_calls_deferred_are_answered_later);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
