@@ -185,8 +185,9 @@ struct rate;
 void nasc_set_rate(struct nasc *n, struct rate *r);
 void nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats);
 /*
- * Whether small checkpoints go inline (NASC_INLINE_MAX; on by default). Off,
- * every store takes HaveChunks, PutChunks and Store, as before inline chunks
+ * Whether small checkpoints go inline (NASC_INLINE_MAX; on by default), and
+ * the new chunks of a store from its base (NASC_STORE_INLINE). Off, every
+ * store takes HaveChunks, PutChunks and Store, as before inline chunks
  * (bench/fleet.sh measures both in one run). Set before storing.
  */
 void nasc_set_inline(struct nasc *n, bool on);

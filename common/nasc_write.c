@@ -1149,19 +1149,26 @@ nasc_store_fp_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *s
  * fit: at most NASC_STORE_INLINE bytes for the whole request, which a NAS
  * reads as it reads a PutChunks of NASC_BATCH. W3 after W2 with --changed
  * (197 new chunks, 1.7 MB; the request 1.9 MB): one round trip and one
- * commit fewer. Otherwise (or refused by a NAS that takes less inline, 1 MiB
- * before, or none: INVALID_ARGUMENT, or FAILED_PRECONDITION missing_chunks)
- * they go by PutChunks and the Store follows without them.
+ * commit fewer. Otherwise they go by PutChunks and the Store follows without
+ * them; so too when the inline Store is refused by a NAS that takes less
+ * inline (1 MiB before: INVALID_ARGUMENT) or none (it ignores the field and
+ * misses the chunks: FAILED_PRECONDITION, with no reason from one older
+ * than reasons; not a stale epoch, which is final). A NAS that then takes
+ * the PutChunks' store ignores inline chunks: remembered (n_no_inline), as
+ * the small path does. A NAS that misses chunks for another reason (the
+ * base's, deleted meanwhile) refuses the second Store too, and the caller
+ * retries as on the normal path.
  */
 static int
 nasc_store_inline(struct nasc *n, struct nasc_up *u, Ckpt__V1__StoreRequest *sreq,
     unsigned timeout_ms, Ckpt__V1__StoreReply **ret_rep, struct rpc_error *ret_err)
 {
 	struct nasc_batch *b = &u->u_batch[u->u_cur];
+	bool missed = false;
 	size_t size;
 	int rv = 0;
 
-	if (u->u_hold && !u->u_flushed && b->b_n != 0) {
+	if (u->u_hold && !u->u_flushed && b->b_n != 0 && !atomic_load(&n->n_no_inline)) {
 		sreq->n_inline_chunks = b->b_n;
 		sreq->inline_chunks = b->b_cptr;
 		size = ckpt__v1__store_request__get_packed_size(sreq);
@@ -1173,11 +1180,11 @@ nasc_store_inline(struct nasc *n, struct nasc_up *u, Ckpt__V1__StoreRequest *sre
 				atomic_fetch_add(&n->n_put_bytes, b->b_wire);
 				atomic_fetch_add(&n->n_put_chunks, b->b_n);
 				atomic_fetch_add(&n->n_held_inline, 1);
-				b->b_n = 0;
 				return 0;
 			}
-			if (ret_err->re_code != CKPT__V1__CODE__INVALID_ARGUMENT &&
-			    !rpc_error_is(ret_err, ERR_REASON_MISSING_CHUNKS))
+			missed = ret_err->re_code == CKPT__V1__CODE__FAILED_PRECONDITION &&
+			    !rpc_error_is(ret_err, ERR_REASON_STALE_EPOCH);
+			if (!missed && ret_err->re_code != CKPT__V1__CODE__INVALID_ARGUMENT)
 				return rv;
 		}
 		sreq->n_inline_chunks = 0;
@@ -1190,7 +1197,10 @@ nasc_store_inline(struct nasc *n, struct nasc_up *u, Ckpt__V1__StoreRequest *sre
 	ret_err->re_msg[0] = '\0';
 	ret_err->re_reason[0] = '\0';
 	atomic_fetch_add(&n->n_sent_bytes, ckpt__v1__store_request__get_packed_size(sreq));
-	return nasc_call(n, NAS_STORE, &sreq->base, timeout_ms, (ProtobufCMessage **)ret_rep, ret_err);
+	rv = nasc_call(n, NAS_STORE, &sreq->base, timeout_ms, (ProtobufCMessage **)ret_rep, ret_err);
+	if (rv == 0 && missed)
+		atomic_store(&n->n_no_inline, true);
+	return rv;
 }
 
 int
