@@ -55,6 +55,8 @@
 #define LIMIT_PUT_CHUNKS_MAX 4096u       /* chunks in one PutChunks */
 #define LIMIT_HASHES_MAX 65536u          /* hashes in one HaveChunks or GetChunks */
 #define LIMIT_GET_BYTES_MAX (8u << 20)   /* chunk bytes in one GetChunks answer */
+/* Chunk bytes inline in one Store (1 MiB before: a NAS of then refuses more, INVALID_ARGUMENT). */
+#define LIMIT_STORE_INLINE_MAX (4u << 20)
 #define LIMIT_REFS_MAX 262144u           /* chunks in one checkpoint */
 #define LIMIT_LIST_MAX 10000u            /* entries in one List answer */
 #define LIMIT_SPEC_MAX (256u << 10)      /* bytes of one packed ComponentSpec */

@@ -173,6 +173,7 @@ nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats)
 		.ns_hinted_stores = atomic_load(&n->n_hinted_stores),
 		.ns_reused_chunks = atomic_load(&n->n_reused_chunks),
 		.ns_inline_stores = atomic_load(&n->n_inline_stores),
+		.ns_held_inline = atomic_load(&n->n_held_inline),
 		.ns_fp_stores = atomic_load(&n->n_fp_stores),
 		.ns_stale_retries = atomic_load(&n->n_stale_retries),
 		.ns_race_retries = atomic_load(&n->n_race_retries),

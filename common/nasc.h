@@ -59,7 +59,7 @@
  * Small checkpoints: one of at most this many bytes is stored in one round
  * trip and one NAS commit, its chunks inline in the Store (nas.proto,
  * StoreRequest.inline_chunks), instead of HaveChunks, PutChunks and Store.
- * Well under the NAS's limit on inline data (STORE_INLINE_MAX, 1 MiB) and
+ * Well under the NAS's limit on inline data (STORE_INLINE_MAX, 4 MiB) and
  * its message limit (--recv-max, 16 MiB): 64 KiB is the largest chunk the
  * default chunking makes, and past it the normal path's dedup and
  * pipelining pay for their round trips. docs/data-path.md, "Small checkpoints".
@@ -68,6 +68,14 @@
 /* Obsolete (chunks are content-defined now): kept for estimates only. */
 #define NASC_CHUNK (1u << 20)
 #define NASC_BATCH (4u << 20)
+/*
+ * A store from its base (hints or fingerprints) whose new chunks and list
+ * fit in a Store of this many bytes sends them inline in it, not by
+ * PutChunks (nasc_store_inline()); a NAS takes that much inline
+ * (LIMIT_STORE_INLINE_MAX) and reads such a message as a PutChunks of
+ * NASC_BATCH.
+ */
+#define NASC_STORE_INLINE LIMIT_STORE_INLINE_MAX
 /* Largest raw chunk a reader accepts (the NAS's own limit). */
 #define NASC_RAW_MAX LIMIT_CHUNK_MAX
 /* How many older sequences nasc_retrieve_fallback() tries after a DATA_LOSS. */
@@ -110,6 +118,7 @@ struct nasc_stats {
 	uint64_t ns_hinted_stores;    /* nasc_store_hinted() calls that used their hints */
 	uint64_t ns_reused_chunks;    /* chunk entries taken from the previous list unread */
 	uint64_t ns_inline_stores;    /* small checkpoints stored in one Store, chunks inline */
+	uint64_t ns_held_inline;      /* stores from a base whose new chunks went inline in the Store */
 	uint64_t ns_fp_stores;        /* stores walked against a remembered list's fingerprints */
 	uint64_t ns_fp_bytes;         /* bytes fingerprinted (XXH3-128) */
 	uint64_t ns_reused_bytes;     /* bytes of chunk entries a walk or hints took unchanged */
@@ -176,8 +185,9 @@ struct rate;
 void nasc_set_rate(struct nasc *n, struct rate *r);
 void nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats);
 /*
- * Whether small checkpoints go inline (NASC_INLINE_MAX; on by default). Off,
- * every store takes HaveChunks, PutChunks and Store, as before inline chunks
+ * Whether small checkpoints go inline (NASC_INLINE_MAX; on by default), and
+ * the new chunks of a store from its base (NASC_STORE_INLINE). Off, every
+ * store takes HaveChunks, PutChunks and Store, as before inline chunks
  * (bench/fleet.sh measures both in one run). Set before storing.
  */
 void nasc_set_inline(struct nasc *n, bool on);

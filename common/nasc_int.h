@@ -81,7 +81,7 @@ struct nasc {
 	atomic_uint_fast64_t n_store_bytes, n_put_bytes, n_put_chunks, n_dedup_chunks, n_get_bytes;
 	atomic_uint_fast64_t n_sent_bytes;
 	atomic_uint_fast64_t n_cut_bytes, n_hashed_bytes, n_hinted_stores, n_reused_chunks;
-	atomic_uint_fast64_t n_inline_stores;
+	atomic_uint_fast64_t n_inline_stores, n_held_inline;
 	atomic_uint_fast64_t n_fp_stores, n_fp_bytes, n_reused_bytes, n_stale_retries;
 	atomic_uint_fast64_t n_race_retries;
 	atomic_bool n_no_fp;     /* nasc_set_fingerprints(n, false) */

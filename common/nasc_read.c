@@ -502,6 +502,33 @@ nasc_reader_start(struct nasc_reader *r, uint8_t *dest)
 }
 
 /*
+ * Gathering: the replies in flight, up to NASC_GET_INFLIGHT_GATHER of
+ * NASC_GET_BATCH each, are nng's messages, which it allocates (calloc) and
+ * fills as they arrive, from the heap's fresh top in a process that just
+ * started: at 4 KiB a page, one fault for each, in nng's receiving thread.
+ * A block as large as the replies in flight is allocated and freed at once,
+ * its huge pages marked for transparent huge pages (nothing is touched,
+ * nothing resident): the replies then take those pages, one fault per 2 MiB.
+ * `ckptctl get` of W1 (64 MiB): 2,720 page faults, 745 with this; CPU 67.0
+ * ms, 63.7 (median of 31 alternated runs, load 7; W3 41.2 and 39.2). Only
+ * when the checkpoint is that large (a small get has no use for it); where
+ * THP is off, nothing changes.
+ */
+#define NASC_GET_HUGE ((NASC_GET_INFLIGHT_GATHER + 2) * NASC_GET_BATCH)
+
+static void
+nasc_reader_huge(const struct nasc_reader *r)
+{
+	void *w;
+
+	if (r->r_batches[r->r_nbatch].rb_off < NASC_GET_HUGE / 2 ||
+	    (w = malloc(NASC_GET_HUGE)) == NULL)
+		return;
+	util_hugepage(w, NASC_GET_HUGE);
+	free(w);
+}
+
+/*
  * Makes the pages of the slots' buffers present in one call each
  * (util_prefault), not one fault per page as the first batch is laid out.
  * The replies' messages (nng allocates each as it arrives, from the same
@@ -521,8 +548,10 @@ nasc_reader_prefault(struct nasc_reader *r)
 	 * fresh pages need no zeroing by calloc, and populating a block for
 	 * them ahead saved no CPU (W3: 1,570 faults without it, 1,930 with).
 	 */
-	if (r->r_gather)
+	if (r->r_gather) {
+		nasc_reader_huge(r);
 		return;
+	}
 	for (size_t i = 0; i < r->r_inflight && i < r->r_nbatch; i++) {
 		if (r->r_slots[i].sl_own != NULL)
 			util_prefault(r->r_slots[i].sl_own, r->r_buf_cap);

@@ -156,6 +156,21 @@ util_prefault(void *p, size_t len)
 }
 
 void
+util_hugepage(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+	uintptr_t lo = ((uintptr_t)p + UTIL_HUGE_PAGE - 1) & ~(uintptr_t)(UTIL_HUGE_PAGE - 1);
+	uintptr_t hi = ((uintptr_t)p + len) & ~(uintptr_t)(UTIL_HUGE_PAGE - 1);
+
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
+void
 util_prefault_read(const void *p, size_t len)
 {
 #ifdef MADV_POPULATE_READ

@@ -36,6 +36,15 @@ int util_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret_val);
 void util_prefault(void *p, size_t len);
 /* The same for reading (MADV_POPULATE_READ): a file mapping's pages mapped in one call. */
 void util_prefault_read(const void *p, size_t len);
+/* The size of a transparent huge page on x86-64 and arm64 (4 KiB base pages). */
+#define UTIL_HUGE_PAGE (2u << 20)
+/*
+ * Asks for transparent huge pages (MADV_HUGEPAGE) on the whole huge pages of
+ * [p, p + len): each is then faulted in at once when first written, one
+ * fault instead of 512. Nothing is touched; where THP is off or the kernel
+ * cannot, nothing changes. Never fails.
+ */
+void util_hugepage(void *p, size_t len);
 
 /*
  * writev(2) of all of iov[0..count) to fd, again after a short write or

@@ -677,6 +677,9 @@ cmd_put(struct ctl *c, int argc, char **argv)
 			/* Bytes hashed (SHA-256) and bytes of chunk entries taken from the base cache. */
 			jout_set(o, "hashed_bytes", jout_u64(ns.ns_hashed_bytes));
 			jout_set(o, "reused_bytes", jout_u64(ns.ns_reused_bytes));
+			/* Its new chunks went inline in the Store: no PutChunks, one commit. */
+			jout_set(o, "inline", json_boolean(ns.ns_held_inline != 0 ||
+			    ns.ns_inline_stores != 0));
 			/* Made again whole because the NAS missed chunks at the commit (0 or 1). */
 			jout_set(o, "retries", jout_u64(ns.ns_stale_retries + ns.ns_race_retries));
 			/* A cache whose chunks the NAS had lost cost a whole put: say so. */

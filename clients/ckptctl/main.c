@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "cmd_ckpt.h"
@@ -27,6 +28,19 @@
 #include "ctl.h"
 #include "err.h"
 #include "jout.h"
+
+/* A sanitizer's leak check runs at exit: its builds free everything first. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CTL_EXIT_CLEAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(leak_sanitizer) || __has_feature(memory_sanitizer)
+#define CTL_EXIT_CLEAN 1
+#endif
+#endif
+#ifndef CTL_EXIT_CLEAN
+#define CTL_EXIT_CLEAN 0
+#endif
 
 #define CTL_SYNOPSIS "[OPTIONS] COMMAND [ARGS...]"
 
@@ -314,11 +328,25 @@ main(int argc, char **argv)
 		status = c.c_usage ? 2 : 1;
 	}
 out:
-	ctl_close(&c);
-	cfg_free(ctl_opts, CTL_NOPTS, &c.c_conf);
 	if (fflush(stdout) != 0 && status == 0) {
 		fprintf(stderr, "%s: writing to stdout: %s\n", CTL_PROG, err_str(-errno));
 		status = 1;
 	}
+#if !CTL_EXIT_CLEAN
+	/*
+	 * Everything is said and written (the data with write(2), files renamed
+	 * and synced by their commands, stdout flushed, stderr unbuffered): the
+	 * process ends here, and the kernel closes the connections and frees the
+	 * memory. Closing them first (nng's sockets, joining nng's and the
+	 * pool's 15 threads) and the exit handlers (OpenSSL's cleanup) took from
+	 * the last chunk written to the exit of a W1 get a median 9.8 ms, 3.4
+	 * with this (21 alternated runs, load 8; 2 to 5 ms and 1 to 1.5 at load
+	 * 3), of a get of 60 to 120 ms; a put does the same. Sanitizer builds
+	 * close everything, for their leak check.
+	 */
+	_exit(status);
+#endif
+	ctl_close(&c);
+	cfg_free(ctl_opts, CTL_NOPTS, &c.c_conf);
 	return status;
 }

@@ -74,7 +74,7 @@
 #define STORE_CHUNK_MAX LIMIT_CHUNK_MAX
 #define STORE_HASHES_MAX LIMIT_HASHES_MAX
 #define STORE_PUT_MAX LIMIT_PUT_CHUNKS_MAX
-#define STORE_INLINE_MAX (1u << 20)    /* chunk data bytes inline in one Store */
+#define STORE_INLINE_MAX LIMIT_STORE_INLINE_MAX /* chunk data bytes inline in one Store */
 #define STORE_REFS_MAX LIMIT_REFS_MAX
 #define STORE_LIST_MAX LIMIT_LIST_MAX
 #define STORE_GET_BYTES_MAX LIMIT_GET_BYTES_MAX

@@ -29,14 +29,37 @@ edit() { head -c 4096 /dev/urandom | dd of="$1" bs=4096 seek="$2" conv=notrunc s
 nasctl put n/img -i "$W2" --cache "$C" >/dev/null
 check "a first put with --cache" [ -s "$C/n@img.bcache" ]
 
+commits() { nasctl --json stat | jq .write_commits; }
+c0=$(commits)
 nasctl --json put n/img -i "$W3" --cache "$C" --changed "$T_DIR/wl/W3.dirty" >"$T_DIR/p1.json"
 check "put --changed with the workload's dirty pages succeeds" [ $? -eq 0 ]
 check "... JSON changed: used" [ "$(jq -r .changed "$T_DIR/p1.json")" = used ]
+check "... its new chunks inline in the Store (JSON inline: true)" \
+	[ "$(jq -r .inline "$T_DIR/p1.json")" = true ] && [ "$(jq .sent_chunks "$T_DIR/p1.json")" -gt 0 ]
+check "... one NAS commit (no PutChunks commit before the Store's)" [ $(( $(commits) - c0 )) -eq 1 ]
 echo "# hinted put: hashed $(jq .hashed_bytes "$T_DIR/p1.json"), reused $(jq .reused_bytes "$T_DIR/p1.json") of $size"
 check "... hashes less than 10% of the image" [ "$(jq .hashed_bytes "$T_DIR/p1.json")" -lt $((size / 10)) ]
 check "... reuses more than 90% of it" [ "$(jq .reused_bytes "$T_DIR/p1.json")" -gt $((size * 9 / 10)) ]
 check "... records the digest a whole read gives" [ "$(jq -r .digest "$T_DIR/p1.json")" = "$(whole "$W3")" ]
 check "... reads back byte for byte" readback n/img@2 "$W3"
+
+# More new chunks than a Store carries inline (LIMIT_STORE_INLINE_MAX, 4 MiB): sent by PutChunks.
+cp "$W3" "$T_DIR/W4"
+big=$(( size - 8192 < 5 * 1048576 ? size - 8192 : 5 * 1048576 ))
+head -c "$big" /dev/urandom | dd of="$T_DIR/W4" bs=4096 seek=1 conv=notrunc status=none
+printf '4096+%d\n' "$big" >"$T_DIR/r4"
+nasctl --json put n/img -i "$T_DIR/W4" --cache "$C" --changed "$T_DIR/r4" >"$T_DIR/p0.json"
+check "a hinted put of $big new bytes succeeds, its ranges used" \
+	[ "$(jq -r .changed "$T_DIR/p0.json")" = used ]
+if [ "$big" -gt $((4 << 20)) ]; then
+	check "... its chunks by PutChunks, not inline (JSON inline: false)" \
+		[ "$(jq -r .inline "$T_DIR/p0.json")" = false ]
+fi
+check "... the digest a whole read gives" [ "$(jq -r .digest "$T_DIR/p0.json")" = "$(whole "$T_DIR/W4")" ]
+check "... reads back byte for byte" readback "n/img@$(jq .seq "$T_DIR/p0.json")" "$T_DIR/W4"
+# Back to W3 (the base of the edits below): a hinted put of what W4 changed.
+nasctl put n/img -i "$W3" --cache "$C" --changed "$T_DIR/r4" >/dev/null
+check "W3 again from W4's ranges" [ $? -eq 0 ]
 
 # Pages edited by hand, listed in the three forms, with a comment and commas.
 cp "$W3" "$T_DIR/W5"
@@ -46,7 +69,7 @@ nasctl --json put n/img -i "$T_DIR/W5" --cache "$C" --changed "$T_DIR/r5" >"$T_D
 check "a second hinted put (N-M, N, OFF+LEN, hex) succeeds" [ $? -eq 0 ]
 check "... uses its ranges" [ "$(jq -r .changed "$T_DIR/p2.json")" = used ]
 check "... the digest a whole read gives" [ "$(jq -r .digest "$T_DIR/p2.json")" = "$(whole "$T_DIR/W5")" ]
-check "... reads back byte for byte" readback n/img@3 "$T_DIR/W5"
+check "... reads back byte for byte" readback "n/img@$(jq .seq "$T_DIR/p2.json")" "$T_DIR/W5"
 
 # After a hinted put, a put without ranges walks the fingerprints it left.
 nasctl --json put n/img -i "$T_DIR/W5" --cache "$C" >"$T_DIR/p3.json"
@@ -93,7 +116,7 @@ check "--page-size not a power of two: exit 2" [ $? -eq 2 ]
 nasctl put n/img -i "$T_DIR/W8" --page-size 8192 2>"$T_DIR/e6"
 check "--page-size without --changed: exit 2" [ $? -eq 2 ]
 n_before=$(nasctl --json ls n | jq '[.[] | select(.component == "img")] | length')
-check "... and none of the mistakes stored anything" [ "$n_before" -eq 7 ]
+check "... and none of the mistakes stored anything" [ "$n_before" -eq 9 ]
 
 nasctl --json put n/img -i "$T_DIR/W8" --cache "$T_DIR/empty" --changed "$T_DIR/r7" \
 	>"$T_DIR/p7.json" 2>"$T_DIR/e7"

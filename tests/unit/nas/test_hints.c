@@ -377,6 +377,44 @@ START_TEST(hints_after_a_refused_store_read_the_state_whole)
 }
 END_TEST
 
+/*
+ * The new chunks of a hinted store go inline in its Store when they fit
+ * (nasc_store_inline()): one Store, no PutChunks; with inline chunks off,
+ * by PutChunks. Either way the record is the whole state's and reads back.
+ */
+START_TEST(hints_new_chunks_go_inline_in_the_store)
+{
+	size_t len = 4 * MiB;
+	uint8_t *b = testbuf_bytes(len, 17);
+	struct nasc_range r = { 100000, 300000 };
+	struct nasc_stats s0, s1;
+	struct nasc_info hi, wi;
+
+	store_whole("h", b, len, &hi);
+	for (size_t i = r.nr_off; i < r.nr_off + r.nr_len; i += 4096)
+		b[i] ^= 0x5a;
+	nasc_get_stats(cli, &s0);
+	ck_assert(store_hinted("h", b, len, hi.ni_digest, &r, 1, &hi));
+	nasc_get_stats(cli, &s1);
+	ck_assert_uint_eq(s1.ns_held_inline, s0.ns_held_inline + 1);
+	ck_assert_uint_gt(s1.ns_put_chunks, s0.ns_put_chunks);
+	store_whole("w", b, len, &wi);
+	expect_same(&hi, &wi, b, len, "inline");
+	nasc_set_inline(cli, false);
+	for (size_t i = r.nr_off; i < r.nr_off + r.nr_len; i += 4096)
+		b[i] ^= 0x33;
+	nasc_get_stats(cli, &s0);
+	ck_assert(store_hinted("h", b, len, hi.ni_digest, &r, 1, &hi));
+	nasc_get_stats(cli, &s1);
+	ck_assert_uint_eq(s1.ns_held_inline, s0.ns_held_inline);
+	ck_assert_uint_gt(s1.ns_put_chunks, s0.ns_put_chunks);
+	store_whole("w", b, len, &wi);
+	expect_same(&hi, &wi, b, len, "by PutChunks");
+	nasc_set_inline(cli, true);
+	free(b);
+}
+END_TEST
+
 START_TEST(hints_of_an_empty_state_and_no_ranges)
 {
 	uint8_t one[1] = { 0 };
@@ -407,6 +445,7 @@ main(void)
 	tcase_add_test(tc, hints_over_another_base_read_the_state_whole);
 	tcase_add_test(tc, hints_follow_a_state_that_grows_and_shrinks);
 	tcase_add_test(tc, hints_after_a_refused_store_read_the_state_whole);
+	tcase_add_test(tc, hints_new_chunks_go_inline_in_the_store);
 	tcase_add_test(tc, hints_of_an_empty_state_and_no_ranges);
 	suite_add_tcase(s, tc);
 	return test_run(s);
