@@ -156,6 +156,7 @@ struct agent {
 	bool a_nas_down;            /* the last store failed for want of the NAS */
 	char a_fatal[AGENT_FATAL_MAX]; /* why the agent must exit ("": it need not) */
 	bool a_ckpt_kick;           /* checkpoint now (after a restore) */
+	bool a_link_wake;           /* heartbeat now (link_wake()) */
 	unsigned a_attaches;        /* successful attaches so far */
 	uint64_t a_first_attach_ms; /* monotonic */
 	unsigned a_heartbeat_ms;
@@ -261,6 +262,8 @@ void *link_main(void *arg);
  * refused is not a lost link: the manager still counts the node up.
  */
 bool link_up(struct agent *a);
+/* Sends the next heartbeat now rather than after the period (news: a crash). */
+void link_wake(struct agent *a);
 
 /* decl.c: resume the components this agent was started with */
 /* Declares a component to resume. Before agent_start() only. */

@@ -182,6 +182,33 @@ link_up(struct agent *a)
 	return up;
 }
 
+void
+link_wake(struct agent *a)
+{
+	pthread_mutex_lock(&a->a_mu);
+	a->a_link_wake = true;
+	pthread_cond_broadcast(&a->a_cv);
+	pthread_mutex_unlock(&a->a_mu);
+}
+
+/* Sleeps ms, less when link_wake() is called; true when the agent stops. */
+static bool
+link_sleep(struct agent *a, unsigned ms)
+{
+	struct timespec ts;
+	bool stopping;
+
+	agent_deadline(&ts, util_now_mono_ms() + ms);
+	pthread_mutex_lock(&a->a_mu);
+	while (!a->a_stopping && !a->a_link_wake &&
+	    pthread_cond_timedwait(&a->a_cv, &a->a_mu, &ts) != ETIMEDOUT) {
+	}
+	a->a_link_wake = false;
+	stopping = a->a_stopping;
+	pthread_mutex_unlock(&a->a_mu);
+	return stopping;
+}
+
 void *
 link_main(void *arg)
 {
@@ -234,7 +261,7 @@ link_main(void *arg)
 		hb = a->a_heartbeat_ms;
 		reattach_ms = a->a_reattach_ms;
 		pthread_mutex_unlock(&a->a_mu);
-		if (agent_sleep(a, hb))
+		if (link_sleep(a, hb))
 			break;
 		rv = link_heartbeat(a, arena, &reattach, &err);
 		arena_reset(arena);

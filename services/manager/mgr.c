@@ -681,13 +681,14 @@ mgr_super_notes(struct mgr *m, const char *node, const struct reg_super_note *no
 			failed = true;
 			continue;
 		}
-		LOG_INFO("component %s crashed on node %s and was restarted there (%u restart%s)",
-		    sn->rs_component, node, sn->rs_restarts, sn->rs_restarts == 1 ? "" : "s");
-		snprintf(msg, sizeof(msg), "crashed and restarted on node %s "
-		    "(%u restart%s there; %u since the last heartbeat)", node, sn->rs_restarts,
-		    sn->rs_restarts == 1 ? "" : "s", sn->rs_new);
+		LOG_INFO("component %s crashed on node %s (crash %u there, %u restart%s so far)",
+		    sn->rs_component, node, sn->rs_crashes, sn->rs_restarts,
+		    sn->rs_restarts == 1 ? "" : "s");
+		snprintf(msg, sizeof(msg), "crashed on node %s (crash %u there, "
+		    "%u restart%s so far; %u since the last heartbeat)", node, sn->rs_crashes,
+		    sn->rs_restarts, sn->rs_restarts == 1 ? "" : "s", sn->rs_new);
 		mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_COMP_CRASHED, .me_node = node,
-					  .me_component = sn->rs_component, .me_seq = sn->rs_restarts,
+					  .me_component = sn->rs_component, .me_seq = sn->rs_crashes,
 					  .me_message = msg });
 	}
 	if (failed)
@@ -720,7 +721,7 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 	if (req->n_components > 0) {
 		revoked = arena_alloc(rpc_call_arena(call), req->n_components * sizeof(*revoked));
-		notes = arena_alloc(rpc_call_arena(call), req->n_components * sizeof(*notes));
+		notes = arena_alloc(rpc_call_arena(call), 2 * req->n_components * sizeof(*notes));
 		if (revoked == NULL || notes == NULL)
 			return -ENOMEM;
 	}

@@ -751,6 +751,47 @@ beat_super(struct reg *r, const struct reg_comp *c, struct reg_super_note *notes
 	return nnotes;
 }
 
+/*
+ * A crash is noted when the node reports it (crashes), before its restart
+ * shows; the restart adds no note; a crash after which the node gives up is
+ * noted, then the failure, in that order.
+ */
+START_TEST(a_crash_is_noted_when_reported_before_its_restart)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp c = comp("a", 3);
+	struct reg_super_note notes[2];
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &c, 1, 1);
+	ck_assert_uint_eq(beat_super(r, &c, notes), 0);
+	/* Taken out of service: restoring, one crash, no restart yet. */
+	snprintf(c.rc_state, sizeof(c.rc_state), "restoring");
+	c.rc_crashes = 1;
+	ck_assert_uint_eq(beat_super(r, &c, notes), 1);
+	ck_assert_str_eq(notes[0].rs_component, "a");
+	ck_assert(!notes[0].rs_failed);
+	ck_assert_uint_eq(notes[0].rs_crashes, 1);
+	ck_assert_uint_eq(notes[0].rs_new, 1);
+	ck_assert_uint_eq(notes[0].rs_restarts, 0);
+	/* Its restart: nothing new to tell. */
+	snprintf(c.rc_state, sizeof(c.rc_state), "running");
+	c.rc_restarts = 1;
+	ck_assert_uint_eq(beat_super(r, &c, notes), 0);
+	/* Crashed again and given up in one go: the crash, then the failure. */
+	snprintf(c.rc_state, sizeof(c.rc_state), REG_STATE_FAILED);
+	snprintf(c.rc_reason, sizeof(c.rc_reason), "2 failures in a row");
+	c.rc_crashes = 2;
+	ck_assert_uint_eq(beat_super(r, &c, notes), 2);
+	ck_assert(!notes[0].rs_failed);
+	ck_assert_uint_eq(notes[0].rs_crashes, 2);
+	ck_assert_uint_eq(notes[0].rs_new, 1);
+	ck_assert(notes[1].rs_failed);
+	ck_assert_str_eq(notes[1].rs_reason, "2 failures in a row");
+	ck_assert_uint_eq(beat_super(r, &c, notes), 0); /* told once */
+	reg_free(r);
+}
+END_TEST
+
 START_TEST(a_failed_component_is_pending_failover_away_from_its_live_node)
 {
 	struct reg *r = new_reg(1000);
@@ -764,12 +805,13 @@ START_TEST(a_failed_component_is_pending_failover_away_from_its_live_node)
 	attach(r, "n1", "tcp://127.0.0.1:1", &c, 1, 1);
 	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
 	ck_assert_uint_eq(beat_super(r, &c, notes), 0);
-	/* Restarted twice since the last report: one note, nothing pending. */
+	/* Restarted twice since the last report (an agent that does not count crashes). */
 	c.rc_restarts = 2;
 	ck_assert_uint_eq(beat_super(r, &c, notes), 1);
 	ck_assert_str_eq(notes[0].rs_component, "a");
 	ck_assert(!notes[0].rs_failed);
 	ck_assert_uint_eq(notes[0].rs_restarts, 2);
+	ck_assert_uint_eq(notes[0].rs_crashes, 2); /* its restarts stand for its crashes */
 	ck_assert_uint_eq(notes[0].rs_new, 2);
 	ck_assert_uint_eq(beat_super(r, &c, notes), 0); /* told once */
 	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 2), 0);
@@ -1688,6 +1730,7 @@ registry_suite(void)
 	tcase_add_test(tc, a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it);
 	tcase_add_test(tc, a_declared_component_resumes_on_its_node_unless_another_runs_it);
 	tcase_add_test(tc, a_plan_names_the_node_starting_a_declared_component);
+	tcase_add_test(tc, a_crash_is_noted_when_reported_before_its_restart);
 	tcase_add_test(tc, a_failed_component_is_pending_failover_away_from_its_live_node);
 	tcase_add_test(tc, a_placed_move_counts_at_its_target_until_a_report_lists_it);
 	tcase_add_test(tc, a_failed_or_given_up_move_releases_its_place);
