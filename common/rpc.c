@@ -1970,6 +1970,10 @@ rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service, 
 		c->c_on_refused = tls->tc_on_server_refused;
 		c->c_refused_arg = tls->tc_arg;
 	}
+	if (flags & RPC_CLIENT_DIAL_LATER) {
+		*ret_client = c;
+		return 0;
+	}
 	rv = err_from_nng(nng_dialer_start(c->c_dialer,
 	    (flags & RPC_CLIENT_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
 	if (rv == -ECONNREFUSED) {
@@ -1992,6 +1996,12 @@ out_close:
 	auth_verifier_free(c->c_own_v);
 	free(c);
 	return rv;
+}
+
+int
+rpc_client_dial(struct rpc_client *c)
+{
+	return err_from_nng(nng_dialer_start(c->c_dialer, NNG_FLAG_NONBLOCK));
 }
 
 const char *

@@ -466,13 +466,15 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	 * A client towards the agent, unless the one we have already goes there
 	 * and to this process: an agent started again (another instance) at
 	 * the same address gets a new one, which dials at once, where the old
-	 * one may still wait out its redial back-off (up to 2 s).
+	 * one may still wait out its redial back-off (up to 2 s). It dials once
+	 * the registry keeps it (reg_attach()): one it does not keep (refused,
+	 * or the node already has one) is closed before it made a connection.
 	 */
 	if (reg_holder(m->m_reg, req->node, &holder) != 0 ||
 	    strcmp(holder.rh_address, addr) != 0 || holder.rh_instance == 0 ||
 	    holder.rh_instance != req->instance) {
-		rv = rpc_client_open_tls(addr, &ckpt__v1__agent__descriptor, 0, 0, m->m_cfg.mc_tls,
-		    &client, &rerr);
+		rv = rpc_client_open_tls(addr, &ckpt__v1__agent__descriptor, RPC_CLIENT_DIAL_LATER, 0,
+		    m->m_cfg.mc_tls, &client, &rerr);
 		if (rv != 0) {
 			rpc_call_errorf(call, "node %s: %s", req->node, rerr.re_msg);
 			return -EINVAL;

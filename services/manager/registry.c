@@ -216,7 +216,8 @@ reg_super_note_add(const struct reg_comp *c, struct reg_super_note *ret_notes, s
  * Supervision news of c, reported by n (previously *old, NULL: not listed):
  * crashes are noted, a failed component becomes pending failover (away from
  * n) and is noted after its last crash. An agent that does not count
- * crashes (0) has its restarts noted as crashes. Called with r_lock held.
+ * crashes (0) has its restarts noted as crashes, unless it reports failed
+ * (as before crashes were counted). Called with r_lock held.
  */
 static void
 reg_node_super(struct reg *r, const struct reg_node *n, struct reg_owner *o,
@@ -229,7 +230,8 @@ reg_node_super(struct reg *r, const struct reg_node *n, struct reg_owner *o,
 		note = reg_super_note_add(c, ret_notes, nnotes);
 		if (note != NULL)
 			note->rs_new = c->rc_crashes - old->rc_crashes;
-	} else if (old != NULL && c->rc_crashes == 0 && c->rc_restarts > old->rc_restarts) {
+	} else if (old != NULL && c->rc_crashes == 0 && c->rc_restarts > old->rc_restarts &&
+	    !reg_comp_failed(c)) {
 		note = reg_super_note_add(c, ret_notes, nnotes);
 		if (note != NULL) {
 			note->rs_crashes = c->rc_restarts;
@@ -683,6 +685,14 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	} else {
 		*ret_close = reg_peer_unref(n->n_peer);
 		n->n_peer = peer;
+		/*
+		 * Kept: its dial starts now, under the lock, before anyone else
+		 * may close it; one not kept was never dialed (rpc.h
+		 * RPC_CLIENT_DIAL_LATER). A start that fails (no memory) leaves
+		 * calls to the node to fail at their deadline.
+		 */
+		if (client != NULL)
+			(void)rpc_client_dial(client);
 	}
 	reg_copy(n->n_address, sizeof(n->n_address), a->ra_address);
 	n->n_cap = a->ra_cap;

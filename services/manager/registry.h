@@ -354,8 +354,10 @@ void reg_abort(struct reg *r);
 /*
  * Registers a node or replaces what is known of it (re-attach is normal):
  * address, capacity, labels and components are replaced, state is up.
- * client (may be NULL) is an rpc_client towards a->ra_address; the registry
- * takes it. Whatever client the caller must close afterwards (outside any
+ * client (may be NULL) is an rpc_client towards a->ra_address, opened with
+ * RPC_CLIENT_DIAL_LATER; the registry takes it, and starts its dial
+ * (rpc_client_dial()) when it keeps it, so that one closed at once never
+ * dialed. Whatever client the caller must close afterwards (outside any
  * lock) is stored in *ret_close (NULL when none): the new one when the node
  * already has a client for the same address, or the old one when the address
  * changed and nobody else holds it. -EUSERS when rc_nodes_max nodes are known
