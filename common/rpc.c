@@ -128,6 +128,7 @@ struct rpc_server {
 	atomic_uint_fast64_t s_requests;
 	atomic_uint_fast64_t s_bad;
 	atomic_uint_fast64_t s_errors;
+	atomic_uint_fast64_t s_conns;
 	atomic_int s_stopping;
 	/* Slow methods: their workers and the queue of what they have to do. */
 	struct rpc_slow *s_slow;
@@ -887,6 +888,7 @@ rpc_server_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	 * no room for is closed: it could never prove.
 	 */
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		atomic_fetch_add(&s->s_conns, 1);
 		if (rpc_peer_admit(s, pipe) && s->s_pipes != NULL &&
 		    auth_pipes_add(s->s_pipes, nng_pipe_id(pipe)) != 0)
 			nng_pipe_close(pipe);
@@ -1627,6 +1629,7 @@ rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats)
 	ret_stats->rss_requests = atomic_load(&s->s_requests);
 	ret_stats->rss_bad = atomic_load(&s->s_bad);
 	ret_stats->rss_errors = atomic_load(&s->s_errors);
+	ret_stats->rss_conns = atomic_load(&s->s_conns);
 }
 
 /* ---- deferred calls ---- */
