@@ -143,6 +143,7 @@ struct rpc_server {
 	atomic_uint_fast64_t s_requests;
 	atomic_uint_fast64_t s_bad;
 	atomic_uint_fast64_t s_errors;
+	atomic_uint_fast64_t s_conns;
 	atomic_int s_stopping;
 	/* Slow methods: their workers and the queue of what they have to do. */
 	struct rpc_slow *s_slow;
@@ -902,6 +903,7 @@ rpc_server_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	 * no room for is closed: it could never prove.
 	 */
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		atomic_fetch_add(&s->s_conns, 1);
 		if (rpc_peer_admit(s, pipe) && s->s_pipes != NULL &&
 		    auth_pipes_add(s->s_pipes, nng_pipe_id(pipe)) != 0)
 			nng_pipe_close(pipe);
@@ -1759,6 +1761,7 @@ rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats)
 	ret_stats->rss_requests = atomic_load(&s->s_requests);
 	ret_stats->rss_bad = atomic_load(&s->s_bad);
 	ret_stats->rss_errors = atomic_load(&s->s_errors);
+	ret_stats->rss_conns = atomic_load(&s->s_conns);
 }
 
 /* ---- deferred calls ---- */
@@ -2131,6 +2134,10 @@ rpc_client_open_tls(const char *url, const ProtobufCServiceDescriptor *service, 
 		c->c_on_refused = tls->tc_on_server_refused;
 		c->c_refused_arg = tls->tc_arg;
 	}
+	if (flags & RPC_CLIENT_DIAL_LATER) {
+		*ret_client = c;
+		return 0;
+	}
 	rv = err_from_nng(nng_dialer_start(c->c_dialer,
 	    (flags & RPC_CLIENT_DIAL_NOW) ? 0 : NNG_FLAG_NONBLOCK));
 	if (rv == -ECONNREFUSED) {
@@ -2153,6 +2160,12 @@ out_close:
 	auth_verifier_free(c->c_own_v);
 	free(c);
 	return rv;
+}
+
+int
+rpc_client_dial(struct rpc_client *c)
+{
+	return err_from_nng(nng_dialer_start(c->c_dialer, NNG_FLAG_NONBLOCK));
 }
 
 const char *

@@ -35,6 +35,7 @@ nodes_component_json(const Ckpt__V1__ComponentStatus *cs, uint64_t now_ms)
 	jout_set(o, "state_digest", jout_digest(cs->state_sha256.data, cs->state_sha256.len));
 	jout_set(o, "pid", jout_u64(cs->pid));
 	jout_set(o, "restarts", jout_u64(cs->restarts));
+	jout_set(o, "crashes", jout_u64(cs->crashes));
 	jout_set(o, "last_unix_ms", jout_u64(cs->last_unix_ms));
 	jout_set(o, "last_age_ms", cs->last_unix_ms != 0 ? jout_u64(nodes_age_ms(cs, now_ms))
 	                                                  : json_null());

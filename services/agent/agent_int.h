@@ -153,9 +153,11 @@ struct agent {
 	bool a_stopping;
 	bool a_linked;              /* attached (link.c) */
 	uint64_t a_link_ok_ms;      /* monotonic: the last attach or heartbeat answered */
+	bool a_link_asked;          /* down: the manager asked for an attach (it did not know us) */
 	bool a_nas_down;            /* the last store failed for want of the NAS */
 	char a_fatal[AGENT_FATAL_MAX]; /* why the agent must exit ("": it need not) */
 	bool a_ckpt_kick;           /* checkpoint now (after a restore) */
+	bool a_link_wake;           /* heartbeat now (link_wake()) */
 	unsigned a_attaches;        /* successful attaches so far */
 	uint64_t a_first_attach_ms; /* monotonic */
 	unsigned a_heartbeat_ms;
@@ -261,6 +263,15 @@ void *link_main(void *arg);
  * refused is not a lost link: the manager still counts the node up.
  */
 bool link_up(struct agent *a);
+/*
+ * link_up() that, when the link is down and why is not NULL, says why in one
+ * line starting "not attached to the manager": never attached yet, no
+ * heartbeat answered for N ms (the lease passed, attached or attaching
+ * again), or the manager no longer knew the node.
+ */
+bool link_up_why(struct agent *a, char *why, size_t len);
+/* Sends the next heartbeat now rather than after the period (news: a crash). */
+void link_wake(struct agent *a);
 
 /* decl.c: resume the components this agent was started with */
 /* Declares a component to resume. Before agent_start() only. */

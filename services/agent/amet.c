@@ -167,10 +167,8 @@ amet_ready(void *arg, char *why, size_t len)
 	struct rpc_error err;
 	int rv;
 
-	if (!link_up(a)) {
-		snprintf(why, len, "not attached to the manager %s (yet)", a->a_manager);
+	if (!link_up_why(a, why, len))
 		return -ENOTCONN;
-	}
 	h = nasref_get(a);
 	if (h == NULL) {
 		snprintf(why, len, "no NAS address yet");

@@ -19,6 +19,7 @@ struct comp {
 	uint64_t c_last_seq; /* last checkpoint stored (or restored from), 0: none */
 	uint64_t c_last_unix_ms; /* when c_last_seq was stored (made, if restored), 0: unknown */
 	uint32_t c_restarts; /* restarts after a crash (supervision) */
+	uint32_t c_crashes;  /* crashes taken out of service (comp_crash_take()) */
 	bool c_restarting;   /* RESTORING after a crash: reported, waiting for its restart */
 	char c_reason[LIMIT_REASON_MAX]; /* FAILED: why */
 	bool c_busy;         /* a checkpoint is in progress */
@@ -739,6 +740,7 @@ comp_crash_take(struct comp_table *t, const char *name, const struct drv_ops **r
 	c->c_inst = NULL;
 	c->c_state = COMP_RESTORING;
 	c->c_restarting = true;
+	c->c_crashes++;
 out:
 	pthread_mutex_unlock(&t->t_mu);
 	return rv;
@@ -821,6 +823,7 @@ comp_status_make(const struct comp *c, struct arena *arena)
 	s->last_seq = c->c_last_seq;
 	s->epoch = c->c_seq.cs_epoch;
 	s->restarts = c->c_restarts;
+	s->crashes = c->c_crashes;
 	s->last_unix_ms = c->c_last_unix_ms;
 	if (c->c_inst != NULL) {
 		struct drv_status st;

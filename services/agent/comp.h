@@ -177,7 +177,8 @@ void comp_ckpt_end(struct comp_table *t, const char *name, const struct comp_seq
  * Supervision (super.c), for components whose driver reports its process
  * CRASHED (drv.h). comp_crashed_names() lists the RUNNING ones that did.
  * comp_crash_take() turns one (not busy with a checkpoint) into RESTORING,
- * still reported to the manager and still owned at its epoch, and hands its
+ * still reported to the manager and still owned at its epoch, with one
+ * crash more (reported as ComponentStatus.crashes), and hands its
  * instance (and its last status) to the caller, who stops and frees it;
  * -ENOENT when name is not a crashed RUNNING component (any more), -EBUSY
  * while a checkpoint holds it. comp_restarted() installs the new instance

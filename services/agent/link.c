@@ -155,13 +155,17 @@ link_heartbeat(struct agent *a, struct arena *arena, bool *ret_reattach, struct 
 	return 0;
 }
 
-/* What link_up() reads: attached, and when the manager last answered. */
+/*
+ * What link_up() reads: attached, when the manager last answered, and
+ * whether the link went down because the manager asked for an attach.
+ */
 static void
-link_set_linked(struct agent *a, bool linked, uint64_t last_ok_ms)
+link_set_linked(struct agent *a, bool linked, uint64_t last_ok_ms, bool asked)
 {
 	pthread_mutex_lock(&a->a_mu);
 	a->a_linked = linked;
 	a->a_link_ok_ms = last_ok_ms;
+	a->a_link_asked = asked;
 	pthread_mutex_unlock(&a->a_mu);
 }
 
@@ -171,15 +175,61 @@ link_set_linked(struct agent *a, bool linked, uint64_t last_ok_ms)
  * deadline (AGENT_CONTROL_TIMEOUT_MS), longer than the lease.
  */
 bool
-link_up(struct agent *a)
+link_up_why(struct agent *a, char *why, size_t len)
 {
-	uint64_t now = util_now_mono_ms();
+	uint64_t now = util_now_mono_ms(), quiet;
 	bool up;
 
 	pthread_mutex_lock(&a->a_mu);
-	up = a->a_linked && now - a->a_link_ok_ms < a->a_reattach_ms;
+	quiet = now - a->a_link_ok_ms;
+	up = a->a_linked && quiet < a->a_reattach_ms;
+	if (!up && why != NULL) {
+		if (a->a_attaches == 0)
+			snprintf(why, len, "not attached to the manager %s yet", a->a_manager);
+		else if (a->a_link_asked)
+			snprintf(why, len, "not attached to the manager %s: it no longer knew node "
+			    "%s (%" PRIu64 " ms ago); attaching again", a->a_manager, a->a_node,
+			    quiet);
+		else
+			snprintf(why, len, "not attached to the manager %s: no heartbeat answered "
+			    "for %" PRIu64 " ms (the lease, its down-after: %u ms)%s", a->a_manager,
+			    quiet, a->a_reattach_ms, a->a_linked ? "" : "; attaching again");
+	}
 	pthread_mutex_unlock(&a->a_mu);
 	return up;
+}
+
+bool
+link_up(struct agent *a)
+{
+	return link_up_why(a, NULL, 0);
+}
+
+void
+link_wake(struct agent *a)
+{
+	pthread_mutex_lock(&a->a_mu);
+	a->a_link_wake = true;
+	pthread_cond_broadcast(&a->a_cv);
+	pthread_mutex_unlock(&a->a_mu);
+}
+
+/* Sleeps ms, less when link_wake() is called; true when the agent stops. */
+static bool
+link_sleep(struct agent *a, unsigned ms)
+{
+	struct timespec ts;
+	bool stopping;
+
+	agent_deadline(&ts, util_now_mono_ms() + ms);
+	pthread_mutex_lock(&a->a_mu);
+	while (!a->a_stopping && !a->a_link_wake &&
+	    pthread_cond_timedwait(&a->a_cv, &a->a_mu, &ts) != ETIMEDOUT) {
+	}
+	a->a_link_wake = false;
+	stopping = a->a_stopping;
+	pthread_mutex_unlock(&a->a_mu);
+	return stopping;
 }
 
 void *
@@ -209,7 +259,7 @@ link_main(void *arg)
 				backoff = AGENT_BACKOFF_MIN_MS;
 				last_ok = now;
 				last_warn = 0;
-				link_set_linked(a, true, last_ok);
+				link_set_linked(a, true, last_ok, false);
 				continue;
 			}
 			if (agent_stopping(a))
@@ -234,7 +284,7 @@ link_main(void *arg)
 		hb = a->a_heartbeat_ms;
 		reattach_ms = a->a_reattach_ms;
 		pthread_mutex_unlock(&a->a_mu);
-		if (agent_sleep(a, hb))
+		if (link_sleep(a, hb))
 			break;
 		rv = link_heartbeat(a, arena, &reattach, &err);
 		arena_reset(arena);
@@ -244,12 +294,12 @@ link_main(void *arg)
 				LOG_INFO("heartbeats to manager %s answered again", a->a_manager);
 			failing = false;
 			last_ok = now;
-			link_set_linked(a, true, last_ok);
+			link_set_linked(a, true, last_ok, false);
 		} else if (rv == 0 || rv == -ENOENT || rv == -ESTALE) {
 			LOG_INFO("manager %s does not know node %s: attaching again", a->a_manager,
 			    a->a_node);
 			attached = false;
-			link_set_linked(a, false, last_ok);
+			link_set_linked(a, false, last_ok, true);
 		} else if (!agent_stopping(a)) {
 			if (!failing)
 				LOG_WARN("heartbeat to manager failed: %s", err.re_msg);
@@ -258,10 +308,10 @@ link_main(void *arg)
 				LOG_WARN("no heartbeat answered for %" PRIu64 " ms: attaching again",
 				    now - last_ok);
 				attached = false;
-				link_set_linked(a, false, last_ok);
+				link_set_linked(a, false, last_ok, false);
 			}
 		}
 	}
-	link_set_linked(a, false, last_ok);
+	link_set_linked(a, false, last_ok, false);
 	return NULL;
 }

@@ -155,6 +155,8 @@ super_take(struct super *s, const char *name, uint64_t now_ms)
 		s->s_env.se_salvage(s->s_env.se_arg, name);
 	if (comp_crash_take(s->s_env.se_comps, name, &ops, &inst, &st) != 0)
 		return; /* busy with a checkpoint (next round), or gone */
+	if (s->s_env.se_crashed != NULL)
+		s->s_env.se_crashed(s->s_env.se_arg, name);
 	/* Reaps what is left of it (the process is gone: no grace). */
 	(void)ops->d_stop(inst, 0);
 	ops->d_free(inst);
@@ -322,6 +324,17 @@ super_agent_salvage(void *arg, const char *name)
 	/* A failure is logged by ckpt_take(): the restart takes the newest stored one. */
 }
 
+/*
+ * The manager publishes a crash when a heartbeat reports it (crashes): one
+ * now, not at the next period, so that the event comes before the restart.
+ */
+static void
+super_agent_crashed(void *arg, const char *name)
+{
+	(void)name;
+	link_wake(arg);
+}
+
 /* The node's own spec's restart policy (--config), else the defaults. */
 static void
 super_agent_policy(void *arg, const char *name, struct super_policy *ret)
@@ -341,6 +354,7 @@ super_main(void *arg)
 		.se_start = super_agent_start,
 		.se_policy = super_agent_policy,
 		.se_salvage = super_agent_salvage,
+		.se_crashed = super_agent_crashed,
 		.se_arg = a,
 	};
 	struct super *s = NULL;

@@ -68,6 +68,12 @@ struct super_env {
 	 * the queue (se_start).
 	 */
 	void (*se_salvage)(void *arg, const char *name);
+	/*
+	 * Optional: name was just taken out of service for a crash (its crash
+	 * counted): the agent reports it to the manager at once, before the
+	 * restart the back-off delays.
+	 */
+	void (*se_crashed)(void *arg, const char *name);
 	void *se_arg;
 };
 

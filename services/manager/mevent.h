@@ -11,8 +11,11 @@
  *   resume.started/done/failed         -> ckpt.<kind>/<component>
  *                                      (a node that started again resumes it)
  *   component.crashed/failed           -> ckpt.<kind>/<component>
- *                                      (crashed: its node restarted it, node is
- *                                      that node, seq its restarts so far;
+ *                                      (crashed: its node took it out of
+ *                                      service, to restart it after its
+ *                                      back-off; node is that node, seq its
+ *                                      crashes there so far; every crash,
+ *                                      also the last one before failed;
  *                                      failed: its node gave up, message says
  *                                      why; a failover follows)
  *   apply.started/done/failed          -> ckpt.<kind>/<component> (ckptctl apply places it)

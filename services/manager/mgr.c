@@ -466,13 +466,15 @@ mgr_attach(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 	 * A client towards the agent, unless the one we have already goes there
 	 * and to this process: an agent started again (another instance) at
 	 * the same address gets a new one, which dials at once, where the old
-	 * one may still wait out its redial back-off (up to 2 s).
+	 * one may still wait out its redial back-off (up to 2 s). It dials once
+	 * the registry keeps it (reg_attach()): one it does not keep (refused,
+	 * or the node already has one) is closed before it made a connection.
 	 */
 	if (reg_holder(m->m_reg, req->node, &holder) != 0 ||
 	    strcmp(holder.rh_address, addr) != 0 || holder.rh_instance == 0 ||
 	    holder.rh_instance != req->instance) {
-		rv = rpc_client_open_tls(addr, &ckpt__v1__agent__descriptor, 0, 0, m->m_cfg.mc_tls,
-		    &client, &rerr);
+		rv = rpc_client_open_tls(addr, &ckpt__v1__agent__descriptor, RPC_CLIENT_DIAL_LATER, 0,
+		    m->m_cfg.mc_tls, &client, &rerr);
 		if (rv != 0) {
 			rpc_call_errorf(call, "node %s: %s", req->node, rerr.re_msg);
 			return -EINVAL;
@@ -681,13 +683,14 @@ mgr_super_notes(struct mgr *m, const char *node, const struct reg_super_note *no
 			failed = true;
 			continue;
 		}
-		LOG_INFO("component %s crashed on node %s and was restarted there (%u restart%s)",
-		    sn->rs_component, node, sn->rs_restarts, sn->rs_restarts == 1 ? "" : "s");
-		snprintf(msg, sizeof(msg), "crashed and restarted on node %s "
-		    "(%u restart%s there; %u since the last heartbeat)", node, sn->rs_restarts,
-		    sn->rs_restarts == 1 ? "" : "s", sn->rs_new);
+		LOG_INFO("component %s crashed on node %s (crash %u there, %u restart%s so far)",
+		    sn->rs_component, node, sn->rs_crashes, sn->rs_restarts,
+		    sn->rs_restarts == 1 ? "" : "s");
+		snprintf(msg, sizeof(msg), "crashed on node %s (crash %u there, "
+		    "%u restart%s so far; %u since the last heartbeat)", node, sn->rs_crashes,
+		    sn->rs_restarts, sn->rs_restarts == 1 ? "" : "s", sn->rs_new);
 		mev_publish(m->m_pub, &(struct mev){ .me_kind = MEV_COMP_CRASHED, .me_node = node,
-					  .me_component = sn->rs_component, .me_seq = sn->rs_restarts,
+					  .me_component = sn->rs_component, .me_seq = sn->rs_crashes,
 					  .me_message = msg });
 	}
 	if (failed)
@@ -720,7 +723,7 @@ mgr_heartbeat(void *arg, struct rpc_call *call, const ProtobufCMessage *reqm,
 		return rv;
 	if (req->n_components > 0) {
 		revoked = arena_alloc(rpc_call_arena(call), req->n_components * sizeof(*revoked));
-		notes = arena_alloc(rpc_call_arena(call), req->n_components * sizeof(*notes));
+		notes = arena_alloc(rpc_call_arena(call), 2 * req->n_components * sizeof(*notes));
 		if (revoked == NULL || notes == NULL)
 			return -ENOMEM;
 	}

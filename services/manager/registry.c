@@ -195,18 +195,49 @@ reg_comp_failed(const struct reg_comp *c)
 	return strcmp(c->rc_state, REG_STATE_FAILED) == 0;
 }
 
+/* A note of c in ret_notes (NULL: not wanted), or NULL. */
+static struct reg_super_note *
+reg_super_note_add(const struct reg_comp *c, struct reg_super_note *ret_notes, size_t *nnotes)
+{
+	struct reg_super_note *note;
+
+	if (ret_notes == NULL)
+		return NULL;
+	note = &ret_notes[(*nnotes)++];
+	memset(note, 0, sizeof(*note));
+	reg_copy(note->rs_component, sizeof(note->rs_component), c->rc_name);
+	note->rs_crashes = c->rc_crashes;
+	note->rs_restarts = c->rc_restarts;
+	reg_copy(note->rs_reason, sizeof(note->rs_reason), c->rc_reason);
+	return note;
+}
+
 /*
  * Supervision news of c, reported by n (previously *old, NULL: not listed):
- * a failed component becomes pending failover (away from n); restarts are
- * noted. Called with r_lock held.
+ * crashes are noted, a failed component becomes pending failover (away from
+ * n) and is noted after its last crash. An agent that does not count
+ * crashes (0) has its restarts noted as crashes, unless it reports failed
+ * (as before crashes were counted). Called with r_lock held.
  */
 static void
 reg_node_super(struct reg *r, const struct reg_node *n, struct reg_owner *o,
     const struct reg_comp *c, const struct reg_comp *old, struct reg_super_note *ret_notes,
     size_t *nnotes)
 {
-	struct reg_super_note *note = NULL;
+	struct reg_super_note *note;
 
+	if (old != NULL && c->rc_crashes > old->rc_crashes) {
+		note = reg_super_note_add(c, ret_notes, nnotes);
+		if (note != NULL)
+			note->rs_new = c->rc_crashes - old->rc_crashes;
+	} else if (old != NULL && c->rc_crashes == 0 && c->rc_restarts > old->rc_restarts &&
+	    !reg_comp_failed(c)) {
+		note = reg_super_note_add(c, ret_notes, nnotes);
+		if (note != NULL) {
+			note->rs_crashes = c->rc_restarts;
+			note->rs_new = c->rc_restarts - old->rc_restarts;
+		}
+	}
 	if (reg_comp_failed(c)) {
 		bool news = old == NULL || !reg_comp_failed(old);
 		if (!o->o_pending && !o->o_migrating) {
@@ -220,20 +251,11 @@ reg_node_super(struct reg *r, const struct reg_node *n, struct reg_owner *o,
 			o->o_pending_due_ms = reg_now(r);
 			o->o_pending_attempts = 0;
 		}
-		if (news && ret_notes != NULL) {
-			note = &ret_notes[(*nnotes)++];
-			memset(note, 0, sizeof(*note));
-			note->rs_failed = true;
+		if (news) {
+			note = reg_super_note_add(c, ret_notes, nnotes);
+			if (note != NULL)
+				note->rs_failed = true;
 		}
-	} else if (old != NULL && c->rc_restarts > old->rc_restarts && ret_notes != NULL) {
-		note = &ret_notes[(*nnotes)++];
-		memset(note, 0, sizeof(*note));
-		note->rs_new = c->rc_restarts - old->rc_restarts;
-	}
-	if (note != NULL) {
-		reg_copy(note->rs_component, sizeof(note->rs_component), c->rc_name);
-		note->rs_restarts = c->rc_restarts;
-		reg_copy(note->rs_reason, sizeof(note->rs_reason), c->rc_reason);
 	}
 }
 
@@ -663,6 +685,14 @@ reg_attach(struct reg *r, const struct reg_attach *a, struct rpc_client *client,
 	} else {
 		*ret_close = reg_peer_unref(n->n_peer);
 		n->n_peer = peer;
+		/*
+		 * Kept: its dial starts now, under the lock, before anyone else
+		 * may close it; one not kept was never dialed (rpc.h
+		 * RPC_CLIENT_DIAL_LATER). A start that fails (no memory) leaves
+		 * calls to the node to fail at their deadline.
+		 */
+		if (client != NULL)
+			(void)rpc_client_dial(client);
 	}
 	reg_copy(n->n_address, sizeof(n->n_address), a->ra_address);
 	n->n_cap = a->ra_cap;

@@ -69,8 +69,10 @@
  * elsewhere (the manager learns it from another node's report), and refusing
  * would keep the node from attaching at all.
  *
- * Supervision: a node restarts a component whose process crashed (its
- * restarts count goes up) and, after too many failures, reports it "failed"
+ * Supervision: a node counts a crash of a component's process when it takes
+ * it out of service (its crashes count goes up; an agent that does not count
+ * them: its restarts, once restarted), restarts it and, after too many
+ * failures, reports it "failed"
  * (REG_STATE_FAILED). A failed component is marked pending like one of a down
  * node, its node excluded from placement (reg_mig_plan.rm_owner_failed); once
  * placed elsewhere, the failed copy's reports are stale and revoked.
@@ -190,16 +192,21 @@ struct reg_comp {
 	size_t rc_nrequires;
 	uint32_t rc_pid;          /* its process, 0: none */
 	uint32_t rc_restarts;     /* restarts after a crash on its node */
+	uint32_t rc_crashes;      /* crashes on its node (0: an agent that does not count them) */
 	uint64_t rc_last_unix_ms; /* when rc_last_seq was stored, 0: unknown */
 	char rc_reason[LIMIT_REASON_MAX]; /* failed: why */
 };
 
-/* What reg_beat() saw of a node's supervision (rb_super). */
+/*
+ * What reg_beat() saw of a node's supervision (rb_super): a crash, or a
+ * failure. A report with both gives two notes, the crash first.
+ */
 struct reg_super_note {
 	char rs_component[KEY_NAME_MAX + 1];
 	bool rs_failed;           /* newly reported failed (now pending failover) */
-	uint32_t rs_restarts;     /* else: restarted, this many times so far */
-	uint32_t rs_new;          /* restarts since the previous report */
+	uint32_t rs_crashes;      /* else: crashed, this many times so far */
+	uint32_t rs_new;          /* crashes since the previous report */
+	uint32_t rs_restarts;     /* restarts so far */
 	char rs_reason[LIMIT_REASON_MAX];
 };
 
@@ -296,9 +303,9 @@ struct reg_beat {
 	char (*rb_elsewhere)[KEY_NAME_MAX + 1];
 	size_t *rb_nelsewhere;
 	/*
-	 * Optional output (rb_ncomps entries, NULL: not wanted): the components
-	 * whose restarts went up since the node's previous report, and those it
-	 * newly reports failed (see Supervision above).
+	 * Optional output (2 * rb_ncomps entries, NULL: not wanted): the
+	 * components whose crashes went up since the node's previous report,
+	 * and those it newly reports failed (see Supervision above).
 	 */
 	struct reg_super_note *rb_super;
 	size_t *rb_nsuper;
@@ -347,8 +354,10 @@ void reg_abort(struct reg *r);
 /*
  * Registers a node or replaces what is known of it (re-attach is normal):
  * address, capacity, labels and components are replaced, state is up.
- * client (may be NULL) is an rpc_client towards a->ra_address; the registry
- * takes it. Whatever client the caller must close afterwards (outside any
+ * client (may be NULL) is an rpc_client towards a->ra_address, opened with
+ * RPC_CLIENT_DIAL_LATER; the registry takes it, and starts its dial
+ * (rpc_client_dial()) when it keeps it, so that one closed at once never
+ * dialed. Whatever client the caller must close afterwards (outside any
  * lock) is stored in *ret_close (NULL when none): the new one when the node
  * already has a client for the same address, or the old one when the address
  * changed and nobody else holds it. -EUSERS when rc_nodes_max nodes are known

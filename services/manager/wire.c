@@ -139,6 +139,7 @@ wire_comp_from_pb(const Ckpt__V1__ComponentStatus *pb, struct reg_comp *ret_comp
 	c.rc_state_bytes = pb->state_bytes;
 	c.rc_pid = pb->pid;
 	c.rc_restarts = pb->restarts;
+	c.rc_crashes = pb->crashes;
 	c.rc_last_unix_ms = pb->last_unix_ms;
 	/* Free text for people: cut and made printable rather than refused. */
 	for (size_t i = 0; pb->reason[i] != '\0' && i + 1 < sizeof(c.rc_reason); i++) {
@@ -287,6 +288,7 @@ wire_comp_to_pb(struct arena *a, const struct reg_comp *c)
 	pb->state_bytes = c->rc_state_bytes;
 	pb->pid = c->rc_pid;
 	pb->restarts = c->rc_restarts;
+	pb->crashes = c->rc_crashes;
 	pb->last_unix_ms = c->rc_last_unix_ms;
 	pb->reason = arena_strdup(a, c->rc_reason);
 	if (pb->reason == NULL)

@@ -3,7 +3,8 @@
 # a stop of 5 s, past the 3 s deadline of the heartbeat under way (it fails)
 # but inside down-after (the manager still counts the node up), leaves it
 # ready; a longer stop makes it unready once down-after passed ("not
-# attached"), and it is ready again once the manager runs (SIGCONT).
+# attached to the manager ...: no heartbeat answered for N ms"), and it is
+# ready again once the manager runs (SIGCONT).
 . "$(dirname "$0")/lib.sh"
 
 command -v curl >/dev/null || { echo "# SKIP: curl is not installed (it reads /readyz)"; exit 77; }
@@ -47,6 +48,12 @@ check "and is ready after" wait_for 10 ready
 kill -STOP "$PID_manager"
 check "the agent is unready ('not attached') once no heartbeat was answered for down-after" \
 	wait_for 30 not_attached
+why=$(curl -s --max-time 5 "$A_HTTP/readyz")
+echo "# /readyz: $why"
+quiet=$(printf '%s\n' "$why" | sed -n 's/.*: no heartbeat answered for \([0-9]*\) ms.*/\1/p')
+check "... and says what happened: no heartbeat answered for ${quiet:-?} ms, at least down-after (10000)" \
+	sh -c "printf '%s\n' \"\$1\" | grep -q '^not attached to the manager $MGR_URL: no heartbeat answered for' &&
+	[ '${quiet:-0}' -ge 10000 ]" _ "$why"
 kill -CONT "$PID_manager"
 check "the agent is ready again once the manager runs" wait_for 30 ready
 finish

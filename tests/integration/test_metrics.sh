@@ -51,6 +51,8 @@ start dummy_1 "$AGENT_BIN" --node dummy_1 --manager "$MGR_URL" --listen "tcp://1
 check "agent serves /healthz before it attached" wait_for 10 sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $A1_HTTP/healthz) = 200 ]"
 not_attached() { [ "$(status "$A1_HTTP/readyz")" = 503 ] && body "$A1_HTTP/readyz" | grep -q "not attached"; }
 check "agent /readyz answers 503 'not attached' before the manager is up" wait_for 5 not_attached
+check "... and says it never attached yet" sh -c \
+	"curl -s --max-time 5 $A1_HTTP/readyz | grep -q 'not attached to the manager $MGR_URL yet'"
 check "agent reports ckpt_agent_attached 0" [ "$(metric "$A1_HTTP" ckpt_agent_attached)" = 0 ]
 
 start_manager manager "$MGR_PORT" "$EV_PORT" "tcp://127.0.0.1:$NAS_PORT" --http "$MGR_HTTP" ||

@@ -105,8 +105,17 @@ check "... and its state continues from that checkpoint's value ($(cat "$T_DIR/f
 	wait_for 10 sh -c "[ $(cat "$T_DIR/from") -ge 10 ] && [ \$(cat $T_DIR/n1/counter/state) -gt $(cat "$T_DIR/from") ]"
 check "the restarted counter is checkpointed again" wait_for 10 sh -c \
 	"[ \$($CTL_BIN --manager $MGR_URL --json ls n1/counter | jq '[.[].seq] | max') -gt $from ]"
-check "the manager published ckpt.component.crashed/counter" wait_for 10 \
-	grep -q '^ckpt.component.crashed/counter ' "$T_DIR/events.log"
+check "the manager published ckpt.component.crashed/counter (seq 1: its first crash)" wait_for 10 \
+	grep -q '^ckpt.component.crashed/counter seq=1 ' "$T_DIR/events.log"
+# Checkpoints after $from are the restarted counter's: the crash comes first.
+first_line() { grep -n -m1 -E "$1" "$T_DIR/events.log" | cut -d: -f1; }
+crash_at=$(first_line '^ckpt.component.crashed/counter ')
+restarted_at=$(awk -v from="$from" '/^ckpt.stored\/n1\/counter / {
+	for (i = 2; i <= NF; i++) if ($i ~ /^seq=/ && substr($i, 5) + 0 > from) { print NR; exit } }' \
+	"$T_DIR/events.log")
+check "... before the first checkpoint of the restarted counter (event line $crash_at < $restarted_at)" \
+	sh -c "[ -n '$crash_at' ] && [ -n '$restarted_at' ] && [ '$crash_at' -lt '$restarted_at' ]"
+check "nodes --json counts the crash (crashes 1)" [ "$(field n1 counter crashes)" = 1 ]
 
 # ---- one that keeps crashing is FAILED and moved ----
 before=$(newest n1 crasher)
@@ -126,6 +135,14 @@ check "the failover was published (failover.done)" wait_for 10 \
 	grep -q '^ckpt.failover.done/crasher ' "$T_DIR/events.log"
 check "the crashes before the failure were published as crashed" \
 	grep -q '^ckpt.component.crashed/crasher ' "$T_DIR/events.log"
+# Each of its 3 crashes (seq 1, 2, 3), the last one too, then failed.
+grep -E '^ckpt.component.(crashed|failed)/crasher ' "$T_DIR/events.log" |
+	awk '{ print $1, $2 }' >"$T_DIR/crasher.events"
+printf '%s\n' 'ckpt.component.crashed/crasher seq=1' 'ckpt.component.crashed/crasher seq=2' \
+	'ckpt.component.crashed/crasher seq=3' 'ckpt.component.failed/crasher seq=2' \
+	>"$T_DIR/crasher.want"
+check "every crash of the crasher was published, the last one too, before failed" \
+	diff "$T_DIR/crasher.want" "$T_DIR/crasher.events"
 check "the counter on n1 was not disturbed (still 1 restart)" [ "$(field n1 counter restarts)" = 1 ]
 grep -v '^ckpt.stored/' "$T_DIR/events.log"
 
@@ -141,6 +158,8 @@ sleep 3 # 200 + 400 + 800 ms of back-off would have given it up by now
 check "... past its max-restarts, without being given up (no NAS is not its failure)" \
 	[ "$(field n1 counter state)" = restoring ]
 check "... and n1 says why it waits" log_has n1 "component counter: its restart waits"
+check "... its crash was published already, while its restart waits (crashed seq=2)" \
+	grep -q '^ckpt.component.crashed/counter seq=2 .*1 restart so far' "$T_DIR/events.log"
 start_nas nas "$NAS_PORT" || { echo "nas did not restart"; exit 1; }
 check "once the NAS is back the counter is restarted (2 restarts)" wait_for 30 sh -c \
 	"$CTL_BIN --manager $MGR_URL --json nodes | jq -e '.[] | select(.id == \"n1\") | .components[]

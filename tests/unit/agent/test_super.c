@@ -161,6 +161,8 @@ struct store {
 	unsigned st_unreachable; /* the next restarts that find the store unreachable */
 	unsigned st_starts;
 	unsigned st_fresh;
+	unsigned st_crashed; /* se_crashed calls */
+	unsigned st_crashed_starts; /* st_starts at the last of them */
 	struct super_policy st_policy;
 };
 
@@ -219,11 +221,22 @@ st_policy(void *arg, const char *name, struct super_policy *ret)
 }
 
 static void
+st_crashed(void *arg, const char *name)
+{
+	struct store *s = arg;
+
+	(void)name;
+	s->st_crashed++;
+	s->st_crashed_starts = s->st_starts;
+}
+
+static void
 setup(void)
 {
 	struct super_env env = {
 		.se_start = st_start,
 		.se_policy = st_policy,
+		.se_crashed = st_crashed,
 		.se_arg = &store,
 	};
 
@@ -339,9 +352,15 @@ START_TEST(super_restarts_a_killed_component_from_its_checkpoint_after_its_backo
 	ck_assert_uint_gt(status("c1")->last_unix_ms, 0);
 	old = crash("c1");
 
+	ck_assert_uint_eq(status("c1")->crashes, 0);
 	super_step(sup, t0);
 	ck_assert_str_eq(status("c1")->state, "restoring");
 	ck_assert_uint_eq(status("c1")->pid, 0);
+	/* The crash is counted and told (se_crashed) now, before the restart. */
+	ck_assert_uint_eq(status("c1")->crashes, 1);
+	ck_assert_uint_eq(status("c1")->restarts, 0);
+	ck_assert_uint_eq(store.st_crashed, 1);
+	ck_assert_uint_eq(store.st_crashed_starts, 0);
 	ck_assert_uint_eq(super_waiting(sup), 1);
 	/* Still reported in heartbeats: this node still owns it. */
 	{
@@ -358,6 +377,8 @@ START_TEST(super_restarts_a_killed_component_from_its_checkpoint_after_its_backo
 	ck_assert_uint_eq(store.st_starts, 1);
 	ck_assert_str_eq(status("c1")->state, "running");
 	ck_assert_uint_eq(status("c1")->restarts, 1);
+	ck_assert_uint_eq(status("c1")->crashes, 1);
+	ck_assert_uint_eq(store.st_crashed, 1);
 	ck_assert_int_gt((pid_t)status("c1")->pid, 0);
 	ck_assert_int_ne((pid_t)status("c1")->pid, old);
 	ck_assert_ptr_nonnull(status("c1")->restored_from);
@@ -395,6 +416,7 @@ START_TEST(super_gives_up_after_max_restarts_in_a_row)
 	s = status("c1");
 	ck_assert_str_eq(s->state, "failed");
 	ck_assert_uint_eq(s->restarts, 2);
+	ck_assert_uint_eq(s->crashes, 3); /* the last one too */
 	ck_assert_uint_eq(s->pid, 0);
 	ck_assert_msg(strstr(s->reason, "3 failures in a row (max-restarts 2)") != NULL &&
 	        strstr(s->reason, "signal 9") != NULL,

@@ -1,6 +1,11 @@
 /* Registry: nodes, liveness with an injected clock, catalogue, ownership. */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +204,74 @@ START_TEST(reattach_keeps_the_client_of_an_unchanged_address)
 	reg_peer_put(p);
 	ck_assert_int_eq(reg_peer_get(r, "nope", &p), -ENOENT);
 	reg_free(r);
+}
+END_TEST
+
+/* A plain TCP listener on a free loopback port: it counts connections, speaks nothing. */
+static int
+raw_listen(char *url, size_t len)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t slen = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
+	snprintf(url, len, "tcp://127.0.0.1:%u", (unsigned)ntohs(sin.sin_port));
+	return fd;
+}
+
+/* Connections accepted on fd within wait_ms (each kept open in conns[]), at most max. */
+static size_t
+raw_accept(int fd, int wait_ms, int *conns, size_t max)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t n = 0;
+
+	while (n < max && poll(&pfd, 1, wait_ms) == 1) {
+		conns[n] = accept(fd, NULL, NULL);
+		ck_assert_int_ge(conns[n], 0);
+		n++;
+		wait_ms = 0;
+	}
+	return n;
+}
+
+/*
+ * A client opened with RPC_CLIENT_DIAL_LATER dials once the registry keeps
+ * it, and the one the registry hands back (the node has a client for that
+ * address already) never dialed: closed at once, it made no connection for
+ * nng 1.5.2 to leak (rpc.h).
+ */
+START_TEST(attach_dials_the_client_it_keeps_and_never_the_one_it_hands_back)
+{
+	struct reg *r = new_reg(1000);
+	struct rpc_client *c1, *c2, *to_close;
+	struct rpc_error err;
+	char url[64];
+	int lfd = raw_listen(url, sizeof(url)), conns[4];
+	struct reg_attach a = { .ra_node = "n1", .ra_address = url };
+	size_t n;
+
+	ck_assert_int_eq(rpc_client_open(url, &ckpt__v1__agent__descriptor, RPC_CLIENT_DIAL_LATER,
+			     0, &c1, &err), 0);
+	ck_assert_uint_eq(raw_accept(lfd, 300, conns, 4), 0); /* not dialed yet */
+	ck_assert_int_eq(reg_attach(r, &a, c1, &to_close), 0);
+	ck_assert_ptr_null(to_close);
+	n = raw_accept(lfd, 2500, conns, 4); /* within the test's 4 s */
+	ck_assert_uint_eq(n, 1); /* kept: dialed */
+	ck_assert_int_eq(rpc_client_open(url, &ckpt__v1__agent__descriptor, RPC_CLIENT_DIAL_LATER,
+			     0, &c2, &err), 0);
+	ck_assert_int_eq(reg_attach(r, &a, c2, &to_close), 0);
+	ck_assert_ptr_eq(to_close, c2);
+	rpc_client_close(to_close);
+	ck_assert_uint_eq(raw_accept(lfd, 300, conns + 1, 3), 0); /* handed back: never dialed */
+	reg_free(r);
+	close(conns[0]);
+	close(lfd);
 }
 END_TEST
 
@@ -751,6 +824,47 @@ beat_super(struct reg *r, const struct reg_comp *c, struct reg_super_note *notes
 	return nnotes;
 }
 
+/*
+ * A crash is noted when the node reports it (crashes), before its restart
+ * shows; the restart adds no note; a crash after which the node gives up is
+ * noted, then the failure, in that order.
+ */
+START_TEST(a_crash_is_noted_when_reported_before_its_restart)
+{
+	struct reg *r = new_reg(1000);
+	struct reg_comp c = comp("a", 3);
+	struct reg_super_note notes[2];
+
+	attach(r, "n1", "tcp://127.0.0.1:1", &c, 1, 1);
+	ck_assert_uint_eq(beat_super(r, &c, notes), 0);
+	/* Taken out of service: restoring, one crash, no restart yet. */
+	snprintf(c.rc_state, sizeof(c.rc_state), "restoring");
+	c.rc_crashes = 1;
+	ck_assert_uint_eq(beat_super(r, &c, notes), 1);
+	ck_assert_str_eq(notes[0].rs_component, "a");
+	ck_assert(!notes[0].rs_failed);
+	ck_assert_uint_eq(notes[0].rs_crashes, 1);
+	ck_assert_uint_eq(notes[0].rs_new, 1);
+	ck_assert_uint_eq(notes[0].rs_restarts, 0);
+	/* Its restart: nothing new to tell. */
+	snprintf(c.rc_state, sizeof(c.rc_state), "running");
+	c.rc_restarts = 1;
+	ck_assert_uint_eq(beat_super(r, &c, notes), 0);
+	/* Crashed again and given up in one go: the crash, then the failure. */
+	snprintf(c.rc_state, sizeof(c.rc_state), REG_STATE_FAILED);
+	snprintf(c.rc_reason, sizeof(c.rc_reason), "2 failures in a row");
+	c.rc_crashes = 2;
+	ck_assert_uint_eq(beat_super(r, &c, notes), 2);
+	ck_assert(!notes[0].rs_failed);
+	ck_assert_uint_eq(notes[0].rs_crashes, 2);
+	ck_assert_uint_eq(notes[0].rs_new, 1);
+	ck_assert(notes[1].rs_failed);
+	ck_assert_str_eq(notes[1].rs_reason, "2 failures in a row");
+	ck_assert_uint_eq(beat_super(r, &c, notes), 0); /* told once */
+	reg_free(r);
+}
+END_TEST
+
 START_TEST(a_failed_component_is_pending_failover_away_from_its_live_node)
 {
 	struct reg *r = new_reg(1000);
@@ -764,12 +878,13 @@ START_TEST(a_failed_component_is_pending_failover_away_from_its_live_node)
 	attach(r, "n1", "tcp://127.0.0.1:1", &c, 1, 1);
 	attach(r, "n2", "tcp://127.0.0.1:2", NULL, 0, 1);
 	ck_assert_uint_eq(beat_super(r, &c, notes), 0);
-	/* Restarted twice since the last report: one note, nothing pending. */
+	/* Restarted twice since the last report (an agent that does not count crashes). */
 	c.rc_restarts = 2;
 	ck_assert_uint_eq(beat_super(r, &c, notes), 1);
 	ck_assert_str_eq(notes[0].rs_component, "a");
 	ck_assert(!notes[0].rs_failed);
 	ck_assert_uint_eq(notes[0].rs_restarts, 2);
+	ck_assert_uint_eq(notes[0].rs_crashes, 2); /* its restarts stand for its crashes */
 	ck_assert_uint_eq(notes[0].rs_new, 2);
 	ck_assert_uint_eq(beat_super(r, &c, notes), 0); /* told once */
 	ck_assert_uint_eq(reg_failover_due(r, fake_now, names, 2), 0);
@@ -1671,6 +1786,7 @@ registry_suite(void)
 	tcase_add_test(tc, a_report_older_than_the_restore_does_not_hide_the_moved_component);
 	tcase_add_test(tc, reattach_replaces_address_capacity_and_components);
 	tcase_add_test(tc, reattach_keeps_the_client_of_an_unchanged_address);
+	tcase_add_test(tc, attach_dials_the_client_it_keeps_and_never_the_one_it_hands_back);
 	tcase_add_test(tc, heartbeat_from_unknown_node_asks_for_reattach);
 	tcase_add_test(tc, silent_node_is_marked_down_once_and_must_reattach);
 	tcase_add_test(tc, catalogue_keeps_the_highest_seq_per_component);
@@ -1688,6 +1804,7 @@ registry_suite(void)
 	tcase_add_test(tc, a_newer_epoch_fences_the_live_owner_and_wants_a_failover_from_it);
 	tcase_add_test(tc, a_declared_component_resumes_on_its_node_unless_another_runs_it);
 	tcase_add_test(tc, a_plan_names_the_node_starting_a_declared_component);
+	tcase_add_test(tc, a_crash_is_noted_when_reported_before_its_restart);
 	tcase_add_test(tc, a_failed_component_is_pending_failover_away_from_its_live_node);
 	tcase_add_test(tc, a_placed_move_counts_at_its_target_until_a_report_lists_it);
 	tcase_add_test(tc, a_failed_or_given_up_move_releases_its_place);

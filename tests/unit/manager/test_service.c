@@ -803,10 +803,22 @@ END_TEST
 START_TEST(dead_target_fails_fast_and_the_component_goes_back)
 {
 	struct migrate_job j = { .mj_component = "demo_1", .mj_target = "dummy_2" };
+	struct rpc_server_stats st;
 	uint64_t t0;
 
 	attach("dummy_1", rpc_server_url(fx.a1.fa_srv), "demo_1");
 	attach("dummy_2", rpc_server_url(fx.a2.fa_srv), NULL);
+	/*
+	 * The manager dials dummy_2 as it attaches: its server stops once that
+	 * connection is made, not during its handshake (nng 1.5.2 would leak
+	 * it, rpc.h rss_conns).
+	 */
+	rpc_server_get_stats(fx.a2.fa_srv, &st);
+	for (int i = 0; i < 500 && st.rss_conns == 0; i++) {
+		util_sleep_ms(10);
+		rpc_server_get_stats(fx.a2.fa_srv, &st);
+	}
+	ck_assert_uint_gt(st.rss_conns, 0); /* the manager dialed dummy_2 */
 	rpc_server_stop(fx.a2.fa_srv);
 	fx.a2.fa_srv = NULL;
 	t0 = util_now_mono_ms();
