@@ -70,7 +70,14 @@ nasc_refs_free(struct nasc_refs *r)
  * One PutChunks being filled, or being sent. Chunks are compressed into it
  * as the windows go by; a full batch is sent by a thread of its own while
  * the next one fills, so hashing, the wire and the NAS's writes overlap.
+ * Up to NASC_UP_SENDING batches are on their way at once: the NAS verifies
+ * one while it commits the one before (each commit of a PutChunks waits
+ * for its fdatasync(), about half of a W1 store's time when only one was
+ * on its way: docs/benchmarks.md, "Full store: the profile").
  */
+#define NASC_UP_SENDING 2
+#define NASC_UP_BATCHES (NASC_UP_SENDING + 1)
+
 struct nasc_batch {
 	uint8_t *b_out;                      /* compressed chunks */
 	size_t b_out_cap, b_out_used;
@@ -95,7 +102,7 @@ struct nasc_up {
 	struct zchunk *u_z;
 	unsigned u_timeout_ms;
 	struct rpc_error *u_err;
-	struct nasc_batch u_batch[2];        /* filling: u_batch[u_cur]; the other may be sending */
+	struct nasc_batch u_batch[NASC_UP_BATCHES]; /* filling: u_batch[u_cur]; the others may be sending */
 	unsigned u_cur;
 	/*
 	 * Held (a store of bytes in memory from its base: hints or
@@ -167,14 +174,22 @@ nasc_batch_wait(struct nasc_up *u, struct nasc_batch *b)
 	return rv;
 }
 
+/* The batch after the current one in the ring: the one sent longest ago, if any is on its way. */
+static struct nasc_batch *
+nasc_up_oldest(struct nasc_up *u)
+{
+	return &u->u_batch[(u->u_cur + 1) % NASC_UP_BATCHES];
+}
+
 /*
- * Sends the batch being filled (a job of the pool) and makes the other one
- * current, once its own PutChunks has been answered.
+ * Sends the batch being filled (a job of the pool) and makes the next one
+ * of the ring current, once its own PutChunks (the oldest on its way) has
+ * been answered.
  */
 static int
 nasc_up_flush(struct nasc_up *u)
 {
-	struct nasc_batch *b = &u->u_batch[u->u_cur], *other = &u->u_batch[u->u_cur ^ 1];
+	struct nasc_batch *b = &u->u_batch[u->u_cur], *other = nasc_up_oldest(u);
 
 	if (b->b_n == 0)
 		return 0;
@@ -185,7 +200,7 @@ nasc_up_flush(struct nasc_up *u)
 	pool_submit(u->u_nasc->n_pool, &b->b_job, nasc_batch_send, b);
 	b->b_sending = true;
 	u->u_flushed = true;
-	u->u_cur ^= 1;
+	u->u_cur = (u->u_cur + 1) % NASC_UP_BATCHES;
 	return nasc_batch_wait(u, other);
 }
 
@@ -194,9 +209,13 @@ static int
 nasc_up_finish(struct nasc_up *u)
 {
 	int rv = nasc_up_flush(u);
-	int rv2 = nasc_batch_wait(u, &u->u_batch[0]);
-	int rv3 = nasc_batch_wait(u, &u->u_batch[1]);
-	return rv != 0 ? rv : rv2 != 0 ? rv2 : rv3;
+
+	for (int i = 0; i < NASC_UP_BATCHES; i++) {
+		int rv2 = nasc_batch_wait(u, &u->u_batch[i]);
+		if (rv == 0)
+			rv = rv2;
+	}
+	return rv;
 }
 
 /* Compresses one missing chunk into the pending PutChunks (sent when full). */
@@ -292,13 +311,12 @@ nasc_store_window(struct nasc_up *u, const uint8_t *buf, const struct nasc_refs 
 	}
 	rpc_reply_free(&hrep->base);
 	/*
-	 * A batch goes out when full, and at the end of a window if the one
-	 * before it has been answered: the NAS writes while the next window is
-	 * hashed, and little is left to send after the last one.
+	 * A batch goes out when full, and at the end of a window if fewer than
+	 * NASC_UP_SENDING are on their way: the NAS writes while the next window
+	 * is hashed, and little is left to send after the last one.
 	 */
 	if (rv == 0 && (!u->u_hold || u->u_flushed) && u->u_batch[u->u_cur].b_n != 0 &&
-	    (!u->u_batch[u->u_cur ^ 1].b_sending ||
-	    pool_done(u->u_nasc->n_pool, &u->u_batch[u->u_cur ^ 1].b_job)))
+	    (!nasc_up_oldest(u)->b_sending || pool_done(u->u_nasc->n_pool, &nasc_up_oldest(u)->b_job)))
 		rv = nasc_up_flush(u);
 	return rv;
 }
@@ -329,7 +347,7 @@ nasc_up_init(struct nasc_up *u, struct nasc *n, unsigned timeout_ms, struct rpc_
 	u->u_nasc = n;
 	u->u_timeout_ms = timeout_ms;
 	u->u_err = err;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NASC_UP_BATCHES; i++) {
 		struct nasc_batch *b = &u->u_batch[i];
 		b->b_cap = NASC_PUT_MAX;
 		b->b_out_cap = NASC_BATCH + zchunk_bound(n->n_chunking.cp_max);
@@ -353,7 +371,7 @@ nasc_up_free(struct nasc_up *u)
 {
 	nasc_base_free(&u->u_base);
 	zchunk_free(u->u_z);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NASC_UP_BATCHES; i++) {
 		struct nasc_batch *b = &u->u_batch[i];
 		/* A store that failed early may have one on its way: not begun, it is dropped. */
 		if (b->b_sending)
@@ -535,7 +553,7 @@ nasc_src_release(const struct nasc_src *src, const struct nasc_up *u, size_t off
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), lim = off;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NASC_UP_BATCHES; i++) {
 		const uint8_t *lo = u->u_batch[i].b_lo;
 		if (u->u_batch[i].b_n != 0 && lo != NULL && (size_t)(lo - src->s_data) < lim)
 			lim = (size_t)(lo - src->s_data);
