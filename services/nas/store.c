@@ -335,6 +335,7 @@ struct store_wreq {
 	uint64_t w_map_size;          /* the map size its transaction saw */
 	bool w_grouped;               /* it ran beside others, in a nested transaction */
 	bool w_solo;                  /* runs in a group of its own */
+	bool w_upload;                /* store_write_upload(): its commit need not be durable alone */
 	bool w_done;
 	bool w_lead;                  /* handed the lead: runs the next group */
 	pthread_cond_t w_cv;          /* signalled on w_done or w_lead: one wake-up per writer */
@@ -363,8 +364,22 @@ store_run_group(struct store *s, struct store_wreq *g)
 	uint64_t map_size = 0;
 	MDB_txn *txn = NULL;
 	size_t ok = 0;
+	bool upload = true;
 	int rv;
 
+	for (w = g; w != NULL; w = w->w_next)
+		upload = upload && w->w_upload;
+	/*
+	 * A group of uploads only: its meta page written without a sync of
+	 * its own (MDB_NOMETASYNC, changed by the only thread that commits).
+	 * Its pages are synced before the meta page names them, so a crash
+	 * keeps the store whole and at worst undoes these uploads (the sweep
+	 * after open deletes unnamed uploads anyway); the next commit's
+	 * fdatasync() makes them durable, before a Store that names them is
+	 * answered. mdb_env_set_flags() cannot fail for this flag.
+	 */
+	if (upload)
+		(void)mdb_env_set_flags(s->s_env, MDB_NOMETASYNC, 1);
 	rv = store_txn_begin(s, 0, &txn, &map_size);
 	if (rv == 0 && g->w_next == NULL) {
 		rv = g->w_fn(s, txn, g->w_arg);
@@ -395,6 +410,8 @@ store_run_group(struct store *s, struct store_wreq *g)
 					w->w_rv = rv; /* nothing of the group was written */
 		}
 	}
+	if (upload)
+		(void)mdb_env_set_flags(s->s_env, MDB_NOMETASYNC, 0);
 	if (txn != NULL)
 		pthread_rwlock_unlock(&s->s_lock); /* held since the transaction began */
 	for (w = g; w != NULL; w = w->w_next) {
@@ -584,8 +601,8 @@ store_lead(struct store *s, struct store_wreq *me)
  * commit's); *ret_map_size: the map size the transaction saw.
  */
 static int
-store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64_t *ret_map_size,
-    bool *ret_grouped)
+store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, bool upload,
+    uint64_t *ret_map_size, bool *ret_grouped)
 {
 	struct store_wreq me;
 
@@ -593,6 +610,7 @@ store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64
 	me.w_fn = fn;
 	me.w_arg = arg;
 	me.w_solo = solo;
+	me.w_upload = upload;
 	pthread_cond_init(&me.w_cv, NULL);
 	pthread_mutex_lock(&s->s_wq_mu);
 	*s->s_wq_tail = &me;
@@ -620,13 +638,14 @@ store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, uint64
  * written.
  */
 static int
-store_write_loop(struct store *s, store_txn_fn fn, void *arg, bool solo, struct store_error *err)
+store_write_loop(struct store *s, store_txn_fn fn, void *arg, bool solo, bool upload,
+    struct store_error *err)
 {
 	err->se_reason = NULL; /* fn may name its refusal's case */
 	for (;;) {
 		uint64_t seen;
 		bool grouped;
-		int rv = store_write_group(s, fn, arg, solo, &seen, &grouped);
+		int rv = store_write_group(s, fn, arg, solo, upload, &seen, &grouped);
 
 		if (!store_write_next(s, &rv, seen, grouped, &solo, err))
 			return rv;
@@ -636,7 +655,7 @@ store_write_loop(struct store *s, store_txn_fn fn, void *arg, bool solo, struct 
 int
 store_write_run(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
 {
-	return store_write_loop(s, fn, arg, false, err);
+	return store_write_loop(s, fn, arg, false, false, err);
 }
 
 /*
@@ -652,12 +671,12 @@ int
 store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_error *err)
 {
 	struct store_error settle_err;
-	int rv = store_write_loop(s, fn, arg, false, err);
+	int rv = store_write_loop(s, fn, arg, false, false, err);
 
 	if (rv != -ENOSPC || err->se_reason != NULL || store_room_settle(s, &settle_err) != 0)
 		return rv;
 	err->se_msg[0] = '\0';
-	return store_write_loop(s, fn, arg, true, err);
+	return store_write_loop(s, fn, arg, true, false, err);
 }
 
 /*
@@ -665,8 +684,8 @@ store_write_frees(struct store *s, store_txn_fn fn, void *arg, struct store_erro
  * room promised it is given back after its last run (a map grown, a solo
  * run), when the commit's take has moved the end past what it wrote.
  */
-int
-store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
+static int
+store_write_admitted(struct store *s, store_txn_fn fn, void *arg, uint64_t need, bool upload,
     struct store_error *err)
 {
 	int rv;
@@ -675,9 +694,23 @@ store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
 	rv = store_room_admit(s, need, err);
 	if (rv != 0)
 		return rv;
-	rv = store_write_run(s, fn, arg, err);
+	rv = store_write_loop(s, fn, arg, false, upload, err);
 	store_room_release(s, need);
 	return rv;
+}
+
+int
+store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
+    struct store_error *err)
+{
+	return store_write_admitted(s, fn, arg, need, false, err);
+}
+
+int
+store_write_upload(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
+    struct store_error *err)
+{
+	return store_write_admitted(s, fn, arg, need, true, err);
 }
 
 int

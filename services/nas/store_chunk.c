@@ -572,7 +572,7 @@ store_put_chunks(struct store *s, Ckpt__V1__Chunk *const *chunks, size_t n, uint
 		store_sweep_unlock(s);
 	}
 	if (rv == 0)
-		rv = store_write_need(s, store_put_txn, &op, store_put_need(&op), ret_err);
+		rv = store_write_upload(s, store_put_txn, &op, store_put_need(&op), ret_err);
 	free(op.p_sealed);
 	free(op.p_buf);
 	free(op.p_names);

@@ -269,6 +269,15 @@ int store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error 
 int store_write_need(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
     struct store_error *err);
 /*
+ * store_write_need() of chunk uploads (PutChunks): committed as any write,
+ * but a group of them only does not sync its meta page (MDB_NOMETASYNC):
+ * a crash may undo it (never tear the store), and the next commit that
+ * syncs (a Store naming the chunks) makes it durable. One device flush per
+ * upload instead of two.
+ */
+int store_write_upload(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
+    struct store_error *err);
+/*
  * A write that frees room (a delete): never refused up front, it may use
  * the disk reserve. One the disk or the map had no room for runs once
  * more after store_room_settle(): what the last commit freed is then LMDB's
