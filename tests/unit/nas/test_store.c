@@ -268,6 +268,35 @@ START_TEST(store_put_chunks_then_have_reports_only_absent)
 }
 END_TEST
 
+/*
+ * An upload's commit leaves its meta page's sync to the next commit
+ * (MDB_NOMETASYNC for that commit alone): the flag is off again once
+ * store_put_chunks() returns, so the Store that names the chunks syncs its
+ * commit whole, and so does every write after it.
+ */
+START_TEST(store_upload_leaves_meta_sync_to_the_next_commit_only)
+{
+	size_t len = 3 * MiB;
+	uint8_t *b = testbuf_bytes(len, 9);
+	uint64_t commits = atomic_load(&st->s_commits);
+	struct store_error err;
+	struct ckpt c;
+	unsigned flags;
+
+	ck_assert_int_eq(mdb_env_get_flags(st->s_env, &flags), 0);
+	ck_assert_uint_eq(flags & MDB_NOMETASYNC, 0);
+	ckpt_build(&c, "n1", "c1", 1, 1, b, len, MiB, true); /* three PutChunks */
+	ck_assert_uint_eq(atomic_load(&st->s_commits), commits + 3);
+	ck_assert_int_eq(mdb_env_get_flags(st->s_env, &flags), 0);
+	ck_assert_uint_eq(flags & MDB_NOMETASYNC, 0);
+	ck_assert_msg(commit(&c, NULL, NULL, &err) == 0, "%s", err.se_msg);
+	ck_assert_uint_eq(atomic_load(&st->s_commits), commits + 4);
+	ck_assert_int_eq(mdb_env_get_flags(st->s_env, &flags), 0);
+	ck_assert_uint_eq(flags & MDB_NOMETASYNC, 0);
+	free(b);
+}
+END_TEST
+
 START_TEST(store_commit_then_retrieve_gives_the_bytes)
 {
 	size_t len = 2 * MiB + 123, got;
@@ -3608,6 +3637,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, store_put_chunks_then_have_reports_only_absent);
+	tcase_add_test(tc, store_upload_leaves_meta_sync_to_the_next_commit_only);
 	tcase_add_test(tc, store_commit_then_retrieve_gives_the_bytes);
 	tcase_add_test(tc, store_commits_zero_byte_checkpoint);
 	tcase_add_test(tc, store_seq_zero_assigns_latest_plus_one_across_nodes);
