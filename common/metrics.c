@@ -50,6 +50,7 @@ struct metrics_fam {
 	/* Series by the order they appeared, each its own allocation (stays put). */
 	struct metrics_series **mf_series;
 	size_t mf_nseries, mf_cap;
+	_Atomic size_t mf_series_max; /* METRICS_SERIES_MAX, or metrics_set_series_max() */
 	_Atomic uint64_t mf_dropped; /* updates of series not kept: the family was full */
 	atomic_bool mf_warned;       /* m_on_full was called for this family */
 	/*
@@ -77,7 +78,6 @@ struct metrics {
 	size_t m_ncoll;
 	metrics_full_fn m_on_full;
 	void *m_on_full_arg;
-	_Atomic size_t m_series_max; /* series per family: METRICS_SERIES_MAX or set */
 };
 
 /* A growing text buffer; mb_err sticks at the first failure. */
@@ -100,7 +100,6 @@ metrics_new(struct metrics **ret_metrics)
 		free(m);
 		return rv;
 	}
-	atomic_init(&m->m_series_max, METRICS_SERIES_MAX);
 	*ret_metrics = m;
 	return 0;
 }
@@ -219,6 +218,7 @@ metrics_add_family(struct metrics *m, enum metrics_type type, const char *name,
 	}
 	f->mf_reg = m;
 	f->mf_type = type;
+	atomic_init(&f->mf_series_max, METRICS_SERIES_MAX);
 	snprintf(f->mf_name, sizeof(f->mf_name), "%s", name);
 	rv = metrics_parse_labels(f, labels);
 	if (rv != 0)
@@ -370,7 +370,7 @@ metrics_series_add(struct metrics_fam *f, const char *const *vals, int *ret_rv)
 	*ret_rv = 0;
 	if (s != NULL)
 		return s;
-	if (f->mf_nseries >= atomic_load(&f->mf_reg->m_series_max)) {
+	if (f->mf_nseries >= atomic_load(&f->mf_series_max)) {
 		*ret_rv = -ENOSPC;
 		return NULL;
 	}
@@ -411,7 +411,7 @@ metrics_dropped(struct metrics_fam *f)
 	arg = m->m_on_full_arg;
 	pthread_mutex_unlock(&m->m_mu);
 	if (fn != NULL)
-		fn(arg, f->mf_name, atomic_load(&m->m_series_max));
+		fn(arg, f->mf_name, atomic_load(&f->mf_series_max));
 }
 
 static double
@@ -556,11 +556,12 @@ metrics_on_full(struct metrics *m, metrics_full_fn fn, void *arg)
 }
 
 int
-metrics_set_series_max(struct metrics *m, size_t max)
+metrics_set_series_max(struct metrics_fam *f, size_t max)
 {
 	if (max == 0 || max > METRICS_SERIES_LIMIT)
 		return -EINVAL;
-	atomic_store(&m->m_series_max, max);
+	if (f != NULL)
+		atomic_store(&f->mf_series_max, max);
 	return 0;
 }
 

@@ -26,7 +26,7 @@
  *
  * Limits: METRICS_FAMILIES_MAX families per registry, METRICS_LABELS_MAX
  * labels per family, METRICS_SERIES_MAX series per family by default
- * (metrics_set_series_max(); label values come from the wire: a family that
+ * (metrics_set_series_max() sets a family's; label values come from the wire: a family that
  * is full ignores new series, -ENOSPC), label values cut at
  * METRICS_VALUE_MAX bytes. Never silently: each update a full family drops
  * is counted in ckpt_metrics_series_dropped_total{family} (rendered after
@@ -106,10 +106,10 @@ void metrics_clear(struct metrics_fam *f);
 /* fn(arg, ...) is called at each family's first drop (a service logs it); NULL: none. */
 void metrics_on_full(struct metrics *m, metrics_full_fn fn, void *arg);
 /*
- * Sets the series each family may have (default METRICS_SERIES_MAX), for
- * series made from now on; -EINVAL for 0 or over METRICS_SERIES_LIMIT.
+ * Sets the series f may have (default METRICS_SERIES_MAX), for series made
+ * from now on; -EINVAL for 0 or over METRICS_SERIES_LIMIT. f NULL: nothing.
  */
-int metrics_set_series_max(struct metrics *m, size_t max);
+int metrics_set_series_max(struct metrics_fam *f, size_t max);
 
 /* Registers fn, called with arg at every render. At most METRICS_COLLECTORS_MAX. */
 int metrics_add_collector(struct metrics *m, metrics_collect_fn fn, void *arg);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "health.h"
+#include "log.h"
 #include "methods.h"
 #include "util.h"
 
@@ -134,6 +135,15 @@ mmet_ready(void *arg, char *why, size_t len)
 	return 0;
 }
 
+/* metrics_on_full(): a family stopped taking new series (one per component, node). */
+static void
+mmet_full(void *arg, const char *family, size_t max)
+{
+	(void)arg;
+	LOG_WARN("metrics: %s has its %zu series; new ones are not counted (counted in "
+	    "ckpt_metrics_series_dropped_total)", family, max);
+}
+
 int
 mmet_new(struct reg *reg, struct nasc *nasc, struct mmet **ret_mmet)
 {
@@ -145,6 +155,8 @@ mmet_new(struct reg *reg, struct nasc *nasc, struct mmet **ret_mmet)
 	o->o_reg = reg;
 	o->o_nasc = nasc;
 	rv = metrics_new(&o->o_metrics);
+	if (rv == 0)
+		metrics_on_full(o->o_metrics, mmet_full, NULL);
 	for (size_t i = 0; rv == 0 && i < MMET_FAMS; i++)
 		rv = metrics_add_family(o->o_metrics, mmet_fams[i].type, mmet_fams[i].name,
 		    mmet_fams[i].help, mmet_fams[i].labels, metrics_latency_buckets,

@@ -242,13 +242,18 @@ START_TEST(metrics_counts_and_reports_series_over_the_maximum)
 
 	ck_assert_int_eq(metrics_new(&m), 0);
 	metrics_on_full(m, note_full, &l);
-	ck_assert_int_eq(metrics_set_series_max(m, 0), -EINVAL);
-	ck_assert_int_eq(metrics_set_series_max(m, METRICS_SERIES_LIMIT + 1), -EINVAL);
-	ck_assert_int_eq(metrics_set_series_max(m, 3), 0);
 	ck_assert_int_eq(metrics_add_family(m, METRICS_COUNTER, "a_total", "", "c", NULL, 0, &a), 0);
 	ck_assert_int_eq(metrics_add_family(m, METRICS_COUNTER, "b_total", "", "c", NULL, 0, &b), 0);
 	ck_assert_int_eq(metrics_add_family(m, METRICS_HISTOGRAM, "h_seconds", "", "c",
 	    metrics_latency_buckets, metrics_latency_nbuckets, &h), 0);
+	ck_assert_int_eq(metrics_set_series_max(a, 0), -EINVAL);
+	ck_assert_int_eq(metrics_set_series_max(a, METRICS_SERIES_LIMIT + 1), -EINVAL);
+	ck_assert_int_eq(metrics_set_series_max(a, 3), 0);
+	ck_assert_int_eq(metrics_set_series_max(b, 3), 0);
+	for (int i = 0; i < 5; i++) { /* h keeps the default: more than 3 */
+		snprintf(v, sizeof(v), "c%d", i);
+		ck_assert_int_eq(metrics_observe(h, 0.1, METRICS_L(v)), 0);
+	}
 	for (int i = 0; i < 3; i++) {
 		snprintf(v, sizeof(v), "c%d", i);
 		ck_assert_int_eq(metrics_inc(a, 1, METRICS_L(v)), 0);
@@ -280,7 +285,7 @@ START_TEST(metrics_counts_and_reports_series_over_the_maximum)
 	free(text);
 
 	/* a larger maximum takes new series from now on */
-	ck_assert_int_eq(metrics_set_series_max(m, 4), 0);
+	ck_assert_int_eq(metrics_set_series_max(a, 4), 0);
 	ck_assert_int_eq(metrics_inc(a, 1, METRICS_L("c3")), 0);
 	ck_assert_int_eq(metrics_inc(a, 1, METRICS_L("c4")), -ENOSPC);
 	ck_assert_int_eq(l.fl_calls, 2); /* once per family */
@@ -496,8 +501,8 @@ START_TEST(metrics_counts_drops_exactly_across_threads)
 
 	ck_assert_int_eq(metrics_new(&m), 0);
 	metrics_on_full(m, note_full, &l);
-	ck_assert_int_eq(metrics_set_series_max(m, 100), 0);
 	ck_assert_int_eq(metrics_add_family(m, METRICS_COUNTER, "o_total", "", "v", NULL, 0, &f), 0);
+	ck_assert_int_eq(metrics_set_series_max(f, 100), 0);
 	for (int i = 0; i < THREADS; i++)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, overflow, f), 0);
 	for (int i = 0; i < THREADS; i++)
