@@ -25,7 +25,9 @@
 # CKPT_FLEET_HTTP=0 to run the NAS without --http (no metrics counted).
 # The NAS runs as deployed (deploy/k8s, deploy/systemd): with --http on a free
 # port, so every Store is counted in its metrics; the line after the header
-# says which.
+# says which. Every checkpoint here is a new component (18,000 in a default
+# run), so --metrics-series-max is raised to count them all, as a fleet that
+# size would set it: the cost measured is counting, not dropping.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -62,8 +64,8 @@ url="tcp://127.0.0.1:$port"
 # metrics on (--http), as deploy/ runs it.
 http_args=() nas_mode="NAS without --http (no metrics counted)"
 if [ "$use_http" = 1 ]; then
-	http_args=(--http "http://127.0.0.1:$(free_port)")
-	nas_mode="NAS with --http (metrics counted, as deployed)"
+	http_args=(--http "http://127.0.0.1:$(free_port)" --metrics-series-max 1048576)
+	nas_mode="NAS with --http (metrics counted, as deployed; --metrics-series-max 1048576: every component)"
 fi
 "$nas" --listen "$url" --data "$work/nas" --map-size 1G --workers "$workers" --log-level warn \
 	"${http_args[@]}" 2>>"$work/nas.log" &
