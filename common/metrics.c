@@ -89,6 +89,27 @@ struct metrics_buf {
 	int mb_err;
 };
 
+/*
+ * A family's lock prefers writers: glibc's default lets readers that keep
+ * overlapping (updates from many threads) hold off a writer for as long as
+ * they come, and the writer is a Store whose component is new.
+ */
+static int
+metrics_rwlock_init(pthread_rwlock_t *rw)
+{
+	pthread_rwlockattr_t attr;
+	int rv;
+
+	if (pthread_rwlockattr_init(&attr) != 0)
+		return -ENOMEM;
+#ifdef __GLIBC__ /* an enum, not a macro; nothing takes a family's read lock twice */
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+	rv = pthread_rwlock_init(rw, &attr) != 0 ? -ENOMEM : 0;
+	pthread_rwlockattr_destroy(&attr);
+	return rv;
+}
+
 int
 metrics_new(struct metrics **ret_metrics)
 {
@@ -214,7 +235,7 @@ metrics_add_family(struct metrics *m, enum metrics_type type, const char *name,
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return -ENOMEM;
-	if (pthread_rwlock_init(&f->mf_rw, NULL) != 0) {
+	if (metrics_rwlock_init(&f->mf_rw) != 0) {
 		free(f);
 		return -ENOMEM;
 	}
