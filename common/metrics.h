@@ -26,9 +26,9 @@
  *
  * Limits: METRICS_FAMILIES_MAX families per registry, METRICS_LABELS_MAX
  * labels per family, METRICS_SERIES_MAX series per family by default
- * (metrics_set_series_max() sets a family's; label values come from the wire: a family that
- * is full ignores new series, -ENOSPC), label values cut at
- * METRICS_VALUE_MAX bytes. Never silently: each update a full family drops
+ * (metrics_set_series_max() sets a family's; label values come from the
+ * wire: a family that is full ignores new series, -ENOSPC), label values
+ * cut at METRICS_VALUE_MAX bytes. Never silently: each update a full family drops
  * is counted in ckpt_metrics_series_dropped_total{family} (rendered after
  * the families once any was dropped), and the registry's metrics_on_full()
  * function is called at a family's first drop, for its service to log.
@@ -95,7 +95,10 @@ int metrics_add_family(struct metrics *m, enum metrics_type type, const char *na
 int metrics_inc(struct metrics_fam *f, double v, const char *const *vals, size_t nvals);
 int metrics_set(struct metrics_fam *f, double v, const char *const *vals, size_t nvals);
 int metrics_observe(struct metrics_fam *f, double v, const char *const *vals, size_t nvals);
-/* Drops every series of f (a collector about to set them all again). */
+/*
+ * Drops every series of f (a collector about to set them all again); a
+ * family without labels keeps its one series, set to 0.
+ */
 void metrics_clear(struct metrics_fam *f);
 
 /* Label values in place: metrics_inc(f, 1, METRICS_L("nas", "Store", "OK")). */
