@@ -21,7 +21,13 @@
 # default a new folder under /var/tmp), CKPT_FLEET_COUNT (checkpoints per
 # row, default 1000 for 1 writer and 4000 for more), CKPT_REDIS=0 to leave
 # Redis out (no redis-server installed), CKPT_NAS_WORKERS (ckpt-nas --workers, default 4,
-# the NAS's own: a Store no longer holds a worker while its group commits).
+# the NAS's own: a Store no longer holds a worker while its group commits),
+# CKPT_FLEET_HTTP=0 to run the NAS without --http (no metrics counted).
+# The NAS runs as deployed (deploy/k8s, deploy/systemd): with --http on a free
+# port, so every Store is counted in its metrics; the line after the header
+# says which. Every checkpoint here is a new component (18,000 in a default
+# run), so --metrics-series-max is raised to count them all, as a fleet that
+# size would set it: the cost measured is counting, not dropping.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -33,6 +39,7 @@ work=${CKPT_BENCH_DIR:-$(mktemp -d /var/tmp/ckpt-fleet.XXXXXX)}
 mkdir -p "$work"
 use_redis=${CKPT_REDIS:-1}
 workers=${CKPT_NAS_WORKERS:-4}
+use_http=${CKPT_FLEET_HTTP:-1}
 if [ "$use_redis" = 1 ] && ! command -v redis-server >/dev/null; then
 	echo "fleet: redis-server not found (apt-get install redis-server redis-tools, or CKPT_REDIS=0)" >&2
 	exit 1
@@ -53,9 +60,15 @@ sync
 
 port=$(free_port)
 url="tcp://127.0.0.1:$port"
-# The NAS as deployed (--workers 4): Stores wait for their group without holding a worker.
+# The NAS as deployed (--workers 4): Stores wait for their group without holding a worker;
+# metrics on (--http), as deploy/ runs it.
+http_args=() nas_mode="NAS without --http (no metrics counted)"
+if [ "$use_http" = 1 ]; then
+	http_args=(--http "http://127.0.0.1:$(free_port)" --metrics-series-max 1048576)
+	nas_mode="NAS with --http (metrics counted, as deployed; --metrics-series-max 1048576: every component)"
+fi
 "$nas" --listen "$url" --data "$work/nas" --map-size 1G --workers "$workers" --log-level warn \
-	2>>"$work/nas.log" &
+	"${http_args[@]}" 2>>"$work/nas.log" &
 nas_pid=$!
 for _ in $(seq 100); do
 	"$build/clients/ckptctl/ckptctl" --nas "$url" stat >/dev/null 2>&1 && break
@@ -95,6 +108,7 @@ nas_ticks() {
 }
 
 echo "ckpt fleet benchmark ($(date -u +%F' '%H:%M), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), NAS $nas, work folder $work)"
+echo "$nas_mode"
 "$build/bench/syncfloor" "$work" 1
 printf '%-8s %10s %10s %12s %10s %10s %14s %12s %14s\n' clients "ckpt/s" "normal/s" \
 	"redis SET/s" "ckpt/redis" "ckpt/normal" "commits/ckpt" "NAS us/ckpt" "writer us/ckpt"

@@ -389,7 +389,7 @@ int
 main(int argc, char **argv)
 {
 	struct store_config sc = { NULL, 256 * MiB, 8192ull * MiB, 0, false, false, NULL, false, 0 };
-	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0 };
+	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;
 	struct store *st = NULL;

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,11 +16,18 @@ const double metrics_latency_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.
 const size_t metrics_latency_nbuckets =
     sizeof(metrics_latency_buckets) / sizeof(metrics_latency_buckets[0]);
 
+/*
+ * A series' values are atomics, updated without any lock once the series is
+ * found: a double's bits (added with compare-and-swap: exact under any
+ * number of threads), a histogram's counts added with fetch-and-add.
+ * (Values on a cache line of their own, apart from the labels look-ups
+ * read, measured no faster in bench_metrics and doubled a series' size.)
+ */
 struct metrics_series {
 	char *ms_vals[METRICS_LABELS_MAX];
-	double ms_value;      /* counter, gauge; a histogram's sum */
-	uint64_t ms_count;    /* histogram: observations */
-	uint64_t *ms_buckets; /* histogram: per bucket, not cumulative (+Inf is ms_count) */
+	_Atomic uint64_t ms_value;      /* bits of a double: counter, gauge; a histogram's sum */
+	_Atomic uint64_t ms_count;      /* histogram: observations */
+	_Atomic uint64_t *ms_buckets;   /* histogram: per bucket, not cumulative (+Inf is ms_count) */
 };
 
 struct metrics_fam {
@@ -31,8 +39,22 @@ struct metrics_fam {
 	size_t mf_nlabels;
 	double mf_bounds[METRICS_BUCKETS_MAX];
 	size_t mf_nbounds;
-	struct metrics_series *mf_series;
+	/*
+	 * Read-locked by look-ups (an update finds its series, then adds to
+	 * it with atomics) and by metrics_render(); write-locked only to add
+	 * a series and by metrics_clear(). Updates of different threads do
+	 * not wait for each other, and a family's look-ups do not wait for
+	 * another family's.
+	 */
+	pthread_rwlock_t mf_rw;
+	/* A family without labels: its one series, updated with no lock at all. */
+	struct metrics_series *mf_one;
+	/* Series by the order they appeared, each its own allocation (stays put). */
+	struct metrics_series **mf_series;
 	size_t mf_nseries, mf_cap;
+	_Atomic size_t mf_series_max; /* METRICS_SERIES_MAX, or metrics_set_series_max() */
+	_Atomic uint64_t mf_dropped; /* updates of series not kept: the family was full */
+	atomic_bool mf_warned;       /* m_on_full was called for this family */
 	/*
 	 * The series by their label values (metrics_series_hash()): open
 	 * addressing, mf_index_cap slots (a power of two, at least twice
@@ -51,11 +73,13 @@ struct metrics_collector {
 };
 
 struct metrics {
-	pthread_mutex_t m_mu; /* guards everything below and in the families */
+	pthread_mutex_t m_mu; /* guards the families' list, collectors and m_on_full */
 	struct metrics_fam *m_fams[METRICS_FAMILIES_MAX];
 	size_t m_nfams;
 	struct metrics_collector m_coll[METRICS_COLLECTORS_MAX];
 	size_t m_ncoll;
+	metrics_full_fn m_on_full;
+	void *m_on_full_arg;
 };
 
 /* A growing text buffer; mb_err sticks at the first failure. */
@@ -64,6 +88,27 @@ struct metrics_buf {
 	size_t mb_len, mb_cap;
 	int mb_err;
 };
+
+/*
+ * A family's lock prefers writers: glibc's default lets readers that keep
+ * overlapping (updates from many threads) hold off a writer for as long as
+ * they come, and the writer is a Store whose component is new.
+ */
+static int
+metrics_rwlock_init(pthread_rwlock_t *rw)
+{
+	pthread_rwlockattr_t attr;
+	int rv;
+
+	if (pthread_rwlockattr_init(&attr) != 0)
+		return -ENOMEM;
+#ifdef __GLIBC__ /* an enum, not a macro; nothing takes a family's read lock twice */
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+	rv = pthread_rwlock_init(rw, &attr) != 0 ? -ENOMEM : 0;
+	pthread_rwlockattr_destroy(&attr);
+	return rv;
+}
 
 int
 metrics_new(struct metrics **ret_metrics)
@@ -82,22 +127,27 @@ metrics_new(struct metrics **ret_metrics)
 	return 0;
 }
 
+/* Accepts NULL. */
 static void
 metrics_series_free(struct metrics_series *s)
 {
+	if (s == NULL)
+		return;
 	for (size_t i = 0; i < METRICS_LABELS_MAX; i++)
 		free(s->ms_vals[i]);
-	free(s->ms_buckets);
+	free((void *)s->ms_buckets);
+	free(s);
 }
 
 static void
 metrics_fam_free(struct metrics_fam *f)
 {
 	for (size_t i = 0; i < f->mf_nseries; i++)
-		metrics_series_free(&f->mf_series[i]);
+		metrics_series_free(f->mf_series[i]);
 	free(f->mf_series);
 	free(f->mf_index);
 	free(f->mf_help);
+	pthread_rwlock_destroy(&f->mf_rw);
 	free(f);
 }
 
@@ -154,7 +204,7 @@ metrics_parse_labels(struct metrics_fam *f, const char *labels)
 	}
 }
 
-static struct metrics_series *metrics_series_get(struct metrics_fam *f, const char *const *vals,
+static struct metrics_series *metrics_series_add(struct metrics_fam *f, const char *const *vals,
     int *ret_rv);
 
 static bool
@@ -185,8 +235,13 @@ metrics_add_family(struct metrics *m, enum metrics_type type, const char *name,
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return -ENOMEM;
+	if (metrics_rwlock_init(&f->mf_rw) != 0) {
+		free(f);
+		return -ENOMEM;
+	}
 	f->mf_reg = m;
 	f->mf_type = type;
+	atomic_init(&f->mf_series_max, METRICS_SERIES_MAX);
 	snprintf(f->mf_name, sizeof(f->mf_name), "%s", name);
 	rv = metrics_parse_labels(f, labels);
 	if (rv != 0)
@@ -208,7 +263,7 @@ metrics_add_family(struct metrics *m, enum metrics_type type, const char *name,
 		rv = metrics_same_shape(old, f) ? 0 : -EEXIST;
 	else if (m->m_nfams == METRICS_FAMILIES_MAX)
 		rv = -ENOSPC;
-	else if (f->mf_nlabels == 0 && metrics_series_get(f, NULL, &rv) == NULL)
+	else if (f->mf_nlabels == 0 && (f->mf_one = metrics_series_add(f, NULL, &rv)) == NULL)
 		; /* rv set: a family without labels has its one series from the start, at 0 */
 	else
 		m->m_fams[m->m_nfams++] = f;
@@ -256,7 +311,7 @@ static void
 metrics_index_put(struct metrics_fam *f, size_t i)
 {
 	size_t mask = f->mf_index_cap - 1;
-	size_t at = metrics_series_hash(f, (const char *const *)f->mf_series[i].ms_vals) & mask;
+	size_t at = metrics_series_hash(f, (const char *const *)f->mf_series[i]->ms_vals) & mask;
 
 	while (f->mf_index[at] != 0)
 		at = (at + 1) & mask;
@@ -285,50 +340,38 @@ metrics_index_grow(struct metrics_fam *f)
 	return 0;
 }
 
-/* The series of f with vals, made if missing; NULL with *ret_rv set. Under m_mu. */
+/* The series of f with vals, or NULL. Under mf_rw (read or write). */
 static struct metrics_series *
-metrics_series_get(struct metrics_fam *f, const char *const *vals, int *ret_rv)
+metrics_series_find(const struct metrics_fam *f, const char *const *vals)
 {
-	struct metrics_series *s;
+	size_t mask = f->mf_index_cap - 1;
 
-	if (f->mf_index_cap != 0) {
-		size_t mask = f->mf_index_cap - 1;
-		size_t at = metrics_series_hash(f, vals) & mask;
-
-		for (; f->mf_index[at] != 0; at = (at + 1) & mask) {
-			s = &f->mf_series[f->mf_index[at] - 1];
-			if (metrics_series_is(f, s, vals))
-				return s;
-		}
-	}
-	if (f->mf_nseries == METRICS_SERIES_MAX) {
-		*ret_rv = -ENOSPC;
+	if (f->mf_index_cap == 0)
 		return NULL;
+	for (size_t at = metrics_series_hash(f, vals) & mask; f->mf_index[at] != 0;
+	    at = (at + 1) & mask) {
+		struct metrics_series *s = f->mf_series[f->mf_index[at] - 1];
+		if (metrics_series_is(f, s, vals))
+			return s;
 	}
-	if ((*ret_rv = metrics_index_grow(f)) != 0)
-		return NULL;
-	if (f->mf_nseries == f->mf_cap) {
-		size_t cap = f->mf_cap == 0 ? 8 : 2 * f->mf_cap;
-		struct metrics_series *n = realloc(f->mf_series, cap * sizeof(*n));
+	return NULL;
+}
 
-		if (n == NULL) {
-			*ret_rv = -ENOMEM;
-			return NULL;
-		}
-		f->mf_series = n;
-		f->mf_cap = cap;
-	}
-	s = &f->mf_series[f->mf_nseries];
-	memset(s, 0, sizeof(*s));
+/* A new series of f with vals, at 0, not yet in f; NULL with *ret_rv set (-ENOMEM). */
+static struct metrics_series *
+metrics_series_make(struct metrics_fam *f, const char *const *vals, int *ret_rv)
+{
+	struct metrics_series *s = calloc(1, sizeof(*s));
+
 	*ret_rv = -ENOMEM;
+	if (s == NULL)
+		return NULL;
 	for (size_t j = 0; j < f->mf_nlabels; j++)
 		if ((s->ms_vals[j] = strndup(vals[j] != NULL ? vals[j] : "", METRICS_VALUE_MAX)) == NULL)
 			goto out_free;
 	if (f->mf_type == METRICS_HISTOGRAM &&
 	    (s->ms_buckets = calloc(f->mf_nbounds, sizeof(*s->ms_buckets))) == NULL)
 		goto out_free;
-	metrics_index_put(f, f->mf_nseries);
-	f->mf_nseries++;
 	*ret_rv = 0;
 	return s;
 
@@ -337,7 +380,119 @@ out_free:
 	return NULL;
 }
 
+/*
+ * Adds a series of f with vals unless another thread did first; NULL with
+ * *ret_rv set, -ENOSPC when f already has its maximum of series. Under mf_rw
+ * for writing.
+ */
+static struct metrics_series *
+metrics_series_add(struct metrics_fam *f, const char *const *vals, int *ret_rv)
+{
+	struct metrics_series *s = metrics_series_find(f, vals);
+
+	*ret_rv = 0;
+	if (s != NULL)
+		return s;
+	if (f->mf_nseries >= atomic_load(&f->mf_series_max)) {
+		*ret_rv = -ENOSPC;
+		return NULL;
+	}
+	if ((*ret_rv = metrics_index_grow(f)) != 0)
+		return NULL;
+	if (f->mf_nseries == f->mf_cap) {
+		size_t cap = f->mf_cap == 0 ? 8 : 2 * f->mf_cap;
+		struct metrics_series **n = realloc(f->mf_series, cap * sizeof(*n));
+
+		if (n == NULL) {
+			*ret_rv = -ENOMEM;
+			return NULL;
+		}
+		f->mf_series = n;
+		f->mf_cap = cap;
+	}
+	if ((s = metrics_series_make(f, vals, ret_rv)) == NULL)
+		return NULL;
+	f->mf_series[f->mf_nseries] = s;
+	metrics_index_put(f, f->mf_nseries);
+	f->mf_nseries++;
+	return s;
+}
+
+/* Counts an update f had no room for; tells the registry's m_on_full the first time. */
+static void
+metrics_dropped(struct metrics_fam *f)
+{
+	struct metrics *m = f->mf_reg;
+	metrics_full_fn fn;
+	void *arg;
+
+	atomic_fetch_add(&f->mf_dropped, 1);
+	if (atomic_exchange(&f->mf_warned, true))
+		return;
+	pthread_mutex_lock(&m->m_mu);
+	fn = m->m_on_full;
+	arg = m->m_on_full_arg;
+	pthread_mutex_unlock(&m->m_mu);
+	if (fn != NULL)
+		fn(arg, f->mf_name, atomic_load(&f->mf_series_max));
+}
+
+static double
+metrics_bits_double(uint64_t bits)
+{
+	double d;
+
+	memcpy(&d, &bits, sizeof(d));
+	return d;
+}
+
+static uint64_t
+metrics_double_bits(double d)
+{
+	uint64_t bits;
+
+	memcpy(&bits, &d, sizeof(bits));
+	return bits;
+}
+
+/* *p += v, p the bits of a double; exact under concurrent adds. */
+static void
+metrics_add_double(_Atomic uint64_t *p, double v)
+{
+	uint64_t old = atomic_load_explicit(p, memory_order_relaxed);
+
+	while (!atomic_compare_exchange_weak(p, &old,
+	    metrics_double_bits(metrics_bits_double(old) + v)))
+		;
+}
+
 enum metrics_op { METRICS_OP_INC, METRICS_OP_SET, METRICS_OP_OBSERVE };
+
+/* The update itself: atomics only, no lock. */
+static void
+metrics_series_apply(const struct metrics_fam *f, struct metrics_series *s, enum metrics_op op,
+    double v)
+{
+	switch (op) {
+	case METRICS_OP_INC:
+		metrics_add_double(&s->ms_value, v);
+		break;
+	case METRICS_OP_SET:
+		atomic_store(&s->ms_value, metrics_double_bits(v));
+		break;
+	case METRICS_OP_OBSERVE:
+		/* the count first: a render that sees the bucket sees the count (+Inf >= every bucket) */
+		atomic_fetch_add(&s->ms_count, 1);
+		for (size_t i = 0; i < f->mf_nbounds; i++) {
+			if (v <= f->mf_bounds[i]) {
+				atomic_fetch_add(&s->ms_buckets[i], 1);
+				break;
+			}
+		}
+		metrics_add_double(&s->ms_value, v);
+		break;
+	}
+}
 
 static int
 metrics_update(struct metrics_fam *f, enum metrics_op op, double v, const char *const *vals,
@@ -351,29 +506,29 @@ metrics_update(struct metrics_fam *f, enum metrics_op op, double v, const char *
 	if (nvals != f->mf_nlabels || (op == METRICS_OP_OBSERVE) != (f->mf_type == METRICS_HISTOGRAM) ||
 	    (op == METRICS_OP_INC && f->mf_type == METRICS_COUNTER && !(v >= 0)))
 		return -EINVAL;
-	pthread_mutex_lock(&f->mf_reg->m_mu);
-	s = metrics_series_get(f, vals, &rv);
-	if (s != NULL) {
-		switch (op) {
-		case METRICS_OP_INC:
-			s->ms_value += v;
-			break;
-		case METRICS_OP_SET:
-			s->ms_value = v;
-			break;
-		case METRICS_OP_OBSERVE:
-			s->ms_value += v;
-			s->ms_count++;
-			for (size_t i = 0; i < f->mf_nbounds; i++) {
-				if (v <= f->mf_bounds[i]) {
-					s->ms_buckets[i]++;
-					break;
-				}
-			}
-			break;
-		}
+	if (f->mf_one != NULL) {
+		metrics_series_apply(f, f->mf_one, op, v);
+		return 0;
 	}
-	pthread_mutex_unlock(&f->mf_reg->m_mu);
+	pthread_rwlock_rdlock(&f->mf_rw);
+	s = metrics_series_find(f, vals);
+	if (s != NULL)
+		metrics_series_apply(f, s, op, v);
+	else if (f->mf_nseries >= atomic_load(&f->mf_series_max))
+		rv = -ENOSPC; /* full: dropped without the write lock, which would stop every update */
+	pthread_rwlock_unlock(&f->mf_rw);
+	if (s != NULL || rv != 0) {
+		if (rv == -ENOSPC)
+			metrics_dropped(f);
+		return rv;
+	}
+	pthread_rwlock_wrlock(&f->mf_rw);
+	s = metrics_series_add(f, vals, &rv);
+	if (s != NULL)
+		metrics_series_apply(f, s, op, v);
+	pthread_rwlock_unlock(&f->mf_rw);
+	if (rv == -ENOSPC)
+		metrics_dropped(f);
 	return rv;
 }
 
@@ -400,13 +555,42 @@ metrics_clear(struct metrics_fam *f)
 {
 	if (f == NULL)
 		return;
-	pthread_mutex_lock(&f->mf_reg->m_mu);
+	if (f->mf_one != NULL) {
+		/* its one series stays (at 0): updates reach it without a lock */
+		struct metrics_series *s = f->mf_one;
+
+		atomic_store(&s->ms_value, metrics_double_bits(0));
+		atomic_store(&s->ms_count, 0);
+		for (size_t i = 0; i < f->mf_nbounds; i++)
+			atomic_store(&s->ms_buckets[i], 0);
+		return;
+	}
+	pthread_rwlock_wrlock(&f->mf_rw);
 	for (size_t i = 0; i < f->mf_nseries; i++)
-		metrics_series_free(&f->mf_series[i]);
+		metrics_series_free(f->mf_series[i]);
 	f->mf_nseries = 0;
 	if (f->mf_index != NULL)
 		memset(f->mf_index, 0, f->mf_index_cap * sizeof(*f->mf_index));
-	pthread_mutex_unlock(&f->mf_reg->m_mu);
+	pthread_rwlock_unlock(&f->mf_rw);
+}
+
+void
+metrics_on_full(struct metrics *m, metrics_full_fn fn, void *arg)
+{
+	pthread_mutex_lock(&m->m_mu);
+	m->m_on_full = fn;
+	m->m_on_full_arg = arg;
+	pthread_mutex_unlock(&m->m_mu);
+}
+
+int
+metrics_set_series_max(struct metrics_fam *f, size_t max)
+{
+	if (max == 0 || max > METRICS_SERIES_LIMIT)
+		return -EINVAL;
+	if (f != NULL)
+		atomic_store(&f->mf_series_max, max);
+	return 0;
 }
 
 int
@@ -525,36 +709,76 @@ metrics_render_line(struct metrics_buf *b, const struct metrics_fam *f, const ch
 }
 
 static void
-metrics_render_fam(struct metrics_buf *b, const struct metrics_fam *f)
+metrics_render_head(struct metrics_buf *b, const char *name, const char *help, const char *type)
+{
+	metrics_buf_str(b, "# HELP ");
+	metrics_buf_str(b, name);
+	metrics_buf_str(b, " ");
+	metrics_buf_escaped(b, help, false);
+	metrics_buf_str(b, "\n# TYPE ");
+	metrics_buf_str(b, name);
+	metrics_buf_str(b, " ");
+	metrics_buf_str(b, type);
+	metrics_buf_str(b, "\n");
+}
+
+/* f's lines; its series read-locked (their values are read as they are, atomically each). */
+static void
+metrics_render_fam(struct metrics_buf *b, struct metrics_fam *f)
 {
 	static const char *const types[] = { "counter", "gauge", "histogram" };
 
-	metrics_buf_str(b, "# HELP ");
-	metrics_buf_str(b, f->mf_name);
-	metrics_buf_str(b, " ");
-	metrics_buf_escaped(b, f->mf_help, false);
-	metrics_buf_str(b, "\n# TYPE ");
-	metrics_buf_str(b, f->mf_name);
-	metrics_buf_str(b, " ");
-	metrics_buf_str(b, types[f->mf_type]);
-	metrics_buf_str(b, "\n");
+	metrics_render_head(b, f->mf_name, f->mf_help, types[f->mf_type]);
+	pthread_rwlock_rdlock(&f->mf_rw);
 	for (size_t i = 0; i < f->mf_nseries; i++) {
-		const struct metrics_series *s = &f->mf_series[i];
+		struct metrics_series *s = f->mf_series[i];
 		uint64_t cum = 0;
 		char le[32];
 
 		if (f->mf_type != METRICS_HISTOGRAM) {
-			metrics_render_line(b, f, "", s, NULL, s->ms_value);
+			metrics_render_line(b, f, "", s, NULL, metrics_bits_double(atomic_load(&s->ms_value)));
 			continue;
 		}
 		for (size_t j = 0; j < f->mf_nbounds; j++) {
-			cum += s->ms_buckets[j];
+			cum += atomic_load(&s->ms_buckets[j]);
 			metrics_fmt_value(f->mf_bounds[j], le);
 			metrics_render_line(b, f, "_bucket", s, le, (double)cum);
 		}
-		metrics_render_line(b, f, "_bucket", s, "+Inf", (double)s->ms_count);
-		metrics_render_line(b, f, "_sum", s, NULL, s->ms_value);
-		metrics_render_line(b, f, "_count", s, NULL, (double)s->ms_count);
+		/* read after the buckets: an observation counts here before in its bucket */
+		uint64_t count = atomic_load(&s->ms_count);
+		metrics_render_line(b, f, "_bucket", s, "+Inf", (double)count);
+		metrics_render_line(b, f, "_sum", s, NULL, metrics_bits_double(atomic_load(&s->ms_value)));
+		metrics_render_line(b, f, "_count", s, NULL, (double)count);
+	}
+	pthread_rwlock_unlock(&f->mf_rw);
+}
+
+/*
+ * ckpt_metrics_series_dropped_total{family}: updates of series a full family
+ * did not keep, one line per family that dropped any; nothing while none did.
+ */
+static void
+metrics_render_dropped(struct metrics_buf *b, struct metrics *m)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < m->m_nfams; i++) {
+		uint64_t n = atomic_load(&m->m_fams[i]->mf_dropped);
+		char num[32];
+
+		if (n == 0)
+			continue;
+		if (!any)
+			metrics_render_head(b, METRICS_DROPPED_NAME,
+			    "Updates of series not kept: their family already had its maximum of series",
+			    "counter");
+		any = true;
+		metrics_buf_str(b, METRICS_DROPPED_NAME "{family=\"");
+		metrics_buf_str(b, m->m_fams[i]->mf_name);
+		metrics_fmt_value((double)n, num);
+		metrics_buf_str(b, "\"} ");
+		metrics_buf_str(b, num);
+		metrics_buf_str(b, "\n");
 	}
 }
 
@@ -576,6 +800,7 @@ metrics_render(struct metrics *m, char **ret_text, size_t *ret_len)
 	metrics_buf_put(&b, "", 0); /* "" for a registry without families */
 	for (size_t i = 0; i < m->m_nfams; i++)
 		metrics_render_fam(&b, m->m_fams[i]);
+	metrics_render_dropped(&b, m);
 	pthread_mutex_unlock(&m->m_mu);
 	if (b.mb_err != 0) {
 		free(b.mb_p);

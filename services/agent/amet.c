@@ -8,6 +8,7 @@
 
 #include "agent_int.h"
 #include "health.h"
+#include "log.h"
 #include "methods.h"
 #include "rate.h"
 #include "util.h"
@@ -184,6 +185,15 @@ amet_ready(void *arg, char *why, size_t len)
 	return 0;
 }
 
+/* metrics_on_full(): a family stopped taking new series (one per component, node). */
+static void
+amet_full(void *arg, const char *family, size_t max)
+{
+	(void)arg;
+	LOG_WARN("metrics: %s has its %zu series; new ones are not counted (counted in "
+	    "ckpt_metrics_series_dropped_total)", family, max);
+}
+
 int
 amet_new(struct agent *a, struct amet **ret_amet)
 {
@@ -199,6 +209,8 @@ amet_new(struct agent *a, struct amet **ret_amet)
 		return rv;
 	}
 	rv = metrics_new(&o->o_metrics);
+	if (rv == 0)
+		metrics_on_full(o->o_metrics, amet_full, NULL);
 	for (size_t i = 0; rv == 0 && i < AMET_FAMS; i++)
 		rv = metrics_add_family(o->o_metrics, amet_fams[i].type, amet_fams[i].name,
 		    amet_fams[i].help, amet_fams[i].labels, NULL, 0, &o->o_fam[i]);

@@ -16,6 +16,7 @@
 #include "cfg.h"
 #include "limit.h"
 #include "log.h"
+#include "metrics.h"
 #include "mgr.h"
 #include "nasc.h"
 #include "tls.h"
@@ -31,6 +32,7 @@ struct main_conf {
 	int64_t workers;
 	char *log_level;
 	char *http;
+	int64_t metrics_series_max;
 	struct tls_conf tls;
 	struct rpc_limits_conf limits;
 	int64_t max_nodes;
@@ -61,6 +63,10 @@ static const struct cfg_opt main_opts[] = {
 	{ "http", CFG_STR, offsetof(struct main_conf, http), NULL, 0, 0, CFG_URL, "URL",
 	    "serve /healthz, /readyz (a NAS answers) and /metrics (Prometheus) on "
 	    "http://HOST:PORT; off when not set" },
+	{ "metrics-series-max", CFG_INT, offsetof(struct main_conf, metrics_series_max), "4096", 1,
+	    METRICS_SERIES_LIMIT, 0, "N", "series each metric by component or node keeps with --http "
+	    "(about 250 bytes each); past it new ones are counted in "
+	    "ckpt_metrics_series_dropped_total{family} instead, and a warning is logged once" },
 	TLS_CFG_OPTS(struct main_conf, tls),
 	{ "recv-max", CFG_SIZE, offsetof(struct main_conf, recv_max), "16M", 64 << 10, 1 << 30, 0,
 	    "SIZE", "largest request to the Manager service (limit message_size)" },
@@ -167,6 +173,7 @@ main(int argc, char **argv)
 		.mc_workers = (unsigned)conf.workers,
 		.mc_seed_timeout_ms = MAIN_SEED_TIMEOUT_MS,
 		.mc_http = conf.http,
+		.mc_metrics_series_max = (size_t)conf.metrics_series_max,
 		.mc_tls = &conf.tls,
 		.mc_limits = &conf.limits,
 		.mc_max_nodes = (unsigned)conf.max_nodes,

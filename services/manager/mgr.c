@@ -1754,7 +1754,7 @@ mgr_start(const struct mgr_config *cfg, struct mgr **ret_mgr, char *err, size_t 
 	if (cfg->mc_limits != NULL)
 		rpc_limits_apply(cfg->mc_limits, &sc);
 	if (cfg->mc_http != NULL) {
-		rv = mmet_new(m->m_reg, m->m_nasc, &m->m_mmet);
+		rv = mmet_new(m->m_reg, m->m_nasc, cfg->mc_metrics_series_max, &m->m_mmet);
 		if (rv != 0) {
 			snprintf(err, errlen, "cannot make the metrics: %s", err_str(rv));
 			goto out_stop;

@@ -61,6 +61,8 @@ struct mgr_config {
 	unsigned mc_workers;            /* concurrent requests, > 1 */
 	unsigned mc_seed_timeout_ms;    /* catalogue from the NAS at start; 0: skip */
 	const char *mc_http;            /* --http: health and metrics URL (mmet.h); NULL: none */
+	/* Series of each metric by component or node (mmet_new()); 0: METRICS_SERIES_MAX. */
+	size_t mc_metrics_series_max;
 	/*
 	 * NULL, or the TLS settings (tls.h) of every socket: the listen and
 	 * events ones, the NAS clients and the clients of agents (their

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "health.h"
+#include "log.h"
 #include "methods.h"
 #include "util.h"
 
@@ -134,8 +135,17 @@ mmet_ready(void *arg, char *why, size_t len)
 	return 0;
 }
 
+/* metrics_on_full(): a family stopped taking new series (one per component, node). */
+static void
+mmet_full(void *arg, const char *family, size_t max)
+{
+	(void)arg;
+	LOG_WARN("metrics: %s has its %zu series; new ones are not counted (counted in "
+	    "ckpt_metrics_series_dropped_total; --metrics-series-max)", family, max);
+}
+
 int
-mmet_new(struct reg *reg, struct nasc *nasc, struct mmet **ret_mmet)
+mmet_new(struct reg *reg, struct nasc *nasc, size_t series_max, struct mmet **ret_mmet)
 {
 	struct mmet *o = calloc(1, sizeof(*o));
 	int rv;
@@ -145,10 +155,18 @@ mmet_new(struct reg *reg, struct nasc *nasc, struct mmet **ret_mmet)
 	o->o_reg = reg;
 	o->o_nasc = nasc;
 	rv = metrics_new(&o->o_metrics);
+	if (rv == 0)
+		metrics_on_full(o->o_metrics, mmet_full, NULL);
 	for (size_t i = 0; rv == 0 && i < MMET_FAMS; i++)
 		rv = metrics_add_family(o->o_metrics, mmet_fams[i].type, mmet_fams[i].name,
 		    mmet_fams[i].help, mmet_fams[i].labels, metrics_latency_buckets,
 		    metrics_latency_nbuckets, &o->o_fam[i]);
+	for (size_t i = 0; rv == 0 && series_max != 0 && i < MMET_FAMS; i++) {
+		const char *l = mmet_fams[i].labels;
+		/* a series per component or node: as many as the fleet has */
+		if (l != NULL && (strstr(l, "component") != NULL || strstr(l, "node") != NULL))
+			rv = metrics_set_series_max(o->o_fam[i], series_max);
+	}
 	if (rv == 0)
 		rv = metrics_add_collector(o->o_metrics, mmet_collect, o);
 	if (rv != 0) {

@@ -39,8 +39,12 @@
 
 struct mmet;
 
-/* The registry and its families; serving starts with mmet_serve(). */
-int mmet_new(struct reg *reg, struct nasc *nasc, struct mmet **ret_mmet);
+/*
+ * The registry and its families; serving starts with mmet_serve().
+ * series_max: the series each family labelled by component or node keeps
+ * (metrics_set_series_max()); 0: METRICS_SERIES_MAX.
+ */
+int mmet_new(struct reg *reg, struct nasc *nasc, size_t series_max, struct mmet **ret_mmet);
 /* The registry, for the RPC server (rs_metrics). NULL for a NULL mmet. */
 struct metrics *mmet_registry(struct mmet *o);
 /* Serves /healthz, /readyz and /metrics on url. A one-line cause in err. */

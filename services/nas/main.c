@@ -23,6 +23,7 @@
 #include "err.h"
 #include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "nas.h"
 #include "rpc.h"
 #include "store.h"
@@ -35,6 +36,7 @@ struct nas_conf {
 	char *nc_listen;
 	char *nc_data;
 	int64_t nc_workers;
+	int64_t nc_metrics_series_max;
 	uint64_t nc_recv_max;
 	uint64_t nc_map_size;
 	uint64_t nc_map_max;
@@ -107,6 +109,10 @@ static const struct cfg_opt nas_opts[] = {
 	OPT("http", CFG_STR, nc_http, NULL, 0, 0, CFG_URL, "URL",
 	    "serve /healthz, /readyz (store answers and is not full) and /metrics (Prometheus) "
 	    "on http://HOST:PORT; off when not set"),
+	OPT("metrics-series-max", CFG_INT, nc_metrics_series_max, "4096", 1, METRICS_SERIES_LIMIT, 0,
+	    "N", "components ckpt_nas_checkpoints_stored_total counts with --http (a series each, "
+	    "about 250 bytes); the Stores of components past them are counted in "
+	    "ckpt_metrics_series_dropped_total{family} instead, and a warning is logged once"),
 	TLS_CFG_OPTS(struct nas_conf, nc_tls),
 	RPC_CFG_LIMITS(struct nas_conf, nc_limits),
 	OPT("max-uploads", CFG_INT, nc_max_uploads, RPC_LIMIT_STR(LIMIT_UPLOADS_DEFAULT), 1, 4096, 0,
@@ -299,7 +305,8 @@ nas_run(const struct nas_conf *conf, const sigset_t *sigs)
 		(uint32_t)conf->nc_keep, false, conf->nc_test_format3, &ring, false, conf->nc_disk_reserve };
 	struct nas_config nc = { conf->nc_listen, (unsigned)conf->nc_workers,
 		(size_t)conf->nc_recv_max, (uint32_t)conf->nc_keep, conf->nc_http, conf->nc_map_max,
-		&conf->nc_tls, &conf->nc_limits, (unsigned)conf->nc_max_uploads };
+		&conf->nc_tls, &conf->nc_limits, (unsigned)conf->nc_max_uploads,
+		(size_t)conf->nc_metrics_series_max };
 	struct store_error err;
 	struct store *st;
 	struct nas *n;

@@ -904,8 +904,18 @@ nas_ready(void *arg, char *why, size_t len)
 	return 0;
 }
 
+/* metrics_on_full(): a family of the NAS's metrics stopped taking new series. */
+static void
+nas_metrics_full(void *arg, const char *family, size_t max)
+{
+	(void)arg;
+	LOG_WARN("metrics: %s has its %zu series; new ones are not counted (counted in "
+	    "ckpt_metrics_series_dropped_total; --metrics-series-max)", family, max);
+}
+
+/* series_max: of ckpt_nas_checkpoints_stored_total (a series per component); 0 for METRICS_SERIES_MAX. */
 static int
-nas_metrics_new(struct nas *n)
+nas_metrics_new(struct nas *n, size_t series_max)
 {
 	static const struct {
 		enum metrics_type type;
@@ -945,6 +955,8 @@ nas_metrics_new(struct nas *n)
 
 	rv = metrics_new(&n->n_metrics);
 	if (rv == 0)
+		metrics_on_full(n->n_metrics, nas_metrics_full, NULL);
+	if (rv == 0)
 		rv = metrics_add_family(n->n_metrics, METRICS_COUNTER, "ckpt_nas_received_bytes_total",
 		    "Chunk bytes received with PutChunks (as sent: compressed)", NULL, NULL, 0,
 		    &n->n_m_received);
@@ -955,6 +967,8 @@ nas_metrics_new(struct nas *n)
 		rv = metrics_add_family(n->n_metrics, METRICS_COUNTER,
 		    "ckpt_nas_checkpoints_stored_total", "New checkpoints committed, by component",
 		    "component", NULL, 0, &n->n_m_stored);
+	if (rv == 0 && series_max != 0) /* the one family with a series per component */
+		rv = metrics_set_series_max(n->n_m_stored, series_max);
 	if (rv == 0)
 		rv = metrics_add_family(n->n_metrics, METRICS_COUNTER,
 		    "ckpt_nas_checkpoint_bytes_total",
@@ -1026,7 +1040,7 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 	n->n_map_max = cfg->nc_map_max;
 	rc.rs_arg = n;
 	if (cfg->nc_http != NULL) {
-		rv = nas_metrics_new(n);
+		rv = nas_metrics_new(n, cfg->nc_metrics_series_max);
 		if (rv != 0)
 			goto out_free;
 		rc.rs_metrics = n->n_metrics;

@@ -65,6 +65,13 @@ struct nas_config {
 	 * connections); 0: LIMIT_UPLOADS_DEFAULT.
 	 */
 	unsigned nc_max_uploads;
+	/*
+	 * Series ckpt_nas_checkpoints_stored_total keeps (one per component);
+	 * 0: METRICS_SERIES_MAX. Past it, Stores of new components are not
+	 * counted there but in ckpt_metrics_series_dropped_total, and logged
+	 * once.
+	 */
+	size_t nc_metrics_series_max;
 };
 
 /* Serves st (which must outlive the service) on cfg->nc_listen. */

@@ -197,7 +197,101 @@ START_TEST(metrics_bounds_series_per_family)
 	metrics_clear(g);
 	ck_assert_int_eq(metrics_set(g, 1, METRICS_L("one-too-many")), 0);
 	text = render(m);
-	ck_assert_str_eq(text, "# HELP g \n# TYPE g gauge\ng{c=\"one-too-many\"} 1\n");
+	/* the one update refused before the clear stays counted */
+	ck_assert_str_eq(text, "# HELP g \n# TYPE g gauge\ng{c=\"one-too-many\"} 1\n"
+	    "# HELP ckpt_metrics_series_dropped_total Updates of series not kept: their family "
+	    "already had its maximum of series\n# TYPE ckpt_metrics_series_dropped_total counter\n"
+	    "ckpt_metrics_series_dropped_total{family=\"g\"} 1\n");
+	free(text);
+	metrics_free(m);
+}
+END_TEST
+
+struct full_log {
+	pthread_mutex_t fl_mu;
+	int fl_calls;
+	char fl_family[8][METRICS_NAME_MAX + 1];
+	size_t fl_max;
+};
+
+static void
+note_full(void *arg, const char *family, size_t max)
+{
+	struct full_log *l = arg;
+
+	pthread_mutex_lock(&l->fl_mu);
+	if (l->fl_calls < 8)
+		snprintf(l->fl_family[l->fl_calls], sizeof(l->fl_family[0]), "%s", family);
+	l->fl_calls++;
+	l->fl_max = max;
+	pthread_mutex_unlock(&l->fl_mu);
+}
+
+/*
+ * Past the series maximum nothing is silent: every refused update counts in
+ * ckpt_metrics_series_dropped_total{family}, and the registry's on-full
+ * function is called once per family that dropped, with the maximum; a
+ * registry that never dropped renders no such family. The maximum is settable.
+ */
+START_TEST(metrics_counts_and_reports_series_over_the_maximum)
+{
+	struct full_log l = { .fl_mu = PTHREAD_MUTEX_INITIALIZER };
+	struct metrics_fam *a, *b, *h;
+	struct metrics *m;
+	char v[16], *text;
+
+	ck_assert_int_eq(metrics_new(&m), 0);
+	metrics_on_full(m, note_full, &l);
+	ck_assert_int_eq(metrics_add_family(m, METRICS_COUNTER, "a_total", "", "c", NULL, 0, &a), 0);
+	ck_assert_int_eq(metrics_add_family(m, METRICS_COUNTER, "b_total", "", "c", NULL, 0, &b), 0);
+	ck_assert_int_eq(metrics_add_family(m, METRICS_HISTOGRAM, "h_seconds", "", "c",
+	    metrics_latency_buckets, metrics_latency_nbuckets, &h), 0);
+	ck_assert_int_eq(metrics_set_series_max(a, 0), -EINVAL);
+	ck_assert_int_eq(metrics_set_series_max(a, METRICS_SERIES_LIMIT + 1), -EINVAL);
+	ck_assert_int_eq(metrics_set_series_max(a, 3), 0);
+	ck_assert_int_eq(metrics_set_series_max(b, 3), 0);
+	for (int i = 0; i < 5; i++) { /* h keeps the default: more than 3 */
+		snprintf(v, sizeof(v), "c%d", i);
+		ck_assert_int_eq(metrics_observe(h, 0.1, METRICS_L(v)), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(v, sizeof(v), "c%d", i);
+		ck_assert_int_eq(metrics_inc(a, 1, METRICS_L(v)), 0);
+		ck_assert_int_eq(metrics_inc(b, 1, METRICS_L(v)), 0);
+	}
+	text = render(m);
+	ck_assert_ptr_null(strstr(text, "dropped"));
+	free(text);
+	ck_assert_int_eq(l.fl_calls, 0);
+
+	for (int i = 3; i < 8; i++) { /* 5 refused in a, 2 in b */
+		snprintf(v, sizeof(v), "c%d", i);
+		ck_assert_int_eq(metrics_inc(a, 1, METRICS_L(v)), -ENOSPC);
+		if (i < 5)
+			ck_assert_int_eq(metrics_inc(b, 1, METRICS_L(v)), -ENOSPC);
+	}
+	ck_assert_int_eq(metrics_inc(a, 1, METRICS_L("c0")), 0); /* kept ones still count */
+	ck_assert_int_eq(l.fl_calls, 2);
+	ck_assert_str_eq(l.fl_family[0], "a_total");
+	ck_assert_str_eq(l.fl_family[1], "b_total");
+	ck_assert_uint_eq(l.fl_max, 3);
+	text = render(m);
+	ck_assert_ptr_nonnull(strstr(text, "a_total{c=\"c0\"} 2\n"));
+	ck_assert_ptr_null(strstr(text, "c7"));
+	ck_assert_ptr_nonnull(strstr(text, "# TYPE ckpt_metrics_series_dropped_total counter\n"
+	    "ckpt_metrics_series_dropped_total{family=\"a_total\"} 5\n"
+	    "ckpt_metrics_series_dropped_total{family=\"b_total\"} 2\n"));
+	ck_assert_ptr_null(strstr(text, "family=\"h_seconds\""));
+	free(text);
+
+	/* a larger maximum takes new series from now on */
+	ck_assert_int_eq(metrics_set_series_max(a, 4), 0);
+	ck_assert_int_eq(metrics_inc(a, 1, METRICS_L("c3")), 0);
+	ck_assert_int_eq(metrics_inc(a, 1, METRICS_L("c4")), -ENOSPC);
+	ck_assert_int_eq(l.fl_calls, 2); /* once per family */
+	text = render(m);
+	ck_assert_ptr_nonnull(strstr(text, "a_total{c=\"c3\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(text, "ckpt_metrics_series_dropped_total{family=\"a_total\"} 6\n"));
 	free(text);
 	metrics_free(m);
 }
@@ -293,33 +387,66 @@ END_TEST
 #define THREADS 4
 #define PER_THREAD 20000
 
+struct hammer_arg {
+	struct metrics_fam **ha_f;
+	int ha_id;
+};
+
+/*
+ * Each thread: the same two series of a counter, one of its own (made by
+ * whichever thread comes first: creation races with look-ups), a histogram
+ * without labels and one with, and a counter of halves (adds of a double).
+ */
 static void *
 hammer(void *arg)
 {
-	struct metrics_fam **f = arg;
+	struct hammer_arg *a = arg;
+	struct metrics_fam **f = a->ha_f;
+	char own[16];
 
+	snprintf(own, sizeof(own), "t%d", a->ha_id);
 	for (int i = 0; i < PER_THREAD; i++) {
+		char many[16];
+
 		metrics_inc(f[0], 1, METRICS_L(i % 2 ? "odd" : "even"));
+		metrics_inc(f[0], 2, METRICS_L(own));
 		metrics_observe(f[1], 0.001, NULL, 0);
+		metrics_observe(f[2], i % 2 ? 0.004 : 100, METRICS_L(i % 2 ? "x" : "y"));
+		metrics_inc(f[3], 0.5, NULL, 0);
+		snprintf(many, sizeof(many), "s%d", i % 500); /* 500 series, made by all */
+		metrics_inc(f[4], 1, METRICS_L(many));
 	}
 	return NULL;
 }
 
 START_TEST(metrics_counts_exactly_across_threads)
 {
-	struct metrics_fam *f[2];
+	struct metrics_fam *f[5];
+	struct hammer_arg args[THREADS];
 	pthread_t t[THREADS];
 	struct metrics *m;
-	char *text;
+	char *text, want[64];
 
 	ck_assert_int_eq(metrics_new(&m), 0);
 	ck_assert_int_eq(metrics_add_family(m, METRICS_COUNTER, "n_total", "", "p", NULL, 0, &f[0]), 0);
 	ck_assert_int_eq(metrics_add_family(m, METRICS_HISTOGRAM, "d_seconds", "", NULL,
 	    metrics_latency_buckets, metrics_latency_nbuckets, &f[1]), 0);
-	for (int i = 0; i < THREADS; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, hammer, f), 0);
+	ck_assert_int_eq(metrics_add_family(m, METRICS_HISTOGRAM, "e_seconds", "", "k",
+	    metrics_latency_buckets, metrics_latency_nbuckets, &f[2]), 0);
+	ck_assert_int_eq(metrics_add_family(m, METRICS_COUNTER, "h_total", "", NULL, NULL, 0, &f[3]), 0);
+	ck_assert_int_eq(metrics_add_family(m, METRICS_COUNTER, "s_total", "", "s", NULL, 0, &f[4]), 0);
+	for (int i = 0; i < THREADS; i++) {
+		args[i] = (struct hammer_arg){ f, i };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, hammer, &args[i]), 0);
+	}
 	for (int i = 0; i < THREADS; i++) {
 		char *mid = render(m); /* renders while others count */
+		/* +Inf (the count) is never below a finite bucket, even mid-update */
+		const char *inf = strstr(mid, "d_seconds_bucket{le=\"+Inf\"} ");
+		const char *fin = strstr(mid, "d_seconds_bucket{le=\"60\"} ");
+		if (inf != NULL && fin != NULL)
+			ck_assert_int_ge(strtol(inf + strlen("d_seconds_bucket{le=\"+Inf\"} "), NULL, 10),
+			    strtol(fin + strlen("d_seconds_bucket{le=\"60\"} "), NULL, 10));
 		free(mid);
 	}
 	for (int i = 0; i < THREADS; i++)
@@ -327,8 +454,97 @@ START_TEST(metrics_counts_exactly_across_threads)
 	text = render(m);
 	ck_assert_ptr_nonnull(strstr(text, "n_total{p=\"even\"} 40000\n"));
 	ck_assert_ptr_nonnull(strstr(text, "n_total{p=\"odd\"} 40000\n"));
+	for (int i = 0; i < THREADS; i++) {
+		snprintf(want, sizeof(want), "n_total{p=\"t%d\"} 40000\n", i);
+		ck_assert_ptr_nonnull(strstr(text, want));
+	}
 	ck_assert_ptr_nonnull(strstr(text, "d_seconds_bucket{le=\"0.001\"} 80000\n"));
 	ck_assert_ptr_nonnull(strstr(text, "d_seconds_count 80000\n"));
+	ck_assert_ptr_nonnull(strstr(text, "e_seconds_bucket{k=\"x\",le=\"0.005\"} 40000\n"));
+	ck_assert_ptr_nonnull(strstr(text, "e_seconds_bucket{k=\"y\",le=\"60\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(text, "e_seconds_bucket{k=\"y\",le=\"+Inf\"} 40000\n"));
+	ck_assert_ptr_nonnull(strstr(text, "e_seconds_sum{k=\"y\"} 4000000\n"));
+	ck_assert_ptr_nonnull(strstr(text, "h_total 40000\n")); /* 80000 halves */
+	for (int i = 0; i < 500; i++) {
+		snprintf(want, sizeof(want), "s_total{s=\"s%d\"} 160\n", i);
+		ck_assert_ptr_nonnull(strstr(text, want));
+		*strstr(text, want) = '#'; /* each once */
+		ck_assert_ptr_null(strstr(text, want));
+	}
+	ck_assert_ptr_null(strstr(text, "dropped"));
+	free(text);
+	metrics_free(m);
+}
+END_TEST
+
+static void *
+overflow(void *arg)
+{
+	struct metrics_fam *f = arg;
+	char v[32];
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(v, sizeof(v), "v%d", i);
+		metrics_inc(f, 1, METRICS_L(v));
+	}
+	return NULL;
+}
+
+/* Threads racing past the maximum: the on-full function called once, every refused update counted. */
+START_TEST(metrics_counts_drops_exactly_across_threads)
+{
+	struct full_log l = { .fl_mu = PTHREAD_MUTEX_INITIALIZER };
+	pthread_t t[THREADS];
+	struct metrics_fam *f;
+	struct metrics *m;
+	char *text;
+
+	ck_assert_int_eq(metrics_new(&m), 0);
+	metrics_on_full(m, note_full, &l);
+	ck_assert_int_eq(metrics_add_family(m, METRICS_COUNTER, "o_total", "", "v", NULL, 0, &f), 0);
+	ck_assert_int_eq(metrics_set_series_max(f, 100), 0);
+	for (int i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, overflow, f), 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(l.fl_calls, 1);
+	text = render(m);
+	/* which 100 series were kept depends on the race; every update is in one or the other */
+	{
+		long kept = 0, dropped;
+		const char *p = text;
+		while ((p = strstr(p, "o_total{v=\"")) != NULL) {
+			p = strstr(p, "} ") + 2;
+			kept += strtol(p, NULL, 10);
+		}
+		p = strstr(text, "ckpt_metrics_series_dropped_total{family=\"o_total\"} ");
+		ck_assert_ptr_nonnull(p);
+		dropped = strtol(strchr(p, '}') + 2, NULL, 10);
+		ck_assert_int_eq(kept + dropped, THREADS * 1000); /* every update counted once */
+		ck_assert_int_ge(dropped, THREADS * 900);
+	}
+	free(text);
+	metrics_free(m);
+}
+END_TEST
+
+/* A family without labels keeps its one series through metrics_clear(), at 0. */
+START_TEST(metrics_clears_a_label_less_family_to_zero)
+{
+	struct metrics_fam *g;
+	struct metrics *m;
+	char *text;
+
+	ck_assert_int_eq(metrics_new(&m), 0);
+	ck_assert_int_eq(metrics_add_family(m, METRICS_GAUGE, "g", "", NULL, NULL, 0, &g), 0);
+	ck_assert_int_eq(metrics_set(g, 5, NULL, 0), 0);
+	metrics_clear(g);
+	text = render(m);
+	ck_assert_str_eq(text, "# HELP g \n# TYPE g gauge\ng 0\n");
+	free(text);
+	ck_assert_int_eq(metrics_set(g, 2, NULL, 0), 0);
+	text = render(m);
+	ck_assert_str_eq(text, "# HELP g \n# TYPE g gauge\ng 2\n");
 	free(text);
 	metrics_free(m);
 }
@@ -381,6 +597,9 @@ main(void)
 	tcase_add_test(tc, metrics_finds_each_of_many_series);
 	tcase_add_test(tc, metrics_runs_collectors_at_render);
 	tcase_add_test(tc, metrics_counts_exactly_across_threads);
+	tcase_add_test(tc, metrics_counts_and_reports_series_over_the_maximum);
+	tcase_add_test(tc, metrics_counts_drops_exactly_across_threads);
+	tcase_add_test(tc, metrics_clears_a_label_less_family_to_zero);
 	tcase_add_test(tc, rpc_counts_requests_in_the_registry);
 	suite_add_tcase(s, tc);
 	return test_run(s);

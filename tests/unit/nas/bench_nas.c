@@ -25,7 +25,7 @@ static int
 bench(const char *dir, size_t len)
 {
 	struct store_config sc = { dir, 256u << 20, 64ull << 30, 0, false, false, NULL, false, 0 };
-	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0 };
+	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0, 0 };
 	struct nasc_put p = { "bench", "big", "raw", 0, 1 };
 	struct store_error serr;
 	struct rpc_error err = { 0 };

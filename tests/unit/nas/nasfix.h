@@ -48,7 +48,7 @@ static inline int
 nasfix_start(struct nasfix *f, const char *tag, uint64_t map_size, uint64_t map_max)
 {
 	struct store_config sc = { NULL, map_size, map_max, 0, false, false, NULL, false, 0 };
-	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0 };
+	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;
 	char *url;
