@@ -65,6 +65,11 @@ struct rpc_deferred {
 	struct rpc_call d_call;     /* a copy of the call, owning its arena */
 	nng_ctx d_ctx;              /* the request's context (idle on the free list) */
 	nng_aio *d_aio;
+	/*
+	 * While finished: 2, one for d_aio's callback and one for the finishing
+	 * thread until its nng_ctx_send() has returned (rpc_deferred_put()).
+	 */
+	unsigned d_refs;             /* set before the send, then dropped under s_dmu */
 	struct rpc_deferred *d_next; /* on s_dfree */
 };
 
@@ -1767,24 +1772,42 @@ rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret_stats)
 /* ---- deferred calls ---- */
 
 /*
+ * Drops a reference to a finished d; the last one gives d and its context
+ * back for the next deferral and counts it out (rpc_server_stop() waits for
+ * that). Neither d nor the server may be touched after.
+ */
+static void
+rpc_deferred_put(struct rpc_deferred *d)
+{
+	struct rpc_server *s = d->d_call.rc_srv;
+
+	pthread_mutex_lock(&s->s_dmu);
+	if (--d->d_refs == 0) {
+		d->d_next = s->s_dfree;
+		s->s_dfree = d;
+		if (--s->s_ndeferred == 0)
+			pthread_cond_broadcast(&s->s_dcv);
+	}
+	pthread_mutex_unlock(&s->s_dmu);
+}
+
+/*
  * d_aio's callback: the reply of a finished call left (or its caller went
- * away), so d and its context are free for the next deferral.
+ * away). It may run before nng_ctx_send() has returned in the thread that
+ * finished the call, which holds its own reference until then: were d
+ * counted out here, rpc_server_stop() could close the socket under that
+ * thread, and nng 1.5 then frees the socket while the thread still releases
+ * its context (a panic in pthread_mutex_lock, or freed memory touched).
  */
 static void
 rpc_deferred_sent(void *arg)
 {
 	struct rpc_deferred *d = arg;
-	struct rpc_server *s = d->d_call.rc_srv;
 
 	if (nng_aio_result(d->d_aio) != 0 && nng_aio_get_msg(d->d_aio) != NULL)
 		nng_msg_free(nng_aio_get_msg(d->d_aio));
 	nng_aio_set_msg(d->d_aio, NULL);
-	pthread_mutex_lock(&s->s_dmu);
-	d->d_next = s->s_dfree;
-	s->s_dfree = d;
-	if (--s->s_ndeferred == 0)
-		pthread_cond_broadcast(&s->s_dcv);
-	pthread_mutex_unlock(&s->s_dmu);
+	rpc_deferred_put(d);
 }
 
 /* A deferred call to be: an idle context of s's socket, an aio, an empty arena. */
@@ -1882,17 +1905,21 @@ rpc_deferred_finish(struct rpc_deferred *d, int rv)
 	call->rc_req = NULL;
 	arena_reset(call->rc_arena);
 	if (rv != 0) {
-		rpc_deferred_sent(d); /* (d_aio's result is 0: nothing to free) */
+		d->d_refs = 1; /* (nothing sent: d is not shared) */
+		rpc_deferred_put(d);
 		return;
 	}
 	/*
 	 * Sent from this thread without waiting: a REP context's send goes
 	 * straight to the connection when it is idle, and d_aio's callback
-	 * (rpc_deferred_sent()) frees d once the reply is out; to a caller
-	 * that went away it is dropped.
+	 * (rpc_deferred_sent()) runs once the reply is out; to a caller that
+	 * went away it is dropped. d goes back once both that callback and
+	 * nng_ctx_send() here are done with it.
 	 */
+	d->d_refs = 2; /* (d is this thread's alone until the send below) */
 	nng_aio_set_msg(d->d_aio, reply);
 	nng_ctx_send(d->d_ctx, d->d_aio);
+	rpc_deferred_put(d);
 }
 
 /* rpc_server_stop(): waits for the deferred calls in flight, frees the idle ones. */

@@ -181,7 +181,12 @@ link_up_why(struct agent *a, char *why, size_t len)
 	bool up;
 
 	pthread_mutex_lock(&a->a_mu);
-	quiet = now - a->a_link_ok_ms;
+	/*
+	 * The link thread may have read the clock after this thread and
+	 * stored its answer before this thread took the lock: an answer
+	 * after now is no time at all, not 2^64 ms ago.
+	 */
+	quiet = now > a->a_link_ok_ms ? now - a->a_link_ok_ms : 0;
 	up = a->a_linked && quiet < a->a_reattach_ms;
 	if (!up && why != NULL) {
 		if (a->a_attaches == 0)

@@ -2,6 +2,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -998,6 +999,61 @@ START_TEST(rpc_server_stop_waits_for_deferred_calls)
 END_TEST
 
 
+/* Finishes the held calls at the lowest priority (SCHED_IDLE): preempted as soon as it wakes anyone. */
+static void *
+idle_finisher(void *arg)
+{
+	struct sched_param sp = { 0 };
+
+	(void)arg;
+	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	util_sleep_ms(2);
+	for (int i = 0; i < nheld; i++)
+		if (held[i] != NULL)
+			held_finish(i);
+	return NULL;
+}
+
+/*
+ * rpc_deferred_finish() sends without waiting; the send's completion runs
+ * on an nng thread, maybe before nng_ctx_send() has returned in the
+ * finishing thread. rpc_server_stop() must not close the socket until it
+ * has: nng 1.5 frees a socket whose last context a thread still releases
+ * (nni_ctx_rele() wakes the closer before destroying the context), and
+ * panics in pthread_mutex_lock or touches freed memory. The finishing thread
+ * runs at SCHED_IDLE and every thread of the test on one CPU, so that the
+ * completion and the stop run while it is still inside nng_ctx_send(); 150
+ * rounds of a stop with two calls held.
+ */
+START_TEST(rpc_server_stop_waits_for_a_deferred_finish_to_leave_nng)
+{
+	cpu_set_t one;
+
+	/* Before this process's first socket: nng's threads share the CPU too. */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	for (int round = 0; round < 150; round++) {
+		struct rpc_server *rs = defer_server();
+		struct defer_caller dc[2];
+		pthread_t t[2], fin;
+
+		for (int i = 0; i < 2; i++) {
+			defer_caller_start(rs, &dc[i], i == 0 ? M_STATUS : M_RESTORE, 5000, &t[i]);
+			ck_assert_int_eq(held_wait(i + 1), i + 1);
+		}
+		ck_assert_int_eq(pthread_create(&fin, NULL, idle_finisher, NULL), 0);
+		rpc_server_stop(rs);
+		pthread_join(fin, NULL);
+		for (int i = 0; i < 2; i++) {
+			pthread_join(t[i], NULL);
+			rpc_client_close(dc[i].dc_cli);
+			ck_assert_int_ne(dc[i].dc_rv, 1);
+		}
+	}
+}
+END_TEST
+
 /* ---- direct methods (rs_direct) ---- */
 
 static char served_on[16]; /* the name of the thread that ran the last Status */
@@ -1145,6 +1201,7 @@ main(void)
 	tcase_add_test(tc, rpc_deferred_calls_are_answered_later_and_free_the_worker);
 	tcase_add_test(tc, rpc_deferred_call_whose_caller_went_away_is_dropped);
 	tcase_add_test(tc, rpc_server_stop_waits_for_deferred_calls);
+	tcase_add_test(tc, rpc_server_stop_waits_for_a_deferred_finish_to_leave_nng);
 	tcase_add_test(tc, rpc_direct_methods_are_served_on_the_thread_that_received_them);
 	tcase_add_test(tc, rpc_direct_calls_deferred_are_answered_later);
 	suite_add_tcase(s, tc);
