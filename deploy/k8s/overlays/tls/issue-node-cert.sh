@@ -13,15 +13,20 @@ ca=${CKPT_NODE_CA_DIR:-/etc/ckpt-node-ca}
 out=${CKPT_TLS_DIR:-/etc/ckpt-tls}
 tmp=${TMPDIR:-/tmp}
 node=${CKPT_NODE:?CKPT_NODE: the node name (downward API spec.nodeName)}
-# The agent's rule for node ids (common/limit.h, LIMIT_NAME_MAX): 1-63 of [A-Za-z0-9._-].
-# A Kubernetes node name may be up to 253 characters: refuse a longer one
-# here rather than issue a certificate for an id the agent will refuse.
+# The agent's rule for node ids (common/limit.h, LIMIT_NAME_MAX):
+# 1-63 of [A-Za-z0-9._-]. A Kubernetes node name may have up to 253
+# characters: refuse a longer one here rather than issue a certificate
+# for an id the agent refuses.
 case "$node" in
-*[!A-Za-z0-9._-]*) echo "issue-node-cert: '$node' is no ckpt node id (want 1-63 of [A-Za-z0-9._-])" >&2; exit 1 ;;
+*[!A-Za-z0-9._-]*)
+    echo "issue-node-cert: '$node' is no ckpt node id" \
+        "(want 1-63 of [A-Za-z0-9._-])" >&2
+    exit 1 ;;
 esac
 if [ "${#node}" -gt 63 ]; then
-	echo "issue-node-cert: node name '$node' has ${#node} characters; a ckpt node id has at most 63 (set CKPT_NODE in tls.yaml to a shorter id)" >&2
-	exit 1
+    echo "issue-node-cert: node name '$node' has ${#node} characters;" \
+        "a ckpt node id has at most 63 (set a shorter CKPT_NODE)" >&2
+    exit 1
 fi
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/tls.key"
 openssl req -new -key "$out/tls.key" -subj "/O=ckpt/CN=ckpt:node:$node" -out "$tmp/node.csr"
