@@ -91,6 +91,7 @@ struct nasc_batch {
 	struct nasc_up *b_up;
 	struct pool_job b_job;
 	bool b_sending;                      /* b_job was submitted */
+	atomic_bool b_packed;                /* its request holds a copy of its bytes */
 	int b_rv;
 	struct rpc_error b_err;
 };
@@ -124,6 +125,15 @@ struct nasc_up {
 	size_t u_fp_cap;
 };
 
+/* The batch's request is in its message: the source pages it was sent from may go. */
+static void
+nasc_batch_packed(void *arg)
+{
+	struct nasc_batch *b = arg;
+
+	atomic_store(&b->b_packed, true);
+}
+
 static void
 nasc_batch_send(void *arg)
 {
@@ -131,6 +141,7 @@ nasc_batch_send(void *arg)
 	Ckpt__V1__PutChunksReply *prep = NULL;
 	struct nasc_batch *b = arg;
 	struct nasc *n = b->b_up->u_nasc;
+	struct rpc_packed packed = { nasc_batch_packed, b };
 	size_t size;
 
 	preq.n_chunks = b->b_n;
@@ -145,8 +156,8 @@ nasc_batch_send(void *arg)
 		    "aborted while waiting for the upload rate cap");
 	}
 	if (b->b_rv == 0)
-		b->b_rv = nasc_call(n, NAS_PUT_CHUNKS, &preq.base, b->b_up->u_timeout_ms,
-		    (ProtobufCMessage **)&prep, &b->b_err);
+		b->b_rv = nasc_call_packed(n, NAS_PUT_CHUNKS, &preq.base, &packed,
+		    b->b_up->u_timeout_ms, (ProtobufCMessage **)&prep, &b->b_err);
 	if (b->b_rv == 0) {
 		atomic_fetch_add(&n->n_put_bytes, b->b_wire);
 		atomic_fetch_add(&n->n_put_chunks, b->b_n);
@@ -201,6 +212,7 @@ nasc_up_flush(struct nasc_up *u)
 	if (rv != 0)
 		return rv;
 	b->b_up = u;
+	atomic_store(&b->b_packed, false);
 	b->b_rv = 0;
 	b->b_err.re_code = 0;
 	b->b_err.re_msg[0] = '\0';
@@ -560,10 +572,14 @@ nasc_cut_window(struct pool *pool, const struct chunk_params *cp, const uint8_t 
 }
 
 /*
- * Drops the pages of a mapped source below off that no PutChunks on its
- * way still sends from (*released: where the last drop ended). A dropped
- * page of a file mapping is read again from the file if touched: this only
- * bounds the resident set, by the windows in flight, not by the file.
+ * Drops the pages of a mapped source below off that no PutChunks still
+ * sends from (*released: where the last drop ended): those of a batch on
+ * its way go once its request is packed (a copy in its message), not when
+ * it is answered (ckptctl put -i of 256 MiB: 16 MiB of the file resident
+ * at the peak before, the window and the batch being filled now). A
+ * dropped page of a file mapping is read again from the file if touched
+ * (a request sent again is packed again): this only bounds the resident
+ * set, by the window and the batch being filled, not by the file.
  */
 static void
 nasc_src_release(const struct nasc_src *src, const struct nasc_up *u, size_t off,
@@ -572,8 +588,11 @@ nasc_src_release(const struct nasc_src *src, const struct nasc_up *u, size_t off
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), lim = off;
 
 	for (int i = 0; i < NASC_UP_BATCHES; i++) {
-		const uint8_t *lo = u->u_batch[i].b_lo;
-		if (u->u_batch[i].b_n != 0 && lo != NULL && (size_t)(lo - src->s_data) < lim)
+		const struct nasc_batch *b = &u->u_batch[i];
+		const uint8_t *lo = b->b_lo;
+		if (b->b_sending && atomic_load(&b->b_packed))
+			continue;
+		if (b->b_n != 0 && lo != NULL && (size_t)(lo - src->s_data) < lim)
 			lim = (size_t)(lo - src->s_data);
 	}
 	lim -= lim % page;

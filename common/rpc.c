@@ -2398,9 +2398,9 @@ rpc_reply_parse(const uint8_t *data, size_t len, err_code *ret_code, struct pbv_
  */
 static int
 rpc_client_exchange(struct rpc_client *c, const char *service, unsigned method,
-    const ProtobufCMessage *req, unsigned timeout_ms, const char *what, nng_msg **ret_rmsg,
-    err_code *ret_code, struct pbv_field *ret_msg, struct pbv_field *ret_body,
-    struct pbv_field *ret_reason, struct rpc_error *ret_err)
+    const ProtobufCMessage *req, const struct rpc_packed *packed, unsigned timeout_ms,
+    const char *what, nng_msg **ret_rmsg, err_code *ret_code, struct pbv_field *ret_msg,
+    struct pbv_field *ret_body, struct pbv_field *ret_reason, struct rpc_error *ret_err)
 {
 	Ckpt__V1__Request env = CKPT__V1__REQUEST__INIT;
 	nng_msg *m, *rmsg = NULL;
@@ -2412,6 +2412,8 @@ rpc_client_exchange(struct rpc_client *c, const char *service, unsigned method,
 	rv = rpc_msg_pack(&env.base, req, &m);
 	if (rv != 0)
 		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
+	if (packed != NULL)
+		packed->rp_fn(packed->rp_arg);
 	rv = rpc_client_roundtrip(c, m, timeout_ms, &rmsg);
 	if (rv != 0)
 		return rpc_client_fail(c, what, rv, timeout_ms, ret_err);
@@ -2456,8 +2458,8 @@ rpc_client_auth_call(struct rpc_client *c, unsigned method, const ProtobufCMessa
 	err_code code;
 	int rv;
 
-	rv = rpc_client_exchange(c, ckpt__v1__auth__descriptor.name, method, req, timeout_ms, what,
-	    &rmsg, &code, &msg, &body, &reason, ret_err);
+	rv = rpc_client_exchange(c, ckpt__v1__auth__descriptor.name, method, req, NULL, timeout_ms,
+	    what, &rmsg, &code, &msg, &body, &reason, ret_err);
 	if (rv != 0)
 		return rv;
 	if (code != CKPT__V1__CODE__OK) {
@@ -2702,9 +2704,11 @@ rpc_error_is(const struct rpc_error *err, const char *reason)
 	return err->re_code != CKPT__V1__CODE__OK && strcmp(err->re_reason, reason) == 0;
 }
 
-int
-rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
-    unsigned timeout_ms, struct rpc_view *ret_view, struct rpc_error *ret_err)
+/* rpc_client_call_view(), with packed (or NULL) told of each encoding of req. */
+static int
+rpc_client_call_view_packed(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
+    const struct rpc_packed *packed, unsigned timeout_ms, struct rpc_view *ret_view,
+    struct rpc_error *ret_err)
 {
 	struct pbv_field msg, body, reason;
 	nng_msg *rmsg = NULL;
@@ -2740,8 +2744,8 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 		t0 = util_now_mono_ms();
 	}
 	gen = atomic_load(&c->c_auth_gen);
-	rv = rpc_client_exchange(c, c->c_svc->name, method, req, timeout_ms, what, &rmsg, &code,
-	    &msg, &body, &reason, ret_err);
+	rv = rpc_client_exchange(c, c->c_svc->name, method, req, packed, timeout_ms, what, &rmsg,
+	    &code, &msg, &body, &reason, ret_err);
 	if (rv != 0)
 		return rv;
 	/*
@@ -2757,7 +2761,7 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 		if (rv != 0)
 			return rv;
 		spent = util_now_mono_ms() - t0;
-		rv = rpc_client_exchange(c, c->c_svc->name, method, req,
+		rv = rpc_client_exchange(c, c->c_svc->name, method, req, packed,
 		    spent >= timeout_ms ? 1 : (unsigned)(timeout_ms - spent), what, &rmsg, &code, &msg,
 		    &body, &reason, ret_err);
 		if (rv != 0)
@@ -2787,6 +2791,13 @@ rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessa
 	return 0;
 }
 
+int
+rpc_client_call_view(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
+    unsigned timeout_ms, struct rpc_view *ret_view, struct rpc_error *ret_err)
+{
+	return rpc_client_call_view_packed(c, method, req, NULL, timeout_ms, ret_view, ret_err);
+}
+
 void
 rpc_view_free(struct rpc_view *v)
 {
@@ -2800,11 +2811,19 @@ int
 rpc_client_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
     unsigned timeout_ms, ProtobufCMessage **ret_reply, struct rpc_error *ret_err)
 {
+	return rpc_client_call_packed(c, method, req, NULL, timeout_ms, ret_reply, ret_err);
+}
+
+int
+rpc_client_call_packed(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
+    const struct rpc_packed *packed, unsigned timeout_ms, ProtobufCMessage **ret_reply,
+    struct rpc_error *ret_err)
+{
 	struct rpc_view v;
 	ProtobufCMessage *out;
 	int rv;
 
-	rv = rpc_client_call_view(c, method, req, timeout_ms, &v, ret_err);
+	rv = rpc_client_call_view_packed(c, method, req, packed, timeout_ms, &v, ret_err);
 	if (rv != 0)
 		return rv;
 	/* Unpacked straight from the received message. */
