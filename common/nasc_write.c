@@ -194,23 +194,16 @@ nasc_up_oldest(struct nasc_up *u)
 
 /*
  * Sends the batch being filled (a job of the pool) and makes the next one
- * of the ring current. The oldest PutChunks on its way is answered first:
- * never more than NASC_UP_SENDING requests, and their source pages, are
- * resident (a third, packed while the main thread waited for the oldest,
- * was 4 MiB of message and 4 MiB of pages more at the peak of a put; the
- * NAS commits one upload at a time and verifies the next meanwhile).
+ * of the ring current, once its own PutChunks (the oldest on its way) has
+ * been answered.
  */
 static int
 nasc_up_flush(struct nasc_up *u)
 {
-	struct nasc_batch *b = &u->u_batch[u->u_cur];
-	int rv;
+	struct nasc_batch *b = &u->u_batch[u->u_cur], *other = nasc_up_oldest(u);
 
 	if (b->b_n == 0)
 		return 0;
-	rv = nasc_batch_wait(u, nasc_up_oldest(u));
-	if (rv != 0)
-		return rv;
 	b->b_up = u;
 	atomic_store(&b->b_packed, false);
 	b->b_rv = 0;
@@ -220,7 +213,7 @@ nasc_up_flush(struct nasc_up *u)
 	b->b_sending = true;
 	u->u_flushed = true;
 	u->u_cur = (u->u_cur + 1) % NASC_UP_BATCHES;
-	return 0;
+	return nasc_batch_wait(u, other);
 }
 
 /* Sends what is left and waits for every PutChunks. */
