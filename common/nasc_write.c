@@ -76,6 +76,15 @@ nasc_refs_free(struct nasc_refs *r)
  * on its way: docs/benchmarks.md, "Full store: the profile").
  */
 #define NASC_UP_SENDING 2
+/*
+ * A PutChunks request, envelope and all, stays within NASC_BATCH bytes
+ * (its message is then one size, whose freed buffer the next one reuses:
+ * rpc.c, RPC_MSG_ROUND): at most this for the envelope (service, method,
+ * deadline, the body's tag and length) and for the fields of each chunk
+ * besides its bytes (hash, sizes, codec, tags and lengths).
+ */
+#define NASC_PUT_ENVELOPE 256u
+#define NASC_PUT_CHUNK_FIELDS 64u
 #define NASC_UP_BATCHES (NASC_UP_SENDING + 1)
 
 struct nasc_batch {
@@ -241,7 +250,8 @@ nasc_up_add(struct nasc_up *u, const ProtobufCBinaryData *hash, const uint8_t *r
 	int rv = 0;
 
 	if (b->b_n == b->b_cap || b->b_out_used + bound > b->b_out_cap ||
-	    b->b_wire + len > NASC_BATCH) {
+	    NASC_PUT_ENVELOPE + b->b_wire + (b->b_n + 1) * NASC_PUT_CHUNK_FIELDS + len >
+	        NASC_BATCH) {
 		rv = nasc_up_flush(u);
 		b = &u->u_batch[u->u_cur];
 	}

@@ -244,6 +244,15 @@ struct rpc_exch {
 #define RPC_IDLE_MAX 8u
 
 /*
+ * Messages of RPC_MSG_ROUND and more are allocated in whole multiples of
+ * it: the freed buffer of one fits the next of about the same size (a
+ * PutChunks of 3.95 MiB, then one of 4.01: each took new heap, and ckptctl
+ * put -i of 256 MiB held 22-26 MiB of heap for two or three 4 MiB
+ * requests in flight).
+ */
+#define RPC_MSG_ROUND (1u << 20)
+
+/*
  * Packs header (a Request or Reply without its body) followed by body as
  * field 3, straight into a new nng message: the body is encoded once.
  */
@@ -253,13 +262,20 @@ rpc_msg_pack(const ProtobufCMessage *header, const ProtobufCMessage *body, nng_m
 	size_t hlen = protobuf_c_message_get_packed_size(header);
 	size_t blen = body != NULL ? protobuf_c_message_get_packed_size(body) : 0;
 	size_t total = hlen + (body != NULL ? 1 + pbw_varint_len(blen) + blen : 0);
-	nng_msg *m;
+	size_t cap = total < RPC_MSG_ROUND ? total :
+	    (total + RPC_MSG_ROUND - 1) / RPC_MSG_ROUND * RPC_MSG_ROUND;
+	nng_msg *m = NULL;
 	uint8_t *p;
 	int rv;
 
-	rv = nng_msg_alloc(&m, total);
-	if (rv != 0)
+	rv = nng_msg_alloc(&m, cap);
+	if (rv == 0 && cap > total)
+		rv = nng_msg_chop(m, cap - total);
+	if (rv != 0) {
+		if (m != NULL)
+			nng_msg_free(m);
 		return err_from_nng(rv);
+	}
 	p = nng_msg_body(m);
 	util_prefault(p, total); /* a PutChunks or GetChunks reply: megabytes of fresh heap */
 	p += protobuf_c_message_pack(header, p);
