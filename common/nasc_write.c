@@ -76,6 +76,7 @@ nasc_refs_free(struct nasc_refs *r)
  * on its way: docs/benchmarks.md, "Full store: the profile").
  */
 #define NASC_UP_SENDING 2
+#define NASC_UP_BATCHES (NASC_UP_SENDING + 1)
 /*
  * A PutChunks request, envelope and all, stays within NASC_BATCH bytes
  * (its message is then one size, whose freed buffer the next one reuses:
@@ -85,7 +86,6 @@ nasc_refs_free(struct nasc_refs *r)
  */
 #define NASC_PUT_ENVELOPE 256u
 #define NASC_PUT_CHUNK_FIELDS 64u
-#define NASC_UP_BATCHES (NASC_UP_SENDING + 1)
 
 struct nasc_batch {
 	uint8_t *b_out;                      /* compressed chunks (mapped: nasc_up_init()) */
