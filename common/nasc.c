@@ -301,13 +301,22 @@ int
 nasc_call(struct nasc *n, unsigned method, const ProtobufCMessage *req, unsigned timeout_ms,
     ProtobufCMessage **ret_reply, struct rpc_error *ret_err)
 {
+	return nasc_call_packed(n, method, req, NULL, timeout_ms, ret_reply, ret_err);
+}
+
+int
+nasc_call_packed(struct nasc *n, unsigned method, const ProtobufCMessage *req,
+    const struct rpc_packed *packed, unsigned timeout_ms, ProtobufCMessage **ret_reply,
+    struct rpc_error *ret_err)
+{
 	int rv = nasc_refused(n, ret_err);
 
 	if (rv != 0)
 		return rv;
 	rv = -ENOENT;
 	for (size_t i = 0; i < n->n_count; i++) {
-		rv = rpc_client_call(n->n_clients[i], method, req, timeout_ms, ret_reply, ret_err);
+		rv = rpc_client_call_packed(n->n_clients[i], method, req, packed, timeout_ms,
+		    ret_reply, ret_err);
 		if (rv != -ECONNREFUSED)
 			break;
 	}

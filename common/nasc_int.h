@@ -167,6 +167,10 @@ struct nasc_src {
 
 /* nasc.c: open, close and settings */
 bool nasc_is_aborted(void *arg);
+/* nasc_call() with packed told of each encoding of req (rpc_client_call_packed()). */
+int nasc_call_packed(struct nasc *n, unsigned method, const ProtobufCMessage *req,
+    const struct rpc_packed *packed, unsigned timeout_ms, ProtobufCMessage **ret_reply,
+    struct rpc_error *ret_err);
 /* nasc_call() with the reply left in its message (rpc_client_call_view()): rpc_view_free() it. */
 int nasc_call_view(struct nasc *n, unsigned method, const ProtobufCMessage *req,
     unsigned timeout_ms, struct rpc_view *ret_view, struct rpc_error *ret_err);

@@ -423,6 +423,23 @@ int rpc_client_dial(struct rpc_client *c);
 int rpc_client_call(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
     unsigned timeout_ms, ProtobufCMessage **ret_reply, struct rpc_error *ret_err);
 /*
+ * Told that a request has been encoded into the message that goes out:
+ * rp_fn(rp_arg) runs on the calling thread before the message is sent.
+ * From then on the call holds a copy of the request's bytes, so a caller
+ * may drop bytes it can have again (a file's pages, read back when
+ * touched). A call that sends again (after proving who we are) encodes
+ * the request again and tells again.
+ */
+struct rpc_packed {
+	void (*rp_fn)(void *arg);
+	void *rp_arg;
+};
+
+/* rpc_client_call() with packed (or NULL) told of each encoding of req. */
+int rpc_client_call_packed(struct rpc_client *c, unsigned method, const ProtobufCMessage *req,
+    const struct rpc_packed *packed, unsigned timeout_ms, ProtobufCMessage **ret_reply,
+    struct rpc_error *ret_err);
+/*
  * A reply left where it arrived (no copy): rv_body and rv_len are the
  * method's reply message, encoded, valid until rpc_view_free(). For replies
  * too big to unpack (read them with pbv.h).

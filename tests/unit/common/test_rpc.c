@@ -158,6 +158,48 @@ START_TEST(rpc_round_trip_succeeds)
 }
 END_TEST
 
+/* The packed hook: counts its runs and whether the server had run the call yet (gate_open). */
+struct packed_seen {
+	int ps_runs;
+	int ps_served_before;
+};
+
+static void
+on_packed(void *arg)
+{
+	struct packed_seen *s = arg;
+
+	s->ps_runs++;
+	pthread_mutex_lock(&gate_mtx);
+	s->ps_served_before += gate_open;
+	pthread_mutex_unlock(&gate_mtx);
+}
+
+/*
+ * rpc_client_call_packed() tells once that the request is in its message,
+ * before the server has it (h_status opens the gate), and the call then
+ * succeeds as rpc_client_call() does: the caller may drop the request's
+ * bytes from then on (nasc_write.c drops a file's pages).
+ */
+START_TEST(rpc_packed_is_told_once_before_the_request_is_served)
+{
+	Ckpt__V1__StatusRequest req = CKPT__V1__STATUS_REQUEST__INIT;
+	Ckpt__V1__StatusReply *rep = NULL;
+	struct packed_seen seen = { 0, 0 };
+	struct rpc_packed packed = { on_packed, &seen };
+	struct rpc_error err;
+
+	ck_assert_int_eq(rpc_client_call_packed(cli, M_STATUS, &req.base, &packed, 3000,
+	                     (ProtobufCMessage **)&rep, &err),
+	    0);
+	ck_assert_str_eq(rep->node, "node-under-test");
+	rpc_reply_free(&rep->base);
+	ck_assert_int_eq(seen.ps_runs, 1);
+	ck_assert_int_eq(seen.ps_served_before, 0);
+	ck_assert_int_eq(gate_open, 1);
+}
+END_TEST
+
 START_TEST(rpc_handler_error_reaches_client_with_address)
 {
 	Ckpt__V1__RestoreRequest req = CKPT__V1__RESTORE_REQUEST__INIT;
@@ -1182,6 +1224,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, rpc_round_trip_succeeds);
+	tcase_add_test(tc, rpc_packed_is_told_once_before_the_request_is_served);
 	tcase_add_test(tc, rpc_handler_error_reaches_client_with_address);
 	tcase_add_test(tc, rpc_unimplemented_method_answers_unimplemented);
 	tcase_add_test(tc, rpc_bad_inputs_get_error_replies_and_server_goes_on);

@@ -41,14 +41,16 @@ nasfix_rmtree(const char *dir)
 
 /*
  * Starts f: a store of map_size bytes (growing to map_max; its sweep after
- * open ended) in a new folder /tmp/ckpt-TAG-XXXXXX, its service and a
- * client. 0, or a negative errno (what was started is stopped again).
+ * open ended) in a new folder /tmp/ckpt-TAG-XXXXXX, its service (taking
+ * requests of at most recv_max bytes; 0: the default) and a client. 0, or
+ * a negative errno (what was started is stopped again).
  */
 static inline int
-nasfix_start(struct nasfix *f, const char *tag, uint64_t map_size, uint64_t map_max)
+nasfix_start_recv(struct nasfix *f, const char *tag, uint64_t map_size, uint64_t map_max,
+    size_t recv_max)
 {
 	struct store_config sc = { NULL, map_size, map_max, 0, false, false, NULL, false, 0 };
-	struct nas_config nc = { "tcp://127.0.0.1:0", 4, 0, 0, NULL, 0, NULL, NULL, 0, 0 };
+	struct nas_config nc = { "tcp://127.0.0.1:0", 4, recv_max, 0, NULL, 0, NULL, NULL, 0, 0 };
 	struct store_error serr;
 	struct rpc_error rerr;
 	char *url;
@@ -77,6 +79,13 @@ nasfix_start(struct nasfix *f, const char *tag, uint64_t map_size, uint64_t map_
 		memset(f, 0, sizeof(*f));
 	}
 	return rv;
+}
+
+/* nasfix_start_recv() with the default request limit. */
+static inline int
+nasfix_start(struct nasfix *f, const char *tag, uint64_t map_size, uint64_t map_max)
+{
+	return nasfix_start_recv(f, tag, map_size, map_max, 0);
 }
 
 /* Stops what nasfix_start() started and removes its folder. */

@@ -339,6 +339,42 @@ START_TEST(nas_round_trips_3mib_over_tcp)
 }
 END_TEST
 
+/*
+ * A PutChunks, envelope and all, stays within NASC_BATCH bytes (its
+ * message is then of one size, whose freed buffer the next one reuses):
+ * random bytes, sent raw, through a NAS that takes no request larger.
+ * Batches of NASC_BATCH chunk bytes plus their fields were refused there.
+ */
+START_TEST(nas_put_chunks_requests_stay_within_nasc_batch)
+{
+	struct nasfix f4;
+	struct nasc_put p = { "n1", "big", "raw", 0, 1 };
+	struct nasc_info info;
+	struct nasc_stats s0, s1;
+	struct rpc_error err;
+	size_t len = 12 * MiB + 777; /* under testbuf_bytes()'s period (16 MiB): nothing repeats */
+	uint8_t *b = testbuf_bytes(len, 11);
+	void *got;
+	size_t got_len;
+
+	ck_assert_int_eq(nasfix_start_recv(&f4, "nas-batch", 64 * MiB, 1024 * MiB, NASC_BATCH), 0);
+	nasc_get_stats(f4.f_cli, &s0);
+	ck_assert_msg(nasc_store_buf(f4.f_cli, &p, b, len, TIMEOUT_MS, &info, &err) == 0, "%s",
+	    err.re_msg);
+	nasc_get_stats(f4.f_cli, &s1);
+	/* All of it went by PutChunks (nothing to deduplicate, nothing compressed). */
+	ck_assert_uint_ge(s1.ns_put_bytes - s0.ns_put_bytes, len);
+	ck_assert_int_eq(nasc_retrieve_buf(f4.f_cli, "", "big", 0, len, TIMEOUT_MS, &got, &got_len,
+	                     &info, &err),
+	    0);
+	ck_assert_uint_eq(got_len, len);
+	ck_assert_mem_eq(got, b, len);
+	free(got);
+	free(b);
+	nasfix_stop(&f4);
+}
+END_TEST
+
 START_TEST(nas_round_trips_empty_and_odd_sizes)
 {
 	round_trip(0, 2);
@@ -625,6 +661,7 @@ main(void)
 	tcase_add_test(tc, nas_stores_a_small_checkpoint_in_one_round_trip_and_one_commit);
 	tcase_add_test(tc, nas_small_store_recovers_a_deleted_base_and_refuses_a_stale_epoch);
 	tcase_add_test(tc, nas_round_trips_empty_and_odd_sizes);
+	tcase_add_test(tc, nas_put_chunks_requests_stay_within_nasc_batch);
 	tcase_add_test(tc, nas_refusals_reach_the_client_with_their_code);
 	tcase_add_test(tc, nas_list_delete_and_stat_over_the_wire);
 	tcase_add_test(tc, nas_answers_garbage_and_goes_on_serving);
