@@ -616,7 +616,7 @@ store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, bool u
 	*s->s_wq_tail = &me;
 	s->s_wq_tail = &me.w_next;
 	if (s->s_wq_kick) {
-		/* The lead was the commit thread's, not taken up yet: this writer's now. */
+		/* The lead was the commit threads', not taken up yet: this writer's now. */
 		s->s_wq_kick = false;
 		me.w_lead = true;
 	} else if (s->s_wq_busy) {
@@ -725,7 +725,7 @@ store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err
 
 /*
  * Appends an admitted queued write, with s_wq_mu held. With no leader, the
- * lead is the commit thread's, which is woken: once per group, as the
+ * lead is the commit threads', one of which is woken: once per group, as the
  * writes queued before it runs find the lead taken.
  */
 static void
@@ -767,7 +767,7 @@ store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
 	if (rv == 0) {
 		store_wq_push(s, w);
 	} else {
-		/* Its admission commits first: the commit thread's. */
+		/* Its admission commits first: a commit thread's. */
 		*s->s_wq_admit_tail = w;
 		s->s_wq_admit_tail = &w->w_next;
 		pthread_cond_signal(&s->s_wq_cv);
@@ -777,10 +777,10 @@ store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
 }
 
 /*
- * The commit thread: admits the queued writes whose admission may commit
+ * A commit thread: admits the queued writes whose admission may commit
  * (a settling commit, as a synchronous writer: the lead is not this
- * thread's then), and leads when the queue is its own (s_wq_kick). Until
- * store_close(), after the last write queued.
+ * thread's then), and leads when the queue is the commit threads'
+ * (s_wq_kick). Until store_close(), after the last write queued.
  */
 static void *
 store_commit_main(void *arg)
@@ -1329,10 +1329,11 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 		goto out_close;
 	}
 	s->s_wq_ready = true;
-	rv = -pthread_create(&s->s_wq_thread, NULL, store_commit_main, s);
-	if (rv != 0)
-		goto out_close;
-	s->s_wq_thread_on = true;
+	for (; s->s_wq_nthreads < STORE_COMMIT_THREADS; s->s_wq_nthreads++) {
+		rv = -pthread_create(&s->s_wq_thread[s->s_wq_nthreads], NULL, store_commit_main, s);
+		if (rv != 0)
+			goto out_close;
+	}
 	if (cfg->sc_ring != NULL && cfg->sc_ring->sr_n != 0) {
 		s->s_ring = *cfg->sc_ring;
 		s->s_seal = true;
@@ -1398,13 +1399,14 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	store_sweep_stop(s); /* its thread writes: before the environment goes */
-	if (s->s_wq_thread_on) {
-		/* It runs what is queued still, then ends. */
+	if (s->s_wq_nthreads != 0) {
+		/* They run what is queued still, then end. */
 		pthread_mutex_lock(&s->s_wq_mu);
 		s->s_wq_quit = true;
-		pthread_cond_signal(&s->s_wq_cv);
+		pthread_cond_broadcast(&s->s_wq_cv);
 		pthread_mutex_unlock(&s->s_wq_mu);
-		pthread_join(s->s_wq_thread, NULL);
+		for (unsigned i = 0; i < s->s_wq_nthreads; i++)
+			pthread_join(s->s_wq_thread[i], NULL);
 	}
 	if (s->s_env != NULL)
 		mdb_env_close(s->s_env);

@@ -125,6 +125,9 @@ struct store_ref {
 	uint32_t r_raw_size; /* 0: a value of the older form, the size unknown */
 };
 
+/* The store's commit threads (store_write_async()). */
+#define STORE_COMMIT_THREADS 2
+
 struct store {
 	MDB_env *s_env;
 	MDB_dbi s_dbi[DB_COUNT];
@@ -169,16 +172,17 @@ struct store {
 	struct store_wreq *s_wq_head;
 	struct store_wreq **s_wq_tail;
 	/*
-	 * The commit thread (store_commit_main()): leads the groups of queued
-	 * writes (store_write_async()), whose callers never lead, and admits
+	 * The commit threads (store_commit_main()): lead the groups of queued
+	 * writes (store_write_async()), whose callers never lead, and admit
 	 * those whose admission may have to commit (a nearly full disk's
-	 * settling commit). Woken once when queued writes find no leader:
-	 * s_wq_kick is then set, and s_wq_busy with it (the lead is the
-	 * thread's until it runs).
+	 * settling commit). One is woken when queued writes find no leader:
+	 * s_wq_kick is then set, and s_wq_busy with it (the lead is theirs
+	 * until one runs). Two: while one answers its group (the lead free),
+	 * the other leads the next, the commit overlapping the replies.
 	 */
 	pthread_cond_t s_wq_cv;
-	pthread_t s_wq_thread;
-	bool s_wq_thread_on;               /* started: joined by store_close() */
+	pthread_t s_wq_thread[STORE_COMMIT_THREADS];
+	unsigned s_wq_nthreads;            /* started: joined by store_close() */
 	bool s_wq_kick;                    /* the queue is the thread's to lead */
 	bool s_wq_quit;
 	struct store_wreq *s_wq_admit;     /* queued writes the thread admits first */
