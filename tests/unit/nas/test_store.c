@@ -3526,8 +3526,8 @@ START_TEST(store_queued_commit_never_waits_for_a_stalled_disk)
 		c[i].sc_q = &q[i];
 		atomic_init(&c[i].sc_returned, 0);
 	}
-	commits = stats().ss_write_commits;
 	ck_assert_int_eq(mdb_txn_begin(st->s_env, NULL, 0, &held), 0); /* the disk stalls */
+	commits = stats().ss_write_commits;
 	for (int i = 0; i < SQ_CALLERS; i++)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, sq_thread, &c[i]), 0);
 	for (int i = 0; i < SQ_CALLERS; i++)
