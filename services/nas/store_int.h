@@ -312,10 +312,11 @@ int store_write_run(struct store *s, store_txn_fn fn, void *arg, struct store_er
  * result, after the group's commit is durable (or failed), by the thread
  * leading the group, never the caller's: the caller neither commits nor
  * waits for the disk (it may be an nng thread, rpc.h's rs_direct). With no
- * leader running, it wakes the store's commit thread, which leads. An
- * admission that would have to commit first (store_room_admit() settling
- * on a nearly full disk) is the commit thread's too: done may then say
- * -ENOSPC. err and arg must live until done.
+ * leader running, it wakes one of the store's commit threads, which
+ * leads. An admission that would have to write first (store_room_admit()
+ * settling on a nearly full disk, or taking the reserve again after the
+ * disk was full: store_room_admit_now()) is a commit thread's too: done
+ * may then say -ENOSPC. err and arg must live until done.
  */
 int store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
     struct store_error *err, store_done_fn done, void *done_arg);
@@ -434,9 +435,10 @@ void store_room_take(struct store *s);
  */
 int store_room_admit(struct store *s, uint64_t need, struct store_error *err);
 /*
- * store_room_admit() that never commits: -EAGAIN, nothing promised, where
- * store_room_admit() would run a settling commit (store_room_settle()) to
- * find the room. For a caller that must not wait for the disk.
+ * store_room_admit() that never writes: -EAGAIN, nothing promised, where
+ * store_room_admit() would allocate the reserve again (store_room_take(),
+ * after the disk was full) or run a settling commit (store_room_settle())
+ * to find the room. For a caller that must not wait for the disk.
  */
 int store_room_admit_now(struct store *s, uint64_t need, struct store_error *err);
 /* Gives back a promise store_room_admit() made. */

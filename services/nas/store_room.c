@@ -373,7 +373,7 @@ store_room_close(struct store *s)
  * One atomic add a write when the disk has room, and one to give back.
  */
 static int
-store_room_admit_at(struct store *s, uint64_t need, bool may_settle, struct store_error *err)
+store_room_admit_at(struct store *s, uint64_t need, bool may_write, struct store_error *err)
 {
 	uint64_t reserve, bound, avail, end, map_room, disk_room, disk_want, map_want, promised;
 	char avail_s[32], total_s[32], reserve_s[32], max_s[32], promised_s[64] = "";
@@ -386,6 +386,10 @@ store_room_admit_at(struct store *s, uint64_t need, bool may_settle, struct stor
 	if (atomic_load(&s->s_reserve) == 0)
 		return 0;
 	held = atomic_load(&s->s_reserve_held);
+	if (!held && !may_write) {
+		store_room_release(s, need); /* the take allocates on the disk */
+		return -EAGAIN;
+	}
 	if (!held) {
 		store_room_take(s); /* the disk may have room again */
 		held = atomic_load(&s->s_reserve_held);
@@ -417,7 +421,7 @@ store_room_admit_at(struct store *s, uint64_t need, bool may_settle, struct stor
 		if ((disk_ok && map_ok) || settled || rf.rf_pending <= STORE_ROOM_SETTLE ||
 		    disk_room + settled_usable < disk_want || map_room + settled_usable < map_want)
 			break;
-		later = !may_settle;
+		later = !may_write;
 		if (later || store_room_settle(s, &settle_err) != 0)
 			break;
 		settled = true;
