@@ -260,6 +260,7 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	const Ckpt__V1__StoreRequest *req = (const Ckpt__V1__StoreRequest *)req_;
 	Ckpt__V1__StoreReply *reply = (Ckpt__V1__StoreReply *)reply_;
 	struct store_commit_result res = { NULL, false, 0 };
+	struct rpc_deferred *d;
 	struct nas_pending *p;
 	struct store_error err;
 	int rv;
@@ -284,9 +285,14 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 		atomic_fetch_add(&n->n_put_chunks, req->n_inline_chunks);
 		metrics_inc(n->n_m_received, (double)bytes, NULL, 0);
 	}
-	p = arena_alloc(rpc_call_arena(call), sizeof(*p));
-	if (p != NULL && rpc_call_defer(call, &p->np_d) == 0) {
-		struct arena *a = rpc_call_arena(rpc_deferred_call(p->np_d));
+	if (rpc_call_defer(call, &d) == 0) {
+		struct arena *a = rpc_call_arena(rpc_deferred_call(d));
+		p = arena_alloc(a, sizeof(*p));
+		if (p == NULL) {
+			rpc_deferred_finish(d, -ENOMEM);
+			return 0;
+		}
+		p->np_d = d;
 		p->np_nas = n;
 		p->np_req = req;
 		p->np_reply = reply;
@@ -297,7 +303,11 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 			nas_store_done(p, rv, &res);
 		return 0;
 	}
-	/* Not deferred (rpc_server_dispatch(), no memory): waits for the commit here. */
+	/*
+	 * Not deferred (rpc_server_dispatch(), or a worker's call with no
+	 * memory; never a direct call, whose deferral rpc.c set up before):
+	 * waits for the commit here.
+	 */
 	rv = store_commit(n->n_store, req, rpc_call_arena(call), &res.cr_info, &res.cr_existed,
 	    &res.cr_retained, &err);
 	return nas_store_end(n, call, req, reply, rv, &res, &err);
@@ -822,7 +832,8 @@ nas_decode_put_chunks(struct rpc_call *call, const uint8_t *data, size_t len,
 /*
  * Served on the nng thread that received it (rpc.h, rs_direct): a small
  * Store does its checks there and defers its reply to its group commit,
- * with no hand-off to a worker thread. Up to NAS_DIRECT_MAX bytes: a small
+ * with no hand-off to a worker thread; the store's commit thread commits
+ * it (store_commit_async()): nng's thread never waits for the disk. Up to NAS_DIRECT_MAX bytes: a small
  * checkpoint of the clients' (NASC_INLINE_MAX, 64 KiB) and its record;
  * larger Stores (long chunk lists to check) go to the workers.
  */

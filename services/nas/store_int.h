@@ -125,6 +125,9 @@ struct store_ref {
 	uint32_t r_raw_size; /* 0: a value of the older form, the size unknown */
 };
 
+/* The store's commit threads (store_write_async()). */
+#define STORE_COMMIT_THREADS 2
+
 struct store {
 	MDB_env *s_env;
 	MDB_dbi s_dbi[DB_COUNT];
@@ -168,6 +171,22 @@ struct store {
 	bool s_wq_busy;                    /* a leader is running a group */
 	struct store_wreq *s_wq_head;
 	struct store_wreq **s_wq_tail;
+	/*
+	 * The commit threads (store_commit_main()): lead the groups of queued
+	 * writes (store_write_async()), whose callers never lead, and admit
+	 * those whose admission may have to commit (a nearly full disk's
+	 * settling commit). One is woken when queued writes find no leader:
+	 * s_wq_kick is then set, and s_wq_busy with it (the lead is theirs
+	 * until one runs). Two: while one answers its group (the lead free),
+	 * the other leads the next, the commit overlapping the replies.
+	 */
+	pthread_cond_t s_wq_cv;
+	pthread_t s_wq_thread[STORE_COMMIT_THREADS];
+	unsigned s_wq_nthreads;            /* started: joined by store_close() */
+	bool s_wq_kick;                    /* the queue is the thread's to lead */
+	bool s_wq_quit;
+	struct store_wreq *s_wq_admit;     /* queued writes the thread admits first */
+	struct store_wreq **s_wq_admit_tail;
 	atomic_uint_fast64_t s_writes;     /* write calls run */
 	atomic_uint_fast64_t s_commits;    /* write transactions committed for them */
 	/*
@@ -291,9 +310,13 @@ int store_write_run(struct store *s, store_txn_fn fn, void *arg, struct store_er
  * or -ENOSPC with err's message when the disk reserve refuses it: nothing
  * queued); done(done_arg, rv) is called once with store_write()'s
  * result, after the group's commit is durable (or failed), by the thread
- * leading the group: possibly the caller's own, before this returns. With
- * no leader running, the caller leads, and goes on leading while the queue
- * holds queued writes. err and arg must live until done.
+ * leading the group, never the caller's: the caller neither commits nor
+ * waits for the disk (it may be an nng thread, rpc.h's rs_direct). With no
+ * leader running, it wakes one of the store's commit threads, which
+ * leads. An admission that would have to write first (store_room_admit()
+ * settling on a nearly full disk, or taking the reserve again after the
+ * disk was full: store_room_admit_now()) is a commit thread's too: done
+ * may then say -ENOSPC. err and arg must live until done.
  */
 int store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
     struct store_error *err, store_done_fn done, void *done_arg);
@@ -411,6 +434,13 @@ void store_room_take(struct store *s);
  * and err's message says the disk is full.
  */
 int store_room_admit(struct store *s, uint64_t need, struct store_error *err);
+/*
+ * store_room_admit() that never writes: -EAGAIN, nothing promised, where
+ * store_room_admit() would allocate the reserve again (store_room_take(),
+ * after the disk was full) or run a settling commit (store_room_settle())
+ * to find the room. For a caller that must not wait for the disk.
+ */
+int store_room_admit_now(struct store *s, uint64_t need, struct store_error *err);
 /* Gives back a promise store_room_admit() made. */
 void store_room_release(struct store *s, uint64_t need);
 /*
