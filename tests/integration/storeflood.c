@@ -11,7 +11,8 @@
  *   ok flood/c<i> <sha256 of its bytes, hex>
  *   failed flood/c<i> <code> <message>
  *
- * then "stored=K failed=F". Exit 0 when all were stored, 1 when one was
+ * then "stored=K failed=F". With CKPT_TLS_CA, CKPT_TLS_CERT and CKPT_TLS_KEY
+ * set, the connections use that certificate (tls+tcp:// URLs). Exit 0 when all were stored, 1 when one was
  * not (or the NAS could not be reached), 2 on usage errors.
  */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "methods.h"
 #include "rpc.h"
 #include "sha.h"
+#include "tls.h"
 
 #define FLOOD_CHUNK (1u << 20)
 #define FLOOD_CHUNKS_MAX 16u
@@ -104,6 +106,8 @@ main(int argc, char **argv)
 	static struct flooder fl[FLOOD_N_MAX];
 	pthread_t th[FLOOD_N_MAX];
 	struct rpc_client *conns[FLOOD_N_MAX];
+	struct tls_conf tls = { .tc_ca = getenv("CKPT_TLS_CA"), .tc_cert = getenv("CKPT_TLS_CERT"),
+		.tc_key = getenv("CKPT_TLS_KEY") };
 	pthread_barrier_t go;
 	unsigned n, k, stored = 0;
 	size_t bytes;
@@ -125,8 +129,8 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < k; i++) {
 		struct rpc_error err;
 
-		if (rpc_client_open(argv[1], &ckpt__v1__nas__descriptor, RPC_CLIENT_DIAL_NOW, 0,
-		    &conns[i], &err) != 0) {
+		if (rpc_client_open_tls(argv[1], &ckpt__v1__nas__descriptor, RPC_CLIENT_DIAL_NOW, 0,
+		    tls.tc_ca != NULL ? &tls : NULL, &conns[i], &err) != 0) {
 			fprintf(stderr, "ckpt-storeflood: %s: %s\n", argv[1], err.re_msg);
 			return 1;
 		}
