@@ -279,7 +279,6 @@ static void
 nas_store_done(void *arg, int rv, const struct store_commit_result *res)
 {
 	struct nas_pending *p = arg;
-
 	struct nas *n = p->np_nas;
 	uint64_t len = p->np_len;
 
@@ -331,7 +330,7 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	p = arena_alloc(rpc_call_arena(call), sizeof(*p));
 	if (p != NULL && !nas_defer_take(n, len))
 		p = NULL; /* over the budget: waits for its commit on this worker */
-	else if (p != NULL && rpc_call_defer(call, &p->np_d) != 0) {
+	if (p != NULL && rpc_call_defer(call, &p->np_d) != 0) {
 		nas_defer_give(n, len);
 		p = NULL;
 	}
@@ -348,7 +347,7 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 			nas_store_done(p, rv, &res);
 		return 0;
 	}
-	/* Not deferred (over the budget, rpc_server_dispatch(), no memory): waits for the commit here. */
+	/* Not deferred (over budget, rpc_server_dispatch(), no memory): waits for its commit. */
 	rv = store_commit(n->n_store, req, rpc_call_arena(call), &res.cr_info, &res.cr_existed,
 	    &res.cr_retained, &err);
 	return nas_store_end(n, call, req, reply, rv, &res, &err);

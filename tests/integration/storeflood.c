@@ -12,8 +12,9 @@
  *   failed flood/c<i> <code> <message>
  *
  * then "stored=K failed=F". With CKPT_TLS_CA, CKPT_TLS_CERT and CKPT_TLS_KEY
- * set, the connections use that certificate (tls+tcp:// URLs). Exit 0 when all were stored, 1 when one was
- * not (or the NAS could not be reached), 2 on usage errors.
+ * set, the connections use that certificate (tls+tcp:// URLs). Exit 0 when
+ * all were stored, 1 when one was not (or the NAS could not be reached), 2
+ * on usage errors.
  */
 #include <errno.h>
 #include <pthread.h>
