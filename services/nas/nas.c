@@ -304,6 +304,7 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	struct nas_pending *p;
 	struct store_error err;
 	uint64_t len;
+	bool held;
 	int rv;
 
 	err.se_msg[0] = '\0';
@@ -327,14 +328,9 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 		metrics_inc(n->n_m_received, (double)bytes, NULL, 0);
 	}
 	len = protobuf_c_message_get_packed_size(req_);
-	p = arena_alloc(rpc_call_arena(call), sizeof(*p));
-	if (p != NULL && !nas_defer_take(n, len))
-		p = NULL; /* over the budget: waits for its commit on this worker */
-	if (p != NULL && rpc_call_defer(call, &p->np_d) != 0) {
-		nas_defer_give(n, len);
-		p = NULL;
-	}
-	if (p != NULL) {
+	held = !nas_defer_take(n, len); /* over the budget: waits for its commit on this worker */
+	p = held ? NULL : arena_alloc(rpc_call_arena(call), sizeof(*p));
+	if (p != NULL && rpc_call_defer(call, &p->np_d) == 0) {
 		struct arena *a = rpc_call_arena(rpc_deferred_call(p->np_d));
 		p->np_nas = n;
 		p->np_len = len;
@@ -347,7 +343,9 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 			nas_store_done(p, rv, &res);
 		return 0;
 	}
-	/* Not deferred (over budget, rpc_server_dispatch(), no memory): waits for its commit. */
+	if (!held)
+		nas_defer_give(n, len);
+	/* Not deferred (over the budget, rpc_server_dispatch(), no memory): waits for the commit. */
 	rv = store_commit(n->n_store, req, rpc_call_arena(call), &res.cr_info, &res.cr_existed,
 	    &res.cr_retained, &err);
 	return nas_store_end(n, call, req, reply, rv, &res, &err);
