@@ -54,6 +54,12 @@ struct rpc_call {
 	nng_msg *rc_req;
 	ProtobufCMessage *rc_reply_msg;    /* the handler's reply message */
 	struct rpc_deferred *rc_deferred;  /* set once the handler deferred the call */
+	/*
+	 * A direct call's deferral, set up before its handler runs (which then
+	 * cannot fail to defer, and so never waits on the nng thread); NULL
+	 * once taken, or for a worker's call.
+	 */
+	struct rpc_deferred *rc_spare;
 };
 
 /*
@@ -1254,10 +1260,27 @@ rpc_direct_method(const struct rpc_server *s, nng_msg *msg)
 	return (int)env.en_method;
 }
 
+static int rpc_deferred_take(struct rpc_server *s, struct rpc_deferred **ret_d);
+static void rpc_deferred_give(struct rpc_server *s, struct rpc_deferred *d);
+
+/* Hands a received request to the worker's thread. */
+static void
+rpc_worker_hand(struct rpc_worker *w, nng_msg *msg, uint64_t t0)
+{
+	pthread_mutex_lock(&w->w_mu);
+	w->w_msg = msg;
+	w->w_t0 = t0;
+	pthread_cond_signal(&w->w_cv);
+	pthread_mutex_unlock(&w->w_mu);
+}
+
 /*
  * Serves a direct request on the thread that received it. The reply goes
  * out on w_aio, whose completion arms the next receive; a deferred call
- * left an idle context in w_ctx, which receives at once.
+ * left an idle context in w_ctx, which receives at once. Its deferral is
+ * set up first: when it cannot be (no memory), the request goes to the
+ * worker's thread instead, whose handler may wait (a handler that cannot
+ * defer answers itself, as the NAS's Store does by waiting for its commit).
  */
 static void
 rpc_worker_direct(struct rpc_worker *w, nng_msg *msg, uint64_t t0)
@@ -1267,6 +1290,10 @@ rpc_worker_direct(struct rpc_worker *w, nng_msg *msg, uint64_t t0)
 	nng_msg *reply = NULL;
 	int rv, method, code;
 
+	if (rpc_deferred_take(s, &call.rc_spare) != 0) {
+		rpc_worker_hand(w, msg, t0);
+		return;
+	}
 	call.rc_pipe = nng_msg_get_pipe(msg);
 	call.rc_deadline_ms = t0 + s->s_cfg.rs_default_timeout_ms;
 	call.rc_ctx = &w->w_ctx;
@@ -1274,6 +1301,8 @@ rpc_worker_direct(struct rpc_worker *w, nng_msg *msg, uint64_t t0)
 	call.rc_req = msg;
 	rv = rpc_server_handle(s, &call, nng_msg_body(msg), nng_msg_len(msg), &method, &code,
 	    &reply);
+	if (call.rc_spare != NULL)
+		rpc_deferred_give(s, call.rc_spare); /* not deferred: for the next */
 	if (rv > 0) {
 		rpc_worker_recv(w); /* deferred */
 		return;
@@ -1333,11 +1362,7 @@ rpc_worker_cb(void *arg)
 		rpc_worker_direct(w, msg, t0);
 		return;
 	}
-	pthread_mutex_lock(&w->w_mu);
-	w->w_msg = msg;
-	w->w_t0 = t0;
-	pthread_cond_signal(&w->w_cv);
-	pthread_mutex_unlock(&w->w_mu);
+	rpc_worker_hand(w, msg, t0);
 }
 
 /* A worker's thread: the requests its context received that are not served directly. */
@@ -1835,6 +1860,33 @@ rpc_deferred_new(struct rpc_server *s, struct rpc_deferred **ret_d)
 	return 0;
 }
 
+/* An idle deferral: from the free list, or new. -ENOMEM (or nng's error). */
+static int
+rpc_deferred_take(struct rpc_server *s, struct rpc_deferred **ret_d)
+{
+	struct rpc_deferred *d;
+
+	pthread_mutex_lock(&s->s_dmu);
+	d = s->s_dfree;
+	if (d != NULL)
+		s->s_dfree = d->d_next;
+	pthread_mutex_unlock(&s->s_dmu);
+	if (d == NULL)
+		return rpc_deferred_new(s, ret_d);
+	*ret_d = d;
+	return 0;
+}
+
+/* An idle deferral not used, back on the free list. */
+static void
+rpc_deferred_give(struct rpc_server *s, struct rpc_deferred *d)
+{
+	pthread_mutex_lock(&s->s_dmu);
+	d->d_next = s->s_dfree;
+	s->s_dfree = d;
+	pthread_mutex_unlock(&s->s_dmu);
+}
+
 int
 rpc_call_defer(struct rpc_call *call, struct rpc_deferred **ret_d)
 {
@@ -1846,13 +1898,10 @@ rpc_call_defer(struct rpc_call *call, struct rpc_deferred **ret_d)
 
 	if (call->rc_ctx == NULL || call->rc_reply_msg == NULL || call->rc_deferred != NULL)
 		return -EOPNOTSUPP;
-	pthread_mutex_lock(&s->s_dmu);
-	d = s->s_dfree;
-	if (d != NULL)
-		s->s_dfree = d->d_next;
-	pthread_mutex_unlock(&s->s_dmu);
+	d = call->rc_spare;
+	call->rc_spare = NULL;
 	if (d == NULL) {
-		rv = rpc_deferred_new(s, &d);
+		rv = rpc_deferred_take(s, &d);
 		if (rv != 0)
 			return rv;
 	}

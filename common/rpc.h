@@ -114,11 +114,15 @@ struct rpc_server_config {
 	 * most rs_direct_max bytes (0: RPC_DIRECT_MAX_DEFAULT), instead of being
 	 * handed to a worker thread (a wake-up and a context switch per
 	 * request). Its handler must answer or defer the call (rpc_call_defer())
-	 * without waiting for another request or for the network; it may do
-	 * its own work there, as the NAS's Store does (checks, and leading its
-	 * group commit). nng runs its callbacks on a few threads (twice the
-	 * CPUs in 1.5), so a method that waits long has no place here.
-	 * Authentication, limits and decoding are as for any request.
+	 * without waiting for another request, the network or the disk; it may
+	 * do its own work there, as the NAS's Store does (checks, then its
+	 * commit queued for the store's commit thread). nng runs its callbacks,
+	 * the HTTP server's (/healthz) among them, on a few threads (twice the
+	 * CPUs in 1.5), so a method that waits has no place here. Its
+	 * deferral is set up before the handler runs, so rpc_call_defer()
+	 * cannot fail there; when it cannot be set up (no memory), the request
+	 * goes to a worker as any other. Authentication, limits and decoding
+	 * are as for any request.
 	 */
 	const bool *rs_direct;
 	size_t rs_direct_max;
@@ -356,7 +360,8 @@ int rpc_call_reply_body(struct rpc_call *call, size_t len, uint8_t **ret_body);
  * is still open until then).
  *
  * Returns 0 and *ret_d, or -EOPNOTSUPP (a raw handler's call, one run by
- * rpc_server_dispatch(), one deferred already) or -ENOMEM: the handler then
+ * rpc_server_dispatch(), one deferred already) or -ENOMEM (never for a
+ * direct call, rs_direct: its deferral was set up before): the handler then
  * answers the call itself as usual.
  */
 struct rpc_deferred;

@@ -301,6 +301,7 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	const Ckpt__V1__StoreRequest *req = (const Ckpt__V1__StoreRequest *)req_;
 	Ckpt__V1__StoreReply *reply = (Ckpt__V1__StoreReply *)reply_;
 	struct store_commit_result res = { NULL, false, 0 };
+	struct rpc_deferred *d;
 	struct nas_pending *p;
 	struct store_error err;
 	uint64_t len;
@@ -329,9 +330,15 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	}
 	len = protobuf_c_message_get_packed_size(req_);
 	held = !nas_defer_take(n, len); /* over the budget: waits for its commit on this worker */
-	p = held ? NULL : arena_alloc(rpc_call_arena(call), sizeof(*p));
-	if (p != NULL && rpc_call_defer(call, &p->np_d) == 0) {
-		struct arena *a = rpc_call_arena(rpc_deferred_call(p->np_d));
+	if (!held && rpc_call_defer(call, &d) == 0) {
+		struct arena *a = rpc_call_arena(rpc_deferred_call(d));
+		p = arena_alloc(a, sizeof(*p));
+		if (p == NULL) {
+			rpc_deferred_finish(d, -ENOMEM);
+			nas_defer_give(n, len);
+			return 0;
+		}
+		p->np_d = d;
 		p->np_nas = n;
 		p->np_len = len;
 		p->np_req = req;
@@ -345,7 +352,11 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	}
 	if (!held)
 		nas_defer_give(n, len);
-	/* Not deferred (over the budget, rpc_server_dispatch(), no memory): waits for the commit. */
+	/*
+	 * Not deferred (over the budget, rpc_server_dispatch(), or a worker's
+	 * call with no memory; never a direct call, whose deferral rpc.c set up
+	 * before, and which is never over the budget): waits for the commit here.
+	 */
 	rv = store_commit(n->n_store, req, rpc_call_arena(call), &res.cr_info, &res.cr_existed,
 	    &res.cr_retained, &err);
 	return nas_store_end(n, call, req, reply, rv, &res, &err);
@@ -870,7 +881,8 @@ nas_decode_put_chunks(struct rpc_call *call, const uint8_t *data, size_t len,
 /*
  * Served on the nng thread that received it (rpc.h, rs_direct): a small
  * Store does its checks there and defers its reply to its group commit,
- * with no hand-off to a worker thread. Up to NAS_DIRECT_MAX bytes: a small
+ * with no hand-off to a worker thread; the store's commit thread commits
+ * it (store_commit_async()): nng's thread never waits for the disk. Up to NAS_DIRECT_MAX bytes: a small
  * checkpoint of the clients' (NASC_INLINE_MAX, 64 KiB) and its record;
  * larger Stores (long chunk lists to check) go to the workers.
  */

@@ -615,7 +615,11 @@ store_write_group(struct store *s, store_txn_fn fn, void *arg, bool solo, bool u
 	pthread_mutex_lock(&s->s_wq_mu);
 	*s->s_wq_tail = &me;
 	s->s_wq_tail = &me.w_next;
-	if (s->s_wq_busy) {
+	if (s->s_wq_kick) {
+		/* The lead was the commit thread's, not taken up yet: this writer's now. */
+		s->s_wq_kick = false;
+		me.w_lead = true;
+	} else if (s->s_wq_busy) {
 		while (!me.w_done && !me.w_lead)
 			pthread_cond_wait(&me.w_cv, &s->s_wq_mu);
 	} else {
@@ -719,6 +723,23 @@ store_write(struct store *s, store_txn_fn fn, void *arg, struct store_error *err
 	return store_write_need(s, fn, arg, STORE_NEED_MIN, err);
 }
 
+/*
+ * Appends an admitted queued write, with s_wq_mu held. With no leader, the
+ * lead is the commit thread's, which is woken: once per group, as the
+ * writes queued before it runs find the lead taken.
+ */
+static void
+store_wq_push(struct store *s, struct store_wreq *w)
+{
+	*s->s_wq_tail = w;
+	s->s_wq_tail = &w->w_next;
+	if (!s->s_wq_busy) {
+		s->s_wq_busy = true;
+		s->s_wq_kick = true;
+		pthread_cond_signal(&s->s_wq_cv);
+	}
+}
+
 int
 store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
     struct store_error *err, store_done_fn done, void *done_arg)
@@ -727,12 +748,13 @@ store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
 	int rv;
 
 	err->se_reason = NULL;
-	rv = store_room_admit(s, need, err);
-	if (rv != 0)
+	rv = store_room_admit_now(s, need, err);
+	if (rv != 0 && rv != -EAGAIN)
 		return rv;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		store_room_release(s, need);
+		if (rv == 0)
+			store_room_release(s, need);
 		return -ENOMEM;
 	}
 	w->w_need = need;
@@ -742,14 +764,63 @@ store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
 	w->w_done_fn = done;
 	w->w_done_arg = done_arg;
 	pthread_mutex_lock(&s->s_wq_mu);
-	*s->s_wq_tail = w;
-	s->s_wq_tail = &w->w_next;
-	if (!s->s_wq_busy) {
-		s->s_wq_busy = true;
-		store_lead(s, NULL);
+	if (rv == 0) {
+		store_wq_push(s, w);
+	} else {
+		/* Its admission commits first: the commit thread's. */
+		*s->s_wq_admit_tail = w;
+		s->s_wq_admit_tail = &w->w_next;
+		pthread_cond_signal(&s->s_wq_cv);
 	}
 	pthread_mutex_unlock(&s->s_wq_mu);
 	return 0;
+}
+
+/*
+ * The commit thread: admits the queued writes whose admission may commit
+ * (a settling commit, as a synchronous writer: the lead is not this
+ * thread's then), and leads when the queue is its own (s_wq_kick). Until
+ * store_close(), after the last write queued.
+ */
+static void *
+store_commit_main(void *arg)
+{
+	struct store *s = arg;
+
+	pthread_mutex_lock(&s->s_wq_mu);
+	for (;;) {
+		struct store_wreq *w, *next;
+
+		if (s->s_wq_admit != NULL) {
+			w = s->s_wq_admit;
+			s->s_wq_admit = NULL;
+			s->s_wq_admit_tail = &s->s_wq_admit;
+			pthread_mutex_unlock(&s->s_wq_mu);
+			for (; w != NULL; w = next) {
+				int rv = store_room_admit(s, w->w_need, w->w_err);
+				next = w->w_next;
+				w->w_next = NULL;
+				if (rv != 0) {
+					w->w_done_fn(w->w_done_arg, rv);
+					free(w);
+					continue;
+				}
+				pthread_mutex_lock(&s->s_wq_mu);
+				store_wq_push(s, w);
+				pthread_mutex_unlock(&s->s_wq_mu);
+			}
+			pthread_mutex_lock(&s->s_wq_mu);
+		} else if (s->s_wq_kick) {
+			s->s_wq_kick = false; /* s_wq_busy stays: this thread leads */
+			store_lead(s, NULL);
+		} else if (s->s_wq_quit) {
+			break;
+		} else {
+			pthread_cond_wait(&s->s_wq_cv, &s->s_wq_mu);
+		}
+	}
+	pthread_mutex_unlock(&s->s_wq_mu);
+	return NULL;
 }
 
 /* ---- open, close ---- */
@@ -1250,8 +1321,18 @@ store_open(const struct store_config *cfg, struct store **ret_store, size_t *ret
 	rv = -pthread_mutex_init(&s->s_wq_mu, NULL);
 	if (rv != 0)
 		goto out_close;
-	s->s_wq_ready = true;
 	s->s_wq_tail = &s->s_wq_head;
+	s->s_wq_admit_tail = &s->s_wq_admit;
+	rv = -pthread_cond_init(&s->s_wq_cv, NULL);
+	if (rv != 0) {
+		pthread_mutex_destroy(&s->s_wq_mu);
+		goto out_close;
+	}
+	s->s_wq_ready = true;
+	rv = -pthread_create(&s->s_wq_thread, NULL, store_commit_main, s);
+	if (rv != 0)
+		goto out_close;
+	s->s_wq_thread_on = true;
 	if (cfg->sc_ring != NULL && cfg->sc_ring->sr_n != 0) {
 		s->s_ring = *cfg->sc_ring;
 		s->s_seal = true;
@@ -1317,13 +1398,23 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	store_sweep_stop(s); /* its thread writes: before the environment goes */
+	if (s->s_wq_thread_on) {
+		/* It runs what is queued still, then ends. */
+		pthread_mutex_lock(&s->s_wq_mu);
+		s->s_wq_quit = true;
+		pthread_cond_signal(&s->s_wq_cv);
+		pthread_mutex_unlock(&s->s_wq_mu);
+		pthread_join(s->s_wq_thread, NULL);
+	}
 	if (s->s_env != NULL)
 		mdb_env_close(s->s_env);
 	store_room_close(s);
 	if (s->s_lock_ready)
 		pthread_rwlock_destroy(&s->s_lock);
-	if (s->s_wq_ready)
+	if (s->s_wq_ready) {
+		pthread_cond_destroy(&s->s_wq_cv);
 		pthread_mutex_destroy(&s->s_wq_mu);
+	}
 	if (s->s_lock_fd >= 0)
 		close(s->s_lock_fd); /* after the environment: releases the folder */
 	seal_ring_wipe(&s->s_ring);

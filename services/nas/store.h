@@ -297,12 +297,13 @@ struct store_commit_result {
 typedef void (*store_commit_done_fn)(void *arg, int rv, const struct store_commit_result *res);
 /*
  * store_commit() without waiting for its group: checks, seals and looks on
- * the caller's thread, then queues its write (the caller goes on, unless it
- * finds no group running: then it leads, store_write_async()). done(done_arg,
- * rv, res) is called exactly once, with store_commit()'s result (res's
- * fields set when rv is 0), after the commit is durable: on the caller's
- * thread before this returns (a refusal, a checkpoint stored already, or
- * the caller leading), or on the thread leading the group. a (which holds
+ * the caller's thread, then queues its write and goes on: the caller never
+ * commits nor waits for the disk (the store's commit thread leads a group
+ * nobody leads; store_write_async()). done(done_arg, rv, res) is called
+ * exactly once, with store_commit()'s result (res's fields set when rv is
+ * 0), after the commit is durable: on the caller's thread before this
+ * returns (a refusal, a checkpoint stored already), or on the thread
+ * leading the group (the commit thread, or a synchronous writer's). a (which holds
  * the result), req and err must live until done. Returns 0, or -ENOMEM
  * (done not called, nothing done).
  */

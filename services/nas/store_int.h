@@ -168,6 +168,21 @@ struct store {
 	bool s_wq_busy;                    /* a leader is running a group */
 	struct store_wreq *s_wq_head;
 	struct store_wreq **s_wq_tail;
+	/*
+	 * The commit thread (store_commit_main()): leads the groups of queued
+	 * writes (store_write_async()), whose callers never lead, and admits
+	 * those whose admission may have to commit (a nearly full disk's
+	 * settling commit). Woken once when queued writes find no leader:
+	 * s_wq_kick is then set, and s_wq_busy with it (the lead is the
+	 * thread's until it runs).
+	 */
+	pthread_cond_t s_wq_cv;
+	pthread_t s_wq_thread;
+	bool s_wq_thread_on;               /* started: joined by store_close() */
+	bool s_wq_kick;                    /* the queue is the thread's to lead */
+	bool s_wq_quit;
+	struct store_wreq *s_wq_admit;     /* queued writes the thread admits first */
+	struct store_wreq **s_wq_admit_tail;
 	atomic_uint_fast64_t s_writes;     /* write calls run */
 	atomic_uint_fast64_t s_commits;    /* write transactions committed for them */
 	/*
@@ -291,9 +306,12 @@ int store_write_run(struct store *s, store_txn_fn fn, void *arg, struct store_er
  * or -ENOSPC with err's message when the disk reserve refuses it: nothing
  * queued); done(done_arg, rv) is called once with store_write()'s
  * result, after the group's commit is durable (or failed), by the thread
- * leading the group: possibly the caller's own, before this returns. With
- * no leader running, the caller leads, and goes on leading while the queue
- * holds queued writes. err and arg must live until done.
+ * leading the group, never the caller's: the caller neither commits nor
+ * waits for the disk (it may be an nng thread, rpc.h's rs_direct). With no
+ * leader running, it wakes the store's commit thread, which leads. An
+ * admission that would have to commit first (store_room_admit() settling
+ * on a nearly full disk) is the commit thread's too: done may then say
+ * -ENOSPC. err and arg must live until done.
  */
 int store_write_async(struct store *s, store_txn_fn fn, void *arg, uint64_t need,
     struct store_error *err, store_done_fn done, void *done_arg);
@@ -411,6 +429,12 @@ void store_room_take(struct store *s);
  * and err's message says the disk is full.
  */
 int store_room_admit(struct store *s, uint64_t need, struct store_error *err);
+/*
+ * store_room_admit() that never commits: -EAGAIN, nothing promised, where
+ * store_room_admit() would run a settling commit (store_room_settle()) to
+ * find the room. For a caller that must not wait for the disk.
+ */
+int store_room_admit_now(struct store *s, uint64_t need, struct store_error *err);
 /* Gives back a promise store_room_admit() made. */
 void store_room_release(struct store *s, uint64_t need);
 /*

@@ -372,13 +372,13 @@ store_room_close(struct store *s)
  * (refused early on a nearly full disk, never admitted beyond the room).
  * One atomic add a write when the disk has room, and one to give back.
  */
-int
-store_room_admit(struct store *s, uint64_t need, struct store_error *err)
+static int
+store_room_admit_at(struct store *s, uint64_t need, bool may_settle, struct store_error *err)
 {
 	uint64_t reserve, bound, avail, end, map_room, disk_room, disk_want, map_want, promised;
 	char avail_s[32], total_s[32], reserve_s[32], max_s[32], promised_s[64] = "";
 	struct store_room_free rf;
-	bool held, disk_ok, map_ok, settled = false;
+	bool held, disk_ok, map_ok, settled = false, later = false;
 	struct store_error settle_err;
 	struct statvfs vfs;
 
@@ -415,10 +415,16 @@ store_room_admit(struct store *s, uint64_t need, struct store_error *err)
 		disk_ok = disk_ok || disk_room + usable >= disk_want;
 		map_ok = map_ok || map_room + usable >= map_want;
 		if ((disk_ok && map_ok) || settled || rf.rf_pending <= STORE_ROOM_SETTLE ||
-		    disk_room + settled_usable < disk_want || map_room + settled_usable < map_want ||
-		    store_room_settle(s, &settle_err) != 0)
+		    disk_room + settled_usable < disk_want || map_room + settled_usable < map_want)
+			break;
+		later = !may_settle;
+		if (later || store_room_settle(s, &settle_err) != 0)
 			break;
 		settled = true;
+	}
+	if (later) {
+		store_room_release(s, need);
+		return -EAGAIN;
 	}
 	if (!map_ok || !disk_ok)
 		store_room_release(s, need);
@@ -442,6 +448,18 @@ store_room_admit(struct store *s, uint64_t need, struct store_error *err)
 	store_errorf(err, "the disk holding the NAS data (%s) is full: %s free of %s, %s kept for "
 	    "deletes%s (ckptctl rm makes room)", s->s_dir, avail_s, total_s, reserve_s, promised_s);
 	return -ENOSPC;
+}
+
+int
+store_room_admit(struct store *s, uint64_t need, struct store_error *err)
+{
+	return store_room_admit_at(s, need, true, err);
+}
+
+int
+store_room_admit_now(struct store *s, uint64_t need, struct store_error *err)
+{
+	return store_room_admit_at(s, need, false, err);
 }
 
 void

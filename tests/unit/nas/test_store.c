@@ -3407,6 +3407,15 @@ aq_thread(void *p)
 	return NULL;
 }
 
+/* Until *n reaches want (true), polling; false after 20 s, far longer than any run needs. */
+static bool
+aq_wait(atomic_int *n, int want)
+{
+	for (int i = 0; i < 20000 && atomic_load(n) < want; i++)
+		usleep(1000);
+	return atomic_load(n) >= want;
+}
+
 START_TEST(store_queued_commits_are_answered_once_and_grow_the_map)
 {
 	struct aq_commit *q = calloc(AQ_THREADS * AQ_EACH, sizeof(*q));
@@ -3430,7 +3439,9 @@ START_TEST(store_queued_commits_are_answered_once_and_grow_the_map)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, aq_thread, &q[i * AQ_EACH]), 0);
 	for (int i = 0; i < AQ_THREADS; i++)
 		pthread_join(t[i], NULL);
-	/* Every queued write runs before the last leader lets go: all answered by now. */
+	/* Queued, the commit thread leads them: each answered once, in time. */
+	for (int i = 0; i < AQ_THREADS * AQ_EACH; i++)
+		ck_assert_msg(aq_wait(&q[i].ac_calls, 1), "commit %d never answered", i);
 	for (int i = 0; i < AQ_THREADS * AQ_EACH; i++) {
 		uint8_t *out;
 		size_t got;
@@ -3446,12 +3457,13 @@ START_TEST(store_queued_commits_are_answered_once_and_grow_the_map)
 	ck_assert_uint_eq(stats().ss_checkpoints, AQ_THREADS * AQ_EACH);
 	/* Queued, re-run after the map grew, answered: each gave back what it was promised. */
 	ck_assert_uint_eq(atomic_load(&st->s_room_promised), 0);
-	/* One stored already is answered at once, on the caller's thread. */
+	/* Stored again (seq 0: the next one), queued once more: answered once. */
 	atomic_store(&q[0].ac_calls, 0);
 	q[0].ac_rv = 1;
 	ck_assert_int_eq(store_commit_async(st, &q[0].ac_c.req, q[0].ac_arena, &q[0].ac_err, aq_done,
 	                     &q[0]),
 	    0);
+	ck_assert(aq_wait(&q[0].ac_calls, 1));
 	ck_assert_int_eq(atomic_load(&q[0].ac_calls), 1);
 	ck_assert_int_eq(q[0].ac_rv, 0);
 	ck_assert_int_eq(store_check(st, ck, &err), 0);
@@ -3463,6 +3475,93 @@ START_TEST(store_queued_commits_are_answered_once_and_grow_the_map)
 	}
 	free(q);
 	free(ck);
+}
+END_TEST
+
+/*
+ * A stalled disk: the queued commit's caller (on the NAS, an nng thread
+ * serving a small Store, rpc.h's rs_direct) does not wait for it. The
+ * test holds LMDB's write transaction, as a commit stuck in fdatasync()
+ * holds it: no group can begin. Before the commit thread, the caller led
+ * its own group and sat in mdb_txn_begin() until the disk came back; with
+ * nng's few threads all doing so, the NAS answered nothing, not even its
+ * probes. No timing asserted: the calls must return at all while the
+ * commit is held (20 s to do so), their commits under way and unanswered.
+ */
+enum { SQ_CALLERS = 4 };
+
+struct sq_caller {
+	struct aq_commit *sc_q;
+	atomic_int sc_returned;
+};
+
+static void *
+sq_thread(void *p)
+{
+	struct sq_caller *c = p;
+	struct aq_commit *q = c->sc_q;
+
+	ck_assert_int_eq(store_commit_async(st, &q->ac_c.req, q->ac_arena, &q->ac_err, aq_done, q),
+	    0);
+	atomic_fetch_add(&c->sc_returned, 1);
+	return NULL;
+}
+
+START_TEST(store_queued_commit_never_waits_for_a_stalled_disk)
+{
+	struct aq_commit *q = calloc(SQ_CALLERS, sizeof(*q));
+	struct sq_caller c[SQ_CALLERS];
+	pthread_t t[SQ_CALLERS];
+	uint64_t commits;
+	MDB_txn *held;
+	bool leading = false;
+
+	for (int i = 0; i < SQ_CALLERS; i++) {
+		char *comp = malloc(16);
+		snprintf(comp, 16, "sq%d", i);
+		q[i].ac_buf = testbuf_bytes(4096, 700 + (unsigned)i);
+		ckpt_build(&q[i].ac_c, "n1", comp, 0, 0, q[i].ac_buf, 4096, 64 * 1024, false);
+		ckpt_inline(&q[i].ac_c, q[i].ac_buf, q[i].ac_digest);
+		ck_assert_int_eq(arena_new(&q[i].ac_arena), 0);
+		c[i].sc_q = &q[i];
+		atomic_init(&c[i].sc_returned, 0);
+	}
+	commits = stats().ss_write_commits;
+	ck_assert_int_eq(mdb_txn_begin(st->s_env, NULL, 0, &held), 0); /* the disk stalls */
+	for (int i = 0; i < SQ_CALLERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, sq_thread, &c[i]), 0);
+	for (int i = 0; i < SQ_CALLERS; i++)
+		ck_assert_msg(aq_wait(&c[i].sc_returned, 1),
+		    "caller %d waits for the stalled commit (it led the group)", i);
+	/* Every call returned; the group is under way (led, held at its begin), none answered. */
+	for (int i = 0; i < 20000 && !leading; i++) {
+		pthread_mutex_lock(&st->s_wq_mu);
+		leading = st->s_wq_busy && !st->s_wq_kick;
+		pthread_mutex_unlock(&st->s_wq_mu);
+		if (!leading)
+			usleep(1000);
+	}
+	ck_assert_msg(leading, "the commit thread never took the lead");
+	for (int i = 0; i < SQ_CALLERS; i++)
+		ck_assert_int_eq(atomic_load(&q[i].ac_calls), 0);
+	ck_assert_uint_eq(stats().ss_write_commits, commits);
+	mdb_txn_abort(held); /* the disk is back */
+	for (int i = 0; i < SQ_CALLERS; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_msg(aq_wait(&q[i].ac_calls, 1), "commit %d never answered", i);
+		ck_assert_msg(q[i].ac_rv == 0, "commit %d: %d %s", i, q[i].ac_rv, q[i].ac_err.se_msg);
+		ck_assert_int_eq(atomic_load(&q[i].ac_calls), 1);
+		ck_assert_uint_eq(q[i].ac_seq, 1);
+	}
+	ck_assert_uint_gt(stats().ss_write_commits, commits);
+	ck_assert_uint_eq(stats().ss_checkpoints, SQ_CALLERS);
+	ck_assert_uint_eq(atomic_load(&st->s_room_promised), 0);
+	for (int i = 0; i < SQ_CALLERS; i++) {
+		free((char *)q[i].ac_c.req.component);
+		free(q[i].ac_buf);
+		arena_free(q[i].ac_arena);
+	}
+	free(q);
 }
 END_TEST
 
@@ -3679,6 +3778,7 @@ main(void)
 	tcase_add_test(tc, store_groups_concurrent_writes_into_one_commit);
 	tcase_add_loop_test(tc, store_grouped_writes_grow_a_full_map, 0, 2);
 	tcase_add_test(tc, store_queued_commits_are_answered_once_and_grow_the_map);
+	tcase_add_test(tc, store_queued_commit_never_waits_for_a_stalled_disk);
 	tcase_add_test(tc, store_full_map_refuses_only_the_write_that_does_not_fit_in_a_group);
 	tcase_add_test(tc, store_room_admit_weighs_each_store_against_what_others_were_promised);
 	tcase_add_test(tc, store_retention_keeps_newest_k_and_frees_their_chunks);
