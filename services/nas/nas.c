@@ -63,6 +63,9 @@ struct nas {
 	struct metrics_fam *n_m_received, *n_m_sent, *n_m_stored, *n_m_ckpt_bytes;
 	struct metrics_fam *n_m_store[NAS_GAUGES];
 	struct grants *n_grants;               /* Nas.Grant: who may read whose checkpoints */
+	/* Request bytes of the Stores deferred to their group commit (nas_defer_take()). */
+	atomic_uint_fast64_t n_defer_bytes;
+	uint64_t n_defer_max;
 };
 
 /* The calling node's id, or NULL when the caller is no node (or anyone may call). */
@@ -227,10 +230,45 @@ nas_store_end(struct nas *n, struct rpc_call *call, const Ckpt__V1__StoreRequest
 	return 0;
 }
 
+/*
+ * The memory of the Stores waiting for their group commit: each deferred
+ * one holds its request message and its decoded copy (twice its inline
+ * chunks, up to LIMIT_STORE_INLINE_MAX), and its worker goes back to
+ * receiving; without a bound, many clients sending large inline Stores at
+ * once (a fleet after a NAS restart) could take all of the NAS's memory.
+ * At most NAS_DEFER_PER_WORKER request bytes per worker are deferred; past
+ * that a Store too large to be served directly (over NAS_DIRECT_MAX, so
+ * on a worker) waits for its commit on its worker, which stops receiving:
+ * back-pressure, nothing refused. Direct Stores (at most NAS_DIRECT_MAX
+ * each, on nng's few threads, which must not wait) are counted, never held.
+ */
+#define NAS_DEFER_PER_WORKER ((uint64_t)LIMIT_STORE_INLINE_MAX)
+#define NAS_DEFER_HOLD_MIN (128u << 10) /* NAS_DIRECT_MAX, defined with the direct path */
+
+/* Whether a Store of len request bytes may be deferred (counted until nas_defer_give()). */
+static bool
+nas_defer_take(struct nas *n, uint64_t len)
+{
+	uint64_t cur = atomic_load(&n->n_defer_bytes);
+
+	do {
+		if (len > NAS_DEFER_HOLD_MIN && cur + len > n->n_defer_max && cur != 0)
+			return false;
+	} while (!atomic_compare_exchange_weak(&n->n_defer_bytes, &cur, cur + len));
+	return true;
+}
+
+static void
+nas_defer_give(struct nas *n, uint64_t len)
+{
+	atomic_fetch_sub(&n->n_defer_bytes, len);
+}
+
 /* A Store waiting for its group commit without a worker (rpc_call_defer()). */
 struct nas_pending {
 	struct nas *np_nas;
 	struct rpc_deferred *np_d;
+	uint64_t np_len; /* request bytes counted in n_defer_bytes */
 	const Ckpt__V1__StoreRequest *np_req;
 	Ckpt__V1__StoreReply *np_reply;
 	struct store_error np_err;
@@ -241,10 +279,13 @@ static void
 nas_store_done(void *arg, int rv, const struct store_commit_result *res)
 {
 	struct nas_pending *p = arg;
+	struct nas *n = p->np_nas;
+	uint64_t len = p->np_len;
 
-	rv = nas_store_end(p->np_nas, rpc_deferred_call(p->np_d), p->np_req, p->np_reply, rv, res,
+	rv = nas_store_end(n, rpc_deferred_call(p->np_d), p->np_req, p->np_reply, rv, res,
 	    &p->np_err);
-	rpc_deferred_finish(p->np_d, rv);
+	rpc_deferred_finish(p->np_d, rv); /* p is gone with the call's arena */
+	nas_defer_give(n, len);
 }
 
 /*
@@ -263,6 +304,8 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 	struct rpc_deferred *d;
 	struct nas_pending *p;
 	struct store_error err;
+	uint64_t len;
+	bool held;
 	int rv;
 
 	err.se_msg[0] = '\0';
@@ -285,15 +328,19 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 		atomic_fetch_add(&n->n_put_chunks, req->n_inline_chunks);
 		metrics_inc(n->n_m_received, (double)bytes, NULL, 0);
 	}
-	if (rpc_call_defer(call, &d) == 0) {
+	len = protobuf_c_message_get_packed_size(req_);
+	held = !nas_defer_take(n, len); /* over the budget: waits for its commit on this worker */
+	if (!held && rpc_call_defer(call, &d) == 0) {
 		struct arena *a = rpc_call_arena(rpc_deferred_call(d));
 		p = arena_alloc(a, sizeof(*p));
 		if (p == NULL) {
 			rpc_deferred_finish(d, -ENOMEM);
+			nas_defer_give(n, len);
 			return 0;
 		}
 		p->np_d = d;
 		p->np_nas = n;
+		p->np_len = len;
 		p->np_req = req;
 		p->np_reply = reply;
 		p->np_err.se_msg[0] = '\0';
@@ -303,10 +350,12 @@ nas_store(void *arg, struct rpc_call *call, const ProtobufCMessage *req_, Protob
 			nas_store_done(p, rv, &res);
 		return 0;
 	}
+	if (!held)
+		nas_defer_give(n, len);
 	/*
-	 * Not deferred (rpc_server_dispatch(), or a worker's call with no
-	 * memory; never a direct call, whose deferral rpc.c set up before):
-	 * waits for the commit here.
+	 * Not deferred (over the budget, rpc_server_dispatch(), or a worker's
+	 * call with no memory; never a direct call, whose deferral rpc.c set up
+	 * before, and which is never over the budget): waits for the commit here.
 	 */
 	rv = store_commit(n->n_store, req, rpc_call_arena(call), &res.cr_info, &res.cr_existed,
 	    &res.cr_retained, &err);
@@ -1019,6 +1068,7 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 
 	_Static_assert(sizeof(nas_handlers) / sizeof(nas_handlers[0]) == NAS_METHODS,
 	    "one handler per Nas method");
+	_Static_assert(NAS_DEFER_HOLD_MIN >= NAS_DIRECT_MAX, "a direct Store is never held");
 	if (ckpt__v1__nas__descriptor.n_methods != NAS_METHODS)
 		return -EPROTO;
 	n = calloc(1, sizeof(*n));
@@ -1031,6 +1081,7 @@ nas_start(const struct nas_config *cfg, struct store *st, struct nas **ret_nas)
 	n->n_max_uploads = cfg->nc_max_uploads != 0 ? cfg->nc_max_uploads : LIMIT_UPLOADS_DEFAULT;
 	/* Each PutChunks in progress holds a worker: no more connections upload at once. */
 	n->n_up_cap = cfg->nc_workers != 0 ? cfg->nc_workers : 4;
+	n->n_defer_max = n->n_up_cap * NAS_DEFER_PER_WORKER;
 	n->n_up = calloc(n->n_up_cap, sizeof(*n->n_up));
 	if (n->n_up == NULL) {
 		free(n);
