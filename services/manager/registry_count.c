@@ -149,6 +149,22 @@ reg_room_resume(struct reg *r, const struct reg_node *node, uint64_t now)
 }
 
 /*
+ * o waits for room no more; a failover still pending and not moving is due
+ * now (true). Called with r_lock held.
+ */
+static bool
+reg_room_wake(struct reg *r, struct reg_owner *o, uint64_t now)
+{
+	o->o_pending_room = false;
+	r->r_nroom--;
+	if (!o->o_pending || o->o_migrating)
+		return false;
+	o->o_pending_parked = false;
+	o->o_pending_due_ms = now;
+	return true;
+}
+
+/*
  * A place freed on node (NULL: none): when it is up and not cordoned, the
  * failovers waiting for room become due now (see Room in registry.h).
  * hold: the o_target_seq of a place a move held and gave up, which frees
@@ -171,13 +187,7 @@ reg_room_freed(struct reg *r, const struct reg_node *node, uint64_t hold)
 		struct reg_owner *o = &r->r_owners[i];
 		if (!o->o_pending_room || (hold != 0 && o->o_pending_room_seq < hold))
 			continue;
-		o->o_pending_room = false;
-		r->r_nroom--;
-		if (!o->o_pending || o->o_migrating)
-			continue;
-		o->o_pending_parked = false;
-		o->o_pending_due_ms = now;
-		due = true;
+		due |= reg_room_wake(r, o, now);
 	}
 	return due;
 }
@@ -237,13 +247,7 @@ reg_room_grew(struct reg *r, const struct reg_node *n)
 		if (!o->o_pending_room || o->o_pending_room_need == 0 ||
 		    o->o_pending_room_need <= n->n_room_mem || o->o_pending_room_need > free_now)
 			continue;
-		o->o_pending_room = false;
-		r->r_nroom--;
-		if (!o->o_pending || o->o_migrating)
-			continue;
-		o->o_pending_parked = false;
-		o->o_pending_due_ms = now;
-		due = true;
+		due |= reg_room_wake(r, o, now);
 	}
 	return due;
 }
