@@ -10,9 +10,9 @@
 # Measures: full durable store of W1 and W2 (ckptctl put to a NAS on
 # 127.0.0.1) against `dd bs=4M conv=fsync` of the same bytes to the same disk;
 # the incremental store of W3 after W2 (bytes sent, time, disk growth as the
-# end of the LMDB data and as its live pages, as fractions of W2's full store; both puts with --cache, the base cache; then
-# again, on a NAS of its own, with the W3 put given the workload's dirty pages:
-# --changed W3.dirty);
+# end of the LMDB data and as its live pages, as fractions of W2's full
+# store; both puts with --cache, the base cache; then again, on a NAS of its
+# own, with the W3 put given the workload's dirty pages: --changed W3.dirty);
 # restore throughput from a warm store; and
 # rsync (daemon on 127.0.0.1, delta transfer, --fsync) and restic (local
 # repository) on W2 then W3.
