@@ -144,6 +144,7 @@ void
 nasc_set_inline(struct nasc *n, bool on)
 {
 	atomic_store(&n->n_no_inline, !on);
+	atomic_store(&n->n_inline_max, 0);
 }
 
 void

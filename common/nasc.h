@@ -188,7 +188,8 @@ void nasc_get_stats(struct nasc *n, struct nasc_stats *ret_stats);
  * Whether small checkpoints go inline (NASC_INLINE_MAX; on by default), and
  * the new chunks of a store from its base (NASC_STORE_INLINE). Off, every
  * store takes HaveChunks, PutChunks and Store, as before inline chunks
- * (bench/fleet.sh measures both in one run). Set before storing.
+ * (bench/fleet.sh measures both in one run). Set before storing; on, it
+ * also forgets what a NAS taught (that it ignores inline chunks, its limit).
  */
 void nasc_set_inline(struct nasc *n, bool on);
 /*

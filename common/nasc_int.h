@@ -86,6 +86,8 @@ struct nasc {
 	atomic_uint_fast64_t n_race_retries;
 	atomic_bool n_no_fp;     /* nasc_set_fingerprints(n, false) */
 	atomic_bool n_no_inline; /* the NAS ignored inline chunks: the normal path only */
+	/* Bytes of inline chunks the NAS said it takes at most (an older one: 1 MiB); 0: unknown */
+	atomic_uint_fast32_t n_inline_max;
 	/* A compressor for small stores, made once (a zstd context is ~100 KB to set up). */
 	pthread_mutex_t n_small_mu;
 	struct zchunk *n_small_z;

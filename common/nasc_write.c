@@ -1202,31 +1202,107 @@ nasc_store_fp_chunks(struct nasc *n, struct nasc_up *u, const struct nasc_src *s
  * One attempt of nasc_store_src(); *ret_cached: its base came from n_cache.
  * h (bytes in memory only): hints, used when the base is their base.
  */
+/* Whether chunk i of sreq's list is one of the n inline chunks (hashes sha). */
+static bool
+nasc_store_is_inline(const Ckpt__V1__StoreRequest *sreq, size_t i, const uint8_t (*sha)[SHA_LEN],
+    size_t n)
+{
+	const uint8_t *h = NULL;
+
+	if (sreq->n_chunks != 0) {
+		if (i < sreq->n_chunks && sreq->chunks[i]->sha256.len == SHA_LEN)
+			h = sreq->chunks[i]->sha256.data;
+	} else if (i < sreq->n_chunk_sizes && (sreq->chunk_sizes[i] & 1u) == 0) {
+		size_t ord = 0;
+		for (size_t k = 0; k < i; k++)
+			ord += (sreq->chunk_sizes[k] & 1u) == 0;
+		if ((ord + 1) * SHA_LEN <= sreq->chunk_sha256.len)
+			h = sreq->chunk_sha256.data + ord * SHA_LEN;
+	}
+	for (size_t k = 0; h != NULL && k < n; k++)
+		if (memcmp(sha[k], h, SHA_LEN) == 0)
+			return true;
+	return false;
+}
+
+/* What a refused inline Store says of its inline chunks (nasc_store_inline()). */
+enum nasc_inline_refusal {
+	NASC_INLINE_FINAL,   /* not about them: the refusal stands */
+	NASC_INLINE_LIMIT,   /* too many bytes for this NAS: *ret_limit is its limit */
+	NASC_INLINE_IGNORED, /* it missed an inline chunk: it ignores the field */
+	NASC_INLINE_UNKNOWN, /* a NAS older than reasons, a message not known: maybe */
+};
+
+/*
+ * The reason first (rpc.proto); a NAS without one is older than reasons
+ * and its messages are fixed: the store's (services/nas/store_rec.c)
+ * "<n> bytes of inline chunks (at most <max>)", "<m> of <n> chunks missing
+ * (first: index <i>)" (nas.proto, StoreReply) and "stale epoch ...". A NAS
+ * that takes inline chunks never counts one missing, so a missing chunk
+ * that was sent inline is proof it ignores them; one of the base's is not
+ * (deleted meanwhile, whoever put it back since).
+ */
+static enum nasc_inline_refusal
+nasc_inline_refusal(const struct rpc_error *e, const Ckpt__V1__StoreRequest *sreq,
+    const struct nasc_batch *b, uint32_t *ret_limit)
+{
+	static const char too_many[] = " bytes of inline chunks (at most ";
+	static const char missing[] = " chunks missing (first: index ";
+	unsigned long long max;
+	const char *at;
+	size_t first;
+
+	/* re_msg starts with where and what was refused (rpc.h): the NAS's words are further. */
+	if (e->re_code == CKPT__V1__CODE__INVALID_ARGUMENT) {
+		at = strstr(e->re_msg, too_many);
+		if (e->re_reason[0] == '\0' && at != NULL &&
+		    sscanf(at + sizeof(too_many) - 1, "%llu", &max) == 1 && max < b->b_wire &&
+		    max <= UINT32_MAX) {
+			*ret_limit = (uint32_t)max;
+			return NASC_INLINE_LIMIT;
+		}
+		return NASC_INLINE_FINAL;
+	}
+	if (e->re_code != CKPT__V1__CODE__FAILED_PRECONDITION ||
+	    (e->re_reason[0] != '\0' && !rpc_error_is(e, ERR_REASON_MISSING_CHUNKS)))
+		return NASC_INLINE_FINAL;
+	at = strstr(e->re_msg, missing);
+	if (at != NULL && sscanf(at + sizeof(missing) - 1, "%zu", &first) == 1)
+		return nasc_store_is_inline(sreq, first, (const uint8_t (*)[SHA_LEN])b->b_sha, b->b_n) ?
+		    NASC_INLINE_IGNORED : NASC_INLINE_FINAL;
+	if (e->re_reason[0] == '\0' && strstr(e->re_msg, "stale epoch ") == NULL)
+		return NASC_INLINE_UNKNOWN;
+	return NASC_INLINE_FINAL;
+}
+
 /*
  * The Store of sreq, carrying the held chunks (u_hold) inline when they all
  * fit: at most NASC_STORE_INLINE bytes for the whole request, which a NAS
- * reads as it reads a PutChunks of NASC_BATCH. W3 after W2 with --changed
- * (197 new chunks, 1.7 MB; the request 1.9 MB): one round trip and one
- * commit fewer. Otherwise they go by PutChunks and the Store follows without
- * them; so too when the inline Store is refused by a NAS that takes less
- * inline (1 MiB before: INVALID_ARGUMENT) or none (it ignores the field and
- * misses the chunks: FAILED_PRECONDITION, with no reason from one older
- * than reasons; not a stale epoch, which is final). A NAS that then takes
- * the PutChunks' store ignores inline chunks: remembered (n_no_inline), as
- * the small path does. A NAS that misses chunks for another reason (the
- * base's, deleted meanwhile) refuses the second Store too, and the caller
- * retries as on the normal path.
+ * reads as it reads a PutChunks of NASC_BATCH, and at most n_inline_max
+ * bytes of chunks when the NAS said it takes no more. W3 after W2 with
+ * --changed (197 new chunks, 1.7 MB; the request 1.9 MB): one round trip
+ * and one commit fewer. Otherwise they go by PutChunks and the Store follows
+ * without them; so too when the inline Store is refused for its inline
+ * chunks (nasc_inline_refusal()): by a NAS that takes less inline (1 MiB
+ * before; its limit is remembered, n_inline_max) or none (it ignores the
+ * field and misses them: remembered, n_no_inline, as the small path does).
+ * Any other refusal stands, with no PutChunks: a stale epoch, a bad request,
+ * chunks of the base missing (the caller redoes the store, as on the normal
+ * path). From a NAS older than reasons whose message is not known, the
+ * chunks go by PutChunks too, and n_no_inline is set if that Store passes.
  */
 static int
 nasc_store_inline(struct nasc *n, struct nasc_up *u, Ckpt__V1__StoreRequest *sreq,
     unsigned timeout_ms, Ckpt__V1__StoreReply **ret_rep, struct rpc_error *ret_err)
 {
 	struct nasc_batch *b = &u->u_batch[u->u_cur];
-	bool missed = false;
+	enum nasc_inline_refusal why = NASC_INLINE_FINAL;
+	uint32_t max = (uint32_t)atomic_load(&n->n_inline_max);
 	size_t size;
 	int rv = 0;
 
-	if (u->u_hold && !u->u_flushed && b->b_n != 0 && !atomic_load(&n->n_no_inline)) {
+	if (u->u_hold && !u->u_flushed && b->b_n != 0 && !atomic_load(&n->n_no_inline) &&
+	    (max == 0 || b->b_wire <= max)) {
 		sreq->n_inline_chunks = b->b_n;
 		sreq->inline_chunks = b->b_cptr;
 		size = ckpt__v1__store_request__get_packed_size(sreq);
@@ -1240,10 +1316,13 @@ nasc_store_inline(struct nasc *n, struct nasc_up *u, Ckpt__V1__StoreRequest *sre
 				atomic_fetch_add(&n->n_held_inline, 1);
 				return 0;
 			}
-			missed = ret_err->re_code == CKPT__V1__CODE__FAILED_PRECONDITION &&
-			    !rpc_error_is(ret_err, ERR_REASON_STALE_EPOCH);
-			if (!missed && ret_err->re_code != CKPT__V1__CODE__INVALID_ARGUMENT)
+			why = nasc_inline_refusal(ret_err, sreq, b, &max);
+			if (why == NASC_INLINE_FINAL)
 				return rv;
+			if (why == NASC_INLINE_LIMIT)
+				atomic_store(&n->n_inline_max, max);
+			if (why == NASC_INLINE_IGNORED)
+				atomic_store(&n->n_no_inline, true);
 		}
 		sreq->n_inline_chunks = 0;
 		sreq->inline_chunks = NULL;
@@ -1256,7 +1335,7 @@ nasc_store_inline(struct nasc *n, struct nasc_up *u, Ckpt__V1__StoreRequest *sre
 	ret_err->re_reason[0] = '\0';
 	atomic_fetch_add(&n->n_sent_bytes, ckpt__v1__store_request__get_packed_size(sreq));
 	rv = nasc_call(n, NAS_STORE, &sreq->base, timeout_ms, (ProtobufCMessage **)ret_rep, ret_err);
-	if (rv == 0 && missed)
+	if (rv == 0 && why == NASC_INLINE_UNKNOWN)
 		atomic_store(&n->n_no_inline, true);
 	return rv;
 }

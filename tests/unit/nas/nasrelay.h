@@ -11,6 +11,11 @@
  * real sockets and a real store on both sides. A hook that restarts the NAS
  * points the relay at its new URL (nasrelay_redial()). The relay counts the
  * requests it passed on, by method.
+ *
+ * An answer function (nasrelay_answer()) plays an older NAS: it sees each
+ * request of one method and may refuse it in the NAS's place, with a code,
+ * message and reason of its choosing; the request is then not passed on
+ * (nor counted in nr_count) but in nr_answered.
  */
 #ifndef CKPT_NASRELAY_H
 #define CKPT_NASRELAY_H
@@ -31,6 +36,13 @@
 
 struct nasrelay;
 typedef void (*nasrelay_fn)(struct nasrelay *r, void *arg);
+/*
+ * A request of the method (its body, en_body): true to refuse it with
+ * *ret_code, message ret_msg and reason ret_reason ("" for none).
+ */
+typedef bool (*nasrelay_answer_fn)(const uint8_t *body, size_t len, void *arg,
+    Ckpt__V1__Code *ret_code, char *ret_msg, size_t msg_size, char *ret_reason,
+    size_t reason_size);
 
 struct nasrelay {
 	nng_socket nr_front;               /* REP: the client dials it */
@@ -45,6 +57,11 @@ struct nasrelay {
 	nasrelay_fn nr_fn;
 	void *nr_arg;
 	atomic_uint nr_fired;              /* times the hook ran */
+	/* The answer function (nasrelay_answer()) and the requests it refused. */
+	unsigned nr_ans_method;
+	nasrelay_answer_fn nr_ans_fn;
+	void *nr_ans_arg;
+	atomic_uint nr_answered;
 };
 
 /* Points the relay at url (a NAS): the next request goes there. From a hook, or before a call. */
@@ -77,6 +94,38 @@ nasrelay_hook(struct nasrelay *r, unsigned method, unsigned at, bool each, nasre
 	atomic_store(&r->nr_fired, 0);
 }
 
+/* Sets fn (NULL: none) to answer requests of method. Set it while no call goes through. */
+static inline void
+nasrelay_answer(struct nasrelay *r, unsigned method, nasrelay_answer_fn fn, void *arg)
+{
+	r->nr_ans_method = method;
+	r->nr_ans_fn = fn;
+	r->nr_ans_arg = arg;
+}
+
+/* fn's refusal of env's request, as a reply message; NULL: pass it on. */
+static nng_msg *
+nasrelay_refusal(struct nasrelay *r, const struct rpc_envelope *env)
+{
+	Ckpt__V1__Reply rep = CKPT__V1__REPLY__INIT;
+	Ckpt__V1__Code code = CKPT__V1__CODE__OK;
+	char msg[256] = "", reason[64] = "";
+	nng_msg *m;
+
+	if (r->nr_ans_fn == NULL || env->en_method != r->nr_ans_method ||
+	    !r->nr_ans_fn(env->en_body, env->en_body_len, r->nr_ans_arg, &code, msg, sizeof(msg),
+	    reason, sizeof(reason)))
+		return NULL;
+	rep.code = code;
+	rep.message = msg;
+	rep.reason = reason;
+	if (nng_msg_alloc(&m, ckpt__v1__reply__get_packed_size(&rep)) != 0)
+		return NULL;
+	ckpt__v1__reply__pack(&rep, nng_msg_body(m));
+	atomic_fetch_add(&r->nr_answered, 1);
+	return m;
+}
+
 static void *
 nasrelay_run(void *arg)
 {
@@ -89,6 +138,13 @@ nasrelay_run(void *arg)
 
 		if (nng_recvmsg(r->nr_front, &req, 0) != 0)
 			break; /* closed: the relay stops */
+		if (rpc_envelope_read(nng_msg_body(req), nng_msg_len(req), &env) == 0 &&
+		    env.en_method < NAS_METHODS && (rep = nasrelay_refusal(r, &env)) != NULL) {
+			nng_msg_free(req);
+			if (nng_sendmsg(r->nr_front, rep, 0) != 0)
+				nng_msg_free(rep);
+			continue;
+		}
 		if (rpc_envelope_read(nng_msg_body(req), nng_msg_len(req), &env) == 0 &&
 		    env.en_method < NAS_METHODS) {
 			k = env.en_method;

@@ -458,6 +458,257 @@ START_TEST(small_store_refused_a_stale_epoch_uploads_nothing)
 }
 END_TEST
 
+/* ---- inline Stores of a store from its base, refused by a NAS (nasc_store_inline()) ---- */
+
+/* How the relay refuses Stores in the NAS's place (nasrelay_answer()). */
+struct refuse {
+	Ckpt__V1__Code rf_code;
+	const char *rf_msg;          /* fixed message, or NULL: computed (below) */
+	const char *rf_reason;
+	unsigned rf_left;            /* refusals left (UINT32_MAX: all) */
+	uint64_t rf_limit;           /* rf_msg NULL: refuse more inline bytes than this (1 MiB NAS) */
+	bool rf_ignore;              /* rf_msg NULL: miss the first inline chunk (a NAS without the field) */
+};
+
+/* The index in req's chunk list of the chunk with hash sha, or SIZE_MAX. */
+static size_t
+list_index(const Ckpt__V1__StoreRequest *req, const ProtobufCBinaryData *sha)
+{
+	size_t ord = 0;
+
+	for (size_t i = 0; i < req->n_chunk_sizes; i++) {
+		if ((req->chunk_sizes[i] & 1u) != 0)
+			continue;
+		if (sha->len == SHA_LEN && (ord + 1) * SHA_LEN <= req->chunk_sha256.len &&
+		    memcmp(req->chunk_sha256.data + ord * SHA_LEN, sha->data, SHA_LEN) == 0)
+			return i;
+		ord++;
+	}
+	return SIZE_MAX;
+}
+
+static bool
+answer_store(const uint8_t *body, size_t len, void *arg, Ckpt__V1__Code *ret_code, char *ret_msg,
+    size_t msg_size, char *ret_reason, size_t reason_size)
+{
+	struct refuse *f = arg;
+	Ckpt__V1__StoreRequest *req;
+	uint64_t bytes = 0;
+	bool refuse = false;
+
+	if (f->rf_left == 0 || (req = ckpt__v1__store_request__unpack(NULL, len, body)) == NULL)
+		return false;
+	for (size_t i = 0; i < req->n_inline_chunks; i++)
+		bytes += req->inline_chunks[i]->data.len;
+	if (f->rf_msg != NULL) {
+		snprintf(ret_msg, msg_size, "%s", f->rf_msg);
+		refuse = true;
+	} else if (f->rf_limit != 0 && bytes > f->rf_limit) {
+		/* services/nas/store_rec.c's words since 3e44387. */
+		snprintf(ret_msg, msg_size, "%llu bytes of inline chunks (at most %llu): send them "
+		    "with PutChunks", (unsigned long long)bytes, (unsigned long long)f->rf_limit);
+		refuse = true;
+	} else if (f->rf_ignore && req->n_inline_chunks != 0) {
+		snprintf(ret_msg, msg_size, "%zu of %zu chunks missing (first: index %zu); send them "
+		    "with PutChunks", req->n_inline_chunks, req->n_chunk_sizes,
+		    list_index(req, &req->inline_chunks[0]->sha256));
+		refuse = true;
+	}
+	ckpt__v1__store_request__free_unpacked(req, NULL);
+	if (!refuse)
+		return false;
+	if (f->rf_left != UINT32_MAX)
+		f->rf_left--;
+	*ret_code = f->rf_code;
+	snprintf(ret_reason, reason_size, "%s", f->rf_reason);
+	return true;
+}
+
+/* Flips a byte every 4 KiB of [off, off + n): that much new data, incompressible. */
+static void
+change(uint8_t *b, size_t off, size_t n, uint8_t x)
+{
+	for (size_t i = off; i < off + n; i += 4096)
+		b[i] ^= x;
+}
+
+/* A store of comp from base with the range r, through the relay. */
+static int
+store_hinted(const char *comp, const uint8_t *b, size_t len, struct nasc_info *base,
+    const struct nasc_range *r, struct rpc_error *err)
+{
+	struct nasc_put p = { "n1", comp, "raw", 0, 1 };
+	struct nasc_hints h = { { 0 }, r, 1 };
+
+	memcpy(h.nh_base_digest, base->ni_digest, SHA_LEN);
+	return nasc_store_hinted(rc, &p, b, len, &h, TIMEOUT_MS, base, err);
+}
+
+/*
+ * An inline Store refused for something else than its inline chunks (a bad
+ * digest, a stale epoch from a NAS older than reasons) stands: no PutChunks
+ * of the chunks it carried, no second Store.
+ */
+START_TEST(inline_store_refused_for_another_cause_uploads_nothing)
+{
+	static const struct refuse cases[] = {
+		{ CKPT__V1__CODE__INVALID_ARGUMENT, "digest does not match the chunk list (which "
+		    "gives ckpt-chunks-sha256:00)", "", 1, 0, false },
+		{ CKPT__V1__CODE__FAILED_PRECONDITION, "stale epoch 1 < 2 for component ia", "", 1,
+		    0, false },
+		{ CKPT__V1__CODE__FAILED_PRECONDITION, "stale epoch 1 < 2 for component ia",
+		    ERR_REASON_STALE_EPOCH, 1, 0, false },
+	};
+	size_t len = 4 * MiB;
+	uint8_t *b = testbuf_bytes(len, 41);
+	struct nasc_range r = { MiB, 300000 };
+	struct nasc_info info;
+	struct rpc_error err;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* A component each: a refusal drops the remembered list (the next reads whole). */
+		char comp[8] = { 'i', 'a', (char)('0' + i), '\0' };
+		struct nasc_put p = { "n1", comp, "raw", 0, 1 };
+		struct refuse f = cases[i];
+		unsigned puts, stores, answered = atomic_load(&relay.nr_answered);
+
+		ck_assert_msg(nasc_store_buf(rc, &p, b, len, TIMEOUT_MS, &info, &err) == 0, "%s",
+		    err.re_msg);
+		puts = count(NAS_PUT_CHUNKS);
+		stores = count(NAS_STORE);
+		change(b, r.nr_off, r.nr_len, (uint8_t)(i + 1));
+		nasrelay_answer(&relay, NAS_STORE, answer_store, &f);
+		ck_assert_int_ne(store_hinted(comp, b, len, &info, &r, &err), 0);
+		nasrelay_answer(&relay, NAS_STORE, NULL, NULL);
+		ck_assert_int_eq(err.re_code, f.rf_code == CKPT__V1__CODE__INVALID_ARGUMENT ?
+		    CKPT__V1__CODE__INVALID_ARGUMENT : CKPT__V1__CODE__FAILED_PRECONDITION);
+		ck_assert_uint_eq(f.rf_left, 0);
+		ck_assert_uint_eq(atomic_load(&relay.nr_answered), answered + 1);
+		ck_assert_msg(count(NAS_PUT_CHUNKS) == puts, "case %zu: %u PutChunks", i,
+		    count(NAS_PUT_CHUNKS) - puts);
+		ck_assert_uint_eq(count(NAS_STORE), stores);
+		change(b, r.nr_off, r.nr_len, (uint8_t)(i + 1));
+	}
+	free(b);
+}
+END_TEST
+
+/*
+ * Chunks of the base missing (deleted meanwhile) are no sign that the NAS
+ * ignores inline chunks, even when the store then passes (another writer
+ * put them back): the store is made again whole, and the next one from a
+ * base still goes inline.
+ */
+START_TEST(inline_store_missing_base_chunks_keeps_inline_on)
+{
+	struct refuse f = { CKPT__V1__CODE__FAILED_PRECONDITION, "3 of 70 chunks missing (first: "
+	    "index 0); send them with PutChunks", ERR_REASON_MISSING_CHUNKS, 1, 0, false };
+	size_t len = 4 * MiB;
+	uint8_t *b = testbuf_bytes(len, 42);
+	struct nasc_put p = { "n1", "ib", "raw", 0, 1 };
+	struct nasc_range r = { MiB, 300000 };
+	struct nasc_stats s0, s1;
+	struct nasc_info info;
+	struct rpc_error err;
+
+	ck_assert_msg(nasc_store_buf(rc, &p, b, len, TIMEOUT_MS, &info, &err) == 0, "%s",
+	    err.re_msg);
+	change(b, r.nr_off, r.nr_len, 1);
+	nasrelay_answer(&relay, NAS_STORE, answer_store, &f);
+	ck_assert_msg(store_hinted("ib", b, len, &info, &r, &err) == 0, "%s", err.re_msg);
+	nasrelay_answer(&relay, NAS_STORE, NULL, NULL);
+	ck_assert_uint_eq(f.rf_left, 0);
+	expect_stored("ib", b, len, &info);
+	change(b, r.nr_off, r.nr_len, 2);
+	nasc_get_stats(rc, &s0);
+	ck_assert_msg(store_hinted("ib", b, len, &info, &r, &err) == 0, "%s", err.re_msg);
+	nasc_get_stats(rc, &s1);
+	ck_assert_uint_eq(s1.ns_held_inline, s0.ns_held_inline + 1);
+	expect_stored("ib", b, len, &info);
+	free(b);
+}
+END_TEST
+
+/*
+ * A NAS that takes 1 MiB inline (older than 4 MiB) refuses 2 MiB of new
+ * chunks: they go by PutChunks, and the limit is remembered: the next such
+ * store goes straight to PutChunks, a smaller one still inline.
+ */
+START_TEST(inline_limit_of_an_older_nas_is_remembered)
+{
+	struct refuse f = { CKPT__V1__CODE__INVALID_ARGUMENT, NULL, "", UINT32_MAX, MiB, false };
+	size_t len = 8 * MiB;
+	uint8_t *b = testbuf_bytes(len, 43);
+	struct nasc_put p = { "n1", "il", "raw", 0, 1 };
+	struct nasc_range big = { MiB, 2 * MiB }, small = { 5 * MiB, 200000 };
+	struct nasc_stats s0, s1;
+	struct nasc_info info;
+	struct rpc_error err;
+	unsigned stores, puts;
+
+	ck_assert_msg(nasc_store_buf(rc, &p, b, len, TIMEOUT_MS, &info, &err) == 0, "%s",
+	    err.re_msg);
+	nasrelay_answer(&relay, NAS_STORE, answer_store, &f);
+	for (int round = 0; round < 2; round++) {
+		change(b, big.nr_off, big.nr_len, (uint8_t)(round + 1));
+		nasc_get_stats(rc, &s0);
+		stores = count(NAS_STORE);
+		puts = count(NAS_PUT_CHUNKS);
+		ck_assert_msg(store_hinted("il", b, len, &info, &big, &err) == 0, "%s", err.re_msg);
+		nasc_get_stats(rc, &s1);
+		ck_assert_uint_eq(s1.ns_held_inline, s0.ns_held_inline);
+		ck_assert_uint_gt(count(NAS_PUT_CHUNKS), puts);
+		ck_assert_uint_eq(count(NAS_STORE), stores + 1);
+		/* Refused once, the first time only. */
+		ck_assert_msg(atomic_load(&relay.nr_answered) == 1, "round %d: %u refusals", round,
+		    atomic_load(&relay.nr_answered));
+		expect_stored("il", b, len, &info);
+	}
+	change(b, small.nr_off, small.nr_len, 3);
+	nasc_get_stats(rc, &s0);
+	ck_assert_msg(store_hinted("il", b, len, &info, &small, &err) == 0, "%s", err.re_msg);
+	nasc_get_stats(rc, &s1);
+	nasrelay_answer(&relay, NAS_STORE, NULL, NULL);
+	ck_assert_uint_eq(s1.ns_held_inline, s0.ns_held_inline + 1);
+	ck_assert_uint_eq(atomic_load(&relay.nr_answered), 1);
+	expect_stored("il", b, len, &info);
+	free(b);
+}
+END_TEST
+
+/*
+ * A NAS older than the field misses the inline chunks (its message names
+ * the first, one sent inline): they go by PutChunks, and the next store
+ * from a base does not try inline again.
+ */
+START_TEST(inline_ignored_by_an_older_nas_is_remembered)
+{
+	struct refuse f = { CKPT__V1__CODE__FAILED_PRECONDITION, NULL, "", UINT32_MAX, 0, true };
+	size_t len = 4 * MiB;
+	uint8_t *b = testbuf_bytes(len, 44);
+	struct nasc_put p = { "n1", "ig", "raw", 0, 1 };
+	struct nasc_range r = { MiB, 300000 };
+	struct nasc_stats s0, s1;
+	struct nasc_info info;
+	struct rpc_error err;
+
+	ck_assert_msg(nasc_store_buf(rc, &p, b, len, TIMEOUT_MS, &info, &err) == 0, "%s",
+	    err.re_msg);
+	nasrelay_answer(&relay, NAS_STORE, answer_store, &f);
+	for (int round = 0; round < 2; round++) {
+		change(b, r.nr_off, r.nr_len, (uint8_t)(round + 1));
+		nasc_get_stats(rc, &s0);
+		ck_assert_msg(store_hinted("ig", b, len, &info, &r, &err) == 0, "%s", err.re_msg);
+		nasc_get_stats(rc, &s1);
+		ck_assert_uint_eq(s1.ns_held_inline, s0.ns_held_inline);
+		ck_assert_uint_eq(atomic_load(&relay.nr_answered), 1);
+		expect_stored("ig", b, len, &info);
+	}
+	nasrelay_answer(&relay, NAS_STORE, NULL, NULL);
+	free(b);
+}
+END_TEST
+
 static Suite *
 race_suite(void)
 {
@@ -473,6 +724,10 @@ race_suite(void)
 	tcase_add_test(tc, store_from_a_stream_is_refused_with_a_message_to_store_it_again);
 	tcase_add_test(tc, small_store_sends_every_chunk_inline_after_a_refusal);
 	tcase_add_test(tc, small_store_refused_a_stale_epoch_uploads_nothing);
+	tcase_add_test(tc, inline_store_refused_for_another_cause_uploads_nothing);
+	tcase_add_test(tc, inline_store_missing_base_chunks_keeps_inline_on);
+	tcase_add_test(tc, inline_limit_of_an_older_nas_is_remembered);
+	tcase_add_test(tc, inline_ignored_by_an_older_nas_is_remembered);
 	suite_add_tcase(s, tc);
 	return s;
 }
