@@ -300,11 +300,22 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	/*
-	 * Free memory kept in the heap counts in the resident set: 16 MiB of it
-	 * at most (it was 128), so that the peak stays within state + 64 MiB
-	 * (docs/data-path.md, test_mem) while a message's buffer is still reused.
+	 * Free memory kept in the heap counts in the resident set. The bound is
+	 * per arena: each thread's arena keeps a free top below it, and
+	 * malloc_trim() (after a store and a restore) does not give back the
+	 * top of any arena but the main one. At 16 MiB (128 before), the free
+	 * tops of six arenas (pool workers, nng's threads) held 38 MiB of an
+	 * agent restoring then checkpointing 1 GiB, resident between stores
+	 * (malloc_info: 57 of 62 MiB of heap free; integration_mem_1g's n2
+	 * peaked at 1072-1074 MiB, bound 1088). At 4 MiB: 1062-1063; at 5, 6
+	 * and 8 MiB still 1072: what the tops held was mostly the 4 MiB
+	 * PutChunks requests' buffers, one cached per sending thread. The
+	 * cost: each request faults its pages in again (an agent's CPU from
+	 * its start to its first store of a 256 MiB demo, release: 57 -> 71.5
+	 * ticks, medians of 8 alternated pairs, load 3.4-6.2). A restore's 2 MiB GetChunks replies still reuse
+	 * their buffers (65 vs 64 ticks). docs/data-path.md, "Memory bounds".
 	 */
-	mallopt(M_TRIM_THRESHOLD, 16 << 20);
+	mallopt(M_TRIM_THRESHOLD, 4 << 20);
 	/*
 	 * No cap on malloc arenas here (ckptctl has one): with two, the
 	 * heartbeat thread shared an arena with the checkpoint's data path and
