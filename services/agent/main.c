@@ -301,16 +301,27 @@ main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	/*
 	 * Free memory kept in the heap counts in the resident set: 16 MiB of it
-	 * at most (it was 128), so that the peak stays within state + 64 MiB
-	 * (docs/data-path.md, test_mem) while a message's buffer is still reused.
+	 * at most per arena (it was 128), so that a message's buffer is reused.
 	 */
 	mallopt(M_TRIM_THRESHOLD, 16 << 20);
 	/*
-	 * No cap on malloc arenas here (ckptctl has one): with two, the
-	 * heartbeat thread shared an arena with the checkpoint's data path and
-	 * waited on its lock long enough to be marked down
-	 * (integration_heavy_ckpt).
+	 * The bound is per arena, and malloc_trim() (after a store and a
+	 * restore) gives back no arena's free top but the main one's: with
+	 * glibc's default (8 per CPU), the free tops of six arenas (pool
+	 * workers, nng's threads: the 4 MiB PutChunks and 2 MiB GetChunks
+	 * buffers they last held) stayed resident, 57 of 62 MiB of heap free
+	 * (malloc_info) in an agent that restored then checkpointed 1 GiB:
+	 * integration_mem_1g's n2 peaked at 1072-1074 MiB (bound 1088). Four
+	 * arenas: 1060-1062. Not two: the heartbeat thread then shared an
+	 * arena with the checkpoint's data path and waited on its lock long
+	 * enough to be marked down (integration_heavy_ckpt; ckptctl has one).
+	 * A trim threshold of 4 MiB instead gave 1062-1063 but faulted every
+	 * PutChunks buffer in again (a first store of a 256 MiB demo: 57 ->
+	 * 71.5 ticks of CPU); four arenas: 56 -> 58.5, restores 66.5 -> 65.5
+	 * (release, alternated pairs, load 2.2-4.6). docs/data-path.md,
+	 * "Memory bounds".
 	 */
+	mallopt(M_ARENA_MAX, 4);
 	path = config_path(argc, argv);
 	if (path != NULL) {
 		rv = config_load(path, &file, &file_sets, err, sizeof(err));
