@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 const double metrics_latency_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 	0.5, 1, 2.5, 5, 10, 30, 60 };
 const size_t metrics_latency_nbuckets =
@@ -284,14 +286,13 @@ out_free:
 static uint32_t
 metrics_series_hash(const struct metrics_fam *f, const char *const *vals)
 {
-	uint32_t h = 2166136261u;
+	static const uint8_t end = 0xff; /* ends a value: ("ab","") is not ("a","b") */
+	uint32_t h = UTIL_FNV1A_INIT;
 
 	for (size_t j = 0; j < f->mf_nlabels; j++) {
 		const char *v = vals[j] != NULL ? vals[j] : "";
-		size_t n = strnlen(v, METRICS_VALUE_MAX);
-		for (size_t k = 0; k < n; k++)
-			h = (h ^ (uint8_t)v[k]) * 16777619u;
-		h = (h ^ 0xffu) * 16777619u; /* ends the value: ("ab","") is not ("a","b") */
+		h = util_fnv1a(h, v, strnlen(v, METRICS_VALUE_MAX));
+		h = util_fnv1a(h, &end, 1);
 	}
 	return h;
 }

@@ -733,11 +733,7 @@ rpc_peer_slot(struct rpc_server *s, uint32_t id)
 static uint32_t
 rpc_key_hash(const char *key)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *key != '\0'; key++)
-		h = (h ^ (uint8_t)*key) * 16777619u;
-	return h;
+	return util_fnv1a(UTIL_FNV1A_INIT, key, strlen(key));
 }
 
 /*

@@ -13,6 +13,21 @@ uint64_t util_now_unix_ms(void);
 uint64_t util_now_mono_ms(void);
 void util_sleep_ms(unsigned ms);
 
+/*
+ * FNV-1a, 32 bits, for hash tables: h = UTIL_FNV1A_INIT, then
+ * util_fnv1a(h, p, n) over each piece in order.
+ */
+#define UTIL_FNV1A_INIT 2166136261u
+static inline uint32_t
+util_fnv1a(uint32_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
 /* "250ms", "3s", "1.5s", "2m", "1h"; a bare number is seconds. */
 int util_parse_duration_ms(const char *s, uint64_t *ret_ms);
 /* "4096", "64K", "64KiB", "16M", "1G" (powers of 1024). */

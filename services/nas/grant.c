@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "key.h"
+#include "util.h"
 
 #define GRANT_BUCKETS 1024u
 
@@ -32,11 +33,9 @@ struct grants {
 static struct grant **
 grant_slot(struct grants *g, const char *component)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = util_fnv1a(UTIL_FNV1A_INIT, component, strlen(component));
 	struct grant **pp;
 
-	for (const char *p = component; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
 	pp = &g->gs_buckets[h % GRANT_BUCKETS];
 	while (*pp != NULL && strcmp((*pp)->g_comp, component) != 0)
 		pp = &(*pp)->g_next;
